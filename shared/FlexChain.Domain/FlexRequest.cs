@@ -1,0 +1,156 @@
+namespace FlexChain.Domain;
+
+/// <summary>
+/// A request's place in its gate cycle (ARCHITECTURE.md section 4). Numbers are stable; names go on the wire.
+/// </summary>
+public enum RequestState
+{
+    Open = 1,
+    Closed = 2,
+    Cleared = 3,
+    Awarded = 4,
+    Delivering = 5,
+    Verifying = 6,
+    Settling = 7,
+    Settled = 8,
+    Failed = 9,
+    Cancelled = 10,
+}
+
+/// <summary>
+/// A DSO's flexibility request and its gate cycle. It changes only through its verbs, each of which checks the
+/// current state and throws <see cref="DomainException"/> on an illegal transition.
+/// </summary>
+public sealed class FlexRequest
+{
+    /// <summary>Rehydrates a stored request; use <see cref="Post"/> to create a new one.</summary>
+    public FlexRequest(
+        string id, string dsoId, string transformerId, TimeWindow delivery, KilowattHours energy, Direction direction,
+        EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset createdAt,
+        RequestState state, IReadOnlyList<Award> awards, IReadOnlyList<OfferOutcome> outcomes,
+        IReadOnlyList<Verification> verifications, string? failureReason)
+    {
+        Id = id;
+        DsoId = dsoId;
+        TransformerId = transformerId;
+        Delivery = delivery;
+        Energy = energy;
+        Direction = direction;
+        MaxPrice = maxPrice;
+        GateClosure = gateClosure;
+        Pricing = pricing;
+        CreatedAt = createdAt;
+        State = state;
+        Awards = awards;
+        Outcomes = outcomes;
+        Verifications = verifications;
+        FailureReason = failureReason;
+    }
+
+    public string Id { get; }
+    public string DsoId { get; }
+    public string TransformerId { get; }
+    public TimeWindow Delivery { get; }
+    public KilowattHours Energy { get; }
+    public Direction Direction { get; }
+    public EurosPerKilowattHour MaxPrice { get; }
+
+    /// <summary>Bid deadline: offers are accepted while now &lt; GateClosure.</summary>
+    public DateTimeOffset GateClosure { get; }
+    public PricingRule Pricing { get; }
+    public DateTimeOffset CreatedAt { get; }
+    public RequestState State { get; private set; }
+    public IReadOnlyList<Award> Awards { get; private set; }
+    public IReadOnlyList<OfferOutcome> Outcomes { get; private set; }
+    public IReadOnlyList<Verification> Verifications { get; private set; }
+    public string? FailureReason { get; private set; }
+
+    /// <summary>Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>.</summary>
+    public static FlexRequest Post(
+        string id, string dsoId, Transformer transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
+        EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now)
+    {
+        if (transformer.DsoId != dsoId)
+            throw new DomainException("transformerId", "own-transformer", "A DSO can post requests only on its own transformers.");
+        if (energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
+        if (maxPrice.Value <= 0) throw new DomainException("maxPriceEurPerKwh", "positive", "maxPriceEurPerKwh must be greater than zero.");
+        if (gateClosure <= now) throw new DomainException("gateClosure", "future", "gateClosure must be in the future.");
+        if (gateClosure > delivery.Start) throw new DomainException("gateClosure", "before-delivery", "gateClosure must not be after the delivery window starts.");
+        return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
+            RequestState.Open, [], [], [], null);
+    }
+
+    /// <summary>Whether offers may still be submitted at <paramref name="now"/>.</summary>
+    public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
+
+    /// <summary>Checks that <paramref name="offer"/> may be submitted now on stations qualified for this request.</summary>
+    public void AcceptOffer(Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, DateTimeOffset now)
+    {
+        if (!IsOpenAt(now)) throw new DomainException("requestId", "gate-closed", "The gate for this request has closed.");
+        if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
+        if (offer.Price.Value <= 0) throw new DomainException("priceEurPerKwh", "positive", "priceEurPerKwh must be greater than zero.");
+        if (offer.Price > MaxPrice) throw new DomainException("priceEurPerKwh", "price-cap", $"priceEurPerKwh exceeds the request's cap of {MaxPrice}.");
+        if (stations.Count == 0) throw new DomainException("stationIds", "required", "An offer needs at least one station.");
+        foreach (var s in stations)
+        {
+            if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
+            if (!s.QualifiesFor(transformer, new Kilowatts(0.001m)))
+                throw new DomainException("stationIds", "qualified", $"Station {s.Id} is not qualified for this request: it must sit behind transformer {TransformerId} and have real-time monitoring.");
+        }
+    }
+
+    /// <summary>Closes the gate and clears the offers by merit order. With no award the request fails with a reason.</summary>
+    public ClearingResult CloseAndClear(IEnumerable<Offer> offers, DateTimeOffset now)
+    {
+        Require(RequestState.Open, "close the gate");
+        if (now < GateClosure) throw new DomainException("state", "gate-open", "The gate closes at " + GateClosure.ToString("O"));
+        var result = MeritOrder.Clear(Energy, MaxPrice, GateClosure, Pricing, Id, offers);
+        Awards = result.Awards;
+        Outcomes = result.Outcomes;
+        if (result.Awards.Count == 0)
+        {
+            State = RequestState.Failed;
+            FailureReason = "no eligible offers";
+        }
+        else State = RequestState.Cleared;
+        return result;
+    }
+
+    /// <summary>Records that every award's funds are locked in escrow on chain.</summary>
+    public void MarkAwarded()
+    {
+        Require(RequestState.Cleared, "mark awarded");
+        State = RequestState.Awarded;
+    }
+
+    /// <summary>Verifies every award against the meter readings once the window has ended; moves to Settling.</summary>
+    public void Verify(MbmaVerifier verifier, IReadOnlyCollection<MeterReading> readings, DateTimeOffset now)
+    {
+        Require(RequestState.Awarded, "verify delivery");
+        if (now < Delivery.End) throw new DomainException("state", "window-open", "Delivery ends at " + Delivery.End.ToString("O"));
+        Verifications = Awards.Select(a => verifier.Verify(a, Delivery, Direction, readings)).ToList();
+        State = RequestState.Settling;
+    }
+
+    /// <summary>Records that every award has been settled on chain.</summary>
+    public void MarkSettled()
+    {
+        Require(RequestState.Settling, "mark settled");
+        State = RequestState.Settled;
+    }
+
+    /// <summary>When the gate cycle must next act on this request, or null when it is finished.</summary>
+    public DateTimeOffset? NextStepAt(TimeSpan meterDataGrace) => State switch
+    {
+        RequestState.Open => GateClosure,
+        RequestState.Cleared or RequestState.Settling => CreatedAt,
+        RequestState.Awarded => Delivery.End + meterDataGrace,
+        _ => null,
+    };
+
+    private void Require(RequestState expected, string verb)
+    {
+        if (State != expected)
+            throw new DomainException("state", "illegal-transition", $"Cannot {verb}: request {Id} is {State}, not {expected}.");
+    }
+}

@@ -1,0 +1,86 @@
+using FlexChain.Domain;
+using static FlexChain.Domain.Tests.Build;
+
+namespace FlexChain.Domain.Tests;
+
+public class FlexRequestTests
+{
+    private static ChargingStation Station(string cpo = "cpo-a", string transformer = "tr1", bool monitoring = true) =>
+        new("st-a", cpo, transformer, Kilowatts.From(22), "IT001E0001", monitoring);
+
+    [Fact]
+    public void Post_OnAnotherDsosTransformer_Throws()
+    {
+        var e = Assert.Throws<DomainException>(() => FlexRequest.Post("r", "dso2", Grid,
+            new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(1), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(1), T0.AddHours(1), PricingRule.PayAsBid, T0));
+        Assert.Equal("own-transformer", e.Rule);
+    }
+
+    [Fact]
+    public void Post_GateClosureAfterDeliveryStart_Throws()
+    {
+        var e = Assert.Throws<DomainException>(() => FlexRequest.Post("r", "dso1", Grid,
+            new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(1), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(1), T0.AddHours(4.5), PricingRule.PayAsBid, T0));
+        Assert.Equal("gateClosure", e.Field);
+    }
+
+    [Fact]
+    public void AcceptOffer_AfterGateClosure_Throws()
+    {
+        var r = Request();
+        var e = Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station()], Grid, r.GateClosure));
+        Assert.Equal("gate-closed", e.Rule);
+    }
+
+    [Fact]
+    public void AcceptOffer_StationBehindOtherTransformerOrUnmonitored_Throws()
+    {
+        var r = Request();
+        Assert.Equal("qualified", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station(transformer: "tr9")], Grid, T0)).Rule);
+        Assert.Equal("qualified", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station(monitoring: false)], Grid, T0)).Rule);
+        Assert.Equal("own-station", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-b"), [Station()], Grid, T0)).Rule);
+    }
+
+    [Fact]
+    public void AcceptOffer_OverPriceCap_Throws()
+    {
+        var r = Request(cap: 0.2m);
+        Assert.Equal("price-cap", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.3m, cpo: "cpo-a"), [Station()], Grid, T0)).Rule);
+    }
+
+    [Fact]
+    public void Lifecycle_HappyPath_ReachesSettled()
+    {
+        var r = Request();
+        r.CloseAndClear([Offer("a", 10, 0.1m)], r.GateClosure);
+        Assert.Equal(RequestState.Cleared, r.State);
+        r.MarkAwarded();
+        Assert.Equal(r.Delivery.End.AddMinutes(5), r.NextStepAt(TimeSpan.FromMinutes(5)));
+        r.Verify(MbmaVerifier.Default, [], r.Delivery.End);
+        Assert.Equal(RequestState.Settling, r.State);
+        r.MarkSettled();
+        Assert.Equal(RequestState.Settled, r.State);
+        Assert.Null(r.NextStepAt(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void CloseAndClear_NoOffers_FailsWithReason()
+    {
+        var r = Request();
+        r.CloseAndClear([], r.GateClosure);
+        Assert.Equal(RequestState.Failed, r.State);
+        Assert.Equal("no eligible offers", r.FailureReason);
+    }
+
+    [Fact]
+    public void Verbs_InWrongState_Throw()
+    {
+        var r = Request();
+        Assert.Throws<DomainException>(() => r.CloseAndClear([], r.GateClosure.AddTicks(-1)));
+        Assert.Throws<DomainException>(r.MarkAwarded);
+        Assert.Throws<DomainException>(r.MarkSettled);
+        Assert.Throws<DomainException>(() => r.Verify(MbmaVerifier.Default, [], r.Delivery.End));
+    }
+}

@@ -74,8 +74,11 @@ async function waitForReceipt(hash, timeoutMs = 60_000) {
   }
 }
 
-async function main() {
-  const started = process.hrtime.bigint();
+/**
+ * Deploys and funds everything on the current Hardhat network and returns the deployment summary (the JSON
+ * written by `main`). Exported for the tests; `hardhat run` calls `main`.
+ */
+async function deploy() {
   const chainId = BigInt(await ethers.provider.send("eth_chainId", []));
   if (chainId !== LOCAL_CHAIN_ID && process.env.FLEXCHAIN_ALLOW_NON_LOCAL_DEPLOY !== "1") {
     // The demo funding below (mint + unlimited approvals) is for a local chain only.
@@ -154,7 +157,7 @@ async function main() {
     }
   }
 
-  const summary = {
+  return {
     chainId: Number(chainId),
     rpcUrl: hre.network.config.url ?? null,
     token: tokenAddress,
@@ -162,14 +165,23 @@ async function main() {
     operator: operator.address,
     deployBlock: Number(tokenReceipt.blockNumber),
   };
+}
+
+async function main() {
+  const started = process.hrtime.bigint();
+  const summary = await deploy();
   const json = JSON.stringify(summary, null, 2);
   writeAtomically(deploymentFile(), `${json}\n`);
   console.log(json);
   const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
-  console.error(`deployed to ${hre.network.name} in ${ms} ms (${sent.length} transactions) -> ${deploymentFile()}`);
+  console.error(`deployed to ${hre.network.name} in ${ms} ms -> ${deploymentFile()}`);
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+module.exports = { deploy, DEMO_ACCOUNTS, DEMO_FUNDING };
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,45 @@
+const { expect } = require("chai");
+const { ethers } = require("hardhat");
+const { deploy, DEMO_ACCOUNTS, DEMO_FUNDING } = require("../scripts/deploy");
+
+describe("scripts/deploy.js", function () {
+  it("deploys both contracts, gives the operator every role and funds and approves signers #1..#9", async function () {
+    const signers = await ethers.getSigners();
+    const [operator] = signers;
+    const summary = await deploy();
+
+    expect(Object.keys(summary)).to.deep.equal(["chainId", "rpcUrl", "token", "settlement", "operator", "deployBlock"]);
+    expect(summary.chainId).to.equal(31337);
+    expect(summary.operator).to.equal(operator.address);
+    expect(summary.deployBlock).to.be.a("number");
+    expect(JSON.parse(JSON.stringify(summary))).to.deep.equal(summary);
+
+    const token = await ethers.getContractAt("FlexEuro", summary.token);
+    const settlement = await ethers.getContractAt("FlexSettlement", summary.settlement);
+    expect(await token.owner()).to.equal(operator.address);
+    expect(await settlement.token()).to.equal(summary.token);
+    expect(await settlement.hasRole(ethers.ZeroHash, operator.address)).to.equal(true);
+    expect(await settlement.hasRole(await settlement.PAUSER_ROLE(), operator.address)).to.equal(true);
+    expect(await settlement.hasRole(await settlement.SETTLER_ROLE(), operator.address)).to.equal(true);
+
+    // The deployment's first transaction is in deployBlock: log scans from there see the token's creation.
+    const created = await token.queryFilter(token.filters.OwnershipTransferred(), summary.deployBlock, summary.deployBlock);
+    expect(created.map((e) => e.args.newOwner)).to.deep.equal([operator.address]);
+    expect(await settlement.queryFilter(settlement.filters.RoleGranted(), summary.deployBlock)).to.have.length(3);
+
+    const demo = signers.slice(1, 1 + DEMO_ACCOUNTS);
+    expect(demo).to.have.length(9);
+    for (const account of demo) {
+      expect(await token.balanceOf(account.address)).to.equal(DEMO_FUNDING);
+      expect(await token.allowance(account.address, summary.settlement)).to.equal(ethers.MaxUint256);
+    }
+    expect(await token.balanceOf(signers[10].address)).to.equal(0n);
+    expect(DEMO_FUNDING).to.equal(1_000_000n * 10n ** 6n);
+
+    // Any demo account can act as a DSO right away.
+    const id = ethers.id("deploy-smoke");
+    await settlement.lockAward(id, demo[0].address, demo[1].address, 10n ** 6n, 2n ** 40n, ethers.id("a"));
+    await settlement.settle(id, 10n ** 6n, ethers.id("s"));
+    expect(await token.balanceOf(demo[1].address)).to.equal(DEMO_FUNDING + 10n ** 6n);
+  });
+});

@@ -77,6 +77,10 @@ public sealed class AzuriteFixture : IAsyncLifetime
                 else if (key.Equals("QueueEndpoint", StringComparison.OrdinalIgnoreCase)) QueueEndpoint = new Uri(value);
                 else if (key.Equals("BlobEndpoint", StringComparison.OrdinalIgnoreCase)) BlobEndpoint = new Uri(value);
             }
+            // UseDevelopmentStorage=true names no endpoints: it means Azurite's default ports.
+            TableEndpoint ??= new Uri($"http://127.0.0.1:10002/{AccountName}");
+            QueueEndpoint ??= new Uri($"http://127.0.0.1:10001/{AccountName}");
+            BlobEndpoint ??= new Uri($"http://127.0.0.1:10000/{AccountName}");
             return;
         }
 

@@ -116,8 +116,7 @@ internal static partial class TableTransactionReader
             var (code, message) = TableErrorParser.Parse(part.Body);
             var index = IndexFromMessage(message, actionCount);
             if (index is null && parts.Count == actionCount) index = i;
-            if (index is null && part.Headers.TryGetValue("Content-ID", out var id) && int.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n < actionCount)
-                index = n;
+            // No fallback to the sub-response's Content-ID: Azurite numbers it itself (from 1), so it cannot be trusted as an index.
             throw new TableTransactionFailedException(
                 part.Status,
                 $"The transaction was rejected (nothing was applied): status {part.Status}, {code ?? "no error code"}, action {index?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}: {message}",

@@ -194,14 +194,14 @@ public static class AbiCodec
             {
                 var value = Hex.FromBigEndian(ReadWord(data, position));
                 if (value >> type.Size != 0) throw new FormatException($"value out of range for {type}");
-                return type.Size <= 64 ? (ulong)value : value;
+                return type.Size <= 64 ? (object)(ulong)value : value;
             }
             case AbiTypeKind.Int:
             {
                 var value = new BigInteger(ReadWord(data, position), isUnsigned: false, isBigEndian: true);
                 var limit = BigInteger.One << (type.Size - 1);
                 if (value < -limit || value >= limit) throw new FormatException($"value out of range for {type}");
-                return type.Size <= 64 ? (long)value : value;
+                return type.Size <= 64 ? (object)(long)value : value;
             }
             case AbiTypeKind.Address:
             {

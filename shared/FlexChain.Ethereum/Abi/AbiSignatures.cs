@@ -60,6 +60,7 @@ public sealed class AbiFunction
     public static byte[] SelectorOf(string signature) => Parse(signature).Selector;
 
     /// <summary>Call data: selector followed by the ABI-encoded arguments.</summary>
+    /// <remarks>A single array argument must be cast to <see cref="object"/>, or C# passes it as the argument list itself.</remarks>
     /// <exception cref="ArgumentException">Wrong number or types of arguments.</exception>
     public byte[] EncodeCall(params object?[] arguments)
     {

@@ -1,4 +1,72 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FlexChain.Functions.Api;
+using FlexChain.Functions.Auth;
+using FlexChain.Functions.GateCycle;
+using FlexChain.Functions.Hosting;
+using FlexChain.Functions.Settlement;
+using FlexChain.Functions.Storage;
+using FlexChain.Storage;
+using FluentValidation;
+using Microsoft.AspNetCore.Authentication;
+
 var builder = WebApplication.CreateBuilder(args);
+
+// Under the Azure Functions host the app is a custom handler on the port the host gives it.
+if (Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT") is { } handlerPort)
+{
+    builder.WebHost.UseUrls($"http://127.0.0.1:{handlerPort}");
+    builder.Configuration["LocalTriggers:Enabled"] = "false";
+}
+
+var services = builder.Services;
+services.AddSingleton(TimeProvider.System);
+services.AddSingleton(sp => new TableServiceClient(
+    sp.GetRequiredService<IConfiguration>()["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"));
+services.AddSingleton<MarketStore>();
+services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateOnStart();
+services.AddSingleton<SettlementLedger>();
+services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle");
+services.AddSingleton<GateCycleRunner>();
+services.AddSingleton<RequestViews>();
+services.AddOptions<LocalTriggerOptions>().BindConfiguration("LocalTriggers");
+if (builder.Configuration.GetValue("LocalTriggers:Enabled", true)) services.AddHostedService<LocalTriggerDriver>();
+
+// One FluentValidation validator per request type (the DI extensions package is not in our registry).
+foreach (var type in typeof(Program).Assembly.GetTypes().Where(t => t is { IsAbstract: false, IsClass: true }))
+    foreach (var contract in type.GetInterfaces().Where(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IValidator<>)))
+        services.AddSingleton(contract, type);
+services.AddProblemDetails();
+services.AddExceptionHandler<ProblemExceptionHandler>();
+services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+    o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+    o.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+});
+services.AddAuthentication(ApiKeys.Scheme).AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(ApiKeys.Scheme, null);
+services.AddAuthorizationBuilder()
+    .AddPolicy(Policies.Dso, p => p.RequireRole(nameof(FlexChain.Domain.Role.Dso)))
+    .AddPolicy(Policies.Cpo, p => p.RequireRole(nameof(FlexChain.Domain.Role.Cpo)));
+services.AddOpenApi();
+
 var app = builder.Build();
-app.MapGet("/", () => "FlexChain");
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapOpenApi("/v1/openapi.json");
+app.MapParticipantsApi();
+app.MapGridApi();
+app.MapRequestsApi();
+app.MapTriggersApi();
+app.MapGet("/v1/health", (SettlementLedger ledger) => TypedResults.Ok(new { status = "ok", chain = ledger.Info })).AllowAnonymous();
+
+await app.Services.GetRequiredService<MarketStore>().InitializeAsync(CancellationToken.None);
+await app.Services.GetRequiredService<SettlementLedger>().InitializeAsync(CancellationToken.None);
 app.Run();
+
+/// <summary>The app's entry point, public so that tests can host it in process.</summary>
+public partial class Program;

@@ -1,0 +1,58 @@
+using System.Security.Claims;
+using FlexChain.Domain;
+using FlexChain.Functions.Auth;
+using FlexChain.Functions.Settlement;
+using FlexChain.Functions.Storage;
+
+namespace FlexChain.Functions.Api;
+
+/// <summary>
+/// Builds what a caller may see of a request. Offers are sealed: a CPO sees only its own offer; the request's DSO
+/// sees every offer, and how each was cleared, only after gate closure; nobody else sees offers. Awards and
+/// settlements are published results, shown to every participant with the records whose hashes are on chain.
+/// </summary>
+public sealed class RequestViews(MarketStore store, SettlementLedger ledger, TimeProvider clock)
+{
+    public async Task<RequestResponse> BuildAsync(FlexRequest r, ClaimsPrincipal caller, CancellationToken cancellationToken)
+    {
+        var callerId = caller.ParticipantId();
+        var gateClosed = clock.GetUtcNow() >= r.GateClosure || r.State != RequestState.Open;
+        IReadOnlyList<Offer>? offers = null;
+        if (callerId == r.DsoId && gateClosed)
+            offers = await store.GetOffersAsync(r.Id, cancellationToken);
+        else if (caller.Role() == Role.Cpo && await store.GetOfferAsync(r.Id, callerId, cancellationToken) is { } own)
+            offers = [own];
+        var visibleIds = offers?.Select(o => o.Id).ToHashSet() ?? [];
+
+        var decimals = ledger.Info.TokenDecimals;
+        var transactions = r.Awards.Count == 0 ? new Dictionary<(string, string), string>() : await store.GetTransactionsAsync(r.Id, cancellationToken);
+        var awards = new List<AwardResponse>();
+        var settlements = new List<SettlementResponse>();
+        if (r.Awards.Count > 0)
+        {
+            var dso = await store.GetWalletAsync(r.DsoId, cancellationToken);
+            foreach (var a in r.Awards)
+            {
+                var record = AwardRecord.For(r, a, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
+                awards.Add(new AwardResponse(a.Id, a.OfferId, a.CpoId, a.StationIds, a.Energy.Value, a.Price.Value, a.Value.Value,
+                    new AwardRecordResponse(record.AwardId.ToString(), record.Dso.ToString(), record.Cpo.ToString(), record.EnergyWh,
+                        record.PriceMicroEurPerKwh, record.LockedUnits.ToString(), record.DeliveryStart, record.DeliveryEnd, record.Hash().ToString())));
+            }
+            foreach (var (a, v) in r.Awards.Zip(r.Verifications))
+            {
+                var s = SettlementRecord.For(a, v, decimals);
+                settlements.Add(new SettlementResponse(s.AwardId.ToString(), s.AwardedWh, s.BaselineWh, s.MeasuredWh, s.DeliveredWh,
+                    s.Succeeded, v.FailureReason, s.PayoutUnits.ToString(), s.LockedUnits.ToString(), s.Hash().ToString(),
+                    transactions.GetValueOrDefault(("settle", a.OfferId))));
+            }
+        }
+
+        return new RequestResponse(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(),
+            r.MaxPrice.Value, r.GateClosure, r.Pricing.ToString(), r.State.ToString(), r.FailureReason,
+            callerId == r.DsoId && gateClosed ? offers?.Count : null,
+            offers?.Select(OfferResponse.From).ToList(),
+            r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), o.AcceptedEnergy.Value)).ToList(),
+            awards, settlements, ledger.Info);
+    }
+
+}

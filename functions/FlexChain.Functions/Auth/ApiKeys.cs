@@ -1,0 +1,65 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using FlexChain.Domain;
+using FlexChain.Functions.Storage;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.Functions.Auth;
+
+/// <summary>
+/// API keys have the form <c>fck_{participantId}_{secret}</c>: the participant id finds the stored SHA-256 hash of the
+/// secret in one point read, and the secret is compared in constant time. The key itself is never stored or logged.
+/// </summary>
+public static class ApiKeys
+{
+    public const string Scheme = "ApiKey";
+    public const string Header = "X-Api-Key";
+
+    public static (string Key, string Hash) Issue(string participantId)
+    {
+        var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        return ($"fck_{participantId}_{secret}", Hash(secret));
+    }
+
+    public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+
+    public static bool TryParse(string key, out string participantId, out string secret)
+    {
+        participantId = secret = "";
+        var parts = key.Split('_');
+        if (parts.Length != 4 || parts[0] != "fck" || parts[3].Length != 64) return false;
+        participantId = parts[1] + "_" + parts[2];
+        secret = parts[3];
+        return true;
+    }
+
+    public static bool Matches(string secret, string storedHash) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Hash(secret)), Encoding.ASCII.GetBytes(storedHash));
+}
+
+/// <summary>Authenticates the <c>X-Api-Key</c> header; the principal carries the participant id and role.</summary>
+public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, MarketStore store)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (!Request.Headers.TryGetValue(ApiKeys.Header, out var values)) return AuthenticateResult.NoResult();
+        if (!ApiKeys.TryParse(values.ToString(), out var id, out var secret)) return AuthenticateResult.Fail("malformed API key");
+        var found = await store.GetParticipantAsync(id, Context.RequestAborted);
+        if (found is null || !ApiKeys.Matches(secret, found.Value.ApiKeyHash)) return AuthenticateResult.Fail("unknown API key");
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.NameIdentifier, id), new Claim(ClaimTypes.Role, found.Value.Participant.Role.ToString())], ApiKeys.Scheme);
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), ApiKeys.Scheme));
+    }
+}
+
+public static class CallerExtensions
+{
+    public static string ParticipantId(this ClaimsPrincipal user) =>
+        user.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("unauthenticated");
+
+    public static Role Role(this ClaimsPrincipal user) => Enum.Parse<Role>(user.FindFirstValue(ClaimTypes.Role)!);
+}

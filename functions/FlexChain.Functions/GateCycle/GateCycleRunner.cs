@@ -1,0 +1,124 @@
+using FlexChain.Domain;
+using FlexChain.Functions.Settlement;
+using FlexChain.Functions.Storage;
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.Functions.GateCycle;
+
+/// <summary>Settings of the gate cycle (section <c>GateCycle</c>).</summary>
+public sealed class GateCycleOptions
+{
+    /// <summary>How long after the delivery window meter data may still arrive before verification runs.</summary>
+    public TimeSpan MeterDataGrace { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long after the delivery window an unsettled escrow may be refunded to the DSO by anyone.</summary>
+    public TimeSpan RefundAfter { get; set; } = TimeSpan.FromDays(7);
+}
+
+/// <summary>
+/// Advances every request whose next step is due: Open -> Cleared at gate closure (merit order), Cleared -> Awarded
+/// once every award's funds are locked in escrow on chain, Awarded -> Settling when the window and the meter-data
+/// grace have passed (verification), Settling -> Settled once every award is settled on chain.
+/// Each step is idempotent: chain writes first ask the contract whether the award id was already locked or settled,
+/// the contract refuses a second lock or settlement of the same id, and the new state is saved with If-Match so that
+/// two instances never both record a transition. The schedule entry that made a request due is deleted only after the
+/// next one is written, so a crash anywhere leaves the request due and it resumes on the next tick.
+/// </summary>
+public sealed partial class GateCycleRunner(
+    MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log)
+{
+    private readonly GateCycleOptions _options = options.Value;
+
+    /// <summary>Stores a new request and schedules its gate closure (schedule first: a request is never left unscheduled).</summary>
+    public async Task AddAsync(FlexRequest request, CancellationToken cancellationToken)
+    {
+        await store.ScheduleAsync(request.Id, request.NextStepAt(_options.MeterDataGrace)!.Value, cancellationToken);
+        await store.AddRequestAsync(request, cancellationToken);
+    }
+
+    /// <summary>One timer tick: advances every due request as far as it can go at <paramref name="now"/>.</summary>
+    /// <returns>How many due schedule entries were completed.</returns>
+    public async Task<int> TickAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var done = 0;
+        foreach (var (key, requestId) in await store.GetDueAsync(now, cancellationToken))
+        {
+            try
+            {
+                await AdvanceAsync(requestId, now, cancellationToken);
+                await store.UnscheduleAsync(key, cancellationToken);
+                done++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The entry stays: the next tick retries from the last checkpoint.
+                LogStepFailed(requestId, e.GetType().Name, e.Message);
+            }
+        }
+        return done;
+    }
+
+    private async Task AdvanceAsync(string requestId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        while (await store.GetRequestAsync(requestId, cancellationToken) is { } stored)
+        {
+            var request = stored.Value;
+            var due = request.NextStepAt(_options.MeterDataGrace);
+            if (due is null || due > now)
+            {
+                if (due is not null) await store.ScheduleAsync(requestId, due.Value, cancellationToken);
+                return;
+            }
+            var before = request.State;
+            await StepAsync(request, now, cancellationToken);
+            if (request.NextStepAt(_options.MeterDataGrace) is { } next) await store.ScheduleAsync(requestId, next, cancellationToken);
+            if (await store.TryReplaceRequestAsync(request, stored.ETag, cancellationToken))
+                LogTransition(requestId, before, request.State);
+        }
+    }
+
+    private async Task StepAsync(FlexRequest request, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        switch (request.State)
+        {
+            case RequestState.Open:
+                request.CloseAndClear(await store.GetOffersAsync(request.Id, cancellationToken), now);
+                break;
+            case RequestState.Cleared:
+                var dso = await store.GetWalletAsync(request.DsoId, cancellationToken);
+                foreach (var award in request.Awards)
+                {
+                    var record = AwardRecord.For(request, award, dso, await store.GetWalletAsync(award.CpoId, cancellationToken), ledger.Info.TokenDecimals);
+                    var tx = await ledger.LockAsync(record, request.Delivery.End + _options.RefundAfter, cancellationToken);
+                    await store.PutTransactionAsync(request.Id, "lock", award.OfferId, tx, cancellationToken);
+                }
+                request.MarkAwarded();
+                break;
+            case RequestState.Awarded:
+                var readings = new List<MeterReading>();
+                var range = new TimeWindow(request.Delivery.Start - MbmaVerifier.Default.BaselineSpan, request.Delivery.End);
+                foreach (var station in request.Awards.SelectMany(a => a.StationIds).Distinct())
+                    readings.AddRange(await store.GetReadingsAsync(station, range, cancellationToken));
+                request.Verify(MbmaVerifier.Default, readings, now);
+                break;
+            case RequestState.Settling:
+                foreach (var (award, verification) in request.Awards.Zip(request.Verifications))
+                {
+                    var record = SettlementRecord.For(award, verification, ledger.Info.TokenDecimals);
+                    var tx = await ledger.SettleAsync(record, cancellationToken);
+                    await store.PutTransactionAsync(request.Id, "settle", award.OfferId, tx, cancellationToken);
+                }
+                request.MarkSettled();
+                break;
+            default:
+                throw new InvalidOperationException($"request {request.Id} in state {request.State} has no next step");
+        }
+    }
+
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: {From} -> {To}")]
+    private partial void LogTransition(string requestId, RequestState from, RequestState to);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Request {RequestId}: step failed ({Error}: {Detail}); it will be retried")]
+    private partial void LogStepFailed(string requestId, string error, string detail);
+}

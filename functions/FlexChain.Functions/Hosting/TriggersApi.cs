@@ -1,0 +1,47 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FlexChain.Functions.GateCycle;
+
+namespace FlexChain.Functions.Hosting;
+
+/// <summary>The Azure Functions custom-handler invocation request: binding data by binding name, and trigger metadata.</summary>
+public sealed record InvocationRequest(
+    [property: JsonPropertyName("Data")] IReadOnlyDictionary<string, JsonElement>? Data,
+    [property: JsonPropertyName("Metadata")] IReadOnlyDictionary<string, JsonElement>? Metadata);
+
+/// <summary>The custom-handler invocation response: output bindings, log lines for the host, and the return value.</summary>
+public sealed record InvocationResponse(
+    [property: JsonPropertyName("Outputs")] IReadOnlyDictionary<string, object?> Outputs,
+    [property: JsonPropertyName("Logs")] IReadOnlyList<string> Logs,
+    [property: JsonPropertyName("ReturnValue")] object? ReturnValue);
+
+/// <summary>
+/// Non-HTTP triggers. In Azure the Functions host posts each invocation to <c>/{FunctionName}</c>; these paths are
+/// outside the forwarded public route (<c>v1/{*route}</c>), so only the host reaches them. Locally,
+/// <see cref="LocalTriggerDriver"/> calls the same handlers on the schedules in the function.json files.
+/// </summary>
+public static class TriggersApi
+{
+    /// <summary>Trigger handlers by function name; each returns the log lines it wants the host to record.</summary>
+    public static readonly IReadOnlyDictionary<string, Func<IServiceProvider, CancellationToken, Task<IReadOnlyList<string>>>> Handlers =
+        new Dictionary<string, Func<IServiceProvider, CancellationToken, Task<IReadOnlyList<string>>>>
+        {
+            ["GateTick"] = GateTickAsync,
+        };
+
+    public static IEndpointRouteBuilder MapTriggersApi(this IEndpointRouteBuilder app)
+    {
+        foreach (var (name, handler) in Handlers)
+            app.MapPost("/" + name, async (InvocationRequest invocation, HttpContext http, CancellationToken cancellationToken) =>
+                TypedResults.Ok(new InvocationResponse(new Dictionary<string, object?>(), await handler(http.RequestServices, cancellationToken), null)))
+                .ExcludeFromDescription();
+        return app;
+    }
+
+    private static async Task<IReadOnlyList<string>> GateTickAsync(IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var done = await services.GetRequiredService<GateCycleRunner>().TickAsync(now, cancellationToken);
+        return [$"gate tick at {now:O}: {done} due step(s) completed"];
+    }
+}

@@ -1,0 +1,172 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Numerics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FlexChain.Ethereum;
+using FlexChain.Ethereum.Abi;
+using FlexChain.Testing;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>One gate cycle from DSO request to on-chain payment, over HTTP, with real Azurite and a real Hardhat node.</summary>
+public sealed class GateCycleEndToEndTests(MarketFixture market) : IClassFixture<MarketFixture>
+{
+    private static readonly AbiEvent AwardSettled = AbiEvent.Parse(
+        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
+
+    [Fact]
+    public async Task GateCycle_TwoOffersOneWinner_PaysVerifiedDeliveryOnChain()
+    {
+        var t0 = market.Clock.GetUtcNow();
+        var dso = await RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoWallet);
+        var cpoA = await RegisterAsync("Cpo", "EMOT", MarketFixture.CpoAWallet);
+        var cpoB = await RegisterAsync("Cpo", "ChargeCo", MarketFixture.CpoBWallet);
+
+        var transformer = (await PostAsync("/v1/transformers", dso, new { name = "Terni Nord MV/LV 3", ratedPowerKw = 630 }))["id"]!.GetValue<string>();
+        var stationA = await StationAsync(cpoA, transformer, "IT001E00000001");
+        var stationB = await StationAsync(cpoB, transformer, "IT001E00000002");
+
+        var windowStart = t0.AddHours(2);
+        var request = (await PostAsync("/v1/requests", dso, new
+        {
+            transformerId = transformer, deliveryStart = windowStart, deliveryEnd = windowStart.AddHours(1), energyKwh = 10m,
+            direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid",
+        }))["id"]!.GetValue<string>();
+
+        await PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });
+        await PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 10m, priceEurPerKwh = 0.30m, divisible = false });
+
+        // Sealed until gate closure: the DSO sees no offers, a CPO sees only its own.
+        Assert.Null((await GetRequestAsync(request, dso))["offers"]);
+        var seenByB = (await GetRequestAsync(request, cpoB))["offers"]!.AsArray();
+        Assert.Equal(stationB, Assert.Single(seenByB)!["stationIds"]![0]!.GetValue<string>());
+
+        var dsoBefore = await market.TokenBalanceAsync(MarketFixture.DsoWallet);
+        var cpoABefore = await market.TokenBalanceAsync(MarketFixture.CpoAWallet);
+        var cpoBBefore = await market.TokenBalanceAsync(MarketFixture.CpoBWallet);
+        var escrowBefore = await market.TokenBalanceAsync(market.Settlement);
+
+        // Gate closes: merit order picks CPO A (cheaper); 10 kWh x 0.25 EUR/kWh = 2.5 tEUR is locked in escrow.
+        market.Clock.SetTo(t0.AddHours(1));
+        var awarded = await WaitForStateAsync(request, dso, "Awarded");
+        var award = Assert.Single(awarded["awards"]!.AsArray())!;
+        Assert.Equal(cpoA.Id, award["cpoId"]!.GetValue<string>());
+        Assert.Equal(2, awarded["offers"]!.AsArray().Count);
+        Assert.Equal(dsoBefore - 2_500_000, await market.TokenBalanceAsync(MarketFixture.DsoWallet));
+        Assert.Equal(escrowBefore + 2_500_000, await market.TokenBalanceAsync(market.Settlement));
+
+        // Meter data: 5 kWh per quarter hour before the window, 2.75 during it: 9 kWh delivered (90 %).
+        market.Clock.SetTo(windowStart);
+        await PostReadingsAsync(cpoA, stationA, windowStart.AddHours(-1), 5m);
+        market.Clock.SetTo(windowStart.AddHours(1));
+        await PostReadingsAsync(cpoA, stationA, windowStart, 2.75m);
+
+        market.Clock.SetTo(windowStart.AddHours(1).AddMinutes(5));
+        var settled = await WaitForStateAsync(request, dso, "Settled");
+        var settlement = Assert.Single(settled["settlements"]!.AsArray())!;
+        Assert.Equal(9000, settlement["deliveredWh"]!.GetValue<long>());
+        Assert.Equal("2250000", settlement["payoutUnits"]!.GetValue<string>());
+
+        // The chain itself: the winner got exactly 9 kWh x 0.25 = 2.25 tEUR, the DSO got the other 0.25 back, B got nothing.
+        Assert.Equal(cpoABefore + 2_250_000, await market.TokenBalanceAsync(MarketFixture.CpoAWallet));
+        Assert.Equal(dsoBefore - 2_250_000, await market.TokenBalanceAsync(MarketFixture.DsoWallet));
+        Assert.Equal(cpoBBefore, await market.TokenBalanceAsync(MarketFixture.CpoBWallet));
+
+        // The settlement event's hash equals the hash of the record the API returns, recomputed here from its fields.
+        var awardId = Hash32.Parse(settlement["awardId"]!.GetValue<string>());
+        var logs = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [AwardSettled.Topic, awardId], 0UL, BlockParameter.Latest), CancellationToken.None);
+        var evt = AwardSettled.DecodeLog(Assert.Single(logs));
+        var recomputed = new Hash32(Keccak256.Hash(AbiCodec.Encode("bytes32,uint256,int256,int256,int256,bool,uint256,uint256",
+            awardId, settlement["awardedWh"]!.GetValue<long>(), settlement["baselineWh"]!.GetValue<long>(), settlement["measuredWh"]!.GetValue<long>(),
+            settlement["deliveredWh"]!.GetValue<long>(), settlement["succeeded"]!.GetValue<bool>(),
+            BigInteger.Parse(settlement["payoutUnits"]!.GetValue<string>()), BigInteger.Parse(settlement["lockedUnits"]!.GetValue<string>()))));
+        Assert.Equal(recomputed, (Hash32)evt[5]!);
+        Assert.Equal(recomputed.ToString(), settlement["recordHash"]!.GetValue<string>());
+        Assert.Equal(new BigInteger(2_250_000), (BigInteger)evt[3]!);
+        Assert.Equal(new BigInteger(250_000), (BigInteger)evt[4]!);
+        Assert.Equal(logs[0].TransactionHash.ToString(), settlement["transactionHash"]!.GetValue<string>());
+        Assert.Equal("Settled", settled["state"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task PostOffer_AsDso_IsForbidden()
+    {
+        var dso = await RegisterAsync("Dso", "Another DSO", MarketFixture.DsoWallet);
+        using var response = await SendAsync(HttpMethod.Post, "/v1/requests/req_0123456789abcdef0123456789abcdef/offers", dso,
+            new { stationIds = new[] { "st_0123456789abcdef0123456789abcdef" }, energyKwh = 1m, priceEurPerKwh = 0.1m });
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task PostRequest_NegativeEnergy_ProblemNamesTheField()
+    {
+        var dso = await RegisterAsync("Dso", "Validating DSO", MarketFixture.DsoWallet);
+        var t0 = market.Clock.GetUtcNow();
+        using var response = await SendAsync(HttpMethod.Post, "/v1/requests", dso, new
+        {
+            transformerId = "tr_0123456789abcdef0123456789abcdef", deliveryStart = t0.AddHours(2), deliveryEnd = t0.AddHours(3),
+            energyKwh = -1m, maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1),
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.NotNull(problem["errors"]!["EnergyKwh"]);
+    }
+
+    [Fact]
+    public async Task Get_WithoutApiKey_IsUnauthorized()
+    {
+        using var response = await market.Client.GetAsync("/v1/participants/me");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    private sealed record Caller(string Id, string ApiKey);
+
+    private async Task<Caller> RegisterAsync(string role, string name, EthAddress wallet)
+    {
+        var body = await PostAsync("/v1/participants", null, new { role, legalName = name, contact = "ops@example.org", walletAddress = wallet.ToString() });
+        return new Caller(body["participant"]!["id"]!.GetValue<string>(), body["apiKey"]!.GetValue<string>());
+    }
+
+    private async Task<string> StationAsync(Caller cpo, string transformer, string meter) =>
+        (await PostAsync("/v1/stations", cpo, new { transformerId = transformer, maxPowerKw = 22m, meteringPointId = meter, realTimeMonitoring = true }))["id"]!.GetValue<string>();
+
+    private Task PostReadingsAsync(Caller cpo, string station, DateTimeOffset from, decimal kwhPerQuarter) =>
+        PostAsync($"/v1/stations/{station}/readings", cpo, new
+        {
+            readings = Enumerable.Range(0, 4).Select(i => new { start = from.AddMinutes(15 * i), end = from.AddMinutes(15 * (i + 1)), energyKwh = kwhPerQuarter }),
+        });
+
+    private async Task<JsonNode> GetRequestAsync(string id, Caller caller)
+    {
+        using var response = await SendAsync(HttpMethod.Get, $"/v1/requests/{id}", caller, null);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"GET {id}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private async Task<JsonNode> WaitForStateAsync(string id, Caller caller, string state)
+    {
+        var r = await Poll.UntilAsync(() => GetRequestAsync(id, caller), r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Failed"),
+            TimeSpan.FromSeconds(60), $"request {id} reaching {state}");
+        Assert.True(r["state"]!.GetValue<string>() == state, $"request did not reach {state}: {r}");
+        return r;
+    }
+
+    private async Task<JsonNode> PostAsync(string path, Caller? caller, object body)
+    {
+        using var response = await SendAsync(HttpMethod.Post, path, caller, body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"POST {path}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body)
+    {
+        var message = new HttpRequestMessage(method, path);
+        if (caller is not null) message.Headers.Add("X-Api-Key", caller.ApiKey);
+        if (body is not null) message.Content = JsonContent.Create(body, options: new JsonSerializerOptions(JsonSerializerDefaults.Web));
+        return market.Client.SendAsync(message);
+    }
+}

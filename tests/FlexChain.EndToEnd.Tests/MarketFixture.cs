@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FlexChain.Ethereum;
+using FlexChain.Ethereum.Abi;
+using FlexChain.Testing;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>
+/// The whole local stack for end-to-end tests: real Azurite, a real Hardhat node with the contracts deployed by
+/// the same script the run command uses, and the app hosted in process with a manual clock and a one-second gate tick.
+/// </summary>
+public sealed class MarketFixture : IAsyncLifetime
+{
+    /// <summary>Hardhat's public development accounts: #0 operator, #1 DSO, #2 and #3 CPOs.</summary>
+    public const string OperatorKey = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    public static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    public static readonly EthAddress CpoAWallet = EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
+    public static readonly EthAddress CpoBWallet = EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
+
+    private static readonly AbiFunction BalanceOf = AbiFunction.Parse("balanceOf(address) returns (uint256)");
+
+    private readonly AzuriteFixture _azurite = new();
+    private readonly HardhatNodeFixture _chain = new();
+    private WebApplicationFactory<Program>? _factory;
+
+    public ManualClock Clock { get; } = new(StartOfNextHour(DateTimeOffset.UtcNow));
+    public EthJsonRpcClient Rpc { get; private set; } = null!;
+    public EthAddress Token { get; private set; }
+    public EthAddress Settlement { get; private set; }
+    public HttpClient Client { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await Task.WhenAll(_azurite.InitializeAsync(), _chain.InitializeAsync());
+        var deployment = await DeployAsync(_chain.RpcUri);
+        Token = EthAddress.Parse(deployment.GetProperty("token").GetString()!);
+        Settlement = EthAddress.Parse(deployment.GetProperty("settlement").GetString()!);
+        Rpc = new EthJsonRpcClient(_chain.RpcUri);
+
+        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            web.UseSetting("Storage:ConnectionString", _azurite.ConnectionString);
+            web.UseSetting("Chain:RpcUrl", _chain.RpcUri.ToString());
+            web.UseSetting("Chain:SettlementContract", Settlement.ToString());
+            web.UseSetting("Chain:OperatorKey", OperatorKey);
+            web.UseSetting("GateCycle:MeterDataGrace", "00:05:00");
+            web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");
+            web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
+        });
+        Client = _factory.CreateClient();
+    }
+
+    public async Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) =>
+        (System.Numerics.BigInteger)BalanceOf.DecodeOutput(
+            await Rpc.CallAsync(new CallRequest(Token, BalanceOf.EncodeCall(holder)), BlockParameter.Latest, CancellationToken.None))[0]!;
+
+    public async Task DisposeAsync()
+    {
+        Client?.Dispose();
+        if (_factory is not null) await _factory.DisposeAsync();
+        Rpc?.Dispose();
+        await _chain.DisposeAsync();
+        await _azurite.DisposeAsync();
+    }
+
+    private static DateTimeOffset StartOfNextHour(DateTimeOffset t) =>
+        new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).AddHours(1);
+
+    /// <summary>Runs contracts-sol/scripts/deploy.js against the node, as the run command does.</summary>
+    private static async Task<JsonElement> DeployAsync(Uri rpc)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"flexchain-deploy-{Guid.NewGuid():N}.json");
+        var info = new ProcessStartInfo(RepoPaths.NodeBin(RepoPaths.Contracts, "hardhat"))
+        {
+            WorkingDirectory = RepoPaths.Contracts,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            ArgumentList = { "run", "scripts/deploy.js", "--network", "localhost" },
+            Environment = { ["FLEXCHAIN_RPC_URL"] = rpc.ToString(), ["FLEXCHAIN_DEPLOYMENT_FILE"] = file },
+        };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(timeout.Token);
+        if (process.ExitCode != 0) throw new InvalidOperationException($"deploy failed: {await stdout}\n{await stderr}");
+        try { return JsonDocument.Parse(await File.ReadAllTextAsync(file)).RootElement.Clone(); }
+        finally { File.Delete(file); }
+    }
+}

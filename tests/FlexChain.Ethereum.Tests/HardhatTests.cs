@@ -11,12 +11,18 @@ public sealed class HardhatTests : IClassFixture<HardhatNodeFixture>, IDisposabl
 {
     private static readonly AbiEvent Stored = AbiEvent.Parse("Stored(address indexed sender, uint256 value)");
     private readonly EthJsonRpcClient _client;
+    private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(60));
 
     public HardhatTests(HardhatNodeFixture node) => _client = new EthJsonRpcClient(node.RpcUri);
 
-    public void Dispose() => _client.Dispose();
+    public void Dispose()
+    {
+        _client.Dispose();
+        _timeout.Dispose();
+    }
 
-    private static CancellationToken Timeout => new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token;
+    /// <summary>Every test gives up after a minute rather than hanging the run.</summary>
+    private CancellationToken Timeout => _timeout.Token;
 
     [Fact]
     public async Task GetChainId_HardhatNode_Is31337()
@@ -143,6 +149,62 @@ public sealed class HardhatTests : IClassFixture<HardhatNodeFixture>, IDisposabl
         Assert.Equal(20, receipts.Select(r => r.TransactionHash).Distinct().Count());
         Assert.Equal(start + 20, await _client.GetTransactionCountAsync(sender.Address, BlockParameter.Latest, Timeout));
         Assert.Equal(new Wei(Enumerable.Range(1, 20).Sum()), await _client.GetBalanceAsync(recipient, null, Timeout));
+    }
+
+    [Fact]
+    public async Task SendAsync_NonceUsedElsewhere_FailsOnceThenResyncsFromPending()
+    {
+        var key = EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[4]);
+        using var sender = new TransactionSender(_client, key, HardhatNodeFixture.ChainId);
+        using var other = new TransactionSender(_client, key, HardhatNodeFixture.ChainId);
+        await sender.SendAndWaitForReceiptAsync(FreshAddress(), default, new Wei(1), Timeout); // caches the next nonce
+        await other.SendAndWaitForReceiptAsync(FreshAddress(), default, new Wei(1), Timeout); // uses that nonce behind its back
+
+        await Assert.ThrowsAsync<EthRpcException>(() => sender.SendAsync(FreshAddress(), default, new Wei(1), Timeout));
+        var receipt = await sender.SendAndWaitForReceiptAsync(FreshAddress(), default, new Wei(1), Timeout);
+
+        Assert.True(receipt.Succeeded);
+    }
+
+    [Fact]
+    public async Task SendAndWaitForReceipt_TwoConfirmations_WaitsForNextBlock()
+    {
+        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[5]), HardhatNodeFixture.ChainId,
+            new TransactionSenderOptions { Confirmations = 2, InitialPollInterval = TimeSpan.FromMilliseconds(20), MaxPollInterval = TimeSpan.FromMilliseconds(50) });
+        var hash = await sender.SendAsync(FreshAddress(), default, new Wei(1), Timeout);
+        var mined = await Poll.UntilAsync(() => _client.GetTransactionReceiptAsync(hash, Timeout), r => r is not null, TimeSpan.FromSeconds(30), "mining");
+
+        var waiting = sender.WaitForReceiptAsync(hash, Timeout);
+        await Poll.UntilAsync(() => _client.GetBlockNumberAsync(Timeout), n => n >= mined!.BlockNumber, TimeSpan.FromSeconds(5), "head");
+        Assert.False(waiting.IsCompleted); // automining made one block only: the transaction has 1 confirmation
+        await _client.RequestAsync("evm_mine", [], Timeout);
+
+        Assert.Equal(hash, (await waiting).TransactionHash);
+    }
+
+    [Fact]
+    public async Task WaitForReceipt_UnknownTransaction_TimesOut()
+    {
+        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[0]), HardhatNodeFixture.ChainId,
+            new TransactionSenderOptions { ReceiptTimeout = TimeSpan.FromMilliseconds(300), InitialPollInterval = TimeSpan.FromMilliseconds(50) });
+        await Assert.ThrowsAsync<TimeoutException>(() => sender.WaitForReceiptAsync(new Hash32(Keccak256.Hash("nope")), Timeout));
+    }
+
+    [Fact]
+    public async Task SendRawTransaction_SignedLegacyEip155_IsMined()
+    {
+        var key = EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[6]);
+        var nonce = await _client.GetTransactionCountAsync(key.Address, BlockParameter.Pending, Timeout);
+        var gasPrice = await _client.GetGasPriceAsync(Timeout);
+        var recipient = FreshAddress();
+        var tx = new LegacyTransaction(HardhatNodeFixture.ChainId, nonce, gasPrice, 21000, recipient, Wei.FromGwei(5), default).Sign(key);
+
+        Assert.Equal(tx.Hash, await _client.SendRawTransactionAsync(tx.Raw, Timeout));
+        var receipt = await Poll.UntilAsync(() => _client.GetTransactionReceiptAsync(tx.Hash, Timeout), r => r is not null, TimeSpan.FromSeconds(30), "mining");
+
+        Assert.True(receipt!.Succeeded);
+        Assert.Equal(key.Address, receipt.From);
+        Assert.Equal(Wei.FromGwei(5), await _client.GetBalanceAsync(recipient, null, Timeout));
     }
 
     [Fact]

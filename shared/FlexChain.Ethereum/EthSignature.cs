@@ -4,8 +4,9 @@ namespace FlexChain.Ethereum;
 
 /// <summary>
 /// A secp256k1 ECDSA signature with its recovery id: r and s in [1, n - 1], <see cref="RecoveryId"/> 0 or 1
-/// (the parity of the y coordinate of the ephemeral point R). Signatures are public data, not secrets.
+/// (the parity of the y coordinate of the ephemeral point R).
 /// </summary>
+/// <remarks>Signatures are not secret, but they are kept out of logs (STYLE.md), so <see cref="ToString"/> does not show them.</remarks>
 public readonly record struct EthSignature
 {
     /// <summary>A signature from its parts.</summary>
@@ -68,6 +69,6 @@ public readonly record struct EthSignature
         }
     }
 
-    /// <summary>Hex of the 65-byte form.</summary>
-    public override string ToString() => Hex.Encode(ToBytes());
+    /// <summary>A placeholder that does not reveal the signature; use <see cref="ToBytes"/> for its value.</summary>
+    public override string ToString() => "EthSignature(65 bytes)";
 }

@@ -107,6 +107,10 @@ public sealed class HardhatTests : IClassFixture<HardhatNodeFixture>, IDisposabl
         Assert.Null(e.TransactionHash);
         var call = await Assert.ThrowsAsync<ContractRevertException>(() => sender.CallAsync(contract, TestContract.RevertWith(revertData), Timeout));
         Assert.Equal("not the market operator", call.Reason.Message);
+        var raw = await Assert.ThrowsAsync<EthRpcException>(() =>
+            _client.CallAsync(new CallRequest(contract, TestContract.RevertWith(revertData)), BlockParameter.Latest, Timeout));
+        Assert.True(raw.IsRevert);
+        Assert.Equal(revertData, raw.RevertData);
     }
 
     [Fact]

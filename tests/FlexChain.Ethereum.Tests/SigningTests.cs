@@ -164,3 +164,26 @@ internal static class TestKeys
     public const string Account2 = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
     public static readonly EthAddress Address0 = EthAddress.Parse("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 }
+
+public class EthSignatureTests
+{
+    [Fact]
+    public void FromBytes_VZeroOrOne_IsAcceptedLike27Or28()
+    {
+        var signature = EthereumKey.FromHex(TestKeys.Account0).Sign(Keccak256.Hash("x"));
+        var bytes = signature.ToBytes();
+        bytes[64] -= 27;
+        Assert.Equal(signature, EthSignature.FromBytes(bytes));
+    }
+
+    [Fact]
+    public void ToString_DoesNotRevealSignature()
+    {
+        var signature = EthereumKey.FromHex(TestKeys.Account0).Sign(Keccak256.Hash("x"));
+        Assert.DoesNotContain(Hex.Encode(signature.ToBytes())[2..10], signature.ToString());
+    }
+
+    [Fact]
+    public void Sign_HashNot32Bytes_Throws() =>
+        Assert.Throws<ArgumentException>(() => EthereumKey.FromHex(TestKeys.Account0).Sign(new byte[31]));
+}

@@ -72,7 +72,7 @@ public sealed record BlockHeader(ulong Number, Hash32 Hash, ulong Timestamp, Wei
 /// <param name="Reward">Per block, the priority fee at each requested percentile; empty when no percentiles were asked.</param>
 public sealed record FeeHistory(ulong OldestBlock, IReadOnlyList<Wei> BaseFeePerGas, IReadOnlyList<double> GasUsedRatio, IReadOnlyList<IReadOnlyList<Wei>> Reward);
 
-/// <summary>An event log.</summary>
+/// <summary>An event log. Record equality compares <see cref="Data"/> and <see cref="Topics"/> by reference.</summary>
 /// <param name="Address">The contract that emitted it.</param>
 /// <param name="Topics">topic[0] is the event signature hash (unless anonymous), then up to 3 indexed parameters.</param>
 /// <param name="Data">The non-indexed parameters, ABI-encoded.</param>
@@ -130,7 +130,10 @@ public sealed class EthRpcException : Exception
     /// <summary>The node's message.</summary>
     public string RpcMessage { get; }
 
-    /// <summary>The error's data: 0x-prefixed revert data when the node provides it, otherwise the raw JSON text or null.</summary>
+    /// <summary>
+    /// The error's data: 0x-prefixed revert data when the node provides it, otherwise the raw JSON text or null.
+    /// (Hides <see cref="Exception.Data"/>, which this exception does not use.)
+    /// </summary>
     public new string? Data { get; }
 
     /// <summary>The revert data as bytes, when <see cref="Data"/> is hex; otherwise null.</summary>

@@ -94,6 +94,24 @@ public sealed class HardhatTests : IClassFixture<HardhatNodeFixture>, IDisposabl
     }
 
     [Fact]
+    public async Task EthContract_QueryAndRequest_DecodeOutputsAndEvents()
+    {
+        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[1]), HardhatNodeFixture.ChainId);
+        var deployment = await sender.SendAndWaitForReceiptAsync(null, TestContract.InitCode(Stored.Topic), Wei.Zero, Timeout);
+        var contract = new EthContract(deployment.ContractAddress!.Value, sender);
+        // The test contract ignores selectors: any call data starting with a word is "store", and it always returns 42.
+        var store = AbiFunction.Parse("store(uint256 value) returns (uint256)");
+
+        var receipt = await contract.RequestAndWaitForReceiptAsync(store, [BigInteger.One << 200], Wei.Zero, Timeout);
+        var events = contract.DecodeEvents(Stored, receipt);
+
+        Assert.Equal(sender.Address, Assert.Single(events)[0]);
+        // The selector is the first word's high bytes, so the logged value is the call data's first 32 bytes.
+        Assert.Equal(Hex.FromBigEndian(store.EncodeCall(BigInteger.One << 200).AsSpan(0, 32)), events[0][1]);
+        Assert.Equal(new object?[] { new BigInteger(42) }, await contract.QueryAsync(store, [BigInteger.One], Timeout));
+    }
+
+    [Fact]
     public async Task EstimateRevert_ErrorString_ThrowsContractRevertWithReason()
     {
         using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[1]), HardhatNodeFixture.ChainId);

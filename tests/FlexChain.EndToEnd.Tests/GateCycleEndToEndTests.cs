@@ -1,7 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Numerics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
@@ -10,8 +7,11 @@ using FlexChain.Testing;
 namespace FlexChain.EndToEnd.Tests;
 
 /// <summary>One gate cycle from DSO request to on-chain payment, over HTTP, with real Azurite and a real Hardhat node.</summary>
-public sealed class GateCycleEndToEndTests(MarketFixture market) : IClassFixture<MarketFixture>
+[Collection(MarketCollection.Name)]
+public sealed class GateCycleEndToEndTests(MarketFixture market)
 {
+    private readonly MarketClient _api = new(market.Client);
+
     private static readonly AbiEvent AwardSettled = AbiEvent.Parse(
         "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
 
@@ -19,20 +19,16 @@ public sealed class GateCycleEndToEndTests(MarketFixture market) : IClassFixture
     public async Task GateCycle_TwoOffersOneWinner_PaysVerifiedDeliveryOnChain()
     {
         var t0 = market.Clock.GetUtcNow();
-        var dso = await RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoWallet);
-        var cpoA = await RegisterAsync("Cpo", "EMOT", MarketFixture.CpoAWallet);
-        var cpoB = await RegisterAsync("Cpo", "ChargeCo", MarketFixture.CpoBWallet);
+        var dso = await _api.RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoWallet);
+        var cpoA = await _api.RegisterAsync("Cpo", "EMOT", MarketFixture.CpoAWallet);
+        var cpoB = await _api.RegisterAsync("Cpo", "ChargeCo", MarketFixture.CpoBWallet);
 
-        var transformer = (await PostAsync("/v1/transformers", dso, new { name = "Terni Nord MV/LV 3", ratedPowerKw = 630 }))["id"]!.GetValue<string>();
-        var stationA = await StationAsync(cpoA, transformer, "IT001E00000001");
-        var stationB = await StationAsync(cpoB, transformer, "IT001E00000002");
+        var transformer = await _api.TransformerAsync(dso);
+        var stationA = await _api.StationAsync(cpoA, transformer, "IT001E00000001");
+        var stationB = await _api.StationAsync(cpoB, transformer, "IT001E00000002");
 
         var windowStart = t0.AddHours(2);
-        var request = (await PostAsync("/v1/requests", dso, new
-        {
-            transformerId = transformer, deliveryStart = windowStart, deliveryEnd = windowStart.AddHours(1), energyKwh = 10m,
-            direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid",
-        }))["id"]!.GetValue<string>();
+        var request = await _api.RequestAsync(dso, transformer, t0.AddHours(1), windowStart);
 
         await PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });
         await PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 10m, priceEurPerKwh = 0.30m, divisible = false });
@@ -89,48 +85,9 @@ public sealed class GateCycleEndToEndTests(MarketFixture market) : IClassFixture
         Assert.Equal("Settled", settled["state"]!.GetValue<string>());
     }
 
-    [Fact]
-    public async Task PostOffer_AsDso_IsForbidden()
-    {
-        var dso = await RegisterAsync("Dso", "Another DSO", MarketFixture.DsoWallet);
-        using var response = await SendAsync(HttpMethod.Post, "/v1/requests/req_0123456789abcdef0123456789abcdef/offers", dso,
-            new { stationIds = new[] { "st_0123456789abcdef0123456789abcdef" }, energyKwh = 1m, priceEurPerKwh = 0.1m });
-        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-    }
+    private Task<JsonNode> GetRequestAsync(string id, Caller caller) => _api.GetAsync($"/v1/requests/{id}", caller);
 
-    [Fact]
-    public async Task PostRequest_NegativeEnergy_ProblemNamesTheField()
-    {
-        var dso = await RegisterAsync("Dso", "Validating DSO", MarketFixture.DsoWallet);
-        var t0 = market.Clock.GetUtcNow();
-        using var response = await SendAsync(HttpMethod.Post, "/v1/requests", dso, new
-        {
-            transformerId = "tr_0123456789abcdef0123456789abcdef", deliveryStart = t0.AddHours(2), deliveryEnd = t0.AddHours(3),
-            energyKwh = -1m, maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1),
-        });
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-        Assert.NotNull(problem["errors"]!["EnergyKwh"]);
-    }
-
-    [Fact]
-    public async Task Get_WithoutApiKey_IsUnauthorized()
-    {
-        using var response = await market.Client.GetAsync("/v1/participants/me");
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-    }
-
-    private sealed record Caller(string Id, string ApiKey);
-
-    private async Task<Caller> RegisterAsync(string role, string name, EthAddress wallet)
-    {
-        var body = await PostAsync("/v1/participants", null, new { role, legalName = name, contact = "ops@example.org", walletAddress = wallet.ToString() });
-        return new Caller(body["participant"]!["id"]!.GetValue<string>(), body["apiKey"]!.GetValue<string>());
-    }
-
-    private async Task<string> StationAsync(Caller cpo, string transformer, string meter) =>
-        (await PostAsync("/v1/stations", cpo, new { transformerId = transformer, maxPowerKw = 22m, meteringPointId = meter, realTimeMonitoring = true }))["id"]!.GetValue<string>();
+    private Task<JsonNode> PostAsync(string path, Caller? caller, object body) => _api.PostAsync(path, caller, body);
 
     private Task PostReadingsAsync(Caller cpo, string station, DateTimeOffset from, decimal kwhPerQuarter) =>
         PostAsync($"/v1/stations/{station}/readings", cpo, new
@@ -138,35 +95,11 @@ public sealed class GateCycleEndToEndTests(MarketFixture market) : IClassFixture
             readings = Enumerable.Range(0, 4).Select(i => new { start = from.AddMinutes(15 * i), end = from.AddMinutes(15 * (i + 1)), energyKwh = kwhPerQuarter }),
         });
 
-    private async Task<JsonNode> GetRequestAsync(string id, Caller caller)
-    {
-        using var response = await SendAsync(HttpMethod.Get, $"/v1/requests/{id}", caller, null);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"GET {id}: {(int)response.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
-
     private async Task<JsonNode> WaitForStateAsync(string id, Caller caller, string state)
     {
         var r = await Poll.UntilAsync(() => GetRequestAsync(id, caller), r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Failed"),
             TimeSpan.FromSeconds(60), $"request {id} reaching {state}");
         Assert.True(r["state"]!.GetValue<string>() == state, $"request did not reach {state}: {r}");
         return r;
-    }
-
-    private async Task<JsonNode> PostAsync(string path, Caller? caller, object body)
-    {
-        using var response = await SendAsync(HttpMethod.Post, path, caller, body);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"POST {path}: {(int)response.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
-
-    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body)
-    {
-        var message = new HttpRequestMessage(method, path);
-        if (caller is not null) message.Headers.Add("X-Api-Key", caller.ApiKey);
-        if (body is not null) message.Content = JsonContent.Create(body, options: new JsonSerializerOptions(JsonSerializerDefaults.Web));
-        return market.Client.SendAsync(message);
     }
 }

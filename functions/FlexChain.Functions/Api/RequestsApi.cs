@@ -43,7 +43,7 @@ public static class RequestsApi
         return stored is null ? TypedResults.NotFound() : TypedResults.Ok(await views.BuildAsync(stored.Value.Value, http.User, cancellationToken));
     }
 
-    public static async Task<Results<Created<OfferResponse>, NotFound, Conflict<Microsoft.AspNetCore.Mvc.ProblemDetails>>> PostOffer(
+    public static async Task<Results<Created<OfferResponse>, NotFound, ProblemHttpResult>> PostOffer(
         string id, PostOfferRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
         var stored = await store.GetRequestAsync(id, cancellationToken);
@@ -61,11 +61,9 @@ public static class RequestsApi
             EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now);
         request.AcceptOffer(offer, stations, transformer, now);
         if (!await store.TryAddOfferAsync(offer, cancellationToken))
-            return TypedResults.Conflict(new Microsoft.AspNetCore.Mvc.ProblemDetails
-            {
-                Status = 409, Title = "You already have an offer on this request.",
-                Detail = "One offer per CPO per request.", Extensions = { ["field"] = "requestId", ["rule"] = "one-offer-per-cpo" },
-            });
+            return TypedResults.Problem(statusCode: 409, title: "You already have an offer on this request.",
+                detail: "One offer per CPO per request.",
+                extensions: new Dictionary<string, object?> { ["field"] = "requestId", ["rule"] = "one-offer-per-cpo" });
         return TypedResults.Created($"/v1/requests/{id}/offers/{offer.Id}", OfferResponse.From(offer));
     }
 

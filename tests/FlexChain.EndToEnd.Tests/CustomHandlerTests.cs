@@ -1,0 +1,56 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using FlexChain.Functions.Hosting;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>The Azure Functions custom-handler contract: what the host posts for a timer and what it expects back.</summary>
+[Collection(MarketCollection.Name)]
+public sealed class CustomHandlerTests(MarketFixture market)
+{
+    [Fact]
+    public async Task GateTick_TimerInvocation_AnswersOutputsLogsAndReturnValue()
+    {
+        // The host's invocation request for a timer trigger (Data by binding name, Metadata with sys).
+        var invocation = """
+            {"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},
+             "Metadata":{"sys":{"MethodName":"GateTick","UtcNow":"2026-11-21T10:00:00Z","RandGuid":"0f8fad5b-d9cb-469f-a165-70867728950e"}}}
+            """;
+        using var response = await market.Client.PostAsync("/GateTick", new StringContent(invocation, System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
+        Assert.Equal(["Outputs", "Logs", "ReturnValue"], body.Select(p => p.Key));
+        Assert.Contains("gate tick", Assert.Single(body["Logs"]!.AsArray())!.GetValue<string>());
+    }
+
+    [Fact]
+    public void FunctionJsonFiles_DeclareTheGateTickTimer()
+    {
+        var timer = Assert.Single(LocalTriggerDriver.TimerTriggers());
+        Assert.Equal("GateTick", timer.Name);
+        Assert.True(TriggersApi.Handlers.ContainsKey(timer.Name));
+        Cron.Parse(timer.Schedule);
+    }
+}
+
+public sealed class CronTests
+{
+    private static readonly DateTimeOffset T = new(2026, 11, 21, 10, 7, 30, TimeSpan.Zero);
+
+    [Theory]
+    [InlineData("*/5 * * * * *", "2026-11-21T10:07:35Z")]
+    [InlineData("* * * * * *", "2026-11-21T10:07:31Z")]
+    [InlineData("0 */15 * * * *", "2026-11-21T10:15:00Z")]
+    [InlineData("0 0 9-17 * * 1-5", "2026-11-23T09:00:00Z")]
+    [InlineData("0 30 9 1,15 * *", "2026-12-01T09:30:00Z")]
+    [InlineData("10-20/5 * * * * *", "2026-11-21T10:08:10Z")]
+    public void Next_Expression_GivesFirstOccurrenceAfter(string expression, string expected) =>
+        Assert.Equal(DateTimeOffset.Parse(expected), Cron.Parse(expression).Next(T));
+
+    [Theory]
+    [InlineData("* * * * *")]
+    [InlineData("60 * * * * *")]
+    [InlineData("* * * * JAN *")]
+    [InlineData("00:05:00")]
+    public void Parse_Unsupported_Throws(string expression) => Assert.Throws<FormatException>(() => Cron.Parse(expression));
+}

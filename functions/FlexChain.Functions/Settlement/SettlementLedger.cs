@@ -47,8 +47,8 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
 
     private readonly SettlementOptions _options = options.Value;
     private readonly EthJsonRpcClient _rpc = new(new Uri(options.Value.RpcUrl));
-    private readonly EthAddress _contract = EthAddress.Parse(options.Value.SettlementContract);
     private TransactionSender? _sender;
+    private EthContract? _escrow;
     private ChainInfo? _info;
 
     /// <summary>Chain id, escrow and token, read from the chain at start-up.</summary>
@@ -60,16 +60,17 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         var chainId = await _rpc.GetChainIdAsync(cancellationToken);
-        var token = (EthAddress)(await QueryAsync(_contract, TokenFn, [], cancellationToken))[0]!;
-        var decimals = Convert.ToInt32((await QueryAsync(token, DecimalsFn, [], cancellationToken))[0]);
         _sender = new TransactionSender(_rpc, EthereumKey.FromHex(_options.OperatorKey), chainId,
-            new TransactionSenderOptions { Confirmations = _options.Confirmations });
-        _info = new ChainInfo(checked((long)chainId), _contract.ToString(), token.ToString(), decimals);
+            new TransactionSenderOptions { Confirmations = _options.Confirmations, KnownErrors = AlreadyDone });
+        _escrow = new EthContract(EthAddress.Parse(_options.SettlementContract), _sender);
+        var token = (EthAddress)(await _escrow.QueryAsync(TokenFn, [], cancellationToken))[0]!;
+        var decimals = Convert.ToInt32((await new EthContract(token, _sender).QueryAsync(DecimalsFn, [], cancellationToken))[0]);
+        _info = new ChainInfo(checked((long)chainId), _escrow.Address.ToString(), token.ToString(), decimals);
     }
 
     public async Task<(AwardStatus Status, Hash32 AwardHash, Hash32 SettlementHash)> GetAwardAsync(Hash32 awardId, CancellationToken cancellationToken)
     {
-        var award = (object?[])(await QueryAsync(_contract, GetAwardFn, [awardId], cancellationToken))[0]!;
+        var award = (object?[])(await Escrow.QueryAsync(GetAwardFn, [awardId], cancellationToken))[0]!;
         return ((AwardStatus)Convert.ToInt32(award[4]), (Hash32)award[5]!, (Hash32)award[6]!);
     }
 
@@ -78,8 +79,8 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
     public async Task<string> LockAsync(AwardRecord record, DateTimeOffset refundAfter, CancellationToken cancellationToken)
     {
         if ((await GetAwardAsync(record.AwardId, cancellationToken)).Status == AwardStatus.None)
-            await SendAsync(LockFn.EncodeCall(record.AwardId, record.Dso, record.Cpo, record.LockedUnits,
-                refundAfter.ToUnixTimeSeconds(), record.Hash()), cancellationToken);
+            await SendAsync(LockFn, [record.AwardId, record.Dso, record.Cpo, record.LockedUnits, refundAfter.ToUnixTimeSeconds(), record.Hash()],
+                cancellationToken);
         var onChain = await GetAwardAsync(record.AwardId, cancellationToken);
         if (onChain.Status == AwardStatus.None || onChain.AwardHash != record.Hash())
             throw new InvalidOperationException($"award {record.AwardId} on chain does not match its record");
@@ -91,7 +92,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
     public async Task<string> SettleAsync(SettlementRecord record, CancellationToken cancellationToken)
     {
         if ((await GetAwardAsync(record.AwardId, cancellationToken)).Status == AwardStatus.Locked)
-            await SendAsync(SettleFn.EncodeCall(record.AwardId, record.PayoutUnits, record.Hash()), cancellationToken);
+            await SendAsync(SettleFn, [record.AwardId, record.PayoutUnits, record.Hash()], cancellationToken);
         var onChain = await GetAwardAsync(record.AwardId, cancellationToken);
         if (onChain.Status != AwardStatus.Settled || onChain.SettlementHash != record.Hash())
             throw new InvalidOperationException($"award {record.AwardId} is {onChain.Status} on chain, not settled with this record");
@@ -104,12 +105,13 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
         _rpc.Dispose();
     }
 
-    private async Task SendAsync(byte[] data, CancellationToken cancellationToken)
+    private EthContract Escrow => _escrow ?? throw new InvalidOperationException("The ledger is not initialised.");
+
+    private async Task SendAsync(AbiFunction function, object?[] arguments, CancellationToken cancellationToken)
     {
-        var sender = _sender ?? throw new InvalidOperationException("The ledger is not initialised.");
         try
         {
-            await sender.SendAndWaitForReceiptAsync(_contract, data, Wei.Zero, cancellationToken);
+            await Escrow.RequestAndWaitForReceiptAsync(function, arguments, Wei.Zero, cancellationToken);
         }
         catch (ContractRevertException e) when (IsAlreadyDone(e.Reason))
         {
@@ -124,12 +126,10 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
 
     private async Task<string> FindTransactionAsync(AbiEvent evt, Hash32 awardId, CancellationToken cancellationToken)
     {
-        var logs = await _rpc.GetLogsAsync(new LogFilter(_contract, [evt.Topic, awardId], _options.FromBlock, BlockParameter.Latest), cancellationToken);
+        var logs = await _rpc.GetLogsAsync(new LogFilter(Escrow.Address, [evt.Topic, awardId], _options.FromBlock, BlockParameter.Latest), cancellationToken);
         return logs.Count == 1 && logs[0].TransactionHash is { } tx
             ? tx.ToString()
             : throw new InvalidOperationException($"expected one {evt.Name} event for award {awardId}, found {logs.Count}");
     }
 
-    private async Task<object?[]> QueryAsync(EthAddress to, AbiFunction fn, object?[] args, CancellationToken cancellationToken) =>
-        fn.DecodeOutput(await _rpc.CallAsync(new CallRequest(to, fn.EncodeCall(args)), BlockParameter.Latest, cancellationToken));
 }

@@ -1,0 +1,206 @@
+namespace FlexChain.Domain;
+
+/// <summary>How the baseline (what the site would have consumed without the activation) is computed (DOMAIN.md section 5).</summary>
+public enum BaselineMethod
+{
+    /// <summary>Meter-before-meter-after: the average rate of the <see cref="VerificationRules.MbmaIntervals"/> readings just before the window.</summary>
+    MeterBeforeMeterAfter = 1,
+
+    /// <summary>The mean of the X highest of the last Y days at the same hours.</summary>
+    HighXOfY = 2,
+
+    /// <summary>The mean of the X middle days of the last Y days at the same hours: the Y - X extremes are dropped
+    /// evenly from both ends, the odd one from the top (Mid 4 of 5 drops the highest day).</summary>
+    MidXOfY = 3,
+
+    /// <summary>A schedule the CPO declared before the window.</summary>
+    Declared = 4,
+}
+
+/// <summary>What a verified delivery pays (DOMAIN.md section 5).</summary>
+public enum PayoutRule
+{
+    /// <summary>At or above the success threshold, the verified energy (capped at the award) at the awarded price; below it, nothing.</summary>
+    ZeroBelowThreshold = 1,
+
+    /// <summary>At or above the success threshold, the whole award; below it, nothing.</summary>
+    Full = 2,
+
+    /// <summary>The award's value times the score (MAESHA: payout = scheduled x price x score), whatever the threshold.</summary>
+    ProRataByScore = 3,
+}
+
+/// <summary>A request's verification rules.</summary>
+/// <param name="SuccessThreshold">Fraction of the awarded energy that counts as a successful activation (Slovenia: 0.8).</param>
+/// <param name="Tolerance">Fraction of the awarded energy within which a discrepancy scores 1 (MAESHA: 0.1).</param>
+/// <param name="MbmaIntervals">For <see cref="BaselineMethod.MeterBeforeMeterAfter"/>: how many readings before the window.</param>
+/// <param name="X">For X-of-Y: how many days are averaged.</param>
+/// <param name="Y">For X-of-Y: how many usable days are looked at (activation days and other excluded days are skipped).</param>
+public sealed record VerificationRules(
+    BaselineMethod Baseline = BaselineMethod.MeterBeforeMeterAfter, PayoutRule Payout = PayoutRule.ZeroBelowThreshold,
+    decimal SuccessThreshold = 0.8m, decimal Tolerance = 0.1m, int MbmaIntervals = 4, int X = 4, int Y = 5)
+{
+    /// <summary>The pilots' defaults: MBMA over the last hour of 15-minute readings, 80 % threshold, pay verified energy.</summary>
+    public static readonly VerificationRules Default = new();
+
+    /// <summary>How many days back X-of-Y looks for usable days at most.</summary>
+    public const int MaxLookbackDays = 60;
+
+    /// <summary>Checks ranges; throws <see cref="DomainException"/> naming the field.</summary>
+    public VerificationRules Validate()
+    {
+        if (SuccessThreshold is < 0m or > 1m) throw new DomainException("successThreshold", "range", "successThreshold must be between 0 and 1.");
+        if (Tolerance is < 0m or > 1m) throw new DomainException("tolerance", "range", "tolerance must be between 0 and 1.");
+        if (MbmaIntervals is < 1 or > 96) throw new DomainException("mbmaIntervals", "range", "mbmaIntervals must be between 1 and 96.");
+        if (Y is < 1 or > 30) throw new DomainException("y", "range", "y must be between 1 and 30.");
+        if (X < 1 || X > Y) throw new DomainException("x", "range", "x must be between 1 and y.");
+        if (!Enum.IsDefined(Baseline)) throw new DomainException("baseline", "enum", "Unknown baseline method.");
+        if (!Enum.IsDefined(Payout)) throw new DomainException("payout", "enum", "Unknown payout rule.");
+        return this;
+    }
+}
+
+/// <summary>One station's delivery over one interval (the station's own reading boundaries, clipped to the window), in kWh rounded to the Wh.</summary>
+public sealed record IntervalDelivery(string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered);
+
+/// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, and days to exclude.</summary>
+/// <param name="Declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
+/// <param name="ExcludedDays">Activation days and holidays, which X-of-Y skips (UTC dates of the window start).</param>
+public sealed record DeliveryEvidence(
+    IReadOnlyCollection<MeterReading> Readings, IReadOnlyCollection<MeterReading>? Declared = null, IReadOnlyCollection<DateOnly>? ExcludedDays = null);
+
+/// <summary>
+/// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries; for each
+/// interval the baseline and measured energy are computed exactly and rounded to the Wh (half away from zero), and
+/// delivered = baseline - measured for a reduction (measured - baseline for an increase). Totals are sums of the
+/// rounded intervals, so the record's numbers add up. Missing meter data fails with a reason, never a silent zero.
+/// </summary>
+public static class DeliveryVerifier
+{
+    public static Verification Verify(Award award, TimeWindow window, Direction direction, VerificationRules rules, DeliveryEvidence evidence)
+    {
+        rules.Validate();
+        var intervals = new List<IntervalDelivery>();
+        var qualityPoints = new List<(decimal Baseline, decimal Measured)>();
+        foreach (var station in award.StationIds)
+        {
+            var series = MeterSeries.For(station, evidence.Readings);
+            var gaps = series.Gaps(window);
+            if (gaps.Count > 0)
+                return Failed(award, rules, $"missing meter data: station {station} has no readings for {string.Join(", ", gaps)}");
+            var cuts = series.IntervalsIn(window);
+            var baseline = BaselineFor(station, series, window, cuts, rules, evidence, out var problem);
+            if (baseline is null) return Failed(award, rules, problem!);
+            for (var i = 0; i < cuts.Count; i++)
+            {
+                var measured = Wh(series.EnergyIn(cuts[i])!.Value);
+                var expected = Wh(baseline[i]);
+                var delivered = direction == Direction.ReduceConsumption ? expected - measured : measured - expected;
+                intervals.Add(new IntervalDelivery(station, cuts[i], expected, measured, delivered));
+                qualityPoints.Add((expected.Value, measured.Value));
+            }
+        }
+
+        var totalBaseline = Sum(intervals, d => d.Baseline);
+        var totalMeasured = Sum(intervals, d => d.Measured);
+        var totalDelivered = Sum(intervals, d => d.Delivered);
+        var score = Score(award.Energy, totalDelivered, rules.Tolerance);
+        var succeeded = totalDelivered.Value >= award.Energy.Value * rules.SuccessThreshold;
+        var payout = rules.Payout switch
+        {
+            PayoutRule.ZeroBelowThreshold => succeeded ? KilowattHours.Min(totalDelivered, award.Energy) * award.Price : Euros.Zero,
+            PayoutRule.Full => succeeded ? award.Value : Euros.Zero,
+            PayoutRule.ProRataByScore => new Euros(award.Value.Value * score),
+            _ => throw new ArgumentOutOfRangeException(nameof(rules), rules.Payout, "payout rule"),
+        };
+        var quality = rules.Baseline == BaselineMethod.Declared ? QualityFactor(qualityPoints) : (decimal?)null;
+        var reason = succeeded ? null : $"delivered {totalDelivered} is below {rules.SuccessThreshold:P0} of the awarded {award.Energy}";
+        return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, payout, reason, score, quality, intervals, rules);
+    }
+
+    /// <summary>MAESHA's score: 1 - |awarded - delivered| / awarded, 1 within the tolerance, never below 0; 4 decimals, rounded down.</summary>
+    public static decimal Score(KilowattHours awarded, KilowattHours delivered, decimal tolerance)
+    {
+        if (awarded.Value <= 0) return 0m;
+        var discrepancy = Math.Abs(awarded.Value - delivered.Value);
+        if (discrepancy <= tolerance * awarded.Value) return 1m;
+        return Math.Max(0m, decimal.Round(1m - discrepancy / awarded.Value, 4, MidpointRounding.ToZero));
+    }
+
+    /// <summary>MAESHA's baseline quality: 1 - RMSE(baseline - measured) / max(mean baseline, 1), 4 decimals, rounded down.</summary>
+    public static decimal QualityFactor(IReadOnlyList<(decimal Baseline, decimal Measured)> points)
+    {
+        if (points.Count == 0) return 0m;
+        var meanSquare = points.Sum(p => (p.Baseline - p.Measured) * (p.Baseline - p.Measured)) / points.Count;
+        var rmse = (decimal)Math.Sqrt((double)meanSquare); // a square root has no exact decimal form; 4 decimals is all we keep
+        var mean = points.Average(p => p.Baseline);
+        return decimal.Round(1m - rmse / Math.Max(mean, 1m), 4, MidpointRounding.ToZero);
+    }
+
+    /// <summary>The exact baseline energy of each interval in <paramref name="cuts"/>, or null with a reason.</summary>
+    private static decimal[]? BaselineFor(string station, MeterSeries series, TimeWindow window, IReadOnlyList<TimeWindow> cuts,
+        VerificationRules rules, DeliveryEvidence evidence, out string? problem)
+    {
+        problem = null;
+        switch (rules.Baseline)
+        {
+            case BaselineMethod.MeterBeforeMeterAfter:
+            {
+                var before = series.ContiguousBefore(window.Start, rules.MbmaIntervals);
+                if (before is null)
+                {
+                    problem = $"missing meter data: station {station} lacks {rules.MbmaIntervals} back-to-back readings ending at {window.Start:O}";
+                    return null;
+                }
+                var energy = before.Sum(r => r.Energy.Value);
+                var ticks = before.Sum(r => r.Interval.Duration.Ticks);
+                return cuts.Select(c => energy * c.Duration.Ticks / ticks).ToArray();
+            }
+            case BaselineMethod.HighXOfY:
+            case BaselineMethod.MidXOfY:
+            {
+                var excluded = evidence.ExcludedDays ?? [];
+                var days = new List<decimal[]>();
+                for (var back = 1; back <= VerificationRules.MaxLookbackDays && days.Count < rules.Y; back++)
+                {
+                    var shift = TimeSpan.FromDays(back);
+                    if (excluded.Contains(DateOnly.FromDateTime((window.Start - shift).UtcDateTime))) continue;
+                    var day = cuts.Select(c => series.EnergyIn(new TimeWindow(c.Start - shift, c.End - shift))).ToArray();
+                    if (day.All(e => e is not null)) days.Add(day.Select(e => e!.Value).ToArray());
+                }
+                if (days.Count < rules.Y)
+                {
+                    problem = $"missing meter data: station {station} has {days.Count} complete days of the {rules.Y} its baseline needs";
+                    return null;
+                }
+                // Rank days by their window total; ties go to the more recent day (earlier in the list).
+                var ranked = days.Select((d, i) => (Day: d, Total: d.Sum(), Recency: i))
+                    .OrderByDescending(d => d.Total).ThenBy(d => d.Recency).ToList();
+                var skip = rules.Baseline == BaselineMethod.HighXOfY ? 0 : (rules.Y - rules.X + 1) / 2;
+                var chosen = ranked.Skip(skip).Take(rules.X).ToList();
+                return cuts.Select((_, i) => chosen.Sum(d => d.Day[i]) / chosen.Count).ToArray();
+            }
+            case BaselineMethod.Declared:
+            {
+                var declared = MeterSeries.For(station, evidence.Declared ?? []);
+                var gaps = declared.Gaps(window);
+                if (gaps.Count > 0)
+                {
+                    problem = $"missing declared schedule: station {station} declared nothing for {string.Join(", ", gaps)}";
+                    return null;
+                }
+                return cuts.Select(c => declared.EnergyIn(c)!.Value).ToArray();
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(rules), rules.Baseline, "baseline method");
+        }
+    }
+
+    private static KilowattHours Wh(decimal kwh) => new(decimal.Round(kwh, KilowattHours.Scale, MidpointRounding.AwayFromZero));
+
+    private static KilowattHours Sum(List<IntervalDelivery> intervals, Func<IntervalDelivery, KilowattHours> pick) =>
+        intervals.Aggregate(KilowattHours.Zero, (s, d) => s + pick(d));
+
+    private static Verification Failed(Award award, VerificationRules rules, string reason) =>
+        new(award.Id, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, false, Euros.Zero, reason, 0m, null, [], rules);
+}

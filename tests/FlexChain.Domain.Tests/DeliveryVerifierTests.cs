@@ -1,0 +1,231 @@
+using FlexChain.Domain;
+
+namespace FlexChain.Domain.Tests;
+
+/// <summary>Every baseline method and payout rule, with numbers worked by hand in the comments.</summary>
+public class DeliveryVerifierTests
+{
+    private static readonly DateTimeOffset W = new(2026, 6, 10, 12, 0, 0, TimeSpan.Zero);
+    private static readonly TimeWindow Window = new(W, W.AddHours(1));
+    private static readonly Award Award = new("req1/o1", "o1", "cpo1", ["st1"], KilowattHours.From(10), EurosPerKilowattHour.From(0.25m));
+
+    private static IEnumerable<MeterReading> Run(DateTimeOffset from, int count, decimal kwhEach, int minutes = 15, string station = "st1") =>
+        Enumerable.Range(0, count).Select(i => new MeterReading(station,
+            new TimeWindow(from.AddMinutes(minutes * i), from.AddMinutes(minutes * (i + 1))), KilowattHours.From(kwhEach)));
+
+    private static Verification Verify(IEnumerable<MeterReading> readings, VerificationRules? rules = null, Direction direction = Direction.ReduceConsumption,
+        IEnumerable<MeterReading>? declared = null, IEnumerable<DateOnly>? excluded = null) =>
+        DeliveryVerifier.Verify(Award, Window, direction, rules ?? VerificationRules.Default,
+            new DeliveryEvidence(readings.ToList(), declared?.ToList(), excluded?.ToList()));
+
+    /// <summary>Baseline 5 kWh per quarter hour (20 kWh); in the window <paramref name="kwhPerQuarter"/> per quarter.</summary>
+    private static List<MeterReading> Mbma(decimal kwhPerQuarter) => Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 4, kwhPerQuarter)).ToList();
+
+    [Theory]
+    // delivered 9 of 10 kWh (90 %): verified energy pays 9 x 0.25; full pays 2.5; score 1 (discrepancy 1 = tolerance 10 %).
+    [InlineData(2.75, PayoutRule.ZeroBelowThreshold, 9, true, 2.25, 1)]
+    [InlineData(2.75, PayoutRule.Full, 9, true, 2.5, 1)]
+    [InlineData(2.75, PayoutRule.ProRataByScore, 9, true, 2.5, 1)]
+    // delivered 5 of 10 (50 %): below 80 %, nothing, except by score 1 - 5/10 = 0.5 -> 1.25.
+    [InlineData(3.75, PayoutRule.ZeroBelowThreshold, 5, false, 0, 0.5)]
+    [InlineData(3.75, PayoutRule.Full, 5, false, 0, 0.5)]
+    [InlineData(3.75, PayoutRule.ProRataByScore, 5, false, 1.25, 0.5)]
+    // delivered 20 (200 %): verified energy capped at the award; by score the deviation counts too (MAESHA): 1 - 10/10 = 0.
+    [InlineData(0, PayoutRule.ZeroBelowThreshold, 20, true, 2.5, 0)]
+    [InlineData(0, PayoutRule.ProRataByScore, 20, true, 0, 0)]
+    // delivered 0 and -4 (consumption went up): nothing under any rule.
+    [InlineData(5, PayoutRule.ZeroBelowThreshold, 0, false, 0, 0)]
+    [InlineData(6, PayoutRule.ProRataByScore, -4, false, 0, 0)]
+    public void Verify_Mbma_PayoutFollowsRule(decimal windowKwh, PayoutRule rule, decimal delivered, bool succeeded, decimal payout, decimal score)
+    {
+        var v = Verify(Mbma(windowKwh), VerificationRules.Default with { Payout = rule });
+        Assert.Equal(KilowattHours.From(20), v.Baseline);
+        Assert.Equal(KilowattHours.From(4 * windowKwh), v.Measured);
+        Assert.Equal(KilowattHours.From(delivered), v.Delivered);
+        Assert.Equal(succeeded, v.Succeeded);
+        Assert.Equal(new Euros(payout), v.Payout);
+        Assert.Equal(score, v.Score);
+        Assert.Equal(4, v.Intervals!.Count);
+        Assert.All(v.Intervals, i => Assert.Equal(KilowattHours.From(5), i.Baseline));
+    }
+
+    [Fact]
+    public void Verify_ExactlyAtThreshold_Succeeds()
+    {
+        var v = Verify(Mbma(3m)); // delivered 8 = 80 % of 10
+        Assert.True(v.Succeeded);
+        Assert.Equal(new Euros(2m), v.Payout);
+    }
+
+    [Fact]
+    public void Verify_IncreaseDirection_CountsExtraConsumption()
+    {
+        var v = Verify(Run(W.AddHours(-1), 4, 1m).Concat(Run(W, 4, 3.5m)), direction: Direction.IncreaseConsumption);
+        Assert.Equal(KilowattHours.From(10), v.Delivered); // 4 x (3.5 - 1)
+        Assert.Equal(new Euros(2.5m), v.Payout);
+    }
+
+    [Fact]
+    public void Verify_MixedResolutions_RoundsEachIntervalToTheWattHour()
+    {
+        // Baseline 20 kWh/h. First half hour in 1-minute readings of 0.1 kWh, second half one 30-minute reading of 4 kWh.
+        // 1-minute baseline 20/60 = 0.3333.. -> 0.333 kWh (x 30 = 9.99); 30-minute baseline 10 kWh. Measured 3 + 4 = 7.
+        // Delivered 30 x (0.333 - 0.1) + (10 - 4) = 6.99 + 6 = 12.99 kWh: over-delivery, paid up to the award.
+        var readings = Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 30, 0.1m, minutes: 1)).Concat(Run(W.AddMinutes(30), 1, 4m, minutes: 30));
+        var v = Verify(readings);
+        Assert.Equal(31, v.Intervals!.Count);
+        Assert.Equal(KilowattHours.From(19.99m), v.Baseline);
+        Assert.Equal(KilowattHours.From(7m), v.Measured);
+        Assert.Equal(KilowattHours.From(12.99m), v.Delivered);
+        Assert.Equal(new Euros(2.5m), v.Payout);
+    }
+
+    [Fact]
+    public void Verify_ReadingStraddlingTheWindow_IsSplitInProportion()
+    {
+        // A 30-minute reading of 6 kWh from 11:45 to 12:15: 3 kWh falls before the window, 3 kWh inside it.
+        var readings = Run(W.AddMinutes(-105), 4, 5m, minutes: 15)     // 10:15 .. 11:15
+            .Concat(Run(W.AddMinutes(-45), 2, 5m, minutes: 15))          // 11:15 .. 11:45
+            .Append(new MeterReading("st1", new TimeWindow(W.AddMinutes(-15), W.AddMinutes(15)), KilowattHours.From(6m)))
+            .Concat(Run(W.AddMinutes(15), 3, 2m, minutes: 15));
+        var v = Verify(readings, VerificationRules.Default with { MbmaIntervals = 2 });
+        // MBMA needs back-to-back readings that end exactly at the window start: the straddling reading does not.
+        Assert.False(v.Succeeded);
+        Assert.Contains("back-to-back", v.FailureReason);
+        var declared = Run(W, 4, 5m);
+        var d = Verify(readings, VerificationRules.Default with { Baseline = BaselineMethod.Declared }, declared: declared);
+        Assert.Equal(KilowattHours.From(3m + 3 * 2m), d.Measured);
+        Assert.Equal(KilowattHours.From(20m - 9m), d.Delivered);
+    }
+
+    [Fact]
+    public void Verify_GapInWindow_FailsNamingTheGap()
+    {
+        var readings = Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 2m)).Concat(Run(W.AddMinutes(45), 1, 2m));
+        var v = Verify(readings);
+        Assert.False(v.Succeeded);
+        Assert.Equal(Euros.Zero, v.Payout);
+        Assert.Contains("missing meter data", v.FailureReason);
+        Assert.Contains(new TimeWindow(W.AddMinutes(30), W.AddMinutes(45)).ToString(), v.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_NoReadingsAtAll_FailsWithReasonNotZero()
+    {
+        var v = Verify([]);
+        Assert.False(v.Succeeded);
+        Assert.StartsWith("missing meter data", v.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_MbmaMissingOneBaselineReading_Fails()
+    {
+        var readings = Run(W.AddHours(-1), 3, 5m).Concat(Run(W, 4, 2m)); // only 3 of the 4 readings before the window... ending at 11:45
+        var v = Verify(readings);
+        Assert.False(v.Succeeded);
+        Assert.Contains("4 back-to-back readings", v.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_DuplicateReadings_CountOnce()
+    {
+        var readings = Mbma(2.5m);
+        readings.AddRange(Run(W, 4, 2.5m));
+        var v = Verify(readings);
+        Assert.Equal(KilowattHours.From(10), v.Measured);
+    }
+
+    [Fact]
+    public void Verify_TwoStations_SumsBoth()
+    {
+        var award = Award with { StationIds = ["st1", "st2"] };
+        var readings = Mbma(4m).Concat(Run(W.AddHours(-1), 4, 3m, station: "st2")).Concat(Run(W, 4, 1m, station: "st2")).ToList();
+        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(4 + 8), v.Delivered); // st1: 20 - 16, st2: 12 - 4
+        Assert.Equal(8, v.Intervals!.Count);
+        var onlyOne = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(Mbma(4m)));
+        Assert.Contains("station st2", onlyOne.FailureReason);
+    }
+
+    /// <summary>Past days at the same hours: day -k has <c>totals[k-1]</c> kWh in the window, spread over 4 quarters.</summary>
+    private static IEnumerable<MeterReading> PastDays(params decimal[] totals) =>
+        totals.SelectMany((t, i) => Run(W.AddDays(-(i + 1)), 4, t / 4));
+
+    [Fact]
+    public void Verify_High4Of5_AveragesTheFourHighestDays()
+    {
+        // Days -1..-5: 8, 12, 10, 6, 14 kWh. High 4: 14, 12, 10, 8 -> 11 kWh. Measured 4 x 0.5 = 2 -> delivered 9.
+        var v = Verify(PastDays(8, 12, 10, 6, 14).Concat(Run(W, 4, 0.5m)), VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY });
+        Assert.Equal(KilowattHours.From(11), v.Baseline);
+        Assert.Equal(KilowattHours.From(9), v.Delivered);
+        Assert.True(v.Succeeded);
+    }
+
+    [Fact]
+    public void Verify_Mid3Of5_DropsTheExtremes()
+    {
+        // 14, 12, 10, 8, 6 -> drop 14 and 6 -> 12, 10, 8 -> 10 kWh.
+        var v = Verify(PastDays(8, 12, 10, 6, 14).Concat(Run(W, 4, 0.5m)), VerificationRules.Default with { Baseline = BaselineMethod.MidXOfY, X = 3 });
+        Assert.Equal(KilowattHours.From(10), v.Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfY_SkipsExcludedAndIncompleteDays()
+    {
+        // Day -2 (12 kWh) was an activation day and day -3 lacks a reading: days -1, -4, -5, -6, -7 are used:
+        // 8, 6, 14, 20, 4 -> High 4: 20, 14, 8, 6 -> 12 kWh.
+        var readings = PastDays(8, 12, 10, 6, 14, 20, 4).Where(r => r.Interval.Start != W.AddDays(-3)).Concat(Run(W, 4, 0m)).ToList();
+        var rules = VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY };
+        var v = Verify(readings, rules, excluded: [DateOnly.FromDateTime(W.AddDays(-2).UtcDateTime)]);
+        Assert.Equal(KilowattHours.From(12), v.Baseline);
+        var tooFew = Verify(PastDays(8, 12, 10).Concat(Run(W, 4, 0m)), rules);
+        Assert.Contains("3 complete days of the 5", tooFew.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_XOfYAcrossEuropeanDstChange_UsesWhole24HourUtcDays()
+    {
+        // Europe/Rome moves its clocks on 2026-03-29 at 01:00 UTC; baselines stay on UTC, 24 hours per day.
+        var w = new DateTimeOffset(2026, 3, 30, 23, 30, 0, TimeSpan.Zero);
+        var window = new TimeWindow(w, w.AddHours(1)); // crosses UTC midnight too
+        var readings = Enumerable.Range(1, 5).SelectMany(d => Run(w.AddDays(-d), 4, d)).Concat(Run(w, 4, 0m)).ToList();
+        var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption,
+            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 1 }, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(20), v.Baseline); // day -5: 4 x 5 kWh
+    }
+
+    [Fact]
+    public void Verify_Declared_UsesScheduleAndRecordsQualityFactor()
+    {
+        // Declared 5 kWh per quarter, measured 2.5: delivered 10; QF = 1 - RMSE(2.5) / max(5, 1) = 0.5.
+        var v = Verify(Run(W, 4, 2.5m), VerificationRules.Default with { Baseline = BaselineMethod.Declared }, declared: Run(W, 4, 5m));
+        Assert.Equal(KilowattHours.From(10), v.Delivered);
+        Assert.Equal(0.5m, v.QualityFactor);
+        var missing = Verify(Run(W, 4, 2.5m), VerificationRules.Default with { Baseline = BaselineMethod.Declared }, declared: Run(W, 3, 5m));
+        Assert.Contains("missing declared schedule", missing.FailureReason);
+    }
+
+    [Theory]
+    [InlineData(10, 9, 0.1, 1)]      // within tolerance
+    [InlineData(10, 8.999, 0.1, 0.8999)]
+    [InlineData(10, 11, 0.1, 1)]     // over-delivery within tolerance
+    [InlineData(10, 25, 0.1, 0)]     // far over: never negative
+    [InlineData(10, -3, 0, 0)]
+    [InlineData(10, 10, 0, 1)]
+    public void Score_Discrepancy_FollowsMaesha(decimal awarded, decimal delivered, decimal tolerance, decimal expected) =>
+        Assert.Equal(expected, DeliveryVerifier.Score(KilowattHours.From(awarded), KilowattHours.From(delivered), tolerance));
+
+    [Fact]
+    public void QualityFactor_SmallBaselines_DivideByAtLeastOne() =>
+        Assert.Equal(0.9m, DeliveryVerifier.QualityFactor([(0.2m, 0.1m), (0.2m, 0.3m)])); // RMSE 0.1 / max(0.2, 1)
+
+    [Theory]
+    [InlineData(1.5, 0.1, 4, 4, 5, "successThreshold")]
+    [InlineData(0.8, -0.1, 4, 4, 5, "tolerance")]
+    [InlineData(0.8, 0.1, 0, 4, 5, "mbmaIntervals")]
+    [InlineData(0.8, 0.1, 4, 6, 5, "x")]
+    [InlineData(0.8, 0.1, 4, 4, 31, "y")]
+    public void Rules_OutOfRange_NameTheField(decimal threshold, decimal tolerance, int n, int x, int y, string field) =>
+        Assert.Equal(field, Assert.Throws<DomainException>(() =>
+            new VerificationRules(SuccessThreshold: threshold, Tolerance: tolerance, MbmaIntervals: n, X: x, Y: y).Validate()).Field);
+}

@@ -1,0 +1,387 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+
+namespace FlexChain.Domain;
+
+/// <summary>
+/// Clears every request of a gate cycle at once (DOMAIN.md section 4). Pure: no I/O, no clock; exact (integer
+/// watt-hours and 0.0001 EUR/kWh inside); the result does not depend on the order of the inputs.
+/// <list type="bullet">
+/// <item>Per request, offers are taken in merit order: price ascending, then submission time, then offer id
+/// (ordinal). Late, ineligible and over-cap offers are rejected first; the rest go to the request's selection
+/// strategy: automatic merit order, or the DSO's manual picks when they were made in time.</item>
+/// <item>Conflicts between requests: requests are processed one after the other, by gate closure, then delivery
+/// start, then request id (ordinal). Earlier gate closure goes first because that request's result is published
+/// first and results are final. A station awarded to an offer is blocked for every overlapping delivery window;
+/// a later offer that names it, on this request or a later one, is rejected with
+/// <see cref="OfferOutcomeKind.RejectedCapacityConflict"/> and the next offer in merit order is tried.</item>
+/// <item>Pricing per request: pay-as-bid, or pay-as-clear at the highest accepted price (the last accepted offer in
+/// merit order).</item>
+/// </list>
+/// Runs in O(n log k) for n offers spread over requests of at most k offers, with no per-offer allocation other
+/// than the outcome itself.
+/// </summary>
+public static class ClearingEngine
+{
+    /// <summary>Clears <paramref name="offers"/> against <paramref name="requests"/>; offers are matched by <see cref="Offer.RequestId"/>.</summary>
+    /// <returns>One result per request, in processing order, and the offers that named no request of the cycle.</returns>
+    /// <exception cref="DomainException">
+    /// Two requests share an id; a request's energy is not a positive whole number of watt-hours, its cap or
+    /// allowance is negative or too precise, its pricing rule is unknown, or its decision names another request;
+    /// or two offers of one request share an id, price and submission time.
+    /// </exception>
+    public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(offers);
+        var ordered = new ClearingRequest[requests.Count];
+        for (var i = 0; i < ordered.Length; i++) ordered[i] = requests[i] ?? throw new ArgumentNullException(nameof(requests));
+        Array.Sort(ordered, static (a, b) =>
+        {
+            var c = a.GateClosure.UtcTicks.CompareTo(b.GateClosure.UtcTicks);
+            if (c == 0) c = a.Delivery.Start.UtcTicks.CompareTo(b.Delivery.Start.UtcTicks);
+            return c != 0 ? c : string.CompareOrdinal(a.Id, b.Id);
+        });
+        var plans = new RequestPlan[ordered.Length];
+        var ranks = new Dictionary<string, int>(ordered.Length, StringComparer.Ordinal);
+        for (var i = 0; i < ordered.Length; i++)
+        {
+            if (!ranks.TryAdd(ordered[i].Id, i))
+                throw new DomainException("requests", "unique-id", $"Request {ordered[i].Id} appears twice in the gate cycle.");
+            plans[i] = RequestPlan.For(ordered[i]);
+        }
+        return new Clearer(plans, AsArray(offers), ranks).Run();
+    }
+
+    /// <summary>
+    /// Checks <paramref name="request"/>'s <see cref="ClearingRequest.Decision"/> against its offers alone (other
+    /// requests' awards are not known here, so capacity conflicts across requests show only at clearing). Use it
+    /// when the DSO submits picks, to answer with every problem at once.
+    /// </summary>
+    /// <returns>Every pick that would be rejected, with the reason; empty when all picks are valid.</returns>
+    /// <exception cref="ArgumentException">The request carries no decision.</exception>
+    /// <exception cref="DomainException">The decision is outside the decision period (rule <c>decision-deadline</c>), or as for <see cref="Clear"/>.</exception>
+    public static IReadOnlyList<PickProblem> ValidateDecision(ClearingRequest request, IReadOnlyList<Offer> offers)
+    {
+        var decision = request.Decision ?? throw new ArgumentException("The request carries no decision.", nameof(request));
+        var result = Clear([request], offers).Results[0];
+        if (result.Selection != SelectionMode.Manual)
+            throw new DomainException("decidedAt", "decision-deadline", result.SelectionNote ?? "The decision is outside the decision period.");
+        var byId = new Dictionary<string, OfferOutcome>(result.Outcomes.Count, StringComparer.Ordinal);
+        foreach (var o in result.Outcomes) byId.TryAdd(o.OfferId, o);
+        var problems = new List<PickProblem>();
+        foreach (var pick in decision.Picks)
+        {
+            if (!byId.TryGetValue(pick.OfferId, out var outcome))
+                problems.Add(new(pick.OfferId, OfferOutcomeKind.RejectedNotEligible, $"There is no offer {pick.OfferId} on request {request.Id}."));
+            else if (!outcome.IsAccepted)
+                problems.Add(new(pick.OfferId, outcome.Kind, outcome.Detail ?? Describe(outcome.Kind)));
+        }
+        return problems;
+    }
+
+    internal static GateCycleResult ClearSingle(RequestPlan plan, IReadOnlyList<Offer> offers) =>
+        new Clearer([plan], AsArray(offers), null).Run();
+
+    private static string Describe(OfferOutcomeKind kind) => kind switch
+    {
+        OfferOutcomeKind.RejectedLate => "The offer was submitted after gate closure.",
+        OfferOutcomeKind.RejectedOverPriceCap => "The offer's price is above the request's price cap.",
+        _ => kind.ToString(),
+    };
+
+    private static Offer[] AsArray(IReadOnlyList<Offer> offers)
+    {
+        if (offers is Offer[] array) return array;
+        var copy = new Offer[offers.Count];
+        for (var i = 0; i < copy.Length; i++) copy[i] = offers[i];
+        return copy;
+    }
+}
+
+/// <summary>A request reduced to the integers the engine compares, with its strategies chosen.</summary>
+internal sealed class RequestPlan
+{
+    public required string Id { get; init; }
+    public required long RequestedWh { get; init; }
+    public required long AllowanceWh { get; init; }
+    public required long CapUnits { get; init; }
+    public required long GateTicks { get; init; }
+    public required long WindowStart { get; init; }
+    public required long WindowEnd { get; init; }
+    public required IPricingStrategy PricingStrategy { get; init; }
+    public required ISelectionStrategy SelectionStrategy { get; init; }
+    public IReadOnlySet<string>? Qualified { get; init; }
+
+    // Echoed into the result.
+    public required KilowattHours Requested { get; init; }
+    public required KilowattHours Allowance { get; init; }
+    public required PricingRule Pricing { get; init; }
+    public required SelectionMode Selection { get; init; }
+    public string? SelectionNote { get; init; }
+
+    public static RequestPlan For(ClearingRequest r)
+    {
+        var (selection, strategy, note) = ChooseSelection(r);
+        return Build(r.Id, r.Energy, r.OverfillAllowance, r.PriceCap, r.GateClosure, r.Pricing,
+            r.Delivery.Start.UtcTicks, r.Delivery.End.UtcTicks, selection, strategy, note, r.QualifiedStationIds);
+    }
+
+    /// <summary>
+    /// Builds a plan. <paramref name="windowStart"/>/<paramref name="windowEnd"/> are UTC ticks of the half-open
+    /// delivery window; a caller that has no window passes the whole range, which overlaps every window.
+    /// </summary>
+    public static RequestPlan Build(
+        string id, KilowattHours requested, KilowattHours allowance, EurosPerKilowattHour cap, DateTimeOffset gateClosure,
+        PricingRule pricing, long windowStart, long windowEnd, SelectionMode selection, ISelectionStrategy strategy,
+        string? note, IReadOnlySet<string>? qualified)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        var requestedWh = Units.WattHours(requested, "energyKwh");
+        if (requestedWh <= 0) throw new DomainException("energyKwh", "positive", $"Request {id}: energyKwh must be greater than zero.");
+        var allowanceWh = Units.WattHours(allowance, "overfillAllowanceKwh");
+        if (allowanceWh < 0) throw new DomainException("overfillAllowanceKwh", "not-negative", $"Request {id}: the overfill allowance must not be negative.");
+        var capUnits = Units.PriceUnits(cap, "maxPriceEurPerKwh");
+        if (capUnits < 0) throw new DomainException("maxPriceEurPerKwh", "not-negative", $"Request {id}: the price cap must not be negative.");
+        return new RequestPlan
+        {
+            Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
+            GateTicks = gateClosure.UtcTicks, WindowStart = windowStart, WindowEnd = windowEnd,
+            PricingStrategy = PricingStrategies.For(pricing), SelectionStrategy = strategy, Qualified = qualified,
+            Requested = requested, Allowance = allowance, Pricing = pricing, Selection = selection, SelectionNote = note,
+        };
+    }
+
+    private static (SelectionMode, ISelectionStrategy, string?) ChooseSelection(ClearingRequest r)
+    {
+        if (r.Decision is not { } d) return (SelectionMode.Automatic, AutomaticSelection.Instance, null);
+        if (d.RequestId != r.Id)
+            throw new DomainException("decision", "request-mismatch", $"The decision for request {d.RequestId} was given to request {r.Id}.");
+        // A decision that does not count is not an error at clearing: the DSO simply did not decide in time.
+        if (r.DecisionDeadline is not { } deadline)
+            return (SelectionMode.Automatic, AutomaticSelection.Instance, "The request has no manual decision period; automatic clearing applied.");
+        if (d.DecidedAt < r.GateClosure)
+            return (SelectionMode.Automatic, AutomaticSelection.Instance, "The decision was taken before gate closure; automatic clearing applied.");
+        if (d.DecidedAt >= deadline)
+            return (SelectionMode.Automatic, AutomaticSelection.Instance, "No decision before the deadline; automatic clearing applied.");
+        return (SelectionMode.Manual, new ManualSelection(d.Picks ?? []), null);
+    }
+}
+
+/// <summary>One offer as the engine sees it: integer keys for the sort, and what was decided for it.</summary>
+[StructLayout(LayoutKind.Auto)]
+internal struct Entry
+{
+    public long Price;       // 0.0001 EUR/kWh; long.MaxValue when not a valid price (sorts last)
+    public long Ticks;       // submission time, UTC ticks
+    public long Wh;          // offered energy
+    public long AcceptedWh;
+    public int Offer;        // index into the offers array
+    public int Slot;         // the conflicting booking, for a capacity conflict
+    public OfferOutcomeKind Kind;
+    public Why Why;          // set before selection when the offer is not eligible on its own
+}
+
+/// <summary>Merit order: price, then submission time, then offer id (ordinal).</summary>
+internal readonly struct MeritComparer(Offer[] offers) : IComparer<Entry>
+{
+    public int Compare(Entry a, Entry b)
+    {
+        if (a.Price != b.Price) return a.Price < b.Price ? -1 : 1;
+        if (a.Ticks != b.Ticks) return a.Ticks < b.Ticks ? -1 : 1;
+        return string.CompareOrdinal(offers[a.Offer].Id, offers[b.Offer].Id);
+    }
+}
+
+/// <summary>
+/// Which stations are awarded for which windows. A linked list of bookings per station in one growing array,
+/// so booking allocates nothing per award once warmed up.
+/// </summary>
+internal sealed class StationBook
+{
+    private readonly Dictionary<string, int> _last = new(StringComparer.Ordinal);
+    private Booking[] _bookings = new Booking[256];
+    private int _count;
+
+    private struct Booking
+    {
+        public long Start, End;
+        public int Previous;
+        public string Station, RequestId;
+    }
+
+    /// <summary>The index of a booking of any of <paramref name="stations"/> that overlaps [start, end), or -1.</summary>
+    public int FindOverlap(IReadOnlyList<string> stations, long start, long end)
+    {
+        for (var s = 0; s < stations.Count; s++)
+        {
+            if (!_last.TryGetValue(stations[s], out var i)) continue;
+            for (; i >= 0; i = _bookings[i].Previous)
+                if (_bookings[i].Start < end && start < _bookings[i].End) return i;
+        }
+        return -1;
+    }
+
+    public void Book(IReadOnlyList<string> stations, long start, long end, string requestId)
+    {
+        for (var s = 0; s < stations.Count; s++)
+        {
+            if (_count == _bookings.Length) Array.Resize(ref _bookings, _count * 2);
+            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[s], out var exists);
+            _bookings[_count] = new Booking { Start = start, End = end, Previous = exists ? last : -1, Station = stations[s], RequestId = requestId };
+            last = _count++;
+        }
+    }
+
+    public string Describe(int booking) =>
+        $"Station {_bookings[booking].Station} is already awarded to request {_bookings[booking].RequestId} for an overlapping window.";
+}
+
+/// <summary>One run of the engine over a gate cycle. Pooled scratch arrays are returned at the end.</summary>
+internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<string, int>? ranks)
+{
+    private readonly StationBook _book = new();
+
+    public GateCycleResult Run()
+    {
+        var n = offers.Length;
+        var rankOf = ArrayPool<int>.Shared.Rent(n);
+        var entries = ArrayPool<Entry>.Shared.Rent(n);
+        try
+        {
+            // Bucket the offers by request (counting sort, O(n)); each bucket is then sorted on its own, which is
+            // cheaper than one global sort and keeps the comparisons on small, cache-friendly slices.
+            var starts = new int[plans.Length + 1];
+            List<OfferOutcome>? unmatched = null;
+            for (var i = 0; i < n; i++)
+            {
+                var o = offers[i] ?? throw new ArgumentNullException(nameof(offers), "An offer is null.");
+                var rank = Rank(o.RequestId);
+                rankOf[i] = rank;
+                if (rank >= 0) starts[rank + 1]++;
+                else (unmatched ??= []).Add(new OfferOutcome(o.Id, OfferOutcomeKind.RejectedNotEligible, KilowattHours.Zero)
+                    { Detail = $"There is no request {o.RequestId} in this gate cycle." });
+            }
+            for (var r = 0; r < plans.Length; r++) starts[r + 1] += starts[r];
+            var next = (int[])starts.Clone();
+            for (var i = 0; i < n; i++)
+                if (rankOf[i] >= 0) entries[next[rankOf[i]]++] = EntryFor(i);
+
+            var results = new ClearingResult[plans.Length];
+            for (var r = 0; r < plans.Length; r++)
+                results[r] = ClearRequest(plans[r], entries.AsSpan(starts[r], starts[r + 1] - starts[r]));
+
+            IReadOnlyList<OfferOutcome> rest = [];
+            if (unmatched is not null)
+            {
+                unmatched.Sort(static (a, b) => string.CompareOrdinal(a.OfferId, b.OfferId));
+                rest = unmatched.AsReadOnly();
+            }
+            return new GateCycleResult(Array.AsReadOnly(results), rest);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rankOf);
+            ArrayPool<Entry>.Shared.Return(entries);
+        }
+    }
+
+    private int Rank(string requestId)
+    {
+        if (ranks is null) return 0; // single-request clearing takes every offer given
+        return requestId is not null && ranks.TryGetValue(requestId, out var r) ? r : -1;
+    }
+
+    private Entry EntryFor(int i)
+    {
+        var o = offers[i];
+        var e = new Entry { Offer = i, Ticks = o.SubmittedAt.UtcTicks, Price = long.MaxValue };
+        if (!Units.TryScaled(o.Price.Value, Units.PriceScale, out var price) || price <= 0) e.Why = Why.PriceNotValid;
+        else e.Price = price;
+        if (!Units.TryScaled(o.Energy.Value, Units.EnergyScale, out e.Wh) || e.Wh <= 0) e.Why = Why.EnergyNotWholeWh;
+        if (o.StationIds is not { Count: > 0 }) e.Why = Why.NoStation;
+        return e;
+    }
+
+    private ClearingResult ClearRequest(RequestPlan p, Span<Entry> slice)
+    {
+        slice.Sort(new MeritComparer(offers));
+        for (var i = 1; i < slice.Length; i++)
+        {
+            // Two offers equal in every sort key would make the merit order depend on input order.
+            if (slice[i].Price == slice[i - 1].Price && slice[i].Ticks == slice[i - 1].Ticks &&
+                string.Equals(offers[slice[i].Offer].Id, offers[slice[i - 1].Offer].Id, StringComparison.Ordinal))
+                throw new DomainException("offers", "unique-id", $"Offer {offers[slice[i].Offer].Id} appears twice on request {p.Id}.");
+        }
+
+        var remaining = p.RequestedWh;
+        var acceptedCount = 0;
+        var last = -1;
+        for (var i = 0; i < slice.Length; i++)
+        {
+            ref var e = ref slice[i];
+            var o = offers[e.Offer];
+            if (e.Ticks >= p.GateTicks) e.Kind = OfferOutcomeKind.RejectedLate;
+            else if (e.Why != Why.None) e.Kind = OfferOutcomeKind.RejectedNotEligible;
+            else if (p.Qualified is { } q && !AllIn(o.StationIds, q)) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.StationNotQualified);
+            else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;
+            else
+            {
+                var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh);
+                (e.Kind, e.Why) = (d.Kind, d.Why);
+                if (!d.Accepts) continue;
+                var clash = _book.FindOverlap(o.StationIds, p.WindowStart, p.WindowEnd);
+                if (clash >= 0)
+                {
+                    (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, Why.CapacityConflict, clash);
+                    continue;
+                }
+                _book.Book(o.StationIds, p.WindowStart, p.WindowEnd, p.Id);
+                e.AcceptedWh = d.WattHours;
+                remaining -= d.WattHours;
+                acceptedCount++;
+                last = i;
+            }
+        }
+        return Publish(p, slice, acceptedCount, last);
+    }
+
+    private ClearingResult Publish(RequestPlan p, Span<Entry> slice, int acceptedCount, int last)
+    {
+        // Offers are accepted in merit order, so the last accepted one carries the highest accepted price.
+        var clearingPrice = last >= 0 ? offers[slice[last].Offer].Price : default;
+        var outcomes = new OfferOutcome[slice.Length];
+        var awards = new Award[acceptedCount];
+        var a = 0;
+        for (var i = 0; i < slice.Length; i++)
+        {
+            ref var e = ref slice[i];
+            var o = offers[e.Offer];
+            if (e.Kind is OfferOutcomeKind.Accepted or OfferOutcomeKind.PartlyAccepted)
+            {
+                // Keep the offer's own value when all of it is taken, so the award reads exactly as offered.
+                var energy = e.AcceptedWh == e.Wh ? o.Energy : Units.Kwh(e.AcceptedWh);
+                var price = p.PricingStrategy.PriceFor(o.Price, clearingPrice);
+                awards[a++] = new Award(Award.IdFor(p.Id, o.Id), o.Id, o.CpoId, o.StationIds, energy, price);
+                outcomes[i] = new OfferOutcome(o.Id, e.Kind, energy) { Price = price };
+            }
+            else
+            {
+                outcomes[i] = new OfferOutcome(o.Id, e.Kind, KilowattHours.Zero)
+                    { Detail = e.Why == Why.CapacityConflict ? _book.Describe(e.Slot) : Explain.Text(e.Why) };
+            }
+        }
+        return new ClearingResult(Array.AsReadOnly(awards), Array.AsReadOnly(outcomes))
+        {
+            RequestId = p.Id, Requested = p.Requested, OverfillAllowance = p.Allowance, Pricing = p.Pricing,
+            Selection = p.Selection, SelectionNote = p.SelectionNote, ClearingPrice = clearingPrice,
+        };
+    }
+
+    private static bool AllIn(IReadOnlyList<string> stations, IReadOnlySet<string> qualified)
+    {
+        for (var s = 0; s < stations.Count; s++)
+            if (!qualified.Contains(stations[s])) return false;
+        return true;
+    }
+}

@@ -1,0 +1,55 @@
+namespace FlexChain.Domain;
+
+/// <summary>
+/// What the clearing engine needs to know about one request of a gate cycle. Offers are matched to it by
+/// <see cref="Offer.RequestId"/>.
+/// </summary>
+/// <param name="Id">The request id (unique within the cycle).</param>
+/// <param name="Delivery">The delivery window; a station awarded here is blocked for every overlapping window.</param>
+/// <param name="Energy">The energy wanted (kWh, positive, exact to the watt-hour).</param>
+/// <param name="PriceCap">The highest acceptable price (EUR/kWh, at most 4 decimals).</param>
+/// <param name="GateClosure">Offers submitted at or after this instant are late.</param>
+/// <param name="Pricing">Pay-as-bid or pay-as-clear.</param>
+public sealed record ClearingRequest(
+    string Id, TimeWindow Delivery, KilowattHours Energy, EurosPerKilowattHour PriceCap, DateTimeOffset GateClosure,
+    PricingRule Pricing)
+{
+    /// <summary>
+    /// How much more than <see cref="Energy"/> may be bought (kWh, default zero: never more than requested). It only
+    /// lets an indivisible offer that overshoots the remaining need be accepted whole; divisible offers are still cut
+    /// to the need.
+    /// </summary>
+    public KilowattHours OverfillAllowance { get; init; }
+
+    /// <summary>
+    /// The stations prequalified for this request, or null when the caller already checked qualification when the
+    /// offers were submitted (<see cref="FlexRequest.AcceptOffer"/>). An offer naming any other station is not eligible.
+    /// </summary>
+    public IReadOnlySet<string>? QualifiedStationIds { get; init; }
+
+    /// <summary>
+    /// The end of the DSO's manual decision period (exclusive), or null for automatic selection only. A
+    /// <see cref="Decision"/> counts only when taken at or after gate closure and before this instant.
+    /// </summary>
+    public DateTimeOffset? DecisionDeadline { get; init; }
+
+    /// <summary>The DSO's manual picks, or null when it made none (automatic clearing applies).</summary>
+    public ManualDecision? Decision { get; init; }
+}
+
+/// <summary>The DSO's manual selection for one request.</summary>
+/// <param name="RequestId">The request the picks are for.</param>
+/// <param name="Picks">The offers picked; their order does not matter (they are applied in merit order).</param>
+/// <param name="DecidedAt">When the DSO decided (UTC).</param>
+public sealed record ManualDecision(string RequestId, IReadOnlyList<OfferPick> Picks, DateTimeOffset DecidedAt);
+
+/// <summary>One picked offer.</summary>
+/// <param name="OfferId">The offer.</param>
+/// <param name="Energy">How much of it (kWh, to the watt-hour), or null for the whole offer. Only divisible offers may be picked in part.</param>
+public readonly record struct OfferPick(string OfferId, KilowattHours? Energy = null);
+
+/// <summary>Why a manual pick cannot be honoured, as reported by <see cref="ClearingEngine.ValidateDecision"/>.</summary>
+/// <param name="OfferId">The picked offer id.</param>
+/// <param name="Reason">The rejection the engine would record for it.</param>
+/// <param name="Message">A sentence for the DSO.</param>
+public readonly record struct PickProblem(string OfferId, OfferOutcomeKind Reason, string Message);

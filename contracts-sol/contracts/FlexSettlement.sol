@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title FlexChain settlement escrow
 /// @author FlexChain
@@ -24,8 +25,12 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///        amount credited to this contract.
 ///      - The settler can lock funds only from a DSO that has approved this contract; a DSO controls its
 ///        exposure through the allowance it grants.
-///      Batch operations per gate cycle can be added beside the single-award functions by calling the
-///      internal `_lock`, `_settle` and `_refund` helpers in a loop under one `nonReentrant` guard.
+///      Gate cycles (batching): `lockCycle` escrows all awards of one DSO's gate cycle with a single
+///      `transferFrom` and stores only a commitment (`awardsHash`) to the award list; `settleCycle`
+///      re-supplies the list as calldata, checks it against the commitment, pays each CPO and refunds the DSO
+///      the rest in one transfer. Award ids inside a cycle are derived from the cycle id (`cycleAwardId`):
+///      a cycle id has its low 32 bits zero and reserves every id with the same upper 224 bits, so one id
+///      space covers single awards, cycles and cycle awards and every id can be used once, ever.
 contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -65,11 +70,49 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         uint256 paid;
     }
 
+    /// @notice One award inside a gate cycle, as supplied to `lockCycle` and again to `settleCycle`.
+    /// @dev The ABI encoding of `CycleAward[]` is what `awardsHash` commits to; do not reorder fields.
+    ///      The award's id is not part of the struct: it is `cycleAwardId(cycleId, index)`.
+    /// @param cpo The charge point operator to be paid for delivered flexibility.
+    /// @param amount The amount escrowed for this award, in token base units.
+    /// @param awardHash Keccak-256 hash of the canonical off-chain award record.
+    struct CycleAward {
+        address cpo;
+        uint256 amount;
+        bytes32 awardHash;
+    }
+
+    /// @notice The on-chain record of one gate cycle (a batch of awards from one DSO).
+    /// @dev Field order is part of the public ABI (returned by `getCycle`); do not reorder or repack.
+    /// @param dso The DSO that paid the cycle's total and receives every refund.
+    /// @param refundAfter Unix time (seconds) from which anyone can refund an unsettled cycle to the DSO.
+    /// @param status The cycle's status (same life-cycle as an award).
+    /// @param total The sum of the award amounts, locked in escrow.
+    /// @param paid The sum paid to CPOs at settlement (zero until settled, and zero if refunded).
+    /// @param awardsHash Keccak-256 of `abi.encode(awards)` (the `CycleAward[]` as one ABI parameter).
+    struct Cycle {
+        address dso;
+        uint64 refundAfter;
+        AwardStatus status;
+        uint128 total;
+        uint128 paid;
+        bytes32 awardsHash;
+    }
+
+    /// @notice Mask of the id bits shared by a cycle and all its awards (the upper 224 bits).
+    bytes32 public constant CYCLE_ID_MASK = ~bytes32(uint256(type(uint32).max));
+
+    /// @notice Maximum number of awards in one cycle (award ids use the low 32 bits; 0 is the cycle itself).
+    uint256 public constant MAX_CYCLE_AWARDS = type(uint32).max;
+
     /// @dev The settlement token; fixed at deployment.
     IERC20 private immutable _TOKEN;
 
     /// @dev Award records by award id.
     mapping(bytes32 awardId => Award award) private _awards;
+
+    /// @dev Cycle records by cycle id.
+    mapping(bytes32 cycleId => Cycle cycle) private _cycles;
 
     /// @notice Emitted when funds for an award are locked in escrow.
     /// @param awardId The award's unique id.
@@ -110,6 +153,35 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
     /// @dev `amount` is deliberately not indexed: the event layout is fixed by the client ABI.
     event AwardRefunded(bytes32 indexed awardId, address indexed dso, uint256 amount); // solhint-disable-line gas-indexed-events
 
+    /// @notice Emitted when the funds for a gate cycle's awards are locked in escrow.
+    /// @param cycleId The cycle's unique id (low 32 bits zero).
+    /// @param dso The DSO the total was pulled from.
+    /// @param total The sum of the award amounts, in token base units.
+    /// @param refundAfter Unix time from which the cycle can be refunded if unsettled.
+    /// @param awardCount The number of awards; their ids are `cycleAwardId(cycleId, 0 .. awardCount - 1)`.
+    /// @param awardsHash Keccak-256 of `abi.encode(awards)`, the commitment checked at settlement.
+    event CycleLocked( // solhint-disable-line gas-indexed-events
+        bytes32 indexed cycleId,
+        address indexed dso,
+        uint256 total,
+        uint64 refundAfter,
+        uint256 awardCount,
+        bytes32 awardsHash
+    );
+
+    /// @notice Emitted once when a gate cycle is settled, after one `AwardSettled` per award.
+    /// @param cycleId The cycle's id.
+    /// @param dso The DSO that received `refunded` (in one transfer).
+    /// @param paid The sum paid to the cycle's CPOs.
+    /// @param refunded The amount returned to the DSO (cycle total minus `paid`).
+    event CycleSettled(bytes32 indexed cycleId, address indexed dso, uint256 paid, uint256 refunded); // solhint-disable-line gas-indexed-events
+
+    /// @notice Emitted when an expired, unsettled cycle is refunded in full to its DSO.
+    /// @param cycleId The cycle's id.
+    /// @param dso The DSO that received the refund.
+    /// @param amount The amount refunded (the cycle's total).
+    event CycleRefunded(bytes32 indexed cycleId, address indexed dso, uint256 amount); // solhint-disable-line gas-indexed-events
+
     /// @notice A required address argument was the zero address.
     error ZeroAddress();
 
@@ -131,10 +203,42 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
     /// @param amount The amount locked for the award.
     error PayoutExceedsAmount(bytes32 awardId, uint256 payout, uint256 amount);
 
-    /// @notice The award's refund deadline has not been reached yet.
-    /// @param awardId The award id.
+    /// @notice The award's (or cycle's) refund deadline has not been reached yet.
+    /// @param awardId The award id (the cycle id for `refundExpiredCycle`).
     /// @param refundAfter Unix time from which the refund is allowed.
     error RefundNotDue(bytes32 awardId, uint64 refundAfter);
+
+    /// @notice A cycle id must have its low 32 bits zero (they number the cycle's awards).
+    /// @param cycleId The rejected cycle id.
+    error InvalidCycleId(bytes32 cycleId);
+
+    /// @notice An award index is beyond what a cycle can hold (`MAX_CYCLE_AWARDS`).
+    /// @param index The rejected 0-based index.
+    error AwardIndexOutOfRange(uint256 index);
+
+    /// @notice The cycle id has already been used (whatever the cycle's current status).
+    /// @param cycleId The rejected cycle id.
+    error CycleExists(bytes32 cycleId);
+
+    /// @notice A cycle must contain at least one award.
+    error EmptyCycle();
+
+    /// @notice The award list, payouts and settlement hashes must have the same length.
+    /// @param awards The number of awards supplied.
+    /// @param payouts The number of payouts supplied.
+    /// @param settlementHashes The number of settlement hashes supplied.
+    error LengthMismatch(uint256 awards, uint256 payouts, uint256 settlementHashes);
+
+    /// @notice The award list supplied at settlement is not the one committed at lock time.
+    /// @param cycleId The cycle id.
+    /// @param committed The stored `awardsHash`.
+    /// @param supplied The hash of the supplied list.
+    error AwardsMismatch(bytes32 cycleId, bytes32 committed, bytes32 supplied);
+
+    /// @notice The cycle is not in the Locked status.
+    /// @param cycleId The cycle id.
+    /// @param status The cycle's current status (None if it was never locked).
+    error CycleNotLocked(bytes32 cycleId, AwardStatus status);
 
     /// @notice Deploys the escrow for one settlement token.
     /// @param token_ The ERC-20 token used for all awards (immutable).
@@ -192,6 +296,105 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         _refund(awardId);
     }
 
+    /// @notice Locks the total of a gate cycle's awards from `dso` in escrow with one `transferFrom` and
+    ///         stores a commitment to the award list.
+    /// @dev Only SETTLER_ROLE, not while paused. Award `i` gets the id `cycleAwardId(cycleId, i)`. Reverts
+    ///      with `InvalidCycleId` unless the low 32 bits of `cycleId` are zero, `CycleExists` if the cycle id
+    ///      was ever used, `ZeroAddress` for a zero DSO, `EmptyCycle` for an empty list, and per award (in
+    ///      list order, the cycle id itself first) `AwardExists` if a single award already uses the id,
+    ///      `ZeroAddress` for a zero CPO, `ZeroAmount` for a zero amount. A total above 2^128 - 1 reverts
+    ///      with SafeCast's `SafeCastOverflowedUintDowncast`. Per-award lock events are deliberately not
+    ///      emitted (gas); `CycleLocked` carries the commitment.
+    /// @param cycleId Unique id of the cycle (deterministic, derived off chain, low 32 bits zero).
+    /// @param dso The paying DSO; the total is pulled from it.
+    /// @param refundAfter Unix time (seconds) from which anyone may refund the cycle if it is unsettled.
+    /// @param awards The cycle's awards (CPO, amount, award record hash), in a fixed order.
+    function lockCycle(
+        bytes32 cycleId,
+        address dso,
+        uint64 refundAfter,
+        CycleAward[] calldata awards
+    ) external onlyRole(SETTLER_ROLE) whenNotPaused nonReentrant {
+        _requireCycleId(cycleId);
+        Cycle storage cycle = _cycles[cycleId];
+        if (cycle.status != AwardStatus.None) revert CycleExists(cycleId);
+        if (dso == address(0)) revert ZeroAddress();
+        uint256 count = awards.length;
+        if (count == 0) revert EmptyCycle();
+        _requireUnusedId(cycleId);
+
+        uint256 total = 0;
+        for (uint256 i = 0; i < count; ++i) {
+            CycleAward calldata award = awards[i];
+            _requireNewAward(_cycleAwardId(cycleId, i), dso, award.cpo, award.amount);
+            total += award.amount;
+        }
+        bytes32 awardsHash = _hashAwards(awards);
+
+        cycle.dso = dso;
+        cycle.refundAfter = refundAfter;
+        cycle.status = AwardStatus.Locked;
+        cycle.total = SafeCast.toUint128(total);
+        cycle.awardsHash = awardsHash;
+
+        emit CycleLocked(cycleId, dso, total, refundAfter, count, awardsHash);
+        _TOKEN.safeTransferFrom(dso, address(this), total);
+    }
+
+    /// @notice Settles a locked gate cycle: pays each CPO its payout and returns the rest of the cycle's
+    ///         total to the DSO in one transfer.
+    /// @dev Only SETTLER_ROLE, not while paused. `awards` must be exactly the list given to `lockCycle`
+    ///      (same order and values), checked against the stored commitment. Emits one `AwardSettled` per
+    ///      award (its `refunded` is that award's share of the DSO's single refund), then `CycleSettled`.
+    ///      Zero transfers are skipped; state is updated before any transfer. Reverts with `CycleNotLocked`
+    ///      unless the cycle is Locked (so it settles at most once), `LengthMismatch`, `AwardsMismatch`, and
+    ///      `PayoutExceedsAmount` (with the award's id) if a payout is larger than its award's amount.
+    /// @param cycleId The cycle to settle.
+    /// @param awards The cycle's award list, exactly as locked.
+    /// @param payouts Amount for each award's CPO (0 ..= the award's amount), in list order.
+    /// @param settlementHashes Keccak-256 hash of each award's canonical off-chain settlement record.
+    function settleCycle(
+        bytes32 cycleId,
+        CycleAward[] calldata awards,
+        uint256[] calldata payouts,
+        bytes32[] calldata settlementHashes
+    ) external onlyRole(SETTLER_ROLE) whenNotPaused nonReentrant {
+        Cycle storage cycle = _lockedCycle(cycleId);
+        uint256 count = awards.length;
+        if (payouts.length != count || settlementHashes.length != count) {
+            revert LengthMismatch(count, payouts.length, settlementHashes.length);
+        }
+        bytes32 supplied = _hashAwards(awards);
+        if (supplied != cycle.awardsHash) revert AwardsMismatch(cycleId, cycle.awardsHash, supplied);
+
+        uint256 paid = _sumPayouts(cycleId, awards, payouts);
+        // paid <= total (each payout is within its amount and the amounts sum to total), so it fits.
+        uint256 refunded = cycle.total - paid;
+        cycle.status = AwardStatus.Settled;
+        cycle.paid = uint128(paid);
+        address dso = cycle.dso;
+
+        _payCycle(cycleId, dso, awards, payouts, settlementHashes);
+        emit CycleSettled(cycleId, dso, paid, refunded);
+        _transferOut(dso, refunded);
+    }
+
+    /// @notice Returns the full total of an unsettled gate cycle to its DSO once its deadline has passed.
+    /// @dev Callable by anyone and also while paused, so escrowed funds can never be stuck. Reverts with
+    ///      `CycleNotLocked` unless the cycle is Locked and with `RefundNotDue` before `refundAfter`.
+    /// @param cycleId The cycle to refund.
+    function refundExpiredCycle(bytes32 cycleId) external nonReentrant {
+        Cycle storage cycle = _lockedCycle(cycleId);
+        _requireRefundDue(cycleId, cycle.refundAfter);
+
+        cycle.status = AwardStatus.Refunded;
+        address dso = cycle.dso;
+        uint256 amount = cycle.total;
+
+        emit CycleRefunded(cycleId, dso, amount);
+        _TOKEN.safeTransfer(dso, amount);
+    }
+
     /// @notice Pauses locking and settlement (refunds stay available).
     /// @dev Only PAUSER_ROLE; reverts with `EnforcedPause` if already paused.
     function pause() external onlyRole(PAUSER_ROLE) {
@@ -217,6 +420,33 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         return _awards[awardId];
     }
 
+    /// @notice Returns the stored record of a gate cycle (all fields zero and status None if unused).
+    /// @param cycleId The cycle id.
+    /// @return The cycle record.
+    function getCycle(bytes32 cycleId) external view returns (Cycle memory) {
+        return _cycles[cycleId];
+    }
+
+    /// @notice Whether an id can no longer be used for a new award or cycle: it was used by `lockAward`,
+    ///         or its upper 224 bits are those of a cycle ever locked (the cycle id and its award ids).
+    /// @param id An award id or cycle id.
+    /// @return True if the id is used or reserved.
+    function isAwardIdUsed(bytes32 id) external view returns (bool) {
+        return _awards[id].status != AwardStatus.None || _cycles[id & CYCLE_ID_MASK].status != AwardStatus.None;
+    }
+
+    /// @notice The award id of the award at `index` (0-based, in list order) of cycle `cycleId`:
+    ///         `cycleId | (index + 1)`.
+    /// @dev Reverts with `InvalidCycleId` unless the low 32 bits of `cycleId` are zero and with
+    ///      `AwardIndexOutOfRange` if `index >= MAX_CYCLE_AWARDS`. The award's cycle is `awardId & CYCLE_ID_MASK`.
+    /// @param cycleId The cycle id.
+    /// @param index The award's position in the cycle's list.
+    /// @return The award id used in `AwardSettled` and by `isAwardIdUsed`.
+    function cycleAwardId(bytes32 cycleId, uint256 index) external pure returns (bytes32) {
+        _requireCycleId(cycleId);
+        return _cycleAwardId(cycleId, index);
+    }
+
     /// @notice Validates and records a new award, then pulls the funds from the DSO.
     /// @dev Callers apply the role, pause and reentrancy guards.
     /// @param awardId Unique id of the award.
@@ -233,9 +463,7 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         uint64 refundAfter,
         bytes32 awardHash
     ) internal {
-        if (_awards[awardId].status != AwardStatus.None) revert AwardExists(awardId);
-        if (dso == address(0) || cpo == address(0)) revert ZeroAddress();
-        if (amount == 0) revert ZeroAmount();
+        _requireNewAward(awardId, dso, cpo, amount);
 
         _awards[awardId] = Award({
             dso: dso,
@@ -262,7 +490,7 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         AwardStatus status = award.status;
         if (status != AwardStatus.Locked) revert AwardNotLocked(awardId, status);
         uint256 amount = award.amount;
-        if (payout > amount) revert PayoutExceedsAmount(awardId, payout, amount);
+        _requirePayoutWithin(awardId, payout, amount);
 
         award.status = AwardStatus.Settled;
         award.settlementHash = settlementHash;
@@ -272,8 +500,8 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         uint256 refunded = amount - payout;
 
         emit AwardSettled(awardId, cpo, dso, payout, refunded, settlementHash);
-        if (payout != 0) _TOKEN.safeTransfer(cpo, payout);
-        if (refunded != 0) _TOKEN.safeTransfer(dso, refunded);
+        _transferOut(cpo, payout);
+        _transferOut(dso, refunded);
     }
 
     /// @notice Refunds an expired locked award in full: effects first, then the transfer.
@@ -283,9 +511,7 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         Award storage award = _awards[awardId];
         AwardStatus status = award.status;
         if (status != AwardStatus.Locked) revert AwardNotLocked(awardId, status);
-        uint64 refundAfter = award.refundAfter;
-        // solhint-disable-next-line not-rely-on-time
-        if (block.timestamp < refundAfter) revert RefundNotDue(awardId, refundAfter);
+        _requireRefundDue(awardId, award.refundAfter);
 
         award.status = AwardStatus.Refunded;
         address dso = award.dso;
@@ -293,5 +519,137 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
 
         emit AwardRefunded(awardId, dso, amount);
         _TOKEN.safeTransfer(dso, amount);
+    }
+
+    /// @notice Checks that a new award may be recorded under `awardId` with these parties and amount.
+    /// @dev Shared by `lockAward` and `lockCycle`. Reverts `AwardExists`, then `ZeroAddress`, then `ZeroAmount`.
+    /// @param awardId The award id.
+    /// @param dso The paying DSO.
+    /// @param cpo The CPO to be paid.
+    /// @param amount The amount to lock.
+    function _requireNewAward(bytes32 awardId, address dso, address cpo, uint256 amount) internal view {
+        _requireUnusedId(awardId);
+        if (dso == address(0) || cpo == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+    }
+
+    /// @notice Reverts with `AwardExists` if `id` is used by a single award or reserved by a cycle.
+    /// @param id The award or cycle id.
+    function _requireUnusedId(bytes32 id) internal view {
+        if (_awards[id].status != AwardStatus.None || _cycles[id & CYCLE_ID_MASK].status != AwardStatus.None) {
+            revert AwardExists(id);
+        }
+    }
+
+    /// @notice Reverts with `PayoutExceedsAmount` if `payout` is larger than `amount`.
+    /// @param awardId The award id (for the error).
+    /// @param payout The requested payout.
+    /// @param amount The award's locked amount.
+    function _requirePayoutWithin(bytes32 awardId, uint256 payout, uint256 amount) internal pure {
+        if (payout > amount) revert PayoutExceedsAmount(awardId, payout, amount);
+    }
+
+    /// @notice Reverts with `RefundNotDue` before `refundAfter`.
+    /// @param id The award or cycle id (for the error).
+    /// @param refundAfter The refund deadline (Unix seconds).
+    function _requireRefundDue(bytes32 id, uint64 refundAfter) internal view {
+        // solhint-disable-next-line not-rely-on-time
+        if (block.timestamp < refundAfter) revert RefundNotDue(id, refundAfter);
+    }
+
+    /// @notice Transfers `amount` escrowed tokens to `to`, skipping zero amounts.
+    /// @dev The only way tokens leave the escrow; every caller passes an award's or cycle's own CPO or DSO.
+    /// @param to The recipient (an award's CPO or DSO).
+    /// @param amount The amount.
+    function _transferOut(address to, uint256 amount) internal {
+        if (amount != 0) _TOKEN.safeTransfer(to, amount);
+    }
+
+    /// @notice Reverts with `InvalidCycleId` unless the low 32 bits of `cycleId` are zero.
+    /// @param cycleId The cycle id.
+    function _requireCycleId(bytes32 cycleId) internal pure {
+        if (cycleId & ~CYCLE_ID_MASK != bytes32(0)) revert InvalidCycleId(cycleId);
+    }
+
+    /// @notice The id of the award at `index` in cycle `cycleId` (which must already be valid).
+    /// @dev Reverts with `AwardIndexOutOfRange` if `index >= MAX_CYCLE_AWARDS`.
+    /// @param cycleId A valid cycle id.
+    /// @param index The 0-based position in the cycle's list.
+    /// @return The award id `cycleId | (index + 1)`.
+    function _cycleAwardId(bytes32 cycleId, uint256 index) internal pure returns (bytes32) {
+        if (index > MAX_CYCLE_AWARDS - 1) revert AwardIndexOutOfRange(index);
+        return cycleId | bytes32(index + 1);
+    }
+
+    /// @notice The commitment to a cycle's award list: `keccak256(abi.encode(awards))`.
+    /// @param awards The award list.
+    /// @return awardsHash The Keccak-256 hash.
+    function _hashAwards(CycleAward[] calldata awards) internal pure returns (bytes32 awardsHash) {
+        // Same bytes as abi.encode(awards) (offset 0x20, length, then 3 words per award), hashed straight
+        // from a copy of the calldata. Dirty address bits cannot slip through: `lockCycle` reads every `cpo`
+        // with Solidity's checked accessor (which reverts on them), so a committed list is always clean and
+        // a list with dirty bits can never match it at settlement.
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let size := mul(awards.length, 0x60)
+            mstore(ptr, 0x20)
+            mstore(add(ptr, 0x20), awards.length)
+            calldatacopy(add(ptr, 0x40), awards.offset, size)
+            awardsHash := keccak256(ptr, add(size, 0x40))
+        }
+    }
+
+    /// @notice The storage record of a cycle that must be Locked.
+    /// @dev Reverts with `CycleNotLocked` otherwise.
+    /// @param cycleId The cycle id.
+    /// @return cycle The cycle's storage record.
+    function _lockedCycle(bytes32 cycleId) internal view returns (Cycle storage cycle) {
+        cycle = _cycles[cycleId];
+        AwardStatus status = cycle.status;
+        if (status != AwardStatus.Locked) revert CycleNotLocked(cycleId, status);
+    }
+
+    /// @notice Checks every payout against its award's amount and returns their sum.
+    /// @dev Reverts with `PayoutExceedsAmount` (naming the award's id) for the first payout too large.
+    /// @param cycleId The cycle id.
+    /// @param awards The cycle's (verified) award list.
+    /// @param payouts The payouts, same length as `awards`.
+    /// @return paid The sum of the payouts.
+    function _sumPayouts(
+        bytes32 cycleId,
+        CycleAward[] calldata awards,
+        uint256[] calldata payouts
+    ) internal pure returns (uint256 paid) {
+        uint256 count = awards.length;
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 payout = payouts[i];
+            _requirePayoutWithin(_cycleAwardId(cycleId, i), payout, awards[i].amount);
+            paid += payout;
+        }
+    }
+
+    /// @notice Emits `AwardSettled` for every award of a cycle and pays each CPO its (non-zero) payout.
+    /// @dev Called after the cycle's state is final; the DSO's refund is paid by the caller in one transfer.
+    /// @param cycleId The cycle id.
+    /// @param dso The cycle's DSO (for the events).
+    /// @param awards The cycle's (verified) award list.
+    /// @param payouts The (checked) payouts.
+    /// @param settlementHashes The settlement record hashes.
+    function _payCycle(
+        bytes32 cycleId,
+        address dso,
+        CycleAward[] calldata awards,
+        uint256[] calldata payouts,
+        bytes32[] calldata settlementHashes
+    ) internal {
+        uint256 count = awards.length;
+        for (uint256 i = 0; i < count; ++i) {
+            CycleAward calldata award = awards[i];
+            uint256 payout = payouts[i];
+            address cpo = award.cpo;
+            emit AwardSettled(_cycleAwardId(cycleId, i), cpo, dso, payout, award.amount - payout, settlementHashes[i]);
+            _transferOut(cpo, payout);
+        }
     }
 }

@@ -21,6 +21,9 @@ internal static class Cycle
 
     public static OfferOutcome Outcome(this ClearingResult r, string offerId) => r.Outcomes.Single(o => o.OfferId == offerId);
 
+    public static OfferPick Pick(string offerId, decimal? kwh = null) =>
+        new(offerId, kwh is { } k ? KilowattHours.From(k) : null);
+
     public static ManualDecision Picks(string request, double decidedAtHour, params OfferPick[] picks) =>
         new(request, picks, T0.AddHours(decidedAtHour));
 }

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Numerics;
+using System.Text.Json;
 using FlexChain.Ethereum.Abi;
 
 namespace FlexChain.Ethereum;
@@ -26,6 +28,19 @@ public sealed class TransactionSenderOptions
 
     /// <summary>The clock for deadlines and poll delays (tests may pass a fake one).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// How long a sent transaction may stay unmined before it is re-sent with the same nonce: as it was when the node
+    /// no longer knows it (dropped), with fees raised by <see cref="FeeBumpPercent"/> when it is still pending (stuck).
+    /// Default 60 s; <see cref="Timeout.InfiniteTimeSpan"/> never re-sends.
+    /// </summary>
+    public TimeSpan ReplaceAfter { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Percent by which a replacement raises both fees (default 13; nodes require at least 10).</summary>
+    public int FeeBumpPercent { get; init; } = 13;
+
+    /// <summary>How many recent blocks' priority fees (50th percentile) are considered (default 10).</summary>
+    public int FeeHistoryBlocks { get; init; } = 10;
 }
 
 /// <summary>
@@ -34,9 +49,13 @@ public sealed class TransactionSenderOptions
 /// </summary>
 /// <remarks>
 /// Nonces are serialised by a lock inside this instance only: use exactly one instance per signer per process, and
-/// one process per signer (ARCHITECTURE.md section 5). After any send error the next nonce is re-read from the
-/// node's pending transaction count. Fees: maxPriorityFeePerGas = eth_maxPriorityFeePerGas;
-/// maxFeePerGas = 2 x latest base fee + priority fee, which stays valid through six consecutive full blocks.
+/// one process per signer (ARCHITECTURE.md section 5). After a rejected send the next nonce is re-read from the
+/// node's pending transaction count. Fees come from eth_feeHistory: maxPriorityFeePerGas is the median of the recent
+/// blocks' 50th-percentile priority fees (eth_maxPriorityFeePerGas when they paid none); maxFeePerGas = 2 x the next
+/// block's base fee + priority fee, which stays valid through six consecutive full blocks.
+/// While waiting for a receipt, transport failures (a node that went silent or restarted its HTTP side) are retried
+/// until the deadline, and a transaction unmined after <see cref="TransactionSenderOptions.ReplaceAfter"/> is re-sent
+/// with the same nonce (re-broadcast if dropped, fees bumped if stuck); any of its versions' receipts completes the wait.
 /// </remarks>
 public sealed class TransactionSender : IDisposable
 {
@@ -44,7 +63,16 @@ public sealed class TransactionSender : IDisposable
     private readonly EthereumKey _key;
     private readonly TransactionSenderOptions _options;
     private readonly SemaphoreSlim _nonceLock = new(1, 1);
+    private readonly ConcurrentDictionary<Hash32, Pending> _pending = new();
     private ulong? _nextNonce;
+
+    /// <summary>A sent transaction and every version of it sent since (same nonce), newest last.</summary>
+    private sealed class Pending(Eip1559Transaction transaction, SignedTransaction signed, DateTimeOffset sentAt)
+    {
+        public Eip1559Transaction Transaction { get; set; } = transaction;
+        public List<SignedTransaction> Versions { get; } = [signed];
+        public DateTimeOffset LastSentAt { get; set; } = sentAt;
+    }
 
     /// <summary>A sender for <paramref name="key"/> on chain <paramref name="chainId"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="chainId"/> is zero, or an option is out of range.</exception>
@@ -88,12 +116,12 @@ public sealed class TransactionSender : IDisposable
         try
         {
             var nonce = _nextNonce ?? await _client.GetTransactionCountAsync(Address, BlockParameter.Pending, cancellationToken).ConfigureAwait(false);
-            var signed = new Eip1559Transaction(ChainId, nonce, priorityFee, maxFee, gas, to, value, data).Sign(_key);
+            var transaction = new Eip1559Transaction(ChainId, nonce, priorityFee, maxFee, gas, to, value, data);
+            var signed = transaction.Sign(_key);
             try
             {
                 // Not cancellable once signed: abandoning the request half-way would leave us unsure whether the nonce is used.
                 await _client.SendRawTransactionAsync(signed.Raw, CancellationToken.None).ConfigureAwait(false);
-                _nextNonce = nonce + 1;
             }
             catch (EthRpcException e) when (e.IsRevert)
             {
@@ -101,11 +129,17 @@ public sealed class TransactionSender : IDisposable
                 _nextNonce = null;
                 throw new ContractRevertException(RevertReason.Decode(e.RevertData ?? [], _options.KnownErrors), signed.Hash, e);
             }
-            catch
+            catch (EthRpcException)
             {
                 _nextNonce = null;
                 throw;
             }
+            catch (Exception e) when (IsTransient(e, cancellationToken))
+            {
+                // The node may or may not have it: keep the nonce taken; waiting re-broadcasts it if the node does not know it.
+            }
+            _nextNonce = nonce + 1;
+            _pending[signed.Hash] = new Pending(transaction, signed, _options.TimeProvider.GetUtcNow());
             return signed.Hash;
         }
         finally
@@ -168,12 +202,13 @@ public sealed class TransactionSender : IDisposable
 
     private async Task<(Wei Priority, Wei Max)> GetFeesAsync(CancellationToken cancellationToken)
     {
-        var priority = await _client.GetMaxPriorityFeePerGasAsync(cancellationToken).ConfigureAwait(false);
-        var block = await _client.GetBlockByNumberAsync(BlockParameter.Latest, cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException("the node has no latest block");
-        var baseFee = block.BaseFeePerGas
-            ?? throw new NotSupportedException("the chain has no EIP-1559 base fee; legacy transactions are not sent by this class");
-        return (priority, baseFee * 2 + priority);
+        var history = await _client.GetFeeHistoryAsync(_options.FeeHistoryBlocks, BlockParameter.Latest, [50], cancellationToken).ConfigureAwait(false);
+        // The last base fee in the history is the next block's.
+        var nextBaseFee = history.BaseFeePerGas.Count > 0 ? history.BaseFeePerGas[^1]
+            : throw new NotSupportedException("the chain has no EIP-1559 base fee; legacy transactions are not sent by this class");
+        var paid = history.Reward.Where(r => r.Count > 0 && r[0] > Wei.Zero).Select(r => r[0]).OrderBy(w => w).ToList();
+        var priority = paid.Count > 0 ? paid[paid.Count / 2] : await _client.GetMaxPriorityFeePerGasAsync(cancellationToken).ConfigureAwait(false);
+        return (priority, nextBaseFee * 2 + priority);
     }
 
     private async Task<TransactionReceipt> WaitCoreAsync(Hash32 hash, CallRequest? replay, CancellationToken cancellationToken)
@@ -181,21 +216,77 @@ public sealed class TransactionSender : IDisposable
         var clock = _options.TimeProvider;
         var deadline = clock.GetUtcNow() + _options.ReceiptTimeout;
         var delay = _options.InitialPollInterval;
-        while (true)
+        var pending = _pending.GetValueOrDefault(hash);
+        try
         {
-            var receipt = await _client.GetTransactionReceiptAsync(hash, cancellationToken).ConfigureAwait(false);
-            if (receipt is not null && await IsConfirmedAsync(receipt, cancellationToken).ConfigureAwait(false))
+            while (true)
             {
-                if (!receipt.Succeeded)
-                    throw new ContractRevertException(await ReplayForReasonAsync(receipt, replay, cancellationToken).ConfigureAwait(false), hash);
-                return receipt;
+                try
+                {
+                    foreach (var version in pending?.Versions.Select(v => v.Hash).ToArray() ?? [hash])
+                    {
+                        var receipt = await _client.GetTransactionReceiptAsync(version, cancellationToken).ConfigureAwait(false);
+                        if (receipt is null || !await IsConfirmedAsync(receipt, cancellationToken).ConfigureAwait(false)) continue;
+                        if (!receipt.Succeeded)
+                            throw new ContractRevertException(await ReplayForReasonAsync(receipt, replay, cancellationToken).ConfigureAwait(false), version);
+                        return receipt;
+                    }
+                    if (pending is not null && clock.GetUtcNow() - pending.LastSentAt >= _options.ReplaceAfter)
+                        await ResendAsync(pending, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsTransient(e, cancellationToken))
+                {
+                    // The node is unreachable or silent: keep polling until the deadline.
+                }
+                if (clock.GetUtcNow() >= deadline)
+                    throw new TimeoutException($"transaction {hash} has no receipt with {_options.Confirmations} confirmation(s) after {_options.ReceiptTimeout}");
+                await Task.Delay(delay, clock, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxPollInterval.Ticks));
             }
-            if (clock.GetUtcNow() >= deadline)
-                throw new TimeoutException($"transaction {hash} has no receipt with {_options.Confirmations} confirmation(s) after {_options.ReceiptTimeout}");
-            await Task.Delay(delay, clock, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxPollInterval.Ticks));
+        }
+        finally
+        {
+            _pending.TryRemove(hash, out _);
         }
     }
+
+    /// <summary>Re-sends an unmined transaction with its nonce: unchanged if the node dropped it, with higher fees if it is stuck.</summary>
+    private async Task ResendAsync(Pending pending, CancellationToken cancellationToken)
+    {
+        var latest = pending.Versions[^1];
+        var known = await _client.RequestAsync("eth_getTransactionByHash", [latest.Hash.ToString()], cancellationToken).ConfigureAwait(false);
+        var signed = latest;
+        if (known.ValueKind != JsonValueKind.Null)
+        {
+            var t = pending.Transaction;
+            var (priority, maxFee) = await GetFeesAsync(cancellationToken).ConfigureAwait(false);
+            pending.Transaction = t with
+            {
+                MaxPriorityFeePerGas = Max(Bump(t.MaxPriorityFeePerGas), priority),
+                MaxFeePerGas = Max(Bump(t.MaxFeePerGas), maxFee),
+            };
+            signed = pending.Transaction.Sign(_key);
+            pending.Versions.Add(signed);
+        }
+        pending.LastSentAt = _options.TimeProvider.GetUtcNow();
+        try
+        {
+            await _client.SendRawTransactionAsync(signed.Raw, cancellationToken).ConfigureAwait(false);
+        }
+        catch (EthRpcException)
+        {
+            // "already known", "nonce too low" (a version was mined: its receipt ends the wait) or "underpriced" (try
+            // again later): none of them is a reason to stop waiting before the deadline.
+        }
+    }
+
+    private Wei Bump(Wei fee) => new(fee.Value * (100 + _options.FeeBumpPercent) / 100 + 1);
+
+    private static Wei Max(Wei a, Wei b) => a >= b ? a : b;
+
+    /// <summary>Failures of the connection to the node (not of a request it answered), which a retry may get past.</summary>
+    private static bool IsTransient(Exception e, CancellationToken cancellationToken) =>
+        e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested);
 
     private async Task<bool> IsConfirmedAsync(TransactionReceipt receipt, CancellationToken cancellationToken)
     {

@@ -36,6 +36,23 @@ public sealed class HardhatNodeFixture : IAsyncLifetime
     /// <summary>The node's JSON-RPC endpoint, e.g. http://127.0.0.1:43127/.</summary>
     public Uri RpcUri { get; private set; } = null!;
 
+    /// <summary>The node's process id, for tests that suspend it (SIGSTOP/SIGCONT): a Hardhat node keeps its chain in memory only.</summary>
+    public int ProcessId => _server?.ProcessId ?? throw new InvalidOperationException("an external node cannot be suspended");
+
+    /// <summary>Suspends (SIGSTOP) the node: it stops answering but keeps its chain.</summary>
+    public Task SuspendAsync() => SignalAsync("STOP");
+
+    /// <summary>Resumes (SIGCONT) a suspended node.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", ["-" + signal, ProcessId.ToString(CultureInfo.InvariantCulture)])
+            ?? throw new InvalidOperationException("kill did not start");
+        await kill.WaitForExitAsync().ConfigureAwait(false);
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -{signal} failed");
+    }
+
     /// <summary>What the node printed so far (for failure messages).</summary>
     public string Output => _server?.Output ?? "";
 

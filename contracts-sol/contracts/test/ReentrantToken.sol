@@ -15,7 +15,8 @@ contract ReentrantToken is ERC20 {
         None,
         Settle,
         RefundExpired,
-        LockAward
+        LockAward,
+        RawCall
     }
 
     /// @notice The settlement contract to attack.
@@ -26,6 +27,8 @@ contract ReentrantToken is ERC20 {
     bytes32 public attackAwardId;
     /// @notice The payout (for settle) or amount (for lockAward) used in the callback.
     uint256 public attackAmount;
+    /// @notice The calldata sent to `target` by the RawCall attack (e.g. a complete, valid `settleCycle`).
+    bytes public attackData;
 
     /// @notice Deploys the token with a fixed name and symbol.
     constructor() ERC20("Reentrant Token", "REENT") {}
@@ -49,6 +52,15 @@ contract ReentrantToken is ERC20 {
         attackAmount = amount;
     }
 
+    /// @notice Arms a RawCall callback: the next transfer calls `target_` with `data` (revert bubbles up).
+    /// @param target_ The settlement contract to call back into.
+    /// @param data The complete calldata of the callback.
+    function armCall(FlexSettlement target_, bytes calldata data) external {
+        target = target_;
+        attack = Attack.RawCall;
+        attackData = data;
+    }
+
     /// @notice Performs the balance update, then fires the armed callback once (disarming first).
     /// @param from Sender.
     /// @param to Recipient.
@@ -62,8 +74,17 @@ contract ReentrantToken is ERC20 {
             target.settle(attackAwardId, attackAmount, keccak256("reentrant"));
         } else if (current == Attack.RefundExpired) {
             target.refundExpired(attackAwardId);
-        } else {
+        } else if (current == Attack.LockAward) {
             target.lockAward(attackAwardId, from, to, attackAmount, 0, keccak256("reentrant"));
+        } else {
+            // solhint-disable-next-line avoid-low-level-calls
+            (bool ok, bytes memory result) = address(target).call(attackData);
+            if (!ok) {
+                // solhint-disable-next-line no-inline-assembly
+                assembly ("memory-safe") {
+                    revert(add(result, 0x20), mload(result))
+                }
+            }
         }
     }
 }

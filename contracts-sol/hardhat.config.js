@@ -2,6 +2,9 @@
 // compile, test and `hardhat node` work offline (ARCHITECTURE.md section 1).
 require("@nomicfoundation/hardhat-chai-matchers");
 require("@nomicfoundation/hardhat-ethers");
+// `npx hardhat coverage` (npm run coverage): instruments and compiles through the same solc subtask below, so it
+// stays offline too. Settings in .solcover.js.
+require("solidity-coverage");
 const path = require("path");
 const { subtask } = require("hardhat/config");
 const { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } = require("hardhat/builtin-tasks/task-names");

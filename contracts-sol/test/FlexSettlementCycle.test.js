@@ -306,10 +306,9 @@ describe("FlexSettlement gate cycles", function () {
         { cpo: cpo.address, amount: half, awardHash: AWARD_HASH },
         { cpo: cpo.address, amount: half, awardHash: AWARD_HASH },
       ];
-      await expect(settlement.connect(settler).lockCycle(cycleIdOf("big"), dso.address, 1n, awards))
+      await expect(settlement.connect(settler).lockCycle(cycleIdOf("big"), dso.address, refundAfter, awards))
         .to.be.revertedWithCustomError(settlement, "SafeCastOverflowedUintDowncast")
         .withArgs(128, 2n ** 128n);
-      void refundAfter;
     });
 
     it("reverts (no reason) on a CPO address with dirty upper bits in the calldata", async function () {
@@ -527,8 +526,7 @@ describe("FlexSettlement gate cycles", function () {
     });
 
     it("cannot pay out another cycle's escrow", async function () {
-      const { settlement, settlementAddress, token, settler, dso, dso2, cpo, refundAfter, awards, total, cycleId } =
-        await loadFixture(lockedFixture);
+      const { settlement, settlementAddress, token, settler, dso2, cpo, refundAfter, total } = await loadFixture(lockedFixture);
       const small = [{ cpo: cpo.address, amount: 1n, awardHash: AWARD_HASH }];
       const s = cycleIdOf("small");
       await settlement.connect(settler).lockCycle(s, dso2.address, refundAfter, small);
@@ -542,8 +540,6 @@ describe("FlexSettlement gate cycles", function () {
         "PayoutExceedsAmount",
       );
       expect(await token.balanceOf(settlementAddress)).to.equal(total + 1n);
-      void dso;
-      void cycleId;
     });
 
     it("reverts CycleNotLocked(Settled) on a second settlement, whatever the payouts", async function () {
@@ -830,6 +826,21 @@ describe("FlexSettlement gate cycles", function () {
       await expect(f.settlement.connect(f.settler).lockCycle(cycleIdOf("new"), f.dso.address, f.refundAfter, f.awards))
         .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
       expect((await f.settlement.getCycle(cycleIdOf("new"))).status).to.equal(Status.None);
+      await expectUnchanged(f);
+    });
+
+    it("blocks settleCycle -> lockCycle and refundExpiredCycle -> lockCycle", async function () {
+      const f = await loadFixture(reentrantFixture);
+      const relock = f.settlement.interface.encodeFunctionData("lockCycle", [
+        cycleIdOf("nested"), f.dso.address, f.refundAfter, f.awards,
+      ]);
+      await f.evil.armCall(f.settlementAddress, relock);
+      await expect(f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [1n, 0n], settlementHashes(2)))
+        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
+      await time.increaseTo(f.refundAfter);
+      await expect(f.settlement.connect(f.stranger).refundExpiredCycle(cycleIdOf("outer")))
+        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
+      expect((await f.settlement.getCycle(cycleIdOf("nested"))).status).to.equal(Status.None);
       await expectUnchanged(f);
     });
 

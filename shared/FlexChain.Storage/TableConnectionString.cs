@@ -1,8 +1,11 @@
 namespace FlexChain.Storage;
 
-/// <summary>The parts of a storage connection string that the Table client needs.</summary>
+/// <summary>The parts of a storage connection string that the Table client (and FlexChain.Messaging's queue client) need.</summary>
 internal sealed record TableConnectionString(Uri TableEndpoint, string AccountName, string AccountKey)
 {
+    /// <summary>The Queue service endpoint: <c>QueueEndpoint</c>, or derived like the table endpoint (Azurite: port 10001).</summary>
+    internal Uri QueueEndpoint { get; init; } = null!;
+
     internal const string DevelopmentAccountName = "devstoreaccount1";
 
     // Azurite's well-known development key; public and documented by Microsoft.
@@ -28,7 +31,10 @@ internal sealed record TableConnectionString(Uri TableEndpoint, string AccountNa
         {
             var proxy = parts.TryGetValue("DevelopmentStorageProxyUri", out var p) ? new Uri(p) : new Uri("http://127.0.0.1");
             return new TableConnectionString(
-                new Uri($"{proxy.Scheme}://{proxy.Host}:10002/{DevelopmentAccountName}"), DevelopmentAccountName, DevelopmentAccountKey);
+                new Uri($"{proxy.Scheme}://{proxy.Host}:10002/{DevelopmentAccountName}"), DevelopmentAccountName, DevelopmentAccountKey)
+            {
+                QueueEndpoint = new Uri($"{proxy.Scheme}://{proxy.Host}:10001/{DevelopmentAccountName}"),
+            };
         }
 
         if (parts.ContainsKey("SharedAccessSignature"))
@@ -38,18 +44,20 @@ internal sealed record TableConnectionString(Uri TableEndpoint, string AccountNa
         if (!parts.TryGetValue("AccountKey", out var key) || key.Length == 0)
             throw new FormatException("The connection string has no AccountKey.");
 
-        Uri endpoint;
-        if (parts.TryGetValue("TableEndpoint", out var tableEndpoint) && tableEndpoint.Length > 0)
+        return new TableConnectionString(Endpoint(parts, "Table", account), account, key) { QueueEndpoint = Endpoint(parts, "Queue", account) };
+    }
+
+    /// <summary>The explicit <c>{service}Endpoint</c>, or <c>{protocol}://{account}.{service}.{suffix}</c>.</summary>
+    private static Uri Endpoint(Dictionary<string, string> parts, string service, string account)
+    {
+        if (parts.TryGetValue(service + "Endpoint", out var explicitEndpoint) && explicitEndpoint.Length > 0)
         {
-            if (!Uri.TryCreate(tableEndpoint, UriKind.Absolute, out endpoint!))
-                throw new FormatException("TableEndpoint is not an absolute URI.");
+            return Uri.TryCreate(explicitEndpoint, UriKind.Absolute, out var endpoint)
+                ? endpoint
+                : throw new FormatException($"{service}Endpoint is not an absolute URI.");
         }
-        else
-        {
-            var scheme = parts.TryGetValue("DefaultEndpointsProtocol", out var s) ? s : "https";
-            var suffix = parts.TryGetValue("EndpointSuffix", out var x) ? x : "core.windows.net";
-            endpoint = new Uri($"{scheme}://{account}.table.{suffix}");
-        }
-        return new TableConnectionString(endpoint, account, key);
+        var scheme = parts.TryGetValue("DefaultEndpointsProtocol", out var s) ? s : "https";
+        var suffix = parts.TryGetValue("EndpointSuffix", out var x) ? x : "core.windows.net";
+        return new Uri($"{scheme}://{account}.{service.ToLowerInvariant()}.{suffix}");
     }
 }

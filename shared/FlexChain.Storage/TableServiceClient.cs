@@ -137,7 +137,7 @@ public sealed class TableServiceClient
         return new Uri(text);
     }
 
-    private static string AccountFromEndpoint(Uri endpoint)
+    internal static string AccountFromEndpoint(Uri endpoint)
     {
         var segments = endpoint.AbsolutePath.Trim('/');
         if (segments.Length > 0) return segments.Split('/')[0]; // path-style (emulator)

@@ -392,7 +392,7 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         uint256 amount = cycle.total;
 
         emit CycleRefunded(cycleId, dso, amount);
-        _TOKEN.safeTransfer(dso, amount);
+        _transferOut(dso, amount);
     }
 
     /// @notice Pauses locking and settlement (refunds stay available).
@@ -518,7 +518,7 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
         uint256 amount = award.amount;
 
         emit AwardRefunded(awardId, dso, amount);
-        _TOKEN.safeTransfer(dso, amount);
+        _transferOut(dso, amount);
     }
 
     /// @notice Checks that a new award may be recorded under `awardId` with these parties and amount.
@@ -558,7 +558,8 @@ contract FlexSettlement is AccessControl, Pausable, ReentrancyGuard {
     }
 
     /// @notice Transfers `amount` escrowed tokens to `to`, skipping zero amounts.
-    /// @dev The only way tokens leave the escrow; every caller passes an award's or cycle's own CPO or DSO.
+    /// @dev The only place tokens leave the escrow; every caller passes an award's or cycle's own CPO or DSO
+    ///      (refund amounts are never zero, since zero amounts cannot be locked).
     /// @param to The recipient (an award's CPO or DSO).
     /// @param amount The amount.
     function _transferOut(address to, uint256 amount) internal {

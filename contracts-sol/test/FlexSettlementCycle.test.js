@@ -194,6 +194,23 @@ describe("FlexSettlement gate cycles", function () {
       expect(new Set(hashes).size).to.equal(variants.length);
     });
 
+    it("matches the published test vector for the commitment and the award ids (README)", async function () {
+      const { settlement, settler, dso, refundAfter } = await loadFixture(deployFixture);
+      const awards = [
+        { cpo: "0x00000000000000000000000000000000000000C1", amount: 1_500_000n, awardHash: ethers.id("award record 1") },
+        { cpo: "0x00000000000000000000000000000000000000c2", amount: 250n, awardHash: ethers.id("award record 2") },
+      ];
+      const c = ethers.toBeHex(BigInt(ethers.id("cycle 2026-11-22T10:00Z")) & ~LOW32, 32);
+      expect(c).to.equal("0xe3bd1e38646d80521d882c61b2e53eacb20f861015d35366f3a32cea00000000");
+      await settlement.connect(settler).lockCycle(c, dso.address, refundAfter, awards);
+      expect((await settlement.getCycle(c)).awardsHash).to.equal(
+        "0xb959da4dafdbbf0d5f184f20c53706476663f698d161bf846b4ab81098ab928a",
+      );
+      expect(await settlement.cycleAwardId(c, 1)).to.equal(
+        "0xe3bd1e38646d80521d882c61b2e53eacb20f861015d35366f3a32cea00000002",
+      );
+    });
+
     it("marks the cycle id and its whole 32-bit award range as used, and nothing else", async function () {
       const { settlement, awards, cycleId } = await loadFixture(lockedFixture);
       const c = BigInt(cycleId);

@@ -256,3 +256,22 @@ public class ClearingEngineTests
         Assert.Equal([1, 2], Enum.GetValues<SelectionMode>().Select(k => (int)k));
     }
 }
+
+public class OfferOutcomeJsonTests
+{
+    [Fact]
+    public void Outcome_JsonRoundTrip_KeepsConflictDetailAndEquality()
+    {
+        // Conflict details are formatted lazily; storage must still see (and restore) the sentence.
+        var result = ClearingEngine.Clear([Cycle.Request("r1", kwh: 10)],
+            [Cycle.Offer("a", "r1", 5, 0.1m, stations: "st"), Cycle.Offer("b", "r1", 5, 0.2m, stations: "st")]);
+        var conflict = result.For("r1").Outcome("b");
+
+        var json = System.Text.Json.JsonSerializer.Serialize(conflict);
+        var back = System.Text.Json.JsonSerializer.Deserialize<OfferOutcome>(json);
+
+        Assert.Contains("Station st is already awarded to request r1", json);
+        Assert.Equal(conflict, back);
+        Assert.Equal(conflict.GetHashCode(), back!.GetHashCode());
+    }
+}

@@ -194,53 +194,78 @@ internal readonly struct MeritComparer(Offer[] offers) : IComparer<Entry>
 }
 
 /// <summary>
-/// Which stations are awarded for which windows. A linked list of bookings per station in one growing array,
-/// so booking allocates nothing per award once warmed up.
+/// Which stations are awarded for which windows: a linked list of bookings per station in one pooled array, so
+/// booking allocates nothing per award; <see cref="Dispose"/> returns the array.
 /// </summary>
-internal sealed class StationBook
+internal sealed class StationBook(RequestPlan[] plans) : IDisposable
 {
     private readonly Dictionary<string, int> _last = new(StringComparer.Ordinal);
-    private Booking[] _bookings = new Booking[256];
+    private Booking[] _bookings = ArrayPool<Booking>.Shared.Rent(1024);
     private int _count;
 
     private struct Booking
     {
-        public long Start, End;
-        public int Previous;
-        public string Station, RequestId;
+        public string Station;
+        public int Previous;  // the station's previous booking, or -1
+        public int Plan;      // index into plans: its window and id
+        public Conflict? Conflict;
     }
 
-    /// <summary>The index of a booking of any of <paramref name="stations"/> that overlaps [start, end), or -1.</summary>
-    public int FindOverlap(IReadOnlyList<string> stations, long start, long end)
+    /// <summary>Why an offer lost a station; formatted only when someone reads the outcome's detail.</summary>
+    private sealed class Conflict(string station, string requestId)
+    {
+        public override string ToString() =>
+            $"Station {station} is already awarded to request {requestId} for an overlapping window.";
+    }
+
+    /// <summary>The index of a booking of any of <paramref name="stations"/> that overlaps <paramref name="plan"/>'s window, or -1.</summary>
+    public int FindOverlap(IReadOnlyList<string> stations, RequestPlan plan)
     {
         for (var s = 0; s < stations.Count; s++)
         {
             if (!_last.TryGetValue(stations[s], out var i)) continue;
             for (; i >= 0; i = _bookings[i].Previous)
-                if (_bookings[i].Start < end && start < _bookings[i].End) return i;
+            {
+                var other = plans[_bookings[i].Plan];
+                if (other.WindowStart < plan.WindowEnd && plan.WindowStart < other.WindowEnd) return i;
+            }
         }
         return -1;
     }
 
-    public void Book(IReadOnlyList<string> stations, long start, long end, string requestId)
+    public void Book(IReadOnlyList<string> stations, int plan)
     {
         for (var s = 0; s < stations.Count; s++)
         {
-            if (_count == _bookings.Length) Array.Resize(ref _bookings, _count * 2);
+            if (_count == _bookings.Length) Grow();
             ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[s], out var exists);
-            _bookings[_count] = new Booking { Start = start, End = end, Previous = exists ? last : -1, Station = stations[s], RequestId = requestId };
+            _bookings[_count] = new Booking { Station = stations[s], Previous = exists ? last : -1, Plan = plan };
             last = _count++;
         }
     }
 
-    public string Describe(int booking) =>
-        $"Station {_bookings[booking].Station} is already awarded to request {_bookings[booking].RequestId} for an overlapping window.";
+    /// <summary>The explanation for an offer that clashed with <paramref name="booking"/>, shared by every offer that clashes with it.</summary>
+    public object Describe(int booking)
+    {
+        ref var b = ref _bookings[booking];
+        return b.Conflict ??= new Conflict(b.Station, plans[b.Plan].Id);
+    }
+
+    public void Dispose() => ArrayPool<Booking>.Shared.Return(_bookings, clearArray: true);
+
+    private void Grow()
+    {
+        var bigger = ArrayPool<Booking>.Shared.Rent(_bookings.Length * 2);
+        Array.Copy(_bookings, bigger, _count);
+        ArrayPool<Booking>.Shared.Return(_bookings, clearArray: true);
+        _bookings = bigger;
+    }
 }
 
 /// <summary>One run of the engine over a gate cycle. Pooled scratch arrays are returned at the end.</summary>
 internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<string, int>? ranks)
 {
-    private readonly StationBook _book = new();
+    private readonly StationBook _book = new(plans);
 
     public GateCycleResult Run()
     {
@@ -269,7 +294,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
 
             var results = new ClearingResult[plans.Length];
             for (var r = 0; r < plans.Length; r++)
-                results[r] = ClearRequest(plans[r], entries.AsSpan(starts[r], starts[r + 1] - starts[r]));
+                results[r] = ClearRequest(r, entries.AsSpan(starts[r], starts[r + 1] - starts[r]));
 
             IReadOnlyList<OfferOutcome> rest = [];
             if (unmatched is not null)
@@ -281,6 +306,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         }
         finally
         {
+            _book.Dispose();
             ArrayPool<int>.Shared.Return(rankOf);
             ArrayPool<Entry>.Shared.Return(entries);
         }
@@ -303,8 +329,9 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         return e;
     }
 
-    private ClearingResult ClearRequest(RequestPlan p, Span<Entry> slice)
+    private ClearingResult ClearRequest(int plan, Span<Entry> slice)
     {
+        var p = plans[plan];
         slice.Sort(new MeritComparer(offers));
         for (var i = 1; i < slice.Length; i++)
         {
@@ -330,13 +357,13 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
                 var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh);
                 (e.Kind, e.Why) = (d.Kind, d.Why);
                 if (!d.Accepts) continue;
-                var clash = _book.FindOverlap(o.StationIds, p.WindowStart, p.WindowEnd);
+                var clash = _book.FindOverlap(o.StationIds, p);
                 if (clash >= 0)
                 {
                     (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, Why.CapacityConflict, clash);
                     continue;
                 }
-                _book.Book(o.StationIds, p.WindowStart, p.WindowEnd, p.Id);
+                _book.Book(o.StationIds, plan);
                 e.AcceptedWh = d.WattHours;
                 remaining -= d.WattHours;
                 acceptedCount++;
@@ -368,7 +395,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             else
             {
                 outcomes[i] = new OfferOutcome(o.Id, e.Kind, KilowattHours.Zero)
-                    { Detail = e.Why == Why.CapacityConflict ? _book.Describe(e.Slot) : Explain.Text(e.Why) };
+                    { DeferredDetail = e.Why == Why.CapacityConflict ? _book.Describe(e.Slot) : Explain.Text(e.Why) };
             }
         }
         return new ClearingResult(Array.AsReadOnly(awards), Array.AsReadOnly(outcomes))

@@ -62,11 +62,28 @@ public sealed record OfferOutcome(string OfferId, OfferOutcomeKind Kind, Kilowat
     /// <summary>The price paid per kWh of <see cref="AcceptedEnergy"/> (after the pricing rule); zero when rejected.</summary>
     public EurosPerKilowattHour Price { get; init; }
 
+    // A string, or an explanation formatted on first read: a gate cycle can have hundreds of thousands of capacity
+    // conflicts, and their sentences are read only when someone opens the history view.
+    private object? _detail;
+
     /// <summary>A human explanation beyond <see cref="Kind"/> (which station conflicts, what is wrong with a pick), or null.</summary>
-    public string? Detail { get; init; }
+    public string? Detail
+    {
+        get => _detail is null or string ? (string?)_detail : (string)(_detail = _detail.ToString()!);
+        init => _detail = value;
+    }
+
+    /// <summary>An explanation whose <see cref="object.ToString"/> is the <see cref="Detail"/> text, formatted when first read.</summary>
+    internal object? DeferredDetail { init => _detail = value; }
 
     /// <summary>Whether any energy of the offer was accepted.</summary>
     public bool IsAccepted => Kind is OfferOutcomeKind.Accepted or OfferOutcomeKind.PartlyAccepted;
+
+    public bool Equals(OfferOutcome? other) =>
+        other is not null && OfferId == other.OfferId && Kind == other.Kind && AcceptedEnergy == other.AcceptedEnergy &&
+        Price == other.Price && Detail == other.Detail;
+
+    public override int GetHashCode() => HashCode.Combine(OfferId, Kind, AcceptedEnergy, Price);
 }
 
 /// <summary>

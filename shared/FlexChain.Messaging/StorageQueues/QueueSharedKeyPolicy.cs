@@ -58,9 +58,14 @@ internal sealed class QueueSharedKeyPolicy(AzureNamedKeyCredential credential, T
             .Select(h => new KeyValuePair<string, string>(h.Name, h.Value));
 
         var toSign = StringToSign(request.Method.Method, standard, msHeaders, CanonicalizedResource(account, request.Uri.Path, request.Uri.Query));
-        var signature = TableSharedKeyLitePolicy.ComputeSignature(key, toSign);
+        var signature = ComputeSignature(key, toSign);
         request.Headers.SetValue(HttpHeader.Names.Authorization, $"SharedKey {account}:{signature}");
     }
+
+    /// <summary>base64(HMAC-SHA256(base64-decoded account key, UTF-8 string to sign)), the same MAC as SharedKeyLite's.</summary>
+    /// <exception cref="FormatException">The account key is not base64.</exception>
+    internal static string ComputeSignature(string base64AccountKey, string stringToSign) =>
+        TableSharedKeyLitePolicy.ComputeSignature(base64AccountKey, stringToSign);
 
     /// <summary>The string to sign from the verb, the eleven standard header values in order, the headers and the resource.</summary>
     internal static string StringToSign(string verb, IReadOnlyList<string> standardHeaderValues, IEnumerable<KeyValuePair<string, string>> headers, string canonicalizedResource)

@@ -19,10 +19,18 @@ if (Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT") is { } ha
     builder.Configuration["LocalTriggers:Enabled"] = "false";
 }
 
+// Kestrel's limit is the largest endpoint's (bulk registration); BodyLimitMiddleware applies each endpoint's own.
+builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = BodyLimit.Bulk);
+// A rule chain stops at its first failure, so later checks never see a value an earlier one refused (e.g. null).
+ValidatorOptions.Global.DefaultRuleLevelCascadeMode = CascadeMode.Stop;
+
 var services = builder.Services;
 services.AddSingleton(TimeProvider.System);
 services.AddSingleton(sp => new TableServiceClient(
     sp.GetRequiredService<IConfiguration>()["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"));
+services.AddMemoryCache();
+services.AddOptions<StoreOptions>().BindConfiguration("Market");
+services.AddOptions<MarketOptions>().BindConfiguration("Market");
 services.AddSingleton<MarketStore>();
 services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateOnStart();
 services.AddSingleton<SettlementLedger>();
@@ -43,29 +51,40 @@ services.ConfigureHttpJsonOptions(o =>
 {
     o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
     o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+    o.SerializerOptions.AllowDuplicateProperties = false;
     o.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
 });
 services.AddAuthentication(ApiKeys.Scheme).AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(ApiKeys.Scheme, null);
 services.AddAuthorizationBuilder()
     .AddPolicy(Policies.Dso, p => p.RequireRole(nameof(FlexChain.Domain.Role.Dso)))
-    .AddPolicy(Policies.Cpo, p => p.RequireRole(nameof(FlexChain.Domain.Role.Cpo)));
-services.AddOpenApi();
+    .AddPolicy(Policies.Cpo, p => p.RequireRole(nameof(FlexChain.Domain.Role.Cpo)))
+    .AddPolicy(Policies.Operator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Operator)));
+services.AddOpenApi("v1", OpenApiConventions.Configure);
 
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseRouting();
+app.UseMiddleware<BodyLimitMiddleware>();
 app.UseAuthentication();
 app.UseAuthorization();
 
 app.MapOpenApi("/v1/openapi.json");
 app.MapParticipantsApi();
 app.MapGridApi();
+app.MapRegistryApi();
+app.MapPrequalificationApi();
 app.MapRequestsApi();
+app.MapOffersApi();
 app.MapTriggersApi();
 app.MapGet("/v1/health", (SettlementLedger ledger) => TypedResults.Ok(new { status = "ok", chain = ledger.Info })).AllowAnonymous();
 
-await app.Services.GetRequiredService<MarketStore>().InitializeAsync(CancellationToken.None);
+var store = app.Services.GetRequiredService<MarketStore>();
+await store.InitializeAsync(CancellationToken.None);
 await app.Services.GetRequiredService<SettlementLedger>().InitializeAsync(CancellationToken.None);
+await OperatorSeed.RunAsync(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<MarketOptions>>().Value, store,
+    FlexChain.Domain.WalletAddress.Parse(FlexChain.Ethereum.EthereumKey.FromHex(app.Configuration["Chain:OperatorKey"]!).Address.ToString()),
+    app.Services.GetRequiredService<TimeProvider>(), CancellationToken.None);
 app.Run();
 
 /// <summary>The app's entry point, public so that tests can host it in process.</summary>

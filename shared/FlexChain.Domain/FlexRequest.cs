@@ -28,8 +28,14 @@ public sealed class FlexRequest
         string id, string dsoId, string transformerId, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset createdAt,
         RequestState state, IReadOnlyList<Award> awards, IReadOnlyList<OfferOutcome> outcomes,
-        IReadOnlyList<Verification> verifications, string? failureReason)
+        IReadOnlyList<Verification> verifications, string? failureReason,
+        KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
+        DateTimeOffset? cancelledAt = null)
     {
+        MinimumOfferEnergy = minimumOfferEnergy;
+        Selection = selection;
+        DecisionDeadline = decisionDeadline;
+        CancelledAt = cancelledAt;
         Id = id;
         DsoId = dsoId;
         TransformerId = transformerId;
@@ -65,10 +71,23 @@ public sealed class FlexRequest
     public IReadOnlyList<Verification> Verifications { get; private set; }
     public string? FailureReason { get; private set; }
 
+    /// <summary>The smallest offer the DSO accepts (kWh), or null for any size.</summary>
+    public KilowattHours? MinimumOfferEnergy { get; }
+
+    /// <summary>Automatic (merit order) or manual selection by the DSO after gate closure.</summary>
+    public SelectionMode Selection { get; }
+
+    /// <summary>Manual selection only: the DSO picks before this instant (after gate closure); without a pick, automatic clearing applies.</summary>
+    public DateTimeOffset? DecisionDeadline { get; }
+
+    /// <summary>When the DSO cancelled the request, or null.</summary>
+    public DateTimeOffset? CancelledAt { get; private set; }
+
     /// <summary>Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>.</summary>
     public static FlexRequest Post(
         string id, string dsoId, Transformer transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
-        EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now)
+        EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
+        KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null)
     {
         if (transformer.DsoId != dsoId)
             throw new DomainException("transformerId", "own-transformer", "A DSO can post requests only on its own transformers.");
@@ -76,9 +95,46 @@ public sealed class FlexRequest
         if (maxPrice.Value <= 0) throw new DomainException("maxPriceEurPerKwh", "positive", "maxPriceEurPerKwh must be greater than zero.");
         if (gateClosure <= now) throw new DomainException("gateClosure", "future", "gateClosure must be in the future.");
         if (gateClosure > delivery.Start) throw new DomainException("gateClosure", "before-delivery", "gateClosure must not be after the delivery window starts.");
+        if (minimumOfferEnergy is { } min && (min.Value <= 0 || min > energy))
+            throw new DomainException("minimumOfferKwh", "minimum-offer-size", "minimumOfferKwh must be greater than zero and at most energyKwh.");
+        if (selection == SelectionMode.Manual)
+        {
+            if (decisionDeadline is not { } deadline)
+                throw new DomainException("decisionDeadline", "required", "Manual selection needs a decisionDeadline.");
+            if (deadline <= gateClosure || deadline > delivery.Start)
+                throw new DomainException("decisionDeadline", "decision-window", "decisionDeadline must be after gateClosure and not after the delivery window starts.");
+        }
+        else if (decisionDeadline is not null)
+            throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], null);
+            RequestState.Open, [], [], [], null, minimumOfferEnergy, selection, decisionDeadline);
     }
+
+    /// <summary>
+    /// Cancels the request before gate closure (its DSO only). A cancelled request has no next step, so the gate cycle
+    /// leaves it alone and its offers are never cleared.
+    /// </summary>
+    public void Cancel(string dsoId, DateTimeOffset now)
+    {
+        if (dsoId != DsoId) throw new DomainException("requestId", "own-request", "Only the DSO that posted a request can cancel it.");
+        Require(RequestState.Open, "cancel");
+        if (now >= GateClosure) throw new DomainException("requestId", "gate-closed", "The gate for this request has closed; it can no longer be cancelled.");
+        State = RequestState.Cancelled;
+        CancelledAt = now;
+    }
+
+    /// <summary>Checks that an offer may still be modified or withdrawn at <paramref name="now"/> (until gate closure).</summary>
+    public void RequireOpen(DateTimeOffset now)
+    {
+        if (!IsOpenAt(now))
+            throw new DomainException("requestId", "gate-closed", State == RequestState.Cancelled ? "The request was cancelled." : "The gate for this request has closed.");
+    }
+
+    /// <summary>
+    /// Whether the request's DSO may see its offers at <paramref name="now"/>: after gate closure, or once the request has
+    /// moved past Open. A request cancelled before gate closure stays sealed until the closure time.
+    /// </summary>
+    public bool OffersUnsealedAt(DateTimeOffset now) => now >= GateClosure || State is not (RequestState.Open or RequestState.Cancelled);
 
     /// <summary>Whether offers may still be submitted at <paramref name="now"/>.</summary>
     public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
@@ -86,15 +142,17 @@ public sealed class FlexRequest
     /// <summary>Checks that <paramref name="offer"/> may be submitted now on stations qualified for this request.</summary>
     public void AcceptOffer(Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, DateTimeOffset now)
     {
-        if (!IsOpenAt(now)) throw new DomainException("requestId", "gate-closed", "The gate for this request has closed.");
+        RequireOpen(now);
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (offer.Price.Value <= 0) throw new DomainException("priceEurPerKwh", "positive", "priceEurPerKwh must be greater than zero.");
         if (offer.Price > MaxPrice) throw new DomainException("priceEurPerKwh", "price-cap", $"priceEurPerKwh exceeds the request's cap of {MaxPrice}.");
+        if (MinimumOfferEnergy is { } min && offer.Energy < min)
+            throw new DomainException("energyKwh", "minimum-offer-size", $"energyKwh is below the request's minimum offer of {min}.");
         if (stations.Count == 0) throw new DomainException("stationIds", "required", "An offer needs at least one station.");
         foreach (var s in stations)
         {
             if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
-            if (!s.QualifiesFor(transformer, new Kilowatts(0.001m)))
+            if (!s.Active || !s.QualifiesFor(transformer, new Kilowatts(0.001m)))
                 throw new DomainException("stationIds", "qualified", $"Station {s.Id} is not qualified for this request: it must sit behind transformer {TransformerId} and have real-time monitoring.");
         }
     }

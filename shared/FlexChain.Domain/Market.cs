@@ -9,15 +9,87 @@ public enum Role
 }
 
 /// <summary>A registered market participant.</summary>
-public sealed record Participant(string Id, Role Role, string LegalName, string Contact, WalletAddress Wallet, DateTimeOffset RegisteredAt);
+public sealed record Participant(string Id, Role Role, string LegalName, string Contact, WalletAddress Wallet, DateTimeOffset RegisteredAt)
+{
+    /// <summary>When the participant proved, by an EIP-191 signature of a server challenge, that it controls <see cref="Wallet"/>; null until then.</summary>
+    public DateTimeOffset? WalletVerifiedAt { get; init; }
+
+    /// <summary>Whether the wallet is proven. No payment may go to an unproven wallet (ARCHITECTURE.md section 6).</summary>
+    public bool WalletVerified => WalletVerifiedAt is not null;
+
+    /// <summary>
+    /// The eligibility hook for anything that pays this participant (offer intake today, clearing and settlement
+    /// later): only a proven wallet may receive money.
+    /// </summary>
+    public bool CanReceivePayments => WalletVerified;
+}
+
+/// <summary>A point on the earth (WGS 84 degrees): latitude -90..90, longitude -180..180.</summary>
+public readonly record struct GeoLocation(decimal Latitude, decimal Longitude);
 
 /// <summary>A DSO's MV/LV transformer (a grid node where congestion is managed).</summary>
-public sealed record Transformer(string Id, string DsoId, string Name, Kilowatts RatedPower);
+public sealed record Transformer(string Id, string DsoId, string Name, Kilowatts RatedPower)
+{
+    /// <summary>Where the transformer stands, or null when the DSO did not say (older records).</summary>
+    public GeoLocation? Location { get; init; }
 
-/// <summary>A CPO's charging station, connected behind one transformer.</summary>
+    /// <summary>When it was registered (UTC).</summary>
+    public DateTimeOffset RegisteredAt { get; init; }
+}
+
+/// <summary>One interval of a transformer's day-ahead congestion forecast: expected load against its limit.</summary>
+/// <param name="Start">Interval start (UTC, inclusive).</param>
+/// <param name="End">Interval end (UTC, exclusive); at most 15 minutes after <paramref name="Start"/>.</param>
+/// <param name="ExpectedLoad">The forecast load (kW).</param>
+/// <param name="Limit">The load the transformer may carry (kW).</param>
+public sealed record ForecastPoint(DateTimeOffset Start, DateTimeOffset End, Kilowatts ExpectedLoad, Kilowatts Limit)
+{
+    /// <summary>Whether the forecast load exceeds the limit (congestion).</summary>
+    public bool Congested => ExpectedLoad.Value > Limit.Value;
+}
+
+/// <summary>A transformer's day-ahead congestion forecast for one UTC day, as published by its DSO.</summary>
+public sealed record CongestionForecast(string TransformerId, DateOnly Day, IReadOnlyList<ForecastPoint> Points, DateTimeOffset PublishedAt);
+
+/// <summary>Whether a device can deliver (the Slovenian registry's statuses). Numbers are stable; names go on the wire.</summary>
+public enum DeviceStatus
+{
+    Operational = 1,
+    InDevelopment = 2,
+    NonOperational = 3,
+}
+
+/// <summary>
+/// A CPO's charging station, connected behind one transformer. Stations are versioned: every update or
+/// deactivation writes a new <see cref="Version"/> and keeps the old ones.
+/// </summary>
+/// <param name="MaxPower">The larger of <see cref="MaxAcPower"/> and <see cref="MaxDcPower"/>: what prequalification compares with a DSO's minimum.</param>
 public sealed record ChargingStation(
     string Id, string CpoId, string TransformerId, Kilowatts MaxPower, string MeteringPointId, bool RealTimeMonitoring)
 {
+    public string Model { get; init; } = "";
+    /// <summary>ISO 3166-1 alpha-2 country code.</summary>
+    public string Country { get; init; } = "";
+    public string City { get; init; } = "";
+    public string Address { get; init; } = "";
+    /// <summary>Maximum AC output (kW); zero when the station has no AC output.</summary>
+    public Kilowatts MaxAcPower { get; init; }
+    /// <summary>Maximum DC output (kW); zero when the station has no DC output.</summary>
+    public Kilowatts MaxDcPower { get; init; }
+    /// <summary>Connector types, e.g. <c>Type2</c>, <c>CCS2</c>, <c>CHAdeMO</c>.</summary>
+    public IReadOnlyList<string> Connectors { get; init; } = [];
+    public DeviceStatus Status { get; init; } = DeviceStatus.Operational;
+    /// <summary>1 at registration, +1 on every update or deactivation.</summary>
+    public int Version { get; init; } = 1;
+    /// <summary>When this version was written (UTC).</summary>
+    public DateTimeOffset UpdatedAt { get; init; }
+    /// <summary>When the CPO deactivated the station; a deactivated station cannot be offered or updated.</summary>
+    public DateTimeOffset? DeactivatedAt { get; init; }
+    /// <summary>The station's prequalification with the DSO of its transformer, or null before the CPO applied.</summary>
+    public Qualification? Qualification { get; init; }
+
+    public bool Active => DeactivatedAt is null;
+
     /// <summary>The Italian pilot's hard requirements: real-time monitoring and enough power (DOMAIN.md section 2).</summary>
     public bool QualifiesFor(Transformer transformer, Kilowatts minimumPower) =>
         TransformerId == transformer.Id && RealTimeMonitoring && MaxPower.Value >= minimumPower.Value;
@@ -40,10 +112,25 @@ public enum PricingRule
     PayAsClear = 2,
 }
 
-/// <summary>A CPO's sealed offer on one request. One per CPO per request.</summary>
+/// <summary>A CPO's electric vehicle, registered so that its flexibility can be described (versioned like stations).</summary>
+public sealed record ElectricVehicle(string Id, string CpoId, string Model, KilowattHours BatteryCapacity, Kilowatts MaxChargingPower)
+{
+    public int Version { get; init; } = 1;
+    public DateTimeOffset UpdatedAt { get; init; }
+    public DateTimeOffset? DeactivatedAt { get; init; }
+    public bool Active => DeactivatedAt is null;
+}
+
+/// <summary>
+/// A CPO's sealed offer on one request. One per CPO per request; modifying it keeps its id, increments
+/// <see cref="Revision"/> and moves <see cref="SubmittedAt"/> to the modification (the offer loses its time priority).
+/// </summary>
 public sealed record Offer(
     string Id, string RequestId, string CpoId, IReadOnlyList<string> StationIds, KilowattHours Energy,
-    EurosPerKilowattHour Price, bool Divisible, DateTimeOffset SubmittedAt);
+    EurosPerKilowattHour Price, bool Divisible, DateTimeOffset SubmittedAt)
+{
+    public int Revision { get; init; } = 1;
+}
 
 /// <summary>An accepted (part of an) offer: what the CPO must deliver and what it is paid per kWh.</summary>
 public sealed record Award(string Id, string OfferId, string CpoId, IReadOnlyList<string> StationIds, KilowattHours Energy, EurosPerKilowattHour Price)
@@ -53,4 +140,67 @@ public sealed record Award(string Id, string OfferId, string CpoId, IReadOnlyLis
 
     /// <summary>The deterministic award id: one per request and offer, so retries never create a second award.</summary>
     public static string IdFor(string requestId, string offerId) => $"{requestId}/{offerId}";
+}
+
+/// <summary>Where a station stands in a DSO's prequalification. Numbers are stable; names go on the wire.</summary>
+public enum QualificationStatus
+{
+    /// <summary>Applied, but the DSO has not published requirements yet.</summary>
+    Pending = 1,
+    Qualified = 2,
+    Failed = 3,
+}
+
+/// <summary>Why a station failed (or is still pending): a stable rule name and a sentence.</summary>
+public sealed record QualificationReason(string Rule, string Message);
+
+/// <summary>
+/// A DSO's prequalification requirements (DOMAIN.md section 3.2): the transformers it accepts devices behind (null:
+/// all of its transformers), the minimum power, whether real-time monitoring is required, and how long a qualification lasts.
+/// </summary>
+public sealed record PrequalificationRequirements(
+    string DsoId, IReadOnlyList<string>? TransformerIds, Kilowatts MinimumPower, bool MonitoringRequired, TimeSpan Validity,
+    int Version, DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// The result of checking one station against one DSO's requirements. It is current only for the requirements and
+/// station versions it was checked against, and only until <see cref="ValidUntil"/>.
+/// </summary>
+public sealed record Qualification(
+    QualificationStatus Status, string DsoId, IReadOnlyList<QualificationReason> Reasons, DateTimeOffset CheckedAt,
+    DateTimeOffset? ValidUntil, int RequirementsVersion, int StationVersion)
+{
+    /// <summary>Whether this is a qualification that still holds at <paramref name="now"/> for these station and requirement versions.</summary>
+    public bool HoldsAt(DateTimeOffset now, ChargingStation station, PrequalificationRequirements? requirements) =>
+        Status == QualificationStatus.Qualified && ValidUntil > now && station.Version == StationVersion &&
+        requirements is not null && requirements.Version == RequirementsVersion && requirements.DsoId == DsoId;
+}
+
+/// <summary>Prequalification: checks a station against the requirements of the DSO that owns its transformer.</summary>
+public static class Prequalification
+{
+    /// <summary>
+    /// Checks <paramref name="station"/> (behind <paramref name="transformer"/>) at <paramref name="now"/>: pending without
+    /// requirements, qualified until now + validity when every rule holds, otherwise failed with every broken rule.
+    /// </summary>
+    public static Qualification Check(ChargingStation station, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
+    {
+        if (station.TransformerId != transformer.Id)
+            throw new ArgumentException("the station is not behind this transformer", nameof(transformer));
+        if (requirements is null || requirements.DsoId != transformer.DsoId)
+            return new Qualification(QualificationStatus.Pending, transformer.DsoId,
+                [new("requirements-missing", $"DSO {transformer.DsoId} has not published prequalification requirements yet.")], now, null, 0, station.Version);
+        var reasons = new List<QualificationReason>();
+        if (!station.Active) reasons.Add(new("active", "The station is deactivated."));
+        if (station.Status != DeviceStatus.Operational) reasons.Add(new("operational", $"The station is {station.Status}, not Operational."));
+        if (requirements.TransformerIds is { } accepted && !accepted.Contains(transformer.Id))
+            reasons.Add(new("transformer", $"The DSO does not procure flexibility behind transformer {transformer.Id}."));
+        if (station.MaxPower.Value < requirements.MinimumPower.Value)
+            reasons.Add(new("minimum-power", $"The station's {station.MaxPower} is below the DSO's minimum of {requirements.MinimumPower}."));
+        if (requirements.MonitoringRequired && !station.RealTimeMonitoring)
+            reasons.Add(new("monitoring", "The DSO requires real-time monitoring."));
+        return reasons.Count == 0
+            ? new Qualification(QualificationStatus.Qualified, requirements.DsoId, [], now, now + requirements.Validity, requirements.Version, station.Version)
+            : new Qualification(QualificationStatus.Failed, requirements.DsoId, reasons, now, null, requirements.Version, station.Version);
+    }
 }

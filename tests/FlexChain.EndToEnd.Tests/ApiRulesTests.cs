@@ -11,9 +11,9 @@ public sealed class ApiRulesTests(MarketFixture market)
 
     private async Task<(Caller Dso, Caller CpoA, Caller CpoB, string Transformer, string StationA, string StationB, string Request)> MarketAsync()
     {
-        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoWallet);
-        var cpoA = await _api.RegisterAsync("Cpo", "CPO A", MarketFixture.CpoAWallet);
-        var cpoB = await _api.RegisterAsync("Cpo", "CPO B", MarketFixture.CpoBWallet);
+        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoKey);
+        var cpoA = await _api.RegisterAsync("Cpo", "CPO A", MarketFixture.CpoAKey);
+        var cpoB = await _api.RegisterAsync("Cpo", "CPO B", MarketFixture.CpoBKey);
         var transformer = await _api.TransformerAsync(dso);
         var stationA = await _api.StationAsync(cpoA, transformer);
         var stationB = await _api.StationAsync(cpoB, transformer);
@@ -43,7 +43,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     [Fact]
     public async Task Get_WithForgedApiKey_IsUnauthorized()
     {
-        var real = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.CpoAWallet);
+        var real = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.CpoAKey);
         var forged = real with { ApiKey = real.ApiKey[..^4] + "0000" };
         using var response = await _api.SendAsync(HttpMethod.Get, "/v1/participants/me", forged, null);
         await ProblemAsync(response, HttpStatusCode.Unauthorized);
@@ -75,7 +75,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     public async Task PostRequest_OnAnotherDsosTransformer_NamesTheRule()
     {
         var m = await MarketAsync();
-        var other = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.DsoWallet);
+        var other = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.DsoKey);
         using var response = await _api.SendAsync(HttpMethod.Post, "/v1/requests", other, new
         {
             transformerId = m.Transformer, deliveryStart = market.Clock.GetUtcNow().AddHours(2), deliveryEnd = market.Clock.GetUtcNow().AddHours(3),
@@ -87,10 +87,10 @@ public sealed class ApiRulesTests(MarketFixture market)
     }
 
     [Theory]
-    [InlineData("energyKwh", -1, "EnergyKwh")]
-    [InlineData("energyKwh", 1.0001, "EnergyKwh")]
-    [InlineData("maxPriceEurPerKwh", 0, "MaxPriceEurPerKwh")]
-    [InlineData("maxPriceEurPerKwh", 0.12345, "MaxPriceEurPerKwh")]
+    [InlineData("energyKwh", -1, "energyKwh")]
+    [InlineData("energyKwh", 1.0001, "energyKwh")]
+    [InlineData("maxPriceEurPerKwh", 0, "maxPriceEurPerKwh")]
+    [InlineData("maxPriceEurPerKwh", 0.12345, "maxPriceEurPerKwh")]
     public async Task PostRequest_BadQuantity_ProblemNamesTheField(string field, double value, string expected)
     {
         var m = await MarketAsync();
@@ -113,7 +113,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     [InlineData("[1, 2]", "json")]
     public async Task PostTransformer_MalformedBody_IsProblem(string body, string rule)
     {
-        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoWallet);
+        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoKey);
         using var response = await _api.SendRawAsync(HttpMethod.Post, "/v1/transformers", dso, body);
         var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Equal(rule, problem["rule"]!.GetValue<string>());
@@ -122,7 +122,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     [Fact]
     public async Task PostTransformer_WrongContentType_Is415()
     {
-        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoWallet);
+        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoKey);
         using var response = await _api.SendRawAsync(HttpMethod.Post, "/v1/transformers", dso, "name=T", "application/x-www-form-urlencoded");
         await ProblemAsync(response, HttpStatusCode.UnsupportedMediaType);
     }
@@ -133,7 +133,7 @@ public sealed class ApiRulesTests(MarketFixture market)
         using var response = await _api.SendAsync(HttpMethod.Post, "/v1/participants", null,
             new { role = "Cpo", legalName = "X", contact = "x@example.org", walletAddress = "0x1234" });
         var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
-        Assert.NotNull(problem["errors"]!["WalletAddress"]);
+        Assert.NotNull(problem["errors"]!["walletAddress"]);
     }
 
     [Fact]
@@ -148,7 +148,7 @@ public sealed class ApiRulesTests(MarketFixture market)
         Assert.Null(byDso["offerCount"]);
         var byA = (await _api.GetAsync($"/v1/requests/{m.Request}", m.CpoA))["offers"]!.AsArray();
         Assert.Equal(m.CpoA.Id, Assert.Single(byA)!["cpoId"]!.GetValue<string>());
-        var stranger = await _api.RegisterAsync("Cpo", "Stranger", MarketFixture.CpoBWallet);
+        var stranger = await _api.RegisterAsync("Cpo", "Stranger", MarketFixture.CpoBKey);
         Assert.Null((await _api.GetAsync($"/v1/requests/{m.Request}", stranger))["offers"]);
     }
 

@@ -11,17 +11,52 @@ public sealed record Caller(string Id, string ApiKey);
 /// <summary>HTTP helpers that act as DSOs and CPOs would, failing with the response body when a call fails.</summary>
 public sealed class MarketClient(HttpClient http)
 {
-    public async Task<Caller> RegisterAsync(string role, string name, EthAddress wallet)
+    /// <summary>
+    /// Registers a participant whose wallet is <paramref name="wallet"/>'s address and, unless told otherwise, proves the
+    /// wallet with an EIP-191 signature of the server's challenge; a DSO also publishes prequalification requirements
+    /// (3.7 kW minimum, real-time monitoring).
+    /// </summary>
+    public async Task<Caller> RegisterAsync(string role, string name, EthereumKey wallet, bool proveWallet = true)
     {
-        var body = await PostAsync("/v1/participants", null, new { role, legalName = name, contact = "ops@example.org", walletAddress = wallet.ToString() });
-        return new Caller(body["participant"]!["id"]!.GetValue<string>(), body["apiKey"]!.GetValue<string>());
+        var body = await PostAsync("/v1/participants", null, new { role, legalName = name, contact = "ops@example.org", walletAddress = wallet.Address.ToString() });
+        var caller = new Caller(body["participant"]!["id"]!.GetValue<string>(), body["apiKey"]!.GetValue<string>());
+        if (proveWallet) await ProveWalletAsync(caller, wallet);
+        if (role == "Dso")
+            await SendOkAsync(HttpMethod.Put, "/v1/prequalification/requirements", caller, new { minimumPowerKw = 3.7m, monitoringRequired = true, validityDays = 30 });
+        return caller;
+    }
+
+    public async Task<JsonNode> ProveWalletAsync(Caller caller, EthereumKey wallet)
+    {
+        var message = (await PostAsync("/v1/participants/me/wallet-challenge", caller, new { }))["message"]!.GetValue<string>();
+        var signature = Hex.Encode(wallet.SignMessage(System.Text.Encoding.UTF8.GetBytes(message)).ToBytes());
+        return await PostAsync("/v1/participants/me/wallet-proof", caller, new { signature });
     }
 
     public async Task<string> TransformerAsync(Caller dso) =>
-        (await PostAsync("/v1/transformers", dso, new { name = "Terni Nord MV/LV 3", ratedPowerKw = 630 }))["id"]!.GetValue<string>();
+        (await PostAsync("/v1/transformers", dso, new { name = "Terni Nord MV/LV 3", ratedPowerKw = 630, location = new { latitude = 42.5636m, longitude = 12.6427m } }))["id"]!.GetValue<string>();
 
-    public async Task<string> StationAsync(Caller cpo, string transformer, string meter = "IT001E00000001", bool monitoring = true) =>
-        (await PostAsync("/v1/stations", cpo, new { transformerId = transformer, maxPowerKw = 22m, meteringPointId = meter, realTimeMonitoring = monitoring }))["id"]!.GetValue<string>();
+    public static object Station(string transformer, string meter = "IT001E00000001", bool monitoring = true, decimal acKw = 22m) => new
+    {
+        transformerId = transformer, model = "Alfen Eve Double Pro", country = "IT", city = "Terni", address = "Via Roma 1", maxAcKw = acKw, maxDcKw = 0m,
+        connectorTypes = new[] { "Type2" }, meteringPointId = meter, realTimeMonitoring = monitoring, status = "Operational",
+    };
+
+    /// <summary>Registers a station and, unless told otherwise, applies for prequalification with its DSO.</summary>
+    public async Task<string> StationAsync(Caller cpo, string transformer, string meter = "IT001E00000001", bool monitoring = true, bool prequalify = true)
+    {
+        var id = (await PostAsync("/v1/stations", cpo, Station(transformer, meter, monitoring)))["id"]!.GetValue<string>();
+        if (prequalify) await PostAsync($"/v1/stations/{id}/prequalification", cpo, new { });
+        return id;
+    }
+
+    public async Task<JsonNode> SendOkAsync(HttpMethod method, string path, Caller? caller, object? body)
+    {
+        using var response = await SendAsync(method, path, caller, body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"{method} {path}: {(int)response.StatusCode} {text}");
+        return text.Length == 0 ? new JsonObject() : JsonNode.Parse(text)!;
+    }
 
     public async Task<string> RequestAsync(Caller dso, string transformer, DateTimeOffset gateClosure, DateTimeOffset windowStart, decimal kwh = 10m) =>
         (await PostAsync("/v1/requests", dso, new
@@ -46,9 +81,10 @@ public sealed class MarketClient(HttpClient http)
         return JsonNode.Parse(text)!;
     }
 
-    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body)
+    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body, string? idempotencyKey = null)
     {
         var message = new HttpRequestMessage(method, path);
+        if (idempotencyKey is not null) message.Headers.Add("Idempotency-Key", idempotencyKey);
         if (caller is not null) message.Headers.Add("X-Api-Key", caller.ApiKey);
         if (body is not null) message.Content = JsonContent.Create(body, options: new JsonSerializerOptions(JsonSerializerDefaults.Web));
         return http.SendAsync(message);

@@ -18,9 +18,19 @@ public sealed class MarketFixture : IAsyncLifetime
 {
     /// <summary>Hardhat's public development accounts: #0 operator, #1 DSO, #2 and #3 CPOs.</summary>
     public const string OperatorKey = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    public static readonly EthereumKey DsoKey = EthereumKey.FromHex("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+    public static readonly EthereumKey CpoAKey = EthereumKey.FromHex("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
+    public static readonly EthereumKey CpoBKey = EthereumKey.FromHex("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
     public static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     public static readonly EthAddress CpoAWallet = EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
     public static readonly EthAddress CpoBWallet = EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
+
+    /// <summary>The market operator's API key (seeded from its hash in configuration, as in production).</summary>
+    public const string OperatorApiKey = "fck_operator_00000000000000000000000000000001_" + OperatorSecret;
+    private const string OperatorSecret = "5e1f0c0ffee0000000000000000000000000000000000000000000000000abcd";
+
+    /// <summary>The storage connection string, for tests that count entities around hostile requests.</summary>
+    public string StorageConnectionString => _azurite.ConnectionString;
 
     private static readonly AbiFunction BalanceOf = AbiFunction.Parse("balanceOf(address) returns (uint256)");
 
@@ -49,6 +59,8 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("Chain:SettlementContract", Settlement.ToString());
             web.UseSetting("Chain:OperatorKey", OperatorKey);
             web.UseSetting("GateCycle:MeterDataGrace", "00:05:00");
+            web.UseSetting("Market:OperatorApiKeyHash", FlexChain.Functions.Auth.ApiKeys.Hash(OperatorSecret));
+            web.UseSetting("Market:ReadCacheDuration", "00:00:00");
             web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");
             web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
         });

@@ -2,32 +2,122 @@ using FlexChain.Domain;
 
 namespace FlexChain.Functions.Api;
 
+// Wire formats. Times are UTC ISO 8601; energy is kWh with at most 3 decimals (1 Wh), power kW with at most 3,
+// prices EUR/kWh with at most 4; ids are a type prefix and 32 hex digits (e.g. st_0197...). Unknown fields are refused.
+
 public sealed record RegisterParticipantRequest(string? Role, string? LegalName, string? Contact, string? WalletAddress);
 
-public sealed record ParticipantResponse(string Id, string Role, string LegalName, string Contact, string WalletAddress, DateTimeOffset RegisteredAt);
+public sealed record ParticipantResponse(
+    string Id, string Role, string LegalName, string Contact, string WalletAddress, bool WalletVerified, DateTimeOffset? WalletVerifiedAt,
+    DateTimeOffset RegisteredAt)
+{
+    public static ParticipantResponse From(Participant p) =>
+        new(p.Id, p.Role.ToString(), p.LegalName, p.Contact, FlexChain.Ethereum.EthAddress.Parse(p.Wallet.Value).ToString(), p.WalletVerified,
+            p.WalletVerifiedAt, p.RegisteredAt);
+}
 
-/// <summary>Returned once, at registration: the API key is never shown again (only its hash is stored).</summary>
-public sealed record RegisteredParticipantResponse(ParticipantResponse Participant, string ApiKey);
+/// <summary>Returned at registration: the API key is shown once (only its hash is stored); a replay through an Idempotency-Key returns null here.</summary>
+public sealed record RegisteredParticipantResponse(ParticipantResponse Participant, string? ApiKey);
 
-public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowerKw);
+/// <summary>The message to sign with the wallet's key (EIP-191 personal_sign), valid until <paramref name="ExpiresAt"/>.</summary>
+public sealed record WalletChallengeResponse(string Message, string WalletAddress, DateTimeOffset ExpiresAt);
 
-public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw);
+/// <summary>The 65-byte signature (r, s, v) of the challenge message, 0x-prefixed hex, as personal_sign returns it.</summary>
+public sealed record WalletProofRequest(string? Signature);
 
-public sealed record RegisterStationRequest(string? TransformerId, decimal? MaxPowerKw, string? MeteringPointId, bool? RealTimeMonitoring);
+public sealed record LocationItem(decimal? Latitude, decimal? Longitude);
 
-public sealed record StationResponse(string Id, string CpoId, string TransformerId, decimal MaxPowerKw, string MeteringPointId, bool RealTimeMonitoring);
+public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowerKw, LocationItem? Location);
+
+public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt)
+{
+    public static TransformerResponse From(Transformer t) =>
+        new(t.Id, t.DsoId, t.Name, t.RatedPower.Value, t.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null, t.RegisteredAt);
+}
+
+public sealed record ForecastPointItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? ExpectedLoadKw, decimal? LimitKw);
+
+public sealed record PutForecastRequest(IReadOnlyList<ForecastPointItem>? Points);
+
+public sealed record ForecastPointResponse(DateTimeOffset Start, DateTimeOffset End, decimal ExpectedLoadKw, decimal LimitKw, bool Congested);
+
+public sealed record ForecastResponse(string TransformerId, string Day, IReadOnlyList<ForecastPointResponse> Points, int CongestedIntervals, DateTimeOffset PublishedAt)
+{
+    public static ForecastResponse From(CongestionForecast f) =>
+        new(f.TransformerId, f.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            f.Points.Select(p => new ForecastPointResponse(p.Start, p.End, p.ExpectedLoad.Value, p.Limit.Value, p.Congested)).ToList(),
+            f.Points.Count(p => p.Congested), f.PublishedAt);
+}
+
+public sealed record StationRequest(
+    string? TransformerId, string? Model, string? Country, string? City, string? Address, decimal? MaxAcKw, decimal? MaxDcKw,
+    IReadOnlyList<string>? ConnectorTypes, string? MeteringPointId, bool? RealTimeMonitoring, string? Status);
+
+public sealed record BulkStationsRequest(IReadOnlyList<StationRequest>? Stations);
+
+public sealed record QualificationReasonItem(string Rule, string Message);
+
+/// <summary>A station's prequalification; <c>status</c> is Pending, Qualified, Failed, or Expired (a qualification past its validity).</summary>
+public sealed record QualificationResponse(
+    string StationId, string DsoId, string Status, IReadOnlyList<QualificationReasonItem> Reasons, DateTimeOffset CheckedAt, DateTimeOffset? ValidUntil,
+    int RequirementsVersion, int StationVersion)
+{
+    public static QualificationResponse From(string stationId, Qualification q, DateTimeOffset now) =>
+        new(stationId, q.DsoId, q.Status == QualificationStatus.Qualified && q.ValidUntil <= now ? "Expired" : q.Status.ToString(),
+            q.Reasons.Select(r => new QualificationReasonItem(r.Rule, r.Message)).ToList(), q.CheckedAt, q.ValidUntil, q.RequirementsVersion, q.StationVersion);
+}
+
+public sealed record StationResponse(
+    string Id, string CpoId, string TransformerId, string Model, string Country, string City, string Address, decimal MaxAcKw, decimal MaxDcKw,
+    decimal MaxPowerKw, IReadOnlyList<string> ConnectorTypes, string MeteringPointId, bool RealTimeMonitoring, string Status, bool Active,
+    int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification)
+{
+    public static StationResponse From(ChargingStation s, DateTimeOffset now) =>
+        new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, s.MaxAcPower.Value, s.MaxDcPower.Value, s.MaxPower.Value,
+            s.Connectors, s.MeteringPointId, s.RealTimeMonitoring, s.Status.ToString(), s.Active, s.Version, s.UpdatedAt, s.DeactivatedAt,
+            s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null);
+}
+
+/// <summary>One item of a bulk registration: its index in the request, its own HTTP status, and the station or the problem.</summary>
+public sealed record BulkItemResult(int Index, int Status, StationResponse? Station, BulkItemProblem? Problem);
+
+public sealed record BulkItemProblem(string Title, string Field, string Rule, string Detail);
+
+/// <summary>A bulk registration's outcome (HTTP 207): every item succeeded or failed on its own.</summary>
+public sealed record BulkStationsResponse(int Succeeded, int Failed, IReadOnlyList<BulkItemResult> Items);
+
+public sealed record EvRequest(string? Model, decimal? BatteryKwh, decimal? MaxChargingKw);
+
+public sealed record EvResponse(string Id, string CpoId, string Model, decimal BatteryKwh, decimal MaxChargingKw, bool Active, int Version,
+    DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt)
+{
+    public static EvResponse From(ElectricVehicle e) =>
+        new(e.Id, e.CpoId, e.Model, e.BatteryCapacity.Value, e.MaxChargingPower.Value, e.Active, e.Version, e.UpdatedAt, e.DeactivatedAt);
+}
+
+public sealed record RequirementsRequest(IReadOnlyList<string>? TransformerIds, decimal? MinimumPowerKw, bool? MonitoringRequired, int? ValidityDays);
+
+public sealed record RequirementsResponse(string DsoId, IReadOnlyList<string>? TransformerIds, decimal MinimumPowerKw, bool MonitoringRequired,
+    int ValidityDays, int Version, DateTimeOffset UpdatedAt)
+{
+    public static RequirementsResponse From(PrequalificationRequirements r) =>
+        new(r.DsoId, r.TransformerIds, r.MinimumPower.Value, r.MonitoringRequired, (int)r.Validity.TotalDays, r.Version, r.UpdatedAt);
+}
+
+public sealed record QualificationEntryResponse(StationResponse Station, QualificationResponse Qualification);
 
 public sealed record PostRequestRequest(
     string? TransformerId, DateTimeOffset? DeliveryStart, DateTimeOffset? DeliveryEnd, decimal? EnergyKwh, string? Direction,
-    decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing);
+    decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing, decimal? MinimumOfferKwh = null, string? Selection = null,
+    DateTimeOffset? DecisionDeadline = null);
 
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);
 
 public sealed record OfferResponse(string Id, string RequestId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt)
+    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision)
 {
     public static OfferResponse From(Offer o) =>
-        new(o.Id, o.RequestId, o.CpoId, o.StationIds, o.Energy.Value, o.Price.Value, o.Divisible, o.SubmittedAt);
+        new(o.Id, o.RequestId, o.CpoId, o.StationIds, o.Energy.Value, o.Price.Value, o.Divisible, o.SubmittedAt, o.Revision);
 }
 
 public sealed record MeterReadingItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? EnergyKwh);
@@ -49,9 +139,21 @@ public sealed record AwardRecordResponse(string AwardId, string DsoWallet, strin
 public sealed record SettlementResponse(string AwardId, long AwardedWh, long BaselineWh, long MeasuredWh, long DeliveredWh,
     bool Succeeded, string? FailureReason, string PayoutUnits, string LockedUnits, string RecordHash, string? TransactionHash);
 
+/// <summary>A request as listed: its terms and state, without offers or results.</summary>
+public sealed record RequestSummaryResponse(
+    string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh, string Direction,
+    decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline, decimal? MinimumOfferKwh,
+    string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt)
+{
+    public static RequestSummaryResponse From(FlexRequest r) =>
+        new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(), r.MaxPrice.Value, r.GateClosure,
+            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value, r.State.ToString(), r.CreatedAt, r.CancelledAt);
+}
+
 public sealed record RequestResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh,
-    string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string State, string? FailureReason,
+    string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline,
+    decimal? MinimumOfferKwh, string State, string? FailureReason, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain);
 

@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Text;
 using FlexChain.Domain;
+using FlexChain.Ethereum;
 using FlexChain.Functions.Auth;
 using FlexChain.Functions.Storage;
 using FluentValidation;
@@ -6,14 +9,24 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace FlexChain.Functions.Api;
 
-/// <summary>Registration of DSOs and CPOs. Registration is open locally; the API key is returned once.</summary>
-public static class ParticipantsApi
+/// <summary>
+/// Registration of DSOs and CPOs (the market operator is seeded from configuration, never registered), the caller's
+/// profile, wallet ownership proof by an EIP-191 signature of a server challenge, and the operator's participant list.
+/// </summary>
+public static partial class ParticipantsApi
 {
+    /// <summary>How long a wallet challenge can be answered.</summary>
+    public static readonly TimeSpan ChallengeLifetime = TimeSpan.FromMinutes(10);
+
     public static RouteGroupBuilder MapParticipantsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/participants").WithTags("Participants");
-        group.MapPost("/", Register).Validate<RegisterParticipantRequest>().AllowAnonymous();
+        group.MapPost("/", Register).Validate<RegisterParticipantRequest>().Idempotent<RegisterParticipantRequest>().AllowAnonymous();
+        group.MapGet("/", List).RequireAuthorization(Policies.Operator);
         group.MapGet("/me", Me).RequireAuthorization();
+        group.MapGet("/{id}", Get).RequireAuthorization();
+        group.MapPost("/me/wallet-challenge", IssueWalletChallenge).RequireAuthorization();
+        group.MapPost("/me/wallet-proof", ProveWallet).Validate<WalletProofRequest>().RequireAuthorization();
         return group;
     }
 
@@ -25,28 +38,97 @@ public static class ParticipantsApi
         var participant = new Participant(id, role, body.LegalName!, body.Contact!, WalletAddress.Parse(body.WalletAddress), clock.GetUtcNow());
         var (key, hash) = ApiKeys.Issue(id);
         await store.AddParticipantAsync(participant, hash, cancellationToken);
-        return TypedResults.Created($"/v1/participants/{id}", new RegisteredParticipantResponse(ToResponse(participant), key));
+        return TypedResults.Created($"/v1/participants/{id}", new RegisteredParticipantResponse(ParticipantResponse.From(participant), key));
     }
 
-    public static async Task<Results<Ok<ParticipantResponse>, NotFound>> Me(HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<ParticipantResponse>, NotFound>> Me(HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
+        await store.GetParticipantAsync(http.User.ParticipantId(), cancellationToken) is { } found
+            ? TypedResults.Ok(ParticipantResponse.From(found.Participant)) : TypedResults.NotFound();
+
+    /// <summary>A participant's public profile: the operator sees everyone, others see only themselves (counterparties are named by id in results).</summary>
+    public static async Task<Results<Ok<ParticipantResponse>, NotFound>> Get(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
     {
-        var found = await store.GetParticipantAsync(http.User.ParticipantId(), cancellationToken);
-        return found is null ? TypedResults.NotFound() : TypedResults.Ok(ToResponse(found.Value.Participant));
+        if (http.User.ParticipantId() != id && http.User.Role() != Role.Operator) return TypedResults.NotFound();
+        return await store.GetParticipantAsync(id, cancellationToken) is { } found ? TypedResults.Ok(ParticipantResponse.From(found.Participant)) : TypedResults.NotFound();
     }
 
-    private static ParticipantResponse ToResponse(Participant p) =>
-        new(p.Id, p.Role.ToString(), p.LegalName, p.Contact, p.Wallet.Value, p.RegisteredAt);
+    public static async Task<Ok<ListResponse<ParticipantResponse>>> List(
+        string? role, int? limit, string? cursor, MarketStore store, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await store.ListParticipantsAsync(ApiConventions.EnumFilter<Role>(role, "role"), ApiConventions.Limit(limit), cursor, cancellationToken))
+            .ToResponse(ParticipantResponse.From));
+
+    /// <summary>
+    /// Issues a one-time challenge naming the participant, its wallet, a random nonce and an expiry. Only the latest
+    /// challenge can be answered; answering consumes it, so a signature can never be replayed.
+    /// </summary>
+    public static async Task<Ok<WalletChallengeResponse>> IssueWalletChallenge(
+        HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var participant = (await store.GetParticipantAsync(http.User.ParticipantId(), cancellationToken))!.Value.Participant;
+        var wallet = EthAddress.Parse(participant.Wallet.Value).ToString();
+        var now = clock.GetUtcNow();
+        var expires = now + ChallengeLifetime;
+        var message = $"FlexChain wallet proof\nParticipant: {participant.Id}\nWallet: {wallet}\nNonce: {Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))}\n" +
+                      $"Issued: {now:yyyy-MM-ddTHH:mm:ssZ}\nExpires: {expires:yyyy-MM-ddTHH:mm:ssZ}";
+        await store.PutWalletChallengeAsync(participant.Id, new WalletChallenge(message, now, expires), cancellationToken);
+        return TypedResults.Ok(new WalletChallengeResponse(message, wallet, expires));
+    }
+
+    public static async Task<Ok<ParticipantResponse>> ProveWallet(
+        WalletProofRequest body, HttpContext http, MarketStore store, TimeProvider clock, ILoggerFactory logs, CancellationToken cancellationToken)
+    {
+        var id = http.User.ParticipantId();
+        var record = (await store.GetParticipantAsync(id, cancellationToken))!.Value;
+        var challenge = await store.GetWalletChallengeAsync(id, cancellationToken)
+            ?? throw new DomainException("signature", "challenge-missing", "There is no open wallet challenge: POST /v1/participants/me/wallet-challenge first.");
+        if (clock.GetUtcNow() >= challenge.Value.ExpiresAt)
+            throw new DomainException("signature", "challenge-expired", "The wallet challenge expired: request a new one.");
+        EthAddress signer;
+        try
+        {
+            signer = EthereumKey.RecoverMessageSigner(Encoding.UTF8.GetBytes(challenge.Value.Message), Hex.Decode(body.Signature!));
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            throw new DomainException("signature", "signature", "The signature is not a valid secp256k1 signature (65 bytes r || s || v).");
+        }
+        if (signer != EthAddress.Parse(record.Participant.Wallet.Value))
+        {
+            LogProofRejected(logs.CreateLogger(typeof(ParticipantsApi)), id);
+            throw new DomainException("signature", "wallet-mismatch", "The signature was not made by the registered wallet's key.");
+        }
+        var verified = record.Participant with { WalletVerifiedAt = clock.GetUtcNow() };
+        if (!await store.TryMarkWalletVerifiedAsync(verified, record.ApiKeyHash, challenge.ETag, cancellationToken))
+            throw new DomainException("signature", "challenge-missing", "The challenge was already answered or replaced: request a new one.");
+        LogWalletProven(logs.CreateLogger(typeof(ParticipantsApi)), id);
+        return TypedResults.Ok(ParticipantResponse.From(verified));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Participant {ParticipantId} proved its wallet")]
+    private static partial void LogWalletProven(ILogger logger, string participantId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Participant {ParticipantId}: wallet proof signed by another key")]
+    private static partial void LogProofRejected(ILogger logger, string participantId);
 
     public sealed class Validator : AbstractValidator<RegisterParticipantRequest>
     {
         public Validator()
         {
-            RuleFor(x => x.Role).NotEmpty().Must(r => r is not null && (r.Equals("Dso", StringComparison.OrdinalIgnoreCase) || r.Equals("Cpo", StringComparison.OrdinalIgnoreCase)))
-                .WithMessage("'Role' must be 'Dso' or 'Cpo'.");
-            RuleFor(x => x.LegalName).NotEmpty().MaximumLength(200);
-            RuleFor(x => x.Contact).NotEmpty().MaximumLength(200);
-            RuleFor(x => x.WalletAddress).NotEmpty().Matches("^0x[0-9a-fA-F]{40}$").WithMessage("'Wallet Address' must be a 0x-prefixed 20-byte hex address.")
-                .Must(a => a is null || !a.Substring(2).All(c => c == '0')).WithMessage("'Wallet Address' must not be the zero address.");
+            RuleFor(x => x.Role).NotEmpty().Must(r => r is null || r.Equals("Dso", StringComparison.OrdinalIgnoreCase) || r.Equals("Cpo", StringComparison.OrdinalIgnoreCase))
+                .WithMessage("'Role' must be 'Dso' or 'Cpo' (the market operator is configured, not registered).").WithErrorCode("enum");
+            RuleFor(x => x.LegalName).Text(200);
+            RuleFor(x => x.Contact).Text(200);
+            RuleFor(x => x.WalletAddress).NotEmpty().Matches("^0x[0-9a-fA-F]{40}$").WithMessage("'Wallet Address' must be a 0x-prefixed 20-byte hex address.").WithErrorCode("address")
+                .Must(a => a is null || !a.Substring(2).All(c => c == '0')).WithMessage("'Wallet Address' must not be the zero address.").WithErrorCode("address")
+                .Must(a => a is null || EthAddress.TryParse(a, out _)).WithMessage("'Wallet Address' has a wrong EIP-55 checksum (mixed case must match).").WithErrorCode("checksum");
+        }
+    }
+
+    public sealed class ProofValidator : AbstractValidator<WalletProofRequest>
+    {
+        public ProofValidator()
+        {
+            RuleFor(x => x.Signature).NotEmpty().Matches("^0x[0-9a-fA-F]{130}$").WithMessage("'Signature' must be 0x and 65 bytes of hex (r || s || v).").WithErrorCode("signature");
         }
     }
 }
@@ -55,4 +137,11 @@ public static class ParticipantsApi
 public static class Ids
 {
     public static string New(string prefix, TimeProvider clock) => $"{prefix}_{Guid.CreateVersion7(clock.GetUtcNow()):N}";
+}
+
+public static class Policies
+{
+    public const string Dso = "dso";
+    public const string Cpo = "cpo";
+    public const string Operator = "operator";
 }

@@ -16,7 +16,7 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
     public async Task<RequestResponse> BuildAsync(FlexRequest r, ClaimsPrincipal caller, CancellationToken cancellationToken)
     {
         var callerId = caller.ParticipantId();
-        var gateClosed = clock.GetUtcNow() >= r.GateClosure || r.State != RequestState.Open;
+        var gateClosed = r.OffersUnsealedAt(clock.GetUtcNow());
         IReadOnlyList<Offer>? offers = null;
         if (callerId == r.DsoId && gateClosed)
             offers = await store.GetOffersAsync(r.Id, cancellationToken);
@@ -31,16 +31,18 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
         if (r.Awards.Count > 0)
         {
             var dso = await store.GetWalletAsync(r.DsoId, cancellationToken);
-            foreach (var a in r.Awards)
+            for (var i = 0; i < r.Awards.Count; i++)
             {
-                var record = AwardRecord.For(r, a, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
+                var a = r.Awards[i];
+                var record = AwardRecord.For(r, i, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
                 awards.Add(new AwardResponse(a.Id, a.OfferId, a.CpoId, a.StationIds, a.Energy.Value, a.Price.Value, a.Value.Value,
                     new AwardRecordResponse(record.AwardId.ToString(), record.Dso.ToString(), record.Cpo.ToString(), record.EnergyWh,
                         record.PriceMicroEurPerKwh, record.LockedUnits.ToString(), record.DeliveryStart, record.DeliveryEnd, record.Hash().ToString())));
             }
-            foreach (var (a, v) in r.Awards.Zip(r.Verifications))
+            for (var i = 0; i < r.Verifications.Count; i++)
             {
-                var s = SettlementRecord.For(a, v, decimals);
+                var (a, v) = (r.Awards[i], r.Verifications[i]);
+                var s = SettlementRecord.For(r, i, decimals);
                 settlements.Add(new SettlementResponse(s.AwardId.ToString(), s.AwardedWh, s.BaselineWh, s.MeasuredWh, s.DeliveredWh,
                     s.Succeeded, v.FailureReason, s.PayoutUnits.ToString(), s.LockedUnits.ToString(), s.Hash().ToString(),
                     transactions.GetValueOrDefault(("settle", a.OfferId))));
@@ -48,7 +50,8 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
         }
 
         return new RequestResponse(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(),
-            r.MaxPrice.Value, r.GateClosure, r.Pricing.ToString(), r.State.ToString(), r.FailureReason,
+            r.MaxPrice.Value, r.GateClosure, r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value,
+            r.State.ToString(), r.FailureReason, r.CreatedAt, r.CancelledAt,
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), o.AcceptedEnergy.Value)).ToList(),

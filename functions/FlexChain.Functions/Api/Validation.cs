@@ -1,26 +1,81 @@
+using System.Text.RegularExpressions;
 using FlexChain.Domain;
 using FluentValidation;
+using FluentValidation.Results;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
 namespace FlexChain.Functions.Api;
 
-/// <summary>Runs the request type's FluentValidation validator and answers 400 with a validation problem naming each field.</summary>
+/// <summary>
+/// Runs the request type's FluentValidation validator and answers 400 with a validation problem: <c>errors</c> by
+/// field (camelCase JSON paths such as <c>readings[0].energyKwh</c>), and <c>field</c> and <c>rule</c> of the first
+/// violation, so every rejection names a field and a rule.
+/// </summary>
 public sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var body = context.Arguments.OfType<T>().FirstOrDefault();
         if (body is null)
-            return TypedResults.Problem(statusCode: 400, title: "A JSON body is required.");
+            return Problems.Create(400, "body", "required", "A JSON body is required.", "The request is invalid.");
         var result = await validator.ValidateAsync(body, context.HttpContext.RequestAborted);
-        if (!result.IsValid)
-            return TypedResults.ValidationProblem(result.ToDictionary(), title: "The request is invalid.");
-        return await next(context);
+        return result.IsValid ? await next(context) : Problems.Validation(result.Errors);
     }
 }
 
-public static class ValidationExtensions
+/// <summary>RFC 7807 problem bodies with the <c>field</c> and <c>rule</c> extensions every rejection carries.</summary>
+public static partial class Problems
+{
+    public static ProblemHttpResult Create(int status, string field, string rule, string detail, string? title = null) =>
+        TypedResults.Problem(statusCode: status, title: title ?? TitleFor(status), detail: detail,
+            extensions: new Dictionary<string, object?> { ["field"] = field, ["rule"] = rule });
+
+    public static ValidationProblem Validation(IEnumerable<ValidationFailure> failures)
+    {
+        var list = failures.ToList();
+        var errors = list.GroupBy(f => JsonPath(f.PropertyName)).ToDictionary(g => g.Key, g => g.Select(f => f.ErrorMessage).ToArray());
+        var first = list[0];
+        return TypedResults.ValidationProblem(errors, title: "The request is invalid.", extensions: new Dictionary<string, object?>
+        {
+            ["field"] = JsonPath(first.PropertyName),
+            ["rule"] = Rule(first.ErrorCode),
+            ["violations"] = list.Select(f => new { field = JsonPath(f.PropertyName), rule = Rule(f.ErrorCode), message = f.ErrorMessage }).ToList(),
+        });
+    }
+
+    public static string TitleFor(int status) => status switch
+    {
+        400 => "The request is invalid.",
+        401 => "Authentication is required.",
+        403 => "Your role may not do this.",
+        404 => "Not found.",
+        409 => "The request conflicts with the current state.",
+        413 => "The request body is too large.",
+        415 => "Unsupported content type.",
+        422 => "The request breaks a market rule.",
+        _ => "The request failed.",
+    };
+
+    /// <summary><c>Readings[0].EnergyKwh</c> -> <c>readings[0].energyKwh</c>: the field as it appears in the JSON body.</summary>
+    public static string JsonPath(string propertyName) =>
+        string.Join('.', propertyName.Split('.').Select(p => p.Length == 0 ? p : char.ToLowerInvariant(p[0]) + p[1..]));
+
+    /// <summary>A FluentValidation error code as a rule name: <c>GreaterThanValidator</c> -> <c>greater-than</c>; custom codes pass through.</summary>
+    public static string Rule(string? errorCode)
+    {
+        if (string.IsNullOrEmpty(errorCode)) return "invalid";
+        if (!errorCode.EndsWith("Validator", StringComparison.Ordinal)) return errorCode;
+        var name = errorCode[..^"Validator".Length] switch { "Predicate" or "AsyncPredicate" => "invalid", var n => n };
+        return Kebab().Replace(name, "$1-$2").ToLowerInvariant();
+    }
+
+    [GeneratedRegex("([a-z])([A-Z])")]
+    private static partial Regex Kebab();
+}
+
+public static partial class ValidationExtensions
 {
     public static RouteHandlerBuilder Validate<T>(this RouteHandlerBuilder builder) => builder.AddEndpointFilter<ValidationFilter<T>>();
 
@@ -28,39 +83,65 @@ public static class ValidationExtensions
     public static IRuleBuilderOptions<T, decimal?> PositiveQuantity<T>(this IRuleBuilder<T, decimal?> rule, int scale, decimal max) =>
         rule.NotNull().GreaterThan(0m).LessThanOrEqualTo(max).PrecisionScale(18, scale, ignoreTrailingZeros: true);
 
+    /// <summary>Decimal with at most <paramref name="scale"/> decimals, zero or more and at most <paramref name="max"/>.</summary>
+    public static IRuleBuilderOptions<T, decimal?> NonNegativeQuantity<T>(this IRuleBuilder<T, decimal?> rule, int scale, decimal max) =>
+        rule.NotNull().GreaterThanOrEqualTo(0m).LessThanOrEqualTo(max).PrecisionScale(18, scale, ignoreTrailingZeros: true);
+
     public static IRuleBuilderOptions<T, DateTimeOffset?> Utc<T>(this IRuleBuilder<T, DateTimeOffset?> rule) =>
-        rule.NotNull().Must(t => t!.Value.Offset == TimeSpan.Zero).WithMessage("'{PropertyName}' must be a UTC time (ending in Z or +00:00).")
-            .Must(t => t!.Value.Year is >= 2000 and <= 2200).WithMessage("'{PropertyName}' must be between the years 2000 and 2200.");
+        rule.NotNull().Must(t => t!.Value.Offset == TimeSpan.Zero).WithMessage("'{PropertyName}' must be a UTC time (ending in Z or +00:00).").WithErrorCode("utc")
+            .Must(t => t!.Value.Year is >= 2000 and <= 2200).WithMessage("'{PropertyName}' must be between the years 2000 and 2200.").WithErrorCode("time-range");
 
     public static IRuleBuilderOptions<T, string?> Id<T>(this IRuleBuilder<T, string?> rule) =>
-        rule.NotEmpty().MaximumLength(64).Matches("^[a-z]+_[0-9a-f]{32}$").WithMessage("'{PropertyName}' is not a FlexChain id.");
+        rule.NotEmpty().MaximumLength(64).Matches("^[a-z]+_[0-9a-f]{32}$").WithMessage("'{PropertyName}' is not a FlexChain id.").WithErrorCode("id");
+
+    /// <summary>Printable text without control characters, 1 to <paramref name="max"/> characters.</summary>
+    public static IRuleBuilderOptions<T, string?> Text<T>(this IRuleBuilder<T, string?> rule, int max) =>
+        rule.NotEmpty().MaximumLength(max).Must(s => s is null || !s.Any(char.IsControl)).WithMessage("'{PropertyName}' must not contain control characters.").WithErrorCode("text");
+
+    /// <summary>An enum given by name (never by number), or null when optional.</summary>
+    public static IRuleBuilderOptions<T, string?> EnumName<T, TEnum>(this IRuleBuilder<T, string?> rule) where TEnum : struct, Enum =>
+        rule.Must(v => v is null || Enum.TryParse<TEnum>(v, true, out var e) && Enum.IsDefined(e) && !v.Any(char.IsDigit))
+            .WithMessage($"'{{PropertyName}}' must be one of {string.Join(", ", Enum.GetNames<TEnum>())}.").WithErrorCode("enum");
+
+    public static TEnum ParseEnum<TEnum>(string? value, TEnum fallback) where TEnum : struct, Enum =>
+        value is null ? fallback : Enum.Parse<TEnum>(value, ignoreCase: true);
 }
 
-/// <summary>Maps market-rule violations and malformed bodies to RFC 7807 problems; anything else stays a 500.</summary>
-public sealed class ProblemExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+/// <summary>Maps market-rule violations, bad inputs and malformed bodies to RFC 7807 problems; anything else stays a 500.</summary>
+public sealed partial class ProblemExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         ProblemDetails? problem = exception switch
         {
-            DomainException d => new ProblemDetails
+            DomainException d => Build(d.Rule is "illegal-transition" or "gate-closed" ? 409 : 422, d.Field, d.Rule, d.Message),
+            ApiProblemException a => Build(a.Status, a.Field, a.Rule, a.Message),
+            BadHttpRequestException { InnerException: System.Text.Json.JsonException j } b =>
+                Build(b.StatusCode, string.IsNullOrEmpty(j.Path) || j.Path == "$" ? "body" : j.Path.TrimStart('$', '.'), "json", j.Message, "The request body could not be read."),
+            BadHttpRequestException b => Build(b.StatusCode, BoundField(b.Message), b.StatusCode switch
             {
-                Status = d.Rule is "illegal-transition" or "gate-closed" ? 409 : 422,
-                Title = "The request breaks a market rule.",
-                Detail = d.Message,
-                Extensions = { ["field"] = d.Field, ["rule"] = d.Rule },
-            },
-            BadHttpRequestException b => new ProblemDetails
-            {
-                Status = b.StatusCode,
-                Title = "The request body could not be read.",
-                Detail = (b.InnerException as System.Text.Json.JsonException)?.Message ?? b.Message,
-                Extensions = { ["field"] = (b.InnerException as System.Text.Json.JsonException)?.Path ?? "body", ["rule"] = "json" },
-            },
+                413 => "body-size",
+                415 => "content-type",
+                _ => BoundField(b.Message) == "body" ? "json" : "binding",
+            }, b.Message),
             _ => null,
         };
         if (problem is null) return false;
         context.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
     }
+
+    private static ProblemDetails Build(int status, string field, string rule, string detail, string? title = null) => new()
+    {
+        Status = status,
+        Title = title ?? Problems.TitleFor(status),
+        Detail = detail,
+        Extensions = { ["field"] = field, ["rule"] = rule },
+    };
+
+    /// <summary>The parameter named in a binding failure (<c>Failed to bind parameter "int? limit" from "x".</c>), else <c>body</c>.</summary>
+    private static string BoundField(string message) => BoundParameter().Match(message) is { Success: true } m ? m.Groups[1].Value : "body";
+
+    [GeneratedRegex("parameter \"(?:[^\"]* )?([A-Za-z0-9_]+)\"")]
+    private static partial Regex BoundParameter();
 }

@@ -63,3 +63,40 @@ public static class CallerExtensions
 
     public static Role Role(this ClaimsPrincipal user) => Enum.Parse<Role>(user.FindFirstValue(ClaimTypes.Role)!);
 }
+
+/// <summary>Settings of the market (section <c>Market</c>).</summary>
+public sealed class MarketOptions
+{
+    /// <summary>
+    /// SHA-256 (lower-case hex) of the operator's API key secret. The operator never registers: it is seeded at start-up
+    /// from this hash, so its key exists only where it was generated (Key Vault in Azure). Unset: no operator account.
+    /// The key is <c>fck_{OperatorId}_{secret}</c> with a 64-hex-digit secret.
+    /// </summary>
+    public string? OperatorApiKeyHash { get; set; }
+
+    /// <summary>The operator's participant id.</summary>
+    public string OperatorId { get; set; } = "operator_00000000000000000000000000000001";
+
+    public string OperatorName { get; set; } = "FlexChain market operator";
+
+    public string OperatorContact { get; set; } = "operator@flexchain.example";
+}
+
+/// <summary>Seeds (or re-seeds after a key rotation) the market operator from configuration.</summary>
+public static class OperatorSeed
+{
+    /// <param name="wallet">The operator's wallet: the chain signer's address, proven by holding its key.</param>
+    public static async Task RunAsync(MarketOptions options, MarketStore store, WalletAddress wallet, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(options.OperatorApiKeyHash)) return;
+        if (options.OperatorApiKeyHash.Length != 64 || !options.OperatorApiKeyHash.All(char.IsAsciiHexDigitLower))
+            throw new InvalidOperationException("Market:OperatorApiKeyHash must be 64 lower-case hex digits (SHA-256 of the key's secret).");
+        if (!ApiKeys.TryParse($"fck_{options.OperatorId}_{new string('0', 64)}", out _, out _) || !options.OperatorId.StartsWith("operator_", StringComparison.Ordinal))
+            throw new InvalidOperationException("Market:OperatorId must look like operator_ followed by 32 hex digits.");
+        var now = clock.GetUtcNow();
+        var existing = await store.GetParticipantAsync(options.OperatorId, cancellationToken);
+        var profile = new Participant(options.OperatorId, Role.Operator, options.OperatorName, options.OperatorContact, wallet,
+            existing?.Participant.RegisteredAt ?? now) { WalletVerifiedAt = existing?.Participant.WalletVerifiedAt ?? now };
+        await store.UpsertOperatorAsync(profile, options.OperatorApiKeyHash, cancellationToken);
+    }
+}

@@ -3,6 +3,8 @@ using System.Text.Json;
 using Azure;
 using FlexChain.Domain;
 using FlexChain.Storage;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
 
 namespace FlexChain.Functions.Storage;
 
@@ -12,22 +14,56 @@ public readonly record struct Stored<T>(T Value, ETag ETag);
 /// <summary>A participant as stored: the profile and the hash of its API key.</summary>
 public readonly record struct ParticipantRecord(Participant Participant, string ApiKeyHash);
 
+/// <summary>An outstanding wallet challenge: the exact message to sign and when it stops being accepted.</summary>
+public sealed record WalletChallenge(string Message, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt);
+
+/// <summary>What a DSO sees of a station in its prequalification list: the station as checked and the result.</summary>
+public sealed record QualificationEntry(ChargingStation Station, Qualification Qualification);
+
+/// <summary>Settings of the store (section <c>Market</c>).</summary>
+public sealed class StoreOptions
+{
+    /// <summary>
+    /// How long read-mostly documents (API key hashes, requests on the offer path, prequalification requirements) may be
+    /// served from memory. Writes through this instance invalidate at once; other instances see a change within this bound.
+    /// </summary>
+    public TimeSpan ReadCacheDuration { get; set; } = TimeSpan.FromSeconds(2);
+}
+
 /// <summary>
-/// FlexChain's state in Azure Table storage. Each aggregate is one entity whose <c>Data</c> property holds its JSON,
-/// keyed so that every read the market makes is a point read or a single-partition query:
-/// participants, transformers, stations and requests by id; offers by request (one row per CPO, so the key itself
-/// enforces one offer per CPO per request); meter readings by station and interval start; the gate schedule by due time.
+/// FlexChain's state in Azure Table storage. Each aggregate is one entity whose <c>Data</c> property holds its JSON.
+/// Partition keys spread load (a partition serves about 2,000 entities/s): documents read by id are partitioned by
+/// id; groups that grow with the market (a CPO's stations, a request's offers, a DSO's prequalification list, the
+/// gate schedule) are sharded over a fixed number of partitions by a stable hash and listed with one range scan;
+/// entities written together (a station and its version row, a chunk of a bulk registration) share a partition
+/// and go in one atomic transaction. See docs/SCALING.md.
 /// </summary>
-public sealed class MarketStore(TableServiceClient service)
+public sealed partial class MarketStore(TableServiceClient service, IMemoryCache cache, IOptions<StoreOptions> options)
 {
     private const string Data = "Data";
     private const string Doc = "doc";
-    private static readonly string[] Tables = ["participants", "transformers", "stations", "requests", "offers", "readings", "schedule"];
+    private const string Kind = "Kind";
+    public const int StationShards = 32;
+    public const int OfferShards = 16;
+    public const int QualificationShards = 16;
+    public const int ScheduleShards = 16;
+
+    private static readonly string[] Tables =
+        ["participants", "idempotency", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
+         "requests", "requestindex", "offers", "readings", "schedule"];
+
+    private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;
 
     private TableClient Participants => service.GetTableClient("participants");
+    private TableClient Idempotency => service.GetTableClient("idempotency");
     private TableClient Transformers => service.GetTableClient("transformers");
+    private TableClient Forecasts => service.GetTableClient("forecasts");
     private TableClient Stations => service.GetTableClient("stations");
+    private TableClient Evs => service.GetTableClient("evs");
+    private TableClient Requirements => service.GetTableClient("requirements");
+    private TableClient Qualifications => service.GetTableClient("qualifications");
     private TableClient Requests => service.GetTableClient("requests");
+    private TableClient RequestIndex => service.GetTableClient("requestindex");
     private TableClient Offers => service.GetTableClient("offers");
     private TableClient Readings => service.GetTableClient("readings");
     private TableClient Schedule => service.GetTableClient("schedule");
@@ -37,121 +73,115 @@ public sealed class MarketStore(TableServiceClient service)
         foreach (var t in Tables) await service.CreateTableIfNotExistsAsync(t, cancellationToken);
     }
 
-    public Task AddParticipantAsync(Participant p, string apiKeyHash, CancellationToken cancellationToken) =>
-        Participants.AddEntityAsync(ToEntity(p.Id, Doc, new ParticipantRecord(p, apiKeyHash)), cancellationToken);
+    // ---- participants ----
 
+    public Task AddParticipantAsync(Participant p, string apiKeyHash, CancellationToken cancellationToken) =>
+        Participants.AddEntityAsync(ParticipantEntity(p, apiKeyHash), cancellationToken);
+
+    /// <summary>Creates or replaces the market operator seeded from configuration (it never registers itself).</summary>
+    public async Task UpsertOperatorAsync(Participant p, string apiKeyHash, CancellationToken cancellationToken)
+    {
+        await Participants.UpsertEntityAsync(ParticipantEntity(p, apiKeyHash), TableUpdateMode.Replace, cancellationToken);
+        cache.Remove(("participant", p.Id));
+    }
+
+    /// <summary>The participant, served from memory for <see cref="StoreOptions.ReadCacheDuration"/> (every request authenticates with it).</summary>
     public async Task<ParticipantRecord?> GetParticipantAsync(string id, CancellationToken cancellationToken) =>
-        (await GetAsync<ParticipantRecord>(Participants, id, Doc, cancellationToken))?.Value;
+        await CachedAsync(("participant", id), _cacheFor, async () => (await GetAsync<ParticipantRecord>(Participants, id, Doc, cancellationToken))?.Value);
 
     /// <summary>The wallet that pays (DSO) or is paid (CPO); throws when the participant is missing.</summary>
     public async Task<WalletAddress> GetWalletAsync(string participantId, CancellationToken cancellationToken) =>
         (await GetParticipantAsync(participantId, cancellationToken))?.Participant.Wallet
         ?? throw new InvalidOperationException($"participant {participantId} is missing");
 
-    public Task AddTransformerAsync(Transformer t, CancellationToken cancellationToken) =>
-        Transformers.AddEntityAsync(ToEntity(t.Id, Doc, t), cancellationToken);
+    /// <summary>Participants (operator view), optionally of one role.</summary>
+    public Task<ListPage<Participant>> ListParticipantsAsync(Role? role, int limit, string? cursor, CancellationToken cancellationToken)
+    {
+        var filter = role is { } r ? TableFilter.Create($"RowKey eq {Doc} and Role eq {r.ToString()}") : TableFilter.Create($"RowKey eq {Doc}");
+        return PageAsync(Participants, filter, limit, cursor, e => Deserialize<ParticipantRecord>(e).Participant, cancellationToken);
+    }
 
-    public async Task<Transformer?> GetTransformerAsync(string id, CancellationToken cancellationToken) =>
-        (await GetAsync<Transformer>(Transformers, id, Doc, cancellationToken))?.Value;
+    /// <summary>Stores a fresh challenge for the participant, replacing any earlier one (only the latest can be answered).</summary>
+    public Task PutWalletChallengeAsync(string participantId, WalletChallenge challenge, CancellationToken cancellationToken) =>
+        Participants.UpsertEntityAsync(ToEntity(participantId, "challenge", challenge), TableUpdateMode.Replace, cancellationToken);
 
-    public Task AddStationAsync(ChargingStation s, CancellationToken cancellationToken) =>
-        Stations.AddEntityAsync(ToEntity(s.Id, Doc, s), cancellationToken);
+    public async Task<Stored<WalletChallenge>?> GetWalletChallengeAsync(string participantId, CancellationToken cancellationToken) =>
+        await GetAsync<WalletChallenge>(Participants, participantId, "challenge", cancellationToken);
 
-    public async Task<ChargingStation?> GetStationAsync(string id, CancellationToken cancellationToken) =>
-        (await GetAsync<ChargingStation>(Stations, id, Doc, cancellationToken))?.Value;
-
-    public Task<Stored<FlexRequest>?> GetRequestAsync(string id, CancellationToken cancellationToken) =>
-        GetAsync<FlexRequest>(Requests, id, Doc, cancellationToken);
-
-    public Task AddRequestAsync(FlexRequest r, CancellationToken cancellationToken) =>
-        Requests.AddEntityAsync(ToEntity(r.Id, Doc, r), cancellationToken);
-
-    /// <summary>Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/>; false when someone did.</summary>
-    public async Task<bool> TryReplaceRequestAsync(FlexRequest r, ETag etag, CancellationToken cancellationToken)
+    /// <summary>
+    /// Records the proven wallet and consumes the challenge in one transaction (same partition), so a challenge is
+    /// answered at most once. False when the challenge or the participant changed meanwhile.
+    /// </summary>
+    public async Task<bool> TryMarkWalletVerifiedAsync(Participant verified, string apiKeyHash, ETag challengeETag, CancellationToken cancellationToken)
     {
         try
         {
-            await Requests.UpdateEntityAsync(ToEntity(r.Id, Doc, r), etag, TableUpdateMode.Replace, cancellationToken);
+            await Participants.SubmitTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, ParticipantEntity(verified, apiKeyHash), ETag.All),
+                new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(verified.Id, "challenge"), challengeETag),
+            ], cancellationToken);
             return true;
         }
-        catch (RequestFailedException e) when (e.Status == 412)
+        catch (TableTransactionFailedException e) when (e.Status is 404 or 412)
         {
             return false;
         }
+        finally
+        {
+            cache.Remove(("participant", verified.Id));
+        }
     }
 
-    /// <summary>Stores the CPO's offer; false when it already has one on this request.</summary>
-    public async Task<bool> TryAddOfferAsync(Offer o, CancellationToken cancellationToken)
+    private static TableEntity ParticipantEntity(Participant p, string apiKeyHash)
+    {
+        var e = ToEntity(p.Id, Doc, new ParticipantRecord(p, apiKeyHash));
+        e["Role"] = p.Role.ToString();
+        return e;
+    }
+
+    // ---- idempotency ----
+
+    /// <summary>A stored answer to an idempotent POST; <see cref="Status"/> is 0 while the first attempt is still running.</summary>
+    public sealed record IdempotentResponse(string RequestHash, int Status, string? Body, string? Location, DateTimeOffset CreatedAt);
+
+    /// <summary>
+    /// Claims <paramref name="keyHash"/> for a new request, or returns what an earlier request with that key stored.
+    /// The claim is an insert, so of two concurrent requests with the same key exactly one runs.
+    /// </summary>
+    public async Task<IdempotentResponse?> TryClaimIdempotencyKeyAsync(string scope, string keyHash, string requestHash, DateTimeOffset now, CancellationToken cancellationToken)
     {
         try
         {
-            await Offers.AddEntityAsync(ToEntity(o.RequestId, o.CpoId, o), cancellationToken);
-            return true;
+            await Idempotency.AddEntityAsync(ToEntity(scope, keyHash, new IdempotentResponse(requestHash, 0, null, null, now)), cancellationToken);
+            return null;
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
-            return false;
+            return (await GetAsync<IdempotentResponse>(Idempotency, scope, keyHash, cancellationToken))?.Value
+                ?? throw new InvalidOperationException("idempotency record vanished; retry");
         }
     }
 
-    public async Task<IReadOnlyList<Offer>> GetOffersAsync(string requestId, CancellationToken cancellationToken) =>
-        await QueryAsync<Offer>(Offers, TableFilter.Create($"PartitionKey eq {requestId}"), cancellationToken);
+    public Task CompleteIdempotencyKeyAsync(string scope, string keyHash, IdempotentResponse response, CancellationToken cancellationToken) =>
+        Idempotency.UpsertEntityAsync(ToEntity(scope, keyHash, response), TableUpdateMode.Replace, cancellationToken);
 
-    public async Task<Offer?> GetOfferAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
-        (await GetAsync<Offer>(Offers, requestId, cpoId, cancellationToken))?.Value;
+    /// <summary>Frees a key whose request was rejected or failed, so that the client can correct it and retry with the same key.</summary>
+    public Task ReleaseIdempotencyKeyAsync(string scope, string keyHash, CancellationToken cancellationToken) =>
+        Idempotency.DeleteEntityAsync(scope, keyHash, ETag.All, cancellationToken);
 
-    /// <summary>Upserts readings keyed by station and interval start: re-uploading an interval replaces it.</summary>
-    public async Task PutReadingsAsync(string stationId, IReadOnlyList<MeterReading> readings, CancellationToken cancellationToken)
+    // ---- shared helpers ----
+
+    private async Task<T> CachedAsync<T>(object key, TimeSpan duration, Func<Task<T>> load)
     {
-        foreach (var chunk in readings.Chunk(100))
-        {
-            var actions = chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
-                ToEntity(stationId, RowKey(r.Interval.Start), r))).ToList();
-            await Readings.SubmitTransactionAsync(actions, cancellationToken);
-        }
+        if (cache.TryGetValue(key, out T? hit)) return hit!;
+        var value = await load();
+        // Misses are not cached: a participant or document created a moment later must be found at once.
+        if (value is not null && duration > TimeSpan.Zero) cache.Set(key, value, duration);
+        return value;
     }
 
-    public async Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        await QueryAsync<MeterReading>(Readings, TableFilter.Create(
-            $"PartitionKey eq {stationId} and RowKey ge {RowKey(range.Start)} and RowKey lt {RowKey(range.End)}"), cancellationToken);
-
-    /// <summary>Marks <paramref name="requestId"/> due at <paramref name="due"/> for the gate cycle timer.</summary>
-    public Task ScheduleAsync(string requestId, DateTimeOffset due, CancellationToken cancellationToken) =>
-        Schedule.UpsertEntityAsync(new TableEntity("due", ScheduleKey(due, requestId)) { ["RequestId"] = requestId }, TableUpdateMode.Replace, cancellationToken);
-
-    public Task UnscheduleAsync(string scheduleKey, CancellationToken cancellationToken) =>
-        Schedule.DeleteEntityAsync("due", scheduleKey, ETag.All, cancellationToken);
-
-    /// <summary>Schedule entries due at or before <paramref name="now"/>, oldest first, as (key, request id).</summary>
-    public async Task<IReadOnlyList<(string Key, string RequestId)>> GetDueAsync(DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var result = new List<(string, string)>();
-        var filter = TableFilter.Create($"PartitionKey eq {"due"} and RowKey lt {RowKey(now) + "~"}");
-        await foreach (var e in Schedule.QueryAsync(filter, cancellationToken: cancellationToken))
-            result.Add((e.RowKey, e.GetString("RequestId")!));
-        return result;
-    }
-
-    /// <summary>Remembers the chain transaction that locked or settled an offer's award.</summary>
-    public Task PutTransactionAsync(string requestId, string kind, string offerId, string transactionHash, CancellationToken cancellationToken) =>
-        Requests.UpsertEntityAsync(new TableEntity(requestId, $"tx-{kind}-{offerId}") { ["Hash"] = transactionHash }, TableUpdateMode.Replace, cancellationToken);
-
-    /// <summary>The request's chain transactions by (kind, offer id).</summary>
-    public async Task<IReadOnlyDictionary<(string Kind, string OfferId), string>> GetTransactionsAsync(string requestId, CancellationToken cancellationToken)
-    {
-        var result = new Dictionary<(string, string), string>();
-        var filter = TableFilter.Create($"PartitionKey eq {requestId} and RowKey ge {"tx-"} and RowKey lt {"tx."}");
-        await foreach (var e in Requests.QueryAsync(filter, cancellationToken: cancellationToken))
-        {
-            var parts = e.RowKey.Split('-', 3);
-            result[(parts[1], parts[2])] = e.GetString("Hash")!;
-        }
-        return result;
-    }
-
-    private static string RowKey(DateTimeOffset t) => t.UtcTicks.ToString("D19", CultureInfo.InvariantCulture);
-
-    private static string ScheduleKey(DateTimeOffset due, string requestId) => RowKey(due) + "_" + requestId;
+    private static string Ticks(DateTimeOffset t) => t.UtcTicks.ToString("D19", CultureInfo.InvariantCulture);
 
     private static TableEntity ToEntity<T>(string pk, string rk, T value) =>
         new(pk, rk) { [Data] = JsonSerializer.Serialize(value, StoreJson.Options) };
@@ -167,6 +197,34 @@ public sealed class MarketStore(TableServiceClient service)
         var list = new List<T>();
         await foreach (var e in table.QueryAsync(filter, cancellationToken: cancellationToken)) list.Add(Deserialize<T>(e));
         return list;
+    }
+
+    /// <summary>
+    /// One page of <paramref name="filter"/>: up to <paramref name="limit"/> items, following empty service pages a few
+    /// times so that callers rarely see an empty page with a cursor.
+    /// </summary>
+    private static async Task<ListPage<T>> PageAsync<T>(
+        TableClient table, string filter, int limit, string? cursor, Func<TableEntity, T> map, CancellationToken cancellationToken)
+    {
+        var query = table.Name + "|" + filter;
+        var continuation = Cursor.Decode(cursor, query);
+        var items = new List<T>();
+        for (var round = 0; round < 4 && items.Count < limit; round++)
+        {
+            Page<TableEntity> page;
+            try
+            {
+                page = await table.QueryPageAsync(filter, limit - items.Count, continuationToken: continuation, cancellationToken: cancellationToken);
+            }
+            catch (ArgumentException)
+            {
+                throw new DomainException("cursor", "cursor", "The cursor is not one this list returned; start again without a cursor.");
+            }
+            items.AddRange(page.Values.Select(map));
+            continuation = page.ContinuationToken;
+            if (continuation is null) break;
+        }
+        return new ListPage<T>(items, continuation is null ? null : Cursor.Encode(query, continuation));
     }
 
     private static T Deserialize<T>(TableEntity e) =>

@@ -1,0 +1,171 @@
+using FlexChain.Domain;
+using FlexChain.Functions.Auth;
+using FlexChain.Functions.Storage;
+using FluentValidation;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace FlexChain.Functions.Api;
+
+/// <summary>
+/// Sealed offers: a CPO posts one offer per request, may modify (PUT) or withdraw (DELETE) it until gate closure, and
+/// sees only its own; the request's DSO sees the offers only after gate closure; nobody else ever sees them.
+/// </summary>
+public static class OffersApi
+{
+    public static RouteGroupBuilder MapOffersApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/requests/{id}/offers").WithTags("Offers").RequireAuthorization();
+        group.MapPost("/", PostOffer).Validate<PostOfferRequest>().Idempotent<PostOfferRequest>().RequireAuthorization(Policies.Cpo);
+        group.MapGet("/", ListOffers);
+        group.MapGet("/{offerId}", GetOffer);
+        group.MapPut("/{offerId}", ModifyOffer).Validate<PostOfferRequest>().RequireAuthorization(Policies.Cpo);
+        group.MapDelete("/{offerId}", WithdrawOffer).RequireAuthorization(Policies.Cpo);
+        return group;
+    }
+
+    public static async Task<Results<Created<OfferResponse>, NotFound, ProblemHttpResult>> PostOffer(
+        string id, PostOfferRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var request = await store.GetRequestForOffersAsync(id, cancellationToken);
+        if (request is null) return TypedResults.NotFound();
+        request.RequireOpen(now);
+        var offer = await CheckedOfferAsync(request, Ids.New("off", clock), body, http, store, now, 1, cancellationToken);
+        if (!await store.TryAddOfferAsync(offer, cancellationToken))
+            return Problems.Create(409, "requestId", "one-offer-per-cpo", "One offer per CPO per request: modify your offer (PUT) or withdraw it (DELETE).",
+                "You already have an offer on this request.");
+        return TypedResults.Created($"/v1/requests/{id}/offers/{offer.Id}", OfferResponse.From(offer));
+    }
+
+    /// <summary>Replaces the caller's offer before gate closure; it keeps its id but loses its time priority (submittedAt becomes now).</summary>
+    public static async Task<Results<Ok<OfferResponse>, NotFound>> ModifyOffer(
+        string id, string offerId, PostOfferRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var (request, stored) = await OwnOfferAsync(id, offerId, http, store, cancellationToken);
+        if (request is null || stored is null) return TypedResults.NotFound();
+        request.RequireOpen(now);
+        var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken);
+        if (!await store.TryReplaceOfferAsync(offer, stored.Value.ETag, cancellationToken))
+            throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed or was withdrawn while this update ran; read it again.");
+        return TypedResults.Ok(OfferResponse.From(offer));
+    }
+
+    public static async Task<Results<NoContent, NotFound>> WithdrawOffer(
+        string id, string offerId, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var (request, stored) = await OwnOfferAsync(id, offerId, http, store, cancellationToken);
+        if (request is null || stored is null) return TypedResults.NotFound();
+        request.RequireOpen(clock.GetUtcNow());
+        if (!await store.TryDeleteOfferAsync(stored.Value.Value, stored.Value.ETag, cancellationToken))
+            throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed while it was being withdrawn; read it again.");
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>A CPO lists its own offer (none or one); the request's DSO lists all of them after gate closure; anyone else is refused.</summary>
+    public static async Task<Results<Ok<ListResponse<OfferResponse>>, NotFound, ProblemHttpResult>> ListOffers(
+        string id, int? limit, string? cursor, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var size = ApiConventions.Limit(limit);
+        var stored = await store.GetRequestAsync(id, cancellationToken);
+        if (stored is null) return TypedResults.NotFound();
+        var request = stored.Value.Value;
+        var caller = http.User.ParticipantId();
+        if (http.User.Role() == Role.Cpo)
+        {
+            var own = await store.GetOfferAsync(id, caller, cancellationToken);
+            return TypedResults.Ok(new ListResponse<OfferResponse>(own is null ? [] : [OfferResponse.From(own)], null));
+        }
+        if (Sealed(request, caller, clock) is { } refused) return refused;
+        return TypedResults.Ok((await store.ListOffersAsync(id, size, cursor, cancellationToken)).ToResponse(OfferResponse.From));
+    }
+
+    public static async Task<Results<Ok<OfferResponse>, NotFound, ProblemHttpResult>> GetOffer(
+        string id, string offerId, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var stored = await store.GetRequestAsync(id, cancellationToken);
+        if (stored is null) return TypedResults.NotFound();
+        var caller = http.User.ParticipantId();
+        if (http.User.Role() == Role.Cpo)
+            return await store.GetOfferAsync(id, caller, cancellationToken) is { } own && own.Id == offerId ? TypedResults.Ok(OfferResponse.From(own)) : TypedResults.NotFound();
+        if (Sealed(stored.Value.Value, caller, clock) is { } refused) return refused;
+        return (await store.GetOffersAsync(id, cancellationToken)).FirstOrDefault(o => o.Id == offerId) is { } offer
+            ? TypedResults.Ok(OfferResponse.From(offer)) : TypedResults.NotFound();
+    }
+
+    /// <summary>Null when <paramref name="caller"/> (not a CPO) may see the request's offers now, else the problem to answer.</summary>
+    private static ProblemHttpResult? Sealed(FlexRequest request, string caller, TimeProvider clock)
+    {
+        if (caller != request.DsoId)
+            return Problems.Create(403, "id", "sealed", "Offers are visible only to the CPO that made them and, after gate closure, to the request's DSO.");
+        if (!request.OffersUnsealedAt(clock.GetUtcNow()))
+            return Problems.Create(403, "id", "sealed", $"Offers are sealed until gate closure at {request.GateClosure:O}.");
+        return null;
+    }
+
+    private static async Task<(FlexRequest? Request, Stored<Offer>? Offer)> OwnOfferAsync(
+        string id, string offerId, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        var request = await store.GetRequestForOffersAsync(id, cancellationToken);
+        if (request is null) return (null, null);
+        var stored = await store.GetOfferForUpdateAsync(id, http.User.ParticipantId(), cancellationToken);
+        return stored is { } s && s.Value.Id == offerId ? (request, s) : (request, null);
+    }
+
+    /// <summary>The caller as stored, if its wallet is proven: money never goes to (or comes back to) an unproven wallet.</summary>
+    /// <exception cref="DomainException">The wallet is unproven (field <c>walletAddress</c>, rule <c>wallet-unverified</c>).</exception>
+    public static async Task<Participant> PayableParticipantAsync(HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        var participant = (await store.GetParticipantAsync(http.User.ParticipantId(), cancellationToken))!.Value.Participant;
+        if (!participant.CanReceivePayments)
+            throw new DomainException("walletAddress", "wallet-unverified",
+                "Prove that you control your wallet first: POST /v1/participants/me/wallet-challenge, sign the message (EIP-191), POST /v1/participants/me/wallet-proof.");
+        return participant;
+    }
+
+    /// <summary>
+    /// Builds the offer and checks every eligibility rule: a proven wallet, the caller's own active stations behind the
+    /// request's transformer with a current qualification (re-checked when expired or outdated), and the request's rules.
+    /// </summary>
+    private static async Task<Offer> CheckedOfferAsync(
+        FlexRequest request, string offerId, PostOfferRequest body, HttpContext http, MarketStore store, DateTimeOffset now, int revision,
+        CancellationToken cancellationToken)
+    {
+        var cpo = await PayableParticipantAsync(http, store, cancellationToken);
+        var ids = body.StationIds!.Distinct().ToList();
+        var found = await Task.WhenAll(ids.Select(s => store.GetStationAsync(cpo.Id, s, cancellationToken)));
+        var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
+            ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
+        var stations = new List<ChargingStation>();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            if (found[i] is not { } stored)
+                throw new DomainException("stationIds", "own-station", $"Station {ids[i]} is not one of your registered stations.");
+            var s = stored.Value;
+            if (!s.Active) throw new DomainException("stationIds", "qualified", $"Station {s.Id} is deactivated.");
+            if (s.TransformerId != request.TransformerId)
+                throw new DomainException("stationIds", "qualified", $"Station {s.Id} is not behind the request's transformer {request.TransformerId}.");
+            var q = await PrequalificationApi.EnsureCurrentAsync(stored, store, now, cancellationToken);
+            if (q is not { Status: QualificationStatus.Qualified } || q.DsoId != transformer.DsoId)
+                throw new DomainException("stationIds", "qualified", q is null
+                    ? $"Station {s.Id} is not prequalified: POST /v1/stations/{s.Id}/prequalification."
+                    : $"Station {s.Id} is {q.Status} in prequalification: {string.Join(" ", q.Reasons.Select(r => r.Message))}");
+            stations.Add(s);
+        }
+        var offer = new Offer(offerId, request.Id, cpo.Id, ids, KilowattHours.From(body.EnergyKwh!.Value),
+            EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now) { Revision = revision };
+        request.AcceptOffer(offer, stations, transformer, now);
+        return offer;
+    }
+
+    public sealed class OfferValidator : AbstractValidator<PostOfferRequest>
+    {
+        public OfferValidator()
+        {
+            RuleFor(x => x.StationIds).NotEmpty().Must(s => s is null || s.Count <= 100).WithMessage("'Station Ids' may list at most 100 stations.").WithErrorCode("count");
+            RuleForEach(x => x.StationIds).Id();
+            RuleFor(x => x.EnergyKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m);
+            RuleFor(x => x.PriceEurPerKwh).PositiveQuantity(EurosPerKilowattHour.Scale, 10_000m);
+        }
+    }
+}

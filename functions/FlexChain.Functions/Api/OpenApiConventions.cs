@@ -1,0 +1,91 @@
+using FlexChain.Functions.Auth;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace FlexChain.Functions.Api;
+
+/// <summary>
+/// Completes the OpenAPI document: the API key security scheme (required everywhere except registration and health),
+/// the <c>Idempotency-Key</c> header on creating POSTs, and the RFC 7807 problem responses every operation can give.
+/// </summary>
+public static class OpenApiConventions
+{
+    private const string Problem = "Problem";
+
+    public static void Configure(OpenApiOptions options)
+    {
+        options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "FlexChain market API";
+            document.Info.Description = "A local flexibility market: DSOs buy flexibility from charge point operators. " +
+                "Authenticate with the X-Api-Key header (issued once at registration). Errors are RFC 7807 problems with `field` and `rule`. " +
+                "Lists take `limit` (1-200) and an opaque `cursor` and return `{ items, nextCursor }`.";
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes[ApiKeys.Scheme] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey, In = ParameterLocation.Header, Name = ApiKeys.Header,
+                Description = "fck_{participantId}_{secret}, issued once at registration.",
+            };
+            document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
+            document.Components.Schemas[Problem] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "RFC 7807 problem details; `field` names the input at fault and `rule` the rule it broke.",
+                Properties = new Dictionary<string, IOpenApiSchema>
+                {
+                    ["type"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["title"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer },
+                    ["detail"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["field"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["rule"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["errors"] = new OpenApiSchema { Type = JsonSchemaType.Object, Description = "Validation messages by field (400 only)." },
+                },
+            };
+            return Task.CompletedTask;
+        });
+        options.AddOperationTransformer((operation, context, _) =>
+        {
+            var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+            var anonymous = metadata.OfType<Microsoft.AspNetCore.Authorization.IAllowAnonymous>().Any()
+                            || !metadata.OfType<Microsoft.AspNetCore.Authorization.IAuthorizeData>().Any();
+            if (!anonymous)
+                operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeys.Scheme, context.Document)] = [] }];
+            var method = context.Description.HttpMethod;
+            if (IsCreating(context))
+            {
+                operation.Parameters ??= [];
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = IdempotencyFilter<object>.Header, In = ParameterLocation.Header, Required = false,
+                    Description = "Makes a retry safe: the same key and body return the first answer; the same key with another body is 422.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 255 },
+                });
+            }
+            operation.Responses ??= new OpenApiResponses();
+            var codes = new List<string> { "400" };
+            if (!anonymous) codes.AddRange(["401", "403"]);
+            if (context.Description.RelativePath?.Contains('{') == true) codes.Add("404");
+            if (method is "POST" or "PUT") codes.AddRange(["409", "413", "415", "422"]);
+            if (method is "DELETE") codes.AddRange(["409"]);
+            foreach (var code in codes)
+                operation.Responses.TryAdd(code, new OpenApiResponse
+                {
+                    Description = Problems.TitleFor(int.Parse(code, System.Globalization.CultureInfo.InvariantCulture)),
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/problem+json"] = new() { Schema = new OpenApiSchemaReference(Problem, context.Document) },
+                    },
+                });
+            return Task.CompletedTask;
+        });
+    }
+
+    /// <summary>Whether the operation is a creating POST that accepts an Idempotency-Key (marked by <see cref="IdempotentMarker"/>).</summary>
+    private static bool IsCreating(OpenApiOperationTransformerContext context) =>
+        context.Description.ActionDescriptor.EndpointMetadata.OfType<IdempotentMarker>().Any();
+}
+
+/// <summary>Endpoint metadata: this POST accepts an <c>Idempotency-Key</c> header.</summary>
+public sealed class IdempotentMarker;

@@ -1,0 +1,201 @@
+using System.Globalization;
+using Azure;
+using FlexChain.Domain;
+using FlexChain.Storage;
+
+namespace FlexChain.Functions.Storage;
+
+/// <summary>The grid (transformers, forecasts), the device registry (stations, EVs) and prequalification.</summary>
+public sealed partial class MarketStore
+{
+    // ---- transformers: by id (everyone references them by id), plus a copy in the DSO's partition for its list ----
+
+    public async Task AddTransformerAsync(Transformer t, CancellationToken cancellationToken)
+    {
+        await Transformers.AddEntityAsync(ToEntity(t.Id, Doc, t), cancellationToken);
+        // Transformers never change, so the DSO's list can hold a copy instead of a pointer.
+        await Transformers.UpsertEntityAsync(ToEntity(OwnerKey(t.DsoId), t.Id, t), TableUpdateMode.Replace, cancellationToken);
+    }
+
+    /// <summary>The transformer (immutable, so cached for an hour).</summary>
+    public async Task<Transformer?> GetTransformerAsync(string id, CancellationToken cancellationToken) =>
+        await CachedAsync(("transformer", id), TimeSpan.FromHours(1), async () => (await GetAsync<Transformer>(Transformers, id, Doc, cancellationToken))?.Value);
+
+    public Task<ListPage<Transformer>> ListTransformersAsync(string dsoId, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Transformers, TableFilter.Create($"PartitionKey eq {OwnerKey(dsoId)}"), limit, cursor, Deserialize<Transformer>, cancellationToken);
+
+    private static string OwnerKey(string ownerId) => "owner~" + ownerId;
+
+    public Task PutForecastAsync(CongestionForecast f, CancellationToken cancellationToken) =>
+        Forecasts.UpsertEntityAsync(ToEntity(f.TransformerId, DayKey(f.Day), f), TableUpdateMode.Replace, cancellationToken);
+
+    public async Task<CongestionForecast?> GetForecastAsync(string transformerId, DateOnly day, CancellationToken cancellationToken) =>
+        (await GetAsync<CongestionForecast>(Forecasts, transformerId, DayKey(day), cancellationToken))?.Value;
+
+    private static string DayKey(DateOnly day) => day.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+
+    // ---- stations and EVs: versioned rows in the owner's sharded partitions ----
+    // The current document (RowKey = id) and every version (RowKey = id~vNNNNNN) share a partition, so a change and its
+    // history row are one atomic transaction, and a bulk registration writes 50 stations per transaction.
+
+    private static string StationKey(string cpoId, string stationId) => Shards.Key(cpoId, stationId, StationShards);
+
+    private static string EvKey(string cpoId, string evId) => Shards.Key(cpoId, evId, 4);
+
+    private static string VersionKey(string id, int version) => $"{id}~v{version.ToString("D6", CultureInfo.InvariantCulture)}";
+
+    private static IEnumerable<TableTransactionAction> NewVersioned<T>(string pk, string id, int version, T value, ETag current, Action<TableEntity>? tag)
+    {
+        var doc = ToEntity(pk, id, value);
+        doc[Kind] = Doc;
+        tag?.Invoke(doc);
+        yield return current == default
+            ? new TableTransactionAction(TableTransactionActionType.Add, doc)
+            : new TableTransactionAction(TableTransactionActionType.UpdateReplace, doc, current);
+        var history = ToEntity(pk, VersionKey(id, version), value);
+        history[Kind] = "version";
+        yield return new TableTransactionAction(TableTransactionActionType.Add, history);
+    }
+
+    private static void TagStation(TableEntity e, ChargingStation s)
+    {
+        e["TransformerId"] = s.TransformerId;
+        e["Status"] = s.Status.ToString();
+        e["Active"] = s.Active;
+    }
+
+    /// <summary>
+    /// Registers stations of one CPO: grouped by partition, 50 per transaction (the station and its first version row).
+    /// Returns, per input index, null when stored or the storage error that stopped its chunk (nothing of a failed chunk is written).
+    /// </summary>
+    public async Task<RequestFailedException?[]> AddStationsAsync(IReadOnlyList<ChargingStation> stations, CancellationToken cancellationToken)
+    {
+        var results = new RequestFailedException?[stations.Count];
+        var chunks = stations.Select((s, i) => (s, i)).GroupBy(x => StationKey(x.s.CpoId, x.s.Id)).SelectMany(g => g.Chunk(50)).ToList();
+        await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (chunk, ct) =>
+        {
+            try
+            {
+                await Stations.SubmitTransactionAsync(chunk.SelectMany(x => NewVersioned(StationKey(x.s.CpoId, x.s.Id), x.s.Id, x.s.Version, x.s, default, e => TagStation(e, x.s))), ct);
+            }
+            catch (RequestFailedException e)
+            {
+                foreach (var (_, i) in chunk) results[i] = e;
+            }
+        });
+        return results;
+    }
+
+    public async Task AddStationAsync(ChargingStation s, CancellationToken cancellationToken)
+    {
+        if ((await AddStationsAsync([s], cancellationToken))[0] is { } failure) throw failure;
+    }
+
+    /// <summary>The caller's station (a CPO finds only its own: the key includes its id).</summary>
+    public Task<Stored<ChargingStation>?> GetStationAsync(string cpoId, string stationId, CancellationToken cancellationToken) =>
+        GetAsync<ChargingStation>(Stations, StationKey(cpoId, stationId), stationId, cancellationToken);
+
+    /// <summary>Writes a new version of a station (update, deactivation) with its history row; false when someone changed it first.</summary>
+    public async Task<bool> TryUpdateStationAsync(ChargingStation s, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Stations.SubmitTransactionAsync(NewVersioned(StationKey(s.CpoId, s.Id), s.Id, s.Version, s, etag, e => TagStation(e, s)), cancellationToken);
+            return true;
+        }
+        catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Replaces the current station document without a new version (prequalification results are not station changes).</summary>
+    public async Task<bool> TryReplaceStationAsync(ChargingStation s, ETag etag, CancellationToken cancellationToken)
+    {
+        var doc = ToEntity(StationKey(s.CpoId, s.Id), s.Id, s);
+        doc[Kind] = Doc;
+        TagStation(doc, s);
+        try
+        {
+            await Stations.UpdateEntityAsync(doc, etag, TableUpdateMode.Replace, cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            return false;
+        }
+    }
+
+    public Task<ListPage<ChargingStation>> ListStationsAsync(string cpoId, string? transformerId, DeviceStatus? status, int limit, string? cursor, CancellationToken cancellationToken)
+    {
+        var filters = new List<string> { Shards.Range(cpoId), TableFilter.Create($"Kind eq {Doc}") };
+        if (transformerId is not null) filters.Add(TableFilter.Create($"TransformerId eq {transformerId}"));
+        if (status is { } st) filters.Add(TableFilter.Create($"Status eq {st.ToString()}"));
+        return PageAsync(Stations, TableFilter.And(filters), limit, cursor, Deserialize<ChargingStation>, cancellationToken);
+    }
+
+    public Task<ListPage<ChargingStation>> ListStationVersionsAsync(string cpoId, string stationId, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Stations, TableFilter.Create(
+            $"PartitionKey eq {StationKey(cpoId, stationId)} and RowKey gt {stationId + "~v"} and RowKey lt {stationId + "~w"}"),
+            limit, cursor, Deserialize<ChargingStation>, cancellationToken);
+
+    public async Task AddEvAsync(ElectricVehicle ev, CancellationToken cancellationToken) =>
+        await Evs.SubmitTransactionAsync(NewVersioned(EvKey(ev.CpoId, ev.Id), ev.Id, ev.Version, ev, default, null), cancellationToken);
+
+    public Task<Stored<ElectricVehicle>?> GetEvAsync(string cpoId, string evId, CancellationToken cancellationToken) =>
+        GetAsync<ElectricVehicle>(Evs, EvKey(cpoId, evId), evId, cancellationToken);
+
+    public async Task<bool> TryUpdateEvAsync(ElectricVehicle ev, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Evs.SubmitTransactionAsync(NewVersioned(EvKey(ev.CpoId, ev.Id), ev.Id, ev.Version, ev, etag, null), cancellationToken);
+            return true;
+        }
+        catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
+        {
+            return false;
+        }
+    }
+
+    public Task<ListPage<ElectricVehicle>> ListEvsAsync(string cpoId, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Evs, TableFilter.And(Shards.Range(cpoId), TableFilter.Create($"Kind eq {Doc}")), limit, cursor, Deserialize<ElectricVehicle>, cancellationToken);
+
+    public Task<ListPage<ElectricVehicle>> ListEvVersionsAsync(string cpoId, string evId, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Evs, TableFilter.Create($"PartitionKey eq {EvKey(cpoId, evId)} and RowKey gt {evId + "~v"} and RowKey lt {evId + "~w"}"),
+            limit, cursor, Deserialize<ElectricVehicle>, cancellationToken);
+
+    // ---- prequalification ----
+
+    /// <summary>Stores a DSO's requirements as the next version (the old version stays as history).</summary>
+    public async Task PutRequirementsAsync(PrequalificationRequirements r, ETag current, CancellationToken cancellationToken)
+    {
+        await Requirements.SubmitTransactionAsync(NewVersioned(r.DsoId, Doc, r.Version, r, current, null), cancellationToken);
+        cache.Remove(("requirements", r.DsoId));
+    }
+
+    public Task<Stored<PrequalificationRequirements>?> GetRequirementsForUpdateAsync(string dsoId, CancellationToken cancellationToken) =>
+        GetAsync<PrequalificationRequirements>(Requirements, dsoId, Doc, cancellationToken);
+
+    /// <summary>The DSO's current requirements (cached briefly: every offer checks them).</summary>
+    public async Task<PrequalificationRequirements?> GetRequirementsAsync(string dsoId, CancellationToken cancellationToken) =>
+        await CachedAsync(("requirements", dsoId), _cacheFor, async () => (await GetRequirementsForUpdateAsync(dsoId, cancellationToken))?.Value);
+
+    /// <summary>Puts the station's qualification in its DSO's list (sharded by station).</summary>
+    public Task PutQualificationEntryAsync(ChargingStation s, Qualification q, CancellationToken cancellationToken)
+    {
+        var e = ToEntity(Shards.Key(q.DsoId, s.Id, QualificationShards), s.Id, new QualificationEntry(s, q));
+        e["Status"] = q.Status.ToString();
+        e["TransformerId"] = s.TransformerId;
+        return Qualifications.UpsertEntityAsync(e, TableUpdateMode.Replace, cancellationToken);
+    }
+
+    public Task<ListPage<QualificationEntry>> ListQualificationsAsync(
+        string dsoId, string? transformerId, QualificationStatus? status, int limit, string? cursor, CancellationToken cancellationToken)
+    {
+        var filters = new List<string> { Shards.Range(dsoId) };
+        if (transformerId is not null) filters.Add(TableFilter.Create($"TransformerId eq {transformerId}"));
+        if (status is { } st) filters.Add(TableFilter.Create($"Status eq {st.ToString()}"));
+        return PageAsync(Qualifications, TableFilter.And(filters), limit, cursor, Deserialize<QualificationEntry>, cancellationToken);
+    }
+}

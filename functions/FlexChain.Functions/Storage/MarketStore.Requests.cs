@@ -1,0 +1,202 @@
+using System.Globalization;
+using Azure;
+using FlexChain.Domain;
+using FlexChain.Storage;
+
+namespace FlexChain.Functions.Storage;
+
+/// <summary>Requests and their listing index, sealed offers, meter readings, the gate schedule and chain transactions.</summary>
+public sealed partial class MarketStore
+{
+    // ---- requests ----
+
+    public Task<Stored<FlexRequest>?> GetRequestAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<FlexRequest>(Requests, id, Doc, cancellationToken);
+
+    /// <summary>
+    /// The request as the offer path needs it, served from memory for <see cref="StoreOptions.ReadCacheDuration"/>. Safe
+    /// because what the offer path checks is immutable (transformer, window, cap, gate closure) except the state: an offer
+    /// accepted a moment after a cancellation elsewhere is never cleared, since a cancelled request has no next step.
+    /// </summary>
+    public async Task<FlexRequest?> GetRequestForOffersAsync(string id, CancellationToken cancellationToken) =>
+        await CachedAsync(("request", id), _cacheFor, async () => (await GetRequestAsync(id, cancellationToken))?.Value);
+
+    /// <summary>
+    /// Stores a new request with its two listing entries (by transformer, by delivery hour). The index goes first: an
+    /// entry whose request is missing is skipped by the list, while a request missing from the list would be invisible.
+    /// </summary>
+    public async Task AddRequestAsync(FlexRequest r, CancellationToken cancellationToken)
+    {
+        foreach (var pk in new[] { TransformerIndexKey(r.TransformerId), HourIndexKey(r.Delivery.Start) })
+        {
+            var entry = new TableEntity(pk, IndexRowKey(r)) { ["RequestId"] = r.Id, ["GateClosure"] = r.GateClosure, ["DeliveryStart"] = r.Delivery.Start };
+            await RequestIndex.UpsertEntityAsync(entry, TableUpdateMode.Replace, cancellationToken);
+        }
+        await Requests.AddEntityAsync(ToEntity(r.Id, Doc, r), cancellationToken);
+    }
+
+    /// <summary>Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/>; false when someone did.</summary>
+    public async Task<bool> TryReplaceRequestAsync(FlexRequest r, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Requests.UpdateEntityAsync(ToEntity(r.Id, Doc, r), etag, TableUpdateMode.Replace, cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            return false;
+        }
+        finally
+        {
+            cache.Remove(("request", r.Id));
+        }
+    }
+
+    /// <summary>
+    /// Requests by transformer (one partition) or, without one, by delivery hour (a range of hourly partitions), whose
+    /// delivery starts in [<paramref name="from"/>, <paramref name="to"/>), in delivery order. Reads each request for its
+    /// current state; <paramref name="keep"/> filters on it (so a page can be shorter than the limit).
+    /// </summary>
+    public async Task<ListPage<FlexRequest>> ListRequestsAsync(
+        string? transformerId, DateTimeOffset from, DateTimeOffset to, Func<FlexRequest, bool> keep, int limit, string? cursor,
+        CancellationToken cancellationToken)
+    {
+        var filter = transformerId is not null
+            ? TableFilter.Create($"PartitionKey eq {TransformerIndexKey(transformerId)} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}")
+            : TableFilter.Create($"PartitionKey ge {HourIndexKey(from)} and PartitionKey le {HourIndexKey(to)} and DeliveryStart ge {from} and DeliveryStart lt {to}");
+        var page = await PageAsync(RequestIndex, filter, limit, cursor, e => e.GetString("RequestId")!, cancellationToken);
+        var requests = await Task.WhenAll(page.Items.Select(id => GetRequestAsync(id, cancellationToken)));
+        return new ListPage<FlexRequest>(requests.Where(r => r is not null).Select(r => r!.Value.Value).Where(keep).ToList(), page.NextCursor);
+    }
+
+    private static string TransformerIndexKey(string transformerId) => "t~" + transformerId;
+
+    private static string HourIndexKey(DateTimeOffset t) => "h~" + t.UtcDateTime.ToString("yyyyMMddHH", CultureInfo.InvariantCulture);
+
+    private static string IndexRowKey(FlexRequest r) => Ticks(r.Delivery.Start) + "_" + r.Id;
+
+    // ---- offers: one row per CPO (the key enforces one offer per CPO per request), the request's rows spread over shards ----
+
+    private static string OfferKey(string requestId, string cpoId) => Shards.Key(requestId, cpoId, OfferShards);
+
+    /// <summary>Stores the CPO's offer; false when it already has one on this request.</summary>
+    public async Task<bool> TryAddOfferAsync(Offer o, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Offers.AddEntityAsync(ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o), cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Replaces (modify) the CPO's offer if unchanged since <paramref name="etag"/>.</summary>
+    public async Task<bool> TryReplaceOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Offers.UpdateEntityAsync(ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o), etag, TableUpdateMode.Replace, cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Withdraws the CPO's offer if unchanged since <paramref name="etag"/>.</summary>
+    public async Task<bool> TryDeleteOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Offers.DeleteEntityAsync(OfferKey(o.RequestId, o.CpoId), o.CpoId, etag, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Every offer on the request (all shards in one range scan), for clearing.</summary>
+    public async Task<IReadOnlyList<Offer>> GetOffersAsync(string requestId, CancellationToken cancellationToken) =>
+        await QueryAsync<Offer>(Offers, Shards.Range(requestId), cancellationToken);
+
+    public Task<ListPage<Offer>> ListOffersAsync(string requestId, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Offers, Shards.Range(requestId), limit, cursor, Deserialize<Offer>, cancellationToken);
+
+    public Task<Stored<Offer>?> GetOfferForUpdateAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
+        GetAsync<Offer>(Offers, OfferKey(requestId, cpoId), cpoId, cancellationToken);
+
+    public async Task<Offer?> GetOfferAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
+        (await GetOfferForUpdateAsync(requestId, cpoId, cancellationToken))?.Value;
+
+    // ---- meter readings ----
+
+    /// <summary>Upserts readings keyed by station and interval start: re-uploading an interval replaces it.</summary>
+    public async Task PutReadingsAsync(string stationId, IReadOnlyList<MeterReading> readings, CancellationToken cancellationToken)
+    {
+        foreach (var chunk in readings.Chunk(100))
+        {
+            var actions = chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
+                ToEntity(stationId, Ticks(r.Interval.Start), r))).ToList();
+            await Readings.SubmitTransactionAsync(actions, cancellationToken);
+        }
+    }
+
+    public async Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
+        await QueryAsync<MeterReading>(Readings, TableFilter.Create(
+            $"PartitionKey eq {stationId} and RowKey ge {Ticks(range.Start)} and RowKey lt {Ticks(range.End)}"), cancellationToken);
+
+    // ---- the gate schedule: partitioned by due minute and a shard of the request id ----
+    // Gates close on the quarter hour, so thousands of requests fall due in the same minute: the shard spreads them.
+    // The due list is one range scan over every partition up to the current minute (entries are deleted when done).
+
+    /// <summary>Marks <paramref name="requestId"/> due at <paramref name="due"/> for the gate cycle timer.</summary>
+    public Task ScheduleAsync(string requestId, DateTimeOffset due, CancellationToken cancellationToken) =>
+        Schedule.UpsertEntityAsync(new TableEntity(SchedulePartition(due, requestId), Ticks(due) + "_" + requestId) { ["RequestId"] = requestId },
+            TableUpdateMode.Replace, cancellationToken);
+
+    /// <summary>Removes a schedule entry by the key <see cref="GetDueAsync"/> returned.</summary>
+    public Task UnscheduleAsync(string scheduleKey, CancellationToken cancellationToken)
+    {
+        var (pk, rk) = (scheduleKey[..scheduleKey.IndexOf('|')], scheduleKey[(scheduleKey.IndexOf('|') + 1)..]);
+        return Schedule.DeleteEntityAsync(pk, rk, ETag.All, cancellationToken);
+    }
+
+    /// <summary>Schedule entries due at or before <paramref name="now"/>, as (key, request id), oldest minute first.</summary>
+    public async Task<IReadOnlyList<(string Key, string RequestId)>> GetDueAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var result = new List<(string, string)>();
+        var filter = TableFilter.Create($"PartitionKey lt {MinuteKey(now) + "~~"} and RowKey lt {Ticks(now) + "~"}");
+        await foreach (var e in Schedule.QueryAsync(filter, cancellationToken: cancellationToken))
+            result.Add((e.PartitionKey + "|" + e.RowKey, e.GetString("RequestId")!));
+        return result.OrderBy(r => r.Item1[(r.Item1.IndexOf('|') + 1)..], StringComparer.Ordinal).ToList();
+    }
+
+    private static string MinuteKey(DateTimeOffset t) => t.UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
+
+    private static string SchedulePartition(DateTimeOffset due, string requestId) => $"{MinuteKey(due)}~{Shards.Of(requestId, ScheduleShards)}";
+
+    // ---- chain transactions ----
+
+    /// <summary>Remembers the chain transaction that locked or settled an offer's award.</summary>
+    public Task PutTransactionAsync(string requestId, string kind, string offerId, string transactionHash, CancellationToken cancellationToken) =>
+        Requests.UpsertEntityAsync(new TableEntity(requestId, $"tx-{kind}-{offerId}") { ["Hash"] = transactionHash }, TableUpdateMode.Replace, cancellationToken);
+
+    /// <summary>The request's chain transactions by (kind, offer id).</summary>
+    public async Task<IReadOnlyDictionary<(string Kind, string OfferId), string>> GetTransactionsAsync(string requestId, CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<(string, string), string>();
+        var filter = TableFilter.Create($"PartitionKey eq {requestId} and RowKey ge {"tx-"} and RowKey lt {"tx."}");
+        await foreach (var e in Requests.QueryAsync(filter, cancellationToken: cancellationToken))
+        {
+            var parts = e.RowKey.Split('-', 3);
+            result[(parts[1], parts[2])] = e.GetString("Hash")!;
+        }
+        return result;
+    }
+}

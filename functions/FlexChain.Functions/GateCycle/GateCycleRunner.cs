@@ -17,10 +17,10 @@ public sealed class GateCycleOptions
 
 /// <summary>
 /// Advances every request whose next step is due: Open -> Cleared at gate closure (merit order), Cleared -> Awarded
-/// once every award's funds are locked in escrow on chain, Awarded -> Settling when the window and the meter-data
-/// grace have passed (verification), Settling -> Settled once every award is settled on chain.
-/// Each step is idempotent: chain writes first ask the contract whether the award id was already locked or settled,
-/// the contract refuses a second lock or settlement of the same id, and the new state is saved with If-Match so that
+/// once the funds of all its awards are locked in escrow on chain as one escrow cycle, Awarded -> Settling when the window and the meter-data
+/// grace have passed (verification), Settling -> Settled once the cycle is settled on chain (one transaction).
+/// Each step is idempotent: chain writes first ask the contract whether the cycle was already locked or settled,
+/// the contract refuses a second lock or settlement of the same cycle, and the new state is saved with If-Match so that
 /// two instances never both record a transition. The schedule entry that made a request due is deleted only after the
 /// next one is written, so a crash anywhere leaves the request due and it resumes on the next tick.
 /// </summary>
@@ -85,15 +85,13 @@ public sealed partial class GateCycleRunner(
                 request.CloseAndClear(await store.GetOffersAsync(request.Id, cancellationToken), now);
                 break;
             case RequestState.Cleared:
-                var dso = await store.GetWalletAsync(request.DsoId, cancellationToken);
-                foreach (var award in request.Awards)
-                {
-                    var record = AwardRecord.For(request, award, dso, await store.GetWalletAsync(award.CpoId, cancellationToken), ledger.Info.TokenDecimals);
-                    var tx = await ledger.LockAsync(record, request.Delivery.End + _options.RefundAfter, cancellationToken);
-                    await store.PutTransactionAsync(request.Id, "lock", award.OfferId, tx, cancellationToken);
-                }
+            {
+                var awards = await AwardRecordsAsync(request, cancellationToken);
+                var tx = await ledger.LockCycleAsync(EscrowIds.Cycle(request.Id), awards, request.Delivery.End + _options.RefundAfter, cancellationToken);
+                foreach (var award in request.Awards) await store.PutTransactionAsync(request.Id, "lock", award.OfferId, tx, cancellationToken);
                 request.MarkAwarded();
                 break;
+            }
             case RequestState.Awarded:
                 var readings = new List<MeterReading>();
                 var range = new TimeWindow(request.Delivery.Start - MbmaVerifier.Default.BaselineSpan, request.Delivery.End);
@@ -102,19 +100,28 @@ public sealed partial class GateCycleRunner(
                 request.Verify(MbmaVerifier.Default, readings, now);
                 break;
             case RequestState.Settling:
-                foreach (var (award, verification) in request.Awards.Zip(request.Verifications))
-                {
-                    var record = SettlementRecord.For(award, verification, ledger.Info.TokenDecimals);
-                    var tx = await ledger.SettleAsync(record, cancellationToken);
-                    await store.PutTransactionAsync(request.Id, "settle", award.OfferId, tx, cancellationToken);
-                }
+            {
+                var awards = await AwardRecordsAsync(request, cancellationToken);
+                var settlements = request.Awards.Select((_, i) => SettlementRecord.For(request, i, ledger.Info.TokenDecimals)).ToList();
+                var tx = await ledger.SettleCycleAsync(EscrowIds.Cycle(request.Id), awards, settlements, cancellationToken);
+                foreach (var award in request.Awards) await store.PutTransactionAsync(request.Id, "settle", award.OfferId, tx, cancellationToken);
                 request.MarkSettled();
                 break;
+            }
             default:
                 throw new InvalidOperationException($"request {request.Id} in state {request.State} has no next step");
         }
     }
 
+
+    private async Task<List<AwardRecord>> AwardRecordsAsync(FlexRequest request, CancellationToken cancellationToken)
+    {
+        var dso = await store.GetWalletAsync(request.DsoId, cancellationToken);
+        var records = new List<AwardRecord>(request.Awards.Count);
+        for (var i = 0; i < request.Awards.Count; i++)
+            records.Add(AwardRecord.For(request, i, dso, await store.GetWalletAsync(request.Awards[i].CpoId, cancellationToken), ledger.Info.TokenDecimals));
+        return records;
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: {From} -> {To}")]
     private partial void LogTransition(string requestId, RequestState from, RequestState to);

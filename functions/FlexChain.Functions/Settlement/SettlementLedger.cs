@@ -26,24 +26,32 @@ public sealed class SettlementOptions
 }
 
 /// <summary>
-/// The FlexSettlement escrow, seen from the market operator. Locking and settling are idempotent: each first asks
-/// the contract for the award's status and only sends a transaction when it is still needed; a lost race with another
-/// instance ends in the contract's own refusal, after which the award's on-chain record is read back and compared.
-/// Every call returns the hash of the transaction that did the work, found from the contract's events.
+/// The FlexSettlement escrow, seen from the market operator: a request's awards are locked and settled as one escrow
+/// cycle (one transaction each, however many awards). Both steps are idempotent: each first asks the contract for the
+/// cycle's status and only sends a transaction when it is still needed; a lost race with another instance ends in the
+/// contract's own refusal, after which the cycle is read back and compared with the records. Every call returns the
+/// hash of the transaction that did the work, found from the contract's events.
 /// </summary>
 public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDisposable
 {
+    private const string AwardList = "(address,uint256,bytes32)[]";
     private static readonly AbiFunction TokenFn = AbiFunction.Parse("token() returns (address)");
     private static readonly AbiFunction DecimalsFn = AbiFunction.Parse("decimals() returns (uint8)");
-    private static readonly AbiFunction GetAwardFn = AbiFunction.Parse(
-        "getAward(bytes32 awardId) returns ((address,address,uint256,uint64,uint8,bytes32,bytes32,uint256))");
-    private static readonly AbiFunction LockFn = AbiFunction.Parse(
-        "lockAward(bytes32 awardId, address dso, address cpo, uint256 amount, uint64 refundAfter, bytes32 awardHash)");
-    private static readonly AbiFunction SettleFn = AbiFunction.Parse("settle(bytes32 awardId, uint256 payout, bytes32 settlementHash)");
-    public static readonly AbiEvent AwardLocked = AbiEvent.Parse(
-        "AwardLocked(bytes32 indexed awardId, address indexed dso, address indexed cpo, uint256 amount, uint64 refundAfter, bytes32 awardHash)");
+    private static readonly AbiFunction GetCycleFn = AbiFunction.Parse(
+        "getCycle(bytes32 cycleId) returns ((address,uint64,uint8,uint128,uint128,bytes32))");
+    private static readonly AbiFunction LockCycleFn = AbiFunction.Parse(
+        "lockCycle(bytes32 cycleId, address dso, uint64 refundAfter, (address,uint256,bytes32)[] awards)");
+    private static readonly AbiFunction SettleCycleFn = AbiFunction.Parse(
+        "settleCycle(bytes32 cycleId, (address,uint256,bytes32)[] awards, uint256[] payouts, bytes32[] settlementHashes)");
+    public static readonly AbiEvent CycleLocked = AbiEvent.Parse(
+        "CycleLocked(bytes32 indexed cycleId, address indexed dso, uint256 total, uint64 refundAfter, uint256 awardCount, bytes32 awardsHash)");
+    public static readonly AbiEvent CycleSettled = AbiEvent.Parse(
+        "CycleSettled(bytes32 indexed cycleId, address indexed dso, uint256 paid, uint256 refunded)");
     public static readonly AbiEvent AwardSettled = AbiEvent.Parse(
         "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
+
+    /// <summary>Refusals that mean another attempt already did the work; the caller then reads the cycle back.</summary>
+    private static readonly AbiError[] AlreadyDone = [AbiError.Parse("CycleExists(bytes32)"), AbiError.Parse("CycleNotLocked(bytes32,uint8)")];
 
     private readonly SettlementOptions _options = options.Value;
     private readonly EthJsonRpcClient _rpc = new(new Uri(options.Value.RpcUrl));
@@ -54,8 +62,11 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
     /// <summary>Chain id, escrow and token, read from the chain at start-up.</summary>
     public ChainInfo Info => _info ?? throw new InvalidOperationException("The ledger is not initialised.");
 
-    /// <summary>On-chain award status: 0 none, 1 locked, 2 settled, 3 refunded.</summary>
-    public enum AwardStatus { None = 0, Locked = 1, Settled = 2, Refunded = 3 }
+    /// <summary>On-chain status of a cycle.</summary>
+    public enum CycleStatus { None = 0, Locked = 1, Settled = 2, Refunded = 3 }
+
+    /// <summary>What the escrow holds for a cycle.</summary>
+    public sealed record CycleState(CycleStatus Status, EthAddress Dso, BigInteger Total, BigInteger Paid, Hash32 AwardsHash);
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -68,35 +79,42 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
         _info = new ChainInfo(checked((long)chainId), _escrow.Address.ToString(), token.ToString(), decimals);
     }
 
-    public async Task<(AwardStatus Status, Hash32 AwardHash, Hash32 SettlementHash)> GetAwardAsync(Hash32 awardId, CancellationToken cancellationToken)
+    public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken)
     {
-        var award = (object?[])(await Escrow.QueryAsync(GetAwardFn, [awardId], cancellationToken))[0]!;
-        return ((AwardStatus)Convert.ToInt32(award[4]), (Hash32)award[5]!, (Hash32)award[6]!);
+        var c = (object?[])(await Escrow.QueryAsync(GetCycleFn, [cycleId], cancellationToken))[0]!;
+        return new CycleState((CycleStatus)Convert.ToInt32(c[2]), (EthAddress)c[0]!, ToBig(c[3]), ToBig(c[4]), (Hash32)c[5]!);
     }
 
-    /// <summary>Locks the award's funds from the DSO in escrow, unless already done. Returns the locking transaction.</summary>
-    /// <exception cref="InvalidOperationException">The id is on chain with a different record hash.</exception>
-    public async Task<string> LockAsync(AwardRecord record, DateTimeOffset refundAfter, CancellationToken cancellationToken)
+    /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
+    public static Hash32 AwardsHash(IReadOnlyList<AwardRecord> awards) => new(Keccak256.Hash(AbiCodec.Encode(AwardList, (object)AwardTuples(awards))));
+
+    /// <summary>Locks the total of <paramref name="awards"/> (all from one DSO) from the DSO in escrow, unless already done.</summary>
+    /// <returns>The locking transaction.</returns>
+    /// <exception cref="InvalidOperationException">The cycle is on chain with a different award list.</exception>
+    public async Task<string> LockCycleAsync(Hash32 cycleId, IReadOnlyList<AwardRecord> awards, DateTimeOffset refundAfter, CancellationToken cancellationToken)
     {
-        if ((await GetAwardAsync(record.AwardId, cancellationToken)).Status == AwardStatus.None)
-            await SendAsync(LockFn, [record.AwardId, record.Dso, record.Cpo, record.LockedUnits, refundAfter.ToUnixTimeSeconds(), record.Hash()],
-                cancellationToken);
-        var onChain = await GetAwardAsync(record.AwardId, cancellationToken);
-        if (onChain.Status == AwardStatus.None || onChain.AwardHash != record.Hash())
-            throw new InvalidOperationException($"award {record.AwardId} on chain does not match its record");
-        return await FindTransactionAsync(AwardLocked, record.AwardId, cancellationToken);
+        if ((await GetCycleAsync(cycleId, cancellationToken)).Status == CycleStatus.None)
+            await SendAsync(LockCycleFn, [cycleId, awards[0].Dso, refundAfter.ToUnixTimeSeconds(), AwardTuples(awards)], cancellationToken);
+        var onChain = await GetCycleAsync(cycleId, cancellationToken);
+        if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(awards))
+            throw new InvalidOperationException($"cycle {cycleId} on chain does not match its award records");
+        return await FindTransactionAsync(CycleLocked, cycleId, cancellationToken);
     }
 
-    /// <summary>Pays the CPO and refunds the DSO the rest, unless already done. Returns the settling transaction.</summary>
-    /// <exception cref="InvalidOperationException">The award was refunded, or settled with a different record.</exception>
-    public async Task<string> SettleAsync(SettlementRecord record, CancellationToken cancellationToken)
+    /// <summary>Pays each CPO its payout and refunds the DSO the rest, unless already done.</summary>
+    /// <returns>The settling transaction.</returns>
+    /// <exception cref="InvalidOperationException">The cycle was refunded, or settled with other payouts.</exception>
+    public async Task<string> SettleCycleAsync(
+        Hash32 cycleId, IReadOnlyList<AwardRecord> awards, IReadOnlyList<SettlementRecord> settlements, CancellationToken cancellationToken)
     {
-        if ((await GetAwardAsync(record.AwardId, cancellationToken)).Status == AwardStatus.Locked)
-            await SendAsync(SettleFn, [record.AwardId, record.PayoutUnits, record.Hash()], cancellationToken);
-        var onChain = await GetAwardAsync(record.AwardId, cancellationToken);
-        if (onChain.Status != AwardStatus.Settled || onChain.SettlementHash != record.Hash())
-            throw new InvalidOperationException($"award {record.AwardId} is {onChain.Status} on chain, not settled with this record");
-        return await FindTransactionAsync(AwardSettled, record.AwardId, cancellationToken);
+        if ((await GetCycleAsync(cycleId, cancellationToken)).Status == CycleStatus.Locked)
+            await SendAsync(SettleCycleFn, [cycleId, AwardTuples(awards), settlements.Select(s => (object)s.PayoutUnits).ToArray(),
+                settlements.Select(s => (object)s.Hash()).ToArray()], cancellationToken);
+        var onChain = await GetCycleAsync(cycleId, cancellationToken);
+        var paid = settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
+        if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
+            throw new InvalidOperationException($"cycle {cycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records");
+        return await FindTransactionAsync(CycleSettled, cycleId, cancellationToken);
     }
 
     public void Dispose()
@@ -107,29 +125,33 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
 
     private EthContract Escrow => _escrow ?? throw new InvalidOperationException("The ledger is not initialised.");
 
+    private static object[] AwardTuples(IReadOnlyList<AwardRecord> awards) =>
+        awards.Select(a => (object)new object[] { a.Cpo, a.LockedUnits, a.Hash() }).ToArray();
+
+    private static BigInteger ToBig(object? value) => value switch
+    {
+        BigInteger b => b,
+        ulong u => u,
+        _ => throw new InvalidOperationException("unexpected ABI value " + value?.GetType().Name),
+    };
+
     private async Task SendAsync(AbiFunction function, object?[] arguments, CancellationToken cancellationToken)
     {
         try
         {
             await Escrow.RequestAndWaitForReceiptAsync(function, arguments, Wei.Zero, cancellationToken);
         }
-        catch (ContractRevertException e) when (IsAlreadyDone(e.Reason))
+        catch (ContractRevertException e) when (e.Reason.Selector is { } selector && AlreadyDone.Any(a => a.Selector.AsSpan().SequenceEqual(selector)))
         {
-            // Another instance (or an earlier attempt whose receipt was lost) got there first; the caller re-reads the award.
+            // Another instance (or an earlier attempt whose receipt was lost) got there first; the caller reads the cycle back.
         }
     }
 
-    private static readonly AbiError[] AlreadyDone = [AbiError.Parse("AwardExists(bytes32)"), AbiError.Parse("AwardNotLocked(bytes32,uint8)")];
-
-    private static bool IsAlreadyDone(RevertReason reason) =>
-        reason.Selector is { } selector && AlreadyDone.Any(e => e.Selector.AsSpan().SequenceEqual(selector));
-
-    private async Task<string> FindTransactionAsync(AbiEvent evt, Hash32 awardId, CancellationToken cancellationToken)
+    private async Task<string> FindTransactionAsync(AbiEvent evt, Hash32 cycleId, CancellationToken cancellationToken)
     {
-        var logs = await _rpc.GetLogsAsync(new LogFilter(Escrow.Address, [evt.Topic, awardId], _options.FromBlock, BlockParameter.Latest), cancellationToken);
+        var logs = await _rpc.GetLogsAsync(new LogFilter(Escrow.Address, [evt.Topic, cycleId], _options.FromBlock, BlockParameter.Latest), cancellationToken);
         return logs.Count == 1 && logs[0].TransactionHash is { } tx
             ? tx.ToString()
-            : throw new InvalidOperationException($"expected one {evt.Name} event for award {awardId}, found {logs.Count}");
+            : throw new InvalidOperationException($"expected one {evt.Name} event for cycle {cycleId}, found {logs.Count}");
     }
-
 }

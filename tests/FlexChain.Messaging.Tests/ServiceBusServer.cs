@@ -23,7 +23,6 @@ public sealed class ServiceBusServer : IAsyncLifetime
 {
     public const string KeyName = "RootManageSharedAccessKey";
     public const string Key = "dGVzdC1vbmx5LWtleS1ub3QtYS1zZWNyZXQ=";
-    public const string BearerToken = "entra-test-token";
     private const int MaxMessageBytes = 256 * 1024;
 
     private readonly ConcurrentDictionary<string, FakeQueue> _queues = new(StringComparer.OrdinalIgnoreCase);
@@ -219,11 +218,10 @@ public sealed class ServiceBusServer : IAsyncLifetime
         await ErrorAsync(context, 404, "The lock supplied is invalid: it expired, or the message was already removed.");
     }
 
-    /// <summary>Checks <c>SharedAccessSignature sr=&amp;sig=&amp;se=&amp;skn=</c> as the service does, or a known bearer token.</summary>
+    /// <summary>Checks <c>SharedAccessSignature sr=&amp;sig=&amp;se=&amp;skn=</c> as the service does.</summary>
     private bool Authorized(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString();
-        if (header == "Bearer " + BearerToken) return true;
         const string scheme = "SharedAccessSignature ";
         if (!header.StartsWith(scheme, StringComparison.Ordinal)) return false;
         var fields = header[scheme.Length..].Split('&')

@@ -1,0 +1,225 @@
+using Azure;
+using FlexChain.Messaging.Outbox;
+using FlexChain.Messaging.StorageQueues;
+using FlexChain.Storage;
+using FlexChain.Testing;
+
+namespace FlexChain.Messaging.Tests;
+
+/// <summary>The outbox and the idempotent consumer on real Azurite (tables and queues).</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class OutboxTests(AzuriteFixture azurite)
+{
+    private readonly TableServiceClient _tables = new(azurite.ConnectionString);
+    private readonly StorageQueueServiceClient _queues = new(azurite.ConnectionString);
+
+    private async Task<TableClient> NewTableAsync(string prefix)
+    {
+        var table = _tables.GetTableClient(prefix + Guid.NewGuid().ToString("N")[..16]);
+        await table.CreateIfNotExistsAsync();
+        return table;
+    }
+
+    private static string NewQueueName() => "o" + Guid.NewGuid().ToString("N")[..20];
+
+    private static OutboxBatch AwardBatch(string cycle, string queue, ETag stateETag = default)
+    {
+        var state = new TableEntity(cycle, "state") { ["Status"] = "Awarded" };
+        var action = stateETag == default
+            ? new TableTransactionAction(TableTransactionActionType.Add, state)
+            : new TableTransactionAction(TableTransactionActionType.UpdateReplace, state, stateETag);
+        return new OutboxBatch(cycle)
+            .Add(action)
+            .AddMessage(queue, new OutgoingMessage($"{cycle}:award:1", """{"award":1}"""))
+            .AddMessage(queue, new OutgoingMessage($"{cycle}:award:2", """{"award":2}"""));
+    }
+
+    [Fact]
+    public async Task CommitAsync_StateAndMessages_StoresThemTogetherInThePartition()
+    {
+        var table = await NewTableAsync("cycles");
+
+        var results = await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-1", "awards"));
+
+        var rows = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-1"}")).ToListAsync();
+        Assert.Single(results);
+        Assert.NotEqual(default, results[0].ETag);
+        Assert.Equal(["state", OutboxBatch.RowKeyFor("cycle-1:award:1"), OutboxBatch.RowKeyFor("cycle-1:award:2")], rows.Select(r => r.RowKey));
+        Assert.All(rows.Skip(1), r => Assert.False(r.GetBoolean("Dispatched")));
+    }
+
+    [Fact]
+    public async Task CommitAsync_StaleStateETag_StoresNeitherStateNorMessages()
+    {
+        var table = await NewTableAsync("cycles");
+        var stale = await table.AddEntityAsync(new TableEntity("cycle-2", "state") { ["Status"] = "Closed" });
+        await table.UpdateEntityAsync(new TableEntity("cycle-2", "state") { ["Status"] = "Cleared" }, stale); // another instance moved on
+
+        var error = await Assert.ThrowsAsync<TableTransactionFailedException>(() => new OutboxWriter(table).CommitAsync(AwardBatch("cycle-2", "awards", stale)));
+
+        Assert.Equal(412, error.Status);
+        var rows = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-2"}")).ToListAsync();
+        Assert.Equal("Cleared", Assert.Single(rows).GetString("Status"));
+    }
+
+    [Fact]
+    public async Task DispatchPendingAsync_Replayed_SendsEachMessageOnceAndMarksDispatched()
+    {
+        var table = await NewTableAsync("cycles");
+        var queueName = NewQueueName();
+        await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-3", queueName));
+        var dispatcher = new OutboxDispatcher(table, _queues);
+
+        var first = await dispatcher.DispatchPendingAsync();
+        var second = await dispatcher.DispatchPartitionAsync("cycle-3");
+
+        Assert.Equal(2, first);
+        Assert.Equal(0, second);
+        var queue = _queues.GetQueue(queueName);
+        var received = new List<ReceivedMessage>();
+        while (await queue.ReceiveAsync() is { } m) received.Add(m);
+        Assert.Equal(["cycle-3:award:1", "cycle-3:award:2"], received.Select(m => m.MessageId).Order());
+        var outbox = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-3"} and RowKey ne {"state"}")).ToListAsync();
+        Assert.All(outbox, r => Assert.True(r.GetBoolean("Dispatched")));
+    }
+
+    [Fact]
+    public async Task DispatchPendingAsync_CrashBetweenSendAndMark_ResendsSameIdAndConsumerRunsHandlerOnce()
+    {
+        var table = await NewTableAsync("cycles");
+        var processed = await NewTableAsync("processed");
+        var queueName = NewQueueName();
+        await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-4", queueName));
+
+        // The process "dies" right after the first message left, before the row was marked.
+        var crashing = new CrashAfterSendBroker(_queues);
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => new OutboxDispatcher(table, crashing).DispatchPendingAsync());
+        var afterRestart = await new OutboxDispatcher(table, _queues).DispatchPendingAsync();
+
+        var queue = _queues.GetQueue(queueName);
+        var consumer = new IdempotentConsumer(processed, "payments");
+        var effects = new List<string>();
+        var outcomes = new List<ConsumeOutcome>();
+        while (await queue.ReceiveAsync() is { } message)
+            outcomes.Add(await consumer.HandleAsync(queue, message, (m, _) => { effects.Add(m.MessageId); return Task.CompletedTask; }));
+
+        Assert.Equal(2, afterRestart);
+        Assert.Equal(3, outcomes.Count); // award 1 twice (same id), award 2 once
+        Assert.Equal(1, outcomes.Count(o => o == ConsumeOutcome.Duplicate));
+        Assert.Equal(["cycle-4:award:1", "cycle-4:award:2"], effects.Order());
+        Assert.True(await consumer.HasProcessedAsync("cycle-4:award:1"));
+        Assert.Null(await queue.ReceiveAsync());
+    }
+
+    [Fact]
+    public async Task HandleAsync_RedeliveredAfterCompletionFailed_SkipsHandler()
+    {
+        var processed = await NewTableAsync("processed");
+        var queue = _queues.GetQueue(NewQueueName());
+        await queue.SendAsync(new OutgoingMessage("pay/42?", """{"pay":42}""")); // a key-unsafe id is encoded, not refused
+        var consumer = new IdempotentConsumer(processed, "payments");
+        var runs = 0;
+
+        var first = await queue.ReceiveAsync();
+        await consumer.HandleAsync(queue, first!, (_, _) => { runs++; return Task.CompletedTask; });
+        await queue.SendAsync(new OutgoingMessage("pay/42?", """{"pay":42}""")); // the broker delivers it again
+        var again = await consumer.HandleAsync(queue, (await queue.ReceiveAsync())!, (_, _) => { runs++; return Task.CompletedTask; });
+
+        Assert.Equal(1, runs);
+        Assert.Equal(ConsumeOutcome.Duplicate, again);
+        Assert.Null(await queue.ReceiveAsync());
+    }
+
+    [Fact]
+    public async Task HandleAsync_HandlerThrows_AbandonsWithoutRecordingAndRethrows()
+    {
+        var processed = await NewTableAsync("processed");
+        var queue = _queues.GetQueue(NewQueueName());
+        await queue.SendAsync(new OutgoingMessage("m1", "{}"));
+        var consumer = new IdempotentConsumer(processed, "payments");
+        var first = (await queue.ReceiveAsync())!;
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            consumer.HandleAsync(queue, first, (_, _) => throw new InvalidOperationException("chain unreachable")));
+
+        Assert.False(await consumer.HasProcessedAsync("m1"));
+        var retry = await queue.ReceiveAsync();
+        Assert.Equal(2, retry?.DeliveryCount);
+        Assert.Equal(ConsumeOutcome.Processed, await consumer.HandleAsync(queue, retry!, (_, _) => Task.CompletedTask));
+    }
+
+    [Fact]
+    public async Task DispatchPendingAsync_SendRefused_LeavesRowPendingForNextRun()
+    {
+        var table = await NewTableAsync("cycles");
+        var queueName = NewQueueName();
+        await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-5", queueName));
+
+        var refused = await new OutboxDispatcher(table, new RefusingBroker()).DispatchPendingAsync();
+        var later = await new OutboxDispatcher(table, _queues).DispatchPendingAsync();
+
+        Assert.Equal(0, refused);
+        Assert.Equal(2, later);
+    }
+
+    [Fact]
+    public void Add_EntityOfAnotherPartitionOrReservedRowKey_ThrowsArgumentException()
+    {
+        var batch = new OutboxBatch("cycle-6");
+
+        Assert.Throws<ArgumentException>(() => batch.Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity("other", "state"))));
+        Assert.Throws<ArgumentException>(() => batch.Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity("cycle-6", "~outbox~x"))));
+        Assert.Throws<MessageTooLargeException>(() => batch.AddMessage("q", new OutgoingMessage("m", new string('x', OutboxBatch.MaxBodyChars + 1))));
+    }
+
+    private sealed class SimulatedCrashException : Exception;
+
+    /// <summary>Sends through the real broker, then throws: the process died between the send and the mark.</summary>
+    private sealed class CrashAfterSendBroker(IMessageBroker inner) : IMessageBroker
+    {
+        public IMessageQueue GetQueue(string name) => new Queue(inner.GetQueue(name));
+
+        private sealed class Queue(IMessageQueue inner) : IMessageQueue
+        {
+            public string Name => inner.Name;
+            public IMessageQueue DeadLetterQueue => inner.DeadLetterQueue;
+
+            public async Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default)
+            {
+                await inner.SendAsync(message, cancellationToken);
+                throw new SimulatedCrashException();
+            }
+
+            public Task<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default) => inner.ReceiveAsync(cancellationToken);
+            public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.CompleteAsync(message, cancellationToken);
+            public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.AbandonAsync(message, cancellationToken);
+        }
+    }
+
+    /// <summary>A broker whose every send is refused (an outage or a missing permission).</summary>
+    private sealed class RefusingBroker : IMessageBroker
+    {
+        public IMessageQueue GetQueue(string name) => new Queue(name);
+
+        private sealed class Queue(string name) : IMessageQueue
+        {
+            public string Name => name;
+            public IMessageQueue DeadLetterQueue => this;
+            public Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default) =>
+                throw new RequestFailedException(503, "ServerBusy", "ServerBusy", null);
+            public Task<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default) => Task.FromResult<ReceivedMessage?>(null);
+            public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => Task.CompletedTask;
+            public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => Task.CompletedTask;
+        }
+    }
+}
+
+internal static class AsyncPageableExtensions
+{
+    public static async Task<List<T>> ToListAsync<T>(this AsyncPageable<T> pageable) where T : notnull
+    {
+        var list = new List<T>();
+        await foreach (var item in pageable) list.Add(item);
+        return list;
+    }
+}

@@ -30,6 +30,38 @@ public class MeritOrderTests
     }
 
     [Fact]
+    public void Clear_SlovenianHandWorked_PriceFirstThenTimeThenId()
+    {
+        // Need 15 kWh. B is cheapest; C and A tie on price, and C was submitted first; D ties with C on price and
+        // time and loses on id. B 5 + C 10 covers the need, so A and D are not needed.
+        var r = Clear(15,
+        [
+            Offer("A", 10, 0.20m, submittedMinute: 5), Offer("B", 5, 0.15m, submittedMinute: 20),
+            Offer("D", 10, 0.20m, submittedMinute: 1), Offer("C", 10, 0.20m, submittedMinute: 1),
+        ]);
+        Assert.Equal(["B", "C"], r.Awards.Select(a => a.OfferId));
+        Assert.Equal(["B", "C", "D", "A"], r.Outcomes.Select(o => o.OfferId));
+        Assert.Equal(OfferOutcomeKind.RejectedNotNeeded, r.Outcomes.Single(o => o.OfferId == "A").Kind);
+        Assert.Equal(OfferOutcomeKind.RejectedNotNeeded, r.Outcomes.Single(o => o.OfferId == "D").Kind);
+    }
+
+    [Fact]
+    public void Clear_ResultCarriesRequestAndClearingPrice()
+    {
+        var r = Clear(10, [Offer("a", 4, 0.10m), Offer("b", 8, 0.20m)], PricingRule.PayAsClear);
+        Assert.Equal(("req1", KilowattHours.From(10), PricingRule.PayAsClear, SelectionMode.Automatic), (r.RequestId, r.Requested, r.Pricing, r.Selection));
+        Assert.Equal(EurosPerKilowattHour.From(0.20m), r.ClearingPrice);
+    }
+
+    [Fact]
+    public void Clear_RequestEnergyFinerThanWattHour_Throws()
+    {
+        var e = Assert.Throws<DomainException>(() =>
+            MeritOrder.Clear(new KilowattHours(1.0001m), EurosPerKilowattHour.From(1), T0, PricingRule.PayAsBid, "req1", []));
+        Assert.Equal("precision", e.Rule);
+    }
+
+    [Fact]
     public void Clear_IndivisibleOvershoot_SkipsToNextOffer()
     {
         var r = Clear(10, [Offer("big", 8, 0.1m, divisible: false), Offer("huge", 5, 0.15m, divisible: false), Offer("small", 2, 0.3m, divisible: false)]);

@@ -218,30 +218,53 @@ internal sealed class StationBook(RequestPlan[] plans) : IDisposable
             $"Station {station} is already awarded to request {requestId} for an overlapping window.";
     }
 
-    /// <summary>The index of a booking of any of <paramref name="stations"/> that overlaps <paramref name="plan"/>'s window, or -1.</summary>
-    public int FindOverlap(IReadOnlyList<string> stations, RequestPlan plan)
+    /// <summary>
+    /// Books <paramref name="stations"/> for <paramref name="plan"/>'s window, or, when one of them is already booked
+    /// for an overlapping window, books nothing and returns that booking's index; -1 when booked.
+    /// </summary>
+    public int TryBook(IReadOnlyList<string> stations, int plan)
     {
+        if (stations.Count == 1)
+        {
+            // Most offers name one station: one dictionary lookup both checks and books it.
+            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[0], out var exists);
+            if (exists)
+            {
+                var clash = Overlap(last, plans[plan]);
+                if (clash >= 0) return clash;
+            }
+            last = Add(stations[0], exists ? last : -1, plan);
+            return -1;
+        }
         for (var s = 0; s < stations.Count; s++)
         {
-            if (!_last.TryGetValue(stations[s], out var i)) continue;
-            for (; i >= 0; i = _bookings[i].Previous)
-            {
-                var other = plans[_bookings[i].Plan];
-                if (other.WindowStart < plan.WindowEnd && plan.WindowStart < other.WindowEnd) return i;
-            }
+            if (!_last.TryGetValue(stations[s], out var head)) continue;
+            var clash = Overlap(head, plans[plan]);
+            if (clash >= 0) return clash;
+        }
+        for (var s = 0; s < stations.Count; s++)
+        {
+            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[s], out var exists);
+            last = Add(stations[s], exists ? last : -1, plan);
         }
         return -1;
     }
 
-    public void Book(IReadOnlyList<string> stations, int plan)
+    private int Overlap(int booking, RequestPlan plan)
     {
-        for (var s = 0; s < stations.Count; s++)
+        for (; booking >= 0; booking = _bookings[booking].Previous)
         {
-            if (_count == _bookings.Length) Grow();
-            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[s], out var exists);
-            _bookings[_count] = new Booking { Station = stations[s], Previous = exists ? last : -1, Plan = plan };
-            last = _count++;
+            var other = plans[_bookings[booking].Plan];
+            if (other.WindowStart < plan.WindowEnd && plan.WindowStart < other.WindowEnd) return booking;
         }
+        return -1;
+    }
+
+    private int Add(string station, int previous, int plan)
+    {
+        if (_count == _bookings.Length) Grow();
+        _bookings[_count] = new Booking { Station = station, Previous = previous, Plan = plan };
+        return _count++;
     }
 
     /// <summary>The explanation for an offer that clashed with <paramref name="booking"/>, shared by every offer that clashes with it.</summary>
@@ -271,11 +294,13 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
     {
         var n = offers.Length;
         var rankOf = ArrayPool<int>.Shared.Rent(n);
+        var byOffer = ArrayPool<Entry>.Shared.Rent(n);
         var entries = ArrayPool<Entry>.Shared.Rent(n);
         try
         {
             // Bucket the offers by request (counting sort, O(n)); each bucket is then sorted on its own, which is
-            // cheaper than one global sort and keeps the comparisons on small, cache-friendly slices.
+            // cheaper than one global sort and keeps the comparisons on small, cache-friendly slices. The offers
+            // are read once, in input order; the scatter then moves only the compact entries.
             var starts = new int[plans.Length + 1];
             List<OfferOutcome>? unmatched = null;
             for (var i = 0; i < n; i++)
@@ -283,14 +308,18 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
                 var o = offers[i] ?? throw new ArgumentNullException(nameof(offers), "An offer is null.");
                 var rank = Rank(o.RequestId);
                 rankOf[i] = rank;
-                if (rank >= 0) starts[rank + 1]++;
+                if (rank >= 0)
+                {
+                    starts[rank + 1]++;
+                    byOffer[i] = EntryFor(o, i);
+                }
                 else (unmatched ??= []).Add(new OfferOutcome(o.Id, OfferOutcomeKind.RejectedNotEligible, KilowattHours.Zero)
                     { Detail = $"There is no request {o.RequestId} in this gate cycle." });
             }
             for (var r = 0; r < plans.Length; r++) starts[r + 1] += starts[r];
             var next = (int[])starts.Clone();
             for (var i = 0; i < n; i++)
-                if (rankOf[i] >= 0) entries[next[rankOf[i]]++] = EntryFor(i);
+                if (rankOf[i] >= 0) entries[next[rankOf[i]]++] = byOffer[i];
 
             var results = new ClearingResult[plans.Length];
             for (var r = 0; r < plans.Length; r++)
@@ -308,6 +337,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         {
             _book.Dispose();
             ArrayPool<int>.Shared.Return(rankOf);
+            ArrayPool<Entry>.Shared.Return(byOffer);
             ArrayPool<Entry>.Shared.Return(entries);
         }
     }
@@ -318,14 +348,12 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         return requestId is not null && ranks.TryGetValue(requestId, out var r) ? r : -1;
     }
 
-    private Entry EntryFor(int i)
+    private static Entry EntryFor(Offer o, int i)
     {
-        var o = offers[i];
         var e = new Entry { Offer = i, Ticks = o.SubmittedAt.UtcTicks, Price = long.MaxValue };
         if (!Units.TryScaled(o.Price.Value, Units.PriceScale, out var price) || price <= 0) e.Why = Why.PriceNotValid;
         else e.Price = price;
         if (!Units.TryScaled(o.Energy.Value, Units.EnergyScale, out e.Wh) || e.Wh <= 0) e.Why = Why.EnergyNotWholeWh;
-        if (o.StationIds is not { Count: > 0 }) e.Why = Why.NoStation;
         return e;
     }
 
@@ -350,6 +378,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             var o = offers[e.Offer];
             if (e.Ticks >= p.GateTicks) e.Kind = OfferOutcomeKind.RejectedLate;
             else if (e.Why != Why.None) e.Kind = OfferOutcomeKind.RejectedNotEligible;
+            else if (o.StationIds is not { Count: > 0 }) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.NoStation);
             else if (p.Qualified is { } q && !AllIn(o.StationIds, q)) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.StationNotQualified);
             else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;
             else
@@ -357,13 +386,12 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
                 var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh);
                 (e.Kind, e.Why) = (d.Kind, d.Why);
                 if (!d.Accepts) continue;
-                var clash = _book.FindOverlap(o.StationIds, p);
+                var clash = _book.TryBook(o.StationIds, plan);
                 if (clash >= 0)
                 {
                     (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, Why.CapacityConflict, clash);
                     continue;
                 }
-                _book.Book(o.StationIds, plan);
                 e.AcceptedWh = d.WattHours;
                 remaining -= d.WattHours;
                 acceptedCount++;

@@ -46,6 +46,18 @@ public sealed record VerificationRules(
     /// <summary>How many days back X-of-Y looks for usable days at most.</summary>
     public const int MaxLookbackDays = 60;
 
+    /// <summary>
+    /// The meter data the verifier may look at for a delivery <paramref name="window"/>: MBMA looks back
+    /// <see cref="MbmaIntervals"/> hours at most (readings are at most 60 minutes long), X-of-Y up to
+    /// <see cref="MaxLookbackDays"/> days, a declared baseline only at the window itself.
+    /// </summary>
+    public TimeWindow EvidenceRange(TimeWindow window) => Baseline switch
+    {
+        BaselineMethod.MeterBeforeMeterAfter => new TimeWindow(window.Start - TimeSpan.FromHours(MbmaIntervals), window.End),
+        BaselineMethod.HighXOfY or BaselineMethod.MidXOfY => new TimeWindow(window.Start - TimeSpan.FromDays(MaxLookbackDays), window.End),
+        _ => window,
+    };
+
     /// <summary>Checks ranges; throws <see cref="DomainException"/> naming the field.</summary>
     public VerificationRules Validate()
     {

@@ -30,8 +30,9 @@ public sealed class FlexRequest
         RequestState state, IReadOnlyList<Award> awards, IReadOnlyList<OfferOutcome> outcomes,
         IReadOnlyList<Verification> verifications, string? failureReason,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        DateTimeOffset? cancelledAt = null)
+        DateTimeOffset? cancelledAt = null, VerificationRules? verification = null)
     {
+        Verification = verification ?? VerificationRules.Default;
         MinimumOfferEnergy = minimumOfferEnergy;
         Selection = selection;
         DecisionDeadline = decisionDeadline;
@@ -83,12 +84,17 @@ public sealed class FlexRequest
     /// <summary>When the DSO cancelled the request, or null.</summary>
     public DateTimeOffset? CancelledAt { get; private set; }
 
+    /// <summary>How delivery is verified and paid: baseline method, success threshold, tolerance and payout rule.</summary>
+    public VerificationRules Verification { get; }
+
     /// <summary>Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>.</summary>
     public static FlexRequest Post(
         string id, string dsoId, Transformer transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
-        KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null)
+        KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
+        VerificationRules? verification = null)
     {
+        (verification ?? VerificationRules.Default).Validate();
         if (transformer.DsoId != dsoId)
             throw new DomainException("transformerId", "own-transformer", "A DSO can post requests only on its own transformers.");
         if (energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
@@ -107,7 +113,7 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], null, minimumOfferEnergy, selection, decisionDeadline);
+            RequestState.Open, [], [], [], null, minimumOfferEnergy, selection, decisionDeadline, verification: verification);
     }
 
     /// <summary>
@@ -182,11 +188,11 @@ public sealed class FlexRequest
     }
 
     /// <summary>Verifies every award against the meter readings once the window has ended; moves to Settling.</summary>
-    public void Verify(MbmaVerifier verifier, IReadOnlyCollection<MeterReading> readings, DateTimeOffset now)
+    public void Verify(DeliveryEvidence evidence, DateTimeOffset now)
     {
         Require(RequestState.Awarded, "verify delivery");
         if (now < Delivery.End) throw new DomainException("state", "window-open", "Delivery ends at " + Delivery.End.ToString("O"));
-        Verifications = Awards.Select(a => verifier.Verify(a, Delivery, Direction, readings)).ToList();
+        Verifications = Awards.Select(a => DeliveryVerifier.Verify(a, Delivery, Direction, Verification, evidence)).ToList();
         State = RequestState.Settling;
     }
 

@@ -58,7 +58,7 @@ public class FlexRequestTests
         Assert.Equal(RequestState.Cleared, r.State);
         r.MarkAwarded();
         Assert.Equal(r.Delivery.End.AddMinutes(5), r.NextStepAt(TimeSpan.FromMinutes(5)));
-        r.Verify(MbmaVerifier.Default, [], r.Delivery.End);
+        r.Verify(new DeliveryEvidence([]), r.Delivery.End);
         Assert.Equal(RequestState.Settling, r.State);
         r.MarkSettled();
         Assert.Equal(RequestState.Settled, r.State);
@@ -81,6 +81,6 @@ public class FlexRequestTests
         Assert.Throws<DomainException>(() => r.CloseAndClear([], r.GateClosure.AddTicks(-1)));
         Assert.Throws<DomainException>(r.MarkAwarded);
         Assert.Throws<DomainException>(r.MarkSettled);
-        Assert.Throws<DomainException>(() => r.Verify(MbmaVerifier.Default, [], r.Delivery.End));
+        Assert.Throws<DomainException>(() => r.Verify(new DeliveryEvidence([]), r.Delivery.End));
     }
 }

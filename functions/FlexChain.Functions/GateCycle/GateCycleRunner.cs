@@ -93,12 +93,14 @@ public sealed partial class GateCycleRunner(
                 break;
             }
             case RequestState.Awarded:
+            {
                 var readings = new List<MeterReading>();
-                var range = new TimeWindow(request.Delivery.Start - MbmaVerifier.Default.BaselineSpan, request.Delivery.End);
+                var range = request.Verification.EvidenceRange(request.Delivery);
                 foreach (var station in request.Awards.SelectMany(a => a.StationIds).Distinct())
                     readings.AddRange(await store.GetReadingsAsync(station, range, cancellationToken));
-                request.Verify(MbmaVerifier.Default, readings, now);
+                request.Verify(new DeliveryEvidence(readings), now);
                 break;
+            }
             case RequestState.Settling:
             {
                 var awards = await AwardRecordsAsync(request, cancellationToken);

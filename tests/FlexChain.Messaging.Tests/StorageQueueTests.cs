@@ -114,4 +114,17 @@ public sealed class StorageQueueTests(AzuriteFixture azurite)
         Assert.Equal(new Uri("http://127.0.0.1:10001/devstoreaccount1"), client.Endpoint);
         Assert.Equal("devstoreaccount1", client.AccountName);
     }
+
+    [Fact]
+    public void Constructor_AccountConnectionStringWithoutQueueEndpoint_DerivesItFromProtocolAndSuffix()
+    {
+        var client = new StorageQueueServiceClient(
+            $"DefaultEndpointsProtocol=https;AccountName=flexchain;AccountKey={AzuriteFixture.AccountKey};EndpointSuffix=core.windows.net");
+
+        Assert.Equal(new Uri("https://flexchain.queue.core.windows.net"), client.Endpoint);
+    }
+
+    [Fact]
+    public void Constructor_FixtureConnectionString_UsesItsQueueEndpoint() =>
+        Assert.Equal(azurite.QueueEndpoint.ToString().TrimEnd('/'), Client().Endpoint.ToString().TrimEnd('/'));
 }

@@ -119,7 +119,14 @@ public sealed class StorageQueue : IMessageQueue
             if (_isPoisonQueue || received.DeliveryCount <= options.MaxDeliveryCount) return received;
 
             // Its lock expired on every allowed delivery: dead-letter it, as the Functions host does, and look again.
-            await MoveToPoisonAsync(received, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await MoveToPoisonAsync(received, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MessageLockLostException)
+            {
+                // Another receiver moved or completed it meanwhile; a copy in the poison queue at worst.
+            }
         }
         return null;
     }

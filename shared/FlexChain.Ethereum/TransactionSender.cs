@@ -183,6 +183,17 @@ public sealed class TransactionSender : IDisposable
         }
     }
 
+    /// <summary>
+    /// Forgets the cached next nonce, so the next send reads the node's pending count: call it after another process
+    /// may have sent with this key (e.g. on taking over the signer lease from another instance).
+    /// </summary>
+    public async Task ResyncNonceAsync(CancellationToken cancellationToken)
+    {
+        await _nonceLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _nextNonce = null;
+        _nonceLock.Release();
+    }
+
     /// <summary>Releases the nonce lock.</summary>
     public void Dispose() => _nonceLock.Dispose();
 

@@ -44,7 +44,8 @@ if (builder.Configuration.GetValue("LocalTriggers:Enabled", true)) services.AddH
 foreach (var type in typeof(Program).Assembly.GetTypes().Where(t => t is { IsAbstract: false, IsClass: true }))
     foreach (var contract in type.GetInterfaces().Where(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IValidator<>)))
         services.AddSingleton(contract, type);
-services.AddProblemDetails();
+// Problems the framework writes itself (401, 403, 404, 405) also name a field and a rule, like every other rejection.
+services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.CompleteFrameworkProblem);
 services.AddExceptionHandler<ProblemExceptionHandler>();
 services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 services.ConfigureHttpJsonOptions(o =>

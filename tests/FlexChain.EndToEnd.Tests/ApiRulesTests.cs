@@ -11,9 +11,9 @@ public sealed class ApiRulesTests(MarketFixture market)
 
     private async Task<(Caller Dso, Caller CpoA, Caller CpoB, string Transformer, string StationA, string StationB, string Request)> MarketAsync()
     {
-        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoKey);
-        var cpoA = await _api.RegisterAsync("Cpo", "CPO A", MarketFixture.CpoAKey);
-        var cpoB = await _api.RegisterAsync("Cpo", "CPO B", MarketFixture.CpoBKey);
+        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.RuleDsoKey);
+        var cpoA = await _api.RegisterAsync("Cpo", "CPO A", MarketFixture.RuleCpoAKey);
+        var cpoB = await _api.RegisterAsync("Cpo", "CPO B", MarketFixture.RuleCpoBKey);
         var transformer = await _api.TransformerAsync(dso);
         var stationA = await _api.StationAsync(cpoA, transformer);
         var stationB = await _api.StationAsync(cpoB, transformer);
@@ -43,7 +43,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     [Fact]
     public async Task Get_WithForgedApiKey_IsUnauthorized()
     {
-        var real = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.CpoAKey);
+        var real = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.RuleCpoAKey);
         var forged = real with { ApiKey = real.ApiKey[..^4] + "0000" };
         using var response = await _api.SendAsync(HttpMethod.Get, "/v1/participants/me", forged, null);
         await ProblemAsync(response, HttpStatusCode.Unauthorized);
@@ -75,7 +75,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     public async Task PostRequest_OnAnotherDsosTransformer_NamesTheRule()
     {
         var m = await MarketAsync();
-        var other = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.DsoKey);
+        var other = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.RuleDsoKey);
         using var response = await _api.SendAsync(HttpMethod.Post, "/v1/requests", other, new
         {
             transformerId = m.Transformer, deliveryStart = market.Clock.GetUtcNow().AddHours(2), deliveryEnd = market.Clock.GetUtcNow().AddHours(3),
@@ -113,7 +113,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     [InlineData("[1, 2]", "json")]
     public async Task PostTransformer_MalformedBody_IsProblem(string body, string rule)
     {
-        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoKey);
+        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.RuleDsoKey);
         using var response = await _api.SendRawAsync(HttpMethod.Post, "/v1/transformers", dso, body);
         var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Equal(rule, problem["rule"]!.GetValue<string>());
@@ -122,7 +122,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     [Fact]
     public async Task PostTransformer_WrongContentType_Is415()
     {
-        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.DsoKey);
+        var dso = await _api.RegisterAsync("Dso", "DSO", MarketFixture.RuleDsoKey);
         using var response = await _api.SendRawAsync(HttpMethod.Post, "/v1/transformers", dso, "name=T", "application/x-www-form-urlencoded");
         await ProblemAsync(response, HttpStatusCode.UnsupportedMediaType);
     }
@@ -148,7 +148,7 @@ public sealed class ApiRulesTests(MarketFixture market)
         Assert.Null(byDso["offerCount"]);
         var byA = (await _api.GetAsync($"/v1/requests/{m.Request}", m.CpoA))["offers"]!.AsArray();
         Assert.Equal(m.CpoA.Id, Assert.Single(byA)!["cpoId"]!.GetValue<string>());
-        var stranger = await _api.RegisterAsync("Cpo", "Stranger", MarketFixture.CpoBKey);
+        var stranger = await _api.RegisterAsync("Cpo", "Stranger", MarketFixture.RuleCpoBKey);
         Assert.Null((await _api.GetAsync($"/v1/requests/{m.Request}", stranger))["offers"]);
     }
 

@@ -49,21 +49,22 @@ public sealed class GateCycleEndToEndTests(MarketFixture market)
 
         // Gate closes: merit order picks CPO A (cheaper); 10 kWh x 0.25 EUR/kWh = 2.5 tEUR is locked in escrow.
         market.Clock.SetTo(t0.AddHours(1));
-        var awarded = await WaitForStateAsync(request, dso, "Awarded");
+        var awarded = await _api.WaitForStateAsync(request, dso, "Awarded");
         var award = Assert.Single(awarded["awards"]!.AsArray())!;
         Assert.Equal(cpoA.Id, award["cpoId"]!.GetValue<string>());
         Assert.Equal(2, awarded["offers"]!.AsArray().Count);
         Assert.Equal(dsoBefore - 2_500_000, await market.TokenBalanceAsync(MarketFixture.DsoWallet));
-        Assert.Equal(escrowBefore + 2_500_000, await market.TokenBalanceAsync(market.Settlement));
+        // The escrow is shared with the other tests' requests, which may lock at the same gate closure: at least ours is in it.
+        Assert.True(await market.TokenBalanceAsync(market.Settlement) >= escrowBefore + 2_500_000);
 
         // Meter data: 5 kWh per quarter hour before the window, 2.75 during it: 9 kWh delivered (90 %).
         market.Clock.SetTo(windowStart);
-        await PostReadingsAsync(cpoA, stationA, windowStart.AddHours(-1), 5m);
+        await _api.PostQuarterReadingsAsync(cpoA, stationA, windowStart.AddHours(-1), 5m);
         market.Clock.SetTo(windowStart.AddHours(1));
-        await PostReadingsAsync(cpoA, stationA, windowStart, 2.75m);
+        await _api.PostQuarterReadingsAsync(cpoA, stationA, windowStart, 2.75m);
 
         market.Clock.SetTo(windowStart.AddHours(1).AddMinutes(5));
-        var settled = await WaitForStateAsync(request, dso, "Settled");
+        var settled = await _api.WaitForStateAsync(request, dso, "Settled");
         var settlement = Assert.Single(settled["settlements"]!.AsArray())!;
         Assert.Equal(9000, settlement["deliveredWh"]!.GetValue<long>());
         Assert.Equal("2250000", settlement["payoutUnits"]!.GetValue<string>());
@@ -92,18 +93,4 @@ public sealed class GateCycleEndToEndTests(MarketFixture market)
     private Task<JsonNode> GetRequestAsync(string id, Caller caller) => _api.GetAsync($"/v1/requests/{id}", caller);
 
     private Task<JsonNode> PostAsync(string path, Caller? caller, object body) => _api.PostAsync(path, caller, body);
-
-    private Task PostReadingsAsync(Caller cpo, string station, DateTimeOffset from, decimal kwhPerQuarter) =>
-        PostAsync($"/v1/stations/{station}/readings", cpo, new
-        {
-            readings = Enumerable.Range(0, 4).Select(i => new { start = from.AddMinutes(15 * i), end = from.AddMinutes(15 * (i + 1)), energyKwh = kwhPerQuarter }),
-        });
-
-    private async Task<JsonNode> WaitForStateAsync(string id, Caller caller, string state)
-    {
-        var r = await Poll.UntilAsync(() => GetRequestAsync(id, caller), r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Failed"),
-            TimeSpan.FromSeconds(60), $"request {id} reaching {state}");
-        Assert.True(r["state"]!.GetValue<string>() == state, $"request did not reach {state}: {r}");
-        return r;
-    }
 }

@@ -16,12 +16,12 @@ public sealed class MarketClient(HttpClient http)
     /// wallet with an EIP-191 signature of the server's challenge; a DSO also publishes prequalification requirements
     /// (3.7 kW minimum, real-time monitoring).
     /// </summary>
-    public async Task<Caller> RegisterAsync(string role, string name, EthereumKey wallet, bool proveWallet = true)
+    public async Task<Caller> RegisterAsync(string role, string name, EthereumKey wallet, bool proveWallet = true, bool publishRequirements = true)
     {
         var body = await PostAsync("/v1/participants", null, new { role, legalName = name, contact = "ops@example.org", walletAddress = wallet.Address.ToString() });
         var caller = new Caller(body["participant"]!["id"]!.GetValue<string>(), body["apiKey"]!.GetValue<string>());
         if (proveWallet) await ProveWalletAsync(caller, wallet);
-        if (role == "Dso")
+        if (role == "Dso" && publishRequirements)
             await SendOkAsync(HttpMethod.Put, "/v1/prequalification/requirements", caller, new { minimumPowerKw = 3.7m, monitoringRequired = true, validityDays = 30 });
         return caller;
     }
@@ -64,6 +64,22 @@ public sealed class MarketClient(HttpClient http)
             transformerId = transformer, deliveryStart = windowStart, deliveryEnd = windowStart.AddHours(1), energyKwh = kwh,
             direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure, pricing = "PayAsBid",
         }))["id"]!.GetValue<string>();
+
+    /// <summary>Uploads <paramref name="count"/> back-to-back quarter-hour readings of <paramref name="kwhPerQuarter"/> from <paramref name="from"/>.</summary>
+    public Task PostQuarterReadingsAsync(Caller cpo, string station, DateTimeOffset from, decimal kwhPerQuarter, int count = 4) =>
+        PostAsync($"/v1/stations/{station}/readings", cpo, new
+        {
+            readings = Enumerable.Range(0, count).Select(i => new { start = from.AddMinutes(15 * i), end = from.AddMinutes(15 * (i + 1)), energyKwh = kwhPerQuarter }),
+        });
+
+    /// <summary>Polls the request until it reaches <paramref name="state"/>; fails at once if it fails instead.</summary>
+    public async Task<JsonNode> WaitForStateAsync(string requestId, Caller caller, string state)
+    {
+        var r = await FlexChain.Testing.Poll.UntilAsync(() => GetAsync($"/v1/requests/{requestId}", caller),
+            r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Failed"), TimeSpan.FromSeconds(90), $"request {requestId} reaching {state}");
+        Assert.True(r["state"]!.GetValue<string>() == state, $"request did not reach {state}: {r}");
+        return r;
+    }
 
     public async Task<JsonNode> GetAsync(string path, Caller caller)
     {

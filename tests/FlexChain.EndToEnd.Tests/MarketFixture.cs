@@ -21,6 +21,13 @@ public sealed class MarketFixture : IAsyncLifetime
     public static readonly EthereumKey DsoKey = EthereumKey.FromHex("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
     public static readonly EthereumKey CpoAKey = EthereumKey.FromHex("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
     public static readonly EthereumKey CpoBKey = EthereumKey.FromHex("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
+    /// <summary>
+    /// Accounts #4, #5 and #6 for the API rule tests: their requests clear and lock funds whenever a test moves the
+    /// clock, so they must not share wallets with the gate-cycle test, which checks exact balances of #1 to #3.
+    /// </summary>
+    public static readonly EthereumKey RuleDsoKey = EthereumKey.FromHex("0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a");
+    public static readonly EthereumKey RuleCpoAKey = EthereumKey.FromHex("0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba");
+    public static readonly EthereumKey RuleCpoBKey = EthereumKey.FromHex("0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e");
     public static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     public static readonly EthAddress CpoAWallet = EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
     public static readonly EthAddress CpoBWallet = EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
@@ -52,7 +59,16 @@ public sealed class MarketFixture : IAsyncLifetime
         Settlement = EthAddress.Parse(deployment.GetProperty("settlement").GetString()!);
         Rpc = new EthJsonRpcClient(_chain.RpcUri);
 
-        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        _factory = NewInstance();
+        Client = _factory.CreateClient();
+    }
+
+    /// <summary>
+    /// Another instance of the app on the same storage, chain and clock, with its own gate timer: as when the platform
+    /// scales out. The caller disposes it.
+    /// </summary>
+    public WebApplicationFactory<Program> NewInstance() =>
+        new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
             web.UseSetting("Storage:ConnectionString", _azurite.ConnectionString);
             web.UseSetting("Chain:RpcUrl", _chain.RpcUri.ToString());
@@ -64,8 +80,6 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");
             web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
         });
-        Client = _factory.CreateClient();
-    }
 
     public async Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) =>
         (System.Numerics.BigInteger)BalanceOf.DecodeOutput(

@@ -3,6 +3,7 @@ using FlexChain.Domain;
 using FlexChain.Functions.Auth;
 using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
+using FlexChain.Verification;
 
 namespace FlexChain.Functions.Api;
 

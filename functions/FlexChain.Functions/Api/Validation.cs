@@ -58,6 +58,25 @@ public static partial class Problems
         _ => "The request failed.",
     };
 
+    /// <summary>Adds <c>field</c> and <c>rule</c> to problems written by the framework (authentication, authorization, routing).</summary>
+    public static void CompleteFrameworkProblem(ProblemDetailsContext context)
+    {
+        var extensions = context.ProblemDetails.Extensions;
+        if (extensions.ContainsKey("field")) return;
+        var (field, rule, detail) = context.ProblemDetails.Status switch
+        {
+            401 => ("X-Api-Key", "authentication", "Send a valid API key in the X-Api-Key header."),
+            403 => ("X-Api-Key", "role", "Your role may not call this endpoint."),
+            404 => ("path", "not-found", "No such resource, or it is not visible to you."),
+            405 => ("method", "method", "This HTTP method is not supported here."),
+            _ => ("body", "invalid", context.ProblemDetails.Detail),
+        };
+        extensions["field"] = field;
+        extensions["rule"] = rule;
+        context.ProblemDetails.Title ??= TitleFor(context.ProblemDetails.Status ?? 400);
+        context.ProblemDetails.Detail ??= detail;
+    }
+
     /// <summary><c>Readings[0].EnergyKwh</c> -> <c>readings[0].energyKwh</c>: the field as it appears in the JSON body.</summary>
     public static string JsonPath(string propertyName) =>
         string.Join('.', propertyName.Split('.').Select(p => p.Length == 0 ? p : char.ToLowerInvariant(p[0]) + p[1..]));

@@ -1,6 +1,7 @@
 using FlexChain.Domain;
 using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
+using FlexChain.Verification;
 using Microsoft.Extensions.Options;
 
 namespace FlexChain.Functions.GateCycle;

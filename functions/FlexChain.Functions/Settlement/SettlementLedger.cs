@@ -3,6 +3,7 @@ using System.Numerics;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
 using FlexChain.Functions.Api;
+using FlexChain.Verification;
 using Microsoft.Extensions.Options;
 
 namespace FlexChain.Functions.Settlement;
@@ -34,21 +35,16 @@ public sealed class SettlementOptions
 /// </summary>
 public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDisposable
 {
-    private const string AwardList = "(address,uint256,bytes32)[]";
     private static readonly AbiFunction TokenFn = AbiFunction.Parse("token() returns (address)");
     private static readonly AbiFunction DecimalsFn = AbiFunction.Parse("decimals() returns (uint8)");
-    private static readonly AbiFunction GetCycleFn = AbiFunction.Parse(
-        "getCycle(bytes32 cycleId) returns ((address,uint64,uint8,uint128,uint128,bytes32))");
+    private static readonly AbiFunction GetCycleFn = EscrowAbi.GetCycle;
     private static readonly AbiFunction LockCycleFn = AbiFunction.Parse(
         "lockCycle(bytes32 cycleId, address dso, uint64 refundAfter, (address,uint256,bytes32)[] awards)");
     private static readonly AbiFunction SettleCycleFn = AbiFunction.Parse(
         "settleCycle(bytes32 cycleId, (address,uint256,bytes32)[] awards, uint256[] payouts, bytes32[] settlementHashes)");
-    public static readonly AbiEvent CycleLocked = AbiEvent.Parse(
-        "CycleLocked(bytes32 indexed cycleId, address indexed dso, uint256 total, uint64 refundAfter, uint256 awardCount, bytes32 awardsHash)");
-    public static readonly AbiEvent CycleSettled = AbiEvent.Parse(
-        "CycleSettled(bytes32 indexed cycleId, address indexed dso, uint256 paid, uint256 refunded)");
-    public static readonly AbiEvent AwardSettled = AbiEvent.Parse(
-        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
+    public static readonly AbiEvent CycleLocked = EscrowAbi.CycleLocked;
+    public static readonly AbiEvent CycleSettled = EscrowAbi.CycleSettled;
+    public static readonly AbiEvent AwardSettled = EscrowAbi.AwardSettled;
 
     /// <summary>Refusals that mean another attempt already did the work; the caller then reads the cycle back.</summary>
     private static readonly AbiError[] AlreadyDone = [AbiError.Parse("CycleExists(bytes32)"), AbiError.Parse("CycleNotLocked(bytes32,uint8)")];
@@ -86,7 +82,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
     }
 
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
-    public static Hash32 AwardsHash(IReadOnlyList<AwardRecord> awards) => new(Keccak256.Hash(AbiCodec.Encode(AwardList, (object)AwardTuples(awards))));
+    public static Hash32 AwardsHash(IReadOnlyList<AwardRecord> awards) => CycleCommitment.Hash(awards);
 
     /// <summary>Locks the total of <paramref name="awards"/> (all from one DSO) from the DSO in escrow, unless already done.</summary>
     /// <returns>The locking transaction.</returns>
@@ -125,8 +121,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
 
     private EthContract Escrow => _escrow ?? throw new InvalidOperationException("The ledger is not initialised.");
 
-    private static object[] AwardTuples(IReadOnlyList<AwardRecord> awards) =>
-        awards.Select(a => (object)new object[] { a.Cpo, a.LockedUnits, a.Hash() }).ToArray();
+    private static object[] AwardTuples(IReadOnlyList<AwardRecord> awards) => CycleCommitment.Tuples(awards);
 
     private static BigInteger ToBig(object? value) => value switch
     {

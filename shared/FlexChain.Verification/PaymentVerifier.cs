@@ -1,0 +1,256 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using System.Text.Json;
+using FlexChain.Ethereum;
+
+namespace FlexChain.Verification;
+
+/// <summary>Which check of a payment failed. Serialized by name.</summary>
+public enum VerificationCheck
+{
+    /// <summary>An <c>AwardSettled</c> event of the escrow exists for the payment (and was not removed by a reorganisation).</summary>
+    Event = 1,
+    /// <summary>FlexChain publishes well-formed records for the award.</summary>
+    Record = 2,
+    /// <summary>The records are for this award id, the award id belongs to the published request's cycle, and the list has the cycle's ids in order.</summary>
+    AwardId = 3,
+    /// <summary>The settlement record, hashed locally, equals the event's <c>settlementHash</c>.</summary>
+    SettlementHash = 4,
+    /// <summary>The event's <c>paid</c> equals the record's <c>payoutUnits</c>.</summary>
+    Paid = 5,
+    /// <summary>The published award list, rebuilt and hashed locally, equals the cycle's committed <c>awardsHash</c> (getCycle and CycleLocked).</summary>
+    CycleCommitment = 6,
+    /// <summary>The published award record is the one at the award's position of the committed list.</summary>
+    AwardInCycle = 7,
+    /// <summary><c>paid + refunded</c> equals the award's <c>lockedUnits</c>, as does the settlement record's.</summary>
+    Amounts = 8,
+    /// <summary>The event's CPO is the award record's CPO.</summary>
+    Cpo = 9,
+    /// <summary>The event's DSO is the award record's DSO.</summary>
+    Dso = 10,
+}
+
+/// <summary>One failed check and why, in words a wallet holder can act on.</summary>
+public sealed record VerificationFailure(VerificationCheck Check, string Reason)
+{
+    public override string ToString() => $"{JsonNamingPolicy.KebabCaseLower.ConvertName(Check.ToString())}: {Reason}";
+}
+
+/// <summary>An <c>AwardSettled</c> event as the chain holds it. Amounts in the token's smallest units.</summary>
+public sealed record PaymentEvent(
+    Hash32 AwardId, EthAddress Cpo, EthAddress Dso, BigInteger Paid, BigInteger Refunded, Hash32 SettlementHash,
+    Hash32? TransactionHash, ulong? BlockNumber, ulong? LogIndex)
+{
+    /// <summary>Decodes an escrow log.</summary>
+    /// <exception cref="FormatException">The log is not an <c>AwardSettled</c> event.</exception>
+    public static PaymentEvent From(LogEntry log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        var v = EscrowAbi.AwardSettled.DecodeLog(log);
+        return new((Hash32)v[0]!, (EthAddress)v[1]!, (EthAddress)v[2]!, (BigInteger)v[3]!, (BigInteger)v[4]!, (Hash32)v[5]!,
+            log.TransactionHash, log.BlockNumber, log.LogIndex);
+    }
+}
+
+/// <summary>The verdict on one payment: verified when no check failed.</summary>
+/// <param name="AwardId">The award (settlement) id; null when a transaction held no payment to name.</param>
+/// <param name="RequestId">The FlexChain request the published records name, when found.</param>
+/// <param name="Payment">The event on chain, when found.</param>
+public sealed record PaymentVerdict(Hash32? AwardId, string? RequestId, PaymentEvent? Payment, IReadOnlyList<VerificationFailure> Failures)
+{
+    public bool Verified => Failures.Count == 0;
+
+    /// <summary>One line: <c>VERIFIED</c> or <c>NOT VERIFIED</c>, the award, parties and amounts (in token units), then the reasons.</summary>
+    public string Describe(int tokenDecimals)
+    {
+        var line = new StringBuilder(Verified ? "VERIFIED" : "NOT VERIFIED");
+        if (AwardId is { } id) line.Append(" award ").Append(id);
+        if (RequestId is not null) line.Append(" request ").Append(RequestId);
+        if (Payment is { } p)
+            line.Append(" cpo ").Append(p.Cpo).Append(" dso ").Append(p.Dso)
+                .Append(" paid ").Append(TokenAmount.Format(p.Paid, tokenDecimals))
+                .Append(" refunded ").Append(TokenAmount.Format(p.Refunded, tokenDecimals))
+                .Append(" tx ").Append(p.TransactionHash?.ToString() ?? "?").Append(" block ").Append(p.BlockNumber?.ToString(CultureInfo.InvariantCulture) ?? "?");
+        foreach (var f in Failures) line.Append(Environment.NewLine).Append("  - ").Append(f);
+        return line.ToString();
+    }
+}
+
+/// <summary>Token amounts for people.</summary>
+public static class TokenAmount
+{
+    /// <summary><paramref name="units"/> smallest units as a decimal number of tokens, exact, without trailing zeros (2250000 at 6 decimals is "2.25").</summary>
+    public static string Format(BigInteger units, int decimals)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(decimals);
+        var sign = units.Sign < 0 ? "-" : "";
+        var digits = BigInteger.Abs(units).ToString(CultureInfo.InvariantCulture).PadLeft(decimals + 1, '0');
+        var whole = digits[..^decimals];
+        var fraction = decimals == 0 ? "" : digits[^decimals..].TrimEnd('0');
+        return sign + (fraction.Length == 0 ? whole : whole + "." + fraction);
+    }
+}
+
+/// <summary>
+/// Checks payments of the FlexChain escrow against FlexChain's published records, trusting only the chain: every hash
+/// is recomputed here from the records' fields (the hashes a publisher states are never used). For each
+/// <c>AwardSettled</c> event found it checks that the published settlement record hashes to the event's
+/// <c>settlementHash</c> and pays the event's <c>paid</c>; that the award id, the cycle id of the published request
+/// and the records agree; that the published award list of the cycle hashes to the commitment the escrow stores
+/// (<c>getCycle</c>) and announced (<c>CycleLocked</c>); that the award record is the list's entry at the award's
+/// position; that <c>paid + refunded</c> is what was locked; and that the CPO and DSO are the records'.
+/// </summary>
+/// <remarks>Chain failures (node unreachable, RPC errors) propagate: they say nothing about the payment.</remarks>
+public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords records)
+{
+    /// <summary>First block searched when looking up an award's events (the escrow's deployment block; 0 searches everything).</summary>
+    public ulong SearchFromBlock { get; init; }
+
+    /// <summary>Verifies the payment of one award (settlement) id.</summary>
+    public async Task<IReadOnlyList<PaymentVerdict>> VerifyAwardAsync(Hash32 awardId, CancellationToken cancellationToken)
+    {
+        var logs = await chain.GetLogsAsync([EscrowAbi.AwardSettled.Topic, awardId], SearchFromBlock, cancellationToken).ConfigureAwait(false);
+        if (logs.Count == 0)
+            return [new PaymentVerdict(awardId, null, null, [new(VerificationCheck.Event,
+                $"no AwardSettled event for award {awardId} on escrow {chain.Escrow} since block {SearchFromBlock}: the award is unknown to this escrow or not settled yet")])];
+        return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Verifies every payment the transaction made through the escrow (a cycle's settlement pays all its awards at once).</summary>
+    public async Task<IReadOnlyList<PaymentVerdict>> VerifyTransactionAsync(Hash32 transactionHash, CancellationToken cancellationToken)
+    {
+        var receipt = await chain.GetReceiptAsync(transactionHash, cancellationToken).ConfigureAwait(false);
+        if (receipt is null)
+            return [new PaymentVerdict(null, null, null, [new(VerificationCheck.Event, $"the chain has no mined transaction {transactionHash}")])];
+        var logs = receipt.Logs.Where(IsAwardSettled).ToList();
+        if (logs.Count == 0)
+            return [new PaymentVerdict(null, null, null, [new(VerificationCheck.Event,
+                $"transaction {transactionHash} {(receipt.Succeeded ? "emitted" : "reverted and emitted")} no AwardSettled event of escrow {chain.Escrow}")])];
+        return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Verifies every payment where <paramref name="wallet"/> is the CPO (paid) or the DSO (refunded), from <paramref name="fromBlock"/> on, in chain order.</summary>
+    public async Task<IReadOnlyList<PaymentVerdict>> VerifyWalletAsync(EthAddress wallet, ulong fromBlock, CancellationToken cancellationToken)
+    {
+        var topic = EscrowAbi.Topic(wallet);
+        var asCpo = await chain.GetLogsAsync([EscrowAbi.AwardSettled.Topic, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
+        var asDso = await chain.GetLogsAsync([EscrowAbi.AwardSettled.Topic, null, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
+        var logs = asCpo.Concat(asDso)
+            .DistinctBy(l => (l.TransactionHash, l.LogIndex))
+            .OrderBy(l => l.BlockNumber).ThenBy(l => l.LogIndex)
+            .ToList();
+        return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
+    }
+
+    private bool IsAwardSettled(LogEntry l) => l.Address == chain.Escrow && l.Topics.Count > 0 && l.Topics[0] == EscrowAbi.AwardSettled.Topic;
+
+    private async Task<IReadOnlyList<PaymentVerdict>> VerifyLogsAsync(IReadOnlyList<LogEntry> logs, CancellationToken cancellationToken)
+    {
+        var cycles = new Dictionary<Hash32, (EscrowCycle Cycle, IReadOnlyList<Hash32> Announced)>();
+        var verdicts = new List<PaymentVerdict>(logs.Count);
+        foreach (var log in logs)
+        {
+            PaymentEvent payment;
+            try
+            {
+                payment = PaymentEvent.From(log);
+            }
+            catch (FormatException e)
+            {
+                verdicts.Add(new PaymentVerdict(null, null, null, [new(VerificationCheck.Event, $"a log of the escrow is not a valid AwardSettled event: {e.Message}")]));
+                continue;
+            }
+            var cycleId = EscrowIds.CycleOf(payment.AwardId);
+            if (!cycles.TryGetValue(cycleId, out var cycle))
+                cycles[cycleId] = cycle = (await chain.GetCycleAsync(cycleId, cancellationToken).ConfigureAwait(false),
+                    await AnnouncedCommitmentsAsync(cycleId, cancellationToken).ConfigureAwait(false));
+            var (published, recordFailure) = await FetchAsync(payment.AwardId, cancellationToken).ConfigureAwait(false);
+            var failures = new List<VerificationFailure>();
+            if (log.Removed) failures.Add(new(VerificationCheck.Event, "the event was removed by a chain reorganisation"));
+            if (recordFailure is not null) failures.Add(recordFailure);
+            if (published is not null) failures.AddRange(Check(payment, published, cycle.Cycle, cycle.Announced));
+            verdicts.Add(new PaymentVerdict(payment.AwardId, published?.RequestId, payment, failures));
+        }
+        return verdicts;
+    }
+
+    private async Task<IReadOnlyList<Hash32>> AnnouncedCommitmentsAsync(Hash32 cycleId, CancellationToken cancellationToken) =>
+        (await chain.GetLogsAsync([EscrowAbi.CycleLocked.Topic, cycleId], SearchFromBlock, cancellationToken).ConfigureAwait(false))
+            .Where(l => !l.Removed)
+            .Select(l => (Hash32)EscrowAbi.CycleLocked.DecodeLog(l)[5]!)
+            .ToList();
+
+    private async Task<(PublishedSettlement?, VerificationFailure?)> FetchAsync(Hash32 awardId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await records.GetAsync(awardId, cancellationToken).ConfigureAwait(false) is { } published
+                ? (published, null)
+                : (null, new(VerificationCheck.Record, $"no published record for award {awardId}: the payment cannot be matched to a FlexChain settlement"));
+        }
+        catch (Exception e) when (e is FormatException or HttpRequestException or JsonException
+                                  || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return (null, new(VerificationCheck.Record, $"the published record of award {awardId} could not be read: {e.Message}"));
+        }
+    }
+
+    /// <summary>The checks of one payment against its published records and the cycle's on-chain commitment.</summary>
+    /// <param name="announced">The <c>awardsHash</c> of every <c>CycleLocked</c> event of the cycle.</param>
+    public static IReadOnlyList<VerificationFailure> Check(PaymentEvent payment, PublishedSettlement published, EscrowCycle cycle, IReadOnlyList<Hash32> announced)
+    {
+        ArgumentNullException.ThrowIfNull(payment);
+        ArgumentNullException.ThrowIfNull(published);
+        ArgumentNullException.ThrowIfNull(cycle);
+        ArgumentNullException.ThrowIfNull(announced);
+        var failures = new List<VerificationFailure>();
+        void Fail(VerificationCheck check, string reason) => failures.Add(new(check, reason));
+        var (awardId, list) = (payment.AwardId, published.CycleAwards);
+        var cycleId = EscrowIds.CycleOf(awardId);
+        var index = EscrowIds.IndexOf(awardId);
+
+        if (EscrowIds.Cycle(published.RequestId) != cycleId)
+            Fail(VerificationCheck.AwardId, $"award {awardId} is not in the escrow cycle of request {published.RequestId} ({EscrowIds.Cycle(published.RequestId)})");
+        if (published.Settlement.AwardId != awardId)
+            Fail(VerificationCheck.AwardId, $"the settlement record is for award {published.Settlement.AwardId}, the event for {awardId}");
+        if (published.Award.AwardId != awardId)
+            Fail(VerificationCheck.AwardId, $"the award record is for award {published.Award.AwardId}, the event for {awardId}");
+        if (list.Select((a, i) => (a, i)).FirstOrDefault(x => x.a.AwardId != EscrowIds.Award(cycleId, x.i)) is ({ } misplaced, var at))
+            Fail(VerificationCheck.AwardId, $"the cycle's award list has award {misplaced.AwardId} at position {at}, where the cycle's id is {EscrowIds.Award(cycleId, at)}");
+
+        var settlementHash = published.Settlement.Hash();
+        if (settlementHash != payment.SettlementHash)
+            Fail(VerificationCheck.SettlementHash, $"the published settlement record hashes to {settlementHash}, the event's settlementHash is {payment.SettlementHash}");
+        if (payment.Paid != published.Settlement.PayoutUnits)
+            Fail(VerificationCheck.Paid, $"the event paid {payment.Paid} units, the settlement record's payoutUnits is {published.Settlement.PayoutUnits}");
+
+        var commitment = CycleCommitment.Hash(list);
+        if (cycle.Status == CycleStatus.None)
+            Fail(VerificationCheck.CycleCommitment, $"getCycle({cycleId}) is empty: the escrow holds no cycle for this award");
+        else if (cycle.AwardsHash != commitment)
+            Fail(VerificationCheck.CycleCommitment, $"the published award list ({list.Count} awards) hashes to {commitment}, getCycle's awardsHash is {cycle.AwardsHash}");
+        if (announced.Count != 1)
+            Fail(VerificationCheck.CycleCommitment, $"expected one CycleLocked event for cycle {cycleId}, found {announced.Count}");
+        else if (announced[0] != commitment)
+            Fail(VerificationCheck.CycleCommitment, $"the published award list ({list.Count} awards) hashes to {commitment}, CycleLocked announced {announced[0]}");
+
+        var award = published.Award;
+        if (index < 0 || index >= list.Count)
+            Fail(VerificationCheck.AwardInCycle, $"award {awardId} is at position {index}, outside the published award list of {list.Count} awards");
+        else if (list[(int)index].Hash() is var listed && listed != award.Hash())
+            Fail(VerificationCheck.AwardInCycle, $"the published award record hashes to {award.Hash()}, the cycle list's entry at position {index} to {listed}");
+        else
+            award = list[(int)index];
+
+        if (payment.Paid + payment.Refunded != award.LockedUnits)
+            Fail(VerificationCheck.Amounts, $"paid {payment.Paid} + refunded {payment.Refunded} = {payment.Paid + payment.Refunded} units, the award locked {award.LockedUnits}");
+        if (published.Settlement.LockedUnits != award.LockedUnits)
+            Fail(VerificationCheck.Amounts, $"the settlement record's lockedUnits is {published.Settlement.LockedUnits}, the award's {award.LockedUnits}");
+        if (payment.Cpo != award.Cpo)
+            Fail(VerificationCheck.Cpo, $"the event paid CPO {payment.Cpo}, the award record's CPO is {award.Cpo}");
+        if (payment.Dso != award.Dso)
+            Fail(VerificationCheck.Dso, $"the event refunded DSO {payment.Dso}, the award record's DSO is {award.Dso}");
+        return failures;
+    }
+}

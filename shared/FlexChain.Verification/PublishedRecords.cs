@@ -1,0 +1,112 @@
+using System.Net;
+using System.Numerics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FlexChain.Ethereum;
+
+namespace FlexChain.Verification;
+
+/// <summary>
+/// What FlexChain publishes for one settled award: the request it belongs to, the award and settlement records, and
+/// the whole award list of the award's cycle in index order (needed to rebuild the cycle's commitment).
+/// </summary>
+/// <param name="SettleTransaction">The settling transaction as published (informational: verification finds it on chain).</param>
+public sealed record PublishedSettlement(
+    string RequestId, AwardRecord Award, SettlementRecord Settlement, IReadOnlyList<AwardRecord> CycleAwards, Hash32? SettleTransaction);
+
+/// <summary>A source of published records: FlexChain's API, or anything else that holds them (a file, an archive).</summary>
+public interface IPublishedRecords
+{
+    /// <summary>The published records of the award, or null when none are published.</summary>
+    /// <exception cref="FormatException">The published document is malformed.</exception>
+    Task<PublishedSettlement?> GetAsync(Hash32 awardId, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Published records read from FlexChain's API (<c>GET /v1/settlements/{awardId}</c>, anonymous). Only the records'
+/// fields are used; the hashes the API also returns are ignored, verification recomputes them.
+/// </summary>
+public sealed class HttpPublishedRecords(HttpClient http, Uri apiBase) : IPublishedRecords
+{
+    public async Task<PublishedSettlement?> GetAsync(Hash32 awardId, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(new Uri(apiBase, $"v1/settlements/{awardId}"), cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+            throw new HttpRequestException($"GET v1/settlements/{awardId}: {(int)response.StatusCode} {text}", null, response.StatusCode);
+        return PublishedSettlementJson.Parse(JsonNode.Parse(text));
+    }
+}
+
+/// <summary>
+/// The JSON of a published settlement (the body of <c>GET /v1/settlements/{awardId}</c>): <c>requestId</c>,
+/// <c>award</c>, <c>settlement</c>, <c>cycleAwards</c> (array of award records in index order). Award record fields:
+/// <c>awardId, dsoWallet, cpoWallet, energyWh, priceMicroEurPerKwh, lockedUnits, deliveryStart, deliveryEnd</c>;
+/// settlement record fields: <c>awardId, awardedWh, baselineWh, measuredWh, deliveredWh, succeeded, payoutUnits,
+/// lockedUnits, transactionHash</c>. Token amounts are decimal strings (they can exceed 2^53).
+/// </summary>
+public static class PublishedSettlementJson
+{
+    /// <exception cref="FormatException">A field is missing or malformed (the message names it).</exception>
+    public static PublishedSettlement Parse(JsonNode? document)
+    {
+        var root = document as JsonObject ?? throw new FormatException("the published settlement is not a JSON object");
+        var settlement = Object(root, "settlement");
+        var cycle = root["cycleAwards"] as JsonArray ?? throw new FormatException("cycleAwards is missing or not an array");
+        return new PublishedSettlement(
+            String(root, "requestId"),
+            ParseAward(Object(root, "award"), "award"),
+            new SettlementRecord(
+                Hash(settlement, "awardId", "settlement"), Int64(settlement, "awardedWh", "settlement"), Int64(settlement, "baselineWh", "settlement"),
+                Int64(settlement, "measuredWh", "settlement"), Int64(settlement, "deliveredWh", "settlement"),
+                Value<bool>(settlement, "succeeded", "settlement"), Units(settlement, "payoutUnits", "settlement"), Units(settlement, "lockedUnits", "settlement")),
+            cycle.Select((a, i) => ParseAward(a as JsonObject ?? throw new FormatException($"cycleAwards[{i}] is not an object"), $"cycleAwards[{i}]")).ToList(),
+            settlement["transactionHash"] is JsonValue tx ? Hash32.Parse(tx.GetValue<string>()) : null);
+    }
+
+    private static AwardRecord ParseAward(JsonObject a, string path) => new(
+        Hash(a, "awardId", path), Address(a, "dsoWallet", path), Address(a, "cpoWallet", path), Int64(a, "energyWh", path),
+        Int64(a, "priceMicroEurPerKwh", path), Units(a, "lockedUnits", path), Int64(a, "deliveryStart", path), Int64(a, "deliveryEnd", path));
+
+    private static JsonObject Object(JsonObject o, string name) =>
+        o[name] as JsonObject ?? throw new FormatException($"{name} is missing or not an object");
+
+    private static string String(JsonObject o, string name, string? path = null) => Value<string>(o, name, path);
+
+    private static long Int64(JsonObject o, string name, string path) => Value<long>(o, name, path);
+
+    private static T Value<T>(JsonObject o, string name, string? path)
+    {
+        var where = path is null ? name : $"{path}.{name}";
+        try
+        {
+            return o[name] is JsonValue v ? v.GetValue<T>() : throw new FormatException($"{where} is missing");
+        }
+        catch (Exception e) when (e is InvalidOperationException or JsonException)
+        {
+            throw new FormatException($"{where} is not a {typeof(T).Name}", e);
+        }
+    }
+
+    private static BigInteger Units(JsonObject o, string name, string path) =>
+        BigInteger.TryParse(String(o, name, path), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v)
+            ? v : throw new FormatException($"{path}.{name} is not a non-negative integer string");
+
+    private static Hash32 Hash(JsonObject o, string name, string path) => Parsed(o, name, path, Hash32.Parse);
+
+    private static EthAddress Address(JsonObject o, string name, string path) => Parsed(o, name, path, EthAddress.Parse);
+
+    private static T Parsed<T>(JsonObject o, string name, string path, Func<string, T> parse)
+    {
+        var text = String(o, name, path);
+        try
+        {
+            return parse(text);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new FormatException($"{path}.{name} is malformed: {e.Message}", e);
+        }
+    }
+}

@@ -77,6 +77,7 @@ app.MapRegistryApi();
 app.MapPrequalificationApi();
 app.MapRequestsApi();
 app.MapOffersApi();
+app.MapSettlementsApi();
 app.MapTriggersApi();
 app.MapGet("/v1/health", (SettlementLedger ledger) => TypedResults.Ok(new { status = "ok", chain = ledger.Info })).AllowAnonymous();
 

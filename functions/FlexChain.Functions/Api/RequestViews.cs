@@ -37,16 +37,13 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
                 var a = r.Awards[i];
                 var record = AwardRecord.For(r, i, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
                 awards.Add(new AwardResponse(a.Id, a.OfferId, a.CpoId, a.StationIds, a.Energy.Value, a.Price.Value, a.Value.Value,
-                    new AwardRecordResponse(record.AwardId.ToString(), record.Dso.ToString(), record.Cpo.ToString(), record.EnergyWh,
-                        record.PriceMicroEurPerKwh, record.LockedUnits.ToString(), record.DeliveryStart, record.DeliveryEnd, record.Hash().ToString())));
+                    SettlementsApi.ToResponse(record)));
             }
             for (var i = 0; i < r.Verifications.Count; i++)
             {
                 var (a, v) = (r.Awards[i], r.Verifications[i]);
                 var s = SettlementRecord.For(r, i, decimals);
-                settlements.Add(new SettlementResponse(s.AwardId.ToString(), s.AwardedWh, s.BaselineWh, s.MeasuredWh, s.DeliveredWh,
-                    s.Succeeded, v.FailureReason, s.PayoutUnits.ToString(), s.LockedUnits.ToString(), s.Hash().ToString(),
-                    transactions.GetValueOrDefault(("settle", a.OfferId))));
+                settlements.Add(SettlementsApi.ToResponse(s, v.FailureReason, transactions.GetValueOrDefault(("settle", a.OfferId))));
             }
         }
 

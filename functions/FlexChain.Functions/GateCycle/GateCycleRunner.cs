@@ -88,7 +88,9 @@ public sealed partial class GateCycleRunner(
             case RequestState.Cleared:
             {
                 var awards = await AwardRecordsAsync(request, cancellationToken);
+                LogChainStep(request.Id, "lock", awards.Count);
                 var tx = await ledger.LockCycleAsync(EscrowIds.Cycle(request.Id), awards, request.Delivery.End + _options.RefundAfter, cancellationToken);
+                LogChainDone(request.Id, "lock", tx);
                 foreach (var award in request.Awards) await store.PutTransactionAsync(request.Id, "lock", award.OfferId, tx, cancellationToken);
                 request.MarkAwarded();
                 break;
@@ -106,8 +108,11 @@ public sealed partial class GateCycleRunner(
             {
                 var awards = await AwardRecordsAsync(request, cancellationToken);
                 var settlements = request.Awards.Select((_, i) => SettlementRecord.For(request, i, ledger.Info.TokenDecimals)).ToList();
+                LogChainStep(request.Id, "settle", awards.Count);
                 var tx = await ledger.SettleCycleAsync(EscrowIds.Cycle(request.Id), awards, settlements, cancellationToken);
+                LogChainDone(request.Id, "settle", tx);
                 foreach (var award in request.Awards) await store.PutTransactionAsync(request.Id, "settle", award.OfferId, tx, cancellationToken);
+                await store.IndexSettlementAsync(EscrowIds.Cycle(request.Id), request.Id, cancellationToken);
                 request.MarkSettled();
                 break;
             }
@@ -117,14 +122,14 @@ public sealed partial class GateCycleRunner(
     }
 
 
-    private async Task<List<AwardRecord>> AwardRecordsAsync(FlexRequest request, CancellationToken cancellationToken)
-    {
-        var dso = await store.GetWalletAsync(request.DsoId, cancellationToken);
-        var records = new List<AwardRecord>(request.Awards.Count);
-        for (var i = 0; i < request.Awards.Count; i++)
-            records.Add(AwardRecord.For(request, i, dso, await store.GetWalletAsync(request.Awards[i].CpoId, cancellationToken), ledger.Info.TokenDecimals));
-        return records;
-    }
+    private Task<IReadOnlyList<AwardRecord>> AwardRecordsAsync(FlexRequest request, CancellationToken cancellationToken) =>
+        store.GetAwardRecordsAsync(request, ledger.Info.TokenDecimals, cancellationToken);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: escrow {Step} of {Awards} award(s) starts")]
+    private partial void LogChainStep(string requestId, string step, int awards);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: escrow {Step} confirmed in {Transaction}")]
+    private partial void LogChainDone(string requestId, string step, string transaction);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: {From} -> {To}")]
     private partial void LogTransition(string requestId, RequestState from, RequestState to);

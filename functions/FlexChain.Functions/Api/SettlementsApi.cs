@@ -1,0 +1,138 @@
+using FlexChain.Ethereum;
+using FlexChain.Functions.Settlement;
+using FlexChain.Functions.Storage;
+using FlexChain.Verification;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.Functions.Api;
+
+/// <summary>
+/// Published settlements, readable by anyone (they are the market's results, and their hashes are on chain anyway):
+/// the records of a settled award with its whole cycle, which is what a wallet holder needs to check a payment, and a
+/// convenience verifier that runs FlexChain.Verification here. The trustless path is the <c>flexchain-verify</c>
+/// command line, which reads these records but checks them against a node of the holder's choosing.
+/// </summary>
+public static class SettlementsApi
+{
+    // One connection pool for the verifier's node calls, for the life of the app (a client per call would exhaust sockets).
+    private static readonly HttpClient ChainHttp = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
+
+    public static RouteGroupBuilder MapSettlementsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1").WithTags("Settlements").AllowAnonymous();
+        group.MapGet("/settlements/{awardId}", GetSettlement);
+        group.MapGet("/verify", Verify);
+        return group;
+    }
+
+    /// <summary>The published records of a settled award (settlement id): request, award, settlement, the cycle's award list and the transactions.</summary>
+    public static async Task<Results<Ok<PublishedSettlementResponse>, NotFound>> GetSettlement(
+        string awardId, MarketStore store, SettlementLedger ledger, CancellationToken cancellationToken) =>
+        await LoadAsync(ParseHash(awardId, "awardId"), store, ledger, cancellationToken) is { } published
+            ? TypedResults.Ok(published.Response)
+            : TypedResults.NotFound();
+
+    /// <summary>
+    /// Verifies payments against this app's chain and its own published records: exactly one of <c>awardId</c>,
+    /// <c>tx</c> (a transaction hash) or <c>wallet</c> (every payment to or from it since <c>fromBlock</c>, default the
+    /// escrow's deployment block).
+    /// </summary>
+    public static async Task<Ok<VerifyResponse>> Verify(
+        string? awardId, string? tx, string? wallet, ulong? fromBlock, MarketStore store, SettlementLedger ledger, IOptions<SettlementOptions> options,
+        CancellationToken cancellationToken)
+    {
+        var given = new[] { ("awardId", awardId), ("tx", tx), ("wallet", wallet) }.Where(q => q.Item2 is not null).ToList();
+        if (given.Count != 1)
+            throw new ApiProblemException(400, given.Count == 0 ? "awardId" : given[1].Item1, "one-of", "Give exactly one of awardId, tx or wallet.");
+        using var rpc = new EthJsonRpcClient(new Uri(options.Value.RpcUrl), ChainHttp);
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(rpc, EthAddress.Parse(ledger.Info.SettlementContract)), new StoreRecords(store, ledger))
+        {
+            SearchFromBlock = options.Value.FromBlock,
+        };
+        var verdicts = given[0] switch
+        {
+            ("awardId", var id) => await verifier.VerifyAwardAsync(ParseHash(id!, "awardId"), cancellationToken),
+            ("tx", var hash) => await verifier.VerifyTransactionAsync(ParseHash(hash!, "tx"), cancellationToken),
+            (_, var address) => await verifier.VerifyWalletAsync(EthAddress.TryParse(address, out var a) ? a
+                : throw new ApiProblemException(400, "wallet", "address", "wallet must be a 0x-prefixed 20-byte hex address."), fromBlock ?? options.Value.FromBlock, cancellationToken),
+        };
+        return TypedResults.Ok(new VerifyResponse(verdicts.All(v => v.Verified), verdicts.Select(PaymentVerdictResponse.From).ToList(), ledger.Info));
+    }
+
+    public static AwardRecordResponse ToResponse(AwardRecord record) =>
+        new(record.AwardId.ToString(), record.Dso.ToString(), record.Cpo.ToString(), record.EnergyWh, record.PriceMicroEurPerKwh,
+            record.LockedUnits.ToString(), record.DeliveryStart, record.DeliveryEnd, record.Hash().ToString());
+
+    public static SettlementResponse ToResponse(SettlementRecord s, string? failureReason, string? transactionHash) =>
+        new(s.AwardId.ToString(), s.AwardedWh, s.BaselineWh, s.MeasuredWh, s.DeliveredWh, s.Succeeded, failureReason, s.PayoutUnits.ToString(),
+            s.LockedUnits.ToString(), s.Hash().ToString(), transactionHash);
+
+    private static Hash32 ParseHash(string value, string field)
+    {
+        try
+        {
+            return value.Length == 66 ? Hash32.Parse(value) : throw new FormatException();
+        }
+        catch (FormatException)
+        {
+            throw new ApiProblemException(400, field, "hash32", $"{field} must be 0x followed by 64 hex digits.");
+        }
+    }
+
+    private sealed record Published(PublishedSettlement Records, PublishedSettlementResponse Response);
+
+    /// <summary>The records of a settled award, or null when no settled FlexChain cycle holds it.</summary>
+    private static async Task<Published?> LoadAsync(Hash32 awardId, MarketStore store, SettlementLedger ledger, CancellationToken cancellationToken)
+    {
+        if (await store.FindSettledRequestAsync(awardId, cancellationToken) is not { } requestId
+            || await store.GetRequestAsync(requestId, cancellationToken) is not { } stored)
+            return null;
+        var r = stored.Value;
+        var index = EscrowIds.IndexOf(awardId);
+        if (index < 0 || index >= r.Awards.Count || r.Verifications.Count != r.Awards.Count) return null;
+        var i = (int)index;
+        var decimals = ledger.Info.TokenDecimals;
+        var awards = await store.GetAwardRecordsAsync(r, decimals, cancellationToken);
+        var settlement = SettlementRecord.For(r, i, decimals);
+        var transactions = await store.GetTransactionsAsync(r.Id, cancellationToken);
+        var offerId = r.Awards[i].OfferId;
+        var (locked, settled) = (transactions.GetValueOrDefault(("lock", offerId)), transactions.GetValueOrDefault(("settle", offerId)));
+        return new Published(
+            new PublishedSettlement(r.Id, awards[i], settlement, awards, settled is null ? null : Hash32.Parse(settled)),
+            new PublishedSettlementResponse(r.Id, EscrowIds.Cycle(r.Id).ToString(), i, ToResponse(awards[i]),
+                ToResponse(settlement, r.Verifications[i].FailureReason, settled), awards.Select(ToResponse).ToList(), locked, settled, ledger.Info));
+    }
+
+    /// <summary>The app's own published records, read from storage (what <c>GET /v1/settlements/{awardId}</c> returns).</summary>
+    private sealed class StoreRecords(MarketStore store, SettlementLedger ledger) : IPublishedRecords
+    {
+        public async Task<PublishedSettlement?> GetAsync(Hash32 awardId, CancellationToken cancellationToken) =>
+            (await LoadAsync(awardId, store, ledger, cancellationToken))?.Records;
+    }
+}
+
+/// <summary>
+/// A settled award as published: the request, the award's position in its escrow cycle, its award and settlement
+/// records, every award record of the cycle in index order (the list the cycle's <c>awardsHash</c> commits to) and the
+/// lock and settle transactions. Record hashes are included for convenience; verifiers recompute them.
+/// </summary>
+public sealed record PublishedSettlementResponse(
+    string RequestId, string CycleId, int Index, AwardRecordResponse Award, SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
+    string? LockTransactionHash, string? SettleTransactionHash, ChainInfo Chain);
+
+/// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when every payment found verified.</summary>
+public sealed record VerifyResponse(bool Verified, IReadOnlyList<PaymentVerdictResponse> Payments, ChainInfo Chain);
+
+/// <summary>One payment's verdict: the event as found on chain (amounts in token units) and every failed check with its reason.</summary>
+public sealed record PaymentVerdictResponse(
+    string? AwardId, string? RequestId, bool Verified, string? Cpo, string? Dso, string? PaidUnits, string? RefundedUnits, string? SettlementHash,
+    string? TransactionHash, ulong? BlockNumber, IReadOnlyList<VerificationFailureResponse> Failures)
+{
+    public static PaymentVerdictResponse From(PaymentVerdict v) =>
+        new(v.AwardId?.ToString(), v.RequestId, v.Verified, v.Payment?.Cpo.ToString(), v.Payment?.Dso.ToString(), v.Payment?.Paid.ToString(),
+            v.Payment?.Refunded.ToString(), v.Payment?.SettlementHash.ToString(), v.Payment?.TransactionHash?.ToString(), v.Payment?.BlockNumber,
+            v.Failures.Select(f => new VerificationFailureResponse(f.Check, f.Reason)).ToList());
+}
+
+public sealed record VerificationFailureResponse(VerificationCheck Check, string Reason);

@@ -9,6 +9,7 @@ namespace FlexChain.Benchmarks;
 /// per offer. Results and the command are in docs/BENCHMARKS.md.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 [SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 7)]
 public class ClearingBenchmarks
 {

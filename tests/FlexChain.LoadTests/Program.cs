@@ -1,0 +1,143 @@
+// Offer-intake load benchmark (issue 3): not a test and not run in CI. Against the app started by scripts/run, it
+// measures the raw Azurite insert rate (offer-sized entities, the app's partition scheme) and then the app's offer
+// intake (POST /v1/requests/{id}/offers), both with the same number of concurrent clients, and checks that every
+// acknowledged offer is readable afterwards.
+//
+//   dotnet run -c Release --project tests/FlexChain.LoadTests -- [api-url] [table-endpoint] [clients] [cpos] [requests]
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FlexChain.Ethereum;
+using FlexChain.Storage;
+
+var api = args.ElementAtOrDefault(0) ?? "http://127.0.0.1:7071";
+var tables = args.ElementAtOrDefault(1) ?? "http://127.0.0.1:10002/devstoreaccount1";
+var clients = int.Parse(args.ElementAtOrDefault(2) ?? "32");
+var cpoCount = int.Parse(args.ElementAtOrDefault(3) ?? "128");
+var requestCount = int.Parse(args.ElementAtOrDefault(4) ?? "100");
+var storage = new TableServiceClient(
+    $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint={tables};");
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients * 2 }) { BaseAddress = new Uri(api), Timeout = TimeSpan.FromMinutes(2) };
+var web = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+
+async Task<JsonNode> Send(HttpMethod method, string path, string? key, object? body)
+{
+    using var message = new HttpRequestMessage(method, "/v1" + path);
+    if (key is not null) message.Headers.Add("X-Api-Key", key);
+    if (body is not null) message.Content = JsonContent.Create(body, options: web);
+    using var response = await http.SendAsync(message);
+    var text = await response.Content.ReadAsStringAsync();
+    if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {path}: {(int)response.StatusCode} {text}");
+    return JsonNode.Parse(text)!;
+}
+
+async Task<(string Id, string Key)> Participant(string role, string name)
+{
+    var wallet = new EthereumKey(RandomNumberGenerator.GetBytes(32));
+    var r = await Send(HttpMethod.Post, "/participants", null, new { role, legalName = name, contact = "load@example.org", walletAddress = wallet.Address.ToString() });
+    var key = r["apiKey"]!.GetValue<string>();
+    var message = (await Send(HttpMethod.Post, "/participants/me/wallet-challenge", key, new { }))["message"]!.GetValue<string>();
+    await Send(HttpMethod.Post, "/participants/me/wallet-proof", key, new { signature = Hex.Encode(wallet.SignMessage(Encoding.UTF8.GetBytes(message)).ToBytes()) });
+    return (r["participant"]!["id"]!.GetValue<string>(), key);
+}
+
+Console.WriteLine($"setup: 1 DSO, {cpoCount} CPOs with a prequalified station each, {requestCount} requests -> {cpoCount * requestCount} offers");
+var dso = await Participant("Dso", "Load DSO");
+var transformer = (await Send(HttpMethod.Post, "/transformers", dso.Key, new { name = "Load T", ratedPowerKw = 1000, location = new { latitude = 45m, longitude = 9m } }))["id"]!.GetValue<string>();
+await Send(HttpMethod.Put, "/prequalification/requirements", dso.Key, new { minimumPowerKw = 3.7m, monitoringRequired = true, validityDays = 30 });
+var cpos = await Task.WhenAll(Enumerable.Range(0, cpoCount).Select(async i =>
+{
+    await Task.Yield();
+    var cpo = await Participant("Cpo", $"Load CPO {i}");
+    var station = (await Send(HttpMethod.Post, "/stations", cpo.Key, new
+    {
+        transformerId = transformer, model = "M", country = "IT", city = "C", address = "A", maxAcKw = 22m, maxDcKw = 0m,
+        connectorTypes = new[] { "Type2" }, meteringPointId = $"LOAD{i}", realTimeMonitoring = true, status = "Operational",
+    }))["id"]!.GetValue<string>();
+    await Send(HttpMethod.Post, $"/stations/{station}/prequalification", cpo.Key, new { });
+    return (cpo.Id, cpo.Key, Station: station);
+}));
+var start = DateTimeOffset.UtcNow.AddHours(3);
+var requests = new List<string>();
+for (var i = 0; i < requestCount; i++)
+    requests.Add((await Send(HttpMethod.Post, "/requests", dso.Key, new
+    {
+        transformerId = transformer, deliveryStart = Whole(start), deliveryEnd = Whole(start.AddHours(1)), energyKwh = 100m, direction = "ReduceConsumption",
+        maxPriceEurPerKwh = 0.5m, gateClosure = Whole(start.AddHours(-1)), pricing = "PayAsBid",
+    }))["id"]!.GetValue<string>());
+var work = requests.SelectMany(r => cpos.Select(c => (Request: r, Cpo: c))).ToList();
+
+// Raw Azurite: the same number of offer-sized inserts, same key scheme, same client count.
+var raw = storage.GetTableClient("loadraw" + Guid.NewGuid().ToString("N")[..8]);
+await raw.CreateIfNotExistsAsync();
+var sample = JsonSerializer.Serialize(new
+{
+    id = "off_" + Guid.NewGuid().ToString("N"), requestId = requests[0], cpoId = cpos[0].Id, stationIds = new[] { cpos[0].Station },
+    energy = 1.5m, price = 0.25m, divisible = true, submittedAt = DateTimeOffset.UtcNow, revision = 1,
+}, web);
+var rawResult = await Run("raw Azurite insert", work, async w =>
+{
+    var pk = w.Request + "~" + (SHA256.HashData(Encoding.UTF8.GetBytes(w.Cpo.Id))[0] % 16).ToString("x2");
+    await raw.AddEntityAsync(new TableEntity(pk, w.Cpo.Id) { ["Data"] = sample });
+    return null;
+});
+await raw.DeleteAsync();
+
+var acknowledged = new System.Collections.Concurrent.ConcurrentDictionary<string, string>();
+var appResult = await Run("app offer intake", work, async w =>
+{
+    var r = await Send(HttpMethod.Post, $"/requests/{w.Request}/offers", w.Cpo.Key,
+        new { stationIds = new[] { w.Cpo.Station }, energyKwh = 1.5m, priceEurPerKwh = 0.25m, divisible = true });
+    acknowledged[r["id"]!.GetValue<string>()] = w.Request;
+    return null;
+});
+
+// Every acknowledged offer must be stored: read each request's offers back from the table (all shards).
+var offers = storage.GetTableClient("offers");
+var readable = 0;
+foreach (var request in requests)
+    await foreach (var e in offers.QueryAsync(TableFilter.Create($"PartitionKey ge {request + "~"} and PartitionKey lt {request + "~~"}"), select: ["Data"]))
+        if (JsonNode.Parse(e.GetString("Data")!)!["id"]!.GetValue<string>() is var id && acknowledged.ContainsKey(id)) readable++;
+
+Console.WriteLine();
+Console.WriteLine($"| measure ({clients} clients, {work.Count} operations) | ops/s | p50 ms | p99 ms | errors |");
+Console.WriteLine("|---|---:|---:|---:|---:|");
+foreach (var r in new[] { rawResult, appResult })
+    Console.WriteLine($"| {r.Name} | {r.Rate:F0} | {r.P50:F1} | {r.P99:F1} | {r.Errors} |");
+Console.WriteLine($"\napp / raw = {appResult.Rate / rawResult.Rate:P0}; acknowledged offers {acknowledged.Count}, readable afterwards {readable}");
+return appResult.Errors == 0 && readable == acknowledged.Count ? 0 : 1;
+
+async Task<Result> Run(string name, List<(string Request, (string Id, string Key, string Station) Cpo)> items, Func<(string Request, (string Id, string Key, string Station) Cpo), Task<object?>> op)
+{
+    var latencies = new double[items.Count];
+    var errors = 0;
+    var next = -1;
+    var clock = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
+    {
+        await Task.Yield();
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < items.Count)
+        {
+            var t = Stopwatch.GetTimestamp();
+            try { await op(items[i]); }
+            catch (Exception e)
+            {
+                if (Interlocked.Increment(ref errors) <= 3) Console.Error.WriteLine($"{name}: {e.Message}");
+            }
+            latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+        }
+    }));
+    var seconds = clock.Elapsed.TotalSeconds;
+    Array.Sort(latencies);
+    var result = new Result(name, items.Count / seconds, latencies[latencies.Length / 2], latencies[(int)(latencies.Length * 0.99)], errors);
+    Console.WriteLine($"{name}: {items.Count} in {seconds:F1} s = {result.Rate:F0}/s, p50 {result.P50:F1} ms, p99 {result.P99:F1} ms, {errors} errors");
+    return result;
+}
+
+static string Whole(DateTimeOffset t) => new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).ToString("yyyy-MM-ddTHH:mm:ssZ");
+
+internal sealed record Result(string Name, double Rate, double P50, double P99, int Errors);

@@ -81,7 +81,8 @@ public static class PublishedSettlementJson
         var where = path is null ? name : $"{path}.{name}";
         try
         {
-            return o[name] is JsonValue v ? v.GetValue<T>() : throw new FormatException($"{where} is missing");
+            // Through JSON rather than GetValue: a node built in memory holds an int or a string, and must read like parsed text.
+            return o[name] is JsonValue v && v.Deserialize<T>() is { } value ? value : throw new FormatException($"{where} is missing");
         }
         catch (Exception e) when (e is InvalidOperationException or JsonException)
         {

@@ -1,0 +1,211 @@
+using System.Numerics;
+using FlexChain.Ethereum;
+
+namespace FlexChain.Verification.Tests;
+
+public sealed class PaymentVerifierTests
+{
+    private const string RequestId = "rq_01TEST";
+    private static readonly EthAddress Dso = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    private static readonly EthAddress CpoA = EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
+    private static readonly EthAddress CpoB = EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
+    private static readonly Hash32 LockTx = new(Keccak256.Hash("lock tx"));
+    private static readonly Hash32 SettleTx = new(Keccak256.Hash("settle tx"));
+
+    private readonly FakeEscrow _chain = new();
+    private readonly FakeRecords _records = new();
+    private readonly Hash32 _cycle = EscrowIds.Cycle(RequestId);
+    private readonly List<AwardRecord> _awards;
+    private readonly List<SettlementRecord> _settlements;
+
+    /// <summary>A settled cycle of two awards: A (10 kWh at 0.25, delivered 9 kWh: 2.25 of 2.5 paid) and B (4 kWh at 0.30, failed: nothing paid).</summary>
+    public PaymentVerifierTests()
+    {
+        _awards =
+        [
+            new(EscrowIds.Award(_cycle, 0), Dso, CpoA, 10_000, 250_000, 2_500_000, 1_800_000_000, 1_800_003_600),
+            new(EscrowIds.Award(_cycle, 1), Dso, CpoB, 4_000, 300_000, 1_200_000, 1_800_000_000, 1_800_003_600),
+        ];
+        _settlements =
+        [
+            new(_awards[0].AwardId, 10_000, 20_000, 11_000, 9_000, true, 2_250_000, 2_500_000),
+            new(_awards[1].AwardId, 4_000, 8_000, 7_000, 1_000, false, 0, 1_200_000),
+        ];
+        _chain.Lock(_cycle, _awards, LockTx, 10);
+        _chain.Settle(_cycle, _awards, [.. _settlements.Select(s => s.PayoutUnits)], [.. _settlements.Select(s => s.Hash())], SettleTx, 20);
+        Publish();
+    }
+
+    private PaymentVerifier Verifier => new(_chain, _records);
+
+    private void Publish(Func<int, SettlementRecord, SettlementRecord>? settlement = null, IReadOnlyList<AwardRecord>? cycleAwards = null)
+    {
+        for (var i = 0; i < _awards.Count; i++)
+            _records.Published[_awards[i].AwardId] = new PublishedSettlement(RequestId, _awards[i],
+                settlement?.Invoke(i, _settlements[i]) ?? _settlements[i], cycleAwards ?? _awards, SettleTx);
+    }
+
+    private static IEnumerable<VerificationCheck> Checks(PaymentVerdict v) => v.Failures.Select(f => f.Check);
+
+    [Fact]
+    public async Task VerifyAwardAsync_RecordsMatchTheChain_Verified()
+    {
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.True(verdict.Verified, string.Join("; ", verdict.Failures));
+        Assert.Equal(RequestId, verdict.RequestId);
+        Assert.Equal(new BigInteger(2_250_000), verdict.Payment!.Paid);
+        Assert.Equal(new BigInteger(250_000), verdict.Payment.Refunded);
+        Assert.Equal(SettleTx, verdict.Payment.TransactionHash);
+        Assert.StartsWith("VERIFIED award " + _awards[0].AwardId, verdict.Describe(6));
+        Assert.Contains("paid 2.25 refunded 0.25", verdict.Describe(6));
+    }
+
+    [Fact]
+    public async Task VerifyTransactionAsync_CycleSettlement_VerifiesEveryAwardItPaid()
+    {
+        var verdicts = await Verifier.VerifyTransactionAsync(SettleTx, default);
+
+        Assert.Equal([_awards[0].AwardId, _awards[1].AwardId], verdicts.Select(v => v.AwardId!.Value));
+        Assert.All(verdicts, v => Assert.True(v.Verified, string.Join("; ", v.Failures)));
+    }
+
+    [Fact]
+    public async Task VerifyWalletAsync_CpoAndDso_FindTheirOwnPayments()
+    {
+        var asCpo = await Verifier.VerifyWalletAsync(CpoB, 0, default);
+        var asDso = await Verifier.VerifyWalletAsync(Dso, 0, default);
+        var later = await Verifier.VerifyWalletAsync(CpoA, 21, default);
+
+        Assert.Equal(_awards[1].AwardId, Assert.Single(asCpo).AwardId);
+        Assert.Equal(2, asDso.Count);
+        Assert.All(asCpo.Concat(asDso), v => Assert.True(v.Verified, string.Join("; ", v.Failures)));
+        Assert.Empty(later);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_PublishedPayoutTampered_FailsHashAndPaid()
+    {
+        Publish(settlement: (i, s) => i == 0 ? s with { PayoutUnits = 2_500_000 } : s);
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.False(verdict.Verified);
+        Assert.Equal([VerificationCheck.SettlementHash, VerificationCheck.Paid], Checks(verdict));
+        Assert.Contains("payoutUnits is 2500000", verdict.Failures[1].Reason);
+        Assert.StartsWith("NOT VERIFIED", verdict.Describe(6));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_PublishedFieldTampered_FailsTheSettlementHashOnly()
+    {
+        // The payout still matches the chain, but the record claims more delivered energy than was hashed into the event.
+        Publish(settlement: (i, s) => i == 0 ? s with { DeliveredWh = 10_000 } : s);
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.SettlementHash], Checks(verdict));
+        Assert.Contains(_settlements[0].Hash().ToString(), verdict.Failures[0].Reason);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_ChainPaidOtherThanTheRecord_FailsPaid()
+    {
+        // A settlement that carries the record's hash but pays another amount: the record and the payment disagree.
+        var chain = new FakeEscrow();
+        chain.Lock(_cycle, _awards, LockTx, 10);
+        chain.Settle(_cycle, _awards, [2_400_000, 0], [.. _settlements.Select(s => s.Hash())], SettleTx, 20);
+
+        var verdict = Assert.Single(await new PaymentVerifier(chain, _records).VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.Paid], Checks(verdict));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_WrongCycleList_FailsTheCommitment()
+    {
+        // B's locked amount inflated in the published list: the list no longer hashes to what the escrow committed to.
+        Publish(cycleAwards: [_awards[0], _awards[1] with { LockedUnits = 5_000_000 }]);
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.CycleCommitment, VerificationCheck.CycleCommitment], Checks(verdict));
+        Assert.Contains("getCycle's awardsHash", verdict.Failures[0].Reason);
+        Assert.Contains("CycleLocked announced", verdict.Failures[1].Reason);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_ListInAnotherOrder_FailsIdsAndCommitment()
+    {
+        Publish(cycleAwards: [_awards[1], _awards[0]]);
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Contains(VerificationCheck.AwardId, Checks(verdict));
+        Assert.Contains(VerificationCheck.CycleCommitment, Checks(verdict));
+        Assert.Contains(VerificationCheck.AwardInCycle, Checks(verdict));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_AwardOfAnotherCpoPublished_FailsCpo()
+    {
+        var forged = _awards[0] with { Cpo = CpoB };
+        Publish(cycleAwards: [forged, _awards[1]]);
+        _records.Published[_awards[0].AwardId] = _records.Published[_awards[0].AwardId] with { Award = forged };
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Contains(VerificationCheck.Cpo, Checks(verdict));
+        Assert.Contains(VerificationCheck.CycleCommitment, Checks(verdict));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_UnknownAward_FailsEvent()
+    {
+        var unknown = EscrowIds.Award(EscrowIds.Cycle("rq_other"), 0);
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(unknown, default));
+
+        Assert.Equal([VerificationCheck.Event], Checks(verdict));
+        Assert.Null(verdict.Payment);
+        Assert.Contains("no AwardSettled event", verdict.Failures[0].Reason);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_PaymentWithoutPublishedRecord_FailsRecord()
+    {
+        _records.Published.Remove(_awards[1].AwardId);
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[1].AwardId, default));
+
+        Assert.Equal([VerificationCheck.Record], Checks(verdict));
+        Assert.NotNull(verdict.Payment);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_RecordOfAnotherRequest_FailsAwardId()
+    {
+        _records.Published[_awards[0].AwardId] = _records.Published[_awards[0].AwardId] with { RequestId = "rq_other" };
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.AwardId], Checks(verdict));
+    }
+
+    [Fact]
+    public async Task VerifyTransactionAsync_UnknownTransaction_FailsEvent()
+    {
+        var verdict = Assert.Single(await Verifier.VerifyTransactionAsync(new Hash32(Keccak256.Hash("nothing")), default));
+
+        Assert.Equal([VerificationCheck.Event], Checks(verdict));
+        Assert.Contains("no mined transaction", verdict.Failures[0].Reason);
+    }
+
+    [Fact]
+    public async Task VerifyTransactionAsync_LockTransaction_HasNoPayment()
+    {
+        var verdict = Assert.Single(await Verifier.VerifyTransactionAsync(LockTx, default));
+
+        Assert.Contains("no AwardSettled event", verdict.Failures[0].Reason);
+    }
+}

@@ -133,7 +133,7 @@ public static class OffersApi
     {
         var cpo = await PayableParticipantAsync(http, store, cancellationToken);
         var ids = body.StationIds!.Distinct().ToList();
-        var found = await Task.WhenAll(ids.Select(s => store.GetStationAsync(cpo.Id, s, cancellationToken)));
+        var found = await Task.WhenAll(ids.Select(s => store.GetStationForOffersAsync(cpo.Id, s, cancellationToken)));
         var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
             ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
         var stations = new List<ChargingStation>();

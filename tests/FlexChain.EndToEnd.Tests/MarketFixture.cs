@@ -81,9 +81,12 @@ public sealed class MarketFixture : IAsyncLifetime
             web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
         });
 
-    public async Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) =>
+    public Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) => TokenBalanceAsync(Rpc, Token, holder);
+
+    /// <summary>The <paramref name="token"/> balance of <paramref name="holder"/>, read from the chain.</summary>
+    public static async Task<System.Numerics.BigInteger> TokenBalanceAsync(EthJsonRpcClient rpc, EthAddress token, EthAddress holder) =>
         (System.Numerics.BigInteger)BalanceOf.DecodeOutput(
-            await Rpc.CallAsync(new CallRequest(Token, BalanceOf.EncodeCall(holder)), BlockParameter.Latest, CancellationToken.None))[0]!;
+            await rpc.CallAsync(new CallRequest(token, BalanceOf.EncodeCall(holder)), BlockParameter.Latest, CancellationToken.None))[0]!;
 
     public async Task DisposeAsync()
     {
@@ -98,7 +101,7 @@ public sealed class MarketFixture : IAsyncLifetime
         new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).AddHours(1);
 
     /// <summary>Runs contracts-sol/scripts/deploy.js against the node, as the run command does.</summary>
-    private static async Task<JsonElement> DeployAsync(Uri rpc)
+    internal static async Task<JsonElement> DeployAsync(Uri rpc)
     {
         var file = Path.Combine(Path.GetTempPath(), $"flexchain-deploy-{Guid.NewGuid():N}.json");
         var info = new ProcessStartInfo(RepoPaths.NodeBin(RepoPaths.Contracts, "hardhat"))

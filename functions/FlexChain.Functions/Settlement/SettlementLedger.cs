@@ -24,6 +24,9 @@ public sealed class SettlementOptions
 
     /// <summary>First block to scan for the escrow's events (its deployment block).</summary>
     public ulong FromBlock { get; set; }
+
+    /// <summary>How long one instance may hold the operator key's lease before another may take it over (it dies or hangs).</summary>
+    public TimeSpan SignerLease { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
@@ -31,9 +34,10 @@ public sealed class SettlementOptions
 /// cycle (one transaction each, however many awards). Both steps are idempotent: each first asks the contract for the
 /// cycle's status and only sends a transaction when it is still needed; a lost race with another instance ends in the
 /// contract's own refusal, after which the cycle is read back and compared with the records. Every call returns the
-/// hash of the transaction that did the work, found from the contract's events.
+/// hash of the transaction that did the work, found from the contract's events. Transactions are sent under a
+/// <see cref="SignerLease"/>, so several app instances never interleave the operator key's nonces.
 /// </summary>
-public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDisposable
+public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexChain.Storage.TableServiceClient tables) : IDisposable
 {
     private static readonly AbiFunction TokenFn = AbiFunction.Parse("token() returns (address)");
     private static readonly AbiFunction DecimalsFn = AbiFunction.Parse("decimals() returns (uint8)");
@@ -52,6 +56,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
     private readonly SettlementOptions _options = options.Value;
     private readonly EthJsonRpcClient _rpc = new(new Uri(options.Value.RpcUrl));
     private TransactionSender? _sender;
+    private SignerLease? _lease;
     private EthContract? _escrow;
     private ChainInfo? _info;
 
@@ -70,6 +75,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
         _sender = new TransactionSender(_rpc, EthereumKey.FromHex(_options.OperatorKey), chainId,
             new TransactionSenderOptions { Confirmations = _options.Confirmations, KnownErrors = AlreadyDone });
         _escrow = new EthContract(EthAddress.Parse(_options.SettlementContract), _sender);
+        _lease = new SignerLease(tables, _sender.Address.ToString(), _options.SignerLease);
         var token = (EthAddress)(await _escrow.QueryAsync(TokenFn, [], cancellationToken))[0]!;
         var decimals = Convert.ToInt32((await new EthContract(token, _sender).QueryAsync(DecimalsFn, [], cancellationToken))[0]);
         _info = new ChainInfo(checked((long)chainId), _escrow.Address.ToString(), token.ToString(), decimals);
@@ -132,6 +138,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options) : IDis
 
     private async Task SendAsync(AbiFunction function, object?[] arguments, CancellationToken cancellationToken)
     {
+        // One instance at a time sends with the operator key; whoever sent last may have used nonces we have not seen.
+        await using var held = await _lease!.AcquireAsync(_options.SignerLease + TimeSpan.FromSeconds(30), cancellationToken);
+        await _sender!.ResyncNonceAsync(cancellationToken);
         try
         {
             await Escrow.RequestAndWaitForReceiptAsync(function, arguments, Wei.Zero, cancellationToken);

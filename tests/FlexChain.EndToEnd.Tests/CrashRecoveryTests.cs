@@ -1,0 +1,151 @@
+using System.Globalization;
+using System.Numerics;
+using FlexChain.Ethereum;
+using FlexChain.Ethereum.Abi;
+using FlexChain.Testing;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>
+/// The app as a real process on the real clock, killed with SIGKILL at each step of a gate cycle and restarted on the
+/// same storage and chain: every cycle still finishes, every award is locked and paid exactly once, no offer is lost.
+/// </summary>
+public sealed class CrashRecoveryTests : IAsyncLifetime
+{
+    private static readonly AbiEvent CycleLocked = AbiEvent.Parse(
+        "CycleLocked(bytes32 indexed cycleId, address indexed dso, uint256 total, uint64 refundAfter, uint256 awardCount, bytes32 awardsHash)");
+    private static readonly AbiEvent CycleSettled = AbiEvent.Parse("CycleSettled(bytes32 indexed cycleId, address indexed dso, uint256 paid, uint256 refunded)");
+    private static readonly AbiEvent AwardSettled = AbiEvent.Parse(
+        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
+
+    private readonly AzuriteFixture _azurite = new();
+    private readonly HardhatNodeFixture _chain = new();
+    private readonly int _port = ServerProcess.FreePort();
+    private Dictionary<string, string> _environment = [];
+    private ServerProcess? _app;
+    private readonly List<string> _crashes = [];
+    private EthAddress _token;
+
+    public async Task InitializeAsync()
+    {
+        await Task.WhenAll(_azurite.InitializeAsync(), _chain.InitializeAsync());
+        var deployment = await MarketFixture.DeployAsync(_chain.RpcUri);
+        _token = EthAddress.Parse(deployment.GetProperty("token").GetString()!);
+        _environment = new()
+        {
+            ["Storage__ConnectionString"] = _azurite.ConnectionString,
+            ["Chain__RpcUrl"] = _chain.RpcUri.ToString(),
+            ["Chain__SettlementContract"] = deployment.GetProperty("settlement").GetString()!,
+            ["Chain__OperatorKey"] = MarketFixture.OperatorKey,
+            // A killed instance's lease on the operator key expires quickly, so the restarted one can take over.
+            ["Chain__SignerLease"] = "00:00:05",
+            ["GateCycle__MeterDataGrace"] = "00:00:10",
+            ["LocalTriggers__Schedules__GateTick"] = "* * * * * *",
+            ["Market__ReadCacheDuration"] = "00:00:00",
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        };
+        await StartAppAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_app is not null) await _app.DisposeAsync();
+        await _chain.DisposeAsync();
+        await _azurite.DisposeAsync();
+    }
+
+    private async Task StartAppAsync() =>
+        _app = await ServerProcess.StartAsync("dotnet",
+            [RepoPaths.AppDll, "--urls", $"http://127.0.0.1:{_port.ToString(CultureInfo.InvariantCulture)}"],
+            Path.GetDirectoryName(RepoPaths.AppDll)!, [_port], _environment, TimeSpan.FromSeconds(90));
+
+    /// <summary>
+    /// Waits until the app logs <paramref name="line"/>, then SIGKILLs it and starts it again. If the request is already
+    /// past that step (the step finished before we looked), there is nothing to interrupt and the app is left running.
+    /// </summary>
+    private async Task KillAtAsync(string line, Func<Task<bool>> alreadyPast)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(150);
+        while (!_app!.Output.Contains(line, StringComparison.Ordinal))
+        {
+            if (await alreadyPast()) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the app never logged '{line}': {_app.Output}");
+            await Task.Delay(20);
+        }
+        await _app.DisposeAsync(); // Process.Kill: SIGKILL, no shutdown code runs
+        _crashes.Add(line);
+        await StartAppAsync();
+    }
+
+    [Fact]
+    public async Task GateCycle_KilledAtEveryStep_FinishesWithEveryPaymentExactlyOnce()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_port}"), Timeout = TimeSpan.FromSeconds(30) };
+        var api = new MarketClient(http);
+        var dso = await api.RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoKey);
+        var cpoA = await api.RegisterAsync("Cpo", "EMOT", MarketFixture.CpoAKey);
+        var cpoB = await api.RegisterAsync("Cpo", "ChargeCo", MarketFixture.CpoBKey);
+        var transformer = await api.TransformerAsync(dso);
+        var stationA = await api.StationAsync(cpoA, transformer, "IT001E00000001");
+        var stationB = await api.StationAsync(cpoB, transformer, "IT001E00000002");
+
+        // Real time: a one-minute window starting on a whole minute at least 45 s away; the gate closes 20 s before it.
+        var now = DateTimeOffset.UtcNow;
+        var start = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(now.Second < 15 ? 1 : 2);
+        var request = (await api.PostAsync("/v1/requests", dso, new
+        {
+            transformerId = transformer, deliveryStart = start, deliveryEnd = start.AddMinutes(1), energyKwh = 0.1m,
+            direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = start.AddSeconds(-20), pricing = "PayAsBid",
+        }))["id"]!.GetValue<string>();
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 0.1m, priceEurPerKwh = 0.30m, divisible = false });
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 0.1m, priceEurPerKwh = 0.40m, divisible = false });
+        using var rpc = new EthJsonRpcClient(_chain.RpcUri);
+        var token = _token;
+        var before = await BalancesAsync(rpc, token);
+
+        async Task<string> State() => (await api.GetAsync($"/v1/requests/{request}", dso))["state"]!.GetValue<string>();
+        async Task<bool> Past(params string[] states) { var state = await State(); return states.Contains(state); }
+
+        await KillAtAsync($"Request {request}: Open -> Cleared", () => Past("Awarded", "Settling", "Settled"));
+        await KillAtAsync($"Request {request}: escrow lock of", () => Past("Awarded", "Settling", "Settled"));
+        await api.WaitForStateAsync(request, dso, "Awarded");
+
+        // Baseline 0.2 kWh a minute for the four minutes before the window, then 0.09 kWh in it: 0.11 kWh delivered.
+        await WaitUntilAsync(start);
+        for (var m = 4; m >= 1; m--)
+            await api.PostAsync($"/v1/stations/{stationA}/readings", cpoA, new { readings = new[] { new { start = start.AddMinutes(-m), end = start.AddMinutes(-m + 1), energyKwh = 0.2m } } });
+        await WaitUntilAsync(start.AddMinutes(1));
+        await api.PostAsync($"/v1/stations/{stationA}/readings", cpoA, new { readings = new[] { new { start, end = start.AddMinutes(1), energyKwh = 0.09m } } });
+
+        await KillAtAsync($"Request {request}: Awarded -> Settling", () => Past("Settled"));
+        await KillAtAsync($"Request {request}: escrow settle of", () => Past("Settled"));
+        var settled = await api.WaitForStateAsync(request, dso, "Settled");
+
+        // No offer lost: both were cleared (A won, B not needed).
+        Assert.Equal(2, settled["outcomes"]!.AsArray().Count);
+        // Exactly once on chain, however often the app died.
+        var escrow = EthAddress.Parse(_environment["Chain__SettlementContract"]);
+        Assert.Single(await LogsAsync(rpc, escrow, CycleLocked));
+        Assert.Single(await LogsAsync(rpc, escrow, CycleSettled));
+        Assert.Single(await LogsAsync(rpc, escrow, AwardSettled));
+        var after = await BalancesAsync(rpc, token);
+        Assert.Equal(before.Dso - 30_000, after.Dso);     // 0.1 kWh x 0.30 EUR/kWh, 6-decimal token
+        Assert.Equal(before.A + 30_000, after.A);
+        Assert.Equal(before.B, after.B);
+        Assert.True(_crashes.Count >= 2, $"the app was killed only at: {string.Join(", ", _crashes)}");
+    }
+
+    private static async Task WaitUntilAsync(DateTimeOffset t)
+    {
+        var wait = t - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(200);
+        if (wait > TimeSpan.Zero) await Task.Delay(wait); // real time must pass: readings cannot come from the future
+    }
+
+    private static async Task<(BigInteger Dso, BigInteger A, BigInteger B)> BalancesAsync(EthJsonRpcClient rpc, EthAddress token) =>
+        (await MarketFixture.TokenBalanceAsync(rpc, token, MarketFixture.DsoKey.Address),
+         await MarketFixture.TokenBalanceAsync(rpc, token, MarketFixture.CpoAKey.Address),
+         await MarketFixture.TokenBalanceAsync(rpc, token, MarketFixture.CpoBKey.Address));
+
+    private static Task<IReadOnlyList<LogEntry>> LogsAsync(EthJsonRpcClient rpc, EthAddress escrow, AbiEvent evt) =>
+        rpc.GetLogsAsync(new LogFilter(escrow, [evt.Topic], 0UL, BlockParameter.Latest), CancellationToken.None);
+}

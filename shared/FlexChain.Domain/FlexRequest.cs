@@ -163,12 +163,23 @@ public sealed class FlexRequest
         }
     }
 
-    /// <summary>Closes the gate and clears the offers by merit order. With no award the request fails with a reason.</summary>
-    public ClearingResult CloseAndClear(IEnumerable<Offer> offers, DateTimeOffset now)
+    /// <summary>
+    /// What the clearing engine needs to clear this request. A manual-selection request is cleared at its decision
+    /// deadline; without a decision by then, automatic merit order applies.
+    /// </summary>
+    public ClearingRequest ToClearingRequest() =>
+        new(Id, Delivery, Energy, MaxPrice, GateClosure, Pricing) { DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null };
+
+    /// <summary>
+    /// Closes the gate with this request's part of the gate cycle's clearing (<see cref="ClearingEngine.Clear"/> over
+    /// every request closing together, so a station is never awarded twice for overlapping windows). With no award the
+    /// request fails with a reason. Results are final once recorded.
+    /// </summary>
+    public void Close(ClearingResult result, DateTimeOffset now)
     {
         Require(RequestState.Open, "close the gate");
         if (now < GateClosure) throw new DomainException("state", "gate-open", "The gate closes at " + GateClosure.ToString("O"));
-        var result = MeritOrder.Clear(Energy, MaxPrice, GateClosure, Pricing, Id, offers);
+        if (result.RequestId != Id) throw new ArgumentException($"the result is for request {result.RequestId}, not {Id}", nameof(result));
         Awards = result.Awards;
         Outcomes = result.Outcomes;
         if (result.Awards.Count == 0)
@@ -177,7 +188,6 @@ public sealed class FlexRequest
             FailureReason = "no eligible offers";
         }
         else State = RequestState.Cleared;
-        return result;
     }
 
     /// <summary>Records that every award's funds are locked in escrow on chain.</summary>
@@ -206,7 +216,7 @@ public sealed class FlexRequest
     /// <summary>When the gate cycle must next act on this request, or null when it is finished.</summary>
     public DateTimeOffset? NextStepAt(TimeSpan meterDataGrace) => State switch
     {
-        RequestState.Open => GateClosure,
+        RequestState.Open => Selection == SelectionMode.Manual ? DecisionDeadline : GateClosure,
         RequestState.Cleared or RequestState.Settling => CreatedAt,
         RequestState.Awarded => Delivery.End + meterDataGrace,
         _ => null,

@@ -54,7 +54,7 @@ public class FlexRequestTests
     public void Lifecycle_HappyPath_ReachesSettled()
     {
         var r = Request();
-        r.CloseAndClear([Offer("a", 10, 0.1m)], r.GateClosure);
+        r.Close(MeritOrder.Clear(r.ToClearingRequest(), [Offer("a", 10, 0.1m)]), r.GateClosure);
         Assert.Equal(RequestState.Cleared, r.State);
         r.MarkAwarded();
         Assert.Equal(r.Delivery.End.AddMinutes(5), r.NextStepAt(TimeSpan.FromMinutes(5)));
@@ -66,10 +66,10 @@ public class FlexRequestTests
     }
 
     [Fact]
-    public void CloseAndClear_NoOffers_FailsWithReason()
+    public void Close_NoOffers_FailsWithReason()
     {
         var r = Request();
-        r.CloseAndClear([], r.GateClosure);
+        r.Close(MeritOrder.Clear(r.ToClearingRequest(), []), r.GateClosure);
         Assert.Equal(RequestState.Failed, r.State);
         Assert.Equal("no eligible offers", r.FailureReason);
     }
@@ -78,7 +78,7 @@ public class FlexRequestTests
     public void Verbs_InWrongState_Throw()
     {
         var r = Request();
-        Assert.Throws<DomainException>(() => r.CloseAndClear([], r.GateClosure.AddTicks(-1)));
+        Assert.Throws<DomainException>(() => r.Close(MeritOrder.Clear(r.ToClearingRequest(), []), r.GateClosure.AddTicks(-1)));
         Assert.Throws<DomainException>(r.MarkAwarded);
         Assert.Throws<DomainException>(r.MarkSettled);
         Assert.Throws<DomainException>(() => r.Verify(new DeliveryEvidence([]), r.Delivery.End));

@@ -17,7 +17,8 @@ public sealed class GateCycleOptions
 }
 
 /// <summary>
-/// Advances every request whose next step is due: Open -> Cleared at gate closure (merit order), Cleared -> Awarded
+/// Advances every request whose next step is due: Open -> Cleared at gate closure (all requests closing in the same
+/// tick are cleared together by the clearing engine), Cleared -> Awarded
 /// once the funds of all its awards are locked in escrow on chain as one escrow cycle, Awarded -> Settling when the window and the meter-data
 /// grace have passed (verification), Settling -> Settled once the cycle is settled on chain (one transaction).
 /// Each step is idempotent: chain writes first ask the contract whether the cycle was already locked or settled,
@@ -42,7 +43,16 @@ public sealed partial class GateCycleRunner(
     public async Task<int> TickAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var done = 0;
-        foreach (var (key, requestId) in await store.GetDueAsync(now, cancellationToken))
+        var due = await store.GetDueAsync(now, cancellationToken);
+        try
+        {
+            await CloseGatesAsync(due.Select(d => d.RequestId).Distinct().ToList(), now, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogStepFailed("(gate clearing)", e.GetType().Name, e.Message);
+        }
+        foreach (var (key, requestId) in due)
         {
             try
             {
@@ -70,6 +80,11 @@ public sealed partial class GateCycleRunner(
                 if (due is not null) await store.ScheduleAsync(requestId, due.Value, cancellationToken);
                 return;
             }
+            if (request.State == RequestState.Open)
+            {
+                await CloseGatesAsync([requestId], now, cancellationToken);
+                continue;
+            }
             var before = request.State;
             await StepAsync(request, now, cancellationToken);
             if (request.NextStepAt(_options.MeterDataGrace) is { } next) await store.ScheduleAsync(requestId, next, cancellationToken);
@@ -78,13 +93,36 @@ public sealed partial class GateCycleRunner(
         }
     }
 
+    /// <summary>
+    /// Clears, in one run of the clearing engine, every request among <paramref name="requestIds"/> whose gate has
+    /// closed: requests closing together compete for the same stations, and the engine never awards a station twice
+    /// for overlapping windows. Each result is saved with If-Match; the engine is deterministic, so an instance that
+    /// loses the race would have recorded the same result.
+    /// </summary>
+    private async Task CloseGatesAsync(IReadOnlyList<string> requestIds, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var closing = new List<Stored<FlexRequest>>();
+        foreach (var id in requestIds)
+            if (await store.GetRequestAsync(id, cancellationToken) is { } stored && stored.Value.State == RequestState.Open
+                && stored.Value.NextStepAt(_options.MeterDataGrace) <= now)
+                closing.Add(stored);
+        if (closing.Count == 0) return;
+        var offers = new List<Offer>();
+        foreach (var stored in closing) offers.AddRange(await store.GetOffersAsync(stored.Value.Id, cancellationToken));
+        var cleared = ClearingEngine.Clear(closing.Select(s => s.Value.ToClearingRequest()).ToList(), offers);
+        foreach (var (request, etag) in closing)
+        {
+            request.Close(cleared.For(request.Id), now);
+            if (request.NextStepAt(_options.MeterDataGrace) is { } next) await store.ScheduleAsync(request.Id, next, cancellationToken);
+            if (await store.TryReplaceRequestAsync(request, etag, cancellationToken))
+                LogTransition(request.Id, RequestState.Open, request.State);
+        }
+    }
+
     private async Task StepAsync(FlexRequest request, DateTimeOffset now, CancellationToken cancellationToken)
     {
         switch (request.State)
         {
-            case RequestState.Open:
-                request.CloseAndClear(await store.GetOffersAsync(request.Id, cancellationToken), now);
-                break;
             case RequestState.Cleared:
             {
                 var awards = await AwardRecordsAsync(request, cancellationToken);
@@ -92,16 +130,14 @@ public sealed partial class GateCycleRunner(
                 var tx = await ledger.LockCycleAsync(EscrowIds.Cycle(request.Id), awards, request.Delivery.End + _options.RefundAfter, cancellationToken);
                 LogChainDone(request.Id, "lock", tx);
                 foreach (var award in request.Awards) await store.PutTransactionAsync(request.Id, "lock", award.OfferId, tx, cancellationToken);
+                await store.RecordActivationsAsync(request, cancellationToken);
                 request.MarkAwarded();
                 break;
             }
             case RequestState.Awarded:
             {
-                var readings = new List<MeterReading>();
-                var range = request.Verification.EvidenceRange(request.Delivery);
-                foreach (var station in request.Awards.SelectMany(a => a.StationIds).Distinct())
-                    readings.AddRange(await store.GetReadingsAsync(station, range, cancellationToken));
-                request.Verify(new DeliveryEvidence(readings), now);
+                request.Verify(await store.LoadEvidenceAsync(request, cancellationToken), now);
+                await store.RecordQualityAsync(request, cancellationToken);
                 break;
             }
             case RequestState.Settling:

@@ -39,6 +39,12 @@ public sealed class MarketFixture : IAsyncLifetime
     /// <summary>The storage connection string, for tests that count entities around hostile requests.</summary>
     public string StorageConnectionString => _azurite.ConnectionString;
 
+    /// <summary>The Azurite server, for tests that stop and restart it mid-cycle.</summary>
+    public AzuriteFixture Storage => _azurite;
+
+    /// <summary>The Hardhat node, for tests that suspend it mid-cycle.</summary>
+    public HardhatNodeFixture Chain => _chain;
+
     private static readonly AbiFunction BalanceOf = AbiFunction.Parse("balanceOf(address) returns (uint256)");
 
     private readonly AzuriteFixture _azurite = new();

@@ -143,12 +143,27 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
                 415 => "content-type",
                 _ => BoundField(b.Message) == "body" ? "json" : "binding",
             }, b.Message),
+            // Storage or chain unreachable (after the client's own retries): the request may be retried as it is.
+            _ when IsUnavailable(exception) => Build(503, "service", "unavailable",
+                "Storage or the chain node is unreachable right now. Retry shortly; with the same Idempotency-Key a retry never creates a duplicate.",
+                "Service unavailable."),
             _ => null,
         };
         if (problem is null) return false;
         context.Response.StatusCode = problem.Status!.Value;
+        if (problem.Status == 503) context.Response.Headers.RetryAfter = "5";
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
     }
+
+    /// <summary>Whether <paramref name="e"/> says a backing service could not be reached or failed on its side (Azure.Core
+    /// throws an AggregateException of the attempts once its retries are spent).</summary>
+    private static bool IsUnavailable(Exception e) => e switch
+    {
+        Azure.RequestFailedException r => r.Status is 0 or >= 500,
+        HttpRequestException => true,
+        AggregateException a => a.InnerExceptions.Count > 0 && a.InnerExceptions.All(IsUnavailable),
+        _ => false,
+    };
 
     private static ProblemDetails Build(int status, string field, string rule, string detail, string? title = null) => new()
     {

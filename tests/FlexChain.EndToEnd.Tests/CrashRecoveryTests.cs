@@ -82,12 +82,8 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_port}"), Timeout = TimeSpan.FromSeconds(30) };
         var api = new MarketClient(http);
-        var dso = await api.RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoKey);
-        var cpoA = await api.RegisterAsync("Cpo", "EMOT", MarketFixture.CpoAKey);
-        var cpoB = await api.RegisterAsync("Cpo", "ChargeCo", MarketFixture.CpoBKey);
-        var transformer = await api.TransformerAsync(dso);
-        var stationA = await api.StationAsync(cpoA, transformer, "IT001E00000001");
-        var stationB = await api.StationAsync(cpoB, transformer, "IT001E00000002");
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await api.SmallMarketAsync("Crash", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey);
 
         // Real time: a one-minute window starting on a whole minute at least 45 s away; the gate closes 20 s before it.
         var now = DateTimeOffset.UtcNow;

@@ -9,12 +9,8 @@ public sealed class GateClearingTests(MarketFixture market)
     {
         var api = new MarketClient(market.Client);
         var t0 = market.Clock.GetUtcNow();
-        var dso = await api.RegisterAsync("Dso", "Gate DSO", MarketFixture.DsoKey);
-        var cpoA = await api.RegisterAsync("Cpo", "Gate CPO A", MarketFixture.CpoAKey);
-        var cpoB = await api.RegisterAsync("Cpo", "Gate CPO B", MarketFixture.CpoBKey);
-        var transformer = await api.TransformerAsync(dso);
-        var shared = await api.StationAsync(cpoA, transformer, "IT001E00000051");
-        var other = await api.StationAsync(cpoB, transformer, "IT001E00000052");
+        var (dso, cpoA, cpoB, transformer, shared, other) =
+            await api.SmallMarketAsync("Gate", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000051", "IT001E00000052");
 
         // Two requests with the same gate closure and overlapping windows (10:00-11:00 and 10:30-11:30).
         var start = t0.AddHours(2);

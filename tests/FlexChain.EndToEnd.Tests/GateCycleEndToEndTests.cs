@@ -19,17 +19,12 @@ public sealed class GateCycleEndToEndTests(MarketFixture market)
     public async Task GateCycle_TwoOffersOneWinner_PaysVerifiedDeliveryOnChain()
     {
         var t0 = market.Clock.GetUtcNow();
-        var dso = await _api.RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoKey);
-        var cpoA = await _api.RegisterAsync("Cpo", "EMOT", MarketFixture.CpoAKey);
-        var cpoB = await _api.RegisterAsync("Cpo", "ChargeCo", MarketFixture.CpoBKey);
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await _api.SmallMarketAsync("Terni", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey);
 
         // Every wallet that pays or is paid is proven by an EIP-191 signature of the server's challenge (Hardhat's public dev keys).
         foreach (var caller in new[] { dso, cpoA, cpoB })
             Assert.True((await _api.GetAsync("/v1/participants/me", caller))["walletVerified"]!.GetValue<bool>());
-
-        var transformer = await _api.TransformerAsync(dso);
-        var stationA = await _api.StationAsync(cpoA, transformer, "IT001E00000001");
-        var stationB = await _api.StationAsync(cpoB, transformer, "IT001E00000002");
 
         var windowStart = t0.AddHours(2);
         var request = await _api.RequestAsync(dso, transformer, t0.AddHours(1), windowStart);

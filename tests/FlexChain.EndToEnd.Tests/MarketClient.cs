@@ -8,6 +8,9 @@ namespace FlexChain.EndToEnd.Tests;
 /// <summary>A participant as the tests act: its id and API key.</summary>
 public sealed record Caller(string Id, string ApiKey);
 
+/// <summary>A DSO with one transformer and two CPOs with one prequalified station each behind it.</summary>
+public sealed record SmallMarket(Caller Dso, Caller CpoA, Caller CpoB, string Transformer, string StationA, string StationB);
+
 /// <summary>HTTP helpers that act as DSOs and CPOs would, failing with the response body when a call fails.</summary>
 public sealed class MarketClient(HttpClient http)
 {
@@ -24,6 +27,17 @@ public sealed class MarketClient(HttpClient http)
         if (role == "Dso" && publishRequirements)
             await SendOkAsync(HttpMethod.Put, "/v1/prequalification/requirements", caller, new { minimumPowerKw = 3.7m, monitoringRequired = true, validityDays = 30 });
         return caller;
+    }
+
+    /// <summary>Registers a DSO and two CPOs (wallets proven), a transformer, and one station per CPO with meter ids <paramref name="meterA"/>, <paramref name="meterB"/>.</summary>
+    public async Task<SmallMarket> SmallMarketAsync(string name, EthereumKey dsoKey, EthereumKey cpoAKey, EthereumKey cpoBKey,
+        string meterA = "IT001E00000001", string meterB = "IT001E00000002")
+    {
+        var dso = await RegisterAsync("Dso", name + " DSO", dsoKey);
+        var cpoA = await RegisterAsync("Cpo", name + " CPO A", cpoAKey);
+        var cpoB = await RegisterAsync("Cpo", name + " CPO B", cpoBKey);
+        var transformer = await TransformerAsync(dso);
+        return new SmallMarket(dso, cpoA, cpoB, transformer, await StationAsync(cpoA, transformer, meterA), await StationAsync(cpoB, transformer, meterB));
     }
 
     public async Task<JsonNode> ProveWalletAsync(Caller caller, EthereumKey wallet)

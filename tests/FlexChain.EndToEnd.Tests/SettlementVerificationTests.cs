@@ -121,12 +121,8 @@ public sealed class SettlementVerificationTests(MarketFixture market)
     private async Task<(IReadOnlyList<JsonNode> Settlements, ulong FromBlock)> SettleTwoAwardCycleAsync()
     {
         var t0 = market.Clock.GetUtcNow();
-        var dso = await _api.RegisterAsync("Dso", "Verification DSO", MarketFixture.DsoKey);
-        var cpoA = await _api.RegisterAsync("Cpo", "Verification CPO A", MarketFixture.CpoAKey);
-        var cpoB = await _api.RegisterAsync("Cpo", "Verification CPO B", MarketFixture.CpoBKey);
-        var transformer = await _api.TransformerAsync(dso);
-        var stationA = await _api.StationAsync(cpoA, transformer, "IT001E00000081");
-        var stationB = await _api.StationAsync(cpoB, transformer, "IT001E00000082");
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await _api.SmallMarketAsync("Verification", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000081", "IT001E00000082");
         var windowStart = t0.AddHours(2);
         var request = await _api.RequestAsync(dso, transformer, t0.AddHours(1), windowStart, kwh: 15m);
         await _api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });

@@ -76,6 +76,7 @@ app.MapGridApi();
 app.MapRegistryApi();
 app.MapPrequalificationApi();
 app.MapRequestsApi();
+app.MapMeteringApi();
 app.MapOffersApi();
 app.MapSettlementsApi();
 app.MapTriggersApi();

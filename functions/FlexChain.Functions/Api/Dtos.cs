@@ -109,7 +109,46 @@ public sealed record QualificationEntryResponse(StationResponse Station, Qualifi
 public sealed record PostRequestRequest(
     string? TransformerId, DateTimeOffset? DeliveryStart, DateTimeOffset? DeliveryEnd, decimal? EnergyKwh, string? Direction,
     decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing, decimal? MinimumOfferKwh = null, string? Selection = null,
-    DateTimeOffset? DecisionDeadline = null);
+    DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null);
+
+/// <summary>
+/// How a request's delivery is verified and paid; every field is optional (defaults: MeterBeforeMeterAfter over 4
+/// readings, ZeroBelowThreshold, successThreshold 0.8, tolerance 0.1, x 4 of y 5).
+/// </summary>
+public sealed record VerificationRulesItem(
+    string? Baseline = null, string? Payout = null, decimal? SuccessThreshold = null, decimal? Tolerance = null, int? MbmaIntervals = null,
+    int? X = null, int? Y = null)
+{
+    public VerificationRules ToRules()
+    {
+        var d = VerificationRules.Default;
+        return new VerificationRules(ValidationExtensions.ParseEnum(Baseline, d.Baseline), ValidationExtensions.ParseEnum(Payout, d.Payout),
+            SuccessThreshold ?? d.SuccessThreshold, Tolerance ?? d.Tolerance, MbmaIntervals ?? d.MbmaIntervals, X ?? d.X, Y ?? d.Y);
+    }
+}
+
+public sealed record VerificationRulesResponse(string Baseline, string Payout, decimal SuccessThreshold, decimal Tolerance, int MbmaIntervals, int X, int Y)
+{
+    public static VerificationRulesResponse From(VerificationRules r) =>
+        new(r.Baseline.ToString(), r.Payout.ToString(), r.SuccessThreshold, r.Tolerance, r.MbmaIntervals, r.X, r.Y);
+}
+
+/// <summary>One station's delivery over one interval: baseline, measured and delivered kWh (rounded to the Wh; totals are their sums).</summary>
+public sealed record IntervalDeliveryResponse(string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh);
+
+/// <summary>
+/// How an award's delivery was verified: the rules, per-interval inputs, totals, the score (MAESHA: 1 - discrepancy /
+/// awarded, 1 within the tolerance), the declared baseline's quality factor, and the payout in EUR before token rounding.
+/// </summary>
+public sealed record VerificationDetailResponse(
+    string AwardId, bool Succeeded, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
+    string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals)
+{
+    public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
+        new(v.AwardId, v.Succeeded, v.Score, v.QualityFactor, v.Baseline.Value, v.Measured.Value, v.Delivered.Value, v.Payout.Value, v.FailureReason,
+            v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
+            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value)).ToList());
+}
 
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);
 
@@ -119,12 +158,6 @@ public sealed record OfferResponse(string Id, string RequestId, string CpoId, IR
     public static OfferResponse From(Offer o) =>
         new(o.Id, o.RequestId, o.CpoId, o.StationIds, o.Energy.Value, o.Price.Value, o.Divisible, o.SubmittedAt, o.Revision);
 }
-
-public sealed record MeterReadingItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? EnergyKwh);
-
-public sealed record PostMeterReadingsRequest(IReadOnlyList<MeterReadingItem>? Readings);
-
-public sealed record MeterReadingsAccepted(string StationId, int Stored);
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh);
 
@@ -137,7 +170,8 @@ public sealed record AwardRecordResponse(string AwardId, string DsoWallet, strin
 
 /// <summary>A settlement as recorded on chain: verified quantities, payout, the record's canonical hash and the transaction.</summary>
 public sealed record SettlementResponse(string AwardId, long AwardedWh, long BaselineWh, long MeasuredWh, long DeliveredWh,
-    bool Succeeded, string? FailureReason, string PayoutUnits, string LockedUnits, string RecordHash, string? TransactionHash);
+    bool Succeeded, string? FailureReason, string PayoutUnits, string LockedUnits, string RecordHash, string? TransactionHash,
+    VerificationDetailResponse? Verification = null);
 
 /// <summary>A request as listed: its terms and state, without offers or results.</summary>
 public sealed record RequestSummaryResponse(
@@ -155,7 +189,7 @@ public sealed record RequestResponse(
     string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline,
     decimal? MinimumOfferKwh, string State, string? FailureReason, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
-    IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain);
+    IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain, VerificationRulesResponse Verification);
 
 /// <summary>Where to check the payments: chain id, escrow contract and token.</summary>
 public sealed record ChainInfo(long ChainId, string SettlementContract, string Token, int TokenDecimals);

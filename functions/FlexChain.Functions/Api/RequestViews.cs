@@ -43,7 +43,8 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             {
                 var (a, v) = (r.Awards[i], r.Verifications[i]);
                 var s = SettlementRecord.For(r, i, decimals);
-                settlements.Add(SettlementsApi.ToResponse(s, v.FailureReason, transactions.GetValueOrDefault(("settle", a.OfferId))));
+                settlements.Add(SettlementsApi.ToResponse(s, v.FailureReason, transactions.GetValueOrDefault(("settle", a.OfferId)))
+                    with { Verification = VerificationDetailResponse.From(v) });
             }
         }
 
@@ -53,7 +54,7 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), o.AcceptedEnergy.Value)).ToList(),
-            awards, settlements, ledger.Info);
+            awards, settlements, ledger.Info, VerificationRulesResponse.From(r.Verification));
     }
 
 }

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace FlexChain.Functions.Api;
 
-/// <summary>Flexibility requests (DSO): post, list, read with results and settlement, cancel; and meter readings (CPO).</summary>
+/// <summary>Flexibility requests (DSO): post with verification rules, list, read with results and settlement, cancel.</summary>
 public static class RequestsApi
 {
     /// <summary>How far ahead a request's delivery may start.</summary>
@@ -23,7 +23,6 @@ public static class RequestsApi
         group.MapGet("/requests", ListRequests);
         group.MapGet("/requests/{id}", GetRequest);
         group.MapPost("/requests/{id}/cancel", CancelRequest).RequireAuthorization(Policies.Dso);
-        group.MapPost("/stations/{id}/readings", PostReadings).Validate<PostMeterReadingsRequest>().RequireAuthorization(Policies.Cpo);
         return group;
     }
 
@@ -40,7 +39,7 @@ public static class RequestsApi
             EurosPerKilowattHour.From(body.MaxPriceEurPerKwh!.Value, "maxPriceEurPerKwh"), body.GateClosure!.Value,
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
-            ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline);
+            ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification));
         await gate.AddAsync(request, cancellationToken);
         return TypedResults.Created($"/v1/requests/{request.Id}", await views.BuildAsync(request, http.User, cancellationToken));
     }
@@ -92,15 +91,17 @@ public static class RequestsApi
         return TypedResults.Ok(await views.BuildAsync(request, http.User, cancellationToken));
     }
 
-    public static async Task<Results<Ok<MeterReadingsAccepted>, NotFound>> PostReadings(
-        string id, PostMeterReadingsRequest body, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    /// <summary>The request's rules (defaults for what is not given), checked by the domain; a violation names <c>verification.{field}</c>.</summary>
+    private static VerificationRules VerificationRulesOf(VerificationRulesItem? item)
     {
-        var station = await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken);
-        if (station is null) return TypedResults.NotFound();
-        var readings = body.Readings!.Select((r, i) => new MeterReading(id, new TimeWindow(r.Start!.Value, r.End!.Value),
-            KilowattHours.From(r.EnergyKwh!.Value, $"readings[{i}].energyKwh"))).ToList();
-        await store.PutReadingsAsync(id, readings, cancellationToken);
-        return TypedResults.Ok(new MeterReadingsAccepted(id, readings.Count));
+        try
+        {
+            return (item?.ToRules() ?? VerificationRules.Default).Validate();
+        }
+        catch (DomainException e)
+        {
+            throw new DomainException("verification." + e.Field, e.Rule, e.Message);
+        }
     }
 
     public sealed class RequestValidator : AbstractValidator<PostRequestRequest>
@@ -120,25 +121,17 @@ public static class RequestsApi
             RuleFor(x => x.Selection).EnumName<PostRequestRequest, SelectionMode>();
             RuleFor(x => x.MinimumOfferKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.MinimumOfferKwh is not null);
             RuleFor(x => x.DecisionDeadline).Utc().When(x => x.DecisionDeadline is not null);
-        }
-    }
-
-    public sealed class ReadingsValidator : AbstractValidator<PostMeterReadingsRequest>
-    {
-        public ReadingsValidator(TimeProvider clock)
-        {
-            RuleFor(x => x.Readings).NotEmpty().Must(r => r is null || r.Count <= 10_000).WithMessage("At most 10,000 readings per call.").WithErrorCode("count");
-            RuleForEach(x => x.Readings).NotNull().ChildRules(r =>
+            RuleFor(x => x.Verification!).ChildRules(v =>
             {
-                r.RuleFor(x => x.Start).Utc();
-                r.RuleFor(x => x.End).Utc().GreaterThan(x => x.Start).WithMessage("'End' must be after 'Start'.")
-                    .Must((x, end) => end - x.Start <= TimeSpan.FromHours(1) && end - x.Start >= TimeSpan.FromMinutes(1))
-                    .WithMessage("A reading covers 1 to 60 minutes.").WithErrorCode("interval")
-                    .Must(end => end <= clock.GetUtcNow().AddMinutes(1)).WithMessage("A reading cannot end in the future.").WithErrorCode("future");
-                r.RuleFor(x => x.EnergyKwh).NonNegativeQuantity(KilowattHours.Scale, 100_000m);
-            });
-            RuleFor(x => x.Readings).Must(r => r is null || r.Where(x => x is not null).Select(x => x.Start).Distinct().Count() == r.Count(x => x is not null))
-                .WithMessage("Two readings have the same start.").WithErrorCode("duplicate-start");
+                v.RuleFor(x => x.Baseline).EnumName<VerificationRulesItem, BaselineMethod>();
+                v.RuleFor(x => x.Payout).EnumName<VerificationRulesItem, PayoutRule>();
+                v.RuleFor(x => x.SuccessThreshold).InclusiveBetween(0m, 1m).PrecisionScale(6, 4, ignoreTrailingZeros: true);
+                v.RuleFor(x => x.Tolerance).InclusiveBetween(0m, 1m).PrecisionScale(6, 4, ignoreTrailingZeros: true);
+                v.RuleFor(x => x.MbmaIntervals).InclusiveBetween(1, 96);
+                v.RuleFor(x => x.Y).InclusiveBetween(1, 30);
+                v.RuleFor(x => x.X).InclusiveBetween(1, 30)
+                    .Must((r, x) => x is null || x <= (r.Y ?? VerificationRules.Default.Y)).WithMessage("'X' must be at most 'Y'.").WithErrorCode("x-of-y");
+            }).When(x => x.Verification is not null);
         }
     }
 }

@@ -5,7 +5,7 @@ using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
 
-/// <summary>Requests and their listing index, sealed offers, meter readings, the gate schedule and chain transactions.</summary>
+/// <summary>Requests and their listing index, sealed offers, the gate schedule and chain transactions.</summary>
 public sealed partial class MarketStore
 {
     // ---- requests ----
@@ -133,23 +133,6 @@ public sealed partial class MarketStore
 
     public async Task<Offer?> GetOfferAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
         (await GetOfferForUpdateAsync(requestId, cpoId, cancellationToken))?.Value;
-
-    // ---- meter readings ----
-
-    /// <summary>Upserts readings keyed by station and interval start: re-uploading an interval replaces it.</summary>
-    public async Task PutReadingsAsync(string stationId, IReadOnlyList<MeterReading> readings, CancellationToken cancellationToken)
-    {
-        foreach (var chunk in readings.Chunk(100))
-        {
-            var actions = chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
-                ToEntity(stationId, Ticks(r.Interval.Start), r))).ToList();
-            await Readings.SubmitTransactionAsync(actions, cancellationToken);
-        }
-    }
-
-    public async Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        await QueryAsync<MeterReading>(Readings, TableFilter.Create(
-            $"PartitionKey eq {stationId} and RowKey ge {Ticks(range.Start)} and RowKey lt {Ticks(range.End)}"), cancellationToken);
 
     // ---- the gate schedule: partitioned by due minute and a shard of the request id ----
     // Gates close on the quarter hour, so thousands of requests fall due in the same minute: the shard spreads them.

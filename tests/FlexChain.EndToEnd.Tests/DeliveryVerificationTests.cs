@@ -1,0 +1,272 @@
+using System.Net;
+using System.Numerics;
+using System.Text.Json.Nodes;
+using FlexChain.Ethereum;
+using FlexChain.Verification;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>
+/// Delivery verification end to end: requests with their own verification rules, two awarded CPOs delivering 90 % and
+/// 50 % of their awards, payouts on chain per rule; and meter data ingestion over HTTP (per-item results, idempotent
+/// re-upload, corrections with history, gaps and duplicates, kW conversion, late data, declared schedules, access).
+/// </summary>
+[Collection(MarketCollection.Name)]
+public sealed class DeliveryVerificationTests(MarketFixture market)
+{
+    private readonly MarketClient _api = new(market.Client);
+
+    /// <summary>
+    /// Four requests on one window, each 20 kWh won by CPO A and CPO B with 10 kWh at 0.25 EUR/kWh. MBMA baseline
+    /// 20 kWh/h; A meters 11 kWh (delivers 9, 90 %), B 15 kWh (delivers 5, 50 %). ZeroBelowThreshold pays 2.25 and 0,
+    /// ProRataByScore (tolerance 0.1) 2.5 (score 1) and 1.25 (score 0.5), Full 2.5 and 0; a declared baseline of
+    /// 5 kWh per quarter pays A 2.25 (quality 1 - 2.25 / 5 = 0.55) and fails B, which declared nothing.
+    /// </summary>
+    [Fact]
+    public async Task TwoCpos_90And50Percent_PayoutsOnChainFollowEachRequestsRule()
+    {
+        var t0 = market.Clock.GetUtcNow();
+        var dso = await _api.RegisterAsync("Dso", "Delivery DSO", MarketFixture.DsoKey);
+        var cpoA = await _api.RegisterAsync("Cpo", "Delivery CPO A", MarketFixture.CpoAKey);
+        var cpoB = await _api.RegisterAsync("Cpo", "Delivery CPO B", MarketFixture.CpoBKey);
+        var transformer = await _api.TransformerAsync(dso);
+        // One station per CPO and request: a station is awarded at most once per window.
+        var stationsA = new List<string>();
+        var stationsB = new List<string>();
+        for (var k = 0; k < 4; k++)
+        {
+            stationsA.Add(await _api.StationAsync(cpoA, transformer, $"IT001E0000009{k}"));
+            stationsB.Add(await _api.StationAsync(cpoB, transformer, $"IT001E0000019{k}"));
+        }
+        var windowStart = t0.AddHours(2);
+        var rules = new (string Name, object Verification, BigInteger A, BigInteger B)[]
+        {
+            ("zero", new { payout = "ZeroBelowThreshold" }, 2_250_000, 0),
+            ("prorata", new { payout = "ProRataByScore", tolerance = 0.1m }, 2_500_000, 1_250_000),
+            ("full", new { payout = "Full", successThreshold = 0.8m }, 2_500_000, 0),
+            ("declared", new { baseline = "Declared", payout = "ZeroBelowThreshold" }, 2_250_000, 0),
+        };
+        var requests = new List<string>();
+        foreach (var rule in rules)
+        {
+            var posted = await _api.PostAsync("/v1/requests", dso, new
+            {
+                transformerId = transformer, deliveryStart = windowStart, deliveryEnd = windowStart.AddHours(1), energyKwh = 20m,
+                direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid", verification = rule.Verification,
+            });
+            requests.Add(posted["id"]!.GetValue<string>());
+        }
+        var declared = await _api.GetAsync($"/v1/requests/{requests[3]}", dso);
+        Assert.Equal("Declared", declared["verification"]!["baseline"]!.GetValue<string>());
+        Assert.Equal(0.8m, declared["verification"]!["successThreshold"]!.GetValue<decimal>());
+        for (var k = 0; k < requests.Count; k++)
+        {
+            await _api.PostAsync($"/v1/requests/{requests[k]}/offers", cpoA, new { stationIds = new[] { stationsA[k] }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });
+            await _api.PostAsync($"/v1/requests/{requests[k]}/offers", cpoB, new { stationIds = new[] { stationsB[k] }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });
+        }
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/stations/{stationsA[3]}/declared-schedule", cpoA, new
+        {
+            intervals = Enumerable.Range(0, 4).Select(i => new { start = windowStart.AddMinutes(15 * i), end = windowStart.AddMinutes(15 * (i + 1)), energyKwh = 5m }),
+        });
+        var (balanceA, balanceB) = (await market.TokenBalanceAsync(MarketFixture.CpoAWallet), await market.TokenBalanceAsync(MarketFixture.CpoBWallet));
+
+        market.Clock.SetTo(t0.AddHours(1));
+        foreach (var request in requests) await _api.WaitForStateAsync(request, dso, "Awarded");
+        market.Clock.SetTo(windowStart);
+        // A declaration is closed once its window has started.
+        using (var late = await _api.SendAsync(HttpMethod.Put, $"/v1/stations/{stationsB[3]}/declared-schedule", cpoB,
+                   new { intervals = new[] { new { start = windowStart, end = windowStart.AddMinutes(15), energyKwh = 5m } } }))
+            Assert.Equal("declaration-closed", (await ProblemAsync(late, HttpStatusCode.Conflict))["rule"]!.GetValue<string>());
+        for (var k = 0; k < 4; k++)
+        {
+            await _api.PostQuarterReadingsAsync(cpoA, stationsA[k], windowStart.AddHours(-1), 5m);
+            await _api.PostQuarterReadingsAsync(cpoB, stationsB[k], windowStart.AddHours(-1), 5m);
+        }
+        market.Clock.SetTo(windowStart.AddHours(1));
+        for (var k = 0; k < 4; k++)
+        {
+            await _api.PostQuarterReadingsAsync(cpoA, stationsA[k], windowStart, 2.75m);
+            // B reports its window in average power: 15 kW over a quarter hour is 3.75 kWh.
+            await _api.PostAsync($"/v1/stations/{stationsB[k]}/readings", cpoB, new
+            {
+                readings = Enumerable.Range(0, 4).Select(i => new { start = windowStart.AddMinutes(15 * i), end = windowStart.AddMinutes(15 * (i + 1)), powerKw = 15m }),
+            });
+        }
+        market.Clock.SetTo(windowStart.AddHours(1).AddMinutes(5));
+
+        var paid = new Dictionary<Hash32, BigInteger>();
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Rpc, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        for (var k = 0; k < rules.Length; k++)
+        {
+            var settled = await _api.WaitForStateAsync(requests[k], dso, "Settled");
+            var cpoOf = settled["awards"]!.AsArray().ToDictionary(a => a!["record"]!["awardId"]!.GetValue<string>(), a => a!["cpoId"]!.GetValue<string>());
+            var settlements = settled["settlements"]!.AsArray().Select(s => s!).ToList();
+            var byCpo = settlements.ToDictionary(s => cpoOf[s["awardId"]!.GetValue<string>()]);
+            Assert.Equal(rules[k].A.ToString(), byCpo[cpoA.Id]["payoutUnits"]!.GetValue<string>());
+            Assert.Equal(rules[k].B.ToString(), byCpo[cpoB.Id]["payoutUnits"]!.GetValue<string>());
+            // The AwardSettled events of the settling transaction pay exactly what the records say.
+            var tx = Hash32.Parse(settlements[0]["transactionHash"]!.GetValue<string>());
+            foreach (var verdict in await verifier.VerifyTransactionAsync(tx, default))
+            {
+                Assert.True(verdict.Verified, verdict.Describe(6));
+                paid[verdict.AwardId!.Value] = verdict.Payment!.Paid;
+            }
+            Assert.Equal(rules[k].A, paid[Hash32.Parse(byCpo[cpoA.Id]["awardId"]!.GetValue<string>())]);
+            Assert.Equal(rules[k].B, paid[Hash32.Parse(byCpo[cpoB.Id]["awardId"]!.GetValue<string>())]);
+            var detailA = byCpo[cpoA.Id]["verification"]!;
+            Assert.Equal(4, detailA["intervals"]!.AsArray().Count);
+            Assert.Equal(9m, detailA["deliveredKwh"]!.GetValue<decimal>());
+        }
+
+        var prorata = (await _api.GetAsync($"/v1/requests/{requests[1]}", dso))["settlements"]!.AsArray();
+        Assert.Equal([1m, 0.5m], prorata.Select(s => s!["verification"]!["score"]!.GetValue<decimal>()).Order().Reverse());
+        var declaredSettlements = (await _api.GetAsync($"/v1/requests/{requests[3]}", dso))["settlements"]!.AsArray();
+        Assert.Contains(declaredSettlements, s => s!["verification"]!["qualityFactor"]?.GetValue<decimal>() == 0.55m);
+        Assert.Contains(declaredSettlements, s => s!["failureReason"]!.GetValue<string>().Contains("missing declared schedule"));
+        var quality = await _api.GetAsync($"/v1/participants/me/quality?from={Q(windowStart.AddDays(-1))}&to={Q(windowStart.AddDays(1))}", cpoA);
+        Assert.Equal(0.55m, Assert.Single(quality["entries"]!.AsArray())!["qualityFactor"]!.GetValue<decimal>());
+        Assert.False(quality["months"]![0]!["meetsTarget"]!.GetValue<bool>());
+
+        Assert.Equal(rules.Aggregate(BigInteger.Zero, (s, r) => s + r.A), await market.TokenBalanceAsync(MarketFixture.CpoAWallet) - balanceA);
+        Assert.Equal(rules.Aggregate(BigInteger.Zero, (s, r) => s + r.B), await market.TokenBalanceAsync(MarketFixture.CpoBWallet) - balanceB);
+
+        // Late data: the window is verified, so a correction of it is refused with a reason; data after it is still accepted.
+        using var correction = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{stationsA[0]}/readings", cpoA, new
+        {
+            readings = new[]
+            {
+                new { start = windowStart, end = windowStart.AddMinutes(15), energyKwh = 0m },
+                new { start = windowStart.AddHours(1), end = windowStart.AddHours(1).AddMinutes(5), energyKwh = 1m },
+            },
+        });
+        var result = await JsonAsync(correction, HttpStatusCode.MultiStatus);
+        Assert.Equal("verification-closed", result["items"]![0]!["problem"]!["rule"]!.GetValue<string>());
+        Assert.Equal(409, result["items"]![0]!["status"]!.GetValue<int>());
+        Assert.Equal("Stored", result["items"]![1]!["outcome"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Ingestion_PerItemResults_IdempotentCorrectedGapsDuplicatesKwAndAccess()
+    {
+        var now = market.Clock.GetUtcNow();
+        var dso = await _api.RegisterAsync("Dso", "Metering DSO", MarketFixture.DsoKey, publishRequirements: false);
+        var otherDso = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.DsoKey, publishRequirements: false);
+        var cpo = await _api.RegisterAsync("Cpo", "Metering CPO", MarketFixture.CpoAKey);
+        var otherCpo = await _api.RegisterAsync("Cpo", "Other CPO", MarketFixture.CpoBKey);
+        var transformer = await _api.TransformerAsync(dso);
+        var station = await _api.StationAsync(cpo, transformer, "IT001E00000093", prequalify: false);
+        var second = await _api.StationAsync(cpo, transformer, "IT001E00000094", prequalify: false);
+        var t = now.AddHours(-3);
+        object R(int fromMin, int toMin, decimal? kwh = null, decimal? kw = null) =>
+            kw is null ? new { start = t.AddMinutes(fromMin), end = t.AddMinutes(toMin), energyKwh = kwh } : new { start = t.AddMinutes(fromMin), end = t.AddMinutes(toMin), powerKw = kw };
+
+        // Bulk upload: 0-15, 15-30 (twice, same value), 30-45 (twice, other value), a gap, 60-75 in kW, 75-76 one minute in kW.
+        using var first = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{station}/readings", cpo, new
+        {
+            readings = new[] { R(0, 15, 1m), R(15, 30, 1.5m), R(15, 30, 1.5m), R(30, 45, 2m), R(30, 45, 2.5m), R(60, 75, kw: 8m), R(75, 76, kw: 1.001m) },
+        });
+        var body = await JsonAsync(first, HttpStatusCode.MultiStatus);
+        Assert.Equal(["Stored", "Stored", "Unchanged", "Stored", "Rejected", "Stored", "Stored"], Outcomes(body));
+        Assert.Equal("duplicate-interval", body["items"]![4]!["problem"]!["rule"]!.GetValue<string>());
+        Assert.Equal((5, 1, 0, 1), (Int(body, "stored"), Int(body, "unchanged"), Int(body, "corrected"), Int(body, "rejected")));
+        var issues = body["issues"]!.AsArray().Select(i => (i!["kind"]!.GetValue<string>(), i["start"]!.GetValue<DateTimeOffset>())).ToList();
+        Assert.Contains(("Duplicate", t.AddMinutes(15)), issues);
+        Assert.Contains(("Conflict", t.AddMinutes(30)), issues);
+        Assert.Contains(("Gap", t.AddMinutes(45)), issues);
+
+        // Idempotent re-upload: 200, all unchanged. A correction: the old value is kept as history.
+        using (var again = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{station}/readings", cpo, new { readings = new[] { R(0, 15, 1m), R(60, 75, 2m) } }))
+            Assert.Equal(["Unchanged", "Unchanged"], Outcomes(await JsonAsync(again, HttpStatusCode.OK)));
+        using (var fix = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{station}/readings", cpo, new { readings = new[] { R(0, 15, 1.2m) } }))
+            Assert.Equal(["Corrected"], Outcomes(await JsonAsync(fix, HttpStatusCode.OK)));
+        // A reading over stored boundaries is an overlap, not a silent second value.
+        using (var overlap = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{station}/readings", cpo, new { readings = new[] { R(5, 10, 0.3m) } }))
+            Assert.Equal("overlap", (await JsonAsync(overlap, HttpStatusCode.MultiStatus))["items"]![0]!["problem"]!["rule"]!.GetValue<string>());
+
+        var series = await _api.GetAsync($"/v1/stations/{station}/readings?from={Q(t)}&to={Q(t.AddHours(2))}&history=true", cpo);
+        var items = series["items"]!.AsArray();
+        Assert.Equal([1.2m, 1.5m, 2m, 2m, 0.016m], items.Select(i => i!["energyKwh"]!.GetValue<decimal>()));
+        Assert.Equal(8m, items[3]!["averageKw"]!.GetValue<decimal>());
+        var history = Assert.Single(series["history"]!.AsArray())!;
+        Assert.Equal((1, 1m), (history["revision"]!.GetValue<int>(), history["reading"]!["energyKwh"]!.GetValue<decimal>()));
+        Assert.Contains(series["gaps"]!.AsArray(), g => g!["start"]!.GetValue<DateTimeOffset>() == t.AddMinutes(45));
+
+        // Several stations in one call; a station that is not the caller's is rejected item by item.
+        using (var bulk = await _api.SendAsync(HttpMethod.Post, "/v1/readings", otherCpo, new
+               {
+                   readings = new[] { new { stationId = second, start = t, end = t.AddMinutes(15), energyKwh = 1m } },
+               }))
+            Assert.Equal("own-station", (await JsonAsync(bulk, HttpStatusCode.MultiStatus))["items"]![0]!["problem"]!["rule"]!.GetValue<string>());
+        using (var bulk = await _api.SendAsync(HttpMethod.Post, "/v1/readings", cpo, new
+               {
+                   readings = new[]
+                   {
+                       new { stationId = second, start = t, end = t.AddMinutes(15), energyKwh = 3m },
+                       new { stationId = station, start = t.AddMinutes(45), end = t.AddMinutes(60), energyKwh = 0.5m },
+                   },
+               }))
+            Assert.Equal(["Stored", "Stored"], Outcomes(await JsonAsync(bulk, HttpStatusCode.OK)));
+
+        // Views: the latest reading; the DSO of the transformer sees the stations and their aggregate, others do not.
+        var latest = await _api.GetAsync($"/v1/stations/{station}/readings/latest", dso);
+        Assert.Equal(t.AddMinutes(75), latest["reading"]!["start"]!.GetValue<DateTimeOffset>());
+        Assert.Equal(6, (await _api.GetAsync($"/v1/stations/{station}/readings?from={Q(t)}&to={Q(t.AddHours(2))}", dso))["items"]!.AsArray().Count);
+        var load = await _api.GetAsync($"/v1/transformers/{transformer}/load?from={Q(t)}&to={Q(t.AddHours(1))}&resolution=15", dso);
+        Assert.Equal([4.2m, 1.5m, 2m, 0.5m], load["items"]!.AsArray().Select(i => i!["energyKwh"]!.GetValue<decimal>()));
+        Assert.Equal([2, 1, 1, 1], load["items"]!.AsArray().Select(i => i!["reportingStations"]!.GetValue<int>()));
+        Assert.Equal(2, (await _api.GetAsync($"/v1/transformers/{transformer}/readings/latest", dso))["items"]!.AsArray().Count);
+        foreach (var (path, caller) in new[]
+                 {
+                     ($"/v1/stations/{station}/readings", otherDso), ($"/v1/stations/{station}/readings", otherCpo),
+                     ($"/v1/stations/{station}/readings/latest", otherCpo), ($"/v1/transformers/{transformer}/load", otherDso),
+                 })
+        {
+            using var denied = await _api.SendAsync(HttpMethod.Get, path, caller, null);
+            Assert.Equal(HttpStatusCode.NotFound, denied.StatusCode);
+        }
+        using var cpoLoad = await _api.SendAsync(HttpMethod.Get, $"/v1/transformers/{transformer}/load", cpo, null);
+        Assert.Equal(HttpStatusCode.Forbidden, cpoLoad.StatusCode);
+    }
+
+    [Fact]
+    public async Task PostRequest_BadVerificationRules_AreProblemsNamingTheField()
+    {
+        var now = market.Clock.GetUtcNow();
+        var dso = await _api.RegisterAsync("Dso", "Rules DSO", MarketFixture.DsoKey);
+        var transformer = await _api.TransformerAsync(dso);
+        foreach (var (verification, field) in new (object, string)[]
+                 {
+                     (new { baseline = "Guess" }, "verification.baseline"), (new { payout = "Half" }, "verification.payout"),
+                     (new { successThreshold = 1.5m }, "verification.successThreshold"), (new { x = 6, y = 5 }, "verification.x"),
+                     (new { tolerance = -0.1m }, "verification.tolerance"), (new { mbmaIntervals = 0 }, "verification.mbmaIntervals"),
+                 })
+        {
+            using var response = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, new
+            {
+                transformerId = transformer, deliveryStart = now.AddHours(3), deliveryEnd = now.AddHours(4), energyKwh = 10m, direction = "ReduceConsumption",
+                maxPriceEurPerKwh = 0.5m, gateClosure = now.AddHours(2), pricing = "PayAsBid", verification,
+            });
+            Assert.Equal(field, (await ProblemAsync(response, HttpStatusCode.BadRequest))["field"]!.GetValue<string>());
+        }
+    }
+
+    private static string Q(DateTimeOffset t) => Uri.EscapeDataString(t.ToString("yyyy-MM-ddTHH:mm:ssZ"));
+
+    private static int Int(JsonNode body, string name) => body[name]!.GetValue<int>();
+
+    private static List<string> Outcomes(JsonNode body) => body["items"]!.AsArray().Select(i => i!["outcome"]!.GetValue<string>()).ToList();
+
+    private static async Task<JsonNode> JsonAsync(HttpResponseMessage response, HttpStatusCode expected)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private static async Task<JsonNode> ProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
+    {
+        var problem = await JsonAsync(response, expected);
+        Assert.NotNull(problem["rule"]);
+        return problem;
+    }
+}

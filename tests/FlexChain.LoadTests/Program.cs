@@ -4,6 +4,12 @@
 // acknowledged offer is readable afterwards.
 //
 //   dotnet run -c Release --project tests/FlexChain.LoadTests -- [api-url] [table-endpoint] [clients] [cpos] [requests]
+//
+// Meter data ingestion (issue 6): registers [stations] stations (bulk, 1,000 per CPO) and uploads [intervals]
+// back-to-back quarter-hour readings per station through POST /v1/readings, [perCall] readings per call (100 stations
+// x 100 intervals by default), from [clients] concurrent clients; reports readings/s and checks every reading was stored.
+//
+//   dotnet run -c Release --project tests/FlexChain.LoadTests -- readings [api-url] [clients] [stations] [intervals] [perCall]
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
@@ -12,6 +18,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
 using FlexChain.Storage;
+
+if (args is ["readings", ..]) return await ReadingsLoad.RunAsync(args[1..]);
 
 var api = args.ElementAtOrDefault(0) ?? "http://127.0.0.1:7071";
 var tables = args.ElementAtOrDefault(1) ?? "http://127.0.0.1:10002/devstoreaccount1";
@@ -23,26 +31,9 @@ var storage = new TableServiceClient(
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients * 2 }) { BaseAddress = new Uri(api), Timeout = TimeSpan.FromMinutes(2) };
 var web = new JsonSerializerOptions(JsonSerializerDefaults.Web);
 
-async Task<JsonNode> Send(HttpMethod method, string path, string? key, object? body)
-{
-    using var message = new HttpRequestMessage(method, "/v1" + path);
-    if (key is not null) message.Headers.Add("X-Api-Key", key);
-    if (body is not null) message.Content = JsonContent.Create(body, options: web);
-    using var response = await http.SendAsync(message);
-    var text = await response.Content.ReadAsStringAsync();
-    if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {path}: {(int)response.StatusCode} {text}");
-    return JsonNode.Parse(text)!;
-}
-
-async Task<(string Id, string Key)> Participant(string role, string name)
-{
-    var wallet = new EthereumKey(RandomNumberGenerator.GetBytes(32));
-    var r = await Send(HttpMethod.Post, "/participants", null, new { role, legalName = name, contact = "load@example.org", walletAddress = wallet.Address.ToString() });
-    var key = r["apiKey"]!.GetValue<string>();
-    var message = (await Send(HttpMethod.Post, "/participants/me/wallet-challenge", key, new { }))["message"]!.GetValue<string>();
-    await Send(HttpMethod.Post, "/participants/me/wallet-proof", key, new { signature = Hex.Encode(wallet.SignMessage(Encoding.UTF8.GetBytes(message)).ToBytes()) });
-    return (r["participant"]!["id"]!.GetValue<string>(), key);
-}
+var load = new LoadClient(http);
+Task<JsonNode> Send(HttpMethod method, string path, string? key, object? body) => load.SendAsync(method, path, key, body);
+Task<(string Id, string Key)> Participant(string role, string name) => load.ParticipantAsync(role, name);
 
 Console.WriteLine($"setup: 1 DSO, {cpoCount} CPOs with a prequalified station each, {requestCount} requests -> {cpoCount * requestCount} offers");
 var dso = await Participant("Dso", "Load DSO");

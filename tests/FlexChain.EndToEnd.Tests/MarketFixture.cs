@@ -84,6 +84,7 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("Market:OperatorApiKeyHash", FlexChain.Functions.Auth.ApiKeys.Hash(OperatorSecret));
             web.UseSetting("Market:ReadCacheDuration", "00:00:00");
             web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");
+            web.UseSetting("Notifications:AllowPrivateTargets", "true");
             web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
         });
 

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using FlexChain.Domain;
+using FlexChain.Functions.Auth;
+using FlexChain.Functions.Notifications;
+using FlexChain.Functions.Storage;
+using FluentValidation;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.Functions.Api;
+
+/// <summary>
+/// Notifications for every participant: webhook subscriptions (signed deliveries with retries, a delivery log,
+/// redelivery on demand) and a server-sent event stream of the caller's events for dashboards.
+/// </summary>
+public static class NotificationsApi
+{
+    /// <summary>Subscriptions one participant may hold.</summary>
+    public const int MaxSubscriptions = 10;
+
+    public static RouteGroupBuilder MapNotificationsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1").WithTags("Notifications").RequireAuthorization();
+        group.MapPost("/webhooks", CreateWebhook).Validate<CreateWebhookRequest>().Idempotent<CreateWebhookRequest>();
+        group.MapGet("/webhooks", ListWebhooks);
+        group.MapDelete("/webhooks/{id}", DeleteWebhook);
+        group.MapGet("/webhooks/{id}/deliveries", ListDeliveries);
+        group.MapPost("/webhooks/deliveries/{deliveryId}/redeliver", Redeliver);
+        group.MapGet("/events", StreamEvents);
+        return group;
+    }
+
+    /// <summary>Subscribes the caller's URL to event types; the answer carries the signing secret, shown this once.</summary>
+    public static async Task<Created<WebhookResponse>> CreateWebhook(
+        CreateWebhookRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var me = http.User.ParticipantId();
+        if ((await store.ListSubscriptionsAsync(me, cancellationToken)).Count >= MaxSubscriptions)
+            throw new ApiProblemException(409, "url", "subscription-limit", $"A participant may hold at most {MaxSubscriptions} webhook subscriptions; delete one first.");
+        var subscription = new WebhookSubscription(Ids.New("wh", clock), me, http.User.Role(), new Uri(body.Url!), body.Events!.Distinct().ToList(),
+            WebhookSignature.NewSecret(), clock.GetUtcNow());
+        await store.AddSubscriptionAsync(subscription, cancellationToken);
+        return TypedResults.Created($"/v1/webhooks/{subscription.Id}", WebhookResponse.From(subscription, withSecret: true));
+    }
+
+    public static async Task<Ok<ListResponse<WebhookResponse>>> ListWebhooks(HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
+        TypedResults.Ok(new ListResponse<WebhookResponse>(
+            (await store.ListSubscriptionsAsync(http.User.ParticipantId(), cancellationToken)).Select(s => WebhookResponse.From(s, withSecret: false)).ToList(), null));
+
+    /// <summary>Ends a subscription; its pending deliveries end with it (failed, "the subscription was deleted").</summary>
+    public static async Task<Results<NoContent, NotFound>> DeleteWebhook(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
+        await store.DeleteSubscriptionAsync(http.User.ParticipantId(), id, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
+
+    /// <summary>The delivery log of one of the caller's subscriptions: every delivery with each attempt's time, status and error.</summary>
+    public static async Task<Results<Ok<ListResponse<DeliveryResponse>>, NotFound>> ListDeliveries(
+        string id, int? limit, string? cursor, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        var me = http.User.ParticipantId();
+        if (await store.GetSubscriptionAsync(me, id, cancellationToken) is null) return TypedResults.NotFound();
+        var page = await store.ListDeliveriesAsync(me, id, ApiConventions.Limit(limit), cursor, cancellationToken);
+        return TypedResults.Ok(page.ToResponse(DeliveryResponse.From));
+    }
+
+    /// <summary>Sends a delivery again now, whatever its state, with a fresh round of attempts.</summary>
+    public static async Task<Results<Accepted<DeliveryResponse>, NotFound>> Redeliver(
+        string deliveryId, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var me = http.User.ParticipantId();
+        if (await store.GetDeliveryAsync(me, deliveryId, cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var now = clock.GetUtcNow();
+        var again = stored.Value with { State = DeliveryState.Pending, RoundAttempts = 0, Redelivering = true, NextAttemptAt = now };
+        if (await store.TryReplaceDeliveryAsync(again, stored.ETag, cancellationToken) is null)
+            throw new ApiProblemException(409, "deliveryId", "concurrent-update", "The delivery is being attempted right now; retry shortly.");
+        await store.SetDueAsync(me, deliveryId, now, cancellationToken);
+        return TypedResults.Accepted($"/v1/webhooks/{again.SubscriptionId}/deliveries", DeliveryResponse.From(again));
+    }
+
+    /// <summary>
+    /// The caller's events as server-sent events (<c>id</c>: the event id, <c>event</c>: its type, <c>data</c>: the same
+    /// JSON a webhook receives), from now on, or after the event named by <c>Last-Event-ID</c> when reconnecting.
+    /// </summary>
+    public static ServerSentEventsResult<string> StreamEvents(
+        HttpContext http, MarketStore store, TimeProvider clock, IOptions<NotificationOptions> options, CancellationToken cancellationToken)
+    {
+        var me = http.User.ParticipantId();
+        string[] recipients = http.User.Role() == Role.Cpo ? [me, NotificationPublisher.CpoAudience] : [me];
+        var lastEventId = http.Request.Headers["Last-Event-ID"].ToString();
+        http.Response.Headers.CacheControl = "no-cache";
+        return TypedResults.ServerSentEvents(EventsAsync(store, clock, recipients, lastEventId, options.Value.PollInterval, cancellationToken));
+    }
+
+    private static async IAsyncEnumerable<SseItem<string>> EventsAsync(
+        MarketStore store, TimeProvider clock, string[] recipients, string lastEventId, TimeSpan poll, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var since = clock.GetUtcNow();
+        var sent = new HashSet<string>(StringComparer.Ordinal);
+        if (lastEventId.Length > 0)
+            foreach (var r in recipients)
+                if (await store.GetEventAsync(r, lastEventId, cancellationToken) is { } last)
+                {
+                    since = last.OccurredAt;
+                    sent.Add(last.Id);
+                }
+        // Polls the table rather than listening in memory, so a stream sees events from every instance of the app.
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var fresh = new List<NotificationEvent>();
+            foreach (var r in recipients) fresh.AddRange(await store.ListEventsSinceAsync(r, since, cancellationToken));
+            foreach (var e in fresh.Where(e => !sent.Contains(e.Id)).OrderBy(e => e.OccurredAt).ThenBy(e => e.Id, StringComparer.Ordinal))
+            {
+                sent.Add(e.Id);
+                yield return new SseItem<string>(e.Body, e.Type) { EventId = e.Id };
+            }
+            if (fresh.Count > 0 && fresh.Max(e => e.OccurredAt) is var latest && latest > since)
+            {
+                since = latest;
+                sent.IntersectWith(fresh.Where(e => e.OccurredAt >= since).Select(e => e.Id));
+            }
+            try { await Task.Delay(poll, cancellationToken); }
+            catch (OperationCanceledException) { yield break; }
+        }
+    }
+
+    public sealed class CreateWebhookValidator : AbstractValidator<CreateWebhookRequest>
+    {
+        public CreateWebhookValidator(IOptions<NotificationOptions> options)
+        {
+            var allowPrivate = options.Value.AllowPrivateTargets;
+            RuleFor(x => x.Url).NotEmpty().MaximumLength(2000)
+                .Must(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0 && uri.Fragment.Length == 0)
+                .WithMessage("'Url' must be an absolute http or https URL without credentials or fragment.").WithErrorCode("url")
+                .Must(u => allowPrivate || !IsPrivate(new Uri(u!)))
+                .WithMessage("'Url' must not point at a loopback, private or link-local address.").WithErrorCode("public-url");
+            RuleFor(x => x.Events).NotEmpty().Must(e => e is null || e.Count <= EventTypes.All.Count * 2)
+                .WithMessage("Too many event types.").WithErrorCode("count");
+            RuleForEach(x => x.Events).NotEmpty().Must(e => EventTypes.All.Contains(e))
+                .WithMessage($"Each event type must be one of {string.Join(", ", EventTypes.All)}.").WithErrorCode("event-type");
+        }
+
+        private static bool IsPrivate(Uri uri)
+        {
+            if (uri.IsLoopback || uri.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
+            if (!IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var ip)) return false;
+            if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
+            var b = ip.GetAddressBytes();
+            return IPAddress.IsLoopback(ip) || ip.IsIPv6LinkLocal || ip.IsIPv6SiteLocal || ip.IsIPv6UniqueLocal
+                || b.Length == 4 && (b[0] is 10 or 0 || b[0] == 172 && b[1] is >= 16 and <= 31 || b[0] == 192 && b[1] == 168 || b[0] == 169 && b[1] == 254);
+        }
+    }
+}
+
+/// <summary><c>url</c>: where to POST (absolute http or https); <c>events</c>: the event types to receive.</summary>
+public sealed record CreateWebhookRequest(string? Url, IReadOnlyList<string>? Events);
+
+/// <summary>A subscription; <c>secret</c> only in the answer that created it.</summary>
+public sealed record WebhookResponse(string Id, string Url, IReadOnlyList<string> Events, DateTimeOffset CreatedAt, string? Secret)
+{
+    public static WebhookResponse From(WebhookSubscription s, bool withSecret) =>
+        new(s.Id, s.Url.ToString(), s.EventTypes, s.CreatedAt, withSecret ? s.Secret : null);
+}
+
+public sealed record DeliveryAttemptResponse(int Number, DateTimeOffset At, int? Status, string? Error, bool Redelivery);
+
+public sealed record DeliveryResponse(
+    string Id, string SubscriptionId, string EventId, string EventType, string State, DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt,
+    IReadOnlyList<DeliveryAttemptResponse> Attempts)
+{
+    public static DeliveryResponse From(WebhookDelivery d) =>
+        new(d.Id, d.SubscriptionId, d.EventId, d.EventType, d.State.ToString(), d.CreatedAt, d.State == DeliveryState.Pending ? d.NextAttemptAt : null,
+            d.Attempts.Select(a => new DeliveryAttemptResponse(a.Number, a.At, a.Status, a.Error, a.Redelivery)).ToList());
+}

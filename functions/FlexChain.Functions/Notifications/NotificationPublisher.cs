@@ -1,0 +1,89 @@
+using System.Text.Json;
+using FlexChain.Domain;
+using FlexChain.Functions.Storage;
+
+namespace FlexChain.Functions.Notifications;
+
+/// <summary>
+/// Turns requests into events for their participants and fans each event out to the recipient's webhook subscriptions.
+/// Event ids are <c>{requestId}:{type}:{recipient}</c>, and the event row is written after its deliveries: a retried
+/// transition (or one resumed after a crash) finds the row and creates nothing, and a fan-out cut short is redone.
+/// </summary>
+public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
+{
+    /// <summary>The recipient of events every CPO receives (a request is published to the whole market).</summary>
+    public const string CpoAudience = "role:Cpo";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary><c>request.published</c> to every CPO.</summary>
+    public async Task RequestPublishedAsync(FlexRequest r, CancellationToken cancellationToken)
+    {
+        var data = new
+        {
+            dsoId = r.DsoId, transformerId = r.TransformerId, deliveryStart = r.Delivery.Start, deliveryEnd = r.Delivery.End,
+            energyKwh = r.Energy.Value, direction = r.Direction.ToString(), maxPriceEurPerKwh = r.MaxPrice.Value, gateClosure = r.GateClosure,
+            pricing = r.Pricing.ToString(), selection = r.Selection.ToString(),
+        };
+        await EmitAsync(CpoAudience, EventTypes.RequestPublished, r.Id, data, await store.ListSubscriptionsOfRoleAsync(Role.Cpo, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>
+    /// Every event the request's state implies so far (gate closed; award and activation; verification result;
+    /// settlement), each once per recipient. Called by the gate cycle whenever it reads a request it advances, so an
+    /// event whose transition was saved just before a crash is still sent on the next tick.
+    /// </summary>
+    public async Task RequestChangedAsync(FlexRequest r, CancellationToken cancellationToken)
+    {
+        if (r.State is RequestState.Open or RequestState.Cancelled) return;
+        var winners = r.Awards.Select(a => a.CpoId).Distinct().ToList();
+        foreach (var recipient in winners.Prepend(r.DsoId))
+            await EmitAsync(recipient, EventTypes.GateClosed, r.Id,
+                new { state = r.State == RequestState.Failed ? "Failed" : "Cleared", gateClosure = r.GateClosure, failureReason = r.FailureReason, awards = Awards(r, recipient) },
+                null, cancellationToken);
+        if (r.State is RequestState.Failed or RequestState.Cleared) return;
+
+        foreach (var recipient in winners.Prepend(r.DsoId))
+            await EmitAsync(recipient, EventTypes.Award, r.Id, new { awards = Awards(r, recipient) }, null, cancellationToken);
+        // There is no separate activation step: the awarded CPOs are told to deliver as soon as the funds are locked.
+        foreach (var recipient in winners)
+            await EmitAsync(recipient, EventTypes.Activation, r.Id,
+                new { deliveryStart = r.Delivery.Start, deliveryEnd = r.Delivery.End, direction = r.Direction.ToString(), awards = Awards(r, recipient) }, null, cancellationToken);
+        if (r.State == RequestState.Awarded) return;
+
+        foreach (var recipient in winners.Prepend(r.DsoId))
+            await EmitAsync(recipient, EventTypes.VerificationResult, r.Id, new { verifications = Verifications(r, recipient) }, null, cancellationToken);
+        if (r.State != RequestState.Settled) return;
+
+        foreach (var recipient in winners.Prepend(r.DsoId))
+            await EmitAsync(recipient, EventTypes.Settlement, r.Id, new { payments = Verifications(r, recipient) }, null, cancellationToken);
+    }
+
+    private static List<object> Awards(FlexRequest r, string recipient) =>
+        r.Awards.Select((a, i) => (a, i)).Where(x => recipient == r.DsoId || x.a.CpoId == recipient)
+            .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = x.a.Energy.Value, priceEurPerKwh = x.a.Price.Value })
+            .ToList();
+
+    private static List<object> Verifications(FlexRequest r, string recipient) =>
+        r.Awards.Zip(r.Verifications).Where(x => recipient == r.DsoId || x.First.CpoId == recipient)
+            .Select(x => (object)new
+            {
+                awardId = x.First.Id, cpoId = x.First.CpoId, awardedKwh = x.First.Energy.Value, deliveredKwh = x.Second.Delivered.Value,
+                succeeded = x.Second.Succeeded, payoutEur = x.Second.Payout.Value, failureReason = x.Second.FailureReason,
+            })
+            .ToList();
+
+    private async Task EmitAsync(
+        string recipient, string type, string requestId, object data, IReadOnlyList<WebhookSubscription>? subscriptions, CancellationToken cancellationToken)
+    {
+        var id = $"{requestId}:{type}:{recipient}";
+        if (await store.EventExistsAsync(recipient, id, cancellationToken)) return;
+        subscriptions ??= await store.ListSubscriptionsAsync(recipient, cancellationToken);
+        var now = clock.GetUtcNow();
+        var body = JsonSerializer.Serialize(new { id, type, occurredAt = now, requestId, data }, Json);
+        foreach (var s in subscriptions.Where(s => s.Wants(type)))
+            await store.AddDeliveryAsync(new WebhookDelivery(WebhookDelivery.IdFor(s.Id, id), s.Id, s.ParticipantId, id, type, body, now) { NextAttemptAt = now },
+                now, cancellationToken);
+        await store.TryAddEventAsync(new NotificationEvent(id, type, now, requestId, recipient, body), cancellationToken);
+    }
+}

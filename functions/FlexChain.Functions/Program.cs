@@ -39,6 +39,7 @@ services.AddSingleton<GateCycleRunner>();
 services.AddSingleton<RequestViews>();
 services.AddOptions<LocalTriggerOptions>().BindConfiguration("LocalTriggers");
 if (builder.Configuration.GetValue("LocalTriggers:Enabled", true)) services.AddHostedService<LocalTriggerDriver>();
+FlexChain.Functions.Notifications.NotificationServices.AddNotifications(services);
 
 // One FluentValidation validator per request type (the DI extensions package is not in our registry).
 foreach (var type in typeof(Program).Assembly.GetTypes().Where(t => t is { IsAbstract: false, IsClass: true }))
@@ -79,6 +80,7 @@ app.MapRequestsApi();
 app.MapMeteringApi();
 app.MapOffersApi();
 app.MapSettlementsApi();
+app.MapNotificationsApi();
 app.MapTriggersApi();
 app.MapGet("/v1/health", (SettlementLedger ledger) => TypedResults.Ok(new { status = "ok", chain = ledger.Info })).AllowAnonymous();
 

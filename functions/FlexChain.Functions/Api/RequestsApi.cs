@@ -41,6 +41,7 @@ public static class RequestsApi
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification));
         await gate.AddAsync(request, cancellationToken);
+        await http.RequestServices.GetRequiredService<Notifications.NotificationPublisher>().RequestPublishedAsync(request, cancellationToken);
         return TypedResults.Created($"/v1/requests/{request.Id}", await views.BuildAsync(request, http.User, cancellationToken));
     }
 

@@ -27,7 +27,8 @@ public sealed class GateCycleOptions
 /// next one is written, so a crash anywhere leaves the request due and it resumes on the next tick.
 /// </summary>
 public sealed partial class GateCycleRunner(
-    MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log)
+    MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
+    Notifications.NotificationPublisher notifications)
 {
     private readonly GateCycleOptions _options = options.Value;
 
@@ -74,6 +75,8 @@ public sealed partial class GateCycleRunner(
         while (await store.GetRequestAsync(requestId, cancellationToken) is { } stored)
         {
             var request = stored.Value;
+            // Every saved transition is read back here, also after a crash: events are sent once per recipient by their ids.
+            await notifications.RequestChangedAsync(request, cancellationToken);
             var due = request.NextStepAt(_options.MeterDataGrace);
             if (due is null || due > now)
             {

@@ -81,14 +81,30 @@ public static class NotificationsApi
     /// The caller's events as server-sent events (<c>id</c>: the event id, <c>event</c>: its type, <c>data</c>: the same
     /// JSON a webhook receives), from now on, or after the event named by <c>Last-Event-ID</c> when reconnecting.
     /// </summary>
-    public static ServerSentEventsResult<string> StreamEvents(
+    public static async Task StreamEvents(
         HttpContext http, MarketStore store, TimeProvider clock, IOptions<NotificationOptions> options, CancellationToken cancellationToken)
     {
         var me = http.User.ParticipantId();
         string[] recipients = http.User.Role() == Role.Cpo ? [me, NotificationPublisher.CpoAudience] : [me];
         var lastEventId = http.Request.Headers["Last-Event-ID"].ToString();
+        http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
-        return TypedResults.ServerSentEvents(EventsAsync(store, clock, recipients, lastEventId, options.Value.PollInterval, cancellationToken));
+        await http.Response.WriteAsync(": stream open\n\n", cancellationToken);
+        await http.Response.Body.FlushAsync(cancellationToken);
+        try
+        {
+            await foreach (var item in EventsAsync(store, clock, recipients, lastEventId, options.Value.PollInterval, cancellationToken))
+            {
+                // The body is one line of JSON, so one data field carries it.
+                await http.Response.WriteAsync($"id: {item.EventId}\nevent: {item.EventType}\ndata: {item.Data}\n\n", cancellationToken);
+                await http.Response.Body.FlushAsync(cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The client went away.
+        }
     }
 
     private static async IAsyncEnumerable<SseItem<string>> EventsAsync(

@@ -76,10 +76,25 @@ public sealed record VerificationRules(
 public sealed record IntervalDelivery(string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered);
 
 /// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, and days to exclude.</summary>
-/// <param name="Declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
-/// <param name="ExcludedDays">Activation days and holidays, which X-of-Y skips (UTC dates of the window start).</param>
-public sealed record DeliveryEvidence(
-    IReadOnlyCollection<MeterReading> Readings, IReadOnlyCollection<MeterReading>? Declared = null, IReadOnlyCollection<DateOnly>? ExcludedDays = null);
+/// <param name="declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
+/// <param name="excludedDays">Activation days and holidays, which X-of-Y skips (UTC dates of the window start).</param>
+public sealed class DeliveryEvidence(
+    IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyCollection<DateOnly>? excludedDays = null)
+{
+    public IReadOnlyCollection<MeterReading> Readings { get; } = readings;
+    public IReadOnlyCollection<MeterReading>? Declared { get; } = declared;
+    public IReadOnlyCollection<DateOnly>? ExcludedDays { get; } = excludedDays;
+
+    // Grouped once, so verifying many awards of one request costs one pass over the readings, not one per award.
+    private ILookup<string, MeterReading>? _byStation;
+    private ILookup<string, MeterReading>? _declaredByStation;
+
+    /// <summary>The readings of one station.</summary>
+    public IEnumerable<MeterReading> ReadingsOf(string stationId) => (_byStation ??= Readings.ToLookup(r => r.StationId))[stationId];
+
+    /// <summary>The declared schedule of one station.</summary>
+    public IEnumerable<MeterReading> DeclaredOf(string stationId) => (_declaredByStation ??= (Declared ?? []).ToLookup(r => r.StationId))[stationId];
+}
 
 /// <summary>
 /// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries; for each
@@ -96,7 +111,7 @@ public static class DeliveryVerifier
         var qualityPoints = new List<(decimal Baseline, decimal Measured)>();
         foreach (var station in award.StationIds)
         {
-            var series = MeterSeries.For(station, evidence.Readings);
+            var series = MeterSeries.For(station, evidence.ReadingsOf(station));
             var gaps = series.Gaps(window);
             if (gaps.Count > 0)
                 return Failed(award, rules, $"missing meter data: station {station} has no readings for {string.Join(", ", gaps)}");
@@ -194,7 +209,7 @@ public static class DeliveryVerifier
             }
             case BaselineMethod.Declared:
             {
-                var declared = MeterSeries.For(station, evidence.Declared ?? []);
+                var declared = MeterSeries.For(station, evidence.DeclaredOf(station));
                 var gaps = declared.Gaps(window);
                 if (gaps.Count > 0)
                 {

@@ -122,7 +122,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         Assert.Equal([1m, 0.5m], prorata.Select(s => s!["verification"]!["score"]!.GetValue<decimal>()).Order().Reverse());
         var declaredSettlements = (await _api.GetAsync($"/v1/requests/{requests[3]}", dso))["settlements"]!.AsArray();
         Assert.Contains(declaredSettlements, s => s!["verification"]!["qualityFactor"]?.GetValue<decimal>() == 0.55m);
-        Assert.Contains(declaredSettlements, s => s!["failureReason"]!.GetValue<string>().Contains("missing declared schedule"));
+        Assert.Contains(declaredSettlements, s => s!["failureReason"]?.GetValue<string>().Contains("missing declared schedule") == true);
         var quality = await _api.GetAsync($"/v1/participants/me/quality?from={Q(windowStart.AddDays(-1))}&to={Q(windowStart.AddDays(1))}", cpoA);
         Assert.Equal(0.55m, Assert.Single(quality["entries"]!.AsArray())!["qualityFactor"]!.GetValue<decimal>());
         Assert.False(quality["months"]![0]!["meetsTarget"]!.GetValue<bool>());

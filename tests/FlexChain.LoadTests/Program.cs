@@ -103,32 +103,42 @@ return appResult.Errors == 0 && readable == acknowledged.Count ? 0 : 1;
 
 async Task<Result> Run(string name, List<(string Request, (string Id, string Key, string Station) Cpo)> items, Func<(string Request, (string Id, string Key, string Station) Cpo), Task<object?>> op)
 {
-    var latencies = new double[items.Count];
-    var errors = 0;
-    var next = -1;
-    var clock = Stopwatch.StartNew();
-    await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
-    {
-        await Task.Yield();
-        int i;
-        while ((i = Interlocked.Increment(ref next)) < items.Count)
-        {
-            var t = Stopwatch.GetTimestamp();
-            try { await op(items[i]); }
-            catch (Exception e)
-            {
-                if (Interlocked.Increment(ref errors) <= 3) Console.Error.WriteLine($"{name}: {e.Message}");
-            }
-            latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-        }
-    }));
-    var seconds = clock.Elapsed.TotalSeconds;
-    Array.Sort(latencies);
-    var result = new Result(name, items.Count / seconds, latencies[latencies.Length / 2], latencies[(int)(latencies.Length * 0.99)], errors);
-    Console.WriteLine($"{name}: {items.Count} in {seconds:F1} s = {result.Rate:F0}/s, p50 {result.P50:F1} ms, p99 {result.P99:F1} ms, {errors} errors");
+    var result = await Concurrent.RunAsync(name, items, clients, op);
+    Console.WriteLine($"{name}: {items.Count} in {result.Seconds:F1} s = {result.Rate:F0}/s, p50 {result.P50:F1} ms, p99 {result.P99:F1} ms, {result.Errors} errors");
     return result;
 }
 
 static string Whole(DateTimeOffset t) => new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).ToString("yyyy-MM-ddTHH:mm:ssZ");
 
-internal sealed record Result(string Name, double Rate, double P50, double P99, int Errors);
+/// <summary>One measured run: operations per second and latency percentiles (ms).</summary>
+internal sealed record Result(string Name, double Seconds, double Rate, double P50, double P99, int Errors);
+
+/// <summary>Runs operations from a fixed number of concurrent clients, each taking the next item until none is left.</summary>
+internal static class Concurrent
+{
+    public static async Task<Result> RunAsync<T>(string name, IReadOnlyList<T> items, int clients, Func<T, Task> op)
+    {
+        var latencies = new double[items.Count];
+        var errors = 0;
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
+        {
+            await Task.Yield();
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < items.Count)
+            {
+                var t = Stopwatch.GetTimestamp();
+                try { await op(items[i]); }
+                catch (Exception e)
+                {
+                    if (Interlocked.Increment(ref errors) <= 3) Console.Error.WriteLine($"{name}: {e.Message}");
+                }
+                latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+            }
+        }));
+        var seconds = clock.Elapsed.TotalSeconds;
+        Array.Sort(latencies);
+        return new Result(name, seconds, items.Count / seconds, latencies[latencies.Length / 2], latencies[(int)(latencies.Length * 0.99)], errors);
+    }
+}

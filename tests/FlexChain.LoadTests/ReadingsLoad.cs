@@ -48,41 +48,21 @@ internal static class ReadingsLoad
         var first = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, 0, 0, TimeSpan.Zero).AddMinutes(-15 * intervals - 60);
         var stationsPerCall = Math.Max(1, perCall / intervals);
         var calls = stations.GroupBy(s => s.Key).SelectMany(g => g.Chunk(stationsPerCall).Select(chunk => (Key: g.Key, Stations: chunk.Select(s => s.Station).ToArray()))).ToList();
-        var latencies = new double[calls.Count];
         long stored = 0, rejected = 0;
-        var errors = 0;
-        var next = -1;
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
+        var run = await Concurrent.RunAsync("readings", calls, clients, async call =>
         {
-            await Task.Yield();
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < calls.Count)
+            var body = new
             {
-                var t = Stopwatch.GetTimestamp();
-                var (key, ids) = calls[i];
-                try
+                readings = call.Stations.SelectMany(id => Enumerable.Range(0, intervals).Select(k => new
                 {
-                    var body = new
-                    {
-                        readings = ids.SelectMany(id => Enumerable.Range(0, intervals).Select(k => new
-                        {
-                            stationId = id, start = first.AddMinutes(15 * k), end = first.AddMinutes(15 * (k + 1)), energyKwh = 1m + (k % 7) * 0.125m,
-                        })),
-                    };
-                    var r = await Send(HttpMethod.Post, "/readings", key, body);
-                    Interlocked.Add(ref stored, r["stored"]!.GetValue<int>() + r["unchanged"]!.GetValue<int>());
-                    Interlocked.Add(ref rejected, r["rejected"]!.GetValue<int>());
-                }
-                catch (Exception e)
-                {
-                    if (Interlocked.Increment(ref errors) <= 3) Console.Error.WriteLine(e.Message);
-                }
-                latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-            }
-        }));
-        var seconds = clock.Elapsed.TotalSeconds;
-        Array.Sort(latencies);
+                    stationId = id, start = first.AddMinutes(15 * k), end = first.AddMinutes(15 * (k + 1)), energyKwh = 1m + (k % 7) * 0.125m,
+                })),
+            };
+            var r = await Send(HttpMethod.Post, "/readings", call.Key, body);
+            Interlocked.Add(ref stored, r["stored"]!.GetValue<int>() + r["unchanged"]!.GetValue<int>());
+            Interlocked.Add(ref rejected, r["rejected"]!.GetValue<int>());
+        });
+        var (seconds, errors) = (run.Seconds, run.Errors);
         var total = (long)stationCount * intervals;
 
         // Spot check: a sample of stations read back in full through the time-series view.
@@ -99,7 +79,7 @@ internal static class ReadingsLoad
         Console.WriteLine();
         Console.WriteLine($"| measure ({clients} clients, {calls.Count} calls of {stationsPerCall * intervals} readings) | readings | seconds | readings/s | p50 ms/call | p99 ms/call | errors |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-        Console.WriteLine($"| app meter data ingestion | {total} | {seconds:F1} | {total / seconds:F0} | {latencies[latencies.Length / 2]:F0} | {latencies[(int)(latencies.Length * 0.99)]:F0} | {errors} |");
+        Console.WriteLine($"| app meter data ingestion | {total} | {seconds:F1} | {total / seconds:F0} | {run.P50:F0} | {run.P99:F0} | {errors} |");
         Console.WriteLine($"\nacknowledged {stored} of {total}, rejected {rejected}; read back complete for {checkedOk} of {sample.Count} sampled stations");
         return errors == 0 && stored == total && checkedOk == sample.Count ? 0 : 1;
     }

@@ -1,7 +1,7 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
-const { signPermit } = require("./helpers");
+const { signPermit, deployEscrow } = require("./helpers");
 
 const UNIT = 10n ** 6n; // 1 tEUR
 const Status = { None: 0n, Locked: 1n, Settled: 2n, Refunded: 3n };
@@ -15,23 +15,8 @@ const SETTLEMENT_HASH = ethers.id("settlement record");
 const AMOUNT = 250n * UNIT;
 const DAY = 24n * 3600n;
 
-/** Distinct accounts per role so that every role check is meaningful. */
-async function deployFixture() {
-  const [deployer, admin, settler, dso, cpo, stranger, dso2, cpo2] = await ethers.getSigners();
-  const token = await ethers.deployContract("FlexEuro", [], deployer);
-  const settlement = await ethers.deployContract(
-    "FlexSettlement",
-    [await token.getAddress(), admin.address, settler.address],
-    deployer,
-  );
-  const settlementAddress = await settlement.getAddress();
-  for (const holder of [dso, dso2]) {
-    await token.mint(holder.address, 10_000n * UNIT);
-    await token.connect(holder).approve(settlementAddress, ethers.MaxUint256);
-  }
-  const refundAfter = BigInt(await time.latest()) + DAY;
-  return { token, settlement, settlementAddress, deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, refundAfter };
-}
+/** Distinct accounts per role so that every role check is meaningful (see helpers.deployEscrow). */
+const deployFixture = deployEscrow;
 
 /** The fixture plus one locked award `awardId("a")` of AMOUNT from dso to cpo. */
 async function lockedFixture() {

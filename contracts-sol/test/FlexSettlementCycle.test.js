@@ -3,6 +3,7 @@
 const { expect } = require("chai");
 const hre = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
+const { deployEscrow } = require("./helpers");
 
 const { ethers } = hre;
 const UNIT = 10n ** 6n; // 1 tEUR
@@ -29,19 +30,8 @@ const awardsHashOf = (awards) =>
 const settlementHashes = (n, tag = "") => Array.from({ length: n }, (_, i) => ethers.id(`settlement ${tag} ${i}`));
 
 async function deployFixture() {
-  const [deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3] = await ethers.getSigners();
-  const token = await ethers.deployContract("FlexEuro", [], deployer);
-  const settlement = await ethers.deployContract(
-    "FlexSettlement",
-    [await token.getAddress(), admin.address, settler.address],
-    deployer,
-  );
-  const settlementAddress = await settlement.getAddress();
-  for (const holder of [dso, dso2]) {
-    await token.mint(holder.address, 10_000n * UNIT);
-    await token.connect(holder).approve(settlementAddress, ethers.MaxUint256);
-  }
-  const refundAfter = BigInt(await time.latest()) + DAY;
+  const base = await deployEscrow();
+  const { cpo, cpo2, cpo3 } = base;
   // cpo appears twice: a CPO may win several awards in one gate cycle.
   const awards = [
     { cpo: cpo.address, amount: 100n * UNIT, awardHash: ethers.id("award 0") },
@@ -50,10 +40,7 @@ async function deployFixture() {
     { cpo: cpo.address, amount: 10n * UNIT, awardHash: ethers.id("award 3") },
   ];
   const total = awards.reduce((sum, a) => sum + a.amount, 0n);
-  return {
-    token, settlement, settlementAddress, deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3,
-    refundAfter, awards, total,
-  };
+  return { ...base, awards, total };
 }
 
 /** The fixture plus cycle `cycleIdOf("c")` locked with `awards` from dso. */

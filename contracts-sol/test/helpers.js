@@ -1,5 +1,6 @@
 // Shared test helpers (no tests here).
 const { ethers } = require("hardhat");
+const { time } = require("@nomicfoundation/hardhat-network-helpers");
 
 /**
  * Signs an EIP-2612 permit for `token` with `signer`'s key and returns the split signature.
@@ -34,4 +35,28 @@ async function signPermit(token, signer, spender, value, deadline, options = {})
   return ethers.Signature.from(await signer.signTypedData(domain, types, message));
 }
 
-module.exports = { signPermit };
+const UNIT = 10n ** 6n; // 1 tEUR
+const DAY = 24n * 3600n;
+
+/**
+ * Deploys FlexEuro and FlexSettlement with distinct accounts per role (so every role check is meaningful), funds the
+ * two DSOs with 10,000 tEUR each and has them approve the escrow. `refundAfter` is one day ahead of the chain clock.
+ */
+async function deployEscrow() {
+  const [deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3] = await ethers.getSigners();
+  const token = await ethers.deployContract("FlexEuro", [], deployer);
+  const settlement = await ethers.deployContract(
+    "FlexSettlement",
+    [await token.getAddress(), admin.address, settler.address],
+    deployer,
+  );
+  const settlementAddress = await settlement.getAddress();
+  for (const holder of [dso, dso2]) {
+    await token.mint(holder.address, 10_000n * UNIT);
+    await token.connect(holder).approve(settlementAddress, ethers.MaxUint256);
+  }
+  const refundAfter = BigInt(await time.latest()) + DAY;
+  return { token, settlement, settlementAddress, deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3, refundAfter };
+}
+
+module.exports = { signPermit, deployEscrow };

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Numerics;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
+using FlexChain.Verification;
 using FlexChain.Testing;
 
 namespace FlexChain.EndToEnd.Tests;
@@ -12,11 +13,6 @@ namespace FlexChain.EndToEnd.Tests;
 /// </summary>
 public sealed class CrashRecoveryTests : IAsyncLifetime
 {
-    private static readonly AbiEvent CycleLocked = AbiEvent.Parse(
-        "CycleLocked(bytes32 indexed cycleId, address indexed dso, uint256 total, uint64 refundAfter, uint256 awardCount, bytes32 awardsHash)");
-    private static readonly AbiEvent CycleSettled = AbiEvent.Parse("CycleSettled(bytes32 indexed cycleId, address indexed dso, uint256 paid, uint256 refunded)");
-    private static readonly AbiEvent AwardSettled = AbiEvent.Parse(
-        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
 
     private readonly AzuriteFixture _azurite = new();
     private readonly HardhatNodeFixture _chain = new();
@@ -121,9 +117,9 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         Assert.Equal(2, settled["outcomes"]!.AsArray().Count);
         // Exactly once on chain, however often the app died.
         var escrow = EthAddress.Parse(_environment["Chain__SettlementContract"]);
-        Assert.Single(await LogsAsync(rpc, escrow, CycleLocked));
-        Assert.Single(await LogsAsync(rpc, escrow, CycleSettled));
-        Assert.Single(await LogsAsync(rpc, escrow, AwardSettled));
+        Assert.Single(await LogsAsync(rpc, escrow, EscrowAbi.CycleLocked));
+        Assert.Single(await LogsAsync(rpc, escrow, EscrowAbi.CycleSettled));
+        Assert.Single(await LogsAsync(rpc, escrow, EscrowAbi.AwardSettled));
         var after = await BalancesAsync(rpc, token);
         Assert.Equal(before.Dso - 30_000, after.Dso);     // 0.1 kWh x 0.30 EUR/kWh, 6-decimal token
         Assert.Equal(before.A + 30_000, after.A);

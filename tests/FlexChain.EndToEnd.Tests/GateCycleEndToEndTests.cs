@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
+using FlexChain.Verification;
 using FlexChain.Testing;
 
 namespace FlexChain.EndToEnd.Tests;
@@ -11,9 +12,6 @@ namespace FlexChain.EndToEnd.Tests;
 public sealed class GateCycleEndToEndTests(MarketFixture market)
 {
     private readonly MarketClient _api = new(market.Client);
-
-    private static readonly AbiEvent AwardSettled = AbiEvent.Parse(
-        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
 
     [Fact]
     public async Task GateCycle_TwoOffersOneWinner_PaysVerifiedDeliveryOnChain()
@@ -71,8 +69,8 @@ public sealed class GateCycleEndToEndTests(MarketFixture market)
 
         // The settlement event's hash equals the hash of the record the API returns, recomputed here from its fields.
         var awardId = Hash32.Parse(settlement["awardId"]!.GetValue<string>());
-        var logs = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [AwardSettled.Topic, awardId], 0UL, BlockParameter.Latest), CancellationToken.None);
-        var evt = AwardSettled.DecodeLog(Assert.Single(logs));
+        var logs = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [EscrowAbi.AwardSettled.Topic, awardId], 0UL, BlockParameter.Latest), CancellationToken.None);
+        var evt = EscrowAbi.AwardSettled.DecodeLog(Assert.Single(logs));
         var recomputed = new Hash32(Keccak256.Hash(AbiCodec.Encode("bytes32,uint256,int256,int256,int256,bool,uint256,uint256",
             awardId, settlement["awardedWh"]!.GetValue<long>(), settlement["baselineWh"]!.GetValue<long>(), settlement["measuredWh"]!.GetValue<long>(),
             settlement["deliveredWh"]!.GetValue<long>(), settlement["succeeded"]!.GetValue<bool>(),

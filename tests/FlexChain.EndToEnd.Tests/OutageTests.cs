@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
+using FlexChain.Verification;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -12,10 +13,6 @@ namespace FlexChain.EndToEnd.Tests;
 [Collection(MarketCollection.Name)]
 public sealed class OutageTests(MarketFixture market)
 {
-    private static readonly AbiEvent CycleLocked = AbiEvent.Parse(
-        "CycleLocked(bytes32 indexed cycleId, address indexed dso, uint256 total, uint64 refundAfter, uint256 awardCount, bytes32 awardsHash)");
-    private static readonly AbiEvent AwardSettled = AbiEvent.Parse(
-        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
 
     private readonly MarketClient _api = new(market.Client);
 
@@ -46,12 +43,12 @@ public sealed class OutageTests(MarketFixture market)
     private async Task AssertExactlyOnceAsync(string request, Caller dso, ulong fromBlock)
     {
         var cycle = Hash32.Parse((await _api.GetAsync($"/v1/requests/{request}", dso))["awards"]![0]!["record"]!["awardId"]!.GetValue<string>());
-        var cycleTopic = new Hash32([.. cycle.Bytes[..28], 0, 0, 0, 0]);
-        var locks = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [CycleLocked.Topic, cycleTopic], fromBlock, BlockParameter.Latest), CancellationToken.None);
-        var payments = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [AwardSettled.Topic, cycle], fromBlock, BlockParameter.Latest), CancellationToken.None);
+        var cycleTopic = EscrowIds.CycleOf(cycle);
+        var locks = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [EscrowAbi.CycleLocked.Topic, cycleTopic], fromBlock, BlockParameter.Latest), CancellationToken.None);
+        var payments = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [EscrowAbi.AwardSettled.Topic, cycle], fromBlock, BlockParameter.Latest), CancellationToken.None);
         Assert.Single(locks);
         Assert.Single(payments);
-        Assert.Equal(new System.Numerics.BigInteger(1_000_000), (System.Numerics.BigInteger)AwardSettled.DecodeLog(payments[0])[3]!); // 4 kWh x 0.25
+        Assert.Equal(new System.Numerics.BigInteger(1_000_000), (System.Numerics.BigInteger)EscrowAbi.AwardSettled.DecodeLog(payments[0])[3]!); // 4 kWh x 0.25
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Numerics;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
+using FlexChain.Verification;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -12,12 +13,6 @@ public sealed class ScaleOutTests(MarketFixture market)
     private static readonly EthereumKey Dso = EthereumKey.FromHex("0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356");
     private static readonly EthereumKey CpoA = EthereumKey.FromHex("0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97");
     private static readonly EthereumKey CpoB = EthereumKey.FromHex("0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6");
-
-    private static readonly AbiEvent CycleLocked = AbiEvent.Parse(
-        "CycleLocked(bytes32 indexed cycleId, address indexed dso, uint256 total, uint64 refundAfter, uint256 awardCount, bytes32 awardsHash)");
-    private static readonly AbiEvent CycleSettled = AbiEvent.Parse("CycleSettled(bytes32 indexed cycleId, address indexed dso, uint256 paid, uint256 refunded)");
-    private static readonly AbiEvent AwardSettled = AbiEvent.Parse(
-        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
 
     [Fact]
     public async Task GateCycle_TwoInstances_LockAndPayEveryAwardExactlyOnce()
@@ -66,10 +61,10 @@ public sealed class ScaleOutTests(MarketFixture market)
         foreach (var r in requests) await api.WaitForStateAsync(r, dso, "Settled");
 
         // Exactly one lock and one settlement per cycle, one payment per award, whichever instance sent them.
-        var locks = await LogsAsync(CycleLocked, fromBlock);
-        var settles = await LogsAsync(CycleSettled, fromBlock);
-        var payments = await LogsAsync(AwardSettled, fromBlock);
-        var dsoTopic = new Hash32(new byte[12].Concat(Dso.Address.ToArray()).ToArray());
+        var locks = await LogsAsync(EscrowAbi.CycleLocked, fromBlock);
+        var settles = await LogsAsync(EscrowAbi.CycleSettled, fromBlock);
+        var payments = await LogsAsync(EscrowAbi.AwardSettled, fromBlock);
+        var dsoTopic = EscrowAbi.Topic(Dso.Address);
         Assert.Equal(4, locks.Count(l => l.Topics[2] == dsoTopic));
         Assert.Equal(4, settles.Count(l => l.Topics[2] == dsoTopic));
         var mine = payments.Where(l => l.Topics[3] == dsoTopic).ToList();

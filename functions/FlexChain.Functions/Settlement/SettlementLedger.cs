@@ -39,16 +39,10 @@ public sealed class SettlementOptions
 /// </summary>
 public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexChain.Storage.TableServiceClient tables) : IDisposable
 {
-    private static readonly AbiFunction TokenFn = AbiFunction.Parse("token() returns (address)");
-    private static readonly AbiFunction DecimalsFn = AbiFunction.Parse("decimals() returns (uint8)");
-    private static readonly AbiFunction GetCycleFn = EscrowAbi.GetCycle;
     private static readonly AbiFunction LockCycleFn = AbiFunction.Parse(
         "lockCycle(bytes32 cycleId, address dso, uint64 refundAfter, (address,uint256,bytes32)[] awards)");
     private static readonly AbiFunction SettleCycleFn = AbiFunction.Parse(
         "settleCycle(bytes32 cycleId, (address,uint256,bytes32)[] awards, uint256[] payouts, bytes32[] settlementHashes)");
-    public static readonly AbiEvent CycleLocked = EscrowAbi.CycleLocked;
-    public static readonly AbiEvent CycleSettled = EscrowAbi.CycleSettled;
-    public static readonly AbiEvent AwardSettled = EscrowAbi.AwardSettled;
 
     /// <summary>Refusals that mean another attempt already did the work; the caller then reads the cycle back.</summary>
     private static readonly AbiError[] AlreadyDone = [AbiError.Parse("CycleExists(bytes32)"), AbiError.Parse("CycleNotLocked(bytes32,uint8)")];
@@ -76,14 +70,14 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexCh
             new TransactionSenderOptions { Confirmations = _options.Confirmations, KnownErrors = AlreadyDone });
         _escrow = new EthContract(EthAddress.Parse(_options.SettlementContract), _sender);
         _lease = new SignerLease(tables, _sender.Address.ToString(), _options.SignerLease);
-        var token = (EthAddress)(await _escrow.QueryAsync(TokenFn, [], cancellationToken))[0]!;
-        var decimals = Convert.ToInt32((await new EthContract(token, _sender).QueryAsync(DecimalsFn, [], cancellationToken))[0]);
+        var token = (EthAddress)(await _escrow.QueryAsync(EscrowAbi.Token, [], cancellationToken))[0]!;
+        var decimals = Convert.ToInt32((await new EthContract(token, _sender).QueryAsync(EscrowAbi.Decimals, [], cancellationToken))[0]);
         _info = new ChainInfo(checked((long)chainId), _escrow.Address.ToString(), token.ToString(), decimals);
     }
 
     public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken)
     {
-        var c = (object?[])(await Escrow.QueryAsync(GetCycleFn, [cycleId], cancellationToken))[0]!;
+        var c = (object?[])(await Escrow.QueryAsync(EscrowAbi.GetCycle, [cycleId], cancellationToken))[0]!;
         return new CycleState((CycleStatus)Convert.ToInt32(c[2]), (EthAddress)c[0]!, ToBig(c[3]), ToBig(c[4]), (Hash32)c[5]!);
     }
 
@@ -100,7 +94,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexCh
         var onChain = await GetCycleAsync(cycleId, cancellationToken);
         if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(awards))
             throw new InvalidOperationException($"cycle {cycleId} on chain does not match its award records");
-        return await FindTransactionAsync(CycleLocked, cycleId, cancellationToken);
+        return await FindTransactionAsync(EscrowAbi.CycleLocked, cycleId, cancellationToken);
     }
 
     /// <summary>Pays each CPO its payout and refunds the DSO the rest, unless already done.</summary>
@@ -116,7 +110,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexCh
         var paid = settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
         if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
             throw new InvalidOperationException($"cycle {cycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records");
-        return await FindTransactionAsync(CycleSettled, cycleId, cancellationToken);
+        return await FindTransactionAsync(EscrowAbi.CycleSettled, cycleId, cancellationToken);
     }
 
     public void Dispose()

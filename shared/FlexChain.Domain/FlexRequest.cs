@@ -142,6 +142,9 @@ public sealed class FlexRequest
     /// </summary>
     public bool OffersUnsealedAt(DateTimeOffset now) => now >= GateClosure || State is not (RequestState.Open or RequestState.Cancelled);
 
+    /// <summary>When the request is cleared: at gate closure, or for manual selection at the decision deadline.</summary>
+    public DateTimeOffset ClearsAt => Selection == SelectionMode.Manual ? DecisionDeadline!.Value : GateClosure;
+
     /// <summary>Whether offers may still be submitted at <paramref name="now"/>.</summary>
     public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
 
@@ -216,7 +219,7 @@ public sealed class FlexRequest
     /// <summary>When the gate cycle must next act on this request, or null when it is finished.</summary>
     public DateTimeOffset? NextStepAt(TimeSpan meterDataGrace) => State switch
     {
-        RequestState.Open => Selection == SelectionMode.Manual ? DecisionDeadline : GateClosure,
+        RequestState.Open => ClearsAt,
         RequestState.Cleared or RequestState.Settling => CreatedAt,
         RequestState.Awarded => Delivery.End + meterDataGrace,
         _ => null,

@@ -210,8 +210,8 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
         var cycleId = EscrowIds.CycleOf(awardId);
         var index = EscrowIds.IndexOf(awardId);
 
-        if (EscrowIds.Cycle(published.RequestId) != cycleId)
-            Fail(VerificationCheck.AwardId, $"award {awardId} is not in the escrow cycle of request {published.RequestId} ({EscrowIds.Cycle(published.RequestId)})");
+        if (EscrowIds.Cycle(published.EscrowKey) != cycleId)
+            Fail(VerificationCheck.AwardId, $"award {awardId} is not in the escrow cycle of batch {published.EscrowKey} ({EscrowIds.Cycle(published.EscrowKey)})");
         if (published.Settlement.AwardId != awardId)
             Fail(VerificationCheck.AwardId, $"the settlement record is for award {published.Settlement.AwardId}, the event for {awardId}");
         if (published.Award.AwardId != awardId)

@@ -7,12 +7,13 @@ using FlexChain.Ethereum;
 namespace FlexChain.Verification;
 
 /// <summary>
-/// What FlexChain publishes for one settled award: the request it belongs to, the award and settlement records, and
-/// the whole award list of the award's cycle in index order (needed to rebuild the cycle's commitment).
+/// What FlexChain publishes for one settled award: the request it belongs to, the key of its escrow batch (the escrow
+/// cycle id derives from it, see <see cref="EscrowIds.Cycle"/>), the award and settlement records, and the whole award
+/// list of the award's escrow cycle in index order (needed to rebuild the cycle's commitment).
 /// </summary>
 /// <param name="SettleTransaction">The settling transaction as published (informational: verification finds it on chain).</param>
 public sealed record PublishedSettlement(
-    string RequestId, AwardRecord Award, SettlementRecord Settlement, IReadOnlyList<AwardRecord> CycleAwards, Hash32? SettleTransaction);
+    string RequestId, string EscrowKey, AwardRecord Award, SettlementRecord Settlement, IReadOnlyList<AwardRecord> CycleAwards, Hash32? SettleTransaction);
 
 /// <summary>A source of published records: FlexChain's API, or anything else that holds them (a file, an archive).</summary>
 public interface IPublishedRecords
@@ -41,7 +42,7 @@ public sealed class HttpPublishedRecords(HttpClient http, Uri apiBase) : IPublis
 
 /// <summary>
 /// The JSON of a published settlement (the body of <c>GET /v1/settlements/{awardId}</c>): <c>requestId</c>,
-/// <c>award</c>, <c>settlement</c>, <c>cycleAwards</c> (array of award records in index order). Award record fields:
+/// <c>escrowKey</c>, <c>award</c>, <c>settlement</c>, <c>cycleAwards</c> (array of award records in index order). Award record fields:
 /// <c>awardId, dsoWallet, cpoWallet, energyWh, priceMicroEurPerKwh, lockedUnits, deliveryStart, deliveryEnd</c>;
 /// settlement record fields: <c>awardId, awardedWh, baselineWh, measuredWh, deliveredWh, succeeded, payoutUnits,
 /// lockedUnits, transactionHash</c>. Token amounts are decimal strings (they can exceed 2^53).
@@ -56,6 +57,7 @@ public static class PublishedSettlementJson
         var cycle = root["cycleAwards"] as JsonArray ?? throw new FormatException("cycleAwards is missing or not an array");
         return new PublishedSettlement(
             String(root, "requestId"),
+            String(root, "escrowKey"),
             ParseAward(Object(root, "award"), "award"),
             new SettlementRecord(
                 Hash(settlement, "awardId", "settlement"), Int64(settlement, "awardedWh", "settlement"), Int64(settlement, "baselineWh", "settlement"),

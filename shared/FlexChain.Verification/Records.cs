@@ -7,18 +7,18 @@ using FlexChain.Ethereum.Abi;
 namespace FlexChain.Verification;
 
 /// <summary>
-/// A request's awards are locked and settled on chain as one escrow cycle. Its id is Keccak-256 of
-/// <c>"flexchain:cycle:" + request id</c> with the low 32 bits cleared; the award at 0-based position i of the
-/// request's awards has the on-chain id <c>cycleId | (i + 1)</c> (the contract's <c>cycleAwardId</c>), so an award id
-/// leads back to its cycle and position.
+/// Awards are locked and settled on chain in escrow batches, each one escrow cycle. Its id is Keccak-256 of
+/// <c>"flexchain:cycle:" + batch key</c> (<c>{gateCycleId}/{batchNumber}</c>) with the low 32 bits cleared; the award
+/// at 0-based position i of the batch has the on-chain id <c>cycleId | (i + 1)</c> (the contract's
+/// <c>cycleAwardId</c>), so an award id leads back to its cycle and position.
 /// </summary>
 public static class EscrowIds
 {
-    /// <summary>The cycle id of a request.</summary>
-    public static Hash32 Cycle(string requestId)
+    /// <summary>The escrow cycle id of an escrow batch key.</summary>
+    public static Hash32 Cycle(string key)
     {
-        ArgumentNullException.ThrowIfNull(requestId);
-        var bytes = Keccak256.Hash(Encoding.UTF8.GetBytes("flexchain:cycle:" + requestId));
+        ArgumentNullException.ThrowIfNull(key);
+        var bytes = Keccak256.Hash(Encoding.UTF8.GetBytes("flexchain:cycle:" + key));
         bytes.AsSpan(28).Clear();
         return new Hash32(bytes);
     }

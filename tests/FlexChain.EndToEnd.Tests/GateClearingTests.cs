@@ -38,7 +38,25 @@ public sealed class GateClearingTests(MarketFixture market)
         await api.PostQuarterReadingsAsync(cpoA, shared, start, 3.75m);
         await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(30), 3.75m);
         market.Clock.SetTo(start.AddMinutes(100));
-        await api.WaitForStateAsync(first, dso, "Settled");
-        await api.WaitForStateAsync(second, dso, "Settled");
+        var settledA = await api.WaitForStateAsync(first, dso, "Settled");
+        var settledB = await api.WaitForStateAsync(second, dso, "Settled");
+
+        // One gate cycle for both; one escrow batch per delivery end, each locked and settled once; every transition recorded.
+        var cycleId = settledA["gateCycleId"]!.GetValue<string>();
+        Assert.Equal(cycleId, settledB["gateCycleId"]!.GetValue<string>());
+        // The cycle's own checkpoint follows its requests'.
+        var cycle = await FlexChain.Testing.Poll.UntilAsync(() => api.GetAsync($"/v1/gate-cycles/{cycleId}", cpoB),
+            c => c["state"]!.GetValue<string>() == "Settled", TimeSpan.FromSeconds(30), $"gate cycle {cycleId} settling");
+        Assert.Equal(t0.AddHours(1), cycle["closesAt"]!.GetValue<DateTimeOffset>());
+        Assert.Equal(new[] { first, second }.Order(StringComparer.Ordinal), cycle["requestIds"]!.AsArray().Select(r => r!.GetValue<string>()).Order(StringComparer.Ordinal));
+        var batches = cycle["escrowBatches"]!.AsArray();
+        Assert.Equal([start.AddHours(1), start.AddMinutes(90)], batches.Select(x => x!["deliveryEnd"]!.GetValue<DateTimeOffset>()));
+        Assert.All(batches, x => Assert.Equal(1, x!["awardCount"]!.GetValue<int>()));
+        Assert.Equal(settledA["awards"]![0]!["lockTransactionHash"]!.GetValue<string>(), batches[0]!["lockTransactionHash"]!.GetValue<string>());
+        Assert.Equal(settledB["settlements"]![0]!["transactionHash"]!.GetValue<string>(), batches[1]!["settleTransactionHash"]!.GetValue<string>());
+        var transitions = cycle["history"]!.AsArray().Where(e => e!["from"]!.GetValue<string>() != e["to"]!.GetValue<string>())
+            .Select(e => e!["from"]!.GetValue<string>() + "->" + e["to"]!.GetValue<string>());
+        Assert.Equal(["Open->Cleared", "Cleared->Awarded", "Awarded->Settled"], transitions);
+        Assert.Equal(4, cycle["history"]!.AsArray().Count(e => e!["cause"]!.GetValue<string>().StartsWith("escrow batch", StringComparison.Ordinal)));
     }
 }

@@ -81,6 +81,8 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("Chain:SettlementContract", Settlement.ToString());
             web.UseSetting("Chain:OperatorKey", OperatorKey);
             web.UseSetting("GateCycle:MeterDataGrace", "00:05:00");
+            // A one-second cadence: requests with the same gate closure share a cycle, as tests set them.
+            web.UseSetting("GateCycle:Cadence", "00:00:01");
             web.UseSetting("Market:OperatorApiKeyHash", FlexChain.Functions.Auth.ApiKeys.Hash(OperatorSecret));
             web.UseSetting("Market:ReadCacheDuration", "00:00:00");
             web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");

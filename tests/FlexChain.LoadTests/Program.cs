@@ -10,6 +10,10 @@
 // x 100 intervals by default), from [clients] concurrent clients; reports readings/s and checks every reading was stored.
 //
 //   dotnet run -c Release --project tests/FlexChain.LoadTests -- readings [api-url] [clients] [stations] [intervals] [perCall]
+//
+// Gate cycle (issue 5): see GateLoad.cs.
+//
+//   dotnet run -c Release --project tests/FlexChain.LoadTests -- gate [api-url] [rpc-url] [requests] [cpos] [cadence-seconds]
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
@@ -20,6 +24,7 @@ using FlexChain.Ethereum;
 using FlexChain.Storage;
 
 if (args is ["readings", ..]) return await ReadingsLoad.RunAsync(args[1..]);
+if (args is ["gate", ..]) return await GateLoad.RunAsync(args[1..]);
 
 var api = args.ElementAtOrDefault(0) ?? "http://127.0.0.1:7071";
 var tables = args.ElementAtOrDefault(1) ?? "http://127.0.0.1:10002/devstoreaccount1";

@@ -20,7 +20,7 @@ internal static class ReadingsLoad
 
         var load = new LoadClient(http);
         Func<HttpMethod, string, string?, object?, Task<JsonNode>> Send = load.SendAsync;
-        Func<string, string, Task<(string Id, string Key)>> Participant = load.ParticipantAsync;
+        Func<string, string, Task<(string Id, string Key)>> Participant = (role, name) => load.ParticipantAsync(role, name);
 
         Console.WriteLine($"setup: {stationCount} stations ({(stationCount + 999) / 1000} CPOs), {intervals} quarter-hours each -> {stationCount * intervals} readings, {perCall} per call, {clients} clients");
         var setup = Stopwatch.StartNew();
@@ -101,9 +101,10 @@ internal sealed class LoadClient(HttpClient http)
         return JsonNode.Parse(text)!;
     }
 
-    public async Task<(string Id, string Key)> ParticipantAsync(string role, string name)
+    /// <summary>Registers a participant and proves its wallet (a fresh random one unless given).</summary>
+    public async Task<(string Id, string Key)> ParticipantAsync(string role, string name, EthereumKey? wallet = null)
     {
-        var wallet = new EthereumKey(RandomNumberGenerator.GetBytes(32));
+        wallet ??= new EthereumKey(RandomNumberGenerator.GetBytes(32));
         var r = await SendAsync(HttpMethod.Post, "/participants", null, new { role, legalName = name, contact = "load@example.org", walletAddress = wallet.Address.ToString() });
         var key = r["apiKey"]!.GetValue<string>();
         var message = (await SendAsync(HttpMethod.Post, "/participants/me/wallet-challenge", key, new { }))["message"]!.GetValue<string>();

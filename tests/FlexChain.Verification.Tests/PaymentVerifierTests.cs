@@ -6,6 +6,7 @@ namespace FlexChain.Verification.Tests;
 public sealed class PaymentVerifierTests
 {
     private const string RequestId = "rq_01TEST";
+    private const string EscrowKey = "gc-20270115T101500Z/0";
     private static readonly EthAddress Dso = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     private static readonly EthAddress CpoA = EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
     private static readonly EthAddress CpoB = EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
@@ -14,7 +15,7 @@ public sealed class PaymentVerifierTests
 
     private readonly FakeEscrow _chain = new();
     private readonly FakeRecords _records = new();
-    private readonly Hash32 _cycle = EscrowIds.Cycle(RequestId);
+    private readonly Hash32 _cycle = EscrowIds.Cycle(EscrowKey);
     private readonly List<AwardRecord> _awards;
     private readonly List<SettlementRecord> _settlements;
 
@@ -41,7 +42,7 @@ public sealed class PaymentVerifierTests
     private void Publish(Func<int, SettlementRecord, SettlementRecord>? settlement = null, IReadOnlyList<AwardRecord>? cycleAwards = null)
     {
         for (var i = 0; i < _awards.Count; i++)
-            _records.Published[_awards[i].AwardId] = new PublishedSettlement(RequestId, _awards[i],
+            _records.Published[_awards[i].AwardId] = new PublishedSettlement(RequestId, EscrowKey, _awards[i],
                 settlement?.Invoke(i, _settlements[i]) ?? _settlements[i], cycleAwards ?? _awards, SettleTx);
     }
 
@@ -183,9 +184,9 @@ public sealed class PaymentVerifierTests
     }
 
     [Fact]
-    public async Task VerifyAwardAsync_RecordOfAnotherRequest_FailsAwardId()
+    public async Task VerifyAwardAsync_RecordOfAnotherEscrowBatch_FailsAwardId()
     {
-        _records.Published[_awards[0].AwardId] = _records.Published[_awards[0].AwardId] with { RequestId = "rq_other" };
+        _records.Published[_awards[0].AwardId] = _records.Published[_awards[0].AwardId] with { EscrowKey = "gc-20270115T101500Z/1" };
 
         var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
 

@@ -25,7 +25,7 @@ public sealed class RecordsTests
     [Fact]
     public void EscrowIds_AwardId_LeadsBackToCycleAndPosition()
     {
-        var cycle = EscrowIds.Cycle("rq_01TEST");
+        var cycle = EscrowIds.Cycle("gc-20270115T101500Z/0");
         var award = EscrowIds.Award(cycle, 1);
 
         Assert.EndsWith("00000000", cycle.ToString());
@@ -56,6 +56,7 @@ public sealed class RecordsTests
         var json = new JsonObject
         {
             ["requestId"] = "rq_1",
+            ["escrowKey"] = "gc-20270115T101500Z/0",
             ["award"] = award.DeepClone(),
             ["settlement"] = new JsonObject
             {
@@ -70,6 +71,7 @@ public sealed class RecordsTests
         Assert.Equal(new BigInteger(2_250_000), parsed.Settlement.PayoutUnits);
         Assert.Equal(parsed.Award, Assert.Single(parsed.CycleAwards));
         Assert.Null(parsed.SettleTransaction);
+        Assert.Equal("gc-20270115T101500Z/0", parsed.EscrowKey);
 
         json["settlement"]!["payoutUnits"] = 2250000;
         Assert.Contains("settlement.payoutUnits", Assert.Throws<FormatException>(() => PublishedSettlementJson.Parse(json)).Message);

@@ -162,7 +162,7 @@ public sealed record OfferResponse(string Id, string RequestId, string CpoId, IR
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh);
 
 public sealed record AwardResponse(string Id, string OfferId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record);
+    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash);
 
 /// <summary>The award as recorded on chain: its escrow id, the amounts in token units and the record's canonical hash.</summary>
 public sealed record AwardRecordResponse(string AwardId, string DsoWallet, string CpoWallet, long EnergyWh, long PriceMicroEurPerKwh,
@@ -187,7 +187,7 @@ public sealed record RequestSummaryResponse(
 public sealed record RequestResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh,
     string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline,
-    decimal? MinimumOfferKwh, string State, string? FailureReason, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt,
+    decimal? MinimumOfferKwh, string State, string? FailureReason, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain, VerificationRulesResponse Verification);
 

@@ -26,31 +26,33 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
         var visibleIds = offers?.Select(o => o.Id).ToHashSet() ?? [];
 
         var decimals = ledger.Info.TokenDecimals;
-        var transactions = r.Awards.Count == 0 ? new Dictionary<(string, string), string>() : await store.GetTransactionsAsync(r.Id, cancellationToken);
+        var membership = await store.GetMembershipAsync(r.Id, cancellationToken);
         var awards = new List<AwardResponse>();
         var settlements = new List<SettlementResponse>();
-        if (r.Awards.Count > 0)
+        if (r.Awards.Count > 0 && membership is not null && membership.Slots.Count == r.Awards.Count)
         {
+            var batches = new Dictionary<int, EscrowBatch?>();
+            foreach (var n in membership.Slots.Select(s => s.Batch).Distinct())
+                batches[n] = await store.GetEscrowBatchAsync(membership.CycleId, n, cancellationToken);
             var dso = await store.GetWalletAsync(r.DsoId, cancellationToken);
             for (var i = 0; i < r.Awards.Count; i++)
             {
                 var a = r.Awards[i];
-                var record = AwardRecord.For(r, i, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
+                var record = AwardRecord.For(r, i, membership.AwardId(i)!.Value, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
                 awards.Add(new AwardResponse(a.Id, a.OfferId, a.CpoId, a.StationIds, a.Energy.Value, a.Price.Value, a.Value.Value,
-                    SettlementsApi.ToResponse(record)));
+                    SettlementsApi.ToResponse(record), batches[membership.Slots[i].Batch]?.LockTransaction));
             }
             for (var i = 0; i < r.Verifications.Count; i++)
             {
-                var (a, v) = (r.Awards[i], r.Verifications[i]);
-                var s = SettlementRecord.For(r, i, decimals);
-                settlements.Add(SettlementsApi.ToResponse(s, v.FailureReason, transactions.GetValueOrDefault(("settle", a.OfferId)))
-                    with { Verification = VerificationDetailResponse.From(v) });
+                var s = SettlementRecord.For(r, i, membership.AwardId(i)!.Value, decimals);
+                settlements.Add(SettlementsApi.ToResponse(s, r.Verifications[i].FailureReason, batches[membership.Slots[i].Batch]?.SettleTransaction)
+                    with { Verification = VerificationDetailResponse.From(r.Verifications[i]) });
             }
         }
 
         return new RequestResponse(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(),
             r.MaxPrice.Value, r.GateClosure, r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value,
-            r.State.ToString(), r.FailureReason, r.CreatedAt, r.CancelledAt,
+            r.State.ToString(), r.FailureReason, r.CreatedAt, r.CancelledAt, membership?.CycleId,
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), o.AcceptedEnergy.Value)).ToList(),

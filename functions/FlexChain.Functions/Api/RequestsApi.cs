@@ -1,6 +1,6 @@
 using FlexChain.Domain;
 using FlexChain.Functions.Auth;
-using FlexChain.Functions.GateCycle;
+using FlexChain.Functions.Gates;
 using FlexChain.Functions.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -82,26 +82,25 @@ public static class SettlementsApi
 
     private sealed record Published(PublishedSettlement Records, PublishedSettlementResponse Response);
 
-    /// <summary>The records of a settled award, or null when no settled FlexChain cycle holds it.</summary>
+    /// <summary>The records of a settled award, or null when no settled FlexChain escrow batch holds it.</summary>
     private static async Task<Published?> LoadAsync(Hash32 awardId, MarketStore store, SettlementLedger ledger, CancellationToken cancellationToken)
     {
-        if (await store.FindSettledRequestAsync(awardId, cancellationToken) is not { } requestId
-            || await store.GetRequestAsync(requestId, cancellationToken) is not { } stored)
-            return null;
-        var r = stored.Value;
-        var index = EscrowIds.IndexOf(awardId);
-        if (index < 0 || index >= r.Awards.Count || r.Verifications.Count != r.Awards.Count) return null;
-        var i = (int)index;
+        if (await store.FindSettledBatchAsync(awardId, cancellationToken) is not { } batch) return null;
+        var position = EscrowIds.IndexOf(awardId);
+        if (position < 0 || position >= batch.Awards.Count) return null;
+        var requests = (await store.GetRequestsAsync(batch.Awards.Select(a => a.RequestId), cancellationToken)).ToDictionary(kv => kv.Key, kv => kv.Value.Value);
+        var (i, at) = ((int)position, batch.Awards[(int)position]);
+        var r = requests[at.RequestId];
+        if (r.Verifications.Count != r.Awards.Count) return null;
         var decimals = ledger.Info.TokenDecimals;
-        var awards = await store.GetAwardRecordsAsync(r, decimals, cancellationToken);
-        var settlement = SettlementRecord.For(r, i, decimals);
-        var transactions = await store.GetTransactionsAsync(r.Id, cancellationToken);
-        var offerId = r.Awards[i].OfferId;
-        var (locked, settled) = (transactions.GetValueOrDefault(("lock", offerId)), transactions.GetValueOrDefault(("settle", offerId)));
+        var awards = await store.GetBatchRecordsAsync(batch, requests, decimals, cancellationToken);
+        var settlement = SettlementRecord.For(r, at.AwardIndex, awardId, decimals);
+        var cycleId = batch.Key[..batch.Key.LastIndexOf('/')];
         return new Published(
-            new PublishedSettlement(r.Id, awards[i], settlement, awards, settled is null ? null : Hash32.Parse(settled)),
-            new PublishedSettlementResponse(r.Id, EscrowIds.Cycle(r.Id).ToString(), i, ToResponse(awards[i]),
-                ToResponse(settlement, r.Verifications[i].FailureReason, settled), awards.Select(ToResponse).ToList(), locked, settled, ledger.Info));
+            new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!)),
+            new PublishedSettlementResponse(r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
+                ToResponse(settlement, r.Verifications[at.AwardIndex].FailureReason, batch.SettleTransaction), awards.Select(ToResponse).ToList(),
+                batch.LockTransaction, batch.SettleTransaction, ledger.Info));
     }
 
     /// <summary>The app's own published records, read from storage (what <c>GET /v1/settlements/{awardId}</c> returns).</summary>
@@ -113,12 +112,13 @@ public static class SettlementsApi
 }
 
 /// <summary>
-/// A settled award as published: the request, the award's position in its escrow cycle, its award and settlement
+/// A settled award as published: the request and its gate cycle, the escrow batch (its key, from which the escrow
+/// cycle id derives), the award's position in the escrow cycle, its award and settlement
 /// records, every award record of the cycle in index order (the list the cycle's <c>awardsHash</c> commits to) and the
 /// lock and settle transactions. Record hashes are included for convenience; verifiers recompute them.
 /// </summary>
 public sealed record PublishedSettlementResponse(
-    string RequestId, string CycleId, int Index, AwardRecordResponse Award, SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
+    string RequestId, string GateCycleId, string EscrowKey, string EscrowCycleId, int Index, AwardRecordResponse Award, SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
     string? LockTransactionHash, string? SettleTransactionHash, ChainInfo Chain);
 
 /// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when every payment found verified.</summary>

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using FlexChain.Functions.GateCycle;
+using FlexChain.Functions.Gates;
 
 namespace FlexChain.Functions.Hosting;
 

@@ -13,11 +13,11 @@ public static class RequestRecords
 {
     extension(AwardRecord)
     {
-        /// <summary>The record of <c>request.Awards[index]</c>.</summary>
-        public static AwardRecord For(FlexRequest request, int index, WalletAddress dso, WalletAddress cpo, int tokenDecimals)
+        /// <summary>The record of <c>request.Awards[index]</c>, whose on-chain id is <paramref name="awardId"/> (its escrow slot).</summary>
+        public static AwardRecord For(FlexRequest request, int index, Hash32 awardId, WalletAddress dso, WalletAddress cpo, int tokenDecimals)
         {
             var award = request.Awards[index];
-            return new(EscrowIds.Award(EscrowIds.Cycle(request.Id), index), EthAddress.Parse(dso.Value), EthAddress.Parse(cpo.Value),
+            return new(awardId, EthAddress.Parse(dso.Value), EthAddress.Parse(cpo.Value),
                 award.Energy.WattHours, checked((long)(award.Price.Value * 1_000_000m)), award.Value.ToTokenUnits(tokenDecimals),
                 request.Delivery.Start.ToUnixTimeSeconds(), request.Delivery.End.ToUnixTimeSeconds());
         }
@@ -26,10 +26,10 @@ public static class RequestRecords
     extension(SettlementRecord)
     {
         /// <summary>The settlement record of <c>request.Awards[index]</c> from its verification.</summary>
-        public static SettlementRecord For(FlexRequest request, int index, int tokenDecimals)
+        public static SettlementRecord For(FlexRequest request, int index, Hash32 awardId, int tokenDecimals)
         {
             var (award, v) = (request.Awards[index], request.Verifications[index]);
-            return new(EscrowIds.Award(EscrowIds.Cycle(request.Id), index), award.Energy.WattHours, v.Baseline.WattHours, v.Measured.WattHours,
+            return new(awardId, award.Energy.WattHours, v.Baseline.WattHours, v.Measured.WattHours,
                 v.Delivered.WattHours, v.Succeeded, v.Payout.ToTokenUnits(tokenDecimals), award.Value.ToTokenUnits(tokenDecimals));
         }
     }

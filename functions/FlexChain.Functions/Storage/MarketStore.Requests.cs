@@ -138,7 +138,7 @@ public sealed partial class MarketStore
     // Gates close on the quarter hour, so thousands of requests fall due in the same minute: the shard spreads them.
     // The due list is one range scan over every partition up to the current minute (entries are deleted when done).
 
-    /// <summary>Marks <paramref name="requestId"/> due at <paramref name="due"/> for the gate cycle timer.</summary>
+    /// <summary>Marks <paramref name="requestId"/> (a request or a gate cycle) due at <paramref name="due"/> for the gate cycle timer.</summary>
     public Task ScheduleAsync(string requestId, DateTimeOffset due, CancellationToken cancellationToken) =>
         Schedule.UpsertEntityAsync(new TableEntity(SchedulePartition(due, requestId), Ticks(due) + "_" + requestId) { ["RequestId"] = requestId },
             TableUpdateMode.Replace, cancellationToken);
@@ -150,36 +150,18 @@ public sealed partial class MarketStore
         return Schedule.DeleteEntityAsync(pk, rk, ETag.All, cancellationToken);
     }
 
-    /// <summary>Schedule entries due at or before <paramref name="now"/>, as (key, request id), oldest minute first.</summary>
-    public async Task<IReadOnlyList<(string Key, string RequestId)>> GetDueAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>Schedule entries due at or before <paramref name="now"/>, as (key, request or gate cycle id, due time), oldest first.</summary>
+    public async Task<IReadOnlyList<(string Key, string Id, DateTimeOffset Due)>> GetDueAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var result = new List<(string, string)>();
+        var result = new List<(string, string, DateTimeOffset)>();
         var filter = TableFilter.Create($"PartitionKey lt {MinuteKey(now) + "~~"} and RowKey lt {Ticks(now) + "~"}");
         await foreach (var e in Schedule.QueryAsync(filter, cancellationToken: cancellationToken))
-            result.Add((e.PartitionKey + "|" + e.RowKey, e.GetString("RequestId")!));
-        return result.OrderBy(r => r.Item1[(r.Item1.IndexOf('|') + 1)..], StringComparer.Ordinal).ToList();
+            result.Add((e.PartitionKey + "|" + e.RowKey, e.GetString("RequestId")!,
+                new DateTimeOffset(long.Parse(e.RowKey[..19], CultureInfo.InvariantCulture), TimeSpan.Zero)));
+        return result.OrderBy(r => r.Item3).ThenBy(r => r.Item2, StringComparer.Ordinal).ToList();
     }
 
     private static string MinuteKey(DateTimeOffset t) => t.UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
 
     private static string SchedulePartition(DateTimeOffset due, string requestId) => $"{MinuteKey(due)}~{Shards.Of(requestId, ScheduleShards)}";
-
-    // ---- chain transactions ----
-
-    /// <summary>Remembers the chain transaction that locked or settled an offer's award.</summary>
-    public Task PutTransactionAsync(string requestId, string kind, string offerId, string transactionHash, CancellationToken cancellationToken) =>
-        Requests.UpsertEntityAsync(new TableEntity(requestId, $"tx-{kind}-{offerId}") { ["Hash"] = transactionHash }, TableUpdateMode.Replace, cancellationToken);
-
-    /// <summary>The request's chain transactions by (kind, offer id).</summary>
-    public async Task<IReadOnlyDictionary<(string Kind, string OfferId), string>> GetTransactionsAsync(string requestId, CancellationToken cancellationToken)
-    {
-        var result = new Dictionary<(string, string), string>();
-        var filter = TableFilter.Create($"PartitionKey eq {requestId} and RowKey ge {"tx-"} and RowKey lt {"tx."}");
-        await foreach (var e in Requests.QueryAsync(filter, cancellationToken: cancellationToken))
-        {
-            var parts = e.RowKey.Split('-', 3);
-            result[(parts[1], parts[2])] = e.GetString("Hash")!;
-        }
-        return result;
-    }
 }

@@ -6,30 +6,48 @@ using FlexChain.Verification;
 
 namespace FlexChain.Functions.Storage;
 
-// ---- the settlement index: settled escrow cycle -> request ----
-// One entity per cycle (PartitionKey = cycle id hex), written once when the gate cycle settles it: an award id leads
-// to its cycle by masking its low 32 bits, so one write serves every award of the cycle, however many.
+// ---- the settlement index: escrow cycle -> gate cycle and batch ----
+// One entity per escrow batch (PartitionKey = escrow cycle id hex), written when the gate cycle settles it: an award id
+// leads to its escrow cycle by masking its low 32 bits, so one write serves every award of the batch, however many.
 public sealed partial class MarketStore
 {
-    private const string RequestIdProperty = "RequestId";
-
     private TableClient SettlementIndex => service.GetTableClient("settlementindex");
 
-    /// <summary>Records that the escrow cycle <paramref name="cycleId"/> settles <paramref name="requestId"/> (an upsert: safe to repeat).</summary>
-    public Task IndexSettlementAsync(Hash32 cycleId, string requestId, CancellationToken cancellationToken) =>
-        SettlementIndex.UpsertEntityAsync(new TableEntity(cycleId.ToString(), Doc) { [RequestIdProperty] = requestId }, TableUpdateMode.Replace, cancellationToken);
+    /// <summary>Records that escrow batch <paramref name="batch"/> of <paramref name="gateCycleId"/> is the escrow cycle <paramref name="escrowCycleId"/> (an upsert: safe to repeat).</summary>
+    public Task IndexSettlementAsync(Hash32 escrowCycleId, string gateCycleId, int batch, CancellationToken cancellationToken) =>
+        SettlementIndex.UpsertEntityAsync(new TableEntity(escrowCycleId.ToString(), Doc) { ["GateCycleId"] = gateCycleId, ["Batch"] = batch },
+            TableUpdateMode.Replace, cancellationToken);
 
-    /// <summary>The request whose settled escrow cycle holds <paramref name="awardId"/>, or null (not a FlexChain award, or not settled).</summary>
-    public async Task<string?> FindSettledRequestAsync(Hash32 awardId, CancellationToken cancellationToken) =>
-        (await SettlementIndex.GetEntityAsync(EscrowIds.CycleOf(awardId).ToString(), Doc, cancellationToken: cancellationToken))?.GetString(RequestIdProperty);
+    /// <summary>The settled escrow batch that holds <paramref name="awardId"/>, or null (not a FlexChain award, or not settled).</summary>
+    public async Task<EscrowBatch?> FindSettledBatchAsync(Hash32 awardId, CancellationToken cancellationToken) =>
+        await SettlementIndex.GetEntityAsync(EscrowIds.CycleOf(awardId).ToString(), Doc, cancellationToken: cancellationToken) is { } e
+        && await GetEscrowBatchAsync(e.GetString("GateCycleId")!, e.GetInt32("Batch")!.Value, cancellationToken) is { SettleTransaction: not null } batch
+            ? batch : null;
 
-    /// <summary>The award records of every award of <paramref name="request"/>, in index order (the cycle's award list).</summary>
-    public async Task<IReadOnlyList<AwardRecord>> GetAwardRecordsAsync(FlexRequest request, int tokenDecimals, CancellationToken cancellationToken)
+    /// <summary>The award records of <paramref name="batch"/> in position order (the list its escrow cycle commits to).</summary>
+    public async Task<IReadOnlyList<AwardRecord>> GetBatchRecordsAsync(
+        EscrowBatch batch, IReadOnlyDictionary<string, FlexRequest> requests, int tokenDecimals, CancellationToken cancellationToken)
     {
-        var dso = await GetWalletAsync(request.DsoId, cancellationToken);
-        var records = new List<AwardRecord>(request.Awards.Count);
-        for (var i = 0; i < request.Awards.Count; i++)
-            records.Add(AwardRecord.For(request, i, dso, await GetWalletAsync(request.Awards[i].CpoId, cancellationToken), tokenDecimals));
+        var cycle = EscrowIds.Cycle(batch.Key);
+        var dso = await GetWalletAsync(batch.DsoId, cancellationToken);
+        var records = new List<AwardRecord>(batch.Awards.Count);
+        foreach (var (a, position) in batch.Awards.Select((a, i) => (a, i)))
+        {
+            var request = requests[a.RequestId];
+            records.Add(AwardRecord.For(request, a.AwardIndex, EscrowIds.Award(cycle, position), dso,
+                await GetWalletAsync(request.Awards[a.AwardIndex].CpoId, cancellationToken), tokenDecimals));
+        }
         return records;
+    }
+
+    /// <summary>The requests <paramref name="ids"/> with their ETags (missing ones left out), read in parallel.</summary>
+    public async Task<IReadOnlyDictionary<string, Stored<FlexRequest>>> GetRequestsAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
+    {
+        var found = new System.Collections.Concurrent.ConcurrentDictionary<string, Stored<FlexRequest>>();
+        await Parallel.ForEachAsync(ids.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (id, ct) =>
+        {
+            if (await GetRequestAsync(id, ct) is { } stored) found[id] = stored;
+        });
+        return found;
     }
 }

@@ -1,0 +1,46 @@
+using FlexChain.Domain;
+using FlexChain.Functions.Storage;
+using FlexChain.Verification;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace FlexChain.Functions.Api;
+
+/// <summary>
+/// Gate cycles as the market sees them: state, the history of every transition and checkpoint with its time and
+/// cause, the member requests, and the escrow batches with their on-chain ids and transactions. Readable by every
+/// participant: a cycle holds no offer (offers stay sealed on their requests), and its batches are public on chain.
+/// </summary>
+public static class GateCyclesApi
+{
+    public static RouteGroupBuilder MapGateCyclesApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1").WithTags("Gate cycles").RequireAuthorization();
+        group.MapGet("/gate-cycles/{id}", GetGateCycle);
+        return group;
+    }
+
+    /// <summary>One gate cycle (its id is <c>gc-yyyyMMddTHHmmssZ</c> of its closing time; a request names its cycle in <c>gateCycleId</c>).</summary>
+    public static async Task<Results<Ok<GateCycleResponse>, NotFound>> GetGateCycle(string id, MarketStore store, CancellationToken cancellationToken)
+    {
+        if (!GateCycle.IsCycleId(id) || await store.GetGateCycleAsync(id, cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var c = stored.Value;
+        return TypedResults.Ok(new GateCycleResponse(c.Id, c.ClosesAt, c.State.ToString(),
+            await store.GetGateCycleMembersAsync(c.Id, cancellationToken),
+            c.Batches.Select(b => new EscrowBatchResponse(b.Number, b.Key, EscrowIds.Cycle(b.Key).ToString(), b.DsoId, b.DeliveryEnd, b.Awards.Count,
+                b.LockTransaction, b.SettleTransaction)).ToList(),
+            c.History.Select(e => new GateCycleEventResponse(e.At, e.From.ToString(), e.To.ToString(), e.Cause)).ToList()));
+    }
+}
+
+/// <summary>A gate cycle: closing time, state, member requests, escrow batches and history (oldest first).</summary>
+public sealed record GateCycleResponse(
+    string Id, DateTimeOffset ClosesAt, string State, IReadOnlyList<string> RequestIds, IReadOnlyList<EscrowBatchResponse> EscrowBatches,
+    IReadOnlyList<GateCycleEventResponse> History);
+
+/// <summary>An escrow batch: its key, the escrow cycle id derived from it, the DSO, the delivery end, the award count and the chain transactions.</summary>
+public sealed record EscrowBatchResponse(
+    int Number, string Key, string EscrowCycleId, string DsoId, DateTimeOffset DeliveryEnd, int AwardCount, string? LockTransactionHash,
+    string? SettleTransactionHash);
+
+/// <summary>One transition (from differs from to) or checkpoint (they are equal) with its time and cause.</summary>
+public sealed record GateCycleEventResponse(DateTimeOffset At, string From, string To, string Cause);

@@ -1,0 +1,245 @@
+using Azure;
+using FlexChain.Domain;
+using FlexChain.Functions.Settlement;
+using FlexChain.Functions.Storage;
+using FlexChain.Verification;
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.Functions.Gates;
+
+/// <summary>Settings of the gate cycle (section <c>GateCycle</c>).</summary>
+public sealed class GateCycleOptions
+{
+    /// <summary>How long after the delivery window meter data may still arrive before verification runs.</summary>
+    public TimeSpan MeterDataGrace { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long after the delivery window an unsettled escrow may be refunded to the DSO by anyone.</summary>
+    public TimeSpan RefundAfter { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>The gate cadence, aligned to the clock: requests clearing in the same slot clear together and share escrow batches.</summary>
+    public TimeSpan Cadence { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>The most awards one escrow batch (one lock and one settle transaction) carries.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1000)]
+    public int MaxAwardsPerBatch { get; set; } = 200;
+}
+
+/// <summary>
+/// Runs the gate cycles (ARCHITECTURE.md section 4). A request joins the cycle of the cadence slot it clears in; the
+/// cycle is scheduled at its closing time. Then, each step checkpointed in the cycle's header with If-Match:
+/// Open -> Cleared: every member request is cleared in one run of the clearing engine (a station is never awarded twice
+/// for overlapping windows), the awards are planned in escrow batches (per DSO and delivery end), each request's
+/// escrow slots are recorded, then each request's result is saved; Cleared -> Awarded: each batch is locked on chain
+/// as one escrow cycle (one transaction, however many awards), then the requests are marked awarded and scheduled for
+/// verification; each request moves Awarded -> Settling on its own once its window and the meter-data grace have passed
+/// (delivery verification); Awarded -> Settled: each batch whose requests are all verified is settled on chain (one
+/// transaction), its requests are marked settled. Chain writes first ask the contract whether the batch was already
+/// locked or settled, and the contract refuses a second lock or settlement of the same escrow cycle. A schedule entry
+/// is only deleted after the next one is written, so a crash anywhere leaves the work due and it resumes on the next tick.
+/// </summary>
+public sealed partial class GateCycleRunner(
+    MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
+    Notifications.NotificationPublisher notifications)
+{
+    private readonly GateCycleOptions _options = options.Value;
+
+    /// <summary>
+    /// Stores a new request in its gate cycle: the cycle is opened (if new) and scheduled, the membership recorded,
+    /// then the request written; a request is never left outside a scheduled cycle.
+    /// </summary>
+    /// <exception cref="DomainException">The cycle has already closed (only possible when the request arrives within moments of its slot's end).</exception>
+    public async Task AddAsync(FlexRequest request, CancellationToken cancellationToken)
+    {
+        var closesAt = GateCycle.ClosingTimeFor(request.ClearsAt, _options.Cadence);
+        var cycle = (await store.GetOrOpenGateCycleAsync(closesAt, request.CreatedAt, cancellationToken)).Value;
+        if (cycle.State != GateCycleState.Open)
+            throw new DomainException("gateClosure", "gate-cycle-closed", $"Gate cycle {cycle.Id} has already closed; choose a later gateClosure.");
+        await store.ScheduleAsync(cycle.Id, closesAt, cancellationToken);
+        await store.JoinGateCycleAsync(cycle.Id, request.Id, cancellationToken);
+        await store.AddRequestAsync(request, cancellationToken);
+    }
+
+    /// <summary>One timer tick: advances every due request and gate cycle as far as it can go at <paramref name="now"/>.</summary>
+    /// <returns>How many due schedule entries were completed.</returns>
+    public async Task<int> TickAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var done = 0;
+        // Requests first: a verification due now lets its cycle settle in the same tick.
+        foreach (var (key, id, due) in (await store.GetDueAsync(now, cancellationToken)).OrderBy(d => GateCycle.IsCycleId(d.Id)))
+        {
+            try
+            {
+                var next = GateCycle.IsCycleId(id) ? await AdvanceCycleAsync(id, now, cancellationToken) : await AdvanceRequestAsync(id, now, cancellationToken);
+                if (next is { } n && n <= due) continue; // not finished and not later: the same entry retries on the next tick
+                if (next is { } later) await store.ScheduleAsync(id, later, cancellationToken);
+                await store.UnscheduleAsync(key, cancellationToken);
+                done++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The entry stays: the next tick retries from the last checkpoint.
+                LogStepFailed(id, e.GetType().Name, e.Message);
+            }
+        }
+        return done;
+    }
+
+    /// <summary>Verifies an awarded request once its window and the meter-data grace have passed; returns when it is next due, if ever.</summary>
+    private async Task<DateTimeOffset?> AdvanceRequestAsync(string requestId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (await store.GetRequestAsync(requestId, cancellationToken) is not { } stored) return null;
+        var request = stored.Value;
+        await notifications.RequestChangedAsync(request, cancellationToken); // a transition saved just before a crash is announced now
+        if (request.State != RequestState.Awarded) return null;
+        var due = request.NextStepAt(_options.MeterDataGrace)!.Value;
+        if (due > now) return due;
+        request.Verify(await store.LoadEvidenceAsync(request, cancellationToken), now);
+        await store.RecordQualityAsync(request, cancellationToken);
+        await SaveAsync(request, stored.ETag, RequestState.Awarded, cancellationToken);
+        return null;
+    }
+
+    /// <summary>Advances a gate cycle as far as it can go; returns when it is next due, if ever.</summary>
+    private async Task<DateTimeOffset?> AdvanceCycleAsync(string cycleId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        while (await store.GetGateCycleAsync(cycleId, cancellationToken) is { } stored)
+        {
+            var (cycle, etag) = stored;
+            var before = cycle.State;
+            switch (cycle.State)
+            {
+                case GateCycleState.Open when now < cycle.ClosesAt:
+                    return cycle.ClosesAt;
+                case GateCycleState.Open:
+                    if (!await ClearAsync(cycle, etag, now, cancellationToken)) continue;
+                    break;
+                case GateCycleState.Cleared:
+                    if (!await LockAsync(cycle, etag, now, cancellationToken)) continue;
+                    break;
+                case GateCycleState.Awarded:
+                    var (finished, next) = await SettleAsync(cycle, etag, now, cancellationToken);
+                    if (!finished) return next;
+                    break;
+                default:
+                    return null;
+            }
+            LogCycleTransition(cycleId, before, cycle.State);
+        }
+        return null;
+    }
+
+    /// <summary>Open -> Cleared (or Settled when nothing was awarded). False when another instance moved the cycle first.</summary>
+    private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var members = await store.GetRequestsAsync(await store.GetGateCycleMembersAsync(cycle.Id, cancellationToken), cancellationToken);
+        // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are frozen.
+        var clearing = members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Failed)
+            .OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();
+        var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
+        await Parallel.ForEachAsync(clearing, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
+        {
+            foreach (var o in await store.GetOffersAsync(m.Value.Id, ct)) offers.Add(o);
+        });
+        var result = ClearingEngine.Clear(clearing.Select(m => m.Value.ToClearingRequest()).ToList(), offers.ToList());
+        var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
+        foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
+        cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, now);
+
+        // The escrow slots are written before the results they describe, so a cleared request always has them.
+        var slots = cycle.Batches.SelectMany(b => b.Awards.Select((a, position) => (a, slot: new EscrowSlot(b.Number, position))))
+            .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
+        await Parallel.ForEachAsync(slots, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (kv, ct) =>
+            await store.PutMembershipAsync(kv.Key, new CycleMembership(cycle.Id, kv.Value), ct));
+        await Parallel.ForEachAsync(closed, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
+            await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
+        return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
+    }
+
+    /// <summary>Cleared -> Awarded: locks every batch in escrow, then marks the requests awarded. False when another instance moved the cycle first.</summary>
+    private async Task<bool> LockAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId), cancellationToken);
+        var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
+        foreach (var batch in cycle.Batches.Where(b => b.LockTransaction is null))
+        {
+            var records = await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken);
+            LogChainStep(cycle.Id, "lock", batch.Number, records.Count);
+            var tx = await ledger.LockCycleAsync(EscrowIds.Cycle(batch.Key), records, batch.DeliveryEnd + _options.RefundAfter, cancellationToken);
+            LogChainDone(cycle.Id, "lock", batch.Number, tx);
+            cycle.RecordLock(batch.Number, tx, now);
+            if (await store.TryReplaceGateCycleAsync(cycle, etag, [batch.Number], cancellationToken) is not { } next) return false;
+            etag = next;
+        }
+        await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
+        {
+            var request = m.Value;
+            if (request.State != RequestState.Cleared) return;
+            await store.RecordActivationsAsync(request, ct);
+            request.MarkAwarded();
+            await store.ScheduleAsync(request.Id, request.NextStepAt(_options.MeterDataGrace)!.Value, ct);
+            await SaveAsync(request, m.ETag, RequestState.Cleared, ct);
+        });
+        cycle.MarkAwarded(now);
+        return await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null;
+    }
+
+    /// <summary>
+    /// Settles every batch whose requests are all verified, marks a request settled once all its batches are, and
+    /// moves the cycle to Settled when every batch is. Returns whether the cycle moved, and otherwise when to look again.
+    /// </summary>
+    private async Task<(bool Finished, DateTimeOffset? Next)> SettleAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId), cancellationToken);
+        var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
+        foreach (var batch in cycle.Batches.Where(b => b.SettleTransaction is null))
+        {
+            if (batch.Awards.Any(a => values[a.RequestId].State is not (RequestState.Settling or RequestState.Settled))) continue;
+            var escrow = EscrowIds.Cycle(batch.Key);
+            var records = await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken);
+            var settlements = batch.Awards.Select((a, position) =>
+                SettlementRecord.For(values[a.RequestId], a.AwardIndex, EscrowIds.Award(escrow, position), ledger.Info.TokenDecimals)).ToList();
+            LogChainStep(cycle.Id, "settle", batch.Number, records.Count);
+            var tx = await ledger.SettleCycleAsync(escrow, records, settlements, cancellationToken);
+            LogChainDone(cycle.Id, "settle", batch.Number, tx);
+            await store.IndexSettlementAsync(escrow, cycle.Id, batch.Number, cancellationToken);
+            cycle.RecordSettlement(batch.Number, tx, now);
+            if (await store.TryReplaceGateCycleAsync(cycle, etag, [batch.Number], cancellationToken) is not { } next) return (false, now);
+            etag = next;
+        }
+        await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
+        {
+            var request = m.Value;
+            if (request.State != RequestState.Settling || cycle.BatchesOf(request.Id).Any(b => b.SettleTransaction is null)) return;
+            request.MarkSettled();
+            await SaveAsync(request, m.ETag, RequestState.Settling, ct);
+        });
+        var waiting = cycle.Batches.Where(b => b.SettleTransaction is null).ToList();
+        if (waiting.Count > 0) return (false, waiting.Min(b => b.DeliveryEnd) + _options.MeterDataGrace);
+        cycle.MarkSettled(now);
+        return (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null, null);
+    }
+
+    /// <summary>Saves a request's transition with If-Match and announces it; throws when another instance changed it first (the step is retried).</summary>
+    private async Task SaveAsync(FlexRequest request, ETag etag, RequestState from, CancellationToken cancellationToken)
+    {
+        if (!await store.TryReplaceRequestAsync(request, etag, cancellationToken))
+            throw new InvalidOperationException($"request {request.Id} changed while moving it from {from} to {request.State}");
+        LogTransition(request.Id, from, request.State);
+        await notifications.RequestChangedAsync(request, cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of batch {Batch} with {Awards} award(s) starts")]
+    private partial void LogChainStep(string cycleId, string step, int batch, int awards);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of batch {Batch} confirmed in {Transaction}")]
+    private partial void LogChainDone(string cycleId, string step, int batch, string transaction);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: {From} -> {To}")]
+    private partial void LogCycleTransition(string cycleId, GateCycleState from, GateCycleState to);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: {From} -> {To}")]
+    private partial void LogTransition(string requestId, RequestState from, RequestState to);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Id}: step failed ({Error}: {Detail}); it will be retried")]
+    private partial void LogStepFailed(string id, string error, string detail);
+}

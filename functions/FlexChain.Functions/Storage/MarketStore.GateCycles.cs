@@ -1,0 +1,112 @@
+using System.Globalization;
+using Azure;
+using FlexChain.Domain;
+using FlexChain.Ethereum;
+using FlexChain.Verification;
+using FlexChain.Storage;
+
+namespace FlexChain.Functions.Storage;
+
+/// <summary>Where a request's award sits on chain: its escrow batch and its position in the batch.</summary>
+public sealed record EscrowSlot(int Batch, int Position);
+
+/// <summary>A request's gate cycle and, once the cycle is cleared, the escrow slot of each award (by award index).</summary>
+public sealed record CycleMembership(string CycleId, IReadOnlyList<EscrowSlot> Slots)
+{
+    /// <summary>The on-chain id of award <paramref name="awardIndex"/>, or null before the cycle is cleared.</summary>
+    public Hash32? AwardId(int awardIndex) =>
+        awardIndex < Slots.Count ? EscrowIds.Award(EscrowIds.Cycle(EscrowBatch.KeyFor(CycleId, Slots[awardIndex].Batch)), Slots[awardIndex].Position) : null;
+}
+
+// ---- gate cycles: table gatecycles, one partition per cycle ----
+// RowKey "cycle": the header (state and history); "b~{n:D5}": escrow batch n; "r~{requestId}": a member request.
+// A request's membership and escrow slots are a row "cycle" in the request's own partition of the requests table.
+public sealed partial class MarketStore
+{
+    private const string CycleRow = "cycle";
+
+    private TableClient GateCycles => service.GetTableClient("gatecycles");
+
+    private sealed record CycleHeader(string Id, DateTimeOffset ClosesAt, GateCycleState State, int BatchCount, IReadOnlyList<GateCycleEvent> History);
+
+    /// <summary>The cycle with its batches, or null.</summary>
+    public async Task<Stored<GateCycle>?> GetGateCycleAsync(string cycleId, CancellationToken cancellationToken)
+    {
+        if (await GetAsync<CycleHeader>(GateCycles, cycleId, CycleRow, cancellationToken) is not { } header) return null;
+        var h = header.Value;
+        var batches = h.BatchCount == 0 ? [] : await QueryAsync<EscrowBatch>(GateCycles,
+            TableFilter.Create($"PartitionKey eq {cycleId} and RowKey ge {"b~"} and RowKey lt {"b~~"}"), cancellationToken);
+        if (batches.Count != h.BatchCount)
+            throw new InvalidDataException($"gate cycle {cycleId} has {batches.Count} batch rows, its header says {h.BatchCount}");
+        return new(new GateCycle(h.Id, h.ClosesAt, h.State, batches.OrderBy(b => b.Number).ToList(), h.History), header.ETag);
+    }
+
+    /// <summary>Creates the open cycle unless it exists; returns the stored cycle either way.</summary>
+    public async Task<Stored<GateCycle>> GetOrOpenGateCycleAsync(DateTimeOffset closesAt, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var id = GateCycle.IdFor(closesAt);
+        if (await GetGateCycleAsync(id, cancellationToken) is { } existing) return existing;
+        try
+        {
+            await GateCycles.AddEntityAsync(ToEntity(id, CycleRow, Header(GateCycle.Open(closesAt, now))), cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            // Another request opened it at the same moment.
+        }
+        return await GetGateCycleAsync(id, cancellationToken) ?? throw new InvalidOperationException($"gate cycle {id} vanished");
+    }
+
+    /// <summary>
+    /// Saves the cycle header and the batches numbered <paramref name="batches"/> if nobody changed the header since
+    /// <paramref name="etag"/>. Header and batches share the cycle's partition and go in one transaction; a plan too big
+    /// for one transaction writes its leading batch rows first (a deterministic plan, safe to write again), and the
+    /// header, which is the checkpoint, always goes in the last one.
+    /// </summary>
+    /// <returns>The header's new ETag, or null when someone else changed the cycle first.</returns>
+    public async Task<ETag?> TryReplaceGateCycleAsync(GateCycle cycle, ETag etag, IEnumerable<int> batches, CancellationToken cancellationToken)
+    {
+        var rows = batches.Select(n => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
+            ToEntity(cycle.Id, "b~" + n.ToString("D5", CultureInfo.InvariantCulture), cycle.Batches[n]))).ToList();
+        const int rest = 99;
+        for (; rows.Count > rest; rows = rows[rest..]) await GateCycles.SubmitTransactionAsync(rows[..rest], cancellationToken);
+        rows.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(cycle.Id, CycleRow, Header(cycle)), etag));
+        try
+        {
+            return (await GateCycles.SubmitTransactionAsync(rows, cancellationToken))[^1].ETag;
+        }
+        catch (TableTransactionFailedException e) when (e.Status == 412)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Adds <paramref name="requestId"/> to the cycle's members and records the membership on the request's side (both upserts).</summary>
+    public async Task JoinGateCycleAsync(string cycleId, string requestId, CancellationToken cancellationToken)
+    {
+        await GateCycles.UpsertEntityAsync(new TableEntity(cycleId, "r~" + requestId), TableUpdateMode.Replace, cancellationToken);
+        await PutMembershipAsync(requestId, new CycleMembership(cycleId, []), cancellationToken);
+    }
+
+    /// <summary>The ids of the cycle's member requests.</summary>
+    public async Task<IReadOnlyList<string>> GetGateCycleMembersAsync(string cycleId, CancellationToken cancellationToken)
+    {
+        var ids = new List<string>();
+        var filter = TableFilter.Create($"PartitionKey eq {cycleId} and RowKey ge {"r~"} and RowKey lt {"r~~"}");
+        await foreach (var e in GateCycles.QueryAsync(filter, select: ["RowKey"], cancellationToken: cancellationToken)) ids.Add(e.RowKey[2..]);
+        return ids;
+    }
+
+    /// <summary>Batch <paramref name="number"/> of the cycle, or null.</summary>
+    public async Task<EscrowBatch?> GetEscrowBatchAsync(string cycleId, int number, CancellationToken cancellationToken) =>
+        (await GetAsync<EscrowBatch>(GateCycles, cycleId, "b~" + number.ToString("D5", CultureInfo.InvariantCulture), cancellationToken))?.Value;
+
+    /// <summary>The request's gate cycle and escrow slots, or null for a request stored before gate cycles existed.</summary>
+    public async Task<CycleMembership?> GetMembershipAsync(string requestId, CancellationToken cancellationToken) =>
+        (await GetAsync<CycleMembership>(Requests, requestId, CycleRow, cancellationToken))?.Value;
+
+    public Task PutMembershipAsync(string requestId, CycleMembership membership, CancellationToken cancellationToken) =>
+        Requests.UpsertEntityAsync(ToEntity(requestId, CycleRow, membership), TableUpdateMode.Replace, cancellationToken);
+
+    private static CycleHeader Header(GateCycle c) => new(c.Id, c.ClosesAt, c.State, c.Batches.Count, c.History);
+}

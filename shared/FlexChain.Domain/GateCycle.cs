@@ -1,0 +1,176 @@
+using System.Globalization;
+
+namespace FlexChain.Domain;
+
+/// <summary>Where a gate cycle is. Numbers are stable; names go on the wire.</summary>
+public enum GateCycleState
+{
+    /// <summary>Collecting requests; offers are accepted until each request's own gate closure.</summary>
+    Open = 1,
+
+    /// <summary>Every request cleared together; the awards are planned in escrow batches.</summary>
+    Cleared = 3,
+
+    /// <summary>Every batch is locked in escrow on chain; deliveries follow.</summary>
+    Awarded = 4,
+
+    /// <summary>Every batch is settled on chain (or the cycle awarded nothing).</summary>
+    Settled = 8,
+}
+
+/// <summary>An award's place in a batch: the request and the award's index in the request's awards.</summary>
+public sealed record AwardRef(string RequestId, int AwardIndex);
+
+/// <summary>
+/// Awards of one DSO with the same delivery end, locked and settled on chain together (one escrow cycle, one
+/// transaction each). <see cref="Key"/> names the escrow cycle; the award at position i of <see cref="Awards"/> is the
+/// escrow cycle's award i.
+/// </summary>
+public sealed record EscrowBatch(
+    int Number, string Key, string DsoId, DateTimeOffset DeliveryEnd, IReadOnlyList<AwardRef> Awards,
+    string? LockTransaction = null, string? SettleTransaction = null)
+{
+    /// <summary>The key of batch <paramref name="number"/> of cycle <paramref name="cycleId"/>: <c>{cycleId}/{number}</c>.</summary>
+    public static string KeyFor(string cycleId, int number) => $"{cycleId}/{number.ToString(CultureInfo.InvariantCulture)}";
+}
+
+/// <summary>One transition of a gate cycle, or one of its checkpoints, with its time and cause.</summary>
+public sealed record GateCycleEvent(DateTimeOffset At, GateCycleState From, GateCycleState To, string Cause);
+
+/// <summary>
+/// A gate cycle (ARCHITECTURE.md section 4): the requests that clear at the same cadence slot. The market runs on a
+/// fixed cadence aligned to the clock (for example every 15 minutes: :00, :15, :30, :45); a request belongs to the
+/// cycle whose closing time is the first slot boundary at or after the time it clears (its gate closure, or for manual
+/// selection its decision deadline). At the closing time every request of the cycle is cleared in one run of the
+/// clearing engine; the awards are grouped into escrow batches (per DSO and delivery end, at most a fixed number of
+/// awards each), so the chain sees one lock and one settlement per batch, however many offers there were. The
+/// cycle records every transition and checkpoint with its cause.
+/// </summary>
+public sealed class GateCycle
+{
+    /// <summary>Rehydrates a stored cycle; use <see cref="Open"/> to start a new one.</summary>
+    public GateCycle(string id, DateTimeOffset closesAt, GateCycleState state, IReadOnlyList<EscrowBatch> batches, IReadOnlyList<GateCycleEvent> history)
+    {
+        Id = id;
+        ClosesAt = closesAt;
+        State = state;
+        Batches = batches;
+        History = history;
+    }
+
+    public string Id { get; }
+
+    /// <summary>When the cycle's requests are cleared together (a cadence boundary).</summary>
+    public DateTimeOffset ClosesAt { get; }
+
+    public GateCycleState State { get; private set; }
+
+    public IReadOnlyList<EscrowBatch> Batches { get; private set; }
+
+    public IReadOnlyList<GateCycleEvent> History { get; private set; }
+
+    /// <summary>The closing time of the cycle that a request clearing at <paramref name="clearsAt"/> belongs to: the first multiple of <paramref name="cadence"/> since the Unix epoch at or after it.</summary>
+    public static DateTimeOffset ClosingTimeFor(DateTimeOffset clearsAt, TimeSpan cadence)
+    {
+        if (cadence <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(cadence), "The cadence must be positive.");
+        var sinceEpoch = clearsAt.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+        var slots = sinceEpoch / cadence.Ticks + (sinceEpoch % cadence.Ticks == 0 ? 0 : 1);
+        return DateTimeOffset.UnixEpoch.AddTicks(checked(slots * cadence.Ticks));
+    }
+
+    /// <summary>The id of the cycle closing at <paramref name="closesAt"/>: <c>gc-yyyyMMddTHHmmssZ</c>.</summary>
+    public static string IdFor(DateTimeOffset closesAt) => "gc-" + closesAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>Whether <paramref name="id"/> names a gate cycle (rather than a request).</summary>
+    public static bool IsCycleId(string id) => id.StartsWith("gc-", StringComparison.Ordinal);
+
+    /// <summary>A new, open cycle closing at <paramref name="closesAt"/>.</summary>
+    public static GateCycle Open(DateTimeOffset closesAt, DateTimeOffset now) =>
+        new(IdFor(closesAt), closesAt, GateCycleState.Open, [], [new(now, GateCycleState.Open, GateCycleState.Open, "first request joined")]);
+
+    /// <summary>
+    /// Closes the cycle with its requests as cleared (each already carries its part of the one clearing run): plans
+    /// the escrow batches. Awards are grouped by DSO and delivery end, ordered by (delivery end, DSO, request, award
+    /// index) and cut into batches of at most <paramref name="maxAwardsPerBatch"/>, so the plan is the same however often
+    /// it is computed. With no award at all the cycle is settled at once: nothing goes on chain.
+    /// </summary>
+    public void Clear(IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch, DateTimeOffset now)
+    {
+        Require(GateCycleState.Open, "clear");
+        if (now < ClosesAt) throw new DomainException("state", "gate-open", "The gate cycle closes at " + ClosesAt.ToString("O"));
+        if (maxAwardsPerBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxAwardsPerBatch));
+        var awarded = requests.Where(r => r.State == RequestState.Cleared).ToList();
+        var batches = new List<EscrowBatch>();
+        foreach (var group in awarded
+            .GroupBy(r => (r.DsoId, r.Delivery.End))
+            .OrderBy(g => g.Key.End).ThenBy(g => g.Key.DsoId, StringComparer.Ordinal))
+        {
+            var refs = group.OrderBy(r => r.Id, StringComparer.Ordinal)
+                .SelectMany(r => r.Awards.Select((_, i) => new AwardRef(r.Id, i))).ToList();
+            for (var from = 0; from < refs.Count; from += maxAwardsPerBatch)
+            {
+                var n = batches.Count;
+                batches.Add(new EscrowBatch(n, EscrowBatch.KeyFor(Id, n), group.Key.DsoId, group.Key.End, refs.Skip(from).Take(maxAwardsPerBatch).ToList()));
+            }
+        }
+        Batches = batches;
+        var awards = batches.Sum(b => b.Awards.Count);
+        Transition(batches.Count == 0 ? GateCycleState.Settled : GateCycleState.Cleared, now,
+            $"gate closed: {requests.Count} request(s) cleared together, {awarded.Count} with awards; {awards} award(s) in {batches.Count} escrow batch(es)");
+    }
+
+    /// <summary>Records that batch <paramref name="number"/> is locked in escrow by <paramref name="transaction"/>.</summary>
+    public void RecordLock(int number, string transaction, DateTimeOffset now)
+    {
+        Require(GateCycleState.Cleared, "lock a batch");
+        var batch = Batches[number];
+        if (batch.LockTransaction is not null) return;
+        Replace(batch with { LockTransaction = transaction });
+        Log(now, $"escrow batch {number} ({batch.Awards.Count} award(s)) locked in {transaction}");
+    }
+
+    /// <summary>Moves to Awarded once every batch is locked (and its requests are marked awarded).</summary>
+    public void MarkAwarded(DateTimeOffset now)
+    {
+        Require(GateCycleState.Cleared, "mark awarded");
+        if (Batches.Any(b => b.LockTransaction is null)) throw new DomainException("state", "batches-unlocked", $"Gate cycle {Id} has escrow batches not yet locked.");
+        Transition(GateCycleState.Awarded, now, "every escrow batch is locked; deliveries follow");
+    }
+
+    /// <summary>Records that batch <paramref name="number"/> is settled on chain by <paramref name="transaction"/>.</summary>
+    public void RecordSettlement(int number, string transaction, DateTimeOffset now)
+    {
+        Require(GateCycleState.Awarded, "settle a batch");
+        var batch = Batches[number];
+        if (batch.SettleTransaction is not null) return;
+        Replace(batch with { SettleTransaction = transaction });
+        Log(now, $"escrow batch {number} ({batch.Awards.Count} award(s)) settled in {transaction}");
+    }
+
+    /// <summary>Moves to Settled once every batch is settled (and its requests are marked settled).</summary>
+    public void MarkSettled(DateTimeOffset now)
+    {
+        Require(GateCycleState.Awarded, "mark settled");
+        if (Batches.Any(b => b.SettleTransaction is null)) throw new DomainException("state", "batches-unsettled", $"Gate cycle {Id} has escrow batches not yet settled.");
+        Transition(GateCycleState.Settled, now, "every escrow batch is settled");
+    }
+
+    /// <summary>The batches holding the awards of <paramref name="requestId"/>.</summary>
+    public IEnumerable<EscrowBatch> BatchesOf(string requestId) => Batches.Where(b => b.Awards.Any(a => a.RequestId == requestId));
+
+    private void Replace(EscrowBatch batch) => Batches = Batches.Select(b => b.Number == batch.Number ? batch : b).ToList();
+
+    private void Transition(GateCycleState to, DateTimeOffset now, string cause)
+    {
+        History = [.. History, new GateCycleEvent(now, State, to, cause)];
+        State = to;
+    }
+
+    private void Log(DateTimeOffset now, string cause) => History = [.. History, new GateCycleEvent(now, State, State, cause)];
+
+    private void Require(GateCycleState expected, string verb)
+    {
+        if (State != expected)
+            throw new DomainException("state", "illegal-transition", $"Cannot {verb}: gate cycle {Id} is {State}, not {expected}.");
+    }
+}

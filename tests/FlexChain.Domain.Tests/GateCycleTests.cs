@@ -1,0 +1,125 @@
+using FlexChain.Domain;
+using static FlexChain.Domain.Tests.Build;
+
+namespace FlexChain.Domain.Tests;
+
+public class GateCycleTests
+{
+    private static readonly DateTimeOffset Closes = T0.AddHours(1);
+
+    /// <summary>A request of <paramref name="dso"/> ending at <paramref name="end"/>, cleared with <paramref name="awards"/> one-kWh awards (none: failed).</summary>
+    private static FlexRequest Cleared(string id, string dso, DateTimeOffset end, int awards)
+    {
+        var transformer = new Transformer("tr-" + dso, dso, "T", Kilowatts.From(630));
+        var r = FlexRequest.Post(id, dso, transformer, new TimeWindow(end.AddHours(-1), end), KilowattHours.From(Math.Max(awards, 1)),
+            Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), Closes, PricingRule.PayAsBid, T0);
+        var offers = Enumerable.Range(0, awards).Select(i => new Offer($"{id}-o{i}", id, $"cpo-{id}-{i}", [$"st-{id}-{i}"],
+            KilowattHours.From(1), EurosPerKilowattHour.From(0.1m), true, T0)).ToList();
+        r.Close(ClearingEngine.Clear([r.ToClearingRequest()], offers).For(id), Closes);
+        return r;
+    }
+
+    [Theory]
+    [InlineData("2026-06-01T10:07:00Z", 15 * 60, "2026-06-01T10:15:00Z")]
+    [InlineData("2026-06-01T10:15:00Z", 15 * 60, "2026-06-01T10:15:00Z")]
+    [InlineData("2026-06-01T10:15:00.0000001Z", 15 * 60, "2026-06-01T10:30:00Z")]
+    [InlineData("2026-06-01T23:59:59Z", 15 * 60, "2026-06-02T00:00:00Z")]
+    [InlineData("2026-06-01T10:07:42Z", 1, "2026-06-01T10:07:42Z")]
+    [InlineData("2026-06-01T10:07:42Z", 30, "2026-06-01T10:08:00Z")]
+    public void ClosingTimeFor_IsTheFirstCadenceBoundaryAtOrAfter(string clearsAt, int cadenceSeconds, string expected) =>
+        Assert.Equal(DateTimeOffset.Parse(expected), GateCycle.ClosingTimeFor(DateTimeOffset.Parse(clearsAt), TimeSpan.FromSeconds(cadenceSeconds)));
+
+    [Fact]
+    public void ClosingTimeFor_ZeroCadence_Throws() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => GateCycle.ClosingTimeFor(T0, TimeSpan.Zero));
+
+    [Fact]
+    public void IdFor_NamesTheClosingTimeInUtc()
+    {
+        Assert.Equal("gc-20260601T091500Z", GateCycle.IdFor(new DateTimeOffset(2026, 6, 1, 11, 15, 0, TimeSpan.FromHours(2))));
+        Assert.True(GateCycle.IsCycleId("gc-20260601T091500Z"));
+        Assert.False(GateCycle.IsCycleId("req_01"));
+    }
+
+    [Fact]
+    public void Clear_GroupsAwardsByDsoAndDeliveryEnd_InBatchesOfAtMostTheLimit()
+    {
+        var end = T0.AddHours(5);
+        var cycle = GateCycle.Open(Closes, T0);
+        cycle.Clear([
+            Cleared("r3", "dso1", end, 2), Cleared("r1", "dso1", end, 3), Cleared("r2", "dso2", end, 1),
+            Cleared("r4", "dso1", end.AddHours(-1), 1), Cleared("r5", "dso1", end, 0)], maxAwardsPerBatch: 3, Closes);
+
+        Assert.Equal(GateCycleState.Cleared, cycle.State);
+        // Earlier delivery end first, then DSO; within a group by request id and award index; 5 awards of dso1 at `end` split 3 + 2.
+        Assert.Equal(["dso1@4", "dso1@5", "dso1@5", "dso2@5"], cycle.Batches.Select(b => $"{b.DsoId}@{(b.DeliveryEnd - T0).TotalHours}"));
+        Assert.Equal(["r4:0"], Refs(cycle.Batches[0]));
+        Assert.Equal(["r1:0", "r1:1", "r1:2"], Refs(cycle.Batches[1]));
+        Assert.Equal(["r3:0", "r3:1"], Refs(cycle.Batches[2]));
+        Assert.Equal(["r2:0"], Refs(cycle.Batches[3]));
+        Assert.Equal(Enumerable.Range(0, 4).Select(n => $"{cycle.Id}/{n}"), cycle.Batches.Select(b => b.Key));
+        Assert.Equal([cycle.Batches[1], cycle.Batches[2]], cycle.BatchesOf("r1").Concat(cycle.BatchesOf("r3")));
+    }
+
+    private static IEnumerable<string> Refs(EscrowBatch b) => b.Awards.Select(a => $"{a.RequestId}:{a.AwardIndex}");
+
+    [Fact]
+    public void Clear_SamePlanWhateverTheOrderOfRequests()
+    {
+        var end = T0.AddHours(5);
+        var requests = new List<FlexRequest> { Cleared("a", "dso1", end, 4), Cleared("b", "dso2", end, 2), Cleared("c", "dso1", end.AddHours(1), 3), Cleared("d", "dso1", end, 1) };
+        var plans = new[] { requests, Enumerable.Reverse(requests).ToList(), requests.OrderBy(r => r.DsoId).ThenByDescending(r => r.Id).ToList() }.Select(order =>
+        {
+            var cycle = GateCycle.Open(Closes, T0);
+            cycle.Clear(order, 2, Closes);
+            return string.Join(" | ", cycle.Batches.Select(b => $"{b.Key} {b.DsoId} {b.DeliveryEnd:O} {string.Join(",", Refs(b))}"));
+        }).ToList();
+
+        Assert.All(plans, p => Assert.Equal(plans[0], p));
+    }
+
+    [Fact]
+    public void Clear_NothingAwarded_SettlesAtOnce()
+    {
+        var cycle = GateCycle.Open(Closes, T0);
+        cycle.Clear([Cleared("r1", "dso1", T0.AddHours(5), 0)], 200, Closes);
+
+        Assert.Equal(GateCycleState.Settled, cycle.State);
+        Assert.Empty(cycle.Batches);
+        Assert.Equal((GateCycleState.Open, GateCycleState.Settled), (cycle.History[^1].From, cycle.History[^1].To));
+    }
+
+    [Fact]
+    public void Clear_BeforeClosingTime_Throws()
+    {
+        var cycle = GateCycle.Open(Closes, T0);
+        var e = Assert.Throws<DomainException>(() => cycle.Clear([], 200, Closes.AddTicks(-1)));
+        Assert.Equal("gate-open", e.Rule);
+    }
+
+    [Fact]
+    public void LockAndSettle_EveryBatchOnce_ThenAwardedAndSettled_WithHistory()
+    {
+        var end = T0.AddHours(5);
+        var cycle = GateCycle.Open(Closes, T0);
+        cycle.Clear([Cleared("r1", "dso1", end, 3)], 2, Closes);
+
+        cycle.RecordLock(0, "0xlock0", Closes);
+        Assert.Equal("batches-unlocked", Assert.Throws<DomainException>(() => cycle.MarkAwarded(Closes)).Rule);
+        cycle.RecordLock(1, "0xlock1", Closes);
+        cycle.RecordLock(1, "0xother", Closes); // a repeated checkpoint keeps the first transaction
+        cycle.MarkAwarded(Closes);
+        Assert.Equal(["0xlock0", "0xlock1"], cycle.Batches.Select(b => b.LockTransaction));
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.RecordLock(0, "0x", Closes)).Rule);
+
+        cycle.RecordSettlement(1, "0xsettle1", end);
+        Assert.Equal("batches-unsettled", Assert.Throws<DomainException>(() => cycle.MarkSettled(end)).Rule);
+        cycle.RecordSettlement(0, "0xsettle0", end);
+        cycle.MarkSettled(end);
+
+        Assert.Equal(GateCycleState.Settled, cycle.State);
+        Assert.Equal(["Open->Open", "Open->Cleared", "Cleared->Cleared", "Cleared->Cleared", "Cleared->Awarded", "Awarded->Awarded", "Awarded->Awarded", "Awarded->Settled"],
+            cycle.History.Select(e => $"{e.From}->{e.To}"));
+        Assert.Contains("locked in 0xlock1", cycle.History[3].Cause, StringComparison.Ordinal);
+    }
+}

@@ -36,6 +36,13 @@ services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateOnSt
 services.AddSingleton<SettlementLedger>();
 services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleRunner>();
+services.AddSingleton<RequestEvents>();
+// Queues: Service Bus when the Functions app has its connection (the same setting its serviceBusTrigger bindings use),
+// otherwise storage queues in the storage account (Azurite locally).
+services.AddSingleton<FlexChain.Messaging.IMessageBroker>(sp => sp.GetRequiredService<IConfiguration>() is var config
+    && config["ServiceBusConnection"] is { Length: > 0 } serviceBus
+        ? new FlexChain.Messaging.ServiceBus.ServiceBusRestClient(serviceBus)
+        : new FlexChain.Messaging.StorageQueues.StorageQueueServiceClient(config["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"));
 services.AddSingleton<RequestViews>();
 services.AddOptions<LocalTriggerOptions>().BindConfiguration("LocalTriggers");
 if (builder.Configuration.GetValue("LocalTriggers:Enabled", true)) services.AddHostedService<LocalTriggerDriver>();

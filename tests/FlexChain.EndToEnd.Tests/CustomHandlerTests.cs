@@ -31,6 +31,37 @@ public sealed class CustomHandlerTests(MarketFixture market)
         Assert.True(TriggersApi.Handlers.ContainsKey(timer.Name));
         Cron.Parse(timer.Schedule);
     }
+
+    [Fact]
+    public void FunctionJsonFiles_DeclareTheRequestEventsQueueTrigger()
+    {
+        var trigger = Assert.Single(LocalTriggerDriver.QueueTriggers());
+        Assert.Equal(("RequestEvents", FlexChain.Functions.Gates.RequestEvents.Queue), trigger);
+        Assert.True(TriggersApi.Handlers.ContainsKey(trigger.Name));
+    }
+
+    [Fact]
+    public async Task RequestEvents_ServiceBusInvocation_NotifiesAndAnswersTheProtocol()
+    {
+        // What the host posts for a Service Bus message: the body under the binding name as a JSON string, with metadata.
+        var api = new MarketClient(market.Client);
+        var dso = await api.RegisterAsync("Dso", "Handler DSO", MarketFixture.DsoKey);
+        var transformer = await api.TransformerAsync(dso);
+        var now = market.Clock.GetUtcNow();
+        var request = await api.RequestAsync(dso, transformer, now.AddHours(1), now.AddHours(2));
+        var message = System.Text.Json.JsonSerializer.Serialize(new { requestId = request, state = "Open" });
+        var invocation = new JsonObject
+        {
+            ["Data"] = new JsonObject { [TriggersApi.MessageBinding] = message },
+            ["Metadata"] = new JsonObject { ["MessageId"] = request + ":Open", ["DeliveryCount"] = 1, ["sys"] = new JsonObject { ["MethodName"] = "RequestEvents" } },
+        };
+        using var response = await market.Client.PostAsync("/RequestEvents", new StringContent(invocation.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
+        Assert.Equal(["Outputs", "Logs", "ReturnValue"], body.Select(p => p.Key));
+        Assert.Contains($"request {request} (Open)", Assert.Single(body["Logs"]!.AsArray())!.GetValue<string>());
+    }
 }
 
 public sealed class CronTests

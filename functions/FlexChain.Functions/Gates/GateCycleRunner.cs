@@ -39,9 +39,12 @@ public sealed class GateCycleOptions
 /// </summary>
 public sealed partial class GateCycleRunner(
     MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
-    Notifications.NotificationPublisher notifications)
+    RequestEvents events, TimeProvider clock)
 {
     private readonly GateCycleOptions _options = options.Value;
+
+    /// <summary>The time to record for a step: the clock as the step happens (a tick's steps can take a while), never before the tick.</summary>
+    private DateTimeOffset Now(DateTimeOffset tick) => clock.GetUtcNow() is var t && t > tick ? t : tick;
 
     /// <summary>
     /// Stores a new request in its gate cycle: the cycle is opened (if new) and scheduled, the membership recorded,
@@ -89,8 +92,11 @@ public sealed partial class GateCycleRunner(
     {
         if (await store.GetRequestAsync(requestId, cancellationToken) is not { } stored) return null;
         var request = stored.Value;
-        await notifications.RequestChangedAsync(request, cancellationToken); // a transition saved just before a crash is announced now
-        if (request.State != RequestState.Awarded) return null;
+        if (request.State != RequestState.Awarded)
+        {
+            await events.DispatchAsync(requestId, cancellationToken); // a transition saved just before a crash is announced now
+            return null;
+        }
         var due = request.NextStepAt(_options.MeterDataGrace)!.Value;
         if (due > now) return due;
         request.Verify(await store.LoadEvidenceAsync(request, cancellationToken), now);
@@ -142,8 +148,9 @@ public sealed partial class GateCycleRunner(
         });
         var result = ClearingEngine.Clear(clearing.Select(m => m.Value.ToClearingRequest()).ToList(), offers.ToList());
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
+        await DispatchAsync(clearing.Where(m => m.Value.State != RequestState.Open), cancellationToken);
         foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
-        cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, now);
+        cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, Now(now));
 
         // The escrow slots are written before the results they describe, so a cleared request always has them.
         var slots = cycle.Batches.SelectMany(b => b.Awards.Select((a, position) => (a, slot: new EscrowSlot(b.Number, position))))
@@ -166,20 +173,24 @@ public sealed partial class GateCycleRunner(
             LogChainStep(cycle.Id, "lock", batch.Number, records.Count);
             var tx = await ledger.LockCycleAsync(EscrowIds.Cycle(batch.Key), records, batch.DeliveryEnd + _options.RefundAfter, cancellationToken);
             LogChainDone(cycle.Id, "lock", batch.Number, tx);
-            cycle.RecordLock(batch.Number, tx, now);
+            cycle.RecordLock(batch.Number, tx, Now(now));
             if (await store.TryReplaceGateCycleAsync(cycle, etag, [batch.Number], cancellationToken) is not { } next) return false;
             etag = next;
         }
         await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
         {
             var request = m.Value;
-            if (request.State != RequestState.Cleared) return;
+            if (request.State != RequestState.Cleared)
+            {
+                await events.DispatchAsync(request.Id, ct);
+                return;
+            }
             await store.RecordActivationsAsync(request, ct);
             request.MarkAwarded();
             await store.ScheduleAsync(request.Id, request.NextStepAt(_options.MeterDataGrace)!.Value, ct);
             await SaveAsync(request, m.ETag, RequestState.Cleared, ct);
         });
-        cycle.MarkAwarded(now);
+        cycle.MarkAwarded(Now(now));
         return await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null;
     }
 
@@ -202,31 +213,36 @@ public sealed partial class GateCycleRunner(
             var tx = await ledger.SettleCycleAsync(escrow, records, settlements, cancellationToken);
             LogChainDone(cycle.Id, "settle", batch.Number, tx);
             await store.IndexSettlementAsync(escrow, cycle.Id, batch.Number, cancellationToken);
-            cycle.RecordSettlement(batch.Number, tx, now);
+            cycle.RecordSettlement(batch.Number, tx, Now(now));
             if (await store.TryReplaceGateCycleAsync(cycle, etag, [batch.Number], cancellationToken) is not { } next) return (false, now);
             etag = next;
         }
         await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
         {
             var request = m.Value;
+            if (request.State == RequestState.Settled) await events.DispatchAsync(request.Id, ct);
             if (request.State != RequestState.Settling || cycle.BatchesOf(request.Id).Any(b => b.SettleTransaction is null)) return;
             request.MarkSettled();
             await SaveAsync(request, m.ETag, RequestState.Settling, ct);
         });
         var waiting = cycle.Batches.Where(b => b.SettleTransaction is null).ToList();
         if (waiting.Count > 0) return (false, waiting.Min(b => b.DeliveryEnd) + _options.MeterDataGrace);
-        cycle.MarkSettled(now);
+        cycle.MarkSettled(Now(now));
         return (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null, null);
     }
 
-    /// <summary>Saves a request's transition with If-Match and announces it; throws when another instance changed it first (the step is retried).</summary>
+    /// <summary>Saves a request's transition with If-Match and its announcement (see <see cref="RequestEvents"/>); throws when another instance changed it first (the step is retried).</summary>
     private async Task SaveAsync(FlexRequest request, ETag etag, RequestState from, CancellationToken cancellationToken)
     {
-        if (!await store.TryReplaceRequestAsync(request, etag, cancellationToken))
+        if (!await events.TrySaveAsync(request, etag, cancellationToken))
             throw new InvalidOperationException($"request {request.Id} changed while moving it from {from} to {request.State}");
         LogTransition(request.Id, from, request.State);
-        await notifications.RequestChangedAsync(request, cancellationToken);
     }
+
+    /// <summary>Sends what the outboxes of requests already past a step still hold (the step was interrupted after saving them).</summary>
+    private Task DispatchAsync(IEnumerable<Stored<FlexRequest>> requests, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(requests, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            async (m, ct) => await events.DispatchAsync(m.Value.Id, ct));
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of batch {Batch} with {Awards} award(s) starts")]
     private partial void LogChainStep(string cycleId, string step, int batch, int awards);

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using FlexChain.Messaging;
+using FlexChain.Messaging.Outbox;
 
 namespace FlexChain.Functions.Hosting;
 
@@ -10,32 +12,83 @@ public sealed class LocalTriggerOptions
 
     /// <summary>Schedules that replace those in function.json, by function name (tests tick every second).</summary>
     public Dictionary<string, string> Schedules { get; set; } = [];
+
+    /// <summary>How long a queue poller waits after finding its queue empty.</summary>
+    public TimeSpan QueuePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 }
 
 /// <summary>
-/// Without the Functions host, the app drives its own timer triggers: it reads each timer's NCRONTAB schedule from
-/// its function.json and calls the same handler the host would call at <c>POST /{FunctionName}</c>.
+/// Without the Functions host, the app drives its own triggers with the handlers the host would call at
+/// <c>POST /{FunctionName}</c>: timers on the NCRONTAB schedules of their function.json, and queue triggers
+/// (<c>serviceBusTrigger</c> or <c>queueTrigger</c>) by polling the storage queue of the same name on Azurite, each
+/// message through an <see cref="IdempotentConsumer"/> (completed when handled, abandoned when the handler fails,
+/// dead-lettered to <c>{queue}-poison</c> after too many deliveries, as the host does).
 /// </summary>
 public sealed partial class LocalTriggerDriver(
-    IServiceScopeFactory scopes, Microsoft.Extensions.Options.IOptions<LocalTriggerOptions> options, ILogger<LocalTriggerDriver> log)
+    IServiceScopeFactory scopes, Microsoft.Extensions.Options.IOptions<LocalTriggerOptions> options, ILogger<LocalTriggerDriver> log,
+    IMessageBroker broker, FlexChain.Storage.TableServiceClient tables)
     : BackgroundService
 {
+    /// <summary>The table of message ids the local queue pollers have processed.</summary>
+    public const string ProcessedTable = "processedmessages";
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(TimerTriggers().Select(t => RunAsync(t.Name, options.Value.Schedules.GetValueOrDefault(t.Name, t.Schedule), stoppingToken)));
+        Task.WhenAll(TimerTriggers().Select(t => RunAsync(t.Name, options.Value.Schedules.GetValueOrDefault(t.Name, t.Schedule), stoppingToken))
+            .Concat(QueueTriggers().Select(q => PollAsync(q.Name, q.Queue, stoppingToken))));
 
     /// <summary>Timer triggers declared in the function.json files beside host.json (or under functions/ in the repository).</summary>
-    public static IReadOnlyList<(string Name, string Schedule)> TimerTriggers()
+    public static IReadOnlyList<(string Name, string Schedule)> TimerTriggers() =>
+        Bindings(b => b.GetProperty("type").GetString() == "timerTrigger" ? b.GetProperty("schedule").GetString() : null);
+
+    /// <summary>Queue triggers (Service Bus or storage queue) declared in the function.json files, with their queue names.</summary>
+    public static IReadOnlyList<(string Name, string Queue)> QueueTriggers() =>
+        Bindings(b => b.GetProperty("type").GetString() is "serviceBusTrigger" or "queueTrigger" ? b.GetProperty("queueName").GetString() : null);
+
+    private static List<(string Name, string Value)> Bindings(Func<JsonElement, string?> pick)
     {
-        var root = FindFunctionsRoot();
         var result = new List<(string, string)>();
-        foreach (var file in Directory.GetFiles(root, "function.json", SearchOption.AllDirectories))
+        foreach (var file in Directory.GetFiles(FindFunctionsRoot(), "function.json", SearchOption.AllDirectories))
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(file));
             foreach (var b in doc.RootElement.GetProperty("bindings").EnumerateArray())
-                if (b.GetProperty("type").GetString() == "timerTrigger")
-                    result.Add((Path.GetFileName(Path.GetDirectoryName(file)!), b.GetProperty("schedule").GetString()!));
+                if (pick(b) is { } value) result.Add((Path.GetFileName(Path.GetDirectoryName(file)!), value));
         }
         return result;
+    }
+
+    private async Task PollAsync(string name, string queueName, CancellationToken stoppingToken)
+    {
+        var handler = TriggersApi.Handlers[name];
+        var queue = broker.GetQueue(queueName);
+        var consumer = new IdempotentConsumer(tables.GetTableClient(ProcessedTable), name);
+        LogPolling(name, queueName);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (await queue.ReceiveAsync(stoppingToken) is not { } message)
+                {
+                    await Task.Delay(options.Value.QueuePollInterval, stoppingToken);
+                    continue;
+                }
+                await using var scope = scopes.CreateAsyncScope();
+                await consumer.HandleAsync(queue, message, async (m, ct) =>
+                {
+                    foreach (var line in await handler(scope.ServiceProvider, TriggersApi.ForMessage(m.Body), ct)) LogInvocation(name, line);
+                }, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The message (if any) was abandoned and comes back; a storage outage is ridden out the same way.
+                LogFailed(name, e.GetType().Name, e.Message);
+                try { await Task.Delay(options.Value.QueuePollInterval, stoppingToken); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
     }
 
     private static string FindFunctionsRoot()
@@ -55,13 +108,18 @@ public sealed partial class LocalTriggerDriver(
         while (!stoppingToken.IsCancellationRequested)
         {
             // Wall-clock wait: the schedule is real time even when the market's clock is replaced in tests.
-            var delay = cron.Next(DateTimeOffset.UtcNow) - DateTimeOffset.UtcNow;
-            try { await Task.Delay(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, stoppingToken); }
+            // Timers may fire a little early: wait until the occurrence has really come, so a gate due at it is due in this tick.
+            var next = cron.Next(DateTimeOffset.UtcNow);
+            try
+            {
+                while (next - DateTimeOffset.UtcNow is var left && left >= TimeSpan.Zero)
+                    await Task.Delay(left + TimeSpan.FromMilliseconds(1), stoppingToken);
+            }
             catch (OperationCanceledException) { return; }
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
-                foreach (var line in await handler(scope.ServiceProvider, stoppingToken)) LogInvocation(name, line);
+                foreach (var line in await handler(scope.ServiceProvider, new InvocationRequest(null, null), stoppingToken)) LogInvocation(name, line);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -72,6 +130,9 @@ public sealed partial class LocalTriggerDriver(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Timer {Name} scheduled '{Schedule}'")]
     private partial void LogScheduled(string name, string schedule);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Queue trigger {Name} polling '{Queue}'")]
+    private partial void LogPolling(string name, string queue);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Name}: {Line}")]
     private partial void LogInvocation(string name, string line);

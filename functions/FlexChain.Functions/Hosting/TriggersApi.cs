@@ -23,22 +23,38 @@ public sealed record InvocationResponse(
 public static class TriggersApi
 {
     /// <summary>Trigger handlers by function name; each returns the log lines it wants the host to record.</summary>
-    public static readonly IReadOnlyDictionary<string, Func<IServiceProvider, CancellationToken, Task<IReadOnlyList<string>>>> Handlers =
-        new Dictionary<string, Func<IServiceProvider, CancellationToken, Task<IReadOnlyList<string>>>>
+    public static readonly IReadOnlyDictionary<string, Func<IServiceProvider, InvocationRequest, CancellationToken, Task<IReadOnlyList<string>>>> Handlers =
+        new Dictionary<string, Func<IServiceProvider, InvocationRequest, CancellationToken, Task<IReadOnlyList<string>>>>
         {
             ["GateTick"] = GateTickAsync,
+            ["RequestEvents"] = RequestEventsAsync,
         };
+
+    /// <summary>The binding name of the message in a queue trigger's invocation (<c>"name"</c> in its function.json).</summary>
+    public const string MessageBinding = "msg";
 
     public static IEndpointRouteBuilder MapTriggersApi(this IEndpointRouteBuilder app)
     {
         foreach (var (name, handler) in Handlers)
             app.MapPost("/" + name, async (InvocationRequest invocation, HttpContext http, CancellationToken cancellationToken) =>
-                TypedResults.Ok(new InvocationResponse(new Dictionary<string, object?>(), await handler(http.RequestServices, cancellationToken), null)))
+                TypedResults.Ok(new InvocationResponse(new Dictionary<string, object?>(), await handler(http.RequestServices, invocation, cancellationToken), null)))
                 .ExcludeFromDescription();
         return app;
     }
 
-    private static async Task<IReadOnlyList<string>> GateTickAsync(IServiceProvider services, CancellationToken cancellationToken)
+    /// <summary>The invocation a queue trigger makes for a message: its body under <see cref="MessageBinding"/>, as the host sends it (a JSON string).</summary>
+    public static InvocationRequest ForMessage(string body) =>
+        new(new Dictionary<string, JsonElement> { [MessageBinding] = JsonSerializer.SerializeToElement(body) }, null);
+
+    private static async Task<IReadOnlyList<string>> RequestEventsAsync(IServiceProvider services, InvocationRequest invocation, CancellationToken cancellationToken)
+    {
+        var body = invocation.Data?.GetValueOrDefault(MessageBinding) is { ValueKind: not JsonValueKind.Undefined } msg
+            ? msg.ValueKind == JsonValueKind.String ? msg.GetString()! : msg.GetRawText()
+            : throw new FormatException($"the invocation carries no '{MessageBinding}' binding");
+        return [await services.GetRequiredService<RequestEvents>().HandleAsync(body, cancellationToken)];
+    }
+
+    private static async Task<IReadOnlyList<string>> GateTickAsync(IServiceProvider services, InvocationRequest invocation, CancellationToken cancellationToken)
     {
         var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
         var done = await services.GetRequiredService<GateCycleRunner>().TickAsync(now, cancellationToken);

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Azure;
 using FlexChain.Domain;
+using FlexChain.Messaging;
+using FlexChain.Messaging.Outbox;
 using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
@@ -52,6 +54,34 @@ public sealed partial class MarketStore
             cache.Remove(("request", r.Id));
         }
     }
+
+    /// <summary>
+    /// Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/>, together with an outbox row holding
+    /// <paramref name="announcement"/> for <paramref name="queue"/>: one transaction in the request's partition, so the
+    /// transition and its message are never separated. False when someone changed the request first; a transition whose
+    /// message id is already in the outbox was committed before, so it counts as saved.
+    /// </summary>
+    public async Task<bool> TryReplaceRequestAsync(FlexRequest r, ETag etag, string queue, OutgoingMessage announcement, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await new OutboxWriter(Requests).CommitAsync(new OutboxBatch(r.Id)
+                .Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(r.Id, Doc, r), etag))
+                .AddMessage(queue, announcement), cancellationToken);
+            return true;
+        }
+        catch (TableTransactionFailedException e) when (e.Status == 412)
+        {
+            return false;
+        }
+        finally
+        {
+            cache.Remove(("request", r.Id));
+        }
+    }
+
+    /// <summary>Sends the request partitions' pending outbox rows through <paramref name="broker"/>.</summary>
+    public OutboxDispatcher RequestOutbox(IMessageBroker broker) => new(Requests, broker);
 
     /// <summary>
     /// Requests by transformer (one partition) or, without one, by delivery hour (a range of hourly partitions), whose

@@ -50,7 +50,7 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
 
     private static readonly string[] Tables =
         ["participants", "idempotency", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
-         "requests", "requestindex", "offers", "readings", "schedule", "gatecycles", "settlementindex", "meterpoints", "activations", "quality"];
+         "requests", "requestindex", "offers", "readings", "schedule", "gatecycles", "settlementindex", "meterpoints", "activations", "quality", Hosting.LocalTriggerDriver.ProcessedTable];
 
     private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;
 

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using Azure;
+using FlexChain.Domain;
+using FlexChain.Functions.Notifications;
+using FlexChain.Functions.Storage;
+using FlexChain.Messaging;
+
+namespace FlexChain.Functions.Gates;
+
+/// <summary>
+/// The queue-driven step after every request transition of a gate cycle: the transition is saved together with an
+/// outbox message (<c>{requestId}:{state}</c>) for the <see cref="Queue"/> queue, the outbox is dispatched right away,
+/// and the <c>RequestEvents</c> function (a Service Bus trigger in Azure; locally the same handler polled from a storage
+/// queue on Azurite) tells the participants through <see cref="NotificationPublisher"/>. The gate cycle never waits for
+/// the notifications, and a crash between saving and sending leaves the outbox row pending, which the step's retry sends.
+/// </summary>
+public sealed class RequestEvents(MarketStore store, IMessageBroker broker, NotificationPublisher notifications)
+{
+    /// <summary>The queue (Service Bus queue in Azure, storage queue locally) of request transitions.</summary>
+    public const string Queue = "request-events";
+
+    private sealed record Body(string RequestId, RequestState State);
+
+    /// <summary>Saves the request's transition with its announcement and sends it; false when another instance changed the request first.</summary>
+    public async Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken)
+    {
+        var message = new OutgoingMessage($"{request.Id}:{request.State}", JsonSerializer.Serialize(new Body(request.Id, request.State), StoreJson.Options));
+        if (!await store.TryReplaceRequestAsync(request, etag, Queue, message, cancellationToken)) return false;
+        await DispatchAsync(request.Id, cancellationToken);
+        return true;
+    }
+
+    /// <summary>Sends whatever the request's outbox still holds (after a crash between saving and sending).</summary>
+    public Task DispatchAsync(string requestId, CancellationToken cancellationToken) =>
+        store.RequestOutbox(broker).DispatchPartitionAsync(requestId, cancellationToken);
+
+    /// <summary>The consumer: announces every event the request's current state implies (each once per recipient, by event id).</summary>
+    /// <exception cref="FormatException">The message is not a request event.</exception>
+    public async Task<string> HandleAsync(string body, CancellationToken cancellationToken)
+    {
+        Body? e;
+        try
+        {
+            e = JsonSerializer.Deserialize<Body>(body, StoreJson.Options);
+        }
+        catch (JsonException x)
+        {
+            throw new FormatException("not a request event: " + x.Message, x);
+        }
+        if (e?.RequestId is null) throw new FormatException("not a request event: requestId is missing");
+        if (await store.GetRequestAsync(e.RequestId, cancellationToken) is not { } stored) return $"request {e.RequestId} not found";
+        await notifications.RequestChangedAsync(stored.Value, cancellationToken);
+        return $"request {e.RequestId} ({e.State}): participants notified up to {stored.Value.State}";
+    }
+}

@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
 using FlexChain.Verification;
+using static FlexChain.EndToEnd.Tests.ApiResponses;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -250,18 +251,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         }
     }
 
-    private static string Q(DateTimeOffset t) => Uri.EscapeDataString(t.ToString("yyyy-MM-ddTHH:mm:ssZ"));
-
     private static int Int(JsonNode body, string name) => body[name]!.GetValue<int>();
-
-    private static List<string> Outcomes(JsonNode body) => body["items"]!.AsArray().Select(i => i!["outcome"]!.GetValue<string>()).ToList();
-
-    private static async Task<JsonNode> JsonAsync(HttpResponseMessage response, HttpStatusCode expected)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
 
     private static async Task<JsonNode> ProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
     {

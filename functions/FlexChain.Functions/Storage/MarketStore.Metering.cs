@@ -32,7 +32,13 @@ public sealed record ReadingResult(int Index, string StationId, ReadingOutcome O
 public sealed record IngestResult(IReadOnlyList<ReadingResult> Items, IReadOnlyList<MeterIssue> Issues);
 
 /// <summary>A station's metering point as the metering views need it: owner, transformer and latest reading.</summary>
-public sealed record MeterPoint(string StationId, string CpoId, string TransformerId, MeterReading? Latest, DateTimeOffset UpdatedAt);
+/// <param name="Latest">The reading that starts latest, or null while the first upload is being written.</param>
+/// <param name="UpdatedAt">When <paramref name="Latest"/> was received.</param>
+/// <param name="StoredUntil">
+/// No stored reading of the station ends after this instant (the end of the latest-ending reading written, or about to
+/// be written: it moves before the readings do). Null on points written before it was kept.
+/// </param>
+public sealed record MeterPoint(string StationId, string CpoId, string TransformerId, MeterReading? Latest, DateTimeOffset UpdatedAt, DateTimeOffset? StoredUntil = null);
 
 /// <summary>A declared-baseline quality factor of one award (MAESHA: 1 - RMSE / max(mean baseline, 1)).</summary>
 public sealed record QualityEntry(string CpoId, string RequestId, string AwardId, TimeWindow Window, decimal QualityFactor);
@@ -90,8 +96,49 @@ public sealed partial class MarketStore
         var id = station.Id;
         var sorted = uploads.OrderBy(u => u.Reading.Interval.Start).ThenBy(u => u.Index).ToList();
         var range = new TimeWindow(sorted[0].Reading.Interval.Start, sorted.Max(u => u.Reading.Interval.End));
-        var stored = await ReadStoredAsync(id, "r", new TimeWindow(range.Start - MaxReadingLength, range.End), cancellationToken);
         var closed = await ClosedWindowsAsync(id, range, cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            var point = await GetAsync<MeterPoint>(MeterPoints, id, Doc, cancellationToken);
+            var storedUntil = StoredUntil(point?.Value);
+            // Stored readings never overlap and all end by the mark, so an upload that starts at or after it (new data in
+            // time order, the common case) meets none of them: the range read, a scan of the table on Azurite, is skipped.
+            var stored = point is null || point.Value.Value.StoredUntil is { } until && range.Start >= until
+                ? new Dictionary<long, StoredRow>()
+                : await ReadStoredAsync(id, "r", new TimeWindow(range.Start - MaxReadingLength, range.End), cancellationToken);
+            var (results, issues, writes) = Plan(id, sorted, stored, closed);
+            if (writes.Count > 0 && (storedUntil is null || writes.Max(w => w.Upload.Reading.Interval.End) > storedUntil))
+            {
+                var end = writes.Max(w => w.Upload.Reading.Interval.End);
+                // The mark moves before the readings are written: a crash in between leaves it ahead of the data, never behind.
+                point = await TryMoveMarkAsync(station, point, storedUntil is { } u && u > end ? u : end, now, cancellationToken);
+                if (point is null)
+                {
+                    // Another upload of this station moved the mark first: decide again on what it stored.
+                    if (attempt < MaxMeterPointAttempts) continue;
+                    results.AddRange(writes.Select(w => Rejected(w.Upload, id, "concurrent-update", "Another upload changed these intervals at the same time; send them again.")));
+                    return (results, issues);
+                }
+            }
+            await WritePlannedAsync(id, writes, results, now, cancellationToken);
+
+            var ok = results.Where(x => x.Outcome is ReadingOutcome.Stored or ReadingOutcome.Corrected).Select(x => x.Index).ToHashSet();
+            var written = writes.Where(w => ok.Contains(w.Upload.Index)).Select(w => w.Upload.Reading).ToList();
+            var merged = stored.ToDictionary(kv => kv.Key, kv => kv.Value.Reading);
+            foreach (var w in written) merged[w.Interval.Start.UtcTicks] = w;
+            issues.AddRange(MeterSeries.For(id, merged.Values).Gaps(range).Select(g => new MeterIssue(MeterIssueKind.Gap, id, g, $"no reading covers {g}")));
+            if (written.Count > 0) await UpdateMeterPointAsync(station, point, written.MaxBy(r => r.Interval.Start)!, now, cancellationToken);
+            return (results, issues);
+        }
+    }
+
+    /// <summary>
+    /// Checks an upload (sorted by start) against itself, the verified windows and the stored readings: the results of
+    /// items that need no write, the issues found, and the writes (with the row each replaces, if any).
+    /// </summary>
+    private static (List<ReadingResult> Results, List<MeterIssue> Issues, List<(ReadingUpload Upload, StoredRow? Existing)> Writes) Plan(
+        string id, List<ReadingUpload> sorted, Dictionary<long, StoredRow> stored, List<ActivationRow> closed)
+    {
         var storedByStart = stored.Values.Select(v => v.Reading).OrderBy(v => v.Interval.Start).ToList();
         var results = new List<ReadingResult>();
         var issues = new List<MeterIssue>();
@@ -131,7 +178,13 @@ public sealed partial class MarketStore
             else
                 writes.Add((u, existing));
         }
+        return (results, issues, writes);
+    }
 
+    /// <summary>Writes the planned readings grouped by day partition, at most 100 entities per transaction, adding their results.</summary>
+    private async Task WritePlannedAsync(
+        string id, List<(ReadingUpload Upload, StoredRow? Existing)> writes, List<ReadingResult> results, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         foreach (var partition in writes.GroupBy(w => ReadingPartition(id, w.Upload.Reading.Interval.Start)))
         {
             var batch = new List<(ReadingUpload Upload, StoredRow? Existing)>();
@@ -149,14 +202,6 @@ public sealed partial class MarketStore
             }
             if (batch.Count > 0) results.AddRange(await WriteReadingsAsync(partition.Key, id, batch, now, cancellationToken));
         }
-
-        var ok = results.Where(x => x.Outcome is ReadingOutcome.Stored or ReadingOutcome.Corrected).Select(x => x.Index).ToHashSet();
-        var written = writes.Where(w => ok.Contains(w.Upload.Index)).Select(w => w.Upload.Reading).ToList();
-        var merged = stored.ToDictionary(kv => kv.Key, kv => kv.Value.Reading);
-        foreach (var w in written) merged[w.Interval.Start.UtcTicks] = w;
-        issues.AddRange(MeterSeries.For(id, merged.Values).Gaps(range).Select(g => new MeterIssue(MeterIssueKind.Gap, id, g, $"no reading covers {g}")));
-        if (written.Count > 0) await UpdateMeterPointAsync(station, written.MaxBy(r => r.Interval.Start)!, now, cancellationToken);
-        return (results, issues);
     }
 
     /// <summary>A stored reading (sorted by start) with another start that overlaps <paramref name="r"/>, or null.</summary>
@@ -271,14 +316,73 @@ public sealed partial class MarketStore
     public async Task<IReadOnlyList<MeterPoint>> GetMeterPointsAsync(string transformerId, CancellationToken cancellationToken) =>
         await QueryAsync<MeterPoint>(MeterPoints, TableFilter.Create($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
 
-    private async Task UpdateMeterPointAsync(ChargingStation station, MeterReading newest, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>How often a metering point update that lost a race to another upload of the same station is tried again.</summary>
+    private const int MaxMeterPointAttempts = 8;
+
+    /// <summary>The end of every reading stored for the point; legacy points without the mark fall back to their latest reading.</summary>
+    private static DateTimeOffset? StoredUntil(MeterPoint? point) => point?.StoredUntil ?? point?.Latest?.Interval.End;
+
+    /// <summary>
+    /// Moves the point's <see cref="MeterPoint.StoredUntil"/> mark to <paramref name="until"/>, creating the point if
+    /// <paramref name="point"/> is null, guarded by its ETag; null when another upload changed the point first.
+    /// </summary>
+    private async Task<Stored<MeterPoint>?> TryMoveMarkAsync(ChargingStation station, Stored<MeterPoint>? point, DateTimeOffset until, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var current = await GetMeterPointAsync(station.Id, cancellationToken);
-        if (current?.Latest is { } latest && latest.Interval.Start > newest.Interval.Start && current.TransformerId == station.TransformerId) return;
-        var point = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now);
-        await MeterPoints.UpsertEntityAsync(ToEntity(station.Id, Doc, point), TableUpdateMode.Replace, cancellationToken);
-        await MeterPoints.UpsertEntityAsync(ToEntity(TransformerPointsKey(station.TransformerId), station.Id, point), TableUpdateMode.Replace, cancellationToken);
+        var next = point is { } p
+            ? p.Value with { StoredUntil = until }
+            : new MeterPoint(station.Id, station.CpoId, station.TransformerId, null, now, until);
+        try
+        {
+            var etag = point is { } current
+                ? await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, Doc, next), current.ETag, TableUpdateMode.Replace, cancellationToken)
+                : await MeterPoints.AddEntityAsync(ToEntity(station.Id, Doc, next), cancellationToken);
+            return new Stored<MeterPoint>(next, etag);
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            return null;
+        }
     }
+
+    /// <summary>
+    /// Makes <paramref name="newest"/> the point's latest reading unless a later one is there already (a late upload of an
+    /// older interval never moves it back), on the station's row and then its transformer's copy, each guarded by its ETag.
+    /// </summary>
+    private async Task UpdateMeterPointAsync(ChargingStation station, Stored<MeterPoint>? known, MeterReading newest, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var candidate = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now, StoredUntil(known?.Value));
+        var latest = await MergeLatestAsync(station.Id, Doc, known, candidate, cancellationToken);
+        await MergeLatestAsync(TransformerPointsKey(station.TransformerId), station.Id, null, latest, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="candidate"/> over the stored point unless the stored latest reading starts later (then that one
+    /// and its time are kept), with If-Match; reads again and retries when another upload wrote first. Returns what is stored.
+    /// </summary>
+    private async Task<MeterPoint> MergeLatestAsync(string pk, string rk, Stored<MeterPoint>? known, MeterPoint candidate, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = known ?? await GetAsync<MeterPoint>(MeterPoints, pk, rk, cancellationToken);
+            var stored = current?.Value;
+            var next = candidate with { StoredUntil = Later(stored?.StoredUntil, candidate.StoredUntil) };
+            if (stored?.Latest is { } latest && latest.Interval.Start > candidate.Latest!.Interval.Start)
+                next = next with { Latest = latest, UpdatedAt = stored.UpdatedAt };
+            if (next == stored) return next;
+            try
+            {
+                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(pk, rk, next), c.ETag, TableUpdateMode.Replace, cancellationToken);
+                else await MeterPoints.AddEntityAsync(ToEntity(pk, rk, next), cancellationToken);
+                return next;
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterPointAttempts)
+            {
+                known = null;
+            }
+        }
+    }
+
+    private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null || a > b ? a : b;
 
     // ---- activations (written at Awarded): late-data cut-off and X-of-Y exclusions ----
 

@@ -146,6 +146,66 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         Assert.Equal("Stored", result["items"]![1]!["outcome"]!.GetValue<string>());
     }
 
+    /// <summary>
+    /// High 2 of 2 days, with an activation day among the days before the window: the station was awarded an earlier
+    /// request delivering at the same hours two days before. Quarter-hour readings at those hours: 2 kWh three days back,
+    /// 1 kWh on the activation day (its delivery), 3 kWh the day before the window. The baseline takes days 1 and 3 back:
+    /// (3 + 2) / 2 = 2.5 kWh per quarter, 10 kWh; the station meters 0.5 kWh per quarter, 2 kWh, and delivers 8 kWh of the
+    /// 8 awarded (score 1), paid 8 x 0.25 = 2 EUR. Counting the activation day ((3 + 1) / 2 = 2 per quarter) would give
+    /// 6 kWh, 75 %, below the 80 % threshold: no payout.
+    /// </summary>
+    [Fact]
+    public async Task XOfY_EarlierActivationDay_IsLeftOutOfTheBaseline()
+    {
+        var t0 = market.Clock.GetUtcNow();
+        // Wallets #4 and #5: the rule tests' own, so that this test's payments do not touch the gate-cycle test's balances.
+        var dso = await _api.RegisterAsync("Dso", "X-of-Y DSO", MarketFixture.RuleDsoKey);
+        var cpo = await _api.RegisterAsync("Cpo", "X-of-Y CPO", MarketFixture.RuleCpoAKey);
+        var transformer = await _api.TransformerAsync(dso);
+        var station = await _api.StationAsync(cpo, transformer, "IT001E00000096");
+        var activationDay = t0.AddHours(2);
+        var window = activationDay.AddDays(2);
+        var earlier = await _api.RequestAsync(dso, transformer, t0.AddHours(1), activationDay, 8m);
+        var xOfY = (await _api.PostAsync("/v1/requests", dso, new
+        {
+            transformerId = transformer, deliveryStart = window, deliveryEnd = window.AddHours(1), energyKwh = 8m, direction = "ReduceConsumption",
+            maxPriceEurPerKwh = 0.5m, gateClosure = window.AddHours(-1), pricing = "PayAsBid", verification = new { baseline = "HighXOfY", x = 2, y = 2 },
+        }))["id"]!.GetValue<string>();
+        foreach (var request in new[] { earlier, xOfY })
+            await _api.PostAsync($"/v1/requests/{request}/offers", cpo, new { stationIds = new[] { station }, energyKwh = 8m, priceEurPerKwh = 0.25m, divisible = false });
+        await _api.PostQuarterReadingsAsync(cpo, station, activationDay.AddDays(-1), 2m);
+
+        // The earlier request is awarded (its activation is recorded) and delivered: 3 kWh per quarter before, 1 during.
+        market.Clock.SetTo(t0.AddHours(1));
+        await _api.WaitForStateAsync(earlier, dso, "Awarded");
+        market.Clock.SetTo(activationDay.AddHours(1));
+        await _api.PostQuarterReadingsAsync(cpo, station, activationDay.AddHours(-1), 3m);
+        await _api.PostQuarterReadingsAsync(cpo, station, activationDay, 1m);
+        market.Clock.SetTo(activationDay.AddHours(1).AddMinutes(5));
+        await _api.WaitForStateAsync(earlier, dso, "Settled");
+
+        market.Clock.SetTo(window.AddDays(-1).AddHours(1));
+        await _api.PostQuarterReadingsAsync(cpo, station, window.AddDays(-1), 3m);
+        market.Clock.SetTo(window.AddHours(-1));
+        await _api.WaitForStateAsync(xOfY, dso, "Awarded");
+        market.Clock.SetTo(window.AddHours(1));
+        await _api.PostQuarterReadingsAsync(cpo, station, window, 0.5m);
+        market.Clock.SetTo(window.AddHours(1).AddMinutes(5));
+
+        var settlement = Assert.Single((await _api.WaitForStateAsync(xOfY, dso, "Settled"))["settlements"]!.AsArray())!;
+        var verification = settlement["verification"]!;
+        Assert.Equal((10m, 2m, 8m), (verification["baselineKwh"]!.GetValue<decimal>(), verification["measuredKwh"]!.GetValue<decimal>(),
+            verification["deliveredKwh"]!.GetValue<decimal>()));
+        Assert.All(verification["intervals"]!.AsArray(), i => Assert.Equal(2.5m, i!["baselineKwh"]!.GetValue<decimal>()));
+        Assert.Equal(4, verification["intervals"]!.AsArray().Count);
+        Assert.Equal(1m, verification["score"]!.GetValue<decimal>());
+        Assert.Equal("2000000", settlement["payoutUnits"]!.GetValue<string>());
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Rpc, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        var verdict = Assert.Single(await verifier.VerifyTransactionAsync(Hash32.Parse(settlement["transactionHash"]!.GetValue<string>()), default));
+        Assert.True(verdict.Verified, verdict.Describe(6));
+        Assert.Equal(2_000_000, verdict.Payment!.Paid);
+    }
+
     [Fact]
     public async Task Ingestion_PerItemResults_IdempotentCorrectedGapsDuplicatesKwAndAccess()
     {

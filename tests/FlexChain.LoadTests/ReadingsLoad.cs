@@ -48,7 +48,11 @@ internal static class ReadingsLoad
         var first = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, 0, 0, TimeSpan.Zero).AddMinutes(-15 * intervals - 60);
         var stationsPerCall = Math.Max(1, perCall / intervals);
         var calls = stations.GroupBy(s => s.Key).SelectMany(g => g.Chunk(stationsPerCall).Select(chunk => (Key: g.Key, Stations: chunk.Select(s => s.Station).ToArray()))).ToList();
-        long stored = 0, rejected = 0;
+        long stored = 0, rejected = 0, done = 0;
+        // Progress every 100,000 readings (or every tenth of the run), to show whether the rate holds as the tables grow.
+        var every = Math.Max(1, Math.Min(calls.Count / 10, 100_000 / (stationsPerCall * intervals)));
+        var progress = Stopwatch.StartNew();
+        var lastReport = (Calls: 0L, Seconds: 0d);
         var run = await Concurrent.RunAsync("readings", calls, clients, async call =>
         {
             var body = new
@@ -61,6 +65,14 @@ internal static class ReadingsLoad
             var r = await Send(HttpMethod.Post, "/readings", call.Key, body);
             Interlocked.Add(ref stored, r["stored"]!.GetValue<int>() + r["unchanged"]!.GetValue<int>());
             Interlocked.Add(ref rejected, r["rejected"]!.GetValue<int>());
+            if (Interlocked.Increment(ref done) % every == 0)
+                lock (progress)
+                {
+                    var (n, t) = (Interlocked.Read(ref done), progress.Elapsed.TotalSeconds);
+                    var perCallReadings = (double)stationsPerCall * intervals;
+                    Console.WriteLine($"  {n * perCallReadings:F0} readings in {t:F0} s: {n * perCallReadings / t:F0}/s overall, {(n - lastReport.Calls) * perCallReadings / (t - lastReport.Seconds):F0}/s since the last line");
+                    lastReport = (n, t);
+                }
         });
         var (seconds, errors) = (run.Seconds, run.Errors);
         var total = (long)stationCount * intervals;

@@ -10,7 +10,9 @@ using FlexChain.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Authentication;
 
-var builder = WebApplication.CreateBuilder(args);
+// The content root is the app's own folder, wherever it is started from (scripts/run starts it from the repository
+// root; the Functions host from the function app root), so its appsettings.json (log levels included) always applies.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 
 // Under the Azure Functions host the app is a custom handler on the port the host gives it.
 if (Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT") is { } handlerPort)

@@ -84,6 +84,26 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task DispatchMessageAsync_SendsThatPendingRowOnly_Once()
+    {
+        var table = await NewTableAsync("cycles");
+        var queueName = NewQueueName();
+        await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-5", queueName));
+        var dispatcher = new OutboxDispatcher(table, _queues);
+
+        var first = await dispatcher.DispatchMessageAsync("cycle-5", "cycle-5:award:2");
+        var again = await dispatcher.DispatchMessageAsync("cycle-5", "cycle-5:award:2");
+        var unknown = await dispatcher.DispatchMessageAsync("cycle-5", "cycle-5:award:9");
+        var rest = await dispatcher.DispatchPartitionAsync("cycle-5");
+
+        Assert.Equal((true, false, false, 1), (first, again, unknown, rest));
+        var queue = _queues.GetQueue(queueName);
+        var received = new List<ReceivedMessage>();
+        while (await queue.ReceiveAsync() is { } m) received.Add(m);
+        Assert.Equal(["cycle-5:award:1", "cycle-5:award:2"], received.Select(m => m.MessageId).Order());
+    }
+
+    [Fact]
     public async Task DispatchPendingAsync_CrashBetweenSendAndMark_ResendsSameIdAndConsumerRunsHandlerOnce()
     {
         var table = await NewTableAsync("cycles");

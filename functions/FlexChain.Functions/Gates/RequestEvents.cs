@@ -26,7 +26,7 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
     {
         var message = new OutgoingMessage($"{request.Id}:{request.State}", JsonSerializer.Serialize(new Body(request.Id, request.State), StoreJson.Options));
         if (!await store.TryReplaceRequestAsync(request, etag, Queue, message, cancellationToken)) return false;
-        await DispatchAsync(request.Id, cancellationToken);
+        await store.RequestOutbox(broker).DispatchMessageAsync(request.Id, message.MessageId, cancellationToken);
         return true;
     }
 

@@ -49,40 +49,57 @@ public sealed class OutboxDispatcher
         return DispatchAsync(PendingFilter(partitionKey), cancellationToken);
     }
 
+    /// <summary>
+    /// Sends one outbox row, found by point read (no query), if it is still pending: the cheapest way to dispatch the
+    /// message a transition just committed. Returns whether it was sent and marked here.
+    /// </summary>
+    /// <exception cref="RequestFailedException">The row could not be read.</exception>
+    public async Task<bool> DispatchMessageAsync(string partitionKey, string messageId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(partitionKey);
+        ArgumentException.ThrowIfNullOrEmpty(messageId);
+        var row = await _table.GetEntityAsync(partitionKey, OutboxBatch.RowKeyFor(messageId), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return row is not null && row.GetBoolean(OutboxBatch.DispatchedProperty) != true && await SendAndMarkAsync(row, cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<int> DispatchAsync(string filter, CancellationToken cancellationToken)
     {
         var sent = 0;
         await foreach (var row in _table.QueryAsync(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
-        {
-            var (queue, message) = OutboxBatch.ReadRow(row);
-            try
-            {
-                await _broker.GetQueue(queue).SendAsync(message, cancellationToken).ConfigureAwait(false);
-            }
-            catch (RequestFailedException e)
-            {
-                Log.SendFailed(_logger, message.MessageId, queue, e.Status, e.ErrorCode, e);
-                continue;
-            }
-
-            var mark = new TableEntity(row.PartitionKey, row.RowKey)
-            {
-                [OutboxBatch.DispatchedProperty] = true,
-                [OutboxBatch.DispatchedAtProperty] = _clock.GetUtcNow(),
-            };
-            try
-            {
-                await _table.UpdateEntityAsync(mark, row.ETag, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
-                sent++;
-                Log.Dispatched(_logger, message.MessageId, queue);
-            }
-            catch (RequestFailedException e) when (e.Status is 404 or 412)
-            {
-                // Another dispatcher marked (or removed) the row first; what we sent is a duplicate with the same id.
-                Log.MarkedElsewhere(_logger, message.MessageId, queue);
-            }
-        }
+            if (await SendAndMarkAsync(row, cancellationToken).ConfigureAwait(false)) sent++;
         return sent;
+    }
+
+    private async Task<bool> SendAndMarkAsync(TableEntity row, CancellationToken cancellationToken)
+    {
+        var (queue, message) = OutboxBatch.ReadRow(row);
+        try
+        {
+            await _broker.GetQueue(queue).SendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e)
+        {
+            Log.SendFailed(_logger, message.MessageId, queue, e.Status, e.ErrorCode, e);
+            return false;
+        }
+
+        var mark = new TableEntity(row.PartitionKey, row.RowKey)
+        {
+            [OutboxBatch.DispatchedProperty] = true,
+            [OutboxBatch.DispatchedAtProperty] = _clock.GetUtcNow(),
+        };
+        try
+        {
+            await _table.UpdateEntityAsync(mark, row.ETag, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
+            Log.Dispatched(_logger, message.MessageId, queue);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            // Another dispatcher marked (or removed) the row first; what we sent is a duplicate with the same id.
+            Log.MarkedElsewhere(_logger, message.MessageId, queue);
+            return false;
+        }
     }
 
     private static string PendingFilter(string? partitionKey)

@@ -100,7 +100,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         async Task<bool> Past(params string[] states) { var state = await State(); return states.Contains(state); }
 
         await KillAtAsync($"Request {request}: Open -> Cleared", () => Past("Awarded", "Settling", "Settled"));
-        await KillAtAsync(": escrow lock of batch 0", () => Past("Awarded", "Settling", "Settled"));
+        await KillAtAsync(": escrow lock of 1 batch(es)", () => Past("Awarded", "Settling", "Settled"));
         await api.WaitForStateAsync(request, dso, "Awarded");
 
         // Baseline 0.2 kWh a minute for the four minutes before the window, then 0.09 kWh in it: 0.11 kWh delivered.
@@ -111,7 +111,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         await api.PostAsync($"/v1/stations/{stationA}/readings", cpoA, new { readings = new[] { new { start, end = start.AddMinutes(1), energyKwh = 0.09m } } });
 
         await KillAtAsync($"Request {request}: Awarded -> Settling", () => Past("Settled"));
-        await KillAtAsync(": escrow settle of batch 0", () => Past("Settled"));
+        await KillAtAsync(": escrow settle of 1 batch(es)", () => Past("Settled"));
         var settled = await api.WaitForStateAsync(request, dso, "Settled");
 
         // No offer lost: both were cleared (A won, B not needed).

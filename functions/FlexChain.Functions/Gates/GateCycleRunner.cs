@@ -167,14 +167,18 @@ public sealed partial class GateCycleRunner(
     {
         var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId), cancellationToken);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
-        foreach (var batch in cycle.Batches.Where(b => b.LockTransaction is null))
+        var unlocked = cycle.Batches.Where(b => b.LockTransaction is null).ToList();
+        if (unlocked.Count > 0)
         {
-            var records = await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken);
-            LogChainStep(cycle.Id, "lock", batch.Number, records.Count);
-            var tx = await ledger.LockCycleAsync(EscrowIds.Cycle(batch.Key), records, batch.DeliveryEnd + _options.RefundAfter, cancellationToken);
-            LogChainDone(cycle.Id, "lock", batch.Number, tx);
-            cycle.RecordLock(batch.Number, tx, Now(now));
-            if (await store.TryReplaceGateCycleAsync(cycle, etag, [batch.Number], cancellationToken) is not { } next) return false;
+            var locks = new List<SettlementLedger.CycleLock>();
+            foreach (var batch in unlocked)
+                locks.Add(new(EscrowIds.Cycle(batch.Key), await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken),
+                    batch.DeliveryEnd + _options.RefundAfter));
+            LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
+            var transactions = await ledger.LockCyclesAsync(locks, cancellationToken);
+            for (var i = 0; i < unlocked.Count; i++) cycle.RecordLock(unlocked[i].Number, transactions[i], Now(now));
+            LogChainDone(cycle.Id, "lock", unlocked.Count, string.Join(", ", transactions.Distinct()));
+            if (await store.TryReplaceGateCycleAsync(cycle, etag, unlocked.Select(b => b.Number), cancellationToken) is not { } next) return false;
             etag = next;
         }
         await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
@@ -202,19 +206,24 @@ public sealed partial class GateCycleRunner(
     {
         var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId), cancellationToken);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
-        foreach (var batch in cycle.Batches.Where(b => b.SettleTransaction is null))
+        var ready = cycle.Batches.Where(b => b.SettleTransaction is null
+            && b.Awards.All(a => values[a.RequestId].State is RequestState.Settling or RequestState.Settled)).ToList();
+        if (ready.Count > 0)
         {
-            if (batch.Awards.Any(a => values[a.RequestId].State is not (RequestState.Settling or RequestState.Settled))) continue;
-            var escrow = EscrowIds.Cycle(batch.Key);
-            var records = await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken);
-            var settlements = batch.Awards.Select((a, position) =>
-                SettlementRecord.For(values[a.RequestId], a.AwardIndex, EscrowIds.Award(escrow, position), ledger.Info.TokenDecimals)).ToList();
-            LogChainStep(cycle.Id, "settle", batch.Number, records.Count);
-            var tx = await ledger.SettleCycleAsync(escrow, records, settlements, cancellationToken);
-            LogChainDone(cycle.Id, "settle", batch.Number, tx);
-            await store.IndexSettlementAsync(escrow, cycle.Id, batch.Number, cancellationToken);
-            cycle.RecordSettlement(batch.Number, tx, Now(now));
-            if (await store.TryReplaceGateCycleAsync(cycle, etag, [batch.Number], cancellationToken) is not { } next) return (false, now);
+            var settlements = new List<SettlementLedger.CycleSettlement>();
+            foreach (var batch in ready)
+            {
+                var escrow = EscrowIds.Cycle(batch.Key);
+                settlements.Add(new(escrow, await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken),
+                    batch.Awards.Select((a, position) =>
+                        SettlementRecord.For(values[a.RequestId], a.AwardIndex, EscrowIds.Award(escrow, position), ledger.Info.TokenDecimals)).ToList()));
+            }
+            LogChainStep(cycle.Id, "settle", ready.Count, settlements.Sum(x => x.Awards.Count));
+            var transactions = await ledger.SettleCyclesAsync(settlements, cancellationToken);
+            LogChainDone(cycle.Id, "settle", ready.Count, string.Join(", ", transactions.Distinct()));
+            foreach (var batch in ready) await store.IndexSettlementAsync(EscrowIds.Cycle(batch.Key), cycle.Id, batch.Number, cancellationToken);
+            for (var i = 0; i < ready.Count; i++) cycle.RecordSettlement(ready[i].Number, transactions[i], Now(now));
+            if (await store.TryReplaceGateCycleAsync(cycle, etag, ready.Select(b => b.Number), cancellationToken) is not { } next) return (false, now);
             etag = next;
         }
         await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
@@ -244,11 +253,11 @@ public sealed partial class GateCycleRunner(
         Parallel.ForEachAsync(requests, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
             async (m, ct) => await events.DispatchAsync(m.Value.Id, ct));
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of batch {Batch} with {Awards} award(s) starts")]
-    private partial void LogChainStep(string cycleId, string step, int batch, int awards);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of {Batches} batch(es) with {Awards} award(s) starts")]
+    private partial void LogChainStep(string cycleId, string step, int batches, int awards);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of batch {Batch} confirmed in {Transaction}")]
-    private partial void LogChainDone(string cycleId, string step, int batch, string transaction);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of {Batches} batch(es) confirmed in {Transactions}")]
+    private partial void LogChainDone(string cycleId, string step, int batches, string transactions);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: {From} -> {To}")]
     private partial void LogCycleTransition(string cycleId, GateCycleState from, GateCycleState to);

@@ -30,8 +30,8 @@ public sealed class SettlementOptions
 }
 
 /// <summary>
-/// The FlexSettlement escrow, seen from the market operator: a request's awards are locked and settled as one escrow
-/// cycle (one transaction each, however many awards). Both steps are idempotent: each first asks the contract for the
+/// The FlexSettlement escrow, seen from the market operator: each escrow batch of a gate cycle is locked and settled
+/// as one escrow cycle (one transaction each, however many awards; a gate cycle's transactions go out back to back). Both steps are idempotent: each first asks the contract for the
 /// cycle's status and only sends a transaction when it is still needed; a lost race with another instance ends in the
 /// contract's own refusal, after which the cycle is read back and compared with the records. Every call returns the
 /// hash of the transaction that did the work, found from the contract's events. Transactions are sent under a
@@ -84,33 +84,49 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexCh
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
     public static Hash32 AwardsHash(IReadOnlyList<AwardRecord> awards) => CycleCommitment.Hash(awards);
 
-    /// <summary>Locks the total of <paramref name="awards"/> (all from one DSO) from the DSO in escrow, unless already done.</summary>
-    /// <returns>The locking transaction.</returns>
-    /// <exception cref="InvalidOperationException">The cycle is on chain with a different award list.</exception>
-    public async Task<string> LockCycleAsync(Hash32 cycleId, IReadOnlyList<AwardRecord> awards, DateTimeOffset refundAfter, CancellationToken cancellationToken)
+    /// <summary>An escrow cycle to lock: its award list (all of one DSO) and when anyone may refund it.</summary>
+    public sealed record CycleLock(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, DateTimeOffset RefundAfter);
+
+    /// <summary>An escrow cycle to settle: its award list and a settlement record per award, in list order.</summary>
+    public sealed record CycleSettlement(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, IReadOnlyList<SettlementRecord> Settlements);
+
+    /// <summary>
+    /// Locks each cycle's total from its DSO in escrow, unless already done: the transactions still needed go out
+    /// back to back under one signer lease and are then awaited together.
+    /// </summary>
+    /// <returns>The locking transaction of each cycle, in order.</returns>
+    /// <exception cref="InvalidOperationException">A cycle is on chain with a different award list.</exception>
+    public async Task<IReadOnlyList<string>> LockCyclesAsync(IReadOnlyList<CycleLock> cycles, CancellationToken cancellationToken)
     {
-        if ((await GetCycleAsync(cycleId, cancellationToken)).Status == CycleStatus.None)
-            await SendAsync(LockCycleFn, [cycleId, awards[0].Dso, refundAfter.ToUnixTimeSeconds(), AwardTuples(awards)], cancellationToken);
-        var onChain = await GetCycleAsync(cycleId, cancellationToken);
-        if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(awards))
-            throw new InvalidOperationException($"cycle {cycleId} on chain does not match its award records");
-        return await FindTransactionAsync(EscrowAbi.CycleLocked, cycleId, cancellationToken);
+        var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
+        await SendAllAsync(cycles.Where((_, i) => before[i].Status == CycleStatus.None)
+            .Select(c => (LockCycleFn, new object?[] { c.CycleId, c.Awards[0].Dso, c.RefundAfter.ToUnixTimeSeconds(), AwardTuples(c.Awards) })).ToList(), cancellationToken);
+        return await Task.WhenAll(cycles.Select(async c =>
+        {
+            var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
+            if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(c.Awards))
+                throw new InvalidOperationException($"cycle {c.CycleId} on chain does not match its award records");
+            return await FindTransactionAsync(EscrowAbi.CycleLocked, c.CycleId, cancellationToken);
+        }));
     }
 
-    /// <summary>Pays each CPO its payout and refunds the DSO the rest, unless already done.</summary>
-    /// <returns>The settling transaction.</returns>
-    /// <exception cref="InvalidOperationException">The cycle was refunded, or settled with other payouts.</exception>
-    public async Task<string> SettleCycleAsync(
-        Hash32 cycleId, IReadOnlyList<AwardRecord> awards, IReadOnlyList<SettlementRecord> settlements, CancellationToken cancellationToken)
+    /// <summary>Pays each CPO of each cycle its payout and refunds the DSO the rest, unless already done (sent like <see cref="LockCyclesAsync"/>).</summary>
+    /// <returns>The settling transaction of each cycle, in order.</returns>
+    /// <exception cref="InvalidOperationException">A cycle was refunded, or settled with other payouts.</exception>
+    public async Task<IReadOnlyList<string>> SettleCyclesAsync(IReadOnlyList<CycleSettlement> cycles, CancellationToken cancellationToken)
     {
-        if ((await GetCycleAsync(cycleId, cancellationToken)).Status == CycleStatus.Locked)
-            await SendAsync(SettleCycleFn, [cycleId, AwardTuples(awards), settlements.Select(s => (object)s.PayoutUnits).ToArray(),
-                settlements.Select(s => (object)s.Hash()).ToArray()], cancellationToken);
-        var onChain = await GetCycleAsync(cycleId, cancellationToken);
-        var paid = settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
-        if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
-            throw new InvalidOperationException($"cycle {cycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records");
-        return await FindTransactionAsync(EscrowAbi.CycleSettled, cycleId, cancellationToken);
+        var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
+        await SendAllAsync(cycles.Where((_, i) => before[i].Status == CycleStatus.Locked)
+            .Select(c => (SettleCycleFn, new object?[] { c.CycleId, AwardTuples(c.Awards), c.Settlements.Select(s => (object)s.PayoutUnits).ToArray(),
+                c.Settlements.Select(s => (object)s.Hash()).ToArray() })).ToList(), cancellationToken);
+        return await Task.WhenAll(cycles.Select(async c =>
+        {
+            var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
+            var paid = c.Settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
+            if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
+                throw new InvalidOperationException($"cycle {c.CycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records");
+            return await FindTransactionAsync(EscrowAbi.CycleSettled, c.CycleId, cancellationToken);
+        }));
     }
 
     public void Dispose()
@@ -130,20 +146,43 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexCh
         _ => throw new InvalidOperationException("unexpected ABI value " + value?.GetType().Name),
     };
 
-    private async Task SendAsync(AbiFunction function, object?[] arguments, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends the calls back to back under the signer lease, then waits for every receipt. A call the contract refuses as
+    /// already done (another instance, or an earlier attempt whose receipt was lost, got there first) is skipped; the
+    /// caller reads the cycles back either way.
+    /// </summary>
+    private async Task SendAllAsync(IReadOnlyList<(AbiFunction Function, object?[] Arguments)> calls, CancellationToken cancellationToken)
     {
+        if (calls.Count == 0) return;
         // One instance at a time sends with the operator key; whoever sent last may have used nonces we have not seen.
         await using var held = await _lease!.AcquireAsync(_options.SignerLease + TimeSpan.FromSeconds(30), cancellationToken);
         await _sender!.ResyncNonceAsync(cancellationToken);
-        try
+        var sent = new List<Hash32>();
+        foreach (var (function, arguments) in calls)
         {
-            await Escrow.RequestAndWaitForReceiptAsync(function, arguments, Wei.Zero, cancellationToken);
+            try
+            {
+                sent.Add(await Escrow.RequestAsync(function, arguments, Wei.Zero, cancellationToken));
+            }
+            catch (ContractRevertException e) when (IsAlreadyDone(e))
+            {
+            }
         }
-        catch (ContractRevertException e) when (e.Reason.Selector is { } selector && AlreadyDone.Any(a => a.Selector.AsSpan().SequenceEqual(selector)))
+        foreach (var hash in sent)
         {
-            // Another instance (or an earlier attempt whose receipt was lost) got there first; the caller reads the cycle back.
+            try
+            {
+                await _sender.WaitForReceiptAsync(hash, cancellationToken);
+            }
+            catch (ContractRevertException)
+            {
+                // Mined but reverted: raced by another sender; the read-back decides.
+            }
         }
     }
+
+    private static bool IsAlreadyDone(ContractRevertException e) =>
+        e.Reason.Selector is { } selector && AlreadyDone.Any(a => a.Selector.AsSpan().SequenceEqual(selector));
 
     private async Task<string> FindTransactionAsync(AbiEvent evt, Hash32 cycleId, CancellationToken cancellationToken)
     {

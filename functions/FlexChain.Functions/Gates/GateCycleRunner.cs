@@ -94,7 +94,7 @@ public sealed partial class GateCycleRunner(
         var request = stored.Value;
         if (request.State != RequestState.Awarded)
         {
-            await events.DispatchAsync(requestId, cancellationToken); // a transition saved just before a crash is announced now
+            await events.AnnounceAsync([request], cancellationToken); // a transition saved just before a crash is announced now
             return null;
         }
         var due = request.NextStepAt(_options.MeterDataGrace)!.Value;
@@ -102,11 +102,29 @@ public sealed partial class GateCycleRunner(
         request.Verify(await store.LoadEvidenceAsync(request, cancellationToken), now);
         await store.RecordQualityAsync(request, cancellationToken);
         await SaveAsync(request, stored.ETag, RequestState.Awarded, cancellationToken);
+        await events.AnnounceAsync([request], cancellationToken);
         return null;
     }
 
-    /// <summary>Advances a gate cycle as far as it can go; returns when it is next due, if ever.</summary>
+    /// <summary>
+    /// Advances a gate cycle as far as it can go; returns when it is next due, if ever. Announcements of request
+    /// transitions (<see cref="RequestEvents"/>) may run alongside the next step's chain work, but every step awaits
+    /// them before its own checkpoint, so a checkpoint never hides an unsent announcement.
+    /// </summary>
     private async Task<DateTimeOffset?> AdvanceCycleAsync(string cycleId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var announcing = new List<Task>();
+        try
+        {
+            return await AdvanceCycleAsync(cycleId, now, announcing, cancellationToken);
+        }
+        finally
+        {
+            await Task.WhenAll(announcing);
+        }
+    }
+
+    private async Task<DateTimeOffset?> AdvanceCycleAsync(string cycleId, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         while (await store.GetGateCycleAsync(cycleId, cancellationToken) is { } stored)
         {
@@ -117,10 +135,10 @@ public sealed partial class GateCycleRunner(
                 case GateCycleState.Open when now < cycle.ClosesAt:
                     return cycle.ClosesAt;
                 case GateCycleState.Open:
-                    if (!await ClearAsync(cycle, etag, now, cancellationToken)) continue;
+                    if (!await ClearAsync(cycle, etag, now, announcing, cancellationToken)) continue;
                     break;
                 case GateCycleState.Cleared:
-                    if (!await LockAsync(cycle, etag, now, cancellationToken)) continue;
+                    if (!await LockAsync(cycle, etag, now, announcing, cancellationToken)) continue;
                     break;
                 case GateCycleState.Awarded:
                     var (finished, next) = await SettleAsync(cycle, etag, now, cancellationToken);
@@ -135,7 +153,7 @@ public sealed partial class GateCycleRunner(
     }
 
     /// <summary>Open -> Cleared (or Settled when nothing was awarded). False when another instance moved the cycle first.</summary>
-    private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var members = await store.GetRequestsAsync(await store.GetGateCycleMembersAsync(cycle.Id, cancellationToken), cancellationToken);
         // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are frozen.
@@ -148,7 +166,6 @@ public sealed partial class GateCycleRunner(
         });
         var result = ClearingEngine.Clear(clearing.Select(m => m.Value.ToClearingRequest()).ToList(), offers.ToList());
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
-        await DispatchAsync(clearing.Where(m => m.Value.State != RequestState.Open), cancellationToken);
         foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
         cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, Now(now));
 
@@ -159,13 +176,20 @@ public sealed partial class GateCycleRunner(
             await store.PutMembershipAsync(kv.Key, new CycleMembership(cycle.Id, kv.Value), ct));
         await Parallel.ForEachAsync(closed, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
             await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
+        // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
+        // without, this is the last step and they go out before its checkpoint.
+        var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
+        if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
     }
 
     /// <summary>Cleared -> Awarded: locks every batch in escrow, then marks the requests awarded. False when another instance moved the cycle first.</summary>
-    private async Task<bool> LockAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<bool> LockAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
-        var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId), cancellationToken);
+        var members = await store.GetRequestsAsync(await store.GetGateCycleMembersAsync(cycle.Id, cancellationToken), cancellationToken);
+        if (announcing.Count == 0) announcing.Add(events.AnnounceAsync(members.Values.Select(m => m.Value), cancellationToken)); // resumed after a crash
+        var awarded = cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId).ToHashSet();
+        var requests = members.Where(kv => awarded.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
         var unlocked = cycle.Batches.Where(b => b.LockTransaction is null).ToList();
         if (unlocked.Count > 0)
@@ -184,16 +208,14 @@ public sealed partial class GateCycleRunner(
         await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
         {
             var request = m.Value;
-            if (request.State != RequestState.Cleared)
-            {
-                await events.DispatchAsync(request.Id, ct);
-                return;
-            }
+            if (request.State != RequestState.Cleared) return;
             await store.RecordActivationsAsync(request, ct);
             request.MarkAwarded();
             await store.ScheduleAsync(request.Id, request.NextStepAt(_options.MeterDataGrace)!.Value, ct);
             await SaveAsync(request, m.ETag, RequestState.Cleared, ct);
         });
+        await Task.WhenAll(announcing);
+        await events.AnnounceAsync(requests.Values.Select(m => m.Value), cancellationToken);
         cycle.MarkAwarded(Now(now));
         return await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null;
     }
@@ -229,29 +251,24 @@ public sealed partial class GateCycleRunner(
         await Parallel.ForEachAsync(requests.Values, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (m, ct) =>
         {
             var request = m.Value;
-            if (request.State == RequestState.Settled) await events.DispatchAsync(request.Id, ct);
             if (request.State != RequestState.Settling || cycle.BatchesOf(request.Id).Any(b => b.SettleTransaction is null)) return;
             request.MarkSettled();
             await SaveAsync(request, m.ETag, RequestState.Settling, ct);
         });
+        await events.AnnounceAsync(requests.Values.Select(m => m.Value).Where(r => r.State == RequestState.Settled), cancellationToken);
         var waiting = cycle.Batches.Where(b => b.SettleTransaction is null).ToList();
         if (waiting.Count > 0) return (false, waiting.Min(b => b.DeliveryEnd) + _options.MeterDataGrace);
         cycle.MarkSettled(Now(now));
         return (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null, null);
     }
 
-    /// <summary>Saves a request's transition with If-Match and its announcement (see <see cref="RequestEvents"/>); throws when another instance changed it first (the step is retried).</summary>
+    /// <summary>Saves a request's transition with If-Match and its announcement in the outbox (see <see cref="RequestEvents"/>; the caller sends it); throws when another instance changed it first (the step is retried).</summary>
     private async Task SaveAsync(FlexRequest request, ETag etag, RequestState from, CancellationToken cancellationToken)
     {
         if (!await events.TrySaveAsync(request, etag, cancellationToken))
             throw new InvalidOperationException($"request {request.Id} changed while moving it from {from} to {request.State}");
         LogTransition(request.Id, from, request.State);
     }
-
-    /// <summary>Sends what the outboxes of requests already past a step still hold (the step was interrupted after saving them).</summary>
-    private Task DispatchAsync(IEnumerable<Stored<FlexRequest>> requests, CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(requests, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
-            async (m, ct) => await events.DispatchAsync(m.Value.Id, ct));
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of {Batches} batch(es) with {Awards} award(s) starts")]
     private partial void LogChainStep(string cycleId, string step, int batches, int awards);

@@ -9,8 +9,8 @@ namespace FlexChain.Functions.Gates;
 
 /// <summary>
 /// The queue-driven step after every request transition of a gate cycle: the transition is saved together with an
-/// outbox message (<c>{requestId}:{state}</c>) for the <see cref="Queue"/> queue, the outbox is dispatched right away,
-/// and the <c>RequestEvents</c> function (a Service Bus trigger in Azure; locally the same handler polled from a storage
+/// outbox message (<c>{requestId}:{state}</c>) for the <see cref="Queue"/> queue, the gate cycle sends it (alongside its
+/// next chain step, and always before its next checkpoint), and the <c>RequestEvents</c> function (a Service Bus trigger in Azure; locally the same handler polled from a storage
 /// queue on Azurite) tells the participants through <see cref="NotificationPublisher"/>. The gate cycle never waits for
 /// the notifications, and a crash between saving and sending leaves the outbox row pending, which the step's retry sends.
 /// </summary>
@@ -21,18 +21,25 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
 
     private sealed record Body(string RequestId, RequestState State);
 
-    /// <summary>Saves the request's transition with its announcement and sends it; false when another instance changed the request first.</summary>
-    public async Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken)
+    /// <summary>Saves the request's transition together with its announcement (not yet sent); false when another instance changed the request first.</summary>
+    public Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken) =>
+        store.TryReplaceRequestAsync(request, etag, Queue, Message(request), cancellationToken);
+
+    /// <summary>
+    /// Sends each request's announcement of its current state if still pending (a point read each; already sent is a
+    /// no-op). Announcements of earlier states that were never sent need not be: the consumer announces everything the
+    /// current state implies.
+    /// </summary>
+    public async Task AnnounceAsync(IEnumerable<FlexRequest> requests, CancellationToken cancellationToken)
     {
-        var message = new OutgoingMessage($"{request.Id}:{request.State}", JsonSerializer.Serialize(new Body(request.Id, request.State), StoreJson.Options));
-        if (!await store.TryReplaceRequestAsync(request, etag, Queue, message, cancellationToken)) return false;
-        await store.RequestOutbox(broker).DispatchMessageAsync(request.Id, message.MessageId, cancellationToken);
-        return true;
+        var outbox = store.RequestOutbox(broker);
+        await Parallel.ForEachAsync(requests.Where(r => r.State is not (RequestState.Open or RequestState.Cancelled)),
+            new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            async (r, ct) => await outbox.DispatchMessageAsync(r.Id, Message(r).MessageId, ct));
     }
 
-    /// <summary>Sends whatever the request's outbox still holds (after a crash between saving and sending).</summary>
-    public Task DispatchAsync(string requestId, CancellationToken cancellationToken) =>
-        store.RequestOutbox(broker).DispatchPartitionAsync(requestId, cancellationToken);
+    private static OutgoingMessage Message(FlexRequest request) =>
+        new($"{request.Id}:{request.State}", JsonSerializer.Serialize(new Body(request.Id, request.State), StoreJson.Options));
 
     /// <summary>The consumer: announces every event the request's current state implies (each once per recipient, by event id).</summary>
     /// <exception cref="FormatException">The message is not a request event.</exception>

@@ -126,6 +126,16 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         Assert.Equal(before.A + 30_000, after.A);
         Assert.Equal(before.B, after.B);
         Assert.True(_crashes.Count >= 2, $"the app was killed only at: {string.Join(", ", _crashes)}");
+
+        // No message lost: the announcement of every state the request went through after clearing left the outbox
+        // (or was superseded by a later one), and the last one was consumed by RequestEvents.
+        var tables = new FlexChain.Storage.TableServiceClient(_azurite.ConnectionString);
+        var settledId = $"{request}:Settled";
+        var outbox = await tables.GetTableClient("requests").GetEntityAsync(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settledId));
+        Assert.True(outbox?.GetBoolean("Dispatched"), $"the announcement {settledId} is still in the outbox");
+        var consumer = new FlexChain.Messaging.Outbox.IdempotentConsumer(
+            tables.GetTableClient(FlexChain.Functions.Hosting.LocalTriggerDriver.ProcessedTable), "RequestEvents");
+        await Poll.UntilAsync(() => consumer.HasProcessedAsync(settledId), done => done, TimeSpan.FromSeconds(30), $"RequestEvents consuming {settledId}");
     }
 
     private static async Task WaitUntilAsync(DateTimeOffset t)

@@ -119,15 +119,9 @@ public sealed class GateCycle
             $"gate closed: {requests.Count} request(s) cleared together, {awarded.Count} with awards; {awards} award(s) in {batches.Count} escrow batch(es)");
     }
 
-    /// <summary>Records that batch <paramref name="number"/> is locked in escrow by <paramref name="transaction"/>.</summary>
-    public void RecordLock(int number, string transaction, DateTimeOffset now)
-    {
-        Require(GateCycleState.Cleared, "lock a batch");
-        var batch = Batches[number];
-        if (batch.LockTransaction is not null) return;
-        Replace(batch with { LockTransaction = transaction });
-        Log(now, $"escrow batch {number} ({batch.Awards.Count} award(s)) locked in {transaction}");
-    }
+    /// <summary>Records that batch <paramref name="number"/> is locked in escrow by <paramref name="transaction"/> (a repeat keeps the first).</summary>
+    public void RecordLock(int number, string transaction, DateTimeOffset now) =>
+        Record(GateCycleState.Cleared, number, b => b.LockTransaction is null ? b with { LockTransaction = transaction } : null, $"locked in {transaction}", now);
 
     /// <summary>Moves to Awarded once every batch is locked (and its requests are marked awarded).</summary>
     public void MarkAwarded(DateTimeOffset now)
@@ -137,15 +131,9 @@ public sealed class GateCycle
         Transition(GateCycleState.Awarded, now, "every escrow batch is locked; deliveries follow");
     }
 
-    /// <summary>Records that batch <paramref name="number"/> is settled on chain by <paramref name="transaction"/>.</summary>
-    public void RecordSettlement(int number, string transaction, DateTimeOffset now)
-    {
-        Require(GateCycleState.Awarded, "settle a batch");
-        var batch = Batches[number];
-        if (batch.SettleTransaction is not null) return;
-        Replace(batch with { SettleTransaction = transaction });
-        Log(now, $"escrow batch {number} ({batch.Awards.Count} award(s)) settled in {transaction}");
-    }
+    /// <summary>Records that batch <paramref name="number"/> is settled on chain by <paramref name="transaction"/> (a repeat keeps the first).</summary>
+    public void RecordSettlement(int number, string transaction, DateTimeOffset now) =>
+        Record(GateCycleState.Awarded, number, b => b.SettleTransaction is null ? b with { SettleTransaction = transaction } : null, $"settled in {transaction}", now);
 
     /// <summary>Moves to Settled once every batch is settled (and its requests are marked settled).</summary>
     public void MarkSettled(DateTimeOffset now)
@@ -158,7 +146,14 @@ public sealed class GateCycle
     /// <summary>The batches holding the awards of <paramref name="requestId"/>.</summary>
     public IEnumerable<EscrowBatch> BatchesOf(string requestId) => Batches.Where(b => b.Awards.Any(a => a.RequestId == requestId));
 
-    private void Replace(EscrowBatch batch) => Batches = Batches.Select(b => b.Number == batch.Number ? batch : b).ToList();
+    /// <summary>A checkpoint of one batch in state <paramref name="expected"/>: <paramref name="change"/> gives the updated batch, or null when already recorded.</summary>
+    private void Record(GateCycleState expected, int number, Func<EscrowBatch, EscrowBatch?> change, string what, DateTimeOffset now)
+    {
+        Require(expected, "record a batch " + what.Split(' ')[0]);
+        if (change(Batches[number]) is not { } updated) return;
+        Batches = Batches.Select(b => b.Number == number ? updated : b).ToList();
+        Log(now, $"escrow batch {number} ({updated.Awards.Count} award(s)) {what}");
+    }
 
     private void Transition(GateCycleState to, DateTimeOffset now, string cause)
     {

@@ -16,7 +16,7 @@ internal static class ReadingsLoad
         var stationCount = int.Parse(args.ElementAtOrDefault(2) ?? "10000");
         var intervals = int.Parse(args.ElementAtOrDefault(3) ?? "100");
         var perCall = int.Parse(args.ElementAtOrDefault(4) ?? "10000");
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients * 2 }) { BaseAddress = new Uri(api), Timeout = TimeSpan.FromMinutes(5) };
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients * 2 }) { BaseAddress = new Uri(api), Timeout = TimeSpan.FromMinutes(30) };
 
         var load = new LoadClient(http);
         Func<HttpMethod, string, string?, object?, Task<JsonNode>> Send = load.SendAsync;

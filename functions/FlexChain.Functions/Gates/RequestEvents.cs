@@ -23,7 +23,7 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
 
     /// <summary>Saves the request's transition together with its announcement (not yet sent); false when another instance changed the request first.</summary>
     public Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken) =>
-        store.TryReplaceRequestAsync(request, etag, Queue, Message(request), cancellationToken);
+        store.TryReplaceRequestAsync(request, etag, cancellationToken, (Queue, Message(request)));
 
     /// <summary>
     /// Sends each request's announcement of its current state if still pending (a point read each; already sent is a

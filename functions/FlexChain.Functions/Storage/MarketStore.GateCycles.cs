@@ -88,6 +88,10 @@ public sealed partial class MarketStore
         await PutMembershipAsync(requestId, new CycleMembership(cycleId, []), cancellationToken);
     }
 
+    /// <summary>The cycle's member requests with their ETags.</summary>
+    public async Task<IReadOnlyDictionary<string, Stored<FlexRequest>>> GetGateCycleRequestsAsync(string cycleId, CancellationToken cancellationToken) =>
+        await GetRequestsAsync(await GetGateCycleMembersAsync(cycleId, cancellationToken), cancellationToken);
+
     /// <summary>The ids of the cycle's member requests.</summary>
     public async Task<IReadOnlyList<string>> GetGateCycleMembersAsync(string cycleId, CancellationToken cancellationToken)
     {

@@ -37,37 +37,19 @@ public sealed partial class MarketStore
         await Requests.AddEntityAsync(ToEntity(r.Id, Doc, r), cancellationToken);
     }
 
-    /// <summary>Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/>; false when someone did.</summary>
-    public async Task<bool> TryReplaceRequestAsync(FlexRequest r, ETag etag, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Requests.UpdateEntityAsync(ToEntity(r.Id, Doc, r), etag, TableUpdateMode.Replace, cancellationToken);
-            return true;
-        }
-        catch (RequestFailedException e) when (e.Status == 412)
-        {
-            return false;
-        }
-        finally
-        {
-            cache.Remove(("request", r.Id));
-        }
-    }
-
     /// <summary>
-    /// Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/>, together with an outbox row holding
-    /// <paramref name="announcement"/> for <paramref name="queue"/>: one transaction in the request's partition, so the
-    /// transition and its message are never separated. False when someone changed the request first; a transition whose
-    /// message id is already in the outbox was committed before, so it counts as saved.
+    /// Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/>; false when someone did. With an
+    /// <paramref name="announcement"/>, its outbox row goes in the same transaction (the request's partition), so a
+    /// transition and its message are never separated.
     /// </summary>
-    public async Task<bool> TryReplaceRequestAsync(FlexRequest r, ETag etag, string queue, OutgoingMessage announcement, CancellationToken cancellationToken)
+    public async Task<bool> TryReplaceRequestAsync(
+        FlexRequest r, ETag etag, CancellationToken cancellationToken, (string Queue, OutgoingMessage Message)? announcement = null)
     {
+        var batch = new OutboxBatch(r.Id).Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(r.Id, Doc, r), etag));
+        if (announcement is var (queue, message)) batch.AddMessage(queue, message);
         try
         {
-            await new OutboxWriter(Requests).CommitAsync(new OutboxBatch(r.Id)
-                .Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(r.Id, Doc, r), etag))
-                .AddMessage(queue, announcement), cancellationToken);
+            await new OutboxWriter(Requests).CommitAsync(batch, cancellationToken);
             return true;
         }
         catch (TableTransactionFailedException e) when (e.Status == 412)
@@ -78,6 +60,17 @@ public sealed partial class MarketStore
         {
             cache.Remove(("request", r.Id));
         }
+    }
+
+    /// <summary>The requests <paramref name="ids"/> with their ETags (missing ones left out), read in parallel.</summary>
+    public async Task<IReadOnlyDictionary<string, Stored<FlexRequest>>> GetRequestsAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
+    {
+        var found = new System.Collections.Concurrent.ConcurrentDictionary<string, Stored<FlexRequest>>();
+        await Parallel.ForEachAsync(ids.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (id, ct) =>
+        {
+            if (await GetRequestAsync(id, ct) is { } stored) found[id] = stored;
+        });
+        return found;
     }
 
     /// <summary>Sends the request partitions' pending outbox rows through <paramref name="broker"/>.</summary>

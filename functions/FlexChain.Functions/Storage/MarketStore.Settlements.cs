@@ -39,15 +39,4 @@ public sealed partial class MarketStore
         }
         return records;
     }
-
-    /// <summary>The requests <paramref name="ids"/> with their ETags (missing ones left out), read in parallel.</summary>
-    public async Task<IReadOnlyDictionary<string, Stored<FlexRequest>>> GetRequestsAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
-    {
-        var found = new System.Collections.Concurrent.ConcurrentDictionary<string, Stored<FlexRequest>>();
-        await Parallel.ForEachAsync(ids.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (id, ct) =>
-        {
-            if (await GetRequestAsync(id, ct) is { } stored) found[id] = stored;
-        });
-        return found;
-    }
 }

@@ -30,9 +30,13 @@ public sealed class FlexRequest
         RequestState state, IReadOnlyList<Award> awards, IReadOnlyList<OfferOutcome> outcomes,
         IReadOnlyList<Verification> verifications, string? failureReason,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        DateTimeOffset? cancelledAt = null, VerificationRules? verification = null)
+        DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
+        SelectionMode? appliedSelection = null, string? selectionNote = null)
     {
         Verification = verification ?? VerificationRules.Default;
+        Decision = decision;
+        AppliedSelection = appliedSelection;
+        SelectionNote = selectionNote;
         MinimumOfferEnergy = minimumOfferEnergy;
         Selection = selection;
         DecisionDeadline = decisionDeadline;
@@ -86,6 +90,18 @@ public sealed class FlexRequest
 
     /// <summary>How delivery is verified and paid: baseline method, success threshold, tolerance and payout rule.</summary>
     public VerificationRules Verification { get; }
+
+    /// <summary>
+    /// Manual selection only: the DSO's latest decision (<see cref="Decide"/>), or null when it made none; the request
+    /// is then cleared automatically at its decision deadline.
+    /// </summary>
+    public ManualDecision? Decision { get; private set; }
+
+    /// <summary>How the winners were chosen when the request was cleared, or null before clearing.</summary>
+    public SelectionMode? AppliedSelection { get; private set; }
+
+    /// <summary>Why <see cref="AppliedSelection"/> differs from what the DSO asked for (e.g. no decision in time), or null.</summary>
+    public string? SelectionNote { get; private set; }
 
     /// <summary>Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>.</summary>
     public static FlexRequest Post(
@@ -167,11 +183,57 @@ public sealed class FlexRequest
     }
 
     /// <summary>
+    /// Records the DSO's manual decision, taken at <paramref name="now"/>, replacing any earlier one. Allowed on a
+    /// manual-selection request from gate closure until (not at) its decision deadline. Every pick is checked against
+    /// <paramref name="offers"/> as the clearing engine will check it (<see cref="ClearingEngine.ValidateDecision"/>):
+    /// when any pick would be refused, nothing is recorded and the earlier decision, if any, stands.
+    /// </summary>
+    /// <param name="dsoId">The caller; only the request's own DSO decides.</param>
+    /// <param name="picks">The offers picked, each at most once; an energy (kWh, to the watt-hour) picks part of a divisible offer.</param>
+    /// <param name="offers">Every offer on this request (frozen since gate closure).</param>
+    /// <param name="now">The decision time (UTC); it becomes <see cref="ManualDecision.DecidedAt"/>.</param>
+    /// <returns>Every pick the engine would refuse, with the reason; empty when the decision was recorded.</returns>
+    /// <exception cref="DomainException">
+    /// Another DSO (rule <c>own-request</c>); an automatic-selection request (<c>manual-only</c>); a cancelled or already
+    /// cleared request (<c>illegal-transition</c>); before gate closure or at or after the deadline (<c>decision-deadline</c>);
+    /// no pick, or an offer picked twice (field <c>picks</c>, rules <c>required</c>, <c>unique</c>).
+    /// </exception>
+    public IReadOnlyList<PickProblem> Decide(string dsoId, IReadOnlyList<OfferPick> picks, IReadOnlyList<Offer> offers, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(picks);
+        ArgumentNullException.ThrowIfNull(offers);
+        if (dsoId != DsoId) throw new DomainException("requestId", "own-request", "Only the DSO that posted a request can decide it.");
+        if (Selection != SelectionMode.Manual)
+            throw new DomainException("selection", "manual-only", "This request is cleared automatically (merit order); only a request posted with selection Manual takes a decision.");
+        // A cancelled request never clears, so its decision period is moot; say so before talking about time.
+        if (State == RequestState.Cancelled) Require(RequestState.Open, "record a decision");
+        if (now < GateClosure)
+            throw new DomainException("gateClosure", "decision-deadline", $"The decision period opens at gate closure, {GateClosure:O}; offers are sealed until then.");
+        var deadline = DecisionDeadline!.Value; // Post requires it for manual selection
+        if (now >= deadline)
+            throw new DomainException("decisionDeadline", "decision-deadline",
+                $"The decision period ended at {deadline:O}: the request is cleared with the decision recorded by then, or automatically without one.");
+        Require(RequestState.Open, "record a decision");
+        if (picks.Count == 0) throw new DomainException("picks", "required", "Pick at least one offer.");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in picks)
+            if (!seen.Add(p.OfferId)) throw new DomainException("picks", "unique", $"Offer {p.OfferId} is picked twice; pick each offer once.");
+        var decision = new ManualDecision(Id, picks.ToArray(), now);
+        var problems = ClearingEngine.ValidateDecision(ToClearingRequest() with { Decision = decision }, offers);
+        if (problems.Count == 0) Decision = decision;
+        return problems;
+    }
+
+    /// <summary>
     /// What the clearing engine needs to clear this request. A manual-selection request is cleared at its decision
-    /// deadline; without a decision by then, automatic merit order applies.
+    /// deadline with the DSO's <see cref="Decision"/>; without a decision by then, automatic merit order applies.
     /// </summary>
     public ClearingRequest ToClearingRequest() =>
-        new(Id, Delivery, Energy, MaxPrice, GateClosure, Pricing) { DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null };
+        new(Id, Delivery, Energy, MaxPrice, GateClosure, Pricing)
+        {
+            DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
+            Decision = Selection == SelectionMode.Manual ? Decision : null,
+        };
 
     /// <summary>
     /// Closes the gate with this request's part of the gate cycle's clearing (<see cref="ClearingEngine.Clear"/> over
@@ -185,6 +247,8 @@ public sealed class FlexRequest
         if (result.RequestId != Id) throw new ArgumentException($"the result is for request {result.RequestId}, not {Id}", nameof(result));
         Awards = result.Awards;
         Outcomes = result.Outcomes;
+        AppliedSelection = result.Selection;
+        SelectionNote = result.SelectionNote;
         if (result.Awards.Count == 0)
         {
             State = RequestState.Failed;

@@ -248,7 +248,9 @@ public sealed class FlexRequest
         Awards = result.Awards;
         Outcomes = result.Outcomes;
         AppliedSelection = result.Selection;
-        SelectionNote = result.SelectionNote;
+        // The engine explains a decision it could not use; a manual request without any decision deserves a word too.
+        SelectionNote = result.SelectionNote ?? (Selection == SelectionMode.Manual && result.Selection == SelectionMode.Automatic
+            ? "No decision before the deadline; automatic clearing applied." : null);
         if (result.Awards.Count == 0)
         {
             State = RequestState.Failed;

@@ -135,7 +135,7 @@ public class ManualDecisionTests
         r.Close(ClearingEngine.Clear([r.ToClearingRequest()], Offers).For("req1"), Deadline);
 
         Assert.Equal("cheap", Assert.Single(r.Awards).OfferId);
-        Assert.Equal(SelectionMode.Automatic, r.AppliedSelection);
+        Assert.Equal((SelectionMode.Automatic, "No decision before the deadline; automatic clearing applied."), (r.AppliedSelection, r.SelectionNote));
     }
 
     [Fact]

@@ -184,12 +184,37 @@ public sealed record RequestSummaryResponse(
             r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value, r.State.ToString(), r.CreatedAt, r.CancelledAt);
 }
 
+/// <summary>
+/// A request with what the caller may see of it. <c>decision</c> is the DSO's manual decision (shown to that DSO only);
+/// <c>appliedSelection</c> says how the winners were chosen once the request is cleared (Manual when the DSO's
+/// decision was applied, Automatic otherwise), with <c>selectionNote</c> saying why when a manual request cleared automatically.
+/// </summary>
 public sealed record RequestResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh,
     string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline,
     decimal? MinimumOfferKwh, string State, string? FailureReason, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
-    IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain, VerificationRulesResponse Verification);
+    IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain, VerificationRulesResponse Verification,
+    DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null);
+
+/// <summary>One pick of a manual decision: an offer and, to take only part of a divisible offer, how much of it (kWh, at most 3 decimals); the whole offer when <c>energyKwh</c> is absent.</summary>
+public sealed record OfferPickItem(string? OfferId, decimal? EnergyKwh = null);
+
+/// <summary>The DSO's manual decision on its request: the offers it picks, each at most once.</summary>
+public sealed record PutDecisionRequest(IReadOnlyList<OfferPickItem>? Picks);
+
+/// <summary>One recorded pick; <c>energyKwh</c> is null when the whole offer was picked.</summary>
+public sealed record OfferPickResponse(string OfferId, decimal? EnergyKwh);
+
+/// <summary>The DSO's recorded decision: its picks, when it decided (UTC), and the deadline until which it may replace them.</summary>
+public sealed record DecisionResponse(string RequestId, DateTimeOffset DecidedAt, DateTimeOffset? DecisionDeadline, IReadOnlyList<OfferPickResponse> Picks)
+{
+    public static DecisionResponse From(FlexRequest r, ManualDecision d) =>
+        new(r.Id, d.DecidedAt, r.DecisionDeadline, d.Picks.Select(p => new OfferPickResponse(p.OfferId, p.Energy?.Value)).ToList());
+}
+
+/// <summary>A pick the clearing engine would refuse: its position in the body, the offer, the reason (an outcome name) and a sentence.</summary>
+public sealed record PickProblemItem(string Field, string Rule, string OfferId, string Reason, string Message);
 
 /// <summary>Where to check the payments: chain id, escrow contract and token.</summary>
 public sealed record ChainInfo(long ChainId, string SettlementContract, string Token, int TokenDecimals);

@@ -9,7 +9,8 @@ namespace FlexChain.Functions.Api;
 
 /// <summary>
 /// Builds what a caller may see of a request. Offers are sealed: a CPO sees only its own offer; the request's DSO
-/// sees every offer, and how each was cleared, only after gate closure; nobody else sees offers. Awards and
+/// sees every offer, and how each was cleared, only after gate closure; nobody else sees offers (nor the DSO's manual
+/// decision, which names them). How the winners were chosen (manual or automatic selection) is published with the results. Awards and
 /// settlements are published results, shown to every participant with the records whose hashes are on chain.
 /// </summary>
 public sealed class RequestViews(MarketStore store, SettlementLedger ledger, TimeProvider clock)
@@ -56,7 +57,9 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), o.AcceptedEnergy.Value)).ToList(),
-            awards, settlements, ledger.Info, VerificationRulesResponse.From(r.Verification));
+            awards, settlements, ledger.Info, VerificationRulesResponse.From(r.Verification),
+            callerId == r.DsoId && r.Decision is { } decision ? DecisionResponse.From(r, decision) : null,
+            r.AppliedSelection?.ToString(), r.SelectionNote);
     }
 
 }

@@ -7,7 +7,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace FlexChain.Functions.Api;
 
-/// <summary>Flexibility requests (DSO): post with verification rules, list, read with results and settlement, cancel.</summary>
+/// <summary>
+/// Flexibility requests (DSO): post with verification rules, list, read with results and settlement, cancel, and for
+/// manual selection record the DSO's decision (its picks among the offers) between gate closure and the decision deadline.
+/// </summary>
 public static class RequestsApi
 {
     /// <summary>How far ahead a request's delivery may start.</summary>
@@ -23,6 +26,8 @@ public static class RequestsApi
         group.MapGet("/requests", ListRequests);
         group.MapGet("/requests/{id}", GetRequest);
         group.MapPost("/requests/{id}/cancel", CancelRequest).RequireAuthorization(Policies.Dso);
+        group.MapPut("/requests/{id}/decision", PutDecision).Validate<PutDecisionRequest>().RequireAuthorization(Policies.Dso);
+        group.MapGet("/requests/{id}/decision", GetDecision).RequireAuthorization(Policies.Dso);
         return group;
     }
 
@@ -92,6 +97,62 @@ public static class RequestsApi
         return TypedResults.Ok(await views.BuildAsync(request, http.User, cancellationToken));
     }
 
+    /// <summary>
+    /// Records the DSO's manual decision on its Manual-selection request, from gate closure until (not at) the decision
+    /// deadline; a later PUT replaces it, and the gate cycle clears the request with the decision in force at the
+    /// deadline. Every pick is checked against the request's offers as clearing will check it: if any would be refused,
+    /// nothing is stored and the 422 problem lists each refused pick (<c>pickProblems</c>: field, offer id, reason, message).
+    /// </summary>
+    public static async Task<Results<Ok<DecisionResponse>, NotFound, ProblemHttpResult>> PutDecision(
+        string id, PutDecisionRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        // Read fresh (not the offer path's cache): the ETag guards the save against the gate cycle and a concurrent decision.
+        var stored = await store.GetRequestAsync(id, cancellationToken);
+        if (stored is null) return TypedResults.NotFound();
+        var request = stored.Value.Value;
+        var caller = http.User.ParticipantId();
+        if (request.DsoId != caller)
+            return Problems.Create(403, "id", "own-request", "Only the DSO that posted a request can decide it.");
+        var items = body.Picks!;
+        var picks = items.Select(p => new OfferPick(p.OfferId!, p.EnergyKwh is { } kwh ? KilowattHours.From(kwh) : null)).ToList();
+        var offers = await store.GetOffersAsync(id, cancellationToken);
+        var problems = request.Decide(caller, picks, offers, clock.GetUtcNow());
+        if (problems.Count > 0) return PickProblems(items, problems);
+        if (!await store.TryReplaceRequestAsync(request, stored.Value.ETag, cancellationToken))
+            throw new ApiProblemException(409, "id", "concurrent-update",
+                "The request changed while deciding (another decision was recorded, or its gate cycle cleared it); read it again.");
+        return TypedResults.Ok(DecisionResponse.From(request, request.Decision!));
+    }
+
+    /// <summary>The DSO's recorded decision on its request; 404 (rule <c>no-decision</c>) while it has made none.</summary>
+    public static async Task<Results<Ok<DecisionResponse>, NotFound, ProblemHttpResult>> GetDecision(
+        string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        var stored = await store.GetRequestAsync(id, cancellationToken);
+        if (stored is null) return TypedResults.NotFound();
+        var request = stored.Value.Value;
+        if (request.DsoId != http.User.ParticipantId())
+            return Problems.Create(403, "id", "own-request", "Only the DSO that posted a request can read its decision.");
+        if (request.Decision is not { } decision)
+            return Problems.Create(404, "id", "no-decision", request.Selection == SelectionMode.Manual
+                ? $"No decision is recorded; without one before {request.DecisionDeadline:O} the request is cleared automatically."
+                : "This request is cleared automatically (merit order); it takes no decision.");
+        return TypedResults.Ok(DecisionResponse.From(request, decision));
+    }
+
+    /// <summary>422 naming every refused pick by its place in the body (<c>picks[i].offerId</c>), the offer and the reason.</summary>
+    private static ProblemHttpResult PickProblems(IReadOnlyList<OfferPickItem> items, IReadOnlyList<PickProblem> problems)
+    {
+        var list = problems.Select(p =>
+        {
+            var index = items.Select((item, i) => (item, i)).First(x => x.item.OfferId == p.OfferId).i;
+            return new PickProblemItem($"picks[{index}].offerId", "valid-pick", p.OfferId, p.Reason.ToString(), p.Message);
+        }).OrderBy(p => p.Field, StringComparer.Ordinal).ToList();
+        return TypedResults.Problem(statusCode: 422, title: Problems.TitleFor(422),
+            detail: string.Join(" ", list.Select(p => $"{p.OfferId}: {p.Message}")),
+            extensions: new Dictionary<string, object?> { ["field"] = list[0].Field, ["rule"] = "valid-pick", ["pickProblems"] = list });
+    }
+
     /// <summary>The request's rules (defaults for what is not given), checked by the domain; a violation names <c>verification.{field}</c>.</summary>
     private static VerificationRules VerificationRulesOf(VerificationRulesItem? item)
     {
@@ -102,6 +163,31 @@ public static class RequestsApi
         catch (DomainException e)
         {
             throw new DomainException("verification." + e.Field, e.Rule, e.Message);
+        }
+    }
+
+    public sealed class DecisionValidator : AbstractValidator<PutDecisionRequest>
+    {
+        /// <summary>The most picks one decision may list.</summary>
+        public const int MaxPicks = 1000;
+
+        public DecisionValidator()
+        {
+            RuleFor(x => x.Picks).NotEmpty()
+                .Must(p => p!.Count <= MaxPicks).WithMessage($"'Picks' may list at most {MaxPicks} offers.").WithErrorCode("count");
+            RuleForEach(x => x.Picks).NotNull().ChildRules(p =>
+            {
+                p.RuleFor(x => x.OfferId).Id();
+                p.RuleFor(x => x.EnergyKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.EnergyKwh is not null);
+            });
+            RuleFor(x => x.Picks).Custom((picks, context) =>
+            {
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                for (var i = 0; i < (picks?.Count ?? 0); i++)
+                    if (picks![i]?.OfferId is { } offerId && !seen.Add(offerId))
+                        context.AddFailure(new FluentValidation.Results.ValidationFailure($"Picks[{i}].OfferId",
+                            $"Offer {offerId} is picked more than once; pick each offer once (with the energy you want of it).") { ErrorCode = "unique" });
+            });
         }
     }
 

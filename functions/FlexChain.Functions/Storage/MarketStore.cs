@@ -53,6 +53,7 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
          "requests", "requestindex", "offers", "readings", "schedule", "gatecycles", "settlementindex", "meterpoints", "activations", "quality", Hosting.LocalTriggerDriver.ProcessedTable];
 
     private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<object, Task> _loading = new();
 
     private TableClient Participants => service.GetTableClient("participants");
     private TableClient Idempotency => service.GetTableClient("idempotency");
@@ -172,13 +173,38 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
 
     // ---- shared helpers ----
 
+    /// <summary>
+    /// <paramref name="load"/>'s value, served from memory for <paramref name="duration"/>. Concurrent misses of one key
+    /// share a single load (at a gate's busiest moment dozens of offers on one request arrive together), so a key costs
+    /// one storage read per expiry, not one per waiting caller.
+    /// </summary>
     private async Task<T> CachedAsync<T>(object key, TimeSpan duration, Func<Task<T>> load)
     {
         if (cache.TryGetValue(key, out T? hit)) return hit!;
-        var value = await load();
-        // Misses are not cached: a participant or document created a moment later must be found at once.
-        if (value is not null && duration > TimeSpan.Zero) cache.Set(key, value, duration);
-        return value;
+        var flight = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_loading.GetOrAdd(key, flight.Task) is Task<T> other && other != flight.Task)
+        {
+            try { return await other; }
+            catch (OperationCanceledException) { return await load(); }   // the caller that loaded gave up; this one has not
+        }
+        try
+        {
+            var value = await load();
+            // Misses are not cached: a participant or document created a moment later must be found at once.
+            if (value is not null && duration > TimeSpan.Zero) cache.Set(key, value, duration);
+            flight.SetResult(value);
+            return value;
+        }
+        catch (Exception e)
+        {
+            flight.SetException(e);
+            _ = flight.Task.Exception;   // observed here; waiters (if any) get it too
+            throw;
+        }
+        finally
+        {
+            _loading.TryRemove(new KeyValuePair<object, Task>(key, flight.Task));
+        }
     }
 
     private static string Ticks(DateTimeOffset t) => t.UtcTicks.ToString("D19", CultureInfo.InvariantCulture);

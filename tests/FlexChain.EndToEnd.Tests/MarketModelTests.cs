@@ -1,6 +1,11 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure;
 using FlexChain.Ethereum;
+using FlexChain.Functions.Storage;
+using FlexChain.Storage;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -65,6 +70,39 @@ public sealed class MarketModelTests(MarketFixture market)
         using var second = await _api.SendAsync(HttpMethod.Post, "/v1/transformers", dso, new { name = "B", ratedPowerKw = 400, location = new { latitude = 1m, longitude = 1m } }, key);
         var problem = await ProblemAsync(second, HttpStatusCode.UnprocessableEntity, "idempotency-key-reused");
         Assert.Equal("Idempotency-Key", problem["field"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task IdempotencyKeys_AreRememberedUntilTheEndOfTheNextUtcDay_ThenTheirDayTableIsDropped()
+    {
+        // Days far from the app's clock, so that this test's day tables are its own.
+        var service = new TableServiceClient(market.StorageConnectionString);
+        var store = new MarketStore(service, new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
+        var day = new DateTimeOffset(2099, 3, 1, 10, 0, 0, TimeSpan.Zero);
+        var (scope, key) = ("cpo_retention", Guid.NewGuid().ToString("N"));
+
+        var first = await store.ClaimIdempotencyKeyAsync(scope, key, "hash-a", day, default);
+        Assert.Null(first.Earlier);
+        Assert.Equal("idempotency20990301", first.Table);
+        await store.CompleteIdempotencyKeyAsync(first, scope, key, new MarketStore.IdempotentResponse("hash-a", 201, "{}", "/v1/x", day), default);
+
+        var nextDay = await store.ClaimIdempotencyKeyAsync(scope, key, "hash-a", day.AddDays(1).AddHours(13), default);   // 23:00 the next day
+        Assert.Equal(201, nextDay.Earlier?.Status);
+        Assert.Equal(first.Table, nextDay.Table);
+
+        var later = await store.ClaimIdempotencyKeyAsync(scope, key, "hash-b", day.AddDays(2).AddHours(-10), default);   // 00:00 two days on
+        Assert.Null(later.Earlier);
+        Assert.Equal("idempotency20990303", later.Table);
+        var dropped = await Assert.ThrowsAsync<RequestFailedException>(async () =>
+        {
+            await foreach (var _ in service.GetTableClient(first.Table).QueryAsync()) { }
+        });
+        Assert.Equal(404, dropped.Status);
+
+        // Of concurrent first uses of one key, exactly one claims it.
+        var fresh = Guid.NewGuid().ToString("N");
+        var claims = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => store.ClaimIdempotencyKeyAsync(scope, fresh, "hash-c", day.AddDays(2), default)));
+        Assert.Single(claims, c => c.Earlier is null);
     }
 
     [Fact]

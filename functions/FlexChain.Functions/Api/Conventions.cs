@@ -116,6 +116,7 @@ public sealed class BodyLimitMiddleware(RequestDelegate next)
 /// key and the same body (same method, path and JSON) gets that answer again with <c>Idempotent-Replayed: true</c>.
 /// The same key with a different body is refused (422). A rejected or failed request releases its key. Keys are per
 /// participant (anonymous registrations share one scope), so one participant's key never collides with another's.
+/// A key is remembered until the end of the UTC day after its first use (one table per day, older days dropped whole).
 /// </summary>
 public sealed partial class IdempotencyFilter<T>(MarketStore store, TimeProvider clock, IOptions<JsonOptions> json, ILogger<IdempotencyFilter<T>> log) : IEndpointFilter
 {
@@ -139,8 +140,8 @@ public sealed partial class IdempotencyFilter<T>(MarketStore store, TimeProvider
         var now = clock.GetUtcNow();
         var cancellationToken = http.RequestAborted;
 
-        var earlier = await store.TryClaimIdempotencyKeyAsync(scope, keyHash, requestHash, now, cancellationToken);
-        if (earlier is not null)
+        var claim = await store.ClaimIdempotencyKeyAsync(scope, keyHash, requestHash, now, cancellationToken);
+        if (claim.Earlier is { } earlier)
         {
             if (earlier.RequestHash != requestHash)
                 throw new ApiProblemException(422, Header, "idempotency-key-reused",
@@ -158,7 +159,7 @@ public sealed partial class IdempotencyFilter<T>(MarketStore store, TimeProvider
         }
         catch
         {
-            await store.ReleaseIdempotencyKeyAsync(scope, keyHash, CancellationToken.None);
+            await store.ReleaseIdempotencyKeyAsync(claim, scope, keyHash, CancellationToken.None);
             throw;
         }
         if (result is IStatusCodeHttpResult { StatusCode: >= 200 and < 300 } ok)
@@ -169,9 +170,9 @@ public sealed partial class IdempotencyFilter<T>(MarketStore store, TimeProvider
             var stored = new MarketStore.IdempotentResponse(requestHash, ok.StatusCode!.Value,
                 value is null ? null : JsonSerializer.Serialize(value, value.GetType(), json.Value.SerializerOptions),
                 result.GetType().GetProperty("Location")?.GetValue(result) as string, now);
-            await store.CompleteIdempotencyKeyAsync(scope, keyHash, stored, cancellationToken);
+            await store.CompleteIdempotencyKeyAsync(claim, scope, keyHash, stored, cancellationToken);
         }
-        else await store.ReleaseIdempotencyKeyAsync(scope, keyHash, CancellationToken.None);
+        else await store.ReleaseIdempotencyKeyAsync(claim, scope, keyHash, CancellationToken.None);
         return result;
     }
 

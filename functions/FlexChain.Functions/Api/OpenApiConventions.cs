@@ -59,7 +59,7 @@ public static class OpenApiConventions
                 operation.Parameters.Add(new OpenApiParameter
                 {
                     Name = IdempotencyFilter<object>.Header, In = ParameterLocation.Header, Required = false,
-                    Description = "Makes a retry safe: the same key and body return the first answer; the same key with another body is 422.",
+                    Description = "Makes a retry safe: the same key and body return the first answer; the same key with another body is 422. A key is remembered until the end of the UTC day after its first use (24 to 48 hours).",
                     Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 255 },
                 });
             }

@@ -49,14 +49,13 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     public const int ScheduleShards = 16;
 
     private static readonly string[] Tables =
-        ["participants", "idempotency", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
+        ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
          "requests", "requestindex", "offers", "readings", "schedule", "gatecycles", "settlementindex", "meterpoints", "activations", "quality", Hosting.LocalTriggerDriver.ProcessedTable];
 
     private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<object, Task> _loading = new();
 
     private TableClient Participants => service.GetTableClient("participants");
-    private TableClient Idempotency => service.GetTableClient("idempotency");
     private TableClient Transformers => service.GetTableClient("transformers");
     private TableClient Forecasts => service.GetTableClient("forecasts");
     private TableClient Stations => service.GetTableClient("stations");
@@ -146,30 +145,67 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     /// <summary>A stored answer to an idempotent POST; <see cref="Status"/> is 0 while the first attempt is still running.</summary>
     public sealed record IdempotentResponse(string RequestHash, int Status, string? Body, string? Location, DateTimeOffset CreatedAt);
 
+    /// <summary>Where a claimed key is kept (<see cref="Table"/>) and what an earlier request with it stored, if any.</summary>
+    public sealed record IdempotencyClaim(string Table, IdempotentResponse? Earlier);
+
+    /// <summary>How many days back <see cref="StartIdempotencyDayAsync"/> drops day tables (an app idle longer leaves older ones behind).</summary>
+    private const int IdempotencyLookbackDays = 31;
+
     /// <summary>
-    /// Claims <paramref name="keyHash"/> for a new request, or returns what an earlier request with that key stored.
-    /// The claim is an insert, so of two concurrent requests with the same key exactly one runs.
+    /// The table of keys first used on <paramref name="day"/>'s UTC date. Keys live in one table per day and are
+    /// remembered until the end of the UTC day after their first use (24 to 48 hours); older days are dropped whole.
     /// </summary>
-    public async Task<IdempotentResponse?> TryClaimIdempotencyKeyAsync(string scope, string keyHash, string requestHash, DateTimeOffset now, CancellationToken cancellationToken)
+    public static string IdempotencyTable(DateTimeOffset day) =>
+        "idempotency" + day.UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Claims <paramref name="keyHash"/> for a new request, or returns what an earlier request with that key stored
+    /// (today or yesterday, UTC). The claim is an insert, so of two concurrent requests with the same key exactly one runs.
+    /// </summary>
+    public async Task<IdempotencyClaim> ClaimIdempotencyKeyAsync(string scope, string keyHash, string requestHash, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        var yesterday = service.GetTableClient(IdempotencyTable(now.AddDays(-1)));
         try
         {
-            await Idempotency.AddEntityAsync(ToEntity(scope, keyHash, new IdempotentResponse(requestHash, 0, null, null, now)), cancellationToken);
-            return null;
+            if (await GetAsync<IdempotentResponse>(yesterday, scope, keyHash, cancellationToken) is { } kept) return new(yesterday.Name, kept.Value);
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { }   // no keys were used yesterday
+        var today = service.GetTableClient(IdempotencyTable(now));
+        var claim = ToEntity(scope, keyHash, new IdempotentResponse(requestHash, 0, null, null, now));
+        try
+        {
+            try
+            {
+                await today.AddEntityAsync(claim, cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                await StartIdempotencyDayAsync(now, cancellationToken);
+                await today.AddEntityAsync(claim, cancellationToken);
+            }
+            return new(today.Name, null);
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
-            return (await GetAsync<IdempotentResponse>(Idempotency, scope, keyHash, cancellationToken))?.Value
-                ?? throw new InvalidOperationException("idempotency record vanished; retry");
+            return new(today.Name, (await GetAsync<IdempotentResponse>(today, scope, keyHash, cancellationToken))?.Value
+                ?? throw new InvalidOperationException("idempotency record vanished; retry"));
         }
     }
 
-    public Task CompleteIdempotencyKeyAsync(string scope, string keyHash, IdempotentResponse response, CancellationToken cancellationToken) =>
-        Idempotency.UpsertEntityAsync(ToEntity(scope, keyHash, response), TableUpdateMode.Replace, cancellationToken);
+    /// <summary>The day's first key: creates the day's table and drops the days no longer remembered (two and more days back).</summary>
+    private async Task StartIdempotencyDayAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await service.CreateTableIfNotExistsAsync(IdempotencyTable(now), cancellationToken);
+        for (var days = 2; days <= IdempotencyLookbackDays; days++)
+            await service.DeleteTableAsync(IdempotencyTable(now.AddDays(-days)), cancellationToken);
+    }
+
+    public Task CompleteIdempotencyKeyAsync(IdempotencyClaim claim, string scope, string keyHash, IdempotentResponse response, CancellationToken cancellationToken) =>
+        service.GetTableClient(claim.Table).UpsertEntityAsync(ToEntity(scope, keyHash, response), TableUpdateMode.Replace, cancellationToken);
 
     /// <summary>Frees a key whose request was rejected or failed, so that the client can correct it and retry with the same key.</summary>
-    public Task ReleaseIdempotencyKeyAsync(string scope, string keyHash, CancellationToken cancellationToken) =>
-        Idempotency.DeleteEntityAsync(scope, keyHash, ETag.All, cancellationToken);
+    public Task ReleaseIdempotencyKeyAsync(IdempotencyClaim claim, string scope, string keyHash, CancellationToken cancellationToken) =>
+        service.GetTableClient(claim.Table).DeleteEntityAsync(scope, keyHash, ETag.All, cancellationToken);
 
     // ---- shared helpers ----
 

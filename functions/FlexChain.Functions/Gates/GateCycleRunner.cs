@@ -177,8 +177,7 @@ public sealed partial class GateCycleRunner(
             .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
         await Parallel.ForEachAsync(slots, InParallel(cancellationToken), async (kv, ct) =>
             await store.PutMembershipAsync(kv.Key, new CycleMembership(cycle.Id, kv.Value), ct));
-        await Parallel.ForEachAsync(closed, InParallel(cancellationToken), async (m, ct) =>
-            await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
+        await Parallel.ForEachAsync(closed, InParallel(cancellationToken), async (m, ct) => await SaveClosedAsync(m.Value, m.ETag, ct));
         // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
         // without, this is the last step and they go out before its checkpoint.
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
@@ -266,6 +265,27 @@ public sealed partial class GateCycleRunner(
     }
 
     /// <summary>Saves a request's transition with If-Match and its announcement in the outbox (see <see cref="RequestEvents"/>; the caller sends it); throws when another instance changed it first (the step is retried).</summary>
+    /// <summary>
+    /// Saves a request this cycle's clearing closed. Every member must keep the results of the same engine run (a
+    /// station is awarded once across the cycle), so if the request changed since it was read (a manual decision saved
+    /// in the moment its deadline passed, after the runner read it) the closed snapshot is saved over it: the decision
+    /// that counted is the one the clearing saw, and the request's decision shows it. If another instance closed it
+    /// first, this attempt fails and the step is retried from what is stored.
+    /// </summary>
+    private async Task SaveClosedAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken)
+    {
+        if (await events.TrySaveAsync(request, etag, cancellationToken))
+        {
+            LogTransition(request.Id, RequestState.Open, request.State);
+            return;
+        }
+        var current = await store.GetRequestAsync(request.Id, cancellationToken)
+            ?? throw new InvalidOperationException($"request {request.Id} vanished while clearing");
+        if (current.Value.State != RequestState.Open)
+            throw new InvalidOperationException($"request {request.Id} was closed by another attempt; the step starts again from what is stored");
+        await SaveAsync(request, current.ETag, RequestState.Open, cancellationToken);
+    }
+
     private async Task SaveAsync(FlexRequest request, ETag etag, RequestState from, CancellationToken cancellationToken)
     {
         if (!await events.TrySaveAsync(request, etag, cancellationToken))

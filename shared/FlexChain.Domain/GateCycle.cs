@@ -8,6 +8,9 @@ public enum GateCycleState
     /// <summary>Collecting requests; offers are accepted until each request's own gate closure.</summary>
     Open = 1,
 
+    /// <summary>The closing time has passed and the members are fixed: no request may join; clearing is under way.</summary>
+    Closing = 2,
+
     /// <summary>Every request cleared together; the awards are planned in escrow batches.</summary>
     Cleared = 3,
 
@@ -89,15 +92,25 @@ public sealed class GateCycle
         new(IdFor(closesAt), closesAt, GateCycleState.Open, [], [new(now, GateCycleState.Open, GateCycleState.Open, "first request joined")]);
 
     /// <summary>
-    /// Closes the cycle with its requests as cleared (each already carries its part of the one clearing run): plans
+    /// Fixes the members at or after the closing time: from now on no request may join, so the clearing that follows
+    /// sees every member (a request that joins does so with an If-Match on the cycle, which this transition changes).
+    /// </summary>
+    public void Close(DateTimeOffset now)
+    {
+        Require(GateCycleState.Open, "close");
+        if (now < ClosesAt) throw new DomainException("state", "gate-open", "The gate cycle closes at " + ClosesAt.ToString("O"));
+        Transition(GateCycleState.Closing, now, "closing time reached: members fixed");
+    }
+
+    /// <summary>
+    /// Clears the closed cycle with its requests as cleared (each already carries its part of the one clearing run): plans
     /// the escrow batches. Awards are grouped by DSO and delivery end, ordered by (delivery end, DSO, request, award
     /// index) and cut into batches of at most <paramref name="maxAwardsPerBatch"/>, so the plan is the same however often
     /// it is computed. With no award at all the cycle is settled at once: nothing goes on chain.
     /// </summary>
     public void Clear(IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch, DateTimeOffset now)
     {
-        Require(GateCycleState.Open, "clear");
-        if (now < ClosesAt) throw new DomainException("state", "gate-open", "The gate cycle closes at " + ClosesAt.ToString("O"));
+        Require(GateCycleState.Closing, "clear");
         if (maxAwardsPerBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxAwardsPerBatch));
         var awarded = requests.Where(r => r.State == RequestState.Cleared).ToList();
         var batches = new List<EscrowBatch>();

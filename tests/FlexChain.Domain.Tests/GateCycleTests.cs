@@ -45,7 +45,7 @@ public class GateCycleTests
     public void Clear_GroupsAwardsByDsoAndDeliveryEnd_InBatchesOfAtMostTheLimit()
     {
         var end = T0.AddHours(5);
-        var cycle = GateCycle.Open(Closes, T0);
+        var cycle = Closed();
         cycle.Clear([
             Cleared("r3", "dso1", end, 2), Cleared("r1", "dso1", end, 3), Cleared("r2", "dso2", end, 1),
             Cleared("r4", "dso1", end.AddHours(-1), 1), Cleared("r5", "dso1", end, 0)], maxAwardsPerBatch: 3, Closes);
@@ -70,7 +70,7 @@ public class GateCycleTests
         var requests = new List<FlexRequest> { Cleared("a", "dso1", end, 4), Cleared("b", "dso2", end, 2), Cleared("c", "dso1", end.AddHours(1), 3), Cleared("d", "dso1", end, 1) };
         var plans = new[] { requests, Enumerable.Reverse(requests).ToList(), requests.OrderBy(r => r.DsoId).ThenByDescending(r => r.Id).ToList() }.Select(order =>
         {
-            var cycle = GateCycle.Open(Closes, T0);
+            var cycle = Closed();
             cycle.Clear(order, 2, Closes);
             return string.Join(" | ", cycle.Batches.Select(b => $"{b.Key} {b.DsoId} {b.DeliveryEnd:O} {string.Join(",", Refs(b))}"));
         }).ToList();
@@ -81,27 +81,47 @@ public class GateCycleTests
     [Fact]
     public void Clear_NothingAwarded_SettlesAtOnce()
     {
-        var cycle = GateCycle.Open(Closes, T0);
+        var cycle = Closed();
         cycle.Clear([Cleared("r1", "dso1", T0.AddHours(5), 0)], 200, Closes);
 
         Assert.Equal(GateCycleState.Settled, cycle.State);
         Assert.Empty(cycle.Batches);
-        Assert.Equal((GateCycleState.Open, GateCycleState.Settled), (cycle.History[^1].From, cycle.History[^1].To));
+        Assert.Equal((GateCycleState.Closing, GateCycleState.Settled), (cycle.History[^1].From, cycle.History[^1].To));
     }
 
     [Fact]
-    public void Clear_BeforeClosingTime_Throws()
+    public void Close_BeforeClosingTime_Throws()
     {
         var cycle = GateCycle.Open(Closes, T0);
-        var e = Assert.Throws<DomainException>(() => cycle.Clear([], 200, Closes.AddTicks(-1)));
+        var e = Assert.Throws<DomainException>(() => cycle.Close(Closes.AddTicks(-1)));
         Assert.Equal("gate-open", e.Rule);
+        Assert.Equal(GateCycleState.Open, cycle.State);
+    }
+
+    [Fact]
+    public void Clear_OnlyAfterTheMembersAreFixed()
+    {
+        var cycle = GateCycle.Open(Closes, T0);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.Clear([], 200, Closes)).Rule);
+        cycle.Close(Closes);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.Close(Closes)).Rule);
+        cycle.Clear([], 200, Closes);
+        Assert.Equal(["Open->Open", "Open->Closing", "Closing->Settled"], cycle.History.Select(e => $"{e.From}->{e.To}"));
+    }
+
+    /// <summary>An open cycle closed at its closing time: its members are fixed, ready to clear.</summary>
+    private static GateCycle Closed()
+    {
+        var cycle = GateCycle.Open(Closes, T0);
+        cycle.Close(Closes);
+        return cycle;
     }
 
     [Fact]
     public void LockAndSettle_EveryBatchOnce_ThenAwardedAndSettled_WithHistory()
     {
         var end = T0.AddHours(5);
-        var cycle = GateCycle.Open(Closes, T0);
+        var cycle = Closed();
         cycle.Clear([Cleared("r1", "dso1", end, 3)], 2, Closes);
 
         cycle.RecordLock(0, "0xlock0", Closes);
@@ -118,8 +138,8 @@ public class GateCycleTests
         cycle.MarkSettled(end);
 
         Assert.Equal(GateCycleState.Settled, cycle.State);
-        Assert.Equal(["Open->Open", "Open->Cleared", "Cleared->Cleared", "Cleared->Cleared", "Cleared->Awarded", "Awarded->Awarded", "Awarded->Awarded", "Awarded->Settled"],
+        Assert.Equal(["Open->Open", "Open->Closing", "Closing->Cleared", "Cleared->Cleared", "Cleared->Cleared", "Cleared->Awarded", "Awarded->Awarded", "Awarded->Awarded", "Awarded->Settled"],
             cycle.History.Select(e => $"{e.From}->{e.To}"));
-        Assert.Contains("locked in 0xlock1", cycle.History[3].Cause, StringComparison.Ordinal);
+        Assert.Contains("locked in 0xlock1", cycle.History[4].Cause, StringComparison.Ordinal);
     }
 }

@@ -1,3 +1,9 @@
+using FlexChain.Domain;
+using FlexChain.Functions.Storage;
+using FlexChain.Storage;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+
 namespace FlexChain.EndToEnd.Tests;
 
 /// <summary>Requests whose gates close together are cleared together: a station is never awarded twice for overlapping windows.</summary>
@@ -56,7 +62,36 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Equal(settledB["settlements"]![0]!["transactionHash"]!.GetValue<string>(), batches[1]!["settleTransactionHash"]!.GetValue<string>());
         var transitions = cycle["history"]!.AsArray().Where(e => e!["from"]!.GetValue<string>() != e["to"]!.GetValue<string>())
             .Select(e => e!["from"]!.GetValue<string>() + "->" + e["to"]!.GetValue<string>());
-        Assert.Equal(["Open->Cleared", "Cleared->Awarded", "Awarded->Settled"], transitions);
+        Assert.Equal(["Open->Closing", "Closing->Cleared", "Cleared->Awarded", "Awarded->Settled"], transitions);
         Assert.Equal(4, cycle["history"]!.AsArray().Count(e => e!["cause"]!.GetValue<string>().StartsWith("escrow batch", StringComparison.Ordinal)));
+    }
+
+    /// <summary>
+    /// Joining a cycle and fixing its members exclude each other on Azurite: a join holding an outdated read of the
+    /// cycle retries and succeeds while the cycle is open and is refused once it is closing; a runner that read the
+    /// cycle before a join cannot close it without seeing that join.
+    /// </summary>
+    [Fact]
+    public async Task GateCycle_JoinAndClose_ExcludeEachOther()
+    {
+        var store = new MarketStore(new TableServiceClient(market.StorageConnectionString), new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
+        var closesAt = new DateTimeOffset(2099, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(Random.Shared.Next(1, 500_000));   // a cycle of this test's own
+        var stale = await store.GetOrOpenGateCycleAsync(closesAt, closesAt.AddHours(-1), default);
+
+        Assert.True(await store.TryJoinGateCycleAsync(stale, "req_join1", default));
+        Assert.True(await store.TryJoinGateCycleAsync(stale, "req_join2", default));   // its read is outdated by the first join
+
+        var runnerRead = (await store.GetGateCycleAsync(stale.Value.Id, default))!.Value;
+        Assert.True(await store.TryJoinGateCycleAsync(stale, "req_join3", default));
+        runnerRead.Value.Close(closesAt);
+        Assert.Null(await store.TryReplaceGateCycleAsync(runnerRead.Value, runnerRead.ETag, [], default));   // it has not seen req_join3
+
+        var fresh = (await store.GetGateCycleAsync(stale.Value.Id, default))!.Value;
+        fresh.Value.Close(closesAt);
+        Assert.NotNull(await store.TryReplaceGateCycleAsync(fresh.Value, fresh.ETag, [], default));
+        Assert.False(await store.TryJoinGateCycleAsync(stale, "req_join4", default));
+
+        Assert.Equal(["req_join1", "req_join2", "req_join3"], (await store.GetGateCycleMembersAsync(stale.Value.Id, default)).Order(StringComparer.Ordinal));
+        Assert.Equal(GateCycleState.Closing, (await store.GetGateCycleAsync(stale.Value.Id, default))!.Value.Value.State);
     }
 }

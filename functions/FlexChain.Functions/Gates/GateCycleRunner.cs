@@ -57,11 +57,10 @@ public sealed partial class GateCycleRunner(
     public async Task AddAsync(FlexRequest request, CancellationToken cancellationToken)
     {
         var closesAt = GateCycle.ClosingTimeFor(request.ClearsAt, _options.Cadence);
-        var cycle = (await store.GetOrOpenGateCycleAsync(closesAt, request.CreatedAt, cancellationToken)).Value;
-        if (cycle.State != GateCycleState.Open)
-            throw new DomainException("gateClosure", "gate-cycle-closed", $"Gate cycle {cycle.Id} has already closed; choose a later gateClosure.");
-        await store.ScheduleAsync(cycle.Id, closesAt, cancellationToken);
-        await store.JoinGateCycleAsync(cycle.Id, request.Id, cancellationToken);
+        var cycle = await store.GetOrOpenGateCycleAsync(closesAt, request.CreatedAt, cancellationToken);
+        if (cycle.Value.State == GateCycleState.Open) await store.ScheduleAsync(cycle.Value.Id, closesAt, cancellationToken);
+        if (!await store.TryJoinGateCycleAsync(cycle, request.Id, cancellationToken))
+            throw new DomainException("gateClosure", "gate-cycle-closed", $"Gate cycle {cycle.Value.Id} has already closed; choose a later gateClosure.");
         await store.AddRequestAsync(request, cancellationToken);
     }
 
@@ -138,6 +137,11 @@ public sealed partial class GateCycleRunner(
                 case GateCycleState.Open when now < cycle.ClosesAt:
                     return cycle.ClosesAt;
                 case GateCycleState.Open:
+                    // Members are fixed first: a request joining from now on is refused, so the clearing sees them all.
+                    cycle.Close(Now(now));
+                    if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
+                    break;
+                case GateCycleState.Closing:
                     if (!await ClearAsync(cycle, etag, now, announcing, cancellationToken)) continue;
                     break;
                 case GateCycleState.Cleared:

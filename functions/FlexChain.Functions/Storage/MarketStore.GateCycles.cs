@@ -81,11 +81,34 @@ public sealed partial class MarketStore
         }
     }
 
-    /// <summary>Adds <paramref name="requestId"/> to the cycle's members and records the membership on the request's side (both upserts).</summary>
-    public async Task JoinGateCycleAsync(string cycleId, string requestId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Adds <paramref name="requestId"/> to the cycle's members while the cycle is open, and records the membership on
+    /// the request's side. The member row goes in one transaction with the unchanged header under If-Match, so a join
+    /// and the runner's <see cref="GateCycle.Close"/> exclude each other: a request either joins before the members are
+    /// fixed (and the runner's close, holding the older ETag, is retried and sees it) or is refused.
+    /// </summary>
+    /// <returns>False when the cycle is no longer open.</returns>
+    public async Task<bool> TryJoinGateCycleAsync(Stored<GateCycle> cycle, string requestId, CancellationToken cancellationToken)
     {
-        await GateCycles.UpsertEntityAsync(new TableEntity(cycleId, "r~" + requestId), TableUpdateMode.Replace, cancellationToken);
-        await PutMembershipAsync(requestId, new CycleMembership(cycleId, []), cancellationToken);
+        for (var current = cycle; current.Value.State == GateCycleState.Open;)
+        {
+            try
+            {
+                await GateCycles.SubmitTransactionAsync([
+                    new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(current.Value.Id, CycleRow, Header(current.Value)), current.ETag),
+                    new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(current.Value.Id, "r~" + requestId)),
+                ], cancellationToken);
+                await PutMembershipAsync(requestId, new CycleMembership(current.Value.Id, []), cancellationToken);
+                return true;
+            }
+            catch (TableTransactionFailedException e) when (e.Status == 412)
+            {
+                // Another request joined (or the runner closed the cycle) since it was read: look again.
+                current = await GetGateCycleAsync(current.Value.Id, cancellationToken)
+                    ?? throw new InvalidOperationException($"gate cycle {current.Value.Id} vanished");
+            }
+        }
+        return false;
     }
 
     /// <summary>The cycle's member requests with their ETags.</summary>

@@ -21,6 +21,14 @@ public sealed class ManualDecisionTests(MarketFixture market)
             maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid", selection = "Manual", decisionDeadline = t0.AddHours(2),
         }))["id"]!.GetValue<string>();
 
+    /// <summary>A manual request (see <see cref="ManualRequestAsync"/>) with two offers of 10 kWh: A's at 0.20 EUR/kWh, B's at 0.40.</summary>
+    private async Task<(string Request, string Cheap, string Dear)> CheapAndDearAsync(
+        Caller dso, string transformer, DateTimeOffset t0, (Caller Cpo, string Station) a, (Caller Cpo, string Station) b)
+    {
+        var request = await ManualRequestAsync(dso, transformer, t0);
+        return (request, await OfferAsync(request, a.Cpo, a.Station, 10m, 0.20m), await OfferAsync(request, b.Cpo, b.Station, 10m, 0.40m));
+    }
+
     private async Task<string> OfferAsync(string request, Caller cpo, string station, decimal kwh, decimal price, bool divisible = true) =>
         (await _api.PostAsync($"/v1/requests/{request}/offers", cpo, new { stationIds = new[] { station }, energyKwh = kwh, priceEurPerKwh = price, divisible }))["id"]!
             .GetValue<string>();
@@ -58,9 +66,7 @@ public sealed class ManualDecisionTests(MarketFixture market)
         var t0 = market.Clock.GetUtcNow();
         var (dso, cpoA, cpoB, transformer, stationA, stationB) =
             await _api.SmallMarketAsync("Manual", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000111", "IT001E00000112");
-        var request = await ManualRequestAsync(dso, transformer, t0);
-        var cheap = await OfferAsync(request, cpoA, stationA, 10m, 0.20m);
-        var dear = await OfferAsync(request, cpoB, stationB, 10m, 0.40m);
+        var (request, cheap, dear) = await CheapAndDearAsync(dso, transformer, t0, (cpoA, stationA), (cpoB, stationB));
         var (balanceA, balanceB) = (await market.TokenBalanceAsync(MarketFixture.CpoAWallet), await market.TokenBalanceAsync(MarketFixture.CpoBWallet));
 
         market.Clock.SetTo(t0.AddHours(1));
@@ -109,9 +115,7 @@ public sealed class ManualDecisionTests(MarketFixture market)
         var t0 = market.Clock.GetUtcNow();
         var (dso, cpoA, cpoB, transformer, stationA, stationB) =
             await _api.SmallMarketAsync("No decision", MarketFixture.RuleDsoKey, MarketFixture.RuleCpoAKey, MarketFixture.RuleCpoBKey, "IT001E00000121", "IT001E00000122");
-        var request = await ManualRequestAsync(dso, transformer, t0);
-        var cheap = await OfferAsync(request, cpoA, stationA, 10m, 0.20m);
-        var dear = await OfferAsync(request, cpoB, stationB, 10m, 0.40m);
+        var (request, cheap, dear) = await CheapAndDearAsync(dso, transformer, t0, (cpoA, stationA), (cpoB, stationB));
 
         market.Clock.SetTo(t0.AddHours(1));
         using (var none = await _api.SendAsync(HttpMethod.Get, $"/v1/requests/{request}/decision", dso, null))

@@ -9,7 +9,7 @@ public enum GateCycleState
     Open = 1,
 
     /// <summary>The closing time has passed and the members are fixed: no request may join; clearing is under way.</summary>
-    Closing = 2,
+    Closed = 2,
 
     /// <summary>Every request cleared together; the awards are planned in escrow batches.</summary>
     Cleared = 3,
@@ -99,7 +99,7 @@ public sealed class GateCycle
     {
         Require(GateCycleState.Open, "close");
         if (now < ClosesAt) throw new DomainException("state", "gate-open", "The gate cycle closes at " + ClosesAt.ToString("O"));
-        Transition(GateCycleState.Closing, now, "closing time reached: members fixed");
+        Transition(GateCycleState.Closed, now, "closing time reached: members fixed");
     }
 
     /// <summary>
@@ -110,7 +110,7 @@ public sealed class GateCycle
     /// </summary>
     public void Clear(IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch, DateTimeOffset now)
     {
-        Require(GateCycleState.Closing, "clear");
+        Require(GateCycleState.Closed, "clear");
         if (maxAwardsPerBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxAwardsPerBatch));
         var awarded = requests.Where(r => r.State == RequestState.Cleared).ToList();
         var batches = new List<EscrowBatch>();

@@ -86,7 +86,7 @@ public class GateCycleTests
 
         Assert.Equal(GateCycleState.Settled, cycle.State);
         Assert.Empty(cycle.Batches);
-        Assert.Equal((GateCycleState.Closing, GateCycleState.Settled), (cycle.History[^1].From, cycle.History[^1].To));
+        Assert.Equal((GateCycleState.Closed, GateCycleState.Settled), (cycle.History[^1].From, cycle.History[^1].To));
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public class GateCycleTests
         cycle.Close(Closes);
         Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.Close(Closes)).Rule);
         cycle.Clear([], 200, Closes);
-        Assert.Equal(["Open->Open", "Open->Closing", "Closing->Settled"], cycle.History.Select(e => $"{e.From}->{e.To}"));
+        Assert.Equal(["Open->Open", "Open->Closed", "Closed->Settled"], cycle.History.Select(e => $"{e.From}->{e.To}"));
     }
 
     /// <summary>An open cycle closed at its closing time: its members are fixed, ready to clear.</summary>
@@ -138,7 +138,7 @@ public class GateCycleTests
         cycle.MarkSettled(end);
 
         Assert.Equal(GateCycleState.Settled, cycle.State);
-        Assert.Equal(["Open->Open", "Open->Closing", "Closing->Cleared", "Cleared->Cleared", "Cleared->Cleared", "Cleared->Awarded", "Awarded->Awarded", "Awarded->Awarded", "Awarded->Settled"],
+        Assert.Equal(["Open->Open", "Open->Closed", "Closed->Cleared", "Cleared->Cleared", "Cleared->Cleared", "Cleared->Awarded", "Awarded->Awarded", "Awarded->Awarded", "Awarded->Settled"],
             cycle.History.Select(e => $"{e.From}->{e.To}"));
         Assert.Contains("locked in 0xlock1", cycle.History[4].Cause, StringComparison.Ordinal);
     }

@@ -62,7 +62,7 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Equal(settledB["settlements"]![0]!["transactionHash"]!.GetValue<string>(), batches[1]!["settleTransactionHash"]!.GetValue<string>());
         var transitions = cycle["history"]!.AsArray().Where(e => e!["from"]!.GetValue<string>() != e["to"]!.GetValue<string>())
             .Select(e => e!["from"]!.GetValue<string>() + "->" + e["to"]!.GetValue<string>());
-        Assert.Equal(["Open->Closing", "Closing->Cleared", "Cleared->Awarded", "Awarded->Settled"], transitions);
+        Assert.Equal(["Open->Closed", "Closed->Cleared", "Cleared->Awarded", "Awarded->Settled"], transitions);
         Assert.Equal(4, cycle["history"]!.AsArray().Count(e => e!["cause"]!.GetValue<string>().StartsWith("escrow batch", StringComparison.Ordinal)));
     }
 
@@ -92,6 +92,6 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.False(await store.TryJoinGateCycleAsync(stale, "req_join4", default));
 
         Assert.Equal(["req_join1", "req_join2", "req_join3"], (await store.GetGateCycleMembersAsync(stale.Value.Id, default)).Order(StringComparer.Ordinal));
-        Assert.Equal(GateCycleState.Closing, (await store.GetGateCycleAsync(stale.Value.Id, default))!.Value.Value.State);
+        Assert.Equal(GateCycleState.Closed, (await store.GetGateCycleAsync(stale.Value.Id, default))!.Value.Value.State);
     }
 }

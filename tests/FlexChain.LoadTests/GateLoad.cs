@@ -74,7 +74,7 @@ internal static class GateLoad
 
         var wait = Stopwatch.StartNew();
         JsonNode cycle;
-        while ((cycle = await load.SendAsync(HttpMethod.Get, $"/gate-cycles/{cycleId}", dso.Key, null))["state"]!.GetValue<string>() is "Open" or "Closing" or "Cleared")
+        while ((cycle = await load.SendAsync(HttpMethod.Get, $"/gate-cycles/{cycleId}", dso.Key, null))["state"]!.GetValue<string>() is "Open" or "Closed" or "Cleared")
         {
             if (wait.Elapsed > TimeSpan.FromMinutes(10)) throw new TimeoutException($"gate cycle {cycleId} still {cycle["state"]}");
             await Task.Delay(100);

@@ -141,7 +141,7 @@ public sealed partial class GateCycleRunner(
                     cycle.Close(Now(now));
                     if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
                     break;
-                case GateCycleState.Closing:
+                case GateCycleState.Closed:
                     if (!await ClearAsync(cycle, etag, now, announcing, cancellationToken)) continue;
                     break;
                 case GateCycleState.Cleared:

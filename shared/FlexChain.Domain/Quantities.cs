@@ -115,7 +115,6 @@ public readonly record struct TimeWindow
 
     public bool Contains(DateTimeOffset t) => t >= Start && t < End;
     public bool Overlaps(TimeWindow other) => Start < other.End && other.Start < End;
-    public bool Covers(TimeWindow inner) => inner.Start >= Start && inner.End <= End;
     public override string ToString() => $"[{Start:O}, {End:O})";
 }
 

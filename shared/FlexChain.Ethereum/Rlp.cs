@@ -68,9 +68,6 @@ public static class Rlp
         return stream.ToArray();
     }
 
-    /// <summary>Encodes one byte string.</summary>
-    public static byte[] EncodeBytes(ReadOnlySpan<byte> bytes) => Encode(RlpItem.FromBytes(bytes));
-
     /// <summary>Encodes a non-negative integer (minimal big-endian, zero as the empty string 0x80).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="value"/> is negative.</exception>
     public static byte[] EncodeInteger(BigInteger value) => Encode(RlpItem.FromInteger(value));

@@ -66,20 +66,6 @@ public sealed class StorageQueue : IMessageQueue
         };
     }
 
-    /// <summary>Deletes the queue and its messages; returns <see langword="false"/> when it did not exist.</summary>
-    /// <exception cref="RequestFailedException">The service refused the request.</exception>
-    public async Task<bool> DeleteIfExistsAsync(CancellationToken cancellationToken = default)
-    {
-        using var message = _service.CreateMessage(RequestMethod.Delete, Name);
-        var response = await _service.SendAsync(message, cancellationToken).ConfigureAwait(false);
-        return response.Status switch
-        {
-            204 => true,
-            404 => false,
-            _ => throw XmlErrorParser.Failure(response),
-        };
-    }
-
     /// <inheritdoc />
     /// <remarks>
     /// A scheduled message is put with a visibility timeout (whole seconds, rounded up, at most 7 days ahead). Without a

@@ -184,6 +184,61 @@ public sealed class MarketModelTests(MarketFixture market)
         await _api.PostAsync($"/v1/requests/{m.Request}/offers", unproven, Offer(station));
     }
 
+    private async Task<HttpStatusCode> MeAsync(Caller caller)
+    {
+        using var response = await _api.SendAsync(HttpMethod.Get, "/v1/participants/me", caller, null);
+        return response.StatusCode;
+    }
+
+    [Fact]
+    public async Task ApiKeyRotation_NewKeyWorks_OldKeyOnlyForItsGracePeriod_AndALostResponseNeverLocksOut()
+    {
+        var cpo = await _api.RegisterAsync("Cpo", "Rotating CPO", MarketFixture.RuleCpoAKey);
+        using (var rotation = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/api-key", cpo, new { previousKeyValidMinutes = 30 }))
+        {
+            Assert.Equal(HttpStatusCode.OK, rotation.StatusCode);
+            Assert.Equal("no-store", rotation.Headers.CacheControl?.ToString());
+            var body = JsonNode.Parse(await rotation.Content.ReadAsStringAsync())!;
+            var rotated = cpo with { ApiKey = body["apiKey"]!.GetValue<string>() };
+            Assert.NotEqual(cpo.ApiKey, rotated.ApiKey);
+            Assert.StartsWith($"fck_{cpo.Id}_", rotated.ApiKey, StringComparison.Ordinal);
+            Assert.Equal(market.Clock.GetUtcNow().AddMinutes(30), body["previousKeyExpiresAt"]!.GetValue<DateTimeOffset>());
+            Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (await MeAsync(rotated), await MeAsync(cpo)));
+
+            // The response of a second rotation is "lost": the client rotates again with the old key, still in its grace period.
+            var lost = cpo with { ApiKey = (await _api.PostAsync("/v1/participants/me/api-key", cpo, new { }))["apiKey"]!.GetValue<string>() };
+            var again = cpo with { ApiKey = (await _api.PostAsync("/v1/participants/me/api-key", cpo, new { previousKeyValidMinutes = 0 }))["apiKey"]!.GetValue<string>() };
+            Assert.Equal(HttpStatusCode.OK, await MeAsync(again));
+            // Only the key used for a rotation survives it, and with 0 minutes not even that one.
+            Assert.Equal((HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized),
+                (await MeAsync(cpo), await MeAsync(rotated), await MeAsync(lost)));
+
+            // A grace period ends with the clock.
+            var next = again with { ApiKey = (await _api.PostAsync("/v1/participants/me/api-key", again, new { previousKeyValidMinutes = 1 }))["apiKey"]!.GetValue<string>() };
+            Assert.Equal(HttpStatusCode.OK, await MeAsync(again));
+            market.Clock.Advance(TimeSpan.FromMinutes(1));
+            Assert.Equal((HttpStatusCode.Unauthorized, HttpStatusCode.OK), (await MeAsync(again), await MeAsync(next)));
+        }
+    }
+
+    [Fact]
+    public async Task ApiKeyRotation_Refusals()
+    {
+        var cpo = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.RuleCpoAKey);
+        foreach (var minutes in new object[] { -1, 10_081, "60", 1.5 })
+        {
+            using var bad = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/api-key", cpo, new { previousKeyValidMinutes = minutes });
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Equal("previousKeyValidMinutes", (await ProblemAsync(bad, HttpStatusCode.BadRequest))["field"]!.GetValue<string>());
+        }
+        Assert.Equal(HttpStatusCode.OK, await MeAsync(cpo));   // nothing was rotated
+        using (var anonymous = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/api-key", null, new { }))
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        using (var op = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/api-key", Operator, new { }))
+            await ProblemAsync(op, HttpStatusCode.Conflict, "operator-key-configured");
+        Assert.Equal(HttpStatusCode.OK, await MeAsync(Operator));
+    }
+
     [Fact]
     public async Task WalletProof_ReplayedSignature_IsRejected()
     {

@@ -19,6 +19,12 @@ public sealed record ParticipantResponse(
 /// <summary>Returned at registration: the API key is shown once (only its hash is stored); a replay through an Idempotency-Key returns null here.</summary>
 public sealed record RegisteredParticipantResponse(ParticipantResponse Participant, string? ApiKey);
 
+/// <summary>Rotation of the caller's API key: how many minutes the key used for the call keeps working (0 to 10,080; default 60).</summary>
+public sealed record RotateApiKeyRequest(int? PreviousKeyValidMinutes);
+
+/// <summary>The new API key, shown once (only its hash is stored), and when the key used for the rotation stops working (null: at once).</summary>
+public sealed record RotatedApiKeyResponse(string ApiKey, DateTimeOffset? PreviousKeyExpiresAt);
+
 /// <summary>The message to sign with the wallet's key (EIP-191 personal_sign), valid until <paramref name="ExpiresAt"/>.</summary>
 public sealed record WalletChallengeResponse(string Message, string WalletAddress, DateTimeOffset ExpiresAt);
 

@@ -27,6 +27,7 @@ public static partial class ParticipantsApi
         group.MapGet("/{id}", Get).RequireAuthorization();
         group.MapPost("/me/wallet-challenge", IssueWalletChallenge).RequireAuthorization();
         group.MapPost("/me/wallet-proof", ProveWallet).Validate<WalletProofRequest>().RequireAuthorization();
+        group.MapPost("/me/api-key", RotateApiKey).Validate<RotateApiKeyRequest>().RequireAuthorization();
         return group;
     }
 
@@ -78,7 +79,7 @@ public static partial class ParticipantsApi
         WalletProofRequest body, HttpContext http, MarketStore store, TimeProvider clock, ILoggerFactory logs, CancellationToken cancellationToken)
     {
         var id = http.User.ParticipantId();
-        var record = (await store.GetParticipantAsync(id, cancellationToken))!.Value;
+        var (record, etag) = (await store.GetParticipantForUpdateAsync(id, cancellationToken))!.Value;
         var challenge = await store.GetWalletChallengeAsync(id, cancellationToken)
             ?? throw new DomainException("signature", "challenge-missing", "There is no open wallet challenge: POST /v1/participants/me/wallet-challenge first.");
         if (clock.GetUtcNow() >= challenge.Value.ExpiresAt)
@@ -98,11 +99,45 @@ public static partial class ParticipantsApi
             throw new DomainException("signature", "wallet-mismatch", "The signature was not made by the registered wallet's key.");
         }
         var verified = record.Participant with { WalletVerifiedAt = clock.GetUtcNow() };
-        if (!await store.TryMarkWalletVerifiedAsync(verified, record.ApiKeyHash, challenge.ETag, cancellationToken))
-            throw new DomainException("signature", "challenge-missing", "The challenge was already answered or replaced: request a new one.");
+        if (!await store.TryMarkWalletVerifiedAsync(record with { Participant = verified }, etag, challenge.ETag, cancellationToken))
+            throw new DomainException("signature", "challenge-missing", "The challenge was already answered or replaced (or your profile changed meanwhile): request a new one.");
         LogWalletProven(logs.CreateLogger(typeof(ParticipantsApi)), id);
         return TypedResults.Ok(ParticipantResponse.From(verified));
     }
+
+    /// <summary>
+    /// Issues a new API key (shown once, like at registration). The key this call was made with keeps working for
+    /// <c>previousKeyValidMinutes</c> (default 60, 0 revokes it at once, at most 7 days) so that clients can switch
+    /// over, and so that a lost response never locks the participant out: within the grace period it rotates again
+    /// with the old key. Any other earlier key stops working now. The operator's key comes from configuration (Key
+    /// Vault) and is rotated there.
+    /// </summary>
+    public static async Task<Ok<RotatedApiKeyResponse>> RotateApiKey(
+        RotateApiKeyRequest body, HttpContext http, MarketStore store, TimeProvider clock, ILoggerFactory logs, CancellationToken cancellationToken)
+    {
+        var id = http.User.ParticipantId();
+        if (http.User.Role() == Role.Operator)
+            throw new ApiProblemException(409, "role", "operator-key-configured", "The market operator's key is set in configuration (Market:OperatorApiKeyHash); rotate it there.");
+        ApiKeys.TryParse(http.Request.Headers[ApiKeys.Header].ToString(), out _, out var callerSecret);
+        var now = clock.GetUtcNow();
+        var grace = TimeSpan.FromMinutes(body.PreviousKeyValidMinutes ?? 60);
+        var (key, hash) = ApiKeys.Issue(id);
+        var (record, etag) = (await store.GetParticipantForUpdateAsync(id, cancellationToken))!.Value;
+        var rotated = record with
+        {
+            ApiKeyHash = hash,
+            PreviousApiKeyHash = grace > TimeSpan.Zero ? ApiKeys.Hash(callerSecret) : null,
+            PreviousKeyExpiresAt = grace > TimeSpan.Zero ? now + grace : null,
+        };
+        if (!await store.TryReplaceParticipantAsync(rotated, etag, cancellationToken))
+            throw new ApiProblemException(409, "apiKey", "concurrent-update", "Your profile changed while the key was rotated (another rotation?); try again.");
+        LogKeyRotated(logs.CreateLogger(typeof(ParticipantsApi)), id, rotated.PreviousKeyExpiresAt);
+        http.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Ok(new RotatedApiKeyResponse(key, rotated.PreviousKeyExpiresAt));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Participant {ParticipantId} rotated its API key; the previous key works until {PreviousKeyExpiresAt}")]
+    private static partial void LogKeyRotated(ILogger logger, string participantId, DateTimeOffset? previousKeyExpiresAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Participant {ParticipantId} proved its wallet")]
     private static partial void LogWalletProven(ILogger logger, string participantId);
@@ -123,6 +158,17 @@ public static partial class ParticipantsApi
                 .Must(a => a is null || EthAddress.TryParse(a, out _)).WithMessage("'Wallet Address' has a wrong EIP-55 checksum (mixed case must match).").WithErrorCode("checksum");
         }
     }
+
+    public sealed class RotateValidator : AbstractValidator<RotateApiKeyRequest>
+    {
+        public RotateValidator()
+        {
+            RuleFor(x => x.PreviousKeyValidMinutes).InclusiveBetween(0, MaxPreviousKeyMinutes).WithErrorCode("range");
+        }
+    }
+
+    /// <summary>The longest grace period of a replaced key: 7 days.</summary>
+    public const int MaxPreviousKeyMinutes = 7 * 24 * 60;
 
     public sealed class ProofValidator : AbstractValidator<WalletProofRequest>
     {

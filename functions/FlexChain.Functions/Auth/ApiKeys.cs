@@ -12,6 +12,8 @@ namespace FlexChain.Functions.Auth;
 /// <summary>
 /// API keys have the form <c>fck_{participantId}_{secret}</c>: the participant id finds the stored SHA-256 hash of the
 /// secret in one point read, and the secret is compared in constant time. The key itself is never stored or logged.
+/// A participant rotates its key with <c>POST /v1/participants/me/api-key</c>; the key it called with keeps working
+/// for a grace period it chooses, so a lost response never locks it out.
 /// </summary>
 public static class ApiKeys
 {
@@ -41,7 +43,8 @@ public static class ApiKeys
 }
 
 /// <summary>Authenticates the <c>X-Api-Key</c> header; the principal carries the participant id and role.</summary>
-public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, MarketStore store)
+public sealed class ApiKeyHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, MarketStore store, TimeProvider clock)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -49,7 +52,7 @@ public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> o
         if (!Request.Headers.TryGetValue(ApiKeys.Header, out var values)) return AuthenticateResult.NoResult();
         if (!ApiKeys.TryParse(values.ToString(), out var id, out var secret)) return AuthenticateResult.Fail("malformed API key");
         var found = await store.GetParticipantAsync(id, Context.RequestAborted);
-        if (found is null || !ApiKeys.Matches(secret, found.Value.ApiKeyHash)) return AuthenticateResult.Fail("unknown API key");
+        if (found is null || !found.Value.Accepts(secret, clock.GetUtcNow())) return AuthenticateResult.Fail("unknown API key");
         var identity = new ClaimsIdentity(
             [new Claim(ClaimTypes.NameIdentifier, id), new Claim(ClaimTypes.Role, found.Value.Participant.Role.ToString())], ApiKeys.Scheme);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), ApiKeys.Scheme));

@@ -11,8 +11,17 @@ namespace FlexChain.Functions.Storage;
 /// <summary>A stored document with the ETag that guards its next update.</summary>
 public readonly record struct Stored<T>(T Value, ETag ETag);
 
-/// <summary>A participant as stored: the profile and the hash of its API key.</summary>
-public readonly record struct ParticipantRecord(Participant Participant, string ApiKeyHash);
+/// <summary>
+/// A participant as stored: the profile, the hash of its API key and, after a rotation, the hash of the key it replaced
+/// with the moment that key stops working.
+/// </summary>
+public readonly record struct ParticipantRecord(Participant Participant, string ApiKeyHash, string? PreviousApiKeyHash = null, DateTimeOffset? PreviousKeyExpiresAt = null)
+{
+    /// <summary>Whether <paramref name="secret"/> is the current key's, or the previous key's before it expires (constant time).</summary>
+    public bool Accepts(string secret, DateTimeOffset now) =>
+        Auth.ApiKeys.Matches(secret, ApiKeyHash)
+        | (PreviousApiKeyHash is { } previous && now < PreviousKeyExpiresAt && Auth.ApiKeys.Matches(secret, previous));
+}
 
 /// <summary>An outstanding wallet challenge: the exact message to sign and when it stops being accepted.</summary>
 public sealed record WalletChallenge(string Message, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt);
@@ -76,12 +85,12 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     // ---- participants ----
 
     public Task AddParticipantAsync(Participant p, string apiKeyHash, CancellationToken cancellationToken) =>
-        Participants.AddEntityAsync(ParticipantEntity(p, apiKeyHash), cancellationToken);
+        Participants.AddEntityAsync(ParticipantEntity(new(p, apiKeyHash)), cancellationToken);
 
     /// <summary>Creates or replaces the market operator seeded from configuration (it never registers itself).</summary>
     public async Task UpsertOperatorAsync(Participant p, string apiKeyHash, CancellationToken cancellationToken)
     {
-        await Participants.UpsertEntityAsync(ParticipantEntity(p, apiKeyHash), TableUpdateMode.Replace, cancellationToken);
+        await Participants.UpsertEntityAsync(ParticipantEntity(new(p, apiKeyHash)), TableUpdateMode.Replace, cancellationToken);
         cache.Remove(("participant", p.Id));
     }
 
@@ -93,6 +102,28 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     public async Task<WalletAddress> GetWalletAsync(string participantId, CancellationToken cancellationToken) =>
         (await GetParticipantAsync(participantId, cancellationToken))?.Participant.Wallet
         ?? throw new InvalidOperationException($"participant {participantId} is missing");
+
+    /// <summary>The participant read from storage (not the cache) with the ETag that guards its next update.</summary>
+    public Task<Stored<ParticipantRecord>?> GetParticipantForUpdateAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<ParticipantRecord>(Participants, id, Doc, cancellationToken);
+
+    /// <summary>Saves <paramref name="record"/> if nobody changed it since <paramref name="etag"/>; false when someone did.</summary>
+    public async Task<bool> TryReplaceParticipantAsync(ParticipantRecord record, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Participants.UpdateEntityAsync(ParticipantEntity(record), etag, TableUpdateMode.Replace, cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            return false;
+        }
+        finally
+        {
+            cache.Remove(("participant", record.Participant.Id));
+        }
+    }
 
     /// <summary>Participants (operator view), optionally of one role.</summary>
     public Task<ListPage<Participant>> ListParticipantsAsync(Role? role, int limit, string? cursor, CancellationToken cancellationToken)
@@ -112,14 +143,14 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     /// Records the proven wallet and consumes the challenge in one transaction (same partition), so a challenge is
     /// answered at most once. False when the challenge or the participant changed meanwhile.
     /// </summary>
-    public async Task<bool> TryMarkWalletVerifiedAsync(Participant verified, string apiKeyHash, ETag challengeETag, CancellationToken cancellationToken)
+    public async Task<bool> TryMarkWalletVerifiedAsync(ParticipantRecord verified, ETag participantETag, ETag challengeETag, CancellationToken cancellationToken)
     {
         try
         {
             await Participants.SubmitTransactionAsync(
             [
-                new TableTransactionAction(TableTransactionActionType.UpdateReplace, ParticipantEntity(verified, apiKeyHash), ETag.All),
-                new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(verified.Id, "challenge"), challengeETag),
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, ParticipantEntity(verified), participantETag),
+                new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(verified.Participant.Id, "challenge"), challengeETag),
             ], cancellationToken);
             return true;
         }
@@ -129,14 +160,14 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
         }
         finally
         {
-            cache.Remove(("participant", verified.Id));
+            cache.Remove(("participant", verified.Participant.Id));
         }
     }
 
-    private static TableEntity ParticipantEntity(Participant p, string apiKeyHash)
+    private static TableEntity ParticipantEntity(ParticipantRecord r)
     {
-        var e = ToEntity(p.Id, Doc, new ParticipantRecord(p, apiKeyHash));
-        e["Role"] = p.Role.ToString();
+        var e = ToEntity(r.Participant.Id, Doc, r);
+        e["Role"] = r.Participant.Role.ToString();
         return e;
     }
 

@@ -69,6 +69,10 @@ public sealed class HostileInputTests(MarketFixture market)
                 ["readings"] = new JsonArray(new JsonObject { ["start"] = T(now.AddMinutes(-30)), ["end"] = T(now.AddMinutes(-15)), ["energyKwh"] = 1.5m }),
             }, []),
             new(HttpMethod.Post, "/v1/participants/me/wallet-proof", cpo, new JsonObject { ["signature"] = "0x" + new string('1', 130) }, []),
+            new(HttpMethod.Put, $"/v1/requests/{request}/decision", dso, new JsonObject
+            {
+                ["picks"] = new JsonArray(new JsonObject { ["offerId"] = "off_" + new string('0', 32), ["energyKwh"] = 1.5m }),
+            }, []),
         };
 
         var before = await CountAsync();

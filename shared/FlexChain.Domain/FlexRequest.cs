@@ -243,7 +243,10 @@ public sealed class FlexRequest
     public void Close(ClearingResult result, DateTimeOffset now)
     {
         Require(RequestState.Open, "close the gate");
-        if (now < GateClosure) throw new DomainException("state", "gate-open", "The gate closes at " + GateClosure.ToString("O"));
+        if (now < ClearsAt)
+            throw new DomainException("state", "gate-open", now < GateClosure
+                ? "The gate closes at " + GateClosure.ToString("O")
+                : "The DSO may decide until " + ClearsAt.ToString("O"));
         if (result.RequestId != Id) throw new ArgumentException($"the result is for request {result.RequestId}, not {Id}", nameof(result));
         Awards = result.Awards;
         Outcomes = result.Outcomes;

@@ -113,7 +113,7 @@ public class ManualDecisionTests
         Assert.Equal("illegal-transition", Refused(cancelled, GateClosure).Rule);
 
         var cleared = Manual();
-        cleared.Close(ClearingEngine.Clear([cleared.ToClearingRequest()], Offers).For("req1"), GateClosure);
+        cleared.Close(ClearingEngine.Clear([cleared.ToClearingRequest()], Offers).For("req1"), Deadline);
         Assert.Equal("illegal-transition", Refused(cleared, GateClosure.AddMinutes(1)).Rule);
     }
 
@@ -136,6 +136,16 @@ public class ManualDecisionTests
 
         Assert.Equal("cheap", Assert.Single(r.Awards).OfferId);
         Assert.Equal((SelectionMode.Automatic, "No decision before the deadline; automatic clearing applied."), (r.AppliedSelection, r.SelectionNote));
+    }
+
+    [Fact]
+    public void Close_ManualRequestBeforeItsDecisionDeadline_Throws()
+    {
+        var r = Manual();
+        var result = ClearingEngine.Clear([r.ToClearingRequest()], Offers).For("req1");
+        var e = Assert.Throws<DomainException>(() => r.Close(result, Deadline.AddTicks(-1)));
+        Assert.Equal("gate-open", e.Rule);
+        Assert.Equal(RequestState.Open, r.State);
     }
 
     [Fact]

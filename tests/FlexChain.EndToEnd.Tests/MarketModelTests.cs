@@ -222,6 +222,29 @@ public sealed class MarketModelTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task Profile_CallerChangesNameAndContact_NotRoleOrWallet()
+    {
+        var cpo = await _api.RegisterAsync("Cpo", "Old Name", MarketFixture.RuleCpoAKey);
+        var before = await _api.GetAsync("/v1/participants/me", cpo);
+        var updated = await _api.SendOkAsync(HttpMethod.Put, "/v1/participants/me", cpo, new { legalName = "New Name S.p.A.", contact = "flex@new.example" });
+        Assert.Equal(("New Name S.p.A.", "flex@new.example"), (updated["legalName"]!.GetValue<string>(), updated["contact"]!.GetValue<string>()));
+        var after = await _api.GetAsync("/v1/participants/me", cpo);
+        Assert.Equal("New Name S.p.A.", after["legalName"]!.GetValue<string>());
+        foreach (var kept in new[] { "id", "role", "walletAddress", "walletVerified", "registeredAt" })
+            Assert.Equal(before[kept]!.ToJsonString(), after[kept]!.ToJsonString());
+
+        foreach (var bad in new object[] { new { legalName = "", contact = "x@example.org" }, new { legalName = "X", contact = new string('c', 201) },
+                     new { legalName = "X" }, new { legalName = "X", contact = "x@example.org", walletAddress = MarketFixture.CpoBWallet.ToString() } })
+        {
+            using var refused = await _api.SendAsync(HttpMethod.Put, "/v1/participants/me", cpo, bad);
+            await ProblemAsync(refused, HttpStatusCode.BadRequest);
+        }
+        Assert.Equal(after.ToJsonString(), (await _api.GetAsync("/v1/participants/me", cpo)).ToJsonString());
+        using (var op = await _api.SendAsync(HttpMethod.Put, "/v1/participants/me", Operator, new { legalName = "X", contact = "x@example.org" }))
+            await ProblemAsync(op, HttpStatusCode.Conflict, "operator-configured");
+    }
+
+    [Fact]
     public async Task ApiKeyRotation_Refusals()
     {
         var cpo = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.RuleCpoAKey);

@@ -19,6 +19,9 @@ public sealed record ParticipantResponse(
 /// <summary>Returned at registration: the API key is shown once (only its hash is stored); a replay through an Idempotency-Key returns null here.</summary>
 public sealed record RegisteredParticipantResponse(ParticipantResponse Participant, string? ApiKey);
 
+/// <summary>The caller's profile as it may change: legal name and contact (role and wallet are fixed at registration).</summary>
+public sealed record ProfileRequest(string? LegalName, string? Contact);
+
 /// <summary>Rotation of the caller's API key: how many minutes the key used for the call keeps working (0 to 10,080; default 60).</summary>
 public sealed record RotateApiKeyRequest(int? PreviousKeyValidMinutes);
 

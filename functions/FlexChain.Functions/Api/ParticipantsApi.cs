@@ -24,6 +24,7 @@ public static partial class ParticipantsApi
         group.MapPost("/", Register).Validate<RegisterParticipantRequest>().Idempotent<RegisterParticipantRequest>().AllowAnonymous();
         group.MapGet("/", List).RequireAuthorization(Policies.Operator);
         group.MapGet("/me", Me).RequireAuthorization();
+        group.MapPut("/me", UpdateProfile).Validate<ProfileRequest>().RequireAuthorization();
         group.MapGet("/{id}", Get).RequireAuthorization();
         group.MapPost("/me/wallet-challenge", IssueWalletChallenge).RequireAuthorization();
         group.MapPost("/me/wallet-proof", ProveWallet).Validate<WalletProofRequest>().RequireAuthorization();
@@ -45,6 +46,22 @@ public static partial class ParticipantsApi
     public static async Task<Results<Ok<ParticipantResponse>, NotFound>> Me(HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
         await store.GetParticipantAsync(http.User.ParticipantId(), cancellationToken) is { } found
             ? TypedResults.Ok(ParticipantResponse.From(found.Participant)) : TypedResults.NotFound();
+
+    /// <summary>
+    /// Replaces the caller's legal name and contact. The role and the wallet never change (a new wallet is a new
+    /// participant: payments and proofs are tied to it); the operator's profile comes from configuration.
+    /// </summary>
+    public static async Task<Ok<ParticipantResponse>> UpdateProfile(
+        ProfileRequest body, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        if (http.User.Role() == Role.Operator)
+            throw new ApiProblemException(409, "role", "operator-configured", "The market operator's profile is set in configuration (Market:OperatorName, Market:OperatorContact).");
+        var (record, etag) = (await store.GetParticipantForUpdateAsync(http.User.ParticipantId(), cancellationToken))!.Value;
+        var updated = record with { Participant = record.Participant with { LegalName = body.LegalName!, Contact = body.Contact! } };
+        if (!await store.TryReplaceParticipantAsync(updated, etag, cancellationToken))
+            throw new ApiProblemException(409, "id", "concurrent-update", "Your profile changed while this update ran; read it again.");
+        return TypedResults.Ok(ParticipantResponse.From(updated.Participant));
+    }
 
     /// <summary>A participant's public profile: the operator sees everyone, others see only themselves (counterparties are named by id in results).</summary>
     public static async Task<Results<Ok<ParticipantResponse>, NotFound>> Get(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
@@ -156,6 +173,15 @@ public static partial class ParticipantsApi
             RuleFor(x => x.WalletAddress).NotEmpty().Matches("^0x[0-9a-fA-F]{40}$").WithMessage("'Wallet Address' must be a 0x-prefixed 20-byte hex address.").WithErrorCode("address")
                 .Must(a => a is null || !a.Substring(2).All(c => c == '0')).WithMessage("'Wallet Address' must not be the zero address.").WithErrorCode("address")
                 .Must(a => a is null || EthAddress.TryParse(a, out _)).WithMessage("'Wallet Address' has a wrong EIP-55 checksum (mixed case must match).").WithErrorCode("checksum");
+        }
+    }
+
+    public sealed class ProfileValidator : AbstractValidator<ProfileRequest>
+    {
+        public ProfileValidator()
+        {
+            RuleFor(x => x.LegalName).Text(200);
+            RuleFor(x => x.Contact).Text(200);
         }
     }
 

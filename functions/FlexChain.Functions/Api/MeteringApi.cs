@@ -60,7 +60,7 @@ public static class MeteringApi
         var cpo = http.User.ParticipantId();
         var byStation = body.Readings!.Select((r, i) => new ReadingUpload(i, ToReading(r.StationId!, r, $"readings[{i}]."))).GroupBy(u => u.Reading.StationId).ToList();
         var stations = new System.Collections.Concurrent.ConcurrentDictionary<string, ChargingStation?>();
-        await Parallel.ForEachAsync(byStation.Select(g => g.Key), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+        await Parallel.ForEachAsync(byStation.Select(g => g.Key), MarketStore.InParallel(cancellationToken),
             async (s, ct) => stations[s] = (await store.GetStationAsync(cpo, s, ct))?.Value);
         var unknown = byStation.Where(g => stations[g.Key] is null).SelectMany(g => g)
             .Select(u => new ReadingResult(u.Index, u.Reading.StationId, ReadingOutcome.Rejected, 404, "own-station", $"Station {u.Reading.StationId} is not one of yours."));

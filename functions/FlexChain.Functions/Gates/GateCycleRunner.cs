@@ -43,9 +43,6 @@ public sealed partial class GateCycleRunner(
 {
     private readonly GateCycleOptions _options = options.Value;
 
-    /// <summary>How many storage calls a step makes at once (over a cycle's requests).</summary>
-    private static ParallelOptions InParallel(CancellationToken cancellationToken) => new() { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken };
-
     /// <summary>The time to record for a step: the clock as the step happens (a tick's steps can take a while), never before the tick.</summary>
     private DateTimeOffset Now(DateTimeOffset tick) => clock.GetUtcNow() is var t && t > tick ? t : tick;
 
@@ -167,7 +164,7 @@ public sealed partial class GateCycleRunner(
         var clearing = members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Failed)
             .OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();
         var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
-        await Parallel.ForEachAsync(clearing, InParallel(cancellationToken), async (m, ct) =>
+        await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (m, ct) =>
         {
             foreach (var o in await store.GetOffersAsync(m.Value.Id, ct)) offers.Add(o);
         });
@@ -179,9 +176,9 @@ public sealed partial class GateCycleRunner(
         // The escrow slots are written before the results they describe, so a cleared request always has them.
         var slots = cycle.Batches.SelectMany(b => b.Awards.Select((a, position) => (a, slot: new EscrowSlot(b.Number, position))))
             .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
-        await Parallel.ForEachAsync(slots, InParallel(cancellationToken), async (kv, ct) =>
+        await Parallel.ForEachAsync(slots, MarketStore.InParallel(cancellationToken), async (kv, ct) =>
             await store.PutMembershipAsync(kv.Key, new CycleMembership(cycle.Id, kv.Value), ct));
-        await Parallel.ForEachAsync(closed, InParallel(cancellationToken), async (m, ct) => await SaveClosedAsync(m.Value, m.ETag, ct));
+        await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveClosedAsync(m.Value, m.ETag, ct));
         // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
         // without, this is the last step and they go out before its checkpoint.
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
@@ -211,7 +208,7 @@ public sealed partial class GateCycleRunner(
             if (await store.TryReplaceGateCycleAsync(cycle, etag, unlocked.Select(b => b.Number), cancellationToken) is not { } next) return false;
             etag = next;
         }
-        await Parallel.ForEachAsync(requests.Values, InParallel(cancellationToken), async (m, ct) =>
+        await Parallel.ForEachAsync(requests.Values, MarketStore.InParallel(cancellationToken), async (m, ct) =>
         {
             var request = m.Value;
             if (request.State != RequestState.Cleared) return;
@@ -254,7 +251,7 @@ public sealed partial class GateCycleRunner(
             if (await store.TryReplaceGateCycleAsync(cycle, etag, ready.Select(b => b.Number), cancellationToken) is not { } next) return (false, now);
             etag = next;
         }
-        await Parallel.ForEachAsync(requests.Values, InParallel(cancellationToken), async (m, ct) =>
+        await Parallel.ForEachAsync(requests.Values, MarketStore.InParallel(cancellationToken), async (m, ct) =>
         {
             var request = m.Value;
             if (request.State != RequestState.Settling || cycle.BatchesOf(request.Id).Any(b => b.SettleTransaction is null)) return;

@@ -34,7 +34,7 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
     {
         var outbox = store.RequestOutbox(broker);
         await Parallel.ForEachAsync(requests.Where(r => r.State is not (RequestState.Open or RequestState.Cancelled)),
-            new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            MarketStore.InParallel(cancellationToken),
             async (r, ct) => await outbox.DispatchMessageAsync(r.Id, Message(r).MessageId, ct));
     }
 

@@ -66,7 +66,7 @@ public sealed partial class MarketStore
     public async Task<IReadOnlyDictionary<string, Stored<FlexRequest>>> GetRequestsAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
     {
         var found = new System.Collections.Concurrent.ConcurrentDictionary<string, Stored<FlexRequest>>();
-        await Parallel.ForEachAsync(ids.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (id, ct) =>
+        await Parallel.ForEachAsync(ids.Distinct(), InParallel(cancellationToken), async (id, ct) =>
         {
             if (await GetRequestAsync(id, ct) is { } stored) found[id] = stored;
         });

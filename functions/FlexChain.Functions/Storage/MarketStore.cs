@@ -240,6 +240,9 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
 
     // ---- shared helpers ----
 
+    /// <summary>How many point reads or small writes one operation sends to storage at once (over many keys).</summary>
+    public static ParallelOptions InParallel(CancellationToken cancellationToken) => new() { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken };
+
     /// <summary>
     /// <paramref name="load"/>'s value, served from memory for <paramref name="duration"/>. Concurrent misses of one key
     /// share a single load (at a gate's busiest moment dozens of offers on one request arrive together), so a key costs

@@ -131,8 +131,9 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         // (or was superseded by a later one), and the last one was consumed by RequestEvents.
         var tables = new FlexChain.Storage.TableServiceClient(_azurite.ConnectionString);
         var settledId = $"{request}:Settled";
-        var outbox = await tables.GetTableClient("requests").GetEntityAsync(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settledId));
-        Assert.True(outbox?.GetBoolean("Dispatched"), $"the announcement {settledId} is still in the outbox");
+        // The request shows Settled as soon as it is saved; its announcement leaves the outbox just after (before the cycle's checkpoint).
+        await Poll.UntilAsync(() => tables.GetTableClient("requests").GetEntityAsync(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settledId)),
+            outbox => outbox?.GetBoolean("Dispatched") == true, TimeSpan.FromSeconds(30), $"the announcement {settledId} leaving the outbox");
         var consumer = new FlexChain.Messaging.Outbox.IdempotentConsumer(
             tables.GetTableClient(FlexChain.Functions.Hosting.LocalTriggerDriver.ProcessedTable), "RequestEvents");
         await Poll.UntilAsync(() => consumer.HasProcessedAsync(settledId), done => done, TimeSpan.FromSeconds(30), $"RequestEvents consuming {settledId}");

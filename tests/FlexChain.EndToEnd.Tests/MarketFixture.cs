@@ -2,9 +2,11 @@ using System.Diagnostics;
 using System.Text.Json;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
+using FlexChain.Messaging;
 using FlexChain.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -88,7 +90,36 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");
             web.UseSetting("Notifications:AllowPrivateTargets", "true");
             web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
+            web.ConfigureTestServices(s =>
+            {
+                var broker = s.Single(d => d.ServiceType == typeof(IMessageBroker)).ImplementationFactory!;
+                s.Replace(ServiceDescriptor.Singleton<IMessageBroker>(sp => new OutageBroker((IMessageBroker)broker(sp), this)));
+            });
         });
+
+    /// <summary>
+    /// While true, the message service refuses every send of every instance (503, as in a Service Bus outage while
+    /// table storage is up); receiving still works.
+    /// </summary>
+    public bool MessageSendsRefused { get; set; }
+
+    /// <summary>The app's real broker (storage queues on Azurite), refusing sends while <see cref="MessageSendsRefused"/>.</summary>
+    private sealed class OutageBroker(IMessageBroker inner, MarketFixture market) : IMessageBroker
+    {
+        public IMessageQueue GetQueue(string name) => new Queue(inner.GetQueue(name), market);
+
+        private sealed class Queue(IMessageQueue inner, MarketFixture market) : IMessageQueue
+        {
+            public string Name => inner.Name;
+            public IMessageQueue DeadLetterQueue => inner.DeadLetterQueue;
+            public Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default) => market.MessageSendsRefused
+                ? throw new Azure.RequestFailedException(503, "message service unavailable (test outage)", "ServiceUnavailable", null)
+                : inner.SendAsync(message, cancellationToken);
+            public Task<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default) => inner.ReceiveAsync(cancellationToken);
+            public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.CompleteAsync(message, cancellationToken);
+            public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.AbandonAsync(message, cancellationToken);
+        }
+    }
 
     public Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) => TokenBalanceAsync(Rpc, Token, holder);
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
+using FlexChain.Testing;
 using FlexChain.Verification;
 
 namespace FlexChain.EndToEnd.Tests;
@@ -99,6 +100,40 @@ public sealed class OutageTests(MarketFixture market)
         }
         await _api.WaitForStateAsync(request, dso, "Awarded");
         await DeliverAndSettleAsync(dso, cpo, station, request, start);
+        await AssertExactlyOnceAsync(request, dso, fromBlock);
+    }
+
+    [Fact]
+    public async Task GateCycle_MessageServiceRefusesSendsAtSettlement_CycleWaitsUntilTheAnnouncementIsOut()
+    {
+        var (dso, cpo, station, request, start) = await CycleAsync("Queue outage");
+        var fromBlock = await market.Rpc.GetBlockNumberAsync(CancellationToken.None);
+        market.Clock.SetTo(start.AddHours(-1));
+        var cycle = (await _api.WaitForStateAsync(request, dso, "Awarded"))["gateCycleId"]!.GetValue<string>();
+        var tables = new FlexChain.Storage.TableServiceClient(market.StorageConnectionString);
+        var settled = $"{request}:Settled";
+        async Task<bool> Dispatched() => (await tables.GetTableClient("requests")
+            .GetEntityAsync(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settled)))?.GetBoolean("Dispatched") == true;
+        async Task<string> CycleState() => (await _api.GetAsync($"/v1/gate-cycles/{cycle}", dso))["state"]!.GetValue<string>();
+
+        market.MessageSendsRefused = true;
+        try
+        {
+            // Payment and the request's state are saved, but the cycle must not finish while its announcement is unsent.
+            await DeliverAndSettleAsync(dso, cpo, station, request, start);
+            await Task.Delay(TimeSpan.FromSeconds(5)); // several gate ticks retry the step during the outage
+            Assert.False(await Dispatched());
+            Assert.Equal("Awarded", await CycleState());
+        }
+        finally
+        {
+            market.MessageSendsRefused = false;
+        }
+        await Poll.UntilAsync(CycleState, state => state == "Settled", TimeSpan.FromSeconds(30), $"gate cycle {cycle} settling");
+        Assert.True(await Dispatched());
+        var consumer = new FlexChain.Messaging.Outbox.IdempotentConsumer(
+            tables.GetTableClient(FlexChain.Functions.Hosting.LocalTriggerDriver.ProcessedTable), "RequestEvents");
+        await Poll.UntilAsync(() => consumer.HasProcessedAsync(settled), done => done, TimeSpan.FromSeconds(30), $"RequestEvents consuming {settled}");
         await AssertExactlyOnceAsync(request, dso, fromBlock);
     }
 }

@@ -63,28 +63,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task DispatchPendingAsync_Replayed_SendsEachMessageOnceAndMarksDispatched()
-    {
-        var table = await NewTableAsync("cycles");
-        var queueName = NewQueueName();
-        await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-3", queueName));
-        var dispatcher = new OutboxDispatcher(table, _queues);
-
-        var first = await dispatcher.DispatchPendingAsync();
-        var second = await dispatcher.DispatchPartitionAsync("cycle-3");
-
-        Assert.Equal(2, first);
-        Assert.Equal(0, second);
-        var queue = _queues.GetQueue(queueName);
-        var received = new List<ReceivedMessage>();
-        while (await queue.ReceiveAsync() is { } m) received.Add(m);
-        Assert.Equal(["cycle-3:award:1", "cycle-3:award:2"], received.Select(m => m.MessageId).Order());
-        var outbox = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-3"} and RowKey ne {"state"}")).ToListAsync();
-        Assert.All(outbox, r => Assert.True(r.GetBoolean("Dispatched")));
-    }
-
-    [Fact]
-    public async Task DispatchMessageAsync_SendsThatPendingRowOnly_Once()
+    public async Task DispatchMessageAsync_SendsThatPendingRowOnce_AndMarksIt()
     {
         var table = await NewTableAsync("cycles");
         var queueName = NewQueueName();
@@ -94,17 +73,17 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var first = await dispatcher.DispatchMessageAsync("cycle-5", "cycle-5:award:2");
         var again = await dispatcher.DispatchMessageAsync("cycle-5", "cycle-5:award:2");
         var unknown = await dispatcher.DispatchMessageAsync("cycle-5", "cycle-5:award:9");
-        var rest = await dispatcher.DispatchPartitionAsync("cycle-5");
 
-        Assert.Equal((true, false, false, 1), (first, again, unknown, rest));
+        Assert.Equal((true, false, false), (first, again, unknown));
         var queue = _queues.GetQueue(queueName);
-        var received = new List<ReceivedMessage>();
-        while (await queue.ReceiveAsync() is { } m) received.Add(m);
-        Assert.Equal(["cycle-5:award:1", "cycle-5:award:2"], received.Select(m => m.MessageId).Order());
+        Assert.Equal("cycle-5:award:2", (await queue.ReceiveAsync())?.MessageId);
+        Assert.Null(await queue.ReceiveAsync());
+        var rows = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-5"} and RowKey ne {"state"}")).ToListAsync();
+        Assert.Equal([false, true], rows.Select(r => r.GetBoolean("Dispatched") == true)); // award 1 is still pending
     }
 
     [Fact]
-    public async Task DispatchPendingAsync_CrashBetweenSendAndMark_ResendsSameIdAndConsumerRunsHandlerOnce()
+    public async Task DispatchMessageAsync_CrashBetweenSendAndMark_ResendsSameIdAndConsumerRunsHandlerOnce()
     {
         var table = await NewTableAsync("cycles");
         var processed = await NewTableAsync("processed");
@@ -113,8 +92,13 @@ public sealed class OutboxTests(AzuriteFixture azurite)
 
         // The process "dies" right after the first message left, before the row was marked.
         var crashing = new CrashAfterSendBroker(_queues);
-        await Assert.ThrowsAsync<SimulatedCrashException>(() => new OutboxDispatcher(table, crashing).DispatchPendingAsync());
-        var afterRestart = await new OutboxDispatcher(table, _queues).DispatchPendingAsync();
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => new OutboxDispatcher(table, crashing).DispatchMessageAsync("cycle-4", "cycle-4:award:1"));
+        var afterRestart = new OutboxDispatcher(table, _queues);
+        var sent = new[]
+        {
+            await afterRestart.DispatchMessageAsync("cycle-4", "cycle-4:award:1"),
+            await afterRestart.DispatchMessageAsync("cycle-4", "cycle-4:award:2"),
+        };
 
         var queue = _queues.GetQueue(queueName);
         var consumer = new IdempotentConsumer(processed, "payments");
@@ -123,7 +107,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         while (await queue.ReceiveAsync() is { } message)
             outcomes.Add(await consumer.HandleAsync(queue, message, (m, _) => { effects.Add(m.MessageId); return Task.CompletedTask; }));
 
-        Assert.Equal(2, afterRestart);
+        Assert.Equal([true, true], sent);
         Assert.Equal(3, outcomes.Count); // award 1 twice (same id), award 2 once
         Assert.Equal(1, outcomes.Count(o => o == ConsumeOutcome.Duplicate));
         Assert.Equal(["cycle-4:award:1", "cycle-4:award:2"], effects.Order());
@@ -169,17 +153,21 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task DispatchPendingAsync_SendRefused_LeavesRowPendingForNextRun()
+    public async Task DispatchMessageAsync_SendRefused_ThrowsAndLeavesRowPendingForTheRetry()
     {
         var table = await NewTableAsync("cycles");
         var queueName = NewQueueName();
-        await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-5", queueName));
+        await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-7", queueName));
 
-        var refused = await new OutboxDispatcher(table, new RefusingBroker()).DispatchPendingAsync();
-        var later = await new OutboxDispatcher(table, _queues).DispatchPendingAsync();
+        var refused = await Assert.ThrowsAsync<RequestFailedException>(() =>
+            new OutboxDispatcher(table, new RefusingBroker()).DispatchMessageAsync("cycle-7", "cycle-7:award:1"));
+        var pending = await table.GetEntityAsync("cycle-7", OutboxBatch.RowKeyFor("cycle-7:award:1"));
+        var retried = await new OutboxDispatcher(table, _queues).DispatchMessageAsync("cycle-7", "cycle-7:award:1");
 
-        Assert.Equal(0, refused);
-        Assert.Equal(2, later);
+        Assert.Equal(503, refused.Status);
+        Assert.False(pending?.GetBoolean("Dispatched"));
+        Assert.True(retried);
+        Assert.Equal("cycle-7:award:1", (await _queues.GetQueue(queueName).ReceiveAsync())?.MessageId);
     }
 
     [Fact]

@@ -265,7 +265,6 @@ public sealed partial class GateCycleRunner(
         return (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null, null);
     }
 
-    /// <summary>Saves a request's transition with If-Match and its announcement in the outbox (see <see cref="RequestEvents"/>; the caller sends it); throws when another instance changed it first (the step is retried).</summary>
     /// <summary>
     /// Saves a request this cycle's clearing closed. Every member must keep the results of the same engine run (a
     /// station is awarded once across the cycle), so if the request changed since it was read (a manual decision saved
@@ -287,6 +286,7 @@ public sealed partial class GateCycleRunner(
         await SaveAsync(request, current.ETag, RequestState.Open, cancellationToken);
     }
 
+    /// <summary>Saves a request's transition with If-Match and its announcement in the outbox (see <see cref="RequestEvents"/>; the caller sends it); throws when another instance changed it first (the step is retried).</summary>
     private async Task SaveAsync(FlexRequest request, ETag etag, RequestState from, CancellationToken cancellationToken)
     {
         if (!await events.TrySaveAsync(request, etag, cancellationToken))

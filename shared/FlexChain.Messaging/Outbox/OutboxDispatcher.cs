@@ -6,15 +6,15 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FlexChain.Messaging.Outbox;
 
 /// <summary>
-/// Sends the pending outbox rows of one table through the messaging port and marks them dispatched.
+/// Sends an outbox row through the messaging port and marks it dispatched.
 /// </summary>
 /// <remarks>
-/// <para>Each row is sent, then marked (<c>Dispatched = true</c>, guarded by its ETag). A crash between the two leaves the
-/// row pending, so the next run sends it again with the same message id: delivery is at least once, and consumers
+/// <para>The row is sent, then marked (<c>Dispatched = true</c>, guarded by its ETag). A crash between the two leaves the
+/// row pending, so the caller's retry sends it again with the same message id: delivery is at least once, and consumers
 /// de-duplicate by id (<see cref="IdempotentConsumer"/>; Service Bus duplicate detection does it too when enabled).</para>
 /// <para>Safe to run on several instances at once: both may send a row (a duplicate with the same id); only one marks it.</para>
-/// <para>A row whose send the service refuses (<see cref="RequestFailedException"/>) is logged and left pending for the
-/// next run; other exceptions propagate.</para>
+/// <para>A send the service refuses throws and leaves the row pending: the step that committed the message must not
+/// move on (or checkpoint) until its message is out, so it fails and is retried.</para>
 /// </remarks>
 public sealed class OutboxDispatcher
 {
@@ -33,27 +33,12 @@ public sealed class OutboxDispatcher
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
-    /// <summary>Sends every pending outbox row of the table (all partitions); returns how many were sent and marked.</summary>
-    /// <exception cref="RequestFailedException">The outbox query failed.</exception>
-    public Task<int> DispatchPendingAsync(CancellationToken cancellationToken = default) =>
-        DispatchAsync(PendingFilter(null), cancellationToken);
-
     /// <summary>
-    /// Sends the pending outbox rows of one partition (call it right after <see cref="OutboxWriter.CommitAsync"/> for low
-    /// latency; <see cref="DispatchPendingAsync"/> on a timer catches what a crash left behind).
+    /// Sends one outbox row (a point read, no query) if it is still pending: call it right after
+    /// <see cref="OutboxWriter.CommitAsync"/>, and again whenever the step is retried. Returns whether it was sent and
+    /// marked here (false when it was already dispatched, does not exist, or another dispatcher marked it first).
     /// </summary>
-    /// <exception cref="RequestFailedException">The outbox query failed.</exception>
-    public Task<int> DispatchPartitionAsync(string partitionKey, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(partitionKey);
-        return DispatchAsync(PendingFilter(partitionKey), cancellationToken);
-    }
-
-    /// <summary>
-    /// Sends one outbox row, found by point read (no query), if it is still pending: the cheapest way to dispatch the
-    /// message a transition just committed. Returns whether it was sent and marked here.
-    /// </summary>
-    /// <exception cref="RequestFailedException">The row could not be read.</exception>
+    /// <exception cref="RequestFailedException">The row could not be read, or the messaging service refused the send (the row stays pending).</exception>
     public async Task<bool> DispatchMessageAsync(string partitionKey, string messageId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(partitionKey);
@@ -62,26 +47,10 @@ public sealed class OutboxDispatcher
         return row is not null && row.GetBoolean(OutboxBatch.DispatchedProperty) != true && await SendAndMarkAsync(row, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<int> DispatchAsync(string filter, CancellationToken cancellationToken)
-    {
-        var sent = 0;
-        await foreach (var row in _table.QueryAsync(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
-            if (await SendAndMarkAsync(row, cancellationToken).ConfigureAwait(false)) sent++;
-        return sent;
-    }
-
     private async Task<bool> SendAndMarkAsync(TableEntity row, CancellationToken cancellationToken)
     {
         var (queue, message) = OutboxBatch.ReadRow(row);
-        try
-        {
-            await _broker.GetQueue(queue).SendAsync(message, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException e)
-        {
-            Log.SendFailed(_logger, message.MessageId, queue, e.Status, e.ErrorCode, e);
-            return false;
-        }
+        await _broker.GetQueue(queue).SendAsync(message, cancellationToken).ConfigureAwait(false);
 
         var mark = new TableEntity(row.PartitionKey, row.RowKey)
         {
@@ -101,23 +70,12 @@ public sealed class OutboxDispatcher
             return false;
         }
     }
-
-    private static string PendingFilter(string? partitionKey)
-    {
-        // Row keys of outbox rows lie in [prefix, prefix with its last character raised by one).
-        var end = OutboxBatch.RowKeyPrefix[..^1] + (char)(OutboxBatch.RowKeyPrefix[^1] + 1);
-        var rows = TableFilter.Create($"RowKey ge {OutboxBatch.RowKeyPrefix} and RowKey lt {end} and Dispatched eq {false}");
-        return partitionKey is null ? rows : TableFilter.And(TableFilter.Create($"PartitionKey eq {partitionKey}"), rows);
-    }
 }
 
 internal static partial class Log
 {
     [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Outbox message {MessageId} sent to {Queue} and marked dispatched")]
     internal static partial void Dispatched(ILogger logger, string messageId, string queue);
-
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Outbox message {MessageId} for {Queue} was refused ({Status} {ErrorCode}); it stays pending")]
-    internal static partial void SendFailed(ILogger logger, string messageId, string queue, int status, string? errorCode, Exception exception);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Outbox message {MessageId} for {Queue} was marked by another dispatcher; the send was a duplicate")]
     internal static partial void MarkedElsewhere(ILogger logger, string messageId, string queue);

@@ -202,18 +202,7 @@ public sealed class FlexRequest
     {
         ArgumentNullException.ThrowIfNull(picks);
         ArgumentNullException.ThrowIfNull(offers);
-        if (dsoId != DsoId) throw new DomainException("requestId", "own-request", "Only the DSO that posted a request can decide it.");
-        if (Selection != SelectionMode.Manual)
-            throw new DomainException("selection", "manual-only", "This request is cleared automatically (merit order); only a request posted with selection Manual takes a decision.");
-        // A cancelled request never clears, so its decision period is moot; say so before talking about time.
-        if (State == RequestState.Cancelled) Require(RequestState.Open, "record a decision");
-        if (now < GateClosure)
-            throw new DomainException("gateClosure", "decision-deadline", $"The decision period opens at gate closure, {GateClosure:O}; offers are sealed until then.");
-        var deadline = DecisionDeadline!.Value; // Post requires it for manual selection
-        if (now >= deadline)
-            throw new DomainException("decisionDeadline", "decision-deadline",
-                $"The decision period ended at {deadline:O}: the request is cleared with the decision recorded by then, or automatically without one.");
-        Require(RequestState.Open, "record a decision");
+        RequireDecisionPeriod(dsoId, now, "record a decision");
         if (picks.Count == 0) throw new DomainException("picks", "required", "Pick at least one offer.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in picks)
@@ -222,6 +211,37 @@ public sealed class FlexRequest
         var problems = ClearingEngine.ValidateDecision(ToClearingRequest() with { Decision = decision }, offers);
         if (problems.Count == 0) Decision = decision;
         return problems;
+    }
+
+    /// <summary>
+    /// Withdraws the DSO's decision, at <paramref name="now"/>: without a new one before the deadline the request is
+    /// cleared automatically (merit order). Allowed when a decision may be recorded (<see cref="Decide"/>).
+    /// </summary>
+    /// <returns>Whether there was a decision to withdraw.</returns>
+    /// <exception cref="DomainException">As for <see cref="Decide"/>: <c>own-request</c>, <c>manual-only</c>, <c>illegal-transition</c>, <c>decision-deadline</c>.</exception>
+    public bool WithdrawDecision(string dsoId, DateTimeOffset now)
+    {
+        RequireDecisionPeriod(dsoId, now, "withdraw a decision");
+        var had = Decision is not null;
+        Decision = null;
+        return had;
+    }
+
+    /// <summary>The caller is this manual request's DSO and <paramref name="now"/> lies in the decision period of an open request.</summary>
+    private void RequireDecisionPeriod(string dsoId, DateTimeOffset now, string action)
+    {
+        if (dsoId != DsoId) throw new DomainException("requestId", "own-request", "Only the DSO that posted a request can decide it.");
+        if (Selection != SelectionMode.Manual)
+            throw new DomainException("selection", "manual-only", "This request is cleared automatically (merit order); only a request posted with selection Manual takes a decision.");
+        // A cancelled request never clears, so its decision period is moot; say so before talking about time.
+        if (State == RequestState.Cancelled) Require(RequestState.Open, action);
+        if (now < GateClosure)
+            throw new DomainException("gateClosure", "decision-deadline", $"The decision period opens at gate closure, {GateClosure:O}; offers are sealed until then.");
+        var deadline = DecisionDeadline!.Value; // Post requires it for manual selection
+        if (now >= deadline)
+            throw new DomainException("decisionDeadline", "decision-deadline",
+                $"The decision period ended at {deadline:O}: the request is cleared with the decision recorded by then, or automatically without one.");
+        Require(RequestState.Open, action);
     }
 
     /// <summary>

@@ -128,6 +128,41 @@ public class ManualDecisionTests
     }
 
     [Fact]
+    public void WithdrawDecision_InPeriod_ClearsAutomatically_AndSaysWhetherThereWasOne()
+    {
+        var r = Manual();
+        r.Decide("dso1", [Pick("dear")], Offers, GateClosure);
+
+        Assert.True(r.WithdrawDecision("dso1", Deadline.AddTicks(-1)));
+        Assert.False(r.WithdrawDecision("dso1", Deadline.AddTicks(-1)));
+        Assert.Null(r.ToClearingRequest().Decision);
+        r.Close(ClearingEngine.Clear([r.ToClearingRequest()], Offers).For("req1"), Deadline);
+        Assert.Equal("cheap", Assert.Single(r.Awards).OfferId);
+        Assert.Equal(SelectionMode.Automatic, r.AppliedSelection);
+    }
+
+    [Fact]
+    public void WithdrawDecision_WhereNoDecisionMayBeRecorded_ThrowsAndKeepsIt()
+    {
+        var r = Manual();
+        r.Decide("dso1", [Pick("dear")], Offers, GateClosure);
+        var decision = r.Decision;
+        DomainException Refused(FlexRequest request, string dso, DateTimeOffset now) =>
+            Assert.Throws<DomainException>(() => request.WithdrawDecision(dso, now));
+
+        Assert.Equal("own-request", Refused(r, "dso2", GateClosure).Rule);
+        var early = Refused(r, "dso1", GateClosure.AddTicks(-1));
+        var late = Refused(r, "dso1", Deadline);
+        Assert.Equal(("gateClosure", "decision-deadline"), (early.Field, early.Rule));
+        Assert.Equal(("decisionDeadline", "decision-deadline"), (late.Field, late.Rule));
+        Assert.Equal("manual-only", Refused(Request(), "dso1", GateClosure).Rule);
+        var cancelled = Manual();
+        cancelled.Cancel("dso1", T0);
+        Assert.Equal("illegal-transition", Refused(cancelled, "dso1", GateClosure).Rule);
+        Assert.Same(decision, r.Decision);
+    }
+
+    [Fact]
     public void Close_ManualRequestWithoutDecision_ClearsAutomatically()
     {
         var r = Manual();

@@ -39,6 +39,9 @@ public sealed class ManualDecisionTests(MarketFixture market)
     private Task<HttpResponseMessage> DecideAsync(string request, Caller caller, object body) =>
         _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/decision", caller, body);
 
+    private Task<HttpResponseMessage> WithdrawAsync(string request, Caller caller) =>
+        _api.SendAsync(HttpMethod.Delete, $"/v1/requests/{request}/decision", caller, null);
+
     private static async Task<JsonNode> ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field, string rule)
     {
         var text = await response.Content.ReadAsStringAsync();
@@ -109,8 +112,9 @@ public sealed class ManualDecisionTests(MarketFixture market)
         Assert.Equal(balanceA, await market.TokenBalanceAsync(MarketFixture.CpoAWallet));
     }
 
+    /// <summary>The DSO picks B's dearer offer, then withdraws the decision: at the deadline merit order applies (A wins).</summary>
     [Fact]
-    public async Task Decision_NoneBeforeTheDeadline_ClearsAutomaticallyByMeritOrder()
+    public async Task Decision_NoneOrWithdrawnBeforeTheDeadline_ClearsAutomaticallyByMeritOrder()
     {
         var t0 = market.Clock.GetUtcNow();
         var (dso, cpoA, cpoB, transformer, stationA, stationB) =
@@ -120,6 +124,15 @@ public sealed class ManualDecisionTests(MarketFixture market)
         market.Clock.SetTo(t0.AddHours(1));
         using (var none = await _api.SendAsync(HttpMethod.Get, $"/v1/requests/{request}/decision", dso, null))
             await ProblemAsync(none, HttpStatusCode.NotFound, "id", "no-decision");
+        using (var nothingToWithdraw = await WithdrawAsync(request, dso))
+            await ProblemAsync(nothingToWithdraw, HttpStatusCode.NotFound, "id", "no-decision");
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/decision", dso, Picks((dear, null)));
+        market.Clock.SetTo(t0.AddHours(1.5));
+        using (var withdrawn = await WithdrawAsync(request, dso))
+            Assert.Equal(HttpStatusCode.NoContent, withdrawn.StatusCode);
+        using (var gone = await _api.SendAsync(HttpMethod.Get, $"/v1/requests/{request}/decision", dso, null))
+            await ProblemAsync(gone, HttpStatusCode.NotFound, "id", "no-decision");
+        Assert.Null((await _api.GetAsync($"/v1/requests/{request}", dso))["decision"]);
         market.Clock.SetTo(t0.AddHours(2));
         var awarded = await _api.WaitForStateAsync(request, dso, "Awarded");
 
@@ -152,6 +165,8 @@ public sealed class ManualDecisionTests(MarketFixture market)
         // Before gate closure the offers are sealed and there is nothing to decide on.
         using (var early = await DecideAsync(request, dso, Picks((b, null))))
             await ProblemAsync(early, HttpStatusCode.UnprocessableEntity, "gateClosure", "decision-deadline");
+        using (var earlyWithdraw = await WithdrawAsync(request, dso))
+            await ProblemAsync(earlyWithdraw, HttpStatusCode.UnprocessableEntity, "gateClosure", "decision-deadline");
         using (var none = await _api.SendAsync(HttpMethod.Get, $"/v1/requests/{request}/decision", dso, null))
             await ProblemAsync(none, HttpStatusCode.NotFound, "id", "no-decision");
 
@@ -179,6 +194,14 @@ public sealed class ManualDecisionTests(MarketFixture market)
             await ProblemAsync(merit, HttpStatusCode.UnprocessableEntity, "selection", "manual-only");
         using (var gone = await DecideAsync(cancelled, dso, Picks((a, null))))
             await ProblemAsync(gone, HttpStatusCode.Conflict, "state", "illegal-transition");
+        using (var cpoWithdraws = await WithdrawAsync(request, cpoB))
+            await ProblemAsync(cpoWithdraws, HttpStatusCode.Forbidden, "X-Api-Key", "role");
+        using (var foreignWithdraws = await WithdrawAsync(request, otherDso))
+            await ProblemAsync(foreignWithdraws, HttpStatusCode.Forbidden, "id", "own-request");
+        using (var meritWithdraw = await WithdrawAsync(automatic, dso))
+            await ProblemAsync(meritWithdraw, HttpStatusCode.UnprocessableEntity, "selection", "manual-only");
+        using (var goneWithdraw = await WithdrawAsync(cancelled, dso))
+            await ProblemAsync(goneWithdraw, HttpStatusCode.Conflict, "state", "illegal-transition");
         await UnchangedAsync();
 
         var unknown = "off_" + new string('0', 32);
@@ -219,6 +242,8 @@ public sealed class ManualDecisionTests(MarketFixture market)
         market.Clock.SetTo(t0.AddHours(2));
         using (var late = await DecideAsync(request, dso, Picks((a, null))))
             await ProblemAsync(late, HttpStatusCode.UnprocessableEntity, "decisionDeadline", "decision-deadline");
+        using (var lateWithdraw = await WithdrawAsync(request, dso))
+            await ProblemAsync(lateWithdraw, HttpStatusCode.UnprocessableEntity, "decisionDeadline", "decision-deadline");
         await UnchangedAsync();
         var awarded = await _api.WaitForStateAsync(request, dso, "Awarded");
         var award = Assert.Single(awarded["awards"]!.AsArray())!;
@@ -235,5 +260,7 @@ public sealed class ManualDecisionTests(MarketFixture market)
         Assert.NotNull(path["put"]!["responses"]!["422"]!["content"]!["application/problem+json"]);
         Assert.NotNull(path["put"]!["security"]);
         Assert.NotNull(path["get"]!["responses"]!["200"]);
+        Assert.NotNull(path["delete"]!["responses"]!["204"]);
+        Assert.NotNull(path["delete"]!["security"]);
     }
 }

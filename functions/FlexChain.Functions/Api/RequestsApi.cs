@@ -28,6 +28,7 @@ public static class RequestsApi
         group.MapPost("/requests/{id}/cancel", CancelRequest).RequireAuthorization(Policies.Dso);
         group.MapPut("/requests/{id}/decision", PutDecision).Validate<PutDecisionRequest>().RequireAuthorization(Policies.Dso);
         group.MapGet("/requests/{id}/decision", GetDecision).RequireAuthorization(Policies.Dso);
+        group.MapDelete("/requests/{id}/decision", WithdrawDecision).RequireAuthorization(Policies.Dso);
         return group;
     }
 
@@ -138,6 +139,26 @@ public static class RequestsApi
                 ? $"No decision is recorded; without one before {request.DecisionDeadline:O} the request is cleared automatically."
                 : "This request is cleared automatically (merit order); it takes no decision.");
         return TypedResults.Ok(DecisionResponse.From(request, decision));
+    }
+
+    /// <summary>
+    /// Withdraws the DSO's decision within the decision period, so the request is cleared automatically unless the DSO
+    /// decides again before the deadline; 404 (rule <c>no-decision</c>) when none is recorded.
+    /// </summary>
+    public static async Task<Results<NoContent, NotFound, ProblemHttpResult>> WithdrawDecision(
+        string id, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var stored = await store.GetRequestAsync(id, cancellationToken);
+        if (stored is null) return TypedResults.NotFound();
+        var request = stored.Value.Value;
+        if (request.DsoId != http.User.ParticipantId())
+            return Problems.Create(403, "id", "own-request", "Only the DSO that posted a request can withdraw its decision.");
+        if (!request.WithdrawDecision(request.DsoId, clock.GetUtcNow()))
+            return Problems.Create(404, "id", "no-decision", "No decision is recorded on this request; it is cleared automatically unless you record one.");
+        if (!await store.TryReplaceRequestAsync(request, stored.Value.ETag, cancellationToken))
+            throw new ApiProblemException(409, "id", "concurrent-update",
+                "The request changed while withdrawing the decision (another decision was recorded, or its gate cycle cleared it); read it again.");
+        return TypedResults.NoContent();
     }
 
     /// <summary>422 naming every refused pick by its place in the body (<c>picks[i].offerId</c>), the offer and the reason.</summary>

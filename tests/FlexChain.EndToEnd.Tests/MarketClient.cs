@@ -111,10 +111,11 @@ public sealed class MarketClient(HttpClient http)
         return JsonNode.Parse(text)!;
     }
 
-    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body, string? idempotencyKey = null)
+    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body, string? idempotencyKey = null, string? ifMatch = null)
     {
         var message = new HttpRequestMessage(method, path);
         if (idempotencyKey is not null) message.Headers.Add("Idempotency-Key", idempotencyKey);
+        if (ifMatch is not null) message.Headers.TryAddWithoutValidation("If-Match", ifMatch);
         if (caller is not null) message.Headers.Add("X-Api-Key", caller.ApiKey);
         if (body is not null) message.Content = JsonContent.Create(body, options: new JsonSerializerOptions(JsonSerializerDefaults.Web));
         return http.SendAsync(message);

@@ -159,6 +159,13 @@ public sealed class MarketModelTests(MarketFixture market)
         Assert.NotNull(post["responses"]!["422"]!["content"]!["application/problem+json"]);
         Assert.Contains(post["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "Idempotency-Key");
         Assert.NotNull(post["security"]);
+        foreach (var (path, method) in new[] { ("/v1/stations/{id}", "put"), ("/v1/evs/{id}", "delete"), ("/v1/requests/{id}/offers/{offerId}", "put") })
+        {
+            var versioned = doc["paths"]![path]![method]!;
+            Assert.Contains(versioned["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "If-Match");
+            Assert.NotNull(versioned["responses"]!["412"]!["content"]!["application/problem+json"]);
+        }
+        Assert.Null(post["responses"]!["412"]);
     }
 
     // ---- participants and wallets ----
@@ -328,6 +335,57 @@ public sealed class MarketModelTests(MarketFixture market)
         var other = await _api.RegisterAsync("Cpo", "Other", MarketFixture.RuleCpoBKey);
         using var foreign = await _api.SendAsync(HttpMethod.Get, $"/v1/stations/{station}", other, null);
         await ProblemAsync(foreign, HttpStatusCode.NotFound);
+    }
+
+    /// <summary>
+    /// Two systems of one CPO edit the same station, EV or offer: each GET, PUT and DELETE answers the version as ETag, and
+    /// a change made with If-Match on a version that is no longer current is refused (412) and changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task IfMatch_StationEvAndOffer_ChangeOnlyTheVersionRead()
+    {
+        var m = await MarketAsync();
+        async Task<(HttpStatusCode Status, string? ETag)> SendAsync(HttpMethod method, string path, object? body, string? ifMatch)
+        {
+            using var response = await _api.SendAsync(method, path, m.Cpo, body, ifMatch: ifMatch);
+            if (response.StatusCode == HttpStatusCode.PreconditionFailed)
+            {
+                var problem = await ProblemAsync(response, HttpStatusCode.PreconditionFailed, "precondition-failed");
+                Assert.Equal("If-Match", problem["field"]!.GetValue<string>());
+            }
+            return (response.StatusCode, response.Headers.ETag?.ToString());
+        }
+
+        var offer = $"/v1/requests/{m.Request}/offers/" + (await _api.PostAsync($"/v1/requests/{m.Request}/offers", m.Cpo, Offer(m.Station)))["id"]!.GetValue<string>();
+        var r1 = await SendAsync(HttpMethod.Get, offer, null, null);
+        Assert.Equal("\"1\"", r1.ETag);
+        Assert.Equal((HttpStatusCode.OK, "\"2\""), await SendAsync(HttpMethod.Put, offer, Offer(m.Station, price: 0.15m), r1.ETag));
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await SendAsync(HttpMethod.Put, offer, Offer(m.Station, price: 0.10m), r1.ETag)).Status);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await SendAsync(HttpMethod.Delete, offer, null, r1.ETag)).Status);
+        Assert.Equal(0.15m, (await _api.GetAsync(offer, m.Cpo))["priceEurPerKwh"]!.GetValue<decimal>());
+        Assert.Equal(HttpStatusCode.NoContent, (await SendAsync(HttpMethod.Delete, offer, null, "\"2\"")).Status);
+
+        var station = $"/v1/stations/{m.Station}";
+        var v1 = await SendAsync(HttpMethod.Get, station, null, null);
+        Assert.Equal((HttpStatusCode.OK, "\"1\""), v1);
+        Assert.Equal((HttpStatusCode.OK, "\"2\""), await SendAsync(HttpMethod.Put, station, MarketClient.Station(m.Transformer, acKw: 11m), v1.ETag));
+        // The other system still holds version 1: its update and its deactivation are refused.
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await SendAsync(HttpMethod.Put, station, MarketClient.Station(m.Transformer, acKw: 7m), v1.ETag)).Status);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await SendAsync(HttpMethod.Delete, station, null, "\"1\", W/\"2\"")).Status); // weak never matches
+        using (var malformed = await _api.SendAsync(HttpMethod.Put, station, m.Cpo, MarketClient.Station(m.Transformer), ifMatch: "2"))
+            Assert.Equal("If-Match", (await ProblemAsync(malformed, HttpStatusCode.BadRequest, "etag"))["field"]!.GetValue<string>());
+        var versions = (await _api.GetAsync($"{station}/versions", m.Cpo))["items"]!.AsArray();
+        Assert.Equal([22m, 11m], versions.Select(v => v!["maxAcKw"]!.GetValue<decimal>()));
+        Assert.Equal((HttpStatusCode.OK, "\"3\""), await SendAsync(HttpMethod.Put, station, MarketClient.Station(m.Transformer, acKw: 7m), "\"1\", \"2\""));
+        Assert.Equal((HttpStatusCode.OK, "\"4\""), await SendAsync(HttpMethod.Delete, station, null, "*"));
+
+        var ev = (await _api.PostAsync("/v1/evs", m.Cpo, new { model = "Fiat 500e", batteryKwh = 42m, maxChargingKw = 11m }))["id"]!.GetValue<string>();
+        var evV1 = await SendAsync(HttpMethod.Get, $"/v1/evs/{ev}", null, null);
+        Assert.Equal("\"1\"", evV1.ETag);
+        Assert.Equal((HttpStatusCode.OK, "\"2\""), await SendAsync(HttpMethod.Put, $"/v1/evs/{ev}", new { model = "Fiat 500e", batteryKwh = 42m, maxChargingKw = 85m }, evV1.ETag));
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await SendAsync(HttpMethod.Put, $"/v1/evs/{ev}", new { model = "Fiat 500e", batteryKwh = 42m, maxChargingKw = 22m }, evV1.ETag)).Status);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await SendAsync(HttpMethod.Delete, $"/v1/evs/{ev}", null, evV1.ETag)).Status);
+        Assert.Equal(85m, (await _api.GetAsync($"/v1/evs/{ev}", m.Cpo))["maxChargingKw"]!.GetValue<decimal>());
     }
 
     [Fact]

@@ -204,4 +204,39 @@ public static class ConventionExtensions
         builder.AddEndpointFilter<IdempotencyFilter<T>>().WithMetadata(new IdempotentMarker());
 
     public static RouteHandlerBuilder WithBodyLimit(this RouteHandlerBuilder builder, long bytes) => builder.WithMetadata(new BodyLimit(bytes));
+
+    /// <summary>This PUT or DELETE of a versioned resource honours <c>If-Match</c> (see <see cref="VersionTags"/>); the OpenAPI document says so.</summary>
+    public static RouteHandlerBuilder Versioned(this RouteHandlerBuilder builder) => builder.WithMetadata(new VersionedMarker());
+}
+
+/// <summary>Endpoint metadata: this PUT or DELETE honours <c>If-Match</c>.</summary>
+public sealed class VersionedMarker;
+
+/// <summary>
+/// Optimistic concurrency over HTTP for the versioned resources a participant edits (stations, EVs, offers): a response
+/// carries the version as a strong entity tag (<c>ETag: "3"</c>), and a PUT or DELETE with <c>If-Match</c> applies only
+/// to that version; otherwise 412 (field <c>If-Match</c>, rule <c>precondition-failed</c>) and nothing changes. Without
+/// If-Match the change applies to the current version (the store's own ETag still guards the read-modify-write).
+/// </summary>
+public static class VersionTags
+{
+    /// <summary>Sets the response's <c>ETag</c> to <paramref name="version"/>.</summary>
+    public static void Set(HttpContext http, int version) => http.Response.Headers.ETag = Tag(version).ToString();
+
+    /// <summary>Passes when the request has no If-Match, or one that lists <c>*</c> or <paramref name="current"/>'s tag (strong comparison).</summary>
+    /// <exception cref="ApiProblemException">400 (rule <c>etag</c>) for a malformed header; 412 (rule <c>precondition-failed</c>) for another version.</exception>
+    public static void RequireMatch(HttpContext http, int current)
+    {
+        var header = http.Request.Headers.IfMatch;
+        if (header.Count == 0) return;
+        if (!Microsoft.Net.Http.Headers.EntityTagHeaderValue.TryParseStrictList(header, out var tags) || tags.Count == 0)
+            throw new ApiProblemException(400, "If-Match", "etag", "If-Match must be * or a comma-separated list of entity tags in double quotes, such as \"3\" (the ETag of a GET).");
+        var tag = Tag(current);
+        if (tags.Any(t => t.Equals(Microsoft.Net.Http.Headers.EntityTagHeaderValue.Any) || t.Compare(tag, useStrongComparison: true))) return;
+        throw new ApiProblemException(412, "If-Match", "precondition-failed",
+            $"The resource is now at version {current} (ETag {tag}), not the one you read: read it again and reapply your change.");
+    }
+
+    private static Microsoft.Net.Http.Headers.EntityTagHeaderValue Tag(int version) =>
+        new("\"" + version.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\"");
 }

@@ -18,8 +18,8 @@ public static class OffersApi
         group.MapPost("/", PostOffer).Validate<PostOfferRequest>().Idempotent<PostOfferRequest>().RequireAuthorization(Policies.Cpo);
         group.MapGet("/", ListOffers);
         group.MapGet("/{offerId}", GetOffer);
-        group.MapPut("/{offerId}", ModifyOffer).Validate<PostOfferRequest>().RequireAuthorization(Policies.Cpo);
-        group.MapDelete("/{offerId}", WithdrawOffer).RequireAuthorization(Policies.Cpo);
+        group.MapPut("/{offerId}", ModifyOffer).Validate<PostOfferRequest>().Versioned().RequireAuthorization(Policies.Cpo);
+        group.MapDelete("/{offerId}", WithdrawOffer).Versioned().RequireAuthorization(Policies.Cpo);
         return group;
     }
 
@@ -44,10 +44,12 @@ public static class OffersApi
         var now = clock.GetUtcNow();
         var (request, stored) = await OwnOfferAsync(id, offerId, http, store, cancellationToken);
         if (request is null || stored is null) return TypedResults.NotFound();
+        VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(now);
         var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken);
         if (!await store.TryReplaceOfferAsync(offer, stored.Value.ETag, cancellationToken))
             throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed or was withdrawn while this update ran; read it again.");
+        VersionTags.Set(http, offer.Revision);
         return TypedResults.Ok(OfferResponse.From(offer));
     }
 
@@ -56,6 +58,7 @@ public static class OffersApi
     {
         var (request, stored) = await OwnOfferAsync(id, offerId, http, store, cancellationToken);
         if (request is null || stored is null) return TypedResults.NotFound();
+        VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(clock.GetUtcNow());
         if (!await store.TryDeleteOfferAsync(stored.Value.Value, stored.Value.ETag, cancellationToken))
             throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed while it was being withdrawn; read it again.");
@@ -86,11 +89,14 @@ public static class OffersApi
         var stored = await store.GetRequestAsync(id, cancellationToken);
         if (stored is null) return TypedResults.NotFound();
         var caller = http.User.ParticipantId();
+        Offer? offer;
         if (http.User.Role() == Role.Cpo)
-            return await store.GetOfferAsync(id, caller, cancellationToken) is { } own && own.Id == offerId ? TypedResults.Ok(OfferResponse.From(own)) : TypedResults.NotFound();
-        if (Sealed(stored.Value.Value, caller, clock) is { } refused) return refused;
-        return (await store.GetOffersAsync(id, cancellationToken)).FirstOrDefault(o => o.Id == offerId) is { } offer
-            ? TypedResults.Ok(OfferResponse.From(offer)) : TypedResults.NotFound();
+            offer = await store.GetOfferAsync(id, caller, cancellationToken) is { } own && own.Id == offerId ? own : null;
+        else if (Sealed(stored.Value.Value, caller, clock) is { } refused) return refused;
+        else offer = (await store.GetOffersAsync(id, cancellationToken)).FirstOrDefault(o => o.Id == offerId);
+        if (offer is null) return TypedResults.NotFound();
+        VersionTags.Set(http, offer.Revision);
+        return TypedResults.Ok(OfferResponse.From(offer));
     }
 
     /// <summary>Null when <paramref name="caller"/> (not a CPO) may see the request's offers now, else the problem to answer.</summary>

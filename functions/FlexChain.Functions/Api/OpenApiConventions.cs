@@ -63,8 +63,20 @@ public static class OpenApiConventions
                     Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 255 },
                 });
             }
+            var versioned = context.Description.ActionDescriptor.EndpointMetadata.OfType<VersionedMarker>().Any();
+            if (versioned)
+            {
+                operation.Parameters ??= [];
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = "If-Match", In = ParameterLocation.Header, Required = false,
+                    Description = "Applies the change only to the version you read: the ETag of a GET (such as \"3\"), or *. Another version is refused with 412.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                });
+            }
             operation.Responses ??= new OpenApiResponses();
             var codes = new List<string> { "400" };
+            if (versioned) codes.Add("412");
             if (!anonymous) codes.AddRange(["401", "403"]);
             if (context.Description.RelativePath?.Contains('{') == true) codes.Add("404");
             if (method is "POST" or "PUT") codes.AddRange(["409", "413", "415", "422"]);

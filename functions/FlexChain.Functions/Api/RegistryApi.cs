@@ -24,14 +24,14 @@ public static class RegistryApi
             .Produces<BulkStationsResponse>(StatusCodes.Status207MultiStatus);
         group.MapGet("/stations", ListStations);
         group.MapGet("/stations/{id}", GetStation);
-        group.MapPut("/stations/{id}", UpdateStation).Validate<StationRequest>();
-        group.MapDelete("/stations/{id}", DeactivateStation);
+        group.MapPut("/stations/{id}", UpdateStation).Validate<StationRequest>().Versioned();
+        group.MapDelete("/stations/{id}", DeactivateStation).Versioned();
         group.MapGet("/stations/{id}/versions", ListStationVersions);
         group.MapPost("/evs", RegisterEv).Validate<EvRequest>().Idempotent<EvRequest>();
         group.MapGet("/evs", ListEvs);
         group.MapGet("/evs/{id}", GetEv);
-        group.MapPut("/evs/{id}", UpdateEv).Validate<EvRequest>();
-        group.MapDelete("/evs/{id}", DeactivateEv);
+        group.MapPut("/evs/{id}", UpdateEv).Validate<EvRequest>().Versioned();
+        group.MapDelete("/evs/{id}", DeactivateEv).Versioned();
         group.MapGet("/evs/{id}/versions", ListEvVersions);
         return group;
     }
@@ -96,9 +96,12 @@ public static class RegistryApi
     }
 
     public static async Task<Results<Ok<StationResponse>, NotFound>> GetStation(
-        string id, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken) =>
-        await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken) is { } s
-            ? TypedResults.Ok(StationResponse.From(s.Value, clock.GetUtcNow())) : TypedResults.NotFound();
+        string id, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        if (await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken) is not { } s) return TypedResults.NotFound();
+        VersionTags.Set(http, s.Value.Version);
+        return TypedResults.Ok(StationResponse.From(s.Value, clock.GetUtcNow()));
+    }
 
     /// <summary>Replaces the station's details as a new version. Its prequalification is kept but no longer current (it names the old version).</summary>
     public static async Task<Results<Ok<StationResponse>, NotFound>> UpdateStation(
@@ -108,11 +111,13 @@ public static class RegistryApi
         var stored = await store.GetStationAsync(cpo, id, cancellationToken);
         if (stored is null) return TypedResults.NotFound();
         var current = stored.Value.Value;
+        VersionTags.RequireMatch(http, current.Version);
         if (!current.Active) throw new DomainException("id", "deactivated", "A deactivated station cannot be updated.");
         var fresh = await NewStationAsync(body, "", cpo, store, clock, cancellationToken);
         var next = fresh with { Id = id, Version = current.Version + 1, Qualification = current.Qualification };
         if (!await store.TryUpdateStationAsync(next, stored.Value.ETag, cancellationToken))
             throw new ApiProblemException(409, "id", "concurrent-update", "The station changed while this update ran; read it again and retry.");
+        VersionTags.Set(http, next.Version);
         return TypedResults.Ok(StationResponse.From(next, clock.GetUtcNow()));
     }
 
@@ -122,11 +127,17 @@ public static class RegistryApi
     {
         var stored = await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken);
         if (stored is null) return TypedResults.NotFound();
+        var current = stored.Value.Value;
+        VersionTags.RequireMatch(http, current.Version);
         var now = clock.GetUtcNow();
-        if (!stored.Value.Value.Active) return TypedResults.Ok(StationResponse.From(stored.Value.Value, now));
-        var next = stored.Value.Value with { Version = stored.Value.Value.Version + 1, DeactivatedAt = now, UpdatedAt = now };
-        if (!await store.TryUpdateStationAsync(next, stored.Value.ETag, cancellationToken))
-            throw new ApiProblemException(409, "id", "concurrent-update", "The station changed while this request ran; retry.");
+        var next = current;
+        if (current.Active)
+        {
+            next = current with { Version = current.Version + 1, DeactivatedAt = now, UpdatedAt = now };
+            if (!await store.TryUpdateStationAsync(next, stored.Value.ETag, cancellationToken))
+                throw new ApiProblemException(409, "id", "concurrent-update", "The station changed while this request ran; retry.");
+        }
+        VersionTags.Set(http, next.Version);
         return TypedResults.Ok(StationResponse.From(next, now));
     }
 
@@ -166,14 +177,19 @@ public static class RegistryApi
     public static async Task<Ok<ListResponse<EvResponse>>> ListEvs(int? limit, string? cursor, HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
         TypedResults.Ok((await store.ListEvsAsync(http.User.ParticipantId(), ApiConventions.Limit(limit), cursor, cancellationToken)).ToResponse(EvResponse.From));
 
-    public static async Task<Results<Ok<EvResponse>, NotFound>> GetEv(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
-        await store.GetEvAsync(http.User.ParticipantId(), id, cancellationToken) is { } e ? TypedResults.Ok(EvResponse.From(e.Value)) : TypedResults.NotFound();
+    public static async Task<Results<Ok<EvResponse>, NotFound>> GetEv(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        if (await store.GetEvAsync(http.User.ParticipantId(), id, cancellationToken) is not { } e) return TypedResults.NotFound();
+        VersionTags.Set(http, e.Value.Version);
+        return TypedResults.Ok(EvResponse.From(e.Value));
+    }
 
     public static async Task<Results<Ok<EvResponse>, NotFound>> UpdateEv(
         string id, EvRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
         var stored = await store.GetEvAsync(http.User.ParticipantId(), id, cancellationToken);
         if (stored is null) return TypedResults.NotFound();
+        VersionTags.RequireMatch(http, stored.Value.Value.Version);
         if (!stored.Value.Value.Active) throw new DomainException("id", "deactivated", "A deactivated EV cannot be updated.");
         var next = stored.Value.Value with
         {
@@ -182,6 +198,7 @@ public static class RegistryApi
         };
         if (!await store.TryUpdateEvAsync(next, stored.Value.ETag, cancellationToken))
             throw new ApiProblemException(409, "id", "concurrent-update", "The EV changed while this update ran; read it again and retry.");
+        VersionTags.Set(http, next.Version);
         return TypedResults.Ok(EvResponse.From(next));
     }
 
@@ -189,11 +206,17 @@ public static class RegistryApi
     {
         var stored = await store.GetEvAsync(http.User.ParticipantId(), id, cancellationToken);
         if (stored is null) return TypedResults.NotFound();
-        if (!stored.Value.Value.Active) return TypedResults.Ok(EvResponse.From(stored.Value.Value));
+        var current = stored.Value.Value;
+        VersionTags.RequireMatch(http, current.Version);
         var now = clock.GetUtcNow();
-        var next = stored.Value.Value with { Version = stored.Value.Value.Version + 1, DeactivatedAt = now, UpdatedAt = now };
-        if (!await store.TryUpdateEvAsync(next, stored.Value.ETag, cancellationToken))
-            throw new ApiProblemException(409, "id", "concurrent-update", "The EV changed while this request ran; retry.");
+        var next = current;
+        if (current.Active)
+        {
+            next = current with { Version = current.Version + 1, DeactivatedAt = now, UpdatedAt = now };
+            if (!await store.TryUpdateEvAsync(next, stored.Value.ETag, cancellationToken))
+                throw new ApiProblemException(409, "id", "concurrent-update", "The EV changed while this request ran; retry.");
+        }
+        VersionTags.Set(http, next.Version);
         return TypedResults.Ok(EvResponse.From(next));
     }
 

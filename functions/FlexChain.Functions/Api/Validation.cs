@@ -52,6 +52,7 @@ public static partial class Problems
         403 => "Your role may not do this.",
         404 => "Not found.",
         409 => "The request conflicts with the current state.",
+        412 => "The resource changed since you read it.",
         413 => "The request body is too large.",
         415 => "Unsupported content type.",
         422 => "The request breaks a market rule.",

@@ -1,5 +1,10 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using FlexChain.Domain;
+using FlexChain.Functions.Storage;
+using FlexChain.Storage;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -249,6 +254,38 @@ public sealed class ManualDecisionTests(MarketFixture market)
         var award = Assert.Single(awarded["awards"]!.AsArray())!;
         Assert.Equal((b, 4m), (award["offerId"]!.GetValue<string>(), award["energyKwh"]!.GetValue<decimal>()));
         Assert.Equal(("RejectedNotPicked", "Manual"), (OutcomeOf(awarded, a), awarded["appliedSelection"]!.GetValue<string>()));
+    }
+
+    /// <summary>
+    /// A decision checked just before the deadline can still be saving when the gate runner reads the request. The runner
+    /// fixes the request before clearing (<see cref="MarketStore.FixRequestAsync"/>): a decision saved after the runner's
+    /// read is read back and cleared, and one whose save is still in flight fails its If-Match, so no acknowledged
+    /// decision is lost and none is acknowledged that the clearing did not see.
+    /// </summary>
+    [Fact]
+    public async Task Decision_RacingTheRunnersRead_IsClearedIfAcknowledged_AndRefusedIfNot()
+    {
+        var t0 = market.Clock.GetUtcNow();
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await _api.SmallMarketAsync("Race", MarketFixture.RuleDsoKey, MarketFixture.RuleCpoAKey, MarketFixture.RuleCpoBKey, "IT001E00000141", "IT001E00000142");
+        var (request, cheap, dear) = await CheapAndDearAsync(dso, transformer, t0, (cpoA, stationA), (cpoB, stationB));
+        var store = new MarketStore(new TableServiceClient(market.StorageConnectionString), new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
+        market.Clock.SetTo(t0.AddHours(2).AddTicks(-1));
+
+        var runnerRead = (await store.GetRequestAsync(request, default))!.Value;                          // the runner reads its members
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/decision", dso, Picks((dear, 4m))); // a decision lands after that read
+        var inFlight = (await store.GetRequestAsync(request, default))!.Value;                            // another PUT has read, not yet saved
+        Assert.Empty(inFlight.Value.Decide(inFlight.Value.DsoId, [new OfferPick(cheap)], await store.GetOffersAsync(request, default), t0.AddHours(2).AddTicks(-1)));
+
+        var cleared = await store.FixRequestAsync(runnerRead, default);
+
+        Assert.Equal([(dear, (decimal?)4m)], cleared.Value.Decision!.Picks.Select(p => (p.OfferId, (decimal?)p.Energy?.Value)));
+        Assert.False(await store.TryReplaceRequestAsync(inFlight.Value, inFlight.ETag, default));          // its PUT answers 409, nothing stored
+        market.Clock.SetTo(t0.AddHours(2));
+        var awarded = await _api.WaitForStateAsync(request, dso, "Awarded");
+        var award = Assert.Single(awarded["awards"]!.AsArray())!;
+        Assert.Equal((dear, 4m), (award["offerId"]!.GetValue<string>(), award["energyKwh"]!.GetValue<decimal>()));
+        Assert.Equal([(dear, (decimal?)4m)], PicksOf(awarded["decision"]!));
     }
 
     [Fact]

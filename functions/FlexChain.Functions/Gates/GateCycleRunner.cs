@@ -160,9 +160,14 @@ public sealed partial class GateCycleRunner(
     private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
-        // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are frozen.
-        var clearing = members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Failed)
-            .OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();
+        // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are
+        // frozen. A manual request's decision could still be saving (checked before its deadline, written after this
+        // read), so open manual requests are fixed first: a decision that landed is read back, one in flight fails.
+        var taking = new System.Collections.Concurrent.ConcurrentBag<Stored<FlexRequest>>();
+        await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Failed),
+            MarketStore.InParallel(cancellationToken), async (m, ct) =>
+                taking.Add(m.Value is { State: RequestState.Open, Selection: SelectionMode.Manual } ? await store.FixRequestAsync(m, ct) : m));
+        var clearing = taking.OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();
         var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
         await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (m, ct) =>
         {
@@ -178,7 +183,9 @@ public sealed partial class GateCycleRunner(
             .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
         await Parallel.ForEachAsync(slots, MarketStore.InParallel(cancellationToken), async (kv, ct) =>
             await store.PutMembershipAsync(kv.Key, new CycleMembership(cycle.Id, kv.Value), ct));
-        await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveClosedAsync(m.Value, m.ETag, ct));
+        // Inputs were fixed before the engine ran, so only another attempt at this step can have changed a member since:
+        // then this attempt fails and the step is retried from what is stored.
+        await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
         // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
         // without, this is the last step and they go out before its checkpoint.
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
@@ -263,27 +270,6 @@ public sealed partial class GateCycleRunner(
         if (waiting.Count > 0) return (false, waiting.Min(b => b.DeliveryEnd) + _options.MeterDataGrace);
         cycle.MarkSettled(Now(now));
         return (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null, null);
-    }
-
-    /// <summary>
-    /// Saves a request this cycle's clearing closed. Every member must keep the results of the same engine run (a
-    /// station is awarded once across the cycle), so if the request changed since it was read (a manual decision saved
-    /// in the moment its deadline passed, after the runner read it) the closed snapshot is saved over it: the decision
-    /// that counted is the one the clearing saw, and the request's decision shows it. If another instance closed it
-    /// first, this attempt fails and the step is retried from what is stored.
-    /// </summary>
-    private async Task SaveClosedAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken)
-    {
-        if (await events.TrySaveAsync(request, etag, cancellationToken))
-        {
-            LogTransition(request.Id, RequestState.Open, request.State);
-            return;
-        }
-        var current = await store.GetRequestAsync(request.Id, cancellationToken)
-            ?? throw new InvalidOperationException($"request {request.Id} vanished while clearing");
-        if (current.Value.State != RequestState.Open)
-            throw new InvalidOperationException($"request {request.Id} was closed by another attempt; the step starts again from what is stored");
-        await SaveAsync(request, current.ETag, RequestState.Open, cancellationToken);
     }
 
     /// <summary>Saves a request's transition with If-Match and its announcement in the outbox (see <see cref="RequestEvents"/>; the caller sends it); throws when another instance changed it first (the step is retried).</summary>

@@ -62,6 +62,35 @@ public sealed partial class MarketStore
         }
     }
 
+    /// <summary>
+    /// Fixes a request's inputs before clearing: rewrites it unchanged under If-Match and returns it with its new ETag.
+    /// A save that read the request before (a manual decision in flight) then fails its own If-Match; a save that landed
+    /// since <paramref name="read"/> is read back and included. So the clearing sees exactly the decisions that were
+    /// acknowledged, and none is acknowledged after it.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The request is gone.</exception>
+    public async Task<Stored<FlexRequest>> FixRequestAsync(Stored<FlexRequest> read, CancellationToken cancellationToken)
+    {
+        var current = read;
+        while (true)
+        {
+            try
+            {
+                var etag = await Requests.UpdateEntityAsync(ToEntity(current.Value.Id, Doc, current.Value), current.ETag, TableUpdateMode.Replace, cancellationToken);
+                return new(current.Value, etag);
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                current = await GetRequestAsync(read.Value.Id, cancellationToken)
+                    ?? throw new InvalidOperationException($"request {read.Value.Id} vanished while its cycle cleared");
+            }
+            finally
+            {
+                cache.Remove(("request", read.Value.Id));
+            }
+        }
+    }
+
     /// <summary>The requests <paramref name="ids"/> with their ETags (missing ones left out), read in parallel.</summary>
     public async Task<IReadOnlyDictionary<string, Stored<FlexRequest>>> GetRequestsAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
     {

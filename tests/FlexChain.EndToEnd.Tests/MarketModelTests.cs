@@ -166,6 +166,10 @@ public sealed class MarketModelTests(MarketFixture market)
             Assert.NotNull(versioned["responses"]!["412"]!["content"]!["application/problem+json"]);
         }
         Assert.Null(post["responses"]!["412"]);
+        var get = doc["paths"]!["/v1/stations/{id}"]!["get"]!;
+        Assert.NotNull(get["responses"]!["200"]!["headers"]!["ETag"]);
+        Assert.Null(get["responses"]!["412"]);
+        Assert.DoesNotContain(get["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "If-Match");
     }
 
     // ---- participants and wallets ----

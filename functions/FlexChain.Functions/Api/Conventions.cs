@@ -205,11 +205,11 @@ public static class ConventionExtensions
 
     public static RouteHandlerBuilder WithBodyLimit(this RouteHandlerBuilder builder, long bytes) => builder.WithMetadata(new BodyLimit(bytes));
 
-    /// <summary>This PUT or DELETE of a versioned resource honours <c>If-Match</c> (see <see cref="VersionTags"/>); the OpenAPI document says so.</summary>
+    /// <summary>An endpoint of a versioned resource (see <see cref="VersionTags"/>): it answers <c>ETag</c>, and as a PUT or DELETE honours <c>If-Match</c>; the OpenAPI document says so.</summary>
     public static RouteHandlerBuilder Versioned(this RouteHandlerBuilder builder) => builder.WithMetadata(new VersionedMarker());
 }
 
-/// <summary>Endpoint metadata: this PUT or DELETE honours <c>If-Match</c>.</summary>
+/// <summary>Endpoint metadata: a versioned resource's endpoint (<c>ETag</c>; <c>If-Match</c> on PUT and DELETE).</summary>
 public sealed class VersionedMarker;
 
 /// <summary>

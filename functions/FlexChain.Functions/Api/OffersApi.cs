@@ -17,7 +17,7 @@ public static class OffersApi
         var group = app.MapGroup("/v1/requests/{id}/offers").WithTags("Offers").RequireAuthorization();
         group.MapPost("/", PostOffer).Validate<PostOfferRequest>().Idempotent<PostOfferRequest>().RequireAuthorization(Policies.Cpo);
         group.MapGet("/", ListOffers);
-        group.MapGet("/{offerId}", GetOffer);
+        group.MapGet("/{offerId}", GetOffer).Versioned();
         group.MapPut("/{offerId}", ModifyOffer).Validate<PostOfferRequest>().Versioned().RequireAuthorization(Policies.Cpo);
         group.MapDelete("/{offerId}", WithdrawOffer).Versioned().RequireAuthorization(Policies.Cpo);
         return group;

@@ -64,7 +64,16 @@ public static class OpenApiConventions
                 });
             }
             var versioned = context.Description.ActionDescriptor.EndpointMetadata.OfType<VersionedMarker>().Any();
-            if (versioned)
+            if (versioned && operation.Responses?.TryGetValue("200", out var ok) == true && ok is OpenApiResponse okResponse)
+            {
+                okResponse.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                okResponse.Headers["ETag"] = new OpenApiHeader
+                {
+                    Description = "The version returned, as a strong entity tag (\"3\"); send it back in If-Match to change only this version.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                };
+            }
+            if (versioned && method is "PUT" or "DELETE")
             {
                 operation.Parameters ??= [];
                 operation.Parameters.Add(new OpenApiParameter
@@ -76,7 +85,7 @@ public static class OpenApiConventions
             }
             operation.Responses ??= new OpenApiResponses();
             var codes = new List<string> { "400" };
-            if (versioned) codes.Add("412");
+            if (versioned && method is "PUT" or "DELETE") codes.Add("412");
             if (!anonymous) codes.AddRange(["401", "403"]);
             if (context.Description.RelativePath?.Contains('{') == true) codes.Add("404");
             if (method is "POST" or "PUT") codes.AddRange(["409", "413", "415", "422"]);

@@ -23,13 +23,13 @@ public static class RegistryApi
         group.MapPost("/stations/bulk", RegisterStations).Validate<BulkStationsRequest>().Idempotent<BulkStationsRequest>().WithBodyLimit(BodyLimit.Bulk)
             .Produces<BulkStationsResponse>(StatusCodes.Status207MultiStatus);
         group.MapGet("/stations", ListStations);
-        group.MapGet("/stations/{id}", GetStation);
+        group.MapGet("/stations/{id}", GetStation).Versioned();
         group.MapPut("/stations/{id}", UpdateStation).Validate<StationRequest>().Versioned();
         group.MapDelete("/stations/{id}", DeactivateStation).Versioned();
         group.MapGet("/stations/{id}/versions", ListStationVersions);
         group.MapPost("/evs", RegisterEv).Validate<EvRequest>().Idempotent<EvRequest>();
         group.MapGet("/evs", ListEvs);
-        group.MapGet("/evs/{id}", GetEv);
+        group.MapGet("/evs/{id}", GetEv).Versioned();
         group.MapPut("/evs/{id}", UpdateEv).Validate<EvRequest>().Versioned();
         group.MapDelete("/evs/{id}", DeactivateEv).Versioned();
         group.MapGet("/evs/{id}/versions", ListEvVersions);

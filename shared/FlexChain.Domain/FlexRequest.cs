@@ -31,10 +31,11 @@ public sealed class FlexRequest
         IReadOnlyList<Verification> verifications, string? failureReason,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
-        SelectionMode? appliedSelection = null, string? selectionNote = null)
+        SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null)
     {
         Verification = verification ?? VerificationRules.Default;
         Decision = decision;
+        DecisionFixedAt = decisionFixedAt;
         AppliedSelection = appliedSelection;
         SelectionNote = selectionNote;
         MinimumOfferEnergy = minimumOfferEnergy;
@@ -96,6 +97,12 @@ public sealed class FlexRequest
     /// is then cleared automatically at its decision deadline.
     /// </summary>
     public ManualDecision? Decision { get; private set; }
+
+    /// <summary>
+    /// Manual selection only: when the gate cycle fixed the decision in force for clearing (<see cref="FixDecision"/>),
+    /// or null. From then on the decision cannot change, whatever the clock of the instance asked says.
+    /// </summary>
+    public DateTimeOffset? DecisionFixedAt { get; private set; }
 
     /// <summary>How the winners were chosen when the request was cleared, or null before clearing.</summary>
     public SelectionMode? AppliedSelection { get; private set; }
@@ -227,6 +234,22 @@ public sealed class FlexRequest
         return had;
     }
 
+    /// <summary>
+    /// Fixes the decision in force for clearing, at or after the decision deadline: the gate cycle does this (and saves
+    /// it under If-Match) before the engine runs, so a decision whose save is in flight fails, and a later one is refused
+    /// even by an instance whose clock lags behind the deadline.
+    /// </summary>
+    /// <exception cref="DomainException">An automatic request (<c>manual-only</c>); not open (<c>illegal-transition</c>); before the deadline (<c>gate-open</c>).</exception>
+    public void FixDecision(DateTimeOffset now)
+    {
+        if (Selection != SelectionMode.Manual)
+            throw new DomainException("selection", "manual-only", "Only a request posted with selection Manual has a decision to fix.");
+        Require(RequestState.Open, "fix its decision");
+        if (now < ClearsAt)
+            throw new DomainException("decisionDeadline", "gate-open", $"The decision period runs until {ClearsAt:O}; the decision is fixed only then.");
+        DecisionFixedAt ??= now;
+    }
+
     /// <summary>The caller is this manual request's DSO and <paramref name="now"/> lies in the decision period of an open request.</summary>
     private void RequireDecisionPeriod(string dsoId, DateTimeOffset now, string action)
     {
@@ -241,6 +264,9 @@ public sealed class FlexRequest
         if (now >= deadline)
             throw new DomainException("decisionDeadline", "decision-deadline",
                 $"The decision period ended at {deadline:O}: the request is cleared with the decision recorded by then, or automatically without one.");
+        if (DecisionFixedAt is { } fixedAt)
+            throw new DomainException("decisionDeadline", "decision-deadline",
+                $"The decision period ended at {deadline:O}; the gate cycle fixed the decision in force at {fixedAt:O}.");
         Require(RequestState.Open, action);
     }
 

@@ -163,6 +163,27 @@ public class ManualDecisionTests
     }
 
     [Fact]
+    public void FixDecision_AtTheDeadline_KeepsTheDecision_AndRefusesLaterChangesWhateverTheClock()
+    {
+        var r = Manual();
+        r.Decide("dso1", [Pick("dear")], Offers, GateClosure);
+        var early = Assert.Throws<DomainException>(() => r.FixDecision(Deadline.AddTicks(-1)));
+        Assert.Equal(("decisionDeadline", "gate-open"), (early.Field, early.Rule));
+        Assert.Null(r.DecisionFixedAt);
+
+        r.FixDecision(Deadline);
+        r.FixDecision(Deadline.AddSeconds(5)); // a retried step keeps the first time
+
+        Assert.Equal(Deadline, r.DecisionFixedAt);
+        Assert.Equal("decision-deadline", Refused(r, Deadline.AddTicks(-1), picks: Pick("cheap")).Rule); // a lagging clock
+        Assert.Equal("decision-deadline", Assert.Throws<DomainException>(() => r.WithdrawDecision("dso1", Deadline.AddTicks(-1))).Rule);
+        r.Close(ClearingEngine.Clear([r.ToClearingRequest()], Offers).For("req1"), Deadline);
+        Assert.Equal("dear", Assert.Single(r.Awards).OfferId);
+        Assert.Equal("manual-only", Assert.Throws<DomainException>(() => Request().FixDecision(Deadline)).Rule);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => r.FixDecision(Deadline)).Rule);
+    }
+
+    [Fact]
     public void Close_ManualRequestWithoutDecision_ClearsAutomatically()
     {
         var r = Manual();

@@ -258,9 +258,10 @@ public sealed class ManualDecisionTests(MarketFixture market)
 
     /// <summary>
     /// A decision checked just before the deadline can still be saving when the gate runner reads the request. The runner
-    /// fixes the request before clearing (<see cref="MarketStore.FixRequestAsync"/>): a decision saved after the runner's
-    /// read is read back and cleared, and one whose save is still in flight fails its If-Match, so no acknowledged
-    /// decision is lost and none is acknowledged that the clearing did not see.
+    /// fixes the decision before clearing (<see cref="MarketStore.FixDecisionAsync"/>): a decision saved after the runner's
+    /// read is read back and cleared, one whose save is still in flight fails its If-Match, and a later one is refused
+    /// even where the clock has not reached the deadline, so no acknowledged decision is lost and none is acknowledged
+    /// that the clearing did not see.
     /// </summary>
     [Fact]
     public async Task Decision_RacingTheRunnersRead_IsClearedIfAcknowledged_AndRefusedIfNot()
@@ -277,10 +278,15 @@ public sealed class ManualDecisionTests(MarketFixture market)
         var inFlight = (await store.GetRequestAsync(request, default))!.Value;                            // another PUT has read, not yet saved
         Assert.Empty(inFlight.Value.Decide(inFlight.Value.DsoId, [new OfferPick(cheap)], await store.GetOffersAsync(request, default), t0.AddHours(2).AddTicks(-1)));
 
-        var cleared = await store.FixRequestAsync(runnerRead, default);
+        var cleared = await store.FixDecisionAsync(runnerRead, t0.AddHours(2), default);
 
         Assert.Equal([(dear, (decimal?)4m)], cleared.Value.Decision!.Picks.Select(p => (p.OfferId, (decimal?)p.Energy?.Value)));
         Assert.False(await store.TryReplaceRequestAsync(inFlight.Value, inFlight.ETag, default));          // its PUT answers 409, nothing stored
+        // An instance whose clock still reads a tick before the deadline refuses a decision now.
+        using (var lagging = await DecideAsync(request, dso, Picks((cheap, null))))
+            await ProblemAsync(lagging, HttpStatusCode.UnprocessableEntity, "decisionDeadline", "decision-deadline");
+        using (var laggingWithdraw = await WithdrawAsync(request, dso))
+            await ProblemAsync(laggingWithdraw, HttpStatusCode.UnprocessableEntity, "decisionDeadline", "decision-deadline");
         market.Clock.SetTo(t0.AddHours(2));
         var awarded = await _api.WaitForStateAsync(request, dso, "Awarded");
         var award = Assert.Single(awarded["awards"]!.AsArray())!;

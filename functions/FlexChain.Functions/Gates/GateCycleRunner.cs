@@ -162,11 +162,11 @@ public sealed partial class GateCycleRunner(
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
         // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are
         // frozen. A manual request's decision could still be saving (checked before its deadline, written after this
-        // read), so open manual requests are fixed first: a decision that landed is read back, one in flight fails.
+        // read), so open manual requests have their decision fixed first: one that landed is read back, one in flight fails.
         var taking = new System.Collections.Concurrent.ConcurrentBag<Stored<FlexRequest>>();
         await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Failed),
             MarketStore.InParallel(cancellationToken), async (m, ct) =>
-                taking.Add(m.Value is { State: RequestState.Open, Selection: SelectionMode.Manual } ? await store.FixRequestAsync(m, ct) : m));
+                taking.Add(m.Value is { State: RequestState.Open, Selection: SelectionMode.Manual } ? await store.FixDecisionAsync(m, now, ct) : m));
         var clearing = taking.OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();
         var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
         await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (m, ct) =>

@@ -63,17 +63,18 @@ public sealed partial class MarketStore
     }
 
     /// <summary>
-    /// Fixes a request's inputs before clearing: rewrites it unchanged under If-Match and returns it with its new ETag.
-    /// A save that read the request before (a manual decision in flight) then fails its own If-Match; a save that landed
-    /// since <paramref name="read"/> is read back and included. So the clearing sees exactly the decisions that were
-    /// acknowledged, and none is acknowledged after it.
+    /// Fixes a manual request's decision before clearing (<see cref="FlexRequest.FixDecision"/>), saved under If-Match,
+    /// and returns the request with its new ETag. A save that read the request before (a decision in flight) then fails
+    /// its own If-Match; a save that landed since <paramref name="read"/> is read back and kept. So the clearing sees
+    /// exactly the decisions that were acknowledged, and none is acknowledged after it.
     /// </summary>
     /// <exception cref="InvalidOperationException">The request is gone.</exception>
-    public async Task<Stored<FlexRequest>> FixRequestAsync(Stored<FlexRequest> read, CancellationToken cancellationToken)
+    public async Task<Stored<FlexRequest>> FixDecisionAsync(Stored<FlexRequest> read, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var current = read;
         while (true)
         {
+            current.Value.FixDecision(now);
             try
             {
                 var etag = await Requests.UpdateEntityAsync(ToEntity(current.Value.Id, Doc, current.Value), current.ETag, TableUpdateMode.Replace, cancellationToken);

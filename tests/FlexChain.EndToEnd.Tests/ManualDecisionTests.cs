@@ -281,7 +281,7 @@ public sealed class ManualDecisionTests(MarketFixture market)
         var cleared = await store.FixDecisionAsync(runnerRead, t0.AddHours(2), default);
 
         Assert.Equal([(dear, (decimal?)4m)], cleared.Value.Decision!.Picks.Select(p => (p.OfferId, (decimal?)p.Energy?.Value)));
-        Assert.False(await store.TryReplaceRequestAsync(inFlight.Value, inFlight.ETag, default));          // its PUT answers 409, nothing stored
+        Assert.Null(await store.TryReplaceRequestAsync(inFlight.Value, inFlight.ETag, default));          // its PUT answers 409, nothing stored
         // An instance whose clock still reads a tick before the deadline refuses a decision now.
         using (var lagging = await DecideAsync(request, dso, Picks((cheap, null))))
             await ProblemAsync(lagging, HttpStatusCode.UnprocessableEntity, "decisionDeadline", "decision-deadline");

@@ -64,6 +64,7 @@ public static class OpenApiConventions
                 });
             }
             var versioned = context.Description.ActionDescriptor.EndpointMetadata.OfType<VersionedMarker>().Any();
+            var guarded = versioned && method is "PUT" or "DELETE";   // If-Match applies to changes
             if (versioned && operation.Responses?.TryGetValue("200", out var ok) == true && ok is OpenApiResponse okResponse)
             {
                 okResponse.Headers ??= new Dictionary<string, IOpenApiHeader>();
@@ -73,7 +74,7 @@ public static class OpenApiConventions
                     Schema = new OpenApiSchema { Type = JsonSchemaType.String },
                 };
             }
-            if (versioned && method is "PUT" or "DELETE")
+            if (guarded)
             {
                 operation.Parameters ??= [];
                 operation.Parameters.Add(new OpenApiParameter
@@ -85,7 +86,7 @@ public static class OpenApiConventions
             }
             operation.Responses ??= new OpenApiResponses();
             var codes = new List<string> { "400" };
-            if (versioned && method is "PUT" or "DELETE") codes.Add("412");
+            if (guarded) codes.Add("412");
             if (!anonymous) codes.AddRange(["401", "403"]);
             if (context.Description.RelativePath?.Contains('{') == true) codes.Add("404");
             if (method is "POST" or "PUT") codes.AddRange(["409", "413", "415", "422"]);

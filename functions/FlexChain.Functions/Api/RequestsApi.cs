@@ -87,13 +87,10 @@ public static class RequestsApi
     public static async Task<Results<Ok<RequestResponse>, NotFound, ProblemHttpResult>> CancelRequest(
         string id, HttpContext http, MarketStore store, RequestViews views, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var stored = await store.GetRequestAsync(id, cancellationToken);
-        if (stored is null) return TypedResults.NotFound();
-        var request = stored.Value.Value;
-        if (request.DsoId != http.User.ParticipantId())
-            return Problems.Create(403, "id", "own-request", "Only the DSO that posted a request can cancel it.");
+        if (await OwnRequestAsync(id, http, store, "cancel it", cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var request = stored.Value;
         request.Cancel(http.User.ParticipantId(), clock.GetUtcNow());
-        if (!await store.TryReplaceRequestAsync(request, stored.Value.ETag, cancellationToken))
+        if (await store.TryReplaceRequestAsync(request, stored.ETag, cancellationToken) is null)
             throw new ApiProblemException(409, "id", "concurrent-update", "The request changed (its gate may have closed) while cancelling; read it again.");
         return TypedResults.Ok(await views.BuildAsync(request, http.User, cancellationToken));
     }
@@ -107,19 +104,14 @@ public static class RequestsApi
     public static async Task<Results<Ok<DecisionResponse>, NotFound, ProblemHttpResult>> PutDecision(
         string id, PutDecisionRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
-        // Read fresh (not the offer path's cache): the ETag guards the save against the gate cycle and a concurrent decision.
-        var stored = await store.GetRequestAsync(id, cancellationToken);
-        if (stored is null) return TypedResults.NotFound();
-        var request = stored.Value.Value;
-        var caller = http.User.ParticipantId();
-        if (request.DsoId != caller)
-            return Problems.Create(403, "id", "own-request", "Only the DSO that posted a request can decide it.");
+        if (await OwnRequestAsync(id, http, store, "decide it", cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var request = stored.Value;
         var items = body.Picks!;
         var picks = items.Select(p => new OfferPick(p.OfferId!, p.EnergyKwh is { } kwh ? KilowattHours.From(kwh) : null)).ToList();
         var offers = await store.GetOffersAsync(id, cancellationToken);
-        var problems = request.Decide(caller, picks, offers, clock.GetUtcNow());
+        var problems = request.Decide(request.DsoId, picks, offers, clock.GetUtcNow());
         if (problems.Count > 0) return PickProblems(items, problems);
-        if (!await store.TryReplaceRequestAsync(request, stored.Value.ETag, cancellationToken))
+        if (await store.TryReplaceRequestAsync(request, stored.ETag, cancellationToken) is null)
             throw new ApiProblemException(409, "id", "concurrent-update",
                 "The request changed while deciding (another decision was recorded, or its gate cycle cleared it); read it again.");
         return TypedResults.Ok(DecisionResponse.From(request, request.Decision!));
@@ -129,11 +121,8 @@ public static class RequestsApi
     public static async Task<Results<Ok<DecisionResponse>, NotFound, ProblemHttpResult>> GetDecision(
         string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
     {
-        var stored = await store.GetRequestAsync(id, cancellationToken);
-        if (stored is null) return TypedResults.NotFound();
-        var request = stored.Value.Value;
-        if (request.DsoId != http.User.ParticipantId())
-            return Problems.Create(403, "id", "own-request", "Only the DSO that posted a request can read its decision.");
+        if (await OwnRequestAsync(id, http, store, "read its decision", cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var request = stored.Value;
         if (request.Decision is not { } decision)
             return Problems.Create(404, "id", "no-decision", request.Selection == SelectionMode.Manual
                 ? $"No decision is recorded; without one before {request.DecisionDeadline:O} the request is cleared automatically."
@@ -148,17 +137,27 @@ public static class RequestsApi
     public static async Task<Results<NoContent, NotFound, ProblemHttpResult>> WithdrawDecision(
         string id, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var stored = await store.GetRequestAsync(id, cancellationToken);
-        if (stored is null) return TypedResults.NotFound();
-        var request = stored.Value.Value;
-        if (request.DsoId != http.User.ParticipantId())
-            return Problems.Create(403, "id", "own-request", "Only the DSO that posted a request can withdraw its decision.");
+        if (await OwnRequestAsync(id, http, store, "withdraw its decision", cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var request = stored.Value;
         if (!request.WithdrawDecision(request.DsoId, clock.GetUtcNow()))
             return Problems.Create(404, "id", "no-decision", "No decision is recorded on this request; it is cleared automatically unless you record one.");
-        if (!await store.TryReplaceRequestAsync(request, stored.Value.ETag, cancellationToken))
+        if (await store.TryReplaceRequestAsync(request, stored.ETag, cancellationToken) is null)
             throw new ApiProblemException(409, "id", "concurrent-update",
                 "The request changed while withdrawing the decision (another decision was recorded, or its gate cycle cleared it); read it again.");
         return TypedResults.NoContent();
+    }
+
+    /// <summary>
+    /// The request read fresh (not the offer path's cache: its ETag guards the save against the gate cycle and concurrent
+    /// calls), or null when there is none.
+    /// </summary>
+    /// <exception cref="ApiProblemException">It is another DSO's request (403, rule <c>own-request</c>).</exception>
+    private static async Task<Stored<FlexRequest>?> OwnRequestAsync(string id, HttpContext http, MarketStore store, string action, CancellationToken cancellationToken)
+    {
+        var stored = await store.GetRequestAsync(id, cancellationToken);
+        if (stored is { } s && s.Value.DsoId != http.User.ParticipantId())
+            throw new ApiProblemException(403, "id", "own-request", $"Only the DSO that posted a request can {action}.");
+        return stored;
     }
 
     /// <summary>422 naming every refused pick by its place in the body (<c>picks[i].offerId</c>), the offer and the reason.</summary>

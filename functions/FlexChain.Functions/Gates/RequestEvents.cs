@@ -22,8 +22,8 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
     private sealed record Body(string RequestId, RequestState State);
 
     /// <summary>Saves the request's transition together with its announcement (not yet sent); false when another instance changed the request first.</summary>
-    public Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken) =>
-        store.TryReplaceRequestAsync(request, etag, cancellationToken, (Queue, Message(request)));
+    public async Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken) =>
+        await store.TryReplaceRequestAsync(request, etag, cancellationToken, (Queue, Message(request))) is not null;
 
     /// <summary>
     /// Sends each request's announcement of its current state if still pending (a point read each; already sent is a

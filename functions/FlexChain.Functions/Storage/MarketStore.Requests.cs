@@ -38,23 +38,22 @@ public sealed partial class MarketStore
     }
 
     /// <summary>
-    /// Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/>; false when someone did. With an
-    /// <paramref name="announcement"/>, its outbox row goes in the same transaction (the request's partition), so a
-    /// transition and its message are never separated.
+    /// Saves <paramref name="r"/> if nobody changed it since <paramref name="etag"/> and returns its new ETag; null when
+    /// someone did. With an <paramref name="announcement"/>, its outbox row goes in the same transaction (the request's
+    /// partition), so a transition and its message are never separated.
     /// </summary>
-    public async Task<bool> TryReplaceRequestAsync(
+    public async Task<ETag?> TryReplaceRequestAsync(
         FlexRequest r, ETag etag, CancellationToken cancellationToken, (string Queue, OutgoingMessage Message)? announcement = null)
     {
         var batch = new OutboxBatch(r.Id).Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(r.Id, Doc, r), etag));
         if (announcement is var (queue, message)) batch.AddMessage(queue, message);
         try
         {
-            await new OutboxWriter(Requests).CommitAsync(batch, cancellationToken);
-            return true;
+            return (await new OutboxWriter(Requests).CommitAsync(batch, cancellationToken))[0].ETag;
         }
         catch (TableTransactionFailedException e) when (e.Status == 412)
         {
-            return false;
+            return null;
         }
         finally
         {
@@ -71,24 +70,11 @@ public sealed partial class MarketStore
     /// <exception cref="InvalidOperationException">The request is gone.</exception>
     public async Task<Stored<FlexRequest>> FixDecisionAsync(Stored<FlexRequest> read, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var current = read;
-        while (true)
+        for (var current = read; ; current = await GetRequestAsync(read.Value.Id, cancellationToken)
+                 ?? throw new InvalidOperationException($"request {read.Value.Id} vanished while its cycle cleared"))
         {
             current.Value.FixDecision(now);
-            try
-            {
-                var etag = await Requests.UpdateEntityAsync(ToEntity(current.Value.Id, Doc, current.Value), current.ETag, TableUpdateMode.Replace, cancellationToken);
-                return new(current.Value, etag);
-            }
-            catch (RequestFailedException e) when (e.Status == 412)
-            {
-                current = await GetRequestAsync(read.Value.Id, cancellationToken)
-                    ?? throw new InvalidOperationException($"request {read.Value.Id} vanished while its cycle cleared");
-            }
-            finally
-            {
-                cache.Remove(("request", read.Value.Id));
-            }
+            if (await TryReplaceRequestAsync(current.Value, current.ETag, cancellationToken) is { } etag) return new(current.Value, etag);
         }
     }
 

@@ -6,6 +6,7 @@ using FlexChain.Functions.Gates;
 using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Authentication;

@@ -129,11 +129,11 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
 
         // No message lost: the announcement of every state the request went through after clearing left the outbox
         // (or was superseded by a later one), and the last one was consumed by RequestEvents.
-        var tables = new FlexChain.Storage.TableServiceClient(_azurite.ConnectionString);
+        var tables = new Azure.Data.Tables.TableServiceClient(_azurite.ConnectionString);
         var settledId = $"{request}:Settled";
         // The request shows Settled as soon as it is saved; its announcement leaves the outbox just after (before the cycle's checkpoint).
-        await Poll.UntilAsync(() => tables.GetTableClient("requests").GetEntityAsync(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settledId)),
-            outbox => outbox?.GetBoolean("Dispatched") == true, TimeSpan.FromSeconds(30), $"the announcement {settledId} leaving the outbox");
+        await Poll.UntilAsync(() => tables.GetTableClient("requests").GetEntityIfExistsAsync<Azure.Data.Tables.TableEntity>(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settledId)),
+            outbox => outbox.HasValue && outbox.Value!.GetBoolean("Dispatched") == true, TimeSpan.FromSeconds(30), $"the announcement {settledId} leaving the outbox");
         var consumer = new FlexChain.Messaging.Outbox.IdempotentConsumer(
             tables.GetTableClient(FlexChain.Functions.Hosting.LocalTriggerDriver.ProcessedTable), "RequestEvents");
         await Poll.UntilAsync(() => consumer.HasProcessedAsync(settledId), done => done, TimeSpan.FromSeconds(30), $"RequestEvents consuming {settledId}");

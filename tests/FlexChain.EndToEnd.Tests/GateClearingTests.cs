@@ -1,5 +1,6 @@
 using FlexChain.Domain;
 using FlexChain.Functions.Storage;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;

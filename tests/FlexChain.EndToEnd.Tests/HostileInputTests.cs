@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Azure;
 using FlexChain.Functions.Storage;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.EndToEnd.Tests;
@@ -206,7 +207,7 @@ public sealed class HostileInputTests(MarketFixture market)
             var n = 0;
             try
             {
-                await foreach (var _ in service.GetTableClient(table).QueryAsync(select: ["PartitionKey"])) n++;
+                await foreach (var _ in service.GetTableClient(table).QueryAsync<TableEntity>(select: ["PartitionKey"])) n++;
             }
             catch (RequestFailedException e) when (e.Status == 404) { }   // no key used today yet
             counts[table] = n;

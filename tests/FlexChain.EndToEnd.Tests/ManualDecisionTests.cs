@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using FlexChain.Domain;
 using FlexChain.Functions.Storage;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Azure;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Storage;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
@@ -95,7 +96,7 @@ public sealed class MarketModelTests(MarketFixture market)
         Assert.Equal("idempotency20990303", later.Table);
         var dropped = await Assert.ThrowsAsync<RequestFailedException>(async () =>
         {
-            await foreach (var _ in service.GetTableClient(first.Table).QueryAsync()) { }
+            await foreach (var _ in service.GetTableClient(first.Table).QueryAsync<TableEntity>()) { }
         });
         Assert.Equal(404, dropped.Status);
 

@@ -110,10 +110,11 @@ public sealed class OutageTests(MarketFixture market)
         var fromBlock = await market.Rpc.GetBlockNumberAsync(CancellationToken.None);
         market.Clock.SetTo(start.AddHours(-1));
         var cycle = (await _api.WaitForStateAsync(request, dso, "Awarded"))["gateCycleId"]!.GetValue<string>();
-        var tables = new FlexChain.Storage.TableServiceClient(market.StorageConnectionString);
+        var tables = new Azure.Data.Tables.TableServiceClient(market.StorageConnectionString);
         var settled = $"{request}:Settled";
-        async Task<bool> Dispatched() => (await tables.GetTableClient("requests")
-            .GetEntityAsync(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settled)))?.GetBoolean("Dispatched") == true;
+        async Task<bool> Dispatched() => await tables.GetTableClient("requests")
+            .GetEntityIfExistsAsync<Azure.Data.Tables.TableEntity>(request, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor(settled)) is { HasValue: true } row
+            && row.Value!.GetBoolean("Dispatched") == true;
         async Task<string> CycleState() => (await _api.GetAsync($"/v1/gate-cycles/{cycle}", dso))["state"]!.GetValue<string>();
 
         market.MessageSendsRefused = true;

@@ -21,6 +21,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 if (args is ["readings", ..]) return await ReadingsLoad.RunAsync(args[1..]);
@@ -61,7 +62,7 @@ var start = DateTimeOffset.UtcNow.AddHours(3);
 
 // The raw baseline writes to a table of its own; if the app's offers table already holds rows from an earlier run,
 // Azurite (whose inserts slow as a table grows) would favour the baseline, so say so.
-await foreach (var _ in storage.GetTableClient("offers").QueryAsync(maxPerPage: 1, select: ["PartitionKey"]))
+await foreach (var _ in storage.GetTableClient("offers").QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"]))
 {
     Console.WriteLine("warning: the offers table is not empty (an earlier run?); for a fair ratio, measure on a freshly started scripts/run");
     break;
@@ -114,7 +115,7 @@ await raw.DeleteAsync();
 var offers = storage.GetTableClient("offers");
 var readable = 0;
 foreach (var request in requests)
-    await foreach (var e in offers.QueryAsync(TableFilter.Create($"PartitionKey ge {request + "~"} and PartitionKey lt {request + "~~"}"), select: ["Data"]))
+    await foreach (var e in offers.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey ge {request + "~"} and PartitionKey lt {request + "~~"}"), select: ["Data"]))
         if (JsonNode.Parse(e.GetString("Data")!)!["id"]!.GetValue<string>() is var id && acknowledged.ContainsKey(id)) readable++;
 
 Console.WriteLine();

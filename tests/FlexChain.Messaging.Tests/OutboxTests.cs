@@ -1,6 +1,7 @@
 using Azure;
 using FlexChain.Messaging.Outbox;
 using FlexChain.Messaging.StorageQueues;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 using FlexChain.Testing;
 
@@ -41,9 +42,9 @@ public sealed class OutboxTests(AzuriteFixture azurite)
 
         var results = await new OutboxWriter(table).CommitAsync(AwardBatch("cycle-1", "awards"));
 
-        var rows = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-1"}")).ToListAsync();
+        var rows = await table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {"cycle-1"}")).ToListAsync();
         Assert.Single(results);
-        Assert.NotEqual(default, results[0].ETag);
+        Assert.NotNull(results[0].Headers.ETag);
         Assert.Equal(["state", OutboxBatch.RowKeyFor("cycle-1:award:1"), OutboxBatch.RowKeyFor("cycle-1:award:2")], rows.Select(r => r.RowKey));
         Assert.All(rows.Skip(1), r => Assert.False(r.GetBoolean("Dispatched")));
     }
@@ -52,13 +53,13 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     public async Task CommitAsync_StaleStateETag_StoresNeitherStateNorMessages()
     {
         var table = await NewTableAsync("cycles");
-        var stale = await table.AddEntityAsync(new TableEntity("cycle-2", "state") { ["Status"] = "Closed" });
+        var stale = (await table.AddEntityAsync(new TableEntity("cycle-2", "state") { ["Status"] = "Closed" })).Headers.ETag!.Value;
         await table.UpdateEntityAsync(new TableEntity("cycle-2", "state") { ["Status"] = "Cleared" }, stale); // another instance moved on
 
         var error = await Assert.ThrowsAsync<TableTransactionFailedException>(() => new OutboxWriter(table).CommitAsync(AwardBatch("cycle-2", "awards", stale)));
 
         Assert.Equal(412, error.Status);
-        var rows = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-2"}")).ToListAsync();
+        var rows = await table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {"cycle-2"}")).ToListAsync();
         Assert.Equal("Cleared", Assert.Single(rows).GetString("Status"));
     }
 
@@ -78,7 +79,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var queue = _queues.GetQueue(queueName);
         Assert.Equal("cycle-5:award:2", (await queue.ReceiveAsync())?.MessageId);
         Assert.Null(await queue.ReceiveAsync());
-        var rows = await table.QueryAsync(TableFilter.Create($"PartitionKey eq {"cycle-5"} and RowKey ne {"state"}")).ToListAsync();
+        var rows = await table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {"cycle-5"} and RowKey ne {"state"}")).ToListAsync();
         Assert.Equal([false, true], rows.Select(r => r.GetBoolean("Dispatched") == true)); // award 1 is still pending
     }
 
@@ -161,7 +162,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
 
         var refused = await Assert.ThrowsAsync<RequestFailedException>(() =>
             new OutboxDispatcher(table, new RefusingBroker()).DispatchMessageAsync("cycle-7", "cycle-7:award:1"));
-        var pending = await table.GetEntityAsync("cycle-7", OutboxBatch.RowKeyFor("cycle-7:award:1"));
+        var pending = (await table.GetEntityIfExistsAsync<TableEntity>("cycle-7", OutboxBatch.RowKeyFor("cycle-7:award:1"))).Value;
         var retried = await new OutboxDispatcher(table, _queues).DispatchMessageAsync("cycle-7", "cycle-7:award:1");
 
         Assert.Equal(503, refused.Status);

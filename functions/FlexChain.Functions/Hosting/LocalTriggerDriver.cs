@@ -26,7 +26,7 @@ public sealed class LocalTriggerOptions
 /// </summary>
 public sealed partial class LocalTriggerDriver(
     IServiceScopeFactory scopes, Microsoft.Extensions.Options.IOptions<LocalTriggerOptions> options, ILogger<LocalTriggerDriver> log,
-    IMessageBroker broker, FlexChain.Storage.TableServiceClient tables)
+    IMessageBroker broker, Azure.Data.Tables.TableServiceClient tables)
     : BackgroundService
 {
     /// <summary>The table of message ids the local queue pollers have processed.</summary>

@@ -37,7 +37,7 @@ public sealed class SettlementOptions
 /// hash of the transaction that did the work, found from the contract's events. Transactions are sent under a
 /// <see cref="SignerLease"/>, so several app instances never interleave the operator key's nonces.
 /// </summary>
-public sealed class SettlementLedger(IOptions<SettlementOptions> options, FlexChain.Storage.TableServiceClient tables) : IDisposable
+public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.Data.Tables.TableServiceClient tables) : IDisposable
 {
     private static readonly AbiFunction LockCycleFn = AbiFunction.Parse(
         "lockCycle(bytes32 cycleId, address dso, uint64 refundAfter, (address,uint256,bytes32)[] awards)");

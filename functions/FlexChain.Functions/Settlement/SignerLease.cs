@@ -1,4 +1,5 @@
 using Azure;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Functions.Settlement;
@@ -36,12 +37,12 @@ public sealed class SignerLease(TableServiceClient tables, string signer, TimeSp
         var lease = new TableEntity("signer", signer) { ["Owner"] = _owner, ["ExpiresAt"] = now + duration };
         try
         {
-            var current = await Leases.GetEntityAsync("signer", signer, cancellationToken: cancellationToken);
-            if (current is null) return await Leases.AddEntityAsync(lease, cancellationToken);
+            var current = (await Leases.GetEntityIfExistsAsync<TableEntity>("signer", signer, cancellationToken: cancellationToken)).Value;
+            if (current is null) return (await Leases.AddEntityAsync(lease, cancellationToken)).Headers.ETag;
             if (current.GetDateTimeOffset("ExpiresAt") > now && current.GetString("Owner") != _owner) return null;
-            return await Leases.UpdateEntityAsync(lease, current.ETag, TableUpdateMode.Replace, cancellationToken);
+            return (await Leases.UpdateEntityAsync(lease, current.ETag, TableUpdateMode.Replace, cancellationToken)).Headers.ETag;
         }
-        catch (RequestFailedException e) when (e.IsConflict())
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
         {
             return null; // another instance took it between our read and our write
         }

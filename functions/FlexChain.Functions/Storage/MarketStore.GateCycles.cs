@@ -3,6 +3,7 @@ using Azure;
 using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Verification;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
@@ -35,7 +36,7 @@ public sealed partial class MarketStore
         if (await GetAsync<CycleHeader>(GateCycles, cycleId, CycleRow, cancellationToken) is not { } header) return null;
         var h = header.Value;
         var batches = h.BatchCount == 0 ? [] : await QueryAsync<EscrowBatch>(GateCycles,
-            TableFilter.Create($"PartitionKey eq {cycleId} and RowKey ge {"b~"} and RowKey lt {"b~~"}"), cancellationToken);
+            TableClient.CreateQueryFilter($"PartitionKey eq {cycleId} and RowKey ge {"b~"} and RowKey lt {"b~~"}"), cancellationToken);
         if (batches.Count != h.BatchCount)
             throw new InvalidDataException($"gate cycle {cycleId} has {batches.Count} batch rows, its header says {h.BatchCount}");
         return new(new GateCycle(h.Id, h.ClosesAt, h.State, batches.OrderBy(b => b.Number).ToList(), h.History), header.ETag);
@@ -69,11 +70,11 @@ public sealed partial class MarketStore
         var rows = batches.Select(n => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
             ToEntity(cycle.Id, "b~" + n.ToString("D5", CultureInfo.InvariantCulture), cycle.Batches[n]))).ToList();
         const int rest = 99;
-        for (; rows.Count > rest; rows = rows[rest..]) await GateCycles.SubmitTransactionAsync(rows[..rest], cancellationToken);
+        for (; rows.Count > rest; rows = rows[rest..]) await GateCycles.SubmitCheckedTransactionAsync(rows[..rest], cancellationToken);
         rows.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(cycle.Id, CycleRow, Header(cycle)), etag));
         try
         {
-            return (await GateCycles.SubmitTransactionAsync(rows, cancellationToken))[^1].ETag;
+            return (await GateCycles.SubmitCheckedTransactionAsync(rows, cancellationToken))[^1].Headers.ETag;
         }
         catch (TableTransactionFailedException e) when (e.Status == 412)
         {
@@ -94,7 +95,7 @@ public sealed partial class MarketStore
         {
             try
             {
-                await GateCycles.SubmitTransactionAsync([
+                await GateCycles.SubmitCheckedTransactionAsync([
                     new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(current.Value.Id, CycleRow, Header(current.Value)), current.ETag),
                     new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(current.Value.Id, "r~" + requestId)),
                 ], cancellationToken);
@@ -119,8 +120,8 @@ public sealed partial class MarketStore
     public async Task<IReadOnlyList<string>> GetGateCycleMembersAsync(string cycleId, CancellationToken cancellationToken)
     {
         var ids = new List<string>();
-        var filter = TableFilter.Create($"PartitionKey eq {cycleId} and RowKey ge {"r~"} and RowKey lt {"r~~"}");
-        await foreach (var e in GateCycles.QueryAsync(filter, select: ["RowKey"], cancellationToken: cancellationToken)) ids.Add(e.RowKey[2..]);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {cycleId} and RowKey ge {"r~"} and RowKey lt {"r~~"}");
+        await foreach (var e in GateCycles.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken)) ids.Add(e.RowKey[2..]);
         return ids;
     }
 

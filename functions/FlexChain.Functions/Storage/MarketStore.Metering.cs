@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Azure;
 using FlexChain.Domain;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
@@ -245,7 +246,7 @@ public sealed partial class MarketStore
         }
         try
         {
-            await Readings.SubmitTransactionAsync(actions, cancellationToken);
+            await Readings.SubmitCheckedTransactionAsync(actions, cancellationToken);
             return batch.Select(w => w.Existing is null
                 ? new ReadingResult(w.Upload.Index, stationId, ReadingOutcome.Stored, 201)
                 : new ReadingResult(w.Upload.Index, stationId, ReadingOutcome.Corrected, 200));
@@ -268,9 +269,9 @@ public sealed partial class MarketStore
     private async Task<Dictionary<long, StoredRow>> ReadStoredAsync(string stationId, string kind, TimeWindow range, CancellationToken cancellationToken)
     {
         var rows = new Dictionary<long, StoredRow>();
-        var filter = TableFilter.Create(
+        var filter = TableClient.CreateQueryFilter(
             $"PartitionKey ge {ReadingPartition(stationId, range.Start)} and PartitionKey le {ReadingPartition(stationId, range.End)} and RowKey ge {kind + Ticks(range.Start)} and RowKey lt {kind + Ticks(range.End)}");
-        await foreach (var e in Readings.QueryAsync(filter, cancellationToken: cancellationToken))
+        await foreach (var e in Readings.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
             var r = ReadingOf(stationId, e);
             rows[r.Interval.Start.UtcTicks] = new StoredRow(r, e.GetInt32("Revision") ?? 1, e.ETag);
@@ -286,9 +287,9 @@ public sealed partial class MarketStore
     public async Task<IReadOnlyList<(MeterReading Reading, int Revision)>> GetReadingHistoryAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)
     {
         var list = new List<(MeterReading, int)>();
-        var filter = TableFilter.Create(
+        var filter = TableClient.CreateQueryFilter(
             $"PartitionKey ge {ReadingPartition(stationId, range.Start)} and PartitionKey le {ReadingPartition(stationId, range.End)} and RowKey ge {"h" + Ticks(range.Start)} and RowKey lt {"h" + Ticks(range.End)}");
-        await foreach (var e in Readings.QueryAsync(filter, cancellationToken: cancellationToken))
+        await foreach (var e in Readings.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
             list.Add((ReadingOf(stationId, e), e.GetInt32("Revision") ?? 1));
         return list;
     }
@@ -300,7 +301,7 @@ public sealed partial class MarketStore
     {
         foreach (var partition in schedule.GroupBy(r => ReadingPartition(stationId, r.Interval.Start)))
             foreach (var chunk in partition.Chunk(100))
-                await Readings.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
+                await Readings.SubmitCheckedTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
                     ReadingEntity(partition.Key, "d" + Ticks(r.Interval.Start), r, 1, now))), cancellationToken);
     }
 
@@ -314,7 +315,7 @@ public sealed partial class MarketStore
 
     /// <summary>The metering points behind a transformer (those that have sent readings), with their latest readings.</summary>
     public async Task<IReadOnlyList<MeterPoint>> GetMeterPointsAsync(string transformerId, CancellationToken cancellationToken) =>
-        await QueryAsync<MeterPoint>(MeterPoints, TableFilter.Create($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
+        await QueryAsync<MeterPoint>(MeterPoints, TableClient.CreateQueryFilter($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
 
     /// <summary>How often a metering point update that lost a race to another upload of the same station is tried again.</summary>
     private const int MaxMeterPointAttempts = 8;
@@ -336,7 +337,7 @@ public sealed partial class MarketStore
             var etag = point is { } current
                 ? await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, Doc, next), current.ETag, TableUpdateMode.Replace, cancellationToken)
                 : await MeterPoints.AddEntityAsync(ToEntity(station.Id, Doc, next), cancellationToken);
-            return new Stored<MeterPoint>(next, etag);
+            return new Stored<MeterPoint>(next, etag.Headers.ETag!.Value);
         }
         catch (RequestFailedException e) when (e.Status is 409 or 412)
         {
@@ -396,7 +397,7 @@ public sealed partial class MarketStore
                 ToEntity(station, Ticks(request.Delivery.Start) + "_" + request.Id, new ActivationRow(request.Id, request.Delivery)), TableUpdateMode.Replace, ct));
 
     private async Task<List<ActivationRow>> GetActivationsAsync(string stationId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
-        await QueryAsync<ActivationRow>(Activations, TableFilter.Create($"PartitionKey eq {stationId} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}"), cancellationToken);
+        await QueryAsync<ActivationRow>(Activations, TableClient.CreateQueryFilter($"PartitionKey eq {stationId} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}"), cancellationToken);
 
     /// <summary>The meter data ranges of <paramref name="stationId"/> overlapping <paramref name="range"/> that a verification already used.</summary>
     private async Task<List<ActivationRow>> ClosedWindowsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)
@@ -454,5 +455,5 @@ public sealed partial class MarketStore
 
     /// <summary>A CPO's quality factors for windows starting in [<paramref name="from"/>, <paramref name="to"/>), oldest first.</summary>
     public async Task<IReadOnlyList<QualityEntry>> GetQualityAsync(string cpoId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
-        await QueryAsync<QualityEntry>(Quality, TableFilter.Create($"PartitionKey eq {cpoId} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}"), cancellationToken);
+        await QueryAsync<QualityEntry>(Quality, TableClient.CreateQueryFilter($"PartitionKey eq {cpoId} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}"), cancellationToken);
 }

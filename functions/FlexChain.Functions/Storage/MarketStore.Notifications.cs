@@ -1,6 +1,7 @@
 using Azure;
 using FlexChain.Domain;
 using FlexChain.Functions.Notifications;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
@@ -39,19 +40,19 @@ public sealed partial class MarketStore
         (await GetAsync<WebhookSubscription>(Webhooks, participantId, id, cancellationToken))?.Value;
 
     public Task<List<WebhookSubscription>> ListSubscriptionsAsync(string participantId, CancellationToken cancellationToken) =>
-        QueryAsync<WebhookSubscription>(Webhooks, TableFilter.Create($"PartitionKey eq {participantId}"), cancellationToken);
+        QueryAsync<WebhookSubscription>(Webhooks, TableClient.CreateQueryFilter($"PartitionKey eq {participantId}"), cancellationToken);
 
     /// <summary>Every subscription of participants in <paramref name="role"/> (a scan of the subscriptions, filtered by the service).</summary>
     public Task<List<WebhookSubscription>> ListSubscriptionsOfRoleAsync(Role role, CancellationToken cancellationToken) =>
-        QueryAsync<WebhookSubscription>(Webhooks, TableFilter.Create($"Role eq {role.ToString()}"), cancellationToken);
+        QueryAsync<WebhookSubscription>(Webhooks, TableClient.CreateQueryFilter($"Role eq {role.ToString()}"), cancellationToken);
 
-    public Task<bool> DeleteSubscriptionAsync(string participantId, string id, CancellationToken cancellationToken) =>
-        Webhooks.DeleteEntityAsync(participantId, id, ETag.All, cancellationToken);
+    public async Task<bool> DeleteSubscriptionAsync(string participantId, string id, CancellationToken cancellationToken) =>
+        (await Webhooks.DeleteEntityAsync(participantId, id, ETag.All, cancellationToken)).Status != 404;
 
     // ---- events ----
 
     public async Task<bool> EventExistsAsync(string recipient, string eventId, CancellationToken cancellationToken) =>
-        await Notifications.GetEntityAsync(recipient, eventId, ["PartitionKey"], cancellationToken) is not null;
+        (await Notifications.GetEntityIfExistsAsync<TableEntity>(recipient, eventId, ["PartitionKey"], cancellationToken)).HasValue;
 
     /// <summary>Records an event; false when it was already recorded (a retried transition).</summary>
     public async Task<bool> TryAddEventAsync(NotificationEvent e, CancellationToken cancellationToken)
@@ -74,7 +75,7 @@ public sealed partial class MarketStore
 
     /// <summary>Events for <paramref name="recipient"/> that occurred at or after <paramref name="since"/>, in time order.</summary>
     public async Task<List<NotificationEvent>> ListEventsSinceAsync(string recipient, DateTimeOffset since, CancellationToken cancellationToken) =>
-        (await QueryAsync<NotificationEvent>(Notifications, TableFilter.Create($"PartitionKey eq {recipient} and At ge {since.UtcTicks}"), cancellationToken))
+        (await QueryAsync<NotificationEvent>(Notifications, TableClient.CreateQueryFilter($"PartitionKey eq {recipient} and At ge {since.UtcTicks}"), cancellationToken))
         .OrderBy(e => e.OccurredAt).ThenBy(e => e.Id, StringComparer.Ordinal).ToList();
 
     // ---- deliveries ----
@@ -104,7 +105,7 @@ public sealed partial class MarketStore
     {
         try
         {
-            return await Deliveries.UpdateEntityAsync(DeliveryEntity(d), etag, TableUpdateMode.Replace, cancellationToken);
+            return (await Deliveries.UpdateEntityAsync(DeliveryEntity(d), etag, TableUpdateMode.Replace, cancellationToken)).Headers.ETag;
         }
         catch (RequestFailedException x) when (x.Status is 412 or 404)
         {
@@ -113,14 +114,14 @@ public sealed partial class MarketStore
     }
 
     public Task<ListPage<WebhookDelivery>> ListDeliveriesAsync(string participantId, string subscriptionId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Deliveries, TableFilter.Create($"PartitionKey eq {participantId} and SubscriptionId eq {subscriptionId}"), limit, cursor,
+        PageAsync(Deliveries, TableClient.CreateQueryFilter($"PartitionKey eq {participantId} and SubscriptionId eq {subscriptionId}"), limit, cursor,
             Deserialize<WebhookDelivery>, cancellationToken);
 
     /// <summary>Deliveries due at or before <paramref name="now"/>, as (participant id, delivery id), oldest first.</summary>
     public async Task<IReadOnlyList<(string ParticipantId, string DeliveryId)>> GetDueDeliveriesAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var due = new List<(long, string, string)>();
-        await foreach (var e in DeliveryDue.QueryAsync(TableFilter.Create($"PartitionKey eq {DuePartition} and Due le {now.UtcTicks}"), cancellationToken: cancellationToken))
+        await foreach (var e in DeliveryDue.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {DuePartition} and Due le {now.UtcTicks}"), cancellationToken: cancellationToken))
         {
             var bar = e.RowKey.IndexOf('|');
             due.Add((e.GetInt64("Due") ?? 0, e.RowKey[..bar], e.RowKey[(bar + 1)..]));

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Azure;
 using FlexChain.Domain;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
@@ -22,7 +23,7 @@ public sealed partial class MarketStore
         await CachedAsync(("transformer", id), TimeSpan.FromHours(1), async () => (await GetAsync<Transformer>(Transformers, id, Doc, cancellationToken))?.Value);
 
     public Task<ListPage<Transformer>> ListTransformersAsync(string dsoId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Transformers, TableFilter.Create($"PartitionKey eq {OwnerKey(dsoId)}"), limit, cursor, Deserialize<Transformer>, cancellationToken);
+        PageAsync(Transformers, TableClient.CreateQueryFilter($"PartitionKey eq {OwnerKey(dsoId)}"), limit, cursor, Deserialize<Transformer>, cancellationToken);
 
     private static string OwnerKey(string ownerId) => "owner~" + ownerId;
 
@@ -76,7 +77,7 @@ public sealed partial class MarketStore
         {
             try
             {
-                await Stations.SubmitTransactionAsync(chunk.SelectMany(x => NewVersioned(StationKey(x.s.CpoId, x.s.Id), x.s.Id, x.s.Version, x.s, default, e => TagStation(e, x.s))), ct);
+                await Stations.SubmitCheckedTransactionAsync(chunk.SelectMany(x => NewVersioned(StationKey(x.s.CpoId, x.s.Id), x.s.Id, x.s.Version, x.s, default, e => TagStation(e, x.s))), ct);
             }
             catch (RequestFailedException e)
             {
@@ -107,7 +108,7 @@ public sealed partial class MarketStore
     {
         try
         {
-            await Stations.SubmitTransactionAsync(NewVersioned(StationKey(s.CpoId, s.Id), s.Id, s.Version, s, etag, e => TagStation(e, s)), cancellationToken);
+            await Stations.SubmitCheckedTransactionAsync(NewVersioned(StationKey(s.CpoId, s.Id), s.Id, s.Version, s, etag, e => TagStation(e, s)), cancellationToken);
             cache.Remove(("station", s.Id));
             return true;
         }
@@ -137,19 +138,19 @@ public sealed partial class MarketStore
 
     public Task<ListPage<ChargingStation>> ListStationsAsync(string cpoId, string? transformerId, DeviceStatus? status, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        var filters = new List<string> { Shards.Range(cpoId), TableFilter.Create($"Kind eq {Doc}") };
-        if (transformerId is not null) filters.Add(TableFilter.Create($"TransformerId eq {transformerId}"));
-        if (status is { } st) filters.Add(TableFilter.Create($"Status eq {st.ToString()}"));
-        return PageAsync(Stations, TableFilter.And(filters), limit, cursor, Deserialize<ChargingStation>, cancellationToken);
+        var filters = new List<string> { Shards.Range(cpoId), TableClient.CreateQueryFilter($"Kind eq {Doc}") };
+        if (transformerId is not null) filters.Add(TableClient.CreateQueryFilter($"TransformerId eq {transformerId}"));
+        if (status is { } st) filters.Add(TableClient.CreateQueryFilter($"Status eq {st.ToString()}"));
+        return PageAsync(Stations, Filters.And(filters), limit, cursor, Deserialize<ChargingStation>, cancellationToken);
     }
 
     public Task<ListPage<ChargingStation>> ListStationVersionsAsync(string cpoId, string stationId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Stations, TableFilter.Create(
+        PageAsync(Stations, TableClient.CreateQueryFilter(
             $"PartitionKey eq {StationKey(cpoId, stationId)} and RowKey gt {stationId + "~v"} and RowKey lt {stationId + "~w"}"),
             limit, cursor, Deserialize<ChargingStation>, cancellationToken);
 
     public async Task AddEvAsync(ElectricVehicle ev, CancellationToken cancellationToken) =>
-        await Evs.SubmitTransactionAsync(NewVersioned(EvKey(ev.CpoId, ev.Id), ev.Id, ev.Version, ev, default, null), cancellationToken);
+        await Evs.SubmitCheckedTransactionAsync(NewVersioned(EvKey(ev.CpoId, ev.Id), ev.Id, ev.Version, ev, default, null), cancellationToken);
 
     public Task<Stored<ElectricVehicle>?> GetEvAsync(string cpoId, string evId, CancellationToken cancellationToken) =>
         GetAsync<ElectricVehicle>(Evs, EvKey(cpoId, evId), evId, cancellationToken);
@@ -158,7 +159,7 @@ public sealed partial class MarketStore
     {
         try
         {
-            await Evs.SubmitTransactionAsync(NewVersioned(EvKey(ev.CpoId, ev.Id), ev.Id, ev.Version, ev, etag, null), cancellationToken);
+            await Evs.SubmitCheckedTransactionAsync(NewVersioned(EvKey(ev.CpoId, ev.Id), ev.Id, ev.Version, ev, etag, null), cancellationToken);
             return true;
         }
         catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
@@ -168,10 +169,10 @@ public sealed partial class MarketStore
     }
 
     public Task<ListPage<ElectricVehicle>> ListEvsAsync(string cpoId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Evs, TableFilter.And(Shards.Range(cpoId), TableFilter.Create($"Kind eq {Doc}")), limit, cursor, Deserialize<ElectricVehicle>, cancellationToken);
+        PageAsync(Evs, Filters.And(Shards.Range(cpoId), TableClient.CreateQueryFilter($"Kind eq {Doc}")), limit, cursor, Deserialize<ElectricVehicle>, cancellationToken);
 
     public Task<ListPage<ElectricVehicle>> ListEvVersionsAsync(string cpoId, string evId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Evs, TableFilter.Create($"PartitionKey eq {EvKey(cpoId, evId)} and RowKey gt {evId + "~v"} and RowKey lt {evId + "~w"}"),
+        PageAsync(Evs, TableClient.CreateQueryFilter($"PartitionKey eq {EvKey(cpoId, evId)} and RowKey gt {evId + "~v"} and RowKey lt {evId + "~w"}"),
             limit, cursor, Deserialize<ElectricVehicle>, cancellationToken);
 
     // ---- prequalification ----
@@ -179,7 +180,7 @@ public sealed partial class MarketStore
     /// <summary>Stores a DSO's requirements as the next version (the old version stays as history).</summary>
     public async Task PutRequirementsAsync(PrequalificationRequirements r, ETag current, CancellationToken cancellationToken)
     {
-        await Requirements.SubmitTransactionAsync(NewVersioned(r.DsoId, Doc, r.Version, r, current, null), cancellationToken);
+        await Requirements.SubmitCheckedTransactionAsync(NewVersioned(r.DsoId, Doc, r.Version, r, current, null), cancellationToken);
         cache.Remove(("requirements", r.DsoId));
     }
 
@@ -203,8 +204,8 @@ public sealed partial class MarketStore
         string dsoId, string? transformerId, QualificationStatus? status, int limit, string? cursor, CancellationToken cancellationToken)
     {
         var filters = new List<string> { Shards.Range(dsoId) };
-        if (transformerId is not null) filters.Add(TableFilter.Create($"TransformerId eq {transformerId}"));
-        if (status is { } st) filters.Add(TableFilter.Create($"Status eq {st.ToString()}"));
-        return PageAsync(Qualifications, TableFilter.And(filters), limit, cursor, Deserialize<QualificationEntry>, cancellationToken);
+        if (transformerId is not null) filters.Add(TableClient.CreateQueryFilter($"TransformerId eq {transformerId}"));
+        if (status is { } st) filters.Add(TableClient.CreateQueryFilter($"Status eq {st.ToString()}"));
+        return PageAsync(Qualifications, Filters.And(filters), limit, cursor, Deserialize<QualificationEntry>, cancellationToken);
     }
 }

@@ -3,6 +3,7 @@ using Azure;
 using FlexChain.Domain;
 using FlexChain.Messaging;
 using FlexChain.Messaging.Outbox;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
@@ -49,7 +50,7 @@ public sealed partial class MarketStore
         if (announcement is var (queue, message)) batch.AddMessage(queue, message);
         try
         {
-            return (await new OutboxWriter(Requests).CommitAsync(batch, cancellationToken))[0].ETag;
+            return (await new OutboxWriter(Requests).CommitAsync(batch, cancellationToken))[0].Headers.ETag;
         }
         catch (TableTransactionFailedException e) when (e.Status == 412)
         {
@@ -102,8 +103,8 @@ public sealed partial class MarketStore
         CancellationToken cancellationToken)
     {
         var filter = transformerId is not null
-            ? TableFilter.Create($"PartitionKey eq {TransformerIndexKey(transformerId)} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}")
-            : TableFilter.Create($"PartitionKey ge {HourIndexKey(from)} and PartitionKey le {HourIndexKey(to)} and DeliveryStart ge {from} and DeliveryStart lt {to}");
+            ? TableClient.CreateQueryFilter($"PartitionKey eq {TransformerIndexKey(transformerId)} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}")
+            : TableClient.CreateQueryFilter($"PartitionKey ge {HourIndexKey(from)} and PartitionKey le {HourIndexKey(to)} and DeliveryStart ge {from} and DeliveryStart lt {to}");
         var page = await PageAsync(RequestIndex, filter, limit, cursor, e => e.GetString("RequestId")!, cancellationToken);
         var requests = await Task.WhenAll(page.Items.Select(id => GetRequestAsync(id, cancellationToken)));
         return new ListPage<FlexRequest>(requests.Where(r => r is not null).Select(r => r!.Value.Value).Where(keep).ToList(), page.NextCursor);
@@ -152,7 +153,7 @@ public sealed partial class MarketStore
     {
         try
         {
-            return await Offers.DeleteEntityAsync(OfferKey(o.RequestId, o.CpoId), o.CpoId, etag, cancellationToken);
+            return (await Offers.DeleteEntityAsync(OfferKey(o.RequestId, o.CpoId), o.CpoId, etag, cancellationToken)).Status != 404;
         }
         catch (RequestFailedException e) when (e.Status == 412)
         {
@@ -193,8 +194,8 @@ public sealed partial class MarketStore
     public async Task<IReadOnlyList<(string Key, string Id, DateTimeOffset Due)>> GetDueAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var result = new List<(string, string, DateTimeOffset)>();
-        var filter = TableFilter.Create($"PartitionKey lt {MinuteKey(now) + "~~"} and RowKey lt {Ticks(now) + "~"}");
-        await foreach (var e in Schedule.QueryAsync(filter, cancellationToken: cancellationToken))
+        var filter = TableClient.CreateQueryFilter($"PartitionKey lt {MinuteKey(now) + "~~"} and RowKey lt {Ticks(now) + "~"}");
+        await foreach (var e in Schedule.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
             result.Add((e.PartitionKey + "|" + e.RowKey, e.GetString("RequestId")!,
                 new DateTimeOffset(long.Parse(e.RowKey[..19], CultureInfo.InvariantCulture), TimeSpan.Zero)));
         return result.OrderBy(r => r.Item3).ThenBy(r => r.Item2, StringComparer.Ordinal).ToList();

@@ -1,6 +1,7 @@
 using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Settlement;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 using FlexChain.Verification;
 
@@ -20,7 +21,7 @@ public sealed partial class MarketStore
 
     /// <summary>The settled escrow batch that holds <paramref name="awardId"/>, or null (not a FlexChain award, or not settled).</summary>
     public async Task<EscrowBatch?> FindSettledBatchAsync(Hash32 awardId, CancellationToken cancellationToken) =>
-        await SettlementIndex.GetEntityAsync(EscrowIds.CycleOf(awardId).ToString(), Doc, cancellationToken: cancellationToken) is { } e
+        await SettlementIndex.GetEntityIfExistsAsync<TableEntity>(EscrowIds.CycleOf(awardId).ToString(), Doc, cancellationToken: cancellationToken) is { HasValue: true, Value: { } e }
         && await GetEscrowBatchAsync(e.GetString("GateCycleId")!, e.GetInt32("Batch")!.Value, cancellationToken) is { SettleTransaction: not null } batch
             ? batch : null;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Azure;
 using FlexChain.Domain;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
@@ -128,7 +129,7 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     /// <summary>Participants (operator view), optionally of one role.</summary>
     public Task<ListPage<Participant>> ListParticipantsAsync(Role? role, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        var filter = role is { } r ? TableFilter.Create($"RowKey eq {Doc} and Role eq {r.ToString()}") : TableFilter.Create($"RowKey eq {Doc}");
+        var filter = role is { } r ? TableClient.CreateQueryFilter($"RowKey eq {Doc} and Role eq {r.ToString()}") : TableClient.CreateQueryFilter($"RowKey eq {Doc}");
         return PageAsync(Participants, filter, limit, cursor, e => Deserialize<ParticipantRecord>(e).Participant, cancellationToken);
     }
 
@@ -147,7 +148,7 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     {
         try
         {
-            await Participants.SubmitTransactionAsync(
+            await Participants.SubmitCheckedTransactionAsync(
             [
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, ParticipantEntity(verified), participantETag),
                 new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(verified.Participant.Id, "challenge"), challengeETag),
@@ -279,19 +280,21 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
 
     private static string Ticks(DateTimeOffset t) => t.UtcTicks.ToString("D19", CultureInfo.InvariantCulture);
 
+    /// <summary>The entity that stores <paramref name="value"/> as JSON, checked against the service's size limits.</summary>
+    /// <exception cref="TableLimitException">The document is too large for one entity; nothing is written.</exception>
     private static TableEntity ToEntity<T>(string pk, string rk, T value) =>
-        new(pk, rk) { [Data] = JsonSerializer.Serialize(value, StoreJson.Options) };
+        TableLimits.Check(new TableEntity(pk, rk) { [Data] = JsonSerializer.Serialize(value, StoreJson.Options) });
 
     private static async Task<Stored<T>?> GetAsync<T>(TableClient table, string pk, string rk, CancellationToken cancellationToken)
     {
-        var e = await table.GetEntityAsync(pk, rk, cancellationToken: cancellationToken);
-        return e is null ? null : new Stored<T>(Deserialize<T>(e), e.ETag);
+        var e = await table.GetEntityIfExistsAsync<TableEntity>(pk, rk, cancellationToken: cancellationToken);
+        return e.HasValue ? new Stored<T>(Deserialize<T>(e.Value!), e.Value!.ETag) : null;
     }
 
     private static async Task<List<T>> QueryAsync<T>(TableClient table, string filter, CancellationToken cancellationToken)
     {
         var list = new List<T>();
-        await foreach (var e in table.QueryAsync(filter, cancellationToken: cancellationToken)) list.Add(Deserialize<T>(e));
+        await foreach (var e in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken)) list.Add(Deserialize<T>(e));
         return list;
     }
 
@@ -307,15 +310,21 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
         var items = new List<T>();
         for (var round = 0; round < 4 && items.Count < limit; round++)
         {
-            Page<TableEntity> page;
+            Page<TableEntity>? page = null;
             try
             {
-                page = await table.QueryPageAsync(filter, limit - items.Count, continuationToken: continuation, cancellationToken: cancellationToken);
+                var size = limit - items.Count;
+                await foreach (var first in table.QueryAsync<TableEntity>(filter, size, cancellationToken: cancellationToken).AsPages(continuation, size))
+                {
+                    page = first;
+                    break;
+                }
             }
-            catch (ArgumentException)
+            catch (Exception e) when (e is ArgumentException or FormatException || e is RequestFailedException { Status: 400 } && continuation is not null)
             {
                 throw new DomainException("cursor", "cursor", "The cursor is not one this list returned; start again without a cursor.");
             }
+            if (page is null) break;
             items.AddRange(page.Values.Select(map));
             continuation = page.ContinuationToken;
             if (continuation is null) break;

@@ -60,5 +60,12 @@ public static class Shards
     public static string Key(string group, string id, int count) => $"{group}~{Of(id, count)}";
 
     /// <summary>A filter for every shard of <paramref name="group"/>: one range scan instead of one query per shard.</summary>
-    public static string Range(string group) => FlexChain.Storage.TableFilter.Create($"PartitionKey ge {group + "~"} and PartitionKey lt {group + "~~"}");
+    public static string Range(string group) => Azure.Data.Tables.TableClient.CreateQueryFilter($"PartitionKey ge {group + "~"} and PartitionKey lt {group + "~~"}");
+}
+
+/// <summary>Joins OData filters.</summary>
+public static class Filters
+{
+    /// <summary>The conditions joined with <c>and</c>, each in parentheses (each built with <c>TableClient.CreateQueryFilter</c>).</summary>
+    public static string And(params IEnumerable<string> conditions) => string.Join(" and ", conditions.Select(c => $"({c})"));
 }

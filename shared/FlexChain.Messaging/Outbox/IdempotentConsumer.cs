@@ -1,5 +1,5 @@
 using Azure;
-using FlexChain.Storage;
+using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -42,7 +42,7 @@ public sealed class IdempotentConsumer
     {
         _processed = processedTable ?? throw new ArgumentNullException(nameof(processedTable));
         ArgumentException.ThrowIfNullOrEmpty(consumerName);
-        TableEntity.ValidateKey(consumerName, nameof(consumerName));
+        TableKeys.Validate(consumerName, nameof(consumerName));
         ConsumerName = consumerName;
         _clock = clock ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -56,8 +56,8 @@ public sealed class IdempotentConsumer
     public async Task<bool> HasProcessedAsync(string messageId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(messageId);
-        var row = await _processed.GetEntityAsync(ConsumerName, TableKeys.Encode(messageId), [ProcessedAtProperty], cancellationToken).ConfigureAwait(false);
-        return row is not null;
+        var row = await _processed.GetEntityIfExistsAsync<TableEntity>(ConsumerName, TableKeys.Encode(messageId), [ProcessedAtProperty], cancellationToken).ConfigureAwait(false);
+        return row.HasValue;
     }
 
     /// <summary>Runs <paramref name="handler"/> for <paramref name="message"/> unless its id was processed, then completes the message.</summary>
@@ -99,7 +99,7 @@ public sealed class IdempotentConsumer
         {
             await _processed.AddEntityAsync(record, cancellationToken).ConfigureAwait(false);
         }
-        catch (RequestFailedException e) when (e.IsEntityAlreadyExists())
+        catch (RequestFailedException e) when (e.Status == 409)
         {
             // Another receiver (whose lock had expired ours) recorded it first.
         }

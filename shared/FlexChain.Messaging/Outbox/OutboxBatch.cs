@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Azure;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Messaging.Outbox;
@@ -42,7 +42,7 @@ public sealed class OutboxBatch
     public OutboxBatch(string partitionKey)
     {
         ArgumentException.ThrowIfNullOrEmpty(partitionKey);
-        TableEntity.ValidateKey(partitionKey, nameof(partitionKey));
+        TableKeys.Validate(partitionKey, nameof(partitionKey));
         PartitionKey = partitionKey;
     }
 
@@ -83,10 +83,11 @@ public sealed class OutboxBatch
             [QueueProperty] = queue,
             [MessageIdProperty] = message.MessageId,
             [BodyProperty] = message.Body,
-            [ScheduledProperty] = message.ScheduledEnqueueTime,
-            [TimeToLiveProperty] = message.TimeToLive is { } ttl ? (long)Math.Ceiling(ttl.TotalSeconds) : null,
             [DispatchedProperty] = false,
         };
+        if (message.ScheduledEnqueueTime is { } at) entity[ScheduledProperty] = at;
+        if (message.TimeToLive is { } ttl) entity[TimeToLiveProperty] = (long)Math.Ceiling(ttl.TotalSeconds);
+        TableLimits.Check(entity);
         _messageActions.Add(new TableTransactionAction(TableTransactionActionType.Add, entity));
         return this;
     }
@@ -112,6 +113,13 @@ public sealed class OutboxBatch
 /// <summary>Row keys from arbitrary ids: the characters the Table service forbids are percent-encoded (and so is '%').</summary>
 internal static class TableKeys
 {
+    /// <summary>Throws when <paramref name="key"/> holds a character the Table service forbids in keys.</summary>
+    internal static void Validate(string key, string paramName)
+    {
+        if (key.Any(c => c is '/' or '\\' or '#' or '?' || char.IsControl(c)))
+            throw new ArgumentException("A table key cannot hold '/', '\\', '#', '?' or control characters.", paramName);
+    }
+
     internal static string Encode(string id)
     {
         var sb = new StringBuilder(id.Length);

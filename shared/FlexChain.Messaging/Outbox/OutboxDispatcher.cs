@@ -1,5 +1,5 @@
 using Azure;
-using FlexChain.Storage;
+using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -43,8 +43,8 @@ public sealed class OutboxDispatcher
     {
         ArgumentException.ThrowIfNullOrEmpty(partitionKey);
         ArgumentException.ThrowIfNullOrEmpty(messageId);
-        var row = await _table.GetEntityAsync(partitionKey, OutboxBatch.RowKeyFor(messageId), cancellationToken: cancellationToken).ConfigureAwait(false);
-        return row is not null && row.GetBoolean(OutboxBatch.DispatchedProperty) != true && await SendAndMarkAsync(row, cancellationToken).ConfigureAwait(false);
+        var row = await _table.GetEntityIfExistsAsync<TableEntity>(partitionKey, OutboxBatch.RowKeyFor(messageId), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return row.HasValue && row.Value is { } r && r.GetBoolean(OutboxBatch.DispatchedProperty) != true && await SendAndMarkAsync(r, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<bool> SendAndMarkAsync(TableEntity row, CancellationToken cancellationToken)

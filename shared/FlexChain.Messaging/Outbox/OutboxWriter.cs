@@ -1,4 +1,5 @@
 using Azure;
+using Azure.Data.Tables;
 using FlexChain.Storage;
 
 namespace FlexChain.Messaging.Outbox;
@@ -16,16 +17,16 @@ public sealed class OutboxWriter(TableClient table)
     /// Stores the batch's state actions and outbox rows atomically and returns the results of the state actions, in the
     /// order they were added (for example the new ETag of the state entity).
     /// </summary>
-    /// <exception cref="ArgumentException">The batch is empty or holds more than 100 actions, or an action is invalid.</exception>
+    /// <exception cref="TableLimitException">The batch is empty, holds more than 100 actions or is too large; nothing was sent.</exception>
     /// <exception cref="TableTransactionFailedException">The service rejected the transaction and nothing was stored: for
     /// example 412 (the state entity changed since it was read: re-read and decide again) or 409 (an outbox row with that
     /// message id exists: this transition was already committed).</exception>
     /// <exception cref="RequestFailedException">The request itself was refused.</exception>
-    public async Task<IReadOnlyList<TableTransactionResult>> CommitAsync(OutboxBatch batch, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<Response>> CommitAsync(OutboxBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var actions = batch.StateActions.Concat(batch.MessageActions).ToList();
-        var results = await _table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+        var results = await _table.SubmitCheckedTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
         return results.Take(batch.StateActions.Count).ToList();
     }
 }

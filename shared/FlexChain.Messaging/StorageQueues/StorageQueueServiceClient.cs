@@ -45,7 +45,7 @@ public sealed class StorageQueueServiceClient : IMessageBroker
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public StorageQueueServiceClient(Uri endpoint, TokenCredential credential, StorageQueueClientOptions? options = null)
-        : this(endpoint, TableServiceClient.AccountFromEndpoint(endpoint ?? throw new ArgumentNullException(nameof(endpoint))), new BearerTokenAuthenticationPolicy(credential ?? throw new ArgumentNullException(nameof(credential)), StorageScope), options)
+        : this(endpoint, (endpoint ?? throw new ArgumentNullException(nameof(endpoint))).Host.Split('.')[0], new BearerTokenAuthenticationPolicy(credential ?? throw new ArgumentNullException(nameof(credential)), StorageScope), options)
     {
     }
 

@@ -33,8 +33,8 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
             ["Chain__RpcUrl"] = _chain.RpcUri.ToString(),
             ["Chain__SettlementContract"] = deployment.GetProperty("settlement").GetString()!,
             ["Chain__OperatorKey"] = MarketFixture.OperatorKey,
-            // A killed instance's lease on the operator key expires quickly, so the restarted one can take over.
-            ["Chain__SignerLease"] = "00:00:05",
+            // A killed instance's lease on the operator key expires soon (the shortest blob lease), so the restarted one can take over.
+            ["Chain__SignerLease"] = "00:00:15",
             ["GateCycle__MeterDataGrace"] = "00:00:10",
             ["GateCycle__Cadence"] = "00:00:10",
             ["LocalTriggers__Schedules__GateTick"] = "* * * * * *",

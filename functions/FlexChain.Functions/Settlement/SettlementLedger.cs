@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Numerics;
+using Azure.Storage.Blobs;
 using FlexChain.Ethereum;
 using FlexChain.Ethereum.Abi;
 using FlexChain.Functions.Api;
@@ -25,8 +26,11 @@ public sealed class SettlementOptions
     /// <summary>First block to scan for the escrow's events (its deployment block).</summary>
     public ulong FromBlock { get; set; }
 
-    /// <summary>How long one instance may hold the operator key's lease before another may take it over (it dies or hangs).</summary>
-    public TimeSpan SignerLease { get; set; } = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// Duration of the operator key's signer lease, 15 s to 60 s (the storage service's range): how long after a holder
+    /// dies or hangs another instance may take over. A live holder renews it every third of this.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:15", "00:01:00")] public TimeSpan SignerLease { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>
@@ -37,7 +41,7 @@ public sealed class SettlementOptions
 /// hash of the transaction that did the work, found from the contract's events. Transactions are sent under a
 /// <see cref="SignerLease"/>, so several app instances never interleave the operator key's nonces.
 /// </summary>
-public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.Data.Tables.TableServiceClient tables) : IDisposable
+public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobServiceClient blobs, ILogger<SignerLease> leaseLog) : IDisposable
 {
     private static readonly AbiFunction LockCycleFn = AbiFunction.Parse(
         "lockCycle(bytes32 cycleId, address dso, uint64 refundAfter, (address,uint256,bytes32)[] awards)");
@@ -50,7 +54,6 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.
     private readonly SettlementOptions _options = options.Value;
     private readonly EthJsonRpcClient _rpc = new(new Uri(options.Value.RpcUrl));
     private TransactionSender? _sender;
-    private SignerLease? _lease;
     private EthContract? _escrow;
     private ChainInfo? _info;
 
@@ -69,7 +72,6 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.
         _sender = new TransactionSender(_rpc, EthereumKey.FromHex(_options.OperatorKey), chainId,
             new TransactionSenderOptions { Confirmations = _options.Confirmations, KnownErrors = AlreadyDone });
         _escrow = new EthContract(EthAddress.Parse(_options.SettlementContract), _sender);
-        _lease = new SignerLease(tables, _sender.Address.ToString(), _options.SignerLease);
         var token = (EthAddress)(await _escrow.QueryAsync(EscrowAbi.Token, [], cancellationToken))[0]!;
         var decimals = Convert.ToInt32((await new EthContract(token, _sender).QueryAsync(EscrowAbi.Decimals, [], cancellationToken))[0]);
         _info = new ChainInfo(checked((long)chainId), _escrow.Address.ToString(), token.ToString(), decimals);
@@ -96,6 +98,8 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.
     /// </summary>
     /// <returns>The locking transaction of each cycle, in order.</returns>
     /// <exception cref="InvalidOperationException">A cycle is on chain with a different award list.</exception>
+    /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
+    /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
     public async Task<IReadOnlyList<string>> LockCyclesAsync(IReadOnlyList<CycleLock> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
@@ -113,6 +117,8 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.
     /// <summary>Pays each CPO of each cycle its payout and refunds the DSO the rest, unless already done (sent like <see cref="LockCyclesAsync"/>).</summary>
     /// <returns>The settling transaction of each cycle, in order.</returns>
     /// <exception cref="InvalidOperationException">A cycle was refunded, or settled with other payouts.</exception>
+    /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
+    /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
     public async Task<IReadOnlyList<string>> SettleCyclesAsync(IReadOnlyList<CycleSettlement> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
@@ -147,7 +153,8 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.
     };
 
     /// <summary>
-    /// Sends the calls back to back under the signer lease, then waits for every receipt. A call the contract refuses as
+    /// Sends the calls back to back under the signer lease, each after proving the lease is still held, then waits for
+    /// every receipt (the lease renewed meanwhile). A call the contract refuses as
     /// already done (another instance, or an earlier attempt whose receipt was lost, got there first) is skipped; the
     /// caller reads the cycles back either way.
     /// </summary>
@@ -155,11 +162,14 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, Azure.
     {
         if (calls.Count == 0) return;
         // One instance at a time sends with the operator key; whoever sent last may have used nonces we have not seen.
-        await using var held = await _lease!.AcquireAsync(_options.SignerLease + TimeSpan.FromSeconds(30), cancellationToken);
-        await _sender!.ResyncNonceAsync(cancellationToken);
+        await using var lease = await SignerLease.AcquireAsync(blobs, _sender!.Address.ToString(), _options.SignerLease,
+            _options.SignerLease + TimeSpan.FromSeconds(30), leaseLog, cancellationToken);
+        await _sender.ResyncNonceAsync(cancellationToken);
         var sent = new List<Hash32>();
         foreach (var (function, arguments) in calls)
         {
+            // An instance paused past its lease must not send with a nonce the instance that took over now owns.
+            await lease.EnsureHeldAsync(cancellationToken);
             try
             {
                 sent.Add(await Escrow.RequestAsync(function, arguments, Wei.Zero, cancellationToken));

@@ -1,0 +1,115 @@
+using System.ComponentModel.DataAnnotations;
+using System.Diagnostics;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using FlexChain.Functions.Settlement;
+using FlexChain.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>The operator key's signer lease on a real blob lease (Azurite): exclusive, renewed while held, fenced, released.</summary>
+public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
+{
+    private static readonly TimeSpan Duration = SignerLease.MinDuration;
+    private readonly BlobServiceClient _blobs = new(azurite.ConnectionString);
+    private readonly string _signer = "0x" + Guid.NewGuid().ToString("N") + "00000000"; // a fresh blob per test
+
+    private Task<SignerLease> AcquireAsync(TimeSpan wait) =>
+        SignerLease.AcquireAsync(_blobs, _signer, Duration, wait, NullLogger.Instance, CancellationToken.None);
+
+    /// <summary>Another client on the same blob: how a second instance, or an operator breaking the lease, sees it.</summary>
+    private BlobLeaseClient OtherClient() =>
+        _blobs.GetBlobContainerClient(SignerLease.ContainerName).GetBlobClient(SignerLease.BlobName(_signer)).GetBlobLeaseClient();
+
+    [Fact]
+    public async Task AcquireAsync_WhileAnotherHolds_WaitsAndGetsItAfterRelease()
+    {
+        var first = await AcquireAsync(TimeSpan.Zero);
+
+        await Assert.ThrowsAsync<TimeoutException>(() => AcquireAsync(TimeSpan.FromSeconds(1)));
+        var waiting = AcquireAsync(TimeSpan.FromSeconds(60));
+        // The first still proves it holds the lease, so the waiting one cannot have it yet.
+        await first.EnsureHeldAsync(CancellationToken.None);
+        Assert.False(waiting.IsCompleted);
+
+        await first.DisposeAsync();
+        await using var second = await waiting;
+        await second.EnsureHeldAsync(CancellationToken.None);
+        await Assert.ThrowsAsync<SignerLeaseLostException>(() => first.EnsureHeldAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_ReleasesAtOnce_NextHolderGetsItOnFirstTry()
+    {
+        var first = await AcquireAsync(TimeSpan.Zero);
+        await first.DisposeAsync();
+
+        // A zero wait is a single attempt: it succeeds only if the release freed the lease, not its expiry.
+        await using var next = await AcquireAsync(TimeSpan.Zero);
+        await next.EnsureHeldAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task EnsureHeldAsync_AfterLeaseBroken_ThrowsLeaseLost()
+    {
+        await using var holder = await AcquireAsync(TimeSpan.Zero);
+
+        await OtherClient().BreakAsync(TimeSpan.Zero);
+
+        await Assert.ThrowsAsync<SignerLeaseLostException>(() => holder.EnsureHeldAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task EnsureHeldAsync_AfterAnotherInstanceTookOver_ThrowsLeaseLost_AndDisposeLeavesTheirLease()
+    {
+        var paused = await AcquireAsync(TimeSpan.Zero);
+        // What a lease that expired during a pause looks like once another instance acquires it.
+        await OtherClient().BreakAsync(TimeSpan.Zero);
+        await using var successor = await AcquireAsync(TimeSpan.Zero);
+
+        await Assert.ThrowsAsync<SignerLeaseLostException>(() => paused.EnsureHeldAsync(CancellationToken.None));
+        await paused.DisposeAsync(); // its release is refused (409) and ignored
+        await successor.EnsureHeldAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Renewal_WhileHeld_KeepsLeasePastItsDuration()
+    {
+        await using var holder = await AcquireAsync(TimeSpan.Zero);
+        var competitor = OtherClient();
+
+        // Another instance tries for the lease until well past its duration: without renewal it would get it.
+        var held = Stopwatch.StartNew();
+        while (held.Elapsed < Duration + TimeSpan.FromSeconds(5))
+        {
+            var refused = await Assert.ThrowsAsync<RequestFailedException>(() => competitor.AcquireAsync(Duration));
+            Assert.Equal(BlobErrorCode.LeaseAlreadyPresent.ToString(), refused.ErrorCode);
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+        await holder.EnsureHeldAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task AcquireAsync_DurationOutsideBlobLeaseRange_Throws()
+    {
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+            SignerLease.AcquireAsync(_blobs, _signer, TimeSpan.FromSeconds(5), TimeSpan.Zero, NullLogger.Instance, CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+            SignerLease.AcquireAsync(_blobs, _signer, TimeSpan.FromSeconds(61), TimeSpan.Zero, NullLogger.Instance, CancellationToken.None));
+    }
+
+    [Theory]
+    [InlineData("00:00:05", false)]
+    [InlineData("00:00:15", true)]
+    [InlineData("00:01:00", true)]
+    [InlineData("00:01:01", false)]
+    public void SettlementOptions_SignerLease_ValidatedToBlobLeaseRange(string duration, bool valid)
+    {
+        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", SettlementContract = "0x1", OperatorKey = "0x1", SignerLease = TimeSpan.Parse(duration) };
+
+        Assert.Equal(valid, Validator.TryValidateObject(options, new ValidationContext(options), null, validateAllProperties: true));
+    }
+}

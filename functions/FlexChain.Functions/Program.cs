@@ -44,7 +44,9 @@ services.AddSingleton<RequestEvents>();
 services.AddSingleton<FlexChain.Messaging.IMessageBroker>(sp => sp.GetRequiredService<IConfiguration>() is var config
     && config["ServiceBusConnection"] is { Length: > 0 } serviceBus
         ? new FlexChain.Messaging.ServiceBus.ServiceBusRestClient(serviceBus)
-        : new FlexChain.Messaging.StorageQueues.StorageQueueServiceClient(config["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"));
+        : new FlexChain.Messaging.StorageQueues.StorageQueueBroker(
+            new Azure.Storage.Queues.QueueServiceClient(config["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"),
+            logger: sp.GetRequiredService<ILogger<FlexChain.Messaging.StorageQueues.StorageQueueBroker>>()));
 services.AddSingleton<RequestViews>();
 services.AddOptions<LocalTriggerOptions>().BindConfiguration("LocalTriggers");
 if (builder.Configuration.GetValue("LocalTriggers:Enabled", true)) services.AddHostedService<LocalTriggerDriver>();

@@ -1,4 +1,5 @@
 using Azure;
+using Azure.Storage.Queues;
 using FlexChain.Messaging.Outbox;
 using FlexChain.Messaging.StorageQueues;
 using FlexChain.Storage;
@@ -11,7 +12,7 @@ namespace FlexChain.Messaging.Tests;
 public sealed class OutboxTests(AzuriteFixture azurite)
 {
     private readonly TableServiceClient _tables = new(azurite.ConnectionString);
-    private readonly StorageQueueServiceClient _queues = new(azurite.ConnectionString);
+    private readonly StorageQueueBroker _queues = new(new QueueServiceClient(azurite.ConnectionString));
 
     private async Task<TableClient> NewTableAsync(string prefix)
     {

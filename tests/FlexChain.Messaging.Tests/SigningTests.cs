@@ -3,68 +3,16 @@ using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
 using FlexChain.Messaging.ServiceBus;
-using FlexChain.Messaging.StorageQueues;
 using FlexChain.Testing;
 
 namespace FlexChain.Messaging.Tests;
 
 /// <summary>
-/// The two signing schemes with fixed inputs. Expected signatures were computed independently with
-/// <c>openssl dgst -sha256 -mac HMAC</c> (storage: the base64-decoded account key; Service Bus: the key's UTF-8 bytes).
+/// The Service Bus SAS scheme with fixed inputs. Expected signatures were computed independently with
+/// <c>openssl dgst -sha256 -mac HMAC</c> (the key's UTF-8 bytes).
 /// </summary>
 public sealed class SigningTests
 {
-    private const string DevKey = AzuriteFixture.AccountKey;
-    private static readonly DateTimeOffset FixedNow = new(2024, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-    [Fact]
-    public void StringToSign_DocumentedGetContainerMetadataExample_MatchesDocumentation()
-    {
-        // The example of "Authorize with Shared Key" (Blob, Queue and File services, version 2015-02-21).
-        var resource = QueueSharedKeyPolicy.CanonicalizedResource("myaccount", "/mycontainer", "?restype=container&comp=metadata&timeout=20");
-        var toSign = QueueSharedKeyPolicy.StringToSign(
-            "GET", Enumerable.Repeat("", 11).ToList(),
-            [new("x-ms-version", "2015-02-21"), new("x-ms-date", "Fri, 26 Jun 2015 23:39:12 GMT"), new("Accept", "ignored")],
-            resource);
-
-        Assert.Equal(
-            "GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:Fri, 26 Jun 2015 23:39:12 GMT\nx-ms-version:2015-02-21\n/myaccount/mycontainer\ncomp:metadata\nrestype:container\ntimeout:20",
-            toSign);
-        Assert.Equal("1u9lui2jDxj0+fpbHjQ5m5NnastJRSYM+PSmfi8TXx4=", QueueSharedKeyPolicy.ComputeSignature(DevKey, toSign));
-    }
-
-    [Theory]
-    [InlineData("/q/messages", "", "/acct/q/messages")]
-    [InlineData("/q/messages", "?numofmessages=1&visibilitytimeout=30", "/acct/q/messages\nnumofmessages:1\nvisibilitytimeout:30")]
-    [InlineData("/q/messages/id", "?popreceipt=AgAAAA%3D%3D&VisibilityTimeout=0", "/acct/q/messages/id\npopreceipt:AgAAAA==\nvisibilitytimeout:0")]
-    [InlineData("/q", "?b=2&a=1&a=0", "/acct/q\na:0,1\nb:2")]
-    [InlineData("", "", "/acct/")]
-    public void CanonicalizedResource_QueryParameters_LowerCasedSortedAndDecoded(string path, string query, string expected) =>
-        Assert.Equal(expected, QueueSharedKeyPolicy.CanonicalizedResource("acct", path, query));
-
-    [Fact]
-    public async Task QueueSharedKeyPolicy_PutMessageWithFixedClock_SignsLengthTypeHeadersAndResource()
-    {
-        var handler = new RecordingHandler();
-        // A bare pipeline: the full one adds a random x-ms-client-request-id, which is signed too.
-        var pipeline = new HttpPipeline(
-            new HttpClientTransport(new HttpClient(handler)),
-            [new QueueSharedKeyPolicy(new AzureNamedKeyCredential("devstoreaccount1", DevKey), new ManualClock(FixedNow))]);
-        using var message = pipeline.CreateMessage();
-        message.Request.Method = RequestMethod.Post;
-        message.Request.Uri.Reset(new Uri("http://127.0.0.1:10001/devstoreaccount1/orders/messages?messagettl=-1"));
-        message.Request.Headers.SetValue("x-ms-version", "2020-10-02");
-        message.Request.Headers.SetValue("Content-Type", "application/xml");
-        message.Request.Content = RequestContent.Create("hello"u8.ToArray());
-
-        await pipeline.SendAsync(message, CancellationToken.None);
-
-        // String to sign: POST\n\n\n5\n\napplication/xml\n\n\n\n\n\n\nx-ms-date:…\nx-ms-version:2020-10-02\n/devstoreaccount1/devstoreaccount1/orders/messages\nmessagettl:-1
-        var sent = Assert.Single(handler.Requests);
-        Assert.Equal("Mon, 01 Jan 2024 00:00:00 GMT", sent.Headers.GetValues("x-ms-date").Single());
-        Assert.Equal("SharedKey devstoreaccount1:1+KSAFFBvXxG5JGhHsmYst0v8oTpYlnFuRaUTWiibBU=", sent.Headers.GetValues("Authorization").Single());
-    }
-
     [Fact]
     public void CreateToken_FixedInputs_MatchesDocumentedAlgorithm()
     {

@@ -5,8 +5,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FlexChain.Messaging.StorageQueues;
 
 /// <summary>
-/// The storage-queue transport: hands out the <see cref="StorageQueue"/>s of one storage account (Azurite locally).
-/// Thread-safe; create one per account and keep it.
+/// The storage-queue transport: hands out the <see cref="StorageQueue"/>s of one storage account (Azurite locally), for
+/// sending (as an <see cref="IMessageBroker"/>) and for receiving (the local trigger driver). Thread-safe; create one per
+/// account and keep it.
 /// </summary>
 /// <remarks>
 /// Build the <see cref="QueueServiceClient"/> once: from a connection string locally, with a <c>TokenCredential</c> in
@@ -51,7 +52,7 @@ public sealed class StorageQueueBroker : IMessageBroker
         return new StorageQueue(_service, name, _options, _logger);
     }
 
-    IMessageQueue IMessageBroker.GetQueue(string name) => GetQueue(name);
+    IMessageSender IMessageBroker.GetQueue(string name) => GetQueue(name);
 }
 
 /// <summary>The delivery policy of a <see cref="StorageQueueBroker"/>'s queues.</summary>

@@ -42,11 +42,14 @@ services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateD
 services.AddSingleton<GateCycleRunner>();
 services.AddSingleton<RequestEvents>();
 // Queues: Service Bus when the Functions app has its connection (the same setting its serviceBusTrigger bindings use),
-// otherwise storage queues in the storage account (Azurite locally).
-services.AddSingleton<FlexChain.Messaging.IMessageBroker>(sp => sp.GetRequiredService<IConfiguration>() is var config
-    && config["ServiceBusConnection"] is { Length: > 0 } serviceBus
-        ? new FlexChain.Messaging.ServiceBus.ServiceBusRestClient(serviceBus)
-        : new FlexChain.Messaging.StorageQueues.StorageQueueServiceClient(config["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"));
+// otherwise storage queues in the storage account (Azurite locally), which the local trigger driver also polls.
+services.AddSingleton(sp => new FlexChain.Messaging.StorageQueues.StorageQueueBroker(
+    new Azure.Storage.Queues.QueueServiceClient(sp.GetRequiredService<IConfiguration>()["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"),
+    logger: sp.GetRequiredService<ILogger<FlexChain.Messaging.StorageQueues.StorageQueueBroker>>()));
+services.AddSingleton(sp => new Azure.Messaging.ServiceBus.ServiceBusClient(sp.GetRequiredService<IConfiguration>()["ServiceBusConnection"]));
+services.AddSingleton<FlexChain.Messaging.IMessageBroker>(sp => sp.GetRequiredService<IConfiguration>()["ServiceBusConnection"] is { Length: > 0 }
+    ? new FlexChain.Messaging.ServiceBus.ServiceBusBroker(sp.GetRequiredService<Azure.Messaging.ServiceBus.ServiceBusClient>())
+    : sp.GetRequiredService<FlexChain.Messaging.StorageQueues.StorageQueueBroker>());
 services.AddSingleton<RequestViews>();
 services.AddOptions<LocalTriggerOptions>().BindConfiguration("LocalTriggers");
 if (builder.Configuration.GetValue("LocalTriggers:Enabled", true)) services.AddHostedService<LocalTriggerDriver>();

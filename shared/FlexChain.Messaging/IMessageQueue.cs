@@ -3,9 +3,35 @@ using Azure;
 namespace FlexChain.Messaging;
 
 /// <summary>
-/// The messaging port: one named queue with at-least-once, peek-lock delivery. Implemented by
-/// <see cref="StorageQueues.StorageQueue"/> (Azure Storage Queues) and <see cref="ServiceBus.ServiceBusQueue"/>
-/// (Azure Service Bus); both mean the same thing by every member.
+/// The sending port: hands out senders for the named queues of one transport. The outbox dispatcher sends through it.
+/// Implemented by <see cref="StorageQueues.StorageQueueBroker"/> (storage queues: the local transport) and
+/// <see cref="ServiceBus.ServiceBusBroker"/> (Service Bus: the Azure transport); both mean the same thing by every member.
+/// </summary>
+public interface IMessageBroker
+{
+    /// <summary>A sender for the named queue; makes no request.</summary>
+    /// <exception cref="ArgumentException">The name is not a valid queue name for the service.</exception>
+    IMessageSender GetQueue(string name);
+}
+
+/// <summary>Sends messages to one queue.</summary>
+public interface IMessageSender
+{
+    /// <summary>The queue name.</summary>
+    string Name { get; }
+
+    /// <summary>Sends a message; it is visible to receivers at once or from its <see cref="OutgoingMessage.ScheduledEnqueueTime"/>.</summary>
+    /// <exception cref="MessageTooLargeException">The encoded message exceeds the service's size limit; nothing was sent.</exception>
+    /// <exception cref="ArgumentException">The message is invalid (for example a scheduled time too far ahead).</exception>
+    /// <exception cref="RequestFailedException">Storage queues: the service refused the message.</exception>
+    /// <exception cref="Azure.Messaging.ServiceBus.ServiceBusException">Service Bus: the service refused the message.</exception>
+    Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The receiving side of one queue: at-least-once, peek-lock delivery. Only storage queues implement it
+/// (<see cref="StorageQueues.StorageQueue"/>): in Azure the Functions host receives from Service Bus and calls the
+/// handler itself; locally the app polls the storage queue of the same name.
 /// </summary>
 /// <remarks>
 /// <para>Delivery is at least once: a message whose lock expires, or that is abandoned, is delivered again with a
@@ -16,22 +42,10 @@ namespace FlexChain.Messaging;
 /// <para>Every method throws <see cref="RequestFailedException"/> (with status and error code) when the service refuses
 /// a request, and <see cref="OperationCanceledException"/> when cancelled.</para>
 /// </remarks>
-public interface IMessageQueue
+public interface IMessageQueue : IMessageSender
 {
-    /// <summary>The queue name.</summary>
-    string Name { get; }
-
-    /// <summary>
-    /// The queue that receives this queue's dead-lettered messages (<c>{name}-poison</c> for storage queues,
-    /// <c>{name}/$deadletterqueue</c> for Service Bus). It can be received from and completed, not sent to.
-    /// </summary>
+    /// <summary>The queue that receives this queue's dead-lettered messages (<c>{name}-poison</c>, as the Functions host names it).</summary>
     IMessageQueue DeadLetterQueue { get; }
-
-    /// <summary>Sends a message; it is visible to receivers at once or from its <see cref="OutgoingMessage.ScheduledEnqueueTime"/>.</summary>
-    /// <exception cref="MessageTooLargeException">The encoded message exceeds the service's size limit; nothing was sent.</exception>
-    /// <exception cref="ArgumentException">The message is invalid (for example a scheduled time too far ahead).</exception>
-    /// <exception cref="RequestFailedException">The service refused the message.</exception>
-    Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Receives and locks the next visible message, or returns <see langword="null"/> when there is none. While the
@@ -52,14 +66,6 @@ public interface IMessageQueue
     /// <exception cref="MessageLockLostException">The lock expired or the message is gone.</exception>
     /// <exception cref="RequestFailedException">The service refused the request.</exception>
     Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default);
-}
-
-/// <summary>Hands out the queues of one messaging namespace or storage account (the outbox dispatcher sends through it).</summary>
-public interface IMessageBroker
-{
-    /// <summary>A client for the named queue; makes no request.</summary>
-    /// <exception cref="ArgumentException">The name is not a valid queue name for the service.</exception>
-    IMessageQueue GetQueue(string name);
 }
 
 /// <summary>A message to send.</summary>
@@ -97,10 +103,10 @@ public sealed record OutgoingMessage(string MessageId, string Body)
 /// <param name="Body">The content as sent.</param>
 /// <param name="DeliveryCount">How many times it has been delivered, this delivery included (1 on the first).</param>
 /// <param name="LockedUntil">When the lock expires (UTC, the service's clock); after that another receiver may get it.</param>
-/// <param name="LockToken">The adapter's opaque handle on this delivery (a pop receipt or a lock token).</param>
+/// <param name="LockToken">The adapter's opaque handle on this delivery (a storage queue's pop receipt).</param>
 public sealed record ReceivedMessage(string MessageId, string Body, int DeliveryCount, DateTimeOffset LockedUntil, string LockToken)
 {
-    /// <summary>The service's own id of the stored message (storage queues assign one; Service Bus uses <see cref="MessageId"/>).</summary>
+    /// <summary>The service's own id of the stored message (storage queues assign one, distinct from <see cref="MessageId"/>).</summary>
     internal string ServiceMessageId { get; init; } = MessageId;
 }
 

@@ -1,6 +1,12 @@
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Azure.Messaging.ServiceBus;
+using FlexChain.Functions.Gates;
 using FlexChain.Functions.Hosting;
+using FlexChain.Messaging;
+using FlexChain.Messaging.ServiceBus;
+using FlexChain.Testing;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -36,24 +42,36 @@ public sealed class CustomHandlerTests(MarketFixture market)
     public void FunctionJsonFiles_DeclareTheRequestEventsQueueTrigger()
     {
         var trigger = Assert.Single(LocalTriggerDriver.QueueTriggers());
-        Assert.Equal(("RequestEvents", FlexChain.Functions.Gates.RequestEvents.Queue), trigger);
+        Assert.Equal(("RequestEvents", RequestEvents.Queue), trigger);
         Assert.True(TriggersApi.Handlers.ContainsKey(trigger.Name));
     }
 
     [Fact]
     public async Task RequestEvents_ServiceBusInvocation_NotifiesAndAnswersTheProtocol()
     {
-        // What the host posts for a Service Bus message: the body under the binding name as a JSON string, with metadata.
         var api = new MarketClient(market.Client);
         var dso = await api.RegisterAsync("Dso", "Handler DSO", MarketFixture.DsoKey);
         var transformer = await api.TransformerAsync(dso);
         var now = market.Clock.GetUtcNow();
         var request = await api.RequestAsync(dso, transformer, now.AddHours(1), now.AddHours(2));
-        var message = System.Text.Json.JsonSerializer.Serialize(new { requestId = request, state = "Open" });
+        // The message as the app's Service Bus sender puts it on the queue...
+        var serviceBus = new RecordingServiceBusClient();
+        await new ServiceBusBroker(serviceBus).GetQueue(RequestEvents.Queue).SendAsync(
+            new OutgoingMessage(request + ":Open", JsonSerializer.Serialize(new { requestId = request, state = "Open" })));
+        var sent = Assert.Single(serviceBus.Sent).Message;
+        // ...received by the Functions host, which posts the body under the binding name as a JSON string, with metadata.
+        var received = ServiceBusModelFactory.ServiceBusReceivedMessage(
+            body: sent.Body, messageId: sent.MessageId, contentType: sent.ContentType, deliveryCount: 1, enqueuedTime: now);
         var invocation = new JsonObject
         {
-            ["Data"] = new JsonObject { [TriggersApi.MessageBinding] = message },
-            ["Metadata"] = new JsonObject { ["MessageId"] = request + ":Open", ["DeliveryCount"] = 1, ["sys"] = new JsonObject { ["MethodName"] = "RequestEvents" } },
+            ["Data"] = new JsonObject { [TriggersApi.MessageBinding] = received.Body.ToString() },
+            ["Metadata"] = new JsonObject
+            {
+                ["MessageId"] = received.MessageId,
+                ["DeliveryCount"] = received.DeliveryCount,
+                ["ContentType"] = received.ContentType,
+                ["sys"] = new JsonObject { ["MethodName"] = "RequestEvents" },
+            },
         };
         using var response = await market.Client.PostAsync("/RequestEvents", new StringContent(invocation.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
 

@@ -106,18 +106,14 @@ public sealed class MarketFixture : IAsyncLifetime
     /// <summary>The app's real broker (storage queues on Azurite), refusing sends while <see cref="MessageSendsRefused"/>.</summary>
     private sealed class OutageBroker(IMessageBroker inner, MarketFixture market) : IMessageBroker
     {
-        public IMessageQueue GetQueue(string name) => new Queue(inner.GetQueue(name), market);
+        public IMessageSender GetQueue(string name) => new Sender(inner.GetQueue(name), market);
 
-        private sealed class Queue(IMessageQueue inner, MarketFixture market) : IMessageQueue
+        private sealed class Sender(IMessageSender inner, MarketFixture market) : IMessageSender
         {
             public string Name => inner.Name;
-            public IMessageQueue DeadLetterQueue => inner.DeadLetterQueue;
             public Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default) => market.MessageSendsRefused
                 ? throw new Azure.RequestFailedException(503, "message service unavailable (test outage)", "ServiceUnavailable", null)
                 : inner.SendAsync(message, cancellationToken);
-            public Task<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default) => inner.ReceiveAsync(cancellationToken);
-            public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.CompleteAsync(message, cancellationToken);
-            public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.AbandonAsync(message, cancellationToken);
         }
     }
 

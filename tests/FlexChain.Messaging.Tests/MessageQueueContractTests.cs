@@ -3,8 +3,8 @@ using FlexChain.Testing;
 namespace FlexChain.Messaging.Tests;
 
 /// <summary>
-/// What <see cref="IMessageQueue"/> means, run against every adapter: the storage queue on real Azurite and the Service
-/// Bus adapter against the in-process REST server. An adapter passes all of these or the port means two things.
+/// What <see cref="IMessageQueue"/> means, run against every receiving adapter (today the storage queue, on real
+/// Azurite). An adapter passes all of these or the port means two things.
 /// </summary>
 public abstract class MessageQueueContractTests
 {

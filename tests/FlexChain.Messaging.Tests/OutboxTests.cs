@@ -1,4 +1,5 @@
 using Azure;
+using Azure.Storage.Queues;
 using FlexChain.Messaging.Outbox;
 using FlexChain.Messaging.StorageQueues;
 using Azure.Data.Tables;
@@ -12,7 +13,7 @@ namespace FlexChain.Messaging.Tests;
 public sealed class OutboxTests(AzuriteFixture azurite)
 {
     private readonly TableServiceClient _tables = new(azurite.ConnectionString);
-    private readonly StorageQueueServiceClient _queues = new(azurite.ConnectionString);
+    private readonly StorageQueueBroker _queues = new(new QueueServiceClient(azurite.ConnectionString));
 
     private async Task<TableClient> NewTableAsync(string prefix)
     {
@@ -186,39 +187,30 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     /// <summary>Sends through the real broker, then throws: the process died between the send and the mark.</summary>
     private sealed class CrashAfterSendBroker(IMessageBroker inner) : IMessageBroker
     {
-        public IMessageQueue GetQueue(string name) => new Queue(inner.GetQueue(name));
+        public IMessageSender GetQueue(string name) => new Sender(inner.GetQueue(name));
 
-        private sealed class Queue(IMessageQueue inner) : IMessageQueue
+        private sealed class Sender(IMessageSender inner) : IMessageSender
         {
             public string Name => inner.Name;
-            public IMessageQueue DeadLetterQueue => inner.DeadLetterQueue;
 
             public async Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default)
             {
                 await inner.SendAsync(message, cancellationToken);
                 throw new SimulatedCrashException();
             }
-
-            public Task<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default) => inner.ReceiveAsync(cancellationToken);
-            public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.CompleteAsync(message, cancellationToken);
-            public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.AbandonAsync(message, cancellationToken);
         }
     }
 
     /// <summary>A broker whose every send is refused (an outage or a missing permission).</summary>
     private sealed class RefusingBroker : IMessageBroker
     {
-        public IMessageQueue GetQueue(string name) => new Queue(name);
+        public IMessageSender GetQueue(string name) => new Sender(name);
 
-        private sealed class Queue(string name) : IMessageQueue
+        private sealed class Sender(string name) : IMessageSender
         {
             public string Name => name;
-            public IMessageQueue DeadLetterQueue => this;
             public Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default) =>
                 throw new RequestFailedException(503, "ServerBusy", "ServerBusy", null);
-            public Task<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default) => Task.FromResult<ReceivedMessage?>(null);
-            public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => Task.CompletedTask;
-            public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => Task.CompletedTask;
         }
     }
 }

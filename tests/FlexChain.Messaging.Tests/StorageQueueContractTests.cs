@@ -1,3 +1,4 @@
+using Azure.Storage.Queues;
 using FlexChain.Messaging.StorageQueues;
 using FlexChain.Testing;
 
@@ -7,13 +8,14 @@ namespace FlexChain.Messaging.Tests;
 [Collection(AzuriteCollection.Name)]
 public sealed class StorageQueueContractTests(AzuriteFixture azurite) : MessageQueueContractTests
 {
-    protected override int SizeLimitBytes => StorageQueue.MaxEncodedMessageBytes;
+    private readonly QueueServiceClient _service = new(azurite.ConnectionString);
+
+    protected override int SizeLimitBytes => _service.GetQueueClient("any").MessageMaxBytes;
 
     protected override async Task<IMessageQueue> CreateQueueAsync(TimeSpan lockDuration)
     {
-        var client = new StorageQueueServiceClient(azurite.ConnectionString, new StorageQueueClientOptions { LockDuration = lockDuration, MaxDeliveryCount = MaxDeliveries });
-        var queue = client.GetQueue("q" + Guid.NewGuid().ToString("N")[..20]);
-        await queue.CreateIfNotExistsAsync();
-        return queue;
+        var name = "q" + Guid.NewGuid().ToString("N")[..20];
+        await _service.GetQueueClient(name).CreateAsync();
+        return new StorageQueueBroker(_service, new StorageQueueOptions { LockDuration = lockDuration, MaxDeliveryCount = MaxDeliveries }).GetQueue(name);
     }
 }

@@ -1,5 +1,5 @@
 using System.Text;
-using Azure;
+using Azure.Storage.Queues;
 using FlexChain.Messaging.StorageQueues;
 using FlexChain.Testing;
 
@@ -9,8 +9,9 @@ namespace FlexChain.Messaging.Tests;
 [Collection(AzuriteCollection.Name)]
 public sealed class StorageQueueTests(AzuriteFixture azurite)
 {
-    private StorageQueueServiceClient Client(int maxDeliveries = 5) =>
-        new(azurite.ConnectionString, new StorageQueueClientOptions { MaxDeliveryCount = maxDeliveries, Retry = { MaxRetries = 0 } });
+    private readonly QueueServiceClient _service = new(azurite.ConnectionString);
+
+    private StorageQueueBroker Client(int maxDeliveries = 5) => new(_service, new StorageQueueOptions { MaxDeliveryCount = maxDeliveries });
 
     private static string NewName() => "s" + Guid.NewGuid().ToString("N")[..20];
 
@@ -21,7 +22,6 @@ public sealed class StorageQueueTests(AzuriteFixture azurite)
 
         await queue.SendAsync(new OutgoingMessage("m1", "{}"));
 
-        Assert.False(await queue.CreateIfNotExistsAsync());
         Assert.Equal("m1", (await queue.ReceiveAsync())?.MessageId);
     }
 
@@ -29,15 +29,33 @@ public sealed class StorageQueueTests(AzuriteFixture azurite)
     public async Task SendAsync_EncodedTextExactlyAtLimit_IsAcceptedByAzurite()
     {
         var queue = Client().GetQueue(NewName());
+        var limit = _service.GetQueueClient(queue.Name).MessageMaxBytes;
         // {"id":"m1","body":"…"} is 21 bytes plus the body; 49,152 bytes encode to exactly 65,536 base64 characters.
         var body = new string('a', 49_152 - 21);
-        Assert.Equal(StorageQueue.MaxEncodedMessageBytes, StorageQueue.EncodeEnvelope("m1", body).Length);
+        Assert.Equal(64 * 1024, limit);
+        Assert.Equal(limit, StorageQueue.EncodeEnvelope("m1", body).Length);
 
         await queue.SendAsync(new OutgoingMessage("m1", body));
         var tooLarge = await Assert.ThrowsAsync<MessageTooLargeException>(() => queue.SendAsync(new OutgoingMessage("m2", body + "abc")));
 
         Assert.Equal(body, (await queue.ReceiveAsync())?.Body);
-        Assert.Equal(StorageQueue.MaxEncodedMessageBytes, tooLarge.Limit);
+        Assert.Equal(limit, tooLarge.Limit);
+    }
+
+    [Fact]
+    public async Task SendAsync_TimeToLive_ExpiresThenOrNeverWithout()
+    {
+        var queue = Client().GetQueue(NewName());
+        var sentAt = DateTimeOffset.UtcNow;
+
+        await queue.SendAsync(new OutgoingMessage("short", "{}") { TimeToLive = TimeSpan.FromMinutes(2) });
+        await queue.SendAsync(new OutgoingMessage("forever", "{}"));
+        var peeked = (await _service.GetQueueClient(queue.Name).PeekMessagesAsync(maxMessages: 2)).Value;
+        var expiries = peeked.ToDictionary(p => StorageQueue.DecodeEnvelope(p.Body.ToString()).Id!, p => p.ExpiresOn!.Value);
+
+        // The service counts whole seconds from its own clock: allow a few seconds either way.
+        Assert.InRange(expiries["short"], sentAt.AddMinutes(2).AddSeconds(-3), sentAt.AddMinutes(2).AddSeconds(5));
+        Assert.True(expiries["forever"] > sentAt.AddYears(100), $"expires {expiries["forever"]:O}"); // the service default would be 7 days
     }
 
     [Fact]
@@ -71,19 +89,6 @@ public sealed class StorageQueueTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task ReceiveAsync_WrongAccountKey_ThrowsRequestFailedWith403()
-    {
-        var wrongKey = Convert.ToBase64String(new byte[64]);
-        var client = new StorageQueueServiceClient(azurite.QueueEndpoint, new AzureNamedKeyCredential(AzuriteFixture.AccountName, wrongKey),
-            new StorageQueueClientOptions { Retry = { MaxRetries = 0 } });
-
-        var error = await Assert.ThrowsAsync<RequestFailedException>(() => client.GetQueue(NewName()).ReceiveAsync());
-
-        Assert.Equal(403, error.Status);
-        Assert.Equal("AuthenticationFailed", error.ErrorCode);
-    }
-
-    [Fact]
     public async Task CompleteAsync_Twice_SecondThrowsMessageLockLostWithStatus()
     {
         var queue = Client().GetQueue(NewName());
@@ -105,26 +110,4 @@ public sealed class StorageQueueTests(AzuriteFixture azurite)
     [InlineData("this-name-is-far-too-long-to-leave-room-for-the-poison-suffix")]
     public void GetQueue_InvalidName_ThrowsArgumentException(string name) =>
         Assert.Throws<ArgumentException>(() => Client().GetQueue(name));
-
-    [Fact]
-    public void Constructor_DevelopmentStorage_UsesAzuritesQueuePort()
-    {
-        var client = new StorageQueueServiceClient("UseDevelopmentStorage=true");
-
-        Assert.Equal(new Uri("http://127.0.0.1:10001/devstoreaccount1"), client.Endpoint);
-        Assert.Equal("devstoreaccount1", client.AccountName);
-    }
-
-    [Fact]
-    public void Constructor_AccountConnectionStringWithoutQueueEndpoint_DerivesItFromProtocolAndSuffix()
-    {
-        var client = new StorageQueueServiceClient(
-            $"DefaultEndpointsProtocol=https;AccountName=flexchain;AccountKey={AzuriteFixture.AccountKey};EndpointSuffix=core.windows.net");
-
-        Assert.Equal(new Uri("https://flexchain.queue.core.windows.net"), client.Endpoint);
-    }
-
-    [Fact]
-    public void Constructor_FixtureConnectionString_UsesItsQueueEndpoint() =>
-        Assert.Equal(azurite.QueueEndpoint.ToString().TrimEnd('/'), Client().Endpoint.ToString().TrimEnd('/'));
 }

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using FlexChain.Messaging;
 using FlexChain.Messaging.Outbox;
+using FlexChain.Messaging.StorageQueues;
 
 namespace FlexChain.Functions.Hosting;
 
@@ -26,7 +26,7 @@ public sealed class LocalTriggerOptions
 /// </summary>
 public sealed partial class LocalTriggerDriver(
     IServiceScopeFactory scopes, Microsoft.Extensions.Options.IOptions<LocalTriggerOptions> options, ILogger<LocalTriggerDriver> log,
-    IMessageBroker broker, Azure.Data.Tables.TableServiceClient tables)
+    StorageQueueBroker queues, Azure.Data.Tables.TableServiceClient tables)
     : BackgroundService
 {
     /// <summary>The table of message ids the local queue pollers have processed.</summary>
@@ -59,7 +59,7 @@ public sealed partial class LocalTriggerDriver(
     private async Task PollAsync(string name, string queueName, CancellationToken stoppingToken)
     {
         var handler = TriggersApi.Handlers[name];
-        var queue = broker.GetQueue(queueName);
+        var queue = queues.GetQueue(queueName);
         var consumer = new IdempotentConsumer(tables.GetTableClient(ProcessedTable), name);
         LogPolling(name, queueName);
         while (!stoppingToken.IsCancellationRequested)

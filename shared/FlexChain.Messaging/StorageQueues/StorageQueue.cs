@@ -1,87 +1,73 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Xml;
-using System.Xml.Linq;
 using Azure;
-using Azure.Core;
-using FlexChain.Messaging.Http;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
+using Microsoft.Extensions.Logging;
 
 namespace FlexChain.Messaging.StorageQueues;
 
 /// <summary>
-/// One Azure Storage queue behind the <see cref="IMessageQueue"/> port. Obtain it from
-/// <see cref="StorageQueueServiceClient.GetQueue"/>; thread-safe.
+/// One Azure Storage queue behind the <see cref="IMessageQueue"/> port, on Azure.Storage.Queues' <see cref="QueueClient"/>.
+/// Obtain it from <see cref="StorageQueueBroker.GetQueue"/>; thread-safe.
 /// </summary>
 /// <remarks>
 /// <para>Wire format: the message text is the base64 of a small UTF-8 JSON envelope <c>{"id":…,"body":…}</c>, because a
 /// storage message has no properties of its own to carry the message id. A message that is not such an envelope (put
 /// there by another tool) is received with the service's message id and its decoded text as body.</para>
 /// <para>Locking is the visibility timeout: a received message is invisible for
-/// <see cref="StorageQueueClientOptions.LockDuration"/>; its pop receipt is the lock token. The delivery count is the
+/// <see cref="StorageQueueOptions.LockDuration"/>; its pop receipt is the lock token. The delivery count is the
 /// service's dequeue count.</para>
 /// <para>Dead-lettering follows the Functions host: a message abandoned on its last allowed delivery, or received with
-/// a dequeue count above <see cref="StorageQueueClientOptions.MaxDeliveryCount"/> (its lock expired every time), is
+/// a dequeue count above <see cref="StorageQueueOptions.MaxDeliveryCount"/> (its lock expired every time), is
 /// copied to <c>{name}-poison</c> and deleted here. A crash between the two leaves a copy in both; the id is the same.</para>
 /// </remarks>
-public sealed class StorageQueue : IMessageQueue
+public sealed partial class StorageQueue : IMessageQueue
 {
     /// <summary>The suffix of the poison (dead-letter) queue's name, as the Azure Functions host uses it.</summary>
     public const string PoisonSuffix = "-poison";
 
-    /// <summary>The largest message text the service accepts, in bytes (64 KiB, after base64 encoding).</summary>
-    public const int MaxEncodedMessageBytes = 64 * 1024;
-
     private const int MaxReceiveAttempts = 32;
-    private readonly StorageQueueServiceClient _service;
-    private readonly bool _isPoisonQueue;
-    private StorageQueue? _poison;
 
-    internal StorageQueue(StorageQueueServiceClient service, string name, bool isPoisonQueue)
+    // messagettl=-1: the message never expires (without it the service drops it after 7 days).
+    private static readonly TimeSpan NeverExpires = TimeSpan.FromSeconds(-1);
+
+    private readonly QueueClient _queue;
+    private readonly StorageQueueOptions _options;
+    private readonly ILogger _logger;
+    private readonly StorageQueue? _poison;
+
+    internal StorageQueue(QueueServiceClient service, string name, StorageQueueOptions options, ILogger logger, bool isPoisonQueue = false)
     {
-        _service = service;
-        Name = name;
-        _isPoisonQueue = isPoisonQueue;
+        _queue = service.GetQueueClient(name);
+        _options = options;
+        _logger = logger;
+        _poison = isPoisonQueue ? null : new StorageQueue(service, name + PoisonSuffix, options, logger, isPoisonQueue: true);
     }
 
     /// <inheritdoc />
-    public string Name { get; }
+    public string Name => _queue.Name;
 
     /// <summary>The poison queue <c>{name}-poison</c>; a poison queue is its own (it never dead-letters).</summary>
-    public StorageQueue DeadLetterQueue => _isPoisonQueue ? this : _poison ??= new StorageQueue(_service, Name + PoisonSuffix, isPoisonQueue: true);
+    public StorageQueue DeadLetterQueue => _poison ?? this;
 
     IMessageQueue IMessageQueue.DeadLetterQueue => DeadLetterQueue;
 
-    /// <summary>Creates the queue; returns <see langword="false"/> when it already existed.</summary>
-    /// <exception cref="RequestFailedException">The service refused the request (for example 403 for a wrong key).</exception>
-    public async Task<bool> CreateIfNotExistsAsync(CancellationToken cancellationToken = default)
-    {
-        using var message = _service.CreateMessage(RequestMethod.Put, Name);
-        var response = await _service.SendAsync(message, cancellationToken).ConfigureAwait(false);
-        return response.Status switch
-        {
-            201 => true,
-            204 or 409 => false,
-            _ => throw XmlErrorParser.Failure(response),
-        };
-    }
-
     /// <inheritdoc />
     /// <remarks>
-    /// A scheduled message is put with a visibility timeout (whole seconds, rounded up, at most 7 days ahead). Without a
-    /// <see cref="OutgoingMessage.TimeToLive"/> the message never expires (<c>messagettl=-1</c>). The queue is created on
-    /// first use when <see cref="StorageQueueClientOptions.CreateQueueIfMissing"/> is on.
+    /// A scheduled message is sent with a visibility timeout (whole seconds, rounded up, at most 7 days ahead). Without a
+    /// <see cref="OutgoingMessage.TimeToLive"/> the message never expires. The queue is created on first use.
     /// </remarks>
     public async Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         message.Validate();
         var text = EncodeEnvelope(message.MessageId, message.Body);
-        if (text.Length > MaxEncodedMessageBytes)
-            throw new MessageTooLargeException(message.MessageId, text.Length, MaxEncodedMessageBytes);
-        var delay = DelaySeconds(message.ScheduledEnqueueTime);
-        var ttl = message.TimeToLive is { } t ? (long)Math.Ceiling(t.TotalSeconds) : -1;
-        if (ttl != -1 && ttl <= delay)
+        if (text.Length > _queue.MessageMaxBytes)
+            throw new MessageTooLargeException(message.MessageId, text.Length, _queue.MessageMaxBytes);
+        var delay = Delay(message.ScheduledEnqueueTime);
+        var ttl = message.TimeToLive is { } t ? WholeSeconds(t) : NeverExpires;
+        if (ttl != NeverExpires && ttl <= delay)
             throw new ArgumentException("The time to live must end after the scheduled enqueue time.", nameof(message));
 
         await PutAsync(text, delay, ttl, cancellationToken).ConfigureAwait(false);
@@ -90,19 +76,30 @@ public sealed class StorageQueue : IMessageQueue
     /// <inheritdoc />
     public async Task<ReceivedMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
     {
-        var options = _service.Options;
         for (var attempt = 0; attempt < MaxReceiveAttempts; attempt++)
         {
-            using var request = _service.CreateMessage(RequestMethod.Get, Name, "/messages");
-            request.Request.Uri.AppendQuery("numofmessages", "1");
-            request.Request.Uri.AppendQuery("visibilitytimeout", Seconds(options.LockDuration));
-            var response = await _service.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (response.Status == 404 && ErrorCode(response) == "QueueNotFound") return null;
-            if (response.Status != 200) throw XmlErrorParser.Failure(response);
+            QueueMessage? message;
+            try
+            {
+                message = (await _queue.ReceiveMessageAsync(WholeSeconds(_options.LockDuration), cancellationToken).ConfigureAwait(false)).Value;
+            }
+            catch (RequestFailedException e) when (e.ErrorCode == QueueErrorCode.QueueNotFound)
+            {
+                return null; // nothing was ever sent to it
+            }
+            if (message is null) return null;
 
-            var received = ParseMessages(response.Content.ToString()).FirstOrDefault();
-            if (received is null) return null;
-            if (_isPoisonQueue || received.DeliveryCount <= options.MaxDeliveryCount) return received;
+            var (id, body) = DecodeEnvelope(message.Body.ToString());
+            var received = new ReceivedMessage(
+                id ?? message.MessageId,
+                body,
+                checked((int)message.DequeueCount),
+                message.NextVisibleOn ?? _options.TimeProvider.GetUtcNow() + _options.LockDuration,
+                message.PopReceipt)
+            {
+                ServiceMessageId = message.MessageId,
+            };
+            if (_poison is null || received.DeliveryCount <= _options.MaxDeliveryCount) return received;
 
             // Its lock expired on every allowed delivery: dead-letter it, as the Functions host does, and look again.
             try
@@ -121,84 +118,75 @@ public sealed class StorageQueue : IMessageQueue
     public async Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        using var request = MessageRequest(RequestMethod.Delete, message);
-        var response = await _service.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.Status != 204) throw LockFailure(message, response);
+        try
+        {
+            await _queue.DeleteMessageAsync(message.ServiceMessageId, message.LockToken, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (IsLockLost(e))
+        {
+            throw new MessageLockLostException(Name, message.MessageId, e);
+        }
     }
 
     /// <inheritdoc />
     public async Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (!_isPoisonQueue && message.DeliveryCount >= _service.Options.MaxDeliveryCount)
+        if (_poison is not null && message.DeliveryCount >= _options.MaxDeliveryCount)
         {
             await MoveToPoisonAsync(message, cancellationToken).ConfigureAwait(false);
             return;
         }
-        using var request = MessageRequest(RequestMethod.Put, message);
-        request.Request.Uri.AppendQuery("visibilitytimeout", "0");
-        var response = await _service.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.Status != 204) throw LockFailure(message, response);
+        try
+        {
+            // No new text: only the visibility changes, so the message is visible again at once.
+            await _queue.UpdateMessageAsync(message.ServiceMessageId, message.LockToken, (string?)null, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (IsLockLost(e))
+        {
+            throw new MessageLockLostException(Name, message.MessageId, e);
+        }
     }
 
     private async Task MoveToPoisonAsync(ReceivedMessage message, CancellationToken cancellationToken)
     {
         // Copy first, then delete: a crash in between leaves a duplicate (same id), never a loss.
-        await DeadLetterQueue.PutAsync(EncodeEnvelope(message.MessageId, message.Body), 0, -1, cancellationToken).ConfigureAwait(false);
+        var poison = DeadLetterQueue;
+        await poison.PutAsync(EncodeEnvelope(message.MessageId, message.Body), TimeSpan.Zero, NeverExpires, cancellationToken).ConfigureAwait(false);
         await CompleteAsync(message, cancellationToken).ConfigureAwait(false);
+        LogDeadLettered(_logger, message.MessageId, Name, poison.Name, message.DeliveryCount);
     }
 
-    private async Task PutAsync(string text, long delaySeconds, long ttlSeconds, CancellationToken cancellationToken)
+    private async Task PutAsync(string text, TimeSpan delay, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        for (var attempt = 0; ; attempt++)
+        try
         {
-            using var request = _service.CreateMessage(RequestMethod.Post, Name, "/messages");
-            if (delaySeconds > 0) request.Request.Uri.AppendQuery("visibilitytimeout", delaySeconds.ToString(CultureInfo.InvariantCulture));
-            request.Request.Uri.AppendQuery("messagettl", ttlSeconds.ToString(CultureInfo.InvariantCulture));
-            request.Request.Headers.SetValue(HttpHeader.Names.ContentType, "application/xml");
-            request.Request.Content = RequestContent.Create(Encoding.UTF8.GetBytes(
-                new XElement("QueueMessage", new XElement("MessageText", text)).ToString(SaveOptions.DisableFormatting)));
-            var response = await _service.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (response.Status == 201) return;
-            if (attempt == 0 && response.Status == 404 && _service.Options.CreateQueueIfMissing && ErrorCode(response) == "QueueNotFound")
-            {
-                await CreateIfNotExistsAsync(cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-            throw XmlErrorParser.Failure(response);
+            await _queue.SendMessageAsync(text, delay, ttl, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.ErrorCode == QueueErrorCode.QueueNotFound)
+        {
+            // Queues are created on first use (as the Functions host's output bindings do), not provisioned per environment.
+            await _queue.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _queue.SendMessageAsync(text, delay, ttl, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private HttpMessage MessageRequest(RequestMethod method, ReceivedMessage message)
-    {
-        var request = _service.CreateMessage(method, Name, "/messages/" + Uri.EscapeDataString(message.ServiceMessageId));
-        request.Request.Uri.AppendQuery("popreceipt", message.LockToken, escapeValue: true);
-        return request;
-    }
+    // 404 MessageNotFound: completed already or expired; 400 PopReceiptMismatch: received again by someone else since.
+    private static bool IsLockLost(RequestFailedException e) =>
+        e.Status is 404 or 400 && (e.ErrorCode == QueueErrorCode.MessageNotFound || e.ErrorCode == QueueErrorCode.PopReceiptMismatch);
 
-    private RequestFailedException LockFailure(ReceivedMessage message, Response response)
+    private TimeSpan Delay(DateTimeOffset? scheduled)
     {
-        var failure = XmlErrorParser.Failure(response);
-        // 404 MessageNotFound: completed already or expired; 400 PopReceiptMismatch: someone else received it since.
-        return response.Status is 404 or 400 && ErrorCode(response) is "MessageNotFound" or "PopReceiptMismatch"
-            ? new MessageLockLostException(Name, message.MessageId, failure)
-            : failure;
-    }
-
-    private long DelaySeconds(DateTimeOffset? scheduled)
-    {
-        if (scheduled is not { } at) return 0;
-        var delay = at - _service.Options.TimeProvider.GetUtcNow();
-        if (delay <= TimeSpan.Zero) return 0;
+        if (scheduled is not { } at) return TimeSpan.Zero;
+        var delay = at - _options.TimeProvider.GetUtcNow();
+        if (delay <= TimeSpan.Zero) return TimeSpan.Zero;
         if (delay > TimeSpan.FromDays(7))
             throw new ArgumentException("A storage queue can delay a message by at most 7 days.", "message");
-        return (long)Math.Ceiling(delay.TotalSeconds);
+        return WholeSeconds(delay);
     }
 
-    private static string Seconds(TimeSpan span) => ((long)Math.Ceiling(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-
-    private static string? ErrorCode(Response response) =>
-        response.Headers.TryGetValue("x-ms-error-code", out var code) ? code : XmlErrorParser.Parse(response.Content?.ToString()).Code;
+    // The service counts visibility and time to live in whole seconds; rounding up never makes a message due early.
+    private static TimeSpan WholeSeconds(TimeSpan span) => TimeSpan.FromSeconds(Math.Ceiling(span.TotalSeconds));
 
     /// <summary>base64(UTF-8(<c>{"id":…,"body":…}</c>)): the message text as the service stores it.</summary>
     internal static string EncodeEnvelope(string messageId, string body)
@@ -240,35 +228,6 @@ public sealed class StorageQueue : IMessageQueue
         return (null, Encoding.UTF8.GetString(bytes));
     }
 
-    /// <summary>Reads a Get Messages answer (<c>QueueMessagesList</c>).</summary>
-    internal static IReadOnlyList<ReceivedMessage> ParseMessages(string xml)
-    {
-        XDocument doc;
-        try
-        {
-            doc = XDocument.Parse(xml);
-        }
-        catch (XmlException e)
-        {
-            throw new RequestFailedException(200, "The Queue service answered with malformed XML.", "UnexpectedResponse", e);
-        }
-        var result = new List<ReceivedMessage>();
-        foreach (var element in doc.Root?.Elements("QueueMessage") ?? [])
-        {
-            string Field(string name) => element.Element(name)?.Value
-                ?? throw new RequestFailedException(200, $"A queue message lacks {name}.", "UnexpectedResponse", null);
-            var serviceId = Field("MessageId");
-            var (id, body) = DecodeEnvelope(Field("MessageText"));
-            result.Add(new ReceivedMessage(
-                id ?? serviceId,
-                body,
-                int.Parse(Field("DequeueCount"), NumberStyles.None, CultureInfo.InvariantCulture),
-                DateTimeOffset.Parse(Field("TimeNextVisible"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal),
-                Field("PopReceipt"))
-            {
-                ServiceMessageId = serviceId,
-            });
-        }
-        return result;
-    }
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Message {MessageId} from {Queue} moved to {PoisonQueue} after {DeliveryCount} deliveries")]
+    private static partial void LogDeadLettered(ILogger logger, string messageId, string queue, string poisonQueue, int deliveryCount);
 }

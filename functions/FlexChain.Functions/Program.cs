@@ -29,14 +29,15 @@ ValidatorOptions.Global.DefaultRuleLevelCascadeMode = CascadeMode.Stop;
 
 var services = builder.Services;
 services.AddSingleton(TimeProvider.System);
-services.AddSingleton(sp => new TableServiceClient(
-    sp.GetRequiredService<IConfiguration>()["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"));
+// Every Azure client is built once, from a connection string locally or with the managed identity in Azure.
+services.AddSingleton(sp => new AzureClients(sp.GetRequiredService<IConfiguration>()));
+services.AddSingleton(sp => sp.GetRequiredService<AzureClients>().Tables);
+services.AddSingleton(sp => sp.GetRequiredService<AzureClients>().Blobs);
 services.AddMemoryCache();
 services.AddOptions<StoreOptions>().BindConfiguration("Market");
 services.AddOptions<MarketOptions>().BindConfiguration("Market");
 services.AddSingleton<MarketStore>();
 services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateDataAnnotations().ValidateOnStart();
-services.AddSingleton(sp => new Azure.Storage.Blobs.BlobServiceClient(sp.GetRequiredService<IConfiguration>()["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"));
 services.AddSingleton<SettlementLedger>();
 services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleRunner>();
@@ -44,11 +45,9 @@ services.AddSingleton<RequestEvents>();
 // Queues: Service Bus when the Functions app has its connection (the same setting its serviceBusTrigger bindings use),
 // otherwise storage queues in the storage account (Azurite locally), which the local trigger driver also polls.
 services.AddSingleton(sp => new FlexChain.Messaging.StorageQueues.StorageQueueBroker(
-    new Azure.Storage.Queues.QueueServiceClient(sp.GetRequiredService<IConfiguration>()["Storage:ConnectionString"] ?? "UseDevelopmentStorage=true"),
-    logger: sp.GetRequiredService<ILogger<FlexChain.Messaging.StorageQueues.StorageQueueBroker>>()));
-services.AddSingleton(sp => new Azure.Messaging.ServiceBus.ServiceBusClient(sp.GetRequiredService<IConfiguration>()["ServiceBusConnection"]));
-services.AddSingleton<FlexChain.Messaging.IMessageBroker>(sp => sp.GetRequiredService<IConfiguration>()["ServiceBusConnection"] is { Length: > 0 }
-    ? new FlexChain.Messaging.ServiceBus.ServiceBusBroker(sp.GetRequiredService<Azure.Messaging.ServiceBus.ServiceBusClient>())
+    sp.GetRequiredService<AzureClients>().Queues, logger: sp.GetRequiredService<ILogger<FlexChain.Messaging.StorageQueues.StorageQueueBroker>>()));
+services.AddSingleton<FlexChain.Messaging.IMessageBroker>(sp => sp.GetRequiredService<AzureClients>().ServiceBus is { } client
+    ? new FlexChain.Messaging.ServiceBus.ServiceBusBroker(client)
     : sp.GetRequiredService<FlexChain.Messaging.StorageQueues.StorageQueueBroker>());
 services.AddSingleton<RequestViews>();
 services.AddOptions<LocalTriggerOptions>().BindConfiguration("LocalTriggers");

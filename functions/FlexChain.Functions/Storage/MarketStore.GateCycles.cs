@@ -49,7 +49,7 @@ public sealed partial class MarketStore
         if (await GetGateCycleAsync(id, cancellationToken) is { } existing) return existing;
         try
         {
-            await GateCycles.AddEntityAsync(ToEntity(id, CycleRow, Header(GateCycle.Open(closesAt, now))), cancellationToken);
+            await GateCycles.AddEntityAsync(await DocumentEntityAsync(GateCycles, id, CycleRow, Header(GateCycle.Open(closesAt, now)), cancellationToken), cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
@@ -71,7 +71,7 @@ public sealed partial class MarketStore
             ToEntity(cycle.Id, "b~" + n.ToString("D5", CultureInfo.InvariantCulture), cycle.Batches[n]))).ToList();
         const int rest = 99;
         for (; rows.Count > rest; rows = rows[rest..]) await GateCycles.SubmitCheckedTransactionAsync(rows[..rest], cancellationToken);
-        rows.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(cycle.Id, CycleRow, Header(cycle)), etag));
+        rows.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, await DocumentEntityAsync(GateCycles, cycle.Id, CycleRow, Header(cycle), cancellationToken), etag));
         try
         {
             return (await GateCycles.SubmitCheckedTransactionAsync(rows, cancellationToken))[^1].Headers.ETag;
@@ -96,7 +96,7 @@ public sealed partial class MarketStore
             try
             {
                 await GateCycles.SubmitCheckedTransactionAsync([
-                    new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(current.Value.Id, CycleRow, Header(current.Value)), current.ETag),
+                    new TableTransactionAction(TableTransactionActionType.UpdateReplace, await DocumentEntityAsync(GateCycles, current.Value.Id, CycleRow, Header(current.Value), cancellationToken), current.ETag),
                     new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(current.Value.Id, "r~" + requestId)),
                 ], cancellationToken);
                 await PutMembershipAsync(requestId, new CycleMembership(current.Value.Id, []), cancellationToken);

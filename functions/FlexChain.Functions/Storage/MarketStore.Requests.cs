@@ -35,7 +35,7 @@ public sealed partial class MarketStore
             var entry = new TableEntity(pk, IndexRowKey(r)) { ["RequestId"] = r.Id, ["GateClosure"] = r.GateClosure, ["DeliveryStart"] = r.Delivery.Start };
             await RequestIndex.UpsertEntityAsync(entry, TableUpdateMode.Replace, cancellationToken);
         }
-        await Requests.AddEntityAsync(ToEntity(r.Id, Doc, r), cancellationToken);
+        await Requests.AddEntityAsync(await DocumentEntityAsync(Requests, r.Id, Doc, r, cancellationToken), cancellationToken);
     }
 
     /// <summary>
@@ -46,7 +46,8 @@ public sealed partial class MarketStore
     public async Task<ETag?> TryReplaceRequestAsync(
         FlexRequest r, ETag etag, CancellationToken cancellationToken, (string Queue, OutgoingMessage Message)? announcement = null)
     {
-        var batch = new OutboxBatch(r.Id).Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(r.Id, Doc, r), etag));
+        var batch = new OutboxBatch(r.Id).Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace,
+            await DocumentEntityAsync(Requests, r.Id, Doc, r, cancellationToken), etag));
         if (announcement is var (queue, message)) batch.AddMessage(queue, message);
         try
         {

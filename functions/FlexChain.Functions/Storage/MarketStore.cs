@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Azure;
+using Azure.Storage.Blobs;
 using FlexChain.Domain;
 using Azure.Data.Tables;
 using FlexChain.Storage;
@@ -41,16 +43,26 @@ public sealed class StoreOptions
 }
 
 /// <summary>
-/// FlexChain's state in Azure Table storage. Each aggregate is one entity whose <c>Data</c> property holds its JSON.
+/// FlexChain's state in Azure Table storage. Each aggregate is one entity whose <c>Data</c> property holds its JSON; an
+/// aggregate that outgrows a table property (a request cleared with thousands of offers, a gate cycle of a thousand
+/// requests) keeps its JSON in an immutable blob named by its content hash, and its entity points to it (<c>DataBlob</c>),
+/// so the entity stays the one ETag-guarded commit point whatever the size.
 /// Partition keys spread load (a partition serves about 2,000 entities/s): documents read by id are partitioned by
 /// id; groups that grow with the market (a CPO's stations, a request's offers, a DSO's prequalification list, the
 /// gate schedule) are sharded over a fixed number of partitions by a stable hash and listed with one range scan;
 /// entities written together (a station and its version row, a chunk of a bulk registration) share a partition
 /// and go in one atomic transaction. See docs/SCALING.md.
 /// </summary>
-public sealed partial class MarketStore(TableServiceClient service, IMemoryCache cache, IOptions<StoreOptions> options)
+public sealed partial class MarketStore(TableServiceClient service, BlobServiceClient blobs, IMemoryCache cache, IOptions<StoreOptions> options)
 {
     private const string Data = "Data";
+    private const string DataBlob = "DataBlob";
+
+    /// <summary>The blob container of documents too large for a table property.</summary>
+    public const string DocumentsContainer = "documents";
+
+    /// <summary>The longest JSON kept inline, in UTF-16 characters (a string property holds 64 KiB).</summary>
+    public const int InlineDocumentChars = TableLimits.MaxPropertyBytes / 2;
     private const string Doc = "doc";
     private const string Kind = "Kind";
     public const int StationShards = 32;
@@ -78,9 +90,12 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     private TableClient Readings => service.GetTableClient("readings");
     private TableClient Schedule => service.GetTableClient("schedule");
 
+    private BlobContainerClient Documents => blobs.GetBlobContainerClient(DocumentsContainer);
+
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         foreach (var t in Tables) await service.CreateTableIfNotExistsAsync(t, cancellationToken);
+        await Documents.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
     }
 
     // ---- participants ----
@@ -285,10 +300,36 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
     private static TableEntity ToEntity<T>(string pk, string rk, T value) =>
         TableLimits.Check(new TableEntity(pk, rk) { [Data] = JsonSerializer.Serialize(value, StoreJson.Options) });
 
-    private static async Task<Stored<T>?> GetAsync<T>(TableClient table, string pk, string rk, CancellationToken cancellationToken)
+    /// <summary>
+    /// The entity that stores <paramref name="value"/>, for an aggregate that may outgrow a table property: inline when
+    /// its JSON fits, otherwise in a blob named by the JSON's SHA-256 (written first; identical content is the same blob,
+    /// so a retried write is harmless) with the entity pointing to it. Read it back with <see cref="GetAsync{T}"/>.
+    /// </summary>
+    private async Task<TableEntity> DocumentEntityAsync<T>(TableClient table, string pk, string rk, T value, CancellationToken cancellationToken)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(value, StoreJson.Options);
+        if (json.Length <= InlineDocumentChars) return ToEntity(pk, rk, value);   // UTF-8 bytes >= UTF-16 chars
+        var name = $"{table.Name}/{pk}/{Convert.ToHexStringLower(SHA256.HashData(json))}.json";
+        try
+        {
+            await Documents.GetBlobClient(name).UploadAsync(new BinaryData(json), overwrite: false, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            // The same content is stored already (its name is its hash).
+        }
+        return TableLimits.Check(new TableEntity(pk, rk) { [DataBlob] = name });
+    }
+
+    private async Task<Stored<T>?> GetAsync<T>(TableClient table, string pk, string rk, CancellationToken cancellationToken)
     {
         var e = await table.GetEntityIfExistsAsync<TableEntity>(pk, rk, cancellationToken: cancellationToken);
-        return e.HasValue ? new Stored<T>(Deserialize<T>(e.Value!), e.Value!.ETag) : null;
+        if (!e.HasValue) return null;
+        if (e.Value!.GetString(DataBlob) is not { } name) return new Stored<T>(Deserialize<T>(e.Value), e.Value.ETag);
+        var json = (await Documents.GetBlobClient(name).DownloadContentAsync(cancellationToken)).Value.Content.ToArray();
+        if (!name.EndsWith(Convert.ToHexStringLower(SHA256.HashData(json)) + ".json", StringComparison.Ordinal))
+            throw new InvalidDataException($"document blob {name} does not match its hash");
+        return new Stored<T>(JsonSerializer.Deserialize<T>(json, StoreJson.Options) ?? throw new InvalidDataException($"empty document {name}"), e.Value.ETag);
     }
 
     private static async Task<List<T>> QueryAsync<T>(TableClient table, string filter, CancellationToken cancellationToken)
@@ -332,6 +373,8 @@ public sealed partial class MarketStore(TableServiceClient service, IMemoryCache
         return new ListPage<T>(items, continuation is null ? null : Cursor.Encode(query, continuation));
     }
 
+    /// <summary>An inline document (queries list small documents only; one kept in a blob is read by <see cref="GetAsync{T}"/>).</summary>
     private static T Deserialize<T>(TableEntity e) =>
-        JsonSerializer.Deserialize<T>(e.GetString(Data)!, StoreJson.Options) ?? throw new InvalidDataException($"empty document {e.PartitionKey}/{e.RowKey}");
+        JsonSerializer.Deserialize<T>(e.GetString(Data) ?? throw new InvalidDataException($"document {e.PartitionKey}/{e.RowKey} is not inline"), StoreJson.Options)
+        ?? throw new InvalidDataException($"empty document {e.PartitionKey}/{e.RowKey}");
 }

@@ -136,6 +136,8 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         {
             DomainException d => Build(d.Rule is "illegal-transition" or "gate-closed" ? 409 : 422, d.Field, d.Rule, d.Message),
             ApiProblemException a => Build(a.Status, a.Field, a.Rule, a.Message),
+            // A record too large for Azure Table storage: refused whole before anything was written.
+            FlexChain.Storage.TableLimitException t => Build(413, "body", "storage-limit", "The record is too large to store: " + t.Message),
             BadHttpRequestException { InnerException: System.Text.Json.JsonException j } b =>
                 Build(b.StatusCode, string.IsNullOrEmpty(j.Path) || j.Path == "$" ? "body" : j.Path.TrimStart('$', '.'), "json", j.Message, "The request body could not be read."),
             BadHttpRequestException b => Build(b.StatusCode, BoundField(b.Message), b.StatusCode switch

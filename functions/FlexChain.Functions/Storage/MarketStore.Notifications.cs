@@ -1,3 +1,4 @@
+using System.Globalization;
 using Azure;
 using FlexChain.Domain;
 using FlexChain.Functions.Notifications;
@@ -6,14 +7,25 @@ using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
 
+/// <summary>
+/// A row of the due-delivery index: the delivery, when it is due, and the ETag the row was read or written with (so that
+/// clearing it never removes a row someone wrote again since).
+/// </summary>
+public readonly record struct DueDelivery(string ParticipantId, string DeliveryId, DateTimeOffset Due, ETag ETag);
+
 // ---- notifications: webhook subscriptions, events, deliveries and the due-delivery index ----
 // webhooks       PK participant id, RK subscription id (Role and Events beside Data, for the fan-out to every CPO)
 // notifications  PK recipient (participant id or role:Cpo), RK event id: the insert is the de-duplication, At (ticks) orders the stream
 // deliveries     PK subscriber's participant id, RK delivery id (SubscriptionId beside Data): the delivery log
-// deliverydue    PK "due", RK "{participant}|{delivery id}", Due (ticks): one row per pending delivery, deleted when it ends
+// deliverydue    PK {due minute yyyyMMddHHmm}~{00..0f} (16 shards by delivery id), RK {due ticks}_{participant}_{delivery id}:
+//                a row per pending delivery at its next attempt, read by key range up to now. A row is moved by writing
+//                the new one, then deleting the old: a stale row left by a crash is harmless, because the dispatcher
+//                decides on the delivery itself (its state and NextAttemptAt, claimed under its ETag).
 public sealed partial class MarketStore
 {
-    private const string DuePartition = "due";
+    /// <summary>Shards of each minute of the due-delivery index (a fan-out to every CPO makes thousands due at once).</summary>
+    public const int DueShards = 16;
+
     private static readonly string[] NotificationTables = ["webhooks", "notifications", "deliveries", "deliverydue"];
 
     private TableClient Webhooks => service.GetTableClient("webhooks");
@@ -117,23 +129,56 @@ public sealed partial class MarketStore
         PageAsync(Deliveries, TableClient.CreateQueryFilter($"PartitionKey eq {participantId} and SubscriptionId eq {subscriptionId}"), limit, cursor,
             Deserialize<WebhookDelivery>, cancellationToken);
 
-    /// <summary>Deliveries due at or before <paramref name="now"/>, as (participant id, delivery id), oldest first.</summary>
-    public async Task<IReadOnlyList<(string ParticipantId, string DeliveryId)>> GetDueDeliveriesAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    // ---- the due-delivery index: by due minute and a shard of the delivery id, like the gate schedule ----
+
+    /// <summary>
+    /// Index rows due at or before <paramref name="now"/>, oldest first: one range read over the partitions up to now's
+    /// minute. A row may be stale (see the key notes above): decide on the delivery itself.
+    /// </summary>
+    public async Task<IReadOnlyList<DueDelivery>> GetDueDeliveriesAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var due = new List<(long, string, string)>();
-        await foreach (var e in DeliveryDue.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {DuePartition} and Due le {now.UtcTicks}"), cancellationToken: cancellationToken))
-        {
-            var bar = e.RowKey.IndexOf('|');
-            due.Add((e.GetInt64("Due") ?? 0, e.RowKey[..bar], e.RowKey[(bar + 1)..]));
-        }
-        return due.OrderBy(d => d.Item1).Select(d => (d.Item2, d.Item3)).ToList();
+        var due = new List<DueDelivery>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey lt {MinuteKey(now) + "~~"} and RowKey lt {Ticks(now) + "~"}");
+        await foreach (var e in DeliveryDue.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+            due.Add(new DueDelivery(e.GetString("ParticipantId")!, e.GetString("DeliveryId")!,
+                new DateTimeOffset(long.Parse(e.RowKey[..19], CultureInfo.InvariantCulture), TimeSpan.Zero), e.ETag));
+        return due.OrderBy(d => d.Due).ThenBy(d => d.DeliveryId, StringComparer.Ordinal).ToList();
     }
 
-    public Task SetDueAsync(string participantId, string deliveryId, DateTimeOffset due, CancellationToken cancellationToken) =>
-        DeliveryDue.UpsertEntityAsync(new TableEntity(DuePartition, participantId + "|" + deliveryId) { ["Due"] = due.UtcTicks }, TableUpdateMode.Replace, cancellationToken);
+    /// <summary>Marks the delivery due at <paramref name="due"/>; returns the index row, to move or clear later.</summary>
+    public async Task<DueDelivery> SetDueAsync(string participantId, string deliveryId, DateTimeOffset due, CancellationToken cancellationToken)
+    {
+        var row = new DueDelivery(participantId, deliveryId, due, default);
+        var entity = TableLimits.Check(new TableEntity(DuePartition(row), DueRowKey(row)) { ["ParticipantId"] = participantId, ["DeliveryId"] = deliveryId });
+        return row with { ETag = (await DeliveryDue.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken)).Headers.ETag ?? default };
+    }
 
-    public Task ClearDueAsync(string participantId, string deliveryId, CancellationToken cancellationToken) =>
-        DeliveryDue.DeleteEntityAsync(DuePartition, participantId + "|" + deliveryId, ETag.All, cancellationToken);
+    /// <summary>
+    /// Moves an index row to <paramref name="due"/> (another partition as a rule): the new row is written first and the
+    /// old one cleared after, so a crash between the two leaves a stale row, never none.
+    /// </summary>
+    public async Task<DueDelivery> MoveDueAsync(DueDelivery row, DateTimeOffset due, CancellationToken cancellationToken)
+    {
+        var moved = await SetDueAsync(row.ParticipantId, row.DeliveryId, due, cancellationToken);
+        if (moved.Due != row.Due) await ClearDueAsync(row, cancellationToken);
+        return moved;
+    }
+
+    /// <summary>Deletes an index row unless it was written again since <paramref name="row"/> was read or written (then it is someone else's).</summary>
+    public async Task ClearDueAsync(DueDelivery row, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await DeliveryDue.DeleteEntityAsync(DuePartition(row), DueRowKey(row), row.ETag == default ? ETag.All : row.ETag, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+        }
+    }
+
+    private static string DuePartition(DueDelivery row) => $"{MinuteKey(row.Due)}~{Shards.Of(row.DeliveryId, DueShards)}";
+
+    private static string DueRowKey(DueDelivery row) => $"{Ticks(row.Due)}_{row.ParticipantId}_{row.DeliveryId}";
 
     private static TableEntity DeliveryEntity(WebhookDelivery d)
     {

@@ -15,7 +15,9 @@ public readonly record struct DueDelivery(string ParticipantId, string DeliveryI
 
 // ---- notifications: webhook subscriptions, events, deliveries and the due-delivery index ----
 // webhooks       PK participant id, RK subscription id (Role and Events beside Data, for the fan-out to every CPO)
-// notifications  PK recipient (participant id or role:Cpo), RK event id: the insert is the de-duplication, At (ticks) orders the stream
+// notifications  PK recipient (participant id or role:Cpo), RK {recorded ticks}_{event id}: the recipient's stream, read by
+//                key range; beside each, RK ~id~{event id} (Position: the stream row's key), inserted with it in one
+//                transaction: its insert is the de-duplication and its point read finds an event by id
 // deliveries     PK subscriber's participant id, RK delivery id (SubscriptionId beside Data): the delivery log
 // deliverydue    PK {due minute yyyyMMddHHmm}~{00..0f} (16 shards by delivery id), RK {due ticks}_{participant}_{delivery id}:
 //                a row per pending delivery at its next attempt, read by key range up to now. A row is moved by writing
@@ -26,6 +28,8 @@ public sealed partial class MarketStore
     /// <summary>Shards of each minute of the due-delivery index (a fan-out to every CPO makes thousands due at once).</summary>
     public const int DueShards = 16;
 
+    private const string EventIdPrefix = "~id~";
+    private const string PositionProperty = "Position";
     private static readonly string[] NotificationTables = ["webhooks", "notifications", "deliveries", "deliverydue"];
 
     private TableClient Webhooks => service.GetTableClient("webhooks");
@@ -63,32 +67,54 @@ public sealed partial class MarketStore
 
     // ---- events ----
 
+    /// <summary>Whether <paramref name="eventId"/> is recorded for <paramref name="recipient"/> (a point read of its id row).</summary>
     public async Task<bool> EventExistsAsync(string recipient, string eventId, CancellationToken cancellationToken) =>
-        (await Notifications.GetEntityIfExistsAsync<TableEntity>(recipient, eventId, ["PartitionKey"], cancellationToken)).HasValue;
+        (await Notifications.GetEntityIfExistsAsync<TableEntity>(recipient, EventIdPrefix + eventId, ["PartitionKey"], cancellationToken)).HasValue;
 
-    /// <summary>Records an event; false when it was already recorded (a retried transition).</summary>
-    public async Task<bool> TryAddEventAsync(NotificationEvent e, CancellationToken cancellationToken)
+    /// <summary>
+    /// Records an event in its recipient's stream at <paramref name="recordedAt"/>; false when it was already recorded (a
+    /// retried transition). The stream row and the id row are inserted in one transaction, so an event is recorded at most once.
+    /// </summary>
+    public async Task<bool> TryAddEventAsync(NotificationEvent e, DateTimeOffset recordedAt, CancellationToken cancellationToken)
     {
-        var entity = ToEntity(e.Recipient, e.Id, e);
-        entity["At"] = e.OccurredAt.UtcTicks;
+        var position = StreamPosition(recordedAt) + "_" + e.Id;
         try
         {
-            await Notifications.AddEntityAsync(entity, cancellationToken);
+            await Notifications.SubmitCheckedTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.Add, ToEntity(e.Recipient, position, e)),
+                new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(e.Recipient, EventIdPrefix + e.Id) { [PositionProperty] = position }),
+            ], cancellationToken);
             return true;
         }
-        catch (RequestFailedException x) when (x.Status == 409)
+        catch (TableTransactionFailedException x) when (x.Status == 409)
         {
             return false;
         }
     }
 
-    public async Task<NotificationEvent?> GetEventAsync(string recipient, string eventId, CancellationToken cancellationToken) =>
-        (await GetAsync<NotificationEvent>(Notifications, recipient, eventId, cancellationToken))?.Value;
+    /// <summary>The event <paramref name="eventId"/> of <paramref name="recipient"/> at its stream position; null when it is not (or no longer) recorded.</summary>
+    public async Task<StreamedEvent?> GetEventAsync(string recipient, string eventId, CancellationToken cancellationToken)
+    {
+        var id = await Notifications.GetEntityIfExistsAsync<TableEntity>(recipient, EventIdPrefix + eventId, [PositionProperty], cancellationToken);
+        if (!id.HasValue || id.Value!.GetString(PositionProperty) is not { } position) return null;
+        return await GetAsync<NotificationEvent>(Notifications, recipient, position, cancellationToken) is { } e ? Streamed(position, e.Value) : null;
+    }
 
-    /// <summary>Events for <paramref name="recipient"/> that occurred at or after <paramref name="since"/>, in time order.</summary>
-    public async Task<List<NotificationEvent>> ListEventsSinceAsync(string recipient, DateTimeOffset since, CancellationToken cancellationToken) =>
-        (await QueryAsync<NotificationEvent>(Notifications, TableClient.CreateQueryFilter($"PartitionKey eq {recipient} and At ge {since.UtcTicks}"), cancellationToken))
-        .OrderBy(e => e.OccurredAt).ThenBy(e => e.Id, StringComparer.Ordinal).ToList();
+    /// <summary>
+    /// One page of <paramref name="recipient"/>'s events after the stream position <paramref name="after"/> (exclusive),
+    /// in stream order: a key-range read of the recipient's partition. Follow <see cref="ListPage{T}.NextCursor"/> for more.
+    /// </summary>
+    /// <exception cref="DomainException">The cursor is not one this list returned for the same recipient and position.</exception>
+    public Task<ListPage<StreamedEvent>> ListEventsAsync(string recipient, string after, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Notifications, TableClient.CreateQueryFilter($"PartitionKey eq {recipient} and RowKey gt {after} and RowKey lt {"~"}"), limit, cursor,
+            e => Streamed(e.RowKey, Deserialize<NotificationEvent>(e)), cancellationToken);
+
+    /// <summary>The stream position that every event recorded at or after <paramref name="t"/> lies after.</summary>
+    public static string StreamPosition(DateTimeOffset t) => Ticks(t);
+
+    private static StreamedEvent Streamed(string position, NotificationEvent e) =>
+        new(position, new DateTimeOffset(long.Parse(position[..19], CultureInfo.InvariantCulture), TimeSpan.Zero), e);
 
     // ---- deliveries ----
 

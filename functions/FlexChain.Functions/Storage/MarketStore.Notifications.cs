@@ -18,7 +18,8 @@ public readonly record struct DueDelivery(string ParticipantId, string DeliveryI
 // notifications  PK recipient (participant id or role:Cpo), RK {recorded ticks}_{event id}: the recipient's stream, read by
 //                key range; beside each, RK ~id~{event id} (Position: the stream row's key), inserted with it in one
 //                transaction: its insert is the de-duplication and its point read finds an event by id
-// deliveries     PK subscriber's participant id, RK delivery id (SubscriptionId beside Data): the delivery log
+// deliveries     PK subscriber's participant id, RK delivery id (SubscriptionId beside Data): the delivery log; beside each
+//                ended delivery, RK ~done~{end ticks}_{delivery id}, written with its final state, for retention
 // deliverydue    PK {due minute yyyyMMddHHmm}~{00..0f} (16 shards by delivery id), RK {due ticks}_{participant}_{delivery id}:
 //                a row per pending delivery at its next attempt, read by key range up to now. A row is moved by writing
 //                the new one, then deleting the old: a stale row left by a crash is harmless, because the dispatcher
@@ -29,6 +30,7 @@ public sealed partial class MarketStore
     public const int DueShards = 16;
 
     private const string EventIdPrefix = "~id~";
+    private const string EndedPrefix = "~done~";
     private const string PositionProperty = "Position";
     private static readonly string[] NotificationTables = ["webhooks", "notifications", "deliveries", "deliverydue"];
 
@@ -138,12 +140,21 @@ public sealed partial class MarketStore
     public async Task<Stored<WebhookDelivery>?> GetDeliveryAsync(string participantId, string id, CancellationToken cancellationToken) =>
         await GetAsync<WebhookDelivery>(Deliveries, participantId, id, cancellationToken);
 
-    /// <summary>Replaces a delivery with If-Match; its new ETag, or null when it changed meanwhile.</summary>
+    /// <summary>
+    /// Replaces a delivery with If-Match; its new ETag, or null when it changed meanwhile. An ended delivery (delivered or
+    /// failed) is indexed by its end time in the same transaction, for retention.
+    /// </summary>
     public async Task<ETag?> TryReplaceDeliveryAsync(WebhookDelivery d, ETag etag, CancellationToken cancellationToken)
     {
         try
         {
-            return (await Deliveries.UpdateEntityAsync(DeliveryEntity(d), etag, TableUpdateMode.Replace, cancellationToken)).Headers.ETag;
+            if (d.State == DeliveryState.Pending)
+                return (await Deliveries.UpdateEntityAsync(DeliveryEntity(d), etag, TableUpdateMode.Replace, cancellationToken)).Headers.ETag;
+            return (await Deliveries.SubmitCheckedTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, DeliveryEntity(d), etag),
+                new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(d.ParticipantId, EndedKey(d))),
+            ], cancellationToken))[0].Headers.ETag;
         }
         catch (RequestFailedException x) when (x.Status is 412 or 404)
         {
@@ -205,6 +216,9 @@ public sealed partial class MarketStore
     private static string DuePartition(DueDelivery row) => $"{MinuteKey(row.Due)}~{Shards.Of(row.DeliveryId, DueShards)}";
 
     private static string DueRowKey(DueDelivery row) => $"{Ticks(row.Due)}_{row.ParticipantId}_{row.DeliveryId}";
+
+    /// <summary>The key of an ended delivery's retention index row: when it ended (its last attempt) and its id.</summary>
+    private static string EndedKey(WebhookDelivery d) => $"{EndedPrefix}{Ticks(d.Attempts.Count > 0 ? d.Attempts[^1].At : d.CreatedAt)}_{d.Id}";
 
     private static TableEntity DeliveryEntity(WebhookDelivery d)
     {

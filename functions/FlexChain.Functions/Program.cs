@@ -53,6 +53,7 @@ services.AddSingleton<RequestViews>();
 services.AddOptions<LocalTriggerOptions>().BindConfiguration("LocalTriggers");
 if (builder.Configuration.GetValue("LocalTriggers:Enabled", true)) services.AddHostedService<LocalTriggerDriver>();
 FlexChain.Functions.Notifications.NotificationServices.AddNotifications(services);
+FlexChain.Functions.Retention.RetentionServices.AddRetention(services);
 
 // One FluentValidation validator per request type (the DI extensions package is not in our registry).
 foreach (var type in typeof(Program).Assembly.GetTypes().Where(t => t is { IsAbstract: false, IsClass: true }))

@@ -30,12 +30,15 @@ public sealed class CustomHandlerTests(MarketFixture market)
     }
 
     [Fact]
-    public void FunctionJsonFiles_DeclareTheGateTickTimer()
+    public void FunctionJsonFiles_DeclareTheGateTickAndRetentionTimers()
     {
-        var timer = Assert.Single(LocalTriggerDriver.TimerTriggers());
-        Assert.Equal("GateTick", timer.Name);
-        Assert.True(TriggersApi.Handlers.ContainsKey(timer.Name));
-        Cron.Parse(timer.Schedule);
+        var timers = LocalTriggerDriver.TimerTriggers().OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        Assert.Equal(["GateTick", "Retention"], timers.Select(t => t.Name));
+        Assert.All(timers, t => Assert.True(TriggersApi.Handlers.ContainsKey(t.Name)));
+        Assert.All(timers, t => Cron.Parse(t.Schedule));
+        var retention = Cron.Parse(timers[1].Schedule);
+        var next = retention.Next(new DateTimeOffset(2026, 11, 21, 10, 0, 0, TimeSpan.Zero));
+        Assert.Equal(TimeSpan.FromHours(1), retention.Next(next) - next);   // hourly
     }
 
     [Fact]

@@ -147,6 +147,38 @@ public sealed class NotificationTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task Events_ReconnectWithLastEventId_SendsTheLaterEventsInOrderAndNotThatOne()
+    {
+        var api = new MarketClient(market.Client);
+        var (dso, cpoA, _, transformer, _, _) =
+            await api.SmallMarketAsync("Resume", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000067", "IT001E00000068");
+        var t0 = market.Clock.GetUtcNow();
+        var requests = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            requests.Add(await api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(2), kwh: 5m));   // published when posted
+            market.Clock.Advance(TimeSpan.FromSeconds(1));
+        }
+        using var message = new HttpRequestMessage(HttpMethod.Get, "/v1/events");
+        message.Headers.Add("X-Api-Key", cpoA.ApiKey);
+        message.Headers.Add("Last-Event-ID", $"{requests[0]}:request.published:role:Cpo");
+        using var response = await market.Client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var mine = new List<string>();
+        var id = "";
+        while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line.StartsWith("id:", StringComparison.Ordinal)) id = line[3..].Trim();
+            if (line.Length > 0 || requests.All(r => !id.StartsWith(r + ":", StringComparison.Ordinal))) continue;
+            mine.Add(id);
+            if (id.StartsWith(requests[2] + ":", StringComparison.Ordinal)) break;
+        }
+        Assert.Equal([$"{requests[1]}:request.published:role:Cpo", $"{requests[2]}:request.published:role:Cpo"], mine);
+    }
+
+    [Fact]
     public async Task CreateWebhook_BadInput_ProblemNamesTheField()
     {
         var api = new MarketClient(market.Client);

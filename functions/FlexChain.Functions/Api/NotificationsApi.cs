@@ -79,7 +79,8 @@ public static class NotificationsApi
 
     /// <summary>
     /// The caller's events as server-sent events (<c>id</c>: the event id, <c>event</c>: its type, <c>data</c>: the same
-    /// JSON a webhook receives), from now on, or after the event named by <c>Last-Event-ID</c> when reconnecting.
+    /// JSON a webhook receives), from now on, or after the event named by <c>Last-Event-ID</c> when reconnecting. Events
+    /// come in the order they were stored (one that lands a moment late comes when it is found, never twice).
     /// </summary>
     public static async Task StreamEvents(
         HttpContext http, MarketStore store, TimeProvider clock, IOptions<NotificationOptions> options, CancellationToken cancellationToken)
@@ -107,32 +108,46 @@ public static class NotificationsApi
         }
     }
 
+    /// <summary>
+    /// How far before the newest event sent each poll reads again: an event stored by one instance can land a moment
+    /// after one stamped later by another (write latency, clock skew between instances). Events already sent are skipped.
+    /// </summary>
+    private static readonly TimeSpan LateArrivals = TimeSpan.FromSeconds(5);
+
+    /// <summary>Events read per page of a recipient's stream.</summary>
+    private const int StreamPage = 100;
+
     private static async IAsyncEnumerable<SseItem<string>> EventsAsync(
         MarketStore store, TimeProvider clock, string[] recipients, string lastEventId, TimeSpan poll, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var since = clock.GetUtcNow();
-        var sent = new HashSet<string>(StringComparer.Ordinal);
+        // Stream positions order the events of every recipient alike; nothing at or before the floor is sent.
+        var floor = MarketStore.StreamPosition(clock.GetUtcNow());
         if (lastEventId.Length > 0)
             foreach (var r in recipients)
                 if (await store.GetEventAsync(r, lastEventId, cancellationToken) is { } last)
-                {
-                    since = last.OccurredAt;
-                    sent.Add(last.Id);
-                }
+                    floor = last.Position;
+        var sent = new HashSet<string>(StringComparer.Ordinal);   // positions after `from` already sent
+        DateTimeOffset? newest = null;
         // Polls the table rather than listening in memory, so a stream sees events from every instance of the app.
         while (!cancellationToken.IsCancellationRequested)
         {
-            var fresh = new List<NotificationEvent>();
-            foreach (var r in recipients) fresh.AddRange(await store.ListEventsSinceAsync(r, since, cancellationToken));
-            foreach (var e in fresh.Where(e => !sent.Contains(e.Id)).OrderBy(e => e.OccurredAt).ThenBy(e => e.Id, StringComparer.Ordinal))
+            var from = newest is { } n && string.CompareOrdinal(MarketStore.StreamPosition(n - LateArrivals), floor) > 0
+                ? MarketStore.StreamPosition(n - LateArrivals)
+                : floor;
+            var fresh = new List<StreamedEvent>();
+            foreach (var r in recipients)
+                for (string? cursor = null; ;)
+                {
+                    var page = await store.ListEventsAsync(r, from, StreamPage, cursor, cancellationToken);
+                    fresh.AddRange(page.Items);
+                    if ((cursor = page.NextCursor) is null) break;
+                }
+            sent.RemoveWhere(p => string.CompareOrdinal(p, from) <= 0);
+            foreach (var e in fresh.OrderBy(e => e.Position, StringComparer.Ordinal))
             {
-                sent.Add(e.Id);
-                yield return new SseItem<string>(e.Body, e.Type) { EventId = e.Id };
-            }
-            if (fresh.Count > 0 && fresh.Max(e => e.OccurredAt) is var latest && latest > since)
-            {
-                since = latest;
-                sent.IntersectWith(fresh.Where(e => e.OccurredAt >= since).Select(e => e.Id));
+                if (!sent.Add(e.Position)) continue;
+                if (newest is null || e.RecordedAt > newest) newest = e.RecordedAt;
+                yield return new SseItem<string>(e.Event.Body, e.Event.Type) { EventId = e.Event.Id };
             }
             try { await Task.Delay(poll, cancellationToken); }
             catch (OperationCanceledException) { yield break; }

@@ -14,7 +14,7 @@ namespace FlexChain.Functions.Gates;
 /// queue on Azurite) tells the participants through <see cref="NotificationPublisher"/>. The gate cycle never waits for
 /// the notifications, and a crash between saving and sending leaves the outbox row pending, which the step's retry sends.
 /// </summary>
-public sealed class RequestEvents(MarketStore store, IMessageBroker broker, NotificationPublisher notifications)
+public sealed class RequestEvents(MarketStore store, IMessageBroker broker, NotificationPublisher notifications, TimeProvider clock)
 {
     /// <summary>The queue (Service Bus queue in Azure, storage queue locally) of request transitions.</summary>
     public const string Queue = "request-events";
@@ -32,7 +32,7 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
     /// </summary>
     public async Task AnnounceAsync(IEnumerable<FlexRequest> requests, CancellationToken cancellationToken)
     {
-        var outbox = store.RequestOutbox(broker);
+        var outbox = store.RequestOutbox(broker, clock);
         await Parallel.ForEachAsync(requests.Where(r => r.State is not (RequestState.Open or RequestState.Cancelled)),
             MarketStore.InParallel(cancellationToken),
             async (r, ct) => await outbox.DispatchMessageAsync(r.Id, Message(r).MessageId, ct));

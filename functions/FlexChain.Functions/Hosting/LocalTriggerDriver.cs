@@ -26,7 +26,7 @@ public sealed class LocalTriggerOptions
 /// </summary>
 public sealed partial class LocalTriggerDriver(
     IServiceScopeFactory scopes, Microsoft.Extensions.Options.IOptions<LocalTriggerOptions> options, ILogger<LocalTriggerDriver> log,
-    StorageQueueBroker queues, Azure.Data.Tables.TableServiceClient tables)
+    StorageQueueBroker queues, Azure.Data.Tables.TableServiceClient tables, TimeProvider clock)
     : BackgroundService
 {
     /// <summary>The table of message ids the local queue pollers have processed.</summary>
@@ -60,7 +60,8 @@ public sealed partial class LocalTriggerDriver(
     {
         var handler = TriggersApi.Handlers[name];
         var queue = queues.GetQueue(queueName);
-        var consumer = new IdempotentConsumer(tables.GetTableClient(ProcessedTable), name);
+        // The market's clock stamps the processed ids, as the retention sweep cuts them off by it.
+        var consumer = new IdempotentConsumer(tables.GetTableClient(ProcessedTable), name, clock);
         LogPolling(name, queueName);
         while (!stoppingToken.IsCancellationRequested)
         {

@@ -28,6 +28,7 @@ public static class TriggersApi
         {
             ["GateTick"] = GateTickAsync,
             ["RequestEvents"] = RequestEventsAsync,
+            ["Retention"] = RetentionAsync,
         };
 
     /// <summary>The binding name of the message in a queue trigger's invocation (<c>"name"</c> in its function.json).</summary>
@@ -53,6 +54,9 @@ public static class TriggersApi
             : throw new FormatException($"the invocation carries no '{MessageBinding}' binding");
         return [await services.GetRequiredService<RequestEvents>().HandleAsync(body, cancellationToken)];
     }
+
+    private static async Task<IReadOnlyList<string>> RetentionAsync(IServiceProvider services, InvocationRequest invocation, CancellationToken cancellationToken) =>
+        [$"retention: {await services.GetRequiredService<Retention.RetentionSweeper>().SweepAsync(cancellationToken)}"];
 
     private static async Task<IReadOnlyList<string>> GateTickAsync(IServiceProvider services, InvocationRequest invocation, CancellationToken cancellationToken)
     {

@@ -84,6 +84,8 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
         foreach (var s in subscriptions.Where(s => s.Wants(type)))
             await store.AddDeliveryAsync(new WebhookDelivery(WebhookDelivery.IdFor(s.Id, id), s.Id, s.ParticipantId, id, type, body, now) { NextAttemptAt = now },
                 now, cancellationToken);
-        await store.TryAddEventAsync(new NotificationEvent(id, type, now, requestId, recipient, body), cancellationToken);
+        // Stamped in the stream when stored, not when it occurred: a big fan-out takes a while, and a stream that has read
+        // past a time must not then receive an event stamped before it.
+        await store.TryAddEventAsync(new NotificationEvent(id, type, now, requestId, recipient, body), clock.GetUtcNow(), cancellationToken);
     }
 }

@@ -59,6 +59,13 @@ public sealed record WebhookSubscription(string Id, string ParticipantId, Role R
 /// </summary>
 public sealed record NotificationEvent(string Id, string Type, DateTimeOffset OccurredAt, string RequestId, string Recipient, string Body);
 
+/// <summary>
+/// An event at its place in its recipient's stream. <see cref="Position"/> is <c>{ticks of RecordedAt}_{event id}</c>:
+/// positions of every recipient compare alike (ordinal), and reading on after one resumes the stream there.
+/// <see cref="RecordedAt"/> is when the event was stored, just after its webhook fan-out, so a little after it occurred.
+/// </summary>
+public sealed record StreamedEvent(string Position, DateTimeOffset RecordedAt, NotificationEvent Event);
+
 public enum DeliveryState
 {
     Pending = 0,

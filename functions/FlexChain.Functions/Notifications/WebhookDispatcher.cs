@@ -51,39 +51,45 @@ public sealed partial class WebhookDispatcher(
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
         var attempted = 0;
-        foreach (var (participantId, deliveryId) in await store.GetDueDeliveriesAsync(clock.GetUtcNow(), cancellationToken))
+        foreach (var row in await store.GetDueDeliveriesAsync(clock.GetUtcNow(), cancellationToken))
         {
             try
             {
-                if (await AttemptAsync(participantId, deliveryId, cancellationToken)) attempted++;
+                if (await AttemptAsync(row, cancellationToken)) attempted++;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                LogAttemptFailed(deliveryId, e.GetType().Name, e.Message);
+                LogAttemptFailed(row.DeliveryId, e.GetType().Name, e.Message);
             }
         }
         return attempted;
     }
 
-    private async Task<bool> AttemptAsync(string participantId, string deliveryId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Attempts the delivery of a due index row. The row may be stale (left by a crash between writing a moved row and
+    /// clearing the old one, or by a redelivery), so the delivery itself decides: it is re-read, and attempted only if
+    /// still pending and due by its own <see cref="WebhookDelivery.NextAttemptAt"/>, once claimed under the ETag it was
+    /// read with.
+    /// </summary>
+    private async Task<bool> AttemptAsync(DueDelivery row, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        if (await store.GetDeliveryAsync(participantId, deliveryId, cancellationToken) is not { } stored || stored.Value.State != DeliveryState.Pending)
+        if (await store.GetDeliveryAsync(row.ParticipantId, row.DeliveryId, cancellationToken) is not { } stored || stored.Value.State != DeliveryState.Pending)
         {
-            await store.ClearDueAsync(participantId, deliveryId, cancellationToken);
+            await store.ClearDueAsync(row, cancellationToken);
             return false;
         }
         var delivery = stored.Value;
         if (delivery.NextAttemptAt > now)
         {
-            await store.SetDueAsync(participantId, deliveryId, delivery.NextAttemptAt.Value, cancellationToken);
+            await store.MoveDueAsync(row, delivery.NextAttemptAt.Value, cancellationToken);
             return false;
         }
         var leaseEnd = now + _options.AttemptLease;
         if (await store.TryReplaceDeliveryAsync(delivery with { NextAttemptAt = leaseEnd }, stored.ETag, cancellationToken) is not { } claimed) return false;
-        await store.SetDueAsync(participantId, deliveryId, leaseEnd, cancellationToken);
+        var lease = await store.MoveDueAsync(row, leaseEnd, cancellationToken);
 
-        var subscription = await store.GetSubscriptionAsync(participantId, delivery.SubscriptionId, cancellationToken);
+        var subscription = await store.GetSubscriptionAsync(row.ParticipantId, delivery.SubscriptionId, cancellationToken);
         var (status, error) = subscription is null ? (null, "the subscription was deleted") : await PostAsync(subscription, delivery, cancellationToken);
         var at = clock.GetUtcNow();
         var round = delivery.RoundAttempts + 1;
@@ -98,10 +104,10 @@ public sealed partial class WebhookDispatcher(
             NextAttemptAt = final ? null : at + Backoff(round),
         };
         if (await store.TryReplaceDeliveryAsync(next, claimed, cancellationToken) is null) return true; // redelivered meanwhile: that round goes on
-        if (next.NextAttemptAt is { } due) await store.SetDueAsync(participantId, deliveryId, due, cancellationToken);
-        else await store.ClearDueAsync(participantId, deliveryId, cancellationToken);
-        if (succeeded) LogDelivered(deliveryId, delivery.EventType, round);
-        else LogNotDelivered(deliveryId, delivery.EventType, round, status, final);
+        if (next.NextAttemptAt is { } due) await store.MoveDueAsync(lease, due, cancellationToken);
+        else await store.ClearDueAsync(lease, cancellationToken);
+        if (succeeded) LogDelivered(delivery.Id, delivery.EventType, round);
+        else LogNotDelivered(delivery.Id, delivery.EventType, round, status, final);
         return true;
     }
 

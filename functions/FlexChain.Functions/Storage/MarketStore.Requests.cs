@@ -91,8 +91,8 @@ public sealed partial class MarketStore
         return found;
     }
 
-    /// <summary>Sends the request partitions' pending outbox rows through <paramref name="broker"/>.</summary>
-    public OutboxDispatcher RequestOutbox(IMessageBroker broker) => new(Requests, broker);
+    /// <summary>Sends the request partitions' pending outbox rows through <paramref name="broker"/>, stamped by <paramref name="clock"/>.</summary>
+    public OutboxDispatcher RequestOutbox(IMessageBroker broker, TimeProvider clock) => new(Requests, broker, clock);
 
     /// <summary>
     /// Requests by transformer (one partition) or, without one, by delivery hour (a range of hourly partitions), whose

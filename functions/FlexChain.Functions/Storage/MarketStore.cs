@@ -195,12 +195,10 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
     /// <summary>Where a claimed key is kept (<see cref="Table"/>) and what an earlier request with it stored, if any.</summary>
     public sealed record IdempotencyClaim(string Table, IdempotentResponse? Earlier);
 
-    /// <summary>How many days back <see cref="StartIdempotencyDayAsync"/> drops day tables (an app idle longer leaves older ones behind).</summary>
-    private const int IdempotencyLookbackDays = 31;
-
     /// <summary>
     /// The table of keys first used on <paramref name="day"/>'s UTC date. Keys live in one table per day and are
-    /// remembered until the end of the UTC day after their first use (24 to 48 hours); older days are dropped whole.
+    /// remembered until the end of the UTC day after their first use (24 to 48 hours); older days are dropped whole by
+    /// the retention sweep (<see cref="DropIdempotencyTablesAsync"/>).
     /// </summary>
     public static string IdempotencyTable(DateTimeOffset day) =>
         "idempotency" + day.UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
@@ -239,13 +237,9 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
         }
     }
 
-    /// <summary>The day's first key: creates the day's table and drops the days no longer remembered (two and more days back).</summary>
-    private async Task StartIdempotencyDayAsync(DateTimeOffset now, CancellationToken cancellationToken)
-    {
+    /// <summary>The day's first key: creates the day's table (the hourly retention sweep drops the days no longer remembered).</summary>
+    private async Task StartIdempotencyDayAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
         await service.CreateTableIfNotExistsAsync(IdempotencyTable(now), cancellationToken);
-        for (var days = 2; days <= IdempotencyLookbackDays; days++)
-            await service.DeleteTableAsync(IdempotencyTable(now.AddDays(-days)), cancellationToken);
-    }
 
     public Task CompleteIdempotencyKeyAsync(IdempotencyClaim claim, string scope, string keyHash, IdempotentResponse response, CancellationToken cancellationToken) =>
         service.GetTableClient(claim.Table).UpsertEntityAsync(ToEntity(scope, keyHash, response), TableUpdateMode.Replace, cancellationToken);

@@ -1,5 +1,6 @@
 using Azure;
 using Azure.Data.Tables;
+using FlexChain.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -17,7 +18,9 @@ public enum ConsumeOutcome
 
 /// <summary>
 /// Runs a handler at most once per message id, however often the message is delivered (redelivery after a lost lock, a
-/// duplicate send by the outbox dispatcher). Processed ids are kept in a table: partition = consumer name, row = message id.
+/// duplicate send by the outbox dispatcher). Processed ids are kept in a table: partition = consumer name, row = message id,
+/// and beside each, written in the same transaction, a row keyed by the processing time (<c>%t~{ticks}_{message id}</c>)
+/// through which <see cref="PurgeAsync"/> finds the old ones with a key-range read.
 /// </summary>
 /// <remarks>
 /// <para>Order: look the id up; if recorded, complete and return <see cref="ConsumeOutcome.Duplicate"/>; otherwise run the
@@ -32,6 +35,9 @@ public enum ConsumeOutcome
 public sealed class IdempotentConsumer
 {
     private const string ProcessedAtProperty = "ProcessedAt";
+
+    // No message id's row key starts with this: TableKeys.Encode writes '%' only before two upper-case hex digits.
+    private const string ByTimePrefix = "%t~";
     private readonly TableClient _processed;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
@@ -94,18 +100,48 @@ public sealed class IdempotentConsumer
             throw;
         }
 
-        var record = new TableEntity(ConsumerName, TableKeys.Encode(message.MessageId)) { [ProcessedAtProperty] = _clock.GetUtcNow() };
+        var now = _clock.GetUtcNow();
+        var id = TableKeys.Encode(message.MessageId);
         try
         {
-            await _processed.AddEntityAsync(record, cancellationToken).ConfigureAwait(false);
+            await _processed.SubmitCheckedTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(ConsumerName, id) { [ProcessedAtProperty] = now }),
+                new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(ConsumerName, ByTimeKey(now, id))),
+            ], cancellationToken).ConfigureAwait(false);
         }
-        catch (RequestFailedException e) when (e.Status == 409)
+        catch (TableTransactionFailedException e) when (e.Status == 409)
         {
             // Another receiver (whose lock had expired ours) recorded it first.
         }
         await CompleteAsync(queue, message, cancellationToken).ConfigureAwait(false);
         return ConsumeOutcome.Processed;
     }
+
+    /// <summary>
+    /// Forgets the ids this consumer processed before <paramref name="processedBefore"/>: a redelivery of one of them
+    /// would run the handler again, so keep them longer than any message can come back.
+    /// </summary>
+    /// <returns>How many old ids the sweep found (and forgot).</returns>
+    /// <exception cref="RequestFailedException">The table could not be read or written; run it again later.</exception>
+    public async Task<int> PurgeAsync(DateTimeOffset processedBefore, CancellationToken cancellationToken = default)
+    {
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {ConsumerName} and RowKey ge {ByTimePrefix} and RowKey lt {ByTimePrefix + Ticks(processedBefore)}");
+        var found = 0;
+        await foreach (var page in _processed.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages().ConfigureAwait(false))
+        {
+            // Each id with its time row; the marker is deleted whatever it holds (it is never updated).
+            var rows = page.Values.SelectMany(t => new ITableEntity[] { t, new TableEntity(ConsumerName, t.RowKey[(ByTimePrefix.Length + 20)..]) });
+            await _processed.DeleteEntitiesAsync(rows, cancellationToken).ConfigureAwait(false);
+            found += page.Values.Count;
+        }
+        return found;
+    }
+
+    private static string ByTimeKey(DateTimeOffset processedAt, string encodedId) => $"{ByTimePrefix}{Ticks(processedAt)}_{encodedId}";
+
+    private static string Ticks(DateTimeOffset t) => t.UtcTicks.ToString("D19", System.Globalization.CultureInfo.InvariantCulture);
 
     private async Task CompleteAsync(IMessageQueue queue, ReceivedMessage message, CancellationToken cancellationToken)
     {

@@ -13,7 +13,9 @@ namespace FlexChain.Messaging.Outbox;
 /// <remarks>
 /// <para>An entity group transaction spans one table and one partition, so the outbox rows live beside the state
 /// entity: same table, same partition key, row key <c>~outbox~{message id}</c> (the <c>~</c> prefix sorts them after
-/// ordinary row keys). Do not use row keys starting with <see cref="RowKeyPrefix"/> for your own entities.</para>
+/// ordinary row keys). Do not use row keys starting with <see cref="RowKeyPrefix"/> for your own entities. Partition keys
+/// starting with it are reserved too: <see cref="OutboxDispatcher"/> indexes dispatched rows there by dispatch time, for
+/// <see cref="OutboxRetention"/>.</para>
 /// <para>Message ids must be deterministic (derived from the state change), so that a retried transition produces the
 /// same rows, and so that a message re-sent after a crash carries the same id.</para>
 /// <para>A transaction holds at most 100 actions (state actions plus messages).</para>
@@ -38,11 +40,13 @@ public sealed class OutboxBatch
     private readonly List<TableTransactionAction> _messageActions = [];
 
     /// <summary>A batch for the aggregate stored in <paramref name="partitionKey"/>.</summary>
-    /// <exception cref="ArgumentException">The key is empty or holds a character the Table service forbids.</exception>
+    /// <exception cref="ArgumentException">The key is empty, holds a character the Table service forbids, or starts with <see cref="RowKeyPrefix"/>.</exception>
     public OutboxBatch(string partitionKey)
     {
         ArgumentException.ThrowIfNullOrEmpty(partitionKey);
         TableKeys.Validate(partitionKey, nameof(partitionKey));
+        if (partitionKey.StartsWith(RowKeyPrefix, StringComparison.Ordinal))
+            throw new ArgumentException($"Partition keys starting with '{RowKeyPrefix}' are reserved for the outbox's dispatch index.", nameof(partitionKey));
         PartitionKey = partitionKey;
     }
 

@@ -9,7 +9,8 @@ namespace FlexChain.Messaging.Outbox;
 /// Sends an outbox row through the messaging port and marks it dispatched.
 /// </summary>
 /// <remarks>
-/// <para>The row is sent, then marked (<c>Dispatched = true</c>, guarded by its ETag). A crash between the two leaves the
+/// <para>The row is sent, indexed by dispatch time (for <see cref="OutboxRetention"/>), then marked (<c>Dispatched =
+/// true</c>, <c>DispatchedAt</c>, guarded by its ETag). A crash between the send and the mark leaves the
 /// row pending, so the caller's retry sends it again with the same message id: delivery is at least once, and consumers
 /// de-duplicate by id (<see cref="IdempotentConsumer"/>; Service Bus duplicate detection does it too when enabled).</para>
 /// <para>Safe to run on several instances at once: both may send a row (a duplicate with the same id); only one marks it.</para>
@@ -52,10 +53,15 @@ public sealed class OutboxDispatcher
         var (queue, message) = OutboxBatch.ReadRow(row);
         await _broker.GetQueue(queue).SendAsync(message, cancellationToken).ConfigureAwait(false);
 
+        // Indexed before it is marked, so a dispatched row always has an index entry at its DispatchedAt: retention finds
+        // it by a key-range read. An entry whose row stayed pending (a crash before the mark) is dropped by the sweep;
+        // the send that finally marks the row writes a new one.
+        var now = _clock.GetUtcNow();
+        await _table.UpsertEntityAsync(OutboxRetention.IndexEntry(row.PartitionKey, row.RowKey, now), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
         var mark = new TableEntity(row.PartitionKey, row.RowKey)
         {
             [OutboxBatch.DispatchedProperty] = true,
-            [OutboxBatch.DispatchedAtProperty] = _clock.GetUtcNow(),
+            [OutboxBatch.DispatchedAtProperty] = now,
         };
         try
         {

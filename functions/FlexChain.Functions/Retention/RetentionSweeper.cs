@@ -1,0 +1,97 @@
+using Azure.Data.Tables;
+using FlexChain.Functions.Hosting;
+using FlexChain.Functions.Notifications;
+using FlexChain.Functions.Storage;
+using FlexChain.Messaging.Outbox;
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.Functions.Retention;
+
+/// <summary>
+/// How long FlexChain keeps what it no longer needs (section <c>Retention</c>). The hourly <c>Retention</c> timer deletes
+/// what is older; what is still needed (a pending outbox row, a delivery still due) is never deleted, however old.
+/// </summary>
+public sealed class RetentionOptions
+{
+    /// <summary>How long a dispatched outbox row (table <c>requests</c>) is kept after its dispatch: at least 1 day, default 7 days.</summary>
+    public TimeSpan Outbox { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// How long a processed-message id (table <c>processedmessages</c>) is remembered: at least 1 day, default 7 days.
+    /// Keep it longer than any redelivery or duplicate send takes to arrive, or that message's handler runs again.
+    /// </summary>
+    public TimeSpan ProcessedMessages { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long an event (table <c>notifications</c>) stays in its recipient's stream, and its id in the de-duplication: at least 1 day, default 30 days.</summary>
+    public TimeSpan Events { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How long a delivered or failed webhook delivery (table <c>deliveries</c>) stays in the delivery log after its last attempt: at least 1 day, default 30 days.</summary>
+    public TimeSpan Deliveries { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// UTC days an idempotency day table is kept, counting the day its keys were first used: at least 2, default 2 (the
+    /// documented contract: a key is remembered until the end of the next UTC day).
+    /// </summary>
+    public int IdempotencyDays { get; set; } = 2;
+}
+
+/// <summary>What one retention sweep deleted.</summary>
+/// <param name="OutboxRows">Dispatched outbox rows.</param>
+/// <param name="ProcessedMessages">Processed-message ids forgotten.</param>
+/// <param name="Events">Events, with their id rows.</param>
+/// <param name="Deliveries">Ended webhook deliveries.</param>
+/// <param name="IdempotencyTables">Idempotency day tables.</param>
+public sealed record RetentionResult(int OutboxRows, int ProcessedMessages, int Events, int Deliveries, int IdempotencyTables);
+
+/// <summary>The <c>Retention</c> timer function: one sweep of every kind, each cut off at the market clock's now minus its period.</summary>
+public sealed partial class RetentionSweeper(
+    MarketStore store, TableServiceClient tables, TimeProvider clock, IOptions<RetentionOptions> options, ILogger<RetentionSweeper> log)
+{
+    /// <summary>Sweeps once; a failure leaves the rest for the next run (every step can be repeated).</summary>
+    /// <exception cref="Azure.RequestFailedException">Storage refused a read or write.</exception>
+    public async Task<RetentionResult> SweepAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        var now = clock.GetUtcNow();
+        var outbox = await store.PurgeRequestOutboxAsync(now - o.Outbox, cancellationToken);
+
+        var processed = 0;
+        foreach (var (name, _) in LocalTriggerDriver.QueueTriggers())
+            processed += await new IdempotentConsumer(tables.GetTableClient(LocalTriggerDriver.ProcessedTable), name, clock)
+                .PurgeAsync(now - o.ProcessedMessages, cancellationToken);
+
+        var (events, deliveries) = (0, 0);
+        var recipients = (await store.ListParticipantIdsAsync(cancellationToken)).Append(NotificationPublisher.CpoAudience);
+        // A few participants at a time: the delivery sweep reads its deliveries in parallel already.
+        await Parallel.ForEachAsync(recipients, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (id, ct) =>
+        {
+            Interlocked.Add(ref events, await store.PurgeEventsAsync(id, now - o.Events, ct));
+            Interlocked.Add(ref deliveries, await store.PurgeDeliveriesAsync(id, now - o.Deliveries, ct));
+        });
+
+        var days = await store.DropIdempotencyTablesAsync(now, o.IdempotencyDays, cancellationToken);
+        var result = new RetentionResult(outbox, processed, events, deliveries, days);
+        LogSwept(result.OutboxRows, result.ProcessedMessages, result.Events, result.Deliveries, result.IdempotencyTables);
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Retention deleted {Outbox} outbox rows, {Processed} processed-message ids, {Events} events, {Deliveries} deliveries and {Tables} idempotency day tables")]
+    private partial void LogSwept(int outbox, int processed, int events, int deliveries, int tables);
+}
+
+/// <summary>Registration of the retention sweep.</summary>
+public static class RetentionServices
+{
+    /// <summary>The options (section <c>Retention</c>, validated at start) and the sweeper.</summary>
+    public static IServiceCollection AddRetention(this IServiceCollection services)
+    {
+        services.AddOptions<RetentionOptions>().BindConfiguration("Retention")
+            .Validate(o => new[] { o.Outbox, o.ProcessedMessages, o.Events, o.Deliveries }.All(p => p >= TimeSpan.FromDays(1)),
+                "Retention periods (Outbox, ProcessedMessages, Events, Deliveries) must be at least one day.")
+            .Validate(o => o.IdempotencyDays >= 2, "Retention:IdempotencyDays must be at least 2: keys are remembered until the end of the next UTC day.")
+            .ValidateOnStart();
+        services.AddSingleton<RetentionSweeper>();
+        return services;
+    }
+}

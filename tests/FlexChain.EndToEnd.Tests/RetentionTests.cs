@@ -1,0 +1,161 @@
+using Azure.Data.Tables;
+using Azure.Storage.Queues;
+using FlexChain.Domain;
+using FlexChain.Functions.Hosting;
+using FlexChain.Functions.Notifications;
+using FlexChain.Functions.Retention;
+using FlexChain.Functions.Storage;
+using FlexChain.Messaging;
+using FlexChain.Messaging.Outbox;
+using FlexChain.Messaging.StorageQueues;
+using FlexChain.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>The Retention timer's sweep with the default periods on a manual clock: old rows go; recent rows and what is still needed stay.</summary>
+[Collection(StoreCollection.Name)]
+public sealed class RetentionTests(AzuriteFixture azurite)
+{
+    // The latest years of this collection, so that what this sweep deletes of other classes is long done with.
+    private readonly ManualClock _clock = new(new DateTimeOffset(2031, 5, 10, 12, 0, 0, TimeSpan.Zero));
+    private readonly TableServiceClient _tables = new(azurite.ConnectionString);
+
+    private async Task<RetentionResult> SweepAsync(MarketStore store) =>
+        await new RetentionSweeper(store, _tables, _clock, Options.Create(new RetentionOptions()), NullLogger<RetentionSweeper>.Instance)
+            .SweepAsync(CancellationToken.None);
+
+    [Fact]
+    public async Task SweepAsync_RequestOutbox_RowsDispatchedOverSevenDaysAgoGoWhileRecentAndPendingStay()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var requests = _tables.GetTableClient("requests");
+        var request = "req_retention_" + Guid.NewGuid().ToString("N")[..12];
+        var batch = new OutboxBatch(request).Add(new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(request, "doc")));
+        foreach (var state in new[] { "Cleared", "Awarded", "Settled" }) batch.AddMessage("retention-test", new OutgoingMessage($"{request}:{state}", "{}"));
+        await new OutboxWriter(requests).CommitAsync(batch);
+        var outbox = store.RequestOutbox(new StorageQueueBroker(new QueueServiceClient(azurite.ConnectionString)), _clock);
+        await outbox.DispatchMessageAsync(request, $"{request}:Cleared");
+        _clock.Advance(TimeSpan.FromDays(6));
+        await outbox.DispatchMessageAsync(request, $"{request}:Awarded");   // Settled stays pending
+        _clock.Advance(TimeSpan.FromDays(2));
+
+        await SweepAsync(store);
+
+        var rows = await requests.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {request}")).ToListAsync();
+        Assert.Equal(["doc", OutboxBatch.RowKeyFor($"{request}:Awarded"), OutboxBatch.RowKeyFor($"{request}:Settled")], rows.Select(r => r.RowKey));
+        Assert.False(rows[2].GetBoolean("Dispatched"));
+    }
+
+    [Fact]
+    public async Task SweepAsync_ProcessedMessageIds_ForgottenAfterSevenDays()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var queue = new StorageQueueBroker(new QueueServiceClient(azurite.ConnectionString)).GetQueue("retention-" + Guid.NewGuid().ToString("N")[..12]);
+        var consumer = new IdempotentConsumer(_tables.GetTableClient(LocalTriggerDriver.ProcessedTable), "RequestEvents", _clock);
+        var (old, recent) = ("old-" + Guid.NewGuid().ToString("N"), "recent-" + Guid.NewGuid().ToString("N"));
+        async Task HandleAsync(string id)
+        {
+            await queue.SendAsync(new OutgoingMessage(id, "{}"));
+            await consumer.HandleAsync(queue, (await queue.ReceiveAsync())!, (_, _) => Task.CompletedTask);
+        }
+        await HandleAsync(old);
+        _clock.Advance(TimeSpan.FromDays(5));
+        await HandleAsync(recent);
+        _clock.Advance(TimeSpan.FromDays(3));
+
+        await SweepAsync(store);
+
+        Assert.False(await consumer.HasProcessedAsync(old));
+        Assert.True(await consumer.HasProcessedAsync(recent));
+    }
+
+    [Fact]
+    public async Task SweepAsync_EventsOfParticipantsAndEveryCpo_GoAfterThirtyDays()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var participant = await NewParticipantAsync(store);
+        NotificationEvent Event(string recipient, string request) =>
+            new($"{request}:{EventTypes.Award}:{recipient}", EventTypes.Award, _clock.GetUtcNow(), request, recipient, "{}");
+        var request = "req_retention_" + Guid.NewGuid().ToString("N")[..12];
+        var old = new[] { Event(participant, request + "a"), Event(NotificationPublisher.CpoAudience, request + "a") };
+        foreach (var e in old) await store.TryAddEventAsync(e, _clock.GetUtcNow(), CancellationToken.None);
+        _clock.Advance(TimeSpan.FromDays(20));
+        var recent = new[] { Event(participant, request + "b"), Event(NotificationPublisher.CpoAudience, request + "b") };
+        foreach (var e in recent) await store.TryAddEventAsync(e, _clock.GetUtcNow(), CancellationToken.None);
+        _clock.Advance(TimeSpan.FromDays(11));
+
+        await SweepAsync(store);
+
+        foreach (var e in old)
+        {
+            Assert.False(await store.EventExistsAsync(e.Recipient, e.Id, CancellationToken.None));
+            Assert.True(await store.TryAddEventAsync(e, _clock.GetUtcNow(), CancellationToken.None));   // forgotten whole, id row too
+        }
+        foreach (var e in recent) Assert.NotNull(await store.GetEventAsync(e.Recipient, e.Id, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task SweepAsync_Deliveries_EndedOverThirtyDaysAgoGoWhilePendingRedeliveredAndRecentStay()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var participant = await NewParticipantAsync(store);
+        var t0 = _clock.GetUtcNow();
+        var delivered = await EndedAsync(store, participant, DeliveryState.Delivered, t0);
+        var failed = await EndedAsync(store, participant, DeliveryState.Failed, t0);
+        var redelivered = await EndedAsync(store, participant, DeliveryState.Delivered, t0);
+        var stillDue = Delivery(participant, t0) with { NextAttemptAt = t0.AddDays(40) };   // never attempted: still due
+        await store.AddDeliveryAsync(stillDue, t0.AddDays(40), CancellationToken.None);
+        _clock.Advance(TimeSpan.FromDays(25));
+        var recent = await EndedAsync(store, participant, DeliveryState.Delivered, _clock.GetUtcNow());
+        var read = (await store.GetDeliveryAsync(participant, redelivered.Id, CancellationToken.None))!.Value;
+        await store.TryReplaceDeliveryAsync(read.Value with { State = DeliveryState.Pending, RoundAttempts = 0, Redelivering = true, NextAttemptAt = _clock.GetUtcNow() },
+            read.ETag, CancellationToken.None);
+        _clock.Advance(TimeSpan.FromDays(6));
+
+        await SweepAsync(store);
+
+        var kept = (await store.ListDeliveriesAsync(participant, "wh_retention", 100, null, CancellationToken.None)).Items.Select(d => d.Id).Order().ToList();
+        Assert.Equal(new[] { redelivered.Id, stillDue.Id, recent.Id }.Order(), kept);
+        Assert.Null(await store.GetDeliveryAsync(participant, delivered.Id, CancellationToken.None));
+        Assert.Null(await store.GetDeliveryAsync(participant, failed.Id, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task SweepAsync_IdempotencyDayTables_KeptForTheirDayAndTheNextThenDropped()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var today = _clock.GetUtcNow();
+        foreach (var days in new[] { 3, 2, 1, 0 })
+            await store.ClaimIdempotencyKeyAsync("cpo_retention", Guid.NewGuid().ToString("N"), "hash", today.AddDays(-days), CancellationToken.None);
+
+        await SweepAsync(store);
+
+        var left = new List<string>();
+        await foreach (var t in _tables.QueryAsync(TableClient.CreateQueryFilter($"TableName ge {"idempotency"} and TableName lt {"idempotencz"}"))) left.Add(t.Name);
+        Assert.Equal([MarketStore.IdempotencyTable(today.AddDays(-1)), MarketStore.IdempotencyTable(today)], left);
+    }
+
+    private async Task<string> NewParticipantAsync(MarketStore store)
+    {
+        var id = "cpo_retention_" + Guid.NewGuid().ToString("N")[..12];
+        await store.AddParticipantAsync(new Participant(id, Role.Cpo, "Retention CPO", "ops@example.org",
+            WalletAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"), _clock.GetUtcNow()), "hash", CancellationToken.None);
+        return id;
+    }
+
+    private static WebhookDelivery Delivery(string participant, DateTimeOffset at) =>
+        new("dlv_" + Guid.NewGuid().ToString("N"), "wh_retention", participant, $"req_{Guid.NewGuid():N}:award:{participant}", EventTypes.Award, "{}", at);
+
+    /// <summary>A delivery created and ended (its one attempt) at <paramref name="at"/>, as the dispatcher saves it.</summary>
+    private static async Task<WebhookDelivery> EndedAsync(MarketStore store, string participant, DeliveryState state, DateTimeOffset at)
+    {
+        var pending = Delivery(participant, at) with { NextAttemptAt = at };
+        await store.AddDeliveryAsync(pending, at, CancellationToken.None);
+        var read = (await store.GetDeliveryAsync(participant, pending.Id, CancellationToken.None))!.Value;
+        var ended = pending with { State = state, Attempts = [new DeliveryAttempt(1, at, state == DeliveryState.Delivered ? 200 : 500, null)], RoundAttempts = 1, NextAttemptAt = null };
+        Assert.NotNull(await store.TryReplaceDeliveryAsync(ended, read.ETag, CancellationToken.None));
+        return ended;
+    }
+}

@@ -75,7 +75,7 @@ public sealed class GateClearingTests(MarketFixture market)
     [Fact]
     public async Task GateCycle_JoinAndClose_ExcludeEachOther()
     {
-        var store = new MarketStore(new TableServiceClient(market.StorageConnectionString), new Azure.Storage.Blobs.BlobServiceClient(market.StorageConnectionString), new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
         var closesAt = new DateTimeOffset(2099, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(Random.Shared.Next(1, 500_000));   // a cycle of this test's own
         var stale = await store.GetOrOpenGateCycleAsync(closesAt, closesAt.AddHours(-1), default);
 

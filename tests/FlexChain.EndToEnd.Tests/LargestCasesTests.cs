@@ -68,13 +68,7 @@ public sealed class LargestCasesTests(AzuriteFixture azurite) : IClassFixture<Az
         Assert.Equal(1_000, (await store.GetGateCycleMembersAsync(cycle.Value.Id, default)).Count);
     }
 
-    private async Task<MarketStore> StoreAsync()
-    {
-        var store = new MarketStore(new TableServiceClient(azurite.ConnectionString), new BlobServiceClient(azurite.ConnectionString),
-            new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
-        await store.InitializeAsync(default);
-        return store;
-    }
+    private Task<MarketStore> StoreAsync() => StoreCollection.NewStoreAsync(azurite);
 
     private static FlexRequest Request(string id, string dso, decimal kwh) => FlexRequest.Post(
         id + "_" + Guid.NewGuid().ToString("N")[..8], dso, new Transformer("tr_" + dso, dso, "T", Kilowatts.From(1000)),

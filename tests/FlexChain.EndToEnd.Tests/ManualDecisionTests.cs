@@ -271,7 +271,7 @@ public sealed class ManualDecisionTests(MarketFixture market)
         var (dso, cpoA, cpoB, transformer, stationA, stationB) =
             await _api.SmallMarketAsync("Race", MarketFixture.RuleDsoKey, MarketFixture.RuleCpoAKey, MarketFixture.RuleCpoBKey, "IT001E00000141", "IT001E00000142");
         var (request, cheap, dear) = await CheapAndDearAsync(dso, transformer, t0, (cpoA, stationA), (cpoB, stationB));
-        var store = new MarketStore(new TableServiceClient(market.StorageConnectionString), new Azure.Storage.Blobs.BlobServiceClient(market.StorageConnectionString), new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
         market.Clock.SetTo(t0.AddHours(2).AddTicks(-1));
 
         var runnerRead = (await store.GetRequestAsync(request, default))!.Value;                          // the runner reads its members

@@ -77,8 +77,7 @@ public sealed class MarketModelTests(MarketFixture market)
     public async Task IdempotencyKeys_AreRememberedUntilTheEndOfTheNextUtcDay_ThenForgotten()
     {
         // Days far from the app's clock, so that this test's day tables are its own.
-        var service = new TableServiceClient(market.StorageConnectionString);
-        var store = new MarketStore(service, new Azure.Storage.Blobs.BlobServiceClient(market.StorageConnectionString), new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
         var day = new DateTimeOffset(2099, 3, 1, 10, 0, 0, TimeSpan.Zero);
         var (scope, key) = ("cpo_retention", Guid.NewGuid().ToString("N"));
 

@@ -16,9 +16,13 @@ public sealed class StoreCollection : ICollectionFixture<AzuriteFixture>
     public const string Name = "store";
 
     /// <summary>A store on <paramref name="azurite"/> with every table created.</summary>
-    public static async Task<MarketStore> NewStoreAsync(AzuriteFixture azurite)
+    public static Task<MarketStore> NewStoreAsync(AzuriteFixture azurite) => NewStoreAsync(azurite.ConnectionString);
+
+    /// <summary>A store on the storage account of <paramref name="connectionString"/> with every table and container created.</summary>
+    public static async Task<MarketStore> NewStoreAsync(string connectionString)
     {
-        var store = new MarketStore(new TableServiceClient(azurite.ConnectionString), new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
+        var store = new MarketStore(new TableServiceClient(connectionString), new Azure.Storage.Blobs.BlobServiceClient(connectionString),
+            new MemoryCache(new MemoryCacheOptions()), Options.Create(new StoreOptions()));
         await store.InitializeAsync(CancellationToken.None);
         await store.InitializeNotificationsAsync(CancellationToken.None);
         return store;

@@ -72,7 +72,11 @@ public sealed record VerificationRules(
     }
 }
 
-/// <summary>One station's delivery over one interval (the station's own reading boundaries, clipped to the window), in kWh rounded to the Wh.</summary>
+/// <summary>
+/// One station's delivery over one interval (the station's own reading boundaries, clipped to the window), in exact
+/// kWh: not rounded, so that their sums are exact and the totals are rounded once (a 1-second interval's share of a
+/// 20 kWh/h baseline is 0.00555.. kWh, which rounded to the Wh would add 8 %).
+/// </summary>
 public sealed record IntervalDelivery(string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered);
 
 /// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, and days to exclude.</summary>
@@ -98,9 +102,11 @@ public sealed class DeliveryEvidence(
 
 /// <summary>
 /// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries; for each
-/// interval the baseline and measured energy are computed exactly and rounded to the Wh (half away from zero), and
-/// delivered = baseline - measured for a reduction (measured - baseline for an increase). Totals are sums of the
-/// rounded intervals, so the record's numbers add up. Missing meter data fails with a reason, never a silent zero.
+/// interval the baseline and measured energy are kept exact, and delivered = baseline - measured for a reduction
+/// (measured - baseline for an increase). The totals are exact sums rounded once to the Wh: delivered down (toward
+/// negative infinity, in the DSO's favour), baseline and measured to the nearest Wh for the record; so delivered can be
+/// a Wh below baseline - measured, never above the exact figure. The payout stays exact in EUR and is converted to
+/// token units once, rounded down (<see cref="Euros.ToTokenUnits"/>). Missing meter data fails with a reason, never a silent zero.
 /// </summary>
 public static class DeliveryVerifier
 {
@@ -120,17 +126,17 @@ public static class DeliveryVerifier
             if (baseline is null) return Failed(award, rules, problem!);
             for (var i = 0; i < cuts.Count; i++)
             {
-                var measured = Wh(series.EnergyIn(cuts[i])!.Value);
-                var expected = Wh(baseline[i]);
+                var measured = series.EnergyIn(cuts[i])!.Value;
+                var expected = baseline[i];
                 var delivered = direction == Direction.ReduceConsumption ? expected - measured : measured - expected;
-                intervals.Add(new IntervalDelivery(station, cuts[i], expected, measured, delivered));
-                qualityPoints.Add((expected.Value, measured.Value));
+                intervals.Add(new IntervalDelivery(station, cuts[i], new(expected), new(measured), new(delivered)));
+                qualityPoints.Add((expected, measured));
             }
         }
 
-        var totalBaseline = Sum(intervals, d => d.Baseline);
-        var totalMeasured = Sum(intervals, d => d.Measured);
-        var totalDelivered = Sum(intervals, d => d.Delivered);
+        var totalBaseline = Wh(Sum(intervals, d => d.Baseline), MidpointRounding.AwayFromZero);
+        var totalMeasured = Wh(Sum(intervals, d => d.Measured), MidpointRounding.AwayFromZero);
+        var totalDelivered = Wh(Sum(intervals, d => d.Delivered), MidpointRounding.ToNegativeInfinity);
         var score = Score(award.Energy, totalDelivered, rules.Tolerance);
         var succeeded = totalDelivered.Value >= award.Energy.Value * rules.SuccessThreshold;
         var payout = rules.Payout switch
@@ -223,10 +229,13 @@ public static class DeliveryVerifier
         }
     }
 
-    private static KilowattHours Wh(decimal kwh) => new(decimal.Round(kwh, KilowattHours.Scale, MidpointRounding.AwayFromZero));
+    /// <summary>An exact total rounded once to the Wh.</summary>
+    private static KilowattHours Wh(decimal kwh, MidpointRounding mode) =>
+        // Splitting a reading in proportion to time divides, which leaves residues near decimal's 28th digit; they are not
+        // energy, so they go first, lest 3,600 one-second shares of 20 kWh sum to 19.999..9 and round down a whole Wh.
+        new(decimal.Round(decimal.Round(kwh, 18), KilowattHours.Scale, mode));
 
-    private static KilowattHours Sum(List<IntervalDelivery> intervals, Func<IntervalDelivery, KilowattHours> pick) =>
-        intervals.Aggregate(KilowattHours.Zero, (s, d) => s + pick(d));
+    private static decimal Sum(List<IntervalDelivery> intervals, Func<IntervalDelivery, KilowattHours> pick) => intervals.Sum(d => pick(d).Value);
 
     private static Verification Failed(Award award, VerificationRules rules, string reason) =>
         new(award.Id, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, false, Euros.Zero, reason, 0m, null, [], rules);

@@ -66,18 +66,47 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
-    public void Verify_MixedResolutions_RoundsEachIntervalToTheWattHour()
+    public void Verify_MixedResolutions_KeepsIntervalsExactAndRoundsTotalsOnce()
     {
         // Baseline 20 kWh/h. First half hour in 1-minute readings of 0.1 kWh, second half one 30-minute reading of 4 kWh.
-        // 1-minute baseline 20/60 = 0.3333.. -> 0.333 kWh (x 30 = 9.99); 30-minute baseline 10 kWh. Measured 3 + 4 = 7.
-        // Delivered 30 x (0.333 - 0.1) + (10 - 4) = 6.99 + 6 = 12.99 kWh: over-delivery, paid up to the award.
+        // 1-minute baseline 20/60 = 0.333.. kWh, kept exact (x 30 = 10); 30-minute baseline 10 kWh. Measured 3 + 4 = 7.
+        // Delivered 20 - 7 = 13 kWh: over-delivery, paid up to the award. (Rounding each minute to 0.333 lost 10 Wh.)
         var readings = Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 30, 0.1m, minutes: 1)).Concat(Run(W.AddMinutes(30), 1, 4m, minutes: 30));
         var v = Verify(readings);
         Assert.Equal(31, v.Intervals!.Count);
-        Assert.Equal(KilowattHours.From(19.99m), v.Baseline);
+        Assert.Equal(20m / 60, v.Intervals[0].Baseline.Value);
+        Assert.Equal(KilowattHours.From(20m), v.Baseline);
         Assert.Equal(KilowattHours.From(7m), v.Measured);
-        Assert.Equal(KilowattHours.From(12.99m), v.Delivered);
+        Assert.Equal(KilowattHours.From(13m), v.Delivered);
         Assert.Equal(new Euros(2.5m), v.Payout);
+    }
+
+    [Fact]
+    public void Verify_OneSecondReadings_RoundsOnceNotPerInterval()
+    {
+        // Baseline 20 kWh/h; in the window 3,600 one-second readings of 1 Wh (3.6 kWh). Each second's baseline share is
+        // 0.00555.. kWh: rounded per second to 0.006 it summed to 21.6 kWh (8 % high) and delivered 18 kWh, not 16.4.
+        var award = Award with { Energy = KilowattHours.From(20) };
+        var readings = Run(W.AddHours(-1), 4, 5m).Concat(Enumerable.Range(0, 3600).Select(i =>
+            new MeterReading("st1", new TimeWindow(W.AddSeconds(i), W.AddSeconds(i + 1)), KilowattHours.From(0.001m)))).ToList();
+        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(20m), v.Baseline);
+        Assert.Equal(KilowattHours.From(3.6m), v.Measured);
+        Assert.Equal(KilowattHours.From(16.4m), v.Delivered);
+        Assert.Equal(new Euros(4.1m), v.Payout); // 16.4 x 0.25, not 18 x 0.25
+    }
+
+    [Fact]
+    public void Verify_DeliveredBetweenWattHours_IsRoundedDownOnce()
+    {
+        // Baseline 10 kWh/h; a 40-minute window with one 40-minute reading of 0 kWh. Delivered exactly 6.666.. kWh:
+        // the DSO pays for 6.666, not the nearest 6.667.
+        var window = new TimeWindow(W, W.AddMinutes(40));
+        var readings = Run(W.AddHours(-1), 4, 2.5m).Concat(Run(W, 1, 0m, minutes: 40)).ToList();
+        var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(6.666m), v.Delivered);
+        Assert.Equal(KilowattHours.From(6.667m), v.Baseline); // the record's baseline is the nearest Wh
+        Assert.Equal(10m * 40 / 60, v.Intervals!.Single().Delivered.Value);
     }
 
     [Fact]

@@ -142,7 +142,7 @@ public sealed record VerificationRulesResponse(string Baseline, string Payout, d
         new(r.Baseline.ToString(), r.Payout.ToString(), r.SuccessThreshold, r.Tolerance, r.MbmaIntervals, r.X, r.Y);
 }
 
-/// <summary>One station's delivery over one interval: baseline, measured and delivered kWh (rounded to the Wh; totals are their sums).</summary>
+/// <summary>One station's delivery over one interval: baseline, measured and delivered kWh, exact (not rounded: the totals are their sums rounded once to the Wh, delivered down).</summary>
 public sealed record IntervalDeliveryResponse(string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh);
 
 /// <summary>

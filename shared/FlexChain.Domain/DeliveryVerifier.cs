@@ -3,7 +3,7 @@ namespace FlexChain.Domain;
 /// <summary>How the baseline (what the site would have consumed without the activation) is computed (DOMAIN.md section 5).</summary>
 public enum BaselineMethod
 {
-    /// <summary>Meter-before-meter-after: the average rate of the <see cref="VerificationRules.MbmaIntervals"/> readings just before the window.</summary>
+    /// <summary>Meter-before-meter-after: the average rate over the <see cref="VerificationRules.MbmaMinutes"/> just before the window.</summary>
     MeterBeforeMeterAfter = 1,
 
     /// <summary>The mean of the X highest of the last Y days at the same hours.</summary>
@@ -33,14 +33,18 @@ public enum PayoutRule
 /// <summary>A request's verification rules.</summary>
 /// <param name="SuccessThreshold">Fraction of the awarded energy that counts as a successful activation (Slovenia: 0.8).</param>
 /// <param name="Tolerance">Fraction of the awarded energy within which a discrepancy scores 1 (MAESHA: 0.1).</param>
-/// <param name="MbmaIntervals">For <see cref="BaselineMethod.MeterBeforeMeterAfter"/>: how many readings before the window.</param>
+/// <param name="MbmaMinutes">
+/// For <see cref="BaselineMethod.MeterBeforeMeterAfter"/>: how long before the window the average is taken over, in
+/// minutes (1 to 1,440; default 60). A duration, not a count of readings: with 1-second data a count would be a few
+/// seconds, which a CPO could inflate by charging flat out just before the window.
+/// </param>
 /// <param name="X">For X-of-Y: how many days are averaged.</param>
 /// <param name="Y">For X-of-Y: how many usable days are looked at (activation days and other excluded days are skipped).</param>
 public sealed record VerificationRules(
     BaselineMethod Baseline = BaselineMethod.MeterBeforeMeterAfter, PayoutRule Payout = PayoutRule.ZeroBelowThreshold,
-    decimal SuccessThreshold = 0.8m, decimal Tolerance = 0.1m, int MbmaIntervals = 4, int X = 4, int Y = 5)
+    decimal SuccessThreshold = 0.8m, decimal Tolerance = 0.1m, int MbmaMinutes = 60, int X = 4, int Y = 5)
 {
-    /// <summary>The pilots' defaults: MBMA over the last hour of 15-minute readings, 80 % threshold, pay verified energy.</summary>
+    /// <summary>The pilots' defaults: MBMA over the hour before the window, 80 % threshold, pay verified energy.</summary>
     public static readonly VerificationRules Default = new();
 
     /// <summary>How many days back X-of-Y looks for usable days at most.</summary>
@@ -48,22 +52,26 @@ public sealed record VerificationRules(
 
     /// <summary>
     /// The meter data the verifier may look at for a delivery <paramref name="window"/>: MBMA looks back
-    /// <see cref="MbmaIntervals"/> hours at most (readings are at most 60 minutes long), X-of-Y up to
-    /// <see cref="MaxLookbackDays"/> days, a declared baseline only at the window itself.
+    /// <see cref="MbmaMinutes"/> and an hour more (readings are at most 60 minutes long, so one straddling the start of
+    /// the baseline period starts up to an hour before it), X-of-Y up to <see cref="MaxLookbackDays"/> days, a declared
+    /// baseline only at the window itself.
     /// </summary>
     public TimeWindow EvidenceRange(TimeWindow window) => Baseline switch
     {
-        BaselineMethod.MeterBeforeMeterAfter => new TimeWindow(window.Start - TimeSpan.FromHours(MbmaIntervals), window.End),
+        BaselineMethod.MeterBeforeMeterAfter => new TimeWindow(window.Start - MbmaPeriod - TimeSpan.FromHours(1), window.End),
         BaselineMethod.HighXOfY or BaselineMethod.MidXOfY => new TimeWindow(window.Start - TimeSpan.FromDays(MaxLookbackDays), window.End),
         _ => window,
     };
+
+    /// <summary>The MBMA baseline period, <see cref="MbmaMinutes"/> long.</summary>
+    public TimeSpan MbmaPeriod => TimeSpan.FromMinutes(MbmaMinutes);
 
     /// <summary>Checks ranges; throws <see cref="DomainException"/> naming the field.</summary>
     public VerificationRules Validate()
     {
         if (SuccessThreshold is < 0m or > 1m) throw new DomainException("successThreshold", "range", "successThreshold must be between 0 and 1.");
         if (Tolerance is < 0m or > 1m) throw new DomainException("tolerance", "range", "tolerance must be between 0 and 1.");
-        if (MbmaIntervals is < 1 or > 96) throw new DomainException("mbmaIntervals", "range", "mbmaIntervals must be between 1 and 96.");
+        if (MbmaMinutes is < 1 or > 1440) throw new DomainException("mbmaMinutes", "range", "mbmaMinutes must be between 1 and 1440.");
         if (Y is < 1 or > 30) throw new DomainException("y", "range", "y must be between 1 and 30.");
         if (X < 1 || X > Y) throw new DomainException("x", "range", "x must be between 1 and y.");
         if (!Enum.IsDefined(Baseline)) throw new DomainException("baseline", "enum", "Unknown baseline method.");
@@ -79,15 +87,21 @@ public sealed record VerificationRules(
 /// </summary>
 public sealed record IntervalDelivery(string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered);
 
-/// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, and days to exclude.</summary>
+/// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, days to exclude and the stations' power.</summary>
 /// <param name="declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
 /// <param name="excludedDays">Activation days and holidays, which X-of-Y skips (UTC dates of the window start).</param>
+/// <param name="maxPower">
+/// Each station's registered maximum power (kW): no baseline exceeds it over an interval (a baseline above what the
+/// station can draw is not consumption that was given up). A station missing here is not capped.
+/// </param>
 public sealed class DeliveryEvidence(
-    IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyCollection<DateOnly>? excludedDays = null)
+    IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyCollection<DateOnly>? excludedDays = null,
+    IReadOnlyDictionary<string, Kilowatts>? maxPower = null)
 {
     public IReadOnlyCollection<MeterReading> Readings { get; } = readings;
     public IReadOnlyCollection<MeterReading>? Declared { get; } = declared;
     public IReadOnlyCollection<DateOnly>? ExcludedDays { get; } = excludedDays;
+    public IReadOnlyDictionary<string, Kilowatts>? MaxPower { get; } = maxPower;
 
     // Grouped once, so verifying many awards of one request costs one pass over the readings, not one per award.
     private ILookup<string, MeterReading>? _byStation;
@@ -124,6 +138,9 @@ public static class DeliveryVerifier
             var cuts = series.IntervalsIn(window);
             var baseline = BaselineFor(station, series, window, cuts, rules, evidence, out var problem);
             if (baseline is null) return Failed(award, rules, problem!);
+            if (evidence.MaxPower?.GetValueOrDefault(station) is { } power)
+                for (var i = 0; i < cuts.Count; i++)
+                    baseline[i] = Math.Min(baseline[i], power.Value * cuts[i].Duration.Ticks / TimeSpan.TicksPerHour);
             for (var i = 0; i < cuts.Count; i++)
             {
                 var measured = series.EnergyIn(cuts[i])!.Value;
@@ -179,15 +196,15 @@ public static class DeliveryVerifier
         {
             case BaselineMethod.MeterBeforeMeterAfter:
             {
-                var before = series.ContiguousBefore(window.Start, rules.MbmaIntervals);
-                if (before is null)
+                // A reading that straddles the window start would carry activation consumption into the baseline, so
+                // one must end exactly there; a reading straddling the period's start is split in proportion to time.
+                var period = new TimeWindow(window.Start - rules.MbmaPeriod, window.Start);
+                if (series.EnergyIn(period) is not { } energy || !series.Readings.Any(r => r.Interval.End == window.Start))
                 {
-                    problem = $"missing meter data: station {station} lacks {rules.MbmaIntervals} back-to-back readings ending at {window.Start:O}";
+                    problem = $"missing meter data: station {station} lacks back-to-back readings over the {rules.MbmaMinutes} minutes ending at {window.Start:O}";
                     return null;
                 }
-                var energy = before.Sum(r => r.Energy.Value);
-                var ticks = before.Sum(r => r.Interval.Duration.Ticks);
-                return cuts.Select(c => energy * c.Duration.Ticks / ticks).ToArray();
+                return cuts.Select(c => energy * c.Duration.Ticks / period.Duration.Ticks).ToArray();
             }
             case BaselineMethod.HighXOfY:
             case BaselineMethod.MidXOfY:

@@ -111,15 +111,4 @@ public sealed class MeterSeries
         }
         return result;
     }
-
-    /// <summary>The <paramref name="count"/> readings that end exactly where <paramref name="at"/> is, back to back; null when there are fewer.</summary>
-    public IReadOnlyList<MeterReading>? ContiguousBefore(DateTimeOffset at, int count)
-    {
-        var end = _readings.FindLastIndex(r => r.Interval.End <= at);
-        if (end < 0 || _readings[end].Interval.End != at || end + 1 < count) return null;
-        var run = _readings.GetRange(end + 1 - count, count);
-        for (var i = 1; i < run.Count; i++)
-            if (run[i - 1].Interval.End != run[i].Interval.Start) return null;
-        return run;
-    }
 }

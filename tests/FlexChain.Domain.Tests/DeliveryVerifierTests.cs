@@ -117,7 +117,7 @@ public class DeliveryVerifierTests
             .Concat(Run(W.AddMinutes(-45), 2, 5m, minutes: 15))          // 11:15 .. 11:45
             .Append(new MeterReading("st1", new TimeWindow(W.AddMinutes(-15), W.AddMinutes(15)), KilowattHours.From(6m)))
             .Concat(Run(W.AddMinutes(15), 3, 2m, minutes: 15));
-        var v = Verify(readings, VerificationRules.Default with { MbmaIntervals = 2 });
+        var v = Verify(readings, VerificationRules.Default with { MbmaMinutes = 30 });
         // MBMA needs back-to-back readings that end exactly at the window start: the straddling reading does not.
         Assert.False(v.Succeeded);
         Assert.Contains("back-to-back", v.FailureReason);
@@ -152,7 +152,39 @@ public class DeliveryVerifierTests
         var readings = Run(W.AddHours(-1), 3, 5m).Concat(Run(W, 4, 2m)); // only 3 of the 4 readings before the window... ending at 11:45
         var v = Verify(readings);
         Assert.False(v.Succeeded);
-        Assert.Contains("4 back-to-back readings", v.FailureReason);
+        Assert.Contains("back-to-back readings over the 60 minutes", v.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_MbmaWithOneMinuteReadings_AveragesTheWholeHourNotTheLastReadings()
+    {
+        // The hour before in 1-minute readings: 55 minutes at 6 kW (0.1 kWh each), then 5 minutes flat out at 30 kW
+        // (0.5 kWh each) to inflate the baseline. Counting 4 readings gave 30 kWh/h; the hour gives 5.5 + 2.5 = 8 kWh.
+        var readings = Run(W.AddHours(-1), 55, 0.1m, minutes: 1).Concat(Run(W.AddMinutes(-5), 5, 0.5m, minutes: 1)).Concat(Run(W, 4, 0m));
+        var v = Verify(readings);
+        Assert.Equal(KilowattHours.From(8m), v.Baseline);
+        Assert.Equal(KilowattHours.From(8m), v.Delivered);
+    }
+
+    [Fact]
+    public void Verify_MbmaPeriodIsARule_ReadingsBeyondItDoNotCount()
+    {
+        // 15 minutes at 12 kWh before 10 kWh/h for 45 minutes: a 45-minute period sees only the 10 kWh/h.
+        var readings = Run(W.AddHours(-1), 1, 12m).Concat(Run(W.AddMinutes(-45), 3, 2.5m)).Concat(Run(W, 4, 0m));
+        Assert.Equal(KilowattHours.From(10m), Verify(readings, VerificationRules.Default with { MbmaMinutes = 45 }).Baseline);
+        Assert.Equal(KilowattHours.From(19.5m), Verify(readings).Baseline); // the default hour: 12 + 7.5
+    }
+
+    [Fact]
+    public void Verify_BaselineAboveStationPower_IsCappedAtPowerTimesInterval()
+    {
+        // 40 kWh metered in the hour before a station registered at 22 kW: the baseline is 22 kWh (5.5 per quarter), not 40.
+        var readings = Run(W.AddHours(-1), 4, 10m).Concat(Run(W, 4, 1m)).ToList();
+        var v = DeliveryVerifier.Verify(Award, Window, Direction.ReduceConsumption, VerificationRules.Default,
+            new DeliveryEvidence(readings, maxPower: new Dictionary<string, Kilowatts> { ["st1"] = Kilowatts.From(22m) }));
+        Assert.Equal(KilowattHours.From(22m), v.Baseline);
+        Assert.All(v.Intervals!, i => Assert.Equal(5.5m, i.Baseline.Value));
+        Assert.Equal(KilowattHours.From(18m), v.Delivered);
     }
 
     [Fact]
@@ -251,10 +283,23 @@ public class DeliveryVerifierTests
     [Theory]
     [InlineData(1.5, 0.1, 4, 4, 5, "successThreshold")]
     [InlineData(0.8, -0.1, 4, 4, 5, "tolerance")]
-    [InlineData(0.8, 0.1, 0, 4, 5, "mbmaIntervals")]
+    [InlineData(0.8, 0.1, 0, 4, 5, "mbmaMinutes")]
+    [InlineData(0.8, 0.1, 1441, 4, 5, "mbmaMinutes")]
     [InlineData(0.8, 0.1, 4, 6, 5, "x")]
     [InlineData(0.8, 0.1, 4, 4, 31, "y")]
     public void Rules_OutOfRange_NameTheField(decimal threshold, decimal tolerance, int n, int x, int y, string field) =>
         Assert.Equal(field, Assert.Throws<DomainException>(() =>
-            new VerificationRules(SuccessThreshold: threshold, Tolerance: tolerance, MbmaIntervals: n, X: x, Y: y).Validate()).Field);
+            new VerificationRules(SuccessThreshold: threshold, Tolerance: tolerance, MbmaMinutes: n, X: x, Y: y).Validate()).Field);
+
+    [Fact]
+    public void Rules_StoredBeforeMbmaMinutes_ReadWithTheHourBefore()
+    {
+        // Requests stored before the MBMA period was a duration carry mbmaIntervals and no mbmaMinutes.
+        const string old = """{"baseline":"MeterBeforeMeterAfter","payout":"Full","successThreshold":0.8,"tolerance":0.1,"mbmaIntervals":4,"x":4,"y":5}""";
+        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        options.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+        var rules = System.Text.Json.JsonSerializer.Deserialize<VerificationRules>(old, options)!;
+        Assert.Equal(VerificationRules.Default with { Payout = PayoutRule.Full }, rules);
+        Assert.Equal(TimeSpan.FromHours(1), rules.MbmaPeriod);
+    }
 }

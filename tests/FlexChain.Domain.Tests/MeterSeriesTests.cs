@@ -32,13 +32,4 @@ public class MeterSeriesTests
         Assert.Equal(1.5m, s.EnergyIn(new TimeWindow(T.AddMinutes(15), T.AddMinutes(30))));
         Assert.Null(s.EnergyIn(new TimeWindow(T.AddMinutes(30), T.AddMinutes(90))));
     }
-
-    [Fact]
-    public void ContiguousBefore_RequiresBackToBackReadingsEndingThere()
-    {
-        var s = MeterSeries.For("st1", [R(0, 15, 1), R(15, 30, 1), R(35, 45, 1), R(45, 60, 1)]);
-        Assert.Equal(2, s.ContiguousBefore(T.AddMinutes(60), 2)!.Count);
-        Assert.Null(s.ContiguousBefore(T.AddMinutes(60), 3));
-        Assert.Null(s.ContiguousBefore(T.AddMinutes(50), 1));
-    }
 }

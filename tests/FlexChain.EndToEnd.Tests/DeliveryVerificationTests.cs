@@ -299,7 +299,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
                  {
                      (new { baseline = "Guess" }, "verification.baseline"), (new { payout = "Half" }, "verification.payout"),
                      (new { successThreshold = 1.5m }, "verification.successThreshold"), (new { x = 6, y = 5 }, "verification.x"),
-                     (new { tolerance = -0.1m }, "verification.tolerance"), (new { mbmaIntervals = 0 }, "verification.mbmaIntervals"),
+                     (new { tolerance = -0.1m }, "verification.tolerance"), (new { mbmaMinutes = 0 }, "verification.mbmaMinutes"),
                  })
         {
             using var response = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, new

@@ -418,7 +418,8 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the gate cycle verifies <paramref name="request"/> with: readings over the rules' evidence range, the declared
-    /// schedules (declared baseline), and the awarded stations' past activation days (X-of-Y).
+    /// schedules (declared baseline), the awarded stations' past activation days (X-of-Y) and their registered maximum
+    /// power (which caps every baseline).
     /// </summary>
     public async Task<DeliveryEvidence> LoadEvidenceAsync(FlexRequest request, CancellationToken cancellationToken)
     {
@@ -427,9 +428,12 @@ public sealed partial class MarketStore
         var readings = new ConcurrentBag<MeterReading>();
         var declared = new ConcurrentBag<MeterReading>();
         var excluded = new ConcurrentDictionary<DateOnly, bool>();
-        await Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds).Distinct(),
-            new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (station, ct) =>
+        var power = new ConcurrentDictionary<string, Kilowatts>();
+        await Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds.Select(s => (a.CpoId, Station: s))).Distinct(),
+            new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (owned, ct) =>
             {
+                var station = owned.Station;
+                if (await GetStationAsync(owned.CpoId, station, ct) is { } registered) power[station] = registered.Value.MaxPower;
                 foreach (var r in await GetReadingsAsync(station, range, ct)) readings.Add(r);
                 if (rules.Baseline == BaselineMethod.Declared)
                     foreach (var d in await GetDeclaredScheduleAsync(station, request.Delivery, ct)) declared.Add(d);
@@ -438,7 +442,7 @@ public sealed partial class MarketStore
                         excluded[DateOnly.FromDateTime(a.Window.Start.UtcDateTime)] = true;
             });
         return new DeliveryEvidence(readings.ToList(), rules.Baseline == BaselineMethod.Declared ? declared.ToList() : null,
-            excluded.IsEmpty ? null : excluded.Keys.Order().ToList());
+            excluded.IsEmpty ? null : excluded.Keys.Order().ToList(), power);
     }
 
     /// <summary>Records the declared-baseline quality factor of each verified award under its CPO (upserts: a retried step writes the same rows).</summary>

@@ -85,7 +85,10 @@ public sealed record VerificationRules(
 /// kWh: not rounded, so that their sums are exact and the totals are rounded once (a 1-second interval's share of a
 /// 20 kWh/h baseline is 0.00555.. kWh, which rounded to the Wh would add 8 %).
 /// </summary>
-public sealed record IntervalDelivery(string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered);
+/// <param name="Revised">A reading measured in the interval is a correction, or won over a conflicting reading (the latest revision wins).</param>
+/// <param name="Missing">No reading covers the interval: it counts zero for baseline, measured and delivered, and fails on its own.</param>
+public sealed record IntervalDelivery(
+    string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered, bool Revised = false, bool Missing = false);
 
 /// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, days to exclude and the stations' power.</summary>
 /// <param name="declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
@@ -120,7 +123,9 @@ public sealed class DeliveryEvidence(
 /// (measured - baseline for an increase). The totals are exact sums rounded once to the Wh: delivered down (toward
 /// negative infinity, in the DSO's favour), baseline and measured to the nearest Wh for the record; so delivered can be
 /// a Wh below baseline - measured, never above the exact figure. The payout stays exact in EUR and is converted to
-/// token units once, rounded down (<see cref="Euros.ToTokenUnits"/>). Missing meter data fails with a reason, never a silent zero.
+/// token units once, rounded down (<see cref="Euros.ToTokenUnits"/>). An interval of the window without readings is
+/// reported missing and delivers zero: it fails that interval, not the verification, so the DSO never pays for it and
+/// the rest still counts. Missing baseline data fails the verification with a reason, never a silent zero.
 /// </summary>
 public static class DeliveryVerifier
 {
@@ -129,12 +134,13 @@ public static class DeliveryVerifier
         rules.Validate();
         var intervals = new List<IntervalDelivery>();
         var qualityPoints = new List<(decimal Baseline, decimal Measured)>();
+        var missing = new List<string>();
         foreach (var station in award.StationIds)
         {
             var series = MeterSeries.For(station, evidence.ReadingsOf(station));
             var gaps = series.Gaps(window);
-            if (gaps.Count > 0)
-                return Failed(award, rules, $"missing meter data: station {station} has no readings for {string.Join(", ", gaps)}");
+            if (gaps.Count > 0) missing.Add($"station {station} has no readings for {string.Join(", ", gaps)}");
+            var own = gaps.Select(g => new IntervalDelivery(station, g, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, Missing: true)).ToList();
             var cuts = series.IntervalsIn(window);
             var baseline = BaselineFor(station, series, window, cuts, rules, evidence, out var problem);
             if (baseline is null) return Failed(award, rules, problem!);
@@ -146,9 +152,10 @@ public static class DeliveryVerifier
                 var measured = series.EnergyIn(cuts[i])!.Value;
                 var expected = baseline[i];
                 var delivered = direction == Direction.ReduceConsumption ? expected - measured : measured - expected;
-                intervals.Add(new IntervalDelivery(station, cuts[i], new(expected), new(measured), new(delivered)));
+                own.Add(new IntervalDelivery(station, cuts[i], new(expected), new(measured), new(delivered), series.IsRevised(cuts[i])));
                 qualityPoints.Add((expected, measured));
             }
+            intervals.AddRange(own.OrderBy(d => d.Interval.Start));
         }
 
         var totalBaseline = Wh(Sum(intervals, d => d.Baseline), MidpointRounding.AwayFromZero);
@@ -164,7 +171,8 @@ public static class DeliveryVerifier
             _ => throw new ArgumentOutOfRangeException(nameof(rules), rules.Payout, "payout rule"),
         };
         var quality = rules.Baseline == BaselineMethod.Declared ? QualityFactor(qualityPoints) : (decimal?)null;
-        var reason = succeeded ? null : $"delivered {totalDelivered} is below {rules.SuccessThreshold:P0} of the awarded {award.Energy}";
+        var reason = succeeded ? null : $"delivered {totalDelivered} is below {rules.SuccessThreshold:P0} of the awarded {award.Energy}"
+            + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
         return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, payout, reason, score, quality, intervals, rules);
     }
 

@@ -128,14 +128,33 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
-    public void Verify_GapInWindow_FailsNamingTheGap()
+    public void Verify_GapInWindow_FailsThatIntervalOnly()
     {
-        var readings = Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 2m)).Concat(Run(W.AddMinutes(45), 1, 2m));
+        // Baseline 5 kWh per quarter; 12:30-12:45 has no reading: it delivers 0, the other three 3 each: 9 kWh, paid.
+        // (The whole verification used to fail, so one lost reading cost the CPO the other three.)
+        var gap = new TimeWindow(W.AddMinutes(30), W.AddMinutes(45));
+        var v = Verify(Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 2m)).Concat(Run(W.AddMinutes(45), 1, 2m)));
+        Assert.True(v.Succeeded);
+        Assert.Equal(KilowattHours.From(9m), v.Delivered);
+        Assert.Equal(new Euros(2.25m), v.Payout);
+        Assert.Equal([false, false, true, false], v.Intervals!.Select(i => i.Missing));
+        Assert.Equal(new IntervalDelivery("st1", gap, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, Missing: true), v.Intervals![2]);
+        // Below the threshold, the reason names the gap: 2 x (5 - 3.5) + (5 - 3.5) = 4.5 kWh.
+        var short_ = Verify(Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 3.5m)).Concat(Run(W.AddMinutes(45), 1, 3.5m)));
+        Assert.False(short_.Succeeded);
+        Assert.Contains($"missing meter data: station st1 has no readings for {gap}", short_.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_CorrectedReading_LatestRevisionCountsAndIsFlagged()
+    {
+        // 12:00-12:15 was sent as 2.5 kWh, then corrected to 4 (revision 2): measured 4 + 3 x 2.5 = 11.5, delivered 8.5.
+        var readings = Mbma(2.5m);
+        readings.Add(new MeterReading("st1", new TimeWindow(W, W.AddMinutes(15)), KilowattHours.From(4m), Revision: 2));
         var v = Verify(readings);
-        Assert.False(v.Succeeded);
-        Assert.Equal(Euros.Zero, v.Payout);
-        Assert.Contains("missing meter data", v.FailureReason);
-        Assert.Contains(new TimeWindow(W.AddMinutes(30), W.AddMinutes(45)).ToString(), v.FailureReason);
+        Assert.Equal(KilowattHours.From(11.5m), v.Measured);
+        Assert.Equal(KilowattHours.From(8.5m), v.Delivered);
+        Assert.Equal([true, false, false, false], v.Intervals!.Select(i => i.Revised));
     }
 
     [Fact]

@@ -142,8 +142,13 @@ public sealed record VerificationRulesResponse(string Baseline, string Payout, d
         new(r.Baseline.ToString(), r.Payout.ToString(), r.SuccessThreshold, r.Tolerance, r.MbmaMinutes, r.X, r.Y);
 }
 
-/// <summary>One station's delivery over one interval: baseline, measured and delivered kWh, exact (not rounded: the totals are their sums rounded once to the Wh, delivered down).</summary>
-public sealed record IntervalDeliveryResponse(string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh);
+/// <summary>
+/// One station's delivery over one interval: baseline, measured and delivered kWh, exact (not rounded: the totals are
+/// their sums rounded once to the Wh, delivered down). <c>revised</c>: a reading used is a correction (the latest
+/// revision wins); <c>missing</c>: no reading covers the interval, which delivers zero.
+/// </summary>
+public sealed record IntervalDeliveryResponse(
+    string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, bool Revised, bool Missing);
 
 /// <summary>
 /// How an award's delivery was verified: the rules, per-interval inputs, totals, the score (MAESHA: 1 - discrepancy /
@@ -156,7 +161,7 @@ public sealed record VerificationDetailResponse(
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
         new(v.AwardId, v.Succeeded, v.Score, v.QualityFactor, v.Baseline.Value, v.Measured.Value, v.Delivered.Value, v.Payout.Value, v.FailureReason,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
-            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value)).ToList());
+            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value, i.Revised, i.Missing)).ToList());
 }
 
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);

@@ -279,9 +279,9 @@ public sealed partial class MarketStore
         return rows;
     }
 
-    /// <summary>Readings of <paramref name="stationId"/> starting in <paramref name="range"/>, by start time.</summary>
+    /// <summary>Readings of <paramref name="stationId"/> starting in <paramref name="range"/>, by start time, each with its revision (1 + corrections).</summary>
     public async Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        (await ReadStoredAsync(stationId, "r", range, cancellationToken)).Values.Select(s => s.Reading).OrderBy(r => r.Interval.Start).ToList();
+        (await ReadStoredAsync(stationId, "r", range, cancellationToken)).Values.Select(s => s.Reading with { Revision = s.Revision }).OrderBy(r => r.Interval.Start).ToList();
 
     /// <summary>Replaced values of <paramref name="stationId"/>'s readings starting in <paramref name="range"/>, oldest first.</summary>
     public async Task<IReadOnlyList<(MeterReading Reading, int Revision)>> GetReadingHistoryAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)

@@ -6,7 +6,7 @@ public enum BaselineMethod
     /// <summary>Meter-before-meter-after: the average rate over the <see cref="VerificationRules.MbmaMinutes"/> just before the window.</summary>
     MeterBeforeMeterAfter = 1,
 
-    /// <summary>The mean of the X highest of the last Y days at the same hours.</summary>
+    /// <summary>The mean of the X highest of the last Y similar days (<see cref="MarketCalendar"/>) at the same hours.</summary>
     HighXOfY = 2,
 
     /// <summary>The mean of the X middle days of the last Y days at the same hours: the Y - X extremes are dropped
@@ -39,10 +39,14 @@ public enum PayoutRule
 /// seconds, which a CPO could inflate by charging flat out just before the window.
 /// </param>
 /// <param name="X">For X-of-Y: how many days are averaged.</param>
-/// <param name="Y">For X-of-Y: how many usable days are looked at (activation days and other excluded days are skipped).</param>
+/// <param name="Y">For X-of-Y: how many usable days are looked at (days of another type and the station's activation days are skipped).</param>
+/// <param name="MarketTimeZone">
+/// IANA id of the market's time zone (default Europe/Rome), in which X-of-Y tells calendar days and their types apart.
+/// </param>
 public sealed record VerificationRules(
     BaselineMethod Baseline = BaselineMethod.MeterBeforeMeterAfter, PayoutRule Payout = PayoutRule.ZeroBelowThreshold,
-    decimal SuccessThreshold = 0.8m, decimal Tolerance = 0.1m, int MbmaMinutes = 60, int X = 4, int Y = 5)
+    decimal SuccessThreshold = 0.8m, decimal Tolerance = 0.1m, int MbmaMinutes = 60, int X = 4, int Y = 5,
+    string MarketTimeZone = "Europe/Rome")
 {
     /// <summary>The pilots' defaults: MBMA over the hour before the window, 80 % threshold, pay verified energy.</summary>
     public static readonly VerificationRules Default = new();
@@ -66,6 +70,20 @@ public sealed record VerificationRules(
     /// <summary>The MBMA baseline period, <see cref="MbmaMinutes"/> long.</summary>
     public TimeSpan MbmaPeriod => TimeSpan.FromMinutes(MbmaMinutes);
 
+    /// <summary>The market's time zone.</summary>
+    /// <exception cref="DomainException">The id is not a time zone of this system (it needs the IANA database, tzdata on Linux).</exception>
+    public TimeZoneInfo Zone()
+    {
+        try
+        {
+            return TimeZoneInfo.FindSystemTimeZoneById(MarketTimeZone);
+        }
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException or ArgumentException)
+        {
+            throw new DomainException("marketTimeZone", "time-zone", $"Unknown time zone '{MarketTimeZone}'.");
+        }
+    }
+
     /// <summary>Checks ranges; throws <see cref="DomainException"/> naming the field.</summary>
     public VerificationRules Validate()
     {
@@ -76,6 +94,7 @@ public sealed record VerificationRules(
         if (X < 1 || X > Y) throw new DomainException("x", "range", "x must be between 1 and y.");
         if (!Enum.IsDefined(Baseline)) throw new DomainException("baseline", "enum", "Unknown baseline method.");
         if (!Enum.IsDefined(Payout)) throw new DomainException("payout", "enum", "Unknown payout rule.");
+        Zone();
         return this;
     }
 }
@@ -92,18 +111,18 @@ public sealed record IntervalDelivery(
 
 /// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, days to exclude and the stations' power.</summary>
 /// <param name="declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
-/// <param name="excludedDays">Activation days and holidays, which X-of-Y skips (UTC dates of the window start).</param>
+/// <param name="activations">Each station's past activation windows: X-of-Y skips the days they touch, for that station only.</param>
 /// <param name="maxPower">
 /// Each station's registered maximum power (kW): no baseline exceeds it over an interval (a baseline above what the
 /// station can draw is not consumption that was given up). A station missing here is not capped.
 /// </param>
 public sealed class DeliveryEvidence(
-    IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyCollection<DateOnly>? excludedDays = null,
+    IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null,
     IReadOnlyDictionary<string, Kilowatts>? maxPower = null)
 {
     public IReadOnlyCollection<MeterReading> Readings { get; } = readings;
     public IReadOnlyCollection<MeterReading>? Declared { get; } = declared;
-    public IReadOnlyCollection<DateOnly>? ExcludedDays { get; } = excludedDays;
+    public IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? Activations { get; } = activations;
     public IReadOnlyDictionary<string, Kilowatts>? MaxPower { get; } = maxPower;
 
     // Grouped once, so verifying many awards of one request costs one pass over the readings, not one per award.
@@ -217,18 +236,24 @@ public static class DeliveryVerifier
             case BaselineMethod.HighXOfY:
             case BaselineMethod.MidXOfY:
             {
-                var excluded = evidence.ExcludedDays ?? [];
+                // Days are told apart in the market's time zone; the shift stays 24 UTC hours, so a day across a DST
+                // change keeps the window's length.
+                var zone = rules.Zone();
+                var type = MarketCalendar.DayTypeOf(MarketCalendar.LocalDate(window.Start, zone));
+                var excluded = (evidence.Activations?.GetValueOrDefault(station) ?? [])
+                    .SelectMany(a => new[] { MarketCalendar.LocalDate(a.Start, zone), MarketCalendar.LocalDate(a.End.AddTicks(-1), zone) }).ToHashSet();
                 var days = new List<decimal[]>();
                 for (var back = 1; back <= VerificationRules.MaxLookbackDays && days.Count < rules.Y; back++)
                 {
                     var shift = TimeSpan.FromDays(back);
-                    if (excluded.Contains(DateOnly.FromDateTime((window.Start - shift).UtcDateTime))) continue;
+                    var date = MarketCalendar.LocalDate(window.Start - shift, zone);
+                    if (!MarketCalendar.AreSimilar(type, MarketCalendar.DayTypeOf(date)) || excluded.Contains(date)) continue;
                     var day = cuts.Select(c => series.EnergyIn(new TimeWindow(c.Start - shift, c.End - shift))).ToArray();
                     if (day.All(e => e is not null)) days.Add(day.Select(e => e!.Value).ToArray());
                 }
                 if (days.Count < rules.Y)
                 {
-                    problem = $"missing meter data: station {station} has {days.Count} complete days of the {rules.Y} its baseline needs";
+                    problem = $"missing meter data: station {station} has {days.Count} complete {type} days of the {rules.Y} its baseline needs";
                     return null;
                 }
                 // Rank days by their window total; ties go to the more recent day (earlier in the list).

@@ -14,9 +14,9 @@ public class DeliveryVerifierTests
             new TimeWindow(from.AddMinutes(minutes * i), from.AddMinutes(minutes * (i + 1))), KilowattHours.From(kwhEach)));
 
     private static Verification Verify(IEnumerable<MeterReading> readings, VerificationRules? rules = null, Direction direction = Direction.ReduceConsumption,
-        IEnumerable<MeterReading>? declared = null, IEnumerable<DateOnly>? excluded = null) =>
+        IEnumerable<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null) =>
         DeliveryVerifier.Verify(Award, Window, direction, rules ?? VerificationRules.Default,
-            new DeliveryEvidence(readings.ToList(), declared?.ToList(), excluded?.ToList()));
+            new DeliveryEvidence(readings.ToList(), declared?.ToList(), activations));
 
     /// <summary>Baseline 5 kWh per quarter hour (20 kWh); in the window <paramref name="kwhPerQuarter"/> per quarter.</summary>
     private static List<MeterReading> Mbma(decimal kwhPerQuarter) => Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 4, kwhPerQuarter)).ToList();
@@ -227,14 +227,20 @@ public class DeliveryVerifierTests
         Assert.Contains("station st2", onlyOne.FailureReason);
     }
 
-    /// <summary>Past days at the same hours: day -k has <c>totals[k-1]</c> kWh in the window, spread over 4 quarters.</summary>
+    /// <summary>
+    /// How many days before the window (Wednesday 10 June 2026) the working days are: Tue 9, Mon 8, Fri 5, Thu 4, Wed 3,
+    /// (Tue 2 June is Republic Day), Mon 1, Fri 29 May, Thu 28 May.
+    /// </summary>
+    private static readonly int[] WorkingDaysBack = [1, 2, 5, 6, 7, 9, 12, 13];
+
+    /// <summary>Past working days at the same hours: the k-th working day back has <c>totals[k-1]</c> kWh in the window, spread over 4 quarters.</summary>
     private static IEnumerable<MeterReading> PastDays(params decimal[] totals) =>
-        totals.SelectMany((t, i) => Run(W.AddDays(-(i + 1)), 4, t / 4));
+        totals.SelectMany((t, i) => Run(W.AddDays(-WorkingDaysBack[i]), 4, t / 4));
 
     [Fact]
     public void Verify_High4Of5_AveragesTheFourHighestDays()
     {
-        // Days -1..-5: 8, 12, 10, 6, 14 kWh. High 4: 14, 12, 10, 8 -> 11 kWh. Measured 4 x 0.5 = 2 -> delivered 9.
+        // Working days 1..5 back: 8, 12, 10, 6, 14 kWh. High 4: 14, 12, 10, 8 -> 11 kWh. Measured 4 x 0.5 = 2 -> delivered 9.
         var v = Verify(PastDays(8, 12, 10, 6, 14).Concat(Run(W, 4, 0.5m)), VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY });
         Assert.Equal(KilowattHours.From(11), v.Baseline);
         Assert.Equal(KilowattHours.From(9), v.Delivered);
@@ -250,28 +256,71 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
-    public void Verify_XOfY_SkipsExcludedAndIncompleteDays()
+    public void Verify_XOfY_SkipsActivationDaysAndIncompleteDays()
     {
-        // Day -2 (12 kWh) was an activation day and day -3 lacks a reading: days -1, -4, -5, -6, -7 are used:
-        // 8, 6, 14, 20, 4 -> High 4: 20, 14, 8, 6 -> 12 kWh.
-        var readings = PastDays(8, 12, 10, 6, 14, 20, 4).Where(r => r.Interval.Start != W.AddDays(-3)).Concat(Run(W, 4, 0m)).ToList();
+        // The 2nd working day back (12 kWh) had an activation of st1 at another hour, and the 3rd lacks a reading:
+        // the 1st, 4th, 5th, 6th and 7th are used: 8, 6, 14, 20, 4 -> High 4: 20, 14, 8, 6 -> 12 kWh.
+        var readings = PastDays(8, 12, 10, 6, 14, 20, 4).Where(r => r.Interval.Start != W.AddDays(-5)).Concat(Run(W, 4, 0m)).ToList();
         var rules = VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY };
-        var v = Verify(readings, rules, excluded: [DateOnly.FromDateTime(W.AddDays(-2).UtcDateTime)]);
+        var activation = new TimeWindow(W.AddDays(-2).AddHours(3), W.AddDays(-2).AddHours(4));
+        var v = Verify(readings, rules, activations: new Dictionary<string, IReadOnlyList<TimeWindow>> { ["st1"] = [activation] });
         Assert.Equal(KilowattHours.From(12), v.Baseline);
         var tooFew = Verify(PastDays(8, 12, 10).Concat(Run(W, 4, 0m)), rules);
-        Assert.Contains("3 complete days of the 5", tooFew.FailureReason);
+        Assert.Contains("3 complete WorkingDay days of the 5", tooFew.FailureReason);
     }
 
     [Fact]
-    public void Verify_XOfYAcrossEuropeanDstChange_UsesWhole24HourUtcDays()
+    public void Verify_XOfY_AnotherStationsActivation_DoesNotExcludeTheDay()
     {
-        // Europe/Rome moves its clocks on 2026-03-29 at 01:00 UTC; baselines stay on UTC, 24 hours per day.
+        // Only st2 was activated on the 2nd working day back: st1 still uses it: 8, 12, 6, 14, 20 -> 20, 14, 12, 8 -> 13.5 kWh.
+        var readings = PastDays(8, 12, 10, 6, 14, 20, 4).Where(r => r.Interval.Start != W.AddDays(-5)).Concat(Run(W, 4, 0m)).ToList();
+        var activation = new TimeWindow(W.AddDays(-2), W.AddDays(-2).AddHours(1));
+        var v = Verify(readings, VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY },
+            activations: new Dictionary<string, IReadOnlyList<TimeWindow>> { ["st2"] = [activation] });
+        Assert.Equal(KilowattHours.From(13.5m), v.Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYOnAWorkingDay_SkipsWeekendsAndHolidays()
+    {
+        // Every day back has 5 kWh per quarter, except Saturdays, Sundays and 2 June (Republic Day) with 1 kWh: the 5
+        // calendar days back include a Saturday and a Sunday (Mid 5 of 5 gave (3 x 20 + 2 x 4) / 5 = 13.6 kWh); working days give 20.
+        var readings = Enumerable.Range(1, 14).SelectMany(d =>
+        {
+            var day = W.AddDays(-d);
+            var quiet = day.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday || (day.Month, day.Day) == (6, 2);
+            return Run(day, 4, quiet ? 1m : 5m);
+        }).Concat(Run(W, 4, 0m));
+        var v = Verify(readings, VerificationRules.Default with { Baseline = BaselineMethod.MidXOfY, X = 5 });
+        Assert.Equal(KilowattHours.From(20), v.Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYOnEasterMonday_UsesSundaysAndHolidays()
+    {
+        // Easter Monday 6 April 2026, 12:00 in Rome (10:00 UTC). Sundays back have 1 kWh per quarter, other days 5: the
+        // similar days are Easter Sunday and the Sundays before it: 4 kWh (calendar days gave 20).
+        var w = new DateTimeOffset(2026, 4, 6, 10, 0, 0, TimeSpan.Zero);
+        var readings = Enumerable.Range(1, 35)
+            .SelectMany(d => Run(w.AddDays(-d), 4, w.AddDays(-d).DayOfWeek == DayOfWeek.Sunday ? 1m : 5m)).Concat(Run(w, 4, 0m)).ToList();
+        var v = DeliveryVerifier.Verify(Award, new TimeWindow(w, w.AddHours(1)), Direction.ReduceConsumption,
+            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY }, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(4), v.Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYAcrossEuropeanDstChange_TellsDaysApartInRomeAndShifts24UtcHours()
+    {
+        // Window Tuesday 31 March 2026 01:30 in Rome (30 March 23:30 UTC; clocks moved on 29 March at 01:00 UTC). Back
+        // 24 UTC hours at a time the local dates are Mon 30, Sun 29, Sat 28, Fri 27, Thu 26, Wed 25, Tue 24: the working
+        // days are 1, 4, 5, 6, 7 back. Day d back has 10 - d kWh per quarter: High 1 is day 1, 36 kWh. (By UTC dates day 1
+        // back was a Sunday and day 3 a Friday: 28 kWh.)
         var w = new DateTimeOffset(2026, 3, 30, 23, 30, 0, TimeSpan.Zero);
         var window = new TimeWindow(w, w.AddHours(1)); // crosses UTC midnight too
-        var readings = Enumerable.Range(1, 5).SelectMany(d => Run(w.AddDays(-d), 4, d)).Concat(Run(w, 4, 0m)).ToList();
+        var readings = Enumerable.Range(1, 7).SelectMany(d => Run(w.AddDays(-d), 4, 10 - d)).Concat(Run(w, 4, 0m)).ToList();
         var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption,
             VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 1 }, new DeliveryEvidence(readings));
-        Assert.Equal(KilowattHours.From(20), v.Baseline); // day -5: 4 x 5 kWh
+        Assert.Equal(KilowattHours.From(36), v.Baseline);
     }
 
     [Fact]
@@ -309,6 +358,19 @@ public class DeliveryVerifierTests
     public void Rules_OutOfRange_NameTheField(decimal threshold, decimal tolerance, int n, int x, int y, string field) =>
         Assert.Equal(field, Assert.Throws<DomainException>(() =>
             new VerificationRules(SuccessThreshold: threshold, Tolerance: tolerance, MbmaMinutes: n, X: x, Y: y).Validate()).Field);
+
+    [Fact]
+    public void Rules_UnknownTimeZone_NamesTheField() =>
+        Assert.Equal("marketTimeZone", Assert.Throws<DomainException>(() => (VerificationRules.Default with { MarketTimeZone = "Mars/Olympus" }).Validate()).Field);
+
+    [Fact]
+    public void Zone_EuropeRome_ResolvesUnderInvariantGlobalization()
+    {
+        // InvariantGlobalization is on (Directory.Build.props); IANA ids still resolve from the system's tzdata.
+        var zone = VerificationRules.Default.Zone();
+        Assert.Equal(TimeSpan.FromHours(2), zone.GetUtcOffset(W));
+        Assert.Equal(TimeSpan.FromHours(1), zone.GetUtcOffset(new DateTimeOffset(2026, 1, 10, 12, 0, 0, TimeSpan.Zero)));
+    }
 
     [Fact]
     public void Rules_StoredBeforeMbmaMinutes_ReadWithTheHourBefore()

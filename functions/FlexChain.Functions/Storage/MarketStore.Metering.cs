@@ -418,7 +418,7 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the gate cycle verifies <paramref name="request"/> with: readings over the rules' evidence range, the declared
-    /// schedules (declared baseline), the awarded stations' past activation days (X-of-Y) and their registered maximum
+    /// schedules (declared baseline), each awarded station's past activations (X-of-Y skips their days) and their registered maximum
     /// power (which caps every baseline).
     /// </summary>
     public async Task<DeliveryEvidence> LoadEvidenceAsync(FlexRequest request, CancellationToken cancellationToken)
@@ -427,7 +427,7 @@ public sealed partial class MarketStore
         var range = rules.EvidenceRange(request.Delivery);
         var readings = new ConcurrentBag<MeterReading>();
         var declared = new ConcurrentBag<MeterReading>();
-        var excluded = new ConcurrentDictionary<DateOnly, bool>();
+        var activations = new ConcurrentDictionary<string, IReadOnlyList<TimeWindow>>();
         var power = new ConcurrentDictionary<string, Kilowatts>();
         await Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds.Select(s => (a.CpoId, Station: s))).Distinct(),
             new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (owned, ct) =>
@@ -438,11 +438,10 @@ public sealed partial class MarketStore
                 if (rules.Baseline == BaselineMethod.Declared)
                     foreach (var d in await GetDeclaredScheduleAsync(station, request.Delivery, ct)) declared.Add(d);
                 if (rules.Baseline is BaselineMethod.HighXOfY or BaselineMethod.MidXOfY)
-                    foreach (var a in await GetActivationsAsync(station, range.Start, request.Delivery.Start, ct))
-                        excluded[DateOnly.FromDateTime(a.Window.Start.UtcDateTime)] = true;
+                    activations[station] = (await GetActivationsAsync(station, range.Start, request.Delivery.Start, ct)).Select(a => a.Window).ToList();
             });
         return new DeliveryEvidence(readings.ToList(), rules.Baseline == BaselineMethod.Declared ? declared.ToList() : null,
-            excluded.IsEmpty ? null : excluded.Keys.Order().ToList(), power);
+            activations, power);
     }
 
     /// <summary>Records the declared-baseline quality factor of each verified award under its CPO (upserts: a retried step writes the same rows).</summary>

@@ -313,14 +313,14 @@ public class DeliveryVerifierTests
     {
         // Window Tuesday 31 March 2026 01:30 in Rome (30 March 23:30 UTC; clocks moved on 29 March at 01:00 UTC). Back
         // 24 UTC hours at a time the local dates are Mon 30, Sun 29, Sat 28, Fri 27, Thu 26, Wed 25, Tue 24: the working
-        // days are 1, 4, 5, 6, 7 back. Day d back has 10 - d kWh per quarter: High 1 is day 1, 36 kWh. (By UTC dates day 1
-        // back was a Sunday and day 3 a Friday: 28 kWh.)
+        // days are 1, 4, 5, 6, 7 back. Day d back has 10 - d kWh per quarter: High 5 of 5 averages 9, 6, 5, 4, 3 -> 21.6 kWh.
+        // (By UTC dates day 1 back is a Sunday and day 3 a Friday: days 3..7, 20 kWh; calendar days 1..5: 28 kWh.)
         var w = new DateTimeOffset(2026, 3, 30, 23, 30, 0, TimeSpan.Zero);
         var window = new TimeWindow(w, w.AddHours(1)); // crosses UTC midnight too
         var readings = Enumerable.Range(1, 7).SelectMany(d => Run(w.AddDays(-d), 4, 10 - d)).Concat(Run(w, 4, 0m)).ToList();
         var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption,
-            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 1 }, new DeliveryEvidence(readings));
-        Assert.Equal(KilowattHours.From(36), v.Baseline);
+            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 5 }, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(21.6m), v.Baseline);
     }
 
     [Fact]

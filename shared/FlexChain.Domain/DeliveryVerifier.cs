@@ -17,7 +17,12 @@ public enum BaselineMethod
     Declared = 4,
 }
 
-/// <summary>What a verified delivery pays (DOMAIN.md section 5).</summary>
+/// <summary>
+/// What a verified delivery pays (DOMAIN.md section 5). Divisibility only decides what clearing may accept: an
+/// indivisible offer is awarded whole, and its delivery is paid by the same rule as any award. Below the threshold
+/// <see cref="ZeroBelowThreshold"/> and <see cref="Full"/> pay nothing and <see cref="ProRataByScore"/> pays the
+/// score's share; a partial delivery of an indivisible award is not turned into zero, nor paid beyond the rule.
+/// </summary>
 public enum PayoutRule
 {
     /// <summary>At or above the success threshold, the verified energy (capped at the award) at the awarded price; below it, nothing.</summary>

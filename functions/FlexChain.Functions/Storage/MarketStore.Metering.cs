@@ -402,7 +402,7 @@ public sealed partial class MarketStore
     /// <summary>The meter data ranges of <paramref name="stationId"/> overlapping <paramref name="range"/> that a verification already used.</summary>
     private async Task<List<ActivationRow>> ClosedWindowsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)
     {
-        // A window is at most a day long and MBMA looks back at most 96 hours: activations starting that far back can still cover the range.
+        // A window is at most a day long and MBMA looks back at most 25 hours (a day and the longest reading): activations starting that far back can still cover the range.
         var closed = new List<ActivationRow>();
         foreach (var a in await GetActivationsAsync(stationId, range.Start - TimeSpan.FromDays(5), range.End + TimeSpan.FromDays(4), cancellationToken))
         {

@@ -3,10 +3,10 @@ namespace FlexChain.Domain;
 /// <summary>How the baseline (what the site would have consumed without the activation) is computed (DOMAIN.md section 5).</summary>
 public enum BaselineMethod
 {
-    /// <summary>Meter-before-meter-after: the average rate of the <see cref="VerificationRules.MbmaIntervals"/> readings just before the window.</summary>
+    /// <summary>Meter-before-meter-after: the average rate over the <see cref="VerificationRules.MbmaMinutes"/> just before the window.</summary>
     MeterBeforeMeterAfter = 1,
 
-    /// <summary>The mean of the X highest of the last Y days at the same hours.</summary>
+    /// <summary>The mean of the X highest of the last Y similar days (<see cref="MarketCalendar"/>) at the same hours.</summary>
     HighXOfY = 2,
 
     /// <summary>The mean of the X middle days of the last Y days at the same hours: the Y - X extremes are dropped
@@ -17,7 +17,12 @@ public enum BaselineMethod
     Declared = 4,
 }
 
-/// <summary>What a verified delivery pays (DOMAIN.md section 5).</summary>
+/// <summary>
+/// What a verified delivery pays (DOMAIN.md section 5). Divisibility only decides what clearing may accept: an
+/// indivisible offer is awarded whole, and its delivery is paid by the same rule as any award. Below the threshold
+/// <see cref="ZeroBelowThreshold"/> and <see cref="Full"/> pay nothing and <see cref="ProRataByScore"/> pays the
+/// score's share; a partial delivery of an indivisible award is not turned into zero, nor paid beyond the rule.
+/// </summary>
 public enum PayoutRule
 {
     /// <summary>At or above the success threshold, the verified energy (capped at the award) at the awarded price; below it, nothing.</summary>
@@ -33,14 +38,22 @@ public enum PayoutRule
 /// <summary>A request's verification rules.</summary>
 /// <param name="SuccessThreshold">Fraction of the awarded energy that counts as a successful activation (Slovenia: 0.8).</param>
 /// <param name="Tolerance">Fraction of the awarded energy within which a discrepancy scores 1 (MAESHA: 0.1).</param>
-/// <param name="MbmaIntervals">For <see cref="BaselineMethod.MeterBeforeMeterAfter"/>: how many readings before the window.</param>
+/// <param name="MbmaMinutes">
+/// For <see cref="BaselineMethod.MeterBeforeMeterAfter"/>: how long before the window the average is taken over, in
+/// minutes (1 to 1,440; default 60). A duration, not a count of readings: with 1-second data a count would be a few
+/// seconds, which a CPO could inflate by charging flat out just before the window.
+/// </param>
 /// <param name="X">For X-of-Y: how many days are averaged.</param>
-/// <param name="Y">For X-of-Y: how many usable days are looked at (activation days and other excluded days are skipped).</param>
+/// <param name="Y">For X-of-Y: how many usable days are looked at (days of another type and the station's activation days are skipped).</param>
+/// <param name="MarketTimeZone">
+/// IANA id of the market's time zone (default Europe/Rome), in which X-of-Y tells calendar days and their types apart.
+/// </param>
 public sealed record VerificationRules(
     BaselineMethod Baseline = BaselineMethod.MeterBeforeMeterAfter, PayoutRule Payout = PayoutRule.ZeroBelowThreshold,
-    decimal SuccessThreshold = 0.8m, decimal Tolerance = 0.1m, int MbmaIntervals = 4, int X = 4, int Y = 5)
+    decimal SuccessThreshold = 0.8m, decimal Tolerance = 0.1m, int MbmaMinutes = 60, int X = 4, int Y = 5,
+    string MarketTimeZone = "Europe/Rome")
 {
-    /// <summary>The pilots' defaults: MBMA over the last hour of 15-minute readings, 80 % threshold, pay verified energy.</summary>
+    /// <summary>The pilots' defaults: MBMA over the hour before the window, 80 % threshold, pay verified energy.</summary>
     public static readonly VerificationRules Default = new();
 
     /// <summary>How many days back X-of-Y looks for usable days at most.</summary>
@@ -48,42 +61,74 @@ public sealed record VerificationRules(
 
     /// <summary>
     /// The meter data the verifier may look at for a delivery <paramref name="window"/>: MBMA looks back
-    /// <see cref="MbmaIntervals"/> hours at most (readings are at most 60 minutes long), X-of-Y up to
-    /// <see cref="MaxLookbackDays"/> days, a declared baseline only at the window itself.
+    /// <see cref="MbmaMinutes"/> and an hour more (readings are at most 60 minutes long, so one straddling the start of
+    /// the baseline period starts up to an hour before it), X-of-Y up to <see cref="MaxLookbackDays"/> days, a declared
+    /// baseline only at the window itself.
     /// </summary>
     public TimeWindow EvidenceRange(TimeWindow window) => Baseline switch
     {
-        BaselineMethod.MeterBeforeMeterAfter => new TimeWindow(window.Start - TimeSpan.FromHours(MbmaIntervals), window.End),
+        BaselineMethod.MeterBeforeMeterAfter => new TimeWindow(window.Start - MbmaPeriod - TimeSpan.FromHours(1), window.End),
         BaselineMethod.HighXOfY or BaselineMethod.MidXOfY => new TimeWindow(window.Start - TimeSpan.FromDays(MaxLookbackDays), window.End),
         _ => window,
     };
+
+    /// <summary>The MBMA baseline period, <see cref="MbmaMinutes"/> long.</summary>
+    public TimeSpan MbmaPeriod => TimeSpan.FromMinutes(MbmaMinutes);
+
+    /// <summary>The market's time zone.</summary>
+    /// <exception cref="DomainException">The id is not a time zone of this system (it needs the IANA database, tzdata on Linux).</exception>
+    public TimeZoneInfo Zone()
+    {
+        try
+        {
+            return TimeZoneInfo.FindSystemTimeZoneById(MarketTimeZone);
+        }
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException or ArgumentException)
+        {
+            throw new DomainException("marketTimeZone", "time-zone", $"Unknown time zone '{MarketTimeZone}'.");
+        }
+    }
 
     /// <summary>Checks ranges; throws <see cref="DomainException"/> naming the field.</summary>
     public VerificationRules Validate()
     {
         if (SuccessThreshold is < 0m or > 1m) throw new DomainException("successThreshold", "range", "successThreshold must be between 0 and 1.");
         if (Tolerance is < 0m or > 1m) throw new DomainException("tolerance", "range", "tolerance must be between 0 and 1.");
-        if (MbmaIntervals is < 1 or > 96) throw new DomainException("mbmaIntervals", "range", "mbmaIntervals must be between 1 and 96.");
+        if (MbmaMinutes is < 1 or > 1440) throw new DomainException("mbmaMinutes", "range", "mbmaMinutes must be between 1 and 1440.");
         if (Y is < 1 or > 30) throw new DomainException("y", "range", "y must be between 1 and 30.");
         if (X < 1 || X > Y) throw new DomainException("x", "range", "x must be between 1 and y.");
         if (!Enum.IsDefined(Baseline)) throw new DomainException("baseline", "enum", "Unknown baseline method.");
         if (!Enum.IsDefined(Payout)) throw new DomainException("payout", "enum", "Unknown payout rule.");
+        Zone();
         return this;
     }
 }
 
-/// <summary>One station's delivery over one interval (the station's own reading boundaries, clipped to the window), in kWh rounded to the Wh.</summary>
-public sealed record IntervalDelivery(string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered);
+/// <summary>
+/// One station's delivery over one interval (the station's own reading boundaries, clipped to the window), in exact
+/// kWh: not rounded, so that their sums are exact and the totals are rounded once (a 1-second interval's share of a
+/// 20 kWh/h baseline is 0.00555.. kWh, which rounded to the Wh would add 8 %).
+/// </summary>
+/// <param name="Revised">A reading measured in the interval is a correction, or won over a conflicting reading (the latest revision wins).</param>
+/// <param name="Missing">No reading covers the interval: it counts zero for baseline, measured and delivered, and fails on its own.</param>
+public sealed record IntervalDelivery(
+    string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered, bool Revised = false, bool Missing = false);
 
-/// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, and days to exclude.</summary>
+/// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, days to exclude and the stations' power.</summary>
 /// <param name="declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
-/// <param name="excludedDays">Activation days and holidays, which X-of-Y skips (UTC dates of the window start).</param>
+/// <param name="activations">Each station's past activation windows: X-of-Y skips the days they touch, for that station only.</param>
+/// <param name="maxPower">
+/// Each station's registered maximum power (kW): no baseline exceeds it over an interval (a baseline above what the
+/// station can draw is not consumption that was given up). A station missing here is not capped.
+/// </param>
 public sealed class DeliveryEvidence(
-    IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyCollection<DateOnly>? excludedDays = null)
+    IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null,
+    IReadOnlyDictionary<string, Kilowatts>? maxPower = null)
 {
     public IReadOnlyCollection<MeterReading> Readings { get; } = readings;
     public IReadOnlyCollection<MeterReading>? Declared { get; } = declared;
-    public IReadOnlyCollection<DateOnly>? ExcludedDays { get; } = excludedDays;
+    public IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? Activations { get; } = activations;
+    public IReadOnlyDictionary<string, Kilowatts>? MaxPower { get; } = maxPower;
 
     // Grouped once, so verifying many awards of one request costs one pass over the readings, not one per award.
     private ILookup<string, MeterReading>? _byStation;
@@ -98,9 +143,13 @@ public sealed class DeliveryEvidence(
 
 /// <summary>
 /// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries; for each
-/// interval the baseline and measured energy are computed exactly and rounded to the Wh (half away from zero), and
-/// delivered = baseline - measured for a reduction (measured - baseline for an increase). Totals are sums of the
-/// rounded intervals, so the record's numbers add up. Missing meter data fails with a reason, never a silent zero.
+/// interval the baseline and measured energy are kept exact, and delivered = baseline - measured for a reduction
+/// (measured - baseline for an increase). The totals are exact sums rounded once to the Wh: delivered down (toward
+/// negative infinity, in the DSO's favour), baseline and measured to the nearest Wh for the record; so delivered can be
+/// a Wh below baseline - measured, never above the exact figure. The payout stays exact in EUR and is converted to
+/// token units once, rounded down (<see cref="Euros.ToTokenUnits"/>). An interval of the window without readings is
+/// reported missing and delivers zero: it fails that interval, not the verification, so the DSO never pays for it and
+/// the rest still counts. Missing baseline data fails the verification with a reason, never a silent zero.
 /// </summary>
 public static class DeliveryVerifier
 {
@@ -109,28 +158,33 @@ public static class DeliveryVerifier
         rules.Validate();
         var intervals = new List<IntervalDelivery>();
         var qualityPoints = new List<(decimal Baseline, decimal Measured)>();
+        var missing = new List<string>();
         foreach (var station in award.StationIds)
         {
             var series = MeterSeries.For(station, evidence.ReadingsOf(station));
             var gaps = series.Gaps(window);
-            if (gaps.Count > 0)
-                return Failed(award, rules, $"missing meter data: station {station} has no readings for {string.Join(", ", gaps)}");
+            if (gaps.Count > 0) missing.Add($"station {station} has no readings for {string.Join(", ", gaps)}");
+            var own = gaps.Select(g => new IntervalDelivery(station, g, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, Missing: true)).ToList();
             var cuts = series.IntervalsIn(window);
             var baseline = BaselineFor(station, series, window, cuts, rules, evidence, out var problem);
             if (baseline is null) return Failed(award, rules, problem!);
+            if (evidence.MaxPower?.GetValueOrDefault(station) is { } power)
+                for (var i = 0; i < cuts.Count; i++)
+                    baseline[i] = Math.Min(baseline[i], power.Value * cuts[i].Duration.Ticks / TimeSpan.TicksPerHour);
             for (var i = 0; i < cuts.Count; i++)
             {
-                var measured = Wh(series.EnergyIn(cuts[i])!.Value);
-                var expected = Wh(baseline[i]);
+                var measured = series.EnergyIn(cuts[i])!.Value;
+                var expected = baseline[i];
                 var delivered = direction == Direction.ReduceConsumption ? expected - measured : measured - expected;
-                intervals.Add(new IntervalDelivery(station, cuts[i], expected, measured, delivered));
-                qualityPoints.Add((expected.Value, measured.Value));
+                own.Add(new IntervalDelivery(station, cuts[i], new(expected), new(measured), new(delivered), series.IsRevised(cuts[i])));
+                qualityPoints.Add((expected, measured));
             }
+            intervals.AddRange(own.OrderBy(d => d.Interval.Start));
         }
 
-        var totalBaseline = Sum(intervals, d => d.Baseline);
-        var totalMeasured = Sum(intervals, d => d.Measured);
-        var totalDelivered = Sum(intervals, d => d.Delivered);
+        var totalBaseline = Wh(Sum(intervals, d => d.Baseline), MidpointRounding.AwayFromZero);
+        var totalMeasured = Wh(Sum(intervals, d => d.Measured), MidpointRounding.AwayFromZero);
+        var totalDelivered = Wh(Sum(intervals, d => d.Delivered), MidpointRounding.ToNegativeInfinity);
         var score = Score(award.Energy, totalDelivered, rules.Tolerance);
         var succeeded = totalDelivered.Value >= award.Energy.Value * rules.SuccessThreshold;
         var payout = rules.Payout switch
@@ -141,7 +195,8 @@ public static class DeliveryVerifier
             _ => throw new ArgumentOutOfRangeException(nameof(rules), rules.Payout, "payout rule"),
         };
         var quality = rules.Baseline == BaselineMethod.Declared ? QualityFactor(qualityPoints) : (decimal?)null;
-        var reason = succeeded ? null : $"delivered {totalDelivered} is below {rules.SuccessThreshold:P0} of the awarded {award.Energy}";
+        var reason = succeeded ? null : $"delivered {totalDelivered} is below {rules.SuccessThreshold:P0} of the awarded {award.Energy}"
+            + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
         return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, payout, reason, score, quality, intervals, rules);
     }
 
@@ -173,31 +228,37 @@ public static class DeliveryVerifier
         {
             case BaselineMethod.MeterBeforeMeterAfter:
             {
-                var before = series.ContiguousBefore(window.Start, rules.MbmaIntervals);
-                if (before is null)
+                // A reading that straddles the window start would carry activation consumption into the baseline, so
+                // one must end exactly there; a reading straddling the period's start is split in proportion to time.
+                var period = new TimeWindow(window.Start - rules.MbmaPeriod, window.Start);
+                if (series.EnergyIn(period) is not { } energy || !series.Readings.Any(r => r.Interval.End == window.Start))
                 {
-                    problem = $"missing meter data: station {station} lacks {rules.MbmaIntervals} back-to-back readings ending at {window.Start:O}";
+                    problem = $"missing meter data: station {station} lacks back-to-back readings over the {rules.MbmaMinutes} minutes ending at {window.Start:O}";
                     return null;
                 }
-                var energy = before.Sum(r => r.Energy.Value);
-                var ticks = before.Sum(r => r.Interval.Duration.Ticks);
-                return cuts.Select(c => energy * c.Duration.Ticks / ticks).ToArray();
+                return cuts.Select(c => energy * c.Duration.Ticks / period.Duration.Ticks).ToArray();
             }
             case BaselineMethod.HighXOfY:
             case BaselineMethod.MidXOfY:
             {
-                var excluded = evidence.ExcludedDays ?? [];
+                // Days are told apart in the market's time zone; the shift stays 24 UTC hours, so a day across a DST
+                // change keeps the window's length.
+                var zone = rules.Zone();
+                var type = MarketCalendar.DayTypeOf(MarketCalendar.LocalDate(window.Start, zone));
+                var excluded = (evidence.Activations?.GetValueOrDefault(station) ?? [])
+                    .SelectMany(a => new[] { MarketCalendar.LocalDate(a.Start, zone), MarketCalendar.LocalDate(a.End.AddTicks(-1), zone) }).ToHashSet();
                 var days = new List<decimal[]>();
                 for (var back = 1; back <= VerificationRules.MaxLookbackDays && days.Count < rules.Y; back++)
                 {
                     var shift = TimeSpan.FromDays(back);
-                    if (excluded.Contains(DateOnly.FromDateTime((window.Start - shift).UtcDateTime))) continue;
+                    var date = MarketCalendar.LocalDate(window.Start - shift, zone);
+                    if (!MarketCalendar.AreSimilar(type, MarketCalendar.DayTypeOf(date)) || excluded.Contains(date)) continue;
                     var day = cuts.Select(c => series.EnergyIn(new TimeWindow(c.Start - shift, c.End - shift))).ToArray();
                     if (day.All(e => e is not null)) days.Add(day.Select(e => e!.Value).ToArray());
                 }
                 if (days.Count < rules.Y)
                 {
-                    problem = $"missing meter data: station {station} has {days.Count} complete days of the {rules.Y} its baseline needs";
+                    problem = $"missing meter data: station {station} has {days.Count} complete {type} days of the {rules.Y} its baseline needs";
                     return null;
                 }
                 // Rank days by their window total; ties go to the more recent day (earlier in the list).
@@ -223,10 +284,13 @@ public static class DeliveryVerifier
         }
     }
 
-    private static KilowattHours Wh(decimal kwh) => new(decimal.Round(kwh, KilowattHours.Scale, MidpointRounding.AwayFromZero));
+    /// <summary>An exact total rounded once to the Wh.</summary>
+    private static KilowattHours Wh(decimal kwh, MidpointRounding mode) =>
+        // Splitting a reading in proportion to time divides, which leaves residues near decimal's 28th digit; they are not
+        // energy, so they go first, lest 3,600 one-second shares of 20 kWh sum to 19.999..9 and round down a whole Wh.
+        new(decimal.Round(decimal.Round(kwh, 18), KilowattHours.Scale, mode));
 
-    private static KilowattHours Sum(List<IntervalDelivery> intervals, Func<IntervalDelivery, KilowattHours> pick) =>
-        intervals.Aggregate(KilowattHours.Zero, (s, d) => s + pick(d));
+    private static decimal Sum(List<IntervalDelivery> intervals, Func<IntervalDelivery, KilowattHours> pick) => intervals.Sum(d => pick(d).Value);
 
     private static Verification Failed(Award award, VerificationRules rules, string reason) =>
         new(award.Id, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, false, Euros.Zero, reason, 0m, null, [], rules);

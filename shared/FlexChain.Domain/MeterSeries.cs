@@ -6,7 +6,10 @@ public enum MeterIssueKind
     /// <summary>The same interval was read twice with the same value; one copy is kept.</summary>
     Duplicate = 1,
 
-    /// <summary>Two readings overlap with different values; the later-starting one is dropped.</summary>
+    /// <summary>
+    /// Two readings overlap with different values: the later revision is kept, the other dropped; when both have the same
+    /// revision neither is trusted and both are dropped, which leaves a gap.
+    /// </summary>
     Conflict = 2,
 
     /// <summary>No reading covers part of the range asked about.</summary>
@@ -23,12 +26,14 @@ public sealed record MeterIssue(MeterIssueKind Kind, string StationId, TimeWindo
 public sealed class MeterSeries
 {
     private readonly List<MeterReading> _readings;
+    private readonly HashSet<MeterReading> _revised;
 
-    private MeterSeries(string stationId, List<MeterReading> readings, List<MeterIssue> issues)
+    private MeterSeries(string stationId, List<MeterReading> readings, List<MeterIssue> issues, HashSet<MeterReading> revised)
     {
         StationId = stationId;
         _readings = readings;
         Issues = issues;
+        _revised = revised;
     }
 
     public string StationId { get; }
@@ -43,24 +48,49 @@ public sealed class MeterSeries
     public static MeterSeries For(string stationId, IEnumerable<MeterReading> readings)
     {
         var sorted = readings.Where(r => r.StationId == stationId)
-            .OrderBy(r => r.Interval.Start).ThenBy(r => r.Interval.End).ThenBy(r => r.Energy.Value).ToList();
+            .OrderBy(r => r.Interval.Start).ThenBy(r => r.Interval.End).ThenByDescending(r => r.Revision).ToList();
         var kept = new List<MeterReading>(sorted.Count);
         var issues = new List<MeterIssue>();
+        var revised = sorted.Where(r => r.Revision > 1).ToHashSet();
+        (DateTimeOffset End, int Revision) untrusted = (DateTimeOffset.MinValue, 0);
         foreach (var r in sorted)
         {
+            if (r.Interval.Start < untrusted.End && r.Revision <= untrusted.Revision)
+            {
+                issues.Add(new(MeterIssueKind.Conflict, stationId, r.Interval, $"{r.Interval} ({r.Energy}, revision {r.Revision}) overlaps conflicting readings of a later revision"));
+                continue;
+            }
             if (kept.Count > 0 && kept[^1].Interval.End > r.Interval.Start)
             {
                 var last = kept[^1];
                 if (last.Interval == r.Interval && last.Energy == r.Energy)
                     issues.Add(new(MeterIssueKind.Duplicate, stationId, r.Interval, $"{r.Interval} was read twice"));
                 else
-                    issues.Add(new(MeterIssueKind.Conflict, stationId, r.Interval, $"{r.Interval} ({r.Energy}) overlaps {last.Interval} ({last.Energy})"));
+                {
+                    issues.Add(new(MeterIssueKind.Conflict, stationId, r.Interval,
+                        $"{r.Interval} ({r.Energy}, revision {r.Revision}) overlaps {last.Interval} ({last.Energy}, revision {last.Revision})"));
+                    // The later revision is the meter operator's correction; with no order between them neither value is evidence.
+                    if (r.Revision == last.Revision)
+                    {
+                        kept.RemoveAt(kept.Count - 1);
+                        untrusted = (last.Interval.End > r.Interval.End ? last.Interval.End : r.Interval.End, r.Revision);
+                    }
+                    else
+                    {
+                        if (r.Revision > last.Revision) kept[^1] = r;
+                        revised.Add(kept[^1]);
+                    }
+                }
                 continue;
             }
             kept.Add(r);
         }
-        return new MeterSeries(stationId, kept, issues);
+        revised.IntersectWith(kept);
+        return new MeterSeries(stationId, kept, issues, revised);
     }
+
+    /// <summary>Whether a kept reading overlapping <paramref name="range"/> is a correction or won over a conflicting reading.</summary>
+    public bool IsRevised(TimeWindow range) => _readings.Any(r => r.Interval.Overlaps(range) && _revised.Contains(r));
 
     /// <summary>The parts of <paramref name="range"/> that no reading covers.</summary>
     public IReadOnlyList<TimeWindow> Gaps(TimeWindow range)
@@ -110,16 +140,5 @@ public sealed class MeterSeries
             result.Add(new TimeWindow(from, to));
         }
         return result;
-    }
-
-    /// <summary>The <paramref name="count"/> readings that end exactly where <paramref name="at"/> is, back to back; null when there are fewer.</summary>
-    public IReadOnlyList<MeterReading>? ContiguousBefore(DateTimeOffset at, int count)
-    {
-        var end = _readings.FindLastIndex(r => r.Interval.End <= at);
-        if (end < 0 || _readings[end].Interval.End != at || end + 1 < count) return null;
-        var run = _readings.GetRange(end + 1 - count, count);
-        for (var i = 1; i < run.Count; i++)
-            if (run[i - 1].Interval.End != run[i].Interval.Start) return null;
-        return run;
     }
 }

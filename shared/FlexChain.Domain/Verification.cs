@@ -1,7 +1,11 @@
 namespace FlexChain.Domain;
 
 /// <summary>Energy a station's meter measured over one interval.</summary>
-public sealed record MeterReading(string StationId, TimeWindow Interval, KilowattHours Energy);
+/// <param name="Revision">
+/// Order of arrival of the values sent for this interval: 1 for the first, one more for each correction (the store
+/// counts them). Of conflicting readings the latest revision wins.
+/// </param>
+public sealed record MeterReading(string StationId, TimeWindow Interval, KilowattHours Energy, int Revision = 1);
 
 /// <summary>
 /// The verified delivery of one award and what it pays: a signed-off record with its inputs (per-interval baseline

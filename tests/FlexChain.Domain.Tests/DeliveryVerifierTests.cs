@@ -14,9 +14,9 @@ public class DeliveryVerifierTests
             new TimeWindow(from.AddMinutes(minutes * i), from.AddMinutes(minutes * (i + 1))), KilowattHours.From(kwhEach)));
 
     private static Verification Verify(IEnumerable<MeterReading> readings, VerificationRules? rules = null, Direction direction = Direction.ReduceConsumption,
-        IEnumerable<MeterReading>? declared = null, IEnumerable<DateOnly>? excluded = null) =>
+        IEnumerable<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null) =>
         DeliveryVerifier.Verify(Award, Window, direction, rules ?? VerificationRules.Default,
-            new DeliveryEvidence(readings.ToList(), declared?.ToList(), excluded?.ToList()));
+            new DeliveryEvidence(readings.ToList(), declared?.ToList(), activations));
 
     /// <summary>Baseline 5 kWh per quarter hour (20 kWh); in the window <paramref name="kwhPerQuarter"/> per quarter.</summary>
     private static List<MeterReading> Mbma(decimal kwhPerQuarter) => Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 4, kwhPerQuarter)).ToList();
@@ -66,18 +66,47 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
-    public void Verify_MixedResolutions_RoundsEachIntervalToTheWattHour()
+    public void Verify_MixedResolutions_KeepsIntervalsExactAndRoundsTotalsOnce()
     {
         // Baseline 20 kWh/h. First half hour in 1-minute readings of 0.1 kWh, second half one 30-minute reading of 4 kWh.
-        // 1-minute baseline 20/60 = 0.3333.. -> 0.333 kWh (x 30 = 9.99); 30-minute baseline 10 kWh. Measured 3 + 4 = 7.
-        // Delivered 30 x (0.333 - 0.1) + (10 - 4) = 6.99 + 6 = 12.99 kWh: over-delivery, paid up to the award.
+        // 1-minute baseline 20/60 = 0.333.. kWh, kept exact (x 30 = 10); 30-minute baseline 10 kWh. Measured 3 + 4 = 7.
+        // Delivered 20 - 7 = 13 kWh: over-delivery, paid up to the award. (Rounding each minute to 0.333 lost 10 Wh.)
         var readings = Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 30, 0.1m, minutes: 1)).Concat(Run(W.AddMinutes(30), 1, 4m, minutes: 30));
         var v = Verify(readings);
         Assert.Equal(31, v.Intervals!.Count);
-        Assert.Equal(KilowattHours.From(19.99m), v.Baseline);
+        Assert.Equal(20m / 60, v.Intervals[0].Baseline.Value);
+        Assert.Equal(KilowattHours.From(20m), v.Baseline);
         Assert.Equal(KilowattHours.From(7m), v.Measured);
-        Assert.Equal(KilowattHours.From(12.99m), v.Delivered);
+        Assert.Equal(KilowattHours.From(13m), v.Delivered);
         Assert.Equal(new Euros(2.5m), v.Payout);
+    }
+
+    [Fact]
+    public void Verify_OneSecondReadings_RoundsOnceNotPerInterval()
+    {
+        // Baseline 20 kWh/h; in the window 3,600 one-second readings of 1 Wh (3.6 kWh). Each second's baseline share is
+        // 0.00555.. kWh: rounded per second to 0.006 it summed to 21.6 kWh (8 % high) and delivered 18 kWh, not 16.4.
+        var award = Award with { Energy = KilowattHours.From(20) };
+        var readings = Run(W.AddHours(-1), 4, 5m).Concat(Enumerable.Range(0, 3600).Select(i =>
+            new MeterReading("st1", new TimeWindow(W.AddSeconds(i), W.AddSeconds(i + 1)), KilowattHours.From(0.001m)))).ToList();
+        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(20m), v.Baseline);
+        Assert.Equal(KilowattHours.From(3.6m), v.Measured);
+        Assert.Equal(KilowattHours.From(16.4m), v.Delivered);
+        Assert.Equal(new Euros(4.1m), v.Payout); // 16.4 x 0.25, not 18 x 0.25
+    }
+
+    [Fact]
+    public void Verify_DeliveredBetweenWattHours_IsRoundedDownOnce()
+    {
+        // Baseline 10 kWh/h; a 40-minute window with one 40-minute reading of 0 kWh. Delivered exactly 6.666.. kWh:
+        // the DSO pays for 6.666, not the nearest 6.667.
+        var window = new TimeWindow(W, W.AddMinutes(40));
+        var readings = Run(W.AddHours(-1), 4, 2.5m).Concat(Run(W, 1, 0m, minutes: 40)).ToList();
+        var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(6.666m), v.Delivered);
+        Assert.Equal(KilowattHours.From(6.667m), v.Baseline); // the record's baseline is the nearest Wh
+        Assert.Equal(10m * 40 / 60, v.Intervals!.Single().Delivered.Value);
     }
 
     [Fact]
@@ -88,7 +117,7 @@ public class DeliveryVerifierTests
             .Concat(Run(W.AddMinutes(-45), 2, 5m, minutes: 15))          // 11:15 .. 11:45
             .Append(new MeterReading("st1", new TimeWindow(W.AddMinutes(-15), W.AddMinutes(15)), KilowattHours.From(6m)))
             .Concat(Run(W.AddMinutes(15), 3, 2m, minutes: 15));
-        var v = Verify(readings, VerificationRules.Default with { MbmaIntervals = 2 });
+        var v = Verify(readings, VerificationRules.Default with { MbmaMinutes = 30 });
         // MBMA needs back-to-back readings that end exactly at the window start: the straddling reading does not.
         Assert.False(v.Succeeded);
         Assert.Contains("back-to-back", v.FailureReason);
@@ -99,14 +128,33 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
-    public void Verify_GapInWindow_FailsNamingTheGap()
+    public void Verify_GapInWindow_FailsThatIntervalOnly()
     {
-        var readings = Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 2m)).Concat(Run(W.AddMinutes(45), 1, 2m));
+        // Baseline 5 kWh per quarter; 12:30-12:45 has no reading: it delivers 0, the other three 3 each: 9 kWh, paid.
+        // (The whole verification used to fail, so one lost reading cost the CPO the other three.)
+        var gap = new TimeWindow(W.AddMinutes(30), W.AddMinutes(45));
+        var v = Verify(Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 2m)).Concat(Run(W.AddMinutes(45), 1, 2m)));
+        Assert.True(v.Succeeded);
+        Assert.Equal(KilowattHours.From(9m), v.Delivered);
+        Assert.Equal(new Euros(2.25m), v.Payout);
+        Assert.Equal([false, false, true, false], v.Intervals!.Select(i => i.Missing));
+        Assert.Equal(new IntervalDelivery("st1", gap, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, Missing: true), v.Intervals![2]);
+        // Below the threshold, the reason names the gap: 2 x (5 - 3.5) + (5 - 3.5) = 4.5 kWh.
+        var short_ = Verify(Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 3.5m)).Concat(Run(W.AddMinutes(45), 1, 3.5m)));
+        Assert.False(short_.Succeeded);
+        Assert.Contains($"missing meter data: station st1 has no readings for {gap}", short_.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_CorrectedReading_LatestRevisionCountsAndIsFlagged()
+    {
+        // 12:00-12:15 was sent as 2.5 kWh, then corrected to 4 (revision 2): measured 4 + 3 x 2.5 = 11.5, delivered 8.5.
+        var readings = Mbma(2.5m);
+        readings.Add(new MeterReading("st1", new TimeWindow(W, W.AddMinutes(15)), KilowattHours.From(4m), Revision: 2));
         var v = Verify(readings);
-        Assert.False(v.Succeeded);
-        Assert.Equal(Euros.Zero, v.Payout);
-        Assert.Contains("missing meter data", v.FailureReason);
-        Assert.Contains(new TimeWindow(W.AddMinutes(30), W.AddMinutes(45)).ToString(), v.FailureReason);
+        Assert.Equal(KilowattHours.From(11.5m), v.Measured);
+        Assert.Equal(KilowattHours.From(8.5m), v.Delivered);
+        Assert.Equal([true, false, false, false], v.Intervals!.Select(i => i.Revised));
     }
 
     [Fact]
@@ -123,7 +171,39 @@ public class DeliveryVerifierTests
         var readings = Run(W.AddHours(-1), 3, 5m).Concat(Run(W, 4, 2m)); // only 3 of the 4 readings before the window... ending at 11:45
         var v = Verify(readings);
         Assert.False(v.Succeeded);
-        Assert.Contains("4 back-to-back readings", v.FailureReason);
+        Assert.Contains("back-to-back readings over the 60 minutes", v.FailureReason);
+    }
+
+    [Fact]
+    public void Verify_MbmaWithOneMinuteReadings_AveragesTheWholeHourNotTheLastReadings()
+    {
+        // The hour before in 1-minute readings: 55 minutes at 6 kW (0.1 kWh each), then 5 minutes flat out at 30 kW
+        // (0.5 kWh each) to inflate the baseline. Counting 4 readings gave 30 kWh/h; the hour gives 5.5 + 2.5 = 8 kWh.
+        var readings = Run(W.AddHours(-1), 55, 0.1m, minutes: 1).Concat(Run(W.AddMinutes(-5), 5, 0.5m, minutes: 1)).Concat(Run(W, 4, 0m));
+        var v = Verify(readings);
+        Assert.Equal(KilowattHours.From(8m), v.Baseline);
+        Assert.Equal(KilowattHours.From(8m), v.Delivered);
+    }
+
+    [Fact]
+    public void Verify_MbmaPeriodIsARule_ReadingsBeyondItDoNotCount()
+    {
+        // 15 minutes at 12 kWh before 10 kWh/h for 45 minutes: a 45-minute period sees only the 10 kWh/h.
+        var readings = Run(W.AddHours(-1), 1, 12m).Concat(Run(W.AddMinutes(-45), 3, 2.5m)).Concat(Run(W, 4, 0m));
+        Assert.Equal(KilowattHours.From(10m), Verify(readings, VerificationRules.Default with { MbmaMinutes = 45 }).Baseline);
+        Assert.Equal(KilowattHours.From(19.5m), Verify(readings).Baseline); // the default hour: 12 + 7.5
+    }
+
+    [Fact]
+    public void Verify_BaselineAboveStationPower_IsCappedAtPowerTimesInterval()
+    {
+        // 40 kWh metered in the hour before a station registered at 22 kW: the baseline is 22 kWh (5.5 per quarter), not 40.
+        var readings = Run(W.AddHours(-1), 4, 10m).Concat(Run(W, 4, 1m)).ToList();
+        var v = DeliveryVerifier.Verify(Award, Window, Direction.ReduceConsumption, VerificationRules.Default,
+            new DeliveryEvidence(readings, maxPower: new Dictionary<string, Kilowatts> { ["st1"] = Kilowatts.From(22m) }));
+        Assert.Equal(KilowattHours.From(22m), v.Baseline);
+        Assert.All(v.Intervals!, i => Assert.Equal(5.5m, i.Baseline.Value));
+        Assert.Equal(KilowattHours.From(18m), v.Delivered);
     }
 
     [Fact]
@@ -147,14 +227,20 @@ public class DeliveryVerifierTests
         Assert.Contains("station st2", onlyOne.FailureReason);
     }
 
-    /// <summary>Past days at the same hours: day -k has <c>totals[k-1]</c> kWh in the window, spread over 4 quarters.</summary>
+    /// <summary>
+    /// How many days before the window (Wednesday 10 June 2026) the working days are: Tue 9, Mon 8, Fri 5, Thu 4, Wed 3,
+    /// (Tue 2 June is Republic Day), Mon 1, Fri 29 May, Thu 28 May.
+    /// </summary>
+    private static readonly int[] WorkingDaysBack = [1, 2, 5, 6, 7, 9, 12, 13];
+
+    /// <summary>Past working days at the same hours: the k-th working day back has <c>totals[k-1]</c> kWh in the window, spread over 4 quarters.</summary>
     private static IEnumerable<MeterReading> PastDays(params decimal[] totals) =>
-        totals.SelectMany((t, i) => Run(W.AddDays(-(i + 1)), 4, t / 4));
+        totals.SelectMany((t, i) => Run(W.AddDays(-WorkingDaysBack[i]), 4, t / 4));
 
     [Fact]
     public void Verify_High4Of5_AveragesTheFourHighestDays()
     {
-        // Days -1..-5: 8, 12, 10, 6, 14 kWh. High 4: 14, 12, 10, 8 -> 11 kWh. Measured 4 x 0.5 = 2 -> delivered 9.
+        // Working days 1..5 back: 8, 12, 10, 6, 14 kWh. High 4: 14, 12, 10, 8 -> 11 kWh. Measured 4 x 0.5 = 2 -> delivered 9.
         var v = Verify(PastDays(8, 12, 10, 6, 14).Concat(Run(W, 4, 0.5m)), VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY });
         Assert.Equal(KilowattHours.From(11), v.Baseline);
         Assert.Equal(KilowattHours.From(9), v.Delivered);
@@ -170,28 +256,71 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
-    public void Verify_XOfY_SkipsExcludedAndIncompleteDays()
+    public void Verify_XOfY_SkipsActivationDaysAndIncompleteDays()
     {
-        // Day -2 (12 kWh) was an activation day and day -3 lacks a reading: days -1, -4, -5, -6, -7 are used:
-        // 8, 6, 14, 20, 4 -> High 4: 20, 14, 8, 6 -> 12 kWh.
-        var readings = PastDays(8, 12, 10, 6, 14, 20, 4).Where(r => r.Interval.Start != W.AddDays(-3)).Concat(Run(W, 4, 0m)).ToList();
+        // The 2nd working day back (12 kWh) had an activation of st1 at another hour, and the 3rd lacks a reading:
+        // the 1st, 4th, 5th, 6th and 7th are used: 8, 6, 14, 20, 4 -> High 4: 20, 14, 8, 6 -> 12 kWh.
+        var readings = PastDays(8, 12, 10, 6, 14, 20, 4).Where(r => r.Interval.Start != W.AddDays(-5)).Concat(Run(W, 4, 0m)).ToList();
         var rules = VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY };
-        var v = Verify(readings, rules, excluded: [DateOnly.FromDateTime(W.AddDays(-2).UtcDateTime)]);
+        var activation = new TimeWindow(W.AddDays(-2).AddHours(3), W.AddDays(-2).AddHours(4));
+        var v = Verify(readings, rules, activations: new Dictionary<string, IReadOnlyList<TimeWindow>> { ["st1"] = [activation] });
         Assert.Equal(KilowattHours.From(12), v.Baseline);
         var tooFew = Verify(PastDays(8, 12, 10).Concat(Run(W, 4, 0m)), rules);
-        Assert.Contains("3 complete days of the 5", tooFew.FailureReason);
+        Assert.Contains("3 complete WorkingDay days of the 5", tooFew.FailureReason);
     }
 
     [Fact]
-    public void Verify_XOfYAcrossEuropeanDstChange_UsesWhole24HourUtcDays()
+    public void Verify_XOfY_AnotherStationsActivation_DoesNotExcludeTheDay()
     {
-        // Europe/Rome moves its clocks on 2026-03-29 at 01:00 UTC; baselines stay on UTC, 24 hours per day.
+        // Only st2 was activated on the 2nd working day back: st1 still uses it: 8, 12, 6, 14, 20 -> 20, 14, 12, 8 -> 13.5 kWh.
+        var readings = PastDays(8, 12, 10, 6, 14, 20, 4).Where(r => r.Interval.Start != W.AddDays(-5)).Concat(Run(W, 4, 0m)).ToList();
+        var activation = new TimeWindow(W.AddDays(-2), W.AddDays(-2).AddHours(1));
+        var v = Verify(readings, VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY },
+            activations: new Dictionary<string, IReadOnlyList<TimeWindow>> { ["st2"] = [activation] });
+        Assert.Equal(KilowattHours.From(13.5m), v.Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYOnAWorkingDay_SkipsWeekendsAndHolidays()
+    {
+        // Every day back has 5 kWh per quarter, except Saturdays, Sundays and 2 June (Republic Day) with 1 kWh: the 5
+        // calendar days back include a Saturday and a Sunday (Mid 5 of 5 gave (3 x 20 + 2 x 4) / 5 = 13.6 kWh); working days give 20.
+        var readings = Enumerable.Range(1, 14).SelectMany(d =>
+        {
+            var day = W.AddDays(-d);
+            var quiet = day.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday || (day.Month, day.Day) == (6, 2);
+            return Run(day, 4, quiet ? 1m : 5m);
+        }).Concat(Run(W, 4, 0m));
+        var v = Verify(readings, VerificationRules.Default with { Baseline = BaselineMethod.MidXOfY, X = 5 });
+        Assert.Equal(KilowattHours.From(20), v.Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYOnEasterMonday_UsesSundaysAndHolidays()
+    {
+        // Easter Monday 6 April 2026, 12:00 in Rome (10:00 UTC). Sundays back have 1 kWh per quarter, other days 5: the
+        // similar days are Easter Sunday and the Sundays before it: 4 kWh (calendar days gave 20).
+        var w = new DateTimeOffset(2026, 4, 6, 10, 0, 0, TimeSpan.Zero);
+        var readings = Enumerable.Range(1, 35)
+            .SelectMany(d => Run(w.AddDays(-d), 4, w.AddDays(-d).DayOfWeek == DayOfWeek.Sunday ? 1m : 5m)).Concat(Run(w, 4, 0m)).ToList();
+        var v = DeliveryVerifier.Verify(Award, new TimeWindow(w, w.AddHours(1)), Direction.ReduceConsumption,
+            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY }, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(4), v.Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYAcrossEuropeanDstChange_TellsDaysApartInRomeAndShifts24UtcHours()
+    {
+        // Window Tuesday 31 March 2026 01:30 in Rome (30 March 23:30 UTC; clocks moved on 29 March at 01:00 UTC). Back
+        // 24 UTC hours at a time the local dates are Mon 30, Sun 29, Sat 28, Fri 27, Thu 26, Wed 25, Tue 24: the working
+        // days are 1, 4, 5, 6, 7 back. Day d back has 10 - d kWh per quarter: High 5 of 5 averages 9, 6, 5, 4, 3 -> 21.6 kWh.
+        // (By UTC dates day 1 back is a Sunday and day 3 a Friday: days 3..7, 20 kWh; calendar days 1..5: 28 kWh.)
         var w = new DateTimeOffset(2026, 3, 30, 23, 30, 0, TimeSpan.Zero);
         var window = new TimeWindow(w, w.AddHours(1)); // crosses UTC midnight too
-        var readings = Enumerable.Range(1, 5).SelectMany(d => Run(w.AddDays(-d), 4, d)).Concat(Run(w, 4, 0m)).ToList();
+        var readings = Enumerable.Range(1, 7).SelectMany(d => Run(w.AddDays(-d), 4, 10 - d)).Concat(Run(w, 4, 0m)).ToList();
         var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption,
-            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 1 }, new DeliveryEvidence(readings));
-        Assert.Equal(KilowattHours.From(20), v.Baseline); // day -5: 4 x 5 kWh
+            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 5 }, new DeliveryEvidence(readings));
+        Assert.Equal(KilowattHours.From(21.6m), v.Baseline);
     }
 
     [Fact]
@@ -222,10 +351,36 @@ public class DeliveryVerifierTests
     [Theory]
     [InlineData(1.5, 0.1, 4, 4, 5, "successThreshold")]
     [InlineData(0.8, -0.1, 4, 4, 5, "tolerance")]
-    [InlineData(0.8, 0.1, 0, 4, 5, "mbmaIntervals")]
+    [InlineData(0.8, 0.1, 0, 4, 5, "mbmaMinutes")]
+    [InlineData(0.8, 0.1, 1441, 4, 5, "mbmaMinutes")]
     [InlineData(0.8, 0.1, 4, 6, 5, "x")]
     [InlineData(0.8, 0.1, 4, 4, 31, "y")]
     public void Rules_OutOfRange_NameTheField(decimal threshold, decimal tolerance, int n, int x, int y, string field) =>
         Assert.Equal(field, Assert.Throws<DomainException>(() =>
-            new VerificationRules(SuccessThreshold: threshold, Tolerance: tolerance, MbmaIntervals: n, X: x, Y: y).Validate()).Field);
+            new VerificationRules(SuccessThreshold: threshold, Tolerance: tolerance, MbmaMinutes: n, X: x, Y: y).Validate()).Field);
+
+    [Fact]
+    public void Rules_UnknownTimeZone_NamesTheField() =>
+        Assert.Equal("marketTimeZone", Assert.Throws<DomainException>(() => (VerificationRules.Default with { MarketTimeZone = "Mars/Olympus" }).Validate()).Field);
+
+    [Fact]
+    public void Zone_EuropeRome_ResolvesUnderInvariantGlobalization()
+    {
+        // InvariantGlobalization is on (Directory.Build.props); IANA ids still resolve from the system's tzdata.
+        var zone = VerificationRules.Default.Zone();
+        Assert.Equal(TimeSpan.FromHours(2), zone.GetUtcOffset(W));
+        Assert.Equal(TimeSpan.FromHours(1), zone.GetUtcOffset(new DateTimeOffset(2026, 1, 10, 12, 0, 0, TimeSpan.Zero)));
+    }
+
+    [Fact]
+    public void Rules_StoredBeforeMbmaMinutes_ReadWithTheHourBefore()
+    {
+        // Requests stored before the MBMA period was a duration carry mbmaIntervals and no mbmaMinutes.
+        const string old = """{"baseline":"MeterBeforeMeterAfter","payout":"Full","successThreshold":0.8,"tolerance":0.1,"mbmaIntervals":4,"x":4,"y":5}""";
+        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        options.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+        var rules = System.Text.Json.JsonSerializer.Deserialize<VerificationRules>(old, options)!;
+        Assert.Equal(VerificationRules.Default with { Payout = PayoutRule.Full }, rules);
+        Assert.Equal(TimeSpan.FromHours(1), rules.MbmaPeriod);
+    }
 }

@@ -65,6 +65,30 @@ public class FlexRequestTests
         Assert.Null(r.NextStepAt(TimeSpan.Zero));
     }
 
+    [Theory]
+    // 10 kWh awarded whole at 0.25 (value 2.5) against a 20 kWh baseline. 90 % delivered: verified energy 2.25, the award
+    // 2.5, score 1 -> 2.5. 50 % delivered: below the 80 % threshold nothing, except by score 0.5 x 2.5 = 1.25.
+    [InlineData(PayoutRule.ZeroBelowThreshold, 2.75, 2.25)]
+    [InlineData(PayoutRule.Full, 2.75, 2.5)]
+    [InlineData(PayoutRule.ProRataByScore, 2.75, 2.5)]
+    [InlineData(PayoutRule.ZeroBelowThreshold, 3.75, 0)]
+    [InlineData(PayoutRule.Full, 3.75, 0)]
+    [InlineData(PayoutRule.ProRataByScore, 3.75, 1.25)]
+    public void Verify_IndivisibleAward_IsPaidByTheSameRuleAsADivisibleOne(PayoutRule rule, decimal kwhPerQuarter, decimal payout)
+    {
+        foreach (var divisible in new[] { false, true })
+        {
+            var r = Request(verification: VerificationRules.Default with { Payout = rule });
+            r.Close(MeritOrder.Clear(r.ToClearingRequest(), [Offer("a", 10, 0.25m, divisible: divisible)]), r.GateClosure);
+            r.MarkAwarded();
+            var readings = Enumerable.Range(-4, 8).Select(q => new MeterReading("st-a",
+                new TimeWindow(r.Delivery.Start.AddMinutes(15 * q), r.Delivery.Start.AddMinutes(15 * (q + 1))), KilowattHours.From(q < 0 ? 5m : kwhPerQuarter))).ToList();
+            r.Verify(new DeliveryEvidence(readings), r.Delivery.End);
+            Assert.Equal(KilowattHours.From(10), r.Awards.Single().Energy);
+            Assert.Equal(new Euros(payout), r.Verifications.Single().Payout);
+        }
+    }
+
     [Fact]
     public void Close_NoOffers_FailsWithReason()
     {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Numerics;
 using System.Text.Json.Nodes;
+using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Verification;
 using static FlexChain.EndToEnd.Tests.ApiResponses;
@@ -147,7 +148,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
     }
 
     /// <summary>
-    /// High 2 of 2 days, with an activation day among the days before the window: the station was awarded an earlier
+    /// High 2 of 2 working days, with an activation day among the days before the window: the station was awarded an earlier
     /// request delivering at the same hours two days before. Quarter-hour readings at those hours: 2 kWh three days back,
     /// 1 kWh on the activation day (its delivery), 3 kWh the day before the window. The baseline takes days 1 and 3 back:
     /// (3 + 2) / 2 = 2.5 kWh per quarter, 10 kWh; the station meters 0.5 kWh per quarter, 2 kWh, and delivers 8 kWh of the
@@ -163,8 +164,11 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         var cpo = await _api.RegisterAsync("Cpo", "X-of-Y CPO", MarketFixture.RuleCpoAKey);
         var transformer = await _api.TransformerAsync(dso);
         var station = await _api.StationAsync(cpo, transformer, "IT001E00000096");
-        var activationDay = t0.AddHours(2);
-        var window = activationDay.AddDays(2);
+        // X-of-Y compares similar days in Rome: the window and the three days before it must all be working days, or the
+        // days before would not count whatever the activation (the clock starts at the real date, which may be a weekend).
+        var window = Enumerable.Range(2, 14).Select(d => t0.AddHours(2).AddDays(d))
+            .First(w => Enumerable.Range(0, 4).All(back => MarketCalendar.DayTypeOf(MarketCalendar.LocalDate(w.AddDays(-back), VerificationRules.Default.Zone())) == DayType.WorkingDay));
+        var activationDay = window.AddDays(-2);
         var earlier = await _api.RequestAsync(dso, transformer, t0.AddHours(1), activationDay, 8m);
         var xOfY = (await _api.PostAsync("/v1/requests", dso, new
         {
@@ -173,12 +177,12 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         }))["id"]!.GetValue<string>();
         foreach (var request in new[] { earlier, xOfY })
             await _api.PostAsync($"/v1/requests/{request}/offers", cpo, new { stationIds = new[] { station }, energyKwh = 8m, priceEurPerKwh = 0.25m, divisible = false });
-        await _api.PostQuarterReadingsAsync(cpo, station, activationDay.AddDays(-1), 2m);
 
         // The earlier request is awarded (its activation is recorded) and delivered: 3 kWh per quarter before, 1 during.
         market.Clock.SetTo(t0.AddHours(1));
         await _api.WaitForStateAsync(earlier, dso, "Awarded");
         market.Clock.SetTo(activationDay.AddHours(1));
+        await _api.PostQuarterReadingsAsync(cpo, station, activationDay.AddDays(-1), 2m);
         await _api.PostQuarterReadingsAsync(cpo, station, activationDay.AddHours(-1), 3m);
         await _api.PostQuarterReadingsAsync(cpo, station, activationDay, 1m);
         market.Clock.SetTo(activationDay.AddHours(1).AddMinutes(5));
@@ -299,7 +303,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
                  {
                      (new { baseline = "Guess" }, "verification.baseline"), (new { payout = "Half" }, "verification.payout"),
                      (new { successThreshold = 1.5m }, "verification.successThreshold"), (new { x = 6, y = 5 }, "verification.x"),
-                     (new { tolerance = -0.1m }, "verification.tolerance"), (new { mbmaIntervals = 0 }, "verification.mbmaIntervals"),
+                     (new { tolerance = -0.1m }, "verification.tolerance"), (new { mbmaMinutes = 0 }, "verification.mbmaMinutes"),
                  })
         {
             using var response = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, new

@@ -121,29 +121,34 @@ public sealed record PostRequestRequest(
     DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null);
 
 /// <summary>
-/// How a request's delivery is verified and paid; every field is optional (defaults: MeterBeforeMeterAfter over 4
-/// readings, ZeroBelowThreshold, successThreshold 0.8, tolerance 0.1, x 4 of y 5).
+/// How a request's delivery is verified and paid; every field is optional (defaults: MeterBeforeMeterAfter over the
+/// 60 minutes before the window (mbmaMinutes, 1 to 1,440), ZeroBelowThreshold, successThreshold 0.8, tolerance 0.1, x 4 of y 5).
 /// </summary>
 public sealed record VerificationRulesItem(
-    string? Baseline = null, string? Payout = null, decimal? SuccessThreshold = null, decimal? Tolerance = null, int? MbmaIntervals = null,
+    string? Baseline = null, string? Payout = null, decimal? SuccessThreshold = null, decimal? Tolerance = null, int? MbmaMinutes = null,
     int? X = null, int? Y = null)
 {
     public VerificationRules ToRules()
     {
         var d = VerificationRules.Default;
         return new VerificationRules(ValidationExtensions.ParseEnum(Baseline, d.Baseline), ValidationExtensions.ParseEnum(Payout, d.Payout),
-            SuccessThreshold ?? d.SuccessThreshold, Tolerance ?? d.Tolerance, MbmaIntervals ?? d.MbmaIntervals, X ?? d.X, Y ?? d.Y);
+            SuccessThreshold ?? d.SuccessThreshold, Tolerance ?? d.Tolerance, MbmaMinutes ?? d.MbmaMinutes, X ?? d.X, Y ?? d.Y);
     }
 }
 
-public sealed record VerificationRulesResponse(string Baseline, string Payout, decimal SuccessThreshold, decimal Tolerance, int MbmaIntervals, int X, int Y)
+public sealed record VerificationRulesResponse(string Baseline, string Payout, decimal SuccessThreshold, decimal Tolerance, int MbmaMinutes, int X, int Y)
 {
     public static VerificationRulesResponse From(VerificationRules r) =>
-        new(r.Baseline.ToString(), r.Payout.ToString(), r.SuccessThreshold, r.Tolerance, r.MbmaIntervals, r.X, r.Y);
+        new(r.Baseline.ToString(), r.Payout.ToString(), r.SuccessThreshold, r.Tolerance, r.MbmaMinutes, r.X, r.Y);
 }
 
-/// <summary>One station's delivery over one interval: baseline, measured and delivered kWh (rounded to the Wh; totals are their sums).</summary>
-public sealed record IntervalDeliveryResponse(string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh);
+/// <summary>
+/// One station's delivery over one interval: baseline, measured and delivered kWh, exact (not rounded: the totals are
+/// their sums rounded once to the Wh, delivered down). <c>revised</c>: a reading used is a correction (the latest
+/// revision wins); <c>missing</c>: no reading covers the interval, which delivers zero.
+/// </summary>
+public sealed record IntervalDeliveryResponse(
+    string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, bool Revised, bool Missing);
 
 /// <summary>
 /// How an award's delivery was verified: the rules, per-interval inputs, totals, the score (MAESHA: 1 - discrepancy /
@@ -156,7 +161,7 @@ public sealed record VerificationDetailResponse(
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
         new(v.AwardId, v.Succeeded, v.Score, v.QualityFactor, v.Baseline.Value, v.Measured.Value, v.Delivered.Value, v.Payout.Value, v.FailureReason,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
-            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value)).ToList());
+            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value, i.Revised, i.Missing)).ToList());
 }
 
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);

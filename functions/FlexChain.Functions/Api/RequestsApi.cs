@@ -234,7 +234,7 @@ public static class RequestsApi
                 v.RuleFor(x => x.Payout).EnumName<VerificationRulesItem, PayoutRule>();
                 v.RuleFor(x => x.SuccessThreshold).InclusiveBetween(0m, 1m).PrecisionScale(6, 4, ignoreTrailingZeros: true);
                 v.RuleFor(x => x.Tolerance).InclusiveBetween(0m, 1m).PrecisionScale(6, 4, ignoreTrailingZeros: true);
-                v.RuleFor(x => x.MbmaIntervals).InclusiveBetween(1, 96);
+                v.RuleFor(x => x.MbmaMinutes).InclusiveBetween(1, 1440);
                 v.RuleFor(x => x.Y).InclusiveBetween(1, 30);
                 v.RuleFor(x => x.X).InclusiveBetween(1, 30)
                     .Must((r, x) => x is null || x <= (r.Y ?? VerificationRules.Default.Y)).WithMessage("'X' must be at most 'Y'.").WithErrorCode("x-of-y");

@@ -279,9 +279,9 @@ public sealed partial class MarketStore
         return rows;
     }
 
-    /// <summary>Readings of <paramref name="stationId"/> starting in <paramref name="range"/>, by start time.</summary>
+    /// <summary>Readings of <paramref name="stationId"/> starting in <paramref name="range"/>, by start time, each with its revision (1 + corrections).</summary>
     public async Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        (await ReadStoredAsync(stationId, "r", range, cancellationToken)).Values.Select(s => s.Reading).OrderBy(r => r.Interval.Start).ToList();
+        (await ReadStoredAsync(stationId, "r", range, cancellationToken)).Values.Select(s => s.Reading with { Revision = s.Revision }).OrderBy(r => r.Interval.Start).ToList();
 
     /// <summary>Replaced values of <paramref name="stationId"/>'s readings starting in <paramref name="range"/>, oldest first.</summary>
     public async Task<IReadOnlyList<(MeterReading Reading, int Revision)>> GetReadingHistoryAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)
@@ -402,7 +402,7 @@ public sealed partial class MarketStore
     /// <summary>The meter data ranges of <paramref name="stationId"/> overlapping <paramref name="range"/> that a verification already used.</summary>
     private async Task<List<ActivationRow>> ClosedWindowsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)
     {
-        // A window is at most a day long and MBMA looks back at most 96 hours: activations starting that far back can still cover the range.
+        // A window is at most a day long and MBMA looks back at most 25 hours (a day and the longest reading): activations starting that far back can still cover the range.
         var closed = new List<ActivationRow>();
         foreach (var a in await GetActivationsAsync(stationId, range.Start - TimeSpan.FromDays(5), range.End + TimeSpan.FromDays(4), cancellationToken))
         {
@@ -418,7 +418,8 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the gate cycle verifies <paramref name="request"/> with: readings over the rules' evidence range, the declared
-    /// schedules (declared baseline), and the awarded stations' past activation days (X-of-Y).
+    /// schedules (declared baseline), each awarded station's past activations (X-of-Y skips their days) and their registered maximum
+    /// power (which caps every baseline).
     /// </summary>
     public async Task<DeliveryEvidence> LoadEvidenceAsync(FlexRequest request, CancellationToken cancellationToken)
     {
@@ -426,19 +427,21 @@ public sealed partial class MarketStore
         var range = rules.EvidenceRange(request.Delivery);
         var readings = new ConcurrentBag<MeterReading>();
         var declared = new ConcurrentBag<MeterReading>();
-        var excluded = new ConcurrentDictionary<DateOnly, bool>();
-        await Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds).Distinct(),
-            new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (station, ct) =>
+        var activations = new ConcurrentDictionary<string, IReadOnlyList<TimeWindow>>();
+        var power = new ConcurrentDictionary<string, Kilowatts>();
+        await Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds.Select(s => (a.CpoId, Station: s))).Distinct(),
+            new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (owned, ct) =>
             {
+                var station = owned.Station;
+                if (await GetStationAsync(owned.CpoId, station, ct) is { } registered) power[station] = registered.Value.MaxPower;
                 foreach (var r in await GetReadingsAsync(station, range, ct)) readings.Add(r);
                 if (rules.Baseline == BaselineMethod.Declared)
                     foreach (var d in await GetDeclaredScheduleAsync(station, request.Delivery, ct)) declared.Add(d);
                 if (rules.Baseline is BaselineMethod.HighXOfY or BaselineMethod.MidXOfY)
-                    foreach (var a in await GetActivationsAsync(station, range.Start, request.Delivery.Start, ct))
-                        excluded[DateOnly.FromDateTime(a.Window.Start.UtcDateTime)] = true;
+                    activations[station] = (await GetActivationsAsync(station, range.Start, request.Delivery.Start, ct)).Select(a => a.Window).ToList();
             });
         return new DeliveryEvidence(readings.ToList(), rules.Baseline == BaselineMethod.Declared ? declared.ToList() : null,
-            excluded.IsEmpty ? null : excluded.Keys.Order().ToList());
+            activations, power);
     }
 
     /// <summary>Records the declared-baseline quality factor of each verified award under its CPO (upserts: a retried step writes the same rows).</summary>

@@ -89,6 +89,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         {
             transformerId = transformer, deliveryStart = start, deliveryEnd = start.AddMinutes(1), energyKwh = 0.1m,
             direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = start.AddSeconds(-20), pricing = "PayAsBid",
+            verification = new { mbmaMinutes = 4 },   // the four minutes of baseline readings posted below
         }))["id"]!.GetValue<string>();
         await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 0.1m, priceEurPerKwh = 0.30m, divisible = false });
         await api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 0.1m, priceEurPerKwh = 0.40m, divisible = false });

@@ -1,3 +1,4 @@
+using Azure.Data.Tables;
 using FlexChain.Testing;
 
 namespace FlexChain.Messaging.Tests;
@@ -7,4 +8,15 @@ namespace FlexChain.Messaging.Tests;
 public sealed class AzuriteCollection : ICollectionFixture<AzuriteFixture>
 {
     public const string Name = "Azurite";
+
+    /// <summary>A new, empty table of the test's own, named <paramref name="prefix"/> and a random suffix.</summary>
+    public static async Task<TableClient> NewTableAsync(TableServiceClient tables, string prefix)
+    {
+        var table = tables.GetTableClient(prefix + Guid.NewGuid().ToString("N")[..16]);
+        await table.CreateIfNotExistsAsync();
+        return table;
+    }
+
+    /// <summary>A queue name of the test's own.</summary>
+    public static string NewQueueName() => "q" + Guid.NewGuid().ToString("N")[..20];
 }

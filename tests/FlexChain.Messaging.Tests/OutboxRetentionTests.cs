@@ -15,14 +15,9 @@ public sealed class OutboxRetentionTests(AzuriteFixture azurite)
     private readonly TableServiceClient _tables = new(azurite.ConnectionString);
     private readonly StorageQueueBroker _queues = new(new QueueServiceClient(azurite.ConnectionString));
 
-    private async Task<TableClient> NewTableAsync(string prefix)
-    {
-        var table = _tables.GetTableClient(prefix + Guid.NewGuid().ToString("N")[..16]);
-        await table.CreateIfNotExistsAsync();
-        return table;
-    }
+    private Task<TableClient> NewTableAsync(string prefix) => AzuriteCollection.NewTableAsync(_tables, prefix);
 
-    private static string NewQueueName() => "r" + Guid.NewGuid().ToString("N")[..20];
+    private static string NewQueueName() => AzuriteCollection.NewQueueName();
 
     private static async Task CommitAsync(TableClient table, string partition, string queue, params string[] messageIds)
     {

@@ -15,14 +15,9 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     private readonly TableServiceClient _tables = new(azurite.ConnectionString);
     private readonly StorageQueueBroker _queues = new(new QueueServiceClient(azurite.ConnectionString));
 
-    private async Task<TableClient> NewTableAsync(string prefix)
-    {
-        var table = _tables.GetTableClient(prefix + Guid.NewGuid().ToString("N")[..16]);
-        await table.CreateIfNotExistsAsync();
-        return table;
-    }
+    private Task<TableClient> NewTableAsync(string prefix) => AzuriteCollection.NewTableAsync(_tables, prefix);
 
-    private static string NewQueueName() => "o" + Guid.NewGuid().ToString("N")[..20];
+    private static string NewQueueName() => AzuriteCollection.NewQueueName();
 
     private static OutboxBatch AwardBatch(string cycle, string queue, ETag stateETag = default)
     {

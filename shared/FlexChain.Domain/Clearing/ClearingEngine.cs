@@ -27,9 +27,9 @@ public static class ClearingEngine
     /// <returns>One result per request, in processing order, and the offers that named no request of the cycle.</returns>
     /// <exception cref="DomainException">
     /// Two requests share an id; a request's energy is not a positive whole number of watt-hours, its cap or
-    /// allowance is negative or too precise, its pricing rule is unknown, or its decision names another request;
-    /// or two offers of one request share an id, price and submission time.
+    /// allowance is negative or too precise, its pricing rule is unknown, or its decision names another request.
     /// </exception>
+    /// <exception cref="ArgumentException">Two offers share an id (the message names it); callers pass each offer once.</exception>
     public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers)
     {
         ArgumentNullException.ThrowIfNull(requests);
@@ -303,9 +303,13 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             // are read once, in input order; the scatter then moves only the compact entries.
             var starts = new int[plans.Length + 1];
             List<OfferOutcome>? unmatched = null;
+            // Award ids are built from offer ids, so a repeated id would pay one award id twice.
+            var ids = new HashSet<string>(n, StringComparer.Ordinal);
             for (var i = 0; i < n; i++)
             {
                 var o = offers[i] ?? throw new ArgumentNullException(nameof(offers), "An offer is null.");
+                if (!ids.Add(o.Id ?? throw new ArgumentNullException(nameof(offers), "An offer has no id.")))
+                    throw new ArgumentException($"Offer {o.Id} appears twice in the gate cycle; offer ids must be unique.", nameof(offers));
                 var rank = Rank(o.RequestId);
                 rankOf[i] = rank;
                 if (rank >= 0)
@@ -360,14 +364,8 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
     private ClearingResult ClearRequest(int plan, Span<Entry> slice)
     {
         var p = plans[plan];
+        // Offer ids are unique (checked in Run), so the merit order never depends on input order.
         slice.Sort(new MeritComparer(offers));
-        for (var i = 1; i < slice.Length; i++)
-        {
-            // Two offers equal in every sort key would make the merit order depend on input order.
-            if (slice[i].Price == slice[i - 1].Price && slice[i].Ticks == slice[i - 1].Ticks &&
-                string.Equals(offers[slice[i].Offer].Id, offers[slice[i - 1].Offer].Id, StringComparison.Ordinal))
-                throw new DomainException("offers", "unique-id", $"Offer {offers[slice[i].Offer].Id} appears twice on request {p.Id}.");
-        }
 
         var remaining = p.RequestedWh;
         var acceptedCount = 0;

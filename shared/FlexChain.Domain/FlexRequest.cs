@@ -171,7 +171,15 @@ public sealed class FlexRequest
     /// <summary>Whether offers may still be submitted at <paramref name="now"/>.</summary>
     public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
 
-    /// <summary>Checks that <paramref name="offer"/> may be submitted now on stations qualified for this request.</summary>
+    /// <summary>
+    /// Checks that <paramref name="offer"/> may be submitted now on stations qualified for this request, and that it is
+    /// physically possible: its energy (kWh) is at most what its stations can shift in the delivery window, the sum of
+    /// their <see cref="ChargingStation.MaxPower"/> (kW, the larger of AC and DC) times the window's length.
+    /// </summary>
+    /// <exception cref="DomainException">
+    /// A broken rule, named by field and rule; an offer above its stations' capability: field <c>energyKwh</c>, rule
+    /// <c>physical-limit</c>, with the limit in the message.
+    /// </exception>
     public void AcceptOffer(Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, DateTimeOffset now)
     {
         RequireOpen(now);
@@ -187,6 +195,11 @@ public sealed class FlexRequest
             if (!s.Active || !s.QualifiesFor(transformer, new Kilowatts(0.001m)))
                 throw new DomainException("stationIds", "qualified", $"Station {s.Id} is not qualified for this request: it must sit behind transformer {TransformerId} and have real-time monitoring.");
         }
+        var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
+        var limit = power * Delivery.Duration;
+        if (offer.Energy > limit)
+            throw new DomainException("energyKwh", "physical-limit",
+                $"energyKwh exceeds what the offer's stations can shift in the delivery window: at most {limit} ({power} for {Delivery.Duration:c}).");
     }
 
     /// <summary>

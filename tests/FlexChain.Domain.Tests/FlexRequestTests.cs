@@ -5,8 +5,8 @@ namespace FlexChain.Domain.Tests;
 
 public class FlexRequestTests
 {
-    private static ChargingStation Station(string cpo = "cpo-a", string transformer = "tr1", bool monitoring = true) =>
-        new("st-a", cpo, transformer, Kilowatts.From(22), "IT001E0001", monitoring);
+    private static ChargingStation Station(string cpo = "cpo-a", string transformer = "tr1", bool monitoring = true, decimal kw = 22) =>
+        new("st-a", cpo, transformer, Kilowatts.From(kw), "IT001E0001", monitoring);
 
     [Fact]
     public void Post_OnAnotherDsosTransformer_Throws()
@@ -48,6 +48,26 @@ public class FlexRequestTests
     {
         var r = Request(cap: 0.2m);
         Assert.Equal("price-cap", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.3m, cpo: "cpo-a"), [Station()], Grid, T0)).Rule);
+    }
+
+    [Fact]
+    public void AcceptOffer_EnergyAboveStationsPowerTimesWindow_ThrowsPhysicalLimit()
+    {
+        // A 7 kW station can shift at most 7 kWh in the one-hour window, not 50.
+        var r = Request(kwh: 50);
+        var e = Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 50, 0.1m, cpo: "cpo-a"), [Station(kw: 7)], Grid, T0));
+        Assert.Equal(("energyKwh", "physical-limit"), (e.Field, e.Rule));
+        Assert.Contains("at most 7 kWh", e.Message);
+    }
+
+    [Fact]
+    public void AcceptOffer_EnergyEqualToStationsPowerTimesWindow_IsAccepted()
+    {
+        // Two stations add up: 7 kW + 3.5 kW over one hour is 10.5 kWh.
+        var r = Request(kwh: 50);
+        r.AcceptOffer(Offer("a", 10.5m, 0.1m, cpo: "cpo-a"), [Station(kw: 7), Station(kw: 3.5m) with { Id = "st-b" }], Grid, T0);
+        Assert.Equal("physical-limit", Assert.Throws<DomainException>(() =>
+            r.AcceptOffer(Offer("a", 10.501m, 0.1m, cpo: "cpo-a"), [Station(kw: 7), Station(kw: 3.5m) with { Id = "st-b" }], Grid, T0)).Rule);
     }
 
     [Fact]

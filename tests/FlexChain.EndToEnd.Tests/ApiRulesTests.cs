@@ -59,6 +59,22 @@ public sealed class ApiRulesTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task PostAndModifyOffer_MoreThanTheStationsCanShift_ArePhysicalLimitProblems()
+    {
+        // One 22 kW station over the one-hour window shifts at most 22 kWh.
+        var m = await MarketAsync();
+        using var posted = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{m.Request}/offers", m.CpoA, Offer(m.StationA, kwh: 50m));
+        var problem = await ProblemAsync(posted, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(("energyKwh", "physical-limit"), (problem["field"]!.GetValue<string>(), problem["rule"]!.GetValue<string>()));
+        Assert.Contains("22 kWh", problem["detail"]!.GetValue<string>());
+
+        var offer = (await _api.PostAsync($"/v1/requests/{m.Request}/offers", m.CpoA, Offer(m.StationA, kwh: 22m)))["id"]!.GetValue<string>();
+        using var modified = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{m.Request}/offers/{offer}", m.CpoA, Offer(m.StationA, kwh: 22.001m));
+        problem = await ProblemAsync(modified, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal("physical-limit", problem["rule"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task PostRequest_AsCpo_IsForbidden()
     {
         var m = await MarketAsync();

@@ -140,6 +140,31 @@ public sealed class FlexRequest
     }
 
     /// <summary>
+    /// Checks that winners can be told in time: the gate cycle this request clears in closes at <see cref="ClearsAt"/>
+    /// rounded up to the <paramref name="cadence"/> (<see cref="GateCycle.ClosingTimeFor"/>), and that closing time
+    /// plus <paramref name="activationLeadTime"/> must not be after the delivery window starts.
+    /// </summary>
+    /// <param name="cadence">The gate cadence (positive).</param>
+    /// <param name="activationLeadTime">How long winners need between the results and delivery (zero or more).</param>
+    /// <exception cref="DomainException">
+    /// Too late: field <c>gateClosure</c> (<c>decisionDeadline</c> for manual selection), rule <c>lead-time</c>, the message
+    /// naming the latest acceptable one.
+    /// </exception>
+    /// <exception cref="ArgumentOutOfRangeException">The cadence is not positive or the lead time is negative.</exception>
+    public void RequireLeadTime(TimeSpan cadence, TimeSpan activationLeadTime)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(activationLeadTime, TimeSpan.Zero);
+        var closesAt = GateCycle.ClosingTimeFor(ClearsAt, cadence);
+        if (closesAt + activationLeadTime <= Delivery.Start) return;
+        // The latest cycle boundary that still leaves the lead time; any instant up to it rounds up to at most it.
+        var byLead = Delivery.Start - activationLeadTime;
+        var latest = byLead.AddTicks(-((byLead - DateTimeOffset.UnixEpoch).Ticks % cadence.Ticks));
+        var field = Selection == SelectionMode.Manual ? "decisionDeadline" : "gateClosure";
+        throw new DomainException(field, "lead-time",
+            $"Results are published when the gate cycle closes at {closesAt:O} (every {cadence:c}), and winners need {activationLeadTime:c} before delivery starts at {Delivery.Start:O}: {field} must be {latest:O} or earlier.");
+    }
+
+    /// <summary>
     /// Cancels the request before gate closure (its DSO only). A cancelled request has no next step, so the gate cycle
     /// leaves it alone and its offers are never cleared.
     /// </summary>

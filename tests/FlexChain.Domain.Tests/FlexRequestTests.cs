@@ -34,6 +34,28 @@ public class FlexRequestTests
         Assert.Equal("gate-closed", e.Rule);
     }
 
+    private static FlexRequest RequestClosingAt(DateTimeOffset gateClosure) =>
+        FlexRequest.Post("r", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(1), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(1), gateClosure, PricingRule.PayAsBid, T0);
+
+    [Fact]
+    public void RequireLeadTime_GateRoundedUpToDeliveryStart_ThrowsNamingLatestGateClosure()
+    {
+        // 11:58 belongs to the cycle closing at 12:00, when delivery starts: no time left to activate the winners.
+        var r = RequestClosingAt(T0.AddHours(4).AddMinutes(-2));
+        var e = Assert.Throws<DomainException>(() => r.RequireLeadTime(TimeSpan.FromMinutes(15), TimeSpan.FromMinutes(5)));
+        Assert.Equal(("gateClosure", "lead-time"), (e.Field, e.Rule));
+        Assert.Contains($"{T0.AddHours(4).AddMinutes(-15):O} or earlier", e.Message);
+    }
+
+    [Fact]
+    public void RequireLeadTime_CycleClosingLeadTimeBeforeDelivery_Passes()
+    {
+        RequestClosingAt(T0.AddHours(4).AddMinutes(-20)).RequireLeadTime(TimeSpan.FromMinutes(15), TimeSpan.FromMinutes(5));
+        RequestClosingAt(T0.AddHours(4).AddSeconds(-30)).RequireLeadTime(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+        Assert.Throws<DomainException>(() => RequestClosingAt(T0.AddHours(4).AddSeconds(-30)).RequireLeadTime(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(31)));
+    }
+
     [Fact]
     public void AcceptOffer_StationBehindOtherTransformerOrUnmonitored_Throws()
     {

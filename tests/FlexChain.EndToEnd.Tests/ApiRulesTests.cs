@@ -75,6 +75,21 @@ public sealed class ApiRulesTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task PostRequest_GateClosingTooCloseToDelivery_IsLeadTimeProblem()
+    {
+        // The default activation lead time is 5 minutes; this gate closes one minute before delivery.
+        var m = await MarketAsync();
+        var start = market.Clock.GetUtcNow().AddHours(2);
+        using var response = await _api.SendAsync(HttpMethod.Post, "/v1/requests", m.Dso, new
+        {
+            transformerId = m.Transformer, deliveryStart = start, deliveryEnd = start.AddHours(1), energyKwh = 1m,
+            maxPriceEurPerKwh = 0.5m, gateClosure = start.AddMinutes(-1),
+        });
+        var problem = await ProblemAsync(response, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(("gateClosure", "lead-time"), (problem["field"]!.GetValue<string>(), problem["rule"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task PostRequest_AsCpo_IsForbidden()
     {
         var m = await MarketAsync();

@@ -19,6 +19,13 @@ public sealed class GateCycleOptions
     /// <summary>The gate cadence, aligned to the clock: requests clearing in the same slot clear together and share escrow batches.</summary>
     public TimeSpan Cadence { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// How long winners need between the gate cycle's results and the start of delivery: a request whose cycle closes
+    /// later than its delivery start minus this is refused when posted.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan ActivationLeadTime { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>The most awards one escrow batch (one lock and one settle transaction) carries.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1000)]
     public int MaxAwardsPerBatch { get; set; } = 200;
@@ -50,9 +57,13 @@ public sealed partial class GateCycleRunner(
     /// Stores a new request in its gate cycle: the cycle is opened (if new) and scheduled, the membership recorded,
     /// then the request written; a request is never left outside a scheduled cycle.
     /// </summary>
-    /// <exception cref="DomainException">The cycle has already closed (only possible when the request arrives within moments of its slot's end).</exception>
+    /// <exception cref="DomainException">
+    /// The cycle would close too late to activate the winners before delivery (rule <c>lead-time</c>); the cycle has
+    /// already closed (only possible when the request arrives within moments of its slot's end).
+    /// </exception>
     public async Task AddAsync(FlexRequest request, CancellationToken cancellationToken)
     {
+        request.RequireLeadTime(_options.Cadence, _options.ActivationLeadTime);
         var closesAt = GateCycle.ClosingTimeFor(request.ClearsAt, _options.Cadence);
         var cycle = await store.GetOrOpenGateCycleAsync(closesAt, request.CreatedAt, cancellationToken);
         if (cycle.Value.State == GateCycleState.Open) await store.ScheduleAsync(cycle.Value.Id, closesAt, cancellationToken);

@@ -197,7 +197,8 @@ public sealed class FlexRequest
     public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
 
     /// <summary>
-    /// Checks that <paramref name="offer"/> may be submitted now on stations qualified for this request, and that it is
+    /// Checks that <paramref name="offer"/> may be submitted now on the CPO's own stations, each eligible for this request
+    /// (<see cref="Eligibility.Problem"/> against <paramref name="requirements"/>, the DSO's current ones), and that it is
     /// physically possible: its energy (kWh) is at most what its stations can shift in the delivery window, the sum of
     /// their <see cref="ChargingStation.MaxPower"/> (kW, the larger of AC and DC) times the window's length.
     /// </summary>
@@ -205,7 +206,8 @@ public sealed class FlexRequest
     /// A broken rule, named by field and rule; an offer above its stations' capability: field <c>energyKwh</c>, rule
     /// <c>physical-limit</c>, with the limit in the message.
     /// </exception>
-    public void AcceptOffer(Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, DateTimeOffset now)
+    public void AcceptOffer(
+        Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
     {
         RequireOpen(now);
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
@@ -217,8 +219,8 @@ public sealed class FlexRequest
         foreach (var s in stations)
         {
             if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
-            if (!s.Active || !s.QualifiesFor(transformer, new Kilowatts(0.001m)))
-                throw new DomainException("stationIds", "qualified", $"Station {s.Id} is not qualified for this request: it must sit behind transformer {TransformerId} and have real-time monitoring.");
+            if (Eligibility.Problem(s, transformer, requirements, now) is { } problem)
+                throw new DomainException("stationIds", "qualified", problem.Message);
         }
         var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
         var limit = power * Delivery.Duration;
@@ -318,6 +320,25 @@ public sealed class FlexRequest
             DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
             Decision = Selection == SelectionMode.Manual ? Decision : null,
         };
+
+    /// <summary>
+    /// This request as the engine clears it at <paramref name="at"/>, re-checking eligibility: an offer naming a station
+    /// that is not eligible then (<see cref="Eligibility.Problem"/>: deactivated, or its qualification lapsed since it was
+    /// offered) or not among <paramref name="stations"/> is rejected with <see cref="OfferOutcomeKind.RejectedNotEligible"/>.
+    /// </summary>
+    /// <param name="stations">The current state of the stations its offers name.</param>
+    /// <param name="transformer">The request's transformer.</param>
+    /// <param name="requirements">Its DSO's current prequalification requirements, or null when there are none.</param>
+    /// <param name="at">The clearing time (UTC).</param>
+    /// <exception cref="ArgumentException"><paramref name="transformer"/> is not the request's.</exception>
+    public ClearingRequest ToClearingRequest(
+        IEnumerable<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset at)
+    {
+        if (transformer.Id != TransformerId)
+            throw new ArgumentException($"request {Id} is on transformer {TransformerId}, not {transformer.Id}", nameof(transformer));
+        var eligible = stations.Where(s => Eligibility.Problem(s, transformer, requirements, at) is null).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        return ToClearingRequest() with { QualifiedStationIds = eligible };
+    }
 
     /// <summary>
     /// Closes the gate with this request's part of the gate cycle's clearing (<see cref="ClearingEngine.Clear"/> over

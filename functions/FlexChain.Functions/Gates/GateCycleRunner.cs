@@ -184,7 +184,10 @@ public sealed partial class GateCycleRunner(
         {
             foreach (var o in await store.GetOffersAsync(m.Value.Id, ct)) offers.Add(o);
         });
-        var result = ClearingEngine.Clear(clearing.Select(m => m.Value.ToClearingRequest()).ToList(), offers.ToList());
+        var all = offers.ToList();
+        var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
+        var requests = await Task.WhenAll(clearing.Select(m => EligibilityCheckedAsync(m.Value, byRequest[m.Value.Id], cycle.ClosesAt, cancellationToken)));
+        var result = ClearingEngine.Clear(requests, all);
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
         foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
         cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, Now(now));
@@ -202,6 +205,26 @@ public sealed partial class GateCycleRunner(
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
         if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
+    }
+
+    /// <summary>
+    /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
+    /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
+    /// no longer wins. Stations are read from the store, not the offer path's cache.
+    /// </summary>
+    /// <param name="offers">The request's offers.</param>
+    private async Task<ClearingRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
+            ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
+        var requirements = await store.GetRequirementsAsync(transformer.DsoId, cancellationToken);
+        var named = offers.SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).Distinct().ToList();
+        var stations = new System.Collections.Concurrent.ConcurrentBag<ChargingStation>();
+        await Parallel.ForEachAsync(named, MarketStore.InParallel(cancellationToken), async (n, ct) =>
+        {
+            if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
+        });
+        return request.ToClearingRequest(stations, transformer, requirements, at);
     }
 
     /// <summary>Cleared -> Awarded: locks every batch in escrow, then marks the requests awarded. False when another instance moved the cycle first.</summary>

@@ -22,8 +22,8 @@ public sealed record ClearingRequest(
     public KilowattHours OverfillAllowance { get; init; }
 
     /// <summary>
-    /// The stations prequalified for this request, or null when the caller already checked qualification when the
-    /// offers were submitted (<see cref="FlexRequest.AcceptOffer"/>). An offer naming any other station is not eligible.
+    /// The stations eligible for this request at clearing time (<see cref="FlexRequest.ToClearingRequest(IEnumerable{ChargingStation}, Transformer, PrequalificationRequirements?, DateTimeOffset)"/>),
+    /// or null to take every station as eligible. An offer naming any other station is not eligible.
     /// </summary>
     public IReadOnlySet<string>? QualifiedStationIds { get; init; }
 

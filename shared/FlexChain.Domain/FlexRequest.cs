@@ -77,7 +77,10 @@ public sealed class FlexRequest
     public IReadOnlyList<Verification> Verifications { get; private set; }
     public string? FailureReason { get; private set; }
 
-    /// <summary>The smallest offer the DSO accepts (kWh), or null for any size.</summary>
+    /// <summary>
+    /// The smallest offer the DSO accepts (kWh), or null for any size; also the least part of an offer that clearing
+    /// accepts or a manual pick takes (<see cref="ClearingRequest.MinimumAccepted"/>).
+    /// </summary>
     public KilowattHours? MinimumOfferEnergy { get; }
 
     /// <summary>Automatic (merit order) or manual selection by the DSO after gate closure.</summary>
@@ -319,6 +322,7 @@ public sealed class FlexRequest
         {
             DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
             Decision = Selection == SelectionMode.Manual ? Decision : null,
+            MinimumAccepted = MinimumOfferEnergy,
         };
 
     /// <summary>

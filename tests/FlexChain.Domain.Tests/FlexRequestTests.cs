@@ -120,6 +120,21 @@ public class FlexRequestTests
     }
 
     [Fact]
+    public void ToClearingRequest_RemainingNeedBelowMinimum_DivisibleOfferNotCut()
+    {
+        // 10 kWh wanted, offers of at least 3 kWh: after 9 kWh the 1 kWh left is below the minimum, so "b" is not cut to it.
+        var r = FlexRequest.Post("req1", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(10),
+            Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), T0.AddHours(1), PricingRule.PayAsBid, T0, minimumOfferEnergy: KilowattHours.From(3));
+
+        var result = MeritOrder.Clear(r.ToClearingRequest(), [Offer("a", 9, 0.1m), Offer("b", 5, 0.2m)]);
+
+        Assert.Equal("a", Assert.Single(result.Awards).OfferId);
+        var b = result.Outcomes.Single(o => o.OfferId == "b");
+        Assert.Equal(OfferOutcomeKind.RejectedNotNeeded, b.Kind);
+        Assert.Contains("minimum", b.Detail);
+    }
+
+    [Fact]
     public void AcceptOffer_OverPriceCap_Throws()
     {
         var r = Request(cap: 0.2m);

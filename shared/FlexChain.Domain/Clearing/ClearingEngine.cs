@@ -105,6 +105,7 @@ internal sealed class RequestPlan
     public required string Id { get; init; }
     public required long RequestedWh { get; init; }
     public required long AllowanceWh { get; init; }
+    public required long MinimumWh { get; init; }
     public required long CapUnits { get; init; }
     public required long GateTicks { get; init; }
     public required long WindowStart { get; init; }
@@ -123,8 +124,9 @@ internal sealed class RequestPlan
     public static RequestPlan For(ClearingRequest r)
     {
         var (selection, strategy, note) = ChooseSelection(r);
+        var minimumWh = r.MinimumAccepted is { } min ? Units.WattHours(min, "minimumOfferKwh") : 0;
         return Build(r.Id, r.Energy, r.OverfillAllowance, r.PriceCap, r.GateClosure, r.Pricing,
-            r.Delivery.Start.UtcTicks, r.Delivery.End.UtcTicks, selection, strategy, note, r.QualifiedStationIds);
+            r.Delivery.Start.UtcTicks, r.Delivery.End.UtcTicks, selection, strategy, note, r.QualifiedStationIds, minimumWh);
     }
 
     /// <summary>
@@ -134,7 +136,7 @@ internal sealed class RequestPlan
     public static RequestPlan Build(
         string id, KilowattHours requested, KilowattHours allowance, EurosPerKilowattHour cap, DateTimeOffset gateClosure,
         PricingRule pricing, long windowStart, long windowEnd, SelectionMode selection, ISelectionStrategy strategy,
-        string? note, IReadOnlySet<string>? qualified)
+        string? note, IReadOnlySet<string>? qualified, long minimumWh = 0)
     {
         ArgumentNullException.ThrowIfNull(id);
         var requestedWh = Units.WattHours(requested, "energyKwh");
@@ -147,7 +149,7 @@ internal sealed class RequestPlan
         {
             Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
             GateTicks = gateClosure.UtcTicks, WindowStart = windowStart, WindowEnd = windowEnd,
-            PricingStrategy = PricingStrategies.For(pricing), SelectionStrategy = strategy, Qualified = qualified,
+            PricingStrategy = PricingStrategies.For(pricing), SelectionStrategy = strategy, Qualified = qualified, MinimumWh = minimumWh,
             Requested = requested, Allowance = allowance, Pricing = pricing, Selection = selection, SelectionNote = note,
         };
     }
@@ -381,7 +383,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;
             else
             {
-                var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh);
+                var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh, p.MinimumWh);
                 (e.Kind, e.Why) = (d.Kind, d.Why);
                 if (!d.Accepts) continue;
                 var clash = _book.TryBook(o.StationIds, plan);

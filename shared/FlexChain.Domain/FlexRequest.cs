@@ -77,7 +77,10 @@ public sealed class FlexRequest
     public IReadOnlyList<Verification> Verifications { get; private set; }
     public string? FailureReason { get; private set; }
 
-    /// <summary>The smallest offer the DSO accepts (kWh), or null for any size.</summary>
+    /// <summary>
+    /// The smallest offer the DSO accepts (kWh), or null for any size; also the least part of an offer that clearing
+    /// accepts or a manual pick takes (<see cref="ClearingRequest.MinimumAccepted"/>).
+    /// </summary>
     public KilowattHours? MinimumOfferEnergy { get; }
 
     /// <summary>Automatic (merit order) or manual selection by the DSO after gate closure.</summary>
@@ -140,6 +143,31 @@ public sealed class FlexRequest
     }
 
     /// <summary>
+    /// Checks that winners can be told in time: the gate cycle this request clears in closes at <see cref="ClearsAt"/>
+    /// rounded up to the <paramref name="cadence"/> (<see cref="GateCycle.ClosingTimeFor"/>), and that closing time
+    /// plus <paramref name="activationLeadTime"/> must not be after the delivery window starts.
+    /// </summary>
+    /// <param name="cadence">The gate cadence (positive).</param>
+    /// <param name="activationLeadTime">How long winners need between the results and delivery (zero or more).</param>
+    /// <exception cref="DomainException">
+    /// Too late: field <c>gateClosure</c> (<c>decisionDeadline</c> for manual selection), rule <c>lead-time</c>, the message
+    /// naming the latest acceptable one.
+    /// </exception>
+    /// <exception cref="ArgumentOutOfRangeException">The cadence is not positive or the lead time is negative.</exception>
+    public void RequireLeadTime(TimeSpan cadence, TimeSpan activationLeadTime)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(activationLeadTime, TimeSpan.Zero);
+        var closesAt = GateCycle.ClosingTimeFor(ClearsAt, cadence);
+        if (closesAt + activationLeadTime <= Delivery.Start) return;
+        // The latest cycle boundary that still leaves the lead time; any instant up to it rounds up to at most it.
+        var byLead = Delivery.Start - activationLeadTime;
+        var latest = byLead.AddTicks(-((byLead - DateTimeOffset.UnixEpoch).Ticks % cadence.Ticks));
+        var field = Selection == SelectionMode.Manual ? "decisionDeadline" : "gateClosure";
+        throw new DomainException(field, "lead-time",
+            $"Results are published when the gate cycle closes at {closesAt:O} (every {cadence:c}), and winners need {activationLeadTime:c} before delivery starts at {Delivery.Start:O}: {field} must be {latest:O} or earlier.");
+    }
+
+    /// <summary>
     /// Cancels the request before gate closure (its DSO only). A cancelled request has no next step, so the gate cycle
     /// leaves it alone and its offers are never cleared.
     /// </summary>
@@ -171,8 +199,18 @@ public sealed class FlexRequest
     /// <summary>Whether offers may still be submitted at <paramref name="now"/>.</summary>
     public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
 
-    /// <summary>Checks that <paramref name="offer"/> may be submitted now on stations qualified for this request.</summary>
-    public void AcceptOffer(Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, DateTimeOffset now)
+    /// <summary>
+    /// Checks that <paramref name="offer"/> may be submitted now on the CPO's own stations, each eligible for this request
+    /// (<see cref="Eligibility.Problem"/> against <paramref name="requirements"/>, the DSO's current ones), and that it is
+    /// physically possible: its energy (kWh) is at most what its stations can shift in the delivery window, the sum of
+    /// their <see cref="ChargingStation.MaxPower"/> (kW, the larger of AC and DC) times the window's length.
+    /// </summary>
+    /// <exception cref="DomainException">
+    /// A broken rule, named by field and rule; an offer above its stations' capability: field <c>energyKwh</c>, rule
+    /// <c>physical-limit</c>, with the limit in the message.
+    /// </exception>
+    public void AcceptOffer(
+        Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
     {
         RequireOpen(now);
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
@@ -184,9 +222,14 @@ public sealed class FlexRequest
         foreach (var s in stations)
         {
             if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
-            if (!s.Active || !s.QualifiesFor(transformer, new Kilowatts(0.001m)))
-                throw new DomainException("stationIds", "qualified", $"Station {s.Id} is not qualified for this request: it must sit behind transformer {TransformerId} and have real-time monitoring.");
+            if (Eligibility.Problem(s, transformer, requirements, now) is { } problem)
+                throw new DomainException("stationIds", "qualified", problem.Message);
         }
+        var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
+        var limit = power * Delivery.Duration;
+        if (offer.Energy > limit)
+            throw new DomainException("energyKwh", "physical-limit",
+                $"energyKwh exceeds what the offer's stations can shift in the delivery window: at most {limit} ({power} for {Delivery.Duration:c}).");
     }
 
     /// <summary>
@@ -279,7 +322,27 @@ public sealed class FlexRequest
         {
             DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
             Decision = Selection == SelectionMode.Manual ? Decision : null,
+            MinimumAccepted = MinimumOfferEnergy,
         };
+
+    /// <summary>
+    /// This request as the engine clears it at <paramref name="at"/>, re-checking eligibility: an offer naming a station
+    /// that is not eligible then (<see cref="Eligibility.Problem"/>: deactivated, or its qualification lapsed since it was
+    /// offered) or not among <paramref name="stations"/> is rejected with <see cref="OfferOutcomeKind.RejectedNotEligible"/>.
+    /// </summary>
+    /// <param name="stations">The current state of the stations its offers name.</param>
+    /// <param name="transformer">The request's transformer.</param>
+    /// <param name="requirements">Its DSO's current prequalification requirements, or null when there are none.</param>
+    /// <param name="at">The clearing time (UTC).</param>
+    /// <exception cref="ArgumentException"><paramref name="transformer"/> is not the request's.</exception>
+    public ClearingRequest ToClearingRequest(
+        IEnumerable<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset at)
+    {
+        if (transformer.Id != TransformerId)
+            throw new ArgumentException($"request {Id} is on transformer {TransformerId}, not {transformer.Id}", nameof(transformer));
+        var eligible = stations.Where(s => Eligibility.Problem(s, transformer, requirements, at) is null).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        return ToClearingRequest() with { QualifiedStationIds = eligible };
+    }
 
     /// <summary>
     /// Closes the gate with this request's part of the gate cycle's clearing (<see cref="ClearingEngine.Clear"/> over

@@ -89,10 +89,6 @@ public sealed record ChargingStation(
     public Qualification? Qualification { get; init; }
 
     public bool Active => DeactivatedAt is null;
-
-    /// <summary>The Italian pilot's hard requirements: real-time monitoring and enough power (DOMAIN.md section 2).</summary>
-    public bool QualifiesFor(Transformer transformer, Kilowatts minimumPower) =>
-        TransformerId == transformer.Id && RealTimeMonitoring && MaxPower.Value >= minimumPower.Value;
 }
 
 /// <summary>Which way the DSO needs consumption to move.</summary>
@@ -174,6 +170,47 @@ public sealed record Qualification(
     public bool HoldsAt(DateTimeOffset now, ChargingStation station, PrequalificationRequirements? requirements) =>
         Status == QualificationStatus.Qualified && ValidUntil > now && station.Version == StationVersion &&
         requirements is not null && requirements.Version == RequirementsVersion && requirements.DsoId == DsoId;
+}
+
+/// <summary>
+/// Whether a station may take part in a request's market (DOMAIN.md sections 3.2 and 4): checked when it is offered and
+/// again when the offer is cleared, since a station may be deactivated or its qualification expire in between.
+/// </summary>
+public static class Eligibility
+{
+    /// <summary>
+    /// Why <paramref name="station"/> may not be offered or awarded on a request behind <paramref name="transformer"/> at
+    /// <paramref name="now"/>, or null when it may: it must be active, sit behind that transformer, have real-time
+    /// monitoring, and hold a qualification with the transformer's DSO that has not expired at <paramref name="now"/>.
+    /// A qualification checked against an older station version or older requirements is checked again against
+    /// <paramref name="requirements"/> (the DSO's current ones, null when it has none): a change the station still
+    /// meets does not knock out its offers, one it fails does.
+    /// </summary>
+    /// <returns>The broken rule (<c>active</c>, <c>transformer</c>, <c>monitoring</c> or <c>qualified</c>) and a sentence, or null.</returns>
+    public static QualificationReason? Problem(
+        ChargingStation station, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(station);
+        ArgumentNullException.ThrowIfNull(transformer);
+        if (!station.Active) return new("active", $"Station {station.Id} is deactivated.");
+        if (station.TransformerId != transformer.Id)
+            return new("transformer", $"Station {station.Id} is not behind the request's transformer {transformer.Id}.");
+        if (!station.RealTimeMonitoring) return new("monitoring", $"Station {station.Id} has no real-time monitoring.");
+        return station.Qualification switch
+        {
+            null => new("qualified", $"Station {station.Id} is not prequalified: POST /v1/stations/{station.Id}/prequalification."),
+            { Status: not QualificationStatus.Qualified } q =>
+                new("qualified", $"Station {station.Id} is {q.Status} in prequalification: {string.Join(" ", q.Reasons.Select(r => r.Message))}"),
+            var q when q.DsoId != transformer.DsoId =>
+                new("qualified", $"Station {station.Id} is not prequalified with DSO {transformer.DsoId}: POST /v1/stations/{station.Id}/prequalification."),
+            var q when q.ValidUntil <= now =>
+                new("qualified", $"Station {station.Id}'s prequalification expired at {q.ValidUntil:O}: POST /v1/stations/{station.Id}/prequalification."),
+            var q when q.HoldsAt(now, station, requirements) => null,
+            _ => Prequalification.Check(station, transformer, requirements, now) is { Status: not QualificationStatus.Qualified } fresh
+                ? new("qualified", $"Station {station.Id} no longer meets DSO {transformer.DsoId}'s requirements: {string.Join(" ", fresh.Reasons.Select(r => r.Message))}")
+                : null,
+        };
+    }
 }
 
 /// <summary>Prequalification: checks a station against the requirements of the DSO that owns its transformer.</summary>

@@ -191,11 +191,28 @@ public class ClearingEngineTests
     }
 
     [Fact]
-    public void Clear_SameOfferTwice_Throws()
+    public void Clear_SameOfferTwice_ThrowsNamingTheId()
     {
         var a = Offer("a", "r1", 5, 0.1m);
-        var e = Assert.Throws<DomainException>(() => ClearingEngine.Clear([Request("r1")], [a, a]));
-        Assert.Equal("unique-id", e.Rule);
+        var e = Assert.Throws<ArgumentException>(() => ClearingEngine.Clear([Request("r1")], [a, a]));
+        Assert.Contains("Offer a ", e.Message);
+    }
+
+    [Fact]
+    public void Clear_TwoOffersWithOneIdAtDifferentPrices_ThrowsNamingTheId()
+    {
+        // Different sort keys put them apart in merit order; both would be awarded under the one award id "r1/a".
+        var e = Assert.Throws<ArgumentException>(() => ClearingEngine.Clear([Request("r1", kwh: 10)],
+            [Offer("a", "r1", 5, 0.1m), Offer("a", "r1", 5, 0.2m, minute: 3, stations: "st-other")]));
+        Assert.Contains("Offer a ", e.Message);
+    }
+
+    [Fact]
+    public void Clear_OneOfferIdOnTwoRequests_ThrowsNamingTheId()
+    {
+        var e = Assert.Throws<ArgumentException>(() => ClearingEngine.Clear([Request("r1"), Request("r2", start: 6)],
+            [Offer("a", "r1", 5, 0.1m), Offer("a", "r2", 5, 0.1m, stations: "st-other")]));
+        Assert.Contains("Offer a ", e.Message);
     }
 
     [Fact]

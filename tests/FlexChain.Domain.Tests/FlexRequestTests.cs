@@ -5,8 +5,16 @@ namespace FlexChain.Domain.Tests;
 
 public class FlexRequestTests
 {
-    private static ChargingStation Station(string cpo = "cpo-a", string transformer = "tr1", bool monitoring = true) =>
-        new("st-a", cpo, transformer, Kilowatts.From(22), "IT001E0001", monitoring);
+    private static readonly PrequalificationRequirements Requirements =
+        new("dso1", null, Kilowatts.From(3.7m), MonitoringRequired: true, TimeSpan.FromDays(30), Version: 1, T0.AddDays(-1));
+
+    /// <summary>A station prequalified by dso1 (requirements version 1) until <paramref name="qualifiedUntil"/> (default T0 + 29 days).</summary>
+    private static ChargingStation Station(
+        string cpo = "cpo-a", string transformer = "tr1", bool monitoring = true, decimal kw = 22, DateTimeOffset? qualifiedUntil = null) =>
+        new ChargingStation("st-a", cpo, transformer, Kilowatts.From(kw), "IT001E0001", monitoring)
+        {
+            Qualification = new(QualificationStatus.Qualified, "dso1", [], T0.AddDays(-1), qualifiedUntil ?? T0.AddDays(29), RequirementsVersion: 1, StationVersion: 1),
+        };
 
     [Fact]
     public void Post_OnAnotherDsosTransformer_Throws()
@@ -26,11 +34,33 @@ public class FlexRequestTests
         Assert.Equal("gateClosure", e.Field);
     }
 
+    private static FlexRequest RequestClosingAt(DateTimeOffset gateClosure) =>
+        FlexRequest.Post("r", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(1), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(1), gateClosure, PricingRule.PayAsBid, T0);
+
+    [Fact]
+    public void RequireLeadTime_GateRoundedUpToDeliveryStart_ThrowsNamingLatestGateClosure()
+    {
+        // 11:58 belongs to the cycle closing at 12:00, when delivery starts: no time left to activate the winners.
+        var r = RequestClosingAt(T0.AddHours(4).AddMinutes(-2));
+        var e = Assert.Throws<DomainException>(() => r.RequireLeadTime(TimeSpan.FromMinutes(15), TimeSpan.FromMinutes(5)));
+        Assert.Equal(("gateClosure", "lead-time"), (e.Field, e.Rule));
+        Assert.Contains($"{T0.AddHours(4).AddMinutes(-15):O} or earlier", e.Message);
+    }
+
+    [Fact]
+    public void RequireLeadTime_CycleClosingLeadTimeBeforeDelivery_Passes()
+    {
+        RequestClosingAt(T0.AddHours(4).AddMinutes(-20)).RequireLeadTime(TimeSpan.FromMinutes(15), TimeSpan.FromMinutes(5));
+        RequestClosingAt(T0.AddHours(4).AddSeconds(-30)).RequireLeadTime(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+        Assert.Throws<DomainException>(() => RequestClosingAt(T0.AddHours(4).AddSeconds(-30)).RequireLeadTime(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(31)));
+    }
+
     [Fact]
     public void AcceptOffer_AfterGateClosure_Throws()
     {
         var r = Request();
-        var e = Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station()], Grid, r.GateClosure));
+        var e = Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station()], Grid, Requirements, r.GateClosure));
         Assert.Equal("gate-closed", e.Rule);
     }
 
@@ -38,16 +68,97 @@ public class FlexRequestTests
     public void AcceptOffer_StationBehindOtherTransformerOrUnmonitored_Throws()
     {
         var r = Request();
-        Assert.Equal("qualified", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station(transformer: "tr9")], Grid, T0)).Rule);
-        Assert.Equal("qualified", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station(monitoring: false)], Grid, T0)).Rule);
-        Assert.Equal("own-station", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-b"), [Station()], Grid, T0)).Rule);
+        Assert.Equal("qualified", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station(transformer: "tr9")], Grid, Requirements, T0)).Rule);
+        Assert.Equal("qualified", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station(monitoring: false)], Grid, Requirements, T0)).Rule);
+        Assert.Equal("own-station", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-b"), [Station()], Grid, Requirements, T0)).Rule);
+    }
+
+    [Fact]
+    public void AcceptOffer_StationNotPrequalifiedOrQualificationExpired_ThrowsQualified()
+    {
+        var r = Request();
+        Assert.Equal("qualified", Assert.Throws<DomainException>(() =>
+            r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station() with { Qualification = null }], Grid, Requirements, T0)).Rule);
+        Assert.Equal("qualified", Assert.Throws<DomainException>(() =>
+            r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station(qualifiedUntil: T0)], Grid, Requirements, T0)).Rule);
+        Assert.Equal("qualified", Assert.Throws<DomainException>(() =>
+            r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station() with { DeactivatedAt = T0 }], Grid, Requirements, T0)).Rule);
+    }
+
+    [Fact]
+    public void ToClearingRequest_StationDeactivatedOrQualificationExpiredSinceOffering_OfferRejectedNotEligible()
+    {
+        // All three offers were accepted at T0; by gate closure one station is deactivated and one qualification expired.
+        var r = Request(kwh: 3);
+        var offers = new[] { Offer("a", 1, 0.1m), Offer("b", 1, 0.1m), Offer("c", 1, 0.1m) };
+        var stations = new[]
+        {
+            Station(cpo: "cpo-a") with { Id = "st-a" },
+            Station(cpo: "cpo-b") with { Id = "st-b", DeactivatedAt = T0.AddMinutes(30) },
+            Station(cpo: "cpo-c", qualifiedUntil: T0.AddMinutes(30)) with { Id = "st-c" },
+        };
+
+        var result = MeritOrder.Clear(r.ToClearingRequest(stations, Grid, Requirements, r.GateClosure), offers);
+
+        Assert.Equal("a", Assert.Single(result.Awards).OfferId);
+        Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcomes.Single(o => o.OfferId == "b").Kind);
+        Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcomes.Single(o => o.OfferId == "c").Kind);
+    }
+
+    [Fact]
+    public void ToClearingRequest_RequirementsChangedSinceQualification_ChecksStationsAgainstTheNewOnes()
+    {
+        // Version 2 raises the minimum to 11 kW: the 22 kW station still qualifies, the 7 kW one no longer does.
+        var r = Request(kwh: 2);
+        var raised = Requirements with { MinimumPower = Kilowatts.From(11), Version = 2 };
+        var stations = new[] { Station(cpo: "cpo-a") with { Id = "st-a" }, Station(cpo: "cpo-b", kw: 7) with { Id = "st-b" } };
+
+        var result = MeritOrder.Clear(r.ToClearingRequest(stations, Grid, raised, r.GateClosure), [Offer("a", 1, 0.1m), Offer("b", 1, 0.1m)]);
+
+        Assert.Equal("a", Assert.Single(result.Awards).OfferId);
+        Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcomes.Single(o => o.OfferId == "b").Kind);
+    }
+
+    [Fact]
+    public void ToClearingRequest_RemainingNeedBelowMinimum_DivisibleOfferNotCut()
+    {
+        // 10 kWh wanted, offers of at least 3 kWh: after 9 kWh the 1 kWh left is below the minimum, so "b" is not cut to it.
+        var r = FlexRequest.Post("req1", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(10),
+            Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), T0.AddHours(1), PricingRule.PayAsBid, T0, minimumOfferEnergy: KilowattHours.From(3));
+
+        var result = MeritOrder.Clear(r.ToClearingRequest(), [Offer("a", 9, 0.1m), Offer("b", 5, 0.2m)]);
+
+        Assert.Equal("a", Assert.Single(result.Awards).OfferId);
+        var b = result.Outcomes.Single(o => o.OfferId == "b");
+        Assert.Equal(OfferOutcomeKind.RejectedNotNeeded, b.Kind);
+        Assert.Contains("minimum", b.Detail);
     }
 
     [Fact]
     public void AcceptOffer_OverPriceCap_Throws()
     {
         var r = Request(cap: 0.2m);
-        Assert.Equal("price-cap", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.3m, cpo: "cpo-a"), [Station()], Grid, T0)).Rule);
+        Assert.Equal("price-cap", Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.3m, cpo: "cpo-a"), [Station()], Grid, Requirements, T0)).Rule);
+    }
+
+    [Fact]
+    public void AcceptOffer_EnergyAboveStationsPowerTimesWindow_ThrowsPhysicalLimit()
+    {
+        // A 7 kW station can shift at most 7 kWh in the one-hour window, not 50.
+        var r = Request(kwh: 50);
+        var e = Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 50, 0.1m, cpo: "cpo-a"), [Station(kw: 7)], Grid, Requirements, T0));
+        Assert.Equal(("energyKwh", "physical-limit"), (e.Field, e.Rule));
+        Assert.Contains("at most 7 kWh", e.Message);
+    }
+
+    [Fact]
+    public void AcceptOffer_EnergyEqualToStationsPowerTimesWindow_IsAccepted()
+    {
+        // Two stations add up: 7 kW + 3.5 kW over one hour is 10.5 kWh.
+        var r = Request(kwh: 50);
+        r.AcceptOffer(Offer("a", 10.5m, 0.1m, cpo: "cpo-a"), [Station(kw: 7), Station(kw: 3.5m) with { Id = "st-b" }], Grid, Requirements, T0);
+        Assert.Equal("physical-limit", Assert.Throws<DomainException>(() =>
+            r.AcceptOffer(Offer("a", 10.501m, 0.1m, cpo: "cpo-a"), [Station(kw: 7), Station(kw: 3.5m) with { Id = "st-b" }], Grid, Requirements, T0)).Rule);
     }
 
     [Fact]

@@ -26,6 +26,21 @@ public class ManualDecisionTests
         Assert.Throws<DomainException>(() => r.Decide(dso, picks.Length == 0 ? [Pick("dear")] : picks, Offers, now));
 
     [Fact]
+    public void Decide_PartBelowTheRequestsMinimum_IsAPickProblem()
+    {
+        // The request takes offers of 3 kWh or more, and no smaller part of one: 2 kWh of "dear" is refused, 3 kWh is not.
+        var r = FlexRequest.Post("req1", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(10),
+            Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), GateClosure, PricingRule.PayAsBid, T0,
+            minimumOfferEnergy: KilowattHours.From(3), selection: SelectionMode.Manual, decisionDeadline: Deadline);
+
+        var problem = Assert.Single(r.Decide("dso1", [Pick("dear", 2)], Offers, GateClosure));
+        Assert.Equal(("dear", OfferOutcomeKind.RejectedInvalidPick), (problem.OfferId, problem.Reason));
+        Assert.Contains("minimum", problem.Message);
+        Assert.Null(r.Decision);
+        Assert.Empty(r.Decide("dso1", [Pick("dear", 3)], Offers, GateClosure));
+    }
+
+    [Fact]
     public void Decide_ValidPicksInPeriod_RecordedAndCleared()
     {
         var r = Manual();

@@ -59,6 +59,37 @@ public sealed class ApiRulesTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task PostAndModifyOffer_MoreThanTheStationsCanShift_ArePhysicalLimitProblems()
+    {
+        // One 22 kW station over the one-hour window shifts at most 22 kWh.
+        var m = await MarketAsync();
+        using var posted = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{m.Request}/offers", m.CpoA, Offer(m.StationA, kwh: 50m));
+        var problem = await ProblemAsync(posted, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(("energyKwh", "physical-limit"), (problem["field"]!.GetValue<string>(), problem["rule"]!.GetValue<string>()));
+        Assert.Contains("22 kWh", problem["detail"]!.GetValue<string>());
+
+        var offer = (await _api.PostAsync($"/v1/requests/{m.Request}/offers", m.CpoA, Offer(m.StationA, kwh: 22m)))["id"]!.GetValue<string>();
+        using var modified = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{m.Request}/offers/{offer}", m.CpoA, Offer(m.StationA, kwh: 22.001m));
+        problem = await ProblemAsync(modified, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal("physical-limit", problem["rule"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task PostRequest_GateClosingTooCloseToDelivery_IsLeadTimeProblem()
+    {
+        // The default activation lead time is 5 minutes; this gate closes one minute before delivery.
+        var m = await MarketAsync();
+        var start = market.Clock.GetUtcNow().AddHours(2);
+        using var response = await _api.SendAsync(HttpMethod.Post, "/v1/requests", m.Dso, new
+        {
+            transformerId = m.Transformer, deliveryStart = start, deliveryEnd = start.AddHours(1), energyKwh = 1m,
+            maxPriceEurPerKwh = 0.5m, gateClosure = start.AddMinutes(-1),
+        });
+        var problem = await ProblemAsync(response, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(("gateClosure", "lead-time"), (problem["field"]!.GetValue<string>(), problem["rule"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task PostRequest_AsCpo_IsForbidden()
     {
         var m = await MarketAsync();

@@ -37,6 +37,8 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
             ["Chain__SignerLease"] = "00:00:15",
             ["GateCycle__MeterDataGrace"] = "00:00:10",
             ["GateCycle__Cadence"] = "00:00:10",
+            // The request below closes its gate 20 s before delivery (real time); the 5-minute default would refuse it.
+            ["GateCycle__ActivationLeadTime"] = "00:00:10",
             ["LocalTriggers__Schedules__GateTick"] = "* * * * * *",
             ["Market__ReadCacheDuration"] = "00:00:00",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",

@@ -12,6 +12,26 @@ namespace FlexChain.EndToEnd.Tests;
 public sealed class GateClearingTests(MarketFixture market)
 {
     [Fact]
+    public async Task GateTick_StationDeactivatedAfterOffering_OfferRejectedNotEligible()
+    {
+        var api = new MarketClient(market.Client);
+        var t0 = market.Clock.GetUtcNow();
+        var (dso, cpoA, _, transformer, stationA, _) =
+            await api.SmallMarketAsync("Eligible", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000061", "IT001E00000062");
+        var request = await api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(2), kwh: 5m);
+        var offer = (await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false }))["id"]!.GetValue<string>();
+
+        // The only offer's station is deactivated before gate closure: it was eligible when offered, not when cleared.
+        await api.SendOkAsync(HttpMethod.Delete, $"/v1/stations/{stationA}", cpoA, null);
+        market.Clock.SetTo(t0.AddHours(1));
+        var failed = await api.WaitForStateAsync(request, dso, "Failed");
+
+        var outcome = Assert.Single(failed["outcomes"]!.AsArray())!;
+        Assert.Equal(offer, outcome["offerId"]!.GetValue<string>());
+        Assert.Equal("RejectedNotEligible", outcome["outcome"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task GateTick_SameStationOfferedOnOverlappingRequests_AwardedOnceAndCyclesSettle()
     {
         var api = new MarketClient(market.Client);

@@ -147,20 +147,15 @@ public static class OffersApi
         {
             if (found[i] is not { } stored)
                 throw new DomainException("stationIds", "own-station", $"Station {ids[i]} is not one of your registered stations.");
-            var s = stored.Value;
-            if (!s.Active) throw new DomainException("stationIds", "qualified", $"Station {s.Id} is deactivated.");
-            if (s.TransformerId != request.TransformerId)
-                throw new DomainException("stationIds", "qualified", $"Station {s.Id} is not behind the request's transformer {request.TransformerId}.");
-            var q = await PrequalificationApi.EnsureCurrentAsync(stored, store, now, cancellationToken);
-            if (q is not { Status: QualificationStatus.Qualified } || q.DsoId != transformer.DsoId)
-                throw new DomainException("stationIds", "qualified", q is null
-                    ? $"Station {s.Id} is not prequalified: POST /v1/stations/{s.Id}/prequalification."
-                    : $"Station {s.Id} is {q.Status} in prequalification: {string.Join(" ", q.Reasons.Select(r => r.Message))}");
-            stations.Add(s);
+            // A qualification that lapsed (expired, or older requirements) is renewed here when the station still meets them;
+            // eligibility itself is the domain's rule, checked again at clearing.
+            var q = stored.Value.Active && stored.Value.TransformerId == request.TransformerId
+                ? await PrequalificationApi.EnsureCurrentAsync(stored, store, now, cancellationToken) : stored.Value.Qualification;
+            stations.Add(stored.Value with { Qualification = q });
         }
         var offer = new Offer(offerId, request.Id, cpo.Id, ids, KilowattHours.From(body.EnergyKwh!.Value),
             EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now) { Revision = revision };
-        request.AcceptOffer(offer, stations, transformer, now);
+        request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.DsoId, cancellationToken), now);
         return offer;
     }
 

@@ -19,6 +19,13 @@ public sealed class GateCycleOptions
     /// <summary>The gate cadence, aligned to the clock: requests clearing in the same slot clear together and share escrow batches.</summary>
     public TimeSpan Cadence { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// How long winners need between the gate cycle's results and the start of delivery: a request whose cycle closes
+    /// later than its delivery start minus this is refused when posted.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan ActivationLeadTime { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>The most awards one escrow batch (one lock and one settle transaction) carries.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1000)]
     public int MaxAwardsPerBatch { get; set; } = 200;
@@ -50,9 +57,13 @@ public sealed partial class GateCycleRunner(
     /// Stores a new request in its gate cycle: the cycle is opened (if new) and scheduled, the membership recorded,
     /// then the request written; a request is never left outside a scheduled cycle.
     /// </summary>
-    /// <exception cref="DomainException">The cycle has already closed (only possible when the request arrives within moments of its slot's end).</exception>
+    /// <exception cref="DomainException">
+    /// The cycle would close too late to activate the winners before delivery (rule <c>lead-time</c>); the cycle has
+    /// already closed (only possible when the request arrives within moments of its slot's end).
+    /// </exception>
     public async Task AddAsync(FlexRequest request, CancellationToken cancellationToken)
     {
+        request.RequireLeadTime(_options.Cadence, _options.ActivationLeadTime);
         var closesAt = GateCycle.ClosingTimeFor(request.ClearsAt, _options.Cadence);
         var cycle = await store.GetOrOpenGateCycleAsync(closesAt, request.CreatedAt, cancellationToken);
         if (cycle.Value.State == GateCycleState.Open) await store.ScheduleAsync(cycle.Value.Id, closesAt, cancellationToken);
@@ -173,7 +184,10 @@ public sealed partial class GateCycleRunner(
         {
             foreach (var o in await store.GetOffersAsync(m.Value.Id, ct)) offers.Add(o);
         });
-        var result = ClearingEngine.Clear(clearing.Select(m => m.Value.ToClearingRequest()).ToList(), offers.ToList());
+        var all = offers.ToList();
+        var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
+        var requests = await Task.WhenAll(clearing.Select(m => EligibilityCheckedAsync(m.Value, byRequest[m.Value.Id], cycle.ClosesAt, cancellationToken)));
+        var result = ClearingEngine.Clear(requests, all);
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
         foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
         cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, Now(now));
@@ -191,6 +205,26 @@ public sealed partial class GateCycleRunner(
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
         if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
+    }
+
+    /// <summary>
+    /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
+    /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
+    /// no longer wins. Stations are read from the store, not the offer path's cache.
+    /// </summary>
+    /// <param name="offers">The request's offers.</param>
+    private async Task<ClearingRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
+            ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
+        var requirements = await store.GetRequirementsAsync(transformer.DsoId, cancellationToken);
+        var named = offers.SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).Distinct().ToList();
+        var stations = new System.Collections.Concurrent.ConcurrentBag<ChargingStation>();
+        await Parallel.ForEachAsync(named, MarketStore.InParallel(cancellationToken), async (n, ct) =>
+        {
+            if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
+        });
+        return request.ToClearingRequest(stations, transformer, requirements, at);
     }
 
     /// <summary>Cleared -> Awarded: locks every batch in escrow, then marks the requests awarded. False when another instance moved the cycle first.</summary>

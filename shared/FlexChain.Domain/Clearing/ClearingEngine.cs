@@ -27,9 +27,9 @@ public static class ClearingEngine
     /// <returns>One result per request, in processing order, and the offers that named no request of the cycle.</returns>
     /// <exception cref="DomainException">
     /// Two requests share an id; a request's energy is not a positive whole number of watt-hours, its cap or
-    /// allowance is negative or too precise, its pricing rule is unknown, or its decision names another request;
-    /// or two offers of one request share an id, price and submission time.
+    /// allowance is negative or too precise, its pricing rule is unknown, or its decision names another request.
     /// </exception>
+    /// <exception cref="ArgumentException">Two offers share an id (the message names it); callers pass each offer once.</exception>
     public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers)
     {
         ArgumentNullException.ThrowIfNull(requests);
@@ -105,6 +105,7 @@ internal sealed class RequestPlan
     public required string Id { get; init; }
     public required long RequestedWh { get; init; }
     public required long AllowanceWh { get; init; }
+    public required long MinimumWh { get; init; }
     public required long CapUnits { get; init; }
     public required long GateTicks { get; init; }
     public required long WindowStart { get; init; }
@@ -123,8 +124,9 @@ internal sealed class RequestPlan
     public static RequestPlan For(ClearingRequest r)
     {
         var (selection, strategy, note) = ChooseSelection(r);
+        var minimumWh = r.MinimumAccepted is { } min ? Units.WattHours(min, "minimumOfferKwh") : 0;
         return Build(r.Id, r.Energy, r.OverfillAllowance, r.PriceCap, r.GateClosure, r.Pricing,
-            r.Delivery.Start.UtcTicks, r.Delivery.End.UtcTicks, selection, strategy, note, r.QualifiedStationIds);
+            r.Delivery.Start.UtcTicks, r.Delivery.End.UtcTicks, selection, strategy, note, r.QualifiedStationIds, minimumWh);
     }
 
     /// <summary>
@@ -134,7 +136,7 @@ internal sealed class RequestPlan
     public static RequestPlan Build(
         string id, KilowattHours requested, KilowattHours allowance, EurosPerKilowattHour cap, DateTimeOffset gateClosure,
         PricingRule pricing, long windowStart, long windowEnd, SelectionMode selection, ISelectionStrategy strategy,
-        string? note, IReadOnlySet<string>? qualified)
+        string? note, IReadOnlySet<string>? qualified, long minimumWh = 0)
     {
         ArgumentNullException.ThrowIfNull(id);
         var requestedWh = Units.WattHours(requested, "energyKwh");
@@ -147,7 +149,7 @@ internal sealed class RequestPlan
         {
             Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
             GateTicks = gateClosure.UtcTicks, WindowStart = windowStart, WindowEnd = windowEnd,
-            PricingStrategy = PricingStrategies.For(pricing), SelectionStrategy = strategy, Qualified = qualified,
+            PricingStrategy = PricingStrategies.For(pricing), SelectionStrategy = strategy, Qualified = qualified, MinimumWh = minimumWh,
             Requested = requested, Allowance = allowance, Pricing = pricing, Selection = selection, SelectionNote = note,
         };
     }
@@ -303,9 +305,13 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             // are read once, in input order; the scatter then moves only the compact entries.
             var starts = new int[plans.Length + 1];
             List<OfferOutcome>? unmatched = null;
+            // Award ids are built from offer ids, so a repeated id would pay one award id twice.
+            var ids = new HashSet<string>(n, StringComparer.Ordinal);
             for (var i = 0; i < n; i++)
             {
                 var o = offers[i] ?? throw new ArgumentNullException(nameof(offers), "An offer is null.");
+                if (!ids.Add(o.Id ?? throw new ArgumentNullException(nameof(offers), "An offer has no id.")))
+                    throw new ArgumentException($"Offer {o.Id} appears twice in the gate cycle; offer ids must be unique.", nameof(offers));
                 var rank = Rank(o.RequestId);
                 rankOf[i] = rank;
                 if (rank >= 0)
@@ -360,14 +366,8 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
     private ClearingResult ClearRequest(int plan, Span<Entry> slice)
     {
         var p = plans[plan];
+        // Offer ids are unique (checked in Run), so the merit order never depends on input order.
         slice.Sort(new MeritComparer(offers));
-        for (var i = 1; i < slice.Length; i++)
-        {
-            // Two offers equal in every sort key would make the merit order depend on input order.
-            if (slice[i].Price == slice[i - 1].Price && slice[i].Ticks == slice[i - 1].Ticks &&
-                string.Equals(offers[slice[i].Offer].Id, offers[slice[i - 1].Offer].Id, StringComparison.Ordinal))
-                throw new DomainException("offers", "unique-id", $"Offer {offers[slice[i].Offer].Id} appears twice on request {p.Id}.");
-        }
 
         var remaining = p.RequestedWh;
         var acceptedCount = 0;
@@ -383,7 +383,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;
             else
             {
-                var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh);
+                var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh, p.MinimumWh);
                 (e.Kind, e.Why) = (d.Kind, d.Why);
                 if (!d.Accepts) continue;
                 var clash = _book.TryBook(o.StationIds, plan);

@@ -22,8 +22,14 @@ public sealed record ClearingRequest(
     public KilowattHours OverfillAllowance { get; init; }
 
     /// <summary>
-    /// The stations prequalified for this request, or null when the caller already checked qualification when the
-    /// offers were submitted (<see cref="FlexRequest.AcceptOffer"/>). An offer naming any other station is not eligible.
+    /// The least part of an offer that may be accepted (kWh, exact to the watt-hour), or null for any part: a divisible
+    /// offer is not cut, and a manual pick does not take, below it. Whole offers are accepted whatever their size.
+    /// </summary>
+    public KilowattHours? MinimumAccepted { get; init; }
+
+    /// <summary>
+    /// The stations eligible for this request at clearing time (<see cref="FlexRequest.ToClearingRequest(IEnumerable{ChargingStation}, Transformer, PrequalificationRequirements?, DateTimeOffset)"/>),
+    /// or null to take every station as eligible. An offer naming any other station is not eligible.
     /// </summary>
     public IReadOnlySet<string>? QualifiedStationIds { get; init; }
 

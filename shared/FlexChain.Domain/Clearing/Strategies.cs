@@ -115,7 +115,8 @@ internal readonly record struct SelectionDecision(OfferOutcomeKind Kind, long Wa
 /// </summary>
 internal interface ISelectionStrategy
 {
-    SelectionDecision Decide(Offer offer, long offeredWh, long remainingWh, long allowanceWh);
+    /// <param name="minimumWh">The least part of an offer that may be accepted (Wh); zero for any part.</param>
+    SelectionDecision Decide(Offer offer, long offeredWh, long remainingWh, long allowanceWh, long minimumWh);
 }
 
 /// <summary>
@@ -130,12 +131,16 @@ internal sealed class AutomaticSelection : ISelectionStrategy
 {
     public static readonly AutomaticSelection Instance = new();
 
-    public SelectionDecision Decide(Offer offer, long offeredWh, long remainingWh, long allowanceWh)
+    public SelectionDecision Decide(Offer offer, long offeredWh, long remainingWh, long allowanceWh, long minimumWh)
     {
         if (remainingWh <= 0) return new(OfferOutcomeKind.RejectedNotNeeded, 0);
         if (offeredWh <= remainingWh) return new(OfferOutcomeKind.Accepted, offeredWh);
-        // A divisible offer is cut to the need: the allowance is for indivisible lumps, not for buying extra.
-        if (offer.Divisible) return new(OfferOutcomeKind.PartlyAccepted, remainingWh);
+        // A divisible offer is cut to the need: the allowance is for indivisible lumps, not for buying extra. A cut below
+        // the request's minimum is not worth activating, so the rest of the need stays uncovered.
+        if (offer.Divisible)
+            return remainingWh >= minimumWh
+                ? new(OfferOutcomeKind.PartlyAccepted, remainingWh)
+                : new(OfferOutcomeKind.RejectedNotNeeded, 0, Why.PartBelowMinimum);
         return offeredWh - remainingWh <= allowanceWh
             ? new(OfferOutcomeKind.Accepted, offeredWh)
             : new(OfferOutcomeKind.RejectedIndivisibleOvershoot, 0);
@@ -159,7 +164,7 @@ internal sealed class ManualSelection : ISelectionStrategy
             _picks[p.OfferId] = _picks.TryGetValue(p.OfferId, out var seen) && seen != p ? null : p;
     }
 
-    public SelectionDecision Decide(Offer offer, long offeredWh, long remainingWh, long allowanceWh)
+    public SelectionDecision Decide(Offer offer, long offeredWh, long remainingWh, long allowanceWh, long minimumWh)
     {
         if (!_picks.TryGetValue(offer.Id, out var picked)) return new(OfferOutcomeKind.RejectedNotPicked, 0);
         if (picked is not { } pick) return Invalid(Why.PickTwice);
@@ -169,6 +174,7 @@ internal sealed class ManualSelection : ISelectionStrategy
             if (!Units.TryScaled(energy.Value, Units.EnergyScale, out wh) || wh <= 0) return Invalid(Why.PickEnergy);
             if (wh > offeredWh) return Invalid(Why.PickMoreThanOffered);
             if (wh < offeredWh && !offer.Divisible) return Invalid(Why.PickSplitsIndivisible);
+            if (wh < offeredWh && wh < minimumWh) return Invalid(Why.PickBelowMinimum);
         }
         if (wh > remainingWh + allowanceWh) return Invalid(Why.PickExceedsRequest);
         return new(wh == offeredWh ? OfferOutcomeKind.Accepted : OfferOutcomeKind.PartlyAccepted, wh);
@@ -191,6 +197,8 @@ internal enum Why : byte
     PickSplitsIndivisible,
     PickExceedsRequest,
     CapacityConflict,
+    PartBelowMinimum,
+    PickBelowMinimum,
 }
 
 internal static class Explain
@@ -208,6 +216,8 @@ internal static class Explain
         Why.PickSplitsIndivisible => "An indivisible offer can only be picked whole.",
         Why.PickExceedsRequest => "The pick exceeds what is left of the requested energy.",
         Why.CapacityConflict => "A station of the offer is already awarded for an overlapping window.",
+        Why.PartBelowMinimum => "The part of the offer still needed is below the request's minimum accepted quantity.",
+        Why.PickBelowMinimum => "The pick takes part of the offer below the request's minimum accepted quantity.",
         _ => why.ToString(),
     };
 }

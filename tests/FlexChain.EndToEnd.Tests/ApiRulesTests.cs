@@ -112,7 +112,7 @@ public sealed class ApiRulesTests(MarketFixture market)
             transformerId = m.Transformer, deliveryStart = market.Clock.GetUtcNow().AddHours(2), deliveryEnd = market.Clock.GetUtcNow().AddHours(3),
             energyKwh = 1m, maxPriceEurPerKwh = 0.5m, gateClosure = market.Clock.GetUtcNow().AddHours(1),
         });
-        var problem = await ProblemAsync(response, HttpStatusCode.UnprocessableEntity);
+        var problem = await ProblemAsync(response, HttpStatusCode.Forbidden);
         Assert.Equal("transformerId", problem["field"]!.GetValue<string>());
         Assert.Equal("own-transformer", problem["rule"]!.GetValue<string>());
     }
@@ -198,7 +198,7 @@ public sealed class ApiRulesTests(MarketFixture market)
     {
         var m = await MarketAsync();
         using var response = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{m.Request}/offers", m.CpoA, Offer(m.StationB));
-        var problem = await ProblemAsync(response, HttpStatusCode.UnprocessableEntity);
+        var problem = await ProblemAsync(response, HttpStatusCode.Forbidden);
         Assert.Equal("own-station", problem["rule"]!.GetValue<string>());
     }
 

@@ -467,7 +467,7 @@ public sealed class MarketModelTests(MarketFixture market)
         var other = await _api.RegisterAsync("Dso", "Other", MarketFixture.RuleDsoKey);
         var transformer = await _api.TransformerAsync(other);
         using var response = await _api.SendAsync(HttpMethod.Put, "/v1/prequalification/requirements", dso, new { transformerIds = new[] { transformer }, minimumPowerKw = 1m });
-        await ProblemAsync(response, HttpStatusCode.UnprocessableEntity, "own-transformer");
+        await ProblemAsync(response, HttpStatusCode.Forbidden, "own-transformer");
     }
 
     [Fact]

@@ -134,7 +134,13 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
     {
         ProblemDetails? problem = exception switch
         {
-            DomainException d => Build(d.Rule is "illegal-transition" or "gate-closed" ? 409 : 422, d.Field, d.Rule, d.Message),
+            // Acting on another participant's resource (own-transformer, own-station, own-request) is forbidden, not invalid.
+            DomainException d => Build(d.Rule switch
+            {
+                "illegal-transition" or "gate-closed" => 409,
+                _ when d.Rule.StartsWith("own-", StringComparison.Ordinal) => 403,
+                _ => 422,
+            }, d.Field, d.Rule, d.Message),
             ApiProblemException a => Build(a.Status, a.Field, a.Rule, a.Message),
             // A record too large for Azure Table storage: refused whole before anything was written.
             FlexChain.Storage.TableLimitException t => Build(413, "body", "storage-limit", "The record is too large to store: " + t.Message),

@@ -302,7 +302,8 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
     private async Task<TableEntity> DocumentEntityAsync<T>(TableClient table, string pk, string rk, T value, CancellationToken cancellationToken)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(value, StoreJson.Options);
-        if (json.Length <= InlineDocumentChars) return ToEntity(pk, rk, value);   // UTF-8 bytes >= UTF-16 chars
+        // Serialized once: inline when it fits (UTF-8 bytes >= UTF-16 chars), otherwise the same bytes go to the blob.
+        if (json.Length <= InlineDocumentChars) return TableLimits.Check(new TableEntity(pk, rk) { [Data] = System.Text.Encoding.UTF8.GetString(json) });
         var name = $"{table.Name}/{pk}/{Convert.ToHexStringLower(SHA256.HashData(json))}.json";
         try
         {

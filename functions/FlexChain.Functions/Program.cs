@@ -41,6 +41,9 @@ services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateData
 services.AddSingleton<SettlementLedger>();
 services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleRunner>();
+services.AddOptions<DurableTaskOptions>().BindConfiguration("DurableTask").ValidateDataAnnotations().ValidateOnStart();
+services.AddSingleton<GateCycleHub>();
+services.AddHostedService(sp => sp.GetRequiredService<GateCycleHub>());
 services.AddSingleton<RequestEvents>();
 // Queues: Service Bus when the Functions app has its connection (the same setting its serviceBusTrigger bindings use),
 // otherwise storage queues in the storage account (Azurite locally), which the local trigger driver also polls.

@@ -40,6 +40,9 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
             // The request below closes its gate 20 s before delivery (real time); the 5-minute default would refuse it.
             ["GateCycle__ActivationLeadTime"] = "00:00:10",
             ["LocalTriggers__Schedules__GateTick"] = "* * * * * *",
+            // The restarted process is the same worker: it takes the cycles' orchestrations back at once.
+            ["DurableTask__WorkerId"] = "crash-test",
+            ["GateCycle__StepRetryMax"] = "00:00:02",
             ["Market__ReadCacheDuration"] = "00:00:00",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
         };

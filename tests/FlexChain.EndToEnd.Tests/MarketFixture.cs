@@ -88,6 +88,9 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("Market:OperatorApiKeyHash", FlexChain.Functions.Auth.ApiKeys.Hash(OperatorSecret));
             web.UseSetting("Market:ReadCacheDuration", "00:00:00");
             web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");
+            // Tests move the manual clock: the cycles' orchestrations look at it every second, and retry failing steps soon.
+            web.UseSetting("GateCycle:MaxTimerWait", "00:00:01");
+            web.UseSetting("GateCycle:StepRetryMax", "00:00:02");
             web.UseSetting("Notifications:AllowPrivateTargets", "true");
             web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
             web.ConfigureTestServices(s =>

@@ -43,7 +43,8 @@ public sealed class RetentionTests(AzuriteFixture azurite)
 
         await SweepAsync(store);
 
-        var rows = await requests.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {request}")).ToListAsync();
+        var rows = new List<TableEntity>();
+        await foreach (var row in requests.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {request}"))) rows.Add(row);
         Assert.Equal(["doc", OutboxBatch.RowKeyFor($"{request}:Awarded"), OutboxBatch.RowKeyFor($"{request}:Settled")], rows.Select(r => r.RowKey));
         Assert.False(rows[2].GetBoolean("Dispatched"));
     }

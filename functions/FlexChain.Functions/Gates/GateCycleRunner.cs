@@ -29,24 +29,45 @@ public sealed class GateCycleOptions
     /// <summary>The most awards one escrow batch (one lock and one settle transaction) carries.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1000)]
     public int MaxAwardsPerBatch { get; set; } = 200;
+
+    /// <summary>
+    /// The longest a cycle's orchestration sleeps before it looks at the market's clock again, however far its next step
+    /// is (durable timers run on real time; a moved clock, as in tests, is seen within this).
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MaxTimerWait { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How many times a failing step is tried (with backoff) before the cycle waits <see cref="StepRetryMax"/> and starts over.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 100)]
+    public int StepAttempts { get; set; } = 10;
+
+    /// <summary>The wait before the first retry of a failing step; each further one waits twice as long, up to <see cref="StepRetryMax"/>.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan StepRetryFirst { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest wait between retries of a failing step.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan StepRetryMax { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>
 /// Runs the gate cycles (ARCHITECTURE.md section 4). A request joins the cycle of the cadence slot it clears in; the
-/// cycle is scheduled at its closing time. Then, each step checkpointed in the cycle's header with If-Match:
+/// cycle's orchestration (<see cref="GateCycleOrchestration"/>) is started before the first request is stored, and calls
+/// <see cref="AdvanceAsync"/> at the closing time and whenever the cycle can move again. Each step is checkpointed in the
+/// cycle's header with If-Match:
 /// Open -> Cleared: every member request is cleared in one run of the clearing engine (a station is never awarded twice
 /// for overlapping windows), the awards are planned in escrow batches (per DSO and delivery end), each request's
 /// escrow slots are recorded, then each request's result is saved; Cleared -> Awarded: each batch is locked on chain
 /// as one escrow cycle (one transaction, however many awards), then the requests are marked awarded and scheduled for
-/// verification; each request moves Awarded -> Settling on its own once its window and the meter-data grace have passed
+/// verification; each awarded request moves Awarded -> Settling once its window and the meter-data grace have passed
 /// (delivery verification); Awarded -> Settled: each batch whose requests are all verified is settled on chain (one
 /// transaction), its requests are marked settled. Chain writes first ask the contract whether the batch was already
-/// locked or settled, and the contract refuses a second lock or settlement of the same escrow cycle. A schedule entry
-/// is only deleted after the next one is written, so a crash anywhere leaves the work due and it resumes on the next tick.
+/// locked or settled, and the contract refuses a second lock or settlement of the same escrow cycle. A crash anywhere
+/// leaves the last checkpoint, from which the orchestration's retry of the step resumes.
 /// </summary>
 public sealed partial class GateCycleRunner(
     MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
-    RequestEvents events, TimeProvider clock)
+    RequestEvents events, GateCycleHub hub, TimeProvider clock)
 {
     private readonly GateCycleOptions _options = options.Value;
 
@@ -54,8 +75,8 @@ public sealed partial class GateCycleRunner(
     private DateTimeOffset Now(DateTimeOffset tick) => clock.GetUtcNow() is var t && t > tick ? t : tick;
 
     /// <summary>
-    /// Stores a new request in its gate cycle: the cycle is opened (if new) and scheduled, the membership recorded,
-    /// then the request written; a request is never left outside a scheduled cycle.
+    /// Stores a new request in its gate cycle: the cycle is opened (if new) and its orchestration started, the membership
+    /// recorded, then the request written; a request is never left in a cycle that nothing runs.
     /// </summary>
     /// <exception cref="DomainException">
     /// The cycle would close too late to activate the winners before delivery (rule <c>lead-time</c>); the cycle has
@@ -66,62 +87,50 @@ public sealed partial class GateCycleRunner(
         request.RequireLeadTime(_options.Cadence, _options.ActivationLeadTime);
         var closesAt = GateCycle.ClosingTimeFor(request.ClearsAt, _options.Cadence);
         var cycle = await store.GetOrOpenGateCycleAsync(closesAt, request.CreatedAt, cancellationToken);
-        if (cycle.Value.State == GateCycleState.Open) await store.ScheduleAsync(cycle.Value.Id, closesAt, cancellationToken);
+        if (cycle.Value.State == GateCycleState.Open) await hub.EnsureStartedAsync(cycle.Value.Id, cancellationToken);
         if (!await store.TryJoinGateCycleAsync(cycle, request.Id, cancellationToken))
             throw new DomainException("gateClosure", "gate-cycle-closed", $"Gate cycle {cycle.Value.Id} has already closed; choose a later gateClosure.");
         await store.AddRequestAsync(request, cancellationToken);
     }
 
-    /// <summary>One timer tick: advances every due request and gate cycle as far as it can go at <paramref name="now"/>.</summary>
-    /// <returns>How many due schedule entries were completed.</returns>
-    public async Task<int> TickAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// The timer's job: every cycle that is not settled and closed within <see cref="GateCycleOptions.RefundAfter"/> has an
+    /// orchestration (one that failed or was terminated is started again).
+    /// </summary>
+    /// <returns>How many unfinished cycles there are.</returns>
+    public async Task<int> EnsureOrchestrationsAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var done = 0;
-        // Requests first: a verification due now lets its cycle settle in the same tick.
-        foreach (var (key, id, due) in (await store.GetDueAsync(now, cancellationToken)).OrderBy(d => GateCycle.IsCycleId(d.Id)))
-        {
-            try
-            {
-                var next = GateCycle.IsCycleId(id) ? await AdvanceCycleAsync(id, now, cancellationToken) : await AdvanceRequestAsync(id, now, cancellationToken);
-                if (next is { } n && n <= due) continue; // not finished and not later: the same entry retries on the next tick
-                if (next is { } later) await store.ScheduleAsync(id, later, cancellationToken);
-                await store.UnscheduleAsync(key, cancellationToken);
-                done++;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The entry stays: the next tick retries from the last checkpoint.
-                LogStepFailed(id, e.GetType().Name, e.Message);
-            }
-        }
-        return done;
-    }
-
-    /// <summary>Verifies an awarded request once its window and the meter-data grace have passed; returns when it is next due, if ever.</summary>
-    private async Task<DateTimeOffset?> AdvanceRequestAsync(string requestId, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        if (await store.GetRequestAsync(requestId, cancellationToken) is not { } stored) return null;
-        var request = stored.Value;
-        if (request.State != RequestState.Awarded)
-        {
-            await events.AnnounceAsync([request], cancellationToken); // a transition saved just before a crash is announced now
-            return null;
-        }
-        var due = request.NextStepAt(_options.MeterDataGrace)!.Value;
-        if (due > now) return due;
-        request.Verify(await store.LoadEvidenceAsync(request, cancellationToken), now);
-        await store.RecordQualityAsync(request, cancellationToken);
-        await SaveAsync(request, stored.ETag, RequestState.Awarded, cancellationToken);
-        await events.AnnounceAsync([request], cancellationToken);
-        return null;
+        var unfinished = await store.GetUnfinishedGateCycleIdsAsync(now - _options.RefundAfter, cancellationToken);
+        await Parallel.ForEachAsync(unfinished, MarketStore.InParallel(cancellationToken), async (id, ct) => await hub.EnsureStartedAsync(id, ct));
+        return unfinished.Count;
     }
 
     /// <summary>
-    /// Advances a gate cycle as far as it can go; returns when it is next due, if ever. Announcements of request
+    /// Verifies each awarded member request whose window and the meter-data grace have passed, and announces the verified
+    /// ones (a verification saved just before a crash is announced now).
+    /// </summary>
+    /// <param name="announcing">Where the announcements go: awaited before the cycle's next checkpoint, not before its settlement.</param>
+    private async Task VerifyDueAsync(GateCycle cycle, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
+    {
+        var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId).Distinct(), cancellationToken);
+        await Parallel.ForEachAsync(requests.Values.Where(m => m.Value.State == RequestState.Awarded && m.Value.NextStepAt(_options.MeterDataGrace) <= now),
+            MarketStore.InParallel(cancellationToken), async (m, ct) =>
+            {
+                var request = m.Value;
+                request.Verify(await store.LoadEvidenceAsync(request, ct), now);
+                await store.RecordQualityAsync(request, ct);
+                await SaveAsync(request, m.ETag, RequestState.Awarded, ct);
+            });
+        announcing.Add(events.AnnounceAsync(requests.Values.Select(m => m.Value).Where(r => r.State == RequestState.Settling), cancellationToken));
+    }
+
+    /// <summary>
+    /// Advances a gate cycle as far as it can go at <paramref name="now"/>; returns when it is next due, or null when it is
+    /// finished (or unknown). Announcements of request
     /// transitions (<see cref="RequestEvents"/>) may run alongside the next step's chain work, but every step awaits
     /// them before its own checkpoint, so a checkpoint never hides an unsent announcement.
     /// </summary>
-    private async Task<DateTimeOffset?> AdvanceCycleAsync(string cycleId, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<DateTimeOffset?> AdvanceAsync(string cycleId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var announcing = new List<Task>();
         try
@@ -156,7 +165,8 @@ public sealed partial class GateCycleRunner(
                     if (!await LockAsync(cycle, etag, now, announcing, cancellationToken)) continue;
                     break;
                 case GateCycleState.Awarded:
-                    var (finished, next) = await SettleAsync(cycle, etag, now, cancellationToken);
+                    await VerifyDueAsync(cycle, now, announcing, cancellationToken);
+                    var (finished, next) = await SettleAsync(cycle, etag, now, announcing, cancellationToken);
                     if (!finished) return next;
                     break;
                 default:
@@ -255,7 +265,6 @@ public sealed partial class GateCycleRunner(
             if (request.State != RequestState.Cleared) return;
             await store.RecordActivationsAsync(request, ct);
             request.MarkAwarded();
-            await store.ScheduleAsync(request.Id, request.NextStepAt(_options.MeterDataGrace)!.Value, ct);
             await SaveAsync(request, m.ETag, RequestState.Cleared, ct);
         });
         await Task.WhenAll(announcing);
@@ -268,7 +277,7 @@ public sealed partial class GateCycleRunner(
     /// Settles every batch whose requests are all verified, marks a request settled once all its batches are, and
     /// moves the cycle to Settled when every batch is. Returns whether the cycle moved, and otherwise when to look again.
     /// </summary>
-    private async Task<(bool Finished, DateTimeOffset? Next)> SettleAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<(bool Finished, DateTimeOffset? Next)> SettleAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId), cancellationToken);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
@@ -302,6 +311,7 @@ public sealed partial class GateCycleRunner(
         await events.AnnounceAsync(requests.Values.Select(m => m.Value).Where(r => r.State == RequestState.Settled), cancellationToken);
         var waiting = cycle.Batches.Where(b => b.SettleTransaction is null).ToList();
         if (waiting.Count > 0) return (false, waiting.Min(b => b.DeliveryEnd) + _options.MeterDataGrace);
+        await Task.WhenAll(announcing);
         cycle.MarkSettled(Now(now));
         return (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is not null, null);
     }
@@ -325,7 +335,4 @@ public sealed partial class GateCycleRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: {From} -> {To}")]
     private partial void LogTransition(string requestId, RequestState from, RequestState to);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Id}: step failed ({Error}: {Detail}); it will be retried")]
-    private partial void LogStepFailed(string id, string error, string detail);
 }

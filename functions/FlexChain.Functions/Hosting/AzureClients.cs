@@ -54,6 +54,9 @@ public sealed class AzureClients : IAsyncDisposable
         Tables = byIdentity ? new TableServiceClient(Endpoint("Table"), _credential.Value, tableOptions) : new TableServiceClient(connection, tableOptions);
         Queues = byIdentity ? new QueueServiceClient(Endpoint("Queue"), _credential.Value, queueOptions) : new QueueServiceClient(connection, queueOptions);
         Blobs = byIdentity ? new BlobServiceClient(Endpoint("Blob"), _credential.Value, blobOptions) : new BlobServiceClient(connection, blobOptions);
+        DurableStorage = byIdentity
+            ? new DurableTask.AzureStorage.StorageAccountClientProvider(Endpoint("Blob"), Endpoint("Queue"), Endpoint("Table"), _credential.Value)
+            : new DurableTask.AzureStorage.StorageAccountClientProvider(connection);
 
         var serviceBus = configuration.GetSection("ServiceBusConnection");
         ServiceBus = serviceBus["fullyQualifiedNamespace"] is { Length: > 0 } ns ? new ServiceBusClient(ns, _credential.Value)
@@ -69,6 +72,9 @@ public sealed class AzureClients : IAsyncDisposable
 
     /// <summary>Blob storage: the chain signer's lease.</summary>
     public BlobServiceClient Blobs { get; }
+
+    /// <summary>The same storage account for the Durable Task Framework's task hub (its own clients, same settings).</summary>
+    public DurableTask.AzureStorage.StorageAccountClientProvider DurableStorage { get; }
 
     /// <summary>Service Bus, the message transport in Azure; null when none is configured (storage queues carry the messages).</summary>
     public ServiceBusClient? ServiceBus { get; }

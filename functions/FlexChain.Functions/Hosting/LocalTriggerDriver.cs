@@ -101,16 +101,21 @@ public sealed partial class LocalTriggerDriver(
         throw new InvalidOperationException("host.json not found: cannot read the function.json schedules.");
     }
 
+    /// <summary>A six-field NCRONTAB schedule (<c>{second} {minute} {hour} {day} {month} {day-of-week}</c>, UTC), as the Functions host reads it.</summary>
+    /// <exception cref="NCrontab.CrontabException">Not a six-field expression.</exception>
+    public static NCrontab.CrontabSchedule ParseSchedule(string schedule) =>
+        NCrontab.CrontabSchedule.Parse(schedule, new NCrontab.CrontabSchedule.ParseOptions { IncludingSeconds = true });
+
     private async Task RunAsync(string name, string schedule, CancellationToken stoppingToken)
     {
-        var cron = Cron.Parse(schedule);
+        var cron = ParseSchedule(schedule);
         var handler = TriggersApi.Handlers[name];
         LogScheduled(name, schedule);
         while (!stoppingToken.IsCancellationRequested)
         {
             // Wall-clock wait: the schedule is real time even when the market's clock is replaced in tests.
             // Timers may fire a little early: wait until the occurrence has really come, so a gate due at it is due in this tick.
-            var next = cron.Next(DateTimeOffset.UtcNow);
+            var next = new DateTimeOffset(cron.GetNextOccurrence(DateTime.UtcNow), TimeSpan.Zero);
             try
             {
                 while (next - DateTimeOffset.UtcNow is var left && left >= TimeSpan.Zero)

@@ -61,7 +61,7 @@ public static class TriggersApi
     private static async Task<IReadOnlyList<string>> GateTickAsync(IServiceProvider services, InvocationRequest invocation, CancellationToken cancellationToken)
     {
         var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
-        var done = await services.GetRequiredService<GateCycleRunner>().TickAsync(now, cancellationToken);
-        return [$"gate tick at {now:O}: {done} due step(s) completed"];
+        var unfinished = await services.GetRequiredService<GateCycleRunner>().EnsureOrchestrationsAsync(now, cancellationToken);
+        return [$"gate tick at {now:O}: {unfinished} unfinished gate cycle(s), each with its orchestration"];
     }
 }

@@ -49,7 +49,7 @@ public sealed partial class MarketStore
         if (await GetGateCycleAsync(id, cancellationToken) is { } existing) return existing;
         try
         {
-            await GateCycles.AddEntityAsync(await DocumentEntityAsync(GateCycles, id, CycleRow, Header(GateCycle.Open(closesAt, now)), cancellationToken), cancellationToken);
+            await GateCycles.AddEntityAsync(await HeaderEntityAsync(GateCycle.Open(closesAt, now), cancellationToken), cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status == 409)
         {
@@ -71,7 +71,7 @@ public sealed partial class MarketStore
             ToEntity(cycle.Id, "b~" + n.ToString("D5", CultureInfo.InvariantCulture), cycle.Batches[n]))).ToList();
         const int rest = 99;
         for (; rows.Count > rest; rows = rows[rest..]) await GateCycles.SubmitCheckedTransactionAsync(rows[..rest], cancellationToken);
-        rows.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, await DocumentEntityAsync(GateCycles, cycle.Id, CycleRow, Header(cycle), cancellationToken), etag));
+        rows.Add(new TableTransactionAction(TableTransactionActionType.UpdateReplace, await HeaderEntityAsync(cycle, cancellationToken), etag));
         try
         {
             return (await GateCycles.SubmitCheckedTransactionAsync(rows, cancellationToken))[^1].Headers.ETag;
@@ -96,7 +96,7 @@ public sealed partial class MarketStore
             try
             {
                 await GateCycles.SubmitCheckedTransactionAsync([
-                    new TableTransactionAction(TableTransactionActionType.UpdateReplace, await DocumentEntityAsync(GateCycles, current.Value.Id, CycleRow, Header(current.Value), cancellationToken), current.ETag),
+                    new TableTransactionAction(TableTransactionActionType.UpdateReplace, await HeaderEntityAsync(current.Value, cancellationToken), current.ETag),
                     new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(current.Value.Id, "r~" + requestId)),
                 ], cancellationToken);
                 await PutMembershipAsync(requestId, new CycleMembership(current.Value.Id, []), cancellationToken);
@@ -136,5 +136,24 @@ public sealed partial class MarketStore
     public Task PutMembershipAsync(string requestId, CycleMembership membership, CancellationToken cancellationToken) =>
         Requests.UpsertEntityAsync(ToEntity(requestId, CycleRow, membership), TableUpdateMode.Replace, cancellationToken);
 
-    private static CycleHeader Header(GateCycle c) => new(c.Id, c.ClosesAt, c.State, c.Batches.Count, c.History);
+    /// <summary>
+    /// The ids of the cycles closing at or after <paramref name="since"/> that are not settled: one range scan over
+    /// the cycles' partitions (ids sort by closing time), filtered on the header's <c>State</c> column.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> GetUnfinishedGateCycleIdsAsync(DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        var ids = new List<string>();
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey ge {GateCycle.IdFor(since)} and PartitionKey lt {"gc-~"} and RowKey eq {CycleRow} and State ne {nameof(GateCycleState.Settled)}");
+        await foreach (var e in GateCycles.QueryAsync<TableEntity>(filter, select: ["PartitionKey"], cancellationToken: cancellationToken)) ids.Add(e.PartitionKey);
+        return ids;
+    }
+
+    /// <summary>The header row: the header document, and its state as a column of its own for <see cref="GetUnfinishedGateCycleIdsAsync"/>.</summary>
+    private async Task<TableEntity> HeaderEntityAsync(GateCycle c, CancellationToken cancellationToken)
+    {
+        var entity = await DocumentEntityAsync(GateCycles, c.Id, CycleRow, new CycleHeader(c.Id, c.ClosesAt, c.State, c.Batches.Count, c.History), cancellationToken);
+        entity["State"] = c.State.ToString();
+        return entity;
+    }
 }

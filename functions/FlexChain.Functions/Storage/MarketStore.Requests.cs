@@ -175,34 +175,5 @@ public sealed partial class MarketStore
     public async Task<Offer?> GetOfferAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
         (await GetOfferForUpdateAsync(requestId, cpoId, cancellationToken))?.Value;
 
-    // ---- the gate schedule: partitioned by due minute and a shard of the request id ----
-    // Gates close on the quarter hour, so thousands of requests fall due in the same minute: the shard spreads them.
-    // The due list is one range scan over every partition up to the current minute (entries are deleted when done).
-
-    /// <summary>Marks <paramref name="requestId"/> (a request or a gate cycle) due at <paramref name="due"/> for the gate cycle timer.</summary>
-    public Task ScheduleAsync(string requestId, DateTimeOffset due, CancellationToken cancellationToken) =>
-        Schedule.UpsertEntityAsync(new TableEntity(SchedulePartition(due, requestId), Ticks(due) + "_" + requestId) { ["RequestId"] = requestId },
-            TableUpdateMode.Replace, cancellationToken);
-
-    /// <summary>Removes a schedule entry by the key <see cref="GetDueAsync"/> returned.</summary>
-    public Task UnscheduleAsync(string scheduleKey, CancellationToken cancellationToken)
-    {
-        var (pk, rk) = (scheduleKey[..scheduleKey.IndexOf('|')], scheduleKey[(scheduleKey.IndexOf('|') + 1)..]);
-        return Schedule.DeleteEntityAsync(pk, rk, ETag.All, cancellationToken);
-    }
-
-    /// <summary>Schedule entries due at or before <paramref name="now"/>, as (key, request or gate cycle id, due time), oldest first.</summary>
-    public async Task<IReadOnlyList<(string Key, string Id, DateTimeOffset Due)>> GetDueAsync(DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var result = new List<(string, string, DateTimeOffset)>();
-        var filter = TableClient.CreateQueryFilter($"PartitionKey lt {MinuteKey(now) + "~~"} and RowKey lt {Ticks(now) + "~"}");
-        await foreach (var e in Schedule.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
-            result.Add((e.PartitionKey + "|" + e.RowKey, e.GetString("RequestId")!,
-                new DateTimeOffset(long.Parse(e.RowKey[..19], CultureInfo.InvariantCulture), TimeSpan.Zero)));
-        return result.OrderBy(r => r.Item3).ThenBy(r => r.Item2, StringComparer.Ordinal).ToList();
-    }
-
     private static string MinuteKey(DateTimeOffset t) => t.UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
-
-    private static string SchedulePartition(DateTimeOffset due, string requestId) => $"{MinuteKey(due)}~{Shards.Of(requestId, ScheduleShards)}";
 }

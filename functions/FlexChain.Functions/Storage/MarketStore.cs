@@ -68,11 +68,10 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
     public const int StationShards = 32;
     public const int OfferShards = 16;
     public const int QualificationShards = 16;
-    public const int ScheduleShards = 16;
 
     private static readonly string[] Tables =
         ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
-         "requests", "requestindex", "offers", "readings", "schedule", "gatecycles", "settlementindex", "meterpoints", "activations", "quality", Hosting.LocalTriggerDriver.ProcessedTable];
+         "requests", "requestindex", "offers", "readings", "gatecycles", "settlementindex", "meterpoints", "activations", "quality", Hosting.LocalTriggerDriver.ProcessedTable];
 
     private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<object, Task> _loading = new();
@@ -88,7 +87,6 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
     private TableClient RequestIndex => service.GetTableClient("requestindex");
     private TableClient Offers => service.GetTableClient("offers");
     private TableClient Readings => service.GetTableClient("readings");
-    private TableClient Schedule => service.GetTableClient("schedule");
 
     private BlobContainerClient Documents => blobs.GetBlobContainerClient(DocumentsContainer);
 

@@ -70,12 +70,12 @@ public sealed class LargestCasesTests(AzuriteFixture azurite) : IClassFixture<Az
 
     private Task<MarketStore> StoreAsync() => StoreCollection.NewStoreAsync(azurite);
 
-    private static FlexRequest Request(string id, string dso, decimal kwh) => FlexRequest.Post(
+    internal static FlexRequest Request(string id, string dso, decimal kwh) => FlexRequest.Post(
         id + "_" + Guid.NewGuid().ToString("N")[..8], dso, new Transformer("tr_" + dso, dso, "T", Kilowatts.From(1000)),
         new TimeWindow(Now.AddHours(2), Now.AddHours(3)), KilowattHours.From(kwh), Direction.ReduceConsumption,
         EurosPerKilowattHour.From(0.5m), Now.AddHours(1), PricingRule.PayAsBid, Now);
 
-    private static Offer Offer(FlexRequest r, int i, decimal kwh) => new(
+    internal static Offer Offer(FlexRequest r, int i, decimal kwh) => new(
         $"off_{r.Id}_{i:D5}", r.Id, $"cpo_{i:D5}", [$"st_{r.Id}_{i:D5}"], KilowattHours.From(kwh), EurosPerKilowattHour.From(0.1m + i % 40 / 100m), true,
         Now.AddMinutes(i % 50));
 }

@@ -31,7 +31,9 @@ public static class OffersApi
         if (request is null) return TypedResults.NotFound();
         request.RequireOpen(now);
         var offer = await CheckedOfferAsync(request, Ids.New("off", clock), body, http, store, now, 1, cancellationToken);
-        if (!await store.TryAddOfferAsync(offer, cancellationToken))
+        var written = await store.TryAddOfferAsync(offer, cancellationToken);
+        if (written == OfferWrite.GateClosed) throw GateClosed(request);
+        if (written == OfferWrite.Conflict)
             return Problems.Create(409, "requestId", "one-offer-per-cpo", "One offer per CPO per request: modify your offer (PUT) or withdraw it (DELETE).",
                 "You already have an offer on this request.");
         return TypedResults.Created($"/v1/requests/{id}/offers/{offer.Id}", OfferResponse.From(offer));
@@ -47,7 +49,9 @@ public static class OffersApi
         VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(now);
         var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken);
-        if (!await store.TryReplaceOfferAsync(offer, stored.Value.ETag, cancellationToken))
+        var written = await store.TryReplaceOfferAsync(offer, stored.Value.ETag, cancellationToken);
+        if (written == OfferWrite.GateClosed) throw GateClosed(request);
+        if (written == OfferWrite.Conflict)
             throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed or was withdrawn while this update ran; read it again.");
         VersionTags.Set(http, offer.Revision);
         return TypedResults.Ok(OfferResponse.From(offer));
@@ -60,10 +64,16 @@ public static class OffersApi
         if (request is null || stored is null) return TypedResults.NotFound();
         VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(clock.GetUtcNow());
-        if (!await store.TryDeleteOfferAsync(stored.Value.Value, stored.Value.ETag, cancellationToken))
+        var written = await store.TryDeleteOfferAsync(stored.Value.Value, stored.Value.ETag, cancellationToken);
+        if (written == OfferWrite.GateClosed) throw GateClosed(request);
+        if (written == OfferWrite.Conflict)
             throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed while it was being withdrawn; read it again.");
         return TypedResults.NoContent();
     }
+
+    /// <summary>The refusal of an offer write that lost the race with its gate cycle's closing: nothing of it was stored.</summary>
+    private static ApiProblemException GateClosed(FlexRequest request) =>
+        new(409, "requestId", "gate-closed", $"The gate closed at {request.GateClosure:O}; the clearing has fixed its offers.");
 
     /// <summary>A CPO lists its own offer (none or one); the request's DSO lists all of them after gate closure; anyone else is refused.</summary>
     public static async Task<Results<Ok<ListResponse<OfferResponse>>, NotFound, ProblemHttpResult>> ListOffers(

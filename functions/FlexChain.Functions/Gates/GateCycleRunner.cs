@@ -181,6 +181,8 @@ public sealed partial class GateCycleRunner(
     private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
+        // The offer fences close first: an offer write acknowledged before this is read below, any later one is refused.
+        await Parallel.ForEachAsync(members.Keys, MarketStore.InParallel(cancellationToken), async (id, ct) => await store.CloseOfferFenceAsync(id, ct));
         // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are
         // frozen. A manual request's decision could still be saving (checked before its deadline, written after this
         // read), so open manual requests have their decision fixed first: one that landed is read back, one in flight fails.

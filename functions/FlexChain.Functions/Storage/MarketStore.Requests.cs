@@ -35,6 +35,7 @@ public sealed partial class MarketStore
             var entry = new TableEntity(pk, IndexRowKey(r)) { ["RequestId"] = r.Id, ["GateClosure"] = r.GateClosure, ["DeliveryStart"] = r.Delivery.Start };
             await RequestIndex.UpsertEntityAsync(entry, TableUpdateMode.Replace, cancellationToken);
         }
+        await OpenOfferFenceAsync(r.Id, cancellationToken);
         await Requests.AddEntityAsync(await DocumentEntityAsync(Requests, r.Id, Doc, r, cancellationToken), cancellationToken);
     }
 
@@ -121,53 +122,61 @@ public sealed partial class MarketStore
 
     private static string OfferKey(string requestId, string cpoId) => Shards.Key(requestId, cpoId, OfferShards);
 
-    /// <summary>Stores the CPO's offer; false when it already has one on this request.</summary>
-    public async Task<bool> TryAddOfferAsync(Offer o, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Offers.AddEntityAsync(ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o), cancellationToken);
-            return true;
-        }
-        catch (RequestFailedException e) when (e.Status == 409)
-        {
-            return false;
-        }
-    }
+    // ---- the offer fence: a row "~open" in each offer shard of a request, from before the request is stored until its
+    // gate cycle closes. Every offer write goes in one transaction with a check that the row is still there, so a write
+    // either commits before the fence closes (and the clearing, which reads the offers after closing it, sees it) or
+    // fails and leaves nothing behind. The row key sorts after every CPO id, outside the offers' range.
+
+    private const string FenceRow = "~open";
+
+    private static readonly string OffersOnly = TableClient.CreateQueryFilter($"RowKey lt {"~"}");
+
+    private Task OpenOfferFenceAsync(string requestId, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(Shards.All(requestId, OfferShards), InParallel(cancellationToken), async (pk, ct) =>
+            await Offers.UpsertEntityAsync(new TableEntity(pk, FenceRow), TableUpdateMode.Replace, ct));
+
+    /// <summary>Closes the request's offer fence: from now on no offer write commits (idempotent).</summary>
+    public Task CloseOfferFenceAsync(string requestId, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(Shards.All(requestId, OfferShards), InParallel(cancellationToken), async (pk, ct) =>
+            await Offers.DeleteEntityAsync(pk, FenceRow, ETag.All, ct));   // a missing row answers 404 without throwing
+
+    /// <summary>Stores the CPO's offer.</summary>
+    /// <returns><see cref="OfferWrite.Conflict"/> when it already has one on this request.</returns>
+    public Task<OfferWrite> TryAddOfferAsync(Offer o, CancellationToken cancellationToken) =>
+        FencedAsync(o, new(TableTransactionActionType.Add, ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o)), cancellationToken);
 
     /// <summary>Replaces (modify) the CPO's offer if unchanged since <paramref name="etag"/>.</summary>
-    public async Task<bool> TryReplaceOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Offers.UpdateEntityAsync(ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o), etag, TableUpdateMode.Replace, cancellationToken);
-            return true;
-        }
-        catch (RequestFailedException e) when (e.Status is 404 or 412)
-        {
-            return false;
-        }
-    }
+    public Task<OfferWrite> TryReplaceOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken) =>
+        FencedAsync(o, new(TableTransactionActionType.UpdateReplace, ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o), etag), cancellationToken);
 
     /// <summary>Withdraws the CPO's offer if unchanged since <paramref name="etag"/>.</summary>
-    public async Task<bool> TryDeleteOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken)
+    public Task<OfferWrite> TryDeleteOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken) =>
+        FencedAsync(o, new(TableTransactionActionType.Delete, new TableEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId), etag), cancellationToken);
+
+    private async Task<OfferWrite> FencedAsync(Offer o, TableTransactionAction write, CancellationToken cancellationToken)
     {
+        var fence = new TableTransactionAction(TableTransactionActionType.UpdateMerge, new TableEntity(OfferKey(o.RequestId, o.CpoId), FenceRow), ETag.All);
         try
         {
-            return (await Offers.DeleteEntityAsync(OfferKey(o.RequestId, o.CpoId), o.CpoId, etag, cancellationToken)).Status != 404;
+            await Offers.SubmitCheckedTransactionAsync([fence, write], cancellationToken);
+            return OfferWrite.Done;
         }
-        catch (RequestFailedException e) when (e.Status == 412)
+        catch (TableTransactionFailedException e) when (e.FailedTransactionActionIndex == 0 && e.Status == 404)
         {
-            return false;
+            return OfferWrite.GateClosed;
+        }
+        catch (TableTransactionFailedException e) when (e.Status is 404 or 409 or 412)
+        {
+            return OfferWrite.Conflict;
         }
     }
 
     /// <summary>Every offer on the request (all shards in one range scan), for clearing.</summary>
     public async Task<IReadOnlyList<Offer>> GetOffersAsync(string requestId, CancellationToken cancellationToken) =>
-        await QueryAsync<Offer>(Offers, Shards.Range(requestId), cancellationToken);
+        await QueryAsync<Offer>(Offers, Filters.And(Shards.Range(requestId), OffersOnly), cancellationToken);
 
     public Task<ListPage<Offer>> ListOffersAsync(string requestId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Offers, Shards.Range(requestId), limit, cursor, Deserialize<Offer>, cancellationToken);
+        PageAsync(Offers, Filters.And(Shards.Range(requestId), OffersOnly), limit, cursor, Deserialize<Offer>, cancellationToken);
 
     public Task<Stored<Offer>?> GetOfferForUpdateAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
         GetAsync<Offer>(Offers, OfferKey(requestId, cpoId), cpoId, cancellationToken);
@@ -176,4 +185,16 @@ public sealed partial class MarketStore
         (await GetOfferForUpdateAsync(requestId, cpoId, cancellationToken))?.Value;
 
     private static string MinuteKey(DateTimeOffset t) => t.UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
+}
+
+/// <summary>What became of an offer write.</summary>
+public enum OfferWrite
+{
+    Done,
+
+    /// <summary>The offer exists already (add), or changed or vanished since it was read (modify, withdraw).</summary>
+    Conflict,
+
+    /// <summary>The request's gate cycle closed its offer fence first: nothing was written.</summary>
+    GateClosed,
 }

@@ -59,6 +59,10 @@ public static class Shards
     /// <summary>The partition key <c>{group}~{shard}</c> of <paramref name="id"/> within <paramref name="group"/>.</summary>
     public static string Key(string group, string id, int count) => $"{group}~{Of(id, count)}";
 
+    /// <summary>The partition keys of every shard of <paramref name="group"/>.</summary>
+    public static IEnumerable<string> All(string group, int count) =>
+        Enumerable.Range(0, count).Select(i => $"{group}~{i.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)}");
+
     /// <summary>A filter for every shard of <paramref name="group"/>: one range scan instead of one query per shard.</summary>
     public static string Range(string group) => Azure.Data.Tables.TableClient.CreateQueryFilter($"PartitionKey ge {group + "~"} and PartitionKey lt {group + "~~"}");
 }

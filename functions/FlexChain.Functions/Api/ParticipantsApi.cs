@@ -1,12 +1,11 @@
 using System.Security.Cryptography;
-using System.Text;
 using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Auth;
 using FlexChain.Functions.Storage;
-using Nethereum.Signer;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Nethereum.Signer;
 
 namespace FlexChain.Functions.Api;
 

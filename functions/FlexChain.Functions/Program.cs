@@ -106,7 +106,7 @@ var store = app.Services.GetRequiredService<MarketStore>();
 await store.InitializeAsync(CancellationToken.None);
 await app.Services.GetRequiredService<SettlementLedger>().InitializeAsync(CancellationToken.None);
 await OperatorSeed.RunAsync(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<MarketOptions>>().Value, store,
-    FlexChain.Domain.WalletAddress.Parse(FlexChain.Ethereum.EthereumKey.FromHex(app.Configuration["Chain:OperatorKey"]!).Address.ToString()),
+    FlexChain.Domain.WalletAddress.Parse(new Nethereum.Web3.Accounts.Account(app.Configuration["Chain:OperatorKey"]!).Address),
     app.Services.GetRequiredService<TimeProvider>(), CancellationToken.None);
 app.Run();
 

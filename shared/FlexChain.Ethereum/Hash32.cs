@@ -1,3 +1,5 @@
+using Nethereum.Hex.HexConvertors.Extensions;
+
 namespace FlexChain.Ethereum;
 
 /// <summary>
@@ -23,9 +25,12 @@ public readonly struct Hash32 : IEquatable<Hash32>
     /// <summary>The 32 bytes (a read-only view).</summary>
     public ReadOnlySpan<byte> Bytes => _bytes ?? new byte[32];
 
-    /// <summary>Parses 0x-prefixed hex of exactly 32 bytes.</summary>
-    /// <exception cref="FormatException">Not hex, or not 32 bytes.</exception>
-    public static Hash32 Parse(string hex) => new(Hex.Decode(hex, 32));
+    /// <summary>Parses "0x" followed by exactly 64 hex digits (either case).</summary>
+    /// <exception cref="FormatException">Not 0x-prefixed hex of 32 bytes.</exception>
+    public static Hash32 Parse(string hex) =>
+        hex is { Length: 66 } && hex.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && hex.IsHex()
+            ? new(hex[2..].HexToByteArray())
+            : throw new FormatException("a 32-byte value is 0x followed by 64 hex digits");
 
     /// <summary>A copy of the 32 bytes.</summary>
     public byte[] ToArray() => Bytes.ToArray();
@@ -40,7 +45,7 @@ public readonly struct Hash32 : IEquatable<Hash32>
     public override int GetHashCode() => BitConverter.ToInt32(Bytes[..4]);
 
     /// <summary>Lower-case 0x-prefixed hex, 66 characters.</summary>
-    public override string ToString() => Hex.Encode(Bytes);
+    public override string ToString() => ToArray().ToHex(prefix: true);
 
     /// <summary>Equality on the bytes.</summary>
     public static bool operator ==(Hash32 left, Hash32 right) => left.Equals(right);

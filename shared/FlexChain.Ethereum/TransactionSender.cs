@@ -1,7 +1,14 @@
 using System.Collections.Concurrent;
 using System.Numerics;
-using System.Text.Json;
-using FlexChain.Ethereum.Abi;
+using Nethereum.Contracts;
+using Nethereum.Hex.HexConvertors.Extensions;
+using Nethereum.Hex.HexTypes;
+using Nethereum.JsonRpc.Client;
+using Nethereum.RPC.TransactionTypes;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Util;
+using Nethereum.Web3;
+using Nethereum.Web3.Accounts;
 
 namespace FlexChain.Ethereum;
 
@@ -23,9 +30,6 @@ public sealed class TransactionSenderOptions
     /// <summary>Longest receipt poll interval (default 4 s).</summary>
     public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(4);
 
-    /// <summary>Custom errors of the contracts called, so that reverts decode to their names and arguments.</summary>
-    public IReadOnlyList<AbiError> KnownErrors { get; init; } = [];
-
     /// <summary>The clock for deadlines and poll delays (tests may pass a fake one).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -38,108 +42,130 @@ public sealed class TransactionSenderOptions
 
     /// <summary>Percent by which a replacement raises both fees (default 13; nodes require at least 10).</summary>
     public int FeeBumpPercent { get; init; } = 13;
-
-    /// <summary>How many recent blocks' priority fees (50th percentile) are considered (default 10).</summary>
-    public int FeeHistoryBlocks { get; init; } = 10;
 }
 
 /// <summary>
-/// Sends EIP-1559 transactions for one signer key on one chain: fees from the node, gas from eth_estimateGas plus a
-/// margin, nonces assigned in order within this process, receipts awaited by polling.
+/// Sends EIP-1559 transactions for one signer key on one chain with Nethereum (fees from its fee-history strategy,
+/// signing offline with <see cref="AccountOfflineTransactionSigner"/>), and adds what Nethereum lacks: nonces assigned
+/// in order within this process, waiting for a configured number of confirmations, and re-sending a stuck or dropped
+/// transaction with the same nonce.
 /// </summary>
 /// <remarks>
 /// Nonces are serialised by a lock inside this instance only: use exactly one instance per signer per process, and
 /// one process per signer (ARCHITECTURE.md section 5). After a rejected send the next nonce is re-read from the
-/// node's pending transaction count. Fees come from eth_feeHistory: maxPriorityFeePerGas is the median of the recent
-/// blocks' 50th-percentile priority fees (eth_maxPriorityFeePerGas when they paid none); maxFeePerGas = 2 x the next
-/// block's base fee + priority fee, which stays valid through six consecutive full blocks.
-/// While waiting for a receipt, transport failures (a node that went silent or restarted its HTTP side) are retried
-/// until the deadline, and a transaction unmined after <see cref="TransactionSenderOptions.ReplaceAfter"/> is re-sent
-/// with the same nonce (re-broadcast if dropped, fees bumped if stuck); any of its versions' receipts completes the wait.
+/// node's pending transaction count. While waiting for a receipt, transport failures (a node that went silent or
+/// restarted its HTTP side) are retried until the deadline, and a transaction unmined after
+/// <see cref="TransactionSenderOptions.ReplaceAfter"/> is re-sent with the same nonce (re-broadcast if dropped, fees
+/// bumped if stuck); any of its versions' receipts completes the wait. The signed raw transactions of a pending
+/// nonce are kept in memory only; a caller that must survive a restart re-sends through
+/// <see cref="RebroadcastAsync"/> what it stored from <see cref="Signed"/>.
 /// </remarks>
 public sealed class TransactionSender : IDisposable
 {
-    private readonly EthJsonRpcClient _client;
-    private readonly EthereumKey _key;
+    private readonly IWeb3 _web3;
+    private readonly Account _account;
     private readonly TransactionSenderOptions _options;
+    private readonly AccountOfflineTransactionSigner _signer = new();
     private readonly SemaphoreSlim _nonceLock = new(1, 1);
-    private readonly ConcurrentDictionary<Hash32, Pending> _pending = new();
-    private ulong? _nextNonce;
+    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.OrdinalIgnoreCase);
+    private BigInteger? _nextNonce;
 
-    /// <summary>A sent transaction and every version of it sent since (same nonce), newest last.</summary>
-    private sealed class Pending(Eip1559Transaction transaction, SignedTransaction signed, DateTimeOffset sentAt)
+    /// <summary>A sent transaction and every version of it signed since (same nonce), newest last.</summary>
+    private sealed class Pending(TransactionInput input, SignedTransaction signed, DateTimeOffset sentAt)
     {
-        public Eip1559Transaction Transaction { get; set; } = transaction;
+        public TransactionInput Input { get; } = input;
         public List<SignedTransaction> Versions { get; } = [signed];
         public DateTimeOffset LastSentAt { get; set; } = sentAt;
     }
 
-    /// <summary>A sender for <paramref name="key"/> on chain <paramref name="chainId"/>.</summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="chainId"/> is zero, or an option is out of range.</exception>
-    public TransactionSender(EthJsonRpcClient client, EthereumKey key, ulong chainId, TransactionSenderOptions? options = null)
+    /// <summary>A sender for <paramref name="account"/>, whose <see cref="Account.ChainId"/> every transaction is signed for.</summary>
+    /// <exception cref="ArgumentException">The account has no chain id, or an option is out of range.</exception>
+    public TransactionSender(IWeb3 web3, Account account, TransactionSenderOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(client);
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentOutOfRangeException.ThrowIfZero(chainId);
+        ArgumentNullException.ThrowIfNull(web3);
+        ArgumentNullException.ThrowIfNull(account);
+        if (account.ChainId is null) throw new ArgumentException("the account must carry the chain id it signs for", nameof(account));
         _options = options ?? new TransactionSenderOptions();
         ArgumentOutOfRangeException.ThrowIfNegative(_options.GasMarginPercent, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.Confirmations, 1, nameof(options));
-        _client = client;
-        _key = key;
-        ChainId = chainId;
+        _web3 = web3;
+        _account = account;
+        Address = EthAddress.Parse(account.Address);
     }
 
     /// <summary>The signer's address (the "from" of every transaction).</summary>
-    public EthAddress Address => _key.Address;
+    public EthAddress Address { get; }
 
     /// <summary>The chain id every transaction is signed for.</summary>
-    public ulong ChainId { get; }
+    public BigInteger ChainId => _account.ChainId!.Value;
+
+    /// <summary>Called with every transaction this sender signs, before it is broadcast (to store it for a re-send after a restart).</summary>
+    public Func<SignedTransaction, CancellationToken, Task>? Signed { get; init; }
+
+    /// <summary>Signs and submits a call of <paramref name="message"/> on <paramref name="contract"/>; returns the hash without waiting.</summary>
+    /// <exception cref="ContractRevertException">Gas estimation (or an automining node) reports a revert.</exception>
+    /// <exception cref="RpcResponseException">The node rejects the transaction.</exception>
+    public Task<string> SendAsync<TFunction>(EthAddress contract, TFunction message, CancellationToken cancellationToken)
+        where TFunction : FunctionMessage, new()
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return SendAsync(contract, message.GetCallData().ToHex(prefix: true), message.AmountToSend, message.Gas, cancellationToken);
+    }
+
+    /// <summary>Signs and submits a transaction with an estimated gas limit; returns its hash without waiting for it to be mined.</summary>
+    /// <exception cref="ContractRevertException">Gas estimation (or an automining node) reports a revert.</exception>
+    /// <exception cref="RpcResponseException">The node rejects the transaction.</exception>
+    public Task<string> SendAsync(EthAddress? to, string data, BigInteger value, CancellationToken cancellationToken) =>
+        SendAsync(to, data, value, gas: null, cancellationToken);
 
     /// <summary>Signs and submits a transaction; returns its hash without waiting for it to be mined.</summary>
     /// <param name="to">Recipient or contract; null deploys <paramref name="data"/> as init code.</param>
-    /// <param name="data">Call data or init code.</param>
-    /// <param name="value">Ether to send.</param>
+    /// <param name="data">0x-prefixed call data or init code.</param>
+    /// <param name="value">Wei to send.</param>
+    /// <param name="gas">A fixed gas limit, or null to estimate it; a fixed limit skips estimation, so a reverting call is only found in its receipt.</param>
     /// <param name="cancellationToken">Cancels waiting; a transaction already submitted stays submitted.</param>
     /// <exception cref="ContractRevertException">Gas estimation (or an automining node) reports a revert.</exception>
-    /// <exception cref="EthRpcException">The node rejects the transaction.</exception>
-    public Task<Hash32> SendAsync(EthAddress? to, ReadOnlyMemory<byte> data, Wei value, CancellationToken cancellationToken) =>
-        SendAsync(to, data, value, gasLimit: null, cancellationToken);
-
-    /// <summary>Like <see cref="SendAsync(EthAddress?, ReadOnlyMemory{byte}, Wei, CancellationToken)"/> with a fixed gas limit
-    /// (null estimates it); a fixed limit skips estimation, so a reverting call is only found in its receipt.</summary>
-    public async Task<Hash32> SendAsync(EthAddress? to, ReadOnlyMemory<byte> data, Wei value, ulong? gasLimit, CancellationToken cancellationToken)
+    /// <exception cref="RpcResponseException">The node rejects the transaction.</exception>
+    public async Task<string> SendAsync(EthAddress? to, string data, BigInteger value, BigInteger? gas, CancellationToken cancellationToken)
     {
-        var gas = gasLimit ?? await EstimateGasAsync(to, data, value, cancellationToken).ConfigureAwait(false);
-        var (priorityFee, maxFee) = await GetFeesAsync(cancellationToken).ConfigureAwait(false);
+        var input = new TransactionInput
+        {
+            From = _account.Address, To = to?.ToString(), Data = data, Value = new HexBigInteger(value),
+            Type = new HexBigInteger(TransactionType.EIP1559.AsByte()),
+        };
+        input.Gas = gas is { } fixedGas ? new HexBigInteger(fixedGas) : await EstimateGasAsync(input, cancellationToken).ConfigureAwait(false);
+        var fee = await _web3.FeeSuggestion.GetMedianPriorityFeeHistorySuggestionStrategy().SuggestFeeAsync().ConfigureAwait(false);
+        input.MaxPriorityFeePerGas = new HexBigInteger(fee.MaxPriorityFeePerGas!.Value);
+        input.MaxFeePerGas = new HexBigInteger(fee.MaxFeePerGas!.Value);
 
         await _nonceLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var nonce = _nextNonce ?? await _client.GetTransactionCountAsync(Address, BlockParameter.Pending, cancellationToken).ConfigureAwait(false);
-            var transaction = new Eip1559Transaction(ChainId, nonce, priorityFee, maxFee, gas, to, value, data);
-            var signed = transaction.Sign(_key);
+            input.Nonce = new HexBigInteger(_nextNonce ??
+                (await _web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(_account.Address, BlockParameter.CreatePending()).ConfigureAwait(false)).Value);
+            var signed = await SignAsync(input, cancellationToken).ConfigureAwait(false);
             try
             {
                 // Not cancellable once signed: abandoning the request half-way would leave us unsure whether the nonce is used.
-                await _client.SendRawTransactionAsync(signed.Raw, CancellationToken.None).ConfigureAwait(false);
+                await _web3.Eth.Transactions.SendRawTransaction.SendRequestAsync(signed.Raw).ConfigureAwait(false);
             }
-            catch (EthRpcException e) when (e.IsRevert)
+            catch (RpcResponseException e) when (IsRevert(e))
             {
                 // An automining node (Hardhat) mines the transaction and reports its revert right away.
                 _nextNonce = null;
-                throw new ContractRevertException(RevertReason.Decode(e.RevertData ?? [], _options.KnownErrors), signed.Hash, e);
+                throw new ContractRevertException(e.RpcError.GetDataAsString(), signed.Hash, e);
             }
-            catch (EthRpcException)
+            catch (RpcResponseException)
             {
                 _nextNonce = null;
                 throw;
             }
-            catch (Exception e) when (IsTransient(e, cancellationToken))
+            catch (Exception e) when (IsTransient(e))
             {
                 // The node may or may not have it: keep the nonce taken; waiting re-broadcasts it if the node does not know it.
             }
-            _nextNonce = nonce + 1;
-            _pending[signed.Hash] = new Pending(transaction, signed, _options.TimeProvider.GetUtcNow());
+            _nextNonce = input.Nonce.Value + 1;
+            _pending[signed.Hash] = new Pending(input, signed, _options.TimeProvider.GetUtcNow());
             return signed.Hash;
         }
         finally
@@ -148,38 +174,86 @@ public sealed class TransactionSender : IDisposable
         }
     }
 
+    /// <summary>Sends a call of <paramref name="message"/> and waits for its receipt with the configured confirmations.</summary>
+    /// <exception cref="ContractRevertException">Estimation reverts, or the mined transaction has status 0.</exception>
+    /// <exception cref="TimeoutException">No receipt (with enough confirmations) within <see cref="TransactionSenderOptions.ReceiptTimeout"/>.</exception>
+    public async Task<TransactionReceipt> SendAndWaitForReceiptAsync<TFunction>(EthAddress contract, TFunction message, CancellationToken cancellationToken)
+        where TFunction : FunctionMessage, new() =>
+        await WaitForReceiptAsync(await SendAsync(contract, message, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
     /// <summary>Sends a transaction and waits for its receipt with the configured confirmations.</summary>
     /// <exception cref="ContractRevertException">Estimation reverts, or the mined transaction has status 0.</exception>
     /// <exception cref="TimeoutException">No receipt (with enough confirmations) within <see cref="TransactionSenderOptions.ReceiptTimeout"/>.</exception>
-    public Task<TransactionReceipt> SendAndWaitForReceiptAsync(EthAddress? to, ReadOnlyMemory<byte> data, Wei value, CancellationToken cancellationToken) =>
-        SendAndWaitForReceiptAsync(to, data, value, gasLimit: null, cancellationToken);
+    public async Task<TransactionReceipt> SendAndWaitForReceiptAsync(EthAddress? to, string data, BigInteger value, CancellationToken cancellationToken) =>
+        await WaitForReceiptAsync(await SendAsync(to, data, value, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Like <see cref="SendAndWaitForReceiptAsync(EthAddress?, ReadOnlyMemory{byte}, Wei, CancellationToken)"/> with a fixed gas limit.</summary>
-    public async Task<TransactionReceipt> SendAndWaitForReceiptAsync(
-        EthAddress? to, ReadOnlyMemory<byte> data, Wei value, ulong? gasLimit, CancellationToken cancellationToken)
-    {
-        var hash = await SendAsync(to, data, value, gasLimit, cancellationToken).ConfigureAwait(false);
-        return await WaitCoreAsync(hash, new CallRequest(to, data, Address, value), cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Polls for the receipt of <paramref name="transactionHash"/> with backoff until it has the configured confirmations.</summary>
-    /// <exception cref="ContractRevertException">The transaction reverted (the reason is not known here: use
-    /// <see cref="SendAndWaitForReceiptAsync(EthAddress?, ReadOnlyMemory{byte}, Wei, CancellationToken)"/> to get it).</exception>
+    /// <summary>
+    /// Polls for the receipt of <paramref name="transactionHash"/> (or of any re-sent version of it) with backoff until it
+    /// has the configured confirmations, re-sending it when it stays unmined.
+    /// </summary>
+    /// <exception cref="ContractRevertException">The transaction reverted (the reason from replaying it on the block before).</exception>
     /// <exception cref="TimeoutException">The deadline passed.</exception>
-    public Task<TransactionReceipt> WaitForReceiptAsync(Hash32 transactionHash, CancellationToken cancellationToken) =>
-        WaitCoreAsync(transactionHash, replay: null, cancellationToken);
-
-    /// <summary>eth_call from this signer's address at the latest block.</summary>
-    /// <exception cref="ContractRevertException">The call reverts.</exception>
-    public async Task<byte[]> CallAsync(EthAddress to, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    public async Task<TransactionReceipt> WaitForReceiptAsync(string transactionHash, CancellationToken cancellationToken)
     {
+        ArgumentException.ThrowIfNullOrEmpty(transactionHash);
+        var clock = _options.TimeProvider;
+        var deadline = clock.GetUtcNow() + _options.ReceiptTimeout;
+        var delay = _options.InitialPollInterval;
+        var pending = _pending.GetValueOrDefault(transactionHash);
         try
         {
-            return await _client.CallAsync(new CallRequest(to, data, Address), BlockParameter.Latest, cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    foreach (var version in pending?.Versions.Select(v => v.Hash).ToArray() ?? [transactionHash])
+                    {
+                        var receipt = await _web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(version).ConfigureAwait(false);
+                        if (receipt?.BlockNumber is null || !await IsConfirmedAsync(receipt).ConfigureAwait(false)) continue;
+                        if (receipt.Status?.Value != 1)
+                            throw new ContractRevertException(await ReplayForRevertDataAsync(receipt, pending?.Input).ConfigureAwait(false), version);
+                        return receipt;
+                    }
+                    if (pending is not null && clock.GetUtcNow() - pending.LastSentAt >= _options.ReplaceAfter)
+                        await ResendAsync(pending, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsTransient(e))
+                {
+                    // The node is unreachable or silent: keep polling until the deadline.
+                }
+                if (clock.GetUtcNow() >= deadline)
+                    throw new TimeoutException($"transaction {transactionHash} has no receipt with {_options.Confirmations} confirmation(s) after {_options.ReceiptTimeout}");
+                await Task.Delay(delay, clock, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxPollInterval.Ticks));
+            }
         }
-        catch (EthRpcException e) when (e.IsRevert)
+        finally
         {
-            throw new ContractRevertException(RevertReason.Decode(e.RevertData ?? [], _options.KnownErrors), null, e);
+            _pending.TryRemove(transactionHash, out _);
+        }
+    }
+
+    /// <summary>
+    /// Broadcasts again a transaction signed before (by this or an earlier process with the same key): used after a
+    /// restart for what <see cref="Signed"/> stored. A node that already has it, or has mined its nonce, is not an error.
+    /// </summary>
+    /// <returns>Whether the node accepted it or already knew it (false when its nonce is already used).</returns>
+    public async Task<bool> RebroadcastAsync(string rawTransaction, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            await _web3.Eth.Transactions.SendRawTransaction.SendRequestAsync(rawTransaction).ConfigureAwait(false);
+            return true;
+        }
+        catch (RpcResponseException e) when (e.Message.Contains("known", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+        catch (RpcResponseException e) when (e.Message.Contains("nonce", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
         }
     }
 
@@ -197,67 +271,25 @@ public sealed class TransactionSender : IDisposable
     /// <summary>Releases the nonce lock.</summary>
     public void Dispose() => _nonceLock.Dispose();
 
-    private async Task<ulong> EstimateGasAsync(EthAddress? to, ReadOnlyMemory<byte> data, Wei value, CancellationToken cancellationToken)
+    private async Task<SignedTransaction> SignAsync(TransactionInput input, CancellationToken cancellationToken)
     {
-        ulong estimate;
-        try
-        {
-            estimate = await _client.EstimateGasAsync(new CallRequest(to, data, Address, value), cancellationToken).ConfigureAwait(false);
-        }
-        catch (EthRpcException e) when (e.IsRevert)
-        {
-            throw new ContractRevertException(RevertReason.Decode(e.RevertData ?? [], _options.KnownErrors), null, e);
-        }
-        return (ulong)(new BigInteger(estimate) * (100 + _options.GasMarginPercent) / 100);
+        var raw = _signer.SignTransaction(_account, input, _account.ChainId).EnsureHexPrefix();
+        var signed = new SignedTransaction(input.Nonce.Value, raw, Sha3Keccack.Current.CalculateHash(raw.HexToByteArray()).ToHex(prefix: true));
+        if (Signed is { } store) await store(signed, cancellationToken).ConfigureAwait(false);
+        return signed;
     }
 
-    private async Task<(Wei Priority, Wei Max)> GetFeesAsync(CancellationToken cancellationToken)
+    private async Task<HexBigInteger> EstimateGasAsync(TransactionInput input, CancellationToken cancellationToken)
     {
-        var history = await _client.GetFeeHistoryAsync(_options.FeeHistoryBlocks, BlockParameter.Latest, [50], cancellationToken).ConfigureAwait(false);
-        // The last base fee in the history is the next block's.
-        var nextBaseFee = history.BaseFeePerGas.Count > 0 ? history.BaseFeePerGas[^1]
-            : throw new NotSupportedException("the chain has no EIP-1559 base fee; legacy transactions are not sent by this class");
-        var paid = history.Reward.Where(r => r.Count > 0 && r[0] > Wei.Zero).Select(r => r[0]).OrderBy(w => w).ToList();
-        var priority = paid.Count > 0 ? paid[paid.Count / 2] : await _client.GetMaxPriorityFeePerGasAsync(cancellationToken).ConfigureAwait(false);
-        return (priority, nextBaseFee * 2 + priority);
-    }
-
-    private async Task<TransactionReceipt> WaitCoreAsync(Hash32 hash, CallRequest? replay, CancellationToken cancellationToken)
-    {
-        var clock = _options.TimeProvider;
-        var deadline = clock.GetUtcNow() + _options.ReceiptTimeout;
-        var delay = _options.InitialPollInterval;
-        var pending = _pending.GetValueOrDefault(hash);
+        cancellationToken.ThrowIfCancellationRequested();
         try
         {
-            while (true)
-            {
-                try
-                {
-                    foreach (var version in pending?.Versions.Select(v => v.Hash).ToArray() ?? [hash])
-                    {
-                        var receipt = await _client.GetTransactionReceiptAsync(version, cancellationToken).ConfigureAwait(false);
-                        if (receipt is null || !await IsConfirmedAsync(receipt, cancellationToken).ConfigureAwait(false)) continue;
-                        if (!receipt.Succeeded)
-                            throw new ContractRevertException(await ReplayForReasonAsync(receipt, replay, cancellationToken).ConfigureAwait(false), version);
-                        return receipt;
-                    }
-                    if (pending is not null && clock.GetUtcNow() - pending.LastSentAt >= _options.ReplaceAfter)
-                        await ResendAsync(pending, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception e) when (IsTransient(e, cancellationToken))
-                {
-                    // The node is unreachable or silent: keep polling until the deadline.
-                }
-                if (clock.GetUtcNow() >= deadline)
-                    throw new TimeoutException($"transaction {hash} has no receipt with {_options.Confirmations} confirmation(s) after {_options.ReceiptTimeout}");
-                await Task.Delay(delay, clock, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxPollInterval.Ticks));
-            }
+            var estimate = await _web3.Eth.Transactions.EstimateGas.SendRequestAsync(new CallInput(input.Data, input.To, input.Value) { From = input.From }).ConfigureAwait(false);
+            return new HexBigInteger(estimate.Value * (100 + _options.GasMarginPercent) / 100);
         }
-        finally
+        catch (RpcResponseException e) when (IsRevert(e))
         {
-            _pending.TryRemove(hash, out _);
+            throw new ContractRevertException(e.RpcError.GetDataAsString(), null, e);
         }
     }
 
@@ -265,59 +297,85 @@ public sealed class TransactionSender : IDisposable
     private async Task ResendAsync(Pending pending, CancellationToken cancellationToken)
     {
         var latest = pending.Versions[^1];
-        var known = await _client.RequestAsync("eth_getTransactionByHash", [latest.Hash.ToString()], cancellationToken).ConfigureAwait(false);
+        var known = await _web3.Eth.Transactions.GetTransactionByHash.SendRequestAsync(latest.Hash).ConfigureAwait(false);
         var signed = latest;
-        if (known.ValueKind != JsonValueKind.Null)
+        if (known is not null)
         {
-            var t = pending.Transaction;
-            var (priority, maxFee) = await GetFeesAsync(cancellationToken).ConfigureAwait(false);
-            pending.Transaction = t with
-            {
-                MaxPriorityFeePerGas = Max(Bump(t.MaxPriorityFeePerGas), priority),
-                MaxFeePerGas = Max(Bump(t.MaxFeePerGas), maxFee),
-            };
-            signed = pending.Transaction.Sign(_key);
+            var fee = await _web3.FeeSuggestion.GetMedianPriorityFeeHistorySuggestionStrategy().SuggestFeeAsync().ConfigureAwait(false);
+            var input = pending.Input;
+            input.MaxPriorityFeePerGas = new HexBigInteger(BigInteger.Max(Bump(input.MaxPriorityFeePerGas.Value), fee.MaxPriorityFeePerGas!.Value));
+            input.MaxFeePerGas = new HexBigInteger(BigInteger.Max(Bump(input.MaxFeePerGas.Value), fee.MaxFeePerGas!.Value));
+            signed = await SignAsync(input, cancellationToken).ConfigureAwait(false);
             pending.Versions.Add(signed);
         }
         pending.LastSentAt = _options.TimeProvider.GetUtcNow();
         try
         {
-            await _client.SendRawTransactionAsync(signed.Raw, cancellationToken).ConfigureAwait(false);
+            await _web3.Eth.Transactions.SendRawTransaction.SendRequestAsync(signed.Raw).ConfigureAwait(false);
         }
-        catch (EthRpcException)
+        catch (RpcResponseException)
         {
             // "already known", "nonce too low" (a version was mined: its receipt ends the wait) or "underpriced" (try
             // again later): none of them is a reason to stop waiting before the deadline.
         }
     }
 
-    private Wei Bump(Wei fee) => new(fee.Value * (100 + _options.FeeBumpPercent) / 100 + 1);
-
-    private static Wei Max(Wei a, Wei b) => a >= b ? a : b;
+    private BigInteger Bump(BigInteger fee) => fee * (100 + _options.FeeBumpPercent) / 100 + 1;
 
     /// <summary>Failures of the connection to the node (not of a request it answered), which a retry may get past.</summary>
-    private static bool IsTransient(Exception e, CancellationToken cancellationToken) =>
-        e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested);
+    private static bool IsTransient(Exception e) => e is RpcClientUnknownException or RpcClientTimeoutException;
 
-    private async Task<bool> IsConfirmedAsync(TransactionReceipt receipt, CancellationToken cancellationToken)
+    /// <summary>Whether the node says the call or transaction reverted (code 3, revert data, or "revert" in the message).</summary>
+    private static bool IsRevert(RpcResponseException e) =>
+        e.RpcError.Code == 3 || e.RpcError.GetDataAsString() is { Length: >= 10 } data && data.HasHexPrefix() && data.IsHex()
+        || e.RpcError.Message.Contains("revert", StringComparison.OrdinalIgnoreCase);
+
+    private async Task<bool> IsConfirmedAsync(TransactionReceipt receipt)
     {
         if (_options.Confirmations <= 1) return true;
-        var head = await _client.GetBlockNumberAsync(cancellationToken).ConfigureAwait(false);
-        return head + 1 >= receipt.BlockNumber + (ulong)_options.Confirmations;
+        var head = await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync().ConfigureAwait(false);
+        return head.Value + 1 >= receipt.BlockNumber.Value + _options.Confirmations;
     }
 
-    private async Task<RevertReason> ReplayForReasonAsync(TransactionReceipt receipt, CallRequest? replay, CancellationToken cancellationToken)
+    private async Task<string?> ReplayForRevertDataAsync(TransactionReceipt receipt, TransactionInput? input)
     {
         // Receipts carry no revert data; re-running the call on the state before the block usually reproduces it.
-        if (replay is null || receipt.BlockNumber == 0) return RevertReason.Decode([]);
+        if (input is null || receipt.BlockNumber.Value.IsZero) return null;
         try
         {
-            await _client.CallAsync(replay, BlockParameter.AtBlock(receipt.BlockNumber - 1), cancellationToken).ConfigureAwait(false);
-            return RevertReason.Decode([]);
+            await _web3.Eth.Transactions.Call.SendRequestAsync(new CallInput(input.Data, input.To, input.Value) { From = input.From },
+                new BlockParameter(new HexBigInteger(receipt.BlockNumber.Value - 1))).ConfigureAwait(false);
+            return null;
         }
-        catch (EthRpcException e) when (e.IsRevert)
+        catch (RpcResponseException e) when (IsRevert(e))
         {
-            return RevertReason.Decode(e.RevertData ?? [], _options.KnownErrors);
+            return e.RpcError.GetDataAsString();
         }
     }
+}
+
+/// <summary>A signed transaction: its nonce, raw 0x-hex encoding (what eth_sendRawTransaction takes) and hash.</summary>
+public sealed record SignedTransaction(BigInteger Nonce, string Raw, string Hash);
+
+/// <summary>A contract call or transaction reverted; carries the revert data when the node gave it.</summary>
+public sealed class ContractRevertException : Exception
+{
+    /// <summary>A revert with its 0x-hex revert data (null when unknown), optionally of a mined transaction.</summary>
+    public ContractRevertException(string? revertData, string? transactionHash = null, Exception? innerException = null)
+        : base((transactionHash is { } h ? $"transaction {h} reverted" : "execution reverted") + Describe(revertData), innerException)
+    {
+        RevertData = revertData;
+        TransactionHash = transactionHash;
+    }
+
+    /// <summary>The 0x-hex revert data (a custom error's selector and arguments), or null.</summary>
+    public string? RevertData { get; }
+
+    /// <summary>The mined transaction that reverted; null when the revert was found by a gas estimate or send.</summary>
+    public string? TransactionHash { get; }
+
+    /// <summary>Whether the revert is the custom error <typeparamref name="TError"/> (a Nethereum <c>[Error]</c> DTO).</summary>
+    public bool Is<TError>() => RevertData is { } data && data.HasHexPrefix() && data.IsHex() && data.IsExceptionEncodedDataForError<TError>();
+
+    private static string Describe(string? data) => data is { Length: >= 10 } && data.HasHexPrefix() ? $" with error {data[..10]}" : "";
 }

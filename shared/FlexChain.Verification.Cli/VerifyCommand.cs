@@ -1,5 +1,8 @@
 using System.Globalization;
 using FlexChain.Ethereum;
+using Nethereum.Contracts;
+using Nethereum.JsonRpc.Client;
+using Nethereum.Web3;
 
 namespace FlexChain.Verification.Cli;
 
@@ -8,11 +11,13 @@ public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>What to verify, and where: the node and escrow (trusted: the holder's choice) and FlexChain's API (only a source of records).</summary>
 /// <param name="FromBlock">First block searched for the wallet's payments (and for the events of an award).</param>
-public sealed record VerifyArguments(Uri Rpc, EthAddress Escrow, Uri Api, Hash32? Award, Hash32? Transaction, EthAddress? Wallet, ulong FromBlock)
+/// <param name="ChainId">The chain the node must be on (refused otherwise); null trusts whatever chain the node is on.</param>
+public sealed record VerifyArguments(Uri Rpc, EthAddress Escrow, Uri Api, Hash32? Award, Hash32? Transaction, EthAddress? Wallet, ulong FromBlock, ulong? ChainId = null)
 {
     public const string Usage =
         "usage: flexchain-verify --rpc <node url> --escrow <0x address> --api <FlexChain API url>\n" +
         "                        (--award <0x award id> | --tx <0x transaction hash> | --wallet <0x address> [--from-block <n>])\n" +
+        "                        [--chain-id <n>: refuse a node on another chain]\n" +
         "Checks FlexChain payments on the chain itself against the records FlexChain publishes.\n" +
         "Exit code: 0 every payment verified, 1 a payment did not verify (or the check could not run), 2 usage error.";
 
@@ -28,7 +33,7 @@ public sealed record VerifyArguments(Uri Rpc, EthAddress Escrow, Uri Api, Hash32
             if (!arg.StartsWith("--", StringComparison.Ordinal)) throw new UsageException($"unexpected argument '{arg}'");
             var (name, value) = arg.IndexOf('=') is var eq and > 0 ? (arg[2..eq], arg[(eq + 1)..])
                 : i + 1 < args.Count ? (arg[2..], args[++i]) : throw new UsageException($"{arg} needs a value");
-            if (name is not ("rpc" or "escrow" or "api" or "award" or "tx" or "wallet" or "from-block")) throw new UsageException($"unknown option --{name}");
+            if (name is not ("rpc" or "escrow" or "api" or "award" or "tx" or "wallet" or "from-block" or "chain-id")) throw new UsageException($"unknown option --{name}");
             if (!options.TryAdd(name, value)) throw new UsageException($"--{name} is given twice");
         }
 
@@ -40,7 +45,8 @@ public sealed record VerifyArguments(Uri Rpc, EthAddress Escrow, Uri Api, Hash32
             options.ContainsKey("award") ? Parse(options, "award", Hash32Of) : null,
             options.ContainsKey("tx") ? Parse(options, "tx", Hash32Of) : null,
             options.ContainsKey("wallet") ? Parse(options, "wallet", EthAddress.Parse) : null,
-            options.ContainsKey("from-block") ? Parse(options, "from-block", s => ulong.Parse(s, NumberStyles.None, CultureInfo.InvariantCulture)) : 0);
+            options.ContainsKey("from-block") ? Parse(options, "from-block", s => ulong.Parse(s, NumberStyles.None, CultureInfo.InvariantCulture)) : 0,
+            options.ContainsKey("chain-id") ? Parse(options, "chain-id", s => ulong.Parse(s, NumberStyles.None, CultureInfo.InvariantCulture)) : null);
     }
 
     private static Hash32 Hash32Of(string s) => s.Length == 66 ? Hash32.Parse(s) : throw new FormatException("expected 0x and 64 hex digits");
@@ -98,10 +104,11 @@ public static class VerifyCommand
         }
 
         using var ownHttp = api is null ? new HttpClient() : null;
-        using var rpc = new EthJsonRpcClient(a.Rpc);
         try
         {
-            var chain = new JsonRpcEscrowChain(rpc, a.Escrow);
+            var web3 = new Web3(a.Rpc.AbsoluteUri);
+            if (a.ChainId is { } chainId) await web3.RequireChainIdAsync(chainId, cancellationToken).ConfigureAwait(false);
+            var chain = new JsonRpcEscrowChain(web3, a.Escrow);
             var token = await chain.GetTokenAsync(cancellationToken).ConfigureAwait(false);
             var verifier = new PaymentVerifier(chain, new HttpPublishedRecords(api ?? ownHttp!, a.Api)) { SearchFromBlock = a.FromBlock };
             var verdicts = a switch
@@ -117,7 +124,8 @@ public static class VerifyCommand
                 : $"{verified} of {verdicts.Count} payment(s) verified (token {token.Address}, {token.Decimals} decimals)").ConfigureAwait(false);
             return verified == verdicts.Count ? AllVerified : NotVerified;
         }
-        catch (Exception e) when (e is HttpRequestException or EthRpcException or FormatException or InvalidCastException
+        catch (Exception e) when (e is ChainMismatchException or HttpRequestException or RpcResponseException or RpcClientUnknownException or RpcClientTimeoutException
+                                  or Nethereum.ABI.FunctionEncoding.SmartContractRevertException or SmartContractCustomErrorRevertException or FormatException or InvalidCastException
                                   || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             // The check could not run (node unreachable, not an escrow at that address): that is not a verified payment.

@@ -1,5 +1,8 @@
 using System.Numerics;
 using FlexChain.Ethereum;
+using Nethereum.Hex.HexTypes;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Web3;
 
 namespace FlexChain.Verification;
 
@@ -13,7 +16,15 @@ public enum CycleStatus
 }
 
 /// <summary>What <c>getCycle(cycleId)</c> returns. Amounts in the token's smallest units; <see cref="RefundAfter"/> in Unix seconds.</summary>
-public sealed record EscrowCycle(CycleStatus Status, EthAddress Dso, ulong RefundAfter, BigInteger Total, BigInteger Paid, Hash32 AwardsHash);
+public sealed record EscrowCycle(CycleStatus Status, EthAddress Dso, ulong RefundAfter, BigInteger Total, BigInteger Paid, Hash32 AwardsHash)
+{
+    /// <summary>The cycle from the contract's struct.</summary>
+    public static EscrowCycle From(CycleStruct c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        return new((CycleStatus)c.Status, EthAddress.Parse(c.Dso), c.RefundAfter, c.Total, c.Paid, new Hash32(c.AwardsHash));
+    }
+}
 
 /// <summary>The payment token of an escrow: its address and decimals.</summary>
 public sealed record TokenInfo(EthAddress Address, int Decimals);
@@ -25,7 +36,7 @@ public interface IEscrowChain
     EthAddress Escrow { get; }
 
     /// <summary>The escrow's logs matching <paramref name="topics"/> (null = any) from <paramref name="fromBlock"/> to the latest block.</summary>
-    Task<IReadOnlyList<LogEntry>> GetLogsAsync(IReadOnlyList<Hash32?> topics, ulong fromBlock, CancellationToken cancellationToken);
+    Task<IReadOnlyList<FilterLog>> GetLogsAsync(IReadOnlyList<Hash32?> topics, ulong fromBlock, CancellationToken cancellationToken);
 
     /// <summary>The receipt of a mined transaction, or null when the chain does not know it.</summary>
     Task<TransactionReceipt?> GetReceiptAsync(Hash32 transactionHash, CancellationToken cancellationToken);
@@ -34,41 +45,56 @@ public interface IEscrowChain
     Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken);
 }
 
-/// <summary>An escrow on a node reached over JSON-RPC (any node the wallet holder chooses).</summary>
-public sealed class JsonRpcEscrowChain(EthJsonRpcClient rpc, EthAddress escrow) : IEscrowChain
+/// <summary>
+/// An escrow on a node reached over JSON-RPC (any node the wallet holder chooses). Log scans ask for at most
+/// <paramref name="maxLogBlockSpan"/> blocks per eth_getLogs, because providers cap the range of one request.
+/// </summary>
+public sealed class JsonRpcEscrowChain(IWeb3 web3, EthAddress escrow, ulong maxLogBlockSpan = JsonRpcEscrowChain.DefaultMaxLogBlockSpan) : IEscrowChain
 {
+    /// <summary>The default span of one eth_getLogs request (public providers commonly cap it between 1,000 and 10,000).</summary>
+    public const ulong DefaultMaxLogBlockSpan = 2_000;
+
     public EthAddress Escrow { get; } = escrow;
 
-    public Task<IReadOnlyList<LogEntry>> GetLogsAsync(IReadOnlyList<Hash32?> topics, ulong fromBlock, CancellationToken cancellationToken) =>
-        rpc.GetLogsAsync(new LogFilter(Escrow, topics, fromBlock, BlockParameter.Latest), cancellationToken);
+    public Task<IReadOnlyList<FilterLog>> GetLogsAsync(IReadOnlyList<Hash32?> topics, ulong fromBlock, CancellationToken cancellationToken) =>
+        web3.GetLogsAsync(Escrow, topics.Select(t => t?.ToString()).ToList(), fromBlock, toBlock: null, maxLogBlockSpan, cancellationToken);
 
-    public Task<TransactionReceipt?> GetReceiptAsync(Hash32 transactionHash, CancellationToken cancellationToken) =>
-        rpc.GetTransactionReceiptAsync(transactionHash, cancellationToken);
+    public async Task<TransactionReceipt?> GetReceiptAsync(Hash32 transactionHash, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return await web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(transactionHash.ToString()).ConfigureAwait(false);
+    }
 
     public async Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken)
     {
-        var c = (object?[])(await CallAsync(Escrow, EscrowAbi.GetCycle, cycleId, cancellationToken).ConfigureAwait(false))[0]!;
-        return new EscrowCycle((CycleStatus)Convert.ToInt32(c[2]), (EthAddress)c[0]!, Convert.ToUInt64(c[1]), ToBig(c[3]), ToBig(c[4]), (Hash32)c[5]!);
+        cancellationToken.ThrowIfCancellationRequested();
+        var output = await web3.Eth.GetContractQueryHandler<GetCycleFunction>()
+            .QueryDeserializingToObjectAsync<GetCycleOutput>(new GetCycleFunction { CycleId = cycleId.ToArray() }, Escrow.ToString(), BlockParameter.CreateLatest())
+            .ConfigureAwait(false);
+        return EscrowCycle.From(output.Cycle);
     }
 
     /// <summary>The escrow's payment token and its decimals, for showing amounts in token units.</summary>
     public async Task<TokenInfo> GetTokenAsync(CancellationToken cancellationToken)
     {
-        var token = (EthAddress)(await CallAsync(Escrow, EscrowAbi.Token, null, cancellationToken).ConfigureAwait(false))[0]!;
-        var decimals = Convert.ToInt32((await CallAsync(token, EscrowAbi.Decimals, null, cancellationToken).ConfigureAwait(false))[0]);
-        return new TokenInfo(token, decimals);
+        cancellationToken.ThrowIfCancellationRequested();
+        var token = await web3.Eth.GetContractQueryHandler<TokenFunction>().QueryAsync<string>(Escrow.ToString(), new TokenFunction()).ConfigureAwait(false);
+        var decimals = await web3.Eth.ERC20.GetContractService(token).DecimalsQueryAsync().ConfigureAwait(false);
+        return new TokenInfo(EthAddress.Parse(token), decimals);
     }
+}
 
-    private async Task<object?[]> CallAsync(EthAddress to, Ethereum.Abi.AbiFunction function, object? argument, CancellationToken cancellationToken)
-    {
-        var data = argument is null ? function.EncodeCall() : function.EncodeCall(argument);
-        return function.DecodeOutput(await rpc.CallAsync(new CallRequest(to, data), BlockParameter.Latest, cancellationToken).ConfigureAwait(false));
-    }
+/// <summary>Reads of Nethereum's log and receipt DTOs in FlexChain's value types.</summary>
+public static class LogFields
+{
+    /// <summary>The log's topic at <paramref name="index"/>, or null when it has fewer.</summary>
+    public static Hash32? Topic(this FilterLog log, int index) =>
+        log.Topics is { } topics && index < topics.Length && topics[index]?.ToString() is { } t ? Hash32.Parse(t) : null;
 
-    private static BigInteger ToBig(object? value) => value switch
-    {
-        BigInteger b => b,
-        ulong u => u,
-        _ => throw new FormatException("unexpected ABI value " + value?.GetType().Name),
-    };
+    /// <summary>Whether the log was emitted by <paramref name="contract"/>.</summary>
+    public static bool IsFrom(this FilterLog log, EthAddress contract) =>
+        EthAddress.TryParse(log.Address, out var address) && address == contract;
+
+    /// <summary>A quantity as a 64-bit number, or null when absent (pending logs).</summary>
+    public static ulong? ToUInt64(this HexBigInteger? value) => value is null ? null : (ulong)value.Value;
 }

@@ -3,6 +3,8 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using FlexChain.Ethereum;
+using Nethereum.Contracts;
+using Nethereum.RPC.Eth.DTOs;
 
 namespace FlexChain.Verification;
 
@@ -44,12 +46,20 @@ public sealed record PaymentEvent(
 {
     /// <summary>Decodes an escrow log.</summary>
     /// <exception cref="FormatException">The log is not an <c>AwardSettled</c> event.</exception>
-    public static PaymentEvent From(LogEntry log)
+    public static PaymentEvent From(FilterLog log)
     {
         ArgumentNullException.ThrowIfNull(log);
-        var v = EscrowAbi.AwardSettled.DecodeLog(log);
-        return new((Hash32)v[0]!, (EthAddress)v[1]!, (EthAddress)v[2]!, (BigInteger)v[3]!, (BigInteger)v[4]!, (Hash32)v[5]!,
-            log.TransactionHash, log.BlockNumber, log.LogIndex);
+        try
+        {
+            var e = log.DecodeEvent<AwardSettledEvent>()?.Event ?? throw new FormatException("the log is not an AwardSettled event");
+            return new(new Hash32(e.AwardId), EthAddress.Parse(e.Cpo), EthAddress.Parse(e.Dso), e.Paid, e.Refunded, new Hash32(e.SettlementHash),
+                log.TransactionHash is { } tx ? Hash32.Parse(tx) : null, log.BlockNumber.ToUInt64(), log.LogIndex.ToUInt64());
+        }
+        catch (Exception x) when (x is not FormatException and not OperationCanceledException)
+        {
+            // Nethereum reports malformed event data with assorted exception types; to a verifier it is all one thing.
+            throw new FormatException(x.Message, x);
+        }
     }
 }
 
@@ -104,13 +114,16 @@ public static class TokenAmount
 /// <remarks>Chain failures (node unreachable, RPC errors) propagate: they say nothing about the payment.</remarks>
 public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords records)
 {
+    private static readonly Hash32 AwardSettledTopic = EscrowTopics.Of<AwardSettledEvent>();
+    private static readonly Hash32 CycleLockedTopic = EscrowTopics.Of<CycleLockedEvent>();
+
     /// <summary>First block searched when looking up an award's events (the escrow's deployment block; 0 searches everything).</summary>
     public ulong SearchFromBlock { get; init; }
 
     /// <summary>Verifies the payment of one award (settlement) id.</summary>
     public async Task<IReadOnlyList<PaymentVerdict>> VerifyAwardAsync(Hash32 awardId, CancellationToken cancellationToken)
     {
-        var logs = await chain.GetLogsAsync([EscrowAbi.AwardSettled.Topic, awardId], SearchFromBlock, cancellationToken).ConfigureAwait(false);
+        var logs = await chain.GetLogsAsync([AwardSettledTopic, awardId], SearchFromBlock, cancellationToken).ConfigureAwait(false);
         if (logs.Count == 0)
             return [new PaymentVerdict(awardId, null, null, [new(VerificationCheck.Event,
                 $"no AwardSettled event for award {awardId} on escrow {chain.Escrow} since block {SearchFromBlock}: the award is unknown to this escrow or not settled yet")])];
@@ -126,26 +139,26 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
         var logs = receipt.Logs.Where(IsAwardSettled).ToList();
         if (logs.Count == 0)
             return [new PaymentVerdict(null, null, null, [new(VerificationCheck.Event,
-                $"transaction {transactionHash} {(receipt.Succeeded ? "emitted" : "reverted and emitted")} no AwardSettled event of escrow {chain.Escrow}")])];
+                $"transaction {transactionHash} {(receipt.Status?.Value == 1 ? "emitted" : "reverted and emitted")} no AwardSettled event of escrow {chain.Escrow}")])];
         return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Verifies every payment where <paramref name="wallet"/> is the CPO (paid) or the DSO (refunded), from <paramref name="fromBlock"/> on, in chain order.</summary>
     public async Task<IReadOnlyList<PaymentVerdict>> VerifyWalletAsync(EthAddress wallet, ulong fromBlock, CancellationToken cancellationToken)
     {
-        var topic = EscrowAbi.Topic(wallet);
-        var asCpo = await chain.GetLogsAsync([EscrowAbi.AwardSettled.Topic, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
-        var asDso = await chain.GetLogsAsync([EscrowAbi.AwardSettled.Topic, null, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
+        var topic = EscrowTopics.Of(wallet);
+        var asCpo = await chain.GetLogsAsync([AwardSettledTopic, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
+        var asDso = await chain.GetLogsAsync([AwardSettledTopic, null, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
         var logs = asCpo.Concat(asDso)
-            .DistinctBy(l => (l.TransactionHash, l.LogIndex))
-            .OrderBy(l => l.BlockNumber).ThenBy(l => l.LogIndex)
+            .DistinctBy(l => (l.TransactionHash, l.LogIndex?.Value))
+            .OrderBy(l => l.BlockNumber?.Value).ThenBy(l => l.LogIndex?.Value)
             .ToList();
         return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
     }
 
-    private bool IsAwardSettled(LogEntry l) => l.Address == chain.Escrow && l.Topics.Count > 0 && l.Topics[0] == EscrowAbi.AwardSettled.Topic;
+    private bool IsAwardSettled(FilterLog l) => l.IsFrom(chain.Escrow) && l.Topic(0) == AwardSettledTopic;
 
-    private async Task<IReadOnlyList<PaymentVerdict>> VerifyLogsAsync(IReadOnlyList<LogEntry> logs, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<PaymentVerdict>> VerifyLogsAsync(IReadOnlyList<FilterLog> logs, CancellationToken cancellationToken)
     {
         var cycles = new Dictionary<Hash32, (EscrowCycle Cycle, IReadOnlyList<Hash32> Announced)>();
         var verdicts = new List<PaymentVerdict>(logs.Count);
@@ -176,9 +189,9 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
     }
 
     private async Task<IReadOnlyList<Hash32>> AnnouncedCommitmentsAsync(Hash32 cycleId, CancellationToken cancellationToken) =>
-        (await chain.GetLogsAsync([EscrowAbi.CycleLocked.Topic, cycleId], SearchFromBlock, cancellationToken).ConfigureAwait(false))
+        (await chain.GetLogsAsync([CycleLockedTopic, cycleId], SearchFromBlock, cancellationToken).ConfigureAwait(false))
             .Where(l => !l.Removed)
-            .Select(l => (Hash32)EscrowAbi.CycleLocked.DecodeLog(l)[5]!)
+            .Select(l => new Hash32(l.DecodeEvent<CycleLockedEvent>().Event.AwardsHash))
             .ToList();
 
     private async Task<(PublishedSettlement?, VerificationFailure?)> FetchAsync(Hash32 awardId, CancellationToken cancellationToken)

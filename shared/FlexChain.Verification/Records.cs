@@ -2,7 +2,10 @@ using System.Buffers.Binary;
 using System.Numerics;
 using System.Text;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
+using Nethereum.ABI;
+using Nethereum.ABI.FunctionEncoding.Attributes;
+using Nethereum.Contracts;
+using Nethereum.Util;
 
 namespace FlexChain.Verification;
 
@@ -18,7 +21,7 @@ public static class EscrowIds
     public static Hash32 Cycle(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var bytes = Keccak256.Hash(Encoding.UTF8.GetBytes("flexchain:cycle:" + key));
+        var bytes = Sha3Keccack.Current.CalculateHash(Encoding.UTF8.GetBytes("flexchain:cycle:" + key));
         bytes.AsSpan(28).Clear();
         return new Hash32(bytes);
     }
@@ -55,11 +58,14 @@ public sealed record AwardRecord(
     Hash32 AwardId, EthAddress Dso, EthAddress Cpo, long EnergyWh, long PriceMicroEurPerKwh, BigInteger LockedUnits,
     long DeliveryStart, long DeliveryEnd)
 {
-    public const string Abi = "bytes32,address,address,uint256,uint256,uint256,uint64,uint64";
-
     /// <summary>The canonical hash, recomputed from the fields.</summary>
-    public Hash32 Hash() => new(Keccak256.Hash(AbiCodec.Encode(Abi,
-        AwardId, Dso, Cpo, EnergyWh, PriceMicroEurPerKwh, LockedUnits, DeliveryStart, DeliveryEnd)));
+    public Hash32 Hash() => RecordHash.Of(
+        new("bytes32", AwardId.ToArray()), new("address", Dso.ToString()), new("address", Cpo.ToString()),
+        new("uint256", new BigInteger(EnergyWh)), new("uint256", new BigInteger(PriceMicroEurPerKwh)), new("uint256", LockedUnits),
+        new("uint64", new BigInteger(DeliveryStart)), new("uint64", new BigInteger(DeliveryEnd)));
+
+    /// <summary>This award's entry in its cycle's committed list (<c>lockCycle</c> and <c>settleCycle</c> take the list).</summary>
+    public CycleAward ToCycleAward() => new() { Cpo = Cpo.ToString(), Amount = LockedUnits, AwardHash = Hash().ToArray() };
 }
 
 /// <summary>
@@ -71,11 +77,25 @@ public sealed record SettlementRecord(
     Hash32 AwardId, long AwardedWh, long BaselineWh, long MeasuredWh, long DeliveredWh, bool Succeeded, BigInteger PayoutUnits,
     BigInteger LockedUnits)
 {
-    public const string Abi = "bytes32,uint256,int256,int256,int256,bool,uint256,uint256";
-
     /// <summary>The canonical hash, recomputed from the fields.</summary>
-    public Hash32 Hash() => new(Keccak256.Hash(AbiCodec.Encode(Abi,
-        AwardId, AwardedWh, BaselineWh, MeasuredWh, DeliveredWh, Succeeded, PayoutUnits, LockedUnits)));
+    public Hash32 Hash() => RecordHash.Of(
+        new("bytes32", AwardId.ToArray()), new("uint256", new BigInteger(AwardedWh)), new("int256", new BigInteger(BaselineWh)),
+        new("int256", new BigInteger(MeasuredWh)), new("int256", new BigInteger(DeliveredWh)), new("bool", Succeeded),
+        new("uint256", PayoutUnits), new("uint256", LockedUnits));
+}
+
+/// <summary>Keccak-256 of Nethereum's <c>abi.encode</c> of typed values: every record's canonical hash.</summary>
+internal static class RecordHash
+{
+    public static Hash32 Of(params ABIValue[] values) => new(Sha3Keccack.Current.CalculateHash(new ABIEncode().GetABIEncoded(values)));
+}
+
+/// <summary>One entry of a cycle's committed award list: the contract's <c>CycleAward(address cpo, uint256 amount, bytes32 awardHash)</c>.</summary>
+public sealed class CycleAward
+{
+    [Parameter("address", "cpo", 1)] public string Cpo { get; set; } = "";
+    [Parameter("uint256", "amount", 2)] public BigInteger Amount { get; set; }
+    [Parameter("bytes32", "awardHash", 3)] public byte[] AwardHash { get; set; } = [];
 }
 
 /// <summary>
@@ -84,35 +104,97 @@ public sealed record SettlementRecord(
 /// </summary>
 public static class CycleCommitment
 {
-    public const string Abi = "(address,uint256,bytes32)[]";
-
-    /// <summary>The list as ABI values (one <c>(cpo, lockedUnits, awardHash)</c> tuple per award), as <c>lockCycle</c> and <c>settleCycle</c> take it.</summary>
-    public static object[] Tuples(IReadOnlyList<AwardRecord> awards)
+    /// <summary>The list as the contract takes it (one <c>(cpo, lockedUnits, awardHash)</c> entry per award).</summary>
+    public static List<CycleAward> Entries(IReadOnlyList<AwardRecord> awards)
     {
         ArgumentNullException.ThrowIfNull(awards);
-        return awards.Select(a => (object)new object[] { a.Cpo, a.LockedUnits, a.Hash() }).ToArray();
+        return awards.Select(a => a.ToCycleAward()).ToList();
     }
 
     /// <summary>The commitment (<c>awardsHash</c>) of the list.</summary>
-    public static Hash32 Hash(IReadOnlyList<AwardRecord> awards) => new(Keccak256.Hash(AbiCodec.Encode(Abi, (object)Tuples(awards))));
+    public static Hash32 Hash(IReadOnlyList<AwardRecord> awards) => Hash(Entries(awards));
+
+    /// <summary>The commitment (<c>awardsHash</c>) of a list of entries.</summary>
+    public static Hash32 Hash(List<CycleAward> entries) =>
+        new(Sha3Keccack.Current.CalculateHash(new ABIEncode().GetABIParamsEncoded(new AwardList { Awards = entries })));
+
+    private sealed class AwardList
+    {
+        [Parameter("tuple[]", "awards", 1)] public List<CycleAward> Awards { get; set; } = [];
+    }
 }
 
-/// <summary>The escrow's functions and events that verification reads (see contracts-sol/README.md).</summary>
-public static class EscrowAbi
+/// <summary>What <c>getCycle</c> returns: the contract's <c>Cycle</c> struct.</summary>
+public sealed class CycleStruct
 {
-    public static readonly AbiFunction GetCycle = AbiFunction.Parse(
-        "getCycle(bytes32 cycleId) returns ((address,uint64,uint8,uint128,uint128,bytes32))");
-    public static readonly AbiFunction Token = AbiFunction.Parse("token() returns (address)");
-    public static readonly AbiFunction Decimals = AbiFunction.Parse("decimals() returns (uint8)");
-    public static readonly AbiEvent CycleLocked = AbiEvent.Parse(
-        "CycleLocked(bytes32 indexed cycleId, address indexed dso, uint256 total, uint64 refundAfter, uint256 awardCount, bytes32 awardsHash)");
-    public static readonly AbiEvent CycleSettled = AbiEvent.Parse(
-        "CycleSettled(bytes32 indexed cycleId, address indexed dso, uint256 paid, uint256 refunded)");
-    public static readonly AbiEvent AwardSettled = AbiEvent.Parse(
-        "AwardSettled(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 paid, uint256 refunded, bytes32 settlementHash)");
+    [Parameter("address", "dso", 1)] public string Dso { get; set; } = "";
+    [Parameter("uint64", "refundAfter", 2)] public ulong RefundAfter { get; set; }
+    [Parameter("uint8", "status", 3)] public byte Status { get; set; }
+    [Parameter("uint128", "total", 4)] public BigInteger Total { get; set; }
+    [Parameter("uint128", "paid", 5)] public BigInteger Paid { get; set; }
+    [Parameter("bytes32", "awardsHash", 6)] public byte[] AwardsHash { get; set; } = [];
+}
+
+/// <summary>The escrow's <c>getCycle(bytes32 cycleId)</c>.</summary>
+[Function("getCycle", typeof(GetCycleOutput))]
+public sealed class GetCycleFunction : FunctionMessage
+{
+    [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
+}
+
+/// <summary>The output of <see cref="GetCycleFunction"/>.</summary>
+[FunctionOutput]
+public sealed class GetCycleOutput : IFunctionOutputDTO
+{
+    [Parameter("tuple", "", 1)] public CycleStruct Cycle { get; set; } = new();
+}
+
+/// <summary>The escrow's <c>token()</c>: its payment token.</summary>
+[Function("token", "address")]
+public sealed class TokenFunction : FunctionMessage;
+
+/// <summary><c>CycleLocked</c>: a cycle's total was taken from its DSO, committing to its award list.</summary>
+[Event("CycleLocked")]
+public sealed class CycleLockedEvent : IEventDTO
+{
+    [Parameter("bytes32", "cycleId", 1, true)] public byte[] CycleId { get; set; } = [];
+    [Parameter("address", "dso", 2, true)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "total", 3, false)] public BigInteger Total { get; set; }
+    [Parameter("uint64", "refundAfter", 4, false)] public ulong RefundAfter { get; set; }
+    [Parameter("uint256", "awardCount", 5, false)] public BigInteger AwardCount { get; set; }
+    [Parameter("bytes32", "awardsHash", 6, false)] public byte[] AwardsHash { get; set; } = [];
+}
+
+/// <summary><c>CycleSettled</c>: a cycle's awards were paid and the rest refunded to its DSO.</summary>
+[Event("CycleSettled")]
+public sealed class CycleSettledEvent : IEventDTO
+{
+    [Parameter("bytes32", "cycleId", 1, true)] public byte[] CycleId { get; set; } = [];
+    [Parameter("address", "dso", 2, true)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "paid", 3, false)] public BigInteger Paid { get; set; }
+    [Parameter("uint256", "refunded", 4, false)] public BigInteger Refunded { get; set; }
+}
+
+/// <summary><c>AwardSettled</c>: one award's payment to its CPO, the refund to its DSO and its settlement record's hash.</summary>
+[Event("AwardSettled")]
+public sealed class AwardSettledEvent : IEventDTO
+{
+    [Parameter("bytes32", "awardId", 1, true)] public byte[] AwardId { get; set; } = [];
+    [Parameter("address", "cpo", 2, true)] public string Cpo { get; set; } = "";
+    [Parameter("address", "dso", 3, true)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "paid", 4, false)] public BigInteger Paid { get; set; }
+    [Parameter("uint256", "refunded", 5, false)] public BigInteger Refunded { get; set; }
+    [Parameter("bytes32", "settlementHash", 6, false)] public byte[] SettlementHash { get; set; } = [];
+}
+
+/// <summary>Topics of the escrow's events, for log filters.</summary>
+public static class EscrowTopics
+{
+    /// <summary>The topic 0 (signature hash) of an event DTO, 0x-hex.</summary>
+    public static Hash32 Of<TEvent>() where TEvent : IEventDTO => Hash32.Parse("0x" + EventExtensions.GetEventABI<TEvent>().Sha3Signature);
 
     /// <summary>An address as an indexed topic (left-padded to 32 bytes).</summary>
-    public static Hash32 Topic(EthAddress address)
+    public static Hash32 Of(EthAddress address)
     {
         var bytes = new byte[32];
         address.Bytes.CopyTo(bytes.AsSpan(12));

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Numerics;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
 using FlexChain.Verification;
 using FlexChain.Testing;
 
@@ -31,6 +30,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         {
             ["Storage__ConnectionString"] = _azurite.ConnectionString,
             ["Chain__RpcUrl"] = _chain.RpcUri.ToString(),
+            ["Chain__ChainId"] = HardhatNodeFixture.ChainId.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Chain__SettlementContract"] = deployment.GetProperty("settlement").GetString()!,
             ["Chain__OperatorKey"] = MarketFixture.OperatorKey,
             // A killed instance's lease on the operator key expires soon (the shortest blob lease), so the restarted one can take over.
@@ -98,7 +98,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         }))["id"]!.GetValue<string>();
         await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 0.1m, priceEurPerKwh = 0.30m, divisible = false });
         await api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 0.1m, priceEurPerKwh = 0.40m, divisible = false });
-        using var rpc = new EthJsonRpcClient(_chain.RpcUri);
+        var rpc = new Nethereum.Web3.Web3(_chain.RpcUri.AbsoluteUri);
         var token = _token;
         var before = await BalancesAsync(rpc, token);
 
@@ -124,9 +124,9 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         Assert.Equal(2, settled["outcomes"]!.AsArray().Count);
         // Exactly once on chain, however often the app died.
         var escrow = EthAddress.Parse(_environment["Chain__SettlementContract"]);
-        Assert.Single(await LogsAsync(rpc, escrow, EscrowAbi.CycleLocked));
-        Assert.Single(await LogsAsync(rpc, escrow, EscrowAbi.CycleSettled));
-        Assert.Single(await LogsAsync(rpc, escrow, EscrowAbi.AwardSettled));
+        Assert.Single(await MarketFixture.LogsAsync<CycleLockedEvent>(rpc, escrow, 0));
+        Assert.Single(await MarketFixture.LogsAsync<CycleSettledEvent>(rpc, escrow, 0));
+        Assert.Single(await MarketFixture.LogsAsync<AwardSettledEvent>(rpc, escrow, 0));
         var after = await BalancesAsync(rpc, token);
         Assert.Equal(before.Dso - 30_000, after.Dso);     // 0.1 kWh x 0.30 EUR/kWh, 6-decimal token
         Assert.Equal(before.A + 30_000, after.A);
@@ -151,11 +151,8 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         if (wait > TimeSpan.Zero) await Task.Delay(wait); // real time must pass: readings cannot come from the future
     }
 
-    private static async Task<(BigInteger Dso, BigInteger A, BigInteger B)> BalancesAsync(EthJsonRpcClient rpc, EthAddress token) =>
+    private static async Task<(BigInteger Dso, BigInteger A, BigInteger B)> BalancesAsync(Nethereum.Web3.IWeb3 rpc, EthAddress token) =>
         (await MarketFixture.TokenBalanceAsync(rpc, token, MarketFixture.DsoKey.Address),
          await MarketFixture.TokenBalanceAsync(rpc, token, MarketFixture.CpoAKey.Address),
          await MarketFixture.TokenBalanceAsync(rpc, token, MarketFixture.CpoBKey.Address));
-
-    private static Task<IReadOnlyList<LogEntry>> LogsAsync(EthJsonRpcClient rpc, EthAddress escrow, AbiEvent evt) =>
-        rpc.GetLogsAsync(new LogFilter(escrow, [evt.Topic], 0UL, BlockParameter.Latest), CancellationToken.None);
 }

@@ -97,7 +97,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         market.Clock.SetTo(windowStart.AddHours(1).AddMinutes(5));
 
         var paid = new Dictionary<Hash32, BigInteger>();
-        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Rpc, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
         for (var k = 0; k < rules.Length; k++)
         {
             var settled = await _api.WaitForStateAsync(requests[k], dso, "Settled");
@@ -204,7 +204,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         Assert.Equal(4, verification["intervals"]!.AsArray().Count);
         Assert.Equal(1m, verification["score"]!.GetValue<decimal>());
         Assert.Equal("2000000", settlement["payoutUnits"]!.GetValue<string>());
-        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Rpc, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
         var verdict = Assert.Single(await verifier.VerifyTransactionAsync(Hash32.Parse(settlement["transactionHash"]!.GetValue<string>()), default));
         Assert.True(verdict.Verified, verdict.Describe(6));
         Assert.Equal(2_000_000, verdict.Payment!.Paid);

@@ -1,9 +1,11 @@
 using System.Numerics;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
 using FlexChain.Verification;
 using FlexChain.Testing;
+using Nethereum.ABI;
+using Nethereum.Contracts;
+using Nethereum.Util;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -69,16 +71,18 @@ public sealed class GateCycleEndToEndTests(MarketFixture market)
 
         // The settlement event's hash equals the hash of the record the API returns, recomputed here from its fields.
         var awardId = Hash32.Parse(settlement["awardId"]!.GetValue<string>());
-        var logs = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [EscrowAbi.AwardSettled.Topic, awardId], 0UL, BlockParameter.Latest), CancellationToken.None);
-        var evt = EscrowAbi.AwardSettled.DecodeLog(Assert.Single(logs));
-        var recomputed = new Hash32(Keccak256.Hash(AbiCodec.Encode("bytes32,uint256,int256,int256,int256,bool,uint256,uint256",
-            awardId, settlement["awardedWh"]!.GetValue<long>(), settlement["baselineWh"]!.GetValue<long>(), settlement["measuredWh"]!.GetValue<long>(),
-            settlement["deliveredWh"]!.GetValue<long>(), settlement["succeeded"]!.GetValue<bool>(),
-            BigInteger.Parse(settlement["payoutUnits"]!.GetValue<string>()), BigInteger.Parse(settlement["lockedUnits"]!.GetValue<string>()))));
-        Assert.Equal(recomputed, (Hash32)evt[5]!);
+        var logs = await market.LogsAsync<AwardSettledEvent>(0, awardId);
+        var evt = Assert.Single(logs).DecodeEvent<AwardSettledEvent>().Event;
+        var recomputed = new Hash32(Sha3Keccack.Current.CalculateHash(new ABIEncode().GetABIEncoded(
+            new ABIValue("bytes32", awardId.ToArray()), new ABIValue("uint256", settlement["awardedWh"]!.GetValue<long>()),
+            new ABIValue("int256", settlement["baselineWh"]!.GetValue<long>()), new ABIValue("int256", settlement["measuredWh"]!.GetValue<long>()),
+            new ABIValue("int256", settlement["deliveredWh"]!.GetValue<long>()), new ABIValue("bool", settlement["succeeded"]!.GetValue<bool>()),
+            new ABIValue("uint256", BigInteger.Parse(settlement["payoutUnits"]!.GetValue<string>())),
+            new ABIValue("uint256", BigInteger.Parse(settlement["lockedUnits"]!.GetValue<string>())))));
+        Assert.Equal(recomputed, new Hash32(evt.SettlementHash));
         Assert.Equal(recomputed.ToString(), settlement["recordHash"]!.GetValue<string>());
-        Assert.Equal(new BigInteger(2_250_000), (BigInteger)evt[3]!);
-        Assert.Equal(new BigInteger(250_000), (BigInteger)evt[4]!);
+        Assert.Equal(new BigInteger(2_250_000), evt.Paid);
+        Assert.Equal(new BigInteger(250_000), evt.Refunded);
         Assert.Equal(logs[0].TransactionHash.ToString(), settlement["transactionHash"]!.GetValue<string>());
         Assert.Equal("Settled", settled["state"]!.GetValue<string>());
     }

@@ -19,7 +19,7 @@ public sealed class MarketClient(HttpClient http)
     /// wallet with an EIP-191 signature of the server's challenge; a DSO also publishes prequalification requirements
     /// (3.7 kW minimum, real-time monitoring).
     /// </summary>
-    public async Task<Caller> RegisterAsync(string role, string name, EthereumKey wallet, bool proveWallet = true, bool publishRequirements = true)
+    public async Task<Caller> RegisterAsync(string role, string name, Wallet wallet, bool proveWallet = true, bool publishRequirements = true)
     {
         var body = await PostAsync("/v1/participants", null, new { role, legalName = name, contact = "ops@example.org", walletAddress = wallet.Address.ToString() });
         var caller = new Caller(body["participant"]!["id"]!.GetValue<string>(), body["apiKey"]!.GetValue<string>());
@@ -30,7 +30,7 @@ public sealed class MarketClient(HttpClient http)
     }
 
     /// <summary>Registers a DSO and two CPOs (wallets proven), a transformer, and one station per CPO with meter ids <paramref name="meterA"/>, <paramref name="meterB"/>.</summary>
-    public async Task<SmallMarket> SmallMarketAsync(string name, EthereumKey dsoKey, EthereumKey cpoAKey, EthereumKey cpoBKey,
+    public async Task<SmallMarket> SmallMarketAsync(string name, Wallet dsoKey, Wallet cpoAKey, Wallet cpoBKey,
         string meterA = "IT001E00000001", string meterB = "IT001E00000002")
     {
         var dso = await RegisterAsync("Dso", name + " DSO", dsoKey);
@@ -40,10 +40,10 @@ public sealed class MarketClient(HttpClient http)
         return new SmallMarket(dso, cpoA, cpoB, transformer, await StationAsync(cpoA, transformer, meterA), await StationAsync(cpoB, transformer, meterB));
     }
 
-    public async Task<JsonNode> ProveWalletAsync(Caller caller, EthereumKey wallet)
+    public async Task<JsonNode> ProveWalletAsync(Caller caller, Wallet wallet)
     {
         var message = (await PostAsync("/v1/participants/me/wallet-challenge", caller, new { }))["message"]!.GetValue<string>();
-        var signature = Hex.Encode(wallet.SignMessage(System.Text.Encoding.UTF8.GetBytes(message)).ToBytes());
+        var signature = wallet.Sign(message);
         return await PostAsync("/v1/participants/me/wallet-proof", caller, new { signature });
     }
 

@@ -1,14 +1,17 @@
 using System.Diagnostics;
 using System.Text.Json;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
 using FlexChain.Messaging;
 using FlexChain.Testing;
+using FlexChain.Verification;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Signer;
+using Nethereum.Web3;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -20,16 +23,16 @@ public sealed class MarketFixture : IAsyncLifetime
 {
     /// <summary>Hardhat's public development accounts: #0 operator, #1 DSO, #2 and #3 CPOs.</summary>
     public const string OperatorKey = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-    public static readonly EthereumKey DsoKey = EthereumKey.FromHex("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
-    public static readonly EthereumKey CpoAKey = EthereumKey.FromHex("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
-    public static readonly EthereumKey CpoBKey = EthereumKey.FromHex("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
+    public static readonly Wallet DsoKey = new Wallet("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+    public static readonly Wallet CpoAKey = new Wallet("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
+    public static readonly Wallet CpoBKey = new Wallet("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
     /// <summary>
     /// Accounts #4, #5 and #6 for the API rule tests: their requests clear and lock funds whenever a test moves the
     /// clock, so they must not share wallets with the gate-cycle test, which checks exact balances of #1 to #3.
     /// </summary>
-    public static readonly EthereumKey RuleDsoKey = EthereumKey.FromHex("0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a");
-    public static readonly EthereumKey RuleCpoAKey = EthereumKey.FromHex("0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba");
-    public static readonly EthereumKey RuleCpoBKey = EthereumKey.FromHex("0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e");
+    public static readonly Wallet RuleDsoKey = new Wallet("0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a");
+    public static readonly Wallet RuleCpoAKey = new Wallet("0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba");
+    public static readonly Wallet RuleCpoBKey = new Wallet("0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e");
     public static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     public static readonly EthAddress CpoAWallet = EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
     public static readonly EthAddress CpoBWallet = EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
@@ -47,14 +50,12 @@ public sealed class MarketFixture : IAsyncLifetime
     /// <summary>The Hardhat node, for tests that suspend it mid-cycle.</summary>
     public HardhatNodeFixture Chain => _chain;
 
-    private static readonly AbiFunction BalanceOf = AbiFunction.Parse("balanceOf(address) returns (uint256)");
-
     private readonly AzuriteFixture _azurite = new();
     private readonly HardhatNodeFixture _chain = new();
     private WebApplicationFactory<Program>? _factory;
 
     public ManualClock Clock { get; } = new(StartOfNextHour(DateTimeOffset.UtcNow));
-    public EthJsonRpcClient Rpc { get; private set; } = null!;
+    public Web3 Web3 { get; private set; } = null!;
     public EthAddress Token { get; private set; }
     public EthAddress Settlement { get; private set; }
     public HttpClient Client { get; private set; } = null!;
@@ -65,7 +66,7 @@ public sealed class MarketFixture : IAsyncLifetime
         var deployment = await DeployAsync(_chain.RpcUri);
         Token = EthAddress.Parse(deployment.GetProperty("token").GetString()!);
         Settlement = EthAddress.Parse(deployment.GetProperty("settlement").GetString()!);
-        Rpc = new EthJsonRpcClient(_chain.RpcUri);
+        Web3 = new Web3(_chain.RpcUri.AbsoluteUri);
 
         _factory = NewInstance();
         Client = _factory.CreateClient();
@@ -80,6 +81,7 @@ public sealed class MarketFixture : IAsyncLifetime
         {
             web.UseSetting("Storage:ConnectionString", _azurite.ConnectionString);
             web.UseSetting("Chain:RpcUrl", _chain.RpcUri.ToString());
+            web.UseSetting("Chain:ChainId", HardhatNodeFixture.ChainId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             web.UseSetting("Chain:SettlementContract", Settlement.ToString());
             web.UseSetting("Chain:OperatorKey", OperatorKey);
             web.UseSetting("GateCycle:MeterDataGrace", "00:05:00");
@@ -120,18 +122,25 @@ public sealed class MarketFixture : IAsyncLifetime
         }
     }
 
-    public Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) => TokenBalanceAsync(Rpc, Token, holder);
+    public Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) => TokenBalanceAsync(Web3, Token, holder);
 
     /// <summary>The <paramref name="token"/> balance of <paramref name="holder"/>, read from the chain.</summary>
-    public static async Task<System.Numerics.BigInteger> TokenBalanceAsync(EthJsonRpcClient rpc, EthAddress token, EthAddress holder) =>
-        (System.Numerics.BigInteger)BalanceOf.DecodeOutput(
-            await rpc.CallAsync(new CallRequest(token, BalanceOf.EncodeCall(holder)), BlockParameter.Latest, CancellationToken.None))[0]!;
+    public static Task<System.Numerics.BigInteger> TokenBalanceAsync(IWeb3 web3, EthAddress token, EthAddress holder) =>
+        web3.Eth.ERC20.GetContractService(token.ToString()).BalanceOfQueryAsync(holder.ToString());
+
+    /// <summary>The escrow's <typeparamref name="TEvent"/> logs from <paramref name="fromBlock"/>, with the given indexed topics (null for any).</summary>
+    public Task<IReadOnlyList<FilterLog>> LogsAsync<TEvent>(ulong fromBlock, params Hash32?[] indexed) where TEvent : Nethereum.ABI.FunctionEncoding.Attributes.IEventDTO =>
+        LogsAsync<TEvent>(Web3, Settlement, fromBlock, indexed);
+
+    /// <summary>The <typeparamref name="TEvent"/> logs of <paramref name="escrow"/> from <paramref name="fromBlock"/>.</summary>
+    public static Task<IReadOnlyList<FilterLog>> LogsAsync<TEvent>(IWeb3 web3, EthAddress escrow, ulong fromBlock, params Hash32?[] indexed)
+        where TEvent : Nethereum.ABI.FunctionEncoding.Attributes.IEventDTO =>
+        web3.GetLogsAsync(escrow, [EscrowTopics.Of<TEvent>().ToString(), .. indexed.Select(t => t?.ToString())], fromBlock, null, 1_000, CancellationToken.None);
 
     public async Task DisposeAsync()
     {
         Client?.Dispose();
         if (_factory is not null) await _factory.DisposeAsync();
-        Rpc?.Dispose();
         await _chain.DisposeAsync();
         await _azurite.DisposeAsync();
     }
@@ -160,4 +169,15 @@ public sealed class MarketFixture : IAsyncLifetime
         try { return JsonDocument.Parse(await File.ReadAllTextAsync(file)).RootElement.Clone(); }
         finally { File.Delete(file); }
     }
+}
+
+/// <summary>A test wallet (one of Hardhat's public development keys): its address, and EIP-191 signatures as a wallet app makes them.</summary>
+public sealed class Wallet(string privateKey)
+{
+    private readonly EthECKey _key = new(privateKey);
+
+    public EthAddress Address { get; } = EthAddress.Parse(new EthECKey(privateKey).GetPublicAddress());
+
+    /// <summary>personal_sign of the UTF-8 message: 0x and 65 bytes r || s || v.</summary>
+    public string Sign(string message) => new EthereumMessageSigner().EncodeUTF8AndSign(message, _key);
 }

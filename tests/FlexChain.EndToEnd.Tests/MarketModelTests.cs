@@ -181,7 +181,7 @@ public sealed class MarketModelTests(MarketFixture market)
         Assert.Equal("walletAddress", problem["field"]!.GetValue<string>());
 
         var message = (await _api.PostAsync("/v1/participants/me/wallet-challenge", unproven, new { }))["message"]!.GetValue<string>();
-        var forged = Hex.Encode(MarketFixture.RuleCpoAKey.SignMessage(System.Text.Encoding.UTF8.GetBytes(message)).ToBytes());
+        var forged = MarketFixture.RuleCpoAKey.Sign(message);
         using var wrong = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/wallet-proof", unproven, new { signature = forged });
         await ProblemAsync(wrong, HttpStatusCode.UnprocessableEntity, "wallet-mismatch");
         Assert.False((await _api.GetAsync("/v1/participants/me", unproven))["walletVerified"]!.GetValue<bool>());
@@ -274,7 +274,7 @@ public sealed class MarketModelTests(MarketFixture market)
     {
         var cpo = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.RuleCpoAKey, proveWallet: false);
         var message = (await _api.PostAsync("/v1/participants/me/wallet-challenge", cpo, new { }))["message"]!.GetValue<string>();
-        var signature = Hex.Encode(MarketFixture.RuleCpoAKey.SignMessage(System.Text.Encoding.UTF8.GetBytes(message)).ToBytes());
+        var signature = MarketFixture.RuleCpoAKey.Sign(message);
         await _api.PostAsync("/v1/participants/me/wallet-proof", cpo, new { signature });
         using var replay = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/wallet-proof", cpo, new { signature });
         await ProblemAsync(replay, HttpStatusCode.UnprocessableEntity, "challenge-missing");

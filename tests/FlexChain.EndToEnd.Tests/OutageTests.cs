@@ -1,9 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
 using FlexChain.Testing;
 using FlexChain.Verification;
+using Nethereum.Contracts;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -45,18 +45,18 @@ public sealed class OutageTests(MarketFixture market)
     {
         var cycle = Hash32.Parse((await _api.GetAsync($"/v1/requests/{request}", dso))["awards"]![0]!["record"]!["awardId"]!.GetValue<string>());
         var cycleTopic = EscrowIds.CycleOf(cycle);
-        var locks = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [EscrowAbi.CycleLocked.Topic, cycleTopic], fromBlock, BlockParameter.Latest), CancellationToken.None);
-        var payments = await market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [EscrowAbi.AwardSettled.Topic, cycle], fromBlock, BlockParameter.Latest), CancellationToken.None);
+        var locks = await market.LogsAsync<CycleLockedEvent>(fromBlock, cycleTopic);
+        var payments = await market.LogsAsync<AwardSettledEvent>(fromBlock, cycle);
         Assert.Single(locks);
         Assert.Single(payments);
-        Assert.Equal(new System.Numerics.BigInteger(1_000_000), (System.Numerics.BigInteger)EscrowAbi.AwardSettled.DecodeLog(payments[0])[3]!); // 4 kWh x 0.25
+        Assert.Equal(new System.Numerics.BigInteger(1_000_000), payments[0].DecodeEvent<AwardSettledEvent>().Event.Paid); // 4 kWh x 0.25
     }
 
     [Fact]
     public async Task GateCycle_ChainNodeSilentFor30SecondsAtGateClosure_CompletesExactlyOnce()
     {
         var (dso, cpo, station, request, start) = await CycleAsync("Chain outage");
-        var fromBlock = await market.Rpc.GetBlockNumberAsync(CancellationToken.None);
+        var fromBlock = (ulong)(await market.Web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
         await market.Chain.SuspendAsync();
         try
         {
@@ -77,7 +77,7 @@ public sealed class OutageTests(MarketFixture market)
     public async Task GateCycle_StorageDownFor30SecondsAtGateClosure_Answers503AndCompletesExactlyOnce()
     {
         var (dso, cpo, station, request, start) = await CycleAsync("Storage outage");
-        var fromBlock = await market.Rpc.GetBlockNumberAsync(CancellationToken.None);
+        var fromBlock = (ulong)(await market.Web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
         await market.Storage.StopAsync();
         try
         {
@@ -107,7 +107,7 @@ public sealed class OutageTests(MarketFixture market)
     public async Task GateCycle_MessageServiceRefusesSendsAtSettlement_CycleWaitsUntilTheAnnouncementIsOut()
     {
         var (dso, cpo, station, request, start) = await CycleAsync("Queue outage");
-        var fromBlock = await market.Rpc.GetBlockNumberAsync(CancellationToken.None);
+        var fromBlock = (ulong)(await market.Web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
         market.Clock.SetTo(start.AddHours(-1));
         var cycle = (await _api.WaitForStateAsync(request, dso, "Awarded"))["gateCycleId"]!.GetValue<string>();
         var tables = new Azure.Data.Tables.TableServiceClient(market.StorageConnectionString);

@@ -1,6 +1,5 @@
 using System.Numerics;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
 using FlexChain.Verification;
 
 namespace FlexChain.EndToEnd.Tests;
@@ -10,9 +9,9 @@ namespace FlexChain.EndToEnd.Tests;
 public sealed class ScaleOutTests(MarketFixture market)
 {
     // Hardhat accounts #7, #8 and #9 (funded and approved by the deploy script; no other test uses them).
-    private static readonly EthereumKey Dso = EthereumKey.FromHex("0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356");
-    private static readonly EthereumKey CpoA = EthereumKey.FromHex("0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97");
-    private static readonly EthereumKey CpoB = EthereumKey.FromHex("0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6");
+    private static readonly Wallet Dso = new Wallet("0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356");
+    private static readonly Wallet CpoA = new Wallet("0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97");
+    private static readonly Wallet CpoB = new Wallet("0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6");
 
     [Fact]
     public async Task GateCycle_TwoInstances_LockAndPayEveryAwardExactlyOnce()
@@ -40,7 +39,7 @@ public sealed class ScaleOutTests(MarketFixture market)
             requests.Add(request);
         }
         var before = await BalancesAsync();
-        var fromBlock = await market.Rpc.GetBlockNumberAsync(CancellationToken.None);
+        var fromBlock = (ulong)(await market.Web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
 
         market.Clock.SetTo(t0.AddHours(1));
         foreach (var r in requests) await api.WaitForStateAsync(r, dso, "Awarded");
@@ -62,15 +61,15 @@ public sealed class ScaleOutTests(MarketFixture market)
 
         // The four requests close in one gate cycle with one DSO and one delivery end: one escrow batch of 8 awards, so
         // exactly one lock and one settlement on chain, one payment per award, whichever instance sent them.
-        var locks = await LogsAsync(EscrowAbi.CycleLocked, fromBlock);
-        var settles = await LogsAsync(EscrowAbi.CycleSettled, fromBlock);
-        var payments = await LogsAsync(EscrowAbi.AwardSettled, fromBlock);
-        var dsoTopic = EscrowAbi.Topic(Dso.Address);
-        Assert.Equal(1, locks.Count(l => l.Topics[2] == dsoTopic));
-        Assert.Equal(1, settles.Count(l => l.Topics[2] == dsoTopic));
-        var mine = payments.Where(l => l.Topics[3] == dsoTopic).ToList();
+        var locks = await market.LogsAsync<CycleLockedEvent>(fromBlock);
+        var settles = await market.LogsAsync<CycleSettledEvent>(fromBlock);
+        var payments = await market.LogsAsync<AwardSettledEvent>(fromBlock);
+        var dsoTopic = EscrowTopics.Of(Dso.Address);
+        Assert.Equal(1, locks.Count(l => l.Topic(2) == dsoTopic));
+        Assert.Equal(1, settles.Count(l => l.Topic(2) == dsoTopic));
+        var mine = payments.Where(l => l.Topic(3) == dsoTopic).ToList();
         Assert.Equal(8, mine.Count);
-        Assert.Equal(8, mine.Select(l => l.Topics[1]).Distinct().Count());
+        Assert.Equal(8, mine.Select(l => l.Topic(1)).Distinct().Count());
 
         // Each request pays A 6 x 0.20 = 1.2 and B 4 x 0.30 = 1.2 tEUR: 4.8 tEUR to each CPO in all, from the DSO.
         var after = await BalancesAsync();
@@ -81,7 +80,4 @@ public sealed class ScaleOutTests(MarketFixture market)
 
     private async Task<(BigInteger Dso, BigInteger A, BigInteger B)> BalancesAsync() =>
         (await market.TokenBalanceAsync(Dso.Address), await market.TokenBalanceAsync(CpoA.Address), await market.TokenBalanceAsync(CpoB.Address));
-
-    private Task<IReadOnlyList<LogEntry>> LogsAsync(AbiEvent evt, ulong fromBlock) =>
-        market.Rpc.GetLogsAsync(new LogFilter(market.Settlement, [evt.Topic], fromBlock, BlockParameter.Latest), CancellationToken.None);
 }

@@ -21,7 +21,7 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         var (settlements, fromBlock) = await SettleTwoAwardCycleAsync();
         var awardIds = settlements.Select(s => Hash32.Parse(s["awardId"]!.GetValue<string>())).ToList();
         var tx = Hash32.Parse(settlements[0]["transactionHash"]!.GetValue<string>());
-        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Rpc, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
 
         // By award (settlement) id, by the settling transaction (one per cycle: both awards), by each party's wallet.
         foreach (var id in awardIds)
@@ -38,7 +38,7 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         // The same record with one field altered after fetching it: its hash no longer matches the one on chain.
         var published = await PublishedAsync(awardIds[0]);
         published["settlement"]!["deliveredWh"] = 10_000;
-        var tampered = new PaymentVerifier(new JsonRpcEscrowChain(market.Rpc, market.Settlement), new FixedRecords(PublishedSettlementJson.Parse(published)));
+        var tampered = new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement), new FixedRecords(PublishedSettlementJson.Parse(published)));
         var verdict = Assert.Single(await tampered.VerifyAwardAsync(awardIds[0], default));
         Assert.False(verdict.Verified);
         var failure = Assert.Single(verdict.Failures);
@@ -48,14 +48,17 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         // An award list altered in the published cycle: the escrow's commitment catches it.
         published = await PublishedAsync(awardIds[0]);
         published["cycleAwards"]![1]!["lockedUnits"] = "9999999";
-        verdict = Assert.Single(await new PaymentVerifier(new JsonRpcEscrowChain(market.Rpc, market.Settlement),
+        verdict = Assert.Single(await new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement),
             new FixedRecords(PublishedSettlementJson.Parse(published))).VerifyAwardAsync(awardIds[0], default));
         Assert.Equal([VerificationCheck.CycleCommitment, VerificationCheck.CycleCommitment], verdict.Failures.Select(f => f.Check));
 
         // The command line: records from the in-process app, everything else from the node.
         var (output, error) = (new StringWriter(), new StringWriter());
-        string[] args = ["--rpc", market.Rpc.Endpoint.ToString(), "--escrow", market.Settlement.ToString(), "--api", market.Client.BaseAddress!.ToString(), "--tx", tx.ToString()];
-        Assert.Equal(VerifyCommand.AllVerified, await VerifyCommand.RunAsync(args, output, error, market.Client, default));
+        string[] args = ["--rpc", market.Chain.RpcUri.ToString(), "--escrow", market.Settlement.ToString(), "--api", market.Client.BaseAddress!.ToString(), "--tx", tx.ToString()];
+        var wrongChain = new StringWriter();
+        Assert.Equal(VerifyCommand.NotVerified, await VerifyCommand.RunAsync([.. args, "--chain-id", "1"], new StringWriter(), wrongChain, market.Client, default));
+        Assert.Contains("the node is on chain id 31337, but chain id 1 is configured", wrongChain.ToString());
+        Assert.Equal(VerifyCommand.AllVerified, await VerifyCommand.RunAsync([.. args, "--chain-id", "31337"], output, error, market.Client, default));
         var lines = output.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["VERIFIED award " + awardIds[0], "VERIFIED award " + awardIds[1]], lines[..2].Select(l => l[..(15 + 66)]));
         Assert.Contains("paid 2.25 refunded 0.25", lines[0]);
@@ -127,7 +130,7 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         var request = await _api.RequestAsync(dso, transformer, t0.AddHours(1), windowStart, kwh: 15m);
         await _api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });
         await _api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 5m, priceEurPerKwh = 0.30m, divisible = false });
-        var fromBlock = await market.Rpc.GetBlockNumberAsync(default);
+        var fromBlock = (ulong)(await market.Web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
 
         market.Clock.SetTo(t0.AddHours(1));
         Assert.Equal(2, (await _api.WaitForStateAsync(request, dso, "Awarded"))["awards"]!.AsArray().Count);

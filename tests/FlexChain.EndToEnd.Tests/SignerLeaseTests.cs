@@ -108,8 +108,23 @@ public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<Azu
     [InlineData("00:01:01", false)]
     public void SettlementOptions_SignerLease_ValidatedToBlobLeaseRange(string duration, bool valid)
     {
-        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", SettlementContract = "0x1", OperatorKey = "0x1", SignerLease = TimeSpan.Parse(duration) };
+        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", ChainId = 31337, SettlementContract = "0x1", OperatorKey = "0x1", SignerLease = TimeSpan.Parse(duration) };
 
         Assert.Equal(valid, Validator.TryValidateObject(options, new ValidationContext(options), null, validateAllProperties: true));
+    }
+
+    [Theory]
+    [InlineData(0L, 2000UL, false)]    // not configured: refused at start-up, naming the setting
+    [InlineData(31337L, 2000UL, true)]
+    [InlineData(1L, 1UL, true)]
+    [InlineData(31337L, 0UL, false)]   // a log scan needs at least one block per request
+    [InlineData(31337L, 1_000_001UL, false)]
+    public void SettlementOptions_ChainIdAndLogSpan_Validated(long chainId, ulong maxLogBlockSpan, bool valid)
+    {
+        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", ChainId = chainId, SettlementContract = "0x1", OperatorKey = "0x1", MaxLogBlockSpan = maxLogBlockSpan };
+        var results = new List<ValidationResult>();
+
+        Assert.Equal(valid, Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true));
+        if (chainId == 0) Assert.Contains(results, r => r.ErrorMessage!.Contains("Chain:ChainId", StringComparison.Ordinal));
     }
 }

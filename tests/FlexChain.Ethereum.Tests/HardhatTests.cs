@@ -1,205 +1,263 @@
 using System.Numerics;
-using System.Text;
-using System.Text.Json.Nodes;
-using FlexChain.Ethereum.Abi;
 using FlexChain.Testing;
+using Nethereum.ABI.FunctionEncoding.Attributes;
+using Nethereum.Contracts;
+using Nethereum.Hex.HexConvertors.Extensions;
+using Nethereum.JsonRpc.Client;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Signer;
+using Nethereum.Util;
+using Nethereum.Web3;
+using Nethereum.Web3.Accounts;
 
 namespace FlexChain.Ethereum.Tests;
 
-/// <summary>The JSON-RPC client and the transaction sender against a real Hardhat node.</summary>
+/// <summary>The transaction sender and the chain reads against a real Hardhat node.</summary>
 public sealed class HardhatTests : IClassFixture<HardhatNodeFixture>, IDisposable
 {
-    private static readonly AbiEvent Stored = AbiEvent.Parse("Stored(address indexed sender, uint256 value)");
-    private readonly EthJsonRpcClient _client;
+    private readonly Web3 _web3;
     private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(60));
 
-    public HardhatTests(HardhatNodeFixture node) => _client = new EthJsonRpcClient(node.RpcUri);
+    public HardhatTests(HardhatNodeFixture node) => _web3 = new Web3(node.RpcUri.AbsoluteUri);
 
-    public void Dispose()
-    {
-        _client.Dispose();
-        _timeout.Dispose();
-    }
+    public void Dispose() => _timeout.Dispose();
 
     /// <summary>Every test gives up after a minute rather than hanging the run.</summary>
     private CancellationToken Timeout => _timeout.Token;
 
-    [Fact]
-    public async Task GetChainId_HardhatNode_Is31337()
+    [Event("Stored")]
+    public sealed class StoredEvent : IEventDTO
     {
-        Assert.Equal(31337UL, await _client.GetChainIdAsync(Timeout));
+        [Parameter("address", "sender", 1, true)] public string Sender { get; set; } = "";
+        [Parameter("uint256", "value", 2, false)] public BigInteger Value { get; set; }
+    }
+
+    /// <summary>The test contract ignores selectors: call data whose first word is not 0xee... is "store" and logs that word.</summary>
+    [Function("store", "uint256")]
+    public sealed class StoreFunction : FunctionMessage
+    {
+        [Parameter("uint256", "value", 1)] public BigInteger Value { get; set; }
+    }
+
+    [Error("AlreadySettled")]
+    public sealed class AlreadySettledError
+    {
+        [Parameter("bytes32", "settlementId", 1)] public byte[] SettlementId { get; set; } = [];
+    }
+
+    [Error("CycleExists")]
+    public sealed class OtherError
+    {
+        [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
+    }
+
+    private TransactionSender Sender(int account, TransactionSenderOptions? options = null) =>
+        new(_web3, new Account(HardhatNodeFixture.AccountKeys[account], HardhatNodeFixture.ChainId), options);
+
+    private async Task<EthAddress> DeployAsync(TransactionSender sender) =>
+        EthAddress.Parse((await sender.SendAndWaitForReceiptAsync(null, TestContract.InitCode(StoredTopic).ToHex(prefix: true), 0, Timeout)).ContractAddress);
+
+    private static Hash32 StoredTopic => Hash32.Parse("0x" + EventExtensions.GetEventABI<StoredEvent>().Sha3Signature);
+
+    [Fact]
+    public async Task RequireChainId_Configured31337_Passes() =>
+        await _web3.RequireChainIdAsync(HardhatNodeFixture.ChainId, Timeout);
+
+    [Fact]
+    public async Task RequireChainId_OtherChainConfigured_RefusesNamingBothIds()
+    {
+        var e = await Assert.ThrowsAsync<ChainMismatchException>(() => _web3.RequireChainIdAsync(1, Timeout));
+        Assert.Equal(1, e.Expected);
+        Assert.Equal(31337, e.Actual);
+        Assert.Contains("31337", e.Message);
+        Assert.Contains("chain id 1 is configured", e.Message);
     }
 
     [Fact]
-    public async Task FeeQueries_HardhatNode_ReturnLondonFees()
+    public async Task RequireChainId_NothingListening_ThrowsTransportError()
     {
-        var block = await _client.GetBlockByNumberAsync(BlockParameter.Latest, Timeout);
-        Assert.NotNull(block);
-        Assert.NotNull(block.BaseFeePerGas);
-        Assert.True(block.Timestamp > 1_600_000_000);
-        Assert.Equal(await _client.GetBlockNumberAsync(Timeout), block.Number);
-        Assert.True(await _client.GetGasPriceAsync(Timeout) > Wei.Zero);
-        Assert.True(await _client.GetMaxPriorityFeePerGasAsync(Timeout) >= Wei.Zero);
-        var history = await _client.GetFeeHistoryAsync(1, BlockParameter.Latest, [50], Timeout);
-        Assert.Equal(2, history.BaseFeePerGas.Count);
-        Assert.Single(history.Reward);
-        Assert.Null(await _client.GetBlockByNumberAsync(BlockParameter.AtBlock(10_000_000), Timeout));
+        var web3 = new Web3($"http://127.0.0.1:{ServerProcess.FreePort()}/");
+        await Assert.ThrowsAsync<RpcClientUnknownException>(() => web3.RequireChainIdAsync(HardhatNodeFixture.ChainId, Timeout));
     }
 
     [Fact]
     public async Task SendAndWaitForReceipt_EtherToFreshAddress_BalanceAndReceiptMatch()
     {
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[0]), HardhatNodeFixture.ChainId);
+        using var sender = Sender(0);
         var recipient = FreshAddress();
-        var amount = Wei.FromEther(1.25m);
-        var balanceBefore = await _client.GetBalanceAsync(sender.Address, null, Timeout);
+        var amount = BigInteger.Parse("1250000000000000000");
 
-        var receipt = await sender.SendAndWaitForReceiptAsync(recipient, default, amount, Timeout);
+        var receipt = await sender.SendAndWaitForReceiptAsync(recipient, "0x", amount, Timeout);
 
-        Assert.True(receipt.Succeeded);
-        Assert.Equal(sender.Address, receipt.From);
-        Assert.Equal(recipient, receipt.To);
-        Assert.Equal(21000UL, receipt.GasUsed);
+        Assert.Equal(1, receipt.Status.Value);
+        Assert.Equal(sender.Address, EthAddress.Parse(receipt.From));
+        Assert.Equal(recipient, EthAddress.Parse(receipt.To));
+        Assert.Equal(21000, receipt.GasUsed.Value);
         Assert.Empty(receipt.Logs);
-        Assert.Equal(amount, await _client.GetBalanceAsync(recipient, null, Timeout));
-        Assert.Equal(balanceBefore - amount - receipt.Fee, await _client.GetBalanceAsync(sender.Address, BlockParameter.AtBlock(receipt.BlockNumber), Timeout));
-        Assert.Equal(receipt.TransactionHash, (await _client.GetTransactionReceiptAsync(receipt.TransactionHash, Timeout))!.TransactionHash);
+        Assert.Equal(amount, (await _web3.Eth.GetBalance.SendRequestAsync(recipient.ToString())).Value);
     }
 
     [Fact]
-    public async Task DeployHandWrittenContract_CallAndLog_ReturnConstantAndDecodableEvent()
+    public async Task SendAndWaitForReceipt_TypedMessage_EmitsDecodableEvent()
     {
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[1]), HardhatNodeFixture.ChainId);
-        var deployment = await sender.SendAndWaitForReceiptAsync(null, TestContract.InitCode(Stored.Topic), Wei.Zero, Timeout);
-        var contract = Assert.IsType<EthAddress>(deployment.ContractAddress);
+        using var sender = Sender(1);
+        var contract = await DeployAsync(sender);
 
-        var output = await sender.CallAsync(contract, default, Timeout);
-        Assert.Equal(new BigInteger(42), (BigInteger)AbiCodec.Decode("uint256", output)[0]!);
+        var receipt = await sender.SendAndWaitForReceiptAsync(contract, new StoreFunction { Value = 7 }, Timeout);
 
-        var receipt = await sender.SendAndWaitForReceiptAsync(contract, AbiCodec.Encode("uint256", 7), Wei.Zero, Timeout);
-        var log = Assert.Single(receipt.Logs);
-        Assert.Equal(contract, log.Address);
-        Assert.Equal(receipt.TransactionHash, log.TransactionHash);
-        Assert.Equal(0UL, log.LogIndex);
-        var values = Stored.DecodeLog(log);
-        Assert.Equal(sender.Address, values[0]);
-        Assert.Equal(new BigInteger(7), values[1]);
-
-        var logs = await _client.GetLogsAsync(
-            new LogFilter(contract, [Stored.Topic, new Hash32([.. new byte[12], .. sender.Address.ToArray()])], BlockParameter.AtBlock(deployment.BlockNumber), BlockParameter.Latest),
-            Timeout);
-        Assert.Equal(log, Assert.Single(logs), LogComparer);
-        var none = await _client.GetLogsAsync(new LogFilter(contract, [Hash32.Zero], BlockParameter.AtBlock(deployment.BlockNumber), BlockParameter.Latest), Timeout);
-        Assert.Empty(none);
-    }
-
-    [Fact]
-    public async Task EthContract_QueryAndRequest_DecodeOutputsAndEvents()
-    {
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[1]), HardhatNodeFixture.ChainId);
-        var deployment = await sender.SendAndWaitForReceiptAsync(null, TestContract.InitCode(Stored.Topic), Wei.Zero, Timeout);
-        var contract = new EthContract(deployment.ContractAddress!.Value, sender);
-        // The test contract ignores selectors: any call data starting with a word is "store", and it always returns 42.
-        var store = AbiFunction.Parse("store(uint256 value) returns (uint256)");
-
-        var receipt = await contract.RequestAndWaitForReceiptAsync(store, [BigInteger.One << 200], Wei.Zero, Timeout);
-        var events = contract.DecodeEvents(Stored, receipt);
-
-        Assert.Equal(sender.Address, Assert.Single(events)[0]);
+        var stored = Assert.Single(receipt.DecodeAllEvents<StoredEvent>());
+        Assert.Equal(sender.Address, EthAddress.Parse(stored.Event.Sender));
         // The selector is the first word's high bytes, so the logged value is the call data's first 32 bytes.
-        Assert.Equal(Hex.FromBigEndian(store.EncodeCall(BigInteger.One << 200).AsSpan(0, 32)), events[0][1]);
-        Assert.Equal(new object?[] { new BigInteger(42) }, await contract.QueryAsync(store, [BigInteger.One], Timeout));
+        Assert.Equal(new BigInteger(new StoreFunction { Value = 7 }.GetCallData().AsSpan(0, 32), isUnsigned: true, isBigEndian: true), stored.Event.Value);
+        Assert.Equal(42, await _web3.Eth.GetContractQueryHandler<StoreFunction>().QueryAsync<BigInteger>(contract.ToString(), new StoreFunction { Value = 1 }));
     }
 
     [Fact]
-    public async Task EstimateRevert_ErrorString_ThrowsContractRevertWithReason()
+    public async Task GetLogs_SmallerSpanThanTheRange_FindsTheSameLogsInOrder()
     {
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[1]), HardhatNodeFixture.ChainId);
-        var contract = (await sender.SendAndWaitForReceiptAsync(null, TestContract.InitCode(Stored.Topic), Wei.Zero, Timeout)).ContractAddress!.Value;
-        var revertData = AbiError.Parse("Error(string)").Encode("not the market operator");
+        using var sender = Sender(1);
+        var contract = await DeployAsync(sender);
+        var first = (ulong)(await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
+        for (var i = 0; i < 5; i++)
+        {
+            await sender.SendAndWaitForReceiptAsync(contract, new StoreFunction { Value = i }, Timeout);
+            await _web3.Client.SendRequestAsync<string>("evm_mine"); // an empty block between the logs
+        }
+        var last = (ulong)(await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
 
-        var e = await Assert.ThrowsAsync<ContractRevertException>(() => sender.SendAsync(contract, TestContract.RevertWith(revertData), Wei.Zero, Timeout));
+        var whole = await _web3.GetLogsAsync(contract, [StoredTopic.ToString()], first, last, maxBlockSpan: 1_000, Timeout);
+        Assert.Equal(5, whole.Count);
+        foreach (var span in new ulong[] { 1, 2, 3, 7 })
+        {
+            var chunked = await _web3.GetLogsAsync(contract, [StoredTopic.ToString()], first, last, span, Timeout);
+            Assert.Equal(whole.Select(l => (l.TransactionHash, l.LogIndex.Value)), chunked.Select(l => (l.TransactionHash, l.LogIndex.Value)));
+        }
+        Assert.Empty(await _web3.GetLogsAsync(contract, [Hash32.Zero.ToString()], first, last, 2, Timeout));
+        Assert.Empty(await _web3.GetLogsAsync(contract, [StoredTopic.ToString()], last + 1, last, 2, Timeout));
+    }
 
-        Assert.Equal(RevertKind.Error, e.Reason.Kind);
-        Assert.Equal("not the market operator", e.Reason.Message);
+    [Fact]
+    public async Task GetLogs_ZeroSpan_Throws() =>
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _web3.GetLogsAsync(EthAddress.Zero, [], 0, 1, 0, Timeout));
+
+    [Fact]
+    public async Task SendAsync_EstimateReverts_ThrowsContractRevertWithTheCustomError()
+    {
+        using var sender = Sender(1);
+        var contract = await DeployAsync(sender);
+        var id = Sha3Keccack.Current.CalculateHash("settlement-1"u8.ToArray());
+        var revertData = Sha3Keccack.Current.CalculateHash("AlreadySettled(bytes32)"u8.ToArray())[..4].Concat(id).ToArray();
+
+        var e = await Assert.ThrowsAsync<ContractRevertException>(() => sender.SendAsync(contract, TestContract.RevertWith(revertData).ToHex(prefix: true), 0, Timeout));
+
+        Assert.True(e.Is<AlreadySettledError>());
+        Assert.False(e.Is<OtherError>());
+        Assert.Equal(revertData.ToHex(prefix: true), e.RevertData);
         Assert.Null(e.TransactionHash);
-        var call = await Assert.ThrowsAsync<ContractRevertException>(() => sender.CallAsync(contract, TestContract.RevertWith(revertData), Timeout));
-        Assert.Equal("not the market operator", call.Reason.Message);
-        var raw = await Assert.ThrowsAsync<EthRpcException>(() =>
-            _client.CallAsync(new CallRequest(contract, TestContract.RevertWith(revertData)), BlockParameter.Latest, Timeout));
-        Assert.True(raw.IsRevert);
-        Assert.Equal(revertData, raw.RevertData);
     }
 
     [Fact]
-    public async Task MinedRevert_CustomError_ThrowsContractRevertWithDecodedError()
+    public async Task SendAsync_FixedGasOnAnAutominingNode_ThrowsTheMinedRevertAndKeepsTheNonce()
     {
-        var settled = AbiError.Parse("AlreadySettled(bytes32 settlementId)");
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[2]), HardhatNodeFixture.ChainId,
-            new TransactionSenderOptions { KnownErrors = [settled] });
-        var contract = (await sender.SendAndWaitForReceiptAsync(null, TestContract.InitCode(Stored.Topic), Wei.Zero, Timeout)).ContractAddress!.Value;
-        var id = new Hash32(Keccak256.Hash("settlement-1"));
-        var nonceBefore = await _client.GetTransactionCountAsync(sender.Address, BlockParameter.Pending, Timeout);
+        using var sender = Sender(2);
+        var contract = await DeployAsync(sender);
+        var nonceBefore = await PendingNonceAsync(sender);
 
-        // A fixed gas limit skips estimation, so the transaction is mined and reverts on chain.
-        var e = await Assert.ThrowsAsync<ContractRevertException>(() =>
-            sender.SendAndWaitForReceiptAsync(contract, TestContract.RevertWith(settled.Encode(id)), Wei.Zero, gasLimit: 100_000, Timeout));
+        // A fixed gas limit skips estimation, so the transaction is mined and reverts on chain; Hardhat reports it at once.
+        var e = await Assert.ThrowsAsync<ContractRevertException>(() => sender.SendAsync(contract, RevertingCall(), 0, gas: 100_000, Timeout));
 
-        Assert.Equal(RevertKind.CustomError, e.Reason.Kind);
-        Assert.Same(settled, e.Reason.Error);
-        Assert.Equal(id, e.Reason.Arguments![0]);
-        Assert.NotNull(e.TransactionHash);
-        var receipt = await _client.GetTransactionReceiptAsync(e.TransactionHash.Value, Timeout);
-        Assert.False(receipt!.Succeeded);
-        Assert.Equal(nonceBefore + 1, await _client.GetTransactionCountAsync(sender.Address, BlockParameter.Pending, Timeout));
-
-        // The sender's nonce is still right after the failure.
-        Assert.True((await sender.SendAndWaitForReceiptAsync(FreshAddress(), default, new Wei(1), Timeout)).Succeeded);
+        Assert.True(e.Is<AlreadySettledError>());
+        Assert.Equal(0, (await _web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(e.TransactionHash)).Status.Value);
+        Assert.Equal(nonceBefore + 1, await PendingNonceAsync(sender));
+        Assert.Equal(1, (await sender.SendAndWaitForReceiptAsync(FreshAddress(), "0x", 1, Timeout)).Status.Value);
     }
+
+    [Fact]
+    public async Task WaitForReceipt_MinedRevert_ThrowsWithTheErrorReplayedOnThePreviousBlock()
+    {
+        using var sender = Sender(2);
+        var contract = await DeployAsync(sender);
+        await _web3.Client.SendRequestAsync<object>("evm_setAutomine", null, false);
+        string hash;
+        try
+        {
+            hash = await sender.SendAsync(contract, RevertingCall(), 0, gas: 100_000, Timeout);
+            await _web3.Client.SendRequestAsync<string>("evm_mine");
+        }
+        finally
+        {
+            await _web3.Client.SendRequestAsync<object>("evm_setAutomine", null, true);
+        }
+
+        var e = await Assert.ThrowsAsync<ContractRevertException>(() => sender.WaitForReceiptAsync(hash, Timeout));
+
+        Assert.True(e.Is<AlreadySettledError>());
+        Assert.Equal(hash, e.TransactionHash);
+    }
+
+    private static string RevertingCall() =>
+        TestContract.RevertWith([.. Sha3Keccack.Current.CalculateHash("AlreadySettled(bytes32)"u8.ToArray())[..4], .. new byte[32]]).ToHex(prefix: true);
+
+    private async Task<BigInteger> PendingNonceAsync(TransactionSender sender) =>
+        (await _web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(sender.Address.ToString(), BlockParameter.CreatePending())).Value;
 
     [Fact]
     public async Task SendAsync_TwentyConcurrentSends_UseConsecutiveNoncesAndAllSucceed()
     {
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[3]), HardhatNodeFixture.ChainId);
-        var start = await _client.GetTransactionCountAsync(sender.Address, BlockParameter.Pending, Timeout);
+        using var sender = Sender(3);
+        var start = (await _web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(sender.Address.ToString(), BlockParameter.CreatePending())).Value;
         var recipient = FreshAddress();
 
-        var receipts = await Task.WhenAll(Enumerable.Range(1, 20).Select(i =>
-            sender.SendAndWaitForReceiptAsync(recipient, default, new Wei(i), Timeout)));
+        var receipts = await Task.WhenAll(Enumerable.Range(1, 20).Select(i => sender.SendAndWaitForReceiptAsync(recipient, "0x", i, Timeout)));
 
-        Assert.All(receipts, r => Assert.True(r.Succeeded));
+        Assert.All(receipts, r => Assert.Equal(1, r.Status.Value));
         Assert.Equal(20, receipts.Select(r => r.TransactionHash).Distinct().Count());
-        Assert.Equal(start + 20, await _client.GetTransactionCountAsync(sender.Address, BlockParameter.Latest, Timeout));
-        Assert.Equal(new Wei(Enumerable.Range(1, 20).Sum()), await _client.GetBalanceAsync(recipient, null, Timeout));
+        Assert.Equal(start + 20, (await _web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(sender.Address.ToString(), BlockParameter.CreateLatest())).Value);
+        Assert.Equal(Enumerable.Range(1, 20).Sum(), (int)(await _web3.Eth.GetBalance.SendRequestAsync(recipient.ToString())).Value);
     }
 
     [Fact]
     public async Task SendAsync_NonceUsedElsewhere_FailsOnceThenResyncsFromPending()
     {
-        var key = EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[4]);
-        using var sender = new TransactionSender(_client, key, HardhatNodeFixture.ChainId);
-        using var other = new TransactionSender(_client, key, HardhatNodeFixture.ChainId);
-        await sender.SendAndWaitForReceiptAsync(FreshAddress(), default, new Wei(1), Timeout); // caches the next nonce
-        await other.SendAndWaitForReceiptAsync(FreshAddress(), default, new Wei(1), Timeout); // uses that nonce behind its back
+        using var sender = Sender(4);
+        using var other = Sender(4);
+        await sender.SendAndWaitForReceiptAsync(FreshAddress(), "0x", 1, Timeout); // caches the next nonce
+        await other.SendAndWaitForReceiptAsync(FreshAddress(), "0x", 1, Timeout); // uses that nonce behind its back
 
-        await Assert.ThrowsAsync<EthRpcException>(() => sender.SendAsync(FreshAddress(), default, new Wei(1), Timeout));
-        var receipt = await sender.SendAndWaitForReceiptAsync(FreshAddress(), default, new Wei(1), Timeout);
+        await Assert.ThrowsAsync<RpcResponseException>(() => sender.SendAsync(FreshAddress(), "0x", 1, Timeout));
+        Assert.Equal(1, (await sender.SendAndWaitForReceiptAsync(FreshAddress(), "0x", 1, Timeout)).Status.Value);
+    }
 
-        Assert.True(receipt.Succeeded);
+    [Fact]
+    public async Task Signed_EverySend_IsReportedBeforeBroadcastAndRebroadcastsAfterARestart()
+    {
+        var signed = new List<SignedTransaction>();
+        using var sender = new TransactionSender(_web3, new Account(HardhatNodeFixture.AccountKeys[5], HardhatNodeFixture.ChainId))
+        {
+            Signed = (t, _) => { signed.Add(t); return Task.CompletedTask; },
+        };
+        var hash = await sender.SendAsync(FreshAddress(), "0x", 1, Timeout);
+        var receipt = await sender.WaitForReceiptAsync(hash, Timeout);
+
+        var record = Assert.Single(signed);
+        Assert.Equal(hash, record.Hash);
+        Assert.Equal(receipt.TransactionHash, Sha3Keccack.Current.CalculateHash(record.Raw.HexToByteArray()).ToHex(prefix: true));
+        // After a restart the same signed transaction may be sent again: its nonce is used, so nothing happens twice.
+        using var restarted = Sender(5);
+        Assert.False(await restarted.RebroadcastAsync(record.Raw, Timeout));
     }
 
     [Fact]
     public async Task SendAndWaitForReceipt_TwoConfirmations_WaitsForNextBlock()
     {
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[5]), HardhatNodeFixture.ChainId,
-            new TransactionSenderOptions { Confirmations = 2, InitialPollInterval = TimeSpan.FromMilliseconds(20), MaxPollInterval = TimeSpan.FromMilliseconds(50) });
-        var hash = await sender.SendAsync(FreshAddress(), default, new Wei(1), Timeout);
-        var mined = await Poll.UntilAsync(() => _client.GetTransactionReceiptAsync(hash, Timeout), r => r is not null, TimeSpan.FromSeconds(30), "mining");
+        using var sender = Sender(5, new TransactionSenderOptions { Confirmations = 2, InitialPollInterval = TimeSpan.FromMilliseconds(20), MaxPollInterval = TimeSpan.FromMilliseconds(50) });
+        var hash = await sender.SendAsync(FreshAddress(), "0x", 1, Timeout);
+        var mined = await Poll.UntilAsync(() => _web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(hash), r => r is not null, TimeSpan.FromSeconds(30), "mining");
 
         var waiting = sender.WaitForReceiptAsync(hash, Timeout);
-        await Poll.UntilAsync(() => _client.GetBlockNumberAsync(Timeout), n => n >= mined!.BlockNumber, TimeSpan.FromSeconds(5), "head");
+        await Poll.UntilAsync(() => _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync(), n => n.Value >= mined!.BlockNumber.Value, TimeSpan.FromSeconds(5), "head");
         Assert.False(waiting.IsCompleted); // automining made one block only: the transaction has 1 confirmation
-        await _client.RequestAsync("evm_mine", [], Timeout);
+        await _web3.Client.SendRequestAsync<string>("evm_mine");
 
         Assert.Equal(hash, (await waiting).TransactionHash);
     }
@@ -207,76 +265,30 @@ public sealed class HardhatTests : IClassFixture<HardhatNodeFixture>, IDisposabl
     [Fact]
     public async Task WaitForReceipt_UnknownTransaction_TimesOut()
     {
-        using var sender = new TransactionSender(_client, EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[0]), HardhatNodeFixture.ChainId,
-            new TransactionSenderOptions { ReceiptTimeout = TimeSpan.FromMilliseconds(300), InitialPollInterval = TimeSpan.FromMilliseconds(50) });
-        await Assert.ThrowsAsync<TimeoutException>(() => sender.WaitForReceiptAsync(new Hash32(Keccak256.Hash("nope")), Timeout));
+        using var sender = Sender(0, new TransactionSenderOptions { ReceiptTimeout = TimeSpan.FromMilliseconds(300), InitialPollInterval = TimeSpan.FromMilliseconds(50) });
+        await Assert.ThrowsAsync<TimeoutException>(() => sender.WaitForReceiptAsync(Sha3Keccack.Current.CalculateHash("nope"u8.ToArray()).ToHex(prefix: true), Timeout));
     }
 
     [Fact]
-    public async Task SendRawTransaction_SignedLegacyEip155_IsMined()
+    public async Task EcRecover_NodePersonalSign_MatchesAccount0AndLocalSignature()
     {
-        var key = EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[6]);
-        var nonce = await _client.GetTransactionCountAsync(key.Address, BlockParameter.Pending, Timeout);
-        var gasPrice = await _client.GetGasPriceAsync(Timeout);
-        var recipient = FreshAddress();
-        var tx = new LegacyTransaction(HardhatNodeFixture.ChainId, nonce, gasPrice, 21000, recipient, Wei.FromGwei(5), default).Sign(key);
+        const string message = "FlexChain: I control this wallet. Challenge 5c1e";
+        var account = new Account(HardhatNodeFixture.AccountKeys[0]);
+        var messageHex = System.Text.Encoding.UTF8.GetBytes(message).ToHex(prefix: true);
 
-        Assert.Equal(tx.Hash, await _client.SendRawTransactionAsync(tx.Raw, Timeout));
-        var receipt = await Poll.UntilAsync(() => _client.GetTransactionReceiptAsync(tx.Hash, Timeout), r => r is not null, TimeSpan.FromSeconds(30), "mining");
+        var personal = await _web3.Client.SendRequestAsync<string>("personal_sign", null, messageHex, account.Address);
+        var ethSign = await _web3.Client.SendRequestAsync<string>("eth_sign", null, account.Address, messageHex);
 
-        Assert.True(receipt!.Succeeded);
-        Assert.Equal(key.Address, receipt.From);
-        Assert.Equal(Wei.FromGwei(5), await _client.GetBalanceAsync(recipient, null, Timeout));
-    }
-
-    [Fact]
-    public async Task RecoverMessageSigner_NodePersonalSign_MatchesAccount0AndLocalSignature()
-    {
-        var key = EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[0]);
-        var message = Encoding.UTF8.GetBytes("FlexChain: I control this wallet. Challenge 5c1e");
-
-        var personal = await _client.RequestAsync("personal_sign", [Hex.Encode(message), key.Address.ToString()], Timeout);
-        var ethSign = await _client.RequestAsync("eth_sign", [key.Address.ToString(), Hex.Encode(message)], Timeout);
-
-        foreach (var signature in new[] { personal.GetString()!, ethSign.GetString()! })
+        foreach (var signature in new[] { personal, ethSign })
         {
-            Assert.Equal(key.Address, EthereumKey.RecoverMessageSigner(message, Hex.Decode(signature)));
-            Assert.Equal(signature, Hex.Encode(key.SignMessage(message).ToBytes()));
+            Assert.Equal(account.Address, new EthereumMessageSigner().EncodeUTF8AndEcRecover(message, signature));
+            Assert.Equal(signature, new EthereumMessageSigner().EncodeUTF8AndSign(message, new EthECKey(HardhatNodeFixture.AccountKeys[0])));
         }
     }
 
-    [Fact]
-    public async Task RequestAsync_UnknownMethod_ThrowsEthRpcExceptionWithCode()
-    {
-        var e = await Assert.ThrowsAsync<EthRpcException>(() => _client.RequestAsync("eth_noSuchMethod", [], Timeout));
-        Assert.NotEqual(0, e.Code); // Hardhat answers -32004 "method not supported" rather than the standard -32601
-        Assert.Contains("eth_noSuchMethod", e.RpcMessage);
-        Assert.False(e.IsRevert);
-    }
-
-    [Fact]
-    public async Task SendRawTransaction_WrongChainId_ThrowsEthRpcException()
-    {
-        var key = EthereumKey.FromHex(HardhatNodeFixture.AccountKeys[0]);
-        var tx = new Eip1559Transaction(1, 0, Wei.FromGwei(1), Wei.FromGwei(100), 21000, FreshAddress(), Wei.Zero, default).Sign(key);
-        var e = await Assert.ThrowsAsync<EthRpcException>(() => _client.SendRawTransactionAsync(tx.Raw, Timeout));
-        Assert.Equal("eth_sendRawTransaction", e.Method);
-    }
-
-    [Fact]
-    public async Task GetChainId_NothingListening_ThrowsHttpRequestException()
-    {
-        using var client = new EthJsonRpcClient(new Uri($"http://127.0.0.1:{ServerProcess.FreePort()}/"));
-        await Assert.ThrowsAsync<HttpRequestException>(() => client.GetChainIdAsync(Timeout));
-    }
-
-    private static EthAddress FreshAddress() => new(Keccak256.Hash(Guid.NewGuid().ToByteArray())[12..]);
-
-    private static readonly IEqualityComparer<LogEntry> LogComparer = EqualityComparer<LogEntry>.Create(
-        (a, b) => a!.Address == b!.Address && a.Topics.SequenceEqual(b.Topics) && a.Data.SequenceEqual(b.Data)
-            && a.BlockNumber == b.BlockNumber && a.LogIndex == b.LogIndex && a.TransactionHash == b.TransactionHash,
-        l => l.Address.GetHashCode());
+    private static EthAddress FreshAddress() => new(Sha3Keccack.Current.CalculateHash(Guid.NewGuid().ToByteArray())[12..]);
 }
+
 
 /// <summary>
 /// A tiny contract written directly in EVM bytecode, so the Hardhat tests depend on no compiler. Its runtime:

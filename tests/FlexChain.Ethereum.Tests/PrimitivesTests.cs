@@ -1,61 +1,29 @@
-using System.Numerics;
-using System.Text;
-
 namespace FlexChain.Ethereum.Tests;
 
-public class Keccak256Tests
+public class Hash32Tests
 {
-    // Published Keccak-256 vectors (the Ethereum variant, not SHA3-256).
-    [Theory]
-    [InlineData("", "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")]
-    [InlineData("abc", "0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45")]
-    public void Hash_PublishedVector_Matches(string input, string expected) =>
-        Assert.Equal(expected, Hex.Encode(Keccak256.Hash(Encoding.ASCII.GetBytes(input))));
-}
-
-public class HexTests
-{
-    [Theory]
-    [InlineData("0x", new byte[0])]
-    [InlineData("0x00ff", new byte[] { 0, 255 })]
-    [InlineData("0XAbCd", new byte[] { 0xab, 0xcd })]
-    public void Decode_ValidHex_ReturnsBytes(string hex, byte[] expected) => Assert.Equal(expected, Hex.Decode(hex));
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("00ff")]
-    [InlineData("0x0")]
-    [InlineData("0xzz")]
-    [InlineData("0x 0")]
-    public void Decode_InvalidHex_Throws(string hex) => Assert.Throws<FormatException>(() => Hex.Decode(hex));
-
-    [Fact]
-    public void Decode_InvalidDigit_MessageDoesNotEchoInput()
-    {
-        var secret = "0x4646464646464646464646464646464646464646464646464646464646464g46";
-        var e = Assert.Throws<FormatException>(() => Hex.Decode(secret));
-        Assert.DoesNotContain("4646", e.Message);
-    }
-
-    [Theory]
-    [InlineData("0x0", 0)]
-    [InlineData("0x1a", 26)]
-    [InlineData("0x400", 1024)]
-    public void DecodeQuantity_Canonical_ReturnsValue(string hex, long expected) =>
-        Assert.Equal(new BigInteger(expected), Hex.DecodeQuantity(hex));
-
     [Theory]
     [InlineData("0x")]
-    [InlineData("0x01")]
-    [InlineData("1a")]
-    public void DecodeQuantity_NotCanonical_Throws(string hex) => Assert.Throws<FormatException>(() => Hex.DecodeQuantity(hex));
+    [InlineData("0x00")]
+    [InlineData("00000000000000000000000000000000000000000000000000000000000000000000")]
+    [InlineData("0x000000000000000000000000000000000000000000000000000000000000000g")]
+    [InlineData("0x00000000000000000000000000000000000000000000000000000000000000")]
+    public void Parse_Malformed_ThrowsWithoutEchoingInput(string text)
+    {
+        var e = Assert.Throws<FormatException>(() => Hash32.Parse(text));
+        Assert.DoesNotContain("000000000000", e.Message);
+    }
 
-    [Theory]
-    [InlineData(0, "0x0")]
-    [InlineData(26, "0x1a")]
-    [InlineData(255, "0xff")]
-    [InlineData(1024, "0x400")]
-    public void EncodeQuantity_Value_IsCanonical(long value, string expected) => Assert.Equal(expected, Hex.EncodeQuantity(value));
+    [Fact]
+    public void Parse_EitherCase_RoundTripsAsLowerCase()
+    {
+        var upper = "0x" + new string('A', 62) + "0F";
+        Assert.Equal(upper.ToLowerInvariant(), Hash32.Parse(upper).ToString());
+        Assert.Equal(Hash32.Parse(upper), Hash32.Parse(upper.ToLowerInvariant()));
+    }
+
+    [Fact]
+    public void Default_IsZero() => Assert.Equal(Hash32.Zero, default);
 }
 
 public class EthAddressTests
@@ -110,21 +78,4 @@ public class EthAddressTests
 
     [Fact]
     public void Default_IsZeroAddress() => Assert.Equal(EthAddress.Zero, default);
-}
-
-public class WeiTests
-{
-    [Fact]
-    public void FromEther_Decimal_IsExact() =>
-        Assert.Equal(BigInteger.Parse("1500000000000000001"), Wei.FromEther(1.500000000000000001m).Value);
-
-    [Fact]
-    public void FromEther_TooManyDecimals_Throws() =>
-        Assert.Throws<ArgumentException>(() => Wei.FromEther(0.0000000000000000001m));
-
-    [Fact]
-    public void Constructor_Negative_Throws() => Assert.Throws<ArgumentOutOfRangeException>(() => new Wei(-1));
-
-    [Fact]
-    public void Subtract_BelowZero_Throws() => Assert.Throws<ArgumentOutOfRangeException>(() => Wei.FromGwei(1) - Wei.FromGwei(2));
 }

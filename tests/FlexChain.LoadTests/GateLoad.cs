@@ -8,13 +8,16 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Signer;
+using Nethereum.Web3;
 
 internal static class GateLoad
 {
     // Hardhat's well-known development accounts (public keys of a local test chain): #0 is the market operator,
     // #1 is funded with tEUR by contracts-sol/scripts/deploy.js and has approved the escrow: the DSO.
     private static readonly EthAddress Operator = EthAddress.Parse("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
-    private static readonly EthereumKey DsoWallet = EthereumKey.FromHex("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+    private static readonly EthECKey DsoWallet = new("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -24,7 +27,7 @@ internal static class GateLoad
         var cpoCount = int.Parse(args.ElementAtOrDefault(3) ?? "10");
         var cadence = TimeSpan.FromSeconds(int.Parse(args.ElementAtOrDefault(4) ?? "30"));
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 32 }) { BaseAddress = new Uri(api), Timeout = TimeSpan.FromMinutes(2) };
-        using var rpc = new EthJsonRpcClient(new Uri(rpcUrl));
+        var rpc = new Web3(rpcUrl);
         var load = new LoadClient(http);
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = 16 };
 
@@ -69,7 +72,7 @@ internal static class GateLoad
             await load.SendAsync(HttpMethod.Post, $"/requests/{requests[x.i]}/offers", cpos[x.c].Key,
                 new { stationIds = new[] { cpos[x.c].Stations[x.i] }, energyKwh = 1m, priceEurPerKwh = 0.10m + 0.01m * x.c, divisible = false }));
         var cycleId = (await load.SendAsync(HttpMethod.Get, $"/requests/{requests[0]}", dso.Key, null))["gateCycleId"]!.GetValue<string>();
-        var nonceBefore = await rpc.GetTransactionCountAsync(Operator, BlockParameter.Latest, CancellationToken.None);
+        var nonceBefore = (await rpc.Eth.Transactions.GetTransactionCount.SendRequestAsync(Operator.ToString(), BlockParameter.CreateLatest())).Value;
         Console.WriteLine($"posted; gate cycle {cycleId} closes at {closure:O}, {(closure - DateTimeOffset.UtcNow).TotalSeconds:F0} s from now");
 
         var wait = Stopwatch.StartNew();
@@ -80,14 +83,14 @@ internal static class GateLoad
             await Task.Delay(100);
         }
         var observed = DateTimeOffset.UtcNow;
-        var nonceAfter = await rpc.GetTransactionCountAsync(Operator, BlockParameter.Latest, CancellationToken.None);
+        var nonceAfter = (await rpc.Eth.Transactions.GetTransactionCount.SendRequestAsync(Operator.ToString(), BlockParameter.CreateLatest())).Value;
         var history = cycle["history"]!.AsArray();
         DateTimeOffset At(string to) => history.First(e => e!["to"]!.GetValue<string>() == to && e["from"]!.GetValue<string>() != to)!["at"]!.GetValue<DateTimeOffset>();
         var (cleared, awarded) = (At("Cleared"), At("Awarded"));
         var lastLock = history.Where(e => e!["cause"]!.GetValue<string>().Contains(" locked in ", StringComparison.Ordinal)).Max(e => e!["at"]!.GetValue<DateTimeOffset>());
         var batches = cycle["escrowBatches"]!.AsArray();
         var awards = batches.Sum(b => b!["awardCount"]!.GetValue<int>());
-        var transactions = nonceAfter - nonceBefore;
+        var transactions = (ulong)(nonceAfter - nonceBefore);
 
         Console.WriteLine("\nthe cycle's history (seconds after gate closure):");
         foreach (var e in history)

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using FlexChain.Ethereum;
+using Nethereum.Signer;
 
 /// <summary>Meter data ingestion load: many stations' quarter-hour readings in multi-station bulk calls (see Program.cs).</summary>
 internal static class ReadingsLoad
@@ -114,13 +114,13 @@ internal sealed class LoadClient(HttpClient http)
     }
 
     /// <summary>Registers a participant and proves its wallet (a fresh random one unless given).</summary>
-    public async Task<(string Id, string Key)> ParticipantAsync(string role, string name, EthereumKey? wallet = null)
+    public async Task<(string Id, string Key)> ParticipantAsync(string role, string name, EthECKey? wallet = null)
     {
-        wallet ??= new EthereumKey(RandomNumberGenerator.GetBytes(32));
-        var r = await SendAsync(HttpMethod.Post, "/participants", null, new { role, legalName = name, contact = "load@example.org", walletAddress = wallet.Address.ToString() });
+        wallet ??= EthECKey.GenerateKey();
+        var r = await SendAsync(HttpMethod.Post, "/participants", null, new { role, legalName = name, contact = "load@example.org", walletAddress = wallet.GetPublicAddress() });
         var key = r["apiKey"]!.GetValue<string>();
         var message = (await SendAsync(HttpMethod.Post, "/participants/me/wallet-challenge", key, new { }))["message"]!.GetValue<string>();
-        await SendAsync(HttpMethod.Post, "/participants/me/wallet-proof", key, new { signature = Hex.Encode(wallet.SignMessage(Encoding.UTF8.GetBytes(message)).ToBytes()) });
+        await SendAsync(HttpMethod.Post, "/participants/me/wallet-proof", key, new { signature = new EthereumMessageSigner().EncodeUTF8AndSign(message, wallet) });
         return (r["participant"]!["id"]!.GetValue<string>(), key);
     }
 }

@@ -1,6 +1,9 @@
 using System.Numerics;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
+using Nethereum.ABI;
+using Nethereum.Hex.HexConvertors.Extensions;
+using Nethereum.Hex.HexTypes;
+using Nethereum.RPC.Eth.DTOs;
 
 namespace FlexChain.Verification.Tests;
 
@@ -8,18 +11,20 @@ namespace FlexChain.Verification.Tests;
 public sealed class FakeEscrow : IEscrowChain
 {
     public EthAddress Escrow { get; } = EthAddress.Parse("0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512");
-    public List<LogEntry> Logs { get; } = [];
+    public List<FilterLog> Logs { get; } = [];
     public Dictionary<Hash32, EscrowCycle> Cycles { get; } = [];
 
-    public Task<IReadOnlyList<LogEntry>> GetLogsAsync(IReadOnlyList<Hash32?> topics, ulong fromBlock, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<LogEntry>>(Logs.Where(l => l.Address == Escrow && l.BlockNumber >= fromBlock
-            && topics.Select((t, i) => t is null || (i < l.Topics.Count && l.Topics[i] == t)).All(ok => ok)).ToList());
+    public Task<IReadOnlyList<FilterLog>> GetLogsAsync(IReadOnlyList<Hash32?> topics, ulong fromBlock, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<FilterLog>>(Logs.Where(l => l.IsFrom(Escrow) && l.BlockNumber.Value >= fromBlock
+            && topics.Select((t, i) => t is null || l.Topic(i) == t).All(ok => ok)).ToList());
 
     public Task<TransactionReceipt?> GetReceiptAsync(Hash32 transactionHash, CancellationToken cancellationToken)
     {
-        var logs = Logs.Where(l => l.TransactionHash == transactionHash).ToList();
-        return Task.FromResult(logs.Count == 0 ? null
-            : new TransactionReceipt(transactionHash, logs[0].BlockNumber!.Value, Hash32.Zero, EthAddress.Zero, Escrow, true, 100_000, Wei.Zero, null, logs));
+        var logs = Logs.Where(l => l.TransactionHash == transactionHash.ToString()).ToArray();
+        return Task.FromResult(logs.Length == 0 ? null : new TransactionReceipt
+        {
+            TransactionHash = transactionHash.ToString(), BlockNumber = logs[0].BlockNumber, To = Escrow.ToString(), Status = new HexBigInteger(1), Logs = logs,
+        });
     }
 
     public Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken) =>
@@ -31,8 +36,8 @@ public sealed class FakeEscrow : IEscrowChain
         var total = awards.Aggregate(BigInteger.Zero, (s, a) => s + a.LockedUnits);
         var commitment = CycleCommitment.Hash(awards);
         Cycles[cycleId] = new EscrowCycle(CycleStatus.Locked, awards[0].Dso, 1_900_000_000, total, 0, commitment);
-        Emit(EscrowAbi.CycleLocked, [cycleId, EscrowAbi.Topic(awards[0].Dso)],
-            AbiCodec.Encode("uint256,uint64,uint256,bytes32", total, 1_900_000_000UL, (BigInteger)awards.Count, commitment), transaction, block);
+        Emit(EscrowTopics.Of<CycleLockedEvent>(), [cycleId, EscrowTopics.Of(awards[0].Dso)],
+            [new("uint256", total), new("uint64", 1_900_000_000UL), new("uint256", awards.Count), new("bytes32", commitment.ToArray())], transaction, block);
     }
 
     /// <summary>What <c>settleCycle</c> leaves behind: one <c>AwardSettled</c> per award with the given payouts and hashes.</summary>
@@ -40,13 +45,18 @@ public sealed class FakeEscrow : IEscrowChain
         Hash32 transaction, ulong block)
     {
         for (var i = 0; i < awards.Count; i++)
-            Emit(EscrowAbi.AwardSettled, [awards[i].AwardId, EscrowAbi.Topic(awards[i].Cpo), EscrowAbi.Topic(awards[i].Dso)],
-                AbiCodec.Encode("uint256,uint256,bytes32", payouts[i], awards[i].LockedUnits - payouts[i], settlementHashes[i]), transaction, block);
+            Emit(EscrowTopics.Of<AwardSettledEvent>(), [awards[i].AwardId, EscrowTopics.Of(awards[i].Cpo), EscrowTopics.Of(awards[i].Dso)],
+                [new("uint256", payouts[i]), new("uint256", awards[i].LockedUnits - payouts[i]), new("bytes32", settlementHashes[i].ToArray())], transaction, block);
         Cycles[cycleId] = Cycles[cycleId] with { Status = CycleStatus.Settled, Paid = payouts.Aggregate(BigInteger.Zero, (s, p) => s + p) };
     }
 
-    private void Emit(AbiEvent evt, Hash32[] indexed, byte[] data, Hash32 transaction, ulong block) =>
-        Logs.Add(new LogEntry(Escrow, [evt.Topic, .. indexed], data, block, transaction, (ulong)Logs.Count, false));
+    private void Emit(Hash32 topic, Hash32[] indexed, ABIValue[] data, Hash32 transaction, ulong block) =>
+        Logs.Add(new FilterLog
+        {
+            Address = Escrow.ToString(), Topics = [topic.ToString(), .. indexed.Select(t => (object)t.ToString())],
+            Data = new ABIEncode().GetABIEncoded(data).ToHex(prefix: true), BlockNumber = new HexBigInteger(block),
+            TransactionHash = transaction.ToString(), LogIndex = new HexBigInteger(Logs.Count), Removed = false,
+        });
 }
 
 /// <summary>Published records held in memory, keyed by award id.</summary>

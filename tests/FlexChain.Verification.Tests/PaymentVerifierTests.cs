@@ -1,5 +1,6 @@
 using System.Numerics;
 using FlexChain.Ethereum;
+using Nethereum.Util;
 
 namespace FlexChain.Verification.Tests;
 
@@ -10,8 +11,8 @@ public sealed class PaymentVerifierTests
     private static readonly EthAddress Dso = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     private static readonly EthAddress CpoA = EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
     private static readonly EthAddress CpoB = EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
-    private static readonly Hash32 LockTx = new(Keccak256.Hash("lock tx"));
-    private static readonly Hash32 SettleTx = new(Keccak256.Hash("settle tx"));
+    private static readonly Hash32 LockTx = new(Sha3Keccack.Current.CalculateHash("lock tx"u8.ToArray()));
+    private static readonly Hash32 SettleTx = new(Sha3Keccack.Current.CalculateHash("settle tx"u8.ToArray()));
 
     private readonly FakeEscrow _chain = new();
     private readonly FakeRecords _records = new();
@@ -196,7 +197,7 @@ public sealed class PaymentVerifierTests
     [Fact]
     public async Task VerifyTransactionAsync_UnknownTransaction_FailsEvent()
     {
-        var verdict = Assert.Single(await Verifier.VerifyTransactionAsync(new Hash32(Keccak256.Hash("nothing")), default));
+        var verdict = Assert.Single(await Verifier.VerifyTransactionAsync(new Hash32(Sha3Keccack.Current.CalculateHash("nothing"u8.ToArray())), default));
 
         Assert.Equal([VerificationCheck.Event], Checks(verdict));
         Assert.Contains("no mined transaction", verdict.Failures[0].Reason);
@@ -208,5 +209,17 @@ public sealed class PaymentVerifierTests
         var verdict = Assert.Single(await Verifier.VerifyTransactionAsync(LockTx, default));
 
         Assert.Contains("no AwardSettled event", verdict.Failures[0].Reason);
+    }
+
+    [Fact]
+    public async Task VerifyTransactionAsync_AwardSettledLogWithTruncatedData_FailsEventAndVerifiesTheRest()
+    {
+        _chain.Logs[^1].Data = _chain.Logs[^1].Data[..66]; // one word of the three: not a valid AwardSettled event
+
+        var verdicts = await Verifier.VerifyTransactionAsync(SettleTx, default);
+
+        Assert.True(verdicts[0].Verified, string.Join("; ", verdicts[0].Failures));
+        Assert.Equal([VerificationCheck.Event], Checks(verdicts[1]));
+        Assert.Contains("not a valid AwardSettled event", verdicts[1].Failures[0].Reason);
     }
 }

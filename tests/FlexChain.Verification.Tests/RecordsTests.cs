@@ -1,25 +1,56 @@
 using System.Numerics;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
+using Nethereum.Util;
 
 namespace FlexChain.Verification.Tests;
 
 public sealed class RecordsTests
 {
+    private static readonly Hash32 AwardId = Hash32.Parse("0x" + string.Concat(Enumerable.Repeat("ab", 28)) + "00000001");
+
+    private static Hash32 Keccak(string text) => new(Sha3Keccack.Current.CalculateHash(System.Text.Encoding.UTF8.GetBytes(text)));
+
     [Fact]
-    public void CycleCommitment_Abi_MatchesTheContractsTestVector()
+    public void CycleCommitment_Hash_MatchesTheContractsTestVector()
     {
         // contracts-sol/README.md: the vector pinned by test/FlexSettlementCycle.test.js.
-        object[] awards =
+        List<CycleAward> awards =
         [
-            new object[] { EthAddress.Parse("0x00000000000000000000000000000000000000c1"), new BigInteger(1_500_000), new Hash32(Keccak256.Hash("award record 1")) },
-            new object[] { EthAddress.Parse("0x00000000000000000000000000000000000000c2"), new BigInteger(250), new Hash32(Keccak256.Hash("award record 2")) },
+            new() { Cpo = "0x00000000000000000000000000000000000000c1", Amount = 1_500_000, AwardHash = Keccak("award record 1").ToArray() },
+            new() { Cpo = "0x00000000000000000000000000000000000000c2", Amount = 250, AwardHash = Keccak("award record 2").ToArray() },
         ];
 
-        var hash = new Hash32(Keccak256.Hash(AbiCodec.Encode(CycleCommitment.Abi, (object)awards)));
+        Assert.Equal("0xb959da4dafdbbf0d5f184f20c53706476663f698d161bf846b4ab81098ab928a", CycleCommitment.Hash(awards).ToString());
+    }
 
-        Assert.Equal("0xb959da4dafdbbf0d5f184f20c53706476663f698d161bf846b4ab81098ab928a", hash.ToString());
+    // Expected hashes computed independently with ethers 6 (the README's recipe):
+    // keccak256(AbiCoder.defaultAbiCoder().encode([types], [values])).
+    [Fact]
+    public void AwardRecord_Hash_MatchesEthersAbiEncode() =>
+        Assert.Equal("0x185524a858978855f1eeee660a4c96cb126a7c277e895bab114935b527aa4a18",
+            new AwardRecord(AwardId, EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"), EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+                10_000, 250_000, 2_500_000, 1_800_000_000, 1_800_003_600).Hash().ToString());
+
+    [Fact]
+    public void SettlementRecord_Hash_NegativeReadingsAreTwosComplementLikeEthers() =>
+        Assert.Equal("0x73c3125b88bbfc2c4ca2aedd1cabcc944a6c82fd376323f2298235c29f082c88",
+            new SettlementRecord(AwardId, 10_000, -20_000, -11_000, 9_000, true, 2_250_000, 2_500_000).Hash().ToString());
+
+    [Fact]
+    public void SettlementRecord_Hash_EighteenDecimalAmountsMatchEthers() =>
+        Assert.Equal("0xb78279430127c87024262983064975576037fd552609256af036c9f7d81e7ee1",
+            new SettlementRecord(AwardId, 10_000, 20_000, 11_000, 0, false, 0, BigInteger.Parse("2500000000000000000000")).Hash().ToString());
+
+    [Fact]
+    public void AwardRecord_ToCycleAward_CarriesCpoLockedUnitsAndHash()
+    {
+        var award = new AwardRecord(AwardId, EthAddress.Zero, EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"), 1, 2, 3, 4, 5);
+        var entry = award.ToCycleAward();
+        Assert.Equal(award.Cpo, EthAddress.Parse(entry.Cpo));
+        Assert.Equal(new BigInteger(3), entry.Amount);
+        Assert.Equal(award.Hash(), new Hash32(entry.AwardHash));
+        Assert.Equal(CycleCommitment.Hash([entry]), CycleCommitment.Hash([award]));
     }
 
     [Fact]

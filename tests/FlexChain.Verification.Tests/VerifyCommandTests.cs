@@ -31,7 +31,15 @@ public sealed class VerifyCommandTests
         Assert.NotNull(a.Wallet);
     }
 
+    [Fact]
+    public void Parse_ChainId_IsOptional()
+    {
+        Assert.Null(VerifyArguments.Parse(Args("--award", Award)).ChainId);
+        Assert.Equal(31337UL, VerifyArguments.Parse(Args("--award", Award, "--chain-id", "31337")).ChainId);
+    }
+
     [Theory]
+    [InlineData("--chain-id '-1' is malformed", new[] { "--award", "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "--chain-id", "-1" })]
     [InlineData("exactly one of", new string[0])]
     [InlineData("exactly one of", new[] { "--award", "0x00", "--tx", "0x00" })]
     [InlineData("--award '0x1234' is malformed", new[] { "--award", "0x1234" })]

@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
-using System.Text;
 using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Auth;
 using FlexChain.Functions.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Nethereum.Signer;
 
 namespace FlexChain.Functions.Api;
 
@@ -104,9 +104,9 @@ public static partial class ParticipantsApi
         EthAddress signer;
         try
         {
-            signer = EthereumKey.RecoverMessageSigner(Encoding.UTF8.GetBytes(challenge.Value.Message), Hex.Decode(body.Signature!));
+            signer = EthAddress.Parse(new EthereumMessageSigner().EncodeUTF8AndEcRecover(challenge.Value.Message, body.Signature!));
         }
-        catch (Exception e) when (e is ArgumentException or FormatException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             throw new DomainException("signature", "signature", "The signature is not a valid secp256k1 signature (65 bytes r || s || v).");
         }

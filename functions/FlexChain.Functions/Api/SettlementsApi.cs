@@ -16,7 +16,6 @@ namespace FlexChain.Functions.Api;
 public static class SettlementsApi
 {
     // One connection pool for the verifier's node calls, for the life of the app (a client per call would exhaust sockets).
-    private static readonly HttpClient ChainHttp = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
 
     public static RouteGroupBuilder MapSettlementsApi(this IEndpointRouteBuilder app)
     {
@@ -45,8 +44,7 @@ public static class SettlementsApi
         var given = new[] { ("awardId", awardId), ("tx", tx), ("wallet", wallet) }.Where(q => q.Item2 is not null).ToList();
         if (given.Count != 1)
             throw new ApiProblemException(400, given.Count == 0 ? "awardId" : given[1].Item1, "one-of", "Give exactly one of awardId, tx or wallet.");
-        using var rpc = new EthJsonRpcClient(new Uri(options.Value.RpcUrl), ChainHttp);
-        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(rpc, EthAddress.Parse(ledger.Info.SettlementContract)), new StoreRecords(store, ledger))
+        var verifier = new PaymentVerifier(ledger.Chain, new StoreRecords(store, ledger))
         {
             SearchFromBlock = options.Value.FromBlock,
         };

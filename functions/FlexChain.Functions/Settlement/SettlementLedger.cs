@@ -2,10 +2,16 @@ using System.ComponentModel.DataAnnotations;
 using System.Numerics;
 using Azure.Storage.Blobs;
 using FlexChain.Ethereum;
-using FlexChain.Ethereum.Abi;
 using FlexChain.Functions.Api;
 using FlexChain.Verification;
 using Microsoft.Extensions.Options;
+using Nethereum.ABI.FunctionEncoding.Attributes;
+using Nethereum.Contracts;
+using Nethereum.Hex.HexConvertors.Extensions;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Util;
+using Nethereum.Web3;
+using Nethereum.Web3.Accounts;
 
 namespace FlexChain.Functions.Settlement;
 
@@ -13,6 +19,10 @@ namespace FlexChain.Functions.Settlement;
 public sealed class SettlementOptions
 {
     [Required] public string RpcUrl { get; set; } = "";
+
+    /// <summary>The chain id the node must report (31337 for Hardhat): a node on another chain is refused at start-up.</summary>
+    [Range(1, long.MaxValue, ErrorMessage = "Chain:ChainId must be set to the chain id of the settlement chain (for example 31337 for Hardhat).")]
+    public long ChainId { get; set; }
 
     /// <summary>Address of the deployed FlexSettlement escrow.</summary>
     [Required] public string SettlementContract { get; set; } = "";
@@ -25,6 +35,9 @@ public sealed class SettlementOptions
 
     /// <summary>First block to scan for the escrow's events (its deployment block).</summary>
     public ulong FromBlock { get; set; }
+
+    /// <summary>Most blocks asked for in one eth_getLogs (providers cap the range; default 2,000).</summary>
+    [Range(typeof(ulong), "1", "1000000")] public ulong MaxLogBlockSpan { get; set; } = JsonRpcEscrowChain.DefaultMaxLogBlockSpan;
 
     /// <summary>
     /// Duration of the operator key's signer lease, 15 s to 60 s (the storage service's range): how long after a holder
@@ -43,44 +56,43 @@ public sealed class SettlementOptions
 /// </summary>
 public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobServiceClient blobs, ILogger<SignerLease> leaseLog) : IDisposable
 {
-    private static readonly AbiFunction LockCycleFn = AbiFunction.Parse(
-        "lockCycle(bytes32 cycleId, address dso, uint64 refundAfter, (address,uint256,bytes32)[] awards)");
-    private static readonly AbiFunction SettleCycleFn = AbiFunction.Parse(
-        "settleCycle(bytes32 cycleId, (address,uint256,bytes32)[] awards, uint256[] payouts, bytes32[] settlementHashes)");
-
-    /// <summary>Refusals that mean another attempt already did the work; the caller then reads the cycle back.</summary>
-    private static readonly AbiError[] AlreadyDone = [AbiError.Parse("CycleExists(bytes32)"), AbiError.Parse("CycleNotLocked(bytes32,uint8)")];
-
     private readonly SettlementOptions _options = options.Value;
-    private readonly EthJsonRpcClient _rpc = new(new Uri(options.Value.RpcUrl));
+    private readonly Web3 _web3 = new(options.Value.RpcUrl);
     private TransactionSender? _sender;
-    private EthContract? _escrow;
+    private SignedTransactionJournal? _journal;
+    private JsonRpcEscrowChain? _chain;
     private ChainInfo? _info;
 
     /// <summary>Chain id, escrow and token, read from the chain at start-up.</summary>
     public ChainInfo Info => _info ?? throw new InvalidOperationException("The ledger is not initialised.");
 
-    /// <summary>On-chain status of a cycle.</summary>
-    public enum CycleStatus { None = 0, Locked = 1, Settled = 2, Refunded = 3 }
+    /// <summary>The escrow's reads (logs in bounded block ranges, receipts, cycles), as the verifier uses them.</summary>
+    public JsonRpcEscrowChain Chain => _chain ?? throw new InvalidOperationException("The ledger is not initialised.");
 
     /// <summary>What the escrow holds for a cycle.</summary>
     public sealed record CycleState(CycleStatus Status, EthAddress Dso, BigInteger Total, BigInteger Paid, Hash32 AwardsHash);
 
+    /// <summary>Checks that the node is on the configured chain, then reads the escrow's token and its decimals.</summary>
+    /// <exception cref="ChainMismatchException">The node reports another chain id than <see cref="SettlementOptions.ChainId"/>.</exception>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        var chainId = await _rpc.GetChainIdAsync(cancellationToken);
-        _sender = new TransactionSender(_rpc, EthereumKey.FromHex(_options.OperatorKey), chainId,
-            new TransactionSenderOptions { Confirmations = _options.Confirmations, KnownErrors = AlreadyDone });
-        _escrow = new EthContract(EthAddress.Parse(_options.SettlementContract), _sender);
-        var token = (EthAddress)(await _escrow.QueryAsync(EscrowAbi.Token, [], cancellationToken))[0]!;
-        var decimals = Convert.ToInt32((await new EthContract(token, _sender).QueryAsync(EscrowAbi.Decimals, [], cancellationToken))[0]);
-        _info = new ChainInfo(checked((long)chainId), _escrow.Address.ToString(), token.ToString(), decimals);
+        await _web3.RequireChainIdAsync(_options.ChainId, cancellationToken);
+        var escrow = EthAddress.Parse(_options.SettlementContract);
+        _chain = new JsonRpcEscrowChain(_web3, escrow, _options.MaxLogBlockSpan);
+        var account = new Account(_options.OperatorKey, _options.ChainId);
+        var journal = _journal = new SignedTransactionJournal(blobs, EthAddress.Parse(account.Address));
+        _sender = new TransactionSender(_web3, account, new TransactionSenderOptions { Confirmations = _options.Confirmations })
+        {
+            Signed = journal.RecordAsync,
+        };
+        var token = await _chain.GetTokenAsync(cancellationToken);
+        _info = new ChainInfo(_options.ChainId, escrow.ToString(), token.Address.ToString(), token.Decimals);
     }
 
     public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken)
     {
-        var c = (object?[])(await Escrow.QueryAsync(EscrowAbi.GetCycle, [cycleId], cancellationToken))[0]!;
-        return new CycleState((CycleStatus)Convert.ToInt32(c[2]), (EthAddress)c[0]!, ToBig(c[3]), ToBig(c[4]), (Hash32)c[5]!);
+        var c = await Chain.GetCycleAsync(cycleId, cancellationToken);
+        return new CycleState(c.Status, c.Dso, c.Total, c.Paid, c.AwardsHash);
     }
 
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
@@ -104,13 +116,17 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
         await SendAllAsync(cycles.Where((_, i) => before[i].Status == CycleStatus.None)
-            .Select(c => (LockCycleFn, new object?[] { c.CycleId, c.Awards[0].Dso, c.RefundAfter.ToUnixTimeSeconds(), AwardTuples(c.Awards) })).ToList(), cancellationToken);
+            .Select(c => new LockCycleFunction
+            {
+                CycleId = c.CycleId.ToArray(), Dso = c.Awards[0].Dso.ToString(), RefundAfter = checked((ulong)c.RefundAfter.ToUnixTimeSeconds()),
+                Awards = CycleCommitment.Entries(c.Awards),
+            }.GetCallData().ToHex(prefix: true)).ToList(), cancellationToken);
         return await Task.WhenAll(cycles.Select(async c =>
         {
             var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
             if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(c.Awards))
                 throw new InvalidOperationException($"cycle {c.CycleId} on chain does not match its award records");
-            return await FindTransactionAsync(EscrowAbi.CycleLocked, c.CycleId, cancellationToken);
+            return await FindTransactionAsync<CycleLockedEvent>(c.CycleId, cancellationToken);
         }));
     }
 
@@ -123,58 +139,50 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
         await SendAllAsync(cycles.Where((_, i) => before[i].Status == CycleStatus.Locked)
-            .Select(c => (SettleCycleFn, new object?[] { c.CycleId, AwardTuples(c.Awards), c.Settlements.Select(s => (object)s.PayoutUnits).ToArray(),
-                c.Settlements.Select(s => (object)s.Hash()).ToArray() })).ToList(), cancellationToken);
+            .Select(c => new SettleCycleFunction
+            {
+                CycleId = c.CycleId.ToArray(), Awards = CycleCommitment.Entries(c.Awards),
+                Payouts = c.Settlements.Select(s => s.PayoutUnits).ToList(),
+                SettlementHashes = c.Settlements.Select(s => s.Hash().ToArray()).ToList(),
+            }.GetCallData().ToHex(prefix: true)).ToList(), cancellationToken);
         return await Task.WhenAll(cycles.Select(async c =>
         {
             var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
             var paid = c.Settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
             if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
                 throw new InvalidOperationException($"cycle {c.CycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records");
-            return await FindTransactionAsync(EscrowAbi.CycleSettled, c.CycleId, cancellationToken);
+            return await FindTransactionAsync<CycleSettledEvent>(c.CycleId, cancellationToken);
         }));
     }
 
-    public void Dispose()
-    {
-        _sender?.Dispose();
-        _rpc.Dispose();
-    }
+    public void Dispose() => _sender?.Dispose();
 
-    private EthContract Escrow => _escrow ?? throw new InvalidOperationException("The ledger is not initialised.");
-
-    private static object[] AwardTuples(IReadOnlyList<AwardRecord> awards) => CycleCommitment.Tuples(awards);
-
-    private static BigInteger ToBig(object? value) => value switch
-    {
-        BigInteger b => b,
-        ulong u => u,
-        _ => throw new InvalidOperationException("unexpected ABI value " + value?.GetType().Name),
-    };
+    private TransactionSender Sender => _sender ?? throw new InvalidOperationException("The ledger is not initialised.");
 
     /// <summary>
-    /// Sends the calls back to back under the signer lease, each after proving the lease is still held, then waits for
+    /// Sends the escrow calls (0x call data) back to back under the signer lease, each after proving the lease is still held, then waits for
     /// every receipt (the lease renewed meanwhile). A call the contract refuses as
     /// already done (another instance, or an earlier attempt whose receipt was lost, got there first) is skipped; the
     /// caller reads the cycles back either way.
     /// </summary>
-    private async Task SendAllAsync(IReadOnlyList<(AbiFunction Function, object?[] Arguments)> calls, CancellationToken cancellationToken)
+    private async Task SendAllAsync(IReadOnlyList<string> calls, CancellationToken cancellationToken)
     {
         if (calls.Count == 0) return;
         // One instance at a time sends with the operator key; whoever sent last may have used nonces we have not seen.
-        await using var lease = await SignerLease.AcquireAsync(blobs, _sender!.Address.ToString(), _options.SignerLease,
+        await using var lease = await SignerLease.AcquireAsync(blobs, Sender.Address.ToString(), _options.SignerLease,
             _options.SignerLease + TimeSpan.FromSeconds(30), leaseLog, cancellationToken);
-        await _sender.ResyncNonceAsync(cancellationToken);
-        var sent = new List<Hash32>();
-        foreach (var (function, arguments) in calls)
+        await RebroadcastUnminedAsync(cancellationToken);
+        await Sender.ResyncNonceAsync(cancellationToken);
+        var sent = new List<string>();
+        foreach (var call in calls)
         {
             // An instance paused past its lease must not send with a nonce the instance that took over now owns.
             await lease.EnsureHeldAsync(cancellationToken);
             try
             {
-                sent.Add(await Escrow.RequestAsync(function, arguments, Wei.Zero, cancellationToken));
+                sent.Add(await Sender.SendAsync(Chain.Escrow, call, 0, cancellationToken));
             }
-            catch (ContractRevertException e) when (IsAlreadyDone(e))
+            catch (ContractRevertException e) when (e.Is<CycleExistsError>() || e.Is<CycleNotLockedError>())
             {
             }
         }
@@ -182,7 +190,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         {
             try
             {
-                await _sender.WaitForReceiptAsync(hash, cancellationToken);
+                await Sender.WaitForReceiptAsync(hash, cancellationToken);
             }
             catch (ContractRevertException)
             {
@@ -191,14 +199,71 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         }
     }
 
-    private static bool IsAlreadyDone(ContractRevertException e) =>
-        e.Reason.Selector is { } selector && AlreadyDone.Any(a => a.Selector.AsSpan().SequenceEqual(selector));
-
-    private async Task<string> FindTransactionAsync(AbiEvent evt, Hash32 cycleId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Broadcasts again what an earlier holder of the lease (maybe this process before a restart) signed and the chain
+    /// has not mined, and waits for it: new transactions then follow it with the next nonces, and the contract refuses
+    /// any call it already did.
+    /// </summary>
+    private async Task RebroadcastUnminedAsync(CancellationToken cancellationToken)
     {
-        var logs = await _rpc.GetLogsAsync(new LogFilter(Escrow.Address, [evt.Topic, cycleId], _options.FromBlock, BlockParameter.Latest), cancellationToken);
-        return logs.Count == 1 && logs[0].TransactionHash is { } tx
-            ? tx.ToString()
-            : throw new InvalidOperationException($"expected one {evt.Name} event for cycle {cycleId}, found {logs.Count}");
+        var mined = (await _web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(Sender.Address.ToString(), BlockParameter.CreateLatest())).Value;
+        var resent = new List<string>();
+        foreach (var raw in await _journal!.UnminedAsync(mined, cancellationToken))
+            if (await Sender.RebroadcastAsync(raw, cancellationToken))
+                resent.Add(Sha3Keccack.Current.CalculateHash(raw.HexToByteArray()).ToHex(prefix: true));
+        foreach (var hash in resent)
+        {
+            try
+            {
+                await Sender.WaitForReceiptAsync(hash, cancellationToken);
+            }
+            catch (ContractRevertException)
+            {
+                // Mined but reverted: the read-back after sending decides.
+            }
+        }
     }
+
+    private async Task<string> FindTransactionAsync<TEvent>(Hash32 cycleId, CancellationToken cancellationToken) where TEvent : IEventDTO
+    {
+        var logs = await Chain.GetLogsAsync([EscrowTopics.Of<TEvent>(), cycleId], _options.FromBlock, cancellationToken);
+        return logs.Count == 1 && logs[0].TransactionHash is { } tx
+            ? tx
+            : throw new InvalidOperationException($"expected one {typeof(TEvent).Name} for cycle {cycleId}, found {logs.Count}");
+    }
+}
+
+/// <summary>The escrow's <c>lockCycle</c>: takes the cycle's total from its DSO and commits to its award list.</summary>
+[Function("lockCycle")]
+public sealed class LockCycleFunction : FunctionMessage
+{
+    [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
+    [Parameter("address", "dso", 2)] public string Dso { get; set; } = "";
+    [Parameter("uint64", "refundAfter", 3)] public ulong RefundAfter { get; set; }
+    [Parameter("tuple[]", "awards", 4)] public List<CycleAward> Awards { get; set; } = [];
+}
+
+/// <summary>The escrow's <c>settleCycle</c>: pays each award's payout to its CPO and refunds the rest to the DSO.</summary>
+[Function("settleCycle")]
+public sealed class SettleCycleFunction : FunctionMessage
+{
+    [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
+    [Parameter("tuple[]", "awards", 2)] public List<CycleAward> Awards { get; set; } = [];
+    [Parameter("uint256[]", "payouts", 3)] public List<BigInteger> Payouts { get; set; } = [];
+    [Parameter("bytes32[]", "settlementHashes", 4)] public List<byte[]> SettlementHashes { get; set; } = [];
+}
+
+/// <summary>The escrow refused a lock: the cycle id is already used (an earlier attempt or another instance locked it).</summary>
+[Error("CycleExists")]
+public sealed class CycleExistsError
+{
+    [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
+}
+
+/// <summary>The escrow refused a settlement: the cycle is not locked (already settled or refunded).</summary>
+[Error("CycleNotLocked")]
+public sealed class CycleNotLockedError
+{
+    [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
+    [Parameter("uint8", "status", 2)] public byte Status { get; set; }
 }

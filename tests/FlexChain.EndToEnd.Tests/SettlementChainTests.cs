@@ -1,0 +1,87 @@
+using Azure.Storage.Blobs;
+using FlexChain.Ethereum;
+using FlexChain.Functions.Settlement;
+using FlexChain.Testing;
+using FlexChain.Verification;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Web3.Accounts;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>The settlement ledger on the real Hardhat node: the configured chain id, and a restart after a lost broadcast.</summary>
+[Collection(MarketCollection.Name)]
+public sealed class SettlementChainTests(MarketFixture market)
+{
+    private readonly string _operator = new Account(MarketFixture.OperatorKey).Address;
+
+    private SettlementLedger Ledger() => new(
+        Options.Create(new SettlementOptions
+        {
+            RpcUrl = market.Chain.RpcUri.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = market.Settlement.ToString(),
+            OperatorKey = MarketFixture.OperatorKey,
+        }),
+        new BlobServiceClient(market.StorageConnectionString), NullLogger<SignerLease>.Instance);
+
+    private async Task<System.Numerics.BigInteger> NonceAsync(BlockParameter block) =>
+        (await market.Web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(_operator, block)).Value;
+
+    private Task SetAutomineAsync(bool on) => market.Web3.Client.SendRequestAsync<object>("evm_setAutomine", null, on);
+
+    [Fact]
+    public void Startup_NodeOnAnotherChainThanConfigured_IsRefusedNamingBothChainIds()
+    {
+        using var factory = market.NewInstance().WithWebHostBuilder(web => web.UseSetting("Chain:ChainId", "1"));
+
+        var e = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        var mismatch = Assert.IsType<ChainMismatchException>(e is AggregateException a ? a.Flatten().InnerExceptions.Single() : e);
+        Assert.Equal(1, mismatch.Expected);
+        Assert.Equal(31337, mismatch.Actual);
+    }
+
+    [Fact]
+    public async Task LockCycles_KilledAfterBroadcastAndTheNodeLostIt_TheRestartBroadcastsTheSameTransactionOnce()
+    {
+        var cycleId = EscrowIds.Cycle("journal-test/" + Guid.NewGuid().ToString("N"));
+        var delivery = market.Clock.GetUtcNow().AddDays(1);
+        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 1_000, 250_000, 250,
+            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+        var cycle = new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1));
+        var nonceBefore = await NonceAsync(BlockParameter.CreateLatest());
+        var fromBlock = (ulong)(await market.Web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
+
+        string lost;
+        await SetAutomineAsync(false);
+        try
+        {
+            using var crashed = Ledger();
+            await crashed.InitializeAsync(CancellationToken.None);
+            using var dies = new CancellationTokenSource();
+            var locking = crashed.LockCyclesAsync([cycle], dies.Token);
+            await Poll.UntilAsync(() => NonceAsync(BlockParameter.CreatePending()), n => n == nonceBefore + 1, TimeSpan.FromSeconds(30), "the lock's broadcast");
+            dies.Cancel(); // the process dies after the broadcast, before any block
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => locking);
+
+            // The node loses it too (restarted, or evicted from its pool): only the journal still has it.
+            lost = Assert.Single((await market.Web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(BlockParameter.CreatePending())).TransactionHashes);
+            Assert.True(await market.Web3.Client.SendRequestAsync<bool>("hardhat_dropTransaction", null, lost));
+            Assert.Equal(nonceBefore, await NonceAsync(BlockParameter.CreatePending()));
+        }
+        finally
+        {
+            await SetAutomineAsync(true);
+        }
+
+        using var restarted = Ledger();
+        await restarted.InitializeAsync(CancellationToken.None);
+        var locked = Assert.Single(await restarted.LockCyclesAsync([cycle], CancellationToken.None));
+
+        Assert.Equal(lost, locked); // the very transaction signed before the crash, not a new one
+        Assert.Equal(nonceBefore + 1, await NonceAsync(BlockParameter.CreateLatest())); // and nothing else was sent
+        Assert.Single(await market.LogsAsync<CycleLockedEvent>(fromBlock, cycleId));
+        Assert.Equal(CycleStatus.Locked, (await restarted.GetCycleAsync(cycleId, CancellationToken.None)).Status);
+    }
+}

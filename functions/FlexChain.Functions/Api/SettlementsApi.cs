@@ -1,4 +1,5 @@
 using FlexChain.Ethereum;
+using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
 using FlexChain.Verification;
@@ -36,28 +37,58 @@ public static class SettlementsApi
     /// <summary>
     /// Verifies payments against this app's chain and its own published records: exactly one of <c>awardId</c>,
     /// <c>tx</c> (a transaction hash) or <c>wallet</c> (every payment to or from it since <c>fromBlock</c>, default the
-    /// escrow's deployment block).
+    /// escrow's deployment block, at most <see cref="LimitOptions.VerifyMaxBlockRange"/> blocks back). The chain is read
+    /// in ranges of <see cref="LimitOptions.VerifyBlockChunk"/> blocks.
     /// </summary>
     public static async Task<Ok<VerifyResponse>> Verify(
         string? awardId, string? tx, string? wallet, ulong? fromBlock, MarketStore store, SettlementLedger ledger, IOptions<SettlementOptions> options,
-        CancellationToken cancellationToken)
+        IOptions<LimitOptions> limits, CancellationToken cancellationToken)
     {
         var given = new[] { ("awardId", awardId), ("tx", tx), ("wallet", wallet) }.Where(q => q.Item2 is not null).ToList();
         if (given.Count != 1)
             throw new ApiProblemException(400, given.Count == 0 ? "awardId" : given[1].Item1, "one-of", "Give exactly one of awardId, tx or wallet.");
         using var rpc = new EthJsonRpcClient(new Uri(options.Value.RpcUrl), ChainHttp);
-        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(rpc, EthAddress.Parse(ledger.Info.SettlementContract)), new StoreRecords(store, ledger))
-        {
-            SearchFromBlock = options.Value.FromBlock,
-        };
+        var chain = new ChunkedEscrowChain(new JsonRpcEscrowChain(rpc, EthAddress.Parse(ledger.Info.SettlementContract)), rpc, limits.Value.VerifyBlockChunk);
+        var verifier = new PaymentVerifier(chain, new StoreRecords(store, ledger)) { SearchFromBlock = options.Value.FromBlock };
         var verdicts = given[0] switch
         {
             ("awardId", var id) => await verifier.VerifyAwardAsync(ParseHash(id!, "awardId"), cancellationToken),
             ("tx", var hash) => await verifier.VerifyTransactionAsync(ParseHash(hash!, "tx"), cancellationToken),
             (_, var address) => await verifier.VerifyWalletAsync(EthAddress.TryParse(address, out var a) ? a
-                : throw new ApiProblemException(400, "wallet", "address", "wallet must be a 0x-prefixed 20-byte hex address."), fromBlock ?? options.Value.FromBlock, cancellationToken),
+                : throw new ApiProblemException(400, "wallet", "address", "wallet must be a 0x-prefixed 20-byte hex address."),
+                await WalletScanStartAsync(fromBlock ?? options.Value.FromBlock, rpc, limits.Value.VerifyMaxBlockRange, cancellationToken), cancellationToken),
         };
-        return TypedResults.Ok(new VerifyResponse(verdicts.All(v => v.Verified), verdicts.Select(PaymentVerdictResponse.From).ToList(), ledger.Info));
+        // Nothing checked is not verified: an unknown wallet has no payment to vouch for.
+        return TypedResults.Ok(new VerifyResponse(verdicts.Count > 0 && verdicts.All(v => v.Verified), verdicts.Select(PaymentVerdictResponse.From).ToList(), ledger.Info));
+    }
+
+    /// <summary><paramref name="fromBlock"/> when a wallet scan from there to the latest block stays within <paramref name="maxRange"/> blocks.</summary>
+    private static async Task<ulong> WalletScanStartAsync(ulong fromBlock, EthJsonRpcClient rpc, ulong maxRange, CancellationToken cancellationToken)
+    {
+        var latest = await rpc.GetBlockNumberAsync(cancellationToken);
+        if (latest >= fromBlock && latest - fromBlock >= maxRange)
+            throw new ApiProblemException(400, "fromBlock", "block-range",
+                $"A wallet scan covers at most {maxRange} blocks: give fromBlock {latest - maxRange + 1} or later (the latest block is {latest}).");
+        return fromBlock;
+    }
+
+    /// <summary>Reads logs in block ranges of <paramref name="chunk"/> (nodes refuse or time out on one huge <c>eth_getLogs</c>).</summary>
+    private sealed class ChunkedEscrowChain(IEscrowChain inner, EthJsonRpcClient rpc, ulong chunk) : IEscrowChain
+    {
+        public EthAddress Escrow => inner.Escrow;
+
+        public async Task<IReadOnlyList<LogEntry>> GetLogsAsync(IReadOnlyList<Hash32?> topics, ulong fromBlock, CancellationToken cancellationToken)
+        {
+            var latest = await rpc.GetBlockNumberAsync(cancellationToken);
+            var logs = new List<LogEntry>();
+            for (var from = fromBlock; from <= latest; from += chunk)
+                logs.AddRange(await rpc.GetLogsAsync(new LogFilter(Escrow, topics, from, BlockParameter.AtBlock(Math.Min(latest, from + chunk - 1))), cancellationToken));
+            return logs;
+        }
+
+        public Task<TransactionReceipt?> GetReceiptAsync(Hash32 transactionHash, CancellationToken cancellationToken) => inner.GetReceiptAsync(transactionHash, cancellationToken);
+
+        public Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken) => inner.GetCycleAsync(cycleId, cancellationToken);
     }
 
     public static AwardRecordResponse ToResponse(AwardRecord record) =>
@@ -121,7 +152,7 @@ public sealed record PublishedSettlementResponse(
     string RequestId, string GateCycleId, string EscrowKey, string EscrowCycleId, int Index, AwardRecordResponse Award, SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
     string? LockTransactionHash, string? SettleTransactionHash, ChainInfo Chain);
 
-/// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when every payment found verified.</summary>
+/// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when at least one payment was found and every one verified.</summary>
 public sealed record VerifyResponse(bool Verified, IReadOnlyList<PaymentVerdictResponse> Payments, ChainInfo Chain);
 
 /// <summary>One payment's verdict: the event as found on chain (amounts in token units) and every failed check with its reason.</summary>

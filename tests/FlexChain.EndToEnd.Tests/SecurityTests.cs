@@ -159,6 +159,53 @@ public sealed class SecurityTests(MarketFixture market)
             await ProblemAsync(tooLong, HttpStatusCode.BadRequest);
     }
 
+    // 4. One subscriber cannot stall the others; budgets end in a visible dead letter.
+    [Fact]
+    public async Task Webhooks_FailingSubscriber_CircuitOpens_BudgetDeadLetters_AndOthersAreStillServed()
+    {
+        await using var failing = await NotificationTests.Receiver.StartAsync(failFirst: 1000);
+        await using var healthy = await NotificationTests.Receiver.StartAsync();
+        var (app, storage) = await market.IsolatedInstanceAsync(("Notifications:MaxAttempts", "1"), ("Notifications:MaxTotalAttempts", "2"),
+            ("Notifications:BreakAfterFailures", "2"), ("Notifications:BreakDuration", "00:10:00"));
+        try
+        {
+            var api = new MarketClient(app.CreateClient());
+            var dso = await api.RegisterAsync("Dso", "Isolation DSO", MarketFixture.RuleDsoKey);
+            var transformer = await api.TransformerAsync(dso);
+            var (cpoA, cpoB) = (await api.RegisterAsync("Cpo", "Failing CPO", MarketFixture.RuleCpoAKey), await api.RegisterAsync("Cpo", "Healthy CPO", MarketFixture.RuleCpoBKey));
+            var hookA = (await api.PostAsync("/v1/webhooks", cpoA, new { url = failing.Url("a"), events = new[] { "request.published" } }))["id"]!.GetValue<string>();
+            await api.PostAsync("/v1/webhooks", cpoB, new { url = healthy.Url("b"), events = new[] { "request.published" } });
+            async Task<JsonNode> DeliveryAsync(string request, Func<JsonNode, bool> done) =>
+                (await Poll.UntilAsync(async () => (await api.GetAsync($"/v1/webhooks/{hookA}/deliveries", cpoA))["items"]!.AsArray()
+                        .FirstOrDefault(d => d!["eventId"]!.GetValue<string>().StartsWith(request + ":", StringComparison.Ordinal)),
+                    d => d is not null && done(d), TimeSpan.FromSeconds(30), $"the delivery of {request}"))!;
+            var now = market.Clock.GetUtcNow();
+
+            var first = await api.RequestAsync(dso, transformer, now.AddHours(1), now.AddHours(2));
+            var failed = await DeliveryAsync(first, d => d["state"]!.GetValue<string>() == "Failed");
+            Assert.Equal("http-500", failed["attempts"]![0]!["error"]!.GetValue<string>());
+            var deliveryId = failed["id"]!.GetValue<string>();
+            using (var again = await api.SendAsync(HttpMethod.Post, $"/v1/webhooks/deliveries/{deliveryId}/redeliver", cpoA, new { }))
+                Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+            var dead = await DeliveryAsync(first, d => d["state"]!.GetValue<string>() == "DeadLettered");
+            Assert.Equal(2, dead["attempts"]!.AsArray().Count);
+            using (var refused = await api.SendAsync(HttpMethod.Post, $"/v1/webhooks/deliveries/{deliveryId}/redeliver", cpoA, new { }))
+                await ProblemAsync(refused, HttpStatusCode.Conflict, "redelivery-budget");
+
+            // Two failures in a row opened the circuit: the next event waits for it, unattempted, while the other subscriber gets it.
+            var second = await api.RequestAsync(dso, transformer, now.AddHours(1), now.AddHours(2));
+            await Poll.UntilAsync(() => Task.FromResult(healthy.For(second)), hits => hits.Count == 1, TimeSpan.FromSeconds(30), "the healthy subscriber served");
+            var waiting = await DeliveryAsync(second, d => d["nextAttemptAt"]?.GetValue<DateTimeOffset>() > market.Clock.GetUtcNow().AddMinutes(5));
+            Assert.Empty(waiting["attempts"]!.AsArray());
+            Assert.Empty(failing.For(second));
+        }
+        finally
+        {
+            await app.DisposeAsync();
+            await storage.DisposeAsync();
+        }
+    }
+
     // 5. Limits.
     [Fact]
     public async Task Limits_LoweredByConfiguration_Answer429ProblemsWithRetryAfter()

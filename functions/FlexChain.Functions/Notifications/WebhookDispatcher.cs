@@ -151,12 +151,12 @@ public sealed partial class WebhookDispatcher(
     }
 
     /// <summary>Counts an attempt's outcome for the subscription's circuit: enough consecutive failures open it for a while.</summary>
-    private void Record(string subscriptionId, bool succeeded, DateTimeOffset at) =>
-        _circuits.AddOrUpdate(subscriptionId,
-            _ => new Circuit(succeeded ? 0 : 1, null),
-            (_, c) => succeeded ? new Circuit(0, null)
-                : c.Failures + 1 >= _options.BreakAfterFailures ? new Circuit(c.Failures + 1, at + _options.BreakDuration)
-                : new Circuit(c.Failures + 1, null));
+    private void Record(string subscriptionId, bool succeeded, DateTimeOffset at)
+    {
+        Circuit After(Circuit c) => succeeded ? new Circuit(0, null)
+            : new Circuit(c.Failures + 1, c.Failures + 1 >= _options.BreakAfterFailures ? at + _options.BreakDuration : null);
+        _circuits.AddOrUpdate(subscriptionId, _ => After(new Circuit(0, null)), (_, c) => After(c));
+    }
 
     /// <summary>The wait after the <paramref name="attempt"/>-th failed attempt: 1, 2, 4 ... times the initial backoff, capped.</summary>
     public TimeSpan Backoff(int attempt) =>

@@ -20,10 +20,15 @@ if (Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT") is { } ha
 {
     builder.WebHost.UseUrls($"http://127.0.0.1:{handlerPort}");
     builder.Configuration["LocalTriggers:Enabled"] = "false";
+    // Only the host reaches this loopback port: it posts the trigger invocations, and forwards clients' requests with
+    // their address in X-Forwarded-For (the limits are per client address).
+    builder.Configuration["Triggers:Http"] = "true";
+    builder.Services.Configure<Microsoft.AspNetCore.Builder.ForwardedHeadersOptions>(o =>
+        (o.ForwardedHeaders, o.ForwardLimit) = (Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedFor, 1));
 }
 
 // Kestrel's limit is the largest endpoint's (bulk registration); BodyLimitMiddleware applies each endpoint's own.
-builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = BodyLimit.Bulk);
+builder.WebHost.ConfigureKestrel(k => (k.Limits.MaxRequestBodySize, k.AddServerHeader) = (BodyLimit.Bulk, false));
 // A rule chain stops at its first failure, so later checks never see a value an earlier one refused (e.g. null).
 ValidatorOptions.Global.DefaultRuleLevelCascadeMode = CascadeMode.Stop;
 
@@ -79,13 +84,18 @@ services.AddAuthorizationBuilder()
     .AddPolicy(Policies.Cpo, p => p.RequireRole(nameof(FlexChain.Domain.Role.Cpo)))
     .AddPolicy(Policies.Operator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Operator)));
 services.AddOpenApi("v1", OpenApiConventions.Configure);
+services.AddMarketRateLimits();
 
 var app = builder.Build();
+if (Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT") is not null) app.UseForwardedHeaders();
+app.UseMiddleware<SecurityHeadersMiddleware>();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRouting();
+app.UseMiddleware<RouteValueGuardMiddleware>();
 app.UseMiddleware<BodyLimitMiddleware>();
 app.UseAuthentication();
+app.UseRateLimiter();
 app.UseAuthorization();
 
 app.MapOpenApi("/v1/openapi.json");
@@ -99,7 +109,8 @@ app.MapMeteringApi();
 app.MapOffersApi();
 app.MapSettlementsApi();
 app.MapNotificationsApi();
-app.MapTriggersApi();
+// Trigger routes exist only under the Functions host (which posts them); without it the local driver calls the handlers in process.
+if (app.Configuration.GetValue("Triggers:Http", false)) app.MapTriggersApi();
 app.MapGet("/v1/health", (SettlementLedger ledger) => TypedResults.Ok(new { status = "ok", chain = ledger.Info })).AllowAnonymous();
 
 var store = app.Services.GetRequiredService<MarketStore>();

@@ -10,10 +10,16 @@ using FlexChain.Testing;
 
 namespace FlexChain.EndToEnd.Tests;
 
-/// <summary>The Azure Functions custom-handler contract: what the host posts for a timer and what it expects back.</summary>
+/// <summary>
+/// The Azure Functions custom-handler contract: what the host posts for a timer and what it expects back. The trigger
+/// routes exist only under the host (Triggers:Http, set when FUNCTIONS_CUSTOMHANDLER_PORT is), so these tests run an
+/// instance configured as under the host.
+/// </summary>
 [Collection(MarketCollection.Name)]
 public sealed class CustomHandlerTests(MarketFixture market)
 {
+    private static readonly (string, string)[] UnderHost = [("Triggers:Http", "true"), ("LocalTriggers:Enabled", "false")];
+
     [Fact]
     public async Task GateTick_TimerInvocation_AnswersOutputsLogsAndReturnValue()
     {
@@ -22,7 +28,9 @@ public sealed class CustomHandlerTests(MarketFixture market)
             {"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},
              "Metadata":{"sys":{"MethodName":"GateTick","UtcNow":"2026-11-21T10:00:00Z","RandGuid":"0f8fad5b-d9cb-469f-a165-70867728950e"}}}
             """;
-        using var response = await market.Client.PostAsync("/GateTick", new StringContent(invocation, System.Text.Encoding.UTF8, "application/json"));
+        await using var host = market.NewInstance(UnderHost);
+        using var client = host.CreateClient();
+        using var response = await client.PostAsync("/GateTick", new StringContent(invocation, System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
         Assert.Equal(["Outputs", "Logs", "ReturnValue"], body.Select(p => p.Key));
@@ -76,7 +84,9 @@ public sealed class CustomHandlerTests(MarketFixture market)
                 ["sys"] = new JsonObject { ["MethodName"] = "RequestEvents" },
             },
         };
-        using var response = await market.Client.PostAsync("/RequestEvents", new StringContent(invocation.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        await using var host = market.NewInstance(UnderHost);
+        using var client = host.CreateClient();
+        using var response = await client.PostAsync("/RequestEvents", new StringContent(invocation.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();

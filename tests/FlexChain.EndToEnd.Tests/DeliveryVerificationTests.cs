@@ -214,13 +214,14 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
     public async Task Ingestion_PerItemResults_IdempotentCorrectedGapsDuplicatesKwAndAccess()
     {
         var now = market.Clock.GetUtcNow();
-        var dso = await _api.RegisterAsync("Dso", "Metering DSO", MarketFixture.DsoKey, publishRequirements: false);
+        var dso = await _api.RegisterAsync("Dso", "Metering DSO", MarketFixture.DsoKey);
         var otherDso = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.DsoKey, publishRequirements: false);
         var cpo = await _api.RegisterAsync("Cpo", "Metering CPO", MarketFixture.CpoAKey);
         var otherCpo = await _api.RegisterAsync("Cpo", "Other CPO", MarketFixture.CpoBKey);
         var transformer = await _api.TransformerAsync(dso);
-        var station = await _api.StationAsync(cpo, transformer, "IT001E00000093", prequalify: false);
-        var second = await _api.StationAsync(cpo, transformer, "IT001E00000094", prequalify: false);
+        // Qualified with the DSO: its grid views count only the stations it accepted.
+        var station = await _api.StationAsync(cpo, transformer, "IT001E00000093");
+        var second = await _api.StationAsync(cpo, transformer, "IT001E00000094");
         var t = now.AddHours(-3);
         object R(int fromMin, int toMin, decimal? kwh = null, decimal? kw = null) =>
             kw is null ? new { start = t.AddMinutes(fromMin), end = t.AddMinutes(toMin), energyKwh = kwh } : new { start = t.AddMinutes(fromMin), end = t.AddMinutes(toMin), powerKw = kw };

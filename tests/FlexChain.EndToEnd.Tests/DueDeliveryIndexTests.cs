@@ -95,14 +95,17 @@ public sealed class DueDeliveryIndexTests(AzuriteFixture azurite)
         await dispatcher.RunOnceAsync(CancellationToken.None);
 
         var stored = (await store.GetDeliveryAsync(participant, delivery.Id, CancellationToken.None))!.Value.Value;
-        Assert.Equal(DeliveryState.Failed, stored.State);
-        Assert.Equal("the subscription was deleted", Assert.Single(stored.Attempts).Error);
+        Assert.Equal(DeliveryState.DeadLettered, stored.State);
+        Assert.Equal("subscription-deleted", Assert.Single(stored.Attempts).Error);
         Assert.Empty(await DueOfAsync(store, participant, T.AddYears(1)));
     }
 
     private static WebhookDelivery NewDelivery(string participant) =>
         new("dlv_" + Guid.NewGuid().ToString("N"), "wh_gone", participant, "req_1:award:" + participant, EventTypes.Award, "{}", T);
 
-    private static WebhookDispatcher Dispatcher(MarketStore store, TimeProvider clock) =>
-        new(store, clock, Options.Create(new NotificationOptions()), NullLogger<WebhookDispatcher>.Instance);
+    private static WebhookDispatcher Dispatcher(MarketStore store, TimeProvider clock)
+    {
+        var options = Options.Create(new NotificationOptions { SecretKey = Convert.ToBase64String(new byte[32]) });
+        return new(store, new WebhookSecrets(options, new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build()), clock, options, NullLogger<WebhookDispatcher>.Instance);
+    }
 }

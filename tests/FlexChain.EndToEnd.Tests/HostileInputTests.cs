@@ -9,11 +9,12 @@ using FlexChain.Storage;
 namespace FlexChain.EndToEnd.Tests;
 
 /// <summary>
-/// Thousands of generated malformed or hostile requests across the API: every one must be answered with a 4xx problem
-/// naming a field and a rule, never a 5xx or a 2xx, and none may write anything.
+/// Thousands of generated malformed or hostile requests across the API (ids and keys with characters storage keys
+/// refuse included): every one must be answered with a 4xx problem naming a field and a rule, never a 5xx or a 2xx,
+/// and none may write anything.
 /// </summary>
 [Collection(MarketCollection.Name)]
-public sealed class HostileInputTests(MarketFixture market)
+public sealed partial class HostileInputTests(MarketFixture market)
 {
     private const int Count = 10_000;
 
@@ -103,12 +104,13 @@ public sealed class HostileInputTests(MarketFixture market)
     {
         var body = (JsonObject)t.Template.DeepClone();
         var key = t.Caller?.ApiKey;
+        var path = t.Path;
         string? raw = null;
         var contentType = "application/json";
-        var kind = i < 24 ? "oversize" : (random.Next(14)) switch
+        var kind = i < 24 ? "oversize" : (random.Next(15)) switch
         {
             0 => "remove", 1 => "extra", 2 or 3 => "type", 4 or 5 => "number", 6 => "time", 7 => "nan", 8 => "truncate",
-            9 => "garbage", 10 => "content-type", 11 => "duplicate", 12 => "text", _ => "auth",
+            9 => "garbage", 10 => "content-type", 11 => "duplicate", 12 => "text", 13 => "reserved", _ => "auth",
         };
         var leaves = Leaves(body, "", t.TopLevelOnly).Where(l => !t.Optional.Contains(l.Path)).ToList();
         var leaf = leaves[random.Next(leaves.Count)];
@@ -163,7 +165,17 @@ public sealed class HostileInputTests(MarketFixture market)
                 leaf.Parent[leaf.Name] = random.Next(2) == 0 ? new string('a', 5000) : "bad\u0000\u0007value";
                 break;
             case "auth" when t.Caller is not null:
-                key = random.Next(2) == 0 ? "fck_cpo_" + new string('0', 32) + "_" + new string('f', 64) : "not-a-key";
+                key = random.Next(3) switch
+                {
+                    0 => "fck_cpo_" + new string('0', 32) + "_" + new string('f', 64),
+                    1 => "not-a-key",
+                    // Characters storage keys refuse, where the key's participant id goes.
+                    _ => "fck_cpo_" + new string('0', 28) + Reserved[random.Next(4)] + "000_" + new string('f', 64),
+                };
+                break;
+            // An id in the path with a character no id has (percent-encoded: / \ # ? SOH DEL, a bidi override).
+            case "reserved" when IdInPath().IsMatch(t.Path):
+                path = IdInPath().Replace(t.Path, m => m.Value[..^4] + new[] { "%2F", "%5C", "%23", "%3F", "%01", "%7F", "%E2%80%AE" }[random.Next(7)] + m.Value[^3..], 1);
                 break;
             default:
                 leaf.Parent.Remove(leaf.Name);
@@ -172,8 +184,13 @@ public sealed class HostileInputTests(MarketFixture market)
         }
         var content = new StringContent(raw ?? body.ToJsonString(), Encoding.UTF8);
         content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
-        return new Case($"#{i} {kind} {leaf.Path}", t.Method, t.Path, key, content);
+        return new Case($"#{i} {kind} {leaf.Path}", t.Method, path, key, content);
     }
+
+    private static readonly string[] Reserved = ["/", "\\", "#", "?"];
+
+    [System.Text.RegularExpressions.GeneratedRegex("(st|req|off|tr)_[0-9a-f]{32}")]
+    private static partial System.Text.RegularExpressions.Regex IdInPath();
 
     private sealed record Leaf(JsonObject Parent, string Name, string Path, JsonNode? Node);
 

@@ -74,12 +74,25 @@ public sealed class MarketFixture : IAsyncLifetime
 
     /// <summary>
     /// Another instance of the app on the same storage, chain and clock, with its own gate timer: as when the platform
-    /// scales out. The caller disposes it.
+    /// scales out; <paramref name="settings"/> replace the fixture's. The caller disposes it.
     /// </summary>
-    public WebApplicationFactory<Program> NewInstance() =>
+    public WebApplicationFactory<Program> NewInstance(params (string Key, string Value)[] settings) => NewInstance(_azurite.ConnectionString, settings);
+
+    /// <summary>
+    /// An instance on storage of its own (a fresh Azurite; the same chain and clock), for settings that must not act on
+    /// the shared market (e.g. webhook delivery with private targets refused). The caller disposes both.
+    /// </summary>
+    public async Task<(WebApplicationFactory<Program> App, AzuriteFixture Storage)> IsolatedInstanceAsync(params (string Key, string Value)[] settings)
+    {
+        var storage = new AzuriteFixture();
+        await storage.InitializeAsync();
+        return (NewInstance(storage.ConnectionString, settings), storage);
+    }
+
+    private WebApplicationFactory<Program> NewInstance(string storage, (string Key, string Value)[] settings) =>
         new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
-            web.UseSetting("Storage:ConnectionString", _azurite.ConnectionString);
+            web.UseSetting("Storage:ConnectionString", storage);
             web.UseSetting("Chain:RpcUrl", _chain.RpcUri.ToString());
             web.UseSetting("Chain:ChainId", HardhatNodeFixture.ChainId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             web.UseSetting("Chain:SettlementContract", Settlement.ToString());
@@ -94,6 +107,10 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("GateCycle:MaxTimerWait", "00:00:01");
             web.UseSetting("GateCycle:StepRetryMax", "00:00:02");
             web.UseSetting("Notifications:AllowPrivateTargets", "true");
+            // Thousands of test calls come from one (test server) address: the limits' own tests lower them per instance.
+            foreach (var limit in new[] { "RequestsPerParticipantPerMinute", "RequestsPerAddressPerMinute", "FailedKeysPerAddressPerMinute", "RegistrationsPerAddressPerHour" })
+                web.UseSetting("Limits:" + limit, "1000000");
+            foreach (var (key, value) in settings) web.UseSetting(key, value);
             web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
             web.ConfigureTestServices(s =>
             {

@@ -198,7 +198,7 @@ public sealed class MarketModelTests(MarketFixture market)
     }
 
     [Fact]
-    public async Task ApiKeyRotation_NewKeyWorks_OldKeyOnlyForItsGracePeriod_AndALostResponseNeverLocksOut()
+    public async Task ApiKeyRotation_NewKeyWorks_OldKeyOnlyForItsGracePeriod()
     {
         var cpo = await _api.RegisterAsync("Cpo", "Rotating CPO", MarketFixture.RuleCpoAKey);
         using (var rotation = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/api-key", cpo, new { previousKeyValidMinutes = 30 }))
@@ -212,13 +212,10 @@ public sealed class MarketModelTests(MarketFixture market)
             Assert.Equal(market.Clock.GetUtcNow().AddMinutes(30), body["previousKeyExpiresAt"]!.GetValue<DateTimeOffset>());
             Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (await MeAsync(rotated), await MeAsync(cpo)));
 
-            // The response of a second rotation is "lost": the client rotates again with the old key, still in its grace period.
-            var lost = cpo with { ApiKey = (await _api.PostAsync("/v1/participants/me/api-key", cpo, new { }))["apiKey"]!.GetValue<string>() };
-            var again = cpo with { ApiKey = (await _api.PostAsync("/v1/participants/me/api-key", cpo, new { previousKeyValidMinutes = 0 }))["apiKey"]!.GetValue<string>() };
-            Assert.Equal(HttpStatusCode.OK, await MeAsync(again));
             // Only the key used for a rotation survives it, and with 0 minutes not even that one.
-            Assert.Equal((HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized),
-                (await MeAsync(cpo), await MeAsync(rotated), await MeAsync(lost)));
+            var again = cpo with { ApiKey = (await _api.PostAsync("/v1/participants/me/api-key", rotated, new { previousKeyValidMinutes = 0 }))["apiKey"]!.GetValue<string>() };
+            Assert.Equal(HttpStatusCode.OK, await MeAsync(again));
+            Assert.Equal((HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized), (await MeAsync(cpo), await MeAsync(rotated)));
 
             // A grace period ends with the clock.
             var next = again with { ApiKey = (await _api.PostAsync("/v1/participants/me/api-key", again, new { previousKeyValidMinutes = 1 }))["apiKey"]!.GetValue<string>() };
@@ -255,7 +252,7 @@ public sealed class MarketModelTests(MarketFixture market)
     public async Task ApiKeyRotation_Refusals()
     {
         var cpo = await _api.RegisterAsync("Cpo", "CPO", MarketFixture.RuleCpoAKey);
-        foreach (var minutes in new object[] { -1, 10_081, "60", 1.5 })
+        foreach (var minutes in new object[] { -1, 24 * 60 + 1, "60", 1.5 })
         {
             using var bad = await _api.SendAsync(HttpMethod.Post, "/v1/participants/me/api-key", cpo, new { previousKeyValidMinutes = minutes });
             Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
@@ -471,7 +468,7 @@ public sealed class MarketModelTests(MarketFixture market)
     }
 
     [Fact]
-    public async Task Prequalification_DsoListsItsArea_AndNewRequirementsAreRecheckedAtOffer()
+    public async Task Prequalification_DsoListsItsArea_AndNewRequirementsAreRecheckedAtOffer_WithoutRecordingIt()
     {
         var m = await MarketAsync();
         var area = await _api.GetAsync("/v1/prequalifications?status=Qualified", m.Dso);
@@ -482,7 +479,9 @@ public sealed class MarketModelTests(MarketFixture market)
         using var offer = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{m.Request}/offers", m.Cpo, Offer(m.Station));
         var problem = await ProblemAsync(offer, HttpStatusCode.UnprocessableEntity, "qualified");
         Assert.Contains("minimum", problem["detail"]!.GetValue<string>());
-        Assert.Equal("Failed", (await _api.GetAsync($"/v1/stations/{m.Station}/prequalification", m.Cpo))["status"]!.GetValue<string>());
+        // The offer wrote nothing (it is sealed); applying again records the result.
+        Assert.Equal("Qualified", (await _api.GetAsync($"/v1/stations/{m.Station}/prequalification", m.Cpo))["status"]!.GetValue<string>());
+        Assert.Equal("Failed", (await _api.PostAsync($"/v1/stations/{m.Station}/prequalification", m.Cpo, new { }))["status"]!.GetValue<string>());
     }
 
     [Fact]

@@ -70,10 +70,11 @@ public sealed class MeteringIngestionTests(MarketFixture market)
 
     private async Task<Station> StationAsync(string name)
     {
-        var dso = await _api.RegisterAsync("Dso", name + " DSO", MarketFixture.RuleDsoKey, publishRequirements: false);
+        var dso = await _api.RegisterAsync("Dso", name + " DSO", MarketFixture.RuleDsoKey);
         var cpo = await _api.RegisterAsync("Cpo", name + " CPO", MarketFixture.RuleCpoAKey);
         var transformer = await _api.TransformerAsync(dso);
-        var station = await _api.StationAsync(cpo, transformer, "IT001E00000095", prequalify: false);
+        // Qualified with the DSO: its grid views count only the stations it accepted.
+        var station = await _api.StationAsync(cpo, transformer, "IT001E00000095");
         return new Station(dso, cpo, transformer, station, market.Clock.GetUtcNow().AddHours(-8));
     }
 

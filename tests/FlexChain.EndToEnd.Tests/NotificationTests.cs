@@ -52,7 +52,7 @@ public sealed class NotificationTests(MarketFixture market)
             foreach (var hit in hits)
             {
                 var secret = hit.Path == "/cpo" ? cpoHook.Secret : dsoHook.Secret;
-                Assert.Equal(Sign(secret, hit.Body), hit.Signature);
+                Assert.Equal(Sign(secret, hit.Timestamp, hit.Body), hit.Signature);
                 var json = JsonNode.Parse(hit.Body)!;
                 var recipient = hit.Path == "/cpo" && hit.Event != "request.published" ? cpoA.Id : hit.Path == "/dso" ? dso.Id : "role:Cpo";
                 Assert.Equal($"{request}:{hit.Event}:{recipient}", json["id"]!.GetValue<string>());
@@ -97,7 +97,7 @@ public sealed class NotificationTests(MarketFixture market)
             Assert.NotNull(attempts[0]!["error"]);
             Assert.True(attempts[1]!["at"]!.GetValue<DateTimeOffset>() - attempts[0]!["at"]!.GetValue<DateTimeOffset>() >= TimeSpan.FromSeconds(1));
             var accepted = receiver.For(request).Where(h => h.Status == 200).ToList();
-            Assert.Equal(Sign(hook.Secret, Assert.Single(accepted).Body), accepted[0].Signature);
+            Assert.Equal(Sign(hook.Secret, Assert.Single(accepted).Timestamp, accepted[0].Body), accepted[0].Signature);
 
             var deliveryId = delivery["id"]!.GetValue<string>();
             using (var redeliver = await api.SendAsync(HttpMethod.Post, $"/v1/webhooks/deliveries/{deliveryId}/redeliver", cpoA, new { }))
@@ -229,13 +229,14 @@ public sealed class NotificationTests(MarketFixture market)
                 ?? new JsonObject { ["attempts"] = new JsonArray() },
             d => d["attempts"]!.AsArray().Count >= attempts, TimeSpan.FromSeconds(30), $"{attempts} attempt(s)");
 
-    private static string Sign(string secret, string body) =>
-        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(body)));
+    /// <summary>What a receiver checks: the HMAC-SHA256 of <c>{timestamp}.{body}</c> (and, in production, that the timestamp is recent).</summary>
+    internal static string Sign(string secret, string timestamp, string body) =>
+        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(timestamp + "." + body)));
 
-    private sealed record Hit(string Path, string Event, string Delivery, string Signature, string Body, int Status);
+    internal sealed record Hit(string Path, string Event, string Delivery, string Signature, string Timestamp, string Body, int Status);
 
     /// <summary>A real HTTP server on a free loopback port that records every POST; it can fail the first N.</summary>
-    private sealed class Receiver : IAsyncDisposable
+    internal sealed class Receiver : IAsyncDisposable
     {
         private readonly WebApplication _app;
         private readonly ConcurrentQueue<Hit> _hits = new();
@@ -253,7 +254,7 @@ public sealed class NotificationTests(MarketFixture market)
                 var body = await reader.ReadToEndAsync();
                 var status = Interlocked.Decrement(ref _toFail) >= 0 ? 500 : 200;
                 _hits.Enqueue(new Hit(http.Request.Path, http.Request.Headers["X-FlexChain-Event"].ToString(), http.Request.Headers["X-FlexChain-Delivery"].ToString(),
-                    http.Request.Headers["X-FlexChain-Signature"].ToString(), body, status));
+                    http.Request.Headers["X-FlexChain-Signature"].ToString(), http.Request.Headers["X-FlexChain-Timestamp"].ToString(), body, status));
                 return Results.StatusCode(status);
             });
         }
@@ -266,6 +267,11 @@ public sealed class NotificationTests(MarketFixture market)
         }
 
         public string Url(string path) => _app.Urls.First().TrimEnd('/') + "/" + path;
+
+        /// <summary>The port the receiver listens on (127.0.0.1).</summary>
+        public int Port => new Uri(_app.Urls.First()).Port;
+
+        public IReadOnlyList<Hit> All => [.. _hits];
 
         /// <summary>Hits whose event is about <paramref name="requestId"/>.</summary>
         public List<Hit> For(string requestId) =>

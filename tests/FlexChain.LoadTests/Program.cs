@@ -13,6 +13,10 @@
 //
 // Gate cycle (issue 5): see GateLoad.cs.
 //
+// These runs register hundreds of participants from one address: start the app with raised limits (docs/SECURITY.md),
+// e.g. Limits__RegistrationsPerAddressPerHour=100000 Limits__StationsPerCall=1000 Limits__RequestsPerAddressPerMinute=1000000
+// Limits__RequestsPerParticipantPerMinute=1000000 scripts/run
+//
 //   dotnet run -c Release --project tests/FlexChain.LoadTests -- gate [api-url] [rpc-url] [requests] [cpos] [cadence-seconds]
 using System.Diagnostics;
 using System.Net.Http.Json;

@@ -22,7 +22,7 @@ public sealed record RegisteredParticipantResponse(ParticipantResponse Participa
 /// <summary>The caller's profile as it may change: legal name and contact (role and wallet are fixed at registration).</summary>
 public sealed record ProfileRequest(string? LegalName, string? Contact);
 
-/// <summary>Rotation of the caller's API key: how many minutes the key used for the call keeps working (0 to 10,080; default 60).</summary>
+/// <summary>Rotation of the caller's API key: how many minutes the key used for the call keeps working (0 to 1,440; default 15).</summary>
 public sealed record RotateApiKeyRequest(int? PreviousKeyValidMinutes);
 
 /// <summary>The new API key, shown once (only its hash is stored), and when the key used for the rotation stops working (null: at once).</summary>

@@ -50,7 +50,8 @@ public static class MeteringApi
         var station = await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken);
         if (station is null) return TypedResults.NotFound();
         var uploads = body.Readings!.Select((r, i) => new ReadingUpload(i, ToReading(id, r, $"readings[{i}]."))).ToList();
-        return Respond(await store.IngestReadingsAsync([(station.Value.Value, uploads)], clock.GetUtcNow(), cancellationToken), []);
+        var (plausible, impossible) = WithinStationPower([(station.Value.Value, uploads)]);
+        return Respond(await store.IngestReadingsAsync(plausible, clock.GetUtcNow(), cancellationToken), impossible);
     }
 
     /// <summary>Readings of many of the caller's stations (each item names its station); an unknown or foreign station rejects its items (404).</summary>
@@ -65,7 +66,22 @@ public static class MeteringApi
         var unknown = byStation.Where(g => stations[g.Key] is null).SelectMany(g => g)
             .Select(u => new ReadingResult(u.Index, u.Reading.StationId, ReadingOutcome.Rejected, 404, "own-station", $"Station {u.Reading.StationId} is not one of yours."));
         var known = byStation.Where(g => stations[g.Key] is not null).Select(g => (stations[g.Key]!, (IReadOnlyList<ReadingUpload>)g.ToList())).ToList();
-        return Respond(await store.IngestReadingsAsync(known, clock.GetUtcNow(), cancellationToken), unknown.ToList());
+        var (plausible, impossible) = WithinStationPower(known);
+        return Respond(await store.IngestReadingsAsync(plausible, clock.GetUtcNow(), cancellationToken), [.. unknown, .. impossible]);
+    }
+
+    /// <summary>Splits off readings above their station's power over their interval (<see cref="StationPower"/>): each is rejected (422), never stored.</summary>
+    private static (List<(ChargingStation, IReadOnlyList<ReadingUpload>)> Plausible, List<ReadingResult> Impossible) WithinStationPower(
+        IEnumerable<(ChargingStation Station, IReadOnlyList<ReadingUpload> Uploads)> known)
+    {
+        var impossible = new List<ReadingResult>();
+        var plausible = known.Select(k => (k.Station, (IReadOnlyList<ReadingUpload>)k.Uploads.Where(u =>
+        {
+            if (StationPower.Problem(k.Station, u.Reading) is not { } problem) return true;
+            impossible.Add(new ReadingResult(u.Index, u.Reading.StationId, ReadingOutcome.Rejected, 422, "station-power", problem));
+            return false;
+        }).ToList())).ToList();
+        return (plausible, impossible);
     }
 
     private static MeterReading ToReading(string stationId, MeterReadingItem r, string path)
@@ -147,7 +163,7 @@ public static class MeteringApi
         if (resolution is < 1 or > 60) throw new ApiProblemException(400, "resolution", "range", "resolution must be between 1 and 60 minutes.");
         var range = Range(from, to, clock.GetUtcNow(), TimeSpan.FromDays(1), MaxLoadRange);
         if (!await OwnsTransformerAsync(id, http.User, store, cancellationToken)) return TypedResults.NotFound();
-        var points = await store.GetMeterPointsAsync(id, cancellationToken);
+        var points = await QualifiedPointsAsync(id, http, store, clock.GetUtcNow(), cancellationToken);
         var series = new System.Collections.Concurrent.ConcurrentBag<MeterSeries>();
         await Parallel.ForEachAsync(points, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (p, ct) =>
             series.Add(MeterSeries.For(p.StationId, await store.GetReadingsAsync(p.StationId, new TimeWindow(range.Start - MarketStore.MaxReadingLength, range.End), ct))));
@@ -162,12 +178,12 @@ public static class MeteringApi
         return TypedResults.Ok(new TransformerLoadResponse(id, (int)step.TotalMinutes, points.Count, items));
     }
 
-    /// <summary>The latest reading of every station behind one of the caller's transformers (stations that have sent readings).</summary>
+    /// <summary>The latest reading of every station behind one of the caller's transformers (stations qualified with it that have sent readings).</summary>
     public static async Task<Results<Ok<ListResponse<LatestReadingResponse>>, NotFound>> GetTransformerLatest(
-        string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+        string id, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
         if (!await OwnsTransformerAsync(id, http.User, store, cancellationToken)) return TypedResults.NotFound();
-        var points = await store.GetMeterPointsAsync(id, cancellationToken);
+        var points = await QualifiedPointsAsync(id, http, store, clock.GetUtcNow(), cancellationToken);
         return TypedResults.Ok(new ListResponse<LatestReadingResponse>(points.Where(p => p.Latest is not null).Select(LatestReadingResponse.From).ToList(), null));
     }
 
@@ -213,6 +229,22 @@ public static class MeteringApi
             default:
                 return user.Role() == Role.Operator;
         }
+    }
+
+    /// <summary>
+    /// The metering points behind the caller's transformer of stations currently qualified with the caller: anyone can
+    /// register a station behind any transformer, so only those the DSO accepted count in its grid views.
+    /// </summary>
+    private static async Task<IReadOnlyList<MeterPoint>> QualifiedPointsAsync(string transformerId, HttpContext http, MarketStore store, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var qualified = new HashSet<string>(StringComparer.Ordinal);
+        for (string? cursor = null; ;)
+        {
+            var page = await store.ListQualificationsAsync(http.User.ParticipantId(), transformerId, QualificationStatus.Qualified, 1000, cursor, cancellationToken);
+            qualified.UnionWith(page.Items.Where(e => e.Qualification.ValidUntil > now).Select(e => e.Station.Id));
+            if ((cursor = page.NextCursor) is null) break;
+        }
+        return (await store.GetMeterPointsAsync(transformerId, cancellationToken)).Where(p => qualified.Contains(p.StationId)).ToList();
     }
 
     private static async Task<bool> OwnsTransformerAsync(string transformerId, ClaimsPrincipal user, MarketStore store, CancellationToken cancellationToken) =>

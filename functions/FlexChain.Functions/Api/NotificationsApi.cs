@@ -3,6 +3,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using FlexChain.Domain;
 using FlexChain.Functions.Auth;
+using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Notifications;
 using FlexChain.Functions.Storage;
 using FluentValidation;
@@ -23,33 +24,33 @@ public static class NotificationsApi
     public static RouteGroupBuilder MapNotificationsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1").WithTags("Notifications").RequireAuthorization();
-        group.MapPost("/webhooks", CreateWebhook).Validate<CreateWebhookRequest>().Idempotent<CreateWebhookRequest>();
+        group.MapPost("/webhooks", CreateWebhook).Validate<CreateWebhookRequest>().Idempotent<CreateWebhookRequest>().CarriesSecret();
         group.MapGet("/webhooks", ListWebhooks);
         group.MapDelete("/webhooks/{id}", DeleteWebhook);
         group.MapGet("/webhooks/{id}/deliveries", ListDeliveries);
         group.MapPost("/webhooks/deliveries/{deliveryId}/redeliver", Redeliver);
-        group.MapGet("/events", StreamEvents);
+        group.MapGet("/events", StreamEvents).RequireRateLimiting(RateLimits.EventStream);
         return group;
     }
 
     /// <summary>Subscribes the caller's URL to event types; the answer carries the signing secret, shown this once.</summary>
     public static async Task<Created<WebhookResponse>> CreateWebhook(
-        CreateWebhookRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+        CreateWebhookRequest body, HttpContext http, MarketStore store, WebhookSecrets secrets, TimeProvider clock, CancellationToken cancellationToken)
     {
         var me = http.User.ParticipantId();
         if ((await store.ListSubscriptionsAsync(me, cancellationToken)).Count >= MaxSubscriptions)
             throw new ApiProblemException(409, "url", "subscription-limit", $"A participant may hold at most {MaxSubscriptions} webhook subscriptions; delete one first.");
-        var subscription = new WebhookSubscription(Ids.New("wh", clock), me, http.User.Role(), new Uri(body.Url!), body.Events!.Distinct().ToList(),
-            WebhookSignature.NewSecret(), clock.GetUtcNow());
+        var (id, secret) = (Ids.New("wh", clock), WebhookSignature.NewSecret());
+        var subscription = new WebhookSubscription(id, me, http.User.Role(), new Uri(body.Url!), body.Events!.Distinct().ToList(), secrets.Protect(id, secret), clock.GetUtcNow());
         await store.AddSubscriptionAsync(subscription, cancellationToken);
-        return TypedResults.Created($"/v1/webhooks/{subscription.Id}", WebhookResponse.From(subscription, withSecret: true));
+        return TypedResults.Created($"/v1/webhooks/{id}", WebhookResponse.From(subscription, secret));
     }
 
     public static async Task<Ok<ListResponse<WebhookResponse>>> ListWebhooks(HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
         TypedResults.Ok(new ListResponse<WebhookResponse>(
-            (await store.ListSubscriptionsAsync(http.User.ParticipantId(), cancellationToken)).Select(s => WebhookResponse.From(s, withSecret: false)).ToList(), null));
+            (await store.ListSubscriptionsAsync(http.User.ParticipantId(), cancellationToken)).Select(s => WebhookResponse.From(s)).ToList(), null));
 
-    /// <summary>Ends a subscription; its pending deliveries end with it (failed, "the subscription was deleted").</summary>
+    /// <summary>Ends a subscription; its pending deliveries end with it (dead-lettered, "subscription-deleted").</summary>
     public static async Task<Results<NoContent, NotFound>> DeleteWebhook(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
         await store.DeleteSubscriptionAsync(http.User.ParticipantId(), id, cancellationToken) ? TypedResults.NoContent() : TypedResults.NotFound();
 
@@ -63,13 +64,19 @@ public static class NotificationsApi
         return TypedResults.Ok(page.ToResponse(DeliveryResponse.From));
     }
 
-    /// <summary>Sends a delivery again now, whatever its state, with a fresh round of attempts.</summary>
+    /// <summary>
+    /// Sends a delivery again now, whatever its state, with a fresh round of attempts, while its budget lasts (attempts
+    /// in all and age, <see cref="NotificationOptions"/>); a dead-lettered delivery is never sent again.
+    /// </summary>
     public static async Task<Results<Accepted<DeliveryResponse>, NotFound>> Redeliver(
-        string deliveryId, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+        string deliveryId, HttpContext http, MarketStore store, TimeProvider clock, IOptions<NotificationOptions> options, CancellationToken cancellationToken)
     {
         var me = http.User.ParticipantId();
         if (await store.GetDeliveryAsync(me, deliveryId, cancellationToken) is not { } stored) return TypedResults.NotFound();
         var now = clock.GetUtcNow();
+        if (stored.Value.State == DeliveryState.DeadLettered || WebhookDispatcher.BudgetSpent(stored.Value, now, options.Value))
+            throw new ApiProblemException(409, "deliveryId", "redelivery-budget",
+                $"The delivery's budget is spent ({options.Value.MaxTotalAttempts} attempts in all, or {options.Value.MaxDeliveryAge.TotalDays:0.#} days old): it is dead-lettered.");
         var again = stored.Value with { State = DeliveryState.Pending, RoundAttempts = 0, Redelivering = true, NextAttemptAt = now };
         if (await store.TryReplaceDeliveryAsync(again, stored.ETag, cancellationToken) is null)
             throw new ApiProblemException(409, "deliveryId", "concurrent-update", "The delivery is being attempted right now; retry shortly.");
@@ -88,6 +95,8 @@ public static class NotificationsApi
         var me = http.User.ParticipantId();
         string[] recipients = http.User.Role() == Role.Cpo ? [me, NotificationPublisher.CpoAudience] : [me];
         var lastEventId = http.Request.Headers["Last-Event-ID"].ToString();
+        if (!RouteValueGuardMiddleware.IsSafeKey(lastEventId))
+            throw new ApiProblemException(400, "Last-Event-ID", "format", "Last-Event-ID must be the id of an event this stream sent.");
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
@@ -156,29 +165,24 @@ public static class NotificationsApi
 
     public sealed class CreateWebhookValidator : AbstractValidator<CreateWebhookRequest>
     {
-        public CreateWebhookValidator(IOptions<NotificationOptions> options)
+        public CreateWebhookValidator(IOptions<NotificationOptions> options, IHostEnvironment environment)
         {
             var allowPrivate = options.Value.AllowPrivateTargets;
+            var httpsOnly = !environment.IsDevelopment();
             RuleFor(x => x.Url).NotEmpty().MaximumLength(2000)
                 .Must(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0 && uri.Fragment.Length == 0)
                 .WithMessage("'Url' must be an absolute http or https URL without credentials or fragment.").WithErrorCode("url")
+                .Must(u => !httpsOnly || new Uri(u!).Scheme == "https").WithMessage("'Url' must be an https URL.").WithErrorCode("https")
+                // Names are checked where it matters, on every delivery (WebhookTargets); address literals fail early.
                 .Must(u => allowPrivate || !IsPrivate(new Uri(u!)))
-                .WithMessage("'Url' must not point at a loopback, private or link-local address.").WithErrorCode("public-url");
+                .WithMessage("'Url' must not point at a loopback, private or otherwise non-public address.").WithErrorCode("public-url");
             RuleFor(x => x.Events).NotEmpty().Must(e => e is null || e.Count <= EventTypes.All.Count * 2)
                 .WithMessage("Too many event types.").WithErrorCode("count");
             RuleForEach(x => x.Events).NotEmpty().Must(e => EventTypes.All.Contains(e))
                 .WithMessage($"Each event type must be one of {string.Join(", ", EventTypes.All)}.").WithErrorCode("event-type");
         }
 
-        private static bool IsPrivate(Uri uri)
-        {
-            if (uri.IsLoopback || uri.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
-            if (!IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var ip)) return false;
-            if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
-            var b = ip.GetAddressBytes();
-            return IPAddress.IsLoopback(ip) || ip.IsIPv6LinkLocal || ip.IsIPv6SiteLocal || ip.IsIPv6UniqueLocal
-                || b.Length == 4 && (b[0] is 10 or 0 || b[0] == 172 && b[1] is >= 16 and <= 31 || b[0] == 192 && b[1] == 168 || b[0] == 169 && b[1] == 254);
-        }
+        private static bool IsPrivate(Uri uri) => IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out var ip) && !WebhookTargets.IsPublic(ip);
     }
 }
 
@@ -188,8 +192,8 @@ public sealed record CreateWebhookRequest(string? Url, IReadOnlyList<string>? Ev
 /// <summary>A subscription; <c>secret</c> only in the answer that created it.</summary>
 public sealed record WebhookResponse(string Id, string Url, IReadOnlyList<string> Events, DateTimeOffset CreatedAt, string? Secret)
 {
-    public static WebhookResponse From(WebhookSubscription s, bool withSecret) =>
-        new(s.Id, s.Url.ToString(), s.EventTypes, s.CreatedAt, withSecret ? s.Secret : null);
+    /// <param name="secret">The plain secret, given only when answering the creation.</param>
+    public static WebhookResponse From(WebhookSubscription s, string? secret = null) => new(s.Id, s.Url.ToString(), s.EventTypes, s.CreatedAt, secret);
 }
 
 public sealed record DeliveryAttemptResponse(int Number, DateTimeOffset At, int? Status, string? Error, bool Redelivery);

@@ -141,7 +141,7 @@ public static class OffersApi
 
     /// <summary>
     /// Builds the offer and checks every eligibility rule: a proven wallet, the caller's own active stations behind the
-    /// request's transformer with a current qualification (re-checked when expired or outdated), and the request's rules.
+    /// request's transformer with a current qualification, and the request's rules.
     /// </summary>
     private static async Task<Offer> CheckedOfferAsync(
         FlexRequest request, string offerId, PostOfferRequest body, HttpContext http, MarketStore store, DateTimeOffset now, int revision,
@@ -152,17 +152,11 @@ public static class OffersApi
         var found = await Task.WhenAll(ids.Select(s => store.GetStationForOffersAsync(cpo.Id, s, cancellationToken)));
         var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
             ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
+        // Offers are sealed: checking one writes nothing but the offer (a qualification recorded here would show the DSO
+        // who bid, with which station, and when). Eligibility re-checks outdated qualifications in memory, here and at clearing.
         var stations = new List<ChargingStation>();
         for (var i = 0; i < ids.Count; i++)
-        {
-            if (found[i] is not { } stored)
-                throw new DomainException("stationIds", "own-station", $"Station {ids[i]} is not one of your registered stations.");
-            // A qualification that lapsed (expired, or older requirements) is renewed here when the station still meets them;
-            // eligibility itself is the domain's rule, checked again at clearing.
-            var q = stored.Value.Active && stored.Value.TransformerId == request.TransformerId
-                ? await PrequalificationApi.EnsureCurrentAsync(stored, store, now, cancellationToken) : stored.Value.Qualification;
-            stations.Add(stored.Value with { Qualification = q });
-        }
+            stations.Add(found[i]?.Value ?? throw new DomainException("stationIds", "own-station", $"Station {ids[i]} is not one of your registered stations."));
         var offer = new Offer(offerId, request.Id, cpo.Id, ids, KilowattHours.From(body.EnergyKwh!.Value),
             EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now) { Revision = revision };
         request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.DsoId, cancellationToken), now);

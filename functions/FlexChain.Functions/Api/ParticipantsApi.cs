@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Auth;
+using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -21,14 +22,16 @@ public static partial class ParticipantsApi
     public static RouteGroupBuilder MapParticipantsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/participants").WithTags("Participants");
-        group.MapPost("/", Register).Validate<RegisterParticipantRequest>().Idempotent<RegisterParticipantRequest>().AllowAnonymous();
+        group.MapPost("/", Register).Validate<RegisterParticipantRequest>().Idempotent<RegisterParticipantRequest>().AllowAnonymous()
+            .RequireRateLimiting(Hosting.RateLimits.Registration).CarriesSecret();
         group.MapGet("/", List).RequireAuthorization(Policies.Operator);
         group.MapGet("/me", Me).RequireAuthorization();
         group.MapPut("/me", UpdateProfile).Validate<ProfileRequest>().RequireAuthorization();
         group.MapGet("/{id}", Get).RequireAuthorization();
         group.MapPost("/me/wallet-challenge", IssueWalletChallenge).RequireAuthorization();
         group.MapPost("/me/wallet-proof", ProveWallet).Validate<WalletProofRequest>().RequireAuthorization();
-        group.MapPost("/me/api-key", RotateApiKey).Validate<RotateApiKeyRequest>().RequireAuthorization();
+        group.MapPost("/me/api-key", RotateApiKey).Validate<RotateApiKeyRequest>().RequireAuthorization().CarriesSecret();
+        group.MapPost("/me/api-key/revoke-others", RevokeOtherApiKeys).RequireAuthorization();
         return group;
     }
 
@@ -123,38 +126,60 @@ public static partial class ParticipantsApi
     }
 
     /// <summary>
-    /// Issues a new API key (shown once, like at registration). The key this call was made with keeps working for
-    /// <c>previousKeyValidMinutes</c> (default 60, 0 revokes it at once, at most 7 days) so that clients can switch
-    /// over, and so that a lost response never locks the participant out: within the grace period it rotates again
-    /// with the old key. Any other earlier key stops working now. The operator's key comes from configuration (Key
-    /// Vault) and is rotated there.
+    /// Issues a new API key (shown once, like at registration). Only the current key rotates: a previous key still in
+    /// its grace period cannot, so a leaked old key can never replace the key just issued. The key this call was made
+    /// with keeps working for <c>previousKeyValidMinutes</c> (default <see cref="DefaultPreviousKeyMinutes"/>, 0 revokes
+    /// it at once, at most <see cref="MaxPreviousKeyMinutes"/>) so that clients can switch over; any earlier key stops
+    /// working now. The operator's key comes from configuration (Key Vault) and is rotated there.
     /// </summary>
     public static async Task<Ok<RotatedApiKeyResponse>> RotateApiKey(
         RotateApiKeyRequest body, HttpContext http, MarketStore store, TimeProvider clock, ILoggerFactory logs, CancellationToken cancellationToken)
     {
-        var id = http.User.ParticipantId();
-        if (http.User.Role() == Role.Operator)
-            throw new ApiProblemException(409, "role", "operator-key-configured", "The market operator's key is set in configuration (Market:OperatorApiKeyHash); rotate it there.");
-        ApiKeys.TryParse(http.Request.Headers[ApiKeys.Header].ToString(), out _, out var callerSecret);
+        var (id, record, etag) = await CurrentKeyHolderAsync(http, store, cancellationToken);
         var now = clock.GetUtcNow();
-        var grace = TimeSpan.FromMinutes(body.PreviousKeyValidMinutes ?? 60);
+        var grace = TimeSpan.FromMinutes(body.PreviousKeyValidMinutes ?? DefaultPreviousKeyMinutes);
         var (key, hash) = ApiKeys.Issue(id);
-        var (record, etag) = (await store.GetParticipantForUpdateAsync(id, cancellationToken))!.Value;
         var rotated = record with
         {
             ApiKeyHash = hash,
-            PreviousApiKeyHash = grace > TimeSpan.Zero ? ApiKeys.Hash(callerSecret) : null,
+            PreviousApiKeyHash = grace > TimeSpan.Zero ? record.ApiKeyHash : null,
             PreviousKeyExpiresAt = grace > TimeSpan.Zero ? now + grace : null,
         };
         if (!await store.TryReplaceParticipantAsync(rotated, etag, cancellationToken))
             throw new ApiProblemException(409, "apiKey", "concurrent-update", "Your profile changed while the key was rotated (another rotation?); try again.");
         LogKeyRotated(logs.CreateLogger(typeof(ParticipantsApi)), id, rotated.PreviousKeyExpiresAt);
-        http.Response.Headers.CacheControl = "no-store";
         return TypedResults.Ok(new RotatedApiKeyResponse(key, rotated.PreviousKeyExpiresAt));
+    }
+
+    /// <summary>Revokes every key but the current one (the one this call is made with) at once: after a leak, or once clients switched over.</summary>
+    public static async Task<NoContent> RevokeOtherApiKeys(HttpContext http, MarketStore store, ILoggerFactory logs, CancellationToken cancellationToken)
+    {
+        var (id, record, etag) = await CurrentKeyHolderAsync(http, store, cancellationToken);
+        if (record.PreviousApiKeyHash is not null
+            && !await store.TryReplaceParticipantAsync(record with { PreviousApiKeyHash = null, PreviousKeyExpiresAt = null }, etag, cancellationToken))
+            throw new ApiProblemException(409, "apiKey", "concurrent-update", "Your profile changed meanwhile (a rotation?); try again.");
+        LogOtherKeysRevoked(logs.CreateLogger(typeof(ParticipantsApi)), id);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>The caller's record, when it called with its current key (not the operator, not a previous key in its grace period).</summary>
+    private static async Task<(string Id, ParticipantRecord Record, Azure.ETag ETag)> CurrentKeyHolderAsync(HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        var id = http.User.ParticipantId();
+        if (http.User.Role() == Role.Operator)
+            throw new ApiProblemException(409, "role", "operator-key-configured", "The market operator's key is set in configuration (Market:OperatorApiKeyHash); rotate it there.");
+        var (record, etag) = (await store.GetParticipantForUpdateAsync(id, cancellationToken))!.Value;
+        ApiKeys.TryParse(http.Request.Headers[ApiKeys.Header].ToString(), out _, out var callerSecret);
+        if (!ApiKeys.Matches(callerSecret, record.ApiKeyHash))
+            throw new ApiProblemException(403, "X-Api-Key", "current-key-required", "Only your current API key can rotate or revoke keys; this one was replaced and works only until its grace period ends.");
+        return (id, record, etag);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Participant {ParticipantId} rotated its API key; the previous key works until {PreviousKeyExpiresAt}")]
     private static partial void LogKeyRotated(ILogger logger, string participantId, DateTimeOffset? previousKeyExpiresAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Participant {ParticipantId} revoked every API key but its current one")]
+    private static partial void LogOtherKeysRevoked(ILogger logger, string participantId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Participant {ParticipantId} proved its wallet")]
     private static partial void LogWalletProven(ILogger logger, string participantId);
@@ -193,8 +218,11 @@ public static partial class ParticipantsApi
         }
     }
 
-    /// <summary>The longest grace period of a replaced key: 7 days.</summary>
-    public const int MaxPreviousKeyMinutes = 7 * 24 * 60;
+    /// <summary>The grace period of a replaced key when the rotation names none: 15 minutes.</summary>
+    public const int DefaultPreviousKeyMinutes = 15;
+
+    /// <summary>The longest grace period of a replaced key: 24 hours.</summary>
+    public const int MaxPreviousKeyMinutes = 24 * 60;
 
     public sealed class ProofValidator : AbstractValidator<WalletProofRequest>
     {

@@ -24,7 +24,10 @@ public static class PrequalificationApi
         return group;
     }
 
-    /// <summary>Publishes the caller's requirements as a new version; qualifications checked against an older version are re-checked when next used.</summary>
+    /// <summary>
+    /// Publishes the caller's requirements as a new version (unchanged requirements keep their version); qualifications
+    /// checked against an older version are re-checked in memory when offered and cleared, and recorded when the CPO applies again.
+    /// </summary>
     public static async Task<Ok<RequirementsResponse>> PutRequirements(
         RequirementsRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
@@ -36,6 +39,8 @@ public static class PrequalificationApi
         var current = await store.GetRequirementsForUpdateAsync(dso, cancellationToken);
         var requirements = new PrequalificationRequirements(dso, body.TransformerIds?.Distinct().ToList(), Kilowatts.From(body.MinimumPowerKw!.Value, "minimumPowerKw"),
             body.MonitoringRequired ?? true, TimeSpan.FromDays(body.ValidityDays ?? 365), (current?.Value.Version ?? 0) + 1, clock.GetUtcNow());
+        // Unchanged requirements are not a new version: a new one makes every qualification outdated for nothing.
+        if (current?.Value is { } same && SameRules(same, requirements)) return TypedResults.Ok(RequirementsResponse.From(same));
         try
         {
             await store.PutRequirementsAsync(requirements, current?.ETag ?? default, cancellationToken);
@@ -46,6 +51,10 @@ public static class PrequalificationApi
         }
         return TypedResults.Ok(RequirementsResponse.From(requirements));
     }
+
+    private static bool SameRules(PrequalificationRequirements a, PrequalificationRequirements b) =>
+        a.MinimumPower == b.MinimumPower && a.MonitoringRequired == b.MonitoringRequired && a.Validity == b.Validity &&
+        (a.TransformerIds is null ? b.TransformerIds is null : b.TransformerIds is not null && a.TransformerIds.Order().SequenceEqual(b.TransformerIds.Order()));
 
     /// <summary>Any participant may read a DSO's requirements: CPOs need them to know what qualifies.</summary>
     public static async Task<Results<Ok<RequirementsResponse>, NotFound>> GetRequirements(string dsoId, MarketStore store, CancellationToken cancellationToken) =>
@@ -74,20 +83,6 @@ public static class PrequalificationApi
         string id, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken) =>
         await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken) is { Value.Qualification: { } q }
             ? TypedResults.Ok(QualificationResponse.From(id, q, clock.GetUtcNow())) : TypedResults.NotFound();
-
-    /// <summary>
-    /// The station's qualification for an offer at <paramref name="now"/>: the recorded one while it holds; a station
-    /// that was qualified (now expired, or checked against older requirements) is re-checked and the result recorded.
-    /// Never-applied, pending and failed stations are not re-checked here: the CPO applies again.
-    /// </summary>
-    public static async Task<Qualification?> EnsureCurrentAsync(Stored<ChargingStation> stored, MarketStore store, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var station = stored.Value;
-        if (station.Qualification is not { Status: QualificationStatus.Qualified } q) return station.Qualification;
-        var transformer = await store.GetTransformerAsync(station.TransformerId, cancellationToken);
-        if (q.HoldsAt(now, station, await store.GetRequirementsAsync(transformer!.DsoId, cancellationToken))) return q;
-        return await CheckAndRecordAsync(stored, store, now, cancellationToken);
-    }
 
     private static async Task<Qualification> CheckAndRecordAsync(Stored<ChargingStation> stored, MarketStore store, DateTimeOffset now, CancellationToken cancellationToken)
     {

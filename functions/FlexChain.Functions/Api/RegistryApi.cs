@@ -13,9 +13,6 @@ namespace FlexChain.Functions.Api;
 /// </summary>
 public static class RegistryApi
 {
-    /// <summary>The most stations one bulk call registers.</summary>
-    public const int MaxBulk = 5_000;
-
     public static RouteGroupBuilder MapRegistryApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1").WithTags("Registry").RequireAuthorization(Policies.Cpo);
@@ -253,9 +250,10 @@ public static class RegistryApi
 
     public sealed class BulkValidator : AbstractValidator<BulkStationsRequest>
     {
-        public BulkValidator()
+        public BulkValidator(Microsoft.Extensions.Options.IOptions<Hosting.LimitOptions> limits)
         {
-            RuleFor(x => x.Stations).NotEmpty().Must(s => s is null || s.Count <= MaxBulk).WithMessage($"At most {MaxBulk} stations per call.").WithErrorCode("count");
+            var max = limits.Value.StationsPerCall;
+            RuleFor(x => x.Stations).NotEmpty().Must(s => s is null || s.Count <= max).WithMessage($"At most {max} stations per call (setting Limits:StationsPerCall).").WithErrorCode("count");
             RuleForEach(x => x.Stations).NotNull();
         }
     }

@@ -1,4 +1,5 @@
 using FlexChain.Ethereum;
+using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
 using FlexChain.Verification;
@@ -35,27 +36,37 @@ public static class SettlementsApi
     /// <summary>
     /// Verifies payments against this app's chain and its own published records: exactly one of <c>awardId</c>,
     /// <c>tx</c> (a transaction hash) or <c>wallet</c> (every payment to or from it since <c>fromBlock</c>, default the
-    /// escrow's deployment block).
+    /// escrow's deployment block, at most <see cref="LimitOptions.VerifyMaxBlockRange"/> blocks back). The chain is read
+    /// in ranges of at most <see cref="SettlementOptions.MaxLogBlockSpan"/> blocks.
     /// </summary>
     public static async Task<Ok<VerifyResponse>> Verify(
         string? awardId, string? tx, string? wallet, ulong? fromBlock, MarketStore store, SettlementLedger ledger, IOptions<SettlementOptions> options,
-        CancellationToken cancellationToken)
+        IOptions<LimitOptions> limits, CancellationToken cancellationToken)
     {
         var given = new[] { ("awardId", awardId), ("tx", tx), ("wallet", wallet) }.Where(q => q.Item2 is not null).ToList();
         if (given.Count != 1)
             throw new ApiProblemException(400, given.Count == 0 ? "awardId" : given[1].Item1, "one-of", "Give exactly one of awardId, tx or wallet.");
-        var verifier = new PaymentVerifier(ledger.Chain, new StoreRecords(store, ledger))
-        {
-            SearchFromBlock = options.Value.FromBlock,
-        };
+        var verifier = new PaymentVerifier(ledger.Chain, new StoreRecords(store, ledger)) { SearchFromBlock = options.Value.FromBlock };
         var verdicts = given[0] switch
         {
             ("awardId", var id) => await verifier.VerifyAwardAsync(ParseHash(id!, "awardId"), cancellationToken),
             ("tx", var hash) => await verifier.VerifyTransactionAsync(ParseHash(hash!, "tx"), cancellationToken),
             (_, var address) => await verifier.VerifyWalletAsync(EthAddress.TryParse(address, out var a) ? a
-                : throw new ApiProblemException(400, "wallet", "address", "wallet must be a 0x-prefixed 20-byte hex address."), fromBlock ?? options.Value.FromBlock, cancellationToken),
+                : throw new ApiProblemException(400, "wallet", "address", "wallet must be a 0x-prefixed 20-byte hex address."),
+                await WalletScanStartAsync(fromBlock ?? options.Value.FromBlock, ledger, limits.Value.VerifyMaxBlockRange, cancellationToken), cancellationToken),
         };
-        return TypedResults.Ok(new VerifyResponse(verdicts.All(v => v.Verified), verdicts.Select(PaymentVerdictResponse.From).ToList(), ledger.Info));
+        // Nothing checked is not verified: an unknown wallet has no payment to vouch for.
+        return TypedResults.Ok(new VerifyResponse(verdicts.Count > 0 && verdicts.All(v => v.Verified), verdicts.Select(PaymentVerdictResponse.From).ToList(), ledger.Info));
+    }
+
+    /// <summary><paramref name="fromBlock"/> when a wallet scan from there to the latest block stays within <paramref name="maxRange"/> blocks.</summary>
+    private static async Task<ulong> WalletScanStartAsync(ulong fromBlock, SettlementLedger ledger, ulong maxRange, CancellationToken cancellationToken)
+    {
+        var latest = await ledger.LatestBlockAsync(cancellationToken);
+        if (latest >= fromBlock && latest - fromBlock >= maxRange)
+            throw new ApiProblemException(400, "fromBlock", "block-range",
+                $"A wallet scan covers at most {maxRange} blocks: give fromBlock {latest - maxRange + 1} or later (the latest block is {latest}).");
+        return fromBlock;
     }
 
     public static AwardRecordResponse ToResponse(AwardRecord record) =>
@@ -119,7 +130,7 @@ public sealed record PublishedSettlementResponse(
     string RequestId, string GateCycleId, string EscrowKey, string EscrowCycleId, int Index, AwardRecordResponse Award, SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
     string? LockTransactionHash, string? SettleTransactionHash, ChainInfo Chain);
 
-/// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when every payment found verified.</summary>
+/// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when at least one payment was found and every one verified.</summary>
 public sealed record VerifyResponse(bool Verified, IReadOnlyList<PaymentVerdictResponse> Payments, ChainInfo Chain);
 
 /// <summary>One payment's verdict: the event as found on chain (amounts in token units) and every failed check with its reason.</summary>

@@ -114,9 +114,14 @@ public static partial class ValidationExtensions
     public static IRuleBuilderOptions<T, string?> Id<T>(this IRuleBuilder<T, string?> rule) =>
         rule.NotEmpty().MaximumLength(64).Matches("^[a-z]+_[0-9a-f]{32}$").WithMessage("'{PropertyName}' is not a FlexChain id.").WithErrorCode("id");
 
-    /// <summary>Printable text without control characters, 1 to <paramref name="max"/> characters.</summary>
+    /// <summary>
+    /// Printable text, 1 to <paramref name="max"/> characters, without control or format characters: bidirectional
+    /// overrides and zero-width characters (Unicode category Cf) make a name display as another one.
+    /// </summary>
     public static IRuleBuilderOptions<T, string?> Text<T>(this IRuleBuilder<T, string?> rule, int max) =>
-        rule.NotEmpty().MaximumLength(max).Must(s => s is null || !s.Any(char.IsControl)).WithMessage("'{PropertyName}' must not contain control characters.").WithErrorCode("text");
+        rule.NotEmpty().MaximumLength(max)
+            .Must(s => s is null || !s.Any(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
+            .WithMessage("'{PropertyName}' must not contain control, bidirectional-override or zero-width characters.").WithErrorCode("text");
 
     /// <summary>An enum given by name (never by number), or null when optional.</summary>
     public static IRuleBuilderOptions<T, string?> EnumName<T, TEnum>(this IRuleBuilder<T, string?> rule) where TEnum : struct, Enum =>

@@ -31,8 +31,11 @@ public static class ApiKeys
     public static bool TryParse(string key, out string participantId, out string secret)
     {
         participantId = secret = "";
+        // The exact shape, checked before the id reaches storage (whose keys refuse characters like / \ # ?).
         var parts = key.Split('_');
-        if (parts.Length != 4 || parts[0] != "fck" || parts[3].Length != 64) return false;
+        if (parts.Length != 4 || parts[0] != "fck" || parts[1].Length is 0 or > 16 || !parts[1].All(char.IsAsciiLetterLower)
+            || parts[2].Length != 32 || !parts[2].All(char.IsAsciiHexDigitLower) || parts[3].Length != 64 || !parts[3].All(char.IsAsciiHexDigitLower))
+            return false;
         participantId = parts[1] + "_" + parts[2];
         secret = parts[3];
         return true;

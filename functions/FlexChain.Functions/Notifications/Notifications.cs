@@ -18,15 +18,41 @@ public sealed class NotificationOptions
     /// <summary>How long one attempt holds a delivery: an instance that crashes mid-attempt gives it up after this.</summary>
     public TimeSpan AttemptLease { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Timeout of one POST to a subscriber.</summary>
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Timeout of one POST to a subscriber, connection included.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Timeout of connecting to a subscriber (DNS and TCP).</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Deliveries to one subscriber in flight at once; subscribers are served side by side, so a slow one delays only itself.</summary>
+    public int ParallelismPerSubscriber { get; set; } = 2;
+
+    /// <summary>Subscribers served at once by one instance.</summary>
+    public int ParallelSubscribers { get; set; } = 16;
+
+    /// <summary>Consecutive failed attempts to one subscription that open its circuit: its deliveries wait <see cref="BreakDuration"/>, then one is tried.</summary>
+    public int BreakAfterFailures { get; set; } = 5;
+
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Attempts a delivery gets in all, redeliveries on demand included; then it is dead-lettered.</summary>
+    public int MaxTotalAttempts { get; set; } = 24;
+
+    /// <summary>Age after which a delivery is no longer attempted or redelivered: it is dead-lettered.</summary>
+    public TimeSpan MaxDeliveryAge { get; set; } = TimeSpan.FromDays(3);
+
+    /// <summary>
+    /// Base64 of the 32-byte AES-256 key that encrypts webhook secrets at rest (Key Vault in Azure). Unset: a key derived
+    /// from the operator's chain key (Chain:OperatorKey) with HKDF, so a single secret protects both; set it to rotate separately.
+    /// </summary>
+    public string? SecretKey { get; set; }
 
     /// <summary>Wall-clock pause between polls for due deliveries (and of server-sent event streams).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
-    /// Accept webhook URLs whose host is a loopback or private IP literal (tests, local runs). Off in production so a
-    /// participant cannot make the market call into its own network.
+    /// Deliver to loopback and private addresses (a development and test setting; off by default). Off, a participant
+    /// cannot make the market call into its own network: every delivery checks the address it connects to.
     /// </summary>
     public bool AllowPrivateTargets { get; set; }
 }
@@ -45,8 +71,8 @@ public static class EventTypes
 }
 
 /// <summary>
-/// A webhook subscription of one participant. The secret signs every body (HMAC-SHA256); it is stored because it is
-/// needed to sign, and shown to the subscriber only in the answer that created it.
+/// A webhook subscription of one participant. The secret signs every body (HMAC-SHA256); it is stored encrypted
+/// (<see cref="WebhookSecrets"/>) because it is needed to sign, and shown to the subscriber only in the answer that created it.
 /// </summary>
 public sealed record WebhookSubscription(string Id, string ParticipantId, Role Role, Uri Url, IReadOnlyList<string> EventTypes, string Secret, DateTimeOffset CreatedAt)
 {
@@ -70,7 +96,12 @@ public enum DeliveryState
 {
     Pending = 0,
     Delivered = 1,
+
+    /// <summary>This round's attempts are spent; it can be redelivered on demand while its budget lasts.</summary>
     Failed = 2,
+
+    /// <summary>Its budget is spent (<see cref="NotificationOptions.MaxTotalAttempts"/> or <see cref="NotificationOptions.MaxDeliveryAge"/>): never attempted again.</summary>
+    DeadLettered = 3,
 }
 
 /// <summary>One attempt to deliver: when, the HTTP status (null on a transport error) and the error, if any.</summary>
@@ -95,14 +126,60 @@ public sealed record WebhookDelivery(
         "dlv_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(subscriptionId + "\n" + eventId)))[..32];
 }
 
-/// <summary>Signs webhook bodies: <c>sha256=</c> and the lower-case hex HMAC-SHA256 of the raw body with the subscription secret.</summary>
+/// <summary>
+/// Signs webhook bodies: <c>sha256=</c> and the lower-case hex HMAC-SHA256, keyed with the subscription secret, of
+/// <c>{timestamp}.{raw body}</c>, where the timestamp is <see cref="TimestampHeader"/> (Unix seconds of the attempt).
+/// Receivers recompute it and refuse a timestamp more than a few minutes from their clock, so a captured delivery
+/// cannot be replayed later (docs/SECURITY.md).
+/// </summary>
 public static class WebhookSignature
 {
     public const string Header = "X-FlexChain-Signature";
+    public const string TimestampHeader = "X-FlexChain-Timestamp";
 
-    public static string Sign(string secret, byte[] body) =>
-        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+    public static string Sign(string secret, long timestamp, byte[] body) =>
+        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.ASCII.GetBytes($"{timestamp}.").Concat(body).ToArray()));
 
     /// <summary>A new secret: <c>whsec_</c> and 64 hex digits.</summary>
     public static string NewSecret() => "whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+}
+
+/// <summary>
+/// Webhook secrets at rest: AES-256-GCM under <see cref="NotificationOptions.SecretKey"/>, with the subscription id
+/// as associated data (a stored secret cannot be moved to another subscription). Stored as <c>v1.</c> and base64 of
+/// nonce, ciphertext and tag. The key is never logged.
+/// </summary>
+public sealed class WebhookSecrets
+{
+    private readonly byte[] _key;
+
+    public WebhookSecrets(Microsoft.Extensions.Options.IOptions<NotificationOptions> options, IConfiguration configuration)
+    {
+        _key = options.Value.SecretKey is { Length: > 0 } configured
+            ? Convert.FromBase64String(configured)
+            : HKDF.DeriveKey(HashAlgorithmName.SHA256, Convert.FromHexString((configuration["Chain:OperatorKey"]
+                ?? throw new InvalidOperationException("Set Notifications:SecretKey or Chain:OperatorKey.")).Replace("0x", "", StringComparison.OrdinalIgnoreCase)), 32, info: "flexchain/webhook-secrets/v1"u8.ToArray());
+        if (_key.Length != 32) throw new InvalidOperationException("Notifications:SecretKey must be base64 of 32 bytes.");
+    }
+
+    public string Protect(string subscriptionId, string secret)
+    {
+        var plain = Encoding.UTF8.GetBytes(secret);
+        var sealedBytes = new byte[12 + plain.Length + 16];
+        RandomNumberGenerator.Fill(sealedBytes.AsSpan(0, 12));
+        using var aes = new AesGcm(_key, 16);
+        aes.Encrypt(sealedBytes.AsSpan(0, 12), plain, sealedBytes.AsSpan(12, plain.Length), sealedBytes.AsSpan(12 + plain.Length), Encoding.UTF8.GetBytes(subscriptionId));
+        return "v1." + Convert.ToBase64String(sealedBytes);
+    }
+
+    /// <exception cref="CryptographicException">The stored secret was not sealed with this key for this subscription.</exception>
+    public string Unprotect(string subscriptionId, string stored)
+    {
+        if (!stored.StartsWith("v1.", StringComparison.Ordinal)) throw new CryptographicException("not a protected webhook secret");
+        var sealedBytes = Convert.FromBase64String(stored[3..]);
+        var plain = new byte[sealedBytes.Length - 28];
+        using var aes = new AesGcm(_key, 16);
+        aes.Decrypt(sealedBytes.AsSpan(0, 12), sealedBytes.AsSpan(12, plain.Length), sealedBytes.AsSpan(12 + plain.Length), plain, Encoding.UTF8.GetBytes(subscriptionId));
+        return Encoding.UTF8.GetString(plain);
+    }
 }

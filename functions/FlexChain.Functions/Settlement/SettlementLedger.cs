@@ -69,6 +69,13 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <summary>The escrow's reads (logs in bounded block ranges, receipts, cycles), as the verifier uses them.</summary>
     public JsonRpcEscrowChain Chain => _chain ?? throw new InvalidOperationException("The ledger is not initialised.");
 
+    /// <summary>The chain's latest block number.</summary>
+    public async Task<ulong> LatestBlockAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return (ulong)(await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
+    }
+
     /// <summary>What the escrow holds for a cycle.</summary>
     public sealed record CycleState(CycleStatus Status, EthAddress Dso, BigInteger Total, BigInteger Paid, Hash32 AwardsHash);
 

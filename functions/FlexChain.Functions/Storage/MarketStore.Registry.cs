@@ -101,7 +101,7 @@ public sealed partial class MarketStore
     /// (writes through this instance invalidate it): an update or deactivation on another instance is seen within that bound.
     /// </summary>
     public async Task<Stored<ChargingStation>?> GetStationForOffersAsync(string cpoId, string stationId, CancellationToken cancellationToken) =>
-        await CachedAsync(("station", stationId), _cacheFor, () => GetStationAsync(cpoId, stationId, cancellationToken));
+        await CachedAsync(("station", cpoId, stationId), _cacheFor, () => GetStationAsync(cpoId, stationId, cancellationToken));
 
     /// <summary>Writes a new version of a station (update, deactivation) with its history row; false when someone changed it first.</summary>
     public async Task<bool> TryUpdateStationAsync(ChargingStation s, ETag etag, CancellationToken cancellationToken)
@@ -109,7 +109,7 @@ public sealed partial class MarketStore
         try
         {
             await Stations.SubmitCheckedTransactionAsync(NewVersioned(StationKey(s.CpoId, s.Id), s.Id, s.Version, s, etag, e => TagStation(e, s)), cancellationToken);
-            cache.Remove(("station", s.Id));
+            cache.Remove(("station", s.CpoId, s.Id));
             return true;
         }
         catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
@@ -127,7 +127,7 @@ public sealed partial class MarketStore
         try
         {
             await Stations.UpdateEntityAsync(doc, etag, TableUpdateMode.Replace, cancellationToken);
-            cache.Remove(("station", s.Id));
+            cache.Remove(("station", s.CpoId, s.Id));
             return true;
         }
         catch (RequestFailedException e) when (e.Status == 412)

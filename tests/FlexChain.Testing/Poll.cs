@@ -11,7 +11,7 @@ public static class Poll
             var value = await probe();
             if (done(value)) return value;
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"{what} did not happen within {timeout}; last value: {value}");
-            await Task.Delay(100);
+            await Task.Delay(200);   // five probes a second: a client well within the app's per-key rate limit
         }
     }
 }

@@ -155,11 +155,12 @@ public sealed record IntervalDeliveryResponse(
 /// awarded, 1 within the tolerance), the declared baseline's quality factor, and the payout in EUR before token rounding.
 /// </summary>
 public sealed record VerificationDetailResponse(
-    string AwardId, bool Succeeded, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
+    string AwardId, bool Succeeded, string Outcome, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
     string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals)
 {
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
-        new(v.AwardId, v.Succeeded, v.Score, v.QualityFactor, v.Baseline.Value, v.Measured.Value, v.Delivered.Value, v.Payout.Value, v.FailureReason,
+        new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, v.Baseline.Value, v.Measured.Value, v.Delivered.Value, v.Payout.Value,
+            v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
             (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value, i.Revised, i.Missing)).ToList());
 }
@@ -182,9 +183,13 @@ public sealed record AwardResponse(string Id, string OfferId, string CpoId, IRea
 public sealed record AwardRecordResponse(string AwardId, string DsoWallet, string CpoWallet, long EnergyWh, long PriceMicroEurPerKwh,
     string LockedUnits, long DeliveryStart, long DeliveryEnd, string RecordHash);
 
-/// <summary>A settlement as recorded on chain: verified quantities, payout, the record's canonical hash and the transaction.</summary>
+/// <summary>
+/// A settlement as recorded on chain: verified quantities, payout, the record's canonical hash and the transaction.
+/// <c>succeeded</c> is the record's flag (at or above the success threshold); <c>outcome</c> is Delivered, PaidProRata
+/// (below the threshold, paid the score's share: not a failure) or NotDelivered, and only then <c>failureReason</c> says why.
+/// </summary>
 public sealed record SettlementResponse(string AwardId, long AwardedWh, long BaselineWh, long MeasuredWh, long DeliveredWh,
-    bool Succeeded, string? FailureReason, string PayoutUnits, string LockedUnits, string RecordHash, string? TransactionHash,
+    bool Succeeded, string Outcome, string? FailureReason, string PayoutUnits, string LockedUnits, string RecordHash, string? TransactionHash,
     VerificationDetailResponse? Verification = null);
 
 /// <summary>A request as listed: its terms and state, without offers or results.</summary>
@@ -206,10 +211,24 @@ public sealed record RequestSummaryResponse(
 public sealed record RequestResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh,
     string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline,
-    decimal? MinimumOfferKwh, string State, string? FailureReason, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
+    decimal? MinimumOfferKwh, string State, FillResponse? Fill, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain, VerificationRulesResponse Verification,
     DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null);
+
+/// <summary>
+/// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or
+/// Unfilled; <c>rejections</c> counts the rejected offers per reason, shown to the request's DSO only (null for others).
+/// </summary>
+public sealed record FillResponse(string Outcome, decimal AwardedKwh, decimal ShortfallKwh, IReadOnlyList<RejectionCountResponse>? Rejections)
+{
+    public static FillResponse From(RequestFill f, bool withRejections) =>
+        new(f.Kind.ToString(), f.Awarded.Value, f.Shortfall.Value,
+            withRejections ? f.Rejections.Select(r => new RejectionCountResponse(r.Reason.ToString(), r.Count)).ToList() : null);
+}
+
+/// <summary>How many offers were rejected for one reason (an offer outcome name).</summary>
+public sealed record RejectionCountResponse(string Reason, int Count);
 
 /// <summary>One pick of a manual decision: an offer and, to take only part of a divisible offer, how much of it (kWh, at most 3 decimals); the whole offer when <c>energyKwh</c> is absent.</summary>
 public sealed record OfferPickItem(string? OfferId, decimal? EnergyKwh = null);

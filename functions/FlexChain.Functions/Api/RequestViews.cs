@@ -46,14 +46,14 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             for (var i = 0; i < r.Verifications.Count; i++)
             {
                 var s = SettlementRecord.For(r, i, membership.AwardId(i)!.Value, decimals);
-                settlements.Add(SettlementsApi.ToResponse(s, r.Verifications[i].FailureReason, batches[membership.Slots[i].Batch]?.SettleTransaction)
+                settlements.Add(SettlementsApi.ToResponse(s, r.Verifications[i], batches[membership.Slots[i].Batch]?.SettleTransaction)
                     with { Verification = VerificationDetailResponse.From(r.Verifications[i]) });
             }
         }
 
         return new RequestResponse(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(),
             r.MaxPrice.Value, r.GateClosure, r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value,
-            r.State.ToString(), r.FailureReason, r.CreatedAt, r.CancelledAt, membership?.CycleId,
+            r.State.ToString(), r.Fill() is { } fill ? FillResponse.From(fill, callerId == r.DsoId) : null, r.CreatedAt, r.CancelledAt, membership?.CycleId,
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), o.AcceptedEnergy.Value)).ToList(),

@@ -39,9 +39,9 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
         var winners = r.Awards.Select(a => a.CpoId).Distinct().ToList();
         foreach (var recipient in winners.Prepend(r.DsoId))
             await EmitAsync(recipient, EventTypes.GateClosed, r.Id,
-                new { state = r.State == RequestState.Failed ? "Failed" : "Cleared", gateClosure = r.GateClosure, failureReason = r.FailureReason, awards = Awards(r, recipient) },
+                new { state = r.State == RequestState.Unfilled ? "Unfilled" : "Cleared", gateClosure = r.GateClosure, fill = Fill(r, recipient), awards = Awards(r, recipient) },
                 null, cancellationToken);
-        if (r.State is RequestState.Failed or RequestState.Cleared) return;
+        if (r.State is RequestState.Unfilled or RequestState.Cleared) return;
 
         foreach (var recipient in winners.Prepend(r.DsoId))
             await EmitAsync(recipient, EventTypes.Award, r.Id, new { awards = Awards(r, recipient) }, null, cancellationToken);
@@ -64,12 +64,16 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
             .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = x.a.Energy.Value, priceEurPerKwh = x.a.Price.Value })
             .ToList();
 
+    /// <summary>The request's fill; the rejection counts go to its DSO only (CPOs never learn about other offers).</summary>
+    private static object Fill(FlexRequest r, string recipient) => Api.FillResponse.From(r.Fill()!, recipient == r.DsoId);
+
     private static List<object> Verifications(FlexRequest r, string recipient) =>
         r.Awards.Zip(r.Verifications).Where(x => recipient == r.DsoId || x.First.CpoId == recipient)
             .Select(x => (object)new
             {
                 awardId = x.First.Id, cpoId = x.First.CpoId, awardedKwh = x.First.Energy.Value, deliveredKwh = x.Second.Delivered.Value,
-                succeeded = x.Second.Succeeded, payoutEur = x.Second.Payout.Value, failureReason = x.Second.FailureReason,
+                succeeded = x.Second.Succeeded, outcome = x.Second.Outcome.ToString(), payoutEur = x.Second.Payout.Value,
+                failureReason = x.Second.Outcome == DeliveryOutcome.NotDelivered ? x.Second.FailureReason : null,
             })
             .ToList();
 

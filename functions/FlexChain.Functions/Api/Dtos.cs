@@ -2,8 +2,8 @@ using FlexChain.Domain;
 
 namespace FlexChain.Functions.Api;
 
-// Wire formats. Times are UTC ISO 8601; energy is kWh with at most 3 decimals (1 Wh), power kW with at most 3,
-// prices EUR/kWh with at most 4; ids are a type prefix and 32 hex digits (e.g. st_0197...). Unknown fields are refused.
+// Wire formats. Times are UTC ISO 8601; in responses energy is kWh with 3 decimals, power kW with 3, EUR amounts with 2,
+// prices EUR/kWh with 4, always written with all of them (Wire); inputs take at most as many; ids are a type prefix and 32 hex digits (e.g. st_0197...). Unknown fields are refused.
 
 public sealed record RegisterParticipantRequest(string? Role, string? LegalName, string? Contact, string? WalletAddress);
 
@@ -41,7 +41,7 @@ public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowe
 public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt)
 {
     public static TransformerResponse From(Transformer t) =>
-        new(t.Id, t.DsoId, t.Name, t.RatedPower.Value, t.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null, t.RegisteredAt);
+        new(t.Id, t.DsoId, t.Name, Wire.Kw(t.RatedPower.Value), t.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null, t.RegisteredAt);
 }
 
 public sealed record ForecastPointItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? ExpectedLoadKw, decimal? LimitKw);
@@ -54,7 +54,7 @@ public sealed record ForecastResponse(string TransformerId, string Day, IReadOnl
 {
     public static ForecastResponse From(CongestionForecast f) =>
         new(f.TransformerId, f.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-            f.Points.Select(p => new ForecastPointResponse(p.Start, p.End, p.ExpectedLoad.Value, p.Limit.Value, p.Congested)).ToList(),
+            f.Points.Select(p => new ForecastPointResponse(p.Start, p.End, Wire.Kw(p.ExpectedLoad.Value), Wire.Kw(p.Limit.Value), p.Congested)).ToList(),
             f.Points.Count(p => p.Congested), f.PublishedAt);
 }
 
@@ -82,7 +82,7 @@ public sealed record StationResponse(
     int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification)
 {
     public static StationResponse From(ChargingStation s, DateTimeOffset now) =>
-        new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, s.MaxAcPower.Value, s.MaxDcPower.Value, s.MaxPower.Value,
+        new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, Wire.Kw(s.MaxAcPower.Value), Wire.Kw(s.MaxDcPower.Value), Wire.Kw(s.MaxPower.Value),
             s.Connectors, s.MeteringPointId, s.RealTimeMonitoring, s.Status.ToString(), s.Active, s.Version, s.UpdatedAt, s.DeactivatedAt,
             s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null);
 }
@@ -101,7 +101,7 @@ public sealed record EvResponse(string Id, string CpoId, string Model, decimal B
     DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt)
 {
     public static EvResponse From(ElectricVehicle e) =>
-        new(e.Id, e.CpoId, e.Model, e.BatteryCapacity.Value, e.MaxChargingPower.Value, e.Active, e.Version, e.UpdatedAt, e.DeactivatedAt);
+        new(e.Id, e.CpoId, e.Model, Wire.Kwh(e.BatteryCapacity.Value), Wire.Kw(e.MaxChargingPower.Value), e.Active, e.Version, e.UpdatedAt, e.DeactivatedAt);
 }
 
 public sealed record RequirementsRequest(IReadOnlyList<string>? TransformerIds, decimal? MinimumPowerKw, bool? MonitoringRequired, int? ValidityDays);
@@ -110,7 +110,7 @@ public sealed record RequirementsResponse(string DsoId, IReadOnlyList<string>? T
     int ValidityDays, int Version, DateTimeOffset UpdatedAt)
 {
     public static RequirementsResponse From(PrequalificationRequirements r) =>
-        new(r.DsoId, r.TransformerIds, r.MinimumPower.Value, r.MonitoringRequired, (int)r.Validity.TotalDays, r.Version, r.UpdatedAt);
+        new(r.DsoId, r.TransformerIds, Wire.Kw(r.MinimumPower.Value), r.MonitoringRequired, (int)r.Validity.TotalDays, r.Version, r.UpdatedAt);
 }
 
 public sealed record QualificationEntryResponse(StationResponse Station, QualificationResponse Qualification);
@@ -159,10 +159,11 @@ public sealed record VerificationDetailResponse(
     string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals)
 {
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
-        new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, v.Baseline.Value, v.Measured.Value, v.Delivered.Value, v.Payout.Value,
+        new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, Wire.Kwh(v.Baseline.Value), Wire.Kwh(v.Measured.Value), Wire.Kwh(v.Delivered.Value),
+            Wire.Eur(v.Payout.Value),
             v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
-            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value, i.Revised, i.Missing)).ToList());
+            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList());
 }
 
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);
@@ -171,7 +172,7 @@ public sealed record OfferResponse(string Id, string RequestId, string CpoId, IR
     decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision)
 {
     public static OfferResponse From(Offer o) =>
-        new(o.Id, o.RequestId, o.CpoId, o.StationIds, o.Energy.Value, o.Price.Value, o.Divisible, o.SubmittedAt, o.Revision);
+        new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision);
 }
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh);
@@ -199,8 +200,8 @@ public sealed record RequestSummaryResponse(
     string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt)
 {
     public static RequestSummaryResponse From(FlexRequest r) =>
-        new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(), r.MaxPrice.Value, r.GateClosure,
-            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value, r.State.ToString(), r.CreatedAt, r.CancelledAt);
+        new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, Wire.Kwh(r.Energy.Value), r.Direction.ToString(), Wire.EurPerKwh(r.MaxPrice.Value), r.GateClosure,
+            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value), r.State.ToString(), r.CreatedAt, r.CancelledAt);
 }
 
 /// <summary>
@@ -223,7 +224,7 @@ public sealed record RequestResponse(
 public sealed record FillResponse(string Outcome, decimal AwardedKwh, decimal ShortfallKwh, IReadOnlyList<RejectionCountResponse>? Rejections)
 {
     public static FillResponse From(RequestFill f, bool withRejections) =>
-        new(f.Kind.ToString(), f.Awarded.Value, f.Shortfall.Value,
+        new(f.Kind.ToString(), Wire.Kwh(f.Awarded.Value), Wire.Kwh(f.Shortfall.Value),
             withRejections ? f.Rejections.Select(r => new RejectionCountResponse(r.Reason.ToString(), r.Count)).ToList() : null);
 }
 
@@ -243,7 +244,7 @@ public sealed record OfferPickResponse(string OfferId, decimal? EnergyKwh);
 public sealed record DecisionResponse(string RequestId, DateTimeOffset DecidedAt, DateTimeOffset? DecisionDeadline, IReadOnlyList<OfferPickResponse> Picks)
 {
     public static DecisionResponse From(FlexRequest r, ManualDecision d) =>
-        new(r.Id, d.DecidedAt, r.DecisionDeadline, d.Picks.Select(p => new OfferPickResponse(p.OfferId, p.Energy?.Value)).ToList());
+        new(r.Id, d.DecidedAt, r.DecisionDeadline, d.Picks.Select(p => new OfferPickResponse(p.OfferId, Wire.Kwh(p.Energy?.Value))).ToList());
 }
 
 /// <summary>A pick the clearing engine would refuse: its position in the body, the offer, the reason (an outcome name) and a sentence.</summary>

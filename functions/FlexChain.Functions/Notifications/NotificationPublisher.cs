@@ -22,7 +22,7 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
         var data = new
         {
             dsoId = r.DsoId, transformerId = r.TransformerId, deliveryStart = r.Delivery.Start, deliveryEnd = r.Delivery.End,
-            energyKwh = r.Energy.Value, direction = r.Direction.ToString(), maxPriceEurPerKwh = r.MaxPrice.Value, gateClosure = r.GateClosure,
+            energyKwh = Api.Wire.Kwh(r.Energy.Value), direction = r.Direction.ToString(), maxPriceEurPerKwh = Api.Wire.EurPerKwh(r.MaxPrice.Value), gateClosure = r.GateClosure,
             pricing = r.Pricing.ToString(), selection = r.Selection.ToString(),
         };
         await EmitAsync(CpoAudience, EventTypes.RequestPublished, r.Id, data, await store.ListSubscriptionsOfRoleAsync(Role.Cpo, cancellationToken), cancellationToken);
@@ -61,7 +61,7 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
 
     private static List<object> Awards(FlexRequest r, string recipient) =>
         r.Awards.Select((a, i) => (a, i)).Where(x => recipient == r.DsoId || x.a.CpoId == recipient)
-            .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = x.a.Energy.Value, priceEurPerKwh = x.a.Price.Value })
+            .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = Api.Wire.Kwh(x.a.Energy.Value), priceEurPerKwh = Api.Wire.EurPerKwh(x.a.Price.Value) })
             .ToList();
 
     /// <summary>The request's fill; the rejection counts go to its DSO only (CPOs never learn about other offers).</summary>
@@ -71,8 +71,8 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
         r.Awards.Zip(r.Verifications).Where(x => recipient == r.DsoId || x.First.CpoId == recipient)
             .Select(x => (object)new
             {
-                awardId = x.First.Id, cpoId = x.First.CpoId, awardedKwh = x.First.Energy.Value, deliveredKwh = x.Second.Delivered.Value,
-                succeeded = x.Second.Succeeded, outcome = x.Second.Outcome.ToString(), payoutEur = x.Second.Payout.Value,
+                awardId = x.First.Id, cpoId = x.First.CpoId, awardedKwh = Api.Wire.Kwh(x.First.Energy.Value), deliveredKwh = Api.Wire.Kwh(x.Second.Delivered.Value),
+                succeeded = x.Second.Succeeded, outcome = x.Second.Outcome.ToString(), payoutEur = Api.Wire.Eur(x.Second.Payout.Value),
                 failureReason = x.Second.Outcome == DeliveryOutcome.NotDelivered ? x.Second.FailureReason : null,
             })
             .ToList();

@@ -50,14 +50,25 @@ public sealed class WireFormatTests(MarketFixture market)
     public async Task Responses_EveryQuantityHasItsDeclaredDecimals()
     {
         var t0 = market.Clock.GetUtcNow();
+        // The rule tests' wallets (#4 to #6): the settlement tests check exactly what #1 to #3 are paid.
         var (dso, cpoA, cpoB, transformer, stationA, stationB) =
-            await _api.SmallMarketAsync("Wire", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000085", "IT001E00000086");
-        var request = await _api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(2), kwh: 7.5m);
+            await _api.SmallMarketAsync("Wire", MarketFixture.RuleDsoKey, MarketFixture.RuleCpoAKey, MarketFixture.RuleCpoBKey, "IT001E00000085", "IT001E00000086");
+        var start = t0.AddHours(2);
+        var request = await _api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 7.5m);
         // Whole and fractional figures alike: 5 kWh must read 5.000, 0.1 EUR/kWh 0.1000; B's offer is cut to 2.5 kWh.
         await _api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 5m, priceEurPerKwh = 0.1m, divisible = false });
         await _api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 4.25m, priceEurPerKwh = 0.1234m, divisible = true });
         market.Clock.SetTo(t0.AddHours(1));
         await _api.WaitForStateAsync(request, dso, "Awarded");
+        // Delivered and settled, so the settlement figures are checked too and no funds stay locked for the tests that follow.
+        market.Clock.SetTo(start.AddMinutes(30));
+        await _api.PostQuarterReadingsAsync(cpoA, stationA, start.AddHours(-1), 5m);
+        await _api.PostQuarterReadingsAsync(cpoB, stationB, start.AddHours(-1), 5m);
+        market.Clock.SetTo(start.AddMinutes(90));
+        await _api.PostQuarterReadingsAsync(cpoA, stationA, start, 3.75m);
+        await _api.PostQuarterReadingsAsync(cpoB, stationB, start, 4.4m);
+        market.Clock.SetTo(start.AddMinutes(100));
+        await _api.WaitForStateAsync(request, dso, "Settled");
 
         var checkedNumbers = 0;
         var wrong = new List<string>();
@@ -73,7 +84,7 @@ public sealed class WireFormatTests(MarketFixture market)
             Check(path, doc.RootElement, null, wrong, ref checkedNumbers);
         }
         Assert.True(wrong.Count == 0, "numbers without their declared decimals: " + string.Join(", ", wrong));
-        Assert.True(checkedNumbers >= 20, $"only {checkedNumbers} quantities checked");
+        Assert.True(checkedNumbers >= 30, $"only {checkedNumbers} quantities checked");
     }
 
     private static void Check(string path, JsonElement e, string? property, List<string> wrong, ref int count)

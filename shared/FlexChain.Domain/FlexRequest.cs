@@ -5,16 +5,65 @@ namespace FlexChain.Domain;
 /// </summary>
 public enum RequestState
 {
+    /// <summary>Accepting offers until gate closure; for manual selection, decided until the decision deadline.</summary>
     Open = 1,
-    Closed = 2,
+
+    /// <summary>Cleared with at least one award (<see cref="FlexRequest.Fill"/>: filled or partly filled); escrow not yet locked.</summary>
     Cleared = 3,
+
+    /// <summary>The awards' funds are locked in escrow; delivery is awaited and then verified.</summary>
     Awarded = 4,
-    Delivering = 5,
-    Verifying = 6,
+
+    /// <summary>Delivery verified; settlement on chain is under way.</summary>
     Settling = 7,
+
+    /// <summary>Every award is settled on chain.</summary>
     Settled = 8,
-    Failed = 9,
+
+    /// <summary>Cancelled by its DSO before gate closure.</summary>
     Cancelled = 10,
+
+    /// <summary>Cleared without any award (<see cref="FlexRequest.Fill"/> counts why each offer was rejected); nothing more happens.</summary>
+    Unfilled = 11,
+}
+
+/// <summary>How much of a cleared request was covered. Numbers are stable; names go on the wire.</summary>
+public enum FillKind
+{
+    /// <summary>The awards cover the requested energy.</summary>
+    Filled = 1,
+
+    /// <summary>Some energy was awarded, less than requested.</summary>
+    PartlyFilled = 2,
+
+    /// <summary>Nothing was awarded.</summary>
+    Unfilled = 3,
+}
+
+/// <summary>How many offers of a request were rejected for one reason.</summary>
+public readonly record struct RejectionCount(OfferOutcomeKind Reason, int Count);
+
+/// <summary>What clearing gave a request: how much of it is covered and why the other offers lost.</summary>
+/// <param name="Kind">Filled, partly filled or unfilled.</param>
+/// <param name="Awarded">The energy awarded (kWh).</param>
+/// <param name="Shortfall">The requested energy not awarded (kWh); zero when filled.</param>
+/// <param name="Rejections">How many offers were rejected, per reason, in the reasons' order; empty when none was.</param>
+public sealed record RequestFill(FillKind Kind, KilowattHours Awarded, KilowattHours Shortfall, IReadOnlyList<RejectionCount> Rejections)
+{
+    /// <summary>The fill of a request for <paramref name="requested"/> energy given its clearing's awards and outcomes.</summary>
+    public static RequestFill Of(KilowattHours requested, IReadOnlyList<Award> awards, IReadOnlyList<OfferOutcome> outcomes)
+    {
+        var awarded = awards.Aggregate(KilowattHours.Zero, (sum, a) => sum + a.Energy);
+        var shortfall = awarded >= requested ? KilowattHours.Zero : requested - awarded;
+        var kind = awards.Count == 0 ? FillKind.Unfilled : shortfall == KilowattHours.Zero ? FillKind.Filled : FillKind.PartlyFilled;
+        var rejections = outcomes.Where(o => !o.IsAccepted).GroupBy(o => o.Kind).OrderBy(g => g.Key).Select(g => new RejectionCount(g.Key, g.Count())).ToList();
+        return new RequestFill(kind, awarded, shortfall, rejections);
+    }
+
+    public bool Equals(RequestFill? other) =>
+        other is not null && Kind == other.Kind && Awarded == other.Awarded && Shortfall == other.Shortfall && Rejections.SequenceEqual(other.Rejections);
+
+    public override int GetHashCode() => HashCode.Combine(Kind, Awarded, Shortfall);
 }
 
 /// <summary>
@@ -28,7 +77,7 @@ public sealed class FlexRequest
         string id, string dsoId, string transformerId, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset createdAt,
         RequestState state, IReadOnlyList<Award> awards, IReadOnlyList<OfferOutcome> outcomes,
-        IReadOnlyList<Verification> verifications, string? failureReason,
+        IReadOnlyList<Verification> verifications,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null)
@@ -56,7 +105,6 @@ public sealed class FlexRequest
         Awards = awards;
         Outcomes = outcomes;
         Verifications = verifications;
-        FailureReason = failureReason;
     }
 
     public string Id { get; }
@@ -75,7 +123,12 @@ public sealed class FlexRequest
     public IReadOnlyList<Award> Awards { get; private set; }
     public IReadOnlyList<OfferOutcome> Outcomes { get; private set; }
     public IReadOnlyList<Verification> Verifications { get; private set; }
-    public string? FailureReason { get; private set; }
+
+    /// <summary>
+    /// What clearing gave this request (filled, partly filled with the shortfall, unfilled with the reasons), or null
+    /// before clearing. A method, not a property: it is derived from the awards and outcomes and never stored.
+    /// </summary>
+    public RequestFill? Fill() => State is RequestState.Open or RequestState.Cancelled ? null : RequestFill.Of(Energy, Awards, Outcomes);
 
     /// <summary>
     /// The smallest offer the DSO accepts (kWh), or null for any size; also the least part of an offer that clearing
@@ -139,7 +192,7 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], null, minimumOfferEnergy, selection, decisionDeadline, verification: verification);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification);
     }
 
     /// <summary>
@@ -175,16 +228,22 @@ public sealed class FlexRequest
     {
         if (dsoId != DsoId) throw new DomainException("requestId", "own-request", "Only the DSO that posted a request can cancel it.");
         Require(RequestState.Open, "cancel");
-        if (now >= GateClosure) throw new DomainException("requestId", "gate-closed", "The gate for this request has closed; it can no longer be cancelled.");
+        if (now >= GateClosure)
+            throw new DomainException("requestId", "gate-closed", $"The gate for this request closed at {GateClosure:O}; it can no longer be cancelled.");
         State = RequestState.Cancelled;
         CancelledAt = now;
     }
 
-    /// <summary>Checks that an offer may still be modified or withdrawn at <paramref name="now"/> (until gate closure).</summary>
+    /// <summary>
+    /// Checks that an offer may still be submitted, modified or withdrawn at <paramref name="now"/> (until gate closure).
+    /// </summary>
+    /// <exception cref="DomainException">Rule <c>gate-closed</c>, the message naming the gate closure time (or the cancellation).</exception>
     public void RequireOpen(DateTimeOffset now)
     {
-        if (!IsOpenAt(now))
-            throw new DomainException("requestId", "gate-closed", State == RequestState.Cancelled ? "The request was cancelled." : "The gate for this request has closed.");
+        if (IsOpenAt(now)) return;
+        throw new DomainException("requestId", "gate-closed", State == RequestState.Cancelled
+            ? $"The request was cancelled at {CancelledAt:O}; offers were accepted until then."
+            : $"The gate for this request closed at {GateClosure:O}; offers can no longer be submitted, modified or withdrawn.");
     }
 
     /// <summary>
@@ -346,8 +405,9 @@ public sealed class FlexRequest
 
     /// <summary>
     /// Closes the gate with this request's part of the gate cycle's clearing (<see cref="ClearingEngine.Clear"/> over
-    /// every request closing together, so a station is never awarded twice for overlapping windows). With no award the
-    /// request fails with a reason. Results are final once recorded.
+    /// every request closing together, so a station is never awarded twice for overlapping windows). With an award it is
+    /// <see cref="RequestState.Cleared"/>, without one <see cref="RequestState.Unfilled"/>; <see cref="Fill"/> says how much
+    /// was covered and why offers lost. Results are final once recorded.
     /// </summary>
     public void Close(ClearingResult result, DateTimeOffset now)
     {
@@ -363,12 +423,7 @@ public sealed class FlexRequest
         // The engine explains a decision it could not use; a manual request without any decision deserves a word too.
         SelectionNote = result.SelectionNote ?? (Selection == SelectionMode.Manual && result.Selection == SelectionMode.Automatic
             ? "No decision before the deadline; automatic clearing applied." : null);
-        if (result.Awards.Count == 0)
-        {
-            State = RequestState.Failed;
-            FailureReason = "no eligible offers";
-        }
-        else State = RequestState.Cleared;
+        State = result.Awards.Count == 0 ? RequestState.Unfilled : RequestState.Cleared;
     }
 
     /// <summary>Records that every award's funds are locked in escrow on chain.</summary>

@@ -16,4 +16,25 @@ public sealed record MeterReading(string StationId, TimeWindow Interval, Kilowat
 public sealed record Verification(
     string AwardId, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered, bool Succeeded,
     Euros Payout, string? FailureReason, decimal Score = 0m, decimal? QualityFactor = null,
-    IReadOnlyList<IntervalDelivery>? Intervals = null, VerificationRules? Rules = null);
+    IReadOnlyList<IntervalDelivery>? Intervals = null, VerificationRules? Rules = null)
+{
+    /// <summary>
+    /// Delivered (at or above the success threshold), paid pro rata below it (<see cref="PayoutRule.ProRataByScore"/>
+    /// with a positive payout: a partial delivery, not a failure), or not delivered (nothing paid).
+    /// </summary>
+    public DeliveryOutcome Outcome =>
+        Succeeded ? DeliveryOutcome.Delivered : Payout.Value > 0 ? DeliveryOutcome.PaidProRata : DeliveryOutcome.NotDelivered;
+}
+
+/// <summary>How a verified award ended. Numbers are stable; names go on the wire.</summary>
+public enum DeliveryOutcome
+{
+    /// <summary>At or above the success threshold; paid by the payout rule.</summary>
+    Delivered = 1,
+
+    /// <summary>Below the success threshold, paid the score's share (<see cref="PayoutRule.ProRataByScore"/>).</summary>
+    PaidProRata = 2,
+
+    /// <summary>Below the success threshold with nothing paid; <see cref="Verification.FailureReason"/> says why.</summary>
+    NotDelivered = 3,
+}

@@ -52,4 +52,62 @@ public class VerificationBenchmarks
             if (DeliveryVerifier.Verify(_awards[i], _window, Direction.ReduceConsumption, VerificationRules.Default, _evidence[i]).Succeeded) succeeded++;
         return succeeded;
     }
+
+}
+
+/// <summary>
+/// X-of-Y verification at 1-minute resolution: <see cref="Stations"/> awards of one request, one station each, High 5 of
+/// 10 similar days (working days in Europe/Rome; 2 June is a holiday and weekends are skipped, so the 10 days span 15
+/// calendar days) plus the window: 21,600 one-minute readings per station in one flat list, as the store loads a
+/// request's evidence. The per-station grouping (<see cref="DeliveryEvidence.ReadingsOf"/>) is built inside the
+/// measured method, as <see cref="FlexRequest.Verify"/> builds it for each request.
+/// </summary>
+[MemoryDiagnoser]
+[MedianColumn]
+[SimpleJob(launchCount: 1, warmupCount: 1, iterationCount: 5)]
+public class XOfYVerificationBenchmarks
+{
+    // Wednesday 17 June 2026, 18:00-19:00 UTC (20:00 in Rome); the 10 working days before reach back to 3 June.
+    private static readonly DateTimeOffset Start = new(2026, 6, 17, 18, 0, 0, TimeSpan.Zero);
+    private static readonly VerificationRules Rules = VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 5, Y = 10 };
+    private readonly TimeWindow _window = new(Start, Start.AddHours(1));
+    private Award[] _awards = [];
+    private MeterReading[] _readings = [];
+
+    /// <summary>Awarded stations, each with 15 days of one-minute readings.</summary>
+    [Params(50)]
+    public int Stations { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var random = new Random(7);
+        var from = Start.AddDays(-14).Date;
+        var minutes = (int)(Start.AddHours(1) - new DateTimeOffset(from, TimeSpan.Zero)).TotalMinutes;
+        _awards = new Award[Stations];
+        var readings = new List<MeterReading>(Stations * minutes);
+        for (var s = 0; s < Stations; s++)
+        {
+            var station = $"st-{s:D3}";
+            _awards[s] = new Award($"req/off-{s:D3}", $"off-{s:D3}", $"cpo-{s}", [station], new KilowattHours(random.Next(1_000, 10_000) / 1000m),
+                new EurosPerKilowattHour(0.25m));
+            for (var m = 0; m < minutes; m++)
+            {
+                var at = new DateTimeOffset(from, TimeSpan.Zero).AddMinutes(m);
+                readings.Add(new MeterReading(station, new TimeWindow(at, at.AddMinutes(1)), new KilowattHours(random.Next(0, 350) / 1000m)));
+            }
+        }
+        _readings = readings.ToArray();
+        new Random(8).Shuffle(_readings);
+    }
+
+    [Benchmark]
+    public int VerifyXOfYOneMinute()
+    {
+        var evidence = new DeliveryEvidence(_readings);
+        var succeeded = 0;
+        foreach (var award in _awards)
+            if (DeliveryVerifier.Verify(award, _window, Direction.ReduceConsumption, Rules, evidence).Succeeded) succeeded++;
+        return succeeded;
+    }
 }

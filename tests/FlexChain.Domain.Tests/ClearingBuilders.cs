@@ -19,6 +19,10 @@ internal static class Cycle
         new(id, request, "cpo-" + id, stations.Length == 0 ? ["st-" + id] : stations, KilowattHours.From(kwh),
             EurosPerKilowattHour.From(price), divisible, T0.AddMinutes(minute));
 
+    /// <summary>Clears <paramref name="request"/> alone, taking every offer given as an offer on it.</summary>
+    public static ClearingResult ClearAlone(ClearingRequest request, IEnumerable<Offer> offers) =>
+        ClearingEngine.Clear([request], offers.Select(o => o with { RequestId = request.Id }).ToList()).Results[0];
+
     public static OfferOutcome Outcome(this ClearingResult r, string offerId) => r.Outcomes.Single(o => o.OfferId == offerId);
 
     public static OfferPick Pick(string offerId, decimal? kwh = null) =>

@@ -240,32 +240,6 @@ public class ClearingEngineTests
     }
 
     [Fact]
-    public void Canonical_FieldsInIntegerUnitsSortedByOfferId()
-    {
-        var r = ClearingEngine.Clear([Request("r1", kwh: 7.5m, pricing: PricingRule.PayAsClear)],
-            [Offer("b", "r1", 5, 0.1234m), Offer("a", "r1", 5, 0.2m), Offer("c", "r1", 5, 0.9m)]).For("r1");
-
-        var c = r.Canonical();
-
-        Assert.Equal(new CanonicalClearing("r1", 2, 1, 7500, 0, 7500, 200_000,
-        [
-            new CanonicalOutcome("a", (int)OfferOutcomeKind.PartlyAccepted, 2500, 200_000),
-            new CanonicalOutcome("b", (int)OfferOutcomeKind.Accepted, 5000, 200_000),
-            new CanonicalOutcome("c", (int)OfferOutcomeKind.RejectedOverPriceCap, 0, 0),
-        ]), c);
-    }
-
-    [Fact]
-    public void Canonical_DiffersWhenAnOutcomeDiffers()
-    {
-        var offers = new[] { Offer("a", "r1", 5, 0.1m), Offer("b", "r1", 5, 0.2m) };
-        var one = ClearingEngine.Clear([Request("r1", kwh: 6)], offers).For("r1").Canonical();
-        var other = ClearingEngine.Clear([Request("r1", kwh: 7)], offers).For("r1").Canonical();
-
-        Assert.NotEqual(one, other);
-    }
-
-    [Fact]
     public void Outcome_KindNumbers_AreStable()
     {
         // These numbers are hashed on chain and stored; they must never change.

@@ -62,6 +62,9 @@ public class FlexRequestTests
         var r = Request();
         var e = Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station()], Grid, Requirements, r.GateClosure));
         Assert.Equal("gate-closed", e.Rule);
+        Assert.Contains($"closed at {r.GateClosure:O}", e.Message);
+        var cancel = Assert.Throws<DomainException>(() => r.Cancel(r.DsoId, r.GateClosure.AddSeconds(1)));
+        Assert.Contains($"closed at {r.GateClosure:O}", cancel.Message);
     }
 
     [Fact]
@@ -98,7 +101,7 @@ public class FlexRequestTests
             Station(cpo: "cpo-c", qualifiedUntil: T0.AddMinutes(30)) with { Id = "st-c" },
         };
 
-        var result = MeritOrder.Clear(r.ToClearingRequest(stations, Grid, Requirements, r.GateClosure), offers);
+        var result = Cycle.ClearAlone(r.ToClearingRequest(stations, Grid, Requirements, r.GateClosure), offers);
 
         Assert.Equal("a", Assert.Single(result.Awards).OfferId);
         Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcomes.Single(o => o.OfferId == "b").Kind);
@@ -113,7 +116,7 @@ public class FlexRequestTests
         var raised = Requirements with { MinimumPower = Kilowatts.From(11), Version = 2 };
         var stations = new[] { Station(cpo: "cpo-a") with { Id = "st-a" }, Station(cpo: "cpo-b", kw: 7) with { Id = "st-b" } };
 
-        var result = MeritOrder.Clear(r.ToClearingRequest(stations, Grid, raised, r.GateClosure), [Offer("a", 1, 0.1m), Offer("b", 1, 0.1m)]);
+        var result = Cycle.ClearAlone(r.ToClearingRequest(stations, Grid, raised, r.GateClosure), [Offer("a", 1, 0.1m), Offer("b", 1, 0.1m)]);
 
         Assert.Equal("a", Assert.Single(result.Awards).OfferId);
         Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcomes.Single(o => o.OfferId == "b").Kind);
@@ -126,7 +129,7 @@ public class FlexRequestTests
         var r = FlexRequest.Post("req1", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(10),
             Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), T0.AddHours(1), PricingRule.PayAsBid, T0, minimumOfferEnergy: KilowattHours.From(3));
 
-        var result = MeritOrder.Clear(r.ToClearingRequest(), [Offer("a", 9, 0.1m), Offer("b", 5, 0.2m)]);
+        var result = Cycle.ClearAlone(r.ToClearingRequest(), [Offer("a", 9, 0.1m), Offer("b", 5, 0.2m)]);
 
         Assert.Equal("a", Assert.Single(result.Awards).OfferId);
         var b = result.Outcomes.Single(o => o.OfferId == "b");
@@ -165,7 +168,7 @@ public class FlexRequestTests
     public void Lifecycle_HappyPath_ReachesSettled()
     {
         var r = Request();
-        r.Close(MeritOrder.Clear(r.ToClearingRequest(), [Offer("a", 10, 0.1m)]), r.GateClosure);
+        r.Close(Cycle.ClearAlone(r.ToClearingRequest(), [Offer("a", 10, 0.1m)]), r.GateClosure);
         Assert.Equal(RequestState.Cleared, r.State);
         r.MarkAwarded();
         Assert.Equal(r.Delivery.End.AddMinutes(5), r.NextStepAt(TimeSpan.FromMinutes(5)));
@@ -179,41 +182,90 @@ public class FlexRequestTests
     [Theory]
     // 10 kWh awarded whole at 0.25 (value 2.5) against a 20 kWh baseline. 90 % delivered: verified energy 2.25, the award
     // 2.5, score 1 -> 2.5. 50 % delivered: below the 80 % threshold nothing, except by score 0.5 x 2.5 = 1.25.
-    [InlineData(PayoutRule.ZeroBelowThreshold, 2.75, 2.25)]
-    [InlineData(PayoutRule.Full, 2.75, 2.5)]
-    [InlineData(PayoutRule.ProRataByScore, 2.75, 2.5)]
-    [InlineData(PayoutRule.ZeroBelowThreshold, 3.75, 0)]
-    [InlineData(PayoutRule.Full, 3.75, 0)]
-    [InlineData(PayoutRule.ProRataByScore, 3.75, 1.25)]
-    public void Verify_IndivisibleAward_IsPaidByTheSameRuleAsADivisibleOne(PayoutRule rule, decimal kwhPerQuarter, decimal payout)
+    // Paid pro rata below the threshold is its own outcome, not a failure: no failure reason is reported for it.
+    [InlineData(PayoutRule.ZeroBelowThreshold, 2.75, 2.25, DeliveryOutcome.Delivered)]
+    [InlineData(PayoutRule.Full, 2.75, 2.5, DeliveryOutcome.Delivered)]
+    [InlineData(PayoutRule.ProRataByScore, 2.75, 2.5, DeliveryOutcome.Delivered)]
+    [InlineData(PayoutRule.ZeroBelowThreshold, 3.75, 0, DeliveryOutcome.NotDelivered)]
+    [InlineData(PayoutRule.Full, 3.75, 0, DeliveryOutcome.NotDelivered)]
+    [InlineData(PayoutRule.ProRataByScore, 3.75, 1.25, DeliveryOutcome.PaidProRata)]
+    [InlineData(PayoutRule.ProRataByScore, 5, 0, DeliveryOutcome.NotDelivered)]
+    public void Verify_IndivisibleAward_IsPaidByTheSameRuleAsADivisibleOne(PayoutRule rule, decimal kwhPerQuarter, decimal payout, DeliveryOutcome outcome)
     {
         foreach (var divisible in new[] { false, true })
         {
             var r = Request(verification: VerificationRules.Default with { Payout = rule });
-            r.Close(MeritOrder.Clear(r.ToClearingRequest(), [Offer("a", 10, 0.25m, divisible: divisible)]), r.GateClosure);
+            r.Close(Cycle.ClearAlone(r.ToClearingRequest(), [Offer("a", 10, 0.25m, divisible: divisible)]), r.GateClosure);
             r.MarkAwarded();
             var readings = Enumerable.Range(-4, 8).Select(q => new MeterReading("st-a",
                 new TimeWindow(r.Delivery.Start.AddMinutes(15 * q), r.Delivery.Start.AddMinutes(15 * (q + 1))), KilowattHours.From(q < 0 ? 5m : kwhPerQuarter))).ToList();
             r.Verify(new DeliveryEvidence(readings), r.Delivery.End);
             Assert.Equal(KilowattHours.From(10), r.Awards.Single().Energy);
             Assert.Equal(new Euros(payout), r.Verifications.Single().Payout);
+            Assert.Equal(outcome, r.Verifications.Single().Outcome);
         }
     }
 
     [Fact]
-    public void Close_NoOffers_FailsWithReason()
+    public void Close_NoOffers_IsUnfilledWithNothingToCount()
     {
         var r = Request();
-        r.Close(MeritOrder.Clear(r.ToClearingRequest(), []), r.GateClosure);
-        Assert.Equal(RequestState.Failed, r.State);
-        Assert.Equal("no eligible offers", r.FailureReason);
+        Assert.Null(r.Fill());
+        r.Close(Cycle.ClearAlone(r.ToClearingRequest(), []), r.GateClosure);
+        Assert.Equal(RequestState.Unfilled, r.State);
+        Assert.Equal(new RequestFill(FillKind.Unfilled, KilowattHours.Zero, KilowattHours.From(10), []), r.Fill());
+        Assert.Null(r.NextStepAt(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void Close_CoveredExactly_IsFilled()
+    {
+        var r = Request(kwh: 10);
+        r.Close(Cycle.ClearAlone(r.ToClearingRequest(), [Offer("a", 6, 0.1m), Offer("b", 4, 0.2m), Offer("c", 5, 0.3m), Offer("d", 5, 0.9m)]), r.GateClosure);
+        Assert.Equal(RequestState.Cleared, r.State);
+        Assert.Equal(new RequestFill(FillKind.Filled, KilowattHours.From(10), KilowattHours.Zero,
+            [new(OfferOutcomeKind.RejectedOverPriceCap, 1), new(OfferOutcomeKind.RejectedNotNeeded, 1)]), r.Fill());
+    }
+
+    [Fact]
+    public void Close_EligibleOffersLosingCapacityConflicts_ArePartlyFilledOrUnfilledNotFailed()
+    {
+        // req1 closes first and takes station st-x; req2's offers on st-x are eligible but lose the conflict.
+        var first = Request(kwh: 10);
+        var second = FlexRequest.Post("req2", "dso1", Grid, first.Delivery, KilowattHours.From(10), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(0.5m), T0.AddHours(2), PricingRule.PayAsBid, T0);
+        var third = FlexRequest.Post("req3", "dso1", Grid, first.Delivery, KilowattHours.From(10), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(0.5m), T0.AddHours(3), PricingRule.PayAsBid, T0);
+        Offer On(string request, string id, decimal kwh, string station) =>
+            new(id, request, "cpo-" + id, [station], KilowattHours.From(kwh), EurosPerKilowattHour.From(0.1m), true, T0);
+        var result = ClearingEngine.Clear([first.ToClearingRequest(), second.ToClearingRequest(), third.ToClearingRequest()],
+            [On("req1", "a", 10, "st-x"), On("req2", "b", 10, "st-x"), On("req2", "c", 3.5m, "st-y"), On("req3", "d", 10, "st-x"), On("req3", "e", 2, "st-y")]);
+        first.Close(result.For("req1"), first.GateClosure);
+        second.Close(result.For("req2"), second.GateClosure);
+        third.Close(result.For("req3"), third.GateClosure);
+
+        Assert.Equal(FillKind.Filled, first.Fill()!.Kind);
+        Assert.Equal(RequestState.Cleared, second.State);
+        Assert.Equal(new RequestFill(FillKind.PartlyFilled, KilowattHours.From(3.5m), KilowattHours.From(6.5m),
+            [new(OfferOutcomeKind.RejectedCapacityConflict, 1)]), second.Fill());
+        Assert.Equal(RequestState.Unfilled, third.State);
+        Assert.Equal(new RequestFill(FillKind.Unfilled, KilowattHours.Zero, KilowattHours.From(10),
+            [new(OfferOutcomeKind.RejectedCapacityConflict, 2)]), third.Fill());
+    }
+
+    [Fact]
+    public void Fill_BeforeClearingOrCancelled_IsNull()
+    {
+        var r = Request();
+        r.Cancel("dso1", T0);
+        Assert.Null(r.Fill());
     }
 
     [Fact]
     public void Verbs_InWrongState_Throw()
     {
         var r = Request();
-        Assert.Throws<DomainException>(() => r.Close(MeritOrder.Clear(r.ToClearingRequest(), []), r.GateClosure.AddTicks(-1)));
+        Assert.Throws<DomainException>(() => r.Close(Cycle.ClearAlone(r.ToClearingRequest(), []), r.GateClosure.AddTicks(-1)));
         Assert.Throws<DomainException>(r.MarkAwarded);
         Assert.Throws<DomainException>(r.MarkSettled);
         Assert.Throws<DomainException>(() => r.Verify(new DeliveryEvidence([]), r.Delivery.End));

@@ -19,7 +19,7 @@ public class ManualSelectionTests
     public void Clear_ValidPicks_OnlyPickedOffersAwarded()
     {
         // The DSO skips the cheapest offer (e.g. it distrusts that CPO): manual selection lets it.
-        var r = MeritOrder.Clear(Manual(10, Picks("r1", 1.5, Pick("lump"), Pick("mid", 2.5m))), Offers);
+        var r = ClearAlone(Manual(10, Picks("r1", 1.5, Pick("lump"), Pick("mid", 2.5m))), Offers);
 
         Assert.Equal(SelectionMode.Manual, r.Selection);
         Assert.Equal(["mid", "lump"], r.Awards.Select(a => a.OfferId));
@@ -31,7 +31,7 @@ public class ManualSelectionTests
     [Fact]
     public void Clear_ManualPayAsClear_PaysHighestPickedPrice()
     {
-        var r = MeritOrder.Clear(Manual(10, Picks("r1", 1.5, Pick("cheap"), Pick("lump")), pricing: PricingRule.PayAsClear), Offers);
+        var r = ClearAlone(Manual(10, Picks("r1", 1.5, Pick("cheap"), Pick("lump")), pricing: PricingRule.PayAsClear), Offers);
 
         Assert.All(r.Awards, a => Assert.Equal(EurosPerKilowattHour.From(0.30m), a.Price));
     }
@@ -44,7 +44,7 @@ public class ManualSelectionTests
             Pick("cheap", 6), // more than offered
             Pick("dear"), // over the cap
             Pick("mid")); // valid
-        var r = MeritOrder.Clear(Manual(5, decision, cap: 0.5m), Offers);
+        var r = ClearAlone(Manual(5, decision, cap: 0.5m), Offers);
 
         Assert.Equal((OfferOutcomeKind.RejectedInvalidPick, "An indivisible offer can only be picked whole."), (r.Outcome("lump").Kind, r.Outcome("lump").Detail));
         Assert.Equal((OfferOutcomeKind.RejectedInvalidPick, "The pick asks for more energy than the offer holds."), (r.Outcome("cheap").Kind, r.Outcome("cheap").Detail));
@@ -56,7 +56,7 @@ public class ManualSelectionTests
     public void Clear_PicksExceedingRequest_LaterInMeritOrderRejected()
     {
         // 5 + 5 > 8: picks are applied in merit order, so the dearer one is refused, whatever order the DSO listed them in.
-        var r = MeritOrder.Clear(Manual(8, Picks("r1", 1.5, Pick("mid"), Pick("cheap"))), Offers);
+        var r = ClearAlone(Manual(8, Picks("r1", 1.5, Pick("mid"), Pick("cheap"))), Offers);
 
         Assert.Equal(OfferOutcomeKind.Accepted, r.Outcome("cheap").Kind);
         Assert.Equal((OfferOutcomeKind.RejectedInvalidPick, "The pick exceeds what is left of the requested energy."), (r.Outcome("mid").Kind, r.Outcome("mid").Detail));
@@ -66,7 +66,7 @@ public class ManualSelectionTests
     public void Clear_PicksExceedingRequestWithinAllowance_Accepted()
     {
         var request = Manual(8, Picks("r1", 1.5, Pick("mid"), Pick("cheap"))) with { OverfillAllowance = KilowattHours.From(2) };
-        var r = MeritOrder.Clear(request, Offers);
+        var r = ClearAlone(request, Offers);
 
         Assert.Equal(KilowattHours.From(10), r.AcceptedEnergy);
     }
@@ -74,14 +74,14 @@ public class ManualSelectionTests
     [Fact]
     public void Clear_OfferPickedTwiceDifferently_Rejected()
     {
-        var r = MeritOrder.Clear(Manual(10, Picks("r1", 1.5, Pick("mid", 1), Pick("mid", 2))), Offers);
+        var r = ClearAlone(Manual(10, Picks("r1", 1.5, Pick("mid", 1), Pick("mid", 2))), Offers);
         Assert.Equal(OfferOutcomeKind.RejectedInvalidPick, r.Outcome("mid").Kind);
     }
 
     [Fact]
     public void Clear_DecisionAtDeadline_AutomaticApplies()
     {
-        var r = MeritOrder.Clear(Manual(10, Picks("r1", 2, Pick("dear"))), Offers);
+        var r = ClearAlone(Manual(10, Picks("r1", 2, Pick("dear"))), Offers);
 
         Assert.Equal(SelectionMode.Automatic, r.Selection);
         Assert.Equal("No decision before the deadline; automatic clearing applied.", r.SelectionNote);
@@ -91,7 +91,7 @@ public class ManualSelectionTests
     [Fact]
     public void Clear_NoDecision_AutomaticApplies()
     {
-        var r = MeritOrder.Clear(Manual(10, null), Offers);
+        var r = ClearAlone(Manual(10, null), Offers);
         Assert.Equal((SelectionMode.Automatic, (string?)null), (r.Selection, r.SelectionNote));
         Assert.Equal(["cheap", "mid"], r.Awards.Select(a => a.OfferId));
     }
@@ -99,15 +99,15 @@ public class ManualSelectionTests
     [Fact]
     public void Clear_DecisionBeforeGateClosureOrWithoutPeriod_AutomaticApplies()
     {
-        Assert.Equal(SelectionMode.Automatic, MeritOrder.Clear(Manual(10, Picks("r1", 0.5, Pick("dear"))), Offers).Selection);
+        Assert.Equal(SelectionMode.Automatic, ClearAlone(Manual(10, Picks("r1", 0.5, Pick("dear"))), Offers).Selection);
         var noPeriod = Request("r1") with { Decision = Picks("r1", 1.5, Pick("dear")) };
-        Assert.Equal(SelectionMode.Automatic, MeritOrder.Clear(noPeriod, Offers).Selection);
+        Assert.Equal(SelectionMode.Automatic, ClearAlone(noPeriod, Offers).Selection);
     }
 
     [Fact]
     public void Clear_DecisionForAnotherRequest_Throws()
     {
-        var e = Assert.Throws<DomainException>(() => MeritOrder.Clear(Manual(10, Picks("r2", 1.5, Pick("mid"))), Offers));
+        var e = Assert.Throws<DomainException>(() => ClearAlone(Manual(10, Picks("r2", 1.5, Pick("mid"))), Offers));
         Assert.Equal("request-mismatch", e.Rule);
     }
 

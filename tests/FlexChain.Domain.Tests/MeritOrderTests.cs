@@ -8,7 +8,7 @@ namespace FlexChain.Domain.Tests;
 public class MeritOrderTests
 {
     private static ClearingResult Clear(decimal need, IEnumerable<Offer> offers, PricingRule pricing = PricingRule.PayAsBid, decimal cap = 1m) =>
-        MeritOrder.Clear(KilowattHours.From(need), EurosPerKilowattHour.From(cap), T0.AddHours(1), pricing, "req1", offers);
+        Cycle.ClearAlone(Cycle.Request("req1", kwh: need, cap: cap, pricing: pricing), offers);
 
     [Fact]
     public void Clear_CheapestFirst_AcceptsUntilCovered()
@@ -57,7 +57,7 @@ public class MeritOrderTests
     public void Clear_RequestEnergyFinerThanWattHour_Throws()
     {
         var e = Assert.Throws<DomainException>(() =>
-            MeritOrder.Clear(new KilowattHours(1.0001m), EurosPerKilowattHour.From(1), T0, PricingRule.PayAsBid, "req1", []));
+            Cycle.ClearAlone(Cycle.Request("req1") with { Energy = new KilowattHours(1.0001m) }, []));
         Assert.Equal("precision", e.Rule);
     }
 

@@ -216,10 +216,12 @@ public sealed class ApiRulesTests(MarketFixture market)
     public async Task PostOffer_AfterGateClosure_IsConflict()
     {
         var m = await MarketAsync();
+        var gateClosure = (await _api.GetAsync($"/v1/requests/{m.Request}", m.CpoA))["gateClosure"]!.GetValue<DateTimeOffset>();
         market.Clock.Advance(TimeSpan.FromHours(1));
         using var response = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{m.Request}/offers", m.CpoA, Offer(m.StationA));
         var problem = await ProblemAsync(response, HttpStatusCode.Conflict);
         Assert.Equal("gate-closed", problem["rule"]!.GetValue<string>());
+        Assert.Contains($"closed at {gateClosure:O}", problem["detail"]!.GetValue<string>());
     }
 
     [Fact]

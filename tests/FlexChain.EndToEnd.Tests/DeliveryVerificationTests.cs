@@ -122,6 +122,10 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
 
         var prorata = (await _api.GetAsync($"/v1/requests/{requests[1]}", dso))["settlements"]!.AsArray();
         Assert.Equal([1m, 0.5m], prorata.Select(s => s!["verification"]!["score"]!.GetValue<decimal>()).Order().Reverse());
+        // Paid half by its score below the threshold: reported as paid pro rata, not as a failure.
+        var half = prorata.Single(s => s!["verification"]!["score"]!.GetValue<decimal>() == 0.5m)!;
+        Assert.Equal(("PaidProRata", false, null), (half["outcome"]!.GetValue<string>(), half["succeeded"]!.GetValue<bool>(), half["failureReason"]?.GetValue<string>()));
+        Assert.Equal("PaidProRata", half["verification"]!["outcome"]!.GetValue<string>());
         var declaredSettlements = (await _api.GetAsync($"/v1/requests/{requests[3]}", dso))["settlements"]!.AsArray();
         Assert.Contains(declaredSettlements, s => s!["verification"]!["qualityFactor"]?.GetValue<decimal>() == 0.55m);
         Assert.Contains(declaredSettlements, s => s!["failureReason"]?.GetValue<string>().Contains("missing declared schedule") == true);

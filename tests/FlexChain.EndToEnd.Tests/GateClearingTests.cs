@@ -24,9 +24,13 @@ public sealed class GateClearingTests(MarketFixture market)
         // The only offer's station is deactivated before gate closure: it was eligible when offered, not when cleared.
         await api.SendOkAsync(HttpMethod.Delete, $"/v1/stations/{stationA}", cpoA, null);
         market.Clock.SetTo(t0.AddHours(1));
-        var failed = await api.WaitForStateAsync(request, dso, "Failed");
+        var unfilled = await api.WaitForStateAsync(request, dso, "Unfilled");
 
-        var outcome = Assert.Single(failed["outcomes"]!.AsArray())!;
+        var fill = unfilled["fill"]!;
+        Assert.Equal(("Unfilled", 0m, 5m), (fill["outcome"]!.GetValue<string>(), fill["awardedKwh"]!.GetValue<decimal>(), fill["shortfallKwh"]!.GetValue<decimal>()));
+        var rejection = Assert.Single(fill["rejections"]!.AsArray())!;
+        Assert.Equal(("RejectedNotEligible", 1), (rejection["reason"]!.GetValue<string>(), rejection["count"]!.GetValue<int>()));
+        var outcome = Assert.Single(unfilled["outcomes"]!.AsArray())!;
         Assert.Equal(offer, outcome["offerId"]!.GetValue<string>());
         Assert.Equal("RejectedNotEligible", outcome["outcome"]!.GetValue<string>());
     }
@@ -42,7 +46,7 @@ public sealed class GateClearingTests(MarketFixture market)
         // Two requests with the same gate closure and overlapping windows (10:00-11:00 and 10:30-11:30).
         var start = t0.AddHours(2);
         var first = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 5m);
-        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1), start.AddMinutes(30), kwh: 5m);
+        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1), start.AddMinutes(30), kwh: 8m);
         // A offers its one station, cheapest, to both; B offers another station to the second, dearer.
         await api.PostAsync($"/v1/requests/{first}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
         await api.PostAsync($"/v1/requests/{second}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
@@ -56,6 +60,13 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Equal(cpoB.Id, Assert.Single(b["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
         var conflict = b["outcomes"]!.AsArray().Single(o => o!["outcome"]!.GetValue<string>() != "Accepted")!;
         Assert.Equal("RejectedCapacityConflict", conflict["outcome"]!.GetValue<string>());
+        // The second lost its cheapest offer to a capacity conflict: partly filled, 3 kWh short, the reason counted (for its DSO only).
+        Assert.Equal("Filled", a["fill"]!["outcome"]!.GetValue<string>());
+        var fill = b["fill"]!;
+        Assert.Equal(("PartlyFilled", 5m, 3m), (fill["outcome"]!.GetValue<string>(), fill["awardedKwh"]!.GetValue<decimal>(), fill["shortfallKwh"]!.GetValue<decimal>()));
+        var rejection = Assert.Single(fill["rejections"]!.AsArray())!;
+        Assert.Equal(("RejectedCapacityConflict", 1), (rejection["reason"]!.GetValue<string>(), rejection["count"]!.GetValue<int>()));
+        Assert.Null((await api.GetAsync($"/v1/requests/{second}", cpoB))["fill"]!["rejections"]);
 
         // Finish both cycles so no funds stay locked for the tests that follow.
         market.Clock.SetTo(start.AddMinutes(30));

@@ -86,11 +86,11 @@ public sealed class MarketClient(HttpClient http)
             readings = Enumerable.Range(0, count).Select(i => new { start = from.AddMinutes(15 * i), end = from.AddMinutes(15 * (i + 1)), energyKwh = kwhPerQuarter }),
         });
 
-    /// <summary>Polls the request until it reaches <paramref name="state"/>; fails at once if it fails instead.</summary>
+    /// <summary>Polls the request until it reaches <paramref name="state"/>; fails at once if it ends unfilled instead.</summary>
     public async Task<JsonNode> WaitForStateAsync(string requestId, Caller caller, string state)
     {
         var r = await FlexChain.Testing.Poll.UntilAsync(() => GetAsync($"/v1/requests/{requestId}", caller),
-            r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Failed"), TimeSpan.FromSeconds(90), $"request {requestId} reaching {state}");
+            r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Unfilled"), TimeSpan.FromSeconds(90), $"request {requestId} reaching {state}");
         Assert.True(r["state"]!.GetValue<string>() == state, $"request did not reach {state}: {r}");
         return r;
     }

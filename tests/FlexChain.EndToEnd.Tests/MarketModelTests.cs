@@ -555,12 +555,13 @@ public sealed class MarketModelTests(MarketFixture market)
         Assert.Empty((await _api.GetAsync($"/v1/requests/{m.Request}/offers", m.Cpo))["items"]!.AsArray());
         var again = await _api.PostAsync($"/v1/requests/{m.Request}/offers", m.Cpo, Offer(m.Station));
 
+        var gateClosure = (await _api.GetAsync($"/v1/requests/{m.Request}", m.Cpo))["gateClosure"]!.GetValue<DateTimeOffset>();
         market.Clock.Advance(TimeSpan.FromHours(1));
         var againId = again["id"]!.GetValue<string>();
         using var put = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{m.Request}/offers/{againId}", m.Cpo, Offer(m.Station, price: 0.1m));
-        await ProblemAsync(put, HttpStatusCode.Conflict, "gate-closed");
+        Assert.Contains($"closed at {gateClosure:O}", (await ProblemAsync(put, HttpStatusCode.Conflict, "gate-closed"))["detail"]!.GetValue<string>());
         using var delete = await _api.SendAsync(HttpMethod.Delete, $"/v1/requests/{m.Request}/offers/{againId}", m.Cpo, null);
-        await ProblemAsync(delete, HttpStatusCode.Conflict, "gate-closed");
+        Assert.Contains($"closed at {gateClosure:O}", (await ProblemAsync(delete, HttpStatusCode.Conflict, "gate-closed"))["detail"]!.GetValue<string>());
     }
 
     [Fact]

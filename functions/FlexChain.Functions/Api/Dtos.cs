@@ -2,8 +2,8 @@ using FlexChain.Domain;
 
 namespace FlexChain.Functions.Api;
 
-// Wire formats. Times are UTC ISO 8601; energy is kWh with at most 3 decimals (1 Wh), power kW with at most 3,
-// prices EUR/kWh with at most 4; ids are a type prefix and 32 hex digits (e.g. st_0197...). Unknown fields are refused.
+// Wire formats. Times are UTC ISO 8601; in responses energy is kWh with 3 decimals, power kW with 3, EUR amounts with 2,
+// prices EUR/kWh with 4, always written with all of them (Wire); inputs take at most as many; ids are a type prefix and 32 hex digits (e.g. st_0197...). Unknown fields are refused.
 
 public sealed record RegisterParticipantRequest(string? Role, string? LegalName, string? Contact, string? WalletAddress);
 
@@ -41,7 +41,7 @@ public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowe
 public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt)
 {
     public static TransformerResponse From(Transformer t) =>
-        new(t.Id, t.DsoId, t.Name, t.RatedPower.Value, t.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null, t.RegisteredAt);
+        new(t.Id, t.DsoId, t.Name, Wire.Kw(t.RatedPower.Value), t.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null, t.RegisteredAt);
 }
 
 public sealed record ForecastPointItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? ExpectedLoadKw, decimal? LimitKw);
@@ -54,7 +54,7 @@ public sealed record ForecastResponse(string TransformerId, string Day, IReadOnl
 {
     public static ForecastResponse From(CongestionForecast f) =>
         new(f.TransformerId, f.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-            f.Points.Select(p => new ForecastPointResponse(p.Start, p.End, p.ExpectedLoad.Value, p.Limit.Value, p.Congested)).ToList(),
+            f.Points.Select(p => new ForecastPointResponse(p.Start, p.End, Wire.Kw(p.ExpectedLoad.Value), Wire.Kw(p.Limit.Value), p.Congested)).ToList(),
             f.Points.Count(p => p.Congested), f.PublishedAt);
 }
 
@@ -82,7 +82,7 @@ public sealed record StationResponse(
     int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification)
 {
     public static StationResponse From(ChargingStation s, DateTimeOffset now) =>
-        new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, s.MaxAcPower.Value, s.MaxDcPower.Value, s.MaxPower.Value,
+        new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, Wire.Kw(s.MaxAcPower.Value), Wire.Kw(s.MaxDcPower.Value), Wire.Kw(s.MaxPower.Value),
             s.Connectors, s.MeteringPointId, s.RealTimeMonitoring, s.Status.ToString(), s.Active, s.Version, s.UpdatedAt, s.DeactivatedAt,
             s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null);
 }
@@ -101,7 +101,7 @@ public sealed record EvResponse(string Id, string CpoId, string Model, decimal B
     DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt)
 {
     public static EvResponse From(ElectricVehicle e) =>
-        new(e.Id, e.CpoId, e.Model, e.BatteryCapacity.Value, e.MaxChargingPower.Value, e.Active, e.Version, e.UpdatedAt, e.DeactivatedAt);
+        new(e.Id, e.CpoId, e.Model, Wire.Kwh(e.BatteryCapacity.Value), Wire.Kw(e.MaxChargingPower.Value), e.Active, e.Version, e.UpdatedAt, e.DeactivatedAt);
 }
 
 public sealed record RequirementsRequest(IReadOnlyList<string>? TransformerIds, decimal? MinimumPowerKw, bool? MonitoringRequired, int? ValidityDays);
@@ -110,7 +110,7 @@ public sealed record RequirementsResponse(string DsoId, IReadOnlyList<string>? T
     int ValidityDays, int Version, DateTimeOffset UpdatedAt)
 {
     public static RequirementsResponse From(PrequalificationRequirements r) =>
-        new(r.DsoId, r.TransformerIds, r.MinimumPower.Value, r.MonitoringRequired, (int)r.Validity.TotalDays, r.Version, r.UpdatedAt);
+        new(r.DsoId, r.TransformerIds, Wire.Kw(r.MinimumPower.Value), r.MonitoringRequired, (int)r.Validity.TotalDays, r.Version, r.UpdatedAt);
 }
 
 public sealed record QualificationEntryResponse(StationResponse Station, QualificationResponse Qualification);
@@ -155,13 +155,15 @@ public sealed record IntervalDeliveryResponse(
 /// awarded, 1 within the tolerance), the declared baseline's quality factor, and the payout in EUR before token rounding.
 /// </summary>
 public sealed record VerificationDetailResponse(
-    string AwardId, bool Succeeded, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
+    string AwardId, bool Succeeded, string Outcome, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
     string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals)
 {
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
-        new(v.AwardId, v.Succeeded, v.Score, v.QualityFactor, v.Baseline.Value, v.Measured.Value, v.Delivered.Value, v.Payout.Value, v.FailureReason,
+        new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, Wire.Kwh(v.Baseline.Value), Wire.Kwh(v.Measured.Value), Wire.Kwh(v.Delivered.Value),
+            Wire.Eur(v.Payout.Value),
+            v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
-            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, i.Baseline.Value, i.Measured.Value, i.Delivered.Value, i.Revised, i.Missing)).ToList());
+            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList());
 }
 
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);
@@ -170,7 +172,7 @@ public sealed record OfferResponse(string Id, string RequestId, string CpoId, IR
     decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision)
 {
     public static OfferResponse From(Offer o) =>
-        new(o.Id, o.RequestId, o.CpoId, o.StationIds, o.Energy.Value, o.Price.Value, o.Divisible, o.SubmittedAt, o.Revision);
+        new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision);
 }
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh);
@@ -182,9 +184,13 @@ public sealed record AwardResponse(string Id, string OfferId, string CpoId, IRea
 public sealed record AwardRecordResponse(string AwardId, string DsoWallet, string CpoWallet, long EnergyWh, long PriceMicroEurPerKwh,
     string LockedUnits, long DeliveryStart, long DeliveryEnd, string RecordHash);
 
-/// <summary>A settlement as recorded on chain: verified quantities, payout, the record's canonical hash and the transaction.</summary>
+/// <summary>
+/// A settlement as recorded on chain: verified quantities, payout, the record's canonical hash and the transaction.
+/// <c>succeeded</c> is the record's flag (at or above the success threshold); <c>outcome</c> is Delivered, PaidProRata
+/// (below the threshold, paid the score's share: not a failure) or NotDelivered, and only then <c>failureReason</c> says why.
+/// </summary>
 public sealed record SettlementResponse(string AwardId, long AwardedWh, long BaselineWh, long MeasuredWh, long DeliveredWh,
-    bool Succeeded, string? FailureReason, string PayoutUnits, string LockedUnits, string RecordHash, string? TransactionHash,
+    bool Succeeded, string Outcome, string? FailureReason, string PayoutUnits, string LockedUnits, string RecordHash, string? TransactionHash,
     VerificationDetailResponse? Verification = null);
 
 /// <summary>A request as listed: its terms and state, without offers or results.</summary>
@@ -194,8 +200,8 @@ public sealed record RequestSummaryResponse(
     string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt)
 {
     public static RequestSummaryResponse From(FlexRequest r) =>
-        new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(), r.MaxPrice.Value, r.GateClosure,
-            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value, r.State.ToString(), r.CreatedAt, r.CancelledAt);
+        new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, Wire.Kwh(r.Energy.Value), r.Direction.ToString(), Wire.EurPerKwh(r.MaxPrice.Value), r.GateClosure,
+            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value), r.State.ToString(), r.CreatedAt, r.CancelledAt);
 }
 
 /// <summary>
@@ -206,10 +212,24 @@ public sealed record RequestSummaryResponse(
 public sealed record RequestResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh,
     string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline,
-    decimal? MinimumOfferKwh, string State, string? FailureReason, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
+    decimal? MinimumOfferKwh, string State, FillResponse? Fill, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain, VerificationRulesResponse Verification,
     DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null);
+
+/// <summary>
+/// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or
+/// Unfilled; <c>rejections</c> counts the rejected offers per reason, shown to the request's DSO only (null for others).
+/// </summary>
+public sealed record FillResponse(string Outcome, decimal AwardedKwh, decimal ShortfallKwh, IReadOnlyList<RejectionCountResponse>? Rejections)
+{
+    public static FillResponse From(RequestFill f, bool withRejections) =>
+        new(f.Kind.ToString(), Wire.Kwh(f.Awarded.Value), Wire.Kwh(f.Shortfall.Value),
+            withRejections ? f.Rejections.Select(r => new RejectionCountResponse(r.Reason.ToString(), r.Count)).ToList() : null);
+}
+
+/// <summary>How many offers were rejected for one reason (an offer outcome name).</summary>
+public sealed record RejectionCountResponse(string Reason, int Count);
 
 /// <summary>One pick of a manual decision: an offer and, to take only part of a divisible offer, how much of it (kWh, at most 3 decimals); the whole offer when <c>energyKwh</c> is absent.</summary>
 public sealed record OfferPickItem(string? OfferId, decimal? EnergyKwh = null);
@@ -224,7 +244,7 @@ public sealed record OfferPickResponse(string OfferId, decimal? EnergyKwh);
 public sealed record DecisionResponse(string RequestId, DateTimeOffset DecidedAt, DateTimeOffset? DecisionDeadline, IReadOnlyList<OfferPickResponse> Picks)
 {
     public static DecisionResponse From(FlexRequest r, ManualDecision d) =>
-        new(r.Id, d.DecidedAt, r.DecisionDeadline, d.Picks.Select(p => new OfferPickResponse(p.OfferId, p.Energy?.Value)).ToList());
+        new(r.Id, d.DecidedAt, r.DecisionDeadline, d.Picks.Select(p => new OfferPickResponse(p.OfferId, Wire.Kwh(p.Energy?.Value))).ToList());
 }
 
 /// <summary>A pick the clearing engine would refuse: its position in the body, the offer, the reason (an outcome name) and a sentence.</summary>

@@ -6,7 +6,8 @@ namespace FlexChain.Functions.Api;
 
 /// <summary>
 /// Completes the OpenAPI document: the API key security scheme (required everywhere except registration and health),
-/// the <c>Idempotency-Key</c> header on creating POSTs, and the RFC 7807 problem responses every operation can give.
+/// the <c>Idempotency-Key</c> header on creating POSTs, the RFC 7807 problem responses every operation can give, and
+/// a description of every field (<see cref="FieldDescriptions"/>) stating each quantity's number format (<see cref="Wire"/>).
 /// </summary>
 public static class OpenApiConventions
 {
@@ -14,6 +15,12 @@ public static class OpenApiConventions
 
     public static void Configure(OpenApiOptions options)
     {
+        options.AddSchemaTransformer((schema, context, _) =>
+        {
+            if (context.JsonPropertyInfo is { } p && FieldDescriptions.For(p.DeclaringType.Name, p.Name) is { } description)
+                schema.Description = description;
+            return Task.CompletedTask;
+        });
         options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "FlexChain market API";
@@ -28,18 +35,27 @@ public static class OpenApiConventions
                 Description = "fck_{participantId}_{secret}, issued once at registration.",
             };
             document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
+            // A property whose type is a component schema is a reference (or, when nullable, a oneOf of null and the
+            // reference) that the schema transformer did not reach: its own description goes on it here.
+            foreach (var (name, component) in document.Components.Schemas)
+                foreach (var (property, schema) in component.Properties ?? new Dictionary<string, IOpenApiSchema>())
+                {
+                    if (FieldDescriptions.For(name, property) is not { } description) continue;
+                    if (schema is OpenApiSchemaReference reference) reference.Description = description;
+                    else if (schema is OpenApiSchema { Description: null } inline) inline.Description = description;
+                }
             document.Components.Schemas[Problem] = new OpenApiSchema
             {
                 Type = JsonSchemaType.Object,
                 Description = "RFC 7807 problem details; `field` names the input at fault and `rule` the rule it broke.",
                 Properties = new Dictionary<string, IOpenApiSchema>
                 {
-                    ["type"] = new OpenApiSchema { Type = JsonSchemaType.String },
-                    ["title"] = new OpenApiSchema { Type = JsonSchemaType.String },
-                    ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer },
-                    ["detail"] = new OpenApiSchema { Type = JsonSchemaType.String },
-                    ["field"] = new OpenApiSchema { Type = JsonSchemaType.String },
-                    ["rule"] = new OpenApiSchema { Type = JsonSchemaType.String },
+                    ["type"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A URI reference identifying the problem type." },
+                    ["title"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A short summary of the problem type." },
+                    ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer, Description = "The HTTP status code." },
+                    ["detail"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "What went wrong, naming the rule and, for a deadline, its time." },
+                    ["field"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "The input at fault." },
+                    ["rule"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "The rule it broke, machine-readable (e.g. gate-closed)." },
                     ["errors"] = new OpenApiSchema { Type = JsonSchemaType.Object, Description = "Validation messages by field (400 only)." },
                 },
             };

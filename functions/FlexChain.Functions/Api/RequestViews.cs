@@ -40,23 +40,23 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             {
                 var a = r.Awards[i];
                 var record = AwardRecord.For(r, i, membership.AwardId(i)!.Value, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
-                awards.Add(new AwardResponse(a.Id, a.OfferId, a.CpoId, a.StationIds, a.Energy.Value, a.Price.Value, a.Value.Value,
+                awards.Add(new AwardResponse(a.Id, a.OfferId, a.CpoId, a.StationIds, Wire.Kwh(a.Energy.Value), Wire.EurPerKwh(a.Price.Value), Wire.Eur(a.Value.Value),
                     SettlementsApi.ToResponse(record), batches[membership.Slots[i].Batch]?.LockTransaction));
             }
             for (var i = 0; i < r.Verifications.Count; i++)
             {
                 var s = SettlementRecord.For(r, i, membership.AwardId(i)!.Value, decimals);
-                settlements.Add(SettlementsApi.ToResponse(s, r.Verifications[i].FailureReason, batches[membership.Slots[i].Batch]?.SettleTransaction)
+                settlements.Add(SettlementsApi.ToResponse(s, r.Verifications[i], batches[membership.Slots[i].Batch]?.SettleTransaction)
                     with { Verification = VerificationDetailResponse.From(r.Verifications[i]) });
             }
         }
 
-        return new RequestResponse(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, r.Energy.Value, r.Direction.ToString(),
-            r.MaxPrice.Value, r.GateClosure, r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, r.MinimumOfferEnergy?.Value,
-            r.State.ToString(), r.FailureReason, r.CreatedAt, r.CancelledAt, membership?.CycleId,
+        return new RequestResponse(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, Wire.Kwh(r.Energy.Value), r.Direction.ToString(),
+            Wire.EurPerKwh(r.MaxPrice.Value), r.GateClosure, r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value),
+            r.State.ToString(), r.Fill() is { } fill ? FillResponse.From(fill, callerId == r.DsoId) : null, r.CreatedAt, r.CancelledAt, membership?.CycleId,
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
-            r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), o.AcceptedEnergy.Value)).ToList(),
+            r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value))).ToList(),
             awards, settlements, ledger.Info, VerificationRulesResponse.From(r.Verification),
             callerId == r.DsoId && r.Decision is { } decision ? DecisionResponse.From(r, decision) : null,
             r.AppliedSelection?.ToString(), r.SelectionNote);

@@ -73,8 +73,9 @@ public static class SettlementsApi
         new(record.AwardId.ToString(), record.Dso.ToString(), record.Cpo.ToString(), record.EnergyWh, record.PriceMicroEurPerKwh,
             record.LockedUnits.ToString(), record.DeliveryStart, record.DeliveryEnd, record.Hash().ToString());
 
-    public static SettlementResponse ToResponse(SettlementRecord s, string? failureReason, string? transactionHash) =>
-        new(s.AwardId.ToString(), s.AwardedWh, s.BaselineWh, s.MeasuredWh, s.DeliveredWh, s.Succeeded, failureReason, s.PayoutUnits.ToString(),
+    public static SettlementResponse ToResponse(SettlementRecord s, FlexChain.Domain.Verification verification, string? transactionHash) =>
+        new(s.AwardId.ToString(), s.AwardedWh, s.BaselineWh, s.MeasuredWh, s.DeliveredWh, s.Succeeded, verification.Outcome.ToString(),
+            verification.Outcome == FlexChain.Domain.DeliveryOutcome.NotDelivered ? verification.FailureReason : null, s.PayoutUnits.ToString(),
             s.LockedUnits.ToString(), s.Hash().ToString(), transactionHash);
 
     private static Hash32 ParseHash(string value, string field)
@@ -108,7 +109,7 @@ public static class SettlementsApi
         return new Published(
             new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!)),
             new PublishedSettlementResponse(r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
-                ToResponse(settlement, r.Verifications[at.AwardIndex].FailureReason, batch.SettleTransaction), awards.Select(ToResponse).ToList(),
+                ToResponse(settlement, r.Verifications[at.AwardIndex], batch.SettleTransaction), awards.Select(ToResponse).ToList(),
                 batch.LockTransaction, batch.SettleTransaction, ledger.Info));
     }
 

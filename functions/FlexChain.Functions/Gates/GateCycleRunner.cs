@@ -187,7 +187,7 @@ public sealed partial class GateCycleRunner(
         // frozen. A manual request's decision could still be saving (checked before its deadline, written after this
         // read), so open manual requests have their decision fixed first: one that landed is read back, one in flight fails.
         var taking = new System.Collections.Concurrent.ConcurrentBag<Stored<FlexRequest>>();
-        await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Failed),
+        await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Unfilled),
             MarketStore.InParallel(cancellationToken), async (m, ct) =>
                 taking.Add(m.Value is { State: RequestState.Open, Selection: SelectionMode.Manual } ? await store.FixDecisionAsync(m, now, ct) : m));
         var clearing = taking.OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();

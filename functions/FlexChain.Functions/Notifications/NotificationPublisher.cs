@@ -22,7 +22,7 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
         var data = new
         {
             dsoId = r.DsoId, transformerId = r.TransformerId, deliveryStart = r.Delivery.Start, deliveryEnd = r.Delivery.End,
-            energyKwh = r.Energy.Value, direction = r.Direction.ToString(), maxPriceEurPerKwh = r.MaxPrice.Value, gateClosure = r.GateClosure,
+            energyKwh = Api.Wire.Kwh(r.Energy.Value), direction = r.Direction.ToString(), maxPriceEurPerKwh = Api.Wire.EurPerKwh(r.MaxPrice.Value), gateClosure = r.GateClosure,
             pricing = r.Pricing.ToString(), selection = r.Selection.ToString(),
         };
         await EmitAsync(CpoAudience, EventTypes.RequestPublished, r.Id, data, await store.ListSubscriptionsOfRoleAsync(Role.Cpo, cancellationToken), cancellationToken);
@@ -39,9 +39,9 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
         var winners = r.Awards.Select(a => a.CpoId).Distinct().ToList();
         foreach (var recipient in winners.Prepend(r.DsoId))
             await EmitAsync(recipient, EventTypes.GateClosed, r.Id,
-                new { state = r.State == RequestState.Failed ? "Failed" : "Cleared", gateClosure = r.GateClosure, failureReason = r.FailureReason, awards = Awards(r, recipient) },
+                new { state = r.State == RequestState.Unfilled ? "Unfilled" : "Cleared", gateClosure = r.GateClosure, fill = Fill(r, recipient), awards = Awards(r, recipient) },
                 null, cancellationToken);
-        if (r.State is RequestState.Failed or RequestState.Cleared) return;
+        if (r.State is RequestState.Unfilled or RequestState.Cleared) return;
 
         foreach (var recipient in winners.Prepend(r.DsoId))
             await EmitAsync(recipient, EventTypes.Award, r.Id, new { awards = Awards(r, recipient) }, null, cancellationToken);
@@ -61,15 +61,19 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
 
     private static List<object> Awards(FlexRequest r, string recipient) =>
         r.Awards.Select((a, i) => (a, i)).Where(x => recipient == r.DsoId || x.a.CpoId == recipient)
-            .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = x.a.Energy.Value, priceEurPerKwh = x.a.Price.Value })
+            .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = Api.Wire.Kwh(x.a.Energy.Value), priceEurPerKwh = Api.Wire.EurPerKwh(x.a.Price.Value) })
             .ToList();
+
+    /// <summary>The request's fill; the rejection counts go to its DSO only (CPOs never learn about other offers).</summary>
+    private static object Fill(FlexRequest r, string recipient) => Api.FillResponse.From(r.Fill()!, recipient == r.DsoId);
 
     private static List<object> Verifications(FlexRequest r, string recipient) =>
         r.Awards.Zip(r.Verifications).Where(x => recipient == r.DsoId || x.First.CpoId == recipient)
             .Select(x => (object)new
             {
-                awardId = x.First.Id, cpoId = x.First.CpoId, awardedKwh = x.First.Energy.Value, deliveredKwh = x.Second.Delivered.Value,
-                succeeded = x.Second.Succeeded, payoutEur = x.Second.Payout.Value, failureReason = x.Second.FailureReason,
+                awardId = x.First.Id, cpoId = x.First.CpoId, awardedKwh = Api.Wire.Kwh(x.First.Energy.Value), deliveredKwh = Api.Wire.Kwh(x.Second.Delivered.Value),
+                succeeded = x.Second.Succeeded, outcome = x.Second.Outcome.ToString(), payoutEur = Api.Wire.Eur(x.Second.Payout.Value),
+                failureReason = x.Second.Outcome == DeliveryOutcome.NotDelivered ? x.Second.FailureReason : null,
             })
             .ToList();
 

@@ -80,9 +80,6 @@ public static class ClearingEngine
         return problems;
     }
 
-    internal static GateCycleResult ClearSingle(RequestPlan plan, IReadOnlyList<Offer> offers) =>
-        new Clearer([plan], AsArray(offers), null).Run();
-
     private static string Describe(OfferOutcomeKind kind) => kind switch
     {
         OfferOutcomeKind.RejectedLate => "The offer was submitted after gate closure.",
@@ -124,33 +121,20 @@ internal sealed class RequestPlan
     public static RequestPlan For(ClearingRequest r)
     {
         var (selection, strategy, note) = ChooseSelection(r);
+        var id = r.Id ?? throw new ArgumentNullException(nameof(r), "A request has no id.");
         var minimumWh = r.MinimumAccepted is { } min ? Units.WattHours(min, "minimumOfferKwh") : 0;
-        return Build(r.Id, r.Energy, r.OverfillAllowance, r.PriceCap, r.GateClosure, r.Pricing,
-            r.Delivery.Start.UtcTicks, r.Delivery.End.UtcTicks, selection, strategy, note, r.QualifiedStationIds, minimumWh);
-    }
-
-    /// <summary>
-    /// Builds a plan. <paramref name="windowStart"/>/<paramref name="windowEnd"/> are UTC ticks of the half-open
-    /// delivery window; a caller that has no window passes the whole range, which overlaps every window.
-    /// </summary>
-    public static RequestPlan Build(
-        string id, KilowattHours requested, KilowattHours allowance, EurosPerKilowattHour cap, DateTimeOffset gateClosure,
-        PricingRule pricing, long windowStart, long windowEnd, SelectionMode selection, ISelectionStrategy strategy,
-        string? note, IReadOnlySet<string>? qualified, long minimumWh = 0)
-    {
-        ArgumentNullException.ThrowIfNull(id);
-        var requestedWh = Units.WattHours(requested, "energyKwh");
+        var requestedWh = Units.WattHours(r.Energy, "energyKwh");
         if (requestedWh <= 0) throw new DomainException("energyKwh", "positive", $"Request {id}: energyKwh must be greater than zero.");
-        var allowanceWh = Units.WattHours(allowance, "overfillAllowanceKwh");
+        var allowanceWh = Units.WattHours(r.OverfillAllowance, "overfillAllowanceKwh");
         if (allowanceWh < 0) throw new DomainException("overfillAllowanceKwh", "not-negative", $"Request {id}: the overfill allowance must not be negative.");
-        var capUnits = Units.PriceUnits(cap, "maxPriceEurPerKwh");
+        var capUnits = Units.PriceUnits(r.PriceCap, "maxPriceEurPerKwh");
         if (capUnits < 0) throw new DomainException("maxPriceEurPerKwh", "not-negative", $"Request {id}: the price cap must not be negative.");
         return new RequestPlan
         {
             Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
-            GateTicks = gateClosure.UtcTicks, WindowStart = windowStart, WindowEnd = windowEnd,
-            PricingStrategy = PricingStrategies.For(pricing), SelectionStrategy = strategy, Qualified = qualified, MinimumWh = minimumWh,
-            Requested = requested, Allowance = allowance, Pricing = pricing, Selection = selection, SelectionNote = note,
+            GateTicks = r.GateClosure.UtcTicks, WindowStart = r.Delivery.Start.UtcTicks, WindowEnd = r.Delivery.End.UtcTicks,
+            PricingStrategy = PricingStrategies.For(r.Pricing), SelectionStrategy = strategy, Qualified = r.QualifiedStationIds, MinimumWh = minimumWh,
+            Requested = r.Energy, Allowance = r.OverfillAllowance, Pricing = r.Pricing, Selection = selection, SelectionNote = note,
         };
     }
 
@@ -288,7 +272,7 @@ internal sealed class StationBook(RequestPlan[] plans) : IDisposable
 }
 
 /// <summary>One run of the engine over a gate cycle. Pooled scratch arrays are returned at the end.</summary>
-internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<string, int>? ranks)
+internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<string, int> ranks)
 {
     private readonly StationBook _book = new(plans);
 
@@ -348,11 +332,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         }
     }
 
-    private int Rank(string requestId)
-    {
-        if (ranks is null) return 0; // single-request clearing takes every offer given
-        return requestId is not null && ranks.TryGetValue(requestId, out var r) ? r : -1;
-    }
+    private int Rank(string requestId) => requestId is not null && ranks.TryGetValue(requestId, out var r) ? r : -1;
 
     private static Entry EntryFor(Offer o, int i)
     {

@@ -116,55 +116,7 @@ public sealed record ClearingResult(IReadOnlyList<Award> Awards, IReadOnlyList<O
 
     /// <summary>Total energy awarded.</summary>
     public KilowattHours AcceptedEnergy => Awards.Aggregate(KilowattHours.Zero, (s, a) => s + a.Energy);
-
-    /// <summary>
-    /// The canonical, deterministic form of this result that an adapter hashes (e.g. Keccak-256 of its ABI
-    /// encoding) and publishes on chain; see <see cref="CanonicalClearing"/> for the exact field order.
-    /// </summary>
-    /// <exception cref="DomainException">An energy is finer than 1 Wh or a price finer than 1 micro-EUR per kWh.</exception>
-    public CanonicalClearing Canonical()
-    {
-        var lines = new CanonicalOutcome[Outcomes.Count];
-        for (var i = 0; i < lines.Length; i++)
-        {
-            var o = Outcomes[i];
-            lines[i] = new CanonicalOutcome(o.OfferId, (int)o.Kind, o.AcceptedEnergy.WattHours, Units.MicroEurPerKwh(o.Price));
-        }
-        // Ordinal id order: an auditor can rebuild it from the set of outcomes without knowing the merit order.
-        Array.Sort(lines, static (a, b) => string.CompareOrdinal(a.OfferId, b.OfferId));
-        return new CanonicalClearing(
-            RequestId, (int)Pricing, (int)Selection, Requested.WattHours, OverfillAllowance.WattHours,
-            AcceptedEnergy.WattHours, Units.MicroEurPerKwh(ClearingPrice), Array.AsReadOnly(lines));
-    }
 }
-
-/// <summary>
-/// The canonical form of a <see cref="ClearingResult"/>: integers and ids only, in this exact field order:
-/// <c>(string requestId, uint8 pricing, uint8 selection, uint64 requestedWh, uint64 overfillAllowanceWh,
-/// uint64 acceptedWh, uint64 clearingPriceMicroEurPerKwh, (string offerId, uint8 kind, uint64 acceptedWh,
-/// uint64 priceMicroEurPerKwh)[] outcomes)</c>. Enums are their stable numbers (<see cref="PricingRule"/>,
-/// <see cref="SelectionMode"/>, <see cref="OfferOutcomeKind"/>); energy is whole watt-hours, prices are whole
-/// micro-EUR per kWh (EUR/kWh x 1,000,000); outcomes are sorted by offer id, ordinal (byte-wise for ASCII ids).
-/// The adapter that hashes it should ABI-encode exactly this tuple. Equality compares every field and line.
-/// </summary>
-public sealed record CanonicalClearing(
-    string RequestId, int Pricing, int Selection, long RequestedWh, long OverfillAllowanceWh, long AcceptedWh,
-    long ClearingPriceMicroEurPerKwh, IReadOnlyList<CanonicalOutcome> Outcomes)
-{
-    public bool Equals(CanonicalClearing? other) =>
-        other is not null && RequestId == other.RequestId && Pricing == other.Pricing && Selection == other.Selection &&
-        RequestedWh == other.RequestedWh && OverfillAllowanceWh == other.OverfillAllowanceWh && AcceptedWh == other.AcceptedWh &&
-        ClearingPriceMicroEurPerKwh == other.ClearingPriceMicroEurPerKwh && Outcomes.SequenceEqual(other.Outcomes);
-
-    public override int GetHashCode() => HashCode.Combine(RequestId, AcceptedWh, ClearingPriceMicroEurPerKwh, Outcomes.Count);
-}
-
-/// <summary>One line of <see cref="CanonicalClearing"/>, fields in this order.</summary>
-/// <param name="OfferId">The offer.</param>
-/// <param name="Kind">The <see cref="OfferOutcomeKind"/> number.</param>
-/// <param name="AcceptedWh">Awarded energy in whole watt-hours (0 when rejected).</param>
-/// <param name="PriceMicroEurPerKwh">Awarded price in micro-EUR per kWh (0 when rejected).</param>
-public readonly record struct CanonicalOutcome(string OfferId, int Kind, long AcceptedWh, long PriceMicroEurPerKwh);
 
 /// <summary>
 /// The result of clearing a whole gate cycle: one <see cref="ClearingResult"/> per request, in the order the engine

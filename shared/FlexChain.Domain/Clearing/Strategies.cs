@@ -58,12 +58,6 @@ internal static class Units
         TryScaled(price.Value, PriceScale, out var units) ? units
             : throw new DomainException(field, "precision", $"{field} has more than {PriceScale} decimals of EUR/kWh.");
 
-    /// <summary>The price in whole micro-EUR per kWh (the on-chain unit).</summary>
-    /// <exception cref="DomainException">The price is finer than 1 micro-EUR per kWh.</exception>
-    public static long MicroEurPerKwh(EurosPerKilowattHour price) =>
-        TryScaled(price.Value, 6, out var micro) ? micro
-            : throw new DomainException("price", "precision", "A price is finer than 1 micro-EUR per kWh.");
-
     /// <summary>Watt-hours as kWh with exactly 3 decimals, built from bits (no decimal division).</summary>
     public static KilowattHours Kwh(long wh)
     {

@@ -48,7 +48,7 @@ public sealed record QualityEntry(string CpoId, string RequestId, string AwardId
 /// schedule) holding the intervals that start that day as one binary property (<see cref="PackedMeterDay"/>: at most
 /// 1,440 one-minute intervals, 40,321 bytes, under the 64 KiB property limit); an upload merges into the day under its
 /// ETag and tries again when another upload changed it first. Metering points with their latest reading in
-/// <c>meterpoints</c> (by station, and copied under <c>t~{transformerId}</c> for the DSO's views), activation windows
+/// <c>meterpoints</c> (by station, and each station listed once under <c>t~{transformerId}</c> for the DSO's views), activation windows
 /// per station in <c>activations</c> (written when a request is awarded) and declared-baseline quality per CPO in
 /// <c>quality</c>.
 /// </summary>
@@ -113,9 +113,14 @@ public sealed partial class MarketStore
         var touched = sorted.SelectMany(u => new[] { DayOf(u.Reading.Interval.Start - MaxReadingLength), DayOf(u.Reading.Interval.Start), DayOf(u.Reading.Interval.End.AddTicks(-1)) }).ToHashSet();
         // Results of writes that landed in an attempt that then lost a race on another day: a later plan finds them unchanged.
         var written = new Dictionary<int, ReadingResult>();
+        var point = await GetAsync<MeterPoint>(MeterPoints, id, Doc, cancellationToken);
         for (var attempt = 1; ; attempt++)
         {
-            var days = await ReadDaysAsync(id, MeteredKind, touched, cancellationToken);
+            // No stored reading starts after the point's latest one, so the first attempt reads only the days up to it (none
+            // for a new station). A day written by an upload that stopped before it moved the point is not missed: adding it
+            // again fails (409), and the next attempt reads every day.
+            var days = await ReadDaysAsync(id, MeteredKind, attempt > 1 ? touched : touched.Where(d => point is { } p && d <= DayOf(p.Value.Latest.Interval.Start)), cancellationToken);
+            foreach (var day in touched.Where(d => !days.ContainsKey(d))) days[day] = new StoredDay(day, new(), null);
             var stored = days.Values.SelectMany(d => d.Readings.Values).ToDictionary(r => r.Interval.Start.UtcTicks);
             var (results, issues, writes) = Plan(id, sorted, stored, closed);
             var lost = await WriteDaysAsync(id, MeteredKind, days, writes.Select(w => w.Reading), now, cancellationToken);
@@ -132,7 +137,7 @@ public sealed partial class MarketStore
             foreach (var w in writes.Where(w => written.ContainsKey(w.Upload.Index))) merged[w.Reading.Interval.Start.UtcTicks] = w.Reading;
             issues.AddRange(MeterSeries.For(id, merged.Values).Gaps(range).Select(g => new MeterIssue(MeterIssueKind.Gap, id, g, $"no reading covers {g}")));
             if (writes.Where(w => written.ContainsKey(w.Upload.Index)).Select(w => w.Reading).MaxBy(r => r.Interval.Start) is { } newest)
-                await UpdateMeterPointAsync(station, newest, now, cancellationToken);
+                await UpdateMeterPointAsync(station, point, newest, now, cancellationToken);
             return (results, issues);
         }
     }
@@ -304,36 +309,49 @@ public sealed partial class MarketStore
     public async Task<MeterPoint?> GetMeterPointAsync(string stationId, CancellationToken cancellationToken) =>
         (await GetAsync<MeterPoint>(MeterPoints, stationId, Doc, cancellationToken))?.Value;
 
-    /// <summary>The metering points behind a transformer (those that have sent readings), with their latest readings.</summary>
-    public async Task<IReadOnlyList<MeterPoint>> GetMeterPointsAsync(string transformerId, CancellationToken cancellationToken) =>
-        await QueryAsync<MeterPoint>(MeterPoints, TableClient.CreateQueryFilter($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
+    /// <summary>The metering points behind a transformer (those that have sent readings), with their latest readings: the member list, then one point read each.</summary>
+    public async Task<IReadOnlyList<MeterPoint>> GetMeterPointsAsync(string transformerId, CancellationToken cancellationToken)
+    {
+        var members = await QueryAsync<MeterPointMember>(MeterPoints, TableClient.CreateQueryFilter($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
+        var points = new ConcurrentBag<MeterPoint>();
+        await Parallel.ForEachAsync(members, InParallel(cancellationToken), async (m, ct) =>
+        {
+            if (await GetMeterPointAsync(m.StationId, ct) is { } p) points.Add(p);
+        });
+        return points.OrderBy(p => p.StationId, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>A station behind a transformer that has sent readings (row <c>t~{transformerId}</c>/station id, written once, before its point).</summary>
+    private sealed record MeterPointMember(string StationId);
 
     /// <summary>
     /// Makes <paramref name="newest"/> the point's latest reading unless a later one is there already (a late upload of an
-    /// older interval never moves it back), on the station's row and then its transformer's copy, each guarded by its ETag.
+    /// older interval never moves it back), guarded by its ETag, starting from <paramref name="known"/> (as read before
+    /// the upload; null for a station without a point yet, which first joins its transformer's member list).
     /// </summary>
-    private async Task UpdateMeterPointAsync(ChargingStation station, MeterReading newest, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task UpdateMeterPointAsync(ChargingStation station, Stored<MeterPoint>? known, MeterReading newest, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var latest = await MergeLatestAsync(station.Id, Doc, new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now), cancellationToken);
-        await MergeLatestAsync(TransformerPointsKey(station.TransformerId), station.Id, latest, cancellationToken);
-    }
-
-    /// <summary>
-    /// Writes <paramref name="candidate"/> over the stored point unless the stored latest reading starts later (then that one
-    /// and its time are kept), with If-Match; reads again and retries when another upload wrote first. Returns what is stored.
-    /// </summary>
-    private async Task<MeterPoint> MergeLatestAsync(string pk, string rk, MeterPoint candidate, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
+        var candidate = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now);
+        if (known is null)
         {
-            var current = await GetAsync<MeterPoint>(MeterPoints, pk, rk, cancellationToken);
-            if (current?.Value is { } stored && stored.Latest.Interval.Start >= candidate.Latest.Interval.Start)
-                return stored;
             try
             {
-                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(pk, rk, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
-                else await MeterPoints.AddEntityAsync(ToEntity(pk, rk, candidate), cancellationToken);
-                return candidate;
+                await MeterPoints.AddEntityAsync(ToEntity(TransformerPointsKey(station.TransformerId), station.Id, new MeterPointMember(station.Id)), cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 409)
+            {
+                // A concurrent first upload of the station added it.
+            }
+        }
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = attempt == 1 ? known : await GetAsync<MeterPoint>(MeterPoints, station.Id, Doc, cancellationToken);
+            if (current?.Value is { } stored && stored.Latest.Interval.Start >= newest.Interval.Start) return;
+            try
+            {
+                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, Doc, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
+                else await MeterPoints.AddEntityAsync(ToEntity(station.Id, Doc, candidate), cancellationToken);
+                return;
             }
             catch (RequestFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterAttempts)
             {

@@ -36,6 +36,9 @@ public static class MeteringApi
         group.MapPost("/readings", PostReadings).Validate<BulkMeterReadingsRequest>().WithBodyLimit(BodyLimit.Bulk).AcceptsGzip().RequireAuthorization(Policies.Cpo);
         // The same path for CSV: routing picks the endpoint by Content-Type (415 for any other type).
         group.MapPost("/readings", PostReadingsCsv).Accepts<string>(ReadingsCsv.ContentType).WithBodyLimit(BodyLimit.Bulk).AcceptsGzip()
+            .WithDescription("Readings as CSV (text/csv, UTF-8, comma-separated, no quoting): the header 'stationId,start,end,energyKwh' or "
+                + "'stationId,start,duration,energyKwh', then one reading per row: station id, start and end as UTC ISO 8601 ending in Z, or the "
+                + "length as an ISO 8601 duration (PT15M), and kWh with a dot. Up to 10,000 rows; a result per row (rows[i]); gzip accepted.")
             .RequireAuthorization(Policies.Cpo);
         group.MapGet("/stations/{id}/readings", GetStationReadings);
         group.MapGet("/stations/{id}/readings/latest", GetLatestReading);

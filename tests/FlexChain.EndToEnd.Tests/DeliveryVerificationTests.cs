@@ -11,7 +11,7 @@ namespace FlexChain.EndToEnd.Tests;
 /// <summary>
 /// Delivery verification end to end: requests with their own verification rules, two awarded CPOs delivering 90 % and
 /// 50 % of their awards, payouts on chain per rule; and meter data ingestion over HTTP (per-item results, idempotent
-/// re-upload, corrections with history, gaps and duplicates, kW conversion, late data, declared schedules, access).
+/// re-upload, corrections counted as revisions, gaps and duplicates, kW conversion, late data, declared schedules, access).
 /// </summary>
 [Collection(MarketCollection.Name)]
 public sealed class DeliveryVerificationTests(MarketFixture market)
@@ -244,7 +244,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         Assert.Contains(("Conflict", t.AddMinutes(30)), issues);
         Assert.Contains(("Gap", t.AddMinutes(45)), issues);
 
-        // Idempotent re-upload: 200, all unchanged. A correction: the old value is kept as history.
+        // Idempotent re-upload: 200, all unchanged. A correction replaces the value and counts a revision.
         using (var again = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{station}/readings", cpo, new { readings = new[] { R(0, 15, 1m), R(60, 75, 2m) } }))
             Assert.Equal(["Unchanged", "Unchanged"], Outcomes(await JsonAsync(again, HttpStatusCode.OK)));
         using (var fix = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{station}/readings", cpo, new { readings = new[] { R(0, 15, 1.2m) } }))
@@ -253,12 +253,12 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         using (var overlap = await _api.SendAsync(HttpMethod.Post, $"/v1/stations/{station}/readings", cpo, new { readings = new[] { R(5, 10, 0.3m) } }))
             Assert.Equal("overlap", (await JsonAsync(overlap, HttpStatusCode.MultiStatus))["items"]![0]!["problem"]!["rule"]!.GetValue<string>());
 
-        var series = await _api.GetAsync($"/v1/stations/{station}/readings?from={Q(t)}&to={Q(t.AddHours(2))}&history=true", cpo);
+        var series = await _api.GetAsync($"/v1/stations/{station}/readings?from={Q(t)}&to={Q(t.AddHours(2))}", cpo);
         var items = series["items"]!.AsArray();
         Assert.Equal([1.2m, 1.5m, 2m, 2m, 0.016m], items.Select(i => i!["energyKwh"]!.GetValue<decimal>()));
         Assert.Equal(8m, items[3]!["averageKw"]!.GetValue<decimal>());
-        var history = Assert.Single(series["history"]!.AsArray())!;
-        Assert.Equal((1, 1m), (history["revision"]!.GetValue<int>(), history["reading"]!["energyKwh"]!.GetValue<decimal>()));
+        // The correction counts as a second revision of its interval; the latest value is kept.
+        Assert.Equal([2, 1, 1, 1, 1], items.Select(i => i!["revisions"]!.GetValue<int>()));
         Assert.Contains(series["gaps"]!.AsArray(), g => g!["start"]!.GetValue<DateTimeOffset>() == t.AddMinutes(45));
 
         // Several stations in one call; a station that is not the caller's is rejected item by item.

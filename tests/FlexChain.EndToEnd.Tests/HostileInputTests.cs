@@ -23,7 +23,7 @@ public sealed partial class HostileInputTests(MarketFixture market)
     /// schedule, so those are not counted.
     /// </summary>
     private static readonly string[] Counted =
-        ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications", "requestindex", "offers", "readings"];
+        ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications", "requestindex", "offers", "meterdays"];
 
     private readonly MarketClient _api = new(market.Client);
 

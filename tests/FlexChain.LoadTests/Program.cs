@@ -5,11 +5,14 @@
 //
 //   dotnet run -c Release --project tests/FlexChain.LoadTests -- [api-url] [table-endpoint] [clients] [cpos] [requests] [rounds]
 //
-// Meter data ingestion (issue 6): registers [stations] stations (bulk, 1,000 per CPO) and uploads [intervals]
+// Meter data ingestion (issues 6 and 17): registers [stations] stations (bulk, 1,000 per CPO) and uploads [intervals]
 // back-to-back quarter-hour readings per station through POST /v1/readings, [perCall] readings per call (100 stations
-// x 100 intervals by default), from [clients] concurrent clients; reports readings/s and checks every reading was stored.
+// x 100 intervals by default) as [format] (csv, csv.gz, json or json.gz; csv by default), from [clients] concurrent
+// clients. Before that it measures the raw Azurite insert rate of one entity per reading on [table-endpoint] (one per
+// request and 100 per transaction). Reports readings/s, the rate of the first and last 100,000, and reads back every
+// acknowledged reading of 100 sampled stations.
 //
-//   dotnet run -c Release --project tests/FlexChain.LoadTests -- readings [api-url] [clients] [stations] [intervals] [perCall]
+//   dotnet run -c Release --project tests/FlexChain.LoadTests -- readings [api-url] [clients] [stations] [intervals] [perCall] [format] [table-endpoint]
 //
 // Gate cycle (issue 5): see GateLoad.cs.
 //

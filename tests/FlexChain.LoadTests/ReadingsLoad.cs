@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.IO.Compression;
+using Azure.Data.Tables;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
@@ -9,20 +12,25 @@ using Nethereum.Signer;
 /// <summary>Meter data ingestion load: many stations' quarter-hour readings in multi-station bulk calls (see Program.cs).</summary>
 internal static class ReadingsLoad
 {
+    private const string AzuriteKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
     public static async Task<int> RunAsync(string[] args)
     {
         var api = args.ElementAtOrDefault(0) ?? "http://127.0.0.1:7071";
-        var clients = int.Parse(args.ElementAtOrDefault(1) ?? "8");
+        var clients = int.Parse(args.ElementAtOrDefault(1) ?? "4");
         var stationCount = int.Parse(args.ElementAtOrDefault(2) ?? "10000");
         var intervals = int.Parse(args.ElementAtOrDefault(3) ?? "100");
         var perCall = int.Parse(args.ElementAtOrDefault(4) ?? "10000");
+        var format = args.ElementAtOrDefault(5) ?? "csv";
+        var tables = args.ElementAtOrDefault(6) ?? "http://127.0.0.1:10002/devstoreaccount1";
+        if (format is not ("csv" or "csv.gz" or "json" or "json.gz")) throw new ArgumentException("format is csv, csv.gz, json or json.gz");
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients * 2 }) { BaseAddress = new Uri(api), Timeout = TimeSpan.FromMinutes(30) };
 
         var load = new LoadClient(http);
         Func<HttpMethod, string, string?, object?, Task<JsonNode>> Send = load.SendAsync;
         Func<string, string, Task<(string Id, string Key)>> Participant = (role, name) => load.ParticipantAsync(role, name);
 
-        Console.WriteLine($"setup: {stationCount} stations ({(stationCount + 999) / 1000} CPOs), {intervals} quarter-hours each -> {stationCount * intervals} readings, {perCall} per call, {clients} clients");
+        Console.WriteLine($"setup: {stationCount} stations ({(stationCount + 999) / 1000} CPOs), {intervals} quarter-hours each -> {stationCount * intervals} readings, {perCall} per call as {format}, {clients} clients");
         var setup = Stopwatch.StartNew();
         var dso = await Participant("Dso", "Load DSO");
         var transformer = (await Send(HttpMethod.Post, "/transformers", dso.Key, new { name = "Load T", ratedPowerKw = 100000, location = new { latitude = 45m, longitude = 9m } }))["id"]!.GetValue<string>();
@@ -46,23 +54,36 @@ internal static class ReadingsLoad
         // Readings end at least an hour ago (readings may not end in the future); calls hold whole stations of one CPO.
         var now = DateTimeOffset.UtcNow;
         var first = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, 0, 0, TimeSpan.Zero).AddMinutes(-15 * intervals - 60);
+        decimal Kwh(int k) => 1m + (k % 7) * 0.125m;
+
+        // The baseline: the same number of readings' worth of entities written straight to Azurite, one entity per
+        // reading, as the per-reading design stored them (partition station~day, row r{start ticks}), first one insert
+        // per request, then 100 per transaction (the per-reading design's batches), with the same number of clients.
+        var baselineReadings = Math.Min(20_000, stationCount * intervals);
+        var storage = new TableServiceClient($"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AzuriteKey};TableEndpoint={tables};");
+        var rawSingle = await RawInsertAsync(storage, "single", baselineReadings, intervals, first, clients * 8, 1, Kwh);
+        var rawBatched = await RawInsertAsync(storage, "batch", baselineReadings, intervals, first, clients * 8, 100, Kwh);
+
         var stationsPerCall = Math.Max(1, perCall / intervals);
         var calls = stations.GroupBy(s => s.Key).SelectMany(g => g.Chunk(stationsPerCall).Select(chunk => (Key: g.Key, Stations: chunk.Select(s => s.Station).ToArray()))).ToList();
+        var acknowledged = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         long stored = 0, rejected = 0, done = 0;
         // Progress every 100,000 readings (or every tenth of the run), to show whether the rate holds as the tables grow.
         var every = Math.Max(1, Math.Min(calls.Count / 10, 100_000 / (stationsPerCall * intervals)));
         var progress = Stopwatch.StartNew();
         var lastReport = (Calls: 0L, Seconds: 0d);
+        var rates = new List<double>();
         var run = await Concurrent.RunAsync("readings", calls, clients, async call =>
         {
-            var body = new
-            {
-                readings = call.Stations.SelectMany(id => Enumerable.Range(0, intervals).Select(k => new
-                {
-                    stationId = id, start = first.AddMinutes(15 * k), end = first.AddMinutes(15 * (k + 1)), energyKwh = 1m + (k % 7) * 0.125m,
-                })),
-            };
-            var r = await Send(HttpMethod.Post, "/readings", call.Key, body);
+            using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/readings");
+            message.Headers.Add("X-Api-Key", call.Key);
+            message.Content = Body(format, call.Stations, intervals, first, Kwh);
+            using var response = await http.SendAsync(message);
+            var text = await response.Content.ReadAsStringAsync();
+            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"POST /v1/readings: {(int)response.StatusCode} {text[..Math.Min(400, text.Length)]}");
+            var r = JsonNode.Parse(text)!;
+            foreach (var item in r["items"]!.AsArray())
+                if (item!["status"]!.GetValue<int>() is 200 or 201) acknowledged.AddOrUpdate(item["stationId"]!.GetValue<string>(), 1, (_, n) => n + 1);
             Interlocked.Add(ref stored, r["stored"]!.GetValue<int>() + r["unchanged"]!.GetValue<int>());
             Interlocked.Add(ref rejected, r["rejected"]!.GetValue<int>());
             if (Interlocked.Increment(ref done) % every == 0)
@@ -70,30 +91,108 @@ internal static class ReadingsLoad
                 {
                     var (n, t) = (Interlocked.Read(ref done), progress.Elapsed.TotalSeconds);
                     var perCallReadings = (double)stationsPerCall * intervals;
-                    Console.WriteLine($"  {n * perCallReadings:F0} readings in {t:F0} s: {n * perCallReadings / t:F0}/s overall, {(n - lastReport.Calls) * perCallReadings / (t - lastReport.Seconds):F0}/s since the last line");
+                    var rate = (n - lastReport.Calls) * perCallReadings / (t - lastReport.Seconds);
+                    rates.Add(rate);
+                    Console.WriteLine($"  {n * perCallReadings:F0} readings in {t:F1} s: {n * perCallReadings / t:F0}/s overall, {rate:F0}/s since the last line");
                     lastReport = (n, t);
                 }
         });
         var (seconds, errors) = (run.Seconds, run.Errors);
         var total = (long)stationCount * intervals;
 
-        // Spot check: a sample of stations read back in full through the time-series view.
-        var checkedOk = 0;
-        var sample = stations.Where((_, i) => i % Math.Max(1, stations.Count / 20) == 0).ToList();
+        // Read-back: every acknowledged reading of 100 sampled stations, value by value, through the time-series view.
+        var exact = 0;
+        var sample = stations.Where((_, i) => i % Math.Max(1, stations.Count / 100) == 0).Take(100).ToList();
         foreach (var (key, id) in sample)
         {
             var from = Uri.EscapeDataString(first.ToString("yyyy-MM-ddTHH:mm:ssZ"));
             var to = Uri.EscapeDataString(first.AddMinutes(15 * intervals).ToString("yyyy-MM-ddTHH:mm:ssZ"));
-            var series = await Send(HttpMethod.Get, $"/stations/{id}/readings?from={from}&to={to}", key, null);
-            if (series["items"]!.AsArray().Count == intervals) checkedOk++;
+            var items = (await Send(HttpMethod.Get, $"/stations/{id}/readings?from={from}&to={to}", key, null))["items"]!.AsArray();
+            var expected = Enumerable.Range(0, acknowledged.GetValueOrDefault(id)).Select(k => (first.AddMinutes(15 * k), first.AddMinutes(15 * (k + 1)), Kwh(k)));
+            var got = items.Select(i => (i!["start"]!.GetValue<DateTimeOffset>(), i["end"]!.GetValue<DateTimeOffset>(), i["energyKwh"]!.GetValue<decimal>()));
+            if (acknowledged.GetValueOrDefault(id) == intervals && got.SequenceEqual(expected)) exact++;
         }
 
         Console.WriteLine();
-        Console.WriteLine($"| measure ({clients} clients, {calls.Count} calls of {stationsPerCall * intervals} readings) | readings | seconds | readings/s | p50 ms/call | p99 ms/call | errors |");
+        Console.WriteLine($"| measure ({clients} clients) | readings | seconds | readings/s | p50 ms/call | p99 ms/call | errors |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-        Console.WriteLine($"| app meter data ingestion | {total} | {seconds:F1} | {total / seconds:F0} | {run.P50:F0} | {run.P99:F0} | {errors} |");
-        Console.WriteLine($"\nacknowledged {stored} of {total}, rejected {rejected}; read back complete for {checkedOk} of {sample.Count} sampled stations");
-        return errors == 0 && stored == total && checkedOk == sample.Count ? 0 : 1;
+        Console.WriteLine($"| raw Azurite insert, one entity per reading, one per request ({clients * 8} clients) | {rawSingle.Count} | {rawSingle.Seconds:F1} | {rawSingle.Count / rawSingle.Seconds:F0} | | | 0 |");
+        Console.WriteLine($"| raw Azurite insert, one entity per reading, 100 per transaction ({clients * 8} clients) | {rawBatched.Count} | {rawBatched.Seconds:F1} | {rawBatched.Count / rawBatched.Seconds:F0} | | | 0 |");
+        Console.WriteLine($"| app meter data ingestion, {calls.Count} calls of {stationsPerCall * intervals} readings as {format} | {total} | {seconds:F1} | {total / seconds:F0} | {run.P50:F0} | {run.P99:F0} | {errors} |");
+        Console.WriteLine();
+        Console.WriteLine($"app / raw single = {total / seconds / (rawSingle.Count / rawSingle.Seconds):F1} x, app / raw batched = {total / seconds / (rawBatched.Count / rawBatched.Seconds):F1} x");
+        if (rates.Count >= 2) Console.WriteLine($"first 100,000: {rates[0]:F0}/s, last 100,000: {rates[^1]:F0}/s ({(rates[^1] / rates[0] - 1) * 100:+0;-0} %)");
+        Console.WriteLine($"acknowledged {stored} of {total}, rejected {rejected}; every acknowledged reading read back exactly for {exact} of {sample.Count} sampled stations");
+        return errors == 0 && stored == total && exact == sample.Count ? 0 : 1;
+    }
+
+    /// <summary>One call's readings: CSV (<c>stationId,start,end,energyKwh</c>) or the JSON bulk shape, gzip-compressed when asked.</summary>
+    private static HttpContent Body(string format, string[] stations, int intervals, DateTimeOffset first, Func<int, decimal> kwh)
+    {
+        byte[] bytes;
+        string type;
+        if (format.StartsWith("csv", StringComparison.Ordinal))
+        {
+            var csv = new StringBuilder("stationId,start,end,energyKwh\n");
+            foreach (var id in stations)
+                for (var k = 0; k < intervals; k++)
+                    csv.Append(id).Append(',').Append(first.AddMinutes(15 * k).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)).Append(',')
+                        .Append(first.AddMinutes(15 * (k + 1)).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)).Append(',')
+                        .Append(kwh(k).ToString(CultureInfo.InvariantCulture)).Append('\n');
+            (bytes, type) = (Encoding.UTF8.GetBytes(csv.ToString()), "text/csv");
+        }
+        else
+        {
+            var body = new
+            {
+                readings = stations.SelectMany(id => Enumerable.Range(0, intervals).Select(k => new
+                {
+                    stationId = id, start = first.AddMinutes(15 * k), end = first.AddMinutes(15 * (k + 1)), energyKwh = kwh(k),
+                })),
+            };
+            (bytes, type) = (JsonSerializer.SerializeToUtf8Bytes(body, new JsonSerializerOptions(JsonSerializerDefaults.Web)), "application/json");
+        }
+        HttpContent content;
+        if (format.EndsWith(".gz", StringComparison.Ordinal))
+        {
+            using var packed = new MemoryStream();
+            using (var gzip = new GZipStream(packed, CompressionLevel.Fastest)) gzip.Write(bytes);
+            content = new ByteArrayContent(packed.ToArray());
+            content.Headers.ContentEncoding.Add("gzip");
+        }
+        else content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(type);
+        return content;
+    }
+
+    /// <summary>
+    /// Inserts <paramref name="count"/> reading entities straight into a fresh table (one per reading, partition
+    /// {station}~{day}, row r{start ticks}), <paramref name="perTransaction"/> per request, from <paramref name="clients"/> clients.
+    /// </summary>
+    private static async Task<(int Count, double Seconds)> RawInsertAsync(
+        TableServiceClient storage, string name, int count, int intervals, DateTimeOffset first, int clients, int perTransaction, Func<int, decimal> kwh)
+    {
+        var table = storage.GetTableClient("loadreadings" + name + Guid.NewGuid().ToString("N")[..8]);
+        await table.CreateIfNotExistsAsync();
+        var entities = Enumerable.Range(0, count).Select(i =>
+        {
+            var (station, k) = (i / intervals, i % intervals);
+            var start = first.AddMinutes(15 * k);
+            return new TableEntity($"st_{station:D32}~{start:yyyyMMdd}", "r" + start.UtcTicks.ToString("D19", CultureInfo.InvariantCulture))
+            {
+                ["End"] = start.AddMinutes(15), ["Wh"] = (long)(kwh(k) * 1000m), ["Revision"] = 1, ["ReceivedAt"] = DateTimeOffset.UtcNow,
+            };
+        }).ToList();
+        var batches = entities.GroupBy(e => e.PartitionKey).SelectMany(g => g.Chunk(perTransaction)).ToList();
+        var clock = Stopwatch.StartNew();
+        var result = await Concurrent.RunAsync("raw " + name, batches, clients, async batch =>
+        {
+            if (batch.Length == 1) await table.AddEntityAsync(batch[0]);
+            else await table.SubmitTransactionAsync(batch.Select(e => new TableTransactionAction(TableTransactionActionType.Add, e)));
+        });
+        if (result.Errors > 0) throw new InvalidOperationException($"raw insert {name}: {result.Errors} errors");
+        Console.WriteLine($"raw Azurite insert ({name}, {perTransaction} per request): {count} entities in {result.Seconds:F1} s, {count / result.Seconds:F0}/s");
+        return (count, result.Seconds);
     }
 }
 

@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -56,6 +57,9 @@ public static class ApiConventions
         new(page.Items.Select(map).ToList(), page.NextCursor);
 }
 
+/// <summary>Marks an endpoint that accepts a gzip-compressed body (<c>Content-Encoding: gzip</c>); its body limit applies to the decompressed body.</summary>
+public sealed record AcceptsGzip;
+
 /// <summary>Marks an endpoint's largest accepted request body (bytes); without it the limit is <see cref="BodyLimit.Default"/>.</summary>
 public sealed record BodyLimit(long Bytes)
 {
@@ -77,6 +81,13 @@ public sealed class BodyLimitMiddleware(RequestDelegate next)
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature) feature.MaxRequestBodySize = limit;
         if (context.Request.ContentLength is null && context.Request.Body is { } body && context.Request.Method is not "GET" and not "HEAD")
             context.Request.Body = new LimitedStream(body, limit);
+        // A gzip body is read decompressed, and the limit applies to what it unpacks to as well (no zip bombs).
+        if (context.Request.Headers.ContentEncoding == "gzip" && context.GetEndpoint()?.Metadata.GetMetadata<AcceptsGzip>() is not null)
+        {
+            context.Request.Body = new LimitedStream(new GZipStream(context.Request.Body, CompressionMode.Decompress), limit);
+            context.Request.Headers.ContentEncoding = default;
+            context.Request.ContentLength = null;
+        }
         return next(context);
     }
 
@@ -93,13 +104,23 @@ public sealed class BodyLimitMiddleware(RequestDelegate next)
         public override long Position { get => _read; set => throw new NotSupportedException(); }
         public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Count(await inner.ReadAsync(buffer, cancellationToken));
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return Count(await inner.ReadAsync(buffer, cancellationToken));
+            }
+            catch (InvalidDataException e)
+            {
+                throw new ApiProblemException(400, "Content-Encoding", "gzip", "The body is not valid gzip: " + e.Message);
+            }
+        }
 
         private int Count(int n)
         {
@@ -204,6 +225,8 @@ public static class ConventionExtensions
         builder.AddEndpointFilter<IdempotencyFilter<T>>().WithMetadata(new IdempotentMarker());
 
     public static RouteHandlerBuilder WithBodyLimit(this RouteHandlerBuilder builder, long bytes) => builder.WithMetadata(new BodyLimit(bytes));
+
+    public static RouteHandlerBuilder AcceptsGzip(this RouteHandlerBuilder builder) => builder.WithMetadata(new AcceptsGzip());
 
     /// <summary>An endpoint of a versioned resource (see <see cref="VersionTags"/>): it answers <c>ETag</c>, and as a PUT or DELETE honours <c>If-Match</c>; the OpenAPI document says so.</summary>
     public static RouteHandlerBuilder Versioned(this RouteHandlerBuilder builder) => builder.WithMetadata(new VersionedMarker());

@@ -10,8 +10,8 @@ namespace FlexChain.Functions.Api;
 
 /// <summary>
 /// Meter data (DOMAIN.md section 5): interval readings per station as energy (kWh) or average power (kW) at any
-/// resolution from 1 to 60 minutes, single-station and multi-station uploads of up to 10,000 readings with a result per
-/// item, declared baseline schedules, the declared baseline's quality per CPO, and views: a station's latest reading
+/// resolution from 1 to 60 minutes, single-station and multi-station uploads of up to 10,000 readings (JSON, or CSV for
+/// multi-station uploads; either gzip-compressed if wished) with a result per item, declared baseline schedules, the declared baseline's quality per CPO, and views: a station's latest reading
 /// and time series (its CPO, or the DSO of its transformer) and a transformer's load per interval (its DSO).
 /// </summary>
 public static class MeteringApi
@@ -31,9 +31,15 @@ public static class MeteringApi
     public static RouteGroupBuilder MapMeteringApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1").WithTags("Metering").RequireAuthorization();
-        group.MapPost("/stations/{id}/readings", PostStationReadings).Validate<PostMeterReadingsRequest>().WithBodyLimit(BodyLimit.Bulk)
+        group.MapPost("/stations/{id}/readings", PostStationReadings).Validate<PostMeterReadingsRequest>().WithBodyLimit(BodyLimit.Bulk).AcceptsGzip()
             .RequireAuthorization(Policies.Cpo);
-        group.MapPost("/readings", PostReadings).Validate<BulkMeterReadingsRequest>().WithBodyLimit(BodyLimit.Bulk).RequireAuthorization(Policies.Cpo);
+        group.MapPost("/readings", PostReadings).Validate<BulkMeterReadingsRequest>().WithBodyLimit(BodyLimit.Bulk).AcceptsGzip().RequireAuthorization(Policies.Cpo);
+        // The same path for CSV: routing picks the endpoint by Content-Type (415 for any other type).
+        group.MapPost("/readings", PostReadingsCsv).Accepts<string>(ReadingsCsv.ContentType).WithBodyLimit(BodyLimit.Bulk).AcceptsGzip()
+            .WithDescription("Readings as CSV (text/csv, UTF-8, comma-separated, no quoting): the header 'stationId,start,end,energyKwh' or "
+                + "'stationId,start,duration,energyKwh', then one reading per row: station id, start and end as UTC ISO 8601 ending in Z, or the "
+                + "length as an ISO 8601 duration (PT15M), and kWh with a dot. Up to 10,000 rows; a result per row (rows[i]); gzip accepted.")
+            .RequireAuthorization(Policies.Cpo);
         group.MapGet("/stations/{id}/readings", GetStationReadings);
         group.MapGet("/stations/{id}/readings/latest", GetLatestReading);
         group.MapPut("/stations/{id}/declared-schedule", PutDeclaredSchedule).Validate<PutDeclaredScheduleRequest>().RequireAuthorization(Policies.Cpo);
@@ -50,37 +56,80 @@ public static class MeteringApi
         var station = await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken);
         if (station is null) return TypedResults.NotFound();
         var uploads = body.Readings!.Select((r, i) => new ReadingUpload(i, ToReading(id, r, $"readings[{i}]."))).ToList();
-        var (plausible, impossible) = WithinStationPower([(station.Value.Value, uploads)]);
-        return Respond(await store.IngestReadingsAsync(plausible, clock.GetUtcNow(), cancellationToken), impossible);
+        var (plausible, impossible) = WithinStationPower([(station.Value.Value, uploads)], "readings");
+        return Respond(plausible.Count == 0 ? new IngestResult([], []) : await store.IngestReadingsAsync(plausible, clock.GetUtcNow(), cancellationToken), impossible, "readings");
     }
 
     /// <summary>Readings of many of the caller's stations (each item names its station); an unknown or foreign station rejects its items (404).</summary>
     public static async Task<Results<Ok<MeterReadingsResponse>, JsonHttpResult<MeterReadingsResponse>, NotFound>> PostReadings(
         BulkMeterReadingsRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
+        var uploads = body.Readings!.Select((r, i) => new ReadingUpload(i, ToReading(r.StationId!, r, $"readings[{i}]."))).ToList();
+        return await IngestOwnAsync(uploads, [], "readings", http, store, clock, cancellationToken);
+    }
+
+    /// <summary>
+    /// Readings of many of the caller's stations as CSV (<see cref="ReadingsCsv"/>): a result per row; a row that cannot be
+    /// read or breaks a rule gets its problem (400) and is not stored, the other rows are.
+    /// </summary>
+    public static async Task<Results<Ok<MeterReadingsResponse>, JsonHttpResult<MeterReadingsResponse>, NotFound>> PostReadingsCsv(
+        HttpContext http, IValidator<MeterReadingItem> validator, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var rows = await ReadingsCsv.ReadAsync(http.Request.Body, MaxReadingsPerCall, cancellationToken);
+        var uploads = new List<ReadingUpload>();
+        var bad = new List<ReadingResult>();
+        foreach (var row in rows)
+        {
+            if (row.Problem is { } p)
+            {
+                bad.Add(new ReadingResult(row.Index, row.Item?.StationId ?? "", ReadingOutcome.Rejected, 400, p.Rule, p.Detail, p.Field));
+                continue;
+            }
+            var result = await validator.ValidateAsync(row.Item!, cancellationToken);
+            if (result.IsValid)
+                uploads.Add(new ReadingUpload(row.Index, ToReading(row.Item!.StationId!, row.Item, $"rows[{row.Index}].")));
+            else
+                bad.Add(new ReadingResult(row.Index, row.Item!.StationId ?? "", ReadingOutcome.Rejected, 400, Problems.Rule(result.Errors[0].ErrorCode),
+                    result.Errors[0].ErrorMessage, $"rows[{row.Index}].{Problems.JsonPath(result.Errors[0].PropertyName)}"));
+        }
+        return await IngestOwnAsync(uploads, bad, "rows", http, store, clock, cancellationToken);
+    }
+
+    /// <summary>
+    /// Ingests the uploads of the caller's own stations; an unknown or foreign station rejects its items (404). Problems
+    /// name the item as <paramref name="items"/><c>[i]</c> (<c>readings</c> in JSON, <c>rows</c> in CSV).
+    /// </summary>
+    private static async Task<Results<Ok<MeterReadingsResponse>, JsonHttpResult<MeterReadingsResponse>, NotFound>> IngestOwnAsync(
+        List<ReadingUpload> uploads, List<ReadingResult> rejected, string items, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
         var cpo = http.User.ParticipantId();
-        var byStation = body.Readings!.Select((r, i) => new ReadingUpload(i, ToReading(r.StationId!, r, $"readings[{i}]."))).GroupBy(u => u.Reading.StationId).ToList();
+        var byStation = uploads.GroupBy(u => u.Reading.StationId).ToList();
         var stations = new System.Collections.Concurrent.ConcurrentDictionary<string, ChargingStation?>();
         await Parallel.ForEachAsync(byStation.Select(g => g.Key), MarketStore.InParallel(cancellationToken),
             async (s, ct) => stations[s] = (await store.GetStationAsync(cpo, s, ct))?.Value);
-        var unknown = byStation.Where(g => stations[g.Key] is null).SelectMany(g => g)
-            .Select(u => new ReadingResult(u.Index, u.Reading.StationId, ReadingOutcome.Rejected, 404, "own-station", $"Station {u.Reading.StationId} is not one of yours."));
+        rejected.AddRange(byStation.Where(g => stations[g.Key] is null).SelectMany(g => g)
+            .Select(u => new ReadingResult(u.Index, u.Reading.StationId, ReadingOutcome.Rejected, 404, "own-station", $"Station {u.Reading.StationId} is not one of yours.",
+                $"{items}[{u.Index}].stationId")));
         var known = byStation.Where(g => stations[g.Key] is not null).Select(g => (stations[g.Key]!, (IReadOnlyList<ReadingUpload>)g.ToList())).ToList();
-        var (plausible, impossible) = WithinStationPower(known);
-        return Respond(await store.IngestReadingsAsync(plausible, clock.GetUtcNow(), cancellationToken), [.. unknown, .. impossible]);
+        var (plausible, impossible) = WithinStationPower(known, items);
+        rejected.AddRange(impossible);
+        return Respond(plausible.Count == 0 ? new IngestResult([], []) : await store.IngestReadingsAsync(plausible, clock.GetUtcNow(), cancellationToken), rejected, items);
     }
 
-    /// <summary>Splits off readings above their station's power over their interval (<see cref="StationPower"/>): each is rejected (422), never stored.</summary>
+    /// <summary>
+    /// Splits off readings above their station's power over their interval (<see cref="StationPower"/>): each is rejected
+    /// (422), never stored. Stations left without readings are left out.
+    /// </summary>
     private static (List<(ChargingStation, IReadOnlyList<ReadingUpload>)> Plausible, List<ReadingResult> Impossible) WithinStationPower(
-        IEnumerable<(ChargingStation Station, IReadOnlyList<ReadingUpload> Uploads)> known)
+        IEnumerable<(ChargingStation Station, IReadOnlyList<ReadingUpload> Uploads)> known, string items)
     {
         var impossible = new List<ReadingResult>();
         var plausible = known.Select(k => (k.Station, (IReadOnlyList<ReadingUpload>)k.Uploads.Where(u =>
         {
             if (StationPower.Problem(k.Station, u.Reading) is not { } problem) return true;
-            impossible.Add(new ReadingResult(u.Index, u.Reading.StationId, ReadingOutcome.Rejected, 422, "station-power", problem));
+            impossible.Add(new ReadingResult(u.Index, u.Reading.StationId, ReadingOutcome.Rejected, 422, "station-power", problem, $"{items}[{u.Index}].energyKwh"));
             return false;
-        }).ToList())).ToList();
+        }).ToList())).Where(p => p.Item2.Count > 0).ToList();
         return (plausible, impossible);
     }
 
@@ -93,31 +142,29 @@ public static class MeteringApi
         return new MeterReading(stationId, interval, energy);
     }
 
-    private static Results<Ok<MeterReadingsResponse>, JsonHttpResult<MeterReadingsResponse>, NotFound> Respond(IngestResult result, List<ReadingResult> rejected)
+    private static Results<Ok<MeterReadingsResponse>, JsonHttpResult<MeterReadingsResponse>, NotFound> Respond(IngestResult result, List<ReadingResult> rejected, string items)
     {
-        var items = result.Items.Concat(rejected).OrderBy(i => i.Index).Select(i => new ReadingItemResult(i.Index, i.StationId, i.Status, i.Outcome.ToString(),
-            i.Rule is null ? null : new BulkItemProblem(Problems.TitleFor(i.Status), $"readings[{i.Index}]", i.Rule, i.Detail!))).ToList();
-        int Count(ReadingOutcome o) => items.Count(i => i.Outcome == o.ToString());
+        var results = result.Items.Concat(rejected).OrderBy(i => i.Index).Select(i => new ReadingItemResult(i.Index, i.StationId, i.Status, i.Outcome.ToString(),
+            i.Rule is null ? null : new BulkItemProblem(Problems.TitleFor(i.Status), i.Field ?? $"{items}[{i.Index}]", i.Rule, i.Detail!))).ToList();
+        int Count(ReadingOutcome o) => results.Count(i => i.Outcome == o.ToString());
         var response = new MeterReadingsResponse(Count(ReadingOutcome.Stored), Count(ReadingOutcome.Unchanged), Count(ReadingOutcome.Corrected),
-            Count(ReadingOutcome.Rejected), items, result.Issues.Select(MeterIssueResponse.From).ToList());
+            Count(ReadingOutcome.Rejected), results, result.Issues.Select(MeterIssueResponse.From).ToList());
         return response.Rejected == 0 ? TypedResults.Ok(response) : TypedResults.Json(response, statusCode: StatusCodes.Status207MultiStatus);
     }
 
     /// <summary>
-    /// A station's readings starting in [from, to) (default: the last 24 hours; at most 7 days), the gaps between them and,
-    /// with <c>history=true</c>, the values corrections replaced. Its CPO and the DSO of its transformer may read it.
+    /// A station's readings starting in [from, to) (default: the last 24 hours; at most 7 days), each with how many values
+    /// were received for its interval (the latest is kept), and the gaps between them. Its CPO and the DSO of its
+    /// transformer may read it.
     /// </summary>
     public static async Task<Results<Ok<StationReadingsResponse>, NotFound>> GetStationReadings(
-        string id, string? from, string? to, bool? history, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+        string id, string? from, string? to, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
         var range = Range(from, to, clock.GetUtcNow(), TimeSpan.FromDays(1), MaxSeriesRange);
         if (!await MayReadStationAsync(id, http.User, store, cancellationToken)) return TypedResults.NotFound();
         var readings = await store.GetReadingsAsync(id, range, cancellationToken);
-        var replaced = history == true
-            ? (await store.GetReadingHistoryAsync(id, range, cancellationToken)).Select(h => new CorrectedReadingResponse(h.Revision, ReadingResponse.From(h.Reading))).ToList()
-            : null;
         var gaps = MeterSeries.For(id, readings).Gaps(range).Select(g => new IntervalResponse(g.Start, g.End)).ToList();
-        return TypedResults.Ok(new StationReadingsResponse(id, range.Start, range.End, readings.Select(ReadingResponse.From).ToList(), gaps, replaced));
+        return TypedResults.Ok(new StationReadingsResponse(id, range.Start, range.End, readings.Select(ReadingResponse.From).ToList(), gaps));
     }
 
     /// <summary>The station's latest reading (the newest interval received), or 404 before its first reading.</summary>
@@ -125,7 +172,7 @@ public static class MeteringApi
         string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
     {
         if (!await MayReadStationAsync(id, http.User, store, cancellationToken)
-            || await store.GetMeterPointAsync(id, cancellationToken) is not { Latest: not null } point)
+            || await store.GetMeterPointAsync(id, cancellationToken) is not { } point)
             return TypedResults.NotFound();
         return TypedResults.Ok(LatestReadingResponse.From(point));
     }
@@ -146,7 +193,8 @@ public static class MeteringApi
                     $"The interval {schedule[i].Interval} has started; a baseline can only be declared before the window starts.");
         if (MeterSeries.For(id, schedule).Issues is [var clash, ..])
             throw new ApiProblemException(400, "intervals", "overlap", $"The schedule has overlapping intervals: {clash.Detail}.");
-        await store.PutDeclaredScheduleAsync(id, schedule, now, cancellationToken);
+        if (!await store.TryPutDeclaredScheduleAsync(id, schedule, now, cancellationToken))
+            throw new ApiProblemException(409, "intervals", "concurrent-update", "Other declarations for this station changed the same days at the same time; send it again.");
         return TypedResults.Ok(new DeclaredScheduleResponse(id, schedule.Count, schedule.Min(r => r.Interval.Start), schedule.Max(r => r.Interval.End),
             schedule.Sum(r => r.Energy.Value), now));
     }
@@ -184,7 +232,7 @@ public static class MeteringApi
     {
         if (!await OwnsTransformerAsync(id, http.User, store, cancellationToken)) return TypedResults.NotFound();
         var points = await QualifiedPointsAsync(id, http, store, clock.GetUtcNow(), cancellationToken);
-        return TypedResults.Ok(new ListResponse<LatestReadingResponse>(points.Where(p => p.Latest is not null).Select(LatestReadingResponse.From).ToList(), null));
+        return TypedResults.Ok(new ListResponse<LatestReadingResponse>(points.Select(LatestReadingResponse.From).ToList(), null));
     }
 
     /// <summary>
@@ -254,7 +302,7 @@ public static class MeteringApi
         decimal.Round(kwh * TimeSpan.TicksPerHour / duration.Ticks, 3, MidpointRounding.AwayFromZero);
 
     /// <summary>Rules of one reading or schedule interval: UTC, 1 to 60 minutes, exactly one of energyKwh and powerKw.</summary>
-    private static void IntervalRules(InlineValidator<MeterReadingItem> r)
+    private static void IntervalRules(AbstractValidator<MeterReadingItem> r)
     {
         r.RuleFor(x => x.Start).Utc();
         r.RuleFor(x => x.End).Utc().GreaterThan(x => x.Start).WithMessage("'End' must be after 'Start'.")
@@ -265,7 +313,7 @@ public static class MeteringApi
         r.RuleFor(x => x.PowerKw).NonNegativeQuantity(3, 100_000m).When(x => x.PowerKw is not null);
     }
 
-    private static void ReadingRules(InlineValidator<MeterReadingItem> r, TimeProvider clock)
+    private static void ReadingRules(AbstractValidator<MeterReadingItem> r, TimeProvider clock)
     {
         IntervalRules(r);
         r.RuleFor(x => x.End).Must(end => end <= clock.GetUtcNow().AddMinutes(1)).WithMessage("A reading cannot end in the future.").WithErrorCode("future");
@@ -282,14 +330,20 @@ public static class MeteringApi
 
     public sealed class BulkReadingsValidator : AbstractValidator<BulkMeterReadingsRequest>
     {
-        public BulkReadingsValidator(TimeProvider clock)
+        public BulkReadingsValidator(IValidator<MeterReadingItem> item)
         {
             RuleFor(x => x.Readings).NotEmpty().Must(r => r is null || r.Count <= MaxReadingsPerCall).WithMessage("At most 10,000 readings per call.").WithErrorCode("count");
-            RuleForEach(x => x.Readings).NotNull().ChildRules(r =>
-            {
-                r.RuleFor(x => x.StationId).Id();
-                ReadingRules(r, clock);
-            });
+            RuleForEach(x => x.Readings).NotNull().SetValidator(item);
+        }
+    }
+
+    /// <summary>One reading of a multi-station upload (a JSON item or a CSV row): its station and the reading rules.</summary>
+    public sealed class BulkReadingItemValidator : AbstractValidator<MeterReadingItem>
+    {
+        public BulkReadingItemValidator(TimeProvider clock)
+        {
+            RuleFor(x => x.StationId).Id();
+            ReadingRules(this, clock);
         }
     }
 
@@ -325,24 +379,21 @@ public sealed record MeterIssueResponse(string Kind, string StationId, DateTimeO
 
 public sealed record MeterReadingsResponse(int Stored, int Unchanged, int Corrected, int Rejected, IReadOnlyList<ReadingItemResult> Items, IReadOnlyList<MeterIssueResponse> Issues);
 
-public sealed record ReadingResponse(DateTimeOffset Start, DateTimeOffset End, decimal EnergyKwh, decimal AverageKw)
+/// <summary>A stored reading: the latest value received for its interval, and how many values were (1 + corrections).</summary>
+public sealed record ReadingResponse(DateTimeOffset Start, DateTimeOffset End, decimal EnergyKwh, decimal AverageKw, int Revisions)
 {
     public static ReadingResponse From(MeterReading r) =>
-        new(r.Interval.Start, r.Interval.End, r.Energy.Value, decimal.Round(r.Energy.Value * TimeSpan.TicksPerHour / r.Interval.Duration.Ticks, 3, MidpointRounding.AwayFromZero));
+        new(r.Interval.Start, r.Interval.End, r.Energy.Value, decimal.Round(r.Energy.Value * TimeSpan.TicksPerHour / r.Interval.Duration.Ticks, 3, MidpointRounding.AwayFromZero), r.Revision);
 }
-
-/// <summary>A value a correction replaced, with the revision it had (1 = as first received).</summary>
-public sealed record CorrectedReadingResponse(int Revision, ReadingResponse Reading);
 
 public sealed record IntervalResponse(DateTimeOffset Start, DateTimeOffset End);
 
 public sealed record StationReadingsResponse(
-    string StationId, DateTimeOffset From, DateTimeOffset To, IReadOnlyList<ReadingResponse> Items, IReadOnlyList<IntervalResponse> Gaps,
-    IReadOnlyList<CorrectedReadingResponse>? History);
+    string StationId, DateTimeOffset From, DateTimeOffset To, IReadOnlyList<ReadingResponse> Items, IReadOnlyList<IntervalResponse> Gaps);
 
 public sealed record LatestReadingResponse(string StationId, string TransformerId, ReadingResponse Reading, DateTimeOffset ReceivedAt)
 {
-    public static LatestReadingResponse From(MeterPoint p) => new(p.StationId, p.TransformerId, ReadingResponse.From(p.Latest!), p.UpdatedAt);
+    public static LatestReadingResponse From(MeterPoint p) => new(p.StationId, p.TransformerId, ReadingResponse.From(p.Latest), p.UpdatedAt);
 }
 
 public sealed record DeclaredScheduleResponse(string StationId, int Intervals, DateTimeOffset From, DateTimeOffset To, decimal TotalKwh, DateTimeOffset DeclaredAt);

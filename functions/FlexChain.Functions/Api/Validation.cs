@@ -70,6 +70,7 @@ public static partial class Problems
             403 => ("X-Api-Key", "role", "Your role may not call this endpoint."),
             404 => ("path", "not-found", "No such resource, or it is not visible to you."),
             405 => ("method", "method", "This HTTP method is not supported here."),
+            413 => ("body", "body-size", "The request body, decompressed if it was compressed, is larger than this endpoint's limit."),
             _ => ("body", "invalid", context.ProblemDetails.Detail),
         };
         extensions["field"] = field;

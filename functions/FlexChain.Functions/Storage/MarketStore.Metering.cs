@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Globalization;
 using Azure;
@@ -16,7 +17,7 @@ public enum ReadingOutcome
     /// <summary>The same interval with the same value was already stored (an idempotent re-upload).</summary>
     Unchanged = 2,
 
-    /// <summary>The interval was stored with another value; the previous value is kept in a history row.</summary>
+    /// <summary>The interval was stored with another value, which replaced the stored one; its revision count went up by one.</summary>
     Corrected = 3,
 
     /// <summary>Refused; the result carries the status, rule and reason.</summary>
@@ -27,31 +28,29 @@ public enum ReadingOutcome
 public sealed record ReadingUpload(int Index, MeterReading Reading);
 
 /// <summary>The result for one uploaded reading.</summary>
-public sealed record ReadingResult(int Index, string StationId, ReadingOutcome Outcome, int Status, string? Rule = null, string? Detail = null);
+/// <param name="Field">The field a rejection concerns, when it is narrower than the whole item.</param>
+public sealed record ReadingResult(int Index, string StationId, ReadingOutcome Outcome, int Status, string? Rule = null, string? Detail = null, string? Field = null);
 
 /// <summary>What an upload did: a result per item and the duplicates, conflicts and gaps found in it and against stored data.</summary>
 public sealed record IngestResult(IReadOnlyList<ReadingResult> Items, IReadOnlyList<MeterIssue> Issues);
 
 /// <summary>A station's metering point as the metering views need it: owner, transformer and latest reading.</summary>
-/// <param name="Latest">The reading that starts latest, or null while the first upload is being written.</param>
+/// <param name="Latest">The reading that starts latest.</param>
 /// <param name="UpdatedAt">When <paramref name="Latest"/> was received.</param>
-/// <param name="StoredUntil">
-/// No stored reading of the station ends after this instant (the end of the latest-ending reading written, or about to
-/// be written: it moves before the readings do). Null on points written before it was kept.
-/// </param>
-public sealed record MeterPoint(string StationId, string CpoId, string TransformerId, MeterReading? Latest, DateTimeOffset UpdatedAt, DateTimeOffset? StoredUntil = null);
+public sealed record MeterPoint(string StationId, string CpoId, string TransformerId, MeterReading Latest, DateTimeOffset UpdatedAt);
 
 /// <summary>A declared-baseline quality factor of one award (MAESHA: 1 - RMSE / max(mean baseline, 1)).</summary>
 public sealed record QualityEntry(string CpoId, string RequestId, string AwardId, TimeWindow Window, decimal QualityFactor);
 
 /// <summary>
-/// Meter data: readings, their correction history and declared schedules in <c>readings</c> (PartitionKey
-/// <c>{stationId}~{yyyyMMdd}</c> of the interval start, RowKey <c>r{ticks}</c> current, <c>h{ticks}~{revision}</c>
-/// replaced values, <c>d{ticks}</c> declared schedule), metering points with their latest reading in
-/// <c>meterpoints</c> (by station, and copied under <c>t~{transformerId}</c> for the DSO's views), activation windows
+/// Meter data, packed the way time-series stores keep it: one entity per station and UTC day in <c>meterdays</c>
+/// (PartitionKey station id, RowKey <c>m{yyyyMMdd}</c> for metered readings, <c>d{yyyyMMdd}</c> for the declared
+/// schedule) holding the intervals that start that day as one binary property (<see cref="PackedMeterDay"/>: at most
+/// 1,440 one-minute intervals, 40,321 bytes, under the 64 KiB property limit); an upload merges into the day under its
+/// ETag and tries again when another upload changed it first. Metering points with their latest reading in
+/// <c>meterpoints</c> (by station, and each station listed once under <c>t~{transformerId}</c> for the DSO's views), activation windows
 /// per station in <c>activations</c> (written when a request is awarded) and declared-baseline quality per CPO in
-/// <c>quality</c>. A day partition holds at most 1,440 one-minute readings; a correction and its history row share it
-/// and go in one transaction.
+/// <c>quality</c>.
 /// </summary>
 public sealed partial class MarketStore
 {
@@ -60,21 +59,33 @@ public sealed partial class MarketStore
 
     private const int MeteringParallelism = 8;
 
+    /// <summary>How often an upload that lost a race to another upload of the same station is planned and tried again.</summary>
+    private const int MaxMeterAttempts = 8;
+
+    /// <summary>
+    /// Day entities per transaction: 50 full days (about 40 KiB each, with the per-operation overhead) stay well under the
+    /// 4 MiB transaction limit.
+    /// </summary>
+    private const int DaysPerTransaction = 50;
+
+    private const string MeteredKind = "m";
+    private const string DeclaredKind = "d";
+
+    private TableClient MeterDays => service.GetTableClient("meterdays");
     private TableClient MeterPoints => service.GetTableClient("meterpoints");
     private TableClient Activations => service.GetTableClient("activations");
     private TableClient Quality => service.GetTableClient("quality");
 
-    private static string ReadingPartition(string stationId, DateTimeOffset t) => stationId + "~" + DayKey(DateOnly.FromDateTime(t.UtcDateTime));
-
     private static string TransformerPointsKey(string transformerId) => "t~" + transformerId;
+
+    private static DateOnly DayOf(DateTimeOffset t) => DateOnly.FromDateTime(t.UtcDateTime);
 
     // ---- ingestion ----
 
     /// <summary>
     /// Ingests readings of stations the caller owns (checked by the caller): per station, duplicates and overlaps inside
     /// the upload, overlaps with stored readings of other boundaries and readings of an already verified delivery window
-    /// are rejected; the rest is stored, left unchanged or corrected (the old value goes to a history row in the same
-    /// transaction). Writes are grouped by day partition, at most 100 entities per transaction.
+    /// are rejected; the rest is stored, left unchanged or corrected (the interval's revision count goes up by one).
     /// </summary>
     public async Task<IngestResult> IngestReadingsAsync(
         IReadOnlyList<(ChargingStation Station, IReadOnlyList<ReadingUpload> Readings)> uploads, DateTimeOffset now, CancellationToken cancellationToken)
@@ -98,52 +109,51 @@ public sealed partial class MarketStore
         var sorted = uploads.OrderBy(u => u.Reading.Interval.Start).ThenBy(u => u.Index).ToList();
         var range = new TimeWindow(sorted[0].Reading.Interval.Start, sorted.Max(u => u.Reading.Interval.End));
         var closed = await ClosedWindowsAsync(id, range, cancellationToken);
+        // A stored reading that overlaps an uploaded one starts at most an hour before it, or before it ends.
+        var touched = sorted.SelectMany(u => new[] { DayOf(u.Reading.Interval.Start - MaxReadingLength), DayOf(u.Reading.Interval.Start), DayOf(u.Reading.Interval.End.AddTicks(-1)) }).ToHashSet();
+        // Results of writes that landed in an attempt that then lost a race on another day: a later plan finds them unchanged.
+        var written = new Dictionary<int, ReadingResult>();
+        var point = await GetAsync<MeterPoint>(MeterPoints, id, Doc, cancellationToken);
         for (var attempt = 1; ; attempt++)
         {
-            var point = await GetAsync<MeterPoint>(MeterPoints, id, Doc, cancellationToken);
-            var storedUntil = StoredUntil(point?.Value);
-            // Stored readings never overlap and all end by the mark, so an upload that starts at or after it (new data in
-            // time order, the common case) meets none of them: the range read, a scan of the table on Azurite, is skipped.
-            var stored = point is null || point.Value.Value.StoredUntil is { } until && range.Start >= until
-                ? new Dictionary<long, StoredRow>()
-                : await ReadStoredAsync(id, "r", new TimeWindow(range.Start - MaxReadingLength, range.End), cancellationToken);
+            // No stored reading starts after the point's latest one, so the first attempt reads only the days up to it (none
+            // for a new station). A day written by an upload that stopped before it moved the point is not missed: adding it
+            // again fails (409), and the next attempt reads every day.
+            var days = await ReadDaysAsync(id, MeteredKind, attempt > 1 ? touched : touched.Where(d => point is { } p && d <= DayOf(p.Value.Latest.Interval.Start)), cancellationToken);
+            foreach (var day in touched.Where(d => !days.ContainsKey(d))) days[day] = new StoredDay(day, new(), null);
+            var stored = days.Values.SelectMany(d => d.Readings.Values).ToDictionary(r => r.Interval.Start.UtcTicks);
             var (results, issues, writes) = Plan(id, sorted, stored, closed);
-            if (writes.Count > 0 && (storedUntil is null || writes.Max(w => w.Upload.Reading.Interval.End) > storedUntil))
-            {
-                var end = writes.Max(w => w.Upload.Reading.Interval.End);
-                // The mark moves before the readings are written: a crash in between leaves it ahead of the data, never behind.
-                point = await TryMoveMarkAsync(station, point, storedUntil is { } u && u > end ? u : end, now, cancellationToken);
-                if (point is null)
-                {
-                    // Another upload of this station moved the mark first: decide again on what it stored.
-                    if (attempt < MaxMeterPointAttempts) continue;
-                    results.AddRange(writes.Select(w => Rejected(w.Upload, id, "concurrent-update", "Another upload changed these intervals at the same time; send them again.")));
-                    return (results, issues);
-                }
-            }
-            await WritePlannedAsync(id, writes, results, now, cancellationToken);
+            var lost = await WriteDaysAsync(id, MeteredKind, days, writes.Select(w => w.Reading), now, cancellationToken);
+            foreach (var w in writes.Where(w => !lost.Contains(DayOf(w.Reading.Interval.Start))))
+                written[w.Upload.Index] = w.Existing is null
+                    ? new ReadingResult(w.Upload.Index, id, ReadingOutcome.Stored, 201)
+                    : new ReadingResult(w.Upload.Index, id, ReadingOutcome.Corrected, 200);
+            if (lost.Count > 0 && attempt < MaxMeterAttempts) continue;
 
-            var ok = results.Where(x => x.Outcome is ReadingOutcome.Stored or ReadingOutcome.Corrected).Select(x => x.Index).ToHashSet();
-            var written = writes.Where(w => ok.Contains(w.Upload.Index)).Select(w => w.Upload.Reading).ToList();
-            var merged = stored.ToDictionary(kv => kv.Key, kv => kv.Value.Reading);
-            foreach (var w in written) merged[w.Interval.Start.UtcTicks] = w;
+            results = results.Where(r => !written.ContainsKey(r.Index)).Concat(written.Values).ToList();
+            results.AddRange(writes.Where(w => !written.ContainsKey(w.Upload.Index))
+                .Select(w => Rejected(w.Upload, id, "concurrent-update", "Another upload changed these intervals at the same time; send them again.")));
+            var merged = new Dictionary<long, MeterReading>(stored);
+            foreach (var w in writes.Where(w => written.ContainsKey(w.Upload.Index))) merged[w.Reading.Interval.Start.UtcTicks] = w.Reading;
             issues.AddRange(MeterSeries.For(id, merged.Values).Gaps(range).Select(g => new MeterIssue(MeterIssueKind.Gap, id, g, $"no reading covers {g}")));
-            if (written.Count > 0) await UpdateMeterPointAsync(station, point, written.MaxBy(r => r.Interval.Start)!, now, cancellationToken);
+            if (writes.Where(w => written.ContainsKey(w.Upload.Index)).Select(w => w.Reading).MaxBy(r => r.Interval.Start) is { } newest)
+                await UpdateMeterPointAsync(station, point, newest, now, cancellationToken);
             return (results, issues);
         }
     }
 
     /// <summary>
-    /// Checks an upload (sorted by start) against itself, the verified windows and the stored readings: the results of
-    /// items that need no write, the issues found, and the writes (with the row each replaces, if any).
+    /// Checks an upload (sorted by start) against itself, the verified windows and the stored readings (by start ticks,
+    /// each with its revision count): the results of items that need no write, the issues found, and the writes (with
+    /// the reading each replaces, if any; the reading to write carries its new revision count).
     /// </summary>
-    private static (List<ReadingResult> Results, List<MeterIssue> Issues, List<(ReadingUpload Upload, StoredRow? Existing)> Writes) Plan(
-        string id, List<ReadingUpload> sorted, Dictionary<long, StoredRow> stored, List<ActivationRow> closed)
+    private static (List<ReadingResult> Results, List<MeterIssue> Issues, List<(ReadingUpload Upload, MeterReading Reading, MeterReading? Existing)> Writes) Plan(
+        string id, List<ReadingUpload> sorted, Dictionary<long, MeterReading> stored, List<ActivationRow> closed)
     {
-        var storedByStart = stored.Values.Select(v => v.Reading).OrderBy(v => v.Interval.Start).ToList();
+        var storedByStart = stored.Values.OrderBy(v => v.Interval.Start).ToList();
         var results = new List<ReadingResult>();
         var issues = new List<MeterIssue>();
-        var writes = new List<(ReadingUpload Upload, StoredRow? Existing)>();
+        var writes = new List<(ReadingUpload Upload, MeterReading Reading, MeterReading? Existing)>();
         MeterReading? last = null;
         foreach (var u in sorted)
         {
@@ -174,35 +184,12 @@ public sealed partial class MarketStore
             }
             last = r;
             var existing = stored.GetValueOrDefault(r.Interval.Start.UtcTicks);
-            if (existing is not null && existing.Reading == r)
+            if (existing is not null && existing.Interval == r.Interval && existing.Energy == r.Energy)
                 results.Add(new(u.Index, id, ReadingOutcome.Unchanged, 200));
             else
-                writes.Add((u, existing));
+                writes.Add((u, r with { Revision = (existing?.Revision ?? 0) + 1 }, existing));
         }
         return (results, issues, writes);
-    }
-
-    /// <summary>Writes the planned readings grouped by day partition, at most 100 entities per transaction, adding their results.</summary>
-    private async Task WritePlannedAsync(
-        string id, List<(ReadingUpload Upload, StoredRow? Existing)> writes, List<ReadingResult> results, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        foreach (var partition in writes.GroupBy(w => ReadingPartition(id, w.Upload.Reading.Interval.Start)))
-        {
-            var batch = new List<(ReadingUpload Upload, StoredRow? Existing)>();
-            var entities = 0;
-            foreach (var w in partition)
-            {
-                var size = w.Existing is null ? 1 : 2;
-                if (entities + size > 100)
-                {
-                    results.AddRange(await WriteReadingsAsync(partition.Key, id, batch, now, cancellationToken));
-                    (batch, entities) = ([], 0);
-                }
-                batch.Add(w);
-                entities += size;
-            }
-            if (batch.Count > 0) results.AddRange(await WriteReadingsAsync(partition.Key, id, batch, now, cancellationToken));
-        }
     }
 
     /// <summary>A stored reading (sorted by start) with another start that overlaps <paramref name="r"/>, or null.</summary>
@@ -225,165 +212,153 @@ public sealed partial class MarketStore
     private static ReadingResult Rejected(ReadingUpload u, string stationId, string rule, string detail) =>
         new(u.Index, stationId, ReadingOutcome.Rejected, 409, rule, detail);
 
-    private sealed record StoredRow(MeterReading Reading, int Revision, ETag ETag);
+    // ---- packed days ----
 
-    private async Task<IEnumerable<ReadingResult>> WriteReadingsAsync(
-        string partition, string stationId, List<(ReadingUpload Upload, StoredRow? Existing)> batch, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>One stored day of a station: its intervals by start ticks, and the ETag it was read with (null: not stored yet).</summary>
+    private sealed record StoredDay(DateOnly Day, SortedDictionary<long, MeterReading> Readings, ETag? ETag);
+
+    private static string DayRowKey(string kind, DateOnly day) => kind + DayKey(day);
+
+    /// <summary>The station's stored days of <paramref name="kind"/> among <paramref name="days"/>: one point read per day, in parallel.</summary>
+    private async Task<Dictionary<DateOnly, StoredDay>> ReadDaysAsync(string stationId, string kind, IEnumerable<DateOnly> days, CancellationToken cancellationToken)
     {
-        var actions = new List<TableTransactionAction>();
-        foreach (var (u, existing) in batch)
+        var read = await Task.WhenAll(days.Distinct().Select(async day =>
         {
-            var rowKey = "r" + Ticks(u.Reading.Interval.Start);
-            if (existing is null)
-                actions.Add(new(TableTransactionActionType.Add, ReadingEntity(partition, rowKey, u.Reading, 1, now)));
-            else
+            var e = await MeterDays.GetEntityIfExistsAsync<TableEntity>(stationId, DayRowKey(kind, day), cancellationToken: cancellationToken);
+            var readings = new SortedDictionary<long, MeterReading>();
+            if (!e.HasValue) return new StoredDay(day, readings, null);
+            foreach (var r in PackedMeterDay.Decode(stationId, day, e.Value!.GetBinary(PackedMeterDay.Property)))
+                readings[r.Interval.Start.UtcTicks] = r;
+            return new StoredDay(day, readings, e.Value.ETag);
+        }));
+        return read.ToDictionary(d => d.Day);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="changes"/> (each replacing the interval with its start, if any) into the days read as
+    /// <paramref name="days"/>, each day added or replaced under the ETag it was read with, up to
+    /// <see cref="DaysPerTransaction"/> days per transaction. Returns the days not written because another upload
+    /// changed them first (read them again and plan again).
+    /// </summary>
+    private async Task<HashSet<DateOnly>> WriteDaysAsync(
+        string stationId, string kind, Dictionary<DateOnly, StoredDay> days, IEnumerable<MeterReading> changes, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var lost = new HashSet<DateOnly>();
+        var actions = changes.GroupBy(r => DayOf(r.Interval.Start)).Select(g =>
+        {
+            var day = days[g.Key];
+            var readings = new SortedDictionary<long, MeterReading>(day.Readings);
+            foreach (var r in g) readings[r.Interval.Start.UtcTicks] = r;
+            var entity = new TableEntity(stationId, DayRowKey(kind, g.Key))
             {
-                actions.Add(new(TableTransactionActionType.UpdateReplace, ReadingEntity(partition, rowKey, u.Reading, existing.Revision + 1, now), existing.ETag));
-                var history = ReadingEntity(partition, "h" + Ticks(u.Reading.Interval.Start) + "~" + existing.Revision.ToString("D6", CultureInfo.InvariantCulture),
-                    existing.Reading, existing.Revision, now);
-                actions.Add(new(TableTransactionActionType.Add, history));
+                [PackedMeterDay.Property] = PackedMeterDay.Encode(g.Key, readings.Values), ["UpdatedAt"] = now,
+            };
+            return (g.Key, Action: day.ETag is { } etag
+                ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, entity, etag)
+                : new TableTransactionAction(TableTransactionActionType.Add, entity));
+        }).ToList();
+        foreach (var chunk in actions.Chunk(DaysPerTransaction))
+        {
+            try
+            {
+                await MeterDays.SubmitCheckedTransactionAsync(chunk.Select(c => c.Action), cancellationToken);
+            }
+            catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
+            {
+                // Another upload of this station wrote one of these days first: nothing of this chunk was written.
+                lost.UnionWith(chunk.Select(c => c.Key));
             }
         }
-        try
-        {
-            await Readings.SubmitCheckedTransactionAsync(actions, cancellationToken);
-            return batch.Select(w => w.Existing is null
-                ? new ReadingResult(w.Upload.Index, stationId, ReadingOutcome.Stored, 201)
-                : new ReadingResult(w.Upload.Index, stationId, ReadingOutcome.Corrected, 200));
-        }
-        catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
-        {
-            // Another upload of the same intervals won the race: nothing of this chunk was written; the client retries.
-            return batch.Select(w => Rejected(w.Upload, stationId, "concurrent-update", "Another upload changed these intervals at the same time; send them again."));
-        }
+        return lost;
     }
 
-    private static TableEntity ReadingEntity(string pk, string rk, MeterReading r, int revision, DateTimeOffset receivedAt) =>
-        new(pk, rk) { ["End"] = r.Interval.End, ["Wh"] = r.Energy.WattHours, ["Revision"] = revision, ["ReceivedAt"] = receivedAt };
+    /// <summary>Readings of <paramref name="stationId"/> starting in <paramref name="range"/>, by start time, each with its revision count (1 + corrections).</summary>
+    public Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
+        ReadRangeAsync(stationId, MeteredKind, range, cancellationToken);
 
-    private static MeterReading ReadingOf(string stationId, TableEntity e) =>
-        new(stationId, new TimeWindow(new DateTimeOffset(long.Parse(e.RowKey.AsSpan(1, 19), CultureInfo.InvariantCulture), TimeSpan.Zero), e.GetDateTimeOffset("End")!.Value),
-            new KilowattHours(e.GetInt64("Wh")!.Value / 1000m));
-
-    /// <summary>Current (<paramref name="kind"/> <c>r</c>) or declared (<c>d</c>) rows starting in <paramref name="range"/>, by start ticks.</summary>
-    private async Task<Dictionary<long, StoredRow>> ReadStoredAsync(string stationId, string kind, TimeWindow range, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<MeterReading>> ReadRangeAsync(string stationId, string kind, TimeWindow range, CancellationToken cancellationToken)
     {
-        var rows = new Dictionary<long, StoredRow>();
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey ge {ReadingPartition(stationId, range.Start)} and PartitionKey le {ReadingPartition(stationId, range.End)} and RowKey ge {kind + Ticks(range.Start)} and RowKey lt {kind + Ticks(range.End)}");
-        await foreach (var e in Readings.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
-        {
-            var r = ReadingOf(stationId, e);
-            rows[r.Interval.Start.UtcTicks] = new StoredRow(r, e.GetInt32("Revision") ?? 1, e.ETag);
-        }
-        return rows;
-    }
-
-    /// <summary>Readings of <paramref name="stationId"/> starting in <paramref name="range"/>, by start time, each with its revision (1 + corrections).</summary>
-    public async Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        (await ReadStoredAsync(stationId, "r", range, cancellationToken)).Values.Select(s => s.Reading with { Revision = s.Revision }).OrderBy(r => r.Interval.Start).ToList();
-
-    /// <summary>Replaced values of <paramref name="stationId"/>'s readings starting in <paramref name="range"/>, oldest first.</summary>
-    public async Task<IReadOnlyList<(MeterReading Reading, int Revision)>> GetReadingHistoryAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)
-    {
-        var list = new List<(MeterReading, int)>();
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey ge {ReadingPartition(stationId, range.Start)} and PartitionKey le {ReadingPartition(stationId, range.End)} and RowKey ge {"h" + Ticks(range.Start)} and RowKey lt {"h" + Ticks(range.End)}");
-        await foreach (var e in Readings.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
-            list.Add((ReadingOf(stationId, e), e.GetInt32("Revision") ?? 1));
-        return list;
+        var days = new List<DateOnly>();
+        for (var d = DayOf(range.Start); d <= DayOf(range.End.AddTicks(-1)); d = d.AddDays(1)) days.Add(d);
+        return (await ReadDaysAsync(stationId, kind, days, cancellationToken)).Values.SelectMany(d => d.Readings.Values)
+            .Where(r => r.Interval.Start >= range.Start && r.Interval.Start < range.End).OrderBy(r => r.Interval.Start).ToList();
     }
 
     // ---- declared schedules ----
 
-    /// <summary>Stores (replaces, interval by interval) a station's declared baseline schedule, 100 intervals per transaction.</summary>
-    public async Task PutDeclaredScheduleAsync(string stationId, IReadOnlyList<MeterReading> schedule, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores a station's declared baseline schedule, replacing declared intervals with the same start, merged into its
+    /// days under their ETags (all days again after a lost race: replacing an interval with itself changes nothing).
+    /// False when other declarations of the station kept changing the same days.
+    /// </summary>
+    public async Task<bool> TryPutDeclaredScheduleAsync(string stationId, IReadOnlyList<MeterReading> schedule, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        foreach (var partition in schedule.GroupBy(r => ReadingPartition(stationId, r.Interval.Start)))
-            foreach (var chunk in partition.Chunk(100))
-                await Readings.SubmitCheckedTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
-                    ReadingEntity(partition.Key, "d" + Ticks(r.Interval.Start), r, 1, now))), cancellationToken);
+        for (var attempt = 1; attempt <= MaxMeterAttempts; attempt++)
+        {
+            var days = await ReadDaysAsync(stationId, DeclaredKind, schedule.Select(r => DayOf(r.Interval.Start)), cancellationToken);
+            if ((await WriteDaysAsync(stationId, DeclaredKind, days, schedule, now, cancellationToken)).Count == 0) return true;
+        }
+        return false;
     }
 
-    public async Task<IReadOnlyList<MeterReading>> GetDeclaredScheduleAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        (await ReadStoredAsync(stationId, "d", range, cancellationToken)).Values.Select(s => s.Reading).OrderBy(r => r.Interval.Start).ToList();
+    public Task<IReadOnlyList<MeterReading>> GetDeclaredScheduleAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
+        ReadRangeAsync(stationId, DeclaredKind, range, cancellationToken);
 
     // ---- metering points (latest reading; stations behind a transformer) ----
 
     public async Task<MeterPoint?> GetMeterPointAsync(string stationId, CancellationToken cancellationToken) =>
         (await GetAsync<MeterPoint>(MeterPoints, stationId, Doc, cancellationToken))?.Value;
 
-    /// <summary>The metering points behind a transformer (those that have sent readings), with their latest readings.</summary>
-    public async Task<IReadOnlyList<MeterPoint>> GetMeterPointsAsync(string transformerId, CancellationToken cancellationToken) =>
-        await QueryAsync<MeterPoint>(MeterPoints, TableClient.CreateQueryFilter($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
-
-    /// <summary>How often a metering point update that lost a race to another upload of the same station is tried again.</summary>
-    private const int MaxMeterPointAttempts = 8;
-
-    /// <summary>The end of every reading stored for the point; legacy points without the mark fall back to their latest reading.</summary>
-    private static DateTimeOffset? StoredUntil(MeterPoint? point) => point?.StoredUntil ?? point?.Latest?.Interval.End;
-
-    /// <summary>
-    /// Moves the point's <see cref="MeterPoint.StoredUntil"/> mark to <paramref name="until"/>, creating the point if
-    /// <paramref name="point"/> is null, guarded by its ETag; null when another upload changed the point first.
-    /// </summary>
-    private async Task<Stored<MeterPoint>?> TryMoveMarkAsync(ChargingStation station, Stored<MeterPoint>? point, DateTimeOffset until, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>The metering points behind a transformer (those that have sent readings), with their latest readings: the member list, then one point read each.</summary>
+    public async Task<IReadOnlyList<MeterPoint>> GetMeterPointsAsync(string transformerId, CancellationToken cancellationToken)
     {
-        var next = point is { } p
-            ? p.Value with { StoredUntil = until }
-            : new MeterPoint(station.Id, station.CpoId, station.TransformerId, null, now, until);
-        try
+        var members = await QueryAsync<MeterPointMember>(MeterPoints, TableClient.CreateQueryFilter($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
+        var points = new ConcurrentBag<MeterPoint>();
+        await Parallel.ForEachAsync(members, InParallel(cancellationToken), async (m, ct) =>
         {
-            var etag = point is { } current
-                ? await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, Doc, next), current.ETag, TableUpdateMode.Replace, cancellationToken)
-                : await MeterPoints.AddEntityAsync(ToEntity(station.Id, Doc, next), cancellationToken);
-            return new Stored<MeterPoint>(next, etag.Headers.ETag!.Value);
-        }
-        catch (RequestFailedException e) when (e.Status is 409 or 412)
-        {
-            return null;
-        }
+            if (await GetMeterPointAsync(m.StationId, ct) is { } p) points.Add(p);
+        });
+        return points.OrderBy(p => p.StationId, StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>A station behind a transformer that has sent readings (row <c>t~{transformerId}</c>/station id, written once, before its point).</summary>
+    private sealed record MeterPointMember(string StationId);
 
     /// <summary>
     /// Makes <paramref name="newest"/> the point's latest reading unless a later one is there already (a late upload of an
-    /// older interval never moves it back), on the station's row and then its transformer's copy, each guarded by its ETag.
+    /// older interval never moves it back), guarded by its ETag, starting from <paramref name="known"/> (as read before
+    /// the upload; null for a station without a point yet, which first joins its transformer's member list).
     /// </summary>
     private async Task UpdateMeterPointAsync(ChargingStation station, Stored<MeterPoint>? known, MeterReading newest, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var candidate = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now, StoredUntil(known?.Value));
-        var latest = await MergeLatestAsync(station.Id, Doc, known, candidate, cancellationToken);
-        await MergeLatestAsync(TransformerPointsKey(station.TransformerId), station.Id, null, latest, cancellationToken);
-    }
-
-    /// <summary>
-    /// Writes <paramref name="candidate"/> over the stored point unless the stored latest reading starts later (then that one
-    /// and its time are kept), with If-Match; reads again and retries when another upload wrote first. Returns what is stored.
-    /// </summary>
-    private async Task<MeterPoint> MergeLatestAsync(string pk, string rk, Stored<MeterPoint>? known, MeterPoint candidate, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
+        var candidate = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now);
+        if (known is null)
         {
-            var current = known ?? await GetAsync<MeterPoint>(MeterPoints, pk, rk, cancellationToken);
-            var stored = current?.Value;
-            var next = candidate with { StoredUntil = Later(stored?.StoredUntil, candidate.StoredUntil) };
-            if (stored?.Latest is { } latest && latest.Interval.Start > candidate.Latest!.Interval.Start)
-                next = next with { Latest = latest, UpdatedAt = stored.UpdatedAt };
-            if (next == stored) return next;
             try
             {
-                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(pk, rk, next), c.ETag, TableUpdateMode.Replace, cancellationToken);
-                else await MeterPoints.AddEntityAsync(ToEntity(pk, rk, next), cancellationToken);
-                return next;
+                await MeterPoints.AddEntityAsync(ToEntity(TransformerPointsKey(station.TransformerId), station.Id, new MeterPointMember(station.Id)), cancellationToken);
             }
-            catch (RequestFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterPointAttempts)
+            catch (RequestFailedException e) when (e.Status == 409)
             {
-                known = null;
+                // A concurrent first upload of the station added it.
+            }
+        }
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = attempt == 1 ? known : await GetAsync<MeterPoint>(MeterPoints, station.Id, Doc, cancellationToken);
+            if (current?.Value is { } stored && stored.Latest.Interval.Start >= newest.Interval.Start) return;
+            try
+            {
+                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, Doc, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
+                else await MeterPoints.AddEntityAsync(ToEntity(station.Id, Doc, candidate), cancellationToken);
+                return;
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterAttempts)
+            {
+                // Another upload of this station wrote first: decide again on what it stored.
             }
         }
     }
-
-    private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null || a > b ? a : b;
 
     // ---- activations (written at Awarded): late-data cut-off and X-of-Y exclusions ----
 
@@ -459,4 +434,63 @@ public sealed partial class MarketStore
     /// <summary>A CPO's quality factors for windows starting in [<paramref name="from"/>, <paramref name="to"/>), oldest first.</summary>
     public async Task<IReadOnlyList<QualityEntry>> GetQualityAsync(string cpoId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
         await QueryAsync<QualityEntry>(Quality, TableClient.CreateQueryFilter($"PartitionKey eq {cpoId} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}"), cancellationToken);
+}
+
+/// <summary>
+/// The packed form of one station's intervals that start on one UTC day: a format byte (1), then per interval, by
+/// start, 28 little-endian bytes: start as ticks after the day's midnight (int64), length in ticks (int64), energy in
+/// watt-hours (int64) and the revision count (int32, 1 + corrections; the value is the latest). Intervals cover at
+/// least a minute and never overlap, so a day holds at most 1,440 of them: 40,321 bytes, under Azure's 64 KiB property
+/// limit, so no day needs splitting into hours.
+/// </summary>
+public static class PackedMeterDay
+{
+    /// <summary>The binary property that holds the intervals.</summary>
+    public const string Property = "Intervals";
+
+    /// <summary>Bytes per interval.</summary>
+    public const int IntervalBytes = 28;
+
+    private const byte Format = 1;
+
+    /// <summary>Packs <paramref name="readings"/> (all starting on <paramref name="day"/>, sorted by start).</summary>
+    /// <exception cref="ArgumentException">A reading starts on another day.</exception>
+    public static byte[] Encode(DateOnly day, IReadOnlyCollection<MeterReading> readings)
+    {
+        var midnight = Midnight(day);
+        var data = new byte[1 + readings.Count * IntervalBytes];
+        data[0] = Format;
+        var span = data.AsSpan(1);
+        foreach (var r in readings)
+        {
+            var offset = r.Interval.Start.UtcTicks - midnight;
+            if (offset is < 0 or >= TimeSpan.TicksPerDay) throw new ArgumentException($"{r.Interval} does not start on {day}", nameof(readings));
+            BinaryPrimitives.WriteInt64LittleEndian(span, offset);
+            BinaryPrimitives.WriteInt64LittleEndian(span[8..], r.Interval.Duration.Ticks);
+            BinaryPrimitives.WriteInt64LittleEndian(span[16..], r.Energy.WattHours);
+            BinaryPrimitives.WriteInt32LittleEndian(span[24..], r.Revision);
+            span = span[IntervalBytes..];
+        }
+        return data;
+    }
+
+    /// <summary>The readings packed in <paramref name="bytes"/>, each with its revision count.</summary>
+    /// <exception cref="FormatException">The data is not in this format.</exception>
+    public static List<MeterReading> Decode(string stationId, DateOnly day, byte[] bytes)
+    {
+        if (bytes.Length == 0 || bytes[0] != Format || (bytes.Length - 1) % IntervalBytes != 0)
+            throw new FormatException($"meter day {stationId}/{day} is not packed in format {Format}");
+        var midnight = Midnight(day);
+        var readings = new List<MeterReading>((bytes.Length - 1) / IntervalBytes);
+        for (var i = 1; i < bytes.Length; i += IntervalBytes)
+        {
+            var span = bytes.AsSpan(i, IntervalBytes);
+            var start = new DateTimeOffset(midnight + BinaryPrimitives.ReadInt64LittleEndian(span), TimeSpan.Zero);
+            readings.Add(new MeterReading(stationId, new TimeWindow(start, start.AddTicks(BinaryPrimitives.ReadInt64LittleEndian(span[8..]))),
+                new KilowattHours(BinaryPrimitives.ReadInt64LittleEndian(span[16..]) / 1000m), BinaryPrimitives.ReadInt32LittleEndian(span[24..])));
+        }
+        return readings;
+    }
+
+    private static long Midnight(DateOnly day) => day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).Ticks;
 }

@@ -71,7 +71,7 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
 
     private static readonly string[] Tables =
         ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
-         "requests", "requestindex", "offers", "readings", "gatecycles", "settlementindex", "meterpoints", "activations", "quality", Hosting.LocalTriggerDriver.ProcessedTable];
+         "requests", "requestindex", "offers", "gatecycles", "settlementindex", "meterdays", "meterpoints", "activations", "quality", Hosting.LocalTriggerDriver.ProcessedTable];
 
     private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<object, Task> _loading = new();
@@ -86,7 +86,6 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
     private TableClient Requests => service.GetTableClient("requests");
     private TableClient RequestIndex => service.GetTableClient("requestindex");
     private TableClient Offers => service.GetTableClient("offers");
-    private TableClient Readings => service.GetTableClient("readings");
 
     private BlobContainerClient Documents => blobs.GetBlobContainerClient(DocumentsContainer);
 

@@ -103,8 +103,9 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("Market:OperatorApiKeyHash", FlexChain.Functions.Auth.ApiKeys.Hash(OperatorSecret));
             web.UseSetting("Market:ReadCacheDuration", "00:00:00");
             web.UseSetting("LocalTriggers:Schedules:GateTick", "* * * * * *");
-            // Tests move the manual clock: the cycles' orchestrations look at it every second, and retry failing steps soon.
-            web.UseSetting("GateCycle:MaxTimerWait", "00:00:01");
+            // Tests move the manual clock: the cycles' orchestrations look at it every 2 s (every unfinished cycle of the
+            // whole suite does, so more often overloads this machine), and retry failing steps soon.
+            web.UseSetting("GateCycle:MaxTimerWait", "00:00:02");
             web.UseSetting("GateCycle:StepRetryMax", "00:00:02");
             web.UseSetting("Notifications:AllowPrivateTargets", "true");
             // Thousands of test calls come from one (test server) address: the limits' own tests lower them per instance.

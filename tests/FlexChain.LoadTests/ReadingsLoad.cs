@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using Azure.Data.Tables;
+using FlexChain.Storage;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
@@ -188,7 +189,7 @@ internal static class ReadingsLoad
         var result = await Concurrent.RunAsync("raw " + name, batches, clients, async batch =>
         {
             if (batch.Length == 1) await table.AddEntityAsync(batch[0]);
-            else await table.SubmitTransactionAsync(batch.Select(e => new TableTransactionAction(TableTransactionActionType.Add, e)));
+            else await table.SubmitCheckedTransactionAsync(batch.Select(e => new TableTransactionAction(TableTransactionActionType.Add, e)).ToList(), default);
         });
         if (result.Errors > 0) throw new InvalidOperationException($"raw insert {name}: {result.Errors} errors");
         Console.WriteLine($"raw Azurite insert ({name}, {perTransaction} per request): {count} entities in {result.Seconds:F1} s, {count / result.Seconds:F0}/s");

@@ -232,6 +232,7 @@ public static class FieldDescriptions
         ["score"] = "Delivery score in [0, 1], 4 decimals: 1 - |awarded - delivered| / awarded, 1 within the tolerance.",
         ["qualityFactor"] = "Declared baseline: 1 - RMSE / mean baseline over the intervals; null otherwise.",
         ["revised"] = "A reading used is a correction (the latest revision wins).",
+        ["revisions"] = "How many times the interval's reading was sent; above 1 the value shown is the latest revision.",
         ["missing"] = "No reading covers the interval; it delivers zero.",
         ["verifications"] = "How many verifications.",
         ["averageQualityFactor"] = "The month's average quality factor.",

@@ -34,11 +34,18 @@ public sealed class DurableTaskOptions
     public TimeSpan LeaseInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
-    /// How long a dequeued message stays hidden: a killed worker's half-done step is picked up again after this (the
-    /// framework's 5-minute default strands a cycle that long). A running step renews it every 5 s.
+    /// How long a dequeued activity message stays hidden: a killed worker's half-done step is picked up again after
+    /// this (the framework's 5-minute default strands a cycle that long). A running step renews it every 5 s.
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:10", "00:05:00")]
     public TimeSpan MessageVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How long a dequeued orchestration (control queue) message stays hidden. These wait in the worker's buffer before
+    /// they are processed and are not renewed, so a short value makes a busy worker see them again (duplicates).
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:30", "00:05:00")]
+    public TimeSpan ControlMessageVisibilityTimeout { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
@@ -77,7 +84,7 @@ public sealed partial class GateCycleHub : IHostedService
             LeaseInterval = o.LeaseInterval,
             LeaseRenewInterval = o.LeaseInterval / 3,
             LeaseAcquireInterval = o.LeaseInterval / 3,
-            ControlQueueVisibilityTimeout = o.MessageVisibilityTimeout,
+            ControlQueueVisibilityTimeout = o.ControlMessageVisibilityTimeout,
             WorkItemQueueVisibilityTimeout = o.MessageVisibilityTimeout,
             ThrowExceptionOnInvalidDedupeStatus = true,
             LoggerFactory = loggers,

@@ -94,7 +94,7 @@ public static class FieldDescriptions
         ["registeredAt"] = "When it was registered (UTC).",
         ["participant"] = "The registered participant.",
         ["apiKey"] = "The API key, shown once; only its hash is stored.",
-        ["previousKeyValidMinutes"] = "How many minutes the key used for the rotation keeps working (0 to 10,080; default 60).",
+        ["previousKeyValidMinutes"] = "How many minutes the key used for the rotation keeps working (0 to 1,440; default 15).",
         ["previousKeyExpiresAt"] = "When the key used for the rotation stops working (UTC), or null: at once.",
         ["signature"] = "65-byte signature (r, s, v), 0x-prefixed hex.",
         ["expiresAt"] = "When it expires (UTC).",

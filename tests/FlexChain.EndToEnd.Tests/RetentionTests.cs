@@ -43,8 +43,7 @@ public sealed class RetentionTests(AzuriteFixture azurite)
 
         await SweepAsync(store);
 
-        var rows = new List<TableEntity>();
-        await foreach (var row in requests.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {request}"))) rows.Add(row);
+        var rows = await requests.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {request}")).ToListAsync();
         Assert.Equal(["doc", OutboxBatch.RowKeyFor($"{request}:Awarded"), OutboxBatch.RowKeyFor($"{request}:Settled")], rows.Select(r => r.RowKey));
         Assert.False(rows[2].GetBoolean("Dispatched"));
     }

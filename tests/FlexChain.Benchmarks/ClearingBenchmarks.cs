@@ -73,6 +73,22 @@ public class ClearingBenchmarks
     [Benchmark]
     public GateCycleResult ClearGateCycle() => ClearingEngine.Clear(_requests, _offers);
 
+    /// <summary>
+    /// The engine, then every award and outcome object read, as storage reads them request by request (the engine
+    /// builds those objects on first read), so the whole cost of a cycle's results is visible too.
+    /// </summary>
+    [Benchmark]
+    public int ClearAndReadEveryResult()
+    {
+        var read = 0;
+        foreach (var result in ClearingEngine.Clear(_requests, _offers).Results)
+        {
+            foreach (var award in result.Awards) read += award.Id.Length;
+            foreach (var outcome in result.Outcomes) read += (int)outcome.Kind;
+        }
+        return read;
+    }
+
     private readonly record struct Key(long Price, long Ticks, int Offer);
 
     private readonly struct KeyComparer(Offer[] offers) : IComparer<Key>

@@ -12,6 +12,7 @@ if (args is ["--quick", ..])
     {
         Time("sort", () => b.SortEachRequestsOffers());
         Time("clear", () => b.ClearGateCycle());
+        Time("+read", () => b.ClearAndReadEveryResult());
     }
     var x = new XOfYVerificationBenchmarks { Stations = 50 };
     x.Setup();
@@ -25,8 +26,11 @@ static void Time(string name, Func<object> run)
 {
     GC.Collect();
     var bytes = GC.GetAllocatedBytesForCurrentThread();
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
     var watch = Stopwatch.StartNew();
-    run();
+    var result = run();
     watch.Stop();
-    Console.WriteLine($"{name,-6} {watch.Elapsed.TotalMilliseconds,8:F1} ms {(GC.GetAllocatedBytesForCurrentThread() - bytes) / 1_000_000.0,8:F1} MB (B/offer for 1,000,000 offers)");
+    cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+    GC.KeepAlive(result);
+    Console.WriteLine($"{name,-6} {watch.Elapsed.TotalMilliseconds,8:F1} ms wall {cpu.TotalMilliseconds,8:F1} ms cpu {(GC.GetAllocatedBytesForCurrentThread() - bytes) / 1_000_000.0,8:F1} MB (B/offer for 1,000,000 offers)");
 }

@@ -29,7 +29,7 @@ public static class ClearingEngine
     /// Two requests share an id; a request's energy is not a positive whole number of watt-hours, its cap or
     /// allowance is negative or too precise, its pricing rule is unknown, or its decision names another request.
     /// </exception>
-    /// <exception cref="ArgumentException">Two offers share an id (the message names it); callers pass each offer once.</exception>
+    /// <exception cref="ArgumentException">Two offers on one request share an id (the message names it): both would be awarded under one award id.</exception>
     public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers)
     {
         ArgumentNullException.ThrowIfNull(requests);
@@ -289,13 +289,10 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             // are read once, in input order; the scatter then moves only the compact entries.
             var starts = new int[plans.Length + 1];
             List<OfferOutcome>? unmatched = null;
-            // Award ids are built from offer ids, so a repeated id would pay one award id twice.
-            var ids = new HashSet<string>(n, StringComparer.Ordinal);
             for (var i = 0; i < n; i++)
             {
                 var o = offers[i] ?? throw new ArgumentNullException(nameof(offers), "An offer is null.");
-                if (!ids.Add(o.Id ?? throw new ArgumentNullException(nameof(offers), "An offer has no id.")))
-                    throw new ArgumentException($"Offer {o.Id} appears twice in the gate cycle; offer ids must be unique.", nameof(offers));
+                if (o.Id is null) throw new ArgumentNullException(nameof(offers), "An offer has no id.");
                 var rank = Rank(o.RequestId);
                 rankOf[i] = rank;
                 if (rank >= 0)
@@ -346,7 +343,8 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
     private ClearingResult ClearRequest(int plan, Span<Entry> slice)
     {
         var p = plans[plan];
-        // Offer ids are unique (checked in Run), so the merit order never depends on input order.
+        RefuseRepeatedIds(p, slice);
+        // Offer ids are unique within the request, so the merit order never depends on input order.
         slice.Sort(new MeritComparer(offers));
 
         var remaining = p.RequestedWh;
@@ -381,32 +379,34 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         return Publish(p, slice, acceptedCount, last);
     }
 
+    private HashSet<string> _seen = new(StringComparer.Ordinal);
+
+    /// <summary>Award ids are built from request and offer ids, so an offer id twice on one request would pay one award id twice.</summary>
+    private void RefuseRepeatedIds(RequestPlan p, Span<Entry> slice)
+    {
+        // One small set reused for every request; a large one is dropped rather than cleared over and over.
+        if (_seen.Count > 4096) _seen = new(StringComparer.Ordinal);
+        else _seen.Clear();
+        foreach (ref var e in slice)
+        {
+            var id = offers[e.Offer].Id;
+            if (!_seen.Add(id))
+                throw new ArgumentException($"Offer {id} appears twice on request {p.Id}; offer ids must be unique.", nameof(offers));
+        }
+    }
+
     private ClearingResult Publish(RequestPlan p, Span<Entry> slice, int acceptedCount, int last)
     {
         // Offers are accepted in merit order, so the last accepted one carries the highest accepted price.
         var clearingPrice = last >= 0 ? offers[slice[last].Offer].Price : default;
-        var outcomes = new OfferOutcome[slice.Length];
-        var awards = new Award[acceptedCount];
-        var a = 0;
+        var rows = new OutcomeRow[slice.Length];
         for (var i = 0; i < slice.Length; i++)
         {
             ref var e = ref slice[i];
-            var o = offers[e.Offer];
-            if (e.Kind is OfferOutcomeKind.Accepted or OfferOutcomeKind.PartlyAccepted)
-            {
-                // Keep the offer's own value when all of it is taken, so the award reads exactly as offered.
-                var energy = e.AcceptedWh == e.Wh ? o.Energy : Units.Kwh(e.AcceptedWh);
-                var price = p.PricingStrategy.PriceFor(o.Price, clearingPrice);
-                awards[a++] = new Award(Award.IdFor(p.Id, o.Id), o.Id, o.CpoId, o.StationIds, energy, price);
-                outcomes[i] = new OfferOutcome(o.Id, e.Kind, energy) { Price = price };
-            }
-            else
-            {
-                outcomes[i] = new OfferOutcome(o.Id, e.Kind, KilowattHours.Zero)
-                    { DeferredDetail = e.Why == Why.CapacityConflict ? _book.Describe(e.Slot) : Explain.Text(e.Why) };
-            }
+            rows[i] = new OutcomeRow(offers[e.Offer], e.AcceptedWh, e.Kind, e.Why == Why.CapacityConflict ? _book.Describe(e.Slot) : Explain.Text(e.Why));
         }
-        return new ClearingResult(Array.AsReadOnly(awards), Array.AsReadOnly(outcomes))
+        var built = new RequestRows(p.Id, rows, p.PricingStrategy, clearingPrice);
+        return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Length, built.Outcomes))
         {
             RequestId = p.Id, Requested = p.Requested, OverfillAllowance = p.Allowance, Pricing = p.Pricing,
             Selection = p.Selection, SelectionNote = p.SelectionNote, ClearingPrice = clearingPrice,
@@ -418,5 +418,69 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         for (var s = 0; s < stations.Count; s++)
             if (!qualified.Contains(stations[s])) return false;
         return true;
+    }
+}
+
+/// <summary>One offer's result as the engine leaves it: the offer, the watt-hours accepted, the outcome and its explanation.</summary>
+internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOutcomeKind Kind, object? Detail)
+{
+    public bool IsAccepted => Kind is OfferOutcomeKind.Accepted or OfferOutcomeKind.PartlyAccepted;
+
+    /// <summary>The accepted energy: the offer's own value when all of it is taken, so the award reads exactly as offered.</summary>
+    public KilowattHours Energy =>
+        Units.TryScaled(Offer.Energy.Value, Units.EnergyScale, out var wh) && wh == AcceptedWh ? Offer.Energy : Units.Kwh(AcceptedWh);
+}
+
+/// <summary>
+/// A request's clearing result as compact rows, one per offer in merit order, from which the award and outcome
+/// objects are built when first read. Storage reads one request at a time, so clearing a million offers does not hold
+/// a million objects that every garbage collection during the run would copy.
+/// </summary>
+internal sealed class RequestRows(string requestId, OutcomeRow[] rows, IPricingStrategy pricing, EurosPerKilowattHour clearingPrice)
+{
+    public Award[] Awards()
+    {
+        var awards = new List<Award>();
+        foreach (var r in rows)
+            if (r.IsAccepted)
+                awards.Add(new Award(Award.IdFor(requestId, r.Offer.Id), r.Offer.Id, r.Offer.CpoId, r.Offer.StationIds, r.Energy, pricing.PriceFor(r.Offer.Price, clearingPrice)));
+        return [.. awards];
+    }
+
+    public OfferOutcome[] Outcomes()
+    {
+        var outcomes = new OfferOutcome[rows.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var r = rows[i];
+            outcomes[i] = r.IsAccepted
+                ? new OfferOutcome(r.Offer.Id, r.Kind, r.Energy) { Price = pricing.PriceFor(r.Offer.Price, clearingPrice) }
+                : new OfferOutcome(r.Offer.Id, r.Kind, KilowattHours.Zero) { DeferredDetail = r.Detail };
+        }
+        return outcomes;
+    }
+}
+
+/// <summary>A read-only list of known length whose items are built on first read, once (thread-safe).</summary>
+internal sealed class BuiltOnRead<T>(int count, Func<T[]> build) : IReadOnlyList<T>
+{
+    private T[]? _items;
+
+    public int Count => count;
+
+    public T this[int index] => Items[index];
+
+    public IEnumerator<T> GetEnumerator() => ((IEnumerable<T>)Items).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private T[] Items
+    {
+        get
+        {
+            if (_items is { } items) return items;
+            var built = build();
+            return Interlocked.CompareExchange(ref _items, built, null) ?? built;
+        }
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace FlexChain.Domain;
 
 /// <summary>How the baseline (what the site would have consumed without the activation) is computed (DOMAIN.md section 5).</summary>
@@ -131,14 +133,28 @@ public sealed class DeliveryEvidence(
     public IReadOnlyDictionary<string, Kilowatts>? MaxPower { get; } = maxPower;
 
     // Grouped once, so verifying many awards of one request costs one pass over the readings, not one per award.
-    private ILookup<string, MeterReading>? _byStation;
-    private ILookup<string, MeterReading>? _declaredByStation;
+    private Dictionary<string, List<MeterReading>>? _byStation;
+    private Dictionary<string, List<MeterReading>>? _declaredByStation;
 
     /// <summary>The readings of one station.</summary>
-    public IEnumerable<MeterReading> ReadingsOf(string stationId) => (_byStation ??= Readings.ToLookup(r => r.StationId))[stationId];
+    public IReadOnlyList<MeterReading> ReadingsOf(string stationId) => Of(_byStation ??= ByStation(Readings), stationId);
 
     /// <summary>The declared schedule of one station.</summary>
-    public IEnumerable<MeterReading> DeclaredOf(string stationId) => (_declaredByStation ??= (Declared ?? []).ToLookup(r => r.StationId))[stationId];
+    public IReadOnlyList<MeterReading> DeclaredOf(string stationId) => Of(_declaredByStation ??= ByStation(Declared ?? []), stationId);
+
+    private static IReadOnlyList<MeterReading> Of(Dictionary<string, List<MeterReading>> byStation, string stationId) =>
+        byStation.TryGetValue(stationId, out var list) ? list : [];
+
+    private static Dictionary<string, List<MeterReading>> ByStation(IEnumerable<MeterReading> readings)
+    {
+        var byStation = new Dictionary<string, List<MeterReading>>(StringComparer.Ordinal);
+        foreach (var r in readings)
+        {
+            ref var list = ref CollectionsMarshal.GetValueRefOrAddDefault(byStation, r.StationId, out _);
+            (list ??= []).Add(r);
+        }
+        return byStation;
+    }
 }
 
 /// <summary>

@@ -47,8 +47,16 @@ public sealed class MeterSeries
     /// <summary>Builds the series of <paramref name="stationId"/> from any readings (others' are ignored).</summary>
     public static MeterSeries For(string stationId, IEnumerable<MeterReading> readings)
     {
-        var sorted = readings.Where(r => r.StationId == stationId)
-            .OrderBy(r => r.Interval.Start).ThenBy(r => r.Interval.End).ThenByDescending(r => r.Revision).ToList();
+        var sorted = new List<MeterReading>();
+        foreach (var r in readings)
+            if (r.StationId == stationId) sorted.Add(r);
+        // Stored readings usually come in order already; checking costs one pass, sorting far more.
+        for (var i = 1; i < sorted.Count; i++)
+            if (Order(sorted[i - 1], sorted[i]) > 0)
+            {
+                sorted.Sort(Order);
+                break;
+            }
         var kept = new List<MeterReading>(sorted.Count);
         var issues = new List<MeterIssue>();
         var revised = sorted.Where(r => r.Revision > 1).ToHashSet();
@@ -89,21 +97,38 @@ public sealed class MeterSeries
         return new MeterSeries(stationId, kept, issues, revised);
     }
 
+    /// <summary>
+    /// By start, then end, then the latest revision first; equal intervals and revisions by energy, so the order (and
+    /// every issue's wording) never depends on the order the readings came in.
+    /// </summary>
+    private static int Order(MeterReading a, MeterReading b)
+    {
+        var c = a.Interval.Start.UtcTicks.CompareTo(b.Interval.Start.UtcTicks);
+        if (c == 0) c = a.Interval.End.UtcTicks.CompareTo(b.Interval.End.UtcTicks);
+        if (c == 0) c = b.Revision.CompareTo(a.Revision);
+        return c != 0 ? c : a.Energy.Value.CompareTo(b.Energy.Value);
+    }
+
     /// <summary>Whether a kept reading overlapping <paramref name="range"/> is a correction or won over a conflicting reading.</summary>
-    public bool IsRevised(TimeWindow range) => _readings.Any(r => r.Interval.Overlaps(range) && _revised.Contains(r));
+    public bool IsRevised(TimeWindow range)
+    {
+        if (_revised.Count == 0) return false;
+        for (var i = FirstEndingAfter(range.Start); i < _readings.Count && _readings[i].Interval.Start < range.End; i++)
+            if (_revised.Contains(_readings[i])) return true;
+        return false;
+    }
 
     /// <summary>The parts of <paramref name="range"/> that no reading covers.</summary>
     public IReadOnlyList<TimeWindow> Gaps(TimeWindow range)
     {
         var gaps = new List<TimeWindow>();
         var cursor = range.Start;
-        foreach (var r in _readings)
+        for (var i = FirstEndingAfter(range.Start); i < _readings.Count && cursor < range.End; i++)
         {
-            if (r.Interval.End <= cursor) continue;
-            if (r.Interval.Start >= range.End) break;
-            if (r.Interval.Start > cursor) gaps.Add(new TimeWindow(cursor, r.Interval.Start));
-            cursor = r.Interval.End;
-            if (cursor >= range.End) break;
+            var r = _readings[i].Interval;
+            if (r.Start >= range.End) break;
+            if (r.Start > cursor) gaps.Add(new TimeWindow(cursor, r.Start));
+            cursor = r.End;
         }
         if (cursor < range.End) gaps.Add(new TimeWindow(cursor, range.End));
         return gaps;
@@ -112,33 +137,47 @@ public sealed class MeterSeries
     /// <summary>The exact (unrounded) energy metered in <paramref name="range"/>, or null when part of it is not covered.</summary>
     public decimal? EnergyIn(TimeWindow range)
     {
-        if (Gaps(range).Count > 0) return null;
         var total = 0m;
-        foreach (var r in _readings)
+        var cursor = range.Start;
+        for (var i = FirstEndingAfter(range.Start); i < _readings.Count && cursor < range.End; i++)
         {
-            if (r.Interval.End <= range.Start) continue;
-            if (r.Interval.Start >= range.End) break;
+            var r = _readings[i];
+            if (r.Interval.Start > cursor) return null; // a gap (also when the next reading starts after the range)
             var from = r.Interval.Start > range.Start ? r.Interval.Start : range.Start;
             var to = r.Interval.End < range.End ? r.Interval.End : range.End;
             total += from == r.Interval.Start && to == r.Interval.End
                 ? r.Energy.Value
                 : r.Energy.Value * (to - from).Ticks / r.Interval.Duration.Ticks;
+            cursor = r.Interval.End;
         }
-        return total;
+        return cursor >= range.End ? total : null;
     }
 
     /// <summary>The reading boundaries inside <paramref name="range"/>: the intervals at which delivery is reported.</summary>
     public IReadOnlyList<TimeWindow> IntervalsIn(TimeWindow range)
     {
         var result = new List<TimeWindow>();
-        foreach (var r in _readings)
+        for (var i = FirstEndingAfter(range.Start); i < _readings.Count && _readings[i].Interval.Start < range.End; i++)
         {
-            if (r.Interval.End <= range.Start) continue;
-            if (r.Interval.Start >= range.End) break;
-            var from = r.Interval.Start > range.Start ? r.Interval.Start : range.Start;
-            var to = r.Interval.End < range.End ? r.Interval.End : range.End;
-            result.Add(new TimeWindow(from, to));
+            var r = _readings[i].Interval;
+            result.Add(new TimeWindow(r.Start > range.Start ? r.Start : range.Start, r.End < range.End ? r.End : range.End));
         }
         return result;
+    }
+
+    /// <summary>
+    /// The index of the first kept reading that ends after <paramref name="time"/> (binary search: the kept readings
+    /// do not overlap, so their ends rise with their starts); the count when none does.
+    /// </summary>
+    private int FirstEndingAfter(DateTimeOffset time)
+    {
+        int low = 0, high = _readings.Count;
+        while (low < high)
+        {
+            var mid = (low + high) >>> 1;
+            if (_readings[mid].Interval.End <= time) low = mid + 1;
+            else high = mid;
+        }
+        return low;
     }
 }

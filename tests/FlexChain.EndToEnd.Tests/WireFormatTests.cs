@@ -76,6 +76,10 @@ public sealed class WireFormatTests(MarketFixture market)
                  {
                      ($"/v1/requests/{request}", dso), ($"/v1/requests/{request}", cpoB), ($"/v1/requests/{request}/offers", dso),
                      ($"/v1/requests?transformerId={transformer}", dso), ($"/v1/stations/{stationA}", cpoA), ($"/v1/transformers/{transformer}", dso),
+                     ($"/v1/stations/{stationB}/readings?from={Iso(start.AddHours(-1))}&to={Iso(start.AddHours(1))}", cpoB),
+                     ($"/v1/stations/{stationB}/readings/latest", cpoB),
+                     ($"/v1/transformers/{transformer}/load?from={Iso(start.AddHours(-1))}&to={Iso(start.AddHours(1))}&resolution=20", dso),
+                     ($"/v1/transformers/{transformer}/readings/latest", dso),
                  })
         {
             using var response = await _api.SendAsync(HttpMethod.Get, path, caller, null);
@@ -84,8 +88,10 @@ public sealed class WireFormatTests(MarketFixture market)
             Check(path, doc.RootElement, null, wrong, ref checkedNumbers);
         }
         Assert.True(wrong.Count == 0, "numbers without their declared decimals: " + string.Join(", ", wrong));
-        Assert.True(checkedNumbers >= 30, $"only {checkedNumbers} quantities checked");
+        Assert.True(checkedNumbers >= 60, $"only {checkedNumbers} quantities checked");
     }
+
+    private static string Iso(DateTimeOffset t) => Uri.EscapeDataString(t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
 
     private static void Check(string path, JsonElement e, string? property, List<string> wrong, ref int count)
     {

@@ -196,7 +196,7 @@ public static class MeteringApi
         if (!await store.TryPutDeclaredScheduleAsync(id, schedule, now, cancellationToken))
             throw new ApiProblemException(409, "intervals", "concurrent-update", "Other declarations for this station changed the same days at the same time; send it again.");
         return TypedResults.Ok(new DeclaredScheduleResponse(id, schedule.Count, schedule.Min(r => r.Interval.Start), schedule.Max(r => r.Interval.End),
-            schedule.Sum(r => r.Energy.Value), now));
+            Wire.Kwh(schedule.Sum(r => r.Energy.Value)), now));
     }
 
     /// <summary>
@@ -220,8 +220,8 @@ public static class MeteringApi
         {
             var bucket = new TimeWindow(t, t + step < range.End ? t + step : range.End);
             var covered = series.Select(s => s.EnergyIn(bucket)).Where(e => e is not null).Select(e => e!.Value).ToList();
-            var kwh = decimal.Round(covered.Sum(), KilowattHours.Scale, MidpointRounding.AwayFromZero);
-            items.Add(new LoadPointResponse(bucket.Start, bucket.End, kwh, AverageKw(kwh, bucket.Duration), covered.Count));
+            var kwh = covered.Sum();
+            items.Add(new LoadPointResponse(bucket.Start, bucket.End, Wire.Kwh(kwh), Wire.AverageKw(kwh, bucket.Duration), covered.Count));
         }
         return TypedResults.Ok(new TransformerLoadResponse(id, (int)step.TotalMinutes, points.Count, items));
     }
@@ -297,9 +297,6 @@ public static class MeteringApi
 
     private static async Task<bool> OwnsTransformerAsync(string transformerId, ClaimsPrincipal user, MarketStore store, CancellationToken cancellationToken) =>
         (await store.GetTransformerAsync(transformerId, cancellationToken))?.DsoId == user.ParticipantId();
-
-    private static decimal AverageKw(decimal kwh, TimeSpan duration) =>
-        decimal.Round(kwh * TimeSpan.TicksPerHour / duration.Ticks, 3, MidpointRounding.AwayFromZero);
 
     /// <summary>Rules of one reading or schedule interval: UTC, 1 to 60 minutes, exactly one of energyKwh and powerKw.</summary>
     private static void IntervalRules(AbstractValidator<MeterReadingItem> r)
@@ -383,7 +380,7 @@ public sealed record MeterReadingsResponse(int Stored, int Unchanged, int Correc
 public sealed record ReadingResponse(DateTimeOffset Start, DateTimeOffset End, decimal EnergyKwh, decimal AverageKw, int Revisions)
 {
     public static ReadingResponse From(MeterReading r) =>
-        new(r.Interval.Start, r.Interval.End, r.Energy.Value, decimal.Round(r.Energy.Value * TimeSpan.TicksPerHour / r.Interval.Duration.Ticks, 3, MidpointRounding.AwayFromZero), r.Revision);
+        new(r.Interval.Start, r.Interval.End, Wire.Kwh(r.Energy.Value), Wire.AverageKw(r.Energy.Value, r.Interval.Duration), r.Revision);
 }
 
 public sealed record IntervalResponse(DateTimeOffset Start, DateTimeOffset End);

@@ -19,6 +19,9 @@ public static class Wire
     /// <summary>Power, kW with 3 decimals.</summary>
     public static decimal Kw(decimal value) => Fixed(value, KwDecimals);
 
+    /// <summary>The average power of <paramref name="kwh"/> over <paramref name="duration"/>: kW with 3 decimals.</summary>
+    public static decimal AverageKw(decimal kwh, TimeSpan duration) => Kw(kwh * TimeSpan.TicksPerHour / duration.Ticks);
+
     /// <summary>An amount, EUR with 2 decimals.</summary>
     public static decimal Eur(decimal value) => Fixed(value, EurDecimals);
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using FlexChain.Benchmarks;
 
@@ -20,7 +21,8 @@ if (args is ["--quick", ..])
     Console.WriteLine($"x-of-y: {x.VerifyXOfYOneMinute()} of 50 verified as delivered");
     return;
 }
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// The generated benchmark project is built while other work may share the machine: allow it more than the default 2 minutes.
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, ManualConfig.Create(DefaultConfig.Instance).WithBuildTimeout(TimeSpan.FromMinutes(10)));
 
 static void Time(string name, Func<object> run)
 {

@@ -249,5 +249,9 @@ public sealed class ApiRulesTests(MarketFixture market)
     {
         var doc = JsonNode.Parse(await market.Client.GetStringAsync("/v1/openapi.json"))!;
         Assert.NotNull(doc["paths"]!["/v1/requests/{id}/offers"]);
+        // Every operation is rate limited, so every one documents the 429 and when to come back.
+        var operations = doc["paths"]!.AsObject().SelectMany(p => p.Value!.AsObject()).ToList();
+        Assert.NotEmpty(operations);
+        Assert.All(operations, o => Assert.NotNull(o.Value!["responses"]!["429"]?["headers"]?["Retry-After"]));
     }
 }

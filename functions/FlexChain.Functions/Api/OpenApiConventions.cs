@@ -107,6 +107,7 @@ public static class OpenApiConventions
             if (context.Description.RelativePath?.Contains('{') == true) codes.Add("404");
             if (method is "POST" or "PUT") codes.AddRange(["409", "413", "415", "422"]);
             if (method is "DELETE") codes.AddRange(["409"]);
+            codes.Add("429"); // every route is under the rate limits (Hosting/Limits.cs)
             foreach (var code in codes)
                 operation.Responses.TryAdd(code, new OpenApiResponse
                 {
@@ -115,6 +116,16 @@ public static class OpenApiConventions
                     {
                         ["application/problem+json"] = new() { Schema = new OpenApiSchemaReference(Problem, context.Document) },
                     },
+                    Headers = code == "429"
+                        ? new Dictionary<string, IOpenApiHeader>
+                        {
+                            ["Retry-After"] = new OpenApiHeader
+                            {
+                                Description = "Seconds to wait before sending again.",
+                                Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
+                            },
+                        }
+                        : null,
                 });
             return Task.CompletedTask;
         });

@@ -56,6 +56,7 @@ public static partial class Problems
         413 => "The request body is too large.",
         415 => "Unsupported content type.",
         422 => "The request breaks a market rule.",
+        429 => "Too many requests.",
         _ => "The request failed.",
     };
 

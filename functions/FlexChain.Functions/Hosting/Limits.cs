@@ -87,7 +87,7 @@ public static class RateLimits
             HttpContext = http,
             ProblemDetails = new Microsoft.AspNetCore.Mvc.ProblemDetails
             {
-                Status = 429, Title = "Too many requests.",
+                Status = 429, Title = Api.Problems.TitleFor(429),
                 Detail = $"A rate limit was reached; retry after {retryAfter} s. The limits are listed in docs/SECURITY.md.",
                 Extensions = { ["field"] = field, ["rule"] = "rate-limit" },
             },

@@ -85,7 +85,7 @@ public static class MeteringApi
                 bad.Add(new ReadingResult(row.Index, row.Item?.StationId ?? "", ReadingOutcome.Rejected, 400, p.Rule, p.Detail, p.Field));
                 continue;
             }
-            var result = await validator.ValidateAsync(row.Item!, cancellationToken);
+            var result = validator.Validate(row.Item!);
             if (result.IsValid)
                 uploads.Add(new ReadingUpload(row.Index, ToReading(row.Item!.StationId!, row.Item, $"rows[{row.Index}].")));
             else

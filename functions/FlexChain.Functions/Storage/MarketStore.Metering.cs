@@ -44,13 +44,14 @@ public sealed record QualityEntry(string CpoId, string RequestId, string AwardId
 
 /// <summary>
 /// Meter data, packed the way time-series stores keep it: one entity per station and UTC day in <c>meterdays</c>
-/// (PartitionKey station id, RowKey <c>m{yyyyMMdd}</c> for metered readings, <c>d{yyyyMMdd}</c> for the declared
-/// schedule) holding the intervals that start that day as one binary property (<see cref="PackedMeterDay"/>: at most
-/// 1,440 one-minute intervals, 40,321 bytes, under the 64 KiB property limit); an upload merges into the day under its
-/// ETag and tries again when another upload changed it first. Metering points with their latest reading in
-/// <c>meterpoints</c> (by station, and each station listed once under <c>t~{transformerId}</c> for the DSO's views), activation windows
-/// per station in <c>activations</c> (written when a request is awarded) and declared-baseline quality per CPO in
-/// <c>quality</c>.
+/// (PartitionKey <c>{cpoId}~{shard}~m{yyyyMMdd}</c> for metered readings, <c>~d{yyyyMMdd}</c> for the declared schedule,
+/// the shard one of 4 by station id; RowKey the station id) holding the intervals that start that day as one binary
+/// property (<see cref="PackedMeterDay"/>: at most 1,440 intervals, under 39 KiB, within the 64 KiB property limit); an
+/// upload merges into the day under its ETag and tries again when another upload changed it first, and the days of all
+/// its stations go in one transaction per partition. Metering points with their latest reading in
+/// <c>meterpoints</c> (PartitionKey and RowKey the station id: Azurite finds an entity by its row key first, so a row key
+/// shared by every station, such as <c>doc</c>, would make each lookup scan all of them), activation windows per station and
+/// per CPO in <c>activations</c> (written when a request is awarded) and declared-baseline quality per CPO in <c>quality</c>.
 /// </summary>
 public sealed partial class MarketStore
 {
@@ -96,7 +97,7 @@ public sealed partial class MarketStore
             var closed = await ClosedWindowsAsync(cpo.Key, new TimeWindow(cpo.Min(s => s.Range.Start), cpo.Max(s => s.Range.End)), cancellationToken);
             foreach (var s in cpo) s.Closed = closed.Where(c => c.StationIds.Contains(s.Station.Id)).Select(c => new ActivationRow(c.RequestId, c.Window)).ToList();
         }
-        await Parallel.ForEachAsync(stations, parallel, async (s, ct) => s.Point = await GetAsync<MeterPoint>(MeterPoints, s.Station.Id, Doc, ct));
+        await Parallel.ForEachAsync(stations, parallel, async (s, ct) => s.Point = await GetAsync<MeterPoint>(MeterPoints, s.Station.Id, s.Station.Id, ct));
         var pending = stations;
         for (var attempt = 1; pending.Count > 0; attempt++)
         {
@@ -382,7 +383,7 @@ public sealed partial class MarketStore
     // ---- metering points (latest reading; stations behind a transformer) ----
 
     public async Task<MeterPoint?> GetMeterPointAsync(string stationId, CancellationToken cancellationToken) =>
-        (await GetAsync<MeterPoint>(MeterPoints, stationId, Doc, cancellationToken))?.Value;
+        (await GetAsync<MeterPoint>(MeterPoints, stationId, stationId, cancellationToken))?.Value;
 
     /// <summary>
     /// Makes <paramref name="newest"/> the point's latest reading unless a later one is there already (a late upload of an
@@ -394,12 +395,12 @@ public sealed partial class MarketStore
         var candidate = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now);
         for (var attempt = 1; ; attempt++)
         {
-            var current = attempt == 1 ? known : await GetAsync<MeterPoint>(MeterPoints, station.Id, Doc, cancellationToken);
+            var current = attempt == 1 ? known : await GetAsync<MeterPoint>(MeterPoints, station.Id, station.Id, cancellationToken);
             if (current?.Value is { } stored && stored.Latest.Interval.Start >= newest.Interval.Start) return;
             try
             {
-                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, Doc, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
-                else await MeterPoints.AddEntityAsync(ToEntity(station.Id, Doc, candidate), cancellationToken);
+                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, station.Id, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
+                else await MeterPoints.AddEntityAsync(ToEntity(station.Id, station.Id, candidate), cancellationToken);
                 return;
             }
             catch (RequestFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterAttempts)

@@ -34,6 +34,22 @@ public sealed class MeteringIngestionTests(MarketFixture market)
         Assert.Empty(series["gaps"]!.AsArray());
     }
 
+    /// <summary>The operator finds a station's meter data by its id alone, through the metering point that names its CPO.</summary>
+    [Fact]
+    public async Task GetStationReadings_Operator_SeesAStationOnceItHasSentReadings()
+    {
+        var s = await StationAsync("Operator view");
+        var operatorCaller = new Caller("operator_00000000000000000000000000000001", MarketFixture.OperatorApiKey);
+        var path = $"/v1/stations/{s.Id}/readings?from={Q(s.T0)}&to={Q(s.T0.AddHours(1))}";
+        using (var before = await _api.SendAsync(HttpMethod.Get, path, operatorCaller, null))
+            Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
+
+        await _api.PostQuarterReadingsAsync(s.Cpo, s.Id, s.T0, 1m);
+
+        Assert.Equal(4, (await _api.GetAsync(path, operatorCaller))["items"]!.AsArray().Count);
+        Assert.Equal(s.Id, (await _api.GetAsync($"/v1/stations/{s.Id}/readings/latest", operatorCaller))["stationId"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task PostReadings_LateOlderInterval_DoesNotMoveLatestBack()
     {

@@ -28,37 +28,72 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
     private static IReadOnlyList<(ChargingStation, IReadOnlyList<ReadingUpload>)> Upload(ChargingStation s, params MeterReading[] readings) =>
         [(s, readings.Select((r, i) => new ReadingUpload(i, r)).ToList())];
 
-    private async Task<List<TableEntity>> DaysOfAsync(ChargingStation s) =>
-        await _days.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {s.Id}")).ToListAsync();
+    private static readonly DateOnly Date = DateOnly.FromDateTime(Day.UtcDateTime);
+
+    /// <summary>The station's day entities (a scan by row key: tests only), each named by the end of its partition key: kind and day.</summary>
+    private async Task<List<string>> DaysOfAsync(ChargingStation s) =>
+        (await _days.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"RowKey eq {s.Id}")).ToListAsync())
+        .Select(e => e.PartitionKey[^9..]).Order(StringComparer.Ordinal).ToList();
 
     [Fact]
-    public void Encode_FullDayOfOneMinuteReadings_FitsUnderThePropertyLimitAndRoundTrips()
+    public void Encode_DayOfQuarterHours_FiveBytesAnIntervalAndRoundTrips()
     {
         var s = NewStation();
-        var readings = Enumerable.Range(0, 1_440).Select(m => R(s, Day.AddMinutes(m), 1, m % 50 / 1000m) with { Revision = 1 + m % 3 }).ToList();
+        var readings = Enumerable.Range(0, 96).Select(k => R(s, Day.AddMinutes(15 * k), 15, 1m + k % 7 * 0.125m) with { Revision = 1 }).ToList();
 
-        var packed = PackedMeterDay.Encode(DateOnly.FromDateTime(Day.UtcDateTime), readings);
+        var packed = PackedMeterDay.Encode(Date, readings);
 
-        Assert.Equal(1 + 1_440 * PackedMeterDay.IntervalBytes, packed.Length);
-        Assert.True(packed.Length < TableLimits.MaxPropertyBytes);
-        TableLimits.Check(new TableEntity(s.Id, "m20290314") { [PackedMeterDay.Property] = packed });
-        Assert.Equal(readings, PackedMeterDay.Decode(s.Id, DateOnly.FromDateTime(Day.UtcDateTime), packed));
+        // Format and unit, then per interval: gap 0, length 15 (minutes), 1,000 to 1,750 Wh (2 bytes), revision 1.
+        Assert.Equal(2 + 96 * 5, packed.Length);
+        Assert.Equal(readings, PackedMeterDay.Decode(s.Id, Date, packed));
     }
 
     [Fact]
-    public void Encode_ReadingStartingOnAnotherDay_Throws()
+    public void Encode_FullDayInTicksWithTheLargestValues_FitsUnderThePropertyLimitAndRoundTrips()
     {
         var s = NewStation();
-        Assert.Throws<ArgumentException>(() => PackedMeterDay.Encode(DateOnly.FromDateTime(Day.UtcDateTime), [R(s, Day.AddDays(1), 15, 1m)]));
-        Assert.Throws<ArgumentException>(() => PackedMeterDay.Encode(DateOnly.FromDateTime(Day.UtcDateTime), [R(s, Day.AddTicks(-1), 15, 1m)]));
+        // Starts a tick after each minute force the tick unit; the energy and revision take their largest encodings.
+        var readings = Enumerable.Range(0, 1_440).Select(m => new MeterReading(s.Id,
+            new TimeWindow(Day.AddMinutes(m).AddTicks(m == 0 ? 1 : 0), Day.AddMinutes(m + 1)), new KilowattHours((m % 2 == 0 ? long.MaxValue / 4 : -(long.MaxValue / 4)) / 1000m),
+            int.MaxValue - m)).ToList();
+
+        var packed = PackedMeterDay.Encode(Date, readings);
+
+        Assert.True(packed.Length <= 2 + 1_440 * PackedMeterDay.MaxIntervalBytes);
+        Assert.True(packed.Length < TableLimits.MaxPropertyBytes);
+        TableLimits.Check(new TableEntity("cpo~00~m20290314", s.Id) { [PackedMeterDay.Property] = packed });
+        Assert.Equal(readings, PackedMeterDay.Decode(s.Id, Date, packed));
+    }
+
+    [Fact]
+    public void Encode_SecondsAndMinutes_UseTheLargestUnitThatFits()
+    {
+        var s = NewStation();
+        var bySecond = new[] { R(s, Day.AddSeconds(30), 15, 1m), R(s, Day.AddMinutes(20), 15, 1m) };
+
+        Assert.Equal(1, PackedMeterDay.Encode(Date, bySecond)[1]);
+        Assert.Equal(0, PackedMeterDay.Encode(Date, [R(s, Day.AddMinutes(20), 15, 1m)])[1]);
+        Assert.Equal(bySecond, PackedMeterDay.Decode(s.Id, Date, PackedMeterDay.Encode(Date, bySecond)));
+    }
+
+    [Fact]
+    public void Encode_ReadingStartingOnAnotherDayOrOverlapping_Throws()
+    {
+        var s = NewStation();
+        Assert.Throws<ArgumentException>(() => PackedMeterDay.Encode(Date, [R(s, Day.AddDays(1), 15, 1m)]));
+        Assert.Throws<ArgumentException>(() => PackedMeterDay.Encode(Date, [R(s, Day.AddTicks(-1), 15, 1m)]));
+        Assert.Throws<ArgumentException>(() => PackedMeterDay.Encode(Date, [R(s, Day, 15, 1m), R(s, Day.AddMinutes(10), 15, 1m)]));
     }
 
     [Theory]
     [InlineData(new byte[0])]
     [InlineData(new byte[] { 2 })]
-    [InlineData(new byte[] { 1, 0, 0 })]
+    [InlineData(new byte[] { 1, 0 })]
+    [InlineData(new byte[] { 2, 3 })]
+    [InlineData(new byte[] { 2, 0, 0, 15, 0x80 })]
+    [InlineData(new byte[] { 2, 0, 0, 15, 2 })]
     public void Decode_NotThisFormat_Throws(byte[] data) =>
-        Assert.Throws<FormatException>(() => PackedMeterDay.Decode("st_x", DateOnly.FromDateTime(Day.UtcDateTime), data));
+        Assert.Throws<FormatException>(() => PackedMeterDay.Decode("st_x", Date, data));
 
     [Fact]
     public async Task IngestReadingsAsync_QuarterHoursOverTwoDays_OneEntityPerStationAndDay()
@@ -73,8 +108,8 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
         Assert.All(result.Items, i => Assert.Equal(ReadingOutcome.Stored, i.Outcome));
         foreach (var s in new[] { a, b })
         {
-            Assert.Equal(["m20290314", "m20290315"], (await DaysOfAsync(s)).Select(e => e.RowKey));
-            var stored = await store.GetReadingsAsync(s.Id, new TimeWindow(Day, Day.AddDays(2)), CancellationToken.None);
+            Assert.Equal(["m20290314", "m20290315"], await DaysOfAsync(s));
+            var stored = await store.GetReadingsAsync(s.CpoId, s.Id, new TimeWindow(Day, Day.AddDays(2)), CancellationToken.None);
             Assert.Equal(Run(s), stored);
         }
     }
@@ -92,7 +127,7 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
 
         Assert.Equal(ReadingOutcome.Corrected, Assert.Single(second.Items).Outcome);
         Assert.Equal([ReadingOutcome.Corrected, ReadingOutcome.Unchanged], third.Items.Select(i => i.Outcome));
-        var stored = await store.GetReadingsAsync(s.Id, window, CancellationToken.None);
+        var stored = await store.GetReadingsAsync(s.CpoId, s.Id, window, CancellationToken.None);
         Assert.Equal([(3m, 3), (5m, 1)], stored.Select(r => (r.Energy.Value, r.Revision)));
         Assert.True(MeterSeries.For(s.Id, stored).IsRevised(new TimeWindow(Day.AddHours(1), Day.AddHours(1).AddMinutes(15))));
         Assert.False(MeterSeries.For(s.Id, stored).IsRevised(new TimeWindow(Day.AddHours(2), Day.AddHours(2).AddMinutes(15))));
@@ -109,7 +144,7 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
         var late = await store.IngestReadingsAsync(Upload(s, R(s, Day.AddMinutes(15), 15, 1m), R(s, Day.AddMinutes(30), 15, 1m)), Now, CancellationToken.None);
 
         Assert.Equal([("overlap", ReadingOutcome.Rejected), (null, ReadingOutcome.Stored)], late.Items.Select(i => (i.Rule, i.Outcome)));
-        Assert.Equal(["m20290313", "m20290314"], (await DaysOfAsync(s)).Select(e => e.RowKey));
+        Assert.Equal(["m20290313", "m20290314"], await DaysOfAsync(s));
     }
 
     [Fact]
@@ -122,8 +157,52 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
             store.IngestReadingsAsync(Upload(s, R(s, Day.AddMinutes(15 * k), 15, k)), Now, CancellationToken.None)));
 
         Assert.All(results, r => Assert.Equal(ReadingOutcome.Stored, Assert.Single(r.Items).Outcome));
-        var stored = await store.GetReadingsAsync(s.Id, new TimeWindow(Day, Day.AddDays(1)), CancellationToken.None);
+        var stored = await store.GetReadingsAsync(s.CpoId, s.Id, new TimeWindow(Day, Day.AddDays(1)), CancellationToken.None);
         Assert.Equal(Enumerable.Range(0, 8).Select(k => (Day.AddMinutes(15 * k), (decimal)k, 1)), stored.Select(r => (r.Interval.Start, r.Energy.Value, r.Revision)));
+    }
+
+    [Fact]
+    public async Task IngestReadingsAsync_ManyStationsOfOneCpo_OneEntityPerStationAndDayInAFewSharedPartitions()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var cpo = "cpo_" + Guid.NewGuid().ToString("N");
+        var stations = Enumerable.Range(0, 40).Select(_ => NewStation() with { CpoId = cpo }).ToList();
+
+        var result = await store.IngestReadingsAsync(stations.Select(s => Upload(s, Enumerable.Range(0, 100)
+            .Select(k => R(s, Day.AddHours(12).AddMinutes(15 * k), 15, 1m + k % 7 * 0.125m)).ToArray())[0]).ToList(), Now, CancellationToken.None);
+
+        Assert.Equal(4_000, result.Items.Count(i => i.Outcome == ReadingOutcome.Stored));
+        var entities = await _days.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey ge {cpo} and PartitionKey lt {cpo + "~~"}")).ToListAsync();
+        Assert.Equal(80, entities.Count);
+        Assert.Equal(80, entities.Select(e => (e.PartitionKey[^9..], e.RowKey)).Distinct().Count());
+        // 4 shards a day over 2 days: the 40 stations' 80 day entities were written in at most 8 transactions.
+        Assert.InRange(entities.Select(e => e.PartitionKey).Distinct().Count(), 2, 8);
+        foreach (var s in stations.Take(3))
+            Assert.Equal(100, (await store.GetReadingsAsync(cpo, s.Id, new TimeWindow(Day, Day.AddDays(2)), CancellationToken.None)).Count);
+    }
+
+    /// <summary>
+    /// Uploads of many stations race on shared day partitions: a transaction that loses on one station's day is planned again
+    /// for all its stations, and no reading of any of them is lost or stored twice.
+    /// </summary>
+    [Fact]
+    public async Task IngestReadingsAsync_ConcurrentManyStationUploads_EveryReadingStoredOnce()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var cpo = "cpo_" + Guid.NewGuid().ToString("N");
+        var stations = Enumerable.Range(0, 12).Select(_ => NewStation() with { CpoId = cpo }).ToList();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 6).Select(k => store.IngestReadingsAsync(
+            stations.Select(s => Upload(s, R(s, Day.AddMinutes(15 * k), 15, k), R(s, Day.AddDays(1).AddMinutes(15 * k), 15, k))[0]).ToList(), Now, CancellationToken.None)));
+
+        Assert.All(results.SelectMany(r => r.Items), i => Assert.Equal(ReadingOutcome.Stored, i.Outcome));
+        foreach (var s in stations)
+        {
+            var stored = await store.GetReadingsAsync(cpo, s.Id, new TimeWindow(Day, Day.AddDays(2)), CancellationToken.None);
+            Assert.Equal(Enumerable.Range(0, 6).Select(k => (Day.AddMinutes(15 * k), (decimal)k, 1)).Concat(Enumerable.Range(0, 6).Select(k => (Day.AddDays(1).AddMinutes(15 * k), (decimal)k, 1))),
+                stored.Select(r => (r.Interval.Start, r.Energy.Value, r.Revision)));
+            Assert.Equal(["m20290314", "m20290315"], await DaysOfAsync(s));
+        }
     }
 
     [Fact]
@@ -131,13 +210,13 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
     {
         var store = await StoreCollection.NewStoreAsync(azurite);
         var s = NewStation();
-        Assert.True(await store.TryPutDeclaredScheduleAsync(s.Id, [R(s, Day, 15, 1m), R(s, Day.AddMinutes(15), 15, 2m)], Now, CancellationToken.None));
-        Assert.True(await store.TryPutDeclaredScheduleAsync(s.Id, [R(s, Day.AddMinutes(15), 15, 4m)], Now, CancellationToken.None));
+        Assert.True(await store.TryPutDeclaredScheduleAsync(s, [R(s, Day, 15, 1m), R(s, Day.AddMinutes(15), 15, 2m)], Now, CancellationToken.None));
+        Assert.True(await store.TryPutDeclaredScheduleAsync(s, [R(s, Day.AddMinutes(15), 15, 4m)], Now, CancellationToken.None));
 
-        var declared = await store.GetDeclaredScheduleAsync(s.Id, new TimeWindow(Day, Day.AddHours(1)), CancellationToken.None);
+        var declared = await store.GetDeclaredScheduleAsync(s.CpoId, s.Id, new TimeWindow(Day, Day.AddHours(1)), CancellationToken.None);
 
         Assert.Equal([1m, 4m], declared.Select(r => r.Energy.Value));
-        Assert.Empty(await store.GetReadingsAsync(s.Id, new TimeWindow(Day, Day.AddHours(1)), CancellationToken.None));
+        Assert.Empty(await store.GetReadingsAsync(s.CpoId, s.Id, new TimeWindow(Day, Day.AddHours(1)), CancellationToken.None));
     }
 
     /// <summary>
@@ -190,7 +269,7 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
             var old = new List<MeterReading>();
             foreach (var station in stations)
             {
-                packed.AddRange(await store.GetReadingsAsync(station, range, CancellationToken.None));
+                packed.AddRange(await store.GetReadingsAsync("cpo_packed", station, range, CancellationToken.None));
                 old.AddRange(await perReading.GetReadingsAsync(station, range));
             }
             var fromPacked = DeliveryVerifier.Verify(award, window, Direction.ReduceConsumption, rules, new DeliveryEvidence(packed));
@@ -201,7 +280,7 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
         // The cases are not vacuous: the first saw a revised and a missing interval.
         var first = DeliveryVerifier.Verify(new Award("req_diff/o1", "o1", "cpo_packed", [a.Id], KilowattHours.From(1m), EurosPerKilowattHour.From(0.25m)),
             cases[0].Window, Direction.ReduceConsumption, VerificationRules.Default,
-            new DeliveryEvidence(await store.GetReadingsAsync(a.Id, VerificationRules.Default.EvidenceRange(cases[0].Window), CancellationToken.None)));
+            new DeliveryEvidence(await store.GetReadingsAsync(a.CpoId, a.Id, VerificationRules.Default.EvidenceRange(cases[0].Window), CancellationToken.None)));
         Assert.Contains(first.Intervals!, i => i.Revised);
         Assert.Contains(first.Intervals!, i => i.Missing);
     }

@@ -85,7 +85,7 @@ public static class MeteringApi
                 bad.Add(new ReadingResult(row.Index, row.Item?.StationId ?? "", ReadingOutcome.Rejected, 400, p.Rule, p.Detail, p.Field));
                 continue;
             }
-            var result = await validator.ValidateAsync(row.Item!, cancellationToken);
+            var result = validator.Validate(row.Item!);
             if (result.IsValid)
                 uploads.Add(new ReadingUpload(row.Index, ToReading(row.Item!.StationId!, row.Item, $"rows[{row.Index}].")));
             else
@@ -161,8 +161,8 @@ public static class MeteringApi
         string id, string? from, string? to, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
         var range = Range(from, to, clock.GetUtcNow(), TimeSpan.FromDays(1), MaxSeriesRange);
-        if (!await MayReadStationAsync(id, http.User, store, cancellationToken)) return TypedResults.NotFound();
-        var readings = await store.GetReadingsAsync(id, range, cancellationToken);
+        if (await ReadableOwnerAsync(id, http.User, store, cancellationToken) is not { } cpo) return TypedResults.NotFound();
+        var readings = await store.GetReadingsAsync(cpo, id, range, cancellationToken);
         var gaps = MeterSeries.For(id, readings).Gaps(range).Select(g => new IntervalResponse(g.Start, g.End)).ToList();
         return TypedResults.Ok(new StationReadingsResponse(id, range.Start, range.End, readings.Select(ReadingResponse.From).ToList(), gaps));
     }
@@ -171,7 +171,7 @@ public static class MeteringApi
     public static async Task<Results<Ok<LatestReadingResponse>, NotFound>> GetLatestReading(
         string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
     {
-        if (!await MayReadStationAsync(id, http.User, store, cancellationToken)
+        if (await ReadableOwnerAsync(id, http.User, store, cancellationToken) is null
             || await store.GetMeterPointAsync(id, cancellationToken) is not { } point)
             return TypedResults.NotFound();
         return TypedResults.Ok(LatestReadingResponse.From(point));
@@ -184,7 +184,7 @@ public static class MeteringApi
     public static async Task<Results<Ok<DeclaredScheduleResponse>, NotFound>> PutDeclaredSchedule(
         string id, PutDeclaredScheduleRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
-        if (await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken) is null) return TypedResults.NotFound();
+        if (await store.GetStationAsync(http.User.ParticipantId(), id, cancellationToken) is not { } station) return TypedResults.NotFound();
         var now = clock.GetUtcNow();
         var schedule = body.Intervals!.Select((r, i) => ToReading(id, r, $"intervals[{i}].")).ToList();
         for (var i = 0; i < schedule.Count; i++)
@@ -193,7 +193,7 @@ public static class MeteringApi
                     $"The interval {schedule[i].Interval} has started; a baseline can only be declared before the window starts.");
         if (MeterSeries.For(id, schedule).Issues is [var clash, ..])
             throw new ApiProblemException(400, "intervals", "overlap", $"The schedule has overlapping intervals: {clash.Detail}.");
-        if (!await store.TryPutDeclaredScheduleAsync(id, schedule, now, cancellationToken))
+        if (!await store.TryPutDeclaredScheduleAsync(station.Value, schedule, now, cancellationToken))
             throw new ApiProblemException(409, "intervals", "concurrent-update", "Other declarations for this station changed the same days at the same time; send it again.");
         return TypedResults.Ok(new DeclaredScheduleResponse(id, schedule.Count, schedule.Min(r => r.Interval.Start), schedule.Max(r => r.Interval.End),
             Wire.Kwh(schedule.Sum(r => r.Energy.Value)), now));
@@ -214,7 +214,7 @@ public static class MeteringApi
         var points = await QualifiedPointsAsync(id, http, store, clock.GetUtcNow(), cancellationToken);
         var series = new System.Collections.Concurrent.ConcurrentBag<MeterSeries>();
         await Parallel.ForEachAsync(points, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (p, ct) =>
-            series.Add(MeterSeries.For(p.StationId, await store.GetReadingsAsync(p.StationId, new TimeWindow(range.Start - MarketStore.MaxReadingLength, range.End), ct))));
+            series.Add(MeterSeries.For(p.StationId, await store.GetReadingsAsync(p.CpoId, p.StationId, new TimeWindow(range.Start - MarketStore.MaxReadingLength, range.End), ct))));
         var items = new List<LoadPointResponse>();
         for (var t = range.Start; t < range.End; t += step)
         {
@@ -263,25 +263,32 @@ public static class MeteringApi
         return new TimeWindow(start, end);
     }
 
-    /// <summary>A CPO reads its own stations; a DSO the stations behind its transformers; the operator every station.</summary>
-    private static async Task<bool> MayReadStationAsync(string stationId, ClaimsPrincipal user, MarketStore store, CancellationToken cancellationToken)
+    /// <summary>
+    /// The CPO that owns the station when the caller may read its meter data, else null: a CPO reads its own stations; a DSO
+    /// the stations behind its transformers and the operator every station, both once the station has sent readings
+    /// (its metering point names its CPO).
+    /// </summary>
+    private static async Task<string?> ReadableOwnerAsync(string stationId, ClaimsPrincipal user, MarketStore store, CancellationToken cancellationToken)
     {
         var caller = user.ParticipantId();
         switch (user.Role())
         {
             case Role.Cpo:
-                return await store.GetStationAsync(caller, stationId, cancellationToken) is not null;
+                return await store.GetStationAsync(caller, stationId, cancellationToken) is null ? null : caller;
             case Role.Dso:
                 return await store.GetMeterPointAsync(stationId, cancellationToken) is { } point
-                    && (await store.GetTransformerAsync(point.TransformerId, cancellationToken))?.DsoId == caller;
+                    && (await store.GetTransformerAsync(point.TransformerId, cancellationToken))?.DsoId == caller ? point.CpoId : null;
+            case Role.Operator:
+                return (await store.GetMeterPointAsync(stationId, cancellationToken))?.CpoId;
             default:
-                return user.Role() == Role.Operator;
+                return null;
         }
     }
 
     /// <summary>
-    /// The metering points behind the caller's transformer of stations currently qualified with the caller: anyone can
-    /// register a station behind any transformer, so only those the DSO accepted count in its grid views.
+    /// The metering points behind the caller's transformer of stations currently qualified with the caller (one point read
+    /// each; those without readings have none): anyone can register a station behind any transformer, so only those the
+    /// DSO accepted count in its grid views.
     /// </summary>
     private static async Task<IReadOnlyList<MeterPoint>> QualifiedPointsAsync(string transformerId, HttpContext http, MarketStore store, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -292,7 +299,12 @@ public static class MeteringApi
             qualified.UnionWith(page.Items.Where(e => e.Qualification.ValidUntil > now).Select(e => e.Station.Id));
             if ((cursor = page.NextCursor) is null) break;
         }
-        return (await store.GetMeterPointsAsync(transformerId, cancellationToken)).Where(p => qualified.Contains(p.StationId)).ToList();
+        var points = new System.Collections.Concurrent.ConcurrentBag<MeterPoint>();
+        await Parallel.ForEachAsync(qualified, MarketStore.InParallel(cancellationToken), async (s, ct) =>
+        {
+            if (await store.GetMeterPointAsync(s, ct) is { } p && p.TransformerId == transformerId) points.Add(p);
+        });
+        return points.OrderBy(p => p.StationId, StringComparer.Ordinal).ToList();
     }
 
     private static async Task<bool> OwnsTransformerAsync(string transformerId, ClaimsPrincipal user, MarketStore store, CancellationToken cancellationToken) =>

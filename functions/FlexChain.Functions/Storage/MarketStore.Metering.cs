@@ -44,13 +44,14 @@ public sealed record QualityEntry(string CpoId, string RequestId, string AwardId
 
 /// <summary>
 /// Meter data, packed the way time-series stores keep it: one entity per station and UTC day in <c>meterdays</c>
-/// (PartitionKey station id, RowKey <c>m{yyyyMMdd}</c> for metered readings, <c>d{yyyyMMdd}</c> for the declared
-/// schedule) holding the intervals that start that day as one binary property (<see cref="PackedMeterDay"/>: at most
-/// 1,440 one-minute intervals, 40,321 bytes, under the 64 KiB property limit); an upload merges into the day under its
-/// ETag and tries again when another upload changed it first. Metering points with their latest reading in
-/// <c>meterpoints</c> (by station, and each station listed once under <c>t~{transformerId}</c> for the DSO's views), activation windows
-/// per station in <c>activations</c> (written when a request is awarded) and declared-baseline quality per CPO in
-/// <c>quality</c>.
+/// (PartitionKey <c>{cpoId}~{shard}~m{yyyyMMdd}</c> for metered readings, <c>~d{yyyyMMdd}</c> for the declared schedule,
+/// the shard one of 4 by station id; RowKey the station id) holding the intervals that start that day as one binary
+/// property (<see cref="PackedMeterDay"/>: at most 1,440 intervals, under 39 KiB, within the 64 KiB property limit); an
+/// upload merges into the day under its ETag and tries again when another upload changed it first, and the days of all
+/// its stations go in one transaction per partition. Metering points with their latest reading in
+/// <c>meterpoints</c> (PartitionKey and RowKey the station id: Azurite finds an entity by its row key first, so a row key
+/// shared by every station, such as <c>doc</c>, would make each lookup scan all of them), activation windows per station and
+/// per CPO in <c>activations</c> (written when a request is awarded) and declared-baseline quality per CPO in <c>quality</c>.
 /// </summary>
 public sealed partial class MarketStore
 {
@@ -59,14 +60,14 @@ public sealed partial class MarketStore
 
     private const int MeteringParallelism = 8;
 
+    /// <summary>
+    /// Partitions per CPO and day for its stations' day entities: an upload of many stations writes a few transactions
+    /// per day, and a CPO's busiest day partition sees a quarter of its stations' uploads (docs/SCALING.md).
+    /// </summary>
+    private const int DayShards = 4;
+
     /// <summary>How often an upload that lost a race to another upload of the same station is planned and tried again.</summary>
     private const int MaxMeterAttempts = 8;
-
-    /// <summary>
-    /// Day entities per transaction: 50 full days (about 40 KiB each, with the per-operation overhead) stay well under the
-    /// 4 MiB transaction limit.
-    /// </summary>
-    private const int DaysPerTransaction = 50;
 
     private const string MeteredKind = "m";
     private const string DeclaredKind = "d";
@@ -76,8 +77,6 @@ public sealed partial class MarketStore
     private TableClient Activations => service.GetTableClient("activations");
     private TableClient Quality => service.GetTableClient("quality");
 
-    private static string TransformerPointsKey(string transformerId) => "t~" + transformerId;
-
     private static DateOnly DayOf(DateTimeOffset t) => DateOnly.FromDateTime(t.UtcDateTime);
 
     // ---- ingestion ----
@@ -85,63 +84,107 @@ public sealed partial class MarketStore
     /// <summary>
     /// Ingests readings of stations the caller owns (checked by the caller): per station, duplicates and overlaps inside
     /// the upload, overlaps with stored readings of other boundaries and readings of an already verified delivery window
-    /// are rejected; the rest is stored, left unchanged or corrected (the interval's revision count goes up by one).
+    /// are rejected; the rest is stored, left unchanged or corrected (the interval's revision count goes up by one). The
+    /// day entities of all the upload's stations are written together, in one transaction per partition (up to 100).
     /// </summary>
     public async Task<IngestResult> IngestReadingsAsync(
         IReadOnlyList<(ChargingStation Station, IReadOnlyList<ReadingUpload> Readings)> uploads, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var items = new ConcurrentBag<ReadingResult>();
-        var issues = new ConcurrentBag<MeterIssue>();
-        await Parallel.ForEachAsync(uploads, new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken },
-            async (u, ct) =>
+        var stations = uploads.Select(u => new StationIngest(u.Station, u.Readings)).ToList();
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken };
+        foreach (var cpo in stations.GroupBy(s => s.Station.CpoId))
+        {
+            var closed = await ClosedWindowsAsync(cpo.Key, new TimeWindow(cpo.Min(s => s.Range.Start), cpo.Max(s => s.Range.End)), cancellationToken);
+            foreach (var s in cpo) s.Closed = closed.Where(c => c.StationIds.Contains(s.Station.Id)).Select(c => new ActivationRow(c.RequestId, c.Window)).ToList();
+        }
+        await Parallel.ForEachAsync(stations, parallel, async (s, ct) => s.Point = await GetAsync<MeterPoint>(MeterPoints, s.Station.Id, s.Station.Id, ct));
+        var pending = stations;
+        for (var attempt = 1; pending.Count > 0; attempt++)
+        {
+            var first = attempt == 1;
+            await Parallel.ForEachAsync(pending, parallel, async (s, ct) =>
             {
-                var (results, found) = await IngestStationAsync(u.Station, u.Readings, now, ct);
-                foreach (var r in results) items.Add(r);
-                foreach (var i in found) issues.Add(i);
+                // No stored reading starts after the point's latest one, so the first attempt reads only the days up to it (none
+                // for a new station). A day written by an upload that stopped before it moved the point is not missed: adding it
+                // again fails (409), and the next attempt reads every day.
+                var latest = s.Point is { } p ? DayOf(p.Value.Latest.Interval.Start) : DateOnly.MinValue;
+                var days = await ReadDaysAsync(s.Station.CpoId, s.Station.Id, MeteredKind, first ? s.Touched.Where(d => d <= latest) : s.Touched, ct);
+                foreach (var day in s.Touched.Where(d => !days.ContainsKey(d))) days[day] = new StoredDay(day, new(), null);
+                s.Plan(days);
             });
-        return new IngestResult(items.OrderBy(i => i.Index).ToList(), issues.OrderBy(i => i.StationId, StringComparer.Ordinal).ThenBy(i => i.Interval.Start).ToList());
+            var lost = await WriteDaysAsync(pending.SelectMany(s => DayWrites(s.Station, s.Days, s.Writes.Select(w => w.Reading), now)), cancellationToken);
+            foreach (var s in pending) s.Record(lost);
+            pending = attempt < MaxMeterAttempts ? pending.Where(s => s.Writes.Any(w => lost.Contains((s.Station.Id, DayOf(w.Reading.Interval.Start))))).ToList() : [];
+        }
+        await Parallel.ForEachAsync(stations, parallel, async (s, ct) =>
+        {
+            if (s.Newest() is { } newest) await UpdateMeterPointAsync(s.Station, s.Point, newest, now, ct);
+        });
+        var outcomes = stations.Select(s => s.Outcome()).ToList();
+        return new IngestResult(outcomes.SelectMany(o => o.Results).OrderBy(i => i.Index).ToList(),
+            outcomes.SelectMany(o => o.Issues).OrderBy(i => i.StationId, StringComparer.Ordinal).ThenBy(i => i.Interval.Start).ToList());
     }
 
-    private async Task<(List<ReadingResult>, List<MeterIssue>)> IngestStationAsync(
-        ChargingStation station, IReadOnlyList<ReadingUpload> uploads, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>One station's part of an upload: its readings by start, and the plan of the latest attempt.</summary>
+    private sealed class StationIngest
     {
-        var id = station.Id;
-        var sorted = uploads.OrderBy(u => u.Reading.Interval.Start).ThenBy(u => u.Index).ToList();
-        var range = new TimeWindow(sorted[0].Reading.Interval.Start, sorted.Max(u => u.Reading.Interval.End));
-        var closed = await ClosedWindowsAsync(id, range, cancellationToken);
-        // A stored reading that overlaps an uploaded one starts at most an hour before it, or before it ends.
-        var touched = sorted.SelectMany(u => new[] { DayOf(u.Reading.Interval.Start - MaxReadingLength), DayOf(u.Reading.Interval.Start), DayOf(u.Reading.Interval.End.AddTicks(-1)) }).ToHashSet();
-        // Results of writes that landed in an attempt that then lost a race on another day: a later plan finds them unchanged.
-        var written = new Dictionary<int, ReadingResult>();
-        var point = await GetAsync<MeterPoint>(MeterPoints, id, Doc, cancellationToken);
-        for (var attempt = 1; ; attempt++)
+        public StationIngest(ChargingStation station, IReadOnlyList<ReadingUpload> uploads)
         {
-            // No stored reading starts after the point's latest one, so the first attempt reads only the days up to it (none
-            // for a new station). A day written by an upload that stopped before it moved the point is not missed: adding it
-            // again fails (409), and the next attempt reads every day.
-            var days = await ReadDaysAsync(id, MeteredKind, attempt > 1 ? touched : touched.Where(d => point is { } p && d <= DayOf(p.Value.Latest.Interval.Start)), cancellationToken);
-            foreach (var day in touched.Where(d => !days.ContainsKey(d))) days[day] = new StoredDay(day, new(), null);
-            var stored = days.Values.SelectMany(d => d.Readings.Values).ToDictionary(r => r.Interval.Start.UtcTicks);
-            var (results, issues, writes) = Plan(id, sorted, stored, closed);
-            var lost = await WriteDaysAsync(id, MeteredKind, days, writes.Select(w => w.Reading), now, cancellationToken);
-            foreach (var w in writes.Where(w => !lost.Contains(DayOf(w.Reading.Interval.Start))))
-                written[w.Upload.Index] = w.Existing is null
-                    ? new ReadingResult(w.Upload.Index, id, ReadingOutcome.Stored, 201)
-                    : new ReadingResult(w.Upload.Index, id, ReadingOutcome.Corrected, 200);
-            if (lost.Count > 0 && attempt < MaxMeterAttempts) continue;
+            Station = station;
+            Sorted = uploads.OrderBy(u => u.Reading.Interval.Start).ThenBy(u => u.Index).ToList();
+            Range = new TimeWindow(Sorted[0].Reading.Interval.Start, Sorted.Max(u => u.Reading.Interval.End));
+            // A stored reading that overlaps an uploaded one starts at most an hour before it, or before it ends.
+            Touched = Sorted.SelectMany(u => new[] { DayOf(u.Reading.Interval.Start - MaxReadingLength), DayOf(u.Reading.Interval.Start), DayOf(u.Reading.Interval.End.AddTicks(-1)) }).ToHashSet();
+        }
 
-            results = results.Where(r => !written.ContainsKey(r.Index)).Concat(written.Values).ToList();
-            results.AddRange(writes.Where(w => !written.ContainsKey(w.Upload.Index))
+        public ChargingStation Station { get; }
+        public List<ReadingUpload> Sorted { get; }
+        public TimeWindow Range { get; }
+        public HashSet<DateOnly> Touched { get; }
+        public List<ActivationRow> Closed { get; set; } = [];
+        public Stored<MeterPoint>? Point { get; set; }
+
+        /// <summary>Results of writes that landed in an attempt that then lost a race on another day: a later plan finds them unchanged.</summary>
+        private readonly Dictionary<int, ReadingResult> _written = [];
+        private Dictionary<long, MeterReading> _stored = [];
+        private List<ReadingResult> _results = [];
+        private List<MeterIssue> _issues = [];
+        public Dictionary<DateOnly, StoredDay> Days { get; private set; } = [];
+        public List<(ReadingUpload Upload, MeterReading Reading, MeterReading? Existing)> Writes { get; private set; } = [];
+
+        public void Plan(Dictionary<DateOnly, StoredDay> days)
+        {
+            Days = days;
+            _stored = days.Values.SelectMany(d => d.Readings.Values).ToDictionary(r => r.Interval.Start.UtcTicks);
+            (_results, _issues, Writes) = MarketStore.Plan(Station.Id, Sorted, _stored, Closed);
+        }
+
+        /// <summary>Records the writes of this attempt that landed (their day is not in <paramref name="lost"/>).</summary>
+        public void Record(HashSet<(string Station, DateOnly Day)> lost)
+        {
+            foreach (var w in Writes.Where(w => !lost.Contains((Station.Id, DayOf(w.Reading.Interval.Start)))))
+                _written[w.Upload.Index] = w.Existing is null
+                    ? new ReadingResult(w.Upload.Index, Station.Id, ReadingOutcome.Stored, 201)
+                    : new ReadingResult(w.Upload.Index, Station.Id, ReadingOutcome.Corrected, 200);
+        }
+
+        /// <summary>The newest reading this upload stored, if any.</summary>
+        public MeterReading? Newest() =>
+            Writes.Where(w => _written.ContainsKey(w.Upload.Index)).Select(w => w.Reading).MaxBy(r => r.Interval.Start);
+
+        /// <summary>The result per item (writes that never landed: rejected as concurrent) and the issues, gaps included.</summary>
+        public (List<ReadingResult> Results, List<MeterIssue> Issues) Outcome()
+        {
+            var id = Station.Id;
+            var results = _results.Where(r => !_written.ContainsKey(r.Index)).Concat(_written.Values).ToList();
+            results.AddRange(Writes.Where(w => !_written.ContainsKey(w.Upload.Index))
                 .Select(w => Rejected(w.Upload, id, "concurrent-update", "Another upload changed these intervals at the same time; send them again.")));
-            var merged = new Dictionary<long, MeterReading>(stored);
-            foreach (var w in writes.Where(w => written.ContainsKey(w.Upload.Index))) merged[w.Reading.Interval.Start.UtcTicks] = w.Reading;
-            issues.AddRange(MeterSeries.For(id, merged.Values).Gaps(range).Select(g => new MeterIssue(MeterIssueKind.Gap, id, g, $"no reading covers {g}")));
-            if (writes.Where(w => written.ContainsKey(w.Upload.Index)).Select(w => w.Reading).MaxBy(r => r.Interval.Start) is { } newest)
-                await UpdateMeterPointAsync(station, point, newest, now, cancellationToken);
+            var merged = new Dictionary<long, MeterReading>(_stored);
+            foreach (var w in Writes.Where(w => _written.ContainsKey(w.Upload.Index))) merged[w.Reading.Interval.Start.UtcTicks] = w.Reading;
+            var issues = _issues.Concat(MeterSeries.For(id, merged.Values).Gaps(Range).Select(g => new MeterIssue(MeterIssueKind.Gap, id, g, $"no reading covers {g}"))).ToList();
             return (results, issues);
         }
     }
-
     /// <summary>
     /// Checks an upload (sorted by start) against itself, the verified windows and the stored readings (by start ticks,
     /// each with its revision count): the results of items that need no write, the issues found, and the writes (with
@@ -217,14 +260,19 @@ public sealed partial class MarketStore
     /// <summary>One stored day of a station: its intervals by start ticks, and the ETag it was read with (null: not stored yet).</summary>
     private sealed record StoredDay(DateOnly Day, SortedDictionary<long, MeterReading> Readings, ETag? ETag);
 
-    private static string DayRowKey(string kind, DateOnly day) => kind + DayKey(day);
+    /// <summary>
+    /// The partition of a station's day entities of one kind: <c>{cpoId}~{shard}~{kind}{yyyyMMdd}</c>, the station's shard
+    /// of its CPO's stations (<see cref="DayShards"/>), so one upload's stations share a few partitions per day.
+    /// </summary>
+    private static string DayPartition(string cpoId, string stationId, string kind, DateOnly day) =>
+        $"{Shards.Key(cpoId, stationId, DayShards)}~{kind}{DayKey(day)}";
 
     /// <summary>The station's stored days of <paramref name="kind"/> among <paramref name="days"/>: one point read per day, in parallel.</summary>
-    private async Task<Dictionary<DateOnly, StoredDay>> ReadDaysAsync(string stationId, string kind, IEnumerable<DateOnly> days, CancellationToken cancellationToken)
+    private async Task<Dictionary<DateOnly, StoredDay>> ReadDaysAsync(string cpoId, string stationId, string kind, IEnumerable<DateOnly> days, CancellationToken cancellationToken)
     {
         var read = await Task.WhenAll(days.Distinct().Select(async day =>
         {
-            var e = await MeterDays.GetEntityIfExistsAsync<TableEntity>(stationId, DayRowKey(kind, day), cancellationToken: cancellationToken);
+            var e = await MeterDays.GetEntityIfExistsAsync<TableEntity>(DayPartition(cpoId, stationId, kind, day), stationId, cancellationToken: cancellationToken);
             var readings = new SortedDictionary<long, MeterReading>();
             if (!e.HasValue) return new StoredDay(day, readings, null);
             foreach (var r in PackedMeterDay.Decode(stationId, day, e.Value!.GetBinary(PackedMeterDay.Property)))
@@ -235,52 +283,80 @@ public sealed partial class MarketStore
     }
 
     /// <summary>
-    /// Writes <paramref name="changes"/> (each replacing the interval with its start, if any) into the days read as
-    /// <paramref name="days"/>, each day added or replaced under the ETag it was read with, up to
-    /// <see cref="DaysPerTransaction"/> days per transaction. Returns the days not written because another upload
-    /// changed them first (read them again and plan again).
+    /// The day entities that merge <paramref name="changes"/> (each replacing the interval with its start, if any) into
+    /// the station's days as read (<paramref name="days"/>), each to be added or replaced under the ETag it was read with.
     /// </summary>
-    private async Task<HashSet<DateOnly>> WriteDaysAsync(
-        string stationId, string kind, Dictionary<DateOnly, StoredDay> days, IEnumerable<MeterReading> changes, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var lost = new HashSet<DateOnly>();
-        var actions = changes.GroupBy(r => DayOf(r.Interval.Start)).Select(g =>
+    private static IEnumerable<(string Station, DateOnly Day, TableTransactionAction Action)> DayWrites(
+        ChargingStation station, Dictionary<DateOnly, StoredDay> days, IEnumerable<MeterReading> changes, DateTimeOffset now, string kind = MeteredKind) =>
+        changes.GroupBy(r => DayOf(r.Interval.Start)).Select(g =>
         {
             var day = days[g.Key];
             var readings = new SortedDictionary<long, MeterReading>(day.Readings);
             foreach (var r in g) readings[r.Interval.Start.UtcTicks] = r;
-            var entity = new TableEntity(stationId, DayRowKey(kind, g.Key))
+            var entity = new TableEntity(DayPartition(station.CpoId, station.Id, kind, g.Key), station.Id)
             {
                 [PackedMeterDay.Property] = PackedMeterDay.Encode(g.Key, readings.Values), ["UpdatedAt"] = now,
             };
-            return (g.Key, Action: day.ETag is { } etag
+            return (station.Id, g.Key, day.ETag is { } etag
                 ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, entity, etag)
                 : new TableTransactionAction(TableTransactionActionType.Add, entity));
-        }).ToList();
-        foreach (var chunk in actions.Chunk(DaysPerTransaction))
+        });
+
+    /// <summary>
+    /// Writes day entities of any stations, grouped by partition into transactions of at most 100 entities and 4 MiB, in
+    /// parallel. Returns the station days not written because another upload changed one of the days of their
+    /// transaction first (nothing of a failed transaction is written: read them again and plan again).
+    /// </summary>
+    private async Task<HashSet<(string Station, DateOnly Day)>> WriteDaysAsync(
+        IEnumerable<(string Station, DateOnly Day, TableTransactionAction Action)> writes, CancellationToken cancellationToken)
+    {
+        var lost = new HashSet<(string, DateOnly)>();
+        var chunks = writes.GroupBy(w => w.Action.Entity.PartitionKey).SelectMany(g => TransactionChunks(g.ToList())).ToList();
+        await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (chunk, ct) =>
         {
             try
             {
-                await MeterDays.SubmitCheckedTransactionAsync(chunk.Select(c => c.Action), cancellationToken);
+                await MeterDays.SubmitCheckedTransactionAsync(chunk.Select(c => c.Action), ct);
             }
             catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
             {
-                // Another upload of this station wrote one of these days first: nothing of this chunk was written.
-                lost.UnionWith(chunk.Select(c => c.Key));
+                // Another upload of one of these stations wrote one of these days first: nothing of this chunk was written.
+                lock (lost) lost.UnionWith(chunk.Select(c => (c.Station, c.Day)));
             }
-        }
+        });
         return lost;
     }
 
-    /// <summary>Readings of <paramref name="stationId"/> starting in <paramref name="range"/>, by start time, each with its revision count (1 + corrections).</summary>
-    public Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        ReadRangeAsync(stationId, MeteredKind, range, cancellationToken);
+    /// <summary>Splits one partition's writes into transactions within the service's limits of 100 operations and 4 MiB.</summary>
+    private static IEnumerable<List<(string Station, DateOnly Day, TableTransactionAction Action)>> TransactionChunks(
+        List<(string Station, DateOnly Day, TableTransactionAction Action)> writes)
+    {
+        var chunk = new List<(string, DateOnly, TableTransactionAction)>();
+        long bytes = 0;
+        foreach (var w in writes)
+        {
+            // 1 KiB per operation for its MIME part and headers, as TableLimits counts it.
+            var size = TableLimits.EntityBytes((TableEntity)w.Action.Entity) + 1024;
+            if (chunk.Count == TableLimits.MaxTransactionActions || bytes + size > TableLimits.MaxTransactionBytes)
+            {
+                yield return chunk;
+                (chunk, bytes) = ([], 0);
+            }
+            chunk.Add(w);
+            bytes += size;
+        }
+        if (chunk.Count > 0) yield return chunk;
+    }
 
-    private async Task<IReadOnlyList<MeterReading>> ReadRangeAsync(string stationId, string kind, TimeWindow range, CancellationToken cancellationToken)
+    /// <summary>Readings of <paramref name="stationId"/> (a station of <paramref name="cpoId"/>) starting in <paramref name="range"/>, by start time, each with its revision count (1 + corrections).</summary>
+    public Task<IReadOnlyList<MeterReading>> GetReadingsAsync(string cpoId, string stationId, TimeWindow range, CancellationToken cancellationToken) =>
+        ReadRangeAsync(cpoId, stationId, MeteredKind, range, cancellationToken);
+
+    private async Task<IReadOnlyList<MeterReading>> ReadRangeAsync(string cpoId, string stationId, string kind, TimeWindow range, CancellationToken cancellationToken)
     {
         var days = new List<DateOnly>();
         for (var d = DayOf(range.Start); d <= DayOf(range.End.AddTicks(-1)); d = d.AddDays(1)) days.Add(d);
-        return (await ReadDaysAsync(stationId, kind, days, cancellationToken)).Values.SelectMany(d => d.Readings.Values)
+        return (await ReadDaysAsync(cpoId, stationId, kind, days, cancellationToken)).Values.SelectMany(d => d.Readings.Values)
             .Where(r => r.Interval.Start >= range.Start && r.Interval.Start < range.End).OrderBy(r => r.Interval.Start).ToList();
     }
 
@@ -291,66 +367,40 @@ public sealed partial class MarketStore
     /// days under their ETags (all days again after a lost race: replacing an interval with itself changes nothing).
     /// False when other declarations of the station kept changing the same days.
     /// </summary>
-    public async Task<bool> TryPutDeclaredScheduleAsync(string stationId, IReadOnlyList<MeterReading> schedule, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<bool> TryPutDeclaredScheduleAsync(ChargingStation station, IReadOnlyList<MeterReading> schedule, DateTimeOffset now, CancellationToken cancellationToken)
     {
         for (var attempt = 1; attempt <= MaxMeterAttempts; attempt++)
         {
-            var days = await ReadDaysAsync(stationId, DeclaredKind, schedule.Select(r => DayOf(r.Interval.Start)), cancellationToken);
-            if ((await WriteDaysAsync(stationId, DeclaredKind, days, schedule, now, cancellationToken)).Count == 0) return true;
+            var days = await ReadDaysAsync(station.CpoId, station.Id, DeclaredKind, schedule.Select(r => DayOf(r.Interval.Start)), cancellationToken);
+            if ((await WriteDaysAsync(DayWrites(station, days, schedule, now, DeclaredKind), cancellationToken)).Count == 0) return true;
         }
         return false;
     }
 
-    public Task<IReadOnlyList<MeterReading>> GetDeclaredScheduleAsync(string stationId, TimeWindow range, CancellationToken cancellationToken) =>
-        ReadRangeAsync(stationId, DeclaredKind, range, cancellationToken);
+    public Task<IReadOnlyList<MeterReading>> GetDeclaredScheduleAsync(string cpoId, string stationId, TimeWindow range, CancellationToken cancellationToken) =>
+        ReadRangeAsync(cpoId, stationId, DeclaredKind, range, cancellationToken);
 
     // ---- metering points (latest reading; stations behind a transformer) ----
 
     public async Task<MeterPoint?> GetMeterPointAsync(string stationId, CancellationToken cancellationToken) =>
-        (await GetAsync<MeterPoint>(MeterPoints, stationId, Doc, cancellationToken))?.Value;
-
-    /// <summary>The metering points behind a transformer (those that have sent readings), with their latest readings: the member list, then one point read each.</summary>
-    public async Task<IReadOnlyList<MeterPoint>> GetMeterPointsAsync(string transformerId, CancellationToken cancellationToken)
-    {
-        var members = await QueryAsync<MeterPointMember>(MeterPoints, TableClient.CreateQueryFilter($"PartitionKey eq {TransformerPointsKey(transformerId)}"), cancellationToken);
-        var points = new ConcurrentBag<MeterPoint>();
-        await Parallel.ForEachAsync(members, InParallel(cancellationToken), async (m, ct) =>
-        {
-            if (await GetMeterPointAsync(m.StationId, ct) is { } p) points.Add(p);
-        });
-        return points.OrderBy(p => p.StationId, StringComparer.Ordinal).ToList();
-    }
-
-    /// <summary>A station behind a transformer that has sent readings (row <c>t~{transformerId}</c>/station id, written once, before its point).</summary>
-    private sealed record MeterPointMember(string StationId);
+        (await GetAsync<MeterPoint>(MeterPoints, stationId, stationId, cancellationToken))?.Value;
 
     /// <summary>
     /// Makes <paramref name="newest"/> the point's latest reading unless a later one is there already (a late upload of an
     /// older interval never moves it back), guarded by its ETag, starting from <paramref name="known"/> (as read before
-    /// the upload; null for a station without a point yet, which first joins its transformer's member list).
+    /// the upload; null for a station without a point yet).
     /// </summary>
     private async Task UpdateMeterPointAsync(ChargingStation station, Stored<MeterPoint>? known, MeterReading newest, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var candidate = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now);
-        if (known is null)
-        {
-            try
-            {
-                await MeterPoints.AddEntityAsync(ToEntity(TransformerPointsKey(station.TransformerId), station.Id, new MeterPointMember(station.Id)), cancellationToken);
-            }
-            catch (RequestFailedException e) when (e.Status == 409)
-            {
-                // A concurrent first upload of the station added it.
-            }
-        }
         for (var attempt = 1; ; attempt++)
         {
-            var current = attempt == 1 ? known : await GetAsync<MeterPoint>(MeterPoints, station.Id, Doc, cancellationToken);
+            var current = attempt == 1 ? known : await GetAsync<MeterPoint>(MeterPoints, station.Id, station.Id, cancellationToken);
             if (current?.Value is { } stored && stored.Latest.Interval.Start >= newest.Interval.Start) return;
             try
             {
-                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, Doc, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
-                else await MeterPoints.AddEntityAsync(ToEntity(station.Id, Doc, candidate), cancellationToken);
+                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, station.Id, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
+                else await MeterPoints.AddEntityAsync(ToEntity(station.Id, station.Id, candidate), cancellationToken);
                 return;
             }
             catch (RequestFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterAttempts)
@@ -364,22 +414,42 @@ public sealed partial class MarketStore
 
     private sealed record ActivationRow(string RequestId, TimeWindow Window);
 
-    /// <summary>Records every awarded station's activation window (idempotent upserts, so a retried step writes them again).</summary>
-    public Task RecordActivationsAsync(FlexRequest request, CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds).Distinct(),
-            new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken },
-            async (station, ct) => await Activations.UpsertEntityAsync(
-                ToEntity(station, Ticks(request.Delivery.Start) + "_" + request.Id, new ActivationRow(request.Id, request.Delivery)), TableUpdateMode.Replace, ct));
+    /// <summary>An awarded CPO's activation: the request, its delivery window and the CPO's stations in it.</summary>
+    private sealed record CpoActivationRow(string RequestId, TimeWindow Window, IReadOnlyList<string> StationIds);
+
+    private static string CpoActivationsKey(string cpoId) => "c~" + cpoId;
+
+    /// <summary>
+    /// Records every awarded station's activation window (partition: the station), and each awarded CPO's (partition
+    /// <c>c~{cpoId}</c>: an upload's late-data check reads its CPO's activations with one range query): idempotent upserts, so a
+    /// retried step writes them again.
+    /// </summary>
+    public async Task RecordActivationsAsync(FlexRequest request, CancellationToken cancellationToken)
+    {
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken };
+        var rowKey = Ticks(request.Delivery.Start) + "_" + request.Id;
+        await Parallel.ForEachAsync(request.Awards.GroupBy(a => a.CpoId), parallel, async (cpo, ct) => await Activations.UpsertEntityAsync(
+            ToEntity(CpoActivationsKey(cpo.Key), rowKey, new CpoActivationRow(request.Id, request.Delivery, cpo.SelectMany(a => a.StationIds).Distinct().ToList())),
+            TableUpdateMode.Replace, ct));
+        await Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds).Distinct(), parallel, async (station, ct) =>
+            await Activations.UpsertEntityAsync(ToEntity(station, rowKey, new ActivationRow(request.Id, request.Delivery)), TableUpdateMode.Replace, ct));
+    }
 
     private async Task<List<ActivationRow>> GetActivationsAsync(string stationId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
         await QueryAsync<ActivationRow>(Activations, TableClient.CreateQueryFilter($"PartitionKey eq {stationId} and RowKey ge {Ticks(from)} and RowKey lt {Ticks(to)}"), cancellationToken);
 
-    /// <summary>The meter data ranges of <paramref name="stationId"/> overlapping <paramref name="range"/> that a verification already used.</summary>
-    private async Task<List<ActivationRow>> ClosedWindowsAsync(string stationId, TimeWindow range, CancellationToken cancellationToken)
+    /// <summary>
+    /// The activations of <paramref name="cpoId"/> whose verification already used meter data overlapping
+    /// <paramref name="range"/>, each with the range it used (one range query of the CPO's activations).
+    /// </summary>
+    private async Task<List<CpoActivationRow>> ClosedWindowsAsync(string cpoId, TimeWindow range, CancellationToken cancellationToken)
     {
         // A window is at most a day long and MBMA looks back at most 25 hours (a day and the longest reading): activations starting that far back can still cover the range.
-        var closed = new List<ActivationRow>();
-        foreach (var a in await GetActivationsAsync(stationId, range.Start - TimeSpan.FromDays(5), range.End + TimeSpan.FromDays(4), cancellationToken))
+        var closed = new List<CpoActivationRow>();
+        var from = Ticks(range.Start - TimeSpan.FromDays(5));
+        var to = Ticks(range.End + TimeSpan.FromDays(4));
+        foreach (var a in await QueryAsync<CpoActivationRow>(Activations,
+            TableClient.CreateQueryFilter($"PartitionKey eq {CpoActivationsKey(cpoId)} and RowKey ge {from} and RowKey lt {to}"), cancellationToken))
         {
             if (await GetRequestAsync(a.RequestId, cancellationToken) is not { } stored || stored.Value.State <= RequestState.Awarded) continue;
             var r = stored.Value;
@@ -409,9 +479,9 @@ public sealed partial class MarketStore
             {
                 var station = owned.Station;
                 if (await GetStationAsync(owned.CpoId, station, ct) is { } registered) power[station] = registered.Value.MaxPower;
-                foreach (var r in await GetReadingsAsync(station, range, ct)) readings.Add(r);
+                foreach (var r in await GetReadingsAsync(owned.CpoId, station, range, ct)) readings.Add(r);
                 if (rules.Baseline == BaselineMethod.Declared)
-                    foreach (var d in await GetDeclaredScheduleAsync(station, request.Delivery, ct)) declared.Add(d);
+                    foreach (var d in await GetDeclaredScheduleAsync(owned.CpoId, station, request.Delivery, ct)) declared.Add(d);
                 if (rules.Baseline is BaselineMethod.HighXOfY or BaselineMethod.MidXOfY)
                     activations[station] = (await GetActivationsAsync(station, range.Start, request.Delivery.Start, ct)).Select(a => a.Window).ToList();
             });
@@ -437,59 +507,89 @@ public sealed partial class MarketStore
 }
 
 /// <summary>
-/// The packed form of one station's intervals that start on one UTC day: a format byte (1), then per interval, by
-/// start, 28 little-endian bytes: start as ticks after the day's midnight (int64), length in ticks (int64), energy in
-/// watt-hours (int64) and the revision count (int32, 1 + corrections; the value is the latest). Intervals cover at
-/// least a minute and never overlap, so a day holds at most 1,440 of them: 40,321 bytes, under Azure's 64 KiB property
-/// limit, so no day needs splitting into hours.
+/// The packed form of one station's intervals that start on one UTC day: a format byte (2), a unit byte (the largest
+/// of minute, second and tick that divides every start and length of the day: 0, 1 or 2), then per interval, by start,
+/// four unsigned LEB128 varints: the gap from the previous interval's end (from midnight for the first) and the length,
+/// both in units, the energy in watt-hours (zigzag, so a negative value stays small) and the revision count (1 +
+/// corrections; the value is the latest). A day of quarter-hours takes about 5 bytes an interval (gap 0, length 15,
+/// 2 bytes of Wh, revision 1). Intervals cover at least a minute and never overlap, so a day holds at most 1,440 of them;
+/// even in ticks with the largest values (6 + 6 + 10 + 5 bytes) that is under 39 KiB, within the 64 KiB property limit,
+/// so no day needs splitting into hours.
 /// </summary>
 public static class PackedMeterDay
 {
     /// <summary>The binary property that holds the intervals.</summary>
     public const string Property = "Intervals";
 
-    /// <summary>Bytes per interval.</summary>
-    public const int IntervalBytes = 28;
+    /// <summary>The most bytes one interval can take (gap and length in ticks, the largest energy and revision count).</summary>
+    public const int MaxIntervalBytes = 6 + 6 + 10 + 5;
 
-    private const byte Format = 1;
+    private const byte Format = 2;
 
-    /// <summary>Packs <paramref name="readings"/> (all starting on <paramref name="day"/>, sorted by start).</summary>
-    /// <exception cref="ArgumentException">A reading starts on another day.</exception>
+    private static readonly long[] Units = [TimeSpan.TicksPerMinute, TimeSpan.TicksPerSecond, 1];
+
+    /// <summary>Packs <paramref name="readings"/> (all starting on <paramref name="day"/>, sorted by start, none overlapping).</summary>
+    /// <exception cref="ArgumentException">A reading starts on another day or overlaps the one before it.</exception>
     public static byte[] Encode(DateOnly day, IReadOnlyCollection<MeterReading> readings)
     {
         var midnight = Midnight(day);
-        var data = new byte[1 + readings.Count * IntervalBytes];
-        data[0] = Format;
-        var span = data.AsSpan(1);
+        var code = (byte)Array.FindIndex(Units, u => readings.All(r => (r.Interval.Start.UtcTicks - midnight) % u == 0 && r.Interval.Duration.Ticks % u == 0));
+        var unit = Units[code];
+        var data = new List<byte>(2 + readings.Count * 5) { Format, code };
+        var end = midnight;
         foreach (var r in readings)
         {
-            var offset = r.Interval.Start.UtcTicks - midnight;
-            if (offset is < 0 or >= TimeSpan.TicksPerDay) throw new ArgumentException($"{r.Interval} does not start on {day}", nameof(readings));
-            BinaryPrimitives.WriteInt64LittleEndian(span, offset);
-            BinaryPrimitives.WriteInt64LittleEndian(span[8..], r.Interval.Duration.Ticks);
-            BinaryPrimitives.WriteInt64LittleEndian(span[16..], r.Energy.WattHours);
-            BinaryPrimitives.WriteInt32LittleEndian(span[24..], r.Revision);
-            span = span[IntervalBytes..];
+            var start = r.Interval.Start.UtcTicks;
+            if (start - midnight is < 0 or >= TimeSpan.TicksPerDay) throw new ArgumentException($"{r.Interval} does not start on {day}", nameof(readings));
+            if (start < end) throw new ArgumentException($"{r.Interval} overlaps the reading before it", nameof(readings));
+            Write(data, (ulong)((start - end) / unit));
+            Write(data, (ulong)(r.Interval.Duration.Ticks / unit));
+            Write(data, (ulong)((r.Energy.WattHours << 1) ^ (r.Energy.WattHours >> 63)));
+            Write(data, (uint)r.Revision);
+            end = r.Interval.End.UtcTicks;
         }
-        return data;
+        return data.ToArray();
     }
 
     /// <summary>The readings packed in <paramref name="bytes"/>, each with its revision count.</summary>
     /// <exception cref="FormatException">The data is not in this format.</exception>
     public static List<MeterReading> Decode(string stationId, DateOnly day, byte[] bytes)
     {
-        if (bytes.Length == 0 || bytes[0] != Format || (bytes.Length - 1) % IntervalBytes != 0)
-            throw new FormatException($"meter day {stationId}/{day} is not packed in format {Format}");
-        var midnight = Midnight(day);
-        var readings = new List<MeterReading>((bytes.Length - 1) / IntervalBytes);
-        for (var i = 1; i < bytes.Length; i += IntervalBytes)
+        FormatException Bad() => new($"meter day {stationId}/{day} is not packed in format {Format}");
+        if (bytes.Length < 2 || bytes[0] != Format || bytes[1] >= Units.Length) throw Bad();
+        var unit = Units[bytes[1]];
+        var readings = new List<MeterReading>();
+        var (at, end) = (2, Midnight(day));
+        ulong Next()
         {
-            var span = bytes.AsSpan(i, IntervalBytes);
-            var start = new DateTimeOffset(midnight + BinaryPrimitives.ReadInt64LittleEndian(span), TimeSpan.Zero);
-            readings.Add(new MeterReading(stationId, new TimeWindow(start, start.AddTicks(BinaryPrimitives.ReadInt64LittleEndian(span[8..]))),
-                new KilowattHours(BinaryPrimitives.ReadInt64LittleEndian(span[16..]) / 1000m), BinaryPrimitives.ReadInt32LittleEndian(span[24..])));
+            ulong value = 0;
+            for (var shift = 0; shift < 64; shift += 7)
+            {
+                if (at == bytes.Length) throw Bad();
+                var b = bytes[at++];
+                value |= (ulong)(b & 0x7f) << shift;
+                if (b < 0x80) return value;
+            }
+            throw Bad();
+        }
+        while (at < bytes.Length)
+        {
+            var start = checked(end + (long)Next() * unit);
+            var length = checked((long)Next() * unit);
+            var zigzag = Next();
+            var wh = (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
+            var revision = checked((int)Next());
+            var interval = new TimeWindow(new DateTimeOffset(start, TimeSpan.Zero), new DateTimeOffset(start + length, TimeSpan.Zero));
+            readings.Add(new MeterReading(stationId, interval, new KilowattHours(wh / 1000m), revision));
+            end = start + length;
         }
         return readings;
+    }
+
+    private static void Write(List<byte> data, ulong value)
+    {
+        for (; value >= 0x80; value >>= 7) data.Add((byte)((value & 0x7f) | 0x80));
+        data.Add((byte)value);
     }
 
     private static long Midnight(DateOnly day) => day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).Ticks;

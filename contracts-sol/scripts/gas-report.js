@@ -1,5 +1,6 @@
-// Gas per award of the escrow, batched (lockCycle/settleCycle) versus naive (one lockAward and one settle
-// transaction per award), measured from receipts on the in-process Hardhat network in one run.
+// Gas per award of the escrow, batched (lockCycle/settleCycle of n awards) versus naive (one lockCycle and one
+// settleCycle transaction per award), with the floor of one plain token transfer per award beside them, measured
+// from receipts on the in-process Hardhat network in one run.
 //
 //   npx hardhat run scripts/gas-report.js        (or: npm run gas)
 //
@@ -31,11 +32,11 @@ async function gasOf(txPromise) {
 }
 
 async function setup() {
-  const [deployer, dso] = await ethers.getSigners();
+  const [deployer, dso, admin, pauser, registrar] = await ethers.getSigners();
   const token = await ethers.deployContract("FlexEuro", [], deployer);
   const settlement = await ethers.deployContract(
     "FlexSettlement",
-    [await token.getAddress(), deployer.address, deployer.address],
+    [await token.getAddress(), DAY, admin.address, pauser.address, registrar.address, deployer.address],
     deployer,
   );
   await token.mint(dso.address, 10n ** 12n * UNIT);
@@ -43,18 +44,22 @@ async function setup() {
   // Warm-up so that neither design pays for the escrow's first token balance: both start from a non-zero
   // escrow balance (a lock of 1 base unit that stays locked).
   const refundAfter = BigInt((await ethers.provider.getBlock("latest")).timestamp) + 30n * DAY;
-  await settlement.lockAward(ethers.id("warm-up"), dso.address, deployer.address, 1n, refundAfter, ethers.ZeroHash);
-  return { token, settlement, deployer, dso, refundAfter };
+  await settlement.connect(registrar).registerPayees([deployer.address]);
+  await settlement.lockCycle(cycleIdOf("warm-up"), dso.address, refundAfter, [
+    { cpo: deployer.address, amount: 1n, awardHash: ethers.ZeroHash },
+  ]);
+  return { token, settlement, registrar, deployer, dso, refundAfter };
 }
 
-/** `n` fresh CPO addresses that already hold 1 base unit of the token. */
-async function fundedCpos(token, n, tag) {
+/** `n` fresh CPO addresses on the payee list that already hold 1 base unit of the token. */
+async function fundedCpos(f, n, tag) {
   const cpos = [];
   for (let i = 0; i < n; i++) {
     const address = ethers.getAddress(ethers.dataSlice(ethers.id(`cpo:${tag}:${i}`), 12));
-    await token.mint(address, 1n);
+    await f.token.mint(address, 1n);
     cpos.push(address);
   }
+  await f.settlement.connect(f.registrar).registerPayees(cpos);
   return cpos;
 }
 
@@ -72,7 +77,7 @@ async function measure(f, n, payoutPercent) {
   const payoutOf = (amount) => (amount * BigInt(payoutPercent)) / 100n;
 
   // Batched: one lockCycle and one settleCycle.
-  const batchAwards = awardsFor(await fundedCpos(token, n, `batch:${tag}`), `batch:${tag}`);
+  const batchAwards = awardsFor(await fundedCpos(f, n, `batch:${tag}`), `batch:${tag}`);
   const cycleId = cycleIdOf(`cycle:${tag}`);
   const batchLock = await gasOf(settlement.lockCycle(cycleId, dso.address, refundAfter, batchAwards));
   const batchSettle = await gasOf(
@@ -84,19 +89,24 @@ async function measure(f, n, payoutPercent) {
     ),
   );
 
-  // Naive: one lockAward and one settle transaction per award (same amounts, other CPOs of the same kind).
-  const naiveAwards = awardsFor(await fundedCpos(token, n, `naive:${tag}`), `naive:${tag}`);
+  // Naive: one lockCycle and one settleCycle transaction per award (same amounts, other CPOs of the same kind).
+  const naiveAwards = awardsFor(await fundedCpos(f, n, `naive:${tag}`), `naive:${tag}`);
   let naiveLock = 0n;
   let naiveSettle = 0n;
   for (let i = 0; i < n; i++) {
-    const a = naiveAwards[i];
-    const id = ethers.id(`naive award ${tag} ${i}`);
-    naiveLock += await gasOf(settlement.lockAward(id, dso.address, a.cpo, a.amount, refundAfter, a.awardHash));
+    naiveLock += await gasOf(settlement.lockCycle(cycleIdOf(`naive ${tag} ${i}`), dso.address, refundAfter, [naiveAwards[i]]));
   }
   for (let i = 0; i < n; i++) {
-    const id = ethers.id(`naive award ${tag} ${i}`);
-    naiveSettle += await gasOf(settlement.settle(id, payoutOf(naiveAwards[i].amount), ethers.id(`settlement record ${tag} ${i}`)));
+    const a = naiveAwards[i];
+    naiveSettle += await gasOf(
+      settlement.settleCycle(cycleIdOf(`naive ${tag} ${i}`), [a], [payoutOf(a.amount)], [ethers.id(`settlement record ${tag} ${i}`)]),
+    );
   }
+
+  // Floor: the DSO pays each CPO directly, one plain token transfer per award (no escrow, no record).
+  const plainCpos = await fundedCpos(f, n, `plain:${tag}`);
+  let plain = 0n;
+  for (let i = 0; i < n; i++) plain += await gasOf(token.connect(dso).transfer(plainCpos[i], payoutOf(naiveAwards[i].amount)));
 
   const N = BigInt(n);
   return {
@@ -105,6 +115,7 @@ async function measure(f, n, payoutPercent) {
     batchSettle: batchSettle / N,
     naiveLock: naiveLock / N,
     naiveSettle: naiveSettle / N,
+    plain: plain / N,
     ratio: Number(naiveLock + naiveSettle) / Number(batchLock + batchSettle),
   };
 }
@@ -112,12 +123,12 @@ async function measure(f, n, payoutPercent) {
 function table(rows) {
   const fmt = (v) => Number(v).toLocaleString("en-US");
   const lines = [
-    "| awards | batched lock gas/award | batched settle gas/award | naive lock gas/award | naive settle gas/award | ratio naive/batched total |",
-    "|---:|---:|---:|---:|---:|---:|",
+    "| awards | batched lock gas/award | batched settle gas/award | naive lock gas/award | naive settle gas/award | ratio naive/batched total | plain transfer gas/award |",
+    "|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.n} | ${fmt(r.batchLock)} | ${fmt(r.batchSettle)} | ${fmt(r.naiveLock)} | ${fmt(r.naiveSettle)} | ${r.ratio.toFixed(2)}x |`,
+      `| ${r.n} | ${fmt(r.batchLock)} | ${fmt(r.batchSettle)} | ${fmt(r.naiveLock)} | ${fmt(r.naiveSettle)} | ${r.ratio.toFixed(2)}x | ${fmt(r.plain)} |`,
     );
   }
   return lines.join("\n");

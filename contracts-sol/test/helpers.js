@@ -38,25 +38,32 @@ async function signPermit(token, signer, spender, value, deadline, options = {})
 const UNIT = 10n ** 6n; // 1 tEUR
 const DAY = 24n * 3600n;
 
+const ADMIN_DELAY = 2n * DAY; // seconds a new admin waits before it can accept the role
+
 /**
- * Deploys FlexEuro and FlexSettlement with distinct accounts per role (so every role check is meaningful), funds the
- * two DSOs with 10,000 tEUR each and has them approve the escrow. `refundAfter` is one day ahead of the chain clock.
+ * Deploys FlexEuro and FlexSettlement with a distinct account per role (admin, pauser, registrar, settler; so every
+ * role check is meaningful), registers the three CPOs as payees, funds the two DSOs with 10,000 tEUR each and has
+ * them approve the escrow. `refundAfter` is one day ahead of the chain clock.
  */
 async function deployEscrow() {
-  const [deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3] = await ethers.getSigners();
+  const [deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3, pauser, registrar] = await ethers.getSigners();
   const token = await ethers.deployContract("FlexEuro", [], deployer);
   const settlement = await ethers.deployContract(
     "FlexSettlement",
-    [await token.getAddress(), admin.address, settler.address],
+    [await token.getAddress(), ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address],
     deployer,
   );
   const settlementAddress = await settlement.getAddress();
+  await settlement.connect(registrar).registerPayees([cpo.address, cpo2.address, cpo3.address]);
   for (const holder of [dso, dso2]) {
     await token.mint(holder.address, 10_000n * UNIT);
     await token.connect(holder).approve(settlementAddress, ethers.MaxUint256);
   }
   const refundAfter = BigInt(await time.latest()) + DAY;
-  return { token, settlement, settlementAddress, deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3, refundAfter };
+  return {
+    token, settlement, settlementAddress, deployer, admin, pauser, registrar, settler, dso, cpo, stranger, dso2, cpo2, cpo3,
+    refundAfter,
+  };
 }
 
-module.exports = { signPermit, deployEscrow };
+module.exports = { signPermit, deployEscrow, ADMIN_DELAY };

@@ -29,7 +29,11 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///      - `awardsHash` and `settlementHash` are Keccak-256 hashes of the canonical off-chain records, stored so
 ///        that anyone can check that the record and the payment agree.
 ///      - The token must be a plain ERC-20 (no fee on transfer, no rebasing); the amount locked is the amount
-///        credited to this contract.
+///        credited to this contract. A regulated token may refuse a transfer (EURC blocklists addresses): a payment
+///        or refund it refuses is credited to the recipient as a claimable balance (`claim`), so one refused payee
+///        never blocks the rest of a settlement.
+///      - `refundAfter` must lie between `minRefundDelay` and `maxRefundDelay` seconds after the lock (set at
+///        deployment), so funds are neither refundable before delivery can be verified nor locked indefinitely.
 ///      Batching: `lockCycle` escrows all awards of one DSO's batch with a single `transferFrom` and stores only a
 ///      commitment (`awardsHash`) to the award list; `settleCycle` re-supplies the list as calldata, checks it
 ///      against the commitment, pays each CPO and refunds the DSO the rest in one transfer. Award ids are derived
@@ -100,6 +104,15 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     /// @dev Registered CPO payee wallets.
     mapping(address wallet => bool registered) private _payees;
 
+    /// @dev Amounts the token refused to deliver, by recipient, waiting for `claim`.
+    mapping(address account => uint256 amount) private _claimable;
+
+    /// @dev Least seconds between a lock and its `refundAfter`; fixed at deployment.
+    uint64 private immutable _MIN_REFUND_DELAY;
+
+    /// @dev Most seconds between a lock and its `refundAfter`; fixed at deployment.
+    uint64 private immutable _MAX_REFUND_DELAY;
+
     /// @notice Emitted once per award when a cycle is settled, before `CycleSettled`.
     /// @param awardId The award's id (`cycleAwardId(cycleId, index)`).
     /// @param cpo The CPO that received `paid`.
@@ -144,6 +157,23 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     /// @param dso The DSO that received the refund.
     /// @param amount The amount refunded (the cycle's total).
     event CycleRefunded(bytes32 indexed cycleId, address indexed dso, uint256 amount); // solhint-disable-line gas-indexed-events
+
+    /// @notice Emitted once per award when an expired cycle is refunded, before `CycleRefunded`.
+    /// @param awardId The award's id (`cycleAwardId(cycleId, index)`).
+    /// @param cpo The CPO that was not paid.
+    /// @param dso The DSO that received the award's amount back.
+    /// @param amount The award's amount.
+    event AwardRefunded(bytes32 indexed awardId, address indexed cpo, address indexed dso, uint256 amount);
+
+    /// @notice Emitted when the token refused a payment or refund: `amount` is credited to `account` to claim later.
+    /// @param account The recipient the token refused.
+    /// @param amount The amount credited.
+    event PaymentCredited(address indexed account, uint256 amount); // solhint-disable-line gas-indexed-events
+
+    /// @notice Emitted when an account claims its credited balance.
+    /// @param account The account, which received `amount`.
+    /// @param amount The amount paid out.
+    event Claimed(address indexed account, uint256 amount); // solhint-disable-line gas-indexed-events
 
     /// @notice Emitted when a wallet is added to the payee list.
     /// @param wallet The CPO's wallet.
@@ -206,6 +236,21 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     /// @param wallet The unlisted wallet.
     error PayeeNotRegistered(address wallet);
 
+    /// @notice `refundAfter` is not within the deployment's bounds from now.
+    /// @param refundAfter The rejected refund time.
+    /// @param earliest The earliest acceptable refund time (now + `minRefundDelay`).
+    /// @param latest The latest acceptable refund time (now + `maxRefundDelay`).
+    error RefundAfterOutOfBounds(uint64 refundAfter, uint256 earliest, uint256 latest);
+
+    /// @notice The caller has no credited balance to claim.
+    /// @param account The caller.
+    error NothingToClaim(address account);
+
+    /// @notice The refund delay bounds are inverted (min above max).
+    /// @param minDelay The minimum.
+    /// @param maxDelay The maximum.
+    error InvalidRefundDelays(uint64 minDelay, uint64 maxDelay);
+
     /// @notice An account may hold only one of the admin, pauser, registrar and settler roles.
     /// @param account The account.
     /// @param heldRole The role it already holds.
@@ -218,18 +263,25 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     /// @param pauser Receives PAUSER_ROLE.
     /// @param registrar Receives REGISTRAR_ROLE (keeps the payee list).
     /// @param settler Receives SETTLER_ROLE (locks and settles cycles).
+    /// @param minRefundDelay Least seconds between a lock and its `refundAfter`.
+    /// @param maxRefundDelay Most seconds between a lock and its `refundAfter` (at least `minRefundDelay`).
     constructor(
         address token_,
         uint48 adminDelay,
         address admin,
         address pauser,
         address registrar,
-        address settler
+        address settler,
+        uint64 minRefundDelay,
+        uint64 maxRefundDelay
     ) AccessControlDefaultAdminRules(adminDelay, admin) {
         if (token_ == address(0) || pauser == address(0) || registrar == address(0) || settler == address(0)) {
             revert ZeroAddress();
         }
+        if (minRefundDelay > maxRefundDelay) revert InvalidRefundDelays(minRefundDelay, maxRefundDelay);
         _TOKEN = IERC20(token_);
+        _MIN_REFUND_DELAY = minRefundDelay;
+        _MAX_REFUND_DELAY = maxRefundDelay;
         _grantRole(PAUSER_ROLE, pauser);
         _grantRole(REGISTRAR_ROLE, registrar);
         _grantRole(SETTLER_ROLE, settler);
@@ -266,7 +318,7 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     ///      with `InvalidCycleId` unless the low 32 bits of `cycleId` are zero, `CycleExists` if the cycle id
     ///      was ever used, `ZeroAddress` for a zero DSO, `EmptyCycle` for an empty list, and per award (in
     ///      list order) `PayeeNotRegistered` for a CPO wallet not on the payee list and `ZeroAmount` for a zero
-    ///      amount. A total above 2^128 - 1 reverts with SafeCast's `SafeCastOverflowedUintDowncast`. Per-award
+    ///      amount, then `RefundAfterOutOfBounds` unless `refundAfter` is within the refund delay bounds from now. A total above 2^128 - 1 reverts with SafeCast's `SafeCastOverflowedUintDowncast`. Per-award
     ///      lock events are deliberately not emitted (gas); `CycleLocked` carries the commitment.
     /// @param cycleId Unique id of the cycle (deterministic, derived off chain, low 32 bits zero).
     /// @param dso The paying DSO; the total is pulled from it.
@@ -292,6 +344,7 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
             if (award.amount == 0) revert ZeroAmount();
             total += award.amount;
         }
+        _requireRefundAfterWithinBounds(refundAfter);
         bytes32 awardsHash = _hashAwards(awards);
 
         cycle.dso = dso;
@@ -343,19 +396,39 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     }
 
     /// @notice Returns the full total of an unsettled gate cycle to its DSO once its deadline has passed.
-    /// @dev Callable by anyone and also while paused, so escrowed funds can never be stuck. Reverts with
-    ///      `CycleNotLocked` unless the cycle is Locked and with `RefundNotDue` before `refundAfter`.
+    /// @dev Callable by anyone and also while paused, so escrowed funds can never be stuck. `awards` must be the
+    ///      cycle's list as locked (the published records), so that one `AwardRefunded` per award tells each CPO on
+    ///      chain that its award was not paid. Reverts with `CycleNotLocked` unless the cycle is Locked,
+    ///      `RefundNotDue` before `refundAfter` and `AwardsMismatch` for another list.
     /// @param cycleId The cycle to refund.
-    function refundExpiredCycle(bytes32 cycleId) external nonReentrant {
+    /// @param awards The cycle's award list, exactly as locked.
+    function refundExpiredCycle(bytes32 cycleId, CycleAward[] calldata awards) external nonReentrant {
         Cycle storage cycle = _lockedCycle(cycleId);
         _requireRefundDue(cycleId, cycle.refundAfter);
+        bytes32 supplied = _hashAwards(awards);
+        if (supplied != cycle.awardsHash) revert AwardsMismatch(cycleId, cycle.awardsHash, supplied);
 
         cycle.status = CycleStatus.Refunded;
         address dso = cycle.dso;
         uint256 amount = cycle.total;
 
+        uint256 count = awards.length;
+        for (uint256 i = 0; i < count; ++i) {
+            emit AwardRefunded(_cycleAwardId(cycleId, i), awards[i].cpo, dso, awards[i].amount);
+        }
         emit CycleRefunded(cycleId, dso, amount);
         _transferOut(dso, amount);
+    }
+
+    /// @notice Pays the caller the balance credited to it when the token refused a payment or refund.
+    /// @dev Callable also while paused (it is the recipient's own money). Reverts with `NothingToClaim` for a zero
+    ///      balance; if the token still refuses the transfer, its error bubbles up and the balance stays credited.
+    function claim() external nonReentrant {
+        uint256 amount = _claimable[msg.sender];
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        _claimable[msg.sender] = 0;
+        emit Claimed(msg.sender, amount);
+        _TOKEN.safeTransfer(msg.sender, amount);
     }
 
     /// @notice Pauses locking and settlement (refunds stay available).
@@ -374,6 +447,20 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     /// @return The token's address.
     function token() external view returns (address) {
         return address(_TOKEN);
+    }
+
+    /// @notice The balance credited to `account` because the token refused a payment or refund to it.
+    /// @param account The account.
+    /// @return The amount it can `claim`, in token base units.
+    function claimable(address account) external view returns (uint256) {
+        return _claimable[account];
+    }
+
+    /// @notice The bounds of `refundAfter`, in seconds after the lock.
+    /// @return minDelay The least delay.
+    /// @return maxDelay The most delay.
+    function refundDelayBounds() external view returns (uint64 minDelay, uint64 maxDelay) {
+        return (_MIN_REFUND_DELAY, _MAX_REFUND_DELAY);
     }
 
     /// @notice Whether `wallet` is on the payee list.
@@ -431,13 +518,29 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
         if (block.timestamp < refundAfter) revert RefundNotDue(id, refundAfter);
     }
 
-    /// @notice Transfers `amount` escrowed tokens to `to`, skipping zero amounts.
-    /// @dev The only place tokens leave the escrow; every caller passes a cycle's own DSO or one of its CPOs
-    ///      (refund amounts are never zero, since zero amounts cannot be locked).
+    /// @notice Transfers `amount` escrowed tokens to `to`, skipping zero amounts; if the token refuses (a
+    ///         blocklisted recipient), credits `to` with the amount instead (`PaymentCredited`, then `claim`).
+    /// @dev With `claim`, the only places tokens leave the escrow; every caller passes a cycle's own DSO or one of
+    ///      its CPOs (refund amounts are never zero, since zero amounts cannot be locked).
     /// @param to The recipient (a cycle's CPO or DSO).
     /// @param amount The amount.
     function _transferOut(address to, uint256 amount) internal {
-        if (amount != 0) _TOKEN.safeTransfer(to, amount);
+        if (amount == 0) return;
+        if (!_TOKEN.trySafeTransfer(to, amount)) {
+            _claimable[to] += amount;
+            emit PaymentCredited(to, amount);
+        }
+    }
+
+    /// @notice Reverts with `RefundAfterOutOfBounds` unless `refundAfter` lies within the refund delay bounds
+    ///         from now.
+    /// @param refundAfter The requested refund time (Unix seconds).
+    function _requireRefundAfterWithinBounds(uint64 refundAfter) internal view {
+        // solhint-disable-next-line not-rely-on-time
+        uint256 earliest = block.timestamp + _MIN_REFUND_DELAY;
+        // solhint-disable-next-line not-rely-on-time
+        uint256 latest = block.timestamp + _MAX_REFUND_DELAY;
+        if (refundAfter < earliest || refundAfter > latest) revert RefundAfterOutOfBounds(refundAfter, earliest, latest);
     }
 
     /// @notice Reverts with `InvalidCycleId` unless the low 32 bits of `cycleId` are zero.

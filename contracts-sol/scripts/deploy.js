@@ -31,7 +31,11 @@ const { ethers } = hre;
 const LOCAL_CHAIN_ID = 31337n;
 const DEMO_ACCOUNTS = 9; // signers #1..#9
 const ROLE_ACCOUNTS = { admin: 19, pauser: 18, registrar: 17 }; // the settler is #0, the deployer
-const ADMIN_DELAY = 2n * 24n * 3600n; // seconds before a new admin may accept the role (local value)
+const DAY = 24n * 3600n;
+const ADMIN_DELAY = 2n * DAY; // seconds before a new admin may accept the role (local value)
+// refundAfter must lie 1 hour to 400 days after the lock: the app sets delivery end + GateCycle:RefundAfter (7 days by
+// default), and requests deliver at most 366 days ahead.
+const REFUND_DELAYS = [3600n, 400n * DAY];
 const DEMO_FUNDING = 1_000_000n * 10n ** 6n; // 1,000,000 tEUR (6 decimals)
 // Fixed gas limits for calls whose estimate would depend on not-yet-mined state (measured: mint ~70k to a
 // fresh account, approve ~46k); generous headroom, unused gas is not charged.
@@ -119,6 +123,7 @@ async function deploy() {
     roles.pauser,
     roles.registrar,
     operator.address, // settler (SETTLER_ROLE)
+    ...REFUND_DELAYS,
   );
   // Both constructors touch no other contract, so their estimates do not depend on pending state.
   const estimate = (tx) =>
@@ -188,7 +193,7 @@ async function main() {
   console.error(`deployed to ${hre.network.name} in ${ms} ms -> ${deploymentFile()}`);
 }
 
-module.exports = { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY };
+module.exports = { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS };
 
 if (require.main === module) {
   main().catch((error) => {

@@ -3,7 +3,7 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
-const { signPermit, deployEscrow, ADMIN_DELAY } = require("./helpers");
+const { signPermit, deployEscrow, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
 
 const UNIT = 10n ** 6n; // 1 tEUR
 const SETTLER_ROLE = ethers.id("SETTLER_ROLE");
@@ -27,7 +27,13 @@ describe("FlexSettlement", function () {
       expect(sig(i.getFunction("token"))).to.equal("token()");
       expect(sig(i.getFunction("pause"))).to.equal("pause()");
       expect(sig(i.getFunction("unpause"))).to.equal("unpause()");
-      expect(i.deploy.inputs.map((p) => p.type)).to.deep.equal(["address", "uint48", "address", "address", "address", "address"]);
+      expect(i.deploy.inputs.map((p) => p.type)).to.deep.equal(["address", "uint48", "address", "address", "address", "address", "uint64", "uint64"]);
+      expect(sig(i.getFunction("claim"))).to.equal("claim()");
+      expect(sig(i.getFunction("claimable"))).to.equal("claimable(address)");
+      expect(sig(i.getFunction("refundDelayBounds"))).to.equal("refundDelayBounds()");
+      expect(sig(i.getEvent("PaymentCredited"))).to.equal("PaymentCredited(address,uint256)");
+      expect(sig(i.getEvent("Claimed"))).to.equal("Claimed(address,uint256)");
+      expect(sig(i.getEvent("AwardRefunded"))).to.equal("AwardRefunded(bytes32,address,address,uint256)");
       expect(sig(i.getEvent("PayeeRegistered"))).to.equal("PayeeRegistered(address)");
       expect(sig(i.getEvent("PayeeDeregistered"))).to.equal("PayeeDeregistered(address)");
       expect(sig(i.getEvent("AwardSettled"))).to.equal("AwardSettled(bytes32,address,address,uint256,uint256,bytes32)");
@@ -42,13 +48,17 @@ describe("FlexSettlement", function () {
         ["RefundNotDue", "RefundNotDue(bytes32,uint64)"],
         ["PayeeNotRegistered", "PayeeNotRegistered(address)"],
         ["RoleConflict", "RoleConflict(address,bytes32)"],
+        ["RefundAfterOutOfBounds", "RefundAfterOutOfBounds(uint64,uint256,uint256)"],
+        ["NothingToClaim", "NothingToClaim(address)"],
+        ["InvalidRefundDelays", "InvalidRefundDelays(uint64,uint64)"],
       ]) {
         expect(sig(i.getError(name))).to.equal(signature);
       }
     });
 
     it("has no state-changing function besides the escrow flow, the payee list, pausing and role management", async function () {
-      // Guards the rule that nobody can move escrowed funds anywhere but to a cycle's DSO or its listed CPOs:
+      // Guards the rule that nobody can move escrowed funds anywhere but to a cycle's DSO or its listed CPOs (claim
+      // pays only the caller's own credited balance):
       // a new withdrawal/sweep/upgrade function would have to be added here on purpose.
       const { settlement } = await loadFixture(deployFixture);
       const mutating = settlement.interface.fragments
@@ -57,7 +67,7 @@ describe("FlexSettlement", function () {
         .sort();
       expect(mutating).to.deep.equal(
         [
-          "acceptDefaultAdminTransfer", "beginDefaultAdminTransfer", "cancelDefaultAdminTransfer",
+          "acceptDefaultAdminTransfer", "beginDefaultAdminTransfer", "cancelDefaultAdminTransfer", "claim",
           "changeDefaultAdminDelay", "deregisterPayee", "grantRole", "lockCycle", "pause", "refundExpiredCycle",
           "registerPayees", "renounceRole", "revokeRole", "rollbackDefaultAdminDelay", "settleCycle", "unpause",
         ].sort(),
@@ -86,7 +96,7 @@ describe("FlexSettlement", function () {
     for (const [which, index] of [["token", 0], ["pauser", 3], ["registrar", 4], ["settler", 5]]) {
       it(`reverts ZeroAddress when the ${which} is the zero address`, async function () {
         const { token, admin, pauser, registrar, settler } = await loadFixture(deployFixture);
-        const args = [await token.getAddress(), ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address];
+        const args = [await token.getAddress(), ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address, ...REFUND_DELAYS];
         args[index] = ethers.ZeroAddress;
         const factory = await ethers.getContractFactory("FlexSettlement");
         await expect(factory.deploy(...args)).to.be.revertedWithCustomError(factory, "ZeroAddress");
@@ -97,7 +107,7 @@ describe("FlexSettlement", function () {
       const { token, pauser, registrar, settler } = await loadFixture(deployFixture);
       const factory = await ethers.getContractFactory("FlexSettlement");
       await expect(
-        factory.deploy(await token.getAddress(), ADMIN_DELAY, ethers.ZeroAddress, pauser.address, registrar.address, settler.address),
+        factory.deploy(await token.getAddress(), ADMIN_DELAY, ethers.ZeroAddress, pauser.address, registrar.address, settler.address, ...REFUND_DELAYS),
       ).to.be.revertedWithCustomError(factory, "AccessControlInvalidDefaultAdmin");
     });
 
@@ -105,10 +115,10 @@ describe("FlexSettlement", function () {
       const { token, admin, pauser, registrar, settler } = await loadFixture(deployFixture);
       const factory = await ethers.getContractFactory("FlexSettlement");
       const t = await token.getAddress();
-      await expect(factory.deploy(t, ADMIN_DELAY, admin.address, admin.address, registrar.address, settler.address))
+      await expect(factory.deploy(t, ADMIN_DELAY, admin.address, admin.address, registrar.address, settler.address, ...REFUND_DELAYS))
         .to.be.revertedWithCustomError(factory, "RoleConflict")
         .withArgs(admin.address, DEFAULT_ADMIN_ROLE);
-      await expect(factory.deploy(t, ADMIN_DELAY, admin.address, pauser.address, registrar.address, registrar.address))
+      await expect(factory.deploy(t, ADMIN_DELAY, admin.address, pauser.address, registrar.address, registrar.address, ...REFUND_DELAYS))
         .to.be.revertedWithCustomError(factory, "RoleConflict")
         .withArgs(registrar.address, REGISTRAR_ROLE);
     });

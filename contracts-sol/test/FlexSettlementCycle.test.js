@@ -3,7 +3,7 @@
 const { expect } = require("chai");
 const hre = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
-const { deployEscrow, ADMIN_DELAY } = require("./helpers");
+const { deployEscrow, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
 
 const { ethers } = hre;
 const UNIT = 10n ** 6n; // 1 tEUR
@@ -78,7 +78,7 @@ describe("FlexSettlement gate cycles", function () {
         "cpo", "amount", "awardHash",
       ]);
       expect(sig(i.getFunction("settleCycle"))).to.equal(`settleCycle(bytes32,${AWARDS},uint256[],bytes32[])`);
-      expect(sig(i.getFunction("refundExpiredCycle"))).to.equal("refundExpiredCycle(bytes32)");
+      expect(sig(i.getFunction("refundExpiredCycle"))).to.equal(`refundExpiredCycle(bytes32,${AWARDS})`);
       expect(sig(i.getFunction("getCycle"))).to.equal("getCycle(bytes32)");
       expect(i.getFunction("getCycle").outputs[0].format("sighash")).to.equal(
         "(address,uint64,uint8,uint128,uint128,bytes32)",
@@ -242,7 +242,7 @@ describe("FlexSettlement gate cycles", function () {
       const r = cycleIdOf("refunded");
       await s.lockCycle(r, dso.address, refundAfter, awards);
       await time.increaseTo(refundAfter);
-      await settlement.refundExpiredCycle(r);
+      await settlement.refundExpiredCycle(r, awards);
       await expect(s.lockCycle(r, dso.address, refundAfter + DAY, awards))
         .to.be.revertedWithCustomError(settlement, "CycleExists")
         .withArgs(r);
@@ -476,7 +476,7 @@ describe("FlexSettlement gate cycles", function () {
         .to.be.revertedWithCustomError(settlement, "CycleNotLocked")
         .withArgs(cycleIdOf("unknown"), Status.None);
       await time.increaseTo(refundAfter);
-      await settlement.refundExpiredCycle(cycleId);
+      await settlement.refundExpiredCycle(cycleId, awards);
       await expect(s.settleCycle(cycleId, awards, PAYOUTS, settlementHashes(4)))
         .to.be.revertedWithCustomError(settlement, "CycleNotLocked")
         .withArgs(cycleId, Status.Refunded);
@@ -530,29 +530,29 @@ describe("FlexSettlement gate cycles", function () {
 
   describe("refundExpiredCycle", function () {
     it("reverts RefundNotDue before the deadline", async function () {
-      const { settlement, stranger, refundAfter, cycleId } = await loadFixture(lockedFixture);
+      const { settlement, stranger, refundAfter, cycleId, awards } = await loadFixture(lockedFixture);
       await time.increaseTo(refundAfter - 3600n);
-      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId))
+      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId, awards))
         .to.be.revertedWithCustomError(settlement, "RefundNotDue")
         .withArgs(cycleId, refundAfter);
     });
 
     it("reverts one second before the deadline and refunds exactly at it", async function () {
-      const { settlement, stranger, refundAfter, cycleId } = await loadFixture(lockedFixture);
+      const { settlement, stranger, refundAfter, cycleId, awards } = await loadFixture(lockedFixture);
       await time.setNextBlockTimestamp(refundAfter - 1n);
-      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId)).to.be.revertedWithCustomError(
+      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId, awards)).to.be.revertedWithCustomError(
         settlement,
         "RefundNotDue",
       );
       await time.setNextBlockTimestamp(refundAfter);
-      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId)).to.emit(settlement, "CycleRefunded");
+      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId, awards)).to.emit(settlement, "CycleRefunded");
     });
 
     it("lets anyone refund the whole total to the DSO after the deadline, in one transfer", async function () {
-      const { settlement, settlementAddress, token, stranger, dso, cpo, refundAfter, total, cycleId } =
+      const { settlement, settlementAddress, token, stranger, dso, cpo, refundAfter, total, cycleId, awards } =
         await loadFixture(lockedFixture);
       await time.increaseTo(refundAfter + 1n);
-      const tx = settlement.connect(stranger).refundExpiredCycle(cycleId);
+      const tx = settlement.connect(stranger).refundExpiredCycle(cycleId, awards);
       await expect(tx).to.emit(settlement, "CycleRefunded").withArgs(cycleId, dso.address, total);
       await expect(tx).to.changeTokenBalances(token, [dso, settlementAddress, cpo, stranger], [total, -total, 0n, 0n]);
       expect(await transfersOf(tx, token)).to.deep.equal([{ from: settlementAddress, to: dso.address, value: total }]);
@@ -562,26 +562,26 @@ describe("FlexSettlement gate cycles", function () {
     });
 
     it("works while paused, so escrowed funds are never stuck", async function () {
-      const { settlement, token, pauser, dso, stranger, refundAfter, total, cycleId } = await loadFixture(lockedFixture);
+      const { settlement, token, pauser, dso, stranger, refundAfter, total, cycleId, awards } = await loadFixture(lockedFixture);
       await settlement.connect(pauser).pause();
       await time.increaseTo(refundAfter);
-      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId)).to.changeTokenBalance(token, dso, total);
+      await expect(settlement.connect(stranger).refundExpiredCycle(cycleId, awards)).to.changeTokenBalance(token, dso, total);
     });
 
     it("reverts CycleNotLocked for an unknown, settled or already refunded cycle", async function () {
       const { settlement, settler, dso, refundAfter, awards, cycleId } = await loadFixture(lockedFixture);
-      await expect(settlement.refundExpiredCycle(cycleIdOf("unknown")))
+      await expect(settlement.refundExpiredCycle(cycleIdOf("unknown"), awards))
         .to.be.revertedWithCustomError(settlement, "CycleNotLocked")
         .withArgs(cycleIdOf("unknown"), Status.None);
       const b = cycleIdOf("b");
       await settlement.connect(settler).lockCycle(b, dso.address, refundAfter, awards);
       await settlement.connect(settler).settleCycle(b, awards, awards.map(() => 1n), settlementHashes(4));
       await time.increaseTo(refundAfter);
-      await expect(settlement.refundExpiredCycle(b))
+      await expect(settlement.refundExpiredCycle(b, awards))
         .to.be.revertedWithCustomError(settlement, "CycleNotLocked")
         .withArgs(b, Status.Settled);
-      await settlement.refundExpiredCycle(cycleId);
-      await expect(settlement.refundExpiredCycle(cycleId))
+      await settlement.refundExpiredCycle(cycleId, awards);
+      await expect(settlement.refundExpiredCycle(cycleId, awards))
         .to.be.revertedWithCustomError(settlement, "CycleNotLocked")
         .withArgs(cycleId, Status.Refunded);
     });
@@ -611,7 +611,7 @@ describe("FlexSettlement gate cycles", function () {
       await s.settleCycle(c2, small, [70n, 10n], settlementHashes(2));
       expect(await token.balanceOf(settlementAddress)).to.equal(total + 500n);
       await time.increaseTo(refundAfter);
-      await settlement.refundExpiredCycle(c1);
+      await settlement.refundExpiredCycle(c1, awards);
       expect(await token.balanceOf(settlementAddress)).to.equal(500n);
       await s.settleCycle(cycleIdOf("m single"), single, [500n], settlementHashes(1));
       expect(await token.balanceOf(settlementAddress)).to.equal(0n);
@@ -627,7 +627,7 @@ describe("FlexSettlement gate cycles", function () {
       const evil = await ethers.deployContract("ReentrantToken");
       const evilAddress = await evil.getAddress();
       const settlement = await ethers.deployContract("FlexSettlement", [
-        evilAddress, ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address,
+        evilAddress, ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address, ...REFUND_DELAYS,
       ]);
       const settlementAddress = await settlement.getAddress();
       await settlement.connect(admin).grantRole(SETTLER_ROLE, evilAddress);
@@ -646,75 +646,81 @@ describe("FlexSettlement gate cycles", function () {
       const victimSettle = settlement.interface.encodeFunctionData("settleCycle", [
         cycleIdOf("victim"), awards, [1_000n, 500n], settlementHashes(2),
       ]);
-      const victimRefund = settlement.interface.encodeFunctionData("refundExpiredCycle", [cycleIdOf("victim")]);
+      const victimRefund = settlement.interface.encodeFunctionData("refundExpiredCycle", [cycleIdOf("victim"), awards]);
       return { evil, settlement, settlementAddress, admin, settler, dso, cpo, stranger, refundAfter, awards, victimSettle, victimRefund };
     }
 
-    async function expectUnchanged(f) {
-      expect(await f.evil.balanceOf(f.settlementAddress)).to.equal(3_000n);
-      for (const label of ["victim", "outer"]) {
-        expect((await f.settlement.getCycle(cycleIdOf(label))).status).to.equal(Status.Locked);
-      }
+    /**
+     * The callback inside a payment is refused by the guard, so the token "refuses" that payment: the outer call
+     * completes, crediting the payee instead, and the victim cycle is untouched.
+     */
+    async function expectBlockedAndCredited(f, outer, payee, amount) {
+      await expect(outer).to.emit(f.settlement, "PaymentCredited").withArgs(payee, amount);
+      expect((await f.settlement.getCycle(cycleIdOf("victim"))).status).to.equal(Status.Locked);
+      expect(await f.settlement.claimable(payee)).to.equal(amount);
     }
 
     it("control: the crafted callbacks are valid calls that succeed when not reentrant", async function () {
       const f = await loadFixture(reentrantFixture);
       await expect(f.settler.sendTransaction({ to: f.settlementAddress, data: f.victimSettle })).to.emit(f.settlement, "CycleSettled");
       await time.increaseTo(f.refundAfter);
-      await expect(f.stranger.sendTransaction({ to: f.settlementAddress, data: f.settlement.interface.encodeFunctionData("refundExpiredCycle", [cycleIdOf("outer")]) }))
-        .to.emit(f.settlement, "CycleRefunded");
+      const refund = f.settlement.interface.encodeFunctionData("refundExpiredCycle", [cycleIdOf("outer"), f.awards]);
+      await expect(f.stranger.sendTransaction({ to: f.settlementAddress, data: refund })).to.emit(f.settlement, "CycleRefunded");
     });
 
     it("blocks settleCycle -> settleCycle", async function () {
       const f = await loadFixture(reentrantFixture);
       await f.evil.armCall(f.settlementAddress, f.victimSettle);
-      await expect(f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [400n, 0n], settlementHashes(2)))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      await expectUnchanged(f);
+      const outer = f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [400n, 0n], settlementHashes(2));
+      await expectBlockedAndCredited(f, outer, f.cpo.address, 400n);
     });
 
     it("blocks settleCycle -> refundExpiredCycle", async function () {
       const f = await loadFixture(reentrantFixture);
       await time.increaseTo(f.refundAfter);
       await f.evil.armCall(f.settlementAddress, f.victimRefund);
-      await expect(f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [400n, 0n], settlementHashes(2)))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      await expectUnchanged(f);
+      const outer = f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [400n, 0n], settlementHashes(2));
+      await expectBlockedAndCredited(f, outer, f.cpo.address, 400n);
     });
 
     it("blocks refundExpiredCycle -> settleCycle and -> refundExpiredCycle", async function () {
-      const f = await loadFixture(reentrantFixture);
-      await time.increaseTo(f.refundAfter);
-      for (const data of [f.victimSettle, f.victimRefund]) {
-        await f.evil.armCall(f.settlementAddress, data);
-        await expect(f.settlement.connect(f.stranger).refundExpiredCycle(cycleIdOf("outer")))
-          .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-        await expectUnchanged(f);
+      for (const data of ["victimSettle", "victimRefund"]) {
+        const f = await loadFixture(reentrantFixture);
+        await time.increaseTo(f.refundAfter);
+        await f.evil.armCall(f.settlementAddress, f[data]);
+        const outer = f.settlement.connect(f.stranger).refundExpiredCycle(cycleIdOf("outer"), f.awards);
+        await expectBlockedAndCredited(f, outer, f.dso.address, 1_500n);
       }
     });
 
-    it("blocks lockCycle -> settleCycle", async function () {
+    it("blocks lockCycle -> settleCycle (the pull reverts the lock)", async function () {
       const f = await loadFixture(reentrantFixture);
       await f.evil.armCall(f.settlementAddress, f.victimSettle);
       await expect(f.settlement.connect(f.settler).lockCycle(cycleIdOf("new"), f.dso.address, f.refundAfter, f.awards))
         .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
       expect((await f.settlement.getCycle(cycleIdOf("new"))).status).to.equal(Status.None);
-      await expectUnchanged(f);
+      expect((await f.settlement.getCycle(cycleIdOf("victim"))).status).to.equal(Status.Locked);
+      expect(await f.evil.balanceOf(f.settlementAddress)).to.equal(3_000n);
     });
 
-    it("blocks settleCycle -> lockCycle and refundExpiredCycle -> lockCycle", async function () {
+    it("blocks settleCycle -> lockCycle", async function () {
       const f = await loadFixture(reentrantFixture);
       const relock = f.settlement.interface.encodeFunctionData("lockCycle", [
         cycleIdOf("nested"), f.dso.address, f.refundAfter, f.awards,
       ]);
       await f.evil.armCall(f.settlementAddress, relock);
-      await expect(f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [1n, 0n], settlementHashes(2)))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      await time.increaseTo(f.refundAfter);
-      await expect(f.settlement.connect(f.stranger).refundExpiredCycle(cycleIdOf("outer")))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
+      const outer = f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [1n, 0n], settlementHashes(2));
+      await expectBlockedAndCredited(f, outer, f.cpo.address, 1n);
       expect((await f.settlement.getCycle(cycleIdOf("nested"))).status).to.equal(Status.None);
-      await expectUnchanged(f);
+    });
+
+    it("blocks claim -> claim", async function () {
+      const f = await loadFixture(reentrantFixture);
+      await f.evil.armCall(f.settlementAddress, f.victimSettle);
+      await f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [400n, 0n], settlementHashes(2));
+      await f.evil.armCall(f.settlementAddress, f.settlement.interface.encodeFunctionData("claim"));
+      await expect(f.settlement.connect(f.cpo).claim()).to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
+      expect(await f.settlement.claimable(f.cpo.address)).to.equal(400n);
     });
 
     it("bubbles a non-reentrancy revert of a raw callback (token helper check)", async function () {
@@ -727,8 +733,8 @@ describe("FlexSettlement gate cycles", function () {
     });
   });
 
-  describe("gas targets (issue 7): cycle of 100 awards, CPOs already hold the token", function () {
-    it("stays within 6,000 gas per locked award and 20,000 gas per settled award", async function () {
+  describe("gas targets (issue 13): cycle of 100 awards, CPOs already hold the token", function () {
+    it("stays within 7,000 gas per locked award and 15,000 gas per settled award", async function () {
       if (hre.__SOLIDITY_COVERAGE_RUNNING) this.skip(); // instrumented bytecode costs more gas
       const { settlement, token, settler, registrar, dso, refundAfter } = await loadFixture(deployFixture);
       const n = 100;
@@ -744,8 +750,8 @@ describe("FlexSettlement gate cycles", function () {
       const settle = await (
         await settlement.connect(settler).settleCycle(c, awards, awards.map((a) => (a.amount * 4n) / 5n), settlementHashes(n))
       ).wait();
-      expect(lock.gasUsed / BigInt(n)).to.be.lessThanOrEqual(6_000n);
-      expect(settle.gasUsed / BigInt(n)).to.be.lessThanOrEqual(20_000n);
+      expect(lock.gasUsed / BigInt(n)).to.be.lessThanOrEqual(7_000n);
+      expect(settle.gasUsed / BigInt(n)).to.be.lessThanOrEqual(15_000n);
     });
   });
 });

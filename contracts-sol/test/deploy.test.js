@@ -1,6 +1,6 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
-const { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY } = require("../scripts/deploy");
+const { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS } = require("../scripts/deploy");
 
 describe("scripts/deploy.js", function () {
   it("deploys both contracts with four distinct role holders and funds and approves signers #1..#9", async function () {
@@ -23,6 +23,7 @@ describe("scripts/deploy.js", function () {
     expect(await settlement.token()).to.equal(summary.token);
     expect(await settlement.defaultAdmin()).to.equal(summary.admin);
     expect(await settlement.defaultAdminDelay()).to.equal(ADMIN_DELAY);
+    expect([...(await settlement.refundDelayBounds())]).to.deep.equal(REFUND_DELAYS);
     expect(await settlement.hasRole(await settlement.PAUSER_ROLE(), summary.pauser)).to.equal(true);
     expect(await settlement.hasRole(await settlement.REGISTRAR_ROLE(), summary.registrar)).to.equal(true);
     expect(await settlement.hasRole(await settlement.SETTLER_ROLE(), summary.settler)).to.equal(true);
@@ -46,7 +47,8 @@ describe("scripts/deploy.js", function () {
     await settlement.connect(registrar).registerPayees([demo[1].address]);
     const cycleId = ethers.toBeHex(BigInt(ethers.id("deploy-smoke")) & ~0xffffffffn, 32);
     const awards = [{ cpo: demo[1].address, amount: 10n ** 6n, awardHash: ethers.id("a") }];
-    await settlement.lockCycle(cycleId, demo[0].address, 2n ** 40n, awards);
+    const { timestamp } = await ethers.provider.getBlock("latest");
+    await settlement.lockCycle(cycleId, demo[0].address, BigInt(timestamp) + 8n * 24n * 3600n, awards);
     await settlement.settleCycle(cycleId, awards, [10n ** 6n], [ethers.id("s")]);
     expect(await token.balanceOf(demo[1].address)).to.equal(DEMO_FUNDING + 10n ** 6n);
   });

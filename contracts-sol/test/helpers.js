@@ -39,6 +39,7 @@ const UNIT = 10n ** 6n; // 1 tEUR
 const DAY = 24n * 3600n;
 
 const ADMIN_DELAY = 2n * DAY; // seconds a new admin waits before it can accept the role
+const REFUND_DELAYS = [3600n, 400n * DAY]; // refundAfter bounds: 1 hour to 400 days after the lock
 
 /**
  * Deploys FlexEuro and FlexSettlement with a distinct account per role (admin, pauser, registrar, settler; so every
@@ -50,7 +51,7 @@ async function deployEscrow() {
   const token = await ethers.deployContract("FlexEuro", [], deployer);
   const settlement = await ethers.deployContract(
     "FlexSettlement",
-    [await token.getAddress(), ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address],
+    [await token.getAddress(), ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address, ...REFUND_DELAYS],
     deployer,
   );
   const settlementAddress = await settlement.getAddress();
@@ -66,4 +67,4 @@ async function deployEscrow() {
   };
 }
 
-module.exports = { signPermit, deployEscrow, ADMIN_DELAY };
+module.exports = { signPermit, deployEscrow, ADMIN_DELAY, REFUND_DELAYS };

@@ -8,6 +8,8 @@ import {AccessControlDefaultAdminRules} from
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 /// @title FlexChain settlement escrow
 /// @author FlexChain
@@ -18,6 +20,10 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 /// @dev Trust model:
 ///      - Escrowed funds can only ever leave to a cycle's own DSO or CPOs. There is no admin withdrawal, sweep or
 ///        upgrade path; pausing blocks new locks and settlements but never refunds.
+///      - The DSO consents per request: an EIP-712 signature (domain: this contract and chain id) over the request's
+///        hash, a maximum amount, a deadline and a nonce. `lockCycle` takes from the DSO exactly the sum of the amounts
+///        drawn under the consents it is given, each within its maximum, before its deadline, under a nonce never
+///        used before, so the settler key cannot take more than the DSO authorised, nor take it twice.
 ///      - Payees are registered wallets: REGISTRAR_ROLE lists a CPO's wallet after the CPO proved it holds the key
 ///        (FlexChain's wallet proof), and `lockCycle` refuses any award to an unlisted address, so the settler key
 ///        alone cannot direct a DSO's money to an address of its choosing.
@@ -38,7 +44,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///      commitment (`awardsHash`) to the award list; `settleCycle` re-supplies the list as calldata, checks it
 ///      against the commitment, pays each CPO and refunds the DSO the rest in one transfer. Award ids are derived
 ///      from the cycle id (`cycleAwardId`): a cycle id has its low 32 bits zero and numbers its awards in them.
-contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyGuard {
+contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     /// @notice Role allowed to lock and settle cycles (the market operator's signer).
@@ -49,6 +55,11 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
 
     /// @notice Role allowed to register and deregister CPO payee wallets.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+
+    /// @notice EIP-712 type of a DSO's consent to pay for one request.
+    bytes32 public constant CONSENT_TYPEHASH =
+        // solhint-disable-next-line gas-small-strings
+        keccak256("Consent(bytes32 requestHash,uint256 maxAmount,uint256 deadline,uint256 nonce)");
 
     /// @notice Life-cycle of a cycle in escrow.
     /// @dev None = the id was never used; Locked = funds held; Settled and Refunded are final.
@@ -70,6 +81,23 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
         address cpo;
         uint256 amount;
         bytes32 awardHash;
+    }
+
+    /// @notice A DSO's signed consent for one request, and what this lock draws under it.
+    /// @dev The DSO signs the EIP-712 `Consent(requestHash, maxAmount, deadline, nonce)`; `amount` is not signed.
+    /// @param requestHash Keccak-256 of the request's terms (defined off chain; FlexChain: README, DSO consent).
+    /// @param maxAmount The most the DSO authorised for the request, in token base units.
+    /// @param deadline Unix time (seconds) after which the consent cannot be used.
+    /// @param nonce The DSO's nonce for this consent; each nonce is usable once.
+    /// @param amount The amount this lock draws under the consent (at most `maxAmount`).
+    /// @param signature The DSO's signature (65-byte ECDSA, or ERC-1271 for a contract wallet).
+    struct Consent {
+        bytes32 requestHash;
+        uint256 maxAmount;
+        uint256 deadline;
+        uint256 nonce;
+        uint256 amount;
+        bytes signature;
     }
 
     /// @notice The on-chain record of one gate cycle (a batch of awards from one DSO).
@@ -103,6 +131,9 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
 
     /// @dev Registered CPO payee wallets.
     mapping(address wallet => bool registered) private _payees;
+
+    /// @dev Consent nonces used, by DSO.
+    mapping(address dso => mapping(uint256 nonce => bool used)) private _usedNonces;
 
     /// @dev Amounts the token refused to deliver, by recipient, waiting for `claim`.
     mapping(address account => uint256 amount) private _claimable;
@@ -236,6 +267,31 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     /// @param wallet The unlisted wallet.
     error PayeeNotRegistered(address wallet);
 
+    /// @notice A consent's signature was not made by the cycle's DSO.
+    /// @param requestHash The consent's request hash.
+    error InvalidConsentSignature(bytes32 requestHash);
+
+    /// @notice A consent was used after its deadline.
+    /// @param requestHash The consent's request hash.
+    /// @param deadline The consent's deadline.
+    error ConsentExpired(bytes32 requestHash, uint256 deadline);
+
+    /// @notice A lock draws more under a consent than its maximum.
+    /// @param requestHash The consent's request hash.
+    /// @param amount The amount drawn.
+    /// @param maxAmount The consent's maximum.
+    error ConsentExceeded(bytes32 requestHash, uint256 amount, uint256 maxAmount);
+
+    /// @notice The consent's nonce was already used by this DSO (a signature is usable once).
+    /// @param dso The DSO.
+    /// @param nonce The nonce.
+    error ConsentNonceUsed(address dso, uint256 nonce);
+
+    /// @notice The amounts drawn under the consents do not add up to the cycle's total.
+    /// @param total The sum of the award amounts.
+    /// @param consented The sum of the consents' amounts.
+    error ConsentMismatch(uint256 total, uint256 consented);
+
     /// @notice `refundAfter` is not within the deployment's bounds from now.
     /// @param refundAfter The rejected refund time.
     /// @param earliest The earliest acceptable refund time (now + `minRefundDelay`).
@@ -274,7 +330,7 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
         address settler,
         uint64 minRefundDelay,
         uint64 maxRefundDelay
-    ) AccessControlDefaultAdminRules(adminDelay, admin) {
+    ) AccessControlDefaultAdminRules(adminDelay, admin) EIP712("FlexSettlement", "1") {
         if (token_ == address(0) || pauser == address(0) || registrar == address(0) || settler == address(0)) {
             revert ZeroAddress();
         }
@@ -318,17 +374,22 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
     ///      with `InvalidCycleId` unless the low 32 bits of `cycleId` are zero, `CycleExists` if the cycle id
     ///      was ever used, `ZeroAddress` for a zero DSO, `EmptyCycle` for an empty list, and per award (in
     ///      list order) `PayeeNotRegistered` for a CPO wallet not on the payee list and `ZeroAmount` for a zero
-    ///      amount, then `RefundAfterOutOfBounds` unless `refundAfter` is within the refund delay bounds from now. A total above 2^128 - 1 reverts with SafeCast's `SafeCastOverflowedUintDowncast`. Per-award
+    ///      amount, then `RefundAfterOutOfBounds` unless `refundAfter` is within the refund delay bounds from now,
+    ///      then per consent (in order) `ConsentExpired`, `ConsentExceeded`, `ConsentNonceUsed` and
+    ///      `InvalidConsentSignature`, and `ConsentMismatch` unless the consents' amounts add up to the total. Every
+    ///      consent's nonce is then used. A total above 2^128 - 1 reverts with SafeCast's `SafeCastOverflowedUintDowncast`. Per-award
     ///      lock events are deliberately not emitted (gas); `CycleLocked` carries the commitment.
     /// @param cycleId Unique id of the cycle (deterministic, derived off chain, low 32 bits zero).
     /// @param dso The paying DSO; the total is pulled from it.
     /// @param refundAfter Unix time (seconds) from which anyone may refund the cycle if it is unsettled.
     /// @param awards The cycle's awards (CPO, amount, award record hash), in a fixed order.
+    /// @param consents The DSO's consents for the requests of these awards, with the amount drawn under each.
     function lockCycle(
         bytes32 cycleId,
         address dso,
         uint64 refundAfter,
-        CycleAward[] calldata awards
+        CycleAward[] calldata awards,
+        Consent[] calldata consents
     ) external onlyRole(SETTLER_ROLE) whenNotPaused nonReentrant {
         _requireCycleId(cycleId);
         Cycle storage cycle = _cycles[cycleId];
@@ -345,6 +406,8 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
             total += award.amount;
         }
         _requireRefundAfterWithinBounds(refundAfter);
+        uint256 consented = _useConsents(dso, consents);
+        if (consented != total) revert ConsentMismatch(total, consented);
         bytes32 awardsHash = _hashAwards(awards);
 
         cycle.dso = dso;
@@ -449,6 +512,24 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
         return address(_TOKEN);
     }
 
+    /// @notice Whether `dso` has used consent nonce `nonce`.
+    /// @param dso The DSO.
+    /// @param nonce The nonce.
+    /// @return True once a lock used a consent with this nonce.
+    function isConsentNonceUsed(address dso, uint256 nonce) external view returns (bool) {
+        return _usedNonces[dso][nonce];
+    }
+
+    /// @notice The EIP-712 digest a DSO signs for a consent (for wallets and off-chain checks).
+    /// @param requestHash The request's hash.
+    /// @param maxAmount The most the DSO authorises, in token base units.
+    /// @param deadline Unix time after which the consent is void.
+    /// @param nonce The DSO's nonce.
+    /// @return The digest (`\x19\x01 || domainSeparator || structHash`, hashed).
+    function consentDigest(bytes32 requestHash, uint256 maxAmount, uint256 deadline, uint256 nonce) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, requestHash, maxAmount, deadline, nonce)));
+    }
+
     /// @notice The balance credited to `account` because the token refused a payment or refund to it.
     /// @param account The account.
     /// @return The amount it can `claim`, in token base units.
@@ -529,6 +610,27 @@ contract FlexSettlement is AccessControlDefaultAdminRules, Pausable, ReentrancyG
         if (!_TOKEN.trySafeTransfer(to, amount)) {
             _claimable[to] += amount;
             emit PaymentCredited(to, amount);
+        }
+    }
+
+    /// @notice Checks each consent for `dso`, uses its nonce, and returns the sum of the amounts drawn.
+    /// @param dso The cycle's DSO, who must have signed every consent.
+    /// @param consents The consents.
+    /// @return consented The sum of their amounts.
+    function _useConsents(address dso, Consent[] calldata consents) internal returns (uint256 consented) {
+        uint256 count = consents.length;
+        for (uint256 i = 0; i < count; ++i) {
+            Consent calldata c = consents[i];
+            // solhint-disable-next-line not-rely-on-time
+            if (block.timestamp > c.deadline) revert ConsentExpired(c.requestHash, c.deadline);
+            if (c.amount > c.maxAmount) revert ConsentExceeded(c.requestHash, c.amount, c.maxAmount);
+            if (_usedNonces[dso][c.nonce]) revert ConsentNonceUsed(dso, c.nonce);
+            bytes32 digest = consentDigest(c.requestHash, c.maxAmount, c.deadline, c.nonce);
+            if (!SignatureChecker.isValidSignatureNowCalldata(dso, digest, c.signature)) {
+                revert InvalidConsentSignature(c.requestHash);
+            }
+            _usedNonces[dso][c.nonce] = true;
+            consented += c.amount;
         }
     }
 

@@ -13,6 +13,7 @@
 // the claimable fallback): <= 15,000 gas per settled award, <= 7,000 gas per locked award, and >= 6x cheaper than
 // the naive design; the script exits non-zero if a target is missed.
 const hre = require("hardhat");
+const { consentsFor } = require("../test/helpers");
 
 const { ethers } = hre;
 
@@ -45,9 +46,8 @@ async function setup() {
   // escrow balance (a lock of 1 base unit that stays locked).
   const refundAfter = BigInt((await ethers.provider.getBlock("latest")).timestamp) + 30n * DAY;
   await settlement.connect(registrar).registerPayees([deployer.address]);
-  await settlement.lockCycle(cycleIdOf("warm-up"), dso.address, refundAfter, [
-    { cpo: deployer.address, amount: 1n, awardHash: ethers.ZeroHash },
-  ]);
+  const warmUp = [{ cpo: deployer.address, amount: 1n, awardHash: ethers.ZeroHash }];
+  await settlement.lockCycle(cycleIdOf("warm-up"), dso.address, refundAfter, warmUp, await consentsFor(settlement, dso, warmUp));
   return { token, settlement, registrar, deployer, dso, refundAfter };
 }
 
@@ -79,7 +79,10 @@ async function measure(f, n, payoutPercent) {
   // Batched: one lockCycle and one settleCycle.
   const batchAwards = awardsFor(await fundedCpos(f, n, `batch:${tag}`), `batch:${tag}`);
   const cycleId = cycleIdOf(`cycle:${tag}`);
-  const batchLock = await gasOf(settlement.lockCycle(cycleId, dso.address, refundAfter, batchAwards));
+  // One DSO consent (one request) covers the whole cycle, as when a request's awards are locked together.
+  const batchLock = await gasOf(
+    settlement.lockCycle(cycleId, dso.address, refundAfter, batchAwards, await consentsFor(settlement, dso, batchAwards)),
+  );
   const batchSettle = await gasOf(
     settlement.settleCycle(
       cycleId,
@@ -94,7 +97,10 @@ async function measure(f, n, payoutPercent) {
   let naiveLock = 0n;
   let naiveSettle = 0n;
   for (let i = 0; i < n; i++) {
-    naiveLock += await gasOf(settlement.lockCycle(cycleIdOf(`naive ${tag} ${i}`), dso.address, refundAfter, [naiveAwards[i]]));
+    const single = [naiveAwards[i]];
+    naiveLock += await gasOf(
+      settlement.lockCycle(cycleIdOf(`naive ${tag} ${i}`), dso.address, refundAfter, single, await consentsFor(settlement, dso, single)),
+    );
   }
   for (let i = 0; i < n; i++) {
     const a = naiveAwards[i];

@@ -3,7 +3,7 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
-const { signPermit, deployEscrow, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
+const { signPermit, deployEscrow, signConsent, consentsFor, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
 
 const UNIT = 10n ** 6n; // 1 tEUR
 const SETTLER_ROLE = ethers.id("SETTLER_ROLE");
@@ -51,6 +51,11 @@ describe("FlexSettlement", function () {
         ["RefundAfterOutOfBounds", "RefundAfterOutOfBounds(uint64,uint256,uint256)"],
         ["NothingToClaim", "NothingToClaim(address)"],
         ["InvalidRefundDelays", "InvalidRefundDelays(uint64,uint64)"],
+        ["InvalidConsentSignature", "InvalidConsentSignature(bytes32)"],
+        ["ConsentExpired", "ConsentExpired(bytes32,uint256)"],
+        ["ConsentExceeded", "ConsentExceeded(bytes32,uint256,uint256)"],
+        ["ConsentNonceUsed", "ConsentNonceUsed(address,uint256)"],
+        ["ConsentMismatch", "ConsentMismatch(uint256,uint256)"],
       ]) {
         expect(sig(i.getError(name))).to.equal(signature);
       }
@@ -217,11 +222,11 @@ describe("FlexSettlement", function () {
         { cpo: cpo.address, amount: UNIT, awardHash: ethers.id("a") },
         { cpo: stranger.address, amount: UNIT, awardHash: ethers.id("b") },
       ];
-      await expect(settlement.connect(settler).lockCycle(cycleIdOf("x"), dso.address, refundAfter, awards))
+      await expect(settlement.connect(settler).lockCycle(cycleIdOf("x"), dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards)))
         .to.be.revertedWithCustomError(settlement, "PayeeNotRegistered")
         .withArgs(stranger.address);
       await settlement.connect(registrar).deregisterPayee(cpo.address);
-      await expect(settlement.connect(settler).lockCycle(cycleIdOf("x"), dso.address, refundAfter, awards.slice(0, 1)))
+      await expect(settlement.connect(settler).lockCycle(cycleIdOf("x"), dso.address, refundAfter, awards.slice(0, 1), await consentsFor(settlement, dso, awards.slice(0, 1))))
         .to.be.revertedWithCustomError(settlement, "PayeeNotRegistered")
         .withArgs(cpo.address);
     });
@@ -229,11 +234,100 @@ describe("FlexSettlement", function () {
     it("still pays a payee deregistered after its cycle was locked (the DSO agreed at lock time)", async function () {
       const { settlement, token, settler, registrar, dso, cpo, refundAfter } = await loadFixture(deployFixture);
       const awards = [{ cpo: cpo.address, amount: UNIT, awardHash: ethers.id("a") }];
-      await settlement.connect(settler).lockCycle(cycleIdOf("y"), dso.address, refundAfter, awards);
+      await settlement.connect(settler).lockCycle(cycleIdOf("y"), dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
       await settlement.connect(registrar).deregisterPayee(cpo.address);
       await expect(
         settlement.connect(settler).settleCycle(cycleIdOf("y"), awards, [UNIT], [ethers.id("s")]),
       ).to.changeTokenBalances(token, [cpo], [UNIT]);
+    });
+  });
+
+  describe("DSO consent (EIP-712)", function () {
+    const CYCLE = cycleIdOf("consent");
+    const awardsOf = (f) => [
+      { cpo: f.cpo.address, amount: 100n * UNIT, awardHash: ethers.id("a") },
+      { cpo: f.cpo2.address, amount: 50n * UNIT, awardHash: ethers.id("b") },
+    ];
+    const lock = (f, consents, dso = f.dso, id = CYCLE) =>
+      f.settlement.connect(f.settler).lockCycle(id, dso.address, f.refundAfter, awardsOf(f), consents);
+
+    it("signs over the escrow's EIP-712 domain (chain id, escrow address) and type", async function () {
+      const f = await loadFixture(deployFixture);
+      const domain = { name: "FlexSettlement", version: "1", chainId: 31337, verifyingContract: f.settlementAddress };
+      const types = { Consent: [
+        { name: "requestHash", type: "bytes32" }, { name: "maxAmount", type: "uint256" },
+        { name: "deadline", type: "uint256" }, { name: "nonce", type: "uint256" },
+      ] };
+      const value = { requestHash: ethers.id("r"), maxAmount: 7n, deadline: 9n, nonce: 11n };
+      expect(await f.settlement.consentDigest(value.requestHash, 7n, 9n, 11n)).to.equal(ethers.TypedDataEncoder.hash(domain, types, value));
+      expect(await f.settlement.CONSENT_TYPEHASH()).to.equal(
+        ethers.id("Consent(bytes32 requestHash,uint256 maxAmount,uint256 deadline,uint256 nonce)"),
+      );
+    });
+
+    it("locks with consents adding up to the total and uses their nonces", async function () {
+      const f = await loadFixture(deployFixture);
+      const a = await signConsent(f.settlement, f.dso, 120n * UNIT, { amount: 100n * UNIT, requestHash: ethers.id("r1") });
+      const b = await signConsent(f.settlement, f.dso, 50n * UNIT, { requestHash: ethers.id("r2") });
+      expect(await f.settlement.isConsentNonceUsed(f.dso.address, a.nonce)).to.equal(false);
+      await expect(lock(f, [a, b])).to.changeTokenBalance(f.token, f.dso, -150n * UNIT);
+      expect(await f.settlement.isConsentNonceUsed(f.dso.address, a.nonce)).to.equal(true);
+      expect(await f.settlement.isConsentNonceUsed(f.dso.address, b.nonce)).to.equal(true);
+      expect(await f.settlement.isConsentNonceUsed(f.dso2.address, a.nonce)).to.equal(false);
+    });
+
+    it("the settler cannot take more than the authorisation (ConsentExceeded, ConsentMismatch)", async function () {
+      const f = await loadFixture(deployFixture);
+      const over = await signConsent(f.settlement, f.dso, 149n * UNIT, { amount: 150n * UNIT });
+      await expect(lock(f, [over]))
+        .to.be.revertedWithCustomError(f.settlement, "ConsentExceeded")
+        .withArgs(over.requestHash, 150n * UNIT, 149n * UNIT);
+      const short = await signConsent(f.settlement, f.dso, 149n * UNIT);
+      await expect(lock(f, [short])).to.be.revertedWithCustomError(f.settlement, "ConsentMismatch").withArgs(150n * UNIT, 149n * UNIT);
+      await expect(lock(f, [])).to.be.revertedWithCustomError(f.settlement, "ConsentMismatch").withArgs(150n * UNIT, 0n);
+      expect(await f.token.balanceOf(f.settlementAddress)).to.equal(0n);
+    });
+
+    it("the settler cannot reuse a signature (ConsentNonceUsed), not even for another cycle", async function () {
+      const f = await loadFixture(deployFixture);
+      const consent = await signConsent(f.settlement, f.dso, 150n * UNIT);
+      await lock(f, [consent]);
+      await expect(lock(f, [consent], f.dso, cycleIdOf("again")))
+        .to.be.revertedWithCustomError(f.settlement, "ConsentNonceUsed")
+        .withArgs(f.dso.address, consent.nonce);
+    });
+
+    it("the settler cannot lock after the consent's deadline (ConsentExpired), and can at it", async function () {
+      const f = await loadFixture(deployFixture);
+      const deadline = BigInt(await time.latest()) + 100n;
+      const consent = await signConsent(f.settlement, f.dso, 150n * UNIT, { deadline });
+      await time.setNextBlockTimestamp(deadline + 1n);
+      await expect(lock(f, [consent])).to.be.revertedWithCustomError(f.settlement, "ConsentExpired").withArgs(consent.requestHash, deadline);
+
+      const g = await loadFixture(deployFixture);
+      const atDeadline = await signConsent(g.settlement, g.dso, 150n * UNIT, { deadline });
+      await time.setNextBlockTimestamp(deadline);
+      await expect(lock(g, [atDeadline])).to.emit(g.settlement, "CycleLocked");
+    });
+
+    it("refuses a consent not signed by the cycle's DSO for this escrow and these terms (InvalidConsentSignature)", async function () {
+      const f = await loadFixture(deployFixture);
+      const total = 150n * UNIT;
+      const forged = [
+        await signConsent(f.settlement, f.dso2, total), // another DSO's key
+        await signConsent(f.settlement, f.dso, total, { chainId: 1n }), // another chain
+        await signConsent(f.settlement, f.dso, total, { verifyingContract: f.stranger.address }), // another escrow
+        { ...(await signConsent(f.settlement, f.dso, total)), requestHash: ethers.id("other request") }, // altered terms
+        { ...(await signConsent(f.settlement, f.dso, total)), signature: "0x1234" }, // malformed
+      ];
+      for (const consent of forged) {
+        await expect(lock(f, [consent])).to.be.revertedWithCustomError(f.settlement, "InvalidConsentSignature").withArgs(consent.requestHash);
+      }
+      // A DSO's own consent cannot fund a lock from another DSO.
+      await expect(lock(f, [await signConsent(f.settlement, f.dso, total)], f.dso2)).to.be.revertedWithCustomError(
+        f.settlement,
+        "InvalidConsentSignature",
+      );
     });
   });
 
@@ -248,7 +342,7 @@ describe("FlexSettlement", function () {
       await token.connect(settler).permit(stranger.address, settlementAddress, amount, deadline, sig.v, sig.r, sig.s);
       const awards = [{ cpo: cpo.address, amount, awardHash: ethers.id("permit") }];
       await expect(
-        settlement.connect(settler).lockCycle(cycleIdOf("permit"), stranger.address, refundAfter, awards),
+        settlement.connect(settler).lockCycle(cycleIdOf("permit"), stranger.address, refundAfter, awards, await consentsFor(settlement, stranger, awards)),
       ).to.changeTokenBalances(token, [stranger, settlementAddress], [-amount, amount]);
     });
   });

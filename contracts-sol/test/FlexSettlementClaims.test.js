@@ -3,7 +3,7 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
-const { ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
+const { consentsFor, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
 
 const UNIT = 10n ** 6n;
 const DAY = 24n * 3600n;
@@ -30,7 +30,7 @@ async function blocklistFixture() {
     { cpo: cpo3.address, amount: 30n * UNIT, awardHash: ethers.id("a2") },
   ];
   const cycleId = cycleIdOf("blocked");
-  await settlement.connect(settler).lockCycle(cycleId, dso.address, refundAfter, awards);
+  await settlement.connect(settler).lockCycle(cycleId, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
   return { token, settlement, settlementAddress, deployer, settler, pauser, dso, cpo, cpo2, cpo3, stranger, awards, cycleId, refundAfter };
 }
 
@@ -76,7 +76,7 @@ describe("FlexSettlement with a regulated (blocklisting) token", function () {
 
     await token.unblocklist(dso.address);
     const other = cycleIdOf("other");
-    await settlement.connect(settler).lockCycle(other, dso.address, refundAfter, awards);
+    await settlement.connect(settler).lockCycle(other, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
     await token.blocklist(dso.address);
     await time.increaseTo(refundAfter);
     await expect(settlement.refundExpiredCycle(other, awards)).to.emit(settlement, "PaymentCredited").withArgs(dso.address, 180n * UNIT);
@@ -106,7 +106,7 @@ describe("FlexSettlement with a regulated (blocklisting) token", function () {
     for (const [label, delay, ok] of [["min-1", minDelay - 1n, false], ["min", minDelay, true], ["max", maxDelay, true], ["max+1", maxDelay + 1n, false]]) {
       const now = BigInt(await time.latest()) + 1n;
       await time.setNextBlockTimestamp(now);
-      const lock = s.lockCycle(cycleIdOf(label), dso.address, now + delay, awards);
+      const lock = s.lockCycle(cycleIdOf(label), dso.address, now + delay, awards, await consentsFor(s, dso, awards));
       if (ok) await expect(lock).to.emit(settlement, "CycleLocked");
       else {
         await expect(lock)

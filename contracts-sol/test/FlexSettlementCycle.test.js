@@ -3,7 +3,7 @@
 const { expect } = require("chai");
 const hre = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
-const { deployEscrow, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
+const { deployEscrow, consentsFor, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
 
 const { ethers } = hre;
 const UNIT = 10n ** 6n; // 1 tEUR
@@ -46,7 +46,7 @@ async function deployFixture() {
 async function lockedFixture() {
   const f = await deployFixture();
   const cycleId = cycleIdOf("c");
-  await f.settlement.connect(f.settler).lockCycle(cycleId, f.dso.address, f.refundAfter, f.awards);
+  await f.settlement.connect(f.settler).lockCycle(cycleId, f.dso.address, f.refundAfter, f.awards, await consentsFor(f.settlement, f.dso, f.awards));
   return { ...f, cycleId };
 }
 
@@ -73,7 +73,13 @@ describe("FlexSettlement gate cycles", function () {
       const i = settlement.interface;
       const sig = (fragment) => fragment.format("sighash");
       const AWARDS = "(address,uint256,bytes32)[]";
-      expect(sig(i.getFunction("lockCycle"))).to.equal(`lockCycle(bytes32,address,uint64,${AWARDS})`);
+      const CONSENTS = "(bytes32,uint256,uint256,uint256,uint256,bytes)[]";
+      expect(sig(i.getFunction("lockCycle"))).to.equal(`lockCycle(bytes32,address,uint64,${AWARDS},${CONSENTS})`);
+      expect(i.getFunction("lockCycle").inputs[4].arrayChildren.components.map((c) => c.name)).to.deep.equal([
+        "requestHash", "maxAmount", "deadline", "nonce", "amount", "signature",
+      ]);
+      expect(sig(i.getFunction("isConsentNonceUsed"))).to.equal("isConsentNonceUsed(address,uint256)");
+      expect(sig(i.getFunction("consentDigest"))).to.equal("consentDigest(bytes32,uint256,uint256,uint256)");
       expect(i.getFunction("lockCycle").inputs[3].arrayChildren.components.map((c) => c.name)).to.deep.equal([
         "cpo", "amount", "awardHash",
       ]);
@@ -146,7 +152,7 @@ describe("FlexSettlement gate cycles", function () {
       const { settlement, settlementAddress, token, settler, dso, cpo, refundAfter, awards, total } =
         await loadFixture(deployFixture);
       const c = cycleIdOf("lock");
-      const tx = settlement.connect(settler).lockCycle(c, dso.address, refundAfter, awards);
+      const tx = settlement.connect(settler).lockCycle(c, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
       const hash = awardsHashOf(awards);
       await expect(tx).to.emit(settlement, "CycleLocked").withArgs(c, dso.address, total, refundAfter, awards.length, hash);
       await expect(tx).to.changeTokenBalances(token, [dso, settlementAddress, cpo], [-total, total, 0n]);
@@ -169,7 +175,7 @@ describe("FlexSettlement gate cycles", function () {
       const hashes = [];
       for (const [k, list] of variants.entries()) {
         const c = cycleIdOf(`commit ${k}`);
-        await settlement.connect(settler).lockCycle(c, dso.address, refundAfter, list);
+        await settlement.connect(settler).lockCycle(c, dso.address, refundAfter, list, await consentsFor(settlement, dso, list));
         const stored = (await settlement.getCycle(c)).awardsHash;
         expect(stored).to.equal(awardsHashOf(list));
         hashes.push(stored);
@@ -186,7 +192,7 @@ describe("FlexSettlement gate cycles", function () {
       ];
       const c = ethers.toBeHex(BigInt(ethers.id("cycle 2026-11-22T10:00Z")) & ~LOW32, 32);
       expect(c).to.equal("0xe3bd1e38646d80521d882c61b2e53eacb20f861015d35366f3a32cea00000000");
-      await settlement.connect(settler).lockCycle(c, dso.address, refundAfter, awards);
+      await settlement.connect(settler).lockCycle(c, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
       expect((await settlement.getCycle(c)).awardsHash).to.equal(
         "0xb959da4dafdbbf0d5f184f20c53706476663f698d161bf846b4ab81098ab928a",
       );
@@ -198,7 +204,7 @@ describe("FlexSettlement gate cycles", function () {
     for (const who of ["admin", "dso", "cpo", "stranger"]) {
       it(`reverts AccessControlUnauthorizedAccount when called by the ${who}`, async function () {
         const f = await loadFixture(deployFixture);
-        await expect(f.settlement.connect(f[who]).lockCycle(cycleIdOf("x"), f.dso.address, f.refundAfter, f.awards))
+        await expect(f.settlement.connect(f[who]).lockCycle(cycleIdOf("x"), f.dso.address, f.refundAfter, f.awards, await consentsFor(f.settlement, f.dso, f.awards)))
           .to.be.revertedWithCustomError(f.settlement, "AccessControlUnauthorizedAccount")
           .withArgs(f[who].address, SETTLER_ROLE);
       });
@@ -208,18 +214,18 @@ describe("FlexSettlement gate cycles", function () {
       const { settlement, pauser, settler, dso, refundAfter, awards } = await loadFixture(deployFixture);
       await settlement.connect(pauser).pause();
       const s = settlement.connect(settler);
-      await expect(s.lockCycle(cycleIdOf("p"), dso.address, refundAfter, awards)).to.be.revertedWithCustomError(
+      await expect(s.lockCycle(cycleIdOf("p"), dso.address, refundAfter, awards, await consentsFor(s, dso, awards))).to.be.revertedWithCustomError(
         settlement,
         "EnforcedPause",
       );
       await settlement.connect(pauser).unpause();
-      await expect(s.lockCycle(cycleIdOf("p"), dso.address, refundAfter, awards)).to.emit(settlement, "CycleLocked");
+      await expect(s.lockCycle(cycleIdOf("p"), dso.address, refundAfter, awards, await consentsFor(s, dso, awards))).to.emit(settlement, "CycleLocked");
     });
 
     it("reverts InvalidCycleId when the low 32 bits of the cycle id are not zero", async function () {
       const { settlement, settler, dso, refundAfter, awards } = await loadFixture(deployFixture);
       const bad = ethers.toBeHex(BigInt(cycleIdOf("bad")) | 7n, 32);
-      await expect(settlement.connect(settler).lockCycle(bad, dso.address, refundAfter, awards))
+      await expect(settlement.connect(settler).lockCycle(bad, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards)))
         .to.be.revertedWithCustomError(settlement, "InvalidCycleId")
         .withArgs(bad);
     });
@@ -227,23 +233,23 @@ describe("FlexSettlement gate cycles", function () {
     it("reverts CycleExists for a locked, settled or refunded cycle id, before checking anything else", async function () {
       const { settlement, settler, dso, dso2, refundAfter, awards, cycleId } = await loadFixture(lockedFixture);
       const s = settlement.connect(settler);
-      await expect(s.lockCycle(cycleId, dso.address, refundAfter, awards))
+      await expect(s.lockCycle(cycleId, dso.address, refundAfter, awards, await consentsFor(s, dso, awards)))
         .to.be.revertedWithCustomError(settlement, "CycleExists")
         .withArgs(cycleId);
-      await expect(s.lockCycle(cycleId, ethers.ZeroAddress, refundAfter, []))
+      await expect(s.lockCycle(cycleId, ethers.ZeroAddress, refundAfter, [], await consentsFor(s, null, [])))
         .to.be.revertedWithCustomError(settlement, "CycleExists")
         .withArgs(cycleId);
 
       await s.settleCycle(cycleId, awards, awards.map(() => 0n), settlementHashes(awards.length));
-      await expect(s.lockCycle(cycleId, dso2.address, refundAfter, awards.slice(1)))
+      await expect(s.lockCycle(cycleId, dso2.address, refundAfter, awards.slice(1), await consentsFor(s, dso2, awards.slice(1))))
         .to.be.revertedWithCustomError(settlement, "CycleExists")
         .withArgs(cycleId);
 
       const r = cycleIdOf("refunded");
-      await s.lockCycle(r, dso.address, refundAfter, awards);
+      await s.lockCycle(r, dso.address, refundAfter, awards, await consentsFor(s, dso, awards));
       await time.increaseTo(refundAfter);
       await settlement.refundExpiredCycle(r, awards);
-      await expect(s.lockCycle(r, dso.address, refundAfter + DAY, awards))
+      await expect(s.lockCycle(r, dso.address, refundAfter + DAY, awards, await consentsFor(s, dso, awards)))
         .to.be.revertedWithCustomError(settlement, "CycleExists")
         .withArgs(r);
     });
@@ -251,11 +257,11 @@ describe("FlexSettlement gate cycles", function () {
     it("reverts ZeroAddress for a zero DSO and EmptyCycle for an empty list", async function () {
       const { settlement, settler, dso, refundAfter, awards } = await loadFixture(deployFixture);
       const s = settlement.connect(settler);
-      await expect(s.lockCycle(cycleIdOf("z"), ethers.ZeroAddress, refundAfter, awards)).to.be.revertedWithCustomError(
+      await expect(s.lockCycle(cycleIdOf("z"), ethers.ZeroAddress, refundAfter, awards, await consentsFor(s, null, awards))).to.be.revertedWithCustomError(
         settlement,
         "ZeroAddress",
       );
-      await expect(s.lockCycle(cycleIdOf("z"), dso.address, refundAfter, [])).to.be.revertedWithCustomError(
+      await expect(s.lockCycle(cycleIdOf("z"), dso.address, refundAfter, [], await consentsFor(s, dso, []))).to.be.revertedWithCustomError(
         settlement,
         "EmptyCycle",
       );
@@ -265,11 +271,11 @@ describe("FlexSettlement gate cycles", function () {
       const { settlement, settler, dso, refundAfter, awards } = await loadFixture(deployFixture);
       const s = settlement.connect(settler);
       const zeroCpo = awards.map((a, i) => (i === 3 ? { ...a, cpo: ethers.ZeroAddress } : a));
-      await expect(s.lockCycle(cycleIdOf("z"), dso.address, refundAfter, zeroCpo))
+      await expect(s.lockCycle(cycleIdOf("z"), dso.address, refundAfter, zeroCpo, await consentsFor(s, dso, zeroCpo)))
         .to.be.revertedWithCustomError(settlement, "PayeeNotRegistered")
         .withArgs(ethers.ZeroAddress);
       const zeroAmount = awards.map((a, i) => (i === 1 ? { ...a, amount: 0n } : a));
-      await expect(s.lockCycle(cycleIdOf("z"), dso.address, refundAfter, zeroAmount)).to.be.revertedWithCustomError(
+      await expect(s.lockCycle(cycleIdOf("z"), dso.address, refundAfter, zeroAmount, await consentsFor(s, dso, zeroAmount))).to.be.revertedWithCustomError(
         settlement,
         "ZeroAmount",
       );
@@ -281,7 +287,7 @@ describe("FlexSettlement gate cycles", function () {
         await loadFixture(deployFixture);
       await token.mint(stranger.address, total);
       const c = cycleIdOf("no-allowance");
-      await expect(settlement.connect(settler).lockCycle(c, stranger.address, refundAfter, awards))
+      await expect(settlement.connect(settler).lockCycle(c, stranger.address, refundAfter, awards, await consentsFor(settlement, stranger, awards)))
         .to.be.revertedWithCustomError(token, "ERC20InsufficientAllowance")
         .withArgs(settlementAddress, 0n, total);
       expect((await settlement.getCycle(c)).status).to.equal(Status.None);
@@ -294,16 +300,16 @@ describe("FlexSettlement gate cycles", function () {
         { cpo: cpo.address, amount: half, awardHash: AWARD_HASH },
         { cpo: cpo.address, amount: half, awardHash: AWARD_HASH },
       ];
-      await expect(settlement.connect(settler).lockCycle(cycleIdOf("big"), dso.address, refundAfter, awards))
+      await expect(settlement.connect(settler).lockCycle(cycleIdOf("big"), dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards)))
         .to.be.revertedWithCustomError(settlement, "SafeCastOverflowedUintDowncast")
         .withArgs(128, 2n ** 128n);
     });
 
     it("reverts (no reason) on a CPO address with dirty upper bits in the calldata", async function () {
       const { settlement, settlementAddress, settler, dso, refundAfter, awards } = await loadFixture(deployFixture);
-      const data = settlement.interface.encodeFunctionData("lockCycle", [cycleIdOf("dirty"), dso.address, refundAfter, awards]);
-      // Head: selector + 4 words; then the array: length word, then award 0 (cpo word first).
-      const cpoWordOffset = 2 + 2 * (4 + 5 * 32);
+      const data = settlement.interface.encodeFunctionData("lockCycle", [cycleIdOf("dirty"), dso.address, refundAfter, awards, []]);
+      // Head: selector + 5 words; then the awards array: length word, then award 0 (cpo word first).
+      const cpoWordOffset = 2 + 2 * (4 + 6 * 32);
       const dirty = `${data.slice(0, cpoWordOffset)}ff${data.slice(cpoWordOffset + 2)}`;
       await expect(settler.sendTransaction({ to: settlementAddress, data: dirty })).to.be.revertedWithoutReason();
     });
@@ -442,7 +448,7 @@ describe("FlexSettlement gate cycles", function () {
       const { settlement, settlementAddress, token, settler, dso2, cpo, refundAfter, total } = await loadFixture(lockedFixture);
       const small = [{ cpo: cpo.address, amount: 1n, awardHash: AWARD_HASH }];
       const s = cycleIdOf("small");
-      await settlement.connect(settler).lockCycle(s, dso2.address, refundAfter, small);
+      await settlement.connect(settler).lockCycle(s, dso2.address, refundAfter, small, await consentsFor(settlement, dso2, small));
       const inflated = [{ ...small[0], amount: total }];
       await expect(settlement.connect(settler).settleCycle(s, inflated, [total], settlementHashes(1))).to.be.revertedWithCustomError(
         settlement,
@@ -574,7 +580,7 @@ describe("FlexSettlement gate cycles", function () {
         .to.be.revertedWithCustomError(settlement, "CycleNotLocked")
         .withArgs(cycleIdOf("unknown"), Status.None);
       const b = cycleIdOf("b");
-      await settlement.connect(settler).lockCycle(b, dso.address, refundAfter, awards);
+      await settlement.connect(settler).lockCycle(b, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
       await settlement.connect(settler).settleCycle(b, awards, awards.map(() => 1n), settlementHashes(4));
       await time.increaseTo(refundAfter);
       await expect(settlement.refundExpiredCycle(b, awards))
@@ -602,11 +608,11 @@ describe("FlexSettlement gate cycles", function () {
         await loadFixture(deployFixture);
       const s = settlement.connect(settler);
       const [c1, c2] = [cycleIdOf("m1"), cycleIdOf("m2")];
-      await s.lockCycle(c1, dso.address, refundAfter, awards);
+      await s.lockCycle(c1, dso.address, refundAfter, awards, await consentsFor(s, dso, awards));
       const single = [{ cpo: cpo2.address, amount: 500n, awardHash: AWARD_HASH }];
-      await s.lockCycle(cycleIdOf("m single"), dso2.address, refundAfter, single);
+      await s.lockCycle(cycleIdOf("m single"), dso2.address, refundAfter, single, await consentsFor(s, dso2, single));
       const small = [{ cpo: cpo.address, amount: 70n, awardHash: AWARD_HASH }, { cpo: cpo2.address, amount: 30n, awardHash: AWARD_HASH }];
-      await s.lockCycle(c2, dso2.address, refundAfter + DAY, small);
+      await s.lockCycle(c2, dso2.address, refundAfter + DAY, small, await consentsFor(s, dso2, small));
       expect(await token.balanceOf(settlementAddress)).to.equal(total + 600n);
       await s.settleCycle(c2, small, [70n, 10n], settlementHashes(2));
       expect(await token.balanceOf(settlementAddress)).to.equal(total + 500n);
@@ -640,7 +646,7 @@ describe("FlexSettlement gate cycles", function () {
         { cpo: cpo2.address, amount: 500n, awardHash: AWARD_HASH },
       ];
       for (const label of ["victim", "outer"]) {
-        await settlement.connect(settler).lockCycle(cycleIdOf(label), dso.address, refundAfter, awards);
+        await settlement.connect(settler).lockCycle(cycleIdOf(label), dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
       }
       // A complete, valid call that would drain the victim cycle if the guard did not stop it.
       const victimSettle = settlement.interface.encodeFunctionData("settleCycle", [
@@ -696,7 +702,7 @@ describe("FlexSettlement gate cycles", function () {
     it("blocks lockCycle -> settleCycle (the pull reverts the lock)", async function () {
       const f = await loadFixture(reentrantFixture);
       await f.evil.armCall(f.settlementAddress, f.victimSettle);
-      await expect(f.settlement.connect(f.settler).lockCycle(cycleIdOf("new"), f.dso.address, f.refundAfter, f.awards))
+      await expect(f.settlement.connect(f.settler).lockCycle(cycleIdOf("new"), f.dso.address, f.refundAfter, f.awards, await consentsFor(f.settlement, f.dso, f.awards)))
         .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
       expect((await f.settlement.getCycle(cycleIdOf("new"))).status).to.equal(Status.None);
       expect((await f.settlement.getCycle(cycleIdOf("victim"))).status).to.equal(Status.Locked);
@@ -706,7 +712,7 @@ describe("FlexSettlement gate cycles", function () {
     it("blocks settleCycle -> lockCycle", async function () {
       const f = await loadFixture(reentrantFixture);
       const relock = f.settlement.interface.encodeFunctionData("lockCycle", [
-        cycleIdOf("nested"), f.dso.address, f.refundAfter, f.awards,
+        cycleIdOf("nested"), f.dso.address, f.refundAfter, f.awards, await consentsFor(f.settlement, f.dso, f.awards),
       ]);
       await f.evil.armCall(f.settlementAddress, relock);
       const outer = f.settlement.connect(f.settler).settleCycle(cycleIdOf("outer"), f.awards, [1n, 0n], settlementHashes(2));
@@ -746,7 +752,7 @@ describe("FlexSettlement gate cycles", function () {
       }
       await settlement.connect(registrar).registerPayees(awards.map((a) => a.cpo));
       const c = cycleIdOf("gas");
-      const lock = await (await settlement.connect(settler).lockCycle(c, dso.address, refundAfter, awards)).wait();
+      const lock = await (await settlement.connect(settler).lockCycle(c, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards))).wait();
       const settle = await (
         await settlement.connect(settler).settleCycle(c, awards, awards.map((a) => (a.amount * 4n) / 5n), settlementHashes(n))
       ).wait();

@@ -7,7 +7,7 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { time } = require("@nomicfoundation/hardhat-network-helpers");
-const { ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
+const { consentsFor, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
 
 const SEEDS = [1, 7, 42, 2026];
 const STEPS = 60;
@@ -66,12 +66,13 @@ describe("FlexSettlement invariants (seeded random sequences)", function () {
           const id = ethers.toBeHex(BigInt(ethers.id(`${seed}:cycle:${cycles.length}`)) & ~LOW32, 32);
           const refundAfter = BigInt(await time.latest()) + 10n + REFUND_DELAYS[0] + BigInt(r.int(3_600));
           const total = awards.reduce((s, a) => s + a.amount, 0n);
-          const lock = settlement.connect(r.pick(settlers)).lockCycle(id, dso.address, refundAfter, awards);
+          const consents = await consentsFor(settlement, dso, awards);
+          const lock = settlement.connect(r.pick(settlers)).lockCycle(id, dso.address, refundAfter, awards, consents);
           if (paused) return expect(lock).to.be.revertedWithCustomError(settlement, "EnforcedPause");
           if (blocked.has(dso.address)) return expect(lock).to.be.revertedWithCustomError(token, "Blocklisted");
           await lock;
           credit(dso.address, -total);
-          cycles.push({ id, dso, awards, refundAfter, status: Status.Locked });
+          cycles.push({ id, dso, awards, refundAfter, status: Status.Locked, consents: { dso: dso.address, list: consents } });
         },
         async settle() {
           const c = r.pick(cycles);
@@ -128,23 +129,34 @@ describe("FlexSettlement invariants (seeded random sequences)", function () {
             await settlement.connect(admin).revokeRole(SETTLER_ROLE, f.settler2.address);
             settlers = [f.settler];
             await expect(
-              settlement.connect(f.settler2).lockCycle(ethers.ZeroHash, dsos[0].address, 0n, []),
+              settlement.connect(f.settler2).lockCycle(ethers.ZeroHash, dsos[0].address, 0n, [], []),
             ).to.be.revertedWithCustomError(settlement, "AccessControlUnauthorizedAccount");
           }
         },
         async attack() {
-          // An outsider, or a settler paying an unlisted address, gets nothing.
+          // An outsider, a settler paying an unlisted address, taking more than a consent allows or reusing one gets nothing.
           const awards = [{ cpo: stranger.address, amount: 1n, awardHash: ethers.ZeroHash }];
           const id = ethers.toBeHex(BigInt(ethers.id(`${seed}:attack`)) & ~LOW32, 32);
           const later = BigInt(await time.latest()) + REFUND_DELAYS[0] + 10n;
-          await expect(settlement.connect(stranger).lockCycle(id, dsos[0].address, later, awards)).to.be.revertedWithCustomError(
+          const consents = await consentsFor(settlement, dsos[0], awards);
+          await expect(settlement.connect(stranger).lockCycle(id, dsos[0].address, later, awards, consents)).to.be.revertedWithCustomError(
             settlement,
             "AccessControlUnauthorizedAccount",
           );
           if (!paused) {
-            await expect(settlement.connect(f.settler).lockCycle(id, dsos[0].address, later, awards))
+            await expect(settlement.connect(f.settler).lockCycle(id, dsos[0].address, later, awards, consents))
               .to.be.revertedWithCustomError(settlement, "PayeeNotRegistered")
               .withArgs(stranger.address);
+            const listed = [{ cpo: cpos[0].address, amount: 2n, awardHash: ethers.ZeroHash }];
+            await expect(settlement.connect(f.settler).lockCycle(id, dsos[0].address, later, listed, [{ ...consents[0], amount: 2n }]))
+              .to.be.revertedWithCustomError(settlement, "ConsentExceeded");
+            const used = cycles.find((c) => c.consents)?.consents;
+            if (used) {
+              await expect(settlement.connect(f.settler).lockCycle(id, used.dso, later, listed, used.list)).to.be.revertedWithCustomError(
+                settlement,
+                "ConsentNonceUsed",
+              );
+            }
           }
         },
       };

@@ -1,5 +1,6 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
+const { consentsFor } = require("./helpers");
 const { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS } = require("../scripts/deploy");
 
 describe("scripts/deploy.js", function () {
@@ -48,7 +49,8 @@ describe("scripts/deploy.js", function () {
     const cycleId = ethers.toBeHex(BigInt(ethers.id("deploy-smoke")) & ~0xffffffffn, 32);
     const awards = [{ cpo: demo[1].address, amount: 10n ** 6n, awardHash: ethers.id("a") }];
     const { timestamp } = await ethers.provider.getBlock("latest");
-    await settlement.lockCycle(cycleId, demo[0].address, BigInt(timestamp) + 8n * 24n * 3600n, awards);
+    const consents = await consentsFor(settlement, demo[0], awards);
+    await settlement.lockCycle(cycleId, demo[0].address, BigInt(timestamp) + 8n * 24n * 3600n, awards, consents);
     await settlement.settleCycle(cycleId, awards, [10n ** 6n], [ethers.id("s")]);
     expect(await token.balanceOf(demo[1].address)).to.equal(DEMO_FUNDING + 10n ** 6n);
   });

@@ -67,4 +67,44 @@ async function deployEscrow() {
   };
 }
 
-module.exports = { signPermit, deployEscrow, ADMIN_DELAY, REFUND_DELAYS };
+
+
+const CONSENT_TYPES = {
+  Consent: [
+    { name: "requestHash", type: "bytes32" },
+    { name: "maxAmount", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+    { name: "nonce", type: "uint256" },
+  ],
+};
+const FAR_DEADLINE = 2n ** 40n; // year 36812
+let lastNonce = 0n;
+
+/**
+ * Signs a DSO's consent (EIP-712 in the escrow's domain) with `dso`'s key and returns the `Consent` tuple lockCycle
+ * takes. `options`: requestHash, deadline, nonce, amount (drawn; default maxAmount), chainId and verifyingContract
+ * (to forge consents for another domain).
+ */
+async function signConsent(escrow, dso, maxAmount, options = {}) {
+  const domain = {
+    name: "FlexSettlement",
+    version: "1",
+    chainId: options.chainId ?? (await ethers.provider.getNetwork()).chainId,
+    verifyingContract: options.verifyingContract ?? (await escrow.getAddress()),
+  };
+  const value = {
+    requestHash: options.requestHash ?? ethers.id("request"),
+    maxAmount,
+    deadline: options.deadline ?? FAR_DEADLINE,
+    nonce: options.nonce ?? ++lastNonce,
+  };
+  const signature = await dso.signTypedData(domain, CONSENT_TYPES, value);
+  return { ...value, amount: options.amount ?? maxAmount, signature };
+}
+
+/** The consents for a lock of `awards` from `dso` (null: none): one consent for exactly their total. */
+async function consentsFor(escrow, dso, awards) {
+  if (!dso) return [];
+  return [await signConsent(escrow, dso, awards.reduce((sum, a) => sum + BigInt(a.amount), 0n))];
+}
+module.exports = { signPermit, deployEscrow, signConsent, consentsFor, ADMIN_DELAY, REFUND_DELAYS };

@@ -197,6 +197,9 @@ public sealed class Wallet(string privateKey)
 {
     private readonly EthECKey _key = new(privateKey);
 
+    /// <summary>The wallet's key, for typed-data (EIP-712) signatures.</summary>
+    public EthECKey Key => _key;
+
     public EthAddress Address { get; } = EthAddress.Parse(new EthECKey(privateKey).GetPublicAddress());
 
     /// <summary>personal_sign of the UTF-8 message: 0x and 65 bytes r || s || v.</summary>

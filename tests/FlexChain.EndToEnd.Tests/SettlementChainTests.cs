@@ -38,7 +38,10 @@ public sealed class SettlementChainTests(MarketFixture market)
         var delivery = market.Clock.GetUtcNow().AddDays(1);
         var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, cpo, 1_000, 250_000, 250,
             delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
-        return new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1));
+        // The DSO's consent for the 250 units (any request hash: the escrow checks the signature, not the request).
+        var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250,
+            delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        return new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1), [consent.Draw(250)]);
     }
 
     [Fact]

@@ -111,11 +111,32 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
     public static Hash32 AwardsHash(IReadOnlyList<AwardRecord> awards) => CycleCommitment.Hash(awards);
 
-    /// <summary>An escrow cycle to lock: its award list (all of one DSO) and when anyone may refund it.</summary>
-    public sealed record CycleLock(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, DateTimeOffset RefundAfter);
+    /// <summary>
+    /// An escrow cycle to lock: its award list (all of one DSO), when anyone may refund it, and the DSO's consents it draws
+    /// on (per request, the amount of its awards in the list; the amounts add up to the list's total).
+    /// </summary>
+    public sealed record CycleLock(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, DateTimeOffset RefundAfter, IReadOnlyList<CycleConsent> Consents);
 
     /// <summary>An escrow cycle to settle: its award list and a settlement record per award, in list order.</summary>
     public sealed record CycleSettlement(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, IReadOnlyList<SettlementRecord> Settlements);
+
+    /// <summary>What the escrow can draw from <paramref name="dso"/>: its token allowance to the escrow and its token balance.</summary>
+    public async Task<(BigInteger Allowance, BigInteger Balance)> FundingOfAsync(EthAddress dso, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var token = _web3.Eth.ERC20.GetContractService(Info.Token);
+        var allowance = token.AllowanceQueryAsync(dso.ToString(), Chain.Escrow.ToString());
+        var balance = token.BalanceOfQueryAsync(dso.ToString());
+        return (await allowance, await balance);
+    }
+
+    /// <summary>Whether a lock has used <paramref name="dso"/>'s consent nonce <paramref name="nonce"/>.</summary>
+    public async Task<bool> IsConsentNonceUsedAsync(EthAddress dso, BigInteger nonce, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return await _web3.Eth.GetContractQueryHandler<IsConsentNonceUsedFunction>()
+            .QueryAsync<bool>(Chain.Escrow.ToString(), new IsConsentNonceUsedFunction { Dso = dso.ToString(), ConsentNonce = nonce });
+    }
 
     /// <summary>Whether the escrow lists <paramref name="wallet"/> as a payee.</summary>
     public async Task<bool> IsPayeeAsync(EthAddress wallet, CancellationToken cancellationToken)
@@ -161,7 +182,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             .Select(c => new LockCycleFunction
             {
                 CycleId = c.CycleId.ToArray(), Dso = c.Awards[0].Dso.ToString(), RefundAfter = checked((ulong)c.RefundAfter.ToUnixTimeSeconds()),
-                Awards = CycleCommitment.Entries(c.Awards),
+                Awards = CycleCommitment.Entries(c.Awards), Consents = c.Consents.ToList(),
             }.GetCallData().ToHex(prefix: true)).ToList(), cancellationToken);
         return await Task.WhenAll(cycles.Select(async c =>
         {
@@ -307,6 +328,15 @@ public sealed class LockCycleFunction : FunctionMessage
     [Parameter("address", "dso", 2)] public string Dso { get; set; } = "";
     [Parameter("uint64", "refundAfter", 3)] public ulong RefundAfter { get; set; }
     [Parameter("tuple[]", "awards", 4)] public List<CycleAward> Awards { get; set; } = [];
+    [Parameter("tuple[]", "consents", 5)] public List<CycleConsent> Consents { get; set; } = [];
+}
+
+/// <summary>The escrow's <c>isConsentNonceUsed(address dso, uint256 nonce)</c>.</summary>
+[Function("isConsentNonceUsed", "bool")]
+public sealed class IsConsentNonceUsedFunction : FunctionMessage
+{
+    [Parameter("address", "dso", 1)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "nonce", 2)] public BigInteger ConsentNonce { get; set; }
 }
 
 /// <summary>The escrow's <c>settleCycle</c>: pays each award's payout to its CPO and refunds the rest to the DSO.</summary>

@@ -2,15 +2,18 @@
 //
 //   npx hardhat run scripts/deploy.js --network localhost     (URL from env FLEXCHAIN_RPC_URL)
 //
-// Roles: Hardhat signer #0 deploys both contracts and is admin, pauser and settler of the escrow (the market
-// operator). Signers #1..#9 each get 1,000,000 tEUR and approve the escrow for the maximum amount so that any
-// of them can act as a DSO.
+// Roles (four different keys; the escrow refuses one account holding two of them): Hardhat signer #0 deploys both
+// contracts, owns the test token and is the escrow's settler (the market operator's key, the app's
+// Chain:OperatorKey); #17 is the registrar (keeps the payee list; the app's Chain:RegistrarKey, since the app lists
+// a CPO's wallet after its wallet proof); #18 the pauser and #19 the admin (neither is given to the app; the admin
+// role changes hands only after ADMIN_DELAY). Signers #1..#9 each get 1,000,000 tEUR and approve the escrow for the
+// maximum amount so that any of them can act as a DSO.
 //
 // Output: a JSON file at env FLEXCHAIN_DEPLOYMENT_FILE (default deployments/localhost.json in this project;
 // a relative path resolves against the caller's directory, also under `npm run`), written atomically, and
 // the same JSON on stdout:
 //   { "chainId": 31337, "rpcUrl": "http://127.0.0.1:8545", "token": "0x..", "settlement": "0x..",
-//     "operator": "0x..", "deployBlock": n }
+//     "admin": "0x..", "pauser": "0x..", "registrar": "0x..", "settler": "0x..", "deployBlock": n }
 // deployBlock is the block of the first deployment transaction: scan the contracts' logs from there.
 // The elapsed time goes to stderr so stdout stays machine-readable.
 //
@@ -27,6 +30,12 @@ const { ethers } = hre;
 
 const LOCAL_CHAIN_ID = 31337n;
 const DEMO_ACCOUNTS = 9; // signers #1..#9
+const ROLE_ACCOUNTS = { admin: 19, pauser: 18, registrar: 17 }; // the settler is #0, the deployer
+const DAY = 24n * 3600n;
+const ADMIN_DELAY = 2n * DAY; // seconds before a new admin may accept the role (local value)
+// refundAfter must lie 1 hour to 400 days after the lock: the app sets delivery end + GateCycle:RefundAfter (7 days by
+// default), and requests deliver at most 366 days ahead.
+const REFUND_DELAYS = [3600n, 400n * DAY];
 const DEMO_FUNDING = 1_000_000n * 10n ** 6n; // 1,000,000 tEUR (6 decimals)
 // Fixed gas limits for calls whose estimate would depend on not-yet-mined state (measured: mint ~70k to a
 // fresh account, approve ~46k); generous headroom, unused gas is not charged.
@@ -92,6 +101,8 @@ async function deploy() {
     hre.artifacts.readArtifact("FlexSettlement"),
   ]);
   const operator = { address: ethers.getAddress(accounts[0]) };
+  if (accounts.length <= ROLE_ACCOUNTS.admin) throw new Error(`need ${ROLE_ACCOUNTS.admin + 1} node accounts, got ${accounts.length}`);
+  const roles = Object.fromEntries(Object.entries(ROLE_ACCOUNTS).map(([role, i]) => [role, ethers.getAddress(accounts[i])]));
   const demo = accounts.slice(1, 1 + DEMO_ACCOUNTS).map((a) => ({ address: ethers.getAddress(a) }));
   if (demo.length < DEMO_ACCOUNTS) {
     console.error(`warning: only ${demo.length} demo accounts available (wanted ${DEMO_ACCOUNTS})`);
@@ -107,8 +118,12 @@ async function deploy() {
   const tokenDeployTx = await tokenFactory.getDeployTransaction();
   const settlementDeployTx = await settlementFactory.getDeployTransaction(
     tokenAddress,
-    operator.address, // admin (DEFAULT_ADMIN_ROLE, PAUSER_ROLE)
+    ADMIN_DELAY,
+    roles.admin,
+    roles.pauser,
+    roles.registrar,
     operator.address, // settler (SETTLER_ROLE)
+    ...REFUND_DELAYS,
   );
   // Both constructors touch no other contract, so their estimates do not depend on pending state.
   const estimate = (tx) =>
@@ -162,7 +177,8 @@ async function deploy() {
     rpcUrl: hre.network.config.url ?? null,
     token: tokenAddress,
     settlement: settlementAddress,
-    operator: operator.address,
+    ...roles,
+    settler: operator.address,
     deployBlock: Number(tokenReceipt.blockNumber),
   };
 }
@@ -177,7 +193,7 @@ async function main() {
   console.error(`deployed to ${hre.network.name} in ${ms} ms -> ${deploymentFile()}`);
 }
 
-module.exports = { deploy, DEMO_ACCOUNTS, DEMO_FUNDING };
+module.exports = { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS };
 
 if (require.main === module) {
   main().catch((error) => {

@@ -1,430 +1,368 @@
+// FlexSettlement's access rules: the interface, the four distinct roles and the delayed admin hand-over, the payee
+// list kept by the registrar, and pausing. The escrow flow itself is in FlexSettlementCycle.test.js.
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { loadFixture, time } = require("@nomicfoundation/hardhat-network-helpers");
-const { signPermit, deployEscrow } = require("./helpers");
+const { signPermit, deployEscrow, signConsent, consentsFor, ADMIN_DELAY, REFUND_DELAYS } = require("./helpers");
 
 const UNIT = 10n ** 6n; // 1 tEUR
-const Status = { None: 0n, Locked: 1n, Settled: 2n, Refunded: 3n };
 const SETTLER_ROLE = ethers.id("SETTLER_ROLE");
 const PAUSER_ROLE = ethers.id("PAUSER_ROLE");
+const REGISTRAR_ROLE = ethers.id("REGISTRAR_ROLE");
 const DEFAULT_ADMIN_ROLE = ethers.ZeroHash;
+const LOW32 = 0xffffffffn;
+const cycleIdOf = (label) => ethers.toBeHex(BigInt(ethers.id(`cycle:${label}`)) & ~LOW32, 32);
 
-const awardId = (label) => ethers.id(`award:${label}`);
-const AWARD_HASH = ethers.id("award record");
-const SETTLEMENT_HASH = ethers.id("settlement record");
-const AMOUNT = 250n * UNIT;
-const DAY = 24n * 3600n;
-
-/** Distinct accounts per role so that every role check is meaningful (see helpers.deployEscrow). */
 const deployFixture = deployEscrow;
-
-/** The fixture plus one locked award `awardId("a")` of AMOUNT from dso to cpo. */
-async function lockedFixture() {
-  const f = await deployFixture();
-  await f.settlement
-    .connect(f.settler)
-    .lockAward(awardId("a"), f.dso.address, f.cpo.address, AMOUNT, f.refundAfter, AWARD_HASH);
-  return { ...f, id: awardId("a") };
-}
-
-/** Token Transfer events emitted by a transaction. */
-async function transfersOf(tx, token) {
-  const receipt = await tx.wait();
-  const tokenAddress = (await token.getAddress()).toLowerCase();
-  return receipt.logs
-    .filter((log) => log.address.toLowerCase() === tokenAddress)
-    .map((log) => token.interface.parseLog(log))
-    .filter((parsed) => parsed && parsed.name === "Transfer")
-    .map((parsed) => ({ from: parsed.args.from, to: parsed.args.to, value: parsed.args.value }));
-}
 
 describe("FlexSettlement", function () {
   describe("interface (the C# client is written against these exact signatures)", function () {
-    it("has the agreed function, event and error signatures", async function () {
+    it("has the agreed role, payee and view signatures", async function () {
       const { settlement } = await loadFixture(deployFixture);
       const sig = (fragment) => fragment.format("sighash");
       const i = settlement.interface;
-      expect(sig(i.getFunction("lockAward"))).to.equal("lockAward(bytes32,address,address,uint256,uint64,bytes32)");
-      expect(sig(i.getFunction("settle"))).to.equal("settle(bytes32,uint256,bytes32)");
-      expect(sig(i.getFunction("refundExpired"))).to.equal("refundExpired(bytes32)");
-      expect(sig(i.getFunction("getAward"))).to.equal("getAward(bytes32)");
-      expect(i.getFunction("getAward").outputs[0].format("sighash")).to.equal(
-        "(address,address,uint256,uint64,uint8,bytes32,bytes32,uint256)",
-      );
-      expect(i.getFunction("getAward").outputs[0].components.map((c) => c.name)).to.deep.equal([
-        "dso", "cpo", "amount", "refundAfter", "status", "awardHash", "settlementHash", "paid",
-      ]);
+      expect(sig(i.getFunction("registerPayees"))).to.equal("registerPayees(address[])");
+      expect(sig(i.getFunction("deregisterPayee"))).to.equal("deregisterPayee(address)");
+      expect(sig(i.getFunction("isPayee"))).to.equal("isPayee(address)");
       expect(sig(i.getFunction("token"))).to.equal("token()");
       expect(sig(i.getFunction("pause"))).to.equal("pause()");
       expect(sig(i.getFunction("unpause"))).to.equal("unpause()");
-      expect(i.deploy.inputs.map((p) => p.type)).to.deep.equal(["address", "address", "address"]);
-
-      expect(sig(i.getEvent("AwardLocked"))).to.equal("AwardLocked(bytes32,address,address,uint256,uint64,bytes32)");
-      expect(i.getEvent("AwardLocked").inputs.map((p) => p.indexed)).to.deep.equal([true, true, true, false, false, false]);
+      expect(i.deploy.inputs.map((p) => p.type)).to.deep.equal(["address", "uint48", "address", "address", "address", "address", "uint64", "uint64"]);
+      expect(sig(i.getFunction("claim"))).to.equal("claim()");
+      expect(sig(i.getFunction("claimable"))).to.equal("claimable(address)");
+      expect(sig(i.getFunction("refundDelayBounds"))).to.equal("refundDelayBounds()");
+      expect(sig(i.getEvent("PaymentCredited"))).to.equal("PaymentCredited(address,uint256)");
+      expect(sig(i.getEvent("Claimed"))).to.equal("Claimed(address,uint256)");
+      expect(sig(i.getEvent("AwardRefunded"))).to.equal("AwardRefunded(bytes32,address,address,uint256)");
+      expect(sig(i.getEvent("PayeeRegistered"))).to.equal("PayeeRegistered(address)");
+      expect(sig(i.getEvent("PayeeDeregistered"))).to.equal("PayeeDeregistered(address)");
       expect(sig(i.getEvent("AwardSettled"))).to.equal("AwardSettled(bytes32,address,address,uint256,uint256,bytes32)");
       expect(i.getEvent("AwardSettled").inputs.map((p) => p.name)).to.deep.equal([
         "awardId", "cpo", "dso", "paid", "refunded", "settlementHash",
       ]);
       expect(i.getEvent("AwardSettled").inputs.map((p) => p.indexed)).to.deep.equal([true, true, true, false, false, false]);
-      expect(sig(i.getEvent("AwardRefunded"))).to.equal("AwardRefunded(bytes32,address,uint256)");
-      expect(i.getEvent("AwardRefunded").inputs.map((p) => p.indexed)).to.deep.equal([true, true, false]);
-
       for (const [name, signature] of [
         ["ZeroAddress", "ZeroAddress()"],
         ["ZeroAmount", "ZeroAmount()"],
-        ["AwardExists", "AwardExists(bytes32)"],
-        ["AwardNotLocked", "AwardNotLocked(bytes32,uint8)"],
         ["PayoutExceedsAmount", "PayoutExceedsAmount(bytes32,uint256,uint256)"],
         ["RefundNotDue", "RefundNotDue(bytes32,uint64)"],
+        ["PayeeNotRegistered", "PayeeNotRegistered(address)"],
+        ["RoleConflict", "RoleConflict(address,bytes32)"],
+        ["RefundAfterOutOfBounds", "RefundAfterOutOfBounds(uint64,uint256,uint256)"],
+        ["NothingToClaim", "NothingToClaim(address)"],
+        ["InvalidRefundDelays", "InvalidRefundDelays(uint64,uint64)"],
+        ["InvalidConsentSignature", "InvalidConsentSignature(bytes32)"],
+        ["ConsentExpired", "ConsentExpired(bytes32,uint256)"],
+        ["ConsentExceeded", "ConsentExceeded(bytes32,uint256,uint256)"],
+        ["ConsentNonceUsed", "ConsentNonceUsed(address,uint256)"],
+        ["ConsentMismatch", "ConsentMismatch(uint256,uint256)"],
       ]) {
         expect(sig(i.getError(name))).to.equal(signature);
       }
     });
 
-    it("has no state-changing function besides the escrow flow, pausing and role management", async function () {
-      // Guards the rule that nobody can move escrowed funds anywhere but to the award's DSO or CPO:
+    it("has no state-changing function besides the escrow flow, the payee list, pausing and role management", async function () {
+      // Guards the rule that nobody can move escrowed funds anywhere but to a cycle's DSO or its listed CPOs (claim
+      // pays only the caller's own credited balance):
       // a new withdrawal/sweep/upgrade function would have to be added here on purpose.
       const { settlement } = await loadFixture(deployFixture);
       const mutating = settlement.interface.fragments
         .filter((f) => f.type === "function" && !["view", "pure"].includes(f.stateMutability))
         .map((f) => f.name)
         .sort();
-      // Issue 7 added the gate-cycle trio on purpose: lockCycle pulls only from the cycle's DSO, settleCycle
-      // pays only the committed CPOs and that DSO, refundExpiredCycle pays only that DSO.
       expect(mutating).to.deep.equal(
         [
-          "grantRole", "lockAward", "lockCycle", "pause", "refundExpired", "refundExpiredCycle", "renounceRole",
-          "revokeRole", "settle", "settleCycle", "unpause",
+          "acceptDefaultAdminTransfer", "beginDefaultAdminTransfer", "cancelDefaultAdminTransfer", "claim",
+          "changeDefaultAdminDelay", "deregisterPayee", "grantRole", "lockCycle", "pause", "refundExpiredCycle",
+          "registerPayees", "renounceRole", "revokeRole", "rollbackDefaultAdminDelay", "settleCycle", "unpause",
         ].sort(),
       );
     });
   });
 
   describe("constructor", function () {
-    it("stores the token and grants admin+pauser to admin and settler to settler", async function () {
-      const { settlement, token, admin, settler } = await loadFixture(deployFixture);
+    it("stores the token and gives each of the four roles to its own account", async function () {
+      const { settlement, token, admin, pauser, registrar, settler } = await loadFixture(deployFixture);
       expect(await settlement.token()).to.equal(await token.getAddress());
       expect(await settlement.SETTLER_ROLE()).to.equal(SETTLER_ROLE);
       expect(await settlement.PAUSER_ROLE()).to.equal(PAUSER_ROLE);
-      expect(await settlement.hasRole(DEFAULT_ADMIN_ROLE, admin.address)).to.equal(true);
-      expect(await settlement.hasRole(PAUSER_ROLE, admin.address)).to.equal(true);
-      expect(await settlement.hasRole(SETTLER_ROLE, admin.address)).to.equal(false);
-      expect(await settlement.hasRole(SETTLER_ROLE, settler.address)).to.equal(true);
-      expect(await settlement.hasRole(PAUSER_ROLE, settler.address)).to.equal(false);
-      expect(await settlement.hasRole(DEFAULT_ADMIN_ROLE, settler.address)).to.equal(false);
+      expect(await settlement.REGISTRAR_ROLE()).to.equal(REGISTRAR_ROLE);
+      expect(await settlement.defaultAdmin()).to.equal(admin.address);
+      expect(await settlement.defaultAdminDelay()).to.equal(ADMIN_DELAY);
+      const holders = { [DEFAULT_ADMIN_ROLE]: admin, [PAUSER_ROLE]: pauser, [REGISTRAR_ROLE]: registrar, [SETTLER_ROLE]: settler };
+      for (const [role, holder] of Object.entries(holders)) {
+        for (const account of [admin, pauser, registrar, settler]) {
+          expect(await settlement.hasRole(role, account.address)).to.equal(account === holder);
+        }
+      }
       expect(await settlement.paused()).to.equal(false);
     });
 
-    for (const [which, index] of [["token", 0], ["admin", 1], ["settler", 2]]) {
-      it(`reverts ZeroAddress when ${which} is the zero address`, async function () {
-        const { token, admin, settler } = await loadFixture(deployFixture);
-        const args = [await token.getAddress(), admin.address, settler.address];
+    for (const [which, index] of [["token", 0], ["pauser", 3], ["registrar", 4], ["settler", 5]]) {
+      it(`reverts ZeroAddress when the ${which} is the zero address`, async function () {
+        const { token, admin, pauser, registrar, settler } = await loadFixture(deployFixture);
+        const args = [await token.getAddress(), ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address, ...REFUND_DELAYS];
         args[index] = ethers.ZeroAddress;
         const factory = await ethers.getContractFactory("FlexSettlement");
         await expect(factory.deploy(...args)).to.be.revertedWithCustomError(factory, "ZeroAddress");
       });
     }
-  });
 
-  describe("lockAward", function () {
-    it("pulls the amount from the DSO, stores the award and emits AwardLocked", async function () {
-      const { settlement, settlementAddress, token, settler, dso, cpo, refundAfter } = await loadFixture(deployFixture);
-      const id = awardId("lock");
-      const tx = settlement.connect(settler).lockAward(id, dso.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH);
-      await expect(tx)
-        .to.emit(settlement, "AwardLocked")
-        .withArgs(id, dso.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH);
-      await expect(tx).to.changeTokenBalances(token, [dso, settlementAddress, cpo], [-AMOUNT, AMOUNT, 0n]);
-
-      const award = await settlement.getAward(id);
-      expect(award.dso).to.equal(dso.address);
-      expect(award.cpo).to.equal(cpo.address);
-      expect(award.amount).to.equal(AMOUNT);
-      expect(award.refundAfter).to.equal(refundAfter);
-      expect(award.status).to.equal(Status.Locked);
-      expect(award.awardHash).to.equal(AWARD_HASH);
-      expect(award.settlementHash).to.equal(ethers.ZeroHash);
-      expect(award.paid).to.equal(0n);
-    });
-
-    it("reverts without allowance (ERC20InsufficientAllowance) and leaves no record", async function () {
-      const { settlement, settlementAddress, token, settler, stranger, cpo, refundAfter } = await loadFixture(deployFixture);
-      await token.mint(stranger.address, AMOUNT); // funded but never approved the escrow
-      const id = awardId("no-allowance");
-      await expect(settlement.connect(settler).lockAward(id, stranger.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH))
-        .to.be.revertedWithCustomError(token, "ERC20InsufficientAllowance")
-        .withArgs(settlementAddress, 0n, AMOUNT);
-      expect((await settlement.getAward(id)).status).to.equal(Status.None);
-    });
-
-    it("reverts when the DSO's balance is too low (ERC20InsufficientBalance)", async function () {
-      const { settlement, settlementAddress, token, settler, stranger, cpo, refundAfter } = await loadFixture(deployFixture);
-      await token.connect(stranger).approve(settlementAddress, ethers.MaxUint256);
+    it("reverts AccessControlInvalidDefaultAdmin for a zero admin (OpenZeppelin's check)", async function () {
+      const { token, pauser, registrar, settler } = await loadFixture(deployFixture);
+      const factory = await ethers.getContractFactory("FlexSettlement");
       await expect(
-        settlement.connect(settler).lockAward(awardId("poor"), stranger.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH),
-      ).to.be.revertedWithCustomError(token, "ERC20InsufficientBalance");
+        factory.deploy(await token.getAddress(), ADMIN_DELAY, ethers.ZeroAddress, pauser.address, registrar.address, settler.address, ...REFUND_DELAYS),
+      ).to.be.revertedWithCustomError(factory, "AccessControlInvalidDefaultAdmin");
     });
 
-    it("works with an EIP-2612 permit instead of an approve transaction", async function () {
-      const { settlement, settlementAddress, token, settler, stranger, cpo, refundAfter } = await loadFixture(deployFixture);
-      await token.mint(stranger.address, AMOUNT);
-      const deadline = BigInt(await time.latest()) + 3600n;
-      const sig = await signPermit(token, stranger, settlementAddress, AMOUNT, deadline);
-      // The operator submits the DSO's signed permit, then locks.
-      await token.connect(settler).permit(stranger.address, settlementAddress, AMOUNT, deadline, sig.v, sig.r, sig.s);
-      await expect(
-        settlement.connect(settler).lockAward(awardId("permit"), stranger.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH),
-      ).to.changeTokenBalances(token, [stranger, settlementAddress], [-AMOUNT, AMOUNT]);
-    });
-
-    it("reverts ZeroAddress for a zero DSO or CPO", async function () {
-      const { settlement, settler, dso, cpo, refundAfter } = await loadFixture(deployFixture);
-      const s = settlement.connect(settler);
-      await expect(s.lockAward(awardId("z1"), ethers.ZeroAddress, cpo.address, AMOUNT, refundAfter, AWARD_HASH))
-        .to.be.revertedWithCustomError(settlement, "ZeroAddress");
-      await expect(s.lockAward(awardId("z2"), dso.address, ethers.ZeroAddress, AMOUNT, refundAfter, AWARD_HASH))
-        .to.be.revertedWithCustomError(settlement, "ZeroAddress");
-    });
-
-    it("reverts ZeroAmount for a zero amount", async function () {
-      const { settlement, settler, dso, cpo, refundAfter } = await loadFixture(deployFixture);
-      await expect(
-        settlement.connect(settler).lockAward(awardId("zero"), dso.address, cpo.address, 0n, refundAfter, AWARD_HASH),
-      ).to.be.revertedWithCustomError(settlement, "ZeroAmount");
-    });
-
-    it("reverts AwardExists for an id that is still locked", async function () {
-      const { settlement, settler, dso2, cpo2, refundAfter, id } = await loadFixture(lockedFixture);
-      await expect(settlement.connect(settler).lockAward(id, dso2.address, cpo2.address, 1n, refundAfter, AWARD_HASH))
-        .to.be.revertedWithCustomError(settlement, "AwardExists")
-        .withArgs(id);
-    });
-
-    it("reverts AwardExists for an id that was settled (an id is used once, ever)", async function () {
-      const { settlement, settler, dso, cpo, refundAfter, id } = await loadFixture(lockedFixture);
-      await settlement.connect(settler).settle(id, AMOUNT, SETTLEMENT_HASH);
-      await expect(settlement.connect(settler).lockAward(id, dso.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH))
-        .to.be.revertedWithCustomError(settlement, "AwardExists")
-        .withArgs(id);
-    });
-
-    it("reverts AwardExists for an id that was refunded (an id is used once, ever)", async function () {
-      const { settlement, settler, dso, cpo, refundAfter, id } = await loadFixture(lockedFixture);
-      await time.increaseTo(refundAfter);
-      await settlement.refundExpired(id);
-      await expect(
-        settlement.connect(settler).lockAward(id, dso.address, cpo.address, AMOUNT, refundAfter + DAY, AWARD_HASH),
-      )
-        .to.be.revertedWithCustomError(settlement, "AwardExists")
-        .withArgs(id);
-    });
-
-    it("checks the id before the other arguments (a retried lock reports AwardExists)", async function () {
-      const { settlement, settler, refundAfter, id } = await loadFixture(lockedFixture);
-      await expect(settlement.connect(settler).lockAward(id, ethers.ZeroAddress, ethers.ZeroAddress, 0n, refundAfter, AWARD_HASH))
-        .to.be.revertedWithCustomError(settlement, "AwardExists");
-    });
-
-    for (const who of ["admin", "dso", "stranger"]) {
-      it(`reverts AccessControlUnauthorizedAccount when called by the ${who}`, async function () {
-        const f = await loadFixture(deployFixture);
-        await expect(
-          f.settlement.connect(f[who]).lockAward(awardId("x"), f.dso.address, f.cpo.address, AMOUNT, f.refundAfter, AWARD_HASH),
-        )
-          .to.be.revertedWithCustomError(f.settlement, "AccessControlUnauthorizedAccount")
-          .withArgs(f[who].address, SETTLER_ROLE);
-      });
-    }
-
-    it("reverts EnforcedPause while paused and works again after unpause", async function () {
-      const { settlement, admin, settler, dso, cpo, refundAfter } = await loadFixture(deployFixture);
-      await settlement.connect(admin).pause();
-      const lock = () =>
-        settlement.connect(settler).lockAward(awardId("p"), dso.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH);
-      await expect(lock()).to.be.revertedWithCustomError(settlement, "EnforcedPause");
-      await settlement.connect(admin).unpause();
-      await expect(lock()).to.emit(settlement, "AwardLocked");
+    it("reverts RoleConflict when one account is given two roles", async function () {
+      const { token, admin, pauser, registrar, settler } = await loadFixture(deployFixture);
+      const factory = await ethers.getContractFactory("FlexSettlement");
+      const t = await token.getAddress();
+      await expect(factory.deploy(t, ADMIN_DELAY, admin.address, admin.address, registrar.address, settler.address, ...REFUND_DELAYS))
+        .to.be.revertedWithCustomError(factory, "RoleConflict")
+        .withArgs(admin.address, DEFAULT_ADMIN_ROLE);
+      await expect(factory.deploy(t, ADMIN_DELAY, admin.address, pauser.address, registrar.address, registrar.address, ...REFUND_DELAYS))
+        .to.be.revertedWithCustomError(factory, "RoleConflict")
+        .withArgs(registrar.address, REGISTRAR_ROLE);
     });
   });
 
-  describe("settle", function () {
-    const cases = [
-      ["full payout", AMOUNT],
-      ["partial payout", 173_456_789n],
-      ["zero payout", 0n],
-    ];
-    for (const [label, payout] of cases) {
-      it(`pays the exact split for a ${label} and emits the settlement hash`, async function () {
-        const { settlement, settlementAddress, token, settler, dso, cpo, id } = await loadFixture(lockedFixture);
-        const refunded = AMOUNT - payout;
-        const tx = settlement.connect(settler).settle(id, payout, SETTLEMENT_HASH);
-        await expect(tx)
-          .to.emit(settlement, "AwardSettled")
-          .withArgs(id, cpo.address, dso.address, payout, refunded, SETTLEMENT_HASH);
-        await expect(tx).to.changeTokenBalances(token, [cpo, dso, settlementAddress], [payout, refunded, -AMOUNT]);
-
-        // Zero transfers are skipped.
-        const expected = [];
-        if (payout > 0n) expected.push({ from: settlementAddress, to: cpo.address, value: payout });
-        if (refunded > 0n) expected.push({ from: settlementAddress, to: dso.address, value: refunded });
-        expect(await transfersOf(await tx, token)).to.deep.equal(expected);
-
-        const award = await settlement.getAward(id);
-        expect(award.status).to.equal(Status.Settled);
-        expect(award.settlementHash).to.equal(SETTLEMENT_HASH);
-        expect(award.paid).to.equal(payout);
-        expect(award.amount).to.equal(AMOUNT);
-        expect(award.awardHash).to.equal(AWARD_HASH);
-      });
-    }
-
-    it("reverts PayoutExceedsAmount when the payout is larger than the locked amount", async function () {
-      const { settlement, settler, id } = await loadFixture(lockedFixture);
-      await expect(settlement.connect(settler).settle(id, AMOUNT + 1n, SETTLEMENT_HASH))
-        .to.be.revertedWithCustomError(settlement, "PayoutExceedsAmount")
-        .withArgs(id, AMOUNT + 1n, AMOUNT);
-    });
-
-    it("reverts AwardNotLocked(Settled) on a second settlement, even with another hash or payout", async function () {
-      const { settlement, token, settler, cpo, id } = await loadFixture(lockedFixture);
-      await settlement.connect(settler).settle(id, 100n * UNIT, SETTLEMENT_HASH);
-      const cpoBalance = await token.balanceOf(cpo.address);
-      await expect(settlement.connect(settler).settle(id, 100n * UNIT, SETTLEMENT_HASH))
-        .to.be.revertedWithCustomError(settlement, "AwardNotLocked")
-        .withArgs(id, Status.Settled);
-      await expect(settlement.connect(settler).settle(id, AMOUNT, ethers.id("other")))
-        .to.be.revertedWithCustomError(settlement, "AwardNotLocked")
-        .withArgs(id, Status.Settled);
-      expect(await token.balanceOf(cpo.address)).to.equal(cpoBalance);
-      expect((await settlement.getAward(id)).settlementHash).to.equal(SETTLEMENT_HASH);
-    });
-
-    it("reverts AwardNotLocked(None) for an unknown id", async function () {
-      const { settlement, settler } = await loadFixture(deployFixture);
-      await expect(settlement.connect(settler).settle(awardId("unknown"), 0n, SETTLEMENT_HASH))
-        .to.be.revertedWithCustomError(settlement, "AwardNotLocked")
-        .withArgs(awardId("unknown"), Status.None);
-    });
-
-    it("reverts AwardNotLocked(Refunded) after a refund", async function () {
-      const { settlement, settler, refundAfter, id } = await loadFixture(lockedFixture);
-      await time.increaseTo(refundAfter);
-      await settlement.refundExpired(id);
-      await expect(settlement.connect(settler).settle(id, 0n, SETTLEMENT_HASH))
-        .to.be.revertedWithCustomError(settlement, "AwardNotLocked")
-        .withArgs(id, Status.Refunded);
-    });
-
-    it("still settles after the refund deadline if nobody has refunded yet", async function () {
-      const { settlement, token, settler, cpo, refundAfter, id } = await loadFixture(lockedFixture);
-      await time.increaseTo(refundAfter + DAY);
-      await expect(settlement.connect(settler).settle(id, AMOUNT, SETTLEMENT_HASH)).to.changeTokenBalance(token, cpo, AMOUNT);
-    });
-
-    for (const who of ["admin", "dso", "cpo", "stranger"]) {
-      it(`reverts AccessControlUnauthorizedAccount when called by the ${who}`, async function () {
-        const f = await loadFixture(lockedFixture);
-        await expect(f.settlement.connect(f[who]).settle(f.id, AMOUNT, SETTLEMENT_HASH))
-          .to.be.revertedWithCustomError(f.settlement, "AccessControlUnauthorizedAccount")
-          .withArgs(f[who].address, SETTLER_ROLE);
-      });
-    }
-
-    it("follows role changes made by the admin", async function () {
-      const { settlement, admin, settler, stranger, id } = await loadFixture(lockedFixture);
+  describe("roles", function () {
+    it("lets the admin add a second holder of a role, but never give an account a second role", async function () {
+      const { settlement, admin, pauser, settler, stranger } = await loadFixture(deployFixture);
+      await expect(settlement.connect(admin).grantRole(SETTLER_ROLE, pauser.address))
+        .to.be.revertedWithCustomError(settlement, "RoleConflict")
+        .withArgs(pauser.address, PAUSER_ROLE);
+      await expect(settlement.connect(admin).grantRole(REGISTRAR_ROLE, settler.address))
+        .to.be.revertedWithCustomError(settlement, "RoleConflict")
+        .withArgs(settler.address, SETTLER_ROLE);
       await settlement.connect(admin).grantRole(SETTLER_ROLE, stranger.address);
-      await settlement.connect(admin).revokeRole(SETTLER_ROLE, settler.address);
-      await expect(settlement.connect(settler).settle(id, 0n, SETTLEMENT_HASH)).to.be.revertedWithCustomError(
-        settlement,
-        "AccessControlUnauthorizedAccount",
-      );
-      await expect(settlement.connect(stranger).settle(id, 0n, SETTLEMENT_HASH)).to.emit(settlement, "AwardSettled");
+      expect(await settlement.hasRole(SETTLER_ROLE, stranger.address)).to.equal(true);
+      await settlement.connect(admin).grantRole(SETTLER_ROLE, stranger.address); // already held: no conflict with itself
     });
 
-    it("reverts EnforcedPause while paused and settles after unpause", async function () {
-      const { settlement, admin, settler, id } = await loadFixture(lockedFixture);
-      await settlement.connect(admin).pause();
-      await expect(settlement.connect(settler).settle(id, AMOUNT, SETTLEMENT_HASH)).to.be.revertedWithCustomError(
+    it("refuses granting the admin role directly (AccessControlEnforcedDefaultAdminRules)", async function () {
+      const { settlement, admin, stranger } = await loadFixture(deployFixture);
+      await expect(settlement.connect(admin).grantRole(DEFAULT_ADMIN_ROLE, stranger.address)).to.be.revertedWithCustomError(
         settlement,
-        "EnforcedPause",
+        "AccessControlEnforcedDefaultAdminRules",
       );
-      await settlement.connect(admin).unpause();
-      await expect(settlement.connect(settler).settle(id, AMOUNT, SETTLEMENT_HASH)).to.emit(settlement, "AwardSettled");
+    });
+
+    it("hands the admin role over only after the delay, to an account holding no other role", async function () {
+      const { settlement, admin, settler, stranger } = await loadFixture(deployFixture);
+      await settlement.connect(admin).beginDefaultAdminTransfer(stranger.address);
+      await expect(settlement.connect(stranger).acceptDefaultAdminTransfer()).to.be.revertedWithCustomError(
+        settlement,
+        "AccessControlEnforcedDefaultAdminDelay",
+      );
+      await time.increase(ADMIN_DELAY + 1n);
+      await settlement.connect(stranger).acceptDefaultAdminTransfer();
+      expect(await settlement.defaultAdmin()).to.equal(stranger.address);
+      expect(await settlement.hasRole(DEFAULT_ADMIN_ROLE, admin.address)).to.equal(false);
+
+      await settlement.connect(stranger).beginDefaultAdminTransfer(settler.address);
+      await time.increase(ADMIN_DELAY + 1n);
+      await expect(settlement.connect(settler).acceptDefaultAdminTransfer())
+        .to.be.revertedWithCustomError(settlement, "RoleConflict")
+        .withArgs(settler.address, SETTLER_ROLE);
+    });
+
+    for (const [fn, args] of [["registerPayees", [[]]], ["deregisterPayee", [ethers.ZeroAddress]], ["pause", []]]) {
+      it(`refuses ${fn} from the admin and the settler (only its own role may)`, async function () {
+        const f = await loadFixture(deployFixture);
+        for (const who of [f.admin, f.settler, f.stranger]) {
+          await expect(f.settlement.connect(who)[fn](...args)).to.be.revertedWithCustomError(
+            f.settlement,
+            "AccessControlUnauthorizedAccount",
+          );
+        }
+      });
+    }
+  });
+
+  describe("payee list", function () {
+    it("registers each new wallet once, skipping listed ones, with one event per newly listed wallet", async function () {
+      const { settlement, registrar, cpo, stranger, dso2 } = await loadFixture(deployFixture);
+      expect(await settlement.isPayee(stranger.address)).to.equal(false);
+      const tx = settlement.connect(registrar).registerPayees([stranger.address, cpo.address, dso2.address, stranger.address]);
+      await expect(tx).to.emit(settlement, "PayeeRegistered").withArgs(stranger.address);
+      const receipt = await (await tx).wait();
+      const registered = receipt.logs.map((l) => settlement.interface.parseLog(l)).map((p) => p.args.wallet);
+      expect(registered).to.deep.equal([stranger.address, dso2.address]);
+      expect(await settlement.isPayee(stranger.address)).to.equal(true);
+      expect(await settlement.isPayee(cpo.address)).to.equal(true);
+    });
+
+    it("reverts ZeroAddress for the zero address and lists nothing of that call", async function () {
+      const { settlement, registrar, stranger } = await loadFixture(deployFixture);
+      await expect(settlement.connect(registrar).registerPayees([stranger.address, ethers.ZeroAddress])).to.be.revertedWithCustomError(
+        settlement,
+        "ZeroAddress",
+      );
+      expect(await settlement.isPayee(stranger.address)).to.equal(false);
+    });
+
+    it("deregisters a listed wallet (emitting PayeeDeregistered) and refuses an unlisted one", async function () {
+      const { settlement, registrar, cpo, stranger } = await loadFixture(deployFixture);
+      await expect(settlement.connect(registrar).deregisterPayee(cpo.address))
+        .to.emit(settlement, "PayeeDeregistered")
+        .withArgs(cpo.address);
+      expect(await settlement.isPayee(cpo.address)).to.equal(false);
+      await expect(settlement.connect(registrar).deregisterPayee(stranger.address))
+        .to.be.revertedWithCustomError(settlement, "PayeeNotRegistered")
+        .withArgs(stranger.address);
+    });
+
+    it("the settler cannot pay an unlisted address: lockCycle reverts PayeeNotRegistered naming it", async function () {
+      const { settlement, settler, registrar, dso, cpo, stranger, refundAfter } = await loadFixture(deployFixture);
+      const awards = [
+        { cpo: cpo.address, amount: UNIT, awardHash: ethers.id("a") },
+        { cpo: stranger.address, amount: UNIT, awardHash: ethers.id("b") },
+      ];
+      await expect(settlement.connect(settler).lockCycle(cycleIdOf("x"), dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards)))
+        .to.be.revertedWithCustomError(settlement, "PayeeNotRegistered")
+        .withArgs(stranger.address);
+      await settlement.connect(registrar).deregisterPayee(cpo.address);
+      await expect(settlement.connect(settler).lockCycle(cycleIdOf("x"), dso.address, refundAfter, awards.slice(0, 1), await consentsFor(settlement, dso, awards.slice(0, 1))))
+        .to.be.revertedWithCustomError(settlement, "PayeeNotRegistered")
+        .withArgs(cpo.address);
+    });
+
+    it("still pays a payee deregistered after its cycle was locked (the DSO agreed at lock time)", async function () {
+      const { settlement, token, settler, registrar, dso, cpo, refundAfter } = await loadFixture(deployFixture);
+      const awards = [{ cpo: cpo.address, amount: UNIT, awardHash: ethers.id("a") }];
+      await settlement.connect(settler).lockCycle(cycleIdOf("y"), dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
+      await settlement.connect(registrar).deregisterPayee(cpo.address);
+      await expect(
+        settlement.connect(settler).settleCycle(cycleIdOf("y"), awards, [UNIT], [ethers.id("s")]),
+      ).to.changeTokenBalances(token, [cpo], [UNIT]);
     });
   });
 
-  describe("refundExpired", function () {
-    it("reverts RefundNotDue before the deadline (time.increaseTo)", async function () {
-      const { settlement, stranger, refundAfter, id } = await loadFixture(lockedFixture);
-      await time.increaseTo(refundAfter - 3600n);
-      await expect(settlement.connect(stranger).refundExpired(id))
-        .to.be.revertedWithCustomError(settlement, "RefundNotDue")
-        .withArgs(id, refundAfter);
+  describe("DSO consent (EIP-712)", function () {
+    const CYCLE = cycleIdOf("consent");
+    const awardsOf = (f) => [
+      { cpo: f.cpo.address, amount: 100n * UNIT, awardHash: ethers.id("a") },
+      { cpo: f.cpo2.address, amount: 50n * UNIT, awardHash: ethers.id("b") },
+    ];
+    const lock = (f, consents, dso = f.dso, id = CYCLE) =>
+      f.settlement.connect(f.settler).lockCycle(id, dso.address, f.refundAfter, awardsOf(f), consents);
+
+    it("signs over the escrow's EIP-712 domain (chain id, escrow address) and type", async function () {
+      const f = await loadFixture(deployFixture);
+      const domain = { name: "FlexSettlement", version: "1", chainId: 31337, verifyingContract: f.settlementAddress };
+      const types = { Consent: [
+        { name: "requestHash", type: "bytes32" }, { name: "maxAmount", type: "uint256" },
+        { name: "deadline", type: "uint256" }, { name: "nonce", type: "uint256" },
+      ] };
+      const value = { requestHash: ethers.id("r"), maxAmount: 7n, deadline: 9n, nonce: 11n };
+      expect(await f.settlement.consentDigest(value.requestHash, 7n, 9n, 11n)).to.equal(ethers.TypedDataEncoder.hash(domain, types, value));
+      expect(await f.settlement.CONSENT_TYPEHASH()).to.equal(
+        ethers.id("Consent(bytes32 requestHash,uint256 maxAmount,uint256 deadline,uint256 nonce)"),
+      );
     });
 
-    it("reverts one second before the deadline and refunds exactly at it", async function () {
-      const { settlement, stranger, refundAfter, id } = await loadFixture(lockedFixture);
-      await time.setNextBlockTimestamp(refundAfter - 1n);
-      await expect(settlement.connect(stranger).refundExpired(id)).to.be.revertedWithCustomError(settlement, "RefundNotDue");
-      await time.setNextBlockTimestamp(refundAfter);
-      await expect(settlement.connect(stranger).refundExpired(id)).to.emit(settlement, "AwardRefunded");
+    it("locks with consents adding up to the total and uses their nonces", async function () {
+      const f = await loadFixture(deployFixture);
+      const a = await signConsent(f.settlement, f.dso, 120n * UNIT, { amount: 100n * UNIT, requestHash: ethers.id("r1") });
+      const b = await signConsent(f.settlement, f.dso, 50n * UNIT, { requestHash: ethers.id("r2") });
+      expect(await f.settlement.isConsentNonceUsed(f.dso.address, a.nonce)).to.equal(false);
+      await expect(lock(f, [a, b])).to.changeTokenBalance(f.token, f.dso, -150n * UNIT);
+      expect(await f.settlement.isConsentNonceUsed(f.dso.address, a.nonce)).to.equal(true);
+      expect(await f.settlement.isConsentNonceUsed(f.dso.address, b.nonce)).to.equal(true);
+      expect(await f.settlement.isConsentNonceUsed(f.dso2.address, a.nonce)).to.equal(false);
     });
 
-    it("lets anyone refund the full amount to the DSO after the deadline", async function () {
-      const { settlement, settlementAddress, token, stranger, dso, cpo, refundAfter, id } = await loadFixture(lockedFixture);
-      await time.increaseTo(refundAfter + 1n);
-      const tx = settlement.connect(stranger).refundExpired(id);
-      await expect(tx).to.emit(settlement, "AwardRefunded").withArgs(id, dso.address, AMOUNT);
-      await expect(tx).to.changeTokenBalances(token, [dso, settlementAddress, cpo, stranger], [AMOUNT, -AMOUNT, 0n, 0n]);
-      const award = await settlement.getAward(id);
-      expect(award.status).to.equal(Status.Refunded);
-      expect(award.paid).to.equal(0n);
-      expect(award.settlementHash).to.equal(ethers.ZeroHash);
+    it("the settler cannot take more than the authorisation (ConsentExceeded, ConsentMismatch)", async function () {
+      const f = await loadFixture(deployFixture);
+      const over = await signConsent(f.settlement, f.dso, 149n * UNIT, { amount: 150n * UNIT });
+      await expect(lock(f, [over]))
+        .to.be.revertedWithCustomError(f.settlement, "ConsentExceeded")
+        .withArgs(over.requestHash, 150n * UNIT, 149n * UNIT);
+      const short = await signConsent(f.settlement, f.dso, 149n * UNIT);
+      await expect(lock(f, [short])).to.be.revertedWithCustomError(f.settlement, "ConsentMismatch").withArgs(150n * UNIT, 149n * UNIT);
+      await expect(lock(f, [])).to.be.revertedWithCustomError(f.settlement, "ConsentMismatch").withArgs(150n * UNIT, 0n);
+      expect(await f.token.balanceOf(f.settlementAddress)).to.equal(0n);
     });
 
-    it("works while paused, so escrowed funds are never stuck", async function () {
-      const { settlement, token, admin, dso, stranger, refundAfter, id } = await loadFixture(lockedFixture);
-      await settlement.connect(admin).pause();
-      await time.increaseTo(refundAfter);
-      await expect(settlement.connect(stranger).refundExpired(id)).to.changeTokenBalance(token, dso, AMOUNT);
+    it("the settler cannot reuse a signature (ConsentNonceUsed), not even for another cycle", async function () {
+      const f = await loadFixture(deployFixture);
+      const consent = await signConsent(f.settlement, f.dso, 150n * UNIT);
+      await lock(f, [consent]);
+      await expect(lock(f, [consent], f.dso, cycleIdOf("again")))
+        .to.be.revertedWithCustomError(f.settlement, "ConsentNonceUsed")
+        .withArgs(f.dso.address, consent.nonce);
     });
 
-    it("reverts AwardNotLocked for an unknown, settled or already refunded award", async function () {
-      const { settlement, settler, dso, cpo, refundAfter, id } = await loadFixture(lockedFixture);
-      await expect(settlement.refundExpired(awardId("unknown")))
-        .to.be.revertedWithCustomError(settlement, "AwardNotLocked")
-        .withArgs(awardId("unknown"), Status.None);
+    it("the settler cannot lock after the consent's deadline (ConsentExpired), and can at it", async function () {
+      const f = await loadFixture(deployFixture);
+      const deadline = BigInt(await time.latest()) + 100n;
+      const consent = await signConsent(f.settlement, f.dso, 150n * UNIT, { deadline });
+      await time.setNextBlockTimestamp(deadline + 1n);
+      await expect(lock(f, [consent])).to.be.revertedWithCustomError(f.settlement, "ConsentExpired").withArgs(consent.requestHash, deadline);
 
-      await settlement.connect(settler).lockAward(awardId("b"), dso.address, cpo.address, AMOUNT, refundAfter, AWARD_HASH);
-      await settlement.connect(settler).settle(awardId("b"), 1n, SETTLEMENT_HASH);
-      await time.increaseTo(refundAfter);
-      await expect(settlement.refundExpired(awardId("b")))
-        .to.be.revertedWithCustomError(settlement, "AwardNotLocked")
-        .withArgs(awardId("b"), Status.Settled);
+      const g = await loadFixture(deployFixture);
+      const atDeadline = await signConsent(g.settlement, g.dso, 150n * UNIT, { deadline });
+      await time.setNextBlockTimestamp(deadline);
+      await expect(lock(g, [atDeadline])).to.emit(g.settlement, "CycleLocked");
+    });
 
-      await settlement.refundExpired(id);
-      await expect(settlement.refundExpired(id))
-        .to.be.revertedWithCustomError(settlement, "AwardNotLocked")
-        .withArgs(id, Status.Refunded);
+    it("refuses a consent not signed by the cycle's DSO for this escrow and these terms (InvalidConsentSignature)", async function () {
+      const f = await loadFixture(deployFixture);
+      const total = 150n * UNIT;
+      const forged = [
+        await signConsent(f.settlement, f.dso2, total), // another DSO's key
+        await signConsent(f.settlement, f.dso, total, { chainId: 1n }), // another chain
+        await signConsent(f.settlement, f.dso, total, { verifyingContract: f.stranger.address }), // another escrow
+        { ...(await signConsent(f.settlement, f.dso, total)), requestHash: ethers.id("other request") }, // altered terms
+        { ...(await signConsent(f.settlement, f.dso, total)), signature: "0x1234" }, // malformed
+      ];
+      for (const consent of forged) {
+        await expect(lock(f, [consent])).to.be.revertedWithCustomError(f.settlement, "InvalidConsentSignature").withArgs(consent.requestHash);
+      }
+      // A DSO's own consent cannot fund a lock from another DSO.
+      await expect(lock(f, [await signConsent(f.settlement, f.dso, total)], f.dso2)).to.be.revertedWithCustomError(
+        f.settlement,
+        "InvalidConsentSignature",
+      );
+    });
+  });
+
+  describe("funding", function () {
+    it("locks with an EIP-2612 permit instead of an approve transaction", async function () {
+      const { settlement, settlementAddress, token, settler, stranger, cpo, refundAfter } = await loadFixture(deployFixture);
+      const amount = 250n * UNIT;
+      await token.mint(stranger.address, amount);
+      const deadline = BigInt(await time.latest()) + 3600n;
+      const sig = await signPermit(token, stranger, settlementAddress, amount, deadline);
+      // The operator submits the DSO's signed permit, then locks.
+      await token.connect(settler).permit(stranger.address, settlementAddress, amount, deadline, sig.v, sig.r, sig.s);
+      const awards = [{ cpo: cpo.address, amount, awardHash: ethers.id("permit") }];
+      await expect(
+        settlement.connect(settler).lockCycle(cycleIdOf("permit"), stranger.address, refundAfter, awards, await consentsFor(settlement, stranger, awards)),
+      ).to.changeTokenBalances(token, [stranger, settlementAddress], [-amount, amount]);
     });
   });
 
   describe("pause / unpause", function () {
     it("lets only the pauser pause and unpause, emitting Paused/Unpaused", async function () {
-      const { settlement, admin } = await loadFixture(deployFixture);
-      await expect(settlement.connect(admin).pause()).to.emit(settlement, "Paused").withArgs(admin.address);
+      const { settlement, pauser } = await loadFixture(deployFixture);
+      await expect(settlement.connect(pauser).pause()).to.emit(settlement, "Paused").withArgs(pauser.address);
       expect(await settlement.paused()).to.equal(true);
-      await expect(settlement.connect(admin).unpause()).to.emit(settlement, "Unpaused").withArgs(admin.address);
+      await expect(settlement.connect(pauser).unpause()).to.emit(settlement, "Unpaused").withArgs(pauser.address);
       expect(await settlement.paused()).to.equal(false);
     });
 
-    for (const who of ["settler", "dso", "stranger"]) {
+    for (const who of ["admin", "settler", "registrar", "dso"]) {
       it(`reverts AccessControlUnauthorizedAccount for pause/unpause by the ${who}`, async function () {
         const f = await loadFixture(deployFixture);
         await expect(f.settlement.connect(f[who]).pause())
           .to.be.revertedWithCustomError(f.settlement, "AccessControlUnauthorizedAccount")
           .withArgs(f[who].address, PAUSER_ROLE);
-        await f.settlement.connect(f.admin).pause();
+        await f.settlement.connect(f.pauser).pause();
         await expect(f.settlement.connect(f[who]).unpause())
           .to.be.revertedWithCustomError(f.settlement, "AccessControlUnauthorizedAccount")
           .withArgs(f[who].address, PAUSER_ROLE);
@@ -432,157 +370,16 @@ describe("FlexSettlement", function () {
     }
 
     it("reverts EnforcedPause when pausing twice and ExpectedPause when unpausing while running", async function () {
-      const { settlement, admin } = await loadFixture(deployFixture);
-      await expect(settlement.connect(admin).unpause()).to.be.revertedWithCustomError(settlement, "ExpectedPause");
-      await settlement.connect(admin).pause();
-      await expect(settlement.connect(admin).pause()).to.be.revertedWithCustomError(settlement, "EnforcedPause");
+      const { settlement, pauser } = await loadFixture(deployFixture);
+      await expect(settlement.connect(pauser).unpause()).to.be.revertedWithCustomError(settlement, "ExpectedPause");
+      await settlement.connect(pauser).pause();
+      await expect(settlement.connect(pauser).pause()).to.be.revertedWithCustomError(settlement, "EnforcedPause");
     });
 
     it("lets the admin grant the pauser role to another account", async function () {
       const { settlement, admin, stranger } = await loadFixture(deployFixture);
       await settlement.connect(admin).grantRole(PAUSER_ROLE, stranger.address);
       await expect(settlement.connect(stranger).pause()).to.emit(settlement, "Paused");
-    });
-  });
-
-  describe("getAward", function () {
-    it("returns an all-zero record with status None for an unused id", async function () {
-      const { settlement } = await loadFixture(deployFixture);
-      const award = await settlement.getAward(awardId("never"));
-      expect(award.dso).to.equal(ethers.ZeroAddress);
-      expect(award.cpo).to.equal(ethers.ZeroAddress);
-      expect(award.amount).to.equal(0n);
-      expect(award.refundAfter).to.equal(0n);
-      expect(award.status).to.equal(Status.None);
-      expect(award.awardHash).to.equal(ethers.ZeroHash);
-      expect(award.settlementHash).to.equal(ethers.ZeroHash);
-      expect(award.paid).to.equal(0n);
-    });
-
-    it("returns the stored record in field order and keeps awards independent", async function () {
-      const { settlement, settler, dso, cpo, dso2, cpo2, refundAfter, id } = await loadFixture(lockedFixture);
-      const other = awardId("other");
-      await settlement.connect(settler).lockAward(other, dso2.address, cpo2.address, 7n, refundAfter + 5n, ethers.id("h2"));
-      await settlement.connect(settler).settle(other, 3n, ethers.id("s2"));
-      expect([...(await settlement.getAward(id))]).to.deep.equal([
-        dso.address, cpo.address, AMOUNT, refundAfter, Status.Locked, AWARD_HASH, ethers.ZeroHash, 0n,
-      ]);
-      expect([...(await settlement.getAward(other))]).to.deep.equal([
-        dso2.address, cpo2.address, 7n, refundAfter + 5n, Status.Settled, ethers.id("h2"), ethers.id("s2"), 3n,
-      ]);
-    });
-  });
-
-  describe("accounting", function () {
-    it("holds exactly the sum of the still-locked amounts through a mixed sequence", async function () {
-      const { settlement, settlementAddress, token, settler, dso, cpo, dso2, cpo2, refundAfter } =
-        await loadFixture(deployFixture);
-      const s = settlement.connect(settler);
-      await s.lockAward(awardId(1), dso.address, cpo.address, 100n, refundAfter, AWARD_HASH);
-      await s.lockAward(awardId(2), dso2.address, cpo2.address, 200n, refundAfter + DAY, AWARD_HASH);
-      await s.lockAward(awardId(3), dso.address, cpo2.address, 300n, refundAfter, AWARD_HASH);
-      expect(await token.balanceOf(settlementAddress)).to.equal(600n);
-      await s.settle(awardId(2), 150n, SETTLEMENT_HASH);
-      expect(await token.balanceOf(settlementAddress)).to.equal(400n);
-      await time.increaseTo(refundAfter);
-      await settlement.refundExpired(awardId(1));
-      expect(await token.balanceOf(settlementAddress)).to.equal(300n);
-      await s.settle(awardId(3), 300n, SETTLEMENT_HASH);
-      expect(await token.balanceOf(settlementAddress)).to.equal(0n);
-      expect(await token.balanceOf(cpo2.address)).to.equal(450n);
-    });
-  });
-
-  describe("reentrancy (malicious token calling back during transfers)", function () {
-    /**
-     * Escrow on a ReentrantToken. The token itself holds SETTLER_ROLE so that the role check cannot be
-     * what stops its callbacks: only the reentrancy guard stands in the way.
-     */
-    async function reentrantFixture() {
-      const [, admin, settler, dso, cpo, stranger] = await ethers.getSigners();
-      const evil = await ethers.deployContract("ReentrantToken");
-      const evilAddress = await evil.getAddress();
-      const settlement = await ethers.deployContract("FlexSettlement", [evilAddress, admin.address, settler.address]);
-      const settlementAddress = await settlement.getAddress();
-      await settlement.connect(admin).grantRole(SETTLER_ROLE, evilAddress);
-      await evil.mint(dso.address, 10_000n);
-      await evil.connect(dso).approve(settlementAddress, ethers.MaxUint256);
-      const refundAfter = BigInt(await time.latest()) + DAY;
-      // Two locked awards: "victim" is the one the callback targets, "outer" the one being processed.
-      for (const label of ["victim", "outer"]) {
-        await settlement.connect(settler).lockAward(awardId(label), dso.address, cpo.address, 1_000n, refundAfter, AWARD_HASH);
-      }
-      return { evil, settlement, settlementAddress, admin, settler, dso, cpo, stranger, refundAfter };
-    }
-    const Attack = { None: 0, Settle: 1, RefundExpired: 2, LockAward: 3 };
-
-    async function expectUnchanged(f) {
-      expect(await f.evil.balanceOf(f.settlementAddress)).to.equal(2_000n);
-      expect((await f.settlement.getAward(awardId("victim"))).status).to.equal(Status.Locked);
-      expect((await f.settlement.getAward(awardId("outer"))).status).to.equal(Status.Locked);
-    }
-
-    it("the unarmed token settles normally (control)", async function () {
-      const f = await loadFixture(reentrantFixture);
-      await f.evil.arm(f.settlementAddress, Attack.None, ethers.ZeroHash, 0n);
-      await expect(f.settlement.connect(f.settler).settle(awardId("outer"), 400n, SETTLEMENT_HASH))
-        .to.emit(f.settlement, "AwardSettled");
-    });
-
-    it("blocks settle -> settle", async function () {
-      const f = await loadFixture(reentrantFixture);
-      await f.evil.arm(f.settlementAddress, Attack.Settle, awardId("victim"), 1_000n);
-      await expect(f.settlement.connect(f.settler).settle(awardId("outer"), 400n, SETTLEMENT_HASH))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      await expectUnchanged(f);
-    });
-
-    it("blocks settle -> refundExpired", async function () {
-      const f = await loadFixture(reentrantFixture);
-      await time.increaseTo(f.refundAfter);
-      await f.evil.arm(f.settlementAddress, Attack.RefundExpired, awardId("victim"), 0n);
-      await expect(f.settlement.connect(f.settler).settle(awardId("outer"), 0n, SETTLEMENT_HASH))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      await expectUnchanged(f);
-    });
-
-    it("blocks refundExpired -> refundExpired (same and other award)", async function () {
-      const f = await loadFixture(reentrantFixture);
-      await time.increaseTo(f.refundAfter);
-      for (const target of ["victim", "outer"]) {
-        await f.evil.arm(f.settlementAddress, Attack.RefundExpired, awardId(target), 0n);
-        await expect(f.settlement.connect(f.stranger).refundExpired(awardId("outer")))
-          .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-        await expectUnchanged(f);
-      }
-    });
-
-    it("blocks refundExpired -> settle", async function () {
-      const f = await loadFixture(reentrantFixture);
-      await time.increaseTo(f.refundAfter);
-      await f.evil.arm(f.settlementAddress, Attack.Settle, awardId("victim"), 1_000n);
-      await expect(f.settlement.connect(f.stranger).refundExpired(awardId("outer")))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      await expectUnchanged(f);
-    });
-
-    it("blocks lockAward -> settle of the award being locked", async function () {
-      const f = await loadFixture(reentrantFixture);
-      const id = awardId("new");
-      await f.evil.arm(f.settlementAddress, Attack.Settle, id, 500n);
-      await expect(f.settlement.connect(f.settler).lockAward(id, f.dso.address, f.cpo.address, 500n, f.refundAfter, AWARD_HASH))
-        .to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      expect((await f.settlement.getAward(id)).status).to.equal(Status.None);
-      await expectUnchanged(f);
-    });
-
-    it("blocks lockAward -> lockAward", async function () {
-      const f = await loadFixture(reentrantFixture);
-      await f.evil.arm(f.settlementAddress, Attack.LockAward, awardId("nested"), 1n);
-      await expect(
-        f.settlement.connect(f.settler).lockAward(awardId("new"), f.dso.address, f.cpo.address, 500n, f.refundAfter, AWARD_HASH),
-      ).to.be.revertedWithCustomError(f.settlement, "ReentrancyGuardReentrantCall");
-      await expectUnchanged(f);
     });
   });
 });

@@ -1,16 +1,20 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
-const { deploy, DEMO_ACCOUNTS, DEMO_FUNDING } = require("../scripts/deploy");
+const { consentsFor } = require("./helpers");
+const { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS } = require("../scripts/deploy");
 
 describe("scripts/deploy.js", function () {
-  it("deploys both contracts, gives the operator every role and funds and approves signers #1..#9", async function () {
+  it("deploys both contracts with four distinct role holders and funds and approves signers #1..#9", async function () {
     const signers = await ethers.getSigners();
     const [operator] = signers;
     const summary = await deploy();
 
-    expect(Object.keys(summary)).to.deep.equal(["chainId", "rpcUrl", "token", "settlement", "operator", "deployBlock"]);
+    expect(Object.keys(summary)).to.deep.equal([
+      "chainId", "rpcUrl", "token", "settlement", "admin", "pauser", "registrar", "settler", "deployBlock",
+    ]);
     expect(summary.chainId).to.equal(31337);
-    expect(summary.operator).to.equal(operator.address);
+    expect(summary.settler).to.equal(operator.address);
+    for (const [role, index] of Object.entries(ROLE_ACCOUNTS)) expect(summary[role]).to.equal(signers[index].address);
     expect(summary.deployBlock).to.be.a("number");
     expect(JSON.parse(JSON.stringify(summary))).to.deep.equal(summary);
 
@@ -18,14 +22,17 @@ describe("scripts/deploy.js", function () {
     const settlement = await ethers.getContractAt("FlexSettlement", summary.settlement);
     expect(await token.owner()).to.equal(operator.address);
     expect(await settlement.token()).to.equal(summary.token);
-    expect(await settlement.hasRole(ethers.ZeroHash, operator.address)).to.equal(true);
-    expect(await settlement.hasRole(await settlement.PAUSER_ROLE(), operator.address)).to.equal(true);
-    expect(await settlement.hasRole(await settlement.SETTLER_ROLE(), operator.address)).to.equal(true);
+    expect(await settlement.defaultAdmin()).to.equal(summary.admin);
+    expect(await settlement.defaultAdminDelay()).to.equal(ADMIN_DELAY);
+    expect([...(await settlement.refundDelayBounds())]).to.deep.equal(REFUND_DELAYS);
+    expect(await settlement.hasRole(await settlement.PAUSER_ROLE(), summary.pauser)).to.equal(true);
+    expect(await settlement.hasRole(await settlement.REGISTRAR_ROLE(), summary.registrar)).to.equal(true);
+    expect(await settlement.hasRole(await settlement.SETTLER_ROLE(), summary.settler)).to.equal(true);
 
     // The deployment's first transaction is in deployBlock: log scans from there see the token's creation.
     const created = await token.queryFilter(token.filters.OwnershipTransferred(), summary.deployBlock, summary.deployBlock);
     expect(created.map((e) => e.args.newOwner)).to.deep.equal([operator.address]);
-    expect(await settlement.queryFilter(settlement.filters.RoleGranted(), summary.deployBlock)).to.have.length(3);
+    expect(await settlement.queryFilter(settlement.filters.RoleGranted(), summary.deployBlock)).to.have.length(4);
 
     const demo = signers.slice(1, 1 + DEMO_ACCOUNTS);
     expect(demo).to.have.length(9);
@@ -36,10 +43,15 @@ describe("scripts/deploy.js", function () {
     expect(await token.balanceOf(signers[10].address)).to.equal(0n);
     expect(DEMO_FUNDING).to.equal(1_000_000n * 10n ** 6n);
 
-    // Any demo account can act as a DSO right away.
-    const id = ethers.id("deploy-smoke");
-    await settlement.lockAward(id, demo[0].address, demo[1].address, 10n ** 6n, 2n ** 40n, ethers.id("a"));
-    await settlement.settle(id, 10n ** 6n, ethers.id("s"));
+    // Any demo account can act as a DSO right away, paying a wallet the registrar listed.
+    const registrar = signers[ROLE_ACCOUNTS.registrar];
+    await settlement.connect(registrar).registerPayees([demo[1].address]);
+    const cycleId = ethers.toBeHex(BigInt(ethers.id("deploy-smoke")) & ~0xffffffffn, 32);
+    const awards = [{ cpo: demo[1].address, amount: 10n ** 6n, awardHash: ethers.id("a") }];
+    const { timestamp } = await ethers.provider.getBlock("latest");
+    const consents = await consentsFor(settlement, demo[0], awards);
+    await settlement.lockCycle(cycleId, demo[0].address, BigInt(timestamp) + 8n * 24n * 3600n, awards, consents);
+    await settlement.settleCycle(cycleId, awards, [10n ** 6n], [ethers.id("s")]);
     expect(await token.balanceOf(demo[1].address)).to.equal(DEMO_FUNDING + 10n ** 6n);
   });
 });

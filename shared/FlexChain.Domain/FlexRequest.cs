@@ -70,6 +70,13 @@ public sealed record RequestFill(FillKind Kind, KilowattHours Awarded, KilowattH
 /// A DSO's flexibility request and its gate cycle. It changes only through its verbs, each of which checks the
 /// current state and throws <see cref="DomainException"/> on an illegal transition.
 /// </summary>
+/// <summary>
+/// The DSO's consent to pay for a request, as it signed it (EIP-712, checked against its wallet when the request was
+/// posted): at most <see cref="MaxAmount"/> token units (decimal digits), usable until <see cref="Deadline"/>, under
+/// <see cref="Nonce"/> (decimal digits), with <see cref="Signature"/> (0x and 65 bytes). The escrow checks it again.
+/// </summary>
+public sealed record FundingConsent(string MaxAmount, DateTimeOffset Deadline, string Nonce, string Signature);
+
 public sealed class FlexRequest
 {
     /// <summary>Rehydrates a stored request; use <see cref="Post"/> to create a new one.</summary>
@@ -80,8 +87,10 @@ public sealed class FlexRequest
         IReadOnlyList<Verification> verifications,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
-        SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null)
+        SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
+        FundingConsent? consent = null)
     {
+        Consent = consent;
         Verification = verification ?? VerificationRules.Default;
         Decision = decision;
         DecisionFixedAt = decisionFixedAt;
@@ -160,6 +169,9 @@ public sealed class FlexRequest
     /// </summary>
     public DateTimeOffset? DecisionFixedAt { get; private set; }
 
+    /// <summary>The DSO's signed consent to pay for this request (null only for requests stored before consents existed).</summary>
+    public FundingConsent? Consent { get; }
+
     /// <summary>How the winners were chosen when the request was cleared, or null before clearing.</summary>
     public SelectionMode? AppliedSelection { get; private set; }
 
@@ -171,7 +183,7 @@ public sealed class FlexRequest
         string id, string dsoId, Transformer transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        VerificationRules? verification = null)
+        VerificationRules? verification = null, FundingConsent? consent = null)
     {
         (verification ?? VerificationRules.Default).Validate();
         if (transformer.DsoId != dsoId)
@@ -192,7 +204,7 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent);
     }
 
     /// <summary>

@@ -33,6 +33,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
             ["Chain__ChainId"] = HardhatNodeFixture.ChainId.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Chain__SettlementContract"] = deployment.GetProperty("settlement").GetString()!,
             ["Chain__OperatorKey"] = MarketFixture.OperatorKey,
+            ["Chain__RegistrarKey"] = MarketFixture.RegistrarKey,
             // A killed instance's lease on the operator key expires soon (the shortest blob lease), so the restarted one can take over.
             ["Chain__SignerLease"] = "00:00:15",
             ["GateCycle__MeterDataGrace"] = "00:00:10",

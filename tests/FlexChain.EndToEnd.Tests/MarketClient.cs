@@ -1,7 +1,12 @@
+using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net.Http.Json;
+using System.Numerics;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
+using FlexChain.Verification;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -11,9 +16,18 @@ public sealed record Caller(string Id, string ApiKey);
 /// <summary>A DSO with one transformer and two CPOs with one prequalified station each behind it.</summary>
 public sealed record SmallMarket(Caller Dso, Caller CpoA, Caller CpoB, string Transformer, string StationA, string StationB);
 
-/// <summary>HTTP helpers that act as DSOs and CPOs would, failing with the response body when a call fails.</summary>
+/// <summary>
+/// HTTP helpers that act as DSOs and CPOs would, failing with the response body when a call fails. A DSO registered
+/// here signs each request it posts without a <c>consent</c> as its wallet app would (EIP-712, for the request's
+/// most costly outcome), so tests that are not about consent post requests as before.
+/// </summary>
 public sealed class MarketClient(HttpClient http)
 {
+    /// <summary>The wallet of each participant registered through <see cref="RegisterAsync"/>, by participant id.</summary>
+    private static readonly ConcurrentDictionary<string, Wallet> Wallets = new();
+
+    private JsonNode? _chain;
+
     /// <summary>
     /// Registers a participant whose wallet is <paramref name="wallet"/>'s address and, unless told otherwise, proves the
     /// wallet with an EIP-191 signature of the server's challenge; a DSO also publishes prequalification requirements
@@ -23,6 +37,7 @@ public sealed class MarketClient(HttpClient http)
     {
         var body = await PostAsync("/v1/participants", null, new { role, legalName = name, contact = "ops@example.org", walletAddress = wallet.Address.ToString() });
         var caller = new Caller(body["participant"]!["id"]!.GetValue<string>(), body["apiKey"]!.GetValue<string>());
+        Wallets[caller.Id] = wallet;
         if (proveWallet) await ProveWalletAsync(caller, wallet);
         if (role == "Dso" && publishRequirements)
             await SendOkAsync(HttpMethod.Put, "/v1/prequalification/requirements", caller, new { minimumPowerKw = 3.7m, monitoringRequired = true, validityDays = 30 });
@@ -111,15 +126,65 @@ public sealed class MarketClient(HttpClient http)
         return JsonNode.Parse(text)!;
     }
 
-    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body, string? idempotencyKey = null, string? ifMatch = null)
+    /// <summary>
+    /// A consent for the request <paramref name="body"/> signed by <paramref name="wallet"/>: for energyKwh x
+    /// maxPriceEurPerKwh in token units, until a day after delivery starts, under a random nonce; <paramref name="tamper"/>
+    /// may change the signed values (the request hash, the amount posted and signed) and <paramref name="deadline"/> the
+    /// deadline, for tests of refused consents.
+    /// </summary>
+    public async Task<JsonObject> ConsentAsync(Wallet wallet, JsonObject body, Func<(Hash32 RequestHash, BigInteger MaxAmount), (Hash32, BigInteger)>? tamper = null,
+        DateTimeOffset? deadline = null)
     {
+        _chain ??= (await GetAnonymousAsync("/v1/health"))["chain"]!;
+        var (chainId, escrow, decimals) = (_chain["chainId"]!.GetValue<long>(), EthAddress.Parse(_chain["settlementContract"]!.GetValue<string>()), _chain["tokenDecimals"]!.GetValue<int>());
+        static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
+        decimal Number(string name) => body[name]!.GetValue<decimal>();
+        var start = Time(body["deliveryStart"]);
+        var requestHash = DsoConsent.RequestHashOf(body["transformerId"]!.GetValue<string>(), start.ToUnixTimeSeconds(), Time(body["deliveryEnd"]).ToUnixTimeSeconds(),
+            (long)(Number("energyKwh") * 1000m), (long)(Number("maxPriceEurPerKwh") * 1_000_000m), Time(body["gateClosure"]).ToUnixTimeSeconds());
+        var maxAmount = new BigInteger(decimal.Round(Number("energyKwh") * Number("maxPriceEurPerKwh") * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
+        var (signedHash, signedAmount) = tamper?.Invoke((requestHash, maxAmount)) ?? (requestHash, maxAmount);
+        var until = deadline ?? start.AddDays(1);
+        var consent = DsoConsent.Sign(wallet.Key, chainId, escrow, signedHash, signedAmount, until.ToUnixTimeSeconds(),
+            new BigInteger(RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        return new JsonObject
+        {
+            ["maxAmount"] = signedAmount.ToString(CultureInfo.InvariantCulture), ["deadline"] = until.ToString("O", CultureInfo.InvariantCulture),
+            ["nonce"] = consent.Nonce.ToString(CultureInfo.InvariantCulture), ["signature"] = consent.Signature,
+        };
+    }
+
+    private async Task<JsonNode> GetAnonymousAsync(string path)
+    {
+        using var response = await http.GetAsync(path);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body, string? idempotencyKey = null, string? ifMatch = null)
+    {
+        if (method == HttpMethod.Post && path == "/v1/requests" && caller is not null && Wallets.TryGetValue(caller.Id, out var wallet)
+            && JsonSerializer.SerializeToNode(body, Web) is JsonObject request && !request.ContainsKey("consent") && Signable(request))
+        {
+            request["consent"] = await ConsentAsync(wallet, request);
+            body = request;
+        }
         var message = new HttpRequestMessage(method, path);
         if (idempotencyKey is not null) message.Headers.Add("Idempotency-Key", idempotencyKey);
         if (ifMatch is not null) message.Headers.TryAddWithoutValidation("If-Match", ifMatch);
         if (caller is not null) message.Headers.Add("X-Api-Key", caller.ApiKey);
-        if (body is not null) message.Content = JsonContent.Create(body, options: new JsonSerializerOptions(JsonSerializerDefaults.Web));
-        return http.SendAsync(message);
+        if (body is not null) message.Content = JsonContent.Create(body, options: Web);
+        return await http.SendAsync(message);
     }
+
+    private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Whether the request body has the terms a consent signs, well-formed (hostile-input tests send others as they are).</summary>
+    private static bool Signable(JsonObject r) =>
+        r["transformerId"] is JsonValue t && t.TryGetValue<string>(out _)
+        && new[] { "deliveryStart", "deliveryEnd", "gateClosure" }.All(n => r[n] is JsonValue v && v.TryGetValue<string>(out var s) && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, out _))
+        && new[] { "energyKwh", "maxPriceEurPerKwh" }.All(n => r[n] is JsonValue v && v.TryGetValue<decimal>(out var d) && d is >= 0 and < 1_000_000_000m);
 
     public Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, Caller? caller, string body, string contentType = "application/json")
     {

@@ -21,8 +21,10 @@ namespace FlexChain.EndToEnd.Tests;
 /// </summary>
 public sealed class MarketFixture : IAsyncLifetime
 {
-    /// <summary>Hardhat's public development accounts: #0 operator, #1 DSO, #2 and #3 CPOs.</summary>
+    /// <summary>Hardhat's public development accounts: #0 operator (the escrow's settler), #1 DSO, #2 and #3 CPOs.</summary>
     public const string OperatorKey = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    /// <summary>Hardhat's account #17, the escrow's registrar (contracts-sol/scripts/deploy.js): lists proven CPO wallets as payees.</summary>
+    public const string RegistrarKey = "0x689af8efa8c651a91ad287602527f3af2fe9f6501a7ac4b061667b5a93e037fd";
     public static readonly Wallet DsoKey = new Wallet("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
     public static readonly Wallet CpoAKey = new Wallet("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
     public static readonly Wallet CpoBKey = new Wallet("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
@@ -97,6 +99,7 @@ public sealed class MarketFixture : IAsyncLifetime
             web.UseSetting("Chain:ChainId", HardhatNodeFixture.ChainId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             web.UseSetting("Chain:SettlementContract", Settlement.ToString());
             web.UseSetting("Chain:OperatorKey", OperatorKey);
+            web.UseSetting("Chain:RegistrarKey", RegistrarKey);
             web.UseSetting("GateCycle:MeterDataGrace", "00:05:00");
             // A one-second cadence: requests with the same gate closure share a cycle, as tests set them.
             web.UseSetting("GateCycle:Cadence", "00:00:01");
@@ -193,6 +196,9 @@ public sealed class MarketFixture : IAsyncLifetime
 public sealed class Wallet(string privateKey)
 {
     private readonly EthECKey _key = new(privateKey);
+
+    /// <summary>The wallet's key, for typed-data (EIP-712) signatures.</summary>
+    public EthECKey Key => _key;
 
     public EthAddress Address { get; } = EthAddress.Parse(new EthECKey(privateKey).GetPublicAddress());
 

@@ -11,7 +11,7 @@ using Nethereum.Web3.Accounts;
 
 namespace FlexChain.EndToEnd.Tests;
 
-/// <summary>The settlement ledger on the real Hardhat node: the configured chain id, and a restart after a lost broadcast.</summary>
+/// <summary>The settlement ledger on the real Hardhat node: the configured chain id, the payee list, and a restart after a lost broadcast.</summary>
 [Collection(MarketCollection.Name)]
 public sealed class SettlementChainTests(MarketFixture market)
 {
@@ -21,12 +21,70 @@ public sealed class SettlementChainTests(MarketFixture market)
         Options.Create(new SettlementOptions
         {
             RpcUrl = market.Chain.RpcUri.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = market.Settlement.ToString(),
-            OperatorKey = MarketFixture.OperatorKey,
+            OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey,
         }),
         new BlobServiceClient(market.StorageConnectionString), NullLogger<SignerLease>.Instance);
 
-    private async Task<System.Numerics.BigInteger> NonceAsync(BlockParameter block) =>
-        (await market.Web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(_operator, block)).Value;
+    private readonly string _registrar = new Account(MarketFixture.RegistrarKey).Address;
+
+    private async Task<System.Numerics.BigInteger> NonceAsync(BlockParameter block, string? account = null) =>
+        (await market.Web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(account ?? _operator, block)).Value;
+
+    private static EthAddress NewWallet() => EthAddress.Parse(Nethereum.Signer.EthECKey.GenerateKey().GetPublicAddress());
+
+    private SettlementLedger.CycleLock OneAwardCycle(string label, EthAddress cpo)
+    {
+        var cycleId = EscrowIds.Cycle(label + "/" + Guid.NewGuid().ToString("N"));
+        var delivery = market.Clock.GetUtcNow().AddDays(1);
+        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, cpo, 1_000, 250_000, 250,
+            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+        // The DSO's consent for the 250 units (any request hash: the escrow checks the signature, not the request).
+        var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250,
+            delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        return new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1), [consent.Draw(250)]);
+    }
+
+    [Fact]
+    public async Task RegisterPayees_UnlistedWallets_ListedInOneRegistrarTransactionAndNotAgain()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var (a, b) = (NewWallet(), NewWallet());
+        var before = await NonceAsync(BlockParameter.CreateLatest(), _registrar);
+
+        await ledger.RegisterPayeesAsync([a, b, a], CancellationToken.None);
+        await ledger.RegisterPayeesAsync([b, a], CancellationToken.None);
+
+        Assert.True(await ledger.IsPayeeAsync(a, CancellationToken.None));
+        Assert.True(await ledger.IsPayeeAsync(b, CancellationToken.None));
+        Assert.Equal(before + 1, await NonceAsync(BlockParameter.CreateLatest(), _registrar));
+    }
+
+    [Fact]
+    public async Task LockCycles_PayeeNotListedYet_IsListedByTheRegistrarThenLocked()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var cpo = NewWallet();
+        var cycle = OneAwardCycle("unlisted-payee", cpo);
+        Assert.False(await ledger.IsPayeeAsync(cpo, CancellationToken.None));
+
+        await ledger.LockCyclesAsync([cycle], CancellationToken.None);
+
+        Assert.True(await ledger.IsPayeeAsync(cpo, CancellationToken.None));
+        Assert.Equal(CycleStatus.Locked, (await ledger.GetCycleAsync(cycle.CycleId, CancellationToken.None)).Status);
+    }
+
+    [Fact]
+    public void Startup_RegistrarKeySameAsOperatorKey_IsRefused()
+    {
+        using var factory = market.NewInstance(("Chain:RegistrarKey", MarketFixture.OperatorKey));
+
+        var e = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        var refused = Assert.IsType<InvalidOperationException>(e is AggregateException a ? a.Flatten().InnerExceptions.Single() : e);
+        Assert.Contains("Chain:RegistrarKey", refused.Message, StringComparison.Ordinal);
+    }
 
     private Task SetAutomineAsync(bool on) => market.Web3.Client.SendRequestAsync<object>("evm_setAutomine", null, on);
 
@@ -45,11 +103,14 @@ public sealed class SettlementChainTests(MarketFixture market)
     [Fact]
     public async Task LockCycles_KilledAfterBroadcastAndTheNodeLostIt_TheRestartBroadcastsTheSameTransactionOnce()
     {
-        var cycleId = EscrowIds.Cycle("journal-test/" + Guid.NewGuid().ToString("N"));
-        var delivery = market.Clock.GetUtcNow().AddDays(1);
-        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 1_000, 250_000, 250,
-            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
-        var cycle = new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1));
+        var cycle = OneAwardCycle("journal-test", MarketFixture.CpoAWallet);
+        var cycleId = cycle.CycleId;
+        using (var registering = Ledger())
+        {
+            // Listed first: with automine off a registration would wait for a block too.
+            await registering.InitializeAsync(CancellationToken.None);
+            await registering.RegisterPayeesAsync([MarketFixture.CpoAWallet], CancellationToken.None);
+        }
         var nonceBefore = await NonceAsync(BlockParameter.CreateLatest());
         var fromBlock = (ulong)(await market.Web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
 

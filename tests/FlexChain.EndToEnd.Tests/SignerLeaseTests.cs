@@ -108,7 +108,7 @@ public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<Azu
     [InlineData("00:01:01", false)]
     public void SettlementOptions_SignerLease_ValidatedToBlobLeaseRange(string duration, bool valid)
     {
-        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", ChainId = 31337, SettlementContract = "0x1", OperatorKey = "0x1", SignerLease = TimeSpan.Parse(duration) };
+        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", ChainId = 31337, SettlementContract = "0x1", OperatorKey = "0x1", RegistrarKey = "0x2", SignerLease = TimeSpan.Parse(duration) };
 
         Assert.Equal(valid, Validator.TryValidateObject(options, new ValidationContext(options), null, validateAllProperties: true));
     }
@@ -121,7 +121,7 @@ public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<Azu
     [InlineData(31337L, 1_000_001UL, false)]
     public void SettlementOptions_ChainIdAndLogSpan_Validated(long chainId, ulong maxLogBlockSpan, bool valid)
     {
-        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", ChainId = chainId, SettlementContract = "0x1", OperatorKey = "0x1", MaxLogBlockSpan = maxLogBlockSpan };
+        var options = new SettlementOptions { RpcUrl = "http://127.0.0.1:8545", ChainId = chainId, SettlementContract = "0x1", OperatorKey = "0x1", RegistrarKey = "0x2", MaxLogBlockSpan = maxLogBlockSpan };
         var results = new List<ValidationResult>();
 
         Assert.Equal(valid, Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true));

@@ -63,11 +63,7 @@ internal static class GateLoad
         var start = DateTimeOffset.UnixEpoch.AddMinutes(Math.Ceiling((closure - DateTimeOffset.UnixEpoch).TotalMinutes) + 1);
         var requests = new string[requestCount];
         await Parallel.ForEachAsync(Enumerable.Range(0, requestCount), parallel, async (i, _) =>
-            requests[i] = (await load.SendAsync(HttpMethod.Post, "/requests", dso.Key, new
-            {
-                transformerId = transformer, deliveryStart = start, deliveryEnd = start.AddMinutes(15), energyKwh = (decimal)cpoCount,
-                direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = closure, pricing = "PayAsBid",
-            }))["id"]!.GetValue<string>());
+            requests[i] = (await load.PostRequestAsync(dso.Key, DsoWallet, transformer, start, start.AddMinutes(15), cpoCount, 0.5m, closure))["id"]!.GetValue<string>());
         await Parallel.ForEachAsync(Enumerable.Range(0, requestCount).SelectMany(i => Enumerable.Range(0, cpoCount).Select(c => (i, c))), parallel, async (x, _) =>
             await load.SendAsync(HttpMethod.Post, $"/requests/{requests[x.i]}/offers", cpos[x.c].Key,
                 new { stationIds = new[] { cpos[x.c].Stations[x.i] }, energyKwh = 1m, priceEurPerKwh = 0.10m + 0.01m * x.c, divisible = false }));

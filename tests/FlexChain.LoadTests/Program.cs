@@ -50,7 +50,10 @@ Task<JsonNode> Send(HttpMethod method, string path, string? key, object? body) =
 Task<(string Id, string Key)> Participant(string role, string name) => load.ParticipantAsync(role, name);
 
 Console.WriteLine($"setup: 1 DSO, {cpoCount} CPOs with a prequalified station each, {requestCount} requests per round -> {cpoCount * requestCount} offers per round");
-var dso = await Participant("Dso", "Load DSO");
+// Hardhat's account #1 (a public development key; the deploy script funds it and approves the escrow): requests need
+// the DSO's consent, checked against its allowance and balance.
+var dsoWallet = new Nethereum.Signer.EthECKey("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+var dso = await load.ParticipantAsync("Dso", "Load DSO", dsoWallet);
 var transformer = (await Send(HttpMethod.Post, "/transformers", dso.Key, new { name = "Load T", ratedPowerKw = 1000, location = new { latitude = 45m, longitude = 9m } }))["id"]!.GetValue<string>();
 await Send(HttpMethod.Put, "/prequalification/requirements", dso.Key, new { minimumPowerKw = 3.7m, monitoringRequired = true, validityDays = 30 });
 var cpos = await Task.WhenAll(Enumerable.Range(0, cpoCount).Select(async i =>
@@ -86,11 +89,8 @@ for (var round = 1; round <= rounds; round++)
 {
     var roundRequests = new List<string>();
     for (var i = 0; i < requestCount; i++)
-        roundRequests.Add((await Send(HttpMethod.Post, "/requests", dso.Key, new
-        {
-            transformerId = transformer, deliveryStart = Whole(start), deliveryEnd = Whole(start.AddHours(1)), energyKwh = 100m, direction = "ReduceConsumption",
-            maxPriceEurPerKwh = 0.5m, gateClosure = Whole(start.AddHours(-1)), pricing = "PayAsBid",
-        }))["id"]!.GetValue<string>());
+        roundRequests.Add((await load.PostRequestAsync(dso.Key, dsoWallet, transformer, Whole(start), Whole(start.AddHours(1)), 100m, 0.5m,
+            Whole(start.AddHours(-1))))["id"]!.GetValue<string>());
     requests.AddRange(roundRequests);
     var work = roundRequests.SelectMany(r => cpos.Select(c => (Request: r, Cpo: c))).ToList();
     Console.WriteLine($"round {round} of {rounds}");
@@ -144,7 +144,7 @@ async Task<Result> Run(string name, List<(string Request, (string Id, string Key
     return result;
 }
 
-static string Whole(DateTimeOffset t) => new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).ToString("yyyy-MM-ddTHH:mm:ssZ");
+static DateTimeOffset Whole(DateTimeOffset t) => new(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero);
 
 /// <summary>One measured run: operations per second and latency percentiles (ms).</summary>
 internal sealed record Result(string Name, double Seconds, double Rate, double P50, double P99, int Errors);

@@ -8,6 +8,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Numerics;
+using FlexChain.Ethereum;
+using FlexChain.Verification;
 using Nethereum.Signer;
 
 /// <summary>Meter data ingestion load: many stations' quarter-hour readings in multi-station bulk calls (see Program.cs).</summary>
@@ -211,6 +214,31 @@ internal sealed class LoadClient(HttpClient http)
         var text = await response.Content.ReadAsStringAsync();
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {path}: {(int)response.StatusCode} {text[..Math.Min(400, text.Length)]}");
         return JsonNode.Parse(text)!;
+    }
+
+    private JsonNode? _chain;
+
+    /// <summary>
+    /// Posts a request (reduce consumption, pay-as-bid) with the DSO's consent signed by <paramref name="dsoWallet"/>
+    /// (EIP-712, for energy x price cap in token units, until a day after delivery starts), as a DSO's wallet app would.
+    /// </summary>
+    public async Task<JsonNode> PostRequestAsync(string key, EthECKey dsoWallet, string transformer, DateTimeOffset start, DateTimeOffset end,
+        decimal energyKwh, decimal maxPrice, DateTimeOffset gateClosure)
+    {
+        _chain ??= (await SendAsync(HttpMethod.Get, "/health", null, null))["chain"]!;
+        var decimals = _chain["tokenDecimals"]!.GetValue<int>();
+        var requestHash = DsoConsent.RequestHashOf(transformer, start.ToUnixTimeSeconds(), end.ToUnixTimeSeconds(), (long)(energyKwh * 1000m),
+            (long)(maxPrice * 1_000_000m), gateClosure.ToUnixTimeSeconds());
+        var maxAmount = new BigInteger(decimal.Round(energyKwh * maxPrice * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
+        var deadline = start.AddDays(1);
+        var consent = DsoConsent.Sign(dsoWallet, _chain["chainId"]!.GetValue<long>(), EthAddress.Parse(_chain["settlementContract"]!.GetValue<string>()),
+            requestHash, maxAmount, deadline.ToUnixTimeSeconds(), new BigInteger(RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        return await SendAsync(HttpMethod.Post, "/requests", key, new
+        {
+            transformerId = transformer, deliveryStart = start, deliveryEnd = end, energyKwh, direction = "ReduceConsumption",
+            maxPriceEurPerKwh = maxPrice, gateClosure, pricing = "PayAsBid",
+            consent = new { maxAmount = maxAmount.ToString(), deadline, nonce = consent.Nonce.ToString(), signature = consent.Signature },
+        });
     }
 
     /// <summary>Registers a participant and proves its wallet (a fresh random one unless given).</summary>

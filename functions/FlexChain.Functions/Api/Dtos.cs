@@ -118,7 +118,14 @@ public sealed record QualificationEntryResponse(StationResponse Station, Qualifi
 public sealed record PostRequestRequest(
     string? TransformerId, DateTimeOffset? DeliveryStart, DateTimeOffset? DeliveryEnd, decimal? EnergyKwh, string? Direction,
     decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing, decimal? MinimumOfferKwh = null, string? Selection = null,
-    DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null);
+    DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null, ConsentItem? Consent = null);
+
+/// <summary>
+/// The DSO's EIP-712 consent to pay for the request (see README, DSO consent): <c>maxAmount</c> and <c>nonce</c> as decimal
+/// strings of token units and of a 256-bit number, the <c>deadline</c> (UTC; as Unix seconds in the signed message) and the
+/// 65-byte <c>signature</c> (0x hex) by the DSO's wallet.
+/// </summary>
+public sealed record ConsentItem(string? MaxAmount, DateTimeOffset? Deadline, string? Nonce, string? Signature);
 
 /// <summary>
 /// How a request's delivery is verified and paid; every field is optional (defaults: MeterBeforeMeterAfter over the

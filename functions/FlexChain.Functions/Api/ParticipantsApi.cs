@@ -3,6 +3,7 @@ using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Auth;
 using FlexChain.Functions.Hosting;
+using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -95,8 +96,14 @@ public static partial class ParticipantsApi
         return TypedResults.Ok(new WalletChallengeResponse(message, wallet, expires));
     }
 
+    /// <summary>
+    /// Checks the EIP-191 signature of the open challenge and records the wallet as proven. A CPO's proven wallet is
+    /// then listed as a payee on the escrow (the registrar's transaction, journalled before it is broadcast); if that
+    /// fails the proof stands, and the wallet is listed before the first lock that pays it.
+    /// </summary>
     public static async Task<Ok<ParticipantResponse>> ProveWallet(
-        WalletProofRequest body, HttpContext http, MarketStore store, TimeProvider clock, ILoggerFactory logs, CancellationToken cancellationToken)
+        WalletProofRequest body, HttpContext http, MarketStore store, SettlementLedger ledger, TimeProvider clock, ILoggerFactory logs,
+        CancellationToken cancellationToken)
     {
         var id = http.User.ParticipantId();
         var (record, etag) = (await store.GetParticipantForUpdateAsync(id, cancellationToken))!.Value;
@@ -121,7 +128,19 @@ public static partial class ParticipantsApi
         var verified = record.Participant with { WalletVerifiedAt = clock.GetUtcNow() };
         if (!await store.TryMarkWalletVerifiedAsync(record with { Participant = verified }, etag, challenge.ETag, cancellationToken))
             throw new DomainException("signature", "challenge-missing", "The challenge was already answered or replaced (or your profile changed meanwhile): request a new one.");
-        LogWalletProven(logs.CreateLogger(typeof(ParticipantsApi)), id);
+        var log = logs.CreateLogger(typeof(ParticipantsApi));
+        LogWalletProven(log, id);
+        if (verified.Role == Role.Cpo)
+        {
+            try
+            {
+                await ledger.RegisterPayeesAsync([signer], cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogPayeeDeferred(log, id, e);
+            }
+        }
         return TypedResults.Ok(ParticipantResponse.From(verified));
     }
 
@@ -183,6 +202,9 @@ public static partial class ParticipantsApi
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Participant {ParticipantId} proved its wallet")]
     private static partial void LogWalletProven(ILogger logger, string participantId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Participant {ParticipantId}: proven wallet not listed as a payee yet (listed before its first lock)")]
+    private static partial void LogPayeeDeferred(ILogger logger, string participantId, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Participant {ParticipantId}: wallet proof signed by another key")]
     private static partial void LogProofRejected(ILogger logger, string participantId);

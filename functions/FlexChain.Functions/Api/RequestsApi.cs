@@ -1,6 +1,7 @@
 using FlexChain.Domain;
 using FlexChain.Functions.Auth;
 using FlexChain.Functions.Gates;
+using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -33,8 +34,8 @@ public static class RequestsApi
     }
 
     public static async Task<Created<RequestResponse>> PostRequest(
-        PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestViews views, TimeProvider clock,
-        CancellationToken cancellationToken)
+        PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestViews views, SettlementLedger ledger,
+        TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
@@ -45,7 +46,9 @@ public static class RequestsApi
             EurosPerKilowattHour.From(body.MaxPriceEurPerKwh!.Value, "maxPriceEurPerKwh"), body.GateClosure!.Value,
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
-            ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification));
+            ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
+            RequestConsents.From(body.Consent!));
+        await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
         await gate.AddAsync(request, cancellationToken);
         await http.RequestServices.GetRequiredService<Notifications.NotificationPublisher>().RequestPublishedAsync(request, cancellationToken);
         return TypedResults.Created($"/v1/requests/{request.Id}", await views.BuildAsync(request, http.User, cancellationToken));
@@ -239,6 +242,16 @@ public static class RequestsApi
                 v.RuleFor(x => x.X).InclusiveBetween(1, 30)
                     .Must((r, x) => x is null || x <= (r.Y ?? VerificationRules.Default.Y)).WithMessage("'X' must be at most 'Y'.").WithErrorCode("x-of-y");
             }).When(x => x.Verification is not null);
+            RuleFor(x => x.Consent).NotNull().WithMessage("'Consent' is required: the DSO's signed consent to pay for the request.").WithErrorCode("required");
+            RuleFor(x => x.Consent!).ChildRules(c =>
+            {
+                c.RuleFor(x => x.MaxAmount).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Max Amount' must be a whole number of token units (decimal digits).")
+                    .WithErrorCode("token-units");
+                c.RuleFor(x => x.Nonce).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Nonce' must be a whole number (decimal digits).").WithErrorCode("token-units");
+                c.RuleFor(x => x.Deadline).NotNull().Utc();
+                c.RuleFor(x => x.Signature).NotEmpty().Matches("^0x[0-9a-fA-F]{130}$").WithMessage("'Signature' must be 0x and 65 bytes of hex (r || s || v).")
+                    .WithErrorCode("signature");
+            }).When(x => x.Consent is not null);
         }
     }
 }

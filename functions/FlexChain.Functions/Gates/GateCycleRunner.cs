@@ -252,8 +252,11 @@ public sealed partial class GateCycleRunner(
         {
             var locks = new List<SettlementLedger.CycleLock>();
             foreach (var batch in unlocked)
-                locks.Add(new(EscrowIds.Cycle(batch.Key), await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken),
-                    batch.DeliveryEnd + _options.RefundAfter));
+            {
+                var records = await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken);
+                locks.Add(new(EscrowIds.Cycle(batch.Key), records, batch.DeliveryEnd + _options.RefundAfter,
+                    RequestConsents.Draws(batch.Awards.Select(a => a.RequestId).ToList(), records, values)));
+            }
             LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
             var transactions = await ledger.LockCyclesAsync(locks, cancellationToken);
             for (var i = 0; i < unlocked.Count; i++) cycle.RecordLock(unlocked[i].Number, transactions[i], Now(now));

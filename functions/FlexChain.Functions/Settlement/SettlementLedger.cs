@@ -27,8 +27,14 @@ public sealed class SettlementOptions
     /// <summary>Address of the deployed FlexSettlement escrow.</summary>
     [Required] public string SettlementContract { get; set; } = "";
 
-    /// <summary>The market operator's signing key (hex). Holds the escrow's settler role.</summary>
+    /// <summary>The market operator's signing key (hex). Holds the escrow's settler role (locks and settles).</summary>
     [Required] public string OperatorKey { get; set; } = "";
+
+    /// <summary>
+    /// The registrar's signing key (hex), a different key from <see cref="OperatorKey"/>: it holds the escrow's registrar
+    /// role, with which the app lists a CPO's proven wallet as a payee (the escrow pays no unlisted address).
+    /// </summary>
+    [Required] public string RegistrarKey { get; set; } = "";
 
     /// <summary>Confirmations (1 = mined in a block) before a chain step counts as done.</summary>
     [Range(1, 64)] public int Confirmations { get; set; } = 1;
@@ -51,15 +57,17 @@ public sealed class SettlementOptions
 /// as one escrow cycle (one transaction each, however many awards; a gate cycle's transactions go out back to back). Both steps are idempotent: each first asks the contract for the
 /// cycle's status and only sends a transaction when it is still needed; a lost race with another instance ends in the
 /// contract's own refusal, after which the cycle is read back and compared with the records. Every call returns the
-/// hash of the transaction that did the work, found from the contract's events. Transactions are sent under a
-/// <see cref="SignerLease"/>, so several app instances never interleave the operator key's nonces.
+/// hash of the transaction that did the work, found from the contract's events. The escrow pays only listed payees:
+/// the registrar key lists a CPO's wallet after its wallet proof, and again before a lock for any payee not yet
+/// listed (so a crash between the proof and its registration loses nothing). Each key's transactions are sent under
+/// its own <see cref="SignerLease"/>, so several app instances never interleave a key's nonces.
 /// </summary>
 public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobServiceClient blobs, ILogger<SignerLease> leaseLog) : IDisposable
 {
     private readonly SettlementOptions _options = options.Value;
     private readonly Web3 _web3 = new(options.Value.RpcUrl);
-    private TransactionSender? _sender;
-    private SignedTransactionJournal? _journal;
+    private Signer? _settler;
+    private Signer? _registrar;
     private JsonRpcEscrowChain? _chain;
     private ChainInfo? _info;
 
@@ -86,12 +94,10 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         await _web3.RequireChainIdAsync(_options.ChainId, cancellationToken);
         var escrow = EthAddress.Parse(_options.SettlementContract);
         _chain = new JsonRpcEscrowChain(_web3, escrow, _options.MaxLogBlockSpan);
-        var account = new Account(_options.OperatorKey, _options.ChainId);
-        var journal = _journal = new SignedTransactionJournal(blobs, EthAddress.Parse(account.Address));
-        _sender = new TransactionSender(_web3, account, new TransactionSenderOptions { Confirmations = _options.Confirmations })
-        {
-            Signed = journal.RecordAsync,
-        };
+        _settler = NewSigner(_options.OperatorKey);
+        _registrar = NewSigner(_options.RegistrarKey);
+        if (_settler.Address == _registrar.Address)
+            throw new InvalidOperationException("Chain:RegistrarKey must be another key than Chain:OperatorKey (the escrow refuses one account holding both roles).");
         var token = await _chain.GetTokenAsync(cancellationToken);
         _info = new ChainInfo(_options.ChainId, escrow.ToString(), token.Address.ToString(), token.Decimals);
     }
@@ -105,15 +111,63 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
     public static Hash32 AwardsHash(IReadOnlyList<AwardRecord> awards) => CycleCommitment.Hash(awards);
 
-    /// <summary>An escrow cycle to lock: its award list (all of one DSO) and when anyone may refund it.</summary>
-    public sealed record CycleLock(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, DateTimeOffset RefundAfter);
+    /// <summary>
+    /// An escrow cycle to lock: its award list (all of one DSO), when anyone may refund it, and the DSO's consents it draws
+    /// on (per request, the amount of its awards in the list; the amounts add up to the list's total).
+    /// </summary>
+    public sealed record CycleLock(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, DateTimeOffset RefundAfter, IReadOnlyList<CycleConsent> Consents);
 
     /// <summary>An escrow cycle to settle: its award list and a settlement record per award, in list order.</summary>
     public sealed record CycleSettlement(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, IReadOnlyList<SettlementRecord> Settlements);
 
+    /// <summary>What the escrow can draw from <paramref name="dso"/>: its token allowance to the escrow and its token balance.</summary>
+    public async Task<(BigInteger Allowance, BigInteger Balance)> FundingOfAsync(EthAddress dso, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var token = _web3.Eth.ERC20.GetContractService(Info.Token);
+        var allowance = token.AllowanceQueryAsync(dso.ToString(), Chain.Escrow.ToString());
+        var balance = token.BalanceOfQueryAsync(dso.ToString());
+        return (await allowance, await balance);
+    }
+
+    /// <summary>Whether a lock has used <paramref name="dso"/>'s consent nonce <paramref name="nonce"/>.</summary>
+    public async Task<bool> IsConsentNonceUsedAsync(EthAddress dso, BigInteger nonce, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return await _web3.Eth.GetContractQueryHandler<IsConsentNonceUsedFunction>()
+            .QueryAsync<bool>(Chain.Escrow.ToString(), new IsConsentNonceUsedFunction { Dso = dso.ToString(), ConsentNonce = nonce });
+    }
+
+    /// <summary>Whether the escrow lists <paramref name="wallet"/> as a payee.</summary>
+    public async Task<bool> IsPayeeAsync(EthAddress wallet, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return await _web3.Eth.GetContractQueryHandler<IsPayeeFunction>()
+            .QueryAsync<bool>(Chain.Escrow.ToString(), new IsPayeeFunction { Wallet = wallet.ToString() });
+    }
+
     /// <summary>
-    /// Locks each cycle's total from its DSO in escrow, unless already done: the transactions still needed go out
-    /// back to back under one signer lease and are then awaited together.
+    /// Lists the wallets the escrow does not list yet as payees, in one transaction of the registrar key; does nothing
+    /// when all are listed. The caller passes only proven CPO wallets.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A wallet is still unlisted after the transaction.</exception>
+    /// <exception cref="TimeoutException">Another instance held the registrar's lease throughout the wait for it.</exception>
+    public async Task RegisterPayeesAsync(IEnumerable<EthAddress> wallets, CancellationToken cancellationToken)
+    {
+        var distinct = wallets.Distinct().ToList();
+        var listed = await Task.WhenAll(distinct.Select(w => IsPayeeAsync(w, cancellationToken)));
+        var missing = distinct.Where((_, i) => !listed[i]).ToList();
+        if (missing.Count == 0) return;
+        await SendAllAsync(Registrar, [new RegisterPayeesFunction { Wallets = missing.Select(w => w.ToString()).ToList() }.GetCallData().ToHex(prefix: true)],
+            cancellationToken);
+        foreach (var wallet in missing)
+            if (!await IsPayeeAsync(wallet, cancellationToken))
+                throw new InvalidOperationException($"wallet {wallet} is still not a payee of the escrow after its registration");
+    }
+
+    /// <summary>
+    /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first,
+    /// then the transactions still needed go out back to back under one signer lease and are awaited together.
     /// </summary>
     /// <returns>The locking transaction of each cycle, in order.</returns>
     /// <exception cref="InvalidOperationException">A cycle is on chain with a different award list.</exception>
@@ -122,11 +176,13 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     public async Task<IReadOnlyList<string>> LockCyclesAsync(IReadOnlyList<CycleLock> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
-        await SendAllAsync(cycles.Where((_, i) => before[i].Status == CycleStatus.None)
+        var needed = cycles.Where((_, i) => before[i].Status == CycleStatus.None).ToList();
+        await RegisterPayeesAsync(needed.SelectMany(c => c.Awards.Select(a => a.Cpo)), cancellationToken);
+        await SendAllAsync(Settler, needed
             .Select(c => new LockCycleFunction
             {
                 CycleId = c.CycleId.ToArray(), Dso = c.Awards[0].Dso.ToString(), RefundAfter = checked((ulong)c.RefundAfter.ToUnixTimeSeconds()),
-                Awards = CycleCommitment.Entries(c.Awards),
+                Awards = CycleCommitment.Entries(c.Awards), Consents = c.Consents.ToList(),
             }.GetCallData().ToHex(prefix: true)).ToList(), cancellationToken);
         return await Task.WhenAll(cycles.Select(async c =>
         {
@@ -145,7 +201,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     public async Task<IReadOnlyList<string>> SettleCyclesAsync(IReadOnlyList<CycleSettlement> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
-        await SendAllAsync(cycles.Where((_, i) => before[i].Status == CycleStatus.Locked)
+        await SendAllAsync(Settler, cycles.Where((_, i) => before[i].Status == CycleStatus.Locked)
             .Select(c => new SettleCycleFunction
             {
                 CycleId = c.CycleId.ToArray(), Awards = CycleCommitment.Entries(c.Awards),
@@ -162,24 +218,47 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         }));
     }
 
-    public void Dispose() => _sender?.Dispose();
+    public void Dispose()
+    {
+        _settler?.Sender.Dispose();
+        _registrar?.Sender.Dispose();
+    }
 
-    private TransactionSender Sender => _sender ?? throw new InvalidOperationException("The ledger is not initialised.");
+    /// <summary>One signing key: its sender and the journal of what it signed.</summary>
+    private sealed record Signer(TransactionSender Sender, SignedTransactionJournal Journal)
+    {
+        public EthAddress Address => Sender.Address;
+    }
+
+    private Signer Settler => _settler ?? throw new InvalidOperationException("The ledger is not initialised.");
+
+    private Signer Registrar => _registrar ?? throw new InvalidOperationException("The ledger is not initialised.");
+
+    private Signer NewSigner(string key)
+    {
+        var account = new Account(key, _options.ChainId);
+        var journal = new SignedTransactionJournal(blobs, EthAddress.Parse(account.Address));
+        return new(new TransactionSender(_web3, account, new TransactionSenderOptions { Confirmations = _options.Confirmations })
+        {
+            Signed = journal.RecordAsync,
+        }, journal);
+    }
 
     /// <summary>
-    /// Sends the escrow calls (0x call data) back to back under the signer lease, each after proving the lease is still held, then waits for
+    /// Sends the escrow calls (0x call data) with <paramref name="signer"/>'s key back to back under its signer lease, each after proving the lease is still held, then waits for
     /// every receipt (the lease renewed meanwhile). A call the contract refuses as
     /// already done (another instance, or an earlier attempt whose receipt was lost, got there first) is skipped; the
-    /// caller reads the cycles back either way.
+    /// caller reads the state back either way.
     /// </summary>
-    private async Task SendAllAsync(IReadOnlyList<string> calls, CancellationToken cancellationToken)
+    private async Task SendAllAsync(Signer signer, IReadOnlyList<string> calls, CancellationToken cancellationToken)
     {
         if (calls.Count == 0) return;
-        // One instance at a time sends with the operator key; whoever sent last may have used nonces we have not seen.
-        await using var lease = await SignerLease.AcquireAsync(blobs, Sender.Address.ToString(), _options.SignerLease,
+        var sender = signer.Sender;
+        // One instance at a time sends with a key; whoever sent last may have used nonces we have not seen.
+        await using var lease = await SignerLease.AcquireAsync(blobs, sender.Address.ToString(), _options.SignerLease,
             _options.SignerLease + TimeSpan.FromSeconds(30), leaseLog, cancellationToken);
-        await RebroadcastUnminedAsync(cancellationToken);
-        await Sender.ResyncNonceAsync(cancellationToken);
+        await RebroadcastUnminedAsync(signer, cancellationToken);
+        await sender.ResyncNonceAsync(cancellationToken);
         var sent = new List<string>();
         foreach (var call in calls)
         {
@@ -187,7 +266,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             await lease.EnsureHeldAsync(cancellationToken);
             try
             {
-                sent.Add(await Sender.SendAsync(Chain.Escrow, call, 0, cancellationToken));
+                sent.Add(await sender.SendAsync(Chain.Escrow, call, 0, cancellationToken));
             }
             catch (ContractRevertException e) when (e.Is<CycleExistsError>() || e.Is<CycleNotLockedError>())
             {
@@ -197,7 +276,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         {
             try
             {
-                await Sender.WaitForReceiptAsync(hash, cancellationToken);
+                await sender.WaitForReceiptAsync(hash, cancellationToken);
             }
             catch (ContractRevertException)
             {
@@ -211,18 +290,19 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// has not mined, and waits for it: new transactions then follow it with the next nonces, and the contract refuses
     /// any call it already did.
     /// </summary>
-    private async Task RebroadcastUnminedAsync(CancellationToken cancellationToken)
+    private async Task RebroadcastUnminedAsync(Signer signer, CancellationToken cancellationToken)
     {
-        var mined = (await _web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(Sender.Address.ToString(), BlockParameter.CreateLatest())).Value;
+        var sender = signer.Sender;
+        var mined = (await _web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(sender.Address.ToString(), BlockParameter.CreateLatest())).Value;
         var resent = new List<string>();
-        foreach (var raw in await _journal!.UnminedAsync(mined, cancellationToken))
-            if (await Sender.RebroadcastAsync(raw, cancellationToken))
+        foreach (var raw in await signer.Journal.UnminedAsync(mined, cancellationToken))
+            if (await sender.RebroadcastAsync(raw, cancellationToken))
                 resent.Add(Sha3Keccack.Current.CalculateHash(raw.HexToByteArray()).ToHex(prefix: true));
         foreach (var hash in resent)
         {
             try
             {
-                await Sender.WaitForReceiptAsync(hash, cancellationToken);
+                await sender.WaitForReceiptAsync(hash, cancellationToken);
             }
             catch (ContractRevertException)
             {
@@ -248,6 +328,15 @@ public sealed class LockCycleFunction : FunctionMessage
     [Parameter("address", "dso", 2)] public string Dso { get; set; } = "";
     [Parameter("uint64", "refundAfter", 3)] public ulong RefundAfter { get; set; }
     [Parameter("tuple[]", "awards", 4)] public List<CycleAward> Awards { get; set; } = [];
+    [Parameter("tuple[]", "consents", 5)] public List<CycleConsent> Consents { get; set; } = [];
+}
+
+/// <summary>The escrow's <c>isConsentNonceUsed(address dso, uint256 nonce)</c>.</summary>
+[Function("isConsentNonceUsed", "bool")]
+public sealed class IsConsentNonceUsedFunction : FunctionMessage
+{
+    [Parameter("address", "dso", 1)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "nonce", 2)] public BigInteger ConsentNonce { get; set; }
 }
 
 /// <summary>The escrow's <c>settleCycle</c>: pays each award's payout to its CPO and refunds the rest to the DSO.</summary>
@@ -258,6 +347,20 @@ public sealed class SettleCycleFunction : FunctionMessage
     [Parameter("tuple[]", "awards", 2)] public List<CycleAward> Awards { get; set; } = [];
     [Parameter("uint256[]", "payouts", 3)] public List<BigInteger> Payouts { get; set; } = [];
     [Parameter("bytes32[]", "settlementHashes", 4)] public List<byte[]> SettlementHashes { get; set; } = [];
+}
+
+/// <summary>The escrow's <c>registerPayees</c>: lists CPO wallets it may pay (wallets already listed are skipped).</summary>
+[Function("registerPayees")]
+public sealed class RegisterPayeesFunction : FunctionMessage
+{
+    [Parameter("address[]", "wallets", 1)] public List<string> Wallets { get; set; } = [];
+}
+
+/// <summary>The escrow's <c>isPayee(address)</c>.</summary>
+[Function("isPayee", "bool")]
+public sealed class IsPayeeFunction : FunctionMessage
+{
+    [Parameter("address", "wallet", 1)] public string Wallet { get; set; } = "";
 }
 
 /// <summary>The escrow refused a lock: the cycle id is already used (an earlier attempt or another instance locked it).</summary>

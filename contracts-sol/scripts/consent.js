@@ -1,0 +1,56 @@
+// Signs a DSO's consent to pay for a flexibility request, as a wallet app does with eth_signTypedData_v4, and prints
+// the request body with its "consent" added (README, DSO consent).
+//
+//   node scripts/consent.js <dso-private-key> <api-base-url> '<request JSON without consent>'
+//
+// The consent (EIP-712, domain { name: "FlexSettlement", version: "1", chainId, verifyingContract: escrow } from
+// GET /v1/health) signs Consent(bytes32 requestHash, uint256 maxAmount, uint256 deadline, uint256 nonce):
+//   requestHash = keccak256(abi.encode(string transformerId, uint64 deliveryStart, uint64 deliveryEnd, uint256 energyWh,
+//                                      uint256 maxPriceMicroEurPerKwh, uint64 gateClosure))   (Unix seconds, truncated units)
+//   maxAmount   = energyKwh x maxPriceEurPerKwh in token units (the most the request can cost)
+//   deadline    = one day after deliveryStart; nonce = 128 random bits.
+// Use only public development keys on a command line (Hardhat's demo accounts), never a real one.
+const { ethers } = require("ethers");
+
+async function main() {
+  const [key, api, json] = process.argv.slice(2);
+  if (!key || !api || !json) throw new Error("usage: node scripts/consent.js <dso-private-key> <api-base-url> '<request JSON>'");
+  const request = JSON.parse(json);
+  const health = await (await fetch(`${api.replace(/\/$/, "")}/health`)).json();
+  const { chainId, settlementContract, tokenDecimals } = health.chain;
+  const seconds = (iso) => BigInt(Math.floor(Date.parse(iso) / 1000));
+  // Decimal strings to integers without floating point: energy in Wh, price in micro-euros, cost in token units.
+  const scaled = (value, digits) => {
+    const [whole, fraction = ""] = String(value).split(".");
+    return BigInt(whole + fraction.padEnd(digits, "0").slice(0, digits));
+  };
+  const energyWh = scaled(request.energyKwh, 3);
+  const priceMicro = scaled(request.maxPriceEurPerKwh, 6);
+  const requestHash = ethers.keccak256(
+    ethers.AbiCoder.defaultAbiCoder().encode(
+      ["string", "uint64", "uint64", "uint256", "uint256", "uint64"],
+      [request.transformerId, seconds(request.deliveryStart), seconds(request.deliveryEnd), energyWh, priceMicro, seconds(request.gateClosure)],
+    ),
+  );
+  const maxAmount = (scaled(request.energyKwh, 6) * scaled(request.maxPriceEurPerKwh, 6) * 10n ** BigInt(tokenDecimals)) / 10n ** 12n;
+  const deadline = seconds(request.deliveryStart) + 86_400n;
+  const nonce = BigInt(ethers.hexlify(ethers.randomBytes(16)));
+  const signature = await new ethers.Wallet(key).signTypedData(
+    { name: "FlexSettlement", version: "1", chainId, verifyingContract: settlementContract },
+    { Consent: [
+      { name: "requestHash", type: "bytes32" }, { name: "maxAmount", type: "uint256" },
+      { name: "deadline", type: "uint256" }, { name: "nonce", type: "uint256" },
+    ] },
+    { requestHash, maxAmount, deadline, nonce },
+  );
+  request.consent = {
+    maxAmount: maxAmount.toString(), deadline: new Date(Number(deadline) * 1000).toISOString().replace(".000Z", "Z"),
+    nonce: nonce.toString(), signature,
+  };
+  console.log(JSON.stringify(request));
+}
+
+main().catch((error) => {
+  console.error(error.message);
+  process.exitCode = 1;
+});

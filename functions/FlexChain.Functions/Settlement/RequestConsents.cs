@@ -1,0 +1,87 @@
+using System.Globalization;
+using System.Numerics;
+using FlexChain.Domain;
+using FlexChain.Ethereum;
+using FlexChain.Functions.Api;
+using FlexChain.Verification;
+
+namespace FlexChain.Functions.Settlement;
+
+/// <summary>
+/// A DSO's consent to pay for its request (<see cref="DsoConsent"/>): checked when the request is posted (signature by
+/// the DSO's wallet over this request's terms, enough authorised for the request's most costly outcome, a deadline
+/// not before delivery starts, an unused nonce, and the allowance and balance the escrow will draw from), and drawn on
+/// when the request's awards are locked.
+/// </summary>
+public static class RequestConsents
+{
+    /// <summary>The stored form of the posted consent (its fields are checked by the request validator).</summary>
+    public static FundingConsent From(ConsentItem body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new(body.MaxAmount!, body.Deadline!.Value, body.Nonce!, body.Signature!);
+    }
+
+    /// <summary>The request hash the DSO signs for <paramref name="request"/> (<see cref="DsoConsent.RequestHashOf"/>).</summary>
+    public static Hash32 RequestHash(FlexRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return DsoConsent.RequestHashOf(request.TransformerId, request.Delivery.Start.ToUnixTimeSeconds(), request.Delivery.End.ToUnixTimeSeconds(),
+            request.Energy.WattHours, checked((long)(request.MaxPrice.Value * 1_000_000m)), request.GateClosure.ToUnixTimeSeconds());
+    }
+
+    /// <summary>The signed consent of <paramref name="request"/>, as the escrow checks it.</summary>
+    /// <exception cref="InvalidOperationException">The request was stored without a consent.</exception>
+    public static DsoConsent Of(FlexRequest request)
+    {
+        var c = request.Consent ?? throw new InvalidOperationException($"request {request.Id} has no DSO consent to draw on");
+        return new(RequestHash(request), BigInteger.Parse(c.MaxAmount, NumberStyles.None, CultureInfo.InvariantCulture), c.Deadline.ToUnixTimeSeconds(),
+            BigInteger.Parse(c.Nonce, NumberStyles.None, CultureInfo.InvariantCulture), c.Signature);
+    }
+
+    /// <summary>The most the request can cost (energy x price cap), in token units: what the escrow may draw for it.</summary>
+    public static BigInteger MostCost(FlexRequest request, int tokenDecimals) => (request.Energy * request.MaxPrice).ToTokenUnits(tokenDecimals);
+
+    /// <summary>
+    /// Checks <paramref name="request"/>'s consent against its DSO's wallet and the chain. Each failure is a 422 on field
+    /// <c>consent</c> naming its rule: <c>consent-signature</c>, <c>consent-amount</c>, <c>consent-deadline</c>,
+    /// <c>consent-nonce</c>, <c>allowance</c>, <c>balance</c>.
+    /// </summary>
+    /// <exception cref="DomainException">The consent does not let the escrow fund the request.</exception>
+    public static async Task VerifyAsync(FlexRequest request, Participant dso, SettlementLedger ledger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dso);
+        ArgumentNullException.ThrowIfNull(ledger);
+        var consent = Of(request);
+        var info = ledger.Info;
+        var wallet = EthAddress.Parse(dso.Wallet.Value);
+        if (consent.Signer(info.ChainId, ledger.Chain.Escrow) != wallet)
+            throw new DomainException("consent", "consent-signature",
+                $"The consent must be signed by your wallet {wallet} (EIP-712, domain FlexSettlement version 1, chain {info.ChainId}, escrow {info.SettlementContract}) " +
+                $"over this request's hash {consent.RequestHash}.");
+        var cost = MostCost(request, info.TokenDecimals);
+        if (consent.MaxAmount < cost)
+            throw new DomainException("consent", "consent-amount", $"maxAmount must be at least energyKwh x maxPriceEurPerKwh = {cost} token units.");
+        if (request.Consent!.Deadline < request.Delivery.Start)
+            throw new DomainException("consent", "consent-deadline", $"The consent's deadline must not be before deliveryStart ({request.Delivery.Start:O}): awards are locked before delivery.");
+        if (await ledger.IsConsentNonceUsedAsync(wallet, consent.Nonce, cancellationToken))
+            throw new DomainException("consent", "consent-nonce", $"Nonce {consent.Nonce} was already used by a lock: sign with a new nonce.");
+        var (allowance, balance) = await ledger.FundingOfAsync(wallet, cancellationToken);
+        if (allowance < cost)
+            throw new DomainException("consent", "allowance", $"Your wallet allows the escrow {info.SettlementContract} {allowance} token units; approve at least {cost}.");
+        if (balance < cost)
+            throw new DomainException("consent", "balance", $"Your wallet holds {balance} token units; the request can cost up to {cost}.");
+    }
+
+    /// <summary>The consents a batch's lock draws on: per request of the batch, its consent and the sum of its awards' locked amounts there.</summary>
+    public static List<CycleConsent> Draws(IReadOnlyList<string> requestIdsByPosition, IReadOnlyList<AwardRecord> records, IReadOnlyDictionary<string, FlexRequest> requests)
+    {
+        ArgumentNullException.ThrowIfNull(requestIdsByPosition);
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(requests);
+        return requestIdsByPosition.Select((id, position) => (id, records[position].LockedUnits))
+            .GroupBy(x => x.id, StringComparer.Ordinal)
+            .Select(g => Of(requests[g.Key]).Draw(g.Aggregate(BigInteger.Zero, (sum, x) => sum + x.LockedUnits)))
+            .ToList();
+    }
+}

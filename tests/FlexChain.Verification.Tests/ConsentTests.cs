@@ -1,0 +1,65 @@
+using FlexChain.Ethereum;
+using Nethereum.Signer;
+
+namespace FlexChain.Verification.Tests;
+
+/// <summary>
+/// The DSO consent against vectors computed independently with ethers 6 (AbiCoder.encode, TypedDataEncoder.hash and
+/// Wallet.signTypedData; the recipe of contracts-sol/scripts/consent.js), signed with Hardhat's public account #1.
+/// </summary>
+public sealed class ConsentTests
+{
+    private const long ChainId = 31337;
+    private static readonly EthAddress Escrow = EthAddress.Parse("0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512");
+    private static readonly EthECKey Dso = new("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+    private static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    private const string EthersSignature =
+        "0x446cfe34854ff4ced1373aa085c9e46b0ae689e4be425d94216577bfaad387160c980ad9459f91a2b5b8be5bd03d3941c3e609224019165434e15a90074478541b";
+
+    private static readonly Hash32 RequestHash = DsoConsent.RequestHashOf("tr_test", 1_790_000_000, 1_790_003_600, 10_000, 500_000, 1_789_996_400);
+
+    private static DsoConsent Consent(string signature) => new(RequestHash, 5_000_000, 1_790_086_400, 42, signature);
+
+    [Fact]
+    public void RequestHashOf_MatchesEthersAbiEncode() =>
+        Assert.Equal("0x12bbbff1639543910741a4b24a6047eead44ac862cd99a320f5362626a3914c4", RequestHash.ToString());
+
+    [Fact]
+    public void Digest_MatchesEthersTypedDataHash() =>
+        Assert.Equal("0xdda6fd3f0adf281049503f6aabe4b5b3cffae45655d47c7ae0e80ba7514ccd84", Consent("").Digest(ChainId, Escrow).ToString());
+
+    [Fact]
+    public void Signer_OfAnEthersSignature_IsTheSigningWallet() =>
+        Assert.Equal(DsoWallet, Consent(EthersSignature).Signer(ChainId, Escrow));
+
+    [Fact]
+    public void Sign_ProducesTheSameSignatureAsEthers() =>
+        Assert.Equal(EthersSignature, DsoConsent.Sign(Dso, ChainId, Escrow, RequestHash, 5_000_000, 1_790_086_400, 42).Signature);
+
+    [Theory]
+    [InlineData(1L, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")]   // another chain
+    [InlineData(31337L, "0x5FbDB2315678afecb367f032d93F642f64180aa3")] // another escrow
+    public void Signer_InAnotherDomain_IsNotTheWallet(long chainId, string escrow) =>
+        Assert.NotEqual(DsoWallet, Consent(EthersSignature).Signer(chainId, EthAddress.Parse(escrow)));
+
+    [Fact]
+    public void Signer_OfAlteredTerms_IsNotTheWallet() =>
+        Assert.NotEqual(DsoWallet, (Consent(EthersSignature) with { MaxAmount = 5_000_001 }).Signer(ChainId, Escrow));
+
+    [Theory]
+    [InlineData("0x")]
+    [InlineData("0x1234")]
+    [InlineData("0xzz6cfe34854ff4ced1373aa085c9e46b0ae689e4be425d94216577bfaad387160c980ad9459f91a2b5b8be5bd03d3941c3e609224019165434e15a90074478541b")]
+    public void Signer_OfAMalformedSignature_IsNull(string signature) =>
+        Assert.Null(Consent(signature).Signer(ChainId, Escrow));
+
+    [Fact]
+    public void Draw_CarriesTheSignedTermsAndTheAmountDrawn()
+    {
+        var draw = Consent(EthersSignature).Draw(4_000_000);
+
+        Assert.Equal(RequestHash.ToArray(), draw.RequestHash);
+        Assert.Equal((5_000_000, 1_790_086_400, 42, 4_000_000), ((long)draw.MaxAmount, (long)draw.Deadline, (long)draw.Nonce, (long)draw.Amount));
+        Assert.Equal(65, draw.Signature.Length);
+    }
+}

@@ -30,7 +30,7 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [fo
 }]
 
 var roles = {
-  dataSender: '69a216fc-b8fb-44d8-bc22-1f3c2a0a2a39'
+  dataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   dataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 }
 

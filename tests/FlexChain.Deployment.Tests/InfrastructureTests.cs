@@ -150,7 +150,7 @@ public sealed partial class InfrastructureTests
             ["0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"] = "Storage Table Data Contributor: market tables, task hub tables (created at start)",
             ["974c5e8b-45b9-4653-ba55-5f855dd0fb88"] = "Storage Queue Data Contributor: task hub queues, storage queues",
             ["ba92f5b4-2d11-453d-a403-e96b0029c9fe"] = "Storage Blob Data Contributor: signer lease and journal, documents, task hub leases, host state, the package",
-            ["69a216fc-b8fb-44d8-bc22-1f3c2a0a2a39"] = "Azure Service Bus Data Sender: the outbox sends request events",
+            ["69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"] = "Azure Service Bus Data Sender: the outbox sends request events",
             ["4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"] = "Azure Service Bus Data Receiver: the RequestEvents trigger",
             ["4633458b-17de-408a-b874-0445c86b69e6"] = "Key Vault Secrets User: the Key Vault references",
             ["3913510d-42f4-4e42-8a64-420c390055eb"] = "Monitoring Metrics Publisher: telemetry with Entra ID",

@@ -53,13 +53,18 @@ public sealed partial class ChainConnector(SettlementLedger ledger, ILogger<Chai
         await Task.WhenAny(_connecting, Task.Delay(FirstAttemptWait, cancellationToken));
     }
 
+    /// <summary>Ends the attempts; safe to call more than once and after <see cref="Dispose"/> (a test host may do both).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
+        if (!_stopping.IsCancellationRequested) await _stopping.CancelAsync();
         await _connecting.WaitAsync(cancellationToken);
     }
 
-    public void Dispose() => _stopping.Dispose();
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
 
     private async Task ConnectAsync(CancellationToken stopping)
     {

@@ -44,6 +44,8 @@ services.AddOptions<MarketOptions>().BindConfiguration("Market");
 services.AddSingleton<MarketStore>();
 services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<SettlementLedger>();
+// The chain is connected off the start-up path: the API serves whether or not the node answers (health says which).
+services.AddHostedService<ChainConnector>();
 services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleRunner>();
 services.AddOptions<DurableTaskOptions>().BindConfiguration("DurableTask").ValidateDataAnnotations().ValidateOnStart();
@@ -111,11 +113,11 @@ app.MapSettlementsApi();
 app.MapNotificationsApi();
 // Trigger routes exist only under the Functions host (which posts them); without it the local driver calls the handlers in process.
 if (app.Configuration.GetValue("Triggers:Http", false)) app.MapTriggersApi();
-app.MapGet("/v1/health", (SettlementLedger ledger) => TypedResults.Ok(new { status = "ok", chain = ledger.Info })).AllowAnonymous();
+// Always 200 while the API serves (the platform must not recycle instances over a chain outage); "degraded" names the chain's problem.
+app.MapGet("/v1/health", (SettlementLedger ledger) => TypedResults.Ok(HealthResponse.From(ledger.Status))).AllowAnonymous();
 
 var store = app.Services.GetRequiredService<MarketStore>();
 await store.InitializeAsync(CancellationToken.None);
-await app.Services.GetRequiredService<SettlementLedger>().InitializeAsync(CancellationToken.None);
 await OperatorSeed.RunAsync(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<MarketOptions>>().Value, store,
     FlexChain.Domain.WalletAddress.Parse(new Nethereum.Web3.Accounts.Account(app.Configuration["Chain:OperatorKey"]!).Address),
     app.Services.GetRequiredService<TimeProvider>(), CancellationToken.None);

@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Settlement;
@@ -89,15 +91,26 @@ public sealed class SettlementChainTests(MarketFixture market)
     private Task SetAutomineAsync(bool on) => market.Web3.Client.SendRequestAsync<object>("evm_setAutomine", null, on);
 
     [Fact]
-    public void Startup_NodeOnAnotherChainThanConfigured_IsRefusedNamingBothChainIds()
+    public async Task Startup_NodeOnAnotherChainThanConfigured_ApiServesButRefusesChainWorkNamingBothChainIds()
     {
-        using var factory = market.NewInstance().WithWebHostBuilder(web => web.UseSetting("Chain:ChainId", "1"));
+        await using var factory = market.NewInstance(("Chain:ChainId", "1"));
+        using var client = factory.CreateClient();
 
-        var e = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+        var health = await Poll.UntilAsync(() => client.GetFromJsonAsync<JsonNode>("/v1/health"),
+            h => h!["chain"]!["state"]!.GetValue<string>() == "Refused", TimeSpan.FromSeconds(30), "the chain id check");
+        Assert.Equal("degraded", health!["status"]!.GetValue<string>());
+        Assert.Equal("the node is on chain id 31337, but chain id 1 is configured: refusing to use it (check the RPC URL and the configured chain id)",
+            health["chain"]!["problem"]!.GetValue<string>());
+        Assert.Null(health["chain"]!["chainId"]);
 
-        var mismatch = Assert.IsType<ChainMismatchException>(e is AggregateException a ? a.Flatten().InnerExceptions.Single() : e);
-        Assert.Equal(1, mismatch.Expected);
-        Assert.Equal(31337, mismatch.Actual);
+        // Chain work is refused, naming both ids; the rest of the API serves.
+        using var verify = await client.GetAsync("/v1/verify?wallet=" + MarketFixture.CpoAWallet);
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, verify.StatusCode);
+        var problem = JsonNode.Parse(await verify.Content.ReadAsStringAsync())!;
+        Assert.Equal("chain-unavailable", problem["rule"]!.GetValue<string>());
+        Assert.Contains("chain id 31337, but chain id 1 is configured", problem["detail"]!.GetValue<string>());
+        using var openApi = await client.GetAsync("/v1/openapi.json");
+        Assert.Equal(System.Net.HttpStatusCode.OK, openApi.StatusCode);
     }
 
     [Fact]

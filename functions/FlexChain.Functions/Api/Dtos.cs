@@ -221,7 +221,7 @@ public sealed record RequestResponse(
     string Direction, decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline,
     decimal? MinimumOfferKwh, string State, FillResponse? Fill, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
-    IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo Chain, VerificationRulesResponse Verification,
+    IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo? Chain, VerificationRulesResponse Verification,
     DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null);
 
 /// <summary>
@@ -259,3 +259,18 @@ public sealed record PickProblemItem(string Field, string Rule, string OfferId, 
 
 /// <summary>Where to check the payments: chain id, escrow contract and token.</summary>
 public sealed record ChainInfo(long ChainId, string SettlementContract, string Token, int TokenDecimals);
+
+/// <summary>
+/// <c>GET /v1/health</c>: <c>status</c> is <c>ok</c>, or <c>degraded</c> while the settlement chain cannot be used (the
+/// API still serves; chain steps wait). <c>chain.state</c> is Connecting, Connected or Refused (the node is on another
+/// chain id), with <c>chain.problem</c> saying why and, once connected, the chain's id, escrow and token.
+/// </summary>
+public sealed record HealthResponse(string Status, ChainHealthResponse Chain)
+{
+    public static HealthResponse From(FlexChain.Functions.Settlement.ChainStatus chain) => new(
+        chain.State == FlexChain.Functions.Settlement.ChainState.Connected ? "ok" : "degraded",
+        new ChainHealthResponse(chain.State.ToString(), chain.Problem, chain.Info?.ChainId, chain.Info?.SettlementContract, chain.Info?.Token, chain.Info?.TokenDecimals));
+}
+
+/// <summary>The chain part of <see cref="HealthResponse"/>.</summary>
+public sealed record ChainHealthResponse(string State, string? Problem, long? ChainId, string? SettlementContract, string? Token, int? TokenDecimals);

@@ -26,12 +26,13 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             offers = [own];
         var visibleIds = offers?.Select(o => o.Id).ToHashSet() ?? [];
 
-        var decimals = ledger.Info.TokenDecimals;
         var membership = await store.GetMembershipAsync(r.Id, cancellationToken);
         var awards = new List<AwardResponse>();
         var settlements = new List<SettlementResponse>();
         if (r.Awards.Count > 0 && membership is not null && membership.Slots.Count == r.Awards.Count)
         {
+            // Award records are in token units: only they need the chain (a 503 while it is not connected).
+            var decimals = ledger.Info.TokenDecimals;
             var batches = new Dictionary<int, EscrowBatch?>();
             foreach (var n in membership.Slots.Select(s => s.Batch).Distinct())
                 batches[n] = await store.GetEscrowBatchAsync(membership.CycleId, n, cancellationToken);
@@ -57,7 +58,7 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value))).ToList(),
-            awards, settlements, ledger.Info, VerificationRulesResponse.From(r.Verification),
+            awards, settlements, ledger.Status.Info, VerificationRulesResponse.From(r.Verification),
             callerId == r.DsoId && r.Decision is { } decision ? DecisionResponse.From(r, decision) : null,
             r.AppliedSelection?.ToString(), r.SelectionNote);
     }

@@ -159,6 +159,8 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
                 415 => "content-type",
                 _ => BoundField(b.Message) == "body" ? "json" : "binding",
             }, b.Message),
+            // Not connected to the chain yet (or refused: another chain id); /v1/health says which.
+            FlexChain.Functions.Settlement.ChainUnavailableException c => Build(503, "chain", "chain-unavailable", c.Message, "Service unavailable."),
             // Storage or chain unreachable (after the client's own retries): the request may be retried as it is.
             _ when IsUnavailable(exception) => Build(503, "service", "unavailable",
                 "Storage or the chain node is unreachable right now. Retry shortly; with the same Idempotency-Key a retry never creates a duplicate.",

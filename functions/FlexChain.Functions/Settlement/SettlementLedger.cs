@@ -16,11 +16,11 @@ using Nethereum.Web3.Accounts;
 namespace FlexChain.Functions.Settlement;
 
 /// <summary>Chain settings (section <c>Chain</c>). The operator key comes from the environment or Key Vault, never from files in the repository.</summary>
-public sealed class SettlementOptions
+public sealed class SettlementOptions : IValidatableObject
 {
     [Required] public string RpcUrl { get; set; } = "";
 
-    /// <summary>The chain id the node must report (31337 for Hardhat): a node on another chain is refused at start-up.</summary>
+    /// <summary>The chain id the node must report (31337 for Hardhat): on a node on another chain no chain step runs (health says why).</summary>
     [Range(1, long.MaxValue, ErrorMessage = "Chain:ChainId must be set to the chain id of the settlement chain (for example 31337 for Hardhat).")]
     public long ChainId { get; set; }
 
@@ -35,6 +35,15 @@ public sealed class SettlementOptions
     /// role, with which the app lists a CPO's proven wallet as a payee (the escrow pays no unlisted address).
     /// </summary>
     [Required] public string RegistrarKey { get; set; } = "";
+
+    /// <summary>The escrow refuses one account holding two roles, so the two keys must differ (checked at start-up).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        static string Normal(string key) => key.Trim().ToLowerInvariant().Replace("0x", "", StringComparison.Ordinal);
+        if (RegistrarKey.Length > 0 && Normal(RegistrarKey) == Normal(OperatorKey))
+            yield return new ValidationResult("Chain:RegistrarKey must be another key than Chain:OperatorKey (the escrow refuses one account holding both roles).",
+                [nameof(RegistrarKey)]);
+    }
 
     /// <summary>Confirmations (1 = mined in a block) before a chain step counts as done.</summary>
     [Range(1, 64)] public int Confirmations { get; set; } = 1;
@@ -69,13 +78,18 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     private Signer? _settler;
     private Signer? _registrar;
     private JsonRpcEscrowChain? _chain;
-    private ChainInfo? _info;
+    private volatile ChainStatus _status = ChainStatus.NotYetConnected;
 
-    /// <summary>Chain id, escrow and token, read from the chain at start-up.</summary>
-    public ChainInfo Info => _info ?? throw new InvalidOperationException("The ledger is not initialised.");
+    /// <summary>Whether the chain can be used now, and why not (set by <see cref="InitializeAsync"/>, which <see cref="ChainConnector"/> retries).</summary>
+    public ChainStatus Status => _status;
+
+    /// <summary>Chain id, escrow and token, read from the chain when it connected.</summary>
+    /// <exception cref="ChainUnavailableException">The chain is not connected (unreachable so far, or on another chain id).</exception>
+    public ChainInfo Info => _status.Info ?? throw new ChainUnavailableException(_status);
 
     /// <summary>The escrow's reads (logs in bounded block ranges, receipts, cycles), as the verifier uses them.</summary>
-    public JsonRpcEscrowChain Chain => _chain ?? throw new InvalidOperationException("The ledger is not initialised.");
+    /// <exception cref="ChainUnavailableException">The chain is not connected.</exception>
+    public JsonRpcEscrowChain Chain => _status.Info is not null ? _chain! : throw new ChainUnavailableException(_status);
 
     /// <summary>The chain's latest block number.</summary>
     public async Task<ulong> LatestBlockAsync(CancellationToken cancellationToken)
@@ -87,19 +101,41 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <summary>What the escrow holds for a cycle.</summary>
     public sealed record CycleState(CycleStatus Status, EthAddress Dso, BigInteger Total, BigInteger Paid, Hash32 AwardsHash);
 
-    /// <summary>Checks that the node is on the configured chain, then reads the escrow's token and its decimals.</summary>
-    /// <exception cref="ChainMismatchException">The node reports another chain id than <see cref="SettlementOptions.ChainId"/>.</exception>
+    /// <summary>
+    /// Checks that the node is on the configured chain, then reads the escrow's token and its decimals; only then is the
+    /// chain used (<see cref="Status"/> says why not yet). Called until it succeeds (<see cref="ChainConnector"/>).
+    /// </summary>
+    /// <exception cref="ChainMismatchException">The node reports another chain id than <see cref="SettlementOptions.ChainId"/>: every chain step stays refused.</exception>
     public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ConnectAsync(cancellationToken);
+        }
+        catch (ChainMismatchException e)
+        {
+            _status = new ChainStatus(ChainState.Refused, e.Message, null);
+            throw;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The type only: an RPC error's text may carry the node's URL, which can hold a provider's API key.
+            _status = new ChainStatus(ChainState.Connecting, $"the chain node did not answer ({e.GetType().Name}); retrying", null);
+            throw;
+        }
+    }
+
+    private async Task ConnectAsync(CancellationToken cancellationToken)
     {
         await _web3.RequireChainIdAsync(_options.ChainId, cancellationToken);
         var escrow = EthAddress.Parse(_options.SettlementContract);
-        _chain = new JsonRpcEscrowChain(_web3, escrow, _options.MaxLogBlockSpan);
-        _settler = NewSigner(_options.OperatorKey);
-        _registrar = NewSigner(_options.RegistrarKey);
-        if (_settler.Address == _registrar.Address)
-            throw new InvalidOperationException("Chain:RegistrarKey must be another key than Chain:OperatorKey (the escrow refuses one account holding both roles).");
-        var token = await _chain.GetTokenAsync(cancellationToken);
-        _info = new ChainInfo(_options.ChainId, escrow.ToString(), token.Address.ToString(), token.Decimals);
+        var chain = new JsonRpcEscrowChain(_web3, escrow, _options.MaxLogBlockSpan);
+        var token = await chain.GetTokenAsync(cancellationToken);
+        // Built once, after the last read that can fail: a failed attempt leaves nothing behind.
+        _chain = chain;
+        _settler ??= NewSigner(_options.OperatorKey);
+        _registrar ??= NewSigner(_options.RegistrarKey);
+        _status = new ChainStatus(ChainState.Connected, null, new ChainInfo(_options.ChainId, escrow.ToString(), token.Address.ToString(), token.Decimals));
     }
 
     public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken)
@@ -230,9 +266,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         public EthAddress Address => Sender.Address;
     }
 
-    private Signer Settler => _settler ?? throw new InvalidOperationException("The ledger is not initialised.");
+    private Signer Settler => _status.Info is not null ? _settler! : throw new ChainUnavailableException(_status);
 
-    private Signer Registrar => _registrar ?? throw new InvalidOperationException("The ledger is not initialised.");
+    private Signer Registrar => _status.Info is not null ? _registrar! : throw new ChainUnavailableException(_status);
 
     private Signer NewSigner(string key)
     {

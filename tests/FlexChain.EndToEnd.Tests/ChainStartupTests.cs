@@ -34,13 +34,20 @@ public sealed class ChainStartupTests(MarketFixture market)
             var dso = await api.RegisterAsync("Dso", "Chain outage DSO", MarketFixture.RuleDsoKey);
             var transformer = await api.TransformerAsync(dso);
             Assert.Equal(transformer, (await api.GetAsync($"/v1/transformers/{transformer}", dso))["id"]!.GetValue<string>());
+            // Chain work is refused as unavailable, to be retried: a request, whose DSO consent and funding are checked on
+            // chain when it is posted (and nothing of it is stored), and the wallet verifier.
             var now = market.Clock.GetUtcNow();
-            var request = await api.RequestAsync(dso, transformer, now.AddHours(2), now.AddHours(3));
-            var view = await api.GetAsync($"/v1/requests/{request}", dso);
-            Assert.Equal("Open", view["state"]!.GetValue<string>());
-            Assert.Null(view["chain"]);
-            Assert.Single((await api.GetAsync("/v1/requests?limit=5", dso))["items"]!.AsArray());
-            // Chain work is refused as unavailable, to be retried.
+            api.KnowChain(31337, market.Settlement, 6);
+            using (var posted = await api.SendAsync(HttpMethod.Post, "/v1/requests", dso, new
+                   {
+                       transformerId = transformer, deliveryStart = now.AddHours(3), deliveryEnd = now.AddHours(4), energyKwh = 10m,
+                       direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = now.AddHours(2), pricing = "PayAsBid",
+                   }))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, posted.StatusCode);
+                Assert.Equal("chain-unavailable", JsonNode.Parse(await posted.Content.ReadAsStringAsync())!["rule"]!.GetValue<string>());
+            }
+            Assert.Empty((await api.GetAsync("/v1/requests?limit=5", dso))["items"]!.AsArray());
             using (var verify = await client.GetAsync("/v1/verify?wallet=" + MarketFixture.CpoAWallet))
             {
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, verify.StatusCode);
@@ -57,6 +64,8 @@ public sealed class ChainStartupTests(MarketFixture market)
             Assert.Equal(market.Token.ToString(), health["chain"]!["token"]!.GetValue<string>(), ignoreCase: true);
             using var verified = await client.GetAsync("/v1/verify?wallet=" + MarketFixture.CpoAWallet);
             Assert.Equal(HttpStatusCode.OK, verified.StatusCode);
+            var request = await api.RequestAsync(dso, transformer, now.AddHours(2), now.AddHours(3));
+            Assert.Equal("Open", (await api.GetAsync($"/v1/requests/{request}", dso))["state"]!.GetValue<string>());
         }
         finally
         {

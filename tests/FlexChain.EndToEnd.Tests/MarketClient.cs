@@ -162,6 +162,10 @@ public sealed class MarketClient(HttpClient http)
         return JsonNode.Parse(text)!;
     }
 
+    /// <summary>Signs consents for this chain and escrow without asking the app (whose health names them only once it has reached the chain).</summary>
+    public void KnowChain(long chainId, EthAddress escrow, int tokenDecimals) =>
+        _chain = new JsonObject { ["chainId"] = chainId, ["settlementContract"] = escrow.ToString(), ["tokenDecimals"] = tokenDecimals };
+
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Caller? caller, object? body, string? idempotencyKey = null, string? ifMatch = null)
     {
         if (method == HttpMethod.Post && path == "/v1/requests" && caller is not null && Wallets.TryGetValue(caller.Id, out var wallet)

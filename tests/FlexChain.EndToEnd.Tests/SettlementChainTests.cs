@@ -84,7 +84,7 @@ public sealed class SettlementChainTests(MarketFixture market)
 
         var e = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
 
-        var refused = Assert.IsType<InvalidOperationException>(e is AggregateException a ? a.Flatten().InnerExceptions.Single() : e);
+        var refused = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(e is AggregateException a ? a.Flatten().InnerExceptions.Single() : e);
         Assert.Contains("Chain:RegistrarKey", refused.Message, StringComparison.Ordinal);
     }
 

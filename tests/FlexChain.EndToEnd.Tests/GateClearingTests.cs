@@ -98,6 +98,78 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Equal(4, cycle["history"]!.AsArray().Count(e => e!["cause"]!.GetValue<string>().StartsWith("escrow batch", StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task GateCycles_SameStationOnOverlappingRequestsInConsecutiveCycles_AwardedOnceAndTheOtherNamesTheAward()
+    {
+        var api = new MarketClient(market.Client);
+        var t0 = market.Clock.GetUtcNow();
+        var (dso, cpoA, cpoB, transformer, shared, other) =
+            await api.SmallMarketAsync("Booking", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000071", "IT001E00000072");
+
+        // Overlapping windows (10:00-11:00 and 10:30-11:30) whose gates close 15 minutes apart: two gate cycles.
+        var start = t0.AddHours(2);
+        var first = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 5m);
+        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1).AddMinutes(15), start.AddMinutes(30), kwh: 5m);
+        await api.PostAsync($"/v1/requests/{first}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
+        var lost = (await api.PostAsync($"/v1/requests/{second}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false }))["id"]!.GetValue<string>();
+        await api.PostAsync($"/v1/requests/{second}/offers", cpoB, new { stationIds = new[] { other }, energyKwh = 5m, priceEurPerKwh = 0.20m, divisible = false });
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var a = await api.WaitForStateAsync(first, dso, "Awarded");
+        var firstAward = Assert.Single(a["awards"]!.AsArray())!;
+        Assert.Equal(cpoA.Id, firstAward["cpoId"]!.GetValue<string>());
+        Assert.Equal("Open", (await api.GetAsync($"/v1/requests/{second}", dso))["state"]!.GetValue<string>());
+
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(15));
+        var b = await api.WaitForStateAsync(second, dso, "Awarded");
+
+        // The cheaper offer lost its station to the earlier cycle's award, which its outcome names; the dearer one won.
+        Assert.NotEqual(a["gateCycleId"]!.GetValue<string>(), b["gateCycleId"]!.GetValue<string>());
+        Assert.Equal(cpoB.Id, Assert.Single(b["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
+        var conflict = b["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == lost)!;
+        Assert.Equal("RejectedCapacityConflict", conflict["outcome"]!.GetValue<string>());
+        Assert.Contains(firstAward["id"]!.GetValue<string>(), conflict["detail"]!.GetValue<string>());
+        Assert.Contains(shared, conflict["detail"]!.GetValue<string>());
+
+        // Finish both cycles so no funds stay locked for the tests that follow.
+        market.Clock.SetTo(start.AddMinutes(30));
+        await api.PostQuarterReadingsAsync(cpoA, shared, start.AddHours(-1), 5m);
+        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(-30), 5m);
+        market.Clock.SetTo(start.AddMinutes(90));
+        await api.PostQuarterReadingsAsync(cpoA, shared, start, 3.75m);
+        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(30), 3.75m);
+        market.Clock.SetTo(start.AddMinutes(100));
+        await api.WaitForStateAsync(first, dso, "Settled");
+        await api.WaitForStateAsync(second, dso, "Settled");
+    }
+
+    /// <summary>
+    /// Bookings on Azurite: the bookings overlapping a span are found by one partition query per station (touching
+    /// windows are not), other cycles' only; writing them again changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task Bookings_OverlappingOtherCyclesOnly_TouchingWindowsFree()
+    {
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var t = new DateTimeOffset(2099, 1, 1, 10, 0, 0, TimeSpan.Zero).AddDays(Random.Shared.Next(1, 10_000));   // stations of this test's own
+        var station = "st_booking" + t.UtcTicks;
+        TimeWindow W(int fromMinute, int toMinute) => new(t.AddMinutes(fromMinute), t.AddMinutes(toMinute));
+        StationBooking[] booked = [new(station, W(0, 15), "req_a/off_a"), new(station, W(15, 30), "req_b/off_b"), new(station, W(60, 120), "req_c/off_c")];
+        await store.BookAsync("gc-1", booked[..2], default);
+        await store.BookAsync("gc-2", booked[2..], default);
+        await store.BookAsync("gc-1", booked[..2], default);   // a retried step
+
+        async Task<string[]> Taken(TimeWindow span, string except = "gc-9") =>
+            (await store.GetBookingsAsync([station, station + "x"], span, except, default)).Select(b => b.AwardId).Order(StringComparer.Ordinal).ToArray();
+
+        Assert.Equal(["req_b/off_b"], await Taken(W(15, 60)));                        // [0,15) and [60,120) only touch it
+        Assert.Equal(["req_a/off_a", "req_b/off_b", "req_c/off_c"], await Taken(W(14, 61)));
+        Assert.Equal(["req_c/off_c"], await Taken(W(0, 120), except: "gc-1"));       // a cycle does not take its own bookings
+        Assert.Empty(await Taken(W(30, 60)));
+        var found = Assert.Single(await store.GetBookingsAsync([station], W(70, 71), "gc-9", default));
+        Assert.Equal(booked[2], found);
+    }
+
     /// <summary>
     /// Joining a cycle and fixing its members exclude each other on Azurite: a join holding an outdated read of the
     /// cycle retries and succeeds while the cycle is open and is refused once it is closing; a runner that read the

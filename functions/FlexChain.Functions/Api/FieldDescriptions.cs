@@ -22,6 +22,7 @@ public static class FieldDescriptions
     private static readonly Dictionary<string, string> Overrides = new(StringComparer.Ordinal)
     {
         ["RequestResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award) or Cancelled.",
+        ["OutcomeResponse.detail"] = "Why, beyond the outcome, or null: which station conflicts and the award (id) already holding it for an overlapping window, what is wrong with a pick.",
         ["RequestSummaryResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award) or Cancelled.",
         ["GateCycleResponse.state"] = "The gate cycle's state: Open, Closed, Cleared, Awarded or Settled.",
         ["DeliveryResponse.state"] = "The webhook delivery's state: Pending, Delivered or Failed.",

@@ -56,7 +56,8 @@ public sealed class GateCycleOptions
 /// <see cref="AdvanceAsync"/> at the closing time and whenever the cycle can move again. Each step is checkpointed in the
 /// cycle's header with If-Match:
 /// Open -> Cleared: every member request is cleared in one run of the clearing engine (a station is never awarded twice
-/// for overlapping windows), the awards are planned in escrow batches (per DSO and delivery end), each request's
+/// for overlapping windows: the engine takes the stations booked by other cycles as input, and this cycle's awards book
+/// theirs before they are saved), the awards are planned in escrow batches (per DSO and delivery end), each request's
 /// escrow slots are recorded, then each request's result is saved; Cleared -> Awarded: each batch is locked on chain
 /// as one escrow cycle (one transaction, however many awards), then the requests are marked awarded and scheduled for
 /// verification; each awarded request moves Awarded -> Settling once its window and the meter-data grace have passed
@@ -199,11 +200,14 @@ public sealed partial class GateCycleRunner(
         var all = offers.ToList();
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
         var requests = await Task.WhenAll(clearing.Select(m => EligibilityCheckedAsync(m.Value, byRequest[m.Value.Id], cycle.ClosesAt, cancellationToken)));
-        var result = ClearingEngine.Clear(requests, all);
+        var result = ClearingEngine.Clear(requests, all, await TakenAsync(cycle.Id, clearing, all, cancellationToken));
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
         foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
         cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, Now(now));
 
+        // The bookings are written before the awards they come from are saved, so every later clearing sees them.
+        var delivery = clearing.ToDictionary(m => m.Value.Id, m => m.Value.Delivery);
+        await store.BookAsync(cycle.Id, result.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])), cancellationToken);
         // The escrow slots are written before the results they describe, so a cleared request always has them.
         var slots = cycle.Batches.SelectMany(b => b.Awards.Select((a, position) => (a, slot: new EscrowSlot(b.Number, position))))
             .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
@@ -217,6 +221,19 @@ public sealed partial class GateCycleRunner(
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
         if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
+    }
+
+    /// <summary>
+    /// The stations of <paramref name="offers"/> booked by other gate cycles' awards for windows overlapping the
+    /// cycle's requests (this cycle's own bookings, written by an interrupted attempt, are not taken: the engine books
+    /// within the cycle itself).
+    /// </summary>
+    private async Task<IReadOnlyList<StationBooking>> TakenAsync(
+        string cycleId, IReadOnlyList<Stored<FlexRequest>> clearing, IReadOnlyList<Offer> offers, CancellationToken cancellationToken)
+    {
+        if (clearing.Count == 0) return [];
+        var span = new TimeWindow(clearing.Min(m => m.Value.Delivery.Start), clearing.Max(m => m.Value.Delivery.End));
+        return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), span, cycleId, cancellationToken);
     }
 
     /// <summary>

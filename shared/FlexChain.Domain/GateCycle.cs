@@ -103,18 +103,16 @@ public sealed class GateCycle
     }
 
     /// <summary>
-    /// Clears the closed cycle with its requests as cleared (each already carries its part of the one clearing run): plans
-    /// the escrow batches. Awards are grouped by DSO and delivery end, ordered by (delivery end, DSO, request, award
-    /// index) and cut into batches of at most <paramref name="maxAwardsPerBatch"/>, so the plan is the same however often
-    /// it is computed. With no award at all the cycle is settled at once: nothing goes on chain.
+    /// Plans the escrow batches of <paramref name="requests"/> as cleared (each already carrying its part of the one
+    /// clearing run). Awards are grouped by DSO and delivery end, ordered by (delivery end, DSO, request, award index) and
+    /// cut into batches of at most <paramref name="maxAwardsPerBatch"/>, so the plan is the same however often it is
+    /// computed. Changes nothing: the plan is stored first, then applied with <see cref="Clear"/>.
     /// </summary>
-    public void Clear(IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch, DateTimeOffset now)
+    public IReadOnlyList<EscrowBatch> PlanBatches(IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch)
     {
-        Require(GateCycleState.Closed, "clear");
         if (maxAwardsPerBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxAwardsPerBatch));
-        var awarded = requests.Where(r => r.State == RequestState.Cleared).ToList();
         var batches = new List<EscrowBatch>();
-        foreach (var group in awarded
+        foreach (var group in requests.Where(r => r.State == RequestState.Cleared)
             .GroupBy(r => (r.DsoId, r.Delivery.End))
             .OrderBy(g => g.Key.End).ThenBy(g => g.Key.DsoId, StringComparer.Ordinal))
         {
@@ -126,10 +124,21 @@ public sealed class GateCycle
                 batches.Add(new EscrowBatch(n, EscrowBatch.KeyFor(Id, n), group.Key.DsoId, group.Key.End, refs.Skip(from).Take(maxAwardsPerBatch).ToList()));
             }
         }
+        return batches;
+    }
+
+    /// <summary>
+    /// Clears the closed cycle with its stored batch plan (<see cref="PlanBatches"/>) for <paramref name="requestCount"/>
+    /// requests cleared together. With no award at all the cycle is settled at once: nothing goes on chain.
+    /// </summary>
+    public void Clear(IReadOnlyList<EscrowBatch> batches, int requestCount, DateTimeOffset now)
+    {
+        Require(GateCycleState.Closed, "clear");
         Batches = batches;
         var awards = batches.Sum(b => b.Awards.Count);
+        var awarded = batches.SelectMany(b => b.Awards).Select(a => a.RequestId).Distinct().Count();
         Transition(batches.Count == 0 ? GateCycleState.Settled : GateCycleState.Cleared, now,
-            $"gate closed: {requests.Count} request(s) cleared together, {awarded.Count} with awards; {awards} award(s) in {batches.Count} escrow batch(es)");
+            $"gate closed: {requestCount} request(s) cleared together, {awarded} with awards; {awards} award(s) in {batches.Count} escrow batch(es)");
     }
 
     /// <summary>Records that batch <paramref name="number"/> is locked in escrow by <paramref name="transaction"/> (a repeat keeps the first).</summary>

@@ -144,6 +144,54 @@ public sealed class GateClearingTests(MarketFixture market)
     }
 
     /// <summary>
+    /// A clearing plan stored by an earlier attempt (which then failed) is applied, not made again: an input changed
+    /// since (here a cheaper offer) does not change the awards.
+    /// </summary>
+    [Fact]
+    public async Task GateCycle_ClearingPlanStoredBeforeAnInputChanged_AppliesTheStoredPlan()
+    {
+        var api = new MarketClient(market.Client);
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var t0 = market.Clock.GetUtcNow();
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await api.SmallMarketAsync("Plan", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000081", "IT001E00000082");
+        var start = t0.AddHours(2);
+        var request = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 5m);
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 5m, priceEurPerKwh = 0.30m, divisible = false });
+
+        // The plan as the attempt that failed made it, when B's offer was the only one: B wins.
+        var cycleId = (await store.GetMembershipAsync(request, default))!.CycleId;
+        var cycle = (await store.GetGateCycleAsync(cycleId, default))!.Value.Value;
+        var stored = (await store.GetRequestAsync(request, default))!.Value.Value;
+        var result = ClearingEngine.Clear([stored.ToClearingRequest()], await store.GetOffersAsync(request, default)).For(request);
+        stored.Close(result, t0.AddHours(1));
+        var plan = new ClearingPlan([result], cycle.PlanBatches([stored], 200));
+        Assert.Same(plan, await store.AddClearingPlanAsync(cycleId, plan, default));
+        // A second plan never replaces the first.
+        var other = new ClearingPlan([result with { Awards = [] }], []);
+        Assert.Equal(Json(plan), Json(await store.AddClearingPlanAsync(cycleId, other, default)));
+
+        // An input changes after the plan was stored: a cheaper offer (A's) that the stored plan does not hold.
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
+        market.Clock.SetTo(t0.AddHours(1));
+        var awarded = await api.WaitForStateAsync(request, dso, "Awarded");
+
+        Assert.Equal(cpoB.Id, Assert.Single(awarded["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
+        Assert.Equal([result.Outcomes[0].OfferId], awarded["outcomes"]!.AsArray().Select(o => o!["offerId"]!.GetValue<string>()));
+        Assert.Equal(Json(plan), Json(await store.GetClearingPlanAsync(cycleId, default)));
+
+        // Finish the cycle so no funds stay locked for the tests that follow.
+        market.Clock.SetTo(start);
+        await api.PostQuarterReadingsAsync(cpoB, stationB, start.AddHours(-1), 5m);
+        market.Clock.SetTo(start.AddHours(1));
+        await api.PostQuarterReadingsAsync(cpoB, stationB, start, 3.75m);
+        market.Clock.SetTo(start.AddMinutes(70));
+        await api.WaitForStateAsync(request, dso, "Settled");
+    }
+
+    private static string Json<T>(T value) => System.Text.Json.JsonSerializer.Serialize(value, StoreJson.Options);
+
+    /// <summary>
     /// Bookings on Azurite: the bookings overlapping a span are found by one partition query per station (touching
     /// windows are not), other cycles' only; writing them again changes nothing.
     /// </summary>

@@ -57,7 +57,8 @@ public sealed class GateCycleOptions
 /// cycle's header with If-Match:
 /// Open -> Cleared: every member request is cleared in one run of the clearing engine (a station is never awarded twice
 /// for overlapping windows: the engine takes the stations booked by other cycles as input, and this cycle's awards book
-/// theirs before they are saved), the awards are planned in escrow batches (per DSO and delivery end), each request's
+/// theirs before they are saved), the awards are planned in escrow batches (per DSO and delivery end), and this plan is
+/// stored before anything is saved from it (a retry applies the stored plan); then the bookings and each request's
 /// escrow slots are recorded, then each request's result is saved; Cleared -> Awarded: each batch is locked on chain
 /// as one escrow cycle (one transaction, however many awards), then the requests are marked awarded and scheduled for
 /// verification; each awarded request moves Awarded -> Settling once its window and the meter-data grace have passed
@@ -178,43 +179,31 @@ public sealed partial class GateCycleRunner(
         return null;
     }
 
-    /// <summary>Open -> Cleared (or Settled when nothing was awarded). False when another instance moved the cycle first.</summary>
+    /// <summary>
+    /// Closed -> Cleared (or Settled when nothing was awarded): the clearing plan is made once and stored before
+    /// anything is saved from it; this and every later attempt apply the stored plan, so two engine runs never mix.
+    /// False when another instance moved the cycle first.
+    /// </summary>
     private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
+        var plan = await store.GetClearingPlanAsync(cycle.Id, cancellationToken)
+            ?? await store.AddClearingPlanAsync(cycle.Id, await PlanAsync(cycle, now, cancellationToken), cancellationToken);
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
-        // The offer fences close first: an offer write acknowledged before this is read below, any later one is refused.
-        await Parallel.ForEachAsync(members.Keys, MarketStore.InParallel(cancellationToken), async (id, ct) => await store.CloseOfferFenceAsync(id, ct));
-        // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are
-        // frozen. A manual request's decision could still be saving (checked before its deadline, written after this
-        // read), so open manual requests have their decision fixed first: one that landed is read back, one in flight fails.
-        var taking = new System.Collections.Concurrent.ConcurrentBag<Stored<FlexRequest>>();
-        await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Unfilled),
-            MarketStore.InParallel(cancellationToken), async (m, ct) =>
-                taking.Add(m.Value is { State: RequestState.Open, Selection: SelectionMode.Manual } ? await store.FixDecisionAsync(m, now, ct) : m));
-        var clearing = taking.OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();
-        var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
-        await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (m, ct) =>
-        {
-            foreach (var o in await store.GetOffersAsync(m.Value.Id, ct)) offers.Add(o);
-        });
-        var all = offers.ToList();
-        var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
-        var requests = await Task.WhenAll(clearing.Select(m => EligibilityCheckedAsync(m.Value, byRequest[m.Value.Id], cycle.ClosesAt, cancellationToken)));
-        var result = ClearingEngine.Clear(requests, all, await TakenAsync(cycle.Id, clearing, all, cancellationToken));
+        var clearing = plan.Results.Select(r => members[r.RequestId]).ToList();
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
-        foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
-        cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, Now(now));
+        foreach (var (request, _) in closed) request.Close(plan.For(request.Id), now);
+        cycle.Clear(plan.Batches, plan.Results.Count, Now(now));
 
         // The bookings are written before the awards they come from are saved, so every later clearing sees them.
         var delivery = clearing.ToDictionary(m => m.Value.Id, m => m.Value.Delivery);
-        await store.BookAsync(cycle.Id, result.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])), cancellationToken);
+        await store.BookAsync(cycle.Id, plan.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])), cancellationToken);
         // The escrow slots are written before the results they describe, so a cleared request always has them.
         var slots = cycle.Batches.SelectMany(b => b.Awards.Select((a, position) => (a, slot: new EscrowSlot(b.Number, position))))
             .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
         await Parallel.ForEachAsync(slots, MarketStore.InParallel(cancellationToken), async (kv, ct) =>
             await store.PutMembershipAsync(kv.Key, new CycleMembership(cycle.Id, kv.Value), ct));
-        // Inputs were fixed before the engine ran, so only another attempt at this step can have changed a member since:
-        // then this attempt fails and the step is retried from what is stored.
+        // Only another attempt at this step can have changed a member since it was read: then this attempt fails and the
+        // step is retried from what is stored.
         await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
         // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
         // without, this is the last step and they go out before its checkpoint.
@@ -224,15 +213,45 @@ public sealed partial class GateCycleRunner(
     }
 
     /// <summary>
+    /// Runs the clearing engine once over the cycle's open members and plans the escrow batches; saves nothing but the
+    /// fences and the fixed manual decisions that make its input final.
+    /// </summary>
+    private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
+        // The offer fences close first: an offer write acknowledged before this is read below, any later one is refused.
+        await Parallel.ForEachAsync(members.Keys, MarketStore.InParallel(cancellationToken), async (id, ct) => await store.CloseOfferFenceAsync(id, ct));
+        // A manual request's decision could still be saving (checked before its deadline, written after this read), so
+        // open manual requests have their decision fixed first: one that landed is read back, one in flight fails.
+        var taking = new System.Collections.Concurrent.ConcurrentBag<FlexRequest>();
+        await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State == RequestState.Open),
+            MarketStore.InParallel(cancellationToken), async (m, ct) =>
+                taking.Add(m.Value.Selection == SelectionMode.Manual ? (await store.FixDecisionAsync(m, now, ct)).Value : m.Value));
+        var clearing = taking.OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
+        var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
+        await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (r, ct) =>
+        {
+            foreach (var o in await store.GetOffersAsync(r.Id, ct)) offers.Add(o);
+        });
+        var all = offers.ToList();
+        var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
+        var requests = await Task.WhenAll(clearing.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, cancellationToken)));
+        var result = ClearingEngine.Clear(requests, all, await TakenAsync(cycle.Id, clearing, all, cancellationToken));
+        // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
+        foreach (var request in clearing) request.Close(result.For(request.Id), now);
+        return new ClearingPlan(clearing.Select(r => result.For(r.Id)).ToList(), cycle.PlanBatches(clearing, _options.MaxAwardsPerBatch));
+    }
+
+    /// <summary>
     /// The stations of <paramref name="offers"/> booked by other gate cycles' awards for windows overlapping the
     /// cycle's requests (this cycle's own bookings, written by an interrupted attempt, are not taken: the engine books
     /// within the cycle itself).
     /// </summary>
     private async Task<IReadOnlyList<StationBooking>> TakenAsync(
-        string cycleId, IReadOnlyList<Stored<FlexRequest>> clearing, IReadOnlyList<Offer> offers, CancellationToken cancellationToken)
+        string cycleId, IReadOnlyList<FlexRequest> clearing, IReadOnlyList<Offer> offers, CancellationToken cancellationToken)
     {
         if (clearing.Count == 0) return [];
-        var span = new TimeWindow(clearing.Min(m => m.Value.Delivery.Start), clearing.Max(m => m.Value.Delivery.End));
+        var span = new TimeWindow(clearing.Min(r => r.Delivery.Start), clearing.Max(r => r.Delivery.End));
         return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), span, cycleId, cancellationToken);
     }
 

@@ -146,4 +146,39 @@ public class GateCycleTests
             cycle.History.Select(e => $"{e.From}->{e.To}"));
         Assert.Contains("locked in 0xlock1", cycle.History[4].Cause, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void NeedAttention_RecordsStepReasonAndTime_KeepsTheFirst_ResumeClearsIt()
+    {
+        var cycle = Closed();
+        cycle.NeedAttention("chain node unreachable", Closes.AddMinutes(3));
+        cycle.NeedAttention("another failure", Closes.AddMinutes(4));   // a repeated flag keeps the first
+
+        Assert.Equal(new GateCycleAttention("clear", "chain node unreachable", Closes.AddMinutes(3)), cycle.Attention);
+        Assert.Equal(GateCycleState.Closed, cycle.State);
+        Assert.Equal("needs attention: step clear failed: chain node unreachable", cycle.History[^1].Cause);
+
+        cycle.Resume(Closes.AddMinutes(5));
+        Assert.Null(cycle.Attention);
+        Assert.Equal((Closes.AddMinutes(5), GateCycleState.Closed, GateCycleState.Closed), (cycle.History[^1].At, cycle.History[^1].From, cycle.History[^1].To));
+        Assert.Equal("not-needs-attention", Assert.Throws<DomainException>(() => cycle.Resume(Closes.AddMinutes(6))).Rule);
+    }
+
+    [Fact]
+    public void Step_NamesWhatRunsNext_AndASettledCycleCannotNeedAttention()
+    {
+        var cycle = GateCycle.Open(Closes, T0);
+        Assert.Equal("close", cycle.Step);
+        cycle.Close(Closes);
+        Assert.Equal("clear", cycle.Step);
+        Clear(cycle, [Cleared("r1", "dso1", T0.AddHours(5), 1)], 200);
+        Assert.Equal("lock", cycle.Step);
+        cycle.RecordLock(0, "0xlock", Closes);
+        cycle.MarkAwarded(Closes);
+        Assert.Equal("settle", cycle.Step);
+        cycle.RecordSettlement(0, "0xsettle", Closes);
+        cycle.MarkSettled(Closes);
+        Assert.Equal("none", cycle.Step);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.NeedAttention("late", Closes)).Rule);
+    }
 }

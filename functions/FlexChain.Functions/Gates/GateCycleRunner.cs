@@ -37,7 +37,10 @@ public sealed class GateCycleOptions
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan MaxTimerWait { get; set; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>How many times a failing step is tried (with backoff) before the cycle waits <see cref="StepRetryMax"/> and starts over.</summary>
+    /// <summary>
+    /// How many times a failing step is tried (with backoff) before the cycle stops and needs attention: shown, announced,
+    /// and resumed by the market operator (<see cref="GateCycleRunner.ResumeAsync"/>).
+    /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1, 100)]
     public int StepAttempts { get; set; } = 10;
 
@@ -69,7 +72,7 @@ public sealed class GateCycleOptions
 /// </summary>
 public sealed partial class GateCycleRunner(
     MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
-    RequestEvents events, GateCycleHub hub, TimeProvider clock)
+    RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications)
 {
     private readonly GateCycleOptions _options = options.Value;
 
@@ -153,6 +156,8 @@ public sealed partial class GateCycleRunner(
             var before = cycle.State;
             switch (cycle.State)
             {
+                case not GateCycleState.Settled when cycle.Attention is not null:
+                    return null; // stopped until the market operator resumes it (which starts its orchestration again)
                 case GateCycleState.Open when now < cycle.ClosesAt:
                     return cycle.ClosesAt;
                 case GateCycleState.Open:
@@ -175,6 +180,46 @@ public sealed partial class GateCycleRunner(
                     return null;
             }
             LogCycleTransition(cycleId, before, cycle.State);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Stops the cycle for the market operator after its step failed the configured number of times: the cycle shows
+    /// why (<see cref="GateCycle.Attention"/>) and the DSOs of its requests and the operator are told. Idempotent (a
+    /// repeated call keeps the first reason and announces nothing twice). Returns false for an unknown or settled cycle.
+    /// </summary>
+    public async Task<bool> NeedsAttentionAsync(string cycleId, string reason, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        while (await store.GetGateCycleAsync(cycleId, cancellationToken) is { } stored)
+        {
+            var (cycle, etag) = stored;
+            if (cycle.State == GateCycleState.Settled) return false;
+            if (cycle.Attention is null)
+            {
+                cycle.NeedAttention(reason, Now(now));
+                if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
+                LogNeedsAttention(cycleId, cycle.Step, reason);
+            }
+            var members = await store.GetGateCycleRequestsAsync(cycleId, cancellationToken);
+            await notifications.GateCycleNeedsAttentionAsync(cycle, members.Values.Select(m => m.Value).OrderBy(r => r.Id, StringComparer.Ordinal), cancellationToken);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>The market operator resumes a cycle that needs attention: the flag is cleared and its orchestration started again.</summary>
+    /// <returns>The resumed cycle, or null when there is no such cycle.</returns>
+    /// <exception cref="DomainException">The cycle does not need attention (rule <c>not-needs-attention</c>).</exception>
+    public async Task<GateCycle?> ResumeAsync(string cycleId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        while (await store.GetGateCycleAsync(cycleId, cancellationToken) is { } stored)
+        {
+            var (cycle, etag) = stored;
+            cycle.Resume(now);
+            if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
+            await hub.RestartAsync(cycleId, cancellationToken);
+            return cycle;
         }
         return null;
     }
@@ -367,6 +412,9 @@ public sealed partial class GateCycleRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of {Batches} batch(es) confirmed in {Transactions}")]
     private partial void LogChainDone(string cycleId, string step, int batches, string transactions);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Gate cycle {CycleId} needs attention: step {Step} failed: {Reason}")]
+    private partial void LogNeedsAttention(string cycleId, string step, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: {From} -> {To}")]
     private partial void LogCycleTransition(string cycleId, GateCycleState from, GateCycleState to);

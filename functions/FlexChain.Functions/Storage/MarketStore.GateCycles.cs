@@ -40,7 +40,8 @@ public sealed partial class MarketStore
 
     private TableClient GateCycles => service.GetTableClient("gatecycles");
 
-    private sealed record CycleHeader(string Id, DateTimeOffset ClosesAt, GateCycleState State, int BatchCount, IReadOnlyList<GateCycleEvent> History);
+    private sealed record CycleHeader(string Id, DateTimeOffset ClosesAt, GateCycleState State, int BatchCount, IReadOnlyList<GateCycleEvent> History,
+        GateCycleAttention? Attention = null);
 
     /// <summary>The cycle with its batches, or null.</summary>
     public async Task<Stored<GateCycle>?> GetGateCycleAsync(string cycleId, CancellationToken cancellationToken)
@@ -51,7 +52,7 @@ public sealed partial class MarketStore
             TableClient.CreateQueryFilter($"PartitionKey eq {cycleId} and RowKey ge {"b~"} and RowKey lt {"b~~"}"), cancellationToken);
         if (batches.Count != h.BatchCount)
             throw new InvalidDataException($"gate cycle {cycleId} has {batches.Count} batch rows, its header says {h.BatchCount}");
-        return new(new GateCycle(h.Id, h.ClosesAt, h.State, batches.OrderBy(b => b.Number).ToList(), h.History), header.ETag);
+        return new(new GateCycle(h.Id, h.ClosesAt, h.State, batches.OrderBy(b => b.Number).ToList(), h.History, h.Attention), header.ETag);
     }
 
     /// <summary>Creates the open cycle unless it exists; returns the stored cycle either way.</summary>
@@ -186,7 +187,7 @@ public sealed partial class MarketStore
     /// <summary>The header row: the header document, and its state as a column of its own for <see cref="GetUnfinishedGateCycleIdsAsync"/>.</summary>
     private async Task<TableEntity> HeaderEntityAsync(GateCycle c, CancellationToken cancellationToken)
     {
-        var entity = await DocumentEntityAsync(GateCycles, c.Id, CycleRow, new CycleHeader(c.Id, c.ClosesAt, c.State, c.Batches.Count, c.History), cancellationToken);
+        var entity = await DocumentEntityAsync(GateCycles, c.Id, CycleRow, new CycleHeader(c.Id, c.ClosesAt, c.State, c.Batches.Count, c.History, c.Attention), cancellationToken);
         entity["State"] = c.State.ToString();
         return entity;
     }

@@ -81,7 +81,8 @@ public sealed partial class GateCycleRunner(
 
     /// <summary>
     /// Stores a new request in its gate cycle: the cycle is opened (if new) and its orchestration started, the membership
-    /// recorded, then the request written; a request is never left in a cycle that nothing runs.
+    /// recorded, then the request written with its request.published announcement in the outbox (the caller sends it,
+    /// <see cref="RequestEvents.PublishAsync"/>); a request is never left in a cycle that nothing runs.
     /// </summary>
     /// <exception cref="DomainException">
     /// The cycle would close too late to activate the winners before delivery (rule <c>lead-time</c>); the cycle has
@@ -95,7 +96,7 @@ public sealed partial class GateCycleRunner(
         if (cycle.Value.State == GateCycleState.Open) await hub.EnsureStartedAsync(cycle.Value.Id, cancellationToken);
         if (!await store.TryJoinGateCycleAsync(cycle, request.Id, cancellationToken))
             throw new DomainException("gateClosure", "gate-cycle-closed", $"Gate cycle {cycle.Value.Id} has already closed; choose a later gateClosure.");
-        await store.AddRequestAsync(request, cancellationToken);
+        await events.AddAsync(request, cancellationToken);
     }
 
     /// <summary>

@@ -45,6 +45,8 @@ services.AddSingleton<MarketStore>();
 services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<SettlementLedger>();
 services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateDataAnnotations().ValidateOnStart();
+services.AddOptions<FaultInjectionOptions>().BindConfiguration("FaultInjection");
+services.AddSingleton<FaultInjection>();
 services.AddSingleton<GateCycleRunner>();
 services.AddOptions<DurableTaskOptions>().BindConfiguration("DurableTask").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleHub>();

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using FlexChain.Domain;
 using FlexChain.Functions.Storage;
 using Azure.Data.Tables;
@@ -69,15 +70,7 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Null((await api.GetAsync($"/v1/requests/{second}", cpoB))["fill"]!["rejections"]);
 
         // Finish both cycles so no funds stay locked for the tests that follow.
-        market.Clock.SetTo(start.AddMinutes(30));
-        await api.PostQuarterReadingsAsync(cpoA, shared, start.AddHours(-1), 5m);
-        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(-30), 5m);
-        market.Clock.SetTo(start.AddMinutes(90));
-        await api.PostQuarterReadingsAsync(cpoA, shared, start, 3.75m);
-        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(30), 3.75m);
-        market.Clock.SetTo(start.AddMinutes(100));
-        var settledA = await api.WaitForStateAsync(first, dso, "Settled");
-        var settledB = await api.WaitForStateAsync(second, dso, "Settled");
+        var (settledA, settledB) = await SettleBothAsync(api, dso, (first, cpoA, shared), (second, cpoB, other), start);
 
         // One gate cycle for both; one escrow batch per delivery end, each locked and settled once; every transition recorded.
         var cycleId = settledA["gateCycleId"]!.GetValue<string>();
@@ -132,15 +125,24 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Contains(shared, conflict["detail"]!.GetValue<string>());
 
         // Finish both cycles so no funds stay locked for the tests that follow.
+        await SettleBothAsync(api, dso, (first, cpoA, shared), (second, cpoB, other), start);
+    }
+
+    /// <summary>
+    /// Delivers both awards (the first request's window starts at <paramref name="start"/>, the second's 30 minutes later,
+    /// each winner 5 kWh a quarter before and 3.75 during it) and waits until both requests are settled.
+    /// </summary>
+    private async Task<(JsonNode First, JsonNode Second)> SettleBothAsync(MarketClient api, Caller dso,
+        (string Request, Caller Cpo, string Station) first, (string Request, Caller Cpo, string Station) second, DateTimeOffset start)
+    {
         market.Clock.SetTo(start.AddMinutes(30));
-        await api.PostQuarterReadingsAsync(cpoA, shared, start.AddHours(-1), 5m);
-        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(-30), 5m);
+        await api.PostQuarterReadingsAsync(first.Cpo, first.Station, start.AddHours(-1), 5m);
+        await api.PostQuarterReadingsAsync(second.Cpo, second.Station, start.AddMinutes(-30), 5m);
         market.Clock.SetTo(start.AddMinutes(90));
-        await api.PostQuarterReadingsAsync(cpoA, shared, start, 3.75m);
-        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(30), 3.75m);
+        await api.PostQuarterReadingsAsync(first.Cpo, first.Station, start, 3.75m);
+        await api.PostQuarterReadingsAsync(second.Cpo, second.Station, start.AddMinutes(30), 3.75m);
         market.Clock.SetTo(start.AddMinutes(100));
-        await api.WaitForStateAsync(first, dso, "Settled");
-        await api.WaitForStateAsync(second, dso, "Settled");
+        return (await api.WaitForStateAsync(first.Request, dso, "Settled"), await api.WaitForStateAsync(second.Request, dso, "Settled"));
     }
 
     /// <summary>

@@ -72,7 +72,7 @@ public sealed class GateCycleOptions
 /// </summary>
 public sealed partial class GateCycleRunner(
     MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
-    RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications)
+    RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications, FaultInjection faults)
 {
     private readonly GateCycleOptions _options = options.Value;
 
@@ -126,6 +126,7 @@ public sealed partial class GateCycleRunner(
                 request.Verify(await store.LoadEvidenceAsync(request, ct), now);
                 await store.RecordQualityAsync(request, ct);
                 await SaveAsync(request, m.ETag, RequestState.Awarded, ct);
+                faults.Reached(FaultInjection.VerificationStored);
             });
         announcing.Add(events.AnnounceAsync(requests.Values.Select(m => m.Value).Where(r => r.State == RequestState.Settling), cancellationToken));
     }
@@ -232,8 +233,11 @@ public sealed partial class GateCycleRunner(
     /// </summary>
     private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
-        var plan = await store.GetClearingPlanAsync(cycle.Id, cancellationToken)
-            ?? await store.AddClearingPlanAsync(cycle.Id, await PlanAsync(cycle, now, cancellationToken), cancellationToken);
+        if (await store.GetClearingPlanAsync(cycle.Id, cancellationToken) is not { } plan)
+        {
+            plan = await store.AddClearingPlanAsync(cycle.Id, await PlanAsync(cycle, now, cancellationToken), cancellationToken);
+            faults.Reached(FaultInjection.ClearingResultStored);
+        }
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
         var clearing = plan.Results.Select(r => members[r.RequestId]).ToList();
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
@@ -338,6 +342,7 @@ public sealed partial class GateCycleRunner(
                     batch.DeliveryEnd + _options.RefundAfter));
             LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
             var transactions = await ledger.LockCyclesAsync(locks, cancellationToken);
+            faults.Reached(FaultInjection.LockMined);
             for (var i = 0; i < unlocked.Count; i++) cycle.RecordLock(unlocked[i].Number, transactions[i], Now(now));
             LogChainDone(cycle.Id, "lock", unlocked.Count, string.Join(", ", transactions.Distinct()));
             if (await store.TryReplaceGateCycleAsync(cycle, etag, unlocked.Select(b => b.Number), cancellationToken) is not { } next) return false;
@@ -379,6 +384,7 @@ public sealed partial class GateCycleRunner(
             }
             LogChainStep(cycle.Id, "settle", ready.Count, settlements.Sum(x => x.Awards.Count));
             var transactions = await ledger.SettleCyclesAsync(settlements, cancellationToken);
+            faults.Reached(FaultInjection.SettlementMined);
             LogChainDone(cycle.Id, "settle", ready.Count, string.Join(", ", transactions.Distinct()));
             foreach (var batch in ready) await store.IndexSettlementAsync(EscrowIds.Cycle(batch.Key), cycle.Id, batch.Number, cancellationToken);
             for (var i = 0; i < ready.Count; i++) cycle.RecordSettlement(ready[i].Number, transactions[i], Now(now));

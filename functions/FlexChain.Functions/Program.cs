@@ -47,6 +47,8 @@ services.AddSingleton<SettlementLedger>();
 // The chain is connected off the start-up path: the API serves whether or not the node answers (health says which).
 services.AddHostedService<ChainConnector>();
 services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateDataAnnotations().ValidateOnStart();
+services.AddOptions<FaultInjectionOptions>().BindConfiguration("FaultInjection");
+services.AddSingleton<FaultInjection>();
 services.AddSingleton<GateCycleRunner>();
 services.AddOptions<DurableTaskOptions>().BindConfiguration("DurableTask").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleHub>();

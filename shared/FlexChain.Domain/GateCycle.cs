@@ -37,6 +37,15 @@ public sealed record EscrowBatch(
     public static string KeyFor(string cycleId, int number) => $"{cycleId}/{number.ToString(CultureInfo.InvariantCulture)}";
 }
 
+/// <summary>
+/// Why a gate cycle stopped and waits for the market operator: its step kept failing for the configured number of
+/// attempts. The operator resumes it (<see cref="GateCycle.Resume"/>) once the cause is fixed.
+/// </summary>
+/// <param name="Step">The failing step: <c>close</c>, <c>clear</c>, <c>lock</c> or <c>settle</c> (verification and settlement).</param>
+/// <param name="Reason">The last failure, as the step reported it.</param>
+/// <param name="Since">When the cycle stopped (UTC).</param>
+public sealed record GateCycleAttention(string Step, string Reason, DateTimeOffset Since);
+
 /// <summary>One transition of a gate cycle, or one of its checkpoints, with its time and cause.</summary>
 public sealed record GateCycleEvent(DateTimeOffset At, GateCycleState From, GateCycleState To, string Cause);
 
@@ -52,8 +61,10 @@ public sealed record GateCycleEvent(DateTimeOffset At, GateCycleState From, Gate
 public sealed class GateCycle
 {
     /// <summary>Rehydrates a stored cycle; use <see cref="Open"/> to start a new one.</summary>
-    public GateCycle(string id, DateTimeOffset closesAt, GateCycleState state, IReadOnlyList<EscrowBatch> batches, IReadOnlyList<GateCycleEvent> history)
+    public GateCycle(string id, DateTimeOffset closesAt, GateCycleState state, IReadOnlyList<EscrowBatch> batches, IReadOnlyList<GateCycleEvent> history,
+        GateCycleAttention? attention = null)
     {
+        Attention = attention;
         Id = id;
         ClosesAt = closesAt;
         State = state;
@@ -71,6 +82,43 @@ public sealed class GateCycle
     public IReadOnlyList<EscrowBatch> Batches { get; private set; }
 
     public IReadOnlyList<GateCycleEvent> History { get; private set; }
+
+    /// <summary>Why the cycle waits for the market operator, or null while it runs.</summary>
+    public GateCycleAttention? Attention { get; private set; }
+
+    /// <summary>The step the cycle runs next: <c>close</c>, <c>clear</c>, <c>lock</c>, <c>settle</c>, or <c>none</c> once settled.</summary>
+    public string Step => State switch
+    {
+        GateCycleState.Open => "close",
+        GateCycleState.Closed => "clear",
+        GateCycleState.Cleared => "lock",
+        GateCycleState.Awarded => "settle",
+        _ => "none",
+    };
+
+    /// <summary>
+    /// Stops the cycle for the market operator: its current step failed for the configured number of attempts with
+    /// <paramref name="reason"/> (the last failure). A cycle already waiting keeps its first reason.
+    /// </summary>
+    /// <exception cref="DomainException">The cycle is settled (rule <c>illegal-transition</c>).</exception>
+    public void NeedAttention(string reason, DateTimeOffset now)
+    {
+        if (State == GateCycleState.Settled)
+            throw new DomainException("state", "illegal-transition", $"Gate cycle {Id} is settled; nothing is left to fail.");
+        if (Attention is not null) return;
+        Attention = new GateCycleAttention(Step, reason, now);
+        Log(now, $"needs attention: step {Step} failed: {reason}");
+    }
+
+    /// <summary>The market operator resumes a cycle that needs attention: its step is tried again.</summary>
+    /// <exception cref="DomainException">The cycle does not need attention (rule <c>not-needs-attention</c>).</exception>
+    public void Resume(DateTimeOffset now)
+    {
+        if (Attention is null)
+            throw new DomainException("id", "not-needs-attention", $"Gate cycle {Id} does not need attention; it is {State} and running.");
+        Attention = null;
+        Log(now, $"resumed by the market operator: step {Step} is tried again");
+    }
 
     /// <summary>The closing time of the cycle that a request clearing at <paramref name="clearsAt"/> belongs to: the first multiple of <paramref name="cadence"/> since the Unix epoch at or after it.</summary>
     public static DateTimeOffset ClosingTimeFor(DateTimeOffset clearsAt, TimeSpan cadence)
@@ -103,18 +151,16 @@ public sealed class GateCycle
     }
 
     /// <summary>
-    /// Clears the closed cycle with its requests as cleared (each already carries its part of the one clearing run): plans
-    /// the escrow batches. Awards are grouped by DSO and delivery end, ordered by (delivery end, DSO, request, award
-    /// index) and cut into batches of at most <paramref name="maxAwardsPerBatch"/>, so the plan is the same however often
-    /// it is computed. With no award at all the cycle is settled at once: nothing goes on chain.
+    /// Plans the escrow batches of <paramref name="requests"/> as cleared (each already carrying its part of the one
+    /// clearing run). Awards are grouped by DSO and delivery end, ordered by (delivery end, DSO, request, award index) and
+    /// cut into batches of at most <paramref name="maxAwardsPerBatch"/>, so the plan is the same however often it is
+    /// computed. Changes nothing: the plan is stored first, then applied with <see cref="Clear"/>.
     /// </summary>
-    public void Clear(IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch, DateTimeOffset now)
+    public IReadOnlyList<EscrowBatch> PlanBatches(IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch)
     {
-        Require(GateCycleState.Closed, "clear");
         if (maxAwardsPerBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxAwardsPerBatch));
-        var awarded = requests.Where(r => r.State == RequestState.Cleared).ToList();
         var batches = new List<EscrowBatch>();
-        foreach (var group in awarded
+        foreach (var group in requests.Where(r => r.State == RequestState.Cleared)
             .GroupBy(r => (r.DsoId, r.Delivery.End))
             .OrderBy(g => g.Key.End).ThenBy(g => g.Key.DsoId, StringComparer.Ordinal))
         {
@@ -126,10 +172,21 @@ public sealed class GateCycle
                 batches.Add(new EscrowBatch(n, EscrowBatch.KeyFor(Id, n), group.Key.DsoId, group.Key.End, refs.Skip(from).Take(maxAwardsPerBatch).ToList()));
             }
         }
+        return batches;
+    }
+
+    /// <summary>
+    /// Clears the closed cycle with its stored batch plan (<see cref="PlanBatches"/>) for <paramref name="requestCount"/>
+    /// requests cleared together. With no award at all the cycle is settled at once: nothing goes on chain.
+    /// </summary>
+    public void Clear(IReadOnlyList<EscrowBatch> batches, int requestCount, DateTimeOffset now)
+    {
+        Require(GateCycleState.Closed, "clear");
         Batches = batches;
         var awards = batches.Sum(b => b.Awards.Count);
+        var awarded = batches.SelectMany(b => b.Awards).Select(a => a.RequestId).Distinct().Count();
         Transition(batches.Count == 0 ? GateCycleState.Settled : GateCycleState.Cleared, now,
-            $"gate closed: {requests.Count} request(s) cleared together, {awarded.Count} with awards; {awards} award(s) in {batches.Count} escrow batch(es)");
+            $"gate closed: {requestCount} request(s) cleared together, {awarded} with awards; {awards} award(s) in {batches.Count} escrow batch(es)");
     }
 
     /// <summary>Records that batch <paramref name="number"/> is locked in escrow by <paramref name="transaction"/> (a repeat keeps the first).</summary>

@@ -188,4 +188,25 @@ public class ClearingPropertyTests
             });
         });
     }
+
+    [Fact]
+    public void Clear_TwoClearingsInARow_NeverDoubleBookAStation()
+    {
+        // The second cycle's requests and offers are drawn like the first's (so they share stations and windows); it
+        // takes the first's bookings as input, as the gate cycle runner does.
+        Prop.ForAll(Scenarios(), Scenarios(), (first, second) =>
+        {
+            var firstResult = ClearingEngine.Clear(first.Requests, first.Offers);
+            var taken = firstResult.Results
+                .SelectMany(r => StationBooking.For(r, first.Requests.Single(q => q.Id == r.RequestId).Delivery)).ToList();
+            var requests = second.Requests.Select(r => r with { Id = "2" + r.Id }).ToArray();
+            var offers = second.Offers.Select(o => o with { Id = "2" + o.Id, RequestId = "2" + o.RequestId }).ToArray();
+            var secondResult = ClearingEngine.Clear(requests, offers, taken);
+            var delivery = requests.ToDictionary(r => r.Id, r => r.Delivery);
+            var later = secondResult.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])).ToList();
+            return later.All(b => !taken.Any(t => t.StationId == b.StationId && t.Window.Overlaps(b.Window)))
+                && secondResult.Results.SelectMany(r => r.Outcomes).Where(o => o.Kind == OfferOutcomeKind.RejectedCapacityConflict)
+                    .All(o => o.Detail is not null);
+        }).QuickCheckThrowOnFailure();
+    }
 }

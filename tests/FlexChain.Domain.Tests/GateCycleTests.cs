@@ -46,9 +46,9 @@ public class GateCycleTests
     {
         var end = T0.AddHours(5);
         var cycle = Closed();
-        cycle.Clear([
+        Clear(cycle, [
             Cleared("r3", "dso1", end, 2), Cleared("r1", "dso1", end, 3), Cleared("r2", "dso2", end, 1),
-            Cleared("r4", "dso1", end.AddHours(-1), 1), Cleared("r5", "dso1", end, 0)], maxAwardsPerBatch: 3, Closes);
+            Cleared("r4", "dso1", end.AddHours(-1), 1), Cleared("r5", "dso1", end, 0)], maxAwardsPerBatch: 3);
 
         Assert.Equal(GateCycleState.Cleared, cycle.State);
         // Earlier delivery end first, then DSO; within a group by request id and award index; 5 awards of dso1 at `end` split 3 + 2.
@@ -71,7 +71,7 @@ public class GateCycleTests
         var plans = new[] { requests, Enumerable.Reverse(requests).ToList(), requests.OrderBy(r => r.DsoId).ThenByDescending(r => r.Id).ToList() }.Select(order =>
         {
             var cycle = Closed();
-            cycle.Clear(order, 2, Closes);
+            Clear(cycle, order, 2);
             return string.Join(" | ", cycle.Batches.Select(b => $"{b.Key} {b.DsoId} {b.DeliveryEnd:O} {string.Join(",", Refs(b))}"));
         }).ToList();
 
@@ -82,7 +82,7 @@ public class GateCycleTests
     public void Clear_NothingAwarded_SettlesAtOnce()
     {
         var cycle = Closed();
-        cycle.Clear([Cleared("r1", "dso1", T0.AddHours(5), 0)], 200, Closes);
+        Clear(cycle, [Cleared("r1", "dso1", T0.AddHours(5), 0)], 200);
 
         Assert.Equal(GateCycleState.Settled, cycle.State);
         Assert.Empty(cycle.Batches);
@@ -102,12 +102,16 @@ public class GateCycleTests
     public void Clear_OnlyAfterTheMembersAreFixed()
     {
         var cycle = GateCycle.Open(Closes, T0);
-        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.Clear([], 200, Closes)).Rule);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => Clear(cycle, [], 200)).Rule);
         cycle.Close(Closes);
         Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.Close(Closes)).Rule);
-        cycle.Clear([], 200, Closes);
+        Clear(cycle, [], 200);
         Assert.Equal(["Open->Open", "Open->Closed", "Closed->Settled"], cycle.History.Select(e => $"{e.From}->{e.To}"));
     }
+
+    /// <summary>Plans the batches of <paramref name="requests"/> and clears the cycle with them at its closing time.</summary>
+    private static void Clear(GateCycle cycle, IReadOnlyList<FlexRequest> requests, int maxAwardsPerBatch) =>
+        cycle.Clear(cycle.PlanBatches(requests, maxAwardsPerBatch), requests.Count, Closes);
 
     /// <summary>An open cycle closed at its closing time: its members are fixed, ready to clear.</summary>
     private static GateCycle Closed()
@@ -122,7 +126,7 @@ public class GateCycleTests
     {
         var end = T0.AddHours(5);
         var cycle = Closed();
-        cycle.Clear([Cleared("r1", "dso1", end, 3)], 2, Closes);
+        Clear(cycle, [Cleared("r1", "dso1", end, 3)], 2);
 
         cycle.RecordLock(0, "0xlock0", Closes);
         Assert.Equal("batches-unlocked", Assert.Throws<DomainException>(() => cycle.MarkAwarded(Closes)).Rule);
@@ -141,5 +145,40 @@ public class GateCycleTests
         Assert.Equal(["Open->Open", "Open->Closed", "Closed->Cleared", "Cleared->Cleared", "Cleared->Cleared", "Cleared->Awarded", "Awarded->Awarded", "Awarded->Awarded", "Awarded->Settled"],
             cycle.History.Select(e => $"{e.From}->{e.To}"));
         Assert.Contains("locked in 0xlock1", cycle.History[4].Cause, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NeedAttention_RecordsStepReasonAndTime_KeepsTheFirst_ResumeClearsIt()
+    {
+        var cycle = Closed();
+        cycle.NeedAttention("chain node unreachable", Closes.AddMinutes(3));
+        cycle.NeedAttention("another failure", Closes.AddMinutes(4));   // a repeated flag keeps the first
+
+        Assert.Equal(new GateCycleAttention("clear", "chain node unreachable", Closes.AddMinutes(3)), cycle.Attention);
+        Assert.Equal(GateCycleState.Closed, cycle.State);
+        Assert.Equal("needs attention: step clear failed: chain node unreachable", cycle.History[^1].Cause);
+
+        cycle.Resume(Closes.AddMinutes(5));
+        Assert.Null(cycle.Attention);
+        Assert.Equal((Closes.AddMinutes(5), GateCycleState.Closed, GateCycleState.Closed), (cycle.History[^1].At, cycle.History[^1].From, cycle.History[^1].To));
+        Assert.Equal("not-needs-attention", Assert.Throws<DomainException>(() => cycle.Resume(Closes.AddMinutes(6))).Rule);
+    }
+
+    [Fact]
+    public void Step_NamesWhatRunsNext_AndASettledCycleCannotNeedAttention()
+    {
+        var cycle = GateCycle.Open(Closes, T0);
+        Assert.Equal("close", cycle.Step);
+        cycle.Close(Closes);
+        Assert.Equal("clear", cycle.Step);
+        Clear(cycle, [Cleared("r1", "dso1", T0.AddHours(5), 1)], 200);
+        Assert.Equal("lock", cycle.Step);
+        cycle.RecordLock(0, "0xlock", Closes);
+        cycle.MarkAwarded(Closes);
+        Assert.Equal("settle", cycle.Step);
+        cycle.RecordSettlement(0, "0xsettle", Closes);
+        cycle.MarkSettled(Closes);
+        Assert.Equal("none", cycle.Step);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.NeedAttention("late", Closes)).Rule);
     }
 }

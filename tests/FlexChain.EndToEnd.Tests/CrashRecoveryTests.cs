@@ -94,17 +94,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         var (dso, cpoA, cpoB, transformer, stationA, stationB) =
             await api.SmallMarketAsync("Crash", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey);
 
-        // Real time: a one-minute window starting on a whole minute at least 45 s away; the gate closes 20 s before it.
-        var now = DateTimeOffset.UtcNow;
-        var start = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(now.Second < 15 ? 1 : 2);
-        var request = (await api.PostAsync("/v1/requests", dso, new
-        {
-            transformerId = transformer, deliveryStart = start, deliveryEnd = start.AddMinutes(1), energyKwh = 0.1m,
-            direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = start.AddSeconds(-20), pricing = "PayAsBid",
-            verification = new { mbmaMinutes = 4 },   // the four minutes of baseline readings posted below
-        }))["id"]!.GetValue<string>();
-        await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 0.1m, priceEurPerKwh = 0.30m, divisible = false });
-        await api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 0.1m, priceEurPerKwh = 0.40m, divisible = false });
+        var (request, start) = await RequestWithTwoOffersAsync(api, dso, cpoA, cpoB, transformer, stationA, stationB);
         var rpc = new Nethereum.Web3.Web3(_chain.RpcUri.AbsoluteUri);
         var token = _token;
         var before = await BalancesAsync(rpc, token);
@@ -116,12 +106,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         await KillAtAsync(": escrow lock of 1 batch(es)", () => Past("Awarded", "Settling", "Settled"));
         await api.WaitForStateAsync(request, dso, "Awarded");
 
-        // Baseline 0.2 kWh a minute for the four minutes before the window, then 0.09 kWh in it: 0.11 kWh delivered.
-        await WaitUntilAsync(start);
-        for (var m = 4; m >= 1; m--)
-            await api.PostAsync($"/v1/stations/{stationA}/readings", cpoA, new { readings = new[] { new { start = start.AddMinutes(-m), end = start.AddMinutes(-m + 1), energyKwh = 0.2m } } });
-        await WaitUntilAsync(start.AddMinutes(1));
-        await api.PostAsync($"/v1/stations/{stationA}/readings", cpoA, new { readings = new[] { new { start, end = start.AddMinutes(1), energyKwh = 0.09m } } });
+        await DeliverAsync(api, cpoA, stationA, start);
 
         await KillAtAsync($"Request {request}: Awarded -> Settling", () => Past("Settled"));
         await KillAtAsync(": escrow settle of 1 batch(es)", () => Past("Settled"));
@@ -130,14 +115,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         // No offer lost: both were cleared (A won, B not needed).
         Assert.Equal(2, settled["outcomes"]!.AsArray().Count);
         // Exactly once on chain, however often the app died.
-        var escrow = EthAddress.Parse(_environment["Chain__SettlementContract"]);
-        Assert.Single(await MarketFixture.LogsAsync<CycleLockedEvent>(rpc, escrow, 0));
-        Assert.Single(await MarketFixture.LogsAsync<CycleSettledEvent>(rpc, escrow, 0));
-        Assert.Single(await MarketFixture.LogsAsync<AwardSettledEvent>(rpc, escrow, 0));
-        var after = await BalancesAsync(rpc, token);
-        Assert.Equal(before.Dso - 30_000, after.Dso);     // 0.1 kWh x 0.30 EUR/kWh, 6-decimal token
-        Assert.Equal(before.A + 30_000, after.A);
-        Assert.Equal(before.B, after.B);
+        await AssertPaidOnceAsync(rpc, before);
         Assert.True(_crashes.Count >= 2, $"the app was killed only at: {string.Join(", ", _crashes)}");
 
         // No message lost: the announcement of every state the request went through after clearing left the outbox
@@ -150,6 +128,100 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         var consumer = new FlexChain.Messaging.Outbox.IdempotentConsumer(
             tables.GetTableClient(FlexChain.Functions.Hosting.LocalTriggerDriver.ProcessedTable), "RequestEvents");
         await Poll.UntilAsync(() => consumer.HasProcessedAsync(settledId), done => done, TimeSpan.FromSeconds(30), $"RequestEvents consuming {settledId}");
+    }
+
+    /// <summary>Stops the app and starts it again, set to exit by itself right after <paramref name="point"/> (null: never).</summary>
+    private async Task RestartExitingAfterAsync(string? point)
+    {
+        await _app!.DisposeAsync();
+        if (point is null) _environment.Remove("FaultInjection__ExitAfter");
+        else _environment["FaultInjection__ExitAfter"] = point;
+        await StartAppAsync();
+    }
+
+    /// <summary>Waits until the app exits at its crash point (asserting that it did, there), then starts it set for <paramref name="next"/>.</summary>
+    private async Task CrashedAtAsync(string point, string? next)
+    {
+        var app = _app!;
+        await Poll.UntilAsync(() => Task.FromResult(app.HasExited), exited => exited, TimeSpan.FromSeconds(150), $"the app exiting after {point}");
+        Assert.Contains($"FaultInjection: exit after {point}", app.Output, StringComparison.Ordinal);
+        _crashes.Add(point);
+        await RestartExitingAfterAsync(next);
+    }
+
+    /// <summary>
+    /// The process exits at once right after each named durable side effect of a gate cycle (FaultInjection:ExitAfter),
+    /// one after the other, and is started again each time: one lock, one settlement and one payment per award.
+    /// </summary>
+    [Fact]
+    public async Task GateCycle_ExitsAtEveryNamedCrashPoint_OneLockSettlementAndPaymentPerAward()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_port}"), Timeout = TimeSpan.FromSeconds(30) };
+        var api = new MarketClient(http);
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await api.SmallMarketAsync("Crash points", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey);
+        await RestartExitingAfterAsync(Functions.Gates.FaultInjection.ClearingResultStored);
+
+        var (request, start) = await RequestWithTwoOffersAsync(api, dso, cpoA, cpoB, transformer, stationA, stationB);
+        var rpc = new Nethereum.Web3.Web3(_chain.RpcUri.AbsoluteUri);
+        var before = await BalancesAsync(rpc, _token);
+
+        await CrashedAtAsync(Functions.Gates.FaultInjection.ClearingResultStored, Functions.Gates.FaultInjection.LockMined);
+        await CrashedAtAsync(Functions.Gates.FaultInjection.LockMined, Functions.Gates.FaultInjection.VerificationStored);
+        await api.WaitForStateAsync(request, dso, "Awarded");
+
+        await DeliverAsync(api, cpoA, stationA, start);
+
+        await CrashedAtAsync(Functions.Gates.FaultInjection.VerificationStored, Functions.Gates.FaultInjection.SettlementMined);
+        await CrashedAtAsync(Functions.Gates.FaultInjection.SettlementMined, null);
+        var settled = await api.WaitForStateAsync(request, dso, "Settled");
+
+        Assert.Equal(2, settled["outcomes"]!.AsArray().Count);
+        await AssertPaidOnceAsync(rpc, before);
+        Assert.Equal(4, _crashes.Count);
+    }
+
+    /// <summary>
+    /// Real time: a request for 0.1 kWh in a one-minute window starting on a whole minute at least 45 s away (its gate
+    /// closes 20 s before it), verified against the four minutes before it; A offers at 0.30, B at 0.40 EUR/kWh.
+    /// </summary>
+    private static async Task<(string Request, DateTimeOffset Start)> RequestWithTwoOffersAsync(
+        MarketClient api, Caller dso, Caller cpoA, Caller cpoB, string transformer, string stationA, string stationB)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var start = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(now.Second < 15 ? 1 : 2);
+        var request = (await api.PostAsync("/v1/requests", dso, new
+        {
+            transformerId = transformer, deliveryStart = start, deliveryEnd = start.AddMinutes(1), energyKwh = 0.1m,
+            direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = start.AddSeconds(-20), pricing = "PayAsBid",
+            verification = new { mbmaMinutes = 4 },   // the four minutes of baseline readings DeliverAsync posts
+        }))["id"]!.GetValue<string>();
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 0.1m, priceEurPerKwh = 0.30m, divisible = false });
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 0.1m, priceEurPerKwh = 0.40m, divisible = false });
+        return (request, start);
+    }
+
+    /// <summary>Baseline 0.2 kWh a minute for the four minutes before the window, then 0.09 kWh in it: 0.11 kWh delivered (posted as real time passes).</summary>
+    private static async Task DeliverAsync(MarketClient api, Caller cpo, string station, DateTimeOffset start)
+    {
+        await WaitUntilAsync(start);
+        for (var m = 4; m >= 1; m--)
+            await api.PostAsync($"/v1/stations/{station}/readings", cpo, new { readings = new[] { new { start = start.AddMinutes(-m), end = start.AddMinutes(-m + 1), energyKwh = 0.2m } } });
+        await WaitUntilAsync(start.AddMinutes(1));
+        await api.PostAsync($"/v1/stations/{station}/readings", cpo, new { readings = new[] { new { start, end = start.AddMinutes(1), energyKwh = 0.09m } } });
+    }
+
+    /// <summary>One lock, one settlement and one payment on chain; A was paid 0.1 kWh x 0.30 EUR/kWh (6-decimal token) by the DSO, B nothing.</summary>
+    private async Task AssertPaidOnceAsync(Nethereum.Web3.IWeb3 rpc, (BigInteger Dso, BigInteger A, BigInteger B) before)
+    {
+        var escrow = EthAddress.Parse(_environment["Chain__SettlementContract"]);
+        Assert.Single(await MarketFixture.LogsAsync<CycleLockedEvent>(rpc, escrow, 0));
+        Assert.Single(await MarketFixture.LogsAsync<CycleSettledEvent>(rpc, escrow, 0));
+        Assert.Single(await MarketFixture.LogsAsync<AwardSettledEvent>(rpc, escrow, 0));
+        var after = await BalancesAsync(rpc, _token);
+        Assert.Equal(before.Dso - 30_000, after.Dso);
+        Assert.Equal(before.A + 30_000, after.A);
+        Assert.Equal(before.B, after.B);
     }
 
     private static async Task WaitUntilAsync(DateTimeOffset t)

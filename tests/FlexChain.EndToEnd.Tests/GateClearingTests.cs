@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using FlexChain.Domain;
 using FlexChain.Functions.Storage;
 using Azure.Data.Tables;
@@ -69,15 +70,7 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Null((await api.GetAsync($"/v1/requests/{second}", cpoB))["fill"]!["rejections"]);
 
         // Finish both cycles so no funds stay locked for the tests that follow.
-        market.Clock.SetTo(start.AddMinutes(30));
-        await api.PostQuarterReadingsAsync(cpoA, shared, start.AddHours(-1), 5m);
-        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(-30), 5m);
-        market.Clock.SetTo(start.AddMinutes(90));
-        await api.PostQuarterReadingsAsync(cpoA, shared, start, 3.75m);
-        await api.PostQuarterReadingsAsync(cpoB, other, start.AddMinutes(30), 3.75m);
-        market.Clock.SetTo(start.AddMinutes(100));
-        var settledA = await api.WaitForStateAsync(first, dso, "Settled");
-        var settledB = await api.WaitForStateAsync(second, dso, "Settled");
+        var (settledA, settledB) = await SettleBothAsync(api, dso, (first, cpoA, shared), (second, cpoB, other), start);
 
         // One gate cycle for both; one escrow batch per delivery end, each locked and settled once; every transition recorded.
         var cycleId = settledA["gateCycleId"]!.GetValue<string>();
@@ -96,6 +89,135 @@ public sealed class GateClearingTests(MarketFixture market)
             .Select(e => e!["from"]!.GetValue<string>() + "->" + e["to"]!.GetValue<string>());
         Assert.Equal(["Open->Closed", "Closed->Cleared", "Cleared->Awarded", "Awarded->Settled"], transitions);
         Assert.Equal(4, cycle["history"]!.AsArray().Count(e => e!["cause"]!.GetValue<string>().StartsWith("escrow batch", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task GateCycles_SameStationOnOverlappingRequestsInConsecutiveCycles_AwardedOnceAndTheOtherNamesTheAward()
+    {
+        var api = new MarketClient(market.Client);
+        var t0 = market.Clock.GetUtcNow();
+        var (dso, cpoA, cpoB, transformer, shared, other) =
+            await api.SmallMarketAsync("Booking", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000071", "IT001E00000072");
+
+        // Overlapping windows (10:00-11:00 and 10:30-11:30) whose gates close 15 minutes apart: two gate cycles.
+        var start = t0.AddHours(2);
+        var first = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 5m);
+        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1).AddMinutes(15), start.AddMinutes(30), kwh: 5m);
+        await api.PostAsync($"/v1/requests/{first}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
+        var lost = (await api.PostAsync($"/v1/requests/{second}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false }))["id"]!.GetValue<string>();
+        await api.PostAsync($"/v1/requests/{second}/offers", cpoB, new { stationIds = new[] { other }, energyKwh = 5m, priceEurPerKwh = 0.20m, divisible = false });
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var a = await api.WaitForStateAsync(first, dso, "Awarded");
+        var firstAward = Assert.Single(a["awards"]!.AsArray())!;
+        Assert.Equal(cpoA.Id, firstAward["cpoId"]!.GetValue<string>());
+        Assert.Equal("Open", (await api.GetAsync($"/v1/requests/{second}", dso))["state"]!.GetValue<string>());
+
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(15));
+        var b = await api.WaitForStateAsync(second, dso, "Awarded");
+
+        // The cheaper offer lost its station to the earlier cycle's award, which its outcome names; the dearer one won.
+        Assert.NotEqual(a["gateCycleId"]!.GetValue<string>(), b["gateCycleId"]!.GetValue<string>());
+        Assert.Equal(cpoB.Id, Assert.Single(b["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
+        var conflict = b["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == lost)!;
+        Assert.Equal("RejectedCapacityConflict", conflict["outcome"]!.GetValue<string>());
+        Assert.Contains(firstAward["id"]!.GetValue<string>(), conflict["detail"]!.GetValue<string>());
+        Assert.Contains(shared, conflict["detail"]!.GetValue<string>());
+
+        // Finish both cycles so no funds stay locked for the tests that follow.
+        await SettleBothAsync(api, dso, (first, cpoA, shared), (second, cpoB, other), start);
+    }
+
+    /// <summary>
+    /// Delivers both awards (the first request's window starts at <paramref name="start"/>, the second's 30 minutes later,
+    /// each winner 5 kWh a quarter before and 3.75 during it) and waits until both requests are settled.
+    /// </summary>
+    private async Task<(JsonNode First, JsonNode Second)> SettleBothAsync(MarketClient api, Caller dso,
+        (string Request, Caller Cpo, string Station) first, (string Request, Caller Cpo, string Station) second, DateTimeOffset start)
+    {
+        market.Clock.SetTo(start.AddMinutes(30));
+        await api.PostQuarterReadingsAsync(first.Cpo, first.Station, start.AddHours(-1), 5m);
+        await api.PostQuarterReadingsAsync(second.Cpo, second.Station, start.AddMinutes(-30), 5m);
+        market.Clock.SetTo(start.AddMinutes(90));
+        await api.PostQuarterReadingsAsync(first.Cpo, first.Station, start, 3.75m);
+        await api.PostQuarterReadingsAsync(second.Cpo, second.Station, start.AddMinutes(30), 3.75m);
+        market.Clock.SetTo(start.AddMinutes(100));
+        return (await api.WaitForStateAsync(first.Request, dso, "Settled"), await api.WaitForStateAsync(second.Request, dso, "Settled"));
+    }
+
+    /// <summary>
+    /// A clearing plan stored by an earlier attempt (which then failed) is applied, not made again: an input changed
+    /// since (here a cheaper offer) does not change the awards.
+    /// </summary>
+    [Fact]
+    public async Task GateCycle_ClearingPlanStoredBeforeAnInputChanged_AppliesTheStoredPlan()
+    {
+        var api = new MarketClient(market.Client);
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var t0 = market.Clock.GetUtcNow();
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await api.SmallMarketAsync("Plan", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000081", "IT001E00000082");
+        var start = t0.AddHours(2);
+        var request = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 5m);
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 5m, priceEurPerKwh = 0.30m, divisible = false });
+
+        // The plan as the attempt that failed made it, when B's offer was the only one: B wins.
+        var cycleId = (await store.GetMembershipAsync(request, default))!.CycleId;
+        var cycle = (await store.GetGateCycleAsync(cycleId, default))!.Value.Value;
+        var stored = (await store.GetRequestAsync(request, default))!.Value.Value;
+        var result = ClearingEngine.Clear([stored.ToClearingRequest()], await store.GetOffersAsync(request, default)).For(request);
+        stored.Close(result, t0.AddHours(1));
+        var plan = new ClearingPlan([result], cycle.PlanBatches([stored], 200));
+        Assert.Same(plan, await store.AddClearingPlanAsync(cycleId, plan, default));
+        // A second plan never replaces the first.
+        var other = new ClearingPlan([result with { Awards = [] }], []);
+        Assert.Equal(Json(plan), Json(await store.AddClearingPlanAsync(cycleId, other, default)));
+
+        // An input changes after the plan was stored: a cheaper offer (A's) that the stored plan does not hold.
+        await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
+        market.Clock.SetTo(t0.AddHours(1));
+        var awarded = await api.WaitForStateAsync(request, dso, "Awarded");
+
+        Assert.Equal(cpoB.Id, Assert.Single(awarded["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
+        Assert.Equal([result.Outcomes[0].OfferId], awarded["outcomes"]!.AsArray().Select(o => o!["offerId"]!.GetValue<string>()));
+        Assert.Equal(Json(plan), Json(await store.GetClearingPlanAsync(cycleId, default)));
+
+        // Finish the cycle so no funds stay locked for the tests that follow.
+        market.Clock.SetTo(start);
+        await api.PostQuarterReadingsAsync(cpoB, stationB, start.AddHours(-1), 5m);
+        market.Clock.SetTo(start.AddHours(1));
+        await api.PostQuarterReadingsAsync(cpoB, stationB, start, 3.75m);
+        market.Clock.SetTo(start.AddMinutes(70));
+        await api.WaitForStateAsync(request, dso, "Settled");
+    }
+
+    private static string Json<T>(T value) => System.Text.Json.JsonSerializer.Serialize(value, StoreJson.Options);
+
+    /// <summary>
+    /// Bookings on Azurite: the bookings overlapping a span are found by one partition query per station (touching
+    /// windows are not), other cycles' only; writing them again changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task Bookings_OverlappingOtherCyclesOnly_TouchingWindowsFree()
+    {
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var t = new DateTimeOffset(2099, 1, 1, 10, 0, 0, TimeSpan.Zero).AddDays(Random.Shared.Next(1, 10_000));   // stations of this test's own
+        var station = "st_booking" + t.UtcTicks;
+        TimeWindow W(int fromMinute, int toMinute) => new(t.AddMinutes(fromMinute), t.AddMinutes(toMinute));
+        StationBooking[] booked = [new(station, W(0, 15), "req_a/off_a"), new(station, W(15, 30), "req_b/off_b"), new(station, W(60, 120), "req_c/off_c")];
+        await store.BookAsync("gc-1", booked[..2], default);
+        await store.BookAsync("gc-2", booked[2..], default);
+        await store.BookAsync("gc-1", booked[..2], default);   // a retried step
+
+        async Task<string[]> Taken(TimeWindow span, string except = "gc-9") =>
+            (await store.GetBookingsAsync([station, station + "x"], span, except, default)).Select(b => b.AwardId).Order(StringComparer.Ordinal).ToArray();
+
+        Assert.Equal(["req_b/off_b"], await Taken(W(15, 60)));                        // [0,15) and [60,120) only touch it
+        Assert.Equal(["req_a/off_a", "req_b/off_b", "req_c/off_c"], await Taken(W(14, 61)));
+        Assert.Equal(["req_c/off_c"], await Taken(W(0, 120), except: "gc-1"));       // a cycle does not take its own bookings
+        Assert.Empty(await Taken(W(30, 60)));
+        var found = Assert.Single(await store.GetBookingsAsync([station], W(70, 71), "gc-9", default));
+        Assert.Equal(booked[2], found);
     }
 
     /// <summary>

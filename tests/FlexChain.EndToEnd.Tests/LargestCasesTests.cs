@@ -58,7 +58,7 @@ public sealed class LargestCasesTests(AzuriteFixture azurite) : IClassFixture<Az
         cycle.Value.Close(closesAt);
         var closed = await store.TryReplaceGateCycleAsync(cycle.Value, cycle.ETag, [], default);
 
-        cycle.Value.Clear(requests, maxAwardsPerBatch: 200, closesAt);
+        cycle.Value.Clear(cycle.Value.PlanBatches(requests, maxAwardsPerBatch: 200), requests.Count, closesAt);
         Assert.NotNull(await store.TryReplaceGateCycleAsync(cycle.Value, closed!.Value, Enumerable.Range(0, cycle.Value.Batches.Count), default));
 
         var read = (await store.GetGateCycleAsync(cycle.Value.Id, default))!.Value.Value;

@@ -154,9 +154,14 @@ public sealed class NotificationTests(MarketFixture market)
             await api.SmallMarketAsync("Resume", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000067", "IT001E00000068");
         var t0 = market.Clock.GetUtcNow();
         var requests = new List<string>();
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
         for (var i = 0; i < 3; i++)
         {
-            requests.Add(await api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(2), kwh: 5m));   // published when posted
+            var request = await api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(2), kwh: 5m);
+            requests.Add(request);
+            // Published through the outbox and the request-events queue: one after the other, so the stream has them in this order.
+            await FlexChain.Testing.Poll.UntilAsync(() => store.EventExistsAsync("role:Cpo", $"{request}:request.published:role:Cpo", default),
+                found => found, TimeSpan.FromSeconds(30), $"request.published for {request}");
             market.Clock.Advance(TimeSpan.FromSeconds(1));
         }
         using var message = new HttpRequestMessage(HttpMethod.Get, "/v1/events");

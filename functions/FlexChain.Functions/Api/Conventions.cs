@@ -132,6 +132,20 @@ public sealed class BodyLimitMiddleware(RequestDelegate next)
 }
 
 /// <summary>
+/// Ids of created resources derived from the request's Idempotency-Key (with the caller and the body): a retry of a
+/// request that stored its resource and then failed (so its key was released, or its claim abandoned) creates the same
+/// id, finds the resource and creates no second one.
+/// </summary>
+public static class IdempotentIds
+{
+    internal const string Seed = "idempotency-seed";
+
+    /// <summary><paramref name="prefix"/>_ and 32 hex digits for this request's Idempotency-Key, or null when it has none.</summary>
+    public static string? For(HttpContext http, string prefix) =>
+        http.Items.TryGetValue(Seed, out var seed) && seed is string s ? $"{prefix}_{s[..32]}" : null;
+}
+
+/// <summary>
 /// Idempotency keys on POSTs that create something. The first request with a key claims it durably (an insert, so of
 /// two concurrent requests exactly one runs); its 2xx answer is stored before it is sent, and a retry with the same
 /// key and the same body (same method, path and JSON) gets that answer again with <c>Idempotent-Replayed: true</c>.
@@ -176,6 +190,7 @@ public sealed partial class IdempotencyFilter<T>(MarketStore store, TimeProvider
         object? result;
         try
         {
+            http.Items[IdempotentIds.Seed] = Sha256(scope + "\n" + keyHash + "\n" + requestHash);
             result = await next(context);
         }
         catch

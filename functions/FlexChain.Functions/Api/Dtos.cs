@@ -182,7 +182,7 @@ public sealed record OfferResponse(string Id, string RequestId, string CpoId, IR
         new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision);
 }
 
-public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh);
+public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail);
 
 public sealed record AwardResponse(string Id, string OfferId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
     decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash);

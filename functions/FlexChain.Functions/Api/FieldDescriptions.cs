@@ -22,8 +22,18 @@ public static class FieldDescriptions
     private static readonly Dictionary<string, string> Overrides = new(StringComparer.Ordinal)
     {
         ["RequestResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award) or Cancelled.",
+        ["OutcomeResponse.detail"] = "Why, beyond the outcome, or null: which station conflicts and the award (id) already holding it for an overlapping window, what is wrong with a pick.",
         ["RequestSummaryResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award) or Cancelled.",
         ["GateCycleResponse.state"] = "The gate cycle's state: Open, Closed, Cleared, Awarded or Settled.",
+        ["GateCycleResponse.needsAttention"] = "Why the cycle stopped and waits for the market operator (POST /v1/gate-cycles/{id}/resume), or null while it runs: its step failed GateCycle:StepAttempts times.",
+        ["GateCycleResponse.orchestration"] = "The cycle's durable orchestration, or null when none was started (yet).",
+        ["GateCycleResponse.history"] = "Every step of the cycle, in order: each transition (from differs from to) and checkpoint (an escrow batch locked or settled; stopped for attention; resumed) with its time and cause.",
+        ["NeedsAttentionResponse.step"] = "The step that kept failing: close, clear, lock or settle (verification and settlement).",
+        ["NeedsAttentionResponse.reason"] = "The step's last failure.",
+        ["NeedsAttentionResponse.since"] = "When the cycle stopped (UTC).",
+        ["OrchestrationResponse.runtimeStatus"] = "The Durable Task Framework's runtime status: Running, Pending, ContinuedAsNew, Completed (settled, or stopped for attention), Failed or Terminated (the GateTick timer starts those again).",
+        ["OrchestrationResponse.createdAt"] = "When this run of the orchestration started (UTC; a long cycle continues as new, which restarts it).",
+        ["OrchestrationResponse.lastUpdatedAt"] = "When the orchestration last recorded progress (UTC).",
         ["DeliveryResponse.state"] = "The webhook delivery's state: Pending, Delivered or Failed.",
         ["QualificationResponse.status"] = "Pending, Qualified, Failed, or Expired (a qualification past its validity).",
         ["StationResponse.status"] = "Operational, InDevelopment or NonOperational, as registered.",
@@ -279,7 +289,7 @@ public static class FieldDescriptions
         ["index"] = "The position.",
         // Webhooks
         ["url"] = "The HTTPS endpoint events are posted to.",
-        ["events"] = "The event types delivered: request.published, gate.closed, award, activation, verification.result, settlement.",
+        ["events"] = "The event types delivered: request.published, gate.closed, award, activation, verification.result, settlement, gate-cycle.needs-attention (to the DSO of each request of a stopped gate cycle, and to the market operator).",
         ["secret"] = "The HMAC-SHA256 signing secret, shown once.",
         ["eventType"] = "The event's type.",
         ["attempts"] = "Every delivery attempt, in order.",

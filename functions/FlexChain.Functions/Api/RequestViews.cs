@@ -57,7 +57,7 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             r.State.ToString(), r.Fill() is { } fill ? FillResponse.From(fill, callerId == r.DsoId) : null, r.CreatedAt, r.CancelledAt, membership?.CycleId,
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
-            r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value))).ToList(),
+            r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value), o.Detail)).ToList(),
             awards, settlements, ledger.Status.Info, VerificationRulesResponse.From(r.Verification),
             callerId == r.DsoId && r.Decision is { } decision ? DecisionResponse.From(r, decision) : null,
             r.AppliedSelection?.ToString(), r.SelectionNote);

@@ -34,13 +34,20 @@ public static class RequestsApi
     }
 
     public static async Task<Created<RequestResponse>> PostRequest(
-        PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestViews views, SettlementLedger ledger,
+        PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestEvents events, RequestViews views, SettlementLedger ledger,
         TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
             ?? throw new DomainException("transformerId", "exists", $"Transformer {body.TransformerId} is not registered.");
-        var request = FlexRequest.Post(Ids.New("req", clock), dso.Id, transformer,
+        // With an Idempotency-Key the id comes from the key: an earlier attempt that stored the request and then failed is found.
+        var id = IdempotentIds.For(http, "req");
+        if (id is not null && await store.GetRequestAsync(id, cancellationToken) is { } earlier)
+        {
+            await events.PublishAsync(id, cancellationToken);
+            return TypedResults.Created($"/v1/requests/{id}", await views.BuildAsync(earlier.Value, http.User, cancellationToken));
+        }
+        var request = FlexRequest.Post(id ?? Ids.New("req", clock), dso.Id, transformer,
             new TimeWindow(body.DeliveryStart!.Value, body.DeliveryEnd!.Value), KilowattHours.From(body.EnergyKwh!.Value),
             ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
             EurosPerKilowattHour.From(body.MaxPriceEurPerKwh!.Value, "maxPriceEurPerKwh"), body.GateClosure!.Value,
@@ -50,7 +57,7 @@ public static class RequestsApi
             RequestConsents.From(body.Consent!));
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
         await gate.AddAsync(request, cancellationToken);
-        await http.RequestServices.GetRequiredService<Notifications.NotificationPublisher>().RequestPublishedAsync(request, cancellationToken);
+        await events.PublishAsync(request.Id, cancellationToken);
         return TypedResults.Created($"/v1/requests/{request.Id}", await views.BuildAsync(request, http.User, cancellationToken));
     }
 

@@ -144,7 +144,7 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
             // Acting on another participant's resource (own-transformer, own-station, own-request) is forbidden, not invalid.
             DomainException d => Build(d.Rule switch
             {
-                "illegal-transition" or "gate-closed" => 409,
+                "illegal-transition" or "gate-closed" or "not-needs-attention" => 409,
                 _ when d.Rule.StartsWith("own-", StringComparison.Ordinal) => 403,
                 _ => 422,
             }, d.Field, d.Rule, d.Message),

@@ -54,8 +54,8 @@ public sealed class DurableTaskOptions
 /// </summary>
 public sealed partial class GateCycleHub : IHostedService
 {
-    private static readonly OrchestrationStatus[] Existing =
-        [OrchestrationStatus.Pending, OrchestrationStatus.Running, OrchestrationStatus.ContinuedAsNew, OrchestrationStatus.Completed];
+    private static readonly OrchestrationStatus[] Running = [OrchestrationStatus.Pending, OrchestrationStatus.Running, OrchestrationStatus.ContinuedAsNew];
+    private static readonly OrchestrationStatus[] Existing = [.. Running, OrchestrationStatus.Completed];
 
     private readonly TaskHubWorker _worker;
     private readonly TaskHubClient _client;
@@ -92,6 +92,7 @@ public sealed partial class GateCycleHub : IHostedService
         _worker = new TaskHubWorker(_service, loggers);
         _worker.AddTaskOrchestrations(typeof(GateCycleOrchestration));
         _worker.AddTaskActivities(new NameValueObjectCreator<TaskActivity>(AdvanceGateCycle.Name, "", new AdvanceGateCycle(services, _cycles, _stopping.Token)));
+        _worker.AddTaskActivities(new NameValueObjectCreator<TaskActivity>(StopGateCycle.Name, "", new StopGateCycle(services, _stopping.Token)));
         _client = new TaskHubClient(_service, loggerFactory: loggers);
     }
 
@@ -105,6 +106,25 @@ public sealed partial class GateCycleHub : IHostedService
     {
         await _stopping.CancelAsync();
         await _worker.StopAsync(isForced: true);
+    }
+
+    /// <summary>
+    /// Starts the orchestration of <paramref name="cycleId"/> again after it finished (it stopped for the market operator,
+    /// <see cref="GateCycleRunner.ResumeAsync"/>); a running one is left alone.
+    /// </summary>
+    public async Task RestartAsync(string cycleId, CancellationToken cancellationToken)
+    {
+        _started.Remove(Key(cycleId));
+        try
+        {
+            await _client.CreateOrchestrationInstanceAsync(typeof(GateCycleOrchestration), cycleId,
+                new GateCycleOrchestration.Input(cycleId, _cycles.StepAttempts, _cycles.StepRetryFirst, _cycles.StepRetryMax), Running);
+            LogStarted(cycleId);
+        }
+        catch (OrchestrationAlreadyExistsException)
+        {
+            // Still running (it has not yet seen the flag it stopped for): it sees the cleared flag at its next step.
+        }
     }
 
     /// <summary>
@@ -140,7 +160,8 @@ public sealed partial class GateCycleHub : IHostedService
 /// One gate cycle, from its closing time to its last settlement: the <see cref="AdvanceGateCycle"/> activity moves the cycle
 /// as far as it can go at the market's clock and says how long until it can go further; a durable timer waits that
 /// long (a timer that fires early only costs one more look). A failing step is retried with backoff; after the
-/// configured attempts it waits the longest retry interval and starts over, so an outage delays a cycle, never strands it.
+/// configured attempts the cycle stops, visibly and announced (<see cref="StopGateCycle"/>), until the market operator
+/// resumes it; only if even that cannot be recorded does it wait the longest retry interval and start over.
 /// The history is restarted (continue-as-new) every <see cref="StepsPerHistory"/> steps.
 /// </summary>
 public sealed class GateCycleOrchestration : TaskOrchestration<string, GateCycleOrchestration.Input>
@@ -160,16 +181,47 @@ public sealed class GateCycleOrchestration : TaskOrchestration<string, GateCycle
             {
                 wait = await context.ScheduleWithRetry<TimeSpan?>(AdvanceGateCycle.Name, "", retry, input.CycleId);
             }
-            catch (TaskFailedException)
+            catch (TaskFailedException e)
             {
-                wait = input.MaxRetry;
+                try
+                {
+                    if (await context.ScheduleWithRetry<bool>(StopGateCycle.Name, "", retry, new StopGateCycle.Input(input.CycleId, Reason(e)))) return "needs-attention";
+                    wait = input.MaxRetry;
+                }
+                catch (TaskFailedException)
+                {
+                    wait = input.MaxRetry;
+                }
             }
-            if (wait is null) return "settled";
+            if (wait is null) return "finished"; // settled, or stopped for the market operator
             await context.CreateTimer(context.CurrentUtcDateTime + wait.Value, input.CycleId);
         }
         context.ContinueAsNew(input);
         return "continued";
     }
+
+    /// <summary>The step's last failure in a sentence (the framework wraps it; its own exception says what went wrong).</summary>
+    private static string Reason(TaskFailedException e)
+    {
+        var inner = e.InnerException ?? e;
+        var text = $"{inner.GetType().Name}: {inner.Message}";
+        return text.Length <= 500 ? text : text[..500];
+    }
+}
+
+/// <summary>
+/// Stops a gate cycle whose step kept failing (<see cref="GateCycleRunner.NeedsAttentionAsync"/>): true when it is now
+/// waiting for the market operator, false when there is nothing to stop (unknown or settled).
+/// </summary>
+public sealed class StopGateCycle(IServiceProvider services, CancellationToken stopping) : AsyncTaskActivity<StopGateCycle.Input, bool>
+{
+    public const string Name = "StopGateCycle";
+
+    /// <summary>The cycle and why its step failed.</summary>
+    public sealed record Input(string CycleId, string Reason);
+
+    protected override Task<bool> ExecuteAsync(TaskContext context, Input input) =>
+        services.GetRequiredService<GateCycleRunner>().NeedsAttentionAsync(input.CycleId, input.Reason, services.GetRequiredService<TimeProvider>().GetUtcNow(), stopping);
 }
 
 /// <summary>
@@ -201,6 +253,6 @@ public sealed partial class AdvanceGateCycle(IServiceProvider services, GateCycl
         return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > options.MaxTimerWait ? options.MaxTimerWait : wait;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Gate cycle {CycleId}: step failed ({Error}: {Detail}); it will be retried")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gate cycle {CycleId}: step failed ({Error}: {Detail}); it is retried up to GateCycle:StepAttempts times")]
     private partial void LogStepFailed(string cycleId, string error, string detail);
 }

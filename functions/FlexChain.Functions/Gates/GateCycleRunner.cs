@@ -37,7 +37,10 @@ public sealed class GateCycleOptions
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan MaxTimerWait { get; set; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>How many times a failing step is tried (with backoff) before the cycle waits <see cref="StepRetryMax"/> and starts over.</summary>
+    /// <summary>
+    /// How many times a failing step is tried (with backoff) before the cycle stops and needs attention: shown, announced,
+    /// and resumed by the market operator (<see cref="GateCycleRunner.ResumeAsync"/>).
+    /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1, 100)]
     public int StepAttempts { get; set; } = 10;
 
@@ -56,7 +59,9 @@ public sealed class GateCycleOptions
 /// <see cref="AdvanceAsync"/> at the closing time and whenever the cycle can move again. Each step is checkpointed in the
 /// cycle's header with If-Match:
 /// Open -> Cleared: every member request is cleared in one run of the clearing engine (a station is never awarded twice
-/// for overlapping windows), the awards are planned in escrow batches (per DSO and delivery end), each request's
+/// for overlapping windows: the engine takes the stations booked by other cycles as input, and this cycle's awards book
+/// theirs before they are saved), the awards are planned in escrow batches (per DSO and delivery end), and this plan is
+/// stored before anything is saved from it (a retry applies the stored plan); then the bookings and each request's
 /// escrow slots are recorded, then each request's result is saved; Cleared -> Awarded: each batch is locked on chain
 /// as one escrow cycle (one transaction, however many awards), then the requests are marked awarded and scheduled for
 /// verification; each awarded request moves Awarded -> Settling once its window and the meter-data grace have passed
@@ -67,7 +72,7 @@ public sealed class GateCycleOptions
 /// </summary>
 public sealed partial class GateCycleRunner(
     MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
-    RequestEvents events, GateCycleHub hub, TimeProvider clock)
+    RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications, FaultInjection faults)
 {
     private readonly GateCycleOptions _options = options.Value;
 
@@ -76,7 +81,8 @@ public sealed partial class GateCycleRunner(
 
     /// <summary>
     /// Stores a new request in its gate cycle: the cycle is opened (if new) and its orchestration started, the membership
-    /// recorded, then the request written; a request is never left in a cycle that nothing runs.
+    /// recorded, then the request written with its request.published announcement in the outbox (the caller sends it,
+    /// <see cref="RequestEvents.PublishAsync"/>); a request is never left in a cycle that nothing runs.
     /// </summary>
     /// <exception cref="DomainException">
     /// The cycle would close too late to activate the winners before delivery (rule <c>lead-time</c>); the cycle has
@@ -90,7 +96,7 @@ public sealed partial class GateCycleRunner(
         if (cycle.Value.State == GateCycleState.Open) await hub.EnsureStartedAsync(cycle.Value.Id, cancellationToken);
         if (!await store.TryJoinGateCycleAsync(cycle, request.Id, cancellationToken))
             throw new DomainException("gateClosure", "gate-cycle-closed", $"Gate cycle {cycle.Value.Id} has already closed; choose a later gateClosure.");
-        await store.AddRequestAsync(request, cancellationToken);
+        await events.AddAsync(request, cancellationToken);
     }
 
     /// <summary>
@@ -120,6 +126,7 @@ public sealed partial class GateCycleRunner(
                 request.Verify(await store.LoadEvidenceAsync(request, ct), now);
                 await store.RecordQualityAsync(request, ct);
                 await SaveAsync(request, m.ETag, RequestState.Awarded, ct);
+                faults.Reached(FaultInjection.VerificationStored);
             });
         announcing.Add(events.AnnounceAsync(requests.Values.Select(m => m.Value).Where(r => r.State == RequestState.Settling), cancellationToken));
     }
@@ -151,6 +158,8 @@ public sealed partial class GateCycleRunner(
             var before = cycle.State;
             switch (cycle.State)
             {
+                case not GateCycleState.Settled when cycle.Attention is not null:
+                    return null; // stopped until the market operator resumes it (which starts its orchestration again)
                 case GateCycleState.Open when now < cycle.ClosesAt:
                     return cycle.ClosesAt;
                 case GateCycleState.Open:
@@ -177,46 +186,123 @@ public sealed partial class GateCycleRunner(
         return null;
     }
 
-    /// <summary>Open -> Cleared (or Settled when nothing was awarded). False when another instance moved the cycle first.</summary>
+    /// <summary>
+    /// Stops the cycle for the market operator after its step failed the configured number of times: the cycle shows
+    /// why (<see cref="GateCycle.Attention"/>) and the DSOs of its requests and the operator are told. Idempotent (a
+    /// repeated call keeps the first reason and announces nothing twice). Returns false for an unknown or settled cycle.
+    /// </summary>
+    public async Task<bool> NeedsAttentionAsync(string cycleId, string reason, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        while (await store.GetGateCycleAsync(cycleId, cancellationToken) is { } stored)
+        {
+            var (cycle, etag) = stored;
+            if (cycle.State == GateCycleState.Settled) return false;
+            if (cycle.Attention is null)
+            {
+                cycle.NeedAttention(reason, Now(now));
+                if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
+                LogNeedsAttention(cycleId, cycle.Step, reason);
+            }
+            var members = await store.GetGateCycleRequestsAsync(cycleId, cancellationToken);
+            await notifications.GateCycleNeedsAttentionAsync(cycle, members.Values.Select(m => m.Value).OrderBy(r => r.Id, StringComparer.Ordinal), cancellationToken);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>The market operator resumes a cycle that needs attention: the flag is cleared and its orchestration started again.</summary>
+    /// <returns>The resumed cycle, or null when there is no such cycle.</returns>
+    /// <exception cref="DomainException">The cycle does not need attention (rule <c>not-needs-attention</c>).</exception>
+    public async Task<GateCycle?> ResumeAsync(string cycleId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        while (await store.GetGateCycleAsync(cycleId, cancellationToken) is { } stored)
+        {
+            var (cycle, etag) = stored;
+            cycle.Resume(now);
+            if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
+            await hub.RestartAsync(cycleId, cancellationToken);
+            return cycle;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Closed -> Cleared (or Settled when nothing was awarded): the clearing plan is made once and stored before
+    /// anything is saved from it; this and every later attempt apply the stored plan, so two engine runs never mix.
+    /// False when another instance moved the cycle first.
+    /// </summary>
     private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
-        var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
-        // The offer fences close first: an offer write acknowledged before this is read below, any later one is refused.
-        await Parallel.ForEachAsync(members.Keys, MarketStore.InParallel(cancellationToken), async (id, ct) => await store.CloseOfferFenceAsync(id, ct));
-        // Requests already closed by an interrupted attempt take part again: the engine is deterministic and the offers are
-        // frozen. A manual request's decision could still be saving (checked before its deadline, written after this
-        // read), so open manual requests have their decision fixed first: one that landed is read back, one in flight fails.
-        var taking = new System.Collections.Concurrent.ConcurrentBag<Stored<FlexRequest>>();
-        await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State is RequestState.Open or RequestState.Cleared or RequestState.Unfilled),
-            MarketStore.InParallel(cancellationToken), async (m, ct) =>
-                taking.Add(m.Value is { State: RequestState.Open, Selection: SelectionMode.Manual } ? await store.FixDecisionAsync(m, now, ct) : m));
-        var clearing = taking.OrderBy(m => m.Value.Id, StringComparer.Ordinal).ToList();
-        var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
-        await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (m, ct) =>
+        if (await store.GetClearingPlanAsync(cycle.Id, cancellationToken) is not { } plan)
         {
-            foreach (var o in await store.GetOffersAsync(m.Value.Id, ct)) offers.Add(o);
-        });
-        var all = offers.ToList();
-        var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
-        var requests = await Task.WhenAll(clearing.Select(m => EligibilityCheckedAsync(m.Value, byRequest[m.Value.Id], cycle.ClosesAt, cancellationToken)));
-        var result = ClearingEngine.Clear(requests, all);
+            plan = await store.AddClearingPlanAsync(cycle.Id, await PlanAsync(cycle, now, cancellationToken), cancellationToken);
+            faults.Reached(FaultInjection.ClearingResultStored);
+        }
+        var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
+        var clearing = plan.Results.Select(r => members[r.RequestId]).ToList();
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
-        foreach (var (request, _) in closed) request.Close(result.For(request.Id), now);
-        cycle.Clear(clearing.Select(m => m.Value).ToList(), _options.MaxAwardsPerBatch, Now(now));
+        foreach (var (request, _) in closed) request.Close(plan.For(request.Id), now);
+        cycle.Clear(plan.Batches, plan.Results.Count, Now(now));
 
+        // The bookings are written before the awards they come from are saved, so every later clearing sees them.
+        var delivery = clearing.ToDictionary(m => m.Value.Id, m => m.Value.Delivery);
+        await store.BookAsync(cycle.Id, plan.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])), cancellationToken);
         // The escrow slots are written before the results they describe, so a cleared request always has them.
         var slots = cycle.Batches.SelectMany(b => b.Awards.Select((a, position) => (a, slot: new EscrowSlot(b.Number, position))))
             .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
         await Parallel.ForEachAsync(slots, MarketStore.InParallel(cancellationToken), async (kv, ct) =>
             await store.PutMembershipAsync(kv.Key, new CycleMembership(cycle.Id, kv.Value), ct));
-        // Inputs were fixed before the engine ran, so only another attempt at this step can have changed a member since:
-        // then this attempt fails and the step is retried from what is stored.
+        // Only another attempt at this step can have changed a member since it was read: then this attempt fails and the
+        // step is retried from what is stored.
         await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
         // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
         // without, this is the last step and they go out before its checkpoint.
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
         if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
+    }
+
+    /// <summary>
+    /// Runs the clearing engine once over the cycle's open members and plans the escrow batches; saves nothing but the
+    /// fences and the fixed manual decisions that make its input final.
+    /// </summary>
+    private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
+        // The offer fences close first: an offer write acknowledged before this is read below, any later one is refused.
+        await Parallel.ForEachAsync(members.Keys, MarketStore.InParallel(cancellationToken), async (id, ct) => await store.CloseOfferFenceAsync(id, ct));
+        // A manual request's decision could still be saving (checked before its deadline, written after this read), so
+        // open manual requests have their decision fixed first: one that landed is read back, one in flight fails.
+        var taking = new System.Collections.Concurrent.ConcurrentBag<FlexRequest>();
+        await Parallel.ForEachAsync(members.Values.Where(m => m.Value.State == RequestState.Open),
+            MarketStore.InParallel(cancellationToken), async (m, ct) =>
+                taking.Add(m.Value.Selection == SelectionMode.Manual ? (await store.FixDecisionAsync(m, now, ct)).Value : m.Value));
+        var clearing = taking.OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
+        var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
+        await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (r, ct) =>
+        {
+            foreach (var o in await store.GetOffersAsync(r.Id, ct)) offers.Add(o);
+        });
+        var all = offers.ToList();
+        var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
+        var requests = await Task.WhenAll(clearing.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, cancellationToken)));
+        var result = ClearingEngine.Clear(requests, all, await TakenAsync(cycle.Id, clearing, all, cancellationToken));
+        // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
+        foreach (var request in clearing) request.Close(result.For(request.Id), now);
+        return new ClearingPlan(clearing.Select(r => result.For(r.Id)).ToList(), cycle.PlanBatches(clearing, _options.MaxAwardsPerBatch));
+    }
+
+    /// <summary>
+    /// The stations of <paramref name="offers"/> booked by other gate cycles' awards for windows overlapping the
+    /// cycle's requests (this cycle's own bookings, written by an interrupted attempt, are not taken: the engine books
+    /// within the cycle itself).
+    /// </summary>
+    private async Task<IReadOnlyList<StationBooking>> TakenAsync(
+        string cycleId, IReadOnlyList<FlexRequest> clearing, IReadOnlyList<Offer> offers, CancellationToken cancellationToken)
+    {
+        if (clearing.Count == 0) return [];
+        var span = new TimeWindow(clearing.Min(r => r.Delivery.Start), clearing.Max(r => r.Delivery.End));
+        return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), span, cycleId, cancellationToken);
     }
 
     /// <summary>
@@ -259,6 +345,7 @@ public sealed partial class GateCycleRunner(
             }
             LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
             var transactions = await ledger.LockCyclesAsync(locks, cancellationToken);
+            faults.Reached(FaultInjection.LockMined);
             for (var i = 0; i < unlocked.Count; i++) cycle.RecordLock(unlocked[i].Number, transactions[i], Now(now));
             LogChainDone(cycle.Id, "lock", unlocked.Count, string.Join(", ", transactions.Distinct()));
             if (await store.TryReplaceGateCycleAsync(cycle, etag, unlocked.Select(b => b.Number), cancellationToken) is not { } next) return false;
@@ -300,6 +387,7 @@ public sealed partial class GateCycleRunner(
             }
             LogChainStep(cycle.Id, "settle", ready.Count, settlements.Sum(x => x.Awards.Count));
             var transactions = await ledger.SettleCyclesAsync(settlements, cancellationToken);
+            faults.Reached(FaultInjection.SettlementMined);
             LogChainDone(cycle.Id, "settle", ready.Count, string.Join(", ", transactions.Distinct()));
             foreach (var batch in ready) await store.IndexSettlementAsync(EscrowIds.Cycle(batch.Key), cycle.Id, batch.Number, cancellationToken);
             for (var i = 0; i < ready.Count; i++) cycle.RecordSettlement(ready[i].Number, transactions[i], Now(now));
@@ -334,6 +422,9 @@ public sealed partial class GateCycleRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of {Batches} batch(es) confirmed in {Transactions}")]
     private partial void LogChainDone(string cycleId, string step, int batches, string transactions);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Gate cycle {CycleId} needs attention: step {Step} failed: {Reason}")]
+    private partial void LogNeedsAttention(string cycleId, string step, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: {From} -> {To}")]
     private partial void LogCycleTransition(string cycleId, GateCycleState from, GateCycleState to);

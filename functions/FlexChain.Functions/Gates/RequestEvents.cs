@@ -8,8 +8,8 @@ using FlexChain.Messaging;
 namespace FlexChain.Functions.Gates;
 
 /// <summary>
-/// The queue-driven step after every request transition of a gate cycle: the transition is saved together with an
-/// outbox message (<c>{requestId}:{state}</c>) for the <see cref="Queue"/> queue, the gate cycle sends it (alongside its
+/// The queue-driven step after a request is posted (<c>request.published</c>) and after every request transition of a
+/// gate cycle: the request or its transition is saved together with an outbox message (<c>{requestId}:{state}</c>) for the <see cref="Queue"/> queue, the gate cycle sends it (alongside its
 /// next chain step, and always before its next checkpoint), and the <c>RequestEvents</c> function (a Service Bus trigger in Azure; locally the same handler polled from a storage
 /// queue on Azurite) tells the participants through <see cref="NotificationPublisher"/>. The gate cycle never waits for
 /// the notifications, and a crash between saving and sending leaves the outbox row pending, which the step's retry sends.
@@ -20,6 +20,14 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
     public const string Queue = "request-events";
 
     private sealed record Body(string RequestId, RequestState State);
+
+    /// <summary>Stores a new request together with its announcement <c>{requestId}:Open</c> (request.published, not yet sent).</summary>
+    public Task AddAsync(FlexRequest request, CancellationToken cancellationToken) =>
+        store.AddRequestAsync(request, cancellationToken, (Queue, Message(request)));
+
+    /// <summary>Sends the request's <c>{requestId}:Open</c> announcement if still pending (already sent is a no-op).</summary>
+    public async Task PublishAsync(string requestId, CancellationToken cancellationToken) =>
+        await store.RequestOutbox(broker, clock).DispatchMessageAsync(requestId, $"{requestId}:{RequestState.Open}", cancellationToken);
 
     /// <summary>Saves the request's transition together with its announcement (not yet sent); false when another instance changed the request first.</summary>
     public async Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken) =>
@@ -56,6 +64,7 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
         }
         if (e?.RequestId is null) throw new FormatException("not a request event: requestId is missing");
         if (await store.GetRequestAsync(e.RequestId, cancellationToken) is not { } stored) return $"request {e.RequestId} not found";
+        if (e.State == RequestState.Open) await notifications.RequestPublishedAsync(stored.Value, cancellationToken);
         await notifications.RequestChangedAsync(stored.Value, cancellationToken);
         return $"request {e.RequestId} ({e.State}): participants notified up to {stored.Value.State}";
     }

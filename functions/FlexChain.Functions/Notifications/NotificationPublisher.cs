@@ -6,10 +6,10 @@ namespace FlexChain.Functions.Notifications;
 
 /// <summary>
 /// Turns requests into events for their participants and fans each event out to the recipient's webhook subscriptions.
-/// Event ids are <c>{requestId}:{type}:{recipient}</c>, and the event row is written after its deliveries: a retried
+/// Event ids are <c>{requestId}:{type}:{recipient}</c> (with <c>:{occurrence}</c> for an event that can happen again), and the event row is written after its deliveries: a retried
 /// transition (or one resumed after a crash) finds the row and creates nothing, and a fan-out cut short is redone.
 /// </summary>
-public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
+public sealed class NotificationPublisher(MarketStore store, TimeProvider clock, Microsoft.Extensions.Options.IOptions<Auth.MarketOptions> market)
 {
     /// <summary>The recipient of events every CPO receives (a request is published to the whole market).</summary>
     public const string CpoAudience = "role:Cpo";
@@ -59,6 +59,21 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
             await EmitAsync(recipient, EventTypes.Settlement, r.Id, new { payments = Verifications(r, recipient) }, null, cancellationToken);
     }
 
+    /// <summary>
+    /// <c>gate-cycle.needs-attention</c> for each request of the stopped cycle, to its DSO and to the market operator:
+    /// once per stop (a cycle stopped again after a resume is announced again).
+    /// </summary>
+    public async Task GateCycleNeedsAttentionAsync(GateCycle cycle, IEnumerable<FlexRequest> requests, CancellationToken cancellationToken)
+    {
+        var attention = cycle.Attention ?? throw new ArgumentException($"gate cycle {cycle.Id} does not need attention", nameof(cycle));
+        var data = new { gateCycleId = cycle.Id, state = cycle.State.ToString(), step = attention.Step, reason = attention.Reason, since = attention.Since };
+        // The stop's place in the cycle's history tells one stop from the next (a fixed clock gives them the same time).
+        var occurrence = cycle.History.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var r in requests)
+            foreach (var recipient in new[] { r.DsoId, market.Value.OperatorId })
+                await EmitAsync(recipient, EventTypes.GateCycleNeedsAttention, r.Id, data, null, cancellationToken, occurrence);
+    }
+
     private static List<object> Awards(FlexRequest r, string recipient) =>
         r.Awards.Select((a, i) => (a, i)).Where(x => recipient == r.DsoId || x.a.CpoId == recipient)
             .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = Api.Wire.Kwh(x.a.Energy.Value), priceEurPerKwh = Api.Wire.EurPerKwh(x.a.Price.Value) })
@@ -78,9 +93,10 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock)
             .ToList();
 
     private async Task EmitAsync(
-        string recipient, string type, string requestId, object data, IReadOnlyList<WebhookSubscription>? subscriptions, CancellationToken cancellationToken)
+        string recipient, string type, string requestId, object data, IReadOnlyList<WebhookSubscription>? subscriptions, CancellationToken cancellationToken,
+        string? occurrence = null)
     {
-        var id = $"{requestId}:{type}:{recipient}";
+        var id = occurrence is null ? $"{requestId}:{type}:{recipient}" : $"{requestId}:{type}:{recipient}:{occurrence}";
         if (await store.EventExistsAsync(recipient, id, cancellationToken)) return;
         subscriptions ??= await store.ListSubscriptionsAsync(recipient, cancellationToken);
         var now = clock.GetUtcNow();

@@ -66,8 +66,9 @@ public static class EventTypes
     public const string Activation = "activation";
     public const string VerificationResult = "verification.result";
     public const string Settlement = "settlement";
+    public const string GateCycleNeedsAttention = "gate-cycle.needs-attention";
 
-    public static readonly IReadOnlyList<string> All = [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement];
+    public static readonly IReadOnlyList<string> All = [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement, GateCycleNeedsAttention];
 }
 
 /// <summary>

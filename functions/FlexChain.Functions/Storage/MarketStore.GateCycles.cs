@@ -19,16 +19,29 @@ public sealed record CycleMembership(string CycleId, IReadOnlyList<EscrowSlot> S
         awardIndex < Slots.Count ? EscrowIds.Award(EscrowIds.Cycle(EscrowBatch.KeyFor(CycleId, Slots[awardIndex].Batch)), Slots[awardIndex].Position) : null;
 }
 
+/// <summary>
+/// A gate cycle's clearing as stored before anything is saved from it: every member request's result of the one engine
+/// run, and the escrow batches planned from them. Stored once; a retried step applies it instead of clearing again.
+/// </summary>
+public sealed record ClearingPlan(IReadOnlyList<ClearingResult> Results, IReadOnlyList<EscrowBatch> Batches)
+{
+    /// <summary>The result for <paramref name="requestId"/>.</summary>
+    public ClearingResult For(string requestId) => Results.Single(r => r.RequestId == requestId);
+}
+
 // ---- gate cycles: table gatecycles, one partition per cycle ----
-// RowKey "cycle": the header (state and history); "b~{n:D5}": escrow batch n; "r~{requestId}": a member request.
+// RowKey "cycle": the header (state and history); "plan": the clearing plan (a document, in a blob when large);
+// "b~{n:D5}": escrow batch n; "r~{requestId}": a member request.
 // A request's membership and escrow slots are a row "cycle" in the request's own partition of the requests table.
 public sealed partial class MarketStore
 {
     private const string CycleRow = "cycle";
+    private const string PlanRow = "plan";
 
     private TableClient GateCycles => service.GetTableClient("gatecycles");
 
-    private sealed record CycleHeader(string Id, DateTimeOffset ClosesAt, GateCycleState State, int BatchCount, IReadOnlyList<GateCycleEvent> History);
+    private sealed record CycleHeader(string Id, DateTimeOffset ClosesAt, GateCycleState State, int BatchCount, IReadOnlyList<GateCycleEvent> History,
+        GateCycleAttention? Attention = null);
 
     /// <summary>The cycle with its batches, or null.</summary>
     public async Task<Stored<GateCycle>?> GetGateCycleAsync(string cycleId, CancellationToken cancellationToken)
@@ -39,7 +52,7 @@ public sealed partial class MarketStore
             TableClient.CreateQueryFilter($"PartitionKey eq {cycleId} and RowKey ge {"b~"} and RowKey lt {"b~~"}"), cancellationToken);
         if (batches.Count != h.BatchCount)
             throw new InvalidDataException($"gate cycle {cycleId} has {batches.Count} batch rows, its header says {h.BatchCount}");
-        return new(new GateCycle(h.Id, h.ClosesAt, h.State, batches.OrderBy(b => b.Number).ToList(), h.History), header.ETag);
+        return new(new GateCycle(h.Id, h.ClosesAt, h.State, batches.OrderBy(b => b.Number).ToList(), h.History, h.Attention), header.ETag);
     }
 
     /// <summary>Creates the open cycle unless it exists; returns the stored cycle either way.</summary>
@@ -56,6 +69,28 @@ public sealed partial class MarketStore
             // Another request opened it at the same moment.
         }
         return await GetGateCycleAsync(id, cancellationToken) ?? throw new InvalidOperationException($"gate cycle {id} vanished");
+    }
+
+    /// <summary>The cycle's stored clearing plan, or null before it is cleared.</summary>
+    public async Task<ClearingPlan?> GetClearingPlanAsync(string cycleId, CancellationToken cancellationToken) =>
+        (await GetAsync<ClearingPlan>(GateCycles, cycleId, PlanRow, cancellationToken))?.Value;
+
+    /// <summary>
+    /// Stores <paramref name="plan"/> as the cycle's clearing plan unless one is stored already (insert only: the first
+    /// plan stored wins, whoever computed it).
+    /// </summary>
+    /// <returns>The plan that is stored: <paramref name="plan"/>, or the one stored before it.</returns>
+    public async Task<ClearingPlan> AddClearingPlanAsync(string cycleId, ClearingPlan plan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await GateCycles.AddEntityAsync(await DocumentEntityAsync(GateCycles, cycleId, PlanRow, plan, cancellationToken), cancellationToken);
+            return plan;
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            return await GetClearingPlanAsync(cycleId, cancellationToken) ?? throw new InvalidOperationException($"gate cycle {cycleId} lost its clearing plan");
+        }
     }
 
     /// <summary>
@@ -152,7 +187,7 @@ public sealed partial class MarketStore
     /// <summary>The header row: the header document, and its state as a column of its own for <see cref="GetUnfinishedGateCycleIdsAsync"/>.</summary>
     private async Task<TableEntity> HeaderEntityAsync(GateCycle c, CancellationToken cancellationToken)
     {
-        var entity = await DocumentEntityAsync(GateCycles, c.Id, CycleRow, new CycleHeader(c.Id, c.ClosesAt, c.State, c.Batches.Count, c.History), cancellationToken);
+        var entity = await DocumentEntityAsync(GateCycles, c.Id, CycleRow, new CycleHeader(c.Id, c.ClosesAt, c.State, c.Batches.Count, c.History, c.Attention), cancellationToken);
         entity["State"] = c.State.ToString();
         return entity;
     }

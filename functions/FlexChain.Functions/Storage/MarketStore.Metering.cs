@@ -163,14 +163,19 @@ public sealed partial class MarketStore
         public void Record(HashSet<(string Station, DateOnly Day)> lost)
         {
             foreach (var w in Writes.Where(w => !lost.Contains((Station.Id, DayOf(w.Reading.Interval.Start)))))
+            {
                 _written[w.Upload.Index] = w.Existing is null
                     ? new ReadingResult(w.Upload.Index, Station.Id, ReadingOutcome.Stored, 201)
                     : new ReadingResult(w.Upload.Index, Station.Id, ReadingOutcome.Corrected, 200);
+                if (_newest is null || w.Reading.Interval.Start > _newest.Interval.Start) _newest = w.Reading;
+            }
         }
 
-        /// <summary>The newest reading this upload stored, if any.</summary>
-        public MeterReading? Newest() =>
-            Writes.Where(w => _written.ContainsKey(w.Upload.Index)).Select(w => w.Reading).MaxBy(r => r.Interval.Start);
+        // Over every attempt: a retry plans only the days that lost their race, so its writes alone may miss the newest.
+        private MeterReading? _newest;
+
+        /// <summary>The newest reading this upload stored, in any attempt, if any.</summary>
+        public MeterReading? Newest() => _newest;
 
         /// <summary>The result per item (writes that never landed: rejected as concurrent) and the issues, gaps included.</summary>
         public (List<ReadingResult> Results, List<MeterIssue> Issues) Outcome()

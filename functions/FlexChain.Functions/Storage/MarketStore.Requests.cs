@@ -27,8 +27,10 @@ public sealed partial class MarketStore
     /// <summary>
     /// Stores a new request with its two listing entries (by transformer, by delivery hour). The index goes first: an
     /// entry whose request is missing is skipped by the list, while a request missing from the list would be invisible.
+    /// With an <paramref name="announcement"/> (<c>request.published</c>), its outbox row goes in the same transaction as
+    /// the request (the request's partition), so a stored request is always announced once the row is sent.
     /// </summary>
-    public async Task AddRequestAsync(FlexRequest r, CancellationToken cancellationToken)
+    public async Task AddRequestAsync(FlexRequest r, CancellationToken cancellationToken, (string Queue, OutgoingMessage Message)? announcement = null)
     {
         foreach (var pk in new[] { TransformerIndexKey(r.TransformerId), HourIndexKey(r.Delivery.Start) })
         {
@@ -36,7 +38,10 @@ public sealed partial class MarketStore
             await RequestIndex.UpsertEntityAsync(entry, TableUpdateMode.Replace, cancellationToken);
         }
         await OpenOfferFenceAsync(r.Id, cancellationToken);
-        await Requests.AddEntityAsync(await DocumentEntityAsync(Requests, r.Id, Doc, r, cancellationToken), cancellationToken);
+        var batch = new OutboxBatch(r.Id).Add(new TableTransactionAction(TableTransactionActionType.Add,
+            await DocumentEntityAsync(Requests, r.Id, Doc, r, cancellationToken)));
+        if (announcement is var (queue, message)) batch.AddMessage(queue, message);
+        await new OutboxWriter(Requests).CommitAsync(batch, cancellationToken);
     }
 
     /// <summary>

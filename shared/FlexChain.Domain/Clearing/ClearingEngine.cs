@@ -15,6 +15,9 @@ namespace FlexChain.Domain;
 /// first and results are final. A station awarded to an offer is blocked for every overlapping delivery window;
 /// a later offer that names it, on this request or a later one, is rejected with
 /// <see cref="OfferOutcomeKind.RejectedCapacityConflict"/> and the next offer in merit order is tried.</item>
+/// <item>Bookings from earlier clearings (<see cref="StationBooking"/>, any gate cycle) are taken the same way: an offer
+/// naming a station booked for a window overlapping its request's is rejected with
+/// <see cref="OfferOutcomeKind.RejectedCapacityConflict"/>, its detail naming the award holding it.</item>
 /// <item>Pricing per request: pay-as-bid, or pay-as-clear at the highest accepted price (the last accepted offer in
 /// merit order).</item>
 /// </list>
@@ -23,14 +26,17 @@ namespace FlexChain.Domain;
 /// </summary>
 public static class ClearingEngine
 {
-    /// <summary>Clears <paramref name="offers"/> against <paramref name="requests"/>; offers are matched by <see cref="Offer.RequestId"/>.</summary>
+    /// <summary>
+    /// Clears <paramref name="offers"/> against <paramref name="requests"/>; offers are matched by <see cref="Offer.RequestId"/>.
+    /// <paramref name="taken"/> are the stations booked by earlier clearings (null or empty: none).
+    /// </summary>
     /// <returns>One result per request, in processing order, and the offers that named no request of the cycle.</returns>
     /// <exception cref="DomainException">
     /// Two requests share an id; a request's energy is not a positive whole number of watt-hours, its cap or
     /// allowance is negative or too precise, its pricing rule is unknown, or its decision names another request.
     /// </exception>
     /// <exception cref="ArgumentException">Two offers on one request share an id (the message names it): both would be awarded under one award id.</exception>
-    public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers)
+    public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null)
     {
         ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(offers);
@@ -44,11 +50,12 @@ public static class ClearingEngine
         });
         var plans = new RequestPlan[ordered.Length];
         var ranks = new Dictionary<string, int>(ordered.Length, StringComparer.Ordinal);
+        var booked = TakenStations.From(taken);
         for (var i = 0; i < ordered.Length; i++)
         {
             if (!ranks.TryAdd(ordered[i].Id, i))
                 throw new DomainException("requests", "unique-id", $"Request {ordered[i].Id} appears twice in the gate cycle.");
-            plans[i] = RequestPlan.For(ordered[i]);
+            plans[i] = RequestPlan.For(ordered[i], booked);
         }
         return new Clearer(plans, AsArray(offers), ranks).Run();
     }
@@ -110,6 +117,7 @@ internal sealed class RequestPlan
     public required IPricingStrategy PricingStrategy { get; init; }
     public required ISelectionStrategy SelectionStrategy { get; init; }
     public IReadOnlySet<string>? Qualified { get; init; }
+    public TakenStations? Taken { get; init; }
 
     // Echoed into the result.
     public required KilowattHours Requested { get; init; }
@@ -118,7 +126,7 @@ internal sealed class RequestPlan
     public required SelectionMode Selection { get; init; }
     public string? SelectionNote { get; init; }
 
-    public static RequestPlan For(ClearingRequest r)
+    public static RequestPlan For(ClearingRequest r, TakenStations? taken = null)
     {
         var (selection, strategy, note) = ChooseSelection(r);
         var id = r.Id ?? throw new ArgumentNullException(nameof(r), "A request has no id.");
@@ -133,7 +141,7 @@ internal sealed class RequestPlan
         {
             Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
             GateTicks = r.GateClosure.UtcTicks, WindowStart = r.Delivery.Start.UtcTicks, WindowEnd = r.Delivery.End.UtcTicks,
-            PricingStrategy = PricingStrategies.For(r.Pricing), SelectionStrategy = strategy, Qualified = r.QualifiedStationIds, MinimumWh = minimumWh,
+            PricingStrategy = PricingStrategies.For(r.Pricing), SelectionStrategy = strategy, Qualified = r.QualifiedStationIds, Taken = taken, MinimumWh = minimumWh,
             Requested = r.Energy, Allowance = r.OverfillAllowance, Pricing = r.Pricing, Selection = selection, SelectionNote = note,
         };
     }
@@ -359,6 +367,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             else if (o.StationIds is not { Count: > 0 }) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.NoStation);
             else if (p.Qualified is { } q && !AllIn(o.StationIds, q)) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.StationNotQualified);
             else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;
+            else if (p.Taken?.Clash(o.StationIds, p.WindowStart, p.WindowEnd) is not null) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedCapacityConflict, Why.Booked);
             else
             {
                 var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh, p.MinimumWh);
@@ -403,7 +412,13 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         for (var i = 0; i < slice.Length; i++)
         {
             ref var e = ref slice[i];
-            rows[i] = new OutcomeRow(offers[e.Offer], e.AcceptedWh, e.Kind, e.Why == Why.CapacityConflict ? _book.Describe(e.Slot) : Explain.Text(e.Why));
+            var o = offers[e.Offer];
+            rows[i] = new OutcomeRow(o, e.AcceptedWh, e.Kind, e.Why switch
+            {
+                Why.CapacityConflict => _book.Describe(e.Slot),
+                Why.Booked => TakenStations.Describe(p.Taken!.Clash(o.StationIds, p.WindowStart, p.WindowEnd)!),
+                _ => Explain.Text(e.Why),
+            });
         }
         var built = new RequestRows(p.Id, rows, p.PricingStrategy, clearingPrice);
         return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Length, built.Outcomes))

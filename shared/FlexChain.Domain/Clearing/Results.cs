@@ -30,7 +30,7 @@ public enum OfferOutcomeKind
     /// </summary>
     RejectedNotEligible = 7,
 
-    /// <summary>One of the offer's stations is already awarded for an overlapping delivery window.</summary>
+    /// <summary>One of the offer's stations is already awarded for an overlapping delivery window, in this clearing or an earlier one (a <see cref="StationBooking"/>).</summary>
     RejectedCapacityConflict = 8,
 
     /// <summary>Manual selection: the DSO did not pick this offer.</summary>

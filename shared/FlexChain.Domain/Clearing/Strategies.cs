@@ -193,6 +193,7 @@ internal enum Why : byte
     CapacityConflict,
     PartBelowMinimum,
     PickBelowMinimum,
+    Booked,
 }
 
 internal static class Explain
@@ -211,6 +212,7 @@ internal static class Explain
         Why.PickExceedsRequest => "The pick exceeds what is left of the requested energy.",
         Why.CapacityConflict => "A station of the offer is already awarded for an overlapping window.",
         Why.PartBelowMinimum => "The part of the offer still needed is below the request's minimum accepted quantity.",
+        Why.Booked => "A station of the offer is already booked by an earlier award for an overlapping window.",
         Why.PickBelowMinimum => "The pick takes part of the offer below the request's minimum accepted quantity.",
         _ => why.ToString(),
     };

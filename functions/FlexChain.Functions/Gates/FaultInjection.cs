@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Options;
+
+namespace FlexChain.Functions.Gates;
+
+/// <summary>Settings of the crash tests (section <c>FaultInjection</c>); never set outside them.</summary>
+public sealed class FaultInjectionOptions
+{
+    /// <summary>
+    /// The named point right after whose durable side effect the process exits at once (no shutdown code runs), or null:
+    /// <c>clearing-result-stored</c>, <c>lock-mined</c> (the escrow lock is on chain, not yet recorded),
+    /// <c>verification-stored</c>, <c>settlement-mined</c> (the settlement is on chain, not yet recorded).
+    /// </summary>
+    public string? ExitAfter { get; set; }
+}
+
+/// <summary>Named crash points for the crash tests: a real process killed right after a durable side effect.</summary>
+public sealed class FaultInjection(IOptions<FaultInjectionOptions> options)
+{
+    public const string ClearingResultStored = "clearing-result-stored";
+    public const string LockMined = "lock-mined";
+    public const string VerificationStored = "verification-stored";
+    public const string SettlementMined = "settlement-mined";
+
+    /// <summary>Exits the process at once when <paramref name="point"/> is the configured one.</summary>
+    public void Reached(string point)
+    {
+        if (options.Value.ExitAfter == point) Environment.FailFast($"FaultInjection: exit after {point}");
+    }
+}

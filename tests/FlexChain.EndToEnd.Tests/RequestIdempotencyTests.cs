@@ -1,0 +1,62 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using FlexChain.Testing;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>A request is created once: retries with one Idempotency-Key find the request an earlier attempt stored.</summary>
+[Collection(MarketCollection.Name)]
+public sealed class RequestIdempotencyTests(MarketFixture market)
+{
+    [Fact]
+    public async Task PostRequest_FirstAttemptFailsAfterStoring_RetryReturnsTheSameRequestAndItIsPublishedOnce()
+    {
+        var api = new MarketClient(market.Client);
+        var dso = await api.RegisterAsync("Dso", "Idempotent DSO", MarketFixture.DsoKey);
+        var transformer = await api.TransformerAsync(dso);
+        var t0 = market.Clock.GetUtcNow();
+        var body = new
+        {
+            transformerId = transformer, deliveryStart = t0.AddHours(2), deliveryEnd = t0.AddHours(3), energyKwh = 3m,
+            direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid",
+        };
+        var key = Guid.NewGuid().ToString();
+
+        // The request and its request.published row are stored together, then sending the announcement fails: no 2xx.
+        market.MessageSendsRefused = true;
+        try
+        {
+            using var failed = await api.SendAsync(HttpMethod.Post, "/v1/requests", dso, body, key);
+            Assert.False(failed.IsSuccessStatusCode, await failed.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            market.MessageSendsRefused = false;
+        }
+        var stored = await ListAsync(api, dso, transformer, t0);
+        var id = Assert.Single(stored);
+
+        using var retried = await api.SendAsync(HttpMethod.Post, "/v1/requests", dso, body, key);
+        Assert.Equal(HttpStatusCode.Created, retried.StatusCode);
+        Assert.Equal(id, JsonNode.Parse(await retried.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
+        using var replayed = await api.SendAsync(HttpMethod.Post, "/v1/requests", dso, body, key);
+        Assert.Equal("true", replayed.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal([id], await ListAsync(api, dso, transformer, t0));
+
+        // The announcement left the outbox (sent by the retry) and was published to the CPOs once.
+        var requests = new TableServiceClient(market.StorageConnectionString).GetTableClient("requests");
+        var row = await requests.GetEntityIfExistsAsync<TableEntity>(id, FlexChain.Messaging.Outbox.OutboxBatch.RowKeyFor($"{id}:Open"));
+        Assert.True(row.HasValue && row.Value!.GetBoolean("Dispatched") == true);
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        await Poll.UntilAsync(() => store.EventExistsAsync("role:Cpo", $"{id}:request.published:role:Cpo", default), found => found,
+            TimeSpan.FromSeconds(30), $"request.published for {id}");
+
+        // Cancel it, so the gate cycles that follow have nothing to do with it.
+        await api.PostAsync($"/v1/requests/{id}/cancel", dso, new { });
+    }
+
+    private static async Task<List<string>> ListAsync(MarketClient api, Caller dso, string transformer, DateTimeOffset t0) =>
+        (await api.GetAsync($"/v1/requests?transformerId={transformer}&from={Uri.EscapeDataString(t0.ToString("O"))}&to={Uri.EscapeDataString(t0.AddDays(1).ToString("O"))}", dso))["items"]!
+            .AsArray().Select(r => r!["id"]!.GetValue<string>()).ToList();
+}

@@ -2,12 +2,15 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using FlexChain.Testing;
+using Nethereum.Web3;
+using Nethereum.Web3.Accounts;
 
 namespace FlexChain.EndToEnd.Tests;
 
 /// <summary>
-/// A gate cycle whose step fails every time (the DSO's wallet holds no tokens, so the escrow lock always reverts) stops
-/// after GateCycle:StepAttempts attempts, visibly and announced, until the market operator resumes it.
+/// A gate cycle whose step fails every time (the DSO revoked its allowance to the escrow after posting, so the escrow
+/// lock always reverts) stops after GateCycle:StepAttempts attempts, visibly and announced, until the market operator
+/// resumes it.
 /// </summary>
 [Collection(MarketCollection.Name)]
 public sealed class NeedsAttentionTests(MarketFixture market)
@@ -21,11 +24,20 @@ public sealed class NeedsAttentionTests(MarketFixture market)
         try
         {
             var api = new MarketClient(app.CreateClient());
-            var unfunded = new Wallet("0x" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
+            // A wallet of its own, funded and approving the escrow when the request is posted (the consent checks pass)...
+            var wallet = new Wallet("0x" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
+            await market.Web3.Client.SendRequestAsync<object>("hardhat_setBalance", null, wallet.Address.ToString(), "0xDE0B6B3A7640000");
+            var funder = new Web3(new Account(MarketFixture.DsoKey.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), market.Chain.RpcUri.AbsoluteUri);
+            await funder.Eth.ERC20.GetContractService(market.Token.ToString()).TransferRequestAndWaitForReceiptAsync(wallet.Address.ToString(), 5_000_000);
+            var token = new Web3(new Account(wallet.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), market.Chain.RpcUri.AbsoluteUri)
+                .Eth.ERC20.GetContractService(market.Token.ToString());
+            await token.ApproveRequestAndWaitForReceiptAsync(market.Settlement.ToString(), 5_000_000);
             var (dso, cpoA, _, transformer, stationA, _) =
-                await api.SmallMarketAsync("Attention", unfunded, MarketFixture.RuleCpoAKey, MarketFixture.RuleCpoBKey, "IT001E00000091", "IT001E00000092");
+                await api.SmallMarketAsync("Attention", wallet, MarketFixture.RuleCpoAKey, MarketFixture.RuleCpoBKey, "IT001E00000091", "IT001E00000092");
             var t0 = market.Clock.GetUtcNow();
             var request = await api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(2), kwh: 2m);
+            // ... which then withdraws its allowance before gate closure.
+            await token.ApproveRequestAndWaitForReceiptAsync(market.Settlement.ToString(), 0);
             await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 2m, priceEurPerKwh = 0.10m, divisible = false });
 
             market.Clock.SetTo(t0.AddHours(1));
@@ -45,7 +57,7 @@ public sealed class NeedsAttentionTests(MarketFixture market)
             foreach (var recipient in new[] { dso.Id, Operator.Id })
                 Assert.True(await store.EventExistsAsync(recipient, $"{request}:gate-cycle.needs-attention:{recipient}:{occurrence}", default), recipient);
 
-            // Only the market operator resumes it; the step is tried again (and stops again: the wallet is still empty).
+            // Only the market operator resumes it; the step is tried again (and stops again: the allowance is still zero).
             using (var refused = await api.SendAsync(HttpMethod.Post, $"/v1/gate-cycles/{cycleId}/resume", dso, new { }))
                 Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
             var resumed = await api.PostAsync($"/v1/gate-cycles/{cycleId}/resume", Operator, new { });

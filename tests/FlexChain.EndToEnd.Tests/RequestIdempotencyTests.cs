@@ -16,11 +16,14 @@ public sealed class RequestIdempotencyTests(MarketFixture market)
         var dso = await api.RegisterAsync("Dso", "Idempotent DSO", MarketFixture.DsoKey);
         var transformer = await api.TransformerAsync(dso);
         var t0 = market.Clock.GetUtcNow();
-        var body = new
+        var body = new JsonObject
         {
-            transformerId = transformer, deliveryStart = t0.AddHours(2), deliveryEnd = t0.AddHours(3), energyKwh = 3m,
-            direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid",
+            ["transformerId"] = transformer, ["deliveryStart"] = t0.AddHours(2).ToString("O"), ["deliveryEnd"] = t0.AddHours(3).ToString("O"),
+            ["energyKwh"] = 3m, ["direction"] = "ReduceConsumption", ["maxPriceEurPerKwh"] = 0.5m, ["gateClosure"] = t0.AddHours(1).ToString("O"),
+            ["pricing"] = "PayAsBid",
         };
+        // A retry sends the same body, the DSO's signed consent included.
+        body["consent"] = await api.ConsentAsync(MarketFixture.DsoKey, body);
         var key = Guid.NewGuid().ToString();
 
         // The request and its request.published row are stored together, then sending the announcement fails: no 2xx.

@@ -19,6 +19,7 @@ public sealed partial class InfrastructureTests
     {
         ["LocalTriggers"] = "the local trigger driver: Program.cs turns it off under the Functions host, which runs the triggers",
         ["DurableTask__WorkerId"] = "per instance: unset, each instance uses its WEBSITE_INSTANCE_ID (one id for all would share queues)",
+        ["FaultInjection"] = "crash points for the crash tests only: unset, the app never exits on purpose",
     };
 
     /// <summary>What AzureClients reads in Azure: the identity and the endpoints (its connection-string form is local only).</summary>
@@ -29,7 +30,7 @@ public sealed partial class InfrastructureTests
     private static readonly Regex PlatformSetting = PlatformSettingPattern();
 
     /// <summary>Settings whose values are secrets: only Key Vault references may supply them.</summary>
-    private static readonly string[] Secrets = ["Chain__OperatorKey", "Notifications__SecretKey", "Market__OperatorApiKeyHash"];
+    private static readonly string[] Secrets = ["Chain__OperatorKey", "Chain__RegistrarKey", "Notifications__SecretKey", "Market__OperatorApiKeyHash"];
 
     [Fact]
     public async Task Templates_CompileAndLintWithoutAnyDiagnostic()

@@ -36,6 +36,8 @@ public sealed partial class PackagedAppTests(PackageFixture package, AzuriteFixt
                 ["Chain__SettlementContract"] = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
                 // Hardhat's public development account #0 (never a real key).
                 ["Chain__OperatorKey"] = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+                // Hardhat's public development account #17, the deploy script's registrar.
+                ["Chain__RegistrarKey"] = "0x689af8efa8c651a91ad287602527f3af2fe9f6501a7ac4b061667b5a93e037fd",
                 ["DurableTask__WorkerId"] = "package-test",
             }, TimeSpan.FromSeconds(60));
     }

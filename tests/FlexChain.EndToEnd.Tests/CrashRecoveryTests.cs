@@ -173,12 +173,15 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         await DeliverAsync(api, cpoA, stationA, start);
 
         await CrashedAtAsync(Functions.Gates.FaultInjection.VerificationStored, Functions.Gates.FaultInjection.SettlementMined);
-        await CrashedAtAsync(Functions.Gates.FaultInjection.SettlementMined, null);
+        await CrashedAtAsync(Functions.Gates.FaultInjection.SettlementMined, Functions.Gates.FaultInjection.AnnouncementSent);
+        // Settled is announced after the restart: the process exits with the announcement in the queue and its outbox row
+        // still pending; the next start sends it again (same message id) and the consumer handles it once.
+        await CrashedAtAsync(Functions.Gates.FaultInjection.AnnouncementSent, null);
         var settled = await api.WaitForStateAsync(request, dso, "Settled");
 
         Assert.Equal(2, settled["outcomes"]!.AsArray().Count);
         await AssertPaidOnceAsync(rpc, before);
-        Assert.Equal(4, _crashes.Count);
+        Assert.Equal(5, _crashes.Count);
     }
 
     /// <summary>

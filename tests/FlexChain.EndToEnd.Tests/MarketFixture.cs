@@ -78,7 +78,10 @@ public sealed class MarketFixture : IAsyncLifetime
     /// Another instance of the app on the same storage, chain and clock, with its own gate timer: as when the platform
     /// scales out; <paramref name="settings"/> replace the fixture's. The caller disposes it.
     /// </summary>
-    public WebApplicationFactory<Program> NewInstance(params (string Key, string Value)[] settings) => NewInstance(_azurite.ConnectionString, settings);
+    public WebApplicationFactory<Program> NewInstance(params (string Key, string Value)[] settings) => NewInstance(_azurite.ConnectionString, Clock, settings);
+
+    /// <summary>Another instance (see above) whose clock runs <paramref name="skew"/> ahead of the fixture's, as a machine's clock may.</summary>
+    public WebApplicationFactory<Program> NewInstance(TimeSpan skew) => NewInstance(_azurite.ConnectionString, new SkewedClock(Clock, skew), []);
 
     /// <summary>
     /// An instance on storage of its own (a fresh Azurite; the same chain and clock), for settings that must not act on
@@ -88,10 +91,10 @@ public sealed class MarketFixture : IAsyncLifetime
     {
         var storage = new AzuriteFixture();
         await storage.InitializeAsync();
-        return (NewInstance(storage.ConnectionString, settings), storage);
+        return (NewInstance(storage.ConnectionString, Clock, settings), storage);
     }
 
-    private WebApplicationFactory<Program> NewInstance(string storage, (string Key, string Value)[] settings) =>
+    private WebApplicationFactory<Program> NewInstance(string storage, TimeProvider clock, (string Key, string Value)[] settings) =>
         new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
             web.UseSetting("Storage:ConnectionString", storage);
@@ -115,13 +118,19 @@ public sealed class MarketFixture : IAsyncLifetime
             foreach (var limit in new[] { "RequestsPerParticipantPerMinute", "RequestsPerAddressPerMinute", "FailedKeysPerAddressPerMinute", "RegistrationsPerAddressPerHour" })
                 web.UseSetting("Limits:" + limit, "1000000");
             foreach (var (key, value) in settings) web.UseSetting(key, value);
-            web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
+            web.ConfigureServices(s => s.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock)));
             web.ConfigureTestServices(s =>
             {
                 var broker = s.Single(d => d.ServiceType == typeof(IMessageBroker)).ImplementationFactory!;
                 s.Replace(ServiceDescriptor.Singleton<IMessageBroker>(sp => new OutageBroker((IMessageBroker)broker(sp), this)));
             });
         });
+
+    /// <summary>The fixture's clock, <paramref name="skew"/> ahead.</summary>
+    private sealed class SkewedClock(TimeProvider clock, TimeSpan skew) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => clock.GetUtcNow() + skew;
+    }
 
     /// <summary>
     /// While true, the message service refuses every send of every instance (503, as in a Service Bus outage while

@@ -1,3 +1,4 @@
+using FlexChain.Messaging;
 using Microsoft.Extensions.Options;
 
 namespace FlexChain.Functions.Gates;
@@ -8,7 +9,8 @@ public sealed class FaultInjectionOptions
     /// <summary>
     /// The named point right after whose durable side effect the process exits at once (no shutdown code runs), or null:
     /// <c>clearing-result-stored</c>, <c>lock-mined</c> (the escrow lock is on chain, not yet recorded),
-    /// <c>verification-stored</c>, <c>settlement-mined</c> (the settlement is on chain, not yet recorded).
+    /// <c>verification-stored</c>, <c>settlement-mined</c> (the settlement is on chain, not yet recorded),
+    /// <c>announcement-sent</c> (a request announcement is in the queue, its outbox row not yet marked).
     /// </summary>
     public string? ExitAfter { get; set; }
 }
@@ -20,10 +22,31 @@ public sealed class FaultInjection(IOptions<FaultInjectionOptions> options)
     public const string LockMined = "lock-mined";
     public const string VerificationStored = "verification-stored";
     public const string SettlementMined = "settlement-mined";
+    public const string AnnouncementSent = "announcement-sent";
 
     /// <summary>Exits the process at once when <paramref name="point"/> is the configured one.</summary>
     public void Reached(string point)
     {
         if (options.Value.ExitAfter == point) Environment.FailFast($"FaultInjection: exit after {point}");
+    }
+
+    /// <summary><paramref name="broker"/>, exiting right after each send when <see cref="AnnouncementSent"/> is the configured point.</summary>
+    public IMessageBroker AfterSend(IMessageBroker broker) =>
+        options.Value.ExitAfter == AnnouncementSent ? new ExitingBroker(broker, this) : broker;
+
+    private sealed class ExitingBroker(IMessageBroker inner, FaultInjection faults) : IMessageBroker
+    {
+        public IMessageSender GetQueue(string name) => new Sender(inner.GetQueue(name), faults);
+
+        private sealed class Sender(IMessageSender inner, FaultInjection faults) : IMessageSender
+        {
+            public string Name => inner.Name;
+
+            public async Task SendAsync(OutgoingMessage message, CancellationToken cancellationToken = default)
+            {
+                await inner.SendAsync(message, cancellationToken);
+                faults.Reached(AnnouncementSent);
+            }
+        }
     }
 }

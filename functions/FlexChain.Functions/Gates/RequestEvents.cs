@@ -14,8 +14,10 @@ namespace FlexChain.Functions.Gates;
 /// queue on Azurite) tells the participants through <see cref="NotificationPublisher"/>. The gate cycle never waits for
 /// the notifications, and a crash between saving and sending leaves the outbox row pending, which the step's retry sends.
 /// </summary>
-public sealed class RequestEvents(MarketStore store, IMessageBroker broker, NotificationPublisher notifications, TimeProvider clock)
+public sealed class RequestEvents(MarketStore store, IMessageBroker broker, NotificationPublisher notifications, TimeProvider clock, FaultInjection faults)
 {
+    private readonly IMessageBroker _announcements = faults.AfterSend(broker);
+
     /// <summary>The queue (Service Bus queue in Azure, storage queue locally) of request transitions.</summary>
     public const string Queue = "request-events";
 
@@ -27,7 +29,7 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
 
     /// <summary>Sends the request's <c>{requestId}:Open</c> announcement if still pending (already sent is a no-op).</summary>
     public async Task PublishAsync(string requestId, CancellationToken cancellationToken) =>
-        await store.RequestOutbox(broker, clock).DispatchMessageAsync(requestId, $"{requestId}:{RequestState.Open}", cancellationToken);
+        await store.RequestOutbox(_announcements, clock).DispatchMessageAsync(requestId, $"{requestId}:{RequestState.Open}", cancellationToken);
 
     /// <summary>Saves the request's transition together with its announcement (not yet sent); false when another instance changed the request first.</summary>
     public async Task<bool> TrySaveAsync(FlexRequest request, ETag etag, CancellationToken cancellationToken) =>
@@ -40,7 +42,7 @@ public sealed class RequestEvents(MarketStore store, IMessageBroker broker, Noti
     /// </summary>
     public async Task AnnounceAsync(IEnumerable<FlexRequest> requests, CancellationToken cancellationToken)
     {
-        var outbox = store.RequestOutbox(broker, clock);
+        var outbox = store.RequestOutbox(_announcements, clock);
         await Parallel.ForEachAsync(requests.Where(r => r.State is not (RequestState.Open or RequestState.Cancelled)),
             MarketStore.InParallel(cancellationToken),
             async (r, ct) => await outbox.DispatchMessageAsync(r.Id, Message(r).MessageId, ct));

@@ -145,6 +145,22 @@ public sealed class MarketFixture : IAsyncLifetime
 
     public Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) => TokenBalanceAsync(Web3, Token, holder);
 
+    /// <summary>
+    /// A new wallet with gas money and <paramref name="units"/> test euros (from the funded DSO), approving the escrow for
+    /// them; returns it with its own token client (to change its allowance later).
+    /// </summary>
+    public async Task<(Wallet Wallet, Nethereum.Contracts.Standards.ERC20.ERC20ContractService Token)> FundedWalletAsync(System.Numerics.BigInteger units)
+    {
+        var wallet = new Wallet("0x" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        await Web3.Client.SendRequestAsync<object>("hardhat_setBalance", null, wallet.Address.ToString(), "0xDE0B6B3A7640000");
+        var funder = new Web3(new Nethereum.Web3.Accounts.Account(DsoKey.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), Chain.RpcUri.AbsoluteUri);
+        await funder.Eth.ERC20.GetContractService(Token.ToString()).TransferRequestAndWaitForReceiptAsync(wallet.Address.ToString(), units);
+        var token = new Web3(new Nethereum.Web3.Accounts.Account(wallet.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), Chain.RpcUri.AbsoluteUri)
+            .Eth.ERC20.GetContractService(Token.ToString());
+        await token.ApproveRequestAndWaitForReceiptAsync(Settlement.ToString(), units);
+        return (wallet, token);
+    }
+
     /// <summary>The <paramref name="token"/> balance of <paramref name="holder"/>, read from the chain.</summary>
     public static Task<System.Numerics.BigInteger> TokenBalanceAsync(IWeb3 web3, EthAddress token, EthAddress holder) =>
         web3.Eth.ERC20.GetContractService(token.ToString()).BalanceOfQueryAsync(holder.ToString());

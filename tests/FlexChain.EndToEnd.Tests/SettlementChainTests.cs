@@ -34,16 +34,54 @@ public sealed class SettlementChainTests(MarketFixture market)
 
     private static EthAddress NewWallet() => EthAddress.Parse(Nethereum.Signer.EthECKey.GenerateKey().GetPublicAddress());
 
-    private SettlementLedger.CycleLock OneAwardCycle(string label, EthAddress cpo)
+    /// <summary>A cycle of one 250-unit award to <paramref name="cpo"/>, with its DSO's consent (by default the funded DSO's, valid until after delivery).</summary>
+    private SettlementLedger.CycleLock OneAwardCycle(string label, EthAddress cpo, Wallet? dso = null, long? consentDeadline = null, TimeSpan? refundAfterDelivery = null)
     {
+        dso ??= MarketFixture.DsoKey;
         var cycleId = EscrowIds.Cycle(label + "/" + Guid.NewGuid().ToString("N"));
         var delivery = market.Clock.GetUtcNow().AddDays(1);
-        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, cpo, 1_000, 250_000, 250,
+        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), dso.Address, cpo, 1_000, 250_000, 250,
             delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
         // The DSO's consent for the 250 units (any request hash: the escrow checks the signature, not the request).
-        var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250,
-            delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
-        return new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1), [consent.Draw(250)]);
+        var consent = DsoConsent.Sign(dso.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250,
+            consentDeadline ?? delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        return new SettlementLedger.CycleLock(cycleId, [award], delivery + (refundAfterDelivery ?? TimeSpan.FromDays(1)), [consent.Draw(250)]);
+    }
+
+    [Fact]
+    public async Task LockCycles_OneDsoCannotFundItsCycle_ItIsRefusedWithTheReasonAndTheOthersAreLocked()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var unfunded = new Wallet(Nethereum.Signer.EthECKey.GenerateKey().GetPrivateKey()); // no tokens, no allowance
+        var refused = OneAwardCycle("unfunded", MarketFixture.CpoAWallet, unfunded);
+        var funded = OneAwardCycle("funded", MarketFixture.CpoAWallet);
+        var expired = OneAwardCycle("expired-consent", MarketFixture.CpoAWallet, consentDeadline: 1);
+        var nonceBefore = await NonceAsync(BlockParameter.CreateLatest());
+
+        var outcomes = await ledger.LockCyclesAsync([refused, funded, expired], CancellationToken.None);
+
+        Assert.Equal(new SettlementLedger.LockOutcome(null, $"allowance: the DSO's wallet {unfunded.Address} allows the escrow 0 token units; the batch needs 250"), outcomes[0]);
+        Assert.Null(outcomes[1].FundingFailure);
+        Assert.StartsWith("0x", outcomes[1].Transaction, StringComparison.Ordinal);
+        Assert.Null(outcomes[2].Transaction);
+        Assert.StartsWith("consent-expired: the consent for request hash " + expired.CycleId + " expired at 1970-01-01T00:00:01", outcomes[2].FundingFailure, StringComparison.Ordinal);
+        Assert.Equal([CycleStatus.None, CycleStatus.Locked, CycleStatus.None],
+            await Task.WhenAll(new[] { refused, funded, expired }.Select(async c => (await ledger.GetCycleAsync(c.CycleId, CancellationToken.None)).Status)));
+        Assert.Equal(nonceBefore + 1, await NonceAsync(BlockParameter.CreateLatest())); // the refused ones were never sent
+    }
+
+    [Fact]
+    public async Task LockCycles_RevertForAnotherReasonThanFunding_FailsTheStep()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var tooLate = OneAwardCycle("refund-after-out-of-bounds", MarketFixture.CpoAWallet, refundAfterDelivery: TimeSpan.FromDays(3650));
+
+        var e = await Assert.ThrowsAsync<ContractRevertException>(() => ledger.LockCyclesAsync([tooLate], CancellationToken.None));
+
+        Assert.Contains("execution reverted with error 0x", e.Message, StringComparison.Ordinal);
+        Assert.Equal(CycleStatus.None, (await ledger.GetCycleAsync(tooLate.CycleId, CancellationToken.None)).Status);
     }
 
     [Fact]
@@ -153,7 +191,7 @@ public sealed class SettlementChainTests(MarketFixture market)
         await restarted.InitializeAsync(CancellationToken.None);
         var locked = Assert.Single(await restarted.LockCyclesAsync([cycle], CancellationToken.None));
 
-        Assert.Equal(lost, locked); // the very transaction signed before the crash, not a new one
+        Assert.Equal(lost, locked.Transaction); // the very transaction signed before the crash, not a new one
         Assert.Equal(nonceBefore + 1, await NonceAsync(BlockParameter.CreateLatest())); // and nothing else was sent
         Assert.Single(await market.LogsAsync<CycleLockedEvent>(fromBlock, cycleId));
         Assert.Equal(CycleStatus.Locked, (await restarted.GetCycleAsync(cycleId, CancellationToken.None)).Status);

@@ -185,8 +185,8 @@ public sealed class MarketFixture : IAsyncLifetime
     private static DateTimeOffset StartOfNextHour(DateTimeOffset t) =>
         new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).AddHours(1);
 
-    /// <summary>Runs contracts-sol/scripts/deploy.js against the node, as the run command does.</summary>
-    internal static async Task<JsonElement> DeployAsync(Uri rpc)
+    /// <summary>Runs contracts-sol/scripts/deploy.js against the node, as the run command does (a token of <paramref name="tokenDecimals"/>: 6 or 18).</summary>
+    internal static async Task<JsonElement> DeployAsync(Uri rpc, int tokenDecimals = 6)
     {
         var file = Path.Combine(Path.GetTempPath(), $"flexchain-deploy-{Guid.NewGuid():N}.json");
         var info = new ProcessStartInfo(RepoPaths.NodeBin(RepoPaths.Contracts, "hardhat"))
@@ -195,7 +195,11 @@ public sealed class MarketFixture : IAsyncLifetime
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             ArgumentList = { "run", "scripts/deploy.js", "--network", "localhost" },
-            Environment = { ["FLEXCHAIN_RPC_URL"] = rpc.ToString(), ["FLEXCHAIN_DEPLOYMENT_FILE"] = file },
+            Environment =
+            {
+                ["FLEXCHAIN_RPC_URL"] = rpc.ToString(), ["FLEXCHAIN_DEPLOYMENT_FILE"] = file,
+                ["FLEXCHAIN_TOKEN_DECIMALS"] = tokenDecimals.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
         };
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -36,7 +36,10 @@ const ADMIN_DELAY = 2n * DAY; // seconds before a new admin may accept the role 
 // refundAfter must lie 1 hour to 400 days after the lock: the app sets delivery end + GateCycle:RefundAfter (7 days by
 // default), and requests deliver at most 366 days ahead.
 const REFUND_DELAYS = [3600n, 400n * DAY];
-const DEMO_FUNDING = 1_000_000n * 10n ** 6n; // 1,000,000 tEUR (6 decimals)
+// The test token's decimals: 6 like EURC (the default), or 18 like EURe (FLEXCHAIN_TOKEN_DECIMALS=18).
+const TOKEN_DECIMALS = [6, 18];
+/** 1,000,000 tEUR in base units of a token with `decimals` decimals. */
+const demoFunding = (decimals) => 1_000_000n * 10n ** BigInt(decimals);
 // Fixed gas limits for calls whose estimate would depend on not-yet-mined state (measured: mint ~70k to a
 // fresh account, approve ~46k); generous headroom, unused gas is not charged.
 const MINT_GAS = 150_000n;
@@ -87,7 +90,14 @@ async function waitForReceipt(hash, timeoutMs = 60_000) {
  * Deploys and funds everything on the current Hardhat network and returns the deployment summary (the JSON
  * written by `main`). Exported for the tests; `hardhat run` calls `main`.
  */
-async function deploy() {
+/** The token decimals to deploy with: FLEXCHAIN_TOKEN_DECIMALS (6 or 18), 6 when unset. */
+function tokenDecimals() {
+  const decimals = Number(process.env.FLEXCHAIN_TOKEN_DECIMALS ?? "6");
+  if (!TOKEN_DECIMALS.includes(decimals)) throw new Error(`FLEXCHAIN_TOKEN_DECIMALS must be one of ${TOKEN_DECIMALS.join(", ")}`);
+  return decimals;
+}
+
+async function deploy(decimals = tokenDecimals()) {
   const chainId = BigInt(await ethers.provider.send("eth_chainId", []));
   if (chainId !== LOCAL_CHAIN_ID && process.env.FLEXCHAIN_ALLOW_NON_LOCAL_DEPLOY !== "1") {
     // The demo funding below (mint + unlimited approvals) is for a local chain only.
@@ -115,7 +125,7 @@ async function deploy() {
   const tokenAddress = ethers.getCreateAddress({ from: operator.address, nonce });
   const settlementAddress = ethers.getCreateAddress({ from: operator.address, nonce: nonce + 1 });
 
-  const tokenDeployTx = await tokenFactory.getDeployTransaction();
+  const tokenDeployTx = await tokenFactory.getDeployTransaction(decimals);
   const settlementDeployTx = await settlementFactory.getDeployTransaction(
     tokenAddress,
     ADMIN_DELAY,
@@ -136,7 +146,7 @@ async function deploy() {
     { ...settlementDeployTx, gasLimit: withHeadroom(settlementGas) },
     ...demo.map((account) => ({
       to: tokenAddress,
-      data: tokenFactory.interface.encodeFunctionData("mint", [account.address, DEMO_FUNDING]),
+      data: tokenFactory.interface.encodeFunctionData("mint", [account.address, demoFunding(decimals)]),
       gasLimit: MINT_GAS,
     })),
   ];
@@ -176,6 +186,7 @@ async function deploy() {
     chainId: Number(chainId),
     rpcUrl: hre.network.config.url ?? null,
     token: tokenAddress,
+    tokenDecimals: decimals,
     settlement: settlementAddress,
     ...roles,
     settler: operator.address,
@@ -193,7 +204,7 @@ async function main() {
   console.error(`deployed to ${hre.network.name} in ${ms} ms -> ${deploymentFile()}`);
 }
 
-module.exports = { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS };
+module.exports = { deploy, DEMO_ACCOUNTS, demoFunding, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS };
 
 if (require.main === module) {
   main().catch((error) => {

@@ -34,7 +34,7 @@ async function gasOf(txPromise) {
 
 async function setup() {
   const [deployer, dso, admin, pauser, registrar] = await ethers.getSigners();
-  const token = await ethers.deployContract("FlexEuro", [], deployer);
+  const token = await ethers.deployContract("FlexEuro", [6], deployer);
   const settlement = await ethers.deployContract(
     "FlexSettlement",
     [await token.getAddress(), DAY, admin.address, pauser.address, registrar.address, deployer.address, 3600n, 400n * DAY],

@@ -7,7 +7,7 @@ const UNIT = 10n ** 6n; // 1 tEUR in base units
 
 async function deployFlexEuro() {
   const [owner, alice, bob, spender] = await ethers.getSigners();
-  const token = await ethers.deployContract("FlexEuro", [], owner);
+  const token = await ethers.deployContract("FlexEuro", [6], owner);
   await token.waitForDeployment();
   return { token, owner, alice, bob, spender };
 }
@@ -20,6 +20,15 @@ describe("FlexEuro", function () {
       expect(await token.symbol()).to.equal("tEUR");
       expect(await token.decimals()).to.equal(6n);
       expect(await token.totalSupply()).to.equal(0n);
+    });
+
+    it("has the decimals it is deployed with: 18 like EURe", async function () {
+      const [owner, alice] = await ethers.getSigners();
+      const token = await ethers.deployContract("FlexEuro", [18], owner);
+      expect(await token.decimals()).to.equal(18n);
+      // 10^24 units (1,000,000 tEUR) is far beyond 64 bits; the token counts it exactly.
+      await token.mint(alice.address, 10n ** 24n);
+      expect(await token.balanceOf(alice.address)).to.equal(10n ** 24n);
     });
 
     it("makes the deployer the owner", async function () {

@@ -761,3 +761,26 @@ describe("FlexSettlement gate cycles", function () {
     });
   });
 });
+
+describe("FlexSettlement with an 18-decimal token (EURe)", function () {
+  it("locks and settles amounts beyond 64 bits exactly, to the unit", async function () {
+    const { settlement, settlementAddress, token, settler, dso, cpo, cpo2, refundAfter } = await deployEscrow(18);
+    const EURE = 10n ** 18n;
+    // 1,234.5678901 EUR and 0.0000001 EUR (the smallest award value): 2^64 units are about 18.4 EUR.
+    const awards = [
+      { cpo: cpo.address, amount: 1_234_567_890_100_000_000_000n, awardHash: ethers.id("eure 0") },
+      { cpo: cpo2.address, amount: 100_000_000_000n, awardHash: ethers.id("eure 1") },
+    ];
+    const total = awards[0].amount + awards[1].amount;
+    expect(awards[0].amount > 2n ** 64n).to.equal(true);
+    const cycleId = cycleIdOf("eure");
+    const lock = settlement.connect(settler).lockCycle(cycleId, dso.address, refundAfter, awards, await consentsFor(settlement, dso, awards));
+    await expect(lock).to.changeTokenBalances(token, [dso, settlementAddress], [-total, total]);
+    expect((await settlement.getCycle(cycleId)).total).to.equal(total);
+
+    const payouts = [awards[0].amount - 1n, awards[1].amount]; // one unit in 10^18 short: refunded to the DSO
+    const settle = settlement.connect(settler).settleCycle(cycleId, awards, payouts, settlementHashes(2, "eure"));
+    await expect(settle).to.changeTokenBalances(token, [cpo, cpo2, dso, settlementAddress], [payouts[0], payouts[1], 1n, -total]);
+    expect(await token.balanceOf(dso.address)).to.equal(10_000n * EURE - total + 1n);
+  });
+});

@@ -1,7 +1,9 @@
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { consentsFor } = require("./helpers");
-const { deploy, DEMO_ACCOUNTS, DEMO_FUNDING, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS } = require("../scripts/deploy");
+const { deploy, DEMO_ACCOUNTS, demoFunding, ROLE_ACCOUNTS, ADMIN_DELAY, REFUND_DELAYS } = require("../scripts/deploy");
+
+const DEMO_FUNDING = demoFunding(6);
 
 describe("scripts/deploy.js", function () {
   it("deploys both contracts with four distinct role holders and funds and approves signers #1..#9", async function () {
@@ -10,9 +12,10 @@ describe("scripts/deploy.js", function () {
     const summary = await deploy();
 
     expect(Object.keys(summary)).to.deep.equal([
-      "chainId", "rpcUrl", "token", "settlement", "admin", "pauser", "registrar", "settler", "deployBlock",
+      "chainId", "rpcUrl", "token", "tokenDecimals", "settlement", "admin", "pauser", "registrar", "settler", "deployBlock",
     ]);
     expect(summary.chainId).to.equal(31337);
+    expect(summary.tokenDecimals).to.equal(6);
     expect(summary.settler).to.equal(operator.address);
     for (const [role, index] of Object.entries(ROLE_ACCOUNTS)) expect(summary[role]).to.equal(signers[index].address);
     expect(summary.deployBlock).to.be.a("number");
@@ -53,5 +56,23 @@ describe("scripts/deploy.js", function () {
     await settlement.lockCycle(cycleId, demo[0].address, BigInt(timestamp) + 8n * 24n * 3600n, awards, consents);
     await settlement.settleCycle(cycleId, awards, [10n ** 6n], [ethers.id("s")]);
     expect(await token.balanceOf(demo[1].address)).to.equal(DEMO_FUNDING + 10n ** 6n);
+  });
+
+  it("deploys an 18-decimal token like EURe when asked, funding 1,000,000 tEUR in its units", async function () {
+    const [, dso] = await ethers.getSigners();
+    const summary = await deploy(18);
+    const token = await ethers.getContractAt("FlexEuro", summary.token);
+    expect(summary.tokenDecimals).to.equal(18);
+    expect(await token.decimals()).to.equal(18n);
+    expect(await token.balanceOf(dso.address)).to.equal(1_000_000n * 10n ** 18n);
+  });
+
+  it("refuses token decimals other than 6 and 18 from FLEXCHAIN_TOKEN_DECIMALS", async function () {
+    process.env.FLEXCHAIN_TOKEN_DECIMALS = "8";
+    try {
+      await expect(deploy()).to.be.rejectedWith("FLEXCHAIN_TOKEN_DECIMALS must be one of 6, 18");
+    } finally {
+      delete process.env.FLEXCHAIN_TOKEN_DECIMALS;
+    }
   });
 });

@@ -35,20 +35,21 @@ async function signPermit(token, signer, spender, value, deadline, options = {})
   return ethers.Signature.from(await signer.signTypedData(domain, types, message));
 }
 
-const UNIT = 10n ** 6n; // 1 tEUR
 const DAY = 24n * 3600n;
 
 const ADMIN_DELAY = 2n * DAY; // seconds a new admin waits before it can accept the role
 const REFUND_DELAYS = [3600n, 400n * DAY]; // refundAfter bounds: 1 hour to 400 days after the lock
 
 /**
- * Deploys FlexEuro and FlexSettlement with a distinct account per role (admin, pauser, registrar, settler; so every
- * role check is meaningful), registers the three CPOs as payees, funds the two DSOs with 10,000 tEUR each and has
- * them approve the escrow. `refundAfter` is one day ahead of the chain clock.
+ * Deploys FlexEuro (6 decimals like EURC, or `decimals`, 18 like EURe) and FlexSettlement with a distinct account per
+ * role (admin, pauser, registrar, settler; so every role check is meaningful), registers the three CPOs as payees,
+ * funds the two DSOs with 10,000 tEUR each and has them approve the escrow. `refundAfter` is one day ahead of the
+ * chain clock.
  */
-async function deployEscrow() {
+async function deployEscrow(decimals = 6) {
   const [deployer, admin, settler, dso, cpo, stranger, dso2, cpo2, cpo3, pauser, registrar] = await ethers.getSigners();
-  const token = await ethers.deployContract("FlexEuro", [], deployer);
+  const token = await ethers.deployContract("FlexEuro", [decimals], deployer);
+  const UNIT = 10n ** BigInt(decimals);
   const settlement = await ethers.deployContract(
     "FlexSettlement",
     [await token.getAddress(), ADMIN_DELAY, admin.address, pauser.address, registrar.address, settler.address, ...REFUND_DELAYS],

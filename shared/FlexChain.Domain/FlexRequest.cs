@@ -25,6 +25,18 @@ public enum RequestState
 
     /// <summary>Cleared without any award (<see cref="FlexRequest.Fill"/> counts why each offer was rejected); nothing more happens.</summary>
     Unfilled = 11,
+
+    /// <summary>
+    /// Cleared, but the escrow could not draw the awards' funds from the DSO (its consent, allowance or balance no longer
+    /// sufficed when locking; <see cref="FlexRequest.StateReason"/> says which). Terminal: nothing is locked or paid.
+    /// </summary>
+    FundingFailed = 12,
+
+    /// <summary>
+    /// The awards' funds were locked but returned to the DSO on chain before any settlement (a refund after the escrow's
+    /// refund time; <see cref="FlexRequest.StateReason"/> says when and where). Terminal: nothing was paid.
+    /// </summary>
+    Unpaid = 13,
 }
 
 /// <summary>How much of a cleared request was covered. Numbers are stable; names go on the wire.</summary>
@@ -88,8 +100,9 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null)
+        FundingConsent? consent = null, string? stateReason = null)
     {
+        StateReason = stateReason;
         Consent = consent;
         Verification = verification ?? VerificationRules.Default;
         Decision = decision;
@@ -459,6 +472,32 @@ public sealed class FlexRequest
     {
         Require(RequestState.Settling, "mark settled");
         State = RequestState.Settled;
+    }
+
+    /// <summary>Why the request is <see cref="RequestState.FundingFailed"/> or <see cref="RequestState.Unpaid"/>; null in every other state.</summary>
+    public string? StateReason { get; private set; }
+
+    /// <summary>The escrow could not fund the cleared request's awards (<paramref name="reason"/>, for its DSO and CPOs); terminal.</summary>
+    /// <exception cref="DomainException">The request is not Cleared (rule <c>illegal-transition</c>).</exception>
+    public void FailFunding(string reason)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        Require(RequestState.Cleared, "fail funding");
+        State = RequestState.FundingFailed;
+        StateReason = reason;
+    }
+
+    /// <summary>
+    /// The locked funds went back to the DSO before settlement (<paramref name="reason"/>); terminal. From Awarded (delivery
+    /// not yet verified) or Settling (verified, not yet settled).
+    /// </summary>
+    /// <exception cref="DomainException">The request is neither Awarded nor Settling (rule <c>illegal-transition</c>).</exception>
+    public void MarkUnpaid(string reason)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        if (State != RequestState.Settling) Require(RequestState.Awarded, "mark unpaid");
+        State = RequestState.Unpaid;
+        StateReason = reason;
     }
 
     /// <summary>When the gate cycle must next act on this request, or null when it is finished.</summary>

@@ -17,7 +17,7 @@ public enum GateCycleState
     /// <summary>Every batch is locked in escrow on chain; deliveries follow.</summary>
     Awarded = 4,
 
-    /// <summary>Every batch is settled on chain (or the cycle awarded nothing).</summary>
+    /// <summary>Every batch is finished: settled on chain, not funded or refunded (or the cycle awarded nothing).</summary>
     Settled = 8,
 }
 
@@ -27,12 +27,19 @@ public sealed record AwardRef(string RequestId, int AwardIndex);
 /// <summary>
 /// Awards of one DSO with the same delivery end, locked and settled on chain together (one escrow cycle, one
 /// transaction each). <see cref="Key"/> names the escrow cycle; the award at position i of <see cref="Awards"/> is the
-/// escrow cycle's award i.
+/// escrow cycle's award i. A batch ends settled (<see cref="SettleTransaction"/>), unfunded (<see cref="FundingFailure"/>:
+/// the escrow refused to draw its funds from the DSO) or unpaid (<see cref="Unpaid"/>: its locked funds were refunded).
 /// </summary>
 public sealed record EscrowBatch(
     int Number, string Key, string DsoId, DateTimeOffset DeliveryEnd, IReadOnlyList<AwardRef> Awards,
-    string? LockTransaction = null, string? SettleTransaction = null)
+    string? LockTransaction = null, string? SettleTransaction = null, string? FundingFailure = null, string? Unpaid = null)
 {
+    /// <summary>Whether the lock step is done with the batch: locked, or refused for funding.</summary>
+    public bool LockDone => LockTransaction is not null || FundingFailure is not null;
+
+    /// <summary>Whether nothing more happens to the batch: settled, unfunded or refunded.</summary>
+    public bool Finished => SettleTransaction is not null || FundingFailure is not null || Unpaid is not null;
+
     /// <summary>The key of batch <paramref name="number"/> of cycle <paramref name="cycleId"/>: <c>{cycleId}/{number}</c>.</summary>
     public static string KeyFor(string cycleId, int number) => $"{cycleId}/{number.ToString(CultureInfo.InvariantCulture)}";
 }
@@ -190,27 +197,62 @@ public sealed class GateCycle
     }
 
     /// <summary>Records that batch <paramref name="number"/> is locked in escrow by <paramref name="transaction"/> (a repeat keeps the first).</summary>
-    public void RecordLock(int number, string transaction, DateTimeOffset now) =>
+    /// <exception cref="DomainException">The cycle is not Cleared, or the batch was refused for funding (rule <c>illegal-transition</c>).</exception>
+    public void RecordLock(int number, string transaction, DateTimeOffset now)
+    {
+        if (Batches[number].FundingFailure is { } reason)
+            throw new DomainException("state", "illegal-transition", $"Escrow batch {number} of gate cycle {Id} was not funded ({reason}); it cannot be locked.");
         Record(GateCycleState.Cleared, number, b => b.LockTransaction is null ? b with { LockTransaction = transaction } : null, $"locked in {transaction}", now);
+    }
 
-    /// <summary>Moves to Awarded once every batch is locked (and its requests are marked awarded).</summary>
+    /// <summary>
+    /// Records that the escrow refused to fund batch <paramref name="number"/> (<paramref name="reason"/>): it is never
+    /// locked, and the other batches go on (a repeat keeps the first reason).
+    /// </summary>
+    /// <exception cref="DomainException">The cycle is not Cleared, or the batch is already locked (rule <c>illegal-transition</c>).</exception>
+    public void RecordFundingFailure(int number, string reason, DateTimeOffset now)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        if (Batches[number].LockTransaction is { } tx)
+            throw new DomainException("state", "illegal-transition", $"Escrow batch {number} of gate cycle {Id} is locked in {tx}; it cannot fail funding.");
+        Record(GateCycleState.Cleared, number, b => b.FundingFailure is null ? b with { FundingFailure = reason } : null, $"not funded: {reason}", now);
+    }
+
+    /// <summary>Moves to Awarded once every batch is locked or refused for funding (and its requests are marked so).</summary>
     public void MarkAwarded(DateTimeOffset now)
     {
         Require(GateCycleState.Cleared, "mark awarded");
-        if (Batches.Any(b => b.LockTransaction is null)) throw new DomainException("state", "batches-unlocked", $"Gate cycle {Id} has escrow batches not yet locked.");
-        Transition(GateCycleState.Awarded, now, "every escrow batch is locked; deliveries follow");
+        if (Batches.Any(b => !b.LockDone)) throw new DomainException("state", "batches-unlocked", $"Gate cycle {Id} has escrow batches not yet locked.");
+        var failed = Batches.Count(b => b.FundingFailure is not null);
+        Transition(GateCycleState.Awarded, now, failed == 0 ? "every escrow batch is locked; deliveries follow"
+            : $"{Batches.Count - failed} escrow batch(es) locked, {failed} not funded; deliveries of the locked ones follow");
     }
 
     /// <summary>Records that batch <paramref name="number"/> is settled on chain by <paramref name="transaction"/> (a repeat keeps the first).</summary>
     public void RecordSettlement(int number, string transaction, DateTimeOffset now) =>
         Record(GateCycleState.Awarded, number, b => b.SettleTransaction is null ? b with { SettleTransaction = transaction } : null, $"settled in {transaction}", now);
 
-    /// <summary>Moves to Settled once every batch is settled (and its requests are marked settled).</summary>
+    /// <summary>
+    /// Records that the locked batch <paramref name="number"/> was refunded to its DSO before it was settled
+    /// (<paramref name="reason"/>): its awards are unpaid (a repeat keeps the first reason).
+    /// </summary>
+    /// <exception cref="DomainException">The cycle is not Awarded, or the batch is settled or was never locked (rule <c>illegal-transition</c>).</exception>
+    public void RecordUnpaid(int number, string reason, DateTimeOffset now)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        if (Batches[number] is { SettleTransaction: not null } or { LockTransaction: null })
+            throw new DomainException("state", "illegal-transition", $"Escrow batch {number} of gate cycle {Id} is not locked and unsettled; it cannot be unpaid.");
+        Record(GateCycleState.Awarded, number, b => b.Unpaid is null ? b with { Unpaid = reason } : null, $"unpaid: {reason}", now);
+    }
+
+    /// <summary>Moves to Settled once every batch is finished: settled, not funded or unpaid (and its requests are marked so).</summary>
     public void MarkSettled(DateTimeOffset now)
     {
         Require(GateCycleState.Awarded, "mark settled");
-        if (Batches.Any(b => b.SettleTransaction is null)) throw new DomainException("state", "batches-unsettled", $"Gate cycle {Id} has escrow batches not yet settled.");
-        Transition(GateCycleState.Settled, now, "every escrow batch is settled");
+        if (Batches.Any(b => !b.Finished)) throw new DomainException("state", "batches-unsettled", $"Gate cycle {Id} has escrow batches not yet settled.");
+        var settled = Batches.Count(b => b.SettleTransaction is not null);
+        Transition(GateCycleState.Settled, now, settled == Batches.Count ? "every escrow batch is settled"
+            : $"{settled} escrow batch(es) settled, {Batches.Count(b => b.FundingFailure is not null)} not funded, {Batches.Count(b => b.Unpaid is not null)} unpaid");
     }
 
     /// <summary>The batches holding the awards of <paramref name="requestId"/>.</summary>

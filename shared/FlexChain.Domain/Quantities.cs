@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace FlexChain.Domain;
 
 /// <summary>Thrown when a value or a transition breaks a market rule; <see cref="Field"/> names the input at fault.</summary>
@@ -80,21 +82,27 @@ public readonly record struct Euros(decimal Value)
 {
     public static readonly Euros Zero = new(0m);
 
-    /// <summary>Whole token units for a token with <paramref name="decimals"/> decimals, rounded toward zero so the market never pays more than was earned.</summary>
-    public long ToTokenUnits(int decimals) =>
-        checked((long)decimal.Round(Value * Pow10(decimals), 0, MidpointRounding.ToZero));
+    /// <summary>
+    /// Whole token units for a token with <paramref name="decimals"/> decimals (6 for EURC, 18 for EURe), rounded toward
+    /// zero so the market never pays more than was earned. Exact for any amount: arbitrary-precision integers, because
+    /// 18 decimals overflow 64 bits from about 9.2 EUR.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="decimals"/> is outside 0 to 77 (uint256 holds at most 77 digits).</exception>
+    public BigInteger ToTokenUnits(int decimals)
+    {
+        if (decimals is < 0 or > 77) throw new ArgumentOutOfRangeException(nameof(decimals), "token decimals must be 0 to 77");
+        // The decimal is mantissa / 10^scale exactly; BigInteger division truncates toward zero.
+        Span<int> bits = stackalloc int[4];
+        decimal.GetBits(Value, bits);
+        // The three low ints are the 96-bit mantissa's unsigned words (reinterpreted, not converted: checked arithmetic is on).
+        var mantissa = new BigInteger(unchecked((uint)bits[0])) | new BigInteger(unchecked((uint)bits[1])) << 32 | new BigInteger(unchecked((uint)bits[2])) << 64;
+        if (Value < 0) mantissa = -mantissa;
+        return BigInteger.Divide(mantissa * BigInteger.Pow(10, decimals), BigInteger.Pow(10, Value.Scale));
+    }
 
     public static Euros operator +(Euros a, Euros b) => new(a.Value + b.Value);
     public static Euros operator -(Euros a, Euros b) => new(a.Value - b.Value);
     public override string ToString() => $"{Value} EUR";
-
-    private static decimal Pow10(int n)
-    {
-        if (n is < 0 or > 18) throw new ArgumentOutOfRangeException(nameof(n), "token decimals must be 0 to 18");
-        var r = 1m;
-        for (var i = 0; i < n; i++) r *= 10m;
-        return r;
-    }
 }
 
 /// <summary>A half-open UTC time window [Start, End).</summary>

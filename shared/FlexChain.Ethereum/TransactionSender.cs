@@ -174,6 +174,24 @@ public sealed class TransactionSender : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="data"/> against <paramref name="to"/> as this account would send it, on the latest block, without
+    /// a transaction (eth_call): what the contract would do now, to decide before sending.
+    /// </summary>
+    /// <exception cref="ContractRevertException">The call reverts (with the contract's error data when the node gives it).</exception>
+    public async Task CallAsync(EthAddress to, string data, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            await _web3.Eth.Transactions.Call.SendRequestAsync(new CallInput(data, to.ToString()) { From = _account.Address }).ConfigureAwait(false);
+        }
+        catch (RpcResponseException e) when (IsRevert(e))
+        {
+            throw new ContractRevertException(e.RpcError.GetDataAsString(), null, e);
+        }
+    }
+
     /// <summary>Sends a call of <paramref name="message"/> and waits for its receipt with the configured confirmations.</summary>
     /// <exception cref="ContractRevertException">Estimation reverts, or the mined transaction has status 0.</exception>
     /// <exception cref="TimeoutException">No receipt (with enough confirmations) within <see cref="TransactionSenderOptions.ReceiptTimeout"/>.</exception>

@@ -175,6 +175,15 @@ public sealed class CycleSettledEvent : IEventDTO
     [Parameter("uint256", "refunded", 4, false)] public BigInteger Refunded { get; set; }
 }
 
+/// <summary><c>CycleRefunded</c>: a locked cycle's whole total went back to its DSO after its refund time, unsettled.</summary>
+[Event("CycleRefunded")]
+public sealed class CycleRefundedEvent : IEventDTO
+{
+    [Parameter("bytes32", "cycleId", 1, true)] public byte[] CycleId { get; set; } = [];
+    [Parameter("address", "dso", 2, true)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "amount", 3, false)] public BigInteger Amount { get; set; }
+}
+
 /// <summary><c>AwardSettled</c>: one award's payment to its CPO, the refund to its DSO and its settlement record's hash.</summary>
 [Event("AwardSettled")]
 public sealed class AwardSettledEvent : IEventDTO

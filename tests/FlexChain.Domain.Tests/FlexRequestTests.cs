@@ -179,6 +179,54 @@ public class FlexRequestTests
         Assert.Null(r.NextStepAt(TimeSpan.Zero));
     }
 
+    [Fact]
+    public void FailFunding_FromCleared_IsTerminalWithItsReason()
+    {
+        var r = Request();
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => r.FailFunding("allowance")).Rule); // Open
+        r.Close(Cycle.ClearAlone(r.ToClearingRequest(), [Offer("a", 10, 0.1m)]), r.GateClosure);
+        Assert.Null(r.StateReason);
+        Assert.Throws<ArgumentException>(() => r.FailFunding(" "));
+
+        r.FailFunding("allowance: the DSO's wallet allows the escrow 0 token units, the lock needs 1000000");
+
+        Assert.Equal(RequestState.FundingFailed, r.State);
+        Assert.StartsWith("allowance:", r.StateReason, StringComparison.Ordinal);
+        Assert.Null(r.NextStepAt(TimeSpan.Zero));
+        Assert.Throws<DomainException>(r.MarkAwarded);
+        Assert.Throws<DomainException>(() => r.FailFunding("again"));
+        Assert.Throws<DomainException>(() => r.MarkUnpaid("refunded"));
+    }
+
+    [Fact]
+    public void MarkUnpaid_FromAwardedOrSettling_IsTerminalWithItsReason_NeverAfterSettled()
+    {
+        var awarded = Request();
+        awarded.Close(Cycle.ClearAlone(awarded.ToClearingRequest(), [Offer("a", 10, 0.1m)]), awarded.GateClosure);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => awarded.MarkUnpaid("refunded")).Rule); // Cleared
+        awarded.MarkAwarded();
+        awarded.MarkUnpaid("refunded in 0xabc");
+        Assert.Equal((RequestState.Unpaid, "refunded in 0xabc"), (awarded.State, awarded.StateReason));
+        Assert.Null(awarded.NextStepAt(TimeSpan.Zero));
+        Assert.Throws<DomainException>(() => awarded.Verify(new DeliveryEvidence([]), awarded.Delivery.End));
+
+        var settling = Request();
+        settling.Close(Cycle.ClearAlone(settling.ToClearingRequest(), [Offer("a", 10, 0.1m)]), settling.GateClosure);
+        settling.MarkAwarded();
+        settling.Verify(new DeliveryEvidence([]), settling.Delivery.End);
+        settling.MarkUnpaid("refunded");
+        Assert.Equal(RequestState.Unpaid, settling.State);
+        Assert.Throws<DomainException>(settling.MarkSettled);
+
+        var settled = Request();
+        settled.Close(Cycle.ClearAlone(settled.ToClearingRequest(), [Offer("a", 10, 0.1m)]), settled.GateClosure);
+        settled.MarkAwarded();
+        settled.Verify(new DeliveryEvidence([]), settled.Delivery.End);
+        settled.MarkSettled();
+        Assert.Throws<DomainException>(() => settled.MarkUnpaid("refunded"));
+        Assert.Null(settled.StateReason);
+    }
+
     [Theory]
     // 10 kWh awarded whole at 0.25 (value 2.5) against a 20 kWh baseline. 90 % delivered: verified energy 2.25, the award
     // 2.5, score 1 -> 2.5. 50 % delivered: below the 80 % threshold nothing, except by score 0.5 x 2.5 = 1.25.

@@ -137,6 +137,7 @@ public class GateCycleTests
         Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.RecordLock(0, "0x", Closes)).Rule);
 
         cycle.RecordSettlement(1, "0xsettle1", end);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.RecordUnpaid(1, "refunded", end)).Rule); // settled
         Assert.Equal("batches-unsettled", Assert.Throws<DomainException>(() => cycle.MarkSettled(end)).Rule);
         cycle.RecordSettlement(0, "0xsettle0", end);
         cycle.MarkSettled(end);
@@ -145,6 +146,49 @@ public class GateCycleTests
         Assert.Equal(["Open->Open", "Open->Closed", "Closed->Cleared", "Cleared->Cleared", "Cleared->Cleared", "Cleared->Awarded", "Awarded->Awarded", "Awarded->Awarded", "Awarded->Settled"],
             cycle.History.Select(e => $"{e.From}->{e.To}"));
         Assert.Contains("locked in 0xlock1", cycle.History[4].Cause, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FundingFailure_OfOneBatch_LeavesTheOthers_AndTheCycleSettlesWithoutIt()
+    {
+        var end = T0.AddHours(5);
+        var cycle = Closed();
+        Clear(cycle, [Cleared("r1", "dso1", end, 1), Cleared("r2", "dso2", end, 1)], 200);
+        Assert.Equal(2, cycle.Batches.Count);
+
+        cycle.RecordLock(0, "0xlock0", Closes);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.RecordFundingFailure(0, "balance", Closes)).Rule);
+        cycle.RecordFundingFailure(1, "allowance: 0 of 1000", Closes);
+        cycle.RecordFundingFailure(1, "another reason", Closes); // a repeat keeps the first
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.RecordLock(1, "0xlate", Closes)).Rule);
+        Assert.Equal(("allowance: 0 of 1000", true, false), (cycle.Batches[1].FundingFailure, cycle.Batches[1].LockDone, cycle.Batches[0].Finished));
+        cycle.MarkAwarded(Closes);
+        Assert.Contains("1 not funded", cycle.History[^1].Cause, StringComparison.Ordinal);
+        Assert.Equal("batches-unsettled", Assert.Throws<DomainException>(() => cycle.MarkSettled(end)).Rule);
+
+        cycle.RecordSettlement(0, "0xsettle0", end);
+        cycle.MarkSettled(end);
+        Assert.Equal(GateCycleState.Settled, cycle.State);
+        Assert.Equal("1 escrow batch(es) settled, 1 not funded, 0 unpaid", cycle.History[^1].Cause);
+    }
+
+    [Fact]
+    public void Unpaid_OnlyForALockedUnsettledBatch_FinishesIt()
+    {
+        var end = T0.AddHours(5);
+        var cycle = Closed();
+        Clear(cycle, [Cleared("r1", "dso1", end, 1), Cleared("r2", "dso2", end, 1)], 200);
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.RecordUnpaid(0, "refunded", Closes)).Rule); // Cleared
+        cycle.RecordLock(0, "0xlock0", Closes);
+        cycle.RecordFundingFailure(1, "balance", Closes);
+        cycle.MarkAwarded(Closes);
+
+        Assert.Equal("illegal-transition", Assert.Throws<DomainException>(() => cycle.RecordUnpaid(1, "refunded", end)).Rule); // never locked
+        cycle.RecordUnpaid(0, "refunded in 0xrefund", end);
+        Assert.Throws<ArgumentException>(() => cycle.RecordUnpaid(0, " ", end));
+        Assert.True(cycle.Batches[0].Finished);
+        cycle.MarkSettled(end);
+        Assert.Equal("0 escrow batch(es) settled, 1 not funded, 1 unpaid", cycle.History[^1].Cause);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Numerics;
 using FlexChain.Domain;
 
 namespace FlexChain.Domain.Tests;
@@ -22,8 +23,32 @@ public class QuantityTests
     [Fact]
     public void ToTokenUnits_RoundsTowardZero()
     {
-        Assert.Equal(1_234_567L, new Euros(1.2345678m).ToTokenUnits(6));
-        Assert.Equal(2_500_000L, new Euros(2.5m).ToTokenUnits(6));
+        Assert.Equal(new BigInteger(1_234_567), new Euros(1.2345678m).ToTokenUnits(6));
+        Assert.Equal(new BigInteger(2_500_000), new Euros(2.5m).ToTokenUnits(6));
+        Assert.Equal(new BigInteger(-1_234_567), new Euros(-1.2345678m).ToTokenUnits(6));
+        Assert.Equal(new BigInteger(1), new Euros(1.9m).ToTokenUnits(0));
+        Assert.Equal(BigInteger.Zero, Euros.Zero.ToTokenUnits(18));
+    }
+
+    [Theory]
+    // EURe has 18 decimals: 64 bits end at about 9.22 EUR, a gate cycle's amounts go far beyond.
+    [InlineData("9.223372036854775808", "9223372036854775808")]
+    [InlineData("1000000", "1000000000000000000000000")]
+    [InlineData("1.2345678", "1234567800000000000")]
+    [InlineData("79228162514264337593543950335", "79228162514264337593543950335000000000000000000")] // decimal.MaxValue
+    public void ToTokenUnits_EighteenDecimals_IsExactBeyond64Bits(string eur, string units) =>
+        Assert.Equal(BigInteger.Parse(units, System.Globalization.CultureInfo.InvariantCulture),
+            new Euros(decimal.Parse(eur, System.Globalization.CultureInfo.InvariantCulture)).ToTokenUnits(18));
+
+    [Fact]
+    public void ToTokenUnits_MoreDecimalsThanTheAmount_TruncatesOnlyWhatIsBelowOneUnit()
+    {
+        // 0.0000001 EUR (the smallest award value, 7 decimals) is below one unit of a 6-decimal token, one hundred billion of an 18-decimal one.
+        Assert.Equal(BigInteger.Zero, new Euros(0.0000001m).ToTokenUnits(6));
+        Assert.Equal(new BigInteger(100_000_000_000), new Euros(0.0000001m).ToTokenUnits(18));
+        Assert.Equal(BigInteger.Pow(10, 77), new Euros(1m).ToTokenUnits(77));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Euros(1m).ToTokenUnits(78));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Euros(1m).ToTokenUnits(-1));
     }
 
     [Fact]

@@ -154,6 +154,22 @@ public sealed class MarketFixture : IAsyncLifetime
 
     public Task<System.Numerics.BigInteger> TokenBalanceAsync(EthAddress holder) => TokenBalanceAsync(Web3, Token, holder);
 
+    /// <summary>
+    /// A new wallet with gas money and <paramref name="units"/> test euros (from the funded DSO), approving the escrow for
+    /// them; returns it with its own token client (to change its allowance later).
+    /// </summary>
+    public async Task<(Wallet Wallet, Nethereum.Contracts.Standards.ERC20.ERC20ContractService Token)> FundedWalletAsync(System.Numerics.BigInteger units)
+    {
+        var wallet = new Wallet("0x" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        await Web3.Client.SendRequestAsync<object>("hardhat_setBalance", null, wallet.Address.ToString(), "0xDE0B6B3A7640000");
+        var funder = new Web3(new Nethereum.Web3.Accounts.Account(DsoKey.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), Chain.RpcUri.AbsoluteUri);
+        await funder.Eth.ERC20.GetContractService(Token.ToString()).TransferRequestAndWaitForReceiptAsync(wallet.Address.ToString(), units);
+        var token = new Web3(new Nethereum.Web3.Accounts.Account(wallet.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), Chain.RpcUri.AbsoluteUri)
+            .Eth.ERC20.GetContractService(Token.ToString());
+        await token.ApproveRequestAndWaitForReceiptAsync(Settlement.ToString(), units);
+        return (wallet, token);
+    }
+
     /// <summary>The <paramref name="token"/> balance of <paramref name="holder"/>, read from the chain.</summary>
     public static Task<System.Numerics.BigInteger> TokenBalanceAsync(IWeb3 web3, EthAddress token, EthAddress holder) =>
         web3.Eth.ERC20.GetContractService(token.ToString()).BalanceOfQueryAsync(holder.ToString());
@@ -178,8 +194,8 @@ public sealed class MarketFixture : IAsyncLifetime
     private static DateTimeOffset StartOfNextHour(DateTimeOffset t) =>
         new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).AddHours(1);
 
-    /// <summary>Runs contracts-sol/scripts/deploy.js against the node, as the run command does.</summary>
-    internal static async Task<JsonElement> DeployAsync(Uri rpc)
+    /// <summary>Runs contracts-sol/scripts/deploy.js against the node, as the run command does (a token of <paramref name="tokenDecimals"/>: 6 or 18).</summary>
+    internal static async Task<JsonElement> DeployAsync(Uri rpc, int tokenDecimals = 6)
     {
         var file = Path.Combine(Path.GetTempPath(), $"flexchain-deploy-{Guid.NewGuid():N}.json");
         var info = new ProcessStartInfo(RepoPaths.NodeBin(RepoPaths.Contracts, "hardhat"))
@@ -188,7 +204,11 @@ public sealed class MarketFixture : IAsyncLifetime
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             ArgumentList = { "run", "scripts/deploy.js", "--network", "localhost" },
-            Environment = { ["FLEXCHAIN_RPC_URL"] = rpc.ToString(), ["FLEXCHAIN_DEPLOYMENT_FILE"] = file },
+            Environment =
+            {
+                ["FLEXCHAIN_RPC_URL"] = rpc.ToString(), ["FLEXCHAIN_DEPLOYMENT_FILE"] = file,
+                ["FLEXCHAIN_TOKEN_DECIMALS"] = tokenDecimals.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
         };
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -1,16 +1,14 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using FlexChain.Testing;
-using Nethereum.Web3;
-using Nethereum.Web3.Accounts;
 
 namespace FlexChain.EndToEnd.Tests;
 
 /// <summary>
-/// A gate cycle whose step fails every time (the DSO revoked its allowance to the escrow after posting, so the escrow
-/// lock always reverts) stops after GateCycle:StepAttempts attempts, visibly and announced, until the market operator
-/// resumes it.
+/// A gate cycle whose step fails every time (the app is misconfigured: GateCycle:RefundAfter lies beyond the escrow's
+/// longest refund delay, so the escrow refuses every lock, whoever the DSO) stops after GateCycle:StepAttempts attempts,
+/// visibly and announced, until the market operator resumes it. (A DSO that cannot fund its awards is no such failure:
+/// its awards end FundingFailed, see FundingFailureTests.)
 /// </summary>
 [Collection(MarketCollection.Name)]
 public sealed class NeedsAttentionTests(MarketFixture market)
@@ -20,24 +18,16 @@ public sealed class NeedsAttentionTests(MarketFixture market)
     [Fact]
     public async Task GateCycle_LockFailsEveryAttempt_StopsAnnouncedUntilTheOperatorResumes()
     {
-        var (app, storage) = await market.IsolatedInstanceAsync(("GateCycle:StepAttempts", "2"), ("GateCycle:StepRetryFirst", "00:00:00.500"));
+        var (app, storage) = await market.IsolatedInstanceAsync(("GateCycle:StepAttempts", "2"), ("GateCycle:StepRetryFirst", "00:00:00.500"),
+            ("GateCycle:RefundAfter", "500.00:00:00"));
         try
         {
             var api = new MarketClient(app.CreateClient());
-            // A wallet of its own, funded and approving the escrow when the request is posted (the consent checks pass)...
-            var wallet = new Wallet("0x" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
-            await market.Web3.Client.SendRequestAsync<object>("hardhat_setBalance", null, wallet.Address.ToString(), "0xDE0B6B3A7640000");
-            var funder = new Web3(new Account(MarketFixture.DsoKey.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), market.Chain.RpcUri.AbsoluteUri);
-            await funder.Eth.ERC20.GetContractService(market.Token.ToString()).TransferRequestAndWaitForReceiptAsync(wallet.Address.ToString(), 5_000_000);
-            var token = new Web3(new Account(wallet.Key.GetPrivateKey(), (long)HardhatNodeFixture.ChainId), market.Chain.RpcUri.AbsoluteUri)
-                .Eth.ERC20.GetContractService(market.Token.ToString());
-            await token.ApproveRequestAndWaitForReceiptAsync(market.Settlement.ToString(), 5_000_000);
+            var (wallet, _) = await market.FundedWalletAsync(5_000_000); // a wallet of its own: the consent checks pass when posting
             var (dso, cpoA, _, transformer, stationA, _) =
                 await api.SmallMarketAsync("Attention", wallet, MarketFixture.RuleCpoAKey, MarketFixture.RuleCpoBKey, "IT001E00000091", "IT001E00000092");
             var t0 = market.Clock.GetUtcNow();
             var request = await api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(2), kwh: 2m);
-            // ... which then withdraws its allowance before gate closure.
-            await token.ApproveRequestAndWaitForReceiptAsync(market.Settlement.ToString(), 0);
             await api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 2m, priceEurPerKwh = 0.10m, divisible = false });
 
             market.Clock.SetTo(t0.AddHours(1));
@@ -48,7 +38,7 @@ public sealed class NeedsAttentionTests(MarketFixture market)
 
             var attention = stopped["needsAttention"]!;
             Assert.Equal("lock", attention["step"]!.GetValue<string>());
-            Assert.False(string.IsNullOrWhiteSpace(attention["reason"]!.GetValue<string>()));
+            Assert.Contains("execution reverted with error 0x", attention["reason"]!.GetValue<string>(), StringComparison.Ordinal);
             Assert.Equal("Cleared", stopped["state"]!.GetValue<string>());
             Assert.StartsWith("needs attention: step lock failed", stopped["history"]!.AsArray()[^1]!["cause"]!.GetValue<string>(), StringComparison.Ordinal);
             // Announced to the request's DSO and to the market operator, once per stop.
@@ -57,7 +47,7 @@ public sealed class NeedsAttentionTests(MarketFixture market)
             foreach (var recipient in new[] { dso.Id, Operator.Id })
                 Assert.True(await store.EventExistsAsync(recipient, $"{request}:gate-cycle.needs-attention:{recipient}:{occurrence}", default), recipient);
 
-            // Only the market operator resumes it; the step is tried again (and stops again: the allowance is still zero).
+            // Only the market operator resumes it; the step is tried again (and stops again: the setting is still wrong).
             using (var refused = await api.SendAsync(HttpMethod.Post, $"/v1/gate-cycles/{cycleId}/resume", dso, new { }))
                 Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
             var resumed = await api.PostAsync($"/v1/gate-cycles/{cycleId}/resume", Operator, new { });

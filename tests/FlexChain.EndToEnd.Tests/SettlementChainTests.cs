@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
+using FlexChain.Domain;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Settlement;
 using FlexChain.Testing;
@@ -8,6 +9,7 @@ using FlexChain.Verification;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Nethereum.Contracts;
 using Nethereum.RPC.Eth.DTOs;
 using Nethereum.Web3.Accounts;
 
@@ -19,13 +21,15 @@ public sealed class SettlementChainTests(MarketFixture market)
 {
     private readonly string _operator = new Account(MarketFixture.OperatorKey).Address;
 
-    private SettlementLedger Ledger() => new(
+    private SettlementLedger Ledger() => Ledger(market.Chain.RpcUri, market.Settlement, market.StorageConnectionString);
+
+    private static SettlementLedger Ledger(Uri rpc, EthAddress escrow, string storage) => new(
         Options.Create(new SettlementOptions
         {
-            RpcUrl = market.Chain.RpcUri.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = market.Settlement.ToString(),
+            RpcUrl = rpc.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = escrow.ToString(),
             OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey,
         }),
-        new BlobServiceClient(market.StorageConnectionString), NullLogger<SignerLease>.Instance);
+        new BlobServiceClient(storage), NullLogger<SignerLease>.Instance);
 
     private readonly string _registrar = new Account(MarketFixture.RegistrarKey).Address;
 
@@ -34,16 +38,105 @@ public sealed class SettlementChainTests(MarketFixture market)
 
     private static EthAddress NewWallet() => EthAddress.Parse(Nethereum.Signer.EthECKey.GenerateKey().GetPublicAddress());
 
-    private SettlementLedger.CycleLock OneAwardCycle(string label, EthAddress cpo)
+    /// <summary>A cycle of one 250-unit award to <paramref name="cpo"/>, with its DSO's consent (by default the funded DSO's, valid until after delivery).</summary>
+    private SettlementLedger.CycleLock OneAwardCycle(string label, EthAddress cpo, Wallet? dso = null, long? consentDeadline = null, TimeSpan? refundAfterDelivery = null)
     {
+        dso ??= MarketFixture.DsoKey;
         var cycleId = EscrowIds.Cycle(label + "/" + Guid.NewGuid().ToString("N"));
         var delivery = market.Clock.GetUtcNow().AddDays(1);
-        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, cpo, 1_000, 250_000, 250,
+        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), dso.Address, cpo, 1_000, 250_000, 250,
             delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
         // The DSO's consent for the 250 units (any request hash: the escrow checks the signature, not the request).
-        var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250,
-            delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
-        return new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1), [consent.Draw(250)]);
+        var consent = DsoConsent.Sign(dso.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250,
+            consentDeadline ?? delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        return new SettlementLedger.CycleLock(cycleId, [award], delivery + (refundAfterDelivery ?? TimeSpan.FromDays(1)), [consent.Draw(250)]);
+    }
+
+    [Fact]
+    public async Task LockCycles_OneDsoCannotFundItsCycle_ItIsRefusedWithTheReasonAndTheOthersAreLocked()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var unfunded = new Wallet(Nethereum.Signer.EthECKey.GenerateKey().GetPrivateKey()); // no tokens, no allowance
+        var refused = OneAwardCycle("unfunded", MarketFixture.CpoAWallet, unfunded);
+        var funded = OneAwardCycle("funded", MarketFixture.CpoAWallet);
+        var expired = OneAwardCycle("expired-consent", MarketFixture.CpoAWallet, consentDeadline: 1);
+        var nonceBefore = await NonceAsync(BlockParameter.CreateLatest());
+
+        var outcomes = await ledger.LockCyclesAsync([refused, funded, expired], CancellationToken.None);
+
+        Assert.Equal(new SettlementLedger.LockOutcome(null, $"allowance: the DSO's wallet {unfunded.Address} allows the escrow 0 token units; the batch needs 250"), outcomes[0]);
+        Assert.Null(outcomes[1].FundingFailure);
+        Assert.StartsWith("0x", outcomes[1].Transaction, StringComparison.Ordinal);
+        Assert.Null(outcomes[2].Transaction);
+        Assert.StartsWith("consent-expired: the consent for request hash " + expired.CycleId + " expired at 1970-01-01T00:00:01", outcomes[2].FundingFailure, StringComparison.Ordinal);
+        Assert.Equal([CycleStatus.None, CycleStatus.Locked, CycleStatus.None],
+            await Task.WhenAll(new[] { refused, funded, expired }.Select(async c => (await ledger.GetCycleAsync(c.CycleId, CancellationToken.None)).Status)));
+        Assert.Equal(nonceBefore + 1, await NonceAsync(BlockParameter.CreateLatest())); // the refused ones were never sent
+    }
+
+    [Fact]
+    public async Task LockAndSettle_EighteenDecimalToken_AmountsBeyond64BitsAreExactToTheUnit()
+    {
+        // A chain and storage of their own, with the token deployed at 18 decimals like EURe; the decimals are read from the token.
+        var chain = new HardhatNodeFixture();
+        var storage = new AzuriteFixture();
+        await Task.WhenAll(chain.InitializeAsync(), storage.InitializeAsync());
+        try
+        {
+            var deployment = await MarketFixture.DeployAsync(chain.RpcUri, tokenDecimals: 18);
+            var escrow = EthAddress.Parse(deployment.GetProperty("settlement").GetString()!);
+            var token = EthAddress.Parse(deployment.GetProperty("token").GetString()!);
+            using var ledger = Ledger(chain.RpcUri, escrow, storage.ConnectionString);
+            await ledger.InitializeAsync(CancellationToken.None);
+            Assert.Equal(18, ledger.Info.TokenDecimals);
+
+            // 4,938.271 kWh at 0.25 EUR/kWh = 1,234.56775 EUR: 1.23e21 units, far beyond 2^64 (about 18.4 EUR at 18 decimals).
+            var locked = (KilowattHours.From(4938.271m) * EurosPerKilowattHour.From(0.25m)).ToTokenUnits(ledger.Info.TokenDecimals);
+            Assert.Equal(System.Numerics.BigInteger.Parse("1234567750000000000000", System.Globalization.CultureInfo.InvariantCulture), locked);
+            var cycleId = EscrowIds.Cycle("eure/" + Guid.NewGuid().ToString("N"));
+            var delivery = market.Clock.GetUtcNow().AddDays(1);
+            var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 4_938_271, 250_000, locked,
+                delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+            var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, escrow, cycleId, locked, delivery.AddDays(1).ToUnixTimeSeconds(), 1);
+            var web3 = new Nethereum.Web3.Web3(chain.RpcUri.AbsoluteUri);
+            var (dsoBefore, cpoBefore) = (await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.DsoWallet), await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.CpoAWallet));
+
+            var lockOutcome = Assert.Single(await ledger.LockCyclesAsync(
+                [new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1), [consent.Draw(locked)])], CancellationToken.None));
+            Assert.Null(lockOutcome.FundingFailure);
+            Assert.Equal(dsoBefore - locked, await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.DsoWallet));
+
+            // 4,000 kWh delivered: 1,000 EUR paid, 234.56775 EUR back to the DSO, each to the unit.
+            var payout = (KilowattHours.From(4000m) * EurosPerKilowattHour.From(0.25m)).ToTokenUnits(ledger.Info.TokenDecimals);
+            var settlement = new SettlementRecord(award.AwardId, 4_938_271, 9_000_000, 4_061_729, 4_000_000, true, payout, locked);
+            var settleOutcome = Assert.Single(await ledger.SettleCyclesAsync(
+                [new SettlementLedger.CycleSettlement(cycleId, [award], [settlement])], CancellationToken.None));
+
+            Assert.NotNull(settleOutcome.Transaction);
+            Assert.Equal(cpoBefore + payout, await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.CpoAWallet));
+            Assert.Equal(dsoBefore - payout, await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.DsoWallet));
+            var paid = Assert.Single(await MarketFixture.LogsAsync<AwardSettledEvent>(web3, escrow, 0, award.AwardId)).DecodeEvent<AwardSettledEvent>().Event;
+            Assert.Equal((payout, locked - payout, settlement.Hash()), (paid.Paid, paid.Refunded, new Hash32(paid.SettlementHash)));
+        }
+        finally
+        {
+            await chain.DisposeAsync();
+            await storage.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task LockCycles_RevertForAnotherReasonThanFunding_FailsTheStep()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var tooLate = OneAwardCycle("refund-after-out-of-bounds", MarketFixture.CpoAWallet, refundAfterDelivery: TimeSpan.FromDays(3650));
+
+        var e = await Assert.ThrowsAsync<ContractRevertException>(() => ledger.LockCyclesAsync([tooLate], CancellationToken.None));
+
+        Assert.Contains("execution reverted with error 0x", e.Message, StringComparison.Ordinal);
+        Assert.Equal(CycleStatus.None, (await ledger.GetCycleAsync(tooLate.CycleId, CancellationToken.None)).Status);
     }
 
     [Fact]
@@ -153,7 +246,7 @@ public sealed class SettlementChainTests(MarketFixture market)
         await restarted.InitializeAsync(CancellationToken.None);
         var locked = Assert.Single(await restarted.LockCyclesAsync([cycle], CancellationToken.None));
 
-        Assert.Equal(lost, locked); // the very transaction signed before the crash, not a new one
+        Assert.Equal(lost, locked.Transaction); // the very transaction signed before the crash, not a new one
         Assert.Equal(nonceBefore + 1, await NonceAsync(BlockParameter.CreateLatest())); // and nothing else was sent
         Assert.Single(await market.LogsAsync<CycleLockedEvent>(fromBlock, cycleId));
         Assert.Equal(CycleStatus.Locked, (await restarted.GetCycleAsync(cycleId, CancellationToken.None)).Status);

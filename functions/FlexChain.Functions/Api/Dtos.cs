@@ -215,6 +215,7 @@ public sealed record RequestSummaryResponse(
 /// A request with what the caller may see of it. <c>decision</c> is the DSO's manual decision (shown to that DSO only);
 /// <c>appliedSelection</c> says how the winners were chosen once the request is cleared (Manual when the DSO's
 /// decision was applied, Automatic otherwise), with <c>selectionNote</c> saying why when a manual request cleared automatically.
+/// <c>stateReason</c> says why a request is FundingFailed or Unpaid.
 /// </summary>
 public sealed record RequestResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh,
@@ -222,7 +223,7 @@ public sealed record RequestResponse(
     decimal? MinimumOfferKwh, string State, FillResponse? Fill, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo? Chain, VerificationRulesResponse Verification,
-    DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null);
+    DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null);
 
 /// <summary>
 /// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or

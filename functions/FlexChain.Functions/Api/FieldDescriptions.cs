@@ -21,9 +21,9 @@ public static class FieldDescriptions
 
     private static readonly Dictionary<string, string> Overrides = new(StringComparer.Ordinal)
     {
-        ["RequestResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award) or Cancelled.",
+        ["RequestResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award), Cancelled, FundingFailed (its DSO could not fund the awards when locking; see stateReason) or Unpaid (its locked funds were refunded unsettled; see stateReason).",
         ["OutcomeResponse.detail"] = "Why, beyond the outcome, or null: which station conflicts and the award (id) already holding it for an overlapping window, what is wrong with a pick.",
-        ["RequestSummaryResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award) or Cancelled.",
+        ["RequestSummaryResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award), Cancelled, FundingFailed or Unpaid (both terminal; the request shows stateReason).",
         ["GateCycleResponse.state"] = "The gate cycle's state: Open, Closed, Cleared, Awarded or Settled.",
         ["GateCycleResponse.needsAttention"] = "Why the cycle stopped and waits for the market operator (POST /v1/gate-cycles/{id}/resume), or null while it runs: its step failed GateCycle:StepAttempts times.",
         ["GateCycleResponse.orchestration"] = "The cycle's durable orchestration, or null when none was started (yet).",
@@ -57,6 +57,8 @@ public static class FieldDescriptions
         ["ReadingItemResult.index"] = "The reading's position in the request body, from 0.",
         ["PublishedSettlementResponse.index"] = "The award's position in its escrow batch.",
         ["EscrowBatchResponse.number"] = "The batch's number within its gate cycle.",
+        ["EscrowBatchResponse.fundingFailure"] = "Why the escrow could not draw the batch's funds from its DSO when locking (rule, then detail; its requests are FundingFailed), or null.",
+        ["EscrowBatchResponse.unpaid"] = "Why the locked batch was never paid: refunded to its DSO unsettled, with the refund's transaction (its requests are Unpaid), or null.",
         ["DeliveryAttemptResponse.number"] = "The attempt's number, from 1.",
         ["EscrowBatchResponse.key"] = "The escrow cycle's key: the gate cycle id and the batch number.",
         ["VerificationRulesItem.baseline"] = "How the baseline is computed: MeterBeforeMeterAfter (default), HighXOfY, MidXOfY or Declared.",
@@ -181,6 +183,7 @@ public static class FieldDescriptions
         ["decision"] = "The DSO's manual decision (its DSO only), or null.",
         ["appliedSelection"] = "How the winners were chosen once cleared: Automatic or Manual; null before.",
         ["selectionNote"] = "Why the applied selection differs from the requested one, or null.",
+        ["stateReason"] = "Why the request is FundingFailed (the escrow could not draw its funds from the DSO: rule consent-signature, consent-expired, consent-exceeded, consent-nonce, allowance or balance, then the detail) or Unpaid (its locked funds were refunded to the DSO unsettled, with the refund's transaction); null in every other state.",
         ["priceEurPerKwh"] = "Price.",
         ["divisible"] = "Whether clearing may accept part of the offer (to the watt-hour).",
         ["submittedAt"] = "When the offer was last submitted (UTC); a modification resets its time priority.",
@@ -289,7 +292,7 @@ public static class FieldDescriptions
         ["index"] = "The position.",
         // Webhooks
         ["url"] = "The HTTPS endpoint events are posted to.",
-        ["events"] = "The event types delivered: request.published, gate.closed, award, activation, verification.result, settlement, gate-cycle.needs-attention (to the DSO of each request of a stopped gate cycle, and to the market operator).",
+        ["events"] = "The event types delivered: request.published, gate.closed, award, activation, verification.result, settlement, gate-cycle.needs-attention (to the DSO of each request of a stopped gate cycle, and to the market operator), funding.failed (the DSO could not fund a request's awards when locking: to its DSO and winners, with the reason), settlement.unpaid (the locked funds were refunded unsettled: to the DSO and winners, with the reason).",
         ["secret"] = "The HMAC-SHA256 signing secret, shown once.",
         ["eventType"] = "The event's type.",
         ["attempts"] = "Every delivery attempt, in order.",

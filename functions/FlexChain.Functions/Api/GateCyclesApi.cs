@@ -45,7 +45,7 @@ public static class GateCyclesApi
         return new GateCycleResponse(c.Id, c.ClosesAt, c.State.ToString(),
             await store.GetGateCycleMembersAsync(c.Id, cancellationToken),
             c.Batches.Select(b => new EscrowBatchResponse(b.Number, b.Key, EscrowIds.Cycle(b.Key).ToString(), b.DsoId, b.DeliveryEnd, b.Awards.Count,
-                b.LockTransaction, b.SettleTransaction)).ToList(),
+                b.LockTransaction, b.SettleTransaction, b.FundingFailure, b.Unpaid)).ToList(),
             c.History.Select(e => new GateCycleEventResponse(e.At, e.From.ToString(), e.To.ToString(), e.Cause)).ToList(),
             c.Attention is { } a ? new NeedsAttentionResponse(a.Step, a.Reason, a.Since) : null,
             orchestration is null ? null : new OrchestrationResponse(orchestration.OrchestrationStatus.ToString(),
@@ -68,10 +68,13 @@ public sealed record NeedsAttentionResponse(string Step, string Reason, DateTime
 /// <summary>The cycle's durable orchestration as the Durable Task Framework reports it.</summary>
 public sealed record OrchestrationResponse(string RuntimeStatus, DateTimeOffset CreatedAt, DateTimeOffset LastUpdatedAt);
 
-/// <summary>An escrow batch: its key, the escrow cycle id derived from it, the DSO, the delivery end, the award count and the chain transactions.</summary>
+/// <summary>
+/// An escrow batch: its key, the escrow cycle id derived from it, the DSO, the delivery end, the award count, the chain
+/// transactions, and why it was not funded or not paid (if so).
+/// </summary>
 public sealed record EscrowBatchResponse(
     int Number, string Key, string EscrowCycleId, string DsoId, DateTimeOffset DeliveryEnd, int AwardCount, string? LockTransactionHash,
-    string? SettleTransactionHash);
+    string? SettleTransactionHash, string? FundingFailure, string? Unpaid);
 
 /// <summary>One transition (from differs from to) or checkpoint (they are equal) with its time and cause.</summary>
 public sealed record GateCycleEventResponse(DateTimeOffset At, string From, string To, string Cause);

@@ -63,10 +63,11 @@ public sealed class GateCycleOptions
 /// theirs before they are saved), the awards are planned in escrow batches (per DSO and delivery end), and this plan is
 /// stored before anything is saved from it (a retry applies the stored plan); then the bookings and each request's
 /// escrow slots are recorded, then each request's result is saved; Cleared -> Awarded: each batch is locked on chain
-/// as one escrow cycle (one transaction, however many awards), then the requests are marked awarded and scheduled for
+/// as one escrow cycle (one transaction, however many awards; a batch its DSO can no longer fund is not locked and its
+/// requests end FundingFailed, while the others go on), then the requests are marked awarded and scheduled for
 /// verification; each awarded request moves Awarded -> Settling once its window and the meter-data grace have passed
 /// (delivery verification); Awarded -> Settled: each batch whose requests are all verified is settled on chain (one
-/// transaction), its requests are marked settled. Chain writes first ask the contract whether the batch was already
+/// transaction), its requests are marked settled (or Unpaid when the batch was refunded to its DSO instead). Chain writes first ask the contract whether the batch was already
 /// locked or settled, and the contract refuses a second lock or settlement of the same escrow cycle. A crash anywhere
 /// leaves the last checkpoint, from which the orchestration's retry of the step resumes.
 /// </summary>
@@ -325,7 +326,11 @@ public sealed partial class GateCycleRunner(
         return request.ToClearingRequest(stations, transformer, requirements, at);
     }
 
-    /// <summary>Cleared -> Awarded: locks every batch in escrow, then marks the requests awarded. False when another instance moved the cycle first.</summary>
+    /// <summary>
+    /// Cleared -> Awarded: locks every batch in escrow (<see cref="SettlementLedger.LockCyclesAsync"/>, each DSO's batch on
+    /// its own), then marks the requests of locked batches awarded and those of a batch its DSO could not fund
+    /// FundingFailed, with the reason. False when another instance moved the cycle first.
+    /// </summary>
     private async Task<bool> LockAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
@@ -333,7 +338,7 @@ public sealed partial class GateCycleRunner(
         var awarded = cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId).ToHashSet();
         var requests = members.Where(kv => awarded.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
-        var unlocked = cycle.Batches.Where(b => b.LockTransaction is null).ToList();
+        var unlocked = cycle.Batches.Where(b => !b.LockDone).ToList();
         if (unlocked.Count > 0)
         {
             var locks = new List<SettlementLedger.CycleLock>();
@@ -344,10 +349,18 @@ public sealed partial class GateCycleRunner(
                     RequestConsents.Draws(batch.Awards.Select(a => a.RequestId).ToList(), records, values)));
             }
             LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
-            var transactions = await ledger.LockCyclesAsync(locks, cancellationToken);
+            var outcomes = await ledger.LockCyclesAsync(locks, cancellationToken);
             faults.Reached(FaultInjection.LockMined);
-            for (var i = 0; i < unlocked.Count; i++) cycle.RecordLock(unlocked[i].Number, transactions[i], Now(now));
-            LogChainDone(cycle.Id, "lock", unlocked.Count, string.Join(", ", transactions.Distinct()));
+            for (var i = 0; i < unlocked.Count; i++)
+            {
+                if (outcomes[i].Transaction is { } tx) cycle.RecordLock(unlocked[i].Number, tx, Now(now));
+                else
+                {
+                    cycle.RecordFundingFailure(unlocked[i].Number, outcomes[i].FundingFailure!, Now(now));
+                    LogFundingFailed(cycle.Id, unlocked[i].Number, outcomes[i].FundingFailure!);
+                }
+            }
+            LogChainDone(cycle.Id, "lock", unlocked.Count, string.Join(", ", outcomes.Select(o => o.Transaction ?? "not funded").Distinct()));
             if (await store.TryReplaceGateCycleAsync(cycle, etag, unlocked.Select(b => b.Number), cancellationToken) is not { } next) return false;
             etag = next;
         }
@@ -355,8 +368,14 @@ public sealed partial class GateCycleRunner(
         {
             var request = m.Value;
             if (request.State != RequestState.Cleared) return;
-            await store.RecordActivationsAsync(request, ct);
-            request.MarkAwarded();
+            // A request whose awards any batch could not fund fails as a whole (its DSO funds a request, not an award).
+            if (cycle.BatchesOf(request.Id).FirstOrDefault(b => b.FundingFailure is not null) is { } failed)
+                request.FailFunding(failed.FundingFailure!);
+            else
+            {
+                await store.RecordActivationsAsync(request, ct);
+                request.MarkAwarded();
+            }
             await SaveAsync(request, m.ETag, RequestState.Cleared, ct);
         });
         await Task.WhenAll(announcing);
@@ -366,14 +385,15 @@ public sealed partial class GateCycleRunner(
     }
 
     /// <summary>
-    /// Settles every batch whose requests are all verified, marks a request settled once all its batches are, and
-    /// moves the cycle to Settled when every batch is. Returns whether the cycle moved, and otherwise when to look again.
+    /// Settles every locked batch whose requests are all verified, marks a request settled once all its batches are (or
+    /// unpaid once one of them was refunded to its DSO instead), and moves the cycle to Settled when every batch is
+    /// finished. Returns whether the cycle moved, and otherwise when to look again.
     /// </summary>
     private async Task<(bool Finished, DateTimeOffset? Next)> SettleAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var requests = await store.GetRequestsAsync(cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId), cancellationToken);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
-        var ready = cycle.Batches.Where(b => b.SettleTransaction is null
+        var ready = cycle.Batches.Where(b => !b.Finished
             && b.Awards.All(a => values[a.RequestId].State is RequestState.Settling or RequestState.Settled)).ToList();
         if (ready.Count > 0)
         {
@@ -386,23 +406,34 @@ public sealed partial class GateCycleRunner(
                         SettlementRecord.For(values[a.RequestId], a.AwardIndex, EscrowIds.Award(escrow, position), ledger.Info.TokenDecimals)).ToList()));
             }
             LogChainStep(cycle.Id, "settle", ready.Count, settlements.Sum(x => x.Awards.Count));
-            var transactions = await ledger.SettleCyclesAsync(settlements, cancellationToken);
+            var outcomes = await ledger.SettleCyclesAsync(settlements, cancellationToken);
             faults.Reached(FaultInjection.SettlementMined);
-            LogChainDone(cycle.Id, "settle", ready.Count, string.Join(", ", transactions.Distinct()));
-            foreach (var batch in ready) await store.IndexSettlementAsync(EscrowIds.Cycle(batch.Key), cycle.Id, batch.Number, cancellationToken);
-            for (var i = 0; i < ready.Count; i++) cycle.RecordSettlement(ready[i].Number, transactions[i], Now(now));
+            LogChainDone(cycle.Id, "settle", ready.Count, string.Join(", ", outcomes.Select(o => o.Transaction ?? "unpaid").Distinct()));
+            for (var i = 0; i < ready.Count; i++)
+            {
+                if (outcomes[i].Transaction is { } tx)
+                {
+                    await store.IndexSettlementAsync(EscrowIds.Cycle(ready[i].Key), cycle.Id, ready[i].Number, cancellationToken);
+                    cycle.RecordSettlement(ready[i].Number, tx, Now(now));
+                }
+                else cycle.RecordUnpaid(ready[i].Number, outcomes[i].Unpaid!, Now(now));
+            }
             if (await store.TryReplaceGateCycleAsync(cycle, etag, ready.Select(b => b.Number), cancellationToken) is not { } next) return (false, now);
             etag = next;
         }
         await Parallel.ForEachAsync(requests.Values, MarketStore.InParallel(cancellationToken), async (m, ct) =>
         {
             var request = m.Value;
-            if (request.State != RequestState.Settling || cycle.BatchesOf(request.Id).Any(b => b.SettleTransaction is null)) return;
-            request.MarkSettled();
-            await SaveAsync(request, m.ETag, RequestState.Settling, ct);
+            if (request.State is not (RequestState.Awarded or RequestState.Settling)) return;
+            var from = request.State;
+            var batches = cycle.BatchesOf(request.Id).ToList();
+            if (batches.FirstOrDefault(b => b.Unpaid is not null) is { } unpaid) request.MarkUnpaid(unpaid.Unpaid!);
+            else if (from == RequestState.Settling && batches.All(b => b.SettleTransaction is not null)) request.MarkSettled();
+            else return;
+            await SaveAsync(request, m.ETag, from, ct);
         });
-        await events.AnnounceAsync(requests.Values.Select(m => m.Value).Where(r => r.State == RequestState.Settled), cancellationToken);
-        var waiting = cycle.Batches.Where(b => b.SettleTransaction is null).ToList();
+        await events.AnnounceAsync(requests.Values.Select(m => m.Value).Where(r => r.State is RequestState.Settled or RequestState.Unpaid), cancellationToken);
+        var waiting = cycle.Batches.Where(b => !b.Finished).ToList();
         if (waiting.Count > 0) return (false, waiting.Min(b => b.DeliveryEnd) + _options.MeterDataGrace);
         await Task.WhenAll(announcing);
         cycle.MarkSettled(Now(now));
@@ -422,6 +453,9 @@ public sealed partial class GateCycleRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gate cycle {CycleId}: escrow {Step} of {Batches} batch(es) confirmed in {Transactions}")]
     private partial void LogChainDone(string cycleId, string step, int batches, string transactions);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Gate cycle {CycleId}: escrow batch {Batch} not funded: {Reason}")]
+    private partial void LogFundingFailed(string cycleId, int batch, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Gate cycle {CycleId} needs attention: step {Step} failed: {Reason}")]
     private partial void LogNeedsAttention(string cycleId, string step, string reason);

@@ -29,8 +29,8 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock,
     }
 
     /// <summary>
-    /// Every event the request's state implies so far (gate closed; award and activation; verification result;
-    /// settlement), each once per recipient. Called by the gate cycle whenever it reads a request it advances, so an
+    /// Every event the request's state implies so far (gate closed; funding failed, or award and activation; verification
+    /// result; settlement or unpaid), each once per recipient. Called by the gate cycle whenever it reads a request it advances, so an
     /// event whose transition was saved just before a crash is still sent on the next tick.
     /// </summary>
     public async Task RequestChangedAsync(FlexRequest r, CancellationToken cancellationToken)
@@ -42,6 +42,13 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock,
                 new { state = r.State == RequestState.Unfilled ? "Unfilled" : "Cleared", gateClosure = r.GateClosure, fill = Fill(r, recipient), awards = Awards(r, recipient) },
                 null, cancellationToken);
         if (r.State is RequestState.Unfilled or RequestState.Cleared) return;
+        if (r.State == RequestState.FundingFailed)
+        {
+            // Terminal: nothing was locked, so the winners are told not to deliver.
+            foreach (var recipient in winners.Prepend(r.DsoId))
+                await EmitAsync(recipient, EventTypes.FundingFailed, r.Id, new { state = r.State.ToString(), reason = r.StateReason, awards = Awards(r, recipient) }, null, cancellationToken);
+            return;
+        }
 
         foreach (var recipient in winners.Prepend(r.DsoId))
             await EmitAsync(recipient, EventTypes.Award, r.Id, new { awards = Awards(r, recipient) }, null, cancellationToken);
@@ -51,8 +58,15 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock,
                 new { deliveryStart = r.Delivery.Start, deliveryEnd = r.Delivery.End, direction = r.Direction.ToString(), awards = Awards(r, recipient) }, null, cancellationToken);
         if (r.State == RequestState.Awarded) return;
 
-        foreach (var recipient in winners.Prepend(r.DsoId))
-            await EmitAsync(recipient, EventTypes.VerificationResult, r.Id, new { verifications = Verifications(r, recipient) }, null, cancellationToken);
+        if (r.Verifications.Count > 0) // an award refunded before its verification has none
+            foreach (var recipient in winners.Prepend(r.DsoId))
+                await EmitAsync(recipient, EventTypes.VerificationResult, r.Id, new { verifications = Verifications(r, recipient) }, null, cancellationToken);
+        if (r.State == RequestState.Unpaid)
+        {
+            foreach (var recipient in winners.Prepend(r.DsoId))
+                await EmitAsync(recipient, EventTypes.Unpaid, r.Id, new { state = r.State.ToString(), reason = r.StateReason, awards = Awards(r, recipient) }, null, cancellationToken);
+            return;
+        }
         if (r.State != RequestState.Settled) return;
 
         foreach (var recipient in winners.Prepend(r.DsoId))

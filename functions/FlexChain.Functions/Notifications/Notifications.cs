@@ -67,8 +67,11 @@ public static class EventTypes
     public const string VerificationResult = "verification.result";
     public const string Settlement = "settlement";
     public const string GateCycleNeedsAttention = "gate-cycle.needs-attention";
+    public const string FundingFailed = "funding.failed";
+    public const string Unpaid = "settlement.unpaid";
 
-    public static readonly IReadOnlyList<string> All = [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement, GateCycleNeedsAttention];
+    public static readonly IReadOnlyList<string> All =
+        [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement, GateCycleNeedsAttention, FundingFailed, Unpaid];
 }
 
 /// <summary>

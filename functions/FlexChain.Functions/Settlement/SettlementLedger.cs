@@ -201,43 +201,91 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
                 throw new InvalidOperationException($"wallet {wallet} is still not a payee of the escrow after its registration");
     }
 
+    /// <summary>What became of a cycle's lock: its locking transaction, or why the escrow would not fund it (<see cref="FundingRefusals"/>).</summary>
+    public sealed record LockOutcome(string? Transaction, string? FundingFailure);
+
     /// <summary>
-    /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first,
-    /// then the transactions still needed go out back to back under one signer lease and are awaited together.
+    /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; each
+    /// cycle's lock is then run as a call (eth_call, no transaction) to check again, just before locking, what its DSO
+    /// gave: the consents (signature, deadline, unused nonce) and the allowance and balance. A cycle the escrow would
+    /// refuse for its funding is not sent and comes back with the reason; the others go out back to back under one
+    /// signer lease, each its own transaction, and are awaited together. A lock that passed the check but reverted on
+    /// chain (its DSO's funds moved in between) is checked again and comes back refused, so one DSO's refused batch never
+    /// fails another's.
     /// </summary>
-    /// <returns>The locking transaction of each cycle, in order.</returns>
-    /// <exception cref="InvalidOperationException">A cycle is on chain with a different award list.</exception>
+    /// <remarks>
+    /// Separate transactions rather than one contract entry that skips an unfundable batch: the contract stays as it is
+    /// (lock gas per award unchanged), a skipping entry would still revert as a whole on anything else, and the chain's
+    /// own answer to the exact call decides, so the check cannot disagree with the contract.
+    /// </remarks>
+    /// <returns>The outcome of each cycle, in order.</returns>
+    /// <exception cref="InvalidOperationException">A cycle is on chain with a different award list, or its lock failed for another reason than funding.</exception>
     /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
     /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
-    public async Task<IReadOnlyList<string>> LockCyclesAsync(IReadOnlyList<CycleLock> cycles, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<LockOutcome>> LockCyclesAsync(IReadOnlyList<CycleLock> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
         var needed = cycles.Where((_, i) => before[i].Status == CycleStatus.None).ToList();
         await RegisterPayeesAsync(needed.SelectMany(c => c.Awards.Select(a => a.Cpo)), cancellationToken);
-        await SendAllAsync(Settler, needed
-            .Select(c => new LockCycleFunction
-            {
-                CycleId = c.CycleId.ToArray(), Dso = c.Awards[0].Dso.ToString(), RefundAfter = checked((ulong)c.RefundAfter.ToUnixTimeSeconds()),
-                Awards = CycleCommitment.Entries(c.Awards), Consents = c.Consents.ToList(),
-            }.GetCallData().ToHex(prefix: true)).ToList(), cancellationToken);
+        var refused = new Dictionary<Hash32, string>();
+        foreach (var c in needed)
+            if (await FundingRefusalAsync(c, cancellationToken) is { } reason) refused[c.CycleId] = reason;
+        var reverts = await SendAllAsync(Settler, needed.Where(c => !refused.ContainsKey(c.CycleId)).Select(LockCall).ToList(), cancellationToken);
         return await Task.WhenAll(cycles.Select(async c =>
         {
+            if (refused.TryGetValue(c.CycleId, out var reason)) return new LockOutcome(null, reason);
             var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
+            if (onChain.Status == CycleStatus.None && await FundingRefusalAsync(c, cancellationToken) is { } late) return new LockOutcome(null, late);
             if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(c.Awards))
-                throw new InvalidOperationException($"cycle {c.CycleId} on chain does not match its award records");
-            return await FindTransactionAsync<CycleLockedEvent>(c.CycleId, cancellationToken);
+                throw new InvalidOperationException($"cycle {c.CycleId} on chain does not match its award records{Describe(reverts)}");
+            return new LockOutcome(await FindTransactionAsync<CycleLockedEvent>(c.CycleId, cancellationToken), null);
         }));
     }
 
-    /// <summary>Pays each CPO of each cycle its payout and refunds the DSO the rest, unless already done (sent like <see cref="LockCyclesAsync"/>).</summary>
-    /// <returns>The settling transaction of each cycle, in order.</returns>
-    /// <exception cref="InvalidOperationException">A cycle was refunded, or settled with other payouts.</exception>
+    private static string LockCall(CycleLock c) => new LockCycleFunction
+    {
+        CycleId = c.CycleId.ToArray(), Dso = c.Awards[0].Dso.ToString(), RefundAfter = checked((ulong)c.RefundAfter.ToUnixTimeSeconds()),
+        Awards = CycleCommitment.Entries(c.Awards), Consents = c.Consents.ToList(),
+    }.GetCallData().ToHex(prefix: true);
+
+    /// <summary>
+    /// Runs the cycle's lock as the settler would send it, without a transaction: null when it would lock, else why its DSO's
+    /// funding does not suffice (<see cref="FundingRefusals"/>).
+    /// </summary>
+    /// <exception cref="ContractRevertException">The lock would revert for another reason than its funding (the step fails and is retried).</exception>
+    private async Task<string?> FundingRefusalAsync(CycleLock c, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Settler.Sender.CallAsync(Chain.Escrow, LockCall(c), cancellationToken);
+            return null;
+        }
+        catch (ContractRevertException e)
+        {
+            var dso = c.Awards[0].Dso;
+            var total = c.Awards.Aggregate(BigInteger.Zero, (sum, a) => sum + a.LockedUnits);
+            var (allowance, balance) = await FundingOfAsync(dso, cancellationToken);
+            if (FundingRefusals.Describe(e, dso, total, allowance, balance) is { } reason) return reason;
+            throw;
+        }
+    }
+
+    /// <summary>What became of a cycle's settlement: its settling transaction, or why it was never paid (refunded to its DSO).</summary>
+    public sealed record SettleOutcome(string? Transaction, string? Unpaid);
+
+    /// <summary>
+    /// Pays each CPO of each cycle its payout and refunds the DSO the rest, unless already done (sent like
+    /// <see cref="LockCyclesAsync"/>). A cycle refunded to its DSO (anyone may, after its refund time) comes back unpaid
+    /// with the refund's transaction: it is over, not a failure to retry.
+    /// </summary>
+    /// <returns>The outcome of each cycle, in order.</returns>
+    /// <exception cref="InvalidOperationException">A cycle was settled with other payouts, or its settlement failed.</exception>
     /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
     /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
-    public async Task<IReadOnlyList<string>> SettleCyclesAsync(IReadOnlyList<CycleSettlement> cycles, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<SettleOutcome>> SettleCyclesAsync(IReadOnlyList<CycleSettlement> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
-        await SendAllAsync(Settler, cycles.Where((_, i) => before[i].Status == CycleStatus.Locked)
+        var reverts = await SendAllAsync(Settler, cycles.Where((_, i) => before[i].Status == CycleStatus.Locked)
             .Select(c => new SettleCycleFunction
             {
                 CycleId = c.CycleId.ToArray(), Awards = CycleCommitment.Entries(c.Awards),
@@ -247,12 +295,18 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         return await Task.WhenAll(cycles.Select(async c =>
         {
             var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
+            if (onChain.Status == CycleStatus.Refunded)
+                return new SettleOutcome(null, $"refunded: the escrow returned the locked {onChain.Total} token units to the DSO unsettled, after the refund time, in " +
+                    await FindTransactionAsync<CycleRefundedEvent>(c.CycleId, cancellationToken));
             var paid = c.Settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
             if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
-                throw new InvalidOperationException($"cycle {c.CycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records");
-            return await FindTransactionAsync<CycleSettledEvent>(c.CycleId, cancellationToken);
+                throw new InvalidOperationException($"cycle {c.CycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records{Describe(reverts)}");
+            return new SettleOutcome(await FindTransactionAsync<CycleSettledEvent>(c.CycleId, cancellationToken), null);
         }));
     }
+
+    private static string Describe(IReadOnlyList<ContractRevertException> reverts) =>
+        reverts.Count == 0 ? "" : " (" + string.Join("; ", reverts.Select(r => r.Message)) + ")";
 
     public void Dispose()
     {
@@ -282,13 +336,15 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
 
     /// <summary>
     /// Sends the escrow calls (0x call data) with <paramref name="signer"/>'s key back to back under its signer lease, each after proving the lease is still held, then waits for
-    /// every receipt (the lease renewed meanwhile). A call the contract refuses as
-    /// already done (another instance, or an earlier attempt whose receipt was lost, got there first) is skipped; the
-    /// caller reads the state back either way.
+    /// every receipt (the lease renewed meanwhile). A call the contract refuses (already done by another instance or an
+    /// earlier attempt whose receipt was lost; or, for a lock, its DSO's funds moved since the check) does not stop the
+    /// others: the caller reads the state back either way and decides, and gets the refusals to name the cause.
     /// </summary>
-    private async Task SendAllAsync(Signer signer, IReadOnlyList<string> calls, CancellationToken cancellationToken)
+    /// <returns>The calls the contract refused, when sent or mined.</returns>
+    private async Task<IReadOnlyList<ContractRevertException>> SendAllAsync(Signer signer, IReadOnlyList<string> calls, CancellationToken cancellationToken)
     {
-        if (calls.Count == 0) return;
+        var reverts = new List<ContractRevertException>();
+        if (calls.Count == 0) return reverts;
         var sender = signer.Sender;
         // One instance at a time sends with a key; whoever sent last may have used nonces we have not seen.
         await using var lease = await SignerLease.AcquireAsync(blobs, sender.Address.ToString(), _options.SignerLease,
@@ -304,8 +360,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             {
                 sent.Add(await sender.SendAsync(Chain.Escrow, call, 0, cancellationToken));
             }
-            catch (ContractRevertException e) when (e.Is<CycleExistsError>() || e.Is<CycleNotLockedError>())
+            catch (ContractRevertException e)
             {
+                reverts.Add(e);
             }
         }
         foreach (var hash in sent)
@@ -314,11 +371,12 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             {
                 await sender.WaitForReceiptAsync(hash, cancellationToken);
             }
-            catch (ContractRevertException)
+            catch (ContractRevertException e)
             {
-                // Mined but reverted: raced by another sender; the read-back decides.
+                reverts.Add(e); // mined but reverted: raced by another sender, or refused; the read-back decides
             }
         }
+        return reverts;
     }
 
     /// <summary>
@@ -397,19 +455,4 @@ public sealed class RegisterPayeesFunction : FunctionMessage
 public sealed class IsPayeeFunction : FunctionMessage
 {
     [Parameter("address", "wallet", 1)] public string Wallet { get; set; } = "";
-}
-
-/// <summary>The escrow refused a lock: the cycle id is already used (an earlier attempt or another instance locked it).</summary>
-[Error("CycleExists")]
-public sealed class CycleExistsError
-{
-    [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
-}
-
-/// <summary>The escrow refused a settlement: the cycle is not locked (already settled or refunded).</summary>
-[Error("CycleNotLocked")]
-public sealed class CycleNotLockedError
-{
-    [Parameter("bytes32", "cycleId", 1)] public byte[] CycleId { get; set; } = [];
-    [Parameter("uint8", "status", 2)] public byte Status { get; set; }
 }

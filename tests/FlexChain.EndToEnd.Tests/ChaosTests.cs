@@ -138,7 +138,7 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
         // Every request finishes; its clearing input holds every acknowledged offer.
         var finished = new List<JsonNode>();
         foreach (var p in posted)
-            finished.Add(await Poll.UntilAsync(() => GetAsync(apis, $"/v1/requests/{p.Id}", m.Dso), r => r["state"]!.GetValue<string>() is "Settled" or "Unfilled" or "Cancelled",
+            finished.Add(await Poll.UntilAsync(() => GetAsync(apis, $"/v1/requests/{p.Id}", m.Dso), r => r["state"]!.GetValue<string>() is "Settled" or "Unfilled" or "Cancelled" or "FundingFailed" or "Unpaid",
                 TimeSpan.FromMinutes(5), $"request {p.Id} finishing"));
         var lost = 0;
         var unexpected = 0;
@@ -170,6 +170,7 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"| {Load.TotalMinutes:F0} min | {Cadence.TotalSeconds:F0} s | {_kills.Count} | {posted.Count} | {cycles.Count} | {posted.Sum(p => p.Acknowledged.Count)} | {awards} | {payments.Count} | {lost} | {unexpected} | {doublePayments} | {worst.TotalSeconds:F1} s | {quiet.TotalSeconds:F1} s |");
 
         Assert.True(_kills.Count > 0, "no instance was killed");
+        Assert.All(finished, r => Assert.True(r["state"]!.GetValue<string>() is "Settled" or "Unfilled", $"{r["id"]} ended {r["state"]}: {r["stateReason"]}"));
         Assert.Equal(0, lost);
         Assert.Equal(0, unexpected);
         Assert.Equal(0, doublePayments);

@@ -179,6 +179,13 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
         Assert.InRange(entities.Select(e => e.PartitionKey).Distinct().Count(), 2, 8);
         foreach (var s in stations.Take(3))
             Assert.Equal(100, (await store.GetReadingsAsync(cpo, s.Id, new TimeWindow(Day, Day.AddDays(2)), CancellationToken.None)).Count);
+        // One metering point per station, found by the station id alone, in at most 16 partitions (one transaction each).
+        var points = await new TableServiceClient(azurite.ConnectionString).GetTableClient("meterpoints")
+            .QueryAsync<TableEntity>(string.Join(" or ", stations.Select(s => TableClient.CreateQueryFilter($"RowKey eq {s.Id}")))).ToListAsync();
+        Assert.Equal(stations.Select(s => s.Id).Order(StringComparer.Ordinal), points.Select(p => p.RowKey).Order(StringComparer.Ordinal));
+        Assert.InRange(points.Select(p => p.PartitionKey).Distinct().Count(), 2, 16);
+        foreach (var s in stations)
+            Assert.Equal(Day.AddHours(12).AddMinutes(15 * 99), (await store.GetMeterPointAsync(s.Id, CancellationToken.None))!.Latest.Interval.Start);
     }
 
     /// <summary>
@@ -202,6 +209,8 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
             Assert.Equal(Enumerable.Range(0, 6).Select(k => (Day.AddMinutes(15 * k), (decimal)k, 1)).Concat(Enumerable.Range(0, 6).Select(k => (Day.AddDays(1).AddMinutes(15 * k), (decimal)k, 1))),
                 stored.Select(r => (r.Interval.Start, r.Energy.Value, r.Revision)));
             Assert.Equal(["m20290314", "m20290315"], await DaysOfAsync(s));
+            // The points share partitions too: an upload that lost a point transaction read them again and moved each to the newest.
+            Assert.Equal(Day.AddDays(1).AddMinutes(75), (await store.GetMeterPointAsync(s.Id, CancellationToken.None))!.Latest.Interval.Start);
         }
     }
 

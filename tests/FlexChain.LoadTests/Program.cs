@@ -10,7 +10,8 @@
 // x 100 intervals by default) as [format] (csv, csv.gz, json or json.gz; csv by default), from [clients] concurrent
 // clients. Before that it measures the raw Azurite insert rate of one entity per reading on [table-endpoint] (one per
 // request and 100 per transaction). Reports readings/s, the rate of the first and last 100,000, and reads back every
-// acknowledged reading of 100 sampled stations.
+// acknowledged reading of 100 sampled stations, and the CPU seconds during ingestion of the load generator and of the
+// processes named in FLEXCHAIN_LOAD_PIDS (app=PID,azurite=PID).
 //
 //   dotnet run -c Release --project tests/FlexChain.LoadTests -- readings [api-url] [clients] [stations] [intervals] [perCall] [format] [table-endpoint]
 //

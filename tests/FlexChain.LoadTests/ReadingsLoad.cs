@@ -77,6 +77,8 @@ internal static class ReadingsLoad
         var progress = Stopwatch.StartNew();
         var lastReport = (Calls: 0L, Seconds: 0d);
         var rates = new List<double>();
+        var watched = Watched();
+        var cpuBefore = watched.Select(w => CpuSeconds(w.Pid)).ToList();
         var run = await Concurrent.RunAsync("readings", calls, clients, async call =>
         {
             using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/readings");
@@ -103,6 +105,7 @@ internal static class ReadingsLoad
         });
         var (seconds, errors) = (run.Seconds, run.Errors);
         var total = (long)stationCount * intervals;
+        var cpu = watched.Select((w, i) => (w.Name, Seconds: CpuSeconds(w.Pid) - cpuBefore[i])).ToList();
 
         // Read-back: every acknowledged reading of 100 sampled stations, value by value, through the time-series view.
         var exact = 0;
@@ -125,9 +128,27 @@ internal static class ReadingsLoad
         Console.WriteLine($"| app meter data ingestion, {calls.Count} calls of {stationsPerCall * intervals} readings as {format} | {total} | {seconds:F1} | {total / seconds:F0} | {run.P50:F0} | {run.P99:F0} | {errors} |");
         Console.WriteLine();
         Console.WriteLine($"app / raw single = {total / seconds / (rawSingle.Count / rawSingle.Seconds):F1} x, app / raw batched = {total / seconds / (rawBatched.Count / rawBatched.Seconds):F1} x");
+        foreach (var (name, cpuSeconds) in cpu)
+            Console.WriteLine($"CPU during ingestion, {name}: {cpuSeconds:F1} s, {cpuSeconds * 100_000 / total:F2} s per 100,000 readings");
         if (rates.Count >= 2) Console.WriteLine($"first 100,000: {rates[0]:F0}/s, last 100,000: {rates[^1]:F0}/s ({(rates[^1] / rates[0] - 1) * 100:+0;-0} %)");
         Console.WriteLine($"acknowledged {stored} of {total}, rejected {rejected}; every acknowledged reading read back exactly for {exact} of {sample.Count} sampled stations");
         return errors == 0 && stored == total && exact == sample.Count ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The processes whose CPU time the run reports: this one, and those named in <c>FLEXCHAIN_LOAD_PIDS</c>
+    /// (<c>app=123,azurite=456</c>: the app and Azurite that <c>scripts/run</c> started).
+    /// </summary>
+    private static List<(string Name, int Pid)> Watched() =>
+        [("load generator", Environment.ProcessId), .. (Environment.GetEnvironmentVariable("FLEXCHAIN_LOAD_PIDS") ?? "")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=')).Select(p => (p[0], int.Parse(p[1], CultureInfo.InvariantCulture)))];
+
+    /// <summary>User and system CPU seconds of a process so far (<c>/proc/{pid}/stat</c> fields 14 and 15, in clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
 
     /// <summary>One call's readings: CSV (<c>stationId,start,end,energyKwh</c>) or the JSON bulk shape, gzip-compressed when asked.</summary>
@@ -195,6 +216,9 @@ internal static class ReadingsLoad
             else await table.SubmitCheckedTransactionAsync(batch.Select(e => new TableTransactionAction(TableTransactionActionType.Add, e)).ToList(), default);
         });
         if (result.Errors > 0) throw new InvalidOperationException($"raw insert {name}: {result.Errors} errors");
+        // Azurite saves its whole table store to disk every 5 s while anything changes (the gate-cycle worker's leases
+        // always do), so the baseline's entities, left in place, would tax the app's measurement that follows.
+        await table.DeleteAsync();
         Console.WriteLine($"raw Azurite insert ({name}, {perTransaction} per request): {count} entities in {result.Seconds:F1} s, {count / result.Seconds:F0}/s");
         return (count, result.Seconds);
     }

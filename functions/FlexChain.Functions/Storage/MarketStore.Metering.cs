@@ -49,8 +49,8 @@ public sealed record QualityEntry(string CpoId, string RequestId, string AwardId
 /// property (<see cref="PackedMeterDay"/>: at most 1,440 intervals, under 39 KiB, within the 64 KiB property limit); an
 /// upload merges into the day under its ETag and tries again when another upload changed it first, and the days of all
 /// its stations go in one transaction per partition. Metering points with their latest reading in
-/// <c>meterpoints</c> (PartitionKey and RowKey the station id: Azurite finds an entity by its row key first, so a row key
-/// shared by every station, such as <c>doc</c>, would make each lookup scan all of them), activation windows per station and
+/// <c>meterpoints</c> (PartitionKey <c>p~{shard}</c>, one of 16 by station id, RowKey the station id: found by the station
+/// id alone, and written in one transaction per partition per upload), activation windows per station and
 /// per CPO in <c>activations</c> (written when a request is awarded) and declared-baseline quality per CPO in <c>quality</c>.
 /// </summary>
 public sealed partial class MarketStore
@@ -97,7 +97,7 @@ public sealed partial class MarketStore
             var closed = await ClosedWindowsAsync(cpo.Key, new TimeWindow(cpo.Min(s => s.Range.Start), cpo.Max(s => s.Range.End)), cancellationToken);
             foreach (var s in cpo) s.Closed = closed.Where(c => c.StationIds.Contains(s.Station.Id)).Select(c => new ActivationRow(c.RequestId, c.Window)).ToList();
         }
-        await Parallel.ForEachAsync(stations, parallel, async (s, ct) => s.Point = await GetAsync<MeterPoint>(MeterPoints, s.Station.Id, s.Station.Id, ct));
+        await Parallel.ForEachAsync(stations, parallel, async (s, ct) => s.Point = await GetPointAsync(s.Station.Id, ct));
         var pending = stations;
         for (var attempt = 1; pending.Count > 0; attempt++)
         {
@@ -116,10 +116,7 @@ public sealed partial class MarketStore
             foreach (var s in pending) s.Record(lost);
             pending = attempt < MaxMeterAttempts ? pending.Where(s => s.Writes.Any(w => lost.Contains((s.Station.Id, DayOf(w.Reading.Interval.Start))))).ToList() : [];
         }
-        await Parallel.ForEachAsync(stations, parallel, async (s, ct) =>
-        {
-            if (s.Newest() is { } newest) await UpdateMeterPointAsync(s.Station, s.Point, newest, now, ct);
-        });
+        await UpdateMeterPointsAsync(stations.Where(s => s.Newest() is not null).Select(s => (s.Station, s.Point, s.Newest()!)).ToList(), now, cancellationToken);
         var outcomes = stations.Select(s => s.Outcome()).ToList();
         return new IngestResult(outcomes.SelectMany(o => o.Results).OrderBy(i => i.Index).ToList(),
             outcomes.SelectMany(o => o.Issues).OrderBy(i => i.StationId, StringComparer.Ordinal).ThenBy(i => i.Interval.Start).ToList());
@@ -316,7 +313,7 @@ public sealed partial class MarketStore
         IEnumerable<(string Station, DateOnly Day, TableTransactionAction Action)> writes, CancellationToken cancellationToken)
     {
         var lost = new HashSet<(string, DateOnly)>();
-        var chunks = writes.GroupBy(w => w.Action.Entity.PartitionKey).SelectMany(g => TransactionChunks(g.ToList())).ToList();
+        var chunks = writes.GroupBy(w => w.Action.Entity.PartitionKey).SelectMany(g => TransactionChunks(g.ToList(), w => w.Action)).ToList();
         await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (chunk, ct) =>
         {
             try
@@ -333,15 +330,14 @@ public sealed partial class MarketStore
     }
 
     /// <summary>Splits one partition's writes into transactions within the service's limits of 100 operations and 4 MiB.</summary>
-    private static IEnumerable<List<(string Station, DateOnly Day, TableTransactionAction Action)>> TransactionChunks(
-        List<(string Station, DateOnly Day, TableTransactionAction Action)> writes)
+    private static IEnumerable<List<T>> TransactionChunks<T>(List<T> writes, Func<T, TableTransactionAction> action)
     {
-        var chunk = new List<(string, DateOnly, TableTransactionAction)>();
+        var chunk = new List<T>();
         long bytes = 0;
         foreach (var w in writes)
         {
             // 1 KiB per operation for its MIME part and headers, as TableLimits counts it.
-            var size = TableLimits.EntityBytes((TableEntity)w.Action.Entity) + 1024;
+            var size = TableLimits.EntityBytes((TableEntity)action(w).Entity) + 1024;
             if (chunk.Count == TableLimits.MaxTransactionActions || bytes + size > TableLimits.MaxTransactionBytes)
             {
                 yield return chunk;
@@ -387,31 +383,53 @@ public sealed partial class MarketStore
 
     // ---- metering points (latest reading; stations behind a transformer) ----
 
+    /// <summary>
+    /// Partitions of <c>meterpoints</c>: <c>p~{00..0f}</c> by station id, so a station's point is found by its id alone (the
+    /// DSO's and operator's views) and an upload's points share a few partitions, written in transactions.
+    /// </summary>
+    private const int PointShards = 16;
+
+    private static string PointPartition(string stationId) => Shards.Key("p", stationId, PointShards);
+
+    private Task<Stored<MeterPoint>?> GetPointAsync(string stationId, CancellationToken cancellationToken) =>
+        GetAsync<MeterPoint>(MeterPoints, PointPartition(stationId), stationId, cancellationToken);
+
     public async Task<MeterPoint?> GetMeterPointAsync(string stationId, CancellationToken cancellationToken) =>
-        (await GetAsync<MeterPoint>(MeterPoints, stationId, stationId, cancellationToken))?.Value;
+        (await GetPointAsync(stationId, cancellationToken))?.Value;
 
     /// <summary>
-    /// Makes <paramref name="newest"/> the point's latest reading unless a later one is there already (a late upload of an
-    /// older interval never moves it back), guarded by its ETag, starting from <paramref name="known"/> (as read before
-    /// the upload; null for a station without a point yet).
+    /// Makes each station's newest uploaded reading its point's latest unless a later one is there already (a late upload
+    /// of an older interval never moves it back), each guarded by its ETag, starting from the point as read before the
+    /// upload (null: none yet). The points go in one transaction per partition (up to 100); a transaction that lost a race
+    /// to another upload (409/412: nothing of it was written) reads its stations' points again and decides again.
     /// </summary>
-    private async Task UpdateMeterPointAsync(ChargingStation station, Stored<MeterPoint>? known, MeterReading newest, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task UpdateMeterPointsAsync(
+        List<(ChargingStation Station, Stored<MeterPoint>? Known, MeterReading Newest)> updates, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var candidate = new MeterPoint(station.Id, station.CpoId, station.TransformerId, newest, now);
-        for (var attempt = 1; ; attempt++)
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken };
+        for (var attempt = 1; updates.Count > 0; attempt++)
         {
-            var current = attempt == 1 ? known : await GetAsync<MeterPoint>(MeterPoints, station.Id, station.Id, cancellationToken);
-            if (current?.Value is { } stored && stored.Latest.Interval.Start >= newest.Interval.Start) return;
-            try
+            var writes = updates.Where(u => u.Known?.Value is not { } stored || stored.Latest.Interval.Start < u.Newest.Interval.Start).Select(u =>
             {
-                if (current is { } c) await MeterPoints.UpdateEntityAsync(ToEntity(station.Id, station.Id, candidate), c.ETag, TableUpdateMode.Replace, cancellationToken);
-                else await MeterPoints.AddEntityAsync(ToEntity(station.Id, station.Id, candidate), cancellationToken);
-                return;
-            }
-            catch (RequestFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterAttempts)
+                var entity = ToEntity(PointPartition(u.Station.Id), u.Station.Id, new MeterPoint(u.Station.Id, u.Station.CpoId, u.Station.TransformerId, u.Newest, now));
+                return (Update: u, Action: u.Known is { } known
+                    ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, entity, known.ETag)
+                    : new TableTransactionAction(TableTransactionActionType.Add, entity));
+            });
+            var lost = new ConcurrentBag<(ChargingStation, Stored<MeterPoint>?, MeterReading)>();
+            await Parallel.ForEachAsync(writes.GroupBy(w => w.Action.Entity.PartitionKey).SelectMany(g => TransactionChunks(g.ToList(), w => w.Action)), parallel, async (chunk, ct) =>
             {
-                // Another upload of this station wrote first: decide again on what it stored.
-            }
+                try
+                {
+                    await MeterPoints.SubmitCheckedTransactionAsync(chunk.Select(c => c.Action), ct);
+                }
+                catch (TableTransactionFailedException e) when (e.Status is 409 or 412 && attempt < MaxMeterAttempts)
+                {
+                    // Another upload of one of these stations moved its point first: nothing of this chunk was written.
+                    foreach (var (u, _) in chunk) lost.Add((u.Station, await GetPointAsync(u.Station.Id, ct), u.Newest));
+                }
+            });
+            updates = lost.ToList();
         }
     }
 

@@ -277,13 +277,16 @@ public sealed class FlexRequest
     /// their <see cref="ChargingStation.MaxPower"/> (kW, the larger of AC and DC) times the window's length.
     /// </summary>
     /// <exception cref="DomainException">
-    /// A broken rule, named by field and rule; an offer above its stations' capability: field <c>energyKwh</c>, rule
+    /// A broken rule, named by field and rule; an offer of the other direction than the request: field <c>direction</c>,
+    /// rule <c>direction</c>; an offer above its stations' capability: field <c>energyKwh</c>, rule
     /// <c>physical-limit</c>, with the limit in the message.
     /// </exception>
     public void AcceptOffer(
         Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
     {
         RequireOpen(now);
+        if (offer.Direction != Direction)
+            throw new DomainException("direction", "direction", $"The request's direction is {Direction}; an offer must have the same direction.");
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (offer.Price.Value <= 0) throw new DomainException("priceEurPerKwh", "positive", "priceEurPerKwh must be greater than zero.");
         if (offer.Price > MaxPrice) throw new DomainException("priceEurPerKwh", "price-cap", $"priceEurPerKwh exceeds the request's cap of {MaxPrice}.");
@@ -391,6 +394,7 @@ public sealed class FlexRequest
     public ClearingRequest ToClearingRequest() =>
         new(Id, Delivery, Energy, MaxPrice, GateClosure, Pricing)
         {
+            Direction = Direction,
             DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
             Decision = Selection == SelectionMode.Manual ? Decision : null,
             MinimumAccepted = MinimumOfferEnergy,

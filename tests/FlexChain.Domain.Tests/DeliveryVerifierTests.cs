@@ -66,6 +66,16 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
+    public void Verify_IncreaseDirection_AReductionDeliversNothing()
+    {
+        // Consumption went down from 5 to 2.5 kWh per quarter: for an increase that is -10 kWh, and nothing is paid.
+        var v = Verify(Mbma(2.5m), direction: Direction.IncreaseConsumption);
+        Assert.Equal(KilowattHours.From(-10), v.Delivered);
+        Assert.False(v.Succeeded);
+        Assert.Equal(Euros.Zero, v.Payout);
+    }
+
+    [Fact]
     public void Verify_MixedResolutions_KeepsIntervalsExactAndRoundsTotalsOnce()
     {
         // Baseline 20 kWh/h. First half hour in 1-minute readings of 0.1 kWh, second half one 30-minute reading of 4 kWh.

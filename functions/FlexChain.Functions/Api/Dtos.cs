@@ -173,13 +173,14 @@ public sealed record VerificationDetailResponse(
             (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList());
 }
 
-public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);
+public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null);
 
 public sealed record OfferResponse(string Id, string RequestId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision)
+    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision, string Direction)
 {
     public static OfferResponse From(Offer o) =>
-        new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision);
+        new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision,
+            o.Direction.ToString());
 }
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail);

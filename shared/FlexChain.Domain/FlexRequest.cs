@@ -88,9 +88,10 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null)
+        FundingConsent? consent = null, MarketInterval interval = default)
     {
         Consent = consent;
+        Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
         Verification = verification ?? VerificationRules.Default;
         Decision = decision;
         DecisionFixedAt = decisionFixedAt;
@@ -123,6 +124,9 @@ public sealed class FlexRequest
     public KilowattHours Energy { get; }
     public Direction Direction { get; }
     public EurosPerKilowattHour MaxPrice { get; }
+
+    /// <summary>The market interval when the request was posted: delivery is checked per interval of this length (requests stored before it: 15 minutes).</summary>
+    public MarketInterval Interval { get; }
 
     /// <summary>Bid deadline: offers are accepted while now &lt; GateClosure.</summary>
     public DateTimeOffset GateClosure { get; }
@@ -183,7 +187,7 @@ public sealed class FlexRequest
         string id, string dsoId, Transformer transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        VerificationRules? verification = null, FundingConsent? consent = null)
+        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null)
     {
         (verification ?? VerificationRules.Default).Validate();
         if (transformer.DsoId != dsoId)
@@ -204,7 +208,7 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default);
     }
 
     /// <summary>
@@ -454,7 +458,7 @@ public sealed class FlexRequest
     {
         Require(RequestState.Awarded, "verify delivery");
         if (now < Delivery.End) throw new DomainException("state", "window-open", "Delivery ends at " + Delivery.End.ToString("O"));
-        Verifications = Awards.Select(a => DeliveryVerifier.Verify(a, Delivery, Direction, Verification, evidence)).ToList();
+        Verifications = Awards.Select(a => DeliveryVerifier.Verify(a, Delivery, Direction, Verification, evidence, Interval)).ToList();
         State = RequestState.Settling;
     }
 

@@ -208,45 +208,49 @@ public static class DeliveryVerifier
         var totalMeasured = Wh(Sum(intervals, d => d.Measured), MidpointRounding.AwayFromZero);
         var totalDelivered = Wh(Sum(intervals, d => d.Delivered), MidpointRounding.ToNegativeInfinity);
         var results = PerMarketInterval(award, window, rules, interval, marketIntervals, intervals);
-        var succeeded = results.All(r => r.Met);
-        var payout = new Euros(results.Sum(r => PayoutFor(r, award.Price, rules)));
-        // The overall score weighs each interval's score by its share of the award (4 decimals, rounded down).
-        var score = decimal.Round(results.Sum(r => r.Score * r.Scheduled) / award.Energy.Value, 4, MidpointRounding.ToZero);
-        var quality = rules.Baseline == BaselineMethod.Declared ? QualityFactor(qualityPoints) : (decimal?)null;
-        var failed = results.Where(r => !r.Met).ToList();
-        var reason = succeeded ? null
-            : $"{failed.Count} of {results.Count} market intervals delivered below {rules.SuccessThreshold:P0} of their share of the award ("
-              + string.Join("; ", failed.Select(r => $"{r.Interval}: {Wh(r.Delivered, MidpointRounding.ToNegativeInfinity)} of {Wh(r.Scheduled, MidpointRounding.AwayFromZero)}"))
-              + $"); delivered {totalDelivered} of the awarded {award.Energy} in all"
-              + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
-        var published = results.Select(r => new MarketIntervalDelivery(r.Interval, new(r.Scheduled), new(r.Delivered), r.Score, r.Met)).ToList();
-        return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, payout, reason, score, quality, intervals, rules)
+        var payout = 0m;
+        var weighted = 0m;
+        var failed = 0;
+        MarketIntervalDelivery? firstFailed = null;
+        foreach (var r in results)
         {
-            MarketIntervals = published,
+            payout += PayoutFor(r, award.Price, rules);
+            weighted += r.Score * r.Scheduled.Value;
+            if (!r.Met && failed++ == 0) firstFailed = r;
+        }
+        var succeeded = failed == 0;
+        // The overall score weighs each interval's score by its share of the award (4 decimals, rounded down).
+        var score = decimal.Round(weighted / award.Energy.Value, 4, MidpointRounding.ToZero);
+        var quality = rules.Baseline == BaselineMethod.Declared ? QualityFactor(qualityPoints) : (decimal?)null;
+        var reason = firstFailed is not { } first ? null
+            : $"{failed} of {results.Length} market intervals delivered below {rules.SuccessThreshold:P0} of their share of the award (the first, from "
+              + $"{first.Interval.Start:O}: {Wh(first.Delivered.Value, MidpointRounding.ToNegativeInfinity)} of {Wh(first.Scheduled.Value, MidpointRounding.AwayFromZero)}); "
+              + $"delivered {totalDelivered} of the awarded {award.Energy} in all"
+              + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
+        return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, new Euros(payout), reason, score, quality, intervals, rules)
+        {
+            MarketIntervals = results,
         };
     }
-
-    /// <summary>One market interval's check, in exact kWh.</summary>
-    private readonly record struct IntervalResult(TimeWindow Interval, decimal Scheduled, decimal Delivered, decimal Score, bool Met);
 
     /// <summary>
     /// Each market interval's share of the award (its energy in proportion to the interval's part of the window), what
     /// the award's stations delivered in it, its score and whether it met the success threshold.
     /// </summary>
-    private static List<IntervalResult> PerMarketInterval(
+    private static MarketIntervalDelivery[] PerMarketInterval(
         Award award, TimeWindow window, VerificationRules rules, MarketInterval interval, IReadOnlyList<TimeWindow> marketIntervals, List<IntervalDelivery> pieces)
     {
         // Every piece lies within one market interval (a gap delivers zero wherever it falls): one pass sums them.
         var delivered = new decimal[marketIntervals.Count];
         foreach (var p in pieces)
             delivered[(p.Interval.Start - window.Start).Ticks / interval.Length.Ticks] += p.Delivered.Value;
-        var results = new List<IntervalResult>(marketIntervals.Count);
-        for (var i = 0; i < marketIntervals.Count; i++)
+        var results = new MarketIntervalDelivery[marketIntervals.Count];
+        for (var i = 0; i < results.Length; i++)
         {
             var m = marketIntervals[i];
             var scheduled = award.Energy.Value * m.Duration.Ticks / window.Duration.Ticks;
             var sum = decimal.Round(delivered[i], 18); // proportional splits leave residues near decimal's 28th digit
-            results.Add(new IntervalResult(m, scheduled, sum, Score(scheduled, sum, rules.Tolerance), sum >= scheduled * rules.SuccessThreshold));
+            results[i] = new MarketIntervalDelivery(m, new(scheduled), new(sum), Score(scheduled, sum, rules.Tolerance), sum >= scheduled * rules.SuccessThreshold);
         }
         return results;
     }
@@ -256,11 +260,11 @@ public static class DeliveryVerifier
     /// to its share at the awarded price when it met the threshold; <see cref="PayoutRule.Full"/> its whole share when it
     /// met it; <see cref="PayoutRule.ProRataByScore"/> its share times its score.
     /// </summary>
-    private static decimal PayoutFor(IntervalResult r, EurosPerKilowattHour price, VerificationRules rules) => rules.Payout switch
+    private static decimal PayoutFor(MarketIntervalDelivery r, EurosPerKilowattHour price, VerificationRules rules) => rules.Payout switch
     {
-        PayoutRule.ZeroBelowThreshold => r.Met ? Math.Min(r.Delivered, r.Scheduled) * price.Value : 0m,
-        PayoutRule.Full => r.Met ? r.Scheduled * price.Value : 0m,
-        PayoutRule.ProRataByScore => r.Scheduled * price.Value * r.Score,
+        PayoutRule.ZeroBelowThreshold => r.Met ? Math.Min(r.Delivered.Value, r.Scheduled.Value) * price.Value : 0m,
+        PayoutRule.Full => r.Met ? r.Scheduled.Value * price.Value : 0m,
+        PayoutRule.ProRataByScore => r.Scheduled.Value * price.Value * r.Score,
         _ => throw new ArgumentOutOfRangeException(nameof(rules), rules.Payout, "payout rule"),
     };
 

@@ -70,6 +70,7 @@ public class MarketIntervalTests
         Assert.Equal([5m, 3m, 3m, -1m], v.MarketIntervals!.Select(m => m.Delivered.Value));
         Assert.All(v.MarketIntervals!, m => Assert.Equal(KilowattHours.From(2.5m), m.Scheduled));
         Assert.Contains("1 of 4 market intervals", v.FailureReason);
+        Assert.Contains($"the first, from {W.AddMinutes(45):O}", v.FailureReason);
         Assert.Contains("-1 kWh of 2.5 kWh", v.FailureReason);
     }
 

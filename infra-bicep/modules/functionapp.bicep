@@ -91,6 +91,7 @@ var appSettings = {
   GateCycle__MeterDataGrace: meterDataGrace
   GateCycle__ActivationLeadTime: activationLeadTime
   GateCycle__RefundAfter: refundAfter
+  GateCycle__MarketIntervalMinutes: '15'
   GateCycle__MaxAwardsPerBatch: '200'
   GateCycle__MaxTimerWait: '00:15:00'
   GateCycle__StepAttempts: '10'

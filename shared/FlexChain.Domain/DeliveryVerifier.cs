@@ -158,9 +158,13 @@ public sealed class DeliveryEvidence(
 }
 
 /// <summary>
-/// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries; for each
-/// interval the baseline and measured energy are kept exact, and delivered = baseline - measured for a reduction
-/// (measured - baseline for an increase). The totals are exact sums rounded once to the Wh: delivered down (toward
+/// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries and at the market
+/// interval's; for each piece the baseline and measured energy are kept exact, and delivered = baseline - measured for
+/// a reduction (measured - baseline for an increase). Each market interval is then checked on its own against its
+/// share of the award (the award's energy spread evenly over the window), so a rebound inside the window shows:
+/// an interval meets the award when it delivers at least the success threshold of its share, and the payout rule is
+/// applied per interval and summed (only the intervals delivered are paid; see <see cref="PayoutRule"/>). The award
+/// succeeds when every interval meets it. The totals are exact sums rounded once to the Wh: delivered down (toward
 /// negative infinity, in the DSO's favour), baseline and measured to the nearest Wh for the record; so delivered can be
 /// a Wh below baseline - measured, never above the exact figure. The payout stays exact in EUR and is converted to
 /// token units once, rounded down (<see cref="Euros.ToTokenUnits"/>). An interval of the window without readings is
@@ -169,9 +173,11 @@ public sealed class DeliveryEvidence(
 /// </summary>
 public static class DeliveryVerifier
 {
-    public static Verification Verify(Award award, TimeWindow window, Direction direction, VerificationRules rules, DeliveryEvidence evidence)
+    public static Verification Verify(
+        Award award, TimeWindow window, Direction direction, VerificationRules rules, DeliveryEvidence evidence, MarketInterval interval)
     {
         rules.Validate();
+        var marketIntervals = interval.Cut(window);
         var intervals = new List<IntervalDelivery>();
         var qualityPoints = new List<(decimal Baseline, decimal Measured)>();
         var missing = new List<string>();
@@ -181,7 +187,7 @@ public static class DeliveryVerifier
             var gaps = series.Gaps(window);
             if (gaps.Count > 0) missing.Add($"station {station} has no readings for {string.Join(", ", gaps)}");
             var own = gaps.Select(g => new IntervalDelivery(station, g, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, Missing: true)).ToList();
-            var cuts = series.IntervalsIn(window);
+            var cuts = Split(series.IntervalsIn(window), marketIntervals);
             var baseline = BaselineFor(station, series, window, cuts, rules, evidence, out var problem);
             if (baseline is null) return Failed(award, rules, problem!);
             if (evidence.MaxPower?.GetValueOrDefault(station) is { } power)
@@ -201,28 +207,85 @@ public static class DeliveryVerifier
         var totalBaseline = Wh(Sum(intervals, d => d.Baseline), MidpointRounding.AwayFromZero);
         var totalMeasured = Wh(Sum(intervals, d => d.Measured), MidpointRounding.AwayFromZero);
         var totalDelivered = Wh(Sum(intervals, d => d.Delivered), MidpointRounding.ToNegativeInfinity);
-        var score = Score(award.Energy, totalDelivered, rules.Tolerance);
-        var succeeded = totalDelivered.Value >= award.Energy.Value * rules.SuccessThreshold;
-        var payout = rules.Payout switch
+        var results = PerMarketInterval(award, window, rules, interval, marketIntervals, intervals);
+        var payout = 0m;
+        var weighted = 0m;
+        var failed = 0;
+        MarketIntervalDelivery? firstFailed = null;
+        foreach (var r in results)
         {
-            PayoutRule.ZeroBelowThreshold => succeeded ? KilowattHours.Min(totalDelivered, award.Energy) * award.Price : Euros.Zero,
-            PayoutRule.Full => succeeded ? award.Value : Euros.Zero,
-            PayoutRule.ProRataByScore => new Euros(award.Value.Value * score),
-            _ => throw new ArgumentOutOfRangeException(nameof(rules), rules.Payout, "payout rule"),
-        };
+            payout += PayoutFor(r, award.Price, rules);
+            weighted += r.Score * r.Scheduled.Value;
+            if (!r.Met && failed++ == 0) firstFailed = r;
+        }
+        var succeeded = failed == 0;
+        // The overall score weighs each interval's score by its share of the award (4 decimals, rounded down).
+        var score = decimal.Round(weighted / award.Energy.Value, 4, MidpointRounding.ToZero);
         var quality = rules.Baseline == BaselineMethod.Declared ? QualityFactor(qualityPoints) : (decimal?)null;
-        var reason = succeeded ? null : $"delivered {totalDelivered} is below {rules.SuccessThreshold:P0} of the awarded {award.Energy}"
-            + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
-        return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, payout, reason, score, quality, intervals, rules);
+        var reason = firstFailed is not { } first ? null
+            : $"{failed} of {results.Length} market intervals delivered below {rules.SuccessThreshold:P0} of their share of the award (the first, from "
+              + $"{first.Interval.Start:O}: {Wh(first.Delivered.Value, MidpointRounding.ToNegativeInfinity)} of {Wh(first.Scheduled.Value, MidpointRounding.AwayFromZero)}); "
+              + $"delivered {totalDelivered} of the awarded {award.Energy} in all"
+              + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
+        return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, new Euros(payout), reason, score, quality, intervals, rules)
+        {
+            MarketIntervals = results,
+        };
+    }
+
+    /// <summary>
+    /// Each market interval's share of the award (its energy in proportion to the interval's part of the window), what
+    /// the award's stations delivered in it, its score and whether it met the success threshold.
+    /// </summary>
+    private static MarketIntervalDelivery[] PerMarketInterval(
+        Award award, TimeWindow window, VerificationRules rules, MarketInterval interval, IReadOnlyList<TimeWindow> marketIntervals, List<IntervalDelivery> pieces)
+    {
+        // Every piece lies within one market interval (a gap delivers zero wherever it falls): one pass sums them.
+        var delivered = new decimal[marketIntervals.Count];
+        foreach (var p in pieces)
+            delivered[(p.Interval.Start - window.Start).Ticks / interval.Length.Ticks] += p.Delivered.Value;
+        var results = new MarketIntervalDelivery[marketIntervals.Count];
+        for (var i = 0; i < results.Length; i++)
+        {
+            var m = marketIntervals[i];
+            var scheduled = award.Energy.Value * m.Duration.Ticks / window.Duration.Ticks;
+            var sum = decimal.Round(delivered[i], 18); // proportional splits leave residues near decimal's 28th digit
+            results[i] = new MarketIntervalDelivery(m, new(scheduled), new(sum), Score(scheduled, sum, rules.Tolerance), sum >= scheduled * rules.SuccessThreshold);
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// What one market interval pays, exact in EUR: <see cref="PayoutRule.ZeroBelowThreshold"/> its delivered energy up
+    /// to its share at the awarded price when it met the threshold; <see cref="PayoutRule.Full"/> its whole share when it
+    /// met it; <see cref="PayoutRule.ProRataByScore"/> its share times its score.
+    /// </summary>
+    private static decimal PayoutFor(MarketIntervalDelivery r, EurosPerKilowattHour price, VerificationRules rules) => rules.Payout switch
+    {
+        PayoutRule.ZeroBelowThreshold => r.Met ? Math.Min(r.Delivered.Value, r.Scheduled.Value) * price.Value : 0m,
+        PayoutRule.Full => r.Met ? r.Scheduled.Value * price.Value : 0m,
+        PayoutRule.ProRataByScore => r.Scheduled.Value * price.Value * r.Score,
+        _ => throw new ArgumentOutOfRangeException(nameof(rules), rules.Payout, "payout rule"),
+    };
+
+    /// <summary><paramref name="cuts"/> (in time order) cut further at the boundaries of <paramref name="marketIntervals"/>.</summary>
+    private static List<TimeWindow> Split(IReadOnlyList<TimeWindow> cuts, IReadOnlyList<TimeWindow> marketIntervals)
+    {
+        var pieces = new List<TimeWindow>(Math.Max(cuts.Count, marketIntervals.Count));
+        foreach (var c in cuts)
+            foreach (var m in marketIntervals)
+                if (m.Overlaps(c))
+                    pieces.Add(new TimeWindow(c.Start > m.Start ? c.Start : m.Start, c.End < m.End ? c.End : m.End));
+        return pieces;
     }
 
     /// <summary>MAESHA's score: 1 - |awarded - delivered| / awarded, 1 within the tolerance, never below 0; 4 decimals, rounded down.</summary>
-    public static decimal Score(KilowattHours awarded, KilowattHours delivered, decimal tolerance)
+    public static decimal Score(decimal awarded, decimal delivered, decimal tolerance)
     {
-        if (awarded.Value <= 0) return 0m;
-        var discrepancy = Math.Abs(awarded.Value - delivered.Value);
-        if (discrepancy <= tolerance * awarded.Value) return 1m;
-        return Math.Max(0m, decimal.Round(1m - discrepancy / awarded.Value, 4, MidpointRounding.ToZero));
+        if (awarded <= 0) return 0m;
+        var discrepancy = Math.Abs(awarded - delivered);
+        if (discrepancy <= tolerance * awarded) return 1m;
+        return Math.Max(0m, decimal.Round(1m - discrepancy / awarded, 4, MidpointRounding.ToZero));
     }
 
     /// <summary>MAESHA's baseline quality: 1 - RMSE(baseline - measured) / max(mean baseline, 1), 4 decimals, rounded down.</summary>

@@ -100,10 +100,11 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null, string? stateReason = null)
+        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default)
     {
         StateReason = stateReason;
         Consent = consent;
+        Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
         Verification = verification ?? VerificationRules.Default;
         Decision = decision;
         DecisionFixedAt = decisionFixedAt;
@@ -136,6 +137,9 @@ public sealed class FlexRequest
     public KilowattHours Energy { get; }
     public Direction Direction { get; }
     public EurosPerKilowattHour MaxPrice { get; }
+
+    /// <summary>The market interval when the request was posted: delivery is checked per interval of this length (requests stored before it: 15 minutes).</summary>
+    public MarketInterval Interval { get; }
 
     /// <summary>Bid deadline: offers are accepted while now &lt; GateClosure.</summary>
     public DateTimeOffset GateClosure { get; }
@@ -196,7 +200,7 @@ public sealed class FlexRequest
         string id, string dsoId, Transformer transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        VerificationRules? verification = null, FundingConsent? consent = null)
+        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null)
     {
         (verification ?? VerificationRules.Default).Validate();
         if (transformer.DsoId != dsoId)
@@ -217,7 +221,7 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default);
     }
 
     /// <summary>
@@ -290,13 +294,16 @@ public sealed class FlexRequest
     /// their <see cref="ChargingStation.MaxPower"/> (kW, the larger of AC and DC) times the window's length.
     /// </summary>
     /// <exception cref="DomainException">
-    /// A broken rule, named by field and rule; an offer above its stations' capability: field <c>energyKwh</c>, rule
+    /// A broken rule, named by field and rule; an offer of the other direction than the request: field <c>direction</c>,
+    /// rule <c>direction</c>; an offer above its stations' capability: field <c>energyKwh</c>, rule
     /// <c>physical-limit</c>, with the limit in the message.
     /// </exception>
     public void AcceptOffer(
         Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
     {
         RequireOpen(now);
+        if (offer.Direction != Direction)
+            throw new DomainException("direction", "direction", $"The request's direction is {Direction}; an offer must have the same direction.");
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (offer.Price.Value <= 0) throw new DomainException("priceEurPerKwh", "positive", "priceEurPerKwh must be greater than zero.");
         if (offer.Price > MaxPrice) throw new DomainException("priceEurPerKwh", "price-cap", $"priceEurPerKwh exceeds the request's cap of {MaxPrice}.");
@@ -404,6 +411,7 @@ public sealed class FlexRequest
     public ClearingRequest ToClearingRequest() =>
         new(Id, Delivery, Energy, MaxPrice, GateClosure, Pricing)
         {
+            Direction = Direction,
             DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
             Decision = Selection == SelectionMode.Manual ? Decision : null,
             MinimumAccepted = MinimumOfferEnergy,
@@ -463,7 +471,7 @@ public sealed class FlexRequest
     {
         Require(RequestState.Awarded, "verify delivery");
         if (now < Delivery.End) throw new DomainException("state", "window-open", "Delivery ends at " + Delivery.End.ToString("O"));
-        Verifications = Awards.Select(a => DeliveryVerifier.Verify(a, Delivery, Direction, Verification, evidence)).ToList();
+        Verifications = Awards.Select(a => DeliveryVerifier.Verify(a, Delivery, Direction, Verification, evidence, Interval)).ToList();
         State = RequestState.Settling;
     }
 

@@ -91,7 +91,10 @@ public sealed record ChargingStation(
     public bool Active => DeactivatedAt is null;
 }
 
-/// <summary>Which way the DSO needs consumption to move.</summary>
+/// <summary>
+/// Which way consumption moves: a request says which way the DSO needs it, an offer which way the CPO moves it. Clearing
+/// never mixes them; a station's capacity is one, whichever way it is booked.
+/// </summary>
 public enum Direction
 {
     ReduceConsumption = 1,
@@ -126,6 +129,9 @@ public sealed record Offer(
     EurosPerKilowattHour Price, bool Divisible, DateTimeOffset SubmittedAt)
 {
     public int Revision { get; init; } = 1;
+
+    /// <summary>Which way the offer moves consumption; it must be its request's (default: reduce, as every offer before directions).</summary>
+    public Direction Direction { get; init; } = Direction.ReduceConsumption;
 }
 
 /// <summary>An accepted (part of an) offer: what the CPO must deliver and what it is paid per kWh.</summary>

@@ -19,12 +19,26 @@ public sealed record Verification(
     IReadOnlyList<IntervalDelivery>? Intervals = null, VerificationRules? Rules = null)
 {
     /// <summary>
-    /// Delivered (at or above the success threshold), paid pro rata below it (<see cref="PayoutRule.ProRataByScore"/>
-    /// with a positive payout: a partial delivery, not a failure), or not delivered (nothing paid).
+    /// Each market interval of the window with its share of the award, what was delivered in it (exact kWh), its score
+    /// and whether it met the success threshold; null for verifications recorded before market intervals were checked.
+    /// </summary>
+    public IReadOnlyList<MarketIntervalDelivery>? MarketIntervals { get; init; }
+
+    /// <summary>
+    /// Delivered (every market interval at or above the success threshold), paid pro rata (some intervals below it but a
+    /// positive payout: a partial delivery, not a failure), or not delivered (nothing paid).
     /// </summary>
     public DeliveryOutcome Outcome =>
         Succeeded ? DeliveryOutcome.Delivered : Payout.Value > 0 ? DeliveryOutcome.PaidProRata : DeliveryOutcome.NotDelivered;
 }
+
+/// <summary>One market interval of a verified award.</summary>
+/// <param name="Interval">The market interval, clipped to the delivery window.</param>
+/// <param name="Scheduled">Its share of the award: the award's energy times the interval's part of the window (exact).</param>
+/// <param name="Delivered">What the award's stations delivered in it, summed over stations (exact; negative for a rebound).</param>
+/// <param name="Score">1 - |scheduled - delivered| / scheduled, 1 within the tolerance, never below 0 (4 decimals, rounded down).</param>
+/// <param name="Met">Whether it delivered at least the success threshold of its share; only such intervals are paid, except by score, which pays every interval its score's share.</param>
+public sealed record MarketIntervalDelivery(TimeWindow Interval, KilowattHours Scheduled, KilowattHours Delivered, decimal Score, bool Met);
 
 /// <summary>How a verified award ended. Numbers are stable; names go on the wire.</summary>
 public enum DeliveryOutcome
@@ -32,7 +46,10 @@ public enum DeliveryOutcome
     /// <summary>At or above the success threshold; paid by the payout rule.</summary>
     Delivered = 1,
 
-    /// <summary>Below the success threshold, paid the score's share (<see cref="PayoutRule.ProRataByScore"/>).</summary>
+    /// <summary>
+    /// Not every market interval met the success threshold, but something is paid: the intervals that met it, or the
+    /// score's share of each (<see cref="PayoutRule.ProRataByScore"/>).
+    /// </summary>
     PaidProRata = 2,
 
     /// <summary>Below the success threshold with nothing paid; <see cref="Verification.FailureReason"/> says why.</summary>

@@ -49,7 +49,7 @@ public class VerificationBenchmarks
     {
         var succeeded = 0;
         for (var i = 0; i < _awards.Length; i++)
-            if (DeliveryVerifier.Verify(_awards[i], _window, Direction.ReduceConsumption, VerificationRules.Default, _evidence[i]).Succeeded) succeeded++;
+            if (DeliveryVerifier.Verify(_awards[i], _window, Direction.ReduceConsumption, VerificationRules.Default, _evidence[i], MarketInterval.Default).Succeeded) succeeded++;
         return succeeded;
     }
 
@@ -107,7 +107,7 @@ public class XOfYVerificationBenchmarks
         var evidence = new DeliveryEvidence(_readings);
         var succeeded = 0;
         foreach (var award in _awards)
-            if (DeliveryVerifier.Verify(award, _window, Direction.ReduceConsumption, Rules, evidence).Succeeded) succeeded++;
+            if (DeliveryVerifier.Verify(award, _window, Direction.ReduceConsumption, Rules, evidence, MarketInterval.Default).Succeeded) succeeded++;
         return succeeded;
     }
 }

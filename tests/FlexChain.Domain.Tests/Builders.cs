@@ -12,7 +12,8 @@ internal static class Build
 
     public static Transformer Grid => new("tr1", "dso1", "Terni Nord 3", Kilowatts.From(630));
 
-    public static FlexRequest Request(decimal kwh = 10, decimal cap = 0.5m, PricingRule pricing = PricingRule.PayAsBid, VerificationRules? verification = null) =>
+    public static FlexRequest Request(decimal kwh = 10, decimal cap = 0.5m, PricingRule pricing = PricingRule.PayAsBid, VerificationRules? verification = null,
+        Direction direction = Direction.ReduceConsumption) =>
         FlexRequest.Post("req1", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(kwh),
-            Direction.ReduceConsumption, EurosPerKilowattHour.From(cap), T0.AddHours(1), pricing, T0, verification: verification);
+            direction, EurosPerKilowattHour.From(cap), T0.AddHours(1), pricing, T0, verification: verification);
 }

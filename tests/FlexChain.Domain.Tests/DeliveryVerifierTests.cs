@@ -16,7 +16,7 @@ public class DeliveryVerifierTests
     private static Verification Verify(IEnumerable<MeterReading> readings, VerificationRules? rules = null, Direction direction = Direction.ReduceConsumption,
         IEnumerable<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null) =>
         DeliveryVerifier.Verify(Award, Window, direction, rules ?? VerificationRules.Default,
-            new DeliveryEvidence(readings.ToList(), declared?.ToList(), activations));
+            new DeliveryEvidence(readings.ToList(), declared?.ToList(), activations), MarketInterval.Default);
 
     /// <summary>Baseline 5 kWh per quarter hour (20 kWh); in the window <paramref name="kwhPerQuarter"/> per quarter.</summary>
     private static List<MeterReading> Mbma(decimal kwhPerQuarter) => Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 4, kwhPerQuarter)).ToList();
@@ -66,14 +66,25 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
+    public void Verify_IncreaseDirection_AReductionDeliversNothing()
+    {
+        // Consumption went down from 5 to 2.5 kWh per quarter: for an increase that is -10 kWh, and nothing is paid.
+        var v = Verify(Mbma(2.5m), direction: Direction.IncreaseConsumption);
+        Assert.Equal(KilowattHours.From(-10), v.Delivered);
+        Assert.False(v.Succeeded);
+        Assert.Equal(Euros.Zero, v.Payout);
+    }
+
+    [Fact]
     public void Verify_MixedResolutions_KeepsIntervalsExactAndRoundsTotalsOnce()
     {
         // Baseline 20 kWh/h. First half hour in 1-minute readings of 0.1 kWh, second half one 30-minute reading of 4 kWh.
         // 1-minute baseline 20/60 = 0.333.. kWh, kept exact (x 30 = 10); 30-minute baseline 10 kWh. Measured 3 + 4 = 7.
         // Delivered 20 - 7 = 13 kWh: over-delivery, paid up to the award. (Rounding each minute to 0.333 lost 10 Wh.)
+        // The 30-minute reading is cut at the quarter hour (the market interval): 30 + 2 intervals.
         var readings = Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 30, 0.1m, minutes: 1)).Concat(Run(W.AddMinutes(30), 1, 4m, minutes: 30));
         var v = Verify(readings);
-        Assert.Equal(31, v.Intervals!.Count);
+        Assert.Equal(32, v.Intervals!.Count);
         Assert.Equal(20m / 60, v.Intervals[0].Baseline.Value);
         Assert.Equal(KilowattHours.From(20m), v.Baseline);
         Assert.Equal(KilowattHours.From(7m), v.Measured);
@@ -89,7 +100,7 @@ public class DeliveryVerifierTests
         var award = Award with { Energy = KilowattHours.From(20) };
         var readings = Run(W.AddHours(-1), 4, 5m).Concat(Enumerable.Range(0, 3600).Select(i =>
             new MeterReading("st1", new TimeWindow(W.AddSeconds(i), W.AddSeconds(i + 1)), KilowattHours.From(0.001m)))).ToList();
-        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings), MarketInterval.Default);
         Assert.Equal(KilowattHours.From(20m), v.Baseline);
         Assert.Equal(KilowattHours.From(3.6m), v.Measured);
         Assert.Equal(KilowattHours.From(16.4m), v.Delivered);
@@ -100,13 +111,13 @@ public class DeliveryVerifierTests
     public void Verify_DeliveredBetweenWattHours_IsRoundedDownOnce()
     {
         // Baseline 10 kWh/h; a 40-minute window with one 40-minute reading of 0 kWh. Delivered exactly 6.666.. kWh:
-        // the DSO pays for 6.666, not the nearest 6.667.
+        // the DSO pays for 6.666, not the nearest 6.667. The reading is cut at the quarter hours: 15, 15 and 10 minutes.
         var window = new TimeWindow(W, W.AddMinutes(40));
         var readings = Run(W.AddHours(-1), 4, 2.5m).Concat(Run(W, 1, 0m, minutes: 40)).ToList();
-        var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings), MarketInterval.Default);
         Assert.Equal(KilowattHours.From(6.666m), v.Delivered);
         Assert.Equal(KilowattHours.From(6.667m), v.Baseline); // the record's baseline is the nearest Wh
-        Assert.Equal(10m * 40 / 60, v.Intervals!.Single().Delivered.Value);
+        Assert.Equal([2.5m, 2.5m, 10m * 10 / 60], v.Intervals!.Select(i => i.Delivered.Value));
     }
 
     [Fact]
@@ -130,13 +141,16 @@ public class DeliveryVerifierTests
     [Fact]
     public void Verify_GapInWindow_FailsThatIntervalOnly()
     {
-        // Baseline 5 kWh per quarter; 12:30-12:45 has no reading: it delivers 0, the other three 3 each: 9 kWh, paid.
-        // (The whole verification used to fail, so one lost reading cost the CPO the other three.)
+        // Baseline 5 kWh per quarter; 12:30-12:45 has no reading: it delivers 0, the other three 3 each: 9 kWh. The
+        // quarter without data fails; the other three are paid their share, 3 x 2.5 x 0.25. (The whole verification
+        // used to fail, so one lost reading cost the CPO the other three.)
         var gap = new TimeWindow(W.AddMinutes(30), W.AddMinutes(45));
         var v = Verify(Run(W.AddHours(-1), 4, 5m).Concat(Run(W, 2, 2m)).Concat(Run(W.AddMinutes(45), 1, 2m)));
-        Assert.True(v.Succeeded);
+        Assert.False(v.Succeeded);
         Assert.Equal(KilowattHours.From(9m), v.Delivered);
-        Assert.Equal(new Euros(2.25m), v.Payout);
+        Assert.Equal(new Euros(1.875m), v.Payout);
+        Assert.Equal([true, true, false, true], v.MarketIntervals!.Select(m => m.Met));
+        Assert.Contains($"missing meter data: station st1 has no readings for {gap}", v.FailureReason);
         Assert.Equal([false, false, true, false], v.Intervals!.Select(i => i.Missing));
         Assert.Equal(new IntervalDelivery("st1", gap, KilowattHours.Zero, KilowattHours.Zero, KilowattHours.Zero, Missing: true), v.Intervals![2]);
         // Below the threshold, the reason names the gap: 2 x (5 - 3.5) + (5 - 3.5) = 4.5 kWh.
@@ -200,7 +214,7 @@ public class DeliveryVerifierTests
         // 40 kWh metered in the hour before a station registered at 22 kW: the baseline is 22 kWh (5.5 per quarter), not 40.
         var readings = Run(W.AddHours(-1), 4, 10m).Concat(Run(W, 4, 1m)).ToList();
         var v = DeliveryVerifier.Verify(Award, Window, Direction.ReduceConsumption, VerificationRules.Default,
-            new DeliveryEvidence(readings, maxPower: new Dictionary<string, Kilowatts> { ["st1"] = Kilowatts.From(22m) }));
+            new DeliveryEvidence(readings, maxPower: new Dictionary<string, Kilowatts> { ["st1"] = Kilowatts.From(22m) }), MarketInterval.Default);
         Assert.Equal(KilowattHours.From(22m), v.Baseline);
         Assert.All(v.Intervals!, i => Assert.Equal(5.5m, i.Baseline.Value));
         Assert.Equal(KilowattHours.From(18m), v.Delivered);
@@ -220,10 +234,10 @@ public class DeliveryVerifierTests
     {
         var award = Award with { StationIds = ["st1", "st2"] };
         var readings = Mbma(4m).Concat(Run(W.AddHours(-1), 4, 3m, station: "st2")).Concat(Run(W, 4, 1m, station: "st2")).ToList();
-        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings));
+        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(readings), MarketInterval.Default);
         Assert.Equal(KilowattHours.From(4 + 8), v.Delivered); // st1: 20 - 16, st2: 12 - 4
         Assert.Equal(8, v.Intervals!.Count);
-        var onlyOne = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(Mbma(4m)));
+        var onlyOne = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, VerificationRules.Default, new DeliveryEvidence(Mbma(4m)), MarketInterval.Default);
         Assert.Contains("station st2", onlyOne.FailureReason);
     }
 
@@ -304,7 +318,7 @@ public class DeliveryVerifierTests
         var readings = Enumerable.Range(1, 35)
             .SelectMany(d => Run(w.AddDays(-d), 4, w.AddDays(-d).DayOfWeek == DayOfWeek.Sunday ? 1m : 5m)).Concat(Run(w, 4, 0m)).ToList();
         var v = DeliveryVerifier.Verify(Award, new TimeWindow(w, w.AddHours(1)), Direction.ReduceConsumption,
-            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY }, new DeliveryEvidence(readings));
+            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY }, new DeliveryEvidence(readings), MarketInterval.Default);
         Assert.Equal(KilowattHours.From(4), v.Baseline);
     }
 
@@ -319,7 +333,7 @@ public class DeliveryVerifierTests
         var window = new TimeWindow(w, w.AddHours(1)); // crosses UTC midnight too
         var readings = Enumerable.Range(1, 7).SelectMany(d => Run(w.AddDays(-d), 4, 10 - d)).Concat(Run(w, 4, 0m)).ToList();
         var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption,
-            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 5 }, new DeliveryEvidence(readings));
+            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 5 }, new DeliveryEvidence(readings), MarketInterval.Default);
         Assert.Equal(KilowattHours.From(21.6m), v.Baseline);
     }
 
@@ -342,7 +356,7 @@ public class DeliveryVerifierTests
     [InlineData(10, -3, 0, 0)]
     [InlineData(10, 10, 0, 1)]
     public void Score_Discrepancy_FollowsMaesha(decimal awarded, decimal delivered, decimal tolerance, decimal expected) =>
-        Assert.Equal(expected, DeliveryVerifier.Score(KilowattHours.From(awarded), KilowattHours.From(delivered), tolerance));
+        Assert.Equal(expected, DeliveryVerifier.Score(awarded, delivered, tolerance));
 
     [Fact]
     public void QualityFactor_SmallBaselines_DivideByAtLeastOne() =>

@@ -137,6 +137,27 @@ public class FlexRequestTests
         Assert.Contains("minimum", b.Detail);
     }
 
+    [Theory]
+    [InlineData(Direction.ReduceConsumption, Direction.IncreaseConsumption)]
+    [InlineData(Direction.IncreaseConsumption, Direction.ReduceConsumption)]
+    public void AcceptOffer_OtherDirectionThanRequest_ThrowsDirection(Direction request, Direction offer)
+    {
+        var r = Request(direction: request);
+        var e = Assert.Throws<DomainException>(() => r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a") with { Direction = offer }, [Station()], Grid, Requirements, T0));
+        Assert.Equal(("direction", "direction"), (e.Field, e.Rule));
+        Assert.Contains(request.ToString(), e.Message);
+        r.AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a") with { Direction = request }, [Station()], Grid, Requirements, T0);
+    }
+
+    [Fact]
+    public void AcceptOffer_NoDirectionGiven_ReducesLikeARequestWithout()
+    {
+        // Bodies from before directions: both default to a reduction and match.
+        Assert.Equal(Direction.ReduceConsumption, Offer("a", 1, 0.1m).Direction);
+        Request().AcceptOffer(Offer("a", 1, 0.1m, cpo: "cpo-a"), [Station()], Grid, Requirements, T0);
+        Assert.Equal(Direction.IncreaseConsumption, Request(direction: Direction.IncreaseConsumption).ToClearingRequest().Direction);
+    }
+
     [Fact]
     public void AcceptOffer_OverPriceCap_Throws()
     {

@@ -184,6 +184,26 @@ public sealed class ApiRulesTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task PostOffer_Direction_DefaultsToReduceAndMustMatchTheRequest()
+    {
+        var m = await MarketAsync(); // a request without direction: a reduction
+        object WithDirection(string station, string direction) =>
+            new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = 0.2m, divisible = true, direction };
+
+        using var sideways = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{m.Request}/offers", m.CpoA, WithDirection(m.StationA, "Sideways"));
+        Assert.NotNull((await ProblemAsync(sideways, HttpStatusCode.BadRequest))["errors"]!["direction"]);
+        using var increase = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{m.Request}/offers", m.CpoA, WithDirection(m.StationA, "IncreaseConsumption"));
+        var problem = await ProblemAsync(increase, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(("direction", "direction"), (problem["field"]!.GetValue<string>(), problem["rule"]!.GetValue<string>()));
+
+        var old = await _api.PostAsync($"/v1/requests/{m.Request}/offers", m.CpoA, Offer(m.StationA));
+        Assert.Equal("ReduceConsumption", old["direction"]!.GetValue<string>());
+        var explicitly = await _api.PostAsync($"/v1/requests/{m.Request}/offers", m.CpoB, WithDirection(m.StationB, "reduceconsumption"));
+        Assert.Equal("ReduceConsumption", explicitly["direction"]!.GetValue<string>());
+        Assert.Equal("ReduceConsumption", (await _api.GetAsync($"/v1/requests/{m.Request}/offers/{old["id"]!.GetValue<string>()}", m.CpoA))["direction"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task PostOffer_Twice_IsConflict()
     {
         var m = await MarketAsync();

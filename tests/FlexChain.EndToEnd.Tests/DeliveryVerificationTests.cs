@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text.Json.Nodes;
 using FlexChain.Domain;
 using FlexChain.Ethereum;
+using FlexChain.Functions.Storage;
 using FlexChain.Verification;
 using static FlexChain.EndToEnd.Tests.ApiResponses;
 
@@ -212,6 +213,64 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         var verdict = Assert.Single(await verifier.VerifyTransactionAsync(Hash32.Parse(settlement["transactionHash"]!.GetValue<string>()), default));
         Assert.True(verdict.Verified, verdict.Describe(6));
         Assert.Equal(2_000_000, verdict.Payment!.Paid);
+    }
+
+    /// <summary>
+    /// A rebound inside the window: 10 kWh delivered in all (5, 3, 3 and -1 kWh per quarter hour against a 5 kWh
+    /// baseline), the whole award, but the last quarter rebounded. Each quarter's share is 2.5 kWh; the first three met
+    /// it and are paid their share, the last is not: 7.5 kWh x 0.25 = 1.875 EUR on chain, the rest back to the DSO.
+    /// </summary>
+    [Fact]
+    public async Task ReboundInsideTheWindow_PaidForTheQuartersDeliveredOnly()
+    {
+        var t0 = market.Clock.GetUtcNow();
+        var dso = await _api.RegisterAsync("Dso", "Rebound DSO", MarketFixture.RuleDsoKey);
+        var cpo = await _api.RegisterAsync("Cpo", "Rebound CPO", MarketFixture.RuleCpoAKey);
+        var transformer = await _api.TransformerAsync(dso);
+        var station = await _api.StationAsync(cpo, transformer, "IT001E00000097");
+        var window = new DateTimeOffset(t0.Year, t0.Month, t0.Day, t0.Hour, 0, 0, TimeSpan.Zero).AddHours(3); // on the quarter hours
+        var request = await _api.RequestAsync(dso, transformer, t0.AddHours(1), window, 10m);
+        Assert.Equal(15, (await _api.GetAsync($"/v1/requests/{request}", dso))["marketIntervalMinutes"]!.GetValue<int>());
+        await _api.PostAsync($"/v1/requests/{request}/offers", cpo, new { stationIds = new[] { station }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });
+        market.Clock.SetTo(t0.AddHours(1));
+        await _api.WaitForStateAsync(request, dso, "Awarded");
+
+        market.Clock.SetTo(window.AddHours(1));
+        await _api.PostQuarterReadingsAsync(cpo, station, window.AddHours(-1), 5m);
+        await _api.PostAsync($"/v1/stations/{station}/readings", cpo, new
+        {
+            readings = new[] { 0m, 2m, 2m, 6m }.Select((kwh, i) => new { start = window.AddMinutes(15 * i), end = window.AddMinutes(15 * (i + 1)), energyKwh = kwh }),
+        });
+        market.Clock.SetTo(window.AddHours(1).AddMinutes(20));
+
+        var settlement = Assert.Single((await _api.WaitForStateAsync(request, dso, "Settled"))["settlements"]!.AsArray())!;
+        var verification = settlement["verification"]!;
+        Assert.Equal(10m, verification["deliveredKwh"]!.GetValue<decimal>());
+        Assert.Equal(("PaidProRata", false), (verification["outcome"]!.GetValue<string>(), verification["succeeded"]!.GetValue<bool>()));
+        var quarters = verification["marketIntervals"]!.AsArray();
+        Assert.Equal([true, true, true, false], quarters.Select(q => q!["met"]!.GetValue<bool>()));
+        Assert.Equal([5m, 3m, 3m, -1m], quarters.Select(q => q!["deliveredKwh"]!.GetValue<decimal>()));
+        Assert.All(quarters, q => Assert.Equal(2.5m, q!["scheduledKwh"]!.GetValue<decimal>()));
+        Assert.Equal("1875000", settlement["payoutUnits"]!.GetValue<string>());
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        var verdict = Assert.Single(await verifier.VerifyTransactionAsync(Hash32.Parse(settlement["transactionHash"]!.GetValue<string>()), default));
+        Assert.True(verdict.Verified, verdict.Describe(6));
+        Assert.Equal(1_875_000, verdict.Payment!.Paid);
+    }
+
+    /// <summary>A request keeps the market interval it was posted with; one stored before market intervals reads as 15 minutes.</summary>
+    [Fact]
+    public void StoredRequest_KeepsItsMarketInterval_OldRowsReadAsQuarterHours()
+    {
+        var t = new DateTimeOffset(2099, 1, 1, 10, 0, 0, TimeSpan.Zero);
+        var transformer = new Transformer("tr_1", "dso_1", "T", Kilowatts.From(630));
+        var request = FlexRequest.Post("req_1", "dso_1", transformer, new TimeWindow(t.AddHours(2), t.AddHours(3)), KilowattHours.From(1), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(0.5m), t.AddHours(1), PricingRule.PayAsBid, t, interval: MarketInterval.From(5));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(request, StoreJson.Options))!.AsObject();
+        Assert.Equal(5, json["interval"]!.GetValue<int>());
+        Assert.Equal(MarketInterval.From(5), System.Text.Json.JsonSerializer.Deserialize<FlexRequest>(json, StoreJson.Options)!.Interval);
+        json.Remove("interval");
+        Assert.Equal(MarketInterval.Default, System.Text.Json.JsonSerializer.Deserialize<FlexRequest>(json, StoreJson.Options)!.Interval);
     }
 
     [Fact]

@@ -281,15 +281,15 @@ public sealed class PackedMeterDataTests(AzuriteFixture azurite)
                 packed.AddRange(await store.GetReadingsAsync("cpo_packed", station, range, CancellationToken.None));
                 old.AddRange(await perReading.GetReadingsAsync(station, range));
             }
-            var fromPacked = DeliveryVerifier.Verify(award, window, Direction.ReduceConsumption, rules, new DeliveryEvidence(packed));
-            var fromOld = DeliveryVerifier.Verify(award, window, Direction.ReduceConsumption, rules, new DeliveryEvidence(old));
+            var fromPacked = DeliveryVerifier.Verify(award, window, Direction.ReduceConsumption, rules, new DeliveryEvidence(packed), MarketInterval.Default);
+            var fromOld = DeliveryVerifier.Verify(award, window, Direction.ReduceConsumption, rules, new DeliveryEvidence(old), MarketInterval.Default);
 
             Assert.Equal(JsonSerializer.Serialize(fromOld), JsonSerializer.Serialize(fromPacked));
         }
         // The cases are not vacuous: the first saw a revised and a missing interval.
         var first = DeliveryVerifier.Verify(new Award("req_diff/o1", "o1", "cpo_packed", [a.Id], KilowattHours.From(1m), EurosPerKilowattHour.From(0.25m)),
             cases[0].Window, Direction.ReduceConsumption, VerificationRules.Default,
-            new DeliveryEvidence(await store.GetReadingsAsync(a.CpoId, a.Id, VerificationRules.Default.EvidenceRange(cases[0].Window), CancellationToken.None)));
+            new DeliveryEvidence(await store.GetReadingsAsync(a.CpoId, a.Id, VerificationRules.Default.EvidenceRange(cases[0].Window), CancellationToken.None)), MarketInterval.Default);
         Assert.Contains(first.Intervals!, i => i.Revised);
         Assert.Contains(first.Intervals!, i => i.Missing);
     }

@@ -158,28 +158,39 @@ public sealed record IntervalDeliveryResponse(
     string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, bool Revised, bool Missing);
 
 /// <summary>
+/// One market interval of a verified award: its share of the award (<c>scheduledKwh</c>), what was delivered in it
+/// (negative for a rebound), its score and whether it met the success threshold (<c>met</c>: only such intervals are
+/// paid, except by score).
+/// </summary>
+public sealed record MarketIntervalDeliveryResponse(DateTimeOffset Start, DateTimeOffset End, decimal ScheduledKwh, decimal DeliveredKwh, decimal Score, bool Met);
+
+/// <summary>
 /// How an award's delivery was verified: the rules, per-interval inputs, totals, the score (MAESHA: 1 - discrepancy /
-/// awarded, 1 within the tolerance), the declared baseline's quality factor, and the payout in EUR before token rounding.
+/// awarded, 1 within the tolerance; the award's score weighs its market intervals' by their share), the declared
+/// baseline's quality factor, the payout in EUR before token rounding, and the check of each market interval.
 /// </summary>
 public sealed record VerificationDetailResponse(
     string AwardId, bool Succeeded, string Outcome, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
-    string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals)
+    string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals,
+    IReadOnlyList<MarketIntervalDeliveryResponse> MarketIntervals)
 {
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
         new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, Wire.Kwh(v.Baseline.Value), Wire.Kwh(v.Measured.Value), Wire.Kwh(v.Delivered.Value),
             Wire.Eur(v.Payout.Value),
             v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
-            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList());
+            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList(),
+            (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList());
 }
 
-public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible);
+public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null);
 
 public sealed record OfferResponse(string Id, string RequestId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision)
+    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision, string Direction)
 {
     public static OfferResponse From(Offer o) =>
-        new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision);
+        new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision,
+            o.Direction.ToString());
 }
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail);
@@ -223,7 +234,7 @@ public sealed record RequestResponse(
     decimal? MinimumOfferKwh, string State, FillResponse? Fill, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo? Chain, VerificationRulesResponse Verification,
-    DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null);
+    DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null, int MarketIntervalMinutes = 15);
 
 /// <summary>
 /// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or

@@ -158,7 +158,10 @@ public static class OffersApi
         for (var i = 0; i < ids.Count; i++)
             stations.Add(found[i]?.Value ?? throw new DomainException("stationIds", "own-station", $"Station {ids[i]} is not one of your registered stations."));
         var offer = new Offer(offerId, request.Id, cpo.Id, ids, KilowattHours.From(body.EnergyKwh!.Value),
-            EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now) { Revision = revision };
+            EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now)
+        {
+            Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
+        };
         request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.DsoId, cancellationToken), now);
         return offer;
     }
@@ -171,6 +174,7 @@ public static class OffersApi
             RuleForEach(x => x.StationIds).Id();
             RuleFor(x => x.EnergyKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m);
             RuleFor(x => x.PriceEurPerKwh).PositiveQuantity(EurosPerKilowattHour.Scale, 10_000m);
+            RuleFor(x => x.Direction).EnumName<PostOfferRequest, Direction>();
         }
     }
 }

@@ -54,7 +54,7 @@ public static class RequestsApi
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
-            RequestConsents.From(body.Consent!));
+            RequestConsents.From(body.Consent!), gate.MarketInterval);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
         await gate.AddAsync(request, cancellationToken);
         await events.PublishAsync(request.Id, cancellationToken);

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace FlexChain.Functions.Gates;
 
 /// <summary>Settings of the gate cycle (section <c>GateCycle</c>).</summary>
-public sealed class GateCycleOptions
+public sealed class GateCycleOptions : System.ComponentModel.DataAnnotations.IValidatableObject
 {
     /// <summary>How long after the delivery window meter data may still arrive before verification runs.</summary>
     public TimeSpan MeterDataGrace { get; set; } = TimeSpan.FromMinutes(15);
@@ -25,6 +25,23 @@ public sealed class GateCycleOptions
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan ActivationLeadTime { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The market interval in minutes (1 to 60, dividing the hour; default 15): a request posted now checks delivery per
+    /// interval of this length, and keeps it when the setting changes later.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 60)]
+    public int MarketIntervalMinutes { get; set; } = 15;
+
+    /// <summary>The market interval of <see cref="MarketIntervalMinutes"/>.</summary>
+    public MarketInterval MarketInterval => MarketInterval.From(MarketIntervalMinutes, nameof(MarketIntervalMinutes));
+
+    /// <summary>The rule the attributes cannot say: the market interval divides the hour.</summary>
+    public IEnumerable<System.ComponentModel.DataAnnotations.ValidationResult> Validate(System.ComponentModel.DataAnnotations.ValidationContext validationContext)
+    {
+        if (MarketIntervalMinutes is >= 1 and <= 60 && 60 % MarketIntervalMinutes != 0)
+            yield return new($"MarketIntervalMinutes must divide the hour, not {MarketIntervalMinutes}.", [nameof(MarketIntervalMinutes)]);
+    }
 
     /// <summary>The most awards one escrow batch (one lock and one settle transaction) carries.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1000)]
@@ -76,6 +93,9 @@ public sealed partial class GateCycleRunner(
     RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications, FaultInjection faults)
 {
     private readonly GateCycleOptions _options = options.Value;
+
+    /// <summary>The market interval new requests are posted with.</summary>
+    public MarketInterval MarketInterval => _options.MarketInterval;
 
     /// <summary>The time to record for a step: the clock as the step happens (a tick's steps can take a while), never before the tick.</summary>
     private DateTimeOffset Now(DateTimeOffset tick) => clock.GetUtcNow() is var t && t > tick ? t : tick;

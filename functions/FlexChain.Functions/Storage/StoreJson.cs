@@ -17,6 +17,7 @@ public static class StoreJson
         o.Converters.Add(new DecimalValue<Kilowatts>(v => new(v), q => q.Value));
         o.Converters.Add(new DecimalValue<EurosPerKilowattHour>(v => new(v), q => q.Value));
         o.Converters.Add(new DecimalValue<Euros>(v => new(v), q => q.Value));
+        o.Converters.Add(new MarketIntervalConverter());
         o.Converters.Add(new WalletConverter());
         o.Converters.Add(new WindowConverter());
         o.MakeReadOnly(populateMissingResolver: true);
@@ -27,6 +28,12 @@ public static class StoreJson
     {
         public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => create(reader.GetDecimal());
         public override void Write(Utf8JsonWriter writer, T v, JsonSerializerOptions options) => writer.WriteNumberValue(value(v));
+    }
+
+    private sealed class MarketIntervalConverter : JsonConverter<MarketInterval>
+    {
+        public override MarketInterval Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => MarketInterval.From(reader.GetInt32());
+        public override void Write(Utf8JsonWriter writer, MarketInterval value, JsonSerializerOptions options) => writer.WriteNumberValue(value.Minutes);
     }
 
     private sealed class WalletConverter : JsonConverter<WalletAddress>

@@ -8,7 +8,7 @@ namespace FlexChain.Domain;
 /// watt-hours and 0.0001 EUR/kWh inside); the result does not depend on the order of the inputs.
 /// <list type="bullet">
 /// <item>Per request, offers are taken in merit order: price ascending, then submission time, then offer id
-/// (ordinal). Late, ineligible and over-cap offers are rejected first; the rest go to the request's selection
+/// (ordinal). Late, ineligible, other-direction and over-cap offers are rejected first; the rest go to the request's selection
 /// strategy: automatic merit order, or the DSO's manual picks when they were made in time.</item>
 /// <item>Conflicts between requests: requests are processed one after the other, by gate closure, then delivery
 /// start, then request id (ordinal). Earlier gate closure goes first because that request's result is published
@@ -91,6 +91,7 @@ public static class ClearingEngine
     {
         OfferOutcomeKind.RejectedLate => "The offer was submitted after gate closure.",
         OfferOutcomeKind.RejectedOverPriceCap => "The offer's price is above the request's price cap.",
+        OfferOutcomeKind.RejectedWrongDirection => Explain.Text(Why.WrongDirection)!,
         _ => kind.ToString(),
     };
 
@@ -114,6 +115,7 @@ internal sealed class RequestPlan
     public required long GateTicks { get; init; }
     public required long WindowStart { get; init; }
     public required long WindowEnd { get; init; }
+    public required Direction Direction { get; init; }
     public required IPricingStrategy PricingStrategy { get; init; }
     public required ISelectionStrategy SelectionStrategy { get; init; }
     public IReadOnlySet<string>? Qualified { get; init; }
@@ -140,7 +142,7 @@ internal sealed class RequestPlan
         return new RequestPlan
         {
             Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
-            GateTicks = r.GateClosure.UtcTicks, WindowStart = r.Delivery.Start.UtcTicks, WindowEnd = r.Delivery.End.UtcTicks,
+            GateTicks = r.GateClosure.UtcTicks, WindowStart = r.Delivery.Start.UtcTicks, WindowEnd = r.Delivery.End.UtcTicks, Direction = r.Direction,
             PricingStrategy = PricingStrategies.For(r.Pricing), SelectionStrategy = strategy, Qualified = r.QualifiedStationIds, Taken = taken, MinimumWh = minimumWh,
             Requested = r.Energy, Allowance = r.OverfillAllowance, Pricing = r.Pricing, Selection = selection, SelectionNote = note,
         };
@@ -364,6 +366,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             var o = offers[e.Offer];
             if (e.Ticks >= p.GateTicks) e.Kind = OfferOutcomeKind.RejectedLate;
             else if (e.Why != Why.None) e.Kind = OfferOutcomeKind.RejectedNotEligible;
+            else if (o.Direction != p.Direction) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedWrongDirection, Why.WrongDirection);
             else if (o.StationIds is not { Count: > 0 }) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.NoStation);
             else if (p.Qualified is { } q && !AllIn(o.StationIds, q)) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.StationNotQualified);
             else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;

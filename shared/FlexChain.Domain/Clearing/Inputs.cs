@@ -14,6 +14,9 @@ public sealed record ClearingRequest(
     string Id, TimeWindow Delivery, KilowattHours Energy, EurosPerKilowattHour PriceCap, DateTimeOffset GateClosure,
     PricingRule Pricing)
 {
+    /// <summary>Which way the request moves consumption (default: reduce). An offer of the other direction is <see cref="OfferOutcomeKind.RejectedWrongDirection"/>.</summary>
+    public Direction Direction { get; init; } = Direction.ReduceConsumption;
+
     /// <summary>
     /// How much more than <see cref="Energy"/> may be bought (kWh, default zero: never more than requested). It only
     /// lets an indivisible offer that overshoots the remaining need be accepted whole; divisible offers are still cut

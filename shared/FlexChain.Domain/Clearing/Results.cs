@@ -41,6 +41,9 @@ public enum OfferOutcomeKind
     /// for more than offered, or exceeds the request); <see cref="OfferOutcome.Detail"/> says which.
     /// </summary>
     RejectedInvalidPick = 10,
+
+    /// <summary>The offer moves consumption the other way than its request (reduce against increase, or the reverse).</summary>
+    RejectedWrongDirection = 11,
 }
 
 /// <summary>How the winners of a request were chosen. Numbers are stable; names go on the wire.</summary>

@@ -194,6 +194,7 @@ internal enum Why : byte
     PartBelowMinimum,
     PickBelowMinimum,
     Booked,
+    WrongDirection,
 }
 
 internal static class Explain
@@ -213,6 +214,7 @@ internal static class Explain
         Why.CapacityConflict => "A station of the offer is already awarded for an overlapping window.",
         Why.PartBelowMinimum => "The part of the offer still needed is below the request's minimum accepted quantity.",
         Why.Booked => "A station of the offer is already booked by an earlier award for an overlapping window.",
+        Why.WrongDirection => "The offer moves consumption the other way than the request.",
         Why.PickBelowMinimum => "The pick takes part of the offer below the request's minimum accepted quantity.",
         _ => why.ToString(),
     };

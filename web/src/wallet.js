@@ -6,7 +6,8 @@ import { formatUnits, verifyPayments } from "./verify.js";
 const HASH = /^0x[0-9a-fA-F]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
-export function walletPage() {
+/** The page; `query` may name what to check (awardId=, tx= or wallet=), as the DSO page links a settlement. */
+export function walletPage(query) {
   const kind = h("select", { name: "kind" },
     h("option", { value: "awardId" }, "Settlement id"), h("option", { value: "tx" }, "Transaction hash"), h("option", { value: "wallet" }, "Wallet address"));
   const target = h("input", { name: "target", required: true, autocomplete: "off", spellcheck: "false", class: "mono" });
@@ -15,6 +16,8 @@ export function walletPage() {
   const chainId = h("input", { name: "chainId", inputmode: "numeric", autocomplete: "off" });
   const fromBlock = h("input", { name: "fromBlock", inputmode: "numeric", value: "0", autocomplete: "off" });
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
+  for (const name of ["awardId", "tx", "wallet"])
+    if (query?.get(name)) [kind.value, target.value] = [name, query.get(name)];
   const results = h("section", { class: "results", "aria-label": "Verification results" });
   const button = h("button", { type: "submit" }, "Verify");
 

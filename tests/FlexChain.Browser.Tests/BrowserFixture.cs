@@ -43,6 +43,9 @@ public sealed class BrowserFixture : IAsyncLifetime
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
         Directory.CreateDirectory(Screenshots);
+        // The machine is shared (Azurite, the chain node, the app and the browser on two cores): wait longer than
+        // Playwright's 5 s default for what a page shows after its API calls.
+        Assertions.SetDefaultExpectTimeout(20_000);
     }
 
     /// <summary>A fresh browser context and page at desktop size that records console errors and uncaught exceptions.</summary>
@@ -69,6 +72,7 @@ public sealed class PageSession : IAsyncDisposable
 {
     private readonly IBrowserContext _context;
     private readonly List<string> _errors = [];
+    private readonly List<string> _expected = [];
 
     public PageSession(string name, IBrowserContext context, IPage page)
     {
@@ -78,6 +82,12 @@ public sealed class PageSession : IAsyncDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>
+    /// Declares one console error the next step must cause: Chromium logs every refused API call (a 412 the page handles,
+    /// say) as "Failed to load resource". <see cref="CheckAsync"/> fails if it did not appear.
+    /// </summary>
+    public void ExpectConsoleError(string text) => _expected.Add(text);
 
     public IPage Page { get; }
 
@@ -96,7 +106,13 @@ public sealed class PageSession : IAsyncDisposable
             Assert.True(blocking.Count == 0, $"{step} at {width} px: " + string.Join("; ", blocking));
         }
         await Page.SetViewportSizeAsync(1280, 900);
-        lock (_errors) Assert.True(_errors.Count == 0, string.Join("\n", _errors));
+        lock (_errors)
+        {
+            foreach (var text in _expected)
+                Assert.True(_errors.Remove(_errors.FirstOrDefault(e => e.Contains(text, StringComparison.Ordinal)) ?? ""), $"expected console error '{text}' did not appear");
+            _expected.Clear();
+            Assert.True(_errors.Count == 0, string.Join("\n", _errors));
+        }
     }
 
     public async ValueTask DisposeAsync() => await _context.DisposeAsync();

@@ -46,7 +46,12 @@ export class ApiProblem extends Error {
 }
 
 /** Calls the API with the signed-in participant's key (kept in sessionStorage only: gone when the tab closes). */
-export async function api(path, { method = "GET", body, headers = {} } = {}) {
+export async function api(path, options) {
+  return (await apiVersioned(path, options)).json;
+}
+
+/** As api, with the answer's ETag (the version a later If-Match names). */
+export async function apiVersioned(path, { method = "GET", body, headers = {} } = {}) {
   const key = sessionStorage.getItem(API_KEY);
   const response = await fetch(path, {
     method,
@@ -56,7 +61,7 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   const text = await response.text();
   const json = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiProblem(response.status, json);
-  return json;
+  return { json, etag: response.headers.get("ETag") };
 }
 
 const API_KEY = "flexchain.apiKey";

@@ -1,10 +1,11 @@
-// The dashboard's shell: one page per role, chosen by the location's hash (#/wallet, #/dso; a query after "?" is
+// The dashboard's shell: one page per role, chosen by the location's hash (#/wallet, #/dso, #/cpo; a query after "?" is
 // the page's input, e.g. #/wallet?awardId=0x...), so the app serves one document.
 import { countdown } from "./dom.js";
+import { cpoPage } from "./cpo.js";
 import { dsoPage } from "./dso.js";
 import { walletPage } from "./wallet.js";
 
-const pages = { "#/wallet": walletPage, "#/dso": dsoPage };
+const pages = { "#/wallet": walletPage, "#/dso": dsoPage, "#/cpo": cpoPage };
 
 function show() {
   const [route, query = ""] = location.hash.split("?");

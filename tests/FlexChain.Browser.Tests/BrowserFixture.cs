@@ -48,6 +48,21 @@ public sealed class BrowserFixture : IAsyncLifetime
         Assertions.SetDefaultExpectTimeout(20_000);
     }
 
+    /// <summary>
+    /// Delivers and settles an awarded request as the end-to-end tests do: <paramref name="cpo"/>'s meter reads 5 kWh a
+    /// quarter hour in the hour before the window (baseline) and 2.75 in it (9 kWh of reduction), and the market clock
+    /// moves past delivery and the meter-data grace. Returns the request once settled.
+    /// </summary>
+    public async Task<System.Text.Json.Nodes.JsonNode> DeliverAndSettleAsync(MarketClient api, string request, Caller dso, Caller cpo, string station, DateTimeOffset windowStart)
+    {
+        Market.Clock.SetTo(windowStart);
+        await api.PostQuarterReadingsAsync(cpo, station, windowStart.AddHours(-1), 5m);
+        Market.Clock.SetTo(windowStart.AddHours(1));
+        await api.PostQuarterReadingsAsync(cpo, station, windowStart, 2.75m);
+        Market.Clock.SetTo(windowStart.AddHours(1).AddMinutes(5));
+        return await api.WaitForStateAsync(request, dso, "Settled");
+    }
+
     /// <summary>A fresh browser context and page at desktop size that records console errors and uncaught exceptions.</summary>
     public async Task<PageSession> OpenAsync(string name)
     {

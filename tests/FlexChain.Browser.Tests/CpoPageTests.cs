@@ -47,6 +47,7 @@ public sealed class CpoPageTests(BrowserFixture browser)
         await Assertions.Expect(offers.GetByRole(AriaRole.Row)).ToHaveCountAsync(2);
         var offer = (await _api.GetAsync($"/v1/requests/{request}/offers", cpoA))["items"]![0]!["id"]!.GetValue<string>();
         await page.GetByRole(AriaRole.Button, new() { Name = $"Edit {offer}" }).ClickAsync();
+        await Assertions.Expect(page.GetByLabel("Price (EUR/kWh)")).ToHaveValueAsync("0.3");   // loaded with its version
         await page.GetByLabel("Price (EUR/kWh)").FillAsync("0.28");
         await page.GetByRole(AriaRole.Button, new() { Name = $"Save changes to {offer}" }).ClickAsync();
         await Assertions.Expect(status).ToContainTextAsync("saved (revision 2)");
@@ -55,6 +56,7 @@ public sealed class CpoPageTests(BrowserFixture browser)
         // Another system changes the offer after the page loaded it for editing: the page's save is refused, nothing
         // changes, and the page shows the other system's version.
         await page.GetByRole(AriaRole.Button, new() { Name = $"Edit {offer}" }).ClickAsync();
+        await Assertions.Expect(page.GetByLabel("Price (EUR/kWh)")).ToHaveValueAsync("0.28");
         using (var other = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/offers/{offer}", cpoA,
             new { stationIds = new[] { stationA }, energyKwh = 10m, priceEurPerKwh = 0.27m, divisible = false }, ifMatch: "\"2\""))
             Assert.True(other.IsSuccessStatusCode, await other.Content.ReadAsStringAsync());

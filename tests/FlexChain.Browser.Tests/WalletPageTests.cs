@@ -75,11 +75,6 @@ public sealed class WalletPageTests(BrowserFixture browser)
 
         market.Clock.SetTo(t0.AddHours(1));
         await _api.WaitForStateAsync(request, dso, "Awarded");
-        market.Clock.SetTo(windowStart);
-        await _api.PostQuarterReadingsAsync(cpoA, stationA, windowStart.AddHours(-1), 5m);
-        market.Clock.SetTo(windowStart.AddHours(1));
-        await _api.PostQuarterReadingsAsync(cpoA, stationA, windowStart, 2.75m);
-        market.Clock.SetTo(windowStart.AddHours(1).AddMinutes(5));
-        return Assert.Single((await _api.WaitForStateAsync(request, dso, "Settled"))["settlements"]!.AsArray())!;
+        return Assert.Single((await browser.DeliverAndSettleAsync(_api, request, dso, cpoA, stationA, windowStart))["settlements"]!.AsArray())!;
     }
 }

@@ -95,6 +95,7 @@ if (Environment.GetEnvironmentVariable("FUNCTIONS_CUSTOMHANDLER_PORT") is not nu
 app.UseMiddleware<SecurityHeadersMiddleware>();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseDashboard();
 app.UseRouting();
 app.UseMiddleware<RouteValueGuardMiddleware>();
 app.UseMiddleware<BodyLimitMiddleware>();

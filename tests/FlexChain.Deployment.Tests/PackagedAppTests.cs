@@ -69,6 +69,30 @@ public sealed partial class PackagedAppTests(PackageFixture package, AzuriteFixt
     }
 
     [Fact]
+    public async Task Dashboard_IsServedFromThePackage_WithItsOwnPolicyAndRevalidation()
+    {
+        using var page = await _client.GetAsync("/app/");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(Dashboard.ContentSecurityPolicy, Assert.Single(page.Headers.GetValues("Content-Security-Policy")));
+        Assert.Equal("no-cache", page.Headers.CacheControl!.ToString());
+        Assert.Contains("src=\"main.js\"", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var script = await _client.GetAsync("/app/main.js");
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType!.MediaType);
+        Assert.NotNull(script.Headers.ETag);
+        using var css = await _client.GetAsync("/app/style.css");
+        Assert.Equal("text/css", css.Content.Headers.ContentType!.MediaType);
+
+        // The API keeps its own policy; a file the bundle does not have is a 404.
+        using var api = await _client.GetAsync("/v1/health");
+        Assert.Equal(SecurityHeadersMiddleware.ContentSecurityPolicy, Assert.Single(api.Headers.GetValues("Content-Security-Policy")));
+        using var missing = await _client.GetAsync("/app/nothing.js");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
     public async Task TimerInvocation_AsTheHostPostsIt_IsAnswered()
     {
         var invocation = """{"Data":{"timer":{"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"GateTick"}}}""";

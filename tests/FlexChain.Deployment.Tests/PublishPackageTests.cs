@@ -9,7 +9,8 @@ namespace FlexChain.Deployment.Tests;
 /// <summary>
 /// The shape of the package <c>scripts/publish</c> builds, as the Azure Functions host reads it: host.json names a
 /// custom handler executable that is in the package and executable, and each function folder's function.json is a
-/// trigger the app serves (HTTP under <c>v1/</c>, and the timers and queue triggers it handles at <c>POST /{name}</c>).
+/// trigger the app serves (HTTP: the API under <c>v1/</c> and the dashboard's static files under <c>app/</c>, and the
+/// timers and queue triggers it handles at <c>POST /{name}</c>).
 /// </summary>
 [Collection(PackageCollection.Name)]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // the package is for linux-x64
@@ -17,6 +18,12 @@ public sealed class PublishPackageTests(PackageFixture package)
 {
     /// <summary>The HTTP function: the host forwards every public request under this route to the app.</summary>
     private const string ApiFunction = "Api";
+
+    /// <summary>The dashboard's function: the host forwards GETs under <c>app/</c> to the app, which serves the bundle (Hosting/Dashboard).</summary>
+    private const string DashboardFunction = "Dashboard";
+
+    /// <summary>Every function folder the package must have: the two HTTP functions and one per trigger the app handles.</summary>
+    private static IEnumerable<string> Functions => TriggersApi.Handlers.Keys.Append(ApiFunction).Append(DashboardFunction);
 
     private JsonElement HostJson() => JsonDocument.Parse(File.ReadAllText(Path.Combine(package.Root, "host.json"))).RootElement;
 
@@ -54,13 +61,13 @@ public sealed class PublishPackageTests(PackageFixture package)
         var folders = Directory.GetDirectories(package.Root).Where(d => File.Exists(Path.Combine(d, "function.json")))
             .Select(Path.GetFileName).Order(StringComparer.Ordinal);
 
-        Assert.Equal(TriggersApi.Handlers.Keys.Append(ApiFunction).Order(StringComparer.Ordinal), folders);
+        Assert.Equal(Functions.Order(StringComparer.Ordinal), folders);
     }
 
     [Fact]
     public void FunctionJsons_EachDeclaresOneTriggerTheAppServes()
     {
-        foreach (var name in TriggersApi.Handlers.Keys.Append(ApiFunction))
+        foreach (var name in Functions)
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(package.Root, name, "function.json")));
             var trigger = Assert.Single(doc.RootElement.GetProperty("bindings").EnumerateArray(),
@@ -68,11 +75,17 @@ public sealed class PublishPackageTests(PackageFixture package)
             switch (trigger.GetProperty("type").GetString())
             {
                 case "httpTrigger":
-                    Assert.Equal(ApiFunction, name);
-                    Assert.Equal("v1/{*route}", trigger.GetProperty("route").GetString());
+                    // The API is versioned under v1/; the dashboard is not part of the API's contract, so it has its own
+                    // prefix, read-only methods, and nothing else of the app is reachable through it.
+                    var (route, methods) = name switch
+                    {
+                        ApiFunction => ("v1/{*route}", new[] { "delete", "get", "patch", "post", "put" }),
+                        DashboardFunction => (Dashboard.Path[1..] + "/{*path}", new[] { "get", "head" }),
+                        _ => throw new Xunit.Sdk.XunitException($"{name}: an HTTP trigger the app does not serve"),
+                    };
+                    Assert.Equal(route, trigger.GetProperty("route").GetString());
                     Assert.Equal("anonymous", trigger.GetProperty("authLevel").GetString());   // the app authenticates (API keys)
-                    Assert.Equal(["delete", "get", "patch", "post", "put"],
-                        trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!).Order(StringComparer.Ordinal));
+                    Assert.Equal(methods, trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!).Order(StringComparer.Ordinal));
                     Assert.Contains(doc.RootElement.GetProperty("bindings").EnumerateArray(), b => b.GetProperty("type").GetString() == "http");
                     break;
                 case "timerTrigger":
@@ -96,7 +109,7 @@ public sealed class PublishPackageTests(PackageFixture package)
     public void Package_CarriesTheRepositorysHostAndFunctionFilesUnchanged()
     {
         Assert.Equal(File.ReadAllText(Path.Combine(RepoPaths.Root, "host.json")), File.ReadAllText(Path.Combine(package.Root, "host.json")));
-        foreach (var name in TriggersApi.Handlers.Keys.Append(ApiFunction))
+        foreach (var name in Functions)
             Assert.Equal(File.ReadAllText(Path.Combine(RepoPaths.Root, "functions", name, "function.json")),
                 File.ReadAllText(Path.Combine(package.Root, name, "function.json")));
     }
@@ -109,6 +122,8 @@ public sealed class PublishPackageTests(PackageFixture package)
 
         Assert.Contains("host.json", names);
         Assert.Contains("Api/function.json", names);
+        Assert.Contains("Dashboard/function.json", names);
+        Assert.Contains("dashboard/index.html", names);
         Assert.Contains("appsettings.json", names);
         // Unix permissions live in the high 16 bits of a zip entry's external attributes; a lost x bit stops the host.
         var mode = (UnixFileMode)((zip.GetEntry("FlexChain.Functions")!.ExternalAttributes >> 16) & 0x1FF);

@@ -2,7 +2,7 @@ namespace FlexChain.Functions.Hosting;
 
 /// <summary>
 /// Headers on every response: no content-type sniffing, a content security policy that lets nothing load or frame
-/// the API's answers (a dashboard served later gets its own, looser policy), and <c>Cache-Control: no-store</c> on
+/// the API's answers (the dashboard's pages get <see cref="Dashboard.ContentSecurityPolicy"/>), and <c>Cache-Control: no-store</c> on
 /// the answers of endpoints marked <see cref="SecurityHeaderExtensions.CarriesSecret"/> (an API key or a webhook secret).
 /// Kestrel's <c>Server</c> header is switched off in Program.
 /// </summary>
@@ -16,7 +16,7 @@ public sealed class SecurityHeadersMiddleware(RequestDelegate next)
         {
             var headers = context.Response.Headers;
             headers.XContentTypeOptions = "nosniff";
-            headers.ContentSecurityPolicy = ContentSecurityPolicy;
+            headers.ContentSecurityPolicy = Dashboard.IsDashboard(context.Request) ? Dashboard.ContentSecurityPolicy : ContentSecurityPolicy;
             headers.Remove("Server");
             if (context.GetEndpoint()?.Metadata.GetMetadata<CarriesSecretMarker>() is not null) headers.CacheControl = "no-store";
             return Task.CompletedTask;

@@ -1,0 +1,48 @@
+// The DSO's EIP-712 consent to pay for a request (README, DSO consent), signed by an injected EIP-1193 wallet
+// (MetaMask or any other): the same values contracts-sol/scripts/consent.js signs.
+import { AbiCoder, hexlify, keccak256, randomBytes } from "ethers";
+
+/** A decimal string (or number) as an integer of `digits` decimal places, truncated, without floating point. */
+export function scaled(value, digits) {
+  const [whole, fraction = ""] = String(value).split(".");
+  return BigInt(whole + fraction.padEnd(digits, "0").slice(0, digits));
+}
+
+const seconds = (iso) => BigInt(Math.floor(Date.parse(iso) / 1000));
+
+/** keccak256(abi.encode(string transformerId, uint64 deliveryStart, uint64 deliveryEnd, uint256 energyWh, uint256 maxPriceMicroEurPerKwh, uint64 gateClosure)). */
+export function requestHash(r) {
+  return keccak256(AbiCoder.defaultAbiCoder().encode(
+    ["string", "uint64", "uint64", "uint256", "uint256", "uint64"],
+    [r.transformerId, seconds(r.deliveryStart), seconds(r.deliveryEnd), scaled(r.energyKwh, 3), scaled(r.maxPriceEurPerKwh, 6), seconds(r.gateClosure)]));
+}
+
+/**
+ * Asks the wallet to sign the request's consent for its most costly outcome (energy x price cap), valid until a day
+ * after delivery starts, under a random nonce; `chain` is the health endpoint's chain (chainId, settlementContract, tokenDecimals).
+ */
+export async function signConsent(ethereum, account, request, chain) {
+  const maxAmount = (scaled(request.energyKwh, 6) * scaled(request.maxPriceEurPerKwh, 6) * 10n ** BigInt(chain.tokenDecimals)) / 10n ** 12n;
+  const deadline = seconds(request.deliveryStart) + 86_400n;
+  const nonce = BigInt(hexlify(randomBytes(16)));
+  const typedData = {
+    types: {
+      EIP712Domain: [
+        { name: "name", type: "string" }, { name: "version", type: "string" },
+        { name: "chainId", type: "uint256" }, { name: "verifyingContract", type: "address" },
+      ],
+      Consent: [
+        { name: "requestHash", type: "bytes32" }, { name: "maxAmount", type: "uint256" },
+        { name: "deadline", type: "uint256" }, { name: "nonce", type: "uint256" },
+      ],
+    },
+    primaryType: "Consent",
+    domain: { name: "FlexSettlement", version: "1", chainId: chain.chainId, verifyingContract: chain.settlementContract },
+    message: { requestHash: requestHash(request), maxAmount: maxAmount.toString(), deadline: deadline.toString(), nonce: nonce.toString() },
+  };
+  const signature = await ethereum.request({ method: "eth_signTypedData_v4", params: [account, JSON.stringify(typedData)] });
+  return {
+    maxAmount: maxAmount.toString(), deadline: new Date(Number(deadline) * 1000).toISOString().replace(".000Z", "Z"),
+    nonce: nonce.toString(), signature,
+  };
+}

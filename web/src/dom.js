@@ -1,0 +1,96 @@
+// The few DOM helpers every page uses: elements built from plain values (text is always text, never HTML).
+
+/** An element with attributes (on* keys become listeners) and children (strings become text nodes; null is skipped). */
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else element.setAttribute(name, value === true ? "" : String(value));
+  }
+  element.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return element;
+}
+
+let fieldCount = 0;
+
+/** A labelled form field: the label names the input, the hint is its description. */
+export function field(label, input, hint) {
+  const id = input.id || (input.id = `field-${++fieldCount}`);
+  const hintId = hint ? `${id}-hint` : null;
+  if (hintId) input.setAttribute("aria-describedby", hintId);
+  return h("div", { class: "field" }, h("label", { for: id }, label), input, hint ? h("p", { class: "hint", id: hintId }, hint) : null);
+}
+
+/** GET a JSON document from the app; null for 404, an Error naming the status otherwise. */
+export async function getJson(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${(await response.text()).slice(0, 300)}`);
+  return response.json();
+}
+
+/** A refusal from the API: its RFC 7807 problem, with the field and rule it names. */
+export class ApiProblem extends Error {
+  constructor(status, problem) {
+    super(problem?.detail ?? problem?.title ?? `HTTP ${status}`);
+    this.status = status;
+    this.field = problem?.field;
+    this.rule = problem?.rule;
+  }
+
+  /** "detail (field, rule)" as a person reads it. */
+  describe() {
+    return this.field ? `${this.message} (field ${this.field}, rule ${this.rule})` : this.message;
+  }
+}
+
+/** Calls the API with the signed-in participant's key (kept in sessionStorage only: gone when the tab closes). */
+export async function api(path, options) {
+  return (await apiVersioned(path, options)).json;
+}
+
+/** As api, with the answer's ETag (the version a later If-Match names). */
+export async function apiVersioned(path, { method = "GET", body, headers = {} } = {}) {
+  const key = sessionStorage.getItem(API_KEY);
+  const response = await fetch(path, {
+    method,
+    headers: { Accept: "application/json", ...(key ? { "X-Api-Key": key } : {}), ...(body ? { "Content-Type": "application/json" } : {}), ...headers },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiProblem(response.status, json);
+  return { json, etag: response.headers.get("ETag") };
+}
+
+const API_KEY = "flexchain.apiKey";
+
+/** Signs in with an API key: stored in sessionStorage only, checked by reading the caller's own participant. */
+export async function signIn(key) {
+  sessionStorage.setItem(API_KEY, key);
+  try {
+    return await api("/v1/participants/me");
+  } catch (e) {
+    sessionStorage.removeItem(API_KEY);
+    throw e;
+  }
+}
+
+export function signOut() {
+  sessionStorage.removeItem(API_KEY);
+}
+
+/** The signed-in participant, or null. */
+export async function currentParticipant() {
+  return sessionStorage.getItem(API_KEY) ? api("/v1/participants/me").catch(() => null) : null;
+}
+
+/** "in 1 h 02 min 05 s" / "passed" for a moment, from now. */
+export function countdown(to, now = Date.now()) {
+  let s = Math.floor((Date.parse(to) - now) / 1000);
+  if (s <= 0) return "closed";
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  return `${h > 0 ? `${h} h ` : ""}${String(m).padStart(2, "0")} min ${String(s).padStart(2, "0")} s`;
+}

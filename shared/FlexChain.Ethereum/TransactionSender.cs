@@ -18,7 +18,10 @@ public sealed class TransactionSenderOptions
     /// <summary>Percent added to eth_estimateGas (default 20): estimates can fall short when state changes before mining.</summary>
     public int GasMarginPercent { get; init; } = 20;
 
-    /// <summary>Blocks that must include or follow the transaction's block before its receipt counts (default 1: mined).</summary>
+    /// <summary>
+    /// Blocks that must include or follow the transaction's block before its receipt counts (head - block + 1 >=
+    /// Confirmations; default 1: mined). Until then a reorg may take it out again: it is then sent again (same nonce).
+    /// </summary>
     public int Confirmations { get; init; } = 1;
 
     /// <summary>How long <see cref="TransactionSender.WaitForReceiptAsync"/> polls before giving up (default 5 minutes).</summary>
@@ -34,9 +37,9 @@ public sealed class TransactionSenderOptions
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     /// <summary>
-    /// How long a sent transaction may stay unmined before it is re-sent with the same nonce: as it was when the node
-    /// no longer knows it (dropped), with fees raised by <see cref="FeeBumpPercent"/> when it is still pending (stuck).
-    /// Default 60 s; <see cref="Timeout.InfiniteTimeSpan"/> never re-sends.
+    /// How long a sent transaction may stay pending before it is re-sent with the same nonce and fees raised by
+    /// <see cref="FeeBumpPercent"/> (stuck). Default 60 s; <see cref="Timeout.InfiniteTimeSpan"/> never raises fees. A
+    /// transaction the node no longer knows (dropped, or removed from the chain by a reorg) is re-broadcast unchanged at once.
     /// </summary>
     public TimeSpan ReplaceAfter { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -47,16 +50,17 @@ public sealed class TransactionSenderOptions
 /// <summary>
 /// Sends EIP-1559 transactions for one signer key on one chain with Nethereum (fees from its fee-history strategy,
 /// signing offline with <see cref="AccountOfflineTransactionSigner"/>), and adds what Nethereum lacks: nonces assigned
-/// in order within this process, waiting for a configured number of confirmations, and re-sending a stuck or dropped
-/// transaction with the same nonce.
+/// in order within this process, waiting for a configured number of confirmations on the canonical chain, and
+/// re-sending a stuck, dropped or reorged-out transaction with the same nonce.
 /// </summary>
 /// <remarks>
 /// Nonces are serialised by a lock inside this instance only: use exactly one instance per signer per process, and
 /// one process per signer (ARCHITECTURE.md section 5). After a rejected send the next nonce is re-read from the
 /// node's pending transaction count. While waiting for a receipt, transport failures (a node that went silent or
-/// restarted its HTTP side) are retried until the deadline, and a transaction unmined after
-/// <see cref="TransactionSenderOptions.ReplaceAfter"/> is re-sent with the same nonce (re-broadcast if dropped, fees
-/// bumped if stuck); any of its versions' receipts completes the wait. The signed raw transactions of a pending
+/// restarted its HTTP side) are retried until the deadline; an unmined transaction the node no longer knows (dropped,
+/// or taken out of the chain by a reorg before its confirmations) is re-broadcast unchanged at once, and one still
+/// pending after <see cref="TransactionSenderOptions.ReplaceAfter"/> is re-sent with the same nonce and bumped fees;
+/// a receipt of any of its versions completes the wait once its block has the confirmations and is still canonical. The signed raw transactions of a pending
 /// nonce are kept in memory only; a caller that must survive a restart re-sends through
 /// <see cref="RebroadcastAsync"/> what it stored from <see cref="Signed"/>.
 /// </remarks>
@@ -225,16 +229,18 @@ public sealed class TransactionSender : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
+                    var mined = false;
                     foreach (var version in pending?.Versions.Select(v => v.Hash).ToArray() ?? [transactionHash])
                     {
                         var receipt = await _web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(version).ConfigureAwait(false);
-                        if (receipt?.BlockNumber is null || !await IsConfirmedAsync(receipt).ConfigureAwait(false)) continue;
+                        if (receipt?.BlockNumber is null) continue;
+                        mined = true;
+                        if (!await IsFinalAsync(receipt).ConfigureAwait(false)) continue;
                         if (receipt.Status?.Value != 1)
                             throw new ContractRevertException(await ReplayForRevertDataAsync(receipt, pending?.Input).ConfigureAwait(false), version);
                         return receipt;
                     }
-                    if (pending is not null && clock.GetUtcNow() - pending.LastSentAt >= _options.ReplaceAfter)
-                        await ResendAsync(pending, cancellationToken).ConfigureAwait(false);
+                    if (pending is not null && !mined) await ResendAsync(pending, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (IsTransient(e))
                 {
@@ -311,7 +317,10 @@ public sealed class TransactionSender : IDisposable
         }
     }
 
-    /// <summary>Re-sends an unmined transaction with its nonce: unchanged if the node dropped it, with higher fees if it is stuck.</summary>
+    /// <summary>
+    /// Re-sends an unmined transaction with its nonce: unchanged as soon as the node no longer knows it (dropped from its
+    /// pool, or taken out of the chain by a reorg), with higher fees once it is stuck for <see cref="TransactionSenderOptions.ReplaceAfter"/>.
+    /// </summary>
     private async Task ResendAsync(Pending pending, CancellationToken cancellationToken)
     {
         var latest = pending.Versions[^1];
@@ -319,6 +328,7 @@ public sealed class TransactionSender : IDisposable
         var signed = latest;
         if (known is not null)
         {
+            if (_options.ReplaceAfter == Timeout.InfiniteTimeSpan || _options.TimeProvider.GetUtcNow() - pending.LastSentAt < _options.ReplaceAfter) return;
             var fee = await _web3.FeeSuggestion.GetMedianPriorityFeeHistorySuggestionStrategy().SuggestFeeAsync().ConfigureAwait(false);
             var input = pending.Input;
             input.MaxPriorityFeePerGas = new HexBigInteger(BigInteger.Max(Bump(input.MaxPriorityFeePerGas.Value), fee.MaxPriorityFeePerGas!.Value));
@@ -348,11 +358,16 @@ public sealed class TransactionSender : IDisposable
         e.RpcError.Code == 3 || e.RpcError.GetDataAsString() is { Length: >= 10 } data && data.HasHexPrefix() && data.IsHex()
         || e.RpcError.Message.Contains("revert", StringComparison.OrdinalIgnoreCase);
 
-    private async Task<bool> IsConfirmedAsync(TransactionReceipt receipt)
+    /// <summary>
+    /// Whether the receipt's block has the configured confirmations (head - block + 1 >= Confirmations) and is still the
+    /// chain's block at that height (a reorg since the receipt was read replaced it: not final, the next poll reads again).
+    /// </summary>
+    private async Task<bool> IsFinalAsync(TransactionReceipt receipt)
     {
-        if (_options.Confirmations <= 1) return true;
         var head = await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync().ConfigureAwait(false);
-        return head.Value + 1 >= receipt.BlockNumber.Value + _options.Confirmations;
+        if (head.Value - receipt.BlockNumber.Value + 1 < _options.Confirmations) return false;
+        var block = await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(receipt.BlockNumber).ConfigureAwait(false);
+        return string.Equals(block?.BlockHash, receipt.BlockHash, StringComparison.OrdinalIgnoreCase);
     }
 
     private async Task<string?> ReplayForRevertDataAsync(TransactionReceipt receipt, TransactionInput? input)

@@ -65,11 +65,15 @@ public sealed class JsonRpcEscrowChain(IWeb3 web3, EthAddress escrow, ulong maxL
         return await web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(transactionHash.ToString()).ConfigureAwait(false);
     }
 
-    public async Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken)
+    public Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken) =>
+        GetCycleAsync(cycleId, BlockParameter.CreateLatest(), cancellationToken);
+
+    /// <summary><c>getCycle(cycleId)</c> as of <paramref name="block"/>.</summary>
+    public async Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, BlockParameter block, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var output = await web3.Eth.GetContractQueryHandler<GetCycleFunction>()
-            .QueryDeserializingToObjectAsync<GetCycleOutput>(new GetCycleFunction { CycleId = cycleId.ToArray() }, Escrow.ToString(), BlockParameter.CreateLatest())
+            .QueryDeserializingToObjectAsync<GetCycleOutput>(new GetCycleFunction { CycleId = cycleId.ToArray() }, Escrow.ToString(), block)
             .ConfigureAwait(false);
         return EscrowCycle.From(output.Cycle);
     }

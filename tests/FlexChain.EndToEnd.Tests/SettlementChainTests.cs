@@ -23,11 +23,11 @@ public sealed class SettlementChainTests(MarketFixture market)
 
     private SettlementLedger Ledger() => Ledger(market.Chain.RpcUri, market.Settlement, market.StorageConnectionString);
 
-    private static SettlementLedger Ledger(Uri rpc, EthAddress escrow, string storage) => new(
+    private static SettlementLedger Ledger(Uri rpc, EthAddress escrow, string storage, int confirmations = 1) => new(
         Options.Create(new SettlementOptions
         {
             RpcUrl = rpc.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = escrow.ToString(),
-            OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey,
+            OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey, Confirmations = confirmations,
         }),
         new BlobServiceClient(storage), NullLogger<SignerLease>.Instance);
 
@@ -137,6 +137,108 @@ public sealed class SettlementChainTests(MarketFixture market)
 
         Assert.Contains("execution reverted with error 0x", e.Message, StringComparison.Ordinal);
         Assert.Equal(CycleStatus.None, (await ledger.GetCycleAsync(tooLate.CycleId, CancellationToken.None)).Status);
+    }
+
+    /// <summary>A Hardhat node, Azurite and a deployment of their own (these tests revert or mine blocks), with one funded 250-unit award to CPO A.</summary>
+    private sealed record OwnChain(Uri Rpc, EthAddress Escrow, EthAddress Token, string Storage, Nethereum.Web3.Web3 Web3,
+        AwardRecord Award, SettlementLedger.CycleLock Lock, SettlementLedger.CycleSettlement Settlement);
+
+    private async Task WithOwnChainAsync(Func<OwnChain, Task> test)
+    {
+        var chain = new HardhatNodeFixture();
+        var storage = new AzuriteFixture();
+        await Task.WhenAll(chain.InitializeAsync(), storage.InitializeAsync());
+        try
+        {
+            var deployment = await MarketFixture.DeployAsync(chain.RpcUri);
+            var escrow = EthAddress.Parse(deployment.GetProperty("settlement").GetString()!);
+            var cycleId = EscrowIds.Cycle("own-chain/" + Guid.NewGuid().ToString("N"));
+            var delivery = market.Clock.GetUtcNow().AddDays(1);
+            var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 1_000, 250_000, 250,
+                delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+            var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, escrow, cycleId, 250, delivery.AddDays(1).ToUnixTimeSeconds(), 1);
+            await test(new OwnChain(chain.RpcUri, escrow, EthAddress.Parse(deployment.GetProperty("token").GetString()!), storage.ConnectionString,
+                new Nethereum.Web3.Web3(chain.RpcUri.AbsoluteUri), award,
+                new SettlementLedger.CycleLock(cycleId, [award], delivery.AddDays(1), [consent.Draw(250)]),
+                new SettlementLedger.CycleSettlement(cycleId, [award], [new SettlementRecord(award.AwardId, 1_000, 2_000, 0, 1_000, true, 250, 250)])));
+        }
+        finally
+        {
+            await chain.DisposeAsync();
+            await storage.DisposeAsync();
+        }
+    }
+
+    private async Task<System.Numerics.BigInteger> NonceAsync(OwnChain own) =>
+        (await own.Web3.Eth.Transactions.GetTransactionCount.SendRequestAsync(_operator, BlockParameter.CreateLatest())).Value;
+
+    [Fact]
+    public Task LockAndSettle_ReorgRemovesTheLockBeforeItsConfirmations_LockedAgainAndPaidOnce() => WithOwnChainAsync(async own =>
+    {
+        var (web3, token, cycleId) = (own.Web3, own.Token, own.Lock.CycleId);
+        using (var registering = Ledger(own.Rpc, own.Escrow, own.Storage))
+        {
+            await registering.InitializeAsync(CancellationToken.None);
+            await registering.RegisterPayeesAsync([MarketFixture.CpoAWallet], CancellationToken.None);
+        }
+        using var ledger = Ledger(own.Rpc, own.Escrow, own.Storage, confirmations: 3);
+        await ledger.InitializeAsync(CancellationToken.None);
+        var (dsoBefore, cpoBefore) = (await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.DsoWallet), await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.CpoAWallet));
+        var nonceBefore = await NonceAsync(own);
+
+        var snapshot = await web3.Client.SendRequestAsync<string>("evm_snapshot");
+        var locking = ledger.LockCyclesAsync([own.Lock], CancellationToken.None);
+        await Poll.UntilAsync(() => ledger.GetCycleAsync(cycleId, CancellationToken.None), c => c.Status == CycleStatus.Locked, TimeSpan.FromSeconds(60), "the lock mined");
+        Assert.False(locking.IsCompleted); // mined in one block: 1 of the 3 confirmations
+        Assert.True(await web3.Client.SendRequestAsync<bool>("evm_revert", null, snapshot)); // a reorg takes the lock's block away
+        Assert.Equal(CycleStatus.None, (await ledger.GetCycleAsync(cycleId, CancellationToken.None)).Status);
+
+        var locked = Assert.Single(await MineUntilAsync(web3, locking));
+        Assert.NotNull(locked.Transaction);
+        Assert.Null(locked.FundingFailure);
+        Assert.Equal(nonceBefore + 1, await NonceAsync(own));
+        Assert.Single(await MarketFixture.LogsAsync<CycleLockedEvent>(web3, own.Escrow, 0, cycleId));
+        Assert.Equal(dsoBefore - 250, await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.DsoWallet));
+
+        var settled = Assert.Single(await MineUntilAsync(web3, ledger.SettleCyclesAsync([own.Settlement], CancellationToken.None)));
+        Assert.NotNull(settled.Transaction);
+        Assert.Equal(cpoBefore + 250, await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.CpoAWallet)); // paid once
+        Assert.Equal(dsoBefore - 250, await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.DsoWallet));
+    });
+
+    [Fact]
+    public Task SettleCycles_SettledByAnEarlierAttemptButNotYetConfirmed_CountsOnlyAtTheConfirmations() => WithOwnChainAsync(async own =>
+    {
+        using (var earlier = Ledger(own.Rpc, own.Escrow, own.Storage))
+        {
+            // An earlier attempt (here with 1 confirmation, as if it had died before its confirmations) locks and settles.
+            await earlier.InitializeAsync(CancellationToken.None);
+            await earlier.LockCyclesAsync([own.Lock], CancellationToken.None);
+            await earlier.SettleCyclesAsync([own.Settlement], CancellationToken.None);
+        }
+        using var ledger = Ledger(own.Rpc, own.Escrow, own.Storage, confirmations: 3);
+        await ledger.InitializeAsync(CancellationToken.None);
+        var nonce = await NonceAsync(own);
+
+        var settling = ledger.SettleCyclesAsync([own.Settlement], CancellationToken.None);
+        // The settlement's block has 1 of 3 confirmations and no block comes: the step does not count it as done.
+        await Task.WhenAny(settling, Task.Delay(TimeSpan.FromSeconds(3)));
+        Assert.False(settling.IsCompleted);
+
+        var settled = Assert.Single(await MineUntilAsync(own.Web3, settling));
+        Assert.NotNull(settled.Transaction);
+        Assert.Equal(nonce, await NonceAsync(own)); // nothing sent again
+    });
+
+    /// <summary>Mines a block at a time until <paramref name="step"/> (waiting for its confirmations) completes.</summary>
+    private static async Task<T> MineUntilAsync<T>(Nethereum.Web3.IWeb3 web3, Task<T> step)
+    {
+        for (var blocks = 0; !step.IsCompleted && blocks < 600; blocks++)
+        {
+            await web3.Client.SendRequestAsync<string>("evm_mine");
+            await Task.WhenAny(step, Task.Delay(200));
+        }
+        return await step;
     }
 
     [Fact]

@@ -92,6 +92,38 @@ public sealed class SenderResilienceTests : IClassFixture<HardhatNodeFixture>, I
     }
 
     [Fact]
+    public async Task WaitForReceipt_ReorgRemovesTheMinedTransactionBeforeItsConfirmations_SameNonceIsMinedAgainOnce()
+    {
+        using var sender = new TransactionSender(_web3, new Account(HardhatNodeFixture.AccountKeys[3], HardhatNodeFixture.ChainId),
+            new TransactionSenderOptions
+            {
+                Confirmations = 3, ReplaceAfter = TimeSpan.FromHours(1), // only the reorg may cause a re-send
+                InitialPollInterval = TimeSpan.FromMilliseconds(50), MaxPollInterval = TimeSpan.FromMilliseconds(200),
+            });
+        var to = Fresh();
+        var nonce = await NonceAsync(sender.Address, BlockParameter.CreateLatest());
+        var snapshot = await _web3.Client.SendRequestAsync<string>("evm_snapshot");
+        var hash = await sender.SendAsync(to, "0x", 4 * Gwei, Timeout);
+        var mined = await _web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(hash); // automine: in a block already
+        Assert.NotNull(mined);
+
+        // A reorg takes the block away (1 confirmation of the 3 needed): the transaction is in no block and no pool.
+        Assert.True(await _web3.Client.SendRequestAsync<bool>("evm_revert", null, snapshot));
+        Assert.Null(await _web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(hash));
+        Assert.Equal(0, await BalanceAsync(to));
+
+        var receipt = await MineUntilAsync(sender.WaitForReceiptAsync(hash, Timeout));
+
+        Assert.Equal(hash, receipt.TransactionHash); // the same signed transaction, broadcast again
+        Assert.Equal(1, receipt.Status.Value);
+        var head = (await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value;
+        Assert.True(head - receipt.BlockNumber.Value + 1 >= 3, $"block {receipt.BlockNumber.Value} has {head - receipt.BlockNumber.Value + 1} confirmations");
+        Assert.Equal(receipt.BlockHash, (await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(receipt.BlockNumber)).BlockHash);
+        Assert.Equal(nonce + 1, await NonceAsync(sender.Address, BlockParameter.CreateLatest()));
+        Assert.Equal(4 * Gwei, await BalanceAsync(to)); // paid once
+    }
+
+    [Fact]
     public async Task Rebroadcast_SignedBeforeARestartAndDropped_IsMinedOnce()
     {
         var signed = new List<SignedTransaction>();

@@ -45,7 +45,11 @@ public sealed class SettlementOptions : IValidatableObject
                 [nameof(RegistrarKey)]);
     }
 
-    /// <summary>Confirmations (1 = mined in a block) before a chain step counts as done.</summary>
+    /// <summary>
+    /// Confirmations before a chain step (payee listing, lock, settlement) counts as done: its block and the blocks after
+    /// it (head - block + 1 >= Confirmations), that block still being the chain's at its height. 1 (mined) suits a local
+    /// Hardhat node, which never reorganises; on a public chain use enough to make a reorg past them unlikely (3 dev, 12 prod).
+    /// </summary>
     [Range(1, 64)] public int Confirmations { get; set; } = 1;
 
     /// <summary>First block to scan for the escrow's events (its deployment block).</summary>
@@ -138,10 +142,40 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         _status = new ChainStatus(ChainState.Connected, null, new ChainInfo(_options.ChainId, escrow.ToString(), token.Address.ToString(), token.Decimals));
     }
 
-    public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken)
+    public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken) =>
+        await GetCycleAsync(cycleId, BlockParameter.CreateLatest(), cancellationToken);
+
+    private static readonly TimeSpan FinalityTimeout = TimeSpan.FromMinutes(5);
+
+    private async Task<CycleState> GetCycleAsync(Hash32 cycleId, BlockParameter block, CancellationToken cancellationToken)
     {
-        var c = await Chain.GetCycleAsync(cycleId, cancellationToken);
+        var c = await Chain.GetCycleAsync(cycleId, block, cancellationToken);
         return new CycleState(c.Status, c.Dso, c.Total, c.Paid, c.AwardsHash);
+    }
+
+    /// <summary>
+    /// The cycles as of the latest block once that block is final: it has <see cref="SettlementOptions.Confirmations"/>
+    /// and is still the chain's block at its height (after a reorg they are read again at the new head). What a step
+    /// records comes from here, so a lock or settlement counts only at the configured confirmations, whoever sent it.
+    /// </summary>
+    /// <exception cref="TimeoutException">The chain made too few blocks for the confirmations within 5 minutes (the step fails and is retried).</exception>
+    private async Task<CycleState[]> GetFinalCyclesAsync(IEnumerable<Hash32> cycleIds, CancellationToken cancellationToken)
+    {
+        var deadline = DateTimeOffset.UtcNow + FinalityTimeout;
+        while (true)
+        {
+            var head = await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(BlockParameter.CreateLatest());
+            var at = new BlockParameter(head.Number);
+            var states = await Task.WhenAll(cycleIds.Select(id => GetCycleAsync(id, at, cancellationToken)));
+            while ((await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value - head.Number.Value + 1 < _options.Confirmations)
+            {
+                if (DateTimeOffset.UtcNow >= deadline)
+                    throw new TimeoutException($"block {head.Number.Value} did not reach {_options.Confirmations} confirmations within {FinalityTimeout}");
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+            var still = await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(head.Number);
+            if (string.Equals(still?.BlockHash, head.BlockHash, StringComparison.OrdinalIgnoreCase)) return states;
+        }
     }
 
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
@@ -231,10 +265,11 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         foreach (var c in needed)
             if (await FundingRefusalAsync(c, cancellationToken) is { } reason) refused[c.CycleId] = reason;
         var reverts = await SendAllAsync(Settler, needed.Where(c => !refused.ContainsKey(c.CycleId)).Select(LockCall).ToList(), cancellationToken);
-        return await Task.WhenAll(cycles.Select(async c =>
+        var final = await GetFinalCyclesAsync(cycles.Select(c => c.CycleId), cancellationToken);
+        return await Task.WhenAll(cycles.Select(async (c, i) =>
         {
             if (refused.TryGetValue(c.CycleId, out var reason)) return new LockOutcome(null, reason);
-            var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
+            var onChain = final[i];
             if (onChain.Status == CycleStatus.None && await FundingRefusalAsync(c, cancellationToken) is { } late) return new LockOutcome(null, late);
             if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(c.Awards))
                 throw new InvalidOperationException($"cycle {c.CycleId} on chain does not match its award records{Describe(reverts)}");
@@ -292,9 +327,10 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
                 Payouts = c.Settlements.Select(s => s.PayoutUnits).ToList(),
                 SettlementHashes = c.Settlements.Select(s => s.Hash().ToArray()).ToList(),
             }.GetCallData().ToHex(prefix: true)).ToList(), cancellationToken);
-        return await Task.WhenAll(cycles.Select(async c =>
+        var final = await GetFinalCyclesAsync(cycles.Select(c => c.CycleId), cancellationToken);
+        return await Task.WhenAll(cycles.Select(async (c, i) =>
         {
-            var onChain = await GetCycleAsync(c.CycleId, cancellationToken);
+            var onChain = final[i];
             if (onChain.Status == CycleStatus.Refunded)
                 return new SettleOutcome(null, $"refunded: the escrow returned the locked {onChain.Total} token units to the DSO unsettled, after the refund time, in " +
                     await FindTransactionAsync<CycleRefundedEvent>(c.CycleId, cancellationToken));

@@ -188,8 +188,8 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
     /// <summary>
     /// From the cycles' histories: the longest time from a kill (or the step falling due, if later) to the step it held up
     /// (a step of a cycle that fell due within 10 s before a kill, or after it), and the longest step delay with no kill
-    /// around it. A step falls due at the closing time (closing), at the previous step (clearing, locks), or at a
-    /// batch's delivery end plus the meter-data grace (verification and settlement).
+    /// around it. A step falls due at the closing time (closing the gate), at the previous step (clearing, locks), or at a
+    /// batch's delivery end plus the meter-data grace (settlement), never before the cycle's previous step.
     /// </summary>
     private (TimeSpan Worst, TimeSpan Quiet) KillToMove(List<JsonNode> cycles)
     {
@@ -199,17 +199,21 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
         foreach (var c in cycles)
         {
             var ends = c["escrowBatches"]!.AsArray().Select(b => b!["deliveryEnd"]!.GetValue<DateTimeOffset>() + Grace).Order().ToList();
-            var previous = c["closesAt"]!.GetValue<DateTimeOffset>();
+            var closes = c["closesAt"]!.GetValue<DateTimeOffset>();
+            var previous = DateTimeOffset.MinValue;
             foreach (var e in c["history"]!.AsArray())
             {
                 var at = e!["at"]!.GetValue<DateTimeOffset>();
                 var settling = e["cause"]!.GetValue<string>().Contains("settled", StringComparison.OrdinalIgnoreCase) || e["to"]!.GetValue<string>() == "Settled";
-                var due = settling && ends.LastOrDefault(d => d <= at) is var end && end > previous ? end : previous;
+                var scheduled = e["from"]!.GetValue<string>() == "Open" ? closes
+                    : settling ? ends.LastOrDefault(d => d <= at, DateTimeOffset.MinValue) : DateTimeOffset.MinValue;
+                var due = scheduled > previous ? scheduled : previous;
+                previous = at;
+                if (at < due || due == DateTimeOffset.MinValue) continue;   // not a step that waited for anything (e.g. the cycle's creation)
                 var kill = _kills.Where(k => k >= due.AddSeconds(-10) && k <= at).DefaultIfEmpty(DateTimeOffset.MinValue).Max();
                 var step = $"{c["id"]}: {e["from"]} -> {e["to"]} ({e["cause"]}) due {due:HH:mm:ss.f}, at {at:HH:mm:ss.f}";
                 if (kill == DateTimeOffset.MinValue) { if (at - due > quiet) (quiet, quietStep) = (at - due, step); }
                 else if (at - (kill > due ? kill : due) > worst) (worst, worstStep) = (at - (kill > due ? kill : due), $"{step}, kill at {kill:HH:mm:ss.f}");
-                previous = at;
             }
         }
         output.WriteLine($"longest after a kill: {worstStep}");

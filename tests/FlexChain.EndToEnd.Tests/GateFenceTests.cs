@@ -100,7 +100,7 @@ public sealed class GateFenceTests(MarketFixture market)
         for (var n = 1; running(); n++)
         {
             var api = instances[random.Next(instances.Length)];
-            var price = 0.10m + n * 0.001m;
+            var price = 0.10m + n % 400 * 0.001m;   // a new price each time, within the request's cap of 0.5
             var body = new { stationIds = new[] { station }, energyKwh = 1m, priceEurPerKwh = price, divisible = true };
             using var response = slot.OfferId is null ? await api.SendAsync(HttpMethod.Post, path, cpo, body)
                 : random.Next(3) == 0 ? await api.SendAsync(HttpMethod.Delete, $"{path}/{slot.OfferId}", cpo, null)

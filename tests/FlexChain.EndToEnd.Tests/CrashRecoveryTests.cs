@@ -144,7 +144,10 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
     {
         var app = _app!;
         await Poll.UntilAsync(() => Task.FromResult(app.HasExited), exited => exited, TimeSpan.FromSeconds(150), $"the app exiting after {point}");
-        Assert.Contains($"FaultInjection: exit after {point}", app.Output, StringComparison.Ordinal);
+        // The exit can be seen before the last of its output has been read from the pipe: wait for it.
+        var output = await Poll.UntilAsync(() => Task.FromResult(app.Output), o => o.Contains("FaultInjection: exit after", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(10), $"the exit message after {point}");
+        Assert.Contains($"FaultInjection: exit after {point}", output, StringComparison.Ordinal);
         _crashes.Add(point);
         await RestartExitingAfterAsync(next);
     }

@@ -289,10 +289,10 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
     private static async Task DeliverAsync(MarketClient[] apis, Posted p)
     {
         var random = new Random(p.Id.GetHashCode(StringComparison.Ordinal));
-        await WaitUntilAsync(p.Start);
+        await CrashRecoveryTests.WaitUntilAsync(p.Start);
         foreach (var (cpo, station) in p.Offered)
             await ReadingsAsync(apis, random, cpo, station, Enumerable.Range(1, 4).Select(k => (p.Start.AddMinutes(-k), 0.2m)));
-        await WaitUntilAsync(p.Start.AddMinutes(1));
+        await CrashRecoveryTests.WaitUntilAsync(p.Start.AddMinutes(1));
         foreach (var (cpo, station) in p.Offered)
             await ReadingsAsync(apis, random, cpo, station, [(p.Start, 0.09m)]);
     }
@@ -338,12 +338,6 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {path}: {(int)response.StatusCode} {text}");
         return JsonNode.Parse(text)!;
-    }
-
-    private static async Task WaitUntilAsync(DateTimeOffset t)
-    {
-        var wait = t - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(200);
-        if (wait > TimeSpan.Zero) await Task.Delay(wait);   // real time must pass: readings cannot come from the future
     }
 
     private async Task<(BigInteger A, BigInteger B)> BalancesAsync(Nethereum.Web3.IWeb3 rpc) =>

@@ -230,7 +230,8 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         Assert.Equal(before.B, after.B);
     }
 
-    private static async Task WaitUntilAsync(DateTimeOffset t)
+    /// <summary>Waits until real time passes <paramref name="t"/> (readings cannot come from the future).</summary>
+    internal static async Task WaitUntilAsync(DateTimeOffset t)
     {
         var wait = t - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(200);
         if (wait > TimeSpan.Zero) await Task.Delay(wait); // real time must pass: readings cannot come from the future

@@ -86,8 +86,25 @@ export async function currentParticipant() {
   return sessionStorage.getItem(API_KEY) ? api("/v1/participants/me").catch(() => null) : null;
 }
 
-/** "in 1 h 02 min 05 s" / "passed" for a moment, from now. */
-export function countdown(to, now = Date.now()) {
+// The market's clock, not the browser's: gate closures are judged by the server, and a laptop's clock may be off.
+let clockOffset = 0;
+let clockSynced = null;
+
+/** Measures the offset of the market's clock (the health endpoint's time) from this browser's; once per page load. */
+export function syncMarketClock() {
+  clockSynced ??= getJson("/v1/health").then((health) => {
+    if (health?.time) clockOffset = Date.parse(health.time) - Date.now();
+  }).catch(() => {});
+  return clockSynced;
+}
+
+/** Now on the market's clock, in milliseconds since the epoch. */
+export function marketNow() {
+  return Date.now() + clockOffset;
+}
+
+/** "1 h 02 min 05 s" / "closed" for a moment, from now on the market's clock. */
+export function countdown(to, now = marketNow()) {
   let s = Math.floor((Date.parse(to) - now) / 1000);
   if (s <= 0) return "closed";
   const h = Math.floor(s / 3600); s -= h * 3600;

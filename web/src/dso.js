@@ -50,7 +50,7 @@ function transformerMap(transformers, select) {
 }
 
 async function showTransformer(me, t, forecastSection, requestsSection) {
-  const day = h("input", { type: "date", name: "day", value: new Date().toISOString().slice(0, 10) });
+  const day = h("input", { type: "date", name: "day", value: new Date(marketNow()).toISOString().slice(0, 10) });
   const chartBox = h("div", { "aria-live": "polite" });
   const form = requestForm(me, t, () => loadRequests());
   const loadForecast = async () => {

@@ -1,6 +1,6 @@
 // The dashboard's shell: one page per role, chosen by the location's hash (#/wallet, #/dso, #/cpo; a query after "?" is
 // the page's input, e.g. #/wallet?awardId=0x...), so the app serves one document.
-import { countdown } from "./dom.js";
+import { countdown, syncMarketClock } from "./dom.js";
 import { cpoPage } from "./cpo.js";
 import { dsoPage } from "./dso.js";
 import { walletPage } from "./wallet.js";
@@ -21,4 +21,4 @@ setInterval(() => {
   for (const element of document.querySelectorAll("[data-gate]")) element.textContent = countdown(element.dataset.gate);
 }, 1000);
 addEventListener("hashchange", show);
-show();
+syncMarketClock().then(show);

@@ -275,12 +275,13 @@ public sealed record ChainInfo(long ChainId, string SettlementContract, string T
 /// <summary>
 /// <c>GET /v1/health</c>: <c>status</c> is <c>ok</c>, or <c>degraded</c> while the settlement chain cannot be used (the
 /// API still serves; chain steps wait). <c>chain.state</c> is Connecting, Connected or Refused (the node is on another
-/// chain id), with <c>chain.problem</c> saying why and, once connected, the chain's id, escrow and token.
+/// chain id), with <c>chain.problem</c> saying why and, once connected, the chain's id, escrow and token. <c>time</c> is
+/// the market's clock (UTC): gate closures and deadlines are judged by it, not by the caller's clock.
 /// </summary>
-public sealed record HealthResponse(string Status, ChainHealthResponse Chain)
+public sealed record HealthResponse(string Status, DateTimeOffset Time, ChainHealthResponse Chain)
 {
-    public static HealthResponse From(FlexChain.Functions.Settlement.ChainStatus chain) => new(
-        chain.State == FlexChain.Functions.Settlement.ChainState.Connected ? "ok" : "degraded",
+    public static HealthResponse From(FlexChain.Functions.Settlement.ChainStatus chain, DateTimeOffset now) => new(
+        chain.State == FlexChain.Functions.Settlement.ChainState.Connected ? "ok" : "degraded", now,
         new ChainHealthResponse(chain.State.ToString(), chain.Problem, chain.Info?.ChainId, chain.Info?.SettlementContract, chain.Info?.Token, chain.Info?.TokenDecimals));
 }
 

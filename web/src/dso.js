@@ -1,7 +1,7 @@
 // The DSO's page: transformers (list and map), the day's forecast against the limit where a drag starts a request,
 // the request signed by the DSO's wallet (EIP-1193) as its consent to pay, and the requests with their countdown to
 // gate closure, then offers, the clearing result and the settlements. Requests are polled (backing off on errors).
-import { h, field, api } from "./dom.js";
+import { h, field, api, marketNow } from "./dom.js";
 import { s, forecastChart, meritOrderChart } from "./charts.js";
 import { signConsent } from "./consent.js";
 import { rolePage } from "./signin.js";

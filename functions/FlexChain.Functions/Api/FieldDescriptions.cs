@@ -24,6 +24,7 @@ public static class FieldDescriptions
         ["RequestResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award), Cancelled, FundingFailed (its DSO could not fund the awards when locking; see stateReason) or Unpaid (its locked funds were refunded unsettled; see stateReason).",
         ["OutcomeResponse.detail"] = "Why, beyond the outcome, or null: which station conflicts and the award (id) already holding it for an overlapping window, what is wrong with a pick.",
         ["RequestSummaryResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award), Cancelled, FundingFailed or Unpaid (both terminal; the request shows stateReason).",
+        ["HealthResponse.time"] = "Now on the market's clock (UTC): gate closures and deadlines are judged by it, not by the caller's clock.",
         ["GateCycleResponse.state"] = "The gate cycle's state: Open, Closed, Cleared, Awarded or Settled.",
         ["GateCycleResponse.needsAttention"] = "Why the cycle stopped and waits for the market operator (POST /v1/gate-cycles/{id}/resume), or null while it runs: its step failed GateCycle:StepAttempts times.",
         ["GateCycleResponse.orchestration"] = "The cycle's durable orchestration, or null when none was started (yet).",

@@ -13,7 +13,7 @@ namespace FlexChain.Browser.Tests;
 /// <summary>
 /// The CPO's walk in the browser: signs in while the event stream is down (the page retries and works meanwhile),
 /// sees its prequalified station and its EV, opens a request at its transformer, sees the stream reconnect and a newly
-/// published request appear through it, places an offer, edits it, is refused (412) when another system changed it meanwhile and sees it
+/// published request appear through it, and after a dropped connection resume it after the last event; places an offer, edits it, is refused (412) when another system changed it meanwhile and sees it
 /// reloaded, withdraws it, offers again, after the gate closes sees its offer accepted and awarded, then after delivery
 /// the payout, the meter data against the baseline, and its claimable balance read through its wallet, then a credited
 /// balance claimed with the wallet.
@@ -24,7 +24,7 @@ public sealed class CpoPageTests(BrowserFixture browser)
     private readonly MarketClient _api = new(browser.Market.Client);
 
     [Fact]
-    public async Task Cpo_PlacesEditsAndWithdrawsOffersUnderTheETagRules_SeesTheAward()
+    public async Task Cpo_OffersUnderTheETagRules_FollowsItsAwardToPayoutAndClaim()
     {
         var market = browser.Market;
         var t0 = market.Clock.GetUtcNow();
@@ -54,9 +54,20 @@ public sealed class CpoPageTests(BrowserFixture browser)
         // The stream comes back: the page reconnects by itself, and a request published meanwhile at its transformer
         // appears without a reload (the open-requests list is never polled: only the stream's request.published shows it).
         await page.UnrouteAsync("**/v1/events");
-        await Assertions.Expect(live).ToHaveTextAsync("Live updates: connected.");
+        await Assertions.Expect(live).ToHaveTextAsync("Live updates: connected.", new() { Timeout = 45_000 });   // backoff is at most 30 s
         var second = await _api.RequestAsync(dso, transformer, t0.AddHours(1), t0.AddHours(3), kwh: 5m);
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = second })).ToBeVisibleAsync();
+
+        // The connection drops (the browser goes offline): the page says so, and when it is back it resumes the stream
+        // after the last event it received (Last-Event-ID), so nothing sent meanwhile is lost.
+        session.ExpectConsoleErrors("ERR_INTERNET_DISCONNECTED");
+        await page.Context.SetOfflineAsync(true);
+        await Assertions.Expect(live).ToContainTextAsync("reconnecting in 2 s");   // the first retry failed too
+        var resumed = page.WaitForRequestAsync(r => r.Url.EndsWith("/v1/events", StringComparison.Ordinal));
+        await page.Context.SetOfflineAsync(false);
+        Assert.Equal($"{second}:request.published:role:Cpo", (await (await resumed).AllHeadersAsync()).GetValueOrDefault("last-event-id"));
+        await Assertions.Expect(live).ToHaveTextAsync("Live updates: connected.");
+        await session.CheckAsync("resumed");
 
         // Place, then edit: the edit carries the version it was loaded at.
         await Assertions.Expect(page.GetByLabel($"{stationA} (22 kW)")).ToBeCheckedAsync();

@@ -29,7 +29,7 @@ export function forecastChart(points, onSelect) {
   svg.append(s("text", { x: LEFT - 4, y: y(0), "text-anchor": "end", class: "tick" }, "0 kW"));
   for (let hour = 0; hour <= 24; hour += 6) {
     const t = t0 + hour * 3_600_000;
-    if (t <= t1) svg.append(s("text", { x: x(t), y: H - 6, "text-anchor": hour === 0 ? "start" : "middle", class: "tick" }, `${String(new Date(t).getUTCHours()).padStart(2, "0")}:00`));
+    if (t <= t1) svg.append(s("text", { x: x(t), y: H - 6, "text-anchor": hour === 0 ? "start" : hour === 24 ? "end" : "middle", class: "tick" }, `${String(new Date(t).getUTCHours()).padStart(2, "0")}:00`));
   }
   for (const p of points) {
     const a = x(Date.parse(p.start)), b = x(Date.parse(p.end));
@@ -107,7 +107,7 @@ export function meterChart(readings, baseline, window) {
   svg.append(s("line", { x1: LEFT, x2: W, y1: y(0), y2: y(0), class: "axis" }));
   svg.append(s("text", { x: LEFT - 4, y: y(top / 1.15) + 4, "text-anchor": "end", class: "tick" }, String(Math.round((top / 1.15) * 100) / 100)));
   svg.append(s("text", { x: LEFT - 4, y: y(0), "text-anchor": "end", class: "tick" }, "0 kWh"));
-  for (const t of [t0, ws, we]) svg.append(s("text", { x: x(t), y: H - 6, "text-anchor": t === t0 ? "start" : "middle", class: "tick" }, new Date(t).toISOString().slice(11, 16)));
+  for (const t of [t0, ws, we]) svg.append(s("text", { x: x(t), y: H - 6, "text-anchor": t === t0 ? "start" : t === t1 ? "end" : "middle", class: "tick" }, new Date(t).toISOString().slice(11, 16)));
   for (const r of readings) {
     const a = x(Date.parse(r.start)), b = x(Date.parse(r.end));
     svg.append(s("rect", { class: "bar", x: a, width: Math.max(b - a - 1, 1), y: y(r.energyKwh), height: y(0) - y(r.energyKwh) }));

@@ -1,7 +1,7 @@
 // Live updates from the app's event stream (GET /v1/events: server-sent events of the signed-in participant's events).
 // EventSource cannot send the X-Api-Key header and the key never goes into a URL, so the stream is read with fetch.
-// One stream per page: it reconnects with backoff (1 s doubling to 30 s, or the server's Retry-After) and resumes after
-// the last event it saw (Last-Event-ID). Listeners hear every event and whether the stream is up, so a view polls only
+// One stream per page: it reconnects with backoff (1 s doubling to 30 s, or the server's Retry-After; at once when the
+// browser comes back online) and resumes after the last event it saw (Last-Event-ID). Listeners hear every event and whether the stream is up, so a view polls only
 // while it is down, and reads once again when it comes back (it may have missed an event meanwhile).
 import { apiKey } from "./dom.js";
 
@@ -50,32 +50,50 @@ function connect() {
   (async () => {
     let delay = 1000;
     while (!abort.signal.aborted) {
-      let wait = delay;
+      let retryAfter = 0;
+      // One attempt's connection, dropped at once when the browser says it went offline (TCP may take minutes to notice).
+      const attempt = new AbortController();
+      const drop = () => attempt.abort();
+      abort.signal.addEventListener("abort", drop);
+      addEventListener("offline", drop);
       try {
         const response = await fetch("/v1/events", {
           headers: { Accept: "text/event-stream", "X-Api-Key": apiKey() ?? "", ...(lastEventId ? { "Last-Event-ID": lastEventId } : {}) },
-          cache: "no-store", signal: abort.signal,
+          cache: "no-store", signal: attempt.signal,
         });
         if (response.status === 401 || response.status === 403) return;   // signed out or key revoked: nothing to resume
         if (response.status === 400) lastEventId = "";                       // an id the server no longer knows: start from now
         if (!response.ok || !response.body) {
-          wait = Math.max(delay, Number(response.headers.get("Retry-After") ?? 0) * 1000);
+          retryAfter = Number(response.headers.get("Retry-After") ?? 0) * 1000;
           throw new Error(`event stream: HTTP ${response.status}`);
         }
         up = true;
         delay = 1000;
         emit({ type: "stream.up" });
-        await read(response.body, abort.signal);
+        await read(response.body, attempt.signal);
       } catch {
         if (abort.signal.aborted) return;
+      } finally {
+        removeEventListener("offline", drop);
+        abort.signal.removeEventListener("abort", drop);
       }
       up = false;
+      const wait = Math.max(delay, retryAfter || 0);   // delay is back at 1 s when the stream had connected
       emit({ type: "stream.down", retryInMs: wait });
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await pause(wait);
       delay = Math.min(delay * 2, 30_000);
     }
   })();
   return abort;
+}
+
+/** Waits `ms`, or less when the browser comes back online. */
+function pause(ms) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); removeEventListener("online", done); resolve(); };
+    const timer = setTimeout(done, ms);
+    addEventListener("online", done);
+  });
 }
 
 /** Reads server-sent events until the stream ends: blocks of "field: value" lines separated by a blank line. */

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using Nethereum.Signer.EIP712;
 
 namespace FlexChain.Browser.Tests;
 
@@ -63,6 +64,31 @@ public sealed class BrowserFixture : IAsyncLifetime
         return await api.WaitForStateAsync(request, dso, "Settled");
     }
 
+    /// <summary>
+    /// An EIP-1193 provider as a wallet extension injects it (window.ethereum), backed by a Hardhat development key: it
+    /// offers the key's account, signs typed data (eth_signTypedData_v4) in the test process, and sends every other call
+    /// to the chain node as a wallet app sends it to its own (the node's development accounts are unlocked, so
+    /// eth_sendTransaction from the key's account is signed there).
+    /// </summary>
+    public async Task InjectWalletAsync(IPage page, Wallet wallet)
+    {
+        await page.ExposeFunctionAsync("testWalletSignTypedData", (string json) => new Eip712TypedDataSigner().SignTypedDataV4(json, wallet.Key));
+        await page.AddInitScriptAsync($$"""
+            window.ethereum = {
+              isTestWallet: true,
+              async request({ method, params }) {
+                if (method === "eth_requestAccounts" || method === "eth_accounts") return ["{{wallet.Address}}"];
+                if (method === "eth_signTypedData_v4") return window.testWalletSignTypedData(params[1]);
+                const response = await fetch("{{Market.Chain.RpcUri}}", { method: "POST", headers: { "Content-Type": "application/json" },
+                  body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: params ?? [] }) });
+                const answer = await response.json();
+                if (answer.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
+                return answer.result;
+              },
+            };
+            """);
+    }
+
     /// <summary>A fresh browser context and page at desktop size that records console errors and uncaught exceptions.</summary>
     public async Task<PageSession> OpenAsync(string name)
     {
@@ -88,6 +114,7 @@ public sealed class PageSession : IAsyncDisposable
     private readonly IBrowserContext _context;
     private readonly List<string> _errors = [];
     private readonly List<string> _expected = [];
+    private readonly List<string> _expectedRepeated = [];
 
     public PageSession(string name, IBrowserContext context, IPage page)
     {
@@ -103,6 +130,9 @@ public sealed class PageSession : IAsyncDisposable
     /// say) as "Failed to load resource". <see cref="CheckAsync"/> fails if it did not appear.
     /// </summary>
     public void ExpectConsoleError(string text) => _expected.Add(text);
+
+    /// <summary>As <see cref="ExpectConsoleError"/> for an error the next step causes one or more times (a retried call).</summary>
+    public void ExpectConsoleErrors(string text) => _expectedRepeated.Add(text);
 
     public IPage Page { get; }
 
@@ -126,6 +156,9 @@ public sealed class PageSession : IAsyncDisposable
             foreach (var text in _expected)
                 Assert.True(_errors.Remove(_errors.FirstOrDefault(e => e.Contains(text, StringComparison.Ordinal)) ?? ""), $"expected console error '{text}' did not appear");
             _expected.Clear();
+            foreach (var text in _expectedRepeated)
+                Assert.True(_errors.RemoveAll(e => e.Contains(text, StringComparison.Ordinal)) > 0, $"expected console error '{text}' did not appear");
+            _expectedRepeated.Clear();
             Assert.True(_errors.Count == 0, string.Join("\n", _errors));
         }
     }

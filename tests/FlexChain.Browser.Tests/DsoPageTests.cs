@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FlexChain.EndToEnd.Tests;
 using Microsoft.Playwright;
-using Nethereum.Signer.EIP712;
 
 namespace FlexChain.Browser.Tests;
 
@@ -11,7 +10,10 @@ namespace FlexChain.Browser.Tests;
 /// The DSO's walk through one gate cycle in the browser: signs in with its API key, picks a transformer, drags over
 /// the congested hours of its forecast to start a request, posts it with a consent its (injected) wallet signs, sees
 /// the countdown, then after two CPOs offered and the gate closed the merit order with the accepted and rejected
-/// offers, and after delivery the settlement, whose link opens the wallet page that verifies it on chain.
+/// offers (all of it arriving through the event stream); picks the winner of a manual-selection request by hand before
+/// its decision deadline; after delivery sees the verification per market interval and the settlement, finds the
+/// request in its history by filters, and follows the settlement's link to the wallet page that verifies it on chain.
+/// The transformer is chosen on the map with the keyboard.
 /// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed partial class DsoPageTests(BrowserFixture browser)
@@ -42,19 +44,31 @@ public sealed partial class DsoPageTests(BrowserFixture browser)
 
         await using var session = await browser.OpenAsync("dso");
         var page = session.Page;
-        await InjectWalletAsync(page, MarketFixture.DsoKey);
+        await browser.InjectWalletAsync(page, MarketFixture.DsoKey);
         await page.GotoAsync(browser.AppUrl + "/app/#/dso");
         await session.CheckAsync("sign-in");
         await page.GetByLabel("API key").FillAsync(dso.ApiKey);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Assertions.Expect(page.GetByText("Signed in as Dso page DSO")).ToBeVisibleAsync();
+        // The results below arrive through the event stream (polled only while it is down).
+        await Assertions.Expect(page.Locator(".signed-in .live")).ToHaveTextAsync("Live updates: connected.");
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Terni Sud 1 · 400 kW" })).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("svg.map circle")).ToHaveCountAsync(2);
-        // Both transformers were registered at the same instant of the market's clock: their order is not fixed.
-        // The page opens the market's day (t0's, not the browser's): when the window falls on the next day, that day
-        // has no forecast, which the page says and Chromium logs as a 404.
-        if (t0.UtcDateTime.Date != day) session.ExpectConsoleError("404");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Terni Nord MV/LV 3 · 630 kW" }).ClickAsync();
+        // Both transformers were registered at the same instant of the market's clock: their order is not fixed, and the
+        // page opens the first one's forecast; Terni Sud 1 has none, which the page says and Chromium logs as a 404. The
+        // page opens the market's day (t0's, not the browser's): when the window falls on the next day, that day has no
+        // forecast either.
+        var opened = page.Locator("#forecast-title");
+        await Assertions.Expect(opened).ToContainTextAsync("Forecast: ");
+        if ((await opened.TextContentAsync())!.Contains("Terni Sud 1", StringComparison.Ordinal) || t0.UtcDateTime.Date != day) session.ExpectConsoleErrors("404");
+        // Chosen on the map with the keyboard: Tab from the list reaches each transformer's dot, shown focused, and Enter picks it.
+        var dot = page.GetByRole(AriaRole.Button, new() { Name = "Map: Terni Nord MV/LV 3, 630 kW" });
+        await page.Locator("ul.choices button").First.FocusAsync();
+        for (var tabs = 0; tabs < 4 && !await dot.EvaluateAsync<bool>("e => e === document.activeElement"); tabs++) await page.Keyboard.PressAsync("Tab");
+        await Assertions.Expect(dot).ToBeFocusedAsync();
+        Assert.Equal("rgb(240, 180, 0)", await dot.EvaluateAsync<string>("e => getComputedStyle(e).stroke"));
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(dot).ToHaveAttributeAsync("aria-pressed", "true");
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Forecast: Terni Nord MV/LV 3" })).ToBeVisibleAsync();
 
         // The page shows the market's day first: choose the window's day unless it is that one.
@@ -83,6 +97,13 @@ public sealed partial class DsoPageTests(BrowserFixture browser)
         await page.GetByRole(AriaRole.Button, new() { Name = request }).ClickAsync();
         await Assertions.Expect(page.Locator(".card").Filter(new() { HasText = $"Request {request}" }).Locator(".countdown")).ToHaveTextAsync(new Regex(@"^(1 h 00|59|58) min \d\d s$"));
         await session.CheckAsync("open");
+        var manual = (await _api.PostAsync("/v1/requests", dso, new
+        {
+            transformerId = transformer, deliveryStart = windowStart.AddHours(1), deliveryEnd = windowStart.AddHours(2), energyKwh = 10m, direction = "ReduceConsumption",
+            maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid", selection = "Manual", decisionDeadline = t0.AddMinutes(90),
+        }))["id"]!.GetValue<string>();
+        var cheap = (await _api.PostAsync($"/v1/requests/{manual}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false }))["id"]!.GetValue<string>();
+        var dear = (await _api.PostAsync($"/v1/requests/{manual}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 10m, priceEurPerKwh = 0.40m, divisible = true }))["id"]!.GetValue<string>();
 
         await _api.PostAsync($"/v1/requests/{request}/offers", cpoA, new { stationIds = new[] { stationA }, energyKwh = 10m, priceEurPerKwh = 0.25m, divisible = false });
         await _api.PostAsync($"/v1/requests/{request}/offers", cpoB, new { stationIds = new[] { stationB }, energyKwh = 10m, priceEurPerKwh = 0.40m, divisible = false });
@@ -95,10 +116,46 @@ public sealed partial class DsoPageTests(BrowserFixture browser)
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Awards (locked in escrow)" })).ToContainTextAsync("0x", new() { Timeout = 60_000 });
         await session.CheckAsync("cleared");
 
+        // A manual-selection request (posted before the gate closed, offered on by both CPOs): between gate closure and
+        // its decision deadline the DSO picks the dearer offer, and at the deadline it is cleared with exactly that pick.
+        await page.GetByRole(AriaRole.Button, new() { Name = manual }).ClickAsync();
+        var decision = page.Locator("form.decision");
+        await Assertions.Expect(decision).ToContainTextAsync("No decision recorded yet.");
+        await page.GetByLabel($"Pick {dear}").CheckAsync();
+        await page.GetByLabel($"kWh of {dear} (blank: all of it)").FillAsync("8");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Record decision" }).ClickAsync();
+        await Assertions.Expect(decision).ToContainTextAsync($"Recorded at");
+        await Assertions.Expect(page.GetByLabel($"Pick {dear}")).ToBeCheckedAsync();
+        await Assertions.Expect(page.GetByLabel($"Pick {cheap}")).Not.ToBeCheckedAsync();
+        await session.CheckAsync("decision");
+        market.Clock.SetTo(t0.AddMinutes(90));
+        var manualOffers = page.GetByRole(AriaRole.Table, new() { Name = "Offers and the clearing result" });
+        await Assertions.Expect(page.GetByText("Winners chosen by the DSO's decision.")).ToBeVisibleAsync(new() { Timeout = 60_000 });
+        await Assertions.Expect(manualOffers.GetByRole(AriaRole.Row).Filter(new() { HasText = dear })).ToContainTextAsync("Accepted");
+        await Assertions.Expect(manualOffers.GetByRole(AriaRole.Row).Filter(new() { HasText = cheap })).ToContainTextAsync("Rejected");
+        await page.GetByRole(AriaRole.Button, new() { Name = request }).ClickAsync();
+
         var settled = (await browser.DeliverAndSettleAsync(_api, request, dso, cpoA, stationA, windowStart))["settlements"]![0]!;
         var link = page.GetByRole(AriaRole.Link, new() { Name = settled["awardId"]!.GetValue<string>() });
         await Assertions.Expect(link).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        // Verified per market interval: 9 kWh of the 10 awarded, 2.25 kWh in each quarter hour against a 2.5 kWh share.
+        var intervals = page.GetByRole(AriaRole.Table, new() { Name = "per market interval" });
+        await Assertions.Expect(intervals.GetByRole(AriaRole.Row)).ToHaveCountAsync(5);
+        await Assertions.Expect(intervals.GetByRole(AriaRole.Row).Nth(1)).ToContainTextAsync("2.25");
         await session.CheckAsync("settled");
+
+        // The history: filtered by period, transformer and state, it lists the settled request; another state does not.
+        await page.GetByLabel("Period").SelectOptionAsync("7");
+        await page.GetByLabel("Transformer", new() { Exact = true }).SelectOptionAsync(transformer);
+        await page.GetByLabel("State").SelectOptionAsync("Settled");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Show history" }).ClickAsync();
+        var history = page.GetByRole(AriaRole.Table, new() { Name = "Request history" });
+        await Assertions.Expect(history.GetByRole(AriaRole.Row)).ToHaveCountAsync(2);
+        await Assertions.Expect(history.GetByRole(AriaRole.Row).Nth(1)).ToContainTextAsync(request);
+        await page.GetByLabel("State").SelectOptionAsync("Cancelled");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Show history" }).ClickAsync();
+        await Assertions.Expect(page.GetByText("No requests match these filters.")).ToBeVisibleAsync();
+        await session.CheckAsync("history");
 
         await link.ClickAsync();
         await Assertions.Expect(page.GetByLabel("Escrow contract")).ToHaveValueAsync(market.Settlement.ToString());
@@ -106,25 +163,6 @@ public sealed partial class DsoPageTests(BrowserFixture browser)
         await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("1 of 1 payment(s) verified");
         await session.CheckAsync("verified");
-    }
-
-    /// <summary>
-    /// An EIP-1193 provider as a wallet extension injects it (window.ethereum), backed by a Hardhat development key: it
-    /// offers the key's account and signs typed data (eth_signTypedData_v4) in the test process.
-    /// </summary>
-    private static async Task InjectWalletAsync(IPage page, Wallet wallet)
-    {
-        await page.ExposeFunctionAsync("testWalletSignTypedData", (string json) => new Eip712TypedDataSigner().SignTypedDataV4(json, wallet.Key));
-        await page.AddInitScriptAsync($$"""
-            window.ethereum = {
-              isTestWallet: true,
-              async request({ method, params }) {
-                if (method === "eth_requestAccounts" || method === "eth_accounts") return ["{{wallet.Address}}"];
-                if (method === "eth_signTypedData_v4") return window.testWalletSignTypedData(params[1]);
-                throw Object.assign(new Error(`unsupported method ${method}`), { code: 4200 });
-              },
-            };
-            """);
     }
 
     [GeneratedRegex("req_[A-Za-z0-9_]+")]

@@ -29,7 +29,7 @@ export function forecastChart(points, onSelect) {
   svg.append(s("text", { x: LEFT - 4, y: y(0), "text-anchor": "end", class: "tick" }, "0 kW"));
   for (let hour = 0; hour <= 24; hour += 6) {
     const t = t0 + hour * 3_600_000;
-    if (t <= t1) svg.append(s("text", { x: x(t), y: H - 6, "text-anchor": hour === 0 ? "start" : "middle", class: "tick" }, `${String(new Date(t).getUTCHours()).padStart(2, "0")}:00`));
+    if (t <= t1) svg.append(s("text", { x: x(t), y: H - 6, "text-anchor": hour === 0 ? "start" : hour === 24 ? "end" : "middle", class: "tick" }, `${String(new Date(t).getUTCHours()).padStart(2, "0")}:00`));
   }
   for (const p of points) {
     const a = x(Date.parse(p.start)), b = x(Date.parse(p.end));
@@ -85,4 +85,35 @@ export function meritOrderChart(offers, outcomes, requestedKwh, capEurPerKwh) {
   svg.append(s("line", { class: "limit", x1: LEFT, x2: W, y1: y(capEurPerKwh), y2: y(capEurPerKwh) }));
   svg.append(s("line", { class: "demand", x1: x(requestedKwh), x2: x(requestedKwh), y1: TOP, y2: y(0) }));
   return h("figure", { class: "chart-box" }, svg, h("figcaption", {}, "Offers from cheapest (width: energy, height: price); filled: accepted. Horizontal line: price cap; vertical line: energy requested."));
+}
+
+/**
+ * A station's meter data around an award: each reading as a bar (kWh in its interval), the delivery window shaded, and
+ * once verified the baseline per interval of the window as a stepped line (delivery is the gap between the two).
+ */
+export function meterChart(readings, baseline, window) {
+  const ws = Date.parse(window.start), we = Date.parse(window.end);
+  const times = readings.flatMap((r) => [Date.parse(r.start), Date.parse(r.end)]);
+  const t0 = Math.min(ws - 3_600_000, ...times), t1 = Math.max(we, ...times);
+  const top = Math.max(0.001, ...readings.map((r) => r.energyKwh), ...baseline.map((b) => b.baselineKwh)) * 1.15;
+  const x = (t) => LEFT + ((t - t0) / (t1 - t0)) * (W - LEFT);
+  const y = (kwh) => TOP + (1 - kwh / top) * (H - TOP - BOTTOM);
+  const inWindow = readings.filter((r) => Date.parse(r.start) >= ws && Date.parse(r.end) <= we);
+  const sum = (list, f) => Math.round(list.reduce((a, v) => a + f(v), 0) * 1000) / 1000;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart meter", role: "img",
+    "aria-label": `${readings.length} readings; in the delivery window ${sum(inWindow, (r) => r.energyKwh)} kWh metered` +
+      (baseline.length ? ` against a baseline of ${sum(baseline, (b) => b.baselineKwh)} kWh.` : "; the baseline is known once delivery is verified.") });
+  svg.append(s("rect", { class: "window", x: x(ws), width: x(we) - x(ws), y: TOP, height: H - TOP - BOTTOM }));
+  svg.append(s("line", { x1: LEFT, x2: W, y1: y(0), y2: y(0), class: "axis" }));
+  svg.append(s("text", { x: LEFT - 4, y: y(top / 1.15) + 4, "text-anchor": "end", class: "tick" }, String(Math.round((top / 1.15) * 100) / 100)));
+  svg.append(s("text", { x: LEFT - 4, y: y(0), "text-anchor": "end", class: "tick" }, "0 kWh"));
+  for (const t of [t0, ws, we]) svg.append(s("text", { x: x(t), y: H - 6, "text-anchor": t === t0 ? "start" : t === t1 ? "end" : "middle", class: "tick" }, new Date(t).toISOString().slice(11, 16)));
+  for (const r of readings) {
+    const a = x(Date.parse(r.start)), b = x(Date.parse(r.end));
+    svg.append(s("rect", { class: "bar", x: a, width: Math.max(b - a - 1, 1), y: y(r.energyKwh), height: y(0) - y(r.energyKwh) }));
+  }
+  if (baseline.length)
+    svg.append(s("polyline", { class: "baseline", points: baseline.flatMap((b) => [`${x(Date.parse(b.start))},${y(b.baselineKwh)}`, `${x(Date.parse(b.end))},${y(b.baselineKwh)}`]).join(" ") }));
+  return h("figure", { class: "chart-box" }, svg,
+    h("figcaption", {}, "Bars: metered energy per reading (kWh). Shaded: the delivery window. Dashed line: the baseline per interval (after verification)."));
 }

@@ -1,21 +1,20 @@
 // The CPO's page: stations (with their prequalification) and EVs, the open requests at its stations' transformers
 // with a countdown, and per request its own offers, placed, edited and withdrawn under the ETag rules (If-Match: a
 // change made elsewhere meanwhile is refused, 412, and the page reloads the offer), then the clearing result, awards
-// and settlements as they come (polled).
-import { h, field, api, apiVersioned } from "./dom.js";
+// and settlements as they come (the event stream, live.js); its awards with delivery status, meter data and payouts, and
+// its claimable balance (awards.js).
+import { h, field, api, apiVersioned, busy, table } from "./dom.js";
 import { rolePage } from "./signin.js";
 import { requestDetail, watch } from "./requests.js";
+import { listenWhile } from "./live.js";
+import { awardsSection, claimSection } from "./awards.js";
 
 export function cpoPage() {
-  return rolePage("Cpo", "CPO: stations and offers", (me, content) => market(content));
+  return rolePage("Cpo", "CPO: stations, offers and payouts", (me, content) => market(me, content));
 }
 
-const table = (caption, headings, rows) => h("div", { class: "table-box", role: "region", "aria-label": caption, tabindex: "0" },
-  h("table", {}, h("caption", {}, caption), h("thead", {}, h("tr", {}, headings.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c)))))));
-
-async function market(content) {
-  const [stations, evs] = await Promise.all([api("/v1/stations?limit=100"), api("/v1/evs?limit=100")]);
+async function market(me, content) {
+  const [stations, evs] = await busy(content, () => Promise.all([api("/v1/stations?limit=100"), api("/v1/evs?limit=100")]));
   const fleet = h("section", { class: "card", "aria-labelledby": "fleet-title" }, h("h2", { id: "fleet-title" }, "Stations and EVs"));
   const requests = h("section", { class: "card", "aria-labelledby": "open-title" }, h("h2", { id: "open-title" }, "Open requests"));
   const offerPanel = h("div");
@@ -35,13 +34,25 @@ async function market(content) {
       } }, `Apply for ${st.id}`));
   renderFleet(stations.items);
 
-  const transformers = [...new Set(stations.items.map((st) => st.transformerId))];
-  const open = (await Promise.all(transformers.map((t) => api(`/v1/requests?transformerId=${encodeURIComponent(t)}&status=Open&limit=50`))))
-    .flatMap((page) => page.items).sort((a, b) => a.gateClosure.localeCompare(b.gateClosure));
-  requests.append(open.length === 0 ? h("p", {}, "No open requests at your stations' transformers.") : h("ul", { class: "requests" }, open.map((r) => h("li", {},
-    h("button", { type: "button", class: "link", onclick: () => offers(r, stations.items.filter((st) => st.transformerId === r.transformerId && st.qualification?.status === "Qualified"), offerPanel) }, r.id),
-    ` ${r.energyKwh} kWh ${r.direction} ${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} UTC, at most ${r.maxPriceEurPerKwh} EUR/kWh · gate closes in `,
-    h("span", { class: "countdown", "data-gate": r.gateClosure }, "")))));
+  const transformers = new Set(stations.items.map((st) => st.transformerId));
+  const list = h("div");
+  requests.append(list);
+  const loadOpen = () => busy(list, async () => {
+    const open = (await Promise.all([...transformers].map((t) => api(`/v1/requests?transformerId=${encodeURIComponent(t)}&status=Open&limit=50`))))
+      .flatMap((page) => page.items).sort((a, b) => a.gateClosure.localeCompare(b.gateClosure));
+    list.replaceChildren(open.length === 0 ? h("p", {}, "No open requests at your stations' transformers.") : h("ul", { class: "requests" }, open.map((r) => h("li", {},
+      h("button", { type: "button", class: "link", onclick: () => offers(r, stations.items.filter((st) => st.transformerId === r.transformerId && st.qualification?.status === "Qualified"), offerPanel) }, r.id),
+      ` ${r.energyKwh} kWh ${r.direction} ${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} UTC, at most ${r.maxPriceEurPerKwh} EUR/kWh · gate closes in `,
+      h("span", { class: "countdown", "data-gate": r.gateClosure }, "")))));
+  });
+  const awards = awardsSection(me, transformers);
+  content.append(awards.element, claimSection(me));
+  // A request published at one of the CPO's transformers appears at once; the awards follow the CPO's own events.
+  listenWhile(list, (event) => {
+    if (event.type === "stream.up" || (event.type === "request.published" && transformers.has(event.data?.transformerId))) loadOpen();
+    if (event.type === "stream.up" || (event.requestId && event.type !== "request.published")) awards.reload();
+  });
+  await loadOpen();
 }
 
 /** The request's offer panel: the CPO's own offers with edit and withdraw, the offer form, and the request as it goes on. */
@@ -101,6 +112,7 @@ function offers(r, stations, panel) {
     e.preventDefault();
     const body = { stationIds: boxes.filter((b) => b.checked).map((b) => b.value), energyKwh: Number(energy.value), priceEurPerKwh: Number(price.value), divisible: divisible.checked };
     submit.disabled = true;
+    form.setAttribute("aria-busy", "true");
     try {
       if (editing) {
         const saved = await api(`/v1/requests/${r.id}/offers/${editing.id}`, { method: "PUT", body, headers: { "If-Match": editing.etag } });
@@ -116,6 +128,7 @@ function offers(r, stations, panel) {
       if (error.status === 412) await edit(editing.id);
     } finally {
       submit.disabled = false;
+      form.removeAttribute("aria-busy");
     }
     await load();
   } },

@@ -12,6 +12,26 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
+/**
+ * Runs `work` with `element` marked busy: aria-busy for assistive technology, and the stylesheet shows a visible
+ * "Working ..." indicator on any element marked so. Returns what `work` returns (or throws what it throws).
+ */
+export async function busy(element, work) {
+  element.setAttribute("aria-busy", "true");
+  try {
+    return await work();
+  } finally {
+    element.removeAttribute("aria-busy");
+  }
+}
+
+/** A table in a scrollable, labelled region (its caption names both), one row of cells per item. */
+export function table(caption, headings, rows) {
+  return h("div", { class: "table-box", role: "region", "aria-label": caption, tabindex: "0" }, h("table", {},
+    h("caption", {}, caption), h("thead", {}, h("tr", {}, headings.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c)))))));
+}
+
 let fieldCount = 0;
 
 /** A labelled form field: the label names the input, the hint is its description. */
@@ -52,7 +72,7 @@ export async function api(path, options) {
 
 /** As api, with the answer's ETag (the version a later If-Match names). */
 export async function apiVersioned(path, { method = "GET", body, headers = {} } = {}) {
-  const key = sessionStorage.getItem(API_KEY);
+  const key = apiKey();
   const response = await fetch(path, {
     method,
     headers: { Accept: "application/json", ...(key ? { "X-Api-Key": key } : {}), ...(body ? { "Content-Type": "application/json" } : {}), ...headers },
@@ -65,6 +85,11 @@ export async function apiVersioned(path, { method = "GET", body, headers = {} } 
 }
 
 const API_KEY = "flexchain.apiKey";
+
+/** The signed-in participant's API key, or null. */
+export function apiKey() {
+  return sessionStorage.getItem(API_KEY);
+}
 
 /** Signs in with an API key: stored in sessionStorage only, checked by reading the caller's own participant. */
 export async function signIn(key) {
@@ -83,15 +108,16 @@ export function signOut() {
 
 /** The signed-in participant, or null. */
 export async function currentParticipant() {
-  return sessionStorage.getItem(API_KEY) ? api("/v1/participants/me").catch(() => null) : null;
+  return apiKey() ? api("/v1/participants/me").catch(() => null) : null;
 }
 
 // The market's clock, not the browser's: gate closures are judged by the server, and a laptop's clock may be off.
 let clockOffset = 0;
 let clockSynced = null;
 
-/** Measures the offset of the market's clock (the health endpoint's time) from this browser's; once per page load. */
-export function syncMarketClock() {
+/** Measures the offset of the market's clock (the health endpoint's time) from this browser's: once per page load, or again when `again`. */
+export function syncMarketClock(again = false) {
+  if (again) clockSynced = null;
   clockSynced ??= getJson("/v1/health").then((health) => {
     if (health?.time) clockOffset = Date.parse(health.time) - Date.now();
   }).catch(() => {});

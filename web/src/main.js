@@ -2,6 +2,7 @@
 // the page's input, e.g. #/wallet?awardId=0x...), so the app serves one document.
 import { countdown, syncMarketClock } from "./dom.js";
 import { cpoPage } from "./cpo.js";
+import { stopEvents } from "./live.js";
 import { dsoPage } from "./dso.js";
 import { walletPage } from "./wallet.js";
 
@@ -10,6 +11,7 @@ const pages = { "#/wallet": walletPage, "#/dso": dsoPage, "#/cpo": cpoPage };
 function show() {
   const [route, query = ""] = location.hash.split("?");
   const current = pages[route] ? route : "#/wallet";
+  stopEvents();   // the next page listens afresh if it needs the stream
   document.getElementById("page").replaceChildren(pages[current](new URLSearchParams(query)));
   for (const link of document.querySelectorAll("nav a"))
     if (link.getAttribute("href") === current) link.setAttribute("aria-current", "page");

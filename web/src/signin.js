@@ -1,5 +1,6 @@
 // Sign-in with a participant's API key (kept in sessionStorage only) for the role's page.
 import { h, field, signIn, signOut, currentParticipant } from "./dom.js";
+import { isLive, listenWhile, stopEvents } from "./live.js";
 
 /**
  * The role's page: a sign-in form until a participant of `role` is signed in, then `render(participant, container)`
@@ -27,8 +28,13 @@ export function rolePage(role, title, render) {
   };
 
   const show = (me) => {
-    const bar = h("p", { class: "signed-in" }, `Signed in as ${me.legalName} (${me.id}). `,
-      h("button", { type: "button", class: "link", onclick: () => { signOut(); showSignIn(); } }, "Sign out"));
+    const live = h("span", { class: "live" }, isLive() ? "Live updates: connected." : "Live updates: connecting ...");
+    const bar = h("p", { class: "signed-in" }, `Signed in as ${me.legalName} (${me.id}). `, live, " ",
+      h("button", { type: "button", class: "link", onclick: () => { stopEvents(); signOut(); showSignIn(); } }, "Sign out"));
+    listenWhile(live, (event) => {
+      if (event.type === "stream.up") live.textContent = "Live updates: connected.";
+      else if (event.type === "stream.down") live.textContent = `Live updates: reconnecting in ${Math.round(event.retryInMs / 1000)} s (polling meanwhile).`;
+    });
     const content = h("div");
     body.replaceChildren(bar, content);
     render(me, content);

@@ -40,8 +40,9 @@ async function market(me, content) {
   const loadOpen = () => busy(list, async () => {
     const open = (await Promise.all([...transformers].map((t) => api(`/v1/requests?transformerId=${encodeURIComponent(t)}&status=Open&limit=50`))))
       .flatMap((page) => page.items).sort((a, b) => a.gateClosure.localeCompare(b.gateClosure));
-    list.replaceChildren(open.length === 0 ? h("p", {}, "No open requests at your stations' transformers.") : h("ul", { class: "requests" }, open.map((r) => h("li", {},
-      h("button", { type: "button", class: "link", onclick: () => offers(r, stations.items.filter((st) => st.transformerId === r.transformerId && st.qualification?.status === "Qualified"), offerPanel) }, r.id),
+    const choose = (r) => offers(r, stations.items.filter((st) => st.transformerId === r.transformerId && st.qualification?.status === "Qualified"), offerPanel);
+    list.replaceChildren(open.length === 0 ? h("p", {}, "No open requests at your stations' transformers.") : calendar(open, choose), open.length === 0 ? "" : h("ul", { class: "requests" }, open.map((r) => h("li", {},
+      h("button", { type: "button", class: "link", onclick: () => choose(r) }, r.id),
       ` ${r.energyKwh} kWh ${r.direction} ${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} UTC, at most ${r.maxPriceEurPerKwh} EUR/kWh · gate closes in `,
       h("span", { class: "countdown", "data-gate": r.gateClosure }, "")))));
   });
@@ -53,6 +54,21 @@ async function market(me, content) {
     if (event.type === "stream.up" || (event.requestId && event.type !== "request.published")) awards.reload();
   });
   await loadOpen();
+}
+
+/**
+ * The open requests as a calendar: one column per UTC day of delivery, each window in time order with its energy and
+ * direction; choosing one opens its offer panel, as the list below does.
+ */
+function calendar(open, choose) {
+  const days = new Map();
+  for (const r of [...open].sort((a, b) => a.deliveryStart.localeCompare(b.deliveryStart)))
+    days.set(r.deliveryStart.slice(0, 10), [...(days.get(r.deliveryStart.slice(0, 10)) ?? []), r]);
+  const label = (day) => new Date(`${day}T00:00:00Z`).toLocaleDateString("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+  return h("div", { class: "calendar", role: "group", "aria-label": "Open requests by delivery day (UTC)" }, [...days].map(([day, requests]) =>
+    h("section", { class: "day", "aria-label": label(day) }, h("h3", {}, label(day)), h("ol", {}, requests.map((r) => h("li", {},
+      h("button", { type: "button", class: `window ${r.direction === "IncreaseConsumption" ? "up" : "down"}`, onclick: () => choose(r) },
+        `${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} · ${r.energyKwh} kWh ${r.direction === "IncreaseConsumption" ? "more" : "less"}`)))))));
 }
 
 /** The request's offer panel: the CPO's own offers with edit and withdraw, the offer form, and the request as it goes on. */

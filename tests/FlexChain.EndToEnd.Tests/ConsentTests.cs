@@ -120,7 +120,7 @@ public sealed class ConsentTests(MarketFixture market)
     }
 
     [Fact]
-    public async Task PostRequest_WithAValidConsent_IsStoredAndTheNonceIsStillUnused()
+    public async Task PostRequest_WithAValidConsent_IsStoredAndNothingIsDrawnYet()
     {
         var (dso, request) = await RequestOfAsync(MarketFixture.RuleDsoKey);
         var consent = await _api.ConsentAsync(MarketFixture.RuleDsoKey, request);
@@ -129,8 +129,8 @@ public sealed class ConsentTests(MarketFixture market)
         var posted = await _api.PostAsync("/v1/requests", dso, request);
 
         Assert.Equal("Open", posted["state"]!.GetValue<string>());
-        var used = await market.Web3.Eth.GetContractQueryHandler<FlexChain.Functions.Settlement.IsConsentNonceUsedFunction>().QueryAsync<bool>(market.Settlement.ToString(),
+        var drawn = await market.Web3.Eth.GetContractQueryHandler<FlexChain.Functions.Settlement.ConsentDrawnFunction>().QueryAsync<System.Numerics.BigInteger>(market.Settlement.ToString(),
             new() { Dso = MarketFixture.RuleDsoKey.Address.ToString(), ConsentNonce = System.Numerics.BigInteger.Parse(consent["nonce"]!.GetValue<string>()) });
-        Assert.False(used); // used only when its awards are locked
+        Assert.Equal(System.Numerics.BigInteger.Zero, drawn); // drawn on only when its awards are locked
     }
 }

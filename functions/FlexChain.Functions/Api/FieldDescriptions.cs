@@ -183,7 +183,7 @@ public static class FieldDescriptions
         ["decision"] = "The DSO's manual decision (its DSO only), or null.",
         ["appliedSelection"] = "How the winners were chosen once cleared: Automatic or Manual; null before.",
         ["selectionNote"] = "Why the applied selection differs from the requested one, or null.",
-        ["stateReason"] = "Why the request is FundingFailed (the escrow could not draw its funds from the DSO: rule consent-signature, consent-expired, consent-exceeded, consent-nonce, allowance or balance, then the detail) or Unpaid (its locked funds were refunded to the DSO unsettled, with the refund's transaction); null in every other state.",
+        ["stateReason"] = "Why the request is FundingFailed (the escrow could not draw its funds from the DSO: rule consent-signature, consent-expired, consent-exceeded, allowance or balance, then the detail) or Unpaid (its locked funds were refunded to the DSO unsettled, with the refund's transaction); null in every other state.",
         ["priceEurPerKwh"] = "Price.",
         ["divisible"] = "Whether clearing may accept part of the offer (to the watt-hour).",
         ["submittedAt"] = "When the offer was last submitted (UTC); a modification resets its time priority.",

@@ -10,8 +10,9 @@ namespace FlexChain.Functions.Settlement;
 /// <summary>
 /// A DSO's consent to pay for its request (<see cref="DsoConsent"/>): checked when the request is posted (signature by
 /// the DSO's wallet over this request's terms, enough authorised for the request's most costly outcome, a deadline
-/// not before delivery starts, an unused nonce, and the allowance and balance the escrow will draw from), and drawn on
-/// when the request's awards are locked.
+/// not before delivery starts, a nonce no lock drew on, and the allowance and balance the escrow will draw from), and
+/// drawn on when the request's awards are locked (an allowance: a request whose awards span several escrow batches
+/// draws on its one consent in each, never past its maximum in total).
 /// </summary>
 public static class RequestConsents
 {
@@ -64,8 +65,8 @@ public static class RequestConsents
             throw new DomainException("consent", "consent-amount", $"maxAmount must be at least energyKwh x maxPriceEurPerKwh = {cost} token units.");
         if (request.Consent!.Deadline < request.Delivery.Start)
             throw new DomainException("consent", "consent-deadline", $"The consent's deadline must not be before deliveryStart ({request.Delivery.Start:O}): awards are locked before delivery.");
-        if (await ledger.IsConsentNonceUsedAsync(wallet, consent.Nonce, cancellationToken))
-            throw new DomainException("consent", "consent-nonce", $"Nonce {consent.Nonce} was already used by a lock: sign with a new nonce.");
+        if (await ledger.ConsentDrawnAsync(wallet, consent.Nonce, cancellationToken) > 0)
+            throw new DomainException("consent", "consent-nonce", $"Nonce {consent.Nonce} was already drawn on by a lock: sign with a new nonce.");
         var (allowance, balance) = await ledger.FundingOfAsync(wallet, cancellationToken);
         if (allowance < cost)
             throw new DomainException("consent", "allowance", $"Your wallet allows the escrow {info.SettlementContract} {allowance} token units; approve at least {cost}.");

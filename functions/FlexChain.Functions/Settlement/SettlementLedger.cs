@@ -200,12 +200,12 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         return (await allowance, await balance);
     }
 
-    /// <summary>Whether a lock has used <paramref name="dso"/>'s consent nonce <paramref name="nonce"/>.</summary>
-    public async Task<bool> IsConsentNonceUsedAsync(EthAddress dso, BigInteger nonce, CancellationToken cancellationToken)
+    /// <summary>What the locks drew so far from <paramref name="dso"/> under its consent nonce <paramref name="nonce"/>, in token units.</summary>
+    public async Task<BigInteger> ConsentDrawnAsync(EthAddress dso, BigInteger nonce, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return await _web3.Eth.GetContractQueryHandler<IsConsentNonceUsedFunction>()
-            .QueryAsync<bool>(Chain.Escrow.ToString(), new IsConsentNonceUsedFunction { Dso = dso.ToString(), ConsentNonce = nonce });
+        return await _web3.Eth.GetContractQueryHandler<ConsentDrawnFunction>()
+            .QueryAsync<BigInteger>(Chain.Escrow.ToString(), new ConsentDrawnFunction { Dso = dso.ToString(), ConsentNonce = nonce });
     }
 
     /// <summary>Whether the escrow lists <paramref name="wallet"/> as a payee.</summary>
@@ -241,7 +241,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <summary>
     /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; each
     /// cycle's lock is then run as a call (eth_call, no transaction) to check again, just before locking, what its DSO
-    /// gave: the consents (signature, deadline, unused nonce) and the allowance and balance. A cycle the escrow would
+    /// gave: the consents (signature, deadline, what is left of each) and the allowance and balance. A cycle the escrow would
     /// refuse for its funding is not sent and comes back with the reason; the others go out back to back under one
     /// signer lease, each its own transaction, and are awaited together. A lock that passed the check but reverted on
     /// chain (its DSO's funds moved in between) is checked again and comes back refused, so one DSO's refused batch never
@@ -461,9 +461,9 @@ public sealed class LockCycleFunction : FunctionMessage
     [Parameter("tuple[]", "consents", 5)] public List<CycleConsent> Consents { get; set; } = [];
 }
 
-/// <summary>The escrow's <c>isConsentNonceUsed(address dso, uint256 nonce)</c>.</summary>
-[Function("isConsentNonceUsed", "bool")]
-public sealed class IsConsentNonceUsedFunction : FunctionMessage
+/// <summary>The escrow's <c>consentDrawn(address dso, uint256 nonce)</c>: what the locks drew so far under the DSO's consent nonce.</summary>
+[Function("consentDrawn", "uint256")]
+public sealed class ConsentDrawnFunction : FunctionMessage
 {
     [Parameter("address", "dso", 1)] public string Dso { get; set; } = "";
     [Parameter("uint256", "nonce", 2)] public BigInteger ConsentNonce { get; set; }

@@ -70,6 +70,18 @@ public sealed class ConsentTests(MarketFixture market)
         Assert.Contains("request's hash", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("direction", "IncreaseConsumption")]
+    [InlineData("pricing", "PayAsClear")]
+    public async Task PostRequest_ConsentSignedForAnotherDirectionOrPricing_IsRefusedAsConsentSignature(string term, string value)
+    {
+        var (dso, request) = await RequestOfAsync(MarketFixture.RuleDsoKey);
+        request["consent"] = await _api.ConsentAsync(MarketFixture.RuleDsoKey, request); // signed for ReduceConsumption, PayAsBid
+        request[term] = value;
+
+        await RefusedAsync(dso, request, (HttpStatusCode)422, "consent-signature");
+    }
+
     [Fact]
     public async Task PostRequest_ConsentSignedByAnotherWallet_IsRefusedAsConsentSignature()
     {

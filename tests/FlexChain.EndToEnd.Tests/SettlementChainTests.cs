@@ -127,6 +127,28 @@ public sealed class SettlementChainTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task SettleCycles_SettledOtherwiseThanTheseRecords_FailsNamingEachDifference()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var cycle = OneAwardCycle("settled-otherwise", MarketFixture.CpoAWallet);
+        Assert.NotNull(Assert.Single(await ledger.LockCyclesAsync([cycle], CancellationToken.None)).Transaction);
+        var award = cycle.Awards[0];
+        var paid = new SettlementRecord(award.AwardId, 1_000, 2_000, 1_200, 800, true, 200, 250);
+        var settled = Assert.Single(await ledger.SettleCyclesAsync([new(cycle.CycleId, cycle.Awards, [paid])], CancellationToken.None));
+        Assert.NotNull(settled.Transaction);
+
+        // Records paying the same amount but differing in a measurement: the chain's AwardSettled does not match them.
+        var other = paid with { MeasuredWh = 1_199 };
+        var e = await Assert.ThrowsAsync<SettlementMismatchException>(() =>
+            ledger.SettleCyclesAsync([new(cycle.CycleId, cycle.Awards, [other])], CancellationToken.None));
+
+        Assert.Equal($"cycle {cycle.CycleId} was settled in {settled.Transaction} otherwise than its records: award {award.AwardId} paid 200 to " +
+            $"{MarketFixture.CpoAWallet}, refunded 50, settlement hash {paid.Hash()}; its records say 200 to {MarketFixture.CpoAWallet}, refunded 50, " +
+            $"settlement hash {other.Hash()}", e.Message);
+    }
+
+    [Fact]
     public async Task LockCycles_RevertForAnotherReasonThanFunding_FailsTheStep()
     {
         using var ledger = Ledger();

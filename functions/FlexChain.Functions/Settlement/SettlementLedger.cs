@@ -337,8 +337,45 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             var paid = c.Settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
             if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
                 throw new InvalidOperationException($"cycle {c.CycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records{Describe(reverts)}");
-            return new SettleOutcome(await FindTransactionAsync<CycleSettledEvent>(c.CycleId, cancellationToken), null);
+            var tx = await FindTransactionAsync<CycleSettledEvent>(c.CycleId, cancellationToken);
+            await RequirePaidAsRecordedAsync(c, Hash32.Parse(tx), cancellationToken);
+            return new SettleOutcome(tx, null);
         }));
+    }
+
+    /// <summary>
+    /// Compares each <c>AwardSettled</c> event of the settling transaction's receipt with the cycle's records: the award
+    /// id, the CPO, the amount paid and refunded and the settlement record's hash. A cycle the chain paid otherwise than
+    /// its records say (settled by another sender with other records) is never recorded as settled: the step fails,
+    /// naming the differences, until the cycle needs the market operator's attention.
+    /// </summary>
+    /// <exception cref="SettlementMismatchException">An event differs from the records, or an award has no event.</exception>
+    private async Task RequirePaidAsRecordedAsync(CycleSettlement c, Hash32 transaction, CancellationToken cancellationToken)
+    {
+        var receipt = await Chain.GetReceiptAsync(transaction, cancellationToken)
+            ?? throw new InvalidOperationException($"the receipt of settlement {transaction} is gone");
+        var events = receipt.DecodeAllEvents<AwardSettledEvent>()
+            .Where(e => e.Log.IsFrom(Chain.Escrow) && EscrowIds.CycleOf(new Hash32(e.Event.AwardId)) == c.CycleId)
+            .ToDictionary(e => new Hash32(e.Event.AwardId), e => e.Event);
+        var differences = new List<string>();
+        for (var i = 0; i < c.Awards.Count; i++)
+        {
+            var (award, record) = (c.Awards[i], c.Settlements[i]);
+            if (!events.TryGetValue(award.AwardId, out var e))
+            {
+                differences.Add($"award {award.AwardId} has no AwardSettled event");
+                continue;
+            }
+            var expected = (award.Cpo, record.PayoutUnits, award.LockedUnits - record.PayoutUnits, record.Hash());
+            var actual = (EthAddress.Parse(e.Cpo), e.Paid, e.Refunded, new Hash32(e.SettlementHash));
+            if (expected != actual)
+                differences.Add($"award {award.AwardId} paid {actual.Item2} to {actual.Item1}, refunded {actual.Item3}, settlement hash {actual.Item4}; " +
+                    $"its records say {expected.Item2} to {expected.Item1}, refunded {expected.Item3}, settlement hash {expected.Item4}");
+        }
+        if (events.Count != c.Awards.Count) differences.Add($"{events.Count} AwardSettled events for {c.Awards.Count} awards");
+        if (differences.Count > 0)
+            throw new SettlementMismatchException($"cycle {c.CycleId} was settled in {transaction} otherwise than its records: " +
+                string.Join("; ", differences.Take(3)) + (differences.Count > 3 ? $"; and {differences.Count - 3} more" : ""));
     }
 
     private static string Describe(IReadOnlyList<ContractRevertException> reverts) =>
@@ -449,6 +486,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             : throw new InvalidOperationException($"expected one {typeof(TEvent).Name} for cycle {cycleId}, found {logs.Count}");
     }
 }
+
+/// <summary>A cycle the chain settled otherwise than its stored records: it needs the market operator's attention, never silence.</summary>
+public sealed class SettlementMismatchException(string message) : InvalidOperationException(message);
 
 /// <summary>The escrow's <c>lockCycle</c>: takes the cycle's total from its DSO and commits to its award list.</summary>
 [Function("lockCycle")]

@@ -52,6 +52,14 @@ public sealed class SettlementOptions : IValidatableObject
     /// </summary>
     [Range(1, 64)] public int Confirmations { get; set; } = 1;
 
+    /// <summary>
+    /// How a chain step becomes final: <see cref="ChainFinality.Confirmations"/> (the default) counts
+    /// <see cref="Confirmations"/>; <see cref="ChainFinality.Finalized"/> waits until the node's <c>finalized</c> block
+    /// (Ethereum's finality, as mainnet and L2 providers report it) has reached the block the step was read at, and
+    /// <see cref="Confirmations"/> is not used.
+    /// </summary>
+    public ChainFinality Finality { get; set; } = ChainFinality.Confirmations;
+
     /// <summary>First block to scan for the escrow's events (its deployment block).</summary>
     public ulong FromBlock { get; set; }
 
@@ -63,6 +71,16 @@ public sealed class SettlementOptions : IValidatableObject
     /// dies or hangs another instance may take over. A live holder renews it every third of this.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:15", "00:01:00")] public TimeSpan SignerLease { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>How a chain step becomes final (<see cref="SettlementOptions.Finality"/>).</summary>
+public enum ChainFinality
+{
+    /// <summary>At <see cref="SettlementOptions.Confirmations"/> confirmations.</summary>
+    Confirmations = 1,
+
+    /// <summary>When the node's <c>finalized</c> block reaches it.</summary>
+    Finalized = 2,
 }
 
 /// <summary>
@@ -145,7 +163,8 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken) =>
         await GetCycleAsync(cycleId, BlockParameter.CreateLatest(), cancellationToken);
 
-    private static readonly TimeSpan FinalityTimeout = TimeSpan.FromMinutes(5);
+    /// <summary>How long a step waits for finality before it fails (and is retried): Ethereum finalizes in about 13 minutes.</summary>
+    private TimeSpan FinalityTimeout => _options.Finality == ChainFinality.Finalized ? TimeSpan.FromMinutes(30) : TimeSpan.FromMinutes(5);
 
     private async Task<CycleState> GetCycleAsync(Hash32 cycleId, BlockParameter block, CancellationToken cancellationToken)
     {
@@ -154,11 +173,11 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     }
 
     /// <summary>
-    /// The cycles as of the latest block once that block is final: it has <see cref="SettlementOptions.Confirmations"/>
-    /// and is still the chain's block at its height (after a reorg they are read again at the new head). What a step
-    /// records comes from here, so a lock or settlement counts only at the configured confirmations, whoever sent it.
+    /// The cycles as of the latest block once that block is final (<see cref="IsFinalAsync"/>) and still the chain's
+    /// block at its height (after a reorg they are read again at the new head). What a step records comes from here, so a
+    /// lock or settlement counts only once final, whoever sent it.
     /// </summary>
-    /// <exception cref="TimeoutException">The chain made too few blocks for the confirmations within 5 minutes (the step fails and is retried).</exception>
+    /// <exception cref="TimeoutException">The block did not become final within 5 minutes (30 with <see cref="ChainFinality.Finalized"/>; the step fails and is retried).</exception>
     private async Task<CycleState[]> GetFinalCyclesAsync(IEnumerable<Hash32> cycleIds, CancellationToken cancellationToken)
     {
         var deadline = DateTimeOffset.UtcNow + FinalityTimeout;
@@ -167,15 +186,33 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             var head = await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(BlockParameter.CreateLatest());
             var at = new BlockParameter(head.Number);
             var states = await Task.WhenAll(cycleIds.Select(id => GetCycleAsync(id, at, cancellationToken)));
-            while ((await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value - head.Number.Value + 1 < _options.Confirmations)
+            while (!await IsFinalAsync(head.Number.Value))
             {
                 if (DateTimeOffset.UtcNow >= deadline)
-                    throw new TimeoutException($"block {head.Number.Value} did not reach {_options.Confirmations} confirmations within {FinalityTimeout}");
+                    throw new TimeoutException(_options.Finality == ChainFinality.Finalized
+                        ? $"block {head.Number.Value} was not finalized within {FinalityTimeout}"
+                        : $"block {head.Number.Value} did not reach {_options.Confirmations} confirmations within {FinalityTimeout}");
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
             }
             var still = await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(head.Number);
             if (string.Equals(still?.BlockHash, head.BlockHash, StringComparison.OrdinalIgnoreCase)) return states;
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="block"/> is final: the node's <c>finalized</c> block is at or past it, or (by default) it has
+    /// <see cref="SettlementOptions.Confirmations"/> (head - block + 1 >= Confirmations).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The node knows no <c>finalized</c> block (it predates the merge's block tags).</exception>
+    private async Task<bool> IsFinalAsync(System.Numerics.BigInteger block)
+    {
+        if (_options.Finality == ChainFinality.Finalized)
+        {
+            var finalized = await _web3.Client.SendRequestAsync<BlockWithTransactionHashes?>("eth_getBlockByNumber", null, "finalized", false)
+                ?? throw new InvalidOperationException("the chain node reports no finalized block");
+            return finalized.Number.Value >= block;
+        }
+        return (await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value - block + 1 >= _options.Confirmations;
     }
 
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
@@ -401,7 +438,10 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     {
         var account = new Account(key, _options.ChainId);
         var journal = new SignedTransactionJournal(blobs, EthAddress.Parse(account.Address));
-        return new(new TransactionSender(_web3, account, new TransactionSenderOptions { Confirmations = _options.Confirmations })
+        // Waiting for the finalized block is the ledger's (GetFinalCyclesAsync): the sender then only waits for mining, and a
+        // reorg before finality fails the step, whose retry broadcasts the journaled transaction again.
+        var confirmations = _options.Finality == ChainFinality.Finalized ? 1 : _options.Confirmations;
+        return new(new TransactionSender(_web3, account, new TransactionSenderOptions { Confirmations = confirmations })
         {
             Signed = journal.RecordAsync,
         }, journal);

@@ -198,6 +198,33 @@ public sealed class AwardSettledEvent : IEventDTO
     [Parameter("bytes32", "settlementHash", 6, false)] public byte[] SettlementHash { get; set; } = [];
 }
 
+/// <summary><c>AwardRefunded</c>: an award of a cycle refunded to its DSO unsettled, after the refund time (the CPO was not paid).</summary>
+[Event("AwardRefunded")]
+public sealed class AwardRefundedEvent : IEventDTO
+{
+    [Parameter("bytes32", "awardId", 1, true)] public byte[] AwardId { get; set; } = [];
+    [Parameter("address", "cpo", 2, true)] public string Cpo { get; set; } = "";
+    [Parameter("address", "dso", 3, true)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "amount", 4, false)] public BigInteger Amount { get; set; }
+}
+
+/// <summary><c>PaymentCredited</c>: the token refused a payment, credited to the account to claim later.</summary>
+[Event("PaymentCredited")]
+public sealed class PaymentCreditedEvent : IEventDTO
+{
+    [Parameter("address", "account", 1, true)] public string Account { get; set; } = "";
+    [Parameter("uint256", "amount", 2, false)] public BigInteger Amount { get; set; }
+}
+
+/// <summary>The ERC-20 <c>Transfer</c> event of the payment token.</summary>
+[Event("Transfer")]
+public sealed class TokenTransferEvent : IEventDTO
+{
+    [Parameter("address", "from", 1, true)] public string From { get; set; } = "";
+    [Parameter("address", "to", 2, true)] public string To { get; set; } = "";
+    [Parameter("uint256", "value", 3, false)] public BigInteger Value { get; set; }
+}
+
 /// <summary>Topics of the escrow's events, for log filters.</summary>
 public static class EscrowTopics
 {

@@ -140,7 +140,16 @@ public sealed class MarketClient(HttpClient http)
         static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
         decimal Number(string name) => body[name]!.GetValue<decimal>();
         var start = Time(body["deliveryStart"]);
-        var requestHash = TermsOf(body).Hash();
+        Hash32 requestHash;
+        try
+        {
+            requestHash = TermsOf(body).Hash();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Terms the ABI cannot encode (a negative number, which the API refuses before it checks the consent): any hash will do.
+            requestHash = Hash32.Zero;
+        }
         var maxAmount = new BigInteger(decimal.Round(Number("energyKwh") * Number("maxPriceEurPerKwh") * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
         var (signedHash, signedAmount) = tamper?.Invoke((requestHash, maxAmount)) ?? (requestHash, maxAmount);
         var until = deadline ?? start.AddDays(1);

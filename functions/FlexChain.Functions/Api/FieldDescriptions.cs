@@ -70,6 +70,7 @@ public static class FieldDescriptions
         ["GateCycleEventResponse.from"] = "The state before the transition.",
         ["GateCycleEventResponse.to"] = "The state after the transition.",
         ["PaymentVerdictResponse.dso"] = "The DSO wallet that funded the escrow.",
+        ["PaymentVerdictResponse.status"] = "What became of the award on chain: Paid (settled, its CPO paid), Refunded (settled, nothing paid), Pending (locked, not settled yet) or Unpaid (its cycle refunded to the DSO unsettled); null when the chain has no such award.",
         ["PaymentVerdictResponse.cpo"] = "The CPO wallet that was paid.",
         ["WalletChallengeResponse.message"] = "The exact text to sign with the wallet (EIP-191 personal_sign).",
         ["QualificationReasonItem.message"] = "Why the rule is not met, in words.",

@@ -109,7 +109,8 @@ public static class SettlementsApi
         var settlement = settlements[i];
         var cycleId = batch.Key[..batch.Key.LastIndexOf('/')];
         return new Published(
-            new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!)),
+            new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!),
+                ledger.Info.ChainId, EthAddress.Parse(ledger.Info.SettlementContract)),
             new PublishedSettlementResponse(r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
                 ToResponse(settlement, r.Verifications[at.AwardIndex], batch.SettleTransaction), awards.Select(ToResponse).ToList(),
                 batch.LockTransaction, batch.SettleTransaction, ledger.Info));
@@ -136,13 +137,16 @@ public sealed record PublishedSettlementResponse(
 /// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when at least one payment was found and every one verified.</summary>
 public sealed record VerifyResponse(bool Verified, IReadOnlyList<PaymentVerdictResponse> Payments, ChainInfo Chain);
 
-/// <summary>One payment's verdict: the event as found on chain (amounts in token units) and every failed check with its reason.</summary>
+/// <summary>
+/// One payment's verdict: what became of the award (<c>status</c>: Paid, Refunded, Pending or Unpaid, when the chain says), the
+/// event as found on chain (amounts in token units) and every failed check with its reason.
+/// </summary>
 public sealed record PaymentVerdictResponse(
-    string? AwardId, string? RequestId, bool Verified, string? Cpo, string? Dso, string? PaidUnits, string? RefundedUnits, string? SettlementHash,
+    string? AwardId, string? RequestId, bool Verified, string? Status, string? Cpo, string? Dso, string? PaidUnits, string? RefundedUnits, string? SettlementHash,
     string? TransactionHash, ulong? BlockNumber, IReadOnlyList<VerificationFailureResponse> Failures)
 {
     public static PaymentVerdictResponse From(PaymentVerdict v) =>
-        new(v.AwardId?.ToString(), v.RequestId, v.Verified, v.Payment?.Cpo.ToString(), v.Payment?.Dso.ToString(), v.Payment?.Paid.ToString(),
+        new(v.AwardId?.ToString(), v.RequestId, v.Verified, v.Status?.ToString(), v.Payment?.Cpo.ToString(), v.Payment?.Dso.ToString(), v.Payment?.Paid.ToString(),
             v.Payment?.Refunded.ToString(), v.Payment?.SettlementHash.ToString(), v.Payment?.TransactionHash?.ToString(), v.Payment?.BlockNumber,
             v.Failures.Select(f => new VerificationFailureResponse(f.Check, f.Reason)).ToList());
 }

@@ -21,9 +21,11 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 ///      - Escrowed funds can only ever leave to a cycle's own DSO or CPOs. There is no admin withdrawal, sweep or
 ///        upgrade path; pausing blocks new locks and settlements but never refunds.
 ///      - The DSO consents per request: an EIP-712 signature (domain: this contract and chain id) over the request's
-///        hash, a maximum amount, a deadline and a nonce. `lockCycle` takes from the DSO exactly the sum of the amounts
-///        drawn under the consents it is given, each within its maximum, before its deadline, under a nonce never
-///        used before, so the settler key cannot take more than the DSO authorised, nor take it twice.
+///        hash, a maximum amount, a deadline and a nonce. A consent is an allowance: `lockCycle` takes from the DSO
+///        exactly the sum of the amounts drawn under the consents it is given, before their deadlines, and every
+///        lock's draw under a nonce adds to what was drawn under it before, never past the signed maximum (a request
+///        whose awards span several locks draws on its consent in each), so the settler key cannot take more than the
+///        DSO authorised, however often it reuses the signature.
 ///      - Payees are registered wallets: REGISTRAR_ROLE lists a CPO's wallet after the CPO proved it holds the key
 ///        (FlexChain's wallet proof), and `lockCycle` refuses any award to an unlisted address, so the settler key
 ///        alone cannot direct a DSO's money to an address of its choosing.
@@ -88,8 +90,8 @@ contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, Ree
     /// @param requestHash Keccak-256 of the request's terms (defined off chain; FlexChain: README, DSO consent).
     /// @param maxAmount The most the DSO authorised for the request, in token base units.
     /// @param deadline Unix time (seconds) after which the consent cannot be used.
-    /// @param nonce The DSO's nonce for this consent; each nonce is usable once.
-    /// @param amount The amount this lock draws under the consent (at most `maxAmount`).
+    /// @param nonce The DSO's nonce for this consent; what all locks draw under a nonce adds up to at most `maxAmount`.
+    /// @param amount The amount this lock draws under the consent (with the earlier draws, at most `maxAmount`).
     /// @param signature The DSO's signature (65-byte ECDSA, or ERC-1271 for a contract wallet).
     struct Consent {
         bytes32 requestHash;
@@ -132,8 +134,8 @@ contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, Ree
     /// @dev Registered CPO payee wallets.
     mapping(address wallet => bool registered) private _payees;
 
-    /// @dev Consent nonces used, by DSO.
-    mapping(address dso => mapping(uint256 nonce => bool used)) private _usedNonces;
+    /// @dev What the locks drew so far under each consent nonce, by DSO, in token base units.
+    mapping(address dso => mapping(uint256 nonce => uint256 drawn)) private _consentDrawn;
 
     /// @dev Amounts the token refused to deliver, by recipient, waiting for `claim`.
     mapping(address account => uint256 amount) private _claimable;
@@ -276,16 +278,11 @@ contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, Ree
     /// @param deadline The consent's deadline.
     error ConsentExpired(bytes32 requestHash, uint256 deadline);
 
-    /// @notice A lock draws more under a consent than its maximum.
+    /// @notice A lock would draw more under a consent's nonce, with the earlier locks, than the consent's maximum.
     /// @param requestHash The consent's request hash.
-    /// @param amount The amount drawn.
+    /// @param drawn The amount drawn under the nonce with this lock's draw.
     /// @param maxAmount The consent's maximum.
-    error ConsentExceeded(bytes32 requestHash, uint256 amount, uint256 maxAmount);
-
-    /// @notice The consent's nonce was already used by this DSO (a signature is usable once).
-    /// @param dso The DSO.
-    /// @param nonce The nonce.
-    error ConsentNonceUsed(address dso, uint256 nonce);
+    error ConsentExceeded(bytes32 requestHash, uint256 drawn, uint256 maxAmount);
 
     /// @notice The amounts drawn under the consents do not add up to the cycle's total.
     /// @param total The sum of the award amounts.
@@ -375,9 +372,9 @@ contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, Ree
     ///      was ever used, `ZeroAddress` for a zero DSO, `EmptyCycle` for an empty list, and per award (in
     ///      list order) `PayeeNotRegistered` for a CPO wallet not on the payee list and `ZeroAmount` for a zero
     ///      amount, then `RefundAfterOutOfBounds` unless `refundAfter` is within the refund delay bounds from now,
-    ///      then per consent (in order) `ConsentExpired`, `ConsentExceeded`, `ConsentNonceUsed` and
-    ///      `InvalidConsentSignature`, and `ConsentMismatch` unless the consents' amounts add up to the total. Every
-    ///      consent's nonce is then used. A total above 2^128 - 1 reverts with SafeCast's `SafeCastOverflowedUintDowncast`. Per-award
+    ///      then per consent (in order) `ConsentExpired`, `ConsentExceeded` (what was drawn under its nonce before plus
+    ///      its amount is above its maximum) and `InvalidConsentSignature`, and `ConsentMismatch` unless the consents'
+    ///      amounts add up to the total. Each consent's amount is then added to what was drawn under its nonce. A total above 2^128 - 1 reverts with SafeCast's `SafeCastOverflowedUintDowncast`. Per-award
     ///      lock events are deliberately not emitted (gas); `CycleLocked` carries the commitment.
     /// @param cycleId Unique id of the cycle (deterministic, derived off chain, low 32 bits zero).
     /// @param dso The paying DSO; the total is pulled from it.
@@ -512,12 +509,12 @@ contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, Ree
         return address(_TOKEN);
     }
 
-    /// @notice Whether `dso` has used consent nonce `nonce`.
+    /// @notice What the locks drew so far from `dso` under consent nonce `nonce`.
     /// @param dso The DSO.
     /// @param nonce The nonce.
-    /// @return True once a lock used a consent with this nonce.
-    function isConsentNonceUsed(address dso, uint256 nonce) external view returns (bool) {
-        return _usedNonces[dso][nonce];
+    /// @return The sum drawn, in token base units (zero for a nonce never drawn on).
+    function consentDrawn(address dso, uint256 nonce) external view returns (uint256) {
+        return _consentDrawn[dso][nonce];
     }
 
     /// @notice The EIP-712 digest a DSO signs for a consent (for wallets and off-chain checks).
@@ -613,7 +610,8 @@ contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, Ree
         }
     }
 
-    /// @notice Checks each consent for `dso`, uses its nonce, and returns the sum of the amounts drawn.
+    /// @notice Checks each consent for `dso`, adds its amount to what was drawn under its nonce, and returns the sum
+    ///         of the amounts drawn.
     /// @param dso The cycle's DSO, who must have signed every consent.
     /// @param consents The consents.
     /// @return consented The sum of their amounts.
@@ -623,13 +621,13 @@ contract FlexSettlement is AccessControlDefaultAdminRules, EIP712, Pausable, Ree
             Consent calldata c = consents[i];
             // solhint-disable-next-line not-rely-on-time
             if (block.timestamp > c.deadline) revert ConsentExpired(c.requestHash, c.deadline);
-            if (c.amount > c.maxAmount) revert ConsentExceeded(c.requestHash, c.amount, c.maxAmount);
-            if (_usedNonces[dso][c.nonce]) revert ConsentNonceUsed(dso, c.nonce);
+            uint256 drawn = _consentDrawn[dso][c.nonce] + c.amount;
+            if (drawn > c.maxAmount) revert ConsentExceeded(c.requestHash, drawn, c.maxAmount);
             bytes32 digest = consentDigest(c.requestHash, c.maxAmount, c.deadline, c.nonce);
             if (!SignatureChecker.isValidSignatureNowCalldata(dso, digest, c.signature)) {
                 revert InvalidConsentSignature(c.requestHash);
             }
-            _usedNonces[dso][c.nonce] = true;
+            _consentDrawn[dso][c.nonce] = drawn;
             consented += c.amount;
         }
     }

@@ -6,7 +6,10 @@
 // The consent (EIP-712, domain { name: "FlexSettlement", version: "1", chainId, verifyingContract: escrow } from
 // GET /v1/health) signs Consent(bytes32 requestHash, uint256 maxAmount, uint256 deadline, uint256 nonce):
 //   requestHash = keccak256(abi.encode(string transformerId, uint64 deliveryStart, uint64 deliveryEnd, uint256 energyWh,
-//                                      uint256 maxPriceMicroEurPerKwh, uint64 gateClosure))   (Unix seconds, truncated units)
+//                   string direction, uint256 maxPriceMicroEurPerKwh, uint64 gateClosure, string pricing, uint256 minimumOfferWh,
+//                   string selection, uint64 decisionDeadline, string baseline, string payout, uint256 successThresholdPpm,
+//                   uint256 tolerancePpm, uint256 mbmaMinutes, uint256 x, uint256 y))
+//                 (Unix seconds, truncated units; a term the request leaves out takes the API's default, 0 for none)
 //   maxAmount   = energyKwh x maxPriceEurPerKwh in token units (the most the request can cost)
 //   deadline    = one day after deliveryStart; nonce = 128 random bits.
 // Use only public development keys on a command line (Hardhat's demo accounts), never a real one.
@@ -24,12 +27,17 @@ async function main() {
     const [whole, fraction = ""] = String(value).split(".");
     return BigInt(whole + fraction.padEnd(digits, "0").slice(0, digits));
   };
-  const energyWh = scaled(request.energyKwh, 3);
-  const priceMicro = scaled(request.maxPriceEurPerKwh, 6);
+  const r = request;
+  const v = r.verification ?? {};
+  const optional = (value, f) => (value === undefined || value === null ? 0n : f(value));
   const requestHash = ethers.keccak256(
     ethers.AbiCoder.defaultAbiCoder().encode(
-      ["string", "uint64", "uint64", "uint256", "uint256", "uint64"],
-      [request.transformerId, seconds(request.deliveryStart), seconds(request.deliveryEnd), energyWh, priceMicro, seconds(request.gateClosure)],
+      ["string", "uint64", "uint64", "uint256", "string", "uint256", "uint64", "string", "uint256", "string", "uint64",
+        "string", "string", "uint256", "uint256", "uint256", "uint256", "uint256"],
+      [r.transformerId, seconds(r.deliveryStart), seconds(r.deliveryEnd), scaled(r.energyKwh, 3), r.direction ?? "ReduceConsumption",
+        scaled(r.maxPriceEurPerKwh, 6), seconds(r.gateClosure), r.pricing ?? "PayAsBid", optional(r.minimumOfferKwh, (x) => scaled(x, 3)),
+        r.selection ?? "Automatic", optional(r.decisionDeadline, seconds), v.baseline ?? "MeterBeforeMeterAfter", v.payout ?? "ZeroBelowThreshold",
+        scaled(v.successThreshold ?? "0.8", 6), scaled(v.tolerance ?? "0.1", 6), BigInt(v.mbmaMinutes ?? 60), BigInt(v.x ?? 4), BigInt(v.y ?? 5)],
     ),
   );
   const maxAmount = (scaled(request.energyKwh, 6) * scaled(request.maxPriceEurPerKwh, 6) * 10n ** BigInt(tokenDecimals)) / 10n ** 12n;

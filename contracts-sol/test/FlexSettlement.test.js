@@ -54,7 +54,6 @@ describe("FlexSettlement", function () {
         ["InvalidConsentSignature", "InvalidConsentSignature(bytes32)"],
         ["ConsentExpired", "ConsentExpired(bytes32,uint256)"],
         ["ConsentExceeded", "ConsentExceeded(bytes32,uint256,uint256)"],
-        ["ConsentNonceUsed", "ConsentNonceUsed(address,uint256)"],
         ["ConsentMismatch", "ConsentMismatch(uint256,uint256)"],
       ]) {
         expect(sig(i.getError(name))).to.equal(signature);
@@ -265,15 +264,40 @@ describe("FlexSettlement", function () {
       );
     });
 
-    it("locks with consents adding up to the total and uses their nonces", async function () {
+    it("locks with consents adding up to the total and records what was drawn under each nonce", async function () {
       const f = await loadFixture(deployFixture);
       const a = await signConsent(f.settlement, f.dso, 120n * UNIT, { amount: 100n * UNIT, requestHash: ethers.id("r1") });
       const b = await signConsent(f.settlement, f.dso, 50n * UNIT, { requestHash: ethers.id("r2") });
-      expect(await f.settlement.isConsentNonceUsed(f.dso.address, a.nonce)).to.equal(false);
+      expect(await f.settlement.consentDrawn(f.dso.address, a.nonce)).to.equal(0n);
       await expect(lock(f, [a, b])).to.changeTokenBalance(f.token, f.dso, -150n * UNIT);
-      expect(await f.settlement.isConsentNonceUsed(f.dso.address, a.nonce)).to.equal(true);
-      expect(await f.settlement.isConsentNonceUsed(f.dso.address, b.nonce)).to.equal(true);
-      expect(await f.settlement.isConsentNonceUsed(f.dso2.address, a.nonce)).to.equal(false);
+      expect(await f.settlement.consentDrawn(f.dso.address, a.nonce)).to.equal(100n * UNIT);
+      expect(await f.settlement.consentDrawn(f.dso.address, b.nonce)).to.equal(50n * UNIT);
+      expect(await f.settlement.consentDrawn(f.dso2.address, a.nonce)).to.equal(0n);
+    });
+
+    it("a consent is an allowance: locks of one request's awards draw on it until its maximum, no further", async function () {
+      const f = await loadFixture(deployFixture);
+      const single = (amount) => [{ cpo: f.cpo.address, amount, awardHash: ethers.id("one") }];
+      const lockPart = (id, amount, consent) =>
+        f.settlement.connect(f.settler).lockCycle(cycleIdOf(id), f.dso.address, f.refundAfter, single(amount), [{ ...consent, amount }]);
+      const consent = await signConsent(f.settlement, f.dso, 150n * UNIT);
+      await expect(lockPart("part1", 100n * UNIT, consent)).to.changeTokenBalance(f.token, f.dso, -100n * UNIT);
+      await expect(lockPart("part2", 51n * UNIT, consent))
+        .to.be.revertedWithCustomError(f.settlement, "ConsentExceeded")
+        .withArgs(consent.requestHash, 151n * UNIT, 150n * UNIT);
+      await expect(lockPart("part2", 50n * UNIT, consent)).to.changeTokenBalance(f.token, f.dso, -50n * UNIT);
+      expect(await f.settlement.consentDrawn(f.dso.address, consent.nonce)).to.equal(150n * UNIT);
+      await expect(lockPart("part3", 1n, consent))
+        .to.be.revertedWithCustomError(f.settlement, "ConsentExceeded")
+        .withArgs(consent.requestHash, 150n * UNIT + 1n, 150n * UNIT);
+    });
+
+    it("two draws under one nonce in the same lock count together", async function () {
+      const f = await loadFixture(deployFixture);
+      const consent = await signConsent(f.settlement, f.dso, 100n * UNIT);
+      await expect(lock(f, [{ ...consent, amount: 100n * UNIT }, { ...consent, amount: 50n * UNIT }]))
+        .to.be.revertedWithCustomError(f.settlement, "ConsentExceeded")
+        .withArgs(consent.requestHash, 150n * UNIT, 100n * UNIT);
     });
 
     it("the settler cannot take more than the authorisation (ConsentExceeded, ConsentMismatch)", async function () {
@@ -288,13 +312,13 @@ describe("FlexSettlement", function () {
       expect(await f.token.balanceOf(f.settlementAddress)).to.equal(0n);
     });
 
-    it("the settler cannot reuse a signature (ConsentNonceUsed), not even for another cycle", async function () {
+    it("the settler cannot draw a spent signature again (ConsentExceeded), not even for another cycle", async function () {
       const f = await loadFixture(deployFixture);
       const consent = await signConsent(f.settlement, f.dso, 150n * UNIT);
       await lock(f, [consent]);
       await expect(lock(f, [consent], f.dso, cycleIdOf("again")))
-        .to.be.revertedWithCustomError(f.settlement, "ConsentNonceUsed")
-        .withArgs(f.dso.address, consent.nonce);
+        .to.be.revertedWithCustomError(f.settlement, "ConsentExceeded")
+        .withArgs(consent.requestHash, 300n * UNIT, 150n * UNIT);
     });
 
     it("the settler cannot lock after the consent's deadline (ConsentExpired), and can at it", async function () {

@@ -78,7 +78,7 @@ describe("FlexSettlement gate cycles", function () {
       expect(i.getFunction("lockCycle").inputs[4].arrayChildren.components.map((c) => c.name)).to.deep.equal([
         "requestHash", "maxAmount", "deadline", "nonce", "amount", "signature",
       ]);
-      expect(sig(i.getFunction("isConsentNonceUsed"))).to.equal("isConsentNonceUsed(address,uint256)");
+      expect(sig(i.getFunction("consentDrawn"))).to.equal("consentDrawn(address,uint256)");
       expect(sig(i.getFunction("consentDigest"))).to.equal("consentDigest(bytes32,uint256,uint256,uint256)");
       expect(i.getFunction("lockCycle").inputs[3].arrayChildren.components.map((c) => c.name)).to.deep.equal([
         "cpo", "amount", "awardHash",

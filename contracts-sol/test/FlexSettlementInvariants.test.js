@@ -134,7 +134,7 @@ describe("FlexSettlement invariants (seeded random sequences)", function () {
           }
         },
         async attack() {
-          // An outsider, a settler paying an unlisted address, taking more than a consent allows or reusing one gets nothing.
+          // An outsider, a settler paying an unlisted address, taking more than a consent allows or drawing again on a spent one gets nothing.
           const awards = [{ cpo: stranger.address, amount: 1n, awardHash: ethers.ZeroHash }];
           const id = ethers.toBeHex(BigInt(ethers.id(`${seed}:attack`)) & ~LOW32, 32);
           const later = BigInt(await time.latest()) + REFUND_DELAYS[0] + 10n;
@@ -154,7 +154,7 @@ describe("FlexSettlement invariants (seeded random sequences)", function () {
             if (used) {
               await expect(settlement.connect(f.settler).lockCycle(id, used.dso, later, listed, used.list)).to.be.revertedWithCustomError(
                 settlement,
-                "ConsentNonceUsed",
+                "ConsentExceeded",
               );
             }
           }

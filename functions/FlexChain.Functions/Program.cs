@@ -44,6 +44,7 @@ services.AddOptions<MarketOptions>().BindConfiguration("Market");
 services.AddSingleton<MarketStore>();
 services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<SettlementLedger>();
+services.AddSingleton<RecordSnapshots>();
 // The chain is connected off the start-up path: the API serves whether or not the node answers (health says which).
 services.AddHostedService<ChainConnector>();
 services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateDataAnnotations().ValidateOnStart();

@@ -16,7 +16,7 @@ namespace FlexChain.Verification;
 /// only amounts drawn under such consents (each at most <see cref="MaxAmount"/>, before <see cref="Deadline"/>, each
 /// nonce once).
 /// </summary>
-/// <param name="RequestHash">Keccak-256 of the request's terms (<see cref="RequestHashOf"/>).</param>
+/// <param name="RequestHash">Keccak-256 of the request's terms (<see cref="RequestTerms.Hash"/>).</param>
 /// <param name="MaxAmount">The most the DSO authorises for the request, in the token's smallest units.</param>
 /// <param name="Deadline">Unix seconds after which the consent cannot be used.</param>
 /// <param name="Nonce">The DSO's nonce; each is usable once.</param>
@@ -28,15 +28,6 @@ public sealed record DsoConsent(Hash32 RequestHash, BigInteger MaxAmount, BigInt
 
     private static readonly Hash32 DomainType =
         Keccak("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-
-    /// <summary>
-    /// The request hash a DSO signs: Keccak-256 of <c>abi.encode(string transformerId, uint64 deliveryStart,
-    /// uint64 deliveryEnd, uint256 energyWh, uint256 maxPriceMicroEurPerKwh, uint64 gateClosure)</c> (times in Unix
-    /// seconds, energy in whole watt-hours, the price cap in micro-euros per kWh, each truncated).
-    /// </summary>
-    public static Hash32 RequestHashOf(string transformerId, long deliveryStart, long deliveryEnd, long energyWh, long maxPriceMicroEurPerKwh, long gateClosure) =>
-        RecordHash.Of(new("string", transformerId), new("uint64", new BigInteger(deliveryStart)), new("uint64", new BigInteger(deliveryEnd)),
-            new("uint256", new BigInteger(energyWh)), new("uint256", new BigInteger(maxPriceMicroEurPerKwh)), new("uint64", new BigInteger(gateClosure)));
 
     /// <summary>The EIP-712 digest of this consent for the escrow <paramref name="escrow"/> on chain <paramref name="chainId"/>.</summary>
     public Hash32 Digest(long chainId, EthAddress escrow)
@@ -79,6 +70,32 @@ public sealed record DsoConsent(Hash32 RequestHash, BigInteger MaxAmount, BigInt
     };
 
     private static Hash32 Keccak(string text) => new(Sha3Keccack.Current.CalculateHash(Encoding.UTF8.GetBytes(text)));
+}
+
+/// <summary>
+/// The terms of a request that its DSO's consent binds: every term a DSO could dispute about what it agreed to pay for.
+/// Their hash, the consent's <c>requestHash</c>, is Keccak-256 of <c>abi.encode(string transformerId, uint64 deliveryStart,
+/// uint64 deliveryEnd, uint256 energyWh, string direction, uint256 maxPriceMicroEurPerKwh, uint64 gateClosure,
+/// string pricing, uint256 minimumOfferWh, string selection, uint64 decisionDeadline, string baseline, string payout,
+/// uint256 successThresholdPpm, uint256 tolerancePpm, uint256 mbmaMinutes, uint256 x, uint256 y)</c>: times in Unix
+/// seconds, energy in whole watt-hours, the price cap in micro-euros per kWh, the threshold and tolerance in parts per
+/// million (each truncated), the enumerated terms by their API names. A term the request leaves out takes its default,
+/// as the API does: a minimum offer or decision deadline the request does not set is 0.
+/// </summary>
+public sealed record RequestTerms(
+    string TransformerId, long DeliveryStart, long DeliveryEnd, long EnergyWh, long MaxPriceMicroEurPerKwh, long GateClosure,
+    string Direction = "ReduceConsumption", string Pricing = "PayAsBid", long MinimumOfferWh = 0, string Selection = "Automatic",
+    long DecisionDeadline = 0, string Baseline = "MeterBeforeMeterAfter", string Payout = "ZeroBelowThreshold",
+    long SuccessThresholdPpm = 800_000, long TolerancePpm = 100_000, int MbmaMinutes = 60, int X = 4, int Y = 5)
+{
+    /// <summary>The request hash a DSO signs in its consent.</summary>
+    public Hash32 Hash() => RecordHash.Of(
+        new("string", TransformerId), new("uint64", new BigInteger(DeliveryStart)), new("uint64", new BigInteger(DeliveryEnd)),
+        new("uint256", new BigInteger(EnergyWh)), new("string", Direction), new("uint256", new BigInteger(MaxPriceMicroEurPerKwh)),
+        new("uint64", new BigInteger(GateClosure)), new("string", Pricing), new("uint256", new BigInteger(MinimumOfferWh)),
+        new("string", Selection), new("uint64", new BigInteger(DecisionDeadline)), new("string", Baseline), new("string", Payout),
+        new("uint256", new BigInteger(SuccessThresholdPpm)), new("uint256", new BigInteger(TolerancePpm)), new("uint256", new BigInteger(MbmaMinutes)),
+        new("uint256", new BigInteger(X)), new("uint256", new BigInteger(Y)));
 }
 
 /// <summary>The escrow's <c>Consent(bytes32 requestHash, uint256 maxAmount, uint256 deadline, uint256 nonce, uint256 amount, bytes signature)</c> tuple.</summary>

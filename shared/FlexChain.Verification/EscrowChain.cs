@@ -43,6 +43,15 @@ public interface IEscrowChain
 
     /// <summary><c>getCycle(cycleId)</c> at the latest block.</summary>
     Task<EscrowCycle> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken);
+
+    /// <summary>The escrow's payment token and its decimals.</summary>
+    Task<TokenInfo> GetTokenAsync(CancellationToken cancellationToken);
+
+    /// <summary>The chain id the node reports.</summary>
+    Task<long> GetChainIdAsync(CancellationToken cancellationToken);
+
+    /// <summary>The number of the node's <c>finalized</c> block, or null when it reports none.</summary>
+    Task<ulong?> GetFinalizedBlockAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -76,6 +85,19 @@ public sealed class JsonRpcEscrowChain(IWeb3 web3, EthAddress escrow, ulong maxL
             .QueryDeserializingToObjectAsync<GetCycleOutput>(new GetCycleFunction { CycleId = cycleId.ToArray() }, Escrow.ToString(), block)
             .ConfigureAwait(false);
         return EscrowCycle.From(output.Cycle);
+    }
+
+    public async Task<long> GetChainIdAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return (long)(await web3.Eth.ChainId.SendRequestAsync().ConfigureAwait(false)).Value;
+    }
+
+    public async Task<ulong?> GetFinalizedBlockAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var block = await web3.Client.SendRequestAsync<BlockWithTransactionHashes?>("eth_getBlockByNumber", null, "finalized", false).ConfigureAwait(false);
+        return block?.Number.ToUInt64();
     }
 
     /// <summary>The escrow's payment token and its decimals, for showing amounts in token units.</summary>

@@ -31,6 +31,27 @@ public enum VerificationCheck
     Cpo = 9,
     /// <summary>The event's DSO is the award record's DSO.</summary>
     Dso = 10,
+    /// <summary>The settling transaction moved the paid amount: a token <c>Transfer</c> from the escrow to the CPO (or the escrow's <c>PaymentCredited</c> to it, when the token refused).</summary>
+    Transfer = 11,
+    /// <summary>The node is on the chain, and the escrow is the one, the published records name.</summary>
+    ChainId = 12,
+    /// <summary>The payment's block is final: at or before the node's <c>finalized</c> block.</summary>
+    Finality = 13,
+    /// <summary>The award locked exactly its energy x price: energyWh x priceMicroEurPerKwh x 10^decimals / 10^9 token units, truncated.</summary>
+    LockedAmount = 14,
+}
+
+/// <summary>What became of an award on chain. Serialized by name.</summary>
+public enum PaymentStatus
+{
+    /// <summary>Settled, and its CPO was paid (part or all of the locked amount).</summary>
+    Paid = 1,
+    /// <summary>Settled with nothing paid: the whole locked amount went back to the DSO (delivery not verified).</summary>
+    Refunded = 2,
+    /// <summary>Locked in escrow, not settled yet.</summary>
+    Pending = 3,
+    /// <summary>Never settled: the cycle was refunded to its DSO after its refund time.</summary>
+    Unpaid = 4,
 }
 
 /// <summary>One failed check and why, in words a wallet holder can act on.</summary>
@@ -67,7 +88,9 @@ public sealed record PaymentEvent(
 /// <param name="AwardId">The award (settlement) id; null when a transaction held no payment to name.</param>
 /// <param name="RequestId">The FlexChain request the published records name, when found.</param>
 /// <param name="Payment">The event on chain, when found.</param>
-public sealed record PaymentVerdict(Hash32? AwardId, string? RequestId, PaymentEvent? Payment, IReadOnlyList<VerificationFailure> Failures)
+/// <param name="Status">What became of the award, when the chain says (paid or refunded by its <c>AwardSettled</c>, pending or unpaid by its cycle).</param>
+public sealed record PaymentVerdict(Hash32? AwardId, string? RequestId, PaymentEvent? Payment, IReadOnlyList<VerificationFailure> Failures,
+    PaymentStatus? Status = null)
 {
     public bool Verified => Failures.Count == 0;
 
@@ -76,6 +99,7 @@ public sealed record PaymentVerdict(Hash32? AwardId, string? RequestId, PaymentE
     {
         var line = new StringBuilder(Verified ? "VERIFIED" : "NOT VERIFIED");
         if (AwardId is { } id) line.Append(" award ").Append(id);
+        if (Status is { } status) line.Append(" (").Append(status.ToString().ToLowerInvariant()).Append(')');
         if (RequestId is not null) line.Append(" request ").Append(RequestId);
         if (Payment is { } p)
             line.Append(" cpo ").Append(p.Cpo).Append(" dso ").Append(p.Dso)
@@ -116,6 +140,9 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
 {
     private static readonly Hash32 AwardSettledTopic = EscrowTopics.Of<AwardSettledEvent>();
     private static readonly Hash32 CycleLockedTopic = EscrowTopics.Of<CycleLockedEvent>();
+    private static readonly Hash32 AwardRefundedTopic = EscrowTopics.Of<AwardRefundedEvent>();
+    private static readonly Hash32 PaymentCreditedTopic = EscrowTopics.Of<PaymentCreditedEvent>();
+    private static readonly Hash32 TransferTopic = EscrowTopics.Of<TokenTransferEvent>();
 
     /// <summary>First block searched when looking up an award's events (the escrow's deployment block; 0 searches everything).</summary>
     public ulong SearchFromBlock { get; init; }
@@ -124,10 +151,14 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
     public async Task<IReadOnlyList<PaymentVerdict>> VerifyAwardAsync(Hash32 awardId, CancellationToken cancellationToken)
     {
         var logs = await chain.GetLogsAsync([AwardSettledTopic, awardId], SearchFromBlock, cancellationToken).ConfigureAwait(false);
-        if (logs.Count == 0)
-            return [new PaymentVerdict(awardId, null, null, [new(VerificationCheck.Event,
-                $"no AwardSettled event for award {awardId} on escrow {chain.Escrow} since block {SearchFromBlock}: the award is unknown to this escrow or not settled yet")])];
-        return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
+        if (logs.Count > 0) return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
+        var cycle = await chain.GetCycleAsync(EscrowIds.CycleOf(awardId), cancellationToken).ConfigureAwait(false);
+        if (cycle.Status == CycleStatus.Locked && EscrowIds.IndexOf(awardId) >= 0)
+            return [new PaymentVerdict(awardId, null, null, [], PaymentStatus.Pending)];
+        var refunded = await chain.GetLogsAsync([AwardRefundedTopic, awardId], SearchFromBlock, cancellationToken).ConfigureAwait(false);
+        if (refunded.Count > 0) return Unpaid(refunded);
+        return [new PaymentVerdict(awardId, null, null, [new(VerificationCheck.Event,
+            $"no AwardSettled event for award {awardId} on escrow {chain.Escrow} since block {SearchFromBlock}: the award is unknown to this escrow or not settled yet")])];
     }
 
     /// <summary>Verifies every payment the transaction made through the escrow (a cycle's settlement pays all its awards at once).</summary>
@@ -153,8 +184,16 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
             .DistinctBy(l => (l.TransactionHash, l.LogIndex?.Value))
             .OrderBy(l => l.BlockNumber?.Value).ThenBy(l => l.LogIndex?.Value)
             .ToList();
-        return await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false);
+        var refundedAsCpo = await chain.GetLogsAsync([AwardRefundedTopic, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
+        var refundedAsDso = await chain.GetLogsAsync([AwardRefundedTopic, null, null, topic], fromBlock, cancellationToken).ConfigureAwait(false);
+        var refunded = refundedAsCpo.Concat(refundedAsDso).DistinctBy(l => (l.TransactionHash, l.LogIndex?.Value))
+            .OrderBy(l => l.BlockNumber?.Value).ThenBy(l => l.LogIndex?.Value).ToList();
+        return [.. await VerifyLogsAsync(logs, cancellationToken).ConfigureAwait(false), .. Unpaid(refunded)];
     }
+
+    /// <summary>Awards refunded to their DSO unsettled (<c>AwardRefunded</c>): nothing was paid, and there is no settlement record to check.</summary>
+    private static List<PaymentVerdict> Unpaid(IEnumerable<FilterLog> refunded) =>
+        refunded.Where(l => !l.Removed).Select(l => new PaymentVerdict(new Hash32(l.DecodeEvent<AwardRefundedEvent>().Event.AwardId), null, null, [], PaymentStatus.Unpaid)).ToList();
 
     private bool IsAwardSettled(FilterLog l) => l.IsFrom(chain.Escrow) && l.Topic(0) == AwardSettledTopic;
 
@@ -162,6 +201,9 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
     {
         var cycles = new Dictionary<Hash32, (EscrowCycle Cycle, IReadOnlyList<Hash32> Announced)>();
         var verdicts = new List<PaymentVerdict>(logs.Count);
+        if (logs.Count == 0) return verdicts;
+        var node = new NodeFacts(await chain.GetTokenAsync(cancellationToken).ConfigureAwait(false), await chain.GetChainIdAsync(cancellationToken).ConfigureAwait(false),
+            await chain.GetFinalizedBlockAsync(cancellationToken).ConfigureAwait(false), []);
         foreach (var log in logs)
         {
             PaymentEvent payment;
@@ -183,9 +225,51 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
             if (log.Removed) failures.Add(new(VerificationCheck.Event, "the event was removed by a chain reorganisation"));
             if (recordFailure is not null) failures.Add(recordFailure);
             if (published is not null) failures.AddRange(Check(payment, published, cycle.Cycle, cycle.Announced));
-            verdicts.Add(new PaymentVerdict(payment.AwardId, published?.RequestId, payment, failures));
+            if (published is not null) failures.AddRange(await NodeChecksAsync(payment, published, node, cancellationToken).ConfigureAwait(false));
+            verdicts.Add(new PaymentVerdict(payment.AwardId, published?.RequestId, payment, failures,
+                payment.Paid > 0 ? PaymentStatus.Paid : PaymentStatus.Refunded));
         }
         return verdicts;
+    }
+
+    /// <summary>What the node says once per verification: the token, the chain id, the finalized block, and the receipts read so far.</summary>
+    private sealed record NodeFacts(TokenInfo Token, long ChainId, ulong? Finalized, Dictionary<Hash32, TransactionReceipt?> Receipts);
+
+    /// <summary>
+    /// The checks of a payment against the node beyond the escrow's own events: the chain and escrow the records name,
+    /// finality, the token transfer the payment made, and that the award locked exactly its energy x price.
+    /// </summary>
+    private async Task<IReadOnlyList<VerificationFailure>> NodeChecksAsync(PaymentEvent payment, PublishedSettlement published, NodeFacts node, CancellationToken cancellationToken)
+    {
+        var failures = new List<VerificationFailure>();
+        void Fail(VerificationCheck check, string reason) => failures.Add(new(check, reason));
+        if (published.ChainId is not { } chainId) Fail(VerificationCheck.ChainId, "the published records name no chain");
+        else if (chainId != node.ChainId) Fail(VerificationCheck.ChainId, $"the records were settled on chain {chainId}, the node is on chain {node.ChainId}");
+        if (published.Escrow is { } escrow && escrow != chain.Escrow)
+            Fail(VerificationCheck.ChainId, $"the records name escrow {escrow}, not {chain.Escrow}");
+
+        if (node.Finalized is not { } finalized) Fail(VerificationCheck.Finality, "the node reports no finalized block");
+        else if (payment.BlockNumber is not { } block || block > finalized)
+            Fail(VerificationCheck.Finality, $"the payment's block {payment.BlockNumber?.ToString(CultureInfo.InvariantCulture) ?? "(pending)"} is not final yet: the node's finalized block is {finalized}");
+
+        var award = published.Award;
+        var locked = new BigInteger(award.EnergyWh) * award.PriceMicroEurPerKwh * BigInteger.Pow(10, node.Token.Decimals) / BigInteger.Pow(10, 9);
+        if (award.LockedUnits != locked)
+            Fail(VerificationCheck.LockedAmount, $"the award locked {award.LockedUnits} units; {award.EnergyWh} Wh x {award.PriceMicroEurPerKwh} micro-euros per kWh is {locked}");
+
+        if (payment.Paid > 0 && payment.TransactionHash is { } tx)
+        {
+            if (!node.Receipts.TryGetValue(tx, out var receipt))
+                node.Receipts[tx] = receipt = await chain.GetReceiptAsync(tx, cancellationToken).ConfigureAwait(false);
+            var cpo = EscrowTopics.Of(payment.Cpo);
+            var moved = receipt?.Logs?.Any(l =>
+                (l.IsFrom(node.Token.Address) && l.Topic(0) == TransferTopic && l.Topic(1) == EscrowTopics.Of(chain.Escrow) && l.Topic(2) == cpo
+                 && l.DecodeEvent<TokenTransferEvent>().Event.Value == payment.Paid)
+                || (l.IsFrom(chain.Escrow) && l.Topic(0) == PaymentCreditedTopic && l.Topic(1) == cpo && l.DecodeEvent<PaymentCreditedEvent>().Event.Amount == payment.Paid)) ?? false;
+            if (!moved)
+                Fail(VerificationCheck.Transfer, $"transaction {tx} has no Transfer of {payment.Paid} units of token {node.Token.Address} from the escrow to {payment.Cpo} (nor a PaymentCredited to it)");
+        }
+        return failures;
     }
 
     private async Task<IReadOnlyList<Hash32>> AnnouncedCommitmentsAsync(Hash32 cycleId, CancellationToken cancellationToken) =>

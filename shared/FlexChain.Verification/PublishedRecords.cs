@@ -12,8 +12,11 @@ namespace FlexChain.Verification;
 /// list of the award's escrow cycle in index order (needed to rebuild the cycle's commitment).
 /// </summary>
 /// <param name="SettleTransaction">The settling transaction as published (informational: verification finds it on chain).</param>
+/// <param name="ChainId">The chain the records say they were settled on (<c>chain.chainId</c>); checked against the node's.</param>
+/// <param name="Escrow">The escrow the records name (<c>chain.settlementContract</c>); checked against the one verified.</param>
 public sealed record PublishedSettlement(
-    string RequestId, string EscrowKey, AwardRecord Award, SettlementRecord Settlement, IReadOnlyList<AwardRecord> CycleAwards, Hash32? SettleTransaction);
+    string RequestId, string EscrowKey, AwardRecord Award, SettlementRecord Settlement, IReadOnlyList<AwardRecord> CycleAwards, Hash32? SettleTransaction,
+    long? ChainId = null, EthAddress? Escrow = null);
 
 /// <summary>A source of published records: FlexChain's API, or anything else that holds them (a file, an archive).</summary>
 public interface IPublishedRecords
@@ -64,7 +67,9 @@ public static class PublishedSettlementJson
                 Int64(settlement, "measuredWh", "settlement"), Int64(settlement, "deliveredWh", "settlement"),
                 Value<bool>(settlement, "succeeded", "settlement"), Units(settlement, "payoutUnits", "settlement"), Units(settlement, "lockedUnits", "settlement")),
             cycle.Select((a, i) => ParseAward(a as JsonObject ?? throw new FormatException($"cycleAwards[{i}] is not an object"), $"cycleAwards[{i}]")).ToList(),
-            settlement["transactionHash"] is JsonValue tx ? Hash32.Parse(tx.GetValue<string>()) : null);
+            settlement["transactionHash"] is JsonValue tx ? Hash32.Parse(tx.GetValue<string>()) : null,
+            root["chain"] is JsonObject chain ? Int64(chain, "chainId", "chain") : null,
+            root["chain"] is JsonObject c ? Address(c, "settlementContract", "chain") : null);
     }
 
     private static AwardRecord ParseAward(JsonObject a, string path) => new(

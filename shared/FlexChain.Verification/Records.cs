@@ -3,8 +3,10 @@ using System.Numerics;
 using System.Text;
 using FlexChain.Ethereum;
 using Nethereum.ABI;
+using Nethereum.ABI.FunctionEncoding;
 using Nethereum.ABI.FunctionEncoding.Attributes;
 using Nethereum.Contracts;
+using Nethereum.Hex.HexConvertors.Extensions;
 using Nethereum.Util;
 
 namespace FlexChain.Verification;
@@ -196,6 +198,33 @@ public sealed class AwardSettledEvent : IEventDTO
     [Parameter("bytes32", "settlementHash", 6, false)] public byte[] SettlementHash { get; set; } = [];
 }
 
+/// <summary><c>AwardRefunded</c>: an award of a cycle refunded to its DSO unsettled, after the refund time (the CPO was not paid).</summary>
+[Event("AwardRefunded")]
+public sealed class AwardRefundedEvent : IEventDTO
+{
+    [Parameter("bytes32", "awardId", 1, true)] public byte[] AwardId { get; set; } = [];
+    [Parameter("address", "cpo", 2, true)] public string Cpo { get; set; } = "";
+    [Parameter("address", "dso", 3, true)] public string Dso { get; set; } = "";
+    [Parameter("uint256", "amount", 4, false)] public BigInteger Amount { get; set; }
+}
+
+/// <summary><c>PaymentCredited</c>: the token refused a payment, credited to the account to claim later.</summary>
+[Event("PaymentCredited")]
+public sealed class PaymentCreditedEvent : IEventDTO
+{
+    [Parameter("address", "account", 1, true)] public string Account { get; set; } = "";
+    [Parameter("uint256", "amount", 2, false)] public BigInteger Amount { get; set; }
+}
+
+/// <summary>The ERC-20 <c>Transfer</c> event of the payment token.</summary>
+[Event("Transfer")]
+public sealed class TokenTransferEvent : IEventDTO
+{
+    [Parameter("address", "from", 1, true)] public string From { get; set; } = "";
+    [Parameter("address", "to", 2, true)] public string To { get; set; } = "";
+    [Parameter("uint256", "value", 3, false)] public BigInteger Value { get; set; }
+}
+
 /// <summary>Topics of the escrow's events, for log filters.</summary>
 public static class EscrowTopics
 {
@@ -208,5 +237,90 @@ public static class EscrowTopics
         var bytes = new byte[32];
         address.Bytes.CopyTo(bytes.AsSpan(12));
         return new Hash32(bytes);
+    }
+}
+
+/// <summary>
+/// A list of records as one ABI value, the form they are stored in as snapshots: <c>abi.encode(records)</c> of the
+/// award records as <c>(bytes32,address,address,uint256,uint256,uint256,uint64,uint64)[]</c> or of the settlement
+/// records as <c>(bytes32,uint256,int256,int256,int256,bool,uint256,uint256)[]</c>, each tuple the fields of the
+/// record's canonical hash in their order.
+/// </summary>
+public static class RecordEncoding
+{
+    /// <summary>The ABI encoding of the award records.</summary>
+    public static byte[] Encode(IReadOnlyList<AwardRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        return new ABIEncode().GetABIParamsEncoded(new AwardList { Records = records.Select(AwardTuple.From).ToList() });
+    }
+
+    /// <summary>The ABI encoding of the settlement records.</summary>
+    public static byte[] Encode(IReadOnlyList<SettlementRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        return new ABIEncode().GetABIParamsEncoded(new SettlementList { Records = records.Select(SettlementTuple.From).ToList() });
+    }
+
+    /// <summary>The award records of an encoding made by <see cref="Encode(IReadOnlyList{AwardRecord})"/>.</summary>
+    public static IReadOnlyList<AwardRecord> DecodeAwards(byte[] encoded) =>
+        new FunctionCallDecoder().DecodeFunctionOutput<AwardList>(encoded.ToHex(prefix: true)).Records.Select(t => t.ToRecord()).ToList();
+
+    /// <summary>The settlement records of an encoding made by <see cref="Encode(IReadOnlyList{SettlementRecord})"/>.</summary>
+    public static IReadOnlyList<SettlementRecord> DecodeSettlements(byte[] encoded) =>
+        new FunctionCallDecoder().DecodeFunctionOutput<SettlementList>(encoded.ToHex(prefix: true)).Records.Select(t => t.ToRecord()).ToList();
+
+    [FunctionOutput]
+    private sealed class AwardList : IFunctionOutputDTO
+    {
+        [Parameter("tuple[]", "records", 1)] public List<AwardTuple> Records { get; set; } = [];
+    }
+
+    [FunctionOutput]
+    private sealed class SettlementList : IFunctionOutputDTO
+    {
+        [Parameter("tuple[]", "records", 1)] public List<SettlementTuple> Records { get; set; } = [];
+    }
+
+    private sealed class AwardTuple
+    {
+        [Parameter("bytes32", "awardId", 1)] public byte[] AwardId { get; set; } = [];
+        [Parameter("address", "dso", 2)] public string Dso { get; set; } = "";
+        [Parameter("address", "cpo", 3)] public string Cpo { get; set; } = "";
+        [Parameter("uint256", "energyWh", 4)] public BigInteger EnergyWh { get; set; }
+        [Parameter("uint256", "priceMicroEurPerKwh", 5)] public BigInteger Price { get; set; }
+        [Parameter("uint256", "lockedUnits", 6)] public BigInteger LockedUnits { get; set; }
+        [Parameter("uint64", "deliveryStart", 7)] public ulong DeliveryStart { get; set; }
+        [Parameter("uint64", "deliveryEnd", 8)] public ulong DeliveryEnd { get; set; }
+
+        public static AwardTuple From(AwardRecord r) => new()
+        {
+            AwardId = r.AwardId.ToArray(), Dso = r.Dso.ToString(), Cpo = r.Cpo.ToString(), EnergyWh = r.EnergyWh, Price = r.PriceMicroEurPerKwh,
+            LockedUnits = r.LockedUnits, DeliveryStart = checked((ulong)r.DeliveryStart), DeliveryEnd = checked((ulong)r.DeliveryEnd),
+        };
+
+        public AwardRecord ToRecord() => new(new Hash32(AwardId), EthAddress.Parse(Dso), EthAddress.Parse(Cpo), (long)EnergyWh, (long)Price, LockedUnits,
+            checked((long)DeliveryStart), checked((long)DeliveryEnd));
+    }
+
+    private sealed class SettlementTuple
+    {
+        [Parameter("bytes32", "awardId", 1)] public byte[] AwardId { get; set; } = [];
+        [Parameter("uint256", "awardedWh", 2)] public BigInteger AwardedWh { get; set; }
+        [Parameter("int256", "baselineWh", 3)] public BigInteger BaselineWh { get; set; }
+        [Parameter("int256", "measuredWh", 4)] public BigInteger MeasuredWh { get; set; }
+        [Parameter("int256", "deliveredWh", 5)] public BigInteger DeliveredWh { get; set; }
+        [Parameter("bool", "succeeded", 6)] public bool Succeeded { get; set; }
+        [Parameter("uint256", "payoutUnits", 7)] public BigInteger PayoutUnits { get; set; }
+        [Parameter("uint256", "lockedUnits", 8)] public BigInteger LockedUnits { get; set; }
+
+        public static SettlementTuple From(SettlementRecord r) => new()
+        {
+            AwardId = r.AwardId.ToArray(), AwardedWh = r.AwardedWh, BaselineWh = r.BaselineWh, MeasuredWh = r.MeasuredWh, DeliveredWh = r.DeliveredWh,
+            Succeeded = r.Succeeded, PayoutUnits = r.PayoutUnits, LockedUnits = r.LockedUnits,
+        };
+
+        public SettlementRecord ToRecord() => new(new Hash32(AwardId), (long)AwardedWh, (long)BaselineWh, (long)MeasuredWh, (long)DeliveredWh, Succeeded,
+            PayoutUnits, LockedUnits);
     }
 }

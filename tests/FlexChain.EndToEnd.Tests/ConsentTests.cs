@@ -70,6 +70,18 @@ public sealed class ConsentTests(MarketFixture market)
         Assert.Contains("request's hash", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("direction", "IncreaseConsumption")]
+    [InlineData("pricing", "PayAsClear")]
+    public async Task PostRequest_ConsentSignedForAnotherDirectionOrPricing_IsRefusedAsConsentSignature(string term, string value)
+    {
+        var (dso, request) = await RequestOfAsync(MarketFixture.RuleDsoKey);
+        request["consent"] = await _api.ConsentAsync(MarketFixture.RuleDsoKey, request); // signed for ReduceConsumption, PayAsBid
+        request[term] = value;
+
+        await RefusedAsync(dso, request, (HttpStatusCode)422, "consent-signature");
+    }
+
     [Fact]
     public async Task PostRequest_ConsentSignedByAnotherWallet_IsRefusedAsConsentSignature()
     {
@@ -120,7 +132,7 @@ public sealed class ConsentTests(MarketFixture market)
     }
 
     [Fact]
-    public async Task PostRequest_WithAValidConsent_IsStoredAndTheNonceIsStillUnused()
+    public async Task PostRequest_WithAValidConsent_IsStoredAndNothingIsDrawnYet()
     {
         var (dso, request) = await RequestOfAsync(MarketFixture.RuleDsoKey);
         var consent = await _api.ConsentAsync(MarketFixture.RuleDsoKey, request);
@@ -129,8 +141,8 @@ public sealed class ConsentTests(MarketFixture market)
         var posted = await _api.PostAsync("/v1/requests", dso, request);
 
         Assert.Equal("Open", posted["state"]!.GetValue<string>());
-        var used = await market.Web3.Eth.GetContractQueryHandler<FlexChain.Functions.Settlement.IsConsentNonceUsedFunction>().QueryAsync<bool>(market.Settlement.ToString(),
+        var drawn = await market.Web3.Eth.GetContractQueryHandler<FlexChain.Functions.Settlement.ConsentDrawnFunction>().QueryAsync<System.Numerics.BigInteger>(market.Settlement.ToString(),
             new() { Dso = MarketFixture.RuleDsoKey.Address.ToString(), ConsentNonce = System.Numerics.BigInteger.Parse(consent["nonce"]!.GetValue<string>()) });
-        Assert.False(used); // used only when its awards are locked
+        Assert.Equal(System.Numerics.BigInteger.Zero, drawn); // drawn on only when its awards are locked
     }
 }

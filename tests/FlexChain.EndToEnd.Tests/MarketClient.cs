@@ -140,8 +140,16 @@ public sealed class MarketClient(HttpClient http)
         static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
         decimal Number(string name) => body[name]!.GetValue<decimal>();
         var start = Time(body["deliveryStart"]);
-        var requestHash = DsoConsent.RequestHashOf(body["transformerId"]!.GetValue<string>(), start.ToUnixTimeSeconds(), Time(body["deliveryEnd"]).ToUnixTimeSeconds(),
-            (long)(Number("energyKwh") * 1000m), (long)(Number("maxPriceEurPerKwh") * 1_000_000m), Time(body["gateClosure"]).ToUnixTimeSeconds());
+        Hash32 requestHash;
+        try
+        {
+            requestHash = TermsOf(body).Hash();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Terms the ABI cannot encode (a negative number, which the API refuses before it checks the consent): any hash will do.
+            requestHash = Hash32.Zero;
+        }
         var maxAmount = new BigInteger(decimal.Round(Number("energyKwh") * Number("maxPriceEurPerKwh") * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
         var (signedHash, signedAmount) = tamper?.Invoke((requestHash, maxAmount)) ?? (requestHash, maxAmount);
         var until = deadline ?? start.AddDays(1);
@@ -152,6 +160,23 @@ public sealed class MarketClient(HttpClient http)
             ["maxAmount"] = signedAmount.ToString(CultureInfo.InvariantCulture), ["deadline"] = until.ToString("O", CultureInfo.InvariantCulture),
             ["nonce"] = consent.Nonce.ToString(CultureInfo.InvariantCulture), ["signature"] = consent.Signature,
         };
+    }
+
+    /// <summary>The terms a consent binds, read from a request body as the API reads it (a term left out takes its default).</summary>
+    public static RequestTerms TermsOf(JsonObject body)
+    {
+        static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
+        static long Scaled(JsonNode? n, decimal by) => (long)(n!.GetValue<decimal>() * by);
+        var d = new RequestTerms("", 0, 0, 0, 0, 0);
+        var v = body["verification"] as JsonObject;
+        string Text(JsonNode? n, string fallback) => n?.GetValue<string>() ?? fallback;
+        return new RequestTerms(body["transformerId"]!.GetValue<string>(), Time(body["deliveryStart"]).ToUnixTimeSeconds(), Time(body["deliveryEnd"]).ToUnixTimeSeconds(),
+            Scaled(body["energyKwh"], 1000m), Scaled(body["maxPriceEurPerKwh"], 1_000_000m), Time(body["gateClosure"]).ToUnixTimeSeconds(),
+            Text(body["direction"], d.Direction), Text(body["pricing"], d.Pricing), body["minimumOfferKwh"] is { } min ? Scaled(min, 1000m) : 0,
+            Text(body["selection"], d.Selection), body["decisionDeadline"] is { } deadline ? Time(deadline).ToUnixTimeSeconds() : 0,
+            Text(v?["baseline"], d.Baseline), Text(v?["payout"], d.Payout), v?["successThreshold"] is { } threshold ? Scaled(threshold, 1_000_000m) : d.SuccessThresholdPpm,
+            v?["tolerance"] is { } tolerance ? Scaled(tolerance, 1_000_000m) : d.TolerancePpm, v?["mbmaMinutes"]?.GetValue<int>() ?? d.MbmaMinutes,
+            v?["x"]?.GetValue<int>() ?? d.X, v?["y"]?.GetValue<int>() ?? d.Y);
     }
 
     private async Task<JsonNode> GetAnonymousAsync(string path)

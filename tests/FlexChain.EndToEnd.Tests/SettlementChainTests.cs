@@ -23,11 +23,11 @@ public sealed class SettlementChainTests(MarketFixture market)
 
     private SettlementLedger Ledger() => Ledger(market.Chain.RpcUri, market.Settlement, market.StorageConnectionString);
 
-    private static SettlementLedger Ledger(Uri rpc, EthAddress escrow, string storage, int confirmations = 1) => new(
+    private static SettlementLedger Ledger(Uri rpc, EthAddress escrow, string storage, int confirmations = 1, ChainFinality finality = ChainFinality.Confirmations) => new(
         Options.Create(new SettlementOptions
         {
             RpcUrl = rpc.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = escrow.ToString(),
-            OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey, Confirmations = confirmations,
+            OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey, Confirmations = confirmations, Finality = finality,
         }),
         new BlobServiceClient(storage), NullLogger<SignerLease>.Instance);
 
@@ -127,6 +127,28 @@ public sealed class SettlementChainTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task SettleCycles_SettledOtherwiseThanTheseRecords_FailsNamingEachDifference()
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var cycle = OneAwardCycle("settled-otherwise", MarketFixture.CpoAWallet);
+        Assert.NotNull(Assert.Single(await ledger.LockCyclesAsync([cycle], CancellationToken.None)).Transaction);
+        var award = cycle.Awards[0];
+        var paid = new SettlementRecord(award.AwardId, 1_000, 2_000, 1_200, 800, true, 200, 250);
+        var settled = Assert.Single(await ledger.SettleCyclesAsync([new(cycle.CycleId, cycle.Awards, [paid])], CancellationToken.None));
+        Assert.NotNull(settled.Transaction);
+
+        // Records paying the same amount but differing in a measurement: the chain's AwardSettled does not match them.
+        var other = paid with { MeasuredWh = 1_199 };
+        var e = await Assert.ThrowsAsync<SettlementMismatchException>(() =>
+            ledger.SettleCyclesAsync([new(cycle.CycleId, cycle.Awards, [other])], CancellationToken.None));
+
+        Assert.Equal($"cycle {cycle.CycleId} was settled in {settled.Transaction} otherwise than its records: award {award.AwardId} paid 200 to " +
+            $"{MarketFixture.CpoAWallet}, refunded 50, settlement hash {paid.Hash()}; its records say 200 to {MarketFixture.CpoAWallet}, refunded 50, " +
+            $"settlement hash {other.Hash()}", e.Message);
+    }
+
+    [Fact]
     public async Task LockCycles_RevertForAnotherReasonThanFunding_FailsTheStep()
     {
         using var ledger = Ledger();
@@ -137,6 +159,27 @@ public sealed class SettlementChainTests(MarketFixture market)
 
         Assert.Contains("execution reverted with error 0x", e.Message, StringComparison.Ordinal);
         Assert.Equal(CycleStatus.None, (await ledger.GetCycleAsync(tooLate.CycleId, CancellationToken.None)).Status);
+    }
+
+    [Fact]
+    public async Task LockAndSettle_FinalityAtTheFinalizedTag_CountOnceTheNodesFinalizedBlockHasThem()
+    {
+        // Hardhat serves the "finalized" tag (as its latest block: it never reorganises), so this shows the reads, not a wait.
+        using var ledger = Ledger(market.Chain.RpcUri, market.Settlement, market.StorageConnectionString, confirmations: 64, finality: ChainFinality.Finalized);
+        await ledger.InitializeAsync(CancellationToken.None);
+        var cycle = OneAwardCycle("finalized-tag", MarketFixture.CpoAWallet);
+
+        var locked = Assert.Single(await ledger.LockCyclesAsync([cycle], CancellationToken.None));
+        var settled = Assert.Single(await ledger.SettleCyclesAsync(
+            [new(cycle.CycleId, cycle.Awards, [new SettlementRecord(cycle.Awards[0].AwardId, 1_000, 2_000, 1_000, 1_000, true, 250, 250)])], CancellationToken.None));
+
+        // Done although 64 confirmations never came: the finalized block decided.
+        Assert.NotNull(locked.Transaction);
+        Assert.NotNull(settled.Transaction);
+        var finalized = await market.Web3.Client.SendRequestAsync<BlockWithTransactionHashes>("eth_getBlockByNumber", null, "finalized", false);
+        var receipt = await market.Web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(settled.Transaction);
+        Assert.True(finalized.Number.Value >= receipt.BlockNumber.Value);
+        Assert.Equal(CycleStatus.Settled, (await ledger.GetCycleAsync(cycle.CycleId, CancellationToken.None)).Status);
     }
 
     /// <summary>A Hardhat node, Azurite and a deployment of their own (these tests revert or mine blocks), with one funded 250-unit award to CPO A.</summary>

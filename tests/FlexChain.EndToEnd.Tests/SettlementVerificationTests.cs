@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
+using FlexChain.Testing;
 using FlexChain.Verification;
 using FlexChain.Verification.Cli;
 
@@ -62,6 +63,7 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         var lines = output.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["VERIFIED award " + awardIds[0], "VERIFIED award " + awardIds[1]], lines[..2].Select(l => l[..(15 + 66)]));
         Assert.Contains("paid 2.25 refunded 0.25", lines[0]);
+        Assert.StartsWith($"VERIFIED award {awardIds[0]} (paid) request", lines[0], StringComparison.Ordinal);
         Assert.StartsWith("2 of 2 payment(s) verified", lines[2]);
         Assert.Empty(error.ToString());
         var unknown = EscrowIds.Award(EscrowIds.Cycle("rq_never"), 0).ToString();
@@ -71,6 +73,7 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         var verify = await GetJsonAsync($"/v1/verify?wallet={MarketFixture.CpoBWallet}&fromBlock={fromBlock}");
         Assert.True(verify["verified"]!.GetValue<bool>());
         Assert.Equal(awardIds[1].ToString(), Assert.Single(verify["payments"]!.AsArray())!["awardId"]!.GetValue<string>());
+        Assert.NotNull(verify["payments"]![0]!["status"]);
         verify = await GetJsonAsync($"/v1/verify?awardId={unknown}");
         Assert.False(verify["verified"]!.GetValue<bool>());
         Assert.Equal("Event", verify["payments"]![0]!["failures"]![0]!["check"]!.GetValue<string>());
@@ -145,6 +148,35 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         var settlements = settled["settlements"]!.AsArray().Select(s => s!).ToList();
         Assert.Equal(["2250000", "1500000"], settlements.Select(s => s["payoutUnits"]!.GetValue<string>()));
         return (settlements, fromBlock);
+    }
+
+    [Fact]
+    public async Task LockedCycle_NotSettledYet_IsPendingOnTheNode()
+    {
+        // Locked on the real node by the operator's ledger, never settled: the award is pending, which is no failure.
+        using var ledger = new FlexChain.Functions.Settlement.SettlementLedger(Microsoft.Extensions.Options.Options.Create(new FlexChain.Functions.Settlement.SettlementOptions
+            {
+                RpcUrl = market.Chain.RpcUri.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = market.Settlement.ToString(),
+                OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey,
+            }),
+            new Azure.Storage.Blobs.BlobServiceClient(market.StorageConnectionString), Microsoft.Extensions.Logging.Abstractions.NullLogger<FlexChain.Functions.Settlement.SignerLease>.Instance);
+        await ledger.InitializeAsync(default);
+        var cycleId = EscrowIds.Cycle("pending/" + Guid.NewGuid().ToString("N"));
+        var delivery = market.Clock.GetUtcNow().AddDays(1);
+        var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 1_000, 250_000, 250,
+            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+        var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250, delivery.AddDays(1).ToUnixTimeSeconds(),
+            new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        Assert.NotNull(Assert.Single(await ledger.LockCyclesAsync([new(cycleId, [award], delivery.AddDays(1), [consent.Draw(250)])], default)).Transaction);
+
+        var verdict = Assert.Single(await new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement),
+            new HttpPublishedRecords(market.Client, market.Client.BaseAddress!)).VerifyAwardAsync(award.AwardId, default));
+
+        Assert.Equal((PaymentStatus.Pending, true), (verdict.Status!.Value, verdict.Verified));
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(VerifyCommand.AllVerified, await VerifyCommand.RunAsync(["--rpc", market.Chain.RpcUri.ToString(), "--escrow", market.Settlement.ToString(),
+            "--api", market.Client.BaseAddress!.ToString(), "--award", award.AwardId.ToString()], output, error, market.Client, default));
+        Assert.StartsWith($"VERIFIED award {award.AwardId} (pending)", output.ToString(), StringComparison.Ordinal);
     }
 
     private sealed class FixedRecords(PublishedSettlement published) : IPublishedRecords

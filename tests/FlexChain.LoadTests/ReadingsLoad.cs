@@ -276,8 +276,8 @@ internal sealed class LoadClient(HttpClient http)
     {
         _chain ??= (await SendAsync(HttpMethod.Get, "/health", null, null))["chain"]!;
         var decimals = _chain["tokenDecimals"]!.GetValue<int>();
-        var requestHash = DsoConsent.RequestHashOf(transformer, start.ToUnixTimeSeconds(), end.ToUnixTimeSeconds(), (long)(energyKwh * 1000m),
-            (long)(maxPrice * 1_000_000m), gateClosure.ToUnixTimeSeconds());
+        var requestHash = new RequestTerms(transformer, start.ToUnixTimeSeconds(), end.ToUnixTimeSeconds(), (long)(energyKwh * 1000m),
+            (long)(maxPrice * 1_000_000m), gateClosure.ToUnixTimeSeconds()).Hash();
         var maxAmount = new BigInteger(decimal.Round(energyKwh * maxPrice * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
         var deadline = start.AddDays(1);
         var consent = DsoConsent.Sign(dsoWallet, _chain["chainId"]!.GetValue<long>(), EthAddress.Parse(_chain["settlementContract"]!.GetValue<string>()),

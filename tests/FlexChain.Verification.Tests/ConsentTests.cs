@@ -14,19 +14,41 @@ public sealed class ConsentTests
     private static readonly EthECKey Dso = new("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
     private static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     private const string EthersSignature =
-        "0x446cfe34854ff4ced1373aa085c9e46b0ae689e4be425d94216577bfaad387160c980ad9459f91a2b5b8be5bd03d3941c3e609224019165434e15a90074478541b";
+        "0xf8190a24ab6a04ddbd5840435398e231add288c27dde0df919a4e13d11468f9b0fcf49535d09671e3d2d0a436235f2608d08e74848d3301416a2e89b6f2384f91b";
 
-    private static readonly Hash32 RequestHash = DsoConsent.RequestHashOf("tr_test", 1_790_000_000, 1_790_003_600, 10_000, 500_000, 1_789_996_400);
+    /// <summary>A reduction request with every other term at its default.</summary>
+    private static readonly RequestTerms Terms = new("tr_test", 1_790_000_000, 1_790_003_600, 10_000, 500_000, 1_789_996_400);
+
+    private static readonly Hash32 RequestHash = Terms.Hash();
 
     private static DsoConsent Consent(string signature) => new(RequestHash, 5_000_000, 1_790_086_400, 42, signature);
 
     [Fact]
-    public void RequestHashOf_MatchesEthersAbiEncode() =>
-        Assert.Equal("0x12bbbff1639543910741a4b24a6047eead44ac862cd99a320f5362626a3914c4", RequestHash.ToString());
+    public void RequestTermsHash_MatchesEthersAbiEncode() =>
+        Assert.Equal("0x62eb351b2b173d1c9414b509b129a69753c6be61e0756054cf53cdc2652c3d75", RequestHash.ToString());
+
+    [Fact]
+    public void RequestTermsHash_OfTheOtherDirection_MatchesEthersAndDiffers() =>
+        Assert.Equal("0x53966dad569f4e8c48b21af6b013e19a814de76c55c1bef084461be80caca58e", (Terms with { Direction = "IncreaseConsumption" }).Hash().ToString());
+
+    public static TheoryData<RequestTerms> EachTermChanged() =>
+    [
+        Terms with { TransformerId = "tr_other" }, Terms with { DeliveryStart = 1_790_000_001 }, Terms with { DeliveryEnd = 1_790_003_601 },
+        Terms with { EnergyWh = 10_001 }, Terms with { Direction = "IncreaseConsumption" }, Terms with { MaxPriceMicroEurPerKwh = 500_001 },
+        Terms with { GateClosure = 1_789_996_401 }, Terms with { Pricing = "PayAsClear" }, Terms with { MinimumOfferWh = 1 },
+        Terms with { Selection = "Manual" }, Terms with { DecisionDeadline = 1_789_999_000 }, Terms with { Baseline = "HighXOfY" },
+        Terms with { Payout = "Full" }, Terms with { SuccessThresholdPpm = 800_001 }, Terms with { TolerancePpm = 100_001 },
+        Terms with { MbmaMinutes = 61 }, Terms with { X = 3 }, Terms with { Y = 6 },
+    ];
+
+    [Theory]
+    [MemberData(nameof(EachTermChanged))]
+    public void Signer_OfAConsentForTermsDifferingInAnyOne_IsNotTheWallet(RequestTerms changed) =>
+        Assert.NotEqual(DsoWallet, new DsoConsent(changed.Hash(), 5_000_000, 1_790_086_400, 42, EthersSignature).Signer(ChainId, Escrow));
 
     [Fact]
     public void Digest_MatchesEthersTypedDataHash() =>
-        Assert.Equal("0xdda6fd3f0adf281049503f6aabe4b5b3cffae45655d47c7ae0e80ba7514ccd84", Consent("").Digest(ChainId, Escrow).ToString());
+        Assert.Equal("0x5b2b9ade0aa4778766aa90c0f9ba8d0e4945e7b4500e1e1e58907e5d60414220", Consent("").Digest(ChainId, Escrow).ToString());
 
     [Fact]
     public void Signer_OfAnEthersSignature_IsTheSigningWallet() =>

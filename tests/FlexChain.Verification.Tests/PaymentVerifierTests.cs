@@ -44,7 +44,7 @@ public sealed class PaymentVerifierTests
     {
         for (var i = 0; i < _awards.Count; i++)
             _records.Published[_awards[i].AwardId] = new PublishedSettlement(RequestId, EscrowKey, _awards[i],
-                settlement?.Invoke(i, _settlements[i]) ?? _settlements[i], cycleAwards ?? _awards, SettleTx);
+                settlement?.Invoke(i, _settlements[i]) ?? _settlements[i], cycleAwards ?? _awards, SettleTx, 31337, _chain.Escrow);
     }
 
     private static IEnumerable<VerificationCheck> Checks(PaymentVerdict v) => v.Failures.Select(f => f.Check);
@@ -121,6 +121,103 @@ public sealed class PaymentVerifierTests
         var verdict = Assert.Single(await new PaymentVerifier(chain, _records).VerifyAwardAsync(_awards[0].AwardId, default));
 
         Assert.Equal([VerificationCheck.Paid], Checks(verdict));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_EachAward_SaysPaidOrRefunded()
+    {
+        var verdicts = await Verifier.VerifyTransactionAsync(SettleTx, default);
+
+        Assert.Equal([PaymentStatus.Paid, PaymentStatus.Refunded], verdicts.Select(v => v.Status));
+        Assert.StartsWith($"VERIFIED award {_awards[0].AwardId} (paid) request", verdicts[0].Describe(6));
+        Assert.StartsWith($"VERIFIED award {_awards[1].AwardId} (refunded) request", verdicts[1].Describe(6));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_LockedNotSettled_IsPending()
+    {
+        var chain = new FakeEscrow();
+        chain.Lock(_cycle, _awards, LockTx, 10);
+
+        var verdict = Assert.Single(await new PaymentVerifier(chain, _records).VerifyAwardAsync(_awards[1].AwardId, default));
+
+        Assert.Equal((PaymentStatus.Pending, true), (verdict.Status!.Value, verdict.Verified));
+        Assert.Equal($"VERIFIED award {_awards[1].AwardId} (pending)", verdict.Describe(6));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAndWallet_CycleRefundedUnsettled_IsUnpaid()
+    {
+        var chain = new FakeEscrow();
+        chain.Lock(_cycle, _awards, LockTx, 10);
+        chain.Refund(_cycle, _awards, SettleTx, 30);
+        var verifier = new PaymentVerifier(chain, _records);
+
+        Assert.Equal(PaymentStatus.Unpaid, Assert.Single(await verifier.VerifyAwardAsync(_awards[0].AwardId, default)).Status);
+        var asCpo = Assert.Single(await verifier.VerifyWalletAsync(CpoB, 0, default));
+        Assert.Equal((_awards[1].AwardId, PaymentStatus.Unpaid), (asCpo.AwardId!.Value, asCpo.Status!.Value));
+        Assert.Equal(2, (await verifier.VerifyWalletAsync(Dso, 0, default)).Count(v => v.Status == PaymentStatus.Unpaid));
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_SettlementWithoutTheTokenTransfer_FailsTransfer()
+    {
+        var chain = new FakeEscrow();
+        chain.Lock(_cycle, _awards, LockTx, 10);
+        chain.Settle(_cycle, _awards, [.. _settlements.Select(s => s.PayoutUnits)], [.. _settlements.Select(s => s.Hash())], SettleTx, 20, transfers: false);
+        var verifier = new PaymentVerifier(chain, _records);
+
+        var paid = Assert.Single(await verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.Transfer], Checks(paid));
+        Assert.Contains("no Transfer of 2250000 units", paid.Failures[0].Reason);
+        Assert.True(Assert.Single(await verifier.VerifyAwardAsync(_awards[1].AwardId, default)).Verified); // nothing paid, nothing to transfer
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_NodeOnAnotherChainOrRecordsOfAnotherEscrow_FailsChainId()
+    {
+        _chain.ChainId = 1;
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+        Assert.Equal([VerificationCheck.ChainId], Checks(verdict));
+        Assert.Contains("settled on chain 31337, the node is on chain 1", verdict.Failures[0].Reason);
+
+        _chain.ChainId = 31337;
+        _records.Published[_awards[0].AwardId] = _records.Published[_awards[0].AwardId] with { Escrow = CpoA };
+        Assert.Equal([VerificationCheck.ChainId], Checks(Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default))));
+        _records.Published[_awards[0].AwardId] = _records.Published[_awards[0].AwardId] with { ChainId = null, Escrow = null };
+        Assert.Equal([VerificationCheck.ChainId], Checks(Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default))));
+    }
+
+    [Theory]
+    [InlineData(19UL)]
+    [InlineData(null)]
+    public async Task VerifyAwardAsync_PaymentNotFinalYet_FailsFinality(ulong? finalized)
+    {
+        _chain.Finalized = finalized; // the settlement is in block 20
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.Finality], Checks(verdict));
+        _chain.Finalized = 20;
+        Assert.True(Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default)).Verified);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_LockedOtherThanEnergyTimesPrice_FailsLockedAmount()
+    {
+        // A 6-decimal token: 10,000 Wh x 250,000 micro-euros per kWh = 2.5 EUR = 2,500,000 units; the records say 2,500,001.
+        var chain = new FakeEscrow();
+        var awards = new List<AwardRecord> { _awards[0] with { LockedUnits = 2_500_001 }, _awards[1] };
+        var settlement = _settlements[0] with { LockedUnits = 2_500_001 };
+        chain.Lock(_cycle, awards, LockTx, 10);
+        chain.Settle(_cycle, awards, [2_250_000, 0], [settlement.Hash(), _settlements[1].Hash()], SettleTx, 20);
+        _records.Published[awards[0].AwardId] = new PublishedSettlement(RequestId, EscrowKey, awards[0], settlement, awards, SettleTx, 31337, chain.Escrow);
+
+        var verdict = Assert.Single(await new PaymentVerifier(chain, _records).VerifyAwardAsync(awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.LockedAmount], Checks(verdict));
+        Assert.Equal("the award locked 2500001 units; 10000 Wh x 250000 micro-euros per kWh is 2500000", verdict.Failures[0].Reason);
     }
 
     [Fact]

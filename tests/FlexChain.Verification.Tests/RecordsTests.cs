@@ -42,6 +42,38 @@ public sealed class RecordsTests
         Assert.Equal("0xb78279430127c87024262983064975576037fd552609256af036c9f7d81e7ee1",
             new SettlementRecord(AwardId, 10_000, 20_000, 11_000, 0, false, 0, BigInteger.Parse("2500000000000000000000")).Hash().ToString());
 
+    private static readonly AwardRecord[] Awards =
+    [
+        new(AwardId, EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"), EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+            10_000, 250_000, BigInteger.Parse("1234567750000000000000", System.Globalization.CultureInfo.InvariantCulture), 1_790_000_000, 1_790_003_600),
+        new(EscrowIds.Award(EscrowIds.CycleOf(AwardId), 1), EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+            EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906"), 1, 1, 1, 0, 1),
+    ];
+
+    private static readonly SettlementRecord[] Settlements = [new(AwardId, 10_000, -2_000, -12_000, 10_000, true, 2_500_000, 2_500_000)];
+
+    [Fact]
+    public void RecordEncoding_OfAwards_IsEthersAbiEncodeOfTheTupleArray() =>
+        Assert.Equal("0xe0dfddad21635020ff6ab8ee3689927d2dda117fd696c8ad9d2ef15ac8ceaba2",
+            new Hash32(Sha3Keccack.Current.CalculateHash(RecordEncoding.Encode(Awards))).ToString());
+
+    [Fact]
+    public void RecordEncoding_OfSettlements_IsEthersAbiEncodeOfTheTupleArray() =>
+        Assert.Equal("0x6fe2c4c68b49288574751ebe115aa40f5ff6c4966851ad9b0bb317dabb125ce7",
+            new Hash32(Sha3Keccack.Current.CalculateHash(RecordEncoding.Encode(Settlements))).ToString());
+
+    [Fact]
+    public void RecordEncoding_Decode_GivesBackEachRecord()
+    {
+        Assert.Equal(Awards, RecordEncoding.DecodeAwards(RecordEncoding.Encode(Awards)));
+        Assert.Equal(Settlements, RecordEncoding.DecodeSettlements(RecordEncoding.Encode(Settlements)));
+        Assert.Empty(RecordEncoding.DecodeAwards(RecordEncoding.Encode(Array.Empty<AwardRecord>())));
+    }
+
+    [Fact]
+    public void RecordEncoding_OfTheLargestBatch_IsEightWordsPerRecord() =>
+        Assert.Equal(64 + 1_000 * 256, RecordEncoding.Encode(Enumerable.Repeat(Awards[1], 1_000).ToList()).Length);
+
     [Fact]
     public void AwardRecord_ToCycleAward_CarriesCpoLockedUnitsAndHash()
     {

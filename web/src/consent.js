@@ -10,11 +10,23 @@ export function scaled(value, digits) {
 
 const seconds = (iso) => BigInt(Math.floor(Date.parse(iso) / 1000));
 
-/** keccak256(abi.encode(string transformerId, uint64 deliveryStart, uint64 deliveryEnd, uint256 energyWh, uint256 maxPriceMicroEurPerKwh, uint64 gateClosure)). */
+/**
+ * The hash of every term the consent binds (README, DSO consent; a term left out takes the API's default):
+ * keccak256(abi.encode(string transformerId, uint64 deliveryStart, uint64 deliveryEnd, uint256 energyWh, string direction,
+ * uint256 maxPriceMicroEurPerKwh, uint64 gateClosure, string pricing, uint256 minimumOfferWh, string selection,
+ * uint64 decisionDeadline, string baseline, string payout, uint256 successThresholdPpm, uint256 tolerancePpm,
+ * uint256 mbmaMinutes, uint256 x, uint256 y)).
+ */
 export function requestHash(r) {
+  const v = r.verification ?? {};
+  const optional = (value, f) => (value === undefined || value === null ? 0n : f(value));
   return keccak256(AbiCoder.defaultAbiCoder().encode(
-    ["string", "uint64", "uint64", "uint256", "uint256", "uint64"],
-    [r.transformerId, seconds(r.deliveryStart), seconds(r.deliveryEnd), scaled(r.energyKwh, 3), scaled(r.maxPriceEurPerKwh, 6), seconds(r.gateClosure)]));
+    ["string", "uint64", "uint64", "uint256", "string", "uint256", "uint64", "string", "uint256", "string", "uint64",
+      "string", "string", "uint256", "uint256", "uint256", "uint256", "uint256"],
+    [r.transformerId, seconds(r.deliveryStart), seconds(r.deliveryEnd), scaled(r.energyKwh, 3), r.direction ?? "ReduceConsumption",
+      scaled(r.maxPriceEurPerKwh, 6), seconds(r.gateClosure), r.pricing ?? "PayAsBid", optional(r.minimumOfferKwh, (x) => scaled(x, 3)),
+      r.selection ?? "Automatic", optional(r.decisionDeadline, seconds), v.baseline ?? "MeterBeforeMeterAfter", v.payout ?? "ZeroBelowThreshold",
+      scaled(v.successThreshold ?? "0.8", 6), scaled(v.tolerance ?? "0.1", 6), BigInt(v.mbmaMinutes ?? 60), BigInt(v.x ?? 4), BigInt(v.y ?? 5)]));
 }
 
 /**

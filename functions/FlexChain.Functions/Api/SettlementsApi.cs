@@ -28,8 +28,8 @@ public static class SettlementsApi
 
     /// <summary>The published records of a settled award (settlement id): request, award, settlement, the cycle's award list and the transactions.</summary>
     public static async Task<Results<Ok<PublishedSettlementResponse>, NotFound>> GetSettlement(
-        string awardId, MarketStore store, SettlementLedger ledger, CancellationToken cancellationToken) =>
-        await LoadAsync(ParseHash(awardId, "awardId"), store, ledger, cancellationToken) is { } published
+        string awardId, MarketStore store, RecordSnapshots snapshots, SettlementLedger ledger, CancellationToken cancellationToken) =>
+        await LoadAsync(ParseHash(awardId, "awardId"), store, snapshots, ledger, cancellationToken) is { } published
             ? TypedResults.Ok(published.Response)
             : TypedResults.NotFound();
 
@@ -40,13 +40,13 @@ public static class SettlementsApi
     /// in ranges of at most <see cref="SettlementOptions.MaxLogBlockSpan"/> blocks.
     /// </summary>
     public static async Task<Ok<VerifyResponse>> Verify(
-        string? awardId, string? tx, string? wallet, ulong? fromBlock, MarketStore store, SettlementLedger ledger, IOptions<SettlementOptions> options,
+        string? awardId, string? tx, string? wallet, ulong? fromBlock, MarketStore store, RecordSnapshots snapshots, SettlementLedger ledger, IOptions<SettlementOptions> options,
         IOptions<LimitOptions> limits, CancellationToken cancellationToken)
     {
         var given = new[] { ("awardId", awardId), ("tx", tx), ("wallet", wallet) }.Where(q => q.Item2 is not null).ToList();
         if (given.Count != 1)
             throw new ApiProblemException(400, given.Count == 0 ? "awardId" : given[1].Item1, "one-of", "Give exactly one of awardId, tx or wallet.");
-        var verifier = new PaymentVerifier(ledger.Chain, new StoreRecords(store, ledger)) { SearchFromBlock = options.Value.FromBlock };
+        var verifier = new PaymentVerifier(ledger.Chain, new StoreRecords(store, snapshots, ledger)) { SearchFromBlock = options.Value.FromBlock };
         var verdicts = given[0] switch
         {
             ("awardId", var id) => await verifier.VerifyAwardAsync(ParseHash(id!, "awardId"), cancellationToken),
@@ -92,32 +92,35 @@ public static class SettlementsApi
 
     private sealed record Published(PublishedSettlement Records, PublishedSettlementResponse Response);
 
-    /// <summary>The records of a settled award, or null when no settled FlexChain escrow batch holds it.</summary>
-    private static async Task<Published?> LoadAsync(Hash32 awardId, MarketStore store, SettlementLedger ledger, CancellationToken cancellationToken)
+    /// <summary>
+    /// The records of a settled award as they were locked and settled (the stored snapshots, never rebuilt), or null when
+    /// no settled FlexChain escrow batch holds it.
+    /// </summary>
+    private static async Task<Published?> LoadAsync(Hash32 awardId, MarketStore store, RecordSnapshots snapshots, SettlementLedger ledger, CancellationToken cancellationToken)
     {
         if (await store.FindSettledBatchAsync(awardId, cancellationToken) is not { } batch) return null;
         var position = EscrowIds.IndexOf(awardId);
         if (position < 0 || position >= batch.Awards.Count) return null;
-        var requests = (await store.GetRequestsAsync(batch.Awards.Select(a => a.RequestId), cancellationToken)).ToDictionary(kv => kv.Key, kv => kv.Value.Value);
+        var escrow = EscrowIds.Cycle(batch.Key);
+        if (await snapshots.GetAwardsAsync(escrow, cancellationToken) is not { } awards
+            || await snapshots.GetSettlementsAsync(escrow, cancellationToken) is not { } settlements) return null;
         var (i, at) = ((int)position, batch.Awards[(int)position]);
-        var r = requests[at.RequestId];
-        if (r.Verifications.Count != r.Awards.Count) return null;
-        var decimals = ledger.Info.TokenDecimals;
-        var awards = await store.GetBatchRecordsAsync(batch, requests, decimals, cancellationToken);
-        var settlement = SettlementRecord.For(r, at.AwardIndex, awardId, decimals);
+        var r = (await store.GetRequestAsync(at.RequestId, cancellationToken))!.Value.Value;
+        var settlement = settlements[i];
         var cycleId = batch.Key[..batch.Key.LastIndexOf('/')];
         return new Published(
-            new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!)),
+            new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!),
+                ledger.Info.ChainId, EthAddress.Parse(ledger.Info.SettlementContract)),
             new PublishedSettlementResponse(r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
                 ToResponse(settlement, r.Verifications[at.AwardIndex], batch.SettleTransaction), awards.Select(ToResponse).ToList(),
                 batch.LockTransaction, batch.SettleTransaction, ledger.Info));
     }
 
     /// <summary>The app's own published records, read from storage (what <c>GET /v1/settlements/{awardId}</c> returns).</summary>
-    private sealed class StoreRecords(MarketStore store, SettlementLedger ledger) : IPublishedRecords
+    private sealed class StoreRecords(MarketStore store, RecordSnapshots snapshots, SettlementLedger ledger) : IPublishedRecords
     {
         public async Task<PublishedSettlement?> GetAsync(Hash32 awardId, CancellationToken cancellationToken) =>
-            (await LoadAsync(awardId, store, ledger, cancellationToken))?.Records;
+            (await LoadAsync(awardId, store, snapshots, ledger, cancellationToken))?.Records;
     }
 }
 
@@ -134,13 +137,16 @@ public sealed record PublishedSettlementResponse(
 /// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when at least one payment was found and every one verified.</summary>
 public sealed record VerifyResponse(bool Verified, IReadOnlyList<PaymentVerdictResponse> Payments, ChainInfo Chain);
 
-/// <summary>One payment's verdict: the event as found on chain (amounts in token units) and every failed check with its reason.</summary>
+/// <summary>
+/// One payment's verdict: what became of the award (<c>status</c>: Paid, Refunded, Pending or Unpaid, when the chain says), the
+/// event as found on chain (amounts in token units) and every failed check with its reason.
+/// </summary>
 public sealed record PaymentVerdictResponse(
-    string? AwardId, string? RequestId, bool Verified, string? Cpo, string? Dso, string? PaidUnits, string? RefundedUnits, string? SettlementHash,
+    string? AwardId, string? RequestId, bool Verified, string? Status, string? Cpo, string? Dso, string? PaidUnits, string? RefundedUnits, string? SettlementHash,
     string? TransactionHash, ulong? BlockNumber, IReadOnlyList<VerificationFailureResponse> Failures)
 {
     public static PaymentVerdictResponse From(PaymentVerdict v) =>
-        new(v.AwardId?.ToString(), v.RequestId, v.Verified, v.Payment?.Cpo.ToString(), v.Payment?.Dso.ToString(), v.Payment?.Paid.ToString(),
+        new(v.AwardId?.ToString(), v.RequestId, v.Verified, v.Status?.ToString(), v.Payment?.Cpo.ToString(), v.Payment?.Dso.ToString(), v.Payment?.Paid.ToString(),
             v.Payment?.Refunded.ToString(), v.Payment?.SettlementHash.ToString(), v.Payment?.TransactionHash?.ToString(), v.Payment?.BlockNumber,
             v.Failures.Select(f => new VerificationFailureResponse(f.Check, f.Reason)).ToList());
 }

@@ -90,7 +90,8 @@ public sealed class GateCycleOptions : System.ComponentModel.DataAnnotations.IVa
 /// </summary>
 public sealed partial class GateCycleRunner(
     MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
-    RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications, FaultInjection faults)
+    RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications, FaultInjection faults,
+    RecordSnapshots snapshots)
 {
     private readonly GateCycleOptions _options = options.Value;
 
@@ -364,7 +365,9 @@ public sealed partial class GateCycleRunner(
             var locks = new List<SettlementLedger.CycleLock>();
             foreach (var batch in unlocked)
             {
-                var records = await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken);
+                // Built once and stored before the lock: a retry, the settlement and the public API use this snapshot.
+                var records = await snapshots.AwardsAsync(EscrowIds.Cycle(batch.Key),
+                    ct => store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, ct), cancellationToken);
                 locks.Add(new(EscrowIds.Cycle(batch.Key), records, batch.DeliveryEnd + _options.RefundAfter,
                     RequestConsents.Draws(batch.Awards.Select(a => a.RequestId).ToList(), records, values)));
             }
@@ -421,9 +424,12 @@ public sealed partial class GateCycleRunner(
             foreach (var batch in ready)
             {
                 var escrow = EscrowIds.Cycle(batch.Key);
-                settlements.Add(new(escrow, await store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, cancellationToken),
+                var awards = await snapshots.GetAwardsAsync(escrow, cancellationToken)
+                    ?? throw new InvalidOperationException($"escrow batch {batch.Key} is locked but its award snapshot is missing");
+                settlements.Add(new(escrow, awards, await snapshots.SettlementsAsync(escrow, _ => Task.FromResult<IReadOnlyList<SettlementRecord>>(
                     batch.Awards.Select((a, position) =>
-                        SettlementRecord.For(values[a.RequestId], a.AwardIndex, EscrowIds.Award(escrow, position), ledger.Info.TokenDecimals)).ToList()));
+                        SettlementRecord.For(values[a.RequestId], a.AwardIndex, EscrowIds.Award(escrow, position), ledger.Info.TokenDecimals)).ToList()),
+                    cancellationToken)));
             }
             LogChainStep(cycle.Id, "settle", ready.Count, settlements.Sum(x => x.Awards.Count));
             var outcomes = await ledger.SettleCyclesAsync(settlements, cancellationToken);

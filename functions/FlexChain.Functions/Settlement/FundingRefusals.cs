@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Numerics;
 using FlexChain.Ethereum;
 using Nethereum.ABI.FunctionEncoding.Attributes;
@@ -8,7 +7,7 @@ namespace FlexChain.Functions.Settlement;
 
 /// <summary>
 /// Why the escrow refuses to lock a DSO's batch for its funding, as a reason starting with its rule:
-/// <c>consent-signature</c>, <c>consent-expired</c>, <c>consent-exceeded</c>, <c>consent-nonce</c> (the escrow's own
+/// <c>consent-signature</c>, <c>consent-expired</c>, <c>consent-exceeded</c> (the escrow's own
 /// errors), <c>allowance</c> or <c>balance</c> (whatever error the token gives: regulated tokens differ, so the DSO's
 /// allowance and balance read at the same moment decide). Any other revert is not the DSO's doing and is no funding failure.
 /// </summary>
@@ -28,9 +27,7 @@ public static class FundingRefusals
         if (Decode<ConsentExpiredError>(revert) is { } expired)
             return $"consent-expired: the consent for request hash {Hex(expired.RequestHash)} expired at {DateTimeOffset.FromUnixTimeSeconds((long)expired.Deadline):O}";
         if (Decode<ConsentExceededError>(revert) is { } exceeded)
-            return $"consent-exceeded: the lock draws {exceeded.Amount} token units under a consent of at most {exceeded.MaxAmount}";
-        if (Decode<ConsentNonceUsedError>(revert) is { } nonce)
-            return $"consent-nonce: the DSO's consent nonce {nonce.Nonce.ToString(CultureInfo.InvariantCulture)} was already used by another lock";
+            return $"consent-exceeded: with this lock {exceeded.Drawn} token units would be drawn under the consent for request hash {Hex(exceeded.RequestHash)}, which allows at most {exceeded.MaxAmount}";
         if (allowance < total)
             return $"allowance: the DSO's wallet {dso} allows the escrow {allowance} token units; the batch needs {total}";
         if (balance < total)
@@ -59,19 +56,11 @@ public sealed class ConsentExpiredError
     [Parameter("uint256", "deadline", 2)] public BigInteger Deadline { get; set; }
 }
 
-/// <summary>The escrow's <c>ConsentExceeded(bytes32 requestHash, uint256 amount, uint256 maxAmount)</c>.</summary>
+/// <summary>The escrow's <c>ConsentExceeded(bytes32 requestHash, uint256 drawn, uint256 maxAmount)</c>: the lock would draw past the consent's maximum.</summary>
 [Error("ConsentExceeded")]
 public sealed class ConsentExceededError
 {
     [Parameter("bytes32", "requestHash", 1)] public byte[] RequestHash { get; set; } = [];
-    [Parameter("uint256", "amount", 2)] public BigInteger Amount { get; set; }
+    [Parameter("uint256", "drawn", 2)] public BigInteger Drawn { get; set; }
     [Parameter("uint256", "maxAmount", 3)] public BigInteger MaxAmount { get; set; }
-}
-
-/// <summary>The escrow's <c>ConsentNonceUsed(address dso, uint256 nonce)</c>.</summary>
-[Error("ConsentNonceUsed")]
-public sealed class ConsentNonceUsedError
-{
-    [Parameter("address", "dso", 1)] public string Dso { get; set; } = "";
-    [Parameter("uint256", "nonce", 2)] public BigInteger Nonce { get; set; }
 }

@@ -10,8 +10,9 @@ namespace FlexChain.Functions.Settlement;
 /// <summary>
 /// A DSO's consent to pay for its request (<see cref="DsoConsent"/>): checked when the request is posted (signature by
 /// the DSO's wallet over this request's terms, enough authorised for the request's most costly outcome, a deadline
-/// not before delivery starts, an unused nonce, and the allowance and balance the escrow will draw from), and drawn on
-/// when the request's awards are locked.
+/// not before delivery starts, a nonce no lock drew on, and the allowance and balance the escrow will draw from), and
+/// drawn on when the request's awards are locked (an allowance: a request whose awards span several escrow batches
+/// draws on its one consent in each, never past its maximum in total).
 /// </summary>
 public static class RequestConsents
 {
@@ -22,20 +23,27 @@ public static class RequestConsents
         return new(body.MaxAmount!, body.Deadline!.Value, body.Nonce!, body.Signature!);
     }
 
-    /// <summary>The request hash the DSO signs for <paramref name="request"/> (<see cref="DsoConsent.RequestHashOf"/>).</summary>
-    public static Hash32 RequestHash(FlexRequest request)
+    /// <summary>The terms of <paramref name="request"/> its DSO's consent binds (their hash is the consent's request hash).</summary>
+    public static RequestTerms Terms(FlexRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return DsoConsent.RequestHashOf(request.TransformerId, request.Delivery.Start.ToUnixTimeSeconds(), request.Delivery.End.ToUnixTimeSeconds(),
-            request.Energy.WattHours, checked((long)(request.MaxPrice.Value * 1_000_000m)), request.GateClosure.ToUnixTimeSeconds());
+        var v = request.Verification;
+        return new(request.TransformerId, request.Delivery.Start.ToUnixTimeSeconds(), request.Delivery.End.ToUnixTimeSeconds(),
+            request.Energy.WattHours, Micro(request.MaxPrice.Value), request.GateClosure.ToUnixTimeSeconds(), request.Direction.ToString(),
+            request.Pricing.ToString(), request.MinimumOfferEnergy?.WattHours ?? 0, request.Selection.ToString(),
+            request.DecisionDeadline?.ToUnixTimeSeconds() ?? 0, v.Baseline.ToString(), v.Payout.ToString(), Micro(v.SuccessThreshold),
+            Micro(v.Tolerance), v.MbmaMinutes, v.X, v.Y);
     }
+
+    /// <summary>Millionths, truncated (micro-euros per kWh, parts per million).</summary>
+    private static long Micro(decimal value) => checked((long)(value * 1_000_000m));
 
     /// <summary>The signed consent of <paramref name="request"/>, as the escrow checks it.</summary>
     /// <exception cref="InvalidOperationException">The request was stored without a consent.</exception>
     public static DsoConsent Of(FlexRequest request)
     {
         var c = request.Consent ?? throw new InvalidOperationException($"request {request.Id} has no DSO consent to draw on");
-        return new(RequestHash(request), BigInteger.Parse(c.MaxAmount, NumberStyles.None, CultureInfo.InvariantCulture), c.Deadline.ToUnixTimeSeconds(),
+        return new(Terms(request).Hash(), BigInteger.Parse(c.MaxAmount, NumberStyles.None, CultureInfo.InvariantCulture), c.Deadline.ToUnixTimeSeconds(),
             BigInteger.Parse(c.Nonce, NumberStyles.None, CultureInfo.InvariantCulture), c.Signature);
     }
 
@@ -64,8 +72,8 @@ public static class RequestConsents
             throw new DomainException("consent", "consent-amount", $"maxAmount must be at least energyKwh x maxPriceEurPerKwh = {cost} token units.");
         if (request.Consent!.Deadline < request.Delivery.Start)
             throw new DomainException("consent", "consent-deadline", $"The consent's deadline must not be before deliveryStart ({request.Delivery.Start:O}): awards are locked before delivery.");
-        if (await ledger.IsConsentNonceUsedAsync(wallet, consent.Nonce, cancellationToken))
-            throw new DomainException("consent", "consent-nonce", $"Nonce {consent.Nonce} was already used by a lock: sign with a new nonce.");
+        if (await ledger.ConsentDrawnAsync(wallet, consent.Nonce, cancellationToken) > 0)
+            throw new DomainException("consent", "consent-nonce", $"Nonce {consent.Nonce} was already drawn on by a lock: sign with a new nonce.");
         var (allowance, balance) = await ledger.FundingOfAsync(wallet, cancellationToken);
         if (allowance < cost)
             throw new DomainException("consent", "allowance", $"Your wallet allows the escrow {info.SettlementContract} {allowance} token units; approve at least {cost}.");

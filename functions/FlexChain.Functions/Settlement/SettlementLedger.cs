@@ -52,6 +52,14 @@ public sealed class SettlementOptions : IValidatableObject
     /// </summary>
     [Range(1, 64)] public int Confirmations { get; set; } = 1;
 
+    /// <summary>
+    /// How a chain step becomes final: <see cref="ChainFinality.Confirmations"/> (the default) counts
+    /// <see cref="Confirmations"/>; <see cref="ChainFinality.Finalized"/> waits until the node's <c>finalized</c> block
+    /// (Ethereum's finality, as mainnet and L2 providers report it) has reached the block the step was read at, and
+    /// <see cref="Confirmations"/> is not used.
+    /// </summary>
+    public ChainFinality Finality { get; set; } = ChainFinality.Confirmations;
+
     /// <summary>First block to scan for the escrow's events (its deployment block).</summary>
     public ulong FromBlock { get; set; }
 
@@ -63,6 +71,16 @@ public sealed class SettlementOptions : IValidatableObject
     /// dies or hangs another instance may take over. A live holder renews it every third of this.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:15", "00:01:00")] public TimeSpan SignerLease { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>How a chain step becomes final (<see cref="SettlementOptions.Finality"/>).</summary>
+public enum ChainFinality
+{
+    /// <summary>At <see cref="SettlementOptions.Confirmations"/> confirmations.</summary>
+    Confirmations = 1,
+
+    /// <summary>When the node's <c>finalized</c> block reaches it.</summary>
+    Finalized = 2,
 }
 
 /// <summary>
@@ -145,7 +163,8 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     public async Task<CycleState> GetCycleAsync(Hash32 cycleId, CancellationToken cancellationToken) =>
         await GetCycleAsync(cycleId, BlockParameter.CreateLatest(), cancellationToken);
 
-    private static readonly TimeSpan FinalityTimeout = TimeSpan.FromMinutes(5);
+    /// <summary>How long a step waits for finality before it fails (and is retried): Ethereum finalizes in about 13 minutes.</summary>
+    private TimeSpan FinalityTimeout => _options.Finality == ChainFinality.Finalized ? TimeSpan.FromMinutes(30) : TimeSpan.FromMinutes(5);
 
     private async Task<CycleState> GetCycleAsync(Hash32 cycleId, BlockParameter block, CancellationToken cancellationToken)
     {
@@ -154,11 +173,11 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     }
 
     /// <summary>
-    /// The cycles as of the latest block once that block is final: it has <see cref="SettlementOptions.Confirmations"/>
-    /// and is still the chain's block at its height (after a reorg they are read again at the new head). What a step
-    /// records comes from here, so a lock or settlement counts only at the configured confirmations, whoever sent it.
+    /// The cycles as of the latest block once that block is final (<see cref="IsFinalAsync"/>) and still the chain's
+    /// block at its height (after a reorg they are read again at the new head). What a step records comes from here, so a
+    /// lock or settlement counts only once final, whoever sent it.
     /// </summary>
-    /// <exception cref="TimeoutException">The chain made too few blocks for the confirmations within 5 minutes (the step fails and is retried).</exception>
+    /// <exception cref="TimeoutException">The block did not become final within 5 minutes (30 with <see cref="ChainFinality.Finalized"/>; the step fails and is retried).</exception>
     private async Task<CycleState[]> GetFinalCyclesAsync(IEnumerable<Hash32> cycleIds, CancellationToken cancellationToken)
     {
         var deadline = DateTimeOffset.UtcNow + FinalityTimeout;
@@ -167,15 +186,33 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             var head = await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(BlockParameter.CreateLatest());
             var at = new BlockParameter(head.Number);
             var states = await Task.WhenAll(cycleIds.Select(id => GetCycleAsync(id, at, cancellationToken)));
-            while ((await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value - head.Number.Value + 1 < _options.Confirmations)
+            while (!await IsFinalAsync(head.Number.Value))
             {
                 if (DateTimeOffset.UtcNow >= deadline)
-                    throw new TimeoutException($"block {head.Number.Value} did not reach {_options.Confirmations} confirmations within {FinalityTimeout}");
+                    throw new TimeoutException(_options.Finality == ChainFinality.Finalized
+                        ? $"block {head.Number.Value} was not finalized within {FinalityTimeout}"
+                        : $"block {head.Number.Value} did not reach {_options.Confirmations} confirmations within {FinalityTimeout}");
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
             }
             var still = await _web3.Eth.Blocks.GetBlockWithTransactionsHashesByNumber.SendRequestAsync(head.Number);
             if (string.Equals(still?.BlockHash, head.BlockHash, StringComparison.OrdinalIgnoreCase)) return states;
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="block"/> is final: the node's <c>finalized</c> block is at or past it, or (by default) it has
+    /// <see cref="SettlementOptions.Confirmations"/> (head - block + 1 >= Confirmations).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The node knows no <c>finalized</c> block (it predates the merge's block tags).</exception>
+    private async Task<bool> IsFinalAsync(System.Numerics.BigInteger block)
+    {
+        if (_options.Finality == ChainFinality.Finalized)
+        {
+            var finalized = await _web3.Client.SendRequestAsync<BlockWithTransactionHashes?>("eth_getBlockByNumber", null, "finalized", false)
+                ?? throw new InvalidOperationException("the chain node reports no finalized block");
+            return finalized.Number.Value >= block;
+        }
+        return (await _web3.Eth.Blocks.GetBlockNumber.SendRequestAsync()).Value - block + 1 >= _options.Confirmations;
     }
 
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
@@ -200,12 +237,12 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         return (await allowance, await balance);
     }
 
-    /// <summary>Whether a lock has used <paramref name="dso"/>'s consent nonce <paramref name="nonce"/>.</summary>
-    public async Task<bool> IsConsentNonceUsedAsync(EthAddress dso, BigInteger nonce, CancellationToken cancellationToken)
+    /// <summary>What the locks drew so far from <paramref name="dso"/> under its consent nonce <paramref name="nonce"/>, in token units.</summary>
+    public async Task<BigInteger> ConsentDrawnAsync(EthAddress dso, BigInteger nonce, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return await _web3.Eth.GetContractQueryHandler<IsConsentNonceUsedFunction>()
-            .QueryAsync<bool>(Chain.Escrow.ToString(), new IsConsentNonceUsedFunction { Dso = dso.ToString(), ConsentNonce = nonce });
+        return await _web3.Eth.GetContractQueryHandler<ConsentDrawnFunction>()
+            .QueryAsync<BigInteger>(Chain.Escrow.ToString(), new ConsentDrawnFunction { Dso = dso.ToString(), ConsentNonce = nonce });
     }
 
     /// <summary>Whether the escrow lists <paramref name="wallet"/> as a payee.</summary>
@@ -241,7 +278,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <summary>
     /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; each
     /// cycle's lock is then run as a call (eth_call, no transaction) to check again, just before locking, what its DSO
-    /// gave: the consents (signature, deadline, unused nonce) and the allowance and balance. A cycle the escrow would
+    /// gave: the consents (signature, deadline, what is left of each) and the allowance and balance. A cycle the escrow would
     /// refuse for its funding is not sent and comes back with the reason; the others go out back to back under one
     /// signer lease, each its own transaction, and are awaited together. A lock that passed the check but reverted on
     /// chain (its DSO's funds moved in between) is checked again and comes back refused, so one DSO's refused batch never
@@ -337,8 +374,45 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             var paid = c.Settlements.Aggregate(BigInteger.Zero, (sum, s) => sum + s.PayoutUnits);
             if (onChain.Status != CycleStatus.Settled || onChain.Paid != paid)
                 throw new InvalidOperationException($"cycle {c.CycleId} is {onChain.Status} on chain with {onChain.Paid} paid, not settled with these records{Describe(reverts)}");
-            return new SettleOutcome(await FindTransactionAsync<CycleSettledEvent>(c.CycleId, cancellationToken), null);
+            var tx = await FindTransactionAsync<CycleSettledEvent>(c.CycleId, cancellationToken);
+            await RequirePaidAsRecordedAsync(c, Hash32.Parse(tx), cancellationToken);
+            return new SettleOutcome(tx, null);
         }));
+    }
+
+    /// <summary>
+    /// Compares each <c>AwardSettled</c> event of the settling transaction's receipt with the cycle's records: the award
+    /// id, the CPO, the amount paid and refunded and the settlement record's hash. A cycle the chain paid otherwise than
+    /// its records say (settled by another sender with other records) is never recorded as settled: the step fails,
+    /// naming the differences, until the cycle needs the market operator's attention.
+    /// </summary>
+    /// <exception cref="SettlementMismatchException">An event differs from the records, or an award has no event.</exception>
+    private async Task RequirePaidAsRecordedAsync(CycleSettlement c, Hash32 transaction, CancellationToken cancellationToken)
+    {
+        var receipt = await Chain.GetReceiptAsync(transaction, cancellationToken)
+            ?? throw new InvalidOperationException($"the receipt of settlement {transaction} is gone");
+        var events = receipt.DecodeAllEvents<AwardSettledEvent>()
+            .Where(e => e.Log.IsFrom(Chain.Escrow) && EscrowIds.CycleOf(new Hash32(e.Event.AwardId)) == c.CycleId)
+            .ToDictionary(e => new Hash32(e.Event.AwardId), e => e.Event);
+        var differences = new List<string>();
+        for (var i = 0; i < c.Awards.Count; i++)
+        {
+            var (award, record) = (c.Awards[i], c.Settlements[i]);
+            if (!events.TryGetValue(award.AwardId, out var e))
+            {
+                differences.Add($"award {award.AwardId} has no AwardSettled event");
+                continue;
+            }
+            var expected = (award.Cpo, record.PayoutUnits, award.LockedUnits - record.PayoutUnits, record.Hash());
+            var actual = (EthAddress.Parse(e.Cpo), e.Paid, e.Refunded, new Hash32(e.SettlementHash));
+            if (expected != actual)
+                differences.Add($"award {award.AwardId} paid {actual.Item2} to {actual.Item1}, refunded {actual.Item3}, settlement hash {actual.Item4}; " +
+                    $"its records say {expected.Item2} to {expected.Item1}, refunded {expected.Item3}, settlement hash {expected.Item4}");
+        }
+        if (events.Count != c.Awards.Count) differences.Add($"{events.Count} AwardSettled events for {c.Awards.Count} awards");
+        if (differences.Count > 0)
+            throw new SettlementMismatchException($"cycle {c.CycleId} was settled in {transaction} otherwise than its records: " +
+                string.Join("; ", differences.Take(3)) + (differences.Count > 3 ? $"; and {differences.Count - 3} more" : ""));
     }
 
     private static string Describe(IReadOnlyList<ContractRevertException> reverts) =>
@@ -364,7 +438,10 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     {
         var account = new Account(key, _options.ChainId);
         var journal = new SignedTransactionJournal(blobs, EthAddress.Parse(account.Address));
-        return new(new TransactionSender(_web3, account, new TransactionSenderOptions { Confirmations = _options.Confirmations })
+        // Waiting for the finalized block is the ledger's (GetFinalCyclesAsync): the sender then only waits for mining, and a
+        // reorg before finality fails the step, whose retry broadcasts the journaled transaction again.
+        var confirmations = _options.Finality == ChainFinality.Finalized ? 1 : _options.Confirmations;
+        return new(new TransactionSender(_web3, account, new TransactionSenderOptions { Confirmations = confirmations })
         {
             Signed = journal.RecordAsync,
         }, journal);
@@ -450,6 +527,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     }
 }
 
+/// <summary>A cycle the chain settled otherwise than its stored records: it needs the market operator's attention, never silence.</summary>
+public sealed class SettlementMismatchException(string message) : InvalidOperationException(message);
+
 /// <summary>The escrow's <c>lockCycle</c>: takes the cycle's total from its DSO and commits to its award list.</summary>
 [Function("lockCycle")]
 public sealed class LockCycleFunction : FunctionMessage
@@ -461,9 +541,9 @@ public sealed class LockCycleFunction : FunctionMessage
     [Parameter("tuple[]", "consents", 5)] public List<CycleConsent> Consents { get; set; } = [];
 }
 
-/// <summary>The escrow's <c>isConsentNonceUsed(address dso, uint256 nonce)</c>.</summary>
-[Function("isConsentNonceUsed", "bool")]
-public sealed class IsConsentNonceUsedFunction : FunctionMessage
+/// <summary>The escrow's <c>consentDrawn(address dso, uint256 nonce)</c>: what the locks drew so far under the DSO's consent nonce.</summary>
+[Function("consentDrawn", "uint256")]
+public sealed class ConsentDrawnFunction : FunctionMessage
 {
     [Parameter("address", "dso", 1)] public string Dso { get; set; } = "";
     [Parameter("uint256", "nonce", 2)] public BigInteger ConsentNonce { get; set; }

@@ -1,0 +1,35 @@
+using FlexChain.Domain;
+using FlexChain.Functions.Settlement;
+using FlexChain.Verification;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>The terms a DSO's consent binds, as the app reads them from a stored request (<see cref="RequestConsents.Terms"/>).</summary>
+public sealed class RequestTermsTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 12, 7, 8, 0, 0, TimeSpan.Zero);
+    private static readonly Transformer Grid = new("tr1", "dso1", "Terni Nord 3", Kilowatts.From(630));
+    private static readonly TimeWindow Window = new(T0.AddHours(4), T0.AddHours(5));
+
+    [Fact]
+    public void Terms_OfARequestLeavingEveryOptionalTermOut_AreTheRecordsDefaults()
+    {
+        var request = FlexRequest.Post("req1", "dso1", Grid, Window, KilowattHours.From(10m), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(0.5m), T0.AddHours(1), PricingRule.PayAsBid, T0);
+
+        Assert.Equal(new RequestTerms("tr1", Window.Start.ToUnixTimeSeconds(), Window.End.ToUnixTimeSeconds(), 10_000, 500_000, T0.AddHours(1).ToUnixTimeSeconds()),
+            RequestConsents.Terms(request));
+    }
+
+    [Fact]
+    public void Terms_OfARequestSettingEveryTerm_BindEachOne()
+    {
+        var request = FlexRequest.Post("req1", "dso1", Grid, Window, KilowattHours.From(10), Direction.IncreaseConsumption,
+            EurosPerKilowattHour.From(0.5m), T0.AddHours(1), PricingRule.PayAsClear, T0, KilowattHours.From(2.5m), SelectionMode.Manual, T0.AddHours(2),
+            new VerificationRules(BaselineMethod.MidXOfY, PayoutRule.ProRataByScore, 0.75m, 0.05m, 30, 3, 7));
+
+        Assert.Equal(new RequestTerms("tr1", Window.Start.ToUnixTimeSeconds(), Window.End.ToUnixTimeSeconds(), 10_000, 500_000, T0.AddHours(1).ToUnixTimeSeconds(),
+            "IncreaseConsumption", "PayAsClear", 2_500, "Manual", T0.AddHours(2).ToUnixTimeSeconds(), "MidXOfY", "ProRataByScore", 750_000, 50_000, 30, 3, 7),
+            RequestConsents.Terms(request));
+    }
+}

@@ -139,13 +139,15 @@ public sealed class LinearGrid
     {
         ArgumentNullException.ThrowIfNull(values);
         int transmission = 0, distribution = 0, voltage = 0;
-        double worstLoading = 0, minV = double.MaxValue, maxV = double.MinValue;
+        double worstTransmission = 0, worstDistribution = 0, minV = double.MaxValue, maxV = double.MinValue;
         var broken = new List<string>();
         for (var i = 0; i < Limits.Count; i++)
         {
             var limit = Limits[i];
-            if (limit.Kind == LimitKind.Flow)
-                worstLoading = Math.Max(worstLoading, Math.Abs(values[i]) / limit.Upper * 100);
+            if (limit.Kind == LimitKind.Flow && limit.OperatorId == Hierarchy.Tso.Id)
+                worstTransmission = Math.Max(worstTransmission, Math.Abs(values[i]) / limit.Upper * 100);
+            else if (limit.Kind == LimitKind.Flow)
+                worstDistribution = Math.Max(worstDistribution, Math.Abs(values[i]) / limit.Upper * 100);
             else
             {
                 minV = Math.Min(minV, Math.Sqrt(values[i]));
@@ -159,7 +161,7 @@ public sealed class LinearGrid
                 ? $"{limit.OperatorId} branch {limit.Element}: {values[i]:0.000} MW, limit {limit.Upper:0.000} MW"
                 : $"{limit.OperatorId} bus {limit.Element}: {Math.Sqrt(values[i]):0.0000} p.u., bounds {Math.Sqrt(limit.Lower):0.00}-{Math.Sqrt(limit.Upper):0.00}");
         }
-        return new GridCheck(transmission, distribution, voltage, worstLoading, minV, maxV, broken);
+        return new GridCheck(transmission, distribution, voltage, worstTransmission, worstDistribution, minV, maxV, broken);
     }
 
     private static int BranchIndex(MatpowerCase grid, string element)
@@ -173,14 +175,19 @@ public sealed class LinearGrid
 /// <param name="TransmissionCongestions">Transmission branches over their limit.</param>
 /// <param name="DistributionCongestions">Distribution branches over their limit.</param>
 /// <param name="VoltageViolations">Distribution buses outside their voltage bounds.</param>
-/// <param name="WorstLoadingPercent">The highest branch flow as a percentage of its limit, over every branch.</param>
+/// <param name="WorstTransmissionLoadingPercent">The highest transmission branch flow as a percentage of its limit.</param>
+/// <param name="WorstDistributionLoadingPercent">The highest distribution branch flow as a percentage of its limit.</param>
 /// <param name="MinVoltagePu">The lowest distribution bus voltage (p.u.).</param>
 /// <param name="MaxVoltagePu">The highest distribution bus voltage (p.u.).</param>
 /// <param name="Violations">One line per broken limit.</param>
 public sealed record GridCheck(
-    int TransmissionCongestions, int DistributionCongestions, int VoltageViolations, double WorstLoadingPercent,
+    int TransmissionCongestions, int DistributionCongestions, int VoltageViolations, double WorstTransmissionLoadingPercent,
+    double WorstDistributionLoadingPercent,
     double MinVoltagePu, double MaxVoltagePu, IReadOnlyList<string> Violations)
 {
+    /// <summary>The highest branch flow as a percentage of its limit, over every branch.</summary>
+    public double WorstLoadingPercent => Math.Max(WorstTransmissionLoadingPercent, WorstDistributionLoadingPercent);
+
     /// <summary>All violations together.</summary>
     public int Count => TransmissionCongestions + DistributionCongestions + VoltageViolations;
 }

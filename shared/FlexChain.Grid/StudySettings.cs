@@ -29,7 +29,7 @@ public sealed record StudySettings
     /// 110 % of the flow of the case's own loads plus 50 kW, which the charging baseline on top of those loads breaks
     /// near the feeder heads: those overloads are the DSOs' needs.
     /// </summary>
-    public LimitRule Limits { get; init; } = new(1.10, 5.0, 1.10, 0.05);
+    public LimitRule Limits { get; init; } = new(1.10, 5.0, 1.15, 0.05);
 
     /// <summary>Each distribution bus's charging baseline (kW): uniform in this range, to 0.1 kW.</summary>
     public (decimal Min, decimal Max) BaselineKw { get; init; } = (5m, 25m);

@@ -33,7 +33,7 @@ public class CoordinationStudyTests
         var award = Assert.Single(outcome.Activations);
         Assert.Equal(("cheap", "tso", 1000m), (award.Resource.StationId, award.BuyerId, award.Energy.Value));
         Assert.Equal(2, outcome.Grid.DistributionCongestions); // 1-2 at 4 MW (limit 3.5), 2-3 at 3 MW (limit 2.5)
-        Assert.Equal(120, outcome.Grid.WorstLoadingPercent, 6);
+        Assert.Equal(120, outcome.Grid.WorstDistributionLoadingPercent, 6);
         Assert.Contains(outcome.Grid.Violations, v => v.StartsWith("dso-a branch 2-3", StringComparison.Ordinal));
         Assert.Equal(50m, outcome.Cost.Value);
     }

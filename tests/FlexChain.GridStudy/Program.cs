@@ -19,14 +19,14 @@ var schemes = Enum.GetValues<CoordinationScheme>();
 var inv = CultureInfo.InvariantCulture;
 Console.WriteLine($"seed {seed}; TSO need {settings.TsoNeedKwh} kWh in {settings.Window}; limits {settings.Limits}");
 Console.WriteLine();
-Console.WriteLine("| case | scheme | cost EUR | eta | TSO kWh | DSO kWh | TSO unmet kWh | T congestions | D congestions | voltage violations | worst loading | V min p.u. | solve ms |");
-Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+Console.WriteLine("| case | scheme | cost EUR | eta | TSO kWh | DSO kWh | TSO unmet kWh | T congestions | worst T loading | D congestions | worst D loading | voltage violations | V min p.u. | solve ms |");
+Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 foreach (var direction in new[] { Direction.ReduceConsumption, Direction.IncreaseConsumption })
 {
     var caseName = direction == Direction.ReduceConsumption ? "upward (TSO buys less consumption)" : "downward (TSO buys more consumption)";
     var study = new CoordinationStudy(settings.Build(direction));
     var before = study.BaseCheck();
-    Console.WriteLine($"| {caseName} | before flexibility | | | | | | {before.TransmissionCongestions} | {before.DistributionCongestions} | {before.VoltageViolations} | {before.WorstLoadingPercent.ToString("0", inv)} % | {before.MinVoltagePu.ToString("0.0000", inv)} | |");
+    Console.WriteLine($"| {caseName} | before flexibility | | | | | | {Grid(before)} |  |");
     foreach (var s in schemes) study.Run(s); // warm-up: JIT and OR-Tools' native library
     var outcomes = schemes.Select(s => (Scheme: s, Result: Timed(() => study.Run(s)))).ToList();
     var common = outcomes.Single(o => o.Scheme == CoordinationScheme.CommonMarket).Result.Outcome.Cost.Value;
@@ -37,7 +37,7 @@ foreach (var direction in new[] { Direction.ReduceConsumption, Direction.Increas
         var tso = outcome.BoughtBy("tso").Value;
         var dso = outcome.Activations.Where(a => a.BuyerId != "tso").Sum(a => a.Energy.Value);
         var g = outcome.Grid;
-        Console.WriteLine($"| {caseName} | {Name(scheme)} | {cost.ToString("0.00", inv)} | {eta} | {tso.ToString("0.000", inv)} | {dso.ToString("0.000", inv)} | {outcome.TsoShortfall.Value.ToString("0.000", inv)} | {g.TransmissionCongestions} | {g.DistributionCongestions} | {g.VoltageViolations} | {g.WorstLoadingPercent.ToString("0", inv)} % | {g.MinVoltagePu.ToString("0.0000", inv)} | {ms.ToString("0.0", inv)} |");
+        Console.WriteLine($"| {caseName} | {Name(scheme)} | {cost.ToString("0.00", inv)} | {eta} | {tso.ToString("0.000", inv)} | {dso.ToString("0.000", inv)} | {outcome.TsoShortfall.Value.ToString("0.000", inv)} | {Grid(g)} | {ms.ToString("0.0", inv)} |");
         if (listViolations)
             foreach (var v in g.Violations) Console.WriteLine($"    {Name(scheme)}: {v}");
     }
@@ -58,6 +58,9 @@ static (SchemeOutcome Outcome, double Ms) Timed(Func<SchemeOutcome> run)
     times.Sort();
     return (last!, times[2]);
 }
+
+static string Grid(GridCheck g) => string.Create(CultureInfo.InvariantCulture,
+    $"{g.TransmissionCongestions} | {g.WorstTransmissionLoadingPercent:0} % | {g.DistributionCongestions} | {g.WorstDistributionLoadingPercent:0} % | {g.VoltageViolations} | {g.MinVoltagePu:0.0000}");
 
 static string Name(CoordinationScheme s) => s switch
 {

@@ -1,45 +1,74 @@
 // The TSO-DSO coordination study (issue 20; docs/BENCHMARKS.md): every scheme on the upward and the downward case,
-// printed as the Markdown table of BENCHMARKS.md. Usage: dotnet run -c Release --project tests/FlexChain.GridStudy [-- --seed N] [--violations]
+// printed as the Markdown tables of BENCHMARKS.md.
+// Usage: dotnet run -c Release --project tests/FlexChain.GridStudy [-- --seed N] [--seeds N] [--need kWh] [--violations]
 using System.Diagnostics;
 using System.Globalization;
 using FlexChain.Domain;
 using FlexChain.Grid;
 
-var seed = 20;
+var inv = CultureInfo.InvariantCulture;
+var settings = new StudySettings();
+var seeds = 0;
 var listViolations = false;
 for (var i = 0; i < args.Length; i++)
 {
-    if (args[i] == "--seed" && i + 1 < args.Length) seed = int.Parse(args[++i], CultureInfo.InvariantCulture);
+    if (args[i] == "--seed" && i + 1 < args.Length) settings = settings with { Seed = int.Parse(args[++i], inv) };
+    else if (args[i] == "--seeds" && i + 1 < args.Length) seeds = int.Parse(args[++i], inv);
+    else if (args[i] == "--need" && i + 1 < args.Length) settings = settings with { TsoNeedKwh = decimal.Parse(args[++i], inv) };
     else if (args[i] == "--violations") listViolations = true;
-    else { Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seed N] [--violations]"); return 2; }
+    else { Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seed N] [--seeds N] [--need kWh] [--violations]"); return 2; }
+}
+var schemes = Enum.GetValues<CoordinationScheme>();
+Direction[] directions = [Direction.ReduceConsumption, Direction.IncreaseConsumption];
+Console.WriteLine($"TSO need {settings.TsoNeedKwh} kWh in {settings.Window}; {settings.Limits}");
+Console.WriteLine();
+
+if (seeds > 0)
+{
+    // Robustness: the same study over seeds 1..N (other volumes and prices), eta and violations per scheme.
+    Console.WriteLine($"| case | scheme | eta mean | eta min | eta max | runs with violations (of {seeds}) | violations mean | worst loading max |");
+    Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
+    foreach (var direction in directions)
+    {
+        var runs = Enumerable.Range(1, seeds).Select(seed =>
+        {
+            var study = new CoordinationStudy((settings with { Seed = seed }).Build(direction));
+            var outcomes = schemes.ToDictionary(s => s, study.Run);
+            var common = outcomes[CoordinationScheme.CommonMarket].Cost.Value;
+            return outcomes.ToDictionary(o => o.Key, o => (Eta: (o.Value.Cost.Value - common) / Math.Abs(common) * 100, o.Value.Grid));
+        }).ToList();
+        foreach (var s in schemes)
+        {
+            var etas = runs.Select(r => r[s].Eta).ToList();
+            var grids = runs.Select(r => r[s].Grid).ToList();
+            Console.WriteLine(string.Create(inv,
+                $"| {CaseName(direction)} | {Name(s)} | {etas.Average():+0.0;-0.0;0.0} % | {etas.Min():+0.0;-0.0;0.0} % | {etas.Max():+0.0;-0.0;0.0} % | {grids.Count(g => g.Count > 0)} | {grids.Average(g => g.Count):0.0} | {grids.Max(g => g.WorstLoadingPercent):0} % |"));
+        }
+    }
+    return 0;
 }
 
-var settings = new StudySettings { Seed = seed };
-var schemes = Enum.GetValues<CoordinationScheme>();
-var inv = CultureInfo.InvariantCulture;
-Console.WriteLine($"seed {seed}; TSO need {settings.TsoNeedKwh} kWh in {settings.Window}; limits {settings.Limits}");
+Console.WriteLine($"seed {settings.Seed}");
 Console.WriteLine();
 Console.WriteLine("| case | scheme | cost EUR | eta | TSO kWh | DSO kWh | TSO unmet kWh | T congestions | worst T loading | D congestions | worst D loading | voltage violations | V min p.u. | solve ms |");
 Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-foreach (var direction in new[] { Direction.ReduceConsumption, Direction.IncreaseConsumption })
+foreach (var direction in directions)
 {
-    var caseName = direction == Direction.ReduceConsumption ? "upward (TSO buys less consumption)" : "downward (TSO buys more consumption)";
     var study = new CoordinationStudy(settings.Build(direction));
-    var before = study.BaseCheck();
-    Console.WriteLine($"| {caseName} | before flexibility | | | | | | {Grid(before)} |  |");
+    Console.WriteLine($"| {CaseName(direction)} | before flexibility | | | | | | {Grid(study.BaseCheck())} |  |");
     foreach (var s in schemes) study.Run(s); // warm-up: JIT and OR-Tools' native library
     var outcomes = schemes.Select(s => (Scheme: s, Result: Timed(() => study.Run(s)))).ToList();
     var common = outcomes.Single(o => o.Scheme == CoordinationScheme.CommonMarket).Result.Outcome.Cost.Value;
     foreach (var (scheme, (outcome, ms)) in outcomes)
     {
         var cost = outcome.Cost.Value;
-        var eta = common == 0 ? "n/a" : ((cost - common) / Math.Abs(common) * 100).ToString("+0.0;-0.0;0.0", inv) + " %";
+        var eta = ((cost - common) / Math.Abs(common) * 100).ToString("+0.0;-0.0;0.0", inv) + " %";
         var tso = outcome.BoughtBy("tso").Value;
         var dso = outcome.Activations.Where(a => a.BuyerId != "tso").Sum(a => a.Energy.Value);
-        var g = outcome.Grid;
-        Console.WriteLine($"| {caseName} | {Name(scheme)} | {cost.ToString("0.00", inv)} | {eta} | {tso.ToString("0.000", inv)} | {dso.ToString("0.000", inv)} | {outcome.TsoShortfall.Value.ToString("0.000", inv)} | {Grid(g)} | {ms.ToString("0.0", inv)} |");
+        Console.WriteLine(string.Create(inv,
+            $"| {CaseName(direction)} | {Name(scheme)} | {cost:0.00} | {eta} | {tso:0.000} | {dso:0.000} | {outcome.TsoShortfall.Value:0.000} | {Grid(outcome.Grid)} | {ms:0.0} |"));
         if (listViolations)
-            foreach (var v in g.Violations) Console.WriteLine($"    {Name(scheme)}: {v}");
+            foreach (var v in outcome.Grid.Violations) Console.WriteLine($"    {Name(scheme)}: {v}");
     }
 }
 return 0;
@@ -58,6 +87,8 @@ static (SchemeOutcome Outcome, double Ms) Timed(Func<SchemeOutcome> run)
     times.Sort();
     return (last!, times[2]);
 }
+
+static string CaseName(Direction d) => d == Direction.ReduceConsumption ? "upward (TSO buys less consumption)" : "downward (TSO buys more consumption)";
 
 static string Grid(GridCheck g) => string.Create(CultureInfo.InvariantCulture,
     $"{g.TransmissionCongestions} | {g.WorstTransmissionLoadingPercent:0} % | {g.DistributionCongestions} | {g.WorstDistributionLoadingPercent:0} % | {g.VoltageViolations} | {g.MinVoltagePu:0.0000}");

@@ -163,6 +163,7 @@ public sealed class CoordinationStudy(StudyCase study)
     // The TSO market: one request for the need; every station not booked may offer, up to its prequalified cap if any.
     private List<Activation> TsoMarket(IReadOnlyDictionary<string, decimal>? caps, List<StationBooking> bookings)
     {
+        if (Case.Need.Energy.Value <= 0) return []; // no balancing need in this interval
         var gate = Case.Window.Start.AddHours(-1);
         var d = Case.Need.Direction;
         var request = new ClearingRequest(TsoRequestId, Case.Window, Case.Need.Energy, NoCap, gate, PricingRule.PayAsBid) { Direction = d };

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace FlexChain.Grid;
 
 /// <summary>What a grid limit bounds. Numbers are stable; names go on the wire.</summary>
@@ -36,12 +38,12 @@ public sealed class LinearGrid
     /// <summary>A limit counts as violated only beyond this much (MW for flows: 1 kW; p.u.^2 for voltages), the rounding of awards to the watt-hour.</summary>
     public const double FlowTolerance = 1e-3, VoltageTolerance = 1e-5;
 
-    private readonly Dictionary<GridLocation, double[]> _sensitivities = [];
+    private readonly Dictionary<GridLocation, double[]> _sensitivities; // shared by the rebased copies: the model is linear
 
     /// <summary>
     /// Builds the limits for <paramref name="hierarchy"/> with <paramref name="extraLoadMw"/> (e.g. the charging
     /// baseline) added to the distribution cases' loads. Transmission base flows are the case's own (its loads include
-    /// the distribution grids below them).
+    /// the distribution grids below them). Limits without a rating follow <paramref name="rule"/>, from the case's own loads.
     /// </summary>
     public LinearGrid(GridHierarchy hierarchy, IReadOnlyDictionary<GridLocation, double> extraLoadMw, LimitRule rule)
     {
@@ -49,6 +51,7 @@ public sealed class LinearGrid
         ArgumentNullException.ThrowIfNull(extraLoadMw);
         ArgumentNullException.ThrowIfNull(rule);
         Hierarchy = hierarchy;
+        _sensitivities = [];
         var limits = new List<GridLimit>();
         var t = hierarchy.Transmission;
         var flows = t.Flows(t.Grid.Buses.ToDictionary(b => b.Id, b => b.GenerationMw - b.LoadMw));
@@ -62,21 +65,63 @@ public sealed class LinearGrid
         {
             var feeder = area.Feeder;
             var buses = feeder.Grid.Buses;
-            var q = buses.Select(b => b.LoadMvar).ToList();
-            var (ownFlows, _) = feeder.Solve(buses.Select(b => b.LoadMw).ToList(), q);
-            var (baseFlows, v) = feeder.Solve(buses.Select(b => b.LoadMw + extraLoadMw.GetValueOrDefault(new GridLocation(area.Operator.Id, b.Id))).ToList(), q);
-            for (var l = 0; l < baseFlows.Length; l++)
+            var (ownFlows, _) = feeder.Solve(buses.Select(b => b.LoadMw).ToList(), buses.Select(b => b.LoadMvar).ToList());
+            for (var l = 0; l < ownFlows.Length; l++)
             {
                 var br = feeder.Grid.Branches[l];
                 var limit = br.RateAMva > 0 ? br.RateAMva : rule.DistributionHeadroom * Math.Abs(ownFlows[l]) + rule.DistributionMarginMw;
-                limits.Add(new GridLimit(area.Operator.Id, LimitKind.Flow, br.ToString(), -limit, limit, baseFlows[l]));
+                limits.Add(new GridLimit(area.Operator.Id, LimitKind.Flow, br.ToString(), -limit, limit, 0));
+            }
+            foreach (var bus in buses.Where(b => b.Id != feeder.Root))
+                limits.Add(new GridLimit(area.Operator.Id, LimitKind.Voltage, bus.Id.ToString(CultureInfo.InvariantCulture),
+                    bus.VminPu * bus.VminPu, bus.VmaxPu * bus.VmaxPu, 1));
+        }
+        Limits = WithBase(hierarchy, limits, extraLoadMw, 1);
+    }
+
+    private LinearGrid(LinearGrid other, IReadOnlyList<GridLimit> limits)
+    {
+        Hierarchy = other.Hierarchy;
+        _sensitivities = other._sensitivities;
+        Limits = limits;
+    }
+
+    /// <summary>
+    /// The same grid and limits around another base state: the distribution cases' loads times <paramref name="loadScale"/>
+    /// plus <paramref name="extraLoadMw"/> (transmission base flows stay the case's). Not thread-safe: the copies share one
+    /// cache of sensitivities.
+    /// </summary>
+    public LinearGrid Rebased(IReadOnlyDictionary<GridLocation, double> extraLoadMw, double loadScale)
+    {
+        ArgumentNullException.ThrowIfNull(extraLoadMw);
+        return new LinearGrid(this, WithBase(Hierarchy, Limits, extraLoadMw, loadScale));
+    }
+
+    // The distribution limits' base values: LinDistFlow on each feeder's scaled loads plus the extra load.
+    private static List<GridLimit> WithBase(GridHierarchy hierarchy, IReadOnlyList<GridLimit> limits, IReadOnlyDictionary<GridLocation, double> extraLoadMw, double loadScale)
+    {
+        var result = limits.ToList();
+        var next = hierarchy.Transmission.Grid.Branches.Count;
+        foreach (var area in hierarchy.Dsos)
+        {
+            var feeder = area.Feeder;
+            var buses = feeder.Grid.Buses;
+            var (flows, v) = feeder.Solve(
+                buses.Select(b => b.LoadMw * loadScale + extraLoadMw.GetValueOrDefault(new GridLocation(area.Operator.Id, b.Id))).ToList(),
+                buses.Select(b => b.LoadMvar * loadScale).ToList());
+            foreach (var flow in flows)
+            {
+                result[next] = result[next] with { Base = flow };
+                next++;
             }
             for (var i = 0; i < buses.Count; i++)
-                if (buses[i].Id != feeder.Root)
-                    limits.Add(new GridLimit(area.Operator.Id, LimitKind.Voltage, buses[i].Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                        buses[i].VminPu * buses[i].VminPu, buses[i].VmaxPu * buses[i].VmaxPu, v[i]));
+            {
+                if (buses[i].Id == feeder.Root) continue;
+                result[next] = result[next] with { Base = v[i] };
+                next++;
+            }
         }
-        Limits = limits;
+        return result;
     }
 
     /// <summary>The operators and their grids.</summary>
@@ -103,7 +148,7 @@ public sealed class LinearGrid
             s[i] = limit.Kind switch
             {
                 LimitKind.Flow => feeder.IsBelow(location.Bus, feeder.Downstream(BranchIndex(feeder.Grid, element))) ? 1 : 0,
-                _ => feeder.VoltageSquaredPerMw(int.Parse(element, System.Globalization.CultureInfo.InvariantCulture), location.Bus),
+                _ => feeder.VoltageSquaredPerMw(int.Parse(element, CultureInfo.InvariantCulture), location.Bus),
             };
         }
         _sensitivities[location] = s;

@@ -59,12 +59,7 @@ public sealed record StudySettings
     /// <summary>Builds the case with the TSO needing <see cref="TsoNeedKwh"/> in <paramref name="tsoDirection"/>.</summary>
     public StudyCase Build(Direction tsoDirection)
     {
-        var tso = new GridOperator("tso", OperatorRole.Tso);
-        var hierarchy = new GridHierarchy(tso, new Ptdf(MatpowerCase.Load("case14")),
-        [
-            new DistributionArea(new GridOperator("dso69", OperatorRole.Dso), new LinDistFlow(MatpowerCase.Load("case69")), Case69Bus),
-            new DistributionArea(new GridOperator("dso141", OperatorRole.Dso), new LinDistFlow(MatpowerCase.Load("case141")), Case141Bus),
-        ]);
+        var hierarchy = Hierarchy();
         var random = new Random(Seed);
         var resources = new List<FlexResource>();
         var baseline = new Dictionary<GridLocation, double>();
@@ -78,15 +73,30 @@ public sealed record StudySettings
                     new Kilowatts(b), new Kilowatts(Draw(random, HeadroomKw, 1)),
                     new EurosPerKilowattHour(Draw(random, ReducePrice, 4)), new EurosPerKilowattHour(Draw(random, IncreasePrice, 4))));
             }
-        foreach (var bus in hierarchy.Transmission.Grid.Buses.Where(b => b.GenerationMw > 0 || b.Type == 2).Where(b => !b.IsSlack))
-        {
-            var mw = new Kilowatts(TransmissionOfferMw * 1000);
-            resources.Add(new FlexResource($"gen-tso-{bus.Id:D2}", "bsp-tso", new GridLocation(tso.Id, bus.Id), mw, mw,
-                new EurosPerKilowattHour(Draw(random, TransmissionPrice, 4)), new EurosPerKilowattHour(Draw(random, TransmissionPrice, 4))));
-        }
+        resources.AddRange(TransmissionOffers(hierarchy, random));
         return new StudyCase(new LinearGrid(hierarchy, baseline, Limits), resources, new TsoNeed(tsoDirection, new KilowattHours(TsoNeedKwh)), Window);
     }
 
-    private static decimal Draw(Random random, (decimal Min, decimal Max) range, int decimals) =>
+    /// <summary>The TSO's grid with the two feeders hung under <see cref="Case69Bus"/> and <see cref="Case141Bus"/>.</summary>
+    public GridHierarchy Hierarchy() => new(new GridOperator("tso", OperatorRole.Tso), new Ptdf(MatpowerCase.Load("case14")),
+    [
+        new DistributionArea(new GridOperator("dso69", OperatorRole.Dso), new LinDistFlow(MatpowerCase.Load("case69")), Case69Bus),
+        new DistributionArea(new GridOperator("dso141", OperatorRole.Dso), new LinDistFlow(MatpowerCase.Load("case141")), Case141Bus),
+    ]);
+
+    /// <summary>The balancing offers at the transmission grid's generator buses other than the slack (<see cref="TransmissionOfferMw"/> each way).</summary>
+    public IEnumerable<FlexResource> TransmissionOffers(GridHierarchy hierarchy, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(hierarchy);
+        ArgumentNullException.ThrowIfNull(random);
+        var mw = new Kilowatts(TransmissionOfferMw * 1000);
+        return hierarchy.Transmission.Grid.Buses.Where(b => !b.IsSlack && (b.GenerationMw > 0 || b.Type == 2))
+            .Select(bus => new FlexResource($"gen-tso-{bus.Id:D2}", "bsp-tso", new GridLocation(hierarchy.Tso.Id, bus.Id), mw, mw,
+                new EurosPerKilowattHour(Draw(random, TransmissionPrice, 4)), new EurosPerKilowattHour(Draw(random, TransmissionPrice, 4))))
+            .ToList();
+    }
+
+    /// <summary>A uniform draw in <paramref name="range"/>, rounded to <paramref name="decimals"/>.</summary>
+    internal static decimal Draw(Random random, (decimal Min, decimal Max) range, int decimals) =>
         Math.Round(range.Min + (range.Max - range.Min) * (decimal)random.NextDouble(), decimals);
 }

@@ -1,6 +1,6 @@
 // The TSO-DSO coordination study (issue 20; docs/BENCHMARKS.md): every scheme on the upward and the downward case,
 // printed as the Markdown tables of BENCHMARKS.md.
-// Usage: dotnet run -c Release --project tests/FlexChain.GridStudy [-- --seed N] [--seeds N] [--need kWh] [--violations]
+// Usage: dotnet run -c Release --project tests/FlexChain.GridStudy [-- --seed N] [--seeds N] [--need kWh] [--violations] [--week]
 using System.Diagnostics;
 using System.Globalization;
 using FlexChain.Domain;
@@ -10,18 +10,37 @@ var inv = CultureInfo.InvariantCulture;
 var settings = new StudySettings();
 var seeds = 0;
 var listViolations = false;
+var week = false;
 for (var i = 0; i < args.Length; i++)
 {
     if (args[i] == "--seed" && i + 1 < args.Length) settings = settings with { Seed = int.Parse(args[++i], inv) };
     else if (args[i] == "--seeds" && i + 1 < args.Length) seeds = int.Parse(args[++i], inv);
     else if (args[i] == "--need" && i + 1 < args.Length) settings = settings with { TsoNeedKwh = decimal.Parse(args[++i], inv) };
     else if (args[i] == "--violations") listViolations = true;
-    else { Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seed N] [--seeds N] [--need kWh] [--violations]"); return 2; }
+    else if (args[i] == "--week") week = true;
+    else { Console.Error.WriteLine($"unknown argument {args[i]}; usage: [--seed N] [--seeds N] [--need kWh] [--violations] [--week]"); return 2; }
 }
 var schemes = Enum.GetValues<CoordinationScheme>();
 Direction[] directions = [Direction.ReduceConsumption, Direction.IncreaseConsumption];
 Console.WriteLine($"TSO need {settings.TsoNeedKwh} kWh in {settings.Window}; {settings.Limits}");
 Console.WriteLine();
+
+if (week)
+{
+    // The week of 15-minute gates (WeekSettings): the sequential schemes (the LP per interval is left out: minutes).
+    var weekSettings = new WeekSettings();
+    CoordinationScheme[] sequential = [CoordinationScheme.DsoFirst, CoordinationScheme.DsoFirstPrequalified, CoordinationScheme.TsoFirst, CoordinationScheme.TsoFirstPrequalified];
+    var watch = Stopwatch.StartNew();
+    var totals = WeekSimulation.Run(weekSettings, sequential);
+    Console.WriteLine($"week: {weekSettings.Intervals} intervals of {weekSettings.Interval.TotalMinutes} min, {weekSettings.Stations} stations, seed {weekSettings.Seed}; {watch.Elapsed.TotalSeconds:0} s for all schemes");
+    Console.WriteLine();
+    Console.WriteLine("| scheme | TSO MWh | dso69 MWh | dso141 MWh | cost EUR | TSO unmet MWh | intervals with a violation | limit-intervals broken | of those broken before flexibility too | double awards |");
+    Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    foreach (var t in totals)
+        Console.WriteLine(string.Create(inv,
+            $"| {Name(t.Scheme)} | {Mwh(t, "tso"):0.000} | {Mwh(t, "dso69"):0.000} | {Mwh(t, "dso141"):0.000} | {t.Cost.Value:0.00} | {t.TsoShortfall.Value / 1000:0.000} | {t.IntervalsWithViolations} | {t.BrokenLimitIntervals} | {t.BrokenBeforeToo} | {t.DoubleAwards} |"));
+    return 0;
+}
 
 if (seeds > 0)
 {
@@ -87,6 +106,8 @@ static (SchemeOutcome Outcome, double Ms) Timed(Func<SchemeOutcome> run)
     times.Sort();
     return (last!, times[2]);
 }
+
+static decimal Mwh(WeekTotals t, string buyer) => t.EnergyByBuyer.GetValueOrDefault(buyer).Value / 1000;
 
 static string CaseName(Direction d) => d == Direction.ReduceConsumption ? "upward (TSO buys less consumption)" : "downward (TSO buys more consumption)";
 

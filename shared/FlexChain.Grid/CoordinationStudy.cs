@@ -192,9 +192,11 @@ public sealed class CoordinationStudy(StudyCase study)
         foreach (var r in Case.Resources.Where(r => !booked.Contains(r.StationId)).OrderBy(r => r.Price(d)).ThenBy(r => r.StationId, StringComparer.Ordinal))
         {
             var s = grid.Sensitivity(r.Location);
+            var impacted = grid.Hierarchy.ImpactedOperators(r.Location).Select(o => o.Id).ToHashSet();
             var mw = Case.Megawatts(Case.Offerable(r, d));
             for (var i = 0; i < s.Count && mw > 0; i++)
             {
+                if (!impacted.Contains(grid.Limits[i].OperatorId)) continue; // only the connecting and impacted operators prequalify
                 var change = s[i] * sign;
                 if (change > 0) mw = Math.Min(mw, Math.Max(0, (grid.Limits[i].Upper - state[i]) / change));
                 else if (change < 0) mw = Math.Min(mw, Math.Max(0, (grid.Limits[i].Lower - state[i]) / change));

@@ -76,9 +76,6 @@ public sealed class LinDistFlow
         return false;
     }
 
-    /// <summary>The buses below <paramref name="busId"/>, itself included, parents before children.</summary>
-    public IEnumerable<int> Subtree(int busId) => _order.Select(i => Grid.Buses[i].Id).Where(id => IsBelow(id, busId));
-
     /// <summary>The bus ids ordered deepest first (every child before its parent).</summary>
     public IEnumerable<int> BottomUp() => Enumerable.Reverse(_order).Select(i => Grid.Buses[i].Id);
 

@@ -78,9 +78,6 @@ public sealed record MatpowerCase(string Name, double BaseMva, IReadOnlyList<Bus
         return new MatpowerCase(name, baseMva, bus.Select(b => b.Bus).ToList(), branches);
     }
 
-    /// <summary>The bus with MATPOWER number <paramref name="id"/>.</summary>
-    public Bus BusById(int id) => Buses.First(b => b.Id == id);
-
     private static IEnumerable<string[]> Rows(string table)
     {
         using var stream = typeof(MatpowerCase).Assembly.GetManifestResourceStream($"grids/{table}.csv")

@@ -42,7 +42,7 @@ public class PowerFlowTests
         var grid = MatpowerCase.Load("case14");
 
         Assert.Equal(259.0, grid.Buses.Sum(b => b.LoadMw), 9);
-        Assert.Equal(40, grid.BusById(2).GenerationMw);
+        Assert.Equal(40, grid.Buses.Single(b => b.Id == 2).GenerationMw);
         Assert.Equal(0.05917, grid.Branches[0].X);
         Assert.Equal(0.978, grid.Branches[7].Tap);
         Assert.Equal(1, grid.Branches[0].Tap); // ratio 0 is a line
@@ -134,10 +134,49 @@ public class PowerFlowTests
         Assert.Equal(new[] { 1, 2, 3, 28 }, feeder.PathTo(28));
         Assert.True(feeder.IsBelow(35, 28));
         Assert.False(feeder.IsBelow(27, 28));
-        Assert.Equal(69, feeder.Subtree(1).Count());
+        Assert.Equal(69, feeder.BottomUp().Count(b => feeder.IsBelow(b, 1)));
         Assert.Equal(1, feeder.BottomUp().Last());
     }
 
     [Fact]
     public void LinDistFlow_MeshedGrid_Throws() => Assert.Throws<ArgumentException>(() => new LinDistFlow(Triangle()));
+}
+
+public class GridHierarchyTests
+{
+    private static readonly GridHierarchy Grid = new StudySettings().Hierarchy();
+
+    [Fact]
+    public void ImpactedOperators_DistributionBus_ConnectingDsoThenTso() =>
+        Assert.Equal(new[] { "dso69", "tso" }, Grid.ImpactedOperators(new("dso69", 27)).Select(o => o.Id));
+
+    [Fact]
+    public void ImpactedOperators_TransmissionBus_TsoOnly() =>
+        Assert.Equal(new[] { "tso" }, Grid.ImpactedOperators(new("tso", 3)).Select(o => o.Id));
+
+    [Fact]
+    public void TransmissionBusOf_Feeder_IsTheBusItHangsUnder()
+    {
+        Assert.Equal(14, Grid.TransmissionBusOf(new("dso69", 65)));
+        Assert.Equal(9, Grid.TransmissionBusOf(new("dso141", 2)));
+        Assert.Equal(3, Grid.TransmissionBusOf(new("tso", 3)));
+    }
+
+    [Fact]
+    public void Constructor_FeederUnderAMissingBus_Throws()
+    {
+        var feeder = new LinDistFlow(PowerFlowTests.Feeder());
+
+        Assert.Throws<ArgumentException>(() => new GridHierarchy(new GridOperator("tso", OperatorRole.Tso), new Ptdf(PowerFlowTests.Triangle()),
+            [new DistributionArea(new GridOperator("dso", OperatorRole.Dso), feeder, 99)]));
+    }
+
+    [Fact]
+    public void Constructor_DuplicateOperatorIds_Throws()
+    {
+        var feeder = new LinDistFlow(PowerFlowTests.Feeder());
+
+        Assert.Throws<ArgumentException>(() => new GridHierarchy(new GridOperator("x", OperatorRole.Tso), new Ptdf(PowerFlowTests.Triangle()),
+            [new DistributionArea(new GridOperator("x", OperatorRole.Dso), feeder, 3)]));
+    }
 }

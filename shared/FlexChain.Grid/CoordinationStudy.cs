@@ -59,7 +59,7 @@ public sealed record SchemeOutcome(CoordinationScheme Scheme, IReadOnlyList<Acti
 /// already buy. Requests are cleared deepest first, each seeing the stations booked before it.</para>
 /// <para>Prequalification: the impacted operators (connecting DSO and TSO) approve forwarded offers in merit order,
 /// each up to the headroom the limits leave once the offers approved before it are fully activated (a conditional
-/// approval "up to a maximum kW"); any subset the TSO then takes stays within the limits.</para>
+/// approval "up to a maximum kW"); whatever subset of them the TSO then takes breaks no limit the state before met.</para>
 /// </summary>
 public sealed class CoordinationStudy(StudyCase study)
 {

@@ -105,6 +105,46 @@ public class CoordinationStudyTests
         Assert.Equal(0, outcome.Grid.Count);
     }
 
+    [Fact]
+    public void CommonMarket_NeedBeyondEveryOffer_ThrowsInsteadOfBreakingALimit()
+    {
+        var study = new CoordinationStudy(Tiny(Direction.IncreaseConsumption, 100_000)); // 100 MW; 5.5 MW can be had
+
+        Assert.Throws<InvalidOperationException>(() => study.Run(CoordinationScheme.CommonMarket));
+    }
+
+    [Fact]
+    public void Run_NeedBeyondEveryOffer_SequentialSchemeReportsTheShortfall()
+    {
+        var outcome = new CoordinationStudy(Tiny(Direction.IncreaseConsumption, 100_000)).Run(CoordinationScheme.TsoFirstPrequalified);
+
+        Assert.Equal(100_000m - 5_500m, outcome.TsoShortfall.Value); // gen 5 MW and cheap's 0.5 MW
+    }
+
+    [Fact]
+    public void Run_NoTsoNeed_OnlyTheDsosBuy()
+    {
+        var outcome = new CoordinationStudy(Tiny(Direction.ReduceConsumption, 0, extraAtBus3Mw: 1)).Run(CoordinationScheme.TsoFirst);
+
+        Assert.All(outcome.Activations, a => Assert.Equal("dso-a", a.BuyerId));
+        Assert.Equal(500m, outcome.BoughtBy("dso-a").Value);
+    }
+
+    [Fact]
+    public void Run_UnknownScheme_Throws() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CoordinationStudy(Tiny(Direction.ReduceConsumption, 100)).Run((CoordinationScheme)99));
+
+    [Fact]
+    public void Energy_QuarterHour_RoundsToTheWattHourAsAsked()
+    {
+        var quarter = Tiny(Direction.ReduceConsumption, 100) with { Window = new(Hour.Start, Hour.Start.AddMinutes(15)) };
+
+        Assert.Equal(0.25m, quarter.Energy(0.001).Value);                                          // 1 kW for 15 min
+        Assert.Equal(0.001m, quarter.Energy(0.0000001, MidpointRounding.ToPositiveInfinity).Value); // a need: never less
+        Assert.Equal(0m, quarter.Energy(0.0000039, MidpointRounding.ToNegativeInfinity).Value);    // an approval: never more
+        Assert.Equal(0.004, quarter.Megawatts(new KilowattHours(1m)), 12);
+    }
+
     public static TheoryData<Direction, CoordinationScheme> StudyRuns() => Runs(Enum.GetValues<CoordinationScheme>());
 
     public static TheoryData<Direction, CoordinationScheme> SequentialRuns() =>

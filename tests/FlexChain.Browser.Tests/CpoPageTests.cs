@@ -47,10 +47,12 @@ public sealed class CpoPageTests(BrowserFixture browser)
         var stations = page.GetByRole(AriaRole.Table, new() { Name = "Stations" });
         await Assertions.Expect(stations.GetByRole(AriaRole.Row).Filter(new() { HasText = stationA })).ToContainTextAsync("Qualified until");
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "EVs" })).ToContainTextAsync("Fiat 500e");
-        // The calendar shows the window on its delivery day; choosing it there opens the same offer panel as the list.
+        // The calendar shows the window (an hour from t0 + 2 h) on its delivery day; choosing it there opens the same
+        // offer panel as the list.
         var deliveryDay = page.GetByRole(AriaRole.Group, new() { Name = "Open requests by delivery day (UTC)" })
-            .GetByRole(AriaRole.Region, new() { Name = t0.AddHours(1).ToString("ddd d MMM", System.Globalization.CultureInfo.InvariantCulture) });
-        await deliveryDay.GetByRole(AriaRole.Button, new() { Name = $"{t0.AddHours(1):HH:mm}–{t0.AddHours(2):HH:mm} · 10 kWh less" }).ClickAsync();
+            .GetByRole(AriaRole.Region, new() { Name = t0.AddHours(2).ToString("ddd d MMM", System.Globalization.CultureInfo.InvariantCulture) });
+        await Assertions.Expect(deliveryDay).ToContainTextAsync($"{t0.AddHours(2):HH:mm}–{t0.AddHours(3):HH:mm} · 10 kWh less");
+        await deliveryDay.GetByRole(AriaRole.Button, new() { Name = $"{t0.AddHours(2):HH:mm}–{t0.AddHours(3):HH:mm} · 10 kWh less" }).ClickAsync();
         await Assertions.Expect(page.GetByText("You have no offer on this request.")).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = $"Offer on {request}" })).ToBeVisibleAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = request, Exact = true }).ClickAsync();

@@ -86,7 +86,8 @@ services.AddAuthentication(ApiKeys.Scheme).AddScheme<AuthenticationSchemeOptions
 services.AddAuthorizationBuilder()
     .AddPolicy(Policies.Dso, p => p.RequireRole(nameof(FlexChain.Domain.Role.Dso)))
     .AddPolicy(Policies.Cpo, p => p.RequireRole(nameof(FlexChain.Domain.Role.Cpo)))
-    .AddPolicy(Policies.Operator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Operator)));
+    .AddPolicy(Policies.Operator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Operator)))
+    .AddPolicy(Policies.GridOperator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Dso), nameof(FlexChain.Domain.Role.Tso)));
 services.AddOpenApi("v1", OpenApiConventions.Configure);
 services.AddMarketRateLimits();
 

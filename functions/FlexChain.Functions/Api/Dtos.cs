@@ -36,13 +36,27 @@ public sealed record WalletProofRequest(string? Signature);
 
 public sealed record LocationItem(decimal? Latitude, decimal? Longitude);
 
-public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowerKw, LocationItem? Location);
+public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId);
 
-public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt)
+public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt, string? ParentId)
 {
-    public static TransformerResponse From(Transformer t) =>
-        new(t.Id, t.DsoId, t.Name, Wire.Kw(t.RatedPower.Value), t.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null, t.RegisteredAt);
+    public static TransformerResponse From(GridNode t) =>
+        new(t.Id, t.OperatorId, t.Name, Wire.Kw(t.RatedPower.Value), GridNodeResponse.LocationOf(t), t.RegisteredAt, t.ParentId);
 }
+
+public sealed record RegisterGridNodeRequest(string? Kind, string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId);
+
+public sealed record GridNodeResponse(
+    string Id, string OperatorId, string Kind, string Name, decimal RatedPowerKw, LocationItem? Location, string? ParentId,
+    IReadOnlyList<string> AncestorIds, DateTimeOffset RegisteredAt)
+{
+    public static GridNodeResponse From(GridNode n) =>
+        new(n.Id, n.OperatorId, n.Kind.ToString(), n.Name, Wire.Kw(n.RatedPower.Value), LocationOf(n), n.ParentId, n.AncestorIds, n.RegisteredAt);
+
+    internal static LocationItem? LocationOf(GridNode n) => n.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null;
+}
+
+public sealed record GridOperatorsResponse(string NodeId, string ConnectingOperatorId, IReadOnlyList<string> ImpactedOperatorIds);
 
 public sealed record ForecastPointItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? ExpectedLoadKw, decimal? LimitKw);
 

@@ -162,7 +162,7 @@ public static class OffersApi
         {
             Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
         };
-        request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.DsoId, cancellationToken), now);
+        request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now);
         return offer;
     }
 

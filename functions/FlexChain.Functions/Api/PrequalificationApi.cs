@@ -34,7 +34,7 @@ public static class PrequalificationApi
         var dso = http.User.ParticipantId();
         if (body.TransformerIds is { } ids)
             for (var i = 0; i < ids.Count; i++)
-                if ((await store.GetTransformerAsync(ids[i], cancellationToken))?.DsoId != dso)
+                if ((await store.GetTransformerAsync(ids[i], cancellationToken))?.OperatorId != dso)
                     throw new DomainException($"transformerIds[{i}]", "own-transformer", $"Transformer {ids[i]} is not one of yours.");
         var current = await store.GetRequirementsForUpdateAsync(dso, cancellationToken);
         var requirements = new PrequalificationRequirements(dso, body.TransformerIds?.Distinct().ToList(), Kilowatts.From(body.MinimumPowerKw!.Value, "minimumPowerKw"),
@@ -89,7 +89,7 @@ public static class PrequalificationApi
         var station = stored.Value;
         var transformer = await store.GetTransformerAsync(station.TransformerId, cancellationToken)
             ?? throw new InvalidOperationException($"station {station.Id} names a missing transformer");
-        var q = Prequalification.Check(station, transformer, await store.GetRequirementsAsync(transformer.DsoId, cancellationToken), now);
+        var q = Prequalification.Check(station, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now);
         var checkedStation = station with { Qualification = q };
         // The station changed meanwhile (a new version): its next use checks again, so losing this write is harmless.
         if (await store.TryReplaceStationAsync(checkedStation, stored.ETag, cancellationToken))

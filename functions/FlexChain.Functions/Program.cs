@@ -41,6 +41,8 @@ services.AddSingleton(sp => sp.GetRequiredService<AzureClients>().Blobs);
 services.AddMemoryCache();
 services.AddOptions<StoreOptions>().BindConfiguration("Market");
 services.AddOptions<MarketOptions>().BindConfiguration("Market");
+services.AddOptions<GridPrequalificationOptions>().BindConfiguration("Market")
+    .Validate(o => o.GridAnswerPeriod >= TimeSpan.Zero, "Market:GridAnswerPeriod must not be negative.").ValidateOnStart();
 services.AddSingleton<MarketStore>();
 services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<SettlementLedger>();

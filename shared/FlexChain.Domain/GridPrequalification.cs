@@ -123,6 +123,13 @@ public sealed record GridCase(
         return new(station.Id, station.CpoId, station.TransformerId, operators.Connecting, operators.Impacted, now, now + answerPeriod);
     }
 
+    /// <summary>
+    /// Whether a CPO applying for <paramref name="station"/> (whose current case stands at <paramref name="current"/>) opens a new case: when it has none,
+    /// when it was moved to another node since, or when its case was refused (asking again).
+    /// </summary>
+    public static bool NeedsNew(ChargingStation station, GridStatus? current) =>
+        station.GridCase is not { } c || c.NodeId != station.TransformerId || current?.Status == GridStatusKind.NotApproved;
+
     /// <summary>The connecting operator and then every impacted one.</summary>
     public IReadOnlyList<string> Operators => [ConnectingOperatorId, .. ImpactedOperatorIds];
 

@@ -163,6 +163,9 @@ public sealed record ChargingStation(
     /// <summary>The station's prequalification with the DSO of its transformer, or null before the CPO applied.</summary>
     public Qualification? Qualification { get; init; }
 
+    /// <summary>The station's current grid prequalification case with the operators of its grid, or null before its CPO first applied.</summary>
+    public GridCase? GridCase { get; init; }
+
     public bool Active => DeactivatedAt is null;
 }
 

@@ -127,6 +127,32 @@ public sealed record RequirementsResponse(string DsoId, IReadOnlyList<string>? T
         new(r.DsoId, r.TransformerIds, Wire.Kw(r.MinimumPower.Value), r.MonitoringRequired, (int)r.Validity.TotalDays, r.Version, r.UpdatedAt);
 }
 
+public sealed record HoursItem(int? FromHour, int? ToHour);
+
+public sealed record GridAnswerRequest(string? Verdict, HoursItem? AllowedHours, decimal? MaxKw, string? Justification, string? WhyNoTemporaryLimit);
+
+public sealed record GridAnswerResponse(
+    string OperatorId, string Verdict, IReadOnlyList<int>? AllowedHoursUtc, decimal? MaxKw, string? Justification, string? WhyNoTemporaryLimit, DateTimeOffset AnsweredAt)
+{
+    public static GridAnswerResponse From(string operatorId, GridAnswer a) =>
+        new(operatorId, a.Verdict.ToString(), a.AllowedHours?.Hours, a.MaxPower is { } m ? Wire.Kw(m.Value) : null, a.Justification, a.WhyNoTemporaryLimit, a.AnsweredAt);
+}
+
+public sealed record GridCaseResponse(
+    string StationId, string CpoId, string NodeId, string ConnectingOperatorId, IReadOnlyList<string> ImpactedOperatorIds, DateTimeOffset OpenedAt,
+    DateTimeOffset Deadline, GridAnswerResponse? Answer)
+{
+    public static GridCaseResponse From(GridCase c, string? operatorId = null, GridAnswer? answer = null) =>
+        new(c.StationId, c.CpoId, c.NodeId, c.ConnectingOperatorId, c.ImpactedOperatorIds, c.OpenedAt, c.Deadline,
+            answer is null ? null : GridAnswerResponse.From(operatorId!, answer));
+}
+
+public sealed record GridPrequalificationResponse(
+    string StationId, string Status, GridCaseResponse Case, IReadOnlyList<GridAnswerResponse> Answers, IReadOnlyList<string> RefusedBy,
+    IReadOnlyList<int>? AllowedHoursUtc, decimal? MaxKw);
+
+public sealed record GridReportResponse(string OperatorId, int Year, int Conditional, int Refused, IReadOnlyList<GridCaseResponse> Cases);
+
 public sealed record QualificationEntryResponse(StationResponse Station, QualificationResponse Qualification);
 
 public sealed record PostRequestRequest(

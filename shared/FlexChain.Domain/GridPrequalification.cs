@@ -200,3 +200,43 @@ public sealed record GridRestriction(IReadOnlyList<string> RefusedBy, HoursOfDay
     /// <summary>The power a station of <paramref name="max"/> may shift under this restriction (kW).</summary>
     public Kilowatts Usable(Kilowatts max) => MaxPower is { } cap && cap.Value < max.Value ? cap : max;
 }
+
+/// <summary>
+/// An operator's temporary limit (DOMAIN.md section 7): for a period, a station, or a grid node and everything under it,
+/// may shift at most <see cref="MaxPower"/> (zero: nothing). Not a routine tool: for congestion foreseen too late for
+/// prequalification, announced at least <see cref="Lead"/> before the gate closure of every request it affects.
+/// </summary>
+/// <param name="TargetId">The limited station or grid node.</param>
+/// <param name="Period">When the limit holds; a request whose delivery overlaps it is affected as a whole.</param>
+public sealed record TemporaryLimit(
+    string Id, string OperatorId, string TargetId, TimeWindow Period, Kilowatts MaxPower, string Reason, DateTimeOffset AnnouncedAt)
+{
+    /// <summary>How long before an affected request's gate closure a limit must be announced: one hour.</summary>
+    public static readonly TimeSpan Lead = TimeSpan.FromHours(1);
+
+    /// <summary>The longest period of one limit: 31 days (a longer restriction is a matter for prequalification).</summary>
+    public static readonly TimeSpan LongestPeriod = TimeSpan.FromDays(31);
+
+    /// <summary>Announces a limit at <paramref name="now"/>, checked against <paramref name="requests"/> (those on the grid it limits).</summary>
+    /// <exception cref="DomainException">
+    /// The period has ended (field <c>periodEnd</c>, rule <c>future</c>) or is too long (<c>period-length</c>); a request
+    /// whose delivery overlaps the period closes its gate less than an hour after <paramref name="now"/> (field
+    /// <c>periodStart</c>, rule <c>announcement-lead</c>, naming the request and its gate closure).
+    /// </exception>
+    public static TemporaryLimit Announce(
+        string id, string operatorId, string targetId, TimeWindow period, Kilowatts maxPower, string reason, DateTimeOffset now, IEnumerable<FlexRequest> requests)
+    {
+        if (period.End <= now) throw new DomainException("periodEnd", "future", "A temporary limit's period must end in the future.");
+        if (period.Duration > LongestPeriod)
+            throw new DomainException("periodEnd", "period-length", $"A temporary limit lasts at most {LongestPeriod.TotalDays} days; a longer one is a condition of grid prequalification.");
+        var late = requests.Where(r => r.State != RequestState.Cancelled && r.Delivery.Overlaps(period) && r.GateClosure < now + Lead)
+            .OrderBy(r => r.GateClosure).FirstOrDefault();
+        if (late is not null)
+            throw new DomainException("periodStart", "announcement-lead",
+                $"A temporary limit is announced at least 1 hour before the gate closure of every request it affects: request {late.Id} closes at {late.GateClosure:O}, so it had to be announced by {late.GateClosure - Lead:O}.");
+        return new(id, operatorId, targetId, period, maxPower, reason, now);
+    }
+
+    /// <summary>What the limit restricts for a delivery in <paramref name="window"/>: its cap when the periods overlap, else nothing.</summary>
+    public GridRestriction RestrictionFor(TimeWindow window) => Period.Overlaps(window) ? new([], null, MaxPower) : GridRestriction.None;
+}

@@ -56,6 +56,15 @@ public sealed record GridNodeResponse(
     internal static LocationItem? LocationOf(GridNode n) => n.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null;
 }
 
+public sealed record TemporaryLimitRequest(string? StationId, string? NodeId, DateTimeOffset? PeriodStart, DateTimeOffset? PeriodEnd, decimal? MaxKw, string? Reason);
+
+public sealed record TemporaryLimitResponse(
+    string Id, string OperatorId, string TargetId, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, decimal MaxKw, string Reason, DateTimeOffset AnnouncedAt)
+{
+    public static TemporaryLimitResponse From(TemporaryLimit l) =>
+        new(l.Id, l.OperatorId, l.TargetId, l.Period.Start, l.Period.End, Wire.Kw(l.MaxPower.Value), l.Reason, l.AnnouncedAt);
+}
+
 public sealed record GridOperatorsResponse(string NodeId, string ConnectingOperatorId, IReadOnlyList<string> ImpactedOperatorIds);
 
 public sealed record ForecastPointItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? ExpectedLoadKw, decimal? LimitKw);

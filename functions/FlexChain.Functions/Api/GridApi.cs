@@ -28,6 +28,9 @@ public static class GridApi
         nodes.MapGet("/{id}", GetNode);
         nodes.MapGet("/{id}/children", ListChildren);
         nodes.MapGet("/{id}/operators", GetOperators);
+        var limits = app.MapGroup("/v1/grid/limits").WithTags("Grid").RequireAuthorization();
+        limits.MapPost("/", AnnounceLimit).Validate<TemporaryLimitRequest>().Idempotent<TemporaryLimitRequest>().RequireAuthorization(Policies.GridOperator);
+        limits.MapGet("/", ListLimits);
         return group;
     }
 
@@ -106,6 +109,59 @@ public static class GridApi
         return TypedResults.Ok(new GridOperatorsResponse(id, ops.Connecting, ops.Impacted));
     }
 
+    /// <summary>
+    /// Announces a temporary limit on a station (by an operator its grid prequalification concerns) or on a node and
+    /// everything under it (by the node's owner or the owner of a node above it), at least an hour before the gate
+    /// closure of every request on an affected transformer whose delivery overlaps the period.
+    /// </summary>
+    public static async Task<Created<TemporaryLimitResponse>> AnnounceLimit(
+        TemporaryLimitRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var me = http.User.ParticipantId();
+        var now = clock.GetUtcNow();
+        IReadOnlyList<string> transformers;
+        if (body.StationId is { } stationId)
+        {
+            var gridCase = await store.GetLatestGridCaseAsync(me, stationId, cancellationToken)
+                ?? throw new DomainException("stationId", "own-grid", $"Station {stationId} is not connected in or below your grid (no grid prequalification case of it concerns you).");
+            transformers = [gridCase.Value.Case.NodeId];
+        }
+        else
+        {
+            var path = await store.GetGridPathAsync(body.NodeId!, cancellationToken)
+                ?? throw new DomainException("nodeId", "exists", $"Grid node {body.NodeId} is not registered.");
+            if (path.Node.OperatorId != me && path.Ancestors.All(a => a.OperatorId != me))
+                throw new DomainException("nodeId", "own-node", $"Node {path.Node.Id} is neither yours nor below one of your nodes.");
+            transformers = await store.GetTransformersUnderAsync(path.Node, cancellationToken);
+        }
+        var period = new TimeWindow(body.PeriodStart!.Value, body.PeriodEnd!.Value);
+        var requests = new List<FlexRequest>();
+        foreach (var t in transformers)
+        {
+            string? cursor = null;
+            do
+            {
+                // Requests last at most a day, so one starting a day before the period is the earliest that can overlap it.
+                var page = await store.ListRequestsAsync(t, period.Start.AddDays(-1), period.End, r => r.Delivery.Overlaps(period), 500, cursor, cancellationToken);
+                requests.AddRange(page.Items);
+                cursor = page.NextCursor;
+            }
+            while (cursor is not null);
+        }
+        var limit = TemporaryLimit.Announce(Ids.New("lim", clock), me, body.StationId ?? body.NodeId!, period, Kilowatts.From(body.MaxKw!.Value, "maxKw"),
+            body.Reason!, now, requests);
+        await store.AddTemporaryLimitAsync(limit, cancellationToken);
+        return TypedResults.Created($"/v1/grid/limits?targetId={limit.TargetId}", TemporaryLimitResponse.From(limit));
+    }
+
+    /// <summary>The temporary limits on a station or node, in announcement order (anyone authenticated: CPOs plan by them).</summary>
+    public static async Task<Ok<ListResponse<TemporaryLimitResponse>>> ListLimits(
+        string? targetId, int? limit, string? cursor, MarketStore store, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(targetId)) throw new ApiProblemException(400, "targetId", "required", "targetId names the station or grid node whose limits to list.");
+        return TypedResults.Ok((await store.ListTemporaryLimitsAsync(targetId, ApiConventions.Limit(limit), cursor, cancellationToken)).ToResponse(TemporaryLimitResponse.From));
+    }
+
     /// <summary>Publishes (or replaces) the day-ahead forecast of one UTC day: intervals of at most 15 minutes inside that day, in order, without overlap.</summary>
     public static async Task<Results<Ok<ForecastResponse>, NotFound>> PutForecast(
         string id, string day, PutForecastRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
@@ -162,6 +218,20 @@ public static class GridApi
             RuleFor(x => x.RatedPowerKw).PositiveQuantity(3, 10_000_000m);
             RuleFor(x => x.Location).Location();
             RuleFor(x => x.ParentId).Id().When(x => x.ParentId is not null);
+        }
+    }
+
+    public sealed class LimitValidator : AbstractValidator<TemporaryLimitRequest>
+    {
+        public LimitValidator()
+        {
+            RuleFor(x => x.StationId).Must((x, s) => (s is null) != (x.NodeId is null)).WithMessage("Name exactly one of stationId and nodeId.").WithErrorCode("target");
+            RuleFor(x => x.StationId).Id().When(x => x.StationId is not null);
+            RuleFor(x => x.NodeId).Id().When(x => x.NodeId is not null);
+            RuleFor(x => x.PeriodStart).Utc();
+            RuleFor(x => x.PeriodEnd).Utc().GreaterThan(x => x.PeriodStart).WithMessage("'Period End' must be after 'Period Start'.");
+            RuleFor(x => x.MaxKw).NonNegativeQuantity(3, 10_000_000m);
+            RuleFor(x => x.Reason).Text(2000);
         }
     }
 

@@ -163,7 +163,7 @@ public static class OffersApi
             Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
         };
         request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now,
-            await store.GetGridRestrictionsAsync(stations, now, cancellationToken));
+            await store.GetGridRestrictionsAsync(stations, request.Delivery, now, cancellationToken));
         return offer;
     }
 

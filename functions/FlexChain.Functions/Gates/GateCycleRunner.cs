@@ -343,7 +343,7 @@ public sealed partial class GateCycleRunner(
         {
             if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
         });
-        return request.ToClearingRequest(stations, transformer, requirements, at, offers, await store.GetGridRestrictionsAsync(stations, at, cancellationToken));
+        return request.ToClearingRequest(stations, transformer, requirements, at, offers, await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken));
     }
 
     /// <summary>

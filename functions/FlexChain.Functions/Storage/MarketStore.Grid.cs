@@ -85,14 +85,63 @@ public sealed partial class MarketStore
             cancellationToken);
 
     /// <summary>
-    /// What the grid operators allow each of <paramref name="stations"/> at <paramref name="now"/>: its grid
-    /// prequalification (none before its first application).
+    /// What the grid operators allow each of <paramref name="stations"/> for a delivery in <paramref name="delivery"/>,
+    /// judged at <paramref name="now"/>: its grid prequalification (none before its first application) and every
+    /// temporary limit on it or on its transformer or a node above, whose period overlaps the delivery.
     /// </summary>
     public async Task<IReadOnlyDictionary<string, GridRestriction>> GetGridRestrictionsAsync(
-        IEnumerable<ChargingStation> stations, DateTimeOffset now, CancellationToken cancellationToken)
+        IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var asked = stations.Where(s => s.GridCase is not null).DistinctBy(s => s.Id).ToList();
-        var statuses = await Task.WhenAll(asked.Select(async s => s.GridCase!.StatusAt(await GetGridAnswersAsync(s.GridCase!, cancellationToken), now)));
-        return asked.Zip(statuses).ToDictionary(x => x.First.Id, x => x.Second.Restriction, StringComparer.Ordinal);
+        var distinct = stations.DistinctBy(s => s.Id).ToList();
+        var paths = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var t in distinct.Select(s => s.TransformerId).Distinct())
+            paths[t] = await GetGridPathAsync(t, cancellationToken) is { } p ? [t, .. p.Node.AncestorIds] : [t];
+        var targets = distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct().ToList();
+        var limits = (await Task.WhenAll(targets.Select(t => GetTemporaryLimitsAsync(t, delivery, cancellationToken))))
+            .Zip(targets).ToDictionary(x => x.Second, x => x.First.Aggregate(GridRestriction.None, (r, l) => r.And(l.RestrictionFor(delivery))), StringComparer.Ordinal);
+        var result = new Dictionary<string, GridRestriction>(StringComparer.Ordinal);
+        await Parallel.ForEachAsync(distinct, InParallel(cancellationToken), async (s, ct) =>
+        {
+            var r = s.GridCase is { } c ? c.StatusAt(await GetGridAnswersAsync(c, ct), now).Restriction : GridRestriction.None;
+            foreach (var target in (IEnumerable<string>)[s.Id, .. paths[s.TransformerId]]) r = r.And(limits[target]);
+            lock (result) result[s.Id] = r;
+        });
+        return result;
+    }
+
+    // ---- temporary limits: one partition per limited station or node, so a station's limits are at most five partitions ----
+
+    private TableClient GridLimits => service.GetTableClient("gridlimits");
+
+    public async Task AddTemporaryLimitAsync(TemporaryLimit limit, CancellationToken cancellationToken)
+    {
+        var e = ToEntity(limit.TargetId, limit.Id, limit);
+        e["PeriodEnd"] = limit.Period.End;
+        await GridLimits.AddEntityAsync(e, cancellationToken);
+    }
+
+    /// <summary>The limits on <paramref name="targetId"/> whose period overlaps <paramref name="window"/>, in announcement order.</summary>
+    public async Task<IReadOnlyList<TemporaryLimit>> GetTemporaryLimitsAsync(string targetId, TimeWindow window, CancellationToken cancellationToken) =>
+        (await QueryAsync<TemporaryLimit>(GridLimits, TableClient.CreateQueryFilter($"PartitionKey eq {targetId} and PeriodEnd gt {window.Start}"), cancellationToken))
+            .Where(l => l.Period.Overlaps(window)).ToList();
+
+    /// <summary>The limits on <paramref name="targetId"/>, in announcement order.</summary>
+    public Task<ListPage<TemporaryLimit>> ListTemporaryLimitsAsync(string targetId, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(GridLimits, TableClient.CreateQueryFilter($"PartitionKey eq {targetId}"), limit, cursor, Deserialize<TemporaryLimit>, cancellationToken);
+
+    /// <summary>Every MV/LV transformer at or below <paramref name="node"/> (children lists, level by level).</summary>
+    public async Task<IReadOnlyList<string>> GetTransformersUnderAsync(GridNode node, CancellationToken cancellationToken)
+    {
+        var found = new List<string>();
+        var level = new List<GridNode> { node };
+        while (level.Count > 0)
+        {
+            found.AddRange(level.Where(n => n.Kind == GridNodeKind.MvLvTransformer).Select(n => n.Id));
+            var next = new List<GridNode>();
+            foreach (var n in level.Where(n => n.Kind < GridNodeKind.MvLvTransformer))
+                next.AddRange(await QueryAsync<GridNode>(Transformers, TableClient.CreateQueryFilter($"PartitionKey eq {ChildrenKey(n.Id)}"), cancellationToken));
+            level = next;
+        }
+        return found;
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json.Nodes;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -22,15 +21,6 @@ public sealed class GridHierarchyTests(MarketFixture market)
         var transformer = (await _api.PostAsync("/v1/transformers", dso,
             new { name = "Terni Nord 3", ratedPowerKw = 630, location = Where, parentId = feeder }))["id"]!.GetValue<string>();
         return (tso, dso, substation, feeder, transformer);
-    }
-
-    private static async Task<JsonNode> ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field, string rule)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
-        var problem = JsonNode.Parse(text)!;
-        Assert.Equal((field, rule), (problem["field"]?.GetValue<string>(), problem["rule"]?.GetValue<string>()));
-        return problem;
     }
 
     [Fact]
@@ -68,10 +58,10 @@ public sealed class GridHierarchyTests(MarketFixture market)
         var t = await TreeAsync();
         var other = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.RuleDsoKey);
         using var response = await _api.SendAsync(HttpMethod.Post, "/v1/grid/nodes", other, NodeBody("MvLvTransformer", t.Feeder));
-        await ProblemAsync(response, HttpStatusCode.Forbidden, "parentId", "own-node");
+        await MarketClient.ProblemAsync(response, HttpStatusCode.Forbidden, "parentId", "own-node");
         using var viaTransformers = await _api.SendAsync(HttpMethod.Post, "/v1/transformers", other,
             new { name = "T", ratedPowerKw = 630, location = Where, parentId = t.Feeder });
-        await ProblemAsync(viaTransformers, HttpStatusCode.Forbidden, "parentId", "own-node");
+        await MarketClient.ProblemAsync(viaTransformers, HttpStatusCode.Forbidden, "parentId", "own-node");
     }
 
     [Fact]
@@ -87,15 +77,15 @@ public sealed class GridHierarchyTests(MarketFixture market)
     {
         var t = await TreeAsync();
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/nodes", t.Tso, NodeBody("MvFeeder")))
-            await ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "kind", "tso-kind");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "kind", "tso-kind");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/nodes", t.Dso, NodeBody("MvFeeder", t.Transformer)))
-            await ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "kind", "kind-order");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "kind", "kind-order");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/nodes", t.Dso, NodeBody("Busbar")))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "kind", "enum");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "kind", "enum");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/nodes", t.Dso, NodeBody("MvFeeder", "gn_" + new string('0', 32))))
-            await ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "parentId", "exists");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "parentId", "exists");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/nodes", t.Dso, new { kind = "MvFeeder", name = "F", ratedPowerKw = 100m, location = new { latitude = 91m, longitude = 0m } }))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "location.latitude", "inclusive-between");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "location.latitude", "inclusive-between");
     }
 
     [Fact]
@@ -108,6 +98,6 @@ public sealed class GridHierarchyTests(MarketFixture market)
             transformerId = t.Feeder, deliveryStart = now.AddHours(2), deliveryEnd = now.AddHours(3), energyKwh = 1m,
             direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = now.AddHours(1), pricing = "PayAsBid",
         });
-        await ProblemAsync(response, HttpStatusCode.UnprocessableEntity, "transformerId", "exists");
+        await MarketClient.ProblemAsync(response, HttpStatusCode.UnprocessableEntity, "transformerId", "exists");
     }
 }

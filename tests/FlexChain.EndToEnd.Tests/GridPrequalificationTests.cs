@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json.Nodes;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -26,15 +25,6 @@ public sealed class GridPrequalificationTests(MarketFixture market)
 
     private static object Offer(string station, decimal kwh) => new { stationIds = new[] { station }, energyKwh = kwh, priceEurPerKwh = 0.2m, divisible = false };
 
-    private static async Task<JsonNode> ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field, string rule)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
-        var problem = JsonNode.Parse(text)!;
-        Assert.Equal((field, rule), (problem["field"]?.GetValue<string>(), problem["rule"]?.GetValue<string>()));
-        return problem;
-    }
-
     [Fact]
     public async Task ConditionalApproval_CapsWhatTheStationMayOffer_AndARefusalBeforeClearingRejectsTheOffer()
     {
@@ -50,12 +40,12 @@ public sealed class GridPrequalificationTests(MarketFixture market)
         var t0 = market.Clock.GetUtcNow();
         var request = await _api.RequestAsync(g.Dso, g.Transformer, t0.AddHours(1), t0.AddHours(2), kwh: 5m);
         using (var over = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{request}/offers", g.Cpo, Offer(g.Station, 5.5m)))
-            Assert.Contains("5 kW", (await ProblemAsync(over, HttpStatusCode.UnprocessableEntity, "energyKwh", "grid-max-power"))["detail"]!.GetValue<string>());
+            Assert.Contains("5 kW", (await MarketClient.ProblemAsync(over, HttpStatusCode.UnprocessableEntity, "energyKwh", "grid-max-power"))["detail"]!.GetValue<string>());
         var offer = (await _api.PostAsync($"/v1/requests/{request}/offers", g.Cpo, Offer(g.Station, 5m)))["id"]!.GetValue<string>();
 
         // The TSO refuses after the offer: clearing re-checks, and the offer loses.
         using (var unjustified = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Tso, new { verdict = "NotApproved", justification = "Line 220 kV Terni-Villavalle overloads." }))
-            await ProblemAsync(unjustified, HttpStatusCode.UnprocessableEntity, "whyNoTemporaryLimit", "required");
+            await MarketClient.ProblemAsync(unjustified, HttpStatusCode.UnprocessableEntity, "whyNoTemporaryLimit", "required");
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Tso,
             new { verdict = "NotApproved", justification = "Line 220 kV Terni-Villavalle overloads.", whyNoTemporaryLimit = "The overload is structural until 2028." });
         grid = await _api.GetAsync($"/v1/stations/{g.Station}/grid-prequalification", g.Cpo);
@@ -70,7 +60,7 @@ public sealed class GridPrequalificationTests(MarketFixture market)
         // Refused, the station cannot be offered; the yearly report lists both cases, in JSON and CSV.
         var next = await _api.RequestAsync(g.Dso, g.Transformer, t0.AddHours(2), t0.AddHours(3), kwh: 1m);
         using (var refused = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{next}/offers", g.Cpo, Offer(g.Station, 1m)))
-            await ProblemAsync(refused, HttpStatusCode.UnprocessableEntity, "stationIds", "grid-not-approved");
+            await MarketClient.ProblemAsync(refused, HttpStatusCode.UnprocessableEntity, "stationIds", "grid-not-approved");
         var year = t0.UtcDateTime.Year;
         var report = await _api.GetAsync($"/v1/grid/prequalifications/report?year={year}", g.Tso);
         Assert.Equal((0, 1), (report["conditional"]!.GetValue<int>(), report["refused"]!.GetValue<int>()));
@@ -100,7 +90,7 @@ public sealed class GridPrequalificationTests(MarketFixture market)
         Assert.Equal("Approved", grid["status"]!.GetValue<string>());
         using var late = await api.SendAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Tso,
             new { verdict = "NotApproved", justification = "Too late.", whyNoTemporaryLimit = "None." });
-        await ProblemAsync(late, HttpStatusCode.UnprocessableEntity, "stationId", "answer-deadline");
+        await MarketClient.ProblemAsync(late, HttpStatusCode.UnprocessableEntity, "stationId", "answer-deadline");
     }
 
     [Fact]
@@ -109,17 +99,17 @@ public sealed class GridPrequalificationTests(MarketFixture market)
         var g = await GridAsync(_api, "IT001E00000203");
         var other = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.RuleDsoKey);
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", other, new { verdict = "Approved" }))
-            await ProblemAsync(r, HttpStatusCode.Forbidden, "stationId", "own-grid");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "stationId", "own-grid");
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Cpo, new { verdict = "Approved" }))
             Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Dso, new { verdict = "ConditionallyApproved" }))
-            await ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "verdict", "conditions");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "verdict", "conditions");
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Dso, new { verdict = "ConditionallyApproved", allowedHours = new { fromHour = 6, toHour = 24 } }))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "allowedHours.toHour", "inclusive-between");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "allowedHours.toHour", "inclusive-between");
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Dso, new { verdict = "Maybe" }))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "verdict", "enum");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "verdict", "enum");
         using (var r = await _api.SendAsync(HttpMethod.Get, "/v1/grid/prequalifications/report", g.Dso, null))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "year", "range");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "year", "range");
 
         // Hours across midnight: a daytime window is outside them.
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Dso, new { verdict = "ConditionallyApproved", allowedHours = new { fromHour = 22, toHour = 6 } });
@@ -130,6 +120,6 @@ public sealed class GridPrequalificationTests(MarketFixture market)
         var start = new DateTimeOffset(t0.UtcDateTime.Date.AddDays(1).AddHours(12), TimeSpan.Zero);
         var request = await _api.RequestAsync(g.Dso, g.Transformer, start.AddHours(-2), start, kwh: 1m);
         using var outside = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{request}/offers", g.Cpo, Offer(g.Station, 1m));
-        await ProblemAsync(outside, HttpStatusCode.UnprocessableEntity, "stationIds", "grid-hours");
+        await MarketClient.ProblemAsync(outside, HttpStatusCode.UnprocessableEntity, "stationIds", "grid-hours");
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json.Nodes;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -10,14 +9,6 @@ public sealed class TemporaryLimitTests(MarketFixture market)
     private readonly MarketClient _api = new(market.Client);
 
     private static readonly object Where = new { latitude = 42.5636m, longitude = 12.6427m };
-
-    private static async Task ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field, string rule)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
-        var problem = JsonNode.Parse(text)!;
-        Assert.Equal((field, rule), (problem["field"]?.GetValue<string>(), problem["rule"]?.GetValue<string>()));
-    }
 
     private static object Limit(string? node, string? station, DateTimeOffset start, DateTimeOffset end, decimal kw) =>
         new { nodeId = node, stationId = station, periodStart = start, periodEnd = end, maxKw = kw, reason = "Cable fault on feeder 12." };
@@ -41,28 +32,28 @@ public sealed class TemporaryLimitTests(MarketFixture market)
 
         // The first request's gate closes in 30 minutes: a limit over its delivery, on any node above it, is too late.
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", tso, Limit(substation, null, t0.AddHours(1), t0.AddHours(4), 0m)))
-            await ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "periodStart", "announcement-lead");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "periodStart", "announcement-lead");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", dso, Limit(null, station, t0.AddHours(1), t0.AddHours(2), 0m)))
-            await ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "periodStart", "announcement-lead");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "periodStart", "announcement-lead");
         // Other operators' nodes and bad inputs.
         var other = await _api.RegisterAsync("Dso", "Other DSO", MarketFixture.RuleDsoKey);
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", other, Limit(feeder, null, t0.AddHours(3), t0.AddHours(4), 0m)))
-            await ProblemAsync(r, HttpStatusCode.Forbidden, "nodeId", "own-node");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "nodeId", "own-node");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", other, Limit(null, station, t0.AddHours(3), t0.AddHours(4), 0m)))
-            await ProblemAsync(r, HttpStatusCode.Forbidden, "stationId", "own-grid");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "stationId", "own-grid");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", dso, Limit(feeder, station, t0.AddHours(3), t0.AddHours(4), 0m)))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "stationId", "target");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "stationId", "target");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", dso, Limit(feeder, null, t0.AddHours(4), t0.AddHours(3), 0m)))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "periodEnd", "greater-than");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "periodEnd", "greater-than");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", dso, Limit(feeder, null, t0.AddHours(3), t0.AddHours(4), -1m)))
-            await ProblemAsync(r, HttpStatusCode.BadRequest, "maxKw", "greater-than-or-equal");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "maxKw", "greater-than-or-equal");
 
         // In time for the second request (its gate closes in 2 hours, its delivery is the limit's period): the TSO caps everything below its substation at 2 kW.
         var limit = await _api.PostAsync("/v1/grid/limits", tso, Limit(substation, null, t0.AddHours(3), t0.AddHours(4), 2m));
         Assert.Equal((substation, 2m), (limit["targetId"]!.GetValue<string>(), limit["maxKw"]!.GetValue<decimal>()));
         Assert.Single((await _api.GetAsync($"/v1/grid/limits?targetId={substation}", cpo))["items"]!.AsArray());
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{later}/offers/{offer}", cpo, Offer(station, 5m), ifMatch: "\"1\""))
-            await ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "energyKwh", "grid-max-power");
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "energyKwh", "grid-max-power");
         // The offer made before the limit stands until clearing, which re-checks it.
         market.Clock.SetTo(t0.AddHours(2));
         var unfilled = await _api.WaitForStateAsync(later, dso, "Unfilled");

@@ -41,6 +41,8 @@ services.AddSingleton(sp => sp.GetRequiredService<AzureClients>().Blobs);
 services.AddMemoryCache();
 services.AddOptions<StoreOptions>().BindConfiguration("Market");
 services.AddOptions<MarketOptions>().BindConfiguration("Market");
+services.AddOptions<GridPrequalificationOptions>().BindConfiguration("Market")
+    .Validate(o => o.GridAnswerPeriod >= TimeSpan.Zero, "Market:GridAnswerPeriod must not be negative.").ValidateOnStart();
 services.AddSingleton<MarketStore>();
 services.AddOptions<SettlementOptions>().BindConfiguration("Chain").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<SettlementLedger>();
@@ -87,7 +89,8 @@ services.AddAuthentication(ApiKeys.Scheme).AddScheme<AuthenticationSchemeOptions
 services.AddAuthorizationBuilder()
     .AddPolicy(Policies.Dso, p => p.RequireRole(nameof(FlexChain.Domain.Role.Dso)))
     .AddPolicy(Policies.Cpo, p => p.RequireRole(nameof(FlexChain.Domain.Role.Cpo)))
-    .AddPolicy(Policies.Operator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Operator)));
+    .AddPolicy(Policies.Operator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Operator)))
+    .AddPolicy(Policies.GridOperator, p => p.RequireRole(nameof(FlexChain.Domain.Role.Dso), nameof(FlexChain.Domain.Role.Tso)));
 services.AddOpenApi("v1", OpenApiConventions.Configure);
 services.AddMarketRateLimits();
 

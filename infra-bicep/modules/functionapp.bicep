@@ -86,6 +86,7 @@ var appSettings = {
   Market__OperatorName: operatorName
   Market__OperatorContact: operatorContact
   Market__ReadCacheDuration: '00:00:02'
+  Market__GridAnswerPeriod: '14.00:00:00'
 
   GateCycle__Cadence: gateCadence
   GateCycle__MeterDataGrace: meterDataGrace

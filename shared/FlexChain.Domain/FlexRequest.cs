@@ -197,14 +197,16 @@ public sealed class FlexRequest
 
     /// <summary>Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>.</summary>
     public static FlexRequest Post(
-        string id, string dsoId, Transformer transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
+        string id, string dsoId, GridNode transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null)
     {
         (verification ?? VerificationRules.Default).Validate();
-        if (transformer.DsoId != dsoId)
+        if (transformer.OperatorId != dsoId)
             throw new DomainException("transformerId", "own-transformer", "A DSO can post requests only on its own transformers.");
+        if (transformer.Kind != GridNodeKind.MvLvTransformer)
+            throw new DomainException("transformerId", "node-kind", $"Requests are posted on MV/LV transformers; {transformer.Id} is a {transformer.Kind}.");
         if (energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (maxPrice.Value <= 0) throw new DomainException("maxPriceEurPerKwh", "positive", "maxPriceEurPerKwh must be greater than zero.");
         if (gateClosure <= now) throw new DomainException("gateClosure", "future", "gateClosure must be in the future.");
@@ -299,7 +301,8 @@ public sealed class FlexRequest
     /// <c>physical-limit</c>, with the limit in the message.
     /// </exception>
     public void AcceptOffer(
-        Offer offer, IReadOnlyList<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
+        Offer offer, IReadOnlyList<ChargingStation> stations, GridNode transformer, PrequalificationRequirements? requirements, DateTimeOffset now,
+        IReadOnlyDictionary<string, GridRestriction>? grid = null)
     {
         RequireOpen(now);
         if (offer.Direction != Direction)
@@ -315,12 +318,31 @@ public sealed class FlexRequest
             if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
             if (Eligibility.Problem(s, transformer, requirements, now) is { } problem)
                 throw new DomainException("stationIds", "qualified", problem.Message);
+            if (GridOf(s, grid).Problem(s.Id, Delivery) is { } gridProblem)
+                throw new DomainException("stationIds", gridProblem.Rule, gridProblem.Message);
         }
         var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
         var limit = power * Delivery.Duration;
         if (offer.Energy > limit)
             throw new DomainException("energyKwh", "physical-limit",
                 $"energyKwh exceeds what the offer's stations can shift in the delivery window: at most {limit} ({power} for {Delivery.Duration:c}).");
+        if (GridCapProblem(offer, stations, grid) is { } cap) throw new DomainException("energyKwh", cap.Rule, cap.Message);
+    }
+
+    private static GridRestriction GridOf(ChargingStation s, IReadOnlyDictionary<string, GridRestriction>? grid) =>
+        grid?.GetValueOrDefault(s.Id) ?? GridRestriction.None;
+
+    /// <summary>Whether <paramref name="offer"/> asks more than its stations may shift under the grid's power caps (rule <c>grid-max-power</c>).</summary>
+    private QualificationReason? GridCapProblem(Offer offer, IReadOnlyList<ChargingStation> stations, IReadOnlyDictionary<string, GridRestriction>? grid)
+    {
+        var capped = stations.Where(s => GridOf(s, grid).MaxPower is not null).ToList();
+        if (capped.Count == 0) return null;
+        var power = new Kilowatts(stations.Sum(s => GridOf(s, grid).Usable(s.MaxPower).Value));
+        var limit = power * Delivery.Duration;
+        return offer.Energy > limit
+            ? new("grid-max-power", $"energyKwh exceeds what the grid operators allow the offer's stations in the delivery window: at most {limit} ({power} for {Delivery.Duration:c}; "
+                + string.Join(", ", capped.Select(s => $"station {s.Id} capped at {GridOf(s, grid).MaxPower}")) + ").")
+            : null;
     }
 
     /// <summary>
@@ -426,13 +448,25 @@ public sealed class FlexRequest
     /// <param name="transformer">The request's transformer.</param>
     /// <param name="requirements">Its DSO's current prequalification requirements, or null when there are none.</param>
     /// <param name="at">The clearing time (UTC).</param>
+    /// <param name="offers">The request's offers, for the grid's power caps.</param>
+    /// <param name="grid">
+    /// The grid operators' restrictions by station id (none when absent), re-checked as an offer is checked: a station
+    /// refused, or outside its allowed hours, is not eligible, and neither are the stations of an offer that asks more
+    /// than the grid's power caps allow them (a station is in at most one offer per request).
+    /// </param>
     /// <exception cref="ArgumentException"><paramref name="transformer"/> is not the request's.</exception>
     public ClearingRequest ToClearingRequest(
-        IEnumerable<ChargingStation> stations, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset at)
+        IEnumerable<ChargingStation> stations, GridNode transformer, PrequalificationRequirements? requirements, DateTimeOffset at,
+        IEnumerable<Offer>? offers = null, IReadOnlyDictionary<string, GridRestriction>? grid = null)
     {
         if (transformer.Id != TransformerId)
             throw new ArgumentException($"request {Id} is on transformer {TransformerId}, not {transformer.Id}", nameof(transformer));
-        var eligible = stations.Where(s => Eligibility.Problem(s, transformer, requirements, at) is null).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        var current = stations.DistinctBy(s => s.Id).ToDictionary(s => s.Id, StringComparer.Ordinal);
+        var eligible = current.Values.Where(s => Eligibility.Problem(s, transformer, requirements, at) is null && GridOf(s, grid).Problem(s.Id, Delivery) is null)
+            .Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var o in offers ?? [])
+            if (o.StationIds.All(current.ContainsKey) && GridCapProblem(o, o.StationIds.Select(id => current[id]).ToList(), grid) is not null)
+                eligible.ExceptWith(o.StationIds);
         return ToClearingRequest() with { QualifiedStationIds = eligible };
     }
 

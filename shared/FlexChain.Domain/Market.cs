@@ -6,6 +6,9 @@ public enum Role
     Dso = 1,
     Cpo = 2,
     Operator = 3,
+
+    /// <summary>A transmission system operator: owns the top of the grid (HV/MV substations) above the DSOs.</summary>
+    Tso = 4,
 }
 
 /// <summary>A registered market participant.</summary>
@@ -27,14 +30,86 @@ public sealed record Participant(string Id, Role Role, string LegalName, string 
 /// <summary>A point on the earth (WGS 84 degrees): latitude -90..90, longitude -180..180.</summary>
 public readonly record struct GeoLocation(decimal Latitude, decimal Longitude);
 
-/// <summary>A DSO's MV/LV transformer (a grid node where congestion is managed).</summary>
-public sealed record Transformer(string Id, string DsoId, string Name, Kilowatts RatedPower)
+/// <summary>What a grid node is, from the top of the distribution grid down. Numbers are stable and grow downwards; names go on the wire.</summary>
+public enum GridNodeKind
 {
-    /// <summary>Where the transformer stands, or null when the DSO did not say (older records).</summary>
+    HvMvSubstation = 1,
+    MvFeeder = 2,
+    MvLvTransformer = 3,
+    LvFeeder = 4,
+}
+
+/// <summary>
+/// A node of the grid tree (DOMAIN.md section 7), owned by one operator: a TSO's HV/MV substation, a DSO's feeders and
+/// MV/LV transformers (where congestion is managed and stations connect). Nodes never change once registered.
+/// </summary>
+/// <param name="OperatorId">The operator (TSO or DSO) that owns the node.</param>
+/// <param name="RatedPower">What the node may carry (kW).</param>
+public sealed record GridNode(string Id, string OperatorId, string Name, Kilowatts RatedPower)
+{
+    public GridNodeKind Kind { get; init; } = GridNodeKind.MvLvTransformer;
+
+    /// <summary>The node above this one, or null for a root.</summary>
+    public string? ParentId { get; init; }
+
+    /// <summary>Every node above this one, from the parent up to the root (empty for a root).</summary>
+    public IReadOnlyList<string> AncestorIds { get; init; } = [];
+
+    /// <summary>Where the node stands, or null when its operator did not say (older records).</summary>
     public GeoLocation? Location { get; init; }
 
     /// <summary>When it was registered (UTC).</summary>
     public DateTimeOffset RegisteredAt { get; init; }
+
+    /// <summary>
+    /// A new node of <paramref name="kind"/> under <paramref name="parent"/> (null: a root), registered by
+    /// <paramref name="operatorId"/> in <paramref name="role"/>. The tree grows downwards only (a child's kind is below its
+    /// parent's), a TSO owns only HV/MV substations, and an operator registers under its own nodes, or, as a DSO, under a
+    /// TSO's substation (where its grid connects to the transmission grid).
+    /// </summary>
+    /// <param name="parentOwnerRole">The role of <paramref name="parent"/>'s owner; ignored for a root.</param>
+    /// <exception cref="DomainException">
+    /// Field <c>kind</c>, rule <c>tso-kind</c> (a TSO node that is not an HV/MV substation) or <c>kind-order</c> (not below
+    /// the parent); field <c>parentId</c>, rule <c>own-node</c> (the parent belongs to another operator and is not a TSO's).
+    /// </exception>
+    public static GridNode Register(
+        string id, string operatorId, Role role, string name, Kilowatts ratedPower, GridNodeKind kind, GridNode? parent, Role parentOwnerRole)
+    {
+        if (role is not (Role.Dso or Role.Tso)) throw new ArgumentException("only a DSO or a TSO owns grid nodes", nameof(role));
+        if (role == Role.Tso && kind != GridNodeKind.HvMvSubstation)
+            throw new DomainException("kind", "tso-kind", "A TSO registers HV/MV substations only; the DSOs register the nodes below them.");
+        if (parent is not null)
+        {
+            if (kind <= parent.Kind)
+                throw new DomainException("kind", "kind-order", $"A {kind} cannot hang below a {parent.Kind}: the tree runs HvMvSubstation, MvFeeder, MvLvTransformer, LvFeeder.");
+            if (parent.OperatorId != operatorId && !(role == Role.Dso && parentOwnerRole == Role.Tso))
+                throw new DomainException("parentId", "own-node", $"Node {parent.Id} belongs to another operator: register under your own nodes or under a TSO's substation.");
+        }
+        return new GridNode(id, operatorId, name, ratedPower)
+        {
+            Kind = kind, ParentId = parent?.Id, AncestorIds = parent is null ? [] : [parent.Id, .. parent.AncestorIds],
+        };
+    }
+}
+
+/// <summary>
+/// The operators a station's flexibility concerns (the EU network code on demand response): the connecting operator owns
+/// the node it is connected to; every other owner of a node above it is impacted.
+/// </summary>
+/// <param name="Connecting">The owner of the station's node.</param>
+/// <param name="Impacted">The other owners of the nodes above it, nearest first, each once.</param>
+public sealed record GridOperators(string Connecting, IReadOnlyList<string> Impacted)
+{
+    /// <summary>The operators of a station connected to <paramref name="node"/>, whose ancestors are <paramref name="ancestors"/> (parent first).</summary>
+    /// <exception cref="ArgumentException"><paramref name="ancestors"/> are not <paramref name="node"/>'s, in order.</exception>
+    public static GridOperators Of(GridNode node, IReadOnlyList<GridNode> ancestors)
+    {
+        if (!ancestors.Select(a => a.Id).SequenceEqual(node.AncestorIds)) throw new ArgumentException("not the node's ancestors, parent first", nameof(ancestors));
+        return new(node.OperatorId, ancestors.Select(a => a.OperatorId).Where(o => o != node.OperatorId).Distinct().ToList());
+    }
+
+    /// <summary>Every operator concerned, the connecting one first.</summary>
+    public IEnumerable<string> All => [Connecting, .. Impacted];
 }
 
 /// <summary>One interval of a transformer's day-ahead congestion forecast: expected load against its limit.</summary>
@@ -87,6 +162,9 @@ public sealed record ChargingStation(
     public DateTimeOffset? DeactivatedAt { get; init; }
     /// <summary>The station's prequalification with the DSO of its transformer, or null before the CPO applied.</summary>
     public Qualification? Qualification { get; init; }
+
+    /// <summary>The station's current grid prequalification case with the operators of its grid, or null before its CPO first applied.</summary>
+    public GridCase? GridCase { get; init; }
 
     public bool Active => DeactivatedAt is null;
 }
@@ -194,7 +272,7 @@ public static class Eligibility
     /// </summary>
     /// <returns>The broken rule (<c>active</c>, <c>transformer</c>, <c>monitoring</c> or <c>qualified</c>) and a sentence, or null.</returns>
     public static QualificationReason? Problem(
-        ChargingStation station, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
+        ChargingStation station, GridNode transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(station);
         ArgumentNullException.ThrowIfNull(transformer);
@@ -207,13 +285,13 @@ public static class Eligibility
             null => new("qualified", $"Station {station.Id} is not prequalified: POST /v1/stations/{station.Id}/prequalification."),
             { Status: not QualificationStatus.Qualified } q =>
                 new("qualified", $"Station {station.Id} is {q.Status} in prequalification: {string.Join(" ", q.Reasons.Select(r => r.Message))}"),
-            var q when q.DsoId != transformer.DsoId =>
-                new("qualified", $"Station {station.Id} is not prequalified with DSO {transformer.DsoId}: POST /v1/stations/{station.Id}/prequalification."),
+            var q when q.DsoId != transformer.OperatorId =>
+                new("qualified", $"Station {station.Id} is not prequalified with DSO {transformer.OperatorId}: POST /v1/stations/{station.Id}/prequalification."),
             var q when q.ValidUntil <= now =>
                 new("qualified", $"Station {station.Id}'s prequalification expired at {q.ValidUntil:O}: POST /v1/stations/{station.Id}/prequalification."),
             var q when q.HoldsAt(now, station, requirements) => null,
             _ => Prequalification.Check(station, transformer, requirements, now) is { Status: not QualificationStatus.Qualified } fresh
-                ? new("qualified", $"Station {station.Id} no longer meets DSO {transformer.DsoId}'s requirements: {string.Join(" ", fresh.Reasons.Select(r => r.Message))}")
+                ? new("qualified", $"Station {station.Id} no longer meets DSO {transformer.OperatorId}'s requirements: {string.Join(" ", fresh.Reasons.Select(r => r.Message))}")
                 : null,
         };
     }
@@ -226,13 +304,13 @@ public static class Prequalification
     /// Checks <paramref name="station"/> (behind <paramref name="transformer"/>) at <paramref name="now"/>: pending without
     /// requirements, qualified until now + validity when every rule holds, otherwise failed with every broken rule.
     /// </summary>
-    public static Qualification Check(ChargingStation station, Transformer transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
+    public static Qualification Check(ChargingStation station, GridNode transformer, PrequalificationRequirements? requirements, DateTimeOffset now)
     {
         if (station.TransformerId != transformer.Id)
             throw new ArgumentException("the station is not behind this transformer", nameof(transformer));
-        if (requirements is null || requirements.DsoId != transformer.DsoId)
-            return new Qualification(QualificationStatus.Pending, transformer.DsoId,
-                [new("requirements-missing", $"DSO {transformer.DsoId} has not published prequalification requirements yet.")], now, null, 0, station.Version);
+        if (requirements is null || requirements.DsoId != transformer.OperatorId)
+            return new Qualification(QualificationStatus.Pending, transformer.OperatorId,
+                [new("requirements-missing", $"DSO {transformer.OperatorId} has not published prequalification requirements yet.")], now, null, 0, station.Version);
         var reasons = new List<QualificationReason>();
         if (!station.Active) reasons.Add(new("active", "The station is deactivated."));
         if (station.Status != DeviceStatus.Operational) reasons.Add(new("operational", $"The station is {station.Status}, not Operational."));

@@ -10,7 +10,7 @@ internal static class Build
         new(id, "req1", cpo ?? "cpo-" + id, ["st-" + id], KilowattHours.From(kwh), EurosPerKilowattHour.From(price), divisible,
             T0.AddMinutes(submittedMinute));
 
-    public static Transformer Grid => new("tr1", "dso1", "Terni Nord 3", Kilowatts.From(630));
+    public static GridNode Grid => new("tr1", "dso1", "Terni Nord 3", Kilowatts.From(630));
 
     public static FlexRequest Request(decimal kwh = 10, decimal cap = 0.5m, PricingRule pricing = PricingRule.PayAsBid, VerificationRules? verification = null,
         Direction direction = Direction.ReduceConsumption) =>

@@ -10,7 +10,7 @@ public class GateCycleTests
     /// <summary>A request of <paramref name="dso"/> ending at <paramref name="end"/>, cleared with <paramref name="awards"/> one-kWh awards (none: failed).</summary>
     private static FlexRequest Cleared(string id, string dso, DateTimeOffset end, int awards)
     {
-        var transformer = new Transformer("tr-" + dso, dso, "T", Kilowatts.From(630));
+        var transformer = new GridNode("tr-" + dso, dso, "T", Kilowatts.From(630));
         var r = FlexRequest.Post(id, dso, transformer, new TimeWindow(end.AddHours(-1), end), KilowattHours.From(Math.Max(awards, 1)),
             Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), Closes, PricingRule.PayAsBid, T0);
         var offers = Enumerable.Range(0, awards).Select(i => new Offer($"{id}-o{i}", id, $"cpo-{id}-{i}", [$"st-{id}-{i}"],

@@ -263,7 +263,7 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
     public void StoredRequest_KeepsItsMarketInterval_OldRowsReadAsQuarterHours()
     {
         var t = new DateTimeOffset(2099, 1, 1, 10, 0, 0, TimeSpan.Zero);
-        var transformer = new Transformer("tr_1", "dso_1", "T", Kilowatts.From(630));
+        var transformer = new GridNode("tr_1", "dso_1", "T", Kilowatts.From(630));
         var request = FlexRequest.Post("req_1", "dso_1", transformer, new TimeWindow(t.AddHours(2), t.AddHours(3)), KilowattHours.From(1), Direction.ReduceConsumption,
             EurosPerKilowattHour.From(0.5m), t.AddHours(1), PricingRule.PayAsBid, t, interval: MarketInterval.From(5));
         var json = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(request, StoreJson.Options))!.AsObject();

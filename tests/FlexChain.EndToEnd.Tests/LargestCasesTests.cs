@@ -71,7 +71,7 @@ public sealed class LargestCasesTests(AzuriteFixture azurite) : IClassFixture<Az
     private Task<MarketStore> StoreAsync() => StoreCollection.NewStoreAsync(azurite);
 
     internal static FlexRequest Request(string id, string dso, decimal kwh) => FlexRequest.Post(
-        id + "_" + Guid.NewGuid().ToString("N")[..8], dso, new Transformer("tr_" + dso, dso, "T", Kilowatts.From(1000)),
+        id + "_" + Guid.NewGuid().ToString("N")[..8], dso, new GridNode("tr_" + dso, dso, "T", Kilowatts.From(1000)),
         new TimeWindow(Now.AddHours(2), Now.AddHours(3)), KilowattHours.From(kwh), Direction.ReduceConsumption,
         EurosPerKilowattHour.From(0.5m), Now.AddHours(1), PricingRule.PayAsBid, Now);
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Json;
 using System.Numerics;
 using System.Security.Cryptography;
@@ -77,6 +78,17 @@ public sealed class MarketClient(HttpClient http)
         var id = (await PostAsync("/v1/stations", cpo, Station(transformer, meter, monitoring)))["id"]!.GetValue<string>();
         if (prequalify) await PostAsync($"/v1/stations/{id}/prequalification", cpo, new { });
         return id;
+    }
+
+    /// <summary>Asserts that <paramref name="response"/> is an RFC 7807 problem with <paramref name="status"/> naming <paramref name="field"/> and <paramref name="rule"/>.</summary>
+    public static async Task<JsonNode> ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field, string rule)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonNode.Parse(text)!;
+        Assert.Equal((field, rule), (problem["field"]?.GetValue<string>(), problem["rule"]?.GetValue<string>()));
+        return problem;
     }
 
     public async Task<JsonNode> SendOkAsync(HttpMethod method, string path, Caller? caller, object? body)

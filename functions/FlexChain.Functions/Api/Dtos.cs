@@ -36,13 +36,36 @@ public sealed record WalletProofRequest(string? Signature);
 
 public sealed record LocationItem(decimal? Latitude, decimal? Longitude);
 
-public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowerKw, LocationItem? Location);
+public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId);
 
-public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt)
+public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt, string? ParentId)
 {
-    public static TransformerResponse From(Transformer t) =>
-        new(t.Id, t.DsoId, t.Name, Wire.Kw(t.RatedPower.Value), t.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null, t.RegisteredAt);
+    public static TransformerResponse From(GridNode t) =>
+        new(t.Id, t.OperatorId, t.Name, Wire.Kw(t.RatedPower.Value), GridNodeResponse.LocationOf(t), t.RegisteredAt, t.ParentId);
 }
+
+public sealed record RegisterGridNodeRequest(string? Kind, string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId);
+
+public sealed record GridNodeResponse(
+    string Id, string OperatorId, string Kind, string Name, decimal RatedPowerKw, LocationItem? Location, string? ParentId,
+    IReadOnlyList<string> AncestorIds, DateTimeOffset RegisteredAt)
+{
+    public static GridNodeResponse From(GridNode n) =>
+        new(n.Id, n.OperatorId, n.Kind.ToString(), n.Name, Wire.Kw(n.RatedPower.Value), LocationOf(n), n.ParentId, n.AncestorIds, n.RegisteredAt);
+
+    internal static LocationItem? LocationOf(GridNode n) => n.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null;
+}
+
+public sealed record TemporaryLimitRequest(string? StationId, string? NodeId, DateTimeOffset? PeriodStart, DateTimeOffset? PeriodEnd, decimal? MaxKw, string? Reason);
+
+public sealed record TemporaryLimitResponse(
+    string Id, string OperatorId, string TargetId, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, decimal MaxKw, string Reason, DateTimeOffset AnnouncedAt)
+{
+    public static TemporaryLimitResponse From(TemporaryLimit l) =>
+        new(l.Id, l.OperatorId, l.TargetId, l.Period.Start, l.Period.End, Wire.Kw(l.MaxPower.Value), l.Reason, l.AnnouncedAt);
+}
+
+public sealed record GridOperatorsResponse(string NodeId, string ConnectingOperatorId, IReadOnlyList<string> ImpactedOperatorIds);
 
 public sealed record ForecastPointItem(DateTimeOffset? Start, DateTimeOffset? End, decimal? ExpectedLoadKw, decimal? LimitKw);
 
@@ -112,6 +135,32 @@ public sealed record RequirementsResponse(string DsoId, IReadOnlyList<string>? T
     public static RequirementsResponse From(PrequalificationRequirements r) =>
         new(r.DsoId, r.TransformerIds, Wire.Kw(r.MinimumPower.Value), r.MonitoringRequired, (int)r.Validity.TotalDays, r.Version, r.UpdatedAt);
 }
+
+public sealed record HoursItem(int? FromHour, int? ToHour);
+
+public sealed record GridAnswerRequest(string? Verdict, HoursItem? AllowedHours, decimal? MaxKw, string? Justification, string? WhyNoTemporaryLimit);
+
+public sealed record GridAnswerResponse(
+    string OperatorId, string Verdict, IReadOnlyList<int>? AllowedHoursUtc, decimal? MaxKw, string? Justification, string? WhyNoTemporaryLimit, DateTimeOffset AnsweredAt)
+{
+    public static GridAnswerResponse From(string operatorId, GridAnswer a) =>
+        new(operatorId, a.Verdict.ToString(), a.AllowedHours?.Hours, a.MaxPower is { } m ? Wire.Kw(m.Value) : null, a.Justification, a.WhyNoTemporaryLimit, a.AnsweredAt);
+}
+
+public sealed record GridCaseResponse(
+    string StationId, string CpoId, string NodeId, string ConnectingOperatorId, IReadOnlyList<string> ImpactedOperatorIds, DateTimeOffset OpenedAt,
+    DateTimeOffset Deadline, GridAnswerResponse? Answer)
+{
+    public static GridCaseResponse From(GridCase c, string? operatorId = null, GridAnswer? answer = null) =>
+        new(c.StationId, c.CpoId, c.NodeId, c.ConnectingOperatorId, c.ImpactedOperatorIds, c.OpenedAt, c.Deadline,
+            answer is null ? null : GridAnswerResponse.From(operatorId!, answer));
+}
+
+public sealed record GridPrequalificationResponse(
+    string StationId, string Status, GridCaseResponse Case, IReadOnlyList<GridAnswerResponse> Answers, IReadOnlyList<string> RefusedBy,
+    IReadOnlyList<int>? AllowedHoursUtc, decimal? MaxKw);
+
+public sealed record GridReportResponse(string OperatorId, int Year, int Conditional, int Refused, IReadOnlyList<GridCaseResponse> Cases);
 
 public sealed record QualificationEntryResponse(StationResponse Station, QualificationResponse Qualification);
 

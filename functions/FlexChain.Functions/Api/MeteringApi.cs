@@ -277,7 +277,7 @@ public static class MeteringApi
                 return await store.GetStationAsync(caller, stationId, cancellationToken) is null ? null : caller;
             case Role.Dso:
                 return await store.GetMeterPointAsync(stationId, cancellationToken) is { } point
-                    && (await store.GetTransformerAsync(point.TransformerId, cancellationToken))?.DsoId == caller ? point.CpoId : null;
+                    && (await store.GetTransformerAsync(point.TransformerId, cancellationToken))?.OperatorId == caller ? point.CpoId : null;
             case Role.Operator:
                 return (await store.GetMeterPointAsync(stationId, cancellationToken))?.CpoId;
             default:
@@ -308,7 +308,7 @@ public static class MeteringApi
     }
 
     private static async Task<bool> OwnsTransformerAsync(string transformerId, ClaimsPrincipal user, MarketStore store, CancellationToken cancellationToken) =>
-        (await store.GetTransformerAsync(transformerId, cancellationToken))?.DsoId == user.ParticipantId();
+        (await store.GetTransformerAsync(transformerId, cancellationToken))?.OperatorId == user.ParticipantId();
 
     /// <summary>Rules of one reading or schedule interval: UTC, 1 to 60 minutes, exactly one of energyKwh and powerKw.</summary>
     private static void IntervalRules(AbstractValidator<MeterReadingItem> r)

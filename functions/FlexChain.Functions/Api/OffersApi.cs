@@ -141,7 +141,7 @@ public static class OffersApi
 
     /// <summary>
     /// Builds the offer and checks every eligibility rule: a proven wallet, the caller's own active stations behind the
-    /// request's transformer with a current qualification, and the request's rules.
+    /// request's transformer with a current qualification, what the grid operators allow them, and the request's rules.
     /// </summary>
     private static async Task<Offer> CheckedOfferAsync(
         FlexRequest request, string offerId, PostOfferRequest body, HttpContext http, MarketStore store, DateTimeOffset now, int revision,
@@ -162,7 +162,8 @@ public static class OffersApi
         {
             Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
         };
-        request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.DsoId, cancellationToken), now);
+        request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now,
+            await store.GetGridRestrictionsAsync(stations, request.Delivery, now, cancellationToken));
         return offer;
     }
 

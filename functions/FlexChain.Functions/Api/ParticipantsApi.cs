@@ -211,10 +211,12 @@ public static partial class ParticipantsApi
 
     public sealed class Validator : AbstractValidator<RegisterParticipantRequest>
     {
+        private static readonly string[] Registrable = [nameof(Role.Dso), nameof(Role.Cpo), nameof(Role.Tso)];
+
         public Validator()
         {
-            RuleFor(x => x.Role).NotEmpty().Must(r => r is null || r.Equals("Dso", StringComparison.OrdinalIgnoreCase) || r.Equals("Cpo", StringComparison.OrdinalIgnoreCase))
-                .WithMessage("'Role' must be 'Dso' or 'Cpo' (the market operator is configured, not registered).").WithErrorCode("enum");
+            RuleFor(x => x.Role).NotEmpty().Must(r => r is null || Registrable.Any(n => n.Equals(r, StringComparison.OrdinalIgnoreCase)))
+                .WithMessage("'Role' must be 'Dso', 'Cpo' or 'Tso' (the market operator is configured, not registered).").WithErrorCode("enum");
             RuleFor(x => x.LegalName).Text(200);
             RuleFor(x => x.Contact).Text(200);
             RuleFor(x => x.WalletAddress).NotEmpty().Matches("^0x[0-9a-fA-F]{40}$").WithMessage("'Wallet Address' must be a 0x-prefixed 20-byte hex address.").WithErrorCode("address")
@@ -266,4 +268,7 @@ public static class Policies
     public const string Dso = "dso";
     public const string Cpo = "cpo";
     public const string Operator = "operator";
+
+    /// <summary>A grid operator: a DSO or a TSO (they own grid nodes).</summary>
+    public const string GridOperator = "grid-operator";
 }

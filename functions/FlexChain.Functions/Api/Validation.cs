@@ -125,6 +125,14 @@ public static partial class ValidationExtensions
             .Must(s => s is null || !s.Any(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
             .WithMessage("'{PropertyName}' must not contain control, bidirectional-override or zero-width characters.").WithErrorCode("text");
 
+    /// <summary>A required point on the earth: latitude -90..90 and longitude -180..180 degrees, at most 7 decimals.</summary>
+    public static IRuleBuilderOptions<T, LocationItem?> Location<T>(this IRuleBuilder<T, LocationItem?> rule) =>
+        rule.NotNull().ChildRules(l =>
+        {
+            l.RuleFor(x => x!.Latitude).NotNull().InclusiveBetween(-90m, 90m).PrecisionScale(12, 7, true);
+            l.RuleFor(x => x!.Longitude).NotNull().InclusiveBetween(-180m, 180m).PrecisionScale(12, 7, true);
+        });
+
     /// <summary>An enum given by name (never by number), or null when optional.</summary>
     public static IRuleBuilderOptions<T, string?> EnumName<T, TEnum>(this IRuleBuilder<T, string?> rule) where TEnum : struct, Enum =>
         rule.Must(v => v is null || Enum.TryParse<TEnum>(v, true, out var e) && Enum.IsDefined(e) && !v.Any(char.IsDigit))

@@ -337,14 +337,14 @@ public sealed partial class GateCycleRunner(
     {
         var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
             ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
-        var requirements = await store.GetRequirementsAsync(transformer.DsoId, cancellationToken);
+        var requirements = await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken);
         var named = offers.SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).Distinct().ToList();
         var stations = new System.Collections.Concurrent.ConcurrentBag<ChargingStation>();
         await Parallel.ForEachAsync(named, MarketStore.InParallel(cancellationToken), async (n, ct) =>
         {
             if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
         });
-        return request.ToClearingRequest(stations, transformer, requirements, at);
+        return request.ToClearingRequest(stations, transformer, requirements, at, offers, await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken));
     }
 
     /// <summary>

@@ -6,26 +6,61 @@ using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
 
-/// <summary>The grid (transformers, forecasts), the device registry (stations, EVs) and prequalification.</summary>
+/// <summary>The grid (nodes, forecasts), the device registry (stations, EVs) and prequalification.</summary>
 public sealed partial class MarketStore
 {
-    // ---- transformers: by id (everyone references them by id), plus a copy in the DSO's partition for its list ----
+    // ---- grid nodes: by id (everyone references them by id), plus copies in the owner's partition and under the parent ----
 
-    public async Task AddTransformerAsync(Transformer t, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores a new node: its document by id, then a copy in its owner's list and in its parent's list of children
+    /// (nodes never change, so the lists hold copies; the copies are written after the document, so a list never shows a
+    /// node that does not exist).
+    /// </summary>
+    public async Task AddGridNodeAsync(GridNode n, CancellationToken cancellationToken)
     {
-        await Transformers.AddEntityAsync(ToEntity(t.Id, Doc, t), cancellationToken);
-        // Transformers never change, so the DSO's list can hold a copy instead of a pointer.
-        await Transformers.UpsertEntityAsync(ToEntity(OwnerKey(t.DsoId), t.Id, t), TableUpdateMode.Replace, cancellationToken);
+        await Transformers.AddEntityAsync(ToEntity(n.Id, Doc, n), cancellationToken);
+        await Transformers.UpsertEntityAsync(TaggedNode(OwnerKey(n.OperatorId), n), TableUpdateMode.Replace, cancellationToken);
+        if (n.ParentId is { } parent) await Transformers.UpsertEntityAsync(TaggedNode(ChildrenKey(parent), n), TableUpdateMode.Replace, cancellationToken);
     }
 
-    /// <summary>The transformer (immutable, so cached for an hour).</summary>
-    public async Task<Transformer?> GetTransformerAsync(string id, CancellationToken cancellationToken) =>
-        await CachedAsync(("transformer", id), TimeSpan.FromHours(1), async () => (await GetAsync<Transformer>(Transformers, id, Doc, cancellationToken))?.Value);
+    private static TableEntity TaggedNode(string pk, GridNode n)
+    {
+        var e = ToEntity(pk, n.Id, n);
+        e["NodeKind"] = n.Kind.ToString();
+        return e;
+    }
 
-    public Task<ListPage<Transformer>> ListTransformersAsync(string dsoId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Transformers, TableClient.CreateQueryFilter($"PartitionKey eq {OwnerKey(dsoId)}"), limit, cursor, Deserialize<Transformer>, cancellationToken);
+    /// <summary>The node (immutable, so cached for an hour).</summary>
+    public async Task<GridNode?> GetGridNodeAsync(string id, CancellationToken cancellationToken) =>
+        await CachedAsync(("node", id), TimeSpan.FromHours(1), async () => (await GetAsync<GridNode>(Transformers, id, Doc, cancellationToken))?.Value);
+
+    /// <summary>The node and every node above it, parent first (the nodes are cached).</summary>
+    public async Task<(GridNode Node, IReadOnlyList<GridNode> Ancestors)?> GetGridPathAsync(string id, CancellationToken cancellationToken)
+    {
+        if (await GetGridNodeAsync(id, cancellationToken) is not { } node) return null;
+        var ancestors = await Task.WhenAll(node.AncestorIds.Select(a => GetGridNodeAsync(a, cancellationToken)));
+        return (node, ancestors.Select((a, i) => a ?? throw new InvalidOperationException($"node {id} names a missing ancestor {node.AncestorIds[i]}")).ToList());
+    }
+
+    /// <summary>An MV/LV transformer (stations connect to them, requests are posted on them); null for any other node or none.</summary>
+    public async Task<GridNode?> GetTransformerAsync(string id, CancellationToken cancellationToken) =>
+        await GetGridNodeAsync(id, cancellationToken) is { Kind: GridNodeKind.MvLvTransformer } t ? t : null;
+
+    /// <summary>The operator's nodes, in id (registration) order, optionally of one kind only.</summary>
+    public Task<ListPage<GridNode>> ListGridNodesAsync(string operatorId, GridNodeKind? kind, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Transformers, NodeFilter(OwnerKey(operatorId), kind), limit, cursor, Deserialize<GridNode>, cancellationToken);
+
+    /// <summary>The nodes directly below <paramref name="parentId"/>, in id order.</summary>
+    public Task<ListPage<GridNode>> ListChildNodesAsync(string parentId, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Transformers, NodeFilter(ChildrenKey(parentId), null), limit, cursor, Deserialize<GridNode>, cancellationToken);
+
+    private static string NodeFilter(string pk, GridNodeKind? kind) => kind is { } k
+        ? TableClient.CreateQueryFilter($"PartitionKey eq {pk} and NodeKind eq {k.ToString()}")
+        : TableClient.CreateQueryFilter($"PartitionKey eq {pk}");
 
     private static string OwnerKey(string ownerId) => "owner~" + ownerId;
+
+    private static string ChildrenKey(string parentId) => "children~" + parentId;
 
     public Task PutForecastAsync(CongestionForecast f, CancellationToken cancellationToken) =>
         Forecasts.UpsertEntityAsync(ToEntity(f.TransformerId, DayKey(f.Day), f), TableUpdateMode.Replace, cancellationToken);

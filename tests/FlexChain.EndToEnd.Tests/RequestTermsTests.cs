@@ -8,7 +8,7 @@ namespace FlexChain.EndToEnd.Tests;
 public sealed class RequestTermsTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 12, 7, 8, 0, 0, TimeSpan.Zero);
-    private static readonly Transformer Grid = new("tr1", "dso1", "Terni Nord 3", Kilowatts.From(630));
+    private static readonly GridNode Grid = new("tr1", "dso1", "Terni Nord 3", Kilowatts.From(630));
     private static readonly TimeWindow Window = new(T0.AddHours(4), T0.AddHours(5));
 
     [Fact]

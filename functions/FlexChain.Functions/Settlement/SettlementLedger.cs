@@ -3,6 +3,7 @@ using System.Numerics;
 using Azure.Storage.Blobs;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Api;
+using FlexChain.Functions.Hosting;
 using FlexChain.Verification;
 using Microsoft.Extensions.Options;
 using Nethereum.ABI.FunctionEncoding.Attributes;
@@ -73,9 +74,9 @@ public sealed class SettlementOptions : IValidatableObject
 /// hash of the transaction that did the work, found from the contract's events. The escrow pays only listed payees:
 /// the registrar key lists a CPO's wallet after its wallet proof, and again before a lock for any payee not yet
 /// listed (so a crash between the proof and its registration loses nothing). Each key's transactions are sent under
-/// its own <see cref="SignerLease"/>, so several app instances never interleave a key's nonces.
+/// its own signer lease (<see cref="ExclusiveLease"/>), so several app instances never interleave a key's nonces.
 /// </summary>
-public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobServiceClient blobs, ILogger<SignerLease> leaseLog) : IDisposable
+public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobServiceClient blobs, ILogger<ExclusiveLease> leaseLog) : IDisposable
 {
     private readonly SettlementOptions _options = options.Value;
     private readonly Web3 _web3 = new(options.Value.RpcUrl);
@@ -255,7 +256,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <returns>The outcome of each cycle, in order.</returns>
     /// <exception cref="InvalidOperationException">A cycle is on chain with a different award list, or its lock failed for another reason than funding.</exception>
     /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
-    /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
+    /// <exception cref="LeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
     public async Task<IReadOnlyList<LockOutcome>> LockCyclesAsync(IReadOnlyList<CycleLock> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
@@ -316,7 +317,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <returns>The outcome of each cycle, in order.</returns>
     /// <exception cref="InvalidOperationException">A cycle was settled with other payouts, or its settlement failed.</exception>
     /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
-    /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
+    /// <exception cref="LeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
     public async Task<IReadOnlyList<SettleOutcome>> SettleCyclesAsync(IReadOnlyList<CycleSettlement> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
@@ -383,7 +384,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         if (calls.Count == 0) return reverts;
         var sender = signer.Sender;
         // One instance at a time sends with a key; whoever sent last may have used nonces we have not seen.
-        await using var lease = await SignerLease.AcquireAsync(blobs, sender.Address.ToString(), _options.SignerLease,
+        await using var lease = await ExclusiveLease.AcquireAsync(blobs, ExclusiveLease.SignerName(sender.Address.ToString()), null, _options.SignerLease,
             _options.SignerLease + TimeSpan.FromSeconds(30), leaseLog, cancellationToken);
         await RebroadcastUnminedAsync(signer, cancellationToken);
         await sender.ResyncNonceAsync(cancellationToken);

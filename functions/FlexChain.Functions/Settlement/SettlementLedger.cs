@@ -240,13 +240,13 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     public sealed record LockOutcome(string? Transaction, string? FundingFailure);
 
     /// <summary>
-    /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; each
-    /// cycle's lock is then run as a call (eth_call, no transaction) to check again, just before locking, what its DSO
-    /// gave: the consents (signature, deadline, unused nonce) and the allowance and balance. A cycle the escrow would
-    /// refuse for its funding is not sent and comes back with the reason; the others go out back to back under one
-    /// signer lease, each its own transaction, and are awaited together. A lock that passed the check but reverted on
-    /// chain (its DSO's funds moved in between) is checked again and comes back refused, so one DSO's refused batch never
-    /// fails another's.
+    /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; the
+    /// locks then go out back to back under one signer lease, each its own transaction, and are awaited together. Each
+    /// send first estimates its gas, which runs the lock as a call (no transaction) and so checks again, just before
+    /// locking, what its DSO gave: the consents (signature, deadline, unused nonce) and the allowance and balance. A cycle
+    /// the escrow would refuse is not sent; it, and a lock that passed the estimate but reverted on chain (its DSO's
+    /// funds moved in between), is run as a call again and comes back refused with the reason, so one DSO's refused
+    /// batch never fails another's.
     /// </summary>
     /// <remarks>
     /// Separate transactions rather than one contract entry that skips an unfundable batch: the contract stays as it is
@@ -262,14 +262,12 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
         var needed = cycles.Where((_, i) => before[i].Status == CycleStatus.None).ToList();
         await RegisterPayeesAsync(needed.SelectMany(c => c.Awards.Select(a => a.Cpo)), cancellationToken);
-        var refused = new Dictionary<Hash32, string>();
-        foreach (var c in needed)
-            if (await FundingRefusalAsync(c, cancellationToken) is { } reason) refused[c.CycleId] = reason;
-        var reverts = await SendAllAsync(Settler, needed.Where(c => !refused.ContainsKey(c.CycleId)).Select(LockCall).ToList(), cancellationToken);
+        // Each send's gas estimate runs the lock as a call first, so a batch its DSO can no longer fund is refused there
+        // and never sent; only then is the call run again to name the reason (below).
+        var reverts = await SendAllAsync(Settler, needed.Select(LockCall).ToList(), cancellationToken);
         var final = await GetFinalCyclesAsync(cycles.Select(c => c.CycleId), cancellationToken);
         return await Task.WhenAll(cycles.Select(async (c, i) =>
         {
-            if (refused.TryGetValue(c.CycleId, out var reason)) return new LockOutcome(null, reason);
             var onChain = final[i];
             if (onChain.Status == CycleStatus.None && await FundingRefusalAsync(c, cancellationToken) is { } late) return new LockOutcome(null, late);
             if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(c.Awards))

@@ -136,6 +136,7 @@ var appSettings = {
   Retention__Events: '30.00:00:00'
   Retention__Deliveries: '30.00:00:00'
   Retention__IdempotencyDays: '2'
+  Retention__Bookings: '8.00:00:00'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {

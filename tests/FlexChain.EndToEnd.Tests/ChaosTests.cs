@@ -195,6 +195,7 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var worst = TimeSpan.Zero;
         var quiet = TimeSpan.Zero;
+        var afterKills = new List<TimeSpan>();
         string? worstStep = null, quietStep = null;
         foreach (var c in cycles)
         {
@@ -213,10 +214,17 @@ public sealed class ChaosTests(ITestOutputHelper output) : IAsyncLifetime
                 var kill = _kills.Where(k => k >= due.AddSeconds(-10) && k <= at).DefaultIfEmpty(DateTimeOffset.MinValue).Max();
                 var step = $"{c["id"]}: {e["from"]} -> {e["to"]} ({e["cause"]}) due {due:HH:mm:ss.f}, at {at:HH:mm:ss.f}";
                 if (kill == DateTimeOffset.MinValue) { if (at - due > quiet) (quiet, quietStep) = (at - due, step); }
-                else if (at - (kill > due ? kill : due) > worst) (worst, worstStep) = (at - (kill > due ? kill : due), $"{step}, kill at {kill:HH:mm:ss.f}");
+                else
+                {
+                    var delay = at - (kill > due ? kill : due);
+                    afterKills.Add(delay);
+                    if (delay > worst) (worst, worstStep) = (delay, $"{step}, kill at {kill:HH:mm:ss.f}");
+                }
             }
         }
         output.WriteLine($"longest after a kill: {worstStep}");
+        var sorted = afterKills.Order().ToList();
+        output.WriteLine($"steps held up by a kill: {sorted.Count}, median {(sorted.Count == 0 ? 0 : sorted[sorted.Count / 2].TotalSeconds):F1} s, over 15 s: {sorted.Count(d => d > TimeSpan.FromSeconds(15))}");
         output.WriteLine($"longest without a kill: {quietStep}");
         return (worst, quiet);
     }

@@ -1,9 +1,11 @@
 using System.Text.Json.Nodes;
 using FlexChain.Domain;
+using FlexChain.Functions.Gates;
 using FlexChain.Functions.Storage;
 using Azure.Data.Tables;
 using FlexChain.Storage;
 using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace FlexChain.EndToEnd.Tests;
@@ -126,6 +128,75 @@ public sealed class GateClearingTests(MarketFixture market)
 
         // Finish both cycles so no funds stay locked for the tests that follow.
         await SettleBothAsync(api, dso, (first, cpoA, shared), (second, cpoB, other), start);
+    }
+
+    /// <summary>
+    /// Two gate cycles clearing at the same moment on two instances (a late cycle and the next one) never award one
+    /// station twice: each round offers one station into two overlapping requests of consecutive cycles and advances both
+    /// cycles past their closing at once, one through each instance's runner; the station is awarded once, and the other
+    /// offer is rejected for the capacity conflict, naming that award. Several rounds, so that without the clearing lease
+    /// both clearings read the bookings before either writes them. The DSO withdraws its allowance after posting, so
+    /// the awards end FundingFailed and nothing stays locked.
+    /// </summary>
+    [Fact]
+    public async Task GateCycles_ClearingAtOnceOnTwoInstances_StationAwardedOnce_TheOtherOfferNamesTheAward()
+    {
+        await using var second = market.NewInstance();
+        GateCycleRunner[] runners = [market.Services.GetRequiredService<GateCycleRunner>(), second.Services.GetRequiredService<GateCycleRunner>()];
+        var api = new MarketClient(market.Client);
+        var (wallet, token) = await market.FundedWalletAsync(100_000_000);
+        var m = await api.SmallMarketAsync("Race", wallet, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000091", "IT001E00000092");
+        var t0 = market.Clock.GetUtcNow();
+        const int Rounds = 6;
+        var rounds = new List<(string First, string Second, DateTimeOffset Now)>();
+        for (var round = 0; round < Rounds; round++)
+        {
+            // Windows 10:00-11:00 and 10:30-11:30 (a new pair each round), gates a second apart: two gate cycles.
+            var start = t0.AddHours(3 + 2 * round);
+            var closure = t0.AddMinutes(53).AddSeconds(17 + 2 * round);   // gate cycles no other test uses
+            var first = await api.RequestAsync(m.Dso, m.Transformer, closure, start, kwh: 5m);
+            var next = await api.RequestAsync(m.Dso, m.Transformer, closure.AddSeconds(1), start.AddMinutes(30), kwh: 5m);
+            foreach (var request in new[] { first, next })
+                await api.PostAsync($"/v1/requests/{request}/offers", m.CpoA, new { stationIds = new[] { m.StationA }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
+            rounds.Add((first, next, closure.AddSeconds(2)));
+        }
+        await token.ApproveRequestAndWaitForReceiptAsync(market.Settlement.ToString(), 0);
+
+        foreach (var (first, next, now) in rounds)
+        {
+            var cycles = await Task.WhenAll(new[] { first, next }.Select(async r => (await api.GetAsync($"/v1/requests/{r}", m.Dso))["gateCycleId"]!.GetValue<string>()));
+            Assert.NotEqual(cycles[0], cycles[1]);
+            await Task.WhenAll(cycles.Select((cycle, i) => Task.Run(() => AdvanceAsync(runners[i], cycle, now))));
+
+            var requests = await Task.WhenAll(new[] { first, next }.Select(r => api.GetAsync($"/v1/requests/{r}", m.Dso)));
+            var outcomes = requests.Select(r => Assert.Single(r["outcomes"]!.AsArray())!).ToList();
+            var won = Assert.Single(outcomes.Select((o, i) => (o, i)), x => x.o["outcome"]!.GetValue<string>() == "Accepted");
+            var lost = outcomes[1 - won.i];
+            Assert.Equal("RejectedCapacityConflict", lost["outcome"]!.GetValue<string>());
+            var award = Assert.Single(requests[won.i]["awards"]!.AsArray())!["id"]!.GetValue<string>();
+            Assert.Contains(award, lost["detail"]!.GetValue<string>());
+            Assert.Contains(m.StationA, lost["detail"]!.GetValue<string>());
+            Assert.Empty(requests[1 - won.i]["awards"]!.AsArray());
+        }
+    }
+
+    /// <summary>
+    /// Advances a gate cycle as its orchestration's step does, retried when it fails (its own orchestration may run an
+    /// attempt of the same step meanwhile, which fails one of them, e.g. by releasing the clearing lease they share).
+    /// </summary>
+    private static async Task AdvanceAsync(GateCycleRunner runner, string cycleId, DateTimeOffset now)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await runner.AdvanceAsync(cycleId, now, CancellationToken.None);
+                return;
+            }
+            catch (Exception) when (attempt < 5)
+            {
+            }
+        }
     }
 
     /// <summary>

@@ -62,6 +62,9 @@ public sealed class MarketFixture : IAsyncLifetime
     public EthAddress Settlement { get; private set; }
     public HttpClient Client { get; private set; } = null!;
 
+    /// <summary>The services of the fixture's instance of the app (e.g. its gate cycle runner).</summary>
+    public IServiceProvider Services => _factory!.Services;
+
     public async Task InitializeAsync()
     {
         await Task.WhenAll(_azurite.InitializeAsync(), _chain.InitializeAsync());

@@ -53,8 +53,10 @@ public sealed class NeedsAttentionTests(MarketFixture market)
             var resumed = await api.PostAsync($"/v1/gate-cycles/{cycleId}/resume", Operator, new { });
             Assert.Null(resumed["needsAttention"]);
             Assert.StartsWith("resumed by the market operator", resumed["history"]!.AsArray()[^1]!["cause"]!.GetValue<string>(), StringComparison.Ordinal);
+            // Stopped again once its orchestration finished, which is after the stop was announced (the flag is set first).
             var again = await Poll.UntilAsync(() => api.GetAsync($"/v1/gate-cycles/{cycleId}", cpoA),
-                c => c["needsAttention"] is not null, TimeSpan.FromSeconds(90), $"gate cycle {cycleId} stopping again");
+                c => c["needsAttention"] is not null && c["orchestration"]?["runtimeStatus"]?.GetValue<string>() == "Completed",
+                TimeSpan.FromSeconds(90), $"gate cycle {cycleId} stopping again");
             var secondStop = again["history"]!.AsArray().Count;
             Assert.NotEqual(occurrence, secondStop);
             Assert.True(await store.EventExistsAsync(dso.Id, $"{request}:gate-cycle.needs-attention:{dso.Id}:{secondStop}", default));

@@ -137,6 +137,25 @@ public sealed class RetentionTests(AzuriteFixture azurite)
         Assert.Equal([MarketStore.IdempotencyTable(today.AddDays(-1)), MarketStore.IdempotencyTable(today)], left);
     }
 
+    [Fact]
+    public async Task SweepAsync_Bookings_GoEightDaysAfterTheirWindowEnded_LaterOnesStayAndStillConflict()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var now = _clock.GetUtcNow();
+        var station = "st_retention_" + Guid.NewGuid().ToString("N")[..12];
+        StationBooking Booking(string award, double endedDaysAgo) =>
+            new(station, new TimeWindow(now.AddDays(-endedDaysAgo).AddHours(-1), now.AddDays(-endedDaysAgo)), award);
+        StationBooking[] old = [Booking("req_a/off_a", 9), Booking("req_b/off_b", 8.01)];
+        StationBooking[] kept = [Booking("req_c/off_c", 8), Booking("req_d/off_d", 7.99), Booking("req_e/off_e", -1)];
+        await store.BookAsync("gc-retention-1", [.. old, .. kept], CancellationToken.None);
+
+        var result = await SweepAsync(store);
+
+        Assert.True(result.Bookings >= old.Length, $"{result.Bookings} bookings deleted");
+        var left = await store.GetBookingsAsync([station], new TimeWindow(now.AddDays(-30), now.AddDays(30)), "gc-other", CancellationToken.None);
+        Assert.Equal(kept.Select(b => b.AwardId), left.Select(b => b.AwardId).Order(StringComparer.Ordinal));
+    }
+
     private async Task<string> NewParticipantAsync(MarketStore store)
     {
         var id = "cpo_retention_" + Guid.NewGuid().ToString("N")[..12];

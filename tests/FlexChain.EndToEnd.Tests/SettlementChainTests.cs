@@ -29,7 +29,7 @@ public sealed class SettlementChainTests(MarketFixture market)
             RpcUrl = rpc.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = escrow.ToString(),
             OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey, Confirmations = confirmations, Finality = finality,
         }),
-        new BlobServiceClient(storage), NullLogger<SignerLease>.Instance);
+        new BlobServiceClient(storage), NullLogger<FlexChain.Functions.Hosting.ExclusiveLease>.Instance);
 
     private readonly string _registrar = new Account(MarketFixture.RegistrarKey).Address;
 

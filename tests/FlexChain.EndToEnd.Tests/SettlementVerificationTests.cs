@@ -159,7 +159,7 @@ public sealed class SettlementVerificationTests(MarketFixture market)
                 RpcUrl = market.Chain.RpcUri.ToString(), ChainId = (long)HardhatNodeFixture.ChainId, SettlementContract = market.Settlement.ToString(),
                 OperatorKey = MarketFixture.OperatorKey, RegistrarKey = MarketFixture.RegistrarKey,
             }),
-            new Azure.Storage.Blobs.BlobServiceClient(market.StorageConnectionString), Microsoft.Extensions.Logging.Abstractions.NullLogger<FlexChain.Functions.Settlement.SignerLease>.Instance);
+            new Azure.Storage.Blobs.BlobServiceClient(market.StorageConnectionString), Microsoft.Extensions.Logging.Abstractions.NullLogger<FlexChain.Functions.Hosting.ExclusiveLease>.Instance);
         await ledger.InitializeAsync(default);
         var cycleId = EscrowIds.Cycle("pending/" + Guid.NewGuid().ToString("N"));
         var delivery = market.Clock.GetUtcNow().AddDays(1);

@@ -1,5 +1,6 @@
 using Azure;
 using FlexChain.Domain;
+using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
 using FlexChain.Verification;
@@ -91,8 +92,17 @@ public sealed class GateCycleOptions : System.ComponentModel.DataAnnotations.IVa
 public sealed partial class GateCycleRunner(
     MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> options, ILogger<GateCycleRunner> log,
     RequestEvents events, GateCycleHub hub, TimeProvider clock, Notifications.NotificationPublisher notifications, FaultInjection faults,
-    RecordSnapshots snapshots)
+    RecordSnapshots snapshots, Azure.Storage.Blobs.BlobServiceClient blobs)
 {
+    /// <summary>The market's clearing lease (<see cref="PlanAndBookAsync"/>).</summary>
+    public const string ClearingLease = "clearing";
+
+    /// <summary>How long the clearing lease outlives a holder that died: the shortest blob lease (renewed while held).</summary>
+    private static readonly TimeSpan ClearingLeaseDuration = ExclusiveLease.MinDuration;
+
+    /// <summary>How long a clearing waits for another one before its step fails (and is retried).</summary>
+    private static readonly TimeSpan ClearingLeaseWait = TimeSpan.FromMinutes(2);
+
     private readonly GateCycleOptions _options = options.Value;
 
     /// <summary>The market interval new requests are posted with.</summary>
@@ -255,20 +265,16 @@ public sealed partial class GateCycleRunner(
     /// </summary>
     private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
-        if (await store.GetClearingPlanAsync(cycle.Id, cancellationToken) is not { } plan)
-        {
-            plan = await store.AddClearingPlanAsync(cycle.Id, await PlanAsync(cycle, now, cancellationToken), cancellationToken);
-            faults.Reached(FaultInjection.ClearingResultStored);
-        }
+        // The bookings are written before the awards they come from are saved, so every later clearing sees them; a retry
+        // after a stored plan books it again (an earlier attempt may have stopped before, and booking twice changes nothing).
+        if (await store.GetClearingPlanAsync(cycle.Id, cancellationToken) is { } plan) await BookAsync(cycle.Id, plan, cancellationToken);
+        else plan = await PlanAndBookAsync(cycle, now, cancellationToken);
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
         var clearing = plan.Results.Select(r => members[r.RequestId]).ToList();
         var closed = clearing.Where(m => m.Value.State == RequestState.Open).ToList();
         foreach (var (request, _) in closed) request.Close(plan.For(request.Id), now);
         cycle.Clear(plan.Batches, plan.Results.Count, Now(now));
 
-        // The bookings are written before the awards they come from are saved, so every later clearing sees them.
-        var delivery = clearing.ToDictionary(m => m.Value.Id, m => m.Value.Delivery);
-        await store.BookAsync(cycle.Id, plan.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])), cancellationToken);
         // The escrow slots are written before the results they describe, so a cleared request always has them.
         var slots = cycle.Batches.SelectMany(b => b.Awards.Select((a, position) => (a, slot: new EscrowSlot(b.Number, position))))
             .GroupBy(x => x.a.RequestId).ToDictionary(g => g.Key, g => g.OrderBy(x => x.a.AwardIndex).Select(x => x.slot).ToList());
@@ -282,6 +288,48 @@ public sealed partial class GateCycleRunner(
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
         if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
+    }
+
+    /// <summary>
+    /// Makes the cycle's clearing plan, stores it and books its awards, one gate cycle at a time market-wide: under the
+    /// clearing lease (<see cref="ExclusiveLease"/> <see cref="ClearingLease"/>), because a clearing reads the bookings before it
+    /// writes its own, and two cycles doing that at once (on two instances, or a late cycle and the next) would both
+    /// award one station. Table storage has no transaction across the station partitions that a plan books, so the
+    /// step itself is serialised. One lease for the whole market rather than one per transformer: there is one cycle per
+    /// cadence slot, so clearings meet only when one is late, and then the later waits one clearing's time (about 0.3 s
+    /// per 1,000 offers), while one lease needs no ordered acquisition and no rule about stations moving between
+    /// transformers. A retry of the same cycle holds the lease with the same id (derived from the cycle id), so it
+    /// re-enters the lease its crashed attempt held instead of waiting for it to expire; another cycle waits at most
+    /// <see cref="ClearingLeaseDuration"/> after a holder died. The holder leaves its cycle id on the lease until its
+    /// plan is booked, and the next holder first books the stored plan of a holder that died (or lost the lease) in
+    /// between. The lease is proven held just before the plan is stored, so a holder paused past it stores nothing.
+    /// </summary>
+    private async Task<ClearingPlan> PlanAndBookAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var lease = await ExclusiveLease.AcquireAsync(blobs, ClearingLease, LeaseIdOf(cycle.Id), ClearingLeaseDuration, ClearingLeaseWait,
+            log, cancellationToken);
+        if (await lease.ReadNoteAsync(cancellationToken) is { } unbooked && unbooked != cycle.Id
+            && await store.GetClearingPlanAsync(unbooked, cancellationToken) is { } theirs)
+            await BookAsync(unbooked, theirs, cancellationToken);
+        await lease.WriteNoteAsync(cycle.Id, cancellationToken);
+        var made = await PlanAsync(cycle, now, cancellationToken);
+        await lease.EnsureHeldAsync(cancellationToken);
+        var plan = await store.AddClearingPlanAsync(cycle.Id, made, cancellationToken);
+        faults.Reached(FaultInjection.ClearingResultStored);
+        await BookAsync(cycle.Id, plan, cancellationToken);
+        await lease.WriteNoteAsync(null, cancellationToken);
+        return plan;
+    }
+
+    /// <summary>The clearing lease's id for a cycle: a GUID from its id's hash, the same in every attempt and instance.</summary>
+    private static string LeaseIdOf(string cycleId) =>
+        new Guid(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(cycleId)).AsSpan(0, 16)).ToString();
+
+    /// <summary>Books the stations of every award of <paramref name="cycleId"/>'s stored plan for its request's window.</summary>
+    private async Task BookAsync(string cycleId, ClearingPlan plan, CancellationToken cancellationToken)
+    {
+        var delivery = (await store.GetGateCycleRequestsAsync(cycleId, cancellationToken)).ToDictionary(kv => kv.Key, kv => kv.Value.Value.Delivery);
+        await store.BookAsync(cycleId, plan.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])), cancellationToken);
     }
 
     /// <summary>

@@ -29,6 +29,15 @@ public sealed class RetentionOptions
     public TimeSpan Deliveries { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>
+    /// How long a station booking (table <c>bookings</c>) is kept after its window ended: at least 1 day, default 8 days.
+    /// A booking matters only to a clearing whose request's window overlaps it. A request's window starts after its gate
+    /// cycle closes plus the activation lead time, so a cycle clearing on time never reaches back before its own closing;
+    /// only a late one does (stopped for attention, then resumed), and cycles are kept going for
+    /// <c>GateCycle:RefundAfter</c> (7 days) after closing. Keep this longer than that.
+    /// </summary>
+    public TimeSpan Bookings { get; set; } = TimeSpan.FromDays(8);
+
+    /// <summary>
     /// UTC days an idempotency day table is kept, counting the day its keys were first used: at least 2, default 2 (the
     /// documented contract: a key is remembered until the end of the next UTC day).
     /// </summary>
@@ -41,7 +50,8 @@ public sealed class RetentionOptions
 /// <param name="Events">Events, with their id rows.</param>
 /// <param name="Deliveries">Ended webhook deliveries.</param>
 /// <param name="IdempotencyTables">Idempotency day tables.</param>
-public sealed record RetentionResult(int OutboxRows, int ProcessedMessages, int Events, int Deliveries, int IdempotencyTables);
+/// <param name="Bookings">Station bookings whose window ended long enough ago.</param>
+public sealed record RetentionResult(int OutboxRows, int ProcessedMessages, int Events, int Deliveries, int IdempotencyTables, int Bookings);
 
 /// <summary>The <c>Retention</c> timer function: one sweep of every kind, each cut off at the market clock's now minus its period.</summary>
 public sealed partial class RetentionSweeper(
@@ -70,14 +80,15 @@ public sealed partial class RetentionSweeper(
         });
 
         var days = await store.DropIdempotencyTablesAsync(now, o.IdempotencyDays, cancellationToken);
-        var result = new RetentionResult(outbox, processed, events, deliveries, days);
-        LogSwept(result.OutboxRows, result.ProcessedMessages, result.Events, result.Deliveries, result.IdempotencyTables);
+        var bookings = await store.PurgeBookingsAsync(now - o.Bookings, cancellationToken);
+        var result = new RetentionResult(outbox, processed, events, deliveries, days, bookings);
+        LogSwept(result.OutboxRows, result.ProcessedMessages, result.Events, result.Deliveries, result.IdempotencyTables, result.Bookings);
         return result;
     }
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Retention deleted {Outbox} outbox rows, {Processed} processed-message ids, {Events} events, {Deliveries} deliveries and {Tables} idempotency day tables")]
-    private partial void LogSwept(int outbox, int processed, int events, int deliveries, int tables);
+        Message = "Retention deleted {Outbox} outbox rows, {Processed} processed-message ids, {Events} events, {Deliveries} deliveries, {Tables} idempotency day tables and {Bookings} bookings")]
+    private partial void LogSwept(int outbox, int processed, int events, int deliveries, int tables, int bookings);
 }
 
 /// <summary>Registration of the retention sweep.</summary>
@@ -87,8 +98,8 @@ public static class RetentionServices
     public static IServiceCollection AddRetention(this IServiceCollection services)
     {
         services.AddOptions<RetentionOptions>().BindConfiguration("Retention")
-            .Validate(o => new[] { o.Outbox, o.ProcessedMessages, o.Events, o.Deliveries }.All(p => p >= TimeSpan.FromDays(1)),
-                "Retention periods (Outbox, ProcessedMessages, Events, Deliveries) must be at least one day.")
+            .Validate(o => new[] { o.Outbox, o.ProcessedMessages, o.Events, o.Deliveries, o.Bookings }.All(p => p >= TimeSpan.FromDays(1)),
+                "Retention periods (Outbox, ProcessedMessages, Events, Deliveries, Bookings) must be at least one day.")
             .Validate(o => o.IdempotencyDays >= 2, "Retention:IdempotencyDays must be at least 2: keys are remembered until the end of the next UTC day.")
             .ValidateOnStart();
         services.AddSingleton<RetentionSweeper>();

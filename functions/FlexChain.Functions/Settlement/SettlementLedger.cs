@@ -3,6 +3,7 @@ using System.Numerics;
 using Azure.Storage.Blobs;
 using FlexChain.Ethereum;
 using FlexChain.Functions.Api;
+using FlexChain.Functions.Hosting;
 using FlexChain.Verification;
 using Microsoft.Extensions.Options;
 using Nethereum.ABI.FunctionEncoding.Attributes;
@@ -91,9 +92,9 @@ public enum ChainFinality
 /// hash of the transaction that did the work, found from the contract's events. The escrow pays only listed payees:
 /// the registrar key lists a CPO's wallet after its wallet proof, and again before a lock for any payee not yet
 /// listed (so a crash between the proof and its registration loses nothing). Each key's transactions are sent under
-/// its own <see cref="SignerLease"/>, so several app instances never interleave a key's nonces.
+/// its own signer lease (<see cref="ExclusiveLease"/>), so several app instances never interleave a key's nonces.
 /// </summary>
-public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobServiceClient blobs, ILogger<SignerLease> leaseLog) : IDisposable
+public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobServiceClient blobs, ILogger<ExclusiveLease> leaseLog) : IDisposable
 {
     private readonly SettlementOptions _options = options.Value;
     private readonly Web3 _web3 = new(options.Value.RpcUrl);
@@ -276,13 +277,13 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     public sealed record LockOutcome(string? Transaction, string? FundingFailure);
 
     /// <summary>
-    /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; each
-    /// cycle's lock is then run as a call (eth_call, no transaction) to check again, just before locking, what its DSO
-    /// gave: the consents (signature, deadline, what is left of each) and the allowance and balance. A cycle the escrow would
-    /// refuse for its funding is not sent and comes back with the reason; the others go out back to back under one
-    /// signer lease, each its own transaction, and are awaited together. A lock that passed the check but reverted on
-    /// chain (its DSO's funds moved in between) is checked again and comes back refused, so one DSO's refused batch never
-    /// fails another's.
+    /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; the
+    /// locks then go out back to back under one signer lease, each its own transaction, and are awaited together. Each
+    /// send first estimates its gas, which runs the lock as a call (no transaction) and so checks again, just before
+    /// locking, what its DSO gave: the consents (signature, deadline, what is left of each) and the allowance and balance. A cycle
+    /// the escrow would refuse is not sent; it, and a lock that passed the estimate but reverted on chain (its DSO's
+    /// funds moved in between), is run as a call again and comes back refused with the reason, so one DSO's refused
+    /// batch never fails another's.
     /// </summary>
     /// <remarks>
     /// Separate transactions rather than one contract entry that skips an unfundable batch: the contract stays as it is
@@ -292,20 +293,18 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <returns>The outcome of each cycle, in order.</returns>
     /// <exception cref="InvalidOperationException">A cycle is on chain with a different award list, or its lock failed for another reason than funding.</exception>
     /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
-    /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
+    /// <exception cref="LeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
     public async Task<IReadOnlyList<LockOutcome>> LockCyclesAsync(IReadOnlyList<CycleLock> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
         var needed = cycles.Where((_, i) => before[i].Status == CycleStatus.None).ToList();
         await RegisterPayeesAsync(needed.SelectMany(c => c.Awards.Select(a => a.Cpo)), cancellationToken);
-        var refused = new Dictionary<Hash32, string>();
-        foreach (var c in needed)
-            if (await FundingRefusalAsync(c, cancellationToken) is { } reason) refused[c.CycleId] = reason;
-        var reverts = await SendAllAsync(Settler, needed.Where(c => !refused.ContainsKey(c.CycleId)).Select(LockCall).ToList(), cancellationToken);
+        // Each send's gas estimate runs the lock as a call first, so a batch its DSO can no longer fund is refused there
+        // and never sent; only then is the call run again to name the reason (below).
+        var reverts = await SendAllAsync(Settler, needed.Select(LockCall).ToList(), cancellationToken);
         var final = await GetFinalCyclesAsync(cycles.Select(c => c.CycleId), cancellationToken);
         return await Task.WhenAll(cycles.Select(async (c, i) =>
         {
-            if (refused.TryGetValue(c.CycleId, out var reason)) return new LockOutcome(null, reason);
             var onChain = final[i];
             if (onChain.Status == CycleStatus.None && await FundingRefusalAsync(c, cancellationToken) is { } late) return new LockOutcome(null, late);
             if (onChain.Status == CycleStatus.None || onChain.AwardsHash != AwardsHash(c.Awards))
@@ -353,7 +352,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// <returns>The outcome of each cycle, in order.</returns>
     /// <exception cref="InvalidOperationException">A cycle was settled with other payouts, or its settlement failed.</exception>
     /// <exception cref="TimeoutException">Another instance held the signer lease throughout the wait for it.</exception>
-    /// <exception cref="SignerLeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
+    /// <exception cref="LeaseLostException">The signer lease was lost part-way: the rest was not sent.</exception>
     public async Task<IReadOnlyList<SettleOutcome>> SettleCyclesAsync(IReadOnlyList<CycleSettlement> cycles, CancellationToken cancellationToken)
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
@@ -460,7 +459,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         if (calls.Count == 0) return reverts;
         var sender = signer.Sender;
         // One instance at a time sends with a key; whoever sent last may have used nonces we have not seen.
-        await using var lease = await SignerLease.AcquireAsync(blobs, sender.Address.ToString(), _options.SignerLease,
+        await using var lease = await ExclusiveLease.AcquireAsync(blobs, ExclusiveLease.SignerName(sender.Address.ToString()), null, _options.SignerLease,
             _options.SignerLease + TimeSpan.FromSeconds(30), leaseLog, cancellationToken);
         await RebroadcastUnminedAsync(signer, cancellationToken);
         await sender.ResyncNonceAsync(cancellationToken);

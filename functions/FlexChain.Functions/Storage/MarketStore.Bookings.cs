@@ -1,5 +1,6 @@
 using Azure.Data.Tables;
 using FlexChain.Domain;
+using FlexChain.Storage;
 
 namespace FlexChain.Functions.Storage;
 
@@ -38,6 +39,20 @@ public sealed partial class MarketStore
                 found.Add(new StationBooking(station, new TimeWindow(e.GetDateTimeOffset("Start")!.Value.ToUniversalTime(), e.GetDateTimeOffset("End")!.Value.ToUniversalTime()), e.GetString("AwardId")));
         });
         return found.ToList();
+    }
+
+    /// <summary>
+    /// Deletes the bookings whose window ended before <paramref name="endedBefore"/> (each unless rewritten since it was
+    /// read). The row keys start with the window's end, but the stations are many partitions, so this is one keys-only
+    /// scan of the table, which retention keeps to the bookings of the last <c>Retention:Bookings</c>. Returns how many.
+    /// </summary>
+    public async Task<int> PurgeBookingsAsync(DateTimeOffset endedBefore, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        var filter = TableClient.CreateQueryFilter($"RowKey lt {Ticks(endedBefore)}");
+        await foreach (var page in Bookings.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
+            deleted += await Bookings.DeleteEntitiesAsync(page.Values, cancellationToken);
+        return deleted;
     }
 
     private static string BookingRow(StationBooking b) => Ticks(b.Window.End) + "_" + b.AwardId.Replace('/', '~');

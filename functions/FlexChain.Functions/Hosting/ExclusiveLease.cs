@@ -4,23 +4,24 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 
-namespace FlexChain.Functions.Settlement;
+namespace FlexChain.Functions.Hosting;
 
 /// <summary>
-/// The lease that lets one app instance at a time send transactions with the operator's key, so that nonces are
-/// serialised across instances (ARCHITECTURE.md section 5): a blob lease on <c>leases/signer-{address}</c>. While held
-/// it is renewed in the background every third of its duration; before every send the holder proves it still holds it
+/// A lease that lets one app instance at a time do something across instances: a blob lease on <c>leases/{name}</c>
+/// (the operator key's signer, <c>signer-{address}</c>, which serialises its nonces, ARCHITECTURE.md section 5; the
+/// market's clearing, <c>clearing</c>, see <see cref="Gates.GateCycleRunner"/>). While held it is renewed in the
+/// background every third of its duration; before each guarded write the holder proves it still holds it
 /// (<see cref="EnsureHeldAsync"/>), so an instance that was paused past its lease (GC pause, frozen VM) and lost it to
-/// another sends nothing more. A holder that dies loses it when the storage service lets it expire. Disposing stops the
+/// another writes nothing more. A holder that dies loses it when the storage service lets it expire. Disposing stops the
 /// renewal and releases it.
 /// </summary>
 /// <remarks>
 /// The fence narrows the window, it cannot close it: a pause longer than the lease between a successful check and the
-/// node accepting the transaction still lets two instances send. The lease's duration bounds that window from below.
+/// write landing still lets two instances write. The lease's duration bounds that window from below.
 /// </remarks>
-public sealed partial class SignerLease : IAsyncDisposable
+public sealed partial class ExclusiveLease : IAsyncDisposable
 {
-    /// <summary>The blob container holding one lease blob per signer address.</summary>
+    /// <summary>The blob container holding one lease blob per lease name.</summary>
     public const string ContainerName = "leases";
 
     /// <summary>The shortest finite lease the storage service grants: 15 s.</summary>
@@ -31,30 +32,39 @@ public sealed partial class SignerLease : IAsyncDisposable
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
 
+    private const string NoteKey = "note";
+
+    private readonly BlobClient _blob;
     private readonly BlobLeaseClient _lease;
-    private readonly string _signer;
+    private readonly string _name;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _renewing;
 
-    private SignerLease(BlobLeaseClient lease, string signer, TimeSpan duration, ILogger log)
+    private ExclusiveLease(BlobClient blob, BlobLeaseClient lease, string name, TimeSpan duration, ILogger log)
     {
+        _blob = blob;
         _lease = lease;
-        _signer = signer;
+        _name = name;
         _log = log;
         // A third of the duration leaves two more attempts before it expires when one renewal fails.
         _renewing = RenewWhileHeldAsync(duration / 3, _stop.Token);
     }
 
-    /// <summary>The name of <paramref name="signer"/>'s lease blob in <see cref="ContainerName"/>.</summary>
-    public static string BlobName(string signer) => "signer-" + signer.ToLowerInvariant();
+    /// <summary>The name of <paramref name="signer"/>'s lease (its blob in <see cref="ContainerName"/>).</summary>
+    public static string SignerName(string signer) => "signer-" + signer.ToLowerInvariant();
 
     /// <summary>
-    /// Takes <paramref name="signer"/>'s lease for <paramref name="duration"/> (renewed while held), creating its blob if
+    /// Takes the lease <paramref name="name"/> for <paramref name="duration"/> (renewed while held), creating its blob if
     /// missing, and waits up to <paramref name="wait"/> for another holder to release it or let it expire.
     /// </summary>
     /// <param name="blobs">The storage account holding the lease blobs.</param>
-    /// <param name="signer">The signer's address.</param>
+    /// <param name="name">The lease's blob name.</param>
+    /// <param name="leaseId">
+    /// The lease id to hold it with (a GUID), or null for a new one. A holder with the same id takes it at once even while
+    /// it is held (the storage service renews it): so a retry of one piece of work re-enters the lease its failed attempt
+    /// held, instead of waiting for it to expire.
+    /// </param>
     /// <param name="duration">The lease's duration, <see cref="MinDuration"/> to <see cref="MaxDuration"/>.</param>
     /// <param name="wait">How long to wait for another holder; zero tries once.</param>
     /// <param name="log">Where renewal failures and a lost lease are logged.</param>
@@ -63,15 +73,15 @@ public sealed partial class SignerLease : IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="duration"/> is outside 15-60 s.</exception>
     /// <exception cref="TimeoutException">Another instance held it for the whole wait.</exception>
     /// <exception cref="RequestFailedException">The storage service refused or did not answer (after the client's retries).</exception>
-    public static async Task<SignerLease> AcquireAsync(
-        BlobServiceClient blobs, string signer, TimeSpan duration, TimeSpan wait, ILogger log, CancellationToken cancellationToken)
+    public static async Task<ExclusiveLease> AcquireAsync(
+        BlobServiceClient blobs, string name, string? leaseId, TimeSpan duration, TimeSpan wait, ILogger log, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(blobs);
         ArgumentOutOfRangeException.ThrowIfLessThan(duration, MinDuration);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(duration, MaxDuration);
         var container = blobs.GetBlobContainerClient(ContainerName);
         await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-        var blob = container.GetBlobClient(BlobName(signer));
+        var blob = container.GetBlobClient(name);
         try
         {
             await blob.UploadAsync(BinaryData.Empty, overwrite: false, cancellationToken);
@@ -82,29 +92,52 @@ public sealed partial class SignerLease : IAsyncDisposable
             // first): all we need is a blob to lease.
         }
 
-        var lease = blob.GetBlobLeaseClient();
+        var lease = blob.GetBlobLeaseClient(leaseId);
         var waited = Stopwatch.StartNew();
         while (true)
         {
             try
             {
                 await lease.AcquireAsync(duration, cancellationToken: cancellationToken);
-                return new SignerLease(lease, signer, duration, log);
+                return new ExclusiveLease(blob, lease, name, duration, log);
             }
             catch (RequestFailedException e) when (e.ErrorCode == BlobErrorCode.LeaseAlreadyPresent)
             {
-                if (waited.Elapsed >= wait) throw new TimeoutException($"the signer lease for {signer} is held by another instance", e);
+                if (waited.Elapsed >= wait) throw new TimeoutException($"the lease {name} is held by another instance", e);
             }
             await Task.Delay(PollInterval, cancellationToken);
         }
     }
 
+    /// <summary>The note the last holder left on the lease (<see cref="WriteNoteAsync"/>), or null.</summary>
+    public async Task<string?> ReadNoteAsync(CancellationToken cancellationToken) =>
+        (await _blob.GetPropertiesAsync(new BlobRequestConditions { LeaseId = _lease.LeaseId }, cancellationToken)).Value.Metadata
+            .TryGetValue(NoteKey, out var note) ? note : null;
+
     /// <summary>
-    /// The fence before every send: proves this instance still holds the lease by renewing it, which the storage
+    /// Leaves a note for the next holder (blob metadata, written only under this lease), or removes it (null): what a
+    /// holder that dies or loses the lease part-way has left undone.
+    /// </summary>
+    /// <exception cref="LeaseLostException">The lease was taken over or broken.</exception>
+    public async Task WriteNoteAsync(string? note, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _blob.SetMetadataAsync(note is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [NoteKey] = note },
+                new BlobRequestConditions { LeaseId = _lease.LeaseId }, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            throw new LeaseLostException(_name, e);
+        }
+    }
+
+    /// <summary>
+    /// The fence before every guarded write: proves this instance still holds the lease by renewing it, which the storage
     /// service grants only to the holder's lease id, and so also extends it by its duration.
     /// </summary>
-    /// <exception cref="SignerLeaseLostException">Another instance took the lease over, or it was broken: send nothing more.</exception>
-    /// <exception cref="RequestFailedException">The storage service did not answer (after the client's retries): holding is unproven, so send nothing either.</exception>
+    /// <exception cref="LeaseLostException">Another instance took the lease over, or it was broken: write nothing more.</exception>
+    /// <exception cref="RequestFailedException">The storage service did not answer (after the client's retries): holding is unproven, so write nothing either.</exception>
     public async Task EnsureHeldAsync(CancellationToken cancellationToken)
     {
         try
@@ -113,7 +146,7 @@ public sealed partial class SignerLease : IAsyncDisposable
         }
         catch (RequestFailedException e) when (IsLost(e))
         {
-            throw new SignerLeaseLostException(_signer, e);
+            throw new LeaseLostException(_name, e);
         }
     }
 
@@ -134,7 +167,7 @@ public sealed partial class SignerLease : IAsyncDisposable
         catch (Exception e) when (e is RequestFailedException or AggregateException)
         {
             // Not worth failing finished work for: the next holder waits for the lease to expire instead.
-            LogReleaseFailed(_signer, Describe(e));
+            LogReleaseFailed(_name, Describe(e));
         }
     }
 
@@ -157,13 +190,13 @@ public sealed partial class SignerLease : IAsyncDisposable
                 }
                 catch (RequestFailedException e) when (IsLost(e))
                 {
-                    LogLost(_signer, Describe(e));
+                    LogLost(_name, Describe(e));
                     return; // the fence refuses every further send
                 }
                 catch (Exception e) when (e is RequestFailedException or AggregateException)
                 {
                     // Storage unreachable after the client's retries: the next tick tries again before the lease can expire.
-                    LogRenewalFailed(_signer, Describe(e));
+                    LogRenewalFailed(_name, Describe(e));
                 }
             }
         }
@@ -172,19 +205,19 @@ public sealed partial class SignerLease : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Signer lease for {Signer} lost ({Error}): no further transaction is sent under it")]
-    private partial void LogLost(string signer, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lease {Name} lost ({Error}): nothing more is written under it")]
+    private partial void LogLost(string name, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Signer lease for {Signer}: renewal failed ({Error}); retrying on the next tick")]
-    private partial void LogRenewalFailed(string signer, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lease {Name}: renewal failed ({Error}); retrying on the next tick")]
+    private partial void LogRenewalFailed(string name, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Signer lease for {Signer}: release failed ({Error}); it expires on its own")]
-    private partial void LogReleaseFailed(string signer, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lease {Name}: release failed ({Error}); it expires on its own")]
+    private partial void LogReleaseFailed(string name, string error);
 }
 
 /// <summary>
-/// The signer lease was taken over by another instance or broken while this instance held it: this instance must send
-/// nothing more with the key, because another may now own its next nonce.
+/// A lease was taken over by another instance or broken while this instance held it: this instance must write nothing
+/// more under it (for the signer lease: send nothing more with the key, because another may now own its next nonce).
 /// </summary>
-public sealed class SignerLeaseLostException(string signer, Exception innerException)
-    : Exception($"the signer lease for {signer} was lost (taken over or broken); no further transaction is sent", innerException);
+public sealed class LeaseLostException(string name, Exception innerException)
+    : Exception($"the lease {name} was lost (taken over or broken); nothing more is written under it", innerException);

@@ -4,25 +4,29 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
+using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Settlement;
 using FlexChain.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FlexChain.EndToEnd.Tests;
 
-/// <summary>The operator key's signer lease on a real blob lease (Azurite): exclusive, renewed while held, fenced, released.</summary>
-public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
+/// <summary>
+/// The lease of the operator key's signer and of the market's clearing on a real blob lease (Azurite): exclusive,
+/// re-entered with the same lease id, renewed while held, fenced, released, with a note for the next holder.
+/// </summary>
+public sealed class ExclusiveLeaseTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
 {
-    private static readonly TimeSpan Duration = SignerLease.MinDuration;
+    private static readonly TimeSpan Duration = ExclusiveLease.MinDuration;
     private readonly BlobServiceClient _blobs = new(azurite.ConnectionString);
-    private readonly string _signer = "0x" + Guid.NewGuid().ToString("N") + "00000000"; // a fresh blob per test
+    private readonly string _name = ExclusiveLease.SignerName("0x" + Guid.NewGuid().ToString("N") + "00000000"); // a fresh blob per test
 
-    private Task<SignerLease> AcquireAsync(TimeSpan wait) =>
-        SignerLease.AcquireAsync(_blobs, _signer, Duration, wait, NullLogger.Instance, CancellationToken.None);
+    private Task<ExclusiveLease> AcquireAsync(TimeSpan wait, string? leaseId = null) =>
+        ExclusiveLease.AcquireAsync(_blobs, _name, leaseId, Duration, wait, NullLogger.Instance, CancellationToken.None);
 
     /// <summary>Another client on the same blob: how a second instance, or an operator breaking the lease, sees it.</summary>
     private BlobLeaseClient OtherClient() =>
-        _blobs.GetBlobContainerClient(SignerLease.ContainerName).GetBlobClient(SignerLease.BlobName(_signer)).GetBlobLeaseClient();
+        _blobs.GetBlobContainerClient(ExclusiveLease.ContainerName).GetBlobClient(_name).GetBlobLeaseClient();
 
     [Fact]
     public async Task AcquireAsync_WhileAnotherHolds_WaitsAndGetsItAfterRelease()
@@ -38,7 +42,7 @@ public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<Azu
         await first.DisposeAsync();
         await using var second = await waiting;
         await second.EnsureHeldAsync(CancellationToken.None);
-        await Assert.ThrowsAsync<SignerLeaseLostException>(() => first.EnsureHeldAsync(CancellationToken.None));
+        await Assert.ThrowsAsync<LeaseLostException>(() => first.EnsureHeldAsync(CancellationToken.None));
     }
 
     [Fact]
@@ -59,7 +63,7 @@ public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<Azu
 
         await OtherClient().BreakAsync(TimeSpan.Zero);
 
-        await Assert.ThrowsAsync<SignerLeaseLostException>(() => holder.EnsureHeldAsync(CancellationToken.None));
+        await Assert.ThrowsAsync<LeaseLostException>(() => holder.EnsureHeldAsync(CancellationToken.None));
     }
 
     [Fact]
@@ -70,7 +74,7 @@ public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<Azu
         await OtherClient().BreakAsync(TimeSpan.Zero);
         await using var successor = await AcquireAsync(TimeSpan.Zero);
 
-        await Assert.ThrowsAsync<SignerLeaseLostException>(() => paused.EnsureHeldAsync(CancellationToken.None));
+        await Assert.ThrowsAsync<LeaseLostException>(() => paused.EnsureHeldAsync(CancellationToken.None));
         await paused.DisposeAsync(); // its release is refused (409) and ignored
         await successor.EnsureHeldAsync(CancellationToken.None);
     }
@@ -93,12 +97,42 @@ public sealed class SignerLeaseTests(AzuriteFixture azurite) : IClassFixture<Azu
     }
 
     [Fact]
+    public async Task AcquireAsync_WithTheHoldersLeaseId_ReentersAtOnce_OthersStillWait()
+    {
+        var id = Guid.NewGuid().ToString();
+        await using var failed = await AcquireAsync(TimeSpan.Zero, id);   // an attempt that stopped holding it
+
+        await using var retry = await AcquireAsync(TimeSpan.Zero, id);
+        await retry.EnsureHeldAsync(CancellationToken.None);
+        await Assert.ThrowsAsync<TimeoutException>(() => AcquireAsync(TimeSpan.Zero, Guid.NewGuid().ToString()));
+        await Assert.ThrowsAsync<TimeoutException>(() => AcquireAsync(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public async Task Note_LeftByAHolder_ReadByTheNext_RemovedWithNull_RefusedAfterLoss()
+    {
+        var first = await AcquireAsync(TimeSpan.Zero);
+        Assert.Null(await first.ReadNoteAsync(CancellationToken.None));
+        await first.WriteNoteAsync("gc-1", CancellationToken.None);
+        await first.DisposeAsync();
+
+        var second = await AcquireAsync(TimeSpan.Zero);
+        Assert.Equal("gc-1", await second.ReadNoteAsync(CancellationToken.None));
+        await second.WriteNoteAsync(null, CancellationToken.None);
+        Assert.Null(await second.ReadNoteAsync(CancellationToken.None));
+
+        await OtherClient().BreakAsync(TimeSpan.Zero);
+        await Assert.ThrowsAsync<LeaseLostException>(() => second.WriteNoteAsync("gc-2", CancellationToken.None));
+        await second.DisposeAsync();
+    }
+
+    [Fact]
     public async Task AcquireAsync_DurationOutsideBlobLeaseRange_Throws()
     {
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
-            SignerLease.AcquireAsync(_blobs, _signer, TimeSpan.FromSeconds(5), TimeSpan.Zero, NullLogger.Instance, CancellationToken.None));
+            ExclusiveLease.AcquireAsync(_blobs, _name, null, TimeSpan.FromSeconds(5), TimeSpan.Zero, NullLogger.Instance, CancellationToken.None));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
-            SignerLease.AcquireAsync(_blobs, _signer, TimeSpan.FromSeconds(61), TimeSpan.Zero, NullLogger.Instance, CancellationToken.None));
+            ExclusiveLease.AcquireAsync(_blobs, _name, null, TimeSpan.FromSeconds(61), TimeSpan.Zero, NullLogger.Instance, CancellationToken.None));
     }
 
     [Theory]

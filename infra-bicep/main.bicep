@@ -38,6 +38,9 @@ param settlementContract string
 @minValue(1)
 @maxValue(64)
 param chainConfirmations int
+@description('How a chain step becomes final: Confirmations (chainConfirmations blocks) or Finalized (the node\'s finalized block).')
+@allowed(['Confirmations', 'Finalized'])
+param chainFinality string = 'Confirmations'
 @minValue(0)
 param chainFromBlock int
 @minValue(1)
@@ -128,6 +131,7 @@ module functionApp 'modules/functionapp.bicep' = {
     chainId: chainId
     settlementContract: settlementContract
     chainConfirmations: chainConfirmations
+    chainFinality: chainFinality
     chainFromBlock: chainFromBlock
     chainMaxLogBlockSpan: chainMaxLogBlockSpan
     gateCadence: gateCadence

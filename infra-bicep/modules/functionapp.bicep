@@ -30,6 +30,9 @@ param chainId int
 param settlementContract string
 @description('Confirmations before a chain step counts as done (1 to 64).')
 param chainConfirmations int
+@description('How a chain step becomes final: Confirmations or Finalized (the node\'s finalized block).')
+@allowed(['Confirmations', 'Finalized'])
+param chainFinality string
 @description('The escrow\'s deployment block (first block scanned for its events).')
 param chainFromBlock int
 @description('Most blocks per eth_getLogs (the RPC provider\'s cap).')
@@ -77,6 +80,7 @@ var appSettings = {
   Chain__OperatorKey: secret.chainOperatorKey
   Chain__RegistrarKey: secret.chainRegistrarKey
   Chain__Confirmations: string(chainConfirmations)
+  Chain__Finality: chainFinality
   Chain__FromBlock: string(chainFromBlock)
   Chain__MaxLogBlockSpan: string(chainMaxLogBlockSpan)
   Chain__SignerLease: '00:00:30'

@@ -100,8 +100,9 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default)
+        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, string? gateCycleId = null)
     {
+        GateCycleId = gateCycleId;
         StateReason = stateReason;
         Consent = consent;
         Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
@@ -194,6 +195,20 @@ public sealed class FlexRequest
 
     /// <summary>Why <see cref="AppliedSelection"/> differs from what the DSO asked for (e.g. no decision in time), or null.</summary>
     public string? SelectionNote { get; private set; }
+
+    /// <summary>
+    /// The gate cycle the request clears in, fixed when it joins the cycle before it is first stored (null only for
+    /// requests stored before offers were kept per gate cycle).
+    /// </summary>
+    public string? GateCycleId { get; private set; }
+
+    /// <summary>Records the gate cycle the request clears in; a request never moves to another cycle.</summary>
+    public void JoinGateCycle(string cycleId)
+    {
+        if (GateCycleId is not null && GateCycleId != cycleId)
+            throw new InvalidOperationException($"request {Id} clears in gate cycle {GateCycleId}, not {cycleId}");
+        GateCycleId = cycleId;
+    }
 
     /// <summary>Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>.</summary>
     public static FlexRequest Post(

@@ -236,7 +236,7 @@ public sealed class GateClearingTests(MarketFixture market)
         var cycleId = (await store.GetMembershipAsync(request, default))!.CycleId;
         var cycle = (await store.GetGateCycleAsync(cycleId, default))!.Value.Value;
         var stored = (await store.GetRequestAsync(request, default))!.Value.Value;
-        var result = ClearingEngine.Clear([stored.ToClearingRequest()], await store.GetOffersAsync(request, default)).For(request);
+        var result = ClearingEngine.Clear([stored.ToClearingRequest()], await store.GetOffersAsync(stored, default)).For(request);
         stored.Close(result, t0.AddHours(1));
         var plan = new ClearingPlan([result], cycle.PlanBatches([stored], 200));
         Assert.Same(plan, await store.AddClearingPlanAsync(cycleId, plan, default));

@@ -277,7 +277,7 @@ public sealed class ManualDecisionTests(MarketFixture market)
         var runnerRead = (await store.GetRequestAsync(request, default))!.Value;                          // the runner reads its members
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/decision", dso, Picks((dear, 4m))); // a decision lands after that read
         var inFlight = (await store.GetRequestAsync(request, default))!.Value;                            // another PUT has read, not yet saved
-        Assert.Empty(inFlight.Value.Decide(inFlight.Value.DsoId, [new OfferPick(cheap)], await store.GetOffersAsync(request, default), t0.AddHours(2).AddTicks(-1)));
+        Assert.Empty(inFlight.Value.Decide(inFlight.Value.DsoId, [new OfferPick(cheap)], await store.GetOffersAsync(inFlight.Value, default), t0.AddHours(2).AddTicks(-1)));
 
         var cleared = await store.FixDecisionAsync(runnerRead, t0.AddHours(2), default);
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
@@ -282,6 +283,35 @@ public sealed class SettlementChainTests(MarketFixture market)
             await Task.WhenAny(step, Task.Delay(200));
         }
         return await step;
+    }
+
+    /// <summary>
+    /// Locks are sent with a gas limit from their size instead of an estimate (<see cref="SettlementLedger.LockGasLimit"/>):
+    /// the costliest shapes of a batch (every award to a CPO the escrow has not seen in it, many consents) use less.
+    /// </summary>
+    [Theory]
+    [InlineData(200, 20)]
+    [InlineData(60, 60)]
+    [InlineData(1, 1)]
+    public async Task LockCycles_CostliestShapes_UseLessGasThanTheLimitTheyAreSentWith(int awards, int consents)
+    {
+        using var ledger = Ledger();
+        await ledger.InitializeAsync(CancellationToken.None);
+        var cycleId = EscrowIds.Cycle("gas/" + Guid.NewGuid().ToString("N"));
+        var delivery = market.Clock.GetUtcNow().AddDays(1);
+        var records = Enumerable.Range(0, awards).Select(i => new AwardRecord(EscrowIds.Award(cycleId, i), MarketFixture.DsoKey.Address, NewWallet(),
+            1_000, 250_000, 250, delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds())).ToList();
+        // The awards split as evenly as they go over the consents, each consent drawn for its share.
+        var draws = Enumerable.Range(0, consents).Select(c => DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement,
+                EscrowIds.Cycle($"gas-consent/{cycleId}/{c}"), 250 * awards, delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(RandomNumberGenerator.GetBytes(16), isUnsigned: true))
+            .Draw(250 * (awards / consents + (c < awards % consents ? 1 : 0)))).ToList();
+
+        var locked = Assert.Single(await ledger.LockCyclesAsync([new SettlementLedger.CycleLock(cycleId, records, delivery.AddDays(1), draws)], CancellationToken.None));
+
+        var receipt = await market.Web3.Eth.Transactions.GetTransactionReceipt.SendRequestAsync(locked.Transaction);
+        Assert.Equal(1, (int)receipt.Status.Value);
+        Assert.True(receipt.GasUsed.Value < SettlementLedger.LockGasLimit(awards, consents),
+            $"{awards} awards under {consents} consents used {receipt.GasUsed.Value} gas; the limit is {SettlementLedger.LockGasLimit(awards, consents)}");
     }
 
     [Fact]

@@ -31,7 +31,7 @@ public static class OffersApi
         if (request is null) return TypedResults.NotFound();
         request.RequireOpen(now);
         var offer = await CheckedOfferAsync(request, Ids.New("off", clock), body, http, store, now, 1, cancellationToken);
-        var written = await store.TryAddOfferAsync(offer, cancellationToken);
+        var written = await store.TryAddOfferAsync(request, offer, cancellationToken);
         if (written == OfferWrite.GateClosed) throw GateClosed(request);
         if (written == OfferWrite.Conflict)
             return Problems.Create(409, "requestId", "one-offer-per-cpo", "One offer per CPO per request: modify your offer (PUT) or withdraw it (DELETE).",
@@ -49,7 +49,7 @@ public static class OffersApi
         VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(now);
         var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken);
-        var written = await store.TryReplaceOfferAsync(offer, stored.Value.ETag, cancellationToken);
+        var written = await store.TryReplaceOfferAsync(request, offer, stored.Value.ETag, cancellationToken);
         if (written == OfferWrite.GateClosed) throw GateClosed(request);
         if (written == OfferWrite.Conflict)
             throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed or was withdrawn while this update ran; read it again.");
@@ -64,7 +64,7 @@ public static class OffersApi
         if (request is null || stored is null) return TypedResults.NotFound();
         VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(clock.GetUtcNow());
-        var written = await store.TryDeleteOfferAsync(stored.Value.Value, stored.Value.ETag, cancellationToken);
+        var written = await store.TryDeleteOfferAsync(request, stored.Value.Value, stored.Value.ETag, cancellationToken);
         if (written == OfferWrite.GateClosed) throw GateClosed(request);
         if (written == OfferWrite.Conflict)
             throw new ApiProblemException(409, "offerId", "concurrent-update", "The offer changed while it was being withdrawn; read it again.");
@@ -86,11 +86,11 @@ public static class OffersApi
         var caller = http.User.ParticipantId();
         if (http.User.Role() == Role.Cpo)
         {
-            var own = await store.GetOfferAsync(id, caller, cancellationToken);
+            var own = await store.GetOfferAsync(request, caller, cancellationToken);
             return TypedResults.Ok(new ListResponse<OfferResponse>(own is null ? [] : [OfferResponse.From(own)], null));
         }
         if (Sealed(request, caller, clock) is { } refused) return refused;
-        return TypedResults.Ok((await store.ListOffersAsync(id, size, cursor, cancellationToken)).ToResponse(OfferResponse.From));
+        return TypedResults.Ok((await store.ListOffersAsync(request, size, cursor, cancellationToken)).ToResponse(OfferResponse.From));
     }
 
     public static async Task<Results<Ok<OfferResponse>, NotFound, ProblemHttpResult>> GetOffer(
@@ -101,9 +101,9 @@ public static class OffersApi
         var caller = http.User.ParticipantId();
         Offer? offer;
         if (http.User.Role() == Role.Cpo)
-            offer = await store.GetOfferAsync(id, caller, cancellationToken) is { } own && own.Id == offerId ? own : null;
+            offer = await store.GetOfferAsync(stored.Value.Value, caller, cancellationToken) is { } own && own.Id == offerId ? own : null;
         else if (Sealed(stored.Value.Value, caller, clock) is { } refused) return refused;
-        else offer = (await store.GetOffersAsync(id, cancellationToken)).FirstOrDefault(o => o.Id == offerId);
+        else offer = (await store.GetOffersAsync(stored.Value.Value, cancellationToken)).FirstOrDefault(o => o.Id == offerId);
         if (offer is null) return TypedResults.NotFound();
         VersionTags.Set(http, offer.Revision);
         return TypedResults.Ok(OfferResponse.From(offer));
@@ -124,7 +124,7 @@ public static class OffersApi
     {
         var request = await store.GetRequestForOffersAsync(id, cancellationToken);
         if (request is null) return (null, null);
-        var stored = await store.GetOfferForUpdateAsync(id, http.User.ParticipantId(), cancellationToken);
+        var stored = await store.GetOfferForUpdateAsync(request, http.User.ParticipantId(), cancellationToken);
         return stored is { } s && s.Value.Id == offerId ? (request, s) : (request, null);
     }
 

@@ -21,8 +21,8 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
         var gateClosed = r.OffersUnsealedAt(clock.GetUtcNow());
         IReadOnlyList<Offer>? offers = null;
         if (callerId == r.DsoId && gateClosed)
-            offers = await store.GetOffersAsync(r.Id, cancellationToken);
-        else if (caller.Role() == Role.Cpo && await store.GetOfferAsync(r.Id, callerId, cancellationToken) is { } own)
+            offers = await store.GetOffersAsync(r, cancellationToken);
+        else if (caller.Role() == Role.Cpo && await store.GetOfferAsync(r, callerId, cancellationToken) is { } own)
             offers = [own];
         var visibleIds = offers?.Select(o => o.Id).ToHashSet() ?? [];
 
@@ -54,7 +54,7 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
 
         return new RequestResponse(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, Wire.Kwh(r.Energy.Value), r.Direction.ToString(),
             Wire.EurPerKwh(r.MaxPrice.Value), r.GateClosure, r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value),
-            r.State.ToString(), r.Fill() is { } fill ? FillResponse.From(fill, callerId == r.DsoId) : null, r.CreatedAt, r.CancelledAt, membership?.CycleId,
+            r.State.ToString(), r.Fill() is { } fill ? FillResponse.From(fill, callerId == r.DsoId) : null, r.CreatedAt, r.CancelledAt, r.GateCycleId ?? membership?.CycleId,
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value), o.Detail)).ToList(),

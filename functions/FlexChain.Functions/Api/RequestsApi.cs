@@ -118,7 +118,7 @@ public static class RequestsApi
         var request = stored.Value;
         var items = body.Picks!;
         var picks = items.Select(p => new OfferPick(p.OfferId!, p.EnergyKwh is { } kwh ? KilowattHours.From(kwh) : null)).ToList();
-        var offers = await store.GetOffersAsync(id, cancellationToken);
+        var offers = await store.GetOffersAsync(request, cancellationToken);
         var problems = request.Decide(request.DsoId, picks, offers, clock.GetUtcNow());
         if (problems.Count > 0) return PickProblems(items, problems);
         if (await store.TryReplaceRequestAsync(request, stored.ETag, cancellationToken) is null)

@@ -103,6 +103,12 @@ public sealed partial class GateCycleRunner(
     /// <summary>How long a clearing waits for another one before its step fails (and is retried).</summary>
     private static readonly TimeSpan ClearingLeaseWait = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// How long before its closing time an open cycle's step is run, to wait for it in the step: more than the two queue
+    /// polls (<see cref="DurableTaskOptions.MaxQueuePollingInterval"/>, 1 s) between a durable timer and its activity.
+    /// </summary>
+    private static readonly TimeSpan CloseAhead = TimeSpan.FromSeconds(3);
+
     private readonly GateCycleOptions _options = options.Value;
 
     /// <summary>The market interval new requests are posted with.</summary>
@@ -128,6 +134,7 @@ public sealed partial class GateCycleRunner(
         if (cycle.Value.State == GateCycleState.Open) await hub.EnsureStartedAsync(cycle.Value.Id, cancellationToken);
         if (!await store.TryJoinGateCycleAsync(cycle, request.Id, cancellationToken))
             throw new DomainException("gateClosure", "gate-cycle-closed", $"Gate cycle {cycle.Value.Id} has already closed; choose a later gateClosure.");
+        request.JoinGateCycle(cycle.Value.Id);
         await events.AddAsync(request, cancellationToken);
     }
 
@@ -193,7 +200,13 @@ public sealed partial class GateCycleRunner(
                 case not GateCycleState.Settled when cycle.Attention is not null:
                     return null; // stopped until the market operator resumes it (which starts its orchestration again)
                 case GateCycleState.Open when now < cycle.ClosesAt:
-                    return cycle.ClosesAt;
+                    // Woken a little early, the step waits out the last moments itself: a durable timer fires up to two
+                    // queue polls late, and the clearing should start at the closing time.
+                    if (cycle.ClosesAt - now > CloseAhead) return cycle.ClosesAt - CloseAhead;
+                    await Task.Delay(cycle.ClosesAt - now, clock, cancellationToken);
+                    if (clock.GetUtcNow() < cycle.ClosesAt) return cycle.ClosesAt; // a clock moved by hand (tests) did not get there
+                    now = clock.GetUtcNow();
+                    continue;
                 case GateCycleState.Open:
                     // Members are fixed first: a request joining from now on is refused, so the clearing sees them all.
                     cycle.Close(Now(now));
@@ -339,8 +352,8 @@ public sealed partial class GateCycleRunner(
     private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
-        // The offer fences close first: an offer write acknowledged before this is read below, any later one is refused.
-        await Parallel.ForEachAsync(members.Keys, MarketStore.InParallel(cancellationToken), async (id, ct) => await store.CloseOfferFenceAsync(id, ct));
+        // The cycle's offer fence closes first: an offer write acknowledged before this is read below, any later one is refused.
+        await store.CloseOfferFenceAsync(cycle.Id, cancellationToken);
         // A manual request's decision could still be saving (checked before its deadline, written after this read), so
         // open manual requests have their decision fixed first: one that landed is read back, one in flight fails.
         var taking = new System.Collections.Concurrent.ConcurrentBag<FlexRequest>();
@@ -348,15 +361,14 @@ public sealed partial class GateCycleRunner(
             MarketStore.InParallel(cancellationToken), async (m, ct) =>
                 taking.Add(m.Value.Selection == SelectionMode.Manual ? (await store.FixDecisionAsync(m, now, ct)).Value : m.Value));
         var clearing = taking.OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
-        var offers = new System.Collections.Concurrent.ConcurrentBag<Offer>();
-        await Parallel.ForEachAsync(clearing, MarketStore.InParallel(cancellationToken), async (r, ct) =>
-        {
-            foreach (var o in await store.GetOffersAsync(r.Id, ct)) offers.Add(o);
-        });
-        var all = offers.ToList();
+        var ids = clearing.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        var all = (await store.GetCycleOffersAsync(cycle.Id, cancellationToken)).Where(o => ids.Contains(o.RequestId)).ToList();
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
-        var requests = await Task.WhenAll(clearing.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, cancellationToken)));
-        var result = ClearingEngine.Clear(requests, all, await TakenAsync(cycle.Id, clearing, all, cancellationToken));
+        var inForce = clearing.Count == 0 ? [] : await store.GetTemporaryLimitsAsync(Span(clearing), cancellationToken);
+        // The stations' eligibility and their bookings are read together (independent reads of other tables).
+        var taken = TakenAsync(cycle.Id, clearing, all, cancellationToken);
+        var requests = await Task.WhenAll(clearing.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, inForce, cancellationToken)));
+        var result = ClearingEngine.Clear(requests, all, await taken);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
         foreach (var request in clearing) request.Close(result.For(request.Id), now);
         return new ClearingPlan(clearing.Select(r => result.For(r.Id)).ToList(), cycle.PlanBatches(clearing, _options.MaxAwardsPerBatch));
@@ -371,9 +383,12 @@ public sealed partial class GateCycleRunner(
         string cycleId, IReadOnlyList<FlexRequest> clearing, IReadOnlyList<Offer> offers, CancellationToken cancellationToken)
     {
         if (clearing.Count == 0) return [];
-        var span = new TimeWindow(clearing.Min(r => r.Delivery.Start), clearing.Max(r => r.Delivery.End));
-        return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), span, cycleId, cancellationToken);
+        return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), Span(clearing), cycleId, cancellationToken);
     }
+
+    /// <summary>From the earliest delivery start to the latest delivery end of <paramref name="requests"/> (not empty).</summary>
+    private static TimeWindow Span(IReadOnlyList<FlexRequest> requests) =>
+        new(requests.Min(r => r.Delivery.Start), requests.Max(r => r.Delivery.End));
 
     /// <summary>
     /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
@@ -381,7 +396,9 @@ public sealed partial class GateCycleRunner(
     /// no longer wins. Stations are read from the store, not the offer path's cache.
     /// </summary>
     /// <param name="offers">The request's offers.</param>
-    private async Task<ClearingRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
+    private async Task<ClearingRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at,
+        IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
     {
         var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
             ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
@@ -392,7 +409,7 @@ public sealed partial class GateCycleRunner(
         {
             if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
         });
-        return request.ToClearingRequest(stations, transformer, requirements, at, offers, await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken));
+        return request.ToClearingRequest(stations, transformer, requirements, at, offers, await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken, inForce));
     }
 
     /// <summary>
@@ -410,15 +427,14 @@ public sealed partial class GateCycleRunner(
         var unlocked = cycle.Batches.Where(b => !b.LockDone).ToList();
         if (unlocked.Count > 0)
         {
-            var locks = new List<SettlementLedger.CycleLock>();
-            foreach (var batch in unlocked)
+            var locks = await Task.WhenAll(unlocked.Select(async batch =>
             {
                 // Built once and stored before the lock: a retry, the settlement and the public API use this snapshot.
                 var records = await snapshots.AwardsAsync(EscrowIds.Cycle(batch.Key),
                     ct => store.GetBatchRecordsAsync(batch, values, ledger.Info.TokenDecimals, ct), cancellationToken);
-                locks.Add(new(EscrowIds.Cycle(batch.Key), records, batch.DeliveryEnd + _options.RefundAfter,
-                    RequestConsents.Draws(batch.Awards.Select(a => a.RequestId).ToList(), records, values)));
-            }
+                return new SettlementLedger.CycleLock(EscrowIds.Cycle(batch.Key), records, batch.DeliveryEnd + _options.RefundAfter,
+                    RequestConsents.Draws(batch.Awards.Select(a => a.RequestId).ToList(), records, values));
+            }));
             LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
             var outcomes = await ledger.LockCyclesAsync(locks, cancellationToken);
             faults.Reached(FaultInjection.LockMined);

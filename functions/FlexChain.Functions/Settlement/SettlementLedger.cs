@@ -266,7 +266,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         var listed = await Task.WhenAll(distinct.Select(w => IsPayeeAsync(w, cancellationToken)));
         var missing = distinct.Where((_, i) => !listed[i]).ToList();
         if (missing.Count == 0) return;
-        await SendAllAsync(Registrar, [new RegisterPayeesFunction { Wallets = missing.Select(w => w.ToString()).ToList() }.GetCallData().ToHex(prefix: true)],
+        await SendAllAsync(Registrar, [new(new RegisterPayeesFunction { Wallets = missing.Select(w => w.ToString()).ToList() }.GetCallData().ToHex(prefix: true))],
             cancellationToken);
         foreach (var wallet in missing)
             if (!await IsPayeeAsync(wallet, cancellationToken))
@@ -278,10 +278,10 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
 
     /// <summary>
     /// Locks each cycle's total from its DSO in escrow, unless already done: payees not listed yet are listed first; the
-    /// locks then go out back to back under one signer lease, each its own transaction, and are awaited together. Each
-    /// send first estimates its gas, which runs the lock as a call (no transaction) and so checks again, just before
-    /// locking, what its DSO gave: the consents (signature, deadline, what is left of each) and the allowance and balance. A cycle
-    /// the escrow would refuse is not sent; it, and a lock that passed the estimate but reverted on chain (its DSO's
+    /// locks then go out back to back under one signer lease, each its own transaction with a gas limit from its size
+    /// (<see cref="LockGasLimit"/>), and are awaited together. Each is first run as a call (no transaction), which checks
+    /// again, just before locking, what its DSO gave: the consents (signature, deadline, what is left of each) and the allowance and balance. A cycle
+    /// the escrow would refuse is not sent; it, and a lock that passed the call but reverted on chain (its DSO's
     /// funds moved in between), is run as a call again and comes back refused with the reason, so one DSO's refused
     /// batch never fails another's.
     /// </summary>
@@ -299,9 +299,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
         var needed = cycles.Where((_, i) => before[i].Status == CycleStatus.None).ToList();
         await RegisterPayeesAsync(needed.SelectMany(c => c.Awards.Select(a => a.Cpo)), cancellationToken);
-        // Each send's gas estimate runs the lock as a call first, so a batch its DSO can no longer fund is refused there
-        // and never sent; only then is the call run again to name the reason (below).
-        var reverts = await SendAllAsync(Settler, needed.Select(LockCall).ToList(), cancellationToken);
+        // Each lock runs as a call first, so a batch its DSO can no longer fund is refused there and never sent; only then
+        // is the call run again to name the reason (below).
+        var reverts = await SendAllAsync(Settler, needed.Select(c => new EscrowCall(LockCall(c), LockGasLimit(c.Awards.Count, c.Consents.Count))).ToList(), cancellationToken);
         var final = await GetFinalCyclesAsync(cycles.Select(c => c.CycleId), cancellationToken);
         return await Task.WhenAll(cycles.Select(async (c, i) =>
         {
@@ -312,6 +312,14 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             return new LockOutcome(await FindTransactionAsync<CycleLockedEvent>(c.CycleId, cancellationToken), null);
         }));
     }
+
+    /// <summary>
+    /// The gas limit a lock of <paramref name="awards"/> awards under <paramref name="consents"/> consents is sent with:
+    /// above what it can use (docs/BENCHMARKS.md, escrow gas: about 156,000 for one award and one consent, at most 5,300
+    /// per further award with a new CPO, about 34,000 per further consent), so the lock needs no gas estimate, which on
+    /// a node runs the call several times. Only the gas used is paid. <c>LedgerGasTests</c> checks the bound on the node.
+    /// </summary>
+    public static BigInteger LockGasLimit(int awards, int consents) => 200_000 + 8_000 * (BigInteger)awards + 50_000 * (BigInteger)consents;
 
     private static string LockCall(CycleLock c) => new LockCycleFunction
     {
@@ -357,12 +365,12 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     {
         var before = await Task.WhenAll(cycles.Select(c => GetCycleAsync(c.CycleId, cancellationToken)));
         var reverts = await SendAllAsync(Settler, cycles.Where((_, i) => before[i].Status == CycleStatus.Locked)
-            .Select(c => new SettleCycleFunction
+            .Select(c => new EscrowCall(new SettleCycleFunction
             {
                 CycleId = c.CycleId.ToArray(), Awards = CycleCommitment.Entries(c.Awards),
                 Payouts = c.Settlements.Select(s => s.PayoutUnits).ToList(),
                 SettlementHashes = c.Settlements.Select(s => s.Hash().ToArray()).ToList(),
-            }.GetCallData().ToHex(prefix: true)).ToList(), cancellationToken);
+            }.GetCallData().ToHex(prefix: true))).ToList(), cancellationToken);
         var final = await GetFinalCyclesAsync(cycles.Select(c => c.CycleId), cancellationToken);
         return await Task.WhenAll(cycles.Select(async (c, i) =>
         {
@@ -446,6 +454,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
         }, journal);
     }
 
+    /// <summary>An escrow call (0x call data) and the gas limit to send it with: null to estimate it, which also runs it as a call first.</summary>
+    private sealed record EscrowCall(string Data, BigInteger? Gas = null);
+
     /// <summary>
     /// Sends the escrow calls (0x call data) with <paramref name="signer"/>'s key back to back under its signer lease, each after proving the lease is still held, then waits for
     /// every receipt (the lease renewed meanwhile). A call the contract refuses (already done by another instance or an
@@ -453,7 +464,7 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     /// others: the caller reads the state back either way and decides, and gets the refusals to name the cause.
     /// </summary>
     /// <returns>The calls the contract refused, when sent or mined.</returns>
-    private async Task<IReadOnlyList<ContractRevertException>> SendAllAsync(Signer signer, IReadOnlyList<string> calls, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ContractRevertException>> SendAllAsync(Signer signer, IReadOnlyList<EscrowCall> calls, CancellationToken cancellationToken)
     {
         var reverts = new List<ContractRevertException>();
         if (calls.Count == 0) return reverts;
@@ -470,7 +481,9 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
             await lease.EnsureHeldAsync(cancellationToken);
             try
             {
-                sent.Add(await sender.SendAsync(Chain.Escrow, call, 0, cancellationToken));
+                // With a given limit the call is run once first, as the estimate would: what the contract refuses is never sent.
+                if (call.Gas is not null) await sender.CallAsync(Chain.Escrow, call.Data, cancellationToken);
+                sent.Add(await sender.SendAsync(Chain.Escrow, call.Data, 0, call.Gas, cancellationToken));
             }
             catch (ContractRevertException e)
             {

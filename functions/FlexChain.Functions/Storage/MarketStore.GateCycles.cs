@@ -60,6 +60,8 @@ public sealed partial class MarketStore
     {
         var id = GateCycle.IdFor(closesAt);
         if (await GetGateCycleAsync(id, cancellationToken) is { } existing) return existing;
+        // The fence opens before the cycle exists: whoever finds the cycle finds its fence open (until it closes).
+        await OpenOfferFenceAsync(id, cancellationToken);
         try
         {
             await GateCycles.AddEntityAsync(await HeaderEntityAsync(GateCycle.Open(closesAt, now), cancellationToken), cancellationToken);

@@ -89,15 +89,23 @@ public sealed partial class MarketStore
     /// judged at <paramref name="now"/>: its grid prequalification (none before its first application) and every
     /// temporary limit on it or on its transformer or a node above, whose period overlaps the delivery.
     /// </summary>
+    /// <param name="inForce">
+    /// Every temporary limit whose period overlaps the delivery, when the caller read them already (a clearing reads them
+    /// once for all its requests, <see cref="GetTemporaryLimitsAsync(TimeWindow, CancellationToken)"/>); otherwise the
+    /// limits of each station and node are read here, one partition each.
+    /// </param>
     public async Task<IReadOnlyDictionary<string, GridRestriction>> GetGridRestrictionsAsync(
-        IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken)
+        IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken,
+        IReadOnlyList<TemporaryLimit>? inForce = null)
     {
         var distinct = stations.DistinctBy(s => s.Id).ToList();
         var paths = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         foreach (var t in distinct.Select(s => s.TransformerId).Distinct())
             paths[t] = await GetGridPathAsync(t, cancellationToken) is { } p ? [t, .. p.Node.AncestorIds] : [t];
         var targets = distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct().ToList();
-        var limits = (await Task.WhenAll(targets.Select(t => GetTemporaryLimitsAsync(t, delivery, cancellationToken))))
+        var limits = (inForce is null
+                ? await Task.WhenAll(targets.Select(t => GetTemporaryLimitsAsync(t, delivery, cancellationToken)))
+                : targets.Select(t => inForce.Where(l => l.TargetId == t && l.Period.Overlaps(delivery)).ToList()).ToArray())
             .Zip(targets).ToDictionary(x => x.Second, x => x.First.Aggregate(GridRestriction.None, (r, l) => r.And(l.RestrictionFor(delivery))), StringComparer.Ordinal);
         var result = new Dictionary<string, GridRestriction>(StringComparer.Ordinal);
         await Parallel.ForEachAsync(distinct, InParallel(cancellationToken), async (s, ct) =>
@@ -123,6 +131,14 @@ public sealed partial class MarketStore
     /// <summary>The limits on <paramref name="targetId"/> whose period overlaps <paramref name="window"/>, in announcement order.</summary>
     public async Task<IReadOnlyList<TemporaryLimit>> GetTemporaryLimitsAsync(string targetId, TimeWindow window, CancellationToken cancellationToken) =>
         (await QueryAsync<TemporaryLimit>(GridLimits, TableClient.CreateQueryFilter($"PartitionKey eq {targetId} and PeriodEnd gt {window.Start}"), cancellationToken))
+            .Where(l => l.Period.Overlaps(window)).ToList();
+
+    /// <summary>
+    /// Every limit, on any station or node, whose period overlaps <paramref name="window"/>: one query over the table
+    /// (filtered on the period's end, so it reads the limits not yet over, which are few), for a clearing.
+    /// </summary>
+    public async Task<IReadOnlyList<TemporaryLimit>> GetTemporaryLimitsAsync(TimeWindow window, CancellationToken cancellationToken) =>
+        (await QueryAsync<TemporaryLimit>(GridLimits, TableClient.CreateQueryFilter($"PeriodEnd gt {window.Start}"), cancellationToken))
             .Where(l => l.Period.Overlaps(window)).ToList();
 
     /// <summary>The limits on <paramref name="targetId"/>, in announcement order.</summary>

@@ -37,7 +37,6 @@ public sealed partial class MarketStore
             var entry = new TableEntity(pk, IndexRowKey(r)) { ["RequestId"] = r.Id, ["GateClosure"] = r.GateClosure, ["DeliveryStart"] = r.Delivery.Start };
             await RequestIndex.UpsertEntityAsync(entry, TableUpdateMode.Replace, cancellationToken);
         }
-        await OpenOfferFenceAsync(r.Id, cancellationToken);
         var batch = new OutboxBatch(r.Id).Add(new TableTransactionAction(TableTransactionActionType.Add,
             await DocumentEntityAsync(Requests, r.Id, Doc, r, cancellationToken)));
         if (announcement is var (queue, message)) batch.AddMessage(queue, message);
@@ -123,44 +122,58 @@ public sealed partial class MarketStore
 
     private static string IndexRowKey(FlexRequest r) => Ticks(r.Delivery.Start) + "_" + r.Id;
 
-    // ---- offers: one row per CPO (the key enforces one offer per CPO per request), the request's rows spread over shards ----
+    // ---- offers: kept per gate cycle, the cycle's rows spread over shards by CPO; one row per CPO and request (the key
+    // enforces one offer per CPO per request). Row key "{requestId}|{cpoId}": a request's offers are one key range of
+    // each shard, and the cycle's are all of them, so closing and reading a gate costs the same for 10 requests or 10,000.
 
-    private static string OfferKey(string requestId, string cpoId) => Shards.Key(requestId, cpoId, OfferShards);
+    private static string OfferPartition(string cycleId, string cpoId) => Shards.Key(cycleId, cpoId, OfferShards);
 
-    // ---- the offer fence: a row "~open" in each offer shard of a request, from before the request is stored until its
-    // gate cycle closes. Every offer write goes in one transaction with a check that the row is still there, so a write
-    // either commits before the fence closes (and the clearing, which reads the offers after closing it, sees it) or
-    // fails and leaves nothing behind. The row key sorts after every CPO id, outside the offers' range.
+    private static string OfferRow(string requestId, string cpoId) => requestId + "|" + cpoId;
+
+    private static string CycleOf(FlexRequest r) =>
+        r.GateCycleId ?? throw new InvalidOperationException($"request {r.Id} was stored before offers were kept per gate cycle");
+
+    /// <summary>The request's offers: its key range in each of its cycle's shards ('}' follows '|').</summary>
+    private static string OffersOf(FlexRequest r) =>
+        Filters.And(Shards.Range(CycleOf(r)), TableClient.CreateQueryFilter($"RowKey ge {r.Id + "|"} and RowKey lt {r.Id + "}"}"));
+
+    // ---- the offer fence: a row "~open" in each offer shard of a gate cycle, from before the cycle exists until it
+    // closes. Every offer write goes in one transaction with a check that the row is still there, so a write either
+    // commits before the fence closes (and the clearing, which reads the offers after closing it, sees it) or fails and
+    // leaves nothing behind. The row key sorts after every request id, outside the offers' range.
 
     private const string FenceRow = "~open";
 
     private static readonly string OffersOnly = TableClient.CreateQueryFilter($"RowKey lt {"~"}");
 
-    private Task OpenOfferFenceAsync(string requestId, CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(Shards.All(requestId, OfferShards), InParallel(cancellationToken), async (pk, ct) =>
+    private Task OpenOfferFenceAsync(string cycleId, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(Shards.All(cycleId, OfferShards), InParallel(cancellationToken), async (pk, ct) =>
             await Offers.UpsertEntityAsync(new TableEntity(pk, FenceRow), TableUpdateMode.Replace, ct));
 
-    /// <summary>Closes the request's offer fence: from now on no offer write commits (idempotent).</summary>
-    public Task CloseOfferFenceAsync(string requestId, CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(Shards.All(requestId, OfferShards), InParallel(cancellationToken), async (pk, ct) =>
+    /// <summary>Closes the gate cycle's offer fence: from now on no offer write on its requests commits (idempotent).</summary>
+    public Task CloseOfferFenceAsync(string cycleId, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(Shards.All(cycleId, OfferShards), InParallel(cancellationToken), async (pk, ct) =>
             await Offers.DeleteEntityAsync(pk, FenceRow, ETag.All, ct));   // a missing row answers 404 without throwing
 
-    /// <summary>Stores the CPO's offer.</summary>
+    /// <summary>Stores the CPO's offer on <paramref name="request"/>.</summary>
     /// <returns><see cref="OfferWrite.Conflict"/> when it already has one on this request.</returns>
-    public Task<OfferWrite> TryAddOfferAsync(Offer o, CancellationToken cancellationToken) =>
-        FencedAsync(o, new(TableTransactionActionType.Add, ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o)), cancellationToken);
+    public Task<OfferWrite> TryAddOfferAsync(FlexRequest request, Offer o, CancellationToken cancellationToken) =>
+        FencedAsync(request, o, new(TableTransactionActionType.Add, OfferEntity(request, o)), cancellationToken);
 
     /// <summary>Replaces (modify) the CPO's offer if unchanged since <paramref name="etag"/>.</summary>
-    public Task<OfferWrite> TryReplaceOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken) =>
-        FencedAsync(o, new(TableTransactionActionType.UpdateReplace, ToEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId, o), etag), cancellationToken);
+    public Task<OfferWrite> TryReplaceOfferAsync(FlexRequest request, Offer o, ETag etag, CancellationToken cancellationToken) =>
+        FencedAsync(request, o, new(TableTransactionActionType.UpdateReplace, OfferEntity(request, o), etag), cancellationToken);
 
     /// <summary>Withdraws the CPO's offer if unchanged since <paramref name="etag"/>.</summary>
-    public Task<OfferWrite> TryDeleteOfferAsync(Offer o, ETag etag, CancellationToken cancellationToken) =>
-        FencedAsync(o, new(TableTransactionActionType.Delete, new TableEntity(OfferKey(o.RequestId, o.CpoId), o.CpoId), etag), cancellationToken);
+    public Task<OfferWrite> TryDeleteOfferAsync(FlexRequest request, Offer o, ETag etag, CancellationToken cancellationToken) =>
+        FencedAsync(request, o, new(TableTransactionActionType.Delete, new TableEntity(OfferPartition(CycleOf(request), o.CpoId), OfferRow(request.Id, o.CpoId)), etag),
+            cancellationToken);
 
-    private async Task<OfferWrite> FencedAsync(Offer o, TableTransactionAction write, CancellationToken cancellationToken)
+    private static TableEntity OfferEntity(FlexRequest request, Offer o) => ToEntity(OfferPartition(CycleOf(request), o.CpoId), OfferRow(request.Id, o.CpoId), o);
+
+    private async Task<OfferWrite> FencedAsync(FlexRequest request, Offer o, TableTransactionAction write, CancellationToken cancellationToken)
     {
-        var fence = new TableTransactionAction(TableTransactionActionType.UpdateMerge, new TableEntity(OfferKey(o.RequestId, o.CpoId), FenceRow), ETag.All);
+        var fence = new TableTransactionAction(TableTransactionActionType.UpdateMerge, new TableEntity(OfferPartition(CycleOf(request), o.CpoId), FenceRow), ETag.All);
         try
         {
             await Offers.SubmitCheckedTransactionAsync([fence, write], cancellationToken);
@@ -176,18 +189,27 @@ public sealed partial class MarketStore
         }
     }
 
-    /// <summary>Every offer on the request (all shards in one range scan), for clearing.</summary>
-    public async Task<IReadOnlyList<Offer>> GetOffersAsync(string requestId, CancellationToken cancellationToken) =>
-        await QueryAsync<Offer>(Offers, Filters.And(Shards.Range(requestId), OffersOnly), cancellationToken);
+    /// <summary>Every offer on the request (its range in each shard of its cycle).</summary>
+    public async Task<IReadOnlyList<Offer>> GetOffersAsync(FlexRequest request, CancellationToken cancellationToken) =>
+        await QueryAsync<Offer>(Offers, OffersOf(request), cancellationToken);
 
-    public Task<ListPage<Offer>> ListOffersAsync(string requestId, int limit, string? cursor, CancellationToken cancellationToken) =>
-        PageAsync(Offers, Filters.And(Shards.Range(requestId), OffersOnly), limit, cursor, Deserialize<Offer>, cancellationToken);
+    /// <summary>Every offer on every request of the gate cycle, for its clearing: one query per shard, in parallel.</summary>
+    public async Task<IReadOnlyList<Offer>> GetCycleOffersAsync(string cycleId, CancellationToken cancellationToken)
+    {
+        var found = new System.Collections.Concurrent.ConcurrentBag<IReadOnlyList<Offer>>();
+        await Parallel.ForEachAsync(Shards.All(cycleId, OfferShards), InParallel(cancellationToken), async (pk, ct) =>
+            found.Add(await QueryAsync<Offer>(Offers, Filters.And(TableClient.CreateQueryFilter($"PartitionKey eq {pk}"), OffersOnly), ct)));
+        return found.SelectMany(o => o).ToList();
+    }
 
-    public Task<Stored<Offer>?> GetOfferForUpdateAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
-        GetAsync<Offer>(Offers, OfferKey(requestId, cpoId), cpoId, cancellationToken);
+    public Task<ListPage<Offer>> ListOffersAsync(FlexRequest request, int limit, string? cursor, CancellationToken cancellationToken) =>
+        PageAsync(Offers, OffersOf(request), limit, cursor, Deserialize<Offer>, cancellationToken);
 
-    public async Task<Offer?> GetOfferAsync(string requestId, string cpoId, CancellationToken cancellationToken) =>
-        (await GetOfferForUpdateAsync(requestId, cpoId, cancellationToken))?.Value;
+    public Task<Stored<Offer>?> GetOfferForUpdateAsync(FlexRequest request, string cpoId, CancellationToken cancellationToken) =>
+        GetAsync<Offer>(Offers, OfferPartition(CycleOf(request), cpoId), OfferRow(request.Id, cpoId), cancellationToken);
+
+    public async Task<Offer?> GetOfferAsync(FlexRequest request, string cpoId, CancellationToken cancellationToken) =>
+        (await GetOfferForUpdateAsync(request, cpoId, cancellationToken))?.Value;
 
     private static string MinuteKey(DateTimeOffset t) => t.UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
 }

@@ -31,13 +31,12 @@ public sealed partial class MarketStore
     {
         var cycle = EscrowIds.Cycle(batch.Key);
         var dso = await GetWalletAsync(batch.DsoId, cancellationToken);
-        var records = new List<AwardRecord>(batch.Awards.Count);
-        foreach (var (a, position) in batch.Awards.Select((a, i) => (a, i)))
+        var cpos = batch.Awards.Select(a => requests[a.RequestId].Awards[a.AwardIndex].CpoId).Distinct().ToList();
+        var wallets = (await Task.WhenAll(cpos.Select(id => GetWalletAsync(id, cancellationToken)))).Zip(cpos).ToDictionary(x => x.Second, x => x.First);
+        return batch.Awards.Select((a, position) =>
         {
             var request = requests[a.RequestId];
-            records.Add(AwardRecord.For(request, a.AwardIndex, EscrowIds.Award(cycle, position), dso,
-                await GetWalletAsync(request.Awards[a.AwardIndex].CpoId, cancellationToken), tokenDecimals));
-        }
-        return records;
+            return AwardRecord.For(request, a.AwardIndex, EscrowIds.Award(cycle, position), dso, wallets[request.Awards[a.AwardIndex].CpoId], tokenDecimals);
+        }).ToList();
     }
 }

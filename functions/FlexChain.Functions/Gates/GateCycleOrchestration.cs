@@ -35,10 +35,11 @@ public sealed class DurableTaskOptions
 
     /// <summary>
     /// How long a dequeued activity message stays hidden: a killed worker's half-done step is picked up again after
-    /// this (the framework's 5-minute default strands a cycle that long). A running step renews it every 5 s.
+    /// this (the framework's 5-minute default strands a cycle that long), which is most of the time from a kill to the
+    /// cycle moving again. A running step renews it every 5 s, so 10 s leaves one renewal of margin.
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:10", "00:05:00")]
-    public TimeSpan MessageVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan MessageVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// How long a dequeued orchestration (control queue) message stays hidden. These wait in the worker's buffer before

@@ -22,6 +22,14 @@ public static class FieldDescriptions
     private static readonly Dictionary<string, string> Overrides = new(StringComparer.Ordinal)
     {
         ["RequestResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award), Cancelled, FundingFailed (its DSO could not fund the awards when locking; see stateReason) or Unpaid (its locked funds were refunded unsettled; see stateReason).",
+        ["RequestResponse.buyer"] = "Who posted and pays for the request: Dso (a request on its MV/LV transformer) or Tso (a balancing request on its HV/MV substation, drawing on the stations anywhere below it).",
+        ["RequestResponse.dsoId"] = "The buyer's participant id: the DSO, or the TSO of a balancing request (buyer Tso); it pays the awards.",
+        ["RequestResponse.transformerId"] = "The grid node the request is posted on: the DSO's MV/LV transformer, or the TSO's HV/MV substation for a balancing request (buyer Tso).",
+        ["PostRequestRequest.transformerId"] = "The grid node to post on: a DSO posts on one of its MV/LV transformers; a TSO posts a balancing request on one of its HV/MV substations, which draws on the stations anywhere below it, in any DSO's grid.",
+        ["CoordinationResponse.nodeId"] = "The market area's top node (an HV/MV substation with no node above it).",
+        ["CoordinationResponse.model"] = "How the area's DSO and TSO requests of one gate cycle share its flexibility: Separate (each buyer alone, in the usual clearing order), DsoFirst (the DSOs' requests clear first; the TSO's get only what they did not buy) or TsoFirst (the TSO's requests clear first).",
+        ["CoordinationResponse.updatedAt"] = "When its owner last set the model (UTC), or null when it never did (Separate applies).",
+        ["PutCoordinationRequest.model"] = "Separate, DsoFirst or TsoFirst: which buyer's requests of one gate cycle clear first in the area below this top node (set by the node's owner).",
         ["OutcomeResponse.detail"] = "Why, beyond the outcome, or null: which station conflicts and the award (id) already holding it for an overlapping window, what is wrong with a pick.",
         ["RequestSummaryResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award), Cancelled, FundingFailed or Unpaid (both terminal; the request shows stateReason).",
         ["HealthResponse.time"] = "Now on the market's clock (UTC): gate closures and deadlines are judged by it, not by the caller's clock.",

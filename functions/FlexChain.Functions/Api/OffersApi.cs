@@ -141,7 +141,7 @@ public static class OffersApi
 
     /// <summary>
     /// Builds the offer and checks every eligibility rule: a proven wallet, the caller's own active stations behind the
-    /// request's transformer with a current qualification, what the grid operators allow them, and the request's rules.
+    /// request's transformer (or, for a TSO's request, below its substation) with a current qualification, what the grid operators allow them, and the request's rules.
     /// </summary>
     private static async Task<Offer> CheckedOfferAsync(
         FlexRequest request, string offerId, PostOfferRequest body, HttpContext http, MarketStore store, DateTimeOffset now, int revision,
@@ -150,8 +150,6 @@ public static class OffersApi
         var cpo = await PayableParticipantAsync(http, store, cancellationToken);
         var ids = body.StationIds!.Distinct().ToList();
         var found = await Task.WhenAll(ids.Select(s => store.GetStationForOffersAsync(cpo.Id, s, cancellationToken)));
-        var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
-            ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
         // Offers are sealed: checking one writes nothing but the offer (a qualification recorded here would show the DSO
         // who bid, with which station, and when). Eligibility re-checks outdated qualifications in memory, here and at clearing.
         var stations = new List<ChargingStation>();
@@ -162,8 +160,9 @@ public static class OffersApi
         {
             Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
         };
-        request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now,
-            await store.GetGridRestrictionsAsync(stations, request.Delivery, now, cancellationToken));
+        var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
+        request.AcceptOffer(offer, stations, place.Node, place.Requirements, now,
+            await store.GetGridRestrictionsAsync(stations, request.Delivery, now, cancellationToken), place.Sites);
         return offer;
     }
 

@@ -333,8 +333,9 @@ public sealed partial class GateCycleRunner(
     }
 
     /// <summary>
-    /// Runs the clearing engine once over the cycle's open members and plans the escrow batches; saves nothing but the
-    /// fences and the fixed manual decisions that make its input final.
+    /// Clears the cycle's open members (<see cref="CoordinatedClearing"/>: the engine once, or twice where a market area's
+    /// coordination model puts one buyer first) and plans the escrow batches; saves nothing but the fences and the fixed
+    /// manual decisions that make its input final.
     /// </summary>
     private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -356,7 +357,7 @@ public sealed partial class GateCycleRunner(
         var all = offers.ToList();
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
         var requests = await Task.WhenAll(clearing.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, cancellationToken)));
-        var result = ClearingEngine.Clear(requests, all, await TakenAsync(cycle.Id, clearing, all, cancellationToken));
+        var result = CoordinatedClearing.Clear(requests, all, await TakenAsync(cycle.Id, clearing, all, cancellationToken));
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
         foreach (var request in clearing) request.Close(result.For(request.Id), now);
         return new ClearingPlan(clearing.Select(r => result.For(r.Id)).ToList(), cycle.PlanBatches(clearing, _options.MaxAwardsPerBatch));
@@ -381,18 +382,19 @@ public sealed partial class GateCycleRunner(
     /// no longer wins. Stations are read from the store, not the offer path's cache.
     /// </summary>
     /// <param name="offers">The request's offers.</param>
-    private async Task<ClearingRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <returns>The request with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
+    private async Task<CoordinatedRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at, CancellationToken cancellationToken)
     {
-        var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
-            ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
-        var requirements = await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken);
         var named = offers.SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).Distinct().ToList();
         var stations = new System.Collections.Concurrent.ConcurrentBag<ChargingStation>();
         await Parallel.ForEachAsync(named, MarketStore.InParallel(cancellationToken), async (n, ct) =>
         {
             if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
         });
-        return request.ToClearingRequest(stations, transformer, requirements, at, offers, await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken));
+        var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
+        var area = await store.GetCoordinationAsync(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, cancellationToken);
+        return new(request.ToClearingRequest(stations, place.Node, place.Requirements, at, offers,
+            await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken), place.Sites), request.Buyer, area?.Model ?? CoordinationModel.Separate);
     }
 
     /// <summary>

@@ -1,0 +1,43 @@
+using Azure.Data.Tables;
+using FlexChain.Domain;
+
+namespace FlexChain.Functions.Storage;
+
+/// <summary>What eligibility needs about the grid node a request is posted on (<see cref="StationSite.Problem"/>).</summary>
+/// <param name="Node">The request's node: a DSO's MV/LV transformer or a TSO's HV/MV substation.</param>
+/// <param name="Requirements">On a transformer, its DSO's prequalification requirements (null when none); null above.</param>
+/// <param name="Sites">Above the transformers, each station's transformer and its DSO's requirements; null on a transformer.</param>
+public sealed record RequestPlace(GridNode Node, PrequalificationRequirements? Requirements, IReadOnlyDictionary<string, StationSite>? Sites);
+
+/// <summary>A market area's coordination model, set by the owner of its top node.</summary>
+public sealed record CoordinationSetting(string NodeId, CoordinationModel Model, string SetBy, DateTimeOffset UpdatedAt);
+
+public sealed partial class MarketStore
+{
+    // One row per market area (top node): a point read per area at clearing, one upsert per change.
+    private TableClient Coordination => service.GetTableClient("coordination");
+
+    /// <summary>Stores <paramref name="setting"/>, replacing the area's earlier one.</summary>
+    public Task PutCoordinationAsync(CoordinationSetting setting, CancellationToken cancellationToken) =>
+        Coordination.UpsertEntityAsync(ToEntity(setting.NodeId, Doc, setting), TableUpdateMode.Replace, cancellationToken);
+
+    /// <summary>The coordination setting of the market area below <paramref name="topNodeId"/>, or null when none was set (the model is then <see cref="CoordinationModel.Separate"/>).</summary>
+    public async Task<CoordinationSetting?> GetCoordinationAsync(string topNodeId, CancellationToken cancellationToken) =>
+        (await GetAsync<CoordinationSetting>(Coordination, topNodeId, Doc, cancellationToken))?.Value;
+
+    /// <summary>The node <paramref name="request"/> is posted on and, for <paramref name="stations"/>, what their eligibility is judged by (nodes and requirements are cached).</summary>
+    public async Task<RequestPlace> GetRequestPlaceAsync(FlexRequest request, IEnumerable<ChargingStation> stations, CancellationToken cancellationToken)
+    {
+        var node = await GetGridNodeAsync(request.TransformerId, cancellationToken)
+            ?? throw new InvalidOperationException($"request {request.Id} names a missing grid node");
+        if (node.Kind == GridNodeKind.MvLvTransformer) return new(node, await GetRequirementsAsync(node.OperatorId, cancellationToken), null);
+        var sites = new Dictionary<string, StationSite>(StringComparer.Ordinal);
+        foreach (var group in stations.DistinctBy(s => s.Id).GroupBy(s => s.TransformerId))
+        {
+            if (await GetTransformerAsync(group.Key, cancellationToken) is not { } transformer) continue;
+            var site = new StationSite(transformer, await GetRequirementsAsync(transformer.OperatorId, cancellationToken));
+            foreach (var s in group) sites[s.Id] = site;
+        }
+        return new(node, null, sites);
+    }
+}

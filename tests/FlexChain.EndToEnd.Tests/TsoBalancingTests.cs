@@ -1,0 +1,158 @@
+using System.Net;
+
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>
+/// A TSO's balancing requests over HTTP: posted on its own HV/MV substation (role and ownership checked), drawing on
+/// stations below it in two DSOs' grids, locked in escrow from the TSO's wallet; and the global bookings keep a station
+/// awarded by one buyer from being awarded by the other for an overlapping window, both ways.
+/// </summary>
+[Collection(MarketCollection.Name)]
+public sealed class TsoBalancingTests(MarketFixture market)
+{
+    private readonly MarketClient _api = new(market.Client);
+
+    private static readonly object Where = new { latitude = 42.5636m, longitude = 12.6427m };
+
+    private static object Offer(decimal price, params string[] stations) => new { stationIds = stations, energyKwh = 5m, priceEurPerKwh = price, divisible = false };
+
+    private sealed record Grid(Caller Tso, Caller DsoA, Caller DsoB, Caller CpoA, Caller CpoB, string Substation, string TransformerA, string TransformerB,
+        string StationA, string StationB, string Outside);
+
+    /// <summary>A TSO's substation with one DSO's transformer right below it and another DSO's below a feeder; a third transformer elsewhere.</summary>
+    private async Task<Grid> GridAsync(string meters)
+    {
+        var (wallet, _) = await market.FundedWalletAsync(1_000_000_000);
+        var tso = await _api.RegisterAsync("Tso", "Terna", wallet);
+        var (dsoWallet, _) = await market.FundedWalletAsync(1_000_000_000);
+        var dsoA = await _api.RegisterAsync("Dso", "ASM Terni", dsoWallet);
+        var (dsoBWallet, _) = await market.FundedWalletAsync(1_000_000_000);
+        var dsoB = await _api.RegisterAsync("Dso", "E-Distribuzione", dsoBWallet);
+        var cpoA = await _api.RegisterAsync("Cpo", "Be Charge", MarketFixture.CpoAKey);
+        var cpoB = await _api.RegisterAsync("Cpo", "Enel X", MarketFixture.CpoBKey);
+        var substation = (await _api.PostAsync("/v1/grid/nodes", tso, new { kind = "HvMvSubstation", name = "Terni HV/MV", ratedPowerKw = 40_000m, location = Where }))["id"]!.GetValue<string>();
+        var transformerA = (await _api.PostAsync("/v1/transformers", dsoA, new { name = "Terni Nord 3", ratedPowerKw = 630, location = Where, parentId = substation }))["id"]!.GetValue<string>();
+        var feeder = (await _api.PostAsync("/v1/grid/nodes", dsoB, new { kind = "MvFeeder", name = "Narni 12", ratedPowerKw = 5_000m, location = Where, parentId = substation }))["id"]!.GetValue<string>();
+        var transformerB = (await _api.PostAsync("/v1/transformers", dsoB, new { name = "Narni 1", ratedPowerKw = 400, location = Where, parentId = feeder }))["id"]!.GetValue<string>();
+        var elsewhere = await _api.TransformerAsync(dsoA);
+        return new Grid(tso, dsoA, dsoB, cpoA, cpoB, substation, transformerA, transformerB,
+            await _api.StationAsync(cpoA, transformerA, meters + "1"), await _api.StationAsync(cpoB, transformerB, meters + "2"),
+            await _api.StationAsync(cpoB, elsewhere, meters + "3"));
+    }
+
+    [Fact]
+    public async Task BalancingRequest_OnlyATsoOnItsOwnSubstation_DrawsOnStationsBelowItInAnyDsosGrid()
+    {
+        var g = await GridAsync("IT001E0000201");
+        var t0 = market.Clock.GetUtcNow();
+        var otherTso = await _api.RegisterAsync("Tso", "Other TSO", MarketFixture.RuleDsoKey);
+
+        // Roles and ownership: a DSO cannot post on the TSO's substation, nor a TSO on a DSO's transformer or another TSO's substation.
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.DsoA, Body(g.Substation, t0)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "transformerId", "own-transformer");
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.Tso, Body(g.TransformerA, t0)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "transformerId", "own-transformer");
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", otherTso, Body(g.Substation, t0)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "transformerId", "own-transformer");
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.CpoA, Body(g.Substation, t0)))
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        // A DSO's own HV/MV substation takes no DSO request either: a DSO's requests are on its transformers.
+        var dsoSubstation = (await _api.PostAsync("/v1/grid/nodes", g.DsoB, new { kind = "HvMvSubstation", name = "Own HV/MV", ratedPowerKw = 40_000m, location = Where }))["id"]!.GetValue<string>();
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.DsoB, Body(dsoSubstation, t0)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "transformerId", "node-kind");
+
+        var request = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0)))["id"]!.GetValue<string>();
+        var posted = await _api.GetAsync($"/v1/requests/{request}", g.Tso);
+        Assert.Equal(("Tso", g.Tso.Id, g.Substation), (posted["buyer"]!.GetValue<string>(), posted["dsoId"]!.GetValue<string>(), posted["transformerId"]!.GetValue<string>()));
+
+        // A station outside the substation's grid is refused; stations below it in both DSOs' grids are accepted.
+        using (var r = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{request}/offers", g.CpoB, Offer(0.2m, g.StationB, g.Outside)))
+            Assert.Contains("not in the grid below", (await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "stationIds", "qualified"))["detail"]!.GetValue<string>());
+        await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoA, Offer(0.1m, g.StationA));
+        await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoB, Offer(0.2m, g.StationB));
+        // Sealed: the DSOs below see nothing; the TSO sees the offers only after gate closure.
+        using (var r = await _api.SendAsync(HttpMethod.Get, $"/v1/requests/{request}/offers", g.DsoA, null))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "id", "sealed");
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var awarded = await _api.WaitForStateAsync(request, g.Tso, "Awarded");
+        Assert.Equal(new[] { g.CpoA.Id, g.CpoB.Id }.Order(), awarded["awards"]!.AsArray().Select(a => a!["cpoId"]!.GetValue<string>()).Order());
+        Assert.Equal(2, (await _api.GetAsync($"/v1/requests/{request}/offers", g.Tso))["items"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task Bookings_AStationAwardedByTheDso_IsNotAwardedByTheTsoForAnOverlappingWindow_AndTheReverse()
+    {
+        var g = await GridAsync("IT001E0000202");
+        var t0 = market.Clock.GetUtcNow();
+        var start = t0.AddHours(2);
+        // DSO first (cycle at t0+1h), then the TSO (cycle 15 minutes later) on an overlapping window, both offered station A.
+        var dsoRequest = await _api.RequestAsync(g.DsoA, g.TransformerA, t0.AddHours(1), start, kwh: 5m);
+        var tsoRequest = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, gate: t0.AddHours(1).AddMinutes(15), start: start.AddMinutes(30))))["id"]!.GetValue<string>();
+        await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoA, Offer(0.1m, g.StationA));
+        var lost = (await _api.PostAsync($"/v1/requests/{tsoRequest}/offers", g.CpoA, Offer(0.1m, g.StationA)))["id"]!.GetValue<string>();
+        await _api.PostAsync($"/v1/requests/{tsoRequest}/offers", g.CpoB, Offer(0.2m, g.StationB));
+        // Then the reverse: the TSO's later request wins station B first, and the DSO's request after it cannot have it.
+        var tsoFirst = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, gate: t0.AddHours(1).AddMinutes(30), start: start.AddHours(2))))["id"]!.GetValue<string>();
+        var dsoAfter = await _api.RequestAsync(g.DsoB, g.TransformerB, t0.AddHours(1).AddMinutes(45), start.AddHours(2).AddMinutes(30), kwh: 5m);
+        await _api.PostAsync($"/v1/requests/{tsoFirst}/offers", g.CpoB, Offer(0.2m, g.StationB));
+        var lostToTso = (await _api.PostAsync($"/v1/requests/{dsoAfter}/offers", g.CpoB, Offer(0.2m, g.StationB)))["id"]!.GetValue<string>();
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var byDso = Assert.Single((await _api.WaitForStateAsync(dsoRequest, g.DsoA, "Awarded"))["awards"]!.AsArray())!;
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(15));
+        var tso = await _api.WaitForStateAsync(tsoRequest, g.Tso, "Awarded");
+        Assert.Equal(g.CpoB.Id, Assert.Single(tso["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
+        var conflict = tso["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == lost)!;
+        Assert.Equal("RejectedCapacityConflict", conflict["outcome"]!.GetValue<string>());
+        Assert.Contains(byDso["id"]!.GetValue<string>(), conflict["detail"]!.GetValue<string>());
+
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(30));
+        var byTso = Assert.Single((await _api.WaitForStateAsync(tsoFirst, g.Tso, "Awarded"))["awards"]!.AsArray())!;
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(45));
+        var dso = await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/requests/{dsoAfter}", g.DsoB), r => r["state"]!.GetValue<string>() == "Unfilled",
+            TimeSpan.FromSeconds(90), "the DSO's request after the TSO's award ending unfilled");
+        var refused = Assert.Single(dso["outcomes"]!.AsArray())!;
+        Assert.Equal((lostToTso, "RejectedCapacityConflict"), (refused["offerId"]!.GetValue<string>(), refused["outcome"]!.GetValue<string>()));
+        Assert.Contains(byTso["id"]!.GetValue<string>(), refused["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Coordination_DsoFirst_TheDsoRequestOfTheSameCycleGetsTheSharedStation_OnlyItsOwnerSetsIt()
+    {
+        var g = await GridAsync("IT001E0000203");
+        var t0 = market.Clock.GetUtcNow();
+        Assert.Equal("Separate", (await _api.GetAsync($"/v1/grid/nodes/{g.Substation}/coordination", g.CpoA))["model"]!.GetValue<string>());
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.Substation}/coordination", g.DsoA, new { model = "DsoFirst" }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "id", "own-node");
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.TransformerA}/coordination", g.DsoA, new { model = "DsoFirst" }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "id", "top-node");
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.Substation}/coordination", g.Tso, new { model = "Common2" }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "model", "enum");
+        var set = await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.Substation}/coordination", g.Tso, new { model = "DsoFirst" });
+        Assert.Equal("DsoFirst", set["model"]!.GetValue<string>());
+
+        // One gate cycle: the TSO's request on the substation and the DSO's on its transformer below, overlapping windows.
+        // The TSO's sorts first in the usual order (earlier delivery) and is offered station A cheaper, yet the DSO gets it.
+        var tsoRequest = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, start: t0.AddHours(2))))["id"]!.GetValue<string>();
+        var dsoRequest = await _api.RequestAsync(g.DsoA, g.TransformerA, t0.AddHours(1), t0.AddHours(2).AddMinutes(30), kwh: 5m);
+        var forwarded = (await _api.PostAsync($"/v1/requests/{tsoRequest}/offers", g.CpoA, Offer(0.1m, g.StationA)))["id"]!.GetValue<string>();
+        await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoA, Offer(0.3m, g.StationA));
+        await _api.PostAsync($"/v1/requests/{tsoRequest}/offers", g.CpoB, Offer(0.2m, g.StationB));
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var dso = await _api.WaitForStateAsync(dsoRequest, g.DsoA, "Awarded");
+        var tso = await _api.WaitForStateAsync(tsoRequest, g.Tso, "Awarded");
+        Assert.Equal(dso["gateCycleId"]!.GetValue<string>(), tso["gateCycleId"]!.GetValue<string>());
+        Assert.Equal(g.CpoA.Id, Assert.Single(dso["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
+        Assert.Equal(g.CpoB.Id, Assert.Single(tso["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
+        var lost = tso["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == forwarded)!;
+        Assert.Equal("RejectedCapacityConflict", lost["outcome"]!.GetValue<string>());
+    }
+
+    private static object Body(string node, DateTimeOffset t0, DateTimeOffset? gate = null, DateTimeOffset? start = null) => new
+    {
+        transformerId = node, deliveryStart = start ?? t0.AddHours(2), deliveryEnd = (start ?? t0.AddHours(2)).AddHours(1), energyKwh = 10m,
+        direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = gate ?? t0.AddHours(1), pricing = "PayAsBid", minimumOfferKwh = 5m,
+    };
+}

@@ -69,3 +69,37 @@ public static class CoordinatedClearing
         return new GateCycleResult([.. one.Results, .. two.Results], one.Unmatched);
     }
 }
+
+/// <summary>
+/// Bid forwarding (DOMAIN.md section 7, draft network code art. 53.4): an offer a DSO did not buy goes on to an open TSO
+/// request of the same market area, only with its CPO's consent, keeping its stations (its location), volume and price;
+/// the CPO is told and may change price and volume or withdraw it until the TSO's gate, as any offer.
+/// </summary>
+public static class BidForwarding
+{
+    /// <summary>The copy of <paramref name="offer"/> on <paramref name="tsoRequest"/>, submitted at <paramref name="now"/> under <paramref name="id"/>.</summary>
+    /// <param name="outcome">The offer's outcome in its DSO request's clearing.</param>
+    /// <exception cref="DomainException">
+    /// No consent (field <c>forwardToTso</c>, rule <c>forward-consent</c>); the DSO bought some of it (field <c>offerId</c>,
+    /// rule <c>bought-locally</c>: its stations are booked for the DSO's window); not a TSO's request (field <c>requestId</c>,
+    /// rule <c>tso-request</c>); the TSO's gate closed (rule <c>gate-closed</c>).
+    /// </exception>
+    public static Offer Forward(Offer offer, OfferOutcome outcome, FlexRequest tsoRequest, string id, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        ArgumentNullException.ThrowIfNull(outcome);
+        ArgumentNullException.ThrowIfNull(tsoRequest);
+        if (outcome.OfferId != offer.Id) throw new ArgumentException($"the outcome is of offer {outcome.OfferId}, not {offer.Id}", nameof(outcome));
+        if (!offer.ForwardToTso)
+            throw new DomainException("forwardToTso", "forward-consent", $"Offer {offer.Id} does not carry its CPO's consent to forward it to a TSO (forwardToTso).");
+        if (outcome.IsAccepted)
+            throw new DomainException("offerId", "bought-locally", $"The DSO bought {outcome.AcceptedEnergy} of offer {offer.Id}; its stations are booked for that window.");
+        if (tsoRequest.Buyer != Role.Tso)
+            throw new DomainException("requestId", "tso-request", $"Request {tsoRequest.Id} is not a TSO's balancing request.");
+        tsoRequest.RequireOpen(now);
+        return new Offer(id, tsoRequest.Id, offer.CpoId, offer.StationIds, offer.Energy, offer.Price, offer.Divisible, now)
+        {
+            Direction = offer.Direction, ForwardedFrom = offer.Id, // the consent travels as the trace of the offer it came from
+        };
+    }
+}

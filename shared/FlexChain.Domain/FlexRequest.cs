@@ -325,6 +325,8 @@ public sealed class FlexRequest
         RequireOpen(now);
         if (offer.Direction != Direction)
             throw new DomainException("direction", "direction", $"The request's direction is {Direction}; an offer must have the same direction.");
+        if (offer.ForwardToTso && Buyer == Role.Tso)
+            throw new DomainException("forwardToTso", "dso-request", "Only an offer to a DSO's request can be forwarded to a TSO; this is a TSO's request.");
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (offer.Price.Value <= 0) throw new DomainException("priceEurPerKwh", "positive", "priceEurPerKwh must be greater than zero.");
         if (offer.Price > MaxPrice) throw new DomainException("priceEurPerKwh", "price-cap", $"priceEurPerKwh exceeds the request's cap of {MaxPrice}.");

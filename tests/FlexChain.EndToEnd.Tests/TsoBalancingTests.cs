@@ -150,6 +150,65 @@ public sealed class TsoBalancingTests(MarketFixture market)
         Assert.Equal("RejectedCapacityConflict", lost["outcome"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task Forwarding_DsoFirst_AnUnboughtOfferWithConsentGoesToTheTsoRequest_TheCpoIsToldAndMayChangeIt()
+    {
+        var g = await GridAsync("IT001E0000204");
+        var t0 = market.Clock.GetUtcNow();
+        var cpoC = await _api.RegisterAsync("Cpo", "Duferco", MarketFixture.RuleCpoAKey);
+        var stationB2 = await _api.StationAsync(g.CpoB, g.TransformerA, "IT001E00002045");
+        var stationC = await _api.StationAsync(cpoC, g.TransformerA, "IT001E00002046");
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.Substation}/coordination", g.Tso, new { model = "DsoFirst" });
+        var dsoRequest = await _api.RequestAsync(g.DsoA, g.TransformerA, t0.AddHours(1), t0.AddHours(2), kwh: 5m);
+        var tsoRequest = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, gate: t0.AddHours(1).AddMinutes(30))))["id"]!.GetValue<string>();
+
+        // On the DSO's request: B wins; A loses with consent to forward; C loses without it. Consent is refused on a TSO's request.
+        await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoB, Offer(0.1m, stationB2));
+        var local = (await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoA, Forwardable(0.3m, g.StationA)))["id"]!.GetValue<string>();
+        Assert.True((await _api.GetAsync($"/v1/requests/{dsoRequest}/offers/{local}", g.CpoA))["forwardToTso"]!.GetValue<bool>());
+        await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", cpoC, Offer(0.4m, stationC));
+        using (var r = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{tsoRequest}/offers", g.CpoB, Forwardable(0.2m, stationB2)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "forwardToTso", "dso-request");
+        var tsoOffer = (await _api.PostAsync($"/v1/requests/{tsoRequest}/offers", g.CpoB, Offer(0.2m, stationB2)))["id"]!.GetValue<string>();
+        Assert.False((await _api.GetAsync($"/v1/requests/{tsoRequest}/offers/{tsoOffer}", g.CpoB))["selectedElsewhere"]!.GetValue<bool>());
+
+        using var stream = new HttpRequestMessage(HttpMethod.Get, "/v1/events") { Headers = { { "X-Api-Key", g.CpoA.ApiKey } } };
+        using var events = await market.Client.SendAsync(stream, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await events.Content.ReadAsStreamAsync());
+        market.Clock.SetTo(t0.AddHours(1));
+        await _api.WaitForStateAsync(dsoRequest, g.DsoA, "Awarded");
+
+        // A is told, and finds its offer on the TSO's request; C's offer went nowhere; B sees its station taken by the DSO.
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90)))
+        {
+            string? data = null;
+            var fields = new Dictionary<string, string>();
+            while (data is null && await reader.ReadLineAsync(timeout.Token) is { } line)
+            {
+                if (line.Length == 0 && fields.GetValueOrDefault("id") == $"{tsoRequest}:offer.forwarded:{g.CpoA.Id}") data = fields["data"];
+                else if (line.Length == 0) fields.Clear();
+                else if (line.IndexOf(':') is > 0 and var colon) fields[line[..colon]] = line[(colon + 1)..].TrimStart();
+            }
+            Assert.Equal(local, System.Text.Json.Nodes.JsonNode.Parse(data!)!["data"]!["forwardedFrom"]!.GetValue<string>());
+        }
+        var forwarded = Assert.Single((await _api.GetAsync($"/v1/requests/{tsoRequest}/offers", g.CpoA))["items"]!.AsArray())!;
+        Assert.Equal((local, 0.3m, false), (forwarded["forwardedFrom"]!.GetValue<string>(), forwarded["priceEurPerKwh"]!.GetValue<decimal>(), forwarded["selectedElsewhere"]!.GetValue<bool>()));
+        Assert.Empty((await _api.GetAsync($"/v1/requests/{tsoRequest}/offers", cpoC))["items"]!.AsArray());
+        Assert.True((await _api.GetAsync($"/v1/requests/{tsoRequest}/offers/{tsoOffer}", g.CpoB))["selectedElsewhere"]!.GetValue<bool>());
+
+        // A lowers its price before the TSO's gate; the offer stays a forwarded one and wins.
+        var id = forwarded["id"]!.GetValue<string>();
+        var changed = await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{tsoRequest}/offers/{id}", g.CpoA, Offer(0.25m, g.StationA));
+        Assert.Equal((local, 0.25m), (changed["forwardedFrom"]!.GetValue<string>(), changed["priceEurPerKwh"]!.GetValue<decimal>()));
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(30));
+        var tso = await _api.WaitForStateAsync(tsoRequest, g.Tso, "Awarded");
+        var award = Assert.Single(tso["awards"]!.AsArray())!;
+        Assert.Equal((id, 0.25m), (award["offerId"]!.GetValue<string>(), award["priceEurPerKwh"]!.GetValue<decimal>()));
+        Assert.Equal("RejectedCapacityConflict", tso["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == tsoOffer)!["outcome"]!.GetValue<string>());
+    }
+
+    private static object Forwardable(decimal price, string station) => new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false, forwardToTso = true };
+
     private static object Body(string node, DateTimeOffset t0, DateTimeOffset? gate = null, DateTimeOffset? start = null) => new
     {
         transformerId = node, deliveryStart = start ?? t0.AddHours(2), deliveryEnd = (start ?? t0.AddHours(2)).AddHours(1), energyKwh = 10m,

@@ -232,14 +232,16 @@ public sealed record VerificationDetailResponse(
             (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList());
 }
 
-public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null);
+public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null,
+    bool? ForwardToTso = null);
 
 public sealed record OfferResponse(string Id, string RequestId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision, string Direction)
+    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision, string Direction, bool ForwardToTso = false, string? ForwardedFrom = null,
+    bool? SelectedElsewhere = null)
 {
     public static OfferResponse From(Offer o) =>
         new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision,
-            o.Direction.ToString());
+            o.Direction.ToString(), o.ForwardToTso, o.ForwardedFrom);
 }
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail);

@@ -48,7 +48,8 @@ public static class OffersApi
         if (request is null || stored is null) return TypedResults.NotFound();
         VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(now);
-        var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken);
+        var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken)
+            with { ForwardedFrom = stored.Value.Value.ForwardedFrom }; // a forwarded offer stays one when its CPO changes it
         var written = await store.TryReplaceOfferAsync(offer, stored.Value.ETag, cancellationToken);
         if (written == OfferWrite.GateClosed) throw GateClosed(request);
         if (written == OfferWrite.Conflict)
@@ -87,7 +88,7 @@ public static class OffersApi
         if (http.User.Role() == Role.Cpo)
         {
             var own = await store.GetOfferAsync(id, caller, cancellationToken);
-            return TypedResults.Ok(new ListResponse<OfferResponse>(own is null ? [] : [OfferResponse.From(own)], null));
+            return TypedResults.Ok(new ListResponse<OfferResponse>(own is null ? [] : [await OwnViewAsync(own, request, store, cancellationToken)], null));
         }
         if (Sealed(request, caller, clock) is { } refused) return refused;
         return TypedResults.Ok((await store.ListOffersAsync(id, size, cursor, cancellationToken)).ToResponse(OfferResponse.From));
@@ -106,7 +107,14 @@ public static class OffersApi
         else offer = (await store.GetOffersAsync(id, cancellationToken)).FirstOrDefault(o => o.Id == offerId);
         if (offer is null) return TypedResults.NotFound();
         VersionTags.Set(http, offer.Revision);
-        return TypedResults.Ok(OfferResponse.From(offer));
+        return TypedResults.Ok(http.User.Role() == Role.Cpo ? await OwnViewAsync(offer, stored.Value.Value, store, cancellationToken) : OfferResponse.From(offer));
+    }
+
+    /// <summary>The CPO's view of its offer: with whether one of its stations is already awarded elsewhere (another request, any buyer) for an overlapping window.</summary>
+    private static async Task<OfferResponse> OwnViewAsync(Offer offer, FlexRequest request, MarketStore store, CancellationToken cancellationToken)
+    {
+        var bookings = await store.GetBookingsAsync(offer.StationIds, request.Delivery, "", cancellationToken);
+        return OfferResponse.From(offer) with { SelectedElsewhere = bookings.Any(b => !b.AwardId.StartsWith(request.Id + "/", StringComparison.Ordinal)) };
     }
 
     /// <summary>Null when <paramref name="caller"/> (not a CPO) may see the request's offers now, else the problem to answer.</summary>
@@ -158,7 +166,7 @@ public static class OffersApi
         var offer = new Offer(offerId, request.Id, cpo.Id, ids, KilowattHours.From(body.EnergyKwh!.Value),
             EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now)
         {
-            Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
+            Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), ForwardToTso = body.ForwardToTso ?? false,
         };
         var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
         request.AcceptOffer(offer, stations, place.Node, place.Requirements, now,

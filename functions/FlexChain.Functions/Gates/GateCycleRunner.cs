@@ -283,6 +283,7 @@ public sealed partial class GateCycleRunner(
         // Only another attempt at this step can have changed a member since it was read: then this attempt fails and the
         // step is retried from what is stored.
         await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
+        await ForwardUnboughtAsync(clearing.Select(m => m.Value), cycle.ClosesAt, cancellationToken);
         // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
         // without, this is the last step and they go out before its checkpoint.
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);

@@ -100,9 +100,11 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, Role buyer = Role.Dso)
+        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, Role buyer = Role.Dso,
+        DateTimeOffset? approvalDeadline = null)
     {
         Buyer = buyer;
+        ApprovalDeadline = approvalDeadline;
         StateReason = stateReason;
         Consent = consent;
         Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
@@ -138,6 +140,12 @@ public sealed class FlexRequest
 
     /// <summary>Whether the buyer is a DSO (a request on its MV/LV transformer) or a TSO (a balancing request on its HV/MV substation).</summary>
     public Role Buyer { get; }
+
+    /// <summary>
+    /// A TSO's request only: the impacted DSOs answer on its trades (<see cref="TradeAnswer"/>) from gate closure until this
+    /// instant, when it clears; null when it clears at gate closure (no answer can come: every trade is green).
+    /// </summary>
+    public DateTimeOffset? ApprovalDeadline { get; }
     public string TransformerId { get; }
     public TimeWindow Delivery { get; }
     public KilowattHours Energy { get; }
@@ -211,7 +219,8 @@ public sealed class FlexRequest
         string id, string dsoId, GridNode transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, Role buyer = Role.Dso)
+        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, Role buyer = Role.Dso,
+        DateTimeOffset? approvalDeadline = null)
     {
         if (buyer is not (Role.Dso or Role.Tso)) throw new ArgumentException("only a DSO or a TSO posts requests", nameof(buyer));
         (verification ?? VerificationRules.Default).Validate();
@@ -221,6 +230,13 @@ public sealed class FlexRequest
             throw new DomainException("transformerId", "node-kind", $"A DSO posts requests on MV/LV transformers; {transformer.Id} is a {transformer.Kind}.");
         if (buyer == Role.Tso && transformer.Kind != GridNodeKind.HvMvSubstation)
             throw new DomainException("transformerId", "node-kind", $"A TSO posts balancing requests on its HV/MV substations; {transformer.Id} is a {transformer.Kind}.");
+        if (approvalDeadline is { } approval)
+        {
+            if (buyer != Role.Tso) throw new DomainException("approvalDeadline", "tso-only", "Only a TSO's balancing request has trades for the DSOs to approve.");
+            if (selection == SelectionMode.Manual) throw new DomainException("approvalDeadline", "selection", "A request with an approval deadline is cleared automatically, at that deadline.");
+            if (approval <= gateClosure || approval > delivery.Start)
+                throw new DomainException("approvalDeadline", "approval-deadline", "approvalDeadline must be after gateClosure and not after the delivery window starts.");
+        }
         if (energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (maxPrice.Value <= 0) throw new DomainException("maxPriceEurPerKwh", "positive", "maxPriceEurPerKwh must be greater than zero.");
         if (gateClosure <= now) throw new DomainException("gateClosure", "future", "gateClosure must be in the future.");
@@ -237,7 +253,8 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default, buyer: buyer);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default, buyer: buyer,
+            approvalDeadline: approvalDeadline);
     }
 
     /// <summary>
@@ -297,8 +314,8 @@ public sealed class FlexRequest
     /// </summary>
     public bool OffersUnsealedAt(DateTimeOffset now) => now >= GateClosure || State is not (RequestState.Open or RequestState.Cancelled);
 
-    /// <summary>When the request is cleared: at gate closure, or for manual selection at the decision deadline.</summary>
-    public DateTimeOffset ClearsAt => Selection == SelectionMode.Manual ? DecisionDeadline!.Value : GateClosure;
+    /// <summary>When the request is cleared: at gate closure, for manual selection at the decision deadline, for a TSO request with trade approval at its approval deadline.</summary>
+    public DateTimeOffset ClearsAt => Selection == SelectionMode.Manual ? DecisionDeadline!.Value : ApprovalDeadline ?? GateClosure;
 
     /// <summary>Whether offers may still be submitted at <paramref name="now"/>.</summary>
     public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
@@ -503,7 +520,8 @@ public sealed class FlexRequest
         if (now < ClearsAt)
             throw new DomainException("state", "gate-open", now < GateClosure
                 ? "The gate closes at " + GateClosure.ToString("O")
-                : "The DSO may decide until " + ClearsAt.ToString("O"));
+                : Selection == SelectionMode.Manual ? "The DSO may decide until " + ClearsAt.ToString("O")
+                : "The impacted DSOs may answer on its trades until " + ClearsAt.ToString("O"));
         if (result.RequestId != Id) throw new ArgumentException($"the result is for request {result.RequestId}, not {Id}", nameof(result));
         Awards = result.Awards;
         Outcomes = result.Outcomes;

@@ -207,11 +207,71 @@ public sealed class TsoBalancingTests(MarketFixture market)
         Assert.Equal("RejectedCapacityConflict", tso["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == tsoOffer)!["outcome"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task TradeApproval_ARedAnswerKeepsTheTsoFromAwardingTheTrade_LimitsApproveAutomatically_SilenceIsGreen()
+    {
+        var g = await GridAsync("IT001E0000205");
+        var t0 = market.Clock.GetUtcNow();
+        // DSO B approves trades of up to 10 kW through its transformer automatically; DSO A's limit (3 kW) is below these trades.
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.TransformerB}/approval-limit", g.DsoA, new { maxKw = 10m }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "id", "own-node");
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.TransformerB}/approval-limit", g.DsoB, new { maxKw = 10m });
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.TransformerA}/approval-limit", g.DsoA, new { maxKw = 3m });
+        Assert.Equal(10m, (await _api.GetAsync($"/v1/grid/nodes/{g.TransformerB}/approval-limit", g.Tso))["maxKw"]!.GetValue<decimal>());
+
+        // A DSO's request takes no approval deadline; the TSO's clears 30 minutes after its gate.
+        var dsoBody = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(Body(g.TransformerA, t0), Web))!.AsObject();
+        dsoBody["approvalDeadline"] = t0.AddHours(1).AddMinutes(30);
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.DsoA, dsoBody))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "approvalDeadline", "tso-only");
+        var request = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, kwh: 15m, approval: t0.AddHours(1).AddMinutes(30))))["id"]!.GetValue<string>();
+        var red = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoA, Offer(0.1m, g.StationA)))["id"]!.GetValue<string>();
+        var auto = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoB, Offer(0.2m, g.StationB)))["id"]!.GetValue<string>();
+        var cpoC = await _api.RegisterAsync("Cpo", "Duferco", MarketFixture.RuleCpoAKey);
+        var silent = (await _api.PostAsync($"/v1/requests/{request}/offers", cpoC, Offer(0.3m, await _api.StationAsync(cpoC, g.TransformerA, "IT001E00002056"))))["id"]!.GetValue<string>();
+
+        // Before gate closure the trades are sealed and cannot be answered.
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{red}", g.DsoA, new { verdict = "Red", reason = "Feeder 12 at its limit." }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "id", "approval-deadline");
+        market.Clock.SetTo(t0.AddHours(1));
+        Assert.Equal("Open", (await _api.GetAsync($"/v1/requests/{request}", g.Tso))["state"]!.GetValue<string>());
+
+        // Each DSO sees the trades in its grid; the TSO sees them all.
+        var seenByA = (await _api.GetAsync($"/v1/requests/{request}/trades", g.DsoA))["items"]!.AsArray();
+        Assert.Equal(new[] { red, silent }.Order(), seenByA.Select(t => t!["offerId"]!.GetValue<string>()).Order());
+        Assert.Equal(5m, seenByA[0]!["powerKw"]!.GetValue<decimal>());
+        var seenByB = Assert.Single((await _api.GetAsync($"/v1/requests/{request}/trades", g.DsoB))["items"]!.AsArray())!;
+        Assert.Equal((auto, true), (seenByB["offerId"]!.GetValue<string>(), seenByB["autoApproved"]!.GetValue<bool>()));
+        Assert.Equal(3, (await _api.GetAsync($"/v1/requests/{request}/trades", g.Tso))["items"]!.AsArray().Count);
+
+        // Red needs a reason; an automatically approved trade takes only green; a DSO answers only in its grid.
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{red}", g.DsoA, new { verdict = "Red" }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "reason", "required");
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{auto}", g.DsoB, new { verdict = "Red", reason = "Transformer hot." }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "verdict", "auto-approved");
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{auto}", g.DsoA, new { verdict = "Red", reason = "Not mine." }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "offerId", "own-grid");
+        var answer = await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{red}", g.DsoA, new { verdict = "Red", reason = "Feeder 12 at its limit." });
+        Assert.Equal(("Red", g.DsoA.Id), (answer["verdict"]!.GetValue<string>(), answer["operatorId"]!.GetValue<string>()));
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{auto}", g.DsoB, new { verdict = "Green" });
+
+        // At the approval deadline the request clears: the red trade is not awarded; the automatic and the silent ones are.
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(30));
+        var cleared = await _api.WaitForStateAsync(request, g.Tso, "Awarded");
+        Assert.Equal(new[] { auto, silent }.Order(), cleared["awards"]!.AsArray().Select(a => a!["offerId"]!.GetValue<string>()).Order());
+        Assert.Equal("RejectedNotEligible", cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == red)!["outcome"]!.GetValue<string>());
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{silent}", g.DsoA, new { verdict = "Red", reason = "Too late." }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "id", "approval-deadline");
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Web = new(System.Text.Json.JsonSerializerDefaults.Web);
+
     private static object Forwardable(decimal price, string station) => new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false, forwardToTso = true };
 
-    private static object Body(string node, DateTimeOffset t0, DateTimeOffset? gate = null, DateTimeOffset? start = null) => new
+    private static object Body(string node, DateTimeOffset t0, DateTimeOffset? gate = null, DateTimeOffset? start = null, decimal kwh = 10m, DateTimeOffset? approval = null) => new
     {
-        transformerId = node, deliveryStart = start ?? t0.AddHours(2), deliveryEnd = (start ?? t0.AddHours(2)).AddHours(1), energyKwh = 10m,
+        transformerId = node, deliveryStart = start ?? t0.AddHours(2), deliveryEnd = (start ?? t0.AddHours(2)).AddHours(1), energyKwh = kwh,
         direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = gate ?? t0.AddHours(1), pricing = "PayAsBid", minimumOfferKwh = 5m,
+        approvalDeadline = approval,
     };
 }

@@ -54,7 +54,7 @@ public static class RequestsApi
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
-            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role());
+            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
         await gate.AddAsync(request, cancellationToken);
         await events.PublishAsync(request.Id, cancellationToken);
@@ -238,6 +238,7 @@ public static class RequestsApi
             RuleFor(x => x.Selection).EnumName<PostRequestRequest, SelectionMode>();
             RuleFor(x => x.MinimumOfferKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.MinimumOfferKwh is not null);
             RuleFor(x => x.DecisionDeadline).Utc().When(x => x.DecisionDeadline is not null);
+            RuleFor(x => x.ApprovalDeadline).Utc().When(x => x.ApprovalDeadline is not null);
             RuleFor(x => x.Verification!).ChildRules(v =>
             {
                 v.RuleFor(x => x.Baseline).EnumName<VerificationRulesItem, BaselineMethod>();

@@ -380,7 +380,8 @@ public sealed partial class GateCycleRunner(
     /// <summary>
     /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
     /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
-    /// no longer wins. Stations are read from the store, not the offer path's cache.
+    /// no longer wins. Stations are read from the store, not the offer path's cache. A TSO's request also loses the offers
+    /// an impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
     /// </summary>
     /// <param name="offers">The request's offers.</param>
     /// <returns>The request with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
@@ -394,8 +395,10 @@ public sealed partial class GateCycleRunner(
         });
         var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
         var area = await store.GetCoordinationAsync(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, cancellationToken);
-        return new(request.ToClearingRequest(stations, place.Node, place.Requirements, at, offers,
-            await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken), place.Sites), request.Buyer, area?.Model ?? CoordinationModel.Separate);
+        var checkedRequest = request.ToClearingRequest(stations, place.Node, place.Requirements, at, offers,
+            await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken), place.Sites);
+        if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers.ToList(), await store.GetTradeAnswersAsync(request.Id, cancellationToken));
+        return new(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
     }
 
     /// <summary>

@@ -62,6 +62,11 @@ public sealed class TsoBalancingTests(MarketFixture market)
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "transformerId", "node-kind");
 
         var request = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0)))["id"]!.GetValue<string>();
+        // A temporary limit below the substation is announced at least an hour before the TSO's gate too (it closes in 30 minutes).
+        var soon = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, gate: t0.AddMinutes(30), start: t0.AddHours(1))))["id"]!.GetValue<string>();
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/limits", g.DsoA,
+            new { nodeId = g.TransformerA, periodStart = t0.AddHours(1), periodEnd = t0.AddHours(2), maxKw = 0m, reason = "Cable fault." }))
+            Assert.Contains(soon, (await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "periodStart", "announcement-lead"))["detail"]!.GetValue<string>());
         var posted = await _api.GetAsync($"/v1/requests/{request}", g.Tso);
         Assert.Equal(("Tso", g.Tso.Id, g.Substation), (posted["buyer"]!.GetValue<string>(), posted["dsoId"]!.GetValue<string>(), posted["transformerId"]!.GetValue<string>()));
 

@@ -110,6 +110,7 @@ app.UseAuthorization();
 app.MapOpenApi("/v1/openapi.json");
 app.MapParticipantsApi();
 app.MapGridApi();
+app.MapTsoApi();
 app.MapRegistryApi();
 app.MapPrequalificationApi();
 app.MapRequestsApi();

@@ -100,8 +100,11 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, string? gateCycleId = null)
+        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, Role buyer = Role.Dso,
+        DateTimeOffset? approvalDeadline = null, string? gateCycleId = null)
     {
+        Buyer = buyer;
+        ApprovalDeadline = approvalDeadline;
         GateCycleId = gateCycleId;
         StateReason = stateReason;
         Consent = consent;
@@ -132,7 +135,18 @@ public sealed class FlexRequest
     }
 
     public string Id { get; }
+
+    /// <summary>The buyer, who pays: a DSO, or a TSO (its balancing request, on an HV/MV substation); see <see cref="Buyer"/>.</summary>
     public string DsoId { get; }
+
+    /// <summary>Whether the buyer is a DSO (a request on its MV/LV transformer) or a TSO (a balancing request on its HV/MV substation).</summary>
+    public Role Buyer { get; }
+
+    /// <summary>
+    /// A TSO's request only: the impacted DSOs answer on its trades (<see cref="TradeAnswer"/>) from gate closure until this
+    /// instant, when it clears; null when it clears at gate closure (no answer can come: every trade is green).
+    /// </summary>
+    public DateTimeOffset? ApprovalDeadline { get; }
     public string TransformerId { get; }
     public TimeWindow Delivery { get; }
     public KilowattHours Energy { get; }
@@ -210,18 +224,34 @@ public sealed class FlexRequest
         GateCycleId = cycleId;
     }
 
-    /// <summary>Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>.</summary>
+    /// <summary>
+    /// Creates a request on <paramref name="transformer"/>, which must belong to <paramref name="dsoId"/>: a DSO's request on
+    /// one of its MV/LV transformers, or a TSO's balancing request on one of its HV/MV substations (<paramref name="buyer"/>
+    /// <see cref="Role.Tso"/>), which draws on the stations anywhere below it, in any DSO's grid.
+    /// </summary>
+    /// <param name="dsoId">The buyer (the payer): a DSO, or a TSO for a balancing request.</param>
     public static FlexRequest Post(
         string id, string dsoId, GridNode transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null)
+        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, Role buyer = Role.Dso,
+        DateTimeOffset? approvalDeadline = null)
     {
+        if (buyer is not (Role.Dso or Role.Tso)) throw new ArgumentException("only a DSO or a TSO posts requests", nameof(buyer));
         (verification ?? VerificationRules.Default).Validate();
         if (transformer.OperatorId != dsoId)
-            throw new DomainException("transformerId", "own-transformer", "A DSO can post requests only on its own transformers.");
-        if (transformer.Kind != GridNodeKind.MvLvTransformer)
-            throw new DomainException("transformerId", "node-kind", $"Requests are posted on MV/LV transformers; {transformer.Id} is a {transformer.Kind}.");
+            throw new DomainException("transformerId", "own-transformer", "A DSO or TSO can post requests only on its own grid nodes.");
+        if (buyer == Role.Dso && transformer.Kind != GridNodeKind.MvLvTransformer)
+            throw new DomainException("transformerId", "node-kind", $"A DSO posts requests on MV/LV transformers; {transformer.Id} is a {transformer.Kind}.");
+        if (buyer == Role.Tso && transformer.Kind != GridNodeKind.HvMvSubstation)
+            throw new DomainException("transformerId", "node-kind", $"A TSO posts balancing requests on its HV/MV substations; {transformer.Id} is a {transformer.Kind}.");
+        if (approvalDeadline is { } approval)
+        {
+            if (buyer != Role.Tso) throw new DomainException("approvalDeadline", "tso-only", "Only a TSO's balancing request has trades for the DSOs to approve.");
+            if (selection == SelectionMode.Manual) throw new DomainException("approvalDeadline", "selection", "A request with an approval deadline is cleared automatically, at that deadline.");
+            if (approval <= gateClosure || approval > delivery.Start)
+                throw new DomainException("approvalDeadline", "approval-deadline", "approvalDeadline must be after gateClosure and not after the delivery window starts.");
+        }
         if (energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (maxPrice.Value <= 0) throw new DomainException("maxPriceEurPerKwh", "positive", "maxPriceEurPerKwh must be greater than zero.");
         if (gateClosure <= now) throw new DomainException("gateClosure", "future", "gateClosure must be in the future.");
@@ -238,7 +268,8 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default, buyer: buyer,
+            approvalDeadline: approvalDeadline);
     }
 
     /// <summary>
@@ -298,8 +329,8 @@ public sealed class FlexRequest
     /// </summary>
     public bool OffersUnsealedAt(DateTimeOffset now) => now >= GateClosure || State is not (RequestState.Open or RequestState.Cancelled);
 
-    /// <summary>When the request is cleared: at gate closure, or for manual selection at the decision deadline.</summary>
-    public DateTimeOffset ClearsAt => Selection == SelectionMode.Manual ? DecisionDeadline!.Value : GateClosure;
+    /// <summary>When the request is cleared: at gate closure, for manual selection at the decision deadline, for a TSO request with trade approval at its approval deadline.</summary>
+    public DateTimeOffset ClearsAt => Selection == SelectionMode.Manual ? DecisionDeadline!.Value : ApprovalDeadline ?? GateClosure;
 
     /// <summary>Whether offers may still be submitted at <paramref name="now"/>.</summary>
     public bool IsOpenAt(DateTimeOffset now) => State == RequestState.Open && now < GateClosure;
@@ -315,13 +346,19 @@ public sealed class FlexRequest
     /// rule <c>direction</c>; an offer above its stations' capability: field <c>energyKwh</c>, rule
     /// <c>physical-limit</c>, with the limit in the message.
     /// </exception>
+    /// <param name="sites">
+    /// For a request on a node above the transformers (a TSO's balancing request): each station's transformer and its DSO's
+    /// requirements, by station id; a station must sit below the request's node and be eligible with its own DSO.
+    /// </param>
     public void AcceptOffer(
         Offer offer, IReadOnlyList<ChargingStation> stations, GridNode transformer, PrequalificationRequirements? requirements, DateTimeOffset now,
-        IReadOnlyDictionary<string, GridRestriction>? grid = null)
+        IReadOnlyDictionary<string, GridRestriction>? grid = null, IReadOnlyDictionary<string, StationSite>? sites = null)
     {
         RequireOpen(now);
         if (offer.Direction != Direction)
             throw new DomainException("direction", "direction", $"The request's direction is {Direction}; an offer must have the same direction.");
+        if (offer.ForwardToTso && Buyer == Role.Tso)
+            throw new DomainException("forwardToTso", "dso-request", "Only an offer to a DSO's request can be forwarded to a TSO; this is a TSO's request.");
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");
         if (offer.Price.Value <= 0) throw new DomainException("priceEurPerKwh", "positive", "priceEurPerKwh must be greater than zero.");
         if (offer.Price > MaxPrice) throw new DomainException("priceEurPerKwh", "price-cap", $"priceEurPerKwh exceeds the request's cap of {MaxPrice}.");
@@ -331,7 +368,7 @@ public sealed class FlexRequest
         foreach (var s in stations)
         {
             if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
-            if (Eligibility.Problem(s, transformer, requirements, now) is { } problem)
+            if (StationSite.Problem(s, transformer, requirements, sites, now) is { } problem)
                 throw new DomainException("stationIds", "qualified", problem.Message);
             if (GridOf(s, grid).Problem(s.Id, Delivery) is { } gridProblem)
                 throw new DomainException("stationIds", gridProblem.Rule, gridProblem.Message);
@@ -470,14 +507,15 @@ public sealed class FlexRequest
     /// than the grid's power caps allow them (a station is in at most one offer per request).
     /// </param>
     /// <exception cref="ArgumentException"><paramref name="transformer"/> is not the request's.</exception>
+    /// <param name="sites">For a request above the transformers: each station's transformer and its DSO's requirements (<see cref="AcceptOffer"/>).</param>
     public ClearingRequest ToClearingRequest(
         IEnumerable<ChargingStation> stations, GridNode transformer, PrequalificationRequirements? requirements, DateTimeOffset at,
-        IEnumerable<Offer>? offers = null, IReadOnlyDictionary<string, GridRestriction>? grid = null)
+        IEnumerable<Offer>? offers = null, IReadOnlyDictionary<string, GridRestriction>? grid = null, IReadOnlyDictionary<string, StationSite>? sites = null)
     {
         if (transformer.Id != TransformerId)
             throw new ArgumentException($"request {Id} is on transformer {TransformerId}, not {transformer.Id}", nameof(transformer));
         var current = stations.DistinctBy(s => s.Id).ToDictionary(s => s.Id, StringComparer.Ordinal);
-        var eligible = current.Values.Where(s => Eligibility.Problem(s, transformer, requirements, at) is null && GridOf(s, grid).Problem(s.Id, Delivery) is null)
+        var eligible = current.Values.Where(s => StationSite.Problem(s, transformer, requirements, sites, at) is null && GridOf(s, grid).Problem(s.Id, Delivery) is null)
             .Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var o in offers ?? [])
             if (o.StationIds.All(current.ContainsKey) && GridCapProblem(o, o.StationIds.Select(id => current[id]).ToList(), grid) is not null)
@@ -497,7 +535,8 @@ public sealed class FlexRequest
         if (now < ClearsAt)
             throw new DomainException("state", "gate-open", now < GateClosure
                 ? "The gate closes at " + GateClosure.ToString("O")
-                : "The DSO may decide until " + ClearsAt.ToString("O"));
+                : Selection == SelectionMode.Manual ? "The DSO may decide until " + ClearsAt.ToString("O")
+                : "The impacted DSOs may answer on its trades until " + ClearsAt.ToString("O"));
         if (result.RequestId != Id) throw new ArgumentException($"the result is for request {result.RequestId}, not {Id}", nameof(result));
         Awards = result.Awards;
         Outcomes = result.Outcomes;

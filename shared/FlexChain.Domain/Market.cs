@@ -210,6 +210,15 @@ public sealed record Offer(
 
     /// <summary>Which way the offer moves consumption; it must be its request's (default: reduce, as every offer before directions).</summary>
     public Direction Direction { get; init; } = Direction.ReduceConsumption;
+
+    /// <summary>
+    /// The CPO's consent, offer by offer, to forward this offer to a TSO's request when the DSO does not buy it (DOMAIN.md
+    /// section 7); without it the offer is never forwarded (<see cref="BidForwarding.Forward"/>).
+    /// </summary>
+    public bool ForwardToTso { get; init; }
+
+    /// <summary>On an offer forwarded to a TSO's request: the id of the DSO request's offer it came from; null otherwise.</summary>
+    public string? ForwardedFrom { get; init; }
 }
 
 /// <summary>An accepted (part of an) offer: what the CPO must deliver and what it is paid per kWh.</summary>

@@ -98,6 +98,6 @@ public sealed class GridHierarchyTests(MarketFixture market)
             transformerId = t.Feeder, deliveryStart = now.AddHours(2), deliveryEnd = now.AddHours(3), energyKwh = 1m,
             direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = now.AddHours(1), pricing = "PayAsBid",
         });
-        await MarketClient.ProblemAsync(response, HttpStatusCode.UnprocessableEntity, "transformerId", "exists");
+        await MarketClient.ProblemAsync(response, HttpStatusCode.UnprocessableEntity, "transformerId", "node-kind");
     }
 }

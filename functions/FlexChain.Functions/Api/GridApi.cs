@@ -112,7 +112,8 @@ public static class GridApi
     /// <summary>
     /// Announces a temporary limit on a station (by an operator its grid prequalification concerns) or on a node and
     /// everything under it (by the node's owner or the owner of a node above it), at least an hour before the gate
-    /// closure of every request on an affected transformer whose delivery overlaps the period.
+    /// closure of every request whose delivery overlaps the period on an affected transformer, or on an HV/MV substation
+    /// above it (a TSO's balancing request draws on the stations below).
     /// </summary>
     public static async Task<Created<TemporaryLimitResponse>> AnnounceLimit(
         TemporaryLimitRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
@@ -124,7 +125,7 @@ public static class GridApi
         {
             var gridCase = await store.GetLatestGridCaseAsync(me, stationId, cancellationToken)
                 ?? throw new DomainException("stationId", "own-grid", $"Station {stationId} is not connected in or below your grid (no grid prequalification case of it concerns you).");
-            transformers = [gridCase.Value.Case.NodeId];
+            transformers = [gridCase.Value.Case.NodeId, .. await SubstationsAtOrAboveAsync(gridCase.Value.Case.NodeId, store, cancellationToken)];
         }
         else
         {
@@ -132,7 +133,7 @@ public static class GridApi
                 ?? throw new DomainException("nodeId", "exists", $"Grid node {body.NodeId} is not registered.");
             if (path.Node.OperatorId != me && path.Ancestors.All(a => a.OperatorId != me))
                 throw new DomainException("nodeId", "own-node", $"Node {path.Node.Id} is neither yours nor below one of your nodes.");
-            transformers = await store.GetTransformersUnderAsync(path.Node, cancellationToken);
+            transformers = [.. await store.GetTransformersUnderAsync(path.Node, cancellationToken), .. await SubstationsAtOrAboveAsync(path.Node.Id, store, cancellationToken)];
         }
         var period = new TimeWindow(body.PeriodStart!.Value, body.PeriodEnd!.Value);
         var requests = new List<FlexRequest>();
@@ -153,6 +154,12 @@ public static class GridApi
         await store.AddTemporaryLimitAsync(limit, cancellationToken);
         return TypedResults.Created($"/v1/grid/limits?targetId={limit.TargetId}", TemporaryLimitResponse.From(limit));
     }
+
+    /// <summary>The HV/MV substations at or above <paramref name="nodeId"/>, where TSO requests drawing on its stations are posted.</summary>
+    private static async Task<IEnumerable<string>> SubstationsAtOrAboveAsync(string nodeId, MarketStore store, CancellationToken cancellationToken) =>
+        await store.GetGridPathAsync(nodeId, cancellationToken) is { } path
+            ? path.Ancestors.Prepend(path.Node).Where(n => n.Kind == GridNodeKind.HvMvSubstation).Select(n => n.Id)
+            : [];
 
     /// <summary>The temporary limits on a station or node, in announcement order (anyone authenticated: CPOs plan by them).</summary>
     public static async Task<Ok<ListResponse<TemporaryLimitResponse>>> ListLimits(

@@ -48,7 +48,8 @@ public static class OffersApi
         if (request is null || stored is null) return TypedResults.NotFound();
         VersionTags.RequireMatch(http, stored.Value.Value.Revision);
         request.RequireOpen(now);
-        var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken);
+        var offer = await CheckedOfferAsync(request, offerId, body, http, store, now, stored.Value.Value.Revision + 1, cancellationToken)
+            with { ForwardedFrom = stored.Value.Value.ForwardedFrom }; // a forwarded offer stays one when its CPO changes it
         var written = await store.TryReplaceOfferAsync(request, offer, stored.Value.ETag, cancellationToken);
         if (written == OfferWrite.GateClosed) throw GateClosed(request);
         if (written == OfferWrite.Conflict)
@@ -87,7 +88,7 @@ public static class OffersApi
         if (http.User.Role() == Role.Cpo)
         {
             var own = await store.GetOfferAsync(request, caller, cancellationToken);
-            return TypedResults.Ok(new ListResponse<OfferResponse>(own is null ? [] : [OfferResponse.From(own)], null));
+            return TypedResults.Ok(new ListResponse<OfferResponse>(own is null ? [] : [await OwnViewAsync(own, request, store, cancellationToken)], null));
         }
         if (Sealed(request, caller, clock) is { } refused) return refused;
         return TypedResults.Ok((await store.ListOffersAsync(request, size, cursor, cancellationToken)).ToResponse(OfferResponse.From));
@@ -106,7 +107,14 @@ public static class OffersApi
         else offer = (await store.GetOffersAsync(stored.Value.Value, cancellationToken)).FirstOrDefault(o => o.Id == offerId);
         if (offer is null) return TypedResults.NotFound();
         VersionTags.Set(http, offer.Revision);
-        return TypedResults.Ok(OfferResponse.From(offer));
+        return TypedResults.Ok(http.User.Role() == Role.Cpo ? await OwnViewAsync(offer, stored.Value.Value, store, cancellationToken) : OfferResponse.From(offer));
+    }
+
+    /// <summary>The CPO's view of its offer: with whether one of its stations is already awarded elsewhere (another request, any buyer) for an overlapping window.</summary>
+    private static async Task<OfferResponse> OwnViewAsync(Offer offer, FlexRequest request, MarketStore store, CancellationToken cancellationToken)
+    {
+        var bookings = await store.GetBookingsAsync(offer.StationIds, request.Delivery, "", cancellationToken);
+        return OfferResponse.From(offer) with { SelectedElsewhere = bookings.Any(b => !b.AwardId.StartsWith(request.Id + "/", StringComparison.Ordinal)) };
     }
 
     /// <summary>Null when <paramref name="caller"/> (not a CPO) may see the request's offers now, else the problem to answer.</summary>
@@ -141,7 +149,7 @@ public static class OffersApi
 
     /// <summary>
     /// Builds the offer and checks every eligibility rule: a proven wallet, the caller's own active stations behind the
-    /// request's transformer with a current qualification, what the grid operators allow them, and the request's rules.
+    /// request's transformer (or, for a TSO's request, below its substation) with a current qualification, what the grid operators allow them, and the request's rules.
     /// </summary>
     private static async Task<Offer> CheckedOfferAsync(
         FlexRequest request, string offerId, PostOfferRequest body, HttpContext http, MarketStore store, DateTimeOffset now, int revision,
@@ -150,8 +158,6 @@ public static class OffersApi
         var cpo = await PayableParticipantAsync(http, store, cancellationToken);
         var ids = body.StationIds!.Distinct().ToList();
         var found = await Task.WhenAll(ids.Select(s => store.GetStationForOffersAsync(cpo.Id, s, cancellationToken)));
-        var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
-            ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
         // Offers are sealed: checking one writes nothing but the offer (a qualification recorded here would show the DSO
         // who bid, with which station, and when). Eligibility re-checks outdated qualifications in memory, here and at clearing.
         var stations = new List<ChargingStation>();
@@ -160,10 +166,11 @@ public static class OffersApi
         var offer = new Offer(offerId, request.Id, cpo.Id, ids, KilowattHours.From(body.EnergyKwh!.Value),
             EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now)
         {
-            Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
+            Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), ForwardToTso = body.ForwardToTso ?? false,
         };
-        request.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now,
-            await store.GetGridRestrictionsAsync(stations, request.Delivery, now, cancellationToken));
+        var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
+        request.AcceptOffer(offer, stations, place.Node, place.Requirements, now,
+            await store.GetGridRestrictionsAsync(stations, request.Delivery, now, cancellationToken), place.Sites);
         return offer;
     }
 

@@ -23,13 +23,13 @@ public static class RequestsApi
     public static RouteGroupBuilder MapRequestsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1").WithTags("Requests").RequireAuthorization();
-        group.MapPost("/requests", PostRequest).Validate<PostRequestRequest>().Idempotent<PostRequestRequest>().RequireAuthorization(Policies.Dso);
+        group.MapPost("/requests", PostRequest).Validate<PostRequestRequest>().Idempotent<PostRequestRequest>().RequireAuthorization(Policies.GridOperator);
         group.MapGet("/requests", ListRequests);
         group.MapGet("/requests/{id}", GetRequest);
-        group.MapPost("/requests/{id}/cancel", CancelRequest).RequireAuthorization(Policies.Dso);
-        group.MapPut("/requests/{id}/decision", PutDecision).Validate<PutDecisionRequest>().RequireAuthorization(Policies.Dso);
-        group.MapGet("/requests/{id}/decision", GetDecision).RequireAuthorization(Policies.Dso);
-        group.MapDelete("/requests/{id}/decision", WithdrawDecision).RequireAuthorization(Policies.Dso);
+        group.MapPost("/requests/{id}/cancel", CancelRequest).RequireAuthorization(Policies.GridOperator);
+        group.MapPut("/requests/{id}/decision", PutDecision).Validate<PutDecisionRequest>().RequireAuthorization(Policies.GridOperator);
+        group.MapGet("/requests/{id}/decision", GetDecision).RequireAuthorization(Policies.GridOperator);
+        group.MapDelete("/requests/{id}/decision", WithdrawDecision).RequireAuthorization(Policies.GridOperator);
         return group;
     }
 
@@ -38,8 +38,8 @@ public static class RequestsApi
         TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
-        var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
-            ?? throw new DomainException("transformerId", "exists", $"Transformer {body.TransformerId} is not registered.");
+        var transformer = await store.GetGridNodeAsync(body.TransformerId!, cancellationToken)
+            ?? throw new DomainException("transformerId", "exists", $"Grid node {body.TransformerId} is not registered.");
         // With an Idempotency-Key the id comes from the key: an earlier attempt that stored the request and then failed is found.
         var id = IdempotentIds.For(http, "req");
         if (id is not null && await store.GetRequestAsync(id, cancellationToken) is { } earlier)
@@ -54,7 +54,7 @@ public static class RequestsApi
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
-            RequestConsents.From(body.Consent!), gate.MarketInterval);
+            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
         await gate.AddAsync(request, cancellationToken);
         await events.PublishAsync(request.Id, cancellationToken);
@@ -166,7 +166,7 @@ public static class RequestsApi
     {
         var stored = await store.GetRequestAsync(id, cancellationToken);
         if (stored is { } s && s.Value.DsoId != http.User.ParticipantId())
-            throw new ApiProblemException(403, "id", "own-request", $"Only the DSO that posted a request can {action}.");
+            throw new ApiProblemException(403, "id", "own-request", $"Only the DSO or TSO that posted a request can {action}.");
         return stored;
     }
 
@@ -238,6 +238,7 @@ public static class RequestsApi
             RuleFor(x => x.Selection).EnumName<PostRequestRequest, SelectionMode>();
             RuleFor(x => x.MinimumOfferKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.MinimumOfferKwh is not null);
             RuleFor(x => x.DecisionDeadline).Utc().When(x => x.DecisionDeadline is not null);
+            RuleFor(x => x.ApprovalDeadline).Utc().When(x => x.ApprovalDeadline is not null);
             RuleFor(x => x.Verification!).ChildRules(v =>
             {
                 v.RuleFor(x => x.Baseline).EnumName<VerificationRulesItem, BaselineMethod>();

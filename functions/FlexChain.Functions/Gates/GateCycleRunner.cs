@@ -296,6 +296,7 @@ public sealed partial class GateCycleRunner(
         // Only another attempt at this step can have changed a member since it was read: then this attempt fails and the
         // step is retried from what is stored.
         await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
+        await ForwardUnboughtAsync(clearing.Select(m => m.Value), cycle.ClosesAt, cancellationToken);
         // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
         // without, this is the last step and they go out before its checkpoint.
         var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
@@ -346,8 +347,9 @@ public sealed partial class GateCycleRunner(
     }
 
     /// <summary>
-    /// Runs the clearing engine once over the cycle's open members and plans the escrow batches; saves nothing but the
-    /// fences and the fixed manual decisions that make its input final.
+    /// Clears the cycle's open members (<see cref="CoordinatedClearing"/>: the engine once, or twice where a market area's
+    /// coordination model puts one buyer first) and plans the escrow batches; saves nothing but the fences and the fixed
+    /// manual decisions that make its input final.
     /// </summary>
     private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -368,7 +370,7 @@ public sealed partial class GateCycleRunner(
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
         var taken = TakenAsync(cycle.Id, clearing, all, cancellationToken);
         var requests = await Task.WhenAll(clearing.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, inForce, cancellationToken)));
-        var result = ClearingEngine.Clear(requests, all, await taken);
+        var result = CoordinatedClearing.Clear(requests, all, await taken);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
         foreach (var request in clearing) request.Close(result.For(request.Id), now);
         return new ClearingPlan(clearing.Select(r => result.For(r.Id)).ToList(), cycle.PlanBatches(clearing, _options.MaxAwardsPerBatch));
@@ -393,23 +395,27 @@ public sealed partial class GateCycleRunner(
     /// <summary>
     /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
     /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
-    /// no longer wins. Stations are read from the store, not the offer path's cache.
+    /// no longer wins. Stations are read from the store, not the offer path's cache. A TSO's request also loses the offers
+    /// an impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
     /// </summary>
     /// <param name="offers">The request's offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
-    private async Task<ClearingRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at,
+    /// <returns>The request with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
+    private async Task<CoordinatedRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at,
         IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
     {
-        var transformer = await store.GetTransformerAsync(request.TransformerId, cancellationToken)
-            ?? throw new InvalidOperationException($"request {request.Id} names a missing transformer");
-        var requirements = await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken);
         var named = offers.SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).Distinct().ToList();
         var stations = new System.Collections.Concurrent.ConcurrentBag<ChargingStation>();
         await Parallel.ForEachAsync(named, MarketStore.InParallel(cancellationToken), async (n, ct) =>
         {
             if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
         });
-        return request.ToClearingRequest(stations, transformer, requirements, at, offers, await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken, inForce));
+        var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
+        var area = await store.GetCoordinationAsync(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, cancellationToken);
+        var checkedRequest = request.ToClearingRequest(stations, place.Node, place.Requirements, at, offers,
+            await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken, inForce), place.Sites);
+        if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers.ToList(), await store.GetTradeAnswersAsync(request.Id, cancellationToken));
+        return new(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
     }
 
     /// <summary>

@@ -29,6 +29,18 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock,
     }
 
     /// <summary>
+    /// <c>offer.forwarded</c> to the CPO whose unbought offer went on to a TSO's request: which offer, where it is now, and
+    /// until when it may change price and volume or withdraw it (the TSO's gate closure).
+    /// </summary>
+    public Task OfferForwardedAsync(Offer forwarded, FlexRequest tsoRequest, CancellationToken cancellationToken) =>
+        EmitAsync(forwarded.CpoId, EventTypes.OfferForwarded, tsoRequest.Id, new
+        {
+            offerId = forwarded.Id, forwardedFrom = forwarded.ForwardedFrom, tsoId = tsoRequest.DsoId, nodeId = tsoRequest.TransformerId,
+            deliveryStart = tsoRequest.Delivery.Start, deliveryEnd = tsoRequest.Delivery.End, energyKwh = Api.Wire.Kwh(forwarded.Energy.Value),
+            priceEurPerKwh = Api.Wire.EurPerKwh(forwarded.Price.Value), gateClosure = tsoRequest.GateClosure,
+        }, null, cancellationToken);
+
+    /// <summary>
     /// Every event the request's state implies so far (gate closed; funding failed, or award and activation; verification
     /// result; settlement or unpaid), each once per recipient. Called by the gate cycle whenever it reads a request it advances, so an
     /// event whose transition was saved just before a crash is still sent on the next tick.

@@ -31,7 +31,7 @@ public sealed record ClearingRequest(
     public KilowattHours? MinimumAccepted { get; init; }
 
     /// <summary>
-    /// The stations eligible for this request at clearing time (<see cref="FlexRequest.ToClearingRequest(IEnumerable{ChargingStation}, GridNode, PrequalificationRequirements?, DateTimeOffset, IEnumerable{Offer}?, IReadOnlyDictionary{string, GridRestriction}?)"/>),
+    /// The stations eligible for this request at clearing time (<see cref="FlexRequest.ToClearingRequest(IEnumerable{ChargingStation}, GridNode, PrequalificationRequirements?, DateTimeOffset, IEnumerable{Offer}?, IReadOnlyDictionary{string, GridRestriction}?, IReadOnlyDictionary{string, StationSite}?)"/>),
     /// or null to take every station as eligible. An offer naming any other station is not eligible.
     /// </summary>
     public IReadOnlySet<string>? QualifiedStationIds { get; init; }

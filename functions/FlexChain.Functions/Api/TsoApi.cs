@@ -1,0 +1,147 @@
+using FlexChain.Domain;
+using FlexChain.Functions.Auth;
+using FlexChain.Functions.Storage;
+using FluentValidation;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace FlexChain.Functions.Api;
+
+/// <summary>
+/// TSO-DSO coordination: the coordination model of a market area (the grid below a top HV/MV substation), which decides
+/// whether the DSOs' or the TSO's requests of one gate cycle clear first (DOMAIN.md section 7).
+/// </summary>
+public static class TsoApi
+{
+    public static RouteGroupBuilder MapTsoApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/grid/nodes/{id}/coordination").WithTags("Grid").RequireAuthorization();
+        group.MapPut("/", PutCoordination).Validate<PutCoordinationRequest>().RequireAuthorization(Policies.GridOperator);
+        group.MapGet("/", GetCoordination);
+        var limits = app.MapGroup("/v1/grid/nodes/{id}/approval-limit").WithTags("Grid").RequireAuthorization();
+        limits.MapPut("/", PutApprovalLimit).Validate<PutApprovalLimitRequest>().RequireAuthorization(Policies.GridOperator);
+        limits.MapGet("/", GetApprovalLimit);
+        var trades = app.MapGroup("/v1/requests/{id}/trades").WithTags("Requests").RequireAuthorization(Policies.GridOperator);
+        trades.MapGet("/", ListTrades);
+        trades.MapPut("/{offerId}", AnswerTrade).Validate<TradeAnswerRequest>();
+        return group;
+    }
+
+    /// <summary>Sets the caller's approval limit on its node: trades on TSO requests through it of at most that average power are approved automatically.</summary>
+    public static async Task<Results<Ok<ApprovalLimitResponse>, NotFound>> PutApprovalLimit(
+        string id, PutApprovalLimitRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        if (await store.GetGridNodeAsync(id, cancellationToken) is not { } node) return TypedResults.NotFound();
+        if (node.OperatorId != http.User.ParticipantId())
+            throw new DomainException("id", "own-node", $"Node {node.Id} belongs to another operator; only its owner sets its approval limit.");
+        var limit = new ApprovalLimit(node.Id, node.OperatorId, Kilowatts.From(body.MaxKw!.Value, "maxKw"), clock.GetUtcNow());
+        await store.PutApprovalLimitAsync(limit, cancellationToken);
+        return TypedResults.Ok(ApprovalLimitResponse.From(limit));
+    }
+
+    /// <summary>A node's approval limit; 404 while its owner set none (no trade through it is approved automatically).</summary>
+    public static async Task<Results<Ok<ApprovalLimitResponse>, NotFound>> GetApprovalLimit(string id, MarketStore store, CancellationToken cancellationToken) =>
+        await store.GetApprovalLimitAsync(id, cancellationToken) is { } limit ? TypedResults.Ok(ApprovalLimitResponse.From(limit)) : TypedResults.NotFound();
+
+    /// <summary>
+    /// The trades of a TSO's request after its gate closure: for the TSO every offer, for a DSO the offers with a station in
+    /// its grid; each with the operators it impacts, whether it is approved automatically for the caller, and the answers so
+    /// far. Paged over the request's offers, so a DSO's page may hold fewer than <c>limit</c> trades (follow <c>nextCursor</c>).
+    /// </summary>
+    public static async Task<Results<Ok<ListResponse<TradeResponse>>, NotFound>> ListTrades(
+        string id, int? limit, string? cursor, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        if (await store.GetRequestAsync(id, cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var request = stored.Value;
+        var me = http.User.ParticipantId();
+        if (request.Buyer != Role.Tso) throw new DomainException("id", "tso-request", $"Request {id} is not a TSO's balancing request; its trades need no approval.");
+        if (!request.OffersUnsealedAt(clock.GetUtcNow()))
+            throw new ApiProblemException(403, "id", "sealed", $"The trades are shown from gate closure, {request.GateClosure:O}.");
+        var answers = (await store.GetTradeAnswersAsync(id, cancellationToken)).ToLookup(a => a.OfferId);
+        var items = new List<TradeResponse>();
+        var page = await store.ListOffersAsync(request, ApiConventions.Limit(limit), cursor, cancellationToken);
+        foreach (var offer in page.Items)
+        {
+            var impact = await store.GetTradeImpactAsync(request, offer, cancellationToken);
+            if (me != request.DsoId && !impact.Operators.Contains(me)) continue;
+            var power = TradeAnswer.PowerOf(request, offer);
+            items.Add(new TradeResponse(offer.Id, offer.StationIds, Wire.Kwh(offer.Energy.Value), Wire.Kw(power.Value), impact.Operators,
+                impact.Limits.TryGetValue(me, out var mine) && power.Value <= mine.Value,
+                answers[offer.Id].Select(a => new TradeAnswerResponse(a.OperatorId, a.Verdict.ToString(), a.Reason, a.AnsweredAt)).ToList()));
+        }
+        return TypedResults.Ok(new ListResponse<TradeResponse>(items, page.NextCursor));
+    }
+
+    /// <summary>An impacted DSO answers on a trade, from gate closure until the request's approval deadline; a later answer replaces its earlier one.</summary>
+    public static async Task<Results<Ok<TradeAnswerResponse>, NotFound>> AnswerTrade(
+        string id, string offerId, TradeAnswerRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        if (await store.GetRequestAsync(id, cancellationToken) is not { } stored) return TypedResults.NotFound();
+        if ((await store.GetOffersAsync(stored.Value, cancellationToken)).FirstOrDefault(o => o.Id == offerId) is not { } offer) return TypedResults.NotFound();
+        var me = http.User.ParticipantId();
+        var impact = await store.GetTradeImpactAsync(stored.Value, offer, cancellationToken);
+        var answer = TradeAnswer.Give(stored.Value, offer, me, impact.Operators, impact.Limits.TryGetValue(me, out var limit) ? limit : null,
+            Enum.Parse<TradeVerdict>(body.Verdict!, ignoreCase: true), body.Reason, clock.GetUtcNow());
+        await store.PutTradeAnswerAsync(answer, cancellationToken);
+        return TypedResults.Ok(new TradeAnswerResponse(answer.OperatorId, answer.Verdict.ToString(), answer.Reason, answer.AnsweredAt));
+    }
+
+    /// <summary>Sets the model of the area below the caller's top node; gate cycles clearing from then on follow it.</summary>
+    public static async Task<Results<Ok<CoordinationResponse>, NotFound>> PutCoordination(
+        string id, PutCoordinationRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        if (await store.GetGridNodeAsync(id, cancellationToken) is not { } node) return TypedResults.NotFound();
+        CoordinationArea.RequireSettable(node, http.User.ParticipantId());
+        var setting = new CoordinationSetting(node.Id, Enum.Parse<CoordinationModel>(body.Model!, ignoreCase: true), http.User.ParticipantId(), clock.GetUtcNow());
+        await store.PutCoordinationAsync(setting, cancellationToken);
+        return TypedResults.Ok(CoordinationResponse.From(setting));
+    }
+
+    /// <summary>The model of the market area below a top node (<c>Separate</c>, with no <c>updatedAt</c>, until its owner sets one).</summary>
+    public static async Task<Results<Ok<CoordinationResponse>, NotFound>> GetCoordination(string id, MarketStore store, CancellationToken cancellationToken)
+    {
+        if (await store.GetGridNodeAsync(id, cancellationToken) is not { } node) return TypedResults.NotFound();
+        var setting = await store.GetCoordinationAsync(node.Id, cancellationToken);
+        return TypedResults.Ok(setting is null ? new CoordinationResponse(node.Id, nameof(CoordinationModel.Separate), null) : CoordinationResponse.From(setting));
+    }
+
+    public sealed class CoordinationValidator : AbstractValidator<PutCoordinationRequest>
+    {
+        public CoordinationValidator() => RuleFor(x => x.Model).NotEmpty().EnumName<PutCoordinationRequest, CoordinationModel>();
+    }
+
+    public sealed class ApprovalLimitValidator : AbstractValidator<PutApprovalLimitRequest>
+    {
+        public ApprovalLimitValidator() => RuleFor(x => x.MaxKw).NotNull().GreaterThanOrEqualTo(0m).LessThanOrEqualTo(10_000_000m);
+    }
+
+    public sealed class TradeAnswerValidator : AbstractValidator<TradeAnswerRequest>
+    {
+        public TradeAnswerValidator()
+        {
+            RuleFor(x => x.Verdict).NotEmpty().EnumName<TradeAnswerRequest, TradeVerdict>();
+            RuleFor(x => x.Reason).MaximumLength(2000);
+        }
+    }
+}
+
+public sealed record PutCoordinationRequest(string? Model);
+
+public sealed record CoordinationResponse(string NodeId, string Model, DateTimeOffset? UpdatedAt)
+{
+    public static CoordinationResponse From(CoordinationSetting s) => new(s.NodeId, s.Model.ToString(), s.UpdatedAt);
+}
+
+public sealed record PutApprovalLimitRequest(decimal? MaxKw);
+
+public sealed record ApprovalLimitResponse(string NodeId, string OperatorId, decimal MaxKw, DateTimeOffset UpdatedAt)
+{
+    public static ApprovalLimitResponse From(ApprovalLimit l) => new(l.NodeId, l.OperatorId, Wire.Kw(l.MaxPower.Value), l.UpdatedAt);
+}
+
+public sealed record TradeAnswerRequest(string? Verdict, string? Reason);
+
+public sealed record TradeAnswerResponse(string OperatorId, string Verdict, string? Reason, DateTimeOffset AnsweredAt);
+
+public sealed record TradeResponse(
+    string OfferId, IReadOnlyList<string> StationIds, decimal EnergyKwh, decimal PowerKw, IReadOnlyList<string> ImpactedOperators, bool AutoApproved,
+    IReadOnlyList<TradeAnswerResponse> Answers);

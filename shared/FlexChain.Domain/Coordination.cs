@@ -1,0 +1,105 @@
+namespace FlexChain.Domain;
+
+/// <summary>
+/// How DSO and TSO requests of one market area (the grid below one top node) share its flexibility (DOMAIN.md section 7).
+/// Numbers are stable; names go on the wire.
+/// </summary>
+public enum CoordinationModel
+{
+    /// <summary>Each operator buys alone; requests closing together clear in the engine's usual order (gate closure, delivery, id).</summary>
+    Separate = 1,
+
+    /// <summary>Sequential, the DSOs first: their requests of a gate cycle clear first, and the TSO's requests get only what they did not buy.</summary>
+    DsoFirst = 2,
+
+    /// <summary>Sequential, the TSO first: its requests of a gate cycle clear first, then the DSOs' requests.</summary>
+    TsoFirst = 3,
+}
+
+/// <summary>The rules for setting a market area's coordination model.</summary>
+public static class CoordinationArea
+{
+    /// <summary>Checks that <paramref name="operatorId"/> may set the coordination model of the area below <paramref name="node"/>.</summary>
+    /// <exception cref="DomainException">
+    /// Field <c>id</c>, rule <c>own-node</c> (another operator's node) or <c>top-node</c> (a node below another: the model is
+    /// set on the area's top node, an HV/MV substation).
+    /// </exception>
+    public static void RequireSettable(GridNode node, string operatorId)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        if (node.OperatorId != operatorId)
+            throw new DomainException("id", "own-node", $"Node {node.Id} belongs to another operator; its market area's owner sets its coordination model.");
+        if (node.ParentId is not null || node.Kind != GridNodeKind.HvMvSubstation)
+            throw new DomainException("id", "top-node", $"A coordination model is set on a market area's top node, an HV/MV substation with no node above it; {node.Id} is a {node.Kind}"
+                + (node.ParentId is null ? "." : $" below {node.ParentId}."));
+    }
+}
+
+/// <summary>A request to clear with what coordination needs to know of it: its buyer and its market area's model.</summary>
+public sealed record CoordinatedRequest(ClearingRequest Request, Role Buyer, CoordinationModel Model)
+{
+    /// <summary>Whether the request clears in the first round: the buyer its area puts first, or any request of a separate area.</summary>
+    public bool ClearsFirst => Model switch
+    {
+        CoordinationModel.DsoFirst => Buyer == Role.Dso,
+        CoordinationModel.TsoFirst => Buyer == Role.Tso,
+        _ => true,
+    };
+}
+
+/// <summary>
+/// Clears a gate cycle's requests under their areas' coordination models: the requests put first clear in one engine run,
+/// then the others in a second run that takes the first run's awards as booked, so an offer the first buyer bought is
+/// never sold to the second for an overlapping window (and one it did not buy is still there for the second).
+/// </summary>
+public static class CoordinatedClearing
+{
+    /// <inheritdoc cref="ClearingEngine.Clear"/>
+    public static GateCycleResult Clear(IReadOnlyList<CoordinatedRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var second = requests.Where(r => !r.ClearsFirst).Select(r => r.Request).ToList();
+        var first = requests.Where(r => r.ClearsFirst).Select(r => r.Request).ToList();
+        if (second.Count == 0) return ClearingEngine.Clear(first, offers, taken);
+        var later = second.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        var one = ClearingEngine.Clear(first, offers.Where(o => !later.Contains(o.RequestId)).ToList(), taken);
+        var delivery = first.ToDictionary(r => r.Id, r => r.Delivery, StringComparer.Ordinal);
+        var booked = (taken ?? []).Concat(one.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId]))).ToList();
+        var two = ClearingEngine.Clear(second, offers.Where(o => later.Contains(o.RequestId)).ToList(), booked);
+        return new GateCycleResult([.. one.Results, .. two.Results], one.Unmatched);
+    }
+}
+
+/// <summary>
+/// Bid forwarding (DOMAIN.md section 7, draft network code art. 53.4): an offer a DSO did not buy goes on to an open TSO
+/// request of the same market area, only with its CPO's consent, keeping its stations (its location), volume and price;
+/// the CPO is told and may change price and volume or withdraw it until the TSO's gate, as any offer.
+/// </summary>
+public static class BidForwarding
+{
+    /// <summary>The copy of <paramref name="offer"/> on <paramref name="tsoRequest"/>, submitted at <paramref name="now"/> under <paramref name="id"/>.</summary>
+    /// <param name="outcome">The offer's outcome in its DSO request's clearing.</param>
+    /// <exception cref="DomainException">
+    /// No consent (field <c>forwardToTso</c>, rule <c>forward-consent</c>); the DSO bought some of it (field <c>offerId</c>,
+    /// rule <c>bought-locally</c>: its stations are booked for the DSO's window); not a TSO's request (field <c>requestId</c>,
+    /// rule <c>tso-request</c>); the TSO's gate closed (rule <c>gate-closed</c>).
+    /// </exception>
+    public static Offer Forward(Offer offer, OfferOutcome outcome, FlexRequest tsoRequest, string id, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        ArgumentNullException.ThrowIfNull(outcome);
+        ArgumentNullException.ThrowIfNull(tsoRequest);
+        if (outcome.OfferId != offer.Id) throw new ArgumentException($"the outcome is of offer {outcome.OfferId}, not {offer.Id}", nameof(outcome));
+        if (!offer.ForwardToTso)
+            throw new DomainException("forwardToTso", "forward-consent", $"Offer {offer.Id} does not carry its CPO's consent to forward it to a TSO (forwardToTso).");
+        if (outcome.IsAccepted)
+            throw new DomainException("offerId", "bought-locally", $"The DSO bought {outcome.AcceptedEnergy} of offer {offer.Id}; its stations are booked for that window.");
+        if (tsoRequest.Buyer != Role.Tso)
+            throw new DomainException("requestId", "tso-request", $"Request {tsoRequest.Id} is not a TSO's balancing request.");
+        tsoRequest.RequireOpen(now);
+        return new Offer(id, tsoRequest.Id, offer.CpoId, offer.StationIds, offer.Energy, offer.Price, offer.Divisible, now)
+        {
+            Direction = offer.Direction, ForwardedFrom = offer.Id, // the consent travels as the trace of the offer it came from
+        };
+    }
+}

@@ -1,0 +1,72 @@
+namespace FlexChain.Domain;
+
+/// <summary>An impacted DSO's answer on a trade (NODES, DOMAIN.md section 7). Numbers are stable; names go on the wire.</summary>
+public enum TradeVerdict
+{
+    /// <summary>Go.</summary>
+    Green = 1,
+
+    /// <summary>Go, but flagged: the trade stands and the flag stays on record for the TSO.</summary>
+    Yellow = 2,
+
+    /// <summary>Rejected, with a reason: clearing does not award the offer.</summary>
+    Red = 3,
+}
+
+/// <summary>
+/// An impacted DSO's answer on a trade: an offer on a TSO's balancing request whose stations sit in its grid. Given between
+/// the TSO request's gate closure and its approval deadline (<see cref="FlexRequest.ClearsAt"/>); no answer by then is green.
+/// </summary>
+public sealed record TradeAnswer(string RequestId, string OfferId, string OperatorId, TradeVerdict Verdict, string? Reason, DateTimeOffset AnsweredAt)
+{
+    /// <summary>The answer of <paramref name="operatorId"/> on <paramref name="offer"/> of <paramref name="tsoRequest"/>, given at <paramref name="now"/>.</summary>
+    /// <param name="impacted">The operators other than the TSO that own a node on the path of one of the offer's stations.</param>
+    /// <param name="autoLimit">
+    /// The lowest limit the operator set on a node on those paths: a trade of at most that average power (kW) is approved
+    /// automatically, so only green may be answered; null when the operator set none.
+    /// </param>
+    /// <exception cref="DomainException">
+    /// Not a TSO's request (field <c>id</c>, rule <c>tso-request</c>); the operator's grid is not concerned (field
+    /// <c>offerId</c>, rule <c>own-grid</c>); before gate closure or from the deadline on (field <c>id</c>, rule
+    /// <c>approval-deadline</c>); red without a reason (field <c>reason</c>, rule <c>required</c>); red or yellow on an
+    /// automatically approved trade (field <c>verdict</c>, rule <c>auto-approved</c>).
+    /// </exception>
+    public static TradeAnswer Give(
+        FlexRequest tsoRequest, Offer offer, string operatorId, IReadOnlyCollection<string> impacted, Kilowatts? autoLimit, TradeVerdict verdict,
+        string? reason, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(tsoRequest);
+        ArgumentNullException.ThrowIfNull(offer);
+        ArgumentNullException.ThrowIfNull(impacted);
+        if (tsoRequest.Buyer != Role.Tso) throw new DomainException("id", "tso-request", $"Request {tsoRequest.Id} is not a TSO's balancing request; its trades need no approval.");
+        if (offer.RequestId != tsoRequest.Id) throw new ArgumentException($"offer {offer.Id} is on request {offer.RequestId}", nameof(offer));
+        if (!impacted.Contains(operatorId))
+            throw new DomainException("offerId", "own-grid", $"Offer {offer.Id} names no station in your grid; only the DSOs it impacts answer on it.");
+        if (now < tsoRequest.GateClosure || now >= tsoRequest.ClearsAt)
+            throw new DomainException("id", "approval-deadline",
+                $"Trades are answered from gate closure, {tsoRequest.GateClosure:O}, until the approval deadline, {tsoRequest.ClearsAt:O}; no answer by then is green.");
+        if (verdict == TradeVerdict.Red && string.IsNullOrWhiteSpace(reason))
+            throw new DomainException("reason", "required", "A red answer needs a reason.");
+        if (verdict != TradeVerdict.Green && autoLimit is { } limit && PowerOf(tsoRequest, offer).Value <= limit.Value)
+            throw new DomainException("verdict", "auto-approved",
+                $"Offer {offer.Id} averages {PowerOf(tsoRequest, offer)}, at or below your approval limit of {limit}: it is approved automatically.");
+        return new TradeAnswer(tsoRequest.Id, offer.Id, operatorId, verdict, string.IsNullOrWhiteSpace(reason) ? null : reason.Trim(), now);
+    }
+
+    /// <summary>
+    /// <paramref name="request"/> for the engine without the stations of its red-answered trades: clearing does not award
+    /// an offer an impacted DSO rejected (<see cref="OfferOutcomeKind.RejectedNotEligible"/>); green, yellow and no answer go.
+    /// </summary>
+    public static ClearingRequest WithoutRed(ClearingRequest request, IEnumerable<Offer> offers, IEnumerable<TradeAnswer> answers)
+    {
+        var red = answers.Where(a => a.RequestId == request.Id && a.Verdict == TradeVerdict.Red).Select(a => a.OfferId).ToHashSet(StringComparer.Ordinal);
+        if (red.Count == 0) return request;
+        var refused = offers.Where(o => red.Contains(o.Id)).SelectMany(o => o.StationIds).ToHashSet(StringComparer.Ordinal);
+        var eligible = request.QualifiedStationIds ?? offers.SelectMany(o => o.StationIds).ToHashSet(StringComparer.Ordinal);
+        return request with { QualifiedStationIds = eligible.Where(s => !refused.Contains(s)).ToHashSet(StringComparer.Ordinal) };
+    }
+
+    /// <summary>The offer's average power over the request's window (kW).</summary>
+    public static Kilowatts PowerOf(FlexRequest request, Offer offer) =>
+        new(decimal.Round(offer.Energy.Value * TimeSpan.TicksPerHour / request.Delivery.Duration.Ticks, 3, MidpointRounding.ToPositiveInfinity));
+}

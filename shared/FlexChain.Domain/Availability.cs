@@ -59,6 +59,33 @@ public sealed record AvailabilityTerms
         return new(transformerId, period, capacity, maxPrice, direction, gateClosure, arming);
     }
 
+    /// <summary>
+    /// Checks <paramref name="offer"/> at <paramref name="now"/> (before gate closure, <c>gate-closed</c>): the terms' direction,
+    /// positive prices and capacity, the availability price cap (<c>price-cap</c>), the CPO's own stations, each eligible
+    /// behind the transformer (<see cref="Eligibility"/>), and no more capacity than the stations' power (<c>physical-limit</c>).
+    /// </summary>
+    public void AcceptOffer(AvailabilityOffer offer, IReadOnlyList<ChargingStation> stations, GridNode transformer,
+        PrequalificationRequirements? requirements, DateTimeOffset now)
+    {
+        if (now >= GateClosure) throw new DomainException("gateClosure", "gate-closed", $"The gate closed at {GateClosure:O}.");
+        if (offer.Direction != Direction)
+            throw new DomainException("direction", "direction", $"The request's direction is {Direction}; an offer must have the same direction.");
+        if (offer.Capacity.Value <= 0) throw new DomainException("capacityKw", "positive", "capacityKw must be greater than zero.");
+        if (offer.AvailabilityPrice.Value <= 0) throw new DomainException("availabilityPriceEurPerKw", "positive", "availabilityPriceEurPerKw must be greater than zero.");
+        if (offer.ActivationPrice.Value <= 0) throw new DomainException("activationPriceEurPerKwh", "positive", "activationPriceEurPerKwh must be greater than zero.");
+        if (offer.AvailabilityPrice.Value > MaxPrice.Value)
+            throw new DomainException("availabilityPriceEurPerKw", "price-cap", $"availabilityPriceEurPerKw exceeds the request's cap of {MaxPrice}.");
+        if (stations.Count == 0) throw new DomainException("stationIds", "required", "An offer needs at least one station.");
+        foreach (var s in stations)
+        {
+            if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
+            if (Eligibility.Problem(s, transformer, requirements, now) is { } problem) throw new DomainException("stationIds", "qualified", problem.Message);
+        }
+        var power = stations.Sum(s => s.MaxPower.Value);
+        if (offer.Capacity.Value > power)
+            throw new DomainException("capacityKw", "physical-limit", $"capacityKw exceeds the offer's stations' power of {power} kW.");
+    }
+
     /// <summary>The period cut at UTC midnights: the days that are armed or released one by one (a block of hours is one slice).</summary>
     public IReadOnlyList<TimeWindow> Days()
     {

@@ -1,0 +1,138 @@
+using Azure;
+using Azure.Data.Tables;
+using FlexChain.Domain;
+using FlexChain.Storage;
+
+namespace FlexChain.Functions.Storage;
+
+/// <summary>Where an availability request stands. Numbers are stable; names go on the wire.</summary>
+public enum AvailabilityState
+{
+    /// <summary>Taking offers until gate closure.</summary>
+    Open = 1,
+
+    /// <summary>Cleared with holders: their capacity is reserved (booked) for the period.</summary>
+    Reserved = 2,
+
+    /// <summary>Cleared without any holder.</summary>
+    Unfilled = 3,
+}
+
+/// <summary>An availability request as stored: its terms, and after its gate the holders, every offer's outcome, armed days and calls.</summary>
+public sealed record AvailabilityDocument(
+    string Id, string DsoId, string TransformerId, TimeWindow Period, Kilowatts Capacity, EurosPerKilowatt MaxPrice, Direction Direction,
+    DateTimeOffset GateClosure, bool Arming, DateTimeOffset CreatedAt, AvailabilityState State = AvailabilityState.Open,
+    IReadOnlyList<AvailabilityHolder>? Holders = null, IReadOnlyList<ReservationOutcome>? Outcomes = null,
+    IReadOnlyList<DateTimeOffset>? ArmedDays = null, IReadOnlyList<TimeWindow>? Calls = null)
+{
+    public AvailabilityTerms Terms() => AvailabilityTerms.Create(TransformerId, Period, Capacity, MaxPrice, Direction, GateClosure, Arming);
+
+    public AvailabilityContract Contract() => new(Id, DsoId, Terms(), Holders ?? [], ArmedDays, Calls);
+
+    /// <summary>This document with the contract's armed days and calls.</summary>
+    public AvailabilityDocument With(AvailabilityContract contract) => this with { ArmedDays = [.. contract.ArmedDays], Calls = [.. contract.Calls] };
+}
+
+// ---- availability: table availability, one partition per availability request ----
+// RowKey "doc" the document, "fence" present while offers are taken, "offer_{cpoId}" each CPO's offer (one per CPO).
+// Table availabilitydue: partition "due" rows "{gateClosureTicks}_{id}" until the request is cleared, partition "arming"
+// one row per reserved contract with arming until its period ends (the days to release are checked every tick).
+public sealed partial class MarketStore
+{
+    private const string AvailabilityFence = "fence";
+    private const string AvailabilityDuePartition = "due";
+    private const string AvailabilityArmingPartition = "arming";
+
+    private TableClient Availability => service.GetTableClient("availability");
+    private TableClient AvailabilityDue => service.GetTableClient("availabilitydue");
+
+    /// <summary>Stores a new availability request, its offer fence and its place in the gate schedule (the schedule first: a row without request is skipped).</summary>
+    public async Task AddAvailabilityAsync(AvailabilityDocument doc, CancellationToken cancellationToken)
+    {
+        await AvailabilityDue.UpsertEntityAsync(new TableEntity(AvailabilityDuePartition, DueRow(doc)), TableUpdateMode.Replace, cancellationToken);
+        await Availability.SubmitCheckedTransactionAsync(
+            [new(TableTransactionActionType.Add, ToEntity(doc.Id, Doc, doc)), new(TableTransactionActionType.Add, new TableEntity(doc.Id, AvailabilityFence))],
+            cancellationToken);
+    }
+
+    public Task<Stored<AvailabilityDocument>?> GetAvailabilityAsync(string id, CancellationToken cancellationToken) =>
+        GetAsync<AvailabilityDocument>(Availability, id, Doc, cancellationToken);
+
+    /// <summary>Replaces the document if unchanged since <paramref name="etag"/>; false when it changed meanwhile.</summary>
+    public async Task<bool> TryReplaceAvailabilityAsync(AvailabilityDocument doc, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Availability.UpdateEntityAsync(ToEntity(doc.Id, Doc, doc), etag, TableUpdateMode.Replace, cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Adds or replaces the CPO's offer while the offer fence stands; false when the gate has closed it.</summary>
+    public async Task<bool> TryPutAvailabilityOfferAsync(string id, AvailabilityOffer offer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Availability.SubmitCheckedTransactionAsync(
+                [new(TableTransactionActionType.UpdateMerge, new TableEntity(id, AvailabilityFence), ETag.All),
+                 new(TableTransactionActionType.UpsertReplace, ToEntity(id, "offer_" + offer.CpoId, offer))], cancellationToken);
+            return true;
+        }
+        catch (TableTransactionFailedException e) when (e.FailedTransactionActionIndex == 0 && e.Status == 404)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Closes the offer fence: every offer write acknowledged before is read by clearing, none after is accepted.</summary>
+    public async Task CloseAvailabilityFenceAsync(string id, CancellationToken cancellationToken) =>
+        await Availability.DeleteEntityAsync(id, AvailabilityFence, ETag.All, cancellationToken);
+
+    public async Task<AvailabilityOffer?> GetAvailabilityOfferAsync(string id, string cpoId, CancellationToken cancellationToken) =>
+        (await GetAsync<AvailabilityOffer>(Availability, id, "offer_" + cpoId, cancellationToken))?.Value;
+
+    public Task<List<AvailabilityOffer>> GetAvailabilityOffersAsync(string id, CancellationToken cancellationToken) =>
+        QueryAsync<AvailabilityOffer>(Availability, TableClient.CreateQueryFilter($"PartitionKey eq {id} and RowKey ge 'offer_' and RowKey lt 'offer`'"), cancellationToken);
+
+    /// <summary>The availability requests whose gate closed at or before <paramref name="now"/> and that are not cleared yet.</summary>
+    public async Task<IReadOnlyList<string>> DueAvailabilityAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var ids = new List<string>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {AvailabilityDuePartition} and RowKey le {Ticks(now) + "_~"}");
+        await foreach (var e in AvailabilityDue.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+            ids.Add(e.RowKey[(e.RowKey.IndexOf('_', StringComparison.Ordinal) + 1)..]);
+        return ids;
+    }
+
+    /// <summary>Marks the request cleared: out of the gate schedule, and watched for arming while its period lasts (when it has arming).</summary>
+    public async Task AvailabilityClearedAsync(AvailabilityDocument doc, CancellationToken cancellationToken)
+    {
+        if (doc is { State: AvailabilityState.Reserved, Arming: true })
+            await AvailabilityDue.UpsertEntityAsync(new TableEntity(AvailabilityArmingPartition, doc.Id), TableUpdateMode.Replace, cancellationToken);
+        await AvailabilityDue.DeleteEntityAsync(AvailabilityDuePartition, DueRow(doc), ETag.All, cancellationToken);
+    }
+
+    /// <summary>The reserved contracts with arming whose period has not been seen ended.</summary>
+    public async Task<IReadOnlyList<string>> ArmingContractsAsync(CancellationToken cancellationToken)
+    {
+        var ids = new List<string>();
+        await foreach (var e in AvailabilityDue.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {AvailabilityArmingPartition}"), select: ["RowKey"],
+                           cancellationToken: cancellationToken))
+            ids.Add(e.RowKey);
+        return ids;
+    }
+
+    public async Task ArmingEndedAsync(string id, CancellationToken cancellationToken) =>
+        await AvailabilityDue.DeleteEntityAsync(AvailabilityArmingPartition, id, ETag.All, cancellationToken);
+
+    /// <summary>Removes <paramref name="bookings"/> (a released availability day's); one already gone is no error.</summary>
+    public async Task ReleaseBookingsAsync(IEnumerable<StationBooking> bookings, CancellationToken cancellationToken) =>
+        await Parallel.ForEachAsync(bookings, InParallel(cancellationToken), async (b, ct) =>
+            await Bookings.DeleteEntityAsync(b.StationId, BookingRow(b), ETag.All, ct));
+
+    private static string DueRow(AvailabilityDocument doc) => Ticks(doc.GateClosure) + "_" + doc.Id;
+}

@@ -278,13 +278,13 @@ public sealed class AvailabilityContract(
     }
 
     /// <summary>
-    /// The holders as offers on a call (<paramref name="call"/>, checked by <see cref="Call"/>): each its reserved kW over
+    /// The holders as offers on the call <paramref name="callId"/> over <paramref name="window"/> (checked by <see cref="Call"/>): each its reserved kW over
     /// the call's window at its activation price, divisible, with its availability offer's time, so the clearing engine
     /// clears the call only among the holders by activation price within their reserved capacity. No booking is taken:
     /// the capacity is already theirs.
     /// </summary>
-    public IReadOnlyList<Offer> CallOffers(ClearingRequest call) =>
-        Holders.Select(h => new Offer(h.OfferId, call.Id, h.CpoId, h.StationIds, h.Reserved * call.Delivery.Duration,
+    public IReadOnlyList<Offer> CallOffers(string callId, TimeWindow window) =>
+        Holders.Select(h => new Offer(h.OfferId, callId, h.CpoId, h.StationIds, h.Reserved * window.Duration,
             h.ActivationPrice, Divisible: true, h.OfferedAt) { Direction = Terms.Direction }).ToList();
 
     /// <summary>

@@ -100,8 +100,9 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default)
+        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, string? availabilityId = null)
     {
+        AvailabilityId = availabilityId;
         StateReason = stateReason;
         Consent = consent;
         Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
@@ -132,6 +133,12 @@ public sealed class FlexRequest
 
     public string Id { get; }
     public string DsoId { get; }
+
+    /// <summary>
+    /// For a call on an availability contract (<see cref="AvailabilityContract.Call"/>), the contract's id: the request clears
+    /// only among the contract's holders (<see cref="AvailabilityContract.CallOffers"/>) and takes no offers; null otherwise.
+    /// </summary>
+    public string? AvailabilityId { get; }
     public string TransformerId { get; }
     public TimeWindow Delivery { get; }
     public KilowattHours Energy { get; }
@@ -200,7 +207,7 @@ public sealed class FlexRequest
         string id, string dsoId, GridNode transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null)
+        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, string? availabilityId = null)
     {
         (verification ?? VerificationRules.Default).Validate();
         if (transformer.OperatorId != dsoId)
@@ -223,7 +230,8 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default,
+            availabilityId: availabilityId);
     }
 
     /// <summary>
@@ -305,6 +313,8 @@ public sealed class FlexRequest
         IReadOnlyDictionary<string, GridRestriction>? grid = null)
     {
         RequireOpen(now);
+        if (AvailabilityId is not null)
+            throw new DomainException("requestId", "call-holders-only", $"This request calls availability contract {AvailabilityId}: it clears among the contract's holders and takes no offers.");
         if (offer.Direction != Direction)
             throw new DomainException("direction", "direction", $"The request's direction is {Direction}; an offer must have the same direction.");
         if (offer.Energy.Value <= 0) throw new DomainException("energyKwh", "positive", "energyKwh must be greater than zero.");

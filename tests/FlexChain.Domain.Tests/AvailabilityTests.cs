@@ -126,7 +126,7 @@ public class AvailabilityTests
         contract.Call(window, KilowattHours.From(8), T0, Lead);
 
         var call = CallRequest(window, 8);
-        var result = ClearingEngine.Clear([call], contract.CallOffers(call)).Results[0];
+        var result = ClearingEngine.Clear([call], contract.CallOffers(call.Id, call.Delivery)).Results[0];
 
         Assert.DoesNotContain(result.Outcomes, o => o.OfferId == "c");
         Assert.Equal([("b", 6m, 0.2m), ("a", 2m, 0.4m)], result.Awards.Select(a => (a.OfferId, a.Energy.Value, a.Price.Value)));
@@ -236,5 +236,27 @@ public class AvailabilityTests
             contract.Call(new TimeWindow(Day1.AddHours(18), Day1.AddHours(19)), KilowattHours.From(1), Day1.AddHours(17), Lead));
         Assert.Equal("call-unarmed", e.Rule);
         contract.Call(new TimeWindow(Day2.AddHours(18), Day2.AddHours(19)), KilowattHours.From(1), Day2.AddHours(17), Lead);
+    }
+
+    [Fact]
+    public void AcceptOffer_AtGateClosure_RefusedGateClosed_OtherDirection_RefusedDirection()
+    {
+        var station = new ChargingStation("st-a", "cpo-a", "tr1", Kilowatts.From(22), "IT1", true);
+        var terms = Terms();
+        Assert.Equal("gate-closed", Assert.Throws<DomainException>(() => terms.AcceptOffer(Offer("a", 5, 1m), [station], Grid, null, T0.AddHours(1))).Rule);
+        Assert.Equal("direction", Assert.Throws<DomainException>(() =>
+            terms.AcceptOffer(Offer("a", 5, 1m) with { Direction = Direction.IncreaseConsumption }, [station], Grid, null, T0)).Rule);
+        Assert.Equal("own-station", Assert.Throws<DomainException>(() =>
+            terms.AcceptOffer(Offer("b", 5, 1m), [station], Grid, null, T0)).Rule);
+    }
+
+    [Fact]
+    public void Call_RequestNamingAContract_TakesNoOffers()
+    {
+        var call = FlexRequest.Post("call1", "dso1", Grid, new TimeWindow(Day1.AddHours(1), Day1.AddHours(2)), KilowattHours.From(1),
+            Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), T0.AddHours(1), PricingRule.PayAsBid, T0, availabilityId: "av1");
+        var station = new ChargingStation("st-a", "cpo-a", "tr1", Kilowatts.From(22), "IT1", true);
+        var e = Assert.Throws<DomainException>(() => call.AcceptOffer(Build.Offer("a", 1, 0.1m) with { RequestId = "call1" }, [station], Grid, null, T0));
+        Assert.Equal(("requestId", "call-holders-only"), (e.Field, e.Rule));
     }
 }

@@ -76,4 +76,61 @@ public sealed class AvailabilityTests(MarketFixture market)
         Assert.Equal("Accepted", await OutcomeOfOfferAsync(dso, cpoA, transformer, stationA, day1.AddDays(-2).AddHours(1), day1.AddHours(10)));
         Assert.Equal("RejectedCapacityConflict", await OutcomeOfOfferAsync(dso, cpoB, transformer, stationB, day1.AddDays(-2).AddHours(2), day2.AddHours(12)));
     }
+
+    [Fact]
+    public async Task Call_ClearsAmongHoldersByActivationPrice_WithinReservedKw_AndSettlesOnChain()
+    {
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await _api.SmallMarketAsync("Availability call", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000971", "IT001E00000972");
+        var t0 = market.Clock.GetUtcNow();
+        var period = new DateTimeOffset(t0.UtcDateTime.Date.AddHours(t0.Hour), TimeSpan.Zero).AddHours(4);
+        var id = (await _api.PostAsync("/v1/availability", dso, new
+        {
+            transformerId = transformer, periodStart = period, periodEnd = period.AddHours(6), capacityKw = 10m, maxAvailabilityPriceEurPerKw = 5m,
+            gateClosure = t0.AddHours(1),
+        }))["id"]!.GetValue<string>();
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoA, Offer(stationA, 6m, 2m, 0.3m));
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoB, Offer(stationB, 6m, 3m, 0.2m));
+        market.Clock.SetTo(t0.AddHours(1));
+        await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/availability/{id}", dso),
+            r => r["state"]!.GetValue<string>() == "Reserved", TimeSpan.FromSeconds(90), $"availability {id} reserved");
+
+        // A call is a request naming the contract: inside the period, at most the reserved 10 kW over its window, one at a time.
+        var window = period.AddHours(1);
+        object Call(DateTimeOffset start, decimal kwh) => new
+        {
+            transformerId = transformer, deliveryStart = start, deliveryEnd = start.AddHours(1), energyKwh = kwh, maxPriceEurPerKwh = 0.5m,
+            gateClosure = t0.AddHours(2), availabilityId = id,
+        };
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, Call(period.AddHours(-1), 1m)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "deliveryStart", "call-period");
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, Call(window, 10.001m)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "energyKwh", "call-capacity");
+        var call = await _api.PostAsync("/v1/requests", dso, Call(window, 8m));
+        var callId = call["id"]!.GetValue<string>();
+        Assert.Equal(id, call["availabilityId"]!.GetValue<string>());
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, Call(window.AddMinutes(30), 1m)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "deliveryStart", "call-overlap");
+        using (var r = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{callId}/offers", cpoA,
+                   new { stationIds = new[] { stationA }, energyKwh = 1m, priceEurPerKwh = 0.1m, divisible = false }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "requestId", "call-holders-only");
+
+        // B is cheaper to call: its 4 reserved kW for the hour, then 4 kWh of A's 6 kW; both locked in escrow.
+        market.Clock.SetTo(t0.AddHours(2));
+        var awarded = await _api.WaitForStateAsync(callId, dso, "Awarded");
+        Assert.Equal([(cpoB.Id, 4m, 0.2m), (cpoA.Id, 4m, 0.3m)],
+            awarded["awards"]!.AsArray().Select(a => (a!["cpoId"]!.GetValue<string>(), a["energyKwh"]!.GetValue<decimal>(), a["priceEurPerKwh"]!.GetValue<decimal>())));
+
+        // A delivers (5 kWh per quarter before, 4 during: 4 kWh less); B does not (5 throughout).
+        market.Clock.SetTo(window);
+        await _api.PostQuarterReadingsAsync(cpoA, stationA, window.AddHours(-1), 5m);
+        await _api.PostQuarterReadingsAsync(cpoB, stationB, window.AddHours(-1), 5m);
+        market.Clock.SetTo(window.AddHours(1));
+        await _api.PostQuarterReadingsAsync(cpoA, stationA, window, 4m);
+        await _api.PostQuarterReadingsAsync(cpoB, stationB, window, 5m);
+        market.Clock.SetTo(window.AddHours(1).AddMinutes(20));
+        var settled = await _api.WaitForStateAsync(callId, dso, "Settled");
+        var paid = settled["settlements"]!.AsArray().ToDictionary(x => x!["awardId"]!.GetValue<string>(), x => (x!["succeeded"]!.GetValue<bool>(), x["payoutUnits"]!.GetValue<string>()));
+        Assert.Equal([(false, "0"), (true, "1200000")], paid.Values.OrderBy(v => v.Item1));
+    }
 }

@@ -103,6 +103,39 @@ public static class AvailabilityApi
         return TypedResults.Ok(AvailabilityResponse.From(doc, doc.DsoId));
     }
 
+    /// <summary>
+    /// Records <paramref name="call"/> (a request naming its availability contract) on the contract, then adds it to its gate
+    /// cycle; if the gate cycle refuses it (<c>lead-time</c>), the call is taken off the contract again. The contract must be
+    /// the DSO's own (403 <c>own-request</c>), reserved (409 <c>illegal-transition</c>), on the same transformer and in the same
+    /// direction (422 <c>call-terms</c>); the call's rules (<see cref="AvailabilityContract.Call"/>) answer 422.
+    /// </summary>
+    public static async Task CallAsync(FlexRequest call, MarketStore store, GateCycleRunner gate, AvailabilityGate availability, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var stored = await store.GetAvailabilityAsync(call.AvailabilityId!, cancellationToken)
+            ?? throw new DomainException("availabilityId", "exists", $"Availability contract {call.AvailabilityId} does not exist.");
+        var doc = stored.Value;
+        if (doc.DsoId != call.DsoId) throw new DomainException("availabilityId", "own-request", "Only the DSO that bought the availability can call it.");
+        if (doc.State != AvailabilityState.Reserved)
+            throw new DomainException("availabilityId", "illegal-transition", $"Only a reserved contract is called; this one is {doc.State}.");
+        if (doc.TransformerId != call.TransformerId || doc.Direction != call.Direction)
+            throw new DomainException("availabilityId", "call-terms", $"A call has its contract's transformer ({doc.TransformerId}) and direction ({doc.Direction}).");
+        var contract = doc.Contract();
+        contract.Call(call.Delivery, call.Energy, now, availability.ArmingLead);
+        if (!await store.TryReplaceAvailabilityAsync(doc.With(contract), stored.ETag, cancellationToken))
+            throw new ApiProblemException(409, "availabilityId", "concurrent-update", "The contract changed while calling it (another call?); try again.");
+        try
+        {
+            await gate.AddAsync(call, cancellationToken);
+        }
+        catch (DomainException)
+        {
+            var again = (await store.GetAvailabilityAsync(doc.Id, cancellationToken))!.Value;
+            await store.TryReplaceAvailabilityAsync(again.Value with { Calls = again.Value.Calls?.Where(c => c != call.Delivery).ToList() }, again.ETag, cancellationToken);
+            throw;
+        }
+    }
+
     public sealed class PostAvailabilityValidator : AbstractValidator<PostAvailabilityRequest>
     {
         public PostAvailabilityValidator(TimeProvider clock)

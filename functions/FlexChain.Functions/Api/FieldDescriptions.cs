@@ -117,6 +117,7 @@ public static class FieldDescriptions
         ["maxAvailabilityPriceEurPerKw"] = "The most the DSO pays per kW held ready for the whole period.",
         ["availabilityPriceEurPerKw"] = "The price per kW held ready for the whole period.",
         ["activationPriceEurPerKwh"] = "The price per kWh delivered when the DSO calls the capacity.",
+        ["availabilityId"] = "For a call on an availability contract: the contract (GET /v1/availability/{id}); the request clears only among its holders, by activation price within their reserved kW, and takes no offers. Null for an ordinary request.",
         ["arming"] = "Whether the DSO arms the days it will need (POST /v1/availability/{id}/arm, at least Availability:ArmingLead, 2 days by default, before each day); an unarmed day is released to other buyers. Default false: every day is withheld.",
         ["armedDays"] = "The starts of the days the DSO armed (UTC).",
         ["holders"] = "The winners holding reserved capacity (the DSO sees all, a CPO its own).",

@@ -35,7 +35,7 @@ public static class RequestsApi
 
     public static async Task<Created<RequestResponse>> PostRequest(
         PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestEvents events, RequestViews views, SettlementLedger ledger,
-        TimeProvider clock, CancellationToken cancellationToken)
+        AvailabilityGate availability, TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
@@ -54,9 +54,10 @@ public static class RequestsApi
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
-            RequestConsents.From(body.Consent!), gate.MarketInterval);
+            RequestConsents.From(body.Consent!), gate.MarketInterval, body.AvailabilityId);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
-        await gate.AddAsync(request, cancellationToken);
+        if (request.AvailabilityId is null) await gate.AddAsync(request, cancellationToken);
+        else await AvailabilityApi.CallAsync(request, store, gate, availability, clock.GetUtcNow(), cancellationToken);
         await events.PublishAsync(request.Id, cancellationToken);
         return TypedResults.Created($"/v1/requests/{request.Id}", await views.BuildAsync(request, http.User, cancellationToken));
     }
@@ -238,6 +239,7 @@ public static class RequestsApi
             RuleFor(x => x.Selection).EnumName<PostRequestRequest, SelectionMode>();
             RuleFor(x => x.MinimumOfferKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.MinimumOfferKwh is not null);
             RuleFor(x => x.DecisionDeadline).Utc().When(x => x.DecisionDeadline is not null);
+            RuleFor(x => x.AvailabilityId).Id().When(x => x.AvailabilityId is not null);
             RuleFor(x => x.Verification!).ChildRules(v =>
             {
                 v.RuleFor(x => x.Baseline).EnumName<VerificationRulesItem, BaselineMethod>();

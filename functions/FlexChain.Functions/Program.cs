@@ -55,6 +55,7 @@ services.AddSingleton<FaultInjection>();
 services.AddSingleton<GateCycleRunner>();
 services.AddOptions<AvailabilityOptions>().BindConfiguration("Availability").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<AvailabilityGate>();
+services.AddSingleton<AvailabilityPayments>();
 services.AddOptions<DurableTaskOptions>().BindConfiguration("DurableTask").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleHub>();
 services.AddHostedService(sp => sp.GetRequiredService<GateCycleHub>());

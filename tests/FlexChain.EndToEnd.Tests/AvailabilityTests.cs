@@ -1,5 +1,9 @@
 using System.Net;
+using System.Numerics;
 using System.Text.Json.Nodes;
+using FlexChain.Ethereum;
+using FlexChain.Verification;
+using Nethereum.Contracts;
 
 namespace FlexChain.EndToEnd.Tests;
 
@@ -78,7 +82,7 @@ public sealed class AvailabilityTests(MarketFixture market)
     }
 
     [Fact]
-    public async Task Call_ClearsAmongHoldersByActivationPrice_WithinReservedKw_AndSettlesOnChain()
+    public async Task Call_ClearsAmongHoldersByActivationPrice_AndBothPaymentsSettleOnChainWithTheirRecords()
     {
         var (dso, cpoA, cpoB, transformer, stationA, stationB) =
             await _api.SmallMarketAsync("Availability call", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000971", "IT001E00000972");
@@ -92,8 +96,11 @@ public sealed class AvailabilityTests(MarketFixture market)
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoA, Offer(stationA, 6m, 2m, 0.3m));
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoB, Offer(stationB, 6m, 3m, 0.2m));
         market.Clock.SetTo(t0.AddHours(1));
-        await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/availability/{id}", dso),
-            r => r["state"]!.GetValue<string>() == "Reserved", TimeSpan.FromSeconds(90), $"availability {id} reserved");
+        // Reserved, then the availability payments (A 6 kW x 2 = 12 EUR, B 4 kW x 3 = 12 EUR) are locked in escrow.
+        var locked = await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/availability/{id}", dso),
+            r => r["lockTransactionHash"] is not null || r["state"]!.GetValue<string>() is "Unfilled" or "FundingFailed", TimeSpan.FromSeconds(90), $"availability {id} locked");
+        Assert.Equal("Reserved", locked["state"]!.GetValue<string>());
+        Assert.Equal(["12000000", "12000000"], locked["holders"]!.AsArray().Select(h => h!["record"]!["lockedUnits"]!.GetValue<string>()));
 
         // A call is a request naming the contract: inside the period, at most the reserved 10 kW over its window, one at a time.
         var window = period.AddHours(1);
@@ -132,5 +139,30 @@ public sealed class AvailabilityTests(MarketFixture market)
         var settled = await _api.WaitForStateAsync(callId, dso, "Settled");
         var paid = settled["settlements"]!.AsArray().ToDictionary(x => x!["awardId"]!.GetValue<string>(), x => (x!["succeeded"]!.GetValue<bool>(), x["payoutUnits"]!.GetValue<string>()));
         Assert.Equal([(false, "0"), (true, "1200000")], paid.Values.OrderBy(v => v.Item1));
+        Assert.Equal([callId], (await _api.GetAsync($"/v1/availability/{id}", dso))["callIds"]!.AsArray().Select(c => c!.GetValue<string>()));
+
+        // After the period: A delivered its call and keeps its availability payment; B failed its call and loses it.
+        market.Clock.SetTo(period.AddHours(6));
+        var done = await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/availability/{id}", dso),
+            r => r["state"]!.GetValue<string>() == "Settled", TimeSpan.FromSeconds(90), $"availability {id} settled");
+        var byCpo = done["holders"]!.AsArray().ToDictionary(h => h!["cpoId"]!.GetValue<string>(), h => h!);
+        Assert.Equal((1, 0, "12000000"), SettlementOf(byCpo[cpoA.Id]));
+        Assert.Equal((1, 1, "0"), SettlementOf(byCpo[cpoB.Id]));
+        // On chain: each holder's AwardSettled event pays what its settlement record says and carries that record's hash.
+        foreach (var holder in byCpo.Values)
+        {
+            var awardId = Hash32.Parse(holder["record"]!["awardId"]!.GetValue<string>());
+            var evt = Assert.Single(await market.LogsAsync<AwardSettledEvent>(0, awardId)).DecodeEvent<AwardSettledEvent>().Event;
+            var s = holder["settlement"]!;
+            Assert.Equal(BigInteger.Parse(s["payoutUnits"]!.GetValue<string>()), evt.Paid);
+            Assert.Equal(s["recordHash"]!.GetValue<string>(), new Hash32(evt.SettlementHash).ToString());
+            Assert.Equal(new AvailabilitySettlementRecord(awardId, s["callsAwarded"]!.GetValue<int>(), s["callsFailed"]!.GetValue<int>(),
+                evt.Paid, BigInteger.Parse(s["lockedUnits"]!.GetValue<string>())).Hash(), new Hash32(evt.SettlementHash));
+            Assert.Equal(new BigInteger(12_000_000) - evt.Paid, evt.Refunded);
+        }
+        Assert.NotNull(done["settleTransactionHash"]);
     }
+
+    private static (int, int, string) SettlementOf(JsonNode holder) =>
+        (holder["settlement"]!["callsAwarded"]!.GetValue<int>(), holder["settlement"]!["callsFailed"]!.GetValue<int>(), holder["settlement"]!["payoutUnits"]!.GetValue<string>());
 }

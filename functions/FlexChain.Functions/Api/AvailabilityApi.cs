@@ -1,6 +1,7 @@
 using FlexChain.Domain;
 using FlexChain.Functions.Auth;
 using FlexChain.Functions.Gates;
+using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -25,7 +26,7 @@ public static class AvailabilityApi
     }
 
     public static async Task<Created<AvailabilityResponse>> PostAvailability(
-        PostAvailabilityRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+        PostAvailabilityRequest body, HttpContext http, MarketStore store, AvailabilityPayments payments, TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
@@ -38,7 +39,8 @@ public static class AvailabilityApi
             Kilowatts.From(body.CapacityKw!.Value, "capacityKw"), EurosPerKilowatt.From(body.MaxAvailabilityPriceEurPerKw!.Value, "maxAvailabilityPriceEurPerKw"),
             ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), body.GateClosure!.Value, body.Arming ?? false);
         var doc = new AvailabilityDocument(Ids.New("av", clock), dso.Id, terms.TransformerId, terms.Period, terms.Capacity, terms.MaxPrice,
-            terms.Direction, terms.GateClosure, terms.Arming, now);
+            terms.Direction, terms.GateClosure, terms.Arming, now, Consent: RequestConsents.From(body.Consent!));
+        await payments.VerifyConsentAsync(doc, dso, cancellationToken);
         await store.AddAvailabilityAsync(doc, cancellationToken);
         return TypedResults.Created($"/v1/availability/{doc.Id}", AvailabilityResponse.From(doc, http.User.ParticipantId()));
     }
@@ -122,7 +124,7 @@ public static class AvailabilityApi
             throw new DomainException("availabilityId", "call-terms", $"A call has its contract's transformer ({doc.TransformerId}) and direction ({doc.Direction}).");
         var contract = doc.Contract();
         contract.Call(call.Delivery, call.Energy, now, availability.ArmingLead);
-        if (!await store.TryReplaceAvailabilityAsync(doc.With(contract), stored.ETag, cancellationToken))
+        if (!await store.TryReplaceAvailabilityAsync(doc.With(contract) with { CallIds = [.. doc.CallIds ?? [], call.Id] }, stored.ETag, cancellationToken))
             throw new ApiProblemException(409, "availabilityId", "concurrent-update", "The contract changed while calling it (another call?); try again.");
         try
         {
@@ -131,7 +133,10 @@ public static class AvailabilityApi
         catch (DomainException)
         {
             var again = (await store.GetAvailabilityAsync(doc.Id, cancellationToken))!.Value;
-            await store.TryReplaceAvailabilityAsync(again.Value with { Calls = again.Value.Calls?.Where(c => c != call.Delivery).ToList() }, again.ETag, cancellationToken);
+            await store.TryReplaceAvailabilityAsync(again.Value with
+            {
+                Calls = again.Value.Calls?.Where(c => c != call.Delivery).ToList(), CallIds = again.Value.CallIds?.Where(c => c != call.Id).ToList(),
+            }, again.ETag, cancellationToken);
             throw;
         }
     }
@@ -148,6 +153,8 @@ public static class AvailabilityApi
             RuleFor(x => x.CapacityKw).PositiveQuantity(3, 1_000_000m);
             RuleFor(x => x.MaxAvailabilityPriceEurPerKw).PositiveQuantity(EurosPerKilowattHour.Scale, 10_000m);
             RuleFor(x => x.Direction).EnumName<PostAvailabilityRequest, Direction>();
+            RuleFor(x => x.Consent).NotNull().WithMessage("'Consent' is required: the DSO's signed consent to pay the availability payments.").WithErrorCode("required");
+            RuleFor(x => x.Consent!).SetValidator(new RequestsApi.ConsentValidator()).When(x => x.Consent is not null);
         }
     }
 
@@ -172,7 +179,7 @@ public static class AvailabilityApi
 
 public sealed record PostAvailabilityRequest(
     string? TransformerId, DateTimeOffset? PeriodStart, DateTimeOffset? PeriodEnd, decimal? CapacityKw, decimal? MaxAvailabilityPriceEurPerKw,
-    DateTimeOffset? GateClosure, string? Direction = null, bool? Arming = null);
+    DateTimeOffset? GateClosure, string? Direction = null, bool? Arming = null, ConsentItem? Consent = null);
 
 public sealed record AvailabilityOfferRequest(
     IReadOnlyList<string>? StationIds, decimal? CapacityKw, decimal? AvailabilityPriceEurPerKw, decimal? ActivationPriceEurPerKwh, string? Direction = null);
@@ -190,11 +197,29 @@ public sealed record AvailabilityOfferResponse(
 
 public sealed record AvailabilityHolderResponse(
     string OfferId, string CpoId, IReadOnlyList<string> StationIds, decimal ReservedKw, decimal AvailabilityPriceEurPerKw,
-    decimal ActivationPriceEurPerKwh, decimal AvailabilityPaymentEur)
+    decimal ActivationPriceEurPerKwh, decimal AvailabilityPaymentEur, AvailabilityRecordResponse? Record, AvailabilitySettlementResponse? Settlement)
 {
-    public static AvailabilityHolderResponse From(AvailabilityHolder h) =>
+    public static AvailabilityHolderResponse From(AvailabilityHolder h, StoredAvailabilityRecord? record, StoredAvailabilitySettlement? settlement) =>
         new(h.OfferId, h.CpoId, h.StationIds, Wire.Kw(h.Reserved.Value), Wire.EurPerKwh(h.AvailabilityPrice.Value), Wire.EurPerKwh(h.ActivationPrice.Value),
-            Wire.Eur(h.AvailabilityPayment.Value));
+            Wire.Eur(h.AvailabilityPayment.Value), record is null ? null : AvailabilityRecordResponse.From(record),
+            settlement is null ? null : AvailabilitySettlementResponse.From(settlement));
+}
+
+/// <summary>A holder's availability record as locked in escrow, under its field names, with its hash (README, Records and their hashes).</summary>
+public sealed record AvailabilityRecordResponse(
+    string AwardId, string DsoWallet, string CpoWallet, long ReservedW, long AvailabilityPriceMicroEurPerKw, long ActivationPriceMicroEurPerKwh,
+    string LockedUnits, long PeriodStart, long PeriodEnd, string RecordHash)
+{
+    public static AvailabilityRecordResponse From(StoredAvailabilityRecord r) =>
+        new(r.AwardId, r.Dso, r.Cpo, r.ReservedW, r.AvailabilityPriceMicroEurPerKw, r.ActivationPriceMicroEurPerKwh, r.LockedUnits, r.PeriodStart, r.PeriodEnd,
+            r.ToRecord().Hash().ToString());
+}
+
+/// <summary>A holder's availability settlement record, with its hash (the settlementHash of its AwardSettled event).</summary>
+public sealed record AvailabilitySettlementResponse(string AwardId, int CallsAwarded, int CallsFailed, string PayoutUnits, string LockedUnits, string RecordHash)
+{
+    public static AvailabilitySettlementResponse From(StoredAvailabilitySettlement s) =>
+        new(s.AwardId, s.CallsAwarded, s.CallsFailed, s.PayoutUnits, s.LockedUnits, s.ToRecord().Hash().ToString());
 }
 
 public sealed record ReservationOutcomeResponse(string OfferId, string Outcome, decimal ReservedKw, string? Detail);
@@ -203,7 +228,7 @@ public sealed record AvailabilityResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, decimal CapacityKw,
     decimal MaxAvailabilityPriceEurPerKw, string Direction, DateTimeOffset GateClosure, bool Arming, string State,
     IReadOnlyList<AvailabilityHolderResponse> Holders, IReadOnlyList<ReservationOutcomeResponse>? Outcomes, IReadOnlyList<DateTimeOffset> ArmedDays,
-    AvailabilityOfferResponse? Offer = null)
+    IReadOnlyList<string> CallIds, string? LockTransactionHash, string? SettleTransactionHash, string? StateReason, AvailabilityOfferResponse? Offer = null)
 {
     /// <summary>The document as <paramref name="caller"/> may see it: its DSO every holder and outcome, anyone else only its own holding.</summary>
     public static AvailabilityResponse From(AvailabilityDocument d, string caller)
@@ -211,8 +236,9 @@ public sealed record AvailabilityResponse(
         var owner = caller == d.DsoId;
         return new(d.Id, d.DsoId, d.TransformerId, d.Period.Start, d.Period.End, Wire.Kw(d.Capacity.Value), Wire.EurPerKwh(d.MaxPrice.Value),
             d.Direction.ToString(), d.GateClosure, d.Arming, d.State.ToString(),
-            (d.Holders ?? []).Where(h => owner || h.CpoId == caller).Select(AvailabilityHolderResponse.From).ToList(),
+            (d.Holders ?? []).Select((h, i) => (h, i)).Where(x => owner || x.h.CpoId == caller)
+                .Select(x => AvailabilityHolderResponse.From(x.h, d.Records?[x.i], d.Settlements?[x.i])).ToList(),
             owner ? d.Outcomes?.Select(o => new ReservationOutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kw(o.Reserved.Value), o.Detail)).ToList() : null,
-            d.ArmedDays ?? []);
+            d.ArmedDays ?? [], owner ? d.CallIds ?? [] : [], d.LockTransaction, d.SettleTransaction, d.StateReason);
     }
 }

@@ -252,15 +252,21 @@ public static class RequestsApi
                     .Must((r, x) => x is null || x <= (r.Y ?? VerificationRules.Default.Y)).WithMessage("'X' must be at most 'Y'.").WithErrorCode("x-of-y");
             }).When(x => x.Verification is not null);
             RuleFor(x => x.Consent).NotNull().WithMessage("'Consent' is required: the DSO's signed consent to pay for the request.").WithErrorCode("required");
-            RuleFor(x => x.Consent!).ChildRules(c =>
-            {
-                c.RuleFor(x => x.MaxAmount).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Max Amount' must be a whole number of token units (decimal digits).")
-                    .WithErrorCode("token-units");
-                c.RuleFor(x => x.Nonce).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Nonce' must be a whole number (decimal digits).").WithErrorCode("token-units");
-                c.RuleFor(x => x.Deadline).NotNull().Utc();
-                c.RuleFor(x => x.Signature).NotEmpty().Matches("^0x[0-9a-fA-F]{130}$").WithMessage("'Signature' must be 0x and 65 bytes of hex (r || s || v).")
-                    .WithErrorCode("signature");
-            }).When(x => x.Consent is not null);
+            RuleFor(x => x.Consent!).SetValidator(new ConsentValidator()).When(x => x.Consent is not null);
+        }
+    }
+
+    /// <summary>The form of a DSO's consent, on a request or an availability request.</summary>
+    public sealed class ConsentValidator : AbstractValidator<ConsentItem>
+    {
+        public ConsentValidator()
+        {
+            RuleFor(x => x.MaxAmount).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Max Amount' must be a whole number of token units (decimal digits).")
+                .WithErrorCode("token-units");
+            RuleFor(x => x.Nonce).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Nonce' must be a whole number (decimal digits).").WithErrorCode("token-units");
+            RuleFor(x => x.Deadline).NotNull().Utc();
+            RuleFor(x => x.Signature).NotEmpty().Matches("^0x[0-9a-fA-F]{130}$").WithMessage("'Signature' must be 0x and 65 bytes of hex (r || s || v).")
+                .WithErrorCode("signature");
         }
     }
 }

@@ -21,7 +21,8 @@ public sealed class AvailabilityOptions
 /// retry after a crash finds the stored result and only books again (upserts: the same rows).
 /// </summary>
 public sealed class AvailabilityGate(
-    MarketStore store, Azure.Storage.Blobs.BlobServiceClient blobs, IOptions<AvailabilityOptions> options, ILogger<AvailabilityGate> log)
+    MarketStore store, Azure.Storage.Blobs.BlobServiceClient blobs, Settlement.AvailabilityPayments payments, IOptions<AvailabilityOptions> options,
+    ILogger<AvailabilityGate> log)
 {
     /// <summary>The arming lead in force.</summary>
     public TimeSpan ArmingLead => options.Value.ArmingLead;
@@ -41,14 +42,37 @@ public sealed class AvailabilityGate(
                 log.LogWarning(e, "Availability request {Id} was not cleared on this tick; the next tick tries again", id);
             }
         }
-        foreach (var id in await store.ArmingContractsAsync(cancellationToken))
+        foreach (var id in await store.ActiveAvailabilityAsync(cancellationToken))
         {
-            if (await store.GetAvailabilityAsync(id, cancellationToken) is not { } stored) continue;
-            var contract = stored.Value.Contract();
-            await store.ReleaseBookingsAsync(contract.Released(now, ArmingLead), cancellationToken);
-            if (now >= contract.Terms.Period.End) await store.ArmingEndedAsync(id, cancellationToken);
+            try
+            {
+                await AdvanceAsync(id, now, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One contract's failure (storage, the chain, a lost lease) must not hold up the others; it is retried next tick.
+                log.LogWarning(e, "Availability contract {Id} did not advance on this tick; the next tick tries again", id);
+            }
         }
         return due.Count;
+    }
+
+    /// <summary>
+    /// One tick of a reserved contract: releases the days not armed in time, locks the availability payments, settles them
+    /// once due; a contract its DSO cannot fund releases all its bookings. Ends the watch when settled or unfunded.
+    /// </summary>
+    private async Task AdvanceAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (await store.GetAvailabilityAsync(id, cancellationToken) is not { } stored) return;
+        var contract = stored.Value.Contract();
+        await store.ReleaseBookingsAsync(contract.Released(now, ArmingLead), cancellationToken);
+        var doc = stored.Value;
+        if (doc.State == AvailabilityState.Reserved && doc.LockTransaction is null)
+            doc = await payments.LockAsync(stored, cancellationToken) ?? doc;
+        else if (doc.State == AvailabilityState.Reserved)
+            doc = await payments.SettleIfDueAsync(stored, now, cancellationToken) ?? doc;
+        if (doc.State == AvailabilityState.FundingFailed) await store.ReleaseBookingsAsync(contract.Bookings(now, ArmingLead), cancellationToken);
+        if (doc.State is AvailabilityState.FundingFailed or AvailabilityState.Settled) await store.AvailabilityEndedAsync(id, cancellationToken);
     }
 
     private async Task ClearAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)

@@ -16,6 +16,32 @@ public enum AvailabilityState
 
     /// <summary>Cleared without any holder.</summary>
     Unfilled = 3,
+
+    /// <summary>Reserved, but the escrow could not draw the availability payments from the DSO (see the reason); the bookings are released.</summary>
+    FundingFailed = 4,
+
+    /// <summary>The availability payments are settled on chain (each holder paid by the availability payment rule, the rest refunded).</summary>
+    Settled = 5,
+}
+
+/// <summary>The snapshot of one holder's availability record as locked in escrow (<see cref="FlexChain.Verification.AvailabilityRecord"/>), stored before the lock.</summary>
+public sealed record StoredAvailabilityRecord(
+    string OfferId, string AwardId, string Dso, string Cpo, long ReservedW, long AvailabilityPriceMicroEurPerKw, long ActivationPriceMicroEurPerKwh,
+    string LockedUnits, long PeriodStart, long PeriodEnd)
+{
+    public FlexChain.Verification.AvailabilityRecord ToRecord() => new(
+        FlexChain.Ethereum.Hash32.Parse(AwardId), FlexChain.Ethereum.EthAddress.Parse(Dso), FlexChain.Ethereum.EthAddress.Parse(Cpo), ReservedW,
+        AvailabilityPriceMicroEurPerKw, ActivationPriceMicroEurPerKwh, System.Numerics.BigInteger.Parse(LockedUnits, System.Globalization.CultureInfo.InvariantCulture),
+        PeriodStart, PeriodEnd);
+}
+
+/// <summary>The snapshot of one holder's availability settlement (<see cref="FlexChain.Verification.AvailabilitySettlementRecord"/>), stored before the settlement.</summary>
+public sealed record StoredAvailabilitySettlement(string AwardId, int CallsAwarded, int CallsFailed, string PayoutUnits, string LockedUnits)
+{
+    public FlexChain.Verification.AvailabilitySettlementRecord ToRecord() => new(
+        FlexChain.Ethereum.Hash32.Parse(AwardId), CallsAwarded, CallsFailed,
+        System.Numerics.BigInteger.Parse(PayoutUnits, System.Globalization.CultureInfo.InvariantCulture),
+        System.Numerics.BigInteger.Parse(LockedUnits, System.Globalization.CultureInfo.InvariantCulture));
 }
 
 /// <summary>An availability request as stored: its terms, and after its gate the holders, every offer's outcome, armed days and calls.</summary>
@@ -23,7 +49,9 @@ public sealed record AvailabilityDocument(
     string Id, string DsoId, string TransformerId, TimeWindow Period, Kilowatts Capacity, EurosPerKilowatt MaxPrice, Direction Direction,
     DateTimeOffset GateClosure, bool Arming, DateTimeOffset CreatedAt, AvailabilityState State = AvailabilityState.Open,
     IReadOnlyList<AvailabilityHolder>? Holders = null, IReadOnlyList<ReservationOutcome>? Outcomes = null,
-    IReadOnlyList<DateTimeOffset>? ArmedDays = null, IReadOnlyList<TimeWindow>? Calls = null)
+    IReadOnlyList<DateTimeOffset>? ArmedDays = null, IReadOnlyList<TimeWindow>? Calls = null, FundingConsent? Consent = null,
+    IReadOnlyList<string>? CallIds = null, IReadOnlyList<StoredAvailabilityRecord>? Records = null, string? LockTransaction = null,
+    IReadOnlyList<StoredAvailabilitySettlement>? Settlements = null, string? SettleTransaction = null, string? StateReason = null)
 {
     public AvailabilityTerms Terms() => AvailabilityTerms.Create(TransformerId, Period, Capacity, MaxPrice, Direction, GateClosure, Arming);
 
@@ -35,13 +63,13 @@ public sealed record AvailabilityDocument(
 
 // ---- availability: table availability, one partition per availability request ----
 // RowKey "doc" the document, "fence" present while offers are taken, "offer_{cpoId}" each CPO's offer (one per CPO).
-// Table availabilitydue: partition "due" rows "{gateClosureTicks}_{id}" until the request is cleared, partition "arming"
-// one row per reserved contract with arming until its period ends (the days to release are checked every tick).
+// Table availabilitydue: partition "due" rows "{gateClosureTicks}_{id}" until the request is cleared, partition "active"
+// one row per reserved contract until it is settled or unfunded (arming, the escrow lock and settlement run every tick).
 public sealed partial class MarketStore
 {
     private const string AvailabilityFence = "fence";
     private const string AvailabilityDuePartition = "due";
-    private const string AvailabilityArmingPartition = "arming";
+    private const string AvailabilityActivePartition = "active";
 
     private TableClient Availability => service.GetTableClient("availability");
     private TableClient AvailabilityDue => service.GetTableClient("availabilitydue");
@@ -108,26 +136,26 @@ public sealed partial class MarketStore
         return ids;
     }
 
-    /// <summary>Marks the request cleared: out of the gate schedule, and watched for arming while its period lasts (when it has arming).</summary>
+    /// <summary>Marks the request cleared: out of the gate schedule, and when reserved watched (arming, escrow) until it ends.</summary>
     public async Task AvailabilityClearedAsync(AvailabilityDocument doc, CancellationToken cancellationToken)
     {
-        if (doc is { State: AvailabilityState.Reserved, Arming: true })
-            await AvailabilityDue.UpsertEntityAsync(new TableEntity(AvailabilityArmingPartition, doc.Id), TableUpdateMode.Replace, cancellationToken);
+        if (doc.State == AvailabilityState.Reserved)
+            await AvailabilityDue.UpsertEntityAsync(new TableEntity(AvailabilityActivePartition, doc.Id), TableUpdateMode.Replace, cancellationToken);
         await AvailabilityDue.DeleteEntityAsync(AvailabilityDuePartition, DueRow(doc), ETag.All, cancellationToken);
     }
 
-    /// <summary>The reserved contracts with arming whose period has not been seen ended.</summary>
-    public async Task<IReadOnlyList<string>> ArmingContractsAsync(CancellationToken cancellationToken)
+    /// <summary>The reserved contracts not ended yet (settled or unfunded).</summary>
+    public async Task<IReadOnlyList<string>> ActiveAvailabilityAsync(CancellationToken cancellationToken)
     {
         var ids = new List<string>();
-        await foreach (var e in AvailabilityDue.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {AvailabilityArmingPartition}"), select: ["RowKey"],
+        await foreach (var e in AvailabilityDue.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {AvailabilityActivePartition}"), select: ["RowKey"],
                            cancellationToken: cancellationToken))
             ids.Add(e.RowKey);
         return ids;
     }
 
-    public async Task ArmingEndedAsync(string id, CancellationToken cancellationToken) =>
-        await AvailabilityDue.DeleteEntityAsync(AvailabilityArmingPartition, id, ETag.All, cancellationToken);
+    public async Task AvailabilityEndedAsync(string id, CancellationToken cancellationToken) =>
+        await AvailabilityDue.DeleteEntityAsync(AvailabilityActivePartition, id, ETag.All, cancellationToken);
 
     /// <summary>Removes <paramref name="bookings"/> (a released availability day's); one already gone is no error.</summary>
     public async Task ReleaseBookingsAsync(IEnumerable<StationBooking> bookings, CancellationToken cancellationToken) =>

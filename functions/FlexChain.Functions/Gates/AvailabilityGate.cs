@@ -20,14 +20,17 @@ public sealed class AvailabilityOptions
 /// the period, under the market's clearing lease like a gate cycle (it reads the bookings before writing its own). A
 /// retry after a crash finds the stored result and only books again (upserts: the same rows).
 /// </summary>
-public sealed class AvailabilityGate(
+public sealed partial class AvailabilityGate(
     MarketStore store, Azure.Storage.Blobs.BlobServiceClient blobs, Settlement.AvailabilityPayments payments, IOptions<AvailabilityOptions> options,
     ILogger<AvailabilityGate> log)
 {
     /// <summary>The arming lead in force.</summary>
     public TimeSpan ArmingLead => options.Value.ArmingLead;
 
-    /// <summary>Clears every due availability request and releases the days their DSOs did not arm in time; returns how many it cleared.</summary>
+    /// <summary>
+    /// Clears every due availability request, then advances every reserved contract (arming, escrow lock, settlement);
+    /// returns how many it cleared. A failure of one request or contract is logged and retried on the next tick.
+    /// </summary>
     public async Task<int> TickAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var due = await store.DueAvailabilityAsync(now, cancellationToken);
@@ -37,9 +40,9 @@ public sealed class AvailabilityGate(
             {
                 await ClearAsync(id, now, cancellationToken);
             }
-            catch (Exception e) when (e is InvalidOperationException or TimeoutException or Azure.RequestFailedException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                log.LogWarning(e, "Availability request {Id} was not cleared on this tick; the next tick tries again", id);
+                LogNotCleared(e, id);
             }
         }
         foreach (var id in await store.ActiveAvailabilityAsync(cancellationToken))
@@ -51,7 +54,7 @@ public sealed class AvailabilityGate(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // One contract's failure (storage, the chain, a lost lease) must not hold up the others; it is retried next tick.
-                log.LogWarning(e, "Availability contract {Id} did not advance on this tick; the next tick tries again", id);
+                LogNotAdvanced(e, id);
             }
         }
         return due.Count;
@@ -126,4 +129,10 @@ public sealed class AvailabilityGate(
                     qualified.Add(s);
         return qualified;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Availability request {Id} was not cleared on this tick; the next tick tries again")]
+    private partial void LogNotCleared(Exception exception, string id);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Availability contract {Id} did not advance on this tick; the next tick tries again")]
+    private partial void LogNotAdvanced(Exception exception, string id);
 }

@@ -79,7 +79,8 @@ public sealed partial class MarketStore
     {
         await AvailabilityDue.UpsertEntityAsync(new TableEntity(AvailabilityDuePartition, DueRow(doc)), TableUpdateMode.Replace, cancellationToken);
         await Availability.SubmitCheckedTransactionAsync(
-            [new(TableTransactionActionType.Add, ToEntity(doc.Id, Doc, doc)), new(TableTransactionActionType.Add, new TableEntity(doc.Id, AvailabilityFence))],
+            [new(TableTransactionActionType.Add, await DocumentEntityAsync(Availability, doc.Id, Doc, doc, cancellationToken)),
+             new(TableTransactionActionType.Add, new TableEntity(doc.Id, AvailabilityFence))],
             cancellationToken);
     }
 
@@ -91,7 +92,8 @@ public sealed partial class MarketStore
     {
         try
         {
-            await Availability.UpdateEntityAsync(ToEntity(doc.Id, Doc, doc), etag, TableUpdateMode.Replace, cancellationToken);
+            // A contract with many holders and outcomes may outgrow a table property: its JSON then goes to a blob.
+            await Availability.UpdateEntityAsync(await DocumentEntityAsync(Availability, doc.Id, Doc, doc, cancellationToken), etag, TableUpdateMode.Replace, cancellationToken);
             return true;
         }
         catch (RequestFailedException e) when (e.Status == 412)

@@ -12,6 +12,10 @@
 //                 (Unix seconds, truncated units; a term the request leaves out takes the API's default, 0 for none)
 //   maxAmount   = energyKwh x maxPriceEurPerKwh in token units (the most the request can cost)
 //   deadline    = one day after deliveryStart; nonce = 128 random bits.
+// An availability request (README, Availability; a body with periodStart) signs its own terms instead:
+//   requestHash = keccak256(abi.encode(string "Availability", string transformerId, uint64 periodStart, uint64 periodEnd,
+//                   uint256 capacityW, string direction, uint256 maxAvailabilityPriceMicroEurPerKw, uint64 gateClosure, bool arming))
+//   maxAmount   = capacityKw x maxAvailabilityPriceEurPerKw in token units; deadline = one day after periodStart.
 // Use only public development keys on a command line (Hardhat's demo accounts), never a real one.
 const { ethers } = require("ethers");
 
@@ -30,7 +34,8 @@ async function main() {
   const r = request;
   const v = r.verification ?? {};
   const optional = (value, f) => (value === undefined || value === null ? 0n : f(value));
-  const requestHash = ethers.keccak256(
+  const availability = r.periodStart !== undefined;
+  const requestHash = availability ? availabilityHash(r, seconds, scaled) : ethers.keccak256(
     ethers.AbiCoder.defaultAbiCoder().encode(
       ["string", "uint64", "uint64", "uint256", "string", "uint256", "uint64", "string", "uint256", "string", "uint64",
         "string", "string", "uint256", "uint256", "uint256", "uint256", "uint256"],
@@ -40,8 +45,10 @@ async function main() {
         scaled(v.successThreshold ?? "0.8", 6), scaled(v.tolerance ?? "0.1", 6), BigInt(v.mbmaMinutes ?? 60), BigInt(v.x ?? 4), BigInt(v.y ?? 5)],
     ),
   );
-  const maxAmount = (scaled(request.energyKwh, 6) * scaled(request.maxPriceEurPerKwh, 6) * 10n ** BigInt(tokenDecimals)) / 10n ** 12n;
-  const deadline = seconds(request.deliveryStart) + 86_400n;
+  const [quantity, cap, start] = availability
+    ? [r.capacityKw, r.maxAvailabilityPriceEurPerKw, r.periodStart] : [r.energyKwh, r.maxPriceEurPerKwh, r.deliveryStart];
+  const maxAmount = (scaled(quantity, 6) * scaled(cap, 6) * 10n ** BigInt(tokenDecimals)) / 10n ** 12n;
+  const deadline = seconds(start) + 86_400n;
   const nonce = BigInt(ethers.hexlify(ethers.randomBytes(16)));
   const signature = await new ethers.Wallet(key).signTypedData(
     { name: "FlexSettlement", version: "1", chainId, verifyingContract: settlementContract },
@@ -56,6 +63,13 @@ async function main() {
     nonce: nonce.toString(), signature,
   };
   console.log(JSON.stringify(request));
+}
+
+function availabilityHash(r, seconds, scaled) {
+  return ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(
+    ["string", "string", "uint64", "uint64", "uint256", "string", "uint256", "uint64", "bool"],
+    ["Availability", r.transformerId, seconds(r.periodStart), seconds(r.periodEnd), scaled(r.capacityKw, 3), r.direction ?? "ReduceConsumption",
+      scaled(r.maxAvailabilityPriceEurPerKw, 6), seconds(r.gateClosure), r.arming ?? false]));
 }
 
 main().catch((error) => {

@@ -53,6 +53,9 @@ services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateD
 services.AddOptions<FaultInjectionOptions>().BindConfiguration("FaultInjection");
 services.AddSingleton<FaultInjection>();
 services.AddSingleton<GateCycleRunner>();
+services.AddOptions<AvailabilityOptions>().BindConfiguration("Availability").ValidateDataAnnotations().ValidateOnStart();
+services.AddSingleton<AvailabilityGate>();
+services.AddSingleton<AvailabilityPayments>();
 services.AddOptions<DurableTaskOptions>().BindConfiguration("DurableTask").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleHub>();
 services.AddHostedService(sp => sp.GetRequiredService<GateCycleHub>());
@@ -117,6 +120,7 @@ app.MapRequestsApi();
 app.MapGateCyclesApi();
 app.MapMeteringApi();
 app.MapOffersApi();
+app.MapAvailabilityApi();
 app.MapSettlementsApi();
 app.MapNotificationsApi();
 // Trigger routes exist only under the Functions host (which posts them); without it the local driver calls the handlers in process.

@@ -101,11 +101,12 @@ public sealed class FlexRequest
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
         FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, Role buyer = Role.Dso,
-        DateTimeOffset? approvalDeadline = null, string? gateCycleId = null)
+        DateTimeOffset? approvalDeadline = null, string? gateCycleId = null, string? availabilityId = null)
     {
         Buyer = buyer;
         ApprovalDeadline = approvalDeadline;
         GateCycleId = gateCycleId;
+        AvailabilityId = availabilityId;
         StateReason = stateReason;
         Consent = consent;
         Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
@@ -147,6 +148,12 @@ public sealed class FlexRequest
     /// instant, when it clears; null when it clears at gate closure (no answer can come: every trade is green).
     /// </summary>
     public DateTimeOffset? ApprovalDeadline { get; }
+
+    /// <summary>
+    /// For a call on an availability contract (<see cref="AvailabilityContract.Call"/>), the contract's id: the request clears
+    /// only among the contract's holders (<see cref="AvailabilityContract.CallOffers"/>) and takes no offers; null otherwise.
+    /// </summary>
+    public string? AvailabilityId { get; }
     public string TransformerId { get; }
     public TimeWindow Delivery { get; }
     public KilowattHours Energy { get; }
@@ -235,7 +242,7 @@ public sealed class FlexRequest
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, Role buyer = Role.Dso,
-        DateTimeOffset? approvalDeadline = null)
+        DateTimeOffset? approvalDeadline = null, string? availabilityId = null)
     {
         if (buyer is not (Role.Dso or Role.Tso)) throw new ArgumentException("only a DSO or a TSO posts requests", nameof(buyer));
         (verification ?? VerificationRules.Default).Validate();
@@ -269,7 +276,7 @@ public sealed class FlexRequest
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
             RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default, buyer: buyer,
-            approvalDeadline: approvalDeadline);
+            approvalDeadline: approvalDeadline, availabilityId: availabilityId);
     }
 
     /// <summary>
@@ -355,6 +362,8 @@ public sealed class FlexRequest
         IReadOnlyDictionary<string, GridRestriction>? grid = null, IReadOnlyDictionary<string, StationSite>? sites = null)
     {
         RequireOpen(now);
+        if (AvailabilityId is not null)
+            throw new DomainException("requestId", "call-holders-only", $"This request calls availability contract {AvailabilityId}: it clears among the contract's holders and takes no offers.");
         if (offer.Direction != Direction)
             throw new DomainException("direction", "direction", $"The request's direction is {Direction}; an offer must have the same direction.");
         if (offer.ForwardToTso && Buyer == Role.Tso)

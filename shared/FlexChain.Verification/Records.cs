@@ -58,7 +58,7 @@ public static class EscrowIds
 /// </summary>
 public sealed record AwardRecord(
     Hash32 AwardId, EthAddress Dso, EthAddress Cpo, long EnergyWh, long PriceMicroEurPerKwh, BigInteger LockedUnits,
-    long DeliveryStart, long DeliveryEnd)
+    long DeliveryStart, long DeliveryEnd) : IEscrowEntry
 {
     /// <summary>The canonical hash, recomputed from the fields.</summary>
     public Hash32 Hash() => RecordHash.Of(
@@ -66,8 +66,6 @@ public sealed record AwardRecord(
         new("uint256", new BigInteger(EnergyWh)), new("uint256", new BigInteger(PriceMicroEurPerKwh)), new("uint256", LockedUnits),
         new("uint64", new BigInteger(DeliveryStart)), new("uint64", new BigInteger(DeliveryEnd)));
 
-    /// <summary>This award's entry in its cycle's committed list (<c>lockCycle</c> and <c>settleCycle</c> take the list).</summary>
-    public CycleAward ToCycleAward() => new() { Cpo = Cpo.ToString(), Amount = LockedUnits, AwardHash = Hash().ToArray() };
 }
 
 /// <summary>
@@ -77,7 +75,7 @@ public sealed record AwardRecord(
 /// </summary>
 public sealed record SettlementRecord(
     Hash32 AwardId, long AwardedWh, long BaselineWh, long MeasuredWh, long DeliveredWh, bool Succeeded, BigInteger PayoutUnits,
-    BigInteger LockedUnits)
+    BigInteger LockedUnits) : ISettlementEntry
 {
     /// <summary>The canonical hash, recomputed from the fields.</summary>
     public Hash32 Hash() => RecordHash.Of(
@@ -107,14 +105,14 @@ public sealed class CycleAward
 public static class CycleCommitment
 {
     /// <summary>The list as the contract takes it (one <c>(cpo, lockedUnits, awardHash)</c> entry per award).</summary>
-    public static List<CycleAward> Entries(IReadOnlyList<AwardRecord> awards)
+    public static List<CycleAward> Entries(IReadOnlyList<IEscrowEntry> awards)
     {
         ArgumentNullException.ThrowIfNull(awards);
-        return awards.Select(a => a.ToCycleAward()).ToList();
+        return awards.Select(a => new CycleAward { Cpo = a.Cpo.ToString(), Amount = a.LockedUnits, AwardHash = a.Hash().ToArray() }).ToList();
     }
 
     /// <summary>The commitment (<c>awardsHash</c>) of the list.</summary>
-    public static Hash32 Hash(IReadOnlyList<AwardRecord> awards) => Hash(Entries(awards));
+    public static Hash32 Hash(IReadOnlyList<IEscrowEntry> awards) => Hash(Entries(awards));
 
     /// <summary>The commitment (<c>awardsHash</c>) of a list of entries.</summary>
     public static Hash32 Hash(List<CycleAward> entries) =>

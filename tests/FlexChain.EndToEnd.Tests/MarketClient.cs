@@ -174,6 +174,27 @@ public sealed class MarketClient(HttpClient http)
         };
     }
 
+    /// <summary>A consent for the availability request <paramref name="body"/>: for capacityKw x maxAvailabilityPriceEurPerKw, until a day after the period starts.</summary>
+    public async Task<JsonObject> AvailabilityConsentAsync(Wallet wallet, JsonObject body)
+    {
+        _chain ??= (await GetAnonymousAsync("/v1/health"))["chain"]!;
+        var (chainId, escrow, decimals) = (_chain["chainId"]!.GetValue<long>(), EthAddress.Parse(_chain["settlementContract"]!.GetValue<string>()), _chain["tokenDecimals"]!.GetValue<int>());
+        static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
+        decimal Number(string name) => body[name]!.GetValue<decimal>();
+        var terms = new AvailabilityTermsRecord(body["transformerId"]!.GetValue<string>(), Time(body["periodStart"]).ToUnixTimeSeconds(),
+            Time(body["periodEnd"]).ToUnixTimeSeconds(), (long)(Number("capacityKw") * 1000m), body["direction"]?.GetValue<string>() ?? "ReduceConsumption",
+            (long)(Number("maxAvailabilityPriceEurPerKw") * 1_000_000m), Time(body["gateClosure"]).ToUnixTimeSeconds(), body["arming"]?.GetValue<bool>() ?? false);
+        var maxAmount = new BigInteger(decimal.Round(Number("capacityKw") * Number("maxAvailabilityPriceEurPerKw") * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
+        var until = Time(body["periodStart"]).AddDays(1);
+        var consent = DsoConsent.Sign(wallet.Key, chainId, escrow, terms.Hash(), maxAmount, until.ToUnixTimeSeconds(),
+            new BigInteger(RandomNumberGenerator.GetBytes(16), isUnsigned: true));
+        return new JsonObject
+        {
+            ["maxAmount"] = maxAmount.ToString(CultureInfo.InvariantCulture), ["deadline"] = until.ToString("O", CultureInfo.InvariantCulture),
+            ["nonce"] = consent.Nonce.ToString(CultureInfo.InvariantCulture), ["signature"] = consent.Signature,
+        };
+    }
+
     /// <summary>The terms a consent binds, read from a request body as the API reads it (a term left out takes its default).</summary>
     public static RequestTerms TermsOf(JsonObject body)
     {
@@ -210,6 +231,12 @@ public sealed class MarketClient(HttpClient http)
         {
             request["consent"] = await ConsentAsync(wallet, request);
             body = request;
+        }
+        else if (method == HttpMethod.Post && path == "/v1/availability" && caller is not null && Wallets.TryGetValue(caller.Id, out var dsoWallet)
+            && JsonSerializer.SerializeToNode(body, Web) is JsonObject availability && !availability.ContainsKey("consent"))
+        {
+            availability["consent"] = await AvailabilityConsentAsync(dsoWallet, availability);
+            body = availability;
         }
         var message = new HttpRequestMessage(method, path);
         if (idempotencyKey is not null) message.Headers.Add("Idempotency-Key", idempotencyKey);

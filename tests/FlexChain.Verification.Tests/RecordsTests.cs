@@ -75,10 +75,10 @@ public sealed class RecordsTests
         Assert.Equal(64 + 1_000 * 256, RecordEncoding.Encode(Enumerable.Repeat(Awards[1], 1_000).ToList()).Length);
 
     [Fact]
-    public void AwardRecord_ToCycleAward_CarriesCpoLockedUnitsAndHash()
+    public void CycleCommitment_Entries_CarryCpoLockedUnitsAndHash()
     {
         var award = new AwardRecord(AwardId, EthAddress.Zero, EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"), 1, 2, 3, 4, 5);
-        var entry = award.ToCycleAward();
+        var entry = Assert.Single(CycleCommitment.Entries([award]));
         Assert.Equal(award.Cpo, EthAddress.Parse(entry.Cpo));
         Assert.Equal(new BigInteger(3), entry.Amount);
         Assert.Equal(award.Hash(), new Hash32(entry.AwardHash));

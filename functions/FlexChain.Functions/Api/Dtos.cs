@@ -167,7 +167,8 @@ public sealed record QualificationEntryResponse(StationResponse Station, Qualifi
 public sealed record PostRequestRequest(
     string? TransformerId, DateTimeOffset? DeliveryStart, DateTimeOffset? DeliveryEnd, decimal? EnergyKwh, string? Direction,
     decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing, decimal? MinimumOfferKwh = null, string? Selection = null,
-    DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null, ConsentItem? Consent = null, DateTimeOffset? ApprovalDeadline = null);
+    DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null, ConsentItem? Consent = null, DateTimeOffset? ApprovalDeadline = null,
+    string? AvailabilityId = null);
 
 /// <summary>
 /// The DSO's EIP-712 consent to pay for the request (see README, DSO consent): <c>maxAmount</c> and <c>nonce</c> as decimal
@@ -286,7 +287,7 @@ public sealed record RequestResponse(
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo? Chain, VerificationRulesResponse Verification,
     DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null, int MarketIntervalMinutes = 15,
-    string Buyer = nameof(Role.Dso), DateTimeOffset? ApprovalDeadline = null);
+    string Buyer = nameof(Role.Dso), DateTimeOffset? ApprovalDeadline = null, string? AvailabilityId = null);
 
 /// <summary>
 /// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or

@@ -60,7 +60,7 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value), o.Detail)).ToList(),
             awards, settlements, ledger.Status.Info, VerificationRulesResponse.From(r.Verification),
             callerId == r.DsoId && r.Decision is { } decision ? DecisionResponse.From(r, decision) : null,
-            r.AppliedSelection?.ToString(), r.SelectionNote, r.StateReason, r.Interval.Minutes, r.Buyer.ToString(), r.ApprovalDeadline);
+            r.AppliedSelection?.ToString(), r.SelectionNote, r.StateReason, r.Interval.Minutes, r.Buyer.ToString(), r.ApprovalDeadline, r.AvailabilityId);
     }
 
 }

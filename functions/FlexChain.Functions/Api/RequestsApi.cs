@@ -35,7 +35,7 @@ public static class RequestsApi
 
     public static async Task<Created<RequestResponse>> PostRequest(
         PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestEvents events, RequestViews views, SettlementLedger ledger,
-        TimeProvider clock, CancellationToken cancellationToken)
+        AvailabilityGate availability, TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetGridNodeAsync(body.TransformerId!, cancellationToken)
@@ -54,9 +54,10 @@ public static class RequestsApi
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
-            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline);
+            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline, body.AvailabilityId);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
-        await gate.AddAsync(request, cancellationToken);
+        if (request.AvailabilityId is null) await gate.AddAsync(request, cancellationToken);
+        else await AvailabilityApi.CallAsync(request, store, gate, availability, clock.GetUtcNow(), cancellationToken);
         await events.PublishAsync(request.Id, cancellationToken);
         return TypedResults.Created($"/v1/requests/{request.Id}", await views.BuildAsync(request, http.User, cancellationToken));
     }
@@ -239,6 +240,7 @@ public static class RequestsApi
             RuleFor(x => x.MinimumOfferKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.MinimumOfferKwh is not null);
             RuleFor(x => x.DecisionDeadline).Utc().When(x => x.DecisionDeadline is not null);
             RuleFor(x => x.ApprovalDeadline).Utc().When(x => x.ApprovalDeadline is not null);
+            RuleFor(x => x.AvailabilityId).Id().When(x => x.AvailabilityId is not null);
             RuleFor(x => x.Verification!).ChildRules(v =>
             {
                 v.RuleFor(x => x.Baseline).EnumName<VerificationRulesItem, BaselineMethod>();
@@ -251,15 +253,21 @@ public static class RequestsApi
                     .Must((r, x) => x is null || x <= (r.Y ?? VerificationRules.Default.Y)).WithMessage("'X' must be at most 'Y'.").WithErrorCode("x-of-y");
             }).When(x => x.Verification is not null);
             RuleFor(x => x.Consent).NotNull().WithMessage("'Consent' is required: the DSO's signed consent to pay for the request.").WithErrorCode("required");
-            RuleFor(x => x.Consent!).ChildRules(c =>
-            {
-                c.RuleFor(x => x.MaxAmount).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Max Amount' must be a whole number of token units (decimal digits).")
-                    .WithErrorCode("token-units");
-                c.RuleFor(x => x.Nonce).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Nonce' must be a whole number (decimal digits).").WithErrorCode("token-units");
-                c.RuleFor(x => x.Deadline).NotNull().Utc();
-                c.RuleFor(x => x.Signature).NotEmpty().Matches("^0x[0-9a-fA-F]{130}$").WithMessage("'Signature' must be 0x and 65 bytes of hex (r || s || v).")
-                    .WithErrorCode("signature");
-            }).When(x => x.Consent is not null);
+            RuleFor(x => x.Consent!).SetValidator(new ConsentValidator()).When(x => x.Consent is not null);
+        }
+    }
+
+    /// <summary>The form of a DSO's consent, on a request or an availability request.</summary>
+    public sealed class ConsentValidator : AbstractValidator<ConsentItem>
+    {
+        public ConsentValidator()
+        {
+            RuleFor(x => x.MaxAmount).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Max Amount' must be a whole number of token units (decimal digits).")
+                .WithErrorCode("token-units");
+            RuleFor(x => x.Nonce).NotEmpty().Matches("^[0-9]{1,78}$").WithMessage("'Nonce' must be a whole number (decimal digits).").WithErrorCode("token-units");
+            RuleFor(x => x.Deadline).NotNull().Utc();
+            RuleFor(x => x.Signature).NotEmpty().Matches("^0x[0-9a-fA-F]{130}$").WithMessage("'Signature' must be 0x and 65 bytes of hex (r || s || v).")
+                .WithErrorCode("signature");
         }
     }
 }

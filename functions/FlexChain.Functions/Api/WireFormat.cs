@@ -32,6 +32,7 @@ public static class Wire
     public static string? FormatOf(string property) =>
         property.EndsWith("MicroEurPerKwh", StringComparison.Ordinal) ? null // an integer, as recorded on chain
         : property.EndsWith("EurPerKwh", StringComparison.Ordinal) ? $"EUR per kWh, a number with {EurPerKwhDecimals} decimals."
+        : property.EndsWith("EurPerKw", StringComparison.Ordinal) ? $"EUR per kW for the whole period, a number with {EurPerKwhDecimals} decimals."
         : property.EndsWith("Kwh", StringComparison.Ordinal) ? $"kWh, a number with {KwhDecimals} decimals."
         : property.EndsWith("Kw", StringComparison.Ordinal) ? $"kW, a number with {KwDecimals} decimals."
         : property.EndsWith("Eur", StringComparison.Ordinal) ? $"EUR, a number with {EurDecimals} decimals."

@@ -363,17 +363,39 @@ public sealed partial class GateCycleRunner(
             MarketStore.InParallel(cancellationToken), async (m, ct) =>
                 taking.Add(m.Value.Selection == SelectionMode.Manual ? (await store.FixDecisionAsync(m, now, ct)).Value : m.Value));
         var clearing = taking.OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
-        var ids = clearing.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        var inForce = clearing.Count == 0 ? [] : await store.GetTemporaryLimitsAsync(Span(clearing), cancellationToken);
+        // Calls on availability contracts clear apart, among their holders only (their capacity is booked already).
+        var calls = await ClearCallsAsync(clearing.Where(r => r.AvailabilityId is not null), cycle.ClosesAt, inForce, cancellationToken);
+        var market = clearing.Where(r => r.AvailabilityId is null).ToList();
+        var ids = market.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
         var all = (await store.GetCycleOffersAsync(cycle.Id, cancellationToken)).Where(o => ids.Contains(o.RequestId)).ToList();
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
-        var inForce = clearing.Count == 0 ? [] : await store.GetTemporaryLimitsAsync(Span(clearing), cancellationToken);
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
-        var taken = TakenAsync(cycle.Id, clearing, all, cancellationToken);
-        var requests = await Task.WhenAll(clearing.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, inForce, cancellationToken)));
+        var taken = TakenAsync(cycle.Id, market, all, cancellationToken);
+        var requests = await Task.WhenAll(market.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, inForce, cancellationToken)));
         var result = CoordinatedClearing.Clear(requests, all, await taken);
+        ClearingResult ResultOf(FlexRequest r) => calls.GetValueOrDefault(r.Id) ?? result.For(r.Id);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
-        foreach (var request in clearing) request.Close(result.For(request.Id), now);
-        return new ClearingPlan(clearing.Select(r => result.For(r.Id)).ToList(), cycle.PlanBatches(clearing, _options.MaxAwardsPerBatch));
+        foreach (var request in clearing) request.Close(ResultOf(request), now);
+        return new ClearingPlan(clearing.Select(ResultOf).ToList(), cycle.PlanBatches(clearing, _options.MaxAwardsPerBatch));
+    }
+
+    /// <summary>
+    /// Clears each call on an availability contract among the contract's holders (<see cref="AvailabilityContract.CallOffers"/>),
+    /// their stations re-checked for eligibility at <paramref name="at"/>, without taking bookings: the capacity is theirs.
+    /// </summary>
+    private async Task<Dictionary<string, ClearingResult>> ClearCallsAsync(IEnumerable<FlexRequest> calls, DateTimeOffset at,
+        IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
+    {
+        var results = new Dictionary<string, ClearingResult>(StringComparer.Ordinal);
+        foreach (var call in calls)
+        {
+            var contract = (await store.GetAvailabilityAsync(call.AvailabilityId!, cancellationToken))?.Value.Contract()
+                ?? throw new InvalidOperationException($"call {call.Id} names a missing availability contract {call.AvailabilityId}");
+            var offers = contract.CallOffers(call.Id, call.Delivery);
+            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync(call, offers, at, inForce, cancellationToken)).Request], offers).Results[0];
+        }
+        return results;
     }
 
     /// <summary>

@@ -62,6 +62,7 @@ public static class TriggersApi
     {
         var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
         var unfinished = await services.GetRequiredService<GateCycleRunner>().EnsureOrchestrationsAsync(now, cancellationToken);
-        return [$"gate tick at {now:O}: {unfinished} unfinished gate cycle(s), each with its orchestration"];
+        var availability = await services.GetRequiredService<AvailabilityGate>().TickAsync(now, cancellationToken);
+        return [$"gate tick at {now:O}: {unfinished} unfinished gate cycle(s), each with its orchestration; {availability} availability request(s) cleared"];
     }
 }

@@ -56,22 +56,31 @@ public static class RequestConsents
     /// <c>consent-nonce</c>, <c>allowance</c>, <c>balance</c>.
     /// </summary>
     /// <exception cref="DomainException">The consent does not let the escrow fund the request.</exception>
-    public static async Task VerifyAsync(FlexRequest request, Participant dso, SettlementLedger ledger, CancellationToken cancellationToken)
+    public static Task VerifyAsync(FlexRequest request, Participant dso, SettlementLedger ledger, CancellationToken cancellationToken) =>
+        VerifyAsync(Of(request), request.Consent!.Deadline, request.Delivery.Start, "deliveryStart", "energyKwh x maxPriceEurPerKwh",
+            MostCost(request, ledger.Info.TokenDecimals), dso, ledger, cancellationToken);
+
+    /// <summary>
+    /// Checks a consent of <paramref name="dso"/> over a hash of terms (a request's or an availability request's) that can
+    /// cost up to <paramref name="cost"/> token units (<paramref name="costName"/> in messages) and is locked before
+    /// <paramref name="startsAt"/> (<paramref name="startName"/>); the rules are those of <see cref="VerifyAsync(FlexRequest, Participant, SettlementLedger, CancellationToken)"/>.
+    /// </summary>
+    public static async Task VerifyAsync(DsoConsent consent, DateTimeOffset deadline, DateTimeOffset startsAt, string startName, string costName, BigInteger cost,
+        Participant dso, SettlementLedger ledger, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(consent);
         ArgumentNullException.ThrowIfNull(dso);
         ArgumentNullException.ThrowIfNull(ledger);
-        var consent = Of(request);
         var info = ledger.Info;
         var wallet = EthAddress.Parse(dso.Wallet.Value);
         if (consent.Signer(info.ChainId, ledger.Chain.Escrow) != wallet)
             throw new DomainException("consent", "consent-signature",
                 $"The consent must be signed by your wallet {wallet} (EIP-712, domain FlexSettlement version 1, chain {info.ChainId}, escrow {info.SettlementContract}) " +
                 $"over this request's hash {consent.RequestHash}.");
-        var cost = MostCost(request, info.TokenDecimals);
         if (consent.MaxAmount < cost)
-            throw new DomainException("consent", "consent-amount", $"maxAmount must be at least energyKwh x maxPriceEurPerKwh = {cost} token units.");
-        if (request.Consent!.Deadline < request.Delivery.Start)
-            throw new DomainException("consent", "consent-deadline", $"The consent's deadline must not be before deliveryStart ({request.Delivery.Start:O}): awards are locked before delivery.");
+            throw new DomainException("consent", "consent-amount", $"maxAmount must be at least {costName} = {cost} token units.");
+        if (deadline < startsAt)
+            throw new DomainException("consent", "consent-deadline", $"The consent's deadline must not be before {startName} ({startsAt:O}): the payments are locked before it.");
         if (await ledger.ConsentDrawnAsync(wallet, consent.Nonce, cancellationToken) > 0)
             throw new DomainException("consent", "consent-nonce", $"Nonce {consent.Nonce} was already drawn on by a lock: sign with a new nonce.");
         var (allowance, balance) = await ledger.FundingOfAsync(wallet, cancellationToken);

@@ -217,16 +217,16 @@ public sealed class SettlementLedger(IOptions<SettlementOptions> options, BlobSe
     }
 
     /// <summary>The commitment the escrow stores for an award list: Keccak-256 of <c>abi.encode((address,uint256,bytes32)[])</c>.</summary>
-    public static Hash32 AwardsHash(IReadOnlyList<AwardRecord> awards) => CycleCommitment.Hash(awards);
+    public static Hash32 AwardsHash(IReadOnlyList<IEscrowEntry> awards) => CycleCommitment.Hash(awards);
 
     /// <summary>
     /// An escrow cycle to lock: its award list (all of one DSO), when anyone may refund it, and the DSO's consents it draws
     /// on (per request, the amount of its awards in the list; the amounts add up to the list's total).
     /// </summary>
-    public sealed record CycleLock(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, DateTimeOffset RefundAfter, IReadOnlyList<CycleConsent> Consents);
+    public sealed record CycleLock(Hash32 CycleId, IReadOnlyList<IEscrowEntry> Awards, DateTimeOffset RefundAfter, IReadOnlyList<CycleConsent> Consents);
 
     /// <summary>An escrow cycle to settle: its award list and a settlement record per award, in list order.</summary>
-    public sealed record CycleSettlement(Hash32 CycleId, IReadOnlyList<AwardRecord> Awards, IReadOnlyList<SettlementRecord> Settlements);
+    public sealed record CycleSettlement(Hash32 CycleId, IReadOnlyList<IEscrowEntry> Awards, IReadOnlyList<ISettlementEntry> Settlements);
 
     /// <summary>What the escrow can draw from <paramref name="dso"/>: its token allowance to the escrow and its token balance.</summary>
     public async Task<(BigInteger Allowance, BigInteger Balance)> FundingOfAsync(EthAddress dso, CancellationToken cancellationToken)

@@ -17,6 +17,7 @@ public static class StoreJson
         o.Converters.Add(new DecimalValue<Kilowatts>(v => new(v), q => q.Value));
         o.Converters.Add(new DecimalValue<EurosPerKilowattHour>(v => new(v), q => q.Value));
         o.Converters.Add(new DecimalValue<Euros>(v => new(v), q => q.Value));
+        o.Converters.Add(new DecimalValue<EurosPerKilowatt>(v => new(v), q => q.Value));
         o.Converters.Add(new MarketIntervalConverter());
         o.Converters.Add(new WalletConverter());
         o.Converters.Add(new WindowConverter());

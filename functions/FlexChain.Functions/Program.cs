@@ -53,6 +53,7 @@ services.AddOptions<GateCycleOptions>().BindConfiguration("GateCycle").ValidateD
 services.AddOptions<FaultInjectionOptions>().BindConfiguration("FaultInjection");
 services.AddSingleton<FaultInjection>();
 services.AddSingleton<GateCycleRunner>();
+services.AddSingleton<FlexChain.Functions.Grid.GridStates>();
 services.AddOptions<DurableTaskOptions>().BindConfiguration("DurableTask").ValidateDataAnnotations().ValidateOnStart();
 services.AddSingleton<GateCycleHub>();
 services.AddHostedService(sp => sp.GetRequiredService<GateCycleHub>());
@@ -110,6 +111,7 @@ app.UseAuthorization();
 app.MapOpenApi("/v1/openapi.json");
 app.MapParticipantsApi();
 app.MapGridApi();
+app.MapGridStateApi();
 app.MapRegistryApi();
 app.MapPrequalificationApi();
 app.MapRequestsApi();

@@ -35,7 +35,7 @@ public static class RequestsApi
 
     public static async Task<Created<RequestResponse>> PostRequest(
         PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestEvents events, RequestViews views, SettlementLedger ledger,
-        TimeProvider clock, CancellationToken cancellationToken)
+        Grid.GridStates gridStates, TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
@@ -55,6 +55,8 @@ public static class RequestsApi
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
             RequestConsents.From(body.Consent!), gate.MarketInterval);
+        if ((await gridStates.PathStateAsync(transformer.Id, request.Delivery, cancellationToken))?.RequestProblem(transformer.Id) is { } grid)
+            throw new DomainException("transformerId", grid.Rule, grid.Message);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
         await gate.AddAsync(request, cancellationToken);
         await events.PublishAsync(request.Id, cancellationToken);

@@ -69,9 +69,10 @@ public static class EventTypes
     public const string GateCycleNeedsAttention = "gate-cycle.needs-attention";
     public const string FundingFailed = "funding.failed";
     public const string Unpaid = "settlement.unpaid";
+    public const string GridState = "grid-state";
 
     public static readonly IReadOnlyList<string> All =
-        [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement, GateCycleNeedsAttention, FundingFailed, Unpaid];
+        [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement, GateCycleNeedsAttention, FundingFailed, Unpaid, GridState];
 }
 
 /// <summary>

@@ -86,8 +86,9 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the grid operators allow each of <paramref name="stations"/> for a delivery in <paramref name="delivery"/>,
-    /// judged at <paramref name="now"/>: its grid prequalification (none before its first application) and every
-    /// temporary limit on it or on its transformer or a node above, whose period overlaps the delivery.
+    /// judged at <paramref name="now"/>: its grid prequalification (none before its first application), every
+    /// temporary limit on it or on its transformer or a node above, whose period overlaps the delivery, and the grid
+    /// state on that path during the delivery (red, or orange for a station without a dynamic connection agreement).
     /// </summary>
     public async Task<IReadOnlyDictionary<string, GridRestriction>> GetGridRestrictionsAsync(
         IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken)
@@ -99,10 +100,11 @@ public sealed partial class MarketStore
         var targets = distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct().ToList();
         var limits = (await Task.WhenAll(targets.Select(t => GetTemporaryLimitsAsync(t, delivery, cancellationToken))))
             .Zip(targets).ToDictionary(x => x.Second, x => x.First.Aggregate(GridRestriction.None, (r, l) => r.And(l.RestrictionFor(delivery))), StringComparer.Ordinal);
+        var states = await GridStateRestrictionsAsync(distinct, paths, delivery, cancellationToken);
         var result = new Dictionary<string, GridRestriction>(StringComparer.Ordinal);
         await Parallel.ForEachAsync(distinct, InParallel(cancellationToken), async (s, ct) =>
         {
-            var r = s.GridCase is { } c ? c.StatusAt(await GetGridAnswersAsync(c, ct), now).Restriction : GridRestriction.None;
+            var r = (s.GridCase is { } c ? c.StatusAt(await GetGridAnswersAsync(c, ct), now).Restriction : GridRestriction.None).And(states[s.Id]);
             foreach (var target in (IEnumerable<string>)[s.Id, .. paths[s.TransformerId]]) r = r.And(limits[target]);
             lock (result) result[s.Id] = r;
         });

@@ -112,6 +112,7 @@ app.MapOpenApi("/v1/openapi.json");
 app.MapParticipantsApi();
 app.MapGridApi();
 app.MapGridStateApi();
+app.MapImbalanceApi();
 app.MapRegistryApi();
 app.MapPrequalificationApi();
 app.MapRequestsApi();

@@ -113,6 +113,7 @@ app.MapParticipantsApi();
 app.MapGridApi();
 app.MapGridStateApi();
 app.MapImbalanceApi();
+app.MapVisibilityApi();
 app.MapRegistryApi();
 app.MapPrequalificationApi();
 app.MapRequestsApi();

@@ -26,11 +26,7 @@ public static class ImbalanceApi
     public static async Task<Ok<ListResponse<ImbalanceAdjustmentResponse>>> ListAdjustments(
         string? from, string? to, string? brp, int? limit, string? cursor, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var end = ApiConventions.TimeFilter(to, "to") ?? clock.GetUtcNow();
-        var start = ApiConventions.TimeFilter(from, "from") ?? end.AddDays(-7);
-        if (end <= start) throw new ApiProblemException(400, "to", "range", "to must be after from.");
-        if (end - start > MarketStore.MaxImbalancePeriod)
-            throw new ApiProblemException(400, "to", "range", $"from and to may be at most {MarketStore.MaxImbalancePeriod.TotalDays} days apart.");
+        var period = VisibilityApi.Period(from, to, clock.GetUtcNow(), pastByDefault: true);
         var me = http.User.ParticipantId();
         var (cpo, connecting) = http.User.Role() switch
         {
@@ -38,7 +34,7 @@ public static class ImbalanceApi
             Role.Dso => (null, me),
             _ => (me, null),
         };
-        var page = await store.ListImbalanceAsync(start, end, brp, cpo, connecting, ApiConventions.Limit(limit), cursor, cancellationToken);
+        var page = await store.ListImbalanceAsync(period.Start, period.End, brp, cpo, connecting, ApiConventions.Limit(limit), cursor, cancellationToken);
         return TypedResults.Ok(page.ToResponse(ImbalanceAdjustmentResponse.From));
     }
 }

@@ -34,7 +34,7 @@ public static class VisibilityApi
     public static async Task<Results<Ok<BookingsResponse>, NotFound>> ListStationBookings(
         string id, string? from, string? to, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var period = Period(from, to, clock);
+        var period = Period(from, to, clock.GetUtcNow());
         var me = http.User.ParticipantId();
         var allowed = http.User.Role() switch
         {
@@ -54,7 +54,7 @@ public static class VisibilityApi
     public static async Task<Results<Ok<BookingsResponse>, NotFound>> ListNodeBookings(
         string id, string? from, string? to, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var period = Period(from, to, clock);
+        var period = Period(from, to, clock.GetUtcNow());
         if (await store.GetGridPathAsync(id, cancellationToken) is not { } path) return TypedResults.NotFound();
         var me = http.User.ParticipantId();
         if (path.Node.OperatorId != me && path.Ancestors.All(a => a.OperatorId != me))
@@ -75,10 +75,15 @@ public static class VisibilityApi
         return TypedResults.Ok(await ResponseAsync(id, period, await store.GetBookingsAsync(stations, period, "", cancellationToken), store, cancellationToken));
     }
 
-    private static TimeWindow Period(string? from, string? to, TimeProvider clock)
+    /// <summary>
+    /// The period [from, to) a listing covers, at most <see cref="MaxPeriod"/> long; a missing bound is 7 days from the other,
+    /// and without either the period is the 7 days after now (or, <paramref name="pastByDefault"/>, before now).
+    /// </summary>
+    internal static TimeWindow Period(string? from, string? to, DateTimeOffset now, bool pastByDefault = false)
     {
-        var start = ApiConventions.TimeFilter(from, "from") ?? clock.GetUtcNow();
-        var end = ApiConventions.TimeFilter(to, "to") ?? start.AddDays(7);
+        var (f, t) = (ApiConventions.TimeFilter(from, "from"), ApiConventions.TimeFilter(to, "to"));
+        var start = f ?? (t ?? (pastByDefault ? now : now.AddDays(7))).AddDays(-7);
+        var end = t ?? start.AddDays(7);
         if (end <= start) throw new ApiProblemException(400, "to", "range", "to must be after from.");
         if (end - start > MaxPeriod) throw new ApiProblemException(400, "to", "range", $"from and to may be at most {MaxPeriod.TotalDays} days apart.");
         return new TimeWindow(start, end);

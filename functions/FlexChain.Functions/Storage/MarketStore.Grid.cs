@@ -98,9 +98,10 @@ public sealed partial class MarketStore
         foreach (var t in distinct.Select(s => s.TransformerId).Distinct())
             paths[t] = await GetGridPathAsync(t, cancellationToken) is { } p ? [t, .. p.Node.AncestorIds] : [t];
         var targets = distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct().ToList();
+        var reading = GridStateRestrictionsAsync(distinct, paths, delivery, cancellationToken);   // alongside the limits
         var limits = (await Task.WhenAll(targets.Select(t => GetTemporaryLimitsAsync(t, delivery, cancellationToken))))
             .Zip(targets).ToDictionary(x => x.Second, x => x.First.Aggregate(GridRestriction.None, (r, l) => r.And(l.RestrictionFor(delivery))), StringComparer.Ordinal);
-        var states = await GridStateRestrictionsAsync(distinct, paths, delivery, cancellationToken);
+        var states = await reading;
         var result = new Dictionary<string, GridRestriction>(StringComparer.Ordinal);
         await Parallel.ForEachAsync(distinct, InParallel(cancellationToken), async (s, ct) =>
         {

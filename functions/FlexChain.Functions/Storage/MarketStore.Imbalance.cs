@@ -11,9 +11,6 @@ public sealed partial class MarketStore
 {
     private TableClient Imbalance => service.GetTableClient("imbalance");
 
-    /// <summary>The longest period one imbalance listing covers.</summary>
-    public static readonly TimeSpan MaxImbalancePeriod = TimeSpan.FromDays(31);
-
     private static string ImbalanceDay(DateTimeOffset t) => t.UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     /// <summary>

@@ -181,15 +181,25 @@ public sealed record GridRestriction(IReadOnlyList<string> RefusedBy, HoursOfDay
     /// <summary>No restriction.</summary>
     public static GridRestriction None { get; } = new([], null, null);
 
-    /// <summary>Both restrictions at once: refusals add up, hours intersect, the lower power holds.</summary>
+    /// <summary>Why the grid state keeps the station out (<see cref="GridPathState.RestrictionFor"/>), or null.</summary>
+    public QualificationReason? StateProblem { get; init; }
+
+    /// <summary>Both restrictions at once: refusals add up, hours intersect, the lower power holds, the first state problem holds.</summary>
     public GridRestriction And(GridRestriction other) => new(
         [.. RefusedBy, .. other.RefusedBy.Except(RefusedBy)],
         (AllowedHours, other.AllowedHours) switch { ({ } a, { } b) => a.Intersect(b), (var a, var b) => a ?? b },
-        (MaxPower, other.MaxPower) switch { ({ } a, { } b) => a.Value <= b.Value ? a : b, (var a, var b) => a ?? b });
+        (MaxPower, other.MaxPower) switch { ({ } a, { } b) => a.Value <= b.Value ? a : b, (var a, var b) => a ?? b })
+    {
+        StateProblem = StateProblem ?? other.StateProblem,
+    };
 
-    /// <summary>Why <paramref name="stationId"/> may not deliver in <paramref name="delivery"/>, or null: refused (rule <c>grid-not-approved</c>) or outside its allowed hours (<c>grid-hours</c>).</summary>
+    /// <summary>
+    /// Why <paramref name="stationId"/> may not deliver in <paramref name="delivery"/>, or null: its grid's state (rules
+    /// <c>grid-red</c>, <c>grid-orange</c>), refused (rule <c>grid-not-approved</c>) or outside its allowed hours (<c>grid-hours</c>).
+    /// </summary>
     public QualificationReason? Problem(string stationId, TimeWindow delivery)
     {
+        if (StateProblem is not null) return StateProblem;
         if (RefusedBy.Count > 0)
             return new("grid-not-approved", $"Station {stationId} is not approved in grid prequalification by {string.Join(", ", RefusedBy)}.");
         if (AllowedHours is { } h && !h.Covers(delivery))

@@ -61,6 +61,9 @@ public sealed record GridNode(string Id, string OperatorId, string Name, Kilowat
     /// <summary>When it was registered (UTC).</summary>
     public DateTimeOffset RegisteredAt { get; init; }
 
+    /// <summary>Its planning and operational limits, against which its grid state is evaluated; null: the node has no grid state.</summary>
+    public GridLimits? Limits { get; init; }
+
     /// <summary>
     /// A new node of <paramref name="kind"/> under <paramref name="parent"/> (null: a root), registered by
     /// <paramref name="operatorId"/> in <paramref name="role"/>. The tree grows downwards only (a child's kind is below its
@@ -165,6 +168,12 @@ public sealed record ChargingStation(
 
     /// <summary>The station's current grid prequalification case with the operators of its grid, or null before its CPO first applied.</summary>
     public GridCase? GridCase { get; init; }
+
+    /// <summary>Whether the station is under a dynamic connection agreement: only such stations take part where the grid is orange.</summary>
+    public bool DynamicConnection { get; init; }
+
+    /// <summary>The balance responsible party of its metering point, or null when not given: activations are reported to it.</summary>
+    public string? BalanceResponsibleParty { get; init; }
 
     public bool Active => DeactivatedAt is null;
 }

@@ -36,22 +36,30 @@ public sealed record WalletProofRequest(string? Signature);
 
 public sealed record LocationItem(decimal? Latitude, decimal? Longitude);
 
-public sealed record RegisterTransformerRequest(string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId);
+public sealed record RegisterTransformerRequest(
+    string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId, decimal? PlanningLimitKw = null, decimal? OperationalLimitKw = null);
 
-public sealed record TransformerResponse(string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt, string? ParentId)
+public sealed record TransformerResponse(
+    string Id, string DsoId, string Name, decimal RatedPowerKw, LocationItem? Location, DateTimeOffset RegisteredAt, string? ParentId,
+    decimal? PlanningLimitKw, decimal? OperationalLimitKw)
 {
     public static TransformerResponse From(GridNode t) =>
-        new(t.Id, t.OperatorId, t.Name, Wire.Kw(t.RatedPower.Value), GridNodeResponse.LocationOf(t), t.RegisteredAt, t.ParentId);
+        new(t.Id, t.OperatorId, t.Name, Wire.Kw(t.RatedPower.Value), GridNodeResponse.LocationOf(t), t.RegisteredAt, t.ParentId,
+            GridNodeResponse.KwOrNull(t.Limits?.Planning), GridNodeResponse.KwOrNull(t.Limits?.Operational));
 }
 
-public sealed record RegisterGridNodeRequest(string? Kind, string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId);
+public sealed record RegisterGridNodeRequest(
+    string? Kind, string? Name, decimal? RatedPowerKw, LocationItem? Location, string? ParentId, decimal? PlanningLimitKw = null, decimal? OperationalLimitKw = null);
 
 public sealed record GridNodeResponse(
     string Id, string OperatorId, string Kind, string Name, decimal RatedPowerKw, LocationItem? Location, string? ParentId,
-    IReadOnlyList<string> AncestorIds, DateTimeOffset RegisteredAt)
+    IReadOnlyList<string> AncestorIds, DateTimeOffset RegisteredAt, decimal? PlanningLimitKw, decimal? OperationalLimitKw)
 {
     public static GridNodeResponse From(GridNode n) =>
-        new(n.Id, n.OperatorId, n.Kind.ToString(), n.Name, Wire.Kw(n.RatedPower.Value), LocationOf(n), n.ParentId, n.AncestorIds, n.RegisteredAt);
+        new(n.Id, n.OperatorId, n.Kind.ToString(), n.Name, Wire.Kw(n.RatedPower.Value), LocationOf(n), n.ParentId, n.AncestorIds, n.RegisteredAt,
+            KwOrNull(n.Limits?.Planning), KwOrNull(n.Limits?.Operational));
+
+    internal static decimal? KwOrNull(Kilowatts? kw) => kw is { } k ? Wire.Kw(k.Value) : null;
 
     internal static LocationItem? LocationOf(GridNode n) => n.Location is { } l ? new LocationItem(l.Latitude, l.Longitude) : null;
 }
@@ -83,7 +91,8 @@ public sealed record ForecastResponse(string TransformerId, string Day, IReadOnl
 
 public sealed record StationRequest(
     string? TransformerId, string? Model, string? Country, string? City, string? Address, decimal? MaxAcKw, decimal? MaxDcKw,
-    IReadOnlyList<string>? ConnectorTypes, string? MeteringPointId, bool? RealTimeMonitoring, string? Status);
+    IReadOnlyList<string>? ConnectorTypes, string? MeteringPointId, bool? RealTimeMonitoring, string? Status,
+    bool? DynamicConnection = null, string? BalanceResponsiblePartyId = null);
 
 public sealed record BulkStationsRequest(IReadOnlyList<StationRequest>? Stations);
 
@@ -102,12 +111,13 @@ public sealed record QualificationResponse(
 public sealed record StationResponse(
     string Id, string CpoId, string TransformerId, string Model, string Country, string City, string Address, decimal MaxAcKw, decimal MaxDcKw,
     decimal MaxPowerKw, IReadOnlyList<string> ConnectorTypes, string MeteringPointId, bool RealTimeMonitoring, string Status, bool Active,
-    int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification)
+    int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification, bool DynamicConnection,
+    string? BalanceResponsiblePartyId)
 {
     public static StationResponse From(ChargingStation s, DateTimeOffset now) =>
         new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, Wire.Kw(s.MaxAcPower.Value), Wire.Kw(s.MaxDcPower.Value), Wire.Kw(s.MaxPower.Value),
             s.Connectors, s.MeteringPointId, s.RealTimeMonitoring, s.Status.ToString(), s.Active, s.Version, s.UpdatedAt, s.DeactivatedAt,
-            s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null);
+            s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null, s.DynamicConnection, s.BalanceResponsibleParty);
 }
 
 /// <summary>One item of a bulk registration: its index in the request, its own HTTP status, and the station or the problem.</summary>

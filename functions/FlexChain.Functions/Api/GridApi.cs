@@ -38,7 +38,8 @@ public static class GridApi
     public static async Task<Created<TransformerResponse>> RegisterTransformer(
         RegisterTransformerRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var t = await AddNodeAsync(GridNodeKind.MvLvTransformer, body.Name!, body.RatedPowerKw!.Value, body.Location!, body.ParentId, http, store, clock, cancellationToken);
+        var t = await AddNodeAsync(GridNodeKind.MvLvTransformer, body.Name!, body.RatedPowerKw!.Value, body.Location!, body.ParentId,
+            (body.PlanningLimitKw, body.OperationalLimitKw), http, store, clock, cancellationToken);
         return TypedResults.Created($"/v1/transformers/{t.Id}", TransformerResponse.From(t));
     }
 
@@ -47,14 +48,15 @@ public static class GridApi
         RegisterGridNodeRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
         var n = await AddNodeAsync(Enum.Parse<GridNodeKind>(body.Kind!, ignoreCase: true), body.Name!, body.RatedPowerKw!.Value, body.Location!, body.ParentId,
-            http, store, clock, cancellationToken);
+            (body.PlanningLimitKw, body.OperationalLimitKw), http, store, clock, cancellationToken);
         return TypedResults.Created($"/v1/grid/nodes/{n.Id}", GridNodeResponse.From(n));
     }
 
     private static async Task<GridNode> AddNodeAsync(
-        GridNodeKind kind, string name, decimal ratedPowerKw, LocationItem location, string? parentId, HttpContext http, MarketStore store, TimeProvider clock,
-        CancellationToken cancellationToken)
+        GridNodeKind kind, string name, decimal ratedPowerKw, LocationItem location, string? parentId, (decimal? Planning, decimal? Operational) limits,
+        HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
+        var rated = Kilowatts.From(ratedPowerKw, "ratedPowerKw");
         GridNode? parent = null;
         var parentRole = Role.Dso;
         if (parentId is not null)
@@ -64,10 +66,12 @@ public static class GridApi
             parentRole = (await store.GetParticipantAsync(parent.OperatorId, cancellationToken))!.Value.Participant.Role;
         }
         var node = GridNode.Register(Ids.New(kind == GridNodeKind.MvLvTransformer ? "tr" : "gn", clock), http.User.ParticipantId(), http.User.Role(), name,
-            Kilowatts.From(ratedPowerKw, "ratedPowerKw"), kind, parent, parentRole) with
+            rated, kind, parent, parentRole) with
         {
             Location = new GeoLocation(location.Latitude!.Value, location.Longitude!.Value),
             RegisteredAt = clock.GetUtcNow(),
+            Limits = limits is ({ } planning, { } operational)
+                ? GridLimits.For(Kilowatts.From(planning, "planningLimitKw"), Kilowatts.From(operational, "operationalLimitKw"), rated) : null,
         };
         await store.AddGridNodeAsync(node, cancellationToken);
         return node;
@@ -171,7 +175,8 @@ public static class GridApi
 
     /// <summary>Publishes (or replaces) the day-ahead forecast of one UTC day: intervals of at most 15 minutes inside that day, in order, without overlap.</summary>
     public static async Task<Results<Ok<ForecastResponse>, NotFound>> PutForecast(
-        string id, string day, PutForecastRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+        string id, string day, PutForecastRequest body, HttpContext http, MarketStore store, Grid.GridStates gridStates, TimeProvider clock,
+        CancellationToken cancellationToken)
     {
         var date = ParseDay(day);
         if (await OwnTransformerAsync(id, http, store, cancellationToken) is null) return TypedResults.NotFound();
@@ -187,6 +192,7 @@ public static class GridApi
         }
         var forecast = new CongestionForecast(id, date, points, clock.GetUtcNow());
         await store.PutForecastAsync(forecast, cancellationToken);
+        await gridStates.RefreshAsync(id, date, cancellationToken);
         return TypedResults.Ok(ForecastResponse.From(forecast));
     }
 
@@ -201,7 +207,7 @@ public static class GridApi
     private static async Task<GridNode?> OwnTransformerAsync(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken) =>
         await store.GetTransformerAsync(id, cancellationToken) is { } t && t.OperatorId == http.User.ParticipantId() ? t : null;
 
-    private static DateOnly ParseDay(string day) =>
+    internal static DateOnly ParseDay(string day) =>
         DateOnly.TryParseExact(day, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d) && d.Year is >= 2000 and <= 2200
             ? d : throw new ApiProblemException(400, "day", "date", "day must be a date yyyy-MM-dd (UTC) between 2000 and 2200.");
 
@@ -213,6 +219,8 @@ public static class GridApi
             RuleFor(x => x.RatedPowerKw).PositiveQuantity(3, 1_000_000m);
             RuleFor(x => x.Location).Location();
             RuleFor(x => x.ParentId).Id().When(x => x.ParentId is not null);
+            RuleFor(x => x.PlanningLimitKw).PositiveQuantity(3, 1_000_000m).When(x => x.PlanningLimitKw is not null || x.OperationalLimitKw is not null);
+            RuleFor(x => x.OperationalLimitKw).PositiveQuantity(3, 1_000_000m).When(x => x.PlanningLimitKw is not null || x.OperationalLimitKw is not null);
         }
     }
 
@@ -225,6 +233,8 @@ public static class GridApi
             RuleFor(x => x.RatedPowerKw).PositiveQuantity(3, 10_000_000m);
             RuleFor(x => x.Location).Location();
             RuleFor(x => x.ParentId).Id().When(x => x.ParentId is not null);
+            RuleFor(x => x.PlanningLimitKw).PositiveQuantity(3, 10_000_000m).When(x => x.PlanningLimitKw is not null || x.OperationalLimitKw is not null);
+            RuleFor(x => x.OperationalLimitKw).PositiveQuantity(3, 10_000_000m).When(x => x.PlanningLimitKw is not null || x.OperationalLimitKw is not null);
         }
     }
 

@@ -160,6 +160,7 @@ public static class RegistryApi
             Model = body.Model!, Country = body.Country!.ToUpperInvariant(), City = body.City!, Address = body.Address!,
             MaxAcPower = ac, MaxDcPower = dc, Connectors = body.ConnectorTypes!.ToList(),
             Status = ValidationExtensions.ParseEnum(body.Status, DeviceStatus.Operational), UpdatedAt = now,
+            DynamicConnection = body.DynamicConnection ?? false, BalanceResponsibleParty = body.BalanceResponsiblePartyId,
         };
     }
 
@@ -245,6 +246,9 @@ public static class RegistryApi
             RuleFor(x => x.MeteringPointId).NotEmpty().MaximumLength(64).Matches("^[A-Za-z0-9-]+$").WithMessage("'Metering Point Id' is letters, digits and dashes.").WithErrorCode("metering-point");
             RuleFor(x => x.RealTimeMonitoring).NotNull();
             RuleFor(x => x.Status).EnumName<StationRequest, DeviceStatus>();
+            RuleFor(x => x.BalanceResponsiblePartyId).NotEmpty().MaximumLength(64).Matches("^[A-Za-z0-9-]+$")
+                .WithMessage("'Balance Responsible Party Id' is letters, digits and dashes (an EIC code, for example).").WithErrorCode("party-id")
+                .When(x => x.BalanceResponsiblePartyId is not null);
         }
     }
 

@@ -35,7 +35,7 @@ public static class RequestsApi
 
     public static async Task<Created<RequestResponse>> PostRequest(
         PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestEvents events, RequestViews views, SettlementLedger ledger,
-        AvailabilityGate availability, TimeProvider clock, CancellationToken cancellationToken)
+        AvailabilityGate availability, Grid.GridStates gridStates, TimeProvider clock, CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetGridNodeAsync(body.TransformerId!, cancellationToken)
@@ -55,6 +55,8 @@ public static class RequestsApi
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
             RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline, body.AvailabilityId);
+        if ((await gridStates.PathStateAsync(transformer.Id, request.Delivery, cancellationToken))?.RequestProblem(transformer.Id) is { } grid)
+            throw new DomainException("transformerId", grid.Rule, grid.Message);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
         if (request.AvailabilityId is null) await gate.AddAsync(request, cancellationToken);
         else await AvailabilityApi.CallAsync(request, store, gate, availability, clock.GetUtcNow(), cancellationToken);

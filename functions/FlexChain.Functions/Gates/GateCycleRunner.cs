@@ -164,6 +164,7 @@ public sealed partial class GateCycleRunner(
                 var request = m.Value;
                 request.Verify(await store.LoadEvidenceAsync(request, ct), now);
                 await store.RecordQualityAsync(request, ct);
+                await store.RecordImbalanceAsync(request, now, ct);
                 await SaveAsync(request, m.ETag, RequestState.Awarded, ct);
                 faults.Reached(FaultInjection.VerificationStored);
             });

@@ -100,6 +100,20 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock,
                 await EmitAsync(recipient, EventTypes.GateCycleNeedsAttention, r.Id, data, null, cancellationToken, occurrence);
     }
 
+    /// <summary>
+    /// <c>grid-state</c>: the node's state for a day, once per version and recipient (a retried refresh sends what a crash
+    /// held back, and nothing twice). Its subject is <c>nodeId</c> instead of <c>requestId</c>.
+    /// </summary>
+    public async Task GridStateChangedAsync(GridStateDay state, IEnumerable<string> recipients, CancellationToken cancellationToken)
+    {
+        var day = state.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var data = new { day, version = state.Version, intervals = Api.GridStateResponse.IntervalsOf(state) };
+        foreach (var recipient in recipients.Distinct(StringComparer.Ordinal))
+            await EmitAsync(recipient, EventTypes.GridState, state.NodeId, data,
+                recipient == CpoAudience ? await store.ListSubscriptionsOfRoleAsync(Role.Cpo, cancellationToken) : null,
+                cancellationToken, $"{day}:v{state.Version}", subject: "nodeId");
+    }
+
     private static List<object> Awards(FlexRequest r, string recipient) =>
         r.Awards.Select((a, i) => (a, i)).Where(x => recipient == r.DsoId || x.a.CpoId == recipient)
             .Select(x => (object)new { index = x.i, awardId = x.a.Id, offerId = x.a.OfferId, cpoId = x.a.CpoId, stationIds = x.a.StationIds, energyKwh = Api.Wire.Kwh(x.a.Energy.Value), priceEurPerKwh = Api.Wire.EurPerKwh(x.a.Price.Value) })
@@ -120,13 +134,13 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock,
 
     private async Task EmitAsync(
         string recipient, string type, string requestId, object data, IReadOnlyList<WebhookSubscription>? subscriptions, CancellationToken cancellationToken,
-        string? occurrence = null)
+        string? occurrence = null, string subject = "requestId")
     {
         var id = occurrence is null ? $"{requestId}:{type}:{recipient}" : $"{requestId}:{type}:{recipient}:{occurrence}";
         if (await store.EventExistsAsync(recipient, id, cancellationToken)) return;
         subscriptions ??= await store.ListSubscriptionsAsync(recipient, cancellationToken);
         var now = clock.GetUtcNow();
-        var body = JsonSerializer.Serialize(new { id, type, occurredAt = now, requestId, data }, Json);
+        var body = JsonSerializer.Serialize(new Dictionary<string, object?> { ["id"] = id, ["type"] = type, ["occurredAt"] = now, [subject] = requestId, ["data"] = data }, Json);
         foreach (var s in subscriptions.Where(s => s.Wants(type)))
             await store.AddDeliveryAsync(new WebhookDelivery(WebhookDelivery.IdFor(s.Id, id), s.Id, s.ParticipantId, id, type, body, now) { NextAttemptAt = now },
                 now, cancellationToken);

@@ -71,8 +71,10 @@ public static class EventTypes
     public const string Unpaid = "settlement.unpaid";
     public const string OfferForwarded = "offer.forwarded";
 
+    public const string GridState = "grid-state";
+
     public static readonly IReadOnlyList<string> All =
-        [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement, GateCycleNeedsAttention, FundingFailed, Unpaid, OfferForwarded];
+        [RequestPublished, GateClosed, Award, Activation, VerificationResult, Settlement, GateCycleNeedsAttention, FundingFailed, Unpaid, OfferForwarded, GridState];
 }
 
 /// <summary>

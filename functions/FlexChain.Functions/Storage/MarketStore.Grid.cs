@@ -86,8 +86,9 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the grid operators allow each of <paramref name="stations"/> for a delivery in <paramref name="delivery"/>,
-    /// judged at <paramref name="now"/>: its grid prequalification (none before its first application) and every
-    /// temporary limit on it or on its transformer or a node above, whose period overlaps the delivery.
+    /// judged at <paramref name="now"/>: its grid prequalification (none before its first application), every
+    /// temporary limit on it or on its transformer or a node above, whose period overlaps the delivery, and the grid
+    /// state on that path during the delivery (red, or orange for a station without a dynamic connection agreement).
     /// </summary>
     /// <param name="inForce">
     /// Every temporary limit whose period overlaps the delivery, when the caller read them already (a clearing reads them
@@ -103,14 +104,16 @@ public sealed partial class MarketStore
         foreach (var t in distinct.Select(s => s.TransformerId).Distinct())
             paths[t] = await GetGridPathAsync(t, cancellationToken) is { } p ? [t, .. p.Node.AncestorIds] : [t];
         var targets = distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct().ToList();
+        var reading = GridStateRestrictionsAsync(distinct, paths, delivery, cancellationToken);   // alongside the limits
         var limits = (inForce is null
                 ? await Task.WhenAll(targets.Select(t => GetTemporaryLimitsAsync(t, delivery, cancellationToken)))
                 : targets.Select(t => inForce.Where(l => l.TargetId == t && l.Period.Overlaps(delivery)).ToList()).ToArray())
             .Zip(targets).ToDictionary(x => x.Second, x => x.First.Aggregate(GridRestriction.None, (r, l) => r.And(l.RestrictionFor(delivery))), StringComparer.Ordinal);
+        var states = await reading;
         var result = new Dictionary<string, GridRestriction>(StringComparer.Ordinal);
         await Parallel.ForEachAsync(distinct, InParallel(cancellationToken), async (s, ct) =>
         {
-            var r = s.GridCase is { } c ? c.StatusAt(await GetGridAnswersAsync(c, ct), now).Restriction : GridRestriction.None;
+            var r = (s.GridCase is { } c ? c.StatusAt(await GetGridAnswersAsync(c, ct), now).Restriction : GridRestriction.None).And(states[s.Id]);
             foreach (var target in (IEnumerable<string>)[s.Id, .. paths[s.TransformerId]]) r = r.And(limits[target]);
             lock (result) result[s.Id] = r;
         });

@@ -161,7 +161,8 @@ public sealed class DeliveryEvidence(
 /// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries and at the market
 /// interval's; for each piece the baseline and measured energy are kept exact, and delivered = baseline - measured for
 /// a reduction (measured - baseline for an increase). Each market interval is then checked on its own against its
-/// share of the award (the award's energy spread evenly over the window), so a rebound inside the window shows:
+/// share of the award (the award's profile: its kW there x the interval; without a profile, the award's energy spread
+/// evenly over the window; intervals a profile does not cover are not checked), so a rebound inside the window shows:
 /// an interval meets the award when it delivers at least the success threshold of its share, and the payout rule is
 /// applied per interval and summed (only the intervals delivered are paid; see <see cref="PayoutRule"/>). The award
 /// succeeds when every interval meets it. The totals are exact sums rounded once to the Wh: delivered down (toward
@@ -244,15 +245,19 @@ public static class DeliveryVerifier
         var delivered = new decimal[marketIntervals.Count];
         foreach (var p in pieces)
             delivered[(p.Interval.Start - window.Start).Ticks / interval.Length.Ticks] += p.Delivered.Value;
-        var results = new MarketIntervalDelivery[marketIntervals.Count];
-        for (var i = 0; i < results.Length; i++)
+        var results = new List<MarketIntervalDelivery>(marketIntervals.Count);
+        for (var i = 0; i < marketIntervals.Count; i++)
         {
             var m = marketIntervals[i];
-            var scheduled = award.Energy.Value * m.Duration.Ticks / window.Duration.Ticks;
+            // A profiled award schedules its own kW per interval; an interval it does not cover is not checked.
+            var scheduled = award.Profile is { } profile
+                ? (i < profile.Count ? profile[i].Value * m.Duration.Ticks / TimeSpan.TicksPerHour : 0m)
+                : award.Energy.Value * m.Duration.Ticks / window.Duration.Ticks;
+            if (award.Profile is not null && scheduled == 0m) continue;
             var sum = decimal.Round(delivered[i], 18); // proportional splits leave residues near decimal's 28th digit
-            results[i] = new MarketIntervalDelivery(m, new(scheduled), new(sum), Score(scheduled, sum, rules.Tolerance), sum >= scheduled * rules.SuccessThreshold);
+            results.Add(new MarketIntervalDelivery(m, new(scheduled), new(sum), Score(scheduled, sum, rules.Tolerance), sum >= scheduled * rules.SuccessThreshold));
         }
-        return results;
+        return [.. results];
     }
 
     /// <summary>

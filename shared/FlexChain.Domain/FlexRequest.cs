@@ -100,8 +100,9 @@ public sealed class FlexRequest
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
-        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default)
+        FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, IReadOnlyList<Kilowatts>? profile = null)
     {
+        Profile = profile;
         StateReason = stateReason;
         Consent = consent;
         Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
@@ -137,6 +138,12 @@ public sealed class FlexRequest
     public KilowattHours Energy { get; }
     public Direction Direction { get; }
     public EurosPerKilowattHour MaxPrice { get; }
+
+    /// <summary>
+    /// The power wanted per market interval of <see cref="Delivery"/> (kW, one per interval of <see cref="Interval"/>),
+    /// whose sum (kW x interval) is <see cref="Energy"/>; null for a flat request (energy spread evenly over the window).
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Profile { get; }
 
     /// <summary>The market interval when the request was posted: delivery is checked per interval of this length (requests stored before it: 15 minutes).</summary>
     public MarketInterval Interval { get; }
@@ -200,9 +207,11 @@ public sealed class FlexRequest
         string id, string dsoId, GridNode transformer, TimeWindow delivery, KilowattHours energy, Direction direction,
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
-        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null)
+        VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, IReadOnlyList<Kilowatts>? profile = null)
     {
         (verification ?? VerificationRules.Default).Validate();
+        if (profile is not null && Profiles.Energy(profile, interval ?? MarketInterval.Default, delivery) != energy)
+            throw new DomainException("energyKwh", "profile-energy", "energyKwh must be the profile's sum (kW x market interval), or be left out with a profile.");
         if (transformer.OperatorId != dsoId)
             throw new DomainException("transformerId", "own-transformer", "A DSO can post requests only on its own transformers.");
         if (transformer.Kind != GridNodeKind.MvLvTransformer)
@@ -223,7 +232,7 @@ public sealed class FlexRequest
         else if (decisionDeadline is not null)
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
-            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default);
+            RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default, profile: profile);
     }
 
     /// <summary>
@@ -322,6 +331,15 @@ public sealed class FlexRequest
                 throw new DomainException("stationIds", gridProblem.Rule, gridProblem.Message);
         }
         var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
+        if (offer.Profile is { } profile)
+        {
+            if (Profiles.Energy(profile, Interval, Delivery) != offer.Energy)
+                throw new DomainException("energyKwh", "profile-energy", "energyKwh must be the profile's sum (kW x market interval), or be left out with a profile.");
+            var usable = new Kilowatts(stations.Sum(s => GridOf(s, grid).Usable(s.MaxPower).Value));
+            if (profile.Any(kw => kw.Value > usable.Value))
+                throw new DomainException("profile", "physical-limit",
+                    $"A profile value exceeds what the offer's stations can shift: at most {usable} in any interval (their power, under the grid's caps).");
+        }
         var limit = power * Delivery.Duration;
         if (offer.Energy > limit)
             throw new DomainException("energyKwh", "physical-limit",
@@ -437,6 +455,8 @@ public sealed class FlexRequest
             DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
             Decision = Selection == SelectionMode.Manual ? Decision : null,
             MinimumAccepted = MinimumOfferEnergy,
+            Interval = Interval,
+            Profile = Profile,
         };
 
     /// <summary>
@@ -467,7 +487,11 @@ public sealed class FlexRequest
         foreach (var o in offers ?? [])
             if (o.StationIds.All(current.ContainsKey) && GridCapProblem(o, o.StationIds.Select(id => current[id]).ToList(), grid) is not null)
                 eligible.ExceptWith(o.StationIds);
-        return ToClearingRequest() with { QualifiedStationIds = eligible };
+        return ToClearingRequest() with
+        {
+            QualifiedStationIds = eligible,
+            Stations = current.Values.ToDictionary(s => s.Id, s => new StationCapacity(s.MaxPower, TimeSpan.Zero), StringComparer.Ordinal),
+        };
     }
 
     /// <summary>

@@ -210,6 +210,13 @@ public sealed record Offer(
 
     /// <summary>Which way the offer moves consumption; it must be its request's (default: reduce, as every offer before directions).</summary>
     public Direction Direction { get; init; } = Direction.ReduceConsumption;
+
+    /// <summary>
+    /// The power offered in each market interval of its request's window (kW, one per interval, zero for an interval it
+    /// does not cover), pooled over <see cref="StationIds"/>; or null for a flat offer of <see cref="Energy"/> over the
+    /// window. With a profile, <see cref="Energy"/> is its sum (kW x interval).
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Profile { get; init; }
 }
 
 /// <summary>An accepted (part of an) offer: what the CPO must deliver and what it is paid per kWh.</summary>
@@ -217,6 +224,13 @@ public sealed record Award(string Id, string OfferId, string CpoId, IReadOnlyLis
 {
     /// <summary>The most the CPO can earn: full delivery at the awarded price.</summary>
     public Euros Value => Energy * Price;
+
+    /// <summary>
+    /// The power awarded in each market interval of the request's window (kW, zero where nothing is awarded), whose sum
+    /// (kW x interval) is <see cref="Energy"/>; or null for an award spread evenly over the window (a flat request
+    /// cleared with flat offers). Delivery is verified against it interval by interval.
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Profile { get; init; }
 
     /// <summary>The deterministic award id: one per request and offer, so retries never create a second award.</summary>
     public static string IdFor(string requestId, string offerId) => $"{requestId}/{offerId}";

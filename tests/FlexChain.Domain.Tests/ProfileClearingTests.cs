@@ -1,0 +1,257 @@
+using FlexChain.Domain;
+using static FlexChain.Domain.Tests.Build;
+using static FlexChain.Domain.Tests.Cycle;
+
+namespace FlexChain.Domain.Tests;
+
+/// <summary>Power profiles (issue 16): merit order per market interval, indivisible offers across intervals, station capacity per interval.</summary>
+public class ProfileClearingTests
+{
+    private static IReadOnlyList<Kilowatts> Kw(params decimal[] kw) => kw.Select(k => Kilowatts.From(k)).ToList();
+
+    /// <summary>A request over [T0 + 4 h, T0 + 5 h) wanting <paramref name="kw"/> per quarter hour.</summary>
+    private static ClearingRequest Profiled(string id, params decimal[] kw) =>
+        Request(id, kwh: kw.Sum() / 4) with { Profile = Kw(kw) };
+
+    private static Offer Profiled(Offer o, params decimal[] kw) => o with { Profile = Kw(kw), Energy = KilowattHours.From(kw.Sum() / 4) };
+
+    private static Dictionary<string, StationCapacity> Power(decimal kw, params string[] stations) =>
+        stations.ToDictionary(s => s, _ => new StationCapacity(Kilowatts.From(kw), TimeSpan.Zero));
+
+    [Fact]
+    public void Clear_Profile_EachIntervalFilledByTheCheapestOffersCoveringIt()
+    {
+        // Need 4 kW in every quarter. The cheapest covers the last two quarters only; the next fills the first two and is
+        // cut there (its last two quarters are covered already); the dearest is not needed.
+        var result = ClearAlone(Profiled("r1", 4, 4, 4, 4),
+        [
+            Profiled(Offer("late", "r1", 1, 0.10m), 0, 0, 4, 4),
+            Profiled(Offer("full", "r1", 1, 0.20m), 4, 4, 4, 4),
+            Profiled(Offer("dear", "r1", 1, 0.30m), 4, 4, 4, 4),
+        ]);
+
+        Assert.Equal(OfferOutcomeKind.Accepted, result.Outcome("late").Kind);
+        Assert.Equal(OfferOutcomeKind.PartlyAccepted, result.Outcome("full").Kind);
+        Assert.Equal(OfferOutcomeKind.RejectedNotNeeded, result.Outcome("dear").Kind);
+        Assert.Equal(Kw(0, 0, 4, 4), result.Awards[0].Profile);
+        Assert.Equal(Kw(4, 4, 0, 0), result.Awards[1].Profile);
+        Assert.Equal(KilowattHours.From(2), result.Awards[1].Energy);
+        Assert.Equal(KilowattHours.From(4), result.AcceptedEnergy);
+    }
+
+    [Fact]
+    public void Clear_Profile_IntervalsNeedDifferentAmounts()
+    {
+        // 2 kW, then 6 kW, then nothing, then 3 kW: a flat divisible offer of 8 kW (2 kWh per quarter) gives each quarter what it needs.
+        var result = ClearAlone(Profiled("r1", 2, 6, 0, 3), [Offer("flat", "r1", 8, 0.1m)]);
+
+        var award = Assert.Single(result.Awards);
+        Assert.Equal(Kw(2, 6, 0, 3), award.Profile);
+        Assert.Equal(KilowattHours.From(2.75m), award.Energy);
+        Assert.Equal(OfferOutcomeKind.PartlyAccepted, result.Outcome("flat").Kind);
+    }
+
+    [Fact]
+    public void Clear_IndivisibleOffer_AcceptedOnlyWhenEveryIntervalItCoversCanTakeIt()
+    {
+        // The cheapest fills the last two quarters; the next (indivisible) also covers the third, which has no room left:
+        // it is skipped whole, and the third (indivisible, the first two quarters only) fits.
+        var result = ClearAlone(Profiled("r1", 4, 4, 4, 4),
+        [
+            Profiled(Offer("a", "r1", 1, 0.10m, divisible: false), 0, 0, 4, 4),
+            Profiled(Offer("b", "r1", 1, 0.20m, divisible: false), 4, 4, 4, 0),
+            Profiled(Offer("c", "r1", 1, 0.30m, divisible: false), 4, 4, 0, 0),
+        ]);
+
+        Assert.Equal(OfferOutcomeKind.RejectedIndivisibleOvershoot, result.Outcome("b").Kind);
+        Assert.Equal(["a", "c"], result.Awards.Select(a => a.OfferId));
+        Assert.Equal(KilowattHours.From(4), result.AcceptedEnergy);
+    }
+
+    [Fact]
+    public void Clear_IndivisibleOffer_OneWattHourTooMuchInOneIntervalIsTooMuch()
+    {
+        var result = ClearAlone(Profiled("r1", 4, 4, 4, 4), [Profiled(Offer("a", "r1", 1, 0.1m, divisible: false), 4, 4, 4.004m, 4)]);
+
+        Assert.Equal(OfferOutcomeKind.RejectedIndivisibleOvershoot, result.Outcome("a").Kind);
+        Assert.Empty(result.Awards);
+    }
+
+    [Fact]
+    public void Clear_OfferOnlyWhereTheNeedIsCovered_NotNeeded()
+    {
+        var result = ClearAlone(Profiled("r1", 4, 0, 0, 0), [Profiled(Offer("a", "r1", 1, 0.1m, divisible: false), 0, 4, 4, 0)]);
+
+        Assert.Equal(OfferOutcomeKind.RejectedNotNeeded, result.Outcome("a").Kind);
+    }
+
+    [Fact]
+    public void Clear_ProfiledOfferOnFlatRequest_FlatNeedSpreadOverTheIntervals()
+    {
+        // A flat 4 kWh request needs 1 kWh (4 kW) per quarter; an offer of 8 kW in the first quarter only gives 4 kW there.
+        var result = ClearAlone(Request("r1", kwh: 4), [Profiled(Offer("a", "r1", 1, 0.1m), 8, 0, 0, 0)]);
+
+        Assert.Equal(Kw(4, 0, 0, 0), Assert.Single(result.Awards).Profile);
+    }
+
+    [Fact]
+    public void Clear_FlatRequestAndFlatOffers_AwardHasNoProfile()
+    {
+        var result = ClearAlone(Request("r1", kwh: 4), [Offer("a", "r1", 4, 0.1m)]);
+
+        Assert.Null(Assert.Single(result.Awards).Profile);
+    }
+
+    [Theory]
+    [InlineData(3)]          // one value too few for four quarters
+    [InlineData(5)]          // one too many
+    public void Clear_OfferProfileNotMatchingTheIntervals_NotEligible(int values)
+    {
+        var offer = Offer("a", "r1", 1, 0.1m) with { Profile = Enumerable.Repeat(Kilowatts.From(1), values).ToList(), Energy = KilowattHours.From(values / 4m) };
+
+        var result = ClearAlone(Profiled("r1", 4, 4, 4, 4), [offer]);
+
+        Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcome("a").Kind);
+        Assert.Contains("profile", result.Outcome("a").Detail);
+    }
+
+    [Fact]
+    public void Clear_RequestProfileNotSummingToItsEnergy_Refused()
+    {
+        var request = Profiled("r1", 4, 4, 4, 4) with { Energy = KilowattHours.From(5) };
+
+        var e = Assert.Throws<DomainException>(() => ClearAlone(request, []));
+        Assert.Equal("profile-energy", e.Rule);
+    }
+
+    [Fact]
+    public void Clear_ManualPickOfAProfiledOffer_TakesItWhole()
+    {
+        var request = Profiled("r1", 4, 4, 4, 4) with
+        {
+            DecisionDeadline = T0.AddHours(2), Decision = Picks("r1", 1.5, Pick("a"), Pick("b", 0.5m)),
+        };
+
+        var result = ClearAlone(request, [Profiled(Offer("a", "r1", 1, 0.2m), 0, 0, 4, 4), Profiled(Offer("b", "r1", 1, 0.1m), 4, 4, 0, 0)]);
+
+        Assert.Equal(SelectionMode.Manual, result.Selection);
+        Assert.Equal(Kw(0, 0, 4, 4), Assert.Single(result.Awards).Profile);
+        Assert.Equal(OfferOutcomeKind.RejectedInvalidPick, result.Outcome("b").Kind);
+    }
+
+    [Fact]
+    public void Clear_StationOf11Kw_TwoRequestsOf5KwInOneIntervalWinAThirdDoesNot()
+    {
+        var stations = Power(11, "st-x");
+        var requests = new[] { "r1", "r2", "r3" }.Select((id, i) => Profiled(id, 5, 0, 0, 0) with { Stations = stations, GateClosure = T0.AddHours(1 + i * 0.1) }).ToList();
+        var offers = requests.Select(r => Profiled(Offer("o-" + r.Id, r.Id, 1, 0.1m, 0, true, "st-x"), 5, 0, 0, 0)).ToList();
+
+        var cycle = ClearingEngine.Clear(requests, offers);
+
+        Assert.Single(cycle.For("r1").Awards);
+        Assert.Single(cycle.For("r2").Awards);
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, cycle.For("r3").Outcome("o-r3").Kind);
+        Assert.Contains("already awarded to request r", cycle.For("r3").Outcome("o-r3").Detail);
+        Assert.Equal([Kw(5, 0, 0, 0), Kw(5, 0, 0, 0)], cycle.Results.SelectMany(r => r.Bookings!).Select(b => b.Power!));
+    }
+
+    [Fact]
+    public void Clear_StationCapacityPerInterval_AcrossGateCycles()
+    {
+        // Each cycle clears alone and hands its bookings to the next, as storage does.
+        var stations = Power(11, "st-x");
+        var taken = new List<StationBooking>();
+        ClearingResult ClearCycle(string id, params decimal[] kw)
+        {
+            var result = ClearingEngine.Clear([Profiled(id, kw) with { Stations = stations }], [Profiled(Offer("o-" + id, id, 1, 0.1m, 0, false, "st-x"), kw)], taken).Results[0];
+            taken.AddRange(StationBooking.For(result, new TimeWindow(T0.AddHours(4), T0.AddHours(5))));
+            return result;
+        }
+
+        Assert.Single(ClearCycle("r1", 5, 0, 6, 0).Awards);
+        Assert.Single(ClearCycle("r2", 5, 11, 5, 0).Awards);       // 10 kW in the first quarter, 11 in the third
+        Assert.Single(ClearCycle("r3", 1, 0, 0, 0).Awards);       // 11 kW in the first quarter: full
+        var third = ClearCycle("r5", 0.004m, 0, 0, 0);
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, third.Outcome("o-r5").Kind);
+        Assert.Contains("already booked by award r", third.Outcome("o-r5").Detail);
+        Assert.Single(ClearCycle("r4", 0, 0, 0, 11).Awards);       // the last quarter is still free
+    }
+
+    [Fact]
+    public void Clear_PooledOffer_FillsItsStationsInOrderUpToWhatEachHasLeft()
+    {
+        var stations = Power(11, "st-a", "st-b");
+        var first = Profiled("r1", 8, 0, 0, 0) with { Stations = stations };
+        var second = Profiled("r2", 12, 0, 0, 0) with { Stations = stations, GateClosure = T0.AddHours(1.5) };
+
+        var cycle = ClearingEngine.Clear([first, second],
+            [Profiled(Offer("a", "r1", 1, 0.1m, 0, true, "st-a"), 8, 0, 0, 0), Profiled(Offer("b", "r2", 1, 0.1m, 0, true, "st-a", "st-b"), 12, 0, 0, 0)]);
+
+        var pooled = cycle.For("r2").Bookings!;
+        Assert.Equal(["st-a", "st-b"], pooled.Select(b => b.StationId));
+        Assert.Equal([Kilowatts.From(3), Kilowatts.From(9)], pooled.Select(b => b.Power![0]));
+    }
+
+    [Fact]
+    public void Clear_FlatOffersWithKnownPower_ShareAStationWhenItsPowerAllows()
+    {
+        // 1.25 kWh in a quarter hour is 5 kW: two fit on 11 kW, a third does not.
+        var stations = Power(11, "st-x");
+        var requests = Enumerable.Range(1, 3).Select(i => Request("r" + i, kwh: 1.25m, hours: 0.25, gateHour: 1 + i * 0.1) with { Stations = stations }).ToList();
+        var offers = requests.Select(r => Offer("o-" + r.Id, r.Id, 1.25m, 0.1m, 0, true, "st-x")).ToList();
+
+        var cycle = ClearingEngine.Clear(requests, offers);
+
+        Assert.Equal([1, 1, 0], cycle.Results.Select(r => r.Awards.Count));
+        Assert.Equal(Kilowatts.From(5), cycle.For("r1").Bookings![0].Power![0]);
+    }
+
+    [Fact]
+    public void Clear_OfferAboveItsStationsPower_NoRoom()
+    {
+        var result = ClearAlone(Profiled("r1", 12, 0, 0, 0) with { Stations = Power(11, "st-a") }, [Profiled(Offer("a", "r1", 1, 0.1m), 12, 0, 0, 0)]);
+
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, result.Outcome("a").Kind);
+        Assert.Contains("power", result.Outcome("a").Detail);
+    }
+
+    [Fact]
+    public void Clear_StationPowerUnknown_TakenWholeAsBefore()
+    {
+        var requests = new[] { Profiled("r1", 1, 0, 0, 0), Profiled("r2", 1, 0, 0, 0) with { GateClosure = T0.AddHours(2) } };
+
+        var cycle = ClearingEngine.Clear(requests, [Profiled(Offer("a", "r1", 1, 0.1m, 0, true, "st-x"), 1, 0, 0, 0), Profiled(Offer("b", "r2", 1, 0.1m, 0, true, "st-x"), 1, 0, 0, 0)]);
+
+        Assert.Null(Assert.Single(cycle.For("r1").Bookings!).Power);
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, cycle.For("r2").Outcome("b").Kind);
+    }
+}
+
+/// <summary>Verification of a profiled award: each interval against its own kW.</summary>
+public class ProfileVerificationTests
+{
+    private static readonly DateTimeOffset W = new(2026, 6, 10, 12, 0, 0, TimeSpan.Zero);
+
+    private static IEnumerable<MeterReading> Quarters(DateTimeOffset from, params decimal[] kwh) =>
+        kwh.Select((k, i) => new MeterReading("st1", new TimeWindow(from.AddMinutes(15 * i), from.AddMinutes(15 * (i + 1))), KilowattHours.From(k)));
+
+    [Fact]
+    public void Verify_ProfiledAward_EachIntervalAgainstItsOwnPowerAndAReboundIsNotPaid()
+    {
+        // Award 8, 4, 0, 12 kW per quarter: 2, 1, 0, 3 kWh. Baseline 5 kWh per quarter (MBMA); measured 3, 4, 9, 6:
+        // delivered 2, 1, -4 (a rebound in the quarter the award does not cover: not checked), -1 (a rebound: not met).
+        var award = new Award("req1/o1", "o1", "cpo1", ["st1"], KilowattHours.From(6), EurosPerKilowattHour.From(0.5m))
+        {
+            Profile = new[] { 8m, 4m, 0m, 12m }.Select(k => Kilowatts.From(k)).ToList(),
+        };
+        var readings = Quarters(W.AddHours(-1), 5, 5, 5, 5).Concat(Quarters(W, 3, 4, 9, 6)).ToList();
+
+        var v = DeliveryVerifier.Verify(award, new TimeWindow(W, W.AddHours(1)), Direction.ReduceConsumption, VerificationRules.Default,
+            new DeliveryEvidence(readings, null, null), MarketInterval.Default);
+
+        Assert.Equal([KilowattHours.From(2), KilowattHours.From(1), KilowattHours.From(3)], v.MarketIntervals!.Select(m => m.Scheduled));
+        Assert.Equal([true, true, false], v.MarketIntervals!.Select(m => m.Met));
+        Assert.False(v.Succeeded);
+        Assert.Equal(new Euros(1.5m), v.Payout);   // (2 + 1) kWh x 0.5: the quarter with the rebound pays nothing
+    }
+}

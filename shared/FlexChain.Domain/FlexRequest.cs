@@ -337,7 +337,7 @@ public sealed class FlexRequest
                 throw new DomainException("energyKwh", "profile-energy", "energyKwh must be the profile's sum (kW x market interval), or be left out with a profile.");
             var usable = new Kilowatts(stations.Sum(s => GridOf(s, grid).Usable(s.MaxPower).Value));
             if (profile.Any(kw => kw.Value > usable.Value))
-                throw new DomainException("profile", "physical-limit",
+                throw new DomainException("profileKw", "physical-limit",
                     $"A profile value exceeds what the offer's stations can shift: at most {usable} in any interval (their power, under the grid's caps).");
         }
         var limit = power * Delivery.Duration;

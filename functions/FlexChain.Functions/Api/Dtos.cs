@@ -167,7 +167,7 @@ public sealed record QualificationEntryResponse(StationResponse Station, Qualifi
 public sealed record PostRequestRequest(
     string? TransformerId, DateTimeOffset? DeliveryStart, DateTimeOffset? DeliveryEnd, decimal? EnergyKwh, string? Direction,
     decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing, decimal? MinimumOfferKwh = null, string? Selection = null,
-    DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null, ConsentItem? Consent = null);
+    DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null, ConsentItem? Consent = null, IReadOnlyList<decimal>? ProfileKw = null);
 
 /// <summary>
 /// The DSO's EIP-712 consent to pay for the request (see README, DSO consent): <c>maxAmount</c> and <c>nonce</c> as decimal
@@ -232,20 +232,21 @@ public sealed record VerificationDetailResponse(
             (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList());
 }
 
-public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null);
+public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null,
+    IReadOnlyList<decimal>? ProfileKw = null);
 
 public sealed record OfferResponse(string Id, string RequestId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision, string Direction)
+    decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision, string Direction, IReadOnlyList<decimal>? ProfileKw = null)
 {
     public static OfferResponse From(Offer o) =>
         new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision,
-            o.Direction.ToString());
+            o.Direction.ToString(), Wire.Profile(o.Profile));
 }
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail);
 
 public sealed record AwardResponse(string Id, string OfferId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash);
+    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash, IReadOnlyList<decimal>? ProfileKw = null);
 
 /// <summary>The award as recorded on chain: its escrow id, the amounts in token units and the record's canonical hash.</summary>
 public sealed record AwardRecordResponse(string AwardId, string DsoWallet, string CpoWallet, long EnergyWh, long PriceMicroEurPerKwh,
@@ -264,11 +265,12 @@ public sealed record SettlementResponse(string AwardId, long AwardedWh, long Bas
 public sealed record RequestSummaryResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh, string Direction,
     decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline, decimal? MinimumOfferKwh,
-    string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt)
+    string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, IReadOnlyList<decimal>? ProfileKw = null)
 {
     public static RequestSummaryResponse From(FlexRequest r) =>
         new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, Wire.Kwh(r.Energy.Value), r.Direction.ToString(), Wire.EurPerKwh(r.MaxPrice.Value), r.GateClosure,
-            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value), r.State.ToString(), r.CreatedAt, r.CancelledAt);
+            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value), r.State.ToString(), r.CreatedAt, r.CancelledAt,
+            Wire.Profile(r.Profile));
 }
 
 /// <summary>
@@ -283,7 +285,8 @@ public sealed record RequestResponse(
     decimal? MinimumOfferKwh, string State, FillResponse? Fill, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, string? GateCycleId,
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo? Chain, VerificationRulesResponse Verification,
-    DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null, int MarketIntervalMinutes = 15);
+    DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null, int MarketIntervalMinutes = 15,
+    IReadOnlyList<decimal>? ProfileKw = null);
 
 /// <summary>
 /// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or

@@ -209,6 +209,7 @@ public static class FieldDescriptions
         ["deliveryStart"] = "Start of the delivery window (UTC).",
         ["deliveryEnd"] = "End of the delivery window (UTC, exclusive).",
         ["energyKwh"] = "Energy.",
+        ["profileKw"] = "Power per market interval of the delivery window (kW, one value per interval from the window's start; the window must be whole intervals; each value x the interval a whole number of Wh; 0 for an interval not covered), or null for a flat profile (energyKwh spread evenly). With a profile energyKwh may be left out (it is the profile's sum) and otherwise must equal it. On an award: the kW awarded per interval (null for a flat award); delivery is checked per interval against it.",
         ["direction"] = "ReduceConsumption (the default) or IncreaseConsumption; an offer's must be its request's.",
         ["maxPriceEurPerKwh"] = "The highest price the DSO pays.",
         ["gateClosure"] = "The bid deadline (UTC): offers are accepted, modified or withdrawn before it.",

@@ -154,10 +154,10 @@ internal sealed class RequestPlan
         long[]? profileWh = null;
         if (r.Profile is { } profile)
         {
-            profileWh = Profiles.IntervalWh(profile, minutes, count, windowTicks % length == 0, "profile")
-                ?? throw new DomainException("profile", "profile", Profiles.Rule(id, minutes, count));
+            profileWh = Profiles.IntervalWh(profile, minutes, count, windowTicks % length == 0, "profileKw")
+                ?? throw new DomainException("profileKw", "profile", Profiles.Rule(id, minutes, count));
             if (profileWh.Sum() != requestedWh)
-                throw new DomainException("profile", "profile-energy", $"Request {id}: energyKwh must be the profile's sum (kW x {minutes} min).");
+                throw new DomainException("profileKw", "profile-energy", $"Request {id}: energyKwh must be the profile's sum (kW x {minutes} min).");
         }
         return new RequestPlan
         {

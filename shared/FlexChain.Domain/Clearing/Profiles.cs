@@ -10,7 +10,7 @@ public static class Profiles
 {
     /// <summary>The energy of <paramref name="profile"/> over <paramref name="window"/> cut into <paramref name="interval"/>s (kWh, exact).</summary>
     /// <exception cref="DomainException">The profile breaks a rule above (field <paramref name="field"/>, rule <c>profile</c>), or is all zero (rule <c>positive</c>).</exception>
-    public static KilowattHours Energy(IReadOnlyList<Kilowatts> profile, MarketInterval interval, TimeWindow window, string field = "profile")
+    public static KilowattHours Energy(IReadOnlyList<Kilowatts> profile, MarketInterval interval, TimeWindow window, string field = "profileKw")
     {
         ArgumentNullException.ThrowIfNull(profile);
         var length = interval.Length.Ticks;

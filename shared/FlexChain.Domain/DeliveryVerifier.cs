@@ -125,8 +125,11 @@ public sealed record IntervalDelivery(
 /// </param>
 public sealed class DeliveryEvidence(
     IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null,
-    IReadOnlyDictionary<string, Kilowatts>? maxPower = null)
+    IReadOnlyDictionary<string, Kilowatts>? maxPower = null, IReadOnlyDictionary<string, TimeSpan>? recovery = null)
 {
+    /// <summary>Each station's recovery time (<see cref="ChargingStation.RecoveryMinutes"/>); a station missing rests for none.</summary>
+    public IReadOnlyDictionary<string, TimeSpan>? Recovery { get; } = recovery;
+
     public IReadOnlyCollection<MeterReading> Readings { get; } = readings;
     public IReadOnlyCollection<MeterReading>? Declared { get; } = declared;
     public IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? Activations { get; } = activations;
@@ -231,7 +234,41 @@ public static class DeliveryVerifier
         return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, new Euros(payout), reason, score, quality, intervals, rules)
         {
             MarketIntervals = results,
+            Rebound = ReboundAfter(award, window, direction, evidence, intervals),
         };
+    }
+
+    /// <summary>
+    /// The rebound in the stations' recovery periods after the window, or null when none of them rests: per station, what
+    /// it metered beyond its average baseline power in the window (above it after a reduction, below it after an
+    /// increase), summed over the readings of [end, end + its recovery time) and rounded to the Wh. Reported to the DSO,
+    /// never paid against. Readings not yet sent when the award is verified are missing: then <see cref="Rebound.Complete"/> is false.
+    /// </summary>
+    private static Rebound? ReboundAfter(Award award, TimeWindow window, Direction direction, DeliveryEvidence evidence, List<IntervalDelivery> intervals)
+    {
+        var longest = TimeSpan.Zero;
+        var energy = 0m;
+        var complete = true;
+        foreach (var station in award.StationIds)
+        {
+            if (evidence.Recovery?.GetValueOrDefault(station) is not { } rest || rest <= TimeSpan.Zero) continue;
+            longest = rest > longest ? rest : longest;
+            var own = intervals.Where(d => d.StationId == station && !d.Missing).ToList();
+            var hours = own.Sum(d => (decimal)d.Interval.Duration.Ticks) / TimeSpan.TicksPerHour;
+            if (hours == 0) continue;
+            var baselineKw = own.Sum(d => d.Baseline.Value) / hours;
+            var period = new TimeWindow(window.End, window.End + rest);
+            var series = MeterSeries.For(station, evidence.ReadingsOf(station));
+            complete &= series.Gaps(period).Count == 0;
+            foreach (var cut in series.IntervalsIn(period))
+            {
+                var measured = series.EnergyIn(cut)!.Value;
+                var expected = baselineKw * cut.Duration.Ticks / TimeSpan.TicksPerHour;
+                energy += Math.Max(0m, direction == Direction.ReduceConsumption ? measured - expected : expected - measured);
+            }
+        }
+        return longest == TimeSpan.Zero ? null
+            : new Rebound(new TimeWindow(window.End, window.End + longest), Wh(energy, MidpointRounding.AwayFromZero), complete);
     }
 
     /// <summary>

@@ -490,7 +490,7 @@ public sealed class FlexRequest
         return ToClearingRequest() with
         {
             QualifiedStationIds = eligible,
-            Stations = current.Values.ToDictionary(s => s.Id, s => new StationCapacity(s.MaxPower, TimeSpan.Zero), StringComparer.Ordinal),
+            Stations = current.Values.ToDictionary(s => s.Id, s => new StationCapacity(s.MaxPower, TimeSpan.FromMinutes(s.RecoveryMinutes)), StringComparer.Ordinal),
         };
     }
 

@@ -156,6 +156,15 @@ public sealed record ChargingStation(
     public DeviceStatus Status { get; init; } = DeviceStatus.Operational;
     /// <summary>1 at registration, +1 on every update or deactivation.</summary>
     public int Version { get; init; } = 1;
+
+    /// <summary>
+    /// How long the station rests after an awarded window (minutes, 0 to <see cref="MaxRecoveryMinutes"/>): clearing keeps
+    /// it booked whole for that long, and verification reports a rebound in that period.
+    /// </summary>
+    public int RecoveryMinutes { get; init; }
+
+    /// <summary>The longest recovery time: 12 hours (Slovenia's rest time is 0 to 720 minutes).</summary>
+    public const int MaxRecoveryMinutes = 720;
     /// <summary>When this version was written (UTC).</summary>
     public DateTimeOffset UpdatedAt { get; init; }
     /// <summary>When the CPO deactivated the station; a deactivated station cannot be offered or updated.</summary>

@@ -255,3 +255,81 @@ public class ProfileVerificationTests
         Assert.Equal(new Euros(1.5m), v.Payout);   // (2 + 1) kWh x 0.5: the quarter with the rebound pays nothing
     }
 }
+
+/// <summary>A station's recovery time (issue 16): clearing keeps it booked after an awarded window; verification reports a rebound then.</summary>
+public class RecoveryTests
+{
+    private static readonly Dictionary<string, StationCapacity> Resting = new() { ["st-x"] = new(Kilowatts.From(11), TimeSpan.FromMinutes(30)) };
+
+    /// <summary>A request on [T0 + start h, + hours h) with a 1 kW offer on st-x, gates in <paramref name="gateHour"/> order.</summary>
+    private static (ClearingRequest, Offer) OnStation(string id, double start, double hours, double gateHour) =>
+        (Request(id, kwh: (decimal)hours, start: start, hours: hours, gateHour: gateHour) with { Stations = Resting },
+         Offer("o-" + id, id, (decimal)hours, 0.1m, 0, true, "st-x"));
+
+    [Theory]
+    [InlineData(5.0, true)]     // starts when the first window ends: inside the 30-minute rest
+    [InlineData(5.25, true)]    // still inside it
+    [InlineData(5.5, false)]    // starts when the rest ends
+    [InlineData(3.25, true)]    // ends at 4.25 h, inside the first window... and overlapping it
+    [InlineData(3.0, true)]     // ends at 4 h: its own rest [4 h, 4.5 h) would overlap the first award
+    [InlineData(2.5, false)]    // ends at 3.5 h: its rest ends when the first window starts
+    public void Clear_StationRestsAfterAnAwardedWindow(double secondStart, bool conflict)
+    {
+        var (r1, o1) = OnStation("r1", 4, 1, 1);
+        var (r2, o2) = OnStation("r2", secondStart, 1, 2);
+
+        var cycle = ClearingEngine.Clear([r1, r2], [o1, o2]);
+
+        Assert.Single(cycle.For("r1").Awards);
+        Assert.Equal(conflict ? OfferOutcomeKind.RejectedCapacityConflict : OfferOutcomeKind.Accepted, cycle.For("r2").Outcome("o-r2").Kind);
+    }
+
+    [Fact]
+    public void Clear_RecoveryOfAnEarlierCyclesBooking_BlocksTheStation()
+    {
+        var (r1, o1) = OnStation("r1", 4, 1, 1);
+        var first = ClearingEngine.Clear([r1], [o1]).Results[0];
+        var (r2, o2) = OnStation("r2", 5, 0.25, 2);
+
+        var second = ClearingEngine.Clear([r2], [o2], StationBooking.For(first, r1.Delivery).ToList()).Results[0];
+
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, second.Outcome("o-r2").Kind);
+        Assert.Contains("recovery", second.Outcome("o-r2").Detail);
+    }
+
+    private static readonly DateTimeOffset W = new(2026, 6, 10, 12, 0, 0, TimeSpan.Zero);
+
+    private static IEnumerable<MeterReading> Quarters(DateTimeOffset from, params decimal[] kwh) =>
+        kwh.Select((k, i) => new MeterReading("st1", new TimeWindow(from.AddMinutes(15 * i), from.AddMinutes(15 * (i + 1))), KilowattHours.From(k)));
+
+    private static Verification Verify(IEnumerable<MeterReading> readings, int recoveryMinutes) =>
+        DeliveryVerifier.Verify(new Award("req1/o1", "o1", "cpo1", ["st1"], KilowattHours.From(10), EurosPerKilowattHour.From(0.25m)),
+            new TimeWindow(W, W.AddHours(1)), Direction.ReduceConsumption, VerificationRules.Default,
+            new DeliveryEvidence(readings.ToList(), recovery: new Dictionary<string, TimeSpan> { ["st1"] = TimeSpan.FromMinutes(recoveryMinutes) }), MarketInterval.Default);
+
+    [Fact]
+    public void Verify_ReboundAfterTheWindow_ReportedNotPaidAgainst()
+    {
+        // Baseline 5 kWh per quarter, 2.5 in the window (10 kWh delivered, paid 2.5 EUR); then 6 and 7.5 kWh in the
+        // 30-minute rest: a rebound of 1 + 2.5 = 3.5 kWh, reported; the 5 kWh quarter after the rest does not count.
+        var v = Verify(Quarters(W.AddHours(-1), 5, 5, 5, 5).Concat(Quarters(W, 2.5m, 2.5m, 2.5m, 2.5m, 6, 7.5m, 9)), 30);
+
+        Assert.Equal(new Rebound(new TimeWindow(W.AddHours(1), W.AddMinutes(90)), KilowattHours.From(3.5m), true), v.Rebound);
+        Assert.Equal(new Euros(2.5m), v.Payout);
+        Assert.True(v.Succeeded);
+    }
+
+    [Fact]
+    public void Verify_RecoveryReadingsNotYetSent_ReboundIncomplete()
+    {
+        var v = Verify(Quarters(W.AddHours(-1), 5, 5, 5, 5).Concat(Quarters(W, 2.5m, 2.5m, 2.5m, 2.5m, 4)), 30);
+
+        Assert.Equal((KilowattHours.Zero, false), (v.Rebound!.Energy, v.Rebound.Complete));
+    }
+
+    [Fact]
+    public void Verify_NoRecoveryTime_NoReboundReported()
+    {
+        Assert.Null(Verify(Quarters(W.AddHours(-1), 5, 5, 5, 5).Concat(Quarters(W, 2.5m, 2.5m, 2.5m, 2.5m, 9)), 0).Rebound);
+    }
+}

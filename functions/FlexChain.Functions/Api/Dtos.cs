@@ -83,7 +83,7 @@ public sealed record ForecastResponse(string TransformerId, string Day, IReadOnl
 
 public sealed record StationRequest(
     string? TransformerId, string? Model, string? Country, string? City, string? Address, decimal? MaxAcKw, decimal? MaxDcKw,
-    IReadOnlyList<string>? ConnectorTypes, string? MeteringPointId, bool? RealTimeMonitoring, string? Status);
+    IReadOnlyList<string>? ConnectorTypes, string? MeteringPointId, bool? RealTimeMonitoring, string? Status, int? RecoveryMinutes = null);
 
 public sealed record BulkStationsRequest(IReadOnlyList<StationRequest>? Stations);
 
@@ -102,12 +102,12 @@ public sealed record QualificationResponse(
 public sealed record StationResponse(
     string Id, string CpoId, string TransformerId, string Model, string Country, string City, string Address, decimal MaxAcKw, decimal MaxDcKw,
     decimal MaxPowerKw, IReadOnlyList<string> ConnectorTypes, string MeteringPointId, bool RealTimeMonitoring, string Status, bool Active,
-    int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification)
+    int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification, int RecoveryMinutes = 0)
 {
     public static StationResponse From(ChargingStation s, DateTimeOffset now) =>
         new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, Wire.Kw(s.MaxAcPower.Value), Wire.Kw(s.MaxDcPower.Value), Wire.Kw(s.MaxPower.Value),
             s.Connectors, s.MeteringPointId, s.RealTimeMonitoring, s.Status.ToString(), s.Active, s.Version, s.UpdatedAt, s.DeactivatedAt,
-            s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null);
+            s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null, s.RecoveryMinutes);
 }
 
 /// <summary>One item of a bulk registration: its index in the request, its own HTTP status, and the station or the problem.</summary>
@@ -221,7 +221,7 @@ public sealed record MarketIntervalDeliveryResponse(DateTimeOffset Start, DateTi
 public sealed record VerificationDetailResponse(
     string AwardId, bool Succeeded, string Outcome, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
     string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals,
-    IReadOnlyList<MarketIntervalDeliveryResponse> MarketIntervals)
+    IReadOnlyList<MarketIntervalDeliveryResponse> MarketIntervals, ReboundResponse? Rebound = null)
 {
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
         new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, Wire.Kwh(v.Baseline.Value), Wire.Kwh(v.Measured.Value), Wire.Kwh(v.Delivered.Value),
@@ -229,8 +229,16 @@ public sealed record VerificationDetailResponse(
             v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
             (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList(),
-            (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList());
+            (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList(),
+            v.Rebound is { } b ? new ReboundResponse(b.Period.Start, b.Period.End, Wire.Kwh(b.Energy.Value), b.Complete) : null);
 }
+
+/// <summary>
+/// The rebound after the window, in the recovery time of the award's stations (null when none rests): what they metered
+/// beyond their average baseline power in the window, for the DSO to see; it is never paid against. <c>complete</c>: readings
+/// covered the whole period when the award was verified.
+/// </summary>
+public sealed record ReboundResponse(DateTimeOffset Start, DateTimeOffset End, decimal ReboundKwh, bool Complete);
 
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null,
     IReadOnlyList<decimal>? ProfileKw = null);

@@ -159,7 +159,7 @@ public static class RegistryApi
         {
             Model = body.Model!, Country = body.Country!.ToUpperInvariant(), City = body.City!, Address = body.Address!,
             MaxAcPower = ac, MaxDcPower = dc, Connectors = body.ConnectorTypes!.ToList(),
-            Status = ValidationExtensions.ParseEnum(body.Status, DeviceStatus.Operational), UpdatedAt = now,
+            Status = ValidationExtensions.ParseEnum(body.Status, DeviceStatus.Operational), UpdatedAt = now, RecoveryMinutes = body.RecoveryMinutes ?? 0,
         };
     }
 
@@ -245,6 +245,7 @@ public static class RegistryApi
             RuleFor(x => x.MeteringPointId).NotEmpty().MaximumLength(64).Matches("^[A-Za-z0-9-]+$").WithMessage("'Metering Point Id' is letters, digits and dashes.").WithErrorCode("metering-point");
             RuleFor(x => x.RealTimeMonitoring).NotNull();
             RuleFor(x => x.Status).EnumName<StationRequest, DeviceStatus>();
+            RuleFor(x => x.RecoveryMinutes).InclusiveBetween(0, ChargingStation.MaxRecoveryMinutes);
         }
     }
 

@@ -364,14 +364,17 @@ public sealed partial class GateCycleRunner(
 
     /// <summary>
     /// The stations of <paramref name="offers"/> booked by other gate cycles' awards for windows overlapping the
-    /// cycle's requests (this cycle's own bookings, written by an interrupted attempt, are not taken: the engine books
+    /// cycle's requests, widened by the longest recovery time (this cycle's own bookings, written by an interrupted attempt, are not taken: the engine books
     /// within the cycle itself).
     /// </summary>
     private async Task<IReadOnlyList<StationBooking>> TakenAsync(
         string cycleId, IReadOnlyList<FlexRequest> clearing, IReadOnlyList<Offer> offers, CancellationToken cancellationToken)
     {
         if (clearing.Count == 0) return [];
-        var span = new TimeWindow(clearing.Min(r => r.Delivery.Start), clearing.Max(r => r.Delivery.End));
+        // A station rests up to the longest recovery time after each award: bookings that close before the first window, or
+        // start after the last, can still meet one of them.
+        var rest = TimeSpan.FromMinutes(ChargingStation.MaxRecoveryMinutes);
+        var span = new TimeWindow(clearing.Min(r => r.Delivery.Start) - rest, clearing.Max(r => r.Delivery.End) + rest);
         return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), span, cycleId, cancellationToken);
     }
 

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.ObjectModel;
 using System.Runtime.InteropServices;
 
 namespace FlexChain.Domain;
@@ -51,15 +50,21 @@ public static class ClearingEngine
         });
         var plans = new RequestPlan[ordered.Length];
         var ranks = new Dictionary<string, int>(ordered.Length, StringComparer.Ordinal);
-        Dictionary<string, StationCapacity>? capacity = null;
+        // Requests usually share one map of the stations, or each brings the few its offers name: merged once either way.
+        var maps = new HashSet<IReadOnlyDictionary<string, StationCapacity>>(ReferenceEqualityComparer.Instance);
         for (var i = 0; i < ordered.Length; i++)
         {
             if (!ranks.TryAdd(ordered[i].Id, i))
                 throw new DomainException("requests", "unique-id", $"Request {ordered[i].Id} appears twice in the gate cycle.");
             plans[i] = RequestPlan.For(ordered[i]);
-            foreach (var (station, c) in ordered[i].Stations ?? ReadOnlyDictionary<string, StationCapacity>.Empty)
-                (capacity ??= new(StringComparer.Ordinal))[station] = c;
+            if (ordered[i].Stations is { } map) maps.Add(map);
         }
+        IReadOnlyDictionary<string, StationCapacity>? capacity = maps.Count switch
+        {
+            0 => null,
+            1 => maps.First(),
+            _ => maps.SelectMany(m => m).GroupBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
+        };
         return new Clearer(plans, AsArray(offers), ranks, new StationBook(plans, capacity, taken)).Run();
     }
 

@@ -159,8 +159,9 @@ internal sealed class RequestPlan
         long[]? profileWh = null;
         if (r.Profile is { } profile)
         {
-            profileWh = Profiles.IntervalWh(profile, minutes, count, windowTicks % length == 0, "profileKw")
-                ?? throw new DomainException("profileKw", "profile", Profiles.Rule(id, minutes, count));
+            profileWh = new long[count];
+            if (profile.Count != count || !Profiles.IntervalWh(profile, minutes, windowTicks % length == 0, profileWh))
+                throw new DomainException("profileKw", "profile", Profiles.Rule(id, minutes, count));
             if (profileWh.Sum() != requestedWh)
                 throw new DomainException("profileKw", "profile-energy", $"Request {id}: energyKwh must be the profile's sum (kW x {minutes} min).");
         }
@@ -512,13 +513,23 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         slice.Sort(new MeritComparer(offers));
         // A profile on the request or any offer clears the request interval by interval; otherwise on totals, as ever.
         var profiled = p.ProfileWh is not null || (p.WholeIntervals && AnyProfile(slice));
-        var need = profiled ? (long[])(p.ProfileWh ?? Profiles.Spread(p.RequestedWh, p.IntervalCount)).Clone() : null;
+        long[]? need = null;
+        if (profiled)
+        {
+            need = new long[p.IntervalCount];
+            if (p.ProfileWh is { } wanted) Array.Copy(wanted, need, need.Length);
+            else Profiles.Spread(p.RequestedWh, need);
+        }
         var allowance = p.AllowanceWh;
         var remaining = p.RequestedWh;
         var acceptedCount = 0;
         var last = -1;
         List<(long[]? Wh, long[]? Watts)>? extras = null;
         Span<Segment> flat = stackalloc Segment[1];
+        // Scratch for the per-interval figures of one offer; only an accepted offer keeps a copy.
+        var offered = need is null ? null : new long[need.Length];
+        var taking = need is null ? null : new long[need.Length];
+        var segments = need is null ? null : new Segment[need.Length];
         for (var i = 0; i < slice.Length; i++)
         {
             ref var e = ref slice[i];
@@ -556,19 +567,18 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             }
             else
             {
-                if (OfferedWh(o, e.Wh, p) is not { } offered)
+                if (!OfferedWh(o, e.Wh, p, offered!))
                 {
                     (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.ProfileNotValid);
                     continue;
                 }
-                var accepted = new long[need.Length];
-                var d = p.SelectionStrategy.DecideProfile(o, offered, need, allowance, p.MinimumWh, accepted);
+                Array.Clear(taking!);
+                var d = p.SelectionStrategy.DecideProfile(o, offered!, need, allowance, p.MinimumWh, taking!);
                 (e.Kind, e.Why) = (d.Kind, d.Why);
                 if (!d.Accepts) continue;
-                var segments = new Segment[need.Length];
                 var length = TimeSpan.TicksPerMinute * p.IntervalMinutes;
-                for (var k = 0; k < segments.Length; k++)
-                    segments[k] = new Segment(p.WindowStart + k * length, p.WindowStart + (k + 1) * length, accepted[k] * (60 / p.IntervalMinutes));
+                for (var k = 0; k < segments!.Length; k++)
+                    segments[k] = new Segment(p.WindowStart + k * length, p.WindowStart + (k + 1) * length, taking![k] * (60 / p.IntervalMinutes));
                 clash = _book.TryBook(o.StationIds, plan, segments, out var watts);
                 if (clash != -1)
                 {
@@ -577,10 +587,10 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
                 }
                 for (var k = 0; k < need.Length; k++)
                 {
-                    allowance -= Math.Max(0, accepted[k] - Math.Max(need[k], 0));
-                    need[k] -= accepted[k];
+                    allowance -= Math.Max(0, taking![k] - Math.Max(need[k], 0));
+                    need[k] -= taking[k];
                 }
-                e.Extra = Keep(ref extras, accepted, watts);
+                e.Extra = Keep(ref extras, (long[])taking!.Clone(), watts);
                 e.AcceptedWh = d.WattHours;
                 acceptedCount++;
                 last = i;
@@ -602,12 +612,25 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         return false;
     }
 
-    /// <summary>The watt-hours <paramref name="o"/> offers per interval of <paramref name="p"/>: its profile, or its energy spread evenly; null when its profile is not valid there.</summary>
-    private static long[]? OfferedWh(Offer o, long wh, RequestPlan p)
+    /// <summary>
+    /// Fills <paramref name="offered"/> with the watt-hours <paramref name="o"/> offers per interval of <paramref name="p"/>:
+    /// its profile, or its energy spread evenly; false when its profile is not valid there or does not sum to its energy.
+    /// </summary>
+    private static bool OfferedWh(Offer o, long wh, RequestPlan p, long[] offered)
     {
-        if (o.Profile is null) return Profiles.Spread(wh, p.IntervalCount);
-        var offered = Profiles.IntervalWh(o.Profile, p.IntervalMinutes, p.IntervalCount, p.WholeIntervals, "profile");
-        return offered is not null && offered.Sum() == wh ? offered : null;
+        if (o.Profile is null)
+        {
+            Profiles.Spread(wh, offered);
+            return true;
+        }
+        return Profiles.IntervalWh(o.Profile, p.IntervalMinutes, p.WholeIntervals, offered) && Sum(offered) == wh;
+    }
+
+    private static long Sum(long[] values)
+    {
+        var sum = 0L;
+        foreach (var v in values) sum += v;
+        return sum;
     }
 
     /// <summary>The power of <paramref name="wh"/> spread evenly over the request's window, in whole watts rounded up.</summary>
@@ -635,20 +658,21 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         // Offers are accepted in merit order, so the last accepted one carries the highest accepted price.
         var clearingPrice = last >= 0 ? offers[slice[last].Offer].Price : default;
         var rows = new OutcomeRow[slice.Length];
+        Dictionary<int, (long[]? Wh, long[]? Watts)>? kept = null;
         var bookings = 0;
         for (var i = 0; i < slice.Length; i++)
         {
             ref var e = ref slice[i];
             var o = offers[e.Offer];
-            var (wh, watts) = e.Extra > 0 ? extras![e.Extra - 1] : default;
             rows[i] = new OutcomeRow(o, e.AcceptedWh, e.Kind, e.Why switch
             {
                 Why.CapacityConflict or Why.Booked or Why.Recovery or Why.NoPower => _book.Describe(e.Slot),
                 _ => Explain.Text(e.Why),
-            }, wh, watts);
+            });
+            if (e.Extra > 0) (kept ??= [])[i] = extras![e.Extra - 1];
             if (rows[i].IsAccepted) bookings += o.StationIds.Count;
         }
-        var built = new RequestRows(p, rows, clearingPrice);
+        var built = new RequestRows(p, rows, clearingPrice, kept);
         return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Length, built.Outcomes))
         {
             RequestId = p.Id, Requested = p.Requested, OverfillAllowance = p.Allowance, Pricing = p.Pricing,
@@ -665,12 +689,8 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
     }
 }
 
-/// <summary>
-/// One offer's result as the engine leaves it: the offer, the watt-hours accepted, the outcome and its explanation; for
-/// a request cleared per interval the watt-hours accepted per interval, and when its stations' power is known the watts
-/// each station took per stretch (station-major: one stretch for a flat award, one per interval otherwise).
-/// </summary>
-internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOutcomeKind Kind, object? Detail, long[]? ProfileWh = null, long[]? Watts = null)
+/// <summary>One offer's result as the engine leaves it: the offer, the watt-hours accepted, the outcome and its explanation.</summary>
+internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOutcomeKind Kind, object? Detail)
 {
     public bool IsAccepted => Kind is OfferOutcomeKind.Accepted or OfferOutcomeKind.PartlyAccepted;
 
@@ -682,21 +702,29 @@ internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOu
 /// <summary>
 /// A request's clearing result as compact rows, one per offer in merit order, from which the award, outcome and booking
 /// objects are built when first read. Storage reads one request at a time, so clearing a million offers does not hold
-/// a million objects that every garbage collection during the run would copy.
+/// a million objects that every garbage collection during the run would copy. <paramref name="extras"/> holds, by row,
+/// what an accepted offer took beyond its total: per interval its watt-hours (a request cleared per interval), and when
+/// its stations' power is known the watts each station took per stretch (station-major: one stretch for a flat award,
+/// one per interval otherwise).
 /// </summary>
-internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerKilowattHour clearingPrice)
+internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerKilowattHour clearingPrice, Dictionary<int, (long[]? Wh, long[]? Watts)>? extras)
 {
+    private (long[]? Wh, long[]? Watts) ExtrasOf(int row) => extras is not null && extras.TryGetValue(row, out var x) ? x : default;
+
     private TimeWindow Window => new(new DateTimeOffset(plan.WindowStart, TimeSpan.Zero), new DateTimeOffset(plan.WindowEnd, TimeSpan.Zero));
 
     public Award[] Awards()
     {
         var awards = new List<Award>();
-        foreach (var r in rows)
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var r = rows[i];
             if (r.IsAccepted)
                 awards.Add(new Award(Award.IdFor(plan.Id, r.Offer.Id), r.Offer.Id, r.Offer.CpoId, r.Offer.StationIds, r.Energy, plan.PricingStrategy.PriceFor(r.Offer.Price, clearingPrice))
                 {
-                    Profile = r.ProfileWh is { } wh ? Array.AsReadOnly(Array.ConvertAll(wh, w => Profiles.Power(w, plan.IntervalMinutes))) : null,
+                    Profile = ExtrasOf(i).Wh is { } wh ? Array.AsReadOnly(Array.ConvertAll(wh, w => Profiles.Power(w, plan.IntervalMinutes))) : null,
                 });
+        }
         return [.. awards];
     }
 
@@ -719,16 +747,18 @@ internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerK
         var interval = MarketInterval.From(plan.IntervalMinutes);
         var cuts = plan.IntervalCount;
         var bookings = new List<StationBooking>();
-        foreach (var r in rows)
+        for (var i = 0; i < rows.Length; i++)
         {
+            var r = rows[i];
             if (!r.IsAccepted) continue;
             var id = Award.IdFor(plan.Id, r.Offer.Id);
             var stations = r.Offer.StationIds;
-            var stretches = r.Watts is null ? 0 : r.Watts.Length / stations.Count;
+            var all = ExtrasOf(i).Watts;
+            var stretches = all is null ? 0 : all.Length / stations.Count;
             for (var s = 0; s < stations.Count; s++)
             {
                 Kilowatts[]? power = null;
-                if (r.Watts is { } watts)
+                if (all is { } watts)
                 {
                     power = new Kilowatts[cuts];
                     for (var k = 0; k < cuts; k++) power[k] = new(Units.Kwh(watts[s * stretches + (stretches == 1 ? 0 : k)]).Value);

@@ -15,8 +15,9 @@ public static class Profiles
         ArgumentNullException.ThrowIfNull(profile);
         var length = interval.Length.Ticks;
         var count = (int)((window.Duration.Ticks + length - 1) / length);
-        var wh = IntervalWh(profile, interval.Minutes, count, window.Duration.Ticks % length == 0, field)
-            ?? throw new DomainException(field, "profile", Rule("", interval.Minutes, count));
+        var wh = new long[count];
+        if (profile.Count != count || !IntervalWh(profile, interval.Minutes, window.Duration.Ticks % length == 0, wh))
+            throw new DomainException(field, "profile", Rule("", interval.Minutes, count));
         var total = wh.Sum();
         if (total <= 0) throw new DomainException(field, "positive", $"{field} must have power in at least one interval.");
         return Units.Kwh(total);
@@ -25,25 +26,22 @@ public static class Profiles
     /// <summary>The power of <paramref name="wh"/> watt-hours over an interval of <paramref name="minutes"/> (which divides the hour: exact).</summary>
     public static Kilowatts Power(long wh, int minutes) => new(Units.Kwh(wh * (60 / minutes)).Value);
 
-    /// <summary>The watt-hours per interval of <paramref name="profile"/>, or null when it breaks a rule of <see cref="Profiles"/>.</summary>
-    internal static long[]? IntervalWh(IReadOnlyList<Kilowatts> profile, int minutes, int count, bool wholeIntervals, string field)
+    /// <summary>Fills <paramref name="wh"/> (one per interval) with the watt-hours of <paramref name="profile"/>; false when it breaks a rule of <see cref="Profiles"/>.</summary>
+    internal static bool IntervalWh(IReadOnlyList<Kilowatts> profile, int minutes, bool wholeIntervals, long[] wh)
     {
-        if (!wholeIntervals || profile.Count != count) return null;
-        var wh = new long[count];
-        for (var i = 0; i < count; i++)
+        if (!wholeIntervals || profile.Count != wh.Length) return false;
+        for (var i = 0; i < wh.Length; i++)
         {
-            if (!Units.TryScaled(profile[i].Value, 3, out var watts) || watts < 0 || watts * minutes % 60 != 0) return null;
+            if (!Units.TryScaled(profile[i].Value, 3, out var watts) || watts < 0 || watts * minutes % 60 != 0) return false;
             wh[i] = watts * minutes / 60;
         }
-        return wh;
+        return true;
     }
 
-    /// <summary><paramref name="wh"/> spread over <paramref name="count"/> equal intervals to the watt-hour, the remainder to the first ones.</summary>
-    internal static long[] Spread(long wh, int count)
+    /// <summary>Fills <paramref name="spread"/> with <paramref name="wh"/> spread over its equal intervals to the watt-hour, the remainder to the first ones.</summary>
+    internal static void Spread(long wh, long[] spread)
     {
-        var spread = new long[count];
-        for (var i = 0; i < count; i++) spread[i] = wh / count + (i < wh % count ? 1 : 0);
-        return spread;
+        for (var i = 0; i < spread.Length; i++) spread[i] = wh / spread.Length + (i < wh % spread.Length ? 1 : 0);
     }
 
     internal static string Rule(string id, int minutes, int count) =>

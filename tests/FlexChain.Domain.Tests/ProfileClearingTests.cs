@@ -285,6 +285,20 @@ public class RecoveryTests
     }
 
     [Fact]
+    public void Clear_RestBlocksTheWholeWindow_WhicheverIntervalsAnOfferCovers()
+    {
+        // The rest after [4 h, 5 h) ends at 5.5 h; an offer on [5 h, 6 h) covering only its last two quarters still waits.
+        var (r1, o1) = OnStation("r1", 4, 1, 1);
+        var r2 = Request("r2", kwh: 2, start: 5, hours: 1, gateHour: 2) with { Stations = Resting, Profile = [Kilowatts.From(0), Kilowatts.From(0), Kilowatts.From(4), Kilowatts.From(4)] };
+        var o2 = Offer("o-r2", "r2", 2, 0.1m, 0, true, "st-x") with { Profile = r2.Profile };
+
+        var cycle = ClearingEngine.Clear([r1, r2], [o1, o2]);
+
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, cycle.For("r2").Outcome("o-r2").Kind);
+        Assert.Contains("rests", cycle.For("r2").Outcome("o-r2").Detail);
+    }
+
+    [Fact]
     public void Clear_RecoveryOfAnEarlierCyclesBooking_BlocksTheStation()
     {
         var (r1, o1) = OnStation("r1", 4, 1, 1);

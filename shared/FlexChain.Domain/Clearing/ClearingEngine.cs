@@ -227,7 +227,8 @@ internal readonly record struct Segment(long Start, long End, long Watts);
 /// without power), or is a rest: the station's recovery time after an awarded window, which no use may overlap.
 /// A station with a known power takes any uses whose watts fit beside each other in every stretch (the watts of all
 /// pieces overlapping a stretch are summed, which is exact when the pieces share the market interval's grid and errs on
-/// the safe side otherwise); a station with an unknown power is taken whole by one award, as before capacities.
+/// the safe side otherwise); a station with an unknown power is taken whole by one award, as before capacities. A rest or a
+/// whole-station booking blocks a request's whole window, whichever of its intervals an offer covers.
 /// </summary>
 internal sealed class StationBook : IDisposable
 {
@@ -335,10 +336,10 @@ internal sealed class StationBook : IDisposable
                 ref var x = ref _pieces[q];
                 if (x.Rest)
                 {
-                    if (Overlaps(x, segments, p, known)) return q;
+                    if (Overlaps(x, p)) return q;
                 }
                 else if ((rest > 0 && x.Start < p.WindowEnd + rest && p.WindowEnd < x.End)
-                         || ((!known || x.Watts == Whole) && Overlaps(x, segments, p, known))) return q;
+                         || ((!known || x.Watts == Whole) && Overlaps(x, p))) return q;
             }
         }
         if (known)
@@ -367,13 +368,8 @@ internal sealed class StationBook : IDisposable
         return -1;
     }
 
-    private static bool Overlaps(in Piece x, ReadOnlySpan<Segment> segments, RequestPlan p, bool known)
-    {
-        if (!known) return x.Start < p.WindowEnd && p.WindowStart < x.End;
-        foreach (var g in segments)
-            if (x.Start < g.End && g.Start < x.End) return true;
-        return false;
-    }
+    /// <summary>Whether <paramref name="x"/> overlaps <paramref name="p"/>'s window: a rest or a whole-station booking blocks the window, whichever intervals an offer covers (as <see cref="Blocked"/> does).</summary>
+    private static bool Overlaps(in Piece x, RequestPlan p) => x.Start < p.WindowEnd && p.WindowStart < x.End;
 
     /// <summary>The watts of <paramref name="station"/> already used at some point of <paramref name="segment"/> (rests aside).</summary>
     private long Used(string station, Segment segment)

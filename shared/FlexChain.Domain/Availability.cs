@@ -159,7 +159,7 @@ public sealed record AvailabilityReservation(IReadOnlyList<AvailabilityHolder> H
                 : (OfferOutcomeKind?)null;
             if (rejection is { } kind)
             {
-                outcomes.Add(new(o.Id, kind, default, clash is not null && kind == OfferOutcomeKind.RejectedCapacityConflict ? TakenStations.Describe(clash) : null));
+                outcomes.Add(new(o.Id, kind, default, clash is not null && kind == OfferOutcomeKind.RejectedCapacityConflict ? clash.Describe() : null));
                 continue;
             }
             var reserved = Math.Min(remaining, o.Capacity.Value);

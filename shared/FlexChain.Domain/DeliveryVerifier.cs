@@ -125,8 +125,11 @@ public sealed record IntervalDelivery(
 /// </param>
 public sealed class DeliveryEvidence(
     IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null,
-    IReadOnlyDictionary<string, Kilowatts>? maxPower = null)
+    IReadOnlyDictionary<string, Kilowatts>? maxPower = null, IReadOnlyDictionary<string, TimeSpan>? recovery = null)
 {
+    /// <summary>Each station's recovery time (<see cref="ChargingStation.RecoveryMinutes"/>); a station missing rests for none.</summary>
+    public IReadOnlyDictionary<string, TimeSpan>? Recovery { get; } = recovery;
+
     public IReadOnlyCollection<MeterReading> Readings { get; } = readings;
     public IReadOnlyCollection<MeterReading>? Declared { get; } = declared;
     public IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? Activations { get; } = activations;
@@ -161,7 +164,8 @@ public sealed class DeliveryEvidence(
 /// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries and at the market
 /// interval's; for each piece the baseline and measured energy are kept exact, and delivered = baseline - measured for
 /// a reduction (measured - baseline for an increase). Each market interval is then checked on its own against its
-/// share of the award (the award's energy spread evenly over the window), so a rebound inside the window shows:
+/// share of the award (the award's profile: its kW there x the interval; without a profile, the award's energy spread
+/// evenly over the window; intervals a profile does not cover are not checked), so a rebound inside the window shows:
 /// an interval meets the award when it delivers at least the success threshold of its share, and the payout rule is
 /// applied per interval and summed (only the intervals delivered are paid; see <see cref="PayoutRule"/>). The award
 /// succeeds when every interval meets it. The totals are exact sums rounded once to the Wh: delivered down (toward
@@ -230,7 +234,41 @@ public static class DeliveryVerifier
         return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, new Euros(payout), reason, score, quality, intervals, rules)
         {
             MarketIntervals = results,
+            Rebound = ReboundAfter(award, window, direction, evidence, intervals),
         };
+    }
+
+    /// <summary>
+    /// The rebound in the stations' recovery periods after the window, or null when none of them rests: per station, what
+    /// it metered beyond its average baseline power in the window (above it after a reduction, below it after an
+    /// increase), summed over the readings of [end, end + its recovery time) and rounded to the Wh. Reported to the DSO,
+    /// never paid against. Readings not yet sent when the award is verified are missing: then <see cref="Rebound.Complete"/> is false.
+    /// </summary>
+    private static Rebound? ReboundAfter(Award award, TimeWindow window, Direction direction, DeliveryEvidence evidence, List<IntervalDelivery> intervals)
+    {
+        var longest = TimeSpan.Zero;
+        var energy = 0m;
+        var complete = true;
+        foreach (var station in award.StationIds)
+        {
+            if (evidence.Recovery?.GetValueOrDefault(station) is not { } rest || rest <= TimeSpan.Zero) continue;
+            longest = rest > longest ? rest : longest;
+            var own = intervals.Where(d => d.StationId == station && !d.Missing).ToList();
+            var hours = own.Sum(d => (decimal)d.Interval.Duration.Ticks) / TimeSpan.TicksPerHour;
+            if (hours == 0) continue;
+            var baselineKw = own.Sum(d => d.Baseline.Value) / hours;
+            var period = new TimeWindow(window.End, window.End + rest);
+            var series = MeterSeries.For(station, evidence.ReadingsOf(station));
+            complete &= series.Gaps(period).Count == 0;
+            foreach (var cut in series.IntervalsIn(period))
+            {
+                var measured = series.EnergyIn(cut)!.Value;
+                var expected = baselineKw * cut.Duration.Ticks / TimeSpan.TicksPerHour;
+                energy += Math.Max(0m, direction == Direction.ReduceConsumption ? measured - expected : expected - measured);
+            }
+        }
+        return longest == TimeSpan.Zero ? null
+            : new Rebound(new TimeWindow(window.End, window.End + longest), Wh(energy, MidpointRounding.AwayFromZero), complete);
     }
 
     /// <summary>
@@ -244,15 +282,19 @@ public static class DeliveryVerifier
         var delivered = new decimal[marketIntervals.Count];
         foreach (var p in pieces)
             delivered[(p.Interval.Start - window.Start).Ticks / interval.Length.Ticks] += p.Delivered.Value;
-        var results = new MarketIntervalDelivery[marketIntervals.Count];
-        for (var i = 0; i < results.Length; i++)
+        var results = new List<MarketIntervalDelivery>(marketIntervals.Count);
+        for (var i = 0; i < marketIntervals.Count; i++)
         {
             var m = marketIntervals[i];
-            var scheduled = award.Energy.Value * m.Duration.Ticks / window.Duration.Ticks;
+            // A profiled award schedules its own kW per interval; an interval it does not cover is not checked.
+            var scheduled = award.Profile is { } profile
+                ? (i < profile.Count ? profile[i].Value * m.Duration.Ticks / TimeSpan.TicksPerHour : 0m)
+                : award.Energy.Value * m.Duration.Ticks / window.Duration.Ticks;
+            if (award.Profile is not null && scheduled == 0m) continue;
             var sum = decimal.Round(delivered[i], 18); // proportional splits leave residues near decimal's 28th digit
-            results[i] = new MarketIntervalDelivery(m, new(scheduled), new(sum), Score(scheduled, sum, rules.Tolerance), sum >= scheduled * rules.SuccessThreshold);
+            results.Add(new MarketIntervalDelivery(m, new(scheduled), new(sum), Score(scheduled, sum, rules.Tolerance), sum >= scheduled * rules.SuccessThreshold));
         }
-        return results;
+        return [.. results];
     }
 
     /// <summary>

@@ -101,12 +101,13 @@ public sealed class FlexRequest
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
         FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, Role buyer = Role.Dso,
-        DateTimeOffset? approvalDeadline = null, string? gateCycleId = null, string? availabilityId = null)
+        DateTimeOffset? approvalDeadline = null, string? gateCycleId = null, string? availabilityId = null, IReadOnlyList<Kilowatts>? profile = null)
     {
         Buyer = buyer;
         ApprovalDeadline = approvalDeadline;
         GateCycleId = gateCycleId;
         AvailabilityId = availabilityId;
+        Profile = profile;
         StateReason = stateReason;
         Consent = consent;
         Interval = interval.Minutes == 0 ? MarketInterval.Default : interval; // a request stored before market intervals
@@ -159,6 +160,12 @@ public sealed class FlexRequest
     public KilowattHours Energy { get; }
     public Direction Direction { get; }
     public EurosPerKilowattHour MaxPrice { get; }
+
+    /// <summary>
+    /// The power wanted per market interval of <see cref="Delivery"/> (kW, one per interval of <see cref="Interval"/>),
+    /// whose sum (kW x interval) is <see cref="Energy"/>; null for a flat request (energy spread evenly over the window).
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Profile { get; }
 
     /// <summary>The market interval when the request was posted: delivery is checked per interval of this length (requests stored before it: 15 minutes).</summary>
     public MarketInterval Interval { get; }
@@ -242,10 +249,12 @@ public sealed class FlexRequest
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, Role buyer = Role.Dso,
-        DateTimeOffset? approvalDeadline = null, string? availabilityId = null)
+        DateTimeOffset? approvalDeadline = null, string? availabilityId = null, IReadOnlyList<Kilowatts>? profile = null)
     {
         if (buyer is not (Role.Dso or Role.Tso)) throw new ArgumentException("only a DSO or a TSO posts requests", nameof(buyer));
         (verification ?? VerificationRules.Default).Validate();
+        if (profile is not null && Profiles.Energy(profile, interval ?? MarketInterval.Default, delivery) != energy)
+            throw new DomainException("energyKwh", "profile-energy", "energyKwh must be the profile's sum (kW x market interval), or be left out with a profile.");
         if (transformer.OperatorId != dsoId)
             throw new DomainException("transformerId", "own-transformer", "A DSO or TSO can post requests only on its own grid nodes.");
         if (buyer == Role.Dso && transformer.Kind != GridNodeKind.MvLvTransformer)
@@ -276,7 +285,7 @@ public sealed class FlexRequest
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
             RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default, buyer: buyer,
-            approvalDeadline: approvalDeadline, availabilityId: availabilityId);
+            approvalDeadline: approvalDeadline, availabilityId: availabilityId, profile: profile);
     }
 
     /// <summary>
@@ -383,6 +392,15 @@ public sealed class FlexRequest
                 throw new DomainException("stationIds", gridProblem.Rule, gridProblem.Message);
         }
         var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
+        if (offer.Profile is { } profile)
+        {
+            if (Profiles.Energy(profile, Interval, Delivery) != offer.Energy)
+                throw new DomainException("energyKwh", "profile-energy", "energyKwh must be the profile's sum (kW x market interval), or be left out with a profile.");
+            var usable = new Kilowatts(stations.Sum(s => GridOf(s, grid).Usable(s.MaxPower).Value));
+            if (profile.Any(kw => kw.Value > usable.Value))
+                throw new DomainException("profileKw", "physical-limit",
+                    $"A profile value exceeds what the offer's stations can shift: at most {usable} in any interval (their power, under the grid's caps).");
+        }
         var limit = power * Delivery.Duration;
         if (offer.Energy > limit)
             throw new DomainException("energyKwh", "physical-limit",
@@ -498,6 +516,8 @@ public sealed class FlexRequest
             DecisionDeadline = Selection == SelectionMode.Manual ? DecisionDeadline : null,
             Decision = Selection == SelectionMode.Manual ? Decision : null,
             MinimumAccepted = MinimumOfferEnergy,
+            Interval = Interval,
+            Profile = Profile,
         };
 
     /// <summary>
@@ -529,7 +549,11 @@ public sealed class FlexRequest
         foreach (var o in offers ?? [])
             if (o.StationIds.All(current.ContainsKey) && GridCapProblem(o, o.StationIds.Select(id => current[id]).ToList(), grid) is not null)
                 eligible.ExceptWith(o.StationIds);
-        return ToClearingRequest() with { QualifiedStationIds = eligible };
+        return ToClearingRequest() with
+        {
+            QualifiedStationIds = eligible,
+            Stations = current.Values.ToDictionary(s => s.Id, s => new StationCapacity(s.MaxPower, TimeSpan.FromMinutes(s.RecoveryMinutes)), StringComparer.Ordinal),
+        };
     }
 
     /// <summary>

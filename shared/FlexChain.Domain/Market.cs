@@ -159,6 +159,15 @@ public sealed record ChargingStation(
     public DeviceStatus Status { get; init; } = DeviceStatus.Operational;
     /// <summary>1 at registration, +1 on every update or deactivation.</summary>
     public int Version { get; init; } = 1;
+
+    /// <summary>
+    /// How long the station rests after an awarded window (minutes, 0 to <see cref="MaxRecoveryMinutes"/>): clearing keeps
+    /// it booked whole for that long, and verification reports a rebound in that period.
+    /// </summary>
+    public int RecoveryMinutes { get; init; }
+
+    /// <summary>The longest recovery time: 12 hours (Slovenia's rest time is 0 to 720 minutes).</summary>
+    public const int MaxRecoveryMinutes = 720;
     /// <summary>When this version was written (UTC).</summary>
     public DateTimeOffset UpdatedAt { get; init; }
     /// <summary>When the CPO deactivated the station; a deactivated station cannot be offered or updated.</summary>
@@ -228,6 +237,13 @@ public sealed record Offer(
 
     /// <summary>On an offer forwarded to a TSO's request: the id of the DSO request's offer it came from; null otherwise.</summary>
     public string? ForwardedFrom { get; init; }
+
+    /// <summary>
+    /// The power offered in each market interval of its request's window (kW, one per interval, zero for an interval it
+    /// does not cover), pooled over <see cref="StationIds"/>; or null for a flat offer of <see cref="Energy"/> over the
+    /// window. With a profile, <see cref="Energy"/> is its sum (kW x interval).
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Profile { get; init; }
 }
 
 /// <summary>An accepted (part of an) offer: what the CPO must deliver and what it is paid per kWh.</summary>
@@ -235,6 +251,13 @@ public sealed record Award(string Id, string OfferId, string CpoId, IReadOnlyLis
 {
     /// <summary>The most the CPO can earn: full delivery at the awarded price.</summary>
     public Euros Value => Energy * Price;
+
+    /// <summary>
+    /// The power awarded in each market interval of the request's window (kW, zero where nothing is awarded), whose sum
+    /// (kW x interval) is <see cref="Energy"/>; or null for an award spread evenly over the window (a flat request
+    /// cleared with flat offers). Delivery is verified against it interval by interval.
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Profile { get; init; }
 
     /// <summary>The deterministic award id: one per request and offer, so retries never create a second award.</summary>
     public static string IdFor(string requestId, string offerId) => $"{requestId}/{offerId}";

@@ -24,6 +24,9 @@ public sealed record Verification(
     /// </summary>
     public IReadOnlyList<MarketIntervalDelivery>? MarketIntervals { get; init; }
 
+    /// <summary>The rebound in the recovery period after the window (not paid against), or null when no station of the award rests.</summary>
+    public Rebound? Rebound { get; init; }
+
     /// <summary>
     /// Delivered (every market interval at or above the success threshold), paid pro rata (some intervals below it but a
     /// positive payout: a partial delivery, not a failure), or not delivered (nothing paid).
@@ -31,6 +34,12 @@ public sealed record Verification(
     public DeliveryOutcome Outcome =>
         Succeeded ? DeliveryOutcome.Delivered : Payout.Value > 0 ? DeliveryOutcome.PaidProRata : DeliveryOutcome.NotDelivered;
 }
+
+/// <summary>What an award's stations metered beyond their baseline in their recovery time after the window (reported, not paid against).</summary>
+/// <param name="Period">From the window's end for the longest recovery time of the award's stations.</param>
+/// <param name="Energy">The rebound: consumption above the baseline after a reduction (below it after an increase), kWh to the Wh.</param>
+/// <param name="Complete">Whether readings covered the whole period when the award was verified.</param>
+public sealed record Rebound(TimeWindow Period, KilowattHours Energy, bool Complete);
 
 /// <summary>One market interval of a verified award.</summary>
 /// <param name="Interval">The market interval, clipped to the delivery window.</param>

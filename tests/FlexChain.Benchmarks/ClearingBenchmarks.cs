@@ -17,6 +17,8 @@ public class ClearingBenchmarks
 {
     private ClearingRequest[] _requests = [];
     private Offer[] _offers = [];
+    private ClearingRequest[] _profiledRequests = [];
+    private Offer[] _profiledOffers = [];
 
     /// <summary>Offers in the cycle (100 per request).</summary>
     [Params(1_000_000)]
@@ -27,7 +29,11 @@ public class ClearingBenchmarks
     public int Requests { get; set; }
 
     [GlobalSetup]
-    public void Setup() => (_requests, _offers) = GateCycle.Generate(Requests, Offers, seed: 4);
+    public void Setup()
+    {
+        (_requests, _offers) = GateCycle.Generate(Requests, Offers, seed: 4);
+        (_profiledRequests, _profiledOffers) = GateCycle.GenerateProfiled(Requests, Offers, seed: 4);
+    }
 
     /// <summary>
     /// The baseline: what any merit order must do at least. One pass reads each offer's request and integer sort keys
@@ -77,6 +83,13 @@ public class ClearingBenchmarks
     /// The engine, then every award and outcome object read, as storage reads them request by request (the engine
     /// builds those objects on first read), so the whole cost of a cycle's results is visible too.
     /// </summary>
+    /// <summary>
+    /// The profile variant (issue 16): the same cycle with 4 market intervals per request, every offer a profile over some
+    /// of them, merit order per interval and station capacity booked per interval (50 kW per station).
+    /// </summary>
+    [Benchmark]
+    public GateCycleResult ClearProfiledGateCycle() => ClearingEngine.Clear(_profiledRequests, _profiledOffers);
+
     [Benchmark]
     public int ClearAndReadEveryResult()
     {

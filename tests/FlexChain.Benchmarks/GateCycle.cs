@@ -47,5 +47,41 @@ public static class GateCycle
         return (requests, offers);
     }
 
+    /// <summary>
+    /// The same gate cycle with power profiles (issue 16): 30-minute market intervals, so each 2-hour window has 4; every
+    /// offer covers each interval with probability 3/4 at its own kW, each request wants a third of what is offered per
+    /// interval, and every station has 50 kW registered, so clearing books capacity per interval.
+    /// </summary>
+    public static (ClearingRequest[] Requests, Offer[] Offers) GenerateProfiled(int requestCount, int offerCount, int seed)
+    {
+        var (requests, offers) = Generate(requestCount, offerCount, seed);
+        var random = new Random(seed + 1);
+        var interval = MarketInterval.From(30);
+        var byRequest = new Dictionary<string, long[]>(requestCount, StringComparer.Ordinal);
+        var stations = new Dictionary<string, StationCapacity>(StringComparer.Ordinal);
+        for (var i = 0; i < offers.Length; i++)
+        {
+            // Watt-hours per 30 minutes, even so that the power (2 x Wh per hour) is whole watts; 0 for an interval not covered.
+            var wh = new long[4];
+            for (var k = 0; k < 4; k++) wh[k] = random.Next(4) == 0 ? 0 : 2 * random.Next(60, 6_250);
+            if (wh.Sum() == 0) wh[random.Next(4)] = 1_000;
+            ref var need = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(byRequest, offers[i].RequestId, out _);
+            need ??= new long[4];
+            for (var k = 0; k < 4; k++) need[k] += wh[k];
+            offers[i] = offers[i] with { Energy = new KilowattHours(wh.Sum() / 1000m), Profile = wh.Select(w => new Kilowatts(2 * w / 1000m)).ToArray() };
+            foreach (var s in offers[i].StationIds) stations.TryAdd(s, new StationCapacity(new Kilowatts(50), TimeSpan.Zero));
+        }
+        for (var r = 0; r < requests.Length; r++)
+        {
+            // A third of each interval's offers, rounded down to an even watt-hour.
+            var wh = byRequest[requests[r].Id].Select(w => w / 3 / 2 * 2).ToArray();
+            requests[r] = requests[r] with
+            {
+                Energy = new KilowattHours(wh.Sum() / 1000m), Profile = wh.Select(w => new Kilowatts(2 * w / 1000m)).ToArray(), Interval = interval, Stations = stations,
+            };
+        }
+        return (requests, offers);
+    }
+
     private static string Station(int transformer, int n) => $"st-{transformer:D4}-{n:D3}";
 }

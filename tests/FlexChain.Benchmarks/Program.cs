@@ -2,6 +2,7 @@ using System.Diagnostics;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using FlexChain.Benchmarks;
+using FlexChain.Domain;
 
 // Run with: dotnet run -c Release --project tests/FlexChain.Benchmarks -- --filter '*Clearing*'
 // `-- --quick` times a few runs with a stopwatch instead, for a fast check while optimising.
@@ -14,7 +15,12 @@ if (args is ["--quick", ..])
         Time("sort", () => b.SortEachRequestsOffers());
         Time("clear", () => b.ClearGateCycle());
         Time("+read", () => b.ClearAndReadEveryResult());
+        Time("profil", () => b.ClearProfiledGateCycle());
     }
+    var flat = b.ClearGateCycle().Results;
+    var profiled = b.ClearProfiledGateCycle().Results;
+    Console.WriteLine($"flat: {flat.Sum(r => r.Awards.Count)} awards, {flat.Sum(r => r.Outcomes.Count(o => o.Kind == OfferOutcomeKind.RejectedCapacityConflict))} capacity conflicts; "
+        + $"profile: {profiled.Sum(r => r.Awards.Count)} awards, {profiled.Sum(r => r.Outcomes.Count(o => o.Kind == OfferOutcomeKind.RejectedCapacityConflict))} capacity conflicts");
     var x = new XOfYVerificationBenchmarks { Stations = 50 };
     x.Setup();
     Time("x-of-y", () => x.VerifyXOfYOneMinute());

@@ -25,6 +25,28 @@ public class FlexRequestTests
         Assert.Equal("own-transformer", e.Rule);
     }
 
+    [Theory]
+    [InlineData(5, "profile-energy")]   // 4, 4, 4, 4 kW for a quarter hour each is 4 kWh, not 5
+    [InlineData(4, null)]
+    public void Post_WithProfile_EnergyMustBeItsSum(decimal kwh, string? rule)
+    {
+        FlexRequest Post() => FlexRequest.Post("r", "dso1", Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)), KilowattHours.From(kwh), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(1), T0.AddHours(1), PricingRule.PayAsBid, T0, profile: [Kilowatts.From(4), Kilowatts.From(4), Kilowatts.From(4), Kilowatts.From(4)]);
+
+        if (rule is null) Assert.Equal(4, Post().Profile!.Count);
+        else Assert.Equal(rule, Assert.Throws<DomainException>(Post).Rule);
+    }
+
+    [Fact]
+    public void AcceptOffer_ProfileAboveItsStationsPowerInOneInterval_ThrowsPhysicalLimit()
+    {
+        var r = Request();
+        var offer = Offer("a", 6, 0.1m, cpo: "cpo-a") with { Profile = [Kilowatts.From(23), Kilowatts.From(1), Kilowatts.From(0), Kilowatts.From(0)] };
+
+        var e = Assert.Throws<DomainException>(() => r.AcceptOffer(offer, [Station()], Grid, Requirements, T0));
+        Assert.Equal(("profileKw", "physical-limit"), (e.Field, e.Rule));
+    }
+
     [Fact]
     public void Post_GateClosureAfterDeliveryStart_Throws()
     {

@@ -48,11 +48,12 @@ public sealed class GateClearingTests(MarketFixture market)
 
         // Two requests with the same gate closure and overlapping windows (10:00-11:00 and 10:30-11:30).
         var start = t0.AddHours(2);
-        var first = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 5m);
-        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1), start.AddMinutes(30), kwh: 8m);
-        // A offers its one station, cheapest, to both; B offers another station to the second, dearer.
-        await api.PostAsync($"/v1/requests/{first}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
-        await api.PostAsync($"/v1/requests/{second}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
+        var first = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 12m);
+        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1), start.AddMinutes(30), kwh: 15m);
+        // A offers its one station (22 kW), cheapest, to both: 12 kW in each window, 24 kW where they overlap, more than
+        // the station has. B offers another station to the second, dearer.
+        await api.PostAsync($"/v1/requests/{first}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 12m, priceEurPerKwh = 0.10m, divisible = false });
+        await api.PostAsync($"/v1/requests/{second}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 12m, priceEurPerKwh = 0.10m, divisible = false });
         await api.PostAsync($"/v1/requests/{second}/offers", cpoB, new { stationIds = new[] { other }, energyKwh = 5m, priceEurPerKwh = 0.20m, divisible = false });
 
         market.Clock.SetTo(t0.AddHours(1));
@@ -63,10 +64,10 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Equal(cpoB.Id, Assert.Single(b["awards"]!.AsArray())!["cpoId"]!.GetValue<string>());
         var conflict = b["outcomes"]!.AsArray().Single(o => o!["outcome"]!.GetValue<string>() != "Accepted")!;
         Assert.Equal("RejectedCapacityConflict", conflict["outcome"]!.GetValue<string>());
-        // The second lost its cheapest offer to a capacity conflict: partly filled, 3 kWh short, the reason counted (for its DSO only).
+        // The second lost its cheapest offer to a capacity conflict: partly filled, 10 kWh short, the reason counted (for its DSO only).
         Assert.Equal("Filled", a["fill"]!["outcome"]!.GetValue<string>());
         var fill = b["fill"]!;
-        Assert.Equal(("PartlyFilled", 5m, 3m), (fill["outcome"]!.GetValue<string>(), fill["awardedKwh"]!.GetValue<decimal>(), fill["shortfallKwh"]!.GetValue<decimal>()));
+        Assert.Equal(("PartlyFilled", 5m, 10m), (fill["outcome"]!.GetValue<string>(), fill["awardedKwh"]!.GetValue<decimal>(), fill["shortfallKwh"]!.GetValue<decimal>()));
         var rejection = Assert.Single(fill["rejections"]!.AsArray())!;
         Assert.Equal(("RejectedCapacityConflict", 1), (rejection["reason"]!.GetValue<string>(), rejection["count"]!.GetValue<int>()));
         Assert.Null((await api.GetAsync($"/v1/requests/{second}", cpoB))["fill"]!["rejections"]);
@@ -103,10 +104,11 @@ public sealed class GateClearingTests(MarketFixture market)
 
         // Overlapping windows (10:00-11:00 and 10:30-11:30) whose gates close 15 minutes apart: two gate cycles.
         var start = t0.AddHours(2);
-        var first = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 5m);
-        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1).AddMinutes(15), start.AddMinutes(30), kwh: 5m);
-        await api.PostAsync($"/v1/requests/{first}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
-        var lost = (await api.PostAsync($"/v1/requests/{second}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false }))["id"]!.GetValue<string>();
+        // 12 kW in each window on a 22 kW station: the two do not fit where the windows overlap.
+        var first = await api.RequestAsync(dso, transformer, t0.AddHours(1), start, kwh: 12m);
+        var second = await api.RequestAsync(dso, transformer, t0.AddHours(1).AddMinutes(15), start.AddMinutes(30), kwh: 12m);
+        await api.PostAsync($"/v1/requests/{first}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 12m, priceEurPerKwh = 0.10m, divisible = false });
+        var lost = (await api.PostAsync($"/v1/requests/{second}/offers", cpoA, new { stationIds = new[] { shared }, energyKwh = 12m, priceEurPerKwh = 0.10m, divisible = false }))["id"]!.GetValue<string>();
         await api.PostAsync($"/v1/requests/{second}/offers", cpoB, new { stationIds = new[] { other }, energyKwh = 5m, priceEurPerKwh = 0.20m, divisible = false });
 
         market.Clock.SetTo(t0.AddHours(1));
@@ -154,10 +156,11 @@ public sealed class GateClearingTests(MarketFixture market)
             // Windows 10:00-11:00 and 10:30-11:30 (a new pair each round), gates a second apart: two gate cycles.
             var start = t0.AddHours(3 + 2 * round);
             var closure = t0.AddMinutes(53).AddSeconds(17 + 2 * round);   // gate cycles no other test uses
-            var first = await api.RequestAsync(m.Dso, m.Transformer, closure, start, kwh: 5m);
-            var next = await api.RequestAsync(m.Dso, m.Transformer, closure.AddSeconds(1), start.AddMinutes(30), kwh: 5m);
+            // 12 kW in each window on a 22 kW station: the two do not fit where the windows overlap.
+            var first = await api.RequestAsync(m.Dso, m.Transformer, closure, start, kwh: 12m);
+            var next = await api.RequestAsync(m.Dso, m.Transformer, closure.AddSeconds(1), start.AddMinutes(30), kwh: 12m);
             foreach (var request in new[] { first, next })
-                await api.PostAsync($"/v1/requests/{request}/offers", m.CpoA, new { stationIds = new[] { m.StationA }, energyKwh = 5m, priceEurPerKwh = 0.10m, divisible = false });
+                await api.PostAsync($"/v1/requests/{request}/offers", m.CpoA, new { stationIds = new[] { m.StationA }, energyKwh = 12m, priceEurPerKwh = 0.10m, divisible = false });
             rounds.Add((first, next, closure.AddSeconds(2)));
         }
         await token.ApproveRequestAndWaitForReceiptAsync(market.Settlement.ToString(), 0);
@@ -201,7 +204,7 @@ public sealed class GateClearingTests(MarketFixture market)
 
     /// <summary>
     /// Delivers both awards (the first request's window starts at <paramref name="start"/>, the second's 30 minutes later,
-    /// each winner 5 kWh a quarter before and 3.75 during it) and waits until both requests are settled.
+    /// each winner 5 kWh a quarter before and 2 during it: 12 kWh delivered, at most what is paid) and waits until both requests are settled.
     /// </summary>
     private async Task<(JsonNode First, JsonNode Second)> SettleBothAsync(MarketClient api, Caller dso,
         (string Request, Caller Cpo, string Station) first, (string Request, Caller Cpo, string Station) second, DateTimeOffset start)
@@ -210,8 +213,8 @@ public sealed class GateClearingTests(MarketFixture market)
         await api.PostQuarterReadingsAsync(first.Cpo, first.Station, start.AddHours(-1), 5m);
         await api.PostQuarterReadingsAsync(second.Cpo, second.Station, start.AddMinutes(-30), 5m);
         market.Clock.SetTo(start.AddMinutes(90));
-        await api.PostQuarterReadingsAsync(first.Cpo, first.Station, start, 3.75m);
-        await api.PostQuarterReadingsAsync(second.Cpo, second.Station, start.AddMinutes(30), 3.75m);
+        await api.PostQuarterReadingsAsync(first.Cpo, first.Station, start, 2m);
+        await api.PostQuarterReadingsAsync(second.Cpo, second.Station, start.AddMinutes(30), 2m);
         market.Clock.SetTo(start.AddMinutes(100));
         return (await api.WaitForStateAsync(first.Request, dso, "Settled"), await api.WaitForStateAsync(second.Request, dso, "Settled"));
     }

@@ -49,7 +49,7 @@ public sealed partial class HostileInputTests(MarketFixture market)
             {
                 ["points"] = new JsonArray(new JsonObject { ["start"] = "2026-12-01T10:00:00Z", ["end"] = "2026-12-01T10:15:00Z", ["expectedLoadKw"] = 700, ["limitKw"] = 630 }),
             }, []),
-            new(HttpMethod.Post, "/v1/stations", cpo, Station(), ["status", "maxDcKw"]),
+            new(HttpMethod.Post, "/v1/stations", cpo, Station(), ["status", "maxDcKw", "recoveryMinutes"]),
             new(HttpMethod.Post, "/v1/stations/bulk", cpo, new JsonObject { ["stations"] = new JsonArray(Station()) }, [], TopLevelOnly: true),
             new(HttpMethod.Post, "/v1/evs", cpo, new JsonObject { ["model"] = "Fiat 500e", ["batteryKwh"] = 42, ["maxChargingKw"] = 11 }, []),
             new(HttpMethod.Put, "/v1/prequalification/requirements", dso, new JsonObject { ["minimumPowerKw"] = 3.7m, ["monitoringRequired"] = true, ["validityDays"] = 30 }, ["monitoringRequired", "validityDays"]),

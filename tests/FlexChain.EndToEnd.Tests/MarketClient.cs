@@ -66,16 +66,16 @@ public sealed class MarketClient(HttpClient http)
     public async Task<string> TransformerAsync(Caller dso) =>
         (await PostAsync("/v1/transformers", dso, new { name = "Terni Nord MV/LV 3", ratedPowerKw = 630, location = new { latitude = 42.5636m, longitude = 12.6427m } }))["id"]!.GetValue<string>();
 
-    public static object Station(string transformer, string meter = "IT001E00000001", bool monitoring = true, decimal acKw = 22m) => new
+    public static object Station(string transformer, string meter = "IT001E00000001", bool monitoring = true, decimal acKw = 22m, int recoveryMinutes = 0) => new
     {
         transformerId = transformer, model = "Alfen Eve Double Pro", country = "IT", city = "Terni", address = "Via Roma 1", maxAcKw = acKw, maxDcKw = 0m,
-        connectorTypes = new[] { "Type2" }, meteringPointId = meter, realTimeMonitoring = monitoring, status = "Operational",
+        connectorTypes = new[] { "Type2" }, meteringPointId = meter, realTimeMonitoring = monitoring, status = "Operational", recoveryMinutes,
     };
 
     /// <summary>Registers a station and, unless told otherwise, applies for prequalification with its DSO.</summary>
-    public async Task<string> StationAsync(Caller cpo, string transformer, string meter = "IT001E00000001", bool monitoring = true, bool prequalify = true)
+    public async Task<string> StationAsync(Caller cpo, string transformer, string meter = "IT001E00000001", bool monitoring = true, bool prequalify = true, int recoveryMinutes = 0)
     {
-        var id = (await PostAsync("/v1/stations", cpo, Station(transformer, meter, monitoring)))["id"]!.GetValue<string>();
+        var id = (await PostAsync("/v1/stations", cpo, Station(transformer, meter, monitoring, recoveryMinutes: recoveryMinutes)))["id"]!.GetValue<string>();
         if (prequalify) await PostAsync($"/v1/stations/{id}/prequalification", cpo, new { });
         return id;
     }

@@ -92,7 +92,7 @@ public sealed record ForecastResponse(string TransformerId, string Day, IReadOnl
 public sealed record StationRequest(
     string? TransformerId, string? Model, string? Country, string? City, string? Address, decimal? MaxAcKw, decimal? MaxDcKw,
     IReadOnlyList<string>? ConnectorTypes, string? MeteringPointId, bool? RealTimeMonitoring, string? Status,
-    bool? DynamicConnection = null, string? BalanceResponsiblePartyId = null);
+    bool? DynamicConnection = null, string? BalanceResponsiblePartyId = null, int? RecoveryMinutes = null);
 
 public sealed record BulkStationsRequest(IReadOnlyList<StationRequest>? Stations);
 
@@ -112,12 +112,12 @@ public sealed record StationResponse(
     string Id, string CpoId, string TransformerId, string Model, string Country, string City, string Address, decimal MaxAcKw, decimal MaxDcKw,
     decimal MaxPowerKw, IReadOnlyList<string> ConnectorTypes, string MeteringPointId, bool RealTimeMonitoring, string Status, bool Active,
     int Version, DateTimeOffset UpdatedAt, DateTimeOffset? DeactivatedAt, QualificationResponse? Qualification, bool DynamicConnection,
-    string? BalanceResponsiblePartyId)
+    string? BalanceResponsiblePartyId, int RecoveryMinutes = 0)
 {
     public static StationResponse From(ChargingStation s, DateTimeOffset now) =>
         new(s.Id, s.CpoId, s.TransformerId, s.Model, s.Country, s.City, s.Address, Wire.Kw(s.MaxAcPower.Value), Wire.Kw(s.MaxDcPower.Value), Wire.Kw(s.MaxPower.Value),
             s.Connectors, s.MeteringPointId, s.RealTimeMonitoring, s.Status.ToString(), s.Active, s.Version, s.UpdatedAt, s.DeactivatedAt,
-            s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null, s.DynamicConnection, s.BalanceResponsibleParty);
+            s.Qualification is { } q ? QualificationResponse.From(s.Id, q, now) : null, s.DynamicConnection, s.BalanceResponsibleParty, s.RecoveryMinutes);
 }
 
 /// <summary>One item of a bulk registration: its index in the request, its own HTTP status, and the station or the problem.</summary>
@@ -178,7 +178,7 @@ public sealed record PostRequestRequest(
     string? TransformerId, DateTimeOffset? DeliveryStart, DateTimeOffset? DeliveryEnd, decimal? EnergyKwh, string? Direction,
     decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing, decimal? MinimumOfferKwh = null, string? Selection = null,
     DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null, ConsentItem? Consent = null, DateTimeOffset? ApprovalDeadline = null,
-    string? AvailabilityId = null);
+    string? AvailabilityId = null, IReadOnlyList<decimal>? ProfileKw = null);
 
 /// <summary>
 /// The DSO's EIP-712 consent to pay for the request (see README, DSO consent): <c>maxAmount</c> and <c>nonce</c> as decimal
@@ -232,7 +232,7 @@ public sealed record MarketIntervalDeliveryResponse(DateTimeOffset Start, DateTi
 public sealed record VerificationDetailResponse(
     string AwardId, bool Succeeded, string Outcome, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
     string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals,
-    IReadOnlyList<MarketIntervalDeliveryResponse> MarketIntervals)
+    IReadOnlyList<MarketIntervalDeliveryResponse> MarketIntervals, ReboundResponse? Rebound = null)
 {
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
         new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, Wire.Kwh(v.Baseline.Value), Wire.Kwh(v.Measured.Value), Wire.Kwh(v.Delivered.Value),
@@ -240,25 +240,33 @@ public sealed record VerificationDetailResponse(
             v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
             (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList(),
-            (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList());
+            (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList(),
+            v.Rebound is { } b ? new ReboundResponse(b.Period.Start, b.Period.End, Wire.Kwh(b.Energy.Value), b.Complete) : null);
 }
 
+/// <summary>
+/// The rebound after the window, in the recovery time of the award's stations (null when none rests): what they metered
+/// beyond their average baseline power in the window, for the DSO to see; it is never paid against. <c>complete</c>: readings
+/// covered the whole period when the award was verified.
+/// </summary>
+public sealed record ReboundResponse(DateTimeOffset Start, DateTimeOffset End, decimal ReboundKwh, bool Complete);
+
 public sealed record PostOfferRequest(IReadOnlyList<string>? StationIds, decimal? EnergyKwh, decimal? PriceEurPerKwh, bool? Divisible, string? Direction = null,
-    bool? ForwardToTso = null);
+    bool? ForwardToTso = null, IReadOnlyList<decimal>? ProfileKw = null);
 
 public sealed record OfferResponse(string Id, string RequestId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
     decimal PriceEurPerKwh, bool Divisible, DateTimeOffset SubmittedAt, int Revision, string Direction, bool ForwardToTso = false, string? ForwardedFrom = null,
-    bool? SelectedElsewhere = null)
+    bool? SelectedElsewhere = null, IReadOnlyList<decimal>? ProfileKw = null)
 {
     public static OfferResponse From(Offer o) =>
         new(o.Id, o.RequestId, o.CpoId, o.StationIds, Wire.Kwh(o.Energy.Value), Wire.EurPerKwh(o.Price.Value), o.Divisible, o.SubmittedAt, o.Revision,
-            o.Direction.ToString(), o.ForwardToTso, o.ForwardedFrom);
+            o.Direction.ToString(), o.ForwardToTso, o.ForwardedFrom, ProfileKw: Wire.Profile(o.Profile));
 }
 
 public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail);
 
 public sealed record AwardResponse(string Id, string OfferId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash);
+    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash, IReadOnlyList<decimal>? ProfileKw = null);
 
 /// <summary>The award as recorded on chain: its escrow id, the amounts in token units and the record's canonical hash.</summary>
 public sealed record AwardRecordResponse(string AwardId, string DsoWallet, string CpoWallet, long EnergyWh, long PriceMicroEurPerKwh,
@@ -277,11 +285,12 @@ public sealed record SettlementResponse(string AwardId, long AwardedWh, long Bas
 public sealed record RequestSummaryResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh, string Direction,
     decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline, decimal? MinimumOfferKwh,
-    string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt)
+    string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, IReadOnlyList<decimal>? ProfileKw = null)
 {
     public static RequestSummaryResponse From(FlexRequest r) =>
         new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, Wire.Kwh(r.Energy.Value), r.Direction.ToString(), Wire.EurPerKwh(r.MaxPrice.Value), r.GateClosure,
-            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value), r.State.ToString(), r.CreatedAt, r.CancelledAt);
+            r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value), r.State.ToString(), r.CreatedAt, r.CancelledAt,
+            Wire.Profile(r.Profile));
 }
 
 /// <summary>
@@ -297,7 +306,7 @@ public sealed record RequestResponse(
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo? Chain, VerificationRulesResponse Verification,
     DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null, int MarketIntervalMinutes = 15,
-    string Buyer = nameof(Role.Dso), DateTimeOffset? ApprovalDeadline = null, string? AvailabilityId = null);
+    string Buyer = nameof(Role.Dso), DateTimeOffset? ApprovalDeadline = null, string? AvailabilityId = null, IReadOnlyList<decimal>? ProfileKw = null);
 
 /// <summary>
 /// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or

@@ -163,10 +163,12 @@ public static class OffersApi
         var stations = new List<ChargingStation>();
         for (var i = 0; i < ids.Count; i++)
             stations.Add(found[i]?.Value ?? throw new DomainException("stationIds", "own-station", $"Station {ids[i]} is not one of your registered stations."));
-        var offer = new Offer(offerId, request.Id, cpo.Id, ids, KilowattHours.From(body.EnergyKwh!.Value),
-            EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now)
+        var profile = RequestsApi.Profile(body.ProfileKw);
+        var energy = body.EnergyKwh is { } kwh ? KilowattHours.From(kwh) : Profiles.Energy(profile!, request.Interval, request.Delivery);
+        var offer = new Offer(offerId, request.Id, cpo.Id, ids, energy, EurosPerKilowattHour.From(body.PriceEurPerKwh!.Value), body.Divisible ?? true, now)
         {
             Revision = revision, Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), ForwardToTso = body.ForwardToTso ?? false,
+            Profile = profile,
         };
         var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
         request.AcceptOffer(offer, stations, place.Node, place.Requirements, now,
@@ -180,7 +182,9 @@ public static class OffersApi
         {
             RuleFor(x => x.StationIds).NotEmpty().Must(s => s is null || s.Count <= 100).WithMessage("'Station Ids' may list at most 100 stations.").WithErrorCode("count");
             RuleForEach(x => x.StationIds).Id();
-            RuleFor(x => x.EnergyKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m);
+            RuleFor(x => x.EnergyKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.ProfileKw is null || x.EnergyKwh is not null);
+            RuleFor(x => x.ProfileKw).Profile();
+            RuleForEach(x => x.ProfileKw).ProfileValue();
             RuleFor(x => x.PriceEurPerKwh).PositiveQuantity(EurosPerKilowattHour.Scale, 10_000m);
             RuleFor(x => x.Direction).EnumName<PostOfferRequest, Direction>();
         }

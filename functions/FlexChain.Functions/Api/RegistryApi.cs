@@ -160,7 +160,7 @@ public static class RegistryApi
             Model = body.Model!, Country = body.Country!.ToUpperInvariant(), City = body.City!, Address = body.Address!,
             MaxAcPower = ac, MaxDcPower = dc, Connectors = body.ConnectorTypes!.ToList(),
             Status = ValidationExtensions.ParseEnum(body.Status, DeviceStatus.Operational), UpdatedAt = now,
-            DynamicConnection = body.DynamicConnection ?? false, BalanceResponsibleParty = body.BalanceResponsiblePartyId,
+            DynamicConnection = body.DynamicConnection ?? false, BalanceResponsibleParty = body.BalanceResponsiblePartyId, RecoveryMinutes = body.RecoveryMinutes ?? 0,
         };
     }
 
@@ -249,6 +249,7 @@ public static class RegistryApi
             RuleFor(x => x.BalanceResponsiblePartyId).NotEmpty().MaximumLength(64).Matches("^[A-Za-z0-9-]+$")
                 .WithMessage("'Balance Responsible Party Id' is letters, digits and dashes (an EIC code, for example).").WithErrorCode("party-id")
                 .When(x => x.BalanceResponsiblePartyId is not null);
+            RuleFor(x => x.RecoveryMinutes).InclusiveBetween(0, ChargingStation.MaxRecoveryMinutes);
         }
     }
 

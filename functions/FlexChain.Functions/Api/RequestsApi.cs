@@ -33,6 +33,9 @@ public static class RequestsApi
         return group;
     }
 
+    /// <summary>A body's profile as kW values (null without one); the domain checks it against the market intervals.</summary>
+    internal static List<Kilowatts>? Profile(IReadOnlyList<decimal>? kw) => kw?.Select(k => Kilowatts.From(k, "profileKw")).ToList();
+
     public static async Task<Created<RequestResponse>> PostRequest(
         PostRequestRequest body, HttpContext http, MarketStore store, GateCycleRunner gate, RequestEvents events, RequestViews views, SettlementLedger ledger,
         AvailabilityGate availability, Grid.GridStates gridStates, TimeProvider clock, CancellationToken cancellationToken)
@@ -47,14 +50,16 @@ public static class RequestsApi
             await events.PublishAsync(id, cancellationToken);
             return TypedResults.Created($"/v1/requests/{id}", await views.BuildAsync(earlier.Value, http.User, cancellationToken));
         }
+        var window = new TimeWindow(body.DeliveryStart!.Value, body.DeliveryEnd!.Value);
+        var profile = Profile(body.ProfileKw);
         var request = FlexRequest.Post(id ?? Ids.New("req", clock), dso.Id, transformer,
-            new TimeWindow(body.DeliveryStart!.Value, body.DeliveryEnd!.Value), KilowattHours.From(body.EnergyKwh!.Value),
+            window, body.EnergyKwh is { } kwh ? KilowattHours.From(kwh) : Profiles.Energy(profile!, gate.MarketInterval, window),
             ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
             EurosPerKilowattHour.From(body.MaxPriceEurPerKwh!.Value, "maxPriceEurPerKwh"), body.GateClosure!.Value,
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
-            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline, body.AvailabilityId);
+            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline, body.AvailabilityId, profile);
         if ((await gridStates.PathStateAsync(transformer.Id, request.Delivery, cancellationToken))?.RequestProblem(transformer.Id) is { } grid)
             throw new DomainException("transformerId", grid.Rule, grid.Message);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
@@ -234,7 +239,9 @@ public static class RequestsApi
             RuleFor(x => x.DeliveryEnd).Utc().GreaterThan(x => x.DeliveryStart).WithMessage("'Delivery End' must be after 'Delivery Start'.")
                 .Must((x, end) => end - x.DeliveryStart <= TimeSpan.FromDays(1)).WithMessage("The delivery window must be at most one day long.").WithErrorCode("window-length");
             RuleFor(x => x.GateClosure).Utc();
-            RuleFor(x => x.EnergyKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m);
+            RuleFor(x => x.EnergyKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.ProfileKw is null || x.EnergyKwh is not null);
+            RuleFor(x => x.ProfileKw).Profile();
+            RuleForEach(x => x.ProfileKw).ProfileValue();
             RuleFor(x => x.MaxPriceEurPerKwh).PositiveQuantity(EurosPerKilowattHour.Scale, 10_000m);
             RuleFor(x => x.Direction).EnumName<PostRequestRequest, Direction>();
             RuleFor(x => x.Pricing).EnumName<PostRequestRequest, PricingRule>();

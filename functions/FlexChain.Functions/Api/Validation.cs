@@ -105,6 +105,18 @@ public static partial class ValidationExtensions
     public static IRuleBuilderOptions<T, decimal?> PositiveQuantity<T>(this IRuleBuilder<T, decimal?> rule, int scale, decimal max) =>
         rule.NotNull().GreaterThan(0m).LessThanOrEqualTo(max).PrecisionScale(18, scale, ignoreTrailingZeros: true);
 
+    /// <summary>The most values a profile may have: a day (the longest window) of 1-minute intervals.</summary>
+    public const int MaxProfileValues = 1440;
+
+    /// <summary>A profile (kW per market interval), when given: not empty, at most <see cref="MaxProfileValues"/> values.</summary>
+    public static IRuleBuilderOptions<T, IReadOnlyList<decimal>?> Profile<T>(this IRuleBuilder<T, IReadOnlyList<decimal>?> rule) =>
+        rule.Must(p => p is null || p.Count is > 0 and <= MaxProfileValues)
+            .WithMessage($"'Profile Kw' must have one value per market interval of the window (1 to {MaxProfileValues}).").WithErrorCode("profile");
+
+    /// <summary>One profile value: kW, zero or more, at most 100,000, to the watt.</summary>
+    public static IRuleBuilderOptions<T, decimal> ProfileValue<T>(this IRuleBuilder<T, decimal> rule) =>
+        rule.GreaterThanOrEqualTo(0m).LessThanOrEqualTo(100_000m).PrecisionScale(18, 3, ignoreTrailingZeros: true);
+
     /// <summary>Decimal with at most <paramref name="scale"/> decimals, zero or more and at most <paramref name="max"/>.</summary>
     public static IRuleBuilderOptions<T, decimal?> NonNegativeQuantity<T>(this IRuleBuilder<T, decimal?> rule, int scale, decimal max) =>
         rule.NotNull().GreaterThanOrEqualTo(0m).LessThanOrEqualTo(max).PrecisionScale(18, scale, ignoreTrailingZeros: true);

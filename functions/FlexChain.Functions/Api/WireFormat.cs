@@ -19,6 +19,9 @@ public static class Wire
     /// <summary>Power, kW with 3 decimals.</summary>
     public static decimal Kw(decimal value) => Fixed(value, KwDecimals);
 
+    /// <summary>A profile's kW per market interval, or null for none.</summary>
+    public static IReadOnlyList<decimal>? Profile(IReadOnlyList<FlexChain.Domain.Kilowatts>? profile) => profile?.Select(kw => Kw(kw.Value)).ToList();
+
     /// <summary>The average power of <paramref name="kwh"/> over <paramref name="duration"/>: kW with 3 decimals.</summary>
     public static decimal AverageKw(decimal kwh, TimeSpan duration) => Kw(kwh * TimeSpan.TicksPerHour / duration.Ticks);
 

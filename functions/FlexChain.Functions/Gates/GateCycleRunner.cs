@@ -401,14 +401,18 @@ public sealed partial class GateCycleRunner(
 
     /// <summary>
     /// The stations of <paramref name="offers"/> booked by other gate cycles' awards for windows overlapping the
-    /// cycle's requests (this cycle's own bookings, written by an interrupted attempt, are not taken: the engine books
+    /// cycle's requests, widened by the longest recovery time (this cycle's own bookings, written by an interrupted attempt, are not taken: the engine books
     /// within the cycle itself).
     /// </summary>
     private async Task<IReadOnlyList<StationBooking>> TakenAsync(
         string cycleId, IReadOnlyList<FlexRequest> clearing, IReadOnlyList<Offer> offers, CancellationToken cancellationToken)
     {
         if (clearing.Count == 0) return [];
-        return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), Span(clearing), cycleId, cancellationToken);
+        // A station rests up to the longest recovery time after each award: bookings that close before the first window, or
+        // start after the last, can still meet one of them.
+        var rest = TimeSpan.FromMinutes(ChargingStation.MaxRecoveryMinutes);
+        var span = Span(clearing);
+        return await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), new TimeWindow(span.Start - rest, span.End + rest), cycleId, cancellationToken);
     }
 
     /// <summary>From the earliest delivery start to the latest delivery end of <paramref name="requests"/> (not empty).</summary>

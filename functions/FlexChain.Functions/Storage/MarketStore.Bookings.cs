@@ -1,3 +1,4 @@
+using System.Globalization;
 using Azure.Data.Tables;
 using FlexChain.Domain;
 using FlexChain.Storage;
@@ -7,6 +8,8 @@ namespace FlexChain.Functions.Storage;
 // ---- bookings: table bookings, one partition per station ----
 // RowKey "{deliveryEndTicks}_{awardId with '/' as '~'}": the bookings of a station that end after an instant are one key
 // range of its partition, so the bookings overlapping a window are one partition query (filtered on Start).
+// PowerKw: the kW booked per market interval (IntervalMinutes) of the window, comma-separated; absent when the award took
+// the whole station. A day of 1-minute intervals is 1,440 values of at most 10 characters: within a 64 KiB property.
 public sealed partial class MarketStore
 {
     private TableClient Bookings => service.GetTableClient("bookings");
@@ -18,10 +21,12 @@ public sealed partial class MarketStore
     /// <param name="cycleId">The gate cycle whose clearing made the awards (its own bookings are not taken when it clears again).</param>
     public async Task BookAsync(string cycleId, IEnumerable<StationBooking> bookings, CancellationToken cancellationToken) =>
         await Parallel.ForEachAsync(bookings, InParallel(cancellationToken), async (b, ct) =>
-            await Bookings.UpsertEntityAsync(new TableEntity(b.StationId, BookingRow(b))
+            await Bookings.UpsertEntityAsync(TableLimits.Check(new TableEntity(b.StationId, BookingRow(b))
             {
                 ["Start"] = b.Window.Start, ["End"] = b.Window.End, ["AwardId"] = b.AwardId, ["CycleId"] = cycleId,
-            }, TableUpdateMode.Replace, ct));
+                ["PowerKw"] = b.Power is { } power ? string.Join(',', power.Select(kw => kw.Value.ToString(CultureInfo.InvariantCulture))) : null,
+                ["IntervalMinutes"] = b.Interval.Minutes,
+            }), TableUpdateMode.Replace, ct));
 
     /// <summary>
     /// The bookings of <paramref name="stations"/> whose windows overlap <paramref name="span"/>, made by any gate cycle
@@ -36,7 +41,11 @@ public sealed partial class MarketStore
             var filter = TableClient.CreateQueryFilter(
                 $"PartitionKey eq {station} and RowKey gt {Ticks(span.Start) + "_~"} and Start lt {span.End} and CycleId ne {exceptCycleId}");
             await foreach (var e in Bookings.QueryAsync<TableEntity>(filter, cancellationToken: ct))
-                found.Add(new StationBooking(station, new TimeWindow(e.GetDateTimeOffset("Start")!.Value.ToUniversalTime(), e.GetDateTimeOffset("End")!.Value.ToUniversalTime()), e.GetString("AwardId")));
+                found.Add(new StationBooking(station, new TimeWindow(e.GetDateTimeOffset("Start")!.Value.ToUniversalTime(), e.GetDateTimeOffset("End")!.Value.ToUniversalTime()), e.GetString("AwardId"))
+                {
+                    Power = e.GetString("PowerKw")?.Split(',').Select(kw => new Kilowatts(decimal.Parse(kw, CultureInfo.InvariantCulture))).ToList(),
+                    Interval = e.GetInt32("IntervalMinutes") is { } minutes ? MarketInterval.From(minutes) : MarketInterval.Default,
+                });
         });
         return found.ToList();
     }

@@ -486,8 +486,8 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the gate cycle verifies <paramref name="request"/> with: readings over the rules' evidence range, the declared
-    /// schedules (declared baseline), each awarded station's past activations (X-of-Y skips their days) and their registered maximum
-    /// power (which caps every baseline).
+    /// schedules (declared baseline), each awarded station's past activations (X-of-Y skips their days), their registered maximum
+    /// power (which caps every baseline) and recovery time (readings reach that far past the window, for the rebound report).
     /// </summary>
     public async Task<DeliveryEvidence> LoadEvidenceAsync(FlexRequest request, CancellationToken cancellationToken)
     {
@@ -497,19 +497,27 @@ public sealed partial class MarketStore
         var declared = new ConcurrentBag<MeterReading>();
         var activations = new ConcurrentDictionary<string, IReadOnlyList<TimeWindow>>();
         var power = new ConcurrentDictionary<string, Kilowatts>();
+        var recovery = new ConcurrentDictionary<string, TimeSpan>();
         await Parallel.ForEachAsync(request.Awards.SelectMany(a => a.StationIds.Select(s => (a.CpoId, Station: s))).Distinct(),
             new ParallelOptions { MaxDegreeOfParallelism = MeteringParallelism, CancellationToken = cancellationToken }, async (owned, ct) =>
             {
                 var station = owned.Station;
-                if (await GetStationAsync(owned.CpoId, station, ct) is { } registered) power[station] = registered.Value.MaxPower;
-                foreach (var r in await GetReadingsAsync(owned.CpoId, station, range, ct)) readings.Add(r);
+                var rest = TimeSpan.Zero;
+                if (await GetStationAsync(owned.CpoId, station, ct) is { } registered)
+                {
+                    power[station] = registered.Value.MaxPower;
+                    recovery[station] = rest = TimeSpan.FromMinutes(registered.Value.RecoveryMinutes);
+                }
+                // A resting station's readings reach into its recovery period, where a rebound is reported.
+                var own = range.End < request.Delivery.End + rest ? new TimeWindow(range.Start, request.Delivery.End + rest) : range;
+                foreach (var r in await GetReadingsAsync(owned.CpoId, station, own, ct)) readings.Add(r);
                 if (rules.Baseline == BaselineMethod.Declared)
                     foreach (var d in await GetDeclaredScheduleAsync(owned.CpoId, station, request.Delivery, ct)) declared.Add(d);
                 if (rules.Baseline is BaselineMethod.HighXOfY or BaselineMethod.MidXOfY)
                     activations[station] = (await GetActivationsAsync(station, range.Start, request.Delivery.Start, ct)).Select(a => a.Window).ToList();
             });
         return new DeliveryEvidence(readings.ToList(), rules.Baseline == BaselineMethod.Declared ? declared.ToList() : null,
-            activations, power);
+            activations, power, recovery);
     }
 
     /// <summary>Records the declared-baseline quality factor of each verified award under its CPO (upserts: a retried step writes the same rows).</summary>

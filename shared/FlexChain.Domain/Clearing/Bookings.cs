@@ -2,51 +2,35 @@ namespace FlexChain.Domain;
 
 /// <summary>
 /// A station booked by an award of an earlier clearing (any gate cycle, any buyer) for a delivery window. The clearing
-/// engine takes the bookings as an input (<see cref="ClearingEngine.Clear"/>): an offer naming a station booked for a
-/// window overlapping its request's window is rejected with <see cref="OfferOutcomeKind.RejectedCapacityConflict"/>,
-/// its detail naming <see cref="AwardId"/>. A released booking (its award cancelled or refunded) is simply left out.
+/// engine takes the bookings as an input (<see cref="ClearingEngine.Clear"/>) and books later awards only into what is
+/// left: with <see cref="Power"/>, the station's registered power minus the booked kW in each interval; without it, the
+/// station is taken whole for <see cref="Window"/>. After the window the station rests for its recovery time
+/// (<see cref="StationCapacity.Recovery"/>), taken whole. An offer that does not fit is rejected with
+/// <see cref="OfferOutcomeKind.RejectedCapacityConflict"/>, its detail naming <see cref="AwardId"/>. A released booking
+/// (its award cancelled or refunded) is simply left out.
 /// </summary>
 /// <param name="StationId">The booked station.</param>
 /// <param name="Window">The award's delivery window (half-open: a window ending at 10:15 leaves 10:15 free).</param>
 /// <param name="AwardId">The award holding the station (<see cref="Award.Id"/>).</param>
 public sealed record StationBooking(string StationId, TimeWindow Window, string AwardId)
 {
-    /// <summary>The bookings made by <paramref name="result"/>'s awards: each award books each of its stations for <paramref name="delivery"/>.</summary>
+    /// <summary>
+    /// The kW booked in each interval of <see cref="Interval"/>.Cut(<see cref="Window"/>), or null when the award takes
+    /// the whole station for the window (its power was not known at clearing, or a booking stored before capacities).
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Power { get; init; }
+
+    /// <summary>The market interval <see cref="Power"/> is given per.</summary>
+    public MarketInterval Interval { get; init; } = MarketInterval.Default;
+
+    /// <summary>
+    /// The bookings made by <paramref name="result"/>'s awards: those the engine recorded (<see cref="ClearingResult.Bookings"/>),
+    /// or for a result stored before them, each station of each award taken whole for <paramref name="delivery"/>.
+    /// </summary>
     public static IEnumerable<StationBooking> For(ClearingResult result, TimeWindow delivery) =>
-        result.Awards.SelectMany(a => a.StationIds.Select(s => new StationBooking(s, delivery, a.Id)));
-}
+        result.Bookings ?? result.Awards.SelectMany(a => a.StationIds.Select(s => new StationBooking(s, delivery, a.Id)));
 
-/// <summary>The bookings from earlier clearings, by station, for the engine's check of each offer.</summary>
-internal sealed class TakenStations
-{
-    private readonly Dictionary<string, List<StationBooking>> _byStation = new(StringComparer.Ordinal);
-
-    private TakenStations(IEnumerable<StationBooking> bookings)
-    {
-        foreach (var b in bookings)
-        {
-            ArgumentNullException.ThrowIfNull(b, nameof(bookings));
-            if (!_byStation.TryGetValue(b.StationId, out var list)) _byStation.Add(b.StationId, list = []);
-            list.Add(b);
-        }
-    }
-
-    /// <summary>The index of <paramref name="bookings"/>, or null when there are none (the engine then skips the check).</summary>
-    public static TakenStations? From(IReadOnlyCollection<StationBooking>? bookings) => bookings is { Count: > 0 } ? new(bookings) : null;
-
-    /// <summary>The first booking of one of <paramref name="stations"/> overlapping [start, end) (UTC ticks), or null.</summary>
-    public StationBooking? Clash(IReadOnlyList<string> stations, long start, long end)
-    {
-        for (var s = 0; s < stations.Count; s++)
-        {
-            if (!_byStation.TryGetValue(stations[s], out var list)) continue;
-            foreach (var b in list)
-                if (b.Window.Start.UtcTicks < end && start < b.Window.End.UtcTicks) return b;
-        }
-        return null;
-    }
-
-    /// <summary>The explanation for an offer that names a station booked by an earlier award.</summary>
-    public static string Describe(StationBooking b) =>
-        $"Station {b.StationId} is already booked by award {b.AwardId} for {b.Window}, which overlaps this request's window.";
+    /// <summary>The explanation for an offer that does not fit beside this booking.</summary>
+    internal string Describe() =>
+        $"Station {StationId} is already booked by award {AwardId} for {Window}, which overlaps this request's window.";
 }

@@ -50,14 +50,22 @@ public static class ClearingEngine
         });
         var plans = new RequestPlan[ordered.Length];
         var ranks = new Dictionary<string, int>(ordered.Length, StringComparer.Ordinal);
-        var booked = TakenStations.From(taken);
+        // Requests usually share one map of the stations, or each brings the few its offers name: merged once either way.
+        var maps = new HashSet<IReadOnlyDictionary<string, StationCapacity>>(ReferenceEqualityComparer.Instance);
         for (var i = 0; i < ordered.Length; i++)
         {
             if (!ranks.TryAdd(ordered[i].Id, i))
                 throw new DomainException("requests", "unique-id", $"Request {ordered[i].Id} appears twice in the gate cycle.");
-            plans[i] = RequestPlan.For(ordered[i], booked);
+            plans[i] = RequestPlan.For(ordered[i]);
+            if (ordered[i].Stations is { } map) maps.Add(map);
         }
-        return new Clearer(plans, AsArray(offers), ranks).Run();
+        IReadOnlyDictionary<string, StationCapacity>? capacity = maps.Count switch
+        {
+            0 => null,
+            1 => maps.First(),
+            _ => maps.SelectMany(m => m).GroupBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
+        };
+        return new Clearer(plans, AsArray(offers), ranks, new StationBook(plans, capacity, taken)).Run();
     }
 
     /// <summary>
@@ -119,7 +127,12 @@ internal sealed class RequestPlan
     public required IPricingStrategy PricingStrategy { get; init; }
     public required ISelectionStrategy SelectionStrategy { get; init; }
     public IReadOnlySet<string>? Qualified { get; init; }
-    public TakenStations? Taken { get; init; }
+    public required int IntervalMinutes { get; init; }
+    public required int IntervalCount { get; init; }
+    public required bool WholeIntervals { get; init; }
+
+    /// <summary>The watt-hours wanted per market interval, or null for a flat request.</summary>
+    public long[]? ProfileWh { get; init; }
 
     // Echoed into the result.
     public required KilowattHours Requested { get; init; }
@@ -128,7 +141,7 @@ internal sealed class RequestPlan
     public required SelectionMode Selection { get; init; }
     public string? SelectionNote { get; init; }
 
-    public static RequestPlan For(ClearingRequest r, TakenStations? taken = null)
+    public static RequestPlan For(ClearingRequest r)
     {
         var (selection, strategy, note) = ChooseSelection(r);
         var id = r.Id ?? throw new ArgumentNullException(nameof(r), "A request has no id.");
@@ -139,11 +152,25 @@ internal sealed class RequestPlan
         if (allowanceWh < 0) throw new DomainException("overfillAllowanceKwh", "not-negative", $"Request {id}: the overfill allowance must not be negative.");
         var capUnits = Units.PriceUnits(r.PriceCap, "maxPriceEurPerKwh");
         if (capUnits < 0) throw new DomainException("maxPriceEurPerKwh", "not-negative", $"Request {id}: the price cap must not be negative.");
+        var minutes = r.Interval.Minutes == 0 ? MarketInterval.Default.Minutes : r.Interval.Minutes;
+        var length = TimeSpan.FromMinutes(minutes).Ticks;
+        var windowTicks = r.Delivery.End.UtcTicks - r.Delivery.Start.UtcTicks;
+        var count = (int)((windowTicks + length - 1) / length);
+        long[]? profileWh = null;
+        if (r.Profile is { } profile)
+        {
+            profileWh = new long[count];
+            if (profile.Count != count || !Profiles.IntervalWh(profile, minutes, windowTicks % length == 0, profileWh))
+                throw new DomainException("profileKw", "profile", Profiles.Rule(id, minutes, count));
+            if (profileWh.Sum() != requestedWh)
+                throw new DomainException("profileKw", "profile-energy", $"Request {id}: energyKwh must be the profile's sum (kW x {minutes} min).");
+        }
         return new RequestPlan
         {
+            IntervalMinutes = minutes, IntervalCount = count, WholeIntervals = windowTicks % length == 0, ProfileWh = profileWh,
             Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
             GateTicks = r.GateClosure.UtcTicks, WindowStart = r.Delivery.Start.UtcTicks, WindowEnd = r.Delivery.End.UtcTicks, Direction = r.Direction,
-            PricingStrategy = PricingStrategies.For(r.Pricing), SelectionStrategy = strategy, Qualified = r.QualifiedStationIds, Taken = taken, MinimumWh = minimumWh,
+            PricingStrategy = PricingStrategies.For(r.Pricing), SelectionStrategy = strategy, Qualified = r.QualifiedStationIds, MinimumWh = minimumWh,
             Requested = r.Energy, Allowance = r.OverfillAllowance, Pricing = r.Pricing, Selection = selection, SelectionNote = note,
         };
     }
@@ -174,6 +201,7 @@ internal struct Entry
     public long AcceptedWh;
     public int Offer;        // index into the offers array
     public int Slot;         // the conflicting booking, for a capacity conflict
+    public int Extra;        // 1 + the index of the per-interval figures kept for an accepted offer, or 0
     public OfferOutcomeKind Kind;
     public Why Why;          // set before selection when the offer is not eligible on its own
 }
@@ -189,102 +217,225 @@ internal readonly struct MeritComparer(Offer[] offers) : IComparer<Entry>
     }
 }
 
+/// <summary>One stretch of power an award asks of its stations: [Start, End) in UTC ticks at Watts (pooled).</summary>
+internal readonly record struct Segment(long Start, long End, long Watts);
+
 /// <summary>
-/// Which stations are awarded for which windows: a linked list of bookings per station in one pooled array, so
-/// booking allocates nothing per award; <see cref="Dispose"/> returns the array.
+/// What is booked of each station, by this clearing and earlier ones: a linked list of pieces per station in one pooled
+/// array, so booking allocates nothing per award when capacities are unknown; <see cref="Dispose"/> returns the array.
+/// A piece uses some watts of its station for a stretch, or the whole station (its power unknown, or a booking stored
+/// without power), or is a rest: the station's recovery time after an awarded window, which no use may overlap.
+/// A station with a known power takes any uses whose watts fit beside each other in every stretch (the watts of all
+/// pieces overlapping a stretch are summed, which is exact when the pieces share the market interval's grid and errs on
+/// the safe side otherwise); a station with an unknown power is taken whole by one award, as before capacities. A rest or a
+/// whole-station booking blocks a request's whole window, whichever of its intervals an offer covers.
 /// </summary>
-internal sealed class StationBook(RequestPlan[] plans) : IDisposable
+internal sealed class StationBook : IDisposable
 {
+    /// <summary><see cref="TryBook"/>'s answer when the offer's stations lack the power with nothing else booked.</summary>
+    public const int NoRoom = -2;
+
+    private const long Whole = -1;
+    private readonly RequestPlan[] _plans;
+    private readonly IReadOnlyDictionary<string, StationCapacity>? _capacity;
     private readonly Dictionary<string, int> _last = new(StringComparer.Ordinal);
-    private Booking[] _bookings = ArrayPool<Booking>.Shared.Rent(1024);
+    private Piece[] _pieces = ArrayPool<Piece>.Shared.Rent(1024);
     private int _count;
 
-    private struct Booking
+    private struct Piece
     {
         public string Station;
-        public int Previous;  // the station's previous booking, or -1
-        public int Plan;      // index into plans: its window and id
+        public int Previous;         // the station's previous piece, or -1
+        public long Start, End;      // UTC ticks
+        public long Watts;           // Whole for the whole station
+        public bool Rest;
+        public int Plan;             // the award's request, or -1 for an earlier booking
+        public StationBooking? Earlier;
         public Conflict? Conflict;
     }
 
     /// <summary>Why an offer lost a station; formatted only when someone reads the outcome's detail.</summary>
-    private sealed class Conflict(string station, string requestId)
+    private sealed class Conflict(string station, string requestId, bool rest)
     {
-        public override string ToString() =>
-            $"Station {station} is already awarded to request {requestId} for an overlapping window.";
+        public override string ToString() => rest
+            ? $"Station {station} rests (its recovery time) after its award to request {requestId}, overlapping this offer's window or its own rest."
+            : $"Station {station} is already awarded to request {requestId} for an overlapping window.";
+    }
+
+    public StationBook(RequestPlan[] plans, IReadOnlyDictionary<string, StationCapacity>? capacity, IReadOnlyCollection<StationBooking>? earlier)
+    {
+        _plans = plans;
+        _capacity = capacity;
+        foreach (var b in earlier ?? [])
+        {
+            ArgumentNullException.ThrowIfNull(b, nameof(earlier));
+            if (b.Power is not { } power) Add(b.StationId, b.Window.Start.UtcTicks, b.Window.End.UtcTicks, Whole, false, -1, b);
+            else
+            {
+                var cuts = b.Interval.Cut(b.Window);
+                for (var i = 0; i < cuts.Count && i < power.Count; i++)
+                    if (Watts(power[i]) is > 0 and var w) Add(b.StationId, cuts[i].Start.UtcTicks, cuts[i].End.UtcTicks, w, false, -1, b);
+            }
+            if (RestOf(b.StationId) is > 0 and var rest) Add(b.StationId, b.Window.End.UtcTicks, b.Window.End.UtcTicks + rest, Whole, true, -1, b);
+        }
+    }
+
+    /// <summary>Whole watts of <paramref name="kw"/>, rounded up (a booking never counts as less than it holds).</summary>
+    public static long Watts(Kilowatts kw) => (long)decimal.Ceiling(kw.Value * 1000m);
+
+    private long RestOf(string station) => _capacity is not null && _capacity.TryGetValue(station, out var c) ? c.Recovery.Ticks : 0;
+
+    /// <summary>
+    /// An earlier booking that takes one of <paramref name="stations"/> whole for part of <paramref name="plan"/>'s window
+    /// (a booking without power, or a rest), whatever the offer's size; -1 when there is none.
+    /// </summary>
+    public int Blocked(IReadOnlyList<string> stations, int plan)
+    {
+        if (_count == 0) return -1;
+        var p = _plans[plan];
+        for (var s = 0; s < stations.Count; s++)
+        {
+            if (!_last.TryGetValue(stations[s], out var q)) continue;
+            for (; q >= 0; q = _pieces[q].Previous)
+            {
+                ref var x = ref _pieces[q];
+                if (x.Plan < 0 && x.Watts == Whole && x.Start < p.WindowEnd && p.WindowStart < x.End) return q;
+            }
+        }
+        return -1;
     }
 
     /// <summary>
-    /// Books <paramref name="stations"/> for <paramref name="plan"/>'s window, or, when one of them is already booked
-    /// for an overlapping window, books nothing and returns that booking's index; -1 when booked.
+    /// Books <paramref name="segments"/> (pooled power) on <paramref name="stations"/> for <paramref name="plan"/>'s
+    /// award, and each station's rest after the window; or, when they do not fit, books nothing and returns the piece in
+    /// the way (or <see cref="NoRoom"/>); -1 when booked. <paramref name="watts"/> receives what each station took in
+    /// each segment (station-major), or null when a station's power is unknown and the stations are taken whole.
     /// </summary>
-    public int TryBook(IReadOnlyList<string> stations, int plan)
+    public int TryBook(IReadOnlyList<string> stations, int plan, ReadOnlySpan<Segment> segments, out long[]? watts)
     {
-        if (stations.Count == 1)
+        watts = null;
+        var p = _plans[plan];
+        if (_capacity is null && stations.Count == 1)
         {
-            // Most offers name one station: one dictionary lookup both checks and books it.
+            // Most offers name one station and no capacity is known: one dictionary lookup both checks and books it.
             ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[0], out var exists);
             if (exists)
-            {
-                var clash = Overlap(last, plans[plan]);
-                if (clash >= 0) return clash;
-            }
-            last = Add(stations[0], exists ? last : -1, plan);
+                for (var q = last; q >= 0; q = _pieces[q].Previous)
+                    if (_pieces[q].Start < p.WindowEnd && p.WindowStart < _pieces[q].End) return q;
+            last = Add(stations[0], exists ? last : -1, p.WindowStart, p.WindowEnd, Whole, false, plan, null);
             return -1;
         }
+        var known = _capacity is not null;
+        for (var s = 0; s < stations.Count && known; s++) known = _capacity!.ContainsKey(stations[s]);
         for (var s = 0; s < stations.Count; s++)
         {
-            if (!_last.TryGetValue(stations[s], out var head)) continue;
-            var clash = Overlap(head, plans[plan]);
-            if (clash >= 0) return clash;
+            if (!_last.TryGetValue(stations[s], out var q)) continue;
+            var rest = RestOf(stations[s]);
+            for (; q >= 0; q = _pieces[q].Previous)
+            {
+                ref var x = ref _pieces[q];
+                if (x.Rest)
+                {
+                    if (Overlaps(x, p)) return q;
+                }
+                else if ((rest > 0 && x.Start < p.WindowEnd + rest && p.WindowEnd < x.End)
+                         || ((!known || x.Watts == Whole) && Overlaps(x, p))) return q;
+            }
         }
-        for (var s = 0; s < stations.Count; s++)
+        if (known)
         {
-            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[s], out var exists);
-            last = Add(stations[s], exists ? last : -1, plan);
+            watts = new long[stations.Count * segments.Length];
+            for (var k = 0; k < segments.Length; k++)
+            {
+                var need = segments[k].Watts;
+                for (var s = 0; s < stations.Count && need > 0; s++)
+                {
+                    var free = Watts(_capacity![stations[s]].MaxPower) - Used(stations[s], segments[k]);
+                    var take = Math.Min(Math.Max(free, 0), need);
+                    watts[s * segments.Length + k] = take;
+                    need -= take;
+                }
+                if (need > 0) return InTheWay(stations, segments[k]);
+            }
+            for (var s = 0; s < stations.Count; s++)
+                for (var k = 0; k < segments.Length; k++)
+                    if (watts[s * segments.Length + k] is > 0 and var w) Add(stations[s], segments[k].Start, segments[k].End, w, false, plan, null);
         }
+        else
+            for (var s = 0; s < stations.Count; s++) Add(stations[s], p.WindowStart, p.WindowEnd, Whole, false, plan, null);
+        for (var s = 0; s < stations.Count; s++)
+            if (RestOf(stations[s]) is > 0 and var rest) Add(stations[s], p.WindowEnd, p.WindowEnd + rest, Whole, true, plan, null);
         return -1;
     }
 
-    private int Overlap(int booking, RequestPlan plan)
+    /// <summary>Whether <paramref name="x"/> overlaps <paramref name="p"/>'s window: a rest or a whole-station booking blocks the window, whichever intervals an offer covers (as <see cref="Blocked"/> does).</summary>
+    private static bool Overlaps(in Piece x, RequestPlan p) => x.Start < p.WindowEnd && p.WindowStart < x.End;
+
+    /// <summary>The watts of <paramref name="station"/> already used at some point of <paramref name="segment"/> (rests aside).</summary>
+    private long Used(string station, Segment segment)
     {
-        for (; booking >= 0; booking = _bookings[booking].Previous)
+        var used = 0L;
+        if (!_last.TryGetValue(station, out var q)) return 0;
+        for (; q >= 0; q = _pieces[q].Previous)
         {
-            var other = plans[_bookings[booking].Plan];
-            if (other.WindowStart < plan.WindowEnd && plan.WindowStart < other.WindowEnd) return booking;
+            ref var x = ref _pieces[q];
+            if (!x.Rest && x.Start < segment.End && segment.Start < x.End) used += x.Watts;
         }
-        return -1;
+        return used;
     }
 
-    private int Add(string station, int previous, int plan)
+    private int InTheWay(IReadOnlyList<string> stations, Segment segment)
     {
-        if (_count == _bookings.Length) Grow();
-        _bookings[_count] = new Booking { Station = station, Previous = previous, Plan = plan };
+        for (var s = 0; s < stations.Count; s++)
+        {
+            if (!_last.TryGetValue(stations[s], out var q)) continue;
+            for (; q >= 0; q = _pieces[q].Previous)
+                if (!_pieces[q].Rest && _pieces[q].Start < segment.End && segment.Start < _pieces[q].End) return q;
+        }
+        return NoRoom;
+    }
+
+    private void Add(string station, long start, long end, long watts, bool rest, int plan, StationBooking? earlier)
+    {
+        ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, station, out var exists);
+        last = Add(station, exists ? last : -1, start, end, watts, rest, plan, earlier);
+    }
+
+    private int Add(string station, int previous, long start, long end, long watts, bool rest, int plan, StationBooking? earlier)
+    {
+        if (_count == _pieces.Length) Grow();
+        _pieces[_count] = new Piece { Station = station, Previous = previous, Start = start, End = end, Watts = watts, Rest = rest, Plan = plan, Earlier = earlier };
         return _count++;
     }
 
-    /// <summary>The explanation for an offer that clashed with <paramref name="booking"/>, shared by every offer that clashes with it.</summary>
-    public object Describe(int booking)
+    /// <summary>The detail code for an offer that clashed with <paramref name="clash"/>.</summary>
+    public Why WhyOf(int clash) =>
+        clash == NoRoom ? Why.NoPower : _pieces[clash].Rest ? Why.Recovery : _pieces[clash].Plan < 0 ? Why.Booked : Why.CapacityConflict;
+
+    /// <summary>The explanation for an offer that clashed with <paramref name="clash"/>, shared by every offer that clashes with it.</summary>
+    public object? Describe(int clash)
     {
-        ref var b = ref _bookings[booking];
-        return b.Conflict ??= new Conflict(b.Station, plans[b.Plan].Id);
+        if (clash == NoRoom) return Explain.Text(Why.NoPower);
+        ref var x = ref _pieces[clash];
+        if (x.Earlier is { } earlier) return x.Rest ? $"{earlier.Describe()} Its recovery time follows the window." : earlier.Describe();
+        return x.Conflict ??= new Conflict(x.Station, _plans[x.Plan].Id, x.Rest);
     }
 
-    public void Dispose() => ArrayPool<Booking>.Shared.Return(_bookings, clearArray: true);
+    public void Dispose() => ArrayPool<Piece>.Shared.Return(_pieces, clearArray: true);
 
     private void Grow()
     {
-        var bigger = ArrayPool<Booking>.Shared.Rent(_bookings.Length * 2);
-        Array.Copy(_bookings, bigger, _count);
-        ArrayPool<Booking>.Shared.Return(_bookings, clearArray: true);
-        _bookings = bigger;
+        var bigger = ArrayPool<Piece>.Shared.Rent(_pieces.Length * 2);
+        Array.Copy(_pieces, bigger, _count);
+        ArrayPool<Piece>.Shared.Return(_pieces, clearArray: true);
+        _pieces = bigger;
     }
 }
 
 /// <summary>One run of the engine over a gate cycle. Pooled scratch arrays are returned at the end.</summary>
-internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<string, int> ranks)
+internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<string, int> ranks, StationBook book)
 {
-    private readonly StationBook _book = new(plans);
+    private readonly StationBook _book = book;
 
     public GateCycleResult Run()
     {
@@ -356,40 +507,131 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         RefuseRepeatedIds(p, slice);
         // Offer ids are unique within the request, so the merit order never depends on input order.
         slice.Sort(new MeritComparer(offers));
-
+        // A profile on the request or any offer clears the request interval by interval; otherwise on totals, as ever.
+        var profiled = p.ProfileWh is not null || (p.WholeIntervals && AnyProfile(slice));
+        long[]? need = null;
+        if (profiled)
+        {
+            need = new long[p.IntervalCount];
+            if (p.ProfileWh is { } wanted) Array.Copy(wanted, need, need.Length);
+            else Profiles.Spread(p.RequestedWh, need);
+        }
+        var allowance = p.AllowanceWh;
         var remaining = p.RequestedWh;
         var acceptedCount = 0;
         var last = -1;
+        List<(long[]? Wh, long[]? Watts)>? extras = null;
+        Span<Segment> flat = stackalloc Segment[1];
+        // Scratch for the per-interval figures of one offer; only an accepted offer keeps a copy.
+        var offered = need is null ? null : new long[need.Length];
+        var taking = need is null ? null : new long[need.Length];
+        var segments = need is null ? null : new Segment[need.Length];
         for (var i = 0; i < slice.Length; i++)
         {
             ref var e = ref slice[i];
             var o = offers[e.Offer];
+            int clash;
             if (e.Ticks >= p.GateTicks) e.Kind = OfferOutcomeKind.RejectedLate;
             else if (e.Why != Why.None) e.Kind = OfferOutcomeKind.RejectedNotEligible;
             else if (o.Direction != p.Direction) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedWrongDirection, Why.WrongDirection);
             else if (o.StationIds is not { Count: > 0 }) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.NoStation);
             else if (p.Qualified is { } q && !AllIn(o.StationIds, q)) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.StationNotQualified);
             else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;
-            else if (p.Taken?.Clash(o.StationIds, p.WindowStart, p.WindowEnd) is not null) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedCapacityConflict, Why.Booked);
-            else
+            else if ((clash = _book.Blocked(o.StationIds, plan)) >= 0) (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(clash), clash);
+            else if (need is null)
             {
+                if (o.Profile is not null)
+                {
+                    (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.ProfileNotValid);
+                    continue;
+                }
                 var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh, p.MinimumWh);
                 (e.Kind, e.Why) = (d.Kind, d.Why);
                 if (!d.Accepts) continue;
-                var clash = _book.TryBook(o.StationIds, plan);
-                if (clash >= 0)
+                flat[0] = new Segment(p.WindowStart, p.WindowEnd, FlatWatts(d.WattHours, p));
+                clash = _book.TryBook(o.StationIds, plan, flat, out var watts);
+                if (clash != -1)
                 {
-                    (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, Why.CapacityConflict, clash);
+                    (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(clash), clash);
                     continue;
                 }
+                if (watts is not null) e.Extra = Keep(ref extras, null, watts);
                 e.AcceptedWh = d.WattHours;
                 remaining -= d.WattHours;
                 acceptedCount++;
                 last = i;
             }
+            else
+            {
+                if (!OfferedWh(o, e.Wh, p, offered!))
+                {
+                    (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.ProfileNotValid);
+                    continue;
+                }
+                Array.Clear(taking!);
+                var d = p.SelectionStrategy.DecideProfile(o, offered!, need, allowance, p.MinimumWh, taking!);
+                (e.Kind, e.Why) = (d.Kind, d.Why);
+                if (!d.Accepts) continue;
+                var length = TimeSpan.TicksPerMinute * p.IntervalMinutes;
+                for (var k = 0; k < segments!.Length; k++)
+                    segments[k] = new Segment(p.WindowStart + k * length, p.WindowStart + (k + 1) * length, taking![k] * (60 / p.IntervalMinutes));
+                clash = _book.TryBook(o.StationIds, plan, segments, out var watts);
+                if (clash != -1)
+                {
+                    (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(clash), clash);
+                    continue;
+                }
+                for (var k = 0; k < need.Length; k++)
+                {
+                    allowance -= Math.Max(0, taking![k] - Math.Max(need[k], 0));
+                    need[k] -= taking[k];
+                }
+                e.Extra = Keep(ref extras, (long[])taking!.Clone(), watts);
+                e.AcceptedWh = d.WattHours;
+                acceptedCount++;
+                last = i;
+            }
         }
-        return Publish(p, slice, acceptedCount, last);
+        return Publish(p, slice, acceptedCount, last, extras);
     }
+
+    private static int Keep(ref List<(long[]?, long[]?)>? extras, long[]? wh, long[]? watts)
+    {
+        (extras ??= []).Add((wh, watts));
+        return extras.Count;
+    }
+
+    private bool AnyProfile(Span<Entry> slice)
+    {
+        foreach (ref var e in slice)
+            if (offers[e.Offer].Profile is not null) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="offered"/> with the watt-hours <paramref name="o"/> offers per interval of <paramref name="p"/>:
+    /// its profile, or its energy spread evenly; false when its profile is not valid there or does not sum to its energy.
+    /// </summary>
+    private static bool OfferedWh(Offer o, long wh, RequestPlan p, long[] offered)
+    {
+        if (o.Profile is null)
+        {
+            Profiles.Spread(wh, offered);
+            return true;
+        }
+        return Profiles.IntervalWh(o.Profile, p.IntervalMinutes, p.WholeIntervals, offered) && Sum(offered) == wh;
+    }
+
+    private static long Sum(long[] values)
+    {
+        var sum = 0L;
+        foreach (var v in values) sum += v;
+        return sum;
+    }
+
+    /// <summary>The power of <paramref name="wh"/> spread evenly over the request's window, in whole watts rounded up.</summary>
+    private static long FlatWatts(long wh, RequestPlan p) =>
+        (long)decimal.Ceiling((decimal)wh * TimeSpan.TicksPerHour / (p.WindowEnd - p.WindowStart));
 
     private HashSet<string> _seen = new(StringComparer.Ordinal);
 
@@ -407,27 +649,31 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         }
     }
 
-    private ClearingResult Publish(RequestPlan p, Span<Entry> slice, int acceptedCount, int last)
+    private ClearingResult Publish(RequestPlan p, Span<Entry> slice, int acceptedCount, int last, List<(long[]? Wh, long[]? Watts)>? extras)
     {
         // Offers are accepted in merit order, so the last accepted one carries the highest accepted price.
         var clearingPrice = last >= 0 ? offers[slice[last].Offer].Price : default;
         var rows = new OutcomeRow[slice.Length];
+        Dictionary<int, (long[]? Wh, long[]? Watts)>? kept = null;
+        var bookings = 0;
         for (var i = 0; i < slice.Length; i++)
         {
             ref var e = ref slice[i];
             var o = offers[e.Offer];
             rows[i] = new OutcomeRow(o, e.AcceptedWh, e.Kind, e.Why switch
             {
-                Why.CapacityConflict => _book.Describe(e.Slot),
-                Why.Booked => TakenStations.Describe(p.Taken!.Clash(o.StationIds, p.WindowStart, p.WindowEnd)!),
+                Why.CapacityConflict or Why.Booked or Why.Recovery or Why.NoPower => _book.Describe(e.Slot),
                 _ => Explain.Text(e.Why),
             });
+            if (e.Extra > 0) (kept ??= [])[i] = extras![e.Extra - 1];
+            if (rows[i].IsAccepted) bookings += o.StationIds.Count;
         }
-        var built = new RequestRows(p.Id, rows, p.PricingStrategy, clearingPrice);
+        var built = new RequestRows(p, rows, clearingPrice, kept);
         return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Length, built.Outcomes))
         {
             RequestId = p.Id, Requested = p.Requested, OverfillAllowance = p.Allowance, Pricing = p.Pricing,
             Selection = p.Selection, SelectionNote = p.SelectionNote, ClearingPrice = clearingPrice,
+            Bookings = new BuiltOnRead<StationBooking>(bookings, built.Bookings),
         };
     }
 
@@ -450,18 +696,31 @@ internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOu
 }
 
 /// <summary>
-/// A request's clearing result as compact rows, one per offer in merit order, from which the award and outcome
+/// A request's clearing result as compact rows, one per offer in merit order, from which the award, outcome and booking
 /// objects are built when first read. Storage reads one request at a time, so clearing a million offers does not hold
-/// a million objects that every garbage collection during the run would copy.
+/// a million objects that every garbage collection during the run would copy. <paramref name="extras"/> holds, by row,
+/// what an accepted offer took beyond its total: per interval its watt-hours (a request cleared per interval), and when
+/// its stations' power is known the watts each station took per stretch (station-major: one stretch for a flat award,
+/// one per interval otherwise).
 /// </summary>
-internal sealed class RequestRows(string requestId, OutcomeRow[] rows, IPricingStrategy pricing, EurosPerKilowattHour clearingPrice)
+internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerKilowattHour clearingPrice, Dictionary<int, (long[]? Wh, long[]? Watts)>? extras)
 {
+    private (long[]? Wh, long[]? Watts) ExtrasOf(int row) => extras is not null && extras.TryGetValue(row, out var x) ? x : default;
+
+    private TimeWindow Window => new(new DateTimeOffset(plan.WindowStart, TimeSpan.Zero), new DateTimeOffset(plan.WindowEnd, TimeSpan.Zero));
+
     public Award[] Awards()
     {
         var awards = new List<Award>();
-        foreach (var r in rows)
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var r = rows[i];
             if (r.IsAccepted)
-                awards.Add(new Award(Award.IdFor(requestId, r.Offer.Id), r.Offer.Id, r.Offer.CpoId, r.Offer.StationIds, r.Energy, pricing.PriceFor(r.Offer.Price, clearingPrice)));
+                awards.Add(new Award(Award.IdFor(plan.Id, r.Offer.Id), r.Offer.Id, r.Offer.CpoId, r.Offer.StationIds, r.Energy, plan.PricingStrategy.PriceFor(r.Offer.Price, clearingPrice))
+                {
+                    Profile = ExtrasOf(i).Wh is { } wh ? Array.AsReadOnly(Array.ConvertAll(wh, w => Profiles.Power(w, plan.IntervalMinutes))) : null,
+                });
+        }
         return [.. awards];
     }
 
@@ -472,10 +731,38 @@ internal sealed class RequestRows(string requestId, OutcomeRow[] rows, IPricingS
         {
             var r = rows[i];
             outcomes[i] = r.IsAccepted
-                ? new OfferOutcome(r.Offer.Id, r.Kind, r.Energy) { Price = pricing.PriceFor(r.Offer.Price, clearingPrice) }
+                ? new OfferOutcome(r.Offer.Id, r.Kind, r.Energy) { Price = plan.PricingStrategy.PriceFor(r.Offer.Price, clearingPrice) }
                 : new OfferOutcome(r.Offer.Id, r.Kind, KilowattHours.Zero) { DeferredDetail = r.Detail };
         }
         return outcomes;
+    }
+
+    /// <summary>What the awards book: per station the kW it took in each market interval, or the whole station when its power was unknown.</summary>
+    public StationBooking[] Bookings()
+    {
+        var interval = MarketInterval.From(plan.IntervalMinutes);
+        var cuts = plan.IntervalCount;
+        var bookings = new List<StationBooking>();
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var r = rows[i];
+            if (!r.IsAccepted) continue;
+            var id = Award.IdFor(plan.Id, r.Offer.Id);
+            var stations = r.Offer.StationIds;
+            var all = ExtrasOf(i).Watts;
+            var stretches = all is null ? 0 : all.Length / stations.Count;
+            for (var s = 0; s < stations.Count; s++)
+            {
+                Kilowatts[]? power = null;
+                if (all is { } watts)
+                {
+                    power = new Kilowatts[cuts];
+                    for (var k = 0; k < cuts; k++) power[k] = new(Units.Kwh(watts[s * stretches + (stretches == 1 ? 0 : k)]).Value);
+                }
+                bookings.Add(new StationBooking(stations[s], Window, id) { Power = power, Interval = interval });
+            }
+        }
+        return [.. bookings];
     }
 }
 

@@ -44,7 +44,28 @@ public sealed record ClearingRequest(
 
     /// <summary>The DSO's manual picks, or null when it made none (automatic clearing applies).</summary>
     public ManualDecision? Decision { get; init; }
+
+    /// <summary>The market interval the window is cut into for profiles and capacity (default: 15 minutes).</summary>
+    public MarketInterval Interval { get; init; } = MarketInterval.Default;
+
+    /// <summary>
+    /// The power wanted in each market interval of <see cref="Delivery"/> (kW, one per interval of
+    /// <see cref="Interval"/>.Cut(<see cref="Delivery"/>)), or null for a flat request of <see cref="Energy"/> over the
+    /// window. With a profile, <see cref="Energy"/> must be its sum (kW x interval).
+    /// </summary>
+    public IReadOnlyList<Kilowatts>? Profile { get; init; }
+
+    /// <summary>
+    /// The registered power and recovery time of the stations its offers name, or null (or a station missing): that
+    /// station's capacity is unknown and an award takes it whole for the window, as before capacities were known.
+    /// </summary>
+    public IReadOnlyDictionary<string, StationCapacity>? Stations { get; init; }
 }
+
+/// <summary>What clearing may book of one station.</summary>
+/// <param name="MaxPower">Its registered maximum power (kW): what all its awards together may use in any interval.</param>
+/// <param name="Recovery">How long it stays booked after each awarded window (zero: none).</param>
+public readonly record struct StationCapacity(Kilowatts MaxPower, TimeSpan Recovery);
 
 /// <summary>The DSO's manual selection for one request.</summary>
 /// <param name="RequestId">The request the picks are for.</param>

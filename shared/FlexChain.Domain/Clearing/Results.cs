@@ -117,6 +117,12 @@ public sealed record ClearingResult(IReadOnlyList<Award> Awards, IReadOnlyList<O
     /// <summary>The highest accepted offer price (the pay-as-clear price, whatever the rule); zero with no award.</summary>
     public EurosPerKilowattHour ClearingPrice { get; init; }
 
+    /// <summary>
+    /// The station capacity the awards book (per station, kW per market interval, or whole stations), or null for a
+    /// result stored before the engine recorded them (<see cref="StationBooking.For"/>).
+    /// </summary>
+    public IReadOnlyList<StationBooking>? Bookings { get; init; }
+
     /// <summary>Total energy awarded.</summary>
     public KilowattHours AcceptedEnergy => Awards.Aggregate(KilowattHours.Zero, (s, a) => s + a.Energy);
 }

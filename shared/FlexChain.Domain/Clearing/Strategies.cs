@@ -111,6 +111,31 @@ internal interface ISelectionStrategy
 {
     /// <param name="minimumWh">The least part of an offer that may be accepted (Wh); zero for any part.</param>
     SelectionDecision Decide(Offer offer, long offeredWh, long remainingWh, long allowanceWh, long minimumWh);
+
+    /// <summary>
+    /// The same decision per market interval: <paramref name="offeredWh"/> and <paramref name="remainingWh"/> per interval
+    /// (a remaining need below zero is an overfill already bought), <paramref name="allowanceWh"/> what is left of the
+    /// overfill allowance; fills <paramref name="acceptedWh"/> per interval when it accepts.
+    /// </summary>
+    SelectionDecision DecideProfile(Offer offer, long[] offeredWh, long[] remainingWh, long allowanceWh, long minimumWh, long[] acceptedWh);
+}
+
+/// <summary>Per-interval arithmetic shared by the strategies.</summary>
+internal static class PerInterval
+{
+    /// <summary>How much of <paramref name="offeredWh"/> lies above the need left in its intervals (Wh).</summary>
+    public static long Overshoot(long[] offeredWh, long[] remainingWh)
+    {
+        var over = 0L;
+        for (var k = 0; k < offeredWh.Length; k++) over += Math.Max(0, offeredWh[k] - Math.Max(remainingWh[k], 0));
+        return over;
+    }
+
+    public static SelectionDecision Whole(long[] offeredWh, long[] acceptedWh)
+    {
+        Array.Copy(offeredWh, acceptedWh, offeredWh.Length);
+        return new(OfferOutcomeKind.Accepted, offeredWh.Sum());
+    }
 }
 
 /// <summary>
@@ -138,6 +163,29 @@ internal sealed class AutomaticSelection : ISelectionStrategy
         return offeredWh - remainingWh <= allowanceWh
             ? new(OfferOutcomeKind.Accepted, offeredWh)
             : new(OfferOutcomeKind.RejectedIndivisibleOvershoot, 0);
+    }
+
+    /// <summary>
+    /// Per interval, each interval's need is filled by the offers covering it in merit order: a divisible offer gives
+    /// each interval it covers what that interval still needs (at most its own power there); an indivisible offer is
+    /// taken whole only when every interval it covers can take it (its excess over the need left, summed over its
+    /// intervals, within what is left of the overfill allowance), otherwise it is an indivisible overshoot.
+    /// </summary>
+    public SelectionDecision DecideProfile(Offer offer, long[] offeredWh, long[] remainingWh, long allowanceWh, long minimumWh, long[] acceptedWh)
+    {
+        var over = PerInterval.Overshoot(offeredWh, remainingWh);
+        if (over == 0) return PerInterval.Whole(offeredWh, acceptedWh);
+        if (over == offeredWh.Sum()) return new(OfferOutcomeKind.RejectedNotNeeded, 0);
+        if (!offer.Divisible)
+            return over <= allowanceWh ? PerInterval.Whole(offeredWh, acceptedWh) : new(OfferOutcomeKind.RejectedIndivisibleOvershoot, 0);
+        var taken = 0L;
+        for (var k = 0; k < offeredWh.Length; k++) taken += acceptedWh[k] = Math.Min(offeredWh[k], Math.Max(remainingWh[k], 0));
+        if (taken < minimumWh)
+        {
+            Array.Clear(acceptedWh);
+            return new(OfferOutcomeKind.RejectedNotNeeded, 0, Why.PartBelowMinimum);
+        }
+        return new(OfferOutcomeKind.PartlyAccepted, taken);
     }
 }
 
@@ -174,6 +222,16 @@ internal sealed class ManualSelection : ISelectionStrategy
         return new(wh == offeredWh ? OfferOutcomeKind.Accepted : OfferOutcomeKind.PartlyAccepted, wh);
     }
 
+    /// <summary>On a request cleared per interval a pick takes the whole offer (a part of a profile has no single size).</summary>
+    public SelectionDecision DecideProfile(Offer offer, long[] offeredWh, long[] remainingWh, long allowanceWh, long minimumWh, long[] acceptedWh)
+    {
+        if (!_picks.TryGetValue(offer.Id, out var picked)) return new(OfferOutcomeKind.RejectedNotPicked, 0);
+        if (picked is not { } pick) return Invalid(Why.PickTwice);
+        if (pick.Energy is { } energy && (!Units.TryScaled(energy.Value, Units.EnergyScale, out var wh) || wh != offeredWh.Sum()))
+            return Invalid(Why.PickPartOfProfile);
+        return PerInterval.Overshoot(offeredWh, remainingWh) <= allowanceWh ? PerInterval.Whole(offeredWh, acceptedWh) : Invalid(Why.PickExceedsRequest);
+    }
+
     private static SelectionDecision Invalid(Why why) => new(OfferOutcomeKind.RejectedInvalidPick, 0, why);
 }
 
@@ -195,6 +253,10 @@ internal enum Why : byte
     PickBelowMinimum,
     Booked,
     WrongDirection,
+    Recovery,
+    NoPower,
+    ProfileNotValid,
+    PickPartOfProfile,
 }
 
 internal static class Explain
@@ -216,6 +278,10 @@ internal static class Explain
         Why.Booked => "A station of the offer is already booked by an earlier award for an overlapping window.",
         Why.WrongDirection => "The offer moves consumption the other way than the request.",
         Why.PickBelowMinimum => "The pick takes part of the offer below the request's minimum accepted quantity.",
+        Why.Recovery => "A station of the offer rests after another award (its recovery time) during this window, or would rest during another award.",
+        Why.NoPower => "The offer's stations do not have the power it asks for in some interval.",
+        Why.ProfileNotValid => "The offer's profile does not fit the request's market intervals, or its sum is not its energy.",
+        Why.PickPartOfProfile => "On a request cleared per interval a pick takes the whole offer.",
         _ => why.ToString(),
     };
 }

@@ -73,9 +73,10 @@ public sealed class MarketClient(HttpClient http)
     };
 
     /// <summary>Registers a station and, unless told otherwise, applies for prequalification with its DSO.</summary>
-    public async Task<string> StationAsync(Caller cpo, string transformer, string meter = "IT001E00000001", bool monitoring = true, bool prequalify = true, int recoveryMinutes = 0)
+    public async Task<string> StationAsync(Caller cpo, string transformer, string meter = "IT001E00000001", bool monitoring = true, bool prequalify = true, int recoveryMinutes = 0,
+        decimal acKw = 22m)
     {
-        var id = (await PostAsync("/v1/stations", cpo, Station(transformer, meter, monitoring, recoveryMinutes: recoveryMinutes)))["id"]!.GetValue<string>();
+        var id = (await PostAsync("/v1/stations", cpo, Station(transformer, meter, monitoring, acKw, recoveryMinutes)))["id"]!.GetValue<string>();
         if (prequalify) await PostAsync($"/v1/stations/{id}/prequalification", cpo, new { });
         return id;
     }

@@ -35,9 +35,10 @@ public sealed class TsoBalancingTests(MarketFixture market)
         var feeder = (await _api.PostAsync("/v1/grid/nodes", dsoB, new { kind = "MvFeeder", name = "Narni 12", ratedPowerKw = 5_000m, location = Where, parentId = substation }))["id"]!.GetValue<string>();
         var transformerB = (await _api.PostAsync("/v1/transformers", dsoB, new { name = "Narni 1", ratedPowerKw = 400, location = Where, parentId = feeder }))["id"]!.GetValue<string>();
         var elsewhere = await _api.TransformerAsync(dsoA);
+        // 8 kW stations: one 5 kW award fills a station for its window, so two overlapping awards never share one.
         return new Grid(tso, dsoA, dsoB, cpoA, cpoB, substation, transformerA, transformerB,
-            await _api.StationAsync(cpoA, transformerA, meters + "1"), await _api.StationAsync(cpoB, transformerB, meters + "2"),
-            await _api.StationAsync(cpoB, elsewhere, meters + "3"));
+            await _api.StationAsync(cpoA, transformerA, meters + "1", acKw: 8m), await _api.StationAsync(cpoB, transformerB, meters + "2", acKw: 8m),
+            await _api.StationAsync(cpoB, elsewhere, meters + "3", acKw: 8m));
     }
 
     [Fact]

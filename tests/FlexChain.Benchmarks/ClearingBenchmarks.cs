@@ -80,16 +80,16 @@ public class ClearingBenchmarks
     public GateCycleResult ClearGateCycle() => ClearingEngine.Clear(_requests, _offers);
 
     /// <summary>
-    /// The engine, then every award and outcome object read, as storage reads them request by request (the engine
-    /// builds those objects on first read), so the whole cost of a cycle's results is visible too.
-    /// </summary>
-    /// <summary>
     /// The profile variant (issue 16): the same cycle with 4 market intervals per request, every offer a profile over some
     /// of them, merit order per interval and station capacity booked per interval (50 kW per station).
     /// </summary>
     [Benchmark]
     public GateCycleResult ClearProfiledGateCycle() => ClearingEngine.Clear(_profiledRequests, _profiledOffers);
 
+    /// <summary>
+    /// The engine, then every award and outcome object read, as storage reads them request by request (the engine
+    /// builds those objects on first read), so the whole cost of a cycle's results is visible too.
+    /// </summary>
     [Benchmark]
     public int ClearAndReadEveryResult()
     {

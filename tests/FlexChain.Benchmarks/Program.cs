@@ -33,6 +33,7 @@ BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, ManualConfig.
 static void Time(string name, Func<object> run)
 {
     GC.Collect();
+    var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
     var bytes = GC.GetAllocatedBytesForCurrentThread();
     var cpu = Process.GetCurrentProcess().TotalProcessorTime;
     var watch = Stopwatch.StartNew();
@@ -40,5 +41,6 @@ static void Time(string name, Func<object> run)
     watch.Stop();
     cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
     GC.KeepAlive(result);
-    Console.WriteLine($"{name,-6} {watch.Elapsed.TotalMilliseconds,8:F1} ms wall {cpu.TotalMilliseconds,8:F1} ms cpu {(GC.GetAllocatedBytesForCurrentThread() - bytes) / 1_000_000.0,8:F1} MB (B/offer for 1,000,000 offers)");
+    Console.WriteLine($"{name,-6} {watch.Elapsed.TotalMilliseconds,8:F1} ms wall {cpu.TotalMilliseconds,8:F1} ms cpu {(GC.GetAllocatedBytesForCurrentThread() - bytes) / 1_000_000.0,8:F1} MB (B/offer for 1,000,000 offers)"
+        + $", GCs {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2}");
 }

@@ -225,6 +225,70 @@ public class ProfileClearingTests
         Assert.Null(Assert.Single(cycle.For("r1").Bookings!).Power);
         Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, cycle.For("r2").Outcome("b").Kind);
     }
+
+    [Fact]
+    public void Clear_SeveralAwardsOfOneRequest_EachKeepsItsOwnProfileAndStationPower()
+    {
+        // The engine keeps the per-interval figures of all of a request's awards together: each award and booking must
+        // read its own, whether its stations' power is known (st-a, st-b, st-c) or not (st-u: taken whole, no power).
+        var stations = Power(11, "st-a", "st-b", "st-c");
+        var request = Profiled("r1", 20, 8, 4, 4) with { Stations = stations };
+
+        var result = ClearAlone(request,
+        [
+            Profiled(Offer("one", "r1", 1, 0.10m, 0, true, "st-a", "st-b"), 16, 0, 0, 0),
+            Profiled(Offer("two", "r1", 1, 0.20m, 0, true, "st-u"), 4, 4, 0, 0),
+            Profiled(Offer("three", "r1", 1, 0.30m, 0, true, "st-c"), 0, 4, 4, 4),
+        ]);
+
+        Assert.Equal(["one", "two", "three"], result.Awards.Select(a => a.OfferId));
+        Assert.Equal([Kw(16, 0, 0, 0), Kw(4, 4, 0, 0), Kw(0, 4, 4, 4)], result.Awards.Select(a => a.Profile!));
+        var bookings = result.Bookings!;
+        Assert.Equal(["st-a", "st-b", "st-u", "st-c"], bookings.Select(b => b.StationId));
+        Assert.Equal(Kw(11, 0, 0, 0), bookings[0].Power!);
+        Assert.Equal(Kw(5, 0, 0, 0), bookings[1].Power!);
+        Assert.Null(bookings[2].Power);
+        Assert.Equal(Kw(0, 4, 4, 4), bookings[3].Power!);
+        Assert.Equal(["r1/one", "r1/one", "r1/two", "r1/three"], bookings.Select(b => b.AwardId));
+    }
+
+    [Fact]
+    public void Clear_FlatAwardsWithKnownAndUnknownPower_EachBookingReadsItsOwnWatts()
+    {
+        var request = Request("r1", kwh: 6) with { Stations = Power(11, "st-a", "st-b") };
+
+        var result = ClearAlone(request,
+        [
+            Offer("a", "r1", 2, 0.10m, 0, true, "st-a"),
+            Offer("u", "r1", 1, 0.15m, 0, true, "st-u"),
+            Offer("b", "r1", 3, 0.20m, 0, true, "st-a", "st-b"),
+        ]);
+
+        Assert.Equal(3, result.Awards.Count);
+        Assert.All(result.Awards, a => Assert.Null(a.Profile));
+        var bookings = result.Bookings!;
+        Assert.Equal(["st-a", "st-u", "st-a", "st-b"], bookings.Select(b => b.StationId));
+        Assert.Equal(Kw(2, 2, 2, 2), bookings[0].Power!);                 // 2 kWh over the hour: 2 kW in each quarter
+        Assert.Null(bookings[1].Power);
+        Assert.Equal([Kw(3, 3, 3, 3), Kw(0, 0, 0, 0)], bookings.Skip(2).Select(b => b.Power!)); // st-a had 9 kW left
+    }
+
+    [Fact]
+    public void Clear_StationIdsEqualInValueButNotTheSameString_AreOneStation()
+    {
+        // Ids read from storage are separate strings: a station must be recognised by its value, in offers, the
+        // capacity map and earlier bookings alike.
+        static string Id() => string.Concat("st-", new string('x', 1));
+        var stations = new Dictionary<string, StationCapacity> { [Id()] = new(Kilowatts.From(11), TimeSpan.Zero) };
+        var earlier = new StationBooking(Id(), new TimeWindow(T0.AddHours(4), T0.AddHours(5)), "old/award") { Power = Kw(6, 0, 0, 0) };
+        var requests = new[] { "r1", "r2" }.Select((id, i) => Profiled(id, 5, 0, 0, 0) with { Stations = stations, GateClosure = T0.AddHours(1 + i * 0.1) }).ToList();
+        var offers = requests.Select(r => Profiled(Offer("o-" + r.Id, r.Id, 1, 0.1m, 0, true, Id()), 5, 0, 0, 0)).ToList();
+
+        var cycle = ClearingEngine.Clear(requests, offers, [earlier]);
+
+        Assert.Single(cycle.For("r1").Awards);                           // 6 + 5 of 11 kW
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, cycle.For("r2").Outcome("o-r2").Kind);
+    }
 }
 
 /// <summary>Verification of a profiled award: each interval against its own kW.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace FlexChain.Domain;
@@ -191,25 +192,20 @@ internal sealed class RequestPlan
     }
 }
 
-/// <summary>One offer as the engine sees it: integer keys for the sort, and what was decided for it.</summary>
-[StructLayout(LayoutKind.Auto)]
-internal struct Entry
+/// <summary>
+/// One offer's sort key: the integers of the merit order and the offer's index. Kept this small (24 bytes) because the
+/// per-request sort moves it; what is decided for the offer goes straight into its <see cref="OutcomeRow"/>.
+/// </summary>
+internal readonly record struct MeritKey(long Price, long Ticks, int Offer)
 {
-    public long Price;       // 0.0001 EUR/kWh; long.MaxValue when not a valid price (sorts last)
-    public long Ticks;       // submission time, UTC ticks
-    public long Wh;          // offered energy
-    public long AcceptedWh;
-    public int Offer;        // index into the offers array
-    public int Slot;         // the conflicting booking, for a capacity conflict
-    public int Extra;        // 1 + the index of the per-interval figures kept for an accepted offer, or 0
-    public OfferOutcomeKind Kind;
-    public Why Why;          // set before selection when the offer is not eligible on its own
+    /// <summary>The price of an offer whose price is not valid (not positive, or finer than 0.0001 EUR/kWh): sorts last.</summary>
+    public const long NoPrice = long.MaxValue;
 }
 
 /// <summary>Merit order: price, then submission time, then offer id (ordinal).</summary>
-internal readonly struct MeritComparer(Offer[] offers) : IComparer<Entry>
+internal readonly struct MeritComparer(Offer[] offers) : IComparer<MeritKey>
 {
-    public int Compare(Entry a, Entry b)
+    public int Compare(MeritKey a, MeritKey b)
     {
         if (a.Price != b.Price) return a.Price < b.Price ? -1 : 1;
         if (a.Ticks != b.Ticks) return a.Ticks < b.Ticks ? -1 : 1;
@@ -221,8 +217,10 @@ internal readonly struct MeritComparer(Offer[] offers) : IComparer<Entry>
 internal readonly record struct Segment(long Start, long End, long Watts);
 
 /// <summary>
-/// What is booked of each station, by this clearing and earlier ones: a linked list of pieces per station in one pooled
-/// array, so booking allocates nothing per award when capacities are unknown; <see cref="Dispose"/> returns the array.
+/// What is booked of each station, by this clearing and earlier ones. Each station id is looked up once per offer that
+/// needs it and numbered in order of first sight; its registered power, recovery time and latest piece are kept by that
+/// number, and its pieces form a linked list in one pooled array, so booking allocates nothing per award; both arrays
+/// hold no references, so <see cref="Dispose"/> returns them without clearing them.
 /// A piece uses some watts of its station for a stretch, or the whole station (its power unknown, or a booking stored
 /// without power), or is a rest: the station's recovery time after an awarded window, which no use may overlap.
 /// A station with a known power takes any uses whose watts fit beside each other in every stretch (the watts of all
@@ -236,22 +234,35 @@ internal sealed class StationBook : IDisposable
     public const int NoRoom = -2;
 
     private const long Whole = -1;
+    private const long Unknown = -1;
     private readonly RequestPlan[] _plans;
     private readonly IReadOnlyDictionary<string, StationCapacity>? _capacity;
-    private readonly Dictionary<string, int> _last = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _numbers;
+    private readonly List<StationBooking> _earlier = [];
+    private readonly List<Conflict> _conflicts = [];
+    private string[] _ids = ArrayPool<string>.Shared.Rent(1024);
+    private Station[] _stations = ArrayPool<Station>.Shared.Rent(1024);
     private Piece[] _pieces = ArrayPool<Piece>.Shared.Rent(1024);
     private int _count;
+    private int _earlierWhole; // earlier bookings' pieces that take a station whole: only they can block before selection
+
+    private struct Station
+    {
+        public int Last;             // the station's latest piece, or -1
+        public long Power;           // registered watts, or Unknown
+        public long Rest;            // recovery time, ticks
+    }
 
     private struct Piece
     {
-        public string Station;
+        public int Station;
         public int Previous;         // the station's previous piece, or -1
         public long Start, End;      // UTC ticks
         public long Watts;           // Whole for the whole station
         public bool Rest;
         public int Plan;             // the award's request, or -1 for an earlier booking
-        public StationBooking? Earlier;
-        public Conflict? Conflict;
+        public int Earlier;          // the earlier booking's index in _earlier, or -1
+        public int Conflict;         // 1 + the index in _conflicts of the explanation of an offer that clashed with it, or 0
     }
 
     /// <summary>Why an offer lost a station; formatted only when someone reads the outcome's detail.</summary>
@@ -266,146 +277,141 @@ internal sealed class StationBook : IDisposable
     {
         _plans = plans;
         _capacity = capacity;
+        _numbers = new(capacity?.Count ?? 0, StringComparer.Ordinal);
         foreach (var b in earlier ?? [])
         {
             ArgumentNullException.ThrowIfNull(b, nameof(earlier));
-            if (b.Power is not { } power) Add(b.StationId, b.Window.Start.UtcTicks, b.Window.End.UtcTicks, Whole, false, -1, b);
+            var s = Number(b.StationId);
+            _earlier.Add(b);
+            if (b.Power is not { } power) Add(s, b.Window.Start.UtcTicks, b.Window.End.UtcTicks, Whole, false, -1, _earlier.Count - 1);
             else
             {
                 var cuts = b.Interval.Cut(b.Window);
                 for (var i = 0; i < cuts.Count && i < power.Count; i++)
-                    if (Watts(power[i]) is > 0 and var w) Add(b.StationId, cuts[i].Start.UtcTicks, cuts[i].End.UtcTicks, w, false, -1, b);
+                    if (Watts(power[i]) is > 0 and var w) Add(s, cuts[i].Start.UtcTicks, cuts[i].End.UtcTicks, w, false, -1, _earlier.Count - 1);
             }
-            if (RestOf(b.StationId) is > 0 and var rest) Add(b.StationId, b.Window.End.UtcTicks, b.Window.End.UtcTicks + rest, Whole, true, -1, b);
+            if (_stations[s].Rest > 0) Add(s, b.Window.End.UtcTicks, b.Window.End.UtcTicks + _stations[s].Rest, Whole, true, -1, _earlier.Count - 1);
         }
     }
 
     /// <summary>Whole watts of <paramref name="kw"/>, rounded up (a booking never counts as less than it holds).</summary>
     public static long Watts(Kilowatts kw) => (long)decimal.Ceiling(kw.Value * 1000m);
 
-    private long RestOf(string station) => _capacity is not null && _capacity.TryGetValue(station, out var c) ? c.Recovery.Ticks : 0;
+    /// <summary>Whether an earlier booking can block an offer before selection (<see cref="Blocked"/>); false saves the station look-ups.</summary>
+    public bool AnyEarlierWhole => _earlierWhole > 0;
+
+    /// <summary>Fills <paramref name="numbers"/> with the numbers of <paramref name="ids"/> (one dictionary look-up each).</summary>
+    public void Number(IReadOnlyList<string> ids, Span<int> numbers)
+    {
+        for (var s = 0; s < numbers.Length; s++) numbers[s] = Number(ids[s]);
+    }
+
+    private int Number(string id)
+    {
+        ref var number = ref CollectionsMarshal.GetValueRefOrAddDefault(_numbers, id, out var exists);
+        if (exists) return number;
+        number = _numbers.Count - 1;
+        if (number == _stations.Length) _stations = Grow(_stations, number);
+        if (number == _ids.Length) _ids = Grow(_ids, number);
+        var c = default(StationCapacity);
+        var known = _capacity is not null && _capacity.TryGetValue(id, out c);
+        _ids[number] = id;
+        _stations[number] = new Station { Last = -1, Power = known ? Watts(c.MaxPower) : Unknown, Rest = known ? c.Recovery.Ticks : 0 };
+        return number;
+    }
 
     /// <summary>
     /// An earlier booking that takes one of <paramref name="stations"/> whole for part of <paramref name="plan"/>'s window
     /// (a booking without power, or a rest), whatever the offer's size; -1 when there is none.
     /// </summary>
-    public int Blocked(IReadOnlyList<string> stations, int plan)
+    public int Blocked(ReadOnlySpan<int> stations, int plan)
     {
-        if (_count == 0) return -1;
         var p = _plans[plan];
-        for (var s = 0; s < stations.Count; s++)
-        {
-            if (!_last.TryGetValue(stations[s], out var q)) continue;
-            for (; q >= 0; q = _pieces[q].Previous)
+        foreach (var s in stations)
+            for (var q = _stations[s].Last; q >= 0; q = _pieces[q].Previous)
             {
                 ref var x = ref _pieces[q];
-                if (x.Plan < 0 && x.Watts == Whole && x.Start < p.WindowEnd && p.WindowStart < x.End) return q;
+                if (x.Plan < 0 && x.Watts == Whole && Overlaps(x, p)) return q;
             }
-        }
         return -1;
     }
 
     /// <summary>
     /// Books <paramref name="segments"/> (pooled power) on <paramref name="stations"/> for <paramref name="plan"/>'s
     /// award, and each station's rest after the window; or, when they do not fit, books nothing and returns the piece in
-    /// the way (or <see cref="NoRoom"/>); -1 when booked. <paramref name="watts"/> receives what each station took in
-    /// each segment (station-major), or null when a station's power is unknown and the stations are taken whole.
+    /// the way (or <see cref="NoRoom"/>); -1 when booked. When every station's power is known, <paramref name="watts"/>
+    /// (stations x segments, station-major) receives what each station took in each segment and <paramref name="pooled"/>
+    /// is true; otherwise the stations are taken whole. <paramref name="used"/> is scratch of the same size.
     /// </summary>
-    public int TryBook(IReadOnlyList<string> stations, int plan, ReadOnlySpan<Segment> segments, out long[]? watts)
+    public int TryBook(ReadOnlySpan<int> stations, int plan, ReadOnlySpan<Segment> segments, Span<long> watts, Span<long> used, out bool pooled)
     {
-        watts = null;
         var p = _plans[plan];
-        if (_capacity is null && stations.Count == 1)
+        var known = true;
+        foreach (var s in stations) known &= _stations[s].Power != Unknown;
+        pooled = known;
+        var n = segments.Length;
+        used.Clear();
+        // One walk of each station's pieces finds what is in the way and sums the watts already used per segment.
+        for (var s = 0; s < stations.Length; s++)
         {
-            // Most offers name one station and no capacity is known: one dictionary lookup both checks and books it.
-            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, stations[0], out var exists);
-            if (exists)
-                for (var q = last; q >= 0; q = _pieces[q].Previous)
-                    if (_pieces[q].Start < p.WindowEnd && p.WindowStart < _pieces[q].End) return q;
-            last = Add(stations[0], exists ? last : -1, p.WindowStart, p.WindowEnd, Whole, false, plan, null);
-            return -1;
-        }
-        var known = _capacity is not null;
-        for (var s = 0; s < stations.Count && known; s++) known = _capacity!.ContainsKey(stations[s]);
-        for (var s = 0; s < stations.Count; s++)
-        {
-            if (!_last.TryGetValue(stations[s], out var q)) continue;
-            var rest = RestOf(stations[s]);
-            for (; q >= 0; q = _pieces[q].Previous)
+            var rest = _stations[stations[s]].Rest;
+            for (var q = _stations[stations[s]].Last; q >= 0; q = _pieces[q].Previous)
             {
                 ref var x = ref _pieces[q];
                 if (x.Rest)
                 {
                     if (Overlaps(x, p)) return q;
+                    continue;
                 }
-                else if ((rest > 0 && x.Start < p.WindowEnd + rest && p.WindowEnd < x.End)
-                         || ((!known || x.Watts == Whole) && Overlaps(x, p))) return q;
+                if ((rest > 0 && x.Start < p.WindowEnd + rest && p.WindowEnd < x.End) || ((!known || x.Watts == Whole) && Overlaps(x, p))) return q;
+                if (!known) continue;
+                for (var k = 0; k < n; k++)
+                    if (x.Start < segments[k].End && segments[k].Start < x.End) used[s * n + k] += x.Watts;
             }
         }
         if (known)
         {
-            watts = new long[stations.Count * segments.Length];
-            for (var k = 0; k < segments.Length; k++)
+            watts.Clear();
+            for (var k = 0; k < n; k++)
             {
                 var need = segments[k].Watts;
-                for (var s = 0; s < stations.Count && need > 0; s++)
+                for (var s = 0; s < stations.Length && need > 0; s++)
                 {
-                    var free = Watts(_capacity![stations[s]].MaxPower) - Used(stations[s], segments[k]);
-                    var take = Math.Min(Math.Max(free, 0), need);
-                    watts[s * segments.Length + k] = take;
+                    var take = Math.Min(Math.Max(_stations[stations[s]].Power - used[s * n + k], 0), need);
+                    watts[s * n + k] = take;
                     need -= take;
                 }
                 if (need > 0) return InTheWay(stations, segments[k]);
             }
-            for (var s = 0; s < stations.Count; s++)
-                for (var k = 0; k < segments.Length; k++)
-                    if (watts[s * segments.Length + k] is > 0 and var w) Add(stations[s], segments[k].Start, segments[k].End, w, false, plan, null);
+            for (var s = 0; s < stations.Length; s++)
+                for (var k = 0; k < n; k++)
+                    if (watts[s * n + k] is > 0 and var w) Add(stations[s], segments[k].Start, segments[k].End, w, false, plan, -1);
         }
         else
-            for (var s = 0; s < stations.Count; s++) Add(stations[s], p.WindowStart, p.WindowEnd, Whole, false, plan, null);
-        for (var s = 0; s < stations.Count; s++)
-            if (RestOf(stations[s]) is > 0 and var rest) Add(stations[s], p.WindowEnd, p.WindowEnd + rest, Whole, true, plan, null);
+            foreach (var s in stations) Add(s, p.WindowStart, p.WindowEnd, Whole, false, plan, -1);
+        foreach (var s in stations)
+            if (_stations[s].Rest is > 0 and var rest) Add(s, p.WindowEnd, p.WindowEnd + rest, Whole, true, plan, -1);
         return -1;
     }
 
     /// <summary>Whether <paramref name="x"/> overlaps <paramref name="p"/>'s window: a rest or a whole-station booking blocks the window, whichever intervals an offer covers (as <see cref="Blocked"/> does).</summary>
     private static bool Overlaps(in Piece x, RequestPlan p) => x.Start < p.WindowEnd && p.WindowStart < x.End;
 
-    /// <summary>The watts of <paramref name="station"/> already used at some point of <paramref name="segment"/> (rests aside).</summary>
-    private long Used(string station, Segment segment)
+    private int InTheWay(ReadOnlySpan<int> stations, Segment segment)
     {
-        var used = 0L;
-        if (!_last.TryGetValue(station, out var q)) return 0;
-        for (; q >= 0; q = _pieces[q].Previous)
-        {
-            ref var x = ref _pieces[q];
-            if (!x.Rest && x.Start < segment.End && segment.Start < x.End) used += x.Watts;
-        }
-        return used;
-    }
-
-    private int InTheWay(IReadOnlyList<string> stations, Segment segment)
-    {
-        for (var s = 0; s < stations.Count; s++)
-        {
-            if (!_last.TryGetValue(stations[s], out var q)) continue;
-            for (; q >= 0; q = _pieces[q].Previous)
+        foreach (var s in stations)
+            for (var q = _stations[s].Last; q >= 0; q = _pieces[q].Previous)
                 if (!_pieces[q].Rest && _pieces[q].Start < segment.End && segment.Start < _pieces[q].End) return q;
-        }
         return NoRoom;
     }
 
-    private void Add(string station, long start, long end, long watts, bool rest, int plan, StationBooking? earlier)
+    private void Add(int station, long start, long end, long watts, bool rest, int plan, int earlier)
     {
-        ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_last, station, out var exists);
-        last = Add(station, exists ? last : -1, start, end, watts, rest, plan, earlier);
-    }
-
-    private int Add(string station, int previous, long start, long end, long watts, bool rest, int plan, StationBooking? earlier)
-    {
-        if (_count == _pieces.Length) Grow();
-        _pieces[_count] = new Piece { Station = station, Previous = previous, Start = start, End = end, Watts = watts, Rest = rest, Plan = plan, Earlier = earlier };
-        return _count++;
+        if (_count == _pieces.Length) _pieces = Grow(_pieces, _count);
+        ref var last = ref _stations[station].Last;
+        _pieces[_count] = new Piece { Station = station, Previous = last, Start = start, End = end, Watts = watts, Rest = rest, Plan = plan, Earlier = earlier };
+        if (plan < 0 && watts == Whole) _earlierWhole++;
+        last = _count++;
     }
 
     /// <summary>The detail code for an offer that clashed with <paramref name="clash"/>.</summary>
@@ -417,18 +423,30 @@ internal sealed class StationBook : IDisposable
     {
         if (clash == NoRoom) return Explain.Text(Why.NoPower);
         ref var x = ref _pieces[clash];
-        if (x.Earlier is { } earlier) return x.Rest ? $"{earlier.Describe()} Its recovery time follows the window." : earlier.Describe();
-        return x.Conflict ??= new Conflict(x.Station, _plans[x.Plan].Id, x.Rest);
+        if (x.Earlier >= 0) return x.Rest ? $"{_earlier[x.Earlier].Describe()} Its recovery time follows the window." : _earlier[x.Earlier].Describe();
+        if (x.Conflict == 0)
+        {
+            _conflicts.Add(new Conflict(_ids[x.Station], _plans[x.Plan].Id, x.Rest));
+            x.Conflict = _conflicts.Count;
+        }
+        return _conflicts[x.Conflict - 1];
     }
 
-    public void Dispose() => ArrayPool<Piece>.Shared.Return(_pieces, clearArray: true);
-
-    private void Grow()
+    public void Dispose()
     {
-        var bigger = ArrayPool<Piece>.Shared.Rent(_pieces.Length * 2);
-        Array.Copy(_pieces, bigger, _count);
-        ArrayPool<Piece>.Shared.Return(_pieces, clearArray: true);
-        _pieces = bigger;
+        Array.Clear(_ids, 0, _numbers.Count);
+        ArrayPool<string>.Shared.Return(_ids);
+        ArrayPool<Piece>.Shared.Return(_pieces);
+        ArrayPool<Station>.Shared.Return(_stations);
+    }
+
+    /// <summary>A pooled array twice as long holding the first <paramref name="count"/> items; the old one goes back to the pool (cleared when it holds references).</summary>
+    private static T[] Grow<T>(T[] array, int count)
+    {
+        var bigger = ArrayPool<T>.Shared.Rent(array.Length * 2);
+        Array.Copy(array, bigger, count);
+        ArrayPool<T>.Shared.Return(array, RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+        return bigger;
     }
 }
 
@@ -437,18 +455,27 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
 {
     private readonly StationBook _book = book;
 
+    // Scratch reused for every offer and request: station numbers, per-interval figures, and what the accepted offers of
+    // one request took (watt-hours per interval, watts per station and stretch), copied out at the end of the request.
+    private int[] _numbers = new int[4];
+    private long[] _watts = new long[16], _used = new long[16];
+    private long[] _keptWh = new long[64], _keptWatts = new long[64];
+    private long[] _offered = [], _taking = [];
+    private Segment[] _segments = new Segment[1];
+
     public GateCycleResult Run()
     {
         var n = offers.Length;
         var rankOf = ArrayPool<int>.Shared.Rent(n);
-        var byOffer = ArrayPool<Entry>.Shared.Rent(n);
-        var entries = ArrayPool<Entry>.Shared.Rent(n);
+        var byOffer = ArrayPool<MeritKey>.Shared.Rent(n);
+        var keys = ArrayPool<MeritKey>.Shared.Rent(n);
         try
         {
             // Bucket the offers by request (counting sort, O(n)); each bucket is then sorted on its own, which is
             // cheaper than one global sort and keeps the comparisons on small, cache-friendly slices. The offers
-            // are read once, in input order; the scatter then moves only the compact entries.
+            // are read once, in input order; the scatter then moves only the compact keys.
             var starts = new int[plans.Length + 1];
+            var anyProfile = new bool[plans.Length];
             List<OfferOutcome>? unmatched = null;
             for (var i = 0; i < n; i++)
             {
@@ -459,7 +486,9 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
                 if (rank >= 0)
                 {
                     starts[rank + 1]++;
-                    byOffer[i] = EntryFor(o, i);
+                    var price = Units.TryScaled(o.Price.Value, Units.PriceScale, out var units) && units > 0 ? units : MeritKey.NoPrice;
+                    byOffer[i] = new MeritKey(price, o.SubmittedAt.UtcTicks, i);
+                    anyProfile[rank] |= o.Profile is not null;
                 }
                 else (unmatched ??= []).Add(new OfferOutcome(o.Id, OfferOutcomeKind.RejectedNotEligible, KilowattHours.Zero)
                     { Detail = $"There is no request {o.RequestId} in this gate cycle." });
@@ -467,11 +496,11 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             for (var r = 0; r < plans.Length; r++) starts[r + 1] += starts[r];
             var next = (int[])starts.Clone();
             for (var i = 0; i < n; i++)
-                if (rankOf[i] >= 0) entries[next[rankOf[i]]++] = byOffer[i];
+                if (rankOf[i] >= 0) keys[next[rankOf[i]]++] = byOffer[i];
 
             var results = new ClearingResult[plans.Length];
             for (var r = 0; r < plans.Length; r++)
-                results[r] = ClearRequest(r, entries.AsSpan(starts[r], starts[r + 1] - starts[r]));
+                results[r] = ClearRequest(r, keys.AsSpan(starts[r], starts[r + 1] - starts[r]), anyProfile[r]);
 
             IReadOnlyList<OfferOutcome> rest = [];
             if (unmatched is not null)
@@ -485,127 +514,140 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         {
             _book.Dispose();
             ArrayPool<int>.Shared.Return(rankOf);
-            ArrayPool<Entry>.Shared.Return(byOffer);
-            ArrayPool<Entry>.Shared.Return(entries);
+            ArrayPool<MeritKey>.Shared.Return(byOffer);
+            ArrayPool<MeritKey>.Shared.Return(keys);
         }
     }
 
     private int Rank(string requestId) => requestId is not null && ranks.TryGetValue(requestId, out var r) ? r : -1;
 
-    private static Entry EntryFor(Offer o, int i)
-    {
-        var e = new Entry { Offer = i, Ticks = o.SubmittedAt.UtcTicks, Price = long.MaxValue };
-        if (!Units.TryScaled(o.Price.Value, Units.PriceScale, out var price) || price <= 0) e.Why = Why.PriceNotValid;
-        else e.Price = price;
-        if (!Units.TryScaled(o.Energy.Value, Units.EnergyScale, out e.Wh) || e.Wh <= 0) e.Why = Why.EnergyNotWholeWh;
-        return e;
-    }
-
-    private ClearingResult ClearRequest(int plan, Span<Entry> slice)
+    private ClearingResult ClearRequest(int plan, Span<MeritKey> slice, bool anyProfile)
     {
         var p = plans[plan];
-        RefuseRepeatedIds(p, slice);
-        // Offer ids are unique within the request, so the merit order never depends on input order.
         slice.Sort(new MeritComparer(offers));
         // A profile on the request or any offer clears the request interval by interval; otherwise on totals, as ever.
-        var profiled = p.ProfileWh is not null || (p.WholeIntervals && AnyProfile(slice));
-        long[]? need = null;
-        if (profiled)
-        {
-            need = new long[p.IntervalCount];
-            if (p.ProfileWh is { } wanted) Array.Copy(wanted, need, need.Length);
-            else Profiles.Spread(p.RequestedWh, need);
-        }
+        var need = p.ProfileWh is not null || (p.WholeIntervals && anyProfile) ? Need(p) : null;
+        var rows = new OutcomeRow[slice.Length];
         var allowance = p.AllowanceWh;
         var remaining = p.RequestedWh;
-        var acceptedCount = 0;
-        var last = -1;
-        List<(long[]? Wh, long[]? Watts)>? extras = null;
-        Span<Segment> flat = stackalloc Segment[1];
-        // Scratch for the per-interval figures of one offer; only an accepted offer keeps a copy.
-        var offered = need is null ? null : new long[need.Length];
-        var taking = need is null ? null : new long[need.Length];
-        var segments = need is null ? null : new Segment[need.Length];
+        int acceptedCount = 0, last = -1, bookings = 0, keptWh = 0, keptWatts = 0;
+        ResetSeen();
         for (var i = 0; i < slice.Length; i++)
         {
-            ref var e = ref slice[i];
-            var o = offers[e.Offer];
-            int clash;
-            if (e.Ticks >= p.GateTicks) e.Kind = OfferOutcomeKind.RejectedLate;
-            else if (e.Why != Why.None) e.Kind = OfferOutcomeKind.RejectedNotEligible;
-            else if (o.Direction != p.Direction) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedWrongDirection, Why.WrongDirection);
-            else if (o.StationIds is not { Count: > 0 }) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.NoStation);
-            else if (p.Qualified is { } q && !AllIn(o.StationIds, q)) (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.StationNotQualified);
-            else if (e.Price > p.CapUnits) e.Kind = OfferOutcomeKind.RejectedOverPriceCap;
-            else if ((clash = _book.Blocked(o.StationIds, plan)) >= 0) (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(clash), clash);
-            else if (need is null)
-            {
-                if (o.Profile is not null)
-                {
-                    (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.ProfileNotValid);
-                    continue;
-                }
-                var d = p.SelectionStrategy.Decide(o, e.Wh, remaining, p.AllowanceWh, p.MinimumWh);
-                (e.Kind, e.Why) = (d.Kind, d.Why);
-                if (!d.Accepts) continue;
-                flat[0] = new Segment(p.WindowStart, p.WindowEnd, FlatWatts(d.WattHours, p));
-                clash = _book.TryBook(o.StationIds, plan, flat, out var watts);
-                if (clash != -1)
-                {
-                    (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(clash), clash);
-                    continue;
-                }
-                if (watts is not null) e.Extra = Keep(ref extras, null, watts);
-                e.AcceptedWh = d.WattHours;
-                remaining -= d.WattHours;
-                acceptedCount++;
-                last = i;
-            }
+            var key = slice[i];
+            var o = offers[key.Offer];
+            RefuseRepeated(o.Id, p);
+            var (kind, why, slot, wh) = (OfferOutcomeKind.RejectedNotEligible, Why.None, 0, 0L);
+            var stations = o.StationIds;
+            var numbered = false;
+            if (key.Ticks >= p.GateTicks) kind = OfferOutcomeKind.RejectedLate;
+            else if (!Units.TryScaled(o.Energy.Value, Units.EnergyScale, out wh) || wh <= 0) why = Why.EnergyNotWholeWh;
+            else if (key.Price == MeritKey.NoPrice) why = Why.PriceNotValid;
+            else if (o.Direction != p.Direction) (kind, why) = (OfferOutcomeKind.RejectedWrongDirection, Why.WrongDirection);
+            else if (stations is not { Count: > 0 }) why = Why.NoStation;
+            else if (p.Qualified is { } q && !AllIn(stations, q)) why = Why.StationNotQualified;
+            else if (key.Price > p.CapUnits) kind = OfferOutcomeKind.RejectedOverPriceCap;
+            else if (_book.AnyEarlierWhole && (slot = _book.Blocked(Numbers(stations, ref numbered), plan)) >= 0)
+                (kind, why) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(slot));
+            else if (need is null && o.Profile is not null) why = Why.ProfileNotValid;
+            else if (need is not null && !OfferedWh(o, wh, p, _offered)) why = Why.ProfileNotValid;
             else
             {
-                if (!OfferedWh(o, e.Wh, p, offered!))
+                SelectionDecision d;
+                Span<Segment> segments;
+                if (need is null)
                 {
-                    (e.Kind, e.Why) = (OfferOutcomeKind.RejectedNotEligible, Why.ProfileNotValid);
-                    continue;
+                    d = p.SelectionStrategy.Decide(o, wh, remaining, p.AllowanceWh, p.MinimumWh);
+                    segments = _segments.AsSpan(0, 1);
+                    if (d.Accepts) segments[0] = new Segment(p.WindowStart, p.WindowEnd, FlatWatts(d.WattHours, p));
                 }
-                Array.Clear(taking!);
-                var d = p.SelectionStrategy.DecideProfile(o, offered!, need, allowance, p.MinimumWh, taking!);
-                (e.Kind, e.Why) = (d.Kind, d.Why);
-                if (!d.Accepts) continue;
-                var length = TimeSpan.TicksPerMinute * p.IntervalMinutes;
-                for (var k = 0; k < segments!.Length; k++)
-                    segments[k] = new Segment(p.WindowStart + k * length, p.WindowStart + (k + 1) * length, taking![k] * (60 / p.IntervalMinutes));
-                clash = _book.TryBook(o.StationIds, plan, segments, out var watts);
-                if (clash != -1)
+                else
                 {
-                    (e.Kind, e.Why, e.Slot) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(clash), clash);
-                    continue;
+                    Array.Clear(_taking);
+                    d = p.SelectionStrategy.DecideProfile(o, _offered, need, allowance, p.MinimumWh, _taking);
+                    segments = _segments.AsSpan(0, need.Length);
+                    var length = TimeSpan.TicksPerMinute * p.IntervalMinutes;
+                    if (d.Accepts)
+                        for (var k = 0; k < segments.Length; k++)
+                            segments[k] = new Segment(p.WindowStart + k * length, p.WindowStart + (k + 1) * length, _taking[k] * (60 / p.IntervalMinutes));
                 }
-                for (var k = 0; k < need.Length; k++)
+                (kind, why) = (d.Kind, d.Why);
+                if (d.Accepts)
                 {
-                    allowance -= Math.Max(0, taking![k] - Math.Max(need[k], 0));
-                    need[k] -= taking[k];
+                    var numbers = Numbers(stations, ref numbered);
+                    var size = numbers.Length * segments.Length;
+                    if (_watts.Length < size) (_watts, _used) = (new long[size], new long[size]);
+                    slot = _book.TryBook(numbers, plan, segments, _watts.AsSpan(0, size), _used.AsSpan(0, size), out var pooled);
+                    if (slot != -1) (kind, why) = (OfferOutcomeKind.RejectedCapacityConflict, _book.WhyOf(slot));
+                    else
+                    {
+                        var extra = 0;
+                        if (pooled)
+                        {
+                            extra = 1 + keptWatts;
+                            Append(ref _keptWatts, ref keptWatts, _watts.AsSpan(0, size));
+                        }
+                        if (need is not null)
+                        {
+                            for (var k = 0; k < need.Length; k++)
+                            {
+                                allowance -= Math.Max(0, _taking[k] - Math.Max(need[k], 0));
+                                need[k] -= _taking[k];
+                            }
+                            Append(ref _keptWh, ref keptWh, _taking);
+                        }
+                        else remaining -= d.WattHours;
+                        rows[i] = new OutcomeRow(o, d.WattHours, kind, null, extra);
+                        acceptedCount++;
+                        bookings += stations.Count;
+                        last = i;
+                        continue;
+                    }
                 }
-                e.Extra = Keep(ref extras, (long[])taking!.Clone(), watts);
-                e.AcceptedWh = d.WattHours;
-                acceptedCount++;
-                last = i;
             }
+            rows[i] = new OutcomeRow(o, 0, kind, why switch
+            {
+                Why.CapacityConflict or Why.Booked or Why.Recovery or Why.NoPower => _book.Describe(slot),
+                _ => Explain.Text(why),
+            });
         }
-        return Publish(p, slice, acceptedCount, last, extras);
+        // Offers are accepted in merit order, so the last accepted one carries the highest accepted price.
+        var clearingPrice = last >= 0 ? rows[last].Offer.Price : default;
+        var built = new RequestRows(p, rows, clearingPrice, need is null ? null : _keptWh[..keptWh], _keptWatts[..keptWatts]);
+        return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Length, built.Outcomes))
+        {
+            RequestId = p.Id, Requested = p.Requested, OverfillAllowance = p.Allowance, Pricing = p.Pricing,
+            Selection = p.Selection, SelectionNote = p.SelectionNote, ClearingPrice = clearingPrice,
+            Bookings = new BuiltOnRead<StationBooking>(bookings, built.Bookings),
+        };
     }
 
-    private static int Keep(ref List<(long[]?, long[]?)>? extras, long[]? wh, long[]? watts)
+    /// <summary>The watt-hours <paramref name="p"/> needs per interval; sizes the per-interval scratch to match.</summary>
+    private long[] Need(RequestPlan p)
     {
-        (extras ??= []).Add((wh, watts));
-        return extras.Count;
+        var need = new long[p.IntervalCount];
+        if (p.ProfileWh is { } wanted) Array.Copy(wanted, need, need.Length);
+        else Profiles.Spread(p.RequestedWh, need);
+        if (_offered.Length != need.Length) (_offered, _taking) = (new long[need.Length], new long[need.Length]);
+        if (_segments.Length < need.Length) _segments = new Segment[need.Length];
+        return need;
     }
 
-    private bool AnyProfile(Span<Entry> slice)
+    /// <summary>The numbers of <paramref name="stations"/> in the station book, looked up on first use for the offer.</summary>
+    private ReadOnlySpan<int> Numbers(IReadOnlyList<string> stations, ref bool numbered)
     {
-        foreach (ref var e in slice)
-            if (offers[e.Offer].Profile is not null) return true;
-        return false;
+        if (_numbers.Length < stations.Count) _numbers = new int[stations.Count];
+        var numbers = _numbers.AsSpan(0, stations.Count);
+        if (!numbered) _book.Number(stations, numbers);
+        numbered = true;
+        return numbers;
+    }
+
+    private static void Append(ref long[] kept, ref int count, ReadOnlySpan<long> values)
+    {
+        if (kept.Length < count + values.Length) Array.Resize(ref kept, Math.Max(kept.Length * 2, count + values.Length));
+        values.CopyTo(kept.AsSpan(count));
+        count += values.Length;
     }
 
     /// <summary>
@@ -619,62 +661,33 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             Profiles.Spread(wh, offered);
             return true;
         }
-        return Profiles.IntervalWh(o.Profile, p.IntervalMinutes, p.WholeIntervals, offered) && Sum(offered) == wh;
-    }
-
-    private static long Sum(long[] values)
-    {
+        if (!Profiles.IntervalWh(o.Profile, p.IntervalMinutes, p.WholeIntervals, offered)) return false;
         var sum = 0L;
-        foreach (var v in values) sum += v;
-        return sum;
+        foreach (var v in offered) sum += v;
+        return sum == wh;
     }
 
     /// <summary>The power of <paramref name="wh"/> spread evenly over the request's window, in whole watts rounded up.</summary>
-    private static long FlatWatts(long wh, RequestPlan p) =>
-        (long)decimal.Ceiling((decimal)wh * TimeSpan.TicksPerHour / (p.WindowEnd - p.WindowStart));
+    private static long FlatWatts(long wh, RequestPlan p)
+    {
+        var ticks = p.WindowEnd - p.WindowStart;
+        return (long)(((Int128)wh * TimeSpan.TicksPerHour + ticks - 1) / ticks);
+    }
 
     private HashSet<string> _seen = new(StringComparer.Ordinal);
 
-    /// <summary>Award ids are built from request and offer ids, so an offer id twice on one request would pay one award id twice.</summary>
-    private void RefuseRepeatedIds(RequestPlan p, Span<Entry> slice)
+    private void ResetSeen()
     {
         // One small set reused for every request; a large one is dropped rather than cleared over and over.
         if (_seen.Count > 4096) _seen = new(StringComparer.Ordinal);
         else _seen.Clear();
-        foreach (ref var e in slice)
-        {
-            var id = offers[e.Offer].Id;
-            if (!_seen.Add(id))
-                throw new ArgumentException($"Offer {id} appears twice on request {p.Id}; offer ids must be unique.", nameof(offers));
-        }
     }
 
-    private ClearingResult Publish(RequestPlan p, Span<Entry> slice, int acceptedCount, int last, List<(long[]? Wh, long[]? Watts)>? extras)
+    /// <summary>Award ids are built from request and offer ids, so an offer id twice on one request would pay one award id twice.</summary>
+    private void RefuseRepeated(string id, RequestPlan p)
     {
-        // Offers are accepted in merit order, so the last accepted one carries the highest accepted price.
-        var clearingPrice = last >= 0 ? offers[slice[last].Offer].Price : default;
-        var rows = new OutcomeRow[slice.Length];
-        Dictionary<int, (long[]? Wh, long[]? Watts)>? kept = null;
-        var bookings = 0;
-        for (var i = 0; i < slice.Length; i++)
-        {
-            ref var e = ref slice[i];
-            var o = offers[e.Offer];
-            rows[i] = new OutcomeRow(o, e.AcceptedWh, e.Kind, e.Why switch
-            {
-                Why.CapacityConflict or Why.Booked or Why.Recovery or Why.NoPower => _book.Describe(e.Slot),
-                _ => Explain.Text(e.Why),
-            });
-            if (e.Extra > 0) (kept ??= [])[i] = extras![e.Extra - 1];
-            if (rows[i].IsAccepted) bookings += o.StationIds.Count;
-        }
-        var built = new RequestRows(p, rows, clearingPrice, kept);
-        return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Length, built.Outcomes))
-        {
-            RequestId = p.Id, Requested = p.Requested, OverfillAllowance = p.Allowance, Pricing = p.Pricing,
-            Selection = p.Selection, SelectionNote = p.SelectionNote, ClearingPrice = clearingPrice,
-            Bookings = new BuiltOnRead<StationBooking>(bookings, built.Bookings),
-        };
+        if (!_seen.Add(id))
+            throw new ArgumentException($"Offer {id} appears twice on request {p.Id}; offer ids must be unique.", nameof(offers));
     }
 
     private static bool AllIn(IReadOnlyList<string> stations, IReadOnlySet<string> qualified)
@@ -685,8 +698,12 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
     }
 }
 
-/// <summary>One offer's result as the engine leaves it: the offer, the watt-hours accepted, the outcome and its explanation.</summary>
-internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOutcomeKind Kind, object? Detail)
+/// <summary>
+/// One offer's result as the engine leaves it: the offer, the watt-hours accepted, the outcome and its explanation, and
+/// for an award whose stations' power is known, 1 + where the watts its stations took begin in the request's
+/// <see cref="RequestRows"/> (0: none, the stations are taken whole).
+/// </summary>
+internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOutcomeKind Kind, object? Detail, int WattsAt = 0)
 {
     public bool IsAccepted => Kind is OfferOutcomeKind.Accepted or OfferOutcomeKind.PartlyAccepted;
 
@@ -698,28 +715,35 @@ internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOu
 /// <summary>
 /// A request's clearing result as compact rows, one per offer in merit order, from which the award, outcome and booking
 /// objects are built when first read. Storage reads one request at a time, so clearing a million offers does not hold
-/// a million objects that every garbage collection during the run would copy. <paramref name="extras"/> holds, by row,
-/// what an accepted offer took beyond its total: per interval its watt-hours (a request cleared per interval), and when
-/// its stations' power is known the watts each station took per stretch (station-major: one stretch for a flat award,
-/// one per interval otherwise).
+/// a million objects that every garbage collection during the run would copy. What the accepted offers took beyond
+/// their totals is kept in two arrays for the whole request: <paramref name="wh"/>, for a request cleared per interval,
+/// the watt-hours of each interval for each award in merit order (null for a request cleared on totals); and
+/// <paramref name="watts"/>, for each award whose stations' power is known, the watts each station took per stretch
+/// (station-major: one stretch for a request cleared on totals, one per interval otherwise), from its row's
+/// <see cref="OutcomeRow.WattsAt"/>.
 /// </summary>
-internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerKilowattHour clearingPrice, Dictionary<int, (long[]? Wh, long[]? Watts)>? extras)
+internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerKilowattHour clearingPrice, long[]? wh, long[] watts)
 {
-    private (long[]? Wh, long[]? Watts) ExtrasOf(int row) => extras is not null && extras.TryGetValue(row, out var x) ? x : default;
-
     private TimeWindow Window => new(new DateTimeOffset(plan.WindowStart, TimeSpan.Zero), new DateTimeOffset(plan.WindowEnd, TimeSpan.Zero));
 
     public Award[] Awards()
     {
         var awards = new List<Award>();
+        var cuts = plan.IntervalCount;
         for (var i = 0; i < rows.Length; i++)
         {
             var r = rows[i];
-            if (r.IsAccepted)
-                awards.Add(new Award(Award.IdFor(plan.Id, r.Offer.Id), r.Offer.Id, r.Offer.CpoId, r.Offer.StationIds, r.Energy, plan.PricingStrategy.PriceFor(r.Offer.Price, clearingPrice))
-                {
-                    Profile = ExtrasOf(i).Wh is { } wh ? Array.AsReadOnly(Array.ConvertAll(wh, w => Profiles.Power(w, plan.IntervalMinutes))) : null,
-                });
+            if (!r.IsAccepted) continue;
+            Kilowatts[]? profile = null;
+            if (wh is not null)
+            {
+                profile = new Kilowatts[cuts];
+                for (var k = 0; k < cuts; k++) profile[k] = Profiles.Power(wh[awards.Count * cuts + k], plan.IntervalMinutes);
+            }
+            awards.Add(new Award(Award.IdFor(plan.Id, r.Offer.Id), r.Offer.Id, r.Offer.CpoId, r.Offer.StationIds, r.Energy, plan.PricingStrategy.PriceFor(r.Offer.Price, clearingPrice))
+            {
+                Profile = profile is null ? null : Array.AsReadOnly(profile),
+            });
         }
         return [.. awards];
     }
@@ -742,22 +766,20 @@ internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerK
     {
         var interval = MarketInterval.From(plan.IntervalMinutes);
         var cuts = plan.IntervalCount;
+        var stretches = wh is null ? 1 : cuts;
         var bookings = new List<StationBooking>();
-        for (var i = 0; i < rows.Length; i++)
+        foreach (var r in rows)
         {
-            var r = rows[i];
             if (!r.IsAccepted) continue;
             var id = Award.IdFor(plan.Id, r.Offer.Id);
             var stations = r.Offer.StationIds;
-            var all = ExtrasOf(i).Watts;
-            var stretches = all is null ? 0 : all.Length / stations.Count;
             for (var s = 0; s < stations.Count; s++)
             {
                 Kilowatts[]? power = null;
-                if (all is { } watts)
+                if (r.WattsAt > 0)
                 {
                     power = new Kilowatts[cuts];
-                    for (var k = 0; k < cuts; k++) power[k] = new(Units.Kwh(watts[s * stretches + (stretches == 1 ? 0 : k)]).Value);
+                    for (var k = 0; k < cuts; k++) power[k] = new(Units.Kwh(watts[r.WattsAt - 1 + s * stretches + (stretches == 1 ? 0 : k)]).Value);
                 }
                 bookings.Add(new StationBooking(stations[s], Window, id) { Power = power, Interval = interval });
             }

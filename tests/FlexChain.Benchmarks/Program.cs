@@ -5,12 +5,13 @@ using FlexChain.Benchmarks;
 using FlexChain.Domain;
 
 // Run with: dotnet run -c Release --project tests/FlexChain.Benchmarks -- --filter '*Clearing*'
-// `-- --quick` times a few runs with a stopwatch instead, for a fast check while optimising.
+// `-- --quick [rounds]` times a few rounds (3 by default) with a stopwatch instead, for a fast check while optimising.
 if (args is ["--quick", ..])
 {
     var b = new ClearingBenchmarks { Offers = 1_000_000, Requests = 10_000 };
     b.Setup();
-    for (var round = 0; round < 3; round++)
+    var rounds = args is [_, var n, ..] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 3;
+    for (var round = 0; round < rounds; round++)
     {
         Time("sort", () => b.SortEachRequestsOffers());
         Time("clear", () => b.ClearGateCycle());

@@ -373,7 +373,7 @@ public sealed partial class GateCycleRunner(
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
         var taken = TakenAsync(cycle.Id, market, all, cancellationToken);
-        var requests = await Task.WhenAll(market.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, inForce, cancellationToken)));
+        var requests = await EligibilityCheckedAsync(market.Select(r => (r, (IReadOnlyList<Offer>)byRequest[r.Id].ToList())).ToList(), cycle.ClosesAt, inForce, cancellationToken);
         var result = CoordinatedClearing.Clear(requests, all, await taken);
         ClearingResult ResultOf(FlexRequest r) => calls.GetValueOrDefault(r.Id) ?? result.For(r.Id);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
@@ -394,7 +394,7 @@ public sealed partial class GateCycleRunner(
             var contract = (await store.GetAvailabilityAsync(call.AvailabilityId!, cancellationToken))?.Value.Contract()
                 ?? throw new InvalidOperationException($"call {call.Id} names a missing availability contract {call.AvailabilityId}");
             var offers = contract.CallOffers(call.Id, call.Delivery);
-            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync(call, offers, at, inForce, cancellationToken)).Request], offers).Results[0];
+            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync([(call, offers)], at, inForce, cancellationToken))[0].Request], offers).Results[0];
         }
         return results;
     }
@@ -420,29 +420,33 @@ public sealed partial class GateCycleRunner(
         new(requests.Min(r => r.Delivery.Start), requests.Max(r => r.Delivery.End));
 
     /// <summary>
-    /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
+    /// The requests for the engine with their offers' stations re-checked at the cycle's closing time (a fixed instant, so a
     /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
-    /// no longer wins. Stations are read from the store, not the offer path's cache. A TSO's request also loses the offers
-    /// an impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
+    /// no longer wins. Stations are read from the store, not the offer path's cache, all of the cycle's at once (and their
+    /// grid answers and states), so a station costs a fraction of a query. A TSO's request also loses the offers an
+    /// impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
     /// </summary>
-    /// <param name="offers">The request's offers.</param>
+    /// <param name="requests">Each request with its offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
-    /// <returns>The request with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
-    private async Task<CoordinatedRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at,
-        IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
+    /// <returns>Each request, in order, with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
+    private async Task<IReadOnlyList<CoordinatedRequest>> EligibilityCheckedAsync(IReadOnlyList<(FlexRequest Request, IReadOnlyList<Offer> Offers)> requests,
+        DateTimeOffset at, IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
     {
-        var named = offers.SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).Distinct().ToList();
-        var stations = new System.Collections.Concurrent.ConcurrentBag<ChargingStation>();
-        await Parallel.ForEachAsync(named, MarketStore.InParallel(cancellationToken), async (n, ct) =>
+        var named = requests.SelectMany(r => r.Offers).SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).ToList();
+        var stored = await store.GetStationsAsync(named, cancellationToken);
+        var stations = requests.Select(r => (IReadOnlyList<ChargingStation>)r.Offers.SelectMany(o => o.StationIds.Select(s => stored.GetValueOrDefault((o.CpoId, s))))
+            .OfType<ChargingStation>().DistinctBy(s => s.Id).ToList()).ToList();
+        var restrictions = await store.GetGridRestrictionsAsync(requests.Select((r, i) => (stations[i], r.Request.Delivery)).ToList(), at, inForce, cancellationToken);
+        var areas = new System.Collections.Concurrent.ConcurrentDictionary<string, Task<CoordinationSetting?>>(StringComparer.Ordinal);
+        return await Task.WhenAll(requests.Select(async (r, i) =>
         {
-            if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
-        });
-        var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
-        var area = await store.GetCoordinationAsync(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, cancellationToken);
-        var checkedRequest = request.ToClearingRequest(stations, place.Node, place.Requirements, at, offers,
-            await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken, inForce), place.Sites);
-        if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers.ToList(), await store.GetTradeAnswersAsync(request.Id, cancellationToken));
-        return new(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
+            var (request, offers) = r;
+            var place = await store.GetRequestPlaceAsync(request, stations[i], cancellationToken);
+            var area = await areas.GetOrAdd(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, id => store.GetCoordinationAsync(id, cancellationToken));
+            var checkedRequest = request.ToClearingRequest(stations[i], place.Node, place.Requirements, at, offers, restrictions[i], place.Sites);
+            if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers, await store.GetTradeAnswersAsync(request.Id, cancellationToken));
+            return new CoordinatedRequest(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
+        }));
     }
 
     /// <summary>

@@ -214,7 +214,7 @@ public sealed partial class GateCycleRunner(
                     if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
                     break;
                 case GateCycleState.Closed:
-                    if (!await ClearAsync(cycle, etag, now, announcing, cancellationToken)) continue;
+                    if (!await ClearAsync(cycle, etag, now, cancellationToken)) continue;
                     break;
                 case GateCycleState.Cleared:
                     if (!await LockAsync(cycle, etag, now, announcing, cancellationToken)) continue;
@@ -277,7 +277,7 @@ public sealed partial class GateCycleRunner(
     /// anything is saved from it; this and every later attempt apply the stored plan, so two engine runs never mix.
     /// False when another instance moved the cycle first.
     /// </summary>
-    private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
+    private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
     {
         // The bookings are written before the awards they come from are saved, so every later clearing sees them; a retry
         // after a stored plan books it again (an earlier attempt may have stopped before, and booking twice changes nothing).
@@ -298,10 +298,9 @@ public sealed partial class GateCycleRunner(
         // step is retried from what is stored.
         await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
         await ForwardUnboughtAsync(clearing.Select(m => m.Value), cycle.ClosesAt, cancellationToken);
-        // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
-        // without, this is the last step and they go out before its checkpoint.
-        var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
-        if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
+        // Without awards this is the last step, and the announcements go out before its checkpoint; with awards the lock
+        // step sends them once its transactions are out (their notifications would compete with it for storage).
+        if (cycle.State == GateCycleState.Settled) await events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
     }
 
@@ -457,12 +456,15 @@ public sealed partial class GateCycleRunner(
     private async Task<bool> LockAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
-        if (announcing.Count == 0) announcing.Add(events.AnnounceAsync(members.Values.Select(m => m.Value), cancellationToken)); // resumed after a crash
         var awarded = cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId).ToHashSet();
         var requests = members.Where(kv => awarded.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
         var unlocked = cycle.Batches.Where(b => !b.LockDone).ToList();
-        if (unlocked.Count > 0)
+        // The clearing's outcomes are announced once the locks are out or failed (their notifications would compete with
+        // the locks for storage and CPU), and again by a retried step.
+        void AnnounceCleared() => announcing.Add(events.AnnounceAsync(members.Values.Select(m => m.Value), cancellationToken));
+        if (unlocked.Count == 0) AnnounceCleared();
+        else
         {
             var locks = await Task.WhenAll(unlocked.Select(async batch =>
             {
@@ -473,7 +475,15 @@ public sealed partial class GateCycleRunner(
                     RequestConsents.Draws(batch.Awards.Select(a => a.RequestId).ToList(), records, values));
             }));
             LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
-            var outcomes = await ledger.LockCyclesAsync(locks, cancellationToken);
+            IReadOnlyList<SettlementLedger.LockOutcome> outcomes;
+            try
+            {
+                outcomes = await ledger.LockCyclesAsync(locks, cancellationToken);
+            }
+            finally
+            {
+                AnnounceCleared();
+            }
             faults.Reached(FaultInjection.LockMined);
             for (var i = 0; i < unlocked.Count; i++)
             {

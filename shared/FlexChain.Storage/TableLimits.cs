@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Azure;
 using Azure.Data.Tables;
 
@@ -33,6 +34,9 @@ public static class TableLimits
     /// <summary>Largest entity-group transaction request, in bytes.</summary>
     public const int MaxTransactionBytes = 4 * 1024 * 1024;
 
+    /// <summary>Most comparisons (<c>eq</c>, <c>ne</c>, <c>gt</c>, <c>ge</c>, <c>lt</c>, <c>le</c>) in one query's filter.</summary>
+    public const int MaxFilterComparisons = 15;
+
     /// <summary>Bytes counted per operation of a transaction for its MIME part and headers (a generous bound).</summary>
     private const int TransactionOverheadPerAction = 1024;
 
@@ -62,6 +66,20 @@ public static class TableLimits
         if (EntityBytes(entity) is var bytes and > MaxEntityBytes)
             throw new TableLimitException($"{where}: {bytes} bytes, at most {MaxEntityBytes}");
         return entity;
+    }
+
+    /// <summary>How many comparisons <paramref name="filter"/> makes (quoted literals are skipped).</summary>
+    public static int Comparisons(string filter) =>
+        Regex.Matches(Regex.Replace(filter, "'(?:[^']|'')*'", "''"), @"\s(?:eq|ne|gt|ge|lt|le)\s").Count;
+
+    /// <summary>Throws when the real service would refuse <paramref name="filter"/> (Azurite takes any number of comparisons).</summary>
+    /// <exception cref="TableLimitException">More than <see cref="MaxFilterComparisons"/> comparisons.</exception>
+    public static string CheckFilter(string filter)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        if (Comparisons(filter) is var n and > MaxFilterComparisons)
+            throw new TableLimitException($"a query filter has {n} comparisons, at most {MaxFilterComparisons}");
+        return filter;
     }
 
     /// <summary>Throws when the real service would refuse <paramref name="actions"/> as one entity-group transaction.</summary>

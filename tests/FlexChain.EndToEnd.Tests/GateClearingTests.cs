@@ -268,8 +268,8 @@ public sealed class GateClearingTests(MarketFixture market)
     private static string Json<T>(T value) => System.Text.Json.JsonSerializer.Serialize(value, StoreJson.Options);
 
     /// <summary>
-    /// Bookings on Azurite: the bookings overlapping a span are found by one partition query per station (touching
-    /// windows are not), other cycles' only; writing them again changes nothing.
+    /// Bookings on Azurite: the bookings overlapping a span are found by a key range per station (touching windows are
+    /// not), other cycles' only; writing them again changes nothing.
     /// </summary>
     [Fact]
     public async Task Bookings_OverlappingOtherCyclesOnly_TouchingWindowsFree()
@@ -292,6 +292,27 @@ public sealed class GateClearingTests(MarketFixture market)
         Assert.Empty(await Taken(W(30, 60)));
         var found = Assert.Single(await store.GetBookingsAsync([station], W(70, 71), "gc-9", default));
         Assert.Equal(booked[2], found);
+    }
+
+    /// <summary>
+    /// A clearing's bookings go in transactions per shard and come back in queries of seven stations each, within the
+    /// service's 15 comparisons a filter: 300 stations (about five a shard), two bookings each, all found, written twice.
+    /// </summary>
+    [Fact]
+    public async Task Bookings_ManyStationsSharingShards_AllWrittenAndFoundInFewRequests()
+    {
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var t = new DateTimeOffset(2099, 1, 1, 10, 0, 0, TimeSpan.Zero).AddDays(Random.Shared.Next(1, 10_000));
+        var stations = Enumerable.Range(0, 300).Select(i => $"st_many{t.UtcTicks}_{i:D3}").ToList();
+        var booked = stations.SelectMany(s => new[] { new StationBooking(s, new(t, t.AddMinutes(15)), $"req_1/{s}"), new StationBooking(s, new(t.AddHours(2), t.AddHours(3)), $"req_2/{s}") }).ToList();
+        await store.BookAsync("gc-many", booked, default);
+        await store.BookAsync("gc-many", booked, default);   // a retried step
+
+        var found = await store.GetBookingsAsync(stations, new TimeWindow(t.AddMinutes(10), t.AddHours(2).AddMinutes(1)), "gc-other", default);
+
+        Assert.Equal(booked.Select(b => b.AwardId).Order(StringComparer.Ordinal), found.Select(b => b.AwardId).Order(StringComparer.Ordinal));
+        Assert.Equal(booked.OrderBy(b => b.AwardId, StringComparer.Ordinal), found.OrderBy(b => b.AwardId, StringComparer.Ordinal));
+        Assert.Empty(await store.GetBookingsAsync(stations, new TimeWindow(t.AddHours(1), t.AddHours(2)), "gc-other", default));
     }
 
     /// <summary>

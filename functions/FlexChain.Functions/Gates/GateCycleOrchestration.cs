@@ -42,11 +42,14 @@ public sealed class DurableTaskOptions
     public TimeSpan MessageVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// How long a dequeued orchestration (control queue) message stays hidden. These wait in the worker's buffer before
-    /// they are processed and are not renewed, so a short value makes a busy worker see them again (duplicates).
+    /// How long a dequeued orchestration (control queue) message stays hidden: a killed worker's timer or step result is
+    /// seen again after this, so it bounds the time from a kill to the cycle moving as the activity visibility does (a
+    /// 30-minute chaos run with 60 s saw one cycle wait 60.2 s: killed just as its settlement timer came due). These wait
+    /// in the worker's buffer unrenewed, so a busy worker may see one again: the framework drops a completion or timer it
+    /// already has, and every step is idempotent.
     /// </summary>
-    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:30", "00:05:00")]
-    public TimeSpan ControlMessageVisibilityTimeout { get; set; } = TimeSpan.FromMinutes(1);
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:10", "00:05:00")]
+    public TimeSpan ControlMessageVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>

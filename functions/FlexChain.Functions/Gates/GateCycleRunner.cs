@@ -214,7 +214,7 @@ public sealed partial class GateCycleRunner(
                     if (await store.TryReplaceGateCycleAsync(cycle, etag, [], cancellationToken) is null) continue;
                     break;
                 case GateCycleState.Closed:
-                    if (!await ClearAsync(cycle, etag, now, announcing, cancellationToken)) continue;
+                    if (!await ClearAsync(cycle, etag, now, cancellationToken)) continue;
                     break;
                 case GateCycleState.Cleared:
                     if (!await LockAsync(cycle, etag, now, announcing, cancellationToken)) continue;
@@ -277,7 +277,7 @@ public sealed partial class GateCycleRunner(
     /// anything is saved from it; this and every later attempt apply the stored plan, so two engine runs never mix.
     /// False when another instance moved the cycle first.
     /// </summary>
-    private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
+    private async Task<bool> ClearAsync(GateCycle cycle, ETag etag, DateTimeOffset now, CancellationToken cancellationToken)
     {
         // The bookings are written before the awards they come from are saved, so every later clearing sees them; a retry
         // after a stored plan books it again (an earlier attempt may have stopped before, and booking twice changes nothing).
@@ -298,10 +298,9 @@ public sealed partial class GateCycleRunner(
         // step is retried from what is stored.
         await Parallel.ForEachAsync(closed, MarketStore.InParallel(cancellationToken), async (m, ct) => await SaveAsync(m.Value, m.ETag, RequestState.Open, ct));
         await ForwardUnboughtAsync(clearing.Select(m => m.Value), cycle.ClosesAt, cancellationToken);
-        // With awards, the announcements go out while the escrow is locked (the lock step re-announces after a crash);
-        // without, this is the last step and they go out before its checkpoint.
-        var announce = events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
-        if (cycle.State == GateCycleState.Settled) await announce; else announcing.Add(announce);
+        // Without awards this is the last step, and the announcements go out before its checkpoint; with awards the lock
+        // step sends them once its transactions are out (their notifications would compete with it for storage).
+        if (cycle.State == GateCycleState.Settled) await events.AnnounceAsync(clearing.Select(m => m.Value), cancellationToken);
         return await store.TryReplaceGateCycleAsync(cycle, etag, cycle.Batches.Select(b => b.Number), cancellationToken) is not null;
     }
 
@@ -373,7 +372,7 @@ public sealed partial class GateCycleRunner(
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
         var taken = TakenAsync(cycle.Id, market, all, cancellationToken);
-        var requests = await Task.WhenAll(market.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, inForce, cancellationToken)));
+        var requests = await EligibilityCheckedAsync(market.Select(r => (r, (IReadOnlyList<Offer>)byRequest[r.Id].ToList())).ToList(), cycle.ClosesAt, inForce, cancellationToken);
         var result = CoordinatedClearing.Clear(requests, all, await taken);
         ClearingResult ResultOf(FlexRequest r) => calls.GetValueOrDefault(r.Id) ?? result.For(r.Id);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
@@ -394,7 +393,7 @@ public sealed partial class GateCycleRunner(
             var contract = (await store.GetAvailabilityAsync(call.AvailabilityId!, cancellationToken))?.Value.Contract()
                 ?? throw new InvalidOperationException($"call {call.Id} names a missing availability contract {call.AvailabilityId}");
             var offers = contract.CallOffers(call.Id, call.Delivery);
-            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync(call, offers, at, inForce, cancellationToken)).Request], offers).Results[0];
+            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync([(call, offers)], at, inForce, cancellationToken))[0].Request], offers).Results[0];
         }
         return results;
     }
@@ -420,29 +419,33 @@ public sealed partial class GateCycleRunner(
         new(requests.Min(r => r.Delivery.Start), requests.Max(r => r.Delivery.End));
 
     /// <summary>
-    /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
+    /// The requests for the engine with their offers' stations re-checked at the cycle's closing time (a fixed instant, so a
     /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
-    /// no longer wins. Stations are read from the store, not the offer path's cache. A TSO's request also loses the offers
-    /// an impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
+    /// no longer wins. Stations are read from the store, not the offer path's cache, all of the cycle's at once (and their
+    /// grid answers and states), so a station costs a fraction of a query. A TSO's request also loses the offers an
+    /// impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
     /// </summary>
-    /// <param name="offers">The request's offers.</param>
+    /// <param name="requests">Each request with its offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
-    /// <returns>The request with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
-    private async Task<CoordinatedRequest> EligibilityCheckedAsync(FlexRequest request, IEnumerable<Offer> offers, DateTimeOffset at,
-        IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
+    /// <returns>Each request, in order, with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
+    private async Task<IReadOnlyList<CoordinatedRequest>> EligibilityCheckedAsync(IReadOnlyList<(FlexRequest Request, IReadOnlyList<Offer> Offers)> requests,
+        DateTimeOffset at, IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
     {
-        var named = offers.SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).Distinct().ToList();
-        var stations = new System.Collections.Concurrent.ConcurrentBag<ChargingStation>();
-        await Parallel.ForEachAsync(named, MarketStore.InParallel(cancellationToken), async (n, ct) =>
+        var named = requests.SelectMany(r => r.Offers).SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).ToList();
+        var stored = await store.GetStationsAsync(named, cancellationToken);
+        var stations = requests.Select(r => (IReadOnlyList<ChargingStation>)r.Offers.SelectMany(o => o.StationIds.Select(s => stored.GetValueOrDefault((o.CpoId, s))))
+            .OfType<ChargingStation>().DistinctBy(s => s.Id).ToList()).ToList();
+        var restrictions = await store.GetGridRestrictionsAsync(requests.Select((r, i) => (stations[i], r.Request.Delivery)).ToList(), at, inForce, cancellationToken);
+        var areas = new System.Collections.Concurrent.ConcurrentDictionary<string, Task<CoordinationSetting?>>(StringComparer.Ordinal);
+        return await Task.WhenAll(requests.Select(async (r, i) =>
         {
-            if (await store.GetStationAsync(n.CpoId, n.s, ct) is { } stored) stations.Add(stored.Value);
-        });
-        var place = await store.GetRequestPlaceAsync(request, stations, cancellationToken);
-        var area = await store.GetCoordinationAsync(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, cancellationToken);
-        var checkedRequest = request.ToClearingRequest(stations, place.Node, place.Requirements, at, offers,
-            await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken, inForce), place.Sites);
-        if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers.ToList(), await store.GetTradeAnswersAsync(request.Id, cancellationToken));
-        return new(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
+            var (request, offers) = r;
+            var place = await store.GetRequestPlaceAsync(request, stations[i], cancellationToken);
+            var area = await areas.GetOrAdd(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, id => store.GetCoordinationAsync(id, cancellationToken));
+            var checkedRequest = request.ToClearingRequest(stations[i], place.Node, place.Requirements, at, offers, restrictions[i], place.Sites);
+            if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers, await store.GetTradeAnswersAsync(request.Id, cancellationToken));
+            return new CoordinatedRequest(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
+        }));
     }
 
     /// <summary>
@@ -453,12 +456,15 @@ public sealed partial class GateCycleRunner(
     private async Task<bool> LockAsync(GateCycle cycle, ETag etag, DateTimeOffset now, List<Task> announcing, CancellationToken cancellationToken)
     {
         var members = await store.GetGateCycleRequestsAsync(cycle.Id, cancellationToken);
-        if (announcing.Count == 0) announcing.Add(events.AnnounceAsync(members.Values.Select(m => m.Value), cancellationToken)); // resumed after a crash
         var awarded = cycle.Batches.SelectMany(b => b.Awards).Select(a => a.RequestId).ToHashSet();
         var requests = members.Where(kv => awarded.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         var values = requests.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
         var unlocked = cycle.Batches.Where(b => !b.LockDone).ToList();
-        if (unlocked.Count > 0)
+        // The clearing's outcomes are announced once the locks are out or failed (their notifications would compete with
+        // the locks for storage and CPU), and again by a retried step.
+        void AnnounceCleared() => announcing.Add(events.AnnounceAsync(members.Values.Select(m => m.Value), cancellationToken));
+        if (unlocked.Count == 0) AnnounceCleared();
+        else
         {
             var locks = await Task.WhenAll(unlocked.Select(async batch =>
             {
@@ -469,7 +475,15 @@ public sealed partial class GateCycleRunner(
                     RequestConsents.Draws(batch.Awards.Select(a => a.RequestId).ToList(), records, values));
             }));
             LogChainStep(cycle.Id, "lock", unlocked.Count, locks.Sum(l => l.Awards.Count));
-            var outcomes = await ledger.LockCyclesAsync(locks, cancellationToken);
+            IReadOnlyList<SettlementLedger.LockOutcome> outcomes;
+            try
+            {
+                outcomes = await ledger.LockCyclesAsync(locks, cancellationToken);
+            }
+            finally
+            {
+                AnnounceCleared();
+            }
             faults.Reached(FaultInjection.LockMined);
             for (var i = 0; i < unlocked.Count; i++)
             {

@@ -162,7 +162,7 @@ public sealed partial class MarketStore
     /// <summary>Removes <paramref name="bookings"/> (a released availability day's); one already gone is no error.</summary>
     public async Task ReleaseBookingsAsync(IEnumerable<StationBooking> bookings, CancellationToken cancellationToken) =>
         await Parallel.ForEachAsync(bookings, InParallel(cancellationToken), async (b, ct) =>
-            await Bookings.DeleteEntityAsync(b.StationId, BookingRow(b), ETag.All, ct));
+            await Bookings.DeleteEntityAsync(BookingPartition(b.StationId), BookingRow(b), ETag.All, ct));
 
     private static string DueRow(AvailabilityDocument doc) => Ticks(doc.GateClosure) + "_" + doc.Id;
 }

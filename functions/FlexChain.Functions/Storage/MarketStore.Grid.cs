@@ -67,11 +67,18 @@ public sealed partial class MarketStore
         }
     }
 
-    /// <summary>The answers given on <paramref name="c"/>, by operator (point reads, one per operator).</summary>
-    public async Task<IReadOnlyDictionary<string, GridAnswer>> GetGridAnswersAsync(GridCase c, CancellationToken cancellationToken)
+    /// <summary>The answers given on <paramref name="c"/>, by operator.</summary>
+    public async Task<IReadOnlyDictionary<string, GridAnswer>> GetGridAnswersAsync(GridCase c, CancellationToken cancellationToken) =>
+        (await GetGridAnswersAsync([c], cancellationToken))[0];
+
+    /// <summary>The answers given on each of <paramref name="cases"/>, by operator, in order: one query per operator and per 14 cases.</summary>
+    public async Task<IReadOnlyList<IReadOnlyDictionary<string, GridAnswer>>> GetGridAnswersAsync(IReadOnlyList<GridCase> cases, CancellationToken cancellationToken)
     {
-        var rows = await Task.WhenAll(c.Operators.Select(op => GetAsync<GridCaseEntry>(GridCases, op, CaseKey(c), cancellationToken)));
-        return c.Operators.Zip(rows).Where(x => x.Second?.Value.Answer is not null).ToDictionary(x => x.First, x => x.Second!.Value.Value.Answer!);
+        var rows = await GetManyAsync<GridCaseEntry>(GridCases, cases.SelectMany(c => c.Operators.Select(op => (op, CaseKey(c)))), cancellationToken);
+        return cases.Select(c => (IReadOnlyDictionary<string, GridAnswer>)c.Operators
+            .Select(op => (op, Row: rows.GetValueOrDefault((op, CaseKey(c)))))
+            .Where(x => x.Row.Value?.Answer is not null)
+            .ToDictionary(x => x.op, x => x.Row.Value.Answer!, StringComparer.Ordinal)).ToList();
     }
 
     /// <summary>The operator's cases, in station and opening order.</summary>
@@ -86,38 +93,57 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the grid operators allow each of <paramref name="stations"/> for a delivery in <paramref name="delivery"/>,
-    /// judged at <paramref name="now"/>: its grid prequalification (none before its first application), every
-    /// temporary limit on it or on its transformer or a node above, whose period overlaps the delivery, and the grid
-    /// state on that path during the delivery (red, or orange for a station without a dynamic connection agreement).
+    /// judged at <paramref name="now"/> (<see cref="GetGridRestrictionsAsync(IReadOnlyList{ValueTuple{IReadOnlyList{ChargingStation}, TimeWindow}}, DateTimeOffset, IReadOnlyList{TemporaryLimit}?, CancellationToken)"/>).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, GridRestriction>> GetGridRestrictionsAsync(
+        IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken) =>
+        (await GetGridRestrictionsAsync([(stations.ToList(), delivery)], now, null, cancellationToken))[0];
+
+    /// <summary>
+    /// What the grid operators allow each station of each of <paramref name="deliveries"/> for its delivery, judged at
+    /// <paramref name="now"/>: its grid prequalification (none before its first application), every temporary limit on it
+    /// or on its transformer or a node above, whose period overlaps the delivery, and the grid state on that path during
+    /// the delivery (red, or orange for a station without a dynamic connection agreement). What they share is read once:
+    /// the answers in one query per operator and 14 stations, the states once per node and day.
     /// </summary>
     /// <param name="inForce">
-    /// Every temporary limit whose period overlaps the delivery, when the caller read them already (a clearing reads them
+    /// Every temporary limit whose period overlaps the deliveries, when the caller read them already (a clearing reads them
     /// once for all its requests, <see cref="GetTemporaryLimitsAsync(TimeWindow, CancellationToken)"/>); otherwise the
     /// limits of each station and node are read here, one partition each.
     /// </param>
-    public async Task<IReadOnlyDictionary<string, GridRestriction>> GetGridRestrictionsAsync(
-        IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken,
-        IReadOnlyList<TemporaryLimit>? inForce = null)
+    /// <returns>For each delivery in order, the restriction of each of its stations by id.</returns>
+    public async Task<IReadOnlyList<IReadOnlyDictionary<string, GridRestriction>>> GetGridRestrictionsAsync(
+        IReadOnlyList<(IReadOnlyList<ChargingStation> Stations, TimeWindow Delivery)> deliveries, DateTimeOffset now,
+        IReadOnlyList<TemporaryLimit>? inForce, CancellationToken cancellationToken)
     {
-        var distinct = stations.DistinctBy(s => s.Id).ToList();
+        if (deliveries.Count == 0) return [];
+        var distinct = deliveries.SelectMany(d => d.Stations).DistinctBy(s => s.Id).ToList();
         var paths = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         foreach (var t in distinct.Select(s => s.TransformerId).Distinct())
             paths[t] = await GetGridPathAsync(t, cancellationToken) is { } p ? [t, .. p.Node.AncestorIds] : [t];
-        var targets = distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct().ToList();
-        var reading = GridStateRestrictionsAsync(distinct, paths, delivery, cancellationToken);   // alongside the limits
-        var limits = (inForce is null
-                ? await Task.WhenAll(targets.Select(t => GetTemporaryLimitsAsync(t, delivery, cancellationToken)))
-                : targets.Select(t => inForce.Where(l => l.TargetId == t && l.Period.Overlaps(delivery)).ToList()).ToArray())
-            .Zip(targets).ToDictionary(x => x.Second, x => x.First.Aggregate(GridRestriction.None, (r, l) => r.And(l.RestrictionFor(delivery))), StringComparer.Ordinal);
-        var states = await reading;
-        var result = new Dictionary<string, GridRestriction>(StringComparer.Ordinal);
-        await Parallel.ForEachAsync(distinct, InParallel(cancellationToken), async (s, ct) =>
+        var span = new TimeWindow(deliveries.Min(d => d.Delivery.Start), deliveries.Max(d => d.Delivery.End));
+        var reading = GetGridStatesAsync(paths.Values.SelectMany(p => p), span, cancellationToken);   // alongside the limits and answers
+        var limits = (inForce ?? (await Task.WhenAll(distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct()
+            .Select(t => GetTemporaryLimitsAsync(t, span, cancellationToken)))).SelectMany(l => l).ToList()).ToLookup(l => l.TargetId, StringComparer.Ordinal);
+        var applied = distinct.Where(s => s.GridCase is not null).ToList();
+        var answers = applied.Zip(await GetGridAnswersAsync(applied.Select(s => s.GridCase!).ToList(), cancellationToken))
+            .ToDictionary(x => x.First.Id, x => x.Second, StringComparer.Ordinal);
+        var states = (await reading).ToLookup(s => s.NodeId, StringComparer.Ordinal);
+        return deliveries.Select(d =>
         {
-            var r = (s.GridCase is { } c ? c.StatusAt(await GetGridAnswersAsync(c, ct), now).Restriction : GridRestriction.None).And(states[s.Id]);
-            foreach (var target in (IEnumerable<string>)[s.Id, .. paths[s.TransformerId]]) r = r.And(limits[target]);
-            lock (result) result[s.Id] = r;
-        });
-        return result;
+            // Only the worst colour on the path matters here, and it does not depend on how the window is cut.
+            var onPath = d.Stations.Select(s => s.TransformerId).Distinct().ToDictionary(t => t,
+                t => GridPathState.Of(d.Delivery, MarketInterval.Default, t, paths[t].SelectMany(n => states[n])), StringComparer.Ordinal);
+            var result = new Dictionary<string, GridRestriction>(StringComparer.Ordinal);
+            foreach (var s in d.Stations)
+            {
+                var r = (s.GridCase is { } c ? c.StatusAt(answers[s.Id], now).Restriction : GridRestriction.None).And(onPath[s.TransformerId].RestrictionFor(s));
+                foreach (var target in (IEnumerable<string>)[s.Id, .. paths[s.TransformerId]])
+                    foreach (var l in limits[target].Where(l => l.Period.Overlaps(d.Delivery))) r = r.And(l.RestrictionFor(d.Delivery));
+                result[s.Id] = r;
+            }
+            return (IReadOnlyDictionary<string, GridRestriction>)result;
+        }).ToList();
     }
 
     // ---- temporary limits: one partition per limited station or node, so a station's limits are at most five partitions ----

@@ -41,17 +41,4 @@ public sealed partial class MarketStore
     /// <summary>Every node directly below <paramref name="parentId"/> (one partition).</summary>
     public Task<List<GridNode>> GetChildNodesAsync(string parentId, CancellationToken cancellationToken) =>
         QueryAsync<GridNode>(Transformers, TableClient.CreateQueryFilter($"PartitionKey eq {ChildrenKey(parentId)}"), cancellationToken);
-
-    /// <summary>
-    /// What the grid state allows each of <paramref name="stations"/> in <paramref name="delivery"/>: the worst state on the
-    /// path of its transformer (<see cref="GridPathState.RestrictionFor"/>), from the states of the nodes of <paramref name="paths"/>.
-    /// </summary>
-    private async Task<IReadOnlyDictionary<string, GridRestriction>> GridStateRestrictionsAsync(
-        IReadOnlyList<ChargingStation> stations, IReadOnlyDictionary<string, IReadOnlyList<string>> paths, TimeWindow delivery, CancellationToken cancellationToken)
-    {
-        var states = (await GetGridStatesAsync(paths.Values.SelectMany(p => p), delivery, cancellationToken)).ToLookup(s => s.NodeId, StringComparer.Ordinal);
-        // Only the worst colour matters here, and it does not depend on how the window is cut.
-        var byTransformer = paths.ToDictionary(kv => kv.Key, kv => GridPathState.Of(delivery, MarketInterval.Default, kv.Key, kv.Value.SelectMany(n => states[n])), StringComparer.Ordinal);
-        return stations.ToDictionary(s => s.Id, s => byTransformer[s.TransformerId].RestrictionFor(s), StringComparer.Ordinal);
-    }
 }

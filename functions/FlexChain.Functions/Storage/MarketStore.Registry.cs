@@ -131,6 +131,12 @@ public sealed partial class MarketStore
     public Task<Stored<ChargingStation>?> GetStationAsync(string cpoId, string stationId, CancellationToken cancellationToken) =>
         GetAsync<ChargingStation>(Stations, StationKey(cpoId, stationId), stationId, cancellationToken);
 
+    /// <summary>The stored stations of <paramref name="named"/> (each by its CPO: one named under another CPO is not found), in few queries.</summary>
+    public async Task<IReadOnlyDictionary<(string CpoId, string StationId), ChargingStation>> GetStationsAsync(
+        IEnumerable<(string CpoId, string StationId)> named, CancellationToken cancellationToken) =>
+        (await GetManyAsync<ChargingStation>(Stations, named.Select(n => (StationKey(n.CpoId, n.StationId), n.StationId)), cancellationToken)).Values
+            .ToDictionary(s => (s.Value.CpoId, s.Value.Id), s => s.Value);
+
     /// <summary>
     /// The caller's station as the offer path reads it, served from memory for <see cref="StoreOptions.ReadCacheDuration"/>
     /// (writes through this instance invalidate it): an update or deactivation on another instance is seen within that bound.

@@ -316,12 +316,25 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
     private async Task<Stored<T>?> GetAsync<T>(TableClient table, string pk, string rk, CancellationToken cancellationToken)
     {
         var e = await table.GetEntityIfExistsAsync<TableEntity>(pk, rk, cancellationToken: cancellationToken);
-        if (!e.HasValue) return null;
-        if (e.Value!.GetString(DataBlob) is not { } name) return new Stored<T>(Deserialize<T>(e.Value), e.Value.ETag);
+        return e.HasValue ? await StoredAsync<T>(e.Value!, cancellationToken) : null;
+    }
+
+    /// <summary>The documents at <paramref name="keys"/> that exist, by key: one query per partition and per 14 keys (<see cref="TableReads.GetManyAsync"/>).</summary>
+    private async Task<Dictionary<(string PartitionKey, string RowKey), Stored<T>>> GetManyAsync<T>(
+        TableClient table, IEnumerable<(string PartitionKey, string RowKey)> keys, CancellationToken cancellationToken)
+    {
+        var rows = await table.GetManyAsync(keys, InParallel(cancellationToken).MaxDegreeOfParallelism, cancellationToken);
+        var docs = await Task.WhenAll(rows.Select(e => StoredAsync<T>(e, cancellationToken)));
+        return rows.Zip(docs).ToDictionary(x => (x.First.PartitionKey, x.First.RowKey), x => x.Second);
+    }
+
+    private async Task<Stored<T>> StoredAsync<T>(TableEntity e, CancellationToken cancellationToken)
+    {
+        if (e.GetString(DataBlob) is not { } name) return new Stored<T>(Deserialize<T>(e), e.ETag);
         var json = (await Documents.GetBlobClient(name).DownloadContentAsync(cancellationToken)).Value.Content.ToArray();
         if (!name.EndsWith(Convert.ToHexStringLower(SHA256.HashData(json)) + ".json", StringComparison.Ordinal))
             throw new InvalidDataException($"document blob {name} does not match its hash");
-        return new Stored<T>(JsonSerializer.Deserialize<T>(json, StoreJson.Options) ?? throw new InvalidDataException($"empty document {name}"), e.Value.ETag);
+        return new Stored<T>(JsonSerializer.Deserialize<T>(json, StoreJson.Options) ?? throw new InvalidDataException($"empty document {name}"), e.ETag);
     }
 
     private static async Task<List<T>> QueryAsync<T>(TableClient table, string filter, CancellationToken cancellationToken)

@@ -17,12 +17,12 @@ namespace FlexChain.Domain;
 /// it offers there; indivisible offers all or nothing; a divisible offer's part at least the request's minimum
 /// (<see cref="ClearingRequest.MinimumAccepted"/>); per request and slot, at most the need (the common market buys no
 /// overfill: <see cref="ClearingRequest.OverfillAllowance"/> does not apply); and a station taken by at most one award
-/// among windows that overlap (its recovery time included), whatever their buyers. The objective, in three stages each
-/// fixed before the next: maximise the surplus, the sum over awards of (the request's price cap - the offer's price) x
-/// energy; then the energy bought (offers at the cap still fill a need); then prefer offers earlier in their request's
-/// merit order (price, submission time, id), so ties go as the engine would break them. The model is built in a fixed
-/// order (requests by id, offers in merit order) and SCIP runs on one thread, so the same input gives the same awards.
-/// A stage that runs out of time (<see cref="StageTimeLimit"/>) keeps the best allocation found so far.</item>
+/// among windows that overlap (its recovery time included), whatever their buyers. The objective: maximise the surplus,
+/// the sum over awards of (the request's price cap - the offer's price) x energy. Then what is left of each need is filled
+/// with the offers left out that fit, request by request in merit order (price, submission time, id): an offer at the
+/// cap adds no surplus but still fills a need, as in the engine. The model is built in a fixed order (requests by id,
+/// offers in merit order) and SCIP runs on one thread, so the same input gives the same awards, ties included. A solve
+/// that runs out of time (<see cref="TimeLimit"/>) keeps the best allocation found so far.</item>
 /// <item><b>The result</b>: the engine clears each request once more with exactly the allocated offers (a divisible offer
 /// cut to its part), so awards, prices (the request's pricing rule), bookings and outcomes are the engine's own. An
 /// offer left out is <see cref="OfferOutcomeKind.RejectedCapacityConflict"/> when its station went to another buyer's
@@ -34,8 +34,8 @@ namespace FlexChain.Domain;
 /// </summary>
 public static class CommonMarketClearing
 {
-    /// <summary>How long the solver searches in each stage of the objective before it takes the best allocation found.</summary>
-    public static readonly TimeSpan StageTimeLimit = TimeSpan.FromSeconds(10);
+    /// <summary>How long the solver searches before it takes the best allocation found.</summary>
+    public static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Clears <paramref name="requests"/> together over <paramref name="offers"/> (matched by <see cref="Offer.RequestId"/>);
@@ -84,7 +84,7 @@ public static class CommonMarketClearing
         if (candidates.Count == 0) return taking;
         using var solver = Solver.CreateSolver("SCIP") ?? throw new InvalidOperationException("OR-Tools has no SCIP solver.");
         solver.SetNumThreads(1);
-        solver.SetTimeLimit((long)StageTimeLimit.TotalMilliseconds);
+        solver.SetTimeLimit((long)TimeLimit.TotalMilliseconds);
         var take = new Variable[candidates.Count];
         var parts = new Variable[candidates.Count][];
         foreach (var side in sides)
@@ -117,52 +117,44 @@ public static class CommonMarketClearing
             once.SetCoefficient(take[b.Index], 1);
         }
 
-        // The objective's stages: the weight of each watt-hour taken and of taking the offer at all, and the sense.
-        var stages = new (Func<Candidate, double> PerWh, Func<Candidate, double> PerTake, bool Maximise)[]
-        {
-            (c => c.SurplusUnits, _ => 0, true),  // surplus (0.0001 EUR per kWh x Wh)
-            (_ => 1, _ => 0, true),               // energy bought
-            (_ => 0, c => c.Rank + 1, false),     // earlier in merit order
-        };
-        var all = take.Concat(parts.SelectMany(p => p)).ToArray();
-        double[]? values = null;
+        // Maximise the surplus: (cap - price) in 0.0001 EUR per kWh, per watt-hour taken.
+        var goal = solver.Objective();
+        foreach (var c in candidates)
+            foreach (var x in parts[c.Index]) goal.SetCoefficient(x, c.SurplusUnits);
+        goal.SetMaximization();
         var parameters = new MPSolverParameters();
         parameters.SetDoubleParam(MPSolverParameters.DoubleParam.RELATIVE_MIP_GAP, 0);
-        foreach (var (perWh, perTake, maximise) in stages)
-        {
-            var goal = solver.Objective();
-            goal.Clear();
-            Weigh((v, w) => goal.SetCoefficient(v, w), perWh, perTake);
-            if (maximise) goal.SetMaximization(); else goal.SetMinimization();
-            var status = solver.Solve(parameters);
-            if (status is not (Solver.ResultStatus.OPTIMAL or Solver.ResultStatus.FEASIBLE))
-            {
-                if (values is null) throw new InvalidOperationException($"The common market's solver stopped with {status}.");
-                break;
-            }
-            values = all.Select(v => v.SolutionValue()).ToArray();
-            if (status != Solver.ResultStatus.OPTIMAL) break; // out of time: the best allocation found so far
-            // Keep this stage's best (a whole number) while the next stage looks among its equals.
-            var best = Math.Round(goal.Value());
-            var keep = maximise ? solver.MakeConstraint(best - 0.5, double.PositiveInfinity) : solver.MakeConstraint(double.NegativeInfinity, best + 0.5);
-            Weigh((v, w) => keep.SetCoefficient(v, w), perWh, perTake);
-            solver.SetHint(all, values);
-        }
-        var at = candidates.Count;
+        var status = solver.Solve(parameters);
+        // Out of time, SCIP still has an allocation (at worst none at all, which is feasible): the best found so far.
+        if (status is not (Solver.ResultStatus.OPTIMAL or Solver.ResultStatus.FEASIBLE))
+            throw new InvalidOperationException($"The common market's solver stopped with {status}.");
         foreach (var c in candidates)
         {
-            var wh = new long[c.OfferedWh.Length];
-            for (var k = 0; k < wh.Length; k++) wh[k] = (long)Math.Round(values![at++]);
+            var wh = parts[c.Index].Select(x => (long)Math.Round(x.SolutionValue())).ToArray();
             if (wh.Sum() > 0) taking.Add(c, wh);
         }
+        Fill(sides, taking, clashes);
         return taking;
+    }
 
-        void Weigh(Action<Variable, double> set, Func<Candidate, double> perWh, Func<Candidate, double> perTake)
+    /// <summary>
+    /// Fills what the allocation left of each need with the offers it left out that fit, request by request in merit order:
+    /// offers at the price cap add no surplus, so the solver may leave them out, but they fill a need as the engine would.
+    /// </summary>
+    private static void Fill(List<Side> sides, Dictionary<Candidate, long[]> taking, List<(Candidate A, Candidate B, string Station)> clashes)
+    {
+        var rivals = clashes.SelectMany(x => new[] { (x.A, x.B), (x.B, x.A) }).ToLookup(x => x.Item1, x => x.Item2);
+        foreach (var side in sides)
         {
-            foreach (var c in candidates)
+            var left = side.Left(taking);
+            foreach (var c in side.Candidates)
             {
-                set(take[c.Index], perTake(c));
-                foreach (var x in parts[c.Index]) set(x, perWh(c));
+                if (taking.ContainsKey(c) || rivals[c].Any(taking.ContainsKey)) continue;
+                var wh = c.OfferedWh.Select((offered, k) => Math.Min(offered, Math.Max(left[k], 0))).ToArray();
+                var whole = wh.SequenceEqual(c.OfferedWh);
+                if (wh.Sum() == 0 || (!c.Offer.Divisible && !whole) || (!whole && wh.Sum() < side.MinimumWh)) continue;
+                taking.Add(c, wh);
+                for (var k = 0; k < left.Length; k++) left[k] -= wh[k];
             }
         }
     }
@@ -201,13 +193,11 @@ public static class CommonMarketClearing
     }
 
     /// <summary>An offer that may clear on its request: what it offers per slot and what a watt-hour of it is worth.</summary>
-    private sealed class Candidate(int index, int side, int rank, Offer offer, long[] offeredWh, long surplusUnits, int minutes, bool profiled)
+    private sealed class Candidate(int index, int side, Offer offer, long[] offeredWh, long surplusUnits, int minutes, bool profiled)
     {
         public int Index => index;
         public int Side => side;
 
-        /// <summary>Its place in its request's merit order.</summary>
-        public int Rank => rank;
         public Offer Offer => offer;
         public long[] OfferedWh => offeredWh;
 
@@ -267,7 +257,7 @@ public static class CommonMarketClearing
             {
                 Index = index, Request = r, Alone = alone, NeedWh = need, Profiled = profiled, Minutes = minutes,
                 MinimumWh = r.MinimumAccepted is { } min ? Wh(min) : 0,
-                Candidates = alone.Awards.Select((a, rank) => new Candidate(first + rank, index, rank, byId[a.OfferId],
+                Candidates = alone.Awards.Select((a, rank) => new Candidate(first + rank, index, byId[a.OfferId],
                     profiled ? Wh(a.Profile!, minutes) : [Wh(a.Energy)],
                     cap - Units.PriceUnits(byId[a.OfferId].Price, "priceEurPerKwh"), minutes, profiled)).ToList(),
             };
@@ -286,6 +276,9 @@ public static class CommonMarketClearing
             };
         }
 
+        /// <summary>The need left per slot after what is allocated to the request.</summary>
+        public long[] Left(Dictionary<Candidate, long[]> taking) => Allocated(taking).Select((wh, k) => NeedWh[k] - wh).ToArray();
+
         private long[] Allocated(Dictionary<Candidate, long[]> taking)
         {
             var wh = new long[NeedWh.Length];
@@ -303,7 +296,7 @@ public static class CommonMarketClearing
             if (final is not null && final.Awards.Count != chosen)
                 throw new InvalidOperationException($"Request {Request.Id}: the engine awarded {final.Awards.Count} of the {chosen} offers the common market allocated.");
             var finals = final?.Outcomes.ToDictionary(o => o.OfferId, StringComparer.Ordinal);
-            var left = Allocated(taking).Select((wh, k) => NeedWh[k] - wh).ToArray();
+            var left = Left(taking);
             var candidates = Candidates.ToDictionary(c => c.Offer.Id, StringComparer.Ordinal);
             var outcomes = Alone.Outcomes.Select(o =>
                 !candidates.TryGetValue(o.OfferId, out var c) ? o

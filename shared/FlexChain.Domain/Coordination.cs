@@ -14,6 +14,12 @@ public enum CoordinationModel
 
     /// <summary>Sequential, the TSO first: its requests of a gate cycle clear first, then the DSOs' requests.</summary>
     TsoFirst = 3,
+
+    /// <summary>
+    /// One order book: the DSO and TSO requests of a gate cycle clear together, each station to the buyer that values it
+    /// most (<see cref="CommonMarketClearing"/>).
+    /// </summary>
+    Common = 4,
 }
 
 /// <summary>The rules for setting a market area's coordination model.</summary>
@@ -38,19 +44,27 @@ public static class CoordinationArea
 /// <summary>A request to clear with what coordination needs to know of it: its buyer and its market area's model.</summary>
 public sealed record CoordinatedRequest(ClearingRequest Request, Role Buyer, CoordinationModel Model)
 {
-    /// <summary>Whether the request clears in the first round: the buyer its area puts first, or any request of a separate area.</summary>
+    /// <summary>
+    /// Whether the request clears in its area's common market: any request of a <see cref="CoordinationModel.Common"/> area
+    /// but one carrying the DSO's manual decision, which is its own choice and clears in the first round.
+    /// </summary>
+    public bool InCommonMarket => Model == CoordinationModel.Common && Request.Decision is null;
+
+    /// <summary>Whether the request clears in the first round: the buyer its area puts first, or any request of a separate area (or a manual one of a common area).</summary>
     public bool ClearsFirst => Model switch
     {
         CoordinationModel.DsoFirst => Buyer == Role.Dso,
         CoordinationModel.TsoFirst => Buyer == Role.Tso,
-        _ => true,
+        _ => !InCommonMarket,
     };
 }
 
 /// <summary>
-/// Clears a gate cycle's requests under their areas' coordination models: the requests put first clear in one engine run,
-/// then the others in a second run that takes the first run's awards as booked, so an offer the first buyer bought is
-/// never sold to the second for an overlapping window (and one it did not buy is still there for the second).
+/// Clears a gate cycle's requests under their areas' coordination models in up to three rounds, each taking the earlier
+/// rounds' awards as booked, so a station one buyer bought is never sold to another for an overlapping window (and one
+/// it did not buy is still there for the next): the requests put first (and those of separate areas) in one engine run;
+/// the others of sequential areas in a second run; then the requests of common-market areas together
+/// (<see cref="CommonMarketClearing"/>).
 /// </summary>
 public static class CoordinatedClearing
 {
@@ -58,15 +72,33 @@ public static class CoordinatedClearing
     public static GateCycleResult Clear(IReadOnlyList<CoordinatedRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null)
     {
         ArgumentNullException.ThrowIfNull(requests);
-        var second = requests.Where(r => !r.ClearsFirst).Select(r => r.Request).ToList();
-        var first = requests.Where(r => r.ClearsFirst).Select(r => r.Request).ToList();
-        if (second.Count == 0) return ClearingEngine.Clear(first, offers, taken);
-        var later = second.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
-        var one = ClearingEngine.Clear(first, offers.Where(o => !later.Contains(o.RequestId)).ToList(), taken);
-        var delivery = first.ToDictionary(r => r.Id, r => r.Delivery, StringComparer.Ordinal);
-        var booked = (taken ?? []).Concat(one.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId]))).ToList();
-        var two = ClearingEngine.Clear(second, offers.Where(o => later.Contains(o.RequestId)).ToList(), booked);
-        return new GateCycleResult([.. one.Results, .. two.Results], one.Unmatched);
+        ArgumentNullException.ThrowIfNull(offers);
+        var rounds = new[]
+        {
+            requests.Where(r => r.ClearsFirst).Select(r => r.Request).ToList(),
+            requests.Where(r => !r.ClearsFirst && !r.InCommonMarket).Select(r => r.Request).ToList(),
+            requests.Where(r => r.InCommonMarket).Select(r => r.Request).ToList(),
+        };
+        if (rounds[1].Count == 0 && rounds[2].Count == 0) return ClearingEngine.Clear(rounds[0], offers, taken);
+        var delivery = new Dictionary<string, TimeWindow>(StringComparer.Ordinal);
+        foreach (var r in requests)
+            if (!delivery.TryAdd(r.Request.Id, r.Request.Delivery))
+                throw new DomainException("requests", "unique-id", $"Request {r.Request.Id} appears twice in the gate cycle.");
+        var booked = (taken ?? []).ToList();
+        var results = new List<ClearingResult>();
+        IReadOnlyList<OfferOutcome> unmatched = [];
+        for (var i = 0; i < rounds.Length; i++)
+        {
+            if (i > 0 && rounds[i].Count == 0) continue;
+            var ids = rounds[i].Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+            // The first round also answers for the offers that name no request of the cycle.
+            var mine = offers.Where(o => ids.Contains(o.RequestId) || (i == 0 && (o.RequestId is null || !delivery.ContainsKey(o.RequestId)))).ToList();
+            var round = i == 2 ? CommonMarketClearing.Clear(rounds[i], mine, booked) : ClearingEngine.Clear(rounds[i], mine, booked);
+            if (i == 0) unmatched = round.Unmatched;
+            results.AddRange(round.Results);
+            booked.AddRange(round.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])));
+        }
+        return new GateCycleResult(results, unmatched);
     }
 }
 

@@ -28,6 +28,23 @@ if (args is ["--quick", ..])
     Console.WriteLine($"x-of-y: {x.VerifyXOfYOneMinute()} of 50 verified as delivered");
     return;
 }
+// `-- --common` times the common market's clearing of one market area's cycle (docs/BENCHMARKS.md).
+if (args is ["--common", ..])
+{
+    foreach (var (requests, offers) in new[] { (10, 400), (22, 2_000) })
+    {
+        var (r, o) = CommonMarketBenchmarks.Generate(requests, offers, seed: 20);
+        for (var round = 0; round < 3; round++)
+        {
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var watch = Stopwatch.StartNew();
+            var result = CommonMarketClearing.Clear(r, o);
+            Console.WriteLine($"{requests} requests, {offers} offers: {watch.Elapsed.TotalMilliseconds:F0} ms wall, "
+                + $"{(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds:F0} ms cpu, {result.Results.Sum(x => x.Awards.Count)} awards");
+        }
+    }
+    return;
+}
 // The generated benchmark project is built while other work may share the machine: allow it more than the default 2 minutes.
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, ManualConfig.Create(DefaultConfig.Instance).WithBuildTimeout(TimeSpan.FromMinutes(10)));
 

@@ -348,8 +348,8 @@ public sealed partial class GateCycleRunner(
 
     /// <summary>
     /// Clears the cycle's open members (<see cref="CoordinatedClearing"/>: the engine once, or twice where a market area's
-    /// coordination model puts one buyer first) and plans the escrow batches; saves nothing but the fences and the fixed
-    /// manual decisions that make its input final.
+    /// coordination model puts one buyer first, then the common-market areas' allocation) and plans the escrow batches;
+    /// saves nothing but the fences and the fixed manual decisions that make its input final.
     /// </summary>
     private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
     {

@@ -1,0 +1,330 @@
+using Google.OrTools.LinearSolver;
+
+namespace FlexChain.Domain;
+
+/// <summary>
+/// The common market (DOMAIN.md section 7, <see cref="CoordinationModel.Common"/>): the DSO and TSO requests of a market
+/// area's gate cycle cleared together over one order book, each station to the buyer that values it most.
+/// <list type="number">
+/// <item><b>The order book.</b> Every offer of the requests, each on its own request (a CPO offers a station to each buyer
+/// it wants to sell to, itself or by forwarding). Each request is first cleared alone by the <see cref="ClearingEngine"/>
+/// with a need no offer set can fill, so the engine's own checks decide which offers may clear at all (late, other
+/// direction, over the price cap, a station not eligible: grid prequalification, its conditions and temporary limits as
+/// <see cref="ClearingRequest.QualifiedStationIds"/> carries them; a station booked by an earlier award; more power than
+/// the stations have); those keep the engine's outcome, and the rest are the candidates.</item>
+/// <item><b>The allocation</b>, a mixed-integer program (OR-Tools' SCIP, in whole watt-hours): per candidate, the energy
+/// taken in each slot (the request's market intervals when it clears by profile, else its whole window), at most what
+/// it offers there; indivisible offers all or nothing; a divisible offer's part at least the request's minimum
+/// (<see cref="ClearingRequest.MinimumAccepted"/>); per request and slot, at most the need (the common market buys no
+/// overfill: <see cref="ClearingRequest.OverfillAllowance"/> does not apply); and a station taken by at most one award
+/// among windows that overlap (its recovery time included), whatever their buyers. The objective: maximise the surplus,
+/// the sum over awards of (the request's price cap - the offer's price) x energy. Then what is left of each need is filled
+/// with the offers left out that fit, request by request in merit order (price, submission time, id): an offer at the
+/// cap adds no surplus but still fills a need, as in the engine. The model is built in a fixed order (requests by id,
+/// offers in merit order) and SCIP runs on one thread, so the same input gives the same awards, ties included. A solve
+/// that runs out of time (<see cref="TimeLimit"/>) keeps the best allocation found so far.</item>
+/// <item><b>The result</b>: the engine clears each request once more with exactly the allocated offers (a divisible offer
+/// cut to its part), so awards, prices (the request's pricing rule), bookings and outcomes are the engine's own. An
+/// offer left out is <see cref="OfferOutcomeKind.RejectedCapacityConflict"/> when its station went to another buyer's
+/// award (the detail names it), <see cref="OfferOutcomeKind.RejectedIndivisibleOvershoot"/> when it is indivisible and
+/// larger than what is left of the need, otherwise <see cref="OfferOutcomeKind.RejectedNotNeeded"/>.</item>
+/// </list>
+/// A station's power is not shared between two buyers in one interval (the sequential models let it be, when its power
+/// allows): in the common market one award books it.
+/// </summary>
+public static class CommonMarketClearing
+{
+    /// <summary>How long the solver searches before it takes the best allocation found.</summary>
+    public static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Clears <paramref name="requests"/> together over <paramref name="offers"/> (matched by <see cref="Offer.RequestId"/>);
+    /// <paramref name="taken"/> are the stations booked by earlier clearings.
+    /// </summary>
+    /// <returns>One result per request, by request id, and the offers that named no request of the cycle.</returns>
+    /// <exception cref="DomainException">As <see cref="ClearingEngine.Clear"/> for a request that is not valid.</exception>
+    /// <exception cref="ArgumentException">A request carries a manual decision (<see cref="CoordinatedClearing"/> clears those before the common market); or as <see cref="ClearingEngine.Clear"/>.</exception>
+    public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(offers);
+        if (requests.FirstOrDefault(r => r.Decision is not null) is { } manual)
+            throw new ArgumentException($"request {manual.Id} carries a manual decision; it clears before the common market", nameof(requests));
+        var ordered = requests.OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
+        ClearingEngine.Clear(ordered, []); // the engine's checks of the requests themselves (ids, energy, cap, profile), offers aside
+        var ids = ordered.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        var byRequest = offers.Where(o => ids.Contains(o.RequestId)).ToLookup(o => o.RequestId, StringComparer.Ordinal);
+        var sides = new List<Side>(ordered.Count);
+        var candidates = new List<Candidate>();
+        foreach (var r in ordered)
+        {
+            sides.Add(Side.Of(sides.Count, candidates.Count, r, byRequest[r.Id].ToList(), taken));
+            candidates.AddRange(sides[^1].Candidates);
+        }
+        var clashes = Clashes(sides, candidates).ToList();
+        var taking = Allocate(sides, candidates, clashes);
+        // A left-out offer whose station went to another buyer's award names that award.
+        var lostTo = new Dictionary<Candidate, (string Station, Candidate Winner)>();
+        foreach (var (a, b, station) in clashes)
+        {
+            if (taking.ContainsKey(a) && !taking.ContainsKey(b)) lostTo.TryAdd(b, (station, a));
+            if (taking.ContainsKey(b) && !taking.ContainsKey(a)) lostTo.TryAdd(a, (station, b));
+        }
+        var cleared = ClearingEngine.Clear(
+            sides.Where(s => s.Taken(taking).Any()).Select(s => s.Cut(taking)).ToList(),
+            sides.SelectMany(s => s.Taken(taking).Select(c => c.Cut(taking[c]))).ToList(), taken);
+        var results = sides.Select(s => s.Result(taking, cleared, lostTo, ordered)).ToList();
+        return new GateCycleResult(results, ClearingEngine.Clear([], offers.Where(o => !ids.Contains(o.RequestId)).ToList()).Unmatched);
+    }
+
+    /// <summary>Solves the allocation: the watt-hours of each candidate taken, per slot (candidates left out are absent).</summary>
+    private static Dictionary<Candidate, long[]> Allocate(List<Side> sides, List<Candidate> candidates, List<(Candidate A, Candidate B, string Station)> clashes)
+    {
+        var taking = new Dictionary<Candidate, long[]>();
+        if (candidates.Count == 0) return taking;
+        using var solver = Solver.CreateSolver("SCIP") ?? throw new InvalidOperationException("OR-Tools has no SCIP solver.");
+        solver.SetNumThreads(1);
+        solver.SetTimeLimit((long)TimeLimit.TotalMilliseconds);
+        var take = new Variable[candidates.Count];
+        var parts = new Variable[candidates.Count][];
+        foreach (var side in sides)
+        {
+            var need = side.NeedWh.Select((wh, k) => solver.MakeConstraint(double.NegativeInfinity, wh, $"need-{side.Index}-{k}")).ToArray();
+            foreach (var c in side.Candidates)
+            {
+                take[c.Index] = solver.MakeBoolVar($"take-{c.Index}");
+                parts[c.Index] = c.OfferedWh.Select((wh, k) => solver.MakeIntVar(0, wh, $"wh-{c.Index}-{k}")).ToArray();
+                for (var k = 0; k < need.Length; k++)
+                {
+                    need[k].SetCoefficient(parts[c.Index][k], 1);
+                    // Indivisible: all of every slot or nothing; divisible: any part, only when taken.
+                    var link = c.Offer.Divisible ? solver.MakeConstraint(double.NegativeInfinity, 0) : solver.MakeConstraint(0, 0);
+                    link.SetCoefficient(parts[c.Index][k], 1);
+                    link.SetCoefficient(take[c.Index], -c.OfferedWh[k]);
+                }
+                if (c.Offer.Divisible && side.MinimumWh > 0)
+                {
+                    var least = solver.MakeConstraint(0, double.PositiveInfinity);
+                    foreach (var x in parts[c.Index]) least.SetCoefficient(x, 1);
+                    least.SetCoefficient(take[c.Index], -Math.Min(side.MinimumWh, c.OfferedWh.Sum()));
+                }
+            }
+        }
+        foreach (var (a, b, _) in clashes)
+        {
+            var once = solver.MakeConstraint(double.NegativeInfinity, 1);
+            once.SetCoefficient(take[a.Index], 1);
+            once.SetCoefficient(take[b.Index], 1);
+        }
+
+        // Maximise the surplus: (cap - price) in 0.0001 EUR per kWh, per watt-hour taken.
+        var goal = solver.Objective();
+        foreach (var c in candidates)
+            foreach (var x in parts[c.Index]) goal.SetCoefficient(x, c.SurplusUnits);
+        goal.SetMaximization();
+        var parameters = new MPSolverParameters();
+        parameters.SetDoubleParam(MPSolverParameters.DoubleParam.RELATIVE_MIP_GAP, 0);
+        var status = solver.Solve(parameters);
+        // Out of time, SCIP still has an allocation (at worst none at all, which is feasible): the best found so far.
+        if (status is not (Solver.ResultStatus.OPTIMAL or Solver.ResultStatus.FEASIBLE))
+            throw new InvalidOperationException($"The common market's solver stopped with {status}.");
+        foreach (var c in candidates)
+        {
+            var wh = parts[c.Index].Select(x => (long)Math.Round(x.SolutionValue())).ToArray();
+            if (wh.Sum() > 0) taking.Add(c, wh);
+        }
+        Fill(sides, taking, clashes);
+        return taking;
+    }
+
+    /// <summary>
+    /// Fills what the allocation left of each need with the offers it left out that fit, request by request in merit order:
+    /// offers at the price cap add no surplus, so the solver may leave them out, but they fill a need as the engine would.
+    /// </summary>
+    private static void Fill(List<Side> sides, Dictionary<Candidate, long[]> taking, List<(Candidate A, Candidate B, string Station)> clashes)
+    {
+        var rivals = clashes.SelectMany(x => new[] { (x.A, x.B), (x.B, x.A) }).ToLookup(x => x.Item1, x => x.Item2);
+        foreach (var side in sides)
+        {
+            var left = side.Left(taking);
+            foreach (var c in side.Candidates)
+            {
+                if (taking.ContainsKey(c) || rivals[c].Any(taking.ContainsKey)) continue;
+                var wh = c.OfferedWh.Select((offered, k) => Math.Min(offered, Math.Max(left[k], 0))).ToArray();
+                var whole = wh.SequenceEqual(c.OfferedWh);
+                if (wh.Sum() == 0 || (!c.Offer.Divisible && !whole) || (!whole && wh.Sum() < side.MinimumWh)) continue;
+                taking.Add(c, wh);
+                for (var k = 0; k < left.Length; k++) left[k] -= wh[k];
+            }
+        }
+    }
+
+    /// <summary>Pairs of candidates of different requests that name one station for windows that overlap, its recovery time included.</summary>
+    private static IEnumerable<(Candidate A, Candidate B, string Station)> Clashes(List<Side> sides, List<Candidate> candidates)
+    {
+        var byStation = candidates.SelectMany(c => c.Offer.StationIds.Distinct().Select(s => (s, c))).ToLookup(x => x.s, x => x.c, StringComparer.Ordinal);
+        foreach (var station in byStation)
+        {
+            var named = station.ToList();
+            for (var i = 0; i < named.Count; i++)
+                for (var j = i + 1; j < named.Count; j++)
+                    if (named[i].Side != named[j].Side && Overlap(sides[named[i].Side].Request, sides[named[j].Side].Request, station.Key))
+                        yield return (named[i], named[j], station.Key);
+        }
+    }
+
+    /// <summary>Whether awards of <paramref name="a"/> and <paramref name="b"/> on <paramref name="station"/> would overlap, the station's rest after each window included.</summary>
+    private static bool Overlap(ClearingRequest a, ClearingRequest b, string station)
+    {
+        var rest = TimeSpan.Zero;
+        foreach (var map in new[] { a.Stations, b.Stations })
+            if (map is not null && map.TryGetValue(station, out var capacity) && capacity.Recovery > rest) rest = capacity.Recovery;
+        return a.Delivery.Start < b.Delivery.End + rest && b.Delivery.Start < a.Delivery.End + rest;
+    }
+
+    private static long Wh(KilowattHours energy) => Units.WattHours(energy, "energyKwh");
+
+    /// <summary>The watt-hours per market interval of <paramref name="profile"/> (valid: the engine has checked it).</summary>
+    private static long[] Wh(IReadOnlyList<Kilowatts> profile, int minutes)
+    {
+        var wh = new long[profile.Count];
+        Profiles.IntervalWh(profile, minutes, wholeIntervals: true, wh);
+        return wh;
+    }
+
+    /// <summary>An offer that may clear on its request: what it offers per slot and what a watt-hour of it is worth.</summary>
+    private sealed class Candidate(int index, int side, Offer offer, long[] offeredWh, long surplusUnits, int minutes, bool profiled)
+    {
+        public int Index => index;
+        public int Side => side;
+
+        public Offer Offer => offer;
+        public long[] OfferedWh => offeredWh;
+
+        /// <summary>The request's cap minus the offer's price, in 0.0001 EUR per kWh.</summary>
+        public long SurplusUnits => surplusUnits;
+
+        /// <summary>The offer as the final clearing takes it: whole, or cut to <paramref name="wh"/> per slot.</summary>
+        public Offer Cut(long[] wh)
+        {
+            var total = wh.Sum();
+            if (total == Wh(offer.Energy)) return offer;
+            return profiled
+                ? offer with { Energy = Units.Kwh(total), Profile = Array.ConvertAll(wh, w => Profiles.Power(w, minutes)) }
+                : offer with { Energy = Units.Kwh(total) };
+        }
+    }
+
+    /// <summary>One request: the engine's verdict on each of its offers alone, its candidates and its need per slot.</summary>
+    private sealed class Side
+    {
+        public required int Index { get; init; }
+        public required ClearingRequest Request { get; init; }
+
+        /// <summary>The request cleared alone with a need no offer set fills: its outcomes hold every offer, in merit order.</summary>
+        public required ClearingResult Alone { get; init; }
+        public required List<Candidate> Candidates { get; init; }
+
+        /// <summary>The need per slot: per market interval when the request clears by profile, else one for the window.</summary>
+        public required long[] NeedWh { get; init; }
+        public required long MinimumWh { get; init; }
+        public required bool Profiled { get; init; }
+        public required int Minutes { get; init; }
+
+        /// <param name="index">The request's place (by id).</param>
+        /// <param name="first">The index its first candidate gets.</param>
+        public static Side Of(int index, int first, ClearingRequest r, List<Offer> offers, IReadOnlyCollection<StationBooking>? taken)
+        {
+            var minutes = r.Interval.Minutes == 0 ? MarketInterval.Default.Minutes : r.Interval.Minutes;
+            var cuts = MarketInterval.From(minutes).Cut(r.Delivery).Count;
+            // Per interval, more than the request and all its offers together: every offer that may clear is accepted whole.
+            var room = (long)decimal.Ceiling((r.Energy.Value + offers.Sum(o => Math.Max(o.Energy.Value, 0m))) * 1000m);
+            var wide = r with
+            {
+                Energy = Units.Kwh(room * cuts), OverfillAllowance = KilowattHours.Zero,
+                Profile = r.Profile is null ? null : Enumerable.Repeat(Profiles.Power(room, minutes), cuts).ToArray(),
+            };
+            var alone = ClearingEngine.Clear([wide], offers, taken).Results[0];
+            // The engine clears by interval when the request or an offer has a profile; its awards then carry one.
+            var profiled = alone.Awards.Any(a => a.Profile is not null);
+            var need = new long[profiled ? cuts : 1];
+            if (!profiled) need[0] = Wh(r.Energy);
+            else if (r.Profile is { } profile) need = Wh(profile, minutes);
+            else Profiles.Spread(Wh(r.Energy), need);
+            var byId = offers.ToDictionary(o => o.Id, StringComparer.Ordinal);
+            var cap = Units.PriceUnits(r.PriceCap, "maxPriceEurPerKwh");
+            return new Side
+            {
+                Index = index, Request = r, Alone = alone, NeedWh = need, Profiled = profiled, Minutes = minutes,
+                MinimumWh = r.MinimumAccepted is { } min ? Wh(min) : 0,
+                Candidates = alone.Awards.Select((a, rank) => new Candidate(first + rank, index, byId[a.OfferId],
+                    profiled ? Wh(a.Profile!, minutes) : [Wh(a.Energy)],
+                    cap - Units.PriceUnits(byId[a.OfferId].Price, "priceEurPerKwh"), minutes, profiled)).ToList(),
+            };
+        }
+
+        public IEnumerable<Candidate> Taken(Dictionary<Candidate, long[]> taking) => Candidates.Where(taking.ContainsKey);
+
+        /// <summary>The request as the final clearing takes it: exactly what was allocated to it, per slot.</summary>
+        public ClearingRequest Cut(Dictionary<Candidate, long[]> taking)
+        {
+            var wh = Allocated(taking);
+            return Request with
+            {
+                Energy = Units.Kwh(wh.Sum()), OverfillAllowance = KilowattHours.Zero, MinimumAccepted = null,
+                Profile = Profiled ? Array.ConvertAll(wh, w => Profiles.Power(w, Minutes)) : null,
+            };
+        }
+
+        /// <summary>The need left per slot after what is allocated to the request.</summary>
+        public long[] Left(Dictionary<Candidate, long[]> taking) => Allocated(taking).Select((wh, k) => NeedWh[k] - wh).ToArray();
+
+        private long[] Allocated(Dictionary<Candidate, long[]> taking)
+        {
+            var wh = new long[NeedWh.Length];
+            foreach (var c in Taken(taking))
+                for (var k = 0; k < wh.Length; k++) wh[k] += taking[c][k];
+            return wh;
+        }
+
+        /// <summary>The request's result: the final clearing's awards and bookings, and an outcome for every offer in merit order.</summary>
+        public ClearingResult Result(Dictionary<Candidate, long[]> taking, GateCycleResult cleared,
+            Dictionary<Candidate, (string Station, Candidate Winner)> lostTo, List<ClearingRequest> requests)
+        {
+            var chosen = Taken(taking).Count();
+            var final = chosen == 0 ? null : cleared.For(Request.Id);
+            if (final is not null && final.Awards.Count != chosen)
+                throw new InvalidOperationException($"Request {Request.Id}: the engine awarded {final.Awards.Count} of the {chosen} offers the common market allocated.");
+            var finals = final?.Outcomes.ToDictionary(o => o.OfferId, StringComparer.Ordinal);
+            var left = Left(taking);
+            var candidates = Candidates.ToDictionary(c => c.Offer.Id, StringComparer.Ordinal);
+            var outcomes = Alone.Outcomes.Select(o =>
+                !candidates.TryGetValue(o.OfferId, out var c) ? o
+                : taking.ContainsKey(c) ? Took(finals![o.OfferId], c)
+                : lostTo.TryGetValue(c, out var lost) ? LostTo(c, lost.Station, requests[lost.Winner.Side].Id, lost.Winner)
+                : LeftOut(c, left)).ToArray();
+            var result = final ?? (Alone with { Awards = [], ClearingPrice = default, Bookings = [] });
+            return result with { Outcomes = outcomes, Requested = Request.Energy, OverfillAllowance = Request.OverfillAllowance };
+        }
+
+        private static OfferOutcome Took(OfferOutcome outcome, Candidate c) =>
+            outcome.AcceptedEnergy < c.Offer.Energy ? outcome with { Kind = OfferOutcomeKind.PartlyAccepted } : outcome;
+
+        private static OfferOutcome LostTo(Candidate c, string station, string requestId, Candidate winner) =>
+            new(c.Offer.Id, OfferOutcomeKind.RejectedCapacityConflict, KilowattHours.Zero)
+            {
+                Detail = $"Station {station} goes to award {Award.IdFor(requestId, winner.Offer.Id)} of request {requestId} for an overlapping window: "
+                    + "the common market's allocation gains more from it there.",
+            };
+
+        private static OfferOutcome LeftOut(Candidate c, long[] left)
+        {
+            var remaining = Units.Kwh(left.Sum()).Value;
+            return !c.Offer.Divisible && c.OfferedWh.Where((wh, k) => wh > left[k]).Any()
+                ? new(c.Offer.Id, OfferOutcomeKind.RejectedIndivisibleOvershoot, KilowattHours.Zero)
+                    { Detail = $"The common market's allocation leaves {remaining} kWh of the request, less than this indivisible offer." }
+                : new(c.Offer.Id, OfferOutcomeKind.RejectedNotNeeded, KilowattHours.Zero)
+                    { Detail = $"The common market's allocation covers the request without it ({remaining} kWh left, below what may be taken of it)." };
+        }
+    }
+}

@@ -1,0 +1,67 @@
+namespace FlexChain.EndToEnd.Tests;
+
+/// <summary>
+/// The common market over HTTP: a TSO sets its area to <c>Common</c>, and a DSO request and a TSO balancing request of one
+/// gate cycle clear together, the shared station to the buyer that values it most, both buyers' awards locked in escrow.
+/// </summary>
+[Collection(MarketCollection.Name)]
+public sealed class CommonMarketTests(MarketFixture market)
+{
+    private readonly MarketClient _api = new(market.Client);
+
+    private static readonly object Where = new { latitude = 42.5636m, longitude = 12.6427m };
+
+    private static object Offer(decimal price, string station) => new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false };
+
+    private static object Request(string node, DateTimeOffset gate, DateTimeOffset start, decimal kwh, decimal cap) => new
+    {
+        transformerId = node, deliveryStart = start, deliveryEnd = start.AddHours(1), energyKwh = kwh, direction = "ReduceConsumption",
+        maxPriceEurPerKwh = cap, gateClosure = gate, pricing = "PayAsBid",
+    };
+
+    [Fact]
+    public async Task Common_ADsoAndATsoRequestOfOneCycle_TheSharedStationGoesToTheBuyerThatValuesItMore_BothLockedInEscrow()
+    {
+        var (tsoWallet, _) = await market.FundedWalletAsync(1_000_000_000);
+        var tso = await _api.RegisterAsync("Tso", "Terna", tsoWallet);
+        var (dsoWallet, _) = await market.FundedWalletAsync(1_000_000_000);
+        var dso = await _api.RegisterAsync("Dso", "ASM Terni", dsoWallet);
+        var cpoA = await _api.RegisterAsync("Cpo", "Be Charge", MarketFixture.CpoAKey);
+        var cpoB = await _api.RegisterAsync("Cpo", "Enel X", MarketFixture.CpoBKey);
+        var substation = (await _api.PostAsync("/v1/grid/nodes", tso, new { kind = "HvMvSubstation", name = "Terni HV/MV", ratedPowerKw = 40_000m, location = Where }))["id"]!.GetValue<string>();
+        var transformer = (await _api.PostAsync("/v1/transformers", dso, new { name = "Terni Nord 3", ratedPowerKw = 630, location = Where, parentId = substation }))["id"]!.GetValue<string>();
+        var stationA = await _api.StationAsync(cpoA, transformer, "IT001E0000291", acKw: 8m);
+        var stationB = await _api.StationAsync(cpoB, transformer, "IT001E0000292", acKw: 8m);
+        var set = await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{substation}/coordination", tso, new { model = "Common" });
+        Assert.Equal("Common", set["model"]!.GetValue<string>());
+        Assert.Equal("Common", (await _api.GetAsync($"/v1/grid/nodes/{substation}/coordination", cpoA))["model"]!.GetValue<string>());
+
+        // One gate cycle, overlapping windows. The TSO's request sorts first in the engine's usual order (earlier delivery)
+        // and is offered station A cheaper, but the DSO gains more from it: (1.00 - 0.30) x 5 = 3.50 EUR against (0.50 - 0.10) x 5 = 2.00 EUR.
+        var t0 = market.Clock.GetUtcNow();
+        var tsoRequest = (await _api.PostAsync("/v1/requests", tso, Request(substation, t0.AddHours(1), t0.AddHours(2), 10m, 0.5m)))["id"]!.GetValue<string>();
+        var dsoRequest = (await _api.PostAsync("/v1/requests", dso, Request(transformer, t0.AddHours(1), t0.AddHours(2).AddMinutes(30), 5m, 1m)))["id"]!.GetValue<string>();
+        var toTso = (await _api.PostAsync($"/v1/requests/{tsoRequest}/offers", cpoA, Offer(0.1m, stationA)))["id"]!.GetValue<string>();
+        var toDso = (await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", cpoA, Offer(0.3m, stationA)))["id"]!.GetValue<string>();
+        var fromB = (await _api.PostAsync($"/v1/requests/{tsoRequest}/offers", cpoB, Offer(0.2m, stationB)))["id"]!.GetValue<string>();
+        var (tsoBefore, dsoBefore) = (await market.TokenBalanceAsync(tsoWallet.Address), await market.TokenBalanceAsync(dsoWallet.Address));
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var byDso = await _api.WaitForStateAsync(dsoRequest, dso, "Awarded");
+        var byTso = await _api.WaitForStateAsync(tsoRequest, tso, "Awarded");
+        Assert.Equal(byDso["gateCycleId"]!.GetValue<string>(), byTso["gateCycleId"]!.GetValue<string>());
+        var dsoAward = Assert.Single(byDso["awards"]!.AsArray())!;
+        var tsoAward = Assert.Single(byTso["awards"]!.AsArray())!;
+        Assert.Equal((toDso, 0.3m), (dsoAward["offerId"]!.GetValue<string>(), dsoAward["priceEurPerKwh"]!.GetValue<decimal>()));
+        Assert.Equal((fromB, 0.2m), (tsoAward["offerId"]!.GetValue<string>(), tsoAward["priceEurPerKwh"]!.GetValue<decimal>()));
+        var lost = byTso["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == toTso)!;
+        Assert.Equal("RejectedCapacityConflict", lost["outcome"]!.GetValue<string>());
+        Assert.Contains(dsoAward["id"]!.GetValue<string>(), lost["detail"]!.GetValue<string>());
+
+        // Locked on chain for both buyers: each award's lock transaction, and each buyer's wallet paid its award into escrow (6-decimal token).
+        Assert.NotNull(dsoAward["lockTransactionHash"]);
+        Assert.NotNull(tsoAward["lockTransactionHash"]);
+        Assert.Equal(new System.Numerics.BigInteger(1_500_000), dsoBefore - await market.TokenBalanceAsync(dsoWallet.Address));
+        Assert.Equal(new System.Numerics.BigInteger(1_000_000), tsoBefore - await market.TokenBalanceAsync(tsoWallet.Address));
+    }
+}

@@ -349,7 +349,7 @@ public sealed partial class GateCycleRunner(
 
     /// <summary>
     /// Clears the cycle's open members (<see cref="CoordinatedClearing"/>: the engine once, or twice where a market area's
-    /// coordination model puts one buyer first) and plans the escrow batches; saves nothing but the fences and the fixed
+    /// coordination model puts one buyer first; a TSO's forwarded offers pooled into its minimum blocks, <see cref="Pooling"/>) and plans the escrow batches; saves nothing but the fences and the fixed
     /// manual decisions that make its input final.
     /// </summary>
     private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
@@ -374,7 +374,8 @@ public sealed partial class GateCycleRunner(
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
         var taken = TakenAsync(cycle.Id, market, all, cancellationToken);
         var requests = await Task.WhenAll(market.Select(r => EligibilityCheckedAsync(r, byRequest[r.Id], cycle.ClosesAt, inForce, cancellationToken)));
-        var result = CoordinatedClearing.Clear(requests, all, await taken);
+        var blocks = market.Where(r => r.MinBlock is not null).ToDictionary(r => r.Id, r => r.MinBlock!.Value, StringComparer.Ordinal);
+        var result = Pooling.Clear(requests, all, await taken, blocks);
         ClearingResult ResultOf(FlexRequest r) => calls.GetValueOrDefault(r.Id) ?? result.For(r.Id);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
         foreach (var request in clearing) request.Close(ResultOf(request), now);

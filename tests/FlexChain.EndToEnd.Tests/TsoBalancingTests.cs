@@ -350,6 +350,41 @@ public sealed class TsoBalancingTests(MarketFixture market)
         Assert.Equal(3, (await _api.GetAsync($"/v1/grid/nodes/{g.Substation}/tso-offers", g.Tso))["items"]!.AsArray().Count(i => i!["requestId"]!.GetValue<string>() == tsoRequest));
     }
 
+    /// <summary>
+    /// The runner fixes the answers at the approval deadline before it reads them. An answer acknowledged before is cleared; one
+    /// from an instance whose clock has not reached the deadline yet, coming after the fixing, is refused 409 and stored nowhere.
+    /// </summary>
+    [Fact]
+    public async Task TradeAnswers_FixedAtTheApprovalDeadline_ALaterAnswerFromALaggingClockIsRefusedAndNeverApplied()
+    {
+        var g = await GridAsync("IT001E0000207");
+        var t0 = market.Clock.GetUtcNow();
+        var deadline = t0.AddHours(1).AddMinutes(30);
+        var request = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, approval: deadline)))["id"]!.GetValue<string>();
+        var inA = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoA, Offer(0.1m, g.StationA)))["id"]!.GetValue<string>();
+        var inB = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoB, Offer(0.2m, g.StationB)))["id"]!.GetValue<string>();
+        market.Clock.SetTo(t0.AddHours(1));
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{inA}", g.DsoA, new { verdict = "Red", reason = "Feeder 12 at its limit." });
+
+        // The runner of an instance whose clock reached the deadline fixes the answers; the app's clock still reads before it.
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var fixedAnswers = await store.FixTradeAnswersAsync(request, deadline, default);
+        Assert.Equal(new[] { (inA, "Red") }, fixedAnswers.Select(x => (x.OfferId, x.Verdict.ToString())));
+
+        foreach (var (dso, offer, verdict) in new[] { (g.DsoA, inA, "Green"), (g.DsoB, inB, "Green") })
+            using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{offer}", dso, new { verdict }))
+                Assert.Contains(deadline.ToString("O"), (await MarketClient.ProblemAsync(r, HttpStatusCode.Conflict, "id", "approval-deadline"))["detail"]!.GetValue<string>());
+        var trades = (await _api.GetAsync($"/v1/requests/{request}/trades", g.Tso))["items"]!.AsArray()
+            .ToDictionary(t => t!["offerId"]!.GetValue<string>(), t => t!["answers"]!.AsArray().Select(x => x!["verdict"]!.GetValue<string>()).ToList());
+        Assert.Equal(["Red"], trades[inA]);
+        Assert.Empty(trades[inB]);
+
+        market.Clock.SetTo(deadline);
+        var cleared = await _api.WaitForStateAsync(request, g.Tso, "Awarded");
+        Assert.Equal([inB], cleared["awards"]!.AsArray().Select(x => x!["offerId"]!.GetValue<string>()));
+        Assert.Equal("RejectedNotEligible", cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == inA)!["outcome"]!.GetValue<string>());
+    }
+
     private static readonly System.Text.Json.JsonSerializerOptions Web = new(System.Text.Json.JsonSerializerDefaults.Web);
 
     private static object Forwardable(decimal price, string station) => new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false, forwardToTso = true };

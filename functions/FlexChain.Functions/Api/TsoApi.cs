@@ -72,7 +72,11 @@ public static class TsoApi
         return TypedResults.Ok(new ListResponse<TradeResponse>(items, page.NextCursor));
     }
 
-    /// <summary>An impacted DSO answers on a trade, from gate closure until the request's approval deadline; a later answer replaces its earlier one.</summary>
+    /// <summary>
+    /// An impacted DSO answers on a trade, from gate closure until the request's approval deadline; a later answer replaces its
+    /// earlier one. An answer that loses the race with the gate cycle fixing the answers at the deadline is refused (409 rule
+    /// <c>approval-deadline</c>) and stored nowhere, whatever this instance's clock says.
+    /// </summary>
     public static async Task<Results<Ok<TradeAnswerResponse>, NotFound>> AnswerTrade(
         string id, string offerId, TradeAnswerRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
@@ -82,7 +86,9 @@ public static class TsoApi
         var impact = await store.GetTradeImpactAsync(stored.Value, offer, cancellationToken);
         var answer = TradeAnswer.Give(stored.Value, offer, me, impact.Operators, impact.Limits.TryGetValue(me, out var limit) ? limit : null,
             Enum.Parse<TradeVerdict>(body.Verdict!, ignoreCase: true), body.Reason, clock.GetUtcNow());
-        await store.PutTradeAnswerAsync(answer, cancellationToken);
+        if (!await store.TryPutTradeAnswerAsync(answer, cancellationToken))
+            throw new ApiProblemException(409, "id", "approval-deadline",
+                $"The answers on request {id} were fixed for its clearing at the approval deadline, {stored.Value.ClearsAt:O}; this answer came after and was not recorded.");
         return TypedResults.Ok(new TradeAnswerResponse(answer.OperatorId, answer.Verdict.ToString(), answer.Reason, answer.AnsweredAt));
     }
 

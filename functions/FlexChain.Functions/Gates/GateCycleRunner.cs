@@ -424,7 +424,7 @@ public sealed partial class GateCycleRunner(
     /// The request for the engine with its offers' stations re-checked at the cycle's closing time (a fixed instant, so a
     /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
     /// no longer wins. Stations are read from the store, not the offer path's cache. A TSO's request also loses the offers
-    /// an impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
+    /// an impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>), its answers fixed first (<see cref="MarketStore.FixTradeAnswersAsync"/>).
     /// </summary>
     /// <param name="offers">The request's offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
@@ -442,7 +442,7 @@ public sealed partial class GateCycleRunner(
         var area = await store.GetCoordinationAsync(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, cancellationToken);
         var checkedRequest = request.ToClearingRequest(stations, place.Node, place.Requirements, at, offers,
             await store.GetGridRestrictionsAsync(stations, request.Delivery, at, cancellationToken, inForce), place.Sites);
-        if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers.ToList(), await store.GetTradeAnswersAsync(request.Id, cancellationToken));
+        if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers.ToList(), await store.FixTradeAnswersAsync(request.Id, at, cancellationToken));
         return new(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
     }
 

@@ -55,14 +55,8 @@ public sealed partial class MarketStore
     /// read). The row keys start with the window's end, but the stations are many partitions, so this is one keys-only
     /// scan of the table, which retention keeps to the bookings of the last <c>Retention:Bookings</c>. Returns how many.
     /// </summary>
-    public async Task<int> PurgeBookingsAsync(DateTimeOffset endedBefore, CancellationToken cancellationToken)
-    {
-        var deleted = 0;
-        var filter = TableClient.CreateQueryFilter($"RowKey lt {Ticks(endedBefore)}");
-        await foreach (var page in Bookings.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
-            deleted += await Bookings.DeleteEntitiesAsync(page.Values, cancellationToken);
-        return deleted;
-    }
+    public Task<int> PurgeBookingsAsync(DateTimeOffset endedBefore, CancellationToken cancellationToken) =>
+        PurgeAsync(Bookings, TableClient.CreateQueryFilter($"RowKey lt {Ticks(endedBefore)}"), cancellationToken);
 
     private static string BookingRow(StationBooking b) => Ticks(b.Window.End) + "_" + b.AwardId.Replace('/', '~');
 }

@@ -143,6 +143,9 @@ var appSettings = {
   Retention__Deliveries: '30.00:00:00'
   Retention__IdempotencyDays: '2'
   Retention__Bookings: '8.00:00:00'
+  Retention__TradeAnswers: '90.00:00:00'
+  Retention__GridStates: '35.00:00:00'
+  Retention__Imbalance: '400.00:00:00'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {

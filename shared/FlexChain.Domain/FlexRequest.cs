@@ -101,9 +101,11 @@ public sealed class FlexRequest
         DateTimeOffset? cancelledAt = null, VerificationRules? verification = null, ManualDecision? decision = null,
         SelectionMode? appliedSelection = null, string? selectionNote = null, DateTimeOffset? decisionFixedAt = null,
         FundingConsent? consent = null, string? stateReason = null, MarketInterval interval = default, Role buyer = Role.Dso,
-        DateTimeOffset? approvalDeadline = null, string? gateCycleId = null, string? availabilityId = null, IReadOnlyList<Kilowatts>? profile = null)
+        DateTimeOffset? approvalDeadline = null, string? gateCycleId = null, string? availabilityId = null, IReadOnlyList<Kilowatts>? profile = null,
+        Kilowatts? minBlock = null)
     {
         Buyer = buyer;
+        MinBlock = minBlock;
         ApprovalDeadline = approvalDeadline;
         GateCycleId = gateCycleId;
         AvailabilityId = availabilityId;
@@ -149,6 +151,13 @@ public sealed class FlexRequest
     /// instant, when it clears; null when it clears at gate closure (no answer can come: every trade is green).
     /// </summary>
     public DateTimeOffset? ApprovalDeadline { get; }
+
+    /// <summary>
+    /// A TSO's request only: the smallest block it takes (kW of average power over the window, <see cref="Pooling.PowerOf"/>),
+    /// or null for any size. An offer or pool below it never wins (<see cref="OfferOutcomeKind.RejectedBelowMinimumBlock"/>);
+    /// forwarded offers below it are pooled into blocks of at least this size at clearing (<see cref="Pooling"/>).
+    /// </summary>
+    public Kilowatts? MinBlock { get; }
 
     /// <summary>
     /// For a call on an availability contract (<see cref="AvailabilityContract.Call"/>), the contract's id: the request clears
@@ -249,7 +258,7 @@ public sealed class FlexRequest
         EurosPerKilowattHour maxPrice, DateTimeOffset gateClosure, PricingRule pricing, DateTimeOffset now,
         KilowattHours? minimumOfferEnergy = null, SelectionMode selection = SelectionMode.Automatic, DateTimeOffset? decisionDeadline = null,
         VerificationRules? verification = null, FundingConsent? consent = null, MarketInterval? interval = null, Role buyer = Role.Dso,
-        DateTimeOffset? approvalDeadline = null, string? availabilityId = null, IReadOnlyList<Kilowatts>? profile = null)
+        DateTimeOffset? approvalDeadline = null, string? availabilityId = null, IReadOnlyList<Kilowatts>? profile = null, Kilowatts? minBlock = null)
     {
         if (buyer is not (Role.Dso or Role.Tso)) throw new ArgumentException("only a DSO or a TSO posts requests", nameof(buyer));
         (verification ?? VerificationRules.Default).Validate();
@@ -274,6 +283,15 @@ public sealed class FlexRequest
         if (gateClosure > delivery.Start) throw new DomainException("gateClosure", "before-delivery", "gateClosure must not be after the delivery window starts.");
         if (minimumOfferEnergy is { } min && (min.Value <= 0 || min > energy))
             throw new DomainException("minimumOfferKwh", "minimum-offer-size", "minimumOfferKwh must be greater than zero and at most energyKwh.");
+        if (minBlock is { } block)
+        {
+            if (buyer != Role.Tso) throw new DomainException("minBlockKw", "tso-only", "Only a TSO's balancing request has a minimum block size.");
+            if (selection == SelectionMode.Manual)
+                throw new DomainException("minBlockKw", "selection", "A request with a minimum block is cleared automatically: its pools are formed at clearing.");
+            if (block.Value <= 0 || Pooling.IsBelow(energy, block, delivery))
+                throw new DomainException("minBlockKw", "min-block-size",
+                    $"minBlockKw must be greater than zero and at most the request's average power, {Pooling.PowerOf(energy, delivery)} (energyKwh over the window).");
+        }
         if (selection == SelectionMode.Manual)
         {
             if (decisionDeadline is not { } deadline)
@@ -285,7 +303,7 @@ public sealed class FlexRequest
             throw new DomainException("decisionDeadline", "manual-only", "decisionDeadline applies only to manual selection.");
         return new FlexRequest(id, dsoId, transformer.Id, delivery, energy, direction, maxPrice, gateClosure, pricing, now,
             RequestState.Open, [], [], [], minimumOfferEnergy, selection, decisionDeadline, verification: verification, consent: consent, interval: interval ?? MarketInterval.Default, buyer: buyer,
-            approvalDeadline: approvalDeadline, availabilityId: availabilityId, profile: profile);
+            approvalDeadline: approvalDeadline, availabilityId: availabilityId, profile: profile, minBlock: minBlock);
     }
 
     /// <summary>
@@ -382,6 +400,10 @@ public sealed class FlexRequest
         if (offer.Price > MaxPrice) throw new DomainException("priceEurPerKwh", "price-cap", $"priceEurPerKwh exceeds the request's cap of {MaxPrice}.");
         if (MinimumOfferEnergy is { } min && offer.Energy < min)
             throw new DomainException("energyKwh", "minimum-offer-size", $"energyKwh is below the request's minimum offer of {min}.");
+        // A forwarded offer below the block may still win in a pool; a direct one never can.
+        if (MinBlock is { } block && offer.ForwardedFrom is null && Pooling.IsBelow(offer.Energy, block, Delivery))
+            throw new DomainException("energyKwh", "min-block",
+                $"The offer averages {Pooling.PowerOf(offer.Energy, Delivery)} over the window, below the request's minimum block of {block}; only offers forwarded from a DSO's request are pooled.");
         if (stations.Count == 0) throw new DomainException("stationIds", "required", "An offer needs at least one station.");
         foreach (var s in stations)
         {

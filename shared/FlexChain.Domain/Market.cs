@@ -259,6 +259,9 @@ public sealed record Award(string Id, string OfferId, string CpoId, IReadOnlyLis
     /// </summary>
     public IReadOnlyList<Kilowatts>? Profile { get; init; }
 
+    /// <summary>The pool whose block this award is part of (<see cref="Pooling"/>; every member of an activated pool has its own award), or null.</summary>
+    public string? PoolId { get; init; }
+
     /// <summary>The deterministic award id: one per request and offer, so retries never create a second award.</summary>
     public static string IdFor(string requestId, string offerId) => $"{requestId}/{offerId}";
 }

@@ -245,7 +245,7 @@ public class ClearingEngineTests
     public void Outcome_KindNumbers_AreStable()
     {
         // These numbers are hashed on chain and stored; they must never change.
-        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], Enum.GetValues<OfferOutcomeKind>().Select(k => (int)k));
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], Enum.GetValues<OfferOutcomeKind>().Select(k => (int)k));
         Assert.Equal([1, 2], Enum.GetValues<SelectionMode>().Select(k => (int)k));
     }
 }

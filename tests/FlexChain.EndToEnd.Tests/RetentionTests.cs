@@ -9,6 +9,8 @@ using FlexChain.Messaging;
 using FlexChain.Messaging.Outbox;
 using FlexChain.Messaging.StorageQueues;
 using FlexChain.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -154,6 +156,93 @@ public sealed class RetentionTests(AzuriteFixture azurite)
         Assert.True(result.Bookings >= old.Length, $"{result.Bookings} bookings deleted");
         var left = await store.GetBookingsAsync([station], new TimeWindow(now.AddDays(-30), now.AddDays(30)), "gc-other", CancellationToken.None);
         Assert.Equal(kept.Select(b => b.AwardId), left.Select(b => b.AwardId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task SweepAsync_GridStates_GoThirtyFiveDaysAfterTheirDay_LaterDaysStay()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var node = "gn_retention_" + Guid.NewGuid().ToString("N")[..12];
+        var today = DateOnly.FromDateTime(_clock.GetUtcNow().UtcDateTime);
+        // A day is kept until 35 days after it ended: the day 36 days back ended 35 days and 12 hours ago, the one 35 days back only 34.5 days ago.
+        foreach (var daysBack in new[] { 40, 36, 35, 1, 0 })
+            Assert.True(await store.TryPutGridStateAsync(new GridStateDay(node, today.AddDays(-daysBack), [], 1, _clock.GetUtcNow()), null, CancellationToken.None));
+
+        var result = await SweepAsync(store);
+
+        Assert.True(result.GridStates >= 2, $"{result.GridStates} grid states deleted");
+        foreach (var (daysBack, kept) in new[] { (40, false), (36, false), (35, true), (1, true), (0, true) })
+            Assert.Equal(kept, await store.GetGridStateAsync(node, today.AddDays(-daysBack), CancellationToken.None) is not null);
+    }
+
+    [Fact]
+    public async Task SweepAsync_ImbalanceRecords_GoFourHundredDaysAfterTheirDeliveryDay_LaterOnesStay()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var table = _tables.GetTableClient("imbalance");
+        var now = _clock.GetUtcNow();
+        var marker = Guid.NewGuid().ToString("N");
+        string Day(int daysBack) => now.AddDays(-daysBack).ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var daysBack in new[] { 402, 401, 400, 399, 0 })
+            await table.AddEntityAsync(new TableEntity(Day(daysBack), marker) { ["DaysBack"] = daysBack });
+
+        var result = await SweepAsync(store);
+
+        Assert.True(result.Imbalance >= 2, $"{result.Imbalance} imbalance records deleted");
+        var left = await table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"RowKey eq {marker}")).Select(e => e.GetInt32("DaysBack")!.Value).ToListAsync();
+        Assert.Equal([400, 399, 0], left.OrderDescending());
+    }
+
+    [Fact]
+    public async Task SweepAsync_TradeAnswers_GoNinetyDaysAfterTheyWereLastWritten()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        // Trade answers are judged by the table's own write time, so this sweep's clock starts at the real time of the writes.
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var request = "req_retention_" + Guid.NewGuid().ToString("N")[..12];
+        Assert.True(await store.TryPutTradeAnswerAsync(new TradeAnswer(request, "off_a", "dso_a", TradeVerdict.Red, "Feeder full.", clock.GetUtcNow()), CancellationToken.None));
+        await store.FixTradeAnswersAsync(request, clock.GetUtcNow(), CancellationToken.None);
+        async Task<RetentionResult> SweepAtAsync(TimeSpan later)
+        {
+            clock.Advance(later);
+            return await new RetentionSweeper(store, _tables, clock, Options.Create(new RetentionOptions()), NullLogger<RetentionSweeper>.Instance)
+                .SweepAsync(CancellationToken.None);
+        }
+
+        await SweepAtAsync(TimeSpan.FromDays(89));
+        Assert.Single(await store.GetTradeAnswersAsync(request, CancellationToken.None));
+
+        var result = await SweepAtAsync(TimeSpan.FromDays(2));
+
+        Assert.True(result.TradeAnswers >= 2, $"{result.TradeAnswers} trade answer rows deleted");   // the answer and its fence
+        Assert.Empty(await store.GetTradeAnswersAsync(request, CancellationToken.None));
+        Assert.Empty(await _tables.GetTableClient("tradeanswers").QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {request}")).ToListAsync());
+    }
+
+    [Theory]
+    [InlineData("TradeAnswers", "7.23:00:00")]
+    [InlineData("GridStates", "7.00:00:00")]
+    [InlineData("Imbalance", "30.00:00:00")]
+    public void Options_APeriodBelowItsMinimum_IsRefusedAtStart(string setting, string period) =>
+        Assert.Throws<OptionsValidationException>(() => OptionsWith((setting, period)));
+
+    [Fact]
+    public void Options_TheDefaultsAndTheMinimums_AreAccepted()
+    {
+        var defaults = OptionsWith();
+        Assert.Equal((90d, 35d, 400d), (defaults.TradeAnswers.TotalDays, defaults.GridStates.TotalDays, defaults.Imbalance.TotalDays));
+        var least = OptionsWith(("TradeAnswers", "8.00:00:00"), ("GridStates", "8.00:00:00"), ("Imbalance", "31.00:00:00"));
+        Assert.Equal((8d, 8d, 31d), (least.TradeAnswers.TotalDays, least.GridStates.TotalDays, least.Imbalance.TotalDays));
+    }
+
+    private static RetentionOptions OptionsWith(params (string Name, string Value)[] settings)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.ToDictionary(s => "Retention:" + s.Name, s => (string?)s.Value)).Build();
+        var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration).AddRetention();
+        using var provider = services.BuildServiceProvider();
+        return provider.GetRequiredService<IOptions<RetentionOptions>>().Value;
     }
 
     private async Task<string> NewParticipantAsync(MarketStore store)

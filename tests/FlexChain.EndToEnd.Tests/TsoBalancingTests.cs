@@ -270,14 +270,130 @@ public sealed class TsoBalancingTests(MarketFixture market)
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "id", "approval-deadline");
     }
 
+    [Fact]
+    public async Task Pooling_ForwardedOffersBelowTheTsosMinimumBlock_WinAsOneBlock_EachMemberAwardedItsOwn_SeenByTheDsoAfterTheTsosGate()
+    {
+        var g = await GridAsync("IT001E0000206");
+        var t0 = market.Clock.GetUtcNow();
+        var cpoC = await _api.RegisterAsync("Cpo", "Duferco", MarketFixture.RuleCpoAKey);
+        var cpoD = await _api.RegisterAsync("Cpo", "Ewiva", MarketFixture.RuleCpoBKey);
+        var stationB2 = await _api.StationAsync(g.CpoB, g.TransformerA, "IT001E00002065");
+        var stationC = await _api.StationAsync(cpoC, g.TransformerA, "IT001E00002066");
+        var stationD = await _api.StationAsync(cpoD, g.TransformerA, "IT001E00002067");
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.Substation}/coordination", g.Tso, new { model = "DsoFirst" });
+
+        // The minimum block is a TSO's, at most its request's own power (15 kWh over an hour: 15 kW).
+        var dsoBody = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(Body(g.TransformerA, t0), Web))!.AsObject();
+        dsoBody["minBlockKw"] = 1m;
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.DsoA, dsoBody))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "minBlockKw", "tso-only");
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.Tso, Body(g.Substation, t0, gate: t0.AddHours(1).AddMinutes(30), kwh: 15m, minBlock: 15.001m)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "minBlockKw", "min-block-size");
+        var dsoRequest = await _api.RequestAsync(g.DsoA, g.TransformerA, t0.AddHours(1), t0.AddHours(2), kwh: 5m);
+        var tsoRequest = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, gate: t0.AddHours(1).AddMinutes(30), kwh: 15m, minBlock: 10m)))["id"]!.GetValue<string>();
+        Assert.Equal(10m, (await _api.GetAsync($"/v1/requests/{tsoRequest}", g.CpoA))["minBlockKw"]!.GetValue<decimal>());
+        // A direct offer below the block can never win, so it is refused; forwarded ones below it are pooled.
+        using (var r = await _api.SendAsync(HttpMethod.Post, $"/v1/requests/{tsoRequest}/offers", g.CpoB, Offer(0.1m, g.StationB)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "energyKwh", "min-block");
+
+        // B wins the DSO's request; A, C and D lose it with consent to forward, 5 kW each.
+        await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoB, Offer(0.1m, stationB2));
+        var a = (await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoA, Forwardable(0.3m, g.StationA)))["id"]!.GetValue<string>();
+        var c = (await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", cpoC, Forwardable(0.35m, stationC)))["id"]!.GetValue<string>();
+        var d = (await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", cpoD, Forwardable(0.4m, stationD)))["id"]!.GetValue<string>();
+        market.Clock.SetTo(t0.AddHours(1));
+        await _api.WaitForStateAsync(dsoRequest, g.DsoA, "Awarded");
+        var forwarded = new Dictionary<string, string>();
+        foreach (var (cpo, local) in new[] { (g.CpoA, a), (cpoC, c), (cpoD, d) })
+            forwarded[local] = (await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/requests/{tsoRequest}/offers", cpo), r => r["items"]!.AsArray().Count == 1,
+                TimeSpan.FromSeconds(60), "the offer forwarded"))["items"]![0]!["id"]!.GetValue<string>();
+
+        // Before the TSO's gate its offers are sealed for the DSO too: the request is only counted.
+        var sealedView = await _api.GetAsync($"/v1/grid/nodes/{g.TransformerA}/tso-offers", g.DsoA);
+        Assert.Equal((1, 0), (sealedView["sealedRequests"]!.GetValue<int>(), sealedView["items"]!.AsArray().Count));
+        Assert.Empty((await _api.GetAsync($"/v1/requests/{tsoRequest}/pools", g.Tso))["items"]!.AsArray());
+
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(30));
+        var tso = await _api.WaitForStateAsync(tsoRequest, g.Tso, "Awarded");
+
+        // A and C (10 kW together) are pool-1, one block at its dearest member's price; D, left alone at 5 kW, loses.
+        var awards = tso["awards"]!.AsArray().Select(x => (x!["offerId"]!.GetValue<string>(), x["cpoId"]!.GetValue<string>(), x["energyKwh"]!.GetValue<decimal>(),
+            x["priceEurPerKwh"]!.GetValue<decimal>(), x["poolId"]!.GetValue<string>())).ToList();
+        Assert.Equal([(forwarded[a], g.CpoA.Id, 5m, 0.35m, "pool-1"), (forwarded[c], cpoC.Id, 5m, 0.35m, "pool-1")], awards);
+        var lost = tso["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == forwarded[d])!;
+        Assert.Equal("RejectedBelowMinimumBlock", lost["outcome"]!.GetValue<string>());
+        Assert.Contains("minimum block", lost["detail"]!.GetValue<string>());
+
+        // The pool: all of it to the TSO, a member's CPO sees only its own offer in it, others nothing.
+        var pool = Assert.Single((await _api.GetAsync($"/v1/requests/{tsoRequest}/pools", g.Tso))["items"]!.AsArray())!;
+        Assert.Equal(("pool-1", "Accepted", 10m, 10m, 0.35m, 2), (pool["poolId"]!.GetValue<string>(), pool["outcome"]!.GetValue<string>(), pool["energyKwh"]!.GetValue<decimal>(),
+            pool["powerKw"]!.GetValue<decimal>(), pool["priceEurPerKwh"]!.GetValue<decimal>(), pool["memberCount"]!.GetValue<int>()));
+        Assert.Equal(new[] { forwarded[a], forwarded[c] }.Order(), pool["members"]!.AsArray().Select(m => m!["offerId"]!.GetValue<string>()).Order());
+        var mine = Assert.Single(Assert.Single((await _api.GetAsync($"/v1/requests/{tsoRequest}/pools", g.CpoA))["items"]!.AsArray())!["members"]!.AsArray())!;
+        Assert.Equal((forwarded[a], a, $"{tsoRequest}/{forwarded[a]}", 0.3m), (mine["offerId"]!.GetValue<string>(), mine["forwardedFrom"]!.GetValue<string>(),
+            mine["awardId"]!.GetValue<string>(), mine["priceEurPerKwh"]!.GetValue<decimal>()));
+        Assert.Empty((await _api.GetAsync($"/v1/requests/{tsoRequest}/pools", cpoD))["items"]!.AsArray());
+        Assert.Empty((await _api.GetAsync($"/v1/requests/{tsoRequest}/pools", g.DsoB))["items"]!.AsArray());
+
+        // The DSO sees the TSO's offers in its grid with their state; the other DSO sees none of them and cannot ask for A's grid.
+        var inGrid = (await _api.GetAsync($"/v1/grid/nodes/{g.TransformerA}/tso-offers", g.DsoA))["items"]!.AsArray()
+            .Where(i => i!["requestId"]!.GetValue<string>() == tsoRequest)
+            .ToDictionary(i => i!["offerId"]!.GetValue<string>(), i => (i!["state"]!.GetValue<string>(), i["forwardedFrom"]!.GetValue<string>(), i["poolId"]?.GetValue<string>()));
+        Assert.Equal(new Dictionary<string, (string, string, string?)>
+        {
+            [forwarded[a]] = ("Accepted", a, "pool-1"), [forwarded[c]] = ("Accepted", c, "pool-1"), [forwarded[d]] = ("RejectedBelowMinimumBlock", d, null),
+        }, inGrid);
+        Assert.DoesNotContain((await _api.GetAsync($"/v1/grid/nodes/{g.TransformerB}/tso-offers", g.DsoB))["items"]!.AsArray(),
+            i => i!["requestId"]!.GetValue<string>() == tsoRequest);
+        using (var r = await _api.SendAsync(HttpMethod.Get, $"/v1/grid/nodes/{g.TransformerA}/tso-offers", g.DsoB, null))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "id", "own-grid");
+        Assert.Equal(3, (await _api.GetAsync($"/v1/grid/nodes/{g.Substation}/tso-offers", g.Tso))["items"]!.AsArray().Count(i => i!["requestId"]!.GetValue<string>() == tsoRequest));
+    }
+
+    /// <summary>
+    /// The runner fixes the answers at the approval deadline before it reads them. An answer acknowledged before is cleared; one
+    /// from an instance whose clock has not reached the deadline yet, coming after the fixing, is refused 409 and stored nowhere.
+    /// </summary>
+    [Fact]
+    public async Task TradeAnswers_FixedAtTheApprovalDeadline_ALaterAnswerFromALaggingClockIsRefusedAndNeverApplied()
+    {
+        var g = await GridAsync("IT001E0000207");
+        var t0 = market.Clock.GetUtcNow();
+        var deadline = t0.AddHours(1).AddMinutes(30);
+        var request = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, approval: deadline)))["id"]!.GetValue<string>();
+        var inA = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoA, Offer(0.1m, g.StationA)))["id"]!.GetValue<string>();
+        var inB = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoB, Offer(0.2m, g.StationB)))["id"]!.GetValue<string>();
+        market.Clock.SetTo(t0.AddHours(1));
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{inA}", g.DsoA, new { verdict = "Red", reason = "Feeder 12 at its limit." });
+
+        // The runner of an instance whose clock reached the deadline fixes the answers; the app's clock still reads before it.
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var fixedAnswers = await store.FixTradeAnswersAsync(request, deadline, default);
+        Assert.Equal(new[] { (inA, "Red") }, fixedAnswers.Select(x => (x.OfferId, x.Verdict.ToString())));
+
+        foreach (var (dso, offer, verdict) in new[] { (g.DsoA, inA, "Green"), (g.DsoB, inB, "Green") })
+            using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{offer}", dso, new { verdict }))
+                Assert.Contains(deadline.ToString("O"), (await MarketClient.ProblemAsync(r, HttpStatusCode.Conflict, "id", "approval-deadline"))["detail"]!.GetValue<string>());
+        var trades = (await _api.GetAsync($"/v1/requests/{request}/trades", g.Tso))["items"]!.AsArray()
+            .ToDictionary(t => t!["offerId"]!.GetValue<string>(), t => t!["answers"]!.AsArray().Select(x => x!["verdict"]!.GetValue<string>()).ToList());
+        Assert.Equal(["Red"], trades[inA]);
+        Assert.Empty(trades[inB]);
+
+        market.Clock.SetTo(deadline);
+        var cleared = await _api.WaitForStateAsync(request, g.Tso, "Awarded");
+        Assert.Equal([inB], cleared["awards"]!.AsArray().Select(x => x!["offerId"]!.GetValue<string>()));
+        Assert.Equal("RejectedNotEligible", cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == inA)!["outcome"]!.GetValue<string>());
+    }
+
     private static readonly System.Text.Json.JsonSerializerOptions Web = new(System.Text.Json.JsonSerializerDefaults.Web);
 
     private static object Forwardable(decimal price, string station) => new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false, forwardToTso = true };
 
-    private static object Body(string node, DateTimeOffset t0, DateTimeOffset? gate = null, DateTimeOffset? start = null, decimal kwh = 10m, DateTimeOffset? approval = null) => new
+    private static object Body(
+        string node, DateTimeOffset t0, DateTimeOffset? gate = null, DateTimeOffset? start = null, decimal kwh = 10m, DateTimeOffset? approval = null, decimal? minBlock = null) => new
     {
         transformerId = node, deliveryStart = start ?? t0.AddHours(2), deliveryEnd = (start ?? t0.AddHours(2)).AddHours(1), energyKwh = kwh,
         direction = "ReduceConsumption", maxPriceEurPerKwh = 0.5m, gateClosure = gate ?? t0.AddHours(1), pricing = "PayAsBid", minimumOfferKwh = 5m,
-        approvalDeadline = approval,
+        approvalDeadline = approval, minBlockKw = minBlock,
     };
 }

@@ -178,7 +178,7 @@ public sealed record PostRequestRequest(
     string? TransformerId, DateTimeOffset? DeliveryStart, DateTimeOffset? DeliveryEnd, decimal? EnergyKwh, string? Direction,
     decimal? MaxPriceEurPerKwh, DateTimeOffset? GateClosure, string? Pricing, decimal? MinimumOfferKwh = null, string? Selection = null,
     DateTimeOffset? DecisionDeadline = null, VerificationRulesItem? Verification = null, ConsentItem? Consent = null, DateTimeOffset? ApprovalDeadline = null,
-    string? AvailabilityId = null, IReadOnlyList<decimal>? ProfileKw = null);
+    string? AvailabilityId = null, IReadOnlyList<decimal>? ProfileKw = null, decimal? MinBlockKw = null);
 
 /// <summary>
 /// The DSO's EIP-712 consent to pay for the request (see README, DSO consent): <c>maxAmount</c> and <c>nonce</c> as decimal
@@ -263,10 +263,13 @@ public sealed record OfferResponse(string Id, string RequestId, string CpoId, IR
             o.Direction.ToString(), o.ForwardToTso, o.ForwardedFrom, ProfileKw: Wire.Profile(o.Profile));
 }
 
-public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail);
+public sealed record OutcomeResponse(string OfferId, string Outcome, decimal AcceptedEnergyKwh, string? Detail, string? PoolId = null)
+{
+    public static OutcomeResponse From(OfferOutcome o) => new(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value), o.Detail, o.PoolId);
+}
 
 public sealed record AwardResponse(string Id, string OfferId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh,
-    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash, IReadOnlyList<decimal>? ProfileKw = null);
+    decimal PriceEurPerKwh, decimal ValueEur, AwardRecordResponse Record, string? LockTransactionHash, IReadOnlyList<decimal>? ProfileKw = null, string? PoolId = null);
 
 /// <summary>The award as recorded on chain: its escrow id, the amounts in token units and the record's canonical hash.</summary>
 public sealed record AwardRecordResponse(string AwardId, string DsoWallet, string CpoWallet, long EnergyWh, long PriceMicroEurPerKwh,
@@ -285,12 +288,12 @@ public sealed record SettlementResponse(string AwardId, long AwardedWh, long Bas
 public sealed record RequestSummaryResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, decimal EnergyKwh, string Direction,
     decimal MaxPriceEurPerKwh, DateTimeOffset GateClosure, string Pricing, string Selection, DateTimeOffset? DecisionDeadline, decimal? MinimumOfferKwh,
-    string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, IReadOnlyList<decimal>? ProfileKw = null)
+    string State, DateTimeOffset CreatedAt, DateTimeOffset? CancelledAt, IReadOnlyList<decimal>? ProfileKw = null, decimal? MinBlockKw = null)
 {
     public static RequestSummaryResponse From(FlexRequest r) =>
         new(r.Id, r.DsoId, r.TransformerId, r.Delivery.Start, r.Delivery.End, Wire.Kwh(r.Energy.Value), r.Direction.ToString(), Wire.EurPerKwh(r.MaxPrice.Value), r.GateClosure,
             r.Pricing.ToString(), r.Selection.ToString(), r.DecisionDeadline, Wire.Kwh(r.MinimumOfferEnergy?.Value), r.State.ToString(), r.CreatedAt, r.CancelledAt,
-            Wire.Profile(r.Profile));
+            Wire.Profile(r.Profile), GridNodeResponse.KwOrNull(r.MinBlock));
 }
 
 /// <summary>
@@ -306,7 +309,8 @@ public sealed record RequestResponse(
     int? OfferCount, IReadOnlyList<OfferResponse>? Offers, IReadOnlyList<OutcomeResponse>? Outcomes,
     IReadOnlyList<AwardResponse> Awards, IReadOnlyList<SettlementResponse> Settlements, ChainInfo? Chain, VerificationRulesResponse Verification,
     DecisionResponse? Decision = null, string? AppliedSelection = null, string? SelectionNote = null, string? StateReason = null, int MarketIntervalMinutes = 15,
-    string Buyer = nameof(Role.Dso), DateTimeOffset? ApprovalDeadline = null, string? AvailabilityId = null, IReadOnlyList<decimal>? ProfileKw = null);
+    string Buyer = nameof(Role.Dso), DateTimeOffset? ApprovalDeadline = null, string? AvailabilityId = null, IReadOnlyList<decimal>? ProfileKw = null,
+    decimal? MinBlockKw = null);
 
 /// <summary>
 /// What clearing gave a request (null before): <c>outcome</c> Filled, PartlyFilled (<c>shortfallKwh</c> not awarded) or

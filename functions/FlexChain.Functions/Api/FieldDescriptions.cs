@@ -49,6 +49,13 @@ public static class FieldDescriptions
         ["TradeResponse.impactedOperators"] = "The operators, other than the TSO, owning a node on the path of one of the offer's stations: each may answer.",
         ["TradeResponse.autoApproved"] = "Whether the trade is at or below the caller's approval limit on those paths (approved automatically: only green may be answered).",
         ["TradeResponse.answers"] = "The answers so far, one per impacted operator; no answer by the approval deadline is green.",
+        ["TsoOfferResponse.forwardedFrom"] = "The DSO request's offer this one was forwarded from (with its CPO's consent), or null for an offer placed on the TSO's request directly.",
+        ["PoolMemberResponse.forwardedFrom"] = "The DSO request's offer this member was forwarded from.",
+        ["TsoOfferResponse.state"] = "Submitted until the TSO's request clears, then the offer's outcome (Accepted, PartlyAccepted or the rejection reason, as OutcomeResponse.outcome).",
+        ["TsoOfferResponse.stationIds"] = "The offer's stations in the caller's grid (an offer may also name stations in other grids, not shown).",
+        ["PoolResponse.outcome"] = "The pool's outcome, which every member shares: Accepted (activated whole), or the reason it lost (e.g. RejectedIndivisibleOvershoot when the TSO needed less than the block, RejectedCapacityConflict when a member's station was taken in the same clearing).",
+        ["PoolResponse.priceEurPerKwh"] = "What every member is paid per kWh when the pool won (the block's price: its dearest member's, or the clearing price under pay-as-clear); null when it lost.",
+        ["PoolMemberResponse.priceEurPerKwh"] = "The price the member's CPO asked (at most the pool's price).",
         ["OutcomeResponse.detail"] = "Why, beyond the outcome, or null: which station conflicts and the award (id) already holding it for an overlapping window, what is wrong with a pick.",
         ["RequestSummaryResponse.state"] = "The request's state: Open, Cleared, Awarded, Settling, Settled, Unfilled (cleared without any award), Cancelled, FundingFailed or Unpaid (both terminal; the request shows stateReason).",
         ["HealthResponse.time"] = "Now on the market's clock (UTC): gate closures and deadlines are judged by it, not by the caller's clock.",
@@ -131,7 +138,7 @@ public static class FieldDescriptions
         ["ConsentItem.nonce"] = "The DSO's nonce for this consent (decimal string of a 256-bit number); each nonce is usable once.",
         ["ConsentItem.signature"] = "The DSO wallet's EIP-712 signature (eth_signTypedData_v4), 65 bytes r || s || v, 0x-prefixed hex.",
         ["FillResponse.outcome"] = "Filled, PartlyFilled (shortfallKwh not awarded) or Unfilled (nothing awarded).",
-        ["OutcomeResponse.outcome"] = "How the offer was cleared: Accepted, PartlyAccepted, or the rejection reason (RejectedOverPriceCap, RejectedNotNeeded, RejectedIndivisibleOvershoot, RejectedLate, RejectedNotEligible, RejectedCapacityConflict, RejectedNotPicked, RejectedInvalidPick, RejectedWrongDirection).",
+        ["OutcomeResponse.outcome"] = "How the offer was cleared: Accepted, PartlyAccepted, or the rejection reason (RejectedOverPriceCap, RejectedNotNeeded, RejectedIndivisibleOvershoot, RejectedLate, RejectedNotEligible, RejectedCapacityConflict, RejectedNotPicked, RejectedInvalidPick, RejectedWrongDirection, RejectedBelowMinimumBlock).",
         ["SettlementResponse.outcome"] = "Delivered (at or above the success threshold), PaidProRata (below it, paid the score's share: not a failure) or NotDelivered (nothing paid; failureReason says why).",
         ["VerificationDetailResponse.outcome"] = "Delivered (at or above the success threshold), PaidProRata (below it, paid the score's share: not a failure) or NotDelivered (nothing paid; failureReason says why).",
         ["ReadingItemResult.outcome"] = "What happened to the reading: stored, unchanged, corrected or rejected.",
@@ -168,6 +175,12 @@ public static class FieldDescriptions
 
     private static readonly Dictionary<string, string> ByName = new(StringComparer.Ordinal)
     {
+        ["minBlockKw"] = "A TSO's balancing request only: the smallest block it takes, as average power over the window (energy over the window's length; at most the request's own). A direct offer below it is refused (rule min-block); forwarded offers below it are pooled at clearing into indivisible blocks of at least this size (README, Pooling); any offer or pool still below it loses (RejectedBelowMinimumBlock). Null: any size.",
+        ["poolId"] = "The pool the offer was cleared in (pool-1, pool-2, ... on its request: forwarded offers pooled into one indivisible block of the TSO's minimum size), or null. On an award: the pool whose block it is part of; each member has its own award.",
+        ["tsoId"] = "The TSO that posted the balancing request (it pays its awards).",
+        ["sealedRequests"] = "How many TSO requests of the period are still before their gate closure: their offers are sealed until then.",
+        ["memberCount"] = "How many offers the pool holds (the caller may see only its own).",
+        ["members"] = "The pool's members the caller may see: every one for the TSO, its own for a CPO.",
         // Ids and references
         ["id"] = "The resource's id: a type prefix and 32 hex digits.",
         ["maxAvailabilityPriceEurPerKw"] = "The most the DSO pays per kW held ready for the whole period.",

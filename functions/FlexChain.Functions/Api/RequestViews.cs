@@ -42,7 +42,7 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
                 var a = r.Awards[i];
                 var record = AwardRecord.For(r, i, membership.AwardId(i)!.Value, dso, await store.GetWalletAsync(a.CpoId, cancellationToken), decimals);
                 awards.Add(new AwardResponse(a.Id, a.OfferId, a.CpoId, a.StationIds, Wire.Kwh(a.Energy.Value), Wire.EurPerKwh(a.Price.Value), Wire.Eur(a.Value.Value),
-                    SettlementsApi.ToResponse(record), batches[membership.Slots[i].Batch]?.LockTransaction, Wire.Profile(a.Profile)));
+                    SettlementsApi.ToResponse(record), batches[membership.Slots[i].Batch]?.LockTransaction, Wire.Profile(a.Profile), a.PoolId));
             }
             for (var i = 0; i < r.Verifications.Count; i++)
             {
@@ -57,11 +57,11 @@ public sealed class RequestViews(MarketStore store, SettlementLedger ledger, Tim
             r.State.ToString(), r.Fill() is { } fill ? FillResponse.From(fill, callerId == r.DsoId) : null, r.CreatedAt, r.CancelledAt, r.GateCycleId ?? membership?.CycleId,
             callerId == r.DsoId && gateClosed ? offers?.Count : null,
             offers?.Select(OfferResponse.From).ToList(),
-            r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(o => new OutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kwh(o.AcceptedEnergy.Value), o.Detail)).ToList(),
+            r.Outcomes.Where(o => visibleIds.Contains(o.OfferId)).Select(OutcomeResponse.From).ToList(),
             awards, settlements, ledger.Status.Info, VerificationRulesResponse.From(r.Verification),
             callerId == r.DsoId && r.Decision is { } decision ? DecisionResponse.From(r, decision) : null,
             r.AppliedSelection?.ToString(), r.SelectionNote, r.StateReason, r.Interval.Minutes, r.Buyer.ToString(), r.ApprovalDeadline, r.AvailabilityId,
-            Wire.Profile(r.Profile));
+            Wire.Profile(r.Profile), GridNodeResponse.KwOrNull(r.MinBlock));
     }
 
 }

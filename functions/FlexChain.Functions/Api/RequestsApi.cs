@@ -59,7 +59,8 @@ public static class RequestsApi
             ValidationExtensions.ParseEnum(body.Pricing, PricingRule.PayAsBid), clock.GetUtcNow(),
             body.MinimumOfferKwh is { } min ? KilowattHours.From(min, "minimumOfferKwh") : null,
             ValidationExtensions.ParseEnum(body.Selection, SelectionMode.Automatic), body.DecisionDeadline, VerificationRulesOf(body.Verification),
-            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline, body.AvailabilityId, profile);
+            RequestConsents.From(body.Consent!), gate.MarketInterval, http.User.Role(), body.ApprovalDeadline, body.AvailabilityId, profile,
+            body.MinBlockKw is { } block ? Kilowatts.From(block, "minBlockKw") : null);
         if ((await gridStates.PathStateAsync(transformer.Id, request.Delivery, cancellationToken))?.RequestProblem(transformer.Id) is { } grid)
             throw new DomainException("transformerId", grid.Rule, grid.Message);
         await RequestConsents.VerifyAsync(request, dso, ledger, cancellationToken);
@@ -247,6 +248,7 @@ public static class RequestsApi
             RuleFor(x => x.Pricing).EnumName<PostRequestRequest, PricingRule>();
             RuleFor(x => x.Selection).EnumName<PostRequestRequest, SelectionMode>();
             RuleFor(x => x.MinimumOfferKwh).PositiveQuantity(KilowattHours.Scale, 1_000_000m).When(x => x.MinimumOfferKwh is not null);
+            RuleFor(x => x.MinBlockKw).PositiveQuantity(3, 1_000_000m).When(x => x.MinBlockKw is not null);
             RuleFor(x => x.DecisionDeadline).Utc().When(x => x.DecisionDeadline is not null);
             RuleFor(x => x.ApprovalDeadline).Utc().When(x => x.ApprovalDeadline is not null);
             RuleFor(x => x.AvailabilityId).Id().When(x => x.AvailabilityId is not null);

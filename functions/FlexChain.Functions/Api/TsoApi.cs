@@ -23,6 +23,7 @@ public static class TsoApi
         var trades = app.MapGroup("/v1/requests/{id}/trades").WithTags("Requests").RequireAuthorization(Policies.GridOperator);
         trades.MapGet("/", ListTrades);
         trades.MapPut("/{offerId}", AnswerTrade).Validate<TradeAnswerRequest>();
+        app.MapGroup("/v1/requests/{id}/pools").WithTags("Requests").RequireAuthorization().MapGet("/", ListPools);
         return group;
     }
 
@@ -71,7 +72,11 @@ public static class TsoApi
         return TypedResults.Ok(new ListResponse<TradeResponse>(items, page.NextCursor));
     }
 
-    /// <summary>An impacted DSO answers on a trade, from gate closure until the request's approval deadline; a later answer replaces its earlier one.</summary>
+    /// <summary>
+    /// An impacted DSO answers on a trade, from gate closure until the request's approval deadline; a later answer replaces its
+    /// earlier one. An answer that loses the race with the gate cycle fixing the answers at the deadline is refused (409 rule
+    /// <c>approval-deadline</c>) and stored nowhere, whatever this instance's clock says.
+    /// </summary>
     public static async Task<Results<Ok<TradeAnswerResponse>, NotFound>> AnswerTrade(
         string id, string offerId, TradeAnswerRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
@@ -81,8 +86,40 @@ public static class TsoApi
         var impact = await store.GetTradeImpactAsync(stored.Value, offer, cancellationToken);
         var answer = TradeAnswer.Give(stored.Value, offer, me, impact.Operators, impact.Limits.TryGetValue(me, out var limit) ? limit : null,
             Enum.Parse<TradeVerdict>(body.Verdict!, ignoreCase: true), body.Reason, clock.GetUtcNow());
-        await store.PutTradeAnswerAsync(answer, cancellationToken);
+        if (!await store.TryPutTradeAnswerAsync(answer, cancellationToken))
+            throw new ApiProblemException(409, "id", "approval-deadline",
+                $"The answers on request {id} were fixed for its clearing at the approval deadline, {stored.Value.ClearsAt:O}; this answer came after and was not recorded.");
         return TypedResults.Ok(new TradeAnswerResponse(answer.OperatorId, answer.Verdict.ToString(), answer.Reason, answer.AnsweredAt));
+    }
+
+    /// <summary>
+    /// The pools a TSO's request was cleared with (<see cref="Pooling"/>), from its outcomes: to the TSO every pool with every
+    /// member, to a CPO the pools holding one of its offers with only its own members; empty for anyone else and before clearing.
+    /// </summary>
+    public static async Task<Results<Ok<ListResponse<PoolResponse>>, NotFound>> ListPools(
+        string id, HttpContext http, MarketStore store, CancellationToken cancellationToken)
+    {
+        if (await store.GetRequestAsync(id, cancellationToken) is not { } stored) return TypedResults.NotFound();
+        var request = stored.Value;
+        var pooled = request.Outcomes.Where(o => o.PoolId is not null).ToList();
+        if (pooled.Count == 0) return TypedResults.Ok(new ListResponse<PoolResponse>([], null));
+        var me = http.User.ParticipantId();
+        var offers = (await store.GetOffersAsync(request, cancellationToken)).ToDictionary(o => o.Id, StringComparer.Ordinal);
+        var awards = request.Awards.ToDictionary(a => a.OfferId, StringComparer.Ordinal);
+        var pools = new List<PoolResponse>();
+        foreach (var pool in pooled.GroupBy(o => o.PoolId!))
+        {
+            var members = pool.Select(o => (Outcome: o, Offer: offers[o.OfferId])).ToList();
+            var visible = members.Where(m => me == request.DsoId || m.Offer.CpoId == me).ToList();
+            if (visible.Count == 0) continue;
+            var energy = members.Aggregate(KilowattHours.Zero, (sum, m) => sum + m.Offer.Energy);
+            var first = members[0].Outcome;
+            pools.Add(new PoolResponse(pool.Key, first.Kind.ToString(), Wire.Kwh(energy.Value), Wire.Kw(Pooling.PowerOf(energy, request.Delivery).Value),
+                first.IsAccepted ? Wire.EurPerKwh(first.Price.Value) : (decimal?)null, members.Count,
+                visible.Select(m => new PoolMemberResponse(m.Offer.Id, m.Offer.CpoId, m.Offer.StationIds, Wire.Kwh(m.Offer.Energy.Value),
+                    Wire.EurPerKwh(m.Offer.Price.Value), m.Offer.ForwardedFrom, awards.GetValueOrDefault(m.Offer.Id)?.Id)).ToList()));
+        }
+        return TypedResults.Ok(new ListResponse<PoolResponse>(pools, null));
     }
 
     /// <summary>Sets the model of the area below the caller's top node; gate cycles clearing from then on follow it.</summary>
@@ -145,3 +182,14 @@ public sealed record TradeAnswerResponse(string OperatorId, string Verdict, stri
 public sealed record TradeResponse(
     string OfferId, IReadOnlyList<string> StationIds, decimal EnergyKwh, decimal PowerKw, IReadOnlyList<string> ImpactedOperators, bool AutoApproved,
     IReadOnlyList<TradeAnswerResponse> Answers);
+
+/// <summary>
+/// A pool of forwarded offers cleared as one indivisible block on a TSO's request: its outcome (every member's), energy and
+/// average power, the price every member is paid when it won, how many members it has, and the members the caller may see.
+/// </summary>
+public sealed record PoolResponse(
+    string PoolId, string Outcome, decimal EnergyKwh, decimal PowerKw, decimal? PriceEurPerKwh, int MemberCount, IReadOnlyList<PoolMemberResponse> Members);
+
+/// <summary>A member of a pool: its offer as the CPO placed it (price: what it asked), the DSO request's offer it came from, and its own award when the pool won.</summary>
+public sealed record PoolMemberResponse(
+    string OfferId, string CpoId, IReadOnlyList<string> StationIds, decimal EnergyKwh, decimal PriceEurPerKwh, string? ForwardedFrom, string? AwardId);

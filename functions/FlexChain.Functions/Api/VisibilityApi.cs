@@ -24,6 +24,7 @@ public static class VisibilityApi
         var group = app.MapGroup("/v1").WithTags("Grid").RequireAuthorization();
         group.MapGet("/stations/{id}/bookings", ListStationBookings);
         group.MapGet("/grid/nodes/{id}/bookings", ListNodeBookings).RequireAuthorization(Policies.GridOperator);
+        group.MapGet("/grid/nodes/{id}/tso-offers", ListTsoOffers).RequireAuthorization(Policies.GridOperator);
         return group;
     }
 
@@ -56,9 +57,59 @@ public static class VisibilityApi
     {
         var period = Period(from, to, clock.GetUtcNow());
         if (await store.GetGridPathAsync(id, cancellationToken) is not { } path) return TypedResults.NotFound();
-        var me = http.User.ParticipantId();
+        var stations = await StationsInGridAsync(path, http.User.ParticipantId(), "bookings", store, cancellationToken);
+        return TypedResults.Ok(await ResponseAsync(id, period, await store.GetBookingsAsync(stations, period, "", cancellationToken), store, cancellationToken));
+    }
+
+    /// <summary>
+    /// The offers, forwarded or direct, on TSO requests (on an HV/MV substation at or above the node) delivering in [from, to)
+    /// that name a station qualified behind a transformer at or below the node, for the owner of the node or of a node above
+    /// it (403 rule <c>own-grid</c> otherwise): each with only the stations in that grid and its state (Submitted until its
+    /// request clears, then its outcome and pool). Offers are sealed until their request's gate closes, as everywhere: a request
+    /// still sealed is only counted (<c>sealedRequests</c>).
+    /// </summary>
+    public static async Task<Results<Ok<TsoOffersResponse>, NotFound>> ListTsoOffers(
+        string id, string? from, string? to, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var period = Period(from, to, now);
+        if (await store.GetGridPathAsync(id, cancellationToken) is not { } path) return TypedResults.NotFound();
+        var stations = (await StationsInGridAsync(path, http.User.ParticipantId(), "TSO offers", store, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var items = new List<TsoOfferResponse>();
+        var sealedRequests = 0;
+        foreach (var substation in path.Ancestors.Prepend(path.Node).Where(n => n.Kind == GridNodeKind.HvMvSubstation))
+            for (string? cursor = null; ;)
+            {
+                var page = await store.ListRequestsAsync(substation.Id, period.Start, period.End, r => r.Buyer == Role.Tso, 100, cursor, cancellationToken);
+                foreach (var request in page.Items)
+                {
+                    if (!request.OffersUnsealedAt(now)) { sealedRequests++; continue; }
+                    foreach (var offer in await store.GetOffersAsync(request, cancellationToken))
+                    {
+                        var mine = offer.StationIds.Where(stations.Contains).ToList();
+                        if (mine.Count == 0) continue;
+                        var outcome = request.Outcomes.FirstOrDefault(o => o.OfferId == offer.Id);
+                        items.Add(new TsoOfferResponse(request.Id, request.DsoId, request.Delivery.Start, request.Delivery.End, request.GateClosure, offer.Id, offer.CpoId, mine,
+                            Wire.Kwh(offer.Energy.Value), Wire.EurPerKwh(offer.Price.Value), offer.Direction.ToString(), offer.ForwardedFrom,
+                            outcome?.Kind.ToString() ?? "Submitted", outcome is null ? (decimal?)null : Wire.Kwh(outcome.AcceptedEnergy.Value), outcome?.PoolId));
+                    }
+                }
+                if ((cursor = page.NextCursor) is null) break;
+            }
+        return TypedResults.Ok(new TsoOffersResponse(id, period.Start, period.End, sealedRequests,
+            items.OrderBy(i => i.DeliveryStart).ThenBy(i => i.RequestId, StringComparer.Ordinal).ThenBy(i => i.OfferId, StringComparer.Ordinal).ToList()));
+    }
+
+    /// <summary>
+    /// The stations qualified behind the transformers at or below <paramref name="path"/>'s node (at most <see cref="MaxStations"/>),
+    /// for the owner of the node or of a node above it.
+    /// </summary>
+    /// <exception cref="ApiProblemException">403 rule <c>own-grid</c> for anyone else; 422 rule <c>subtree-size</c> over the limit.</exception>
+    private static async Task<List<string>> StationsInGridAsync((GridNode Node, IReadOnlyList<GridNode> Ancestors) path, string me, string what, MarketStore store, CancellationToken cancellationToken)
+    {
+        var id = path.Node.Id;
         if (path.Node.OperatorId != me && path.Ancestors.All(a => a.OperatorId != me))
-            throw new ApiProblemException(403, "id", "own-grid", $"Grid node {id} is not in your grid: its owner or the owner of a node above it reads its bookings.");
+            throw new ApiProblemException(403, "id", "own-grid", $"Grid node {id} is not in your grid: its owner or the owner of a node above it reads its {what}.");
         var stations = new List<string>();
         foreach (var transformer in await store.GetTransformersUnderAsync(path.Node, cancellationToken))
         {
@@ -72,7 +123,7 @@ public static class VisibilityApi
                 if ((cursor = page.NextCursor) is null) break;
             }
         }
-        return TypedResults.Ok(await ResponseAsync(id, period, await store.GetBookingsAsync(stations, period, "", cancellationToken), store, cancellationToken));
+        return stations;
     }
 
     /// <summary>
@@ -117,3 +168,16 @@ public sealed record BookingResponse(
 
 /// <summary>The bookings of a station, or of the stations below a grid node, overlapping a period.</summary>
 public sealed record BookingsResponse(string Id, DateTimeOffset From, DateTimeOffset To, IReadOnlyList<BookingResponse> Items);
+
+/// <summary>
+/// An offer on a TSO's request naming stations in the caller's grid (only those are listed): the request, the offer's terms,
+/// the DSO request's offer it was forwarded from (null for a direct one), and its state: Submitted until the request clears,
+/// then its outcome (Accepted, RejectedBelowMinimumBlock, ...) with the energy awarded and its pool.
+/// </summary>
+public sealed record TsoOfferResponse(
+    string RequestId, string TsoId, DateTimeOffset DeliveryStart, DateTimeOffset DeliveryEnd, DateTimeOffset GateClosure, string OfferId, string CpoId,
+    IReadOnlyList<string> StationIds, decimal EnergyKwh, decimal PriceEurPerKwh, string Direction, string? ForwardedFrom, string State,
+    decimal? AcceptedEnergyKwh, string? PoolId);
+
+/// <summary>The offers on TSO requests in a grid below a node over a period, and how many TSO requests there are still sealed.</summary>
+public sealed record TsoOffersResponse(string Id, DateTimeOffset From, DateTimeOffset To, int SealedRequests, IReadOnlyList<TsoOfferResponse> Items);

@@ -348,8 +348,9 @@ public sealed partial class GateCycleRunner(
 
     /// <summary>
     /// Clears the cycle's open members (<see cref="CoordinatedClearing"/>: the engine once, or twice where a market area's
-    /// coordination model puts one buyer first, then the common-market areas' allocation) and plans the escrow batches;
-    /// saves nothing but the fences and the fixed manual decisions that make its input final.
+    /// coordination model puts one buyer first, then the common-market areas' allocation; a TSO's forwarded offers pooled
+    /// into its minimum blocks, <see cref="Pooling"/>) and plans the escrow batches; saves nothing but the fences and the
+    /// fixed manual decisions that make its input final.
     /// </summary>
     private async Task<ClearingPlan> PlanAsync(GateCycle cycle, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -373,7 +374,8 @@ public sealed partial class GateCycleRunner(
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
         var taken = TakenAsync(cycle.Id, market, all, cancellationToken);
         var requests = await EligibilityCheckedAsync(market.Select(r => (r, (IReadOnlyList<Offer>)byRequest[r.Id].ToList())).ToList(), cycle.ClosesAt, inForce, cancellationToken);
-        var result = CoordinatedClearing.Clear(requests, all, await taken);
+        var blocks = market.Where(r => r.MinBlock is not null).ToDictionary(r => r.Id, r => r.MinBlock!.Value, StringComparer.Ordinal);
+        var result = Pooling.Clear(requests, all, await taken, blocks);
         ClearingResult ResultOf(FlexRequest r) => calls.GetValueOrDefault(r.Id) ?? result.For(r.Id);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
         foreach (var request in clearing) request.Close(ResultOf(request), now);
@@ -423,7 +425,7 @@ public sealed partial class GateCycleRunner(
     /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
     /// no longer wins. Stations are read from the store, not the offer path's cache, all of the cycle's at once (and their
     /// grid answers and states), so a station costs a fraction of a query. A TSO's request also loses the offers an
-    /// impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>).
+    /// impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>), its answers fixed first (<see cref="MarketStore.FixTradeAnswersAsync"/>).
     /// </summary>
     /// <param name="requests">Each request with its offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
@@ -443,7 +445,7 @@ public sealed partial class GateCycleRunner(
             var place = await store.GetRequestPlaceAsync(request, stations[i], cancellationToken);
             var area = await areas.GetOrAdd(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, id => store.GetCoordinationAsync(id, cancellationToken));
             var checkedRequest = request.ToClearingRequest(stations[i], place.Node, place.Requirements, at, offers, restrictions[i], place.Sites);
-            if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers, await store.GetTradeAnswersAsync(request.Id, cancellationToken));
+            if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers, await store.FixTradeAnswersAsync(request.Id, at, cancellationToken));
             return new CoordinatedRequest(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
         }));
     }

@@ -38,6 +38,24 @@ public sealed class RetentionOptions
     public TimeSpan Bookings { get; set; } = TimeSpan.FromDays(8);
 
     /// <summary>
+    /// How long a trade answer on a TSO's request (table <c>tradeanswers</c>) is kept after it was last written: at least 8
+    /// days (a late gate cycle, kept going <c>GateCycle:RefundAfter</c> after closing, still fixes and reads them), default 90.
+    /// </summary>
+    public TimeSpan TradeAnswers { get; set; } = TimeSpan.FromDays(90);
+
+    /// <summary>
+    /// How long a node's grid state of a UTC day (table <c>gridstates</c>) is kept after the day ended: at least 8 days (a late
+    /// gate cycle re-checks its windows' states), default 35 days.
+    /// </summary>
+    public TimeSpan GridStates { get; set; } = TimeSpan.FromDays(35);
+
+    /// <summary>
+    /// How long an imbalance-adjustment record (table <c>imbalance</c>) is kept after the UTC day its delivery started: at
+    /// least 31 days (one listing's longest period), default 400 days (over a year, for the balance settlement's corrections).
+    /// </summary>
+    public TimeSpan Imbalance { get; set; } = TimeSpan.FromDays(400);
+
+    /// <summary>
     /// UTC days an idempotency day table is kept, counting the day its keys were first used: at least 2, default 2 (the
     /// documented contract: a key is remembered until the end of the next UTC day).
     /// </summary>
@@ -51,7 +69,11 @@ public sealed class RetentionOptions
 /// <param name="Deliveries">Ended webhook deliveries.</param>
 /// <param name="IdempotencyTables">Idempotency day tables.</param>
 /// <param name="Bookings">Station bookings whose window ended long enough ago.</param>
-public sealed record RetentionResult(int OutboxRows, int ProcessedMessages, int Events, int Deliveries, int IdempotencyTables, int Bookings);
+/// <param name="TradeAnswers">Trade answers (and answer fences) last written long enough ago.</param>
+/// <param name="GridStates">Grid states of days that ended long enough ago.</param>
+/// <param name="Imbalance">Imbalance-adjustment records of deliveries that started long enough ago.</param>
+public sealed record RetentionResult(
+    int OutboxRows, int ProcessedMessages, int Events, int Deliveries, int IdempotencyTables, int Bookings, int TradeAnswers = 0, int GridStates = 0, int Imbalance = 0);
 
 /// <summary>The <c>Retention</c> timer function: one sweep of every kind, each cut off at the market clock's now minus its period.</summary>
 public sealed partial class RetentionSweeper(
@@ -81,14 +103,18 @@ public sealed partial class RetentionSweeper(
 
         var days = await store.DropIdempotencyTablesAsync(now, o.IdempotencyDays, cancellationToken);
         var bookings = await store.PurgeBookingsAsync(now - o.Bookings, cancellationToken);
-        var result = new RetentionResult(outbox, processed, events, deliveries, days, bookings);
-        LogSwept(result.OutboxRows, result.ProcessedMessages, result.Events, result.Deliveries, result.IdempotencyTables, result.Bookings);
+        var answers = await store.PurgeTradeAnswersAsync(now - o.TradeAnswers, cancellationToken);
+        var states = await store.PurgeGridStatesAsync(now - o.GridStates, cancellationToken);
+        var imbalance = await store.PurgeImbalanceAsync(now - o.Imbalance, cancellationToken);
+        var result = new RetentionResult(outbox, processed, events, deliveries, days, bookings, answers, states, imbalance);
+        LogSwept(result.OutboxRows, result.ProcessedMessages, result.Events, result.Deliveries, result.IdempotencyTables, result.Bookings,
+            result.TradeAnswers, result.GridStates, result.Imbalance);
         return result;
     }
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Retention deleted {Outbox} outbox rows, {Processed} processed-message ids, {Events} events, {Deliveries} deliveries, {Tables} idempotency day tables and {Bookings} bookings")]
-    private partial void LogSwept(int outbox, int processed, int events, int deliveries, int tables, int bookings);
+        Message = "Retention deleted {Outbox} outbox rows, {Processed} processed-message ids, {Events} events, {Deliveries} deliveries, {Tables} idempotency day tables, {Bookings} bookings, {TradeAnswers} trade answers, {GridStates} grid states and {Imbalance} imbalance records")]
+    private partial void LogSwept(int outbox, int processed, int events, int deliveries, int tables, int bookings, int tradeAnswers, int gridStates, int imbalance);
 }
 
 /// <summary>Registration of the retention sweep.</summary>
@@ -100,6 +126,9 @@ public static class RetentionServices
         services.AddOptions<RetentionOptions>().BindConfiguration("Retention")
             .Validate(o => new[] { o.Outbox, o.ProcessedMessages, o.Events, o.Deliveries, o.Bookings }.All(p => p >= TimeSpan.FromDays(1)),
                 "Retention periods (Outbox, ProcessedMessages, Events, Deliveries, Bookings) must be at least one day.")
+            .Validate(o => o.TradeAnswers >= TimeSpan.FromDays(8) && o.GridStates >= TimeSpan.FromDays(8),
+                "Retention:TradeAnswers and Retention:GridStates must be at least 8 days: a late gate cycle (up to GateCycle:RefundAfter, 7 days) still reads them.")
+            .Validate(o => o.Imbalance >= TimeSpan.FromDays(31), "Retention:Imbalance must be at least 31 days, the longest period one listing covers.")
             .Validate(o => o.IdempotencyDays >= 2, "Retention:IdempotencyDays must be at least 2: keys are remembered until the end of the next UTC day.")
             .ValidateOnStart();
         services.AddSingleton<RetentionSweeper>();

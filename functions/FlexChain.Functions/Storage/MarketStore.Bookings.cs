@@ -63,14 +63,8 @@ public sealed partial class MarketStore
     /// read): one keys-only scan of the table filtered on the window's end, which retention keeps to the bookings of the
     /// last <c>Retention:Bookings</c>. Returns how many.
     /// </summary>
-    public async Task<int> PurgeBookingsAsync(DateTimeOffset endedBefore, CancellationToken cancellationToken)
-    {
-        var deleted = 0;
-        var filter = TableClient.CreateQueryFilter($"End lt {endedBefore}");
-        await foreach (var page in Bookings.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
-            deleted += await Bookings.DeleteEntitiesAsync(page.Values, cancellationToken);
-        return deleted;
-    }
+    public Task<int> PurgeBookingsAsync(DateTimeOffset endedBefore, CancellationToken cancellationToken) =>
+        PurgeAsync(Bookings, TableClient.CreateQueryFilter($"End lt {endedBefore}"), cancellationToken);
 
     private static string BookingPartition(string stationId) => Shards.Of(stationId, BookingShards);
 

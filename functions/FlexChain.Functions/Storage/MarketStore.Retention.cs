@@ -86,4 +86,32 @@ public sealed partial class MarketStore
         }
         return dropped;
     }
+
+    /// <summary>
+    /// Deletes the trade answers and answer fences (table <c>tradeanswers</c>) last written before <paramref name="before"/> (the
+    /// table's own write time): answers are written until their request's approval deadline and the fence when its cycle clears,
+    /// so these belong to requests cleared long ago. Returns how many rows went.
+    /// </summary>
+    public Task<int> PurgeTradeAnswersAsync(DateTimeOffset before, CancellationToken cancellationToken) =>
+        PurgeAsync(TradeAnswers, TableClient.CreateQueryFilter($"Timestamp lt {before}"), cancellationToken);
+
+    /// <summary>Deletes every node's grid states (table <c>gridstates</c>) of UTC days that ended by <paramref name="before"/> (a row-key range). Returns how many.</summary>
+    public Task<int> PurgeGridStatesAsync(DateTimeOffset before, CancellationToken cancellationToken) =>
+        PurgeAsync(GridStates, TableClient.CreateQueryFilter($"RowKey lt {DayKey(DateOnly.FromDateTime(before.UtcDateTime))}"), cancellationToken);
+
+    /// <summary>
+    /// Deletes the imbalance-adjustment records (table <c>imbalance</c>) of deliveries that started on UTC days before
+    /// <paramref name="before"/>'s (a partition-key range: one partition per day). Returns how many.
+    /// </summary>
+    public Task<int> PurgeImbalanceAsync(DateTimeOffset before, CancellationToken cancellationToken) =>
+        PurgeAsync(Imbalance, TableClient.CreateQueryFilter($"PartitionKey lt {ImbalanceDay(before)}"), cancellationToken);
+
+    /// <summary>Deletes every row of <paramref name="table"/> that <paramref name="filter"/> matches, a page at a time (keys only). Returns how many.</summary>
+    private static async Task<int> PurgeAsync(TableClient table, string filter, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        await foreach (var page in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
+            deleted += await table.DeleteEntitiesAsync(page.Values, cancellationToken);
+        return deleted;
+    }
 }

@@ -1,4 +1,6 @@
+using Azure;
 using Azure.Data.Tables;
+using FlexChain.Storage;
 using FlexChain.Domain;
 
 namespace FlexChain.Functions.Storage;
@@ -20,14 +22,61 @@ public sealed record TradeImpact(IReadOnlyList<string> Operators, IReadOnlyDicti
 
 public sealed partial class MarketStore
 {
-    // Answers: one partition per TSO request (clearing reads it whole); a row per offer and operator, replaced by a new answer.
+    // Answers: one partition per TSO request (clearing reads it whole); a row per offer and operator, replaced by a new answer,
+    // and the answer fence, a row "~fence" that sorts after every answer: open (no FixedAt) until the gate cycle fixes the
+    // answers at the approval deadline. Every answer goes in one transaction with the open fence under the ETag it was read
+    // with, so it either commits before the fence is fixed (and the clearing, which reads the answers after fixing it, sees
+    // it) or fails and leaves nothing behind, whatever the answering instance's clock said (as the offer fence does).
     private TableClient TradeAnswers => service.GetTableClient("tradeanswers");
 
-    public Task PutTradeAnswerAsync(TradeAnswer answer, CancellationToken cancellationToken) =>
-        TradeAnswers.UpsertEntityAsync(ToEntity(answer.RequestId, answer.OfferId + "~" + answer.OperatorId, answer), TableUpdateMode.Replace, cancellationToken);
+    private const string AnswerFence = "~fence";
+    private const string FixedAt = "FixedAt";
+
+    /// <summary>Stores <paramref name="answer"/>, replacing the operator's earlier one on the offer, unless the request's answers are fixed.</summary>
+    /// <returns>False, with nothing stored, when the gate cycle fixed the answers first (<see cref="FixTradeAnswersAsync"/>).</returns>
+    public async Task<bool> TryPutTradeAnswerAsync(TradeAnswer answer, CancellationToken cancellationToken)
+    {
+        var row = ToEntity(answer.RequestId, answer.OfferId + "~" + answer.OperatorId, answer);
+        while (true)
+        {
+            var fence = await TradeAnswers.GetEntityIfExistsAsync<TableEntity>(answer.RequestId, AnswerFence, cancellationToken: cancellationToken);
+            if (!fence.HasValue)
+            {
+                try { await TradeAnswers.AddEntityAsync(new TableEntity(answer.RequestId, AnswerFence), cancellationToken); }
+                catch (RequestFailedException e) when (e.Status == 409) { }   // opened (or fixed) by someone else: read it again
+                continue;
+            }
+            if (fence.Value!.ContainsKey(FixedAt)) return false;
+            try
+            {
+                await TradeAnswers.SubmitCheckedTransactionAsync(
+                    [new(TableTransactionActionType.UpdateMerge, new TableEntity(answer.RequestId, AnswerFence), fence.Value.ETag),
+                     new(TableTransactionActionType.UpsertReplace, row)], cancellationToken);
+                return true;
+            }
+            catch (TableTransactionFailedException e) when (e.FailedTransactionActionIndex == 0 && e.Status is 404 or 412)
+            {
+                // The fence changed since it was read: another answer committed, or the gate cycle fixed the answers.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fixes the answers on a TSO request for its clearing at <paramref name="at"/> (the gate cycle's closing time, at or after the
+    /// approval deadline) and returns them: from then on no answer commits (<see cref="TryPutTradeAnswerAsync"/>). Idempotent:
+    /// a retried clearing keeps the first fixing time.
+    /// </summary>
+    public async Task<List<TradeAnswer>> FixTradeAnswersAsync(string requestId, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var fence = await TradeAnswers.GetEntityIfExistsAsync<TableEntity>(requestId, AnswerFence, cancellationToken: cancellationToken);
+        // Replaced whatever its ETag: an answer holding the open fence's ETag fails from here on.
+        if (!(fence.HasValue && fence.Value!.ContainsKey(FixedAt)))
+            await TradeAnswers.UpsertEntityAsync(new TableEntity(requestId, AnswerFence) { [FixedAt] = at }, TableUpdateMode.Replace, cancellationToken);
+        return await GetTradeAnswersAsync(requestId, cancellationToken);
+    }
 
     public Task<List<TradeAnswer>> GetTradeAnswersAsync(string requestId, CancellationToken cancellationToken) =>
-        QueryAsync<TradeAnswer>(TradeAnswers, TableClient.CreateQueryFilter($"PartitionKey eq {requestId}"), cancellationToken);
+        QueryAsync<TradeAnswer>(TradeAnswers, TableClient.CreateQueryFilter($"PartitionKey eq {requestId} and RowKey lt {AnswerFence}"), cancellationToken);
 
     public Task PutApprovalLimitAsync(ApprovalLimit limit, CancellationToken cancellationToken) =>
         Coordination.UpsertEntityAsync(ToEntity(limit.NodeId, "approval-limit", limit), TableUpdateMode.Replace, cancellationToken);

@@ -44,6 +44,12 @@ public enum OfferOutcomeKind
 
     /// <summary>The offer moves consumption the other way than its request (reduce against increase, or the reverse).</summary>
     RejectedWrongDirection = 11,
+
+    /// <summary>
+    /// A TSO's request with a minimum block (<see cref="FlexRequest.MinBlock"/>): the offer, or the pool it could join, is
+    /// below that block; <see cref="OfferOutcome.Detail"/> says how far and why it was not pooled (<see cref="Pooling"/>).
+    /// </summary>
+    RejectedBelowMinimumBlock = 12,
 }
 
 /// <summary>How the winners of a request were chosen. Numbers are stable; names go on the wire.</summary>
@@ -79,12 +85,15 @@ public sealed record OfferOutcome(string OfferId, OfferOutcomeKind Kind, Kilowat
     /// <summary>An explanation whose <see cref="object.ToString"/> is the <see cref="Detail"/> text, formatted when first read.</summary>
     internal object? DeferredDetail { init => _detail = value; }
 
+    /// <summary>The pool the offer was cleared in, as one indivisible block with its other members (<see cref="Pooling"/>), or null.</summary>
+    public string? PoolId { get; init; }
+
     /// <summary>Whether any energy of the offer was accepted.</summary>
     public bool IsAccepted => Kind is OfferOutcomeKind.Accepted or OfferOutcomeKind.PartlyAccepted;
 
     public bool Equals(OfferOutcome? other) =>
         other is not null && OfferId == other.OfferId && Kind == other.Kind && AcceptedEnergy == other.AcceptedEnergy &&
-        Price == other.Price && Detail == other.Detail;
+        Price == other.Price && Detail == other.Detail && PoolId == other.PoolId;
 
     public override int GetHashCode() => HashCode.Combine(OfferId, Kind, AcceptedEnergy, Price);
 }

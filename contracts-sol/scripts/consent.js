@@ -8,10 +8,11 @@
 //   requestHash = keccak256(abi.encode(string transformerId, uint64 deliveryStart, uint64 deliveryEnd, uint256 energyWh,
 //                   string direction, uint256 maxPriceMicroEurPerKwh, uint64 gateClosure, string pricing, uint256 minimumOfferWh,
 //                   string selection, uint64 decisionDeadline, string baseline, string payout, uint256 successThresholdPpm,
-//                   uint256 tolerancePpm, uint256 mbmaMinutes, uint256 x, uint256 y, bytes32 profileHash))
+//                   uint256 tolerancePpm, uint256 mbmaMinutes, uint256 x, uint256 y, bytes32 profileHash, string availabilityId))
 //                 (Unix seconds, truncated units; a term the request leaves out takes the API's default, 0 for none)
 //   profileHash = keccak256(abi.encode(uint64 intervalSeconds, uint256[] energyWh)): with "profileKw" the window over the
-//                 number of values and each kW x interval in Wh; a flat request one interval, the whole window, its energy
+//                 number of values and each kW x interval in Wh; a flat request one interval, the whole window, its energy;
+//                 availabilityId: the availability contract a call names, "" for an ordinary request
 //   maxAmount   = energyKwh (with only profileKw: the profile's sum) x maxPriceEurPerKwh in token units (the most it can cost)
 //   deadline    = one day after deliveryStart; nonce = 128 random bits.
 // An availability request (README, Availability; a body with periodStart) signs its own terms instead:
@@ -47,12 +48,12 @@ async function main() {
   const requestHash = availability ? availabilityHash(r, seconds, scaled) : ethers.keccak256(
     coder.encode(
       ["string", "uint64", "uint64", "uint256", "string", "uint256", "uint64", "string", "uint256", "string", "uint64",
-        "string", "string", "uint256", "uint256", "uint256", "uint256", "uint256", "bytes32"],
+        "string", "string", "uint256", "uint256", "uint256", "uint256", "uint256", "bytes32", "string"],
       [r.transformerId, seconds(r.deliveryStart), seconds(r.deliveryEnd), energyWh, r.direction ?? "ReduceConsumption",
         scaled(r.maxPriceEurPerKwh, 6), seconds(r.gateClosure), r.pricing ?? "PayAsBid", optional(r.minimumOfferKwh, (x) => scaled(x, 3)),
         r.selection ?? "Automatic", optional(r.decisionDeadline, seconds), v.baseline ?? "MeterBeforeMeterAfter", v.payout ?? "ZeroBelowThreshold",
         scaled(v.successThreshold ?? "0.8", 6), scaled(v.tolerance ?? "0.1", 6), BigInt(v.mbmaMinutes ?? 60), BigInt(v.x ?? 4), BigInt(v.y ?? 5),
-        profileHash],
+        profileHash, r.availabilityId ?? ""],
     ),
   );
   const maxAmount = availability

@@ -113,6 +113,21 @@ public sealed class AvailabilityTests(MarketFixture market)
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "deliveryStart", "call-period");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, Call(window, 10.001m)))
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "energyKwh", "call-capacity");
+        // The DSO's consent names the contract: signed for a call on this one, it is refused on a call to its other contract.
+        var other = (await _api.PostAsync("/v1/availability", dso, new
+        {
+            transformerId = transformer, periodStart = period, periodEnd = period.AddHours(6), capacityKw = 10m, maxAvailabilityPriceEurPerKw = 5m,
+            gateClosure = t0.AddHours(3),
+        }))["id"]!.GetValue<string>();
+        var repointed = new JsonObject
+        {
+            ["transformerId"] = transformer, ["deliveryStart"] = window.ToString("O"), ["deliveryEnd"] = window.AddHours(1).ToString("O"), ["energyKwh"] = 8m,
+            ["maxPriceEurPerKwh"] = 0.5m, ["gateClosure"] = t0.AddHours(2).ToString("O"), ["availabilityId"] = id,
+        };
+        repointed["consent"] = await _api.ConsentAsync(MarketFixture.DsoKey, repointed);
+        repointed["availabilityId"] = other;
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, repointed))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "consent", "consent-signature");
         var call = await _api.PostAsync("/v1/requests", dso, Call(window, 8m));
         var callId = call["id"]!.GetValue<string>();
         Assert.Equal(id, call["availabilityId"]!.GetValue<string>());

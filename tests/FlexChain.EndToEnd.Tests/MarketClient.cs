@@ -226,7 +226,8 @@ public sealed class MarketClient(HttpClient http)
             Text(body["selection"], d.Selection), body["decisionDeadline"] is { } deadline ? Time(deadline).ToUnixTimeSeconds() : 0,
             Text(v?["baseline"], d.Baseline), Text(v?["payout"], d.Payout), v?["successThreshold"] is { } threshold ? Scaled(threshold, 1_000_000m) : d.SuccessThresholdPpm,
             v?["tolerance"] is { } tolerance ? Scaled(tolerance, 1_000_000m) : d.TolerancePpm, v?["mbmaMinutes"]?.GetValue<int>() ?? d.MbmaMinutes,
-            v?["x"]?.GetValue<int>() ?? d.X, v?["y"]?.GetValue<int>() ?? d.Y, body["profileKw"] is null ? null : profile.Hash());
+            v?["x"]?.GetValue<int>() ?? d.X, v?["y"]?.GetValue<int>() ?? d.Y, body["profileKw"] is null ? null : profile.Hash(),
+            body["availabilityId"]?.GetValue<string>() ?? "");
     }
 
     private async Task<JsonNode> GetAnonymousAsync(string path)

@@ -43,6 +43,17 @@ public sealed class RequestTermsTests
     }
 
     [Fact]
+    public void Terms_OfACall_NameItsAvailabilityContract_OfAnOrdinaryRequestNone()
+    {
+        FlexRequest Post(string? availabilityId) => FlexRequest.Post("req1", "dso1", Grid, Window, KilowattHours.From(10m), Direction.ReduceConsumption,
+            EurosPerKilowattHour.From(0.5m), T0.AddHours(1), PricingRule.PayAsBid, T0, availabilityId: availabilityId);
+
+        Assert.Equal("av_1", RequestConsents.Terms(Post("av_1")).AvailabilityId);
+        Assert.Equal("", RequestConsents.Terms(Post(null)).AvailabilityId);
+        Assert.NotEqual(RequestConsents.Terms(Post("av_1")).Hash(), RequestConsents.Terms(Post("av_2")).Hash());
+    }
+
+    [Fact]
     public void ProfileOf_AFlatAward_IsItsEnergyOverTheWholeWindow_AProfiledAwardItsQuarters()
     {
         var request = FlexRequest.Post("req1", "dso1", Grid, Window, KilowattHours.From(8m), Direction.ReduceConsumption,

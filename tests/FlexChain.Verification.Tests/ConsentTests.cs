@@ -14,7 +14,7 @@ public sealed class ConsentTests
     private static readonly EthECKey Dso = new("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
     private static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     private const string EthersSignature =
-        "0x60a89328b0576160e146ece349ec17151ddf2e60e43422a7f5e38a80c636e64770cadb040fee7f0d635d7a660eabc473414ffbcc173468f5f22d41cecce233af1b";
+        "0xc6c01f372a3a1978bf9005088ea37e37d0187df1a6303008fc87b54c5a9719b062c60eab21fdc54170f0668989fe3824b63c31315ec3ce9d591e273ec087c01b1c";
 
     /// <summary>A reduction request with every other term at its default.</summary>
     private static readonly RequestTerms Terms = new("tr_test", 1_790_000_000, 1_790_003_600, 10_000, 500_000, 1_789_996_400);
@@ -25,11 +25,11 @@ public sealed class ConsentTests
 
     [Fact]
     public void RequestTermsHash_MatchesEthersAbiEncode() =>
-        Assert.Equal("0x5c18a9fd79895ad033af5b51acdf0a9a4a6e9062b8bb1b4cfb0da5ae6050d84a", RequestHash.ToString());
+        Assert.Equal("0x02f6be676e6419a865f643839992b83e359eee4ba9cbc579be965c515c75c8be", RequestHash.ToString());
 
     [Fact]
     public void RequestTermsHash_OfTheOtherDirection_MatchesEthersAndDiffers() =>
-        Assert.Equal("0x14fe2e64ef5d67efda4d873c3bda54aa1d0604fd682b9cca9ebee81420c52430", (Terms with { Direction = "IncreaseConsumption" }).Hash().ToString());
+        Assert.Equal("0x863c7eaea393f8e50f1ff139cbcc405c638177cbec44972d03dc57e40d6e68e1", (Terms with { Direction = "IncreaseConsumption" }).Hash().ToString());
 
     [Fact]
     public void RequestTermsHash_OfAFlatRequest_BindsItsFlatProfile() =>
@@ -44,6 +44,7 @@ public sealed class ConsentTests
         Terms with { Payout = "Full" }, Terms with { SuccessThresholdPpm = 800_001 }, Terms with { TolerancePpm = 100_001 },
         Terms with { MbmaMinutes = 61 }, Terms with { X = 3 }, Terms with { Y = 6 },
         Terms with { ProfileHash = new ProfileRecord(900, [2_500, 2_500, 2_500, 2_500]).Hash() }, // the same energy by quarter hours
+        Terms with { AvailabilityId = "av_1" }, // a call on a contract
     ];
 
     [Theory]
@@ -53,7 +54,7 @@ public sealed class ConsentTests
 
     [Fact]
     public void Digest_MatchesEthersTypedDataHash() =>
-        Assert.Equal("0xad55b71dd0fbf45342b0afdc9cc4ca144b5a85be94e6e3826a6923042376239a", Consent("").Digest(ChainId, Escrow).ToString());
+        Assert.Equal("0x64a26b5069cab07df1a033596c8fae7d6733a410b1b9d0a839dbe95533dc9587", Consent("").Digest(ChainId, Escrow).ToString());
 
     [Fact]
     public void Signer_OfAnEthersSignature_IsTheSigningWallet() =>

@@ -31,8 +31,8 @@ export function energyWh(r) {
  * keccak256(abi.encode(string transformerId, uint64 deliveryStart, uint64 deliveryEnd, uint256 energyWh, string direction,
  * uint256 maxPriceMicroEurPerKwh, uint64 gateClosure, string pricing, uint256 minimumOfferWh, string selection,
  * uint64 decisionDeadline, string baseline, string payout, uint256 successThresholdPpm, uint256 tolerancePpm,
- * uint256 mbmaMinutes, uint256 x, uint256 y, bytes32 profileHash)), profileHash = keccak256(abi.encode(uint64 intervalSeconds,
- * uint256[] energyWh)) of profileOf(r).
+ * uint256 mbmaMinutes, uint256 x, uint256 y, bytes32 profileHash, string availabilityId)), profileHash =
+ * keccak256(abi.encode(uint64 intervalSeconds, uint256[] energyWh)) of profileOf(r), availabilityId the contract a call names ("" for none).
  */
 export function requestHash(r) {
   const v = r.verification ?? {};
@@ -41,12 +41,12 @@ export function requestHash(r) {
   const profile = profileOf(r);
   return keccak256(coder.encode(
     ["string", "uint64", "uint64", "uint256", "string", "uint256", "uint64", "string", "uint256", "string", "uint64",
-      "string", "string", "uint256", "uint256", "uint256", "uint256", "uint256", "bytes32"],
+      "string", "string", "uint256", "uint256", "uint256", "uint256", "uint256", "bytes32", "string"],
     [r.transformerId, seconds(r.deliveryStart), seconds(r.deliveryEnd), energyWh(r), r.direction ?? "ReduceConsumption",
       scaled(r.maxPriceEurPerKwh, 6), seconds(r.gateClosure), r.pricing ?? "PayAsBid", optional(r.minimumOfferKwh, (x) => scaled(x, 3)),
       r.selection ?? "Automatic", optional(r.decisionDeadline, seconds), v.baseline ?? "MeterBeforeMeterAfter", v.payout ?? "ZeroBelowThreshold",
       scaled(v.successThreshold ?? "0.8", 6), scaled(v.tolerance ?? "0.1", 6), BigInt(v.mbmaMinutes ?? 60), BigInt(v.x ?? 4), BigInt(v.y ?? 5),
-      keccak256(coder.encode(["uint64", "uint256[]"], [profile.intervalSeconds, profile.energyWh]))]));
+      keccak256(coder.encode(["uint64", "uint256[]"], [profile.intervalSeconds, profile.energyWh])), r.availabilityId ?? ""]));
 }
 
 /**

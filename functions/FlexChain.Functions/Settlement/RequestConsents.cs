@@ -33,7 +33,8 @@ public static class RequestConsents
             request.Pricing.ToString(), request.MinimumOfferEnergy?.WattHours ?? 0, request.Selection.ToString(),
             request.DecisionDeadline?.ToUnixTimeSeconds() ?? 0, v.Baseline.ToString(), v.Payout.ToString(), Micro(v.SuccessThreshold),
             Micro(v.Tolerance), v.MbmaMinutes, v.X, v.Y,
-            request.Profile is null ? null : RequestRecords.Profile(request.Profile, request.Interval, request.Delivery, request.Energy).Hash());
+            request.Profile is null ? null : RequestRecords.Profile(request.Profile, request.Interval, request.Delivery, request.Energy).Hash(),
+            request.AvailabilityId ?? "");
     }
 
     /// <summary>Millionths, truncated (micro-euros per kWh, parts per million).</summary>

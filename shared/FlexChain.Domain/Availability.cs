@@ -288,6 +288,18 @@ public sealed class AvailabilityContract(
             h.ActivationPrice, Divisible: true, h.OfferedAt) { Direction = Terms.Direction }).ToList();
 
     /// <summary>
+    /// The holders cut into escrow batches of at most <paramref name="maxPerBatch"/> holders each, in merit order: one lock
+    /// and one settlement transaction per batch, as a gate cycle's awards are cut (<see cref="GateCycle.PlanBatches"/>), so a
+    /// contract with more holders than one lock can carry is paid through several. Each holder is in exactly one batch.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxPerBatch"/> is below 1.</exception>
+    public IReadOnlyList<IReadOnlyList<AvailabilityHolder>> EscrowBatches(int maxPerBatch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPerBatch, 1);
+        return [.. Holders.Chunk(maxPerBatch)];
+    }
+
+    /// <summary>
     /// What a holder is paid for availability: its full availability payment, unless it failed a call. A holder fails a
     /// call when the call awarded it energy and the award's verification did not succeed (below the request's success
     /// threshold in any market interval); one failed call forfeits the whole period's availability payment. A holder

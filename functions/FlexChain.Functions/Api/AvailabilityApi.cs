@@ -228,7 +228,8 @@ public sealed record AvailabilityResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, decimal CapacityKw,
     decimal MaxAvailabilityPriceEurPerKw, string Direction, DateTimeOffset GateClosure, bool Arming, string State,
     IReadOnlyList<AvailabilityHolderResponse> Holders, IReadOnlyList<ReservationOutcomeResponse>? Outcomes, IReadOnlyList<DateTimeOffset> ArmedDays,
-    IReadOnlyList<string> CallIds, string? LockTransactionHash, string? SettleTransactionHash, string? StateReason, AvailabilityOfferResponse? Offer = null)
+    IReadOnlyList<string> CallIds, IReadOnlyList<string>? LockTransactionHashes, IReadOnlyList<string>? SettleTransactionHashes, string? StateReason,
+    AvailabilityOfferResponse? Offer = null)
 {
     /// <summary>The document as <paramref name="caller"/> may see it: its DSO every holder and outcome, anyone else only its own holding.</summary>
     public static AvailabilityResponse From(AvailabilityDocument d, string caller)
@@ -239,6 +240,6 @@ public sealed record AvailabilityResponse(
             (d.Holders ?? []).Select((h, i) => (h, i)).Where(x => owner || x.h.CpoId == caller)
                 .Select(x => AvailabilityHolderResponse.From(x.h, d.Records?[x.i], d.Settlements?[x.i])).ToList(),
             owner ? d.Outcomes?.Select(o => new ReservationOutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kw(o.Reserved.Value), o.Detail)).ToList() : null,
-            d.ArmedDays ?? [], owner ? d.CallIds ?? [] : [], d.LockTransaction, d.SettleTransaction, d.StateReason);
+            d.ArmedDays ?? [], owner ? d.CallIds ?? [] : [], d.LockTransactions, d.SettleTransactions, d.StateReason);
     }
 }

@@ -70,7 +70,7 @@ public sealed partial class AvailabilityGate(
         var contract = stored.Value.Contract();
         await store.ReleaseBookingsAsync(contract.Released(now, ArmingLead), cancellationToken);
         var doc = stored.Value;
-        if (doc.State == AvailabilityState.Reserved && doc.LockTransaction is null)
+        if (doc.State == AvailabilityState.Reserved && doc.LockTransactions is null)
             doc = await payments.LockAsync(stored, cancellationToken) ?? doc;
         else if (doc.State == AvailabilityState.Reserved)
             doc = await payments.SettleIfDueAsync(stored, now, cancellationToken) ?? doc;

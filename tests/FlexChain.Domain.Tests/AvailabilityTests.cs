@@ -98,6 +98,16 @@ public class AvailabilityTests
     }
 
     [Fact]
+    public void Create_WithAMinuteUnit_TakesWholeMinutes_RefusesPartsOfOne()
+    {
+        AvailabilityTerms Create(TimeSpan start, TimeSpan end) => AvailabilityTerms.Create("tr1", new TimeWindow(Day1 + start, Day1 + end), Kilowatts.From(1),
+            EurosPerKilowatt.From(1), Direction.ReduceConsumption, T0, periodUnit: TimeSpan.FromMinutes(1));
+
+        Assert.Equal(TimeSpan.FromMinutes(2), Create(TimeSpan.FromMinutes(3), TimeSpan.FromMinutes(5)).Period.Duration);
+        Assert.Equal("whole-hours", Assert.Throws<DomainException>(() => Create(TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5))).Rule);
+    }
+
+    [Fact]
     public void Create_GateAfterPeriodStart_Refused()
     {
         var e = Assert.Throws<DomainException>(() => AvailabilityTerms.Create("tr1", new TimeWindow(Day1, Day2), Kilowatts.From(1),

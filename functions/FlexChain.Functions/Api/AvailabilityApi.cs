@@ -26,7 +26,8 @@ public static class AvailabilityApi
     }
 
     public static async Task<Created<AvailabilityResponse>> PostAvailability(
-        PostAvailabilityRequest body, HttpContext http, MarketStore store, AvailabilityPayments payments, TimeProvider clock, CancellationToken cancellationToken)
+        PostAvailabilityRequest body, HttpContext http, MarketStore store, AvailabilityPayments payments, AvailabilityGate gate, TimeProvider clock,
+        CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
@@ -37,7 +38,7 @@ public static class AvailabilityApi
         if (body.GateClosure <= now) throw new DomainException("gateClosure", "future", "gateClosure must be in the future.");
         var terms = AvailabilityTerms.Create(transformer.Id, new TimeWindow(body.PeriodStart!.Value, body.PeriodEnd!.Value),
             Kilowatts.From(body.CapacityKw!.Value, "capacityKw"), EurosPerKilowatt.From(body.MaxAvailabilityPriceEurPerKw!.Value, "maxAvailabilityPriceEurPerKw"),
-            ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), body.GateClosure!.Value, body.Arming ?? false);
+            ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), body.GateClosure!.Value, body.Arming ?? false, gate.PeriodUnit);
         var doc = new AvailabilityDocument(Ids.New("av", clock), dso.Id, terms.TransformerId, terms.Period, terms.Capacity, terms.MaxPrice,
             terms.Direction, terms.GateClosure, terms.Arming, now, Consent: RequestConsents.From(body.Consent!));
         await payments.VerifyConsentAsync(doc, dso, cancellationToken);

@@ -57,7 +57,7 @@ public sealed record AvailabilityDocument(
     IReadOnlyList<string>? CallIds = null, IReadOnlyList<StoredAvailabilityRecord>? Records = null, IReadOnlyList<string>? LockTransactions = null,
     IReadOnlyList<StoredAvailabilitySettlement>? Settlements = null, IReadOnlyList<string>? SettleTransactions = null, string? StateReason = null)
 {
-    public AvailabilityTerms Terms() => AvailabilityTerms.Create(TransformerId, Period, Capacity, MaxPrice, Direction, GateClosure, Arming);
+    public AvailabilityTerms Terms() => AvailabilityTerms.Restore(TransformerId, Period, Capacity, MaxPrice, Direction, GateClosure, Arming);
 
     public AvailabilityContract Contract() => new(Id, DsoId, Terms(), Holders ?? [], ArmedDays, Calls);
 

@@ -33,7 +33,8 @@ builder.WebHost.ConfigureKestrel(k => (k.Limits.MaxRequestBodySize, k.AddServerH
 ValidatorOptions.Global.DefaultRuleLevelCascadeMode = CascadeMode.Stop;
 
 var services = builder.Services;
-services.AddSingleton(TimeProvider.System);
+// The system clock; only the crash tests move it ahead (FaultInjection:ClockOffset).
+services.AddSingleton(FaultInjection.Clock(builder.Configuration.GetSection("FaultInjection").Get<FaultInjectionOptions>() ?? new()));
 // Every Azure client is built once, from a connection string locally or with the managed identity in Azure.
 services.AddSingleton(sp => new AzureClients(sp.GetRequiredService<IConfiguration>()));
 services.AddSingleton(sp => sp.GetRequiredService<AzureClients>().Tables);

@@ -98,6 +98,7 @@ var appSettings = {
   GateCycle__RefundAfter: refundAfter
   // Norway's practice: a DSO arms an availability day about two days ahead, or it is released to other buyers.
   Availability__ArmingLead: '2.00:00:00'
+  Availability__PeriodUnit: '01:00:00'
   GateCycle__MarketIntervalMinutes: '15'
   GateCycle__MaxAwardsPerBatch: '200'
   GateCycle__MaxTimerWait: '00:15:00'

@@ -15,7 +15,7 @@ public readonly record struct EurosPerKilowatt(decimal Value) : IComparable<Euro
 
 /// <summary>
 /// What a DSO buys with an availability request: <see cref="Capacity"/> held ready behind <see cref="TransformerId"/> over
-/// <see cref="Period"/> (a block of whole hours up to a week), paid at most <see cref="MaxPrice"/> per kW for the period,
+/// <see cref="Period"/> (a block of whole hours up to a week; a market may set a shorter unit, <see cref="Create"/>), paid at most <see cref="MaxPrice"/> per kW for the period,
 /// offers taken until <see cref="GateClosure"/>. With <see cref="Arming"/> the DSO arms the days it will need
 /// (<see cref="AvailabilityContract.Arm"/>); the others are released to other buyers.
 /// </summary>
@@ -23,6 +23,9 @@ public sealed record AvailabilityTerms
 {
     /// <summary>The longest period: a week.</summary>
     public static readonly TimeSpan MaxPeriod = TimeSpan.FromDays(7);
+
+    /// <summary>The unit a period starts and ends on by default: whole UTC hours.</summary>
+    public static readonly TimeSpan HourUnit = TimeSpan.FromHours(1);
 
     private AvailabilityTerms(string transformerId, TimeWindow period, Kilowatts capacity, EurosPerKilowatt maxPrice, Direction direction,
         DateTimeOffset gateClosure, bool arming)
@@ -44,20 +47,31 @@ public sealed record AvailabilityTerms
     public DateTimeOffset GateClosure { get; }
     public bool Arming { get; }
 
-    /// <summary>Checks the terms; <see cref="DomainException"/> names the field and rule of the first one broken.</summary>
+    /// <summary>
+    /// Checks the terms; <see cref="DomainException"/> names the field and rule of the first one broken. The period starts
+    /// and ends on whole multiples of <paramref name="periodUnit"/> (default <see cref="HourUnit"/>; rule <c>whole-hours</c>).
+    /// </summary>
     public static AvailabilityTerms Create(string transformerId, TimeWindow period, Kilowatts capacity, EurosPerKilowatt maxPrice,
-        Direction direction, DateTimeOffset gateClosure, bool arming = false)
+        Direction direction, DateTimeOffset gateClosure, bool arming = false, TimeSpan? periodUnit = null)
     {
+        var unit = periodUnit ?? HourUnit;
+        if (unit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(periodUnit), unit, "the period unit must be positive");
         if (capacity.Value <= 0) throw new DomainException("capacityKw", "positive", "capacityKw must be positive.");
         if (maxPrice.Value <= 0) throw new DomainException("maxAvailabilityPriceEurPerKw", "positive", "maxAvailabilityPriceEurPerKw must be positive.");
-        if (period.Start.Ticks % TimeSpan.TicksPerHour != 0 || period.End.Ticks % TimeSpan.TicksPerHour != 0)
-            throw new DomainException("periodStart", "whole-hours", "An availability period starts and ends on whole UTC hours.");
+        if (period.Start.Ticks % unit.Ticks != 0 || period.End.Ticks % unit.Ticks != 0)
+            throw new DomainException("periodStart", "whole-hours", unit == HourUnit ? "An availability period starts and ends on whole UTC hours."
+                : $"An availability period starts and ends on whole multiples of {unit:c} (UTC).");
         if (period.Duration > MaxPeriod)
             throw new DomainException("periodEnd", "period-length", $"An availability period lasts at most {MaxPeriod.TotalDays} days (a week).");
         if (gateClosure.Offset != TimeSpan.Zero || gateClosure > period.Start)
             throw new DomainException("gateClosure", "gate-before-period", "gateClosure must be UTC and not after periodStart.");
         return new(transformerId, period, capacity, maxPrice, direction, gateClosure, arming);
     }
+
+    /// <summary>Rehydrates terms <see cref="Create"/> checked when they were posted (a later change of the market's period unit does not undo them).</summary>
+    public static AvailabilityTerms Restore(string transformerId, TimeWindow period, Kilowatts capacity, EurosPerKilowatt maxPrice,
+        Direction direction, DateTimeOffset gateClosure, bool arming) =>
+        new(transformerId, period, capacity, maxPrice, direction, gateClosure, arming);
 
     /// <summary>
     /// Checks <paramref name="offer"/> at <paramref name="now"/> (before gate closure, <c>gate-closed</c>): the terms' direction,
@@ -286,6 +300,18 @@ public sealed class AvailabilityContract(
     public IReadOnlyList<Offer> CallOffers(string callId, TimeWindow window) =>
         Holders.Select(h => new Offer(h.OfferId, callId, h.CpoId, h.StationIds, h.Reserved * window.Duration,
             h.ActivationPrice, Divisible: true, h.OfferedAt) { Direction = Terms.Direction }).ToList();
+
+    /// <summary>
+    /// The holders cut into escrow batches of at most <paramref name="maxPerBatch"/> holders each, in merit order: one lock
+    /// and one settlement transaction per batch, as a gate cycle's awards are cut (<see cref="GateCycle.PlanBatches"/>), so a
+    /// contract with more holders than one lock can carry is paid through several. Each holder is in exactly one batch.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxPerBatch"/> is below 1.</exception>
+    public IReadOnlyList<IReadOnlyList<AvailabilityHolder>> EscrowBatches(int maxPerBatch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPerBatch, 1);
+        return [.. Holders.Chunk(maxPerBatch)];
+    }
 
     /// <summary>
     /// What a holder is paid for availability: its full availability payment, unless it failed a call. A holder fails a

@@ -77,16 +77,24 @@ public sealed record DsoConsent(Hash32 RequestHash, BigInteger MaxAmount, BigInt
 /// Their hash, the consent's <c>requestHash</c>, is Keccak-256 of <c>abi.encode(string transformerId, uint64 deliveryStart,
 /// uint64 deliveryEnd, uint256 energyWh, string direction, uint256 maxPriceMicroEurPerKwh, uint64 gateClosure,
 /// string pricing, uint256 minimumOfferWh, string selection, uint64 decisionDeadline, string baseline, string payout,
-/// uint256 successThresholdPpm, uint256 tolerancePpm, uint256 mbmaMinutes, uint256 x, uint256 y)</c>: times in Unix
-/// seconds, energy in whole watt-hours, the price cap in micro-euros per kWh, the threshold and tolerance in parts per
-/// million (each truncated), the enumerated terms by their API names. A term the request leaves out takes its default,
-/// as the API does: a minimum offer or decision deadline the request does not set is 0.
+/// uint256 successThresholdPpm, uint256 tolerancePpm, uint256 mbmaMinutes, uint256 x, uint256 y, bytes32 profileHash,
+/// string availabilityId)</c>:
+/// times in Unix seconds, energy in whole watt-hours, the price cap in micro-euros per kWh, the threshold and tolerance in
+/// parts per million (each truncated), the enumerated terms by their API names, <c>profileHash</c> the
+/// <see cref="ProfileRecord.Hash"/> of the power asked per interval (a request with <c>profileKw</c>: its intervals, the
+/// window over their count, each kW x interval in Wh; a flat request: <see cref="ProfileRecord.Flat"/>, its energy over
+/// its whole window), <c>availabilityId</c> the availability contract a call names ("" for an ordinary request), so a
+/// consent for a call on one contract cannot pay a call on another. A term the request leaves out takes its default, as
+/// the API does: a minimum offer or decision deadline the request does not set is 0.
 /// </summary>
+/// <param name="ProfileHash">The hash of the request's profile; null for a flat request (<see cref="ProfileRecord.Flat"/> of its window and energy).</param>
+/// <param name="AvailabilityId">The availability contract a call names; empty for an ordinary request.</param>
 public sealed record RequestTerms(
     string TransformerId, long DeliveryStart, long DeliveryEnd, long EnergyWh, long MaxPriceMicroEurPerKwh, long GateClosure,
     string Direction = "ReduceConsumption", string Pricing = "PayAsBid", long MinimumOfferWh = 0, string Selection = "Automatic",
     long DecisionDeadline = 0, string Baseline = "MeterBeforeMeterAfter", string Payout = "ZeroBelowThreshold",
-    long SuccessThresholdPpm = 800_000, long TolerancePpm = 100_000, int MbmaMinutes = 60, int X = 4, int Y = 5)
+    long SuccessThresholdPpm = 800_000, long TolerancePpm = 100_000, int MbmaMinutes = 60, int X = 4, int Y = 5, Hash32? ProfileHash = null,
+    string AvailabilityId = "")
 {
     /// <summary>The request hash a DSO signs in its consent.</summary>
     public Hash32 Hash() => RecordHash.Of(
@@ -95,7 +103,8 @@ public sealed record RequestTerms(
         new("uint64", new BigInteger(GateClosure)), new("string", Pricing), new("uint256", new BigInteger(MinimumOfferWh)),
         new("string", Selection), new("uint64", new BigInteger(DecisionDeadline)), new("string", Baseline), new("string", Payout),
         new("uint256", new BigInteger(SuccessThresholdPpm)), new("uint256", new BigInteger(TolerancePpm)), new("uint256", new BigInteger(MbmaMinutes)),
-        new("uint256", new BigInteger(X)), new("uint256", new BigInteger(Y)));
+        new("uint256", new BigInteger(X)), new("uint256", new BigInteger(Y)),
+        new("bytes32", (ProfileHash ?? ProfileRecord.Flat(DeliveryStart, DeliveryEnd, EnergyWh).Hash()).ToArray()), new("string", AvailabilityId));
 }
 
 /// <summary>The escrow's <c>Consent(bytes32 requestHash, uint256 maxAmount, uint256 deadline, uint256 nonce, uint256 amount, bytes signature)</c> tuple.</summary>

@@ -39,6 +39,8 @@ public enum VerificationCheck
     Finality = 13,
     /// <summary>The award locked exactly its energy x price: energyWh x priceMicroEurPerKwh x 10^decimals / 10^9 token units, truncated.</summary>
     LockedAmount = 14,
+    /// <summary>The published profile (<c>awardProfile</c>) hashes to the award record's <c>profileHash</c>, covers its window in whole intervals and sums to its <c>energyWh</c>.</summary>
+    Profile = 15,
 }
 
 /// <summary>What became of an award on chain. Serialized by name.</summary>
@@ -89,12 +91,13 @@ public sealed record PaymentEvent(
 /// <param name="RequestId">The FlexChain request the published records name, when found.</param>
 /// <param name="Payment">The event on chain, when found.</param>
 /// <param name="Status">What became of the award, when the chain says (paid or refunded by its <c>AwardSettled</c>, pending or unpaid by its cycle).</param>
+/// <param name="Profile">The profile bought, as published with the award (checked against its record's <c>profileHash</c>: see <see cref="VerificationCheck.Profile"/>).</param>
 public sealed record PaymentVerdict(Hash32? AwardId, string? RequestId, PaymentEvent? Payment, IReadOnlyList<VerificationFailure> Failures,
-    PaymentStatus? Status = null)
+    PaymentStatus? Status = null, ProfileRecord? Profile = null)
 {
     public bool Verified => Failures.Count == 0;
 
-    /// <summary>One line: <c>VERIFIED</c> or <c>NOT VERIFIED</c>, the award, parties and amounts (in token units), then the reasons.</summary>
+    /// <summary>One line: <c>VERIFIED</c> or <c>NOT VERIFIED</c>, the award, parties, amounts (in token units) and profile bought, then the reasons.</summary>
     public string Describe(int tokenDecimals)
     {
         var line = new StringBuilder(Verified ? "VERIFIED" : "NOT VERIFIED");
@@ -106,6 +109,9 @@ public sealed record PaymentVerdict(Hash32? AwardId, string? RequestId, PaymentE
                 .Append(" paid ").Append(TokenAmount.Format(p.Paid, tokenDecimals))
                 .Append(" refunded ").Append(TokenAmount.Format(p.Refunded, tokenDecimals))
                 .Append(" tx ").Append(p.TransactionHash?.ToString() ?? "?").Append(" block ").Append(p.BlockNumber?.ToString(CultureInfo.InvariantCulture) ?? "?");
+        if (Profile is { } profile)
+            line.Append(" profile ").Append(profile.EnergyWh.Count).Append(" x ").Append(profile.IntervalSeconds).Append(" s: ")
+                .AppendJoin(", ", profile.EnergyWh).Append(" Wh");
         foreach (var f in Failures) line.Append(Environment.NewLine).Append("  - ").Append(f);
         return line.ToString();
     }
@@ -133,7 +139,8 @@ public static class TokenAmount
 /// <c>settlementHash</c> and pays the event's <c>paid</c>; that the award id, the cycle id of the published request
 /// and the records agree; that the published award list of the cycle hashes to the commitment the escrow stores
 /// (<c>getCycle</c>) and announced (<c>CycleLocked</c>); that the award record is the list's entry at the award's
-/// position; that <c>paid + refunded</c> is what was locked; and that the CPO and DSO are the records'.
+/// position; that the published profile is the one the award record's <c>profileHash</c> binds; that <c>paid + refunded</c>
+/// is what was locked; and that the CPO and DSO are the records'.
 /// </summary>
 /// <remarks>Chain failures (node unreachable, RPC errors) propagate: they say nothing about the payment.</remarks>
 public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords records)
@@ -227,7 +234,7 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
             if (published is not null) failures.AddRange(Check(payment, published, cycle.Cycle, cycle.Announced));
             if (published is not null) failures.AddRange(await NodeChecksAsync(payment, published, node, cancellationToken).ConfigureAwait(false));
             verdicts.Add(new PaymentVerdict(payment.AwardId, published?.RequestId, payment, failures,
-                payment.Paid > 0 ? PaymentStatus.Paid : PaymentStatus.Refunded));
+                payment.Paid > 0 ? PaymentStatus.Paid : PaymentStatus.Refunded, published?.AwardProfile));
         }
         return verdicts;
     }
@@ -344,6 +351,14 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
             Fail(VerificationCheck.Amounts, $"paid {payment.Paid} + refunded {payment.Refunded} = {payment.Paid + payment.Refunded} units, the award locked {award.LockedUnits}");
         if (published.Settlement.LockedUnits != award.LockedUnits)
             Fail(VerificationCheck.Amounts, $"the settlement record's lockedUnits is {published.Settlement.LockedUnits}, the award's {award.LockedUnits}");
+        if (published.AwardProfile is not { } profile)
+            Fail(VerificationCheck.Profile, "no profile is published with the award (awardProfile): which profile was bought cannot be checked");
+        else if (profile.Hash() != award.ProfileHash)
+            Fail(VerificationCheck.Profile, $"the published profile hashes to {profile.Hash()}, the award record's profileHash is {award.ProfileHash}");
+        else if (profile.IntervalSeconds <= 0 || profile.IntervalSeconds * profile.EnergyWh.Count != award.DeliveryEnd - award.DeliveryStart)
+            Fail(VerificationCheck.Profile, $"the published profile's {profile.EnergyWh.Count} interval(s) of {profile.IntervalSeconds} s do not cover the award's window of {award.DeliveryEnd - award.DeliveryStart} s");
+        else if (profile.EnergyWh.Sum() != award.EnergyWh)
+            Fail(VerificationCheck.Profile, $"the published profile sums to {profile.EnergyWh.Sum()} Wh, the award record's energyWh is {award.EnergyWh}");
         if (payment.Cpo != award.Cpo)
             Fail(VerificationCheck.Cpo, $"the event paid CPO {payment.Cpo}, the award record's CPO is {award.Cpo}");
         if (payment.Dso != award.Dso)

@@ -14,9 +14,10 @@ namespace FlexChain.Verification;
 /// <param name="SettleTransaction">The settling transaction as published (informational: verification finds it on chain).</param>
 /// <param name="ChainId">The chain the records say they were settled on (<c>chain.chainId</c>); checked against the node's.</param>
 /// <param name="Escrow">The escrow the records name (<c>chain.settlementContract</c>); checked against the one verified.</param>
+/// <param name="AwardProfile">The profile the award record's <c>profileHash</c> binds (<c>awardProfile</c>); null when not published (the profile check fails).</param>
 public sealed record PublishedSettlement(
     string RequestId, string EscrowKey, AwardRecord Award, SettlementRecord Settlement, IReadOnlyList<AwardRecord> CycleAwards, Hash32? SettleTransaction,
-    long? ChainId = null, EthAddress? Escrow = null);
+    long? ChainId = null, EthAddress? Escrow = null, ProfileRecord? AwardProfile = null);
 
 /// <summary>A source of published records: FlexChain's API, or anything else that holds them (a file, an archive).</summary>
 public interface IPublishedRecords
@@ -45,10 +46,11 @@ public sealed class HttpPublishedRecords(HttpClient http, Uri apiBase) : IPublis
 
 /// <summary>
 /// The JSON of a published settlement (the body of <c>GET /v1/settlements/{awardId}</c>): <c>requestId</c>,
-/// <c>escrowKey</c>, <c>award</c>, <c>settlement</c>, <c>cycleAwards</c> (array of award records in index order). Award record fields:
-/// <c>awardId, dsoWallet, cpoWallet, energyWh, priceMicroEurPerKwh, lockedUnits, deliveryStart, deliveryEnd</c>;
-/// settlement record fields: <c>awardId, awardedWh, baselineWh, measuredWh, deliveredWh, succeeded, payoutUnits,
-/// lockedUnits, transactionHash</c>. Token amounts are decimal strings (they can exceed 2^53).
+/// <c>escrowKey</c>, <c>award</c>, <c>awardProfile</c> (<c>intervalSeconds</c>, <c>energyWh</c> array), <c>settlement</c>,
+/// <c>cycleAwards</c> (array of award records in index order). Award record fields: <c>awardId, dsoWallet, cpoWallet,
+/// energyWh, priceMicroEurPerKwh, lockedUnits, deliveryStart, deliveryEnd, profileHash</c>; settlement record fields:
+/// <c>awardId, awardedWh, baselineWh, measuredWh, deliveredWh, succeeded, payoutUnits, lockedUnits, transactionHash</c>.
+/// Token amounts are decimal strings (they can exceed 2^53).
 /// </summary>
 public static class PublishedSettlementJson
 {
@@ -69,12 +71,31 @@ public static class PublishedSettlementJson
             cycle.Select((a, i) => ParseAward(a as JsonObject ?? throw new FormatException($"cycleAwards[{i}] is not an object"), $"cycleAwards[{i}]")).ToList(),
             settlement["transactionHash"] is JsonValue tx ? Hash32.Parse(tx.GetValue<string>()) : null,
             root["chain"] is JsonObject chain ? Int64(chain, "chainId", "chain") : null,
-            root["chain"] is JsonObject c ? Address(c, "settlementContract", "chain") : null);
+            root["chain"] is JsonObject c ? Address(c, "settlementContract", "chain") : null,
+            root["awardProfile"] is JsonObject profile ? ParseProfile(profile) : null);
     }
 
     private static AwardRecord ParseAward(JsonObject a, string path) => new(
         Hash(a, "awardId", path), Address(a, "dsoWallet", path), Address(a, "cpoWallet", path), Int64(a, "energyWh", path),
-        Int64(a, "priceMicroEurPerKwh", path), Units(a, "lockedUnits", path), Int64(a, "deliveryStart", path), Int64(a, "deliveryEnd", path));
+        Int64(a, "priceMicroEurPerKwh", path), Units(a, "lockedUnits", path), Int64(a, "deliveryStart", path), Int64(a, "deliveryEnd", path),
+        Hash(a, "profileHash", path));
+
+    private static ProfileRecord ParseProfile(JsonObject p) => new(
+        Int64(p, "intervalSeconds", "awardProfile"),
+        (p["energyWh"] as JsonArray ?? throw new FormatException("awardProfile.energyWh is missing or not an array"))
+            .Select(EnergyWh).ToList());
+
+    private static long EnergyWh(JsonNode? n, int i)
+    {
+        try
+        {
+            if (n is JsonValue v && v.Deserialize<long>() is var wh and >= 0) return wh;
+        }
+        catch (Exception e) when (e is InvalidOperationException or JsonException)
+        {
+        }
+        throw new FormatException($"awardProfile.energyWh[{i}] is not a non-negative integer");
+    }
 
     private static JsonObject Object(JsonObject o, string name) =>
         o[name] as JsonObject ?? throw new FormatException($"{name} is missing or not an object");

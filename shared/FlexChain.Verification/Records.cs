@@ -52,20 +52,40 @@ public static class EscrowIds
 /// <summary>
 /// The off-chain record of an award as it is locked in escrow. Its canonical hash is Keccak-256 of the ABI encoding
 /// <c>abi.encode(bytes32 awardId, address dso, address cpo, uint256 energyWh, uint256 priceMicroEurPerKwh,
-/// uint256 lockedUnits, uint64 deliveryStart, uint64 deliveryEnd)</c> (times in Unix seconds, amounts in the token's
-/// smallest units); it is the award's <c>awardHash</c> in the cycle's committed award list, so anyone can recompute it
+/// uint256 lockedUnits, uint64 deliveryStart, uint64 deliveryEnd, bytes32 profileHash)</c> (times in Unix seconds,
+/// amounts in the token's smallest units, <c>profileHash</c> the <see cref="ProfileRecord.Hash"/> of the power awarded
+/// per interval); it is the award's <c>awardHash</c> in the cycle's committed award list, so anyone can recompute it
 /// from the published fields.
 /// </summary>
 public sealed record AwardRecord(
     Hash32 AwardId, EthAddress Dso, EthAddress Cpo, long EnergyWh, long PriceMicroEurPerKwh, BigInteger LockedUnits,
-    long DeliveryStart, long DeliveryEnd) : IEscrowEntry
+    long DeliveryStart, long DeliveryEnd, Hash32 ProfileHash) : IEscrowEntry
 {
     /// <summary>The canonical hash, recomputed from the fields.</summary>
     public Hash32 Hash() => RecordHash.Of(
         new("bytes32", AwardId.ToArray()), new("address", Dso.ToString()), new("address", Cpo.ToString()),
         new("uint256", new BigInteger(EnergyWh)), new("uint256", new BigInteger(PriceMicroEurPerKwh)), new("uint256", LockedUnits),
-        new("uint64", new BigInteger(DeliveryStart)), new("uint64", new BigInteger(DeliveryEnd)));
+        new("uint64", new BigInteger(DeliveryStart)), new("uint64", new BigInteger(DeliveryEnd)), new("bytes32", ProfileHash.ToArray()));
+}
 
+/// <summary>
+/// A power profile as the records bind it: the energy of each interval of a delivery window, in whole watt-hours, and the
+/// intervals' length, in seconds (the window cut from its start; the power of an interval is its energy over its length:
+/// kW = energyWh x 3.6 / intervalSeconds). Its hash, a record's <c>profileHash</c>, is Keccak-256 of
+/// <c>abi.encode(uint64 intervalSeconds, uint256[] energyWh)</c>. A profile is exact to the watt-hour per interval
+/// (the API's rule), so watt-hours, not kW, are hashed: a flat request or award, whose energy is spread evenly over its
+/// window, is then exact too, as the one interval of the whole window (<see cref="Flat"/>).
+/// </summary>
+/// <param name="IntervalSeconds">The length of each interval (positive).</param>
+/// <param name="EnergyWh">The energy of each interval from the window's start, in Wh (0 for an interval with nothing scheduled).</param>
+public sealed record ProfileRecord(long IntervalSeconds, IReadOnlyList<long> EnergyWh)
+{
+    /// <summary>The profile's hash.</summary>
+    public Hash32 Hash() => RecordHash.Of(
+        new("uint64", new BigInteger(IntervalSeconds)), new("uint256[]", EnergyWh.Select(wh => new BigInteger(wh)).ToList()));
+
+    /// <summary>The profile of <paramref name="energyWh"/> spread evenly over the window [<paramref name="start"/>, <paramref name="end"/>) (Unix seconds): one interval.</summary>
+    public static ProfileRecord Flat(long start, long end, long energyWh) => new(end - start, [energyWh]);
 }
 
 /// <summary>
@@ -290,15 +310,17 @@ public static class RecordEncoding
         [Parameter("uint256", "lockedUnits", 6)] public BigInteger LockedUnits { get; set; }
         [Parameter("uint64", "deliveryStart", 7)] public ulong DeliveryStart { get; set; }
         [Parameter("uint64", "deliveryEnd", 8)] public ulong DeliveryEnd { get; set; }
+        [Parameter("bytes32", "profileHash", 9)] public byte[] ProfileHash { get; set; } = [];
 
         public static AwardTuple From(AwardRecord r) => new()
         {
             AwardId = r.AwardId.ToArray(), Dso = r.Dso.ToString(), Cpo = r.Cpo.ToString(), EnergyWh = r.EnergyWh, Price = r.PriceMicroEurPerKwh,
             LockedUnits = r.LockedUnits, DeliveryStart = checked((ulong)r.DeliveryStart), DeliveryEnd = checked((ulong)r.DeliveryEnd),
+            ProfileHash = r.ProfileHash.ToArray(),
         };
 
         public AwardRecord ToRecord() => new(new Hash32(AwardId), EthAddress.Parse(Dso), EthAddress.Parse(Cpo), (long)EnergyWh, (long)Price, LockedUnits,
-            checked((long)DeliveryStart), checked((long)DeliveryEnd));
+            checked((long)DeliveryStart), checked((long)DeliveryEnd), new Hash32(ProfileHash));
     }
 
     private sealed class SettlementTuple

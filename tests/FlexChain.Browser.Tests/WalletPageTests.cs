@@ -56,6 +56,21 @@ public sealed class WalletPageTests(BrowserFixture browser)
             $"settlement-hash: the published settlement record hashes to 0x");
         await Assertions.Expect(failure).ToContainTextAsync($"the event's settlementHash is {settlement["recordHash"]!.GetValue<string>()}");
         await session.CheckAsync("tampered");
+
+        // The profile published with it altered (another shape would be another purchase): it no longer hashes to the
+        // award record's profileHash, which the escrow's commitment binds.
+        await page.UnrouteAsync("**/v1/settlements/**");
+        await page.RouteAsync("**/v1/settlements/**", async route =>
+        {
+            var response = await route.FetchAsync();
+            var record = JsonNode.Parse(await response.TextAsync())!;
+            record["awardProfile"]!["energyWh"] = new JsonArray(5_000, 5_000);
+            record["awardProfile"]!["intervalSeconds"] = 1_800;
+            await route.FulfillAsync(new() { Response = response, Body = record.ToJsonString() });
+        });
+        await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
+        await Assertions.Expect(failure).ToHaveCountAsync(1);
+        await Assertions.Expect(failure).ToContainTextAsync("profile: the published profile hashes to 0x");
     }
 
     /// <summary>

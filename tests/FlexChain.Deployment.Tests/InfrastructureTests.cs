@@ -19,7 +19,7 @@ public sealed partial class InfrastructureTests
     {
         ["LocalTriggers"] = "the local trigger driver: Program.cs turns it off under the Functions host, which runs the triggers",
         ["DurableTask__WorkerId"] = "per instance: unset, each instance uses its WEBSITE_INSTANCE_ID (one id for all would share queues)",
-        ["FaultInjection"] = "crash points for the crash tests only: unset, the app never exits on purpose",
+        ["FaultInjection"] = "crash points and the clock offset for the crash tests only: unset, the app never exits on purpose and keeps the system clock",
     };
 
     /// <summary>What AzureClients reads in Azure: the identity and the endpoints (its connection-string form is local only).</summary>

@@ -98,6 +98,16 @@ public class AvailabilityTests
     }
 
     [Fact]
+    public void Create_WithAMinuteUnit_TakesWholeMinutes_RefusesPartsOfOne()
+    {
+        AvailabilityTerms Create(TimeSpan start, TimeSpan end) => AvailabilityTerms.Create("tr1", new TimeWindow(Day1 + start, Day1 + end), Kilowatts.From(1),
+            EurosPerKilowatt.From(1), Direction.ReduceConsumption, T0, periodUnit: TimeSpan.FromMinutes(1));
+
+        Assert.Equal(TimeSpan.FromMinutes(2), Create(TimeSpan.FromMinutes(3), TimeSpan.FromMinutes(5)).Period.Duration);
+        Assert.Equal("whole-hours", Assert.Throws<DomainException>(() => Create(TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5))).Rule);
+    }
+
+    [Fact]
     public void Create_GateAfterPeriodStart_Refused()
     {
         var e = Assert.Throws<DomainException>(() => AvailabilityTerms.Create("tr1", new TimeWindow(Day1, Day2), Kilowatts.From(1),
@@ -170,6 +180,26 @@ public class AvailabilityTests
 
     private static Verification Verified(bool succeeded) =>
         new("av1/a", KilowattHours.From(10), KilowattHours.From(5), KilowattHours.From(5), succeeded, Euros.Zero, succeeded ? null : "below threshold");
+
+    [Theory]
+    [InlineData(450, 200, new[] { 200, 200, 50 })]
+    [InlineData(400, 200, new[] { 200, 200 })]
+    [InlineData(3, 1, new[] { 1, 1, 1 })]
+    [InlineData(1, 200, new[] { 1 })]
+    public void EscrowBatches_MoreHoldersThanABatchCarries_EachHolderInExactlyOneBatchInMeritOrder(int holders, int perBatch, int[] sizes)
+    {
+        var offers = Enumerable.Range(0, holders).Select(i => Offer($"o{i:D4}", 1, 1m + i / 10_000m)).ToArray();
+        var contract = Contract(Terms(kw: holders), offers);
+
+        var batches = contract.EscrowBatches(perBatch);
+
+        Assert.Equal(sizes, batches.Select(b => b.Count));
+        Assert.Equal(contract.Holders, batches.SelectMany(b => b)); // every holder once, in merit order
+    }
+
+    [Fact]
+    public void EscrowBatches_BatchOfNone_Throws() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => Contract(Terms(), Offer("a", 5, 2m)).EscrowBatches(0));
 
     [Fact]
     public void AvailabilityPayout_NotCalled_KeepsTheWholePayment()

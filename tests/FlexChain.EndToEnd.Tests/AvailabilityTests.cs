@@ -98,9 +98,10 @@ public sealed class AvailabilityTests(MarketFixture market)
         market.Clock.SetTo(t0.AddHours(1));
         // Reserved, then the availability payments (A 6 kW x 2 = 12 EUR, B 4 kW x 3 = 12 EUR) are locked in escrow.
         var locked = await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/availability/{id}", dso),
-            r => r["lockTransactionHash"] is not null || r["state"]!.GetValue<string>() is "Unfilled" or "FundingFailed", TimeSpan.FromSeconds(90), $"availability {id} locked");
+            r => r["lockTransactionHashes"] is not null || r["state"]!.GetValue<string>() is "Unfilled" or "FundingFailed", TimeSpan.FromSeconds(90), $"availability {id} locked");
         Assert.Equal("Reserved", locked["state"]!.GetValue<string>());
         Assert.Equal(["12000000", "12000000"], locked["holders"]!.AsArray().Select(h => h!["record"]!["lockedUnits"]!.GetValue<string>()));
+        Assert.Single(locked["lockTransactionHashes"]!.AsArray());
 
         // A call is a request naming the contract: inside the period, at most the reserved 10 kW over its window, one at a time.
         var window = period.AddHours(1);
@@ -113,6 +114,21 @@ public sealed class AvailabilityTests(MarketFixture market)
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "deliveryStart", "call-period");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, Call(window, 10.001m)))
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "energyKwh", "call-capacity");
+        // The DSO's consent names the contract: signed for a call on this one, it is refused on a call to its other contract.
+        var other = (await _api.PostAsync("/v1/availability", dso, new
+        {
+            transformerId = transformer, periodStart = period, periodEnd = period.AddHours(6), capacityKw = 10m, maxAvailabilityPriceEurPerKw = 5m,
+            gateClosure = t0.AddHours(3),
+        }))["id"]!.GetValue<string>();
+        var repointed = new JsonObject
+        {
+            ["transformerId"] = transformer, ["deliveryStart"] = window.ToString("O"), ["deliveryEnd"] = window.AddHours(1).ToString("O"), ["energyKwh"] = 8m,
+            ["maxPriceEurPerKwh"] = 0.5m, ["gateClosure"] = t0.AddHours(2).ToString("O"), ["availabilityId"] = id,
+        };
+        repointed["consent"] = await _api.ConsentAsync(MarketFixture.DsoKey, repointed);
+        repointed["availabilityId"] = other;
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", dso, repointed))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "consent", "consent-signature");
         var call = await _api.PostAsync("/v1/requests", dso, Call(window, 8m));
         var callId = call["id"]!.GetValue<string>();
         Assert.Equal(id, call["availabilityId"]!.GetValue<string>());
@@ -160,7 +176,7 @@ public sealed class AvailabilityTests(MarketFixture market)
                 evt.Paid, BigInteger.Parse(s["lockedUnits"]!.GetValue<string>())).Hash(), new Hash32(evt.SettlementHash));
             Assert.Equal(new BigInteger(12_000_000) - evt.Paid, evt.Refunded);
         }
-        Assert.NotNull(done["settleTransactionHash"]);
+        Assert.Single(done["settleTransactionHashes"]!.AsArray()); // two holders: one escrow batch
     }
 
     private static (int, int, string) SettlementOf(JsonNode holder) =>

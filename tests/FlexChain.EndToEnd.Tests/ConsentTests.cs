@@ -70,6 +70,20 @@ public sealed class ConsentTests(MarketFixture market)
         Assert.Contains("request's hash", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task PostRequest_ConsentSignedForAnotherProfileOfTheSameEnergy_IsRefusedAsConsentSignature()
+    {
+        var (dso, request) = await RequestOfAsync(MarketFixture.RuleDsoKey);
+        request["profileKw"] = new JsonArray(8m, 4m, 12m, 16m); // 2 + 1 + 3 + 4 = 10 kWh in the hour's quarters
+        request["consent"] = await _api.ConsentAsync(MarketFixture.RuleDsoKey, request);
+        request["profileKw"] = new JsonArray(16m, 12m, 4m, 8m);  // the same 10 kWh, another shape
+
+        await RefusedAsync(dso, request, (HttpStatusCode)422, "consent-signature");
+
+        request["profileKw"] = new JsonArray(8m, 4m, 12m, 16m);
+        await _api.PostAsync("/v1/requests", dso, request);
+    }
+
     [Theory]
     [InlineData("direction", "IncreaseConsumption")]
     [InlineData("pricing", "PayAsClear")]

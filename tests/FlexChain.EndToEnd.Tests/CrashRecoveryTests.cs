@@ -20,6 +20,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
     private ServerProcess? _app;
     private readonly List<string> _crashes = [];
     private EthAddress _token;
+    private HttpClient? _http;
 
     public async Task InitializeAsync()
     {
@@ -52,6 +53,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        _http?.Dispose();
         if (_app is not null) await _app.DisposeAsync();
         await _chain.DisposeAsync();
         await _azurite.DisposeAsync();
@@ -185,6 +187,102 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         Assert.Equal(2, settled["outcomes"]!.AsArray().Count);
         await AssertPaidOnceAsync(rpc, before);
         Assert.Equal(5, _crashes.Count);
+    }
+
+    /// <summary>
+    /// The process exits right after an availability contract's escrow locks are mined, before it records them: started
+    /// again, it records them without locking twice, and after the period (the clock moved past it) settles once. Two
+    /// holders in escrow batches of one (<c>GateCycle:MaxAwardsPerBatch</c> 1): two escrow cycles.
+    /// </summary>
+    [Fact]
+    public async Task Availability_ExitsAfterTheLockIsMined_OneLockSettlementAndPaymentPerHolder()
+    {
+        var (api, dso, id, periodEnd, before) = await ReservedAvailabilityAsync(Functions.Gates.FaultInjection.AvailabilityLockMined);
+
+        _environment["FaultInjection__ClockOffset"] = ClockOffsetPast(periodEnd);
+        await CrashedAtAsync(Functions.Gates.FaultInjection.AvailabilityLockMined, null);
+
+        await AssertAvailabilityPaidOnceAsync(api, dso, id, before);
+    }
+
+    /// <summary>
+    /// The process exits right after an availability contract's escrow settlements are mined, before it records them:
+    /// started again, it records them without settling twice.
+    /// </summary>
+    [Fact]
+    public async Task Availability_ExitsAfterTheSettlementIsMined_OneLockSettlementAndPaymentPerHolder()
+    {
+        var (api, dso, id, periodEnd, before) = await ReservedAvailabilityAsync(null);
+        await Poll.UntilAsync(() => api.GetAsync($"/v1/availability/{id}", dso), r => r["lockTransactionHashes"] is not null,
+            TimeSpan.FromSeconds(120), $"availability {id} locked");
+
+        _environment["FaultInjection__ClockOffset"] = ClockOffsetPast(periodEnd);
+        await RestartExitingAfterAsync(Functions.Gates.FaultInjection.AvailabilitySettlementMined);
+        await CrashedAtAsync(Functions.Gates.FaultInjection.AvailabilitySettlementMined, null);
+
+        await AssertAvailabilityPaidOnceAsync(api, dso, id, before);
+    }
+
+    /// <summary>How far the app's clock must run ahead for <paramref name="periodEnd"/> to have passed (a minute to spare).</summary>
+    private static string ClockOffsetPast(DateTimeOffset periodEnd) =>
+        (periodEnd - DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1)).ToString("c", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The app restarted in escrow batches of one holder, set to exit after <paramref name="point"/>; an availability
+    /// request for 10 kW over the first whole hour at least three minutes away, its gate a minute away, with A offering 6 kW at
+    /// 2 EUR/kW and B 6 kW at 3 EUR/kW: A holds 6 kW (12 EUR), B 4 kW (12 EUR).
+    /// </summary>
+    private async Task<(MarketClient Api, Caller Dso, string Id, DateTimeOffset PeriodEnd, (BigInteger Dso, BigInteger A, BigInteger B) Before)>
+        ReservedAvailabilityAsync(string? point)
+    {
+        _http ??= new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_port}"), Timeout = TimeSpan.FromSeconds(30) };
+        var api = new MarketClient(_http);
+        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
+            await api.SmallMarketAsync("Availability crash", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey);
+        _environment["GateCycle__MaxAwardsPerBatch"] = "1";
+        await RestartExitingAfterAsync(point);
+        var before = await BalancesAsync(new Nethereum.Web3.Web3(_chain.RpcUri.AbsoluteUri), _token);
+
+        var now = DateTimeOffset.UtcNow;
+        var soon = now.AddMinutes(3);
+        var periodStart = new DateTimeOffset(soon.Year, soon.Month, soon.Day, soon.Hour, 0, 0, TimeSpan.Zero).AddHours(1);
+        var id = (await api.PostAsync("/v1/availability", dso, new
+        {
+            transformerId = transformer, periodStart, periodEnd = periodStart.AddHours(1), capacityKw = 10m, maxAvailabilityPriceEurPerKw = 5m,
+            gateClosure = now.AddSeconds(60), // the offers are in by then, even on a loaded machine
+        }))["id"]!.GetValue<string>();
+        await api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoA,
+            new { stationIds = new[] { stationA }, capacityKw = 6m, availabilityPriceEurPerKw = 2m, activationPriceEurPerKwh = 0.3m });
+        await api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoB,
+            new { stationIds = new[] { stationB }, capacityKw = 6m, availabilityPriceEurPerKw = 3m, activationPriceEurPerKwh = 0.2m });
+        return (api, dso, id, periodStart.AddHours(1), before);
+    }
+
+    /// <summary>
+    /// Settled: one lock and one settlement per escrow batch (two), one payment per holder, each its availability payment
+    /// (not called), and the DSO paid exactly the 24 EUR.
+    /// </summary>
+    private async Task AssertAvailabilityPaidOnceAsync(MarketClient api, Caller dso, string id, (BigInteger Dso, BigInteger A, BigInteger B) before)
+    {
+        var settled = await Poll.UntilAsync(() => api.GetAsync($"/v1/availability/{id}", dso), r => r["state"]!.GetValue<string>() == "Settled",
+            TimeSpan.FromSeconds(150), $"availability {id} settled");
+        Assert.Equal(2, settled["lockTransactionHashes"]!.AsArray().Count);
+        Assert.Equal(2, settled["settleTransactionHashes"]!.AsArray().Count);
+        var holders = settled["holders"]!.AsArray();
+        var cycles = holders.Select(h => EscrowIds.CycleOf(Hash32.Parse(h!["record"]!["awardId"]!.GetValue<string>()))).ToList();
+        Assert.Equal(2, cycles.Distinct().Count()); // each holder in its own escrow batch
+
+        var rpc = new Nethereum.Web3.Web3(_chain.RpcUri.AbsoluteUri);
+        var escrow = EthAddress.Parse(_environment["Chain__SettlementContract"]);
+        Assert.Equal(2, (await MarketFixture.LogsAsync<CycleLockedEvent>(rpc, escrow, 0)).Count);
+        Assert.Equal(2, (await MarketFixture.LogsAsync<CycleSettledEvent>(rpc, escrow, 0)).Count);
+        var payments = await MarketFixture.LogsAsync<AwardSettledEvent>(rpc, escrow, 0);
+        Assert.Equal(2, payments.Count);
+        foreach (var holder in holders)
+            Assert.Single(await MarketFixture.LogsAsync<AwardSettledEvent>(rpc, escrow, 0, Hash32.Parse(holder!["record"]!["awardId"]!.GetValue<string>())));
+        var after = await BalancesAsync(rpc, _token);
+        Assert.Equal((before.Dso - 24_000_000, before.A + 12_000_000, before.B + 12_000_000), after);
+        Assert.True(_crashes.Count >= 1, "the app never exited at its crash point");
     }
 
     /// <summary>

@@ -287,7 +287,10 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         Assert.Equal(8m, offer["energyKwh"]!.GetValue<decimal>());
         market.Clock.SetTo(t0.AddHours(1));
         var awarded = await _api.WaitForStateAsync(request, dso, "Awarded");
-        Assert.Equal(profile, Assert.Single(awarded["awards"]!.AsArray())!["profileKw"]!.AsArray().Select(k => k!.GetValue<decimal>()));
+        var award = Assert.Single(awarded["awards"]!.AsArray())!;
+        Assert.Equal(profile, award["profileKw"]!.AsArray().Select(k => k!.GetValue<decimal>()));
+        // The award record binds the profile: 2, 1, 3 and 2 kWh in the quarters.
+        Assert.Equal(new ProfileRecord(900, [2_000, 1_000, 3_000, 2_000]).Hash().ToString(), award["record"]!["profileHash"]!.GetValue<string>());
 
         market.Clock.SetTo(window.AddHours(1));
         await _api.PostQuarterReadingsAsync(cpo, station, window.AddHours(-1), 5m);
@@ -315,6 +318,8 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         var verdict = Assert.Single(await verifier.VerifyTransactionAsync(Hash32.Parse(settlement["transactionHash"]!.GetValue<string>()), default));
         Assert.True(verdict.Verified, verdict.Describe(6));
         Assert.Equal(1_500_000, verdict.Payment!.Paid);
+        var published = await _api.GetAsync($"/v1/settlements/{verdict.AwardId}", dso);
+        Assert.Equal([2_000L, 1_000L, 3_000L, 2_000L], published["awardProfile"]!["energyWh"]!.AsArray().Select(w => w!.GetValue<long>()));
     }
 
     /// <summary>A profile that does not fit the window's market intervals is a problem naming profileKw, and nothing is stored.</summary>

@@ -140,8 +140,8 @@ public sealed class MarketClient(HttpClient http)
     }
 
     /// <summary>
-    /// A consent for the request <paramref name="body"/> signed by <paramref name="wallet"/>: for energyKwh x
-    /// maxPriceEurPerKwh in token units, until a day after delivery starts, under a random nonce; <paramref name="tamper"/>
+    /// A consent for the request <paramref name="body"/> signed by <paramref name="wallet"/>: for energyKwh (or its profile's
+    /// sum) x maxPriceEurPerKwh in token units, until a day after delivery starts, under a random nonce; <paramref name="tamper"/>
     /// may change the signed values (the request hash, the amount posted and signed) and <paramref name="deadline"/> the
     /// deadline, for tests of refused consents.
     /// </summary>
@@ -150,20 +150,22 @@ public sealed class MarketClient(HttpClient http)
     {
         _chain ??= (await GetAnonymousAsync("/v1/health"))["chain"]!;
         var (chainId, escrow, decimals) = (_chain["chainId"]!.GetValue<long>(), EthAddress.Parse(_chain["settlementContract"]!.GetValue<string>()), _chain["tokenDecimals"]!.GetValue<int>());
-        static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
         decimal Number(string name) => body[name]!.GetValue<decimal>();
         var start = Time(body["deliveryStart"]);
         Hash32 requestHash;
+        var termsWh = 0L;
         try
         {
-            requestHash = TermsOf(body).Hash();
+            var terms = TermsOf(body);
+            (requestHash, termsWh) = (terms.Hash(), terms.EnergyWh);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Terms the ABI cannot encode (a negative number, which the API refuses before it checks the consent): any hash will do.
             requestHash = Hash32.Zero;
         }
-        var maxAmount = new BigInteger(decimal.Round(Number("energyKwh") * Number("maxPriceEurPerKwh") * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
+        var energyKwh = body["energyKwh"] is null ? termsWh / 1000m : Number("energyKwh"); // a profile alone: its sum
+        var maxAmount = new BigInteger(decimal.Round(energyKwh * Number("maxPriceEurPerKwh") * (decimal)Math.Pow(10, decimals), 0, MidpointRounding.ToZero));
         var (signedHash, signedAmount) = tamper?.Invoke((requestHash, maxAmount)) ?? (requestHash, maxAmount);
         var until = deadline ?? start.AddDays(1);
         var consent = DsoConsent.Sign(wallet.Key, chainId, escrow, signedHash, signedAmount, until.ToUnixTimeSeconds(),
@@ -180,7 +182,6 @@ public sealed class MarketClient(HttpClient http)
     {
         _chain ??= (await GetAnonymousAsync("/v1/health"))["chain"]!;
         var (chainId, escrow, decimals) = (_chain["chainId"]!.GetValue<long>(), EthAddress.Parse(_chain["settlementContract"]!.GetValue<string>()), _chain["tokenDecimals"]!.GetValue<int>());
-        static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
         decimal Number(string name) => body[name]!.GetValue<decimal>();
         var terms = new AvailabilityTermsRecord(body["transformerId"]!.GetValue<string>(), Time(body["periodStart"]).ToUnixTimeSeconds(),
             Time(body["periodEnd"]).ToUnixTimeSeconds(), (long)(Number("capacityKw") * 1000m), body["direction"]?.GetValue<string>() ?? "ReduceConsumption",
@@ -196,21 +197,37 @@ public sealed class MarketClient(HttpClient http)
         };
     }
 
+    /// <summary>
+    /// The profile of a request body as the records hash it: with <c>profileKw</c> the window over its count and each kW x
+    /// interval in Wh; a flat request one interval, its whole window, with its energy.
+    /// </summary>
+    public static ProfileRecord ProfileOf(JsonObject body)
+    {
+        var (start, end) = (Time(body["deliveryStart"]).ToUnixTimeSeconds(), Time(body["deliveryEnd"]).ToUnixTimeSeconds());
+        if (body["profileKw"] is not JsonArray kw) return ProfileRecord.Flat(start, end, Scaled(body["energyKwh"], 1000m));
+        var interval = (end - start) / kw.Count;
+        return new(interval, kw.Select(k => (long)(k!.GetValue<decimal>() * interval / 3.6m)).ToList());
+    }
+
+    private static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
+
+    private static long Scaled(JsonNode? n, decimal by) => (long)(n!.GetValue<decimal>() * by);
+
     /// <summary>The terms a consent binds, read from a request body as the API reads it (a term left out takes its default).</summary>
     public static RequestTerms TermsOf(JsonObject body)
     {
-        static DateTimeOffset Time(JsonNode? n) => DateTimeOffset.Parse(n!.GetValue<string>(), CultureInfo.InvariantCulture);
-        static long Scaled(JsonNode? n, decimal by) => (long)(n!.GetValue<decimal>() * by);
         var d = new RequestTerms("", 0, 0, 0, 0, 0);
         var v = body["verification"] as JsonObject;
         string Text(JsonNode? n, string fallback) => n?.GetValue<string>() ?? fallback;
+        var profile = ProfileOf(body);
         return new RequestTerms(body["transformerId"]!.GetValue<string>(), Time(body["deliveryStart"]).ToUnixTimeSeconds(), Time(body["deliveryEnd"]).ToUnixTimeSeconds(),
-            Scaled(body["energyKwh"], 1000m), Scaled(body["maxPriceEurPerKwh"], 1_000_000m), Time(body["gateClosure"]).ToUnixTimeSeconds(),
+            body["energyKwh"] is null ? profile.EnergyWh.Sum() : Scaled(body["energyKwh"], 1000m), Scaled(body["maxPriceEurPerKwh"], 1_000_000m), Time(body["gateClosure"]).ToUnixTimeSeconds(),
             Text(body["direction"], d.Direction), Text(body["pricing"], d.Pricing), body["minimumOfferKwh"] is { } min ? Scaled(min, 1000m) : 0,
             Text(body["selection"], d.Selection), body["decisionDeadline"] is { } deadline ? Time(deadline).ToUnixTimeSeconds() : 0,
             Text(v?["baseline"], d.Baseline), Text(v?["payout"], d.Payout), v?["successThreshold"] is { } threshold ? Scaled(threshold, 1_000_000m) : d.SuccessThresholdPpm,
             v?["tolerance"] is { } tolerance ? Scaled(tolerance, 1_000_000m) : d.TolerancePpm, v?["mbmaMinutes"]?.GetValue<int>() ?? d.MbmaMinutes,
-            v?["x"]?.GetValue<int>() ?? d.X, v?["y"]?.GetValue<int>() ?? d.Y);
+            v?["x"]?.GetValue<int>() ?? d.X, v?["y"]?.GetValue<int>() ?? d.Y, body["profileKw"] is null ? null : profile.Hash(),
+            body["availabilityId"]?.GetValue<string>() ?? "");
     }
 
     private async Task<JsonNode> GetAnonymousAsync(string path)
@@ -253,7 +270,8 @@ public sealed class MarketClient(HttpClient http)
     private static bool Signable(JsonObject r) =>
         r["transformerId"] is JsonValue t && t.TryGetValue<string>(out _)
         && new[] { "deliveryStart", "deliveryEnd", "gateClosure" }.All(n => r[n] is JsonValue v && v.TryGetValue<string>(out var s) && DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, out _))
-        && new[] { "energyKwh", "maxPriceEurPerKwh" }.All(n => r[n] is JsonValue v && v.TryGetValue<decimal>(out var d) && d is >= 0 and < 1_000_000_000m);
+        && new[] { "energyKwh", "maxPriceEurPerKwh" }.All(n => r[n] is JsonValue v && v.TryGetValue<decimal>(out var d) && d is >= 0 and < 1_000_000_000m
+            || n == "energyKwh" && r[n] is null && r["profileKw"] is JsonArray);
 
     public Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, Caller? caller, string body, string contentType = "application/json")
     {

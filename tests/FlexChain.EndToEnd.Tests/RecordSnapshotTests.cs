@@ -16,7 +16,8 @@ public sealed class RecordSnapshotTests(MarketFixture market)
     private readonly MarketClient _api = new(market.Client);
 
     private static AwardRecord Award(Hash32 cycleId, long energyWh) =>
-        new(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, energyWh, 250_000, energyWh * 250, 1_790_000_000, 1_790_003_600);
+        new(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, energyWh, 250_000, energyWh * 250, 1_790_000_000, 1_790_003_600,
+            ProfileRecord.Flat(1_790_000_000, 1_790_003_600, energyWh).Hash());
 
     [Fact]
     public async Task Snapshots_StoredOnce_ALaterOrRacingBuildIsNeverUsed()

@@ -46,7 +46,7 @@ public sealed class SettlementChainTests(MarketFixture market)
         var cycleId = EscrowIds.Cycle(label + "/" + Guid.NewGuid().ToString("N"));
         var delivery = market.Clock.GetUtcNow().AddDays(1);
         var award = new AwardRecord(EscrowIds.Award(cycleId, 0), dso.Address, cpo, 1_000, 250_000, 250,
-            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds(), Hash32.Zero);
         // The DSO's consent for the 250 units (any request hash: the escrow checks the signature, not the request).
         var consent = DsoConsent.Sign(dso.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250,
             consentDeadline ?? delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
@@ -98,7 +98,7 @@ public sealed class SettlementChainTests(MarketFixture market)
             var cycleId = EscrowIds.Cycle("eure/" + Guid.NewGuid().ToString("N"));
             var delivery = market.Clock.GetUtcNow().AddDays(1);
             var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 4_938_271, 250_000, locked,
-                delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+                delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds(), Hash32.Zero);
             var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, escrow, cycleId, locked, delivery.AddDays(1).ToUnixTimeSeconds(), 1);
             var web3 = new Nethereum.Web3.Web3(chain.RpcUri.AbsoluteUri);
             var (dsoBefore, cpoBefore) = (await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.DsoWallet), await MarketFixture.TokenBalanceAsync(web3, token, MarketFixture.CpoAWallet));
@@ -199,7 +199,7 @@ public sealed class SettlementChainTests(MarketFixture market)
             var cycleId = EscrowIds.Cycle("own-chain/" + Guid.NewGuid().ToString("N"));
             var delivery = market.Clock.GetUtcNow().AddDays(1);
             var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 1_000, 250_000, 250,
-                delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+                delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds(), Hash32.Zero);
             var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, escrow, cycleId, 250, delivery.AddDays(1).ToUnixTimeSeconds(), 1);
             await test(new OwnChain(chain.RpcUri, escrow, EthAddress.Parse(deployment.GetProperty("token").GetString()!), storage.ConnectionString,
                 new Nethereum.Web3.Web3(chain.RpcUri.AbsoluteUri), award,
@@ -300,7 +300,7 @@ public sealed class SettlementChainTests(MarketFixture market)
         var cycleId = EscrowIds.Cycle("gas/" + Guid.NewGuid().ToString("N"));
         var delivery = market.Clock.GetUtcNow().AddDays(1);
         var records = Enumerable.Range(0, awards).Select(i => new AwardRecord(EscrowIds.Award(cycleId, i), MarketFixture.DsoKey.Address, NewWallet(),
-            1_000, 250_000, 250, delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds())).ToList();
+            1_000, 250_000, 250, delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds(), Hash32.Zero)).ToList();
         // The awards split as evenly as they go over the consents, each consent drawn for its share.
         var draws = Enumerable.Range(0, consents).Select(c => DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement,
                 EscrowIds.Cycle($"gas-consent/{cycleId}/{c}"), 250 * awards, delivery.AddDays(1).ToUnixTimeSeconds(), new System.Numerics.BigInteger(RandomNumberGenerator.GetBytes(16), isUnsigned: true))

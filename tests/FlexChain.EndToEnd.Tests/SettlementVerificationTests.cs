@@ -164,7 +164,7 @@ public sealed class SettlementVerificationTests(MarketFixture market)
         var cycleId = EscrowIds.Cycle("pending/" + Guid.NewGuid().ToString("N"));
         var delivery = market.Clock.GetUtcNow().AddDays(1);
         var award = new AwardRecord(EscrowIds.Award(cycleId, 0), MarketFixture.DsoWallet, MarketFixture.CpoAWallet, 1_000, 250_000, 250,
-            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds());
+            delivery.ToUnixTimeSeconds(), delivery.AddHours(1).ToUnixTimeSeconds(), Hash32.Zero);
         var consent = DsoConsent.Sign(MarketFixture.DsoKey.Key, (long)HardhatNodeFixture.ChainId, market.Settlement, cycleId, 250, delivery.AddDays(1).ToUnixTimeSeconds(),
             new System.Numerics.BigInteger(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16), isUnsigned: true));
         Assert.NotNull(Assert.Single(await ledger.LockCyclesAsync([new(cycleId, [award], delivery.AddDays(1), [consent.Draw(250)])], default)).Transaction);

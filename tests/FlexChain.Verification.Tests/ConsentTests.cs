@@ -14,7 +14,7 @@ public sealed class ConsentTests
     private static readonly EthECKey Dso = new("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
     private static readonly EthAddress DsoWallet = EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     private const string EthersSignature =
-        "0xf8190a24ab6a04ddbd5840435398e231add288c27dde0df919a4e13d11468f9b0fcf49535d09671e3d2d0a436235f2608d08e74848d3301416a2e89b6f2384f91b";
+        "0xc6c01f372a3a1978bf9005088ea37e37d0187df1a6303008fc87b54c5a9719b062c60eab21fdc54170f0668989fe3824b63c31315ec3ce9d591e273ec087c01b1c";
 
     /// <summary>A reduction request with every other term at its default.</summary>
     private static readonly RequestTerms Terms = new("tr_test", 1_790_000_000, 1_790_003_600, 10_000, 500_000, 1_789_996_400);
@@ -25,11 +25,15 @@ public sealed class ConsentTests
 
     [Fact]
     public void RequestTermsHash_MatchesEthersAbiEncode() =>
-        Assert.Equal("0x62eb351b2b173d1c9414b509b129a69753c6be61e0756054cf53cdc2652c3d75", RequestHash.ToString());
+        Assert.Equal("0x02f6be676e6419a865f643839992b83e359eee4ba9cbc579be965c515c75c8be", RequestHash.ToString());
 
     [Fact]
     public void RequestTermsHash_OfTheOtherDirection_MatchesEthersAndDiffers() =>
-        Assert.Equal("0x53966dad569f4e8c48b21af6b013e19a814de76c55c1bef084461be80caca58e", (Terms with { Direction = "IncreaseConsumption" }).Hash().ToString());
+        Assert.Equal("0x863c7eaea393f8e50f1ff139cbcc405c638177cbec44972d03dc57e40d6e68e1", (Terms with { Direction = "IncreaseConsumption" }).Hash().ToString());
+
+    [Fact]
+    public void RequestTermsHash_OfAFlatRequest_BindsItsFlatProfile() =>
+        Assert.Equal(RequestHash, (Terms with { ProfileHash = ProfileRecord.Flat(1_790_000_000, 1_790_003_600, 10_000).Hash() }).Hash());
 
     public static TheoryData<RequestTerms> EachTermChanged() =>
     [
@@ -39,6 +43,8 @@ public sealed class ConsentTests
         Terms with { Selection = "Manual" }, Terms with { DecisionDeadline = 1_789_999_000 }, Terms with { Baseline = "HighXOfY" },
         Terms with { Payout = "Full" }, Terms with { SuccessThresholdPpm = 800_001 }, Terms with { TolerancePpm = 100_001 },
         Terms with { MbmaMinutes = 61 }, Terms with { X = 3 }, Terms with { Y = 6 },
+        Terms with { ProfileHash = new ProfileRecord(900, [2_500, 2_500, 2_500, 2_500]).Hash() }, // the same energy by quarter hours
+        Terms with { AvailabilityId = "av_1" }, // a call on a contract
     ];
 
     [Theory]
@@ -48,7 +54,7 @@ public sealed class ConsentTests
 
     [Fact]
     public void Digest_MatchesEthersTypedDataHash() =>
-        Assert.Equal("0x5b2b9ade0aa4778766aa90c0f9ba8d0e4945e7b4500e1e1e58907e5d60414220", Consent("").Digest(ChainId, Escrow).ToString());
+        Assert.Equal("0x64a26b5069cab07df1a033596c8fae7d6733a410b1b9d0a839dbe95533dc9587", Consent("").Digest(ChainId, Escrow).ToString());
 
     [Fact]
     public void Signer_OfAnEthersSignature_IsTheSigningWallet() =>

@@ -20,13 +20,22 @@ public sealed class PaymentVerifierTests
     private readonly List<AwardRecord> _awards;
     private readonly List<SettlementRecord> _settlements;
 
-    /// <summary>A settled cycle of two awards: A (10 kWh at 0.25, delivered 9 kWh: 2.25 of 2.5 paid) and B (4 kWh at 0.30, failed: nothing paid).</summary>
+    /// <summary>A's profile: 1, 2, 3 and 4 kWh in the quarters of its hour.</summary>
+    private static readonly ProfileRecord ProfileA = new(900, [1_000, 2_000, 3_000, 4_000]);
+
+    /// <summary>B's: flat, 4 kWh over the hour.</summary>
+    private static readonly ProfileRecord ProfileB = ProfileRecord.Flat(1_800_000_000, 1_800_003_600, 4_000);
+
+    /// <summary>
+    /// A settled cycle of two awards: A (10 kWh at 0.25 by a profile, delivered 9 kWh: 2.25 of 2.5 paid) and B (4 kWh at
+    /// 0.30, flat, failed: nothing paid).
+    /// </summary>
     public PaymentVerifierTests()
     {
         _awards =
         [
-            new(EscrowIds.Award(_cycle, 0), Dso, CpoA, 10_000, 250_000, 2_500_000, 1_800_000_000, 1_800_003_600),
-            new(EscrowIds.Award(_cycle, 1), Dso, CpoB, 4_000, 300_000, 1_200_000, 1_800_000_000, 1_800_003_600),
+            new(EscrowIds.Award(_cycle, 0), Dso, CpoA, 10_000, 250_000, 2_500_000, 1_800_000_000, 1_800_003_600, ProfileA.Hash()),
+            new(EscrowIds.Award(_cycle, 1), Dso, CpoB, 4_000, 300_000, 1_200_000, 1_800_000_000, 1_800_003_600, ProfileB.Hash()),
         ];
         _settlements =
         [
@@ -40,11 +49,61 @@ public sealed class PaymentVerifierTests
 
     private PaymentVerifier Verifier => new(_chain, _records);
 
-    private void Publish(Func<int, SettlementRecord, SettlementRecord>? settlement = null, IReadOnlyList<AwardRecord>? cycleAwards = null)
+    private void Publish(Func<int, SettlementRecord, SettlementRecord>? settlement = null, IReadOnlyList<AwardRecord>? cycleAwards = null,
+        ProfileRecord? profileOfA = null)
     {
         for (var i = 0; i < _awards.Count; i++)
             _records.Published[_awards[i].AwardId] = new PublishedSettlement(RequestId, EscrowKey, _awards[i],
-                settlement?.Invoke(i, _settlements[i]) ?? _settlements[i], cycleAwards ?? _awards, SettleTx, 31337, _chain.Escrow);
+                settlement?.Invoke(i, _settlements[i]) ?? _settlements[i], cycleAwards ?? _awards, SettleTx, 31337, _chain.Escrow,
+                i == 0 ? profileOfA ?? ProfileA : ProfileB);
+    }
+
+    public static TheoryData<ProfileRecord, string> OtherProfiles() => new()
+    {
+        { new ProfileRecord(900, [2_000, 1_000, 3_000, 4_000]), "hashes to" },                 // the same energy, another shape
+        { ProfileRecord.Flat(1_800_000_000, 1_800_003_600, 10_000), "hashes to" },             // the same energy, flat
+    };
+
+    [Theory]
+    [MemberData(nameof(OtherProfiles))]
+    public async Task VerifyAwardAsync_PublishedProfileNotTheOneBound_FailsProfile(ProfileRecord other, string reason)
+    {
+        Publish(profileOfA: other);
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.Profile], Checks(verdict));
+        Assert.Contains(reason, verdict.Failures[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_NoProfilePublished_FailsProfile()
+    {
+        _records.Published[_awards[0].AwardId] = _records.Published[_awards[0].AwardId] with { AwardProfile = null };
+
+        var verdict = Assert.Single(await Verifier.VerifyAwardAsync(_awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.Profile], Checks(verdict));
+    }
+
+    [Theory]
+    [InlineData(1_200, "do not cover")]    // 4 x 20 minutes: not the award's hour
+    [InlineData(900, "sums to")]           // the award record's energy is not the profile's
+    public async Task VerifyAwardAsync_AwardBoundToAProfileOfAnotherWindowOrEnergy_FailsProfile(long intervalSeconds, string reason)
+    {
+        // A publisher that bound a profile the award cannot have: the hash agrees, the window or the energy does not.
+        long[] energyWh = intervalSeconds == 900 ? [1_000, 2_000, 3_000, 5_000] : [1_000, 2_000, 3_000, 4_000];
+        var profile = new ProfileRecord(intervalSeconds, energyWh);
+        var chain = new FakeEscrow();
+        var awards = new List<AwardRecord> { _awards[0] with { ProfileHash = profile.Hash() }, _awards[1] };
+        chain.Lock(_cycle, awards, LockTx, 10);
+        chain.Settle(_cycle, awards, [.. _settlements.Select(s => s.PayoutUnits)], [.. _settlements.Select(s => s.Hash())], SettleTx, 20);
+        _records.Published[awards[0].AwardId] = new PublishedSettlement(RequestId, EscrowKey, awards[0], _settlements[0], awards, SettleTx, 31337, chain.Escrow, profile);
+
+        var verdict = Assert.Single(await new PaymentVerifier(chain, _records).VerifyAwardAsync(awards[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.Profile], Checks(verdict));
+        Assert.Contains(reason, verdict.Failures[0].Reason, StringComparison.Ordinal);
     }
 
     private static IEnumerable<VerificationCheck> Checks(PaymentVerdict v) => v.Failures.Select(f => f.Check);
@@ -61,6 +120,7 @@ public sealed class PaymentVerifierTests
         Assert.Equal(SettleTx, verdict.Payment.TransactionHash);
         Assert.StartsWith("VERIFIED award " + _awards[0].AwardId, verdict.Describe(6));
         Assert.Contains("paid 2.25 refunded 0.25", verdict.Describe(6));
+        Assert.Contains("profile 4 x 900 s: 1000, 2000, 3000, 4000 Wh", verdict.Describe(6)); // the profile bought
     }
 
     [Fact]
@@ -212,7 +272,7 @@ public sealed class PaymentVerifierTests
         var settlement = _settlements[0] with { LockedUnits = 2_500_001 };
         chain.Lock(_cycle, awards, LockTx, 10);
         chain.Settle(_cycle, awards, [2_250_000, 0], [settlement.Hash(), _settlements[1].Hash()], SettleTx, 20);
-        _records.Published[awards[0].AwardId] = new PublishedSettlement(RequestId, EscrowKey, awards[0], settlement, awards, SettleTx, 31337, chain.Escrow);
+        _records.Published[awards[0].AwardId] = new PublishedSettlement(RequestId, EscrowKey, awards[0], settlement, awards, SettleTx, 31337, chain.Escrow, ProfileA);
 
         var verdict = Assert.Single(await new PaymentVerifier(chain, _records).VerifyAwardAsync(awards[0].AwardId, default));
 

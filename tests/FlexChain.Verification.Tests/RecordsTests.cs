@@ -28,9 +28,34 @@ public sealed class RecordsTests
     // keccak256(AbiCoder.defaultAbiCoder().encode([types], [values])).
     [Fact]
     public void AwardRecord_Hash_MatchesEthersAbiEncode() =>
-        Assert.Equal("0x185524a858978855f1eeee660a4c96cb126a7c277e895bab114935b527aa4a18",
+        Assert.Equal("0xe3b6f88444dbc35fc025df794d0ecb7e90dba008e92e3f48dee21036f90a9752",
             new AwardRecord(AwardId, EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"), EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
-                10_000, 250_000, 2_500_000, 1_800_000_000, 1_800_003_600).Hash().ToString());
+                10_000, 250_000, 2_500_000, 1_800_000_000, 1_800_003_600, ProfileRecord.Flat(1_800_000_000, 1_800_003_600, 10_000).Hash()).Hash().ToString());
+
+    [Fact]
+    public void ProfileRecord_Hash_OfAProfile_MatchesEthersAbiEncode() =>
+        Assert.Equal("0x13fa04d4e093138444f34973f3f4258d54659c2ff12c5b17e6aa83d5882ba4e6", new ProfileRecord(900, [2_000, 1_000, 3_000, 2_000]).Hash().ToString());
+
+    [Fact]
+    public void ProfileRecord_Flat_IsOneIntervalOfTheWholeWindow()
+    {
+        var flat = ProfileRecord.Flat(1_800_000_000, 1_800_003_600, 10_000);
+
+        Assert.Equal(3_600L, flat.IntervalSeconds);
+        Assert.Equal([10_000L], flat.EnergyWh);
+        Assert.Equal("0x8bfb61b23e3f067a830581bdc698af7dcef199ffca43937bce9fba8f1e6bdcb6", flat.Hash().ToString());
+    }
+
+    [Fact]
+    public void ProfileRecord_Hash_BindsTheShapeAndTheIntervalLength()
+    {
+        var profile = new ProfileRecord(900, [2_000, 1_000, 3_000, 2_000]);
+
+        // The same energy in another order, in quarters of another length, or flat over the same hour: each another hash.
+        Assert.NotEqual(profile.Hash(), new ProfileRecord(900, [1_000, 2_000, 3_000, 2_000]).Hash());
+        Assert.NotEqual(profile.Hash(), new ProfileRecord(1_800, [2_000, 1_000, 3_000, 2_000]).Hash());
+        Assert.NotEqual(profile.Hash(), ProfileRecord.Flat(1_800_000_000, 1_800_003_600, 8_000).Hash());
+    }
 
     [Fact]
     public void SettlementRecord_Hash_NegativeReadingsAreTwosComplementLikeEthers() =>
@@ -45,16 +70,17 @@ public sealed class RecordsTests
     private static readonly AwardRecord[] Awards =
     [
         new(AwardId, EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"), EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
-            10_000, 250_000, BigInteger.Parse("1234567750000000000000", System.Globalization.CultureInfo.InvariantCulture), 1_790_000_000, 1_790_003_600),
+            10_000, 250_000, BigInteger.Parse("1234567750000000000000", System.Globalization.CultureInfo.InvariantCulture), 1_790_000_000, 1_790_003_600,
+            new ProfileRecord(900, [2_500, 2_500, 2_500, 2_500]).Hash()),
         new(EscrowIds.Award(EscrowIds.CycleOf(AwardId), 1), EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
-            EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906"), 1, 1, 1, 0, 1),
+            EthAddress.Parse("0x90F79bf6EB2c4f870365E785982E1f101E93b906"), 1, 1, 1, 0, 1, Hash32.Zero),
     ];
 
     private static readonly SettlementRecord[] Settlements = [new(AwardId, 10_000, -2_000, -12_000, 10_000, true, 2_500_000, 2_500_000)];
 
     [Fact]
     public void RecordEncoding_OfAwards_IsEthersAbiEncodeOfTheTupleArray() =>
-        Assert.Equal("0xe0dfddad21635020ff6ab8ee3689927d2dda117fd696c8ad9d2ef15ac8ceaba2",
+        Assert.Equal("0x9d8443960dc75901fd3a87efe9770d01a0f76b46f666f26faa20fb1fed21ebd5",
             new Hash32(Sha3Keccack.Current.CalculateHash(RecordEncoding.Encode(Awards))).ToString());
 
     [Fact]
@@ -71,13 +97,13 @@ public sealed class RecordsTests
     }
 
     [Fact]
-    public void RecordEncoding_OfTheLargestBatch_IsEightWordsPerRecord() =>
-        Assert.Equal(64 + 1_000 * 256, RecordEncoding.Encode(Enumerable.Repeat(Awards[1], 1_000).ToList()).Length);
+    public void RecordEncoding_OfTheLargestBatch_IsNineWordsPerRecord() =>
+        Assert.Equal(64 + 1_000 * 288, RecordEncoding.Encode(Enumerable.Repeat(Awards[1], 1_000).ToList()).Length);
 
     [Fact]
     public void CycleCommitment_Entries_CarryCpoLockedUnitsAndHash()
     {
-        var award = new AwardRecord(AwardId, EthAddress.Zero, EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"), 1, 2, 3, 4, 5);
+        var award = new AwardRecord(AwardId, EthAddress.Zero, EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"), 1, 2, 3, 4, 5, Hash32.Zero);
         var entry = Assert.Single(CycleCommitment.Entries([award]));
         Assert.Equal(award.Cpo, EthAddress.Parse(entry.Cpo));
         Assert.Equal(new BigInteger(3), entry.Amount);
@@ -114,13 +140,15 @@ public sealed class RecordsTests
         {
             ["awardId"] = "0x" + new string('a', 56) + "00000001", ["dsoWallet"] = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
             ["cpoWallet"] = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", ["energyWh"] = 10000, ["priceMicroEurPerKwh"] = 250000,
-            ["lockedUnits"] = "2500000", ["deliveryStart"] = 1800000000, ["deliveryEnd"] = 1800003600, ["recordHash"] = "0xignored",
+            ["lockedUnits"] = "2500000", ["deliveryStart"] = 1800000000, ["deliveryEnd"] = 1800003600,
+            ["profileHash"] = ProfileRecord.Flat(1800000000, 1800003600, 10000).Hash().ToString(), ["recordHash"] = "0xignored",
         };
         var json = new JsonObject
         {
             ["requestId"] = "rq_1",
             ["escrowKey"] = "gc-20270115T101500Z/0",
             ["award"] = award.DeepClone(),
+            ["awardProfile"] = new JsonObject { ["intervalSeconds"] = 3600, ["energyWh"] = new JsonArray(10000), ["profileHash"] = "0xignored" },
             ["settlement"] = new JsonObject
             {
                 ["awardId"] = award["awardId"]!.DeepClone(), ["awardedWh"] = 10000, ["baselineWh"] = 20000, ["measuredWh"] = 11000, ["deliveredWh"] = 9000,
@@ -135,6 +163,14 @@ public sealed class RecordsTests
         Assert.Equal(parsed.Award, Assert.Single(parsed.CycleAwards));
         Assert.Null(parsed.SettleTransaction);
         Assert.Equal("gc-20270115T101500Z/0", parsed.EscrowKey);
+        Assert.Equal(3600L, parsed.AwardProfile!.IntervalSeconds);
+        Assert.Equal([10000L], parsed.AwardProfile.EnergyWh);
+        Assert.Equal(parsed.Award.ProfileHash, parsed.AwardProfile.Hash());
+
+        json["awardProfile"]!["energyWh"] = new JsonArray(-1);
+        Assert.Contains("awardProfile.energyWh[0]", Assert.Throws<FormatException>(() => PublishedSettlementJson.Parse(json)).Message);
+        json.Remove("awardProfile");
+        Assert.Null(PublishedSettlementJson.Parse(json).AwardProfile);
 
         json["settlement"]!["payoutUnits"] = 2250000;
         Assert.Contains("settlement.payoutUnits", Assert.Throws<FormatException>(() => PublishedSettlementJson.Parse(json)).Message);

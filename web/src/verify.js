@@ -41,11 +41,16 @@ export function indexOf(awardId) {
   return new DataView(getBytes(awardId).buffer).getUint32(28) - 1;
 }
 
-/** Keccak-256 of abi.encode(bytes32 awardId, address dso, address cpo, uint256 energyWh, uint256 priceMicroEurPerKwh, uint256 lockedUnits, uint64 deliveryStart, uint64 deliveryEnd). */
+/** Keccak-256 of abi.encode(bytes32 awardId, address dso, address cpo, uint256 energyWh, uint256 priceMicroEurPerKwh, uint256 lockedUnits, uint64 deliveryStart, uint64 deliveryEnd, bytes32 profileHash). */
 export function awardHash(a) {
   return keccak256(abi.encode(
-    ["bytes32", "address", "address", "uint256", "uint256", "uint256", "uint64", "uint64"],
-    [a.awardId, a.dsoWallet, a.cpoWallet, a.energyWh, a.priceMicroEurPerKwh, a.lockedUnits, a.deliveryStart, a.deliveryEnd]));
+    ["bytes32", "address", "address", "uint256", "uint256", "uint256", "uint64", "uint64", "bytes32"],
+    [a.awardId, a.dsoWallet, a.cpoWallet, a.energyWh, a.priceMicroEurPerKwh, a.lockedUnits, a.deliveryStart, a.deliveryEnd, a.profileHash]));
+}
+
+/** A profile's hash: Keccak-256 of abi.encode(uint64 intervalSeconds, uint256[] energyWh) (a flat profile: one interval, the whole window). */
+export function profileHash(p) {
+  return keccak256(abi.encode(["uint64", "uint256[]"], [p.intervalSeconds, p.energyWh]));
 }
 
 /** Keccak-256 of abi.encode(bytes32 awardId, uint256 awardedWh, int256 baselineWh, int256 measuredWh, int256 deliveredWh, bool succeeded, uint256 payoutUnits, uint256 lockedUnits). */
@@ -95,12 +100,17 @@ export function parsePublished(doc) {
   const award = (a, p) => ({
     awardId: hash(a, "awardId", p), dsoWallet: address(a, "dsoWallet", p), cpoWallet: address(a, "cpoWallet", p),
     energyWh: int(a, "energyWh", p), priceMicroEurPerKwh: int(a, "priceMicroEurPerKwh", p), lockedUnits: units(a, "lockedUnits", p),
-    deliveryStart: int(a, "deliveryStart", p), deliveryEnd: int(a, "deliveryEnd", p),
+    deliveryStart: int(a, "deliveryStart", p), deliveryEnd: int(a, "deliveryEnd", p), profileHash: hash(a, "profileHash", p),
   });
+  const profile = isObject(doc.awardProfile) ? {
+    intervalSeconds: int(doc.awardProfile, "intervalSeconds", "awardProfile"),
+    energyWh: field(doc.awardProfile, "energyWh", "awardProfile", (v) => Array.isArray(v) && v.every((x) => Number.isSafeInteger(x) && x >= 0),
+      "an array of non-negative integers").map(BigInt),
+  } : null;
   const s = object(doc, "settlement");
   if (!Array.isArray(doc.cycleAwards)) throw new Error("cycleAwards is missing or not an array");
   return {
-    requestId: str(doc, "requestId"), escrowKey: str(doc, "escrowKey"), award: award(object(doc, "award"), "award"),
+    requestId: str(doc, "requestId"), escrowKey: str(doc, "escrowKey"), award: award(object(doc, "award"), "award"), awardProfile: profile,
     settlement: {
       awardId: hash(s, "awardId", "settlement"), awardedWh: int(s, "awardedWh", "settlement"), baselineWh: int(s, "baselineWh", "settlement"),
       measuredWh: int(s, "measuredWh", "settlement"), deliveredWh: int(s, "deliveredWh", "settlement"),
@@ -155,6 +165,14 @@ export function check(payment, published, cycle, announced) {
     fail("award-in-cycle", `the published award record hashes to ${awardHash(award)}, the cycle list's entry at position ${index} to ${awardHash(list[index])}`);
   else award = list[index];
 
+  const profile = published.awardProfile;
+  if (!profile) fail("profile", "no profile is published with the award (awardProfile): which profile was bought cannot be checked");
+  else if (profileHash(profile) !== award.profileHash)
+    fail("profile", `the published profile hashes to ${profileHash(profile)}, the award record's profileHash is ${award.profileHash}`);
+  else if (profile.intervalSeconds <= 0n || profile.intervalSeconds * BigInt(profile.energyWh.length) !== award.deliveryEnd - award.deliveryStart)
+    fail("profile", `the published profile's ${profile.energyWh.length} interval(s) of ${profile.intervalSeconds} s do not cover the award's window of ${award.deliveryEnd - award.deliveryStart} s`);
+  else if (profile.energyWh.reduce((sum, wh) => sum + wh, 0n) !== award.energyWh)
+    fail("profile", `the published profile sums to ${profile.energyWh.reduce((sum, wh) => sum + wh, 0n)} Wh, the award record's energyWh is ${award.energyWh}`);
   if (payment.paid + payment.refunded !== award.lockedUnits)
     fail("amounts", `paid ${payment.paid} + refunded ${payment.refunded} = ${payment.paid + payment.refunded} units, the award locked ${award.lockedUnits}`);
   if (published.settlement.lockedUnits !== award.lockedUnits)

@@ -26,7 +26,8 @@ public static class AvailabilityApi
     }
 
     public static async Task<Created<AvailabilityResponse>> PostAvailability(
-        PostAvailabilityRequest body, HttpContext http, MarketStore store, AvailabilityPayments payments, TimeProvider clock, CancellationToken cancellationToken)
+        PostAvailabilityRequest body, HttpContext http, MarketStore store, AvailabilityPayments payments, AvailabilityGate gate, TimeProvider clock,
+        CancellationToken cancellationToken)
     {
         var dso = await OffersApi.PayableParticipantAsync(http, store, cancellationToken);
         var transformer = await store.GetTransformerAsync(body.TransformerId!, cancellationToken)
@@ -37,7 +38,7 @@ public static class AvailabilityApi
         if (body.GateClosure <= now) throw new DomainException("gateClosure", "future", "gateClosure must be in the future.");
         var terms = AvailabilityTerms.Create(transformer.Id, new TimeWindow(body.PeriodStart!.Value, body.PeriodEnd!.Value),
             Kilowatts.From(body.CapacityKw!.Value, "capacityKw"), EurosPerKilowatt.From(body.MaxAvailabilityPriceEurPerKw!.Value, "maxAvailabilityPriceEurPerKw"),
-            ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), body.GateClosure!.Value, body.Arming ?? false);
+            ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption), body.GateClosure!.Value, body.Arming ?? false, gate.PeriodUnit);
         var doc = new AvailabilityDocument(Ids.New("av", clock), dso.Id, terms.TransformerId, terms.Period, terms.Capacity, terms.MaxPrice,
             terms.Direction, terms.GateClosure, terms.Arming, now, Consent: RequestConsents.From(body.Consent!));
         await payments.VerifyConsentAsync(doc, dso, cancellationToken);
@@ -228,7 +229,8 @@ public sealed record AvailabilityResponse(
     string Id, string DsoId, string TransformerId, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, decimal CapacityKw,
     decimal MaxAvailabilityPriceEurPerKw, string Direction, DateTimeOffset GateClosure, bool Arming, string State,
     IReadOnlyList<AvailabilityHolderResponse> Holders, IReadOnlyList<ReservationOutcomeResponse>? Outcomes, IReadOnlyList<DateTimeOffset> ArmedDays,
-    IReadOnlyList<string> CallIds, string? LockTransactionHash, string? SettleTransactionHash, string? StateReason, AvailabilityOfferResponse? Offer = null)
+    IReadOnlyList<string> CallIds, IReadOnlyList<string>? LockTransactionHashes, IReadOnlyList<string>? SettleTransactionHashes, string? StateReason,
+    AvailabilityOfferResponse? Offer = null)
 {
     /// <summary>The document as <paramref name="caller"/> may see it: its DSO every holder and outcome, anyone else only its own holding.</summary>
     public static AvailabilityResponse From(AvailabilityDocument d, string caller)
@@ -239,6 +241,6 @@ public sealed record AvailabilityResponse(
             (d.Holders ?? []).Select((h, i) => (h, i)).Where(x => owner || x.h.CpoId == caller)
                 .Select(x => AvailabilityHolderResponse.From(x.h, d.Records?[x.i], d.Settlements?[x.i])).ToList(),
             owner ? d.Outcomes?.Select(o => new ReservationOutcomeResponse(o.OfferId, o.Kind.ToString(), Wire.Kw(o.Reserved.Value), o.Detail)).ToList() : null,
-            d.ArmedDays ?? [], owner ? d.CallIds ?? [] : [], d.LockTransaction, d.SettleTransaction, d.StateReason);
+            d.ArmedDays ?? [], owner ? d.CallIds ?? [] : [], d.LockTransactions, d.SettleTransactions, d.StateReason);
     }
 }

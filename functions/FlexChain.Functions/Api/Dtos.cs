@@ -273,7 +273,13 @@ public sealed record AwardResponse(string Id, string OfferId, string CpoId, IRea
 
 /// <summary>The award as recorded on chain: its escrow id, the amounts in token units and the record's canonical hash.</summary>
 public sealed record AwardRecordResponse(string AwardId, string DsoWallet, string CpoWallet, long EnergyWh, long PriceMicroEurPerKwh,
-    string LockedUnits, long DeliveryStart, long DeliveryEnd, string RecordHash);
+    string LockedUnits, long DeliveryStart, long DeliveryEnd, string ProfileHash, string RecordHash);
+
+/// <summary>A profile as the records hash it (<see cref="FlexChain.Verification.ProfileRecord"/>): the energy of each interval in Wh and the intervals' length.</summary>
+public sealed record ProfileRecordResponse(long IntervalSeconds, IReadOnlyList<long> EnergyWh, string ProfileHash)
+{
+    public static ProfileRecordResponse From(FlexChain.Verification.ProfileRecord p) => new(p.IntervalSeconds, p.EnergyWh, p.Hash().ToString());
+}
 
 /// <summary>
 /// A settlement as recorded on chain: verified quantities, payout, the record's canonical hash and the transaction.

@@ -71,7 +71,7 @@ public static class SettlementsApi
 
     public static AwardRecordResponse ToResponse(AwardRecord record) =>
         new(record.AwardId.ToString(), record.Dso.ToString(), record.Cpo.ToString(), record.EnergyWh, record.PriceMicroEurPerKwh,
-            record.LockedUnits.ToString(), record.DeliveryStart, record.DeliveryEnd, record.Hash().ToString());
+            record.LockedUnits.ToString(), record.DeliveryStart, record.DeliveryEnd, record.ProfileHash.ToString(), record.Hash().ToString());
 
     public static SettlementResponse ToResponse(SettlementRecord s, FlexChain.Domain.Verification verification, string? transactionHash) =>
         new(s.AwardId.ToString(), s.AwardedWh, s.BaselineWh, s.MeasuredWh, s.DeliveredWh, s.Succeeded, verification.Outcome.ToString(),
@@ -108,12 +108,13 @@ public static class SettlementsApi
         var r = (await store.GetRequestAsync(at.RequestId, cancellationToken))!.Value.Value;
         var settlement = settlements[i];
         var cycleId = batch.Key[..batch.Key.LastIndexOf('/')];
+        var profile = RequestRecords.ProfileOf(r, r.Awards[at.AwardIndex]);
         return new Published(
             new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!),
-                ledger.Info.ChainId, EthAddress.Parse(ledger.Info.SettlementContract)),
+                ledger.Info.ChainId, EthAddress.Parse(ledger.Info.SettlementContract), profile),
             new PublishedSettlementResponse(r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
-                ToResponse(settlement, r.Verifications[at.AwardIndex], batch.SettleTransaction), awards.Select(ToResponse).ToList(),
-                batch.LockTransaction, batch.SettleTransaction, ledger.Info));
+                ProfileRecordResponse.From(profile), ToResponse(settlement, r.Verifications[at.AwardIndex], batch.SettleTransaction),
+                awards.Select(ToResponse).ToList(), batch.LockTransaction, batch.SettleTransaction, ledger.Info));
     }
 
     /// <summary>The app's own published records, read from storage (what <c>GET /v1/settlements/{awardId}</c> returns).</summary>
@@ -126,12 +127,14 @@ public static class SettlementsApi
 
 /// <summary>
 /// A settled award as published: the request and its gate cycle, the escrow batch (its key, from which the escrow
-/// cycle id derives), the award's position in the escrow cycle, its award and settlement
-/// records, every award record of the cycle in index order (the list the cycle's <c>awardsHash</c> commits to) and the
-/// lock and settle transactions. Record hashes are included for convenience; verifiers recompute them.
+/// cycle id derives), the award's position in the escrow cycle, its award record and the profile its
+/// <c>profileHash</c> binds (<c>awardProfile</c>), its settlement record, every award record of the cycle in index order
+/// (the list the cycle's <c>awardsHash</c> commits to) and the lock and settle transactions. Record hashes are included
+/// for convenience; verifiers recompute them.
 /// </summary>
 public sealed record PublishedSettlementResponse(
-    string RequestId, string GateCycleId, string EscrowKey, string EscrowCycleId, int Index, AwardRecordResponse Award, SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
+    string RequestId, string GateCycleId, string EscrowKey, string EscrowCycleId, int Index, AwardRecordResponse Award, ProfileRecordResponse AwardProfile,
+    SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
     string? LockTransactionHash, string? SettleTransactionHash, ChainInfo Chain);
 
 /// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when at least one payment was found and every one verified.</summary>

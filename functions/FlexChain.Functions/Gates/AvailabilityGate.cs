@@ -11,6 +11,13 @@ public sealed class AvailabilityOptions
     /// <summary>How long before a day starts its DSO must arm it (Norway: about two days); an unarmed day is then released.</summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "14.00:00:00")]
     public TimeSpan ArmingLead { get; set; } = TimeSpan.FromDays(2);
+
+    /// <summary>
+    /// The unit an availability period starts and ends on: whole UTC hours (the product); <c>scripts/run</c> sets a minute so
+    /// that its demo buys, calls and settles availability in minutes.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:01:00", "1.00:00:00")]
+    public TimeSpan PeriodUnit { get; set; } = AvailabilityTerms.HourUnit;
 }
 
 /// <summary>
@@ -26,6 +33,9 @@ public sealed partial class AvailabilityGate(
 {
     /// <summary>The arming lead in force.</summary>
     public TimeSpan ArmingLead => options.Value.ArmingLead;
+
+    /// <summary>The period unit in force (<see cref="AvailabilityOptions.PeriodUnit"/>).</summary>
+    public TimeSpan PeriodUnit => options.Value.PeriodUnit;
 
     /// <summary>
     /// Clears every due availability request, then advances every reserved contract (arming, escrow lock, settlement);
@@ -70,7 +80,7 @@ public sealed partial class AvailabilityGate(
         var contract = stored.Value.Contract();
         await store.ReleaseBookingsAsync(contract.Released(now, ArmingLead), cancellationToken);
         var doc = stored.Value;
-        if (doc.State == AvailabilityState.Reserved && doc.LockTransaction is null)
+        if (doc.State == AvailabilityState.Reserved && doc.LockTransactions is null)
             doc = await payments.LockAsync(stored, cancellationToken) ?? doc;
         else if (doc.State == AvailabilityState.Reserved)
             doc = await payments.SettleIfDueAsync(stored, now, cancellationToken) ?? doc;

@@ -10,17 +10,19 @@ using Microsoft.Extensions.Options;
 namespace FlexChain.Functions.Settlement;
 
 /// <summary>
-/// The availability payments through the escrow, one escrow cycle per contract (id <see cref="EscrowIds.Cycle"/> of
-/// <c>availability:{id}</c>, the holders in order as its entries): locked from the DSO under its availability consent once
-/// the contract is reserved, and settled once the period has ended and every call is over, each holder paid its
-/// availability payment unless it failed a call (<see cref="AvailabilityContract.AvailabilityPayout"/>), the rest refunded.
-/// Each step stores its records before the transaction that commits to them, and the ledger skips a step the chain has
-/// done already, so a retried step never pays twice.
+/// The availability payments through the escrow, the holders in merit order cut into escrow batches of at most
+/// <see cref="GateCycleOptions.MaxAwardsPerBatch"/> (<see cref="AvailabilityContract.EscrowBatches"/>), each batch one escrow
+/// cycle (id <see cref="EscrowIds.Cycle"/> of <c>availability:{id}/{batch}</c>) with its holders as entries: locked from the
+/// DSO under its availability consent once the contract is reserved (each batch draws its own total under that consent),
+/// and settled once the period has ended and every call is over, each holder paid its availability payment unless it
+/// failed a call (<see cref="AvailabilityContract.AvailabilityPayout"/>), the rest refunded. Each step stores its records
+/// before the transactions that commit to them (a record's award id names its batch's cycle, so the batches are read
+/// back from the records), and the ledger skips a batch the chain has done already, so a retried step never pays twice.
 /// </summary>
-public sealed class AvailabilityPayments(MarketStore store, SettlementLedger ledger, IOptions<GateCycleOptions> gateOptions)
+public sealed class AvailabilityPayments(MarketStore store, SettlementLedger ledger, FaultInjection faults, IOptions<GateCycleOptions> gateOptions)
 {
-    /// <summary>The escrow cycle of an availability contract.</summary>
-    public static Hash32 CycleOf(string availabilityId) => EscrowIds.Cycle("availability:" + availabilityId);
+    /// <summary>The escrow cycle of batch <paramref name="batch"/> of an availability contract.</summary>
+    public static Hash32 CycleOf(string availabilityId, int batch) => EscrowIds.Cycle($"availability:{availabilityId}/{batch}");
 
     /// <summary>The terms its DSO's consent binds.</summary>
     public static AvailabilityTermsRecord Terms(AvailabilityDocument d) => new(
@@ -41,9 +43,10 @@ public sealed class AvailabilityPayments(MarketStore store, SettlementLedger led
             (d.Capacity * d.MaxPrice).ToTokenUnits(ledger.Info.TokenDecimals), dso, ledger, cancellationToken);
 
     /// <summary>
-    /// Locks the holders' availability payments of a reserved contract: the records are built once and stored, then the
-    /// cycle is locked. Returns the document after the step (locked, or FundingFailed with the reason), or null when another
-    /// writer changed it first.
+    /// Locks the holders' availability payments of a reserved contract: the records are built once and stored, then every
+    /// batch is locked. Returns the document after the step (locked, or FundingFailed with the reason when any batch could
+    /// not be funded: a batch locked before it is refunded to the DSO after its refund time, as a request's), or null when
+    /// another writer changed it first.
     /// </summary>
     public async Task<AvailabilityDocument?> LockAsync(Stored<AvailabilityDocument> stored, CancellationToken cancellationToken)
     {
@@ -52,39 +55,44 @@ public sealed class AvailabilityPayments(MarketStore store, SettlementLedger led
         {
             var decimals = ledger.Info.TokenDecimals;
             var dso = await store.GetWalletAsync(doc.DsoId, cancellationToken);
-            var holders = doc.Holders ?? [];
+            var batches = doc.Contract().EscrowBatches(gateOptions.Value.MaxAwardsPerBatch);
             var records = new List<StoredAvailabilityRecord>();
-            for (var i = 0; i < holders.Count; i++)
-            {
-                var h = holders[i];
-                records.Add(new(h.OfferId, EscrowIds.Award(CycleOf(doc.Id), i).ToString(), dso.Value, (await store.GetWalletAsync(h.CpoId, cancellationToken)).Value,
-                    checked((long)(h.Reserved.Value * 1000m)), checked((long)(h.AvailabilityPrice.Value * 1_000_000m)), checked((long)(h.ActivationPrice.Value * 1_000_000m)),
-                    h.AvailabilityPayment.ToTokenUnits(decimals).ToString(CultureInfo.InvariantCulture), doc.Period.Start.ToUnixTimeSeconds(), doc.Period.End.ToUnixTimeSeconds()));
-            }
+            for (var b = 0; b < batches.Count; b++)
+                for (var i = 0; i < batches[b].Count; i++)
+                {
+                    var h = batches[b][i];
+                    records.Add(new(h.OfferId, EscrowIds.Award(CycleOf(doc.Id, b), i).ToString(), dso.Value, (await store.GetWalletAsync(h.CpoId, cancellationToken)).Value,
+                        checked((long)(h.Reserved.Value * 1000m)), checked((long)(h.AvailabilityPrice.Value * 1_000_000m)), checked((long)(h.ActivationPrice.Value * 1_000_000m)),
+                        h.AvailabilityPayment.ToTokenUnits(decimals).ToString(CultureInfo.InvariantCulture), doc.Period.Start.ToUnixTimeSeconds(), doc.Period.End.ToUnixTimeSeconds()));
+                }
             doc = doc with { Records = records };
             if (!await store.TryReplaceAvailabilityAsync(doc, etag, cancellationToken)) return null;
             etag = (await store.GetAvailabilityAsync(doc.Id, cancellationToken))!.Value.ETag;
         }
-        var entries = doc.Records!.Select(r => r.ToRecord()).ToList();
-        var total = entries.Aggregate(BigInteger.Zero, (sum, r) => sum + r.LockedUnits);
-        var outcome = (await ledger.LockCyclesAsync(
-            [new SettlementLedger.CycleLock(CycleOf(doc.Id), entries, doc.Period.End + gateOptions.Value.RefundAfter, [ConsentOf(doc).Draw(total)])],
-            cancellationToken))[0];
-        doc = outcome.FundingFailure is { } failure
-            ? doc with { State = AvailabilityState.FundingFailed, StateReason = failure }
-            : doc with { LockTransaction = outcome.Transaction };
+        var consent = ConsentOf(doc);
+        var locks = Batches(doc.Records!).Select(b =>
+        {
+            var entries = b.Positions.Select(i => doc.Records![i].ToRecord()).ToList();
+            return new SettlementLedger.CycleLock(b.Cycle, entries, doc.Period.End + gateOptions.Value.RefundAfter,
+                [consent.Draw(entries.Aggregate(BigInteger.Zero, (sum, r) => sum + r.LockedUnits))]);
+        }).ToList();
+        var outcomes = await ledger.LockCyclesAsync(locks, cancellationToken);
+        faults.Reached(FaultInjection.AvailabilityLockMined);
+        doc = doc with { LockTransactions = [.. outcomes.Select(o => o.Transaction).OfType<string>()] };
+        if (outcomes.FirstOrDefault(o => o.FundingFailure is not null) is { } failed)
+            doc = doc with { State = AvailabilityState.FundingFailed, StateReason = failed.FundingFailure };
         return await store.TryReplaceAvailabilityAsync(doc, etag, cancellationToken) ? doc : null;
     }
 
     /// <summary>
     /// Settles a locked contract once its period has ended and every call is over (settled, unpaid, unfunded, unfilled or
     /// cancelled): each holder's settlement record (calls that awarded it energy, how many failed, its payout) is built
-    /// once and stored, then the cycle is settled. Returns the settled document, or null when not due yet or changed meanwhile.
+    /// once and stored, then every batch is settled. Returns the settled document, or null when not due yet or changed meanwhile.
     /// </summary>
     public async Task<AvailabilityDocument?> SettleIfDueAsync(Stored<AvailabilityDocument> stored, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var (doc, etag) = (stored.Value, stored.ETag);
-        if (doc.LockTransaction is null || now < doc.Period.End) return null;
+        if (doc.LockTransactions is null || now < doc.Period.End) return null;
         if (doc.Settlements is null)
         {
             var calls = (await store.GetRequestsAsync(doc.CallIds ?? [], cancellationToken)).Values.Select(s => s.Value).ToList();
@@ -105,10 +113,22 @@ public sealed class AvailabilityPayments(MarketStore store, SettlementLedger led
             if (!await store.TryReplaceAvailabilityAsync(doc, etag, cancellationToken)) return null;
             etag = (await store.GetAvailabilityAsync(doc.Id, cancellationToken))!.Value.ETag;
         }
-        var outcome = (await ledger.SettleCyclesAsync(
-            [new SettlementLedger.CycleSettlement(CycleOf(doc.Id), doc.Records!.Select(r => r.ToRecord()).ToList(), doc.Settlements.Select(s => s.ToRecord()).ToList())],
-            cancellationToken))[0];
-        doc = doc with { State = AvailabilityState.Settled, SettleTransaction = outcome.Transaction, StateReason = outcome.Unpaid };
+        var outcomes = await ledger.SettleCyclesAsync(Batches(doc.Records!).Select(b => new SettlementLedger.CycleSettlement(b.Cycle,
+            b.Positions.Select(i => doc.Records![i].ToRecord()).ToList(), b.Positions.Select(i => doc.Settlements[i].ToRecord()).ToList())).ToList(), cancellationToken);
+        faults.Reached(FaultInjection.AvailabilitySettlementMined);
+        var unpaid = outcomes.Select(o => o.Unpaid).OfType<string>().ToList();
+        doc = doc with
+        {
+            State = AvailabilityState.Settled, SettleTransactions = [.. outcomes.Select(o => o.Transaction).OfType<string>()],
+            StateReason = unpaid.Count == 0 ? null : string.Join("; ", unpaid),
+        };
         return await store.TryReplaceAvailabilityAsync(doc, etag, cancellationToken) ? doc : null;
     }
+
+    /// <summary>The escrow batches of stored records, in order: each batch's cycle (from its records' award ids) and their positions.</summary>
+    private static List<(Hash32 Cycle, List<int> Positions)> Batches(IReadOnlyList<StoredAvailabilityRecord> records) =>
+        records.Select((r, i) => (Cycle: EscrowIds.CycleOf(Hash32.Parse(r.AwardId)), Position: i))
+            .GroupBy(x => x.Cycle)
+            .Select(g => (Cycle: g.Key, Positions: g.Select(x => x.Position).ToList()))
+            .ToList();
 }

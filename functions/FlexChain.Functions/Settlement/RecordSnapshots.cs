@@ -12,7 +12,7 @@ namespace FlexChain.Functions.Settlement;
 /// rebuilt: a retried step, the settlement and the public API all read the stored snapshot, so a later change to the
 /// data the records came from (a participant's wallet, a request) cannot change what is published or paid. Stored as
 /// blobs (<c>{escrowCycleId}/awards</c> and <c>/settlements</c>) holding the ABI encoding of the records
-/// (<see cref="RecordEncoding"/>): a batch of up to 1,000 awards is 256 KiB, past a table property's 64 KiB.
+/// (<see cref="RecordEncoding"/>): a batch of up to 1,000 awards is 288 KB, past a table property's 64 KiB.
 /// </summary>
 public sealed class RecordSnapshots(BlobServiceClient blobs)
 {

@@ -19,8 +19,23 @@ public static class RequestRecords
             var award = request.Awards[index];
             return new(awardId, EthAddress.Parse(dso.Value), EthAddress.Parse(cpo.Value),
                 award.Energy.WattHours, checked((long)(award.Price.Value * 1_000_000m)), award.Value.ToTokenUnits(tokenDecimals),
-                request.Delivery.Start.ToUnixTimeSeconds(), request.Delivery.End.ToUnixTimeSeconds());
+                request.Delivery.Start.ToUnixTimeSeconds(), request.Delivery.End.ToUnixTimeSeconds(), ProfileOf(request, award).Hash());
         }
+    }
+
+    /// <summary>The profile <paramref name="award"/> of <paramref name="request"/> schedules (its kW per interval, or flat over the window).</summary>
+    public static ProfileRecord ProfileOf(FlexRequest request, Award award) => Profile(award.Profile, request.Interval, request.Delivery, award.Energy);
+
+    /// <summary>
+    /// The profile record of <paramref name="kw"/> per <paramref name="interval"/> over <paramref name="window"/>, or of
+    /// <paramref name="energy"/> spread evenly over it when <paramref name="kw"/> is null (a flat request or award).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A value is not a whole number of Wh over the interval (the API refuses such profiles).</exception>
+    public static ProfileRecord Profile(IReadOnlyList<Kilowatts>? kw, MarketInterval interval, TimeWindow window, KilowattHours energy)
+    {
+        if (kw is null) return ProfileRecord.Flat(window.Start.ToUnixTimeSeconds(), window.End.ToUnixTimeSeconds(), energy.WattHours);
+        return new(interval.Minutes * 60L, kw.Select(k => k.Value * interval.Minutes * 1000m / 60m is var wh && wh == decimal.Truncate(wh)
+            ? checked((long)wh) : throw new InvalidOperationException($"{k.Value} kW over {interval} is not a whole number of Wh")).ToList());
     }
 
     extension(SettlementRecord)

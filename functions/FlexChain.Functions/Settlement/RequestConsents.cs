@@ -32,7 +32,9 @@ public static class RequestConsents
             request.Energy.WattHours, Micro(request.MaxPrice.Value), request.GateClosure.ToUnixTimeSeconds(), request.Direction.ToString(),
             request.Pricing.ToString(), request.MinimumOfferEnergy?.WattHours ?? 0, request.Selection.ToString(),
             request.DecisionDeadline?.ToUnixTimeSeconds() ?? 0, v.Baseline.ToString(), v.Payout.ToString(), Micro(v.SuccessThreshold),
-            Micro(v.Tolerance), v.MbmaMinutes, v.X, v.Y);
+            Micro(v.Tolerance), v.MbmaMinutes, v.X, v.Y,
+            request.Profile is null ? null : RequestRecords.Profile(request.Profile, request.Interval, request.Delivery, request.Energy).Hash(),
+            request.AvailabilityId ?? "");
     }
 
     /// <summary>Millionths, truncated (micro-euros per kWh, parts per million).</summary>

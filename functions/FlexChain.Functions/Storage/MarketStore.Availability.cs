@@ -44,16 +44,20 @@ public sealed record StoredAvailabilitySettlement(string AwardId, int CallsAward
         System.Numerics.BigInteger.Parse(LockedUnits, System.Globalization.CultureInfo.InvariantCulture));
 }
 
-/// <summary>An availability request as stored: its terms, and after its gate the holders, every offer's outcome, armed days and calls.</summary>
+/// <summary>
+/// An availability request as stored: its terms, and after its gate the holders, every offer's outcome, armed days and
+/// calls; once locked the transactions of its escrow batches (<see cref="LockTransactions"/>, null until the lock step
+/// ran) and once settled theirs (<see cref="SettleTransactions"/>).
+/// </summary>
 public sealed record AvailabilityDocument(
     string Id, string DsoId, string TransformerId, TimeWindow Period, Kilowatts Capacity, EurosPerKilowatt MaxPrice, Direction Direction,
     DateTimeOffset GateClosure, bool Arming, DateTimeOffset CreatedAt, AvailabilityState State = AvailabilityState.Open,
     IReadOnlyList<AvailabilityHolder>? Holders = null, IReadOnlyList<ReservationOutcome>? Outcomes = null,
     IReadOnlyList<DateTimeOffset>? ArmedDays = null, IReadOnlyList<TimeWindow>? Calls = null, FundingConsent? Consent = null,
-    IReadOnlyList<string>? CallIds = null, IReadOnlyList<StoredAvailabilityRecord>? Records = null, string? LockTransaction = null,
-    IReadOnlyList<StoredAvailabilitySettlement>? Settlements = null, string? SettleTransaction = null, string? StateReason = null)
+    IReadOnlyList<string>? CallIds = null, IReadOnlyList<StoredAvailabilityRecord>? Records = null, IReadOnlyList<string>? LockTransactions = null,
+    IReadOnlyList<StoredAvailabilitySettlement>? Settlements = null, IReadOnlyList<string>? SettleTransactions = null, string? StateReason = null)
 {
-    public AvailabilityTerms Terms() => AvailabilityTerms.Create(TransformerId, Period, Capacity, MaxPrice, Direction, GateClosure, Arming);
+    public AvailabilityTerms Terms() => AvailabilityTerms.Restore(TransformerId, Period, Capacity, MaxPrice, Direction, GateClosure, Arming);
 
     public AvailabilityContract Contract() => new(Id, DsoId, Terms(), Holders ?? [], ArmedDays, Calls);
 

@@ -5,7 +5,7 @@ using FlexChain.Testing;
 
 namespace FlexChain.EndToEnd.Tests;
 
-/// <summary>A request is created once: retries with one Idempotency-Key find the request an earlier attempt stored.</summary>
+/// <summary>A request or an offer is created once: retries with one Idempotency-Key find what an earlier attempt stored.</summary>
 [Collection(MarketCollection.Name)]
 public sealed class RequestIdempotencyTests(MarketFixture market)
 {
@@ -57,6 +57,39 @@ public sealed class RequestIdempotencyTests(MarketFixture market)
 
         // Cancel it, so the gate cycles that follow have nothing to do with it.
         await api.PostAsync($"/v1/requests/{id}/cancel", dso, new { });
+    }
+
+    /// <summary>
+    /// An offer whose first attempt was stored but never answered (its instance died before the key's answer was kept,
+    /// and the retry took the key over): the retry gets that offer, not a refusal, so a CPO never reads "not taken" for
+    /// an offer that is in the clearing. The key's record is removed here to stand for the answer that was never kept.
+    /// </summary>
+    [Fact]
+    public async Task PostOffer_RetryAfterAnAttemptStoredItUnanswered_ReturnsThatOffer()
+    {
+        var api = new MarketClient(market.Client);
+        var m = await api.SmallMarketAsync("Idempotent offer", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000981", "IT001E00000982");
+        var t0 = market.Clock.GetUtcNow();
+        var request = await api.RequestAsync(m.Dso, m.Transformer, t0.AddHours(1), t0.AddHours(2), 1m);
+        var body = new { stationIds = new[] { m.StationA }, energyKwh = 0.5m, priceEurPerKwh = 0.2m, divisible = true };
+        var key = Guid.NewGuid().ToString();
+        using var first = await api.SendAsync(HttpMethod.Post, $"/v1/requests/{request}/offers", m.CpoA, body, key);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var id = JsonNode.Parse(await first.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
+        var keys = new TableServiceClient(market.StorageConnectionString).GetTableClient(FlexChain.Functions.Storage.MarketStore.IdempotencyTable(t0));
+        var keyHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)));
+        await keys.DeleteEntityAsync(m.CpoA.Id, keyHash);
+
+        using var retried = await api.SendAsync(HttpMethod.Post, $"/v1/requests/{request}/offers", m.CpoA, body, key);
+
+        Assert.Equal(HttpStatusCode.Created, retried.StatusCode);
+        Assert.Equal(id, JsonNode.Parse(await retried.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
+        var offers = (await api.GetAsync($"/v1/requests/{request}/offers", m.CpoA))["items"]!.AsArray();
+        Assert.Equal(id, Assert.Single(offers)!["id"]!.GetValue<string>());
+        // Another key is another offer: refused, one per CPO and request.
+        using var other = await api.SendAsync(HttpMethod.Post, $"/v1/requests/{request}/offers", m.CpoA, body, Guid.NewGuid().ToString());
+        Assert.Equal(HttpStatusCode.Conflict, other.StatusCode);
+        await api.PostAsync($"/v1/requests/{request}/cancel", m.Dso, new { });
     }
 
     private static async Task<List<string>> ListAsync(MarketClient api, Caller dso, string transformer, DateTimeOffset t0) =>

@@ -29,8 +29,13 @@ public static class OffersApi
         var now = clock.GetUtcNow();
         var request = await store.GetRequestForOffersAsync(id, cancellationToken);
         if (request is null) return TypedResults.NotFound();
+        // With an Idempotency-Key the id comes from the key: an attempt that stored the offer and then died before answering
+        // is found by a retry, which answers with it, even after gate closure (the offer is in the clearing).
+        var offerId = IdempotentIds.For(http, "off");
+        if (offerId is not null && await store.GetOfferAsync(request, http.User.ParticipantId(), cancellationToken) is { } earlier && earlier.Id == offerId)
+            return TypedResults.Created($"/v1/requests/{id}/offers/{earlier.Id}", OfferResponse.From(earlier));
         request.RequireOpen(now);
-        var offer = await CheckedOfferAsync(request, Ids.New("off", clock), body, http, store, now, 1, cancellationToken);
+        var offer = await CheckedOfferAsync(request, offerId ?? Ids.New("off", clock), body, http, store, now, 1, cancellationToken);
         var written = await store.TryAddOfferAsync(request, offer, cancellationToken);
         if (written == OfferWrite.GateClosed) throw GateClosed(request);
         if (written == OfferWrite.Conflict)

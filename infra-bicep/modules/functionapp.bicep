@@ -112,7 +112,7 @@ var appSettings = {
   DurableTask__MaxQueuePollingInterval: '00:00:01'
   DurableTask__LeaseInterval: '00:00:15'
   DurableTask__MessageVisibilityTimeout: '00:00:10'
-  DurableTask__ControlMessageVisibilityTimeout: '00:00:10'
+  DurableTask__ControlMessageVisibilityTimeout: '00:00:30'
 
   Notifications__SecretKey: secret.notificationsSecretKey
   Notifications__AllowPrivateTargets: 'false'

@@ -117,10 +117,25 @@ public sealed class MarketClient(HttpClient http)
     /// <summary>Polls the request until it reaches <paramref name="state"/>; fails at once if it ends unfilled instead.</summary>
     public async Task<JsonNode> WaitForStateAsync(string requestId, Caller caller, string state)
     {
-        var r = await FlexChain.Testing.Poll.UntilAsync(() => GetAsync($"/v1/requests/{requestId}", caller),
-            r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Unfilled"), TimeSpan.FromSeconds(90), $"request {requestId} reaching {state}");
+        JsonNode r;
+        try
+        {
+            r = await FlexChain.Testing.Poll.UntilAsync(() => GetAsync($"/v1/requests/{requestId}", caller),
+                r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Unfilled"), TimeSpan.FromSeconds(90), $"request {requestId} reaching {state}");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{await GateCycleOfAsync(requestId, caller)}\n{e.Message}", e);
+        }
         Assert.True(r["state"]!.GetValue<string>() == state, $"request did not reach {state}: {r}");
         return r;
+    }
+
+    /// <summary>The request's gate cycle (state, history, orchestration status) as one line, for a failure message.</summary>
+    public async Task<string> GateCycleOfAsync(string requestId, Caller caller)
+    {
+        var cycle = (await GetAsync($"/v1/requests/{requestId}", caller))["gateCycleId"]?.GetValue<string>();
+        return cycle is null ? "no gate cycle" : $"gate cycle {cycle}: {(await GetAsync($"/v1/gate-cycles/{cycle}", caller)).ToJsonString()}";
     }
 
     public async Task<JsonNode> GetAsync(string path, Caller caller)

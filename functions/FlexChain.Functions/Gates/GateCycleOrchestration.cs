@@ -43,13 +43,14 @@ public sealed class DurableTaskOptions
 
     /// <summary>
     /// How long a dequeued orchestration (control queue) message stays hidden: a killed worker's timer or step result is
-    /// seen again after this, so it bounds the time from a kill to the cycle moving as the activity visibility does (a
-    /// 30-minute chaos run with 60 s saw one cycle wait 60.2 s: killed just as its settlement timer came due). These wait
-    /// in the worker's buffer unrenewed, so a busy worker may see one again: the framework drops a completion or timer it
-    /// already has, and every step is idempotent.
+    /// seen again after this, so it bounds the time from a kill to the cycle moving when the kill lands while such a
+    /// message is in flight (a 30-minute chaos run with 1 minute saw one cycle wait 60.2 s). The framework never renews
+    /// these (its renewal method has no caller: Azure/durabletask issue 112), so a message that waits longer than this in a
+    /// busy worker's buffer is dequeued a second time and the first copy's delete fails on its pop receipt: at 10 s the
+    /// loaded end-to-end suite looped on such messages (dequeue counts over 20) and left cycles Pending for good.
     /// </summary>
-    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:10", "00:05:00")]
-    public TimeSpan ControlMessageVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:30", "00:05:00")]
+    public TimeSpan ControlMessageVisibilityTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>

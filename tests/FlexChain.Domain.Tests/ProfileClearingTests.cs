@@ -40,6 +40,48 @@ public class ProfileClearingTests
     }
 
     [Fact]
+    public void Clear_ManyRequestsWithManyIntervals_EachAwardKeepsItsOwnFiguresWhicheverRequestIsReadFirst()
+    {
+        // The engine keeps what the awards took (Wh per interval, watts per station and interval) in chunks shared by the
+        // cycle's requests, and every request's rows in one array. Three requests of 720 one-minute intervals with 40
+        // awards each keep 3 x 40 x 720 x 2 figures, well past one chunk: offer j of request r is 0.06 x (r + j + 1) kW
+        // flat, so a figure read from another award, interval or request shows.
+        var interval = MarketInterval.From(1);
+        var requests = new List<ClearingRequest>();
+        var offers = new List<Offer>();
+        var capacity = new Dictionary<string, StationCapacity>();
+        for (var r = 0; r < 3; r++)
+        {
+            var kw = 0m;
+            for (var j = 0; j < 40; j++)
+            {
+                var station = $"st-{r}-{j}";
+                capacity[station] = new StationCapacity(Kilowatts.From(50), TimeSpan.Zero);
+                offers.Add(Offer($"o-{r}-{j:D2}", $"r{r}", 0.72m * (r + j + 1), 0.10m + j / 1000m, stations: station));
+                kw += 0.06m * (r + j + 1);
+            }
+            requests.Add(Request($"r{r}", kwh: kw * 12, hours: 12) with { Interval = interval, Profile = Enumerable.Repeat(Kilowatts.From(kw), 720).ToList() });
+        }
+        requests = [.. requests.Select(q => q with { Stations = capacity })];
+
+        var results = ClearingEngine.Clear(requests, offers).Results;
+
+        foreach (var result in results.Reverse())
+        {
+            var r = int.Parse(result.RequestId[1..], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(Enumerable.Range(0, 40).Select(j => $"o-{r}-{j:D2}"), result.Outcomes.Select(o => o.OfferId));
+            Assert.All(result.Outcomes, o => Assert.Equal(OfferOutcomeKind.Accepted, o.Kind));
+            for (var j = 0; j < 40; j++)
+            {
+                var kw = Kilowatts.From(0.06m * (r + j + 1));
+                Assert.Equal(Enumerable.Repeat(kw, 720), result.Awards[j].Profile!);
+                var booking = Assert.Single(result.Bookings!, b => b.StationId == $"st-{r}-{j}");
+                Assert.Equal(Enumerable.Repeat(kw, 720), booking.Power!);
+            }
+        }
+    }
+
+    [Fact]
     public void Clear_Profile_IntervalsNeedDifferentAmounts()
     {
         // 2 kW, then 6 kW, then nothing, then 3 kW: a flat divisible offer of 8 kW (2 kWh per quarter) gives each quarter what it needs.

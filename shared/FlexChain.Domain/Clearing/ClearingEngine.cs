@@ -460,6 +460,14 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
     private int[] _numbers = new int[4];
     private long[] _watts = new long[16], _used = new long[16];
     private long[] _keptWh = new long[64], _keptWatts = new long[64];
+
+    // What the requests' results keep, in a few large arrays for the whole cycle rather than small ones per request:
+    // large arrays are allocated where the garbage collector does not copy them, so a million rows kept until storage
+    // reads them cost no copying in each collection during the run. The rows are filled request by request (each
+    // request's slice of offers); kept figures go into chunks.
+    private OutcomeRow[] _rows = [];
+    private long[] _chunk = [];
+    private int _chunkUsed;
     private long[] _offered = [], _taking = [];
     private Segment[] _segments = new Segment[1];
 
@@ -494,13 +502,14 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
                     { Detail = $"There is no request {o.RequestId} in this gate cycle." });
             }
             for (var r = 0; r < plans.Length; r++) starts[r + 1] += starts[r];
+            _rows = new OutcomeRow[starts[^1]];
             var next = (int[])starts.Clone();
             for (var i = 0; i < n; i++)
                 if (rankOf[i] >= 0) keys[next[rankOf[i]]++] = byOffer[i];
 
             var results = new ClearingResult[plans.Length];
             for (var r = 0; r < plans.Length; r++)
-                results[r] = ClearRequest(r, keys.AsSpan(starts[r], starts[r + 1] - starts[r]), anyProfile[r]);
+                results[r] = ClearRequest(r, starts[r], keys.AsSpan(starts[r], starts[r + 1] - starts[r]), anyProfile[r]);
 
             IReadOnlyList<OfferOutcome> rest = [];
             if (unmatched is not null)
@@ -521,13 +530,13 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
 
     private int Rank(string requestId) => requestId is not null && ranks.TryGetValue(requestId, out var r) ? r : -1;
 
-    private ClearingResult ClearRequest(int plan, Span<MeritKey> slice, bool anyProfile)
+    private ClearingResult ClearRequest(int plan, int first, Span<MeritKey> slice, bool anyProfile)
     {
         var p = plans[plan];
         slice.Sort(new MeritComparer(offers));
         // A profile on the request or any offer clears the request interval by interval; otherwise on totals, as ever.
         var need = p.ProfileWh is not null || (p.WholeIntervals && anyProfile) ? Need(p) : null;
-        var rows = new OutcomeRow[slice.Length];
+        var rows = new ArraySegment<OutcomeRow>(_rows, first, slice.Length);
         var allowance = p.AllowanceWh;
         var remaining = p.RequestedWh;
         int acceptedCount = 0, last = -1, bookings = 0, keptWh = 0, keptWatts = 0;
@@ -613,8 +622,8 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         }
         // Offers are accepted in merit order, so the last accepted one carries the highest accepted price.
         var clearingPrice = last >= 0 ? rows[last].Offer.Price : default;
-        var built = new RequestRows(p, rows, clearingPrice, need is null ? null : _keptWh[..keptWh], _keptWatts[..keptWatts]);
-        return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Length, built.Outcomes))
+        var built = new RequestRows(p, rows, clearingPrice, need is null ? (ArraySegment<long>?)null : Keep(_keptWh.AsSpan(0, keptWh)), Keep(_keptWatts.AsSpan(0, keptWatts)));
+        return new ClearingResult(new BuiltOnRead<Award>(acceptedCount, built.Awards), new BuiltOnRead<OfferOutcome>(rows.Count, built.Outcomes))
         {
             RequestId = p.Id, Requested = p.Requested, OverfillAllowance = p.Allowance, Pricing = p.Pricing,
             Selection = p.Selection, SelectionNote = p.SelectionNote, ClearingPrice = clearingPrice,
@@ -641,6 +650,16 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
         if (!numbered) _book.Number(stations, numbers);
         numbered = true;
         return numbers;
+    }
+
+    /// <summary>A copy of <paramref name="values"/> in the current chunk; a full chunk is left to the results holding parts of it.</summary>
+    private ArraySegment<long> Keep(ReadOnlySpan<long> values)
+    {
+        if (_chunk.Length - _chunkUsed < values.Length)
+            (_chunk, _chunkUsed) = (new long[Math.Max(1 << 16, values.Length)], 0);
+        values.CopyTo(_chunk.AsSpan(_chunkUsed));
+        _chunkUsed += values.Length;
+        return new ArraySegment<long>(_chunk, _chunkUsed - values.Length, values.Length);
     }
 
     private static void Append(ref long[] kept, ref int count, ReadOnlySpan<long> values)
@@ -715,14 +734,15 @@ internal readonly record struct OutcomeRow(Offer Offer, long AcceptedWh, OfferOu
 /// <summary>
 /// A request's clearing result as compact rows, one per offer in merit order, from which the award, outcome and booking
 /// objects are built when first read. Storage reads one request at a time, so clearing a million offers does not hold
-/// a million objects that every garbage collection during the run would copy. What the accepted offers took beyond
-/// their totals is kept in two arrays for the whole request: <paramref name="wh"/>, for a request cleared per interval,
+/// a million objects that every garbage collection during the run would copy. The rows are the request's slice of one
+/// array for the whole cycle, so a kept result keeps that array alive. What the accepted offers took beyond their totals
+/// is kept in two slices of chunks shared by the cycle's requests: <paramref name="wh"/>, for a request cleared per interval,
 /// the watt-hours of each interval for each award in merit order (null for a request cleared on totals); and
 /// <paramref name="watts"/>, for each award whose stations' power is known, the watts each station took per stretch
 /// (station-major: one stretch for a request cleared on totals, one per interval otherwise), from its row's
 /// <see cref="OutcomeRow.WattsAt"/>.
 /// </summary>
-internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerKilowattHour clearingPrice, long[]? wh, long[] watts)
+internal sealed class RequestRows(RequestPlan plan, ArraySegment<OutcomeRow> rows, EurosPerKilowattHour clearingPrice, ArraySegment<long>? wh, ArraySegment<long> watts)
 {
     private TimeWindow Window => new(new DateTimeOffset(plan.WindowStart, TimeSpan.Zero), new DateTimeOffset(plan.WindowEnd, TimeSpan.Zero));
 
@@ -730,15 +750,14 @@ internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerK
     {
         var awards = new List<Award>();
         var cuts = plan.IntervalCount;
-        for (var i = 0; i < rows.Length; i++)
+        foreach (var r in rows)
         {
-            var r = rows[i];
             if (!r.IsAccepted) continue;
             Kilowatts[]? profile = null;
-            if (wh is not null)
+            if (wh is { } perInterval)
             {
                 profile = new Kilowatts[cuts];
-                for (var k = 0; k < cuts; k++) profile[k] = Profiles.Power(wh[awards.Count * cuts + k], plan.IntervalMinutes);
+                for (var k = 0; k < cuts; k++) profile[k] = Profiles.Power(perInterval[awards.Count * cuts + k], plan.IntervalMinutes);
             }
             awards.Add(new Award(Award.IdFor(plan.Id, r.Offer.Id), r.Offer.Id, r.Offer.CpoId, r.Offer.StationIds, r.Energy, plan.PricingStrategy.PriceFor(r.Offer.Price, clearingPrice))
             {
@@ -750,8 +769,8 @@ internal sealed class RequestRows(RequestPlan plan, OutcomeRow[] rows, EurosPerK
 
     public OfferOutcome[] Outcomes()
     {
-        var outcomes = new OfferOutcome[rows.Length];
-        for (var i = 0; i < rows.Length; i++)
+        var outcomes = new OfferOutcome[rows.Count];
+        for (var i = 0; i < rows.Count; i++)
         {
             var r = rows[i];
             outcomes[i] = r.IsAccepted

@@ -22,8 +22,7 @@ public sealed class AvailabilityTests(MarketFixture market)
         var request = await _api.RequestAsync(dso, transformer, gate, start, kwh: 2m);
         await _api.PostAsync($"/v1/requests/{request}/offers", cpo, new { stationIds = new[] { station }, energyKwh = 2m, priceEurPerKwh = 0.1m, divisible = false });
         market.Clock.SetTo(gate);
-        var cleared = await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/requests/{request}", dso),
-            r => r["state"]!.GetValue<string>() != "Open", TimeSpan.FromSeconds(90), $"request {request} cleared");
+        var cleared = await _api.WaitForRequestAsync(request, dso, s => s != "Open", "cleared");
         return Assert.Single(cleared["outcomes"]!.AsArray())!["outcome"]!.GetValue<string>();
     }
 

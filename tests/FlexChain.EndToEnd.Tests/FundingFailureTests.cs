@@ -32,8 +32,7 @@ public sealed class FundingFailureTests(MarketFixture market)
         var cpoABefore = await market.TokenBalanceAsync(MarketFixture.CpoAWallet);
 
         market.Clock.SetTo(t0.AddHours(1));
-        var failed = await Poll.UntilAsync(() => _api.GetAsync($"/v1/requests/{unfunded}", withdrawing.Dso),
-            r => r["state"]!.GetValue<string>() is not ("Open" or "Cleared"), TimeSpan.FromSeconds(90), $"request {unfunded} leaving Cleared");
+        var failed = await _api.WaitForRequestAsync(unfunded, withdrawing.Dso, s => s is not ("Open" or "Cleared"), "leaving Cleared");
         Assert.Equal("FundingFailed", failed["state"]!.GetValue<string>());
         Assert.Equal($"allowance: the DSO's wallet {withdrawingWallet.Address} allows the escrow 0 token units; the batch needs 1000000",
             failed["stateReason"]!.GetValue<string>());

@@ -117,25 +117,28 @@ public sealed class MarketClient(HttpClient http)
     /// <summary>Polls the request until it reaches <paramref name="state"/>; fails at once if it ends unfilled instead.</summary>
     public async Task<JsonNode> WaitForStateAsync(string requestId, Caller caller, string state)
     {
-        JsonNode r;
-        try
-        {
-            r = await FlexChain.Testing.Poll.UntilAsync(() => GetAsync($"/v1/requests/{requestId}", caller),
-                r => r["state"]!.GetValue<string>() is var s && (s == state || s == "Unfilled"), TimeSpan.FromSeconds(90), $"request {requestId} reaching {state}");
-        }
-        catch (TimeoutException e)
-        {
-            throw new TimeoutException($"{await GateCycleOfAsync(requestId, caller)}\n{e.Message}", e);
-        }
+        var r = await WaitForRequestAsync(requestId, caller, s => s == state || s == "Unfilled", $"reaching {state}");
         Assert.True(r["state"]!.GetValue<string>() == state, $"request did not reach {state}: {r}");
         return r;
     }
 
-    /// <summary>The request's gate cycle (state, history, orchestration status) as one line, for a failure message.</summary>
-    public async Task<string> GateCycleOfAsync(string requestId, Caller caller)
+    /// <summary>
+    /// Polls the request (90 s) until its state satisfies <paramref name="done"/>; a timeout names what its gate cycle and the
+    /// cycle's orchestration were doing.
+    /// </summary>
+    public async Task<JsonNode> WaitForRequestAsync(string requestId, Caller caller, Func<string, bool> done, string what)
     {
-        var cycle = (await GetAsync($"/v1/requests/{requestId}", caller))["gateCycleId"]?.GetValue<string>();
-        return cycle is null ? "no gate cycle" : $"gate cycle {cycle}: {(await GetAsync($"/v1/gate-cycles/{cycle}", caller)).ToJsonString()}";
+        try
+        {
+            return await FlexChain.Testing.Poll.UntilAsync(() => GetAsync($"/v1/requests/{requestId}", caller),
+                r => done(r["state"]!.GetValue<string>()), TimeSpan.FromSeconds(90), $"request {requestId} {what}");
+        }
+        catch (TimeoutException e)
+        {
+            var cycle = (await GetAsync($"/v1/requests/{requestId}", caller))["gateCycleId"]?.GetValue<string>();
+            var seen = cycle is null ? "no gate cycle" : $"gate cycle {cycle}: {(await GetAsync($"/v1/gate-cycles/{cycle}", caller)).ToJsonString()}";
+            throw new TimeoutException($"{seen}\n{e.Message}", e);
+        }
     }
 
     public async Task<JsonNode> GetAsync(string path, Caller caller)

@@ -8,19 +8,21 @@ namespace FlexChain.Domain;
 /// <item>Block size is average power over the request's window: an offer's energy over the window's length. An offer at or
 /// above <see cref="FlexRequest.MinBlock"/> clears on its own, as any offer.</item>
 /// <item>Below it, a direct offer never wins; a forwarded one (<see cref="Offer.ForwardedFrom"/>) is pooled if it could win
-/// on its own: flat, on a flat request, in the request's direction, within the price cap, submitted before gate closure, its
-/// stations eligible and none booked for an overlapping window by an earlier clearing. Any other offer below the block is
+/// on its own: flat (as forwarding makes every offer), in the request's direction, within the price cap, submitted before
+/// gate closure, its stations eligible and none booked for an overlapping window by an earlier clearing. Any other offer below the block is
 /// <see cref="OfferOutcomeKind.RejectedBelowMinimumBlock"/>, its detail saying why.</item>
 /// <item>Pools form in merit order (price, then submission time, then offer id): each takes the next offers until its power
 /// reaches the block, then the next pool starts. Offers left in a last pool below the block lose (below minimum block).</item>
 /// <item>A pool is one indivisible offer in clearing, ranked and priced as its dearest member, submitted as its latest one;
 /// every member is paid the pool's price (the engine's pay-as-bid or pay-as-clear price of the block), which is at least
-/// its own.</item>
+/// its own. On a request with a power profile the block, flat, takes its average power in every market interval, so it
+/// clears only where every interval still needs that much (an indivisible offer across all its intervals).</item>
 /// <item>Partial activation: none. A pool is activated whole or not at all: when the TSO needs less than the block
 /// (<see cref="OfferOutcomeKind.RejectedIndivisibleOvershoot"/>), or a member's station is taken in the same clearing
 /// (<see cref="OfferOutcomeKind.RejectedCapacityConflict"/>), every member loses with the pool's outcome.</item>
 /// <item>An activated pool yields one award per member (its own offer, stations, energy and CPO, naming the pool in
-/// <see cref="Award.PoolId"/>), so escrow, verification and payment stay per CPO; each member's outcome names its pool
+/// <see cref="Award.PoolId"/>; on a profile request the block's energy in each interval shared among the members in
+/// proportion to their energy, to the watt-hour), so escrow, verification and payment stay per CPO; each member's outcome names its pool
 /// (<see cref="OfferOutcome.PoolId"/>). Outcomes list the cleared offers in the engine's order (a pool's members in its
 /// place, in merit order), then the offers below the block.</item>
 /// </list>
@@ -62,11 +64,11 @@ public static class Pooling
     private sealed record Pool(string Id, IReadOnlyList<Offer> Members, Offer Block);
 
     /// <summary>How one request's offers go into clearing: alone (by id), as pools (by block offer id), or rejected before it.</summary>
-    private sealed record BlockPlan(HashSet<string> Alone, Dictionary<string, Pool> Pools, List<OfferOutcome> Rejected);
+    private sealed record BlockPlan(HashSet<string> Alone, Dictionary<string, Pool> Pools, List<OfferOutcome> Rejected, MarketInterval Interval);
 
     private static BlockPlan Plan(ClearingRequest request, Kilowatts block, IEnumerable<Offer> offers, ILookup<string, StationBooking> booked)
     {
-        var plan = new BlockPlan(new(StringComparer.Ordinal), new(StringComparer.Ordinal), []);
+        var plan = new BlockPlan(new(StringComparer.Ordinal), new(StringComparer.Ordinal), [], request.Interval);
         var candidates = new List<Offer>();
         foreach (var o in offers)
         {
@@ -96,7 +98,7 @@ public static class Pooling
     private static string? NotPoolable(ClearingRequest request, Offer o, ILookup<string, StationBooking> booked)
     {
         if (o.ForwardedFrom is null) return "only offers forwarded from a DSO's request are pooled";
-        if (request.Profile is not null || o.Profile is not null) return "only flat offers on a flat request are pooled";
+        if (o.Profile is not null) return "only flat offers are pooled";
         if (o.Direction != request.Direction) return "it moves consumption the other way";
         if (o.Price.Value <= 0 || o.Price > request.PriceCap) return $"its price is above the cap of {request.PriceCap}";
         if (o.SubmittedAt >= request.GateClosure) return "it came after gate closure";
@@ -144,14 +146,53 @@ public static class Pooling
         {
             if (!plan.Pools.TryGetValue(a.OfferId, out var pool)) { awards.Add(a); continue; }
             if (a.Energy != pool.Block.Energy) throw new InvalidOperationException($"pool {pool.Id} of request {result.RequestId} was cut: a pool is indivisible");
-            foreach (var m in pool.Members)
+            var profiles = a.Profile is null ? null : Share(a.Profile, pool.Members, plan.Interval);
+            for (var j = 0; j < pool.Members.Count; j++)
             {
-                var award = new Award(Award.IdFor(result.RequestId, m.Id), m.Id, m.CpoId, m.StationIds, m.Energy, a.Price) { PoolId = pool.Id };
+                var m = pool.Members[j];
+                var award = new Award(Award.IdFor(result.RequestId, m.Id), m.Id, m.CpoId, m.StationIds, m.Energy, a.Price)
+                {
+                    PoolId = pool.Id, Profile = profiles?[j],
+                };
                 awards.Add(award);
                 foreach (var s in m.StationIds) memberAwards[a.Id + "|" + s] = award.Id;
             }
         }
         var bookings = result.Bookings?.Select(b => memberAwards.TryGetValue(b.AwardId + "|" + b.StationId, out var id) ? b with { AwardId = id } : b).ToList();
         return result with { Awards = awards, Outcomes = outcomes, Bookings = bookings };
+    }
+
+    /// <summary>
+    /// The block's per-interval energy (<paramref name="block"/>, kW per interval) shared among <paramref name="members"/> in
+    /// proportion to their energy, in whole watt-hours: each member's row sums to its energy and each interval's column to the
+    /// block's, so the members' profiles add up to exactly what the block was awarded (remainders go, a watt-hour at a time,
+    /// to the first members and intervals still short).
+    /// </summary>
+    private static IReadOnlyList<Kilowatts>[] Share(IReadOnlyList<Kilowatts> block, IReadOnlyList<Offer> members, MarketInterval interval)
+    {
+        var column = block.Select(kw => decimal.ToInt64(kw.Value * 1000 * interval.Minutes / 60)).ToArray();
+        var row = members.Select(m => decimal.ToInt64(m.Energy.Value * 1000)).ToArray();
+        var total = column.Sum();
+        var wh = new long[row.Length, column.Length];
+        var rowShort = (long[])row.Clone();
+        var columnShort = (long[])column.Clone();
+        for (var j = 0; j < row.Length; j++)
+            for (var k = 0; k < column.Length; k++)
+            {
+                wh[j, k] = (long)((Int128)row[j] * column[k] / total);
+                rowShort[j] -= wh[j, k];
+                columnShort[k] -= wh[j, k];
+            }
+        for (int j = 0, k = 0; j < row.Length && k < column.Length;)
+        {
+            var add = Math.Min(rowShort[j], columnShort[k]);
+            wh[j, k] += add;
+            rowShort[j] -= add;
+            columnShort[k] -= add;
+            if (rowShort[j] == 0) j++;
+            else k++;
+        }
+        return [.. Enumerable.Range(0, row.Length).Select(j => (IReadOnlyList<Kilowatts>)Array.AsReadOnly(
+            Enumerable.Range(0, column.Length).Select(k => Profiles.Power(wh[j, k], interval.Minutes)).ToArray()))];
     }
 }

@@ -179,6 +179,47 @@ public sealed class PoolingTests
         Assert.Equal(400m, Pooling.PowerOf(KilowattHours.From(300), window).Value);
         Assert.Equal(0.001m, Pooling.PowerOf(KilowattHours.From(0.001m), new TimeWindow(T0, T0.AddMinutes(59))).Value);
     }
+
+    private static ClearingRequest Profiled(string id, params decimal[] kw) =>
+        Request(id, kwh: kw.Sum() / 4) with { Profile = kw.Select(k => Kilowatts.From(k)).ToList() };
+
+    /// <summary>Each award's watt-hours per quarter hour.</summary>
+    private static long[] Wh(Award a) => a.Profile!.Select(kw => decimal.ToInt64(kw.Value * 250)).ToArray();
+
+    [Fact]
+    public void Clear_OnAProfileRequest_ThePoolTakesItsPowerInEveryInterval_EachMemberItsShare()
+    {
+        // 250 + 350 kW pool into a 600 kW block, which every quarter hour has room for.
+        var result = Clear(Profiled("tso", 700, 600, 800, 600), 500, [Forwarded("a", 250, 0.1m), Forwarded("b", 350, 0.2m)]).For("tso");
+
+        Assert.Equal([("a", "pool-1"), ("b", "pool-1")], result.Awards.Select(a => (a.OfferId, a.PoolId!)));
+        Assert.Equal([250m, 250m, 250m, 250m], result.Awards[0].Profile!.Select(k => k.Value));
+        Assert.Equal([350m, 350m, 350m, 350m], result.Awards[1].Profile!.Select(k => k.Value));
+        Assert.Equal(0.2m, result.Awards[0].Price.Value);
+    }
+
+    [Fact]
+    public void Clear_OnAProfileRequest_AQuarterWithLessNeedThanTheBlock_LeavesThePoolOut()
+    {
+        var result = Clear(Profiled("tso", 700, 400, 800, 600), 500, [Forwarded("a", 250, 0.1m), Forwarded("b", 350, 0.2m)]).For("tso");
+
+        Assert.Empty(result.Awards);
+        Assert.All(new[] { "a", "b" }, id => Assert.Equal((OfferOutcomeKind.RejectedIndivisibleOvershoot, "pool-1"), (result.Outcome(id).Kind, result.Outcome(id).PoolId)));
+    }
+
+    [Fact]
+    public void Clear_OnAProfileRequest_TheMembersProfilesAddUpToTheBlockToTheWattHour()
+    {
+        // 500 kWh in thirds that do not divide evenly: 125,000 Wh per quarter hour shared as 166,667 / 166,667 / 166,666 Wh.
+        Offer[] offers = [Forwarded("a", 166.667m, 0.1m), Forwarded("b", 166.667m, 0.1m), Forwarded("c", 166.666m, 0.1m)];
+
+        var awards = Clear(Profiled("tso", 500, 500, 500, 500), 500, offers).For("tso").Awards;
+
+        Assert.Equal(3, awards.Count);
+        Assert.Equal([125_000L, 125_000L, 125_000L, 125_000L], Enumerable.Range(0, 4).Select(k => awards.Sum(a => Wh(a)[k])));
+        Assert.Equal([166_667L, 166_667L, 166_666L], awards.Select(a => Wh(a).Sum()));
+        Assert.All(awards, a => Assert.All(Wh(a), wh => Assert.InRange(wh, 41_666L, 41_668L)));
+    }
 }
 
 /// <summary>A TSO request's minimum block when it is posted and when an offer is placed.</summary>

@@ -138,7 +138,8 @@ public sealed class CpoPageTests(BrowserFixture browser)
         var awardId = (await _api.GetAsync($"/v1/requests/{request}", cpoA))["awards"]![0]!["id"]!.GetValue<string>();
         await award.GetByRole(AriaRole.Button, new() { Name = $"Meter data for {awardId}" }).ClickAsync();
         var meter = page.Locator("svg.meter");
-        await Assertions.Expect(meter.Locator("rect.bar")).ToHaveCountAsync(8);
+        // Its readings are read station by station; under a loaded machine (the end-to-end suite beside it) that took over 20 s once.
+        await Assertions.Expect(meter.Locator("rect.bar")).ToHaveCountAsync(8, new() { Timeout = 45_000 });
         await Assertions.Expect(meter).ToHaveAttributeAsync("aria-label", "8 readings; in the delivery window 11 kWh metered against a baseline of 20 kWh.");
         await Assertions.Expect(meter.Locator("polyline.baseline")).ToHaveCountAsync(1);
 

@@ -104,24 +104,30 @@ public static class CoordinatedClearing
 
 /// <summary>
 /// Bid forwarding (DOMAIN.md section 7, draft network code art. 53.4): an offer a DSO did not buy goes on to an open TSO
-/// request of the same market area, only with its CPO's consent, keeping its stations (its location), volume and price;
-/// the CPO is told and may change price and volume or withdraw it until the TSO's gate, as any offer.
+/// request of the same market area, only with its CPO's consent, keeping its stations (its location), price and
+/// divisibility, and the power it offered at each moment: in each market interval of the TSO's window, what it offered
+/// the DSO in that interval (its profile, or its energy spread evenly over the DSO's window, to the watt-hour, as the
+/// engine spreads it), nothing outside the DSO's window. A flat offer on a TSO request of the same window stays flat. The
+/// CPO is told and may change price and volume or withdraw it until the TSO's gate, as any offer.
 /// </summary>
 public static class BidForwarding
 {
-    /// <summary>The copy of <paramref name="offer"/> on <paramref name="tsoRequest"/>, submitted at <paramref name="now"/> under <paramref name="id"/>.</summary>
+    /// <summary>The copy of <paramref name="offer"/> (on <paramref name="dsoRequest"/>) on <paramref name="tsoRequest"/>, submitted at <paramref name="now"/> under <paramref name="id"/>.</summary>
     /// <param name="outcome">The offer's outcome in its DSO request's clearing.</param>
     /// <exception cref="DomainException">
     /// No consent (field <c>forwardToTso</c>, rule <c>forward-consent</c>); the DSO bought some of it (field <c>offerId</c>,
     /// rule <c>bought-locally</c>: its stations are booked for the DSO's window); not a TSO's request (field <c>requestId</c>,
-    /// rule <c>tso-request</c>); the TSO's gate closed (rule <c>gate-closed</c>).
+    /// rule <c>tso-request</c>); the TSO's gate closed (rule <c>gate-closed</c>); the windows differ and are not cut into the
+    /// same market intervals, or the offer has no power in the TSO's window (field <c>requestId</c>, rule <c>forward-window</c>).
     /// </exception>
-    public static Offer Forward(Offer offer, OfferOutcome outcome, FlexRequest tsoRequest, string id, DateTimeOffset now)
+    public static Offer Forward(Offer offer, OfferOutcome outcome, FlexRequest dsoRequest, FlexRequest tsoRequest, string id, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(offer);
         ArgumentNullException.ThrowIfNull(outcome);
+        ArgumentNullException.ThrowIfNull(dsoRequest);
         ArgumentNullException.ThrowIfNull(tsoRequest);
         if (outcome.OfferId != offer.Id) throw new ArgumentException($"the outcome is of offer {outcome.OfferId}, not {offer.Id}", nameof(outcome));
+        if (offer.RequestId != dsoRequest.Id) throw new ArgumentException($"offer {offer.Id} is on request {offer.RequestId}, not {dsoRequest.Id}", nameof(dsoRequest));
         if (!offer.ForwardToTso)
             throw new DomainException("forwardToTso", "forward-consent", $"Offer {offer.Id} does not carry its CPO's consent to forward it to a TSO (forwardToTso).");
         if (outcome.IsAccepted)
@@ -129,9 +135,32 @@ public static class BidForwarding
         if (tsoRequest.Buyer != Role.Tso)
             throw new DomainException("requestId", "tso-request", $"Request {tsoRequest.Id} is not a TSO's balancing request.");
         tsoRequest.RequireOpen(now);
-        return new Offer(id, tsoRequest.Id, offer.CpoId, offer.StationIds, offer.Energy, offer.Price, offer.Divisible, now)
+        var profile = Reshape(offer, dsoRequest, tsoRequest);
+        var energy = profile is null ? offer.Energy : Profiles.Energy(profile, tsoRequest.Interval, tsoRequest.Delivery);
+        return new Offer(id, tsoRequest.Id, offer.CpoId, offer.StationIds, energy, offer.Price, offer.Divisible, now)
         {
-            Direction = offer.Direction, ForwardedFrom = offer.Id, // the consent travels as the trace of the offer it came from
+            Direction = offer.Direction, ForwardedFrom = offer.Id, Profile = profile, // the consent travels as the trace of the offer it came from
         };
+    }
+
+    /// <summary>The offer's power in each market interval of the TSO's window (the rule above), or null when it stays flat.</summary>
+    private static IReadOnlyList<Kilowatts>? Reshape(Offer offer, FlexRequest from, FlexRequest to)
+    {
+        if (offer.Profile is null && from.Delivery == to.Delivery) return null;
+        var length = to.Interval.Length.Ticks;
+        var shift = (to.Delivery.Start - from.Delivery.Start).Ticks;
+        if (from.Interval != to.Interval || from.Delivery.Duration.Ticks % length != 0 || to.Delivery.Duration.Ticks % length != 0 || shift % length != 0)
+            throw new DomainException("requestId", "forward-window",
+                $"Offer {offer.Id} is for {from.Delivery}, which request {to.Id}'s window {to.Delivery} does not share market intervals of {to.Interval} with.");
+        var offered = new long[from.Delivery.Duration.Ticks / length];
+        if (offer.Profile is { } p) Profiles.IntervalWh(p, from.Interval.Minutes, true, offered);
+        else Profiles.Spread(decimal.ToInt64(offer.Energy.Value * 1000), offered);
+        var wh = new long[to.Delivery.Duration.Ticks / length];
+        var first = shift / length; // the DSO window's interval where the TSO's window starts (negative: before it)
+        for (var k = 0; k < wh.Length; k++)
+            if (k + first >= 0 && k + first < offered.Length) wh[k] = offered[k + first];
+        if (wh.All(x => x == 0))
+            throw new DomainException("requestId", "forward-window", $"Offer {offer.Id} offers no power in request {to.Id}'s window {to.Delivery}.");
+        return Array.AsReadOnly(wh.Select(x => Profiles.Power(x, to.Interval.Minutes)).ToArray());
     }
 }

@@ -8,21 +8,24 @@ namespace FlexChain.Domain;
 /// <item>Block size is average power over the request's window: an offer's energy over the window's length. An offer at or
 /// above <see cref="FlexRequest.MinBlock"/> clears on its own, as any offer.</item>
 /// <item>Below it, a direct offer never wins; a forwarded one (<see cref="Offer.ForwardedFrom"/>) is pooled if it could win
-/// on its own: flat (as forwarding makes every offer), in the request's direction, within the price cap, submitted before
-/// gate closure, its stations eligible and none booked for an overlapping window by an earlier clearing. Any other offer below the block is
+/// on its own: in the request's direction, within the price cap, submitted before gate closure, its power profile (if any)
+/// fitting the request's market intervals, its stations eligible and none booked for an overlapping window by an earlier
+/// clearing. Any other offer below the block is
 /// <see cref="OfferOutcomeKind.RejectedBelowMinimumBlock"/>, its detail saying why.</item>
 /// <item>Pools form in merit order (price, then submission time, then offer id): each takes the next offers until its power
 /// reaches the block, then the next pool starts. Offers left in a last pool below the block lose (below minimum block).</item>
 /// <item>A pool is one indivisible offer in clearing, ranked and priced as its dearest member, submitted as its latest one;
 /// every member is paid the pool's price (the engine's pay-as-bid or pay-as-clear price of the block), which is at least
-/// its own. On a request with a power profile the block, flat, takes its average power in every market interval, so it
-/// clears only where every interval still needs that much (an indivisible offer across all its intervals).</item>
+/// its own. A pool of flat offers is a flat block; with a profiled member (forwarding keeps the power offered per interval)
+/// the block's profile is the members' power summed interval by interval, a flat member's spread evenly. On a request with
+/// a power profile, or with a profiled block, the block clears only where every interval still needs what it brings there
+/// (an indivisible offer across all its intervals).</item>
 /// <item>Partial activation: none. A pool is activated whole or not at all: when the TSO needs less than the block
 /// (<see cref="OfferOutcomeKind.RejectedIndivisibleOvershoot"/>), or a member's station is taken in the same clearing
 /// (<see cref="OfferOutcomeKind.RejectedCapacityConflict"/>), every member loses with the pool's outcome.</item>
 /// <item>An activated pool yields one award per member (its own offer, stations, energy and CPO, naming the pool in
-/// <see cref="Award.PoolId"/>; on a profile request the block's energy in each interval shared among the members in
-/// proportion to their energy, to the watt-hour), so escrow, verification and payment stay per CPO; each member's outcome names its pool
+/// <see cref="Award.PoolId"/>; per interval, a profiled block's members get their own power, and a flat block cleared on
+/// a profile request is shared among its members in proportion to their energy, to the watt-hour), so escrow, verification and payment stay per CPO; each member's outcome names its pool
 /// (<see cref="OfferOutcome.PoolId"/>). Outcomes list the cleared offers in the engine's order (a pool's members in its
 /// place, in merit order), then the offers below the block.</item>
 /// </list>
@@ -60,8 +63,11 @@ public static class Pooling
         return cleared with { Results = cleared.Results.Select(r => plans.TryGetValue(r.RequestId, out var p) ? Expand(r, p) : r).ToList() };
     }
 
-    /// <summary>A pool: its id on the request (<c>pool-1</c>, ...), its members in merit order and the single offer it clears as.</summary>
-    private sealed record Pool(string Id, IReadOnlyList<Offer> Members, Offer Block);
+    /// <summary>
+    /// A pool: its id on the request (<c>pool-1</c>, ...), its members in merit order and the single offer it clears as; with a
+    /// profiled member, each member's own power per interval (the block's profile is their sum), else null.
+    /// </summary>
+    private sealed record Pool(string Id, IReadOnlyList<Offer> Members, Offer Block, IReadOnlyList<Kilowatts>[]? MemberProfiles);
 
     /// <summary>How one request's offers go into clearing: alone (by id), as pools (by block offer id), or rejected before it.</summary>
     private sealed record BlockPlan(HashSet<string> Alone, Dictionary<string, Pool> Pools, List<OfferOutcome> Rejected, MarketInterval Interval);
@@ -98,7 +104,7 @@ public static class Pooling
     private static string? NotPoolable(ClearingRequest request, Offer o, ILookup<string, StationBooking> booked)
     {
         if (o.ForwardedFrom is null) return "only offers forwarded from a DSO's request are pooled";
-        if (o.Profile is not null) return "only flat offers are pooled";
+        if (o.Profile is not null && IntervalWh(request, o) is null) return $"its power profile does not fit the request's market intervals of {request.Interval}";
         if (o.Direction != request.Direction) return "it moves consumption the other way";
         if (o.Price.Value <= 0 || o.Price > request.PriceCap) return $"its price is above the cap of {request.PriceCap}";
         if (o.SubmittedAt >= request.GateClosure) return "it came after gate closure";
@@ -120,9 +126,30 @@ public static class Pooling
     private static Pool NewPool(ClearingRequest request, int number, IReadOnlyList<Offer> members, KilowattHours energy)
     {
         var id = $"pool-{number}";
+        // With a profiled member the block is the members' power summed interval by interval (a flat one spread evenly);
+        // otherwise it is flat, and the engine spreads it over the window as any flat offer.
+        var wh = members.Any(m => m.Profile is not null) ? members.Select(m => IntervalWh(request, m)!).ToList() : null;
+        IReadOnlyList<Kilowatts> Power(IEnumerable<long> intervals) => Array.AsReadOnly(intervals.Select(x => Profiles.Power(x, request.Interval.Minutes)).ToArray());
         var block = new Offer($"{request.Id}#{id}", request.Id, "", members.SelectMany(m => m.StationIds).ToList(), energy,
-            new EurosPerKilowattHour(members.Max(m => m.Price.Value)), Divisible: false, members.Max(m => m.SubmittedAt)) { Direction = request.Direction };
-        return new Pool(id, members, block);
+            new EurosPerKilowattHour(members.Max(m => m.Price.Value)), Divisible: false, members.Max(m => m.SubmittedAt))
+        {
+            Direction = request.Direction,
+            Profile = wh is null ? null : Power(Enumerable.Range(0, wh[0].Length).Select(k => wh.Sum(m => m[k]))),
+        };
+        return new Pool(id, members, block, wh?.Select(Power).ToArray());
+    }
+
+    /// <summary>
+    /// The watt-hours <paramref name="o"/> offers in each market interval of <paramref name="request"/>'s window: its profile,
+    /// or its energy spread evenly (the remainder to the first intervals); null when its profile does not fit them.
+    /// </summary>
+    private static long[]? IntervalWh(ClearingRequest request, Offer o)
+    {
+        var length = request.Interval.Length.Ticks;
+        var wh = new long[(request.Delivery.Duration.Ticks + length - 1) / length];
+        if (o.Profile is null) Profiles.Spread(decimal.ToInt64(o.Energy.Value * 1000), wh);
+        else if (!Profiles.IntervalWh(o.Profile, request.Interval.Minutes, request.Delivery.Duration.Ticks % length == 0, wh) || wh.Sum() != decimal.ToInt64(o.Energy.Value * 1000)) return null;
+        return wh;
     }
 
     /// <summary>The request's result with each pool's outcome and award replaced by its members', and the offers below the block added.</summary>
@@ -146,7 +173,7 @@ public static class Pooling
         {
             if (!plan.Pools.TryGetValue(a.OfferId, out var pool)) { awards.Add(a); continue; }
             if (a.Energy != pool.Block.Energy) throw new InvalidOperationException($"pool {pool.Id} of request {result.RequestId} was cut: a pool is indivisible");
-            var profiles = a.Profile is null ? null : Share(a.Profile, pool.Members, plan.Interval);
+            var profiles = pool.MemberProfiles ?? (a.Profile is null ? null : Share(a.Profile, pool.Members, plan.Interval));
             for (var j = 0; j < pool.Members.Count; j++)
             {
                 var m = pool.Members[j];

@@ -208,6 +208,32 @@ public sealed class PoolingTests
     }
 
     [Fact]
+    public void Clear_AProfiledMember_TheBlockIsTheMembersPowerSummedPerQuarter_EachAwardedItsOwn()
+    {
+        // a offers 800 kW in the first half hour only (forwarding keeps the power offered per interval); b 200 kW flat.
+        var a = Forwarded("a", 400, 0.1m) with { Profile = [Kilowatts.From(800), Kilowatts.From(800), Kilowatts.From(0), Kilowatts.From(0)] };
+        Offer[] offers = [a, Forwarded("b", 200, 0.2m), Forwarded("odd", 300, 0.1m) with { Profile = [Kilowatts.From(400), Kilowatts.From(800)] }];
+
+        var result = Clear(Request("tso", kwh: 1000), 500, offers).For("tso");
+
+        Assert.Equal([("a", "pool-1"), ("b", "pool-1")], result.Awards.Select(x => (x.OfferId, x.PoolId!)));
+        Assert.Equal([800m, 800m, 0m, 0m], result.Awards[0].Profile!.Select(k => k.Value));
+        Assert.Equal([200m, 200m, 200m, 200m], result.Awards[1].Profile!.Select(k => k.Value));
+        Assert.Equal(OfferOutcomeKind.RejectedBelowMinimumBlock, result.Outcome("odd").Kind);
+        Assert.Contains("does not fit", result.Outcome("odd").Detail);
+    }
+
+    [Fact]
+    public void Clear_AProfiledBlockOverAQuartersNeed_LeavesThePoolOut()
+    {
+        // 1,000 kWh over the hour needs 1,000 kW a quarter; the block brings 1,100 in the first two.
+        var a = Forwarded("a", 450, 0.1m) with { Profile = [Kilowatts.From(900), Kilowatts.From(900), Kilowatts.From(0), Kilowatts.From(0)] };
+        var result = Clear(Request("tso", kwh: 1000), 500, [a, Forwarded("b", 200, 0.2m)]).For("tso");
+        Assert.Empty(result.Awards);
+        Assert.Equal(OfferOutcomeKind.RejectedIndivisibleOvershoot, result.Outcome("b").Kind);
+    }
+
+    [Fact]
     public void Clear_OnAProfileRequest_TheMembersProfilesAddUpToTheBlockToTheWattHour()
     {
         // 500 kWh in thirds that do not divide evenly: 125,000 Wh per quarter hour shared as 166,667 / 166,667 / 166,666 Wh.

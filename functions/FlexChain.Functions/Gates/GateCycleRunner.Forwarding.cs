@@ -12,7 +12,7 @@ public sealed partial class GateCycleRunner
     /// <summary>
     /// Forwards the offers each cleared DSO request of a DSO-first area did not buy at all, with their CPO's consent, to the
     /// first open TSO request of the area (by gate closure, then id) of the same direction whose window overlaps the DSO's,
-    /// where the offer passes the TSO request's checks (its stations, price cap, minimum block, physical and grid limits);
+    /// where the forwarded offer (<see cref="BidForwarding.Forward"/>: the power offered in each interval they share) passes the TSO request's checks (its stations, price cap, minimum block, physical and grid limits);
     /// the CPO is told (<c>offer.forwarded</c>). Idempotent: a forwarded offer has an id derived from the two and a CPO has one
     /// offer per request, so a retried step forwards nothing twice.
     /// </summary>
@@ -31,18 +31,19 @@ public sealed partial class GateCycleRunner
                 .Items.OrderBy(r => r.GateClosure).ThenBy(r => r.Id, StringComparer.Ordinal).ToList();
             foreach (var offer in unbought)
                 foreach (var target in targets)
-                    if (await TryForwardAsync(offer, request.Outcomes.First(x => x.OfferId == offer.Id), target, now, cancellationToken)) break;
+                    if (await TryForwardAsync(offer, request.Outcomes.First(x => x.OfferId == offer.Id), request, target, now, cancellationToken)) break;
         }
     }
 
-    private async Task<bool> TryForwardAsync(Offer offer, OfferOutcome outcome, FlexRequest target, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<bool> TryForwardAsync(Offer offer, OfferOutcome outcome, FlexRequest from, FlexRequest target, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var forwarded = BidForwarding.Forward(offer, outcome, target, ForwardedId(offer.Id, target.Id), now);
         var stations = new List<ChargingStation>();
         foreach (var id in offer.StationIds)
             if (await store.GetStationAsync(offer.CpoId, id, cancellationToken) is { } s) stations.Add(s.Value);
+        Offer forwarded;
         try
         {
+            forwarded = BidForwarding.Forward(offer, outcome, from, target, ForwardedId(offer.Id, target.Id), now);
             var place = await store.GetRequestPlaceAsync(target, stations, cancellationToken);
             target.AcceptOffer(forwarded, stations, place.Node, place.Requirements, now,
                 await store.GetGridRestrictionsAsync(stations, target.Delivery, now, cancellationToken), place.Sites);

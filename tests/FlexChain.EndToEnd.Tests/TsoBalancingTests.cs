@@ -214,6 +214,42 @@ public sealed class TsoBalancingTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task Forwarding_ToATsoWindowSharingHalfTheDsos_TheOfferKeepsItsPowerInTheSharedQuarters()
+    {
+        var g = await GridAsync("IT001E0000208");
+        var t0 = market.Clock.GetUtcNow();
+        var stationB2 = await _api.StationAsync(g.CpoB, g.TransformerA, "IT001E00002085", acKw: 8m);
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.Substation}/coordination", g.Tso, new { model = "DsoFirst" });
+        var dsoRequest = await _api.RequestAsync(g.DsoA, g.TransformerA, t0.AddHours(1), t0.AddHours(2), kwh: 5m);
+        // The TSO's hour starts half an hour into the DSO's.
+        var tsoBody = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(
+            Body(g.Substation, t0, gate: t0.AddHours(1).AddMinutes(30), start: t0.AddHours(2).AddMinutes(30)), Web))!.AsObject();
+        tsoBody.Remove("minimumOfferKwh");
+        var tsoRequest = (await _api.PostAsync("/v1/requests", g.Tso, tsoBody))["id"]!.GetValue<string>();
+        await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoB, Offer(0.1m, stationB2));
+        var local = (await _api.PostAsync($"/v1/requests/{dsoRequest}/offers", g.CpoA, Forwardable(0.3m, g.StationA)))["id"]!.GetValue<string>();
+
+        market.Clock.SetTo(t0.AddHours(1));
+        await _api.WaitForStateAsync(dsoRequest, g.DsoA, "Awarded");
+        System.Text.Json.Nodes.JsonNode? forwarded = null;
+        for (var tries = 0; forwarded is null && tries < 90; tries++)
+        {
+            forwarded = (await _api.GetAsync($"/v1/requests/{tsoRequest}/offers", g.CpoA))["items"]!.AsArray().SingleOrDefault();
+            if (forwarded is null) await Task.Delay(1000);
+        }
+        // 5 kWh over the DSO's hour is 5 kW: the TSO gets that power in the two quarters the windows share, none after.
+        Assert.NotNull(forwarded);
+        Assert.Equal(local, forwarded!["forwardedFrom"]!.GetValue<string>());
+        Assert.Equal([5m, 5m, 0m, 0m], forwarded["profileKw"]!.AsArray().Select(k => k!.GetValue<decimal>()));
+        Assert.Equal(2.5m, forwarded["energyKwh"]!.GetValue<decimal>());
+
+        market.Clock.SetTo(t0.AddHours(1).AddMinutes(30));
+        var award = Assert.Single((await _api.WaitForStateAsync(tsoRequest, g.Tso, "Awarded"))["awards"]!.AsArray())!;
+        Assert.Equal((forwarded["id"]!.GetValue<string>(), 2.5m), (award["offerId"]!.GetValue<string>(), award["energyKwh"]!.GetValue<decimal>()));
+        Assert.Equal([5m, 5m, 0m, 0m], award["profileKw"]!.AsArray().Select(k => k!.GetValue<decimal>()));
+    }
+
+    [Fact]
     public async Task TradeApproval_ARedAnswerKeepsTheTsoFromAwardingTheTrade_LimitsApproveAutomatically_SilenceIsGreen()
     {
         var g = await GridAsync("IT001E0000205");

@@ -78,7 +78,8 @@ public static class CommonMarketClearing
         }
         var clashes = Clashes(sides, candidates).ToList();
         var limits = NodeLimit.Of(nodes ?? [], sides, candidates);
-        var taking = Allocate(sides, candidates, clashes, limits);
+        var rooms = NodeLimit.OnIncreases(limits);
+        var taking = Allocate(sides, candidates, clashes, limits, rooms);
         // A left-out offer whose station went to another buyer's award names that award.
         var lostTo = new Dictionary<Candidate, (string Station, Candidate Winner)>();
         foreach (var (a, b, station) in clashes)
@@ -89,13 +90,14 @@ public static class CommonMarketClearing
         var cleared = ClearingEngine.Clear(
             sides.Where(s => s.Taken(taking).Any()).Select(s => s.Cut(taking)).ToList(),
             sides.SelectMany(s => s.Taken(taking).Select(c => c.Cut(taking[c]))).ToList(), taken);
-        var results = sides.Select(s => s.Result(taking, cleared, lostTo, limits, ordered)).ToList();
+        var results = sides.Select(s => s.Result(taking, cleared, lostTo, rooms, ordered)).ToList();
         return new GateCycleResult(results, ClearingEngine.Clear([], offers.Where(o => !ids.Contains(o.RequestId)).ToList()).Unmatched);
     }
 
     /// <summary>Solves the allocation: the watt-hours of each candidate taken, per slot (candidates left out are absent).</summary>
     private static Dictionary<Candidate, long[]> Allocate(
-        List<Side> sides, List<Candidate> candidates, List<(Candidate A, Candidate B, string Station)> clashes, List<NodeLimit> limits)
+        List<Side> sides, List<Candidate> candidates, List<(Candidate A, Candidate B, string Station)> clashes, List<NodeLimit> limits,
+        ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms)
     {
         var taking = new Dictionary<Candidate, long[]>();
         if (candidates.Count == 0) return taking;
@@ -155,7 +157,7 @@ public static class CommonMarketClearing
             var wh = parts[c.Index].Select(x => (long)Math.Round(x.SolutionValue())).ToArray();
             if (wh.Sum() > 0) taking.Add(c, wh);
         }
-        Fill(sides, taking, clashes, limits);
+        Fill(sides, taking, clashes, rooms);
         return taking;
     }
 
@@ -164,9 +166,9 @@ public static class CommonMarketClearing
     /// offers at the price cap add no surplus, so the solver may leave them out, but they fill a need as the engine would.
     /// An increase takes no more in a slot than the grid limits leave it.
     /// </summary>
-    private static void Fill(List<Side> sides, Dictionary<Candidate, long[]> taking, List<(Candidate A, Candidate B, string Station)> clashes, List<NodeLimit> limits)
+    private static void Fill(List<Side> sides, Dictionary<Candidate, long[]> taking, List<(Candidate A, Candidate B, string Station)> clashes,
+        ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms)
     {
-        var byCandidate = limits.SelectMany(l => l.Terms.Where(t => t.WPerWh > 0).Select(t => (t.C, t.Slot, Limit: l))).ToLookup(x => x.C);
         var rivals = clashes.SelectMany(x => new[] { (x.A, x.B), (x.B, x.A) }).ToLookup(x => x.Item1, x => x.Item2);
         foreach (var side in sides)
         {
@@ -175,7 +177,7 @@ public static class CommonMarketClearing
             {
                 if (taking.ContainsKey(c) || rivals[c].Any(taking.ContainsKey)) continue;
                 var wh = c.OfferedWh.Select((offered, k) => Math.Min(offered, Math.Max(left[k], 0))).ToArray();
-                foreach (var (_, k, limit) in byCandidate[c]) wh[k] = Math.Min(wh[k], limit.RoomWh(c, taking));
+                foreach (var (k, limit) in rooms[c]) wh[k] = Math.Min(wh[k], limit.RoomWh(c, taking));
                 var whole = wh.SequenceEqual(c.OfferedWh);
                 if (wh.Sum() == 0 || (!c.Offer.Divisible && !whole) || (!whole && wh.Sum() < side.MinimumWh)) continue;
                 taking.Add(c, wh);
@@ -277,6 +279,10 @@ public static class CommonMarketClearing
             return limits;
         }
 
+        /// <summary>The limits on each increase candidate, with the slot each takes it in.</summary>
+        public static ILookup<Candidate, (int Slot, NodeLimit Limit)> OnIncreases(List<NodeLimit> limits) =>
+            limits.SelectMany(l => l.Terms.Where(t => t.WPerWh > 0).Select(t => (t.C, t.Slot, Limit: l))).ToLookup(x => x.C, x => (x.Slot, x.Limit));
+
         /// <summary>What <paramref name="c"/>, an increase not taken, may still take in its slot here (Wh) on top of <paramref name="taking"/>.</summary>
         public long RoomWh(Candidate c, Dictionary<Candidate, long[]> taking) =>
             Math.Max(0, (long)decimal.Floor(LeftW(taking) / terms.Single(t => t.C == c).WPerWh));
@@ -372,7 +378,7 @@ public static class CommonMarketClearing
 
         /// <summary>The request's result: the final clearing's awards and bookings, and an outcome for every offer in merit order.</summary>
         public ClearingResult Result(Dictionary<Candidate, long[]> taking, GateCycleResult cleared,
-            Dictionary<Candidate, (string Station, Candidate Winner)> lostTo, List<NodeLimit> limits, List<ClearingRequest> requests)
+            Dictionary<Candidate, (string Station, Candidate Winner)> lostTo, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, List<ClearingRequest> requests)
         {
             var chosen = Taken(taking).Count();
             var final = chosen == 0 ? null : cleared.For(Request.Id);
@@ -385,7 +391,7 @@ public static class CommonMarketClearing
                 !candidates.TryGetValue(o.OfferId, out var c) ? o
                 : taking.ContainsKey(c) ? Took(finals![o.OfferId], c)
                 : lostTo.TryGetValue(c, out var lost) ? LostTo(c, lost.Station, requests[lost.Winner.Side].Id, lost.Winner)
-                : Blocking(c, limits, taking, left) is { } limit ? limit.KeptOut(c, taking)
+                : Blocking(c, rooms, taking, left) is { } limit ? limit.KeptOut(c, taking)
                 : LeftOut(c, left)).ToArray();
             var result = final ?? (Alone with { Awards = [], ClearingPrice = default, Bookings = [] });
             return result with { Outcomes = outcomes, Requested = Request.Energy, OverfillAllowance = Request.OverfillAllowance };
@@ -405,12 +411,11 @@ public static class CommonMarketClearing
         /// The grid limit that kept <paramref name="c"/> out, or null: one without room for it whole in a slot (or, divisible, for
         /// the least part the request takes) where the request still needed energy or took a dearer offer instead.
         /// </summary>
-        private NodeLimit? Blocking(Candidate c, List<NodeLimit> limits, Dictionary<Candidate, long[]> taking, long[] left)
+        private NodeLimit? Blocking(Candidate c, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, Dictionary<Candidate, long[]> taking, long[] left)
         {
-            var wanted = left.Any(wh => wh > 0) || Taken(taking).Any(t => t.SurplusUnits < c.SurplusUnits);
-            if (!wanted) return null;
+            if (!rooms[c].Any() || !(left.Any(wh => wh > 0) || Taken(taking).Any(t => t.SurplusUnits < c.SurplusUnits))) return null;
             var least = c.Offer.Divisible ? Math.Max(1, Math.Min(MinimumWh, c.OfferedWh.Sum())) : c.OfferedWh.Sum();
-            return limits.FirstOrDefault(l => l.Terms.Any(t => t.C == c && t.WPerWh > 0 && l.RoomWh(c, taking) < Math.Min(least, c.OfferedWh[t.Slot])));
+            return rooms[c].FirstOrDefault(x => x.Limit.RoomWh(c, taking) < Math.Min(least, c.OfferedWh[x.Slot])).Limit;
         }
 
         private static OfferOutcome LeftOut(Candidate c, long[] left)

@@ -433,4 +433,24 @@ public sealed class CommonMarketTests
 
         Assert.Equal((OfferOutcomeKind.PartlyAccepted, Kwh(3)), (result.Outcome("at-cap").Kind, result.Outcome("at-cap").AcceptedEnergy));
     }
+
+    [Fact]
+    public void Clear_AnyCycle_TheNetLoadAddedBelowANodeStaysWithinItsHeadroom()
+    {
+        // The TSO's request increases, the DSO's reduces; node n is over st0-st2 with 0-10 kW of headroom per quarter hour.
+        var cycles = from s in Scenarios().Generator
+                     from watts in Gen.Choose(0, 10_000).ArrayOf(8)
+                     select (Requests: s.Requests.Select(r => r.Id == "tso-req" ? Up(r) : r).ToArray(),
+                         Offers: s.Offers.Select(o => o.RequestId == "tso-req" ? Up(o) : o).ToArray(),
+                         Node: new NodeHeadroom("n", new HashSet<string> { "st0", "st1", "st2" },
+                             watts.Select((w, i) => (new TimeWindow(T0.AddMinutes(15 * (16 + i)), T0.AddMinutes(15 * (17 + i))), Kilowatts.From(w / 1000m))).ToList()));
+        Prop.ForAll(cycles.ToArbitrary(), c =>
+        {
+            var result = ClearWithin([c.Node], c.Requests, c.Offers);
+            var awards = result.Results.SelectMany(r => r.Awards.Select(a => (Request: c.Requests.Single(q => q.Id == r.RequestId), Award: a))).ToList();
+            // Every window is an hour and every award flat: its kW is its kWh, over its window.
+            return c.Node.Intervals.All(i => awards.Where(x => x.Request.Delivery.Overlaps(i.Interval) && x.Award.StationIds.Any(c.Node.StationIds.Contains))
+                .Sum(x => x.Request.Direction == Direction.IncreaseConsumption ? x.Award.Energy.Value : -x.Award.Energy.Value) <= i.Headroom.Value);
+        }).QuickCheckThrowOnFailure();
+    }
 }

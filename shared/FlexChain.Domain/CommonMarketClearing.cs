@@ -17,7 +17,7 @@ namespace FlexChain.Domain;
 /// it offers there; indivisible offers all or nothing; a divisible offer's part at least the request's minimum
 /// (<see cref="ClearingRequest.MinimumAccepted"/>); per request and slot, at most the need (the common market buys no
 /// overfill: <see cref="ClearingRequest.OverfillAllowance"/> does not apply); and a station taken by at most one award
-/// among windows that overlap (its recovery time included), whatever their buyers. The objective: maximise the surplus,
+/// among windows that overlap (its recovery time included), whatever their buyers; and the grid limits (below). The objective: maximise the surplus,
 /// the sum over awards of (the request's price cap - the offer's price) x energy. Then what is left of each need is filled
 /// with the offers left out that fit, request by request in merit order (price, submission time, id): an offer at the
 /// cap adds no surplus but still fills a need, as in the engine. The model is built in a fixed order (requests by id,
@@ -27,7 +27,20 @@ namespace FlexChain.Domain;
 /// cut to its part), so awards, prices (the request's pricing rule), bookings and outcomes are the engine's own. An
 /// offer left out is <see cref="OfferOutcomeKind.RejectedCapacityConflict"/> when its station went to another buyer's
 /// award (the detail names it), <see cref="OfferOutcomeKind.RejectedIndivisibleOvershoot"/> when it is indivisible and
-/// larger than what is left of the need, otherwise <see cref="OfferOutcomeKind.RejectedNotNeeded"/>.</item>
+/// larger than what is left of the need, otherwise <see cref="OfferOutcomeKind.RejectedNotNeeded"/>; but an offer a grid
+/// limit kept out (below) is <see cref="OfferOutcomeKind.RejectedCapacityConflict"/>, its detail naming the node and its headroom.</item>
+/// <item><b>The grid limits</b> (<see cref="NodeHeadroom"/>): for every grid node with limits and a forecast in a market
+/// interval, the awards' net added load below the node there (the kW of increase-consumption awards on its stations minus
+/// the kW of reduce-consumption awards on them) must not exceed its headroom to its operational limit,
+/// max(0, operational limit - forecast load). So the market never adds load at a node beyond its operational limit, and at a
+/// node already above it an increase clears only where reductions below the same node at least offset it. A node without
+/// limits, or an interval without a forecast, constrains nothing. An award's kW in a slot is its watt-hours there over the
+/// slot's length (a flat award's power is even over its window); the limit holds at every instant of the interval, so it is
+/// one constraint per node and piece of the interval between the slot boundaries of the awards below the node. An offer on
+/// stations under different nodes counts whole: an increase adds its kW at every node any of its stations is below, a
+/// reduction relieves only a node all of its stations are below (so no split of its power can break a limit). The fill in
+/// merit order keeps to the same limits, cutting a divisible offer to the room left. Awards of earlier rounds or gate
+/// cycles are in the forecast only as far as their operator has put them there.</item>
 /// </list>
 /// A station's power is not shared between two buyers in one interval (the sequential models let it be, when its power
 /// allows): in the common market one award books it.
@@ -39,12 +52,14 @@ public static class CommonMarketClearing
 
     /// <summary>
     /// Clears <paramref name="requests"/> together over <paramref name="offers"/> (matched by <see cref="Offer.RequestId"/>);
-    /// <paramref name="taken"/> are the stations booked by earlier clearings.
+    /// <paramref name="taken"/> are the stations booked by earlier clearings; <paramref name="nodes"/> the grid nodes' headroom
+    /// (none: no grid limit).
     /// </summary>
     /// <returns>One result per request, by request id, and the offers that named no request of the cycle.</returns>
     /// <exception cref="DomainException">As <see cref="ClearingEngine.Clear"/> for a request that is not valid.</exception>
     /// <exception cref="ArgumentException">A request carries a manual decision (<see cref="CoordinatedClearing"/> clears those before the common market); or as <see cref="ClearingEngine.Clear"/>.</exception>
-    public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null)
+    public static GateCycleResult Clear(IReadOnlyList<ClearingRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null,
+        IReadOnlyList<NodeHeadroom>? nodes = null)
     {
         ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(offers);
@@ -62,7 +77,9 @@ public static class CommonMarketClearing
             candidates.AddRange(sides[^1].Candidates);
         }
         var clashes = Clashes(sides, candidates).ToList();
-        var taking = Allocate(sides, candidates, clashes);
+        var limits = NodeLimit.Of(nodes ?? [], sides, candidates);
+        var rooms = NodeLimit.OnIncreases(limits);
+        var taking = Allocate(sides, candidates, clashes, limits, rooms);
         // A left-out offer whose station went to another buyer's award names that award.
         var lostTo = new Dictionary<Candidate, (string Station, Candidate Winner)>();
         foreach (var (a, b, station) in clashes)
@@ -73,12 +90,14 @@ public static class CommonMarketClearing
         var cleared = ClearingEngine.Clear(
             sides.Where(s => s.Taken(taking).Any()).Select(s => s.Cut(taking)).ToList(),
             sides.SelectMany(s => s.Taken(taking).Select(c => c.Cut(taking[c]))).ToList(), taken);
-        var results = sides.Select(s => s.Result(taking, cleared, lostTo, ordered)).ToList();
+        var results = sides.Select(s => s.Result(taking, cleared, lostTo, rooms, ordered)).ToList();
         return new GateCycleResult(results, ClearingEngine.Clear([], offers.Where(o => !ids.Contains(o.RequestId)).ToList()).Unmatched);
     }
 
     /// <summary>Solves the allocation: the watt-hours of each candidate taken, per slot (candidates left out are absent).</summary>
-    private static Dictionary<Candidate, long[]> Allocate(List<Side> sides, List<Candidate> candidates, List<(Candidate A, Candidate B, string Station)> clashes)
+    private static Dictionary<Candidate, long[]> Allocate(
+        List<Side> sides, List<Candidate> candidates, List<(Candidate A, Candidate B, string Station)> clashes, List<NodeLimit> limits,
+        ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms)
     {
         var taking = new Dictionary<Candidate, long[]>();
         if (candidates.Count == 0) return taking;
@@ -116,6 +135,11 @@ public static class CommonMarketClearing
             once.SetCoefficient(take[a.Index], 1);
             once.SetCoefficient(take[b.Index], 1);
         }
+        foreach (var limit in limits)
+        {
+            var room = solver.MakeConstraint(double.NegativeInfinity, (double)limit.HeadroomW);
+            foreach (var (c, slot, wPerWh) in limit.Terms) room.SetCoefficient(parts[c.Index][slot], (double)wPerWh);
+        }
 
         // Maximise the surplus: (cap - price) in 0.0001 EUR per kWh, per watt-hour taken.
         var goal = solver.Objective();
@@ -133,15 +157,17 @@ public static class CommonMarketClearing
             var wh = parts[c.Index].Select(x => (long)Math.Round(x.SolutionValue())).ToArray();
             if (wh.Sum() > 0) taking.Add(c, wh);
         }
-        Fill(sides, taking, clashes);
+        Fill(sides, taking, clashes, rooms);
         return taking;
     }
 
     /// <summary>
     /// Fills what the allocation left of each need with the offers it left out that fit, request by request in merit order:
     /// offers at the price cap add no surplus, so the solver may leave them out, but they fill a need as the engine would.
+    /// An increase takes no more in a slot than the grid limits leave it.
     /// </summary>
-    private static void Fill(List<Side> sides, Dictionary<Candidate, long[]> taking, List<(Candidate A, Candidate B, string Station)> clashes)
+    private static void Fill(List<Side> sides, Dictionary<Candidate, long[]> taking, List<(Candidate A, Candidate B, string Station)> clashes,
+        ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms)
     {
         var rivals = clashes.SelectMany(x => new[] { (x.A, x.B), (x.B, x.A) }).ToLookup(x => x.Item1, x => x.Item2);
         foreach (var side in sides)
@@ -151,6 +177,7 @@ public static class CommonMarketClearing
             {
                 if (taking.ContainsKey(c) || rivals[c].Any(taking.ContainsKey)) continue;
                 var wh = c.OfferedWh.Select((offered, k) => Math.Min(offered, Math.Max(left[k], 0))).ToArray();
+                foreach (var (k, limit) in rooms[c]) wh[k] = Math.Min(wh[k], limit.RoomWh(c, taking));
                 var whole = wh.SequenceEqual(c.OfferedWh);
                 if (wh.Sum() == 0 || (!c.Offer.Divisible && !whole) || (!whole && wh.Sum() < side.MinimumWh)) continue;
                 taking.Add(c, wh);
@@ -215,6 +242,63 @@ public static class CommonMarketClearing
         }
     }
 
+    /// <summary>
+    /// One grid limit of the allocation: a node's headroom over a piece of one of its market intervals, and the slots of the
+    /// candidates below it that cover the piece, each with the watts per watt-hour it adds there (negative for a reduction).
+    /// </summary>
+    private sealed class NodeLimit(string nodeId, TimeWindow piece, Kilowatts headroom, List<(Candidate C, int Slot, decimal WPerWh)> terms)
+    {
+        public decimal HeadroomW => headroom.Value * 1000m;
+        public List<(Candidate C, int Slot, decimal WPerWh)> Terms => terms;
+
+        /// <summary>The limits of <paramref name="nodes"/> on <paramref name="candidates"/>: one per node and piece of an interval between slot boundaries, where an increase is below it.</summary>
+        public static List<NodeLimit> Of(IReadOnlyList<NodeHeadroom> nodes, List<Side> sides, List<Candidate> candidates)
+        {
+            var limits = new List<NodeLimit>();
+            foreach (var node in nodes.OrderBy(n => n.NodeId, StringComparer.Ordinal))
+            {
+                // An increase counts at every node any of its stations is below; a reduction only where all of them are.
+                var below = candidates.Select(c => (c, Up: sides[c.Side].Request.Direction == Direction.IncreaseConsumption))
+                    .Where(x => x.Up ? x.c.Offer.StationIds.Any(node.StationIds.Contains) : x.c.Offer.StationIds.All(node.StationIds.Contains))
+                    .SelectMany(x => sides[x.c.Side].Slots.Select((w, k) => (x.c, k, w, x.Up))).ToList();
+                if (!below.Any(x => x.Up)) continue;
+                foreach (var (interval, room) in node.Intervals)
+                {
+                    var here = below.Where(x => x.w.Overlaps(interval)).ToList();
+                    var cuts = here.SelectMany(x => new[] { x.w.Start, x.w.End }).Where(t => interval.Start < t && t < interval.End)
+                        .Append(interval.Start).Append(interval.End).Distinct().Order().ToList();
+                    for (var i = 0; i + 1 < cuts.Count; i++)
+                    {
+                        var piece = new TimeWindow(cuts[i], cuts[i + 1]);
+                        var terms = here.Where(x => x.w.Overlaps(piece))
+                            .Select(x => (x.c, x.k, (x.Up ? 1 : -1) * TimeSpan.TicksPerHour / (decimal)x.w.Duration.Ticks)).ToList();
+                        if (terms.Any(t => t.Item3 > 0)) limits.Add(new(node.NodeId, piece, room, terms));
+                    }
+                }
+            }
+            return limits;
+        }
+
+        /// <summary>The limits on each increase candidate, with the slot each takes it in.</summary>
+        public static ILookup<Candidate, (int Slot, NodeLimit Limit)> OnIncreases(List<NodeLimit> limits) =>
+            limits.SelectMany(l => l.Terms.Where(t => t.WPerWh > 0).Select(t => (t.C, t.Slot, Limit: l))).ToLookup(x => x.C, x => (x.Slot, x.Limit));
+
+        /// <summary>What <paramref name="c"/>, an increase not taken, may still take in its slot here (Wh) on top of <paramref name="taking"/>.</summary>
+        public long RoomWh(Candidate c, Dictionary<Candidate, long[]> taking) =>
+            Math.Max(0, (long)decimal.Floor(LeftW(taking) / terms.Single(t => t.C == c).WPerWh));
+
+        /// <summary>The headroom left (W) after the net load <paramref name="taking"/> adds.</summary>
+        private decimal LeftW(Dictionary<Candidate, long[]> taking) =>
+            HeadroomW - terms.Where(t => taking.ContainsKey(t.C)).Sum(t => t.WPerWh * taking[t.C][t.Slot]);
+
+        public OfferOutcome KeptOut(Candidate c, Dictionary<Candidate, long[]> taking) =>
+            new(c.Offer.Id, OfferOutcomeKind.RejectedCapacityConflict, KilowattHours.Zero)
+            {
+                Detail = $"Grid node {nodeId} has {headroom} of headroom to its operational limit in {piece}; the common market's other awards "
+                    + $"below it leave {new Kilowatts(decimal.Round(Math.Max(0m, LeftW(taking)) / 1000m, 3, MidpointRounding.ToZero))}, too little for this offer.",
+            };
+    }
+
     /// <summary>One request: the engine's verdict on each of its offers alone, its candidates and its need per slot.</summary>
     private sealed class Side
     {
@@ -231,12 +315,16 @@ public static class CommonMarketClearing
         public required bool Profiled { get; init; }
         public required int Minutes { get; init; }
 
+        /// <summary>The time of each slot: the request's market intervals when it clears by profile, else its window.</summary>
+        public required IReadOnlyList<TimeWindow> Slots { get; init; }
+
         /// <param name="index">The request's place (by id).</param>
         /// <param name="first">The index its first candidate gets.</param>
         public static Side Of(int index, int first, ClearingRequest r, List<Offer> offers, IReadOnlyCollection<StationBooking>? taken)
         {
             var minutes = r.Interval.Minutes == 0 ? MarketInterval.Default.Minutes : r.Interval.Minutes;
-            var cuts = MarketInterval.From(minutes).Cut(r.Delivery).Count;
+            var intervals = MarketInterval.From(minutes).Cut(r.Delivery);
+            var cuts = intervals.Count;
             // Per interval, more than the request and all its offers together: every offer that may clear is accepted whole.
             var room = (long)decimal.Ceiling((r.Energy.Value + offers.Sum(o => Math.Max(o.Energy.Value, 0m))) * 1000m);
             var wide = r with
@@ -256,6 +344,7 @@ public static class CommonMarketClearing
             return new Side
             {
                 Index = index, Request = r, Alone = alone, NeedWh = need, Profiled = profiled, Minutes = minutes,
+                Slots = profiled ? intervals : [r.Delivery],
                 MinimumWh = r.MinimumAccepted is { } min ? Wh(min) : 0,
                 Candidates = alone.Awards.Select((a, rank) => new Candidate(first + rank, index, byId[a.OfferId],
                     profiled ? Wh(a.Profile!, minutes) : [Wh(a.Energy)],
@@ -289,7 +378,7 @@ public static class CommonMarketClearing
 
         /// <summary>The request's result: the final clearing's awards and bookings, and an outcome for every offer in merit order.</summary>
         public ClearingResult Result(Dictionary<Candidate, long[]> taking, GateCycleResult cleared,
-            Dictionary<Candidate, (string Station, Candidate Winner)> lostTo, List<ClearingRequest> requests)
+            Dictionary<Candidate, (string Station, Candidate Winner)> lostTo, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, List<ClearingRequest> requests)
         {
             var chosen = Taken(taking).Count();
             var final = chosen == 0 ? null : cleared.For(Request.Id);
@@ -302,6 +391,7 @@ public static class CommonMarketClearing
                 !candidates.TryGetValue(o.OfferId, out var c) ? o
                 : taking.ContainsKey(c) ? Took(finals![o.OfferId], c)
                 : lostTo.TryGetValue(c, out var lost) ? LostTo(c, lost.Station, requests[lost.Winner.Side].Id, lost.Winner)
+                : Blocking(c, rooms, taking, left) is { } limit ? limit.KeptOut(c, taking)
                 : LeftOut(c, left)).ToArray();
             var result = final ?? (Alone with { Awards = [], ClearingPrice = default, Bookings = [] });
             return result with { Outcomes = outcomes, Requested = Request.Energy, OverfillAllowance = Request.OverfillAllowance };
@@ -317,6 +407,17 @@ public static class CommonMarketClearing
                     + "the common market's allocation gains more from it there.",
             };
 
+        /// <summary>
+        /// The grid limit that kept <paramref name="c"/> out, or null: one without room for it whole in a slot (or, divisible, for
+        /// the least part the request takes) where the request still needed energy or took a dearer offer instead.
+        /// </summary>
+        private NodeLimit? Blocking(Candidate c, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, Dictionary<Candidate, long[]> taking, long[] left)
+        {
+            if (!rooms[c].Any() || !(left.Any(wh => wh > 0) || Taken(taking).Any(t => t.SurplusUnits < c.SurplusUnits))) return null;
+            var least = c.Offer.Divisible ? Math.Max(1, Math.Min(MinimumWh, c.OfferedWh.Sum())) : c.OfferedWh.Sum();
+            return rooms[c].FirstOrDefault(x => x.Limit.RoomWh(c, taking) < Math.Min(least, c.OfferedWh[x.Slot])).Limit;
+        }
+
         private static OfferOutcome LeftOut(Candidate c, long[] left)
         {
             var remaining = Units.Kwh(left.Sum()).Value;
@@ -326,5 +427,26 @@ public static class CommonMarketClearing
                 : new(c.Offer.Id, OfferOutcomeKind.RejectedNotNeeded, KilowattHours.Zero)
                     { Detail = $"The common market's allocation covers the request without it ({remaining} kWh left, below what may be taken of it)." };
         }
+    }
+}
+
+/// <summary>
+/// A grid node's room for the common market (<see cref="CommonMarketClearing"/>): the stations below it and, per market
+/// interval where it has limits and a forecast, its headroom to its operational limit, max(0, operational limit - forecast load).
+/// </summary>
+/// <param name="StationIds">The stations connected at or below the node.</param>
+/// <param name="Intervals">Its intervals with a forecast, in time order; an interval not listed is unconstrained.</param>
+public sealed record NodeHeadroom(string NodeId, IReadOnlySet<string> StationIds, IReadOnlyList<(TimeWindow Interval, Kilowatts Headroom)> Intervals)
+{
+    /// <summary>
+    /// The headroom of <paramref name="node"/> in each interval of its <paramref name="states"/> (other nodes' are ignored),
+    /// with <paramref name="stationIds"/> below it; null when the node has no limits.
+    /// </summary>
+    public static NodeHeadroom? Of(GridNode node, IEnumerable<GridStateDay> states, IEnumerable<string> stationIds)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        if (node.Limits is not { } limits) return null;
+        return new(node.Id, stationIds.ToHashSet(StringComparer.Ordinal), states.Where(d => d.NodeId == node.Id).SelectMany(d => d.Intervals)
+            .OrderBy(i => i.Start).Select(i => (new TimeWindow(i.Start, i.End), new Kilowatts(Math.Max(0m, limits.Operational.Value - i.Load.Value)))).ToList());
     }
 }

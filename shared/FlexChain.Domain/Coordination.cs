@@ -64,12 +64,14 @@ public sealed record CoordinatedRequest(ClearingRequest Request, Role Buyer, Coo
 /// rounds' awards as booked, so a station one buyer bought is never sold to another for an overlapping window (and one
 /// it did not buy is still there for the next): the requests put first (and those of separate areas) in one engine run;
 /// the others of sequential areas in a second run; then the requests of common-market areas together
-/// (<see cref="CommonMarketClearing"/>).
+/// (<see cref="CommonMarketClearing"/>, within the grid nodes' headroom).
 /// </summary>
 public static class CoordinatedClearing
 {
     /// <inheritdoc cref="ClearingEngine.Clear"/>
-    public static GateCycleResult Clear(IReadOnlyList<CoordinatedRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null)
+    /// <param name="nodes">The grid nodes' headroom the common market keeps to (none: no grid limit); the other rounds do not use it.</param>
+    public static GateCycleResult Clear(IReadOnlyList<CoordinatedRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken = null,
+        IReadOnlyList<NodeHeadroom>? nodes = null)
     {
         ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(offers);
@@ -93,7 +95,7 @@ public static class CoordinatedClearing
             var ids = rounds[i].Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
             // The first round also answers for the offers that name no request of the cycle.
             var mine = offers.Where(o => ids.Contains(o.RequestId) || (i == 0 && (o.RequestId is null || !delivery.ContainsKey(o.RequestId)))).ToList();
-            var round = i == 2 ? CommonMarketClearing.Clear(rounds[i], mine, booked) : ClearingEngine.Clear(rounds[i], mine, booked);
+            var round = i == 2 ? CommonMarketClearing.Clear(rounds[i], mine, booked, nodes) : ClearingEngine.Clear(rounds[i], mine, booked);
             if (i == 0) unmatched = round.Unmatched;
             results.AddRange(round.Results);
             booked.AddRange(round.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])));

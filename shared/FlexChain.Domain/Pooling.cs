@@ -45,21 +45,22 @@ public static class Pooling
     /// <paramref name="minimumBlocks"/> pooled into blocks of at least its size (the rules above).
     /// </summary>
     /// <param name="minimumBlocks">The minimum block (kW) by request id; requests not in it clear as they are.</param>
+    /// <param name="nodes">The grid nodes' headroom, for the common market (<see cref="CoordinatedClearing.Clear"/>).</param>
     public static GateCycleResult Clear(
         IReadOnlyList<CoordinatedRequest> requests, IReadOnlyList<Offer> offers, IReadOnlyCollection<StationBooking>? taken,
-        IReadOnlyDictionary<string, Kilowatts> minimumBlocks)
+        IReadOnlyDictionary<string, Kilowatts> minimumBlocks, IReadOnlyList<NodeHeadroom>? nodes = null)
     {
         ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(offers);
         ArgumentNullException.ThrowIfNull(minimumBlocks);
         var blocked = requests.Where(r => minimumBlocks.ContainsKey(r.Request.Id)).ToList();
-        if (blocked.Count == 0) return CoordinatedClearing.Clear(requests, offers, taken);
+        if (blocked.Count == 0) return CoordinatedClearing.Clear(requests, offers, taken, nodes);
         var byRequest = offers.ToLookup(o => o.RequestId, StringComparer.Ordinal);
         var booked = (taken ?? []).ToLookup(b => b.StationId, StringComparer.Ordinal);
         var plans = blocked.ToDictionary(r => r.Request.Id, r => Plan(r.Request, minimumBlocks[r.Request.Id], byRequest[r.Request.Id], booked), StringComparer.Ordinal);
         var input = offers.Where(o => !plans.TryGetValue(o.RequestId, out var p) || p.Alone.Contains(o.Id))
             .Concat(plans.Values.SelectMany(p => p.Pools.Values.Select(x => x.Block))).ToList();
-        var cleared = CoordinatedClearing.Clear(requests, input, taken);
+        var cleared = CoordinatedClearing.Clear(requests, input, taken, nodes);
         return cleared with { Results = cleared.Results.Select(r => plans.TryGetValue(r.RequestId, out var p) ? Expand(r, p) : r).ToList() };
     }
 

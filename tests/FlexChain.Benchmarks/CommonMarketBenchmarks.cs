@@ -64,4 +64,19 @@ public class CommonMarketBenchmarks
             KilowattHours.From(Math.Max(1, offeredWh[r] * 2 / 5) / 1000m), EurosPerKilowattHour.From(random.Next(2_500, 5_000) / 10_000m), gate, PricingRule.PayAsBid)).ToArray();
         return (requests, [.. offers.OrderBy(_ => random.Next())]);
     }
+
+    /// <summary>
+    /// Grid limits for a cycle of <see cref="Generate"/>: one node per DSO request's transformer over its stations, with a
+    /// headroom per quarter hour from 17:00 to 18:30 (every window's span) of 20-80 % (uniform) of the power offered on its
+    /// stations (every window is an hour: kWh offered = kW), so some quarter hours bind and others do not.
+    /// </summary>
+    public static IReadOnlyList<NodeHeadroom> Nodes(int requestCount, IReadOnlyList<Offer> offers, int seed)
+    {
+        var random = new Random(seed);
+        var transformers = requestCount - 2;
+        var below = offers.GroupBy(o => int.Parse(o.StationIds[0][3..], System.Globalization.CultureInfo.InvariantCulture) % transformers).OrderBy(g => g.Key);
+        return below.Select(g => new NodeHeadroom($"tr-{g.Key:D3}", g.Select(o => o.StationIds[0]).ToHashSet(),
+            Enumerable.Range(0, 6).Select(q => (new TimeWindow(Day.AddHours(17).AddMinutes(15 * q), Day.AddHours(17).AddMinutes(15 * (q + 1))),
+                Kilowatts.From(decimal.Round(g.Sum(o => o.Energy.Value) * random.Next(20, 81) / 100m, 3)))).ToList())).ToList();
+    }
 }

@@ -28,20 +28,30 @@ if (args is ["--quick", ..])
     Console.WriteLine($"x-of-y: {x.VerifyXOfYOneMinute()} of 50 verified as delivered");
     return;
 }
-// `-- --common` times the common market's clearing of one market area's cycle (docs/BENCHMARKS.md).
+// `-- --common` times the common market's clearing of one market area's cycle (docs/BENCHMARKS.md); then the same cycle
+// as increases, without and with the transformers' grid limits (the limits constrain increases only).
 if (args is ["--common", ..])
 {
     foreach (var (requests, offers) in new[] { (10, 400), (22, 2_000) })
     {
         var (r, o) = CommonMarketBenchmarks.Generate(requests, offers, seed: 20);
-        for (var round = 0; round < 3; round++)
+        var up = (r.Select(x => x with { Direction = Direction.IncreaseConsumption }).ToList(), o.Select(x => x with { Direction = Direction.IncreaseConsumption }).ToList());
+        var nodes = CommonMarketBenchmarks.Nodes(requests, o, seed: 20);
+        foreach (var (name, clear) in new (string, Func<GateCycleResult>)[]
         {
-            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-            var watch = Stopwatch.StartNew();
-            var result = CommonMarketClearing.Clear(r, o);
-            Console.WriteLine($"{requests} requests, {offers} offers: {watch.Elapsed.TotalMilliseconds:F0} ms wall, "
-                + $"{(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds:F0} ms cpu, {result.Results.Sum(x => x.Awards.Count)} awards");
-        }
+            ("reduce", () => CommonMarketClearing.Clear(r, o)),
+            ("increase, no grid limits", () => CommonMarketClearing.Clear(up.Item1, up.Item2)),
+            ($"increase, {nodes.Count} nodes' limits", () => CommonMarketClearing.Clear(up.Item1, up.Item2, null, nodes)),
+        })
+            for (var round = 0; round < 3; round++)
+            {
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                var watch = Stopwatch.StartNew();
+                var result = clear();
+                Console.WriteLine($"{requests} requests, {offers} offers, {name}: {watch.Elapsed.TotalMilliseconds:F0} ms wall, "
+                    + $"{(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds:F0} ms cpu, {result.Results.Sum(x => x.Awards.Count)} awards, "
+                    + $"{result.Results.Sum(x => x.AcceptedEnergy.Value)} kWh");
+            }
     }
     return;
 }

@@ -306,4 +306,151 @@ public sealed class CommonMarketTests
                     && y.Award.StationIds.Intersect(x.Award.StationIds).Any()));
         }).QuickCheckThrowOnFailure();
     }
+
+    // ---- grid limits: the awards' net added load below a node within its headroom to its operational limit ----
+
+    private static GateCycleResult ClearWithin(IReadOnlyList<NodeHeadroom> nodes, IEnumerable<ClearingRequest> requests, IReadOnlyList<Offer> offers) =>
+        CoordinatedClearing.Clear(requests.Select(r => new CoordinatedRequest(r, r.Id.StartsWith("tso", StringComparison.Ordinal) ? Role.Tso : Role.Dso, CoordinationModel.Common)).ToList(),
+            offers, null, nodes);
+
+    /// <summary>Node <paramref name="id"/> over <paramref name="stations"/>, with <paramref name="kw"/> of headroom per quarter hour from T0 + <paramref name="start"/> h.</summary>
+    private static NodeHeadroom Node(string id, string[] stations, double start, params decimal[] kw) =>
+        new(id, stations.ToHashSet(), kw.Select((k, i) => (new TimeWindow(T0.AddHours(start).AddMinutes(15 * i), T0.AddHours(start).AddMinutes(15 * (i + 1))), Kilowatts.From(k))).ToList());
+
+    private static ClearingRequest Up(ClearingRequest r) => r with { Direction = Direction.IncreaseConsumption };
+
+    private static Offer Up(Offer o) => o with { Direction = Direction.IncreaseConsumption };
+
+    [Fact]
+    public void Clear_AnIncreaseBelowANodeWithLittleHeadroom_TakesTheCheapOffersOnlyUpToIt_AndDearerOnesElsewhere()
+    {
+        // 10 kW for an hour; the two cheap offers sit below t1, which has 4 kW of headroom all hour.
+        var tso = Up(Request("tso-req", kwh: 10));
+        Offer[] offers = [Up(Offer("cheap-a", "tso-req", 6, 0.1m)), Up(Offer("cheap-b", "tso-req", 6, 0.15m)), Up(Offer("dear", "tso-req", 10, 0.3m))];
+        var t1 = Node("t1", ["st-cheap-a", "st-cheap-b"], 4, 4, 4, 4, 4);
+
+        var result = ClearWithin([t1], [tso], offers).For("tso-req");
+
+        Assert.Equal((OfferOutcomeKind.PartlyAccepted, Kwh(4)), (result.Outcome("cheap-a").Kind, result.Outcome("cheap-a").AcceptedEnergy));
+        Assert.Equal((OfferOutcomeKind.PartlyAccepted, Kwh(6)), (result.Outcome("dear").Kind, result.Outcome("dear").AcceptedEnergy));
+        var kept = result.Outcome("cheap-b");
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, kept.Kind);
+        Assert.Contains("Grid node t1 has 4 kW of headroom", kept.Detail);
+        Assert.Equal(Kwh(10), result.AcceptedEnergy);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Clear_AnIncreaseBelowAnOverloadedNode_ClearsOnlyWhenAReductionBelowItOffsetsIt(bool reductionOffered)
+    {
+        // t1 is above its operational limit all hour (no headroom): the TSO's 5 kW increase on st-up may only clear against
+        // the DSO's 5 kW reduction on st-cut, below the same node.
+        var tso = Up(Request("tso-req", kwh: 5));
+        var dso = Request("dso-req", kwh: 5);
+        var offers = new List<Offer> { Up(Offer("up", "tso-req", 5, 0.1m, divisible: false)) };
+        if (reductionOffered) offers.Add(Offer("cut", "dso-req", 5, 0.1m, divisible: false));
+        var t1 = Node("t1", ["st-up", "st-cut"], 4, 0, 0, 0, 0);
+
+        var result = ClearWithin([t1], [tso, dso], offers);
+
+        if (reductionOffered)
+        {
+            Assert.Equal(["up"], Won(result, "tso-req"));
+            Assert.Equal(["cut"], Won(result, "dso-req"));
+        }
+        else
+        {
+            Assert.Empty(Won(result, "tso-req"));
+            Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, result.For("tso-req").Outcome("up").Kind);
+            Assert.Contains("Grid node t1 has 0 kW of headroom", result.For("tso-req").Outcome("up").Detail);
+        }
+    }
+
+    [Fact]
+    public void Clear_AReductionOnStationsOutsideTheNodeToo_DoesNotOffsetAnIncreaseBelowIt()
+    {
+        // The reduction's power could all come from st-out, outside t1, so it relieves t1 of nothing.
+        var result = ClearWithin([Node("t1", ["st-up", "st-in"], 4, 0, 0, 0, 0)],
+            [Up(Request("tso-req", kwh: 5)), Request("dso-req", kwh: 5)],
+            [Up(Offer("up", "tso-req", 5, 0.1m, divisible: false)), Offer("cut", "dso-req", 5, 0.1m, divisible: false, stations: ["st-in", "st-out"])]);
+
+        Assert.Empty(Won(result, "tso-req"));
+        Assert.Equal(["cut"], Won(result, "dso-req"));
+    }
+
+    [Fact]
+    public void Clear_ANodeWithoutLimitsOrWithoutAForecastThere_ConstrainsNothing()
+    {
+        var tso = Up(Request("tso-req", kwh: 10));
+        Offer[] offers = [Up(Offer("cheap", "tso-req", 10, 0.1m)), Up(Offer("dear", "tso-req", 10, 0.3m))];
+        var unlimited = new GridNode("t1", "dso-1", "T1", Kilowatts.From(100));
+        var state = new GridStateDay("t1", DateOnly.FromDateTime(T0.UtcDateTime),
+            [new GridStateInterval(T0.AddHours(4), T0.AddHours(4.25), Kilowatts.From(150), null)], 1, T0);
+        // A forecast only in the hour before the window: the node's headroom there is 0, none is known in the window.
+        var elsewhere = Node("t2", ["st-cheap"], 3, 0, 0, 0, 0);
+
+        Assert.Null(NodeHeadroom.Of(unlimited, [state], ["st-cheap"]));
+        var result = ClearWithin([elsewhere, new("t3", new HashSet<string> { "st-cheap" }, [])], [tso], offers).For("tso-req");
+        Assert.Equal(["cheap"], result.Awards.Select(a => a.OfferId));
+        Assert.Equal(Kwh(10), result.Awards[0].Energy);
+    }
+
+    [Fact]
+    public void NodeHeadroom_IsTheOperationalLimitLessTheForecastLoad_NeverBelowZero()
+    {
+        var node = new GridNode("t1", "dso-1", "T1", Kilowatts.From(200)) { Limits = new GridLimits(Kilowatts.From(80), Kilowatts.From(100)) };
+        var day = DateOnly.FromDateTime(T0.UtcDateTime);
+        GridStateInterval At(double hour, decimal load) => new(T0.AddHours(hour), T0.AddHours(hour + 0.25), Kilowatts.From(load), null);
+        GridStateDay[] states = [new("t1", day, [At(4, 90), At(4.25, 120)], 1, T0), new("t2", day, [At(4.5, 10)], 1, T0)];
+
+        var headroom = NodeHeadroom.Of(node, states, ["st-a"])!;
+
+        Assert.Equal([(new TimeWindow(T0.AddHours(4), T0.AddHours(4.25)), Kilowatts.From(10)), (new TimeWindow(T0.AddHours(4.25), T0.AddHours(4.5)), Kilowatts.From(0))], headroom.Intervals);
+        Assert.Equal(["st-a"], headroom.StationIds);
+    }
+
+    [Fact]
+    public void Clear_AProfiledIncrease_KeepsToEachIntervalsHeadroom()
+    {
+        // 8 kW in each of two quarter hours (4 kWh); the cheap flat offer sits below t1, with 8 kW of headroom in the first
+        // quarter and 2 kW in the second: it brings 8 + 2 kW, the dear one the 6 kW left in the second.
+        var tso = Up(Request("tso-req", kwh: 4, hours: 0.5) with { Profile = Kw(8, 8) });
+        Offer[] offers = [Up(Offer("cheap", "tso-req", 4, 0.1m)), Up(Offer("dear", "tso-req", 4, 0.3m))];
+
+        var result = ClearWithin([Node("t1", ["st-cheap"], 4, 8, 2)], [tso], offers).For("tso-req");
+
+        Assert.Equal(Kw(8, 2), result.Awards.Single(a => a.OfferId == "cheap").Profile);
+        Assert.Equal(Kw(0, 6), result.Awards.Single(a => a.OfferId == "dear").Profile);
+        Assert.Equal(Kwh(4), result.AcceptedEnergy);
+    }
+
+    [Fact]
+    public void Clear_TheMeritOrderFill_KeepsToTheHeadroom()
+    {
+        // An offer at the cap adds no surplus, so only the fill after the solve takes it: up to t1's 3 kW.
+        var result = ClearWithin([Node("t1", ["st-at-cap"], 4, 3, 3, 3, 3)], [Up(Request("tso-req", kwh: 10, cap: 0.5m))], [Up(Offer("at-cap", "tso-req", 10, 0.5m))]).For("tso-req");
+
+        Assert.Equal((OfferOutcomeKind.PartlyAccepted, Kwh(3)), (result.Outcome("at-cap").Kind, result.Outcome("at-cap").AcceptedEnergy));
+    }
+
+    [Fact]
+    public void Clear_AnyCycle_TheNetLoadAddedBelowANodeStaysWithinItsHeadroom()
+    {
+        // The TSO's request increases, the DSO's reduces; node n is over st0-st2 with 0-10 kW of headroom per quarter hour.
+        var cycles = from s in Scenarios().Generator
+                     from watts in Gen.Choose(0, 10_000).ArrayOf(8)
+                     select (Requests: s.Requests.Select(r => r.Id == "tso-req" ? Up(r) : r).ToArray(),
+                         Offers: s.Offers.Select(o => o.RequestId == "tso-req" ? Up(o) : o).ToArray(),
+                         Node: new NodeHeadroom("n", new HashSet<string> { "st0", "st1", "st2" },
+                             watts.Select((w, i) => (new TimeWindow(T0.AddMinutes(15 * (16 + i)), T0.AddMinutes(15 * (17 + i))), Kilowatts.From(w / 1000m))).ToList()));
+        Prop.ForAll(cycles.ToArbitrary(), c =>
+        {
+            var result = ClearWithin([c.Node], c.Requests, c.Offers);
+            var awards = result.Results.SelectMany(r => r.Awards.Select(a => (Request: c.Requests.Single(q => q.Id == r.RequestId), Award: a))).ToList();
+            // Every window is an hour and every award flat: its kW is its kWh, over its window.
+            return c.Node.Intervals.All(i => awards.Where(x => x.Request.Delivery.Overlaps(i.Interval) && x.Award.StationIds.Any(c.Node.StationIds.Contains))
+                .Sum(x => x.Request.Direction == Direction.IncreaseConsumption ? x.Award.Energy.Value : -x.Award.Energy.Value) <= i.Headroom.Value);
+        }).QuickCheckThrowOnFailure();
+    }
 }

@@ -11,11 +11,12 @@ public sealed class CommonMarketTests(MarketFixture market)
 
     private static readonly object Where = new { latitude = 42.5636m, longitude = 12.6427m };
 
-    private static object Offer(decimal price, string station) => new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false };
+    private static object Offer(decimal price, string station, string direction = "ReduceConsumption") =>
+        new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false, direction };
 
-    private static object Request(string node, DateTimeOffset gate, DateTimeOffset start, decimal kwh, decimal cap) => new
+    private static object Request(string node, DateTimeOffset gate, DateTimeOffset start, decimal kwh, decimal cap, string direction = "ReduceConsumption") => new
     {
-        transformerId = node, deliveryStart = start, deliveryEnd = start.AddHours(1), energyKwh = kwh, direction = "ReduceConsumption",
+        transformerId = node, deliveryStart = start, deliveryEnd = start.AddHours(1), energyKwh = kwh, direction,
         maxPriceEurPerKwh = cap, gateClosure = gate, pricing = "PayAsBid",
     };
 
@@ -63,5 +64,49 @@ public sealed class CommonMarketTests(MarketFixture market)
         Assert.NotNull(tsoAward["lockTransactionHash"]);
         Assert.Equal(new System.Numerics.BigInteger(1_500_000), dsoBefore - await market.TokenBalanceAsync(dsoWallet.Address));
         Assert.Equal(new System.Numerics.BigInteger(1_000_000), tsoBefore - await market.TokenBalanceAsync(tsoWallet.Address));
+    }
+
+    [Fact]
+    public async Task Common_ATsoIncrease_CannotTakeTheCheapStationUnderANodeWithNoHeadroom_TakesTheDearerOneElsewhere()
+    {
+        var (tsoWallet, _) = await market.FundedWalletAsync(1_000_000_000);
+        var tso = await _api.RegisterAsync("Tso", "Terna", tsoWallet);
+        var dso = await _api.RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoKey);
+        var cpoA = await _api.RegisterAsync("Cpo", "Be Charge", MarketFixture.CpoAKey);
+        var cpoB = await _api.RegisterAsync("Cpo", "Enel X", MarketFixture.CpoBKey);
+        var substation = (await _api.PostAsync("/v1/grid/nodes", tso, new { kind = "HvMvSubstation", name = "Terni HV/MV", ratedPowerKw = 40_000m, location = Where }))["id"]!.GetValue<string>();
+        async Task<string> TransformerAsync(string name) => (await _api.PostAsync("/v1/transformers", dso, new
+        {
+            name, ratedPowerKw = 630m, location = Where, parentId = substation, planningLimitKw = 400m, operationalLimitKw = 500m,
+        }))["id"]!.GetValue<string>();
+        var full = await TransformerAsync("Terni Nord 3");
+        var free = await TransformerAsync("Terni Nord 4");
+        var cheap = await _api.StationAsync(cpoA, full, "IT001E0000391", acKw: 8m);
+        var dear = await _api.StationAsync(cpoB, free, "IT001E0000392", acKw: 8m);
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{substation}/coordination", tso, new { model = "Common" });
+
+        // Tomorrow 10:00-11:00: "full" is forecast at its operational limit (500 kW, yellow: no headroom), "free" at 100 kW.
+        var t0 = market.Clock.GetUtcNow();
+        var window = new DateTimeOffset(t0.UtcDateTime.Date.AddDays(1), TimeSpan.Zero).AddHours(10);
+        object Forecast(decimal load) => new
+        {
+            points = Enumerable.Range(0, 4).Select(q => new { start = window.AddMinutes(15 * q), end = window.AddMinutes(15 * (q + 1)), expectedLoadKw = load, limitKw = 630m }),
+        };
+        var day = window.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/transformers/{full}/forecasts/{day}", dso, Forecast(500m));
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/transformers/{free}/forecasts/{day}", dso, Forecast(100m));
+
+        // The TSO wants 5 kW more consumption; the cheap station sits below "full", the dearer one below "free".
+        var request = (await _api.PostAsync("/v1/requests", tso, Request(substation, t0.AddHours(1), window, 5m, 0.5m, "IncreaseConsumption")))["id"]!.GetValue<string>();
+        var toFull = (await _api.PostAsync($"/v1/requests/{request}/offers", cpoA, Offer(0.1m, cheap, "IncreaseConsumption")))["id"]!.GetValue<string>();
+        var toFree = (await _api.PostAsync($"/v1/requests/{request}/offers", cpoB, Offer(0.3m, dear, "IncreaseConsumption")))["id"]!.GetValue<string>();
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var cleared = await _api.WaitForStateAsync(request, tso, "Awarded");
+        var award = Assert.Single(cleared["awards"]!.AsArray())!;
+        Assert.Equal((toFree, 0.3m), (award["offerId"]!.GetValue<string>(), award["priceEurPerKwh"]!.GetValue<decimal>()));
+        var kept = cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == toFull)!;
+        Assert.Equal("RejectedCapacityConflict", kept["outcome"]!.GetValue<string>());
+        Assert.Contains($"Grid node {full} has 0 kW of headroom", kept["detail"]!.GetValue<string>());
     }
 }

@@ -373,9 +373,9 @@ public sealed partial class GateCycleRunner(
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
         var taken = TakenAsync(cycle.Id, market, all, cancellationToken);
-        var requests = await EligibilityCheckedAsync(market.Select(r => (r, (IReadOnlyList<Offer>)byRequest[r.Id].ToList())).ToList(), cycle.ClosesAt, inForce, cancellationToken);
+        var (requests, headroom) = await EligibilityCheckedAsync(market.Select(r => (r, (IReadOnlyList<Offer>)byRequest[r.Id].ToList())).ToList(), cycle.ClosesAt, inForce, cancellationToken);
         var blocks = market.Where(r => r.MinBlock is not null).ToDictionary(r => r.Id, r => r.MinBlock!.Value, StringComparer.Ordinal);
-        var result = Pooling.Clear(requests, all, await taken, blocks);
+        var result = Pooling.Clear(requests, all, await taken, blocks, headroom);
         ClearingResult ResultOf(FlexRequest r) => calls.GetValueOrDefault(r.Id) ?? result.For(r.Id);
         // Closed here only to plan the batches (these copies are not saved; the stored plan is applied to fresh ones).
         foreach (var request in clearing) request.Close(ResultOf(request), now);
@@ -395,7 +395,7 @@ public sealed partial class GateCycleRunner(
             var contract = (await store.GetAvailabilityAsync(call.AvailabilityId!, cancellationToken))?.Value.Contract()
                 ?? throw new InvalidOperationException($"call {call.Id} names a missing availability contract {call.AvailabilityId}");
             var offers = contract.CallOffers(call.Id, call.Delivery);
-            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync([(call, offers)], at, inForce, cancellationToken))[0].Request], offers).Results[0];
+            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync([(call, offers)], at, inForce, cancellationToken)).Requests[0].Request], offers).Results[0];
         }
         return results;
     }
@@ -429,17 +429,21 @@ public sealed partial class GateCycleRunner(
     /// </summary>
     /// <param name="requests">Each request with its offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
-    /// <returns>Each request, in order, with its buyer and its market area's coordination model (the area below the top node above its node).</returns>
-    private async Task<IReadOnlyList<CoordinatedRequest>> EligibilityCheckedAsync(IReadOnlyList<(FlexRequest Request, IReadOnlyList<Offer> Offers)> requests,
+    /// <returns>
+    /// Each request, in order, with its buyer and its market area's coordination model (the area below the top node above its
+    /// node); and the headroom of the grid nodes above the offers' stations, from the grid states read for their restrictions
+    /// (the common market keeps to it).
+    /// </returns>
+    private async Task<(IReadOnlyList<CoordinatedRequest> Requests, IReadOnlyList<NodeHeadroom> Headroom)> EligibilityCheckedAsync(IReadOnlyList<(FlexRequest Request, IReadOnlyList<Offer> Offers)> requests,
         DateTimeOffset at, IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
     {
         var named = requests.SelectMany(r => r.Offers).SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).ToList();
         var stored = await store.GetStationsAsync(named, cancellationToken);
         var stations = requests.Select(r => (IReadOnlyList<ChargingStation>)r.Offers.SelectMany(o => o.StationIds.Select(s => stored.GetValueOrDefault((o.CpoId, s))))
             .OfType<ChargingStation>().DistinctBy(s => s.Id).ToList()).ToList();
-        var restrictions = await store.GetGridRestrictionsAsync(requests.Select((r, i) => (stations[i], r.Request.Delivery)).ToList(), at, inForce, cancellationToken);
+        var (restrictions, headroom) = await store.GetGridRestrictionsAsync(requests.Select((r, i) => (stations[i], r.Request.Delivery)).ToList(), at, inForce, cancellationToken);
         var areas = new System.Collections.Concurrent.ConcurrentDictionary<string, Task<CoordinationSetting?>>(StringComparer.Ordinal);
-        return await Task.WhenAll(requests.Select(async (r, i) =>
+        return (await Task.WhenAll(requests.Select(async (r, i) =>
         {
             var (request, offers) = r;
             var place = await store.GetRequestPlaceAsync(request, stations[i], cancellationToken);
@@ -447,7 +451,7 @@ public sealed partial class GateCycleRunner(
             var checkedRequest = request.ToClearingRequest(stations[i], place.Node, place.Requirements, at, offers, restrictions[i], place.Sites);
             if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers, await store.FixTradeAnswersAsync(request.Id, at, cancellationToken));
             return new CoordinatedRequest(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
-        }));
+        })), headroom);
     }
 
     /// <summary>

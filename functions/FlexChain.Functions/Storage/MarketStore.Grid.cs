@@ -97,7 +97,7 @@ public sealed partial class MarketStore
     /// </summary>
     public async Task<IReadOnlyDictionary<string, GridRestriction>> GetGridRestrictionsAsync(
         IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken) =>
-        (await GetGridRestrictionsAsync([(stations.ToList(), delivery)], now, null, cancellationToken))[0];
+        (await GetGridRestrictionsAsync([(stations.ToList(), delivery)], now, null, cancellationToken)).ByDelivery[0];
 
     /// <summary>
     /// What the grid operators allow each station of each of <paramref name="deliveries"/> for its delivery, judged at
@@ -111,16 +111,24 @@ public sealed partial class MarketStore
     /// once for all its requests, <see cref="GetTemporaryLimitsAsync(TimeWindow, CancellationToken)"/>); otherwise the
     /// limits of each station and node are read here, one partition each.
     /// </param>
-    /// <returns>For each delivery in order, the restriction of each of its stations by id.</returns>
-    public async Task<IReadOnlyList<IReadOnlyDictionary<string, GridRestriction>>> GetGridRestrictionsAsync(
+    /// <returns>
+    /// For each delivery in order, the restriction of each of its stations by id; and, from the same states, the headroom of
+    /// every node with limits on the stations' paths, over the stations below it (for the common market).
+    /// </returns>
+    public async Task<(IReadOnlyList<IReadOnlyDictionary<string, GridRestriction>> ByDelivery, IReadOnlyList<NodeHeadroom> Headroom)> GetGridRestrictionsAsync(
         IReadOnlyList<(IReadOnlyList<ChargingStation> Stations, TimeWindow Delivery)> deliveries, DateTimeOffset now,
         IReadOnlyList<TemporaryLimit>? inForce, CancellationToken cancellationToken)
     {
-        if (deliveries.Count == 0) return [];
+        if (deliveries.Count == 0) return ([], []);
         var distinct = deliveries.SelectMany(d => d.Stations).DistinctBy(s => s.Id).ToList();
         var paths = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var nodes = new Dictionary<string, GridNode>(StringComparer.Ordinal);
         foreach (var t in distinct.Select(s => s.TransformerId).Distinct())
-            paths[t] = await GetGridPathAsync(t, cancellationToken) is { } p ? [t, .. p.Node.AncestorIds] : [t];
+        {
+            var path = await GetGridPathAsync(t, cancellationToken);
+            paths[t] = path is { } p ? [t, .. p.Node.AncestorIds] : [t];
+            foreach (var n in path is { } q ? [q.Node, .. q.Ancestors] : Array.Empty<GridNode>()) nodes.TryAdd(n.Id, n);
+        }
         var span = new TimeWindow(deliveries.Min(d => d.Delivery.Start), deliveries.Max(d => d.Delivery.End));
         var reading = GetGridStatesAsync(paths.Values.SelectMany(p => p), span, cancellationToken);   // alongside the limits and answers
         var limits = (inForce ?? (await Task.WhenAll(distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct()
@@ -129,7 +137,9 @@ public sealed partial class MarketStore
         var answers = applied.Zip(await GetGridAnswersAsync(applied.Select(s => s.GridCase!).ToList(), cancellationToken))
             .ToDictionary(x => x.First.Id, x => x.Second, StringComparer.Ordinal);
         var states = (await reading).ToLookup(s => s.NodeId, StringComparer.Ordinal);
-        return deliveries.Select(d =>
+        var headroom = nodes.Values.Select(n => NodeHeadroom.Of(n, states[n.Id], distinct.Where(s => paths[s.TransformerId].Contains(n.Id)).Select(s => s.Id)))
+            .OfType<NodeHeadroom>().ToList();
+        return (deliveries.Select(d =>
         {
             // Only the worst colour on the path matters here, and it does not depend on how the window is cut.
             var onPath = d.Stations.Select(s => s.TransformerId).Distinct().ToDictionary(t => t,
@@ -143,7 +153,7 @@ public sealed partial class MarketStore
                 result[s.Id] = r;
             }
             return (IReadOnlyDictionary<string, GridRestriction>)result;
-        }).ToList();
+        }).ToList(), headroom);
     }
 
     // ---- temporary limits: one partition per limited station or node, so a station's limits are at most five partitions ----

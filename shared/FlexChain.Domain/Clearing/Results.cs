@@ -30,7 +30,11 @@ public enum OfferOutcomeKind
     /// </summary>
     RejectedNotEligible = 7,
 
-    /// <summary>One of the offer's stations is already awarded for an overlapping delivery window, in this clearing or an earlier one (a <see cref="StationBooking"/>).</summary>
+    /// <summary>
+    /// One of the offer's stations is already awarded for an overlapping delivery window, in this clearing or an earlier one (a
+    /// <see cref="StationBooking"/>); or, in the common market, a grid node above its stations has no room left for it
+    /// (<see cref="NodeHeadroom"/>; the detail names the node).
+    /// </summary>
     RejectedCapacityConflict = 8,
 
     /// <summary>Manual selection: the DSO did not pick this offer.</summary>

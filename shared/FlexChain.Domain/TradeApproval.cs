@@ -49,7 +49,7 @@ public sealed record TradeAnswer(string RequestId, string OfferId, string Operat
             throw new DomainException("reason", "required", "A red answer needs a reason.");
         if (verdict != TradeVerdict.Green && autoLimit is { } limit && PowerOf(tsoRequest, offer).Value <= limit.Value)
             throw new DomainException("verdict", "auto-approved",
-                $"Offer {offer.Id} averages {PowerOf(tsoRequest, offer)}, at or below your approval limit of {limit}: it is approved automatically.");
+                $"Offer {offer.Id} takes at most {PowerOf(tsoRequest, offer)} in any market interval, at or below your approval limit of {limit}: it is approved automatically.");
         return new TradeAnswer(tsoRequest.Id, offer.Id, operatorId, verdict, string.IsNullOrWhiteSpace(reason) ? null : reason.Trim(), now);
     }
 
@@ -66,7 +66,11 @@ public sealed record TradeAnswer(string RequestId, string OfferId, string Operat
         return request with { QualifiedStationIds = eligible.Where(s => !refused.Contains(s)).ToHashSet(StringComparer.Ordinal) };
     }
 
-    /// <summary>The offer's average power over the request's window (kW).</summary>
+    /// <summary>
+    /// The most power the offer moves in any market interval (kW), what an approval limit is held against: its profile's
+    /// highest value, or a flat offer's average over the request's window (rounded up to the watt).
+    /// </summary>
     public static Kilowatts PowerOf(FlexRequest request, Offer offer) =>
-        new(decimal.Round(offer.Energy.Value * TimeSpan.TicksPerHour / request.Delivery.Duration.Ticks, 3, MidpointRounding.ToPositiveInfinity));
+        offer.Profile is { Count: > 0 } profile ? profile.MaxBy(kw => kw.Value)
+        : new(decimal.Round(offer.Energy.Value * TimeSpan.TicksPerHour / request.Delivery.Duration.Ticks, 3, MidpointRounding.ToPositiveInfinity));
 }

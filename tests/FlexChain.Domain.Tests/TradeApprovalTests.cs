@@ -73,6 +73,18 @@ public sealed class TradeApprovalTests
     }
 
     [Fact]
+    public void Give_AProfiledTradePeakingAboveTheApprovalLimit_MayBeAnswered()
+    {
+        // 5 kWh again, but all of it in the first quarter hour: 20 kW there, above a 10 kW limit however low its average.
+        var peaked = Trade with { Profile = [Kilowatts.From(20), Kilowatts.From(0), Kilowatts.From(0), Kilowatts.From(0)] };
+        Assert.Equal(20m, TradeAnswer.PowerOf(TsoRequest(), peaked).Value);
+        var answer = TradeAnswer.Give(TsoRequest(), peaked, "dso1", ["dso1"], Kilowatts.From(10), TradeVerdict.Red, "Feeder 12 at its limit.", T0.AddHours(1.25));
+        Assert.Equal(TradeVerdict.Red, answer.Verdict);
+        Assert.Equal(("verdict", "auto-approved"),
+            Rule(() => TradeAnswer.Give(TsoRequest(), peaked, "dso1", ["dso1"], Kilowatts.From(20), TradeVerdict.Red, "x", T0.AddHours(1.25))));
+    }
+
+    [Fact]
     public void WithoutRed_ARedAnsweredTradeIsNotAwarded_GreenYellowAndSilenceGo()
     {
         var request = Request("req1", kwh: 20);

@@ -45,7 +45,7 @@ public static class FieldDescriptions
         ["TradeAnswerResponse.verdict"] = "Green, Yellow or Red.",
         ["TradeAnswerResponse.reason"] = "Why, or null (always given for Red).",
         ["TradeAnswerResponse.operatorId"] = "The impacted DSO that answered.",
-        ["TradeResponse.powerKw"] = "The offer's average power over the request's window.",
+        ["TradeResponse.powerKw"] = "The most power the offer moves in any market interval (its highest profileKw value, or a flat offer's energy over the window): what an approval limit is held against.",
         ["TradeResponse.impactedOperators"] = "The operators, other than the TSO, owning a node on the path of one of the offer's stations: each may answer.",
         ["TradeResponse.autoApproved"] = "Whether the trade is at or below the caller's approval limit on those paths (approved automatically: only green may be answered).",
         ["TradeResponse.answers"] = "The answers so far, one per impacted operator; no answer by the approval deadline is green.",

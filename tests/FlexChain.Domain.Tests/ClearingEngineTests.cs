@@ -103,6 +103,20 @@ public class ClearingEngineTests
     }
 
     [Fact]
+    public void Clear_OffersWithoutStationListOrWithANullStationIdAndLate_AreRejectedWithoutThrowing()
+    {
+        // The engine reads every offer's station ids ahead of the merit pass; offers it rejects before any station is
+        // looked up must still come out as outcomes, whatever their station list holds.
+        var noList = new Offer("nolist", "r1", "cpo", null!, KilowattHours.From(1), EurosPerKilowattHour.From(0.1m), true, T0);
+        var lateNull = new Offer("late", "r1", "cpo", [null!], KilowattHours.From(1), EurosPerKilowattHour.From(0.1m), true, T0.AddHours(2));
+        var r = ClearingEngine.Clear([Request("r1")], [noList, lateNull, Offer("ok", "r1", 5, 0.2m)]).For("r1");
+
+        Assert.Equal((OfferOutcomeKind.RejectedNotEligible, "The offer names no station."), (r.Outcome("nolist").Kind, r.Outcome("nolist").Detail));
+        Assert.Equal(OfferOutcomeKind.RejectedLate, r.Outcome("late").Kind);
+        Assert.Equal("ok", Assert.Single(r.Awards).OfferId);
+    }
+
+    [Fact]
     public void Clear_EnergyFinerThanWattHour_NotEligible()
     {
         var fine = new Offer("fine", "r1", "cpo", ["st"], new KilowattHours(1.0005m), EurosPerKilowattHour.From(0.1m), true, T0);

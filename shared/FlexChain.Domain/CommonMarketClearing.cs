@@ -297,6 +297,10 @@ public static class CommonMarketClearing
                 Detail = $"Grid node {nodeId} has {headroom} of headroom to its operational limit in {piece}; the common market's other awards "
                     + $"below it leave {new Kilowatts(decimal.Round(Math.Max(0m, LeftW(taking)) / 1000m, 3, MidpointRounding.ToZero))}, too little for this offer.",
             };
+
+        /// <summary>Why an offer was taken only in part: the awards below the node, its own included, fill its headroom.</summary>
+        public string CutShort() =>
+            $"Cut to the grid limit: grid node {nodeId} has {headroom} of headroom to its operational limit in {piece}, which the common market's awards below it, this one included, fill.";
     }
 
     /// <summary>One request: the engine's verdict on each of its offers alone, its candidates and its need per slot.</summary>
@@ -389,7 +393,7 @@ public static class CommonMarketClearing
             var candidates = Candidates.ToDictionary(c => c.Offer.Id, StringComparer.Ordinal);
             var outcomes = Alone.Outcomes.Select(o =>
                 !candidates.TryGetValue(o.OfferId, out var c) ? o
-                : taking.ContainsKey(c) ? Took(finals![o.OfferId], c)
+                : taking.ContainsKey(c) ? Took(finals![o.OfferId], c, Cutting(c, rooms, taking, left))
                 : lostTo.TryGetValue(c, out var lost) ? LostTo(c, lost.Station, requests[lost.Winner.Side].Id, lost.Winner)
                 : Blocking(c, rooms, taking, left) is { } limit ? limit.KeptOut(c, taking)
                 : LeftOut(c, left)).ToArray();
@@ -397,8 +401,19 @@ public static class CommonMarketClearing
             return result with { Outcomes = outcomes, Requested = Request.Energy, OverfillAllowance = Request.OverfillAllowance };
         }
 
-        private static OfferOutcome Took(OfferOutcome outcome, Candidate c) =>
-            outcome.AcceptedEnergy < c.Offer.Energy ? outcome with { Kind = OfferOutcomeKind.PartlyAccepted } : outcome;
+        private static OfferOutcome Took(OfferOutcome outcome, Candidate c, NodeLimit? cutBy) =>
+            outcome.AcceptedEnergy < c.Offer.Energy ? outcome with { Kind = OfferOutcomeKind.PartlyAccepted, Detail = cutBy?.CutShort() ?? outcome.Detail } : outcome;
+
+        /// <summary>
+        /// The grid limit that cut <paramref name="c"/>, taken in part, or null: one with less room left than the rest of its
+        /// offer in a slot where it was cut, while the request still needed energy or took a dearer offer instead.
+        /// </summary>
+        private NodeLimit? Cutting(Candidate c, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, Dictionary<Candidate, long[]> taking, long[] left)
+        {
+            var took = taking[c];
+            if (!rooms[c].Any() || !(left.Any(wh => wh > 0) || Taken(taking).Any(t => t.SurplusUnits < c.SurplusUnits))) return null;
+            return rooms[c].FirstOrDefault(x => took[x.Slot] < c.OfferedWh[x.Slot] && x.Limit.RoomWh(c, taking) < c.OfferedWh[x.Slot] - took[x.Slot]).Limit;
+        }
 
         private static OfferOutcome LostTo(Candidate c, string station, string requestId, Candidate winner) =>
             new(c.Offer.Id, OfferOutcomeKind.RejectedCapacityConflict, KilowattHours.Zero)

@@ -333,6 +333,8 @@ public sealed class CommonMarketTests
 
         Assert.Equal((OfferOutcomeKind.PartlyAccepted, Kwh(4)), (result.Outcome("cheap-a").Kind, result.Outcome("cheap-a").AcceptedEnergy));
         Assert.Equal((OfferOutcomeKind.PartlyAccepted, Kwh(6)), (result.Outcome("dear").Kind, result.Outcome("dear").AcceptedEnergy));
+        Assert.StartsWith("Cut to the grid limit: grid node t1 has 4 kW of headroom", result.Outcome("cheap-a").Detail);
+        Assert.DoesNotContain("grid", result.Outcome("dear").Detail ?? "");   // cut to the need, not by a node
         var kept = result.Outcome("cheap-b");
         Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, kept.Kind);
         Assert.Contains("Grid node t1 has 4 kW of headroom", kept.Detail);

@@ -411,7 +411,7 @@ public static class CommonMarketClearing
         private NodeLimit? Cutting(Candidate c, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, Dictionary<Candidate, long[]> taking, long[] left)
         {
             var took = taking[c];
-            if (!rooms[c].Any() || !(left.Any(wh => wh > 0) || Taken(taking).Any(t => t.SurplusUnits < c.SurplusUnits))) return null;
+            if (!MayBind(c, rooms, taking, left)) return null;
             return rooms[c].FirstOrDefault(x => took[x.Slot] < c.OfferedWh[x.Slot] && x.Limit.RoomWh(c, taking) < c.OfferedWh[x.Slot] - took[x.Slot]).Limit;
         }
 
@@ -428,10 +428,14 @@ public static class CommonMarketClearing
         /// </summary>
         private NodeLimit? Blocking(Candidate c, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, Dictionary<Candidate, long[]> taking, long[] left)
         {
-            if (!rooms[c].Any() || !(left.Any(wh => wh > 0) || Taken(taking).Any(t => t.SurplusUnits < c.SurplusUnits))) return null;
+            if (!MayBind(c, rooms, taking, left)) return null;
             var least = c.Offer.Divisible ? Math.Max(1, Math.Min(MinimumWh, c.OfferedWh.Sum())) : c.OfferedWh.Sum();
             return rooms[c].FirstOrDefault(x => x.Limit.RoomWh(c, taking) < Math.Min(least, c.OfferedWh[x.Slot])).Limit;
         }
+
+        /// <summary>Whether a grid limit can explain what <paramref name="c"/> did not get: one lies on it, and the request still needed energy or took a dearer offer instead.</summary>
+        private bool MayBind(Candidate c, ILookup<Candidate, (int Slot, NodeLimit Limit)> rooms, Dictionary<Candidate, long[]> taking, long[] left) =>
+            rooms[c].Any() && (left.Any(wh => wh > 0) || Taken(taking).Any(t => t.SurplusUnits < c.SurplusUnits));
 
         private static OfferOutcome LeftOut(Candidate c, long[] left)
         {

@@ -154,9 +154,8 @@ public static class BidForwarding
         if (from.Interval != to.Interval || from.Delivery.Duration.Ticks % length != 0 || to.Delivery.Duration.Ticks % length != 0 || shift % length != 0)
             throw new DomainException("requestId", "forward-window",
                 $"Offer {offer.Id} is for {from.Delivery}, which request {to.Id}'s window {to.Delivery} does not share market intervals of {to.Interval} with.");
-        var offered = new long[from.Delivery.Duration.Ticks / length];
-        if (offer.Profile is { } p) Profiles.IntervalWh(p, from.Interval.Minutes, true, offered);
-        else Profiles.Spread(decimal.ToInt64(offer.Energy.Value * 1000), offered);
+        var offered = Profiles.OfferedWh(offer, from.Interval, from.Delivery)
+            ?? throw new InvalidOperationException($"offer {offer.Id}'s profile does not fit its own request {from.Id}");
         var wh = new long[to.Delivery.Duration.Ticks / length];
         var first = shift / length; // the DSO window's interval where the TSO's window starts (negative: before it)
         for (var k = 0; k < wh.Length; k++)

@@ -105,7 +105,7 @@ public static class Pooling
     private static string? NotPoolable(ClearingRequest request, Offer o, ILookup<string, StationBooking> booked)
     {
         if (o.ForwardedFrom is null) return "only offers forwarded from a DSO's request are pooled";
-        if (o.Profile is not null && IntervalWh(request, o) is null) return $"its power profile does not fit the request's market intervals of {request.Interval}";
+        if (o.Profile is not null && Profiles.OfferedWh(o, request.Interval, request.Delivery) is null) return $"its power profile does not fit the request's market intervals of {request.Interval}";
         if (o.Direction != request.Direction) return "it moves consumption the other way";
         if (o.Price.Value <= 0 || o.Price > request.PriceCap) return $"its price is above the cap of {request.PriceCap}";
         if (o.SubmittedAt >= request.GateClosure) return "it came after gate closure";
@@ -129,7 +129,7 @@ public static class Pooling
         var id = $"pool-{number}";
         // With a profiled member the block is the members' power summed interval by interval (a flat one spread evenly);
         // otherwise it is flat, and the engine spreads it over the window as any flat offer.
-        var wh = members.Any(m => m.Profile is not null) ? members.Select(m => IntervalWh(request, m)!).ToList() : null;
+        var wh = members.Any(m => m.Profile is not null) ? members.Select(m => Profiles.OfferedWh(m, request.Interval, request.Delivery)!).ToList() : null;
         IReadOnlyList<Kilowatts> Power(IEnumerable<long> intervals) => Array.AsReadOnly(intervals.Select(x => Profiles.Power(x, request.Interval.Minutes)).ToArray());
         var block = new Offer($"{request.Id}#{id}", request.Id, "", members.SelectMany(m => m.StationIds).ToList(), energy,
             new EurosPerKilowattHour(members.Max(m => m.Price.Value)), Divisible: false, members.Max(m => m.SubmittedAt))
@@ -138,19 +138,6 @@ public static class Pooling
             Profile = wh is null ? null : Power(Enumerable.Range(0, wh[0].Length).Select(k => wh.Sum(m => m[k]))),
         };
         return new Pool(id, members, block, wh?.Select(Power).ToArray());
-    }
-
-    /// <summary>
-    /// The watt-hours <paramref name="o"/> offers in each market interval of <paramref name="request"/>'s window: its profile,
-    /// or its energy spread evenly (the remainder to the first intervals); null when its profile does not fit them.
-    /// </summary>
-    private static long[]? IntervalWh(ClearingRequest request, Offer o)
-    {
-        var length = request.Interval.Length.Ticks;
-        var wh = new long[(request.Delivery.Duration.Ticks + length - 1) / length];
-        if (o.Profile is null) Profiles.Spread(decimal.ToInt64(o.Energy.Value * 1000), wh);
-        else if (!Profiles.IntervalWh(o.Profile, request.Interval.Minutes, request.Delivery.Duration.Ticks % length == 0, wh) || wh.Sum() != decimal.ToInt64(o.Energy.Value * 1000)) return null;
-        return wh;
     }
 
     /// <summary>The request's result with each pool's outcome and award replaced by its members', and the offers below the block added.</summary>
@@ -199,7 +186,7 @@ public static class Pooling
     private static IReadOnlyList<Kilowatts>[] Share(IReadOnlyList<Kilowatts> block, IReadOnlyList<Offer> members, MarketInterval interval)
     {
         var column = block.Select(kw => decimal.ToInt64(kw.Value * 1000 * interval.Minutes / 60)).ToArray();
-        var row = members.Select(m => decimal.ToInt64(m.Energy.Value * 1000)).ToArray();
+        var row = members.Select(m => Units.WattHours(m.Energy, "energyKwh")).ToArray();
         var total = column.Sum();
         var wh = new long[row.Length, column.Length];
         var rowShort = (long[])row.Clone();

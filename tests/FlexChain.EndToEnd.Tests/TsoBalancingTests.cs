@@ -231,15 +231,10 @@ public sealed class TsoBalancingTests(MarketFixture market)
 
         market.Clock.SetTo(t0.AddHours(1));
         await _api.WaitForStateAsync(dsoRequest, g.DsoA, "Awarded");
-        System.Text.Json.Nodes.JsonNode? forwarded = null;
-        for (var tries = 0; forwarded is null && tries < 90; tries++)
-        {
-            forwarded = (await _api.GetAsync($"/v1/requests/{tsoRequest}/offers", g.CpoA))["items"]!.AsArray().SingleOrDefault();
-            if (forwarded is null) await Task.Delay(1000);
-        }
+        var forwarded = (await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/requests/{tsoRequest}/offers", g.CpoA),
+            page => page["items"]!.AsArray().Count > 0, TimeSpan.FromSeconds(90), "the offer forwarded to the TSO's request"))["items"]!.AsArray().Single()!;
         // 5 kWh over the DSO's hour is 5 kW: the TSO gets that power in the two quarters the windows share, none after.
-        Assert.NotNull(forwarded);
-        Assert.Equal(local, forwarded!["forwardedFrom"]!.GetValue<string>());
+        Assert.Equal(local, forwarded["forwardedFrom"]!.GetValue<string>());
         Assert.Equal([5m, 5m, 0m, 0m], forwarded["profileKw"]!.AsArray().Select(k => k!.GetValue<decimal>()));
         Assert.Equal(2.5m, forwarded["energyKwh"]!.GetValue<decimal>());
 

@@ -26,6 +26,22 @@ public static class Profiles
     /// <summary>The power of <paramref name="wh"/> watt-hours over an interval of <paramref name="minutes"/> (which divides the hour: exact).</summary>
     public static Kilowatts Power(long wh, int minutes) => new(Units.Kwh(wh * (60 / minutes)).Value);
 
+    /// <summary>
+    /// The watt-hours <paramref name="offer"/> offers in each <paramref name="interval"/> of <paramref name="window"/>: its
+    /// profile, or its energy spread evenly (the remainder to the first intervals); null when its profile does not fit them
+    /// or does not sum to its energy.
+    /// </summary>
+    public static long[]? OfferedWh(Offer offer, MarketInterval interval, TimeWindow window)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        var length = interval.Length.Ticks;
+        var wh = new long[(window.Duration.Ticks + length - 1) / length];
+        var energy = Units.WattHours(offer.Energy, "energyKwh");
+        if (offer.Profile is null) Spread(energy, wh);
+        else if (!IntervalWh(offer.Profile, interval.Minutes, window.Duration.Ticks % length == 0, wh) || wh.Sum() != energy) return null;
+        return wh;
+    }
+
     /// <summary>Fills <paramref name="wh"/> (one per interval) with the watt-hours of <paramref name="profile"/>; false when it breaks a rule of <see cref="Profiles"/>.</summary>
     internal static bool IntervalWh(IReadOnlyList<Kilowatts> profile, int minutes, bool wholeIntervals, long[] wh)
     {

@@ -28,6 +28,16 @@ if (args is ["--quick", ..])
     Console.WriteLine($"x-of-y: {x.VerifyXOfYOneMinute()} of 50 verified as delivered");
     return;
 }
+// `-- --repeat <sort|clear|profil> [rounds]` times one of them over and over (20 rounds by default), for a profiler to sample.
+if (args is ["--repeat", var only, ..])
+{
+    var b = new ClearingBenchmarks { Offers = 1_000_000, Requests = 10_000 };
+    b.Setup();
+    var rounds = args is [_, _, var n, ..] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 20;
+    Func<object> run = only switch { "clear" => b.ClearGateCycle, "profil" => b.ClearProfiledGateCycle, _ => () => b.SortEachRequestsOffers() };
+    for (var round = 0; round < rounds; round++) Time(only, run);
+    return;
+}
 // `-- --common` times the common market's clearing of one market area's cycle (docs/BENCHMARKS.md); then the same cycle
 // as increases, without and with the transformers' grid limits (the limits constrain increases only).
 if (args is ["--common", ..])

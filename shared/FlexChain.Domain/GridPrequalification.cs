@@ -195,7 +195,7 @@ public sealed record GridRestriction(IReadOnlyList<string> RefusedBy, HoursOfDay
 
     /// <summary>
     /// Why <paramref name="stationId"/> may not deliver in <paramref name="delivery"/>, or null: its grid's state (rules
-    /// <c>grid-red</c>, <c>grid-orange</c>), refused (rule <c>grid-not-approved</c>) or outside its allowed hours (<c>grid-hours</c>).
+    /// <c>grid-red</c>, <c>grid-dynamic-connection</c>), refused (rule <c>grid-not-approved</c>) or outside its allowed hours (<c>grid-hours</c>).
     /// </summary>
     public QualificationReason? Problem(string stationId, TimeWindow delivery)
     {

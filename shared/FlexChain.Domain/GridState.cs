@@ -149,8 +149,10 @@ public sealed record GridPathState(TimeWindow Window, IReadOnlyList<(TimeWindow 
             : null;
 
     /// <summary>
-    /// What the state allows a station on this path: nothing in red (rule <c>grid-red</c>); in orange only a station under
-    /// a dynamic connection agreement (rule <c>grid-orange</c>); otherwise no restriction.
+    /// What the state allows a station on this path: nothing in red (rule <c>grid-red</c>); everyone in orange ("all
+    /// flexibility, including resources under dynamic connection agreements"); in green and yellow (short-term flexibility)
+    /// every station but one under a dynamic connection agreement, which takes part only in orange (rule
+    /// <c>grid-dynamic-connection</c>); no restriction where no colour is known.
     /// </summary>
     public GridRestriction RestrictionFor(ChargingStation station) => Worst switch
     {
@@ -158,9 +160,10 @@ public sealed record GridPathState(TimeWindow Window, IReadOnlyList<(TimeWindow 
         {
             StateProblem = new("grid-red", $"Station {station.Id}'s grid is red in {Window}: the market is suspended there."),
         },
-        GridStateColour.Orange when !station.DynamicConnection => GridRestriction.None with
+        GridStateColour.Green or GridStateColour.Yellow when station.DynamicConnection => GridRestriction.None with
         {
-            StateProblem = new("grid-orange", $"Station {station.Id}'s grid is orange in {Window}: only resources under dynamic connection agreements take part."),
+            StateProblem = new("grid-dynamic-connection",
+                $"Station {station.Id} is under a dynamic connection agreement: such resources take part only when the grid is orange; its grid is {Worst} in {Window}."),
         },
         _ => GridRestriction.None,
     };

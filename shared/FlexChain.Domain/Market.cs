@@ -178,7 +178,7 @@ public sealed record ChargingStation(
     /// <summary>The station's current grid prequalification case with the operators of its grid, or null before its CPO first applied.</summary>
     public GridCase? GridCase { get; init; }
 
-    /// <summary>Whether the station is under a dynamic connection agreement: only such stations take part where the grid is orange.</summary>
+    /// <summary>Whether the station is under a dynamic connection agreement: such a station takes part only where the grid state on its path is orange (<see cref="GridPathState.RestrictionFor"/>).</summary>
     public bool DynamicConnection { get; init; }
 
     /// <summary>The balance responsible party of its metering point, or null when not given: activations are reported to it.</summary>

@@ -139,12 +139,14 @@ public sealed class GridStateTests
 
     [Theory]
     [InlineData(100, false, null)]
+    [InlineData(100, true, "grid-dynamic-connection")]
     [InlineData(450, false, null)]
-    [InlineData(550, false, "grid-orange")]
+    [InlineData(450, true, "grid-dynamic-connection")]
+    [InlineData(550, false, null)]
     [InlineData(550, true, null)]
     [InlineData(640, false, "grid-red")]
     [InlineData(640, true, "grid-red")]
-    public void RestrictionFor_OrangeAdmitsOnlyDynamicConnections_RedNobody(decimal kw, bool dynamic, string? rule)
+    public void RestrictionFor_OrangeAdmitsEveryone_DynamicConnectionsOnlyInOrange_RedNobody(decimal kw, bool dynamic, string? rule)
     {
         var path = Path(FirstHalfHour, StateOf(Transformer(), Point(0, 30, kw)));
         Assert.Equal(rule, path.RestrictionFor(Station(dynamic)).Problem("st1", FirstHalfHour)?.Rule);

@@ -89,16 +89,17 @@ public sealed class GridStateTests(MarketFixture market)
         // A transformer without a forecast has no state: its market runs as before.
         var onB = (await _api.PostAsync("/v1/requests", dso, Request(trB, window, gate)))["id"]!.GetValue<string>();
 
-        // Yellow in the last half hour: the market is open to everyone.
+        // Yellow in the last half hour: the market is open to every station ...
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/transformers/{trA}/forecasts/{day}", dso, Forecast(dayStart, 100m, 450m));
         Assert.Equal(["Green", "Green", "Yellow", "Yellow"], Colours(await _api.GetAsync($"/v1/grid/nodes/{trA}/state?day={day}", cpo)));
         var request = (await _api.PostAsync("/v1/requests", dso, Request(trA, window, gate)))["id"]!.GetValue<string>();
         var offer = (await _api.PostAsync($"/v1/requests/{request}/offers", cpo, Offer(plain)))["id"]!.GetValue<string>();
+        // ... but to a station under a dynamic connection agreement: such resources take part only in orange.
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/offers/{offer}", cpo, Offer(dynamic), ifMatch: "\"1\""))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "stationIds", "grid-dynamic-connection");
 
-        // Orange: only stations under a dynamic connection agreement.
+        // Orange: all flexibility, including stations under a dynamic connection agreement.
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/transformers/{trA}/forecasts/{day}", dso, Forecast(dayStart, 100m, 550m));
-        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/offers/{offer}", cpo, Offer(plain), ifMatch: "\"1\""))
-            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "stationIds", "grid-orange");
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/offers/{offer}", cpo, Offer(dynamic));
 
         // The feeder sums its transformers against its own limits: 550 + 450 kW = 1,000 kW is orange there while trB alone is yellow,

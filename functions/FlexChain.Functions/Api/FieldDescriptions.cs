@@ -293,7 +293,7 @@ public static class FieldDescriptions
         ["maxPowerKw"] = "The larger of maxAcKw and maxDcKw: what the station can shift.",
         ["connectorTypes"] = "The connector types (e.g. Type2, CCS2).",
         ["realTimeMonitoring"] = "Whether the station reports in real time (required for prequalification).",
-        ["dynamicConnection"] = "Whether the station is under a dynamic connection agreement (default false): only such stations take part where the grid state is orange.",
+        ["dynamicConnection"] = "Whether the station is under a dynamic connection agreement (default false): such a station takes part only where the grid state on its path is orange (all flexibility); in green and yellow it is refused (rule grid-dynamic-connection).",
         ["balanceResponsiblePartyId"] = "The balance responsible party of the metering point (an EIC code, for example), or null: imbalance-adjustment records of its activations go to it.",
         ["planningLimitKw"] = "The node's planning limit, with operationalLimitKw or neither: a forecast load up to it is green, above it yellow. Without limits the node has no grid state.",
         ["operationalLimitKw"] = "The node's operational limit (planning limit <= it <= rated power): a forecast load above it is orange, above the rated power red.",

@@ -15,7 +15,9 @@ public enum TradeVerdict
 
 /// <summary>
 /// An impacted DSO's answer on a trade: an offer on a TSO's balancing request whose stations sit in its grid. Given between
-/// the TSO request's gate closure and its approval deadline (<see cref="FlexRequest.ClearsAt"/>); no answer by then is green.
+/// the TSO request's gate closure and its approval deadline (<see cref="FlexRequest.ClearsAt"/>). A trade at or below the
+/// operator's approval limit is approved automatically; above it (or through an operator that set no limit) it goes only
+/// with the operator's green or yellow by then (<see cref="WithoutUnapproved"/>).
 /// </summary>
 public sealed record TradeAnswer(string RequestId, string OfferId, string OperatorId, TradeVerdict Verdict, string? Reason, DateTimeOffset AnsweredAt)
 {
@@ -44,7 +46,7 @@ public sealed record TradeAnswer(string RequestId, string OfferId, string Operat
             throw new DomainException("offerId", "own-grid", $"Offer {offer.Id} names no station in your grid; only the DSOs it impacts answer on it.");
         if (now < tsoRequest.GateClosure || now >= tsoRequest.ClearsAt)
             throw new DomainException("id", "approval-deadline",
-                $"Trades are answered from gate closure, {tsoRequest.GateClosure:O}, until the approval deadline, {tsoRequest.ClearsAt:O}; no answer by then is green.");
+                $"Trades are answered from gate closure, {tsoRequest.GateClosure:O}, until the approval deadline, {tsoRequest.ClearsAt:O}.");
         if (verdict == TradeVerdict.Red && string.IsNullOrWhiteSpace(reason))
             throw new DomainException("reason", "required", "A red answer needs a reason.");
         if (verdict != TradeVerdict.Green && autoLimit is { } limit && PowerOf(tsoRequest, offer).Value <= limit.Value)
@@ -54,16 +56,33 @@ public sealed record TradeAnswer(string RequestId, string OfferId, string Operat
     }
 
     /// <summary>
-    /// <paramref name="request"/> for the engine without the stations of its red-answered trades: clearing does not award
-    /// an offer an impacted DSO rejected (<see cref="OfferOutcomeKind.RejectedNotEligible"/>); green, yellow and no answer go.
+    /// <paramref name="request"/> for the engine without the stations of its trades that are not approved
+    /// (<see cref="OfferOutcomeKind.RejectedNotEligible"/>): a trade goes when no impacted operator answered red and each
+    /// impacted operator either answered (green or yellow) or approves it automatically, its approval limit at or above the
+    /// trade's power (<see cref="PowerOf"/>). So silence approves only what the operator's limit covers: a trade above it,
+    /// or through an operator that set no limit, needs that operator's answer by the approval deadline.
     /// </summary>
-    public static ClearingRequest WithoutRed(ClearingRequest request, IEnumerable<Offer> offers, IEnumerable<TradeAnswer> answers)
+    /// <param name="tsoRequest">The TSO's request <paramref name="request"/> was made from.</param>
+    /// <param name="answers">The answers fixed at the approval deadline, at most one per offer and operator.</param>
+    /// <param name="impacts">The operators each offer impacts and their approval limits, by offer id.</param>
+    public static ClearingRequest WithoutUnapproved(ClearingRequest request, FlexRequest tsoRequest, IReadOnlyList<Offer> offers,
+        IEnumerable<TradeAnswer> answers, IReadOnlyDictionary<string, TradeImpact> impacts)
     {
-        var red = answers.Where(a => a.RequestId == request.Id && a.Verdict == TradeVerdict.Red).Select(a => a.OfferId).ToHashSet(StringComparer.Ordinal);
-        if (red.Count == 0) return request;
-        var refused = offers.Where(o => red.Contains(o.Id)).SelectMany(o => o.StationIds).ToHashSet(StringComparer.Ordinal);
+        ArgumentNullException.ThrowIfNull(tsoRequest);
+        var given = answers.Where(a => a.RequestId == request.Id).ToLookup(a => a.OfferId, StringComparer.Ordinal);
+        var refused = offers.Where(o => !Approved(o)).SelectMany(o => o.StationIds).ToHashSet(StringComparer.Ordinal);
+        if (refused.Count == 0) return request;
         var eligible = request.QualifiedStationIds ?? offers.SelectMany(o => o.StationIds).ToHashSet(StringComparer.Ordinal);
         return request with { QualifiedStationIds = eligible.Where(s => !refused.Contains(s)).ToHashSet(StringComparer.Ordinal) };
+
+        bool Approved(Offer o)
+        {
+            var mine = given[o.Id].ToList();
+            if (mine.Any(a => a.Verdict == TradeVerdict.Red)) return false;
+            if (!impacts.TryGetValue(o.Id, out var impact)) return true;
+            var power = PowerOf(tsoRequest, o).Value;
+            return impact.Operators.All(op => mine.Any(a => a.OperatorId == op) || (impact.Limits.TryGetValue(op, out var limit) && power <= limit.Value));
+        }
     }
 
     /// <summary>
@@ -74,3 +93,9 @@ public sealed record TradeAnswer(string RequestId, string OfferId, string Operat
         offer.Profile is { Count: > 0 } profile ? profile.MaxBy(kw => kw.Value)
         : new(decimal.Round(offer.Energy.Value * TimeSpan.TicksPerHour / request.Delivery.Duration.Ticks, 3, MidpointRounding.ToPositiveInfinity));
 }
+
+/// <summary>
+/// Which operators a trade on a TSO's request impacts (the owners of the nodes on its stations' paths, the TSO aside) and
+/// each one's lowest approval limit there (absent: the operator set none, so it approves nothing automatically).
+/// </summary>
+public sealed record TradeImpact(IReadOnlyList<string> Operators, IReadOnlyDictionary<string, Kilowatts> Limits);

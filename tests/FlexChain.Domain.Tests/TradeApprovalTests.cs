@@ -85,20 +85,37 @@ public sealed class TradeApprovalTests
     }
 
     [Fact]
-    public void WithoutRed_ARedAnsweredTradeIsNotAwarded_GreenYellowAndSilenceGo()
+    public void WithoutUnapproved_RedStops_AnAnswerOrTheLimitApproves_SilenceAboveTheLimitOrWithoutOneStops()
     {
-        var request = Request("req1", kwh: 20);
-        var offers = new[] { Offer("a", "req1", 5, 0.1m), Offer("b", "req1", 5, 0.2m), Offer("c", "req1", 5, 0.3m), Offer("d", "req1", 5, 0.4m) };
+        var request = Request("req1", kwh: 40);
+        var offers = new[]
+        {
+            Offer("a", "req1", 5, 0.1m), Offer("b", "req1", 5, 0.2m), Offer("c", "req1", 5, 0.3m), Offer("d", "req1", 5, 0.4m),
+            Offer("e", "req1", 5, 0.45m), Offer("f", "req1", 5, 0.46m), Offer("g", "req1", 5, 0.47m),
+        };
         var answers = new[]
         {
-            new TradeAnswer("req1", "a", "dso1", TradeVerdict.Red, "Feeder 12 at its limit.", T0),
-            new TradeAnswer("req1", "b", "dso1", TradeVerdict.Yellow, null, T0),
-            new TradeAnswer("req1", "c", "dso2", TradeVerdict.Green, null, T0),
-            new TradeAnswer("other", "d", "dso1", TradeVerdict.Red, "x", T0),
+            new TradeAnswer("req1", "a", "dso1", TradeVerdict.Red, "Feeder 12 at its limit.", T0),   // red, though within dso1's limit
+            new TradeAnswer("req1", "b", "dso1", TradeVerdict.Yellow, null, T0),                      // yellow from an operator without a limit
+            new TradeAnswer("req1", "c", "dso2", TradeVerdict.Green, null, T0),                       // dso2 answers; dso1's limit covers 5 kW
+            new TradeAnswer("other", "d", "dso1", TradeVerdict.Green, null, T0),                      // an answer on another request does not count
         };
-        var result = ClearingEngine.Clear([TradeAnswer.WithoutRed(request, offers, answers)], offers).Results[0];
-        Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcome("a").Kind);
-        Assert.Equal(["b", "c", "d"], result.Awards.Select(a => a.OfferId).Order());
-        Assert.Same(request, TradeAnswer.WithoutRed(request, offers, answers.Skip(1)));
+        var tenKw = new Dictionary<string, Kilowatts> { ["dso1"] = Kilowatts.From(10) };
+        var impacts = new Dictionary<string, TradeImpact>
+        {
+            ["a"] = new(["dso1"], tenKw),
+            ["b"] = new(["dso1"], new Dictionary<string, Kilowatts>()),
+            ["c"] = new(["dso1", "dso2"], tenKw),
+            ["d"] = new(["dso1"], new Dictionary<string, Kilowatts> { ["dso1"] = Kilowatts.From(3) }),   // 5 kW above a 3 kW limit, no answer
+            ["e"] = new(["dso2"], tenKw),                                                                // dso2 set no limit and did not answer
+            ["f"] = new(["dso1"], new Dictionary<string, Kilowatts> { ["dso1"] = Kilowatts.From(5) }),   // at the limit: approved automatically
+            ["g"] = new([], new Dictionary<string, Kilowatts>()),                                        // impacts no DSO
+        };
+        var result = ClearingEngine.Clear([TradeAnswer.WithoutUnapproved(request, TsoRequest(), offers, answers, impacts)], offers).Results[0];
+        foreach (var refused in new[] { "a", "d", "e" }) Assert.Equal(OfferOutcomeKind.RejectedNotEligible, result.Outcome(refused).Kind);
+        Assert.Equal(["b", "c", "f", "g"], result.Awards.Select(a => a.OfferId).Order());
+
+        var approvedAll = answers.Skip(1).Append(new TradeAnswer("req1", "d", "dso1", TradeVerdict.Green, null, T0)).Append(new TradeAnswer("req1", "e", "dso2", TradeVerdict.Yellow, null, T0));
+        Assert.Same(request, TradeAnswer.WithoutUnapproved(request, TsoRequest(), offers.Skip(1).ToList(), approvedAll, impacts));
     }
 }

@@ -245,7 +245,7 @@ public sealed class TsoBalancingTests(MarketFixture market)
     }
 
     [Fact]
-    public async Task TradeApproval_ARedAnswerKeepsTheTsoFromAwardingTheTrade_LimitsApproveAutomatically_SilenceIsGreen()
+    public async Task TradeApproval_ARedAnswerKeepsTheTsoFromAwardingTheTrade_LimitsApproveAutomatically_SilenceAboveTheLimitIsNoApproval()
     {
         var g = await GridAsync("IT001E0000205");
         var t0 = market.Clock.GetUtcNow();
@@ -292,11 +292,13 @@ public sealed class TsoBalancingTests(MarketFixture market)
         Assert.Equal(("Red", g.DsoA.Id), (answer["verdict"]!.GetValue<string>(), answer["operatorId"]!.GetValue<string>()));
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{auto}", g.DsoB, new { verdict = "Green" });
 
-        // At the approval deadline the request clears: the red trade is not awarded; the automatic and the silent ones are.
+        // At the approval deadline the request clears: the red trade is not awarded, nor the silent one (5 kW, above DSO A's
+        // 3 kW limit, with no answer from DSO A); the automatically approved one is.
         market.Clock.SetTo(t0.AddHours(1).AddMinutes(30));
         var cleared = await _api.WaitForStateAsync(request, g.Tso, "Awarded");
-        Assert.Equal(new[] { auto, silent }.Order(), cleared["awards"]!.AsArray().Select(a => a!["offerId"]!.GetValue<string>()).Order());
-        Assert.Equal("RejectedNotEligible", cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == red)!["outcome"]!.GetValue<string>());
+        Assert.Equal([auto], cleared["awards"]!.AsArray().Select(a => a!["offerId"]!.GetValue<string>()));
+        foreach (var refused in new[] { red, silent })
+            Assert.Equal("RejectedNotEligible", cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == refused)!["outcome"]!.GetValue<string>());
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/requests/{request}/trades/{silent}", g.DsoA, new { verdict = "Red", reason = "Too late." }))
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "id", "approval-deadline");
     }
@@ -391,6 +393,8 @@ public sealed class TsoBalancingTests(MarketFixture market)
         var g = await GridAsync("IT001E0000207");
         var t0 = market.Clock.GetUtcNow();
         var deadline = t0.AddHours(1).AddMinutes(30);
+        // DSO B approves trades of up to 10 kW automatically, so its silence lets the trade in its grid go.
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{g.TransformerB}/approval-limit", g.DsoB, new { maxKw = 10m });
         var request = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0, approval: deadline)))["id"]!.GetValue<string>();
         var inA = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoA, Offer(0.1m, g.StationA)))["id"]!.GetValue<string>();
         var inB = (await _api.PostAsync($"/v1/requests/{request}/offers", g.CpoB, Offer(0.2m, g.StationB)))["id"]!.GetValue<string>();

@@ -424,8 +424,8 @@ public sealed partial class GateCycleRunner(
     /// The requests for the engine with their offers' stations re-checked at the cycle's closing time (a fixed instant, so a
     /// retried step judges time the same way): a station deactivated, or whose qualification lapsed, since it was offered
     /// no longer wins. Stations are read from the store, not the offer path's cache, all of the cycle's at once (and their
-    /// grid answers and states), so a station costs a fraction of a query. A TSO's request also loses the offers an
-    /// impacted DSO answered red (<see cref="TradeAnswer.WithoutRed"/>), its answers fixed first (<see cref="MarketStore.FixTradeAnswersAsync"/>).
+    /// grid answers and states), so a station costs a fraction of a query. A TSO's request with an approval deadline also loses the
+    /// trades not approved (<see cref="TradeAnswer.WithoutUnapproved"/>), its answers fixed first (<see cref="MarketStore.FixTradeAnswersAsync"/>).
     /// </summary>
     /// <param name="requests">Each request with its offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
@@ -449,7 +449,13 @@ public sealed partial class GateCycleRunner(
             var place = await store.GetRequestPlaceAsync(request, stations[i], cancellationToken);
             var area = await areas.GetOrAdd(place.Node.AncestorIds.LastOrDefault() ?? place.Node.Id, id => store.GetCoordinationAsync(id, cancellationToken));
             var checkedRequest = request.ToClearingRequest(stations[i], place.Node, place.Requirements, at, offers, restrictions[i], place.Sites);
-            if (request.Buyer == Role.Tso) checkedRequest = TradeAnswer.WithoutRed(checkedRequest, offers, await store.FixTradeAnswersAsync(request.Id, at, cancellationToken));
+            if (request.Buyer == Role.Tso && request.ApprovalDeadline is not null)
+            {
+                var answers = await store.FixTradeAnswersAsync(request.Id, at, cancellationToken);
+                var impacts = new Dictionary<string, TradeImpact>(StringComparer.Ordinal);
+                foreach (var o in offers) impacts[o.Id] = await store.GetTradeImpactAsync(request, o, cancellationToken);
+                checkedRequest = TradeAnswer.WithoutUnapproved(checkedRequest, request, offers, answers, impacts);
+            }
             return new CoordinatedRequest(checkedRequest, request.Buyer, area?.Model ?? CoordinationModel.Separate);
         })), headroom);
     }

@@ -17,9 +17,6 @@ public sealed record CoordinationSetting(string NodeId, CoordinationModel Model,
 /// <summary>An operator's limit on its node: a trade on a TSO's request of at most this average power, through the node, is approved automatically.</summary>
 public sealed record ApprovalLimit(string NodeId, string OperatorId, Kilowatts MaxPower, DateTimeOffset UpdatedAt);
 
-/// <summary>Which operators a trade on a TSO's request impacts (owners of nodes on its stations' paths, the TSO aside) and each one's lowest approval limit there.</summary>
-public sealed record TradeImpact(IReadOnlyList<string> Operators, IReadOnlyDictionary<string, Kilowatts> Limits);
-
 public sealed partial class MarketStore
 {
     // Answers: one partition per TSO request (clearing reads it whole); a row per offer and operator, replaced by a new answer,

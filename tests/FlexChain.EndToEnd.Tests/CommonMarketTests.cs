@@ -11,8 +11,8 @@ public sealed class CommonMarketTests(MarketFixture market)
 
     private static readonly object Where = new { latitude = 42.5636m, longitude = 12.6427m };
 
-    private static object Offer(decimal price, string station, string direction = "ReduceConsumption") =>
-        new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = price, divisible = false, direction };
+    private static object Offer(decimal price, string station, string direction = "ReduceConsumption", decimal kwh = 5m) =>
+        new { stationIds = new[] { station }, energyKwh = kwh, priceEurPerKwh = price, divisible = false, direction };
 
     private static object Request(string node, DateTimeOffset gate, DateTimeOffset start, decimal kwh, decimal cap, string direction = "ReduceConsumption") => new
     {
@@ -108,5 +108,57 @@ public sealed class CommonMarketTests(MarketFixture market)
         var kept = cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == toFull)!;
         Assert.Equal("RejectedCapacityConflict", kept["outcome"]!.GetValue<string>());
         Assert.Contains($"Grid node {full} has 0 kW of headroom", kept["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Common_TwoCyclesForOneHour_TheSecondCannotAddLoadBelowANodeTheFirstFilled_TakesTheDearerOneElsewhere()
+    {
+        var (tsoWallet, _) = await market.FundedWalletAsync(1_000_000_000);
+        var tso = await _api.RegisterAsync("Tso", "Terna", tsoWallet);
+        var dso = await _api.RegisterAsync("Dso", "ASM Terni", MarketFixture.DsoKey);
+        var cpoA = await _api.RegisterAsync("Cpo", "Be Charge", MarketFixture.CpoAKey);
+        var cpoB = await _api.RegisterAsync("Cpo", "Enel X", MarketFixture.CpoBKey);
+        var substation = (await _api.PostAsync("/v1/grid/nodes", tso, new { kind = "HvMvSubstation", name = "Terni HV/MV", ratedPowerKw = 40_000m, location = Where }))["id"]!.GetValue<string>();
+        async Task<string> TransformerAsync(string name) => (await _api.PostAsync("/v1/transformers", dso, new
+        {
+            name, ratedPowerKw = 630m, location = Where, parentId = substation, planningLimitKw = 400m, operationalLimitKw = 500m,
+        }))["id"]!.GetValue<string>();
+        var tight = await TransformerAsync("Terni Nord 5");
+        var free = await TransformerAsync("Terni Nord 6");
+        var first = await _api.StationAsync(cpoA, tight, "IT001E0000491", acKw: 11m);
+        var cheap = await _api.StationAsync(cpoA, tight, "IT001E0000492", acKw: 8m);
+        var dear = await _api.StationAsync(cpoB, free, "IT001E0000493", acKw: 8m);
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/nodes/{substation}/coordination", tso, new { model = "Common" });
+
+        // Tomorrow 10:00-11:00: "tight" is forecast at 490 kW against its 500 kW operational limit (10 kW of headroom), "free" at 100 kW.
+        var t0 = market.Clock.GetUtcNow();
+        var window = new DateTimeOffset(t0.UtcDateTime.Date.AddDays(1), TimeSpan.Zero).AddHours(10);
+        object Forecast(decimal load) => new
+        {
+            points = Enumerable.Range(0, 4).Select(q => new { start = window.AddMinutes(15 * q), end = window.AddMinutes(15 * (q + 1)), expectedLoadKw = load, limitKw = 630m }),
+        };
+        var day = window.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/transformers/{tight}/forecasts/{day}", dso, Forecast(490m));
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/transformers/{free}/forecasts/{day}", dso, Forecast(100m));
+
+        // The first cycle awards a 10 kW increase below "tight" for the hour: all of its headroom.
+        var earlier = (await _api.PostAsync("/v1/requests", tso, Request(substation, t0.AddHours(1), window, 10m, 0.5m, "IncreaseConsumption")))["id"]!.GetValue<string>();
+        var filling = (await _api.PostAsync($"/v1/requests/{earlier}/offers", cpoA, Offer(0.1m, first, "IncreaseConsumption", kwh: 10m)))["id"]!.GetValue<string>();
+        market.Clock.SetTo(t0.AddHours(1));
+        var filled = await _api.WaitForStateAsync(earlier, tso, "Awarded");
+        Assert.Equal(filling, Assert.Single(filled["awards"]!.AsArray())!["offerId"]!.GetValue<string>());
+
+        // The second cycle, for the same hour, may add nothing more below "tight": the cheap station there is kept out.
+        var later = (await _api.PostAsync("/v1/requests", tso, Request(substation, t0.AddHours(2), window, 5m, 0.5m, "IncreaseConsumption")))["id"]!.GetValue<string>();
+        var toTight = (await _api.PostAsync($"/v1/requests/{later}/offers", cpoA, Offer(0.1m, cheap, "IncreaseConsumption")))["id"]!.GetValue<string>();
+        var toFree = (await _api.PostAsync($"/v1/requests/{later}/offers", cpoB, Offer(0.3m, dear, "IncreaseConsumption")))["id"]!.GetValue<string>();
+        market.Clock.SetTo(t0.AddHours(2));
+        var cleared = await _api.WaitForStateAsync(later, tso, "Awarded");
+        Assert.NotEqual(filled["gateCycleId"]!.GetValue<string>(), cleared["gateCycleId"]!.GetValue<string>());
+        var award = Assert.Single(cleared["awards"]!.AsArray())!;
+        Assert.Equal((toFree, 0.3m), (award["offerId"]!.GetValue<string>(), award["priceEurPerKwh"]!.GetValue<decimal>()));
+        var kept = cleared["outcomes"]!.AsArray().Single(o => o!["offerId"]!.GetValue<string>() == toTight)!;
+        Assert.Equal("RejectedCapacityConflict", kept["outcome"]!.GetValue<string>());
+        Assert.Contains($"Grid node {tight} has 0 kW of headroom", kept["detail"]!.GetValue<string>());
     }
 }

@@ -266,11 +266,8 @@ public static class CommonMarketClearing
                 foreach (var (interval, room) in node.Intervals)
                 {
                     var here = below.Where(x => x.w.Overlaps(interval)).ToList();
-                    var cuts = here.SelectMany(x => new[] { x.w.Start, x.w.End }).Where(t => interval.Start < t && t < interval.End)
-                        .Append(interval.Start).Append(interval.End).Distinct().Order().ToList();
-                    for (var i = 0; i + 1 < cuts.Count; i++)
+                    foreach (var piece in NodeHeadroom.Pieces(interval, here.Select(x => x.w)))
                     {
-                        var piece = new TimeWindow(cuts[i], cuts[i + 1]);
                         var terms = here.Where(x => x.w.Overlaps(piece))
                             .Select(x => (x.c, x.k, (x.Up ? 1 : -1) * TimeSpan.TicksPerHour / (decimal)x.w.Duration.Ticks)).ToList();
                         if (terms.Any(t => t.Item3 > 0)) limits.Add(new(node.NodeId, piece, room, terms));
@@ -479,15 +476,15 @@ public sealed record NodeHeadroom(string NodeId, IReadOnlySet<string> StationIds
         if (node.Limits is not { } limits) return null;
         var loads = awarded.Where(l => l.NodeId == node.Id).SelectMany(l => l.Interval.Cut(l.Window).Zip(l.Power)).ToList();
         return new(node.Id, stationIds.ToHashSet(StringComparer.Ordinal), states.Where(d => d.NodeId == node.Id).SelectMany(d => d.Intervals)
-            .OrderBy(i => i.Start).SelectMany(i => Pieces(new TimeWindow(i.Start, i.End), loads).Select(piece => (piece, new Kilowatts(Math.Max(0m,
+            .OrderBy(i => i.Start).SelectMany(i => Pieces(new TimeWindow(i.Start, i.End), loads.Select(x => x.First)).Select(piece => (piece, new Kilowatts(Math.Max(0m,
                 limits.Operational.Value - i.Load.Value - loads.Where(x => x.First.Overlaps(piece)).Sum(x => x.Second.Value))))))
             .ToList());
     }
 
-    /// <summary><paramref name="interval"/> cut at every boundary of <paramref name="loads"/>' intervals inside it, so each piece lies within one interval of each.</summary>
-    private static IEnumerable<TimeWindow> Pieces(TimeWindow interval, List<(TimeWindow First, Kilowatts Second)> loads)
+    /// <summary><paramref name="interval"/> cut at every boundary of <paramref name="windows"/> inside it, so each piece lies within or outside each window.</summary>
+    internal static IEnumerable<TimeWindow> Pieces(TimeWindow interval, IEnumerable<TimeWindow> windows)
     {
-        var cuts = loads.SelectMany(x => new[] { x.First.Start, x.First.End }).Where(t => interval.Start < t && t < interval.End)
+        var cuts = windows.SelectMany(w => new[] { w.Start, w.End }).Where(t => interval.Start < t && t < interval.End)
             .Append(interval.Start).Append(interval.End).Distinct().Order().ToList();
         for (var i = 0; i + 1 < cuts.Count; i++) yield return new TimeWindow(cuts[i], cuts[i + 1]);
     }

@@ -39,8 +39,9 @@ namespace FlexChain.Domain;
 /// one constraint per node and piece of the interval between the slot boundaries of the awards below the node. An offer on
 /// stations under different nodes counts whole: an increase adds its kW at every node any of its stations is below, a
 /// reduction relieves only a node all of its stations are below (so no split of its power can break a limit). The fill in
-/// merit order keeps to the same limits, cutting a divisible offer to the room left. Awards of earlier rounds or gate
-/// cycles are in the forecast only as far as their operator has put them there.</item>
+/// merit order keeps to the same limits, cutting a divisible offer to the room left. Awards of earlier gate cycles below
+/// the node (any market) are counted in the headroom passed in (<see cref="NodeHeadroom.Of"/>: the operator's forecast is
+/// the load without market activations); a retried clearing of the same cycle does not count its own.</item>
 /// </list>
 /// A station's power is not shared between two buyers in one interval (the sequential models let it be, when its power
 /// allows): in the common market one award books it.
@@ -265,11 +266,8 @@ public static class CommonMarketClearing
                 foreach (var (interval, room) in node.Intervals)
                 {
                     var here = below.Where(x => x.w.Overlaps(interval)).ToList();
-                    var cuts = here.SelectMany(x => new[] { x.w.Start, x.w.End }).Where(t => interval.Start < t && t < interval.End)
-                        .Append(interval.Start).Append(interval.End).Distinct().Order().ToList();
-                    for (var i = 0; i + 1 < cuts.Count; i++)
+                    foreach (var piece in NodeHeadroom.Pieces(interval, here.Select(x => x.w)))
                     {
-                        var piece = new TimeWindow(cuts[i], cuts[i + 1]);
                         var terms = here.Where(x => x.w.Overlaps(piece))
                             .Select(x => (x.c, x.k, (x.Up ? 1 : -1) * TimeSpan.TicksPerHour / (decimal)x.w.Duration.Ticks)).ToList();
                         if (terms.Any(t => t.Item3 > 0)) limits.Add(new(node.NodeId, piece, room, terms));
@@ -294,13 +292,15 @@ public static class CommonMarketClearing
         public OfferOutcome KeptOut(Candidate c, Dictionary<Candidate, long[]> taking) =>
             new(c.Offer.Id, OfferOutcomeKind.RejectedCapacityConflict, KilowattHours.Zero)
             {
-                Detail = $"Grid node {nodeId} has {headroom} of headroom to its operational limit in {piece}; the common market's other awards "
+                Detail = $"Grid node {nodeId} has {headroom} of headroom to its operational limit in {piece}{AfterEarlier}; the common market's other awards "
                     + $"below it leave {new Kilowatts(decimal.Round(Math.Max(0m, LeftW(taking)) / 1000m, 3, MidpointRounding.ToZero))}, too little for this offer.",
             };
 
         /// <summary>Why an offer was taken only in part: the awards below the node, its own included, fill its headroom.</summary>
         public string CutShort() =>
-            $"Cut to the grid limit: grid node {nodeId} has {headroom} of headroom to its operational limit in {piece}, which the common market's awards below it, this one included, fill.";
+            $"Cut to the grid limit: grid node {nodeId} has {headroom} of headroom to its operational limit in {piece}{AfterEarlier}, which the common market's awards below it, this one included, fill.";
+
+        private const string AfterEarlier = " (after earlier gate cycles' awards below it)";
     }
 
     /// <summary>One request: the engine's verdict on each of its offers alone, its candidates and its need per slot.</summary>
@@ -451,21 +451,80 @@ public static class CommonMarketClearing
 
 /// <summary>
 /// A grid node's room for the common market (<see cref="CommonMarketClearing"/>): the stations below it and, per market
-/// interval where it has limits and a forecast, its headroom to its operational limit, max(0, operational limit - forecast load).
+/// interval where it has limits and a forecast, its headroom to its operational limit,
+/// max(0, operational limit - forecast load - the net load earlier gate cycles' awards already add below it there).
+/// The operator's forecast is taken as the load without market activations, so earlier awards are counted here, once
+/// (<see cref="NodeLoad"/>), and never assumed to be in the forecast.
 /// </summary>
 /// <param name="StationIds">The stations connected at or below the node.</param>
-/// <param name="Intervals">Its intervals with a forecast, in time order; an interval not listed is unconstrained.</param>
+/// <param name="Intervals">
+/// Its intervals with a forecast, in time order, each cut where an earlier award's market interval starts or ends inside it
+/// (the headroom of each piece is its own); an interval not listed is unconstrained.
+/// </param>
 public sealed record NodeHeadroom(string NodeId, IReadOnlySet<string> StationIds, IReadOnlyList<(TimeWindow Interval, Kilowatts Headroom)> Intervals)
 {
     /// <summary>
     /// The headroom of <paramref name="node"/> in each interval of its <paramref name="states"/> (other nodes' are ignored),
-    /// with <paramref name="stationIds"/> below it; null when the node has no limits.
+    /// with <paramref name="stationIds"/> below it, less the net load <paramref name="awarded"/> adds below it (other nodes'
+    /// are ignored): an earlier increase takes headroom, an earlier reduction gives it back, as a reduction offsets an
+    /// increase within one clearing; never below zero. Null when the node has no limits.
     /// </summary>
-    public static NodeHeadroom? Of(GridNode node, IEnumerable<GridStateDay> states, IEnumerable<string> stationIds)
+    /// <param name="awarded">The net load of earlier gate cycles' awards below the node (none: the forecast alone).</param>
+    public static NodeHeadroom? Of(GridNode node, IEnumerable<GridStateDay> states, IEnumerable<string> stationIds, IEnumerable<NodeLoad> awarded)
     {
         ArgumentNullException.ThrowIfNull(node);
         if (node.Limits is not { } limits) return null;
+        var loads = awarded.Where(l => l.NodeId == node.Id).SelectMany(l => l.Interval.Cut(l.Window).Zip(l.Power)).ToList();
         return new(node.Id, stationIds.ToHashSet(StringComparer.Ordinal), states.Where(d => d.NodeId == node.Id).SelectMany(d => d.Intervals)
-            .OrderBy(i => i.Start).Select(i => (new TimeWindow(i.Start, i.End), new Kilowatts(Math.Max(0m, limits.Operational.Value - i.Load.Value)))).ToList());
+            .OrderBy(i => i.Start).SelectMany(i => Pieces(new TimeWindow(i.Start, i.End), loads.Select(x => x.First)).Select(piece => (piece, new Kilowatts(Math.Max(0m,
+                limits.Operational.Value - i.Load.Value - loads.Where(x => x.First.Overlaps(piece)).Sum(x => x.Second.Value))))))
+            .ToList());
+    }
+
+    /// <summary><paramref name="interval"/> cut at every boundary of <paramref name="windows"/> inside it, so each piece lies within or outside each window.</summary>
+    internal static IEnumerable<TimeWindow> Pieces(TimeWindow interval, IEnumerable<TimeWindow> windows)
+    {
+        var cuts = windows.SelectMany(w => new[] { w.Start, w.End }).Where(t => interval.Start < t && t < interval.End)
+            .Append(interval.Start).Append(interval.End).Distinct().Order().ToList();
+        for (var i = 0; i + 1 < cuts.Count; i++) yield return new TimeWindow(cuts[i], cuts[i + 1]);
+    }
+}
+
+/// <summary>
+/// The net load one award adds below a grid node, per market interval of its window: what a later gate cycle's common
+/// market subtracts from the node's headroom (<see cref="NodeHeadroom.Of"/>). Attributed as the common market counts its own
+/// awards: an increase of consumption adds its kW at every node any of its stations is below; a reduction relieves only a
+/// node all of its stations are below (its power may come from any of them).
+/// </summary>
+/// <param name="NodeId">The node.</param>
+/// <param name="AwardId">The award (<see cref="Award.Id"/>).</param>
+/// <param name="Window">The award's delivery window.</param>
+/// <param name="Interval">The market interval <paramref name="Power"/> is given per.</param>
+/// <param name="Power">
+/// The kW added in each interval of <paramref name="Interval"/>.Cut(<paramref name="Window"/>): positive for an increase of
+/// consumption, negative for a reduction.
+/// </param>
+public sealed record NodeLoad(string NodeId, string AwardId, TimeWindow Window, MarketInterval Interval, IReadOnlyList<Kilowatts> Power)
+{
+    /// <summary>
+    /// The load <paramref name="award"/> adds below each node it counts at: its profile's kW, or a flat award's energy spread
+    /// evenly over <paramref name="delivery"/> (rounded to the watt towards more load, so a node is never left more headroom
+    /// than it has).
+    /// </summary>
+    /// <param name="direction">The award's request's direction.</param>
+    /// <param name="delivery">The request's delivery window.</param>
+    /// <param name="interval">The request's market interval (its awards' profiles are given per it).</param>
+    /// <param name="nodesAbove">The nodes a station is connected at or below (its transformer and every node above); empty when unknown.</param>
+    public static IEnumerable<NodeLoad> Of(Award award, Direction direction, TimeWindow delivery, MarketInterval interval,
+        Func<string, IReadOnlyList<string>> nodesAbove)
+    {
+        ArgumentNullException.ThrowIfNull(award);
+        var sign = direction == Direction.IncreaseConsumption ? 1m : -1m;
+        var power = award.Profile?.Select(kw => new Kilowatts(sign * kw.Value)).ToList()
+            ?? Enumerable.Repeat(new Kilowatts(decimal.Round(sign * award.Energy.Value * TimeSpan.TicksPerHour / delivery.Duration.Ticks, 3,
+                MidpointRounding.ToPositiveInfinity)), interval.Cut(delivery).Count).ToList();
+        var paths = award.StationIds.Select(s => nodesAbove(s).ToHashSet(StringComparer.Ordinal)).ToList();
+        var nodes = sign > 0 ? paths.SelectMany(p => p) : paths.SelectMany(p => p).Where(n => paths.All(p => p.Contains(n)));
+        return nodes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(n => new NodeLoad(n, award.Id, delivery, interval, power)).ToList();
     }
 }

@@ -392,7 +392,7 @@ public sealed class CommonMarketTests
         // A forecast only in the hour before the window: the node's headroom there is 0, none is known in the window.
         var elsewhere = Node("t2", ["st-cheap"], 3, 0, 0, 0, 0);
 
-        Assert.Null(NodeHeadroom.Of(unlimited, [state], ["st-cheap"]));
+        Assert.Null(NodeHeadroom.Of(unlimited, [state], ["st-cheap"], []));
         var result = ClearWithin([elsewhere, new("t3", new HashSet<string> { "st-cheap" }, [])], [tso], offers).For("tso-req");
         Assert.Equal(["cheap"], result.Awards.Select(a => a.OfferId));
         Assert.Equal(Kwh(10), result.Awards[0].Energy);
@@ -406,10 +406,116 @@ public sealed class CommonMarketTests
         GridStateInterval At(double hour, decimal load) => new(T0.AddHours(hour), T0.AddHours(hour + 0.25), Kilowatts.From(load), null);
         GridStateDay[] states = [new("t1", day, [At(4, 90), At(4.25, 120)], 1, T0), new("t2", day, [At(4.5, 10)], 1, T0)];
 
-        var headroom = NodeHeadroom.Of(node, states, ["st-a"])!;
+        var headroom = NodeHeadroom.Of(node, states, ["st-a"], [])!;
 
         Assert.Equal([(new TimeWindow(T0.AddHours(4), T0.AddHours(4.25)), Kilowatts.From(10)), (new TimeWindow(T0.AddHours(4.25), T0.AddHours(4.5)), Kilowatts.From(0))], headroom.Intervals);
         Assert.Equal(["st-a"], headroom.StationIds);
+    }
+
+    // ---- earlier gate cycles' awards below a node: their net load comes off its headroom ----
+
+    private static readonly GridNode Limited = new("t1", "dso-1", "T1", Kilowatts.From(200)) { Limits = new GridLimits(Kilowatts.From(80), Kilowatts.From(100)) };
+
+    /// <summary>t1's forecast: <paramref name="loads"/> kW in the quarter hours from T0 + 4 h.</summary>
+    private static GridStateDay[] Forecast(params decimal[] loads) =>
+        [new("t1", DateOnly.FromDateTime(T0.UtcDateTime), loads.Select((kw, i) => new GridStateInterval(T0.AddHours(4).AddMinutes(15 * i), T0.AddHours(4).AddMinutes(15 * (i + 1)), Kilowatts.From(kw), null)).ToList(), 1, T0)];
+
+    /// <summary>An earlier award's net load below <paramref name="node"/>: <paramref name="kw"/> per quarter hour from T0 + <paramref name="start"/> h.</summary>
+    private static NodeLoad Load(string node, string award, double start, params decimal[] kw) =>
+        new(node, award, new TimeWindow(T0.AddHours(start), T0.AddHours(start).AddMinutes(15 * kw.Length)), MarketInterval.Default, kw.Select(k => new Kilowatts(k)).ToList());
+
+    private static TimeWindow Quarter(int i) => new(T0.AddHours(4).AddMinutes(15 * i), T0.AddHours(4).AddMinutes(15 * (i + 1)));
+
+    [Fact]
+    public void NodeHeadroom_EarlierIncreasesBelowTheNode_TakeTheirKwOffTheHeadroom_NeverBelowZero_IntervalsWithoutAwardsUnchanged()
+    {
+        // 20 kW of headroom in each of three quarter hours; 15 kW added over the first two, 10 kW more in the second only.
+        Kilowatts[] expected = [Kilowatts.From(5), Kilowatts.From(0), Kilowatts.From(20)];
+
+        var headroom = NodeHeadroom.Of(Limited, Forecast(80, 80, 80), ["st-a"],
+            [Load("t1", "r1/o1", 4, 15, 15), Load("t1", "r2/o2", 4.25, 10), Load("t2", "r3/o3", 4, 50, 50, 50)])!;
+
+        Assert.Equal([Quarter(0), Quarter(1), Quarter(2)], headroom.Intervals.Select(i => i.Interval));
+        Assert.Equal(expected, headroom.Intervals.Select(i => i.Headroom));
+    }
+
+    [Fact]
+    public void NodeHeadroom_AnEarlierReductionBelowTheNode_GivesHeadroomBack_AsWithinOneClearing()
+    {
+        // Quarter 0: 10 kW above the limit, a 15 kW reduction below it leaves 5 kW. Quarter 1: a 12 kW increase and a 4 kW
+        // reduction leave 20 - 8. Quarter 2: 30 kW above the limit, a 15 kW reduction still leaves none.
+        Kilowatts[] expected = [Kilowatts.From(5), Kilowatts.From(12), Kilowatts.From(0)];
+
+        var headroom = NodeHeadroom.Of(Limited, Forecast(110, 80, 130), ["st-a"],
+            [Load("t1", "r1/o1", 4, -15), Load("t1", "r2/o2", 4.25, 12), Load("t1", "r3/o3", 4.25, -4), Load("t1", "r4/o4", 4.5, -15)])!;
+
+        Assert.Equal(expected, headroom.Intervals.Select(i => i.Headroom));
+    }
+
+    [Fact]
+    public void NodeHeadroom_AnEarlierAwardOnFinerIntervals_CutsTheForecastsInterval_EachPieceItsOwnHeadroom()
+    {
+        // One forecast interval of an hour with 20 kW of headroom; an earlier award of 5-minute intervals over 4:05-4:15.
+        var state = new GridStateDay("t1", DateOnly.FromDateTime(T0.UtcDateTime), [new GridStateInterval(T0.AddHours(4), T0.AddHours(5), Kilowatts.From(80), null)], 1, T0);
+        var award = new NodeLoad("t1", "r1/o1", new TimeWindow(T0.AddHours(4).AddMinutes(5), T0.AddHours(4).AddMinutes(15)), MarketInterval.From(5), [new(6), new(25)]);
+
+        var headroom = NodeHeadroom.Of(Limited, [state], ["st-a"], [award])!;
+
+        Assert.Equal([
+            (new TimeWindow(T0.AddHours(4), T0.AddHours(4).AddMinutes(5)), Kilowatts.From(20)),
+            (new TimeWindow(T0.AddHours(4).AddMinutes(5), T0.AddHours(4).AddMinutes(10)), Kilowatts.From(14)),
+            (new TimeWindow(T0.AddHours(4).AddMinutes(10), T0.AddHours(4).AddMinutes(15)), Kilowatts.From(0)),
+            (new TimeWindow(T0.AddHours(4).AddMinutes(15), T0.AddHours(5)), Kilowatts.From(20))], headroom.Intervals);
+    }
+
+    [Fact]
+    public void NodeLoad_Of_AnIncreaseCountsAtEveryNodeAnyStationIsBelow_AReductionOnlyWhereAllAre_Signed()
+    {
+        // st-a below t1, st-b below t2, both below the substation s.
+        IReadOnlyList<string> Above(string station) => station == "st-a" ? ["t1", "s"] : station == "st-b" ? ["t2", "s"] : [];
+        var award = new Award("r1/o1", "o1", "cpo-1", ["st-a", "st-b"], Kwh(3), EurosPerKilowattHour.From(0.1m)) { Profile = Kw(8, 4) };
+        var window = new TimeWindow(T0.AddHours(4), T0.AddHours(4.5));
+
+        var up = NodeLoad.Of(award, Direction.IncreaseConsumption, window, MarketInterval.Default, Above).ToList();
+        var down = NodeLoad.Of(award, Direction.ReduceConsumption, window, MarketInterval.Default, Above).ToList();
+
+        Assert.Equal(["s", "t1", "t2"], up.Select(l => l.NodeId));
+        Assert.All(up, l => Assert.Equal(Kw(8, 4), l.Power));
+        var relieved = Assert.Single(down);
+        Assert.Equal(("s", "r1/o1", window), (relieved.NodeId, relieved.AwardId, relieved.Window));
+        Assert.Equal([new Kilowatts(-8), new Kilowatts(-4)], relieved.Power);
+        // A station whose nodes are unknown relieves nothing and adds only where the others are below.
+        var partly = award with { StationIds = ["st-a", "st-gone"] };
+        Assert.Empty(NodeLoad.Of(partly, Direction.ReduceConsumption, window, MarketInterval.Default, Above));
+        Assert.Equal(["s", "t1"], NodeLoad.Of(partly, Direction.IncreaseConsumption, window, MarketInterval.Default, Above).Select(l => l.NodeId));
+    }
+
+    [Theory]
+    [InlineData(Direction.IncreaseConsumption, 13.334)]
+    [InlineData(Direction.ReduceConsumption, -13.333)]
+    public void NodeLoad_Of_AFlatAward_IsSpreadEvenlyOverItsWindow_RoundedToTheWattTowardsMoreLoad(Direction direction, decimal kw)
+    {
+        // 10 kWh over 45 minutes: 13.3333... kW in each quarter hour.
+        var award = new Award("r1/o1", "o1", "cpo-1", ["st-a"], Kwh(10), EurosPerKilowattHour.From(0.1m));
+
+        var load = Assert.Single(NodeLoad.Of(award, direction, new TimeWindow(T0.AddHours(4), T0.AddHours(4.75)), MarketInterval.Default, _ => ["t1"]));
+
+        Assert.Equal([new Kilowatts(kw), new Kilowatts(kw), new Kilowatts(kw)], load.Power);
+    }
+
+    [Fact]
+    public void Clear_AnIncreaseBelowANodeAnEarlierCycleFilled_IsKeptOutNamingTheNode_TakesTheDearerOneElsewhere()
+    {
+        // t1 had 10 kW of headroom all hour; an earlier cycle's 10 kW increase below it took it all.
+        var t1 = NodeHeadroom.Of(Limited, Forecast(90, 90, 90, 90), ["st-cheap"], [Load("t1", "r0/o0", 4, 10, 10, 10, 10)])!;
+        Offer[] offers = [Up(Offer("cheap", "tso-req", 5, 0.1m, divisible: false)), Up(Offer("dear", "tso-req", 5, 0.3m, divisible: false))];
+
+        var result = ClearWithin([t1], [Up(Request("tso-req", kwh: 5))], offers).For("tso-req");
+
+        Assert.Equal(["dear"], result.Awards.Select(a => a.OfferId));
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, result.Outcome("cheap").Kind);
+        Assert.StartsWith("Grid node t1 has 0 kW of headroom to its operational limit", result.Outcome("cheap").Detail);
+        Assert.Contains("after earlier gate cycles' awards below it", result.Outcome("cheap").Detail);
     }
 
     [Fact]

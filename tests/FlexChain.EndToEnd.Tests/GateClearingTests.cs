@@ -295,6 +295,40 @@ public sealed class GateClearingTests(MarketFixture market)
     }
 
     /// <summary>
+    /// Node loads on Azurite: the loads below a node whose windows overlap a span are found by one key range per node
+    /// (touching windows are not), other cycles' only, signed kW and market interval as written; writing them again, as a
+    /// retried booking step does, counts nothing twice.
+    /// </summary>
+    [Fact]
+    public async Task NodeLoads_OverlappingOtherCyclesOnly_WrittenTwiceFoundOnce()
+    {
+        var store = await StoreCollection.NewStoreAsync(market.StorageConnectionString);
+        var t = new DateTimeOffset(2099, 1, 1, 10, 0, 0, TimeSpan.Zero).AddDays(Random.Shared.Next(1, 10_000));
+        var node = "tr_load" + t.UtcTicks;
+        TimeWindow W(int fromMinute, int toMinute) => new(t.AddMinutes(fromMinute), t.AddMinutes(toMinute));
+        NodeLoad[] loads =
+        [
+            new(node, "req_a/off_a", W(0, 30), MarketInterval.Default, [new(10), new(-2.5m)]),
+            new(node, "req_b/off_b", W(30, 35), MarketInterval.From(1), [new(1), new(2), new(3), new(4), new(5)]),
+            new(node + "x", "req_c/off_c", W(0, 30), MarketInterval.Default, [new(7), new(7)]),
+        ];
+        await store.AddNodeLoadsAsync("gc-1", loads[..2], default);
+        await store.AddNodeLoadsAsync("gc-2", loads[2..], default);
+        await store.AddNodeLoadsAsync("gc-1", loads[..2], default);   // a retried step
+
+        async Task<string[]> Found(TimeWindow span, string except = "gc-9") =>
+            (await store.GetNodeLoadsAsync([node, node + "x"], span, except, default)).Select(l => l.AwardId).Order(StringComparer.Ordinal).ToArray();
+
+        Assert.Equal(["req_a/off_a", "req_b/off_b", "req_c/off_c"], await Found(W(29, 31)));
+        Assert.Equal(["req_b/off_b"], await Found(W(30, 60)));                        // [0,30) only touches it
+        Assert.Equal(["req_c/off_c"], await Found(W(0, 60), except: "gc-1"));       // a cycle does not count its own awards
+        Assert.Empty(await Found(W(35, 60)));
+        var found = await store.GetNodeLoadsAsync([node], W(0, 60), "gc-9", default);
+        Assert.Equal(loads[..2].Select(l => (l.NodeId, l.AwardId, l.Window, l.Interval)), found.Select(l => (l.NodeId, l.AwardId, l.Window, l.Interval)));
+        Assert.Equal(loads[..2].Select(l => l.Power.ToArray()), found.Select(l => l.Power.ToArray()));
+    }
+
+    /// <summary>
     /// A clearing's bookings go in transactions per shard and come back in queries of seven stations each, within the
     /// service's 15 comparisons a filter: 300 stations (about five a shard), two bookings each, all found, written twice.
     /// </summary>

@@ -159,6 +159,25 @@ public sealed class RetentionTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task SweepAsync_NodeLoads_GoWithTheBookingsEightDaysAfterTheirWindowEnded_LaterOnesStay()
+    {
+        var store = await StoreCollection.NewStoreAsync(azurite);
+        var now = _clock.GetUtcNow();
+        var node = "tr_retention_" + Guid.NewGuid().ToString("N")[..12];
+        NodeLoad Load(string award, double endedDaysAgo) =>
+            new(node, award, new TimeWindow(now.AddDays(-endedDaysAgo).AddMinutes(-15), now.AddDays(-endedDaysAgo)), MarketInterval.Default, [new Kilowatts(5)]);
+        NodeLoad[] old = [Load("req_a/off_a", 9), Load("req_b/off_b", 8.01)];
+        NodeLoad[] kept = [Load("req_c/off_c", 8), Load("req_d/off_d", 7.99), Load("req_e/off_e", -1)];
+        await store.AddNodeLoadsAsync("gc-retention-1", [.. old, .. kept], CancellationToken.None);
+
+        var result = await SweepAsync(store);
+
+        Assert.True(result.NodeLoads >= old.Length, $"{result.NodeLoads} node loads deleted");
+        var left = await store.GetNodeLoadsAsync([node], new TimeWindow(now.AddDays(-30), now.AddDays(30)), "gc-other", CancellationToken.None);
+        Assert.Equal(kept.Select(l => l.AwardId), left.Select(l => l.AwardId));
+    }
+
+    [Fact]
     public async Task SweepAsync_GridStates_GoThirtyFiveDaysAfterTheirDay_LaterDaysStay()
     {
         var store = await StoreCollection.NewStoreAsync(azurite);

@@ -339,11 +339,25 @@ public sealed partial class GateCycleRunner(
     private static string LeaseIdOf(string cycleId) =>
         new Guid(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(cycleId)).AsSpan(0, 16)).ToString();
 
-    /// <summary>Books the stations of every award of <paramref name="cycleId"/>'s stored plan for its request's window.</summary>
+    /// <summary>
+    /// Books the stations of every award of <paramref name="cycleId"/>'s stored plan for its request's window, and records the
+    /// net load each award adds below the grid nodes above its stations (<see cref="NodeLoad.Of"/>), which later cycles' common
+    /// market counts in the nodes' headroom. Both are idempotent upserts, so a retry counts nothing twice.
+    /// </summary>
     private async Task BookAsync(string cycleId, ClearingPlan plan, CancellationToken cancellationToken)
     {
-        var delivery = (await store.GetGateCycleRequestsAsync(cycleId, cancellationToken)).ToDictionary(kv => kv.Key, kv => kv.Value.Value.Delivery);
-        await store.BookAsync(cycleId, plan.Results.SelectMany(r => StationBooking.For(r, delivery[r.RequestId])), cancellationToken);
+        var requests = (await store.GetGateCycleRequestsAsync(cycleId, cancellationToken)).ToDictionary(kv => kv.Key, kv => kv.Value.Value);
+        await Task.WhenAll(store.BookAsync(cycleId, plan.Results.SelectMany(r => StationBooking.For(r, requests[r.RequestId].Delivery)), cancellationToken),
+            AddNodeLoadsAsync());
+
+        async Task AddNodeLoadsAsync()
+        {
+            var awards = plan.Results.SelectMany(r => r.Awards.Select(a => (Request: requests[r.RequestId], Award: a))).ToList();
+            var stations = await store.GetStationsAsync(awards.SelectMany(x => x.Award.StationIds.Select(s => (x.Award.CpoId, s))), cancellationToken);
+            var (paths, _) = await store.GetGridPathsAsync(stations.Values.Select(s => s.TransformerId), cancellationToken);
+            await store.AddNodeLoadsAsync(cycleId, awards.SelectMany(x => NodeLoad.Of(x.Award, x.Request.Direction, x.Request.Delivery, x.Request.Interval,
+                s => stations.TryGetValue((x.Award.CpoId, s), out var station) ? paths[station.TransformerId] : [])), cancellationToken);
+        }
     }
 
     /// <summary>
@@ -373,7 +387,7 @@ public sealed partial class GateCycleRunner(
         var byRequest = all.ToLookup(o => o.RequestId, StringComparer.Ordinal);
         // The stations' eligibility and their bookings are read together (independent reads of other tables).
         var taken = TakenAsync(cycle.Id, market, all, cancellationToken);
-        var (requests, headroom) = await EligibilityCheckedAsync(market.Select(r => (r, (IReadOnlyList<Offer>)byRequest[r.Id].ToList())).ToList(), cycle.ClosesAt, inForce, cancellationToken);
+        var (requests, headroom) = await EligibilityCheckedAsync(market.Select(r => (r, (IReadOnlyList<Offer>)byRequest[r.Id].ToList())).ToList(), cycle.ClosesAt, inForce, cycle.Id, cancellationToken);
         var blocks = market.Where(r => r.MinBlock is not null).ToDictionary(r => r.Id, r => r.MinBlock!.Value, StringComparer.Ordinal);
         var result = Pooling.Clear(requests, all, await taken, blocks, headroom);
         ClearingResult ResultOf(FlexRequest r) => calls.GetValueOrDefault(r.Id) ?? result.For(r.Id);
@@ -395,7 +409,7 @@ public sealed partial class GateCycleRunner(
             var contract = (await store.GetAvailabilityAsync(call.AvailabilityId!, cancellationToken))?.Value.Contract()
                 ?? throw new InvalidOperationException($"call {call.Id} names a missing availability contract {call.AvailabilityId}");
             var offers = contract.CallOffers(call.Id, call.Delivery);
-            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync([(call, offers)], at, inForce, cancellationToken)).Requests[0].Request], offers).Results[0];
+            results[call.Id] = ClearingEngine.Clear([(await EligibilityCheckedAsync([(call, offers)], at, inForce, null, cancellationToken)).Requests[0].Request], offers).Results[0];
         }
         return results;
     }
@@ -429,19 +443,20 @@ public sealed partial class GateCycleRunner(
     /// </summary>
     /// <param name="requests">Each request with its offers.</param>
     /// <param name="inForce">The temporary limits overlapping the cycle's deliveries.</param>
+    /// <param name="cycleId">The cycle clearing, when the headroom is used: it counts the awards of every other cycle below the nodes.</param>
     /// <returns>
     /// Each request, in order, with its buyer and its market area's coordination model (the area below the top node above its
     /// node); and the headroom of the grid nodes above the offers' stations, from the grid states read for their restrictions
-    /// (the common market keeps to it).
+    /// less what other cycles' awards already add below them (the common market keeps to it).
     /// </returns>
     private async Task<(IReadOnlyList<CoordinatedRequest> Requests, IReadOnlyList<NodeHeadroom> Headroom)> EligibilityCheckedAsync(IReadOnlyList<(FlexRequest Request, IReadOnlyList<Offer> Offers)> requests,
-        DateTimeOffset at, IReadOnlyList<TemporaryLimit> inForce, CancellationToken cancellationToken)
+        DateTimeOffset at, IReadOnlyList<TemporaryLimit> inForce, string? cycleId, CancellationToken cancellationToken)
     {
         var named = requests.SelectMany(r => r.Offers).SelectMany(o => o.StationIds.Select(s => (o.CpoId, s))).ToList();
         var stored = await store.GetStationsAsync(named, cancellationToken);
         var stations = requests.Select(r => (IReadOnlyList<ChargingStation>)r.Offers.SelectMany(o => o.StationIds.Select(s => stored.GetValueOrDefault((o.CpoId, s))))
             .OfType<ChargingStation>().DistinctBy(s => s.Id).ToList()).ToList();
-        var (restrictions, headroom) = await store.GetGridRestrictionsAsync(requests.Select((r, i) => (stations[i], r.Request.Delivery)).ToList(), at, inForce, cancellationToken);
+        var (restrictions, headroom) = await store.GetGridRestrictionsAsync(requests.Select((r, i) => (stations[i], r.Request.Delivery)).ToList(), at, inForce, cycleId, cancellationToken);
         var areas = new System.Collections.Concurrent.ConcurrentDictionary<string, Task<CoordinationSetting?>>(StringComparer.Ordinal);
         return (await Task.WhenAll(requests.Select(async (r, i) =>
         {

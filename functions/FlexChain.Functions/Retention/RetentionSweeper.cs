@@ -72,8 +72,10 @@ public sealed class RetentionOptions
 /// <param name="TradeAnswers">Trade answers (and answer fences) last written long enough ago.</param>
 /// <param name="GridStates">Grid states of days that ended long enough ago.</param>
 /// <param name="Imbalance">Imbalance-adjustment records of deliveries that started long enough ago.</param>
+/// <param name="NodeLoads">Awards' net loads below grid nodes whose window ended as long ago as the bookings'.</param>
 public sealed record RetentionResult(
-    int OutboxRows, int ProcessedMessages, int Events, int Deliveries, int IdempotencyTables, int Bookings, int TradeAnswers = 0, int GridStates = 0, int Imbalance = 0);
+    int OutboxRows, int ProcessedMessages, int Events, int Deliveries, int IdempotencyTables, int Bookings, int TradeAnswers = 0, int GridStates = 0, int Imbalance = 0,
+    int NodeLoads = 0);
 
 /// <summary>The <c>Retention</c> timer function: one sweep of every kind, each cut off at the market clock's now minus its period.</summary>
 public sealed partial class RetentionSweeper(
@@ -103,18 +105,19 @@ public sealed partial class RetentionSweeper(
 
         var days = await store.DropIdempotencyTablesAsync(now, o.IdempotencyDays, cancellationToken);
         var bookings = await store.PurgeBookingsAsync(now - o.Bookings, cancellationToken);
+        var nodeLoads = await store.PurgeNodeLoadsAsync(now - o.Bookings, cancellationToken);
         var answers = await store.PurgeTradeAnswersAsync(now - o.TradeAnswers, cancellationToken);
         var states = await store.PurgeGridStatesAsync(now - o.GridStates, cancellationToken);
         var imbalance = await store.PurgeImbalanceAsync(now - o.Imbalance, cancellationToken);
-        var result = new RetentionResult(outbox, processed, events, deliveries, days, bookings, answers, states, imbalance);
+        var result = new RetentionResult(outbox, processed, events, deliveries, days, bookings, answers, states, imbalance, nodeLoads);
         LogSwept(result.OutboxRows, result.ProcessedMessages, result.Events, result.Deliveries, result.IdempotencyTables, result.Bookings,
-            result.TradeAnswers, result.GridStates, result.Imbalance);
+            result.TradeAnswers, result.GridStates, result.Imbalance, result.NodeLoads);
         return result;
     }
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Retention deleted {Outbox} outbox rows, {Processed} processed-message ids, {Events} events, {Deliveries} deliveries, {Tables} idempotency day tables, {Bookings} bookings, {TradeAnswers} trade answers, {GridStates} grid states and {Imbalance} imbalance records")]
-    private partial void LogSwept(int outbox, int processed, int events, int deliveries, int tables, int bookings, int tradeAnswers, int gridStates, int imbalance);
+        Message = "Retention deleted {Outbox} outbox rows, {Processed} processed-message ids, {Events} events, {Deliveries} deliveries, {Tables} idempotency day tables, {Bookings} bookings, {TradeAnswers} trade answers, {GridStates} grid states, {Imbalance} imbalance records and {NodeLoads} node loads")]
+    private partial void LogSwept(int outbox, int processed, int events, int deliveries, int tables, int bookings, int tradeAnswers, int gridStates, int imbalance, int nodeLoads);
 }
 
 /// <summary>Registration of the retention sweep.</summary>

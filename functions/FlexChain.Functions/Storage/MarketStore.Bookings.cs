@@ -25,16 +25,29 @@ public sealed partial class MarketStore
     /// <param name="cycleId">The gate cycle whose clearing made the awards (its own bookings are not taken when it clears again).</param>
     public async Task BookAsync(string cycleId, IEnumerable<StationBooking> bookings, CancellationToken cancellationToken)
     {
-        var chunks = bookings.Select(b => new TableEntity(BookingPartition(b.StationId), BookingRow(b))
+        await UpsertAllAsync(Bookings, bookings.Select(b => new TableEntity(BookingPartition(b.StationId), BookingRow(b))
             {
                 ["Start"] = b.Window.Start, ["End"] = b.Window.End, ["AwardId"] = b.AwardId, ["CycleId"] = cycleId,
-                ["PowerKw"] = b.Power is { } power ? string.Join(',', power.Select(kw => kw.Value.ToString(CultureInfo.InvariantCulture))) : null,
-                ["IntervalMinutes"] = b.Interval.Minutes,
-            })
-            .GroupBy(e => e.PartitionKey, StringComparer.Ordinal).SelectMany(p => p.DistinctBy(e => e.RowKey).Chunk(TableLimits.MaxTransactionActions));
-        await Parallel.ForEachAsync(chunks, InParallel(cancellationToken), async (chunk, ct) =>
-            await Bookings.SubmitCheckedTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, e)), ct));
+                ["PowerKw"] = b.Power is { } power ? PowerText(power) : null, ["IntervalMinutes"] = b.Interval.Minutes,
+            }), cancellationToken);
     }
+
+    /// <summary>Upserts <paramref name="rows"/> in transactions of up to 100 per partition (a row twice is written once).</summary>
+    private static async Task UpsertAllAsync(TableClient table, IEnumerable<TableEntity> rows, CancellationToken cancellationToken)
+    {
+        var chunks = rows.GroupBy(e => e.PartitionKey, StringComparer.Ordinal).SelectMany(p => p.DistinctBy(e => e.RowKey).Chunk(TableLimits.MaxTransactionActions));
+        await Parallel.ForEachAsync(chunks, InParallel(cancellationToken), async (chunk, ct) =>
+            await table.SubmitCheckedTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, e)), ct));
+    }
+
+    private static string PowerText(IEnumerable<Kilowatts> power) => string.Join(',', power.Select(kw => kw.Value.ToString(CultureInfo.InvariantCulture)));
+
+    private static List<Kilowatts> ParsePower(string text) => text.Split(',').Select(kw => new Kilowatts(decimal.Parse(kw, CultureInfo.InvariantCulture))).ToList();
+
+    private static TimeWindow WindowOf(TableEntity e) =>
+        new(e.GetDateTimeOffset("Start")!.Value.ToUniversalTime(), e.GetDateTimeOffset("End")!.Value.ToUniversalTime());
+
+    private static MarketInterval IntervalOf(TableEntity e) => e.GetInt32("IntervalMinutes") is { } minutes ? MarketInterval.From(minutes) : MarketInterval.Default;
 
     /// <summary>
     /// The bookings of <paramref name="stations"/> whose windows overlap <paramref name="span"/>, made by any gate cycle
@@ -47,11 +60,9 @@ public sealed partial class MarketStore
             $"RowKey gt {station + "~" + Ticks(span.Start) + "_~"} and RowKey lt {station + "~~"}")));
         return (await Bookings.QueryAnyAsync(ranges, InParallel(cancellationToken).MaxDegreeOfParallelism, cancellationToken))
             .Where(e => e.GetString("CycleId") != exceptCycleId)
-            .Select(e => new StationBooking(e.RowKey[..e.RowKey.IndexOf('~', StringComparison.Ordinal)],
-                new TimeWindow(e.GetDateTimeOffset("Start")!.Value.ToUniversalTime(), e.GetDateTimeOffset("End")!.Value.ToUniversalTime()), e.GetString("AwardId"))
+            .Select(e => new StationBooking(e.RowKey[..e.RowKey.IndexOf('~', StringComparison.Ordinal)], WindowOf(e), e.GetString("AwardId"))
             {
-                Power = e.GetString("PowerKw")?.Split(',').Select(kw => new Kilowatts(decimal.Parse(kw, CultureInfo.InvariantCulture))).ToList(),
-                Interval = e.GetInt32("IntervalMinutes") is { } minutes ? MarketInterval.From(minutes) : MarketInterval.Default,
+                Power = e.GetString("PowerKw") is { } power ? ParsePower(power) : null, Interval = IntervalOf(e),
             })
             .Where(b => b.Window.Start < span.End)
             .OrderBy(b => b.StationId, StringComparer.Ordinal).ThenBy(b => b.Window.End).ThenBy(b => b.AwardId, StringComparer.Ordinal)
@@ -65,6 +76,42 @@ public sealed partial class MarketStore
     /// </summary>
     public Task<int> PurgeBookingsAsync(DateTimeOffset endedBefore, CancellationToken cancellationToken) =>
         PurgeAsync(Bookings, TableClient.CreateQueryFilter($"End lt {endedBefore}"), cancellationToken);
+
+    // ---- node loads: table nodeload, one partition per grid node ----
+    // RowKey "{deliveryEndTicks}_{awardId with '/' as '~'}": the loads below a node whose windows end after an instant are one
+    // key range. PowerKw: the signed kW per market interval (IntervalMinutes) of the window, comma-separated, as bookings'.
+
+    private TableClient NodeLoads => service.GetTableClient("nodeload");
+
+    /// <summary>
+    /// Records the net load each award of <paramref name="cycleId"/> adds below each node (upserts keyed by node, window end
+    /// and award, in transactions per node: writing them again, as a retried step does, changes nothing and counts nothing twice).
+    /// </summary>
+    public Task AddNodeLoadsAsync(string cycleId, IEnumerable<NodeLoad> loads, CancellationToken cancellationToken) =>
+        UpsertAllAsync(NodeLoads, loads.Select(l => new TableEntity(l.NodeId, Ticks(l.Window.End) + "_" + l.AwardId.Replace('/', '~'))
+        {
+            ["Start"] = l.Window.Start, ["End"] = l.Window.End, ["AwardId"] = l.AwardId, ["CycleId"] = cycleId,
+            ["PowerKw"] = PowerText(l.Power), ["IntervalMinutes"] = l.Interval.Minutes,
+        }), cancellationToken);
+
+    /// <summary>
+    /// The net loads below each of <paramref name="nodeIds"/> of awards whose windows overlap <paramref name="span"/>, made by
+    /// any gate cycle but <paramref name="exceptCycleId"/>: one key-range query per node.
+    /// </summary>
+    public async Task<IReadOnlyList<NodeLoad>> GetNodeLoadsAsync(IEnumerable<string> nodeIds, TimeWindow span, string exceptCycleId, CancellationToken cancellationToken) =>
+        (await NodeLoads.QueryAnyAsync(nodeIds.Distinct(StringComparer.Ordinal).Select(node => (node, TableClient.CreateQueryFilter(
+            $"RowKey gt {Ticks(span.Start) + "_~"} and Start lt {span.End}"))), InParallel(cancellationToken).MaxDegreeOfParallelism, cancellationToken))
+            .Where(e => e.GetString("CycleId") != exceptCycleId)
+            .Select(e => new NodeLoad(e.PartitionKey, e.GetString("AwardId"), WindowOf(e), IntervalOf(e), ParsePower(e.GetString("PowerKw"))))
+            .OrderBy(l => l.NodeId, StringComparer.Ordinal).ThenBy(l => l.Window.End).ThenBy(l => l.AwardId, StringComparer.Ordinal)
+            .ToList();
+
+    /// <summary>
+    /// Deletes the node loads whose window ended before <paramref name="endedBefore"/>: one keys-only scan of the table filtered
+    /// on the window's end (kept as long as the bookings, <c>Retention:Bookings</c>). Returns how many.
+    /// </summary>
+    public Task<int> PurgeNodeLoadsAsync(DateTimeOffset endedBefore, CancellationToken cancellationToken) =>
+        PurgeAsync(NodeLoads, TableClient.CreateQueryFilter($"End lt {endedBefore}"), cancellationToken);
 
     private static string BookingPartition(string stationId) => Shards.Of(stationId, BookingShards);
 

@@ -93,11 +93,11 @@ public sealed partial class MarketStore
 
     /// <summary>
     /// What the grid operators allow each of <paramref name="stations"/> for a delivery in <paramref name="delivery"/>,
-    /// judged at <paramref name="now"/> (<see cref="GetGridRestrictionsAsync(IReadOnlyList{ValueTuple{IReadOnlyList{ChargingStation}, TimeWindow}}, DateTimeOffset, IReadOnlyList{TemporaryLimit}?, CancellationToken)"/>).
+    /// judged at <paramref name="now"/> (<see cref="GetGridRestrictionsAsync(IReadOnlyList{ValueTuple{IReadOnlyList{ChargingStation}, TimeWindow}}, DateTimeOffset, IReadOnlyList{TemporaryLimit}?, string?, CancellationToken)"/>).
     /// </summary>
     public async Task<IReadOnlyDictionary<string, GridRestriction>> GetGridRestrictionsAsync(
         IEnumerable<ChargingStation> stations, TimeWindow delivery, DateTimeOffset now, CancellationToken cancellationToken) =>
-        (await GetGridRestrictionsAsync([(stations.ToList(), delivery)], now, null, cancellationToken)).ByDelivery[0];
+        (await GetGridRestrictionsAsync([(stations.ToList(), delivery)], now, null, null, cancellationToken)).ByDelivery[0];
 
     /// <summary>
     /// What the grid operators allow each station of each of <paramref name="deliveries"/> for its delivery, judged at
@@ -111,33 +111,34 @@ public sealed partial class MarketStore
     /// once for all its requests, <see cref="GetTemporaryLimitsAsync(TimeWindow, CancellationToken)"/>); otherwise the
     /// limits of each station and node are read here, one partition each.
     /// </param>
+    /// <param name="clearingCycleId">
+    /// The gate cycle whose clearing asks: the headroom counts the net load the awards of every other cycle add below each
+    /// node with limits (<see cref="GetNodeLoadsAsync"/>). Null for a caller that does not use the headroom (then it is the
+    /// forecast's alone).
+    /// </param>
     /// <returns>
     /// For each delivery in order, the restriction of each of its stations by id; and, from the same states, the headroom of
     /// every node with limits on the stations' paths, over the stations below it (for the common market).
     /// </returns>
     public async Task<(IReadOnlyList<IReadOnlyDictionary<string, GridRestriction>> ByDelivery, IReadOnlyList<NodeHeadroom> Headroom)> GetGridRestrictionsAsync(
         IReadOnlyList<(IReadOnlyList<ChargingStation> Stations, TimeWindow Delivery)> deliveries, DateTimeOffset now,
-        IReadOnlyList<TemporaryLimit>? inForce, CancellationToken cancellationToken)
+        IReadOnlyList<TemporaryLimit>? inForce, string? clearingCycleId, CancellationToken cancellationToken)
     {
         if (deliveries.Count == 0) return ([], []);
         var distinct = deliveries.SelectMany(d => d.Stations).DistinctBy(s => s.Id).ToList();
-        var paths = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
-        var nodes = new Dictionary<string, GridNode>(StringComparer.Ordinal);
-        foreach (var t in distinct.Select(s => s.TransformerId).Distinct())
-        {
-            var path = await GetGridPathAsync(t, cancellationToken);
-            paths[t] = path is { } p ? [t, .. p.Node.AncestorIds] : [t];
-            foreach (var n in path is { } q ? [q.Node, .. q.Ancestors] : Array.Empty<GridNode>()) nodes.TryAdd(n.Id, n);
-        }
+        var (paths, nodes) = await GetGridPathsAsync(distinct.Select(s => s.TransformerId), cancellationToken);
         var span = new TimeWindow(deliveries.Min(d => d.Delivery.Start), deliveries.Max(d => d.Delivery.End));
         var reading = GetGridStatesAsync(paths.Values.SelectMany(p => p), span, cancellationToken);   // alongside the limits and answers
+        var awarded = clearingCycleId is null ? Task.FromResult<IReadOnlyList<NodeLoad>>([])
+            : GetNodeLoadsAsync(nodes.Values.Where(n => n.Limits is not null).Select(n => n.Id), span, clearingCycleId, cancellationToken);
         var limits = (inForce ?? (await Task.WhenAll(distinct.Select(s => s.Id).Concat(paths.Values.SelectMany(p => p)).Distinct()
             .Select(t => GetTemporaryLimitsAsync(t, span, cancellationToken)))).SelectMany(l => l).ToList()).ToLookup(l => l.TargetId, StringComparer.Ordinal);
         var applied = distinct.Where(s => s.GridCase is not null).ToList();
         var answers = applied.Zip(await GetGridAnswersAsync(applied.Select(s => s.GridCase!).ToList(), cancellationToken))
             .ToDictionary(x => x.First.Id, x => x.Second, StringComparer.Ordinal);
         var states = (await reading).ToLookup(s => s.NodeId, StringComparer.Ordinal);
-        var headroom = nodes.Values.Select(n => NodeHeadroom.Of(n, states[n.Id], distinct.Where(s => paths[s.TransformerId].Contains(n.Id)).Select(s => s.Id)))
+        var loads = await awarded;
+        var headroom = nodes.Values.Select(n => NodeHeadroom.Of(n, states[n.Id], distinct.Where(s => paths[s.TransformerId].Contains(n.Id)).Select(s => s.Id), loads))
             .OfType<NodeHeadroom>().ToList();
         return (deliveries.Select(d =>
         {
@@ -154,6 +155,24 @@ public sealed partial class MarketStore
             }
             return (IReadOnlyDictionary<string, GridRestriction>)result;
         }).ToList(), headroom);
+    }
+
+    /// <summary>
+    /// Each of <paramref name="transformerIds"/>' path, itself and every node above it from its parent up (itself alone when it
+    /// is not registered), and the registered nodes on those paths by id (the nodes are cached).
+    /// </summary>
+    public async Task<(IReadOnlyDictionary<string, IReadOnlyList<string>> Paths, IReadOnlyDictionary<string, GridNode> Nodes)> GetGridPathsAsync(
+        IEnumerable<string> transformerIds, CancellationToken cancellationToken)
+    {
+        var paths = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var nodes = new Dictionary<string, GridNode>(StringComparer.Ordinal);
+        foreach (var t in transformerIds.Distinct(StringComparer.Ordinal))
+        {
+            var path = await GetGridPathAsync(t, cancellationToken);
+            paths[t] = path is { } p ? [t, .. p.Node.AncestorIds] : [t];
+            foreach (var n in path is { } q ? [q.Node, .. q.Ancestors] : Array.Empty<GridNode>()) nodes.TryAdd(n.Id, n);
+        }
+        return (paths, nodes);
     }
 
     // ---- temporary limits: one partition per limited station or node, so a station's limits are at most five partitions ----

@@ -71,7 +71,7 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
 
     private static readonly string[] Tables =
         ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
-         "requests", "requestindex", "offers", "gatecycles", "bookings", "settlementindex", "meterdays", "meterpoints", "activations", "quality", "gridcases", "gridlimits", "coordination", "tradeanswers", "availability", "availabilitydue", "gridstates", "imbalance", Hosting.LocalTriggerDriver.ProcessedTable];
+         "requests", "requestindex", "offers", "gatecycles", "bookings", "settlementindex", "meterdays", "meterpoints", "activations", "quality", "gridcases", "gridlimits", "coordination", "tradeanswers", "availability", "availabilitydue", "gridstates", "imbalance", "nodeload", Hosting.LocalTriggerDriver.ProcessedTable];
 
     private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<object, Task> _loading = new();

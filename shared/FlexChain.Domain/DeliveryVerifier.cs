@@ -64,13 +64,12 @@ public sealed record VerificationRules(
     /// <summary>
     /// The meter data the verifier may look at for a delivery <paramref name="window"/>: MBMA looks back
     /// <see cref="MbmaMinutes"/> and an hour more (readings are at most 60 minutes long, so one straddling the start of
-    /// the baseline period starts up to an hour before it), X-of-Y up to <see cref="MaxLookbackDays"/> days, a declared
-    /// baseline only at the window itself.
+    /// the baseline period starts up to an hour before it), X-of-Y up to <see cref="MaxLookbackDays"/> days and one more
+    /// (the same clock time lies earlier in UTC when the clocks went back since), a declared baseline only at the window itself.
     /// </summary>
     public TimeWindow EvidenceRange(TimeWindow window) => Baseline switch
     {
         BaselineMethod.MeterBeforeMeterAfter => new TimeWindow(window.Start - MbmaPeriod - TimeSpan.FromHours(1), window.End),
-        // A day more: the same local clock time lies earlier in UTC when the clocks went back in between.
         BaselineMethod.HighXOfY or BaselineMethod.MidXOfY => new TimeWindow(window.Start - TimeSpan.FromDays(MaxLookbackDays + 1), window.End),
         _ => window,
     };
@@ -395,7 +394,7 @@ public static class DeliveryVerifier
                     return usable;
                 }
                 var days = UsableDays(type);
-                // Holidays are few (Italy has four in the 60 days before 6 January): too few, and a holiday takes Sundays.
+                // Holidays are few (Italy has at most four in 60 days): too few, and a holiday takes Sundays, never a mix.
                 if (days.Count < rules.Y && type == DayType.Holiday) (type, days) = (DayType.Sunday, UsableDays(DayType.Sunday));
                 if (days.Count < rules.Y)
                 {

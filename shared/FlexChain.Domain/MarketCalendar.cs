@@ -57,10 +57,11 @@ public static class MarketCalendar
 
     /// <summary>
     /// <paramref name="interval"/> taken <paramref name="days"/> calendar days earlier at the same local clock time in
-    /// <paramref name="zone"/>: it starts when the clock showed the same time that day and lasts as long (so it ends at
-    /// the same clock time too, unless the clocks changed inside it). Null when that day's clock skipped its start (the
-    /// hour lost on a 23-hour day), showed it twice (the hour repeated on a 25-hour day) or changed inside it: those
-    /// hours have no single like-for-like interval that day.
+    /// <paramref name="zone"/>: it starts when that day's clock showed the same time and lasts as long, ending at the
+    /// same clock time. Null when that day's clock skipped its start (the hour lost on a 23-hour day), showed it twice
+    /// (the hour repeated on a 25-hour day) or changed inside it: those hours have no single like-for-like interval that
+    /// day. An interval on a change day itself is taken at the clock times it showed (01:45 to the jump at 02:00 on the
+    /// 23-hour day is 01:45-02:00 on the day before; both of the 25-hour day's 02:15s are 02:15 on the days before).
     /// </summary>
     public static TimeWindow? SameClockTime(TimeWindow interval, int days, TimeZoneInfo zone)
     {

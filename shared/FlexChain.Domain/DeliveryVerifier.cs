@@ -64,13 +64,13 @@ public sealed record VerificationRules(
     /// <summary>
     /// The meter data the verifier may look at for a delivery <paramref name="window"/>: MBMA looks back
     /// <see cref="MbmaMinutes"/> and an hour more (readings are at most 60 minutes long, so one straddling the start of
-    /// the baseline period starts up to an hour before it), X-of-Y up to <see cref="MaxLookbackDays"/> days, a declared
-    /// baseline only at the window itself.
+    /// the baseline period starts up to an hour before it), X-of-Y up to <see cref="MaxLookbackDays"/> days and one more
+    /// (the same clock time lies earlier in UTC when the clocks went back since), a declared baseline only at the window itself.
     /// </summary>
     public TimeWindow EvidenceRange(TimeWindow window) => Baseline switch
     {
         BaselineMethod.MeterBeforeMeterAfter => new TimeWindow(window.Start - MbmaPeriod - TimeSpan.FromHours(1), window.End),
-        BaselineMethod.HighXOfY or BaselineMethod.MidXOfY => new TimeWindow(window.Start - TimeSpan.FromDays(MaxLookbackDays), window.End),
+        BaselineMethod.HighXOfY or BaselineMethod.MidXOfY => new TimeWindow(window.Start - TimeSpan.FromDays(MaxLookbackDays + 1), window.End),
         _ => window,
     };
 
@@ -121,7 +121,10 @@ public sealed record IntervalDelivery(
 /// <param name="activations">Each station's past activation windows: X-of-Y skips the days they touch, for that station only.</param>
 /// <param name="maxPower">
 /// Each station's registered maximum power (kW): no baseline exceeds it over an interval (a baseline above what the
-/// station can draw is not consumption that was given up). A station missing here is not capped.
+/// station can draw is not consumption that was given up), and for an increase no measured energy either, so both
+/// figures stand on the same footing: capping only the baseline would pay a station metering above its power before and
+/// during the window for energy it never added. Of the two even-handed choices (cap both, cap neither) capping both never
+/// pays more for an increase the station made. A station missing here is not capped.
 /// </param>
 public sealed class DeliveryEvidence(
     IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null,
@@ -166,12 +169,14 @@ public sealed class DeliveryEvidence(
 /// a reduction (measured - baseline for an increase). Each market interval is then checked on its own against its
 /// share of the award (the award's profile: its kW there x the interval; without a profile, the award's energy spread
 /// evenly over the window; intervals a profile does not cover are not checked), so a rebound inside the window shows:
-/// an interval meets the award when it delivers at least the success threshold of its share, and the payout rule is
-/// applied per interval and summed (only the intervals delivered are paid; see <see cref="PayoutRule"/>). The award
-/// succeeds when every interval meets it. The totals are exact sums rounded once to the Wh: delivered down (toward
-/// negative infinity, in the DSO's favour), baseline and measured to the nearest Wh for the record; so delivered can be
-/// a Wh below baseline - measured, never above the exact figure. The payout stays exact in EUR and is converted to
-/// token units once, rounded down (<see cref="Euros.ToTokenUnits"/>). An interval of the window without readings is
+/// an interval meets the award when it delivers at least the success threshold of its share, and the payout rule gives
+/// the energy each interval is paid for, exact, summed (only the intervals delivered are paid; see <see cref="PayoutRule"/>).
+/// The award succeeds when every interval meets it. The totals are exact sums rounded once to the Wh: delivered and the
+/// paid energy down (toward negative infinity, in the DSO's favour), baseline and measured to the nearest Wh for the
+/// record; so delivered can be a Wh below baseline - measured, never above the exact figure. The payout is the paid
+/// energy in whole Wh times the awarded price (with every interval met and none above its share, the recorded
+/// delivered energy times the price), converted to token units once, rounded down (<see cref="Euros.ToTokenUnits"/>):
+/// anyone can recompute it from the record. An interval of the window without readings is
 /// reported missing and delivers zero: it fails that interval, not the verification, so the DSO never pays for it and
 /// the rest still counts. Missing baseline data fails the verification with a reason, never a silent zero.
 /// </summary>
@@ -194,13 +199,15 @@ public static class DeliveryVerifier
             var cuts = Split(series.IntervalsIn(window), marketIntervals);
             var baseline = BaselineFor(station, series, window, cuts, rules, evidence, out var problem);
             if (baseline is null) return Failed(award, rules, problem!);
-            if (evidence.MaxPower?.GetValueOrDefault(station) is { } power)
-                for (var i = 0; i < cuts.Count; i++)
-                    baseline[i] = Math.Min(baseline[i], power.Value * cuts[i].Duration.Ticks / TimeSpan.TicksPerHour);
+            var power = evidence.MaxPower?.TryGetValue(station, out var kw) == true ? kw.Value : (decimal?)null;
             for (var i = 0; i < cuts.Count; i++)
             {
+                // No figure above the station's power counts: for a reduction it caps the baseline, for an increase both
+                // figures (a capped baseline against an uncapped measurement paid for energy never added).
+                var most = power * cuts[i].Duration.Ticks / TimeSpan.TicksPerHour ?? decimal.MaxValue;
+                var expected = Math.Min(baseline[i], most);
                 var measured = series.EnergyIn(cuts[i])!.Value;
-                var expected = baseline[i];
+                if (direction == Direction.IncreaseConsumption) measured = Math.Min(measured, most);
                 var delivered = direction == Direction.ReduceConsumption ? expected - measured : measured - expected;
                 own.Add(new IntervalDelivery(station, cuts[i], new(expected), new(measured), new(delivered), series.IsRevised(cuts[i])));
                 qualityPoints.Add((expected, measured));
@@ -212,13 +219,13 @@ public static class DeliveryVerifier
         var totalMeasured = Wh(Sum(intervals, d => d.Measured), MidpointRounding.AwayFromZero);
         var totalDelivered = Wh(Sum(intervals, d => d.Delivered), MidpointRounding.ToNegativeInfinity);
         var results = PerMarketInterval(award, window, rules, interval, marketIntervals, intervals);
-        var payout = 0m;
+        var paid = 0m;
         var weighted = 0m;
         var failed = 0;
         MarketIntervalDelivery? firstFailed = null;
         foreach (var r in results)
         {
-            payout += PayoutFor(r, award.Price, rules);
+            paid += PaidEnergy(r, rules);
             weighted += r.Score * r.Scheduled.Value;
             if (!r.Met && failed++ == 0) firstFailed = r;
         }
@@ -231,7 +238,9 @@ public static class DeliveryVerifier
               + $"{first.Interval.Start:O}: {Wh(first.Delivered.Value, MidpointRounding.ToNegativeInfinity)} of {Wh(first.Scheduled.Value, MidpointRounding.AwayFromZero)}); "
               + $"delivered {totalDelivered} of the awarded {award.Energy} in all"
               + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
-        return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, new Euros(payout), reason, score, quality, intervals, rules)
+        // The paid energy is rounded once, down to the Wh, and priced: the record's figures give the payout.
+        var payout = Wh(paid, MidpointRounding.ToNegativeInfinity) * award.Price;
+        return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, payout, reason, score, quality, intervals, rules)
         {
             MarketIntervals = results,
             Rebound = ReboundAfter(award, window, direction, evidence, intervals),
@@ -298,15 +307,15 @@ public static class DeliveryVerifier
     }
 
     /// <summary>
-    /// What one market interval pays, exact in EUR: <see cref="PayoutRule.ZeroBelowThreshold"/> its delivered energy up
-    /// to its share at the awarded price when it met the threshold; <see cref="PayoutRule.Full"/> its whole share when it
-    /// met it; <see cref="PayoutRule.ProRataByScore"/> its share times its score.
+    /// The energy one market interval is paid for, exact kWh: <see cref="PayoutRule.ZeroBelowThreshold"/> its delivered
+    /// energy up to its share when it met the threshold; <see cref="PayoutRule.Full"/> its whole share when it met it;
+    /// <see cref="PayoutRule.ProRataByScore"/> its share times its (exact) score.
     /// </summary>
-    private static decimal PayoutFor(MarketIntervalDelivery r, EurosPerKilowattHour price, VerificationRules rules) => rules.Payout switch
+    private static decimal PaidEnergy(MarketIntervalDelivery r, VerificationRules rules) => rules.Payout switch
     {
-        PayoutRule.ZeroBelowThreshold => r.Met ? Math.Min(r.Delivered.Value, r.Scheduled.Value) * price.Value : 0m,
-        PayoutRule.Full => r.Met ? r.Scheduled.Value * price.Value : 0m,
-        PayoutRule.ProRataByScore => r.Scheduled.Value * price.Value * r.Score,
+        PayoutRule.ZeroBelowThreshold => r.Met ? Math.Min(r.Delivered.Value, r.Scheduled.Value) : 0m,
+        PayoutRule.Full => r.Met ? r.Scheduled.Value : 0m,
+        PayoutRule.ProRataByScore => r.Scheduled.Value * r.Score,
         _ => throw new ArgumentOutOfRangeException(nameof(rules), rules.Payout, "payout rule"),
     };
 
@@ -321,13 +330,16 @@ public static class DeliveryVerifier
         return pieces;
     }
 
-    /// <summary>MAESHA's score: 1 - |awarded - delivered| / awarded, 1 within the tolerance, never below 0; 4 decimals, rounded down.</summary>
+    /// <summary>
+    /// MAESHA's score: 1 - |awarded - delivered| / awarded, 1 within the tolerance, never below 0; exact (an interval's
+    /// score is summed into the payout, which is rounded once).
+    /// </summary>
     public static decimal Score(decimal awarded, decimal delivered, decimal tolerance)
     {
         if (awarded <= 0) return 0m;
         var discrepancy = Math.Abs(awarded - delivered);
         if (discrepancy <= tolerance * awarded) return 1m;
-        return Math.Max(0m, decimal.Round(1m - discrepancy / awarded, 4, MidpointRounding.ToZero));
+        return Math.Max(0m, 1m - discrepancy / awarded);
     }
 
     /// <summary>MAESHA's baseline quality: 1 - RMSE(baseline - measured) / max(mean baseline, 1), 4 decimals, rounded down.</summary>
@@ -362,21 +374,28 @@ public static class DeliveryVerifier
             case BaselineMethod.HighXOfY:
             case BaselineMethod.MidXOfY:
             {
-                // Days are told apart in the market's time zone; the shift stays 24 UTC hours, so a day across a DST
-                // change keeps the window's length.
                 var zone = rules.Zone();
-                var type = MarketCalendar.DayTypeOf(MarketCalendar.LocalDate(window.Start, zone));
+                var today = MarketCalendar.LocalDate(window.Start, zone);
+                var type = MarketCalendar.DayTypeOf(today);
                 var excluded = (evidence.Activations?.GetValueOrDefault(station) ?? [])
                     .SelectMany(a => new[] { MarketCalendar.LocalDate(a.Start, zone), MarketCalendar.LocalDate(a.End.AddTicks(-1), zone) }).ToHashSet();
-                var days = new List<decimal[]>();
-                for (var back = 1; back <= VerificationRules.MaxLookbackDays && days.Count < rules.Y; back++)
+                // The usable days of one type, most recent first: each piece of the window at the same local clock time
+                // (MarketCalendar.SameClockTime), complete readings, no activation of this station.
+                List<decimal[]> UsableDays(DayType similar)
                 {
-                    var shift = TimeSpan.FromDays(back);
-                    var date = MarketCalendar.LocalDate(window.Start - shift, zone);
-                    if (!MarketCalendar.AreSimilar(type, MarketCalendar.DayTypeOf(date)) || excluded.Contains(date)) continue;
-                    var day = cuts.Select(c => series.EnergyIn(new TimeWindow(c.Start - shift, c.End - shift))).ToArray();
-                    if (day.All(e => e is not null)) days.Add(day.Select(e => e!.Value).ToArray());
+                    var usable = new List<decimal[]>();
+                    for (var back = 1; back <= VerificationRules.MaxLookbackDays && usable.Count < rules.Y; back++)
+                    {
+                        var date = today.AddDays(-back);
+                        if (MarketCalendar.DayTypeOf(date) != similar || excluded.Contains(date)) continue;
+                        var day = cuts.Select(c => MarketCalendar.SameClockTime(c, back, zone) is { } then ? series.EnergyIn(then) : null).ToArray();
+                        if (day.All(e => e is not null)) usable.Add(day.Select(e => e!.Value).ToArray());
+                    }
+                    return usable;
                 }
+                var days = UsableDays(type);
+                // Holidays are few (Italy has at most four in 60 days): too few, and a holiday takes Sundays, never a mix.
+                if (days.Count < rules.Y && type == DayType.Holiday) (type, days) = (DayType.Sunday, UsableDays(DayType.Sunday));
                 if (days.Count < rules.Y)
                 {
                     problem = $"missing meter data: station {station} has {days.Count} complete {type} days of the {rules.Y} its baseline needs";

@@ -9,10 +9,13 @@ public enum DayType
     /// <summary>A Saturday that is not a holiday.</summary>
     Saturday = 2,
 
-    /// <summary>A Sunday.</summary>
+    /// <summary>A Sunday, holiday or not (Easter Sunday is a Sunday).</summary>
     Sunday = 3,
 
-    /// <summary>A national holiday on any other day; consumption on it looks like a Sunday's.</summary>
+    /// <summary>
+    /// A national holiday on any other day. Its similar days are the earlier holidays within the look-back; when there are
+    /// too few of them, Sundays (which a holiday's consumption resembles).
+    /// </summary>
     Holiday = 4,
 }
 
@@ -31,9 +34,6 @@ public static class MarketCalendar
         DayOfWeek.Saturday => DayType.Saturday,
         _ => DayType.WorkingDay,
     };
-
-    /// <summary>Whether two day types count as similar days: the same type, or Sundays and holidays together.</summary>
-    public static bool AreSimilar(DayType a, DayType b) => a == b || (a is DayType.Sunday or DayType.Holiday && b is DayType.Sunday or DayType.Holiday);
 
     /// <summary>Whether <paramref name="date"/> is an Italian national holiday.</summary>
     public static bool IsHoliday(DateOnly date) => (date.Month, date.Day) switch
@@ -54,4 +54,24 @@ public static class MarketCalendar
 
     /// <summary>The market's calendar date at the UTC instant <paramref name="utc"/>.</summary>
     public static DateOnly LocalDate(DateTimeOffset utc, TimeZoneInfo zone) => DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(utc, zone).DateTime);
+
+    /// <summary>
+    /// <paramref name="interval"/> taken <paramref name="days"/> calendar days earlier at the same local clock time in
+    /// <paramref name="zone"/>: it starts when that day's clock showed the same time and lasts as long, ending at the
+    /// same clock time. Null when that day's clock skipped its start (the hour lost on a 23-hour day), showed it twice
+    /// (the hour repeated on a 25-hour day) or changed inside it: those hours have no single like-for-like interval that
+    /// day. An interval on a change day itself is taken at the clock times it showed (01:45 to the jump at 02:00 on the
+    /// 23-hour day is 01:45-02:00 on the day before; both of the 25-hour day's 02:15s are 02:15 on the days before).
+    /// </summary>
+    public static TimeWindow? SameClockTime(TimeWindow interval, int days, TimeZoneInfo zone)
+    {
+        var start = TimeZoneInfo.ConvertTime(interval.Start, zone).DateTime.AddDays(-days);
+        if (zone.IsInvalidTime(start) || zone.IsAmbiguousTime(start)) return null;
+        var utc = new DateTimeOffset(TimeZoneInfo.ConvertTimeToUtc(start, zone));
+        var then = new TimeWindow(utc, utc + interval.Duration);
+        // The instant before each end, as an interval ending on the hour a clock change skips still ends where it should.
+        return ClockTime(then.End.AddTicks(-1), zone) == ClockTime(interval.End.AddTicks(-1), zone).AddDays(-days) ? then : null;
+    }
+
+    private static DateTime ClockTime(DateTimeOffset utc, TimeZoneInfo zone) => TimeZoneInfo.ConvertTime(utc, zone).DateTime;
 }

@@ -45,7 +45,7 @@ public sealed record Rebound(TimeWindow Period, KilowattHours Energy, bool Compl
 /// <param name="Interval">The market interval, clipped to the delivery window.</param>
 /// <param name="Scheduled">Its share of the award: the award's energy times the interval's part of the window (exact).</param>
 /// <param name="Delivered">What the award's stations delivered in it, summed over stations (exact; negative for a rebound).</param>
-/// <param name="Score">1 - |scheduled - delivered| / scheduled, 1 within the tolerance, never below 0 (4 decimals, rounded down).</param>
+/// <param name="Score">1 - |scheduled - delivered| / scheduled, 1 within the tolerance, never below 0 (exact: the payout is rounded once, from the sum).</param>
 /// <param name="Met">Whether it delivered at least the success threshold of its share; only such intervals are paid, except by score, which pays every interval its score's share.</param>
 public sealed record MarketIntervalDelivery(TimeWindow Interval, KilowattHours Scheduled, KilowattHours Delivered, decimal Score, bool Met);
 

@@ -118,6 +118,33 @@ public class DeliveryVerifierTests
         Assert.Equal(KilowattHours.From(6.666m), v.Delivered);
         Assert.Equal(KilowattHours.From(6.667m), v.Baseline); // the record's baseline is the nearest Wh
         Assert.Equal([2.5m, 2.5m, 10m * 10 / 60], v.Intervals!.Select(i => i.Delivered.Value));
+        // Awarded 7 kWh (every quarter meets its share): paid for the recorded 6.666 kWh, 1.6665 EUR, 1,666,500 EURC units
+        // (the exact 6.666.. kWh paid 1,666,666, which no one could recompute from the record).
+        var paid = DeliveryVerifier.Verify(Award with { Energy = KilowattHours.From(7) }, window, Direction.ReduceConsumption, VerificationRules.Default,
+            new DeliveryEvidence(readings), MarketInterval.Default);
+        Assert.Equal(KilowattHours.From(6.666m), paid.Delivered);
+        Assert.Equal(paid.Delivered * Award.Price, paid.Payout);
+        Assert.Equal(1_666_500, paid.Payout.ToTokenUnits(6));
+    }
+
+    [Fact]
+    public void Verify_ProRataByScore_RoundsOnceNotPerInterval()
+    {
+        // 100 kWh awarded, 25 kWh baseline and 8.333 metered per quarter: each quarter delivers 16.667 of its 25, score
+        // exactly 0.66668 (rounded per quarter to 0.6666 it paid 16.665 EUR). Paid 4 x 25 x 0.66668 = 66.668 kWh, 16.667 EUR.
+        var award = Award with { Energy = KilowattHours.From(100) };
+        var readings = Run(W.AddHours(-1), 4, 25m).Concat(Run(W, 4, 8.333m)).ToList();
+        var rules = VerificationRules.Default with { Payout = PayoutRule.ProRataByScore, Tolerance = 0m };
+        var v = DeliveryVerifier.Verify(award, Window, Direction.ReduceConsumption, rules, new DeliveryEvidence(readings), MarketInterval.Default);
+        Assert.All(v.MarketIntervals!, m => Assert.Equal(0.66668m, m.Score));
+        Assert.Equal(new Euros(16.667m), v.Payout);
+        Assert.Equal(0.6666m, v.Score); // the award's score, for display, is rounded once (down)
+        // A score that does not end: 12 kWh awarded (3 a quarter), 2 delivered a quarter, score 1 - 1/3 kept exact: paid
+        // 4 x 3 x 0.666.. = 8 kWh, 2 EUR (at 0.6666 a quarter, 1.9998).
+        var third = DeliveryVerifier.Verify(award with { Energy = KilowattHours.From(12) }, Window, Direction.ReduceConsumption, rules,
+            new DeliveryEvidence(Mbma(3m)), MarketInterval.Default);
+        Assert.Equal(1m - 1m / 3, third.MarketIntervals![0].Score);
+        Assert.Equal(new Euros(2m), third.Payout);
     }
 
     [Fact]
@@ -221,6 +248,33 @@ public class DeliveryVerifierTests
     }
 
     [Fact]
+    public void Verify_IncreaseAboveStationPower_CapsMeasuredLikeTheBaseline()
+    {
+        // A 10 kW station metering 11 kW (within a meter's margin) before and during the window added nothing: capping
+        // only the baseline at 10 kWh paid it 1 kWh. Capped both, 10 - 10 = 0.
+        var power = new Dictionary<string, Kilowatts> { ["st1"] = Kilowatts.From(10m) };
+        Verification Increase(decimal before, decimal during) => DeliveryVerifier.Verify(Award, Window, Direction.IncreaseConsumption, VerificationRules.Default,
+            new DeliveryEvidence(Run(W.AddHours(-1), 4, before).Concat(Run(W, 4, during)).ToList(), maxPower: power), MarketInterval.Default);
+        var flat = Increase(2.75m, 2.75m);
+        Assert.Equal(KilowattHours.From(10m), flat.Baseline);
+        Assert.Equal(KilowattHours.From(10m), flat.Measured);
+        Assert.Equal(KilowattHours.Zero, flat.Delivered);
+        Assert.Equal(Euros.Zero, flat.Payout);
+        // From 8 kW to 11 kW: only the 2 kW up to the station's power count, 2 kWh (uncapped 3 kWh).
+        Assert.Equal(KilowattHours.From(2m), Increase(2m, 2.75m).Delivered);
+    }
+
+    [Fact]
+    public void Verify_StationWithoutRegisteredPower_IsNotCapped()
+    {
+        // Only st2's power is known: st1's 20 kWh baseline stands (it was capped at 0 kW).
+        var v = DeliveryVerifier.Verify(Award, Window, Direction.ReduceConsumption, VerificationRules.Default,
+            new DeliveryEvidence(Mbma(2.5m), maxPower: new Dictionary<string, Kilowatts> { ["st2"] = Kilowatts.From(3m) }), MarketInterval.Default);
+        Assert.Equal(KilowattHours.From(20m), v.Baseline);
+        Assert.Equal(KilowattHours.From(10m), v.Delivered);
+    }
+
+    [Fact]
     public void Verify_DuplicateReadings_CountOnce()
     {
         var readings = Mbma(2.5m);
@@ -309,32 +363,91 @@ public class DeliveryVerifierTests
         Assert.Equal(KilowattHours.From(20), v.Baseline);
     }
 
-    [Fact]
-    public void Verify_XOfYOnEasterMonday_UsesSundaysAndHolidays()
+    /// <summary>The instant the clock in Rome shows <paramref name="local"/> (which must exist once).</summary>
+    private static DateTimeOffset Rome(DateTime local) => new(TimeZoneInfo.ConvertTimeToUtc(local, VerificationRules.Default.Zone()));
+
+    private static Verification VerifyXOfY(TimeWindow window, IEnumerable<MeterReading> readings, int x = 4, int y = 5) =>
+        DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption, VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = x, Y = y },
+            new DeliveryEvidence(readings.ToList()), MarketInterval.Default);
+
+    [Theory]
+    // Saturday 26 December 2026 (St Stephen): the two holidays before it, 25 and 8 December (Sundays and holidays
+    // together took 25 December and Sunday 20 December: 6 kWh).
+    [InlineData("2026-12-26", 2, 2, 8)]
+    // Epiphany 2027: four holidays in the 60 days before (1 January, 26, 25 and 8 December), too few for 5: Sundays
+    // (together: 3 January, 1 January, 27, 26 and 25 December: High 4 of them 7 kWh).
+    [InlineData("2027-01-06", 4, 5, 4)]
+    // A Sunday: Sundays only, not the holidays between them (together: 6 and 3 January, 1 January, 27 and 26 December: 7).
+    [InlineData("2027-01-10", 4, 5, 4)]
+    // Easter Monday 2026: no holiday in the 60 days before: Easter Sunday and the Sundays before it.
+    [InlineData("2026-04-06", 4, 5, 4)]
+    public void Verify_XOfYDayTypes_HolidaysTakeHolidaysThenSundays(string date, int x, int y, decimal baseline)
     {
-        // Easter Monday 6 April 2026, 12:00 in Rome (10:00 UTC). Sundays back have 1 kWh per quarter, other days 5: the
-        // similar days are Easter Sunday and the Sundays before it: 4 kWh (calendar days gave 20).
-        var w = new DateTimeOffset(2026, 4, 6, 10, 0, 0, TimeSpan.Zero);
-        var readings = Enumerable.Range(1, 35)
-            .SelectMany(d => Run(w.AddDays(-d), 4, w.AddDays(-d).DayOfWeek == DayOfWeek.Sunday ? 1m : 5m)).Concat(Run(w, 4, 0m)).ToList();
-        var v = DeliveryVerifier.Verify(Award, new TimeWindow(w, w.AddHours(1)), Direction.ReduceConsumption,
-            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY }, new DeliveryEvidence(readings), MarketInterval.Default);
-        Assert.Equal(KilowattHours.From(4), v.Baseline);
+        // 12:00-13:00 in Rome each day: Sundays 1 kWh a quarter, holidays 2, other days 5.
+        var day = DateOnly.Parse(date, System.Globalization.CultureInfo.InvariantCulture);
+        var w = Rome(day.ToDateTime(new TimeOnly(12, 0)));
+        var readings = Enumerable.Range(1, 70).Select(back => day.AddDays(-back)).SelectMany(d => Run(Rome(d.ToDateTime(new TimeOnly(12, 0))), 4,
+            d.DayOfWeek == DayOfWeek.Sunday ? 1m : MarketCalendar.IsHoliday(d) ? 2m : 5m)).Concat(Run(w, 4, 0m));
+        Assert.Equal(KilowattHours.From(baseline), VerifyXOfY(new TimeWindow(w, w.AddHours(1)), readings, x, y).Baseline);
     }
 
     [Fact]
-    public void Verify_XOfYAcrossEuropeanDstChange_TellsDaysApartInRomeAndShifts24UtcHours()
+    public void Verify_XOfYAcrossEuropeanDstChange_TellsDaysApartInRomeAndTakesTheSameLocalHours()
     {
-        // Window Tuesday 31 March 2026 01:30 in Rome (30 March 23:30 UTC; clocks moved on 29 March at 01:00 UTC). Back
-        // 24 UTC hours at a time the local dates are Mon 30, Sun 29, Sat 28, Fri 27, Thu 26, Wed 25, Tue 24: the working
-        // days are 1, 4, 5, 6, 7 back. Day d back has 10 - d kWh per quarter: High 5 of 5 averages 9, 6, 5, 4, 3 -> 21.6 kWh.
-        // (By UTC dates day 1 back is a Sunday and day 3 a Friday: days 3..7, 20 kWh; calendar days 1..5: 28 kWh.)
+        // Window Tuesday 31 March 2026 01:30-02:30 in Rome (30 March 23:30 UTC; clocks went forward on 29 March). The
+        // days back are Mon 30 (CEST), Sun 29, Sat 28, Fri 27 ... Tue 24 (CET, so 01:30 is 00:30 UTC): the working days
+        // are 1, 4, 5, 6, 7 back. Day d back has 10 - d kWh per quarter at 01:30-02:30 on its clock and nothing an hour
+        // earlier (where 24 UTC hours back would look): High 5 of 5 averages 9, 6, 5, 4, 3 -> 21.6 kWh.
         var w = new DateTimeOffset(2026, 3, 30, 23, 30, 0, TimeSpan.Zero);
-        var window = new TimeWindow(w, w.AddHours(1)); // crosses UTC midnight too
-        var readings = Enumerable.Range(1, 7).SelectMany(d => Run(w.AddDays(-d), 4, 10 - d)).Concat(Run(w, 4, 0m)).ToList();
-        var v = DeliveryVerifier.Verify(Award, window, Direction.ReduceConsumption,
-            VerificationRules.Default with { Baseline = BaselineMethod.HighXOfY, X = 5 }, new DeliveryEvidence(readings), MarketInterval.Default);
-        Assert.Equal(KilowattHours.From(21.6m), v.Baseline);
+        var readings = Enumerable.Range(1, 7).SelectMany(d =>
+        {
+            var then = Rome(new DateTime(2026, 3, 31 - d, 1, 30, 0));
+            return Run(then, 4, 10 - d).Concat(then == w.AddDays(-d) ? [] : Run(w.AddDays(-d), 4, 0m));
+        }).Concat(Run(w, 4, 0m));
+        Assert.Equal(KilowattHours.From(21.6m), VerifyXOfY(new TimeWindow(w, w.AddHours(1)), readings, x: 5).Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYAfterClocksGoForward_ComparesTheSameLocalHour()
+    {
+        // Monday 30 March 2026 18:00-19:00 CEST. The working days before are CET: 17:00-18:00 on their clock 4 kWh,
+        // 18:00-19:00 20 kWh. The same local hour gives 20 kWh (24 UTC hours back took 17:00-18:00: 4 kWh).
+        var w = new DateTimeOffset(2026, 3, 30, 16, 0, 0, TimeSpan.Zero);
+        var readings = Enumerable.Range(23, 5).SelectMany(d => Run(Rome(new DateTime(2026, 3, d, 17, 0, 0)), 4, 1m)
+            .Concat(Run(Rome(new DateTime(2026, 3, d, 18, 0, 0)), 4, 5m))).Concat(Run(w, 4, 3m));
+        Assert.Equal(KilowattHours.From(20), VerifyXOfY(new TimeWindow(w, w.AddHours(1)), readings).Baseline);
+    }
+
+    [Fact]
+    public void Verify_XOfYOnTheDayClocksGoBack_BothRepeatedHoursTakeTheSameLocalHour()
+    {
+        // Sunday 25 October 2026: 02:00-03:00 happens twice, 00:00-01:00 UTC (CEST) and 01:00-02:00 UTC (CET). The
+        // Sundays before have 5 kWh a quarter at 02:00-03:00 on their clock and 1 at 03:00-04:00: both hours get 20 kWh
+        // (24 UTC hours back gave the second one 03:00-04:00: 4 kWh).
+        var readings = Enumerable.Range(1, 5).Select(week => new DateTime(2026, 10, 25).AddDays(-7 * week))
+            .SelectMany(d => Run(Rome(d.AddHours(2)), 4, 5m).Concat(Run(Rome(d.AddHours(3)), 4, 1m))).ToList();
+        foreach (var utc in new[] { 0, 1 })
+        {
+            var w = new DateTimeOffset(2026, 10, 25, utc, 0, 0, TimeSpan.Zero);
+            Assert.Equal(KilowattHours.From(20), VerifyXOfY(new TimeWindow(w, w.AddHours(1)), readings.Concat(Run(w, 4, 0m))).Baseline);
+        }
+    }
+
+    [Fact]
+    public void Verify_XOfYSimilarDayThatSkippedOrRepeatedTheHour_IsNotUsed()
+    {
+        // Sunday 12 April 2026 02:30-03:30 CEST: on 29 March 02:30 did not exist, so that Sunday is skipped and 1 March
+        // taken. Sunday 1 November 2026 02:00-03:00 CET: on 25 October it happened twice, so 25 October is skipped and 20
+        // September taken. The usable Sundays have 4 kWh a quarter at those hours; the change days 10 kWh a quarter around
+        // them, which 24 UTC hours back used (40 kWh).
+        foreach (var (window, change) in new[] { (new DateTime(2026, 4, 12, 2, 30, 0), new DateTime(2026, 3, 29)), (new DateTime(2026, 11, 1, 2, 0, 0), new DateTime(2026, 10, 25)) })
+        {
+            var w = Rome(window);
+            var sundays = Enumerable.Range(1, 6).Select(week => window.AddDays(-7 * week)).Where(d => d.Date != change);
+            var readings = sundays.SelectMany(d => Run(Rome(d), 4, 4m))
+                .Concat(Run(Rome(change.AddHours(-1)), 24, 10m)).Concat(Run(w, 4, 0m));
+            Assert.Equal(KilowattHours.From(16), VerifyXOfY(new TimeWindow(w, w.AddHours(1)), readings).Baseline);
+        }
     }
 
     [Fact]

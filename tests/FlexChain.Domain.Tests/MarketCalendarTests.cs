@@ -27,13 +27,30 @@ public class MarketCalendarTests
         Assert.Equal(expected, MarketCalendar.DayTypeOf(new DateOnly(year, month, day)));
 
     [Theory]
-    [InlineData(DayType.Holiday, DayType.Sunday, true)]
-    [InlineData(DayType.Sunday, DayType.Holiday, true)]
-    [InlineData(DayType.Saturday, DayType.Sunday, false)]
-    [InlineData(DayType.WorkingDay, DayType.Holiday, false)]
-    [InlineData(DayType.WorkingDay, DayType.WorkingDay, true)]
-    public void AreSimilar_DayTypes_GroupSundaysWithHolidays(DayType a, DayType b, bool expected) =>
-        Assert.Equal(expected, MarketCalendar.AreSimilar(a, b));
+    // Monday 30 March 2026 18:00-19:00 CEST, 3 days back: Friday 18:00 CET is 17:00 UTC, not the 16:00 of 72 UTC hours.
+    [InlineData("2026-03-30T16:00:00Z", 60, 3, "2026-03-27T17:00:00Z")]
+    // Sunday 5 April 02:30 CEST, a week back: 02:30 did not exist on 29 March (the clocks went from 02:00 to 03:00).
+    [InlineData("2026-04-05T00:30:00Z", 15, 7, null)]
+    // ... but 01:45-02:00 did, ending where the clocks jumped: 00:45-01:00 UTC.
+    [InlineData("2026-04-04T23:45:00Z", 15, 7, "2026-03-29T00:45:00Z")]
+    // ... and an hour from 01:30 ran across the jump (01:30 to 03:30 on the clock): no like-for-like hour.
+    [InlineData("2026-04-04T23:30:00Z", 60, 7, null)]
+    // On the 23-hour day itself, 01:45-03:00 on the clock is 15 minutes: the day before, 01:45-02:00 CET.
+    [InlineData("2026-03-29T00:45:00Z", 15, 1, "2026-03-28T00:45:00Z")]
+    // Sunday 1 November 02:15 CET, a week back: 02:15 happened twice on 25 October.
+    [InlineData("2026-11-01T01:15:00Z", 15, 7, null)]
+    // Both of the 25-hour day's 02:15s take 02:15 CEST of the Sunday before (00:15 UTC).
+    [InlineData("2026-10-25T00:15:00Z", 15, 7, "2026-10-18T00:15:00Z")]
+    [InlineData("2026-10-25T01:15:00Z", 15, 7, "2026-10-18T00:15:00Z")]
+    // 03:00 CET, after the repeated hour, exists once on 25 October: 02:00 UTC.
+    [InlineData("2026-11-01T02:00:00Z", 15, 7, "2026-10-25T02:00:00Z")]
+    public void SameClockTime_AcrossClockChanges_TakesTheSameLocalTimeOrNone(string start, int minutes, int days, string? expected)
+    {
+        var from = DateTimeOffset.Parse(start, System.Globalization.CultureInfo.InvariantCulture);
+        var then = MarketCalendar.SameClockTime(new TimeWindow(from, from.AddMinutes(minutes)), days, VerificationRules.Default.Zone());
+        Assert.Equal(expected is null ? null : DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture), then?.Start);
+        if (then is { } t) Assert.Equal(TimeSpan.FromMinutes(minutes), t.Duration);
+    }
 
     [Fact]
     public void LocalDate_JustBeforeUtcMidnight_IsTheNextDayInRome() =>

@@ -240,7 +240,8 @@ public sealed record VerificationDetailResponse(
             v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
             (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList(),
-            (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value), m.Score, m.Met)).ToList(),
+            (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value),
+                decimal.Round(m.Score, 4, MidpointRounding.ToZero), m.Met)).ToList(),
             v.Rebound is { } b ? new ReboundResponse(b.Period.Start, b.Period.End, Wire.Kwh(b.Energy.Value), b.Complete) : null);
 }
 

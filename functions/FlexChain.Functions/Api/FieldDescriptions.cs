@@ -418,7 +418,7 @@ public static class FieldDescriptions
         ["measuredKwh"] = "Measured energy.",
         ["deliveredKwh"] = "Delivered flexibility: baseline minus measured for a reduction.",
         ["payoutEur"] = "The payout before token rounding.",
-        ["score"] = "Delivery score in [0, 1], 4 decimals: 1 - |awarded - delivered| / awarded, 1 within the tolerance.",
+        ["score"] = "Delivery score in [0, 1], 4 decimals rounded down (the payout uses the exact scores): 1 - |awarded - delivered| / awarded, 1 within the tolerance.",
         ["qualityFactor"] = "Declared baseline: 1 - RMSE / mean baseline over the intervals; null otherwise.",
         ["revised"] = "A reading used is a correction (the latest revision wins).",
         ["revisions"] = "How many times the interval's reading was sent; above 1 the value shown is the latest revision.",

@@ -113,10 +113,22 @@ public sealed record VerificationRules(
 /// </summary>
 /// <param name="Revised">A reading measured in the interval is a correction, or won over a conflicting reading (the latest revision wins).</param>
 /// <param name="Missing">No reading covers the interval: it counts zero for baseline, measured and delivered, and fails on its own.</param>
+/// <param name="Delivered">
+/// The award's part of the station's delivery: <paramref name="Share"/> x (baseline - measured) for a reduction,
+/// <paramref name="Share"/> x (measured - baseline) for an increase.
+/// </param>
+/// <param name="Share">
+/// The award's share of the station's delivery in the interval's market interval (0 to 1): 1 unless other awards booked
+/// the station there too (<see cref="DeliveryShares"/>).
+/// </param>
 public sealed record IntervalDelivery(
-    string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered, bool Revised = false, bool Missing = false);
+    string StationId, TimeWindow Interval, KilowattHours Baseline, KilowattHours Measured, KilowattHours Delivered, bool Revised = false, bool Missing = false,
+    decimal Share = 1m);
 
-/// <summary>What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, days to exclude and the stations' power.</summary>
+/// <summary>
+/// What the verifier gets to see: meter readings (window, before it and past days), a declared schedule, days to exclude,
+/// the stations' power and their bookings.
+/// </summary>
 /// <param name="declared">For a declared baseline: the CPO's schedule, as readings of expected energy per station.</param>
 /// <param name="activations">Each station's past activation windows: X-of-Y skips the days they touch, for that station only.</param>
 /// <param name="maxPower">
@@ -126,10 +138,25 @@ public sealed record IntervalDelivery(
 /// during the window for energy it never added. Of the two even-handed choices (cap both, cap neither) capping both never
 /// pays more for an increase the station made. A station missing here is not capped.
 /// </param>
+/// <param name="bookings">
+/// The bookings of the awarded stations overlapping the window, by every award (any request, gate cycle or buyer), the
+/// verified ones included: a station booked by several awards shares its delivery among them (<see cref="DeliveryShares"/>).
+/// Null or empty: every award is alone on its stations.
+/// </param>
 public sealed class DeliveryEvidence(
     IReadOnlyCollection<MeterReading> readings, IReadOnlyCollection<MeterReading>? declared = null, IReadOnlyDictionary<string, IReadOnlyList<TimeWindow>>? activations = null,
-    IReadOnlyDictionary<string, Kilowatts>? maxPower = null, IReadOnlyDictionary<string, TimeSpan>? recovery = null)
+    IReadOnlyDictionary<string, Kilowatts>? maxPower = null, IReadOnlyDictionary<string, TimeSpan>? recovery = null,
+    IReadOnlyCollection<StationBooking>? bookings = null)
 {
+    /// <summary>The stations' bookings (see the constructor).</summary>
+    public IReadOnlyCollection<StationBooking>? Bookings { get; } = bookings;
+
+    private ILookup<string, StationBooking>? _bookingsByStation;
+
+    /// <summary>The bookings of one station.</summary>
+    public IEnumerable<StationBooking> BookingsOf(string stationId) =>
+        (_bookingsByStation ??= (Bookings ?? []).ToLookup(b => b.StationId, StringComparer.Ordinal))[stationId];
+
     /// <summary>Each station's recovery time (<see cref="ChargingStation.RecoveryMinutes"/>); a station missing rests for none.</summary>
     public IReadOnlyDictionary<string, TimeSpan>? Recovery { get; } = recovery;
 
@@ -166,7 +193,11 @@ public sealed class DeliveryEvidence(
 /// <summary>
 /// Verifies one award's delivery. Per station, the window is cut at the station's reading boundaries and at the market
 /// interval's; for each piece the baseline and measured energy are kept exact, and delivered = baseline - measured for
-/// a reduction (measured - baseline for an increase). Each market interval is then checked on its own against its
+/// a reduction (measured - baseline for an increase). A station other awards booked too is shared: in each market
+/// interval the award gets the part of the station's delivery in proportion to the kW it booked there against all the
+/// awards' bookings of the station in that interval, either direction (<see cref="DeliveryShares"/>; 1 when it is alone,
+/// and <see cref="Verification.SharingNote"/> says with how many other awards it was shared), so one reduction is never
+/// paid twice. Each market interval is then checked on its own against its
 /// share of the award (the award's profile: its kW there x the interval; without a profile, the award's energy spread
 /// evenly over the window; intervals a profile does not cover are not checked), so a rebound inside the window shows:
 /// an interval meets the award when it delivers at least the success threshold of its share, and the payout rule gives
@@ -190,6 +221,8 @@ public static class DeliveryVerifier
         var intervals = new List<IntervalDelivery>();
         var qualityPoints = new List<(decimal Baseline, decimal Measured)>();
         var missing = new List<string>();
+        var sharedWith = new SortedSet<string>(StringComparer.Ordinal);
+        var sharedStations = new List<string>();
         foreach (var station in award.StationIds)
         {
             var series = MeterSeries.For(station, evidence.ReadingsOf(station));
@@ -199,6 +232,9 @@ public static class DeliveryVerifier
             var cuts = Split(series.IntervalsIn(window), marketIntervals);
             var baseline = BaselineFor(station, series, window, cuts, rules, evidence, out var problem);
             if (baseline is null) return Failed(award, rules, problem!);
+            var shares = DeliveryShares.Of(award, station, window, interval, marketIntervals, evidence, sharedWith, out problem);
+            if (shares is null) return Failed(award, rules, problem!);
+            if (shares.Any(x => x < 1m)) sharedStations.Add(station);
             var power = evidence.MaxPower?.TryGetValue(station, out var kw) == true ? kw.Value : (decimal?)null;
             for (var i = 0; i < cuts.Count; i++)
             {
@@ -208,8 +244,9 @@ public static class DeliveryVerifier
                 var expected = Math.Min(baseline[i], most);
                 var measured = series.EnergyIn(cuts[i])!.Value;
                 if (direction == Direction.IncreaseConsumption) measured = Math.Min(measured, most);
-                var delivered = direction == Direction.ReduceConsumption ? expected - measured : measured - expected;
-                own.Add(new IntervalDelivery(station, cuts[i], new(expected), new(measured), new(delivered), series.IsRevised(cuts[i])));
+                var share = shares[(cuts[i].Start - window.Start).Ticks / interval.Length.Ticks];
+                var delivered = share * (direction == Direction.ReduceConsumption ? expected - measured : measured - expected);
+                own.Add(new IntervalDelivery(station, cuts[i], new(expected), new(measured), new(delivered), series.IsRevised(cuts[i]), Share: share));
                 qualityPoints.Add((expected, measured));
             }
             intervals.AddRange(own.OrderBy(d => d.Interval.Start));
@@ -233,17 +270,23 @@ public static class DeliveryVerifier
         // The overall score weighs each interval's score by its share of the award (4 decimals, rounded down).
         var score = decimal.Round(weighted / award.Energy.Value, 4, MidpointRounding.ToZero);
         var quality = rules.Baseline == BaselineMethod.Declared ? QualityFactor(qualityPoints) : (decimal?)null;
+        var sharing = sharedWith.Count == 0 ? null
+            : $"delivery shared: station{(sharedStations.Count == 1 ? "" : "s")} {string.Join(", ", sharedStations)} also booked by {sharedWith.Count} other "
+              + $"award{(sharedWith.Count == 1 ? "" : "s")} ({string.Join(", ", sharedWith)}); in each market interval a station's delivery is split among "
+              + "its awards in proportion to the kW each booked there";
         var reason = firstFailed is not { } first ? null
             : $"{failed} of {results.Length} market intervals delivered below {rules.SuccessThreshold:P0} of their share of the award (the first, from "
               + $"{first.Interval.Start:O}: {Wh(first.Delivered.Value, MidpointRounding.ToNegativeInfinity)} of {Wh(first.Scheduled.Value, MidpointRounding.AwayFromZero)}); "
               + $"delivered {totalDelivered} of the awarded {award.Energy} in all"
-              + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "");
+              + (missing.Count > 0 ? "; missing meter data: " + string.Join("; ", missing) : "")
+              + (sharing is null ? "" : "; " + sharing);
         // The paid energy is rounded once, down to the Wh, and priced: the record's figures give the payout.
         var payout = Wh(paid, MidpointRounding.ToNegativeInfinity) * award.Price;
         return new Verification(award.Id, totalBaseline, totalMeasured, totalDelivered, succeeded, payout, reason, score, quality, intervals, rules)
         {
             MarketIntervals = results,
             Rebound = ReboundAfter(award, window, direction, evidence, intervals),
+            SharingNote = sharing,
         };
     }
 

@@ -22,7 +22,8 @@ public sealed record ImbalanceAdjustment(
 
     /// <summary>
     /// The records of a verified request: for every award and each of its stations, the station's delivered energy per
-    /// market interval of the request (<see cref="FlexRequest.Interval"/>), summed from the verification's intervals. A
+    /// market interval of the request (<see cref="FlexRequest.Interval"/>), summed from the verification's intervals (the
+    /// award's share of it where other awards booked the station too, so a shared station's change is adjusted once). A
     /// verification without per-interval data (recorded before they were kept) yields none.
     /// </summary>
     /// <param name="stations">Each awarded station with the owner of its transformer.</param>

@@ -28,6 +28,13 @@ public sealed record Verification(
     public Rebound? Rebound { get; init; }
 
     /// <summary>
+    /// When other awards booked one of the award's stations in the window too: which stations, how many other awards
+    /// (and their ids), and that each market interval's delivery of a station was split among its awards in proportion
+    /// to the kW each booked there (<see cref="IntervalDelivery.Share"/>); null when the award was alone on its stations.
+    /// </summary>
+    public string? SharingNote { get; init; }
+
+    /// <summary>
     /// Delivered (every market interval at or above the success threshold), paid pro rata (some intervals below it but a
     /// positive payout: a partial delivery, not a failure), or not delivered (nothing paid).
     /// </summary>
@@ -44,7 +51,7 @@ public sealed record Rebound(TimeWindow Period, KilowattHours Energy, bool Compl
 /// <summary>One market interval of a verified award.</summary>
 /// <param name="Interval">The market interval, clipped to the delivery window.</param>
 /// <param name="Scheduled">Its share of the award: the award's energy times the interval's part of the window (exact).</param>
-/// <param name="Delivered">What the award's stations delivered in it, summed over stations (exact; negative for a rebound).</param>
+/// <param name="Delivered">What the award's stations delivered in it, summed over stations, each station's delivery times the award's share of it (exact; negative for a rebound).</param>
 /// <param name="Score">1 - |scheduled - delivered| / scheduled, 1 within the tolerance, never below 0 (exact: the payout is rounded once, from the sum).</param>
 /// <param name="Met">Whether it delivered at least the success threshold of its share; only such intervals are paid, except by score, which pays every interval its score's share.</param>
 public sealed record MarketIntervalDelivery(TimeWindow Interval, KilowattHours Scheduled, KilowattHours Delivered, decimal Score, bool Met);

@@ -322,6 +322,60 @@ public sealed class DeliveryVerificationTests(MarketFixture market)
         Assert.Equal([2_000L, 1_000L, 3_000L, 2_000L], published["awardProfile"]!["energyWh"]!.AsArray().Select(w => w!.GetValue<long>()));
     }
 
+    /// <summary>
+    /// Two requests of 5 kWh over one hour each award 5 kW on one 11 kW station (clearing books both: 10 of its 11 kW).
+    /// The station goes from 11 kW in the hour before to 6 kW in the window: it reduced 5 kWh once. Each award is
+    /// delivered its share, 5/10 of the station's 5 kWh = 2.5 kWh, and paid for that by the requests' rule (verified
+    /// energy from a 50 % threshold): 2.5 x 0.2 = 0.5 EUR each on chain, 1 EUR for the one reduction, not 1 EUR each.
+    /// </summary>
+    [Fact]
+    public async Task TwoRequestsSharingAStation_OneReduction_EachAwardPaidItsShareOnce()
+    {
+        var t0 = market.Clock.GetUtcNow();
+        var dso = await _api.RegisterAsync("Dso", "Shared station DSO", MarketFixture.RuleDsoKey);
+        var cpo = await _api.RegisterAsync("Cpo", "Shared station CPO", MarketFixture.RuleCpoAKey);
+        var transformer = await _api.TransformerAsync(dso);
+        var station = await _api.StationAsync(cpo, transformer, "IT001E00000095", acKw: 11m);
+        var window = new DateTimeOffset(t0.Year, t0.Month, t0.Day, t0.Hour, 0, 0, TimeSpan.Zero).AddHours(3);
+        var requests = new List<string>();
+        for (var k = 0; k < 2; k++)
+        {
+            var request = (await _api.PostAsync("/v1/requests", dso, new
+            {
+                transformerId = transformer, deliveryStart = window, deliveryEnd = window.AddHours(1), energyKwh = 5m, direction = "ReduceConsumption",
+                maxPriceEurPerKwh = 0.5m, gateClosure = t0.AddHours(1), pricing = "PayAsBid", verification = new { successThreshold = 0.5m },
+            }))["id"]!.GetValue<string>();
+            await _api.PostAsync($"/v1/requests/{request}/offers", cpo, new { stationIds = new[] { station }, energyKwh = 5m, priceEurPerKwh = 0.2m, divisible = false });
+            requests.Add(request);
+        }
+        market.Clock.SetTo(t0.AddHours(1));
+        foreach (var request in requests) await _api.WaitForStateAsync(request, dso, "Awarded");
+
+        market.Clock.SetTo(window.AddHours(1));
+        await _api.PostQuarterReadingsAsync(cpo, station, window.AddHours(-1), 2.75m);
+        await _api.PostQuarterReadingsAsync(cpo, station, window, 1.5m);
+        market.Clock.SetTo(window.AddHours(1).AddMinutes(20));
+
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        var paid = BigInteger.Zero;
+        foreach (var request in requests)
+        {
+            var settlement = Assert.Single((await _api.WaitForStateAsync(request, dso, "Settled"))["settlements"]!.AsArray())!;
+            var verification = settlement["verification"]!;
+            Assert.Equal((11m, 6m, 2.5m), (verification["baselineKwh"]!.GetValue<decimal>(), verification["measuredKwh"]!.GetValue<decimal>(), verification["deliveredKwh"]!.GetValue<decimal>()));
+            Assert.All(verification["intervals"]!.AsArray(), i => Assert.Equal(0.5m, i!["share"]!.GetValue<decimal>()));
+            Assert.Contains($"station {station} also booked by 1 other award", verification["sharingNote"]!.GetValue<string>());
+            Assert.Equal("500000", settlement["payoutUnits"]!.GetValue<string>());
+            foreach (var verdict in await verifier.VerifyTransactionAsync(Hash32.Parse(settlement["transactionHash"]!.GetValue<string>()), default))
+                if (verdict.AwardId == Hash32.Parse(settlement["awardId"]!.GetValue<string>()))
+                {
+                    Assert.True(verdict.Verified, verdict.Describe(6));
+                    paid += verdict.Payment!.Paid;
+                }
+        }
+        Assert.Equal(1_000_000, paid); // 5 kWh x 0.2 EUR, paid once
+    }
+
     /// <summary>A profile that does not fit the window's market intervals is a problem naming profileKw, and nothing is stored.</summary>
     [Fact]
     public async Task PostRequest_ProfileNotOneValuePerQuarter_IsAProblemNamingProfileKw()

@@ -212,10 +212,12 @@ public sealed record VerificationRulesResponse(string Baseline, string Payout, d
 /// <summary>
 /// One station's delivery over one interval: baseline, measured and delivered kWh, exact (not rounded: the totals are
 /// their sums rounded once to the Wh, delivered down). <c>revised</c>: a reading used is a correction (the latest
-/// revision wins); <c>missing</c>: no reading covers the interval, which delivers zero.
+/// revision wins); <c>missing</c>: no reading covers the interval, which delivers zero; <c>share</c>: the award's share of
+/// the station's delivery there (1 unless other awards booked the station in that market interval), so delivered is
+/// share x (baseline - measured) for a reduction.
 /// </summary>
 public sealed record IntervalDeliveryResponse(
-    string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, bool Revised, bool Missing);
+    string StationId, DateTimeOffset Start, DateTimeOffset End, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, bool Revised, bool Missing, decimal Share);
 
 /// <summary>
 /// One market interval of a verified award: its share of the award (<c>scheduledKwh</c>), what was delivered in it
@@ -227,22 +229,24 @@ public sealed record MarketIntervalDeliveryResponse(DateTimeOffset Start, DateTi
 /// <summary>
 /// How an award's delivery was verified: the rules, per-interval inputs, totals, the score (MAESHA: 1 - discrepancy /
 /// awarded, 1 within the tolerance; the award's score weighs its market intervals' by their share), the declared
-/// baseline's quality factor, the payout in EUR before token rounding, and the check of each market interval.
+/// baseline's quality factor, the payout in EUR before token rounding, the check of each market interval, and whether the
+/// award's stations were shared with other awards (<c>sharingNote</c>).
 /// </summary>
 public sealed record VerificationDetailResponse(
     string AwardId, bool Succeeded, string Outcome, decimal Score, decimal? QualityFactor, decimal BaselineKwh, decimal MeasuredKwh, decimal DeliveredKwh, decimal PayoutEur,
     string? FailureReason, VerificationRulesResponse? Rules, IReadOnlyList<IntervalDeliveryResponse> Intervals,
-    IReadOnlyList<MarketIntervalDeliveryResponse> MarketIntervals, ReboundResponse? Rebound = null)
+    IReadOnlyList<MarketIntervalDeliveryResponse> MarketIntervals, ReboundResponse? Rebound = null, string? SharingNote = null)
 {
     public static VerificationDetailResponse From(FlexChain.Domain.Verification v) =>
         new(v.AwardId, v.Succeeded, v.Outcome.ToString(), v.Score, v.QualityFactor, Wire.Kwh(v.Baseline.Value), Wire.Kwh(v.Measured.Value), Wire.Kwh(v.Delivered.Value),
             Wire.Eur(v.Payout.Value),
             v.Outcome == DeliveryOutcome.NotDelivered ? v.FailureReason : null,
             v.Rules is { } r ? VerificationRulesResponse.From(r) : null,
-            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing)).ToList(),
+            (v.Intervals ?? []).Select(i => new IntervalDeliveryResponse(i.StationId, i.Interval.Start, i.Interval.End, Wire.Kwh(i.Baseline.Value), Wire.Kwh(i.Measured.Value), Wire.Kwh(i.Delivered.Value), i.Revised, i.Missing, i.Share)).ToList(),
             (v.MarketIntervals ?? []).Select(m => new MarketIntervalDeliveryResponse(m.Interval.Start, m.Interval.End, Wire.Kwh(m.Scheduled.Value), Wire.Kwh(m.Delivered.Value),
                 decimal.Round(m.Score, 4, MidpointRounding.ToZero), m.Met)).ToList(),
-            v.Rebound is { } b ? new ReboundResponse(b.Period.Start, b.Period.End, Wire.Kwh(b.Energy.Value), b.Complete) : null);
+            v.Rebound is { } b ? new ReboundResponse(b.Period.Start, b.Period.End, Wire.Kwh(b.Energy.Value), b.Complete) : null,
+            v.SharingNote);
 }
 
 /// <summary>

@@ -487,7 +487,11 @@ public sealed partial class MarketStore
     /// <summary>
     /// What the gate cycle verifies <paramref name="request"/> with: readings over the rules' evidence range, the declared
     /// schedules (declared baseline), each awarded station's past activations (X-of-Y skips their days), their registered maximum
-    /// power (which caps every baseline) and recovery time (readings reach that far past the window, for the rebound report).
+    /// power (which caps every baseline) and recovery time (readings reach that far past the window, for the rebound report),
+    /// and every award's bookings of them overlapping the window (a station booked by several awards shares its delivery).
+    /// Bookings of a past window do not change (clearing books only windows after gate closure, and retention keeps them
+    /// 8 days), so a retried verification reads the same ones. A call on an availability contract delivers from the
+    /// capacity its contract reserves: that reservation's bookings are the same capacity, not another award's share.
     /// </summary>
     public async Task<DeliveryEvidence> LoadEvidenceAsync(FlexRequest request, CancellationToken cancellationToken)
     {
@@ -516,8 +520,11 @@ public sealed partial class MarketStore
                 if (rules.Baseline is BaselineMethod.HighXOfY or BaselineMethod.MidXOfY)
                     activations[station] = (await GetActivationsAsync(station, range.Start, request.Delivery.Start, ct)).Select(a => a.Window).ToList();
             });
+        var reservation = request.AvailabilityId is { } contract ? Award.IdFor(contract, "") : null; // its holders' award ids start so
+        var bookings = (await GetBookingsAsync(request.Awards.SelectMany(a => a.StationIds), request.Delivery, "", cancellationToken))
+            .Where(b => reservation is null || !b.AwardId.StartsWith(reservation, StringComparison.Ordinal)).ToList();
         return new DeliveryEvidence(readings.ToList(), rules.Baseline == BaselineMethod.Declared ? declared.ToList() : null,
-            activations, power, recovery);
+            activations, power, recovery, bookings);
     }
 
     /// <summary>Records the declared-baseline quality factor of each verified award under its CPO (upserts: a retried step writes the same rows).</summary>

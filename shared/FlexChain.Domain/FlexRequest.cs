@@ -410,7 +410,7 @@ public sealed class FlexRequest
             if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
             if (StationSite.Problem(s, transformer, requirements, sites, now) is { } problem)
                 throw new DomainException("stationIds", "qualified", problem.Message);
-            if (GridOf(s, grid).Problem(s.Id, Delivery) is { } gridProblem)
+            if (GridRestriction.Of(s.Id, grid).Problem(s.Id, Delivery) is { } gridProblem)
                 throw new DomainException("stationIds", gridProblem.Rule, gridProblem.Message);
         }
         var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
@@ -429,8 +429,6 @@ public sealed class FlexRequest
                 $"energyKwh exceeds what the offer's stations can shift in the delivery window: at most {limit} ({power} for {Delivery.Duration:c}).");
         if (GridCapProblem(offer, stations, grid) is { } cap) throw new DomainException("energyKwh", cap.Rule, cap.Message);
     }
-
-    private static GridRestriction GridOf(ChargingStation s, IReadOnlyDictionary<string, GridRestriction>? grid) => GridRestriction.Of(s.Id, grid);
 
     /// <summary>Whether <paramref name="offer"/> asks more than its stations may shift under the grid's power caps (rule <c>grid-max-power</c>).</summary>
     private QualificationReason? GridCapProblem(Offer offer, IReadOnlyList<ChargingStation> stations, IReadOnlyDictionary<string, GridRestriction>? grid)
@@ -564,7 +562,7 @@ public sealed class FlexRequest
         if (transformer.Id != TransformerId)
             throw new ArgumentException($"request {Id} is on transformer {TransformerId}, not {transformer.Id}", nameof(transformer));
         var current = stations.DistinctBy(s => s.Id).ToDictionary(s => s.Id, StringComparer.Ordinal);
-        var eligible = current.Values.Where(s => StationSite.Problem(s, transformer, requirements, sites, at) is null && GridOf(s, grid).Problem(s.Id, Delivery) is null)
+        var eligible = current.Values.Where(s => StationSite.Problem(s, transformer, requirements, sites, at) is null && GridRestriction.Of(s.Id, grid).Problem(s.Id, Delivery) is null)
             .Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var o in offers ?? [])
             if (o.StationIds.All(current.ContainsKey) && GridCapProblem(o, o.StationIds.Select(id => current[id]).ToList(), grid) is not null)
@@ -574,7 +572,7 @@ public sealed class FlexRequest
             QualifiedStationIds = eligible,
             Stations = current.Values.ToDictionary(s => s.Id, s => new StationCapacity(s.MaxPower, TimeSpan.FromMinutes(s.RecoveryMinutes))
             {
-                GridCap = GridOf(s, grid).MaxPower,
+                GridCap = GridRestriction.Of(s.Id, grid).MaxPower,
             }, StringComparer.Ordinal),
         };
     }

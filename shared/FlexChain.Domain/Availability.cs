@@ -75,11 +75,15 @@ public sealed record AvailabilityTerms
 
     /// <summary>
     /// Checks <paramref name="offer"/> at <paramref name="now"/> (before gate closure, <c>gate-closed</c>): the terms' direction,
-    /// positive prices and capacity, the availability price cap (<c>price-cap</c>), the CPO's own stations, each eligible
-    /// behind the transformer (<see cref="Eligibility"/>), and no more capacity than the stations' power (<c>physical-limit</c>).
+    /// positive prices and capacity, the availability price cap (<c>price-cap</c>), and its stations (<see cref="Problem"/>).
     /// </summary>
+    /// <exception cref="DomainException">
+    /// A broken rule, named by field and rule: a station's on <c>stationIds</c>, a capacity above the stations' power
+    /// (<c>physical-limit</c>) or above what the grid operators let them shift (<c>grid-max-power</c>) on <c>capacityKw</c>.
+    /// </exception>
+    /// <param name="grid">What the grid operators allow each station over the period, by station id (none when absent).</param>
     public void AcceptOffer(AvailabilityOffer offer, IReadOnlyList<ChargingStation> stations, GridNode transformer,
-        PrequalificationRequirements? requirements, DateTimeOffset now)
+        PrequalificationRequirements? requirements, DateTimeOffset now, IReadOnlyDictionary<string, GridRestriction>? grid = null)
     {
         if (now >= GateClosure) throw new DomainException("gateClosure", "gate-closed", $"The gate closed at {GateClosure:O}.");
         if (offer.Direction != Direction)
@@ -90,14 +94,37 @@ public sealed record AvailabilityTerms
         if (offer.AvailabilityPrice.Value > MaxPrice.Value)
             throw new DomainException("availabilityPriceEurPerKw", "price-cap", $"availabilityPriceEurPerKw exceeds the request's cap of {MaxPrice}.");
         if (stations.Count == 0) throw new DomainException("stationIds", "required", "An offer needs at least one station.");
+        if (Problems(offer, stations, transformer, requirements, now, grid).FirstOrDefault() is ({ } field, { } problem))
+            throw new DomainException(field, problem.Rule, problem.Message);
+    }
+
+    /// <summary>
+    /// Why <paramref name="stations"/> may not hold <paramref name="offer"/>'s capacity over the period, judged at
+    /// <paramref name="at"/> (an offer, and again at the gate), or null: each the CPO's own (<c>own-station</c>), eligible
+    /// behind the transformer (<see cref="Eligibility"/>, <c>qualified</c>) and allowed by the grid operators for the
+    /// period (<see cref="GridRestriction.Problem"/>: <c>grid-red</c>, <c>grid-orange</c>, <c>grid-not-approved</c>,
+    /// <c>grid-hours</c>); the capacity within their power (<c>physical-limit</c>) and within what the grid's caps
+    /// (conditional maximum power, temporary limits in the period) let them shift (<c>grid-max-power</c>).
+    /// </summary>
+    public QualificationReason? Problem(AvailabilityOffer offer, IReadOnlyList<ChargingStation> stations, GridNode transformer,
+        PrequalificationRequirements? requirements, DateTimeOffset at, IReadOnlyDictionary<string, GridRestriction>? grid) =>
+        Problems(offer, stations, transformer, requirements, at, grid).FirstOrDefault().Problem;
+
+    private IEnumerable<(string Field, QualificationReason Problem)> Problems(AvailabilityOffer offer, IReadOnlyList<ChargingStation> stations,
+        GridNode transformer, PrequalificationRequirements? requirements, DateTimeOffset at, IReadOnlyDictionary<string, GridRestriction>? grid)
+    {
         foreach (var s in stations)
         {
-            if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
-            if (Eligibility.Problem(s, transformer, requirements, now) is { } problem) throw new DomainException("stationIds", "qualified", problem.Message);
+            if (s.CpoId != offer.CpoId) yield return ("stationIds", new("own-station", $"Station {s.Id} is not yours."));
+            if (Eligibility.Problem(s, transformer, requirements, at) is { } problem) yield return ("stationIds", new("qualified", problem.Message));
+            if (GridRestriction.Of(s.Id, grid).Problem(s.Id, Period) is { } gridProblem) yield return ("stationIds", gridProblem);
         }
         var power = stations.Sum(s => s.MaxPower.Value);
         if (offer.Capacity.Value > power)
-            throw new DomainException("capacityKw", "physical-limit", $"capacityKw exceeds the offer's stations' power of {power} kW.");
+            yield return ("capacityKw", new("physical-limit", $"capacityKw exceeds the offer's stations' power of {power} kW."));
+        var (usable, caps) = GridRestriction.UsablePower(stations, grid);
+        if (caps is not null && offer.Capacity.Value > usable.Value)
+            yield return ("capacityKw", new("grid-max-power", $"capacityKw exceeds what the grid operators allow the offer's stations over the period: at most {usable} ({caps})."));
     }
 
     /// <summary>The period cut at UTC midnights: the days that are armed or released one by one (a block of hours is one slice).</summary>
@@ -150,11 +177,12 @@ public sealed record AvailabilityReservation(IReadOnlyList<AvailabilityHolder> H
     /// <summary>
     /// Fills <paramref name="terms"/>' capacity in merit order of availability price (cheapest first; ties by submission
     /// time, then offer id), cutting the last offer needed. An offer is rejected when late, of the other direction, above
-    /// the price cap, without stations or capacity, naming a station outside <paramref name="qualified"/> (when given),
-    /// or naming a station <paramref name="taken"/> books for a window overlapping the period (any buyer).
+    /// the price cap, without stations or capacity, in <paramref name="ineligible"/> (its reason the outcome's detail), or
+    /// naming a station <paramref name="taken"/> books for a window overlapping the period (any buyer).
     /// </summary>
+    /// <param name="ineligible">Why offers may not hold capacity at the gate (<see cref="AvailabilityTerms.Problem"/>), by offer id; null for none.</param>
     public static AvailabilityReservation Reserve(AvailabilityTerms terms, IEnumerable<AvailabilityOffer> offers,
-        IReadOnlyCollection<StationBooking> taken, IReadOnlySet<string>? qualified = null)
+        IReadOnlyCollection<StationBooking> taken, IReadOnlyDictionary<string, QualificationReason>? ineligible = null)
     {
         var remaining = terms.Capacity.Value;
         var holders = new List<AvailabilityHolder>();
@@ -162,18 +190,24 @@ public sealed record AvailabilityReservation(IReadOnlyList<AvailabilityHolder> H
         foreach (var o in offers.OrderBy(o => o.AvailabilityPrice).ThenBy(o => o.SubmittedAt).ThenBy(o => o.Id, StringComparer.Ordinal))
         {
             var clash = taken.FirstOrDefault(b => o.StationIds.Contains(b.StationId) && b.Window.Overlaps(terms.Period));
+            var problem = ineligible?.GetValueOrDefault(o.Id);
             var rejection =
                 o.SubmittedAt >= terms.GateClosure ? OfferOutcomeKind.RejectedLate
                 : o.Direction != terms.Direction ? OfferOutcomeKind.RejectedWrongDirection
                 : o.StationIds.Count == 0 || o.Capacity.Value <= 0 || o.ActivationPrice.Value <= 0 || o.AvailabilityPrice.Value <= 0
-                  || (qualified is not null && !o.StationIds.All(qualified.Contains)) ? OfferOutcomeKind.RejectedNotEligible
+                  || problem is not null ? OfferOutcomeKind.RejectedNotEligible
                 : o.AvailabilityPrice.Value > terms.MaxPrice.Value ? OfferOutcomeKind.RejectedOverPriceCap
                 : clash is not null ? OfferOutcomeKind.RejectedCapacityConflict
                 : remaining == 0 ? OfferOutcomeKind.RejectedNotNeeded
                 : (OfferOutcomeKind?)null;
             if (rejection is { } kind)
             {
-                outcomes.Add(new(o.Id, kind, default, clash is not null && kind == OfferOutcomeKind.RejectedCapacityConflict ? clash.Describe() : null));
+                outcomes.Add(new(o.Id, kind, default, kind switch
+                {
+                    OfferOutcomeKind.RejectedNotEligible => problem?.Message,
+                    OfferOutcomeKind.RejectedCapacityConflict => clash!.Describe(),
+                    _ => null,
+                }));
                 continue;
             }
             var reserved = Math.Min(remaining, o.Capacity.Value);

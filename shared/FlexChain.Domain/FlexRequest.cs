@@ -410,7 +410,7 @@ public sealed class FlexRequest
             if (s.CpoId != offer.CpoId) throw new DomainException("stationIds", "own-station", $"Station {s.Id} is not yours.");
             if (StationSite.Problem(s, transformer, requirements, sites, now) is { } problem)
                 throw new DomainException("stationIds", "qualified", problem.Message);
-            if (GridOf(s, grid).Problem(s.Id, Delivery) is { } gridProblem)
+            if (GridRestriction.Of(s.Id, grid).Problem(s.Id, Delivery) is { } gridProblem)
                 throw new DomainException("stationIds", gridProblem.Rule, gridProblem.Message);
         }
         var power = new Kilowatts(stations.Sum(s => s.MaxPower.Value));
@@ -418,7 +418,7 @@ public sealed class FlexRequest
         {
             if (Profiles.Energy(profile, Interval, Delivery) != offer.Energy)
                 throw new DomainException("energyKwh", "profile-energy", "energyKwh must be the profile's sum (kW x market interval), or be left out with a profile.");
-            var usable = new Kilowatts(stations.Sum(s => GridOf(s, grid).Usable(s.MaxPower).Value));
+            var usable = GridRestriction.UsablePower(stations, grid).Power;
             if (profile.Any(kw => kw.Value > usable.Value))
                 throw new DomainException("profileKw", "physical-limit",
                     $"A profile value exceeds what the offer's stations can shift: at most {usable} in any interval (their power, under the grid's caps).");
@@ -430,19 +430,14 @@ public sealed class FlexRequest
         if (GridCapProblem(offer, stations, grid) is { } cap) throw new DomainException("energyKwh", cap.Rule, cap.Message);
     }
 
-    private static GridRestriction GridOf(ChargingStation s, IReadOnlyDictionary<string, GridRestriction>? grid) =>
-        grid?.GetValueOrDefault(s.Id) ?? GridRestriction.None;
-
     /// <summary>Whether <paramref name="offer"/> asks more than its stations may shift under the grid's power caps (rule <c>grid-max-power</c>).</summary>
     private QualificationReason? GridCapProblem(Offer offer, IReadOnlyList<ChargingStation> stations, IReadOnlyDictionary<string, GridRestriction>? grid)
     {
-        var capped = stations.Where(s => GridOf(s, grid).MaxPower is not null).ToList();
-        if (capped.Count == 0) return null;
-        var power = new Kilowatts(stations.Sum(s => GridOf(s, grid).Usable(s.MaxPower).Value));
+        var (power, caps) = GridRestriction.UsablePower(stations, grid);
+        if (caps is null) return null;
         var limit = power * Delivery.Duration;
         return offer.Energy > limit
-            ? new("grid-max-power", $"energyKwh exceeds what the grid operators allow the offer's stations in the delivery window: at most {limit} ({power} for {Delivery.Duration:c}; "
-                + string.Join(", ", capped.Select(s => $"station {s.Id} capped at {GridOf(s, grid).MaxPower}")) + ").")
+            ? new("grid-max-power", $"energyKwh exceeds what the grid operators allow the offer's stations in the delivery window: at most {limit} ({power} for {Delivery.Duration:c}; {caps}).")
             : null;
     }
 
@@ -555,7 +550,8 @@ public sealed class FlexRequest
     /// <param name="grid">
     /// The grid operators' restrictions by station id (none when absent), re-checked as an offer is checked: a station
     /// refused, or outside its allowed hours, is not eligible, and neither are the stations of an offer that asks more
-    /// than the grid's power caps allow them (a station is in at most one offer per request).
+    /// than the grid's power caps allow them (a station is in at most one offer per request). A station's power cap for
+    /// the window goes to the engine (<see cref="StationCapacity.GridCap"/>), so its awards together keep within it.
     /// </param>
     /// <exception cref="ArgumentException"><paramref name="transformer"/> is not the request's.</exception>
     /// <param name="sites">For a request above the transformers: each station's transformer and its DSO's requirements (<see cref="AcceptOffer"/>).</param>
@@ -566,7 +562,7 @@ public sealed class FlexRequest
         if (transformer.Id != TransformerId)
             throw new ArgumentException($"request {Id} is on transformer {TransformerId}, not {transformer.Id}", nameof(transformer));
         var current = stations.DistinctBy(s => s.Id).ToDictionary(s => s.Id, StringComparer.Ordinal);
-        var eligible = current.Values.Where(s => StationSite.Problem(s, transformer, requirements, sites, at) is null && GridOf(s, grid).Problem(s.Id, Delivery) is null)
+        var eligible = current.Values.Where(s => StationSite.Problem(s, transformer, requirements, sites, at) is null && GridRestriction.Of(s.Id, grid).Problem(s.Id, Delivery) is null)
             .Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var o in offers ?? [])
             if (o.StationIds.All(current.ContainsKey) && GridCapProblem(o, o.StationIds.Select(id => current[id]).ToList(), grid) is not null)
@@ -574,7 +570,10 @@ public sealed class FlexRequest
         return ToClearingRequest() with
         {
             QualifiedStationIds = eligible,
-            Stations = current.Values.ToDictionary(s => s.Id, s => new StationCapacity(s.MaxPower, TimeSpan.FromMinutes(s.RecoveryMinutes)), StringComparer.Ordinal),
+            Stations = current.Values.ToDictionary(s => s.Id, s => new StationCapacity(s.MaxPower, TimeSpan.FromMinutes(s.RecoveryMinutes))
+            {
+                GridCap = GridRestriction.Of(s.Id, grid).MaxPower,
+            }, StringComparer.Ordinal),
         };
     }
 

@@ -209,6 +209,21 @@ public sealed record GridRestriction(IReadOnlyList<string> RefusedBy, HoursOfDay
 
     /// <summary>The power a station of <paramref name="max"/> may shift under this restriction (kW).</summary>
     public Kilowatts Usable(Kilowatts max) => MaxPower is { } cap && cap.Value < max.Value ? cap : max;
+
+    /// <summary>The restriction of station <paramref name="stationId"/> in <paramref name="grid"/> (by station id; none when absent).</summary>
+    public static GridRestriction Of(string stationId, IReadOnlyDictionary<string, GridRestriction>? grid) =>
+        grid?.GetValueOrDefault(stationId) ?? None;
+
+    /// <summary>
+    /// What <paramref name="stations"/> may shift together under <paramref name="grid"/>'s caps (kW, the sum of
+    /// <see cref="Usable"/>), and the caps that hold them, for a message (null when none is capped).
+    /// </summary>
+    public static (Kilowatts Power, string? Caps) UsablePower(IReadOnlyList<ChargingStation> stations, IReadOnlyDictionary<string, GridRestriction>? grid)
+    {
+        var capped = stations.Where(s => Of(s.Id, grid).MaxPower is not null).ToList();
+        return (new Kilowatts(stations.Sum(s => Of(s.Id, grid).Usable(s.MaxPower).Value)),
+            capped.Count == 0 ? null : string.Join(", ", capped.Select(s => $"station {s.Id} capped at {Of(s.Id, grid).MaxPower}")));
+    }
 }
 
 /// <summary>

@@ -57,13 +57,15 @@ public class AvailabilityTests
             Offer("cap", 5, 5.0001m), Offer("late", 5, 1m) with { SubmittedAt = T0.AddHours(1) },
             Offer("dir", 5, 1m) with { Direction = Direction.IncreaseConsumption }, Offer("unq", 5, 1m), Offer("ok", 5, 5m),
         };
-        var result = AvailabilityReservation.Reserve(Terms(), offers, [], qualified: new HashSet<string> { "st-cap", "st-late", "st-dir", "st-ok" });
+        var result = AvailabilityReservation.Reserve(Terms(), offers, [],
+            ineligible: new Dictionary<string, QualificationReason> { ["unq"] = new("grid-not-approved", "Station st-unq is not approved in grid prequalification by tso1.") });
 
         OfferOutcomeKind KindOf(string id) => result.Outcomes.Single(o => o.OfferId == id).Kind;
         Assert.Equal(OfferOutcomeKind.RejectedOverPriceCap, KindOf("cap"));
         Assert.Equal(OfferOutcomeKind.RejectedLate, KindOf("late"));
         Assert.Equal(OfferOutcomeKind.RejectedWrongDirection, KindOf("dir"));
         Assert.Equal(OfferOutcomeKind.RejectedNotEligible, KindOf("unq"));
+        Assert.Contains("grid prequalification", result.Outcomes.Single(o => o.OfferId == "unq").Detail);
         Assert.Equal("ok", Assert.Single(result.Holders).OfferId);
     }
 
@@ -288,5 +290,50 @@ public class AvailabilityTests
         var station = new ChargingStation("st-a", "cpo-a", "tr1", Kilowatts.From(22), "IT1", true);
         var e = Assert.Throws<DomainException>(() => call.AcceptOffer(Build.Offer("a", 1, 0.1m) with { RequestId = "call1" }, [station], Grid, null, T0));
         Assert.Equal(("requestId", "call-holders-only"), (e.Field, e.Rule));
+    }
+
+    // ---- the grid's restrictions (DOMAIN.md section 7), as the energy market applies them ----
+
+    private static ChargingStation QualifiedStation() =>
+        new("st-a", "cpo-a", "tr1", Kilowatts.From(22), "IT1", true)
+        {
+            UpdatedAt = T0, Qualification = new Qualification(QualificationStatus.Qualified, "dso1", [], T0, T0.AddDays(30), 1, 1),
+        };
+
+    private static readonly PrequalificationRequirements Requirements = new("dso1", null, Kilowatts.From(3.7m), true, TimeSpan.FromDays(30), 1, T0);
+
+    private static Dictionary<string, GridRestriction> GridOf(GridRestriction r) => new() { ["st-a"] = r };
+
+    [Theory]
+    [InlineData("refused", "stationIds", "grid-not-approved")]
+    [InlineData("night-hours", "stationIds", "grid-hours")]
+    [InlineData("red", "stationIds", "grid-red")]
+    [InlineData("cap-4kw", "capacityKw", "grid-max-power")]
+    [InlineData("limit-0kw", "capacityKw", "grid-max-power")]
+    public void AcceptOffer_StationTheGridRestricts_IsRefusedNamingTheRule(string restriction, string field, string rule)
+    {
+        var grid = GridOf(restriction switch
+        {
+            "refused" => new GridRestriction(["tso1"], null, null),
+            "night-hours" => new GridRestriction([], HoursOfDay.Between(22, 6, "h"), null),
+            "red" => GridRestriction.None with { StateProblem = new("grid-red", "Station st-a's grid is red: the market is suspended there.") },
+            "cap-4kw" => new GridRestriction([], null, Kilowatts.From(4)),
+            _ => new TemporaryLimit("lim1", "dso1", "st-a", new TimeWindow(Day2, Day2.AddHours(1)), Kilowatts.From(0), "Cable fault.", T0)
+                .RestrictionFor(Terms().Period),
+        });
+        var e = Assert.Throws<DomainException>(() => Terms().AcceptOffer(Offer("a", 5, 1m), [QualifiedStation()], Grid, Requirements, T0, grid));
+        Assert.Equal((field, rule), (e.Field, e.Rule));
+        Assert.Equal(rule, Terms().Problem(Offer("a", 5, 1m), [QualifiedStation()], Grid, Requirements, T0, grid)?.Rule);
+    }
+
+    [Fact]
+    public void AcceptOffer_WithinTheGridsCap_IsAccepted_AndALimitOutsideThePeriodDoesNotHold()
+    {
+        var cap = GridOf(new GridRestriction([], null, Kilowatts.From(5)));
+        Terms().AcceptOffer(Offer("a", 5, 1m), [QualifiedStation()], Grid, Requirements, T0, cap);
+        Assert.Contains("5 kW", Assert.Throws<DomainException>(() => Terms().AcceptOffer(Offer("a", 5.001m, 1m), [QualifiedStation()], Grid, Requirements, T0, cap)).Message);
+        var after = new TemporaryLimit("lim1", "dso1", "st-a", new TimeWindow(Day1.AddHours(48), Day1.AddHours(49)), Kilowatts.From(0), "Cable fault.", T0);
+        Terms().AcceptOffer(Offer("a", 22, 1m), [QualifiedStation()], Grid, Requirements, T0, GridOf(after.RestrictionFor(Terms().Period)));
+        Assert.Null(Terms().Problem(Offer("a", 22, 1m), [QualifiedStation()], Grid, Requirements, T0, null));
     }
 }

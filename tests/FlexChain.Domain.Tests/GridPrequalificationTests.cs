@@ -207,4 +207,59 @@ public sealed class GridPrequalificationTests
         Assert.DoesNotContain("st-a", Request().ToClearingRequest([Qualified()], Build.Grid, Requirements, T0, offers,
             Grid(new GridRestriction([], HoursOfDay.Between(0, 12, "h"), null))).QualifiedStationIds!);
     }
+
+    [Fact]
+    public void Clear_StationCappedAt5Kw_TwoRequestsOf5Kw_OneAward_TheOtherLosesNamingTheCap()
+    {
+        // The cap holds per station, not per offer: each 5 kW offer fits it alone, both together (10 kW) do not.
+        var cap = Grid(new GridRestriction([], null, Kilowatts.From(5)));
+        FlexRequest Post(string id, double gateHour) => FlexRequest.Post(id, "dso1", Build.Grid, new TimeWindow(T0.AddHours(4), T0.AddHours(5)),
+            KilowattHours.From(5), Direction.ReduceConsumption, EurosPerKilowattHour.From(0.5m), T0.AddHours(gateHour), PricingRule.PayAsBid, T0);
+        var (first, second) = (Post("rA", 1), Post("rB", 1.5));
+        var (a, b) = (OfferOf(5m) with { Id = "oA", RequestId = "rA" }, OfferOf(5m) with { Id = "oB", RequestId = "rB" });
+        first.AcceptOffer(a, [Qualified()], Build.Grid, Requirements, T0, cap);
+        second.AcceptOffer(b, [Qualified()], Build.Grid, Requirements, T0, cap);
+
+        var cycle = ClearingEngine.Clear(
+        [
+            first.ToClearingRequest([Qualified()], Build.Grid, Requirements, T0.AddHours(1), [a], cap),
+            second.ToClearingRequest([Qualified()], Build.Grid, Requirements, T0.AddHours(1), [b], cap),
+        ], [a, b]);
+
+        Assert.Equal("oA", Assert.Single(cycle.Results.SelectMany(r => r.Awards)).OfferId);
+        var lost = cycle.For("rB").Outcomes.Single();
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, lost.Kind);
+        Assert.Contains("cap station st-a at 5 kW", lost.Detail);
+        Assert.Equal(Kilowatts.From(5), Assert.Single(cycle.Results.SelectMany(r => r.Bookings!)).Power![0]);
+        // Without the cap the 22 kW station takes both.
+        var free = ClearingEngine.Clear(
+        [
+            first.ToClearingRequest([Qualified()], Build.Grid, Requirements, T0.AddHours(1), [a], null),
+            second.ToClearingRequest([Qualified()], Build.Grid, Requirements, T0.AddHours(1), [b], null),
+        ], [a, b]);
+        Assert.Equal(2, free.Results.SelectMany(r => r.Awards).Count());
+    }
+
+    [Fact]
+    public void Clear_GridCap_CountsEarlierBookings_AndHoldsForItsRequestsWindowOnly()
+    {
+        var station = new Dictionary<string, StationCapacity> { ["st-a"] = new(Kilowatts.From(11), TimeSpan.Zero) };
+        var capped = new Dictionary<string, StationCapacity> { ["st-a"] = new(Kilowatts.From(11), TimeSpan.Zero) { GridCap = Kilowatts.From(5) } };
+        // An earlier cycle booked 3 kW of the 11 kW station in 12:00-13:00: under a 5 kW cap 2 kW are left, not 8.
+        var earlier = new StationBooking("st-a", new TimeWindow(T0.AddHours(4), T0.AddHours(5)), "r0/o0") { Power = [Kilowatts.From(3)], Interval = MarketInterval.From(60) };
+        var r1 = Cycle.Request("r1", kwh: 3) with { Stations = capped };
+        var over = Cycle.Offer("o1", "r1", 3, 0.1m, 0, false, "st-a");
+        var result = ClearingEngine.Clear([r1], [over], [earlier]).Results[0];
+        Assert.Equal(OfferOutcomeKind.RejectedCapacityConflict, result.Outcome("o1").Kind);
+        Assert.Contains("st-a at 5 kW", result.Outcome("o1").Detail);
+        Assert.Single(ClearingEngine.Clear([r1], [over with { Energy = KilowattHours.From(2) }], [earlier]).Results[0].Awards);
+        Assert.Single(ClearingEngine.Clear([r1 with { Stations = station }], [over], [earlier]).Results[0].Awards);
+
+        // A cap on 12:00-12:30 (a temporary limit over that half hour) leaves the next request's 12:30-13:30 at the registered 11 kW.
+        var early = Cycle.Request("early", kwh: 2.5m, hours: 0.5) with { Stations = capped };
+        var late = Cycle.Request("late", kwh: 11, start: 4.5, hours: 1) with { Stations = station };
+        var cycle = ClearingEngine.Clear([early, late],
+            [Cycle.Offer("e", "early", 2.5m, 0.1m, 0, false, "st-a"), Cycle.Offer("l", "late", 11, 0.1m, 0, false, "st-a")]);
+        Assert.Equal(2, cycle.Results.SelectMany(r => r.Awards).Count());
+    }
 }

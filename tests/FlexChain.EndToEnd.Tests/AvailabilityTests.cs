@@ -26,6 +26,20 @@ public sealed class AvailabilityTests(MarketFixture market)
         return Assert.Single(cleared["outcomes"]!.AsArray())!["outcome"]!.GetValue<string>();
     }
 
+    /// <summary>A small market whose DSO buys 10 kW for six hours from four hours ahead (at most 5 EUR/kW), its gate in an hour.</summary>
+    private async Task<(SmallMarket Market, DateTimeOffset T0, DateTimeOffset Period, string Id)> SixHoursAsync(string name, string meterA, string meterB)
+    {
+        var m = await _api.SmallMarketAsync(name, MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, meterA, meterB);
+        var t0 = market.Clock.GetUtcNow();
+        var period = new DateTimeOffset(t0.UtcDateTime.Date.AddHours(t0.Hour), TimeSpan.Zero).AddHours(4);
+        var id = (await _api.PostAsync("/v1/availability", m.Dso, new
+        {
+            transformerId = m.Transformer, periodStart = period, periodEnd = period.AddHours(6), capacityKw = 10m, maxAvailabilityPriceEurPerKw = 5m,
+            gateClosure = t0.AddHours(1),
+        }))["id"]!.GetValue<string>();
+        return (m, t0, period, id);
+    }
+
     [Fact]
     public async Task Availability_ReservedInMeritOrder_StationsBooked_UnarmedDayReleased()
     {
@@ -81,17 +95,33 @@ public sealed class AvailabilityTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task Offer_OnAStationTheGridRefused_Is422NamingTheRule_AndACapAnsweredAfterTheOfferRejectsItAtTheGate()
+    {
+        var ((dso, cpoA, cpoB, _, stationA, stationB), t0, _, id) = await SixHoursAsync("Availability grid", "IT001E00000985", "IT001E00000986");
+
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{stationA}", dso,
+            new { verdict = "NotApproved", justification = "Feeder 12 is at its thermal limit.", whyNoTemporaryLimit = "The congestion is structural." });
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoA, Offer(stationA, 6m, 2m, 0.3m)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "stationIds", "grid-not-approved");
+
+        // B offers 6 kW; the DSO then caps its station at 2 kW: the gate checks again and rejects the offer, saying why.
+        var offer = (await _api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoB, Offer(stationB, 6m, 3m, 0.2m)))["id"]!.GetValue<string>();
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{stationB}", dso, new { verdict = "ConditionallyApproved", maxKw = 2m });
+        using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoB, Offer(stationB, 6m, 3m, 0.2m)))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "capacityKw", "grid-max-power");
+        market.Clock.SetTo(t0.AddHours(1));
+        var cleared = await FlexChain.Testing.Poll.UntilAsync(() => _api.GetAsync($"/v1/availability/{id}", dso),
+            r => r["state"]!.GetValue<string>() != "Open", TimeSpan.FromSeconds(90), $"availability {id} cleared");
+        Assert.Equal("Unfilled", cleared["state"]!.GetValue<string>());
+        var outcome = Assert.Single(cleared["outcomes"]!.AsArray())!;
+        Assert.Equal((offer, "RejectedNotEligible"), (outcome["offerId"]!.GetValue<string>(), outcome["outcome"]!.GetValue<string>()));
+        Assert.Contains($"station {stationB} capped at 2 kW", outcome["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Call_ClearsAmongHoldersByActivationPrice_AndBothPaymentsSettleOnChainWithTheirRecords()
     {
-        var (dso, cpoA, cpoB, transformer, stationA, stationB) =
-            await _api.SmallMarketAsync("Availability call", MarketFixture.DsoKey, MarketFixture.CpoAKey, MarketFixture.CpoBKey, "IT001E00000971", "IT001E00000972");
-        var t0 = market.Clock.GetUtcNow();
-        var period = new DateTimeOffset(t0.UtcDateTime.Date.AddHours(t0.Hour), TimeSpan.Zero).AddHours(4);
-        var id = (await _api.PostAsync("/v1/availability", dso, new
-        {
-            transformerId = transformer, periodStart = period, periodEnd = period.AddHours(6), capacityKw = 10m, maxAvailabilityPriceEurPerKw = 5m,
-            gateClosure = t0.AddHours(1),
-        }))["id"]!.GetValue<string>();
+        var ((dso, cpoA, cpoB, transformer, stationA, stationB), t0, period, id) = await SixHoursAsync("Availability call", "IT001E00000971", "IT001E00000972");
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoA, Offer(stationA, 6m, 2m, 0.3m));
         await _api.SendOkAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoB, Offer(stationB, 6m, 3m, 0.2m));
         market.Clock.SetTo(t0.AddHours(1));

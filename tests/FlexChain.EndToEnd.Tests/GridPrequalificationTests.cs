@@ -77,6 +77,28 @@ public sealed class GridPrequalificationTests(MarketFixture market)
     }
 
     [Fact]
+    public async Task ConditionalMaximumPower_HoldsForTheStationsAwardsTogether_TheSecondOfferLosesNamingTheCap()
+    {
+        var g = await GridAsync(_api, "IT001E00000204");
+        await _api.SendOkAsync(HttpMethod.Put, $"/v1/grid/prequalifications/{g.Station}", g.Dso, new { verdict = "ConditionallyApproved", maxKw = 5m });
+
+        // Two requests of one gate cycle with overlapping windows; the 22 kW station offers 5 kW to each, each within the cap alone.
+        var t0 = market.Clock.GetUtcNow();
+        var first = await _api.RequestAsync(g.Dso, g.Transformer, t0.AddHours(1), t0.AddHours(2), kwh: 5m);
+        var second = await _api.RequestAsync(g.Dso, g.Transformer, t0.AddHours(1), t0.AddHours(2).AddMinutes(30), kwh: 5m);
+        var won = (await _api.PostAsync($"/v1/requests/{first}/offers", g.Cpo, Offer(g.Station, 5m)))["id"]!.GetValue<string>();
+        var lost = (await _api.PostAsync($"/v1/requests/{second}/offers", g.Cpo, Offer(g.Station, 5m)))["id"]!.GetValue<string>();
+
+        market.Clock.SetTo(t0.AddHours(1));
+        var awarded = await _api.WaitForStateAsync(first, g.Dso, "Awarded");
+        Assert.Equal(won, Assert.Single(awarded["awards"]!.AsArray())!["offerId"]!.GetValue<string>());
+        var unfilled = await _api.WaitForStateAsync(second, g.Dso, "Unfilled");
+        var outcome = Assert.Single(unfilled["outcomes"]!.AsArray())!;
+        Assert.Equal((lost, "RejectedCapacityConflict"), (outcome["offerId"]!.GetValue<string>(), outcome["outcome"]!.GetValue<string>()));
+        Assert.Contains($"cap station {g.Station} at 5 kW", outcome["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Silence_ByTheDeadline_IsApproval_AndALateAnswerIsRefused()
     {
         await using var quick = market.NewInstance(("Market:GridAnswerPeriod", "00:10:00"));

@@ -79,7 +79,8 @@ public static class AvailabilityApi
         {
             Direction = ValidationExtensions.ParseEnum(body.Direction, Direction.ReduceConsumption),
         };
-        terms.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now);
+        terms.AcceptOffer(offer, stations, transformer, await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken), now,
+            await store.GetGridRestrictionsAsync(stations, terms.Period, now, cancellationToken));
         if (!await store.TryPutAvailabilityOfferAsync(id, offer, cancellationToken))
             throw new DomainException("gateClosure", "gate-closed", $"The gate closed at {doc.GateClosure:O}; the clearing has fixed its offers.");
         return TypedResults.Ok(AvailabilityOfferResponse.From(offer));

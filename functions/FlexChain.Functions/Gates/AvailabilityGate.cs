@@ -103,7 +103,7 @@ public sealed partial class AvailabilityGate(
             var offers = await store.GetAvailabilityOffersAsync(id, cancellationToken);
             var terms = doc.Terms();
             var taken = await store.GetBookingsAsync(offers.SelectMany(o => o.StationIds), terms.Period, CycleIdOf(id), cancellationToken);
-            var reservation = AvailabilityReservation.Reserve(terms, offers, taken, await QualifiedAsync(doc, offers, cancellationToken));
+            var reservation = AvailabilityReservation.Reserve(terms, offers, taken, await IneligibleAsync(doc, terms, offers, cancellationToken));
             doc = doc with
             {
                 State = reservation.Holders.Count == 0 ? AvailabilityState.Unfilled : AvailabilityState.Reserved,
@@ -125,19 +125,31 @@ public sealed partial class AvailabilityGate(
     /// <summary>The bookings' cycle id of an availability request: its own bookings are never taken against it.</summary>
     public static string CycleIdOf(string availabilityId) => "availability:" + availabilityId;
 
-    /// <summary>The offered stations eligible at the gate (active, behind the transformer, qualified with its DSO).</summary>
-    private async Task<IReadOnlySet<string>> QualifiedAsync(AvailabilityDocument doc, IEnumerable<AvailabilityOffer> offers, CancellationToken cancellationToken)
+    /// <summary>
+    /// Why offers may not hold capacity at the gate, by offer id (<see cref="AvailabilityTerms.Problem"/> at gate closure):
+    /// their stations as they are now (active, behind the transformer, qualified with its DSO) and what the grid operators
+    /// allow them over the period (grid prequalification, temporary limits, grid state), as at an offer.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<string, QualificationReason>> IneligibleAsync(AvailabilityDocument doc, AvailabilityTerms terms,
+        IReadOnlyList<AvailabilityOffer> offers, CancellationToken cancellationToken)
     {
         var transformer = await store.GetTransformerAsync(doc.TransformerId, cancellationToken)
             ?? throw new InvalidOperationException($"availability request {doc.Id} names a missing transformer");
         var requirements = await store.GetRequirementsAsync(transformer.OperatorId, cancellationToken);
-        var qualified = new HashSet<string>(StringComparer.Ordinal);
+        var ineligible = new Dictionary<string, QualificationReason>(StringComparer.Ordinal);
+        var stations = new Dictionary<string, List<ChargingStation>>(StringComparer.Ordinal);
         foreach (var o in offers)
+        {
+            stations[o.Id] = [];
             foreach (var s in o.StationIds)
-                if (await store.GetStationAsync(o.CpoId, s, cancellationToken) is { } station
-                    && Eligibility.Problem(station.Value, transformer, requirements, doc.GateClosure) is null)
-                    qualified.Add(s);
-        return qualified;
+                if (await store.GetStationAsync(o.CpoId, s, cancellationToken) is { } station) stations[o.Id].Add(station.Value);
+                else ineligible.TryAdd(o.Id, new("own-station", $"Station {s} is no longer registered."));
+        }
+        var grid = await store.GetGridRestrictionsAsync(stations.Values.SelectMany(s => s).DistinctBy(s => s.Id), terms.Period, doc.GateClosure, cancellationToken);
+        foreach (var o in offers)
+            if (!ineligible.ContainsKey(o.Id) && terms.Problem(o, stations[o.Id], transformer, requirements, doc.GateClosure, grid) is { } problem)
+                ineligible[o.Id] = problem;
+        return ineligible;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Availability request {Id} was not cleared on this tick; the next tick tries again")]

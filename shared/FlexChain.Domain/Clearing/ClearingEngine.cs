@@ -51,20 +51,22 @@ public static class ClearingEngine
         });
         var plans = new RequestPlan[ordered.Length];
         var ranks = new Dictionary<string, int>(ordered.Length, StringComparer.Ordinal);
-        // Requests usually share one map of the stations, or each brings the few its offers name: merged once either way.
-        var maps = new HashSet<IReadOnlyDictionary<string, StationCapacity>>(ReferenceEqualityComparer.Instance);
+        // Requests usually share one map of the stations, or each brings the few its offers name: merged once either way,
+        // and each map's grid caps (which hold for its requests' windows only) are found once.
+        var maps = new Dictionary<IReadOnlyDictionary<string, StationCapacity>, Dictionary<string, Kilowatts>?>(ReferenceEqualityComparer.Instance);
         for (var i = 0; i < ordered.Length; i++)
         {
             if (!ranks.TryAdd(ordered[i].Id, i))
                 throw new DomainException("requests", "unique-id", $"Request {ordered[i].Id} appears twice in the gate cycle.");
-            plans[i] = RequestPlan.For(ordered[i]);
-            if (ordered[i].Stations is { } map) maps.Add(map);
+            Dictionary<string, Kilowatts>? caps = null;
+            if (ordered[i].Stations is { } map && !maps.TryGetValue(map, out caps)) maps[map] = caps = GridCapsOf(map);
+            plans[i] = RequestPlan.For(ordered[i], caps);
         }
         IReadOnlyDictionary<string, StationCapacity>? capacity = maps.Count switch
         {
             0 => null,
-            1 => maps.First(),
-            _ => maps.SelectMany(m => m).GroupBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
+            1 => maps.Keys.First(),
+            _ => maps.Keys.SelectMany(m => m).GroupBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal),
         };
         return new Clearer(plans, AsArray(offers), ranks, new StationBook(plans, capacity, taken)).Run();
     }
@@ -104,6 +106,15 @@ public static class ClearingEngine
         _ => kind.ToString(),
     };
 
+    /// <summary>The stations <paramref name="map"/> caps (<see cref="StationCapacity.GridCap"/>), or null when it caps none.</summary>
+    private static Dictionary<string, Kilowatts>? GridCapsOf(IReadOnlyDictionary<string, StationCapacity> map)
+    {
+        Dictionary<string, Kilowatts>? caps = null;
+        foreach (var (id, c) in map)
+            if (c.GridCap is { } cap) (caps ??= new(StringComparer.Ordinal))[id] = cap;
+        return caps;
+    }
+
     private static Offer[] AsArray(IReadOnlyList<Offer> offers)
     {
         if (offers is Offer[] array) return array;
@@ -135,6 +146,9 @@ internal sealed class RequestPlan
     /// <summary>The watt-hours wanted per market interval, or null for a flat request.</summary>
     public long[]? ProfileWh { get; init; }
 
+    /// <summary>The grid operators' caps on stations for this request's window (<see cref="StationCapacity.GridCap"/>), or null when none is capped.</summary>
+    public Dictionary<string, Kilowatts>? GridCaps { get; init; }
+
     // Echoed into the result.
     public required KilowattHours Requested { get; init; }
     public required KilowattHours Allowance { get; init; }
@@ -142,7 +156,8 @@ internal sealed class RequestPlan
     public required SelectionMode Selection { get; init; }
     public string? SelectionNote { get; init; }
 
-    public static RequestPlan For(ClearingRequest r)
+    /// <summary>The plan of <paramref name="r"/>, with the grid caps of its <see cref="ClearingRequest.Stations"/> (found once per map by the caller).</summary>
+    public static RequestPlan For(ClearingRequest r, Dictionary<string, Kilowatts>? gridCaps)
     {
         var (selection, strategy, note) = ChooseSelection(r);
         var id = r.Id ?? throw new ArgumentNullException(nameof(r), "A request has no id.");
@@ -172,6 +187,7 @@ internal sealed class RequestPlan
             Id = id, RequestedWh = requestedWh, AllowanceWh = allowanceWh, CapUnits = capUnits,
             GateTicks = r.GateClosure.UtcTicks, WindowStart = r.Delivery.Start.UtcTicks, WindowEnd = r.Delivery.End.UtcTicks, Direction = r.Direction,
             PricingStrategy = PricingStrategies.For(r.Pricing), SelectionStrategy = strategy, Qualified = r.QualifiedStationIds, MinimumWh = minimumWh,
+            GridCaps = gridCaps,
             Requested = r.Energy, Allowance = r.OverfillAllowance, Pricing = r.Pricing, Selection = selection, SelectionNote = note,
         };
     }
@@ -377,7 +393,7 @@ internal sealed class StationBook : IDisposable
                 var need = segments[k].Watts;
                 for (var s = 0; s < stations.Length && need > 0; s++)
                 {
-                    var take = Math.Min(Math.Max(_stations[stations[s]].Power - used[s * n + k], 0), need);
+                    var take = Math.Min(Math.Max(PowerFor(p, stations[s]) - used[s * n + k], 0), need);
                     watts[s * n + k] = take;
                     need -= take;
                 }
@@ -393,6 +409,10 @@ internal sealed class StationBook : IDisposable
             if (_stations[s].Rest is > 0 and var rest) Add(s, p.WindowEnd, p.WindowEnd + rest, Whole, true, plan, -1);
         return -1;
     }
+
+    /// <summary>The watts station <paramref name="s"/> may hold in <paramref name="p"/>'s window: its registered power, under the grid's cap for that window.</summary>
+    private long PowerFor(RequestPlan p, int s) =>
+        p.GridCaps is { } caps && caps.TryGetValue(_ids[s], out var cap) ? Math.Min(Watts(cap), _stations[s].Power) : _stations[s].Power;
 
     /// <summary>Whether <paramref name="x"/> overlaps <paramref name="p"/>'s window: a rest or a whole-station booking blocks the window, whichever intervals an offer covers (as <see cref="Blocked"/> does).</summary>
     private static bool Overlaps(in Piece x, RequestPlan p) => x.Start < p.WindowEnd && p.WindowStart < x.End;
@@ -418,8 +438,24 @@ internal sealed class StationBook : IDisposable
     public Why WhyOf(int clash) =>
         clash == NoRoom ? Why.NoPower : _pieces[clash].Rest ? Why.Recovery : _pieces[clash].Plan < 0 ? Why.Booked : Why.CapacityConflict;
 
+    /// <summary>
+    /// The explanation for an offer on <paramref name="plan"/> naming <paramref name="stations"/> that clashed with
+    /// <paramref name="clash"/>: the shared one (<see cref="Describe(int)"/>), and when the stations lacked power while the
+    /// grid caps some of them for the plan's window, the caps.
+    /// </summary>
+    public object? Describe(int clash, int plan, ReadOnlySpan<int> stations)
+    {
+        var why = Describe(clash);
+        if (_plans[plan].GridCaps is not { } caps || (clash != NoRoom && (_pieces[clash].Rest || _pieces[clash].Watts == Whole))) return why;
+        List<string>? capped = null;
+        foreach (var s in stations)
+            if (caps.TryGetValue(_ids[s], out var cap)) (capped ??= []).Add($"station {_ids[s]} at {cap}");
+        return capped is null ? why
+            : $"{why} The grid operators cap {string.Join(", ", capped)} for this window (grid prequalification or a temporary limit), for all its awards together.";
+    }
+
     /// <summary>The explanation for an offer that clashed with <paramref name="clash"/>, shared by every offer that clashes with it.</summary>
-    public object? Describe(int clash)
+    private object? Describe(int clash)
     {
         if (clash == NoRoom) return Explain.Text(Why.NoPower);
         ref var x = ref _pieces[clash];
@@ -617,7 +653,7 @@ internal sealed class Clearer(RequestPlan[] plans, Offer[] offers, Dictionary<st
             }
             rows[i] = new OutcomeRow(o, 0, kind, why switch
             {
-                Why.CapacityConflict or Why.Booked or Why.Recovery or Why.NoPower => _book.Describe(slot),
+                Why.CapacityConflict or Why.Booked or Why.Recovery or Why.NoPower => _book.Describe(slot, plan, Numbers(stations, ref numbered)),
                 _ => Explain.Text(why),
             });
         }

@@ -56,8 +56,9 @@ public sealed record ClearingRequest(
     public IReadOnlyList<Kilowatts>? Profile { get; init; }
 
     /// <summary>
-    /// The registered power and recovery time of the stations its offers name, or null (or a station missing): that
-    /// station's capacity is unknown and an award takes it whole for the window, as before capacities were known.
+    /// The registered power, recovery time and grid cap of the stations its offers name, or null (or a station missing): that
+    /// station's capacity is unknown and an award takes it whole for the window, as before capacities were known. A
+    /// station's <see cref="StationCapacity.GridCap"/> holds for this request's window only.
     /// </summary>
     public IReadOnlyDictionary<string, StationCapacity>? Stations { get; init; }
 }
@@ -65,7 +66,15 @@ public sealed record ClearingRequest(
 /// <summary>What clearing may book of one station.</summary>
 /// <param name="MaxPower">Its registered maximum power (kW): what all its awards together may use in any interval.</param>
 /// <param name="Recovery">How long it stays booked after each awarded window (zero: none).</param>
-public readonly record struct StationCapacity(Kilowatts MaxPower, TimeSpan Recovery);
+public readonly record struct StationCapacity(Kilowatts MaxPower, TimeSpan Recovery)
+{
+    /// <summary>
+    /// The grid operators' cap for the request's delivery (kW: a conditional approval's maximum power, temporary limits in
+    /// force), or null for none. Booking for that request, all the station's awards together in any interval of its window
+    /// (earlier bookings included) stay within the lower of this and <see cref="MaxPower"/>; an offer kept out names it.
+    /// </summary>
+    public Kilowatts? GridCap { get; init; }
+}
 
 /// <summary>The DSO's manual selection for one request.</summary>
 /// <param name="RequestId">The request the picks are for.</param>

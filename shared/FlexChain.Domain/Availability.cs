@@ -102,7 +102,7 @@ public sealed record AvailabilityTerms
     /// Why <paramref name="stations"/> may not hold <paramref name="offer"/>'s capacity over the period, judged at
     /// <paramref name="at"/> (an offer, and again at the gate), or null: each the CPO's own (<c>own-station</c>), eligible
     /// behind the transformer (<see cref="Eligibility"/>, <c>qualified</c>) and allowed by the grid operators for the
-    /// period (<see cref="GridRestriction.Problem"/>: <c>grid-red</c>, <c>grid-orange</c>, <c>grid-not-approved</c>,
+    /// period (<see cref="GridRestriction.Problem"/>: <c>grid-red</c>, <c>grid-dynamic-connection</c>, <c>grid-not-approved</c>,
     /// <c>grid-hours</c>); the capacity within their power (<c>physical-limit</c>) and within what the grid's caps
     /// (conditional maximum power, temporary limits in the period) let them shift (<c>grid-max-power</c>).
     /// </summary>

@@ -64,9 +64,27 @@ public sealed class ServerProcess : IAsyncDisposable
         return server;
     }
 
-    /// <summary>A TCP port on 127.0.0.1 that is free right now.</summary>
+    /// <summary>
+    /// A TCP port on 127.0.0.1 that is free right now, chosen at random below the kernel's ephemeral range (32768 and up
+    /// on Linux): a port the kernel hands out (bind to port 0) is also what any process's next outgoing connection may take
+    /// before our server binds it, which on a busy machine made servers fail with EADDRINUSE.
+    /// </summary>
     public static int FreePort()
     {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var port = Random.Shared.Next(20_000, 32_768);
+            try
+            {
+                using var probe = new TcpListener(IPAddress.Loopback, port);
+                probe.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // taken: try another
+            }
+        }
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;

@@ -13,7 +13,7 @@ public sealed class WireFormatTests(MarketFixture market)
 
     /// <summary>The decimals a number property carries, by its name's unit suffix; null for a number that is not a quantity.</summary>
     private static int? DecimalsOf(string property) =>
-        property.EndsWith("MicroEurPerKwh", StringComparison.Ordinal) ? null // an integer, as recorded on chain
+        property.EndsWith("MicroEurPerKwh", StringComparison.Ordinal) || property.EndsWith("MicroEurPerKw", StringComparison.Ordinal) ? null // an integer, as recorded on chain
         : property.EndsWith("EurPerKwh", StringComparison.Ordinal) || property.EndsWith("EurPerKw", StringComparison.Ordinal) ? 4
         : property.EndsWith("Kwh", StringComparison.Ordinal) || property.EndsWith("Kw", StringComparison.Ordinal) ? 3
         : property.EndsWith("Eur", StringComparison.Ordinal) ? 2

@@ -118,7 +118,7 @@ public static class FieldDescriptions
         ["ImbalanceAdjustmentResponse.connectingOperatorId"] = "The operator the station is connected to (the owner of its transformer).",
         ["BookingResponse.start"] = "Start of the booked window (UTC).",
         ["BookingResponse.end"] = "End of the booked window (UTC, exclusive).",
-        ["BookingResponse.buyerId"] = "Who bought the award holding the station (a DSO or a TSO), or null when its request is not one this market stores.",
+        ["BookingResponse.buyerId"] = "Who bought the award holding the station (a DSO or a TSO; for an availability holding, requestId being the availability request, its DSO), or null when its request is not one this market stores.",
         ["BookingResponse.buyerRole"] = "The buyer's role (Dso or Tso), or null with buyerId.",
         ["BookingResponse.direction"] = "Which way the award moves consumption, or null with buyerId.",
         ["BookingsResponse.id"] = "The station or grid node the bookings are listed for.",

@@ -22,7 +22,9 @@ public interface IEscrowEntry
 /// <summary>The settlement of one escrow entry, whatever its kind: what it pays and the hash the <c>AwardSettled</c> event carries.</summary>
 public interface ISettlementEntry
 {
+    Hash32 AwardId { get; }
     BigInteger PayoutUnits { get; }
+    BigInteger LockedUnits { get; }
 
     /// <summary>The record's canonical hash: the <c>settlementHash</c> of its <c>AwardSettled</c> event.</summary>
     Hash32 Hash();

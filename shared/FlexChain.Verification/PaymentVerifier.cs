@@ -37,10 +37,12 @@ public enum VerificationCheck
     ChainId = 12,
     /// <summary>The payment's block is final: at or before the node's <c>finalized</c> block.</summary>
     Finality = 13,
-    /// <summary>The award locked exactly its energy x price: energyWh x priceMicroEurPerKwh x 10^decimals / 10^9 token units, truncated.</summary>
+    /// <summary>The award locked exactly its energy x price: energyWh x priceMicroEurPerKwh x 10^decimals / 10^9 token units, truncated (an availability record: reservedW x availabilityPriceMicroEurPerKw likewise).</summary>
     LockedAmount = 14,
     /// <summary>The published profile (<c>awardProfile</c>) hashes to the award record's <c>profileHash</c>, covers its window in whole intervals and sums to its <c>energyWh</c>.</summary>
     Profile = 15,
+    /// <summary>An availability settlement pays the holder's whole locked availability payment when none of its calls failed, nothing when one did (README, the availability payment rule).</summary>
+    AvailabilityPayout = 16,
 }
 
 /// <summary>What became of an award on chain. Serialized by name.</summary>
@@ -139,7 +141,8 @@ public static class TokenAmount
 /// <c>settlementHash</c> and pays the event's <c>paid</c>; that the award id, the cycle id of the published request
 /// and the records agree; that the published award list of the cycle hashes to the commitment the escrow stores
 /// (<c>getCycle</c>) and announced (<c>CycleLocked</c>); that the award record is the list's entry at the award's
-/// position; that the published profile is the one the award record's <c>profileHash</c> binds; that <c>paid + refunded</c>
+/// position; that the published profile is the one the award record's <c>profileHash</c> binds (an availability payment:
+/// that its settlement follows the availability payment rule); that <c>paid + refunded</c>
 /// is what was locked; and that the CPO and DSO are the records'.
 /// </summary>
 /// <remarks>Chain failures (node unreachable, RPC errors) propagate: they say nothing about the payment.</remarks>
@@ -259,10 +262,16 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
         else if (payment.BlockNumber is not { } block || block > finalized)
             Fail(VerificationCheck.Finality, $"the payment's block {payment.BlockNumber?.ToString(CultureInfo.InvariantCulture) ?? "(pending)"} is not final yet: the node's finalized block is {finalized}");
 
-        var award = published.Award;
-        var locked = new BigInteger(award.EnergyWh) * award.PriceMicroEurPerKwh * BigInteger.Pow(10, node.Token.Decimals) / BigInteger.Pow(10, 9);
-        if (award.LockedUnits != locked)
-            Fail(VerificationCheck.LockedAmount, $"the award locked {award.LockedUnits} units; {award.EnergyWh} Wh x {award.PriceMicroEurPerKwh} micro-euros per kWh is {locked}");
+        // Both records price in micro-euros per thousand of their quantity (Wh of a kWh price, W of a kW price).
+        var (quantity, price, terms) = published.Award switch
+        {
+            AwardRecord a => (a.EnergyWh, a.PriceMicroEurPerKwh, $"{a.EnergyWh} Wh x {a.PriceMicroEurPerKwh} micro-euros per kWh"),
+            AvailabilityRecord v => (v.ReservedW, v.AvailabilityPriceMicroEurPerKw, $"{v.ReservedW} W x {v.AvailabilityPriceMicroEurPerKw} micro-euros per kW"),
+            var other => throw new ArgumentException($"unknown record kind {other.GetType().Name}", nameof(published)),
+        };
+        var locked = new BigInteger(quantity) * price * BigInteger.Pow(10, node.Token.Decimals) / BigInteger.Pow(10, 9);
+        if (published.Award.LockedUnits != locked)
+            Fail(VerificationCheck.LockedAmount, $"the award locked {published.Award.LockedUnits} units; {terms} is {locked}");
 
         if (payment.Paid > 0 && payment.TransactionHash is { } tx)
         {
@@ -351,14 +360,21 @@ public sealed class PaymentVerifier(IEscrowChain chain, IPublishedRecords record
             Fail(VerificationCheck.Amounts, $"paid {payment.Paid} + refunded {payment.Refunded} = {payment.Paid + payment.Refunded} units, the award locked {award.LockedUnits}");
         if (published.Settlement.LockedUnits != award.LockedUnits)
             Fail(VerificationCheck.Amounts, $"the settlement record's lockedUnits is {published.Settlement.LockedUnits}, the award's {award.LockedUnits}");
-        if (published.AwardProfile is not { } profile)
-            Fail(VerificationCheck.Profile, "no profile is published with the award (awardProfile): which profile was bought cannot be checked");
-        else if (profile.Hash() != award.ProfileHash)
-            Fail(VerificationCheck.Profile, $"the published profile hashes to {profile.Hash()}, the award record's profileHash is {award.ProfileHash}");
-        else if (profile.IntervalSeconds <= 0 || profile.IntervalSeconds * profile.EnergyWh.Count != award.DeliveryEnd - award.DeliveryStart)
-            Fail(VerificationCheck.Profile, $"the published profile's {profile.EnergyWh.Count} interval(s) of {profile.IntervalSeconds} s do not cover the award's window of {award.DeliveryEnd - award.DeliveryStart} s");
-        else if (profile.EnergyWh.Sum() != award.EnergyWh)
-            Fail(VerificationCheck.Profile, $"the published profile sums to {profile.EnergyWh.Sum()} Wh, the award record's energyWh is {award.EnergyWh}");
+        if (award is AwardRecord activation)
+        {
+            if (published.AwardProfile is not { } profile)
+                Fail(VerificationCheck.Profile, "no profile is published with the award (awardProfile): which profile was bought cannot be checked");
+            else if (profile.Hash() != activation.ProfileHash)
+                Fail(VerificationCheck.Profile, $"the published profile hashes to {profile.Hash()}, the award record's profileHash is {activation.ProfileHash}");
+            else if (profile.IntervalSeconds <= 0 || profile.IntervalSeconds * profile.EnergyWh.Count != activation.DeliveryEnd - activation.DeliveryStart)
+                Fail(VerificationCheck.Profile, $"the published profile's {profile.EnergyWh.Count} interval(s) of {profile.IntervalSeconds} s do not cover the award's window of {activation.DeliveryEnd - activation.DeliveryStart} s");
+            else if (profile.EnergyWh.Sum() != activation.EnergyWh)
+                Fail(VerificationCheck.Profile, $"the published profile sums to {profile.EnergyWh.Sum()} Wh, the award record's energyWh is {activation.EnergyWh}");
+        }
+        else if (published.Settlement is AvailabilitySettlementRecord availability
+                 && availability.PayoutUnits != (availability.CallsFailed == 0 ? award.LockedUnits : BigInteger.Zero))
+            Fail(VerificationCheck.AvailabilityPayout, $"the availability settlement pays {availability.PayoutUnits} units with {availability.CallsFailed} failed call(s); "
+                + $"the rule pays the whole {award.LockedUnits} locked when no call failed, nothing otherwise");
         if (payment.Cpo != award.Cpo)
             Fail(VerificationCheck.Cpo, $"the event paid CPO {payment.Cpo}, the award record's CPO is {award.Cpo}");
         if (payment.Dso != award.Dso)

@@ -7,16 +7,19 @@ using FlexChain.Ethereum;
 namespace FlexChain.Verification;
 
 /// <summary>
-/// What FlexChain publishes for one settled award: the request it belongs to, the key of its escrow batch (the escrow
-/// cycle id derives from it, see <see cref="EscrowIds.Cycle"/>), the award and settlement records, and the whole award
-/// list of the award's escrow cycle in index order (needed to rebuild the cycle's commitment).
+/// What FlexChain publishes for one settled escrow entry: the request it belongs to (for an availability payment, the
+/// availability request), the key of its escrow batch (the escrow cycle id derives from it, see <see cref="EscrowIds.Cycle"/>),
+/// the entry's record and settlement record, and the whole entry list of the escrow cycle in index order (needed to
+/// rebuild the cycle's commitment). The records are of one kind: an activation's <see cref="AwardRecord"/> and
+/// <see cref="SettlementRecord"/>, or an availability payment's <see cref="AvailabilityRecord"/> and
+/// <see cref="AvailabilitySettlementRecord"/> (README, Records and their hashes).
 /// </summary>
 /// <param name="SettleTransaction">The settling transaction as published (informational: verification finds it on chain).</param>
 /// <param name="ChainId">The chain the records say they were settled on (<c>chain.chainId</c>); checked against the node's.</param>
 /// <param name="Escrow">The escrow the records name (<c>chain.settlementContract</c>); checked against the one verified.</param>
-/// <param name="AwardProfile">The profile the award record's <c>profileHash</c> binds (<c>awardProfile</c>); null when not published (the profile check fails).</param>
+/// <param name="AwardProfile">The profile an activation's award record's <c>profileHash</c> binds (<c>awardProfile</c>); null when not published (the profile check fails) and for an availability payment (it has none).</param>
 public sealed record PublishedSettlement(
-    string RequestId, string EscrowKey, AwardRecord Award, SettlementRecord Settlement, IReadOnlyList<AwardRecord> CycleAwards, Hash32? SettleTransaction,
+    string RequestId, string EscrowKey, IEscrowEntry Award, ISettlementEntry Settlement, IReadOnlyList<IEscrowEntry> CycleAwards, Hash32? SettleTransaction,
     long? ChainId = null, EthAddress? Escrow = null, ProfileRecord? AwardProfile = null);
 
 /// <summary>A source of published records: FlexChain's API, or anything else that holds them (a file, an archive).</summary>
@@ -45,21 +48,39 @@ public sealed class HttpPublishedRecords(HttpClient http, Uri apiBase) : IPublis
 }
 
 /// <summary>
-/// The JSON of a published settlement (the body of <c>GET /v1/settlements/{awardId}</c>): <c>requestId</c>,
-/// <c>escrowKey</c>, <c>award</c>, <c>awardProfile</c> (<c>intervalSeconds</c>, <c>energyWh</c> array), <c>settlement</c>,
-/// <c>cycleAwards</c> (array of award records in index order). Award record fields: <c>awardId, dsoWallet, cpoWallet,
-/// energyWh, priceMicroEurPerKwh, lockedUnits, deliveryStart, deliveryEnd, profileHash</c>; settlement record fields:
-/// <c>awardId, awardedWh, baselineWh, measuredWh, deliveredWh, succeeded, payoutUnits, lockedUnits, transactionHash</c>.
+/// The JSON of a published settlement (the body of <c>GET /v1/settlements/{awardId}</c>): <c>kind</c>, <c>requestId</c>,
+/// <c>escrowKey</c>, then by kind. <c>Activation</c> (or no kind): <c>award</c>, <c>awardProfile</c> (<c>intervalSeconds</c>,
+/// <c>energyWh</c> array), <c>settlement</c>, <c>cycleAwards</c> (array of award records in index order); award record fields
+/// <c>awardId, dsoWallet, cpoWallet, energyWh, priceMicroEurPerKwh, lockedUnits, deliveryStart, deliveryEnd, profileHash</c>,
+/// settlement record fields <c>awardId, awardedWh, baselineWh, measuredWh, deliveredWh, succeeded, payoutUnits, lockedUnits,
+/// transactionHash</c>. <c>Availability</c>: <c>availabilityRecord</c>, <c>availabilitySettlement</c>,
+/// <c>cycleAvailabilityRecords</c> (in index order), <c>settleTransactionHash</c>; availability record fields <c>awardId,
+/// dsoWallet, cpoWallet, reservedW, availabilityPriceMicroEurPerKw, activationPriceMicroEurPerKwh, lockedUnits, periodStart,
+/// periodEnd</c>, availability settlement fields <c>awardId, callsAwarded, callsFailed, payoutUnits, lockedUnits</c>.
 /// Token amounts are decimal strings (they can exceed 2^53).
 /// </summary>
 public static class PublishedSettlementJson
 {
+    /// <summary>The <c>kind</c> of an availability payment's published records.</summary>
+    public const string AvailabilityKind = "Availability";
+
     /// <exception cref="FormatException">A field is missing or malformed (the message names it).</exception>
     public static PublishedSettlement Parse(JsonNode? document)
     {
         var root = document as JsonObject ?? throw new FormatException("the published settlement is not a JSON object");
+        var chain = root["chain"] as JsonObject;
+        var (chainId, escrow) = (chain is null ? (long?)null : Int64(chain, "chainId", "chain"), chain is null ? (EthAddress?)null : Address(chain, "settlementContract", "chain"));
+        if (root["kind"] is JsonValue kind && kind.GetValueKind() == JsonValueKind.String && kind.GetValue<string>() == AvailabilityKind)
+        {
+            var s = Object(root, "availabilitySettlement");
+            return new PublishedSettlement(
+                String(root, "requestId"), String(root, "escrowKey"), ParseAvailability(Object(root, "availabilityRecord"), "availabilityRecord"),
+                new AvailabilitySettlementRecord(Hash(s, "awardId", "availabilitySettlement"), Value<int>(s, "callsAwarded", "availabilitySettlement"),
+                    Value<int>(s, "callsFailed", "availabilitySettlement"), Units(s, "payoutUnits", "availabilitySettlement"), Units(s, "lockedUnits", "availabilitySettlement")),
+                List(root, "cycleAvailabilityRecords", ParseAvailability),
+                root["settleTransactionHash"] is JsonValue stx ? Hash32.Parse(stx.GetValue<string>()) : null, chainId, escrow);
+        }
         var settlement = Object(root, "settlement");
-        var cycle = root["cycleAwards"] as JsonArray ?? throw new FormatException("cycleAwards is missing or not an array");
         return new PublishedSettlement(
             String(root, "requestId"),
             String(root, "escrowKey"),
@@ -68,17 +89,25 @@ public static class PublishedSettlementJson
                 Hash(settlement, "awardId", "settlement"), Int64(settlement, "awardedWh", "settlement"), Int64(settlement, "baselineWh", "settlement"),
                 Int64(settlement, "measuredWh", "settlement"), Int64(settlement, "deliveredWh", "settlement"),
                 Value<bool>(settlement, "succeeded", "settlement"), Units(settlement, "payoutUnits", "settlement"), Units(settlement, "lockedUnits", "settlement")),
-            cycle.Select((a, i) => ParseAward(a as JsonObject ?? throw new FormatException($"cycleAwards[{i}] is not an object"), $"cycleAwards[{i}]")).ToList(),
+            List(root, "cycleAwards", ParseAward),
             settlement["transactionHash"] is JsonValue tx ? Hash32.Parse(tx.GetValue<string>()) : null,
-            root["chain"] is JsonObject chain ? Int64(chain, "chainId", "chain") : null,
-            root["chain"] is JsonObject c ? Address(c, "settlementContract", "chain") : null,
+            chainId, escrow,
             root["awardProfile"] is JsonObject profile ? ParseProfile(profile) : null);
     }
+
+    private static List<IEscrowEntry> List(JsonObject root, string name, Func<JsonObject, string, IEscrowEntry> parse) =>
+        (root[name] as JsonArray ?? throw new FormatException($"{name} is missing or not an array"))
+            .Select((a, i) => parse(a as JsonObject ?? throw new FormatException($"{name}[{i}] is not an object"), $"{name}[{i}]")).ToList();
 
     private static AwardRecord ParseAward(JsonObject a, string path) => new(
         Hash(a, "awardId", path), Address(a, "dsoWallet", path), Address(a, "cpoWallet", path), Int64(a, "energyWh", path),
         Int64(a, "priceMicroEurPerKwh", path), Units(a, "lockedUnits", path), Int64(a, "deliveryStart", path), Int64(a, "deliveryEnd", path),
         Hash(a, "profileHash", path));
+
+    private static AvailabilityRecord ParseAvailability(JsonObject a, string path) => new(
+        Hash(a, "awardId", path), Address(a, "dsoWallet", path), Address(a, "cpoWallet", path), Int64(a, "reservedW", path),
+        Int64(a, "availabilityPriceMicroEurPerKw", path), Int64(a, "activationPriceMicroEurPerKwh", path), Units(a, "lockedUnits", path),
+        Int64(a, "periodStart", path), Int64(a, "periodEnd", path));
 
     private static ProfileRecord ParseProfile(JsonObject p) => new(
         Int64(p, "intervalSeconds", "awardProfile"),

@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text.Json.Nodes;
 using FlexChain.Ethereum;
 using FlexChain.Verification;
+using FlexChain.Verification.Cli;
 using Nethereum.Contracts;
 
 namespace FlexChain.EndToEnd.Tests;
@@ -79,7 +80,15 @@ public sealed class AvailabilityTests(MarketFixture market)
         using (var r = await _api.SendAsync(HttpMethod.Put, $"/v1/availability/{id}/offer", cpoA, Offer(stationA, 8m, 1m, 0.3m)))
             await MarketClient.ProblemAsync(r, HttpStatusCode.Conflict, "gateClosure", "gate-closed");
 
-        // The holders' stations are booked for the period: another buyer's request on day 2 cannot have station A.
+        // The holders' stations are booked for the period, each booking naming the availability request, its DSO and direction.
+        var bookings = await _api.GetAsync($"/v1/stations/{stationA}/bookings?from={Uri.EscapeDataString(day1.ToString("O"))}&to={Uri.EscapeDataString(day2.AddDays(1).ToString("O"))}", cpoA);
+        Assert.Equal([(id, dso.Id, "Dso", "ReduceConsumption"), (id, dso.Id, "Dso", "ReduceConsumption")], bookings["items"]!.AsArray().Select(b =>
+            (b!["requestId"]!.GetValue<string>(), b["buyerId"]?.GetValue<string>(), b["buyerRole"]?.GetValue<string>(), b["direction"]?.GetValue<string>())));
+        var nodeBookings = await _api.GetAsync($"/v1/grid/nodes/{transformer}/bookings?from={Uri.EscapeDataString(day1.ToString("O"))}&to={Uri.EscapeDataString(day2.AddDays(1).ToString("O"))}", dso);
+        Assert.All(nodeBookings["items"]!.AsArray(), b => Assert.Equal((id, dso.Id, "Dso"),
+            (b!["requestId"]!.GetValue<string>(), b["buyerId"]?.GetValue<string>(), b["buyerRole"]?.GetValue<string>())));
+        Assert.Equal(4, nodeBookings["items"]!.AsArray().Count);
+        // Another buyer's request on day 2 cannot have station A.
         Assert.Equal("RejectedCapacityConflict", await OutcomeOfOfferAsync(dso, cpoA, transformer, stationA, t0.AddHours(2), day2.AddHours(10)));
 
         // Day 2 is armed in time; day 1 is not, and is released at its deadline (two days before it starts).
@@ -131,6 +140,9 @@ public sealed class AvailabilityTests(MarketFixture market)
         Assert.Equal("Reserved", locked["state"]!.GetValue<string>());
         Assert.Equal(["12000000", "12000000"], locked["holders"]!.AsArray().Select(h => h!["record"]!["lockedUnits"]!.GetValue<string>()));
         Assert.Single(locked["lockTransactionHashes"]!.AsArray());
+        // The records' wallets are checksummed (EIP-55), as in award records.
+        Assert.Equal([(MarketFixture.DsoWallet.ToString(), MarketFixture.CpoAWallet.ToString()), (MarketFixture.DsoWallet.ToString(), MarketFixture.CpoBWallet.ToString())],
+            locked["holders"]!.AsArray().Select(h => (h!["record"]!["dsoWallet"]!.GetValue<string>(), h["record"]!["cpoWallet"]!.GetValue<string>())).Order());
 
         // A call is a request naming the contract: inside the period, at most the reserved 10 kW over its window, one at a time.
         var window = period.AddHours(1);
@@ -206,6 +218,45 @@ public sealed class AvailabilityTests(MarketFixture market)
             Assert.Equal(new BigInteger(12_000_000) - evt.Paid, evt.Refunded);
         }
         Assert.Single(done["settleTransactionHashes"]!.AsArray()); // two holders: one escrow batch
+
+        // A wallet holder verifies each availability payment against its own record types, by the API and by the verifier
+        // flexchain-verify runs (records from the app, everything else from the node): A paid, B refunded.
+        var idOf = byCpo.ToDictionary(h => h.Key, h => Hash32.Parse(h.Value["record"]!["awardId"]!.GetValue<string>()));
+        var verifier = new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement), new HttpPublishedRecords(market.Client, market.Client.BaseAddress!));
+        foreach (var (cpo, status) in new[] { (cpoA.Id, PaymentStatus.Paid), (cpoB.Id, PaymentStatus.Refunded) })
+        {
+            var published = await _api.GetAsync($"/v1/settlements/{idOf[cpo]}", cpoA);
+            Assert.Equal(("Availability", id, byCpo[cpo]["record"]!["recordHash"]!.GetValue<string>()),
+                (published["kind"]!.GetValue<string>(), published["requestId"]!.GetValue<string>(), published["availabilityRecord"]!["recordHash"]!.GetValue<string>()));
+            var verdict = Assert.Single(await verifier.VerifyAwardAsync(idOf[cpo], default));
+            Assert.True(verdict.Verified, verdict.Describe(6));
+            Assert.Equal((status, id), (verdict.Status, verdict.RequestId));
+            var server = await _api.GetAsync($"/v1/verify?awardId={idOf[cpo]}", cpoA);
+            Assert.True(server["verified"]!.GetValue<bool>(), server.ToJsonString());
+        }
+        Assert.Contains(await verifier.VerifyWalletAsync(MarketFixture.CpoAWallet, 0, default), v => v.AwardId == idOf[cpoA.Id] && v.Verified);
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(VerifyCommand.AllVerified, await VerifyCommand.RunAsync(["--rpc", market.Chain.RpcUri.ToString(), "--escrow", market.Settlement.ToString(),
+            "--api", market.Client.BaseAddress!.ToString(), "--award", idOf[cpoA.Id].ToString()], output, error, market.Client, default));
+        Assert.StartsWith($"VERIFIED award {idOf[cpoA.Id]} (paid) request {id}", output.ToString(), StringComparison.Ordinal);
+
+        // Tampered after fetching: a settlement paying B what it forfeited, an availability record locking a wrong amount.
+        var tampered = await _api.GetAsync($"/v1/settlements/{idOf[cpoB.Id]}", cpoA);
+        tampered["availabilitySettlement"]!["payoutUnits"] = "12000000";
+        var failed = Assert.Single(await new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement),
+            new FixedRecords(PublishedSettlementJson.Parse(tampered))).VerifyAwardAsync(idOf[cpoB.Id], default));
+        Assert.Equal([VerificationCheck.SettlementHash, VerificationCheck.Paid, VerificationCheck.AvailabilityPayout], failed.Failures.Select(f => f.Check));
+        tampered = await _api.GetAsync($"/v1/settlements/{idOf[cpoA.Id]}", cpoA);
+        tampered["availabilityRecord"]!["lockedUnits"] = "12000001";
+        failed = Assert.Single(await new PaymentVerifier(new JsonRpcEscrowChain(market.Web3, market.Settlement),
+            new FixedRecords(PublishedSettlementJson.Parse(tampered))).VerifyAwardAsync(idOf[cpoA.Id], default));
+        Assert.Equal([VerificationCheck.AwardInCycle, VerificationCheck.Amounts, VerificationCheck.LockedAmount, VerificationCheck.AvailabilityPayout], failed.Failures.Select(f => f.Check).Distinct().Order());
+    }
+
+    private sealed class FixedRecords(PublishedSettlement published) : IPublishedRecords
+    {
+        public Task<PublishedSettlement?> GetAsync(Hash32 awardId, CancellationToken cancellationToken) =>
+            Task.FromResult<PublishedSettlement?>(published.Award.AwardId == awardId ? published : null);
     }
 
     private static (int, int, string) SettlementOf(JsonNode holder) =>

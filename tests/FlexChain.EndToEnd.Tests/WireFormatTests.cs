@@ -13,7 +13,7 @@ public sealed class WireFormatTests(MarketFixture market)
 
     /// <summary>The decimals a number property carries, by its name's unit suffix; null for a number that is not a quantity.</summary>
     private static int? DecimalsOf(string property) =>
-        property.EndsWith("MicroEurPerKwh", StringComparison.Ordinal) ? null // an integer, as recorded on chain
+        property.EndsWith("MicroEurPerKwh", StringComparison.Ordinal) || property.EndsWith("MicroEurPerKw", StringComparison.Ordinal) ? null // an integer, as recorded on chain
         : property.EndsWith("EurPerKwh", StringComparison.Ordinal) || property.EndsWith("EurPerKw", StringComparison.Ordinal) ? 4
         : property.EndsWith("Kwh", StringComparison.Ordinal) || property.EndsWith("Kw", StringComparison.Ordinal) ? 3
         : property.EndsWith("Eur", StringComparison.Ordinal) ? 2
@@ -29,6 +29,14 @@ public sealed class WireFormatTests(MarketFixture market)
             Walk(schema.Name, schema.Value, missing, unformatted);
         Assert.True(missing.Count == 0, "properties without a description: " + string.Join(", ", missing));
         Assert.True(unformatted.Count == 0, "quantities whose description does not state the format: " + string.Join(", ", unformatted));
+
+        // A schema's own description wins over the name's: an availability record's period is Unix seconds (not a
+        // temporary limit's), its micro-euro price an integer.
+        var record = doc.RootElement.GetProperty("components").GetProperty("schemas").GetProperty("AvailabilityRecordResponse").GetProperty("properties");
+        string DescriptionOf(string property) => record.GetProperty(property).GetProperty("description").GetString()!;
+        Assert.StartsWith("The period's start in Unix seconds", DescriptionOf("periodStart"), StringComparison.Ordinal);
+        Assert.StartsWith("The period's end in Unix seconds", DescriptionOf("periodEnd"), StringComparison.Ordinal);
+        Assert.DoesNotContain("decimals", DescriptionOf("availabilityPriceMicroEurPerKw"), StringComparison.Ordinal);
     }
 
     private static void Walk(string path, JsonElement schema, List<string> missing, List<string> unformatted)

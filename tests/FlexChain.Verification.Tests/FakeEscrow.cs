@@ -42,7 +42,7 @@ public sealed class FakeEscrow : IEscrowChain
         Task.FromResult(Cycles.GetValueOrDefault(cycleId) ?? new EscrowCycle(CycleStatus.None, EthAddress.Zero, 0, 0, 0, Hash32.Zero));
 
     /// <summary>What <c>lockCycle</c> leaves behind: the cycle record and its <c>CycleLocked</c> event.</summary>
-    public void Lock(Hash32 cycleId, IReadOnlyList<AwardRecord> awards, Hash32 transaction, ulong block)
+    public void Lock(Hash32 cycleId, IReadOnlyList<IEscrowEntry> awards, Hash32 transaction, ulong block)
     {
         var total = awards.Aggregate(BigInteger.Zero, (s, a) => s + a.LockedUnits);
         var commitment = CycleCommitment.Hash(awards);
@@ -55,7 +55,7 @@ public sealed class FakeEscrow : IEscrowChain
     /// What <c>settleCycle</c> leaves behind: one <c>AwardSettled</c> per award with the given payouts and hashes, and the
     /// token's <c>Transfer</c> of each non-zero payout (unless <paramref name="transfers"/> is false).
     /// </summary>
-    public void Settle(Hash32 cycleId, IReadOnlyList<AwardRecord> awards, IReadOnlyList<BigInteger> payouts, IReadOnlyList<Hash32> settlementHashes,
+    public void Settle(Hash32 cycleId, IReadOnlyList<IEscrowEntry> awards, IReadOnlyList<BigInteger> payouts, IReadOnlyList<Hash32> settlementHashes,
         Hash32 transaction, ulong block, bool transfers = true)
     {
         for (var i = 0; i < awards.Count; i++)
@@ -69,7 +69,7 @@ public sealed class FakeEscrow : IEscrowChain
     }
 
     /// <summary>What <c>refundExpiredCycle</c> leaves behind: one <c>AwardRefunded</c> per award.</summary>
-    public void Refund(Hash32 cycleId, IReadOnlyList<AwardRecord> awards, Hash32 transaction, ulong block)
+    public void Refund(Hash32 cycleId, IReadOnlyList<IEscrowEntry> awards, Hash32 transaction, ulong block)
     {
         foreach (var a in awards)
             Emit(EscrowTopics.Of<AwardRefundedEvent>(), [a.AwardId, EscrowTopics.Of(a.Cpo), EscrowTopics.Of(a.Dso)], [new("uint256", a.LockedUnits)], transaction, block);

@@ -379,4 +379,69 @@ public sealed class PaymentVerifierTests
         Assert.Equal([VerificationCheck.Event], Checks(verdicts[1]));
         Assert.Contains("not a valid AwardSettled event", verdicts[1].Failures[0].Reason);
     }
+
+    /// <summary>
+    /// A settled availability cycle of two holders: A (6 kW at 2 EUR/kW: 12 EUR locked, no call failed, paid it all) and
+    /// B (4 kW at 3 EUR/kW, one of two calls failed: nothing paid); <paramref name="payoutOfB"/> and the lock of A
+    /// (<paramref name="lockedOfA"/>) as the publisher and the chain both have them.
+    /// </summary>
+    private (PaymentVerifier Verifier, List<AvailabilityRecord> Records) SettledAvailability(BigInteger? payoutOfB = null, BigInteger? lockedOfA = null)
+    {
+        const string key = "availability:av_01TEST/0";
+        var cycle = EscrowIds.Cycle(key);
+        List<AvailabilityRecord> records =
+        [
+            new(EscrowIds.Award(cycle, 0), Dso, CpoA, 6_000, 2_000_000, 300_000, lockedOfA ?? 12_000_000, 1_800_000_000, 1_800_021_600),
+            new(EscrowIds.Award(cycle, 1), Dso, CpoB, 4_000, 3_000_000, 200_000, 12_000_000, 1_800_000_000, 1_800_021_600),
+        ];
+        List<AvailabilitySettlementRecord> settlements =
+        [
+            new(records[0].AwardId, 1, 0, records[0].LockedUnits, records[0].LockedUnits),
+            new(records[1].AwardId, 2, 1, payoutOfB ?? 0, records[1].LockedUnits),
+        ];
+        var chain = new FakeEscrow();
+        chain.Lock(cycle, records, LockTx, 10);
+        chain.Settle(cycle, records, [.. settlements.Select(x => x.PayoutUnits)], [.. settlements.Select(x => x.Hash())], SettleTx, 20);
+        var published = new FakeRecords();
+        for (var i = 0; i < records.Count; i++)
+            published.Published[records[i].AwardId] = new PublishedSettlement("av_01TEST", key, records[i], settlements[i], records, SettleTx, 31337, chain.Escrow);
+        return (new PaymentVerifier(chain, published), records);
+    }
+
+    [Fact]
+    public async Task VerifyWalletAsync_AvailabilityPayments_VerifiedAgainstTheirOwnRecordTypes()
+    {
+        var (verifier, records) = SettledAvailability();
+
+        var verdicts = await verifier.VerifyWalletAsync(Dso, 0, default);
+
+        Assert.Equal([(records[0].AwardId, PaymentStatus.Paid), (records[1].AwardId, PaymentStatus.Refunded)], verdicts.Select(v => (v.AwardId!.Value, v.Status!.Value)));
+        Assert.All(verdicts, v => Assert.True(v.Verified, string.Join("; ", v.Failures)));
+        Assert.StartsWith($"VERIFIED award {records[0].AwardId} (paid) request av_01TEST", verdicts[0].Describe(6), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VerifyAwardAsync_AvailabilityPaidDespiteAFailedCall_FailsAvailabilityPayout()
+    {
+        // The publisher and the chain agree, but the settlement breaks the rule: one failed call forfeits the payment.
+        var (verifier, records) = SettledAvailability(payoutOfB: 12_000_000);
+
+        var verdict = Assert.Single(await verifier.VerifyAwardAsync(records[1].AwardId, default));
+
+        Assert.Equal([VerificationCheck.AvailabilityPayout], Checks(verdict));
+        Assert.Contains("1 failed call(s)", verdict.Failures[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(12_000_001)] // a unit more than 6000 W x 2000000 micro-euros per kW
+    [InlineData(11_999_999)]
+    public async Task VerifyAwardAsync_AvailabilityLockNotReservedTimesPrice_FailsLockedAmount(long locked)
+    {
+        var (verifier, records) = SettledAvailability(lockedOfA: locked);
+
+        var verdict = Assert.Single(await verifier.VerifyAwardAsync(records[0].AwardId, default));
+
+        Assert.Equal([VerificationCheck.LockedAmount], Checks(verdict));
+        Assert.Contains("6000 W x 2000000 micro-euros per kW is 12000000", verdict.Failures[0].Reason, StringComparison.Ordinal);
+    }
 }

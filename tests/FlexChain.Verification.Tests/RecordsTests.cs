@@ -165,7 +165,7 @@ public sealed class RecordsTests
         Assert.Equal("gc-20270115T101500Z/0", parsed.EscrowKey);
         Assert.Equal(3600L, parsed.AwardProfile!.IntervalSeconds);
         Assert.Equal([10000L], parsed.AwardProfile.EnergyWh);
-        Assert.Equal(parsed.Award.ProfileHash, parsed.AwardProfile.Hash());
+        Assert.Equal(Assert.IsType<AwardRecord>(parsed.Award).ProfileHash, parsed.AwardProfile.Hash());
 
         json["awardProfile"]!["energyWh"] = new JsonArray(-1);
         Assert.Contains("awardProfile.energyWh[0]", Assert.Throws<FormatException>(() => PublishedSettlementJson.Parse(json)).Message);
@@ -174,5 +174,43 @@ public sealed class RecordsTests
 
         json["settlement"]!["payoutUnits"] = 2250000;
         Assert.Contains("settlement.payoutUnits", Assert.Throws<FormatException>(() => PublishedSettlementJson.Parse(json)).Message);
+    }
+
+    [Fact]
+    public void PublishedSettlementJson_Parse_ReadsAnAvailabilityPayment()
+    {
+        var record = new JsonObject
+        {
+            ["awardId"] = "0x" + new string('b', 56) + "00000001", ["dsoWallet"] = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            ["cpoWallet"] = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", ["reservedW"] = 8000, ["availabilityPriceMicroEurPerKw"] = 2000000,
+            ["activationPriceMicroEurPerKwh"] = 300000, ["lockedUnits"] = "16000000", ["periodStart"] = 1800000000, ["periodEnd"] = 1800021600,
+            ["recordHash"] = "0xignored",
+        };
+        var json = new JsonObject
+        {
+            ["kind"] = "Availability", ["requestId"] = "av_1", ["escrowKey"] = "availability:av_1/0", ["award"] = null, ["settlement"] = null,
+            ["availabilityRecord"] = record.DeepClone(),
+            ["availabilitySettlement"] = new JsonObject
+            {
+                ["awardId"] = record["awardId"]!.DeepClone(), ["callsAwarded"] = 2, ["callsFailed"] = 0, ["payoutUnits"] = "16000000", ["lockedUnits"] = "16000000",
+            },
+            ["cycleAvailabilityRecords"] = new JsonArray(record.DeepClone()),
+            ["settleTransactionHash"] = "0x" + new string('c', 64),
+        };
+
+        var parsed = PublishedSettlementJson.Parse(json);
+
+        Assert.Equal(new AvailabilityRecord(Hash32.Parse(record["awardId"]!.GetValue<string>()), EthAddress.Parse("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+            EthAddress.Parse("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"), 8000, 2000000, 300000, 16_000_000, 1800000000, 1800021600), parsed.Award);
+        Assert.Equal(parsed.Award, Assert.Single(parsed.CycleAwards));
+        Assert.Equal((2, 0, new BigInteger(16_000_000)), Assert.IsType<AvailabilitySettlementRecord>(parsed.Settlement) is var s ? (s.CallsAwarded, s.CallsFailed, s.PayoutUnits) : default);
+        Assert.Equal(Hash32.Parse("0x" + new string('c', 64)), parsed.SettleTransaction);
+        Assert.Null(parsed.AwardProfile);
+
+        json["availabilitySettlement"]!["callsFailed"] = "none";
+        Assert.Contains("availabilitySettlement.callsFailed", Assert.Throws<FormatException>(() => PublishedSettlementJson.Parse(json)).Message);
+        json.Remove("cycleAvailabilityRecords");
+        json["availabilitySettlement"]!["callsFailed"] = 0;
+        Assert.Contains("cycleAvailabilityRecords", Assert.Throws<FormatException>(() => PublishedSettlementJson.Parse(json)).Message);
     }
 }

@@ -212,9 +212,13 @@ public sealed record AvailabilityRecordResponse(
     string AwardId, string DsoWallet, string CpoWallet, long ReservedW, long AvailabilityPriceMicroEurPerKw, long ActivationPriceMicroEurPerKwh,
     string LockedUnits, long PeriodStart, long PeriodEnd, string RecordHash)
 {
-    public static AvailabilityRecordResponse From(StoredAvailabilityRecord r) =>
-        new(r.AwardId, r.Dso, r.Cpo, r.ReservedW, r.AvailabilityPriceMicroEurPerKw, r.ActivationPriceMicroEurPerKwh, r.LockedUnits, r.PeriodStart, r.PeriodEnd,
-            r.ToRecord().Hash().ToString());
+    /// <summary>The record's fields as hashed (wallets checksummed, EIP-55, as in award records), with its hash.</summary>
+    public static AvailabilityRecordResponse From(StoredAvailabilityRecord stored)
+    {
+        var r = stored.ToRecord();
+        return new(r.AwardId.ToString(), r.Dso.ToString(), r.Cpo.ToString(), r.ReservedW, r.AvailabilityPriceMicroEurPerKw, r.ActivationPriceMicroEurPerKwh,
+            r.LockedUnits.ToString(System.Globalization.CultureInfo.InvariantCulture), r.PeriodStart, r.PeriodEnd, r.Hash().ToString());
+    }
 }
 
 /// <summary>A holder's availability settlement record, with its hash (the settlementHash of its AwardSettled event).</summary>

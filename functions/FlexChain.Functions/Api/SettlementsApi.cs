@@ -1,4 +1,5 @@
 using FlexChain.Ethereum;
+using FlexChain.Functions.Gates;
 using FlexChain.Functions.Hosting;
 using FlexChain.Functions.Settlement;
 using FlexChain.Functions.Storage;
@@ -90,6 +91,9 @@ public static class SettlementsApi
         }
     }
 
+    /// <summary>The <c>kind</c> of an activation's published records (an award of a request's gate cycle).</summary>
+    private const string ActivationKind = "Activation";
+
     private sealed record Published(PublishedSettlement Records, PublishedSettlementResponse Response);
 
     /// <summary>
@@ -98,6 +102,7 @@ public static class SettlementsApi
     /// </summary>
     private static async Task<Published?> LoadAsync(Hash32 awardId, MarketStore store, RecordSnapshots snapshots, SettlementLedger ledger, CancellationToken cancellationToken)
     {
+        if (await store.FindSettledAvailabilityAsync(awardId, cancellationToken) is var (contract, number)) return LoadAvailability(awardId, contract, number, ledger);
         if (await store.FindSettledBatchAsync(awardId, cancellationToken) is not { } batch) return null;
         var position = EscrowIds.IndexOf(awardId);
         if (position < 0 || position >= batch.Awards.Count) return null;
@@ -112,9 +117,34 @@ public static class SettlementsApi
         return new Published(
             new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!),
                 ledger.Info.ChainId, EthAddress.Parse(ledger.Info.SettlementContract), profile),
-            new PublishedSettlementResponse(r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
+            new PublishedSettlementResponse(ActivationKind, r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
                 ProfileRecordResponse.From(profile), ToResponse(settlement, r.Verifications[at.AwardIndex], batch.SettleTransaction),
                 awards.Select(ToResponse).ToList(), batch.LockTransaction, batch.SettleTransaction, ledger.Info));
+    }
+
+    /// <summary>
+    /// The records of a holder's availability payment in batch <paramref name="number"/> of a settled availability contract, as
+    /// stored before the lock and the settlement, or null when the batch does not hold <paramref name="awardId"/>.
+    /// </summary>
+    private static Published? LoadAvailability(Hash32 awardId, AvailabilityDocument contract, int number, SettlementLedger ledger)
+    {
+        var cycle = AvailabilityPayments.CycleOf(contract.Id, number);
+        if (EscrowIds.CycleOf(awardId) != cycle || contract.Records is not { } stored || contract.Settlements is not { } settlements) return null;
+        var positions = stored.Select((r, i) => (r, i)).Where(x => EscrowIds.CycleOf(Hash32.Parse(x.r.AwardId)) == cycle).Select(x => x.i).ToList();
+        var index = EscrowIds.IndexOf(awardId);
+        if (index < 0 || index >= positions.Count) return null;
+        var at = positions[(int)index];
+        var (gateCycleId, key) = (AvailabilityGate.CycleIdOf(contract.Id), $"{AvailabilityGate.CycleIdOf(contract.Id)}/{number}");
+        // One transaction per batch, in batch order, unless a retried step found a batch done already (then the hashes are not matched to batches).
+        var batches = stored.Select(r => EscrowIds.CycleOf(Hash32.Parse(r.AwardId))).Distinct().Count();
+        string? TransactionOf(IReadOnlyList<string>? transactions) => transactions?.Count == batches ? transactions[number] : null;
+        var settleTransaction = TransactionOf(contract.SettleTransactions);
+        return new Published(
+            new PublishedSettlement(contract.Id, key, stored[at].ToRecord(), settlements[at].ToRecord(), positions.Select(i => (IEscrowEntry)stored[i].ToRecord()).ToList(),
+                settleTransaction is null ? null : Hash32.Parse(settleTransaction), ledger.Info.ChainId, EthAddress.Parse(ledger.Info.SettlementContract)),
+            new PublishedSettlementResponse(PublishedSettlementJson.AvailabilityKind, contract.Id, gateCycleId, key, cycle.ToString(), (int)index, null, null, null, null,
+                TransactionOf(contract.LockTransactions), settleTransaction, ledger.Info, AvailabilityRecordResponse.From(stored[at]),
+                AvailabilitySettlementResponse.From(settlements[at]), positions.Select(i => AvailabilityRecordResponse.From(stored[i])).ToList()));
     }
 
     /// <summary>The app's own published records, read from storage (what <c>GET /v1/settlements/{awardId}</c> returns).</summary>
@@ -126,16 +156,20 @@ public static class SettlementsApi
 }
 
 /// <summary>
-/// A settled award as published: the request and its gate cycle, the escrow batch (its key, from which the escrow
-/// cycle id derives), the award's position in the escrow cycle, its award record and the profile its
-/// <c>profileHash</c> binds (<c>awardProfile</c>), its settlement record, every award record of the cycle in index order
-/// (the list the cycle's <c>awardsHash</c> commits to) and the lock and settle transactions. Record hashes are included
-/// for convenience; verifiers recompute them.
+/// A settled escrow entry as published, of one kind: an <c>Activation</c> (an award of a request) or an <c>Availability</c>
+/// payment (a holder of an availability contract). Both: the request (the availability request) and its gate cycle
+/// (<c>availability:{id}</c>), the escrow batch (its key, from which the escrow cycle id derives), the entry's position in
+/// the escrow cycle and the lock and settle transactions. An activation: its award record and the profile its
+/// <c>profileHash</c> binds (<c>awardProfile</c>), its settlement record and every award record of the cycle in index
+/// order (the list the cycle's <c>awardsHash</c> commits to). An availability payment, in their place: its availability
+/// record, its availability settlement record and every availability record of the cycle in index order. Record hashes
+/// are included for convenience; verifiers recompute them.
 /// </summary>
 public sealed record PublishedSettlementResponse(
-    string RequestId, string GateCycleId, string EscrowKey, string EscrowCycleId, int Index, AwardRecordResponse Award, ProfileRecordResponse AwardProfile,
-    SettlementResponse Settlement, IReadOnlyList<AwardRecordResponse> CycleAwards,
-    string? LockTransactionHash, string? SettleTransactionHash, ChainInfo Chain);
+    string Kind, string RequestId, string GateCycleId, string EscrowKey, string EscrowCycleId, int Index, AwardRecordResponse? Award, ProfileRecordResponse? AwardProfile,
+    SettlementResponse? Settlement, IReadOnlyList<AwardRecordResponse>? CycleAwards,
+    string? LockTransactionHash, string? SettleTransactionHash, ChainInfo Chain, AvailabilityRecordResponse? AvailabilityRecord = null,
+    AvailabilitySettlementResponse? AvailabilitySettlement = null, IReadOnlyList<AvailabilityRecordResponse>? CycleAvailabilityRecords = null);
 
 /// <summary>The verdicts on the payments asked about; <c>verified</c> is true only when at least one payment was found and every one verified.</summary>
 public sealed record VerifyResponse(bool Verified, IReadOnlyList<PaymentVerdictResponse> Payments, ChainInfo Chain);

@@ -140,25 +140,32 @@ public static class VisibilityApi
         return new TimeWindow(start, end);
     }
 
-    /// <summary>The bookings by window, each with its request and buyer (null when the award's request is not one this market stores).</summary>
+    /// <summary>
+    /// The bookings by window, each with its request and buyer: a request's, or an availability request's (its holders'
+    /// bookings for the period); null when the request is not one this market stores.
+    /// </summary>
     private static async Task<BookingsResponse> ResponseAsync(
         string subject, TimeWindow period, IReadOnlyList<StationBooking> bookings, MarketStore store, CancellationToken cancellationToken)
     {
-        var requests = await store.GetRequestsAsync(bookings.Select(b => RequestIdOf(b.AwardId)).Distinct(), cancellationToken);
+        var ids = bookings.Select(b => RequestIdOf(b.AwardId)).Distinct().ToList();
+        var buyers = (await store.GetRequestsAsync(ids, cancellationToken)).ToDictionary(r => r.Key, r => (r.Value.Value.DsoId, r.Value.Value.Direction), StringComparer.Ordinal);
+        foreach (var id in ids.Where(id => !buyers.ContainsKey(id)))
+            if (await store.GetAvailabilityAsync(id, cancellationToken) is { Value: var contract })
+                buyers[id] = (contract.DsoId, contract.Direction);
         var roles = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var buyer in requests.Values.Select(r => r.Value.DsoId).Distinct())
+        foreach (var buyer in buyers.Values.Select(b => b.DsoId).Distinct())
             roles[buyer] = (await store.GetParticipantAsync(buyer, cancellationToken))?.Participant.Role.ToString() ?? "";
         return new BookingsResponse(subject, period.Start, period.End, bookings
             .OrderBy(b => b.Window.Start).ThenBy(b => b.StationId, StringComparer.Ordinal).ThenBy(b => b.AwardId, StringComparer.Ordinal)
             .Select(b =>
             {
-                var request = requests.GetValueOrDefault(RequestIdOf(b.AwardId)).Value;
-                return new BookingResponse(b.StationId, b.AwardId, RequestIdOf(b.AwardId), b.Window.Start, b.Window.End, request?.DsoId,
-                    request is null ? null : roles[request.DsoId], request?.Direction.ToString());
+                var known = buyers.TryGetValue(RequestIdOf(b.AwardId), out var buyer);
+                return new BookingResponse(b.StationId, b.AwardId, RequestIdOf(b.AwardId), b.Window.Start, b.Window.End, known ? buyer.DsoId : null,
+                    known ? roles[buyer.DsoId] : null, known ? buyer.Direction.ToString() : null);
             }).ToList());
     }
 
-    // An award id is "{requestId}/{offerId}" (Award.IdFor).
+    // An award id is "{requestId}/{offerId}" (Award.IdFor), an availability holding's "{availabilityId}/{offerId}".
     private static string RequestIdOf(string awardId) => awardId.Split('/')[0];
 }
 

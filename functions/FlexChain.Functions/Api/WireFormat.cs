@@ -33,7 +33,7 @@ public static class Wire
 
     /// <summary>The format a quantity property states in the OpenAPI document, by its name's unit suffix; null for any other field.</summary>
     public static string? FormatOf(string property) =>
-        property.EndsWith("MicroEurPerKwh", StringComparison.Ordinal) ? null // an integer, as recorded on chain
+        property.EndsWith("MicroEurPerKwh", StringComparison.Ordinal) || property.EndsWith("MicroEurPerKw", StringComparison.Ordinal) ? null // an integer, as recorded on chain
         : property.EndsWith("EurPerKwh", StringComparison.Ordinal) ? $"EUR per kWh, a number with {EurPerKwhDecimals} decimals."
         : property.EndsWith("EurPerKw", StringComparison.Ordinal) ? $"EUR per kW for the whole period, a number with {EurPerKwhDecimals} decimals."
         : property.EndsWith("Kwh", StringComparison.Ordinal) ? $"kWh, a number with {KwhDecimals} decimals."

@@ -113,7 +113,11 @@ public sealed class AvailabilityPayments(MarketStore store, SettlementLedger led
             if (!await store.TryReplaceAvailabilityAsync(doc, etag, cancellationToken)) return null;
             etag = (await store.GetAvailabilityAsync(doc.Id, cancellationToken))!.Value.ETag;
         }
-        var outcomes = await ledger.SettleCyclesAsync(Batches(doc.Records!).Select(b => new SettlementLedger.CycleSettlement(b.Cycle,
+        // Indexed so each payment leads back to its records (GET /v1/settlements/{awardId}, read once the contract is Settled).
+        var batches = Batches(doc.Records!);
+        for (var b = 0; b < batches.Count; b++)
+            await store.IndexSettlementAsync(batches[b].Cycle, AvailabilityGate.CycleIdOf(doc.Id), b, cancellationToken);
+        var outcomes = await ledger.SettleCyclesAsync(batches.Select(b => new SettlementLedger.CycleSettlement(b.Cycle,
             b.Positions.Select(i => doc.Records![i].ToRecord()).ToList(), b.Positions.Select(i => doc.Settlements[i].ToRecord()).ToList())).ToList(), cancellationToken);
         faults.Reached(FaultInjection.AvailabilitySettlementMined);
         var unpaid = outcomes.Select(o => o.Unpaid).OfType<string>().ToList();

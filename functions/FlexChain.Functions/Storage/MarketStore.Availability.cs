@@ -63,6 +63,10 @@ public sealed record AvailabilityDocument(
 
     /// <summary>This document with the contract's armed days and calls.</summary>
     public AvailabilityDocument With(AvailabilityContract contract) => this with { ArmedDays = [.. contract.ArmedDays], Calls = [.. contract.Calls] };
+
+    /// <summary>The availability request a cycle id names (its bookings' and escrow batches' <see cref="Gates.AvailabilityGate.CycleIdOf"/>), or null for a gate cycle's id.</summary>
+    public static string? IdOfCycle(string cycleId) =>
+        cycleId.StartsWith(Gates.AvailabilityGate.CycleIdOf(""), StringComparison.Ordinal) ? cycleId[Gates.AvailabilityGate.CycleIdOf("").Length..] : null;
 }
 
 // ---- availability: table availability, one partition per availability request ----

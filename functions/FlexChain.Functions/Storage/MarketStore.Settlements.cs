@@ -21,9 +21,24 @@ public sealed partial class MarketStore
 
     /// <summary>The settled escrow batch that holds <paramref name="awardId"/>, or null (not a FlexChain award, or not settled).</summary>
     public async Task<EscrowBatch?> FindSettledBatchAsync(Hash32 awardId, CancellationToken cancellationToken) =>
-        await SettlementIndex.GetEntityIfExistsAsync<TableEntity>(EscrowIds.CycleOf(awardId).ToString(), Doc, cancellationToken: cancellationToken) is { HasValue: true, Value: { } e }
-        && await GetEscrowBatchAsync(e.GetString("GateCycleId")!, e.GetInt32("Batch")!.Value, cancellationToken) is { SettleTransaction: not null } batch
+        await FindIndexedAsync(awardId, cancellationToken) is ({ } cycleId, var number)
+        && await GetEscrowBatchAsync(cycleId, number, cancellationToken) is { SettleTransaction: not null } batch
             ? batch : null;
+
+    /// <summary>
+    /// The settled availability contract whose escrow batch holds <paramref name="awardId"/> (indexed under the cycle id
+    /// <see cref="Gates.AvailabilityGate.CycleIdOf"/>), with the batch's number, or null (not an availability payment, or not settled).
+    /// </summary>
+    public async Task<(AvailabilityDocument Contract, int Batch)?> FindSettledAvailabilityAsync(Hash32 awardId, CancellationToken cancellationToken) =>
+        await FindIndexedAsync(awardId, cancellationToken) is ({ } cycleId, var number)
+        && AvailabilityDocument.IdOfCycle(cycleId) is { } id
+        && await GetAvailabilityAsync(id, cancellationToken) is { Value: { State: AvailabilityState.Settled } contract }
+            ? (contract, number) : null;
+
+    /// <summary>The gate cycle id and batch number the escrow cycle of <paramref name="awardId"/> is indexed under, or nulls.</summary>
+    private async Task<(string? CycleId, int Batch)> FindIndexedAsync(Hash32 awardId, CancellationToken cancellationToken) =>
+        await SettlementIndex.GetEntityIfExistsAsync<TableEntity>(EscrowIds.CycleOf(awardId).ToString(), Doc, cancellationToken: cancellationToken) is { HasValue: true, Value: { } e }
+            ? (e.GetString("GateCycleId"), e.GetInt32("Batch")!.Value) : (null, 0);
 
     /// <summary>The award records of <paramref name="batch"/> in position order (the list its escrow cycle commits to).</summary>
     public async Task<IReadOnlyList<AwardRecord>> GetBatchRecordsAsync(

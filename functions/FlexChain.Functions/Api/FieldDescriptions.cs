@@ -274,7 +274,7 @@ public static class FieldDescriptions
         ["latitude"] = "Latitude in degrees (WGS 84).",
         ["longitude"] = "Longitude in degrees (WGS 84).",
         ["day"] = "The forecast's day (yyyy-MM-dd).",
-        ["points"] = "The forecast's intervals.",
+        ["points"] = "The forecast's intervals: 1 to 1,440 (a whole day at one minute), each at most 15 minutes, inside the day, in time order without overlap.",
         ["expectedLoadKw"] = "The load expected in the interval.",
         ["limitKw"] = "The load the transformer can carry in the interval.",
         ["congested"] = "Whether the expected load exceeds the limit.",

@@ -173,7 +173,7 @@ public static class GridApi
         return TypedResults.Ok((await store.ListTemporaryLimitsAsync(targetId, ApiConventions.Limit(limit), cursor, cancellationToken)).ToResponse(TemporaryLimitResponse.From));
     }
 
-    /// <summary>Publishes (or replaces) the day-ahead forecast of one UTC day: intervals of at most 15 minutes inside that day, in order, without overlap.</summary>
+    /// <summary>Publishes (or replaces) the day-ahead forecast of one UTC day: 1 to 1,440 intervals (a whole day at one minute) of at most 15 minutes inside that day, in order, without overlap.</summary>
     public static async Task<Results<Ok<ForecastResponse>, NotFound>> PutForecast(
         string id, string day, PutForecastRequest body, HttpContext http, MarketStore store, Grid.GridStates gridStates, TimeProvider clock,
         CancellationToken cancellationToken)

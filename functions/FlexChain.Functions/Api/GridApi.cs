@@ -193,15 +193,16 @@ public static class GridApi
         var forecast = new CongestionForecast(id, date, points, clock.GetUtcNow());
         await store.PutForecastAsync(forecast, cancellationToken);
         await gridStates.RefreshAsync(id, date, cancellationToken);
-        return TypedResults.Ok(ForecastResponse.From(forecast));
+        return TypedResults.Ok(ForecastResponse.From(id, date, forecast));
     }
 
+    /// <summary>The forecast of one UTC day; a day without one is no error: no points and no <c>publishedAt</c> (404: not the caller's transformer).</summary>
     public static async Task<Results<Ok<ForecastResponse>, NotFound>> GetForecast(
         string id, string day, HttpContext http, MarketStore store, CancellationToken cancellationToken)
     {
         var date = ParseDay(day);
         if (await OwnTransformerAsync(id, http, store, cancellationToken) is null) return TypedResults.NotFound();
-        return await store.GetForecastAsync(id, date, cancellationToken) is { } f ? TypedResults.Ok(ForecastResponse.From(f)) : TypedResults.NotFound();
+        return TypedResults.Ok(ForecastResponse.From(id, date, await store.GetForecastAsync(id, date, cancellationToken)));
     }
 
     private static async Task<GridNode?> OwnTransformerAsync(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken) =>

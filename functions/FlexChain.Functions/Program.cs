@@ -131,7 +131,8 @@ app.MapNotificationsApi();
 // Trigger routes exist only under the Functions host (which posts them); without it the local driver calls the handlers in process.
 if (app.Configuration.GetValue("Triggers:Http", false)) app.MapTriggersApi();
 // Always 200 while the API serves (the platform must not recycle instances over a chain outage); "degraded" names the chain's problem.
-app.MapGet("/v1/health", (SettlementLedger ledger, TimeProvider clock) => TypedResults.Ok(HealthResponse.From(ledger.Status, clock.GetUtcNow()))).AllowAnonymous();
+app.MapGet("/v1/health", (SettlementLedger ledger, Microsoft.Extensions.Options.IOptions<SettlementOptions> chain, TimeProvider clock) =>
+    TypedResults.Ok(HealthResponse.From(ledger.Status, chain.Value.PublicRpcUrl, clock.GetUtcNow()))).AllowAnonymous();
 
 var store = app.Services.GetRequiredService<MarketStore>();
 await store.InitializeAsync(CancellationToken.None);

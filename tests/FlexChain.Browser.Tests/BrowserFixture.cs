@@ -33,7 +33,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     {
         Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
         await Market.InitializeAsync();
-        _web = Market.NewInstance();
+        _web = Market.NewInstance(("Chain:PublicRpcUrl", Market.Chain.RpcUri.ToString()));   // as scripts/run offers its node
         _web.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
         _web.StartServer();
         AppUrl = _web.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');

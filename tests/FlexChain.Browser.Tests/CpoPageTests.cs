@@ -128,6 +128,8 @@ public sealed class CpoPageTests(BrowserFixture browser)
         var awards = page.GetByRole(AriaRole.Table, new() { Name = "Your awards" });
         var award = awards.GetByRole(AriaRole.Row).Filter(new() { HasText = request });
         await Assertions.Expect(award).ToContainTextAsync("Locked in escrow: deliver");
+        // The award's value in EUR with two decimals (10 kWh at 0.25 EUR/kWh: 2.50, not 2.5).
+        await Assertions.Expect(award.GetByRole(AriaRole.Cell).Nth(3)).ToHaveTextAsync("2.50");
         await session.CheckAsync("awarded");
 
         // Delivered and settled: the award shows how it went and the payout, linked to the wallet page's check; its
@@ -153,11 +155,11 @@ public sealed class CpoPageTests(BrowserFixture browser)
         var before = await market.TokenBalanceAsync(MarketFixture.CpoAWallet);
         await CreditClaimableAsync(MarketFixture.CpoAWallet, 1_500_000);
         await page.GetByRole(AriaRole.Button, new() { Name = "Check again" }).ClickAsync();
-        await Assertions.Expect(claimStatus).ToHaveTextAsync("1.5 EUR is waiting for you in the escrow.");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Claim 1.5 EUR" }).ClickAsync();
-        await Assertions.Expect(claimStatus).ToContainTextAsync("Claimed 1.5 EUR in transaction 0x");
+        await Assertions.Expect(claimStatus).ToHaveTextAsync("1.50 EUR is waiting for you in the escrow.");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Claim 1.50 EUR" }).ClickAsync();
+        await Assertions.Expect(claimStatus).ToContainTextAsync("Claimed 1.50 EUR in transaction 0x");
         Assert.Equal(before + 1_500_000, await market.TokenBalanceAsync(MarketFixture.CpoAWallet));
-        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Claim 1.5 EUR" })).ToHaveCountAsync(0);
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Claim 1.50 EUR" })).ToHaveCountAsync(0);
         await session.CheckAsync("claimed");
     }
 

@@ -23,13 +23,14 @@ public sealed class WalletPageTests(BrowserFixture browser)
         var page = session.Page;
 
         await page.GotoAsync(browser.AppUrl + "/app/#/wallet");
-        // The escrow address is prefilled from the app's health endpoint (the holder may replace it).
+        // The chain node (on its own port, not Hardhat's default 8545) and the escrow address are prefilled from the app's
+        // health endpoint (the holder may replace them).
+        await Assertions.Expect(page.GetByLabel("Chain node (JSON-RPC URL)")).ToHaveValueAsync(browser.Market.Chain.RpcUri.ToString());
         await Assertions.Expect(page.GetByLabel("Escrow contract")).ToHaveValueAsync(browser.Market.Settlement.ToString());
         await session.CheckAsync("empty");
 
         await page.GetByLabel("What to check").SelectOptionAsync("awardId");
         await page.GetByLabel("Settlement id, transaction hash or wallet address").FillAsync(awardId);
-        await page.GetByLabel("Chain node (JSON-RPC URL)").FillAsync(browser.Market.Chain.RpcUri.ToString());
         await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("1 of 1 payment(s) verified");
         var card = page.Locator("article.verdict");

@@ -142,6 +142,66 @@ public sealed class GridStateTests(MarketFixture market)
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "transformerId", "grid-green");
     }
 
+    /// <summary>A day of <paramref name="count"/> points of <paramref name="minutes"/> minutes from midnight, the load varying by the point.</summary>
+    private static object DayForecast(DateTimeOffset dayStart, int minutes, int count) => new
+    {
+        points = Enumerable.Range(0, count).Select(i => new
+        {
+            start = dayStart.AddMinutes(minutes * i), end = dayStart.AddMinutes(minutes * (i + 1)), expectedLoadKw = 300m + i % 400 + 0.125m, limitKw = 630m,
+        }),
+    };
+
+    [Fact]
+    public async Task Forecast_WholeDayAtFiveAndOneMinute_Accepted_AndARefusedOneStoresNothing()
+    {
+        // A one-minute market (states per minute: the largest state and forecast) on storage of its own, so the
+        // refusals can be checked against every event stored.
+        var (app, storage) = await market.IsolatedInstanceAsync(("GateCycle:MarketIntervalMinutes", "1"));
+        try
+        {
+            var api = new MarketClient(app.CreateClient());
+            var dso = await api.RegisterAsync("Dso", "Elektro Ljubljana", MarketFixture.RuleDsoKey);
+            var transformer = (await api.PostAsync("/v1/transformers", dso, new
+            {
+                name = "Vic 7", ratedPowerKw = 630m, location = Where, planningLimitKw = 400m, operationalLimitKw = 500m,
+            }))["id"]!.GetValue<string>();
+            var dayStart = new DateTimeOffset(market.Clock.GetUtcNow().UtcDateTime.Date.AddDays(1), TimeSpan.Zero);
+            var path = $"/v1/transformers/{transformer}/forecasts/{dayStart:yyyy-MM-dd}";
+            var statePath = $"/v1/grid/nodes/{transformer}/state?day={dayStart:yyyy-MM-dd}";
+            var events = new Azure.Data.Tables.TableServiceClient(storage.ConnectionString).GetTableClient("notifications");
+            async Task<int> EventRowsAsync() => (await events.QueryAsync<Azure.Data.Tables.TableEntity>(select: ["RowKey"]).ToListAsync()).Count;
+
+            Assert.Equal(288, (await api.SendOkAsync(HttpMethod.Put, path, dso, DayForecast(dayStart, 5, 288)))["points"]!.AsArray().Count);
+            var full = await api.SendOkAsync(HttpMethod.Put, path, dso, DayForecast(dayStart, 1, 1_440));
+            Assert.Equal(1_440, full["points"]!.AsArray().Count);
+            Assert.Equal(dayStart.AddMinutes(1_439), (await api.GetAsync(path, dso))["points"]!.AsArray()[^1]!["start"]!.GetValue<DateTimeOffset>());
+            var state = await api.GetAsync(statePath, dso);
+            Assert.Equal(2, state["version"]!.GetValue<int>());
+            Assert.Equal(1_440, state["intervals"]!.AsArray().Count);
+            Assert.Equal(["Green", "Yellow", "Orange", "Red"], Colours(state).Distinct());
+            var eventRows = await EventRowsAsync();
+            Assert.True(eventRows > 0);
+
+            // Refused whole: one point too many, and a whole day whose last point overlaps the one before.
+            using (var r = await api.SendAsync(HttpMethod.Put, path, dso, DayForecast(dayStart, 1, 1_441)))
+                await MarketClient.ProblemAsync(r, HttpStatusCode.BadRequest, "points", "count");
+            var overlapping = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(DayForecast(dayStart, 1, 1_440)))!;
+            overlapping["points"]![1_439]!["start"] = dayStart.AddMinutes(1_438).AddSeconds(30);
+            overlapping["points"]![0]!["expectedLoadKw"] = 10m;
+            using (var r = await api.SendAsync(HttpMethod.Put, path, dso, overlapping))
+                await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "points[1439].start", "forecast-order");
+
+            Assert.Equal(300.125m, (await api.GetAsync(path, dso))["points"]![0]!["expectedLoadKw"]!.GetValue<decimal>());
+            Assert.Equal(2, (await api.GetAsync(statePath, dso))["version"]!.GetValue<int>());
+            Assert.Equal(eventRows, await EventRowsAsync());
+        }
+        finally
+        {
+            await app.DisposeAsync();
+            await storage.DisposeAsync();
+        }
+    }
+
     /// <summary>Opens the caller's event stream (from now on).</summary>
     private async Task<(HttpResponseMessage Response, StreamReader Reader)> OpenStreamAsync(Caller caller)
     {

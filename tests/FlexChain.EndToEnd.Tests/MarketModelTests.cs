@@ -304,6 +304,10 @@ public sealed class MarketModelTests(MarketFixture market)
         var back = await _api.GetAsync($"/v1/transformers/{transformer}/forecasts/2026-12-01", dso);
         Assert.Equal(96, back["points"]!.AsArray().Count);
         Assert.Equal(12, back["congestedIntervals"]!.GetValue<int>());
+        // A day without a forecast is a normal state, not a 404 (which a browser logs as an error): no points, no publishedAt.
+        var none = await _api.GetAsync($"/v1/transformers/{transformer}/forecasts/2026-12-02", dso);
+        Assert.Equal(("2026-12-02", 0, 0), (none["day"]!.GetValue<string>(), none["points"]!.AsArray().Count, none["congestedIntervals"]!.GetValue<int>()));
+        Assert.Null(none["publishedAt"]);
         var other = await _api.RegisterAsync("Dso", "Other", MarketFixture.RuleDsoKey);
         using var foreign = await _api.SendAsync(HttpMethod.Get, $"/v1/transformers/{transformer}/forecasts/2026-12-01", other, null);
         await ProblemAsync(foreign, HttpStatusCode.NotFound);

@@ -2,7 +2,7 @@
 // chart per award (the station's readings against the verified baseline), and its claimable balance in the escrow (a
 // payment the token refused, e.g. while a regulated token blocklisted the wallet), claimed from the CPO's own wallet.
 import { Interface } from "ethers";
-import { h, api, busy, marketNow, table } from "./dom.js";
+import { h, api, busy, eur, marketNow, table, windowTimes } from "./dom.js";
 import { meterChart } from "./charts.js";
 import { formatUnits } from "./verify.js";
 
@@ -16,7 +16,7 @@ export function deliveryStatus(r, award, settlement, now = marketNow()) {
   if (settlement) return `${settlement.outcome}${settlement.failureReason ? `: ${settlement.failureReason}` : ""}` +
     (settlement.transactionHash ? "; paid" : "; payment being settled");
   if (!award.lockTransactionHash) return "Awarded; waiting for the escrow lock";
-  if (now < Date.parse(r.deliveryStart)) return `Locked in escrow: deliver ${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} UTC`;
+  if (now < Date.parse(r.deliveryStart)) return `Locked in escrow: deliver ${windowTimes(r.deliveryStart, r.deliveryEnd)} UTC`;
   if (now < Date.parse(r.deliveryEnd)) return "Delivering now";
   return "Window over: waiting for meter data and verification";
 }
@@ -46,10 +46,10 @@ export function awardsSection(me, transformers) {
     const rows = requests.flatMap((r) => r.awards.map((a) => ({ r, a, settlement: r.settlements.find((x) => x.awardId === a.record.awardId) })))
       .filter(({ a }) => a.cpoId === me.id);
     body.replaceChildren(rows.length === 0 ? h("p", {}, "No awards in the last 30 days.") : table("Your awards", ["Request", "Window (UTC)", "kWh", "EUR", "Delivery", "Payout", "Meter data"],
-      rows.map(({ r, a, settlement }) => [r.id, `${r.deliveryStart.slice(0, 16).replace("T", " ")}–${r.deliveryEnd.slice(11, 16)}`, String(a.energyKwh), String(a.valueEur),
+      rows.map(({ r, a, settlement }) => [r.id, `${r.deliveryStart.slice(0, 10)} ${windowTimes(r.deliveryStart, r.deliveryEnd)}`, String(a.energyKwh), eur(a.valueEur),
         deliveryStatus(r, a, settlement),
         settlement ? h("a", { href: `#/wallet?awardId=${settlement.awardId}` }, r.chain
-          ? `${formatUnits(BigInt(settlement.payoutUnits), r.chain.tokenDecimals)} EUR` : `${settlement.payoutUnits} token units`) : "–",
+          ? `${eur(formatUnits(BigInt(settlement.payoutUnits), r.chain.tokenDecimals))} EUR` : `${settlement.payoutUnits} token units`) : "–",
         h("button", { type: "button", class: "link", onclick: () => showMeter(r, a, settlement, chart) }, `Meter data for ${a.id}`)])));
   };
   load();
@@ -98,7 +98,7 @@ export function claimSection(me) {
       if (BigInt(await call("eth_chainId")) !== BigInt(chain.chainId)) throw new Error(`The wallet is on another chain than FlexChain's (chain id ${chain.chainId}).`);
       const units = ESCROW.decodeFunctionResult("claimable",
         await call("eth_call", [{ to: chain.settlementContract, data: ESCROW.encodeFunctionData("claimable", [account]) }, "latest"]))[0];
-      const amount = formatUnits(units, chain.tokenDecimals);
+      const amount = eur(formatUnits(units, chain.tokenDecimals));
       status.textContent = units === 0n ? "Nothing to claim: every payment reached your wallet." : `${amount} EUR is waiting for you in the escrow.`;
       actions.replaceChildren(h("button", { type: "button", onclick: check }, "Check again"),
         ...(units > 0n ? [" ", h("button", { type: "button", onclick: () => claim(account, chain, amount) }, `Claim ${amount} EUR`)] : []));

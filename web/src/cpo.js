@@ -3,7 +3,7 @@
 // change made elsewhere meanwhile is refused, 412, and the page reloads the offer), then the clearing result, awards
 // and settlements as they come (the event stream, live.js); its awards with delivery status, meter data and payouts, and
 // its claimable balance (awards.js).
-import { h, field, api, apiVersioned, busy, table } from "./dom.js";
+import { h, field, api, apiVersioned, busy, table, windowTimes } from "./dom.js";
 import { rolePage } from "./signin.js";
 import { requestDetail, watch } from "./requests.js";
 import { listenWhile } from "./live.js";
@@ -43,7 +43,7 @@ async function market(me, content) {
     const choose = (r) => offers(r, stations.items.filter((st) => st.transformerId === r.transformerId && st.qualification?.status === "Qualified"), offerPanel);
     list.replaceChildren(open.length === 0 ? h("p", {}, "No open requests at your stations' transformers.") : calendar(open, choose), open.length === 0 ? "" : h("ul", { class: "requests" }, open.map((r) => h("li", {},
       h("button", { type: "button", class: "link", onclick: () => choose(r) }, r.id),
-      ` ${r.energyKwh} kWh ${r.direction} ${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} UTC, at most ${r.maxPriceEurPerKwh} EUR/kWh · gate closes in `,
+      ` ${r.energyKwh} kWh ${r.direction} ${windowTimes(r.deliveryStart, r.deliveryEnd)} UTC, at most ${r.maxPriceEurPerKwh} EUR/kWh · gate closes in `,
       h("span", { class: "countdown", "data-gate": r.gateClosure }, "")))));
   });
   const awards = awardsSection(me, transformers);
@@ -68,7 +68,7 @@ function calendar(open, choose) {
   return h("div", { class: "calendar", role: "group", "aria-label": "Open requests by delivery day (UTC)" }, [...days].map(([day, requests]) =>
     h("section", { class: "day", "aria-label": label(day) }, h("h3", {}, label(day)), h("ol", {}, requests.map((r) => h("li", {},
       h("button", { type: "button", class: `window ${r.direction === "IncreaseConsumption" ? "up" : "down"}`, onclick: () => choose(r) },
-        `${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} · ${r.energyKwh} kWh ${r.direction === "IncreaseConsumption" ? "more" : "less"}`)))))));
+        `${windowTimes(r.deliveryStart, r.deliveryEnd)} · ${r.energyKwh} kWh ${r.direction === "IncreaseConsumption" ? "more" : "less"}`)))))));
 }
 
 /** The request's offer panel: the CPO's own offers with edit and withdraw, the offer form, and the request as it goes on. */

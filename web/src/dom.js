@@ -124,6 +124,23 @@ export function syncMarketClock(again = false) {
   return clockSynced;
 }
 
+/**
+ * A delivery window's times, "HH:MM–HH:MM" (UTC; both ISO 8601 in UTC): an end at the midnight after the start's day is
+ * "24:00", an end on a later day names its date ("10:00–2026-12-10 02:00").
+ */
+export function windowTimes(start, end) {
+  const [startDay, endDay, endTime] = [start.slice(0, 10), end.slice(0, 10), end.slice(11, 16)];
+  const nextDay = new Date(Date.parse(`${startDay}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  const to = endDay === startDay ? endTime : endDay === nextDay && endTime === "00:00" ? "24:00" : `${endDay} ${endTime}`;
+  return `${start.slice(11, 16)}–${to}`;
+}
+
+/** An amount in EUR (a number or a decimal string) with at least two decimals, never rounded: 0.2 -> "0.20", 0.125 stays. */
+export function eur(amount) {
+  const [whole, fraction = ""] = String(amount).split(".");
+  return `${whole}.${fraction.padEnd(2, "0")}`;
+}
+
 /** Now on the market's clock, in milliseconds since the epoch. */
 export function marketNow() {
   return Date.now() + clockOffset;

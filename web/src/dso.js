@@ -1,7 +1,7 @@
 // The DSO's page: transformers (list and map), the day's forecast against the limit where a drag starts a request,
 // the request signed by the DSO's wallet (EIP-1193) as its consent to pay, and the requests with their countdown to
 // gate closure, then offers, the clearing result and the settlements, kept fresh by the event stream (live.js).
-import { h, field, api, busy, marketNow, syncMarketClock, table } from "./dom.js";
+import { h, field, api, busy, marketNow, syncMarketClock, table, windowTimes } from "./dom.js";
 import { s, forecastChart, meritOrderChart } from "./charts.js";
 import { signConsent } from "./consent.js";
 import { rolePage } from "./signin.js";
@@ -60,9 +60,9 @@ async function showTransformer(me, t, forecastSection, requestsSection) {
   const loadForecast = () => busy(chartBox, async () => {
     try {
       const f = await api(`/v1/transformers/${t.id}/forecasts/${day.value}`);
-      chartBox.replaceChildren(f.points.length ? forecastChart(f.points, form.prefill) : h("p", {}, "The forecast has no intervals."));
+      chartBox.replaceChildren(f.points.length ? forecastChart(f.points, form.prefill) : h("p", {}, `No forecast published for ${day.value}.`));
     } catch (e) {
-      chartBox.replaceChildren(h("p", {}, e.status === 404 ? `No forecast published for ${day.value}.` : `Could not load the forecast: ${e.describe?.() ?? e.message}`));
+      chartBox.replaceChildren(h("p", {}, `Could not load the forecast: ${e.describe?.() ?? e.message}`));
     }
   });
   day.addEventListener("change", loadForecast);
@@ -79,7 +79,7 @@ async function showTransformer(me, t, forecastSection, requestsSection) {
     shown = new Set(items.map((r) => r.id));
     list.replaceChildren(...(items.length ? items.map((r) => h("li", {},
       h("button", { type: "button", class: "link", onclick: () => watch(r.id, detail, requestDetail) }, r.id),
-      ` ${r.energyKwh} kWh ${r.deliveryStart.slice(11, 16)}–${r.deliveryEnd.slice(11, 16)} UTC · `, h("span", { class: "state" }, r.state),
+      ` ${r.energyKwh} kWh ${windowTimes(r.deliveryStart, r.deliveryEnd)} UTC · `, h("span", { class: "state" }, r.state),
       r.state === "Open" ? [" · gate closes in ", h("span", { class: "countdown", "data-gate": r.gateClosure }, "")] : null))
       : [h("li", {}, "No requests for this transformer from today on.")]));
   });
@@ -174,7 +174,7 @@ function historySection(transformers) {
         .flatMap((page) => page.items).sort((a, b) => b.deliveryStart.localeCompare(a.deliveryStart));
       results.replaceChildren(items.length === 0 ? h("p", {}, "No requests match these filters.") : table("Request history", ["Request", "Transformer", "Delivery (UTC)", "kWh", "Selection", "State"],
         items.map((r) => [h("button", { type: "button", class: "link", onclick: () => watch(r.id, detail, requestDetail) }, r.id), names.get(r.transformerId) ?? r.transformerId,
-          `${r.deliveryStart.slice(0, 16).replace("T", " ")}–${r.deliveryEnd.slice(11, 16)}`, String(r.energyKwh), r.selection, r.state])));
+          `${r.deliveryStart.slice(0, 10)} ${windowTimes(r.deliveryStart, r.deliveryEnd)}`, String(r.energyKwh), r.selection, r.state])));
     } catch (e) {
       results.replaceChildren(h("p", { class: "status error" }, `Could not load the history: ${e.describe?.() ?? e.message}`));
     }

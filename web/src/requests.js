@@ -1,7 +1,7 @@
 // A request as its DSO or a CPO follows it: state, countdown, offers after gate closure with the clearing result, awards
 // and settlements (each linked to the wallet page's check). Kept fresh by the event stream (live.js): read again on each
 // event about it, polled only while the stream is down.
-import { h, api, busy, field, marketNow, table } from "./dom.js";
+import { h, api, busy, eur, field, marketNow, table } from "./dom.js";
 import { meritOrderChart } from "./charts.js";
 import { isLive, listenWhile } from "./live.js";
 
@@ -78,7 +78,7 @@ export function requestDetail(r, refresh) {
   }
   if (r.awards?.length)
     parts.push(table("Awards (locked in escrow)", ["Award", "CPO", "kWh", "EUR", "Lock transaction"],
-      r.awards.map((a) => [h("span", { class: "mono" }, a.record.awardId), a.cpoId, String(a.energyKwh), String(a.valueEur), h("span", { class: "mono" }, a.lockTransactionHash ?? "pending")])));
+      r.awards.map((a) => [h("span", { class: "mono" }, a.record.awardId), a.cpoId, String(a.energyKwh), eur(a.valueEur), h("span", { class: "mono" }, a.lockTransactionHash ?? "pending")])));
   if (r.settlements?.length)
     parts.push(table("Settlements", ["Settlement id", "Delivered Wh", "Outcome", "Paid (units)", "Transaction"],
       r.settlements.map((x) => [h("a", { href: `#/wallet?awardId=${x.awardId}`, class: "mono" }, x.awardId), String(x.deliveredWh), x.outcome,

@@ -1,5 +1,5 @@
 // Wallet holder (no login): checks a payment against the chain node the holder chooses. The app is asked only for the
-// published records and for defaults (escrow address, chain id), which the holder can replace.
+// published records and for defaults (chain node, escrow address, chain id), which the holder can replace.
 import { h, field, getJson } from "./dom.js";
 import { formatUnits, verifyPayments } from "./verify.js";
 
@@ -11,7 +11,7 @@ export function walletPage(query) {
   const kind = h("select", { name: "kind" },
     h("option", { value: "awardId" }, "Settlement id"), h("option", { value: "tx" }, "Transaction hash"), h("option", { value: "wallet" }, "Wallet address"));
   const target = h("input", { name: "target", required: true, autocomplete: "off", spellcheck: "false", class: "mono" });
-  const rpc = h("input", { name: "rpc", type: "url", required: true, value: "http://127.0.0.1:8545" });
+  const rpc = h("input", { name: "rpc", type: "url", required: true });
   const escrow = h("input", { name: "escrow", required: true, class: "mono", autocomplete: "off", spellcheck: "false" });
   const chainId = h("input", { name: "chainId", inputmode: "numeric", autocomplete: "off" });
   const fromBlock = h("input", { name: "fromBlock", inputmode: "numeric", value: "0", autocomplete: "off" });
@@ -24,13 +24,14 @@ export function walletPage(query) {
   const form = h("form", { class: "card", novalidate: true, onsubmit: (e) => { e.preventDefault(); run(); } },
     field("What to check", kind),
     field("Settlement id, transaction hash or wallet address", target, "0x followed by 64 hex digits (settlement id, transaction) or 40 (wallet)."),
-    field("Chain node (JSON-RPC URL)", rpc, "Any node you trust: the payment is checked there, not on FlexChain's servers."),
+    field("Chain node (JSON-RPC URL)", rpc, "Prefilled with the node FlexChain offers, if any; any node you trust will do: the payment is checked there, not on FlexChain's servers."),
     field("Escrow contract", escrow, "Prefilled from FlexChain's health endpoint; replace it with the address you know."),
     field("Expected chain id", chainId, "Optional: a node on another chain is refused."),
     field("Search from block", fromBlock),
     button);
 
   getJson("/v1/health").then((health) => {
+    if (!rpc.value && health?.chain?.publicRpcUrl) rpc.value = health.chain.publicRpcUrl;
     if (!escrow.value && health?.chain?.settlementContract) escrow.value = health.chain.settlementContract;
     if (!chainId.value && health?.chain?.chainId) chainId.value = String(health.chain.chainId);
   }, () => { /* defaults only: the holder can type them */ });

@@ -81,12 +81,13 @@ public sealed record PutForecastRequest(IReadOnlyList<ForecastPointItem>? Points
 
 public sealed record ForecastPointResponse(DateTimeOffset Start, DateTimeOffset End, decimal ExpectedLoadKw, decimal LimitKw, bool Congested);
 
-public sealed record ForecastResponse(string TransformerId, string Day, IReadOnlyList<ForecastPointResponse> Points, int CongestedIntervals, DateTimeOffset PublishedAt)
+/// <summary>A transformer's forecast of one UTC day (no points and no <c>publishedAt</c> before one is published).</summary>
+public sealed record ForecastResponse(string TransformerId, string Day, IReadOnlyList<ForecastPointResponse> Points, int CongestedIntervals, DateTimeOffset? PublishedAt)
 {
-    public static ForecastResponse From(CongestionForecast f) =>
-        new(f.TransformerId, f.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-            f.Points.Select(p => new ForecastPointResponse(p.Start, p.End, Wire.Kw(p.ExpectedLoad.Value), Wire.Kw(p.Limit.Value), p.Congested)).ToList(),
-            f.Points.Count(p => p.Congested), f.PublishedAt);
+    public static ForecastResponse From(string transformerId, DateOnly day, CongestionForecast? f) =>
+        new(transformerId, day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            f is null ? [] : f.Points.Select(p => new ForecastPointResponse(p.Start, p.End, Wire.Kw(p.ExpectedLoad.Value), Wire.Kw(p.Limit.Value), p.Congested)).ToList(),
+            f?.Points.Count(p => p.Congested) ?? 0, f?.PublishedAt);
 }
 
 public sealed record StationRequest(
@@ -362,15 +363,16 @@ public sealed record ChainInfo(long ChainId, string SettlementContract, string T
 /// <summary>
 /// <c>GET /v1/health</c>: <c>status</c> is <c>ok</c>, or <c>degraded</c> while the settlement chain cannot be used (the
 /// API still serves; chain steps wait). <c>chain.state</c> is Connecting, Connected or Refused (the node is on another
-/// chain id), with <c>chain.problem</c> saying why and, once connected, the chain's id, escrow and token. <c>time</c> is
+/// chain id), with <c>chain.problem</c> saying why and, once connected, the chain's id, escrow and token; <c>chain.publicRpcUrl</c>
+/// is the node the operator offers wallet holders (<c>Chain:PublicRpcUrl</c>), if any. <c>time</c> is
 /// the market's clock (UTC): gate closures and deadlines are judged by it, not by the caller's clock.
 /// </summary>
 public sealed record HealthResponse(string Status, DateTimeOffset Time, ChainHealthResponse Chain)
 {
-    public static HealthResponse From(FlexChain.Functions.Settlement.ChainStatus chain, DateTimeOffset now) => new(
+    public static HealthResponse From(FlexChain.Functions.Settlement.ChainStatus chain, string? publicRpcUrl, DateTimeOffset now) => new(
         chain.State == FlexChain.Functions.Settlement.ChainState.Connected ? "ok" : "degraded", now,
-        new ChainHealthResponse(chain.State.ToString(), chain.Problem, chain.Info?.ChainId, chain.Info?.SettlementContract, chain.Info?.Token, chain.Info?.TokenDecimals));
+        new ChainHealthResponse(chain.State.ToString(), chain.Problem, chain.Info?.ChainId, chain.Info?.SettlementContract, chain.Info?.Token, chain.Info?.TokenDecimals, publicRpcUrl));
 }
 
 /// <summary>The chain part of <see cref="HealthResponse"/>.</summary>
-public sealed record ChainHealthResponse(string State, string? Problem, long? ChainId, string? SettlementContract, string? Token, int? TokenDecimals);
+public sealed record ChainHealthResponse(string State, string? Problem, long? ChainId, string? SettlementContract, string? Token, int? TokenDecimals, string? PublicRpcUrl);

@@ -173,7 +173,7 @@ public static class GridApi
         return TypedResults.Ok((await store.ListTemporaryLimitsAsync(targetId, ApiConventions.Limit(limit), cursor, cancellationToken)).ToResponse(TemporaryLimitResponse.From));
     }
 
-    /// <summary>Publishes (or replaces) the day-ahead forecast of one UTC day: intervals of at most 15 minutes inside that day, in order, without overlap.</summary>
+    /// <summary>Publishes (or replaces) the day-ahead forecast of one UTC day: 1 to 1,440 intervals (a whole day at one minute) of at most 15 minutes inside that day, in order, without overlap.</summary>
     public static async Task<Results<Ok<ForecastResponse>, NotFound>> PutForecast(
         string id, string day, PutForecastRequest body, HttpContext http, MarketStore store, Grid.GridStates gridStates, TimeProvider clock,
         CancellationToken cancellationToken)
@@ -193,15 +193,16 @@ public static class GridApi
         var forecast = new CongestionForecast(id, date, points, clock.GetUtcNow());
         await store.PutForecastAsync(forecast, cancellationToken);
         await gridStates.RefreshAsync(id, date, cancellationToken);
-        return TypedResults.Ok(ForecastResponse.From(forecast));
+        return TypedResults.Ok(ForecastResponse.From(id, date, forecast));
     }
 
+    /// <summary>The forecast of one UTC day; a day without one is no error: no points and no <c>publishedAt</c> (404: not the caller's transformer).</summary>
     public static async Task<Results<Ok<ForecastResponse>, NotFound>> GetForecast(
         string id, string day, HttpContext http, MarketStore store, CancellationToken cancellationToken)
     {
         var date = ParseDay(day);
         if (await OwnTransformerAsync(id, http, store, cancellationToken) is null) return TypedResults.NotFound();
-        return await store.GetForecastAsync(id, date, cancellationToken) is { } f ? TypedResults.Ok(ForecastResponse.From(f)) : TypedResults.NotFound();
+        return TypedResults.Ok(ForecastResponse.From(id, date, await store.GetForecastAsync(id, date, cancellationToken)));
     }
 
     private static async Task<GridNode?> OwnTransformerAsync(string id, HttpContext http, MarketStore store, CancellationToken cancellationToken) =>

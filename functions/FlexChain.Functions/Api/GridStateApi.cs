@@ -59,10 +59,8 @@ public sealed record GridStateIntervalResponse(DateTimeOffset Start, DateTimeOff
 public sealed record GridStateResponse(string NodeId, string Day, int Version, DateTimeOffset? ComputedAt, IReadOnlyList<GridStateIntervalResponse> Intervals)
 {
     public static GridStateResponse From(string nodeId, DateOnly day, GridStateDay? s) =>
-        new(nodeId, day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), s?.Version ?? 0, s?.ComputedAt, s is null ? [] : IntervalsOf(s));
-
-    public static IReadOnlyList<GridStateIntervalResponse> IntervalsOf(GridStateDay s) =>
-        s.Intervals.Select(i => new GridStateIntervalResponse(i.Start, i.End, Wire.Kw(i.Load.Value), i.Colour?.ToString())).ToList();
+        new(nodeId, day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), s?.Version ?? 0, s?.ComputedAt,
+            s is null ? [] : s.Intervals.Select(i => new GridStateIntervalResponse(i.Start, i.End, Wire.Kw(i.Load.Value), i.Colour?.ToString())).ToList());
 }
 
 /// <summary>The states of a node and every node below it.</summary>

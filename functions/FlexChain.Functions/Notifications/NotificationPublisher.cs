@@ -101,13 +101,14 @@ public sealed class NotificationPublisher(MarketStore store, TimeProvider clock,
     }
 
     /// <summary>
-    /// <c>grid-state</c>: the node's state for a day, once per version and recipient (a retried refresh sends what a crash
+    /// <c>grid-state</c>: the node's state for a day changed (its day and version), once per version and recipient (a retried refresh sends what a crash
     /// held back, and nothing twice). Its subject is <c>nodeId</c> instead of <c>requestId</c>.
     /// </summary>
     public async Task GridStateChangedAsync(GridStateDay state, IEnumerable<string> recipients, CancellationToken cancellationToken)
     {
         var day = state.Day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
-        var data = new { day, version = state.Version, intervals = Api.GridStateResponse.IntervalsOf(state) };
+        // The day and version only: a day of one-minute intervals would not fit an event; GET .../state?day= has them.
+        var data = new { day, version = state.Version };
         foreach (var recipient in recipients.Distinct(StringComparer.Ordinal))
             await EmitAsync(recipient, EventTypes.GridState, state.NodeId, data,
                 recipient == CpoAudience ? await store.ListSubscriptionsOfRoleAsync(Role.Cpo, cancellationToken) : null,

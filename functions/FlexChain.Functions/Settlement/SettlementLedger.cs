@@ -21,6 +21,13 @@ public sealed class SettlementOptions : IValidatableObject
 {
     [Required] public string RpcUrl { get; set; } = "";
 
+    /// <summary>
+    /// The chain node a wallet holder's browser is offered (<c>GET /v1/health</c>, <c>chain.publicRpcUrl</c>; the wallet
+    /// page pre-fills it): an absolute http(s) URL anyone may see, so never <see cref="RpcUrl"/> when that carries a
+    /// provider key. Unset: the page offers none and the holder names one.
+    /// </summary>
+    [Url] public string? PublicRpcUrl { get; set; }
+
     /// <summary>The chain id the node must report (31337 for Hardhat): on a node on another chain no chain step runs (health says why).</summary>
     [Range(1, long.MaxValue, ErrorMessage = "Chain:ChainId must be set to the chain id of the settlement chain (for example 31337 for Hardhat).")]
     public long ChainId { get; set; }

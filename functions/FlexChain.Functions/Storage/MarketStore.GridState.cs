@@ -13,10 +13,13 @@ public sealed partial class MarketStore
     public Task<Stored<GridStateDay>?> GetGridStateAsync(string nodeId, DateOnly day, CancellationToken cancellationToken) =>
         GetAsync<GridStateDay>(GridStates, nodeId, DayKey(day), cancellationToken);
 
-    /// <summary>Stores a node's day state: added when <paramref name="etag"/> is null, else replaced if still as read. False when someone wrote first.</summary>
+    /// <summary>
+    /// Stores a node's day state: added when <paramref name="etag"/> is null, else replaced if still as read. False when
+    /// someone wrote first. A day of one-minute intervals outgrows a table property, so it may go to a blob.
+    /// </summary>
     public async Task<bool> TryPutGridStateAsync(GridStateDay state, ETag? etag, CancellationToken cancellationToken)
     {
-        var e = ToEntity(state.NodeId, DayKey(state.Day), state);
+        var e = await DocumentEntityAsync(GridStates, state.NodeId, DayKey(state.Day), state, cancellationToken);
         try
         {
             if (etag is { } current) await GridStates.UpdateEntityAsync(e, current, TableUpdateMode.Replace, cancellationToken);

@@ -62,8 +62,9 @@ public sealed partial class MarketStore
 
     private static string ChildrenKey(string parentId) => "children~" + parentId;
 
-    public Task PutForecastAsync(CongestionForecast f, CancellationToken cancellationToken) =>
-        Forecasts.UpsertEntityAsync(ToEntity(f.TransformerId, DayKey(f.Day), f), TableUpdateMode.Replace, cancellationToken);
+    /// <summary>Creates or replaces the forecast of its day; a full day at one-minute points outgrows a table property, so it may go to a blob.</summary>
+    public async Task PutForecastAsync(CongestionForecast f, CancellationToken cancellationToken) =>
+        await Forecasts.UpsertEntityAsync(await DocumentEntityAsync(Forecasts, f.TransformerId, DayKey(f.Day), f, cancellationToken), TableUpdateMode.Replace, cancellationToken);
 
     public async Task<CongestionForecast?> GetForecastAsync(string transformerId, DateOnly day, CancellationToken cancellationToken) =>
         (await GetAsync<CongestionForecast>(Forecasts, transformerId, DayKey(day), cancellationToken))?.Value;

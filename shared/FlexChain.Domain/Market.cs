@@ -67,12 +67,13 @@ public sealed record GridNode(string Id, string OperatorId, string Name, Kilowat
     /// <summary>
     /// A new node of <paramref name="kind"/> under <paramref name="parent"/> (null: a root), registered by
     /// <paramref name="operatorId"/> in <paramref name="role"/>. The tree grows downwards only (a child's kind is below its
-    /// parent's), a TSO owns only HV/MV substations, and an operator registers under its own nodes, or, as a DSO, under a
+    /// parent's), a TSO owns only HV/MV substations and a DSO every kind but those, and an operator registers under its own nodes, or, as a DSO, under a
     /// TSO's substation (where its grid connects to the transmission grid).
     /// </summary>
     /// <param name="parentOwnerRole">The role of <paramref name="parent"/>'s owner; ignored for a root.</param>
     /// <exception cref="DomainException">
-    /// Field <c>kind</c>, rule <c>tso-kind</c> (a TSO node that is not an HV/MV substation) or <c>kind-order</c> (not below
+    /// Field <c>kind</c>, rule <c>tso-kind</c> (a TSO node that is not an HV/MV substation), <c>dso-kind</c> (a DSO's HV/MV
+    /// substation) or <c>kind-order</c> (not below
     /// the parent); field <c>parentId</c>, rule <c>own-node</c> (the parent belongs to another operator and is not a TSO's).
     /// </exception>
     public static GridNode Register(
@@ -81,6 +82,8 @@ public sealed record GridNode(string Id, string OperatorId, string Name, Kilowat
         if (role is not (Role.Dso or Role.Tso)) throw new ArgumentException("only a DSO or a TSO owns grid nodes", nameof(role));
         if (role == Role.Tso && kind != GridNodeKind.HvMvSubstation)
             throw new DomainException("kind", "tso-kind", "A TSO registers HV/MV substations only; the DSOs register the nodes below them.");
+        if (role == Role.Dso && kind == GridNodeKind.HvMvSubstation)
+            throw new DomainException("kind", "dso-kind", "A DSO registers MvFeeder, MvLvTransformer and LvFeeder nodes; HV/MV substations are the TSO's.");
         if (parent is not null)
         {
             if (kind <= parent.Kind)

@@ -29,7 +29,7 @@ public sealed class GridTreeTests
     }
 
     [Theory]
-    [InlineData(GridNodeKind.HvMvSubstation, GridNodeKind.HvMvSubstation)]
+    [InlineData(GridNodeKind.MvFeeder, GridNodeKind.MvFeeder)]
     [InlineData(GridNodeKind.MvLvTransformer, GridNodeKind.MvFeeder)]
     [InlineData(GridNodeKind.LvFeeder, GridNodeKind.MvLvTransformer)]
     public void Register_NotBelowParentKind_IsRefused(GridNodeKind parentKind, GridNodeKind kind)
@@ -64,6 +64,22 @@ public sealed class GridTreeTests
         var e = Assert.Throws<DomainException>(() => Node("c", "tso", Role.Tso, kind));
         Assert.Equal(("kind", "tso-kind"), (e.Field, e.Rule));
     }
+
+    [Fact]
+    public void Register_DsoSubstation_IsRefusedAsDsoKind()
+    {
+        // README: a TSO registers its HV/MV substations; a DSO its MvFeeder, MvLvTransformer and LvFeeder nodes.
+        var root = Assert.Throws<DomainException>(() => Node("c", "dso", Role.Dso, GridNodeKind.HvMvSubstation));
+        var below = Assert.Throws<DomainException>(() => Node("c", "dso", Role.Dso, GridNodeKind.HvMvSubstation, Substation, Role.Tso));
+        Assert.Equal([("kind", "dso-kind"), ("kind", "dso-kind")], [(root.Field, root.Rule), (below.Field, below.Rule)]);
+    }
+
+    [Theory]
+    [InlineData(GridNodeKind.MvFeeder)]
+    [InlineData(GridNodeKind.MvLvTransformer)]
+    [InlineData(GridNodeKind.LvFeeder)]
+    public void Register_DsoRootBelowSubstationLevel_IsAllowed(GridNodeKind kind) =>
+        Assert.Equal(kind, Node("c", "dso", Role.Dso, kind).Kind);
 
     [Fact]
     public void Register_ByCpo_Throws() =>

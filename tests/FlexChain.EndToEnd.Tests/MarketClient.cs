@@ -66,11 +66,18 @@ public sealed class MarketClient(HttpClient http)
     public async Task<string> TransformerAsync(Caller dso) =>
         (await PostAsync("/v1/transformers", dso, new { name = "Terni Nord MV/LV 3", ratedPowerKw = 630, location = new { latitude = 42.5636m, longitude = 12.6427m } }))["id"]!.GetValue<string>();
 
+    /// <summary>
+    /// A station's body. Its metering point is <paramref name="meter"/> made unique (<see cref="UniqueMeter"/>): a metering
+    /// point belongs to one active station, and the tests of a collection share one store.
+    /// </summary>
     public static object Station(string transformer, string meter = "IT001E00000001", bool monitoring = true, decimal acKw = 22m, int recoveryMinutes = 0) => new
     {
         transformerId = transformer, model = "Alfen Eve Double Pro", country = "IT", city = "Terni", address = "Via Roma 1", maxAcKw = acKw, maxDcKw = 0m,
-        connectorTypes = new[] { "Type2" }, meteringPointId = meter, realTimeMonitoring = monitoring, status = "Operational", recoveryMinutes,
+        connectorTypes = new[] { "Type2" }, meteringPointId = UniqueMeter(meter), realTimeMonitoring = monitoring, status = "Operational", recoveryMinutes,
     };
+
+    /// <summary>A metering point id no other test uses: <paramref name="label"/> and a random suffix.</summary>
+    public static string UniqueMeter(string label) => $"{label}-{Guid.NewGuid():N}";
 
     /// <summary>Registers a station and, unless told otherwise, applies for prequalification with its DSO.</summary>
     public async Task<string> StationAsync(Caller cpo, string transformer, string meter = "IT001E00000001", bool monitoring = true, bool prequalify = true, int recoveryMinutes = 0,

@@ -48,7 +48,7 @@ public static class ApiConventions
     {
         if (value is null) return null;
         if (DateTimeOffset.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var t)
-            && t.Offset == TimeSpan.Zero && t.Year is >= 2000 and <= 2200)
+            && t.Offset == TimeSpan.Zero && UtcTimeConverter.IsWrittenWithOffset(value) && t.Year is >= 2000 and <= 2200)
             return t;
         throw new ApiProblemException(400, field, "utc-time", $"{field} must be a UTC time (ISO 8601 ending in Z) between the years 2000 and 2200.");
     }

@@ -33,11 +33,24 @@ public static class RegistryApi
         return group;
     }
 
+    /// <summary>
+    /// Registers a station. Its metering point must not belong to another active station (409, field
+    /// <c>meteringPointId</c>, rule <c>unique</c>): one meter is sold once.
+    /// </summary>
     public static async Task<Created<StationResponse>> RegisterStation(
         StationRequest body, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
         var station = await NewStationAsync(body, "", http.User.ParticipantId(), store, clock, cancellationToken);
-        await store.AddStationAsync(station, cancellationToken);
+        await ClaimMeteringPointAsync(station, "", store, clock, cancellationToken);
+        try
+        {
+            await store.AddStationAsync(station, cancellationToken);
+        }
+        catch
+        {
+            await store.ReleaseMeteringPointAsync(station, CancellationToken.None);
+            throw;
+        }
         return TypedResults.Created($"/v1/stations/{station.Id}", StationResponse.From(station, clock.GetUtcNow()));
     }
 
@@ -71,10 +84,23 @@ public static class RegistryApi
                 results[i] = new BulkItemResult(i, 422, null, new BulkItemProblem(Problems.TitleFor(422), d.Field, d.Rule, d.Message));
             }
         }
+        await Parallel.ForEachAsync(accepted, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (a, ct) =>
+        {
+            try
+            {
+                await ClaimMeteringPointAsync(a.Station, $"stations[{a.Index}].", store, clock, ct);
+            }
+            catch (ApiProblemException p)
+            {
+                results[a.Index] = new BulkItemResult(a.Index, p.Status, null, new BulkItemProblem(Problems.TitleFor(p.Status), p.Field, p.Rule, p.Message));
+            }
+        });
+        accepted.RemoveAll(a => results[a.Index] is not null);
         var failures = await store.AddStationsAsync(accepted.Select(a => a.Station).ToList(), cancellationToken);
         for (var k = 0; k < accepted.Count; k++)
         {
             var (i, s) = accepted[k];
+            if (failures[k] is not null) await store.ReleaseMeteringPointAsync(s, CancellationToken.None);
             results[i] = failures[k] is null
                 ? new BulkItemResult(i, 201, StationResponse.From(s, now), null)
                 : new BulkItemResult(i, 503, null, new BulkItemProblem("Storage is unavailable; retry this item.", $"stations[{i}]", "storage", failures[k]!.Message));
@@ -112,13 +138,19 @@ public static class RegistryApi
         if (!current.Active) throw new DomainException("id", "deactivated", "A deactivated station cannot be updated.");
         var fresh = await NewStationAsync(body, "", cpo, store, clock, cancellationToken);
         var next = fresh with { Id = id, Version = current.Version + 1, Qualification = current.Qualification };
+        await ClaimMeteringPointAsync(next, "", store, clock, cancellationToken);
+        var moved = !string.Equals(next.MeteringPointId, current.MeteringPointId, StringComparison.OrdinalIgnoreCase);
         if (!await store.TryUpdateStationAsync(next, stored.Value.ETag, cancellationToken))
+        {
+            if (moved) await store.ReleaseMeteringPointAsync(next, CancellationToken.None);
             throw new ApiProblemException(409, "id", "concurrent-update", "The station changed while this update ran; read it again and retry.");
+        }
+        if (moved) await store.ReleaseMeteringPointAsync(current, CancellationToken.None);
         VersionTags.Set(http, next.Version);
         return TypedResults.Ok(StationResponse.From(next, clock.GetUtcNow()));
     }
 
-    /// <summary>Deactivates the station (a new version): it can no longer be offered, and its history stays.</summary>
+    /// <summary>Deactivates the station (a new version): it can no longer be offered, its history stays, and its metering point is free for another station.</summary>
     public static async Task<Results<Ok<StationResponse>, NotFound>> DeactivateStation(
         string id, HttpContext http, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
     {
@@ -133,6 +165,7 @@ public static class RegistryApi
             next = current with { Version = current.Version + 1, DeactivatedAt = now, UpdatedAt = now };
             if (!await store.TryUpdateStationAsync(next, stored.Value.ETag, cancellationToken))
                 throw new ApiProblemException(409, "id", "concurrent-update", "The station changed while this request ran; retry.");
+            await store.ReleaseMeteringPointAsync(next, CancellationToken.None);
         }
         VersionTags.Set(http, next.Version);
         return TypedResults.Ok(StationResponse.From(next, now));
@@ -145,6 +178,18 @@ public static class RegistryApi
         if (await store.GetStationAsync(cpo, id, cancellationToken) is null) return TypedResults.NotFound();
         var now = clock.GetUtcNow();
         return TypedResults.Ok((await store.ListStationVersionsAsync(cpo, id, ApiConventions.Limit(limit), cursor, cancellationToken)).ToResponse(s => StationResponse.From(s, now)));
+    }
+
+    /// <summary>
+    /// Claims the station's metering point for it, or refuses with 409 (field <c>meteringPointId</c>, rule <c>unique</c>)
+    /// when another active station has it; the holder is named only to its own CPO.
+    /// </summary>
+    private static async Task ClaimMeteringPointAsync(ChargingStation station, string prefix, MarketStore store, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        if (await store.ClaimMeteringPointAsync(station, clock.GetUtcNow(), cancellationToken) is not { } holder) return;
+        throw new ApiProblemException(409, prefix + "meteringPointId", "unique", holder.CpoId == station.CpoId
+            ? $"Metering point {station.MeteringPointId} belongs to your active station {holder.StationId}: a metering point belongs to one active station; deactivate that station or move it to another metering point first."
+            : $"Metering point {station.MeteringPointId} belongs to another CPO's active station: a metering point belongs to one active station.");
     }
 
     private static async Task<ChargingStation> NewStationAsync(

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using FlexChain.Domain;
 using FluentValidation;
@@ -19,7 +22,7 @@ public sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilt
     {
         var body = context.Arguments.OfType<T>().FirstOrDefault();
         if (body is null)
-            return Problems.Create(400, "body", "required", "A JSON body is required.", "The request is invalid.");
+            return Problems.Create(400, "body", "required", Problems.BodyRequired);
         var result = await validator.ValidateAsync(body, context.HttpContext.RequestAborted);
         return result.IsValid ? await next(context) : Problems.Validation(result.Errors);
     }
@@ -28,6 +31,9 @@ public sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilt
 /// <summary>RFC 7807 problem bodies with the <c>field</c> and <c>rule</c> extensions every rejection carries.</summary>
 public static partial class Problems
 {
+    /// <summary>The detail of a missing body (none, or JSON <c>null</c>): field <c>body</c>, rule <c>required</c>.</summary>
+    public const string BodyRequired = "The body must be a JSON object; none was sent (or it was null).";
+
     public static ProblemHttpResult Create(int status, string field, string rule, string detail, string? title = null) =>
         TypedResults.Problem(statusCode: status, title: title ?? TitleFor(status), detail: detail,
             extensions: new Dictionary<string, object?> { ["field"] = field, ["rule"] = rule });
@@ -121,9 +127,9 @@ public static partial class ValidationExtensions
     public static IRuleBuilderOptions<T, decimal?> NonNegativeQuantity<T>(this IRuleBuilder<T, decimal?> rule, int scale, decimal max) =>
         rule.NotNull().GreaterThanOrEqualTo(0m).LessThanOrEqualTo(max).PrecisionScale(18, scale, ignoreTrailingZeros: true);
 
+    /// <summary>A required time between the years 2000 and 2200 (that it was written as UTC the body's <see cref="UtcTimeConverter"/> checks).</summary>
     public static IRuleBuilderOptions<T, DateTimeOffset?> Utc<T>(this IRuleBuilder<T, DateTimeOffset?> rule) =>
-        rule.NotNull().Must(t => t!.Value.Offset == TimeSpan.Zero).WithMessage("'{PropertyName}' must be a UTC time (ending in Z or +00:00).").WithErrorCode("utc")
-            .Must(t => t!.Value.Year is >= 2000 and <= 2200).WithMessage("'{PropertyName}' must be between the years 2000 and 2200.").WithErrorCode("time-range");
+        rule.NotNull().Must(t => t!.Value.Year is >= 2000 and <= 2200).WithMessage("'{PropertyName}' must be between the years 2000 and 2200.").WithErrorCode("time-range");
 
     public static IRuleBuilderOptions<T, string?> Id<T>(this IRuleBuilder<T, string?> rule) =>
         rule.NotEmpty().MaximumLength(64).Matches("^[a-z]+_[0-9a-f]{32}$").WithMessage("'{PropertyName}' is not a FlexChain id.").WithErrorCode("id");
@@ -154,6 +160,30 @@ public static partial class ValidationExtensions
         value is null ? fallback : Enum.Parse<TEnum>(value, ignoreCase: true);
 }
 
+/// <summary>
+/// Reads every time of a request body as UTC written as such, ISO 8601 ending in <c>Z</c> or <c>+00:00</c>, whatever the
+/// host's time zone: a time without an offset would be taken in the host's zone (one body, different instants on
+/// different hosts), so it is refused like any other offset, with <see cref="UtcTimeException"/> (400, rule <c>utc</c>).
+/// Writes times as the serializer does by default.
+/// </summary>
+public sealed class UtcTimeConverter : JsonConverter<DateTimeOffset>
+{
+    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        var time = reader.GetDateTimeOffset();
+        return time.Offset == TimeSpan.Zero && IsWrittenWithOffset(reader.GetString()!) ? time : throw new UtcTimeException();
+    }
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) => writer.WriteStringValue(value);
+
+    /// <summary>Whether ISO 8601 <paramref name="text"/> carries its offset (<c>Z</c> or <c>±hh:mm</c>) instead of leaving it to the host's time zone.</summary>
+    public static bool IsWrittenWithOffset(string text) =>
+        DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var t) && t.Kind != DateTimeKind.Unspecified;
+}
+
+/// <summary>A body's time that is not written as UTC (see <see cref="UtcTimeConverter"/>).</summary>
+public sealed class UtcTimeException() : JsonException("A time must be UTC: ISO 8601 ending in Z or +00:00.");
+
 /// <summary>Maps market-rule violations, bad inputs and malformed bodies to RFC 7807 problems; anything else stays a 500.</summary>
 public sealed partial class ProblemExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
 {
@@ -171,8 +201,12 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
             ApiProblemException a => Build(a.Status, a.Field, a.Rule, a.Message),
             // A record too large for Azure Table storage: refused whole before anything was written.
             FlexChain.Storage.TableLimitException t => Build(413, "body", "storage-limit", "The record is too large to store: " + t.Message),
-            BadHttpRequestException { InnerException: System.Text.Json.JsonException j } b =>
-                Build(b.StatusCode, string.IsNullOrEmpty(j.Path) || j.Path == "$" ? "body" : j.Path.TrimStart('$', '.'), "json", j.Message, "The request body could not be read."),
+            BadHttpRequestException { InnerException: UtcTimeException u } b =>
+                Build(b.StatusCode, JsonField(u), "utc", $"'{JsonField(u)}' must be a UTC time (ending in Z or +00:00).", "The request body could not be read."),
+            BadHttpRequestException { InnerException: JsonException j } b =>
+                Build(b.StatusCode, JsonField(j), "json", j.Message, "The request body could not be read."),
+            // The framework's own words for an empty or null body are a developer's hint; say what the client must send.
+            BadHttpRequestException b when NoBody().IsMatch(b.Message) => Build(400, "body", "required", Problems.BodyRequired),
             BadHttpRequestException b => Build(b.StatusCode, BoundField(b.Message), b.StatusCode switch
             {
                 413 => "body-size",
@@ -211,9 +245,17 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         Extensions = { ["field"] = field, ["rule"] = rule },
     };
 
+    /// <summary>The body's field a JSON error is at (<c>$.readings[0].start</c> -> <c>readings[0].start</c>), or <c>body</c>.</summary>
+    private static string JsonField(JsonException j) => string.IsNullOrEmpty(j.Path) || j.Path == "$" ? "body" : j.Path.TrimStart('$', '.');
+
     /// <summary>The parameter named in a binding failure (<c>Failed to bind parameter "int? limit" from "x".</c>), else <c>body</c>.</summary>
     private static string BoundField(string message) => BoundParameter().Match(message) is { Success: true } m ? m.Groups[1].Value : "body";
 
     [GeneratedRegex("parameter \"(?:[^\"]* )?([A-Za-z0-9_]+)\"")]
     private static partial Regex BoundParameter();
+
+    /// <summary>ASP.NET's messages for a body parameter with no body (<c>Implicit body inferred for parameter "body" but no body
+    /// was provided</c>, <c>Required parameter "T body" was not provided from body</c>).</summary>
+    [GeneratedRegex("no body was provided|was not provided from body")]
+    private static partial Regex NoBody();
 }

@@ -191,6 +191,77 @@ public sealed partial class MarketStore
             $"PartitionKey eq {StationKey(cpoId, stationId)} and RowKey gt {stationId + "~v"} and RowKey lt {stationId + "~w"}"),
             limit, cursor, Deserialize<ChargingStation>, cancellationToken);
 
+    // ---- metering points: one claim row per metering point names the one active station on it ----
+    // A station cannot share a transaction with its claim (the claim is keyed by the metering point, the station by its
+    // CPO), so the claim is written first, as an insert (of two concurrent claims exactly one succeeds), and released
+    // when the station is not written, moves to another metering point or is deactivated. A claim left behind by a crash
+    // is taken over once its station is deactivated or on another metering point, or never stored after ClaimGrace.
+
+    /// <summary>The station a metering point belongs to, and when that station claimed it.</summary>
+    public sealed record MeteringPointClaim(string CpoId, string StationId, DateTimeOffset ClaimedAt);
+
+    /// <summary>How long a claim holds for a station that is not (yet) stored on that metering point: longer than any registration takes.</summary>
+    public static readonly TimeSpan ClaimGrace = TimeSpan.FromMinutes(1);
+
+    private TableClient MeterClaims => service.GetTableClient("meterclaims");
+
+    /// <summary>Metering point ids compare without case (<c>it001e1</c> is <c>IT001E1</c>): the claim's partition key.</summary>
+    private static string MeterClaimKey(string meteringPointId) => meteringPointId.ToUpperInvariant();
+
+    /// <summary>
+    /// Claims <paramref name="s"/>'s metering point for it. Returns null when <paramref name="s"/> holds it now (also when it
+    /// already did), or the claim of the active station that holds it.
+    /// </summary>
+    public async Task<MeteringPointClaim?> ClaimMeteringPointAsync(ChargingStation s, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var key = MeterClaimKey(s.MeteringPointId);
+        var mine = ToEntity(key, Doc, new MeteringPointClaim(s.CpoId, s.Id, now));
+        while (true)
+        {
+            try
+            {
+                await MeterClaims.AddEntityAsync(mine, cancellationToken);
+                return null;
+            }
+            catch (RequestFailedException e) when (e.Status == 409)
+            {
+            }
+            if (await GetAsync<MeteringPointClaim>(MeterClaims, key, Doc, cancellationToken) is not { } held) continue; // released meanwhile
+            if (held.Value.StationId == s.Id) return null;
+            if (await StillHeldAsync(held.Value, key, now, cancellationToken)) return held.Value;
+            try
+            {
+                await MeterClaims.UpdateEntityAsync(mine, held.ETag, TableUpdateMode.Replace, cancellationToken);
+                return null;
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                // taken over by another station meanwhile: look again
+            }
+        }
+    }
+
+    /// <summary>Whether the claim's station still holds the metering point: active on it, or not stored on it yet but claimed less than <see cref="ClaimGrace"/> ago.</summary>
+    private async Task<bool> StillHeldAsync(MeteringPointClaim claim, string key, DateTimeOffset now, CancellationToken cancellationToken) =>
+        (await GetStationAsync(claim.CpoId, claim.StationId, cancellationToken))?.Value is { } station && MeterClaimKey(station.MeteringPointId) == key
+            ? station.Active
+            : now - claim.ClaimedAt < ClaimGrace;
+
+    /// <summary>Releases <paramref name="s"/>'s claim on its metering point, if it still holds it (a claim since taken over is left alone).</summary>
+    public async Task ReleaseMeteringPointAsync(ChargingStation s, CancellationToken cancellationToken)
+    {
+        var key = MeterClaimKey(s.MeteringPointId);
+        if (await GetAsync<MeteringPointClaim>(MeterClaims, key, Doc, cancellationToken) is not { } held || held.Value.StationId != s.Id) return;
+        try
+        {
+            await MeterClaims.DeleteEntityAsync(key, Doc, held.ETag, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            // released or taken over meanwhile
+        }
+    }
+
     public async Task AddEvAsync(ElectricVehicle ev, CancellationToken cancellationToken) =>
         await Evs.SubmitCheckedTransactionAsync(NewVersioned(EvKey(ev.CpoId, ev.Id), ev.Id, ev.Version, ev, default, null), cancellationToken);
 

@@ -70,7 +70,7 @@ public sealed partial class MarketStore(TableServiceClient service, BlobServiceC
     public const int QualificationShards = 16;
 
     private static readonly string[] Tables =
-        ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications",
+        ["participants", "transformers", "forecasts", "stations", "evs", "requirements", "qualifications", "meterclaims",
          "requests", "requestindex", "offers", "gatecycles", "bookings", "settlementindex", "meterdays", "meterpoints", "activations", "quality", "gridcases", "gridlimits", "coordination", "tradeanswers", "availability", "availabilitydue", "gridstates", "imbalance", "nodeload", Hosting.LocalTriggerDriver.ProcessedTable];
 
     private readonly TimeSpan _cacheFor = options.Value.ReadCacheDuration;

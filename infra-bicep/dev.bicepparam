@@ -10,6 +10,7 @@ param maxInstances = 2
 param packageBlob = 'flexchain-functions-dev.zip'
 
 param chainRpcUrl = 'https://ethereum-sepolia-rpc.publicnode.com'
+param chainPublicRpcUrl = 'https://ethereum-sepolia-rpc.publicnode.com'
 param chainId = 11155111
 // Set to the escrow address and its deployment block printed by the contracts' deploy (README.md).
 param settlementContract = '0x0000000000000000000000000000000000000000'

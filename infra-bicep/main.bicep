@@ -33,6 +33,8 @@ param logRetentionDays int = 30
 param packageBlob string
 
 param chainRpcUrl string
+@description('A public JSON-RPC endpoint of the same chain (no provider key): the wallet page offers it to wallet holders.')
+param chainPublicRpcUrl string
 param chainId int
 param settlementContract string
 @minValue(1)
@@ -128,6 +130,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     packageUri: '${storage.outputs.blobEndpoint}${storage.outputs.packageContainer}/${packageBlob}'
     chainRpcUrl: chainRpcUrl
+    chainPublicRpcUrl: chainPublicRpcUrl
     chainId: chainId
     settlementContract: settlementContract
     chainConfirmations: chainConfirmations

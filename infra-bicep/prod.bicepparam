@@ -12,6 +12,7 @@ param packageBlob = 'flexchain-functions-prod.zip'
 
 // The settlement chain's RPC endpoint (a provider you trust, or your own node) and id; the escrow from its deployment.
 param chainRpcUrl = 'https://ethereum-sepolia-rpc.publicnode.com'
+param chainPublicRpcUrl = 'https://ethereum-sepolia-rpc.publicnode.com'
 param chainId = 11155111
 param settlementContract = '0x0000000000000000000000000000000000000000'
 param chainFromBlock = 0

@@ -24,6 +24,8 @@ param packageUri string
 
 @description('JSON-RPC endpoint of the settlement chain\'s node.')
 param chainRpcUrl string
+@description('A public JSON-RPC endpoint of the same chain, without any provider key, that the wallet page offers wallet holders.')
+param chainPublicRpcUrl string
 @description('The chain id the node must report; another one stops all chain work.')
 param chainId int
 @description('Address of the deployed FlexSettlement escrow.')
@@ -75,6 +77,7 @@ var appSettings = {
   ServiceBusConnection__clientId: identityClientId
 
   Chain__RpcUrl: chainRpcUrl
+  Chain__PublicRpcUrl: chainPublicRpcUrl
   Chain__ChainId: string(chainId)
   Chain__SettlementContract: settlementContract
   Chain__OperatorKey: secret.chainOperatorKey

@@ -57,9 +57,11 @@ public sealed class TsoBalancingTests(MarketFixture market)
             await MarketClient.ProblemAsync(r, HttpStatusCode.Forbidden, "transformerId", "own-transformer");
         using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.CpoA, Body(g.Substation, t0)))
             Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-        // A DSO's own HV/MV substation takes no DSO request either: a DSO's requests are on its transformers.
-        var dsoSubstation = (await _api.PostAsync("/v1/grid/nodes", g.DsoB, new { kind = "HvMvSubstation", name = "Own HV/MV", ratedPowerKw = 40_000m, location = Where }))["id"]!.GetValue<string>();
-        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.DsoB, Body(dsoSubstation, t0)))
+        // HV/MV substations are the TSO's: a DSO registers none; and a DSO's requests are on its transformers, not on its feeders.
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/grid/nodes", g.DsoB, new { kind = "HvMvSubstation", name = "Own HV/MV", ratedPowerKw = 40_000m, location = Where }))
+            await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "kind", "dso-kind");
+        var dsoFeeder = (await _api.PostAsync("/v1/grid/nodes", g.DsoB, new { kind = "MvFeeder", name = "Own feeder", ratedPowerKw = 10_000m, location = Where }))["id"]!.GetValue<string>();
+        using (var r = await _api.SendAsync(HttpMethod.Post, "/v1/requests", g.DsoB, Body(dsoFeeder, t0)))
             await MarketClient.ProblemAsync(r, HttpStatusCode.UnprocessableEntity, "transformerId", "node-kind");
 
         var request = (await _api.PostAsync("/v1/requests", g.Tso, Body(g.Substation, t0)))["id"]!.GetValue<string>();

@@ -80,8 +80,8 @@ public sealed record TradeAnswer(string RequestId, string OfferId, string Operat
             var mine = given[o.Id].ToList();
             if (mine.Any(a => a.Verdict == TradeVerdict.Red)) return false;
             if (!impacts.TryGetValue(o.Id, out var impact)) return true;
-            var power = PowerOf(tsoRequest, o).Value;
-            return impact.Operators.All(op => mine.Any(a => a.OperatorId == op) || (impact.Limits.TryGetValue(op, out var limit) && power <= limit.Value));
+            var power = PowerOf(tsoRequest, o);
+            return impact.Operators.All(op => mine.Any(a => a.OperatorId == op) || impact.AutoApproves(op, power));
         }
     }
 
@@ -98,4 +98,8 @@ public sealed record TradeAnswer(string RequestId, string OfferId, string Operat
 /// Which operators a trade on a TSO's request impacts (the owners of the nodes on its stations' paths, the TSO aside) and
 /// each one's lowest approval limit there (absent: the operator set none, so it approves nothing automatically).
 /// </summary>
-public sealed record TradeImpact(IReadOnlyList<string> Operators, IReadOnlyDictionary<string, Kilowatts> Limits);
+public sealed record TradeImpact(IReadOnlyList<string> Operators, IReadOnlyDictionary<string, Kilowatts> Limits)
+{
+    /// <summary>Whether <paramref name="operatorId"/> approves a trade of <paramref name="power"/> automatically: at or below its approval limit.</summary>
+    public bool AutoApproves(string operatorId, Kilowatts power) => Limits.TryGetValue(operatorId, out var limit) && power.Value <= limit.Value;
+}

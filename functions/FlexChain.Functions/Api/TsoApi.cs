@@ -66,7 +66,7 @@ public static class TsoApi
             if (me != request.DsoId && !impact.Operators.Contains(me)) continue;
             var power = TradeAnswer.PowerOf(request, offer);
             items.Add(new TradeResponse(offer.Id, offer.StationIds, Wire.Kwh(offer.Energy.Value), Wire.Kw(power.Value), impact.Operators,
-                impact.Limits.TryGetValue(me, out var mine) && power.Value <= mine.Value,
+                impact.AutoApproves(me, power),
                 answers[offer.Id].Select(a => new TradeAnswerResponse(a.OperatorId, a.Verdict.ToString(), a.Reason, a.AnsweredAt)).ToList()));
         }
         return TypedResults.Ok(new ListResponse<TradeResponse>(items, page.NextCursor));

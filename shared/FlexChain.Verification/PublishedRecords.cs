@@ -61,6 +61,9 @@ public sealed class HttpPublishedRecords(HttpClient http, Uri apiBase) : IPublis
 /// </summary>
 public static class PublishedSettlementJson
 {
+    /// <summary>The <c>kind</c> of an activation's published records (an award of a request's gate cycle).</summary>
+    public const string ActivationKind = "Activation";
+
     /// <summary>The <c>kind</c> of an availability payment's published records.</summary>
     public const string AvailabilityKind = "Availability";
 

@@ -91,9 +91,6 @@ public static class SettlementsApi
         }
     }
 
-    /// <summary>The <c>kind</c> of an activation's published records (an award of a request's gate cycle).</summary>
-    private const string ActivationKind = "Activation";
-
     private sealed record Published(PublishedSettlement Records, PublishedSettlementResponse Response);
 
     /// <summary>
@@ -117,7 +114,7 @@ public static class SettlementsApi
         return new Published(
             new PublishedSettlement(r.Id, batch.Key, awards[i], settlement, awards, Hash32.Parse(batch.SettleTransaction!),
                 ledger.Info.ChainId, EthAddress.Parse(ledger.Info.SettlementContract), profile),
-            new PublishedSettlementResponse(ActivationKind, r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
+            new PublishedSettlementResponse(PublishedSettlementJson.ActivationKind, r.Id, cycleId, batch.Key, EscrowIds.Cycle(batch.Key).ToString(), i, ToResponse(awards[i]),
                 ProfileRecordResponse.From(profile), ToResponse(settlement, r.Verifications[at.AwardIndex], batch.SettleTransaction),
                 awards.Select(ToResponse).ToList(), batch.LockTransaction, batch.SettleTransaction, ledger.Info));
     }
